@@ -1,0 +1,76 @@
+package dev.osprey.backend.cpu;
+
+import dev.osprey.backend.BackendException;
+import java.util.ArrayList;
+import java.util.List;
+import org.bytedeco.dnnl.IntMemoryMap;
+import org.bytedeco.dnnl.engine;
+import org.bytedeco.dnnl.memory;
+import org.bytedeco.dnnl.primitive;
+import org.bytedeco.dnnl.stream;
+import org.bytedeco.javacpp.Pointer;
+
+/**
+ * One planned oneDNN primitive with its argument map built once. Per call only the data pointers change:
+ * {@link #bind} points an argument at a tensor, {@link #run} executes. Owns its primitive and memory objects.
+ */
+final class Step implements AutoCloseable {
+    private final String what;
+    private final primitive prim;
+    private final IntMemoryMap args = new IntMemoryMap();
+    private final List<Integer> ids = new ArrayList<>();
+    private final List<memory> memories = new ArrayList<>();
+    private final List<memory> owned = new ArrayList<>();
+    private boolean closed;
+
+    Step(String what, primitive primitive) {
+        this.what = what;
+        this.prim = primitive;
+    }
+
+    /** Declares an argument whose data pointer is bound per call; the step owns its memory object. */
+    Step arg(int id, memory.desc md, engine engine) {
+        memory m = new memory(md, engine, (Pointer) null);
+        owned.add(m);
+        return fixedArg(id, m);
+    }
+
+    /** Declares an argument that always uses this memory; the caller keeps ownership of it. */
+    Step fixedArg(int id, memory memory) {
+        ids.add(id);
+        memories.add(memory);
+        args.put(id, memory);
+        return this;
+    }
+
+    Step bind(int id, Pointer data) {
+        int index = ids.indexOf(id);
+        if (index < 0) {
+            throw new IllegalStateException(what + ": argument " + id + " was not declared");
+        }
+        memories.get(index).set_data_handle(data);
+        return this;
+    }
+
+    void run(stream stream) {
+        try {
+            prim.execute(stream, args);
+            stream._wait();
+        } catch (RuntimeException e) {
+            throw new BackendException("oneDNN failed to execute " + what + ": " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        args.close();
+        for (memory m : owned) {
+            m.close();
+        }
+        prim.close();
+    }
+}

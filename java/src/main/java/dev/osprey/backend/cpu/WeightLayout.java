@@ -1,0 +1,64 @@
+package dev.osprey.backend.cpu;
+
+import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_FROM;
+import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_TO;
+
+import org.bytedeco.dnnl.memory;
+import org.bytedeco.dnnl.reorder;
+import org.bytedeco.javacpp.Pointer;
+
+/**
+ * Bridges a parameter (or its gradient) between the model's canonical layout and the layout a primitive chose.
+ * When the two are equal it costs nothing: the primitive reads or writes the canonical tensor itself. Otherwise
+ * it owns a buffer in the primitive's layout and a reorder planned once, run per call (parameters are small).
+ */
+final class WeightLayout implements AutoCloseable {
+    enum Direction { INTO_PRIMITIVE, OUT_OF_PRIMITIVE }
+
+    private final DnnlContext context;
+    private final memory canonicalSide;   // data pointer bound per call
+    private final memory primitiveSide;   // what the primitive uses; == canonicalSide when the layouts agree
+    private final Step reorderStep;       // null when the layouts agree
+
+    WeightLayout(DnnlContext context, memory.desc canonical, memory.desc chosen, Direction direction) {
+        this.context = context;
+        this.canonicalSide = new memory(canonical, context.engine, (Pointer) null);
+        if (canonical.equals(chosen)) {
+            primitiveSide = canonicalSide;
+            reorderStep = null;
+        } else {
+            primitiveSide = new memory(chosen, context.engine); // allocated and owned by oneDNN
+            memory from = direction == Direction.INTO_PRIMITIVE ? canonicalSide : primitiveSide;
+            memory to = direction == Direction.INTO_PRIMITIVE ? primitiveSide : canonicalSide;
+            reorderStep = new Step("weight reorder", new reorder(from, to))
+                    .fixedArg(DNNL_ARG_FROM, from)
+                    .fixedArg(DNNL_ARG_TO, to);
+        }
+    }
+
+    /** The memory to give the primitive as its fixed weights (or weight-gradient) argument. */
+    memory primitiveMemory() {
+        return primitiveSide;
+    }
+
+    /** Points the canonical side at this call's tensor. */
+    void bind(CpuTensor canonical) {
+        canonicalSide.set_data_handle(canonical.pointer());
+    }
+
+    /** Runs the reorder, if the layouts differ: before the primitive (INTO) or after it (OUT_OF). */
+    void reorder() {
+        if (reorderStep != null) {
+            reorderStep.run(context.stream);
+        }
+    }
+
+    @Override
+    public void close() {
+        if (reorderStep != null) {
+            reorderStep.close();
+        }
+        primitiveSide.close();
+        canonicalSide.close();
+    }
+}
