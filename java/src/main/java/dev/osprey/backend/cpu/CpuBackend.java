@@ -32,7 +32,7 @@ public final class CpuBackend implements Backend {
     private final Map<Long, ReluBackwardPlan> reluPlans = new HashMap<>();
     private final List<CpuTensor> tensors = new ArrayList<>();
     private final String description;
-    private String convImplementation = "not planned yet";
+    private String convImplementation;
     private boolean closed;
 
     public CpuBackend() {
@@ -62,7 +62,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public String description() {
-        return description + " (conv: " + convImplementation + ")";
+        return convImplementation == null ? description : description + " (conv kernel: " + convImplementation + ")";
     }
 
     // ---- memory ------------------------------------------------------------------------------------------

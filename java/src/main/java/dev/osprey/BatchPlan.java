@@ -1,0 +1,60 @@
+package dev.osprey;
+
+import dev.osprey.backend.Backend;
+import dev.osprey.backend.Tensor;
+import java.util.List;
+
+/** Everything one batch size needs, allocated once: staging arrays, device tensors, the planned layer runs. */
+final class BatchPlan {
+    final int batch;
+    final Tensor input;           // (batch, input shape...)
+    final Tensor targets;         // (batch, classes)
+    final Tensor dLogits;         // (batch, classes)
+    final Tensor probabilities;   // (batch, classes)
+    final float[] hostInput;
+    final float[] hostTargets;
+    final float[] hostOutput;
+    private final Backend backend;
+    private final List<LayerRun> runs;
+
+    BatchPlan(Backend backend, int batch, Tensor input, List<LayerRun> runs, int classes, int sampleSize) {
+        this.backend = backend;
+        this.batch = batch;
+        this.input = input;
+        this.runs = runs;
+        this.targets = backend.allocate(batch, classes);
+        this.dLogits = backend.allocate(batch, classes);
+        this.probabilities = backend.allocate(batch, classes);
+        this.hostInput = new float[batch * sampleSize];
+        this.hostTargets = new float[batch * classes];
+        this.hostOutput = new float[batch * classes];
+    }
+
+    Tensor logits() {
+        return runs.get(runs.size() - 1).output();
+    }
+
+    void forward(boolean training, long seed) {
+        for (int i = 0; i < runs.size(); i++) {
+            runs.get(i).forward(training, seed * 1_000_003L + i);
+        }
+    }
+
+    /** Back-propagates dLogits through every layer, writing the gradient arena. */
+    void backward() {
+        Tensor gradient = dLogits;
+        for (int i = runs.size() - 1; i >= 0 && gradient != null; i--) {
+            gradient = runs.get(i).backward(gradient);
+        }
+    }
+
+    /** Copies rows order[start..start+count) of x into the staging array and on to the device. */
+    void loadInput(NDArray x, int[] order, int start) {
+        float[] src = x.data();
+        int rowSize = x.rowSize();
+        for (int i = 0; i < batch; i++) {
+            System.arraycopy(src, order[start + i] * rowSize, hostInput, i * rowSize, rowSize);
+        }
+        backend.copyIn(hostInput, 0, input);
+    }
+}

@@ -1,0 +1,75 @@
+package dev.osprey;
+
+import dev.osprey.callbacks.Callback;
+import java.util.ArrayList;
+import java.util.List;
+
+/** fit's keyword arguments, Keras' names and defaults: epochs 1, batch size 32, shuffle on. */
+public final class FitOptions {
+    int epochs = 1;
+    int batchSize = 32;
+    NDArray validationX;
+    NDArray validationY;
+    double validationSplit;
+    boolean shuffle = true;
+    Long seed;
+    boolean verbose = true;
+    final List<Callback> callbacks = new ArrayList<>();
+
+    public static FitOptions defaults() {
+        return new FitOptions();
+    }
+
+    public FitOptions epochs(int epochs) {
+        if (epochs <= 0) {
+            throw new IllegalArgumentException("fit: expected epochs > 0, received epochs=" + epochs);
+        }
+        this.epochs = epochs;
+        return this;
+    }
+
+    public FitOptions batchSize(int batchSize) {
+        if (batchSize <= 0) {
+            throw new IllegalArgumentException("fit: expected batch size > 0, received batch_size=" + batchSize);
+        }
+        this.batchSize = batchSize;
+        return this;
+    }
+
+    public FitOptions validationData(NDArray x, NDArray y) {
+        this.validationX = x;
+        this.validationY = y;
+        return this;
+    }
+
+    /** Holds out the last share of the samples (before shuffling), as Keras does. */
+    public FitOptions validationSplit(double split) {
+        if (!(split >= 0 && split < 1)) {
+            throw new IllegalArgumentException("fit: expected 0 <= validation split < 1, received " + split);
+        }
+        this.validationSplit = split;
+        return this;
+    }
+
+    public FitOptions shuffle(boolean shuffle) {
+        this.shuffle = shuffle;
+        return this;
+    }
+
+    /** Seed for shuffling and dropout; defaults to the model's seed. */
+    public FitOptions seed(long seed) {
+        this.seed = seed;
+        return this;
+    }
+
+    /** Progress on standard output (default on). */
+    public FitOptions verbose(boolean verbose) {
+        this.verbose = verbose;
+        return this;
+    }
+
+    public FitOptions callbacks(Callback... callbacks) {
+        this.callbacks.addAll(List.of(callbacks));
+        return this;
+    }
+}

@@ -1,0 +1,429 @@
+package dev.osprey;
+
+import dev.osprey.backend.Backend;
+import dev.osprey.backend.Device;
+import dev.osprey.io.ModelFile;
+import dev.osprey.loss.Loss;
+import dev.osprey.metrics.Metric;
+import dev.osprey.optim.Adam;
+import dev.osprey.optim.Optimizer;
+import dev.osprey.optim.SGD;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.EnumSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * A stack of layers, as Keras' Sequential: add layers, compile, fit, evaluate, predict, save. Owns its backend's
+ * native memory from build to {@link #close()}. One thread at a time.
+ */
+public final class Sequential implements AutoCloseable {
+    /** Weights start from this seed unless {@link #seed(long)} says otherwise, so runs repeat by default. */
+    public static final long DEFAULT_SEED = 42;
+
+    private final List<Layer> layers = new ArrayList<>();
+    private Device device;
+    private long seed = DEFAULT_SEED;
+    private Optimizer optimizer;
+    private Loss loss;
+    private Set<Metric> metrics = EnumSet.noneOf(Metric.class);
+    private List<String> classNames = List.of();
+    private Network network;
+    private Optimizer.Updater updater;
+    private boolean closed;
+
+    public Sequential(Layer... layers) {
+        for (Layer l : layers) {
+            add(l);
+        }
+    }
+
+    public Sequential add(Layer layer) {
+        if (network != null) {
+            throw new IllegalStateException("Sequential: layers can't be added after the model is built");
+        }
+        if (layer == null) {
+            throw new IllegalArgumentException("Sequential: expected a layer, received null");
+        }
+        layers.add(layer);
+        return this;
+    }
+
+    public List<Layer> layers() {
+        return Collections.unmodifiableList(layers);
+    }
+
+    /** Where the model runs; default {@link Device#auto()}. Set before compile. */
+    public Sequential device(Device device) {
+        if (network != null) {
+            throw new IllegalStateException("Sequential: the device must be chosen before the model is built");
+        }
+        this.device = device;
+        return this;
+    }
+
+    /** Seed of the weight initialisation (and default seed of fit). Set before compile. */
+    public Sequential seed(long seed) {
+        this.seed = seed;
+        return this;
+    }
+
+    public long seed() {
+        return seed;
+    }
+
+    /** Keras' compile(optimizer, loss, metrics). */
+    public Sequential compile(Optimizer optimizer, Loss loss, Metric... metrics) {
+        if (optimizer == null || loss == null) {
+            throw new IllegalArgumentException("compile: expected an optimizer and a loss, received "
+                    + optimizer + " and " + loss);
+        }
+        this.optimizer = optimizer;
+        this.loss = loss;
+        this.metrics = metrics.length == 0 ? EnumSet.noneOf(Metric.class) : EnumSet.copyOf(Arrays.asList(metrics));
+        layers.stream().findFirst().flatMap(Layer::declaredInputShape).ifPresent(this::build);
+        if (network != null) {
+            checkOutputMatchesLoss();
+            updater = optimizer.bind(network.backend, network.params, network.grads);
+        }
+        return this;
+    }
+
+    /** Keras' string form: compile("adam", "categorical_crossentropy", "accuracy"). */
+    public Sequential compile(String optimizer, String loss, String... metrics) {
+        Optimizer o = switch (optimizer) {
+            case "adam" -> new Adam();
+            case "sgd" -> new SGD();
+            default -> throw new IllegalArgumentException("compile: expected optimizer 'adam' or 'sgd', received '"
+                    + optimizer + "'");
+        };
+        return compile(o, Loss.of(loss), Arrays.stream(metrics).map(Metric::of).toArray(Metric[]::new));
+    }
+
+    /** Infers every shape, allocates the parameters on the device and initialises them. */
+    public Sequential build(Shape inputShape) {
+        checkOpen();
+        if (network != null) {
+            if (!network.inputShape.equals(inputShape)) {
+                throw new IllegalArgumentException("Sequential: built for input " + network.inputShape
+                        + ", received input " + inputShape);
+            }
+            return this;
+        }
+        if (layers.isEmpty()) {
+            throw new IllegalStateException("Sequential: expected at least one layer, received none");
+        }
+        Shape shape = inputShape;
+        for (Layer layer : layers) {
+            shape = layer.outputShape(shape); // fail here, with the layer's message, before touching the device
+        }
+        for (int i = 0; i < layers.size() - 1; i++) {
+            if (layers.get(i).activation() == Activation.SOFTMAX) {
+                throw new IllegalArgumentException("Sequential: softmax is supported on the last layer only, received "
+                        + "it on layer " + (i + 1) + " (" + layers.get(i).className() + ")");
+            }
+        }
+        Backend backend = (device == null ? Device.auto() : device).open();
+        try {
+            network = new Network(layers, inputShape, backend);
+            network.initialize(seed);
+        } catch (RuntimeException e) {
+            backend.close();
+            network = null;
+            throw e;
+        }
+        return this;
+    }
+
+    private void checkOutputMatchesLoss() {
+        Activation last = layers.get(layers.size() - 1).activation();
+        if (network.outputShape().rank() != 1) {
+            throw new IllegalArgumentException("compile: expected the last layer to output (classes,), received "
+                    + network.outputShape());
+        }
+        if (!loss.fromLogits() && last != Activation.SOFTMAX) {
+            throw new IllegalArgumentException("compile: " + loss.name() + " expects the last layer to end in softmax, "
+                    + "received " + last.kerasName() + " (use Loss...fromLogits(true) for a linear last layer)");
+        }
+        if (loss.fromLogits() && last != Activation.LINEAR) {
+            throw new IllegalArgumentException("compile: a loss from logits expects a linear last layer, received "
+                    + last.kerasName());
+        }
+    }
+
+    private void ensureBuilt(NDArray x, String what) {
+        if (x == null || x.rows() == 0) {
+            throw new IllegalArgumentException(what + ": expected at least one sample, received "
+                    + (x == null ? "null" : "0"));
+        }
+        if (network == null) {
+            build(layers.stream().findFirst().flatMap(Layer::declaredInputShape).orElse(x.sampleShape()));
+            if (optimizer != null) {
+                checkOutputMatchesLoss();
+                updater = optimizer.bind(network.backend, network.params, network.grads);
+            }
+        }
+        Shape expected = network.inputShape;
+        if (x.rowSize() != expected.size() || !compatible(x.sampleShape(), expected)) {
+            throw new IllegalArgumentException(what + ": expected input of shape (N, " + expected.toString().substring(1)
+                    + ", received " + x.shapeString());
+        }
+    }
+
+    /** Equal shapes, or equal but for a trailing channel of 1, e.g. (28, 28) for (28, 28, 1). */
+    private static boolean compatible(Shape got, Shape expected) {
+        if (got.equals(expected)) {
+            return true;
+        }
+        int[] e = expected.dims();
+        return e[e.length - 1] == 1 && got.equals(Shape.of(Arrays.copyOf(e, e.length - 1)));
+    }
+
+    private void requireCompiled(String what) {
+        if (optimizer == null || loss == null) {
+            throw new IllegalStateException(what + ": expected a compiled model; call compile(optimizer, loss, metrics) first");
+        }
+    }
+
+    // ---- training and inference --------------------------------------------------------------------------
+
+    public History fit(NDArray x, NDArray y, FitOptions options) {
+        checkOpen();
+        requireCompiled("fit");
+        ensureBuilt(x, "fit");
+        int classes = network.outputShape().size();
+        NDArray trainX = x, trainY = y, valX = options.validationX, valY = options.validationY;
+        if (options.validationSplit > 0 && valX == null) {
+            int split = (int) Math.round(x.rows() * (1 - options.validationSplit));
+            if (split <= 0 || split >= x.rows()) {
+                throw new IllegalArgumentException("fit: validation split " + options.validationSplit + " of "
+                        + x.rows() + " samples leaves no training or no validation samples");
+            }
+            trainX = x.slice(0, split);
+            trainY = y.slice(0, split);
+            valX = x.slice(split, x.rows());
+            valY = y.slice(split, y.rows());
+        }
+        loss.validate("fit", trainY, trainX.rows(), classes);
+        checkFinite("fit", trainX);
+        if (valX != null) {
+            ensureBuilt(valX, "fit validation data");
+            loss.validate("fit validation data", valY, valX.rows(), classes);
+        }
+        long fitSeed = options.seed == null ? seed : options.seed;
+        return new Trainer(this, network, loss, optimizer, updater, options).fit(trainX, trainY, valX, valY, fitSeed);
+    }
+
+    /** fit(x, y, epochs, batchSize, validationData) in one line. */
+    public History fit(NDArray x, NDArray y, int epochs, int batchSize, NDArray validationX, NDArray validationY) {
+        return fit(x, y, FitOptions.defaults().epochs(epochs).batchSize(batchSize).validationData(validationX, validationY));
+    }
+
+    /** Loss and (if compiled with it) accuracy: {"loss": .., "accuracy": ..}. */
+    public Map<String, Double> evaluate(NDArray x, NDArray y) {
+        return evaluate(x, y, 32);
+    }
+
+    public Map<String, Double> evaluate(NDArray x, NDArray y, int batchSize) {
+        checkOpen();
+        requireCompiled("evaluate");
+        positiveBatch("evaluate", batchSize);
+        ensureBuilt(x, "evaluate");
+        loss.validate("evaluate", y, x.rows(), network.outputShape().size());
+        double[] r = evaluateOn(network, x, y, batchSize);
+        Map<String, Double> out = new LinkedHashMap<>();
+        out.put("loss", r[0]);
+        if (reportsAccuracy()) {
+            out.put("accuracy", r[1]);
+        }
+        return out;
+    }
+
+    /** {mean loss, accuracy} over x; used by evaluate and by fit's validation. */
+    double[] evaluateOn(Network net, NDArray x, NDArray y, int batchSize) {
+        Backend backend = net.backend;
+        backend.fill(net.evalStats, 0f);
+        int n = x.rows();
+        int classes = net.outputShape().size();
+        int[] order = identity(n);
+        for (int start = 0; start < n; start += batchSize) {
+            BatchPlan plan = net.plan(Math.min(batchSize, n - start));
+            plan.loadInput(x, order, start);
+            loss.targets(y, order, start, plan.batch, classes, plan.hostTargets);
+            backend.copyIn(plan.hostTargets, 0, plan.targets);
+            plan.forward(false, 0);
+            backend.softmaxCrossEntropy(plan.logits(), plan.targets, null, net.evalStats);
+        }
+        float[] stats = new float[2];
+        backend.copyOut(net.evalStats, stats, 0);
+        return new double[] {stats[0] / n, stats[1] / (double) n};
+    }
+
+    /** Class probabilities (N, classes) for a softmax model, raw outputs otherwise; batches of 32. */
+    public NDArray predict(NDArray x) {
+        return predict(x, 32);
+    }
+
+    public NDArray predict(NDArray x, int batchSize) {
+        checkOpen();
+        positiveBatch("predict", batchSize);
+        ensureBuilt(x, "predict");
+        int classes = network.outputShape().size();
+        int n = x.rows();
+        float[] out = new float[n * classes];
+        int[] order = identity(n);
+        boolean softmax = layers.get(layers.size() - 1).activation() == Activation.SOFTMAX;
+        for (int start = 0; start < n; start += batchSize) {
+            BatchPlan plan = network.plan(Math.min(batchSize, n - start));
+            plan.loadInput(x, order, start);
+            plan.forward(false, 0);
+            if (softmax) {
+                network.backend.softmaxForward(plan.logits(), plan.probabilities);
+                network.backend.copyOut(plan.probabilities, out, start * classes);
+            } else {
+                network.backend.copyOut(plan.logits(), out, start * classes);
+            }
+        }
+        return new NDArray(out, n, classes);
+    }
+
+    private static void positiveBatch(String what, int batchSize) {
+        if (batchSize <= 0) {
+            throw new IllegalArgumentException(what + ": expected batch size > 0, received " + batchSize);
+        }
+    }
+
+    private static void checkFinite(String what, NDArray x) {
+        float[] d = x.data();
+        for (int i = 0; i < d.length; i++) {
+            if (!Float.isFinite(d[i])) {
+                throw new IllegalArgumentException(what + ": expected finite inputs, received " + d[i] + " in sample "
+                        + i / x.rowSize());
+            }
+        }
+    }
+
+    private static int[] identity(int n) {
+        int[] order = new int[n];
+        for (int i = 0; i < n; i++) {
+            order[i] = i;
+        }
+        return order;
+    }
+
+    boolean reportsAccuracy() {
+        return metrics.contains(Metric.ACCURACY);
+    }
+
+    // ---- weights, files, description ---------------------------------------------------------------------
+
+    /** Every parameter in Keras' order (per layer: kernel, bias). */
+    public List<NDArray> getWeights() {
+        checkBuilt("getWeights");
+        return network.getWeights();
+    }
+
+    public void setWeights(List<NDArray> weights) {
+        checkBuilt("setWeights");
+        network.setWeights(weights);
+    }
+
+    public long countParams() {
+        checkBuilt("countParams");
+        return network.parameterCount();
+    }
+
+    public Shape inputShape() {
+        checkBuilt("inputShape");
+        return network.inputShape;
+    }
+
+    public Shape outputShape() {
+        checkBuilt("outputShape");
+        return network.outputShape();
+    }
+
+    /** Names of the output classes, saved with the model so predictions can print labels. */
+    public Sequential classNames(List<String> names) {
+        this.classNames = List.copyOf(names);
+        return this;
+    }
+
+    public List<String> classNames() {
+        return classNames;
+    }
+
+    public Optimizer optimizer() {
+        return optimizer;
+    }
+
+    public Loss loss() {
+        return loss;
+    }
+
+    public Set<Metric> metrics() {
+        return Collections.unmodifiableSet(metrics);
+    }
+
+    /** One line about the backend the model runs on. */
+    public String backendDescription() {
+        checkBuilt("backendDescription");
+        return network.backend.description();
+    }
+
+    /** Writes architecture, compile settings and weights to one file, atomically. */
+    public void save(Path path) throws IOException {
+        checkBuilt("save");
+        ModelFile.write(this, path);
+    }
+
+    /** Reads a model written by {@link #save} onto {@link Device#auto()}. */
+    public static Sequential load(Path path) throws IOException {
+        return ModelFile.read(path, null);
+    }
+
+    public static Sequential load(Path path, Device device) throws IOException {
+        return ModelFile.read(path, device);
+    }
+
+    /** Prints the Keras-style summary table to standard output. */
+    public void summary() {
+        System.out.print(summaryString());
+    }
+
+    public String summaryString() {
+        checkBuilt("summary");
+        return Summary.of(this, network);
+    }
+
+    private void checkBuilt(String what) {
+        checkOpen();
+        if (network == null) {
+            throw new IllegalStateException(what + ": the model is not built yet; declare the first layer's "
+                    + "inputShape(...) or call build(Shape.of(...))");
+        }
+    }
+
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("Sequential: the model was closed");
+        }
+    }
+
+    /** Frees the model's native memory. Idempotent. */
+    @Override
+    public void close() {
+        if (!closed) {
+            closed = true;
+            if (network != null) {
+                network.close();
+            }
+        }
+    }
+}

@@ -1,0 +1,24 @@
+package dev.osprey.callbacks;
+
+import java.util.Map;
+
+/** Hooks into fit, as Keras' callbacks. Every method does nothing unless overridden. */
+public interface Callback {
+    default void onTrainBegin(Training training) {
+    }
+
+    /** @param epoch 0-based */
+    default void onEpochBegin(int epoch, Training training) {
+    }
+
+    /** @param batch 0-based index within the epoch */
+    default void onBatchEnd(int batch, Training training) {
+    }
+
+    /** @param logs loss, accuracy, val_loss, val_accuracy as available */
+    default void onEpochEnd(int epoch, Map<String, Double> logs, Training training) {
+    }
+
+    default void onTrainEnd(Training training) {
+    }
+}

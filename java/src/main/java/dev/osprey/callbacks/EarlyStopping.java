@@ -1,0 +1,78 @@
+package dev.osprey.callbacks;
+
+import dev.osprey.NDArray;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Stops training when a monitored figure has not improved for {@code patience} epochs. Losses improve downwards,
+ * accuracies upwards. Optionally puts back the best epoch's weights at the end.
+ */
+public final class EarlyStopping implements Callback {
+    private final String monitor;
+    private final int patience;
+    private final double minDelta;
+    private final boolean restoreBestWeights;
+    private double best;
+    private int wait;
+    private List<NDArray> bestWeights;
+    private int stoppedEpoch = -1;
+
+    public EarlyStopping(String monitor, int patience) {
+        this(monitor, patience, 0, false);
+    }
+
+    public EarlyStopping(String monitor, int patience, double minDelta, boolean restoreBestWeights) {
+        if (patience < 0) {
+            throw new IllegalArgumentException("EarlyStopping: expected patience >= 0, received " + patience);
+        }
+        this.monitor = monitor;
+        this.patience = patience;
+        this.minDelta = Math.abs(minDelta);
+        this.restoreBestWeights = restoreBestWeights;
+    }
+
+    private boolean higherIsBetter() {
+        return monitor.contains("acc");
+    }
+
+    @Override
+    public void onTrainBegin(Training training) {
+        best = higherIsBetter() ? Double.NEGATIVE_INFINITY : Double.POSITIVE_INFINITY;
+        wait = 0;
+        bestWeights = null;
+        stoppedEpoch = -1;
+    }
+
+    @Override
+    public void onEpochEnd(int epoch, Map<String, Double> logs, Training training) {
+        Double value = logs.get(monitor);
+        if (value == null) {
+            throw new IllegalArgumentException("EarlyStopping: expected to monitor one of " + logs.keySet()
+                    + ", received '" + monitor + "'");
+        }
+        boolean improved = higherIsBetter() ? value > best + minDelta : value < best - minDelta;
+        if (improved) {
+            best = value;
+            wait = 0;
+            if (restoreBestWeights) {
+                bestWeights = training.model().getWeights();
+            }
+        } else if (++wait > patience) {
+            stoppedEpoch = epoch;
+            training.stopTraining();
+        }
+    }
+
+    @Override
+    public void onTrainEnd(Training training) {
+        if (restoreBestWeights && bestWeights != null) {
+            training.model().setWeights(bestWeights);
+        }
+    }
+
+    /** The 0-based epoch training stopped after, or -1 if it ran to the end. */
+    public int stoppedEpoch() {
+        return stoppedEpoch;
+    }
+}

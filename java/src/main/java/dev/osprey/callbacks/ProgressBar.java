@@ -1,0 +1,99 @@
+package dev.osprey.callbacks;
+
+import java.io.PrintStream;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * Keras-style progress: "Epoch 3/10" then "1875/1875 [=====] - 12s 6ms/step - loss: 0.5100 - accuracy: 0.8100".
+ * On a terminal the line updates in place about ten times a second; otherwise one line per epoch is printed.
+ */
+public final class ProgressBar implements Callback {
+    private static final int WIDTH = 30;
+    private static final long REFRESH_NANOS = 100_000_000L;
+
+    private final PrintStream out;
+    private final boolean interactive;
+    private long lastRefresh;
+
+    public ProgressBar(PrintStream out, boolean interactive) {
+        this.out = out;
+        this.interactive = interactive;
+    }
+
+    /** Prints to standard output, in place when it is a terminal. */
+    public static ProgressBar toStandardOutput() {
+        return new ProgressBar(System.out, System.console() != null);
+    }
+
+    @Override
+    public void onEpochBegin(int epoch, Training training) {
+        out.println("Epoch " + (epoch + 1) + "/" + training.epochs());
+        lastRefresh = System.nanoTime();
+    }
+
+    @Override
+    public void onBatchEnd(int batch, Training training) {
+        if (!interactive) {
+            return;
+        }
+        long now = System.nanoTime();
+        if (now - lastRefresh < REFRESH_NANOS) {
+            return;
+        }
+        lastRefresh = now;
+        int done = batch + 1;
+        int total = training.stepsPerEpoch();
+        double seconds = training.epochSeconds();
+        double eta = seconds / done * (total - done);
+        out.print("\r" + counter(done, total) + " " + bar(done, total) + " - ETA: " + duration(eta)
+                + String.format(Locale.ROOT, " - loss: %.4f - accuracy: %.4f", training.loss(), training.accuracy()));
+        out.flush();
+    }
+
+    @Override
+    public void onEpochEnd(int epoch, Map<String, Double> logs, Training training) {
+        int total = training.stepsPerEpoch();
+        double seconds = training.epochSeconds();
+        StringBuilder line = new StringBuilder();
+        line.append(counter(total, total)).append(' ').append(bar(total, total)).append(" - ")
+                .append(duration(seconds)).append(' ').append(perStep(seconds / total));
+        logs.forEach((k, v) -> line.append(String.format(Locale.ROOT, " - %s: %.4f", k, v)));
+        out.print((interactive ? "\r" : "") + line + (interactive ? "\033[K" : "") + System.lineSeparator());
+        out.flush();
+    }
+
+    static String counter(int done, int total) {
+        String t = Integer.toString(total);
+        return String.format(Locale.ROOT, "%" + t.length() + "d/%s", done, t);
+    }
+
+    static String bar(int done, int total) {
+        int filled = (int) ((long) WIDTH * done / total);
+        StringBuilder b = new StringBuilder("[");
+        for (int i = 0; i < WIDTH; i++) {
+            b.append(i < filled ? '=' : (i == filled && done < total ? '>' : '.'));
+        }
+        return b.append(']').toString();
+    }
+
+    static String duration(double seconds) {
+        if (seconds >= 3600) {
+            return String.format(Locale.ROOT, "%d:%02d:%02d", (long) seconds / 3600, (long) seconds / 60 % 60, (long) seconds % 60);
+        }
+        if (seconds >= 60) {
+            return String.format(Locale.ROOT, "%d:%02d", (long) seconds / 60, (long) seconds % 60);
+        }
+        return Math.round(seconds) + "s";
+    }
+
+    static String perStep(double seconds) {
+        if (seconds >= 1) {
+            return String.format(Locale.ROOT, "%.0fs/step", seconds);
+        }
+        if (seconds >= 1e-3) {
+            return String.format(Locale.ROOT, "%.0fms/step", seconds * 1e3);
+        }
+        return String.format(Locale.ROOT, "%.0fus/step", seconds * 1e6);
+    }
+}

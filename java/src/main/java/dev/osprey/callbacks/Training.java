@@ -1,0 +1,24 @@
+package dev.osprey.callbacks;
+
+import dev.osprey.Sequential;
+
+/** What a callback sees of a training run in progress, and how it can stop it. */
+public interface Training {
+    Sequential model();
+
+    int epochs();
+
+    int stepsPerEpoch();
+
+    /** Asks fit to stop after the current epoch. */
+    void stopTraining();
+
+    /** Mean loss over the current epoch so far (reads the device's running sums: call it only when needed). */
+    double loss();
+
+    /** Accuracy over the current epoch so far. */
+    double accuracy();
+
+    /** Seconds since the current epoch began. */
+    double epochSeconds();
+}

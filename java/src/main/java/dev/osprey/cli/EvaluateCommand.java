@@ -1,0 +1,37 @@
+package dev.osprey.cli;
+
+import dev.osprey.Sequential;
+import dev.osprey.backend.Device;
+import dev.osprey.data.LabeledData;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+@Command(name = "evaluate", mixinStandardHelpOptions = true,
+        description = "Loss and accuracy of a saved model on a data set's test split.")
+final class EvaluateCommand implements Callable<Integer> {
+    @Parameters(index = "0", description = "Model file written by train.")
+    Path modelFile;
+
+    @Mixin
+    DataOptions data = new DataOptions();
+
+    @Option(names = "--device", defaultValue = "auto", description = "auto or cpu. Default: ${DEFAULT-VALUE}.")
+    String device;
+
+    @Override
+    public Integer call() throws Exception {
+        LabeledData d = data.load();
+        try (Sequential model = Sequential.load(modelFile, Device.parse(device))) {
+            Map<String, Double> r = model.evaluate(d.testX(), d.testY(), 256);
+            System.out.printf(Locale.ROOT, "loss: %.4f - accuracy: %.4f (%,d images from %s)%n", r.get("loss"),
+                    r.getOrDefault("accuracy", Double.NaN), d.testX().rows(), d.source());
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,49 @@
+package dev.osprey.cli;
+
+import dev.osprey.backend.BackendException;
+import java.io.IOException;
+import java.io.PrintWriter;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The `osprey` command: train, evaluate, predict and summarize image classifiers. */
+@Command(name = "osprey", mixinStandardHelpOptions = true, version = "osprey 0.1.0",
+        description = "Train and use image classifiers on the CPU (oneDNN).",
+        subcommands = {TrainCommand.class, EvaluateCommand.class, PredictCommand.class, SummaryCommand.class})
+public final class OspreyCommand implements Runnable {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(System.out);
+    }
+
+    public static void main(String[] args) {
+        System.exit(execute(args));
+    }
+
+    /** Runs a command line and returns its exit code (0 success, 1 failure, 2 usage error). */
+    public static int execute(String... args) {
+        CommandLine cli = new CommandLine(new OspreyCommand());
+        cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
+            PrintWriter err = commandLine.getErr();
+            if (e instanceof IllegalArgumentException || e instanceof IOException || e instanceof BackendException
+                    || e instanceof IllegalStateException || e instanceof java.io.UncheckedIOException
+                    || e instanceof dev.osprey.TrainingDivergedException) {
+                err.println("osprey: error: " + message(e));
+                err.flush();
+                return 1;
+            }
+            throw e;
+        });
+        return cli.execute(args);
+    }
+
+    private static String message(Throwable e) {
+        if (e instanceof java.nio.file.NoSuchFileException n) {
+            return "no such file: " + n.getFile();
+        }
+        return e.getMessage() == null ? e.toString() : e.getMessage();
+    }
+}

@@ -1,0 +1,75 @@
+package dev.osprey.cli;
+
+import dev.osprey.FitOptions;
+import dev.osprey.History;
+import dev.osprey.Models;
+import dev.osprey.Sequential;
+import dev.osprey.backend.Device;
+import dev.osprey.data.LabeledData;
+import dev.osprey.loss.Loss;
+import dev.osprey.metrics.Metric;
+import dev.osprey.optim.Adam;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+@Command(name = "train", mixinStandardHelpOptions = true,
+        description = "Train the tutorial CNN and report test accuracy. Without options: 10 epochs on the bundled sample.")
+final class TrainCommand implements Callable<Integer> {
+    @Mixin
+    DataOptions data = new DataOptions();
+
+    @Option(names = "--epochs", defaultValue = "10", description = "Default: ${DEFAULT-VALUE}.")
+    int epochs;
+
+    @Option(names = "--batch-size", defaultValue = "32", description = "Default: ${DEFAULT-VALUE}.")
+    int batchSize;
+
+    @Option(names = "--learning-rate", defaultValue = "0.001", description = "Adam's learning rate. Default: ${DEFAULT-VALUE}.")
+    double learningRate;
+
+    @Option(names = "--device", defaultValue = "auto", description = "auto or cpu. Default: ${DEFAULT-VALUE}.")
+    String device;
+
+    @Option(names = {"-o", "--output"}, defaultValue = "model.osprey", description = "Model file to write. Default: ${DEFAULT-VALUE}.")
+    Path output;
+
+    @Option(names = "--seed", defaultValue = "42", description = "Seed of initialisation and shuffling. Default: ${DEFAULT-VALUE}.")
+    long seed;
+
+    @Option(names = "--threads", description = "CPU threads (sets OMP_NUM_THREADS; the osprey launcher applies it).")
+    Integer threads;
+
+    @Option(names = "--quiet", description = "No per-epoch progress.")
+    boolean quiet;
+
+    @Override
+    public Integer call() throws Exception {
+        Threads.check(threads);
+        LabeledData d = data.load();
+        System.out.printf(Locale.ROOT, "Data: %s: %,d training and %,d test images of %s%n", d.source(),
+                d.trainX().rows(), d.testX().rows(), d.trainX().sampleShape());
+        try (Sequential model = Models.tutorialCnn()) {
+            model.device(Device.parse(device)).seed(seed).classNames(data.classNames());
+            model.compile(new Adam(learningRate), Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY);
+            model.summary();
+            System.out.println("Device: " + model.backendDescription());
+            long start = System.nanoTime();
+            History history = model.fit(d.trainX(), d.trainY(), FitOptions.defaults().epochs(epochs)
+                    .batchSize(batchSize).validationData(d.testX(), d.testY()).seed(seed).verbose(!quiet));
+            double seconds = (System.nanoTime() - start) / 1e9;
+            Map<String, Double> test = model.evaluate(d.testX(), d.testY(), 256);
+            model.save(output);
+            System.out.printf(Locale.ROOT, "Trained %d epochs in %.1f s (%,.0f images/s).%n", history.epochs(), seconds,
+                    (double) history.epochs() * d.trainX().rows() / seconds);
+            System.out.printf(Locale.ROOT, "Test accuracy: %.4f (loss %.4f) on %,d images%n", test.get("accuracy"),
+                    test.get("loss"), d.testX().rows());
+            System.out.println("Saved model to " + output.toAbsolutePath());
+        }
+        return 0;
+    }
+}

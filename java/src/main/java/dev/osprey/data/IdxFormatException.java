@@ -1,0 +1,10 @@
+package dev.osprey.data;
+
+import java.io.IOException;
+
+/** An IDX file that is truncated, has a wrong magic number, or whose header contradicts its data. */
+public class IdxFormatException extends IOException {
+    public IdxFormatException(String message) {
+        super(message);
+    }
+}

@@ -1,0 +1,81 @@
+package dev.osprey.data;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.security.DigestInputStream;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
+import java.util.HexFormat;
+import java.util.zip.GZIPInputStream;
+
+/**
+ * Downloads a gzip file to a temporary name, checks the SHA-256 of its decompressed content, and only then
+ * renames it into place. A failed or tampered download leaves nothing behind.
+ */
+final class VerifiedDownload {
+    private VerifiedDownload() {
+    }
+
+    static void fetch(URI source, Path target, String expectedContentSha256) throws IOException {
+        Files.createDirectories(target.getParent());
+        Path tmp = Files.createTempFile(target.getParent(), "." + target.getFileName(), ".part");
+        try {
+            HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(20))
+                    .followRedirects(HttpClient.Redirect.NORMAL).build();
+            HttpResponse<InputStream> response;
+            try {
+                response = client.send(HttpRequest.newBuilder(source).timeout(Duration.ofMinutes(10)).GET().build(),
+                        HttpResponse.BodyHandlers.ofInputStream());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IOException("download of " + source + " was interrupted", e);
+            }
+            try (InputStream body = response.body()) {
+                if (response.statusCode() != 200) {
+                    throw new IOException("download of " + source + " failed: HTTP " + response.statusCode());
+                }
+                try (OutputStream out = Files.newOutputStream(tmp)) {
+                    body.transferTo(out);
+                }
+            }
+            String actual = contentSha256(tmp);
+            if (!actual.equals(expectedContentSha256)) {
+                throw new IOException("download of " + source + " failed verification: expected content SHA-256 "
+                        + expectedContentSha256 + ", received " + actual);
+            }
+            try {
+                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
+            }
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+    }
+
+    /** SHA-256 of the decompressed bytes of a gzip file. */
+    static String contentSha256(Path gzip) throws IOException {
+        MessageDigest digest;
+        try {
+            digest = MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("every Java has SHA-256", e);
+        }
+        try (InputStream in = new DigestInputStream(new GZIPInputStream(Files.newInputStream(gzip)), digest)) {
+            in.transferTo(OutputStream.nullOutputStream());
+        } catch (java.util.zip.ZipException | java.io.EOFException e) {
+            throw new IOException(gzip + " is not a complete gzip file: " + e.getMessage(), e);
+        }
+        return HexFormat.of().formatHex(digest.digest());
+    }
+}

@@ -1,0 +1,94 @@
+package dev.osprey.loss;
+
+import dev.osprey.NDArray;
+
+/**
+ * Cross-entropy losses, as Keras names them. Categorical takes one-hot (or soft) targets of shape (N, classes);
+ * sparse categorical takes integer labels of shape (N) or (N, 1). With fromLogits(false) (the default) the model's
+ * last layer must end in softmax; the two are fused into one numerically stable op while training.
+ */
+public final class Loss {
+    private final boolean sparse;
+    private final boolean fromLogits;
+
+    private Loss(boolean sparse, boolean fromLogits) {
+        this.sparse = sparse;
+        this.fromLogits = fromLogits;
+    }
+
+    public static Loss categoricalCrossentropy() {
+        return new Loss(false, false);
+    }
+
+    public static Loss sparseCategoricalCrossentropy() {
+        return new Loss(true, false);
+    }
+
+    /** Keras' names: "categorical_crossentropy", "sparse_categorical_crossentropy". */
+    public static Loss of(String name) {
+        return switch (name) {
+            case "categorical_crossentropy" -> categoricalCrossentropy();
+            case "sparse_categorical_crossentropy" -> sparseCategoricalCrossentropy();
+            default -> throw new IllegalArgumentException("expected loss categorical_crossentropy or "
+                    + "sparse_categorical_crossentropy, received '" + name + "'");
+        };
+    }
+
+    /** The model's last layer outputs logits (no softmax). */
+    public Loss fromLogits(boolean fromLogits) {
+        return new Loss(sparse, fromLogits);
+    }
+
+    public boolean fromLogits() {
+        return fromLogits;
+    }
+
+    public boolean sparse() {
+        return sparse;
+    }
+
+    public String name() {
+        return sparse ? "sparse_categorical_crossentropy" : "categorical_crossentropy";
+    }
+
+    /** Checks labels against the model's class count before training starts. */
+    public void validate(String what, NDArray y, int rows, int classes) {
+        if (y.rows() != rows) {
+            throw new IllegalArgumentException(what + ": expected as many labels as samples (" + rows + "), received "
+                    + y.rows());
+        }
+        if (sparse) {
+            if (y.rowSize() != 1) {
+                throw new IllegalArgumentException(what + ": sparse_categorical_crossentropy expects integer labels of "
+                        + "shape (" + rows + ") or (" + rows + ", 1), received " + y.shapeString()
+                        + " (use categorical_crossentropy for one-hot labels)");
+            }
+            float[] d = y.data();
+            for (int i = 0; i < d.length; i++) {
+                if (d[i] != Math.rint(d[i]) || d[i] < 0 || d[i] >= classes) {
+                    throw new IllegalArgumentException(what + ": expected integer labels in [0, " + classes
+                            + "), received " + d[i] + " at row " + i);
+                }
+            }
+        } else if (y.rowSize() != classes) {
+            throw new IllegalArgumentException(what + ": categorical_crossentropy expects one-hot labels of shape ("
+                    + rows + ", " + classes + "), received " + y.shapeString()
+                    + (y.rowSize() == 1 ? " (use sparse_categorical_crossentropy for integer labels, or OneHot.encode)" : ""));
+        }
+    }
+
+    /** Writes the targets of rows order[start..start+count) as (count, classes) one-hot/soft rows. */
+    public void targets(NDArray y, int[] order, int start, int count, int classes, float[] out) {
+        float[] d = y.data();
+        if (sparse) {
+            java.util.Arrays.fill(out, 0, count * classes, 0f);
+            for (int i = 0; i < count; i++) {
+                out[i * classes + (int) d[order[start + i]]] = 1f;
+            }
+        } else {
+            for (int i = 0; i < count; i++) {
+                System.arraycopy(d, order[start + i] * classes, out, i * classes, classes);
+            }
+        }
+    }
+}

@@ -1,0 +1,17 @@
+package dev.osprey.metrics;
+
+/** Metrics reported beside the loss. Accuracy: the share of samples whose arg-max matches the label's. */
+public enum Metric {
+    ACCURACY;
+
+    public String kerasName() {
+        return "accuracy";
+    }
+
+    public static Metric of(String name) {
+        if ("accuracy".equals(name) || "acc".equals(name)) {
+            return ACCURACY;
+        }
+        throw new IllegalArgumentException("expected metric 'accuracy', received '" + name + "'");
+    }
+}

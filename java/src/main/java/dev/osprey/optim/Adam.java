@@ -1,0 +1,67 @@
+package dev.osprey.optim;
+
+import dev.osprey.backend.AdamSpec;
+import dev.osprey.backend.Backend;
+import dev.osprey.backend.Tensor;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/** Adam with Keras' defaults: learning rate 0.001, beta1 0.9, beta2 0.999, epsilon 1e-7. */
+public final class Adam implements Optimizer {
+    private final AdamSpec spec;
+
+    public Adam() {
+        this(0.001);
+    }
+
+    public Adam(double learningRate) {
+        this(learningRate, 0.9, 0.999, 1e-7);
+    }
+
+    public Adam(double learningRate, double beta1, double beta2, double epsilon) {
+        if (!(learningRate > 0)) {
+            throw new IllegalArgumentException("Adam: expected learning rate > 0, received " + learningRate);
+        }
+        if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1)) {
+            throw new IllegalArgumentException("Adam: expected 0 <= beta < 1, received beta1=" + beta1 + ", beta2=" + beta2);
+        }
+        if (!(epsilon > 0)) {
+            throw new IllegalArgumentException("Adam: expected epsilon > 0, received " + epsilon);
+        }
+        spec = new AdamSpec((float) learningRate, (float) beta1, (float) beta2, (float) epsilon);
+    }
+
+    @Override
+    public String name() {
+        return "adam";
+    }
+
+    @Override
+    public Map<String, Object> config() {
+        Map<String, Object> c = new LinkedHashMap<>();
+        c.put("learning_rate", (double) spec.learningRate());
+        c.put("beta_1", (double) spec.beta1());
+        c.put("beta_2", (double) spec.beta2());
+        c.put("epsilon", (double) spec.epsilon());
+        return c;
+    }
+
+    @Override
+    public Updater bind(Backend backend, Tensor params, Tensor grads) {
+        Tensor m = backend.allocate(params.shape());
+        Tensor v = backend.allocate(params.shape());
+        return new Updater() {
+            private long step;
+
+            @Override
+            public void step() {
+                backend.adamUpdate(spec, ++step, params, grads, m, v);
+            }
+
+            @Override
+            public long iterations() {
+                return step;
+            }
+        };
+    }
+}

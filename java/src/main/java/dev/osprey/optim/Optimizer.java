@@ -1,0 +1,24 @@
+package dev.osprey.optim;
+
+import dev.osprey.backend.Backend;
+import dev.osprey.backend.Tensor;
+import java.util.Map;
+
+/** An optimizer's configuration; {@link #bind} makes the state (moments) for one parameter arena. */
+public interface Optimizer {
+    /** Keras' name, e.g. "adam". */
+    String name();
+
+    Map<String, Object> config();
+
+    /** Allocates this optimizer's state beside the arena; the returned updater does one step per call. */
+    Updater bind(Backend backend, Tensor params, Tensor grads);
+
+    /** One optimizer step over the whole arena: a single backend call. */
+    interface Updater {
+        void step();
+
+        /** Steps taken so far. */
+        long iterations();
+    }
+}

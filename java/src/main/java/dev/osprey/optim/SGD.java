@@ -1,0 +1,63 @@
+package dev.osprey.optim;
+
+import dev.osprey.backend.Backend;
+import dev.osprey.backend.SgdSpec;
+import dev.osprey.backend.Tensor;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/** Stochastic gradient descent with optional (Nesterov) momentum; Keras' default learning rate 0.01. */
+public final class SGD implements Optimizer {
+    private final SgdSpec spec;
+
+    public SGD() {
+        this(0.01, 0, false);
+    }
+
+    public SGD(double learningRate) {
+        this(learningRate, 0, false);
+    }
+
+    public SGD(double learningRate, double momentum, boolean nesterov) {
+        if (!(learningRate > 0)) {
+            throw new IllegalArgumentException("SGD: expected learning rate > 0, received " + learningRate);
+        }
+        if (!(momentum >= 0 && momentum < 1)) {
+            throw new IllegalArgumentException("SGD: expected 0 <= momentum < 1, received " + momentum);
+        }
+        spec = new SgdSpec((float) learningRate, (float) momentum, nesterov);
+    }
+
+    @Override
+    public String name() {
+        return "sgd";
+    }
+
+    @Override
+    public Map<String, Object> config() {
+        Map<String, Object> c = new LinkedHashMap<>();
+        c.put("learning_rate", (double) spec.learningRate());
+        c.put("momentum", (double) spec.momentum());
+        c.put("nesterov", spec.nesterov());
+        return c;
+    }
+
+    @Override
+    public Updater bind(Backend backend, Tensor params, Tensor grads) {
+        Tensor velocity = backend.allocate(params.shape());
+        return new Updater() {
+            private long step;
+
+            @Override
+            public void step() {
+                backend.sgdUpdate(spec, params, grads, velocity);
+                step++;
+            }
+
+            @Override
+            public long iterations() {
+                return step;
+            }
+        };
+    }
+}
