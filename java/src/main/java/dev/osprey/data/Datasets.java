@@ -51,24 +51,36 @@ public final class Datasets {
 
     /** Fashion-MNIST, looking first in {@code directory} (may be null). */
     public static LabeledData fashionMnist(Path directory) throws IOException {
+        return find(directory, DEBIAN_FASHION_MNIST, System.getProperty("osprey.datasets.mirror", FASHION_MNIST_MIRROR),
+                FASHION_MNIST_FILES);
+    }
+
+    /** The lookup itself, with every location and the file list as parameters (tests give their own). */
+    static LabeledData find(Path directory, Path systemDirectory, String mirror, List<DataFile> files)
+            throws IOException {
         List<Path> searched = new ArrayList<>();
-        for (Path dir : candidates(directory, "fashion-mnist", DEBIAN_FASHION_MNIST)) {
+        for (Path dir : candidates(directory, "fashion-mnist", systemDirectory)) {
             searched.add(dir);
-            if (hasAll(dir)) {
+            if (hasAll(dir, files)) {
                 return fromDirectory(dir);
             }
         }
         Path cache = userCache("fashion-mnist");
-        String mirror = System.getProperty("osprey.datasets.mirror", FASHION_MNIST_MIRROR);
         LOG.info(() -> "Fashion-MNIST not found in " + searched + "; downloading from " + mirror + " into " + cache);
-        download(URI.create(mirror.endsWith("/") ? mirror : mirror + "/"), cache);
+        URI base = URI.create(mirror.endsWith("/") ? mirror : mirror + "/");
+        for (DataFile f : files) {
+            Path file = cache.resolve(f.name() + ".gz");
+            if (!Files.isRegularFile(file)) {
+                VerifiedDownload.fetch(base.resolve(f.name() + ".gz"), file, f.contentSha256());
+            }
+        }
         return fromDirectory(cache);
     }
 
     /** MNIST's four IDX files from a directory (no download: place them there). */
     public static LabeledData mnist(Path directory) throws IOException {
         for (Path dir : candidates(directory, "mnist", null)) {
-            if (hasAll(dir)) {
+            if (hasAll(dir, FASHION_MNIST_FILES)) {
                 return fromDirectory(dir);
             }
         }
@@ -144,8 +156,9 @@ public final class Datasets {
                 Path.of(System.getProperty("user.home"), ".osprey", "datasets").toString())).resolve(name);
     }
 
-    private static boolean hasAll(Path dir) {
-        for (DataFile f : FASHION_MNIST_FILES) {
+    /** MNIST and Fashion-MNIST share file names. */
+    private static boolean hasAll(Path dir, List<DataFile> files) {
+        for (DataFile f : files) {
             if (locate(dir, f.name()) == null) {
                 return false;
             }
@@ -171,12 +184,4 @@ public final class Datasets {
         return p;
     }
 
-    private static void download(URI base, Path target) throws IOException {
-        for (DataFile f : FASHION_MNIST_FILES) {
-            Path file = target.resolve(f.name() + ".gz");
-            if (!Files.isRegularFile(file)) {
-                VerifiedDownload.fetch(base.resolve(f.name() + ".gz"), file, f.contentSha256());
-            }
-        }
-    }
 }

@@ -35,7 +35,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipException;
-import java.util.zip.ZipInputStream;
+import java.util.zip.ZipFile;
 import java.util.zip.ZipOutputStream;
 
 /**
@@ -109,18 +109,13 @@ public final class ModelFile {
         if (!Files.exists(path)) {
             throw new NoSuchFileException(path.toString(), null, "no model file there");
         }
-        try (InputStream in = Files.newInputStream(path); ZipInputStream zip = new ZipInputStream(in)) {
-            ZipEntry e;
-            while ((e = zip.getNextEntry()) != null) {
-                if (e.getName().equals(MODEL_JSON)) {
-                    json = readEntry(zip, path);
-                } else if (e.getName().equals(WEIGHTS)) {
-                    weights = readEntry(zip, path);
-                }
-            }
+        // ZipFile reads the central directory at the end of the file, so any truncation is caught here.
+        try (ZipFile zip = new ZipFile(path.toFile())) {
+            json = readEntry(zip, MODEL_JSON, path);
+            weights = readEntry(zip, WEIGHTS, path);
         } catch (ZipException | java.io.EOFException e) {
-            throw new ModelFormatException(path + " is not a complete Osprey model file (a zip with " + MODEL_JSON
-                    + " and " + WEIGHTS + "): " + e.getMessage(), e);
+            throw new ModelFormatException(path + " is not an Osprey model file, or is truncated (expected a zip with "
+                    + MODEL_JSON + " and " + WEIGHTS + "): " + e.getMessage(), e);
         }
         if (json == null || weights == null) {
             throw new ModelFormatException(path + " is not an Osprey model file: expected entries " + MODEL_JSON
@@ -225,19 +220,21 @@ public final class ModelFile {
         return names;
     }
 
-    private static byte[] readEntry(ZipInputStream zip, Path path) throws IOException {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        byte[] buf = new byte[1 << 16];
-        int n;
-        long total = 0;
-        while ((n = zip.read(buf)) > 0) {
-            total += n;
-            if (total > MAX_ENTRY_BYTES) {
-                throw new ModelFormatException(path + ": an entry larger than " + MAX_ENTRY_BYTES + " bytes");
-            }
-            out.write(buf, 0, n);
+    /** The entry's bytes, or null when the zip has no such entry. */
+    private static byte[] readEntry(ZipFile zip, String name, Path path) throws IOException {
+        ZipEntry entry = zip.getEntry(name);
+        if (entry == null) {
+            return null;
         }
-        return out.toByteArray();
+        if (entry.getSize() > MAX_ENTRY_BYTES) {
+            throw new ModelFormatException(path + ": entry " + name + " of " + entry.getSize() + " bytes is larger than "
+                    + MAX_ENTRY_BYTES);
+        }
+        try (InputStream in = zip.getInputStream(entry)) {
+            ByteArrayOutputStream out = new ByteArrayOutputStream((int) Math.max(entry.getSize(), 0));
+            in.transferTo(out);
+            return out.toByteArray();
+        }
     }
 
     @SuppressWarnings("unchecked")

@@ -9,6 +9,7 @@ import java.util.Map;
 /** Adam with Keras' defaults: learning rate 0.001, beta1 0.9, beta2 0.999, epsilon 1e-7. */
 public final class Adam implements Optimizer {
     private final AdamSpec spec;
+    private final Map<String, Object> config = new LinkedHashMap<>();
 
     public Adam() {
         this(0.001);
@@ -29,6 +30,10 @@ public final class Adam implements Optimizer {
             throw new IllegalArgumentException("Adam: expected epsilon > 0, received " + epsilon);
         }
         spec = new AdamSpec((float) learningRate, (float) beta1, (float) beta2, (float) epsilon);
+        config.put("learning_rate", learningRate);
+        config.put("beta_1", beta1);
+        config.put("beta_2", beta2);
+        config.put("epsilon", epsilon);
     }
 
     @Override
@@ -38,12 +43,7 @@ public final class Adam implements Optimizer {
 
     @Override
     public Map<String, Object> config() {
-        Map<String, Object> c = new LinkedHashMap<>();
-        c.put("learning_rate", (double) spec.learningRate());
-        c.put("beta_1", (double) spec.beta1());
-        c.put("beta_2", (double) spec.beta2());
-        c.put("epsilon", (double) spec.epsilon());
-        return c;
+        return new LinkedHashMap<>(config);
     }
 
     @Override

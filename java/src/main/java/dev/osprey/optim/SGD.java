@@ -9,6 +9,7 @@ import java.util.Map;
 /** Stochastic gradient descent with optional (Nesterov) momentum; Keras' default learning rate 0.01. */
 public final class SGD implements Optimizer {
     private final SgdSpec spec;
+    private final Map<String, Object> config = new LinkedHashMap<>();
 
     public SGD() {
         this(0.01, 0, false);
@@ -26,6 +27,9 @@ public final class SGD implements Optimizer {
             throw new IllegalArgumentException("SGD: expected 0 <= momentum < 1, received " + momentum);
         }
         spec = new SgdSpec((float) learningRate, (float) momentum, nesterov);
+        config.put("learning_rate", learningRate);
+        config.put("momentum", momentum);
+        config.put("nesterov", nesterov);
     }
 
     @Override
@@ -35,11 +39,7 @@ public final class SGD implements Optimizer {
 
     @Override
     public Map<String, Object> config() {
-        Map<String, Object> c = new LinkedHashMap<>();
-        c.put("learning_rate", (double) spec.learningRate());
-        c.put("momentum", (double) spec.momentum());
-        c.put("nesterov", spec.nesterov());
-        return c;
+        return new LinkedHashMap<>(config);
     }
 
     @Override

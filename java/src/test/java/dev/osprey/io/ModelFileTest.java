@@ -1,0 +1,137 @@
+package dev.osprey.io;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.osprey.FitOptions;
+import dev.osprey.Models;
+import dev.osprey.NDArray;
+import dev.osprey.Sequential;
+import dev.osprey.backend.Device;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import java.util.zip.ZipEntry;
+import java.util.zip.ZipOutputStream;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class ModelFileTest {
+    @TempDir
+    static Path dir;
+    static Path saved;
+    static NDArray images;
+    static NDArray predictionsBefore;
+    static List<NDArray> weightsBefore;
+
+    @BeforeAll
+    static void trainAndSave() throws IOException {
+        Random r = new Random(1);
+        float[] x = new float[64 * 784];
+        float[] y = new float[64];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = r.nextFloat();
+        }
+        for (int i = 0; i < y.length; i++) {
+            y[i] = r.nextInt(10);
+        }
+        images = new NDArray(x, 64, 28, 28, 1);
+        try (Sequential model = Models.compiledTutorialCnn()) {
+            model.classNames(List.of("a", "b", "c", "d", "e", "f", "g", "h", "i", "j"));
+            model.fit(images, new NDArray(y, 64), FitOptions.defaults().epochs(1).verbose(false));
+            saved = dir.resolve("tutorial.osprey");
+            model.save(saved);
+            predictionsBefore = model.predict(images);
+            weightsBefore = model.getWeights();
+        }
+    }
+
+    @Test
+    void roundTripIsBitExactAndPredictsTheSame() throws IOException {
+        try (Sequential loaded = Sequential.load(saved, Device.cpu())) {
+            List<NDArray> weights = loaded.getWeights();
+            assertEquals(weightsBefore.size(), weights.size());
+            for (int i = 0; i < weights.size(); i++) {
+                assertArrayEquals(weightsBefore.get(i).shape(), weights.get(i).shape());
+                assertArrayEquals(weightsBefore.get(i).data(), weights.get(i).data(), 0f, "weight " + i);
+            }
+            assertArrayEquals(predictionsBefore.data(), loaded.predict(images).data(), 0f);
+            assertEquals("j", loaded.classNames().get(9));
+            assertEquals("adam", loaded.optimizer().name());
+            assertEquals(93_322, loaded.countParams());
+        }
+    }
+
+    @Test
+    void aTruncatedFileGetsAClearError() throws IOException {
+        byte[] whole = Files.readAllBytes(saved);
+        for (int cut : new int[] {0, 10, whole.length / 2, whole.length - 30}) {
+            Path truncated = dir.resolve("truncated-" + cut + ".osprey");
+            Files.write(truncated, Arrays.copyOf(whole, cut));
+            ModelFormatException e = assertThrows(ModelFormatException.class, () -> Sequential.load(truncated, Device.cpu()));
+            assertTrue(e.getMessage().contains(truncated.toString()), e.getMessage());
+        }
+    }
+
+    @Test
+    void foreignFilesGetClearErrors() throws IOException {
+        Path text = dir.resolve("notes.osprey");
+        Files.writeString(text, "these are not weights");
+        ModelFormatException e = assertThrows(ModelFormatException.class, () -> Sequential.load(text, Device.cpu()));
+        assertTrue(e.getMessage().contains("is not an Osprey model file"), e.getMessage());
+
+        Path otherZip = dir.resolve("other.zip");
+        writeZip(otherZip, "model.json", "{\"format\":\"keras\",\"version\":1}", "weights.safetensors", "xxxxxxxx");
+        e = assertThrows(ModelFormatException.class, () -> Sequential.load(otherZip, Device.cpu()));
+        assertTrue(e.getMessage().contains("expected format 'osprey-model', received 'keras'"), e.getMessage());
+
+        Path badJson = dir.resolve("bad-json.osprey");
+        writeZip(badJson, "model.json", "{\"format\": osprey", "weights.safetensors", "xxxxxxxx");
+        e = assertThrows(ModelFormatException.class, () -> Sequential.load(badJson, Device.cpu()));
+        assertTrue(e.getMessage().contains("damaged model.json"), e.getMessage());
+
+        assertThrows(java.nio.file.NoSuchFileException.class, () -> Sequential.load(dir.resolve("absent.osprey")));
+    }
+
+    @Test
+    void damagedWeightsGetAClearError() throws IOException {
+        Path copy = dir.resolve("damaged-weights.osprey");
+        String json;
+        try (var zip = new java.util.zip.ZipFile(saved.toFile())) {
+            json = new String(zip.getInputStream(zip.getEntry("model.json")).readAllBytes(), StandardCharsets.UTF_8);
+        }
+        writeZip(copy, "model.json", json, "weights.safetensors", "\u0008\u0000\u0000\u0000\u0000\u0000\u0000\u0000{}      ");
+        ModelFormatException e = assertThrows(ModelFormatException.class, () -> Sequential.load(copy, Device.cpu()));
+        assertTrue(e.getMessage().contains("expected a tensor named layers.0.kernel"), e.getMessage());
+    }
+
+    @Test
+    void savingLeavesNoTemporaryFilesAndReplacesAtomically() throws IOException {
+        Path target = dir.resolve("atomic/model.osprey");
+        try (Sequential model = Sequential.load(saved, Device.cpu())) {
+            model.save(target);
+            model.save(target);
+        }
+        try (var files = Files.list(target.getParent())) {
+            assertEquals(List.of("model.osprey"), files.map(p -> p.getFileName().toString()).toList());
+        }
+    }
+
+    private static void writeZip(Path path, String... nameThenContent) throws IOException {
+        try (OutputStream out = Files.newOutputStream(path); ZipOutputStream zip = new ZipOutputStream(out)) {
+            for (int i = 0; i < nameThenContent.length; i += 2) {
+                zip.putNextEntry(new ZipEntry(nameThenContent[i]));
+                zip.write(nameThenContent[i + 1].getBytes(StandardCharsets.ISO_8859_1));
+                zip.closeEntry();
+            }
+        }
+    }
+}
