@@ -3,6 +3,7 @@ package dev.osprey;
 import static dev.osprey.Activation.RELU;
 import static dev.osprey.Activation.SOFTMAX;
 
+import dev.osprey.backend.Device;
 import dev.osprey.layers.Conv2D;
 import dev.osprey.layers.Dense;
 import dev.osprey.layers.Flatten;
@@ -35,6 +36,11 @@ public final class Models {
 
     /** {@link #tutorialCnn()} compiled as the tutorial does (labels as integers, so the sparse form of the loss). */
     public static Sequential compiledTutorialCnn() {
-        return tutorialCnn().compile(new Adam(), Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY);
+        return compiledTutorialCnn(Device.auto());
+    }
+
+    /** The same, on a chosen device. */
+    public static Sequential compiledTutorialCnn(Device device) {
+        return tutorialCnn().device(device).compile(new Adam(), Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY);
     }
 }

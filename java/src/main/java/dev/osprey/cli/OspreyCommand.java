@@ -25,6 +25,9 @@ public final class OspreyCommand implements Runnable {
 
     /** Runs a command line and returns its exit code (0 success, 1 failure, 2 usage error). */
     public static int execute(String... args) {
+        if (System.getProperty("java.util.logging.SimpleFormatter.format") == null) {
+            System.setProperty("java.util.logging.SimpleFormatter.format", "osprey: %5$s%6$s%n"); // one line per record
+        }
         CommandLine cli = new CommandLine(new OspreyCommand());
         cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
             PrintWriter err = commandLine.getErr();

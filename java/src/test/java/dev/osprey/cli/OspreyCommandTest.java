@@ -1,0 +1,94 @@
+package dev.osprey.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The CLI end to end: train on the bundled sample, evaluate, predict, summary, and errors as messages. */
+class OspreyCommandTest {
+    @TempDir
+    Path dir;
+
+    record Run(int exitCode, String out, String err) {
+    }
+
+    static synchronized Run run(String... args) {
+        PrintStream oldOut = System.out, oldErr = System.err;
+        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+        try {
+            int code = OspreyCommand.execute(args);
+            return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+        } finally {
+            System.setOut(oldOut);
+            System.setErr(oldErr);
+        }
+    }
+
+    @Test
+    void trainEvaluatePredictOnTheBundledSample() throws Exception {
+        Path model = dir.resolve("m.osprey");
+        Run train = run("train", "--epochs", "1", "--quiet", "-o", model.toString());
+        assertEquals(0, train.exitCode(), train.err());
+        assertTrue(train.out().contains("Total params: 93,322"), train.out());
+        assertTrue(train.out().matches("(?s).*Test accuracy: 0\\.\\d{4} \\(loss \\d\\.\\d{4}\\) on 2,000 images.*"), train.out());
+        assertTrue(Files.size(model) > 300_000);
+
+        Run evaluate = run("evaluate", model.toString());
+        assertEquals(0, evaluate.exitCode(), evaluate.err());
+        assertTrue(evaluate.out().startsWith("loss: "), evaluate.out());
+
+        Path images = dir.resolve("images.gz");
+        try (InputStream in = getClass().getResourceAsStream("/dev/osprey/data/fashion-mnist-sample/t10k-images-idx3-ubyte.gz")) {
+            Files.copy(in, images);
+        }
+        Run predict = run("predict", model.toString(), images.toString(), "--top-k", "2", "--limit", "3");
+        assertEquals(0, predict.exitCode(), predict.err());
+        String[] lines = predict.out().strip().split("\n");
+        assertEquals(3, lines.length, predict.out());
+        assertTrue(lines[0].matches("\\s*0:\\s+\\S.* \\d\\.\\d{3}\\s+\\S.* \\d\\.\\d{3}"), lines[0]);
+
+        Run summary = run("summary", model.toString());
+        assertTrue(summary.out().contains("dense_1 (Dense)"), summary.out());
+    }
+
+    @Test
+    void errorsAreOneLineMessagesWithANonZeroExitCode() throws Exception {
+        Run missing = run("evaluate", dir.resolve("absent.osprey").toString());
+        assertEquals(1, missing.exitCode());
+        assertTrue(missing.err().contains("osprey: error: no such file: " + dir.resolve("absent.osprey")), missing.err());
+
+        Path junk = dir.resolve("junk.osprey");
+        Files.writeString(junk, "not a model");
+        Run corrupt = run("predict", junk.toString(), junk.toString());
+        assertEquals(1, corrupt.exitCode());
+        assertTrue(corrupt.err().contains("not an IDX file") || corrupt.err().contains("not an Osprey model"), corrupt.err());
+
+        Run batch = run("train", "--batch-size", "0", "--epochs", "1", "--quiet", "-o", dir.resolve("x.osprey").toString());
+        assertEquals(1, batch.exitCode());
+        assertTrue(batch.err().contains("expected batch size > 0, received batch_size=0"), batch.err());
+
+        Run device = run("train", "--device", "tpu");
+        assertEquals(1, device.exitCode());
+        assertTrue(device.err().contains("expected device auto, cpu, cuda or cuda:N, received 'tpu'"), device.err());
+
+        Run usage = run("train", "--epochs", "many");
+        assertEquals(2, usage.exitCode());
+    }
+
+    @Test
+    void summaryWithoutAFileShowsTheTutorialModel() {
+        Run summary = run("summary");
+        assertEquals(0, summary.exitCode(), summary.err());
+        assertTrue(summary.out().contains("Total params: 93,322"), summary.out());
+    }
+}
