@@ -371,6 +371,12 @@ public final class Sequential implements AutoCloseable {
         return Collections.unmodifiableSet(metrics);
     }
 
+    /** The backend, for tests and benchmarks in this package. */
+    Backend backend() {
+        checkBuilt("backend");
+        return network.backend;
+    }
+
     /** One line about the backend the model runs on. */
     public String backendDescription() {
         checkBuilt("backendDescription");

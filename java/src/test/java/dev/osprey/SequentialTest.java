@@ -107,6 +107,24 @@ class SequentialTest {
     }
 
     @Test
+    void steadyStateTrainingAndInferenceAllocateNoNativeMemory() {
+        NDArray[] d = blobs(100, 8); // 100 = 3 batches of 32 and one of 4: two batch sizes
+        try (Sequential model = small()) {
+            FitOptions options = FitOptions.defaults().epochs(1).batchSize(32).validationData(d[0], d[1]).verbose(false);
+            model.fit(d[0], d[1], options);
+            model.predict(d[0], 32);
+            long afterWarmUp = model.backend().nativeAllocations();
+            model.fit(d[0], d[1], options.epochs(3));
+            model.predict(d[0], 32);
+            model.evaluate(d[0], d[1], 32);
+            assertEquals(afterWarmUp, model.backend().nativeAllocations(),
+                    "buffers or plans were created after every batch size had been planned");
+            model.predict(d[0], 7);
+            assertTrue(model.backend().nativeAllocations() > afterWarmUp, "a new batch size must be planned");
+        }
+    }
+
+    @Test
     void badInputGetsClearErrors() {
         NDArray[] d = blobs(10, 5);
         try (Sequential model = small()) {

@@ -84,6 +84,12 @@ public interface Backend extends AutoCloseable {
 
     void sgdUpdate(SgdSpec spec, Tensor params, Tensor grads, Tensor velocity);
 
+    /**
+     * How many native buffers and op plans this backend has created so far. Steady-state training and
+     * inference create none, so this stays constant once every batch size has been seen (tests check it).
+     */
+    long nativeAllocations();
+
     /** Frees every tensor and plan this backend made. Idempotent. */
     @Override
     void close();

@@ -33,6 +33,7 @@ public final class CpuBackend implements Backend {
     private final List<CpuTensor> tensors = new ArrayList<>();
     private final String description;
     private String convImplementation;
+    private long nativeAllocations;
     private boolean closed;
 
     public CpuBackend() {
@@ -72,6 +73,7 @@ public final class CpuBackend implements Backend {
         checkOpen();
         CpuTensor t = CpuTensor.allocate(shape);
         tensors.add(t);
+        nativeAllocations++;
         return t;
     }
 
@@ -274,6 +276,11 @@ public final class CpuBackend implements Backend {
         HostOps.sgd(spec, cpu(params).buffer(), cpu(grads).buffer(), cpu(velocity).buffer(), (int) params.size());
     }
 
+    @Override
+    public long nativeAllocations() {
+        return nativeAllocations;
+    }
+
     // ---- plumbing ----------------------------------------------------------------------------------------
 
     private <K, P> P plan(Map<K, P> cache, K key, Function<K, P> make) {
@@ -288,6 +295,7 @@ public final class CpuBackend implements Backend {
                 throw new BackendException("oneDNN could not plan " + key + ": " + e.getMessage(), e);
             }
             cache.put(key, plan);
+            nativeAllocations++;
         }
         return plan;
     }
