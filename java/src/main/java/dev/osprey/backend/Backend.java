@@ -41,12 +41,13 @@ public interface Backend extends AutoCloseable {
 
     // ---- pooling -----------------------------------------------------------------------------------------
 
-    /** Scratch the forward op fills (the arg-max) and the backward op reads; one per layer and batch size. */
+    /** Scratch the forward op may fill (oneDNN: the arg-max) for the backward op; one per layer and batch size. */
     Tensor maxPool2dWorkspace(Pool2dSpec spec);
 
     void maxPool2dForward(Pool2dSpec spec, Tensor x, Tensor y, Tensor workspace);
 
-    void maxPool2dBackward(Pool2dSpec spec, Tensor dy, Tensor workspace, Tensor dx);
+    /** x and y are the forward's input and output (cuDNN finds the maxima from them; oneDNN uses the workspace). */
+    void maxPool2dBackward(Pool2dSpec spec, Tensor x, Tensor y, Tensor dy, Tensor workspace, Tensor dx);
 
     // ---- dense -------------------------------------------------------------------------------------------
 

@@ -89,7 +89,7 @@ public final class MaxPooling2D extends Layer {
             @Override
             public Tensor backward(Tensor dOutput) {
                 if (dInput != null) {
-                    backend.maxPool2dBackward(spec, dOutput, workspace, dInput);
+                    backend.maxPool2dBackward(spec, input, output, dOutput, workspace, dInput);
                 }
                 return dInput;
             }

@@ -92,7 +92,7 @@ class BackendContractTest {
         backend.maxPool2dForward(s, tx, ty, ws);
         assertClose("max-pool forward " + s, ReferenceOps.maxPoolForward(s, x), download(ty), 0);
         Tensor tdx = backend.allocate(s.inputShape());
-        backend.maxPool2dBackward(s, upload(dy, s.outputShape()), ws, tdx);
+        backend.maxPool2dBackward(s, tx, ty, upload(dy, s.outputShape()), ws, tdx);
         assertClose("max-pool backward " + s, ReferenceOps.maxPoolBackward(s, x, dy), download(tdx), TOLERANCE);
     }
 

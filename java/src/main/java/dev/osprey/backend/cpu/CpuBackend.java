@@ -162,7 +162,7 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void maxPool2dBackward(Pool2dSpec spec, Tensor dy, Tensor workspace, Tensor dx) {
+    public void maxPool2dBackward(Pool2dSpec spec, Tensor x, Tensor y, Tensor dy, Tensor workspace, Tensor dx) {
         expect("maxPool2dBackward dy", dy, spec.outputShape());
         expect("maxPool2dBackward dx", dx, spec.inputShape());
         PoolPlan plan = plan(poolPlans, spec, s -> new PoolPlan(context, s));
