@@ -1,0 +1,42 @@
+// Softmax and softmax cross-entropy over (rows, classes), one thread per row (classes is small).
+// Forward and backward together: the loss kernel writes dLogits = (softmax - targets) / rows, and adds
+// [sum of row losses, number of rows whose arg-max matches the target's] to stats, so the host reads two
+// numbers only when it wants to show them.
+#include "common.cuh"
+
+OSPREY_KERNEL void osprey_softmax_forward(const float* logits, float* probabilities, int rows, int classes) {
+    FOR_EACH(r, rows) {
+        const float* z = logits + r * classes;
+        float max = z[0];
+        for (int c = 1; c < classes; c++) max = fmaxf(max, z[c]);
+        float sum = 0.0f;
+        for (int c = 0; c < classes; c++) sum += expf(z[c] - max);
+        for (int c = 0; c < classes; c++) probabilities[r * classes + c] = expf(z[c] - max) / sum;
+    }
+}
+
+OSPREY_KERNEL void osprey_softmax_cross_entropy(const float* logits, const float* targets, float* dLogits,
+                                                float* stats, int rows, int classes) {
+    FOR_EACH(r, rows) {
+        const float* z = logits + r * classes;
+        const float* t = targets + r * classes;
+        float max = z[0];
+        int predicted = 0;
+        int expected = 0;
+        for (int c = 1; c < classes; c++) {
+            if (z[c] > max) { max = z[c]; predicted = c; }
+            if (t[c] > t[expected]) expected = c;
+        }
+        float sum = 0.0f;
+        for (int c = 0; c < classes; c++) sum += expf(z[c] - max);
+        const float logSum = logf(sum);
+        float loss = 0.0f;
+        for (int c = 0; c < classes; c++) {
+            const float logP = z[c] - max - logSum;
+            if (t[c] != 0.0f) loss -= t[c] * logP;
+            if (dLogits != nullptr) dLogits[r * classes + c] = (expf(logP) - t[c]) / rows;
+        }
+        atomicAdd(&stats[0], loss);
+        if (predicted == expected) atomicAdd(&stats[1], 1.0f);
+    }
+}
