@@ -1,12 +1,15 @@
 package dev.osprey.backend;
 
 import dev.osprey.backend.cpu.CpuBackend;
+import dev.osprey.backend.cuda.CudaBackend;
+import dev.osprey.backend.cuda.CudaProbe;
 import java.util.Locale;
 import java.util.logging.Logger;
 
 /**
- * Where a model runs. {@link #auto()} honours {@code -Dosprey.device=cpu|cuda|cuda:N|auto}; without it the best
- * usable device is chosen and the choice is logged in one line with its reason.
+ * Where a model runs. {@link #auto()} honours {@code -Dosprey.device=cpu|cuda|cuda:N|auto}; otherwise it takes the
+ * GPU when the CUDA runtime, cuBLAS and cuDNN load and a device exists, else the CPU, and logs the choice in one
+ * line with its reason.
  */
 public final class Device {
     private static final Logger LOG = Logger.getLogger(Device.class.getName());
@@ -16,25 +19,42 @@ public final class Device {
     private final Kind kind;
     private final int index;
     private final String reason;
+    private final boolean automatic;
 
-    private Device(Kind kind, int index, String reason) {
+    private Device(Kind kind, int index, String reason, boolean automatic) {
         this.kind = kind;
         this.index = index;
         this.reason = reason;
+        this.automatic = automatic;
     }
 
     public static Device cpu() {
-        return new Device(Kind.CPU, 0, "asked for");
+        return new Device(Kind.CPU, 0, "asked for", false);
+    }
+
+    /** GPU number {@code index}; throws with the reason when CUDA is not usable here. */
+    public static Device cuda(int index) {
+        CudaProbe.Availability cuda = CudaProbe.probe();
+        if (!cuda.usable()) {
+            throw new BackendException("device cuda:" + index + " was asked for, but " + cuda.reason());
+        }
+        if (index < 0 || index >= cuda.devices()) {
+            throw new BackendException("expected a CUDA device from 0 to " + (cuda.devices() - 1) + ", received cuda:" + index);
+        }
+        return new Device(Kind.CUDA, index, "asked for", false);
     }
 
     /** The device named by the system property osprey.device, else the best usable one. */
     public static Device auto() {
         String forced = System.getProperty("osprey.device");
-        if (forced != null && !forced.isBlank() && !forced.equalsIgnoreCase("auto")) {
+        if (forced != null && !forced.isBlank() && !forced.trim().equalsIgnoreCase("auto")) {
             return parse(forced);
         }
-        Device chosen = new Device(Kind.CPU, 0, "no GPU backend is built into this version of Osprey");
-        LOG.info(() -> "Osprey device: cpu (" + chosen.reason + ")");
+        CudaProbe.Availability cuda = CudaProbe.probe();
+        Device chosen = cuda.usable()
+                ? new Device(Kind.CUDA, 0, cuda.reason(), true)
+                : new Device(Kind.CPU, 0, "no usable GPU: " + cuda.reason(), true);
+        LOG.info(() -> "device " + chosen + " (" + chosen.reason + ")");
         return chosen;
     }
 
@@ -47,9 +67,11 @@ public final class Device {
         if (n.equals("cpu")) {
             return cpu();
         }
-        if (n.equals("cuda") || n.matches("cuda:\\d+")) {
-            throw new BackendException("device '" + name + "' was asked for, but this version of Osprey has no CUDA "
-                    + "backend yet; use --device cpu (or leave the device on auto)");
+        if (n.equals("cuda")) {
+            return cuda(0);
+        }
+        if (n.matches("cuda:\\d{1,4}")) {
+            return cuda(Integer.parseInt(n.substring(5)));
         }
         throw new IllegalArgumentException("expected device auto, cpu, cuda or cuda:N, received '" + name + "'");
     }
@@ -67,12 +89,23 @@ public final class Device {
         return reason;
     }
 
-    /** A new backend on this device; the caller owns and closes it. */
+    /**
+     * A new backend on this device; the caller owns and closes it. A GPU picked automatically that fails to
+     * open (or fails its self-check) gives way to the CPU with a logged reason; one asked for by name throws.
+     */
     public Backend open() {
-        return switch (kind) {
-            case CPU -> new CpuBackend();
-            case CUDA -> throw new BackendException("no CUDA backend in this version of Osprey");
-        };
+        if (kind == Kind.CPU) {
+            return new CpuBackend();
+        }
+        try {
+            return new CudaBackend(index);
+        } catch (BackendException e) {
+            if (!automatic) {
+                throw e;
+            }
+            LOG.warning(() -> "device cpu (the GPU could not be used: " + e.getMessage() + ")");
+            return new CpuBackend();
+        }
     }
 
     @Override

@@ -1,0 +1,143 @@
+package dev.osprey.backend.cuda;
+
+import dev.osprey.Activation;
+import dev.osprey.backend.BackendException;
+import dev.osprey.backend.Conv2dSpec;
+import org.bytedeco.cuda.cudnn.cudnnConvolutionBwdDataAlgoPerf_t;
+import org.bytedeco.cuda.cudnn.cudnnConvolutionBwdFilterAlgoPerf_t;
+import org.bytedeco.cuda.cudnn.cudnnConvolutionFwdAlgoPerf_t;
+import org.bytedeco.cuda.cudnn.cudnnConvolutionStruct;
+import org.bytedeco.cuda.cudnn.cudnnFilterStruct;
+import org.bytedeco.cuda.cudnn.cudnnTensorStruct;
+import org.bytedeco.cuda.global.cudnn;
+
+/**
+ * cuDNN convolution for one {@link Conv2dSpec}: NHWC tensors, a KRSC copy of the Keras HWIO kernel, and the
+ * algorithms cuDNN's own search picked (once, here) for forward, backward-data and backward-filter.
+ */
+final class CudaConvPlan implements AutoCloseable {
+    private static final int CANDIDATES = 8;
+
+    private final CudaContext c;
+    private final Conv2dSpec s;
+    private final cudnnTensorStruct x = new cudnnTensorStruct();
+    private final cudnnTensorStruct y = new cudnnTensorStruct();
+    private final cudnnTensorStruct bias = new cudnnTensorStruct();
+    private final cudnnFilterStruct w = new cudnnFilterStruct();
+    private final cudnnConvolutionStruct conv = new cudnnConvolutionStruct();
+    private final CudaTensor kernelKrsc;
+    private final CudaTensor gradientKrsc;
+    private final Kernels.Launch toKrsc;
+    private final Kernels.Launch toHwio;
+    private final int forwardAlgo;
+    private final int backwardDataAlgo;
+    private final int backwardFilterAlgo;
+
+    CudaConvPlan(CudaContext c, Conv2dSpec s) {
+        this.c = c;
+        this.s = s;
+        if (s.padTop() != s.padBottom() || s.padLeft() != s.padRight()) {
+            throw new BackendException("cuDNN takes symmetric convolution padding only; " + s + " pads "
+                    + s.padTop() + "/" + s.padBottom() + " by " + s.padLeft() + "/" + s.padRight()
+                    + " (use an odd kernel with stride 1 for 'same', or 'valid')");
+        }
+        Status.cudnn(cudnn.cudnnCreateTensorDescriptor(x), "cudnnCreateTensorDescriptor");
+        Status.cudnn(cudnn.cudnnCreateTensorDescriptor(y), "cudnnCreateTensorDescriptor");
+        Status.cudnn(cudnn.cudnnCreateTensorDescriptor(bias), "cudnnCreateTensorDescriptor");
+        Status.cudnn(cudnn.cudnnCreateFilterDescriptor(w), "cudnnCreateFilterDescriptor");
+        Status.cudnn(cudnn.cudnnCreateConvolutionDescriptor(conv), "cudnnCreateConvolutionDescriptor");
+        Status.cudnn(cudnn.cudnnSetTensor4dDescriptor(x, cudnn.CUDNN_TENSOR_NHWC, cudnn.CUDNN_DATA_FLOAT,
+                s.batch(), s.inC(), s.inH(), s.inW()), "cudnnSetTensor4dDescriptor(x) " + s);
+        Status.cudnn(cudnn.cudnnSetTensor4dDescriptor(y, cudnn.CUDNN_TENSOR_NHWC, cudnn.CUDNN_DATA_FLOAT,
+                s.batch(), s.filters(), s.outH(), s.outW()), "cudnnSetTensor4dDescriptor(y) " + s);
+        Status.cudnn(cudnn.cudnnSetTensor4dDescriptor(bias, cudnn.CUDNN_TENSOR_NHWC, cudnn.CUDNN_DATA_FLOAT,
+                1, s.filters(), 1, 1), "cudnnSetTensor4dDescriptor(bias) " + s);
+        Status.cudnn(cudnn.cudnnSetFilter4dDescriptor(w, cudnn.CUDNN_DATA_FLOAT, cudnn.CUDNN_TENSOR_NHWC,
+                s.filters(), s.inC(), s.kernelH(), s.kernelW()), "cudnnSetFilter4dDescriptor " + s);
+        Status.cudnn(cudnn.cudnnSetConvolution2dDescriptor(conv, s.padTop(), s.padLeft(), s.strideH(), s.strideW(),
+                1, 1, cudnn.CUDNN_CROSS_CORRELATION, cudnn.CUDNN_DATA_FLOAT), "cudnnSetConvolution2dDescriptor " + s);
+        Status.cudnn(cudnn.cudnnSetConvolutionMathType(conv, c.tf32 ? cudnn.CUDNN_DEFAULT_MATH : cudnn.CUDNN_FMA_MATH),
+                "cudnnSetConvolutionMathType");
+        kernelKrsc = CudaTensor.allocate(s.kernelShape());
+        gradientKrsc = CudaTensor.allocate(s.kernelShape());
+        toKrsc = c.kernels.launch("osprey_hwio_to_krsc", "ppiii");
+        toHwio = c.kernels.launch("osprey_krsc_to_hwio", "ppiii");
+
+        int[] found = new int[1];
+        try (cudnnConvolutionFwdAlgoPerf_t perf = new cudnnConvolutionFwdAlgoPerf_t(CANDIDATES)) {
+            Status.cudnn(cudnn.cudnnFindConvolutionForwardAlgorithm(c.cudnnHandle, x, w, conv, y, CANDIDATES, found,
+                    perf), "cudnnFindConvolutionForwardAlgorithm " + s);
+            int best = firstSuccessful(found[0], i -> perf.position(i).status());
+            forwardAlgo = perf.position(best).algo();
+            c.reserveWorkspace(perf.position(best).memory());
+        }
+        try (cudnnConvolutionBwdDataAlgoPerf_t perf = new cudnnConvolutionBwdDataAlgoPerf_t(CANDIDATES)) {
+            Status.cudnn(cudnn.cudnnFindConvolutionBackwardDataAlgorithm(c.cudnnHandle, w, y, conv, x, CANDIDATES,
+                    found, perf), "cudnnFindConvolutionBackwardDataAlgorithm " + s);
+            int best = firstSuccessful(found[0], i -> perf.position(i).status());
+            backwardDataAlgo = perf.position(best).algo();
+            c.reserveWorkspace(perf.position(best).memory());
+        }
+        try (cudnnConvolutionBwdFilterAlgoPerf_t perf = new cudnnConvolutionBwdFilterAlgoPerf_t(CANDIDATES)) {
+            Status.cudnn(cudnn.cudnnFindConvolutionBackwardFilterAlgorithm(c.cudnnHandle, x, y, conv, w, CANDIDATES,
+                    found, perf), "cudnnFindConvolutionBackwardFilterAlgorithm " + s);
+            int best = firstSuccessful(found[0], i -> perf.position(i).status());
+            backwardFilterAlgo = perf.position(best).algo();
+            c.reserveWorkspace(perf.position(best).memory());
+        }
+    }
+
+    private int firstSuccessful(int count, java.util.function.IntUnaryOperator status) {
+        for (int i = 0; i < count; i++) {
+            if (status.applyAsInt(i) == cudnn.CUDNN_STATUS_SUCCESS) {
+                return i;
+            }
+        }
+        throw new BackendException("cuDNN found no working algorithm for " + s);
+    }
+
+    private void kernelIntoKrsc(CudaTensor hwio) {
+        toKrsc.pointer(0, hwio).pointer(1, kernelKrsc).intValue(2, s.kernelH() * s.kernelW()).intValue(3, s.inC())
+                .intValue(4, s.filters()).run(hwio.size(), c.stream);
+    }
+
+    void forward(CudaTensor input, CudaTensor kernel, CudaTensor b, CudaTensor output) {
+        kernelIntoKrsc(kernel);
+        Status.cudnn(cudnn.cudnnConvolutionForward(c.cudnnHandle, c.one, x, input.pointer(), w, kernelKrsc.pointer(), conv,
+                forwardAlgo, c.workspace(), c.workspaceBytes(), c.zero, y, output.pointer()), "cudnnConvolutionForward " + s);
+        Status.cudnn(cudnn.cudnnAddTensor(c.cudnnHandle, c.one, bias, b.pointer(), c.one, y, output.pointer()),
+                "cudnnAddTensor(bias) " + s);
+        if (s.activation() == Activation.RELU) {
+            Status.cudnn(cudnn.cudnnActivationForward(c.cudnnHandle, c.relu, c.one, y, output.pointer(), c.zero, y,
+                    output.pointer()), "cudnnActivationForward(relu) " + s);
+        }
+    }
+
+    void backwardData(CudaTensor dy, CudaTensor kernel, CudaTensor dx) {
+        kernelIntoKrsc(kernel);
+        Status.cudnn(cudnn.cudnnConvolutionBackwardData(c.cudnnHandle, c.one, w, kernelKrsc.pointer(), y, dy.pointer(),
+                conv, backwardDataAlgo, c.workspace(), c.workspaceBytes(), c.zero, x, dx.pointer()),
+                "cudnnConvolutionBackwardData " + s);
+    }
+
+    void backwardFilter(CudaTensor input, CudaTensor dy, CudaTensor dKernel, CudaTensor dBias) {
+        Status.cudnn(cudnn.cudnnConvolutionBackwardFilter(c.cudnnHandle, c.one, x, input.pointer(), y, dy.pointer(), conv,
+                backwardFilterAlgo, c.workspace(), c.workspaceBytes(), c.zero, w, gradientKrsc.pointer()),
+                "cudnnConvolutionBackwardFilter " + s);
+        toHwio.pointer(0, gradientKrsc).pointer(1, dKernel).intValue(2, s.kernelH() * s.kernelW()).intValue(3, s.inC())
+                .intValue(4, s.filters()).run(dKernel.size(), c.stream);
+        Status.cudnn(cudnn.cudnnConvolutionBackwardBias(c.cudnnHandle, c.one, y, dy.pointer(), c.zero, bias,
+                dBias.pointer()), "cudnnConvolutionBackwardBias " + s);
+    }
+
+    @Override
+    public void close() {
+        kernelKrsc.close();
+        gradientKrsc.close();
+        cudnn.cudnnDestroyConvolutionDescriptor(conv);
+        cudnn.cudnnDestroyFilterDescriptor(w);
+        cudnn.cudnnDestroyTensorDescriptor(bias);
+        cudnn.cudnnDestroyTensorDescriptor(y);
+        cudnn.cudnnDestroyTensorDescriptor(x);
+    }
+}

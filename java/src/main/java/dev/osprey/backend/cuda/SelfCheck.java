@@ -1,0 +1,99 @@
+package dev.osprey.backend.cuda;
+
+import dev.osprey.Activation;
+import dev.osprey.backend.Backend;
+import dev.osprey.backend.BackendException;
+import dev.osprey.backend.Conv2dSpec;
+import dev.osprey.backend.DenseSpec;
+import dev.osprey.backend.Tensor;
+import java.util.Arrays;
+
+/**
+ * A few small ops with answers computed here in plain Java, run when a GPU backend opens: a wrong layout or
+ * transpose (the easy mistakes on a GPU path) then fails loudly at start instead of training garbage.
+ * Tolerance 1e-2 relative covers TF32's 10-bit mantissa on these small sums.
+ */
+final class SelfCheck {
+    private static final double TOLERANCE = 1e-2;
+
+    private SelfCheck() {
+    }
+
+    static void run(Backend b) {
+        dense(b);
+        convolution(b);
+    }
+
+    private static void dense(Backend b) {
+        DenseSpec s = new DenseSpec(3, 4, 2, Activation.RELU);
+        float[] x = {1, 2, 3, 4, -1, 0, 1, 2, 0.5f, 0.5f, -2, 1};
+        float[] k = {0.1f, -0.2f, 0.3f, 0.4f, -0.5f, 0.6f, 0.7f, -0.8f}; // (in 4, units 2)
+        float[] bias = {0.05f, -0.05f};
+        float[] expected = new float[6];
+        for (int n = 0; n < 3; n++) {
+            for (int u = 0; u < 2; u++) {
+                double acc = bias[u];
+                for (int i = 0; i < 4; i++) {
+                    acc += x[n * 4 + i] * k[i * 2 + u];
+                }
+                expected[n * 2 + u] = (float) Math.max(0, acc);
+            }
+        }
+        Tensor y = b.allocate(s.outputShape());
+        b.denseForward(s, upload(b, x, 3, 4), upload(b, k, 4, 2), upload(b, bias, 2), y);
+        compare("dense forward", expected, download(b, y));
+    }
+
+    private static void convolution(Backend b) {
+        Conv2dSpec s = new Conv2dSpec(1, 4, 4, 2, 3, 3, 3, 1, 1, 0, 0, 0, 0, Activation.LINEAR);
+        float[] x = new float[32];
+        float[] k = new float[54];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (i % 7) - 3;
+        }
+        for (int i = 0; i < k.length; i++) {
+            k[i] = ((i * 5) % 11 - 5) / 10f;
+        }
+        float[] bias = {0.5f, -0.5f, 0f};
+        float[] expected = new float[2 * 2 * 3];
+        for (int i = 0; i < 2; i++) {
+            for (int j = 0; j < 2; j++) {
+                for (int f = 0; f < 3; f++) {
+                    double acc = bias[f];
+                    for (int u = 0; u < 3; u++) {
+                        for (int v = 0; v < 3; v++) {
+                            for (int c = 0; c < 2; c++) {
+                                acc += x[((i + u) * 4 + (j + v)) * 2 + c] * k[((u * 3 + v) * 2 + c) * 3 + f];
+                            }
+                        }
+                    }
+                    expected[(i * 2 + j) * 3 + f] = (float) acc;
+                }
+            }
+        }
+        Tensor y = b.allocate(s.outputShape());
+        b.conv2dForward(s, upload(b, x, s.inputShape()), upload(b, k, s.kernelShape()), upload(b, bias, 3), y);
+        compare("conv2d forward", expected, download(b, y));
+    }
+
+    private static void compare(String what, float[] expected, float[] actual) {
+        for (int i = 0; i < expected.length; i++) {
+            if (!(Math.abs(expected[i] - actual[i]) <= TOLERANCE * Math.max(1, Math.abs(expected[i])))) {
+                throw new BackendException("CUDA backend self-check failed: " + what + " expected "
+                        + Arrays.toString(expected) + ", received " + Arrays.toString(actual));
+            }
+        }
+    }
+
+    private static Tensor upload(Backend b, float[] values, int... shape) {
+        Tensor t = b.allocate(shape);
+        b.copyIn(values, 0, t);
+        return t;
+    }
+
+    private static float[] download(Backend b, Tensor t) {
+        float[] out = new float[(int) t.size()];
+        b.copyOut(t, out, 0);
+        return out;
+    }
+}
