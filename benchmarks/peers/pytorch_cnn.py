@@ -2,7 +2,8 @@
 """The tutorial CNN in PyTorch, measured the same way as Osprey's ModelThroughput: training images/s at batch
 32 and 256 (shuffled batches, Adam, cross-entropy), inference images/s at batch 256, batch-1 latency (median,
 p99). Reads the same real Fashion-MNIST images (the bundled 10k test set). Prints one JSON object.
-Usage: pytorch_cnn.py IMAGES.gz LABELS.gz [seconds-per-figure] [threads]"""
+Usage: pytorch_cnn.py IMAGES.gz LABELS.gz [seconds-per-figure] [threads] [cpu|cuda] [eager|compile]
+          [extra training batch sizes...]"""
 import glob, gzip, json, os, sys, time
 
 import numpy as np
@@ -33,6 +34,11 @@ def tutorial_cnn():
         nn.Flatten(), nn.Linear(576, 64), nn.ReLU(), nn.Linear(64, 10))
 
 
+def sync(x):
+    if x.is_cuda:
+        torch.cuda.synchronize()
+
+
 def train_images_per_second(model, x, y, batch, seconds):
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
     loss_fn = nn.CrossEntropyLoss()
@@ -49,10 +55,12 @@ def train_images_per_second(model, x, y, batch, seconds):
 
     model.train()
     one_epoch(batch * 20)
+    sync(x)
     images, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         one_epoch(xs.shape[0])
         images += xs.shape[0]
+    sync(x)
     return images / (time.perf_counter() - start)
 
 
@@ -64,7 +72,7 @@ def inference_images_per_second(model, x, batch, seconds):
         images, t0 = 0, time.perf_counter()
         while time.perf_counter() - t0 < seconds:
             for start in range(0, x.shape[0], batch):
-                torch.softmax(model(x[start:start + batch]), 1).numpy()
+                torch.softmax(model(x[start:start + batch]), 1).cpu().numpy()
             images += x.shape[0]
     return images / (time.perf_counter() - t0)
 
@@ -75,11 +83,11 @@ def latency_ms(model, x, seconds):
     samples = []
     with torch.no_grad():
         for i in range(500):
-            torch.softmax(model(singles[i % 256]), 1).numpy()
+            torch.softmax(model(singles[i % 256]), 1).cpu().numpy()
         t_end = time.perf_counter() + seconds
         while time.perf_counter() < t_end and len(samples) < 200_000:
             t0 = time.perf_counter()
-            torch.softmax(model(singles[len(samples) % 256]), 1).numpy()
+            torch.softmax(model(singles[len(samples) % 256]), 1).cpu().numpy()
             samples.append((time.perf_counter() - t0) * 1e3)
     samples.sort()
     return samples[len(samples) // 2], samples[min(len(samples) - 1, int(np.ceil(len(samples) * 0.99)) - 1)]
@@ -89,18 +97,32 @@ def main():
     images, labels = sys.argv[1], sys.argv[2]
     seconds = float(sys.argv[3]) if len(sys.argv) > 3 else 5.0
     threads = int(sys.argv[4]) if len(sys.argv) > 4 else 2
+    device = sys.argv[5] if len(sys.argv) > 5 else "cpu"
+    mode = sys.argv[6] if len(sys.argv) > 6 else "eager"
+    extra = [int(b) for b in sys.argv[7:]]
     torch.set_num_threads(threads)
     torch.manual_seed(42)
-    x = torch.from_numpy(read_idx(images).astype(np.float32) / 255.0).unsqueeze(1).contiguous()
-    y = torch.from_numpy(read_idx(labels).astype(np.int64))
-    model = tutorial_cnn()
+    x = torch.from_numpy(read_idx(images).astype(np.float32) / 255.0).unsqueeze(1).contiguous().to(device)
+    y = torch.from_numpy(read_idx(labels).astype(np.int64)).to(device)
+    model = tutorial_cnn().to(device)
+    if device == "cuda":
+        torch.backends.cudnn.benchmark = True  # cuDNN's algorithm search, as Osprey does
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        backend = f"torch {torch.__version__} on {torch.cuda.get_device_name()}, {mode}, TF32"
+    else:
+        backend = f"torch {torch.__version__}, {torch.get_num_threads()} threads, BLAS: {blas()}"
+    if mode == "compile":
+        model = torch.compile(model)
     result = {
-        "framework": "pytorch",
-        "backend": f"torch {torch.__version__}, {torch.get_num_threads()} threads, BLAS: {blas()}",
+        "framework": "pytorch" if mode == "eager" else "pytorch-compile",
+        "backend": backend,
         "train_b32_img_s": train_images_per_second(model, x, y, 32, seconds),
         "train_b256_img_s": train_images_per_second(model, x, y, 256, seconds),
-        "infer_b256_img_s": inference_images_per_second(model, x, 256, seconds),
     }
+    for b in extra:
+        result[f"train_b{b}_img_s"] = train_images_per_second(model, x, y, b, seconds)
+    result["infer_b256_img_s"] = inference_images_per_second(model, x, 256, seconds)
     result["latency_b1_median_ms"], result["latency_b1_p99_ms"] = latency_ms(model, x, seconds)
     print(json.dumps(result))
 

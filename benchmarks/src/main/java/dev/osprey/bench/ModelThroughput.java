@@ -22,18 +22,25 @@ public final class ModelThroughput {
 
     public static void main(String[] args) {
         double seconds = args.length > 0 ? Double.parseDouble(args[0]) : 5;
+        Device device = args.length > 1 ? Device.parse(args[1]) : Device.cpu();
         LabeledData data = Datasets.fashionMnistSample();
         NDArray x = concat(data.trainX(), data.testX());
         NDArray y = concat(data.trainY(), data.testY());
-        try (Sequential model = Models.compiledTutorialCnn(Device.cpu())) {
-            double train32 = trainImagesPerSecond(model, x, y, 32, seconds);
-            double train256 = trainImagesPerSecond(model, x, y, 256, seconds);
-            double infer256 = inferenceImagesPerSecond(model, x, 256, seconds);
+        try (Sequential model = Models.compiledTutorialCnn(device)) {
+            StringBuilder json = new StringBuilder(String.format(Locale.ROOT,
+                    "{\"framework\": \"osprey\", \"backend\": \"%s\"", model.backendDescription()));
+            json.append(String.format(Locale.ROOT, ", \"train_b32_img_s\": %.1f", trainImagesPerSecond(model, x, y, 32, seconds)));
+            json.append(String.format(Locale.ROOT, ", \"train_b256_img_s\": %.1f", trainImagesPerSecond(model, x, y, 256, seconds)));
+            for (int i = 2; i < args.length; i++) {
+                int batch = Integer.parseInt(args[i]);
+                json.append(String.format(Locale.ROOT, ", \"train_b%d_img_s\": %.1f", batch,
+                        trainImagesPerSecond(model, x, y, batch, seconds)));
+            }
+            json.append(String.format(Locale.ROOT, ", \"infer_b256_img_s\": %.1f", inferenceImagesPerSecond(model, x, 256, seconds)));
             double[] latency = batchOneLatencyMillis(model, x, seconds);
-            System.out.printf(Locale.ROOT, "{\"framework\": \"osprey\", \"backend\": \"%s\", \"train_b32_img_s\": %.1f, "
-                            + "\"train_b256_img_s\": %.1f, \"infer_b256_img_s\": %.1f, \"latency_b1_median_ms\": %.4f, "
-                            + "\"latency_b1_p99_ms\": %.4f}%n", model.backendDescription(), train32, train256, infer256,
-                    latency[0], latency[1]);
+            json.append(String.format(Locale.ROOT, ", \"latency_b1_median_ms\": %.4f, \"latency_b1_p99_ms\": %.4f}",
+                    latency[0], latency[1]));
+            System.out.println(json);
         }
     }
 

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs on a GPU host, from the bundle make-bundle.sh built: the GPU test suite (a missing GPU fails it rather than
+# skipping), then the GPU benchmark beside PyTorch on the same GPU (eager and torch.compile) when the host has it.
+# Results go to RESULTS_DIR. Finds CUDA 13 / cuDNN 9 in LD_LIBRARY_PATH, /usr/local/cuda, and NVIDIA's Python wheels.
+# Usage: run-gpu.sh RESULTS_DIR [seconds-per-figure=5]
+set -uo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+results="${1:?usage: run-gpu.sh RESULTS_DIR [seconds]}"
+seconds="${2:-5}"
+mkdir -p "$results"
+
+libs="${LD_LIBRARY_PATH:-}"
+wheels="$(python3 -c 'import nvidia, os; print(os.path.dirname(nvidia.__file__))' 2>/dev/null || true)"
+for dir in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib ${wheels:+"$wheels"/*/lib}; do
+  [ -d "$dir" ] && libs="${libs:+$libs:}$dir"
+done
+export LD_LIBRARY_PATH="$libs"
+echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH" | tee "$results/environment.txt"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv >> "$results/environment.txt" 2>&1 || true
+
+java=("$here/runtime/bin/java" --enable-native-access=ALL-UNNAMED -Dosprey.test.requireGpu=true)
+"${java[@]}" -jar "$here"/lib/junit-platform-console-standalone-*.jar execute \
+    --class-path "$(printf '%s:' "$here"/lib/*.jar)" \
+    --select-class dev.osprey.backend.CudaBackendContractTest \
+    --select-class dev.osprey.backend.DeviceChoiceTest \
+    --select-class dev.osprey.GpuTrainingTest \
+    --reports-dir "$results/junit" 2>&1 | tee "$results/gpu-tests.txt"
+tests=${PIPESTATUS[0]}
+
+"${java[@]}" -cp "$(printf '%s:' "$here"/lib/*.jar)" dev.osprey.bench.ModelThroughput "$seconds" cuda 1024 \
+    2>&1 | tee "$results/osprey-gpu.json"
+if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
+  for mode in eager compile; do
+    python3 "$here/peers/pytorch_cnn.py" "$here/data/t10k-images-idx3-ubyte.gz" "$here/data/t10k-labels-idx1-ubyte.gz" \
+        "$seconds" 16 cuda "$mode" 1024 2>&1 | tee "$results/pytorch-gpu-$mode.json"
+  done
+else
+  echo "no PyTorch with CUDA on this host: PyTorch rows skipped" | tee "$results/pytorch-gpu.txt"
+fi
+exit "$tests"

@@ -1,0 +1,44 @@
+package dev.osprey;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.osprey.backend.Device;
+import dev.osprey.backend.GpuTests;
+import dev.osprey.layers.Conv2D;
+import dev.osprey.layers.Dense;
+import dev.osprey.layers.Flatten;
+import dev.osprey.layers.MaxPooling2D;
+import dev.osprey.loss.Loss;
+import dev.osprey.metrics.Metric;
+import dev.osprey.optim.Adam;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * On the GPU, the tiny model's first losses match the plain-Java reference training within TF32's tolerance.
+ * Needs no CPU backend, so the GPU bundle (which carries no oneDNN) runs it too.
+ */
+class GpuTrainingTest {
+    static final double TF32_TOLERANCE = 1e-2;
+
+    @Test
+    void firstLossesOnTheGpuMatchTheReferenceTraining() {
+        GpuTests.requireOrSkip();
+        NDArray[] d = TrainingReproducibilityTest.data();
+        try (Sequential model = new Sequential(
+                new Conv2D(4, 3, Activation.RELU).inputShape(8, 8, 1),
+                new MaxPooling2D(2),
+                new Flatten(),
+                new Dense(TrainingReproducibilityTest.CLASSES, Activation.SOFTMAX))
+                .device(Device.cuda(0)).seed(3)
+                .compile(new Adam(0.01), Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY)) {
+            List<NDArray> initial = model.getWeights();
+            List<Double> gpu = TrainingReproducibilityTest.batchLosses(model, d[0], d[1]);
+            List<Double> reference = TrainingReproducibilityTest.referenceLosses(initial, d[0], d[1]);
+            for (int i = 0; i < reference.size(); i++) {
+                assertEquals(reference.get(i), gpu.get(i), TF32_TOLERANCE * Math.max(1, Math.abs(reference.get(i))),
+                        "step " + (i + 1) + ": reference " + reference + ", gpu " + gpu);
+            }
+        }
+    }
+}
