@@ -36,6 +36,7 @@ import java.util.Map;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipException;
 import java.util.zip.ZipFile;
+import java.util.zip.ZipInputStream;
 import java.util.zip.ZipOutputStream;
 
 /**
@@ -55,6 +56,25 @@ public final class ModelFile {
     }
 
     public static void write(Sequential model, Path path) throws IOException {
+        byte[] bytes = toBytes(model);
+        Path absolute = path.toAbsolutePath();
+        Path dir = absolute.getParent();
+        Files.createDirectories(dir);
+        Path tmp = Files.createTempFile(dir, "." + absolute.getFileName(), ".tmp");
+        try {
+            Files.write(tmp, bytes);
+            try {
+                Files.move(tmp, absolute, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(tmp, absolute, StandardCopyOption.REPLACE_EXISTING);
+            }
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+    }
+
+    /** The model file's bytes, e.g. to make a copy of a model on another thread or device. */
+    public static byte[] toBytes(Sequential model) throws IOException {
         Map<String, Object> doc = new LinkedHashMap<>();
         doc.put("format", FORMAT);
         doc.put("version", VERSION);
@@ -80,27 +100,33 @@ public final class ModelFile {
         byte[] json = Json.write(doc).getBytes(StandardCharsets.UTF_8);
         byte[] weights = SafeTensors.write(names(model), model.getWeights());
 
-        Path absolute = path.toAbsolutePath();
-        Path dir = absolute.getParent();
-        Files.createDirectories(dir);
-        Path tmp = Files.createTempFile(dir, "." + absolute.getFileName(), ".tmp");
-        try {
-            try (OutputStream out = Files.newOutputStream(tmp); ZipOutputStream zip = new ZipOutputStream(out)) {
-                zip.putNextEntry(new ZipEntry(MODEL_JSON));
-                zip.write(json);
-                zip.closeEntry();
-                zip.putNextEntry(new ZipEntry(WEIGHTS));
-                zip.write(weights);
-                zip.closeEntry();
-            }
-            try {
-                Files.move(tmp, absolute, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, absolute, StandardCopyOption.REPLACE_EXISTING);
-            }
-        } finally {
-            Files.deleteIfExists(tmp);
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream(weights.length + json.length + 1024);
+        try (ZipOutputStream zip = new ZipOutputStream(bytes)) {
+            zip.putNextEntry(new ZipEntry(MODEL_JSON));
+            zip.write(json);
+            zip.closeEntry();
+            zip.putNextEntry(new ZipEntry(WEIGHTS));
+            zip.write(weights);
+            zip.closeEntry();
         }
+        return bytes.toByteArray();
+    }
+
+    /** A model from bytes made by {@link #toBytes}, on the given device (null: automatic). */
+    public static Sequential fromBytes(byte[] bytes, Device device) throws IOException {
+        byte[] json = null;
+        byte[] weights = null;
+        try (ZipInputStream zip = new ZipInputStream(new java.io.ByteArrayInputStream(bytes))) {
+            ZipEntry e;
+            while ((e = zip.getNextEntry()) != null) {
+                if (e.getName().equals(MODEL_JSON)) {
+                    json = zip.readAllBytes();
+                } else if (e.getName().equals(WEIGHTS)) {
+                    weights = zip.readAllBytes();
+                }
+            }
+        }
+        return fromEntries(json, weights, device, Path.of("(model bytes)"));
     }
 
     public static Sequential read(Path path, Device device) throws IOException {
@@ -117,6 +143,10 @@ public final class ModelFile {
             throw new ModelFormatException(path + " is not an Osprey model file, or is truncated (expected a zip with "
                     + MODEL_JSON + " and " + WEIGHTS + "): " + e.getMessage(), e);
         }
+        return fromEntries(json, weights, device, path);
+    }
+
+    private static Sequential fromEntries(byte[] json, byte[] weights, Device device, Path path) throws IOException {
         if (json == null || weights == null) {
             throw new ModelFormatException(path + " is not an Osprey model file: expected entries " + MODEL_JSON
                     + " and " + WEIGHTS + ", found " + (json == null ? "no " + MODEL_JSON : "no " + WEIGHTS)
