@@ -9,7 +9,8 @@ import picocli.CommandLine.Command;
 /** The `osprey` command: train, evaluate, predict and summarize image classifiers. */
 @Command(name = "osprey", mixinStandardHelpOptions = true, version = "osprey 0.1.0",
         description = "Train and use image classifiers on the CPU (oneDNN).",
-        subcommands = {TrainCommand.class, EvaluateCommand.class, PredictCommand.class, SummaryCommand.class})
+        subcommands = {TrainCommand.class, EvaluateCommand.class, PredictCommand.class, SummaryCommand.class,
+                ServeCommand.class})
 public final class OspreyCommand implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;

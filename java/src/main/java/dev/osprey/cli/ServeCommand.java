@@ -1,0 +1,66 @@
+package dev.osprey.cli;
+
+import dev.osprey.serving.InferenceServer;
+import dev.osprey.serving.Predictor;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+@Command(name = "serve", mixinStandardHelpOptions = true,
+        description = "Serve a model over HTTP: POST /v1/predict (JSON, float32 bytes or an image), GET /health.")
+final class ServeCommand implements Callable<Integer> {
+    @Parameters(index = "0", description = "Model file written by train.")
+    Path modelFile;
+
+    @Option(names = "--port", defaultValue = "8080", description = "Default: ${DEFAULT-VALUE}.")
+    int port;
+
+    @Option(names = "--host", defaultValue = "127.0.0.1",
+            description = "Address to bind; 0.0.0.0 exposes the service beyond this machine. Default: ${DEFAULT-VALUE}.")
+    String host;
+
+    @Option(names = "--max-batch", defaultValue = "64", description = "Largest batch formed from concurrent requests. Default: ${DEFAULT-VALUE}.")
+    int maxBatch;
+
+    @Option(names = "--max-delay-us", defaultValue = "200", description = "Longest wait for more requests under load, microseconds. Default: ${DEFAULT-VALUE}.")
+    long maxDelayMicros;
+
+    @Option(names = "--queue", defaultValue = "1024", description = "Samples waiting beyond this get 503. Default: ${DEFAULT-VALUE}.")
+    int queue;
+
+    @Option(names = "--max-body-kb", defaultValue = "4096", description = "Larger request bodies get 413. Default: ${DEFAULT-VALUE}.")
+    long maxBodyKb;
+
+    @Option(names = "--http-threads", defaultValue = "8", description = "Request-parsing threads. Default: ${DEFAULT-VALUE}.")
+    int httpThreads;
+
+    @Option(names = "--threads", description = "CPU threads for inference (sets OMP_NUM_THREADS; the osprey launcher applies it).")
+    Integer threads;
+
+    @Override
+    public Integer call() throws Exception {
+        Threads.check(threads);
+        if (port < 0 || port > 65_535) {
+            throw new IllegalArgumentException("expected --port from 0 to 65535, received " + port);
+        }
+        Predictor predictor = Predictor.builder(modelFile).maxBatchSize(maxBatch)
+                .maxDelay(Duration.ofNanos(maxDelayMicros * 1000)).queueCapacity(queue).build();
+        InferenceServer server = new InferenceServer(predictor, new InetSocketAddress(host, port), maxBodyKb * 1024,
+                httpThreads);
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            System.out.println("osprey: stopping: finishing accepted requests");
+            server.close();
+            stopped.countDown();
+        }));
+        System.out.printf("osprey: serving %s on http://%s:%d (POST /v1/predict, GET /health); Ctrl-C stops%n",
+                modelFile, host, server.port());
+        stopped.await();
+        return 0;
+    }
+}

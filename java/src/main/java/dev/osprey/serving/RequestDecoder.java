@@ -1,0 +1,158 @@
+package dev.osprey.serving;
+
+import dev.osprey.Shape;
+import dev.osprey.io.Json;
+import java.awt.image.BufferedImage;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import javax.imageio.ImageIO;
+
+/**
+ * Turns a request body into model inputs: JSON {"instances": [[...], ...]} or {"instance": [...]} (numbers,
+ * nested any way, one sample each), raw little-endian float32 (application/octet-stream), or an image file
+ * (image/png, image/jpeg, image/bmp, image/gif) that gets the model's preprocessing: grey or colour to match
+ * the channels, resized to the input size, scaled to [0, 1]. Bad input is a {@link BadRequest} with a message.
+ */
+final class RequestDecoder {
+    /** A request the client must fix: answered 400 with this message. */
+    static final class BadRequest extends Exception {
+        BadRequest(String message) {
+            super(message);
+        }
+    }
+
+    private final Shape input;
+    private final int sampleSize;
+
+    RequestDecoder(Shape input) {
+        this.input = input;
+        this.sampleSize = input.size();
+    }
+
+    List<float[]> decode(String contentType, byte[] body) throws BadRequest {
+        if (body.length == 0) {
+            throw new BadRequest("expected a request body (JSON, float32 bytes or an image), received an empty one");
+        }
+        String type = contentType == null ? "" : contentType.toLowerCase(Locale.ROOT).split(";")[0].trim();
+        if (type.equals("application/json")) {
+            return json(body);
+        }
+        if (type.equals("application/octet-stream")) {
+            return float32(body);
+        }
+        if (type.startsWith("image/")) {
+            return List.of(image(body));
+        }
+        throw new BadRequest("expected Content-Type application/json, application/octet-stream or image/*, received '"
+                + (contentType == null ? "" : contentType) + "'");
+    }
+
+    private List<float[]> json(byte[] body) throws BadRequest {
+        Object doc;
+        try {
+            doc = Json.parse(new String(body, java.nio.charset.StandardCharsets.UTF_8));
+        } catch (IllegalArgumentException e) {
+            throw new BadRequest(e.getMessage());
+        }
+        if (!(doc instanceof Map<?, ?> map) || !(map.containsKey("instances") || map.containsKey("instance"))) {
+            throw new BadRequest("expected a JSON object with \"instances\" (a list of samples) or \"instance\"");
+        }
+        List<Object> samples = new ArrayList<>();
+        if (map.containsKey("instance")) {
+            samples.add(map.get("instance"));
+        } else if (map.get("instances") instanceof List<?> list) {
+            samples.addAll(list);
+        } else {
+            throw new BadRequest("expected \"instances\" to be a list of samples");
+        }
+        if (samples.isEmpty()) {
+            throw new BadRequest("expected at least one sample, received none");
+        }
+        List<float[]> out = new ArrayList<>();
+        for (int i = 0; i < samples.size(); i++) {
+            float[] values = new float[sampleSize];
+            int n = flatten(samples.get(i), values, 0, i);
+            if (n != sampleSize) {
+                throw new BadRequest("sample " + i + ": expected " + sampleSize + " numbers (shape " + input + "), received " + n);
+            }
+            out.add(values);
+        }
+        return out;
+    }
+
+    private int flatten(Object node, float[] into, int at, int sample) throws BadRequest {
+        if (node instanceof Number number) {
+            double v = number.doubleValue();
+            if (!Double.isFinite(v)) {
+                throw new BadRequest("sample " + sample + ": expected finite numbers, received " + v);
+            }
+            if (at < into.length) {
+                into[at] = (float) v;
+            }
+            return at + 1;
+        }
+        if (node instanceof List<?> list) {
+            int n = at;
+            for (Object child : list) {
+                n = flatten(child, into, n, sample);
+            }
+            return n;
+        }
+        throw new BadRequest("sample " + sample + ": expected numbers, received " + (node == null ? "null" : "'" + node + "'"));
+    }
+
+    private List<float[]> float32(byte[] body) throws BadRequest {
+        int bytesPerSample = sampleSize * Float.BYTES;
+        if (body.length % bytesPerSample != 0) {
+            throw new BadRequest("expected float32 data in whole samples of " + bytesPerSample + " bytes (shape " + input
+                    + "), received " + body.length + " bytes");
+        }
+        ByteBuffer b = ByteBuffer.wrap(body).order(ByteOrder.LITTLE_ENDIAN);
+        List<float[]> out = new ArrayList<>();
+        for (int s = 0; s < body.length / bytesPerSample; s++) {
+            float[] values = new float[sampleSize];
+            b.asFloatBuffer().position(s * sampleSize).get(values);
+            out.add(values);
+        }
+        return out;
+    }
+
+    private float[] image(byte[] body) throws BadRequest {
+        BufferedImage image;
+        try {
+            image = ImageIO.read(new ByteArrayInputStream(body));
+        } catch (IOException | RuntimeException e) {
+            throw new BadRequest("the image could not be decoded: " + e.getMessage());
+        }
+        if (image == null) {
+            throw new BadRequest("the body is not an image in a format this server reads (PNG, JPEG, BMP, GIF)");
+        }
+        if (input.rank() != 3 || (input.dim(2) != 1 && input.dim(2) != 3)) {
+            throw new BadRequest("this model takes input " + input + ", not images");
+        }
+        int h = input.dim(0), w = input.dim(1), channels = input.dim(2);
+        BufferedImage sized = new BufferedImage(w, h, channels == 1 ? BufferedImage.TYPE_BYTE_GRAY : BufferedImage.TYPE_INT_RGB);
+        var g = sized.createGraphics();
+        g.setRenderingHint(java.awt.RenderingHints.KEY_INTERPOLATION, java.awt.RenderingHints.VALUE_INTERPOLATION_BILINEAR);
+        g.drawImage(image, 0, 0, w, h, null);
+        g.dispose();
+        float[] values = new float[sampleSize];
+        var raster = sized.getRaster();
+        int[] pixel = new int[channels];
+        for (int y = 0; y < h; y++) {
+            for (int x = 0; x < w; x++) {
+                raster.getPixel(x, y, pixel);
+                for (int c = 0; c < channels; c++) {
+                    values[(y * w + x) * channels + c] = pixel[c] / 255f;
+                }
+            }
+        }
+        return values;
+    }
+}

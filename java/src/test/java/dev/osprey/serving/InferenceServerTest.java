@@ -1,0 +1,220 @@
+package dev.osprey.serving;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.osprey.Models;
+import dev.osprey.NDArray;
+import dev.osprey.Sequential;
+import dev.osprey.backend.Device;
+import dev.osprey.data.Datasets;
+import dev.osprey.io.Json;
+import java.awt.image.BufferedImage;
+import java.io.ByteArrayOutputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import javax.imageio.ImageIO;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The HTTP server on loopback: formats, errors, overload and shutdown. Every request loop is bounded. */
+class InferenceServerTest {
+    @TempDir
+    static Path dir;
+    static Path modelFile;
+    static NDArray images;
+    static final HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+
+    @BeforeAll
+    static void saveAModel() throws Exception {
+        images = Datasets.fashionMnistSample().testX().slice(0, 64);
+        modelFile = dir.resolve("m.osprey");
+        try (Sequential model = Models.compiledTutorialCnn(Device.cpu())) {
+            model.classNames(Datasets.FASHION_MNIST_CLASSES);
+            model.save(modelFile);
+        }
+    }
+
+    static InferenceServer start(Predictor p, long maxBody) throws Exception {
+        return new InferenceServer(p, new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), maxBody, 4);
+    }
+
+    static HttpResponse<String> post(InferenceServer s, String type, byte[] body) throws Exception {
+        HttpRequest.Builder r = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + s.port() + "/v1/predict"))
+                .timeout(Duration.ofSeconds(30)).POST(HttpRequest.BodyPublishers.ofByteArray(body));
+        if (type != null) {
+            r.header("Content-Type", type);
+        }
+        return client.send(r.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    static float[] sample(int i) {
+        return Arrays.copyOfRange(images.data(), i * 784, (i + 1) * 784);
+    }
+
+    @SuppressWarnings("unchecked")
+    static float[] probabilities(String json, int index) {
+        Map<String, Object> doc = (Map<String, Object>) Json.parse(json);
+        Map<String, Object> p = (Map<String, Object>) ((List<Object>) doc.get("predictions")).get(index);
+        List<Object> values = (List<Object>) p.get("probabilities");
+        float[] out = new float[values.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = ((Number) values.get(i)).floatValue();
+        }
+        return out;
+    }
+
+    static String jsonOf(float[]... samples) {
+        List<Object> instances = new ArrayList<>();
+        for (float[] s : samples) {
+            List<Object> values = new ArrayList<>();
+            for (float v : s) {
+                values.add((double) v);
+            }
+            instances.add(values);
+        }
+        return Json.write(Map.of("instances", instances));
+    }
+
+    @Test
+    void jsonFloat32AndImageRequestsGiveThePredictorsAnswers() throws Exception {
+        try (Predictor p = Predictor.builder(modelFile).build(); InferenceServer s = start(p, 1 << 20)) {
+            float[] expected0 = p.predict(sample(0));
+            float[] expected1 = p.predict(sample(1));
+            HttpResponse<String> json = post(s, "application/json", jsonOf(sample(0), sample(1)).getBytes());
+            assertEquals(200, json.statusCode(), json.body());
+            assertArrayEquals(expected0, probabilities(json.body(), 0), 0f);
+            assertArrayEquals(expected1, probabilities(json.body(), 1), 0f);
+            assertTrue(json.body().contains("\"label\":"), json.body());
+
+            ByteBuffer raw = ByteBuffer.allocate(784 * 4).order(ByteOrder.LITTLE_ENDIAN);
+            for (float v : sample(0)) {
+                raw.putFloat(v);
+            }
+            HttpResponse<String> bytes = post(s, "application/octet-stream", raw.array());
+            assertEquals(200, bytes.statusCode(), bytes.body());
+            assertArrayEquals(expected0, probabilities(bytes.body(), 0), 0f);
+
+            // A PNG of the same pixels: decoding and scaling by 1/255 reproduces the IDX values exactly.
+            BufferedImage png = new BufferedImage(28, 28, BufferedImage.TYPE_BYTE_GRAY);
+            for (int y = 0; y < 28; y++) {
+                for (int x = 0; x < 28; x++) {
+                    png.getRaster().setSample(x, y, 0, Math.round(sample(0)[y * 28 + x] * 255));
+                }
+            }
+            ByteArrayOutputStream out = new ByteArrayOutputStream();
+            ImageIO.write(png, "png", out);
+            HttpResponse<String> image = post(s, "image/png", out.toByteArray());
+            assertEquals(200, image.statusCode(), image.body());
+            assertArrayEquals(expected0, probabilities(image.body(), 0), 0f);
+
+            HttpResponse<String> health = client.send(HttpRequest.newBuilder(
+                    URI.create("http://127.0.0.1:" + s.port() + "/health")).build(), HttpResponse.BodyHandlers.ofString());
+            assertEquals(200, health.statusCode());
+            assertTrue(health.body().contains("\"status\":\"ok\""), health.body());
+        }
+    }
+
+    @Test
+    void badRequestsGetFourHundredsWithAMessage() throws Exception {
+        try (Predictor p = Predictor.builder(modelFile).build(); InferenceServer s = start(p, 64 * 1024)) {
+            HttpResponse<String> wrongSize = post(s, "application/json", "{\"instances\": [[1, 2, 3]]}".getBytes());
+            assertEquals(400, wrongSize.statusCode());
+            assertTrue(wrongSize.body().contains("sample 0: expected 784 numbers (shape (28, 28, 1)), received 3"),
+                    wrongSize.body());
+            HttpResponse<String> text = post(s, "application/json", "{\"instances\": [[\"a\", \"b\"]]}".getBytes());
+            assertEquals(400, text.statusCode());
+            assertTrue(text.body().contains("expected numbers, received 'a'"), text.body());
+            HttpResponse<String> malformed = post(s, "application/json", "{\"instances\": [[1, 2".getBytes());
+            assertEquals(400, malformed.statusCode());
+            assertTrue(malformed.body().contains("malformed JSON"), malformed.body());
+            HttpResponse<String> empty = post(s, "application/json", new byte[0]);
+            assertEquals(400, empty.statusCode());
+            assertTrue(empty.body().contains("received an empty one"), empty.body());
+            HttpResponse<String> truncated = post(s, "image/png", Arrays.copyOf(pngBytes(), 40));
+            assertEquals(400, truncated.statusCode(), truncated.body());
+            HttpResponse<String> odd = post(s, "application/octet-stream", new byte[1000]);
+            assertEquals(400, odd.statusCode());
+            HttpResponse<String> big = post(s, "application/json", new byte[200 * 1024]);
+            assertEquals(413, big.statusCode(), big.body());
+            HttpResponse<String> type = post(s, "text/plain", "hello".getBytes());
+            assertEquals(400, type.statusCode());
+            HttpResponse<String> get = client.send(HttpRequest.newBuilder(
+                    URI.create("http://127.0.0.1:" + s.port() + "/v1/predict")).build(), HttpResponse.BodyHandlers.ofString());
+            assertEquals(405, get.statusCode());
+            // None of that disturbed normal service.
+            HttpResponse<String> ok = post(s, "application/json", jsonOf(sample(3)).getBytes());
+            assertEquals(200, ok.statusCode(), ok.body());
+        }
+    }
+
+    static byte[] pngBytes() throws Exception {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ImageIO.write(new BufferedImage(28, 28, BufferedImage.TYPE_BYTE_GRAY), "png", out);
+        return out.toByteArray();
+    }
+
+    @Test
+    void overloadIsRefusedWith503AndServiceRecovers() throws Exception {
+        try (Predictor p = Predictor.builder(modelFile).maxBatchSize(4).queueCapacity(4).maxDelay(Duration.ZERO).build();
+             InferenceServer s = start(p, 1 << 20)) {
+            byte[] body = jsonOf(sample(0), sample(1), sample(2)).getBytes();
+            List<CompletableFuture<HttpResponse<String>>> inFlight = new ArrayList<>();
+            for (int i = 0; i < 300; i++) {
+                inFlight.add(client.sendAsync(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + s.port()
+                        + "/v1/predict")).header("Content-Type", "application/json").timeout(Duration.ofSeconds(60))
+                        .POST(HttpRequest.BodyPublishers.ofByteArray(body)).build(), HttpResponse.BodyHandlers.ofString()));
+            }
+            int ok = 0, busy = 0;
+            for (CompletableFuture<HttpResponse<String>> f : inFlight) {
+                HttpResponse<String> r = f.get(60, TimeUnit.SECONDS);
+                assertTrue(r.statusCode() == 200 || r.statusCode() == 503, r.statusCode() + " " + r.body());
+                if (r.statusCode() == 200) {
+                    ok++;
+                } else {
+                    busy++;
+                    assertTrue(r.body().contains("busy"), r.body());
+                }
+            }
+            assertTrue(busy > 0, "300 requests at once should overflow a queue of 4 samples");
+            assertTrue(ok > 0);
+            assertTrue(p.maxQueueDepth() <= 4, "queue depth " + p.maxQueueDepth());
+            assertEquals(200, post(s, "application/json", jsonOf(sample(5)).getBytes()).statusCode());
+        }
+    }
+
+    @Test
+    void shutdownFinishesAcceptedRequests() throws Exception {
+        Predictor p = Predictor.builder(modelFile).build();
+        InferenceServer s = start(p, 1 << 20);
+        List<CompletableFuture<HttpResponse<String>>> inFlight = new ArrayList<>();
+        for (int i = 0; i < 20; i++) {
+            inFlight.add(client.sendAsync(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + s.port() + "/v1/predict"))
+                    .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(jsonOf(sample(i))))
+                    .build(), HttpResponse.BodyHandlers.ofString()));
+        }
+        Thread.sleep(200); // let the requests be accepted
+        s.close();
+        for (CompletableFuture<HttpResponse<String>> f : inFlight) {
+            HttpResponse<String> r = f.get(30, TimeUnit.SECONDS);
+            assertEquals(200, r.statusCode(), r.body());
+        }
+    }
+}
