@@ -26,7 +26,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * Thread-safe inference with dynamic batching. Any number of threads call {@link #predict}; one worker thread owns
  * its own copy of the model and turns whatever requests are waiting (up to maxBatchSize) into one batch; under
- * load (the previous batch held several requests) it also waits up to maxDelay for more. The copy is built on the
+ * load it also waits up to maxDelay for as many requests as the previous batch held. The copy is built on the
  * worker thread: for full speed, oneDNN should run on one thread per process (see {@link Sequential}). A predictor built from a {@link Sequential} snapshots its weights at build time. Each batch runs padded to a power-of-two shape of at least 2 (capped at maxBatchSize), so every
  * model plan is made once and a request's result does not depend on what it was batched with.
  * {@link #close()} stops intake, finishes every accepted request, then frees the predictor's model.
@@ -272,11 +272,12 @@ public final class Predictor implements AutoCloseable {
                 }
                 batch.add(first);
                 queue.drainTo(batch, maxBatchSize - batch.size());
-                // Wait for company only under load (the last batch held several requests): a lone caller is
-                // answered at once instead of paying maxDelay for requests that are not coming.
-                boolean underLoad = lastBatchSize > 1;
+                // Wait (at most maxDelay) only for the company the last batch suggests is coming: a lone caller is
+                // answered at once, and 8 callers don't wait for a ninth. Larger loads still grow the batch, since
+                // everything queued meanwhile is drained in.
+                int expected = Math.min(maxBatchSize, lastBatchSize);
                 long deadline = System.nanoTime() + maxDelayNanos;
-                while (underLoad && batch.size() < maxBatchSize && maxDelayNanos > 0) {
+                while (batch.size() < expected && maxDelayNanos > 0) {
                     long left = deadline - System.nanoTime();
                     Request next = left > 0 ? queue.poll(left, TimeUnit.NANOSECONDS) : null;
                     if (next == null) {
