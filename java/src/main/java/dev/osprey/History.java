@@ -39,6 +39,22 @@ public final class History {
         return values.isEmpty() ? 0 : values.values().iterator().next().size();
     }
 
+    /** {"loss": [...], "accuracy": [...], ...} */
+    public String toJson() {
+        return dev.osprey.io.Json.write(history());
+    }
+
+    public void writeJson(java.nio.file.Path path) throws java.io.IOException {
+        java.nio.file.Path absolute = path.toAbsolutePath();
+        java.nio.file.Files.createDirectories(absolute.getParent());
+        java.nio.file.Files.writeString(absolute, toJson());
+    }
+
+    /** Loss and accuracy per epoch, training and validation, as a PNG. */
+    public void writeCurves(java.nio.file.Path png) throws java.io.IOException {
+        dev.osprey.charts.Charts.trainingCurves(this, png);
+    }
+
     @Override
     public String toString() {
         return "History" + values;

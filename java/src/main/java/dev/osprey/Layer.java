@@ -35,6 +35,11 @@ public abstract class Layer {
     public abstract LayerRun plan(Backend backend, Tensor input, Shape inputShape, int batch, List<Tensor> params,
                                   List<Tensor> grads, boolean inputGradient);
 
+    /** Multiply-adds times two of the forward pass for one input sample of this shape (0 for layers that only move data). */
+    public double forwardFlops(Shape input) {
+        return 0;
+    }
+
     /** Configuration for the model file (Keras' keys). */
     public abstract Map<String, Object> config();
 

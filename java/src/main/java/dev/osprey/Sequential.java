@@ -352,6 +352,18 @@ public final class Sequential implements AutoCloseable {
         return network.parameterCount();
     }
 
+    /** Forward-pass FLOPs for one sample (a training step costs about three times this). */
+    public double forwardFlopsPerSample() {
+        checkBuilt("forwardFlopsPerSample");
+        Shape shape = network.inputShape;
+        double flops = 0;
+        for (Layer l : layers) {
+            flops += l.forwardFlops(shape);
+            shape = l.outputShape(shape);
+        }
+        return flops;
+    }
+
     public Shape inputShape() {
         checkBuilt("inputShape");
         return network.inputShape;

@@ -10,7 +10,7 @@ import picocli.CommandLine.Command;
 @Command(name = "osprey", mixinStandardHelpOptions = true, version = "osprey 0.1.0",
         description = "Train and use image classifiers on the CPU (oneDNN).",
         subcommands = {TrainCommand.class, EvaluateCommand.class, PredictCommand.class, SummaryCommand.class,
-                ServeCommand.class})
+                ServeCommand.class, BenchCommand.class})
 public final class OspreyCommand implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;

@@ -47,6 +47,13 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--quiet", description = "No per-epoch progress.")
     boolean quiet;
 
+    /** model.osprey -> model.curves.png beside it. */
+    static Path sibling(Path model, String suffix) {
+        String name = model.getFileName().toString();
+        int dot = name.lastIndexOf('.');
+        return model.resolveSibling((dot > 0 ? name.substring(0, dot) : name) + suffix);
+    }
+
     @Override
     public Integer call() throws Exception {
         Threads.check(threads);
@@ -64,11 +71,16 @@ final class TrainCommand implements Callable<Integer> {
             double seconds = (System.nanoTime() - start) / 1e9;
             Map<String, Double> test = model.evaluate(d.testX(), d.testY(), 256);
             model.save(output);
+            Path curvesJson = sibling(output, ".history.json");
+            Path curvesPng = sibling(output, ".curves.png");
+            history.writeJson(curvesJson);
+            history.writeCurves(curvesPng);
             System.out.printf(Locale.ROOT, "Trained %d epochs in %.1f s (%,.0f images/s).%n", history.epochs(), seconds,
                     (double) history.epochs() * d.trainX().rows() / seconds);
             System.out.printf(Locale.ROOT, "Test accuracy: %.4f (loss %.4f) on %,d images%n", test.get("accuracy"),
                     test.get("loss"), d.testX().rows());
             System.out.println("Saved model to " + output.toAbsolutePath());
+            System.out.println("Training curves: " + curvesPng.toAbsolutePath() + " (figures: " + curvesJson.getFileName() + ")");
         }
         return 0;
     }

@@ -86,6 +86,11 @@ public final class Conv2D extends Layer {
                 new ParamSpec("bias", new int[] {filters}, ParamSpec.Initializer.ZEROS, 0, 0));
     }
 
+    @Override
+    public double forwardFlops(Shape input) {
+        return spec(input, 1).forwardFlops();
+    }
+
     Conv2dSpec spec(Shape input, int batch) {
         outputShape(input);
         int[] padH = padding.pads(input.dim(0), kernelH, strideH);

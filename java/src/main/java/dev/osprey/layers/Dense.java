@@ -53,6 +53,11 @@ public final class Dense extends Layer {
     }
 
     @Override
+    public double forwardFlops(Shape input) {
+        return 2.0 * input.dim(0) * units;
+    }
+
+    @Override
     public List<ParamSpec> parameters(Shape input) {
         int in = input.dim(0);
         return List.of(

@@ -42,6 +42,9 @@ class OspreyCommandTest {
         assertTrue(train.out().contains("Total params: 93,322"), train.out());
         assertTrue(train.out().matches("(?s).*Test accuracy: 0\\.\\d{4} \\(loss \\d\\.\\d{4}\\) on 2,000 images.*"), train.out());
         assertTrue(Files.size(model) > 300_000);
+        java.awt.image.BufferedImage curves = javax.imageio.ImageIO.read(dir.resolve("m.curves.png").toFile());
+        assertTrue(curves.getWidth() > 1000 && curves.getHeight() > 300, "a two-panel chart");
+        assertTrue(Files.readString(dir.resolve("m.history.json")).matches("\\{\"loss\":\\[[0-9.]+\\],\"accuracy\".*"));
 
         Run evaluate = run("evaluate", model.toString());
         assertEquals(0, evaluate.exitCode(), evaluate.err());
@@ -83,6 +86,20 @@ class OspreyCommandTest {
 
         Run usage = run("train", "--epochs", "many");
         assertEquals(2, usage.exitCode());
+    }
+
+    @Test
+    void benchPrintsTheTableWritesJsonAndAChartAndSaysWhyAGpuRowIsMissing() throws Exception {
+        Path json = dir.resolve("bench.json");
+        Path png = dir.resolve("bench.png");
+        Run bench = run("bench", "--seconds", "0.1", "--json", json.toString(), "--chart", png.toString());
+        assertEquals(0, bench.exitCode(), bench.err());
+        assertTrue(bench.out().matches("(?s).*\\ncpu\\s+[0-9,]+\\s+[0-9.]+\\s+[0-9,]+.*% .*"), bench.out());
+        if (!dev.osprey.backend.cuda.CudaProbe.probe().usable()) {
+            assertTrue(bench.out().contains("cuda: not measured: "), bench.out());
+        }
+        assertTrue(Files.readString(json).contains("\"train_b32_img_s\":"));
+        assertTrue(javax.imageio.ImageIO.read(png.toFile()).getWidth() >= 640);
     }
 
     @Test

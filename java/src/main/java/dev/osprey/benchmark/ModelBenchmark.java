@@ -1,0 +1,144 @@
+package dev.osprey.benchmark;
+
+import dev.osprey.Activation;
+import dev.osprey.FitOptions;
+import dev.osprey.NDArray;
+import dev.osprey.Sequential;
+import dev.osprey.backend.Backend;
+import dev.osprey.backend.DenseSpec;
+import dev.osprey.backend.Device;
+import dev.osprey.backend.Tensor;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * Whole-model figures on one device: training images/s at batch 32 and 256 (fit over shuffled batches), inference
+ * images/s at batch 256, batch-1 latency (median, p99), and each as a share of the device's measured peak FLOP
+ * rate. Each figure runs for a fixed time after a warm-up. Call from the thread that built the model.
+ */
+public final class ModelBenchmark {
+    /** One device's figures. */
+    public record Result(String device, String backend, double peakGflops, double trainB32, double trainB256,
+                         double inferB256, double latencyP50Ms, double latencyP99Ms, double trainShareOfPeak,
+                         double inferShareOfPeak) {
+        public double msPerStep(int batch) {
+            return 1000.0 * batch / (batch == 32 ? trainB32 : trainB256);
+        }
+
+        public Map<String, Object> toMap() {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("device", device);
+            m.put("backend", backend);
+            m.put("peak_gflops", peakGflops);
+            m.put("train_b32_img_s", trainB32);
+            m.put("train_b32_ms_per_step", msPerStep(32));
+            m.put("train_b256_img_s", trainB256);
+            m.put("train_b256_ms_per_step", msPerStep(256));
+            m.put("infer_b256_img_s", inferB256);
+            m.put("latency_b1_p50_ms", latencyP50Ms);
+            m.put("latency_b1_p99_ms", latencyP99Ms);
+            m.put("train_share_of_peak", trainShareOfPeak);
+            m.put("infer_share_of_peak", inferShareOfPeak);
+            return m;
+        }
+    }
+
+    private ModelBenchmark() {
+    }
+
+    /** Measures a compiled model on data of its input shape (labels as class numbers). */
+    public static Result run(Sequential model, NDArray x, NDArray y, double seconds) {
+        double peak = peakGflops(model.device(), Math.min(seconds, 2));
+        double train32 = trainImagesPerSecond(model, x, y, 32, seconds);
+        double train256 = trainImagesPerSecond(model, x, y, 256, seconds);
+        double infer256 = inferenceImagesPerSecond(model, x, 256, seconds);
+        double[] latency = batchOneLatencyMillis(model, x, seconds);
+        double flops = model.forwardFlopsPerSample();
+        // A training step is a forward pass plus backward-data and backward-weights passes of the same size.
+        double trainShare = train32 * 3 * flops / (peak * 1e9);
+        double inferShare = infer256 * flops / (peak * 1e9);
+        return new Result(model.device().toString(), model.backendDescription(), peak, train32, train256, infer256,
+                latency[0], latency[1], trainShare, inferShare);
+    }
+
+    /**
+     * The device's FLOP rate on a large fp32 matrix product (2048 x 2048 x 2048 through the backend's dense op),
+     * the best of repeated runs: what the hardware gives this library, the yardstick for the model's figures.
+     */
+    public static double peakGflops(Device device, double seconds) {
+        try (Backend b = device.open()) {
+            int n = 2048;
+            DenseSpec spec = new DenseSpec(n, n, n, Activation.LINEAR);
+            Tensor x = b.allocate(n, n);
+            Tensor k = b.allocate(n, n);
+            Tensor bias = b.allocate(n);
+            Tensor out = b.allocate(n, n);
+            b.fill(x, 0.5f);
+            b.fill(k, 0.25f);
+            float[] sync = new float[1];
+            Tensor probe = b.view(out, 0, 1);
+            b.denseForward(spec, x, k, bias, out);
+            b.copyOut(probe, sync, 0);
+            double best = 0;
+            long end = System.nanoTime() + (long) (seconds * 1e9);
+            do {
+                long t0 = System.nanoTime();
+                b.denseForward(spec, x, k, bias, out);
+                b.copyOut(probe, sync, 0); // waits for the device
+                best = Math.max(best, spec.forwardFlops() / ((System.nanoTime() - t0) / 1e9) / 1e9);
+            } while (System.nanoTime() < end);
+            return best;
+        }
+    }
+
+    /** One warm-up pass, then as many fit passes over 9,600-image slices as fit in the time. */
+    public static double trainImagesPerSecond(Sequential model, NDArray x, NDArray y, int batch, double seconds) {
+        int n = Math.min(x.rows(), 9600);
+        NDArray xs = x.slice(0, n);
+        NDArray ys = y.slice(0, n);
+        FitOptions options = FitOptions.defaults().epochs(1).batchSize(batch).verbose(false);
+        int warm = Math.min(n, batch * 20);
+        model.fit(xs.slice(0, warm), ys.slice(0, warm), options);
+        long images = 0;
+        long start = System.nanoTime();
+        while (System.nanoTime() - start < seconds * 1e9) {
+            model.fit(xs, ys, options);
+            images += xs.rows();
+        }
+        return images / ((System.nanoTime() - start) / 1e9);
+    }
+
+    public static double inferenceImagesPerSecond(Sequential model, NDArray x, int batch, double seconds) {
+        model.predict(x.slice(0, Math.min(x.rows(), batch * 4)), batch);
+        long images = 0;
+        long start = System.nanoTime();
+        while (System.nanoTime() - start < seconds * 1e9) {
+            model.predict(x, batch);
+            images += x.rows();
+        }
+        return images / ((System.nanoTime() - start) / 1e9);
+    }
+
+    /** {median, p99} in milliseconds of predict on one image, cycling through real images. */
+    public static double[] batchOneLatencyMillis(Sequential model, NDArray x, double seconds) {
+        NDArray[] singles = new NDArray[Math.min(256, x.rows())];
+        for (int i = 0; i < singles.length; i++) {
+            singles[i] = x.slice(i, i + 1);
+        }
+        for (int i = 0; i < 500; i++) {
+            model.predict(singles[i % singles.length], 1);
+        }
+        double[] samples = new double[200_000];
+        int n = 0;
+        long start = System.nanoTime();
+        while (n < samples.length && System.nanoTime() - start < seconds * 1e9) {
+            long t0 = System.nanoTime();
+            model.predict(singles[n % singles.length], 1);
+            samples[n++] = (System.nanoTime() - t0) / 1e6;
+        }
+        double[] sorted = Arrays.copyOf(samples, n);
+        Arrays.sort(sorted);
+        return new double[] {sorted[n / 2], sorted[(int) Math.min(n - 1, Math.ceil(n * 0.99) - 1)]};
+    }
+}

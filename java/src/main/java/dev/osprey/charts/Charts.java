@@ -1,0 +1,93 @@
+package dev.osprey.charts;
+
+import dev.osprey.History;
+import java.awt.Color;
+import java.awt.Graphics2D;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import javax.imageio.ImageIO;
+import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.CategoryChart;
+import org.knowm.xchart.CategoryChartBuilder;
+import org.knowm.xchart.XYChart;
+import org.knowm.xchart.XYChartBuilder;
+import org.knowm.xchart.style.Styler;
+
+/** PNG charts drawn with XChart: training curves, and benchmark figures per device and batch size. */
+public final class Charts {
+    private static final int WIDTH = 640;
+    private static final int HEIGHT = 420;
+
+    private Charts() {
+    }
+
+    /** Loss (left) and accuracy (right) per epoch, training and validation, side by side in one PNG. */
+    public static void trainingCurves(History history, Path png) throws IOException {
+        Map<String, List<Double>> h = history.history();
+        List<BufferedImage> panels = new ArrayList<>();
+        panels.add(curves("Loss", "loss", h.get("loss"), h.get("val_loss")));
+        if (h.containsKey("accuracy")) {
+            panels.add(curves("Accuracy", "accuracy", h.get("accuracy"), h.get("val_accuracy")));
+        }
+        BufferedImage out = new BufferedImage(WIDTH * panels.size(), HEIGHT, BufferedImage.TYPE_INT_RGB);
+        Graphics2D g = out.createGraphics();
+        g.setColor(Color.WHITE);
+        g.fillRect(0, 0, out.getWidth(), out.getHeight());
+        for (int i = 0; i < panels.size(); i++) {
+            g.drawImage(panels.get(i), i * WIDTH, 0, null);
+        }
+        g.dispose();
+        write(out, png);
+    }
+
+    private static BufferedImage curves(String title, String metric, List<Double> train, List<Double> validation) {
+        XYChart chart = new XYChartBuilder().width(WIDTH).height(HEIGHT).title(title).xAxisTitle("epoch")
+                .yAxisTitle(metric).build();
+        chart.getStyler().setLegendPosition(metric.equals("loss") ? Styler.LegendPosition.InsideNE
+                : Styler.LegendPosition.InsideSE).setMarkerSize(6)
+                .setChartBackgroundColor(Color.WHITE);
+        chart.addSeries("training", epochs(train.size()), train);
+        if (validation != null) {
+            chart.addSeries("validation", epochs(validation.size()), validation);
+        }
+        return BitmapEncoder.getBufferedImage(chart);
+    }
+
+    private static List<Integer> epochs(int n) {
+        List<Integer> e = new ArrayList<>();
+        for (int i = 1; i <= n; i++) {
+            e.add(i);
+        }
+        return e;
+    }
+
+    /**
+     * Grouped bars: one group per figure (e.g. "train b32"), one bar per device.
+     *
+     * @param values device name -> values in the order of {@code figures}
+     */
+    public static void bars(String title, String yAxis, List<String> figures, Map<String, List<Double>> values, Path png)
+            throws IOException {
+        CategoryChart chart = new CategoryChartBuilder().width(WIDTH + 160).height(HEIGHT).title(title)
+                .yAxisTitle(yAxis).build();
+        chart.getStyler().setLabelsVisible(true).setLabelsFontColorAutomaticEnabled(false)
+                .setLabelsFontColor(Color.BLACK).setLabelsRotation(0);
+        chart.getStyler().setLegendPosition(Styler.LegendPosition.InsideNW).setChartBackgroundColor(Color.WHITE)
+                .setDecimalPattern("#,###");
+        values.forEach((device, v) -> chart.addSeries(device, figures, v));
+        write(BitmapEncoder.getBufferedImage(chart), png);
+    }
+
+    private static void write(BufferedImage image, Path png) throws IOException {
+        Path absolute = png.toAbsolutePath();
+        Files.createDirectories(absolute.getParent());
+        if (!ImageIO.write(image, "png", absolute.toFile())) {
+            throw new IOException("no PNG writer available for " + png);
+        }
+    }
+}
