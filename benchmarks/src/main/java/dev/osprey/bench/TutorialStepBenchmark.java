@@ -37,6 +37,9 @@ public class TutorialStepBenchmark {
     @Param({"1", "32", "256"})
     int batch;
 
+    @Param({"cpu"})
+    String device;
+
     private Sequential model;
     private NDArray x;
     private NDArray y;
@@ -47,7 +50,7 @@ public class TutorialStepBenchmark {
         LabeledData data = Datasets.fashionMnistSample();
         x = data.trainX().slice(0, batch);
         y = data.trainY().slice(0, batch);
-        model = Models.compiledTutorialCnn(Device.cpu());
+        model = Models.compiledTutorialCnn(Device.parse(device));
         oneStep = FitOptions.defaults().epochs(1).batchSize(batch).shuffle(false).verbose(false);
     }
 
