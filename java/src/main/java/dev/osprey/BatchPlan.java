@@ -11,7 +11,6 @@ final class BatchPlan {
     final Tensor targets;         // (batch, classes)
     final Tensor dLogits;         // (batch, classes)
     final Tensor probabilities;   // (batch, classes)
-    final float[] hostInput;
     final float[] hostTargets;
     final float[] hostOutput;
     private final Backend backend;
@@ -25,7 +24,6 @@ final class BatchPlan {
         this.targets = backend.allocate(batch, classes);
         this.dLogits = backend.allocate(batch, classes);
         this.probabilities = backend.allocate(batch, classes);
-        this.hostInput = new float[batch * sampleSize];
         this.hostTargets = new float[batch * classes];
         this.hostOutput = new float[batch * classes];
     }
@@ -48,13 +46,8 @@ final class BatchPlan {
         }
     }
 
-    /** Copies rows order[start..start+count) of x into the staging array and on to the device. */
-    void loadInput(NDArray x, int[] order, int start) {
-        float[] src = x.data();
-        int rowSize = x.rowSize();
-        for (int i = 0; i < batch; i++) {
-            System.arraycopy(src, order[start + i] * rowSize, hostInput, i * rowSize, rowSize);
-        }
-        backend.copyIn(hostInput, 0, input);
+    /** Copies this plan's batch of inputs, starting at offset in x, to the device. */
+    void loadInput(float[] x, int offset) {
+        backend.copyIn(x, offset, input);
     }
 }

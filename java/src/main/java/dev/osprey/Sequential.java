@@ -229,8 +229,32 @@ public final class Sequential implements AutoCloseable {
             ensureBuilt(valX, "fit validation data");
             loss.validate("fit validation data", valY, valX.rows(), classes);
         }
+        return fit(new ArrayBatchSource(trainX, trainY), valX == null ? null : new ArrayBatchSource(valX, valY), options);
+    }
+
+    /** Trains from batch sources: in-memory arrays, or an image pipeline that prefetches on worker threads. */
+    public History fit(BatchSource train, BatchSource validation, FitOptions options) {
+        checkOpen();
+        requireCompiled("fit");
+        if (train.size() == 0) {
+            throw new IllegalArgumentException("fit: expected at least one sample, received 0");
+        }
+        if (network == null) {
+            build(layers.stream().findFirst().flatMap(Layer::declaredInputShape).orElse(train.sampleShape()));
+            checkOutputMatchesLoss();
+            updater = optimizer.bind(network.backend, network.params, network.grads);
+        }
+        for (BatchSource s : new BatchSource[] {train, validation}) {
+            if (s != null && (s.sampleShape().size() != network.inputShape.size() || !compatible(s.sampleShape(), network.inputShape))) {
+                throw new IllegalArgumentException("fit: expected samples of shape " + network.inputShape + ", received "
+                        + s.sampleShape());
+            }
+            if (s != null) {
+                loss.validate("fit", s.labelRowSize(), network.outputShape().size());
+            }
+        }
         long fitSeed = options.seed == null ? seed : options.seed;
-        return new Trainer(this, network, loss, optimizer, updater, options).fit(trainX, trainY, valX, valY, fitSeed);
+        return new Trainer(this, network, loss, optimizer, updater, options).fit(train, validation, fitSeed);
     }
 
     /** fit(x, y, epochs, batchSize, validationData) in one line. */
@@ -249,7 +273,7 @@ public final class Sequential implements AutoCloseable {
         positiveBatch("evaluate", batchSize);
         ensureBuilt(x, "evaluate");
         loss.validate("evaluate", y, x.rows(), network.outputShape().size());
-        double[] r = evaluateOn(network, x, y, batchSize);
+        double[] r = evaluateOn(network, new ArrayBatchSource(x, y), batchSize);
         Map<String, Double> out = new LinkedHashMap<>();
         out.put("loss", r[0]);
         if (reportsAccuracy()) {
@@ -258,20 +282,21 @@ public final class Sequential implements AutoCloseable {
         return out;
     }
 
-    /** {mean loss, accuracy} over x; used by evaluate and by fit's validation. */
-    double[] evaluateOn(Network net, NDArray x, NDArray y, int batchSize) {
+    /** {mean loss, accuracy} over a source, in order; used by evaluate and by fit's validation. */
+    double[] evaluateOn(Network net, BatchSource data, int batchSize) {
         Backend backend = net.backend;
         backend.fill(net.evalStats, 0f);
-        int n = x.rows();
         int classes = net.outputShape().size();
-        int[] order = identity(n);
-        for (int start = 0; start < n; start += batchSize) {
-            BatchPlan plan = net.plan(Math.min(batchSize, n - start));
-            plan.loadInput(x, order, start);
-            loss.targets(y, order, start, plan.batch, classes, plan.hostTargets);
+        int n = 0;
+        data.startEpoch(0, batchSize, false, 0);
+        for (BatchSource.Batch b = data.next(); b != null; b = data.next()) {
+            BatchPlan plan = net.plan(b.count());
+            plan.loadInput(b.x(), 0);
+            loss.targets(b.labels(), b.count(), classes, plan.hostTargets);
             backend.copyIn(plan.hostTargets, 0, plan.targets);
             plan.forward(false, 0);
             backend.softmaxCrossEntropy(plan.logits(), plan.targets, null, net.evalStats);
+            n += b.count();
         }
         float[] stats = new float[2];
         backend.copyOut(net.evalStats, stats, 0);
@@ -290,11 +315,10 @@ public final class Sequential implements AutoCloseable {
         int classes = network.outputShape().size();
         int n = x.rows();
         float[] out = new float[n * classes];
-        int[] order = identity(n);
         boolean softmax = layers.get(layers.size() - 1).activation() == Activation.SOFTMAX;
         for (int start = 0; start < n; start += batchSize) {
             BatchPlan plan = network.plan(Math.min(batchSize, n - start));
-            plan.loadInput(x, order, start);
+            plan.loadInput(x.data(), start * x.rowSize());
             plan.forward(false, 0);
             if (softmax) {
                 network.backend.softmaxForward(plan.logits(), plan.probabilities);
@@ -320,14 +344,6 @@ public final class Sequential implements AutoCloseable {
                         + i / x.rowSize());
             }
         }
-    }
-
-    private static int[] identity(int n) {
-        int[] order = new int[n];
-        for (int i = 0; i < n; i++) {
-            order[i] = i;
-        }
-        return order;
     }
 
     boolean reportsAccuracy() {

@@ -11,7 +11,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.SplittableRandom;
 
 /**
  * One fit call: epochs of shuffled batches through forward, fused softmax cross-entropy, backward and one
@@ -33,6 +32,7 @@ final class Trainer implements Training {
     private int stepsPerEpoch;
     private int seenThisEpoch;
     private long epochStart;
+    private double epochDataWait;
     private boolean stopRequested;
 
     Trainer(Sequential model, Network network, Loss loss, Optimizer optimizer, Optimizer.Updater updater,
@@ -50,31 +50,24 @@ final class Trainer implements Training {
         callbacks.addAll(options.callbacks);
     }
 
-    History fit(NDArray x, NDArray y, NDArray valX, NDArray valY, long seed) {
-        int n = x.rows();
+    History fit(BatchSource train, BatchSource validation, long seed) {
+        int n = train.size();
         int batch = Math.min(options.batchSize, n);
         stepsPerEpoch = (n + batch - 1) / batch;
-        int[] order = new int[n];
-        for (int i = 0; i < n; i++) {
-            order[i] = i;
-        }
         History history = new History();
         callbacks.forEach(c -> c.onTrainBegin(this));
         for (int epoch = 0; epoch < options.epochs && !stopRequested; epoch++) {
-            if (options.shuffle) {
-                shuffle(order, new SplittableRandom(seed * 7919 + epoch));
-            }
+            train.startEpoch(epoch, batch, options.shuffle, seed);
             backend.fill(network.trainStats, 0f);
             seenThisEpoch = 0;
             epochStart = System.nanoTime();
             for (Callback c : callbacks) {
                 c.onEpochBegin(epoch, this);
             }
-            for (int step = 0; step < stepsPerEpoch; step++) {
-                int start = step * batch;
-                int count = Math.min(batch, n - start);
-                trainStep(network.plan(count), x, y, order, start, seed ^ updater.iterations() * 0x9E3779B97F4A7C15L);
-                seenThisEpoch += count;
+            int step = 0;
+            for (BatchSource.Batch b = train.next(); b != null; b = train.next(), step++) {
+                trainStep(network.plan(b.count()), b, seed ^ updater.iterations() * 0x9E3779B97F4A7C15L);
+                seenThisEpoch += b.count();
                 if ((step + 1) % NAN_CHECK_INTERVAL == 0) {
                     checkFinite(loss(), epoch, step);
                 }
@@ -82,14 +75,15 @@ final class Trainer implements Training {
                     c.onBatchEnd(step, this);
                 }
             }
+            epochDataWait = train.waitSeconds();
             Map<String, Double> logs = new LinkedHashMap<>();
             logs.put("loss", loss());
             checkFinite(logs.get("loss"), epoch, stepsPerEpoch - 1);
             if (model.reportsAccuracy()) {
                 logs.put("accuracy", accuracy());
             }
-            if (valX != null) {
-                double[] val = model.evaluateOn(network, valX, valY, batch);
+            if (validation != null) {
+                double[] val = model.evaluateOn(network, validation, batch);
                 logs.put("val_loss", val[0]);
                 if (model.reportsAccuracy()) {
                     logs.put("val_accuracy", val[1]);
@@ -104,10 +98,9 @@ final class Trainer implements Training {
         return history;
     }
 
-    private void trainStep(BatchPlan plan, NDArray x, NDArray y, int[] order, int start, long seed) {
-        plan.loadInput(x, order, start);
-        int classes = network.outputShape().size();
-        loss.targets(y, order, start, plan.batch, classes, plan.hostTargets);
+    private void trainStep(BatchPlan plan, BatchSource.Batch b, long seed) {
+        plan.loadInput(b.x(), 0);
+        loss.targets(b.labels(), b.count(), network.outputShape().size(), plan.hostTargets);
         backend.copyIn(plan.hostTargets, 0, plan.targets);
         plan.forward(true, seed);
         backend.softmaxCrossEntropy(plan.logits(), plan.targets, plan.dLogits, network.trainStats);
@@ -122,15 +115,6 @@ final class Trainer implements Training {
                     "training stopped: the loss became %s in epoch %d by batch %d (optimizer %s %s). Lower the "
                             + "learning rate, or check the inputs for NaN or infinite values.",
                     Double.isNaN(value) ? "NaN" : "infinite", epoch + 1, step + 1, optimizer.name(), optimizer.config()));
-        }
-    }
-
-    private static void shuffle(int[] order, SplittableRandom random) {
-        for (int i = order.length - 1; i > 0; i--) {
-            int j = random.nextInt(i + 1);
-            int t = order[i];
-            order[i] = order[j];
-            order[j] = t;
         }
     }
 
@@ -166,6 +150,12 @@ final class Trainer implements Training {
     public double accuracy() {
         backend.copyOut(network.trainStats, stats, 0);
         return seenThisEpoch == 0 ? 0 : stats[1] / seenThisEpoch;
+    }
+
+    @Override
+    public double dataWaitShare() {
+        double seconds = epochSeconds();
+        return seconds <= 0 ? 0 : Math.min(1, epochDataWait / seconds);
     }
 
     @Override

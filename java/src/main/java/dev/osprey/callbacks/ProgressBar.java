@@ -59,6 +59,10 @@ public final class ProgressBar implements Callback {
         line.append(counter(total, total)).append(' ').append(bar(total, total)).append(" - ")
                 .append(duration(seconds)).append(' ').append(perStep(seconds / total));
         logs.forEach((k, v) -> line.append(String.format(Locale.ROOT, " - %s: %.4f", k, v)));
+        double wait = training.dataWaitShare();
+        if (wait > 0) {
+            line.append(String.format(Locale.ROOT, " - data wait: %.1f%%", 100 * wait));
+        }
         out.print((interactive ? "\r" : "") + line + (interactive ? "\033[K" : "") + System.lineSeparator());
         out.flush();
     }

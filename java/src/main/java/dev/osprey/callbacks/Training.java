@@ -19,6 +19,9 @@ public interface Training {
     /** Accuracy over the current epoch so far. */
     double accuracy();
 
+    /** Share of the finished epoch's time the trainer spent waiting for data (0 for in-memory arrays). */
+    double dataWaitShare();
+
     /** Seconds since the current epoch began. */
     double epochSeconds();
 }

@@ -77,18 +77,32 @@ public final class Loss {
         }
     }
 
-    /** Writes the targets of rows order[start..start+count) as (count, classes) one-hot/soft rows. */
-    public void targets(NDArray y, int[] order, int start, int count, int classes, float[] out) {
-        float[] d = y.data();
+    /** Writes count label rows (class numbers, or one-hot/soft rows) as (count, classes) target rows. */
+    public void targets(float[] labels, int count, int classes, float[] out) {
         if (sparse) {
             java.util.Arrays.fill(out, 0, count * classes, 0f);
             for (int i = 0; i < count; i++) {
-                out[i * classes + (int) d[order[start + i]]] = 1f;
+                int c = (int) labels[i];
+                if (c < 0 || c >= classes || c != labels[i]) {
+                    throw new IllegalArgumentException("expected integer labels in [0, " + classes + "), received "
+                            + labels[i]);
+                }
+                out[i * classes + c] = 1f;
             }
         } else {
-            for (int i = 0; i < count; i++) {
-                System.arraycopy(d, order[start + i] * classes, out, i * classes, classes);
-            }
+            System.arraycopy(labels, 0, out, 0, count * classes);
+        }
+    }
+
+    /** Checks that a source's label rows fit this loss. */
+    public void validate(String what, int labelRowSize, int classes) {
+        if (sparse && labelRowSize != 1) {
+            throw new IllegalArgumentException(what + ": sparse_categorical_crossentropy expects one class number per "
+                    + "sample, received rows of " + labelRowSize);
+        }
+        if (!sparse && labelRowSize != classes) {
+            throw new IllegalArgumentException(what + ": categorical_crossentropy expects one-hot rows of " + classes
+                    + ", received rows of " + labelRowSize);
         }
     }
 }

@@ -1,0 +1,81 @@
+package dev.osprey;
+
+import java.util.SplittableRandom;
+
+/** Batches gathered from in-memory arrays: x (N, ...) and labels y (N) or (N, classes). */
+public final class ArrayBatchSource implements BatchSource {
+    private final NDArray x;
+    private final NDArray y;
+    private final int[] order;
+    private float[] xBuffer = new float[0];
+    private float[] yBuffer = new float[0];
+    private int batchSize;
+    private int position;
+
+    public ArrayBatchSource(NDArray x, NDArray y) {
+        if (x.rows() != y.rows()) {
+            throw new IllegalArgumentException("expected as many labels as samples (" + x.rows() + "), received " + y.rows());
+        }
+        this.x = x;
+        this.y = y;
+        this.order = new int[x.rows()];
+    }
+
+    @Override
+    public int size() {
+        return x.rows();
+    }
+
+    @Override
+    public Shape sampleShape() {
+        return x.sampleShape();
+    }
+
+    @Override
+    public int labelRowSize() {
+        return y.rowSize();
+    }
+
+    @Override
+    public void startEpoch(int epoch, int batchSize, boolean shuffle, long seed) {
+        this.batchSize = batchSize;
+        this.position = 0;
+        for (int i = 0; i < order.length; i++) {
+            order[i] = i;
+        }
+        if (shuffle) {
+            SplittableRandom random = new SplittableRandom(seed * 7919 + epoch);
+            for (int i = order.length - 1; i > 0; i--) {
+                int j = random.nextInt(i + 1);
+                int t = order[i];
+                order[i] = order[j];
+                order[j] = t;
+            }
+        }
+        if (xBuffer.length < batchSize * x.rowSize()) {
+            xBuffer = new float[batchSize * x.rowSize()];
+            yBuffer = new float[batchSize * y.rowSize()];
+        }
+    }
+
+    @Override
+    public Batch next() {
+        if (position >= order.length) {
+            return null;
+        }
+        int count = Math.min(batchSize, order.length - position);
+        int xs = x.rowSize(), ys = y.rowSize();
+        for (int i = 0; i < count; i++) {
+            int row = order[position + i];
+            System.arraycopy(x.data(), row * xs, xBuffer, i * xs, xs);
+            System.arraycopy(y.data(), row * ys, yBuffer, i * ys, ys);
+        }
+        position += count;
+        return new Batch(xBuffer, yBuffer, count);
+    }
+
+    @Override
+    public double waitSeconds() {
+        return 0;
+    }
+}

@@ -1,0 +1,33 @@
+package dev.osprey;
+
+/**
+ * Where fit gets its batches: in-memory arrays, or an image pipeline that decodes and augments on worker threads.
+ * Batches come in a fixed order per epoch (seeded), so a run repeats exactly.
+ */
+public interface BatchSource extends AutoCloseable {
+    /** One batch: count samples of x (row-major, batch first) and their labels (rows of labelRowSize floats). */
+    record Batch(float[] x, float[] labels, int count) {
+    }
+
+    /** Samples per epoch. */
+    int size();
+
+    /** The shape of one sample, e.g. (28, 28, 1). */
+    Shape sampleShape();
+
+    /** Floats per label row: 1 for class numbers, the class count for one-hot rows. */
+    int labelRowSize();
+
+    /** Starts an epoch: batches of at most batchSize, shuffled by the seed when shuffle is on. */
+    void startEpoch(int epoch, int batchSize, boolean shuffle, long seed);
+
+    /** The next batch of the epoch, or null at its end. Valid until the next call. */
+    Batch next();
+
+    /** Seconds the caller spent blocked in {@link #next} this epoch, waiting for data. */
+    double waitSeconds();
+
+    @Override
+    default void close() {
+    }
+}
