@@ -1,0 +1,106 @@
+package dev.osprey.data.images;
+
+import java.util.Locale;
+import java.util.SplittableRandom;
+
+/**
+ * Random image transformations drawn afresh for every sample of every epoch, as Keras' ImageDataGenerator:
+ * rotation within +-degrees, horizontal/vertical flips, zoom within 1 +- range, shifts within +- a share of the
+ * size; uncovered pixels filled per {@link FillMode}. Draws come from (seed, epoch, sample), so a run repeats.
+ */
+public final class Augmentation {
+    public enum FillMode { CONSTANT, NEAREST, REFLECT, WRAP }
+
+    /** One sample's transformation. */
+    public record Params(double degrees, double zoom, double shiftX, double shiftY, boolean flipHorizontal,
+                         boolean flipVertical) {
+        public static final Params IDENTITY = new Params(0, 1, 0, 0, false, false);
+
+        public boolean isIdentity() {
+            return degrees == 0 && zoom == 1 && shiftX == 0 && shiftY == 0 && !flipHorizontal && !flipVertical;
+        }
+    }
+
+    public static final Augmentation NONE = new Augmentation();
+
+    private double rotationDegrees;
+    private boolean horizontalFlip;
+    private boolean verticalFlip;
+    private double zoomRange;
+    private double widthShift;
+    private double heightShift;
+    private FillMode fillMode = FillMode.NEAREST;
+
+    public Augmentation rotation(double degrees) {
+        this.rotationDegrees = nonNegative("rotation", degrees);
+        return this;
+    }
+
+    public Augmentation horizontalFlip(boolean on) {
+        this.horizontalFlip = on;
+        return this;
+    }
+
+    public Augmentation verticalFlip(boolean on) {
+        this.verticalFlip = on;
+        return this;
+    }
+
+    /** Zoom factor drawn from [1 - range, 1 + range]. */
+    public Augmentation zoom(double range) {
+        if (!(range >= 0 && range < 1)) {
+            throw new IllegalArgumentException("Augmentation: expected 0 <= zoom range < 1, received " + range);
+        }
+        this.zoomRange = range;
+        return this;
+    }
+
+    /** Shifts drawn from +- these shares of the width and the height. */
+    public Augmentation shift(double widthShare, double heightShare) {
+        this.widthShift = nonNegative("width shift", widthShare);
+        this.heightShift = nonNegative("height shift", heightShare);
+        return this;
+    }
+
+    public Augmentation fillMode(FillMode mode) {
+        this.fillMode = mode;
+        return this;
+    }
+
+    public FillMode fillMode() {
+        return fillMode;
+    }
+
+    private static double nonNegative(String what, double v) {
+        if (!(v >= 0) || Double.isInfinite(v)) {
+            throw new IllegalArgumentException("Augmentation: expected " + what + " >= 0, received " + v);
+        }
+        return v;
+    }
+
+    public boolean isNone() {
+        return rotationDegrees == 0 && !horizontalFlip && !verticalFlip && zoomRange == 0 && widthShift == 0
+                && heightShift == 0;
+    }
+
+    /** The transformation of one sample in one epoch; the same arguments always give the same draw. */
+    public Params draw(long seed, int epoch, long sample) {
+        if (isNone()) {
+            return Params.IDENTITY;
+        }
+        SplittableRandom r = new SplittableRandom(seed * 0x9E3779B97F4A7C15L + epoch * 1_000_003L + sample);
+        return new Params(
+                rotationDegrees == 0 ? 0 : (r.nextDouble() * 2 - 1) * rotationDegrees,
+                zoomRange == 0 ? 1 : 1 + (r.nextDouble() * 2 - 1) * zoomRange,
+                widthShift == 0 ? 0 : (r.nextDouble() * 2 - 1) * widthShift,
+                heightShift == 0 ? 0 : (r.nextDouble() * 2 - 1) * heightShift,
+                horizontalFlip && r.nextBoolean(),
+                verticalFlip && r.nextBoolean());
+    }
+
+    @Override
+    public String toString() {
+        return String.format(Locale.ROOT, "rotation %.0f deg, zoom %.2f, shift %.2f/%.2f, flips %s/%s, fill %s",
+                rotationDegrees, zoomRange, widthShift, heightShift, horizontalFlip, verticalFlip, fillMode);
+    }
+}

@@ -1,0 +1,121 @@
+package dev.osprey.data.images;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+
+/**
+ * A data set as a folder of class folders: root/&lt;class&gt;/*.jpg|jpeg|png|bmp. Classes are the folder names sorted,
+ * so labels are stable; files are sorted within each class. Files are read when a batch needs them.
+ */
+public final class ImageFolder {
+    private static final List<String> EXTENSIONS = List.of(".jpg", ".jpeg", ".png", ".bmp");
+
+    private final Path root;
+    private final List<String> classNames;
+    private final List<Path> files;
+    private final int[] labels;
+
+    private ImageFolder(Path root, List<String> classNames, List<Path> files, int[] labels) {
+        this.root = root;
+        this.classNames = List.copyOf(classNames);
+        this.files = List.copyOf(files);
+        this.labels = labels;
+    }
+
+    public static ImageFolder scan(Path root) throws IOException {
+        if (!Files.isDirectory(root)) {
+            throw new NoSuchFileException(root.toString(), null, "expected a folder of class folders");
+        }
+        List<Path> classDirs;
+        try (Stream<Path> s = Files.list(root)) {
+            classDirs = s.filter(Files::isDirectory).sorted().toList();
+        }
+        if (classDirs.isEmpty()) {
+            throw new IOException(root + ": expected one sub-folder per class, found none");
+        }
+        List<String> names = new ArrayList<>();
+        List<Path> files = new ArrayList<>();
+        List<Integer> labels = new ArrayList<>();
+        for (Path dir : classDirs) {
+            List<Path> images;
+            try (Stream<Path> s = Files.list(dir)) {
+                images = s.filter(Files::isRegularFile).filter(ImageFolder::isImage).sorted().toList();
+            }
+            if (images.isEmpty()) {
+                throw new IOException(dir + ": class folder has no images (" + String.join(", ", EXTENSIONS) + ")");
+            }
+            for (Path f : images) {
+                files.add(f);
+                labels.add(names.size());
+            }
+            names.add(dir.getFileName().toString());
+        }
+        return new ImageFolder(root, names, files, labels.stream().mapToInt(Integer::intValue).toArray());
+    }
+
+    private static boolean isImage(Path p) {
+        String n = p.getFileName().toString().toLowerCase(Locale.ROOT);
+        return EXTENSIONS.stream().anyMatch(n::endsWith);
+    }
+
+    /** {training, validation}: a seeded shuffle, the last share held out. */
+    public ImageFolder[] split(double validationShare, long seed) {
+        if (!(validationShare > 0 && validationShare < 1)) {
+            throw new IllegalArgumentException("expected 0 < validation share < 1, received " + validationShare);
+        }
+        int[] order = new int[files.size()];
+        for (int i = 0; i < order.length; i++) {
+            order[i] = i;
+        }
+        SplittableRandom r = new SplittableRandom(seed);
+        for (int i = order.length - 1; i > 0; i--) {
+            int j = r.nextInt(i + 1);
+            int t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+        }
+        int validation = (int) Math.round(order.length * validationShare);
+        if (validation == 0 || validation == order.length) {
+            throw new IllegalArgumentException("a validation share of " + validationShare + " of " + order.length
+                    + " images leaves no training or no validation images");
+        }
+        return new ImageFolder[] {subset(order, 0, order.length - validation), subset(order, order.length - validation, order.length)};
+    }
+
+    private ImageFolder subset(int[] order, int from, int to) {
+        List<Path> f = new ArrayList<>();
+        int[] l = new int[to - from];
+        for (int i = from; i < to; i++) {
+            f.add(files.get(order[i]));
+            l[i - from] = labels[order[i]];
+        }
+        return new ImageFolder(root, classNames, f, l);
+    }
+
+    public Path root() {
+        return root;
+    }
+
+    public List<String> classNames() {
+        return classNames;
+    }
+
+    public int size() {
+        return files.size();
+    }
+
+    public Path file(int i) {
+        return files.get(i);
+    }
+
+    public int label(int i) {
+        return labels[i];
+    }
+}

@@ -1,0 +1,95 @@
+package dev.osprey.data.images;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * How an image file becomes a model input: decoded grey or colour (RGB order), resized to height x width with an
+ * interpolation, scaled to [0, 1], then optionally normalised per channel by mean and std. Saved with the model,
+ * so prediction on a raw image file applies exactly the steps training did.
+ */
+public record Preprocessing(int height, int width, ColorMode color, Interpolation interpolation, float[] mean,
+                            float[] std) {
+    public enum ColorMode { GRAYSCALE, RGB }
+
+    public enum Interpolation { NEAREST, LINEAR, CUBIC, AREA }
+
+    public Preprocessing {
+        if (height <= 0 || width <= 0) {
+            throw new IllegalArgumentException("Preprocessing: expected a positive size, received " + height + "x" + width);
+        }
+        int channels = color == ColorMode.RGB ? 3 : 1;
+        if ((mean == null) != (std == null) || (mean != null && (mean.length != channels || std.length != channels))) {
+            throw new IllegalArgumentException("Preprocessing: expected mean and std of " + channels + " values each");
+        }
+        if (std != null) {
+            for (float s : std) {
+                if (!(s > 0)) {
+                    throw new IllegalArgumentException("Preprocessing: expected std > 0, received " + s);
+                }
+            }
+        }
+    }
+
+    /** Scale to [0, 1] only, linear resizing. */
+    public static Preprocessing scaled(int height, int width, ColorMode color) {
+        return new Preprocessing(height, width, color, Interpolation.LINEAR, null, null);
+    }
+
+    public int channels() {
+        return color == ColorMode.RGB ? 3 : 1;
+    }
+
+    public int sampleSize() {
+        return height * width * channels();
+    }
+
+    public Map<String, Object> toConfig() {
+        Map<String, Object> c = new LinkedHashMap<>();
+        c.put("height", height);
+        c.put("width", width);
+        c.put("color", color.name().toLowerCase(Locale.ROOT));
+        c.put("interpolation", interpolation.name().toLowerCase(Locale.ROOT));
+        if (mean != null) {
+            c.put("mean", floats(mean));
+            c.put("std", floats(std));
+        }
+        return c;
+    }
+
+    public static Preprocessing fromConfig(Map<?, ?> c) {
+        return new Preprocessing(((Number) c.get("height")).intValue(), ((Number) c.get("width")).intValue(),
+                ColorMode.valueOf(((String) c.get("color")).toUpperCase(Locale.ROOT)),
+                Interpolation.valueOf(((String) c.get("interpolation")).toUpperCase(Locale.ROOT)),
+                c.containsKey("mean") ? toFloats((List<?>) c.get("mean")) : null,
+                c.containsKey("std") ? toFloats((List<?>) c.get("std")) : null);
+    }
+
+    private static List<Double> floats(float[] a) {
+        Double[] d = new Double[a.length];
+        for (int i = 0; i < a.length; i++) {
+            d[i] = (double) a[i];
+        }
+        return List.of(d);
+    }
+
+    private static float[] toFloats(List<?> l) {
+        float[] f = new float[l.size()];
+        for (int i = 0; i < f.length; i++) {
+            f[i] = ((Number) l.get(i)).floatValue();
+        }
+        return f;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof Preprocessing p && p.toConfig().equals(toConfig());
+    }
+
+    @Override
+    public int hashCode() {
+        return toConfig().hashCode();
+    }
+}

@@ -1,0 +1,88 @@
+package dev.osprey.data.images;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.osprey.BatchSource;
+import java.nio.file.Path;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class AugmentationTest {
+    static final int N = 16;
+    static final Preprocessing GREY = new Preprocessing(N, N, Preprocessing.ColorMode.GRAYSCALE,
+            Preprocessing.Interpolation.NEAREST, null, null);
+    final ImageDecoder decoder = new ImageDecoder();
+
+    @TempDir
+    Path dir;
+
+    static byte[] randomPng(long seed) throws Exception {
+        Random r = new Random(seed);
+        float[] pixels = new float[N * N];
+        for (int i = 0; i < pixels.length; i++) {
+            pixels[i] = r.nextInt(256) / 255f;
+        }
+        return ImageTestFiles.grey(pixels, 0, N, N, "png");
+    }
+
+    float[] decode(byte[] png, Augmentation.Params p) throws Exception {
+        float[] out = new float[N * N];
+        decoder.decode(png, "test.png", GREY, p, Augmentation.FillMode.CONSTANT, out, 0);
+        return out;
+    }
+
+    @Test
+    void aQuarterTurnIsExactlyATransposeAndAFlip() throws Exception {
+        byte[] png = randomPng(1);
+        float[] original = decode(png, Augmentation.Params.IDENTITY);
+        float[] rotated = decode(png, new Augmentation.Params(90, 1, 0, 0, false, false));
+        float[] expected = new float[N * N];
+        for (int row = 0; row < N; row++) {
+            for (int col = 0; col < N; col++) {
+                expected[row * N + col] = original[col * N + (N - 1 - row)]; // counter-clockwise
+            }
+        }
+        assertArrayEquals(expected, rotated, 0f);
+    }
+
+    @Test
+    void flippingTwiceIsTheIdentityAndAFullTurnChangesNothing() throws Exception {
+        byte[] png = randomPng(2);
+        float[] original = decode(png, Augmentation.Params.IDENTITY);
+        float[] flipped = decode(png, new Augmentation.Params(0, 1, 0, 0, true, false));
+        assertFalse(java.util.Arrays.equals(original, flipped));
+        float[] twice = decode(ImageTestFiles.grey(flipped, 0, N, N, "png"), new Augmentation.Params(0, 1, 0, 0, true, false));
+        assertArrayEquals(original, twice, 0f);
+        // Through the warp itself (not the identity shortcut): a full turn, unit zoom, no shift.
+        assertArrayEquals(original, decode(png, new Augmentation.Params(360, 1, 0, 0, false, false)), 0f);
+        assertArrayEquals(original, decode(png, new Augmentation.Params(0, 1, 0, 0, false, false)), 0f);
+    }
+
+    @Test
+    void theSameSeedGivesTheSameAugmentedBatch() throws Exception {
+        dev.osprey.NDArray x = dev.osprey.data.Datasets.fashionMnistSample().testX().slice(0, 40);
+        dev.osprey.NDArray y = dev.osprey.data.Datasets.fashionMnistSample().testY().slice(0, 40);
+        ImageTestFiles.classFolders(dir, x, y);
+        ImageFolder folder = ImageFolder.scan(dir);
+        Augmentation aug = new Augmentation().rotation(20).zoom(0.1).shift(0.1, 0.1).horizontalFlip(true);
+        Preprocessing p = Preprocessing.scaled(28, 28, Preprocessing.ColorMode.GRAYSCALE);
+        float[] first;
+        try (ImageBatchSource a = new ImageBatchSource(folder, p, aug, 9, 2, 2, false);
+             ImageBatchSource b = new ImageBatchSource(folder, p, aug, 9, 1, 0, false);
+             ImageBatchSource c = new ImageBatchSource(folder, p, aug, 10, 2, 2, false)) {
+            a.startEpoch(0, 16, true, 3);
+            b.startEpoch(0, 16, true, 3);
+            c.startEpoch(0, 16, true, 3);
+            BatchSource.Batch ba = a.next();
+            first = ba.x().clone();
+            assertArrayEquals(first, b.next().x(), 0f, "same seed, different worker counts");
+            assertFalse(java.util.Arrays.equals(first, c.next().x()), "another seed augments differently");
+            a.startEpoch(1, 16, true, 3);
+            assertFalse(java.util.Arrays.equals(first, a.next().x()), "a new epoch draws afresh");
+        }
+        assertTrue(first.length >= 16 * 784);
+    }
+}

@@ -1,0 +1,143 @@
+package dev.osprey.data.images;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.osprey.BatchSource;
+import dev.osprey.FitOptions;
+import dev.osprey.History;
+import dev.osprey.Models;
+import dev.osprey.NDArray;
+import dev.osprey.Sequential;
+import dev.osprey.backend.Device;
+import dev.osprey.data.Datasets;
+import dev.osprey.data.LabeledData;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class ImageFilesTest {
+    static final Preprocessing GREY28 = Preprocessing.scaled(28, 28, Preprocessing.ColorMode.GRAYSCALE);
+
+    @TempDir
+    Path dir;
+
+    @Test
+    void trainsFromPngClassFoldersToAStatedAccuracy() throws Exception {
+        LabeledData d = Datasets.fashionMnistSample();
+        ImageTestFiles.classFolders(dir, d.trainX().slice(0, 3000), d.trainY().slice(0, 3000));
+        ImageFolder[] split = ImageFolder.scan(dir).split(0.2, 5);
+        assertEquals(10, split[0].classNames().size());
+        assertEquals("class0", split[0].classNames().get(0));
+        try (Sequential model = Models.compiledTutorialCnn(Device.cpu());
+             ImageBatchSource train = new ImageBatchSource(split[0], GREY28,
+                     new Augmentation().shift(0.05, 0.05), 1, 2, 2, false);
+             ImageBatchSource validation = new ImageBatchSource(split[1], GREY28, Augmentation.NONE, 1, 2, 2, false)) {
+            History h = model.fit(train, validation, FitOptions.defaults().epochs(4).batchSize(32).verbose(false));
+            // Stated: 4 epochs on 2,400 PNGs reach >= 0.72 on the 600 held out (measured 0.78).
+            assertTrue(h.last("val_accuracy") >= 0.72, "validation accuracy " + h.get("val_accuracy"));
+        }
+    }
+
+    @Test
+    void pngAndJpegDecodeToTheSamePixelsAsTheIdxData() throws Exception {
+        NDArray x = Datasets.fashionMnistSample().testX().slice(0, 1);
+        float[] out = new float[784];
+        new ImageDecoder().decode(ImageTestFiles.grey(x.data(), 0, 28, 28, "png"), "a.png", GREY28,
+                Augmentation.Params.IDENTITY, Augmentation.FillMode.CONSTANT, out, 0);
+        assertEquals(Arrays.toString(x.data()), Arrays.toString(out));
+        new ImageDecoder().decode(ImageTestFiles.grey(x.data(), 0, 28, 28, "jpg"), "a.jpg", GREY28,
+                Augmentation.Params.IDENTITY, Augmentation.FillMode.CONSTANT, out, 0);
+        double worst = 0;
+        for (int i = 0; i < 784; i++) {
+            worst = Math.max(worst, Math.abs(out[i] - x.data()[i]));
+        }
+        assertTrue(worst < 0.25, "JPEG is lossy, not unrecognisable: " + worst);
+    }
+
+    @Test
+    void badFilesAreNamedInTheError() throws Exception {
+        ImageDecoder decoder = new ImageDecoder();
+        float[] out = new float[784];
+        byte[] jpeg = ImageTestFiles.grey(new float[784], 0, 28, 28, "jpg");
+        Object[][] cases = {
+            {new byte[0], "zero.png", "zero.png: empty file (0 bytes)"},
+            {Arrays.copyOf(jpeg, jpeg.length / 3), "cut.jpg", "cut.jpg: not a readable image"},
+            {"this is text".getBytes(), "text.png", "text.png: not a readable image"},
+        };
+        for (Object[] c : cases) {
+            ImageDecodeException e = assertThrows(ImageDecodeException.class, () -> decoder.decode((byte[]) c[0],
+                    (String) c[1], GREY28, Augmentation.Params.IDENTITY, Augmentation.FillMode.CONSTANT, out, 0), (String) c[1]);
+            assertTrue(e.getMessage().startsWith((String) c[2]), e.getMessage());
+        }
+        try (org.bytedeco.javacpp.PointerScope scope = new org.bytedeco.javacpp.PointerScope()) {
+            var twoChannels = new org.bytedeco.opencv.opencv_core.Mat(28, 28, org.bytedeco.opencv.global.opencv_core.CV_8UC2);
+            ImageDecodeException e = assertThrows(ImageDecodeException.class,
+                    () -> ImageDecoder.convertColour(twoChannels, Preprocessing.ColorMode.GRAYSCALE, "odd.tiff"));
+            assertEquals("odd.tiff: expected an image with 1 (grey), 3 (colour) or 4 (colour and alpha) channels, received 2",
+                    e.getMessage());
+        }
+        Files.createDirectories(dir.resolve("empty-class"));
+        Files.createDirectories(dir.resolve("full-class"));
+        Files.write(dir.resolve("full-class/a.png"), ImageTestFiles.grey(new float[784], 0, 28, 28, "png"));
+        IOException empty = assertThrows(IOException.class, () -> ImageFolder.scan(dir));
+        assertTrue(empty.getMessage().contains("empty-class: class folder has no images"), empty.getMessage());
+    }
+
+    @Test
+    void badFilesFailTrainingWithTheirNameOrAreSkippedAndReported() throws Exception {
+        for (int c = 0; c < 2; c++) {
+            Files.createDirectories(dir.resolve("c" + c));
+            for (int i = 0; i < 8; i++) {
+                Files.write(dir.resolve("c" + c + "/" + i + ".png"), ImageTestFiles.grey(new float[784], 0, 28, 28, "png"));
+            }
+        }
+        Path broken = dir.resolve("c1/broken.png");
+        Files.writeString(broken, "not an image");
+        ImageFolder folder = ImageFolder.scan(dir);
+        try (ImageBatchSource strict = new ImageBatchSource(folder, GREY28, Augmentation.NONE, 1, 2, 1, false)) {
+            strict.startEpoch(0, 17, false, 0);
+            UncheckedIOException e = assertThrows(UncheckedIOException.class, strict::next);
+            assertTrue(e.getMessage().contains(broken.toString()), e.getMessage());
+        }
+        try (ImageBatchSource lenient = new ImageBatchSource(folder, GREY28, Augmentation.NONE, 1, 2, 1, true)) {
+            lenient.startEpoch(0, 17, false, 0);
+            BatchSource.Batch b = lenient.next();
+            assertEquals(17, b.count());
+            assertEquals(1, lenient.skippedFiles().size());
+            assertTrue(lenient.skippedFiles().get(0).startsWith(broken.toString()), lenient.skippedFiles().toString());
+        }
+    }
+
+    @Test
+    void residentMemoryStaysFlatOverTenThousandDecodes() throws Exception {
+        Path status = Path.of("/proc/self/status");
+        Assumptions.assumeTrue(Files.exists(status), "needs Linux's /proc to read resident memory");
+        byte[] png = ImageTestFiles.grey(Datasets.fashionMnistSample().testX().data(), 0, 28, 28, "png");
+        ImageDecoder decoder = new ImageDecoder();
+        float[] out = new float[784];
+        Augmentation.Params rotate = new Augmentation.Params(15, 1.1, 0.05, 0, true, false);
+        for (int i = 0; i < 1000; i++) {
+            decoder.decode(png, "warm-up", GREY28, rotate, Augmentation.FillMode.NEAREST, out, 0);
+        }
+        System.gc();
+        long before = rssKb(status);
+        for (int i = 0; i < 10_000; i++) {
+            decoder.decode(png, "loop", GREY28, rotate, Augmentation.FillMode.NEAREST, out, 0);
+        }
+        System.gc();
+        long growth = rssKb(status) - before;
+        assertTrue(growth < 20 * 1024, "resident memory grew by " + growth + " KB over 10,000 decodes");
+    }
+
+    static long rssKb(Path status) throws IOException {
+        return Files.readAllLines(status).stream().filter(l -> l.startsWith("VmRSS:"))
+                .mapToLong(l -> Long.parseLong(l.replaceAll("[^0-9]", ""))).findFirst().orElseThrow();
+    }
+}
