@@ -22,15 +22,20 @@ public final class Models {
      * categorical cross-entropy over integer labels, and accuracy.
      */
     public static Sequential tutorialCnn() {
+        return tutorialCnn(Shape.of(28, 28, 1), 10);
+    }
+
+    /** The tutorial's layers for another input shape (H, W, C) and class count. */
+    public static Sequential tutorialCnn(Shape input, int classes) {
         Sequential model = new Sequential(
-                new Conv2D(32, 3, RELU).inputShape(28, 28, 1),
+                new Conv2D(32, 3, RELU).inputShape(input.dims()),
                 new MaxPooling2D(2),
                 new Conv2D(64, 3, RELU),
                 new MaxPooling2D(2),
                 new Conv2D(64, 3, RELU),
                 new Flatten(),
                 new Dense(64, RELU),
-                new Dense(10, SOFTMAX));
+                new Dense(classes, SOFTMAX));
         return model;
     }
 

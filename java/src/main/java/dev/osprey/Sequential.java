@@ -39,6 +39,7 @@ public final class Sequential implements AutoCloseable {
     private Loss loss;
     private Set<Metric> metrics = EnumSet.noneOf(Metric.class);
     private List<String> classNames = List.of();
+    private dev.osprey.data.images.Preprocessing preprocessing;
     private Network network;
     private Optimizer.Updater updater;
     private boolean closed;
@@ -398,6 +399,17 @@ public final class Sequential implements AutoCloseable {
 
     public List<String> classNames() {
         return classNames;
+    }
+
+    /** How raw image files become inputs for this model; saved with it, so predict on an image repeats training's steps. */
+    public Sequential preprocessing(dev.osprey.data.images.Preprocessing p) {
+        this.preprocessing = p;
+        return this;
+    }
+
+    /** The saved image preprocessing, or null for models trained on arrays. */
+    public dev.osprey.data.images.Preprocessing preprocessing() {
+        return preprocessing;
     }
 
     public Optimizer optimizer() {

@@ -3,7 +3,15 @@ package dev.osprey.cli;
 import dev.osprey.NDArray;
 import dev.osprey.Sequential;
 import dev.osprey.backend.Device;
+import dev.osprey.Shape;
 import dev.osprey.data.Idx;
+import dev.osprey.data.images.Augmentation;
+import dev.osprey.data.images.ImageDecoder;
+import dev.osprey.data.images.Preprocessing;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.stream.Stream;
 import java.nio.file.Path;
 import java.util.Comparator;
 import java.util.List;
@@ -15,12 +23,12 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 @Command(name = "predict", mixinStandardHelpOptions = true,
-        description = "Top-k classes for each image of an IDX file, batched.")
+        description = "Top-k classes for each image of an IDX file, an image file, or a folder of images, batched.")
 final class PredictCommand implements Callable<Integer> {
     @Parameters(index = "0", description = "Model file written by train.")
     Path modelFile;
 
-    @Parameters(index = "1", description = "IDX file of images (raw or .gz).")
+    @Parameters(index = "1", description = "IDX file of images (raw or .gz), an image file (JPEG/PNG/BMP), or a folder of them.")
     Path images;
 
     @Option(names = "--top-k", defaultValue = "3", description = "Default: ${DEFAULT-VALUE}.")
@@ -40,15 +48,17 @@ final class PredictCommand implements Callable<Integer> {
         if (topK <= 0) {
             throw new IllegalArgumentException("expected --top-k > 0, received " + topK);
         }
-        NDArray x = Idx.images(Idx.read(images), images.toString());
-        int n = limit > 0 ? Math.min(limit, x.rows()) : x.rows();
         try (Sequential model = Sequential.load(modelFile, Device.parse(device))) {
+            List<String> labels = new ArrayList<>();
+            NDArray x = imageFiles(images) ? decodeImages(model, labels) : Idx.images(Idx.read(images), images.toString());
+            int n = limit > 0 ? Math.min(limit, x.rows()) : x.rows();
             NDArray p = model.predict(x.slice(0, n), batchSize);
             int classes = p.rowSize();
             List<String> names = model.classNames();
             for (int i = 0; i < n; i++) {
                 final int row = i;
-                StringBuilder line = new StringBuilder(String.format(Locale.ROOT, "%6d:", i));
+                StringBuilder line = new StringBuilder(labels.isEmpty() ? String.format(Locale.ROOT, "%6d:", i)
+                        : labels.get(i) + ":");
                 IntStream.range(0, classes).boxed()
                         .sorted(Comparator.comparingDouble(c -> -p.data()[row * classes + c]))
                         .limit(Math.min(topK, classes))
@@ -58,5 +68,41 @@ final class PredictCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    private static boolean imageFiles(Path path) {
+        String name = path.getFileName().toString().toLowerCase(Locale.ROOT);
+        return Files.isDirectory(path) || name.endsWith(".png") || name.endsWith(".jpg") || name.endsWith(".jpeg")
+                || name.endsWith(".bmp");
+    }
+
+    /** Decodes the image file, or every image under the folder (sorted), with the model's preprocessing. */
+    private NDArray decodeImages(Sequential model, List<String> names) throws IOException {
+        Preprocessing p = model.preprocessing();
+        Shape in = model.inputShape();
+        if (p == null) {
+            p = Preprocessing.scaled(in.dim(0), in.dim(1),
+                    in.dim(2) == 3 ? Preprocessing.ColorMode.RGB : Preprocessing.ColorMode.GRAYSCALE);
+        }
+        List<Path> files;
+        if (Files.isDirectory(images)) {
+            try (Stream<Path> s = Files.walk(images)) {
+                files = s.filter(Files::isRegularFile).filter(PredictCommand::imageFiles).sorted().toList();
+            }
+            if (files.isEmpty()) {
+                throw new IOException(images + ": no JPEG, PNG or BMP images in this folder");
+            }
+        } else {
+            files = List.of(images);
+        }
+        int n = limit > 0 ? Math.min(limit, files.size()) : files.size();
+        float[] x = new float[n * p.sampleSize()];
+        ImageDecoder decoder = new ImageDecoder();
+        for (int i = 0; i < n; i++) {
+            decoder.decode(Files.readAllBytes(files.get(i)), files.get(i).toString(), p, Augmentation.Params.IDENTITY,
+                    Augmentation.FillMode.CONSTANT, x, i * p.sampleSize());
+            names.add(files.get(i).toString());
+        }
+        return new NDArray(x, n, p.height(), p.width(), p.channels());
     }
 }

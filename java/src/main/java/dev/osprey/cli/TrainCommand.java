@@ -5,7 +5,14 @@ import dev.osprey.History;
 import dev.osprey.Models;
 import dev.osprey.Sequential;
 import dev.osprey.backend.Device;
+import dev.osprey.Shape;
 import dev.osprey.data.LabeledData;
+import dev.osprey.data.images.Augmentation;
+import dev.osprey.data.images.ImageBatchSource;
+import dev.osprey.data.images.ImageFolder;
+import dev.osprey.data.images.Preprocessing;
+import java.util.ArrayList;
+import java.util.List;
 import dev.osprey.loss.Loss;
 import dev.osprey.metrics.Metric;
 import dev.osprey.optim.Adam;
@@ -22,6 +29,9 @@ import picocli.CommandLine.Option;
 final class TrainCommand implements Callable<Integer> {
     @Mixin
     DataOptions data = new DataOptions();
+
+    @Mixin
+    ImageOptions imageOptions = new ImageOptions();
 
     @Option(names = "--epochs", defaultValue = "10", description = "Default: ${DEFAULT-VALUE}.")
     int epochs;
@@ -47,6 +57,47 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--quiet", description = "No per-epoch progress.")
     boolean quiet;
 
+    private Integer trainOnImages() throws Exception {
+        Preprocessing p = imageOptions.preprocessing();
+        ImageFolder[] split = ImageFolder.scan(imageOptions.images).split(imageOptions.validationSplit, seed);
+        List<String> classes = split[0].classNames();
+        System.out.printf(Locale.ROOT, "Data: %s: %,d training and %,d validation images in %d classes, as %dx%dx%d%n",
+                imageOptions.images, split[0].size(), split[1].size(), classes.size(), p.height(), p.width(), p.channels());
+        Augmentation augmentation = imageOptions.augmentation();
+        if (!augmentation.isNone()) {
+            System.out.println("Augmentation: " + augmentation);
+        }
+        try (Sequential model = Models.tutorialCnn(Shape.of(p.height(), p.width(), p.channels()), classes.size());
+             ImageBatchSource train = new ImageBatchSource(split[0], p, augmentation, seed, imageOptions.workers, 2,
+                     imageOptions.skipBadFiles);
+             ImageBatchSource validation = new ImageBatchSource(split[1], p, Augmentation.NONE, seed,
+                     imageOptions.workers, 2, imageOptions.skipBadFiles)) {
+            model.device(Device.parse(device)).seed(seed).classNames(classes).preprocessing(p);
+            model.compile(new Adam(learningRate), Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY);
+            System.out.println("Device: " + model.backendDescription());
+            long start = System.nanoTime();
+            History history = model.fit(train, validation, FitOptions.defaults().epochs(epochs).batchSize(batchSize)
+                    .seed(seed).verbose(!quiet));
+            double seconds = (System.nanoTime() - start) / 1e9;
+            model.save(output);
+            history.writeJson(sibling(output, ".history.json"));
+            history.writeCurves(sibling(output, ".curves.png"));
+            System.out.printf(Locale.ROOT, "Trained %d epochs in %.1f s (%,.0f images/s); waited for data %.1f%% of the last epoch.%n",
+                    history.epochs(), seconds, (double) history.epochs() * split[0].size() / seconds,
+                    100 * train.waitSeconds() / Math.max(1e-9, seconds / history.epochs()));
+            System.out.printf(Locale.ROOT, "Validation accuracy: %.4f (loss %.4f) on %,d images%n",
+                    history.last("val_accuracy"), history.last("val_loss"), split[1].size());
+            List<String> skipped = new ArrayList<>(train.skippedFiles());
+            skipped.addAll(validation.skippedFiles());
+            if (!skipped.isEmpty()) {
+                System.out.println("Skipped " + skipped.size() + " unreadable file(s):");
+                skipped.forEach(f -> System.out.println("  " + f));
+            }
+            System.out.println("Saved model to " + output.toAbsolutePath());
+        }
+        return 0;
+    }
+
     /** model.osprey -> model.curves.png beside it. */
     static Path sibling(Path model, String suffix) {
         String name = model.getFileName().toString();
@@ -57,6 +108,9 @@ final class TrainCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Threads.check(threads);
+        if (imageOptions.images != null) {
+            return trainOnImages();
+        }
         LabeledData d = data.load();
         System.out.printf(Locale.ROOT, "Data: %s: %,d training and %,d test images of %s%n", d.source(),
                 d.trainX().rows(), d.testX().rows(), d.trainX().sampleShape());

@@ -88,6 +88,9 @@ public final class ModelFile {
         }
         doc.put("layers", layers);
         doc.put("class_names", model.classNames());
+        if (model.preprocessing() != null) {
+            doc.put("preprocessing", model.preprocessing().toConfig());
+        }
         if (model.optimizer() != null) {
             Map<String, Object> compile = new LinkedHashMap<>();
             compile.put("optimizer", model.optimizer().name());
@@ -195,6 +198,9 @@ public final class ModelFile {
             model.setWeights(SafeTensors.read(weightBytes, names(model), path));
             if (doc.get("class_names") instanceof List<?> names) {
                 model.classNames(names.stream().map(String::valueOf).toList());
+            }
+            if (doc.get("preprocessing") instanceof Map<?, ?> p) {
+                model.preprocessing(dev.osprey.data.images.Preprocessing.fromConfig(p));
             }
             return model;
         } catch (RuntimeException | ModelFormatException e) {

@@ -33,6 +33,12 @@ import org.bytedeco.opencv.opencv_core.Size;
  * at the end of each image, so resident memory stays flat however many images pass. One per thread.
  */
 public final class ImageDecoder {
+    static {
+        // Osprey decodes many images on its own worker threads; OpenCV's own thread pool inside each call would
+        // only compete with them and with oneDNN's threads for the same cores.
+        org.bytedeco.opencv.global.opencv_core.setNumThreads(1);
+    }
+
     private byte[] pixels = new byte[0]; // reused: the decoded 8-bit image on its way to floats
 
     /** Decodes {@code file} (named {@code name} in errors) into out[offset .. offset + sampleSize). */
