@@ -103,6 +103,35 @@ class OspreyCommandTest {
     }
 
     @Test
+    void trainOnAnImageFolderThenPredictItsPngsAsLabels() throws Exception {
+        var d = dev.osprey.data.Datasets.fashionMnistSample();
+        Path images = dir.resolve("images");
+        for (int i = 0; i < 400; i++) {
+            int label = (int) d.trainY().data()[i];
+            Path cls = images.resolve("label" + label);
+            Files.createDirectories(cls);
+            java.awt.image.BufferedImage png = new java.awt.image.BufferedImage(28, 28, java.awt.image.BufferedImage.TYPE_BYTE_GRAY);
+            for (int p = 0; p < 784; p++) {
+                png.getRaster().setSample(p % 28, p / 28, 0, Math.round(d.trainX().data()[i * 784 + p] * 255));
+            }
+            javax.imageio.ImageIO.write(png, "png", cls.resolve(i + ".png").toFile());
+        }
+        Path model = dir.resolve("folder.osprey");
+        Run train = run("train", "--images", images.toString(), "--epochs", "1", "--rotation", "5", "--flip", "horizontal",
+                "--workers", "2", "--quiet", "-o", model.toString());
+        assertEquals(0, train.exitCode(), train.err());
+        assertTrue(train.out().contains("Validation accuracy: "), train.out());
+        Run predict = run("predict", model.toString(), images.resolve("label9").toString(), "--top-k", "1", "--limit", "2");
+        assertEquals(0, predict.exitCode(), predict.err());
+        String[] lines = predict.out().strip().split("\n");
+        assertEquals(2, lines.length, predict.out());
+        assertTrue(lines[0].matches(".*label9/\\d+\\.png:\\s+label\\d \\d\\.\\d{3}"), lines[0]);
+        Run bad = run("train", "--images", images.toString(), "--flip", "sideways", "-o", model.toString());
+        assertEquals(1, bad.exitCode());
+        assertTrue(bad.err().contains("expected --flip none, horizontal, vertical or both, received 'sideways'"), bad.err());
+    }
+
+    @Test
     void summaryWithoutAFileShowsTheTutorialModel() {
         Run summary = run("summary");
         assertEquals(0, summary.exitCode(), summary.err());
