@@ -1,12 +1,10 @@
 package dev.osprey;
 
-import java.util.SplittableRandom;
-
 /** Batches gathered from in-memory arrays: x (N, ...) and labels y (N) or (N, classes). */
 public final class ArrayBatchSource implements BatchSource {
     private final NDArray x;
     private final NDArray y;
-    private final int[] order;
+    private int[] order = new int[0];
     private float[] xBuffer = new float[0];
     private float[] yBuffer = new float[0];
     private int batchSize;
@@ -18,7 +16,6 @@ public final class ArrayBatchSource implements BatchSource {
         }
         this.x = x;
         this.y = y;
-        this.order = new int[x.rows()];
     }
 
     @Override
@@ -40,18 +37,7 @@ public final class ArrayBatchSource implements BatchSource {
     public void startEpoch(int epoch, int batchSize, boolean shuffle, long seed) {
         this.batchSize = batchSize;
         this.position = 0;
-        for (int i = 0; i < order.length; i++) {
-            order[i] = i;
-        }
-        if (shuffle) {
-            SplittableRandom random = new SplittableRandom(seed * 7919 + epoch);
-            for (int i = order.length - 1; i > 0; i--) {
-                int j = random.nextInt(i + 1);
-                int t = order[i];
-                order[i] = order[j];
-                order[j] = t;
-            }
-        }
+        this.order = BatchSource.epochOrder(x.rows(), shuffle, seed, epoch);
         if (xBuffer.length < batchSize * x.rowSize()) {
             xBuffer = new float[batchSize * x.rowSize()];
             yBuffer = new float[batchSize * y.rowSize()];
@@ -60,7 +46,7 @@ public final class ArrayBatchSource implements BatchSource {
 
     @Override
     public Batch next() {
-        if (position >= order.length) {
+        if (position >= order.length) { // also before the first epoch
             return null;
         }
         int count = Math.min(batchSize, order.length - position);

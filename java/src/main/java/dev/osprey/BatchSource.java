@@ -30,4 +30,26 @@ public interface BatchSource extends AutoCloseable {
     @Override
     default void close() {
     }
+
+    /** The sample order of an epoch: 0..n-1, shuffled by (seed, epoch) when asked. Every source uses this one. */
+    static int[] epochOrder(int n, boolean shuffle, long seed, int epoch) {
+        int[] order = new int[n];
+        for (int i = 0; i < n; i++) {
+            order[i] = i;
+        }
+        if (shuffle) {
+            shuffle(order, new java.util.SplittableRandom(seed * 7919 + epoch));
+        }
+        return order;
+    }
+
+    /** Fisher-Yates. */
+    static void shuffle(int[] a, java.util.SplittableRandom random) {
+        for (int i = a.length - 1; i > 0; i--) {
+            int j = random.nextInt(i + 1);
+            int t = a[i];
+            a[i] = a[j];
+            a[j] = t;
+        }
+    }
 }

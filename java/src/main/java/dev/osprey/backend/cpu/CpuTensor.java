@@ -22,7 +22,7 @@ final class CpuTensor implements Tensor, AutoCloseable {
 
     private CpuTensor(int[] shape, Pointer block, CpuTensor base, FloatPointer data) {
         this.shape = shape.clone();
-        this.size = elements(shape);
+        this.size = dev.osprey.backend.Checks.elements(shape);
         this.block = block;
         this.base = base;
         this.data = data;
@@ -30,7 +30,7 @@ final class CpuTensor implements Tensor, AutoCloseable {
     }
 
     static CpuTensor allocate(int[] shape) {
-        long elements = elements(shape);
+        long elements = dev.osprey.backend.Checks.elements(shape);
         if (elements > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("expected a tensor of at most " + Integer.MAX_VALUE
                     + " elements, received shape " + Tensor.describe(shape));
@@ -49,11 +49,7 @@ final class CpuTensor implements Tensor, AutoCloseable {
     }
 
     CpuTensor view(long offset, int[] viewShape) {
-        long elements = elements(viewShape);
-        if (offset < 0 || offset + elements > size) {
-            throw new IllegalArgumentException("expected a view inside a tensor of " + size + " elements, received offset "
-                    + offset + " and shape " + Tensor.describe(viewShape));
-        }
+        dev.osprey.backend.Checks.viewInside(size, offset, viewShape);
         return new CpuTensor(viewShape, null, owner(), data.getPointer(offset));
     }
 
@@ -61,16 +57,6 @@ final class CpuTensor implements Tensor, AutoCloseable {
         return base == null ? this : base;
     }
 
-    static long elements(int[] shape) {
-        long n = 1;
-        for (int d : shape) {
-            if (d <= 0) {
-                throw new IllegalArgumentException("expected every dimension > 0, received shape " + Tensor.describe(shape));
-            }
-            n *= d;
-        }
-        return n;
-    }
 
     /** The aligned start, for binding into a oneDNN memory object. */
     FloatPointer pointer() {

@@ -4,13 +4,15 @@ import dev.osprey.Activation;
 import dev.osprey.backend.AdamSpec;
 import dev.osprey.backend.Backend;
 import dev.osprey.backend.BackendException;
+import static dev.osprey.backend.Checks.expect;
+import static dev.osprey.backend.Checks.rows;
+import static dev.osprey.backend.Checks.sameSize;
 import dev.osprey.backend.Conv2dSpec;
 import dev.osprey.backend.DenseSpec;
 import dev.osprey.backend.Pool2dSpec;
 import dev.osprey.backend.SgdSpec;
 import dev.osprey.backend.Tensor;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -335,33 +337,8 @@ public final class CudaBackend implements Backend {
                 + (t == null ? "null" : t.getClass().getName()));
     }
 
-    private static void expect(String what, Tensor t, int... shape) {
-        long n = 1;
-        for (int d : shape) {
-            n *= d;
-        }
-        if (t == null || t.size() != n) {
-            throw new IllegalArgumentException(what + ": expected shape " + Tensor.describe(shape) + ", received "
-                    + (t == null ? "null" : Tensor.describe(t.shape())));
-        }
-    }
 
-    private static void sameSize(String what, Tensor first, Tensor... others) {
-        for (Tensor o : others) {
-            if (o == null || o.size() != first.size()) {
-                throw new IllegalArgumentException(what + ": expected tensors of " + first.size() + " elements, received "
-                        + (o == null ? "null" : Arrays.toString(o.shape())));
-            }
-        }
-    }
 
-    private static int[] rows(String what, Tensor t) {
-        int[] shape = t.shape();
-        if (shape.length != 2) {
-            throw new IllegalArgumentException(what + ": expected (rows, classes), received " + Tensor.describe(shape));
-        }
-        return shape;
-    }
 
     private void checkOpen() {
         if (closed) {

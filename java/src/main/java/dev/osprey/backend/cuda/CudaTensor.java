@@ -16,14 +16,14 @@ final class CudaTensor implements Tensor, AutoCloseable {
 
     private CudaTensor(int[] shape, Pointer block, CudaTensor base, FloatPointer data) {
         this.shape = shape.clone();
-        this.size = elements(shape);
+        this.size = dev.osprey.backend.Checks.elements(shape);
         this.block = block;
         this.base = base;
         this.data = data;
     }
 
     static CudaTensor allocate(int[] shape) {
-        long bytes = Math.max(elements(shape), 1) * Float.BYTES;
+        long bytes = Math.max(dev.osprey.backend.Checks.elements(shape), 1) * Float.BYTES;
         Pointer block = new Pointer();
         Status.cuda(cudart.cudaMalloc(block, bytes), "cudaMalloc(" + bytes + " bytes for " + Tensor.describe(shape) + ")");
         Status.cuda(cudart.cudaMemset(block, 0, bytes), "cudaMemset");
@@ -31,23 +31,10 @@ final class CudaTensor implements Tensor, AutoCloseable {
     }
 
     CudaTensor view(long offset, int[] viewShape) {
-        if (offset < 0 || offset + elements(viewShape) > size) {
-            throw new IllegalArgumentException("expected a view inside a tensor of " + size + " elements, received offset "
-                    + offset + " and shape " + Tensor.describe(viewShape));
-        }
+        dev.osprey.backend.Checks.viewInside(size, offset, viewShape);
         return new CudaTensor(viewShape, null, base == null ? this : base, data.getPointer(offset));
     }
 
-    static long elements(int[] shape) {
-        long n = 1;
-        for (int d : shape) {
-            if (d <= 0) {
-                throw new IllegalArgumentException("expected every dimension > 0, received shape " + Tensor.describe(shape));
-            }
-            n *= d;
-        }
-        return n;
-    }
 
     /** The device address, for cuDNN, cuBLAS and kernel arguments. */
     FloatPointer pointer() {

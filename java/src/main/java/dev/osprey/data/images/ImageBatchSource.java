@@ -12,7 +12,6 @@ import java.util.Deque;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
-import java.util.SplittableRandom;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
@@ -116,19 +115,7 @@ public final class ImageBatchSource implements BatchSource {
         this.waitNanos = 0;
         this.nextToSubmit = 0;
         this.batches = (data.size() + batchSize - 1) / batchSize;
-        order = new int[data.size()];
-        for (int i = 0; i < order.length; i++) {
-            order[i] = i;
-        }
-        if (shuffle) {
-            SplittableRandom random = new SplittableRandom(seed * 7919 + epoch);
-            for (int i = order.length - 1; i > 0; i--) {
-                int j = random.nextInt(i + 1);
-                int t = order[i];
-                order[i] = order[j];
-                order[j] = t;
-            }
-        }
+        order = BatchSource.epochOrder(data.size(), shuffle, seed, epoch);
         while (nextToSubmit < batches && pending.size() < window) {
             submit();
         }

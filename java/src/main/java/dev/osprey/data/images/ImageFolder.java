@@ -74,13 +74,7 @@ public final class ImageFolder {
         for (int i = 0; i < order.length; i++) {
             order[i] = i;
         }
-        SplittableRandom r = new SplittableRandom(seed);
-        for (int i = order.length - 1; i > 0; i--) {
-            int j = r.nextInt(i + 1);
-            int t = order[i];
-            order[i] = order[j];
-            order[j] = t;
-        }
+        dev.osprey.BatchSource.shuffle(order, new SplittableRandom(seed));
         int validation = (int) Math.round(order.length * validationShare);
         if (validation == 0 || validation == order.length) {
             throw new IllegalArgumentException("a validation share of " + validationShare + " of " + order.length
