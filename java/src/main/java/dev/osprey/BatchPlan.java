@@ -12,7 +12,6 @@ final class BatchPlan {
     final Tensor dLogits;         // (batch, classes)
     final Tensor probabilities;   // (batch, classes)
     final float[] hostTargets;
-    final float[] hostOutput;
     private final Backend backend;
     private final List<LayerRun> runs;
 
@@ -25,7 +24,6 @@ final class BatchPlan {
         this.dLogits = backend.allocate(batch, classes);
         this.probabilities = backend.allocate(batch, classes);
         this.hostTargets = new float[batch * classes];
-        this.hostOutput = new float[batch * classes];
     }
 
     Tensor logits() {
