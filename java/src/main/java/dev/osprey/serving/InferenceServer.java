@@ -21,7 +21,8 @@ import java.util.stream.IntStream;
 
 /**
  * HTTP inference on the JDK's built-in server, over a {@link Predictor}.
- * POST /v1/predict (JSON, float32 bytes or an image; ?top_k=N) and GET /health. Handlers only parse and queue;
+ * POST /v1/predict (JSON, float32 bytes or an image file, decoded with the model's own preprocessing; ?top_k=N)
+ * and GET /health. Handlers only parse and queue;
  * the response is written when the predictor's result arrives. A full queue answers 503, a body over the limit
  * 413, bad input 400 with a message. {@link #close()} stops accepting, finishes accepted requests, then stops.
  */
@@ -53,7 +54,7 @@ public final class InferenceServer implements AutoCloseable {
     public InferenceServer(Predictor predictor, InetSocketAddress address, long maxBodyBytes, int handlerThreads)
             throws IOException {
         this.predictor = predictor;
-        this.decoder = new RequestDecoder(predictor.inputShape());
+        this.decoder = new RequestDecoder(predictor.inputShape(), predictor.preprocessing());
         this.maxBodyBytes = maxBodyBytes;
         this.drainSeconds = 10;
         this.server = HttpServer.create(address, 512);

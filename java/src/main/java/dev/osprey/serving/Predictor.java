@@ -38,6 +38,7 @@ public final class Predictor implements AutoCloseable {
     private Sequential model;          // created, used and closed by the worker thread only
     private Shape inputShape;          // written by the worker before `started` opens
     private List<String> classNames;
+    private dev.osprey.data.images.Preprocessing preprocessing;
     private int classes;
     private int sampleSize;
     private int[] sampleDims;
@@ -78,6 +79,7 @@ public final class Predictor implements AutoCloseable {
             model = factory.call();
             inputShape = model.inputShape();
             classNames = model.classNames();
+            preprocessing = model.preprocessing();
             classes = model.outputShape().size();
             sampleSize = inputShape.size();
             sampleDims = inputShape.dims();
@@ -170,6 +172,11 @@ public final class Predictor implements AutoCloseable {
 
     public List<String> classNames() {
         return classNames;
+    }
+
+    /** How the model's training turned image files into inputs, or null when it was trained on arrays. */
+    public dev.osprey.data.images.Preprocessing preprocessing() {
+        return preprocessing;
     }
 
     /** Number of output classes (the length of each result). */

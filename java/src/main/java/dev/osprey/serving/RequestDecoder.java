@@ -2,22 +2,23 @@ package dev.osprey.serving;
 
 import dev.osprey.Shape;
 import dev.osprey.io.Json;
-import java.awt.image.BufferedImage;
-import java.io.ByteArrayInputStream;
-import java.io.IOException;
+import dev.osprey.data.images.Augmentation;
+import dev.osprey.data.images.ImageDecodeException;
+import dev.osprey.data.images.ImageDecoder;
+import dev.osprey.data.images.Preprocessing;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import javax.imageio.ImageIO;
 
 /**
  * Turns a request body into model inputs: JSON {"instances": [[...], ...]} or {"instance": [...]} (numbers,
  * nested any way, one sample each), raw little-endian float32 (application/octet-stream), or an image file
- * (image/png, image/jpeg, image/bmp, image/gif) that gets the model's preprocessing: grey or colour to match
- * the channels, resized to the input size, scaled to [0, 1]. Bad input is a {@link BadRequest} with a message.
+ * (image/png, image/jpeg, image/bmp) decoded exactly as the model's training data was (its saved preprocessing;
+ * for models trained on arrays: grey or colour to match the channels, resized, scaled to [0, 1]).
+ * Bad input is a {@link BadRequest} with a message.
  */
 final class RequestDecoder {
     /** A request the client must fix: answered 400 with this message. */
@@ -29,10 +30,17 @@ final class RequestDecoder {
 
     private final Shape input;
     private final int sampleSize;
+    private final Preprocessing preprocessing; // null when the model takes no images
+    private final ThreadLocal<ImageDecoder> decoders = ThreadLocal.withInitial(ImageDecoder::new);
 
-    RequestDecoder(Shape input) {
+    RequestDecoder(Shape input, Preprocessing saved) {
         this.input = input;
         this.sampleSize = input.size();
+        this.preprocessing = saved != null ? saved
+                : input.rank() == 3 && (input.dim(2) == 1 || input.dim(2) == 3)
+                ? Preprocessing.scaled(input.dim(0), input.dim(1),
+                        input.dim(2) == 3 ? Preprocessing.ColorMode.RGB : Preprocessing.ColorMode.GRAYSCALE)
+                : null;
     }
 
     List<float[]> decode(String contentType, byte[] body) throws BadRequest {
@@ -124,34 +132,15 @@ final class RequestDecoder {
     }
 
     private float[] image(byte[] body) throws BadRequest {
-        BufferedImage image;
-        try {
-            image = ImageIO.read(new ByteArrayInputStream(body));
-        } catch (IOException | RuntimeException e) {
-            throw new BadRequest("the image could not be decoded: " + e.getMessage());
-        }
-        if (image == null) {
-            throw new BadRequest("the body is not an image in a format this server reads (PNG, JPEG, BMP, GIF)");
-        }
-        if (input.rank() != 3 || (input.dim(2) != 1 && input.dim(2) != 3)) {
+        if (preprocessing == null) {
             throw new BadRequest("this model takes input " + input + ", not images");
         }
-        int h = input.dim(0), w = input.dim(1), channels = input.dim(2);
-        BufferedImage sized = new BufferedImage(w, h, channels == 1 ? BufferedImage.TYPE_BYTE_GRAY : BufferedImage.TYPE_INT_RGB);
-        var g = sized.createGraphics();
-        g.setRenderingHint(java.awt.RenderingHints.KEY_INTERPOLATION, java.awt.RenderingHints.VALUE_INTERPOLATION_BILINEAR);
-        g.drawImage(image, 0, 0, w, h, null);
-        g.dispose();
         float[] values = new float[sampleSize];
-        var raster = sized.getRaster();
-        int[] pixel = new int[channels];
-        for (int y = 0; y < h; y++) {
-            for (int x = 0; x < w; x++) {
-                raster.getPixel(x, y, pixel);
-                for (int c = 0; c < channels; c++) {
-                    values[(y * w + x) * channels + c] = pixel[c] / 255f;
-                }
-            }
+        try {
+            decoders.get().decode(body, "the uploaded image", preprocessing, Augmentation.Params.IDENTITY,
+                    Augmentation.FillMode.CONSTANT, values, 0);
+        } catch (ImageDecodeException e) {
+            throw new BadRequest(e.getMessage());
         }
         return values;
     }
