@@ -34,6 +34,25 @@ if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
     python3 "$here/peers/pytorch_cnn.py" "$here/data/t10k-images-idx3-ubyte.gz" "$here/data/t10k-labels-idx1-ubyte.gz" \
         "$seconds" 16 cuda "$mode" 1024 2>&1 | tee "$results/pytorch-gpu-$mode.json"
   done
+  # Ratios, as the CPU script prints them: Osprey against each PyTorch mode on this GPU.
+  python3 - "$results" <<'PY' | tee "$results/ratios.txt"
+import glob, json, os, sys
+d = sys.argv[1]
+def load(path):
+    for line in open(path):
+        if line.startswith("{"):
+            return json.loads(line)
+osprey = load(os.path.join(d, "osprey-gpu.json"))
+for path in sorted(glob.glob(os.path.join(d, "pytorch-gpu-*.json"))):
+    peer = load(path)
+    if not osprey or not peer:
+        continue
+    print(f"Osprey vs {peer['framework']} ({peer['backend']}):")
+    for key in osprey:
+        if key in peer and isinstance(osprey[key], (int, float)):
+            better = osprey[key] / peer[key] if "img_s" in key else peer[key] / osprey[key]
+            print(f"  {key:24s} osprey {osprey[key]:12.3f}  peer {peer[key]:12.3f}  osprey advantage {better:.2f}x")
+PY
 else
   echo "no PyTorch with CUDA on this host: PyTorch rows skipped" | tee "$results/pytorch-gpu.txt"
 fi

@@ -115,8 +115,8 @@ final class BenchCommand implements Callable<Integer> {
                     r.latencyP50Ms(), r.latencyP99Ms(), 100 * r.trainShareOfPeak(), 100 * r.inferShareOfPeak());
         }
         for (ModelBenchmark.Result r : results) {
-            System.out.printf(Locale.ROOT, "%s: %s; measured peak %.0f GFLOP/s (fp32 2048^3 matrix product)%n",
-                    r.device(), r.backend(), r.peakGflops());
+            System.out.printf(Locale.ROOT, "%s; measured peak %.0f GFLOP/s (fp32 2048^3 matrix product)%n",
+                    r.backend(), r.peakGflops());
         }
     }
 
@@ -126,6 +126,9 @@ final class BenchCommand implements Callable<Integer> {
         doc.put("machine", machine());
         doc.put("model", modelFile == null ? "tutorial CNN" : modelFile.toString());
         doc.put("seconds_per_figure", seconds);
+        doc.put("command", "osprey bench" + (modelFile == null ? "" : " " + modelFile) + " --seconds " + seconds
+                + " --json " + json + " --chart " + chart);
+        doc.put("threads", dev.osprey.backend.cpu.CpuBackend.threads());
         doc.put("results", results.stream().map(ModelBenchmark.Result::toMap).toList());
         if (!cuda.usable()) {
             doc.put("cuda_not_measured", cuda.reason());
