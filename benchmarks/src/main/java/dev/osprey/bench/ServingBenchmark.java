@@ -41,6 +41,21 @@ public final class ServingBenchmark {
         // The model's weights don't change the speed, and this thread must not run oneDNN itself: OpenMP work from a
         // second thread in one process runs several times slower (see Sequential's class comment).
         try (Sequential model = Models.compiledTutorialCnn(Device.cpu())) {
+            // What a caller writes without a Predictor: one shared model, each caller thread predicting under a lock.
+            for (int c : callers) {
+                try (Sequential shared = Models.compiledTutorialCnn(Device.cpu())) {
+                    Caller locked = sample -> {
+                        synchronized (shared) {
+                            return shared.predict(new NDArray(sample, 1, 28, 28, 1), 1).data();
+                        }
+                    };
+                    run(locked, d.testX(), c, 1.0);
+                    double[] r = run(locked, d.testX(), c, seconds);
+                    System.out.printf(Locale.ROOT, "{\"transport\": \"in-process\", \"callers\": %d, \"max_batch\": 0, "
+                            + "\"mode\": \"shared model under a lock, no Predictor\", \"requests_per_s\": %.0f, "
+                            + "\"p50_ms\": %.3f, \"p99_ms\": %.3f}%n", c, r[0], r[1], r[2]);
+                }
+            }
             for (String transport : new String[] {"in-process", "http"}) {
                 for (int c : callers) {
                     for (int maxBatch : new int[] {64, 1}) {
