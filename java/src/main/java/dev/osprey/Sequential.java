@@ -391,6 +391,51 @@ public final class Sequential implements AutoCloseable {
         return network.outputShape();
     }
 
+    /** The optimizer's progress: steps taken and its state (e.g. Adam's moments), saved with the model. */
+    public record OptimizerState(long iterations, Map<String, NDArray> slots) {
+    }
+
+    /** The optimizer's state, or null before compile/build or before the first step. */
+    public OptimizerState optimizerState() {
+        if (updater == null || updater.iterations() == 0) {
+            return null;
+        }
+        Map<String, NDArray> slots = new java.util.TreeMap<>();
+        updater.slots().forEach((name, t) -> {
+            float[] values = new float[(int) t.size()];
+            network.backend.copyOut(t, values, 0);
+            slots.put(name, new NDArray(values, values.length));
+        });
+        return new OptimizerState(updater.iterations(), slots);
+    }
+
+    /** Names of the optimizer's state tensors once compiled and built (e.g. "m", "v"). */
+    public java.util.Set<String> optimizerSlotNames() {
+        checkBuilt("optimizerSlotNames");
+        requireCompiled("optimizerSlotNames");
+        return new java.util.TreeSet<>(updater.slots().keySet());
+    }
+
+    /** Restores a state taken by {@link #optimizerState()} from a model of the same architecture and optimizer. */
+    public void restoreOptimizerState(OptimizerState state) {
+        checkBuilt("restoreOptimizerState");
+        requireCompiled("restoreOptimizerState");
+        Map<String, dev.osprey.backend.Tensor> slots = updater.slots();
+        if (!slots.keySet().equals(state.slots().keySet())) {
+            throw new IllegalArgumentException("restoreOptimizerState: expected state " + slots.keySet() + " for "
+                    + optimizer.name() + ", received " + state.slots().keySet());
+        }
+        for (Map.Entry<String, dev.osprey.backend.Tensor> e : slots.entrySet()) {
+            NDArray saved = state.slots().get(e.getKey());
+            if (saved.data().length != e.getValue().size()) {
+                throw new IllegalArgumentException("restoreOptimizerState: expected " + e.getKey() + " of "
+                        + e.getValue().size() + " values, received " + saved.data().length);
+            }
+            network.backend.copyIn(saved.data(), 0, e.getValue());
+        }
+        updater.restoreIterations(state.iterations());
+    }
+
     /** Names of the output classes, saved with the model so predictions can print labels. */
     public Sequential classNames(List<String> names) {
         this.classNames = List.copyOf(names);

@@ -67,6 +67,7 @@ public final class ModelFile {
     }
 
     /** The model file's bytes, e.g. to make a copy of a model on another thread or device. */
+    @SuppressWarnings("unchecked")
     public static byte[] toBytes(Sequential model) throws IOException {
         Map<String, Object> doc = new LinkedHashMap<>();
         doc.put("format", FORMAT);
@@ -93,8 +94,18 @@ public final class ModelFile {
             compile.put("metrics", model.metrics().stream().map(Metric::kerasName).toList());
             doc.put("compile", compile);
         }
+        List<String> names = new ArrayList<>(names(model));
+        List<NDArray> arrays = new ArrayList<>(model.getWeights());
+        Sequential.OptimizerState state = model.optimizerState();
+        if (state != null) { // saved so that training resumes where it stopped, as Keras does
+            ((Map<String, Object>) doc.get("compile")).put("optimizer_iterations", state.iterations());
+            state.slots().forEach((slot, values) -> {
+                names.add("optimizer." + slot);
+                arrays.add(values);
+            });
+        }
         byte[] json = Json.write(doc).getBytes(StandardCharsets.UTF_8);
-        byte[] weights = SafeTensors.write(names(model), model.getWeights());
+        byte[] weights = SafeTensors.write(names, arrays);
 
         ByteArrayOutputStream bytes = new ByteArrayOutputStream(weights.length + json.length + 1024);
         try (ZipOutputStream zip = new ZipOutputStream(bytes)) {
@@ -189,6 +200,16 @@ public final class ModelFile {
                         "optimizer config")), loss, metrics);
             }
             model.setWeights(SafeTensors.read(weightBytes, names(model), path));
+            if (compile != null && compile.get("optimizer_iterations") instanceof Number iterations) {
+                List<String> slotNames = new ArrayList<>(model.optimizerSlotNames());
+                List<NDArray> slots = SafeTensors.read(weightBytes,
+                        slotNames.stream().map(n -> "optimizer." + n).toList(), path);
+                Map<String, NDArray> state = new java.util.TreeMap<>();
+                for (int i = 0; i < slotNames.size(); i++) {
+                    state.put(slotNames.get(i), slots.get(i));
+                }
+                model.restoreOptimizerState(new Sequential.OptimizerState(iterations.longValue(), state));
+            }
             if (doc.get("class_names") instanceof List<?> names) {
                 model.classNames(names.stream().map(String::valueOf).toList());
             }

@@ -62,6 +62,16 @@ public final class Adam implements Optimizer {
             public long iterations() {
                 return step;
             }
+
+            @Override
+            public Map<String, Tensor> slots() {
+                return Map.of("m", m, "v", v);
+            }
+
+            @Override
+            public void restoreIterations(long iterations) {
+                step = iterations;
+            }
         };
     }
 }

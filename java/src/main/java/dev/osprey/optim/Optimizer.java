@@ -20,5 +20,11 @@ public interface Optimizer {
 
         /** Steps taken so far. */
         long iterations();
+
+        /** The state tensors by name (Adam: "m" and "v"; SGD: "velocity"), each the size of the arena. */
+        java.util.Map<String, Tensor> slots();
+
+        /** Continues from a saved step count (after the slots were filled from a saved model). */
+        void restoreIterations(long iterations);
     }
 }

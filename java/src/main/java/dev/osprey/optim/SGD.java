@@ -58,6 +58,16 @@ public final class SGD implements Optimizer {
             public long iterations() {
                 return step;
             }
+
+            @Override
+            public Map<String, Tensor> slots() {
+                return Map.of("velocity", velocity);
+            }
+
+            @Override
+            public void restoreIterations(long iterations) {
+                step = iterations;
+            }
         };
     }
 }

@@ -125,6 +125,34 @@ class ModelFileTest {
         }
     }
 
+    @Test
+    void trainingResumesFromAFileExactlyAsIfItHadNotStopped() throws IOException {
+        dev.osprey.data.LabeledData d = dev.osprey.data.Datasets.fashionMnistSample();
+        NDArray x = d.trainX().slice(0, 256), y = d.trainY().slice(0, 256);
+        Path file = dir.resolve("resume.osprey");
+        float[] uninterrupted, resumed, freshMoments;
+        try (Sequential a = dev.osprey.Models.compiledTutorialCnn(Device.cpu())) {
+            a.fit(x, y, FitOptions.defaults().epochs(1).seed(1).verbose(false));
+            a.save(file);
+            a.fit(x, y, FitOptions.defaults().epochs(1).seed(2).verbose(false));
+            uninterrupted = a.getWeights().get(0).data();
+        }
+        try (Sequential b = Sequential.load(file, Device.cpu())) {
+            assertEquals(8, b.optimizerState().iterations(), "256 samples in batches of 32");
+            b.fit(x, y, FitOptions.defaults().epochs(1).seed(2).verbose(false));
+            resumed = b.getWeights().get(0).data();
+        }
+        assertArrayEquals(uninterrupted, resumed, 0f);
+        try (Sequential c = Sequential.load(file, Device.cpu())) { // the same weights, but Adam starting over
+            c.restoreOptimizerState(new Sequential.OptimizerState(0, java.util.Map.of(
+                    "m", NDArray.zeros(c.optimizerState().slots().get("m").shape()),
+                    "v", NDArray.zeros(c.optimizerState().slots().get("v").shape()))));
+            c.fit(x, y, FitOptions.defaults().epochs(1).seed(2).verbose(false));
+            freshMoments = c.getWeights().get(0).data();
+        }
+        assertTrue(!java.util.Arrays.equals(uninterrupted, freshMoments), "the saved moments must matter");
+    }
+
     private static void writeZip(Path path, String... nameThenContent) throws IOException {
         try (OutputStream out = Files.newOutputStream(path); ZipOutputStream zip = new ZipOutputStream(out)) {
             for (int i = 0; i < nameThenContent.length; i += 2) {
