@@ -56,4 +56,76 @@ public final class Checks {
                     + offset + " and shape " + Tensor.describe(viewShape));
         }
     }
+
+    // ---- the seam's per-op contracts, checked by every backend before any native call ----------------------
+
+    public static void conv2dForward(Conv2dSpec s, Tensor x, Tensor kernel, Tensor bias, Tensor y) {
+        expect("conv2dForward x", x, s.inputShape());
+        expect("conv2dForward kernel", kernel, s.kernelShape());
+        expect("conv2dForward bias", bias, s.filters());
+        expect("conv2dForward y", y, s.outputShape());
+    }
+
+    public static void conv2dBackwardData(Conv2dSpec s, Tensor dy, Tensor kernel, Tensor dx) {
+        expect("conv2dBackwardData dy", dy, s.outputShape());
+        expect("conv2dBackwardData kernel", kernel, s.kernelShape());
+        expect("conv2dBackwardData dx", dx, s.inputShape());
+    }
+
+    public static void conv2dBackwardFilter(Conv2dSpec s, Tensor x, Tensor dy, Tensor dKernel, Tensor dBias) {
+        expect("conv2dBackwardFilter x", x, s.inputShape());
+        expect("conv2dBackwardFilter dy", dy, s.outputShape());
+        expect("conv2dBackwardFilter dKernel", dKernel, s.kernelShape());
+        expect("conv2dBackwardFilter dBias", dBias, s.filters());
+    }
+
+    public static void maxPool2dForward(Pool2dSpec s, Tensor x, Tensor y) {
+        expect("maxPool2dForward x", x, s.inputShape());
+        expect("maxPool2dForward y", y, s.outputShape());
+    }
+
+    public static void maxPool2dBackward(Pool2dSpec s, Tensor x, Tensor y, Tensor dy, Tensor dx) {
+        expect("maxPool2dBackward x", x, s.inputShape());
+        expect("maxPool2dBackward y", y, s.outputShape());
+        expect("maxPool2dBackward dy", dy, s.outputShape());
+        expect("maxPool2dBackward dx", dx, s.inputShape());
+    }
+
+    public static void denseForward(DenseSpec s, Tensor x, Tensor kernel, Tensor bias, Tensor y) {
+        expect("denseForward x", x, s.inputShape());
+        expect("denseForward kernel", kernel, s.kernelShape());
+        expect("denseForward bias", bias, s.units());
+        expect("denseForward y", y, s.outputShape());
+    }
+
+    public static void denseBackwardData(DenseSpec s, Tensor dy, Tensor kernel, Tensor dx) {
+        expect("denseBackwardData dy", dy, s.outputShape());
+        expect("denseBackwardData kernel", kernel, s.kernelShape());
+        expect("denseBackwardData dx", dx, s.inputShape());
+    }
+
+    public static void denseBackwardWeights(DenseSpec s, Tensor x, Tensor dy, Tensor dKernel, Tensor dBias) {
+        expect("denseBackwardWeights x", x, s.inputShape());
+        expect("denseBackwardWeights dy", dy, s.outputShape());
+        expect("denseBackwardWeights dKernel", dKernel, s.kernelShape());
+        expect("denseBackwardWeights dBias", dBias, s.units());
+    }
+
+    /** Returns (rows, classes). */
+    public static int[] softmaxCrossEntropy(Tensor logits, Tensor targets, Tensor dLogits, Tensor stats) {
+        int[] shape = rows("softmaxCrossEntropy", logits);
+        expect("softmaxCrossEntropy targets", targets, shape);
+        if (dLogits != null) {
+            expect("softmaxCrossEntropy dLogits", dLogits, shape);
+        }
+        expect("softmaxCrossEntropy stats", stats, 2);
+        return shape;
+    }
+
+    public static void dropoutForward(float rate, Tensor x, Tensor mask, Tensor y) {
+        if (!(rate >= 0f && rate < 1f)) {
+            throw new IllegalArgumentException("dropout: expected 0 <= rate < 1, received " + rate);
+        }
+        sameSize("dropoutForward", x, mask, y);
+    }
 }

@@ -4,7 +4,7 @@ import dev.osprey.Activation;
 import dev.osprey.backend.AdamSpec;
 import dev.osprey.backend.Backend;
 import dev.osprey.backend.BackendException;
-import static dev.osprey.backend.Checks.expect;
+import dev.osprey.backend.Checks;
 import static dev.osprey.backend.Checks.rows;
 import static dev.osprey.backend.Checks.sameSize;
 import dev.osprey.backend.Conv2dSpec;
@@ -116,27 +116,19 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void conv2dForward(Conv2dSpec spec, Tensor x, Tensor kernel, Tensor bias, Tensor y) {
-        expect("conv2dForward x", x, spec.inputShape());
-        expect("conv2dForward kernel", kernel, spec.kernelShape());
-        expect("conv2dForward bias", bias, spec.filters());
-        expect("conv2dForward y", y, spec.outputShape());
+        Checks.conv2dForward(spec, x, kernel, bias, y);
         conv(spec).forward(cpu(x), cpu(kernel), cpu(bias), cpu(y));
     }
 
     @Override
     public void conv2dBackwardData(Conv2dSpec spec, Tensor dy, Tensor kernel, Tensor dx) {
-        expect("conv2dBackwardData dy", dy, spec.outputShape());
-        expect("conv2dBackwardData kernel", kernel, spec.kernelShape());
-        expect("conv2dBackwardData dx", dx, spec.inputShape());
+        Checks.conv2dBackwardData(spec, dy, kernel, dx);
         conv(spec).backwardData(cpu(dy), cpu(kernel), cpu(dx));
     }
 
     @Override
     public void conv2dBackwardFilter(Conv2dSpec spec, Tensor x, Tensor dy, Tensor dKernel, Tensor dBias) {
-        expect("conv2dBackwardFilter x", x, spec.inputShape());
-        expect("conv2dBackwardFilter dy", dy, spec.outputShape());
-        expect("conv2dBackwardFilter dKernel", dKernel, spec.kernelShape());
-        expect("conv2dBackwardFilter dBias", dBias, spec.filters());
+        Checks.conv2dBackwardFilter(spec, x, dy, dKernel, dBias);
         conv(spec).backwardFilter(cpu(x), cpu(dy), cpu(dKernel), cpu(dBias));
     }
 
@@ -156,8 +148,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void maxPool2dForward(Pool2dSpec spec, Tensor x, Tensor y, Tensor workspace) {
-        expect("maxPool2dForward x", x, spec.inputShape());
-        expect("maxPool2dForward y", y, spec.outputShape());
+        Checks.maxPool2dForward(spec, x, y);
         PoolPlan plan = plan(poolPlans, spec, s -> new PoolPlan(context, s));
         checkWorkspace(plan, workspace);
         plan.forward(cpu(x), cpu(y), cpu(workspace));
@@ -165,8 +156,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void maxPool2dBackward(Pool2dSpec spec, Tensor x, Tensor y, Tensor dy, Tensor workspace, Tensor dx) {
-        expect("maxPool2dBackward dy", dy, spec.outputShape());
-        expect("maxPool2dBackward dx", dx, spec.inputShape());
+        Checks.maxPool2dBackward(spec, x, y, dy, dx);
         PoolPlan plan = plan(poolPlans, spec, s -> new PoolPlan(context, s));
         checkWorkspace(plan, workspace);
         plan.backward(cpu(dy), cpu(workspace), cpu(dx));
@@ -183,27 +173,19 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void denseForward(DenseSpec spec, Tensor x, Tensor kernel, Tensor bias, Tensor y) {
-        expect("denseForward x", x, spec.inputShape());
-        expect("denseForward kernel", kernel, spec.kernelShape());
-        expect("denseForward bias", bias, spec.units());
-        expect("denseForward y", y, spec.outputShape());
+        Checks.denseForward(spec, x, kernel, bias, y);
         dense(spec).forward(cpu(x), cpu(kernel), cpu(bias), cpu(y));
     }
 
     @Override
     public void denseBackwardData(DenseSpec spec, Tensor dy, Tensor kernel, Tensor dx) {
-        expect("denseBackwardData dy", dy, spec.outputShape());
-        expect("denseBackwardData kernel", kernel, spec.kernelShape());
-        expect("denseBackwardData dx", dx, spec.inputShape());
+        Checks.denseBackwardData(spec, dy, kernel, dx);
         dense(spec).backwardData(cpu(dy), cpu(kernel), cpu(dx));
     }
 
     @Override
     public void denseBackwardWeights(DenseSpec spec, Tensor x, Tensor dy, Tensor dKernel, Tensor dBias) {
-        expect("denseBackwardWeights x", x, spec.inputShape());
-        expect("denseBackwardWeights dy", dy, spec.outputShape());
-        expect("denseBackwardWeights dKernel", dKernel, spec.kernelShape());
-        expect("denseBackwardWeights dBias", dBias, spec.units());
+        Checks.denseBackwardWeights(spec, x, dy, dKernel, dBias);
         dense(spec).backwardWeights(cpu(x), cpu(dy), cpu(dKernel), cpu(dBias));
     }
 
@@ -238,22 +220,14 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void softmaxCrossEntropy(Tensor logits, Tensor targets, Tensor dLogits, Tensor stats) {
-        int[] shape = rows("softmaxCrossEntropy", logits);
-        expect("softmaxCrossEntropy targets", targets, shape);
-        if (dLogits != null) {
-            expect("softmaxCrossEntropy dLogits", dLogits, shape);
-        }
-        expect("softmaxCrossEntropy stats", stats, 2);
+        int[] shape = Checks.softmaxCrossEntropy(logits, targets, dLogits, stats);
         HostOps.softmaxCrossEntropy(cpu(logits).buffer(), cpu(targets).buffer(),
                 dLogits == null ? null : cpu(dLogits).buffer(), cpu(stats).buffer(), shape[0], shape[1]);
     }
 
     @Override
     public void dropoutForward(float rate, long seed, Tensor x, Tensor mask, Tensor y) {
-        if (!(rate >= 0f && rate < 1f)) {
-            throw new IllegalArgumentException("dropout: expected 0 <= rate < 1, received " + rate);
-        }
-        sameSize("dropoutForward", x, mask, y);
+        Checks.dropoutForward(rate, x, mask, y);
         HostOps.dropout(rate, seed, cpu(x).buffer(), cpu(mask).buffer(), cpu(y).buffer(), (int) x.size());
     }
 

@@ -4,7 +4,7 @@ import dev.osprey.Activation;
 import dev.osprey.backend.AdamSpec;
 import dev.osprey.backend.Backend;
 import dev.osprey.backend.BackendException;
-import static dev.osprey.backend.Checks.expect;
+import dev.osprey.backend.Checks;
 import static dev.osprey.backend.Checks.rows;
 import static dev.osprey.backend.Checks.sameSize;
 import dev.osprey.backend.Conv2dSpec;
@@ -132,27 +132,19 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void conv2dForward(Conv2dSpec spec, Tensor x, Tensor kernel, Tensor bias, Tensor y) {
-        expect("conv2dForward x", x, spec.inputShape());
-        expect("conv2dForward kernel", kernel, spec.kernelShape());
-        expect("conv2dForward bias", bias, spec.filters());
-        expect("conv2dForward y", y, spec.outputShape());
+        Checks.conv2dForward(spec, x, kernel, bias, y);
         conv(spec).forward(cuda(x), cuda(kernel), cuda(bias), cuda(y));
     }
 
     @Override
     public void conv2dBackwardData(Conv2dSpec spec, Tensor dy, Tensor kernel, Tensor dx) {
-        expect("conv2dBackwardData dy", dy, spec.outputShape());
-        expect("conv2dBackwardData kernel", kernel, spec.kernelShape());
-        expect("conv2dBackwardData dx", dx, spec.inputShape());
+        Checks.conv2dBackwardData(spec, dy, kernel, dx);
         conv(spec).backwardData(cuda(dy), cuda(kernel), cuda(dx));
     }
 
     @Override
     public void conv2dBackwardFilter(Conv2dSpec spec, Tensor x, Tensor dy, Tensor dKernel, Tensor dBias) {
-        expect("conv2dBackwardFilter x", x, spec.inputShape());
-        expect("conv2dBackwardFilter dy", dy, spec.outputShape());
-        expect("conv2dBackwardFilter dKernel", dKernel, spec.kernelShape());
-        expect("conv2dBackwardFilter dBias", dBias, spec.filters());
+        Checks.conv2dBackwardFilter(spec, x, dy, dKernel, dBias);
         conv(spec).backwardFilter(cuda(x), cuda(dy), cuda(dKernel), cuda(dBias));
     }
 
@@ -167,17 +159,13 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void maxPool2dForward(Pool2dSpec spec, Tensor x, Tensor y, Tensor workspace) {
-        expect("maxPool2dForward x", x, spec.inputShape());
-        expect("maxPool2dForward y", y, spec.outputShape());
+        Checks.maxPool2dForward(spec, x, y);
         plan(poolPlans, spec, s -> new CudaPoolPlan(c, s)).forward(cuda(x), cuda(y));
     }
 
     @Override
     public void maxPool2dBackward(Pool2dSpec spec, Tensor x, Tensor y, Tensor dy, Tensor workspace, Tensor dx) {
-        expect("maxPool2dBackward x", x, spec.inputShape());
-        expect("maxPool2dBackward y", y, spec.outputShape());
-        expect("maxPool2dBackward dy", dy, spec.outputShape());
-        expect("maxPool2dBackward dx", dx, spec.inputShape());
+        Checks.maxPool2dBackward(spec, x, y, dy, dx);
         plan(poolPlans, spec, s -> new CudaPoolPlan(c, s)).backward(cuda(x), cuda(y), cuda(dy), cuda(dx));
     }
 
@@ -185,10 +173,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void denseForward(DenseSpec s, Tensor x, Tensor kernel, Tensor bias, Tensor y) {
-        expect("denseForward x", x, s.inputShape());
-        expect("denseForward kernel", kernel, s.kernelShape());
-        expect("denseForward bias", bias, s.units());
-        expect("denseForward y", y, s.outputShape());
+        Checks.denseForward(s, x, kernel, bias, y);
         // Y^T (U x N) = W^T (U x K) . X^T (K x N): row-major arrays read column-major are the transposes.
         Status.cublas(cublas.cublasSgemm_v2(c.cublasHandle, cublas.CUBLAS_OP_N, cublas.CUBLAS_OP_N, s.units(), s.batch(),
                 s.inFeatures(), c.one, cuda(kernel).pointer(), s.units(), cuda(x).pointer(), s.inFeatures(), c.zero,
@@ -199,9 +184,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void denseBackwardData(DenseSpec s, Tensor dy, Tensor kernel, Tensor dx) {
-        expect("denseBackwardData dy", dy, s.outputShape());
-        expect("denseBackwardData kernel", kernel, s.kernelShape());
-        expect("denseBackwardData dx", dx, s.inputShape());
+        Checks.denseBackwardData(s, dy, kernel, dx);
         // dX^T (K x N) = W (K x U) . dY^T (U x N)
         Status.cublas(cublas.cublasSgemm_v2(c.cublasHandle, cublas.CUBLAS_OP_T, cublas.CUBLAS_OP_N, s.inFeatures(),
                 s.batch(), s.units(), c.one, cuda(kernel).pointer(), s.units(), cuda(dy).pointer(), s.units(), c.zero,
@@ -210,10 +193,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void denseBackwardWeights(DenseSpec s, Tensor x, Tensor dy, Tensor dKernel, Tensor dBias) {
-        expect("denseBackwardWeights x", x, s.inputShape());
-        expect("denseBackwardWeights dy", dy, s.outputShape());
-        expect("denseBackwardWeights dKernel", dKernel, s.kernelShape());
-        expect("denseBackwardWeights dBias", dBias, s.units());
+        Checks.denseBackwardWeights(s, x, dy, dKernel, dBias);
         // dW^T (U x K) = dY^T (U x N) . X (N x K)
         Status.cublas(cublas.cublasSgemm_v2(c.cublasHandle, cublas.CUBLAS_OP_N, cublas.CUBLAS_OP_T, s.units(),
                 s.inFeatures(), s.batch(), c.one, cuda(dy).pointer(), s.units(), cuda(x).pointer(), s.inFeatures(),
@@ -267,22 +247,14 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void softmaxCrossEntropy(Tensor logits, Tensor targets, Tensor dLogits, Tensor stats) {
-        int[] shape = rows("softmaxCrossEntropy", logits);
-        expect("softmaxCrossEntropy targets", targets, shape);
-        if (dLogits != null) {
-            expect("softmaxCrossEntropy dLogits", dLogits, shape);
-        }
-        expect("softmaxCrossEntropy stats", stats, 2);
+        int[] shape = Checks.softmaxCrossEntropy(logits, targets, dLogits, stats);
         crossEntropy.pointer(0, cuda(logits)).pointer(1, cuda(targets)).pointer(2, dLogits == null ? null : cuda(dLogits))
                 .pointer(3, cuda(stats)).intValue(4, shape[0]).intValue(5, shape[1]).run(shape[0], c.stream);
     }
 
     @Override
     public void dropoutForward(float rate, long seed, Tensor x, Tensor mask, Tensor y) {
-        if (!(rate >= 0f && rate < 1f)) {
-            throw new IllegalArgumentException("dropout: expected 0 <= rate < 1, received " + rate);
-        }
-        sameSize("dropoutForward", x, mask, y);
+        Checks.dropoutForward(rate, x, mask, y);
         dropout.pointer(0, cuda(x)).pointer(1, cuda(mask)).pointer(2, cuda(y)).longValue(3, x.size()).floatValue(4, rate)
                 .longValue(5, seed).run(x.size(), c.stream);
     }
