@@ -18,6 +18,16 @@ public final class ArrayBatchSource implements BatchSource {
         this.y = y;
     }
 
+    /** The samples, (N, sample shape...). */
+    NDArray samples() {
+        return x;
+    }
+
+    /** The labels, (N) or (N, classes). */
+    NDArray labels() {
+        return y;
+    }
+
     @Override
     public int size() {
         return x.rows();

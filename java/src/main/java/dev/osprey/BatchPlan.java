@@ -1,6 +1,7 @@
 package dev.osprey;
 
 import dev.osprey.backend.Backend;
+import dev.osprey.backend.StepGraph;
 import dev.osprey.backend.Tensor;
 import java.util.List;
 
@@ -14,6 +15,7 @@ final class BatchPlan {
     final float[] hostTargets;
     private final Backend backend;
     private final List<LayerRun> runs;
+    private StepGraph stepGraph;
 
     BatchPlan(Backend backend, int batch, Tensor input, List<LayerRun> runs, int classes, int sampleSize) {
         this.backend = backend;
@@ -24,6 +26,14 @@ final class BatchPlan {
         this.dLogits = backend.allocate(batch, classes);
         this.probabilities = backend.allocate(batch, classes);
         this.hostTargets = new float[batch * classes];
+    }
+
+    /** This batch size's training step recorder, made on first use; the backend frees it. */
+    StepGraph stepGraph() {
+        if (stepGraph == null) {
+            stepGraph = backend.newStepGraph();
+        }
+        return stepGraph;
     }
 
     Tensor logits() {

@@ -14,6 +14,8 @@ public final class FitOptions {
     boolean shuffle = true;
     Long seed;
     boolean verbose = true;
+    boolean stepGraphs = true;
+    boolean keepDataResident = true;
     final List<Callback> callbacks = new ArrayList<>();
 
     public static FitOptions defaults() {
@@ -65,6 +67,25 @@ public final class FitOptions {
     /** Progress on standard output (default on). */
     public FitOptions verbose(boolean verbose) {
         this.verbose = verbose;
+        return this;
+    }
+
+    /**
+     * Record the training step once per batch size and replay it (CUDA graphs: one launch per step instead of one
+     * per op). Default on; no effect on the CPU. Off, every op is launched each step.
+     */
+    public FitOptions stepGraphs(boolean on) {
+        this.stepGraphs = on;
+        return this;
+    }
+
+    /**
+     * Hand in-memory training arrays to the backend whole: on a GPU they stay in device memory (as byte codes when
+     * they have at most 256 distinct values, as 8-bit images do) and each batch is gathered there. Default on;
+     * a GPU without room for them falls back to copying each batch, with a log line.
+     */
+    public FitOptions keepDataResident(boolean on) {
+        this.keepDataResident = on;
         return this;
     }
 

@@ -1,6 +1,8 @@
 package dev.osprey;
 
 import dev.osprey.backend.Backend;
+import dev.osprey.backend.ResidentData;
+import dev.osprey.backend.StepGraph;
 import dev.osprey.callbacks.Callback;
 import dev.osprey.callbacks.ProgressBar;
 import dev.osprey.callbacks.Training;
@@ -29,6 +31,10 @@ final class Trainer implements Training {
     private final FitOptions options;
     private final List<Callback> callbacks = new ArrayList<>();
     private final float[] stats = new float[2];
+    private final Runnable stepBody = this::runStep;
+    private BatchPlan stepPlan;
+    private long stepSeed;
+    private long stepIterations;
     private int stepsPerEpoch;
     private int seenThisEpoch;
     private long epochStart;
@@ -51,13 +57,18 @@ final class Trainer implements Training {
     }
 
     History fit(BatchSource train, BatchSource validation, long seed) {
-        int n = train.size();
+        try (Feed feed = feed(train)) {
+            return fit(feed, train.size(), validation, seed);
+        }
+    }
+
+    private History fit(Feed feed, int n, BatchSource validation, long seed) {
         int batch = Math.min(options.batchSize, n);
         stepsPerEpoch = (n + batch - 1) / batch;
         History history = new History();
         callbacks.forEach(c -> c.onTrainBegin(this));
         for (int epoch = 0; epoch < options.epochs && !stopRequested; epoch++) {
-            train.startEpoch(epoch, batch, options.shuffle, seed);
+            feed.startEpoch(epoch, batch, seed);
             backend.fill(network.trainStats, 0f);
             seenThisEpoch = 0;
             epochStart = System.nanoTime();
@@ -65,9 +76,9 @@ final class Trainer implements Training {
                 c.onEpochBegin(epoch, this);
             }
             int step = 0;
-            for (BatchSource.Batch b = train.next(); b != null; b = train.next(), step++) {
-                trainStep(network.plan(b.count()), b, seed ^ updater.iterations() * 0x9E3779B97F4A7C15L);
-                seenThisEpoch += b.count();
+            for (BatchPlan plan = feed.next(); plan != null; plan = feed.next(), step++) {
+                trainStep(plan, seed ^ updater.iterations() * 0x9E3779B97F4A7C15L);
+                seenThisEpoch += plan.batch;
                 if ((step + 1) % NAN_CHECK_INTERVAL == 0) {
                     checkFinite(loss(), epoch, step);
                 }
@@ -75,7 +86,7 @@ final class Trainer implements Training {
                     c.onBatchEnd(step, this);
                 }
             }
-            epochDataWait = train.waitSeconds();
+            epochDataWait = feed.waitSeconds();
             Map<String, Double> logs = new LinkedHashMap<>();
             logs.put("loss", loss());
             checkFinite(logs.get("loss"), epoch, stepsPerEpoch - 1);
@@ -98,14 +109,128 @@ final class Trainer implements Training {
         return history;
     }
 
-    private void trainStep(BatchPlan plan, BatchSource.Batch b, long seed) {
-        plan.loadInput(b.x(), 0);
-        loss.targets(b.labels(), b.count(), network.outputShape().size(), plan.hostTargets);
-        backend.copyIn(plan.hostTargets, 0, plan.targets);
-        plan.forward(true, seed);
-        backend.softmaxCrossEntropy(plan.logits(), plan.targets, plan.dLogits, network.trainStats);
-        plan.backward();
+    /** One step on the batch already in the plan's input and target tensors, recorded and replayed if it can be. */
+    private void trainStep(BatchPlan plan, long seed) {
+        stepPlan = plan;
+        stepSeed = seed;
+        stepIterations = updater.iterations();
+        (options.stepGraphs ? plan.stepGraph() : StepGraph.EAGER).run(stepBody);
+    }
+
+    /** The step itself. It may run twice (see StepGraph), so it sets the optimizer's count rather than adding to it. */
+    private void runStep() {
+        updater.restoreIterations(stepIterations);
+        stepPlan.forward(true, stepSeed);
+        backend.softmaxCrossEntropy(stepPlan.logits(), stepPlan.targets, stepPlan.dLogits, network.trainStats);
+        stepPlan.backward();
         updater.step();
+    }
+
+    // ---- where batches come from -------------------------------------------------------------------------
+
+    /** Fills each batch's plan with inputs and targets. */
+    private interface Feed extends AutoCloseable {
+        void startEpoch(int epoch, int batch, long seed);
+
+        /** The plan holding the next batch, or null at the end of the epoch. */
+        BatchPlan next();
+
+        double waitSeconds();
+
+        @Override
+        void close();
+    }
+
+    /**
+     * In-memory arrays are handed to the backend whole (a GPU keeps them in device memory and gathers each batch
+     * there); any other source is read batch by batch and copied in.
+     */
+    private Feed feed(BatchSource train) {
+        if (options.keepDataResident && train instanceof ArrayBatchSource arrays) {
+            return new ResidentFeed(arrays);
+        }
+        return new SourceFeed(train);
+    }
+
+    private final class SourceFeed implements Feed {
+        private final BatchSource source;
+
+        SourceFeed(BatchSource source) {
+            this.source = source;
+        }
+
+        @Override
+        public void startEpoch(int epoch, int batch, long seed) {
+            source.startEpoch(epoch, batch, options.shuffle, seed);
+        }
+
+        @Override
+        public BatchPlan next() {
+            BatchSource.Batch b = source.next();
+            if (b == null) {
+                return null;
+            }
+            BatchPlan plan = network.plan(b.count());
+            plan.loadInput(b.x(), 0);
+            loss.targets(b.labels(), b.count(), network.outputShape().size(), plan.hostTargets);
+            backend.copyIn(plan.hostTargets, 0, plan.targets);
+            return plan;
+        }
+
+        @Override
+        public double waitSeconds() {
+            return source.waitSeconds();
+        }
+
+        @Override
+        public void close() {
+        }
+    }
+
+    /** Batches in the same order as ArrayBatchSource gives them, gathered by the backend. */
+    private final class ResidentFeed implements Feed {
+        private final ResidentData data;
+        private final int samples;
+        private int batch;
+        private int position;
+
+        ResidentFeed(ArrayBatchSource arrays) {
+            NDArray y = arrays.labels();
+            int classes = network.outputShape().size();
+            samples = arrays.size();
+            float[] targets = new float[samples * classes];
+            loss.targets(y.data(), samples, classes, targets);
+            data = backend.keepResident(arrays.samples().data(), arrays.samples().rowSize(), targets, classes);
+        }
+
+        @Override
+        public void startEpoch(int epoch, int batch, long seed) {
+            this.batch = batch;
+            this.position = 0;
+            data.startEpoch(BatchSource.epochOrder(samples, options.shuffle, seed, epoch));
+        }
+
+        @Override
+        public BatchPlan next() {
+            if (position >= samples) {
+                return null;
+            }
+            int count = Math.min(batch, samples - position);
+            BatchPlan plan = network.plan(count);
+            data.gather(position, count, plan.input, plan.targets);
+            position += count;
+            return plan;
+        }
+
+        @Override
+        public double waitSeconds() {
+            return 0;
+        }
+
+        @Override
+        public void close() {
+            data.close();
+        }
     }
 
     private void checkFinite(double value, int epoch, int step) {

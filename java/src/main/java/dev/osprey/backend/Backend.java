@@ -85,6 +85,25 @@ public interface Backend extends AutoCloseable {
 
     void sgdUpdate(SgdSpec spec, Tensor params, Tensor grads, Tensor velocity);
 
+    // ---- whole steps and whole data sets ------------------------------------------------------------------
+
+    /**
+     * A recorder for one training step of fixed shapes (one per batch size). Backends whose ops cost a launch each
+     * (CUDA) record the step once and replay it; the default runs it eagerly every time.
+     */
+    default StepGraph newStepGraph() {
+        return StepGraph.EAGER;
+    }
+
+    /**
+     * Keeps a training set where this backend computes: samples (sampleSize floats each) and their target rows
+     * (classes floats each). The default keeps Java's arrays and copies each batch in; the CUDA backend holds the
+     * set in device memory when it fits, so a step copies nothing. The arrays must not change while it is in use.
+     */
+    default ResidentData keepResident(float[] x, int sampleSize, float[] targets, int classes) {
+        return new HostResidentData(this, x, sampleSize, targets, classes);
+    }
+
     /**
      * How many native buffers and op plans this backend has created so far. Steady-state training and
      * inference create none, so this stays constant once every batch size has been seen (tests check it).

@@ -128,4 +128,51 @@ public final class Checks {
         }
         sameSize("dropoutForward", x, mask, y);
     }
+
+    // ---- resident data ------------------------------------------------------------------------------------
+
+    /** Samples of a resident data set: x holds whole samples, targets one row of classes per sample. */
+    public static int residentData(float[] x, int sampleSize, float[] targets, int classes) {
+        if (sampleSize <= 0 || classes <= 0) {
+            throw new IllegalArgumentException("resident data: expected sample size and classes > 0, received "
+                    + sampleSize + " and " + classes);
+        }
+        if (x.length == 0 || x.length % sampleSize != 0) {
+            throw new IllegalArgumentException("resident data: expected a positive whole number of samples of "
+                    + sampleSize + " floats, received " + x.length + " floats");
+        }
+        int samples = x.length / sampleSize;
+        if ((long) samples * classes != targets.length) {
+            throw new IllegalArgumentException("resident data: expected " + samples + " target rows of " + classes
+                    + " (" + (long) samples * classes + " floats), received " + targets.length + " floats");
+        }
+        return samples;
+    }
+
+    /** An epoch order must be a permutation of 0..samples-1. */
+    public static void epochOrder(int[] order, int samples) {
+        if (order.length != samples) {
+            throw new IllegalArgumentException("resident data: expected an order of " + samples + " samples, received "
+                    + order.length);
+        }
+        boolean[] seen = new boolean[samples];
+        for (int i : order) {
+            if (i < 0 || i >= samples || seen[i]) {
+                throw new IllegalArgumentException("resident data: expected a permutation of 0.." + (samples - 1)
+                        + ", received " + (i < 0 || i >= samples ? "index " + i : "index " + i + " twice"));
+            }
+            seen[i] = true;
+        }
+    }
+
+    /** A gather of count rows from position from of an order of this length into x and targets. */
+    public static void gather(int from, int count, int orderLength, Tensor x, int sampleSize, Tensor targets,
+                              int classes) {
+        if (count <= 0 || from < 0 || from + count > orderLength) {
+            throw new IllegalArgumentException("resident data: expected rows inside the epoch's order of " + orderLength
+                    + " (was startEpoch called?), received rows " + from + " to " + (from + count));
+        }
+        expect("resident data gather x", x, count, sampleSize);
+        expect("resident data gather targets", targets, count, classes);
+    }
 }
