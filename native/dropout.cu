@@ -10,8 +10,13 @@ __device__ __forceinline__ float osprey_uniform(unsigned long long seed, unsigne
     return (float)(z >> 40) * 0x1.0p-24f;
 }
 
+// A step replayed from a CUDA graph passes slots: {seed, rate bits} from the step's scalar block.
 OSPREY_KERNEL void osprey_dropout_forward(const float* x, float* mask, float* y, long long n, float rate,
-                                          unsigned long long seed) {
+                                          unsigned long long seed, const unsigned long long* slots) {
+    if (slots != nullptr) {
+        seed = slots[0];
+        rate = __uint_as_float((unsigned int)slots[1]);
+    }
     const float keepScale = 1.0f / (1.0f - rate);
     FOR_EACH(i, n) {
         const float k = osprey_uniform(seed, (unsigned long long)i) >= rate ? keepScale : 0.0f;

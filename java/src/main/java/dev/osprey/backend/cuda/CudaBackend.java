@@ -44,7 +44,13 @@ public final class CudaBackend implements Backend {
     private final Kernels.Launch fill;
     private final Kernels.Launch adam;
     private final Kernels.Launch sgd;
+    private final Kernels.Launch gatherCodes;
+    private final Kernels.Launch gatherRows;
     private final String description;
+    private final CudaGraphs graphs;
+    private final boolean graphsEnabled;
+    /** The recorder the current step's ops report to, or null when ops run eagerly. */
+    private StepRecorder recorder;
     private long nativeAllocations;
     private boolean closed;
 
@@ -64,11 +70,15 @@ public final class CudaBackend implements Backend {
             biasBackward = c.kernels.launch("osprey_bias_backward", "ppii");
             softmax = c.kernels.launch("osprey_softmax_forward", "ppii");
             crossEntropy = c.kernels.launch("osprey_softmax_cross_entropy", "ppppii");
-            dropout = c.kernels.launch("osprey_dropout_forward", "ppplfl");
+            dropout = c.kernels.launch("osprey_dropout_forward", "ppplflp");
             multiply = c.kernels.launch("osprey_multiply", "pppl");
             fill = c.kernels.launch("osprey_fill", "plf");
-            adam = c.kernels.launch("osprey_adam_update", "pppplffff");
+            adam = c.kernels.launch("osprey_adam_update", "pppplffffp");
             sgd = c.kernels.launch("osprey_sgd_update", "ppplffi");
+            gatherCodes = c.kernels.launch("osprey_gather_codes", "pppillp");
+            gatherRows = c.kernels.launch("osprey_gather_rows", "ppillp");
+            graphs = new CudaGraphs(c, r -> recorder = r);
+            graphsEnabled = Boolean.parseBoolean(System.getProperty("osprey.cuda.graphs", "true"));
             int[] runtime = new int[1];
             cudart.cudaRuntimeGetVersion(runtime);
             description = "cuda:" + device + ": CUDA runtime " + runtime[0] / 1000 + "." + runtime[0] % 1000 / 10
@@ -90,6 +100,7 @@ public final class CudaBackend implements Backend {
     @Override
     public Tensor allocate(int... shape) {
         checkOpen();
+        eagerOnly("allocate");
         CudaTensor t = CudaTensor.allocate(shape);
         tensors.add(t);
         nativeAllocations++;
@@ -104,6 +115,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void copyIn(float[] source, int sourceOffset, Tensor destination) {
         CudaTensor d = cuda(destination);
+        eagerOnly("copyIn");
         int n = (int) d.size();
         if (sourceOffset < 0 || sourceOffset + n > source.length) {
             throw new IllegalArgumentException("copyIn: expected " + n + " floats from offset " + sourceOffset
@@ -115,6 +127,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void copyOut(Tensor source, float[] destination, int destinationOffset) {
         CudaTensor s = cuda(source);
+        eagerOnly("copyOut");
         if (destinationOffset < 0 || destinationOffset + s.size() > destination.length) {
             throw new IllegalArgumentException("copyOut: expected room for " + s.size() + " floats at offset "
                     + destinationOffset + ", received an array of " + destination.length);
@@ -125,6 +138,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void fill(Tensor tensor, float value) {
         CudaTensor t = cuda(tensor);
+        eagerOnly("fill");
         fill.pointer(0, t).longValue(1, t.size()).floatValue(2, value).run(t.size(), c.stream);
     }
 
@@ -133,18 +147,27 @@ public final class CudaBackend implements Backend {
     @Override
     public void conv2dForward(Conv2dSpec spec, Tensor x, Tensor kernel, Tensor bias, Tensor y) {
         Checks.conv2dForward(spec, x, kernel, bias, y);
+        if (replayed("conv2dForward", spec, x, kernel, bias, y)) {
+            return;
+        }
         conv(spec).forward(cuda(x), cuda(kernel), cuda(bias), cuda(y));
     }
 
     @Override
     public void conv2dBackwardData(Conv2dSpec spec, Tensor dy, Tensor kernel, Tensor dx) {
         Checks.conv2dBackwardData(spec, dy, kernel, dx);
+        if (replayed("conv2dBackwardData", spec, dy, kernel, dx, null)) {
+            return;
+        }
         conv(spec).backwardData(cuda(dy), cuda(kernel), cuda(dx));
     }
 
     @Override
     public void conv2dBackwardFilter(Conv2dSpec spec, Tensor x, Tensor dy, Tensor dKernel, Tensor dBias) {
         Checks.conv2dBackwardFilter(spec, x, dy, dKernel, dBias);
+        if (replayed("conv2dBackwardFilter", spec, x, dy, dKernel, dBias)) {
+            return;
+        }
         conv(spec).backwardFilter(cuda(x), cuda(dy), cuda(dKernel), cuda(dBias));
     }
 
@@ -160,12 +183,18 @@ public final class CudaBackend implements Backend {
     @Override
     public void maxPool2dForward(Pool2dSpec spec, Tensor x, Tensor y, Tensor workspace) {
         Checks.maxPool2dForward(spec, x, y);
+        if (replayed("maxPool2dForward", spec, x, y, null, null)) {
+            return;
+        }
         plan(poolPlans, spec, s -> new CudaPoolPlan(c, s)).forward(cuda(x), cuda(y));
     }
 
     @Override
     public void maxPool2dBackward(Pool2dSpec spec, Tensor x, Tensor y, Tensor dy, Tensor workspace, Tensor dx) {
         Checks.maxPool2dBackward(spec, x, y, dy, dx);
+        if (replayed("maxPool2dBackward", spec, x, y, dy, dx)) {
+            return;
+        }
         plan(poolPlans, spec, s -> new CudaPoolPlan(c, s)).backward(cuda(x), cuda(y), cuda(dy), cuda(dx));
     }
 
@@ -174,6 +203,9 @@ public final class CudaBackend implements Backend {
     @Override
     public void denseForward(DenseSpec s, Tensor x, Tensor kernel, Tensor bias, Tensor y) {
         Checks.denseForward(s, x, kernel, bias, y);
+        if (replayed("denseForward", s, x, kernel, bias, y)) {
+            return;
+        }
         // Y^T (U x N) = W^T (U x K) . X^T (K x N): row-major arrays read column-major are the transposes.
         Status.cublas(cublas.cublasSgemm_v2(c.cublasHandle, cublas.CUBLAS_OP_N, cublas.CUBLAS_OP_N, s.units(), s.batch(),
                 s.inFeatures(), c.one, cuda(kernel).pointer(), s.units(), cuda(x).pointer(), s.inFeatures(), c.zero,
@@ -185,6 +217,9 @@ public final class CudaBackend implements Backend {
     @Override
     public void denseBackwardData(DenseSpec s, Tensor dy, Tensor kernel, Tensor dx) {
         Checks.denseBackwardData(s, dy, kernel, dx);
+        if (replayed("denseBackwardData", s, dy, kernel, dx, null)) {
+            return;
+        }
         // dX^T (K x N) = W (K x U) . dY^T (U x N)
         Status.cublas(cublas.cublasSgemm_v2(c.cublasHandle, cublas.CUBLAS_OP_T, cublas.CUBLAS_OP_N, s.inFeatures(),
                 s.batch(), s.units(), c.one, cuda(kernel).pointer(), s.units(), cuda(dy).pointer(), s.units(), c.zero,
@@ -194,6 +229,9 @@ public final class CudaBackend implements Backend {
     @Override
     public void denseBackwardWeights(DenseSpec s, Tensor x, Tensor dy, Tensor dKernel, Tensor dBias) {
         Checks.denseBackwardWeights(s, x, dy, dKernel, dBias);
+        if (replayed("denseBackwardWeights", s, x, dy, dKernel, dBias)) {
+            return;
+        }
         // dW^T (U x K) = dY^T (U x N) . X (N x K)
         Status.cublas(cublas.cublasSgemm_v2(c.cublasHandle, cublas.CUBLAS_OP_N, cublas.CUBLAS_OP_T, s.units(),
                 s.inFeatures(), s.batch(), c.one, cuda(dy).pointer(), s.units(), cuda(x).pointer(), s.inFeatures(),
@@ -207,6 +245,9 @@ public final class CudaBackend implements Backend {
     @Override
     public void activationBackward(Activation activation, Tensor y, Tensor dy, Tensor dx) {
         sameSize("activationBackward", y, dy, dx);
+        if (replayed("activationBackward", activation, y, dy, dx, null)) {
+            return;
+        }
         switch (activation) {
             case LINEAR -> {
                 if (dx != dy) {
@@ -241,6 +282,9 @@ public final class CudaBackend implements Backend {
     public void softmaxForward(Tensor logits, Tensor probabilities) {
         int[] shape = rows("softmaxForward", logits);
         sameSize("softmaxForward", logits, probabilities);
+        if (replayed("softmaxForward", logits, probabilities, null, null, null)) {
+            return;
+        }
         softmax.pointer(0, cuda(logits)).pointer(1, cuda(probabilities)).intValue(2, shape[0]).intValue(3, shape[1])
                 .run(shape[0], c.stream);
     }
@@ -248,6 +292,9 @@ public final class CudaBackend implements Backend {
     @Override
     public void softmaxCrossEntropy(Tensor logits, Tensor targets, Tensor dLogits, Tensor stats) {
         int[] shape = Checks.softmaxCrossEntropy(logits, targets, dLogits, stats);
+        if (replayed("softmaxCrossEntropy", logits, targets, dLogits, stats, null)) {
+            return;
+        }
         crossEntropy.pointer(0, cuda(logits)).pointer(1, cuda(targets)).pointer(2, dLogits == null ? null : cuda(dLogits))
                 .pointer(3, cuda(stats)).intValue(4, shape[0]).intValue(5, shape[1]).run(shape[0], c.stream);
     }
@@ -255,31 +302,68 @@ public final class CudaBackend implements Backend {
     @Override
     public void dropoutForward(float rate, long seed, Tensor x, Tensor mask, Tensor y) {
         Checks.dropoutForward(rate, x, mask, y);
+        // Recorded: seed and rate come from the step's scalar block, so a replay uses this step's values.
+        long slots = recorder == null ? 0L : graphs.slotAddress(recorder.scalar(seed));
+        if (recorder != null) {
+            recorder.scalar(Float.floatToRawIntBits(rate) & 0xFFFF_FFFFL);
+        }
+        if (replayed("dropoutForward", x, mask, y, null, null)) {
+            return;
+        }
         dropout.pointer(0, cuda(x)).pointer(1, cuda(mask)).pointer(2, cuda(y)).longValue(3, x.size()).floatValue(4, rate)
-                .longValue(5, seed).run(x.size(), c.stream);
+                .longValue(5, seed).address(6, slots).run(x.size(), c.stream);
     }
 
     @Override
     public void multiply(Tensor a, Tensor b, Tensor out) {
         sameSize("multiply", a, b, out);
+        if (replayed("multiply", a, b, out, null, null)) {
+            return;
+        }
         multiply.pointer(0, cuda(a)).pointer(1, cuda(b)).pointer(2, cuda(out)).longValue(3, a.size()).run(a.size(), c.stream);
     }
 
     @Override
     public void adamUpdate(AdamSpec s, long step, Tensor params, Tensor grads, Tensor m, Tensor v) {
         sameSize("adamUpdate", params, grads, m, v);
-        double alpha = s.learningRate() * Math.sqrt(1 - Math.pow(s.beta2(), step)) / (1 - Math.pow(s.beta1(), step));
+        float alpha = (float) (s.learningRate() * Math.sqrt(1 - Math.pow(s.beta2(), step))
+                / (1 - Math.pow(s.beta1(), step)));
+        // Recorded: the step size comes from the step's scalar block, so a replay uses this step's value.
+        long slot = recorder == null ? 0L
+                : graphs.slotAddress(recorder.scalar(Float.floatToRawIntBits(alpha) & 0xFFFF_FFFFL));
+        if (replayed("adamUpdate", s, params, grads, m, v)) {
+            return;
+        }
         adam.pointer(0, cuda(params)).pointer(1, cuda(grads)).pointer(2, cuda(m)).pointer(3, cuda(v))
-                .longValue(4, params.size()).floatValue(5, (float) alpha).floatValue(6, s.beta1()).floatValue(7, s.beta2())
-                .floatValue(8, s.epsilon()).run(params.size(), c.stream);
+                .longValue(4, params.size()).floatValue(5, alpha).floatValue(6, s.beta1()).floatValue(7, s.beta2())
+                .floatValue(8, s.epsilon()).address(9, slot).run(params.size(), c.stream);
     }
 
     @Override
     public void sgdUpdate(SgdSpec s, Tensor params, Tensor grads, Tensor velocity) {
         sameSize("sgdUpdate", params, grads, velocity);
+        if (replayed("sgdUpdate", s, params, grads, velocity, null)) {
+            return;
+        }
         sgd.pointer(0, cuda(params)).pointer(1, cuda(grads)).pointer(2, cuda(velocity)).longValue(3, params.size())
                 .floatValue(4, s.learningRate()).floatValue(5, s.momentum()).intValue(6, s.nesterov() ? 1 : 0)
                 .run(params.size(), c.stream);
+    }
+
+    // ---- whole steps and whole data sets ------------------------------------------------------------------
+
+    /** A CUDA-graph recorder, unless {@code -Dosprey.cuda.graphs=false} turned graphs off. */
+    @Override
+    public dev.osprey.backend.StepGraph newStepGraph() {
+        checkOpen();
+        return graphsEnabled ? graphs.newRecorder() : dev.osprey.backend.StepGraph.EAGER;
+    }
+
+    @Override
+    public dev.osprey.backend.ResidentData keepResident(float[] x, int sampleSize, float[] targets, int classes) {
+        checkOpen();
+        eagerOnly("keepResident");
+        return CudaResidentData.keep(this, c, gatherCodes, gatherRows, x, sampleSize, targets, classes);
     }
 
     @Override
@@ -300,6 +384,22 @@ public final class CudaBackend implements Backend {
         return plan;
     }
 
+    /** True when a recorded step is being replayed: the op notes itself and is not queued. */
+    private boolean replayed(String op, Object a, Object b, Object c, Object d, Object e) {
+        return recorder != null && recorder.note(op, a, b, c, d, e);
+    }
+
+    private void eagerOnly(String op) {
+        if (recorder != null) {
+            throw recorder.notRecordable(op);
+        }
+    }
+
+    /** For this package's resident data: the tensor behind a seam tensor. */
+    CudaTensor cudaTensor(Tensor t) {
+        return cuda(t);
+    }
+
     private CudaTensor cuda(Tensor t) {
         checkOpen();
         if (t instanceof CudaTensor c) {
@@ -308,9 +408,6 @@ public final class CudaBackend implements Backend {
         throw new IllegalArgumentException("expected a tensor made by the CUDA backend, received "
                 + (t == null ? "null" : t.getClass().getName()));
     }
-
-
-
 
     private void checkOpen() {
         if (closed) {
@@ -328,6 +425,9 @@ public final class CudaBackend implements Backend {
             return;
         }
         c.synchronize();
+        if (graphs != null) {
+            graphs.close();
+        }
         convPlans.values().forEach(CudaConvPlan::close);
         poolPlans.values().forEach(CudaPoolPlan::close);
         flatDescriptors.values().forEach(cudnn::cudnnDestroyTensorDescriptor);

@@ -25,8 +25,12 @@ final class CudaContext implements AutoCloseable {
     final FloatPointer one = new FloatPointer(1f);
     final FloatPointer zero = new FloatPointer(0f);
     final Kernels kernels;
+    /** What NVIDIA advises for Hopper; ample for the GEMMs of dense layers. */
+    private static final long CUBLAS_WORKSPACE_BYTES = 32L << 20;
     private Pointer workspace = new Pointer();
     private long workspaceBytes;
+    private long workspaceGeneration;
+    private final Pointer cublasWorkspace = new Pointer();
     private boolean closed;
 
     CudaContext(int device, boolean tf32) {
@@ -41,6 +45,10 @@ final class CudaContext implements AutoCloseable {
         Status.cublas(cublas.cublasSetStream_v2(cublasHandle, stream), "cublasSetStream");
         Status.cublas(cublas.cublasSetMathMode(cublasHandle,
                 tf32 ? cublas.CUBLAS_TF32_TENSOR_OP_MATH : cublas.CUBLAS_PEDANTIC_MATH), "cublasSetMathMode");
+        // cuBLAS gets its workspace up front, so that it never allocates inside a captured step.
+        Status.cuda(cudart.cudaMalloc(cublasWorkspace, CUBLAS_WORKSPACE_BYTES), "cudaMalloc(cuBLAS workspace)");
+        Status.cublas(cublas.cublasSetWorkspace_v2(cublasHandle, cublasWorkspace, CUBLAS_WORKSPACE_BYTES),
+                "cublasSetWorkspace");
         Status.cudnn(cudnn.cudnnCreateActivationDescriptor(relu), "cudnnCreateActivationDescriptor");
         Status.cudnn(cudnn.cudnnSetActivationDescriptor(relu, cudnn.CUDNN_ACTIVATION_RELU, cudnn.CUDNN_PROPAGATE_NAN, 0),
                 "cudnnSetActivationDescriptor(relu)");
@@ -57,6 +65,7 @@ final class CudaContext implements AutoCloseable {
             workspace = new Pointer();
             Status.cuda(cudart.cudaMalloc(workspace, bytes), "cudaMalloc(" + bytes + " bytes of cuDNN workspace)");
             workspaceBytes = bytes;
+            workspaceGeneration++;
         }
     }
 
@@ -66,6 +75,11 @@ final class CudaContext implements AutoCloseable {
 
     long workspaceBytes() {
         return workspaceBytes;
+    }
+
+    /** Changes whenever the workspace moves; recorded steps that point into it must be recorded again. */
+    long workspaceGeneration() {
+        return workspaceGeneration;
     }
 
     void synchronize() {
@@ -85,6 +99,7 @@ final class CudaContext implements AutoCloseable {
         }
         cudnn.cudnnDestroyActivationDescriptor(relu);
         cublas.cublasDestroy_v2(cublasHandle);
+        cudart.cudaFree(cublasWorkspace);
         cudnn.cudnnDestroy(cudnnHandle);
         cudart.cudaStreamDestroy(stream);
         one.close();

@@ -127,6 +127,12 @@ final class Kernels implements AutoCloseable {
             return this;
         }
 
+        /** A raw device address for a pointer argument (0 for none). */
+        Launch address(int i, long address) {
+            ((LongPointer) slots[check(i, 'p')]).put(0, address);
+            return this;
+        }
+
         Launch longValue(int i, long v) {
             ((LongPointer) slots[check(i, 'l')]).put(0, v);
             return this;
