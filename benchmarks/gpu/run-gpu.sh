@@ -2,11 +2,14 @@
 # Runs on a GPU host, from the bundle make-bundle.sh built: the GPU test suite (a missing GPU fails it rather than
 # skipping), then the GPU benchmark beside PyTorch on the same GPU (eager and torch.compile) when the host has it.
 # Results go to RESULTS_DIR. Finds CUDA 13 / cuDNN 9 in LD_LIBRARY_PATH, /usr/local/cuda, and NVIDIA's Python wheels.
-# Usage: run-gpu.sh RESULTS_DIR [seconds-per-figure=5]
+# Given a folder with the four Fashion-MNIST IDX .gz files, it also trains the tutorial model on the full set on the
+# GPU (tutorial settings: 10 epochs, batch 32, Adam) and logs it to RESULTS_DIR/fashion-mnist-full-gpu.txt.
+# Usage: run-gpu.sh RESULTS_DIR [seconds-per-figure=5] [FASHION_MNIST_DIR]
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 results="${1:?usage: run-gpu.sh RESULTS_DIR [seconds]}"
 seconds="${2:-5}"
+fashion="${3:-}"
 mkdir -p "$results"
 
 libs="${LD_LIBRARY_PATH:-}"
@@ -24,8 +27,17 @@ java=("$here/runtime/bin/java" --enable-native-access=ALL-UNNAMED -Dosprey.test.
     --select-class dev.osprey.backend.CudaBackendContractTest \
     --select-class dev.osprey.backend.DeviceChoiceTest \
     --select-class dev.osprey.GpuTrainingTest \
+    --select-class dev.osprey.GpuGraphsTest \
+    --select-class dev.osprey.backend.cuda.StepRecorderTest \
+    --select-class dev.osprey.backend.cuda.ByteCodesTest \
     --reports-dir "$results/junit" 2>&1 | tee "$results/gpu-tests.txt"
 tests=${PIPESTATUS[0]}
+
+if [ -n "$fashion" ]; then
+  "${java[@]}" -cp "$(printf '%s:' "$here"/lib/*.jar)" dev.osprey.cli.OspreyCommand train --dataset fashion-mnist \
+      --data-dir "$fashion" --device cuda --epochs 10 --batch-size 32 -o "$results/fashion-mnist-gpu.osprey" \
+      2>&1 | tee "$results/fashion-mnist-full-gpu.txt"
+fi
 
 "${java[@]}" -cp "$(printf '%s:' "$here"/lib/*.jar)" dev.osprey.bench.ModelThroughput "$seconds" cuda 1024 \
     2>&1 | tee "$results/osprey-gpu.json"

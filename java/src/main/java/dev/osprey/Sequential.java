@@ -283,6 +283,11 @@ public final class Sequential implements AutoCloseable {
         return out;
     }
 
+    /** How the training step of this batch size runs (eager, or replaying a CUDA graph); for tests and logs. */
+    String stepGraphState(int batch) {
+        return network == null ? "not built" : network.plan(batch).stepGraph().state();
+    }
+
     /** {mean loss, accuracy} over a source, in order; used by evaluate and by fit's validation. */
     double[] evaluateOn(Network net, BatchSource data, int batchSize) {
         Backend backend = net.backend;

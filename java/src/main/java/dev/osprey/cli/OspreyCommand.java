@@ -8,7 +8,7 @@ import picocli.CommandLine.Command;
 
 /** The `osprey` command: train, evaluate, predict and summarize image classifiers. */
 @Command(name = "osprey", mixinStandardHelpOptions = true, version = "osprey 0.1.0",
-        description = "Train and use image classifiers on the CPU (oneDNN).",
+        description = "Train and use image classifiers on NVIDIA GPUs (cuDNN, cuBLAS) or the CPU (oneDNN).",
         subcommands = {TrainCommand.class, EvaluateCommand.class, PredictCommand.class, SummaryCommand.class,
                 ServeCommand.class, BenchCommand.class})
 public final class OspreyCommand implements Runnable {

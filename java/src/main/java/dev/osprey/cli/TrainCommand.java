@@ -42,7 +42,8 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--learning-rate", defaultValue = "0.001", description = "Adam's learning rate. Default: ${DEFAULT-VALUE}.")
     double learningRate;
 
-    @Option(names = "--device", defaultValue = "auto", description = "auto or cpu. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--device", defaultValue = "auto",
+            description = "auto (the GPU when usable, else the CPU), cpu, cuda or cuda:N. Default: ${DEFAULT-VALUE}.")
     String device;
 
     @Option(names = {"-o", "--output"}, defaultValue = "model.osprey", description = "Model file to write. Default: ${DEFAULT-VALUE}.")
@@ -53,6 +54,10 @@ final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--threads", description = "CPU threads (sets OMP_NUM_THREADS; the osprey launcher applies it).")
     Integer threads;
+
+    @Option(names = "--no-cuda-graphs", description = "On a GPU, launch every op of each training step instead of "
+            + "replaying the step recorded as a CUDA graph.")
+    boolean noCudaGraphs;
 
     @Option(names = "--quiet", description = "No per-epoch progress.")
     boolean quiet;
@@ -77,11 +82,11 @@ final class TrainCommand implements Callable<Integer> {
             System.out.println("Device: " + model.backendDescription());
             long start = System.nanoTime();
             History history = model.fit(train, validation, FitOptions.defaults().epochs(epochs).batchSize(batchSize)
-                    .seed(seed).verbose(!quiet));
+                    .seed(seed).verbose(!quiet).stepGraphs(!noCudaGraphs));
             double seconds = (System.nanoTime() - start) / 1e9;
             model.save(output);
             history.writeJson(sibling(output, ".history.json"));
-            history.writeCurves(sibling(output, ".curves.png"));
+            writeCurves(history, sibling(output, ".curves.png"));
             System.out.printf(Locale.ROOT, "Trained %d epochs in %.1f s (%,.0f images/s); waited for data %.1f%% of the last epoch.%n",
                     history.epochs(), seconds, (double) history.epochs() * split[0].size() / seconds,
                     100 * train.waitSeconds() / Math.max(1e-9, seconds / history.epochs()));
@@ -105,6 +110,16 @@ final class TrainCommand implements Callable<Integer> {
         return model.resolveSibling((dot > 0 ? name.substring(0, dot) : name) + suffix);
     }
 
+    /** Draws the curves; a runtime without Java's imaging (a minimal jlink'd one) gets the figures only. */
+    static String writeCurves(History history, Path png) throws java.io.IOException {
+        try {
+            history.writeCurves(png);
+            return png.toAbsolutePath().toString();
+        } catch (LinkageError e) {
+            return "not drawn, this Java runtime has no imaging (" + e + ")";
+        }
+    }
+
     @Override
     public Integer call() throws Exception {
         Threads.check(threads);
@@ -121,20 +136,21 @@ final class TrainCommand implements Callable<Integer> {
             System.out.println("Device: " + model.backendDescription());
             long start = System.nanoTime();
             History history = model.fit(d.trainX(), d.trainY(), FitOptions.defaults().epochs(epochs)
-                    .batchSize(batchSize).validationData(d.testX(), d.testY()).seed(seed).verbose(!quiet));
+                    .batchSize(batchSize).validationData(d.testX(), d.testY()).seed(seed).verbose(!quiet)
+                    .stepGraphs(!noCudaGraphs));
             double seconds = (System.nanoTime() - start) / 1e9;
             Map<String, Double> test = model.evaluate(d.testX(), d.testY(), 256);
             model.save(output);
             Path curvesJson = sibling(output, ".history.json");
             Path curvesPng = sibling(output, ".curves.png");
             history.writeJson(curvesJson);
-            history.writeCurves(curvesPng);
+            String curves = writeCurves(history, curvesPng);
             System.out.printf(Locale.ROOT, "Trained %d epochs in %.1f s (%,.0f images/s).%n", history.epochs(), seconds,
                     (double) history.epochs() * d.trainX().rows() / seconds);
             System.out.printf(Locale.ROOT, "Test accuracy: %.4f (loss %.4f) on %,d images%n", test.get("accuracy"),
                     test.get("loss"), d.testX().rows());
             System.out.println("Saved model to " + output.toAbsolutePath());
-            System.out.println("Training curves: " + curvesPng.toAbsolutePath() + " (figures: " + curvesJson.getFileName() + ")");
+            System.out.println("Training curves: " + curves + " (figures: " + curvesJson.toAbsolutePath() + ")");
         }
         return 0;
     }
