@@ -92,13 +92,10 @@ final class CudaGraphs implements StepRecorder.Driver, AutoCloseable {
     }
 
     @Override
-    public void awaitScalars() {
-        Status.cuda(cudart.cudaEventSynchronize(scalarsRead), "cudaEventSynchronize(step scalars)");
-    }
-
-    @Override
     public void launch(Object recording, long[] scalars, int count) {
         if (count > 0) {
+            // The previous launch's copy must have read the pinned block before it is rewritten.
+            Status.cuda(cudart.cudaEventSynchronize(scalarsRead), "cudaEventSynchronize(step scalars)");
             hostScalars.put(scalars, 0, count);
             Status.cuda(cudart.cudaMemcpyAsync(deviceScalars, hostScalars, (long) count * Long.BYTES,
                     cudart.cudaMemcpyHostToDevice, c.stream), "cudaMemcpyAsync(step scalars)");

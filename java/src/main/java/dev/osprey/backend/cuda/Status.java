@@ -21,9 +21,15 @@ final class Status {
 
     static void driver(int status, String call) {
         if (status != cudart.CUDA_SUCCESS) {
-            BytePointer text = new BytePointer(256);
-            cudart.cuGetErrorString(status, text);
-            throw new BackendException("CUDA driver " + call + " failed: status " + status);
+            String text = "";
+            try (org.bytedeco.javacpp.PointerPointer<BytePointer> message = new org.bytedeco.javacpp.PointerPointer<>(1)) {
+                org.bytedeco.javacpp.Pointer p = cudart.cuGetErrorString(status, message) == cudart.CUDA_SUCCESS
+                        ? message.get(0) : null;
+                if (p != null && !p.isNull()) {
+                    text = new BytePointer(p).getString() + " ";
+                }
+            }
+            throw new BackendException("CUDA driver " + call + " failed: " + text + "(status " + status + ")");
         }
     }
 

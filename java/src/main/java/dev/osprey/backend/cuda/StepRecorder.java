@@ -44,10 +44,10 @@ final class StepRecorder implements StepGraph {
         /** Ends a capture that failed part-way and clears the error it left. */
         void abandonCapture();
 
-        /** Returns once the scalar block may be rewritten (the previous launch has read it). */
-        void awaitScalars();
-
-        /** Uploads scalars[0, count) to the device block, then launches the recording. */
+        /**
+         * Uploads scalars[0, count) to the device block (once the previous launch has read it), then launches the
+         * recording.
+         */
         void launch(Object recording, long[] scalars, int count);
 
         void destroy(Object recording);
@@ -148,7 +148,6 @@ final class StepRecorder implements StepGraph {
     // ---- the protocol -------------------------------------------------------------------------------------
 
     private void capture(Runnable step) {
-        driver.awaitScalars();
         start(false);
         capturedArguments.clear();
         Object made;
@@ -181,7 +180,6 @@ final class StepRecorder implements StepGraph {
     }
 
     private void replay(Runnable step) {
-        driver.awaitScalars();
         start(true);
         driver.route(this);
         try {

@@ -205,10 +205,6 @@ class StepRecorderTest {
         }
 
         @Override
-        public void awaitScalars() {
-        }
-
-        @Override
         public void launch(Object recording, long[] scalars, int count) {
             launches.add(java.util.Arrays.copyOf(scalars, count));
         }
