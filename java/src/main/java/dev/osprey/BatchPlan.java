@@ -16,6 +16,9 @@ final class BatchPlan {
     private final Backend backend;
     private final List<LayerRun> runs;
     private StepGraph stepGraph;
+    private StepGraph inferenceGraph;
+    private boolean inferenceSoftmax;
+    private final Runnable inferenceBody = this::inferenceStep;
 
     BatchPlan(Backend backend, int batch, Tensor input, List<LayerRun> runs, int classes, int sampleSize) {
         this.backend = backend;
@@ -34,6 +37,30 @@ final class BatchPlan {
             stepGraph = backend.newStepGraph();
         }
         return stepGraph;
+    }
+
+    /**
+     * The forward pass for prediction, then softmax into {@link #probabilities} when asked, on the input already
+     * loaded: recorded once and replayed where the backend can (a CUDA graph), eager otherwise.
+     */
+    void infer(boolean softmax) {
+        inferenceSoftmax = softmax;
+        if (inferenceGraph == null) {
+            inferenceGraph = backend.newStepGraph();
+        }
+        inferenceGraph.run(inferenceBody);
+    }
+
+    /** How prediction at this batch size runs; for tests and logs. */
+    String inferenceGraphState() {
+        return inferenceGraph == null ? "not run yet" : inferenceGraph.state();
+    }
+
+    private void inferenceStep() {
+        forward(false, 0);
+        if (inferenceSoftmax) {
+            backend.softmaxForward(logits(), probabilities);
+        }
     }
 
     Tensor logits() {

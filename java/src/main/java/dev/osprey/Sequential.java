@@ -288,6 +288,11 @@ public final class Sequential implements AutoCloseable {
         return network == null ? "not built" : network.plan(batch).stepGraph().state();
     }
 
+    /** How prediction at this batch size runs (eager, or replaying a CUDA graph); for tests and logs. */
+    String inferenceGraphState(int batch) {
+        return network == null ? "not built" : network.plan(batch).inferenceGraphState();
+    }
+
     /** {mean loss, accuracy} over a source, in order; used by evaluate and by fit's validation. */
     double[] evaluateOn(Network net, BatchSource data, int batchSize) {
         Backend backend = net.backend;
@@ -325,13 +330,8 @@ public final class Sequential implements AutoCloseable {
         for (int start = 0; start < n; start += batchSize) {
             BatchPlan plan = network.plan(Math.min(batchSize, n - start));
             plan.loadInput(x.data(), start * x.rowSize());
-            plan.forward(false, 0);
-            if (softmax) {
-                network.backend.softmaxForward(plan.logits(), plan.probabilities);
-                network.backend.copyOut(plan.probabilities, out, start * classes);
-            } else {
-                network.backend.copyOut(plan.logits(), out, start * classes);
-            }
+            plan.infer(softmax);
+            network.backend.copyOut(softmax ? plan.probabilities : plan.logits(), out, start * classes);
         }
         return new NDArray(out, n, classes);
     }

@@ -1,8 +1,9 @@
 package dev.osprey.backend;
 
 /**
- * One training step that a backend may record once and replay (CUDA graphs), so that a step costs one launch
- * instead of one per op. Made by {@link Backend#newStepGraph}, one per batch size; freed by its backend's close.
+ * One step of fixed shapes (a training step, or a forward pass for prediction) that a backend may record once and
+ * replay (CUDA graphs), so that a step costs one launch instead of one per op. Made by {@link Backend#newStepGraph},
+ * one per batch size and kind of step; freed by its backend's close.
  *
  * <p>The caller runs the same Java step every time, and the step must call the same ops on the same tensors each
  * time, with only op scalars changing (Adam's step number, dropout seeds): a recording backend checks this and

@@ -212,7 +212,7 @@ final class StepRecorder implements StepGraph {
         drop();
         phase = Phase.EAGER;
         reason = why;
-        LOG.warning("osprey: CUDA graphs off for a training step, which now runs op by op: " + why);
+        LOG.warning("osprey: CUDA graphs off for a step of fixed shapes, which now runs op by op: " + why);
     }
 
     private void drop() {
