@@ -48,7 +48,8 @@ public final class CudaBackend implements Backend {
     private final Kernels.Launch gatherRows;
     private final String description;
     private final CudaGraphs graphs;
-    private final boolean graphsEnabled;
+    private final boolean graphsWanted;
+    private boolean graphsEnabled;
     /** The recorder the current step's ops report to, or null when ops run eagerly. */
     private StepRecorder recorder;
     private long nativeAllocations;
@@ -78,12 +79,27 @@ public final class CudaBackend implements Backend {
             gatherCodes = c.kernels.launch("osprey_gather_codes", "pppillp");
             gatherRows = c.kernels.launch("osprey_gather_rows", "ppillp");
             graphs = new CudaGraphs(c, r -> recorder = r);
-            graphsEnabled = Boolean.parseBoolean(System.getProperty("osprey.cuda.graphs", "true"));
+            graphsWanted = Boolean.parseBoolean(System.getProperty("osprey.cuda.graphs", "true"));
             int[] runtime = new int[1];
             cudart.cudaRuntimeGetVersion(runtime);
             description = "cuda:" + device + ": CUDA runtime " + runtime[0] / 1000 + "." + runtime[0] % 1000 / 10
                     + ", cuDNN " + cudnn.cudnnGetVersion() + (tf32 ? ", TF32 math" : ", strict fp32");
             SelfCheck.run(this);
+            graphsEnabled = graphsWanted;
+            if (graphsWanted) {
+                String problem;
+                try {
+                    problem = SelfCheck.graphReplay(this);
+                } catch (BackendException e) {
+                    problem = e.getMessage();
+                }
+                if (problem != null) {
+                    graphsEnabled = false;
+                    java.util.logging.Logger.getLogger(CudaBackend.class.getName()).warning(
+                            "osprey: CUDA graphs off (steps run op by op): self-check failed: " + problem);
+                    SelfCheck.run(this); // op by op must still be right, or the GPU is not used at all
+                }
+            }
         } catch (RuntimeException e) {
             close();
             throw e;
