@@ -22,6 +22,8 @@ void osprey_hwio_to_krsc(const float*, float*, int, int, int);
 void osprey_krsc_to_hwio(const float*, float*, int, int, int);
 void osprey_gather_codes(const unsigned char*, const float*, const int*, int, long long, long long, float*);
 void osprey_gather_rows(const float*, const int*, int, long long, long long, float*);
+void osprey_pad_nhwc(const float*, float*, int, int, int, int, int, int, int, int, float);
+void osprey_crop_nhwc(const float*, float*, int, int, int, int, int, int, int, int);
 }
 
 static const unsigned BLOCKS = 3, THREADS = 4; // 12 "threads": every grid-stride loop takes several turns
@@ -111,6 +113,13 @@ int main() {
         print("gather_codes", out.data(), 9);
         OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_gather_rows, rows.data(), order, 1, 2LL, 6LL, rowsOut.data());
         print("gather_rows", rowsOut.data(), 6);
+    }
+    { // uneven padding: 2 images of 3x2x2 framed 1 above, 0 left, 2 below, 1 right (to 6x3x2), then cropped back
+        std::vector<float> x = input(24, 12), padded(72), back(24);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_pad_nhwc, x.data(), padded.data(), 2, 3, 2, 2, 1, 0, 6, 3, -7.0f);
+        print("pad", padded.data(), 72);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_crop_nhwc, padded.data(), back.data(), 2, 3, 2, 2, 1, 0, 6, 3);
+        print("crop", back.data(), 24);
     }
     return 0;
 }

@@ -85,7 +85,8 @@ abstract class BackendContractTest {
         return Stream.of(
                 new Pool2dSpec(4, 26, 26, 32, 2, 2, 2, 2, 0, 0, 0, 0),
                 new Pool2dSpec(1, 11, 11, 64, 2, 2, 2, 2, 0, 0, 0, 0),   // odd input: last row/column dropped
-                new Pool2dSpec(2, 7, 9, 3, 3, 3, 1, 1, 1, 1, 1, 1));     // same padding, stride 1
+                new Pool2dSpec(2, 7, 9, 3, 3, 3, 1, 1, 1, 1, 1, 1),      // same padding, stride 1
+                new Pool2dSpec(2, 7, 6, 5, 2, 2, 2, 2, 0, 0, 1, 0));     // same padding, uneven (one more row below)
     }
 
     @ParameterizedTest

@@ -19,7 +19,7 @@ import org.junit.jupiter.api.Test;
 /** Wherever nvcc exists (our build machines and CI), the jar must carry every kernel as a real fatbin. */
 class KernelBuildTest {
     static final List<String> MODULES = List.of("adam", "sgd", "softmax_cross_entropy", "normalize", "dropout",
-            "dense_bias", "kernel_layout");
+            "dense_bias", "kernel_layout", "padding");
 
     static boolean nvccPresent() {
         for (String dir : System.getenv().getOrDefault("PATH", "").split(":")) {

@@ -231,4 +231,23 @@ class KernelsOnHostTest {
         }
         assertArrayEquals(expectedRows, out.get("gather_rows"));
     }
+
+    @Test
+    void unevenPaddingFramesEachImageAndCroppingUndoesIt() {
+        float[] x = input(24, 12); // 2 images of 3 x 2 x 2
+        int top = 1, left = 0, ph = 6, pw = 3;
+        float[] padded = new float[2 * ph * pw * 2];
+        java.util.Arrays.fill(padded, -7f);
+        for (int n = 0; n < 2; n++) {
+            for (int r = 0; r < 3; r++) {
+                for (int col = 0; col < 2; col++) {
+                    for (int c = 0; c < 2; c++) {
+                        padded[((n * ph + r + top) * pw + col + left) * 2 + c] = x[((n * 3 + r) * 2 + col) * 2 + c];
+                    }
+                }
+            }
+        }
+        assertArrayEquals(padded, out.get("pad"));
+        assertArrayEquals(x, out.get("crop"));
+    }
 }

@@ -13,7 +13,8 @@ import org.bytedeco.cuda.global.cudnn;
 
 /**
  * cuDNN convolution for one {@link Conv2dSpec}: NHWC tensors, a KRSC copy of the Keras HWIO kernel, and the
- * algorithms cuDNN's own search picked (once, here) for forward, backward-data and backward-filter.
+ * algorithms cuDNN's own search picked (once, here) for forward, backward-data and backward-filter. Uneven padding
+ * runs on an explicitly padded copy of the input ({@link ExplicitPadding}).
  */
 final class CudaConvPlan implements AutoCloseable {
     private static final int CANDIDATES = 8;
@@ -32,29 +33,33 @@ final class CudaConvPlan implements AutoCloseable {
     private final int forwardAlgo;
     private final int backwardDataAlgo;
     private final int backwardFilterAlgo;
+    private final ExplicitPadding padding; // null when cuDNN pads by itself
 
     CudaConvPlan(CudaContext c, Conv2dSpec s) {
         this.c = c;
         this.s = s;
-        if (s.padTop() != s.padBottom() || s.padLeft() != s.padRight()) {
-            throw new BackendException("cuDNN takes symmetric convolution padding only; " + s + " pads "
-                    + s.padTop() + "/" + s.padBottom() + " by " + s.padLeft() + "/" + s.padRight()
-                    + " (use an odd kernel with stride 1 for 'same', or 'valid')");
-        }
+        padding = ExplicitPadding.needed(s.padTop(), s.padLeft(), s.padBottom(), s.padRight())
+                ? new ExplicitPadding(c, s.batch(), s.inH(), s.inW(), s.inC(), s.padTop(), s.padLeft(), s.padBottom(),
+                        s.padRight(), 0f)
+                : null;
+        int inH = padding == null ? s.inH() : padding.paddedH;
+        int inW = padding == null ? s.inW() : padding.paddedW;
+        int padH = padding == null ? s.padTop() : 0;
+        int padW = padding == null ? s.padLeft() : 0;
         Status.cudnn(cudnn.cudnnCreateTensorDescriptor(x), "cudnnCreateTensorDescriptor");
         Status.cudnn(cudnn.cudnnCreateTensorDescriptor(y), "cudnnCreateTensorDescriptor");
         Status.cudnn(cudnn.cudnnCreateTensorDescriptor(bias), "cudnnCreateTensorDescriptor");
         Status.cudnn(cudnn.cudnnCreateFilterDescriptor(w), "cudnnCreateFilterDescriptor");
         Status.cudnn(cudnn.cudnnCreateConvolutionDescriptor(conv), "cudnnCreateConvolutionDescriptor");
         Status.cudnn(cudnn.cudnnSetTensor4dDescriptor(x, cudnn.CUDNN_TENSOR_NHWC, cudnn.CUDNN_DATA_FLOAT,
-                s.batch(), s.inC(), s.inH(), s.inW()), "cudnnSetTensor4dDescriptor(x) " + s);
+                s.batch(), s.inC(), inH, inW), "cudnnSetTensor4dDescriptor(x) " + s);
         Status.cudnn(cudnn.cudnnSetTensor4dDescriptor(y, cudnn.CUDNN_TENSOR_NHWC, cudnn.CUDNN_DATA_FLOAT,
                 s.batch(), s.filters(), s.outH(), s.outW()), "cudnnSetTensor4dDescriptor(y) " + s);
         Status.cudnn(cudnn.cudnnSetTensor4dDescriptor(bias, cudnn.CUDNN_TENSOR_NHWC, cudnn.CUDNN_DATA_FLOAT,
                 1, s.filters(), 1, 1), "cudnnSetTensor4dDescriptor(bias) " + s);
         Status.cudnn(cudnn.cudnnSetFilter4dDescriptor(w, cudnn.CUDNN_DATA_FLOAT, cudnn.CUDNN_TENSOR_NHWC,
                 s.filters(), s.inC(), s.kernelH(), s.kernelW()), "cudnnSetFilter4dDescriptor " + s);
-        Status.cudnn(cudnn.cudnnSetConvolution2dDescriptor(conv, s.padTop(), s.padLeft(), s.strideH(), s.strideW(),
+        Status.cudnn(cudnn.cudnnSetConvolution2dDescriptor(conv, padH, padW, s.strideH(), s.strideW(),
                 1, 1, cudnn.CUDNN_CROSS_CORRELATION, cudnn.CUDNN_DATA_FLOAT), "cudnnSetConvolution2dDescriptor " + s);
         Status.cudnn(cudnn.cudnnSetConvolutionMathType(conv, c.tf32 ? cudnn.CUDNN_DEFAULT_MATH : cudnn.CUDNN_FMA_MATH),
                 "cudnnSetConvolutionMathType");
@@ -103,7 +108,8 @@ final class CudaConvPlan implements AutoCloseable {
 
     void forward(CudaTensor input, CudaTensor kernel, CudaTensor b, CudaTensor output) {
         kernelIntoKrsc(kernel);
-        Status.cudnn(cudnn.cudnnConvolutionForward(c.cudnnHandle, c.one, x, input.pointer(), w, kernelKrsc.pointer(), conv,
+        CudaTensor in = padding == null ? input : padding.pad(input);
+        Status.cudnn(cudnn.cudnnConvolutionForward(c.cudnnHandle, c.one, x, in.pointer(), w, kernelKrsc.pointer(), conv,
                 forwardAlgo, c.workspace(), c.workspaceBytes(), c.zero, y, output.pointer()), "cudnnConvolutionForward " + s);
         Status.cudnn(cudnn.cudnnAddTensor(c.cudnnHandle, c.one, bias, b.pointer(), c.one, y, output.pointer()),
                 "cudnnAddTensor(bias) " + s);
@@ -115,13 +121,19 @@ final class CudaConvPlan implements AutoCloseable {
 
     void backwardData(CudaTensor dy, CudaTensor kernel, CudaTensor dx) {
         kernelIntoKrsc(kernel);
+        CudaTensor target = padding == null ? dx : padding.gradient();
         Status.cudnn(cudnn.cudnnConvolutionBackwardData(c.cudnnHandle, c.one, w, kernelKrsc.pointer(), y, dy.pointer(),
-                conv, backwardDataAlgo, c.workspace(), c.workspaceBytes(), c.zero, x, dx.pointer()),
+                conv, backwardDataAlgo, c.workspace(), c.workspaceBytes(), c.zero, x, target.pointer()),
                 "cudnnConvolutionBackwardData " + s);
+        if (padding != null) {
+            padding.crop(dx);
+        }
     }
 
     void backwardFilter(CudaTensor input, CudaTensor dy, CudaTensor dKernel, CudaTensor dBias) {
-        Status.cudnn(cudnn.cudnnConvolutionBackwardFilter(c.cudnnHandle, c.one, x, input.pointer(), y, dy.pointer(), conv,
+        // Padded again: plans are shared by layers of equal specs, so the copy may hold another layer's input.
+        CudaTensor in = padding == null ? input : padding.pad(input);
+        Status.cudnn(cudnn.cudnnConvolutionBackwardFilter(c.cudnnHandle, c.one, x, in.pointer(), y, dy.pointer(), conv,
                 backwardFilterAlgo, c.workspace(), c.workspaceBytes(), c.zero, w, gradientKrsc.pointer()),
                 "cudnnConvolutionBackwardFilter " + s);
         toHwio.pointer(0, gradientKrsc).pointer(1, dKernel).intValue(2, s.kernelH() * s.kernelW()).intValue(3, s.inC())
@@ -132,6 +144,9 @@ final class CudaConvPlan implements AutoCloseable {
 
     @Override
     public void close() {
+        if (padding != null) {
+            padding.close();
+        }
         kernelKrsc.close();
         gradientKrsc.close();
         cudnn.cudnnDestroyConvolutionDescriptor(conv);

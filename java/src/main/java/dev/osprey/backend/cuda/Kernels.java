@@ -25,7 +25,7 @@ import org.bytedeco.javacpp.PointerPointer;
 final class Kernels implements AutoCloseable {
     static final String RESOURCE_DIR = "/dev/osprey/backend/cuda/kernels/";
     static final List<String> MODULES = List.of("adam", "sgd", "softmax_cross_entropy", "normalize", "dropout",
-            "dense_bias", "kernel_layout");
+            "dense_bias", "kernel_layout", "padding");
     private static final int THREADS = 256;
 
     private final List<CUmod_st> modules = new ArrayList<>();
