@@ -10,7 +10,9 @@ import static dev.osprey.backend.Checks.sameSize;
 import dev.osprey.backend.Conv2dSpec;
 import dev.osprey.backend.DenseSpec;
 import dev.osprey.backend.Pool2dSpec;
+import dev.osprey.backend.ResidentData;
 import dev.osprey.backend.SgdSpec;
+import dev.osprey.backend.StepGraph;
 import dev.osprey.backend.Tensor;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -370,13 +372,13 @@ public final class CudaBackend implements Backend {
 
     /** A CUDA-graph recorder, unless {@code -Dosprey.cuda.graphs=false} turned graphs off. */
     @Override
-    public dev.osprey.backend.StepGraph newStepGraph() {
+    public StepGraph newStepGraph() {
         checkOpen();
-        return graphsEnabled ? graphs.newRecorder() : dev.osprey.backend.StepGraph.EAGER;
+        return graphsEnabled ? graphs.newRecorder() : StepGraph.EAGER;
     }
 
     @Override
-    public dev.osprey.backend.ResidentData keepResident(float[] x, int sampleSize, float[] targets, int classes) {
+    public ResidentData keepResident(float[] x, int sampleSize, float[] targets, int classes) {
         checkOpen();
         eagerOnly("keepResident");
         return CudaResidentData.keep(this, c, gatherCodes, gatherRows, x, sampleSize, targets, classes);
