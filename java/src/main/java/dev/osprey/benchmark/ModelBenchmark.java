@@ -15,17 +15,22 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * Whole-model figures on one device: training images/s at batch 32 and 256 (fit over shuffled batches), inference
+ * Whole-model figures on one device: training images/s at batch 32, 256 and 1024 (fit over shuffled batches), inference
  * images/s at batch 256, batch-1 latency (median, p99), and each as a share of the device's measured peak FLOP
  * rate. Each figure runs for a fixed time after a warm-up. Call from the thread that built the model.
  */
 public final class ModelBenchmark {
     /** One device's figures. */
     public record Result(String device, String backend, double peakGflops, double trainB32, double trainB256,
-                         double inferB256, double latencyP50Ms, double latencyP99Ms, double trainShareOfPeak,
-                         double inferShareOfPeak) {
+                         double trainB1024, double inferB256, double latencyP50Ms, double latencyP99Ms,
+                         double trainShareOfPeak, double inferShareOfPeak) {
         public double msPerStep(int batch) {
-            return 1000.0 * batch / (batch == 32 ? trainB32 : trainB256);
+            return 1000.0 * batch / switch (batch) {
+                case 32 -> trainB32;
+                case 256 -> trainB256;
+                case 1024 -> trainB1024;
+                default -> throw new IllegalArgumentException("expected batch 32, 256 or 1024, received " + batch);
+            };
         }
 
         public Map<String, Object> toMap() {
@@ -37,6 +42,8 @@ public final class ModelBenchmark {
             m.put("train_b32_ms_per_step", msPerStep(32));
             m.put("train_b256_img_s", trainB256);
             m.put("train_b256_ms_per_step", msPerStep(256));
+            m.put("train_b1024_img_s", trainB1024);
+            m.put("train_b1024_ms_per_step", msPerStep(1024));
             m.put("infer_b256_img_s", inferB256);
             m.put("latency_b1_p50_ms", latencyP50Ms);
             m.put("latency_b1_p99_ms", latencyP99Ms);
@@ -54,13 +61,14 @@ public final class ModelBenchmark {
         double peak = peakGflops(model.device(), Math.min(seconds, 2));
         double train32 = trainImagesPerSecond(model, x, y, 32, seconds);
         double train256 = trainImagesPerSecond(model, x, y, 256, seconds);
+        double train1024 = trainImagesPerSecond(model, x, y, 1024, seconds);
         double infer256 = inferenceImagesPerSecond(model, x, 256, seconds);
         double[] latency = batchOneLatencyMillis(model, x, seconds);
         double flops = model.forwardFlopsPerSample();
         // A training step is a forward pass plus backward-data and backward-weights passes of the same size.
         double trainShare = train32 * 3 * flops / (peak * 1e9);
         double inferShare = infer256 * flops / (peak * 1e9);
-        return new Result(model.device().toString(), model.backendDescription(), peak, train32, train256, infer256,
+        return new Result(model.device().toString(), model.backendDescription(), peak, train32, train256, train1024, infer256,
                 latency[0], latency[1], trainShare, inferShare);
     }
 

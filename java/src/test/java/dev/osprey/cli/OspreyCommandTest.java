@@ -99,6 +99,7 @@ class OspreyCommandTest {
             assertTrue(bench.out().contains("cuda: not measured: "), bench.out());
         }
         assertTrue(Files.readString(json).contains("\"train_b32_img_s\":"));
+        assertTrue(Files.readString(json).contains("\"train_b1024_img_s\":"));
         assertTrue(javax.imageio.ImageIO.read(png.toFile()).getWidth() >= 640);
     }
 

@@ -13,15 +13,20 @@ import org.bytedeco.javacpp.Pointer;
 
 /**
  * The CUDA side of {@link StepRecorder}: stream capture into a graph, instantiation, launch, and the scalar block
- * (pinned on the host, mirrored on the device) through which a replayed graph gets its per-step scalars. One per
- * backend, shared by its recorders (they run one at a time on the one stream). Uses only CUDA 13.0 APIs.
+ * in device memory through which a replayed graph gets its per-step scalars. Each launch first copies that step's
+ * scalars into the block from one of a ring of pinned host blocks; a host block is rewritten only once its
+ * previous copy has run, so several steps can be queued ahead of the GPU. One per backend, shared by its recorders
+ * (they run one at a time on the one stream). Uses only CUDA 13.0 APIs.
  */
 final class CudaGraphs implements StepRecorder.Driver, AutoCloseable {
     private final CudaContext c;
     private final Consumer<StepRecorder> router;
-    private final LongPointer hostScalars;
+    private static final int HOST_BLOCKS = 4;
+
+    private final LongPointer[] hostScalars = new LongPointer[HOST_BLOCKS];
+    private final CUevent_st[] hostBlockRead = new CUevent_st[HOST_BLOCKS];
     private final Pointer deviceScalars = new Pointer();
-    private final CUevent_st scalarsRead = new CUevent_st();
+    private int nextHostBlock;
     private final List<StepRecorder> recorders = new ArrayList<>();
     private boolean closed;
 
@@ -29,11 +34,15 @@ final class CudaGraphs implements StepRecorder.Driver, AutoCloseable {
         this.c = c;
         this.router = router;
         long bytes = (long) StepRecorder.MAX_SCALARS * Long.BYTES;
-        Pointer pinned = new Pointer();
-        Status.cuda(cudart.cudaMallocHost(pinned, bytes), "cudaMallocHost(" + bytes + " bytes of step scalars)");
-        hostScalars = new LongPointer(pinned);
+        for (int i = 0; i < HOST_BLOCKS; i++) {
+            Pointer pinned = new Pointer();
+            Status.cuda(cudart.cudaMallocHost(pinned, bytes), "cudaMallocHost(" + bytes + " bytes of step scalars)");
+            hostScalars[i] = new LongPointer(pinned);
+            hostBlockRead[i] = new CUevent_st();
+            Status.cuda(cudart.cudaEventCreateWithFlags(hostBlockRead[i], cudart.cudaEventDisableTiming),
+                    "cudaEventCreateWithFlags");
+        }
         Status.cuda(cudart.cudaMalloc(deviceScalars, bytes), "cudaMalloc(" + bytes + " bytes of step scalars)");
-        Status.cuda(cudart.cudaEventCreateWithFlags(scalarsRead, cudart.cudaEventDisableTiming), "cudaEventCreateWithFlags");
     }
 
     StepRecorder newRecorder() {
@@ -94,12 +103,14 @@ final class CudaGraphs implements StepRecorder.Driver, AutoCloseable {
     @Override
     public void launch(Object recording, long[] scalars, int count) {
         if (count > 0) {
-            // The previous launch's copy must have read the pinned block before it is rewritten.
-            Status.cuda(cudart.cudaEventSynchronize(scalarsRead), "cudaEventSynchronize(step scalars)");
-            hostScalars.put(scalars, 0, count);
-            Status.cuda(cudart.cudaMemcpyAsync(deviceScalars, hostScalars, (long) count * Long.BYTES,
+            int block = nextHostBlock;
+            nextHostBlock = (nextHostBlock + 1) % HOST_BLOCKS;
+            // The copy queued from this host block HOST_BLOCKS launches ago must have run before it is rewritten.
+            Status.cuda(cudart.cudaEventSynchronize(hostBlockRead[block]), "cudaEventSynchronize(step scalars)");
+            hostScalars[block].put(scalars, 0, count);
+            Status.cuda(cudart.cudaMemcpyAsync(deviceScalars, hostScalars[block], (long) count * Long.BYTES,
                     cudart.cudaMemcpyHostToDevice, c.stream), "cudaMemcpyAsync(step scalars)");
-            Status.cuda(cudart.cudaEventRecord(scalarsRead, c.stream), "cudaEventRecord(step scalars)");
+            Status.cuda(cudart.cudaEventRecord(hostBlockRead[block], c.stream), "cudaEventRecord(step scalars)");
         }
         Status.cuda(cudart.cudaGraphLaunch(exec(recording), c.stream), "cudaGraphLaunch");
     }
@@ -123,8 +134,14 @@ final class CudaGraphs implements StepRecorder.Driver, AutoCloseable {
         }
         closed = true;
         recorders.forEach(StepRecorder::close);
-        cudart.cudaEventDestroy(scalarsRead);
+        for (int i = 0; i < HOST_BLOCKS; i++) {
+            if (hostBlockRead[i] != null) {
+                cudart.cudaEventDestroy(hostBlockRead[i]);
+            }
+            if (hostScalars[i] != null) {
+                cudart.cudaFreeHost(hostScalars[i]);
+            }
+        }
         cudart.cudaFree(deviceScalars);
-        cudart.cudaFreeHost(hostScalars);
     }
 }
