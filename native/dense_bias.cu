@@ -1,5 +1,6 @@
-// The dense layer's bias and activation around cuBLAS' GEMM, forward and backward:
-//   forward:  y[r][u] = act(y[r][u] + bias[u])            (y already holds x . kernel)
+// Bias and activation after a layer's matrix work, forward and backward:
+//   forward:  y[r][u] = act(y[r][u] + bias[u])   (y already holds x . kernel from cuBLAS, or a convolution from
+//             cuDNN, whose NHWC rows are pixels and units are filters: one pass instead of cuDNN's two)
 //   backward: dBias[u] = sum over rows of dy[r][u]          (ReLU's own backward runs before, in cuDNN)
 #include "common.cuh"
 

@@ -30,6 +30,7 @@ final class CudaConvPlan implements AutoCloseable {
     private final CudaTensor gradientKrsc;
     private final Kernels.Launch toKrsc;
     private final Kernels.Launch toHwio;
+    private final Kernels.Launch biasActivation;
     private final int forwardAlgo;
     private final int backwardDataAlgo;
     private final int backwardFilterAlgo;
@@ -67,6 +68,7 @@ final class CudaConvPlan implements AutoCloseable {
         gradientKrsc = CudaTensor.allocate(s.kernelShape());
         toKrsc = c.kernels.launch("osprey_hwio_to_krsc", "ppiii");
         toHwio = c.kernels.launch("osprey_krsc_to_hwio", "ppiii");
+        biasActivation = c.kernels.launch("osprey_bias_activation_forward", "ppiii");
 
         int[] found = new int[1];
         try (cudnnConvolutionFwdAlgoPerf_t perf = new cudnnConvolutionFwdAlgoPerf_t(CANDIDATES)) {
@@ -111,12 +113,10 @@ final class CudaConvPlan implements AutoCloseable {
         CudaTensor in = padding == null ? input : padding.pad(input);
         Status.cudnn(cudnn.cudnnConvolutionForward(c.cudnnHandle, c.one, x, in.pointer(), w, kernelKrsc.pointer(), conv,
                 forwardAlgo, c.workspace(), c.workspaceBytes(), c.zero, y, output.pointer()), "cudnnConvolutionForward " + s);
-        Status.cudnn(cudnn.cudnnAddTensor(c.cudnnHandle, c.one, bias, b.pointer(), c.one, y, output.pointer()),
-                "cudnnAddTensor(bias) " + s);
-        if (s.activation() == Activation.RELU) {
-            Status.cudnn(cudnn.cudnnActivationForward(c.cudnnHandle, c.relu, c.one, y, output.pointer(), c.zero, y,
-                    output.pointer()), "cudnnActivationForward(relu) " + s);
-        }
+        // Bias and activation in one pass over the output (NHWC: the filter is the fastest-moving index).
+        biasActivation.pointer(0, output).pointer(1, b).intValue(2, s.batch() * s.outH() * s.outW())
+                .intValue(3, s.filters()).intValue(4, s.activation() == Activation.RELU ? 1 : 0)
+                .run(output.size(), c.stream);
     }
 
     void backwardData(CudaTensor dy, CudaTensor kernel, CudaTensor dx) {
