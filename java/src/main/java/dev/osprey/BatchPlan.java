@@ -19,6 +19,9 @@ final class BatchPlan {
     private StepGraph inferenceGraph;
     private boolean inferenceSoftmax;
     private final Runnable inferenceBody = this::inferenceStep;
+    private StepGraph evaluationGraph;
+    private Tensor evaluationStats;
+    private final Runnable evaluationBody = this::evaluationStep;
 
     BatchPlan(Backend backend, int batch, Tensor input, List<LayerRun> runs, int classes, int sampleSize) {
         this.backend = backend;
@@ -49,6 +52,23 @@ final class BatchPlan {
             inferenceGraph = backend.newStepGraph();
         }
         inferenceGraph.run(inferenceBody);
+    }
+
+    /**
+     * The forward pass and the loss on the inputs and targets already loaded, adding [loss sum, correct] to stats:
+     * recorded once and replayed where the backend can.
+     */
+    void evaluate(Tensor stats) {
+        evaluationStats = stats;
+        if (evaluationGraph == null) {
+            evaluationGraph = backend.newStepGraph();
+        }
+        evaluationGraph.run(evaluationBody);
+    }
+
+    private void evaluationStep() {
+        forward(false, 0);
+        backend.softmaxCrossEntropy(logits(), targets, null, evaluationStats);
     }
 
     /** How prediction at this batch size runs; for tests and logs. */

@@ -305,8 +305,7 @@ public final class Sequential implements AutoCloseable {
             plan.loadInput(b.x(), 0);
             loss.targets(b.labels(), b.count(), classes, plan.hostTargets);
             backend.copyIn(plan.hostTargets, 0, plan.targets);
-            plan.forward(false, 0);
-            backend.softmaxCrossEntropy(plan.logits(), plan.targets, null, net.evalStats);
+            plan.evaluate(net.evalStats);
             n += b.count();
         }
         float[] stats = new float[2];

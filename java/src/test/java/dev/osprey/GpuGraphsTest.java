@@ -47,16 +47,18 @@ class GpuGraphsTest {
     }
 
     @Test
-    void predictionReplayedFromAGraphEqualsOpByOpPrediction() {
+    void predictionAndEvaluationReplayedFromGraphsEqualOpByOp() {
         GpuTests.requireOrSkip();
         NDArray[] d = TrainingReproducibilityTest.data();
         NDArray first = d[0].slice(0, 4);
         NDArray second = d[0].slice(4, 8);
         String previous = System.setProperty("osprey.cuda.graphs", "false");
         NDArray[] eager = new NDArray[2];
+        java.util.Map<String, Double> eagerEvaluation;
         try (Sequential plain = model(true)) {
             eager[0] = plain.predict(first, 4);
             eager[1] = plain.predict(second, 4);
+            eagerEvaluation = plain.evaluate(d[0], d[1], 4);
         } finally {
             restore("osprey.cuda.graphs", previous);
         }
@@ -66,6 +68,11 @@ class GpuGraphsTest {
                 assertClose(eager[1], graphed.predict(second, 4), "round " + round + ", second batch");
             }
             assertEquals("replaying a CUDA graph", graphed.inferenceGraphState(4));
+            for (int round = 0; round < 3; round++) { // evaluation's forward pass and loss are recorded too
+                java.util.Map<String, Double> evaluation = graphed.evaluate(d[0], d[1], 4);
+                assertEquals(eagerEvaluation.get("loss"), evaluation.get("loss"), 1e-6, "evaluation loss");
+                assertEquals(eagerEvaluation.get("accuracy"), evaluation.get("accuracy"), 1e-9, "evaluation accuracy");
+            }
         }
     }
 
