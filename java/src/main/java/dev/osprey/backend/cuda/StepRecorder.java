@@ -41,7 +41,7 @@ final class StepRecorder implements StepGraph {
         /** Ends the capture and makes it launchable; throws when the capture failed. */
         Object endCapture();
 
-        /** Ends a capture that failed part-way and clears the error it left. */
+        /** Ends the capture if one is still open after a failure, and clears the error the failure left. */
         void abandonCapture();
 
         /**
@@ -151,19 +151,14 @@ final class StepRecorder implements StepGraph {
         start(false);
         capturedArguments.clear();
         Object made;
-        boolean open = false;
         driver.route(this);
         try {
             driver.beginCapture();
-            open = true;
             step.run();
-            open = false;
             made = driver.endCapture();
         } catch (RuntimeException e) {
             driver.route(null);
-            if (open) {
-                driver.abandonCapture();
-            }
+            driver.abandonCapture();
             giveUp("the step could not be captured (" + e.getMessage() + ")");
             step.run(); // nothing of it has run
             return;

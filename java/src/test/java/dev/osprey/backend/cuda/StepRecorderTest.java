@@ -96,6 +96,7 @@ class StepRecorderTest {
         assertEquals(StepRecorder.Phase.EAGER, recorder.phase());
         assertTrue(recorder.state().startsWith("eager: the step could not be captured (cudaStreamEndCapture"),
                 recorder.state());
+        assertEquals(1, driver.abandoned, "the error the failed capture left is cleared");
         run(3);
         assertEquals(0, driver.launches.size());
         assertEquals(1, driver.captures);
@@ -106,7 +107,7 @@ class StepRecorderTest {
         copyInsideStep = true;
         run(1);
         run(2);
-        assertEquals(1, driver.abandoned, "the open capture is ended");
+        assertEquals(1, driver.abandoned, "the open capture is ended and its error cleared");
         assertEquals(2, driver.copies, "the copy ran in the warm-up and in the eager re-run");
         assertTrue(recorder.state().contains("copyIn was called inside a recorded training step"), recorder.state());
     }
