@@ -9,7 +9,7 @@ out="${1:?usage: make-bundle.sh OUT_DIR}"
 limit_mib=60
 
 rm -rf "$out"
-mkdir -p "$out/lib" "$out/data" "$out/peers"
+mkdir -p "$out/lib" "$out/peers"
 (cd "$root" && mvn -B -q -Dstyle.color=never -DskipTests package -pl benchmarks -am)
 (cd "$root" && mvn -B -q -Dstyle.color=never test-compile -pl java)
 (cd "$root" && mvn -B -q -Dstyle.color=never dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:1.14.4 \
@@ -23,7 +23,7 @@ for jar in "$root"/java/target/lib/{javacpp,cuda,picocli}-*.jar; do cp "$jar" "$
 jlink --add-modules java.base,java.logging,java.management,java.net.http,java.xml,jdk.unsupported,jdk.httpserver \
     --strip-debug --no-header-files --no-man-pages --compress=2 --output "$out/runtime"
 
-cp "$root"/java/src/main/resources/dev/osprey/data/fashion-mnist-sample/*.gz "$out/data/"
+# The PyTorch peer's images are the sample inside Osprey's jar; run-gpu.sh extracts them (no second copy here).
 cp "$root/benchmarks/peers/pytorch_cnn.py" "$out/peers/"
 cp "$root/benchmarks/gpu/run-gpu.sh" "$out/"
 chmod +x "$out/run-gpu.sh"

@@ -42,8 +42,18 @@ fi
 "${java[@]}" -cp "$(printf '%s:' "$here"/lib/*.jar)" dev.osprey.bench.ModelThroughput "$seconds" cuda 1024 \
     2>&1 | tee "$results/osprey-gpu.json"
 if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
+  # The same real images Osprey measured on: the sample inside Osprey's jar.
+  data="$(mktemp -d)"
+  python3 - "$here"/lib/osprey-0.1.0-SNAPSHOT.jar "$data" <<'PY'
+import sys, zipfile
+jar, out = sys.argv[1:3]
+with zipfile.ZipFile(jar) as z:
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        with open(f"{out}/{name}", "wb") as f:
+            f.write(z.read(f"dev/osprey/data/fashion-mnist-sample/{name}"))
+PY
   for mode in eager compile; do
-    python3 "$here/peers/pytorch_cnn.py" "$here/data/t10k-images-idx3-ubyte.gz" "$here/data/t10k-labels-idx1-ubyte.gz" \
+    python3 "$here/peers/pytorch_cnn.py" "$data/t10k-images-idx3-ubyte.gz" "$data/t10k-labels-idx1-ubyte.gz" \
         "$seconds" 16 cuda "$mode" 1024 2>&1 | tee "$results/pytorch-gpu-$mode.json"
   done
   # Ratios, as the CPU script prints them: Osprey against each PyTorch mode on this GPU.
