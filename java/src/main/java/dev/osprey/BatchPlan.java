@@ -54,6 +54,13 @@ final class BatchPlan {
         inferenceGraph.run(inferenceBody);
     }
 
+    private void inferenceStep() {
+        forward(false, 0);
+        if (inferenceSoftmax) {
+            backend.softmaxForward(logits(), probabilities);
+        }
+    }
+
     /**
      * The forward pass and the loss on the inputs and targets already loaded, adding [loss sum, correct] to stats:
      * recorded once and replayed where the backend can.
@@ -74,13 +81,6 @@ final class BatchPlan {
     /** How prediction at this batch size runs; for tests and logs. */
     String inferenceGraphState() {
         return inferenceGraph == null ? "not run yet" : inferenceGraph.state();
-    }
-
-    private void inferenceStep() {
-        forward(false, 0);
-        if (inferenceSoftmax) {
-            backend.softmaxForward(logits(), probabilities);
-        }
     }
 
     Tensor logits() {

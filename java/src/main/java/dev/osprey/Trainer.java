@@ -1,6 +1,7 @@
 package dev.osprey;
 
 import dev.osprey.backend.Backend;
+import dev.osprey.backend.BackendException;
 import dev.osprey.backend.ResidentData;
 import dev.osprey.backend.StepGraph;
 import dev.osprey.callbacks.Callback;
@@ -21,6 +22,7 @@ import java.util.Map;
 final class Trainer implements Training {
     /** Even without a progress display, the running loss is checked this often for NaN. */
     private static final int NAN_CHECK_INTERVAL = 50;
+    private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger(Trainer.class.getName());
 
     private final Sequential model;
     private final Network network;
@@ -147,7 +149,12 @@ final class Trainer implements Training {
      */
     private Feed feed(BatchSource train) {
         if (options.keepDataResident && train instanceof ArrayBatchSource arrays) {
-            return new ResidentFeed(arrays);
+            try {
+                return new ResidentFeed(arrays);
+            } catch (BackendException e) { // e.g. device memory ran out after all: copying batches in still works
+                LOG.warning("osprey: the training set could not be kept on the device, so batches are copied in: "
+                        + e.getMessage());
+            }
         }
         return new SourceFeed(train);
     }
