@@ -39,6 +39,7 @@ public final class CpuBackend implements Backend {
     private boolean closed;
 
     public CpuBackend() {
+        refuseDynamicOpenMpTeams(System.getenv("OMP_DYNAMIC"));
         try {
             Loader.load(dnnl.class);
         } catch (UnsatisfiedLinkError | NoClassDefFoundError e) {
@@ -48,6 +49,18 @@ public final class CpuBackend implements Backend {
         context = new DnnlContext();
         dnnl_version_t v = dnnl.version();
         description = "cpu: oneDNN " + v.major() + "." + v.minor() + "." + v.patch() + ", " + threads() + " threads";
+    }
+
+    /**
+     * oneDNN's kernels split work for the team size they ask OpenMP for; with OMP_DYNAMIC=true OpenMP may hand them
+     * fewer threads. Measured here: a 15-second benchmark had not finished after 15 minutes, and stopping it left a
+     * native crash in a backward-weights kernel (SIGTERM during normal training leaves none).
+     */
+    static void refuseDynamicOpenMpTeams(String ompDynamic) {
+        if (ompDynamic != null && (ompDynamic.trim().equalsIgnoreCase("true") || ompDynamic.trim().equals("1"))) {
+            throw new BackendException("the CPU backend can't run with OMP_DYNAMIC=" + ompDynamic.trim() + ": oneDNN "
+                    + "needs the OpenMP teams it asks for (unset OMP_DYNAMIC, or set it to false)");
+        }
     }
 
     /** The thread count oneDNN's OpenMP runtime uses: OMP_NUM_THREADS if set, else every available core. */
