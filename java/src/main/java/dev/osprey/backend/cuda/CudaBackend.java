@@ -56,6 +56,8 @@ public final class CudaBackend implements Backend {
     private StepRecorder recorder;
     private long nativeAllocations;
     private boolean closed;
+    /** The thread that last called in; another one must first make this backend's device current. */
+    private Thread lastThread = Thread.currentThread();
 
     public CudaBackend(int device) {
         this(device, Boolean.parseBoolean(System.getProperty("osprey.cuda.tf32", "true")));
@@ -413,6 +415,11 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    /** For this package's helpers, before they call CUDA: open, and this backend's device current. */
+    void enter() {
+        checkOpen();
+    }
+
     /** For this package's resident data: the tensor behind a seam tensor. */
     CudaTensor cudaTensor(Tensor t) {
         return cuda(t);
@@ -430,6 +437,10 @@ public final class CudaBackend implements Backend {
     private void checkOpen() {
         if (closed) {
             throw new IllegalStateException("the CUDA backend was already closed");
+        }
+        if (Thread.currentThread() != lastThread) { // the runtime's current device is per thread
+            Status.cuda(cudart.cudaSetDevice(c.device), "cudaSetDevice(" + c.device + ")");
+            lastThread = Thread.currentThread();
         }
     }
 

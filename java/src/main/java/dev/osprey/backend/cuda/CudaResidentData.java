@@ -117,6 +117,7 @@ final class CudaResidentData implements ResidentData {
     @Override
     public void startEpoch(int[] order) {
         checkOpen();
+        backend.enter();
         Checks.epochOrder(order, samples);
         c.synchronize(); // the previous epoch's gathers have read the old order
         orderStaging.put(order, 0, samples);
