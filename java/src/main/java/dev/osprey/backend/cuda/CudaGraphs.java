@@ -34,15 +34,21 @@ final class CudaGraphs implements StepRecorder.Driver, AutoCloseable {
         this.c = c;
         this.router = router;
         long bytes = (long) StepRecorder.MAX_SCALARS * Long.BYTES;
-        for (int i = 0; i < HOST_BLOCKS; i++) {
-            Pointer pinned = new Pointer();
-            Status.cuda(cudart.cudaMallocHost(pinned, bytes), "cudaMallocHost(" + bytes + " bytes of step scalars)");
-            hostScalars[i] = new LongPointer(pinned);
-            hostBlockRead[i] = new CUevent_st();
-            Status.cuda(cudart.cudaEventCreateWithFlags(hostBlockRead[i], cudart.cudaEventDisableTiming),
-                    "cudaEventCreateWithFlags");
+        try {
+            for (int i = 0; i < HOST_BLOCKS; i++) {
+                Pointer pinned = new Pointer();
+                Status.cuda(cudart.cudaMallocHost(pinned, bytes), "cudaMallocHost(" + bytes + " bytes of step scalars)");
+                hostScalars[i] = new LongPointer(pinned);
+                CUevent_st event = new CUevent_st();
+                Status.cuda(cudart.cudaEventCreateWithFlags(event, cudart.cudaEventDisableTiming),
+                        "cudaEventCreateWithFlags");
+                hostBlockRead[i] = event;
+            }
+            Status.cuda(cudart.cudaMalloc(deviceScalars, bytes), "cudaMalloc(" + bytes + " bytes of step scalars)");
+        } catch (RuntimeException e) {
+            close(); // frees what was made before the failure
+            throw e;
         }
-        Status.cuda(cudart.cudaMalloc(deviceScalars, bytes), "cudaMalloc(" + bytes + " bytes of step scalars)");
     }
 
     StepRecorder newRecorder() {
@@ -142,6 +148,8 @@ final class CudaGraphs implements StepRecorder.Driver, AutoCloseable {
                 cudart.cudaFreeHost(hostScalars[i]);
             }
         }
-        cudart.cudaFree(deviceScalars);
+        if (!deviceScalars.isNull()) {
+            cudart.cudaFree(deviceScalars);
+        }
     }
 }
