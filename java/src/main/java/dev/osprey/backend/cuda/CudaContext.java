@@ -36,23 +36,28 @@ final class CudaContext implements AutoCloseable {
     CudaContext(int device, boolean tf32) {
         this.device = device;
         this.tf32 = tf32;
-        Status.cuda(cudart.cudaSetDevice(device), "cudaSetDevice(" + device + ")");
-        Status.cuda(cudart.cudaFree(null), "cudaFree(null) to create the context");
-        Status.cuda(cudart.cudaStreamCreate(stream), "cudaStreamCreate");
-        Status.cudnn(cudnn.cudnnCreate(cudnnHandle), "cudnnCreate");
-        Status.cudnn(cudnn.cudnnSetStream(cudnnHandle, stream), "cudnnSetStream");
-        Status.cublas(cublas.cublasCreate_v2(cublasHandle), "cublasCreate");
-        Status.cublas(cublas.cublasSetStream_v2(cublasHandle, stream), "cublasSetStream");
-        Status.cublas(cublas.cublasSetMathMode(cublasHandle,
-                tf32 ? cublas.CUBLAS_TF32_TENSOR_OP_MATH : cublas.CUBLAS_PEDANTIC_MATH), "cublasSetMathMode");
-        // cuBLAS gets its workspace up front, so that it never allocates inside a captured step.
-        Status.cuda(cudart.cudaMalloc(cublasWorkspace, CUBLAS_WORKSPACE_BYTES), "cudaMalloc(cuBLAS workspace)");
-        Status.cublas(cublas.cublasSetWorkspace_v2(cublasHandle, cublasWorkspace, CUBLAS_WORKSPACE_BYTES),
-                "cublasSetWorkspace");
-        Status.cudnn(cudnn.cudnnCreateActivationDescriptor(relu), "cudnnCreateActivationDescriptor");
-        Status.cudnn(cudnn.cudnnSetActivationDescriptor(relu, cudnn.CUDNN_ACTIVATION_RELU, cudnn.CUDNN_PROPAGATE_NAN, 0),
-                "cudnnSetActivationDescriptor(relu)");
-        kernels = new Kernels();
+        try {
+            Status.cuda(cudart.cudaSetDevice(device), "cudaSetDevice(" + device + ")");
+            Status.cuda(cudart.cudaFree(null), "cudaFree(null) to create the context");
+            Status.cuda(cudart.cudaStreamCreate(stream), "cudaStreamCreate");
+            Status.cudnn(cudnn.cudnnCreate(cudnnHandle), "cudnnCreate");
+            Status.cudnn(cudnn.cudnnSetStream(cudnnHandle, stream), "cudnnSetStream");
+            Status.cublas(cublas.cublasCreate_v2(cublasHandle), "cublasCreate");
+            Status.cublas(cublas.cublasSetStream_v2(cublasHandle, stream), "cublasSetStream");
+            Status.cublas(cublas.cublasSetMathMode(cublasHandle,
+                    tf32 ? cublas.CUBLAS_TF32_TENSOR_OP_MATH : cublas.CUBLAS_PEDANTIC_MATH), "cublasSetMathMode");
+            // cuBLAS gets its workspace up front, so that it never allocates inside a captured step.
+            Status.cuda(cudart.cudaMalloc(cublasWorkspace, CUBLAS_WORKSPACE_BYTES), "cudaMalloc(cuBLAS workspace)");
+            Status.cublas(cublas.cublasSetWorkspace_v2(cublasHandle, cublasWorkspace, CUBLAS_WORKSPACE_BYTES),
+                    "cublasSetWorkspace");
+            Status.cudnn(cudnn.cudnnCreateActivationDescriptor(relu), "cudnnCreateActivationDescriptor");
+            Status.cudnn(cudnn.cudnnSetActivationDescriptor(relu, cudnn.CUDNN_ACTIVATION_RELU, cudnn.CUDNN_PROPAGATE_NAN, 0),
+                    "cudnnSetActivationDescriptor(relu)");
+            kernels = new Kernels();
+        } catch (RuntimeException e) {
+            close(); // frees whatever was made before the failure
+            throw e;
+        }
     }
 
     /** Grows the shared workspace to at least this many bytes; called while planning, never per step. */
@@ -92,16 +97,30 @@ final class CudaContext implements AutoCloseable {
             return;
         }
         closed = true;
-        cudart.cudaStreamSynchronize(stream);
-        kernels.close();
+        if (!stream.isNull()) {
+            cudart.cudaStreamSynchronize(stream);
+        }
+        if (kernels != null) {
+            kernels.close();
+        }
         if (workspaceBytes > 0) {
             cudart.cudaFree(workspace);
         }
-        cudnn.cudnnDestroyActivationDescriptor(relu);
-        cublas.cublasDestroy_v2(cublasHandle);
-        cudart.cudaFree(cublasWorkspace);
-        cudnn.cudnnDestroy(cudnnHandle);
-        cudart.cudaStreamDestroy(stream);
+        if (!relu.isNull()) {
+            cudnn.cudnnDestroyActivationDescriptor(relu);
+        }
+        if (!cublasHandle.isNull()) {
+            cublas.cublasDestroy_v2(cublasHandle);
+        }
+        if (!cublasWorkspace.isNull()) {
+            cudart.cudaFree(cublasWorkspace);
+        }
+        if (!cudnnHandle.isNull()) {
+            cudnn.cudnnDestroy(cudnnHandle);
+        }
+        if (!stream.isNull()) {
+            cudart.cudaStreamDestroy(stream);
+        }
         one.close();
         zero.close();
     }

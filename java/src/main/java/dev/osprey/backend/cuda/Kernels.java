@@ -33,16 +33,18 @@ final class Kernels implements AutoCloseable {
     private final List<Launch> launches = new ArrayList<>();
 
     Kernels() {
-        for (String module : MODULES) {
-            byte[] image = resource(module);
-            CUmod_st handle = new CUmod_st();
-            BytePointer data = new BytePointer(image);
-            try {
-                Status.driver(cudart.cuModuleLoadData(handle, data), "cuModuleLoadData(" + module + ".fatbin)");
-            } finally {
-                data.close();
+        try {
+            for (String module : MODULES) {
+                byte[] image = resource(module);
+                CUmod_st handle = new CUmod_st();
+                try (BytePointer data = new BytePointer(image)) {
+                    Status.driver(cudart.cuModuleLoadData(handle, data), "cuModuleLoadData(" + module + ".fatbin)");
+                }
+                modules.add(handle);
             }
-            modules.add(handle);
+        } catch (RuntimeException e) {
+            close(); // unloads the modules loaded before the failure
+            throw e;
         }
     }
 
