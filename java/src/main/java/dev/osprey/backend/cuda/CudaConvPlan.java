@@ -39,58 +39,63 @@ final class CudaConvPlan implements AutoCloseable {
     CudaConvPlan(CudaContext c, Conv2dSpec s) {
         this.c = c;
         this.s = s;
-        padding = ExplicitPadding.needed(s.padTop(), s.padLeft(), s.padBottom(), s.padRight())
-                ? new ExplicitPadding(c, s.batch(), s.inH(), s.inW(), s.inC(), s.padTop(), s.padLeft(), s.padBottom(),
-                        s.padRight(), 0f)
-                : null;
-        int inH = padding == null ? s.inH() : padding.paddedH;
-        int inW = padding == null ? s.inW() : padding.paddedW;
-        int padH = padding == null ? s.padTop() : 0;
-        int padW = padding == null ? s.padLeft() : 0;
-        Status.cudnn(cudnn.cudnnCreateTensorDescriptor(x), "cudnnCreateTensorDescriptor");
-        Status.cudnn(cudnn.cudnnCreateTensorDescriptor(y), "cudnnCreateTensorDescriptor");
-        Status.cudnn(cudnn.cudnnCreateTensorDescriptor(bias), "cudnnCreateTensorDescriptor");
-        Status.cudnn(cudnn.cudnnCreateFilterDescriptor(w), "cudnnCreateFilterDescriptor");
-        Status.cudnn(cudnn.cudnnCreateConvolutionDescriptor(conv), "cudnnCreateConvolutionDescriptor");
-        Status.cudnn(cudnn.cudnnSetTensor4dDescriptor(x, cudnn.CUDNN_TENSOR_NHWC, cudnn.CUDNN_DATA_FLOAT,
-                s.batch(), s.inC(), inH, inW), "cudnnSetTensor4dDescriptor(x) " + s);
-        Status.cudnn(cudnn.cudnnSetTensor4dDescriptor(y, cudnn.CUDNN_TENSOR_NHWC, cudnn.CUDNN_DATA_FLOAT,
-                s.batch(), s.filters(), s.outH(), s.outW()), "cudnnSetTensor4dDescriptor(y) " + s);
-        Status.cudnn(cudnn.cudnnSetTensor4dDescriptor(bias, cudnn.CUDNN_TENSOR_NHWC, cudnn.CUDNN_DATA_FLOAT,
-                1, s.filters(), 1, 1), "cudnnSetTensor4dDescriptor(bias) " + s);
-        Status.cudnn(cudnn.cudnnSetFilter4dDescriptor(w, cudnn.CUDNN_DATA_FLOAT, cudnn.CUDNN_TENSOR_NHWC,
-                s.filters(), s.inC(), s.kernelH(), s.kernelW()), "cudnnSetFilter4dDescriptor " + s);
-        Status.cudnn(cudnn.cudnnSetConvolution2dDescriptor(conv, padH, padW, s.strideH(), s.strideW(),
-                1, 1, cudnn.CUDNN_CROSS_CORRELATION, cudnn.CUDNN_DATA_FLOAT), "cudnnSetConvolution2dDescriptor " + s);
-        Status.cudnn(cudnn.cudnnSetConvolutionMathType(conv, c.tf32 ? cudnn.CUDNN_DEFAULT_MATH : cudnn.CUDNN_FMA_MATH),
-                "cudnnSetConvolutionMathType");
-        kernelKrsc = CudaTensor.allocate(s.kernelShape());
-        gradientKrsc = CudaTensor.allocate(s.kernelShape());
-        toKrsc = c.kernels.launch("osprey_hwio_to_krsc", "ppiii");
-        toHwio = c.kernels.launch("osprey_krsc_to_hwio", "ppiii");
-        biasActivation = c.kernels.launch("osprey_bias_activation_forward", "ppiii");
+        try {
+            padding = ExplicitPadding.needed(s.padTop(), s.padLeft(), s.padBottom(), s.padRight())
+                    ? new ExplicitPadding(c, s.batch(), s.inH(), s.inW(), s.inC(), s.padTop(), s.padLeft(), s.padBottom(),
+                            s.padRight(), 0f)
+                    : null;
+            int inH = padding == null ? s.inH() : padding.paddedH;
+            int inW = padding == null ? s.inW() : padding.paddedW;
+            int padH = padding == null ? s.padTop() : 0;
+            int padW = padding == null ? s.padLeft() : 0;
+            Status.cudnn(cudnn.cudnnCreateTensorDescriptor(x), "cudnnCreateTensorDescriptor");
+            Status.cudnn(cudnn.cudnnCreateTensorDescriptor(y), "cudnnCreateTensorDescriptor");
+            Status.cudnn(cudnn.cudnnCreateTensorDescriptor(bias), "cudnnCreateTensorDescriptor");
+            Status.cudnn(cudnn.cudnnCreateFilterDescriptor(w), "cudnnCreateFilterDescriptor");
+            Status.cudnn(cudnn.cudnnCreateConvolutionDescriptor(conv), "cudnnCreateConvolutionDescriptor");
+            Status.cudnn(cudnn.cudnnSetTensor4dDescriptor(x, cudnn.CUDNN_TENSOR_NHWC, cudnn.CUDNN_DATA_FLOAT,
+                    s.batch(), s.inC(), inH, inW), "cudnnSetTensor4dDescriptor(x) " + s);
+            Status.cudnn(cudnn.cudnnSetTensor4dDescriptor(y, cudnn.CUDNN_TENSOR_NHWC, cudnn.CUDNN_DATA_FLOAT,
+                    s.batch(), s.filters(), s.outH(), s.outW()), "cudnnSetTensor4dDescriptor(y) " + s);
+            Status.cudnn(cudnn.cudnnSetTensor4dDescriptor(bias, cudnn.CUDNN_TENSOR_NHWC, cudnn.CUDNN_DATA_FLOAT,
+                    1, s.filters(), 1, 1), "cudnnSetTensor4dDescriptor(bias) " + s);
+            Status.cudnn(cudnn.cudnnSetFilter4dDescriptor(w, cudnn.CUDNN_DATA_FLOAT, cudnn.CUDNN_TENSOR_NHWC,
+                    s.filters(), s.inC(), s.kernelH(), s.kernelW()), "cudnnSetFilter4dDescriptor " + s);
+            Status.cudnn(cudnn.cudnnSetConvolution2dDescriptor(conv, padH, padW, s.strideH(), s.strideW(),
+                    1, 1, cudnn.CUDNN_CROSS_CORRELATION, cudnn.CUDNN_DATA_FLOAT), "cudnnSetConvolution2dDescriptor " + s);
+            Status.cudnn(cudnn.cudnnSetConvolutionMathType(conv, c.tf32 ? cudnn.CUDNN_DEFAULT_MATH : cudnn.CUDNN_FMA_MATH),
+                    "cudnnSetConvolutionMathType");
+            kernelKrsc = CudaTensor.allocate(s.kernelShape());
+            gradientKrsc = CudaTensor.allocate(s.kernelShape());
+            toKrsc = c.kernels.launch("osprey_hwio_to_krsc", "ppiii");
+            toHwio = c.kernels.launch("osprey_krsc_to_hwio", "ppiii");
+            biasActivation = c.kernels.launch("osprey_bias_activation_forward", "ppiii");
 
-        int[] found = new int[1];
-        try (cudnnConvolutionFwdAlgoPerf_t perf = new cudnnConvolutionFwdAlgoPerf_t(CANDIDATES)) {
-            Status.cudnn(cudnn.cudnnFindConvolutionForwardAlgorithm(c.cudnnHandle, x, w, conv, y, CANDIDATES, found,
-                    perf), "cudnnFindConvolutionForwardAlgorithm " + s);
-            int best = firstSuccessful(found[0], i -> perf.position(i).status());
-            forwardAlgo = perf.position(best).algo();
-            c.reserveWorkspace(perf.position(best).memory());
-        }
-        try (cudnnConvolutionBwdDataAlgoPerf_t perf = new cudnnConvolutionBwdDataAlgoPerf_t(CANDIDATES)) {
-            Status.cudnn(cudnn.cudnnFindConvolutionBackwardDataAlgorithm(c.cudnnHandle, w, y, conv, x, CANDIDATES,
-                    found, perf), "cudnnFindConvolutionBackwardDataAlgorithm " + s);
-            int best = firstSuccessful(found[0], i -> perf.position(i).status());
-            backwardDataAlgo = perf.position(best).algo();
-            c.reserveWorkspace(perf.position(best).memory());
-        }
-        try (cudnnConvolutionBwdFilterAlgoPerf_t perf = new cudnnConvolutionBwdFilterAlgoPerf_t(CANDIDATES)) {
-            Status.cudnn(cudnn.cudnnFindConvolutionBackwardFilterAlgorithm(c.cudnnHandle, x, y, conv, w, CANDIDATES,
-                    found, perf), "cudnnFindConvolutionBackwardFilterAlgorithm " + s);
-            int best = firstSuccessful(found[0], i -> perf.position(i).status());
-            backwardFilterAlgo = perf.position(best).algo();
-            c.reserveWorkspace(perf.position(best).memory());
+            int[] found = new int[1];
+            try (cudnnConvolutionFwdAlgoPerf_t perf = new cudnnConvolutionFwdAlgoPerf_t(CANDIDATES)) {
+                Status.cudnn(cudnn.cudnnFindConvolutionForwardAlgorithm(c.cudnnHandle, x, w, conv, y, CANDIDATES, found,
+                        perf), "cudnnFindConvolutionForwardAlgorithm " + s);
+                int best = firstSuccessful(found[0], i -> perf.position(i).status());
+                forwardAlgo = perf.position(best).algo();
+                c.reserveWorkspace(perf.position(best).memory());
+            }
+            try (cudnnConvolutionBwdDataAlgoPerf_t perf = new cudnnConvolutionBwdDataAlgoPerf_t(CANDIDATES)) {
+                Status.cudnn(cudnn.cudnnFindConvolutionBackwardDataAlgorithm(c.cudnnHandle, w, y, conv, x, CANDIDATES,
+                        found, perf), "cudnnFindConvolutionBackwardDataAlgorithm " + s);
+                int best = firstSuccessful(found[0], i -> perf.position(i).status());
+                backwardDataAlgo = perf.position(best).algo();
+                c.reserveWorkspace(perf.position(best).memory());
+            }
+            try (cudnnConvolutionBwdFilterAlgoPerf_t perf = new cudnnConvolutionBwdFilterAlgoPerf_t(CANDIDATES)) {
+                Status.cudnn(cudnn.cudnnFindConvolutionBackwardFilterAlgorithm(c.cudnnHandle, x, y, conv, w, CANDIDATES,
+                        found, perf), "cudnnFindConvolutionBackwardFilterAlgorithm " + s);
+                int best = firstSuccessful(found[0], i -> perf.position(i).status());
+                backwardFilterAlgo = perf.position(best).algo();
+                c.reserveWorkspace(perf.position(best).memory());
+            }
+        } catch (RuntimeException e) {
+            close(); // frees what was made before the failure
+            throw e;
         }
     }
 
@@ -147,12 +152,22 @@ final class CudaConvPlan implements AutoCloseable {
         if (padding != null) {
             padding.close();
         }
-        kernelKrsc.close();
-        gradientKrsc.close();
-        cudnn.cudnnDestroyConvolutionDescriptor(conv);
-        cudnn.cudnnDestroyFilterDescriptor(w);
-        cudnn.cudnnDestroyTensorDescriptor(bias);
-        cudnn.cudnnDestroyTensorDescriptor(y);
-        cudnn.cudnnDestroyTensorDescriptor(x);
+        if (kernelKrsc != null) {
+            kernelKrsc.close();
+        }
+        if (gradientKrsc != null) {
+            gradientKrsc.close();
+        }
+        if (!conv.isNull()) {
+            cudnn.cudnnDestroyConvolutionDescriptor(conv);
+        }
+        if (!w.isNull()) {
+            cudnn.cudnnDestroyFilterDescriptor(w);
+        }
+        for (cudnnTensorStruct d : new cudnnTensorStruct[] {bias, y, x}) {
+            if (!d.isNull()) {
+                cudnn.cudnnDestroyTensorDescriptor(d);
+            }
+        }
     }
 }

@@ -20,22 +20,26 @@ final class CudaPoolPlan implements AutoCloseable {
     CudaPoolPlan(CudaContext c, Pool2dSpec s) {
         this.c = c;
         this.s = s;
-        padding = ExplicitPadding.needed(s.padTop(), s.padLeft(), s.padBottom(), s.padRight())
-                ? new ExplicitPadding(c, s.batch(), s.inH(), s.inW(), s.channels(), s.padTop(), s.padLeft(),
-                        s.padBottom(), s.padRight(), Float.NEGATIVE_INFINITY)
-                : null;
-        Status.cudnn(cudnn.cudnnCreateTensorDescriptor(x), "cudnnCreateTensorDescriptor");
-        Status.cudnn(cudnn.cudnnCreateTensorDescriptor(y), "cudnnCreateTensorDescriptor");
-        Status.cudnn(cudnn.cudnnCreatePoolingDescriptor(pool), "cudnnCreatePoolingDescriptor");
-        Status.cudnn(cudnn.cudnnSetTensor4dDescriptor(x, cudnn.CUDNN_TENSOR_NHWC, cudnn.CUDNN_DATA_FLOAT,
-                s.batch(), s.channels(), padding == null ? s.inH() : padding.paddedH,
-                padding == null ? s.inW() : padding.paddedW), "cudnnSetTensor4dDescriptor(x) " + s);
-        Status.cudnn(cudnn.cudnnSetTensor4dDescriptor(y, cudnn.CUDNN_TENSOR_NHWC, cudnn.CUDNN_DATA_FLOAT,
-                s.batch(), s.channels(), s.outH(), s.outW()), "cudnnSetTensor4dDescriptor(y) " + s);
-        Status.cudnn(cudnn.cudnnSetPooling2dDescriptor(pool, cudnn.CUDNN_POOLING_MAX_DETERMINISTIC,
-                cudnn.CUDNN_PROPAGATE_NAN, s.poolH(), s.poolW(), padding == null ? s.padTop() : 0, padding == null ? s.padLeft() : 0, s.strideH(),
-                s.strideW()),
-                "cudnnSetPooling2dDescriptor " + s);
+        try {
+            padding = ExplicitPadding.needed(s.padTop(), s.padLeft(), s.padBottom(), s.padRight())
+                    ? new ExplicitPadding(c, s.batch(), s.inH(), s.inW(), s.channels(), s.padTop(), s.padLeft(),
+                            s.padBottom(), s.padRight(), Float.NEGATIVE_INFINITY)
+                    : null;
+            Status.cudnn(cudnn.cudnnCreateTensorDescriptor(x), "cudnnCreateTensorDescriptor");
+            Status.cudnn(cudnn.cudnnCreateTensorDescriptor(y), "cudnnCreateTensorDescriptor");
+            Status.cudnn(cudnn.cudnnCreatePoolingDescriptor(pool), "cudnnCreatePoolingDescriptor");
+            Status.cudnn(cudnn.cudnnSetTensor4dDescriptor(x, cudnn.CUDNN_TENSOR_NHWC, cudnn.CUDNN_DATA_FLOAT,
+                    s.batch(), s.channels(), padding == null ? s.inH() : padding.paddedH,
+                    padding == null ? s.inW() : padding.paddedW), "cudnnSetTensor4dDescriptor(x) " + s);
+            Status.cudnn(cudnn.cudnnSetTensor4dDescriptor(y, cudnn.CUDNN_TENSOR_NHWC, cudnn.CUDNN_DATA_FLOAT,
+                    s.batch(), s.channels(), s.outH(), s.outW()), "cudnnSetTensor4dDescriptor(y) " + s);
+            Status.cudnn(cudnn.cudnnSetPooling2dDescriptor(pool, cudnn.CUDNN_POOLING_MAX_DETERMINISTIC,
+                    cudnn.CUDNN_PROPAGATE_NAN, s.poolH(), s.poolW(), padding == null ? s.padTop() : 0,
+                    padding == null ? s.padLeft() : 0, s.strideH(), s.strideW()), "cudnnSetPooling2dDescriptor " + s);
+        } catch (RuntimeException e) {
+            close(); // frees what was made before the failure
+            throw e;
+        }
     }
 
     void forward(CudaTensor input, CudaTensor output) {
@@ -60,8 +64,13 @@ final class CudaPoolPlan implements AutoCloseable {
         if (padding != null) {
             padding.close();
         }
-        cudnn.cudnnDestroyPoolingDescriptor(pool);
-        cudnn.cudnnDestroyTensorDescriptor(y);
-        cudnn.cudnnDestroyTensorDescriptor(x);
+        if (!pool.isNull()) {
+            cudnn.cudnnDestroyPoolingDescriptor(pool);
+        }
+        for (cudnnTensorStruct d : new cudnnTensorStruct[] {y, x}) {
+            if (!d.isNull()) {
+                cudnn.cudnnDestroyTensorDescriptor(d);
+            }
+        }
     }
 }
