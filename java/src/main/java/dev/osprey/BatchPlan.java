@@ -15,11 +15,12 @@ final class BatchPlan {
     final float[] hostTargets;
     private final Backend backend;
     private final List<LayerRun> runs;
-    private StepGraph stepGraph;
-    private StepGraph inferenceGraph;
+    // One recorder per kind of step (the backend frees them); each replays only steps of its own kind.
+    private final StepGraph stepGraph;
+    private final StepGraph inferenceGraph;
+    private final StepGraph evaluationGraph;
     private boolean inferenceSoftmax;
     private final Runnable inferenceBody = this::inferenceStep;
-    private StepGraph evaluationGraph;
     private Tensor evaluationStats;
     private final Runnable evaluationBody = this::evaluationStep;
 
@@ -32,13 +33,13 @@ final class BatchPlan {
         this.dLogits = backend.allocate(batch, classes);
         this.probabilities = backend.allocate(batch, classes);
         this.hostTargets = new float[batch * classes];
+        this.stepGraph = backend.newStepGraph();
+        this.inferenceGraph = backend.newStepGraph();
+        this.evaluationGraph = backend.newStepGraph();
     }
 
-    /** This batch size's training step recorder, made on first use; the backend frees it. */
+    /** This batch size's training step recorder. */
     StepGraph stepGraph() {
-        if (stepGraph == null) {
-            stepGraph = backend.newStepGraph();
-        }
         return stepGraph;
     }
 
@@ -48,9 +49,6 @@ final class BatchPlan {
      */
     void infer(boolean softmax) {
         inferenceSoftmax = softmax;
-        if (inferenceGraph == null) {
-            inferenceGraph = backend.newStepGraph();
-        }
         inferenceGraph.run(inferenceBody);
     }
 
@@ -67,9 +65,6 @@ final class BatchPlan {
      */
     void evaluate(Tensor stats) {
         evaluationStats = stats;
-        if (evaluationGraph == null) {
-            evaluationGraph = backend.newStepGraph();
-        }
         evaluationGraph.run(evaluationBody);
     }
 
@@ -80,7 +75,7 @@ final class BatchPlan {
 
     /** How prediction at this batch size runs; for tests and logs. */
     String inferenceGraphState() {
-        return inferenceGraph == null ? "not run yet" : inferenceGraph.state();
+        return inferenceGraph.state();
     }
 
     Tensor logits() {
