@@ -1,13 +1,11 @@
 // Adam over the whole parameter arena in one launch, Keras' formulation:
 //   m += (g - m)(1 - beta1);  v += (g^2 - v)(1 - beta2);  p -= alpha * m / (sqrt(v) + epsilon)
-// with alpha = lr * sqrt(1 - beta2^t) / (1 - beta1^t) computed on the host for step t. A step replayed from a
-// CUDA graph passes alphaSlot: alpha is then read from the step's scalar block, which the host refills per step.
+// with alpha = lr * sqrt(1 - beta2^t) / (1 - beta1^t) computed on the host for step t.
 // (Adam has no backward: it is the step that consumes the gradients.)
 #include "common.cuh"
 
 OSPREY_KERNEL void osprey_adam_update(float* params, const float* grads, float* m, float* v, long long n,
-                                      float alpha, float beta1, float beta2, float epsilon, const float* alphaSlot) {
-    const float a = alphaSlot != nullptr ? *alphaSlot : alpha;
+                                      float alpha, float beta1, float beta2, float epsilon) {
     const float oneMinusB1 = 1.0f - beta1;
     const float oneMinusB2 = 1.0f - beta2;
     FOR_EACH(i, n) {
@@ -16,6 +14,6 @@ OSPREY_KERNEL void osprey_adam_update(float* params, const float* grads, float* 
         const float vi = v[i] + (g * g - v[i]) * oneMinusB2;
         m[i] = mi;
         v[i] = vi;
-        params[i] -= mi * a / (sqrtf(vi) + epsilon);
+        params[i] -= mi * alpha / (sqrtf(vi) + epsilon);
     }
 }

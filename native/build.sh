@@ -22,4 +22,9 @@ if ! command -v cmake >/dev/null 2>&1; then
 fi
 cmake -S "$here" -B "$build" -DCMAKE_CUDA_COMPILER="$nvcc_bin" -DOSPREY_KERNEL_OUTPUT_DIR="$out" >/dev/null
 cmake --build "$build" -j 2
+# The module list the CUDA backend loads (every fatbin built from this tree, none left over from an older one).
+(cd "$here" && ls *.cu | sed 's/\.cu$//') > "$out/modules.txt"
+for module in $(cat "$out/modules.txt"); do
+  [ -f "$out/$module.fatbin" ] || { echo "osprey kernels: $module.fatbin was not built" >&2; exit 1; }
+done
 echo "osprey kernels: built with $("$nvcc_bin" --version | tail -1) into $out: $(cd "$out" && ls *.fatbin | tr '\n' ' ')"

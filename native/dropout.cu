@@ -1,5 +1,6 @@
-// Inverted dropout, forward and backward. The mask comes from a counter-based generator keyed by (seed, index):
-// the same SplitMix64 finaliser as the CPU backend's, so both backends drop the same units for the same seed.
+// Inverted dropout's forward (its backward is dx = dy * mask: osprey_multiply). The mask comes from a counter-based
+// generator keyed by (seed, index): the same SplitMix64 finaliser as the CPU backend's, so both backends drop the
+// same units for the same seed.
 #include "common.cuh"
 
 __device__ __forceinline__ float osprey_uniform(unsigned long long seed, unsigned long long index) {
@@ -10,30 +11,12 @@ __device__ __forceinline__ float osprey_uniform(unsigned long long seed, unsigne
     return (float)(z >> 40) * 0x1.0p-24f;
 }
 
-// A step replayed from a CUDA graph passes slots: {seed, rate bits} from the step's scalar block.
 OSPREY_KERNEL void osprey_dropout_forward(const float* x, float* mask, float* y, long long n, float rate,
-                                          unsigned long long seed, const unsigned long long* slots) {
-    if (slots != nullptr) {
-        seed = slots[0];
-        rate = __uint_as_float((unsigned int)slots[1]);
-    }
+                                          long long seed) {
     const float keepScale = 1.0f / (1.0f - rate);
     FOR_EACH(i, n) {
-        const float k = osprey_uniform(seed, (unsigned long long)i) >= rate ? keepScale : 0.0f;
+        const float k = osprey_uniform((unsigned long long)seed, (unsigned long long)i) >= rate ? keepScale : 0.0f;
         mask[i] = k;
         y[i] = x[i] * k;
-    }
-}
-
-// Backward is dx = dy * mask; the same kernel serves any element-wise product.
-OSPREY_KERNEL void osprey_multiply(const float* a, const float* b, float* out, long long n) {
-    FOR_EACH(i, n) {
-        out[i] = a[i] * b[i];
-    }
-}
-
-OSPREY_KERNEL void osprey_fill(float* t, long long n, float value) {
-    FOR_EACH(i, n) {
-        t[i] = value;
     }
 }

@@ -1,17 +1,28 @@
-// Softmax and softmax cross-entropy over (rows, classes), one thread per row (classes is small).
-// Forward and backward together: the loss kernel writes dLogits = (softmax - targets) / rows, and adds
-// [sum of row losses, number of rows whose arg-max matches the target's] to stats, so the host reads two
-// numbers only when it wants to show them.
+// Softmax over the last axis of (rows, width), forward and backward, and softmax cross-entropy over (rows, classes),
+// one thread per row (rows are short). The loss kernel writes dLogits = (softmax - targets) / rows, and adds
+// [sum of row losses, number of rows whose arg-max matches the target's] to stats, so the host reads two numbers
+// only when it wants to show them.
 #include "common.cuh"
 
-OSPREY_KERNEL void osprey_softmax_forward(const float* logits, float* probabilities, int rows, int classes) {
+OSPREY_KERNEL void osprey_softmax_forward(const float* x, float* y, int rows, int width) {
     FOR_EACH(r, rows) {
-        const float* z = logits + r * classes;
+        const float* z = x + r * width;
         float max = z[0];
-        for (int c = 1; c < classes; c++) max = fmaxf(max, z[c]);
+        for (int c = 1; c < width; c++) max = fmaxf(max, z[c]);
         float sum = 0.0f;
-        for (int c = 0; c < classes; c++) sum += expf(z[c] - max);
-        for (int c = 0; c < classes; c++) probabilities[r * classes + c] = expf(z[c] - max) / sum;
+        for (int c = 0; c < width; c++) sum += expf(z[c] - max);
+        for (int c = 0; c < width; c++) y[r * width + c] = expf(z[c] - max) / sum;
+    }
+}
+
+// dx = y (dy - sum(dy y)) row by row.
+OSPREY_KERNEL void osprey_softmax_backward(const float* y, const float* dy, float* dx, int rows, int width) {
+    FOR_EACH(r, rows) {
+        const float* yr = y + r * width;
+        const float* dyr = dy + r * width;
+        float dot = 0.0f;
+        for (int c = 0; c < width; c++) dot += dyr[c] * yr[c];
+        for (int c = 0; c < width; c++) dx[r * width + c] = yr[c] * (dyr[c] - dot);
     }
 }
 

@@ -3,7 +3,15 @@
 // of a small grid one after another, which exercises the grid-stride loops; races cannot show here.
 #pragma once
 #include <math.h>
+#include <algorithm>
 #include <cstring>
+
+using std::max;
+using std::min;
+
+inline float rsqrtf(float x) {
+    return 1.0f / sqrtf(x);
+}
 
 #define __global__
 #define __device__

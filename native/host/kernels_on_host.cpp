@@ -1,30 +1,15 @@
 // Runs each of Osprey's kernels on the CPU through cuda_on_host.h, on inputs made by the same formula as
 // KernelsOnHostTest uses, and prints every output as "name v0 v1 ...": the Java test compares them with the CPU
-// backend and plain-Java computations. Built and run by that test wherever a C++ compiler exists.
+// backend and plain-Java computations. Built and run by that test wherever a C++ compiler exists. The kernels'
+// signatures come from ../kernels.h, the one declaration the .cu files and the Java launch table also follow.
 #include "cuda_on_host.h"
 #include <cstdio>
+#include <cmath>
 #include <vector>
 
 osprey_dim3 blockIdx, threadIdx, blockDim, gridDim;
 
-extern "C" {
-void osprey_adam_update(float*, const float*, float*, float*, long long, float, float, float, float, const float*);
-void osprey_sgd_update(float*, const float*, float*, long long, float, float, int);
-void osprey_softmax_forward(const float*, float*, int, int);
-void osprey_softmax_cross_entropy(const float*, const float*, float*, float*, int, int);
-void osprey_dropout_forward(const float*, float*, float*, long long, float, unsigned long long,
-                            const unsigned long long*);
-void osprey_multiply(const float*, const float*, float*, long long);
-void osprey_fill(float*, long long, float);
-void osprey_bias_activation_forward(float*, const float*, int, int, int);
-void osprey_bias_backward(const float*, float*, int, int);
-void osprey_hwio_to_krsc(const float*, float*, int, int, int);
-void osprey_krsc_to_hwio(const float*, float*, int, int, int);
-void osprey_gather_codes(const unsigned char*, const float*, const int*, int, long long, long long, float*);
-void osprey_gather_rows(const float*, const int*, int, long long, long long, float*);
-void osprey_pad_nhwc(const float*, float*, int, int, int, int, int, int, int, int, float);
-void osprey_crop_nhwc(const float*, float*, int, int, int, int, int, int, int, int);
-}
+#include "../kernels.h"
 
 static const unsigned BLOCKS = 3, THREADS = 4; // 12 "threads": every grid-stride loop takes several turns
 
@@ -42,16 +27,14 @@ static void print(const char* name, const float* v, long long n) {
 }
 
 int main() {
-    // Adam, three steps, alpha by value; then the same three steps with alpha read from a scalar slot.
-    for (int useSlot = 0; useSlot < 2; useSlot++) {
+    { // Adam, three steps
         std::vector<float> p = input(10, 1), g = input(10, 2), m(10, 0.0f), v(10, 0.0f);
         for (int t = 1; t <= 3; t++) {
             const float alpha = (float)(0.01 * std::sqrt(1 - std::pow(0.999, t)) / (1 - std::pow(0.9, t)));
-            const float slot = alpha;
             OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_adam_update, p.data(), g.data(), m.data(), v.data(), 10LL,
-                               useSlot ? -1.0f : alpha, 0.9f, 0.999f, 1e-7f, useSlot ? &slot : nullptr);
+                               alpha, 0.9f, 0.999f, 1e-7f);
         }
-        print(useSlot ? "adam_slot" : "adam", p.data(), 10);
+        print("adam", p.data(), 10);
     }
     { // SGD with Nesterov momentum, two steps
         std::vector<float> p = input(10, 1), g = input(10, 2), vel(10, 0.0f);
@@ -67,31 +50,97 @@ int main() {
         OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_softmax_cross_entropy, z.data(), t.data(), dz.data(), stats.data(), 5, 4);
         print("cross_entropy_gradient", dz.data(), 20);
         print("cross_entropy_stats", stats.data(), 2);
+        std::vector<float> dy = input(20, 15), dx(20);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_softmax_backward, prob.data(), dy.data(), dx.data(), 5, 4);
+        print("softmax_backward", dx.data(), 20);
     }
-    // Dropout at rate 0.3, seed 1234: by value, then with {seed, rate} from scalar slots (values given by value
-    // are deliberately wrong there, so the slots must win).
-    for (int useSlot = 0; useSlot < 2; useSlot++) {
+    { // batch normalization over 2 x 3 x 5 x 3 (30 rows of 3 channels) in chunks of 4 rows: training forward with
+      // moving statistics (momentum 0.9), then the backward
+        const int rows = 30, channels = 3, chunkRows = 4, chunks = (rows + chunkRows - 1) / chunkRows;
+        std::vector<float> x = input(rows * channels, 16), y(rows * channels), dy = input(rows * channels, 17);
+        for (size_t i = 0; i < x.size(); i++) x[i] = x[i] * 2.0f + 3.0f + (float)(i % channels);
+        std::vector<float> gamma = input(channels, 18), beta = input(channels, 19), movingMean = input(channels, 20);
+        std::vector<float> movingVar(channels, 0.75f), mean(channels), var(channels), pa(chunks * channels),
+            pb(chunks * channels), dx(rows * channels), dGamma(channels), dBeta(channels);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_batch_norm_partials, x.data(), nullptr, nullptr, pa.data(), pb.data(),
+                           rows, channels, chunkRows);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_batch_norm_statistics, x.data(), pa.data(), pb.data(), chunks, rows,
+                           channels, mean.data(), var.data(), movingMean.data(), movingVar.data(), 0.9f);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_batch_norm_apply, x.data(), y.data(), mean.data(), var.data(),
+                           gamma.data(), beta.data(), (long long)(rows * channels), channels, 1e-3f);
+        print("batch_norm_y", y.data(), rows * channels);
+        print("batch_norm_mean", mean.data(), channels);
+        print("batch_norm_variance", var.data(), channels);
+        print("batch_norm_moving_mean", movingMean.data(), channels);
+        print("batch_norm_moving_variance", movingVar.data(), channels);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_batch_norm_partials, x.data(), dy.data(), mean.data(), pa.data(),
+                           pb.data(), rows, channels, chunkRows);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_batch_norm_backward_reduce, pa.data(), pb.data(), chunks, channels,
+                           var.data(), 1e-3f, dGamma.data(), dBeta.data());
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_batch_norm_backward_apply, x.data(), dy.data(), mean.data(),
+                           var.data(), gamma.data(), dGamma.data(), dBeta.data(), dx.data(),
+                           (long long)(rows * channels), channels, rows, 1e-3f);
+        print("batch_norm_dx", dx.data(), rows * channels);
+        print("batch_norm_dgamma", dGamma.data(), channels);
+        print("batch_norm_dbeta", dBeta.data(), channels);
+    }
+    { // concatenation of (6, 2) and (6, 3) into (6, 5), then split back
+        std::vector<float> a = input(12, 21), b = input(18, 22), whole(30), a2(12), b2(18);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_copy_columns, a.data(), whole.data(), 6, 2, 2, 0, 5, 0);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_copy_columns, b.data(), whole.data(), 6, 3, 3, 0, 5, 2);
+        print("concat", whole.data(), 30);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_copy_columns, whole.data(), a2.data(), 6, 2, 5, 0, 2, 0);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_copy_columns, whole.data(), b2.data(), 6, 3, 5, 2, 3, 0);
+        print("split_a", a2.data(), 12);
+        print("split_b", b2.data(), 18);
+    }
+    { // dropout at rate 0.3, seed 1234
         std::vector<float> x = input(64, 4), mask(64), y(64);
-        float rate = 0.3f;
-        unsigned int bits;
-        std::memcpy(&bits, &rate, sizeof bits);
-        const unsigned long long slots[2] = {1234ULL, bits};
-        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_dropout_forward, x.data(), mask.data(), y.data(), 64LL,
-                           useSlot ? 0.9f : 0.3f, useSlot ? 99ULL : 1234ULL, useSlot ? slots : nullptr);
-        print(useSlot ? "dropout_mask_slot" : "dropout_mask", mask.data(), 64);
-        print(useSlot ? "dropout_output_slot" : "dropout_output", y.data(), 64);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_dropout_forward, x.data(), mask.data(), y.data(), 64LL, 0.3f, 1234LL);
+        print("dropout_mask", mask.data(), 64);
+        print("dropout_output", y.data(), 64);
     }
-    { // multiply and fill
+    { // add, multiply, scale, fill
         std::vector<float> a = input(9, 5), b = input(9, 6), out(9);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_add, a.data(), b.data(), out.data(), 9LL);
+        print("add", out.data(), 9);
         OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_multiply, a.data(), b.data(), out.data(), 9LL);
         print("multiply", out.data(), 9);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_scale, a.data(), out.data(), 9LL, 0.25f, -1.5f);
+        print("scale", out.data(), 9);
         OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_fill, out.data(), 9LL, 2.5f);
         print("fill", out.data(), 9);
     }
-    { // dense bias + ReLU over 3 rows of 5 units, and the bias gradient
-        std::vector<float> y = input(15, 7), bias = input(5, 8), db(5);
-        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_bias_activation_forward, y.data(), bias.data(), 3, 5, 1);
+    { // every activation kind (by its ordinal) forward, backward from the input and from the output: inputs in
+      // [-4, 4), with alpha 0.3 and cap 2.5 (relu), alpha 0.7 (elu)
+        for (int kind = OSPREY_LINEAR; kind <= OSPREY_HARD_SIGMOID; kind++) {
+            if (kind == OSPREY_SOFTMAX) continue;
+            std::vector<float> x = input(40, 13), y(40), dy = input(40, 14), dx(40), dxOut(40);
+            for (float& v : x) v *= 4.0f;
+            const float alpha = kind == OSPREY_ELU ? 0.7f : kind == OSPREY_RELU ? 0.3f : 0.0f;
+            const float cap = kind == OSPREY_RELU ? 2.5f : INFINITY;
+            OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_activation_forward, x.data(), y.data(), 40LL, kind, alpha, cap);
+            OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_activation_backward, x.data(), y.data(), dy.data(), dx.data(),
+                               40LL, kind, alpha, cap);
+            OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_activation_backward, nullptr, y.data(), dy.data(), dxOut.data(),
+                               40LL, kind, alpha, cap);
+            char name[64];
+            std::snprintf(name, sizeof name, "activation_%d", kind);
+            print(name, y.data(), 40);
+            std::snprintf(name, sizeof name, "activation_backward_%d", kind);
+            print(name, dx.data(), 40);
+            std::snprintf(name, sizeof name, "activation_backward_from_output_%d", kind);
+            print(name, dxOut.data(), 40);
+        }
+    }
+    { // dense bias + ReLU over 3 rows of 5 units, bias-free hard_swish, and the bias gradient
+        std::vector<float> y = input(15, 7), bias = input(5, 8), db(5), z = input(15, 7);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_bias_activation_forward, y.data(), bias.data(), 3, 5, (int)OSPREY_RELU,
+                           0.0f, INFINITY);
         print("bias_relu", y.data(), 15);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_bias_activation_forward, z.data(), nullptr, 3, 5,
+                           (int)OSPREY_HARD_SWISH, 0.0f, INFINITY);
+        print("no_bias_hard_swish", z.data(), 15);
         std::vector<float> dy = input(15, 9);
         OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_bias_backward, dy.data(), db.data(), 3, 5);
         print("bias_backward", db.data(), 5);

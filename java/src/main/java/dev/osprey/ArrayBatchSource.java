@@ -19,12 +19,12 @@ public final class ArrayBatchSource implements BatchSource {
     }
 
     /** The samples, (N, sample shape...). */
-    NDArray samples() {
+    public NDArray samples() {
         return x;
     }
 
     /** The labels, (N) or (N, classes). */
-    NDArray labels() {
+    public NDArray labels() {
         return y;
     }
 

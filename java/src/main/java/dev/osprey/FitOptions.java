@@ -14,7 +14,6 @@ public final class FitOptions {
     boolean shuffle = true;
     Long seed;
     boolean verbose = true;
-    boolean stepGraphs = true;
     boolean keepDataResident = true;
     final List<Callback> callbacks = new ArrayList<>();
 
@@ -71,15 +70,6 @@ public final class FitOptions {
     }
 
     /**
-     * Record the training step once per batch size and replay it (CUDA graphs: one launch per step instead of one
-     * per op). Default on; no effect on the CPU. Off, every op is launched each step.
-     */
-    public FitOptions stepGraphs(boolean on) {
-        this.stepGraphs = on;
-        return this;
-    }
-
-    /**
      * Hand in-memory training arrays to the backend whole: on a GPU they stay in device memory (as byte codes when
      * they have at most 256 distinct values, as 8-bit images do) and each batch is gathered there. Default on;
      * a GPU without room for them falls back to copying each batch, with a log line.
@@ -92,5 +82,31 @@ public final class FitOptions {
     public FitOptions callbacks(Callback... callbacks) {
         this.callbacks.addAll(List.of(callbacks));
         return this;
+    }
+
+    // ---- what the trainer reads ---------------------------------------------------------------------------
+
+    public int epochs() {
+        return epochs;
+    }
+
+    public int batchSize() {
+        return batchSize;
+    }
+
+    public boolean shuffle() {
+        return shuffle;
+    }
+
+    public boolean verbose() {
+        return verbose;
+    }
+
+    public boolean keepDataResident() {
+        return keepDataResident;
+    }
+
+    public List<Callback> callbacks() {
+        return java.util.Collections.unmodifiableList(callbacks);
     }
 }

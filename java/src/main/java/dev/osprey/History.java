@@ -10,7 +10,8 @@ import java.util.Map;
 public final class History {
     private final Map<String, List<Double>> values = new LinkedHashMap<>();
 
-    void record(Map<String, Double> logs) {
+    /** Appends one epoch's figures (the trainer calls this). */
+    public void record(Map<String, Double> logs) {
         logs.forEach((k, v) -> values.computeIfAbsent(k, x -> new ArrayList<>()).add(v));
     }
 

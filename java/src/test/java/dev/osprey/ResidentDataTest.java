@@ -40,12 +40,13 @@ class ResidentDataTest {
 
     @Test
     void gathersTheEpochsOrderAndChecksItsArguments() {
-        try (Backend backend = new CpuBackend()) {
+        Backend backend = dev.osprey.backend.Device.cpu().backend();
+        try (dev.osprey.backend.Memory memory = backend.newMemory()) {
             float[] x = {0, 1, 10, 11, 20, 21};          // 3 samples of 2
             float[] targets = {1, 0, 0, 1, 1, 0};        // 3 rows of 2 classes
             ResidentData data = backend.keepResident(x, 2, targets, 2);
-            Tensor xs = backend.allocate(2, 2);
-            Tensor ts = backend.allocate(2, 2);
+            Tensor xs = memory.allocate(2, 2);
+            Tensor ts = memory.allocate(2, 2);
             IllegalArgumentException early = assertThrows(IllegalArgumentException.class, () -> data.gather(0, 2, xs, ts));
             assertTrue(early.getMessage().contains("was startEpoch called?"), early.getMessage());
 

@@ -153,12 +153,14 @@ class SequentialTest {
         IllegalArgumentException dense = assertThrows(IllegalArgumentException.class, () -> new Sequential(
                 new Conv2D(2, 3).inputShape(6, 6, 1), new Dense(3, Activation.SOFTMAX)).device(Device.cpu())
                 .compile(new Adam(), Loss.sparseCategoricalCrossentropy()));
-        assertEquals("Dense: expected a flat input of shape (features,), received (4, 4, 2) (add a Flatten layer before it)",
+        assertEquals("Dense applied to (4, 4, 2) from Conv2D: expected a flat input of shape (features,), received "
+                        + "(4, 4, 2) (add a Flatten layer before it)",
                 dense.getMessage());
         IllegalArgumentException tooSmall = assertThrows(IllegalArgumentException.class, () -> new Sequential(
                 new Conv2D(2, 7).inputShape(6, 6, 1), new Flatten(), new Dense(3, Activation.SOFTMAX))
                 .device(Device.cpu()).compile(new Adam(), Loss.sparseCategoricalCrossentropy()));
-        assertTrue(tooSmall.getMessage().startsWith("Conv2D: expected an input of at least 7"), tooSmall.getMessage());
+        assertTrue(tooSmall.getMessage().startsWith("Conv2D applied to (6, 6, 1) from Input: expected an input of at "
+                + "least 7"), tooSmall.getMessage());
     }
 
     @Test

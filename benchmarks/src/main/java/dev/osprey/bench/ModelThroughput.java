@@ -33,10 +33,6 @@ public final class ModelThroughput {
                 json.append(String.format(Locale.ROOT, ", \"train_b%d_img_s\": %.1f", batch,
                         ModelBenchmark.trainImagesPerSecond(model, x, y, batch, seconds)));
             }
-            if (device.kind() == Device.Kind.CUDA) { // the same step launched op by op: what graphs save
-                json.append(String.format(Locale.ROOT, ", \"train_b256_no_graphs_img_s\": %.1f",
-                        ModelBenchmark.trainImagesPerSecond(model, x, y, 256, seconds, false)));
-            }
             json.append(String.format(Locale.ROOT, ", \"infer_b256_img_s\": %.1f",
                     ModelBenchmark.inferenceImagesPerSecond(model, x, 256, seconds)));
             double[] latency = ModelBenchmark.batchOneLatencyMillis(model, x, seconds);

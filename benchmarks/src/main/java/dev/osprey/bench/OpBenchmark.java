@@ -3,6 +3,7 @@ package dev.osprey.bench;
 import dev.osprey.Activation;
 import dev.osprey.backend.AdamSpec;
 import dev.osprey.backend.Backend;
+import dev.osprey.backend.Memory;
 import dev.osprey.backend.Conv2dSpec;
 import dev.osprey.backend.DenseSpec;
 import dev.osprey.backend.Device;
@@ -53,6 +54,7 @@ public class OpBenchmark {
     String device;
 
     private Backend b;
+    private Memory memory;
     private Tensor x, kernel, bias, y, dy, dx, dKernel, dBias;
     private Tensor poolIn, poolOut, poolWorkspace, poolGrad, poolInGrad;
     private Tensor denseIn, denseKernel, denseBias, denseOut, denseGrad, denseInGrad, denseKernelGrad, denseBiasGrad;
@@ -64,49 +66,51 @@ public class OpBenchmark {
 
     @Setup(Level.Trial)
     public void setUp() {
-        b = Device.parse(device).open();
+        b = Device.parse(device).backend();
+        memory = b.newMemory();
         x = filled(0.1f, CONV.inputShape());
         kernel = filled(0.01f, CONV.kernelShape());
         bias = filled(0f, CONV.filters());
-        y = b.allocate(CONV.outputShape());
+        y = memory.allocate(CONV.outputShape());
         dy = filled(0.001f, CONV.outputShape());
-        dx = b.allocate(CONV.inputShape());
-        dKernel = b.allocate(CONV.kernelShape());
-        dBias = b.allocate(CONV.filters());
+        dx = memory.allocate(CONV.inputShape());
+        dKernel = memory.allocate(CONV.kernelShape());
+        dBias = memory.allocate(CONV.filters());
         poolIn = filled(0.2f, POOL.inputShape());
-        poolOut = b.allocate(POOL.outputShape());
-        poolWorkspace = b.maxPool2dWorkspace(POOL);
+        poolOut = memory.allocate(POOL.outputShape());
+        long workspace = b.pool2dWorkspaceSize(POOL);
+        poolWorkspace = workspace > 0 ? memory.allocate((int) workspace) : null;
         poolGrad = filled(0.01f, POOL.outputShape());
-        poolInGrad = b.allocate(POOL.inputShape());
+        poolInGrad = memory.allocate(POOL.inputShape());
         denseIn = filled(0.1f, DENSE.inputShape());
         denseKernel = filled(0.01f, DENSE.kernelShape());
         denseBias = filled(0f, DENSE.units());
-        denseOut = b.allocate(DENSE.outputShape());
+        denseOut = memory.allocate(DENSE.outputShape());
         denseGrad = filled(0.01f, DENSE.outputShape());
-        denseInGrad = b.allocate(DENSE.inputShape());
-        denseKernelGrad = b.allocate(DENSE.kernelShape());
-        denseBiasGrad = b.allocate(DENSE.units());
+        denseInGrad = memory.allocate(DENSE.inputShape());
+        denseKernelGrad = memory.allocate(DENSE.kernelShape());
+        denseBiasGrad = memory.allocate(DENSE.units());
         logits = filled(0.3f, 256, 10);
         targets = filled(0.1f, 256, 10);
-        dLogits = b.allocate(256, 10);
-        stats = b.allocate(2);
+        dLogits = memory.allocate(256, 10);
+        stats = memory.allocate(2);
         params = filled(0.05f, PARAMETERS);
         grads = filled(0.001f, PARAMETERS);
-        m = b.allocate(PARAMETERS);
-        v = b.allocate(PARAMETERS);
-        probe = b.allocate(1);
-        b.maxPool2dForward(POOL, poolIn, poolOut, poolWorkspace);
+        m = memory.allocate(PARAMETERS);
+        v = memory.allocate(PARAMETERS);
+        probe = memory.allocate(1);
+        b.pool2dForward(POOL, poolIn, poolOut, poolWorkspace);
     }
 
     private Tensor filled(float value, int... shape) {
-        Tensor t = b.allocate(shape);
+        Tensor t = memory.allocate(shape);
         b.fill(t, value);
         return t;
     }
 
     @TearDown(Level.Trial)
     public void tearDown() {
-        b.close();
+        memory.close();
     }
 
     private float drain(Tensor t) {
@@ -138,14 +142,14 @@ public class OpBenchmark {
     @Benchmark
     @OperationsPerInvocation(POOL_BYTES)
     public float maxPool2dForward() {
-        b.maxPool2dForward(POOL, poolIn, poolOut, poolWorkspace);
+        b.pool2dForward(POOL, poolIn, poolOut, poolWorkspace);
         return drain(poolOut);
     }
 
     @Benchmark
     @OperationsPerInvocation(POOL_BYTES)
     public float maxPool2dBackward() {
-        b.maxPool2dBackward(POOL, poolIn, poolOut, poolGrad, poolWorkspace, poolInGrad);
+        b.pool2dBackward(POOL, poolIn, poolOut, poolGrad, poolWorkspace, poolInGrad);
         return drain(poolInGrad);
     }
 

@@ -1,16 +1,20 @@
 package dev.osprey.backend;
 
 import dev.osprey.Activation;
+import java.util.List;
 
 /**
- * The seam between layers and native libraries: a small set of ops, each named op + direction.
+ * The seam between layers and native libraries: a small set of ops, each named op + direction. One backend per device
+ * and process (see {@link Device#backend()}) serves every model on that device; each model owns its tensors through
+ * a {@link Memory} of its own.
  *
- * <p>Rules every implementation keeps: ops write into the tensors they are given and never allocate;
- * expensive choices (primitive creation, algorithm search, workspace sizing) happen once per spec record and
- * are cached; only {@link #allocate}, {@link #view} and {@link #maxPool2dWorkspace} create tensors.
- * Activations are (N, H, W, C) or (N, features), row-major; parameters use Keras' layouts
- * (conv kernel (kh, kw, in, out), dense kernel (in, out)). Backends may keep private copies in faster
- * layouts, but what {@link #copyOut} returns is always in these layouts.
+ * <p>Rules every implementation keeps: ops write into the tensors they are given and never allocate; expensive
+ * choices (primitive creation, algorithm search, workspace sizing) happen once per spec record and are cached
+ * (the cache is bounded, so shapes no longer used are eventually freed); every op is safe to call from any thread
+ * (a backend serializes them). Activations are (N, H, W, C) or (N, features), row-major; parameters use Keras'
+ * layouts (conv kernel (kh, kw, in / groups, out), dense kernel (in, out)). Backends may keep private copies in
+ * faster layouts, but what {@link #copyOut} returns is always in these layouts. Gradients an op is given
+ * ({@code dy}) are read-only unless the op says otherwise.
  */
 public interface Backend extends AutoCloseable {
 
@@ -19,8 +23,8 @@ public interface Backend extends AutoCloseable {
 
     // ---- memory ------------------------------------------------------------------------------------------
 
-    /** A new zero-filled tensor of this logical shape. */
-    Tensor allocate(int... shape);
+    /** A new owner for tensors on this backend; the caller closes it. */
+    Memory newMemory();
 
     /** A window of {@code base} starting {@code offset} elements in, with its own shape; shares storage. */
     Tensor view(Tensor base, long offset, int... shape);
@@ -33,21 +37,24 @@ public interface Backend extends AutoCloseable {
 
     // ---- convolution -------------------------------------------------------------------------------------
 
+    /** bias is null when the spec has none. */
     void conv2dForward(Conv2dSpec spec, Tensor x, Tensor kernel, Tensor bias, Tensor y);
 
     void conv2dBackwardData(Conv2dSpec spec, Tensor dy, Tensor kernel, Tensor dx);
 
+    /** dBias is null when the spec has no bias. */
     void conv2dBackwardFilter(Conv2dSpec spec, Tensor x, Tensor dy, Tensor dKernel, Tensor dBias);
 
     // ---- pooling -----------------------------------------------------------------------------------------
 
-    /** Scratch the forward op may fill (oneDNN: the arg-max) for the backward op; one per layer and batch size. */
-    Tensor maxPool2dWorkspace(Pool2dSpec spec);
+    /** Floats of scratch the forward op fills (oneDNN: max pooling's arg-max) for the backward op; 0 for none. */
+    long pool2dWorkspaceSize(Pool2dSpec spec);
 
-    void maxPool2dForward(Pool2dSpec spec, Tensor x, Tensor y, Tensor workspace);
+    /** workspace: {@link #pool2dWorkspaceSize} floats, or null when that is 0. */
+    void pool2dForward(Pool2dSpec spec, Tensor x, Tensor y, Tensor workspace);
 
     /** x and y are the forward's input and output (cuDNN finds the maxima from them; oneDNN uses the workspace). */
-    void maxPool2dBackward(Pool2dSpec spec, Tensor x, Tensor y, Tensor dy, Tensor workspace, Tensor dx);
+    void pool2dBackward(Pool2dSpec spec, Tensor x, Tensor y, Tensor dy, Tensor workspace, Tensor dx);
 
     // ---- dense -------------------------------------------------------------------------------------------
 
@@ -57,13 +64,59 @@ public interface Backend extends AutoCloseable {
 
     void denseBackwardWeights(DenseSpec spec, Tensor x, Tensor dy, Tensor dKernel, Tensor dBias);
 
-    // ---- element-wise and loss ---------------------------------------------------------------------------
+    // ---- normalization -----------------------------------------------------------------------------------
 
-    /** dx = dy * activation'(.), from the activation's output y (ReLU: dy where y > 0). dx may be dy. */
-    void activationBackward(Activation activation, Tensor y, Tensor dy, Tensor dx);
+    /**
+     * Normalizes x with its own per-channel statistics, writing them to batchMean and batchVariance (biased), and
+     * moves movingMean and movingVariance towards them by the spec's momentum.
+     */
+    void batchNormForwardTraining(BatchNormSpec spec, Tensor x, Tensor gamma, Tensor beta, Tensor movingMean,
+                                  Tensor movingVariance, Tensor y, Tensor batchMean, Tensor batchVariance);
 
-    /** Row-wise softmax of (N, classes) logits. */
-    void softmaxForward(Tensor logits, Tensor probabilities);
+    /** Normalizes x with the moving statistics. */
+    void batchNormForwardInference(BatchNormSpec spec, Tensor x, Tensor gamma, Tensor beta, Tensor movingMean,
+                                   Tensor movingVariance, Tensor y);
+
+    /** Gradients of a training-mode forward, from the statistics it saved. */
+    void batchNormBackward(BatchNormSpec spec, Tensor x, Tensor dy, Tensor gamma, Tensor batchMean,
+                           Tensor batchVariance, Tensor dx, Tensor dGamma, Tensor dBeta);
+
+    // ---- element-wise ------------------------------------------------------------------------------------
+
+    /** y = activation(x); softmax runs over the last axis of y's shape. y may be x. */
+    void activationForward(Activation activation, Tensor x, Tensor y);
+
+    /**
+     * dx = dy * activation'(x). x (the forward's input) may be null when the activation is
+     * {@link Activation#differentiableFromOutput()}; y is the forward's output. dx may be dy.
+     */
+    void activationBackward(Activation activation, Tensor x, Tensor y, Tensor dy, Tensor dx);
+
+    /** out = a + b, element-wise; out may be a or b. */
+    void add(Tensor a, Tensor b, Tensor out);
+
+    /** out = a * b, element-wise; out may be a or b. */
+    void multiply(Tensor a, Tensor b, Tensor out);
+
+    /** y = x * scale + offset, element-wise; y may be x. */
+    void scale(Tensor x, float scale, float offset, Tensor y);
+
+    /** y = x framed by zeros. */
+    void pad2dForward(Pad2dSpec spec, Tensor x, Tensor y);
+
+    /** dx = the interior of dy (the gradient of {@link #pad2dForward}). */
+    void pad2dBackward(Pad2dSpec spec, Tensor dy, Tensor dx);
+
+    /**
+     * Joins parts side by side: each is (rows, width_i), the whole (rows, sum of widths) (concatenation along an axis
+     * once the axes before it are folded into rows).
+     */
+    void concat(int rows, List<Tensor> parts, Tensor whole);
+
+    /** The inverse of {@link #concat}: copies each part's columns out of the whole. */
+    void split(int rows, Tensor whole, List<Tensor> parts);
+
+    // ---- loss and regularization -------------------------------------------------------------------------
 
     /**
      * Softmax cross-entropy of (N, classes) logits against one-hot or soft targets. Writes the gradient of the
@@ -75,9 +128,6 @@ public interface Backend extends AutoCloseable {
     /** Inverted dropout: mask = keep / (1 - rate) from a counter-based generator keyed by seed; y = x * mask. */
     void dropoutForward(float rate, long seed, Tensor x, Tensor mask, Tensor y);
 
-    /** out = a * b, element-wise. */
-    void multiply(Tensor a, Tensor b, Tensor out);
-
     // ---- optimizers (one call over the whole parameter arena) --------------------------------------------
 
     /** Adam step number {@code step} (1-based). */
@@ -85,15 +135,7 @@ public interface Backend extends AutoCloseable {
 
     void sgdUpdate(SgdSpec spec, Tensor params, Tensor grads, Tensor velocity);
 
-    // ---- whole steps and whole data sets ------------------------------------------------------------------
-
-    /**
-     * A recorder for one training step of fixed shapes (one per batch size). Backends whose ops cost a launch each
-     * (CUDA) record the step once and replay it; the default runs it eagerly every time.
-     */
-    default StepGraph newStepGraph() {
-        return StepGraph.EAGER;
-    }
+    // ---- whole data sets ---------------------------------------------------------------------------------
 
     /**
      * Keeps a training set where this backend computes: samples (sampleSize floats each) and their target rows
@@ -110,7 +152,7 @@ public interface Backend extends AutoCloseable {
      */
     long nativeAllocations();
 
-    /** Frees every tensor and plan this backend made. Idempotent. */
+    /** Frees every plan this backend made (the tensors belong to their {@link Memory}). Idempotent. */
     @Override
     void close();
 }

@@ -62,7 +62,7 @@ public final class Checks {
     public static void conv2dForward(Conv2dSpec s, Tensor x, Tensor kernel, Tensor bias, Tensor y) {
         expect("conv2dForward x", x, s.inputShape());
         expect("conv2dForward kernel", kernel, s.kernelShape());
-        expect("conv2dForward bias", bias, s.filters());
+        bias("conv2dForward bias", s, bias);
         expect("conv2dForward y", y, s.outputShape());
     }
 
@@ -76,19 +76,38 @@ public final class Checks {
         expect("conv2dBackwardFilter x", x, s.inputShape());
         expect("conv2dBackwardFilter dy", dy, s.outputShape());
         expect("conv2dBackwardFilter dKernel", dKernel, s.kernelShape());
-        expect("conv2dBackwardFilter dBias", dBias, s.filters());
+        bias("conv2dBackwardFilter dBias", s, dBias);
     }
 
-    public static void maxPool2dForward(Pool2dSpec s, Tensor x, Tensor y) {
-        expect("maxPool2dForward x", x, s.inputShape());
-        expect("maxPool2dForward y", y, s.outputShape());
+    private static void bias(String what, Conv2dSpec s, Tensor bias) {
+        if (s.hasBias()) {
+            expect(what, bias, s.filters());
+        } else if (bias != null) {
+            throw new IllegalArgumentException(what + ": expected none (the convolution has no bias), received "
+                    + Tensor.describe(bias.shape()));
+        }
     }
 
-    public static void maxPool2dBackward(Pool2dSpec s, Tensor x, Tensor y, Tensor dy, Tensor dx) {
-        expect("maxPool2dBackward x", x, s.inputShape());
-        expect("maxPool2dBackward y", y, s.outputShape());
-        expect("maxPool2dBackward dy", dy, s.outputShape());
-        expect("maxPool2dBackward dx", dx, s.inputShape());
+    public static void pool2dForward(Pool2dSpec s, Tensor x, Tensor y, Tensor workspace, long workspaceSize) {
+        expect("pool2dForward x", x, s.inputShape());
+        expect("pool2dForward y", y, s.outputShape());
+        workspace("pool2dForward", workspace, workspaceSize);
+    }
+
+    public static void pool2dBackward(Pool2dSpec s, Tensor x, Tensor y, Tensor dy, Tensor workspace, Tensor dx,
+                                      long workspaceSize) {
+        expect("pool2dBackward x", x, s.inputShape());
+        expect("pool2dBackward y", y, s.outputShape());
+        expect("pool2dBackward dy", dy, s.outputShape());
+        expect("pool2dBackward dx", dx, s.inputShape());
+        workspace("pool2dBackward", workspace, workspaceSize);
+    }
+
+    private static void workspace(String what, Tensor workspace, long size) {
+        if (size > 0 && (workspace == null || workspace.size() < size)) {
+            throw new IllegalArgumentException(what + ": expected a workspace of at least " + size
+                    + " floats (pool2dWorkspaceSize), received " + (workspace == null ? "null" : workspace.size()));
+        }
     }
 
     public static void denseForward(DenseSpec s, Tensor x, Tensor kernel, Tensor bias, Tensor y) {
@@ -109,6 +128,56 @@ public final class Checks {
         expect("denseBackwardWeights dy", dy, s.outputShape());
         expect("denseBackwardWeights dKernel", dKernel, s.kernelShape());
         expect("denseBackwardWeights dBias", dBias, s.units());
+    }
+
+    public static void batchNorm(String what, BatchNormSpec s, Tensor x, Tensor y, Tensor... perChannel) {
+        expect(what + " x", x, s.shape());
+        expect(what + " y", y, s.shape());
+        for (Tensor t : perChannel) {
+            expect(what + " per-channel tensor", t, s.channels());
+        }
+    }
+
+    /** Returns (rows, last axis) for softmax, (size, 1) for element-wise activations. */
+    public static int[] activation(String what, dev.osprey.Activation a, Tensor x, Tensor y) {
+        if (x != null) {
+            sameSize(what, y, x);
+        }
+        if (a.kind() != dev.osprey.Activation.Kind.SOFTMAX) {
+            return new int[] {(int) y.size(), 1};
+        }
+        int[] shape = y.shape();
+        int last = shape[shape.length - 1];
+        return new int[] {(int) (y.size() / last), last};
+    }
+
+    public static void pad2d(String what, Pad2dSpec s, Tensor small, Tensor large) {
+        expect(what + " unpadded", small, s.inputShape());
+        expect(what + " padded", large, s.outputShape());
+    }
+
+    /** Returns the widths of the parts; their sum must be the whole's row. */
+    public static int[] concat(String what, int rows, java.util.List<Tensor> parts, Tensor whole) {
+        if (rows <= 0 || parts.isEmpty() || whole.size() % rows != 0) {
+            throw new IllegalArgumentException(what + ": expected rows > 0 dividing the whole's " + whole.size()
+                    + " values and at least one part, received rows " + rows + " and " + parts.size() + " parts");
+        }
+        int[] widths = new int[parts.size()];
+        long total = 0;
+        for (int i = 0; i < widths.length; i++) {
+            Tensor p = parts.get(i);
+            if (p.size() % rows != 0) {
+                throw new IllegalArgumentException(what + ": expected part " + i + " to hold a whole number of "
+                        + rows + " rows, received " + Tensor.describe(p.shape()));
+            }
+            widths[i] = (int) (p.size() / rows);
+            total += widths[i];
+        }
+        if (total * rows != whole.size()) {
+            throw new IllegalArgumentException(what + ": expected the parts' " + total * rows + " values to fill the "
+                    + "whole, received a whole of " + Tensor.describe(whole.shape()));
+        }
+        return widths;
     }
 
     /** Returns (rows, classes). */

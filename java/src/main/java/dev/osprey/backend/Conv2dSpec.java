@@ -3,25 +3,51 @@ package dev.osprey.backend;
 import dev.osprey.Activation;
 
 /**
- * One 2-D convolution: input (batch, inH, inW, inC), kernel (kernelH, kernelW, inC, filters) as in Keras,
- * bias (filters), output (batch, outH, outW, filters), with an activation fused into the forward op.
- * A record, so it is the key of the backend's plan cache.
+ * One 2-D convolution: input (batch, inH, inW, inC), kernel (kernelH, kernelW, inC / groups, filters) as in Keras,
+ * bias (filters) when {@code hasBias}, output (batch, outH, outW, filters), with an activation fused into the forward
+ * op. Filters are split into {@code groups} groups that each see inC / groups input channels (a depthwise
+ * convolution is groups = inC). Dilation spreads the kernel taps {@code dilation} apart. A record, so it is the key
+ * of the backend's plan cache.
  */
 public record Conv2dSpec(int batch, int inH, int inW, int inC, int filters, int kernelH, int kernelW,
                          int strideH, int strideW, int padTop, int padLeft, int padBottom, int padRight,
-                         Activation activation) {
+                         int dilationH, int dilationW, int groups, boolean hasBias, Activation activation) {
     public Conv2dSpec {
-        if (activation == Activation.SOFTMAX) {
-            throw new IllegalArgumentException("Conv2D: softmax is only supported on the last Dense layer");
+        if (activation.kind() == Activation.Kind.SOFTMAX) {
+            throw new IllegalArgumentException("Conv2dSpec: softmax can't be fused into a convolution");
+        }
+        if (groups <= 0 || inC % groups != 0 || filters % groups != 0) {
+            throw new IllegalArgumentException("Conv2dSpec: expected groups dividing both input channels (" + inC
+                    + ") and filters (" + filters + "), received groups=" + groups);
+        }
+        if (dilationH <= 0 || dilationW <= 0) {
+            throw new IllegalArgumentException("Conv2dSpec: expected dilation >= 1, received " + dilationH + "x" + dilationW);
         }
     }
 
+    /** A plain convolution: no dilation, one group, with bias. */
+    public Conv2dSpec(int batch, int inH, int inW, int inC, int filters, int kernelH, int kernelW,
+                      int strideH, int strideW, int padTop, int padLeft, int padBottom, int padRight,
+                      Activation activation) {
+        this(batch, inH, inW, inC, filters, kernelH, kernelW, strideH, strideW, padTop, padLeft, padBottom, padRight,
+                1, 1, 1, true, activation);
+    }
+
+    /** The kernel's extent once dilated. */
+    public int effectiveKernelH() {
+        return (kernelH - 1) * dilationH + 1;
+    }
+
+    public int effectiveKernelW() {
+        return (kernelW - 1) * dilationW + 1;
+    }
+
     public int outH() {
-        return (inH + padTop + padBottom - kernelH) / strideH + 1;
+        return (inH + padTop + padBottom - effectiveKernelH()) / strideH + 1;
     }
 
     public int outW() {
-        return (inW + padLeft + padRight - kernelW) / strideW + 1;
+        return (inW + padLeft + padRight - effectiveKernelW()) / strideW + 1;
     }
 
     public int[] inputShape() {
@@ -33,11 +59,23 @@ public record Conv2dSpec(int batch, int inH, int inW, int inC, int filters, int 
     }
 
     public int[] kernelShape() {
-        return new int[] {kernelH, kernelW, inC, filters};
+        return new int[] {kernelH, kernelW, inC / groups, filters};
+    }
+
+    /** This convolution with another activation fused (or none). */
+    public Conv2dSpec withActivation(Activation a) {
+        return new Conv2dSpec(batch, inH, inW, inC, filters, kernelH, kernelW, strideH, strideW, padTop, padLeft,
+                padBottom, padRight, dilationH, dilationW, groups, hasBias, a);
+    }
+
+    /** This convolution with a bias or without. */
+    public Conv2dSpec withBias(boolean bias) {
+        return new Conv2dSpec(batch, inH, inW, inC, filters, kernelH, kernelW, strideH, strideW, padTop, padLeft,
+                padBottom, padRight, dilationH, dilationW, groups, bias, activation);
     }
 
     /** Multiply-adds of the forward op times two. */
     public double forwardFlops() {
-        return 2.0 * batch * outH() * outW() * filters * kernelH * kernelW * inC;
+        return 2.0 * batch * outH() * outW() * filters * kernelH * kernelW * (inC / groups);
     }
 }

@@ -90,21 +90,56 @@ public final class Device {
     }
 
     /**
-     * A new backend on this device; the caller owns and closes it. A GPU picked automatically that fails to
-     * open (or fails its self-check) gives way to the CPU with a logged reason; one asked for by name throws.
+     * This device's backend: one per device and process, made on first use (the GPU's self-check runs then, once) and
+     * shared by every model on the device; models own their tensors, not the backend, so nobody closes it. A GPU
+     * picked automatically that fails to open (or fails its self-check) gives way to the CPU with a logged reason;
+     * one asked for by name throws, every time it is asked for.
      */
-    public Backend open() {
+    public Backend backend() {
         if (kind == Kind.CPU) {
-            return new CpuBackend();
+            return Engines.cpu();
         }
         try {
-            return new CudaBackend(index);
+            return Engines.cuda(index);
         } catch (BackendException e) {
             if (!automatic) {
                 throw e;
             }
             LOG.warning(() -> "device cpu (the GPU could not be used: " + e.getMessage() + ")");
-            return new CpuBackend();
+            return Engines.cpu();
+        }
+    }
+
+    /** The process-wide backends, one per device. */
+    private static final class Engines {
+        private static CpuBackend cpu;
+        private static final java.util.Map<Integer, Object> cuda = new java.util.HashMap<>();
+
+        private Engines() {
+        }
+
+        static synchronized Backend cpu() {
+            if (cpu == null) {
+                cpu = new CpuBackend();
+            }
+            return cpu;
+        }
+
+        /** The GPU's backend, or the reason it could not be opened (remembered: a failed GPU is not retried). */
+        static synchronized Backend cuda(int index) {
+            Object engine = cuda.get(index);
+            if (engine == null) {
+                try {
+                    engine = new CudaBackend(index);
+                } catch (BackendException e) {
+                    engine = e;
+                }
+                cuda.put(index, engine);
+            }
+            if (engine instanceof BackendException e) {
+                throw new BackendException(e.getMessage(), e);
+            }
+            return (Backend) engine;
         }
     }
 

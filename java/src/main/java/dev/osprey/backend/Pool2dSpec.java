@@ -1,8 +1,23 @@
 package dev.osprey.backend;
 
-/** One 2-D max pooling: input (batch, inH, inW, channels), window poolH x poolW, output (batch, outH, outW, channels). */
-public record Pool2dSpec(int batch, int inH, int inW, int channels, int poolH, int poolW,
+/**
+ * One 2-D pooling: input (batch, inH, inW, channels), window poolH x poolW, output (batch, outH, outW, channels).
+ */
+public record Pool2dSpec(Mode mode, int batch, int inH, int inW, int channels, int poolH, int poolW,
                          int strideH, int strideW, int padTop, int padLeft, int padBottom, int padRight) {
+    public enum Mode { MAX }
+
+    /** A max pooling. */
+    public Pool2dSpec(int batch, int inH, int inW, int channels, int poolH, int poolW,
+                      int strideH, int strideW, int padTop, int padLeft, int padBottom, int padRight) {
+        this(Mode.MAX, batch, inH, inW, channels, poolH, poolW, strideH, strideW, padTop, padLeft, padBottom, padRight);
+    }
+
+    /** A pooling over the whole image: output (batch, 1, 1, channels). */
+    public static Pool2dSpec global(Mode mode, int batch, int inH, int inW, int channels) {
+        return new Pool2dSpec(mode, batch, inH, inW, channels, inH, inW, 1, 1, 0, 0, 0, 0);
+    }
+
     public int outH() {
         return (inH + padTop + padBottom - poolH) / strideH + 1;
     }

@@ -3,8 +3,9 @@ package dev.osprey.benchmark;
 import dev.osprey.Activation;
 import dev.osprey.FitOptions;
 import dev.osprey.NDArray;
-import dev.osprey.Sequential;
+import dev.osprey.Model;
 import dev.osprey.backend.Backend;
+import dev.osprey.backend.Memory;
 import dev.osprey.backend.DenseSpec;
 import dev.osprey.backend.Device;
 import dev.osprey.backend.Tensor;
@@ -57,7 +58,7 @@ public final class ModelBenchmark {
     }
 
     /** Measures a compiled model on data of its input shape (labels as class numbers). */
-    public static Result run(Sequential model, NDArray x, NDArray y, double seconds) {
+    public static Result run(Model model, NDArray x, NDArray y, double seconds) {
         double peak = peakGflops(model.device(), Math.min(seconds, 2));
         double train32 = trainImagesPerSecond(model, x, y, 32, seconds);
         double train256 = trainImagesPerSecond(model, x, y, 256, seconds);
@@ -77,13 +78,14 @@ public final class ModelBenchmark {
      * the best of repeated runs: what the hardware gives this library, the yardstick for the model's figures.
      */
     public static double peakGflops(Device device, double seconds) {
-        try (Backend b = device.open()) {
+        Backend b = device.backend();
+        try (Memory memory = b.newMemory()) {
             int n = 2048;
             DenseSpec spec = new DenseSpec(n, n, n, Activation.LINEAR);
-            Tensor x = b.allocate(n, n);
-            Tensor k = b.allocate(n, n);
-            Tensor bias = b.allocate(n);
-            Tensor out = b.allocate(n, n);
+            Tensor x = memory.allocate(n, n);
+            Tensor k = memory.allocate(n, n);
+            Tensor bias = memory.allocate(n);
+            Tensor out = memory.allocate(n, n);
             b.fill(x, 0.5f);
             b.fill(k, 0.25f);
             float[] sync = new float[1];
@@ -102,23 +104,18 @@ public final class ModelBenchmark {
         }
     }
 
-    public static double trainImagesPerSecond(Sequential model, NDArray x, NDArray y, int batch, double seconds) {
-        return trainImagesPerSecond(model, x, y, batch, seconds, true);
-    }
-
     /**
      * Training images/s over a 9,600-image slice: one fit call of as many epochs as fit in the time, timed from
      * the end of its first epoch, which pays the one-off costs real training pays once per fit (handing the set to
-     * the device, recording the step). stepGraphs off gives the op-by-op figure.
+     * the device, planning the batch sizes).
      */
-    public static double trainImagesPerSecond(Sequential model, NDArray x, NDArray y, int batch, double seconds,
-                                              boolean stepGraphs) {
+    public static double trainImagesPerSecond(Model model, NDArray x, NDArray y, int batch, double seconds) {
         int n = Math.min(x.rows(), 9600);
         NDArray xs = x.slice(0, n);
         NDArray ys = y.slice(0, n);
         int warm = Math.min(n, batch * 20);
         model.fit(xs.slice(0, warm), ys.slice(0, warm),
-                FitOptions.defaults().epochs(1).batchSize(batch).verbose(false).stepGraphs(stepGraphs));
+                FitOptions.defaults().epochs(1).batchSize(batch).verbose(false));
         long[] start = new long[1];
         long[] end = new long[1];
         long[] images = new long[1];
@@ -138,11 +135,11 @@ public final class ModelBenchmark {
             }
         };
         model.fit(xs, ys, FitOptions.defaults().epochs(Integer.MAX_VALUE).batchSize(batch).verbose(false)
-                .stepGraphs(stepGraphs).callbacks(timer));
+                .callbacks(timer));
         return images[0] / ((end[0] - start[0]) / 1e9);
     }
 
-    public static double inferenceImagesPerSecond(Sequential model, NDArray x, int batch, double seconds) {
+    public static double inferenceImagesPerSecond(Model model, NDArray x, int batch, double seconds) {
         model.predict(x.slice(0, Math.min(x.rows(), batch * 4)), batch);
         long images = 0;
         long start = System.nanoTime();
@@ -154,7 +151,7 @@ public final class ModelBenchmark {
     }
 
     /** {median, p99} in milliseconds of predict on one image, cycling through real images. */
-    public static double[] batchOneLatencyMillis(Sequential model, NDArray x, double seconds) {
+    public static double[] batchOneLatencyMillis(Model model, NDArray x, double seconds) {
         NDArray[] singles = new NDArray[Math.min(256, x.rows())];
         for (int i = 0; i < singles.length; i++) {
             singles[i] = x.slice(i, i + 1);

@@ -1,10 +1,10 @@
 package dev.osprey.callbacks;
 
-import dev.osprey.Sequential;
+import dev.osprey.Model;
 
 /** What a callback sees of a training run in progress, and how it can stop it. */
 public interface Training {
-    Sequential model();
+    Model model();
 
     int epochs();
 

@@ -2,7 +2,7 @@ package dev.osprey.cli;
 
 import dev.osprey.Models;
 import dev.osprey.NDArray;
-import dev.osprey.Sequential;
+import dev.osprey.Model;
 import dev.osprey.backend.Device;
 import dev.osprey.backend.cuda.CudaProbe;
 import dev.osprey.benchmark.ModelBenchmark;
@@ -58,7 +58,7 @@ final class BenchCommand implements Callable<Integer> {
         List<ModelBenchmark.Result> results = new ArrayList<>();
         for (Device device : devices) {
             System.out.println("measuring " + device + " ...");
-            try (Sequential model = model(device)) {
+            try (Model model = model(device)) {
                 NDArray[] data = data(model);
                 results.add(ModelBenchmark.run(model, data[0], data[1], seconds));
             }
@@ -71,11 +71,11 @@ final class BenchCommand implements Callable<Integer> {
         return 0;
     }
 
-    private Sequential model(Device device) throws Exception {
+    private Model model(Device device) throws Exception {
         if (modelFile == null) {
             return Models.compiledTutorialCnn(device);
         }
-        Sequential m = Sequential.load(modelFile, device);
+        Model m = Model.load(modelFile, device);
         if (m.optimizer() == null) {
             m.close();
             throw new IllegalArgumentException(modelFile + " holds no compile settings, so it can't be trained");
@@ -84,7 +84,7 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     /** Real Fashion-MNIST images when the model takes them, else seeded random data of the model's shape. */
-    private static NDArray[] data(Sequential model) {
+    private static NDArray[] data(Model model) {
         int classes = model.outputShape().size();
         if (model.inputShape().equals(dev.osprey.Shape.of(28, 28, 1)) && classes == 10) {
             LabeledData d = Datasets.fashionMnistSample();

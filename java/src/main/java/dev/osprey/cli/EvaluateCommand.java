@@ -1,6 +1,6 @@
 package dev.osprey.cli;
 
-import dev.osprey.Sequential;
+import dev.osprey.Model;
 import dev.osprey.backend.Device;
 import dev.osprey.data.LabeledData;
 import java.nio.file.Path;
@@ -27,7 +27,7 @@ final class EvaluateCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         LabeledData d = data.load();
-        try (Sequential model = Sequential.load(modelFile, Device.parse(device))) {
+        try (Model model = Model.load(modelFile, Device.parse(device))) {
             Map<String, Double> r = model.evaluate(d.testX(), d.testY(), 256);
             System.out.printf(Locale.ROOT, "loss: %.4f - accuracy: %.4f (%,d images from %s)%n", r.get("loss"),
                     r.getOrDefault("accuracy", Double.NaN), d.testX().rows(), d.source());

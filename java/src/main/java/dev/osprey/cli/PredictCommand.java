@@ -1,7 +1,7 @@
 package dev.osprey.cli;
 
 import dev.osprey.NDArray;
-import dev.osprey.Sequential;
+import dev.osprey.Model;
 import dev.osprey.backend.Device;
 import dev.osprey.Shape;
 import dev.osprey.data.Idx;
@@ -48,7 +48,7 @@ final class PredictCommand implements Callable<Integer> {
         if (topK <= 0) {
             throw new IllegalArgumentException("expected --top-k > 0, received " + topK);
         }
-        try (Sequential model = Sequential.load(modelFile, Device.parse(device))) {
+        try (Model model = Model.load(modelFile, Device.parse(device))) {
             List<String> labels = new ArrayList<>();
             NDArray x = imageFiles(images) ? decodeImages(model, labels) : Idx.images(Idx.read(images), images.toString());
             int n = limit > 0 ? Math.min(limit, x.rows()) : x.rows();
@@ -77,7 +77,7 @@ final class PredictCommand implements Callable<Integer> {
     }
 
     /** Decodes the image file, or every image under the folder (sorted), with the model's preprocessing. */
-    private NDArray decodeImages(Sequential model, List<String> names) throws IOException {
+    private NDArray decodeImages(Model model, List<String> names) throws IOException {
         Preprocessing p = model.preprocessing();
         Shape in = model.inputShape();
         if (p == null) {

@@ -1,7 +1,7 @@
 package dev.osprey.cli;
 
 import dev.osprey.Models;
-import dev.osprey.Sequential;
+import dev.osprey.Model;
 import dev.osprey.backend.Device;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -16,10 +16,10 @@ final class SummaryCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        try (Sequential model = modelFile == null ? Models.tutorialCnn().device(Device.cpu())
-                : Sequential.load(modelFile, Device.cpu())) {
+        try (Model model = modelFile == null ? Models.tutorialCnn().device(Device.cpu())
+                : Model.load(modelFile, Device.cpu())) {
             if (modelFile == null) {
-                model.build(model.layers().get(0).declaredInputShape().orElseThrow());
+                model.build();
             }
             model.summary();
         }

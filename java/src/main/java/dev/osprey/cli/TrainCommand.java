@@ -3,7 +3,7 @@ package dev.osprey.cli;
 import dev.osprey.FitOptions;
 import dev.osprey.History;
 import dev.osprey.Models;
-import dev.osprey.Sequential;
+import dev.osprey.Model;
 import dev.osprey.backend.Device;
 import dev.osprey.Shape;
 import dev.osprey.data.LabeledData;
@@ -55,10 +55,6 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--threads", description = "CPU threads (sets OMP_NUM_THREADS; the osprey launcher applies it).")
     Integer threads;
 
-    @Option(names = "--no-cuda-graphs", description = "On a GPU, launch every op of each training step instead of "
-            + "replaying the step recorded as a CUDA graph.")
-    boolean noCudaGraphs;
-
     @Option(names = "--quiet", description = "No per-epoch progress.")
     boolean quiet;
 
@@ -72,7 +68,7 @@ final class TrainCommand implements Callable<Integer> {
         if (!augmentation.isNone()) {
             System.out.println("Augmentation: " + augmentation);
         }
-        try (Sequential model = Models.tutorialCnn(Shape.of(p.height(), p.width(), p.channels()), classes.size());
+        try (Model model = Models.tutorialCnn(Shape.of(p.height(), p.width(), p.channels()), classes.size());
              ImageBatchSource train = new ImageBatchSource(split[0], p, augmentation, seed, imageOptions.workers, 2,
                      imageOptions.skipBadFiles);
              ImageBatchSource validation = new ImageBatchSource(split[1], p, Augmentation.NONE, seed,
@@ -82,7 +78,7 @@ final class TrainCommand implements Callable<Integer> {
             System.out.println("Device: " + model.backendDescription());
             long start = System.nanoTime();
             History history = model.fit(train, validation, FitOptions.defaults().epochs(epochs).batchSize(batchSize)
-                    .seed(seed).verbose(!quiet).stepGraphs(!noCudaGraphs));
+                    .seed(seed).verbose(!quiet));
             double seconds = (System.nanoTime() - start) / 1e9;
             model.save(output);
             history.writeJson(sibling(output, ".history.json"));
@@ -129,15 +125,14 @@ final class TrainCommand implements Callable<Integer> {
         LabeledData d = data.load();
         System.out.printf(Locale.ROOT, "Data: %s: %,d training and %,d test images of %s%n", d.source(),
                 d.trainX().rows(), d.testX().rows(), d.trainX().sampleShape());
-        try (Sequential model = Models.tutorialCnn()) {
+        try (Model model = Models.tutorialCnn()) {
             model.device(Device.parse(device)).seed(seed).classNames(data.classNames());
             model.compile(new Adam(learningRate), Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY);
             model.summary();
             System.out.println("Device: " + model.backendDescription());
             long start = System.nanoTime();
             History history = model.fit(d.trainX(), d.trainY(), FitOptions.defaults().epochs(epochs)
-                    .batchSize(batchSize).validationData(d.testX(), d.testY()).seed(seed).verbose(!quiet)
-                    .stepGraphs(!noCudaGraphs));
+                    .batchSize(batchSize).validationData(d.testX(), d.testY()).seed(seed).verbose(!quiet));
             double seconds = (System.nanoTime() - start) / 1e9;
             Map<String, Double> test = model.evaluate(d.testX(), d.testY(), 256);
             model.save(output);

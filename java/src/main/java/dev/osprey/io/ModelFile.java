@@ -1,17 +1,11 @@
 package dev.osprey.io;
 
-import dev.osprey.Activation;
 import dev.osprey.Layer;
+import dev.osprey.Model;
 import dev.osprey.NDArray;
-import dev.osprey.Padding;
 import dev.osprey.Sequential;
 import dev.osprey.Shape;
 import dev.osprey.backend.Device;
-import dev.osprey.layers.Conv2D;
-import dev.osprey.layers.Dense;
-import dev.osprey.layers.Dropout;
-import dev.osprey.layers.Flatten;
-import dev.osprey.layers.MaxPooling2D;
 import dev.osprey.loss.Loss;
 import dev.osprey.metrics.Metric;
 import dev.osprey.optim.Adam;
@@ -37,14 +31,16 @@ import java.util.zip.ZipInputStream;
 import java.util.zip.ZipOutputStream;
 
 /**
- * The model file (.osprey): a zip holding model.json (format version, architecture with Keras' class names and
- * config keys, compile settings) and weights.safetensors (every parameter as little-endian F32, named
- * "layers.{i}.{kernel|bias}"). Written to a temporary file beside the target, then renamed: a crash never
- * leaves half a model under the real name.
+ * The model file (.osprey): a zip holding model.json (format version, the graph in Keras' functional form: each layer's
+ * class name, configuration and inbound calls, compile settings, class names, preprocessing) and weights.safetensors
+ * (every weight as little-endian F32, named "{layer}/{weight}", and the optimizer's state as "optimizer/{slot}").
+ * Layers are made by their own fromConfig through {@link LayerRegistry}. Files of format version 1 (Sequential
+ * models, weights named "layers.{i}.{kernel|bias}") still load. Written to a temporary file beside the target, then
+ * renamed: a crash never leaves half a model under the real name.
  */
 public final class ModelFile {
     public static final String FORMAT = "osprey-model";
-    public static final int VERSION = 1;
+    public static final int VERSION = 2;
     private static final String MODEL_JSON = "model.json";
     private static final String WEIGHTS = "weights.safetensors";
     private static final long MAX_ENTRY_BYTES = 1L << 31;
@@ -52,7 +48,7 @@ public final class ModelFile {
     private ModelFile() {
     }
 
-    public static void write(Sequential model, Path path) throws IOException {
+    public static void write(Model model, Path path) throws IOException {
         byte[] bytes = toBytes(model);
         Path absolute = path.toAbsolutePath();
         Path dir = absolute.getParent();
@@ -66,21 +62,13 @@ public final class ModelFile {
         }
     }
 
-    /** The model file's bytes, e.g. to make a copy of a model on another thread or device. */
+    /** The model file's bytes. */
     @SuppressWarnings("unchecked")
-    public static byte[] toBytes(Sequential model) throws IOException {
+    public static byte[] toBytes(Model model) throws IOException {
         Map<String, Object> doc = new LinkedHashMap<>();
         doc.put("format", FORMAT);
         doc.put("version", VERSION);
-        doc.put("input_shape", toList(model.inputShape().dims()));
-        List<Object> layers = new ArrayList<>();
-        for (Layer l : model.layers()) {
-            Map<String, Object> entry = new LinkedHashMap<>();
-            entry.put("class_name", l.className());
-            entry.put("config", l.config());
-            layers.add(entry);
-        }
-        doc.put("layers", layers);
+        doc.put("model", GraphConfig.write(model));
         doc.put("class_names", model.classNames());
         if (model.preprocessing() != null) {
             doc.put("preprocessing", model.preprocessing().toConfig());
@@ -94,13 +82,13 @@ public final class ModelFile {
             compile.put("metrics", model.metrics().stream().map(Metric::kerasName).toList());
             doc.put("compile", compile);
         }
-        List<String> names = new ArrayList<>(names(model));
+        List<String> names = new ArrayList<>(model.weightPaths());
         List<NDArray> arrays = new ArrayList<>(model.getWeights());
-        Sequential.OptimizerState state = model.optimizerState();
+        Model.OptimizerState state = model.optimizerState();
         if (state != null) { // saved so that training resumes where it stopped, as Keras does
             ((Map<String, Object>) doc.get("compile")).put("optimizer_iterations", state.iterations());
             state.slots().forEach((slot, values) -> {
-                names.add("optimizer." + slot);
+                names.add("optimizer/" + slot);
                 arrays.add(values);
             });
         }
@@ -120,7 +108,7 @@ public final class ModelFile {
     }
 
     /** A model from bytes made by {@link #toBytes}, on the given device (null: automatic). */
-    public static Sequential fromBytes(byte[] bytes, Device device) throws IOException {
+    public static Model fromBytes(byte[] bytes, Device device) throws IOException {
         byte[] json = null;
         byte[] weights = null;
         try (ZipInputStream zip = new ZipInputStream(new java.io.ByteArrayInputStream(bytes))) {
@@ -136,9 +124,9 @@ public final class ModelFile {
         return fromEntries(json, weights, device, Path.of("(model bytes)"));
     }
 
-    public static Sequential read(Path path, Device device) throws IOException {
-        byte[] json = null;
-        byte[] weights = null;
+    public static Model read(Path path, Device device) throws IOException {
+        byte[] json;
+        byte[] weights;
         if (!Files.exists(path)) {
             throw new NoSuchFileException(path.toString(), null, "no model file there");
         }
@@ -153,7 +141,7 @@ public final class ModelFile {
         return fromEntries(json, weights, device, path);
     }
 
-    private static Sequential fromEntries(byte[] json, byte[] weights, Device device, Path path) throws IOException {
+    private static Model fromEntries(byte[] json, byte[] weights, Device device, Path path) throws IOException {
         if (json == null || weights == null) {
             throw new ModelFormatException(path + " is not an Osprey model file: expected entries " + MODEL_JSON
                     + " and " + WEIGHTS + ", found " + (json == null ? "no " + MODEL_JSON : "no " + WEIGHTS)
@@ -167,31 +155,29 @@ public final class ModelFile {
         }
         try {
             return fromDocument(doc, weights, device, path);
-        } catch (IllegalArgumentException | ClassCastException | NullPointerException e) {
+        } catch (IllegalArgumentException | IllegalStateException | ClassCastException | NullPointerException
+                 | ArithmeticException e) {
             throw new ModelFormatException(path + ": " + e.getMessage(), e);
         }
     }
 
-    private static Sequential fromDocument(Map<String, Object> doc, byte[] weightBytes, Device device, Path path)
+    private static Model fromDocument(Map<String, Object> doc, byte[] weightBytes, Device device, Path path)
             throws ModelFormatException {
         if (!FORMAT.equals(doc.get("format"))) {
             throw new ModelFormatException(path + ": expected format '" + FORMAT + "', received '" + doc.get("format") + "'");
         }
-        long version = ((Number) doc.get("version")).longValue();
-        if (version != VERSION) {
-            throw new ModelFormatException(path + ": expected model format version " + VERSION + ", received " + version
-                    + " (written by a newer Osprey?)");
+        if (!(doc.get("version") instanceof Number v)) {
+            throw new ModelFormatException(path + ": expected a format version, received " + doc.get("version"));
         }
-        Sequential model = new Sequential();
-        model.device(device == null ? Device.auto() : device);
-        for (Object o : (List<?>) doc.get("layers")) {
-            Map<String, Object> entry = asMap(o, "layer");
-            model.add(layer((String) entry.get("class_name"), asMap(entry.get("config"), "layer config")));
+        long version = v.longValue();
+        if (version != 1 && version != VERSION) {
+            throw new ModelFormatException(path + ": expected model format version 1 or " + VERSION + ", received "
+                    + version + " (written by a newer Osprey?)");
         }
-        Shape input = Shape.of(ints(doc.get("input_shape")));
+        Model model = version == 1 ? versionOneModel(doc) : GraphConfig.read(asMap(doc.get("model"), "model"));
         Map<String, Object> compile = doc.containsKey("compile") ? asMap(doc.get("compile"), "compile") : null;
         try {
-            model.build(input);
+            model.device(device == null ? Device.auto() : device);
             if (compile != null) {
                 Loss loss = Loss.of((String) compile.get("loss")).fromLogits(Boolean.TRUE.equals(compile.get("from_logits")));
                 Metric[] metrics = ((List<?>) compile.get("metrics")).stream().map(m -> Metric.of((String) m))
@@ -199,19 +185,21 @@ public final class ModelFile {
                 model.compile(optimizer((String) compile.get("optimizer"), asMap(compile.get("optimizer_config"),
                         "optimizer config")), loss, metrics);
             }
-            model.setWeights(SafeTensors.read(weightBytes, names(model), path));
+            model.build();
+            List<String> names = version == 1 ? versionOneNames(model) : model.weightPaths();
+            model.setWeights(SafeTensors.read(weightBytes, names, path));
             if (compile != null && compile.get("optimizer_iterations") instanceof Number iterations) {
                 List<String> slotNames = new ArrayList<>(model.optimizerSlotNames());
-                List<NDArray> slots = SafeTensors.read(weightBytes,
-                        slotNames.stream().map(n -> "optimizer." + n).toList(), path);
+                String prefix = version == 1 ? "optimizer." : "optimizer/";
+                List<NDArray> slots = SafeTensors.read(weightBytes, slotNames.stream().map(n -> prefix + n).toList(), path);
                 Map<String, NDArray> state = new java.util.TreeMap<>();
                 for (int i = 0; i < slotNames.size(); i++) {
                     state.put(slotNames.get(i), slots.get(i));
                 }
-                model.restoreOptimizerState(new Sequential.OptimizerState(iterations.longValue(), state));
+                model.restoreOptimizerState(new Model.OptimizerState(iterations.longValue(), state));
             }
-            if (doc.get("class_names") instanceof List<?> names) {
-                model.classNames(names.stream().map(String::valueOf).toList());
+            if (doc.get("class_names") instanceof List<?> names2) {
+                model.classNames(names2.stream().map(String::valueOf).toList());
             }
             if (doc.get("preprocessing") instanceof Map<?, ?> p) {
                 model.preprocessing(dev.osprey.data.images.Preprocessing.fromConfig(p));
@@ -223,27 +211,32 @@ public final class ModelFile {
         }
     }
 
-    private static Layer layer(String className, Map<String, Object> c) {
-        if (className == null) {
-            throw new IllegalArgumentException("a layer without class_name");
+    /** Format version 1: a Sequential of layers by class name with the input shape beside them. */
+    private static Model versionOneModel(Map<String, Object> doc) {
+        Sequential model = new Sequential();
+        for (Object o : (List<?>) doc.get("layers")) {
+            Map<String, Object> entry = asMap(o, "layer");
+            model.add(LayerRegistry.fromConfig((String) entry.get("class_name"), asMap(entry.get("config"),
+                    "layer config")));
         }
-        return switch (className) {
-            case "Conv2D" -> {
-                int[] k = ints(c.get("kernel_size"));
-                int[] s = ints(c.get("strides"));
-                yield new Conv2D(num(c.get("filters")), k[0], k[1], Activation.of((String) c.get("activation")))
-                        .strides(s[0], s[1]).padding(Padding.of((String) c.get("padding")));
+        if (model.layers().isEmpty()) {
+            throw new IllegalArgumentException("expected at least one layer, received none");
+        }
+        model.layers().get(0).inputShape(ints(doc.get("input_shape"))); // built later, on the chosen device
+        return model;
+    }
+
+    /** Format version 1's weight names: "layers.{i}.{kernel|bias}" in getWeights() order. */
+    private static List<String> versionOneNames(Model model) {
+        List<String> names = new ArrayList<>();
+        List<Layer> layers = model.layers();
+        for (int i = 0; i < layers.size(); i++) {
+            Layer l = layers.get(i);
+            for (var p : l.parameters(l.weightInputShapes())) {
+                names.add("layers." + i + "." + p.name());
             }
-            case "MaxPooling2D" -> {
-                int[] p = ints(c.get("pool_size"));
-                int[] s = ints(c.get("strides"));
-                yield new MaxPooling2D(p[0], p[1]).strides(s[0], s[1]).padding(Padding.of((String) c.get("padding")));
-            }
-            case "Flatten" -> new Flatten();
-            case "Dense" -> new Dense(num(c.get("units")), Activation.of((String) c.get("activation")));
-            case "Dropout" -> new Dropout(((Number) c.get("rate")).doubleValue());
-            default -> throw new IllegalArgumentException("unknown layer class '" + className + "'");
-        };
+        }
+        return names;
     }
 
     private static Optimizer optimizer(String name, Map<String, Object> c) {
@@ -254,20 +247,6 @@ public final class ModelFile {
                     Boolean.TRUE.equals(c.get("nesterov")));
             default -> throw new IllegalArgumentException("unknown optimizer '" + name + "'");
         };
-    }
-
-    /** "layers.{i}.{kernel|bias}" in getWeights() order. */
-    private static List<String> names(Sequential model) {
-        List<String> names = new ArrayList<>();
-        Shape shape = model.inputShape();
-        for (int i = 0; i < model.layers().size(); i++) {
-            Layer l = model.layers().get(i);
-            for (var p : l.parameters(shape)) {
-                names.add("layers." + i + "." + p.name());
-            }
-            shape = l.outputShape(shape);
-        }
-        return names;
     }
 
     /** The entry's bytes, or null when the zip has no such entry. */
@@ -288,14 +267,14 @@ public final class ModelFile {
     }
 
     @SuppressWarnings("unchecked")
-    private static Map<String, Object> asMap(Object o, String what) {
+    static Map<String, Object> asMap(Object o, String what) {
         if (!(o instanceof Map)) {
             throw new IllegalArgumentException("expected " + what + " to be a JSON object, received " + o);
         }
         return (Map<String, Object>) o;
     }
 
-    private static List<Integer> toList(int[] a) {
+    static List<Integer> toList(int[] a) {
         List<Integer> l = new ArrayList<>();
         for (int v : a) {
             l.add(v);
@@ -303,7 +282,7 @@ public final class ModelFile {
         return l;
     }
 
-    private static int[] ints(Object o) {
+    static int[] ints(Object o) {
         List<?> l = (List<?>) o;
         int[] out = new int[l.size()];
         for (int i = 0; i < out.length; i++) {

@@ -1,27 +1,40 @@
 package dev.osprey.layers;
 
 import dev.osprey.Activation;
+import dev.osprey.Config;
+import dev.osprey.Initializer;
 import dev.osprey.Layer;
-import dev.osprey.LayerRun;
 import dev.osprey.Padding;
-import dev.osprey.ParamSpec;
 import dev.osprey.Shape;
-import dev.osprey.backend.Backend;
 import dev.osprey.backend.Conv2dSpec;
-import dev.osprey.backend.Tensor;
+import dev.osprey.engine.InferenceFolding;
+import dev.osprey.engine.LayerRun;
+import dev.osprey.engine.ParamSpec;
+import dev.osprey.engine.PlanContext;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-/** 2-D convolution over (H, W, C) inputs; kernel (kh, kw, in, filters) and bias (filters), Keras' layouts. */
-public final class Conv2D extends Layer {
+/**
+ * 2-D convolution over (H, W, C) inputs, as Keras' Conv2D: kernel (kh, kw, in / groups, filters) and bias (filters),
+ * strides, 'valid' or 'same' padding, dilation, groups, an activation fused into the op, and useBias(false) for a
+ * convolution followed by BatchNormalization (which the inference plan then folds into the kernel).
+ */
+public final class Conv2D extends Layer implements InferenceFolding.Absorber {
     private final int filters;
     private final int kernelH;
     private final int kernelW;
     private final Activation activation;
     private int strideH = 1;
     private int strideW = 1;
+    private int dilationH = 1;
+    private int dilationW = 1;
+    private int groups = 1;
     private Padding padding = Padding.VALID;
+    private boolean useBias = true;
+    private Initializer kernelInitializer = Initializer.glorotUniform();
+    private Initializer biasInitializer = Initializer.zeros();
 
     public Conv2D(int filters, int kernelSize, Activation activation) {
         this(filters, kernelSize, kernelSize, activation);
@@ -35,10 +48,6 @@ public final class Conv2D extends Layer {
         this.filters = positive("Conv2D", "filters", filters);
         this.kernelH = positive("Conv2D", "kernel height", kernelH);
         this.kernelW = positive("Conv2D", "kernel width", kernelW);
-        if (activation == Activation.SOFTMAX) {
-            throw new IllegalArgumentException("Conv2D: expected activation relu or linear, received softmax "
-                    + "(softmax belongs on the last Dense layer)");
-        }
         this.activation = activation == null ? Activation.LINEAR : activation;
     }
 
@@ -53,13 +62,51 @@ public final class Conv2D extends Layer {
     }
 
     public Conv2D padding(Padding padding) {
+        if (padding == null) {
+            throw new IllegalArgumentException("Conv2D: expected padding 'valid' or 'same', received null");
+        }
         this.padding = padding;
         return this;
     }
 
-    @Override
-    public String className() {
-        return "Conv2D";
+    /** Spacing of the kernel's taps (atrous convolution); 1 is a plain convolution. */
+    public Conv2D dilationRate(int rate) {
+        return dilationRate(rate, rate);
+    }
+
+    public Conv2D dilationRate(int rateH, int rateW) {
+        this.dilationH = positive("Conv2D", "dilation rate", rateH);
+        this.dilationW = positive("Conv2D", "dilation rate", rateW);
+        return this;
+    }
+
+    /** Splits input channels and filters into this many groups, each convolved on its own (filters % groups == 0). */
+    public Conv2D groups(int groups) {
+        this.groups = positive("Conv2D", "groups", groups);
+        if (filters % groups != 0) {
+            throw new IllegalArgumentException("Conv2D: expected groups dividing filters (" + filters
+                    + "), received groups=" + groups);
+        }
+        return this;
+    }
+
+    public Conv2D useBias(boolean useBias) {
+        this.useBias = useBias;
+        return this;
+    }
+
+    public Conv2D kernelInitializer(Initializer initializer) {
+        this.kernelInitializer = initializer;
+        return this;
+    }
+
+    public Conv2D biasInitializer(Initializer initializer) {
+        this.biasInitializer = initializer;
+        return this;
+    }
+
+    public int filters() {
+        return filters;
     }
 
     @Override
@@ -68,76 +115,84 @@ public final class Conv2D extends Layer {
     }
 
     @Override
-    public Shape outputShape(Shape input) {
-        if (input.rank() != 3) {
-            throw new IllegalArgumentException("Conv2D: expected an input of shape (height, width, channels), received "
-                    + input);
+    public Shape outputShape(List<Shape> inputs) {
+        Shape input = image(inputs);
+        if (input.dim(2) % groups != 0) {
+            throw new IllegalArgumentException("Conv2D: expected input channels divisible by groups=" + groups
+                    + ", received " + input);
         }
-        return Shape.of(padding.outputLength("Conv2D", input.dim(0), kernelH, strideH),
-                padding.outputLength("Conv2D", input.dim(1), kernelW, strideW), filters);
+        return Shape.of(padding.outputLength("Conv2D", input.dim(0), (kernelH - 1) * dilationH + 1, strideH),
+                padding.outputLength("Conv2D", input.dim(1), (kernelW - 1) * dilationW + 1, strideW), filters);
     }
 
     @Override
-    public List<ParamSpec> parameters(Shape input) {
-        int in = input.dim(2);
-        return List.of(
-                new ParamSpec("kernel", new int[] {kernelH, kernelW, in, filters}, ParamSpec.Initializer.GLOROT_UNIFORM,
-                        kernelH * kernelW * in, kernelH * kernelW * filters),
-                new ParamSpec("bias", new int[] {filters}, ParamSpec.Initializer.ZEROS, 0, 0));
+    public List<ParamSpec> parameters(List<Shape> inputs) {
+        int in = inputs.get(0).dim(2) / groups;
+        List<ParamSpec> p = new ArrayList<>();
+        p.add(ParamSpec.trainable("kernel", new int[] {kernelH, kernelW, in, filters}, kernelInitializer));
+        if (useBias) {
+            p.add(ParamSpec.trainable("bias", new int[] {filters}, biasInitializer));
+        }
+        return p;
     }
 
     @Override
-    public double forwardFlops(Shape input) {
-        return spec(input, 1).forwardFlops();
+    public double forwardFlops(List<Shape> inputs) {
+        return spec(inputs.get(0), 1).forwardFlops();
     }
 
     Conv2dSpec spec(Shape input, int batch) {
-        outputShape(input);
-        int[] padH = padding.pads(input.dim(0), kernelH, strideH);
-        int[] padW = padding.pads(input.dim(1), kernelW, strideW);
+        outputShape(List.of(input));
+        int[] padH = padding.pads(input.dim(0), (kernelH - 1) * dilationH + 1, strideH);
+        int[] padW = padding.pads(input.dim(1), (kernelW - 1) * dilationW + 1, strideW);
         return new Conv2dSpec(batch, input.dim(0), input.dim(1), input.dim(2), filters, kernelH, kernelW,
-                strideH, strideW, padH[0], padW[0], padH[1], padW[1], activation);
+                strideH, strideW, padH[0], padW[0], padH[1], padW[1], dilationH, dilationW, groups, useBias,
+                Activation.LINEAR);
     }
 
     @Override
-    public LayerRun plan(Backend backend, Tensor input, Shape inputShape, int batch, List<Tensor> params,
-                         List<Tensor> grads, boolean inputGradient) {
-        Conv2dSpec spec = spec(inputShape, batch);
-        Tensor kernel = params.get(0), bias = params.get(1);
-        Tensor dKernel = grads.get(0), dBias = grads.get(1);
-        Tensor output = backend.allocate(spec.outputShape());
-        Tensor dInput = inputGradient ? backend.allocate(spec.inputShape()) : null;
-        return new LayerRun() {
-            @Override
-            public Tensor output() {
-                return output;
-            }
-
-            @Override
-            public void forward(boolean training, long seed) {
-                backend.conv2dForward(spec, input, kernel, bias, output);
-            }
-
-            @Override
-            public Tensor backward(Tensor dOutput) {
-                backend.activationBackward(activation, output, dOutput, dOutput);
-                backend.conv2dBackwardFilter(spec, input, dOutput, dKernel, dBias);
-                if (dInput != null) {
-                    backend.conv2dBackwardData(spec, dOutput, kernel, dInput);
-                }
-                return dInput;
-            }
-        };
+    public LayerRun plan(PlanContext ctx) {
+        return new ConvRun(ctx, spec(ctx.inputShape(), ctx.batch()), ctx.param("kernel"), ctx.param("bias"),
+                ctx.gradient("kernel"), ctx.gradient("bias"), activation);
     }
 
     @Override
-    public Map<String, Object> config() {
+    public boolean canAbsorbChannelAffine() {
+        return activation.kind() == Activation.Kind.LINEAR;
+    }
+
+    @Override
+    public String kernelName() {
+        return "kernel";
+    }
+
+    @Override
+    protected Map<String, Object> layerConfig() {
         Map<String, Object> c = new LinkedHashMap<>();
         c.put("filters", filters);
         c.put("kernel_size", List.of(kernelH, kernelW));
         c.put("strides", List.of(strideH, strideW));
         c.put("padding", padding.kerasName());
-        c.put("activation", activation.kerasName());
+        c.put("data_format", "channels_last");
+        c.put("dilation_rate", List.of(dilationH, dilationW));
+        c.put("groups", groups);
+        c.put("activation", activation.toConfig());
+        c.put("use_bias", useBias);
+        c.put("kernel_initializer", kernelInitializer.toConfig());
+        c.put("bias_initializer", biasInitializer.toConfig());
         return c;
+    }
+
+    public static Conv2D fromConfig(Config c) {
+        int[] k = c.integers("kernel_size", 2);
+        int[] s = c.integers("strides", 2, new int[] {1, 1});
+        int[] d = c.integers("dilation_rate", 2, new int[] {1, 1});
+        Layers.requireChannelsLast("Conv2D", c);
+        Conv2D layer = new Conv2D(c.integer("filters"), k[0], k[1], c.activation("activation"))
+                .strides(s[0], s[1]).padding(c.padding("padding")).dilationRate(d[0], d[1])
+                .groups(c.integer("groups", 1)).useBias(c.bool("use_bias", true))
+                .kernelInitializer(c.initializer("kernel_initializer", Initializer.glorotUniform()))
+                .biasInitializer(c.initializer("bias_initializer", Initializer.zeros()));
+        return withCommonConfig(layer, c);
     }
 }

@@ -1,24 +1,30 @@
 package dev.osprey.layers;
 
 import dev.osprey.Activation;
+import dev.osprey.Config;
+import dev.osprey.Initializer;
 import dev.osprey.Layer;
-import dev.osprey.LayerRun;
-import dev.osprey.ParamSpec;
 import dev.osprey.Shape;
 import dev.osprey.backend.Backend;
 import dev.osprey.backend.DenseSpec;
 import dev.osprey.backend.Tensor;
+import dev.osprey.engine.InferenceFolding;
+import dev.osprey.engine.LayerRun;
+import dev.osprey.engine.ParamSpec;
+import dev.osprey.engine.PlanContext;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
- * Fully connected layer over (features) inputs; kernel (in, units) and bias (units). With softmax, the layer
- * produces logits and the model applies softmax (fused with the loss when training).
+ * Fully connected layer over (features) inputs; kernel (in, units) and bias (units), the activation fused into the op.
+ * With softmax as a classifier's last layer, the layer produces logits and the loss (or predict) applies softmax.
  */
-public final class Dense extends Layer {
+public final class Dense extends Layer implements InferenceFolding.Absorber {
     private final int units;
     private final Activation activation;
+    private Initializer kernelInitializer = Initializer.glorotUniform();
+    private Initializer biasInitializer = Initializer.zeros();
 
     public Dense(int units, Activation activation) {
         this.units = positive("Dense", "units", units);
@@ -29,9 +35,14 @@ public final class Dense extends Layer {
         this(units, Activation.LINEAR);
     }
 
-    @Override
-    public String className() {
-        return "Dense";
+    public Dense kernelInitializer(Initializer initializer) {
+        this.kernelInitializer = initializer;
+        return this;
+    }
+
+    public Dense biasInitializer(Initializer initializer) {
+        this.biasInitializer = initializer;
+        return this;
     }
 
     @Override
@@ -44,7 +55,8 @@ public final class Dense extends Layer {
     }
 
     @Override
-    public Shape outputShape(Shape input) {
+    public Shape outputShape(List<Shape> inputs) {
+        Shape input = single(inputs);
         if (input.rank() != 1) {
             throw new IllegalArgumentException("Dense: expected a flat input of shape (features,), received " + input
                     + " (add a Flatten layer before it)");
@@ -53,56 +65,83 @@ public final class Dense extends Layer {
     }
 
     @Override
-    public double forwardFlops(Shape input) {
-        return 2.0 * input.dim(0) * units;
+    public double forwardFlops(List<Shape> inputs) {
+        return 2.0 * inputs.get(0).dim(0) * units;
     }
 
     @Override
-    public List<ParamSpec> parameters(Shape input) {
-        int in = input.dim(0);
+    public List<ParamSpec> parameters(List<Shape> inputs) {
+        int in = inputs.get(0).dim(0);
         return List.of(
-                new ParamSpec("kernel", new int[] {in, units}, ParamSpec.Initializer.GLOROT_UNIFORM, in, units),
-                new ParamSpec("bias", new int[] {units}, ParamSpec.Initializer.ZEROS, 0, 0));
+                ParamSpec.trainable("kernel", new int[] {in, units}, kernelInitializer),
+                ParamSpec.trainable("bias", new int[] {units}, biasInitializer));
     }
 
     @Override
-    public LayerRun plan(Backend backend, Tensor input, Shape inputShape, int batch, List<Tensor> params,
-                         List<Tensor> grads, boolean inputGradient) {
-        outputShape(inputShape);
-        Activation fused = activation == Activation.RELU ? Activation.RELU : Activation.LINEAR;
-        DenseSpec spec = new DenseSpec(batch, inputShape.dim(0), units, fused);
-        Tensor kernel = params.get(0), bias = params.get(1);
-        Tensor dKernel = grads.get(0), dBias = grads.get(1);
-        Tensor output = backend.allocate(spec.outputShape());
-        Tensor dInput = inputGradient ? backend.allocate(spec.inputShape()) : null;
+    public LayerRun plan(PlanContext ctx) {
+        Backend backend = ctx.backend();
+        OutputActivation out = new OutputActivation(ctx, activation);
+        DenseSpec spec = new DenseSpec(ctx.batch(), ctx.inputShape().dim(0), units, out.fusedIntoOp());
+        Tensor input = ctx.input();
+        Tensor kernel = ctx.param("kernel"), bias = ctx.param("bias");
+        Tensor dKernel = ctx.gradient("kernel"), dBias = ctx.gradient("bias");
+        Tensor dInput = ctx.needsInputGradient(0) ? ctx.allocate(spec.inputShape()) : null;
+        List<Tensor> inputGradients = LayerRun.gradients(dInput);
         return new LayerRun() {
             @Override
             public Tensor output() {
-                return output;
+                return out.output();
             }
 
             @Override
-            public void forward(boolean training, long seed) {
-                backend.denseForward(spec, input, kernel, bias, output);
+            public void forward(long seed) {
+                backend.denseForward(spec, input, kernel, bias, out.raw());
+                out.forward(backend);
             }
 
             @Override
-            public Tensor backward(Tensor dOutput) {
-                backend.activationBackward(fused, output, dOutput, dOutput);
-                backend.denseBackwardWeights(spec, input, dOutput, dKernel, dBias);
-                if (dInput != null) {
-                    backend.denseBackwardData(spec, dOutput, kernel, dInput);
+            public List<Tensor> backward(Tensor dOutput) {
+                Tensor g = out.backward(backend, dOutput);
+                if (dKernel != null) {
+                    backend.denseBackwardWeights(spec, input, g, dKernel, dBias);
                 }
-                return dInput;
+                if (dInput != null) {
+                    backend.denseBackwardData(spec, g, kernel, dInput);
+                }
+                return inputGradients;
             }
         };
     }
 
     @Override
-    public Map<String, Object> config() {
+    public boolean canAbsorbChannelAffine() {
+        return activation.kind() == Activation.Kind.LINEAR;
+    }
+
+    @Override
+    public String kernelName() {
+        return "kernel";
+    }
+
+    @Override
+    protected Map<String, Object> layerConfig() {
         Map<String, Object> c = new LinkedHashMap<>();
         c.put("units", units);
-        c.put("activation", activation.kerasName());
+        c.put("activation", activation.toConfig());
+        c.put("use_bias", true);
+        c.put("kernel_initializer", kernelInitializer.toConfig());
+        c.put("bias_initializer", biasInitializer.toConfig());
         return c;
+    }
+
+    public static Dense fromConfig(Config c) {
+        if (!c.bool("use_bias", true)) {
+            throw new IllegalArgumentException("Dense config: expected use_bias true (Osprey's Dense always has a "
+                    + "bias), received false");
+        }
+        Dense layer = new Dense(c.integer("units"), c.activation("activation"))
+                .kernelInitializer(c.initializer("kernel_initializer", Initializer.glorotUniform()))
+                .biasInitializer(c.initializer("bias_initializer", Initializer.zeros()));
+        return withCommonConfig(layer, c);
     }
 }

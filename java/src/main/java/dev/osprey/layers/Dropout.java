@@ -1,15 +1,20 @@
 package dev.osprey.layers;
 
+import dev.osprey.Config;
 import dev.osprey.Layer;
-import dev.osprey.LayerRun;
 import dev.osprey.Shape;
 import dev.osprey.backend.Backend;
 import dev.osprey.backend.Tensor;
+import dev.osprey.engine.LayerRun;
+import dev.osprey.engine.PlanContext;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-/** Inverted dropout: while training, zeroes a share {@code rate} of values and scales the rest by 1/(1-rate). */
+/**
+ * Inverted dropout: while training, zeroes a share {@code rate} of values and scales the rest by 1/(1-rate); in
+ * inference it is the identity and costs nothing (its output is its input).
+ */
 public final class Dropout extends Layer {
     private final double rate;
 
@@ -21,22 +26,23 @@ public final class Dropout extends Layer {
     }
 
     @Override
-    public String className() {
-        return "Dropout";
+    public Shape outputShape(List<Shape> inputs) {
+        return single(inputs);
     }
 
     @Override
-    public Shape outputShape(Shape input) {
-        return input;
-    }
-
-    @Override
-    public LayerRun plan(Backend backend, Tensor input, Shape inputShape, int batch, List<Tensor> params,
-                         List<Tensor> grads, boolean inputGradient) {
-        int[] shape = inputShape.withBatch(batch);
-        Tensor output = backend.allocate(shape);
-        Tensor mask = backend.allocate(shape);
-        Tensor dInput = inputGradient ? backend.allocate(shape) : null;
+    public LayerRun plan(PlanContext ctx) {
+        Tensor input = ctx.input();
+        if (!ctx.training()) {
+            return LayerRun.identity(input, LayerRun.gradients((Tensor) null));
+        }
+        Backend backend = ctx.backend();
+        int[] shape = ctx.outputBatchShape();
+        Tensor output = ctx.allocate(shape);
+        Tensor mask = ctx.allocate(shape);
+        Tensor dInput = ctx.needsInputGradient(0) ? ctx.allocate(shape) : null;
+        List<Tensor> inputGradients = LayerRun.gradients(dInput);
+        float r = (float) rate;
         return new LayerRun() {
             @Override
             public Tensor output() {
@@ -44,24 +50,28 @@ public final class Dropout extends Layer {
             }
 
             @Override
-            public void forward(boolean training, long seed) {
-                backend.dropoutForward(training ? (float) rate : 0f, seed, input, mask, output);
+            public void forward(long seed) {
+                backend.dropoutForward(r, seed, input, mask, output);
             }
 
             @Override
-            public Tensor backward(Tensor dOutput) {
+            public List<Tensor> backward(Tensor dOutput) {
                 if (dInput != null) {
                     backend.multiply(dOutput, mask, dInput);
                 }
-                return dInput;
+                return inputGradients;
             }
         };
     }
 
     @Override
-    public Map<String, Object> config() {
+    protected Map<String, Object> layerConfig() {
         Map<String, Object> c = new LinkedHashMap<>();
         c.put("rate", rate);
         return c;
+    }
+
+    public static Dropout fromConfig(Config c) {
+        return withCommonConfig(new Dropout(c.number("rate")), c);
     }
 }

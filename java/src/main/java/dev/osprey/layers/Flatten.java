@@ -1,10 +1,11 @@
 package dev.osprey.layers;
 
+import dev.osprey.Config;
 import dev.osprey.Layer;
-import dev.osprey.LayerRun;
 import dev.osprey.Shape;
-import dev.osprey.backend.Backend;
 import dev.osprey.backend.Tensor;
+import dev.osprey.engine.LayerRun;
+import dev.osprey.engine.PlanContext;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -12,50 +13,59 @@ import java.util.Map;
 /** (H, W, C) to (H*W*C) in channels-last order, as Keras does; free, since activations are already NHWC. */
 public final class Flatten extends Layer {
     @Override
-    public String className() {
-        return "Flatten";
+    public Shape outputShape(List<Shape> inputs) {
+        return Shape.of(single(inputs).size());
     }
 
     @Override
-    public Shape outputShape(Shape input) {
-        return Shape.of(input.size());
+    public LayerRun plan(PlanContext ctx) {
+        return new ViewRun(ctx, ctx.outputBatchShape());
     }
 
     @Override
-    public LayerRun plan(Backend backend, Tensor input, Shape inputShape, int batch, List<Tensor> params,
-                         List<Tensor> grads, boolean inputGradient) {
-        Tensor output = backend.view(input, 0, batch, inputShape.size());
-        int[] inShape = inputShape.withBatch(batch);
-        return new LayerRun() {
-            private Tensor lastOutputGradient;
-            private Tensor inputGradientView;
-
-            @Override
-            public Tensor output() {
-                return output;
-            }
-
-            @Override
-            public void forward(boolean training, long seed) {
-                // A view: nothing to compute.
-            }
-
-            @Override
-            public Tensor backward(Tensor dOutput) {
-                if (!inputGradient) {
-                    return null;
-                }
-                if (dOutput != lastOutputGradient) { // the same tensor every step, so this runs once
-                    lastOutputGradient = dOutput;
-                    inputGradientView = backend.view(dOutput, 0, inShape);
-                }
-                return inputGradientView;
-            }
-        };
+    protected Map<String, Object> layerConfig() {
+        Map<String, Object> c = new LinkedHashMap<>();
+        c.put("data_format", "channels_last");
+        return c;
     }
 
-    @Override
-    public Map<String, Object> config() {
-        return new LinkedHashMap<>();
+    public static Flatten fromConfig(Config c) {
+        Layers.requireChannelsLast("Flatten", c);
+        return withCommonConfig(new Flatten(), c);
+    }
+
+    /** A run whose output is its input seen in another shape; the gradient likewise (Flatten, Reshape). */
+    static final class ViewRun implements LayerRun {
+        private final PlanContext ctx;
+        private final Tensor output;
+        private final int[] inputShape;
+        private Tensor lastOutputGradient;
+        private List<Tensor> inputGradients;
+
+        ViewRun(PlanContext ctx, int[] outputShape) {
+            this.ctx = ctx;
+            this.output = ctx.backend().view(ctx.input(), 0, outputShape);
+            this.inputShape = ctx.inputShape().withBatch(ctx.batch());
+        }
+
+        @Override
+        public Tensor output() {
+            return output;
+        }
+
+        @Override
+        public void forward(long seed) {
+            // A view: nothing to compute.
+        }
+
+        @Override
+        public List<Tensor> backward(Tensor dOutput) {
+            if (dOutput != lastOutputGradient) { // the same tensor every step, so this runs once
+                lastOutputGradient = dOutput;
+                inputGradients = LayerRun.gradients(ctx.needsInputGradient(0)
+                        ? ctx.backend().view(dOutput, 0, inputShape) : null);
+            }
+            return inputGradients;
+        }
     }
 }

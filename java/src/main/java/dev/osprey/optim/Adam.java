@@ -2,6 +2,7 @@ package dev.osprey.optim;
 
 import dev.osprey.backend.AdamSpec;
 import dev.osprey.backend.Backend;
+import dev.osprey.backend.Memory;
 import dev.osprey.backend.Tensor;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -47,9 +48,9 @@ public final class Adam implements Optimizer {
     }
 
     @Override
-    public Updater bind(Backend backend, Tensor params, Tensor grads) {
-        Tensor m = backend.allocate(params.shape());
-        Tensor v = backend.allocate(params.shape());
+    public Updater bind(Backend backend, Memory memory, Tensor params, Tensor grads) {
+        Tensor m = memory.allocate(params.shape());
+        Tensor v = memory.allocate(params.shape());
         return new Updater() {
             private long step;
 

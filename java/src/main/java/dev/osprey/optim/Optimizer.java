@@ -1,6 +1,7 @@
 package dev.osprey.optim;
 
 import dev.osprey.backend.Backend;
+import dev.osprey.backend.Memory;
 import dev.osprey.backend.Tensor;
 import java.util.Map;
 
@@ -11,8 +12,11 @@ public interface Optimizer {
 
     Map<String, Object> config();
 
-    /** Allocates this optimizer's state beside the arena; the returned updater does one step per call. */
-    Updater bind(Backend backend, Tensor params, Tensor grads);
+    /**
+     * Allocates this optimizer's state for the arena from the given memory (the model's); the returned updater does
+     * one step per call.
+     */
+    Updater bind(Backend backend, Memory memory, Tensor params, Tensor grads);
 
     /** One optimizer step over the whole arena: a single backend call. */
     interface Updater {

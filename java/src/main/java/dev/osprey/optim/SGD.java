@@ -1,6 +1,7 @@
 package dev.osprey.optim;
 
 import dev.osprey.backend.Backend;
+import dev.osprey.backend.Memory;
 import dev.osprey.backend.SgdSpec;
 import dev.osprey.backend.Tensor;
 import java.util.LinkedHashMap;
@@ -43,8 +44,8 @@ public final class SGD implements Optimizer {
     }
 
     @Override
-    public Updater bind(Backend backend, Tensor params, Tensor grads) {
-        Tensor velocity = backend.allocate(params.shape());
+    public Updater bind(Backend backend, Memory memory, Tensor params, Tensor grads) {
+        Tensor velocity = memory.allocate(params.shape());
         return new Updater() {
             private long step;
 

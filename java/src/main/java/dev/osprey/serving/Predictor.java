@@ -1,7 +1,7 @@
 package dev.osprey.serving;
 
 import dev.osprey.NDArray;
-import dev.osprey.Sequential;
+import dev.osprey.Model;
 import dev.osprey.Shape;
 import dev.osprey.backend.Device;
 import dev.osprey.io.ModelFile;
@@ -27,7 +27,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * Thread-safe inference with dynamic batching. Any number of threads call {@link #predict}; one worker thread owns
  * its own copy of the model and turns whatever requests are waiting (up to maxBatchSize) into one batch; under
  * load it also waits up to maxDelay for as many requests as the previous batch held. The copy is built on the
- * worker thread: for full speed, oneDNN should run on one thread per process (see {@link Sequential}). A predictor built from a {@link Sequential} snapshots its weights at build time. Each batch runs padded to a power-of-two shape of at least 2 (capped at maxBatchSize), so every
+ * worker thread: for full speed, oneDNN should run on one thread per process (see {@link Model}). A predictor built from a {@link Model} snapshots its weights at build time. Each batch runs padded to a power-of-two shape of at least 2 (capped at maxBatchSize), so every
  * model plan is made once and a request's result does not depend on what it was batched with.
  * {@link #close()} stops intake, finishes every accepted request, then frees the predictor's model.
  */
@@ -35,7 +35,7 @@ public final class Predictor implements AutoCloseable {
     private final int maxBatchSize;
     private final long maxDelayNanos;
     private final CountDownLatch started = new CountDownLatch(1);
-    private Sequential model;          // created, used and closed by the worker thread only
+    private Model model;          // created, used and closed by the worker thread only
     private Shape inputShape;          // written by the worker before `started` opens
     private List<String> classNames;
     private dev.osprey.data.images.Preprocessing preprocessing;
@@ -74,9 +74,10 @@ public final class Predictor implements AutoCloseable {
     }
 
     /** The worker's whole life: make the model, plan every batch shape, serve, free the model. */
-    private void start(Callable<Sequential> factory) {
+    private void start(Callable<Model> factory) {
         try {
             model = factory.call();
+            model.keepInferencePlans(Integer.numberOfTrailingZeros(Integer.highestOneBit(maxBatchSize)) + 2);
             inputShape = model.inputShape();
             classNames = model.classNames();
             preprocessing = model.preprocessing();
@@ -107,30 +108,24 @@ public final class Predictor implements AutoCloseable {
     }
 
     /** A predictor over a copy of this model's current weights, on the model's device. */
-    public static Builder builder(Sequential model) {
-        byte[] bytes;
-        try {
-            bytes = ModelFile.toBytes(model);
-        } catch (IOException e) {
-            throw new UncheckedIOException("Predictor: could not copy the model", e);
-        }
-        Device device = model.device();
-        return new Builder(() -> ModelFile.fromBytes(bytes, device));
+    public static Builder builder(Model model) {
+        Model copy = model.copy(null); // the weights as they are now; the layers are shared, the weights copied
+        return new Builder(() -> copy);
     }
 
     /** A predictor over a model file, loaded on the predictor's own thread. */
     public static Builder builder(Path modelFile) {
-        return new Builder(() -> Sequential.load(modelFile));
+        return new Builder(() -> Model.load(modelFile));
     }
 
     /** Configuration: max batch size 64, max delay 200 microseconds, queue capacity 1,024 samples. */
     public static final class Builder {
-        private final Callable<Sequential> factory;
+        private final Callable<Model> factory;
         private int maxBatchSize = 64;
         private Duration maxDelay = Duration.ofNanos(200_000);
         private int queueCapacity = 1024;
 
-        private Builder(Callable<Sequential> factory) {
+        private Builder(Callable<Model> factory) {
             this.factory = factory;
         }
 

@@ -6,23 +6,26 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import dev.osprey.Activation;
-import org.junit.jupiter.api.TestInstance;
+import java.util.List;
 import java.util.Random;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * Every backend op against the plain-Java reference on fresh random inputs of several shapes:
- * odd sizes, batch 1, same and valid padding, stride 2, fused ReLU. Each backend runs it through a subclass.
+ * Every backend op against the plain-Java reference on fresh random inputs of several shapes: odd sizes, batch 1,
+ * same and valid padding, uneven padding, stride 2, dilation, groups, depthwise, fused activations, BatchNorm in both
+ * modes, every activation both ways. Each backend runs it through a subclass.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 abstract class BackendContractTest {
     Backend backend;
-    double TOLERANCE;
+    Memory memory;
+    double tolerance;
 
     /** Opens the backend under test (or skips the class where it can't run). */
     abstract Backend open();
@@ -33,11 +36,15 @@ abstract class BackendContractTest {
     @BeforeAll
     void openBackend() {
         backend = open();
-        TOLERANCE = matmulTolerance();
+        memory = backend.newMemory();
+        tolerance = matmulTolerance();
     }
 
     @AfterAll
     void closeBackend() {
+        if (memory != null) {
+            memory.close();
+        }
         if (backend != null) {
             backend.close();
         }
@@ -49,7 +56,12 @@ abstract class BackendContractTest {
                 new Conv2dSpec(1, 13, 11, 5, 7, 3, 3, 1, 1, 1, 1, 1, 1, Activation.LINEAR),  // batch 1, same, odd
                 new Conv2dSpec(3, 9, 10, 3, 16, 3, 3, 2, 2, 0, 0, 0, 0, Activation.RELU),    // stride 2, valid
                 new Conv2dSpec(2, 8, 8, 16, 5, 5, 5, 2, 2, 1, 1, 2, 2, Activation.LINEAR),   // stride 2, same, 5x5
-                new Conv2dSpec(2, 7, 7, 32, 64, 3, 3, 1, 1, 0, 0, 0, 0, Activation.RELU));   // blocked channel counts
+                new Conv2dSpec(2, 7, 7, 32, 64, 3, 3, 1, 1, 0, 0, 0, 0, Activation.RELU),    // blocked channel counts
+                new Conv2dSpec(2, 9, 8, 4, 6, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1, true, Activation.LINEAR), // dilation 2
+                new Conv2dSpec(2, 8, 7, 6, 9, 3, 3, 2, 1, 0, 1, 1, 1, 1, 1, 3, true, Activation.RELU6),  // groups 3
+                new Conv2dSpec(3, 8, 8, 8, 8, 3, 3, 2, 2, 0, 0, 1, 1, 1, 1, 8, false, Activation.LINEAR), // depthwise
+                new Conv2dSpec(1, 6, 6, 4, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4, true, Activation.RELU),   // multiplier 2
+                new Conv2dSpec(2, 5, 5, 3, 4, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, false, Activation.SIGMOID)); // 1x1, no bias
     }
 
     @ParameterizedTest
@@ -57,28 +69,30 @@ abstract class BackendContractTest {
     void conv2dForwardAndBackwardMatchTheReference(Conv2dSpec s) {
         Random r = new Random(s.hashCode());
         float[] x = random(r, s.batch() * s.inH() * s.inW() * s.inC());
-        float[] k = random(r, s.kernelH() * s.kernelW() * s.inC() * s.filters());
-        float[] b = random(r, s.filters());
+        float[] k = random(r, s.kernelH() * s.kernelW() * (s.inC() / s.groups()) * s.filters());
+        float[] b = s.hasBias() ? random(r, s.filters()) : null;
         float[] dy = random(r, s.batch() * s.outH() * s.outW() * s.filters());
 
         Tensor tx = upload(x, s.inputShape());
         Tensor tk = upload(k, s.kernelShape());
-        Tensor tb = upload(b, s.filters());
-        Tensor ty = backend.allocate(s.outputShape());
+        Tensor tb = b == null ? null : upload(b, s.filters());
+        Tensor ty = memory.allocate(s.outputShape());
         backend.conv2dForward(s, tx, tk, tb, ty);
-        assertClose("conv forward " + s, ReferenceOps.conv2dForward(s, x, k, b), download(ty), TOLERANCE);
+        assertClose("conv forward " + s, ReferenceOps.conv2dForward(s, x, k, b), download(ty), tolerance);
 
         Tensor tdy = upload(dy, s.outputShape());
-        Tensor tdx = backend.allocate(s.inputShape());
+        Tensor tdx = memory.allocate(s.inputShape());
         backend.conv2dBackwardData(s, tdy, tk, tdx);
-        assertClose("conv backward-data " + s, ReferenceOps.conv2dBackwardData(s, dy, k), download(tdx), TOLERANCE);
+        assertClose("conv backward-data " + s, ReferenceOps.conv2dBackwardData(s, dy, k), download(tdx), tolerance);
 
-        Tensor tdk = backend.allocate(s.kernelShape());
-        Tensor tdb = backend.allocate(s.filters());
+        Tensor tdk = memory.allocate(s.kernelShape());
+        Tensor tdb = b == null ? null : memory.allocate(s.filters());
         backend.conv2dBackwardFilter(s, tx, tdy, tdk, tdb);
         float[][] expected = ReferenceOps.conv2dBackwardFilter(s, x, dy);
-        assertClose("conv backward-filter kernel " + s, expected[0], download(tdk), TOLERANCE);
-        assertClose("conv backward-filter bias " + s, expected[1], download(tdb), TOLERANCE);
+        assertClose("conv backward-filter kernel " + s, expected[0], download(tdk), tolerance);
+        if (b != null) {
+            assertClose("conv backward-filter bias " + s, expected[1], download(tdb), tolerance);
+        }
     }
 
     Stream<Pool2dSpec> poolSpecs() {
@@ -86,7 +100,8 @@ abstract class BackendContractTest {
                 new Pool2dSpec(4, 26, 26, 32, 2, 2, 2, 2, 0, 0, 0, 0),
                 new Pool2dSpec(1, 11, 11, 64, 2, 2, 2, 2, 0, 0, 0, 0),   // odd input: last row/column dropped
                 new Pool2dSpec(2, 7, 9, 3, 3, 3, 1, 1, 1, 1, 1, 1),      // same padding, stride 1
-                new Pool2dSpec(2, 7, 6, 5, 2, 2, 2, 2, 0, 0, 1, 0));     // same padding, uneven (one more row below)
+                new Pool2dSpec(2, 7, 6, 5, 2, 2, 2, 2, 0, 0, 1, 0),      // same padding, uneven (one more row below)
+                Pool2dSpec.global(Pool2dSpec.Mode.MAX, 3, 5, 4, 7));     // global
     }
 
     @ParameterizedTest
@@ -96,20 +111,22 @@ abstract class BackendContractTest {
         float[] x = random(r, s.batch() * s.inH() * s.inW() * s.channels());
         float[] dy = random(r, s.batch() * s.outH() * s.outW() * s.channels());
         Tensor tx = upload(x, s.inputShape());
-        Tensor ty = backend.allocate(s.outputShape());
-        Tensor ws = backend.maxPool2dWorkspace(s);
-        backend.maxPool2dForward(s, tx, ty, ws);
+        Tensor ty = memory.allocate(s.outputShape());
+        long wsSize = backend.pool2dWorkspaceSize(s);
+        Tensor ws = wsSize > 0 ? memory.allocate((int) wsSize) : null;
+        backend.pool2dForward(s, tx, ty, ws);
         assertClose("max-pool forward " + s, ReferenceOps.maxPoolForward(s, x), download(ty), 0);
-        Tensor tdx = backend.allocate(s.inputShape());
-        backend.maxPool2dBackward(s, tx, ty, upload(dy, s.outputShape()), ws, tdx);
-        assertClose("max-pool backward " + s, ReferenceOps.maxPoolBackward(s, x, dy), download(tdx), TOLERANCE);
+        Tensor tdx = memory.allocate(s.inputShape());
+        backend.pool2dBackward(s, tx, ty, upload(dy, s.outputShape()), ws, tdx);
+        assertClose("max-pool backward " + s, ReferenceOps.maxPoolBackward(s, x, dy), download(tdx), tolerance);
     }
 
     Stream<DenseSpec> denseSpecs() {
         return Stream.of(
                 new DenseSpec(32, 576, 64, Activation.RELU),
                 new DenseSpec(1, 64, 10, Activation.LINEAR),
-                new DenseSpec(7, 13, 5, Activation.RELU));
+                new DenseSpec(7, 13, 5, Activation.RELU),
+                new DenseSpec(5, 9, 6, Activation.TANH));
     }
 
     @ParameterizedTest
@@ -122,21 +139,128 @@ abstract class BackendContractTest {
         float[] dy = random(r, s.batch() * s.units());
         Tensor tx = upload(x, s.inputShape());
         Tensor tk = upload(k, s.kernelShape());
-        Tensor ty = backend.allocate(s.outputShape());
+        Tensor ty = memory.allocate(s.outputShape());
         backend.denseForward(s, tx, tk, upload(b, s.units()), ty);
-        assertClose("dense forward " + s, ReferenceOps.denseForward(s, x, k, b), download(ty), TOLERANCE);
+        assertClose("dense forward " + s, ReferenceOps.denseForward(s, x, k, b), download(ty), tolerance);
 
         Tensor tdy = upload(dy, s.outputShape());
-        Tensor tdx = backend.allocate(s.inputShape());
+        Tensor tdx = memory.allocate(s.inputShape());
         backend.denseBackwardData(s, tdy, tk, tdx);
-        assertClose("dense backward-data " + s, ReferenceOps.denseBackwardData(s, dy, k), download(tdx), TOLERANCE);
+        assertClose("dense backward-data " + s, ReferenceOps.denseBackwardData(s, dy, k), download(tdx), tolerance);
 
-        Tensor tdk = backend.allocate(s.kernelShape());
-        Tensor tdb = backend.allocate(s.units());
+        Tensor tdk = memory.allocate(s.kernelShape());
+        Tensor tdb = memory.allocate(s.units());
         backend.denseBackwardWeights(s, tx, tdy, tdk, tdb);
         float[][] expected = ReferenceOps.denseBackwardWeights(s, x, dy);
-        assertClose("dense backward-weights kernel " + s, expected[0], download(tdk), TOLERANCE);
-        assertClose("dense backward-weights bias " + s, expected[1], download(tdb), TOLERANCE);
+        assertClose("dense backward-weights kernel " + s, expected[0], download(tdk), tolerance);
+        assertClose("dense backward-weights bias " + s, expected[1], download(tdb), tolerance);
+    }
+
+    Stream<BatchNormSpec> batchNormSpecs() {
+        return Stream.of(
+                new BatchNormSpec(4, 6, 5, 16, 1e-3f, 0.99f),
+                new BatchNormSpec(1, 3, 3, 7, 1e-3f, 0.9f),       // batch 1, odd channels
+                new BatchNormSpec(9, 1, 1, 5, 1e-5f, 0.5f),       // (batch, features), as after Dense
+                new BatchNormSpec(2, 17, 19, 3, 1e-3f, 0.99f));   // more rows than a chunk
+    }
+
+    @ParameterizedTest
+    @MethodSource("batchNormSpecs")
+    void batchNormTrainingInferenceAndBackwardMatchTheReference(BatchNormSpec s) {
+        Random r = new Random(s.hashCode());
+        int n = s.rows() * s.channels();
+        float[] x = random(r, n);
+        for (int i = 0; i < n; i++) {
+            x[i] = x[i] * 2 + 3 + i % s.channels(); // per-channel offsets, as real activations have
+        }
+        float[] gamma = random(r, s.channels());
+        float[] beta = random(r, s.channels());
+        float[] movingMean = random(r, s.channels());
+        float[] movingVar = new float[s.channels()];
+        for (int c = 0; c < s.channels(); c++) {
+            movingVar[c] = 0.5f + r.nextFloat();
+        }
+        float[] dy = random(r, n);
+        Tensor tx = upload(x, s.shape()), tg = upload(gamma, s.channels()), tb = upload(beta, s.channels());
+        Tensor tmm = upload(movingMean, s.channels()), tmv = upload(movingVar, s.channels());
+        Tensor ty = memory.allocate(s.shape());
+        Tensor mean = memory.allocate(s.channels()), var = memory.allocate(s.channels());
+
+        backend.batchNormForwardInference(s, tx, tg, tb, tmm, tmv, ty);
+        double[] mm = toDouble(movingMean), mv = toDouble(movingVar);
+        assertClose("batch-norm inference " + s, ReferenceOps.batchNormApply(s, x, gamma, beta, mm, mv), download(ty),
+                1e-4);
+
+        backend.batchNormForwardTraining(s, tx, tg, tb, tmm, tmv, ty, mean, var);
+        double[][] st = ReferenceOps.channelStatistics(s, x);
+        assertClose("batch-norm training " + s, ReferenceOps.batchNormTraining(s, x, gamma, beta), download(ty), 1e-4);
+        assertClose("batch-norm batch mean " + s, toFloat(st[0]), download(mean), 1e-4);
+        assertClose("batch-norm batch variance " + s, toFloat(st[1]), download(var), 1e-4);
+        float[] expectedMean = new float[s.channels()], expectedVar = new float[s.channels()];
+        for (int c = 0; c < s.channels(); c++) {
+            expectedMean[c] = (float) (movingMean[c] * s.momentum() + st[0][c] * (1 - s.momentum()));
+            expectedVar[c] = (float) (movingVar[c] * s.momentum() + st[1][c] * (1 - s.momentum()));
+        }
+        assertClose("batch-norm moving mean " + s, expectedMean, download(tmm), 1e-4);
+        assertClose("batch-norm moving variance " + s, expectedVar, download(tmv), 1e-4);
+
+        Tensor tdx = memory.allocate(s.shape()), dg = memory.allocate(s.channels()), db = memory.allocate(s.channels());
+        backend.batchNormBackward(s, tx, upload(dy, s.shape()), tg, mean, var, tdx, dg, db);
+        float[][] expected = ReferenceOps.batchNormBackward(s, x, dy, gamma);
+        assertClose("batch-norm backward dx " + s, expected[0], download(tdx), 1e-3);
+        assertClose("batch-norm backward dgamma " + s, expected[1], download(dg), 1e-3);
+        assertClose("batch-norm backward dbeta " + s, expected[2], download(db), 1e-4);
+    }
+
+    Stream<Activation> activations() {
+        return Stream.of(Activation.RELU, Activation.RELU6, Activation.leakyRelu(0.3f), Activation.relu(4f, 0.1f),
+                Activation.SIGMOID, Activation.TANH, Activation.ELU, Activation.elu(0.5f), Activation.GELU,
+                Activation.SWISH, Activation.HARD_SWISH, Activation.HARD_SIGMOID, Activation.LINEAR);
+    }
+
+    @ParameterizedTest
+    @MethodSource("activations")
+    void everyActivationMatchesTheReferenceBothWays(Activation a) {
+        Random r = new Random(a.hashCode());
+        float[] x = new float[6 * 35];
+        for (int i = 0; i < x.length; i++) {
+            float v;
+            do {
+                v = (float) (r.nextGaussian() * 4);
+            } while (Math.abs(v) < 1e-3 || Math.abs(Math.abs(v) - 3) < 1e-3 || Math.abs(v - 4) < 1e-3
+                    || Math.abs(v - 6) < 1e-3); // off the kinks
+            x[i] = v;
+        }
+        float[] dy = random(r, x.length);
+        Tensor tx = upload(x, 6, 35);
+        Tensor ty = memory.allocate(6, 35);
+        backend.activationForward(a, tx, ty);
+        float[] y = ReferenceOps.activationForward(a, x);
+        assertClose("forward " + a, y, download(ty), 1e-5);
+        Tensor tdx = memory.allocate(6, 35);
+        backend.activationBackward(a, tx, ty, upload(dy, 6, 35), tdx);
+        assertClose("backward from the input " + a, ReferenceOps.activationBackward(a, x, dy), download(tdx), 1e-5);
+        if (a.differentiableFromOutput()) {
+            backend.activationBackward(a, null, ty, upload(dy, 6, 35), tdx);
+            assertClose("backward from the output " + a, ReferenceOps.activationBackward(a, x, dy), download(tdx),
+                    1e-4);
+        }
+    }
+
+    @Test
+    void softmaxForwardAndBackwardRunOverTheLastAxis() {
+        Random r = new Random(21);
+        int rows = 2 * 3 * 4, width = 7;
+        float[] x = random(r, rows * width);
+        float[] dy = random(r, rows * width);
+        Tensor tx = upload(x, 2, 3, 4, width);
+        Tensor ty = memory.allocate(2, 3, 4, width);
+        backend.activationForward(Activation.SOFTMAX, tx, ty);
+        float[] y = ReferenceOps.softmax(x, rows, width);
+        assertClose("softmax forward", y, download(ty), 1e-6);
+        Tensor tdx = memory.allocate(2, 3, 4, width);
+        backend.activationBackward(Activation.SOFTMAX, null, ty, upload(dy, 2, 3, 4, width), tdx);
+        assertClose("softmax backward", ReferenceOps.softmaxBackward(y, dy, rows, width), download(tdx), 1e-5);
     }
 
     @Test
@@ -147,9 +271,62 @@ abstract class BackendContractTest {
             y[i] = Math.max(0, y[i]);
         }
         float[] dy = random(r, 1000);
-        Tensor tdx = backend.allocate(10, 100);
-        backend.activationBackward(Activation.RELU, upload(y, 10, 100), upload(dy, 10, 100), tdx);
+        Tensor tdx = memory.allocate(10, 100);
+        backend.activationBackward(Activation.RELU, null, upload(y, 10, 100), upload(dy, 10, 100), tdx);
         assertClose("relu backward", ReferenceOps.reluBackward(y, dy), download(tdx), 0);
+    }
+
+    @Test
+    void elementWiseArithmetic() {
+        Random r = new Random(8);
+        float[] a = random(r, 333), b = random(r, 333);
+        Tensor ta = upload(a, 333), tb = upload(b, 333), out = memory.allocate(333);
+        float[] sum = new float[333], product = new float[333], scaled = new float[333];
+        for (int i = 0; i < 333; i++) {
+            sum[i] = a[i] + b[i];
+            product[i] = a[i] * b[i];
+            scaled[i] = a[i] * 0.25f - 1.5f;
+        }
+        backend.add(ta, tb, out);
+        assertClose("add", sum, download(out), 0);
+        backend.multiply(ta, tb, out);
+        assertClose("multiply", product, download(out), 0);
+        backend.scale(ta, 0.25f, -1.5f, out);
+        assertClose("scale", scaled, download(out), 1e-6);
+        backend.add(ta, tb, ta); // in place
+        assertClose("add in place", sum, download(ta), 0);
+    }
+
+    @Test
+    void zeroPaddingAndItsGradient() {
+        Pad2dSpec s = new Pad2dSpec(2, 3, 5, 4, 1, 2, 0, 3);
+        Random r = new Random(9);
+        float[] x = random(r, 2 * 3 * 5 * 4);
+        float[] dy = random(r, 2 * s.outH() * s.outW() * 4);
+        Tensor ty = memory.allocate(s.outputShape());
+        backend.fill(ty, 7f); // the frame must be overwritten with zeros
+        backend.pad2dForward(s, upload(x, s.inputShape()), ty);
+        assertClose("pad", ReferenceOps.pad(s, x), download(ty), 0);
+        Tensor tdx = memory.allocate(s.inputShape());
+        backend.pad2dBackward(s, upload(dy, s.outputShape()), tdx);
+        assertClose("crop", ReferenceOps.crop(s, dy), download(tdx), 0);
+    }
+
+    @Test
+    void concatenationAndSplit() {
+        Random r = new Random(10);
+        int rows = 3 * 4;
+        float[] a = random(r, rows * 5), b = random(r, rows * 2), c = random(r, rows * 9);
+        Tensor ta = upload(a, 3, 4, 5), tb = upload(b, 3, 4, 2), tc = upload(c, 3, 4, 9);
+        Tensor whole = memory.allocate(3, 4, 16);
+        backend.concat(rows, List.of(ta, tb, tc), whole);
+        float[] expected = ReferenceOps.concat(rows, new float[][] {a, b, c});
+        assertClose("concat", expected, download(whole), 0);
+        Tensor sa = memory.allocate(3, 4, 5), sb = memory.allocate(3, 4, 2), sc = memory.allocate(3, 4, 9);
+        backend.split(rows, whole, List.of(sa, sb, sc));
+        assertClose("split a", a, download(sa), 0);
+        assertClose("split b", b, download(sb), 0);
+        assertClose("split c", c, download(sc), 0);
     }
 
     @Test
@@ -170,8 +347,8 @@ abstract class BackendContractTest {
             }
             expectedCorrect += argMax == label ? 1 : 0;
         }
-        Tensor dLogits = backend.allocate(rows, classes);
-        Tensor stats = backend.allocate(2);
+        Tensor dLogits = memory.allocate(rows, classes);
+        Tensor stats = memory.allocate(2);
         backend.softmaxCrossEntropy(upload(logits, rows, classes), upload(targets, rows, classes), dLogits, stats);
         float[][] expected = ReferenceOps.softmaxCrossEntropy(logits, targets, rows, classes);
         double lossSum = 0;
@@ -188,7 +365,7 @@ abstract class BackendContractTest {
     void adamFollowsKerasFormulation() {
         float[] p = {1f, -2f, 0.5f};
         float[] g = {0.1f, -0.3f, 0f};
-        Tensor tp = upload(p, 3), tg = upload(g, 3), m = backend.allocate(3), v = backend.allocate(3);
+        Tensor tp = upload(p, 3), tg = upload(g, 3), m = memory.allocate(3), v = memory.allocate(3);
         AdamSpec spec = new AdamSpec(0.001f, 0.9f, 0.999f, 1e-7f);
         backend.adamUpdate(spec, 1, tp, tg, m, v);
         float[] expected = new float[3];
@@ -203,21 +380,42 @@ abstract class BackendContractTest {
     @Test
     void aWrongShapeIsRejectedBeforeAnyNativeCall() {
         Conv2dSpec s = new Conv2dSpec(2, 8, 8, 1, 4, 3, 3, 1, 1, 0, 0, 0, 0, Activation.LINEAR);
-        Tensor wrongX = backend.allocate(2, 8, 8, 3);
+        Tensor wrongX = memory.allocate(2, 8, 8, 3);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> backend.conv2dForward(s,
-                wrongX, backend.allocate(s.kernelShape()), backend.allocate(4), backend.allocate(s.outputShape())));
+                wrongX, memory.allocate(s.kernelShape()), memory.allocate(4), memory.allocate(s.outputShape())));
         assertEquals("conv2dForward x: expected shape (2, 8, 8, 1), received (2, 8, 8, 3)", e.getMessage());
+        Conv2dSpec noBias = s.withBias(false);
+        IllegalArgumentException bias = assertThrows(IllegalArgumentException.class, () -> backend.conv2dForward(noBias,
+                memory.allocate(2, 8, 8, 1), memory.allocate(s.kernelShape()), memory.allocate(4),
+                memory.allocate(s.outputShape())));
+        assertEquals("conv2dForward bias: expected none (the convolution has no bias), received (4)", bias.getMessage());
     }
 
-    private Tensor upload(float[] values, int... shape) {
-        Tensor t = backend.allocate(shape);
+    Tensor upload(float[] values, int... shape) {
+        Tensor t = memory.allocate(shape);
         backend.copyIn(values, 0, t);
         return t;
     }
 
-    private float[] download(Tensor t) {
+    float[] download(Tensor t) {
         float[] out = new float[(int) t.size()];
         backend.copyOut(t, out, 0);
         return out;
+    }
+
+    private static double[] toDouble(float[] f) {
+        double[] d = new double[f.length];
+        for (int i = 0; i < f.length; i++) {
+            d[i] = f[i];
+        }
+        return d;
+    }
+
+    private static float[] toFloat(double[] d) {
+        float[] f = new float[d.length];
+        for (int i = 0; i < d.length; i++) {
+            f[i] = (float) d[i];
+        }
+        return f;
     }
 }

@@ -16,10 +16,18 @@ import java.util.regex.Pattern;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
-/** Wherever nvcc exists (our build machines and CI), the jar must carry every kernel as a real fatbin. */
+/**
+ * Wherever nvcc exists (our build machines and CI), the jar must carry every kernel as a real fatbin; and every kernel's
+ * one declaration in native/kernels.h must agree with each Java launch site and with Osprey's activation kinds.
+ */
 class KernelBuildTest {
-    static final List<String> MODULES = List.of("adam", "sgd", "softmax_cross_entropy", "normalize", "dropout",
-            "dense_bias", "kernel_layout", "padding");
+    /** One module per native/*.cu. */
+    static List<String> modules() throws IOException {
+        try (var files = Files.list(Path.of("../native"))) {
+            return files.map(p -> p.getFileName().toString()).filter(n -> n.endsWith(".cu"))
+                    .map(n -> n.substring(0, n.length() - 3)).sorted().toList();
+        }
+    }
 
     static boolean nvccPresent() {
         for (String dir : System.getenv().getOrDefault("PATH", "").split(":")) {
@@ -33,7 +41,13 @@ class KernelBuildTest {
     @Test
     void everyKernelWasCompiledIntoAFatbin() throws IOException {
         Assumptions.assumeTrue(nvccPresent(), "nvcc is not installed here, so the build skipped the kernels");
-        for (String module : MODULES) {
+        List<String> modules = modules();
+        assertTrue(modules.size() >= 10, "expected the kernel modules, found " + modules);
+        try (InputStream list = getClass().getResourceAsStream("/dev/osprey/backend/cuda/kernels/modules.txt")) {
+            assertNotNull(list, "modules.txt is missing from the build output");
+            assertEquals(modules, new String(list.readAllBytes()).lines().sorted().toList());
+        }
+        for (String module : modules) {
             try (InputStream in = getClass().getResourceAsStream("/dev/osprey/backend/cuda/kernels/" + module + ".fatbin")) {
                 assertNotNull(in, module + ".fatbin is missing from the build output");
                 byte[] head = in.readNBytes(4);
@@ -49,19 +63,25 @@ class KernelBuildTest {
     }
 
     /**
-     * Every kernel the Java side launches exists in native/, and the argument kinds its launch site declares
-     * ('p' pointer, 'l' 64-bit integer, 'i' int, 'f' float) match the kernel's parameters one by one: a mismatch
-     * would hand the GPU garbage, and no test without a GPU could see it otherwise.
+     * Every kernel the Java side launches is declared in native/kernels.h, and the argument kinds its launch site
+     * declares ('p' pointer, 'l' 64-bit integer, 'i' int, 'f' float) match the declaration one by one: a mismatch
+     * would hand the GPU garbage, and no test without a GPU could see it otherwise. (nvcc and the host build hold the
+     * .cu definitions to the same declarations.)
      */
     @Test
     void everyLaunchSiteMatchesItsKernelsParameters() throws IOException {
         Map<String, String> kernels = new HashMap<>();
         Pattern kernel = Pattern.compile("OSPREY_KERNEL\\s+void\\s+(\\w+)\\s*\\(([^)]*)\\)");
+        Matcher declared = kernel.matcher(Files.readString(Path.of("../native/kernels.h")));
+        while (declared.find()) {
+            kernels.put(declared.group(1), kinds(declared.group(2)));
+        }
         try (var files = Files.list(Path.of("../native"))) {
             for (Path cu : files.filter(p -> p.toString().endsWith(".cu")).toList()) {
                 Matcher m = kernel.matcher(Files.readString(cu));
                 while (m.find()) {
-                    kernels.put(m.group(1), kinds(m.group(2)));
+                    assertTrue(kernels.containsKey(m.group(1)), cu.getFileName() + " defines " + m.group(1)
+                            + ", which native/kernels.h does not declare");
                 }
             }
         }
@@ -73,13 +93,26 @@ class KernelBuildTest {
                 while (m.find()) {
                     sites++;
                     assertTrue(kernels.containsKey(m.group(1)), java.getFileName() + " launches " + m.group(1)
-                            + ", which no .cu file in native/ defines");
+                            + ", which native/kernels.h does not declare");
                     assertEquals(kernels.get(m.group(1)), m.group(2), java.getFileName() + ": argument kinds of "
                             + m.group(1));
                 }
             }
         }
-        assertTrue(sites >= 12, "expected the backend's launch sites, found " + sites);
+        assertTrue(sites >= 20, "expected the backend's launch sites, found " + sites);
+    }
+
+    /** The kernels take an activation as the ordinal of Activation.Kind: the header's enum must list the same order. */
+    @Test
+    void activationKindsAreNumberedAlikeInJavaAndInTheKernels() throws IOException {
+        Matcher m = Pattern.compile("enum osprey_activation_kind \\{([^}]*)\\}").matcher(
+                Files.readString(Path.of("../native/kernels.h")));
+        assertTrue(m.find(), "kernels.h declares enum osprey_activation_kind");
+        List<String> native_ = java.util.Arrays.stream(m.group(1).split(",")).map(String::trim)
+                .filter(t -> !t.isEmpty()).toList();
+        List<String> kinds = java.util.Arrays.stream(dev.osprey.Activation.Kind.values())
+                .map(k -> "OSPREY_" + k.name()).toList();
+        assertEquals(kinds, native_);
     }
 
     private static String kinds(String parameters) {

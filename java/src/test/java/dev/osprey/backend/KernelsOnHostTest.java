@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.osprey.Activation;
 import dev.osprey.backend.cpu.CpuBackend;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -21,8 +22,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Osprey's CUDA kernels, compiled as plain C++ (native/host/cuda_on_host.h) and run on the CPU over a grid of
- * several blocks and threads, against the CPU backend and plain Java: their arithmetic, indexing, grid-stride
- * loops and scalar-slot paths are checked on machines with no GPU. Races and GPU-only faults cannot show here;
+ * several blocks and threads, against the CPU backend and plain Java: their arithmetic, indexing and grid-stride
+ * loops are checked on machines with no GPU. Races and GPU-only faults cannot show here;
  * the GPU suites cover those where a GPU exists.
  */
 class KernelsOnHostTest {
@@ -87,93 +88,169 @@ class KernelsOnHostTest {
         }
     }
 
-    private static float[] cpu(Backend b, Tensor t) {
+    private static final Backend CPU = Device.cpu().backend();
+
+    private static float[] cpu(Tensor t) {
         float[] v = new float[(int) t.size()];
-        b.copyOut(t, v, 0);
+        CPU.copyOut(t, v, 0);
         return v;
     }
 
-    private static Tensor cpu(Backend b, float[] values) {
-        Tensor t = b.allocate(values.length);
-        b.copyIn(values, 0, t);
+    private static Tensor cpu(Memory m, float[] values, int... shape) {
+        Tensor t = m.allocate(shape.length == 0 ? new int[] {values.length} : shape);
+        CPU.copyIn(values, 0, t);
         return t;
     }
 
     @Test
-    void adamMatchesTheCpuBackendAndReadsItsStepSizeFromTheSlot() {
-        try (Backend b = new CpuBackend()) {
-            Tensor p = cpu(b, input(10, 1));
-            Tensor g = cpu(b, input(10, 2));
-            Tensor m = b.allocate(10);
-            Tensor v = b.allocate(10);
+    void adamMatchesTheCpuBackend() {
+        try (Memory m = CPU.newMemory()) {
+            Tensor p = cpu(m, input(10, 1));
+            Tensor g = cpu(m, input(10, 2));
+            Tensor mo = m.allocate(10);
+            Tensor v = m.allocate(10);
             AdamSpec spec = new AdamSpec(0.01f, 0.9f, 0.999f, 1e-7f);
             for (int t = 1; t <= 3; t++) {
-                b.adamUpdate(spec, t, p, g, m, v);
+                CPU.adamUpdate(spec, t, p, g, mo, v);
             }
-            close(cpu(b, p), out.get("adam"), 1e-6, "adam");
+            close(cpu(p), out.get("adam"), 1e-6, "adam");
         }
-        assertArrayEquals(out.get("adam"), out.get("adam_slot"), "alpha from the scalar slot");
     }
 
     @Test
     void sgdWithNesterovMomentumMatchesTheCpuBackend() {
-        try (Backend b = new CpuBackend()) {
-            Tensor p = cpu(b, input(10, 1));
-            Tensor g = cpu(b, input(10, 2));
-            Tensor velocity = b.allocate(10);
+        try (Memory m = CPU.newMemory()) {
+            Tensor p = cpu(m, input(10, 1));
+            Tensor g = cpu(m, input(10, 2));
+            Tensor velocity = m.allocate(10);
             for (int t = 0; t < 2; t++) {
-                b.sgdUpdate(new SgdSpec(0.1f, 0.9f, true), p, g, velocity);
+                CPU.sgdUpdate(new SgdSpec(0.1f, 0.9f, true), p, g, velocity);
             }
-            close(cpu(b, p), out.get("sgd"), 1e-6, "sgd");
+            close(cpu(p), out.get("sgd"), 1e-6, "sgd");
         }
     }
 
     @Test
-    void softmaxAndCrossEntropyMatchTheCpuBackend() {
-        try (Backend b = new CpuBackend()) {
-            Tensor z = b.allocate(5, 4);
-            b.copyIn(input(20, 3), 0, z);
-            Tensor prob = b.allocate(5, 4);
-            b.softmaxForward(z, prob);
-            close(cpu(b, prob), out.get("softmax"), 1e-6, "softmax");
+    void softmaxItsBackwardAndCrossEntropyMatchTheCpuBackend() {
+        try (Memory m = CPU.newMemory()) {
+            Tensor z = cpu(m, input(20, 3), 5, 4);
+            Tensor prob = m.allocate(5, 4);
+            CPU.activationForward(Activation.SOFTMAX, z, prob);
+            close(cpu(prob), out.get("softmax"), 1e-6, "softmax");
+            Tensor dx = m.allocate(5, 4);
+            CPU.activationBackward(Activation.SOFTMAX, null, prob, cpu(m, input(20, 15), 5, 4), dx);
+            close(cpu(dx), out.get("softmax_backward"), 1e-5, "softmax backward");
             float[] targets = new float[20];
             for (int r = 0; r < 5; r++) {
                 targets[r * 4 + r % 4] = 1f;
             }
-            Tensor t = b.allocate(5, 4);
-            b.copyIn(targets, 0, t);
-            Tensor dz = b.allocate(5, 4);
-            Tensor stats = b.allocate(2);
-            b.softmaxCrossEntropy(z, t, dz, stats);
-            close(cpu(b, dz), out.get("cross_entropy_gradient"), 1e-6, "cross-entropy gradient");
-            close(cpu(b, stats), out.get("cross_entropy_stats"), 1e-6, "cross-entropy [loss sum, correct]");
+            Tensor dz = m.allocate(5, 4);
+            Tensor stats = m.allocate(2);
+            CPU.softmaxCrossEntropy(z, cpu(m, targets, 5, 4), dz, stats);
+            close(cpu(dz), out.get("cross_entropy_gradient"), 1e-6, "cross-entropy gradient");
+            close(cpu(stats), out.get("cross_entropy_stats"), 1e-6, "cross-entropy [loss sum, correct]");
         }
     }
 
     @Test
-    void dropoutDropsTheSameUnitsAsTheCpuBackendAndTakesSeedAndRateFromTheSlots() {
-        try (Backend b = new CpuBackend()) {
-            Tensor x = cpu(b, input(64, 4));
-            Tensor mask = b.allocate(64);
-            Tensor y = b.allocate(64);
-            b.dropoutForward(0.3f, 1234L, x, mask, y);
-            assertArrayEquals(cpu(b, mask), out.get("dropout_mask"), "the same generator on both backends");
-            close(cpu(b, y), out.get("dropout_output"), 1e-6, "dropout output");
+    void dropoutDropsTheSameUnitsAsTheCpuBackend() {
+        try (Memory m = CPU.newMemory()) {
+            Tensor x = cpu(m, input(64, 4));
+            Tensor mask = m.allocate(64);
+            Tensor y = m.allocate(64);
+            CPU.dropoutForward(0.3f, 1234L, x, mask, y);
+            assertArrayEquals(cpu(mask), out.get("dropout_mask"), "the same generator on both backends");
+            close(cpu(y), out.get("dropout_output"), 1e-6, "dropout output");
         }
-        assertArrayEquals(out.get("dropout_mask"), out.get("dropout_mask_slot"), "seed and rate from the slots");
-        assertArrayEquals(out.get("dropout_output"), out.get("dropout_output_slot"));
     }
 
     @Test
     void elementWiseKernels() {
         float[] a = input(9, 5);
         float[] bb = input(9, 6);
-        float[] product = new float[9];
+        float[] sum = new float[9], product = new float[9], scaled = new float[9];
         for (int i = 0; i < 9; i++) {
+            sum[i] = a[i] + bb[i];
             product[i] = a[i] * bb[i];
+            scaled[i] = a[i] * 0.25f - 1.5f;
         }
+        assertArrayEquals(sum, out.get("add"));
         assertArrayEquals(product, out.get("multiply"));
+        close(scaled, out.get("scale"), 1e-6, "scale");
         assertArrayEquals(new float[] {2.5f, 2.5f, 2.5f, 2.5f, 2.5f, 2.5f, 2.5f, 2.5f, 2.5f}, out.get("fill"));
+    }
+
+    /** The harness's parameters per kind: relu with slope 0.3 and cap 2.5, elu with alpha 0.7. */
+    private static Activation activation(Activation.Kind kind) {
+        return switch (kind) {
+            case RELU -> Activation.relu(2.5f, 0.3f);
+            case ELU -> Activation.elu(0.7f);
+            default -> new Activation(kind, 0f, Float.POSITIVE_INFINITY);
+        };
+    }
+
+    @Test
+    void everyActivationKernelMatchesTheCpuBackendBothWays() {
+        float[] x = input(40, 13);
+        for (int i = 0; i < x.length; i++) {
+            x[i] *= 4;
+        }
+        float[] dy = input(40, 14);
+        try (Memory m = CPU.newMemory()) {
+            for (Activation.Kind kind : Activation.Kind.values()) {
+                if (kind == Activation.Kind.SOFTMAX) {
+                    continue;
+                }
+                Activation a = activation(kind);
+                Tensor tx = cpu(m, x), ty = m.allocate(40), tdx = m.allocate(40);
+                CPU.activationForward(a, tx, ty);
+                close(cpu(ty), out.get("activation_" + kind.ordinal()), 1e-5, "forward " + a);
+                CPU.activationBackward(a, tx, ty, cpu(m, dy), tdx);
+                close(cpu(tdx), out.get("activation_backward_" + kind.ordinal()), 1e-5, "backward " + a);
+                if (a.differentiableFromOutput()) {
+                    close(cpu(tdx), out.get("activation_backward_from_output_" + kind.ordinal()), 1e-5,
+                            "backward from the output " + a);
+                }
+            }
+        }
+    }
+
+    @Test
+    void batchNormKernelsMatchTheCpuBackendOverSeveralChunks() {
+        BatchNormSpec s = new BatchNormSpec(2, 3, 5, 3, 1e-3f, 0.9f);
+        float[] x = input(90, 16);
+        for (int i = 0; i < x.length; i++) {
+            x[i] = x[i] * 2 + 3 + i % 3;
+        }
+        float[] movingVariance = {0.75f, 0.75f, 0.75f};
+        try (Memory m = CPU.newMemory()) {
+            Tensor tx = cpu(m, x, s.shape()), gamma = cpu(m, input(3, 18)), beta = cpu(m, input(3, 19));
+            Tensor mm = cpu(m, input(3, 20)), mv = cpu(m, movingVariance), y = m.allocate(s.shape());
+            Tensor mean = m.allocate(3), var = m.allocate(3);
+            CPU.batchNormForwardTraining(s, tx, gamma, beta, mm, mv, y, mean, var);
+            close(cpu(y), out.get("batch_norm_y"), 1e-4, "batch-norm output");
+            close(cpu(mean), out.get("batch_norm_mean"), 1e-5, "batch mean");
+            close(cpu(var), out.get("batch_norm_variance"), 1e-5, "batch variance");
+            close(cpu(mm), out.get("batch_norm_moving_mean"), 1e-5, "moving mean");
+            close(cpu(mv), out.get("batch_norm_moving_variance"), 1e-5, "moving variance");
+            Tensor dx = m.allocate(s.shape()), dg = m.allocate(3), db = m.allocate(3);
+            CPU.batchNormBackward(s, tx, cpu(m, input(90, 17), s.shape()), gamma, mean, var, dx, dg, db);
+            close(cpu(dx), out.get("batch_norm_dx"), 1e-4, "batch-norm dx");
+            close(cpu(dg), out.get("batch_norm_dgamma"), 1e-4, "batch-norm dgamma");
+            close(cpu(db), out.get("batch_norm_dbeta"), 1e-5, "batch-norm dbeta");
+        }
+    }
+
+    @Test
+    void columnCopiesConcatenateAndSplit() {
+        float[] a = input(12, 21), b = input(18, 22);
+        try (Memory m = CPU.newMemory()) {
+            Tensor whole = m.allocate(6, 5);
+            CPU.concat(6, java.util.List.of(cpu(m, a, 6, 2), cpu(m, b, 6, 3)), whole);
+            assertArrayEquals(cpu(whole), out.get("concat"));
+        }
+        assertArrayEquals(a, out.get("split_a"));
+        assertArrayEquals(b, out.get("split_b"));
     }
 
     @Test
@@ -184,7 +261,12 @@ class KernelsOnHostTest {
         for (int i = 0; i < 15; i++) {
             expected[i] = Math.max(0f, y[i] + bias[i % 5]);
         }
-        assertArrayEquals(expected, out.get("bias_relu"));
+        close(expected, out.get("bias_relu"), 0, "bias + relu epilogue");
+        float[] hardSwish = new float[15];
+        for (int i = 0; i < 15; i++) {
+            hardSwish[i] = (float) (y[i] * Math.min(Math.max(y[i] + 3, 0), 6) / 6);
+        }
+        close(hardSwish, out.get("no_bias_hard_swish"), 1e-6, "bias-free hard_swish epilogue");
         float[] dy = input(15, 9);
         float[] db = new float[5];
         for (int u = 0; u < 5; u++) {

@@ -4,37 +4,45 @@ import dev.osprey.Activation;
 
 /**
  * The oracle: every op in naive loops with double accumulation, NHWC activations and Keras' parameter layouts
- * (conv kernel (kh, kw, in, out), dense kernel (in, out)). Slow on purpose; clarity is the point.
+ * (conv kernel (kh, kw, in / groups, out), dense kernel (in, out)). Slow on purpose; clarity is the point. Written
+ * from the formulas, not from the backends (activations included: Keras 3's definitions).
  */
 public final class ReferenceOps {
     private ReferenceOps() {
     }
 
+    // ---- convolution (groups, dilation, optional bias) --------------------------------------------------
+
+    /** The input pixel a kernel tap reads, or -1 outside the image (padding). */
+    private static int tap(int out, int stride, int pad, int k, int dilation, int size) {
+        int at = out * stride - pad + k * dilation;
+        return at < 0 || at >= size ? -1 : at;
+    }
+
     public static float[] conv2dForward(Conv2dSpec s, float[] x, float[] k, float[] b) {
-        int oh = s.outH(), ow = s.outW();
-        float[] y = new float[s.batch() * oh * ow * s.filters()];
+        int oh = s.outH(), ow = s.outW(), f = s.filters(), g = s.groups();
+        int inPerGroup = s.inC() / g, outPerGroup = f / g;
+        float[] y = new float[s.batch() * oh * ow * f];
         for (int n = 0; n < s.batch(); n++) {
             for (int i = 0; i < oh; i++) {
                 for (int j = 0; j < ow; j++) {
-                    for (int f = 0; f < s.filters(); f++) {
-                        double acc = b[f];
+                    for (int o = 0; o < f; o++) {
+                        double acc = b == null ? 0 : b[o];
+                        int group = o / outPerGroup;
                         for (int u = 0; u < s.kernelH(); u++) {
-                            int h = i * s.strideH() - s.padTop() + u;
-                            if (h < 0 || h >= s.inH()) {
-                                continue;
-                            }
-                            for (int v = 0; v < s.kernelW(); v++) {
-                                int w = j * s.strideW() - s.padLeft() + v;
-                                if (w < 0 || w >= s.inW()) {
+                            int h = tap(i, s.strideH(), s.padTop(), u, s.dilationH(), s.inH());
+                            for (int v = 0; v < s.kernelW() && h >= 0; v++) {
+                                int w = tap(j, s.strideW(), s.padLeft(), v, s.dilationW(), s.inW());
+                                if (w < 0) {
                                     continue;
                                 }
-                                for (int c = 0; c < s.inC(); c++) {
-                                    acc += (double) x[((n * s.inH() + h) * s.inW() + w) * s.inC() + c]
-                                            * k[((u * s.kernelW() + v) * s.inC() + c) * s.filters() + f];
+                                for (int c = 0; c < inPerGroup; c++) {
+                                    acc += (double) x[((n * s.inH() + h) * s.inW() + w) * s.inC() + group * inPerGroup + c]
+                                            * k[((u * s.kernelW() + v) * inPerGroup + c) * f + o];
                                 }
                             }
                         }
-                        y[((n * oh + i) * ow + j) * s.filters() + f] = (float) activate(s.activation(), acc);
+                        y[((n * oh + i) * ow + j) * f + o] = (float) activate(s.activation(), acc);
                     }
                 }
             }
@@ -43,26 +51,25 @@ public final class ReferenceOps {
     }
 
     public static float[] conv2dBackwardData(Conv2dSpec s, float[] dy, float[] k) {
-        int oh = s.outH(), ow = s.outW();
+        int oh = s.outH(), ow = s.outW(), f = s.filters(), g = s.groups();
+        int inPerGroup = s.inC() / g, outPerGroup = f / g;
         double[] dx = new double[s.batch() * s.inH() * s.inW() * s.inC()];
         for (int n = 0; n < s.batch(); n++) {
             for (int i = 0; i < oh; i++) {
                 for (int j = 0; j < ow; j++) {
-                    for (int f = 0; f < s.filters(); f++) {
-                        double g = dy[((n * oh + i) * ow + j) * s.filters() + f];
+                    for (int o = 0; o < f; o++) {
+                        double d = dy[((n * oh + i) * ow + j) * f + o];
+                        int group = o / outPerGroup;
                         for (int u = 0; u < s.kernelH(); u++) {
-                            int h = i * s.strideH() - s.padTop() + u;
-                            if (h < 0 || h >= s.inH()) {
-                                continue;
-                            }
-                            for (int v = 0; v < s.kernelW(); v++) {
-                                int w = j * s.strideW() - s.padLeft() + v;
-                                if (w < 0 || w >= s.inW()) {
+                            int h = tap(i, s.strideH(), s.padTop(), u, s.dilationH(), s.inH());
+                            for (int v = 0; v < s.kernelW() && h >= 0; v++) {
+                                int w = tap(j, s.strideW(), s.padLeft(), v, s.dilationW(), s.inW());
+                                if (w < 0) {
                                     continue;
                                 }
-                                for (int c = 0; c < s.inC(); c++) {
-                                    dx[((n * s.inH() + h) * s.inW() + w) * s.inC() + c] +=
-                                            g * k[((u * s.kernelW() + v) * s.inC() + c) * s.filters() + f];
+                                for (int c = 0; c < inPerGroup; c++) {
+                                    dx[((n * s.inH() + h) * s.inW() + w) * s.inC() + group * inPerGroup + c] +=
+                                            d * k[((u * s.kernelW() + v) * inPerGroup + c) * f + o];
                                 }
                             }
                         }
@@ -75,28 +82,27 @@ public final class ReferenceOps {
 
     /** Returns the kernel gradient followed by the bias gradient. */
     public static float[][] conv2dBackwardFilter(Conv2dSpec s, float[] x, float[] dy) {
-        int oh = s.outH(), ow = s.outW();
-        double[] dk = new double[s.kernelH() * s.kernelW() * s.inC() * s.filters()];
-        double[] db = new double[s.filters()];
+        int oh = s.outH(), ow = s.outW(), f = s.filters(), g = s.groups();
+        int inPerGroup = s.inC() / g, outPerGroup = f / g;
+        double[] dk = new double[s.kernelH() * s.kernelW() * inPerGroup * f];
+        double[] db = new double[f];
         for (int n = 0; n < s.batch(); n++) {
             for (int i = 0; i < oh; i++) {
                 for (int j = 0; j < ow; j++) {
-                    for (int f = 0; f < s.filters(); f++) {
-                        double g = dy[((n * oh + i) * ow + j) * s.filters() + f];
-                        db[f] += g;
+                    for (int o = 0; o < f; o++) {
+                        double d = dy[((n * oh + i) * ow + j) * f + o];
+                        db[o] += d;
+                        int group = o / outPerGroup;
                         for (int u = 0; u < s.kernelH(); u++) {
-                            int h = i * s.strideH() - s.padTop() + u;
-                            if (h < 0 || h >= s.inH()) {
-                                continue;
-                            }
-                            for (int v = 0; v < s.kernelW(); v++) {
-                                int w = j * s.strideW() - s.padLeft() + v;
-                                if (w < 0 || w >= s.inW()) {
+                            int h = tap(i, s.strideH(), s.padTop(), u, s.dilationH(), s.inH());
+                            for (int v = 0; v < s.kernelW() && h >= 0; v++) {
+                                int w = tap(j, s.strideW(), s.padLeft(), v, s.dilationW(), s.inW());
+                                if (w < 0) {
                                     continue;
                                 }
-                                for (int c = 0; c < s.inC(); c++) {
-                                    dk[((u * s.kernelW() + v) * s.inC() + c) * s.filters() + f] +=
-                                            g * x[((n * s.inH() + h) * s.inW() + w) * s.inC() + c];
+                                for (int c = 0; c < inPerGroup; c++) {
+                                    dk[((u * s.kernelW() + v) * inPerGroup + c) * f + o] +=
+                                            d * x[((n * s.inH() + h) * s.inW() + w) * s.inC() + group * inPerGroup + c];
                                 }
                             }
                         }
@@ -106,6 +112,8 @@ public final class ReferenceOps {
         }
         return new float[][] {toFloat(dk), toFloat(db)};
     }
+
+    // ---- pooling -----------------------------------------------------------------------------------------
 
     public static float[] maxPoolForward(Pool2dSpec s, float[] x) {
         int oh = s.outH(), ow = s.outW(), ch = s.channels();
@@ -158,6 +166,8 @@ public final class ReferenceOps {
         return best;
     }
 
+    // ---- dense -------------------------------------------------------------------------------------------
+
     public static float[] denseForward(DenseSpec s, float[] x, float[] k, float[] b) {
         float[] y = new float[s.batch() * s.units()];
         for (int n = 0; n < s.batch(); n++) {
@@ -201,6 +211,134 @@ public final class ReferenceOps {
         return new float[][] {toFloat(dk), toFloat(db)};
     }
 
+    // ---- batch normalization (Keras: biased batch variance) ----------------------------------------------
+
+    /** {mean, biased variance} per channel of NHWC data. */
+    public static double[][] channelStatistics(BatchNormSpec s, float[] x) {
+        int rows = s.rows(), ch = s.channels();
+        double[] mean = new double[ch];
+        double[] var = new double[ch];
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < ch; c++) {
+                mean[c] += x[r * ch + c];
+            }
+        }
+        for (int c = 0; c < ch; c++) {
+            mean[c] /= rows;
+        }
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < ch; c++) {
+                double d = x[r * ch + c] - mean[c];
+                var[c] += d * d;
+            }
+        }
+        for (int c = 0; c < ch; c++) {
+            var[c] /= rows;
+        }
+        return new double[][] {mean, var};
+    }
+
+    /** y = gamma (x - mean) / sqrt(var + eps) + beta with the given statistics. */
+    public static float[] batchNormApply(BatchNormSpec s, float[] x, float[] gamma, float[] beta, double[] mean,
+                                         double[] var) {
+        int ch = s.channels();
+        float[] y = new float[x.length];
+        for (int i = 0; i < x.length; i++) {
+            int c = i % ch;
+            y[i] = (float) (gamma[c] * (x[i] - mean[c]) / Math.sqrt(var[c] + s.epsilon()) + beta[c]);
+        }
+        return y;
+    }
+
+    /** Training mode: normalizes with the batch's own statistics. */
+    public static float[] batchNormTraining(BatchNormSpec s, float[] x, float[] gamma, float[] beta) {
+        double[][] st = channelStatistics(s, x);
+        return batchNormApply(s, x, gamma, beta, st[0], st[1]);
+    }
+
+    /** {dx, dgamma, dbeta} of the training-mode forward. */
+    public static float[][] batchNormBackward(BatchNormSpec s, float[] x, float[] dy, float[] gamma) {
+        int rows = s.rows(), ch = s.channels();
+        double[][] st = channelStatistics(s, x);
+        double[] dgamma = new double[ch];
+        double[] dbeta = new double[ch];
+        for (int i = 0; i < x.length; i++) {
+            int c = i % ch;
+            double xhat = (x[i] - st[0][c]) / Math.sqrt(st[1][c] + s.epsilon());
+            dbeta[c] += dy[i];
+            dgamma[c] += dy[i] * xhat;
+        }
+        double[] dx = new double[x.length];
+        for (int i = 0; i < x.length; i++) {
+            int c = i % ch;
+            double inv = 1 / Math.sqrt(st[1][c] + s.epsilon());
+            double xhat = (x[i] - st[0][c]) * inv;
+            dx[i] = gamma[c] * inv * (dy[i] - dbeta[c] / rows - xhat * dgamma[c] / rows);
+        }
+        return new float[][] {toFloat(dx), toFloat(dgamma), toFloat(dbeta)};
+    }
+
+    // ---- activations (Keras 3's definitions) -------------------------------------------------------------
+
+    public static double activate(Activation a, double x) {
+        double alpha = a.alpha();
+        double cap = a.maxValue();
+        return switch (a.kind()) {
+            case LINEAR -> x;
+            case RELU -> Math.min(cap, x >= 0 ? x : alpha * x);
+            case SIGMOID -> 1 / (1 + Math.exp(-x));
+            case TANH -> Math.tanh(x);
+            case ELU -> x > 0 ? x : alpha * (Math.exp(x) - 1);
+            case GELU -> 0.5 * x * (1 + erf(x / Math.sqrt(2)));
+            case SWISH -> x / (1 + Math.exp(-x));
+            case HARD_SWISH -> x * relu6(x + 3) / 6;
+            case HARD_SIGMOID -> relu6(x + 3) / 6;
+            case SOFTMAX -> throw new IllegalArgumentException("softmax is not element-wise");
+        };
+    }
+
+    private static double relu6(double x) {
+        return Math.min(Math.max(x, 0), 6);
+    }
+
+    /** The derivative at x (away from kinks: tests keep inputs off them). */
+    public static double derivative(Activation a, double x) {
+        return switch (a.kind()) {
+            case LINEAR -> 1;
+            case RELU -> x >= a.maxValue() ? 0 : x > 0 ? 1 : a.alpha();
+            case SIGMOID -> {
+                double s = 1 / (1 + Math.exp(-x));
+                yield s * (1 - s);
+            }
+            case TANH -> 1 - Math.tanh(x) * Math.tanh(x);
+            case ELU -> x > 0 ? 1 : a.alpha() * Math.exp(x);
+            case GELU -> 0.5 * (1 + erf(x / Math.sqrt(2))) + x * Math.exp(-x * x / 2) / Math.sqrt(2 * Math.PI);
+            case SWISH -> {
+                double s = 1 / (1 + Math.exp(-x));
+                yield s + x * s * (1 - s);
+            }
+            case HARD_SWISH -> x < -3 ? 0 : x > 3 ? 1 : (2 * x + 3) / 6;
+            case HARD_SIGMOID -> x < -3 || x > 3 ? 0 : 1.0 / 6;
+            case SOFTMAX -> throw new IllegalArgumentException("softmax is not element-wise");
+        };
+    }
+
+    public static float[] activationForward(Activation a, float[] x) {
+        float[] y = new float[x.length];
+        for (int i = 0; i < x.length; i++) {
+            y[i] = (float) activate(a, x[i]);
+        }
+        return y;
+    }
+
+    public static float[] activationBackward(Activation a, float[] x, float[] dy) {
+        float[] dx = new float[x.length];
+        for (int i = 0; i < x.length; i++) {
+            dx[i] = (float) (dy[i] * derivative(a, x[i]));
+        }
+        return dx;
+    }
+
     public static float[] reluBackward(float[] y, float[] dy) {
         float[] dx = new float[dy.length];
         for (int i = 0; i < dy.length; i++) {
@@ -209,32 +347,122 @@ public final class ReferenceOps {
         return dx;
     }
 
+    /** erf by its Taylor series (|x| < 3) or its continued fraction: 1e-13 accuracy, enough for an oracle. */
+    static double erf(double x) {
+        double t = Math.abs(x);
+        double r;
+        if (t < 3) {
+            double term = t, sum = t;
+            for (int n = 1; n < 200; n++) {
+                term *= -t * t / n;
+                sum += term / (2 * n + 1);
+            }
+            r = 2 / Math.sqrt(Math.PI) * sum;
+        } else {
+            double f = 0;
+            for (int n = 80; n >= 1; n--) {
+                f = n / 2.0 / (t + f);
+            }
+            r = 1 - Math.exp(-t * t) / Math.sqrt(Math.PI) / (t + f);
+        }
+        return x < 0 ? -r : r;
+    }
+
+    public static float[] softmax(float[] x, int rows, int width) {
+        float[] y = new float[x.length];
+        for (int r = 0; r < rows; r++) {
+            double max = Double.NEGATIVE_INFINITY;
+            for (int c = 0; c < width; c++) {
+                max = Math.max(max, x[r * width + c]);
+            }
+            double sum = 0;
+            for (int c = 0; c < width; c++) {
+                sum += Math.exp(x[r * width + c] - max);
+            }
+            for (int c = 0; c < width; c++) {
+                y[r * width + c] = (float) (Math.exp(x[r * width + c] - max) / sum);
+            }
+        }
+        return y;
+    }
+
+    public static float[] softmaxBackward(float[] y, float[] dy, int rows, int width) {
+        float[] dx = new float[y.length];
+        for (int r = 0; r < rows; r++) {
+            double dot = 0;
+            for (int c = 0; c < width; c++) {
+                dot += (double) dy[r * width + c] * y[r * width + c];
+            }
+            for (int c = 0; c < width; c++) {
+                dx[r * width + c] = (float) (y[r * width + c] * (dy[r * width + c] - dot));
+            }
+        }
+        return dx;
+    }
+
     /** Returns {losses per row, dLogits of the batch-mean loss}. */
     public static float[][] softmaxCrossEntropy(float[] logits, float[] targets, int rows, int classes) {
         float[] losses = new float[rows];
         float[] grad = new float[logits.length];
+        float[] p = softmax(logits, rows, classes);
         for (int r = 0; r < rows; r++) {
-            double max = Double.NEGATIVE_INFINITY;
-            for (int c = 0; c < classes; c++) {
-                max = Math.max(max, logits[r * classes + c]);
-            }
-            double sum = 0;
-            for (int c = 0; c < classes; c++) {
-                sum += Math.exp(logits[r * classes + c] - max);
-            }
             double loss = 0;
             for (int c = 0; c < classes; c++) {
-                double p = Math.exp(logits[r * classes + c] - max) / sum;
-                loss -= targets[r * classes + c] * Math.log(p);
-                grad[r * classes + c] = (float) ((p - targets[r * classes + c]) / rows);
+                loss -= targets[r * classes + c] * Math.log(p[r * classes + c]);
+                grad[r * classes + c] = (p[r * classes + c] - targets[r * classes + c]) / rows;
             }
             losses[r] = (float) loss;
         }
         return new float[][] {losses, grad};
     }
 
-    private static double activate(Activation a, double v) {
-        return a == Activation.RELU ? Math.max(0, v) : v;
+    // ---- moves -------------------------------------------------------------------------------------------
+
+    public static float[] pad(Pad2dSpec s, float[] x) {
+        float[] y = new float[s.batch() * s.outH() * s.outW() * s.channels()];
+        for (int n = 0; n < s.batch(); n++) {
+            for (int h = 0; h < s.inH(); h++) {
+                for (int w = 0; w < s.inW(); w++) {
+                    for (int c = 0; c < s.channels(); c++) {
+                        y[((n * s.outH() + h + s.top()) * s.outW() + w + s.left()) * s.channels() + c] =
+                                x[((n * s.inH() + h) * s.inW() + w) * s.channels() + c];
+                    }
+                }
+            }
+        }
+        return y;
+    }
+
+    public static float[] crop(Pad2dSpec s, float[] dy) {
+        float[] dx = new float[s.batch() * s.inH() * s.inW() * s.channels()];
+        for (int n = 0; n < s.batch(); n++) {
+            for (int h = 0; h < s.inH(); h++) {
+                for (int w = 0; w < s.inW(); w++) {
+                    for (int c = 0; c < s.channels(); c++) {
+                        dx[((n * s.inH() + h) * s.inW() + w) * s.channels() + c] =
+                                dy[((n * s.outH() + h + s.top()) * s.outW() + w + s.left()) * s.channels() + c];
+                    }
+                }
+            }
+        }
+        return dx;
+    }
+
+    public static float[] concat(int rows, float[][] parts) {
+        int total = 0;
+        for (float[] p : parts) {
+            total += p.length / rows;
+        }
+        float[] whole = new float[rows * total];
+        for (int r = 0; r < rows; r++) {
+            int at = r * total;
+            for (float[] p : parts) {
+                int w = p.length / rows;
+                System.arraycopy(p, r * w, whole, at, w);
+                at += w;
+            }
+        }
+        return whole;
     }
 
     private static float[] toFloat(double[] d) {

@@ -4,38 +4,44 @@ import dev.osprey.Activation;
 import dev.osprey.backend.AdamSpec;
 import dev.osprey.backend.Backend;
 import dev.osprey.backend.BackendException;
+import dev.osprey.backend.BatchNormSpec;
 import dev.osprey.backend.Checks;
-import static dev.osprey.backend.Checks.rows;
 import static dev.osprey.backend.Checks.sameSize;
 import dev.osprey.backend.Conv2dSpec;
 import dev.osprey.backend.DenseSpec;
+import dev.osprey.backend.Memory;
+import dev.osprey.backend.Pad2dSpec;
+import dev.osprey.backend.PlanCache;
 import dev.osprey.backend.Pool2dSpec;
 import dev.osprey.backend.SgdSpec;
 import dev.osprey.backend.Tensor;
-import java.util.ArrayList;
-import java.util.HashMap;
+import java.nio.FloatBuffer;
 import java.util.List;
-import java.util.Map;
-import java.util.function.Function;
 import org.bytedeco.dnnl.dnnl_version_t;
 import org.bytedeco.dnnl.global.dnnl;
 import org.bytedeco.javacpp.Loader;
 
 /**
- * The CPU backend on oneDNN. Plans (primitives, descriptors, reorders) are made once per spec record and cached;
- * per call only data pointers are bound. Threads: oneDNN's OpenMP runtime uses every core unless
- * OMP_NUM_THREADS says otherwise (it is read once, when the library loads). Not thread-safe: one model, one thread.
+ * The CPU backend on oneDNN. Plans (primitives, descriptors, reorders) are made once per spec record and cached, least
+ * recently used out; per call only data pointers are bound. Ops are serialized (they share one scratchpad), so any
+ * thread may call. Threads: oneDNN's OpenMP runtime uses every core unless OMP_NUM_THREADS says otherwise (it is read
+ * once, when the library loads).
  */
 public final class CpuBackend implements Backend {
+    /** Plans kept per kind of op: enough for every layer of a large model at a few batch sizes. */
+    private static final int PLANS_PER_KIND = 512;
+
     private final DnnlContext context;
-    private final Map<Conv2dSpec, ConvPlan> convPlans = new HashMap<>();
-    private final Map<Pool2dSpec, PoolPlan> poolPlans = new HashMap<>();
-    private final Map<DenseSpec, DensePlan> densePlans = new HashMap<>();
-    private final Map<Long, ReluBackwardPlan> reluPlans = new HashMap<>();
-    private final List<CpuTensor> tensors = new ArrayList<>();
+    private final PlanCache<Conv2dSpec, ConvPlan> convPlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
+    private final PlanCache<Pool2dSpec, PoolPlan> poolPlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
+    private final PlanCache<DenseSpec, DensePlan> densePlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
+    private final PlanCache<BatchNormSpec, BatchNormPlan> batchNormPlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
+    private final PlanCache<EltwisePlan.Key, EltwisePlan> eltwisePlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
+    private final PlanCache<SoftmaxPlan.Key, SoftmaxPlan> softmaxPlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
+    private final PlanCache<BinaryPlan.Key, BinaryPlan> binaryPlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
     private final String description;
     private String convImplementation;
-    private long nativeAllocations;
+    private long tensorsAllocated;
     private boolean closed;
 
     public CpuBackend() {
@@ -77,19 +83,20 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public String description() {
+    public synchronized String description() {
         return convImplementation == null ? description : description + " (conv kernel: " + convImplementation + ")";
     }
 
     // ---- memory ------------------------------------------------------------------------------------------
 
     @Override
-    public Tensor allocate(int... shape) {
+    public synchronized Memory newMemory() {
         checkOpen();
-        CpuTensor t = CpuTensor.allocate(shape);
-        tensors.add(t);
-        nativeAllocations++;
-        return t;
+        return new CpuMemory(bytes -> countTensor());
+    }
+
+    private synchronized void countTensor() {
+        tensorsAllocated++;
     }
 
     @Override
@@ -128,25 +135,26 @@ public final class CpuBackend implements Backend {
     // ---- convolution -------------------------------------------------------------------------------------
 
     @Override
-    public void conv2dForward(Conv2dSpec spec, Tensor x, Tensor kernel, Tensor bias, Tensor y) {
+    public synchronized void conv2dForward(Conv2dSpec spec, Tensor x, Tensor kernel, Tensor bias, Tensor y) {
         Checks.conv2dForward(spec, x, kernel, bias, y);
-        conv(spec).forward(cpu(x), cpu(kernel), cpu(bias), cpu(y));
+        conv(spec).forward(cpu(x), cpu(kernel), bias == null ? null : cpu(bias), cpu(y));
     }
 
     @Override
-    public void conv2dBackwardData(Conv2dSpec spec, Tensor dy, Tensor kernel, Tensor dx) {
+    public synchronized void conv2dBackwardData(Conv2dSpec spec, Tensor dy, Tensor kernel, Tensor dx) {
         Checks.conv2dBackwardData(spec, dy, kernel, dx);
         conv(spec).backwardData(cpu(dy), cpu(kernel), cpu(dx));
     }
 
     @Override
-    public void conv2dBackwardFilter(Conv2dSpec spec, Tensor x, Tensor dy, Tensor dKernel, Tensor dBias) {
+    public synchronized void conv2dBackwardFilter(Conv2dSpec spec, Tensor x, Tensor dy, Tensor dKernel, Tensor dBias) {
         Checks.conv2dBackwardFilter(spec, x, dy, dKernel, dBias);
-        conv(spec).backwardFilter(cpu(x), cpu(dy), cpu(dKernel), cpu(dBias));
+        conv(spec).backwardFilter(cpu(x), cpu(dy), cpu(dKernel), dBias == null ? null : cpu(dBias));
     }
 
     private ConvPlan conv(Conv2dSpec spec) {
-        ConvPlan plan = plan(convPlans, spec, s -> new ConvPlan(context, s));
+        checkOpen();
+        ConvPlan plan = convPlans.get(spec, s -> new ConvPlan(context, s));
         convImplementation = plan.implementation;
         return plan;
     }
@@ -154,82 +162,204 @@ public final class CpuBackend implements Backend {
     // ---- pooling -----------------------------------------------------------------------------------------
 
     @Override
-    public Tensor maxPool2dWorkspace(Pool2dSpec spec) {
-        long bytes = plan(poolPlans, spec, s -> new PoolPlan(context, s)).workspaceBytes;
-        return allocate((int) Math.max(1, (bytes + Float.BYTES - 1) / Float.BYTES));
+    public synchronized long pool2dWorkspaceSize(Pool2dSpec spec) {
+        return pool(spec).workspaceFloats;
     }
 
     @Override
-    public void maxPool2dForward(Pool2dSpec spec, Tensor x, Tensor y, Tensor workspace) {
-        Checks.maxPool2dForward(spec, x, y);
-        PoolPlan plan = plan(poolPlans, spec, s -> new PoolPlan(context, s));
-        checkWorkspace(plan, workspace);
-        plan.forward(cpu(x), cpu(y), cpu(workspace));
+    public synchronized void pool2dForward(Pool2dSpec spec, Tensor x, Tensor y, Tensor workspace) {
+        PoolPlan plan = pool(spec);
+        Checks.pool2dForward(spec, x, y, workspace, plan.workspaceFloats);
+        plan.forward(cpu(x), cpu(y), workspace == null ? null : cpu(workspace));
     }
 
     @Override
-    public void maxPool2dBackward(Pool2dSpec spec, Tensor x, Tensor y, Tensor dy, Tensor workspace, Tensor dx) {
-        Checks.maxPool2dBackward(spec, x, y, dy, dx);
-        PoolPlan plan = plan(poolPlans, spec, s -> new PoolPlan(context, s));
-        checkWorkspace(plan, workspace);
-        plan.backward(cpu(dy), cpu(workspace), cpu(dx));
+    public synchronized void pool2dBackward(Pool2dSpec spec, Tensor x, Tensor y, Tensor dy, Tensor workspace,
+                                            Tensor dx) {
+        PoolPlan plan = pool(spec);
+        Checks.pool2dBackward(spec, x, y, dy, workspace, dx, plan.workspaceFloats);
+        plan.backward(cpu(dy), workspace == null ? null : cpu(workspace), cpu(dx));
     }
 
-    private static void checkWorkspace(PoolPlan plan, Tensor workspace) {
-        if (workspace.size() * Float.BYTES < plan.workspaceBytes) {
-            throw new IllegalArgumentException("max-pool: expected a workspace from maxPool2dWorkspace of at least "
-                    + plan.workspaceBytes + " bytes, received " + workspace.size() * Float.BYTES);
-        }
+    private PoolPlan pool(Pool2dSpec spec) {
+        checkOpen();
+        return poolPlans.get(spec, s -> new PoolPlan(context, s));
     }
 
     // ---- dense -------------------------------------------------------------------------------------------
 
     @Override
-    public void denseForward(DenseSpec spec, Tensor x, Tensor kernel, Tensor bias, Tensor y) {
+    public synchronized void denseForward(DenseSpec spec, Tensor x, Tensor kernel, Tensor bias, Tensor y) {
         Checks.denseForward(spec, x, kernel, bias, y);
         dense(spec).forward(cpu(x), cpu(kernel), cpu(bias), cpu(y));
     }
 
     @Override
-    public void denseBackwardData(DenseSpec spec, Tensor dy, Tensor kernel, Tensor dx) {
+    public synchronized void denseBackwardData(DenseSpec spec, Tensor dy, Tensor kernel, Tensor dx) {
         Checks.denseBackwardData(spec, dy, kernel, dx);
         dense(spec).backwardData(cpu(dy), cpu(kernel), cpu(dx));
     }
 
     @Override
-    public void denseBackwardWeights(DenseSpec spec, Tensor x, Tensor dy, Tensor dKernel, Tensor dBias) {
+    public synchronized void denseBackwardWeights(DenseSpec spec, Tensor x, Tensor dy, Tensor dKernel, Tensor dBias) {
         Checks.denseBackwardWeights(spec, x, dy, dKernel, dBias);
         dense(spec).backwardWeights(cpu(x), cpu(dy), cpu(dKernel), cpu(dBias));
     }
 
     private DensePlan dense(DenseSpec spec) {
-        return plan(densePlans, spec, s -> new DensePlan(context, s));
+        checkOpen();
+        return densePlans.get(spec, s -> new DensePlan(context, s));
     }
 
-    // ---- element-wise and loss ---------------------------------------------------------------------------
+    // ---- normalization -----------------------------------------------------------------------------------
 
     @Override
-    public void activationBackward(Activation activation, Tensor y, Tensor dy, Tensor dx) {
+    public synchronized void batchNormForwardTraining(BatchNormSpec spec, Tensor x, Tensor gamma, Tensor beta,
+                                                      Tensor movingMean, Tensor movingVariance, Tensor y,
+                                                      Tensor batchMean, Tensor batchVariance) {
+        Checks.batchNorm("batchNormForwardTraining", spec, x, y, gamma, beta, movingMean, movingVariance, batchMean,
+                batchVariance);
+        batchNorm(spec).forwardTraining(cpu(x), cpu(gamma), cpu(beta), cpu(y), cpu(batchMean), cpu(batchVariance));
+        HostOps.moveStatistics(cpu(movingMean).buffer(), cpu(batchMean).buffer(), spec.momentum(), spec.channels());
+        HostOps.moveStatistics(cpu(movingVariance).buffer(), cpu(batchVariance).buffer(), spec.momentum(),
+                spec.channels());
+    }
+
+    @Override
+    public synchronized void batchNormForwardInference(BatchNormSpec spec, Tensor x, Tensor gamma, Tensor beta,
+                                                       Tensor movingMean, Tensor movingVariance, Tensor y) {
+        Checks.batchNorm("batchNormForwardInference", spec, x, y, gamma, beta, movingMean, movingVariance);
+        batchNorm(spec).forwardInference(cpu(x), cpu(gamma), cpu(beta), cpu(movingMean), cpu(movingVariance), cpu(y));
+    }
+
+    @Override
+    public synchronized void batchNormBackward(BatchNormSpec spec, Tensor x, Tensor dy, Tensor gamma, Tensor batchMean,
+                                               Tensor batchVariance, Tensor dx, Tensor dGamma, Tensor dBeta) {
+        Checks.batchNorm("batchNormBackward", spec, x, dx, gamma, batchMean, batchVariance, dGamma, dBeta);
+        Checks.expect("batchNormBackward dy", dy, spec.shape());
+        batchNorm(spec).backward(cpu(x), cpu(dy), cpu(gamma), cpu(batchMean), cpu(batchVariance), cpu(dx), cpu(dGamma),
+                cpu(dBeta));
+    }
+
+    private BatchNormPlan batchNorm(BatchNormSpec spec) {
+        checkOpen();
+        return batchNormPlans.get(spec, s -> new BatchNormPlan(context, s));
+    }
+
+    // ---- element-wise ------------------------------------------------------------------------------------
+
+    @Override
+    public synchronized void activationForward(Activation activation, Tensor x, Tensor y) {
+        int[] rows = Checks.activation("activationForward", activation, x, y);
+        checkOpen();
+        if (activation.kind() == Activation.Kind.SOFTMAX) {
+            softmaxPlans.get(new SoftmaxPlan.Key(rows[0], rows[1]), k -> new SoftmaxPlan(context, k))
+                    .forward(cpu(x), cpu(y));
+            return;
+        }
+        Eltwise e = Eltwise.of(activation);
+        if (e == null) {
+            HostOps.reluForward(activation.alpha(), activation.maxValue(), cpu(x).buffer(), cpu(y).buffer(), rows[0]);
+            return;
+        }
+        eltwise(e, y.size()).forward(cpu(x), cpu(y));
+    }
+
+    @Override
+    public synchronized void activationBackward(Activation activation, Tensor x, Tensor y, Tensor dy, Tensor dx) {
+        int[] rows = Checks.activation("activationBackward", activation, x, y);
         sameSize("activationBackward", y, dy, dx);
-        switch (activation) {
+        checkOpen();
+        switch (activation.kind()) {
             case LINEAR -> {
                 if (dx != dy) {
                     cpu(dx).buffer().put(0, cpu(dy).buffer(), 0, (int) dy.size());
                 }
+                return;
             }
-            case RELU -> plan(reluPlans, y.size(), n -> new ReluBackwardPlan(context, n))
-                    .backward(cpu(y), cpu(dy), cpu(dx));
-            case SOFTMAX -> throw new IllegalArgumentException(
-                    "activationBackward: softmax's gradient is taken together with the cross-entropy loss");
+            case SOFTMAX -> {
+                softmaxPlans.get(new SoftmaxPlan.Key(rows[0], rows[1]), k -> new SoftmaxPlan(context, k))
+                        .backward(cpu(y), cpu(dy), cpu(dx));
+                return;
+            }
+            default -> {
+            }
         }
+        Eltwise e = Eltwise.of(activation);
+        if (e == null) {
+            HostOps.reluBackward(activation.alpha(), activation.maxValue(), cpu(y).buffer(), cpu(dy).buffer(),
+                    cpu(dx).buffer(), rows[0]);
+            return;
+        }
+        if (!e.backwardFromOutput() && x == null) {
+            throw new IllegalArgumentException("activationBackward: " + activation + " needs the forward's input x, "
+                    + "received null");
+        }
+        eltwise(e, y.size()).backward(x == null ? null : cpu(x), cpu(y), cpu(dy), cpu(dx));
+    }
+
+    private EltwisePlan eltwise(Eltwise e, long elements) {
+        return eltwisePlans.get(new EltwisePlan.Key(e, elements), k -> new EltwisePlan(context, k));
     }
 
     @Override
-    public void softmaxForward(Tensor logits, Tensor probabilities) {
-        int[] shape = rows("softmaxForward", logits);
-        sameSize("softmaxForward", logits, probabilities);
-        HostOps.softmax(cpu(logits).buffer(), cpu(probabilities).buffer(), shape[0], shape[1]);
+    public synchronized void add(Tensor a, Tensor b, Tensor out) {
+        binary(dnnl.algorithm.binary_add, "add", a, b, out);
     }
+
+    @Override
+    public synchronized void multiply(Tensor a, Tensor b, Tensor out) {
+        binary(dnnl.algorithm.binary_mul, "multiply", a, b, out);
+    }
+
+    private void binary(dnnl.algorithm algorithm, String what, Tensor a, Tensor b, Tensor out) {
+        sameSize(what, a, b, out);
+        checkOpen();
+        binaryPlans.get(new BinaryPlan.Key(algorithm, a.size()), k -> new BinaryPlan(context, k))
+                .run(cpu(a), cpu(b), cpu(out));
+    }
+
+    @Override
+    public synchronized void scale(Tensor x, float scale, float offset, Tensor y) {
+        sameSize("scale", x, y);
+        checkOpen();
+        eltwise(new Eltwise(dnnl.algorithm.eltwise_linear, dnnl.algorithm.eltwise_linear, false, scale, offset),
+                x.size()).forward(cpu(x), cpu(y));
+    }
+
+    @Override
+    public void pad2dForward(Pad2dSpec spec, Tensor x, Tensor y) {
+        Checks.pad2d("pad2dForward", spec, x, y);
+        HostOps.pad(spec, cpu(x).buffer(), cpu(y).buffer());
+    }
+
+    @Override
+    public void pad2dBackward(Pad2dSpec spec, Tensor dy, Tensor dx) {
+        Checks.pad2d("pad2dBackward", spec, dx, dy);
+        HostOps.crop(spec, cpu(dy).buffer(), cpu(dx).buffer());
+    }
+
+    @Override
+    public void concat(int rows, List<Tensor> parts, Tensor whole) {
+        int[] widths = Checks.concat("concat", rows, parts, whole);
+        HostOps.concat(rows, buffers(parts), widths, cpu(whole).buffer(), false);
+    }
+
+    @Override
+    public void split(int rows, Tensor whole, List<Tensor> parts) {
+        int[] widths = Checks.concat("split", rows, parts, whole);
+        HostOps.concat(rows, buffers(parts), widths, cpu(whole).buffer(), true);
+    }
+
+    private FloatBuffer[] buffers(List<Tensor> tensors) {
+        FloatBuffer[] out = new FloatBuffer[tensors.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = cpu(tensors.get(i)).buffer();
+        }
+        return out;
+    }
+
+    // ---- loss and regularization -------------------------------------------------------------------------
 
     @Override
     public void softmaxCrossEntropy(Tensor logits, Tensor targets, Tensor dLogits, Tensor stats) {
@@ -242,12 +372,6 @@ public final class CpuBackend implements Backend {
     public void dropoutForward(float rate, long seed, Tensor x, Tensor mask, Tensor y) {
         Checks.dropoutForward(rate, x, mask, y);
         HostOps.dropout(rate, seed, cpu(x).buffer(), cpu(mask).buffer(), cpu(y).buffer(), (int) x.size());
-    }
-
-    @Override
-    public void multiply(Tensor a, Tensor b, Tensor out) {
-        sameSize("multiply", a, b, out);
-        HostOps.multiply(cpu(a).buffer(), cpu(b).buffer(), cpu(out).buffer(), (int) a.size());
     }
 
     // ---- optimizers --------------------------------------------------------------------------------------
@@ -266,44 +390,27 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public long nativeAllocations() {
-        return nativeAllocations;
+    public synchronized long nativeAllocations() {
+        return tensorsAllocated + convPlans.created() + poolPlans.created() + densePlans.created()
+                + batchNormPlans.created() + eltwisePlans.created() + softmaxPlans.created() + binaryPlans.created();
     }
 
     // ---- plumbing ----------------------------------------------------------------------------------------
-
-    private <K, P> P plan(Map<K, P> cache, K key, Function<K, P> make) {
-        checkOpen();
-        P plan = cache.get(key);
-        if (plan == null) {
-            try {
-                plan = make.apply(key);
-            } catch (BackendException e) {
-                throw e;
-            } catch (RuntimeException e) {
-                throw new BackendException("oneDNN could not plan " + key + ": " + e.getMessage(), e);
-            }
-            cache.put(key, plan);
-            nativeAllocations++;
-        }
-        return plan;
-    }
 
     private CpuTensor cpu(Tensor t) {
         return cpu(t, "op");
     }
 
     private CpuTensor cpu(Tensor t, String op) {
-        checkOpen();
+        if (closed) {
+            throw new IllegalStateException("the CPU backend was already closed");
+        }
         if (t instanceof CpuTensor c) {
             return c;
         }
         throw new IllegalArgumentException(op + ": expected a tensor made by the CPU backend, received "
                 + (t == null ? "null" : t.getClass().getName()));
     }
-
-
-
 
     private void checkOpen() {
         if (closed) {
@@ -312,16 +419,15 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void close() {
+    public synchronized void close() {
         if (closed) {
             return;
         }
         closed = true;
-        convPlans.values().forEach(ConvPlan::close);
-        poolPlans.values().forEach(PoolPlan::close);
-        densePlans.values().forEach(DensePlan::close);
-        reluPlans.values().forEach(ReluBackwardPlan::close);
-        tensors.forEach(CpuTensor::close);
+        for (PlanCache<?, ?> cache : List.of(convPlans, poolPlans, densePlans, batchNormPlans, eltwisePlans,
+                softmaxPlans, binaryPlans)) {
+            cache.close();
+        }
         context.close();
     }
 }

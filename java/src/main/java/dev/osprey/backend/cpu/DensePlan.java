@@ -18,70 +18,74 @@ import org.bytedeco.dnnl.inner_product_forward;
 import org.bytedeco.dnnl.memory;
 import org.bytedeco.dnnl.global.dnnl;
 
-/** Inner-product forward, backward-data and backward-weights for one {@link DenseSpec}; kernel kept as Keras' (in, out). */
+/**
+ * Inner-product forward, backward-data and backward-weights for one {@link DenseSpec} (the backward ones made on
+ * first use); the kernel is kept as Keras' (in, out).
+ */
 final class DensePlan implements AutoCloseable {
     private final DnnlContext context;
+    private final DnnlContext.Owned owned;
+    private final DenseSpec spec;
+    private final memory.desc src;
+    private final memory.desc dst;
+    private final memory.desc bias;
+    private final memory.desc kernelIo;
+    private final memory.desc kernelAny;
+    private final inner_product_forward.primitive_desc forwardDesc;
     private final Step forward;
-    private final Step backwardData;
-    private final Step backwardWeights;
     private final WeightLayout forwardKernel;
-    private final WeightLayout backwardDataKernel;
-    private final WeightLayout kernelGradient;
+    private Step backwardData;
+    private WeightLayout backwardDataKernel;
+    private Step backwardWeights;
+    private WeightLayout kernelGradient;
 
     DensePlan(DnnlContext context, DenseSpec s) {
         this.context = context;
-        memory.desc src = context.md(memory.format_tag.nc, s.batch(), s.inFeatures());
-        memory.desc dst = context.md(memory.format_tag.nc, s.batch(), s.units());
-        memory.desc bias = context.md(memory.format_tag.x, s.units());
-        memory.desc kernelIo = context.md(memory.format_tag.io, s.units(), s.inFeatures());
-        memory.desc kernelAny = context.anyFormat(s.units(), s.inFeatures());
-        Activation fused = s.activation() == Activation.RELU ? Activation.RELU : Activation.LINEAR;
-
-        inner_product_forward.primitive_desc fwd = context.own(new inner_product_forward.primitive_desc(
-                context.engine, dnnl.prop_kind.forward_training, src, kernelAny, bias, dst,
-                context.attributes(fused), false));
-        forwardKernel = new WeightLayout(context, kernelIo, fwd.weights_desc(), WeightLayout.Direction.INTO_PRIMITIVE);
-        forward = new Step("dense forward " + s, context.own(new inner_product_forward(fwd)))
-                .arg(DNNL_ARG_SRC, src, context.engine)
-                .fixedArg(DNNL_ARG_WEIGHTS, forwardKernel.primitiveMemory())
-                .arg(DNNL_ARG_BIAS, bias, context.engine)
-                .arg(DNNL_ARG_DST, dst, context.engine)
-                .arg(DNNL_ARG_SCRATCHPAD, fwd.scratchpad_desc(), context.engine);
-        context.reserveScratchpad(fwd.scratchpad_desc());
-
-        inner_product_backward_data.primitive_desc bwdData = context.own(new inner_product_backward_data.primitive_desc(
-                context.engine, src, kernelAny, dst, fwd, context.attributes(Activation.LINEAR), false));
-        backwardDataKernel = new WeightLayout(context, kernelIo, bwdData.weights_desc(), WeightLayout.Direction.INTO_PRIMITIVE);
-        backwardData = new Step("dense backward-data " + s, context.own(new inner_product_backward_data(bwdData)))
-                .arg(DNNL_ARG_DIFF_DST, dst, context.engine)
-                .fixedArg(DNNL_ARG_WEIGHTS, backwardDataKernel.primitiveMemory())
-                .arg(DNNL_ARG_DIFF_SRC, src, context.engine)
-                .arg(DNNL_ARG_SCRATCHPAD, bwdData.scratchpad_desc(), context.engine);
-        context.reserveScratchpad(bwdData.scratchpad_desc());
-
-        inner_product_backward_weights.primitive_desc bwdWeights = context.own(
-                new inner_product_backward_weights.primitive_desc(context.engine, src, kernelAny, bias, dst, fwd,
-                        context.attributes(Activation.LINEAR), false));
-        kernelGradient = new WeightLayout(context, kernelIo, bwdWeights.diff_weights_desc(),
-                WeightLayout.Direction.OUT_OF_PRIMITIVE);
-        backwardWeights = new Step("dense backward-weights " + s,
-                context.own(new inner_product_backward_weights(bwdWeights)))
-                .arg(DNNL_ARG_SRC, src, context.engine)
-                .arg(DNNL_ARG_DIFF_DST, dst, context.engine)
-                .fixedArg(DNNL_ARG_DIFF_WEIGHTS, kernelGradient.primitiveMemory())
-                .arg(DNNL_ARG_DIFF_BIAS, bias, context.engine)
-                .arg(DNNL_ARG_SCRATCHPAD, bwdWeights.scratchpad_desc(), context.engine);
-        context.reserveScratchpad(bwdWeights.scratchpad_desc());
+        this.owned = new DnnlContext.Owned(context);
+        this.spec = s;
+        src = owned.md(memory.format_tag.nc, s.batch(), s.inFeatures());
+        dst = owned.md(memory.format_tag.nc, s.batch(), s.units());
+        bias = owned.md(memory.format_tag.x, s.units());
+        kernelIo = owned.md(memory.format_tag.io, s.units(), s.inFeatures());
+        kernelAny = owned.anyFormat(s.units(), s.inFeatures());
+        try {
+            forwardDesc = owned.own(new inner_product_forward.primitive_desc(context.engine,
+                    dnnl.prop_kind.forward_training, src, kernelAny, bias, dst, owned.attributes(s.activation()), false));
+            forwardKernel = new WeightLayout(context, kernelIo, forwardDesc.weights_desc(),
+                    WeightLayout.Direction.INTO_PRIMITIVE);
+            forward = new Step("dense forward " + s, new inner_product_forward(forwardDesc))
+                    .arg(DNNL_ARG_SRC, src, context.engine)
+                    .fixedArg(DNNL_ARG_WEIGHTS, forwardKernel.primitiveMemory())
+                    .arg(DNNL_ARG_BIAS, bias, context.engine)
+                    .arg(DNNL_ARG_DST, dst, context.engine)
+                    .arg(DNNL_ARG_SCRATCHPAD, forwardDesc.scratchpad_desc(), context.engine);
+            context.reserveScratchpad(forwardDesc.scratchpad_desc());
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
     }
 
-    void forward(CpuTensor x, CpuTensor kernel, CpuTensor bias, CpuTensor y) {
+    void forward(CpuTensor x, CpuTensor kernel, CpuTensor b, CpuTensor y) {
         forwardKernel.bind(kernel);
         forwardKernel.reorder();
-        forward.bind(DNNL_ARG_SRC, x.pointer()).bind(DNNL_ARG_BIAS, bias.pointer()).bind(DNNL_ARG_DST, y.pointer())
+        forward.bind(DNNL_ARG_SRC, x.pointer()).bind(DNNL_ARG_BIAS, b.pointer()).bind(DNNL_ARG_DST, y.pointer())
                 .bind(DNNL_ARG_SCRATCHPAD, context.scratchpad()).run(context.stream);
     }
 
     void backwardData(CpuTensor dy, CpuTensor kernel, CpuTensor dx) {
+        if (backwardData == null) {
+            inner_product_backward_data.primitive_desc d = owned.own(new inner_product_backward_data.primitive_desc(
+                    context.engine, src, kernelAny, dst, forwardDesc, owned.attributes(Activation.LINEAR), false));
+            backwardDataKernel = new WeightLayout(context, kernelIo, d.weights_desc(),
+                    WeightLayout.Direction.INTO_PRIMITIVE);
+            backwardData = new Step("dense backward-data " + spec, new inner_product_backward_data(d))
+                    .arg(DNNL_ARG_DIFF_DST, dst, context.engine)
+                    .fixedArg(DNNL_ARG_WEIGHTS, backwardDataKernel.primitiveMemory())
+                    .arg(DNNL_ARG_DIFF_SRC, src, context.engine)
+                    .arg(DNNL_ARG_SCRATCHPAD, d.scratchpad_desc(), context.engine);
+            context.reserveScratchpad(d.scratchpad_desc());
+        }
         backwardDataKernel.bind(kernel);
         backwardDataKernel.reorder();
         backwardData.bind(DNNL_ARG_DIFF_DST, dy.pointer()).bind(DNNL_ARG_DIFF_SRC, dx.pointer())
@@ -89,6 +93,20 @@ final class DensePlan implements AutoCloseable {
     }
 
     void backwardWeights(CpuTensor x, CpuTensor dy, CpuTensor dKernel, CpuTensor dBias) {
+        if (backwardWeights == null) {
+            inner_product_backward_weights.primitive_desc d = owned.own(
+                    new inner_product_backward_weights.primitive_desc(context.engine, src, kernelAny, bias, dst,
+                            forwardDesc, owned.attributes(Activation.LINEAR), false));
+            kernelGradient = new WeightLayout(context, kernelIo, d.diff_weights_desc(),
+                    WeightLayout.Direction.OUT_OF_PRIMITIVE);
+            backwardWeights = new Step("dense backward-weights " + spec, new inner_product_backward_weights(d))
+                    .arg(DNNL_ARG_SRC, src, context.engine)
+                    .arg(DNNL_ARG_DIFF_DST, dst, context.engine)
+                    .fixedArg(DNNL_ARG_DIFF_WEIGHTS, kernelGradient.primitiveMemory())
+                    .arg(DNNL_ARG_DIFF_BIAS, bias, context.engine)
+                    .arg(DNNL_ARG_SCRATCHPAD, d.scratchpad_desc(), context.engine);
+            context.reserveScratchpad(d.scratchpad_desc());
+        }
         kernelGradient.bind(dKernel);
         backwardWeights.bind(DNNL_ARG_SRC, x.pointer()).bind(DNNL_ARG_DIFF_DST, dy.pointer())
                 .bind(DNNL_ARG_DIFF_BIAS, dBias.pointer()).bind(DNNL_ARG_SCRATCHPAD, context.scratchpad())
@@ -98,11 +116,8 @@ final class DensePlan implements AutoCloseable {
 
     @Override
     public void close() {
-        forward.close();
-        backwardData.close();
-        backwardWeights.close();
-        forwardKernel.close();
-        backwardDataKernel.close();
-        kernelGradient.close();
+        Step.closeAll(forward, backwardData, backwardWeights);
+        WeightLayout.closeAll(forwardKernel, backwardDataKernel, kernelGradient);
+        owned.close();
     }
 }

@@ -12,14 +12,15 @@ import org.bytedeco.dnnl.global.dnnl;
 import org.bytedeco.javacpp.Pointer;
 
 /**
- * The oneDNN engine and stream, the descriptors and attributes made for plans, and one grow-only scratchpad
- * shared by every primitive (ops run one at a time, so they can share it). Owns all of them.
+ * The oneDNN engine and stream, and two grow-only buffers shared by every primitive (ops run one at a time, so they
+ * can share them): the scratchpad, and the weight scratch that holds a parameter in the layout a primitive chose
+ * for the length of one call. Descriptors and attributes made for plans are owned by the plan's {@link Owned} list.
  */
 final class DnnlContext implements AutoCloseable {
     final engine engine;
     final stream stream;
-    private final List<Pointer> owned = new ArrayList<>();
     private CpuTensor scratchpad = CpuTensor.allocate(new int[] {16});
+    private CpuTensor weightScratch = CpuTensor.allocate(new int[] {16});
     private boolean closed;
 
     DnnlContext() {
@@ -27,43 +28,30 @@ final class DnnlContext implements AutoCloseable {
         stream = new stream(engine);
     }
 
-    /** A descriptor this context owns: logical dims, f32, the given physical format. */
-    memory.desc md(memory.format_tag tag, long... dims) {
-        return own(new memory.desc(dims, memory.data_type.f32, tag));
-    }
-
-    memory.desc anyFormat(long... dims) {
-        return md(memory.format_tag.any, dims);
-    }
-
-    /** Attributes for a planned primitive: a user-managed scratchpad and, if asked, a fused ReLU. */
-    primitive_attr attributes(Activation fused) {
-        primitive_attr attr = own(new primitive_attr());
-        attr.set_scratchpad_mode(dnnl.scratchpad_mode.user);
-        if (fused == Activation.RELU) {
-            post_ops ops = own(new post_ops());
-            ops.append_eltwise(dnnl.algorithm.eltwise_relu, 0f, 0f);
-            attr.set_post_ops(ops);
-        }
-        return attr;
-    }
-
-    <P extends Pointer> P own(P pointer) {
-        owned.add(pointer);
-        return pointer;
-    }
-
     /** Grows the shared scratchpad to at least this many bytes; called while planning, never per step. */
     void reserveScratchpad(memory.desc desc) {
-        long bytes = desc.get_size();
-        if (bytes > scratchpad.size() * Float.BYTES) {
-            scratchpad.close();
-            scratchpad = CpuTensor.allocate(new int[] {(int) ((bytes + Float.BYTES - 1) / Float.BYTES)});
+        scratchpad = grown(scratchpad, desc.get_size());
+    }
+
+    /** Grows the shared weight scratch to at least this many bytes; called while planning. */
+    void reserveWeightScratch(memory.desc desc) {
+        weightScratch = grown(weightScratch, desc.get_size());
+    }
+
+    private static CpuTensor grown(CpuTensor buffer, long bytes) {
+        if (bytes <= buffer.size() * Float.BYTES) {
+            return buffer;
         }
+        buffer.close();
+        return CpuTensor.allocate(new int[] {(int) ((bytes + Float.BYTES - 1) / Float.BYTES)});
     }
 
     Pointer scratchpad() {
         return scratchpad.pointer();
+    }
+
+    Pointer weightScratch() {
+        return weightScratch.pointer();
     }
 
     @Override
@@ -72,11 +60,63 @@ final class DnnlContext implements AutoCloseable {
             return;
         }
         closed = true;
-        for (int i = owned.size() - 1; i >= 0; i--) {
-            owned.get(i).close();
-        }
         scratchpad.close();
+        weightScratch.close();
         stream.close();
         engine.close();
+    }
+
+    /** Native objects one plan made while planning, freed together (in reverse) when the plan is. */
+    static final class Owned implements AutoCloseable {
+        private final DnnlContext context;
+        private final List<Pointer> pointers = new ArrayList<>();
+
+        Owned(DnnlContext context) {
+            this.context = context;
+        }
+
+        <P extends Pointer> P own(P pointer) {
+            pointers.add(pointer);
+            return pointer;
+        }
+
+        /** A descriptor: logical dims, f32, the given physical format. */
+        memory.desc md(memory.format_tag tag, long... dims) {
+            return own(new memory.desc(dims, memory.data_type.f32, tag));
+        }
+
+        memory.desc anyFormat(long... dims) {
+            return md(memory.format_tag.any, dims);
+        }
+
+        /** Attributes for a planned primitive: a user-managed scratchpad and, if asked, a fused activation. */
+        primitive_attr attributes(Activation fused) {
+            primitive_attr attr = own(new primitive_attr());
+            attr.set_scratchpad_mode(dnnl.scratchpad_mode.user);
+            if (fused.kind() != Activation.Kind.LINEAR) {
+                Eltwise e = Eltwise.of(fused);
+                post_ops ops = own(new post_ops());
+                if (e != null) {
+                    ops.append_eltwise(e.forward(), e.alpha(), e.beta());
+                } else { // ReLU with a slope and a cap: the slope, then the cap
+                    ops.append_eltwise(dnnl.algorithm.eltwise_relu, fused.alpha(), 0f);
+                    ops.append_eltwise(dnnl.algorithm.eltwise_clip_v2, -Float.MAX_VALUE, fused.maxValue());
+                }
+                attr.set_post_ops(ops);
+            }
+            return attr;
+        }
+
+        DnnlContext context() {
+            return context;
+        }
+
+        @Override
+        public void close() {
+            for (int i = pointers.size() - 1; i >= 0; i--) {
+                pointers.get(i).close();
+            }
+            pointers.clear();
+        }
     }
 }

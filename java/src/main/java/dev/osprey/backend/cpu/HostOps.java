@@ -1,32 +1,16 @@
 package dev.osprey.backend.cpu;
 
 import dev.osprey.backend.AdamSpec;
+import dev.osprey.backend.Pad2dSpec;
 import dev.osprey.backend.SgdSpec;
 import java.nio.FloatBuffer;
 
 /**
- * The CPU backend's ops written in Java: all of them touch (N, classes) rows or one pass over the parameter
- * arena, so they cost microseconds next to the convolutions. Absolute get/put only: buffers are shared.
+ * The CPU backend's ops written in Java: loss rows, one pass over the parameter arena, and memory moves (padding,
+ * concatenation) done as bulk copies, so they cost little next to the convolutions. Absolute get/put only: buffers are shared.
  */
 final class HostOps {
     private HostOps() {
-    }
-
-    static void softmax(FloatBuffer logits, FloatBuffer probabilities, int rows, int classes) {
-        for (int r = 0; r < rows; r++) {
-            int base = r * classes;
-            float max = Float.NEGATIVE_INFINITY;
-            for (int c = 0; c < classes; c++) {
-                max = Math.max(max, logits.get(base + c));
-            }
-            double sum = 0;
-            for (int c = 0; c < classes; c++) {
-                sum += Math.exp(logits.get(base + c) - max);
-            }
-            for (int c = 0; c < classes; c++) {
-                probabilities.put(base + c, (float) (Math.exp(logits.get(base + c) - max) / sum));
-            }
-        }
     }
 
     /** Adds [sum of per-row losses, correct arg-max count] to stats; dLogits (nullable) = (p - t) / rows. */
@@ -125,15 +109,74 @@ final class HostOps {
         return (z >>> 40) * 0x1.0p-24f;
     }
 
-    static void multiply(FloatBuffer a, FloatBuffer b, FloatBuffer out, int n) {
-        for (int i = 0; i < n; i++) {
-            out.put(i, a.get(i) * b.get(i));
-        }
-    }
-
     static void fill(FloatBuffer t, float value, int n) {
         for (int i = 0; i < n; i++) {
             t.put(i, value);
+        }
+    }
+
+    /** ReLU with both a cap and a negative slope (oneDNN has no single algorithm for it). */
+    static void reluForward(float slope, float cap, FloatBuffer x, FloatBuffer y, int n) {
+        for (int i = 0; i < n; i++) {
+            float v = x.get(i);
+            y.put(i, v >= cap ? cap : v >= 0 ? v : slope * v);
+        }
+    }
+
+    /** Its gradient, from the output: 0 at the cap, the slope below zero. */
+    static void reluBackward(float slope, float cap, FloatBuffer y, FloatBuffer dy, FloatBuffer dx, int n) {
+        for (int i = 0; i < n; i++) {
+            float v = y.get(i);
+            dx.put(i, v >= cap ? 0f : v > 0 ? dy.get(i) : slope * dy.get(i));
+        }
+    }
+
+    /** moving = moving * momentum + batch * (1 - momentum), per channel. */
+    static void moveStatistics(FloatBuffer moving, FloatBuffer batch, float momentum, int channels) {
+        for (int c = 0; c < channels; c++) {
+            moving.put(c, moving.get(c) * momentum + batch.get(c) * (1f - momentum));
+        }
+    }
+
+    /** y = x framed by zeros, NHWC, one bulk copy per image row. */
+    static void pad(Pad2dSpec s, FloatBuffer x, FloatBuffer y) {
+        fill(y, 0f, s.batch() * s.outH() * s.outW() * s.channels());
+        int row = s.inW() * s.channels();
+        for (int n = 0; n < s.batch(); n++) {
+            for (int h = 0; h < s.inH(); h++) {
+                y.put(((n * s.outH() + h + s.top()) * s.outW() + s.left()) * s.channels(), x,
+                        (n * s.inH() + h) * row, row);
+            }
+        }
+    }
+
+    /** dx = the interior of dy. */
+    static void crop(Pad2dSpec s, FloatBuffer dy, FloatBuffer dx) {
+        int row = s.inW() * s.channels();
+        for (int n = 0; n < s.batch(); n++) {
+            for (int h = 0; h < s.inH(); h++) {
+                dx.put((n * s.inH() + h) * row, dy, ((n * s.outH() + h + s.top()) * s.outW() + s.left()) * s.channels(),
+                        row);
+            }
+        }
+    }
+
+    /** Parts of (rows, widths[i]) side by side into (rows, sum of widths), or back when {@code split}. */
+    static void concat(int rows, FloatBuffer[] parts, int[] widths, FloatBuffer whole, boolean split) {
+        int total = 0;
+        for (int w : widths) {
+            total += w;
+        }
+        for (int r = 0; r < rows; r++) {
+            int offset = r * total;
+            for (int i = 0; i < parts.length; i++) {
+                if (split) {
+                    parts[i].put(r * widths[i], whole, offset, widths[i]);
+                } else {
+                    whole.put(offset, parts[i], r * widths[i], widths[i]);
+                }
+                offset += widths[i];
+            }
         }
     }
 }

@@ -14,60 +14,84 @@ import org.bytedeco.dnnl.pooling_backward;
 import org.bytedeco.dnnl.pooling_forward;
 import org.bytedeco.dnnl.global.dnnl;
 
-/** Max-pooling forward (training, with its arg-max workspace) and backward for one {@link Pool2dSpec}, NHWC. */
+/**
+ * Pooling forward and backward (made on first use) for one {@link Pool2dSpec}, NHWC: max pooling keeps its arg-max in
+ * a workspace for the backward pass.
+ */
 final class PoolPlan implements AutoCloseable {
     private final DnnlContext context;
+    private final DnnlContext.Owned owned;
+    private final Pool2dSpec spec;
+    private final pooling_forward.primitive_desc forwardDesc;
+    private final memory.desc src;
+    private final memory.desc dst;
+    private final memory.desc workspace; // null for average pooling
     private final Step forward;
-    private final Step backward;
-    final long workspaceBytes;
+    private Step backward;
+    final long workspaceFloats;
 
     PoolPlan(DnnlContext context, Pool2dSpec s) {
         this.context = context;
-        long[] strides = {s.strideH(), s.strideW()};
-        long[] kernel = {s.poolH(), s.poolW()};
-        long[] dilation = {0, 0};
-        long[] padL = {s.padTop(), s.padLeft()};
-        long[] padR = {s.padBottom(), s.padRight()};
-        memory.desc src = context.md(memory.format_tag.nhwc, s.batch(), s.channels(), s.inH(), s.inW());
-        memory.desc dst = context.md(memory.format_tag.nhwc, s.batch(), s.channels(), s.outH(), s.outW());
-        pooling_forward.primitive_desc fwd = context.own(new pooling_forward.primitive_desc(context.engine,
-                dnnl.prop_kind.forward_training, dnnl.algorithm.pooling_max, src, dst, strides, kernel, dilation,
-                padL, padR, context.attributes(Activation.LINEAR), false));
-        memory.desc workspace = fwd.workspace_desc();
-        workspaceBytes = workspace.get_size();
-        forward = new Step("max-pool forward " + s, context.own(new pooling_forward(fwd)))
-                .arg(DNNL_ARG_SRC, src, context.engine)
-                .arg(DNNL_ARG_DST, dst, context.engine)
-                .arg(DNNL_ARG_WORKSPACE, workspace, context.engine)
-                .arg(DNNL_ARG_SCRATCHPAD, fwd.scratchpad_desc(), context.engine);
-        context.reserveScratchpad(fwd.scratchpad_desc());
-
-        pooling_backward.primitive_desc bwd = context.own(new pooling_backward.primitive_desc(context.engine,
-                dnnl.algorithm.pooling_max, src, dst, strides, kernel, dilation, padL, padR, fwd,
-                context.attributes(Activation.LINEAR), false));
-        backward = new Step("max-pool backward " + s, context.own(new pooling_backward(bwd)))
-                .arg(DNNL_ARG_DIFF_DST, dst, context.engine)
-                .arg(DNNL_ARG_WORKSPACE, workspace, context.engine)
-                .arg(DNNL_ARG_DIFF_SRC, src, context.engine)
-                .arg(DNNL_ARG_SCRATCHPAD, bwd.scratchpad_desc(), context.engine);
-        context.reserveScratchpad(bwd.scratchpad_desc());
+        this.owned = new DnnlContext.Owned(context);
+        this.spec = s;
+        src = owned.md(memory.format_tag.nhwc, s.batch(), s.channels(), s.inH(), s.inW());
+        dst = owned.md(memory.format_tag.nhwc, s.batch(), s.channels(), s.outH(), s.outW());
+        try {
+            forwardDesc = owned.own(new pooling_forward.primitive_desc(context.engine, dnnl.prop_kind.forward_training,
+                    algorithm(s), src, dst, new long[] {s.strideH(), s.strideW()}, new long[] {s.poolH(), s.poolW()},
+                    new long[] {0, 0}, new long[] {s.padTop(), s.padLeft()}, new long[] {s.padBottom(), s.padRight()},
+                    owned.attributes(Activation.LINEAR), false));
+            memory.desc ws = owned.own(forwardDesc.workspace_desc());
+            workspace = ws.get_size() > 0 ? ws : null;
+            workspaceFloats = workspace == null ? 0 : (workspace.get_size() + Float.BYTES - 1) / Float.BYTES;
+            Step f = new Step("pool forward " + s, new pooling_forward(forwardDesc))
+                    .arg(DNNL_ARG_SRC, src, context.engine)
+                    .arg(DNNL_ARG_DST, dst, context.engine)
+                    .arg(DNNL_ARG_SCRATCHPAD, forwardDesc.scratchpad_desc(), context.engine);
+            forward = workspace != null ? f.arg(DNNL_ARG_WORKSPACE, workspace, context.engine) : f;
+            context.reserveScratchpad(forwardDesc.scratchpad_desc());
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
     }
 
-    void forward(CpuTensor x, CpuTensor y, CpuTensor workspace) {
+    private static dnnl.algorithm algorithm(Pool2dSpec s) {
+        return dnnl.algorithm.pooling_max;
+    }
+
+    void forward(CpuTensor x, CpuTensor y, CpuTensor ws) {
+        if (workspace != null) {
+            forward.bind(DNNL_ARG_WORKSPACE, ws.pointer());
+        }
         forward.bind(DNNL_ARG_SRC, x.pointer()).bind(DNNL_ARG_DST, y.pointer())
-                .bind(DNNL_ARG_WORKSPACE, workspace.pointer()).bind(DNNL_ARG_SCRATCHPAD, context.scratchpad())
-                .run(context.stream);
+                .bind(DNNL_ARG_SCRATCHPAD, context.scratchpad()).run(context.stream);
     }
 
-    void backward(CpuTensor dy, CpuTensor workspace, CpuTensor dx) {
-        backward.bind(DNNL_ARG_DIFF_DST, dy.pointer()).bind(DNNL_ARG_WORKSPACE, workspace.pointer())
-                .bind(DNNL_ARG_DIFF_SRC, dx.pointer()).bind(DNNL_ARG_SCRATCHPAD, context.scratchpad())
-                .run(context.stream);
+    void backward(CpuTensor dy, CpuTensor ws, CpuTensor dx) {
+        if (backward == null) {
+            Pool2dSpec s = spec;
+            pooling_backward.primitive_desc d = owned.own(new pooling_backward.primitive_desc(context.engine,
+                    algorithm(s), src, dst, new long[] {s.strideH(), s.strideW()}, new long[] {s.poolH(), s.poolW()},
+                    new long[] {0, 0}, new long[] {s.padTop(), s.padLeft()}, new long[] {s.padBottom(), s.padRight()},
+                    forwardDesc, owned.attributes(Activation.LINEAR), false));
+            Step b = new Step("pool backward " + s, new pooling_backward(d))
+                    .arg(DNNL_ARG_DIFF_DST, dst, context.engine)
+                    .arg(DNNL_ARG_DIFF_SRC, src, context.engine)
+                    .arg(DNNL_ARG_SCRATCHPAD, d.scratchpad_desc(), context.engine);
+            backward = workspace != null ? b.arg(DNNL_ARG_WORKSPACE, workspace, context.engine) : b;
+            context.reserveScratchpad(d.scratchpad_desc());
+        }
+        if (workspace != null) {
+            backward.bind(DNNL_ARG_WORKSPACE, ws.pointer());
+        }
+        backward.bind(DNNL_ARG_DIFF_DST, dy.pointer()).bind(DNNL_ARG_DIFF_SRC, dx.pointer())
+                .bind(DNNL_ARG_SCRATCHPAD, context.scratchpad()).run(context.stream);
     }
 
     @Override
     public void close() {
-        forward.close();
-        backward.close();
+        Step.closeAll(forward, backward);
+        owned.close();
     }
 }

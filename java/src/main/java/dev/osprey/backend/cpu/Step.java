@@ -73,4 +73,13 @@ final class Step implements AutoCloseable {
         }
         prim.close();
     }
+
+    /** Closes each that is not null. */
+    static void closeAll(Step... steps) {
+        for (Step s : steps) {
+            if (s != null) {
+                s.close();
+            }
+        }
+    }
 }

@@ -9,8 +9,9 @@ import org.bytedeco.javacpp.Pointer;
 
 /**
  * Bridges a parameter (or its gradient) between the model's canonical layout and the layout a primitive chose.
- * When the two are equal it costs nothing: the primitive reads or writes the canonical tensor itself. Otherwise
- * it owns a buffer in the primitive's layout and a reorder planned once, run per call (parameters are small).
+ * When the two are equal it costs nothing: the primitive reads or writes the canonical tensor itself. Otherwise the
+ * primitive's side lives in the context's shared weight scratch for the length of one call, and a reorder planned
+ * once runs per call (parameters are small next to activations), so a plan holds no copy of any weight.
  */
 final class WeightLayout implements AutoCloseable {
     enum Direction { INTO_PRIMITIVE, OUT_OF_PRIMITIVE }
@@ -27,7 +28,8 @@ final class WeightLayout implements AutoCloseable {
             primitiveSide = canonicalSide;
             reorderStep = null;
         } else {
-            primitiveSide = new memory(chosen, context.engine); // allocated and owned by oneDNN
+            context.reserveWeightScratch(chosen);
+            primitiveSide = new memory(chosen, context.engine, (Pointer) null);
             memory from = direction == Direction.INTO_PRIMITIVE ? canonicalSide : primitiveSide;
             memory to = direction == Direction.INTO_PRIMITIVE ? primitiveSide : canonicalSide;
             reorderStep = new Step("weight reorder", new reorder(from, to))
@@ -41,9 +43,12 @@ final class WeightLayout implements AutoCloseable {
         return primitiveSide;
     }
 
-    /** Points the canonical side at this call's tensor. */
+    /** Points the canonical side at this call's tensor, and the primitive's side at the shared scratch. */
     void bind(CpuTensor canonical) {
         canonicalSide.set_data_handle(canonical.pointer());
+        if (reorderStep != null) {
+            primitiveSide.set_data_handle(context.weightScratch());
+        }
     }
 
     /** Runs the reorder, if the layouts differ: before the primitive (INTO) or after it (OUT_OF). */
@@ -57,8 +62,17 @@ final class WeightLayout implements AutoCloseable {
     public void close() {
         if (reorderStep != null) {
             reorderStep.close();
+            primitiveSide.close();
         }
-        primitiveSide.close();
         canonicalSide.close();
+    }
+
+    /** Closes each that is not null. */
+    static void closeAll(WeightLayout... layouts) {
+        for (WeightLayout l : layouts) {
+            if (l != null) {
+                l.close();
+            }
+        }
     }
 }

@@ -2,7 +2,6 @@ package dev.osprey.backend.cuda;
 
 import org.bytedeco.cuda.cublas.cublasContext;
 import org.bytedeco.cuda.cudart.CUstream_st;
-import org.bytedeco.cuda.cudnn.cudnnActivationStruct;
 import org.bytedeco.cuda.cudnn.cudnnContext;
 import org.bytedeco.cuda.global.cublas;
 import org.bytedeco.cuda.global.cudart;
@@ -11,9 +10,9 @@ import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Pointer;
 
 /**
- * Per-backend CUDA state: the device, one stream that every op is queued on, the cuDNN and cuBLAS handles bound
- * to it, the kernels, a ReLU descriptor, host-side alpha/beta scalars, and one grow-only workspace shared by all
- * cuDNN calls (ops run in stream order, so they can share it). Owns all of it.
+ * Per-device CUDA state: the device, one stream that every op is queued on, the cuDNN and cuBLAS handles bound
+ * to it, the kernels, host-side alpha/beta scalars, and two grow-only buffers shared by all ops (they run in stream
+ * order, so they can share them): cuDNN's workspace and the weight scratch. Owns all of it.
  */
 final class CudaContext implements AutoCloseable {
     final int device;
@@ -21,7 +20,6 @@ final class CudaContext implements AutoCloseable {
     final CUstream_st stream = new CUstream_st();
     final cudnnContext cudnnHandle = new cudnnContext();
     final cublasContext cublasHandle = new cublasContext();
-    final cudnnActivationStruct relu = new cudnnActivationStruct();
     final FloatPointer one = new FloatPointer(1f);
     final FloatPointer zero = new FloatPointer(0f);
     final Kernels kernels;
@@ -29,7 +27,8 @@ final class CudaContext implements AutoCloseable {
     private static final long CUBLAS_WORKSPACE_BYTES = 32L << 20;
     private Pointer workspace = new Pointer();
     private long workspaceBytes;
-    private long workspaceGeneration;
+    private Pointer weightScratch = new Pointer();
+    private long weightScratchBytes;
     private final Pointer cublasWorkspace = new Pointer();
     private boolean closed;
 
@@ -50,9 +49,6 @@ final class CudaContext implements AutoCloseable {
             Status.cuda(cudart.cudaMalloc(cublasWorkspace, CUBLAS_WORKSPACE_BYTES), "cudaMalloc(cuBLAS workspace)");
             Status.cublas(cublas.cublasSetWorkspace_v2(cublasHandle, cublasWorkspace, CUBLAS_WORKSPACE_BYTES),
                     "cublasSetWorkspace");
-            Status.cudnn(cudnn.cudnnCreateActivationDescriptor(relu), "cudnnCreateActivationDescriptor");
-            Status.cudnn(cudnn.cudnnSetActivationDescriptor(relu, cudnn.CUDNN_ACTIVATION_RELU, cudnn.CUDNN_PROPAGATE_NAN, 0),
-                    "cudnnSetActivationDescriptor(relu)");
             kernels = new Kernels();
         } catch (RuntimeException e) {
             close(); // frees whatever was made before the failure
@@ -60,17 +56,11 @@ final class CudaContext implements AutoCloseable {
         }
     }
 
-    /** Grows the shared workspace to at least this many bytes; called while planning, never per step. */
+    /** Grows the shared cuDNN workspace to at least this many bytes; called while planning, never per step. */
     void reserveWorkspace(long bytes) {
         if (bytes > workspaceBytes) {
-            synchronize();
-            if (workspaceBytes > 0) {
-                cudart.cudaFree(workspace);
-            }
-            workspace = new Pointer();
-            Status.cuda(cudart.cudaMalloc(workspace, bytes), "cudaMalloc(" + bytes + " bytes of cuDNN workspace)");
+            workspace = regrow(workspace, workspaceBytes, bytes, "cuDNN workspace");
             workspaceBytes = bytes;
-            workspaceGeneration++;
         }
     }
 
@@ -82,9 +72,30 @@ final class CudaContext implements AutoCloseable {
         return workspaceBytes;
     }
 
-    /** Changes whenever the workspace moves; recorded steps that point into it must be recorded again. */
-    long workspaceGeneration() {
-        return workspaceGeneration;
+    /**
+     * Grows the shared weight scratch (a convolution kernel in cuDNN's layout, for the length of one op) to at least
+     * this many bytes; called while planning. Ops run in stream order, so one scratch serves them all.
+     */
+    void reserveWeightScratch(long bytes) {
+        if (bytes > weightScratchBytes) {
+            weightScratch = regrow(weightScratch, weightScratchBytes, bytes, "weight scratch");
+            weightScratchBytes = bytes;
+        }
+    }
+
+    Pointer weightScratch() {
+        return weightScratch;
+    }
+
+    /** Frees a buffer (once queued work that may use it is done) and allocates a larger one. */
+    private Pointer regrow(Pointer old, long oldBytes, long bytes, String what) {
+        synchronize();
+        if (oldBytes > 0) {
+            cudart.cudaFree(old);
+        }
+        Pointer grown = new Pointer();
+        Status.cuda(cudart.cudaMalloc(grown, bytes), "cudaMalloc(" + bytes + " bytes of " + what + ")");
+        return grown;
     }
 
     void synchronize() {
@@ -106,8 +117,8 @@ final class CudaContext implements AutoCloseable {
         if (workspaceBytes > 0) {
             cudart.cudaFree(workspace);
         }
-        if (!relu.isNull()) {
-            cudnn.cudnnDestroyActivationDescriptor(relu);
+        if (weightScratchBytes > 0) {
+            cudart.cudaFree(weightScratch);
         }
         if (!cublasHandle.isNull()) {
             cublas.cublasDestroy_v2(cublasHandle);

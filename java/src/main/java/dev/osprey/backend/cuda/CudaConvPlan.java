@@ -12,9 +12,11 @@ import org.bytedeco.cuda.cudnn.cudnnTensorStruct;
 import org.bytedeco.cuda.global.cudnn;
 
 /**
- * cuDNN convolution for one {@link Conv2dSpec}: NHWC tensors, a KRSC copy of the Keras HWIO kernel, and the
- * algorithms cuDNN's own search picked (once, here) for forward, backward-data and backward-filter. Uneven padding
- * runs on an explicitly padded copy of the input ({@link ExplicitPadding}).
+ * cuDNN convolution for one {@link Conv2dSpec} (groups and dilation through the convolution descriptor): NHWC tensors,
+ * the Keras kernel (kh, kw, in / groups, out) moved into cuDNN's KRSC layout in the context's shared weight scratch for
+ * each op, and the algorithms cuDNN's own search picked (once, here) for forward, backward-data and backward-filter.
+ * Bias and activation follow the forward in one pass of Osprey's epilogue kernel. Uneven padding runs on an explicitly
+ * padded copy of the input ({@link ExplicitPadding}).
  */
 final class CudaConvPlan implements AutoCloseable {
     private static final int CANDIDATES = 8;
@@ -26,8 +28,6 @@ final class CudaConvPlan implements AutoCloseable {
     private final cudnnTensorStruct bias = new cudnnTensorStruct();
     private final cudnnFilterStruct w = new cudnnFilterStruct();
     private final cudnnConvolutionStruct conv = new cudnnConvolutionStruct();
-    private final CudaTensor kernelKrsc;
-    private final CudaTensor gradientKrsc;
     private final Kernels.Launch toKrsc;
     private final Kernels.Launch toHwio;
     private final Kernels.Launch biasActivation;
@@ -60,16 +60,17 @@ final class CudaConvPlan implements AutoCloseable {
             Status.cudnn(cudnn.cudnnSetTensor4dDescriptor(bias, cudnn.CUDNN_TENSOR_NHWC, cudnn.CUDNN_DATA_FLOAT,
                     1, s.filters(), 1, 1), "cudnnSetTensor4dDescriptor(bias) " + s);
             Status.cudnn(cudnn.cudnnSetFilter4dDescriptor(w, cudnn.CUDNN_DATA_FLOAT, cudnn.CUDNN_TENSOR_NHWC,
-                    s.filters(), s.inC(), s.kernelH(), s.kernelW()), "cudnnSetFilter4dDescriptor " + s);
+                    s.filters(), s.inC() / s.groups(), s.kernelH(), s.kernelW()), "cudnnSetFilter4dDescriptor " + s);
             Status.cudnn(cudnn.cudnnSetConvolution2dDescriptor(conv, padH, padW, s.strideH(), s.strideW(),
-                    1, 1, cudnn.CUDNN_CROSS_CORRELATION, cudnn.CUDNN_DATA_FLOAT), "cudnnSetConvolution2dDescriptor " + s);
+                    s.dilationH(), s.dilationW(), cudnn.CUDNN_CROSS_CORRELATION, cudnn.CUDNN_DATA_FLOAT),
+                    "cudnnSetConvolution2dDescriptor " + s);
+            Status.cudnn(cudnn.cudnnSetConvolutionGroupCount(conv, s.groups()), "cudnnSetConvolutionGroupCount " + s);
             Status.cudnn(cudnn.cudnnSetConvolutionMathType(conv, c.tf32 ? cudnn.CUDNN_DEFAULT_MATH : cudnn.CUDNN_FMA_MATH),
                     "cudnnSetConvolutionMathType");
-            kernelKrsc = CudaTensor.allocate(s.kernelShape());
-            gradientKrsc = CudaTensor.allocate(s.kernelShape());
+            c.reserveWeightScratch((long) s.kernelH() * s.kernelW() * (s.inC() / s.groups()) * s.filters() * Float.BYTES);
             toKrsc = c.kernels.launch("osprey_hwio_to_krsc", "ppiii");
             toHwio = c.kernels.launch("osprey_krsc_to_hwio", "ppiii");
-            biasActivation = c.kernels.launch("osprey_bias_activation_forward", "ppiii");
+            biasActivation = c.kernels.launch("osprey_bias_activation_forward", "ppiiiff");
 
             int[] found = new int[1];
             try (cudnnConvolutionFwdAlgoPerf_t perf = new cudnnConvolutionFwdAlgoPerf_t(CANDIDATES)) {
@@ -108,26 +109,31 @@ final class CudaConvPlan implements AutoCloseable {
         throw new BackendException("cuDNN found no working algorithm for " + s);
     }
 
-    private void kernelIntoKrsc(CudaTensor hwio) {
-        toKrsc.pointer(0, hwio).pointer(1, kernelKrsc).intValue(2, s.kernelH() * s.kernelW()).intValue(3, s.inC())
-                .intValue(4, s.filters()).run(hwio.size(), c.stream);
+    /** The kernel in cuDNN's layout, in the weight scratch. */
+    private org.bytedeco.javacpp.Pointer kernelIntoKrsc(CudaTensor hwio) {
+        toKrsc.pointer(0, hwio).address(1, c.weightScratch().address()).intValue(2, s.kernelH() * s.kernelW())
+                .intValue(3, s.inC() / s.groups()).intValue(4, s.filters()).run(hwio.size(), c.stream);
+        return c.weightScratch();
     }
 
     void forward(CudaTensor input, CudaTensor kernel, CudaTensor b, CudaTensor output) {
-        kernelIntoKrsc(kernel);
+        org.bytedeco.javacpp.Pointer krsc = kernelIntoKrsc(kernel);
         CudaTensor in = padding == null ? input : padding.pad(input);
-        Status.cudnn(cudnn.cudnnConvolutionForward(c.cudnnHandle, c.one, x, in.pointer(), w, kernelKrsc.pointer(), conv,
+        Status.cudnn(cudnn.cudnnConvolutionForward(c.cudnnHandle, c.one, x, in.pointer(), w, krsc, conv,
                 forwardAlgo, c.workspace(), c.workspaceBytes(), c.zero, y, output.pointer()), "cudnnConvolutionForward " + s);
-        // Bias and activation in one pass over the output (NHWC: the filter is the fastest-moving index).
-        biasActivation.pointer(0, output).pointer(1, b).intValue(2, s.batch() * s.outH() * s.outW())
-                .intValue(3, s.filters()).intValue(4, s.activation() == Activation.RELU ? 1 : 0)
-                .run(output.size(), c.stream);
+        Activation a = s.activation();
+        if (b != null || a.kind() != Activation.Kind.LINEAR) {
+            // Bias and activation in one pass over the output (NHWC: the filter is the fastest-moving index).
+            biasActivation.pointer(0, output).pointer(1, b).intValue(2, s.batch() * s.outH() * s.outW())
+                    .intValue(3, s.filters()).intValue(4, a.kind().ordinal()).floatValue(5, a.alpha())
+                    .floatValue(6, a.maxValue()).run(output.size(), c.stream);
+        }
     }
 
     void backwardData(CudaTensor dy, CudaTensor kernel, CudaTensor dx) {
-        kernelIntoKrsc(kernel);
+        org.bytedeco.javacpp.Pointer krsc = kernelIntoKrsc(kernel);
         CudaTensor target = padding == null ? dx : padding.gradient();
-        Status.cudnn(cudnn.cudnnConvolutionBackwardData(c.cudnnHandle, c.one, w, kernelKrsc.pointer(), y, dy.pointer(),
+        Status.cudnn(cudnn.cudnnConvolutionBackwardData(c.cudnnHandle, c.one, w, krsc, y, dy.pointer(),
                 conv, backwardDataAlgo, c.workspace(), c.workspaceBytes(), c.zero, x, target.pointer()),
                 "cudnnConvolutionBackwardData " + s);
         if (padding != null) {
@@ -139,24 +145,21 @@ final class CudaConvPlan implements AutoCloseable {
         // Padded again: plans are shared by layers of equal specs, so the copy may hold another layer's input.
         CudaTensor in = padding == null ? input : padding.pad(input);
         Status.cudnn(cudnn.cudnnConvolutionBackwardFilter(c.cudnnHandle, c.one, x, in.pointer(), y, dy.pointer(), conv,
-                backwardFilterAlgo, c.workspace(), c.workspaceBytes(), c.zero, w, gradientKrsc.pointer()),
+                backwardFilterAlgo, c.workspace(), c.workspaceBytes(), c.zero, w, c.weightScratch()),
                 "cudnnConvolutionBackwardFilter " + s);
-        toHwio.pointer(0, gradientKrsc).pointer(1, dKernel).intValue(2, s.kernelH() * s.kernelW()).intValue(3, s.inC())
-                .intValue(4, s.filters()).run(dKernel.size(), c.stream);
-        Status.cudnn(cudnn.cudnnConvolutionBackwardBias(c.cudnnHandle, c.one, y, dy.pointer(), c.zero, bias,
-                dBias.pointer()), "cudnnConvolutionBackwardBias " + s);
+        toHwio.address(0, c.weightScratch().address()).pointer(1, dKernel).intValue(2, s.kernelH() * s.kernelW())
+                .intValue(3, s.inC() / s.groups()).intValue(4, s.filters()).run(dKernel.size(), c.stream);
+        if (dBias != null) {
+            Status.cudnn(cudnn.cudnnConvolutionBackwardBias(c.cudnnHandle, c.one, y, dy.pointer(), c.zero, bias,
+                    dBias.pointer()), "cudnnConvolutionBackwardBias " + s);
+        }
     }
 
     @Override
     public void close() {
+        c.synchronize(); // queued ops may still use the descriptors and the padded copy
         if (padding != null) {
             padding.close();
-        }
-        if (kernelKrsc != null) {
-            kernelKrsc.close();
-        }
-        if (gradientKrsc != null) {
-            gradientKrsc.close();
         }
         if (!conv.isNull()) {
             cudnn.cudnnDestroyConvolutionDescriptor(conv);

@@ -6,7 +6,8 @@ import org.bytedeco.cuda.cudnn.cudnnTensorStruct;
 import org.bytedeco.cuda.global.cudnn;
 
 /**
- * cuDNN max pooling (deterministic backward) for one {@link Pool2dSpec}, NHWC. Uneven padding runs on a copy of the
+ * cuDNN max pooling (deterministic backward) for one {@link Pool2dSpec}, NHWC (average pooling runs in Osprey's own
+ * kernels, which exclude any padding from the count as Keras does). Uneven padding runs on a copy of the
  * input framed by negative infinity ({@link ExplicitPadding}), which no window's maximum can come from.
  */
 final class CudaPoolPlan implements AutoCloseable {
@@ -61,6 +62,7 @@ final class CudaPoolPlan implements AutoCloseable {
 
     @Override
     public void close() {
+        c.synchronize(); // queued ops may still use the descriptors and the padded copy
         if (padding != null) {
             padding.close();
         }

@@ -20,22 +20,23 @@ import org.bytedeco.javacpp.PointerPointer;
 
 /**
  * Osprey's own kernels: the fatbins the build put in the jar, loaded with cuModuleLoadData. Each call site gets a
- * {@link Launch} whose argument slots are allocated once, so launching allocates nothing.
+ * {@link Launch} whose argument slots are allocated once, so launching allocates nothing. The argument kinds of each
+ * launch site are checked against native/kernels.h, where every kernel is declared once (KernelBuildTest).
  */
 final class Kernels implements AutoCloseable {
     static final String RESOURCE_DIR = "/dev/osprey/backend/cuda/kernels/";
-    static final List<String> MODULES = List.of("adam", "sgd", "softmax_cross_entropy", "normalize", "dropout",
-            "dense_bias", "kernel_layout", "padding");
+    /** The build's list of modules, one per native/*.cu. */
+    static final String MODULE_LIST = "modules.txt";
     private static final int THREADS = 256;
 
     private final List<CUmod_st> modules = new ArrayList<>();
     private final Map<String, CUfunc_st> functions = new HashMap<>();
-    private final List<Launch> launches = new ArrayList<>();
+    private final Map<String, Launch> launches = new HashMap<>();
 
     Kernels() {
         try {
-            for (String module : MODULES) {
-                byte[] image = resource(module);
+            for (String module : modules()) {
+                byte[] image = resource(module + ".fatbin");
                 CUmod_st handle = new CUmod_st();
                 try (BytePointer data = new BytePointer(image)) {
                     Status.driver(cudart.cuModuleLoadData(handle, data), "cuModuleLoadData(" + module + ".fatbin)");
@@ -50,7 +51,10 @@ final class Kernels implements AutoCloseable {
 
     /** True when the build embedded every kernel module (it does wherever nvcc was present). */
     static boolean embedded() {
-        for (String module : MODULES) {
+        if (Kernels.class.getResource(RESOURCE_DIR + MODULE_LIST) == null) {
+            return false;
+        }
+        for (String module : modules()) {
             if (Kernels.class.getResource(RESOURCE_DIR + module + ".fatbin") == null) {
                 return false;
             }
@@ -58,20 +62,37 @@ final class Kernels implements AutoCloseable {
         return true;
     }
 
-    private static byte[] resource(String module) {
-        try (InputStream in = Kernels.class.getResourceAsStream(RESOURCE_DIR + module + ".fatbin")) {
+    /** The modules the build listed. */
+    static List<String> modules() {
+        String text = new String(resource(MODULE_LIST), java.nio.charset.StandardCharsets.UTF_8);
+        return text.lines().map(String::trim).filter(l -> !l.isEmpty()).toList();
+    }
+
+    private static byte[] resource(String file) {
+        try (InputStream in = Kernels.class.getResourceAsStream(RESOURCE_DIR + file)) {
             if (in == null) {
-                throw new BackendException("this build of Osprey has no CUDA kernels (" + module + ".fatbin is missing: "
+                throw new BackendException("this build of Osprey has no CUDA kernels (" + file + " is missing: "
                         + "nvcc was not found when the jar was built)");
             }
             return in.readAllBytes();
         } catch (IOException e) {
-            throw new BackendException("could not read the CUDA kernel " + module + ".fatbin from the jar", e);
+            throw new BackendException("could not read the CUDA kernel file " + file + " from the jar", e);
         }
     }
 
-    /** A launch site for one kernel with the given argument kinds: 'p' pointer, 'l' long, 'i' int, 'f' float. */
+    /**
+     * The launch site for one kernel with the given argument kinds: 'p' pointer, 'l' long, 'i' int, 'f' float. Call
+     * sites of the same kernel share it (ops are serialized, and each sets every argument before it runs).
+     */
     Launch launch(String kernel, String argumentKinds) {
+        Launch existing = launches.get(kernel);
+        if (existing != null) {
+            if (!existing.kinds.equals(argumentKinds)) {
+                throw new IllegalStateException(kernel + ": launched with argument kinds " + argumentKinds
+                        + " and " + existing.kinds);
+            }
+            return existing;
+        }
         CUfunc_st function = functions.get(kernel);
         if (function == null) {
             function = new CUfunc_st();
@@ -86,13 +107,13 @@ final class Kernels implements AutoCloseable {
             functions.put(kernel, function);
         }
         Launch l = new Launch(kernel, function, argumentKinds);
-        launches.add(l);
+        launches.put(kernel, l);
         return l;
     }
 
     @Override
     public void close() {
-        launches.forEach(Launch::close);
+        launches.values().forEach(Launch::close);
         for (CUmod_st m : modules) {
             cudart.cuModuleUnload(m);
         }

@@ -1,13 +1,12 @@
 package dev.osprey.backend.cuda;
 
 import dev.osprey.Activation;
-import dev.osprey.backend.AdamSpec;
 import dev.osprey.backend.Backend;
 import dev.osprey.backend.BackendException;
 import dev.osprey.backend.Conv2dSpec;
 import dev.osprey.backend.DenseSpec;
 import dev.osprey.backend.ResidentData;
-import dev.osprey.backend.StepGraph;
+import dev.osprey.backend.Memory;
 import dev.osprey.backend.Tensor;
 import java.util.Arrays;
 
@@ -15,7 +14,7 @@ import java.util.Arrays;
  * A few small ops with answers computed here in plain Java, run when a GPU backend opens: a wrong layout or
  * transpose (the easy mistakes on a GPU path) then fails loudly at start instead of training garbage.
  * Tolerance 1e-2 relative covers TF32's 10-bit mantissa on these small sums. Also checks the device-resident
- * data path, and (separately, see {@link #graphReplay}) that replayed CUDA graphs take each step's scalars.
+ * data path.
  */
 final class SelfCheck {
     private static final double TOLERANCE = 1e-2;
@@ -24,55 +23,20 @@ final class SelfCheck {
     }
 
     static void run(Backend b) {
-        dense(b);
-        convolution(b);
-        residentGather(b);
-    }
-
-    /**
-     * A recorded step replayed with a new scalar each time (three Adam steps: eager, captured, replayed) against
-     * Adam computed here. Returns null when the replays are right, else what went wrong; graphs are then left off
-     * and the GPU is still used op by op.
-     */
-    static String graphReplay(Backend b) {
-        AdamSpec spec = new AdamSpec(0.1f, 0.9f, 0.999f, 1e-7f);
-        float[] params = {1f, -2f, 0.5f, 3f};
-        float[] grads = {0.5f, -1f, 0.25f, 2f};
-        Tensor p = upload(b, params, 4);
-        Tensor g = upload(b, grads, 4);
-        Tensor m = b.allocate(4);
-        Tensor v = b.allocate(4);
-        StepGraph graph = b.newStepGraph();
-        long[] step = {0};
-        float[] hm = new float[4];
-        float[] hv = new float[4];
-        for (int t = 1; t <= 3; t++) {
-            step[0] = t;
-            graph.run(() -> b.adamUpdate(spec, step[0], p, g, m, v));
-            double alpha = spec.learningRate() * Math.sqrt(1 - Math.pow(spec.beta2(), t)) / (1 - Math.pow(spec.beta1(), t));
-            for (int i = 0; i < 4; i++) {
-                hm[i] += (grads[i] - hm[i]) * (1 - spec.beta1());
-                hv[i] += (grads[i] * grads[i] - hv[i]) * (1 - spec.beta2());
-                params[i] -= hm[i] * (float) alpha / ((float) Math.sqrt(hv[i]) + spec.epsilon());
-            }
+        try (Memory memory = b.newMemory()) {
+            dense(b, memory);
+            convolution(b, memory);
+            residentGather(b, memory);
         }
-        float[] actual = download(b, p);
-        for (int i = 0; i < 4; i++) {
-            if (!(Math.abs(params[i] - actual[i]) <= 1e-5 * Math.max(1, Math.abs(params[i])))) {
-                return "a replayed step computed " + Arrays.toString(actual) + " where Adam gives "
-                        + Arrays.toString(params) + " (" + graph.state() + ")";
-            }
-        }
-        return null;
     }
 
     /** Three samples held on the device as byte codes, gathered in a shuffled order, with their targets. */
-    private static void residentGather(Backend b) {
+    private static void residentGather(Backend b, Memory memory) {
         float[] x = {0f, 1f / 255, 2f / 255, 1f, 0.5f, 0.25f};
         float[] targets = {1, 0, 0, 1, 1, 0};
         try (ResidentData data = b.keepResident(x, 2, targets, 2)) {
-            Tensor xs = b.allocate(2, 2);
-            Tensor ts = b.allocate(2, 2);
+            Tensor xs = memory.allocate(2, 2);
+            Tensor ts = memory.allocate(2, 2);
             data.startEpoch(new int[] {2, 0, 1});
             data.gather(1, 2, xs, ts);
             compare("resident data gather (samples)", new float[] {0f, 1f / 255, 2f / 255, 1f}, download(b, xs));
@@ -80,7 +44,7 @@ final class SelfCheck {
         }
     }
 
-    private static void dense(Backend b) {
+    private static void dense(Backend b, Memory memory) {
         DenseSpec s = new DenseSpec(3, 4, 2, Activation.RELU);
         float[] x = {1, 2, 3, 4, -1, 0, 1, 2, 0.5f, 0.5f, -2, 1};
         float[] k = {0.1f, -0.2f, 0.3f, 0.4f, -0.5f, 0.6f, 0.7f, -0.8f}; // (in 4, units 2)
@@ -95,12 +59,12 @@ final class SelfCheck {
                 expected[n * 2 + u] = (float) Math.max(0, acc);
             }
         }
-        Tensor y = b.allocate(s.outputShape());
-        b.denseForward(s, upload(b, x, 3, 4), upload(b, k, 4, 2), upload(b, bias, 2), y);
+        Tensor y = memory.allocate(s.outputShape());
+        b.denseForward(s, upload(b, memory, x, 3, 4), upload(b, memory, k, 4, 2), upload(b, memory, bias, 2), y);
         compare("dense forward", expected, download(b, y));
     }
 
-    private static void convolution(Backend b) {
+    private static void convolution(Backend b, Memory memory) {
         Conv2dSpec s = new Conv2dSpec(1, 4, 4, 2, 3, 3, 3, 1, 1, 0, 0, 0, 0, Activation.LINEAR);
         float[] x = new float[32];
         float[] k = new float[54];
@@ -127,8 +91,8 @@ final class SelfCheck {
                 }
             }
         }
-        Tensor y = b.allocate(s.outputShape());
-        b.conv2dForward(s, upload(b, x, s.inputShape()), upload(b, k, s.kernelShape()), upload(b, bias, 3), y);
+        Tensor y = memory.allocate(s.outputShape());
+        b.conv2dForward(s, upload(b, memory, x, s.inputShape()), upload(b, memory, k, s.kernelShape()), upload(b, memory, bias, 3), y);
         compare("conv2d forward", expected, download(b, y));
     }
 
@@ -141,8 +105,8 @@ final class SelfCheck {
         }
     }
 
-    private static Tensor upload(Backend b, float[] values, int... shape) {
-        Tensor t = b.allocate(shape);
+    private static Tensor upload(Backend b, Memory memory, float[] values, int... shape) {
+        Tensor t = memory.allocate(shape);
         b.copyIn(values, 0, t);
         return t;
     }

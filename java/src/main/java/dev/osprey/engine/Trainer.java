@@ -1,9 +1,15 @@
-package dev.osprey;
+package dev.osprey.engine;
 
+import dev.osprey.ArrayBatchSource;
+import dev.osprey.BatchSource;
+import dev.osprey.FitOptions;
+import dev.osprey.History;
+import dev.osprey.Model;
+import dev.osprey.NDArray;
+import dev.osprey.TrainingDivergedException;
 import dev.osprey.backend.Backend;
 import dev.osprey.backend.BackendException;
 import dev.osprey.backend.ResidentData;
-import dev.osprey.backend.StepGraph;
 import dev.osprey.callbacks.Callback;
 import dev.osprey.callbacks.ProgressBar;
 import dev.osprey.callbacks.Training;
@@ -19,68 +25,66 @@ import java.util.Map;
  * One fit call: epochs of shuffled batches through forward, fused softmax cross-entropy, backward and one
  * optimizer step. Loss and accuracy accumulate on the backend and are read only when someone looks.
  */
-final class Trainer implements Training {
+public final class Trainer implements Training {
     /** Even without a progress display, the running loss is checked this often for NaN. */
     private static final int NAN_CHECK_INTERVAL = 50;
     private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger(Trainer.class.getName());
 
-    private final Sequential model;
+    private final Model model;
     private final Network network;
     private final Backend backend;
     private final Loss loss;
     private final Optimizer optimizer;
     private final Optimizer.Updater updater;
     private final FitOptions options;
+    private final boolean reportsAccuracy;
     private final List<Callback> callbacks = new ArrayList<>();
     private final float[] stats = new float[2];
-    private final Runnable stepBody = this::runStep;
-    private BatchPlan stepPlan;
-    private long stepSeed;
-    private long stepIterations;
     private int stepsPerEpoch;
     private int seenThisEpoch;
     private long epochStart;
     private double epochDataWait;
     private boolean stopRequested;
 
-    Trainer(Sequential model, Network network, Loss loss, Optimizer optimizer, Optimizer.Updater updater,
-            FitOptions options) {
+    public Trainer(Model model, Network network, Loss loss, Optimizer optimizer, Optimizer.Updater updater,
+                   FitOptions options, boolean reportsAccuracy) {
         this.model = model;
         this.network = network;
-        this.backend = network.backend;
+        this.backend = network.backend();
+        this.reportsAccuracy = reportsAccuracy;
         this.loss = loss;
         this.optimizer = optimizer;
         this.updater = updater;
         this.options = options;
-        if (options.verbose) {
+        if (options.verbose()) {
             callbacks.add(ProgressBar.toStandardOutput());
         }
-        callbacks.addAll(options.callbacks);
+        callbacks.addAll(options.callbacks());
     }
 
-    History fit(BatchSource train, BatchSource validation, long seed) {
+    public History fit(BatchSource train, BatchSource validation, long seed) {
         try (Feed feed = feed(train)) {
             return fit(feed, train.size(), validation, seed);
         }
     }
 
     private History fit(Feed feed, int n, BatchSource validation, long seed) {
-        int batch = Math.min(options.batchSize, n);
+        int batch = Math.min(options.batchSize(), n);
         stepsPerEpoch = (n + batch - 1) / batch;
         History history = new History();
         callbacks.forEach(c -> c.onTrainBegin(this));
-        for (int epoch = 0; epoch < options.epochs && !stopRequested; epoch++) {
+        for (int epoch = 0; epoch < options.epochs() && !stopRequested; epoch++) {
             feed.startEpoch(epoch, batch, seed);
-            backend.fill(network.trainStats, 0f);
+            backend.fill(network.trainStats(), 0f);
             seenThisEpoch = 0;
             epochStart = System.nanoTime();
             for (Callback c : callbacks) {
                 c.onEpochBegin(epoch, this);
             }
             int step = 0;
-            for (BatchPlan plan = feed.next(); plan != null; plan = feed.next(), step++) {
+            for (ExecutionPlan plan = feed.next(); plan != null; plan = feed.next(), step++) {
                 trainStep(plan, seed ^ updater.iterations() * 0x9E3779B97F4A7C15L);
-                seenThisEpoch += plan.batch;
+                seenThisEpoch += plan.batch();
                 if ((step + 1) % NAN_CHECK_INTERVAL == 0) {
                     checkFinite(loss(), epoch, step);
                 }
@@ -92,13 +96,13 @@ final class Trainer implements Training {
             Map<String, Double> logs = new LinkedHashMap<>();
             logs.put("loss", loss());
             checkFinite(logs.get("loss"), epoch, stepsPerEpoch - 1);
-            if (model.reportsAccuracy()) {
+            if (reportsAccuracy) {
                 logs.put("accuracy", accuracy());
             }
             if (validation != null) {
-                double[] val = model.evaluateOn(network, validation, batch);
+                double[] val = network.evaluate(validation, batch, loss);
                 logs.put("val_loss", val[0]);
-                if (model.reportsAccuracy()) {
+                if (reportsAccuracy) {
                     logs.put("val_accuracy", val[1]);
                 }
             }
@@ -111,21 +115,13 @@ final class Trainer implements Training {
         return history;
     }
 
-    /** One step on the batch already in the plan's input and target tensors, recorded and replayed if it can be. */
-    private void trainStep(BatchPlan plan, long seed) {
-        stepPlan = plan;
-        stepSeed = seed;
-        stepIterations = updater.iterations();
-        (options.stepGraphs ? plan.stepGraph() : StepGraph.EAGER).run(stepBody);
-    }
-
-    /** The step itself. It may run twice (see StepGraph), so it sets the optimizer's count rather than adding to it. */
-    private void runStep() {
-        updater.restoreIterations(stepIterations);
-        stepPlan.forward(true, stepSeed);
-        backend.softmaxCrossEntropy(stepPlan.logits(), stepPlan.targets, stepPlan.dLogits, network.trainStats);
-        stepPlan.backward();
+    /** One step on the batch already in the plan's input and target tensors. */
+    private void trainStep(ExecutionPlan plan, long seed) {
+        plan.forward(seed);
+        backend.softmaxCrossEntropy(plan.output(0), plan.targets(), plan.outputGradient(), network.trainStats());
+        plan.backward();
         updater.step();
+        network.parameters().changed();
     }
 
     // ---- where batches come from -------------------------------------------------------------------------
@@ -135,7 +131,7 @@ final class Trainer implements Training {
         void startEpoch(int epoch, int batch, long seed);
 
         /** The plan holding the next batch, or null at the end of the epoch. */
-        BatchPlan next();
+        ExecutionPlan next();
 
         double waitSeconds();
 
@@ -148,7 +144,7 @@ final class Trainer implements Training {
      * there); any other source is read batch by batch and copied in.
      */
     private Feed feed(BatchSource train) {
-        if (options.keepDataResident && train instanceof ArrayBatchSource arrays) {
+        if (options.keepDataResident() && train instanceof ArrayBatchSource arrays) {
             try {
                 return new ResidentFeed(arrays);
             } catch (BackendException e) { // e.g. device memory ran out after all: copying batches in still works
@@ -161,6 +157,7 @@ final class Trainer implements Training {
 
     private final class SourceFeed implements Feed {
         private final BatchSource source;
+        private float[] hostTargets = new float[0];
 
         SourceFeed(BatchSource source) {
             this.source = source;
@@ -168,19 +165,23 @@ final class Trainer implements Training {
 
         @Override
         public void startEpoch(int epoch, int batch, long seed) {
-            source.startEpoch(epoch, batch, options.shuffle, seed);
+            source.startEpoch(epoch, batch, options.shuffle(), seed);
         }
 
         @Override
-        public BatchPlan next() {
+        public ExecutionPlan next() {
             BatchSource.Batch b = source.next();
             if (b == null) {
                 return null;
             }
-            BatchPlan plan = network.plan(b.count());
-            plan.loadInput(b.x(), 0);
-            loss.targets(b.labels(), b.count(), network.outputShape().size(), plan.hostTargets);
-            backend.copyIn(plan.hostTargets, 0, plan.targets);
+            ExecutionPlan plan = network.trainingPlan(b.count());
+            backend.copyIn(b.x(), 0, plan.input(0));
+            int classes = classes();
+            if (hostTargets.length < b.count() * classes) {
+                hostTargets = new float[b.count() * classes];
+            }
+            loss.targets(b.labels(), b.count(), classes, hostTargets);
+            backend.copyIn(hostTargets, 0, plan.targets());
             return plan;
         }
 
@@ -203,7 +204,7 @@ final class Trainer implements Training {
 
         ResidentFeed(ArrayBatchSource arrays) {
             NDArray y = arrays.labels();
-            int classes = network.outputShape().size();
+            int classes = classes();
             samples = arrays.size();
             float[] targets = new float[samples * classes];
             loss.targets(y.data(), samples, classes, targets);
@@ -214,17 +215,17 @@ final class Trainer implements Training {
         public void startEpoch(int epoch, int batch, long seed) {
             this.batch = batch;
             this.position = 0;
-            data.startEpoch(BatchSource.epochOrder(samples, options.shuffle, seed, epoch));
+            data.startEpoch(BatchSource.epochOrder(samples, options.shuffle(), seed, epoch));
         }
 
         @Override
-        public BatchPlan next() {
+        public ExecutionPlan next() {
             if (position >= samples) {
                 return null;
             }
             int count = Math.min(batch, samples - position);
-            BatchPlan plan = network.plan(count);
-            data.gather(position, count, plan.input, plan.targets);
+            ExecutionPlan plan = network.trainingPlan(count);
+            data.gather(position, count, plan.input(0), plan.targets());
             position += count;
             return plan;
         }
@@ -250,16 +251,20 @@ final class Trainer implements Training {
         }
     }
 
+    private int classes() {
+        return network.graph().outputs().get(0).shape().size();
+    }
+
     // ---- Training ----------------------------------------------------------------------------------------
 
     @Override
-    public Sequential model() {
+    public Model model() {
         return model;
     }
 
     @Override
     public int epochs() {
-        return options.epochs;
+        return options.epochs();
     }
 
     @Override
@@ -274,13 +279,13 @@ final class Trainer implements Training {
 
     @Override
     public double loss() {
-        backend.copyOut(network.trainStats, stats, 0);
+        backend.copyOut(network.trainStats(), stats, 0);
         return seenThisEpoch == 0 ? 0 : stats[0] / seenThisEpoch;
     }
 
     @Override
     public double accuracy() {
-        backend.copyOut(network.trainStats, stats, 0);
+        backend.copyOut(network.trainStats(), stats, 0);
         return seenThisEpoch == 0 ? 0 : stats[1] / seenThisEpoch;
     }
 

@@ -1,0 +1,671 @@
+package dev.osprey;
+
+import dev.osprey.backend.Backend;
+import dev.osprey.backend.Device;
+import dev.osprey.backend.Tensor;
+import dev.osprey.data.images.Preprocessing;
+import dev.osprey.engine.Graph;
+import dev.osprey.engine.Network;
+import dev.osprey.engine.Parameters;
+import dev.osprey.engine.Summary;
+import dev.osprey.engine.Trainer;
+import dev.osprey.io.ModelFile;
+import dev.osprey.loss.Loss;
+import dev.osprey.metrics.Metric;
+import dev.osprey.optim.Adam;
+import dev.osprey.optim.Optimizer;
+import dev.osprey.optim.SGD;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.EnumSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+
+/**
+ * A model of layers connected as a graph, as Keras' functional Model: build it from inputs and outputs, then compile,
+ * fit, evaluate, predict, summary, save and load.
+ *
+ * <pre>{@code
+ * Input input = Input.shape(32, 32, 3);
+ * SymbolicTensor x = new Conv2D(16, 3).padding(Padding.SAME).useBias(false).apply(input);
+ * x = new ReLU().apply(new BatchNormalization().apply(x));
+ * ...
+ * Model model = new Model(input, new Dense(10, Activation.SOFTMAX).apply(x));
+ * }</pre>
+ *
+ * Owns its weights' and plans' native memory from build to {@link #close()}; the device's backend is shared. Every
+ * public method is safe from any thread: calls on one model run one at a time.
+ */
+public class Model implements AutoCloseable {
+    /** Weights start from this seed unless {@link #seed(long)} says otherwise, so runs repeat by default. */
+    public static final long DEFAULT_SEED = 42;
+
+    private Graph graph;
+    private Device device;
+    private long seed = DEFAULT_SEED;
+    private Optimizer optimizer;
+    private Loss loss;
+    private Set<Metric> metrics = EnumSet.noneOf(Metric.class);
+    private List<String> classNames = List.of();
+    private Preprocessing preprocessing;
+    private Network network;
+    private Optimizer.Updater updater;
+    private boolean closed;
+
+    /** A model from one input to one output. */
+    public Model(Input input, SymbolicTensor output) {
+        this(List.of(input), List.of(output));
+    }
+
+    /** A model of several inputs and outputs (training takes one of each; predict takes any). */
+    public Model(List<Input> inputs, List<SymbolicTensor> outputs) {
+        this.graph = new Graph(inputs, outputs);
+    }
+
+    /** For {@link Sequential}, which makes its graph once it knows the input shape. */
+    Model() {
+    }
+
+    /** The graph, made now by a subclass that defers it; sample is one sample's shape of the data at hand, or null. */
+    Graph graphFor(Shape sample) {
+        return graph;
+    }
+
+    /** For {@link Sequential}: the graph it made. */
+    final void setGraph(Graph graph) {
+        this.graph = graph;
+    }
+
+    final Graph graphOrNull() {
+        return graph;
+    }
+
+    /** Keras' class name in model files and summaries: "Functional" or "Sequential". */
+    public String className() {
+        return "Functional";
+    }
+
+    // ---- configuration -----------------------------------------------------------------------------------
+
+    /** Where the model runs; default {@link Device#auto()}. Set before the model is built. */
+    public synchronized Model device(Device device) {
+        if (network != null) {
+            throw new IllegalStateException(className() + ": the device must be chosen before the model is built");
+        }
+        this.device = device;
+        return this;
+    }
+
+    /** The device chosen for this model (set at build time when left to {@link Device#auto()}). */
+    public synchronized Device device() {
+        return device;
+    }
+
+    /** Seed of the weight initialisation (and default seed of fit). Set before the model is built. */
+    public synchronized Model seed(long seed) {
+        this.seed = seed;
+        return this;
+    }
+
+    public synchronized long seed() {
+        return seed;
+    }
+
+    /** Keras' compile(optimizer, loss, metrics); builds the model when its input shape is known. */
+    public synchronized Model compile(Optimizer optimizer, Loss loss, Metric... metrics) {
+        checkOpen();
+        if (optimizer == null || loss == null) {
+            throw new IllegalArgumentException("compile: expected an optimizer and a loss, received "
+                    + optimizer + " and " + loss);
+        }
+        this.optimizer = optimizer;
+        this.loss = loss;
+        this.metrics = metrics.length == 0 ? EnumSet.noneOf(Metric.class) : EnumSet.copyOf(Arrays.asList(metrics));
+        this.updater = null;
+        if (graphFor(null) != null) {
+            build();
+        }
+        return this;
+    }
+
+    /** Keras' string form: compile("adam", "categorical_crossentropy", "accuracy"). */
+    public Model compile(String optimizer, String loss, String... metrics) {
+        Optimizer o = switch (optimizer) {
+            case "adam" -> new Adam();
+            case "sgd" -> new SGD();
+            default -> throw new IllegalArgumentException("compile: expected optimizer 'adam' or 'sgd', received '"
+                    + optimizer + "'");
+        };
+        return compile(o, Loss.of(loss), Arrays.stream(metrics).map(Metric::of).toArray(Metric[]::new));
+    }
+
+    /** Allocates the weights on the device and initialises them from the seed (done by compile or first use). */
+    public synchronized Model build() {
+        checkOpen();
+        Graph g = graphFor(null);
+        if (g == null) {
+            throw new IllegalStateException(className() + ": the input shape is not known yet; declare the first "
+                    + "layer's inputShape(...) or call build(Shape.of(...))");
+        }
+        if (network == null) {
+            if (device == null) {
+                device = Device.auto();
+            }
+            Backend backend = device.backend();
+            Network n = new Network(g, backend);
+            try {
+                n.parameters().initialize(seed);
+            } catch (RuntimeException e) {
+                n.close();
+                throw e;
+            }
+            network = n;
+        }
+        if (optimizer != null && updater == null) {
+            checkOutputMatchesLoss();
+            updater = optimizer.bind(network.backend(), network.freshOptimizerMemory(),
+                    network.parameters().trainableArena(), network.parameters().gradientArena());
+        }
+        return this;
+    }
+
+    private void checkOutputMatchesLoss() {
+        if (graph.inputs().size() != 1 || graph.outputs().size() != 1) {
+            throw new IllegalArgumentException("compile: training takes a model of one input and one output, received "
+                    + graph.inputs().size() + " inputs and " + graph.outputs().size() + " outputs");
+        }
+        SymbolicTensor out = graph.outputs().get(0);
+        Activation last = out.layer() == null ? Activation.LINEAR : out.layer().activation();
+        if (out.shape().rank() != 1) {
+            throw new IllegalArgumentException("compile: expected the last layer to output (classes,), received "
+                    + out.shape());
+        }
+        boolean softmax = last.kind() == Activation.Kind.SOFTMAX;
+        if (!loss.fromLogits() && !softmax) {
+            throw new IllegalArgumentException("compile: " + loss.name() + " expects the last layer to end in softmax, "
+                    + "received " + last + " (use Loss...fromLogits(true) for a linear last layer)");
+        }
+        if (loss.fromLogits() && last.kind() != Activation.Kind.LINEAR) {
+            throw new IllegalArgumentException("compile: a loss from logits expects a linear last layer, received "
+                    + last);
+        }
+    }
+
+    /** Builds for data of this sample shape and checks the data fits the model's input. */
+    private void ensureBuilt(Shape sample, String what) {
+        graphFor(sample);
+        build();
+        Shape expected = graph.inputShape(0);
+        if (!compatible(sample, expected)) {
+            throw new IllegalArgumentException(what + ": expected input of shape (N, " + expected.toString().substring(1)
+                    + ", received (N, " + sample.toString().substring(1));
+        }
+    }
+
+    private void ensureBuilt(NDArray x, String what) {
+        if (x == null || x.rows() == 0) {
+            throw new IllegalArgumentException(what + ": expected at least one sample, received "
+                    + (x == null ? "null" : "0"));
+        }
+        graphFor(x.sampleShape());
+        build();
+        Shape expected = graph.inputShape(0);
+        if (x.rowSize() != expected.size() || !compatible(x.sampleShape(), expected)) {
+            throw new IllegalArgumentException(what + ": expected input of shape (N, " + expected.toString().substring(1)
+                    + ", received " + x.shapeString());
+        }
+    }
+
+    /** Equal shapes, or equal but for a trailing channel of 1, e.g. (28, 28) for (28, 28, 1). */
+    private static boolean compatible(Shape got, Shape expected) {
+        if (got.equals(expected)) {
+            return true;
+        }
+        int[] e = expected.dims();
+        return e.length > 1 && e[e.length - 1] == 1 && got.equals(Shape.of(Arrays.copyOf(e, e.length - 1)));
+    }
+
+    private void requireCompiled(String what) {
+        if (optimizer == null || loss == null) {
+            throw new IllegalStateException(what + ": expected a compiled model; call compile(optimizer, loss, metrics) "
+                    + "first");
+        }
+    }
+
+    // ---- training and inference --------------------------------------------------------------------------
+
+    public synchronized History fit(NDArray x, NDArray y, FitOptions options) {
+        checkOpen();
+        requireCompiled("fit");
+        ensureBuilt(x, "fit");
+        int classes = outputShape().size();
+        NDArray trainX = x, trainY = y, valX = options.validationX, valY = options.validationY;
+        if (options.validationSplit > 0 && valX == null) {
+            int split = (int) Math.round(x.rows() * (1 - options.validationSplit));
+            if (split <= 0 || split >= x.rows()) {
+                throw new IllegalArgumentException("fit: validation split " + options.validationSplit + " of "
+                        + x.rows() + " samples leaves no training or no validation samples");
+            }
+            trainX = x.slice(0, split);
+            trainY = y.slice(0, split);
+            valX = x.slice(split, x.rows());
+            valY = y.slice(split, y.rows());
+        }
+        loss.validate("fit", trainY, trainX.rows(), classes);
+        checkFinite("fit", trainX);
+        if (valX != null) {
+            ensureBuilt(valX, "fit validation data");
+            loss.validate("fit validation data", valY, valX.rows(), classes);
+        }
+        return fit(new ArrayBatchSource(trainX, trainY), valX == null ? null : new ArrayBatchSource(valX, valY), options);
+    }
+
+    /** Trains from batch sources: in-memory arrays, or an image pipeline that prefetches on worker threads. */
+    public synchronized History fit(BatchSource train, BatchSource validation, FitOptions options) {
+        checkOpen();
+        requireCompiled("fit");
+        if (train.size() == 0) {
+            throw new IllegalArgumentException("fit: expected at least one sample, received 0");
+        }
+        ensureBuilt(train.sampleShape(), "fit");
+        for (BatchSource s : new BatchSource[] {train, validation}) {
+            if (s != null) {
+                Shape expected = graph.inputShape(0);
+                if (s.sampleShape().size() != expected.size() || !compatible(s.sampleShape(), expected)) {
+                    throw new IllegalArgumentException("fit: expected samples of shape " + expected + ", received "
+                            + s.sampleShape());
+                }
+                loss.validate("fit", s.labelRowSize(), outputShape().size());
+            }
+        }
+        long fitSeed = options.seed == null ? seed : options.seed;
+        return new Trainer(this, network, loss, optimizer, updater, options, reportsAccuracy())
+                .fit(train, validation, fitSeed);
+    }
+
+    /** fit(x, y, epochs, batchSize, validationData) in one line. */
+    public History fit(NDArray x, NDArray y, int epochs, int batchSize, NDArray validationX, NDArray validationY) {
+        return fit(x, y, FitOptions.defaults().epochs(epochs).batchSize(batchSize).validationData(validationX, validationY));
+    }
+
+    /** Loss and (if compiled with it) accuracy: {"loss": .., "accuracy": ..}. */
+    public Map<String, Double> evaluate(NDArray x, NDArray y) {
+        return evaluate(x, y, 32);
+    }
+
+    public synchronized Map<String, Double> evaluate(NDArray x, NDArray y, int batchSize) {
+        checkOpen();
+        requireCompiled("evaluate");
+        positiveBatch("evaluate", batchSize);
+        ensureBuilt(x, "evaluate");
+        loss.validate("evaluate", y, x.rows(), outputShape().size());
+        double[] r = network.evaluate(new ArrayBatchSource(x, y), batchSize, loss);
+        Map<String, Double> out = new LinkedHashMap<>();
+        out.put("loss", r[0]);
+        if (reportsAccuracy()) {
+            out.put("accuracy", r[1]);
+        }
+        return out;
+    }
+
+    /** Class probabilities (N, classes) for a softmax model, raw outputs otherwise; batches of 32. */
+    public NDArray predict(NDArray x) {
+        return predict(x, 32);
+    }
+
+    public synchronized NDArray predict(NDArray x, int batchSize) {
+        checkOpen();
+        positiveBatch("predict", batchSize);
+        ensureBuilt(x, "predict");
+        if (graph.inputs().size() != 1 || graph.outputs().size() != 1) {
+            throw new IllegalArgumentException("predict: this model has " + graph.inputs().size() + " inputs and "
+                    + graph.outputs().size() + " outputs; use predict(List<NDArray>, batchSize)");
+        }
+        checkFinite("predict", x);
+        return network.predict(List.of(x), batchSize).get(0);
+    }
+
+    /** Every output of a model of several inputs (one array per input, in the model's input order). */
+    public synchronized List<NDArray> predict(List<NDArray> inputs, int batchSize) {
+        checkOpen();
+        positiveBatch("predict", batchSize);
+        Graph g = graphFor(inputs.isEmpty() ? null : inputs.get(0).sampleShape());
+        if (g == null || inputs.size() != g.inputs().size()) {
+            throw new IllegalArgumentException("predict: expected " + (g == null ? "?" : g.inputs().size())
+                    + " input arrays, received " + inputs.size());
+        }
+        build();
+        for (int i = 0; i < inputs.size(); i++) {
+            NDArray x = inputs.get(i);
+            Shape expected = g.inputShape(i);
+            if (x.rows() != inputs.get(0).rows() || x.rows() == 0 || x.rowSize() != expected.size()) {
+                throw new IllegalArgumentException("predict: expected input " + (i + 1) + " of shape (N, "
+                        + expected.toString().substring(1) + " with the same N as the first, received " + x.shapeString());
+            }
+            checkFinite("predict", x);
+        }
+        return network.predict(inputs, batchSize);
+    }
+
+    private static void positiveBatch(String what, int batchSize) {
+        if (batchSize <= 0) {
+            throw new IllegalArgumentException(what + ": expected batch size > 0, received " + batchSize);
+        }
+    }
+
+    private static void checkFinite(String what, NDArray x) {
+        float[] d = x.data();
+        for (int i = 0; i < d.length; i++) {
+            if (!Float.isFinite(d[i])) {
+                throw new IllegalArgumentException(what + ": expected finite inputs, received " + d[i] + " in sample "
+                        + i / x.rowSize());
+            }
+        }
+    }
+
+    boolean reportsAccuracy() {
+        return metrics.contains(Metric.ACCURACY);
+    }
+
+    // ---- structure ---------------------------------------------------------------------------------------
+
+    /** The model's layers, in the order of their first call. */
+    public synchronized List<Layer> layers() {
+        Graph g = graphFor(null);
+        return g == null ? List.of() : g.layers();
+    }
+
+    /** The layer of this name (Keras' model.get_layer(name)). */
+    public synchronized Layer layer(String name) {
+        Graph g = requireGraph("layer");
+        Layer l = g.layer(name);
+        if (l == null) {
+            throw new IllegalArgumentException("layer: expected one of " + g.layers().stream().map(Layer::name).toList()
+                    + ", received '" + name + "'");
+        }
+        return l;
+    }
+
+    public synchronized List<Input> inputs() {
+        return requireGraph("inputs").inputs();
+    }
+
+    public synchronized List<SymbolicTensor> outputs() {
+        return requireGraph("outputs").outputs();
+    }
+
+    public synchronized Shape inputShape() {
+        return requireGraph("inputShape").inputShape(0);
+    }
+
+    public synchronized Shape outputShape() {
+        return requireGraph("outputShape").outputs().get(0).shape();
+    }
+
+    private Graph requireGraph(String what) {
+        checkOpen();
+        Graph g = graphFor(null);
+        if (g == null) {
+            throw new IllegalStateException(what + ": the model is not built yet; declare the first layer's "
+                    + "inputShape(...) or call build(Shape.of(...))");
+        }
+        return g;
+    }
+
+    /** Forward-pass FLOPs for one sample (a training step costs about three times this). */
+    public synchronized double forwardFlopsPerSample() {
+        Graph g = requireGraph("forwardFlopsPerSample");
+        double flops = 0;
+        for (var node : g.nodes()) {
+            flops += node.layer().forwardFlops(node.inputs().stream().map(SymbolicTensor::shape).toList());
+        }
+        return flops;
+    }
+
+    // ---- weights -----------------------------------------------------------------------------------------
+
+    /** Every weight in Keras' order (per layer, in order of first call: e.g. kernel, bias; BatchNorm's four). */
+    public synchronized List<NDArray> getWeights() {
+        return built("getWeights").parameters().get();
+    }
+
+    public synchronized void setWeights(List<NDArray> weights) {
+        built("setWeights").parameters().set(weights);
+    }
+
+    /** Every weight by its path ("conv2d/kernel"), in {@link #getWeights()} order. */
+    public synchronized Map<String, NDArray> namedWeights() {
+        Parameters p = built("namedWeights").parameters();
+        Map<String, NDArray> out = new LinkedHashMap<>();
+        for (Parameters.Slot s : p.slots()) {
+            out.put(s.path(), p.read(s));
+        }
+        return out;
+    }
+
+    /** Paths of the weights, in {@link #getWeights()} order. */
+    public synchronized List<String> weightPaths() {
+        return built("weightPaths").parameters().slots().stream().map(Parameters.Slot::path).toList();
+    }
+
+    public synchronized long countParams() {
+        return built("countParams").parameters().count();
+    }
+
+    public synchronized long trainableParams() {
+        return built("trainableParams").parameters().trainableCount();
+    }
+
+    public synchronized long nonTrainableParams() {
+        return built("nonTrainableParams").parameters().nonTrainableCount();
+    }
+
+    /** The optimizer's progress: steps taken and its state (e.g. Adam's moments), saved with the model. */
+    public record OptimizerState(long iterations, Map<String, NDArray> slots) {
+    }
+
+    /** The optimizer's state, or null before compile/build or before the first step. */
+    public synchronized OptimizerState optimizerState() {
+        if (updater == null || updater.iterations() == 0) {
+            return null;
+        }
+        Map<String, NDArray> slots = new TreeMap<>();
+        updater.slots().forEach((name, t) -> {
+            float[] values = new float[(int) t.size()];
+            network.backend().copyOut(t, values, 0);
+            slots.put(name, new NDArray(values, values.length));
+        });
+        return new OptimizerState(updater.iterations(), slots);
+    }
+
+    /** Names of the optimizer's state tensors once compiled and built (e.g. "m", "v"). */
+    public synchronized Set<String> optimizerSlotNames() {
+        built("optimizerSlotNames");
+        requireCompiled("optimizerSlotNames");
+        return new java.util.TreeSet<>(updater.slots().keySet());
+    }
+
+    /** Restores a state taken by {@link #optimizerState()} from a model of the same architecture and optimizer. */
+    public synchronized void restoreOptimizerState(OptimizerState state) {
+        built("restoreOptimizerState");
+        requireCompiled("restoreOptimizerState");
+        Map<String, Tensor> slots = updater.slots();
+        if (!slots.keySet().equals(state.slots().keySet())) {
+            throw new IllegalArgumentException("restoreOptimizerState: expected state " + slots.keySet() + " for "
+                    + optimizer.name() + ", received " + state.slots().keySet());
+        }
+        for (Map.Entry<String, Tensor> e : slots.entrySet()) {
+            NDArray saved = state.slots().get(e.getKey());
+            if (saved.data().length != e.getValue().size()) {
+                throw new IllegalArgumentException("restoreOptimizerState: expected " + e.getKey() + " of "
+                        + e.getValue().size() + " values, received " + saved.data().length);
+            }
+            network.backend().copyIn(saved.data(), 0, e.getValue());
+        }
+        updater.restoreIterations(state.iterations());
+    }
+
+    /**
+     * A new model of the same graph, compile settings and saved details, with a copy of this model's weights and
+     * optimizer state, on the given device (null: this model's). The layers are shared; the weights are not.
+     */
+    public synchronized Model copy(Device target) {
+        built("copy");
+        Model copy = newShell();
+        copy.device(target == null ? device : target).seed(seed).classNames(classNames).preprocessing(preprocessing);
+        try {
+            if (optimizer != null) {
+                copy.compile(optimizer, loss, metrics.toArray(Metric[]::new));
+            }
+            copy.build();
+            copy.setWeights(getWeights());
+            OptimizerState state = optimizerState();
+            if (state != null) {
+                copy.restoreOptimizerState(state);
+            }
+            return copy;
+        } catch (RuntimeException e) {
+            copy.close();
+            throw e;
+        }
+    }
+
+    /** An unbuilt model over the same graph (Sequential over the same layers). */
+    Model newShell() {
+        return new Model(graph.inputs(), graph.outputs());
+    }
+
+    // ---- saved details -----------------------------------------------------------------------------------
+
+    /** Names of the output classes, saved with the model so predictions can print labels. */
+    public synchronized Model classNames(List<String> names) {
+        this.classNames = List.copyOf(names);
+        return this;
+    }
+
+    public synchronized List<String> classNames() {
+        return classNames;
+    }
+
+    /** How raw image files become inputs for this model; saved with it, so predict on an image repeats training's steps. */
+    public synchronized Model preprocessing(Preprocessing p) {
+        this.preprocessing = p;
+        return this;
+    }
+
+    /** The saved image preprocessing, or null for models trained on arrays. */
+    public synchronized Preprocessing preprocessing() {
+        return preprocessing;
+    }
+
+    public synchronized Optimizer optimizer() {
+        return optimizer;
+    }
+
+    public synchronized Loss loss() {
+        return loss;
+    }
+
+    public synchronized Set<Metric> metrics() {
+        return Collections.unmodifiableSet(metrics);
+    }
+
+    /** The backend, for tests and benchmarks. */
+    public synchronized Backend backend() {
+        return built("backend").backend();
+    }
+
+    /**
+     * How many batch sizes of inference plans the model keeps (default 3; least recently used first out). A server that
+     * batches requests into a few fixed sizes keeps them all; a model that sees many sizes stays small.
+     */
+    public synchronized Model keepInferencePlans(int count) {
+        if (count <= 0) {
+            throw new IllegalArgumentException("keepInferencePlans: expected a count > 0, received " + count);
+        }
+        built("keepInferencePlans").keepInferencePlans(count);
+        return this;
+    }
+
+    /** Bytes of native memory the model's plans hold now (weights excluded): for tests of memory bounds. */
+    public synchronized long planBytes() {
+        return network == null ? 0 : network.planBytes();
+    }
+
+    /** One line about the backend the model runs on. */
+    public synchronized String backendDescription() {
+        return built("backendDescription").backend().description();
+    }
+
+    // ---- files and description ---------------------------------------------------------------------------
+
+    /** Writes architecture, compile settings and weights to one file, atomically. */
+    public synchronized void save(Path path) throws IOException {
+        built("save");
+        ModelFile.write(this, path);
+    }
+
+    /** Reads a model written by {@link #save} onto {@link Device#auto()}. */
+    public static Model load(Path path) throws IOException {
+        return ModelFile.read(path, null);
+    }
+
+    public static Model load(Path path, Device device) throws IOException {
+        return ModelFile.read(path, device);
+    }
+
+    /** Prints the Keras-style summary table to standard output. */
+    public void summary() {
+        System.out.print(summaryString());
+    }
+
+    public synchronized String summaryString() {
+        Network n = built("summary");
+        return Summary.of(this instanceof Sequential ? "sequential" : "model", this instanceof Sequential, n.graph(),
+                n.parameters());
+    }
+
+    private Network built(String what) {
+        checkOpen();
+        if (network == null) {
+            if (graphFor(null) == null) {
+                throw new IllegalStateException(what + ": the model is not built yet; declare the first layer's "
+                        + "inputShape(...) or call build(Shape.of(...))");
+            }
+            build();
+        }
+        return network;
+    }
+
+    final boolean isBuilt() {
+        return network != null;
+    }
+
+    final void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException(className() + ": the model was closed");
+        }
+    }
+
+    /** Frees the model's native memory. Idempotent. */
+    @Override
+    public synchronized void close() {
+        if (!closed) {
+            closed = true;
+            if (network != null) {
+                network.close();
+            }
+        }
+    }
+
+    @Override
+    public String toString() {
+        Graph g = graph;
+        return className() + (g == null ? "(not built)" : g.layers().stream().map(Layer::describe).toList());
+    }
+}

@@ -1,0 +1,367 @@
+package dev.osprey.engine;
+
+import dev.osprey.Activation;
+import dev.osprey.Layer;
+import dev.osprey.Shape;
+import dev.osprey.SymbolicTensor;
+import dev.osprey.backend.Backend;
+import dev.osprey.backend.Memory;
+import dev.osprey.backend.Tensor;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A model planned for one batch size, for training or for inference: every layer call's run in graph order, every
+ * tensor allocated once from this plan's own memory, and the bookkeeping of the backward pass. Backward runs the calls
+ * in reverse; where a tensor feeds several calls, their gradients are summed into a buffer planned here. An inference
+ * plan holds no gradient buffers, and folds BatchNormalization (and a following activation) into the convolution
+ * before it. Closing the plan frees all of it.
+ */
+public final class ExecutionPlan implements AutoCloseable {
+    private final Graph graph;
+    private final Parameters parameters;
+    private final Backend backend;
+    private final Memory memory;
+    private final int batch;
+    private final boolean training;
+    private final boolean logitsOutput;
+    private final List<Tensor> inputs = new ArrayList<>();
+    private final Map<SymbolicTensor, Integer> ids = new IdentityHashMap<>();
+    private final Tensor[] values;            // per tensor id: (batch, shape...)
+    private final LayerRun[] runs;            // per node
+    private final boolean[] runsBackward;     // per node
+    private final int[] outputIds;            // per node
+    private final int[][] inputIds;           // per node, per input
+    private final boolean[][] inputNeedsGradient;
+    private final int[] contributions;        // per tensor id: gradients summed into it per step
+    private final Tensor[] accumulators;      // per tensor id with more than one contribution
+    private final Tensor[] gradients;         // per tensor id, this step's
+    private final int[] received;
+    private final Tensor targets;             // (batch, classes) for the single-output loss, or null
+    private final Tensor dLogits;             // training only
+    private final List<Fold> folds = new ArrayList<>();
+    private long foldedVersion = -1;
+
+    /** A BatchNormalization (and maybe an activation) folded into the layer before it, with the folded weights. */
+    private record Fold(Node producer, Node norm, Tensor kernel, Tensor bias) {
+    }
+
+    /**
+     * @param training     plan the backward pass and run trainable layers in training mode
+     * @param logitsOutput the single output ends in softmax, which this plan leaves to the loss (or to predict)
+     */
+    public ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, boolean training,
+                         boolean logitsOutput) {
+        this.graph = graph;
+        this.parameters = parameters;
+        this.backend = backend;
+        this.batch = batch;
+        this.training = training;
+        this.logitsOutput = logitsOutput;
+        List<Node> nodes = graph.nodes();
+        int tensorCount = graph.inputs().size() + nodes.size();
+        values = new Tensor[tensorCount];
+        runs = new LayerRun[nodes.size()];
+        runsBackward = new boolean[nodes.size()];
+        outputIds = new int[nodes.size()];
+        inputIds = new int[nodes.size()][];
+        inputNeedsGradient = new boolean[nodes.size()][];
+        contributions = new int[tensorCount];
+        accumulators = new Tensor[tensorCount];
+        gradients = new Tensor[tensorCount];
+        received = new int[tensorCount];
+        memory = backend.newMemory();
+        try {
+            for (int i = 0; i < graph.inputs().size(); i++) {
+                ids.put(graph.inputs().get(i), i);
+                values[i] = memory.allocate(graph.inputShape(i).withBatch(batch));
+                inputs.add(values[i]);
+            }
+            for (int n = 0; n < nodes.size(); n++) {
+                ids.put(nodes.get(n).output(), graph.inputs().size() + n);
+            }
+            boolean[] needsGradient = gradientFlow(nodes);
+            Map<Node, Node> foldedInto = training ? Map.of() : planFolds(nodes);
+            for (int n = 0; n < nodes.size(); n++) {
+                planNode(n, nodes.get(n), needsGradient, foldedInto);
+            }
+            for (int id = 0; id < tensorCount; id++) {
+                if (contributions[id] > 1) {
+                    accumulators[id] = memory.allocate(values[id].shape());
+                }
+            }
+            boolean loss = graph.outputs().size() == 1;
+            int classes = loss ? graph.outputs().get(0).shape().size() : 0;
+            targets = loss ? memory.allocate(batch, classes) : null;
+            dLogits = training && loss ? memory.allocate(batch, classes) : null;
+        } catch (RuntimeException e) {
+            memory.close();
+            throw e;
+        }
+    }
+
+    /** Which tensors need a gradient: those computed, directly or not, from a weight this plan trains. */
+    private boolean[] gradientFlow(List<Node> nodes) {
+        boolean[] needs = new boolean[values.length];
+        if (!training) {
+            return needs;
+        }
+        for (Node node : nodes) {
+            boolean flows = trains(node.layer());
+            for (SymbolicTensor in : node.inputs()) {
+                flows |= needs[ids.get(in)];
+            }
+            needs[ids.get(node.output())] = flows;
+        }
+        return needs;
+    }
+
+    private boolean trains(Layer layer) {
+        for (Parameters.Slot s : parameters.of(layer)) {
+            if (s.gradient() != null) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Finds Absorber -> ChannelAffine [-> ActivationOnly] chains whose intermediate tensors nothing else reads, and
+     * allocates their folded weights. Returns, for the folded BatchNorm and activation calls, the call they fold into.
+     */
+    private Map<Node, Node> planFolds(List<Node> nodes) {
+        Map<Node, Node> foldedInto = new IdentityHashMap<>();
+        for (Node producer : nodes) {
+            if (!(producer.layer() instanceof InferenceFolding.Absorber absorber) || !absorber.canAbsorbChannelAffine()
+                    || !onlyReader(producer.output(), InferenceFolding.ChannelAffine.class)) {
+                continue;
+            }
+            Node norm = graph.consumers(producer.output()).get(0);
+            int channels = producer.output().shape().dim(producer.output().shape().rank() - 1);
+            Tensor kernel = memory.allocate(slot(producer.layer(), absorber.kernelName()).spec().shape());
+            Tensor bias = memory.allocate(channels);
+            folds.add(new Fold(producer, norm, kernel, bias));
+            foldedInto.put(norm, producer);
+            if (onlyReader(norm.output(), InferenceFolding.ActivationOnly.class)) {
+                Node activation = graph.consumers(norm.output()).get(0);
+                Activation a = ((InferenceFolding.ActivationOnly) activation.layer()).elementwiseActivation();
+                if (a.kind() != Activation.Kind.SOFTMAX) {
+                    foldedInto.put(activation, producer);
+                }
+            }
+        }
+        return foldedInto;
+    }
+
+    /** True when exactly one call reads t, its layer is of this kind, and t is not a model output. */
+    private boolean onlyReader(SymbolicTensor t, Class<?> kind) {
+        List<Node> readers = graph.consumers(t);
+        return readers.size() == 1 && kind.isInstance(readers.get(0).layer()) && !graph.outputs().contains(t)
+                && readers.get(0).inputs().size() == 1;
+    }
+
+    private void planNode(int n, Node node, boolean[] needsGradient, Map<Node, Node> foldedInto) {
+        Layer layer = node.layer();
+        int outId = ids.get(node.output());
+        outputIds[n] = outId;
+        int arity = node.inputs().size();
+        inputIds[n] = new int[arity];
+        inputNeedsGradient[n] = new boolean[arity];
+        List<Tensor> in = new ArrayList<>(arity);
+        List<Shape> shapes = new ArrayList<>(arity);
+        for (int i = 0; i < arity; i++) {
+            int id = ids.get(node.inputs().get(i));
+            inputIds[n][i] = id;
+            inputNeedsGradient[n][i] = needsGradient[id];
+            in.add(values[id]);
+            shapes.add(node.inputs().get(i).shape());
+        }
+        Node host = foldedInto.get(node);
+        if (host != null) { // folded into an earlier call: its output is that call's
+            runs[n] = LayerRun.identity(values[ids.get(host.output())], List.of());
+            values[outId] = runs[n].output();
+            return;
+        }
+        Map<String, Tensor> params = new HashMap<>();
+        Map<String, Tensor> grads = new HashMap<>();
+        for (Parameters.Slot s : parameters.of(layer)) {
+            params.put(s.spec().name(), s.value());
+            if (training && s.gradient() != null) {
+                grads.put(s.spec().name(), s.gradient());
+            }
+        }
+        Activation fused = null;
+        for (Fold f : folds) {
+            if (f.producer() == node) {
+                params.put(((InferenceFolding.Absorber) layer).kernelName(), f.kernel());
+                params.put("bias", f.bias());
+                fused = foldedActivation(f.norm());
+            }
+        }
+        boolean backward = training && (trains(layer) || any(inputNeedsGradient[n]));
+        runsBackward[n] = backward;
+        boolean logits = logitsOutput && graph.outputs().size() == 1 && graph.outputs().get(0) == node.output();
+        PlanContext context = new PlanContext(backend, memory, batch, training, in, shapes,
+                node.output().shape(), params, grads, inputNeedsGradient[n].clone(), backward, logits, fused);
+        runs[n] = layer.plan(context);
+        values[outId] = runs[n].output();
+        if (backward) {
+            for (int i = 0; i < arity; i++) {
+                if (inputNeedsGradient[n][i]) {
+                    contributions[inputIds[n][i]]++;
+                }
+            }
+        }
+    }
+
+    /** The activation of the call folded in after this BatchNorm call, if any. */
+    private Activation foldedActivation(Node norm) {
+        List<Node> readers = graph.consumers(norm.output());
+        if (readers.size() == 1 && readers.get(0).layer() instanceof InferenceFolding.ActivationOnly a
+                && onlyReader(norm.output(), InferenceFolding.ActivationOnly.class)
+                && a.elementwiseActivation().kind() != Activation.Kind.SOFTMAX) {
+            return a.elementwiseActivation();
+        }
+        return Activation.LINEAR;
+    }
+
+    private static boolean any(boolean[] flags) {
+        for (boolean f : flags) {
+            if (f) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private Parameters.Slot slot(Layer layer, String name) {
+        for (Parameters.Slot s : parameters.of(layer)) {
+            if (s.spec().name().equals(name)) {
+                return s;
+            }
+        }
+        throw new IllegalStateException(layer.describe() + " has no weight named " + name);
+    }
+
+    // ---- running -----------------------------------------------------------------------------------------
+
+    public int batch() {
+        return batch;
+    }
+
+    public boolean training() {
+        return training;
+    }
+
+    /** Model input i: (batch, input shape...), for the caller to fill. */
+    public Tensor input(int i) {
+        return inputs.get(i);
+    }
+
+    /** Output i after {@link #forward}: (batch, output shape...); logits when the plan leaves out the softmax. */
+    public Tensor output(int i) {
+        return values[ids.get(graph.outputs().get(i))];
+    }
+
+    /** (batch, classes) targets of the single-output loss, for the caller to fill. */
+    public Tensor targets() {
+        return targets;
+    }
+
+    /** The loss gradient of the output, for the caller's loss op to write (training plans). */
+    public Tensor outputGradient() {
+        return dLogits;
+    }
+
+    /** Refreshes weights derived from the model's (folded kernels) if the model's weights changed since. */
+    public void prepare() {
+        if (folds.isEmpty() || foldedVersion == parameters.version()) {
+            return;
+        }
+        for (Fold f : folds) {
+            InferenceFolding.Absorber absorber = (InferenceFolding.Absorber) f.producer().layer();
+            float[] kernel = parameters.read(slot(f.producer().layer(), absorber.kernelName())).data();
+            float[] bias = null;
+            for (Parameters.Slot s : parameters.of(f.producer().layer())) {
+                if (s.spec().name().equals("bias")) {
+                    bias = parameters.read(s).data();
+                }
+            }
+            Map<String, float[]> norm = new HashMap<>();
+            for (Parameters.Slot s : parameters.of(f.norm().layer())) {
+                norm.put(s.spec().name(), parameters.read(s).data());
+            }
+            float[][] scaleShift = ((InferenceFolding.ChannelAffine) f.norm().layer()).inferenceScaleShift(norm);
+            float[][] folded = InferenceFolding.fold(kernel, bias, scaleShift[0], scaleShift[1]);
+            backend.copyIn(folded[0], 0, f.kernel());
+            backend.copyIn(folded[1], 0, f.bias());
+        }
+        foldedVersion = parameters.version();
+    }
+
+    /** Every call's forward, in order; seed drives dropout (each call gets its own stream). */
+    public void forward(long seed) {
+        prepare();
+        for (int n = 0; n < runs.length; n++) {
+            runs[n].forward(seed * 1_000_003L + n);
+        }
+    }
+
+    /** Back-propagates {@link #outputGradient()} through every call, writing the gradient arena. */
+    public void backward() {
+        if (!training) {
+            throw new IllegalStateException("backward: this plan was made for inference");
+        }
+        java.util.Arrays.fill(received, 0);
+        java.util.Arrays.fill(gradients, null);
+        gradients[ids.get(graph.outputs().get(0))] = dLogits;
+        for (int n = runs.length - 1; n >= 0; n--) {
+            if (!runsBackward[n]) {
+                continue;
+            }
+            Tensor dOut = gradients[outputIds[n]];
+            if (dOut == null) {
+                continue; // nothing downstream depends on it
+            }
+            List<Tensor> dIn = runs[n].backward(dOut);
+            for (int i = 0; i < inputIds[n].length; i++) {
+                if (inputNeedsGradient[n][i]) {
+                    contribute(inputIds[n][i], dIn.get(i), n);
+                }
+            }
+        }
+    }
+
+    private void contribute(int id, Tensor g, int node) {
+        if (g == null) {
+            throw new IllegalStateException(graph.nodes().get(node) + " returned no input gradient where the plan "
+                    + "asked for one");
+        }
+        if (contributions[id] == 1) {
+            gradients[id] = g;
+            return;
+        }
+        int r = received[id]++;
+        if (r == 0) {
+            gradients[id] = g;
+        } else if (r == 1) {
+            backend.add(gradients[id], g, accumulators[id]);
+            gradients[id] = accumulators[id];
+        } else {
+            backend.add(accumulators[id], g, accumulators[id]);
+        }
+    }
+
+    /** Bytes of tensors this plan holds. */
+    public long bytes() {
+        return memory.bytes();
+    }
+
+    @Override
+    public void close() {
+        memory.close();
+    }
+}

@@ -1,0 +1,50 @@
+package dev.osprey.engine;
+
+import dev.osprey.Activation;
+import java.util.Map;
+
+/**
+ * What inference plans fold together: a layer whose output channels are linear in its kernel ({@link Absorber}:
+ * Conv2D, DepthwiseConv2D, Dense without activation), followed by a per-channel affine in inference
+ * ({@link ChannelAffine}: BatchNormalization), optionally followed by an element-wise activation
+ * ({@link ActivationOnly}), becomes one op: the kernel and bias scaled per channel, the activation fused. Exact up to
+ * rounding, since inference normalization is x * scale + shift per channel.
+ */
+public final class InferenceFolding {
+    private InferenceFolding() {
+    }
+
+    /** A layer that can take a per-output-channel affine into its kernel and bias. */
+    public interface Absorber {
+        /** True when the output has no activation yet (the affine must come right after the linear op). */
+        boolean canAbsorbChannelAffine();
+
+        /** Its kernel's name; the kernel's values cycle through the output channels fastest (Keras' layouts do). */
+        String kernelName();
+    }
+
+    /** A layer that, in inference, is y = x * scale[c] + shift[c] per channel c of the last axis. */
+    public interface ChannelAffine {
+        /** {scale, shift} from this layer's weights, by name. */
+        float[][] inferenceScaleShift(Map<String, float[]> weights);
+    }
+
+    /** A layer that only applies an element-wise activation (Activation, ReLU, LeakyReLU, ...). */
+    public interface ActivationOnly {
+        Activation elementwiseActivation();
+    }
+
+    /** kernel[i] * scale[i % channels], bias[c] * scale[c] + shift[c]: the folded weights, in double precision. */
+    static float[][] fold(float[] kernel, float[] bias, float[] scale, float[] shift) {
+        int channels = scale.length;
+        float[] k = new float[kernel.length];
+        for (int i = 0; i < kernel.length; i++) {
+            k[i] = (float) ((double) kernel[i] * scale[i % channels]);
+        }
+        float[] b = new float[channels];
+        for (int c = 0; c < channels; c++) {
+            b[c] = (float) ((bias == null ? 0.0 : (double) bias[c]) * scale[c] + shift[c]);
+        }
+        return new float[][] {k, b};
+    }
+}

@@ -1,0 +1,47 @@
+package dev.osprey.engine;
+
+import dev.osprey.backend.Tensor;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * A layer planned for one batch size: its output (and input-gradient) tensors are allocated once when the model is
+ * planned for that batch size, and reused every step.
+ */
+public interface LayerRun {
+    /** (batch, output shape...), written by {@link #forward}. */
+    Tensor output();
+
+    /** Computes {@link #output()} from the input tensors this run was planned with; seed drives dropout. */
+    void forward(long seed);
+
+    /**
+     * Writes the parameter gradients and returns dL/dinput, one tensor per input (null where the plan asked for none).
+     * Must not write {@code outputGradient}: it may be shared with other layers. Return the same list every step.
+     */
+    List<Tensor> backward(Tensor outputGradient);
+
+    /** A fixed list of input gradients that may hold nulls. */
+    static List<Tensor> gradients(Tensor... perInput) {
+        return Arrays.asList(perInput);
+    }
+
+    /** A run that computes nothing: its output is another tensor (a view, or a layer folded away for inference). */
+    static LayerRun identity(Tensor output, List<Tensor> inputGradients) {
+        return new LayerRun() {
+            @Override
+            public Tensor output() {
+                return output;
+            }
+
+            @Override
+            public void forward(long seed) {
+            }
+
+            @Override
+            public List<Tensor> backward(Tensor outputGradient) {
+                return inputGradients;
+            }
+        };
+    }
+}

@@ -1,0 +1,198 @@
+package dev.osprey.engine;
+
+import dev.osprey.Activation;
+import dev.osprey.BatchSource;
+import dev.osprey.NDArray;
+import dev.osprey.Shape;
+import dev.osprey.backend.Backend;
+import dev.osprey.backend.Memory;
+import dev.osprey.backend.Tensor;
+import dev.osprey.loss.Loss;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A model built on one backend: its graph, its weights, its plans per batch size (a few of each kind are kept, least
+ * recently used first out, so a model that sees many batch sizes doesn't grow), and the loss statistics that build up
+ * on the backend. Owns its native memory; the backend is shared with other models.
+ */
+public final class Network implements AutoCloseable {
+    /** Training plans kept: a fit uses two batch sizes (full batches and the last one). */
+    static final int TRAINING_PLANS = 2;
+    /** Inference plans kept. */
+    static final int INFERENCE_PLANS = 3;
+
+    private final Graph graph;
+    private final Backend backend;
+    private final Parameters parameters;
+    private final boolean logitsOutput;
+    private final Memory memory;
+    private final Tensor trainStats;   // [loss sum, correct] of the epoch so far
+    private final Tensor evalStats;    // the same for evaluate / validation
+    private int inferenceCapacity = INFERENCE_PLANS;
+    private final LinkedHashMap<Integer, ExecutionPlan> trainingPlans = lru(() -> TRAINING_PLANS);
+    private final LinkedHashMap<Integer, ExecutionPlan> inferencePlans = lru(() -> this.inferenceCapacity);
+    private Memory optimizerMemory;
+
+    public Network(Graph graph, Backend backend) {
+        this.graph = graph;
+        this.backend = backend;
+        this.parameters = new Parameters(graph, backend);
+        this.logitsOutput = graph.outputs().size() == 1 && graph.outputs().get(0).node() != null
+                && graph.outputs().get(0).node().layer().activation().kind() == Activation.Kind.SOFTMAX;
+        Memory m = null;
+        try {
+            m = backend.newMemory();
+            trainStats = m.allocate(2);
+            evalStats = m.allocate(2);
+        } catch (RuntimeException e) {
+            if (m != null) {
+                m.close();
+            }
+            parameters.close();
+            throw e;
+        }
+        this.memory = m;
+    }
+
+    private static LinkedHashMap<Integer, ExecutionPlan> lru(java.util.function.IntSupplier capacity) {
+        return new LinkedHashMap<>(8, 0.75f, true) {
+            @Override
+            protected boolean removeEldestEntry(Map.Entry<Integer, ExecutionPlan> eldest) {
+                if (size() > capacity.getAsInt()) {
+                    eldest.getValue().close();
+                    return true;
+                }
+                return false;
+            }
+        };
+    }
+
+    /** Memory for a newly bound optimizer's state; frees the previous optimizer's. */
+    public Memory freshOptimizerMemory() {
+        if (optimizerMemory != null) {
+            optimizerMemory.close();
+        }
+        optimizerMemory = backend.newMemory();
+        return optimizerMemory;
+    }
+
+    /** How many batch sizes of inference plans to keep. */
+    public void keepInferencePlans(int count) {
+        inferenceCapacity = count;
+    }
+
+    public Graph graph() {
+        return graph;
+    }
+
+    public Backend backend() {
+        return backend;
+    }
+
+    public Parameters parameters() {
+        return parameters;
+    }
+
+    public Tensor trainStats() {
+        return trainStats;
+    }
+
+    /** True when the single output ends in softmax, which plans leave to the loss or to predict. */
+    public boolean logitsOutput() {
+        return logitsOutput;
+    }
+
+    public ExecutionPlan trainingPlan(int batch) {
+        return trainingPlans.computeIfAbsent(batch, b -> new ExecutionPlan(graph, parameters, backend, b, true,
+                logitsOutput));
+    }
+
+    public ExecutionPlan inferencePlan(int batch) {
+        return inferencePlans.computeIfAbsent(batch, b -> new ExecutionPlan(graph, parameters, backend, b, false,
+                logitsOutput));
+    }
+
+    /** Bytes held by plans now (the weights excluded). */
+    public long planBytes() {
+        long bytes = 0;
+        for (ExecutionPlan p : trainingPlans.values()) {
+            bytes += p.bytes();
+        }
+        for (ExecutionPlan p : inferencePlans.values()) {
+            bytes += p.bytes();
+        }
+        return bytes;
+    }
+
+    /** Frees every plan (the next use makes them again); used when the weights' layout changes. */
+    public void dropPlans() {
+        trainingPlans.values().forEach(ExecutionPlan::close);
+        trainingPlans.clear();
+        inferencePlans.values().forEach(ExecutionPlan::close);
+        inferencePlans.clear();
+    }
+
+    /** {mean loss, accuracy} over a source, in order: evaluate, and fit's validation. */
+    public double[] evaluate(BatchSource data, int batchSize, Loss loss) {
+        backend.fill(evalStats, 0f);
+        int classes = graph.outputs().get(0).shape().size();
+        int n = 0;
+        data.startEpoch(0, batchSize, false, 0);
+        float[] hostTargets = new float[batchSize * classes];
+        for (BatchSource.Batch b = data.next(); b != null; b = data.next()) {
+            ExecutionPlan plan = inferencePlan(b.count());
+            backend.copyIn(b.x(), 0, plan.input(0));
+            loss.targets(b.labels(), b.count(), classes, hostTargets);
+            backend.copyIn(hostTargets, 0, plan.targets());
+            plan.forward(0);
+            backend.softmaxCrossEntropy(plan.output(0), plan.targets(), null, evalStats);
+            n += b.count();
+        }
+        float[] stats = new float[2];
+        backend.copyOut(evalStats, stats, 0);
+        return new double[] {stats[0] / n, stats[1] / (double) n};
+    }
+
+    /** Every output for inputs of n samples (one array per input), in batches; softmax applied where the model ends in it. */
+    public List<NDArray> predict(List<NDArray> x, int batchSize) {
+        int n = x.get(0).rows();
+        List<float[]> out = new ArrayList<>();
+        for (int o = 0; o < graph.outputs().size(); o++) {
+            out.add(new float[Math.multiplyExact(n, graph.outputs().get(o).shape().size())]);
+        }
+        for (int start = 0; start < n; start += batchSize) {
+            int count = Math.min(batchSize, n - start);
+            ExecutionPlan plan = inferencePlan(count);
+            for (int i = 0; i < x.size(); i++) {
+                backend.copyIn(x.get(i).data(), start * x.get(i).rowSize(), plan.input(i));
+            }
+            plan.forward(0);
+            for (int o = 0; o < out.size(); o++) {
+                Tensor result = plan.output(o);
+                if (logitsOutput) {
+                    backend.activationForward(Activation.SOFTMAX, result, result);
+                }
+                backend.copyOut(result, out.get(o), start * graph.outputs().get(o).shape().size());
+            }
+        }
+        List<NDArray> arrays = new ArrayList<>();
+        for (int o = 0; o < out.size(); o++) {
+            Shape s = graph.outputs().get(o).shape();
+            arrays.add(new NDArray(out.get(o), s.withBatch(n)));
+        }
+        return arrays;
+    }
+
+    @Override
+    public void close() {
+        dropPlans();
+        if (optimizerMemory != null) {
+            optimizerMemory.close();
+        }
+        memory.close();
+        parameters.close();
+    }
+}

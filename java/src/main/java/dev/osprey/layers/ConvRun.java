@@ -1,0 +1,67 @@
+package dev.osprey.layers;
+
+import dev.osprey.Activation;
+import dev.osprey.backend.Backend;
+import dev.osprey.backend.Conv2dSpec;
+import dev.osprey.backend.Tensor;
+import dev.osprey.engine.LayerRun;
+import dev.osprey.engine.PlanContext;
+import java.util.List;
+
+/**
+ * The run of a convolution layer (Conv2D, DepthwiseConv2D): the op with its bias and fused activation forward, and
+ * filter, bias and data gradients backward. The kernel comes in Keras' layout for the spec, (kh, kw, in / groups, out).
+ */
+final class ConvRun implements LayerRun {
+    private final Backend backend;
+    private final Conv2dSpec spec;
+    private final Tensor input;
+    private final Tensor kernel;
+    private final Tensor bias;
+    private final Tensor dKernel;
+    private final Tensor dBias;
+    private final OutputActivation activation;
+    private final Tensor dInput;
+    private final List<Tensor> inputGradients;
+
+    /**
+     * @param spec     the convolution without activation; its bias flag is set here from the tensors
+     * @param kernel   the kernel viewed in the spec's layout; dKernel likewise, or null when not trained
+     */
+    ConvRun(PlanContext ctx, Conv2dSpec spec, Tensor kernel, Tensor bias, Tensor dKernel, Tensor dBias,
+            Activation own) {
+        this.backend = ctx.backend();
+        this.activation = new OutputActivation(ctx, own);
+        this.spec = spec.withBias(bias != null).withActivation(activation.fusedIntoOp());
+        this.input = ctx.input();
+        this.kernel = kernel;
+        this.bias = bias;
+        this.dKernel = dKernel;
+        this.dBias = dKernel == null ? null : dBias;
+        this.dInput = ctx.needsInputGradient(0) ? ctx.allocate(spec.inputShape()) : null;
+        this.inputGradients = LayerRun.gradients(dInput);
+    }
+
+    @Override
+    public Tensor output() {
+        return activation.output();
+    }
+
+    @Override
+    public void forward(long seed) {
+        backend.conv2dForward(spec, input, kernel, bias, activation.raw());
+        activation.forward(backend);
+    }
+
+    @Override
+    public List<Tensor> backward(Tensor dOutput) {
+        Tensor g = activation.backward(backend, dOutput);
+        if (dKernel != null) {
+            backend.conv2dBackwardFilter(spec, input, g, dKernel, dBias);
+        }
+        if (dInput != null) {
+            backend.conv2dBackwardData(spec, g, kernel, dInput);
+        }
+        return inputGradients;
+    }
+}

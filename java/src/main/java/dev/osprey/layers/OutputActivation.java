@@ -1,0 +1,63 @@
+package dev.osprey.layers;
+
+import dev.osprey.Activation;
+import dev.osprey.backend.Backend;
+import dev.osprey.backend.Tensor;
+import dev.osprey.engine.PlanContext;
+
+/**
+ * The activation at the end of a layer with a linear op (Conv2D, DepthwiseConv2D, Dense), planned once: fused into the
+ * op where the backward pass can do without the op's raw output (or where there is no backward pass), otherwise run as
+ * its own op on a kept copy of the raw output. Softmax is never fused (it is not element-wise), and a classifier's last
+ * layer leaves it to the loss.
+ */
+final class OutputActivation {
+    private final Activation activation;
+    private final boolean fused;
+    private final Tensor raw;       // the op's output: (batch, out...), the same tensor as output when fused
+    private final Tensor output;
+    private final Tensor rawGradient; // dL/draw, null when the activation is linear or there is no backward
+
+    OutputActivation(PlanContext ctx, Activation own) {
+        Activation a = ctx.activation(own);
+        if (ctx.logits() && a.kind() == Activation.Kind.SOFTMAX) {
+            a = Activation.LINEAR;
+        }
+        this.activation = a;
+        this.fused = a.kind() != Activation.Kind.SOFTMAX && (!ctx.backward() || a.differentiableFromOutput());
+        this.raw = ctx.allocate(ctx.outputBatchShape());
+        this.output = fused ? raw : ctx.allocate(ctx.outputBatchShape());
+        boolean linear = a.kind() == Activation.Kind.LINEAR;
+        this.rawGradient = ctx.backward() && !linear ? ctx.allocate(ctx.outputBatchShape()) : null;
+    }
+
+    /** What the op itself applies. */
+    Activation fusedIntoOp() {
+        return fused ? activation : Activation.LINEAR;
+    }
+
+    /** Where the op writes. */
+    Tensor raw() {
+        return raw;
+    }
+
+    Tensor output() {
+        return output;
+    }
+
+    /** After the op: the activation, unless the op applied it. */
+    void forward(Backend backend) {
+        if (!fused) {
+            backend.activationForward(activation, raw, output);
+        }
+    }
+
+    /** dL/draw from dL/doutput (dOutput itself when the activation is linear; never written). */
+    Tensor backward(Backend backend, Tensor dOutput) {
+        if (rawGradient == null) {
+            return dOutput;
+        }
+        backend.activationBackward(activation, fused ? null : raw, output, dOutput, rawGradient);
+        return rawGradient;
+    }
+}

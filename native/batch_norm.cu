@@ -1,0 +1,94 @@
+// Batch normalization over NHWC data seen as (rows, channels), Keras' formulation (biased batch variance; moving
+// statistics moved by momentum). Statistics are reduced in two steps that need no shared memory (so the kernels also
+// run on the host, see native/host): per chunk of rows, then per channel.
+//   forward (training): partials (dy == nullptr) -> statistics -> apply
+//   forward (inference): apply with the moving statistics
+//   backward: partials (with dy) -> backward_reduce -> backward_apply
+// Forward partials are taken relative to each channel's first value, which keeps the variance accurate in fp32.
+#include "common.cuh"
+
+// Forward (dy == nullptr): A = sum(x - k), B = sum((x - k)^2) with k = x[0][c]. Backward: A = sum(dy),
+// B = sum(dy (x - mean)). One thread per (chunk, channel).
+OSPREY_KERNEL void osprey_batch_norm_partials(const float* x, const float* dy, const float* mean, float* partialA,
+                                              float* partialB, int rows, int channels, int chunkRows) {
+    const int chunks = (rows + chunkRows - 1) / chunkRows;
+    FOR_EACH(i, (long long)chunks * channels) {
+        const int c = (int)(i % channels);
+        const int chunk = (int)(i / channels);
+        const int end = min(rows, (chunk + 1) * chunkRows);
+        float a = 0.0f, b = 0.0f;
+        if (dy == nullptr) {
+            const float k = x[c];
+            for (int r = chunk * chunkRows; r < end; r++) {
+                const float d = x[(long long)r * channels + c] - k;
+                a += d;
+                b += d * d;
+            }
+        } else {
+            const float m = mean[c];
+            for (int r = chunk * chunkRows; r < end; r++) {
+                const long long at = (long long)r * channels + c;
+                a += dy[at];
+                b += dy[at] * (x[at] - m);
+            }
+        }
+        partialA[i] = a;
+        partialB[i] = b;
+    }
+}
+
+OSPREY_KERNEL void osprey_batch_norm_statistics(const float* x, const float* partialA, const float* partialB,
+                                                int chunks, int rows, int channels, float* mean, float* variance,
+                                                float* movingMean, float* movingVariance, float momentum) {
+    FOR_EACH(c, channels) {
+        float a = 0.0f, b = 0.0f;
+        for (int k = 0; k < chunks; k++) {
+            a += partialA[(long long)k * channels + c];
+            b += partialB[(long long)k * channels + c];
+        }
+        const float shifted = a / rows;
+        const float m = x[c] + shifted;
+        const float v = fmaxf(b / rows - shifted * shifted, 0.0f);
+        mean[c] = m;
+        variance[c] = v;
+        movingMean[c] = movingMean[c] * momentum + m * (1.0f - momentum);
+        movingVariance[c] = movingVariance[c] * momentum + v * (1.0f - momentum);
+    }
+}
+
+OSPREY_KERNEL void osprey_batch_norm_apply(const float* x, float* y, const float* mean, const float* variance,
+                                           const float* gamma, const float* beta, long long n, int channels,
+                                           float epsilon) {
+    FOR_EACH(i, n) {
+        const int c = (int)(i % channels);
+        y[i] = gamma[c] * (x[i] - mean[c]) * rsqrtf(variance[c] + epsilon) + beta[c];
+    }
+}
+
+// dBeta = sum(dy), dGamma = sum(dy (x - mean)) / sqrt(var + eps).
+OSPREY_KERNEL void osprey_batch_norm_backward_reduce(const float* partialA, const float* partialB, int chunks,
+                                                     int channels, const float* variance, float epsilon,
+                                                     float* dGamma, float* dBeta) {
+    FOR_EACH(c, channels) {
+        float a = 0.0f, b = 0.0f;
+        for (int k = 0; k < chunks; k++) {
+            a += partialA[(long long)k * channels + c];
+            b += partialB[(long long)k * channels + c];
+        }
+        dBeta[c] = a;
+        dGamma[c] = b * rsqrtf(variance[c] + epsilon);
+    }
+}
+
+// dx = gamma / sqrt(var + eps) (dy - dBeta / rows - xhat dGamma / rows), xhat = (x - mean) / sqrt(var + eps).
+OSPREY_KERNEL void osprey_batch_norm_backward_apply(const float* x, const float* dy, const float* mean,
+                                                    const float* variance, const float* gamma, const float* dGamma,
+                                                    const float* dBeta, float* dx, long long n, int channels, int rows,
+                                                    float epsilon) {
+    FOR_EACH(i, n) {
+        const int c = (int)(i % channels);
+        const float invStd = rsqrtf(variance[c] + epsilon);
+        const float xHat = (x[i] - mean[c]) * invStd;
+        dx[i] = gamma[c] * invStd * (dy[i] - (dBeta[c] + xHat * dGamma[c]) / rows);
+    }
+}

@@ -1,0 +1,28 @@
+// Element-wise arithmetic over flat runs of floats: the Add and Multiply layers (and gradient sums where a tensor
+// feeds several layers), Rescaling (y = x * scale + offset, whose backward is a scale by the same factor), fills.
+// out may alias an input.
+#include "common.cuh"
+
+OSPREY_KERNEL void osprey_add(const float* a, const float* b, float* out, long long n) {
+    FOR_EACH(i, n) {
+        out[i] = a[i] + b[i];
+    }
+}
+
+OSPREY_KERNEL void osprey_multiply(const float* a, const float* b, float* out, long long n) {
+    FOR_EACH(i, n) {
+        out[i] = a[i] * b[i];
+    }
+}
+
+OSPREY_KERNEL void osprey_scale(const float* x, float* y, long long n, float scale, float offset) {
+    FOR_EACH(i, n) {
+        y[i] = x[i] * scale + offset;
+    }
+}
+
+OSPREY_KERNEL void osprey_fill(float* t, long long n, float value) {
+    FOR_EACH(i, n) {
+        t[i] = value;
+    }
+}

@@ -1,0 +1,51 @@
+// Every kernel of Osprey's, declared once. The .cu files include this header, so nvcc rejects a definition whose
+// parameters differ from its declaration here; native/host compiles the same header as C++; and the Java launch
+// table (dev.osprey.backend.cuda.Kernels) is checked against it parameter by parameter (KernelBuildTest).
+// Argument kinds the Java side passes: pointer, long long, int, float. One line per declaration.
+#pragma once
+
+#ifndef OSPREY_KERNEL
+#define OSPREY_KERNEL extern "C" __global__
+#endif
+
+// optimizers (adam.cu, sgd.cu)
+OSPREY_KERNEL void osprey_adam_update(float* params, const float* grads, float* m, float* v, long long n, float alpha, float beta1, float beta2, float epsilon);
+OSPREY_KERNEL void osprey_sgd_update(float* params, const float* grads, float* velocity, long long n, float lr, float momentum, int nesterov);
+
+// loss and softmax (softmax_cross_entropy.cu)
+OSPREY_KERNEL void osprey_softmax_forward(const float* x, float* y, int rows, int width);
+OSPREY_KERNEL void osprey_softmax_backward(const float* y, const float* dy, float* dx, int rows, int width);
+OSPREY_KERNEL void osprey_softmax_cross_entropy(const float* logits, const float* targets, float* dLogits, float* stats, int rows, int classes);
+
+// activations (activation.cu): kind is the ordinal of dev.osprey.Activation.Kind, in this order (a test checks it)
+enum osprey_activation_kind {
+    OSPREY_LINEAR, OSPREY_RELU, OSPREY_SOFTMAX, OSPREY_SIGMOID, OSPREY_TANH, OSPREY_ELU, OSPREY_GELU, OSPREY_SWISH,
+    OSPREY_HARD_SWISH, OSPREY_HARD_SIGMOID
+};
+OSPREY_KERNEL void osprey_activation_forward(const float* x, float* y, long long n, int kind, float alpha, float maxValue);
+OSPREY_KERNEL void osprey_activation_backward(const float* x, const float* y, const float* dy, float* dx, long long n, int kind, float alpha, float maxValue);
+OSPREY_KERNEL void osprey_bias_activation_forward(float* y, const float* bias, int rows, int units, int kind, float alpha, float maxValue);
+OSPREY_KERNEL void osprey_bias_backward(const float* dy, float* dBias, int rows, int units);
+
+// element-wise (elementwise.cu, dropout.cu)
+OSPREY_KERNEL void osprey_add(const float* a, const float* b, float* out, long long n);
+OSPREY_KERNEL void osprey_multiply(const float* a, const float* b, float* out, long long n);
+OSPREY_KERNEL void osprey_scale(const float* x, float* y, long long n, float scale, float offset);
+OSPREY_KERNEL void osprey_fill(float* t, long long n, float value);
+OSPREY_KERNEL void osprey_dropout_forward(const float* x, float* mask, float* y, long long n, float rate, long long seed);
+
+// batch normalization (batch_norm.cu), NHWC as (rows, channels)
+OSPREY_KERNEL void osprey_batch_norm_partials(const float* x, const float* dy, const float* mean, float* partialA, float* partialB, int rows, int channels, int chunkRows);
+OSPREY_KERNEL void osprey_batch_norm_statistics(const float* x, const float* partialA, const float* partialB, int chunks, int rows, int channels, float* mean, float* variance, float* movingMean, float* movingVariance, float momentum);
+OSPREY_KERNEL void osprey_batch_norm_apply(const float* x, float* y, const float* mean, const float* variance, const float* gamma, const float* beta, long long n, int channels, float epsilon);
+OSPREY_KERNEL void osprey_batch_norm_backward_reduce(const float* partialA, const float* partialB, int chunks, int channels, const float* variance, float epsilon, float* dGamma, float* dBeta);
+OSPREY_KERNEL void osprey_batch_norm_backward_apply(const float* x, const float* dy, const float* mean, const float* variance, const float* gamma, const float* dGamma, const float* dBeta, float* dx, long long n, int channels, int rows, float epsilon);
+
+// layouts and moves (kernel_layout.cu, padding.cu, concat.cu, gather.cu)
+OSPREY_KERNEL void osprey_hwio_to_krsc(const float* hwio, float* krsc, int spatial, int in, int out);
+OSPREY_KERNEL void osprey_krsc_to_hwio(const float* krsc, float* hwio, int spatial, int in, int out);
+OSPREY_KERNEL void osprey_pad_nhwc(const float* x, float* padded, int n, int h, int w, int c, int top, int left, int paddedH, int paddedW, float value);
+OSPREY_KERNEL void osprey_crop_nhwc(const float* padded, float* x, int n, int h, int w, int c, int top, int left, int paddedH, int paddedW);
+OSPREY_KERNEL void osprey_copy_columns(const float* from, float* to, int rows, int width, int fromStride, int fromOffset, int toStride, int toOffset);
+OSPREY_KERNEL void osprey_gather_codes(const unsigned char* codes, const float* table, const int* order, int from, long long rowSize, long long n, float* out);
+OSPREY_KERNEL void osprey_gather_rows(const float* data, const int* order, int from, long long rowSize, long long n, float* out);
