@@ -1,0 +1,145 @@
+package dev.osprey.layers;
+
+import dev.osprey.Config;
+import dev.osprey.Layer;
+import dev.osprey.Padding;
+import dev.osprey.Shape;
+import dev.osprey.backend.Backend;
+import dev.osprey.backend.Pool2dSpec;
+import dev.osprey.backend.Tensor;
+import dev.osprey.engine.LayerRun;
+import dev.osprey.engine.PlanContext;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * What Keras' 2-D pooling layers share: pool size, strides (defaulting to the pool size), 'valid' or 'same' padding,
+ * and the run of one pooling op. A pooling layer names its mode.
+ */
+abstract class Pooling2D<P extends Pooling2D<P>> extends Layer {
+    private final int poolH;
+    private final int poolW;
+    private int strideH;
+    private int strideW;
+    private Padding padding = Padding.VALID;
+
+    Pooling2D(int poolH, int poolW) {
+        this.poolH = positive(className(), "pool height", poolH);
+        this.poolW = positive(className(), "pool width", poolW);
+        this.strideH = poolH;
+        this.strideW = poolW;
+    }
+
+    abstract Pool2dSpec.Mode mode();
+
+    public P strides(int stride) {
+        return strides(stride, stride);
+    }
+
+    @SuppressWarnings("unchecked")
+    public P strides(int strideH, int strideW) {
+        this.strideH = positive(className(), "stride", strideH);
+        this.strideW = positive(className(), "stride", strideW);
+        return (P) this;
+    }
+
+    @SuppressWarnings("unchecked")
+    public P padding(Padding padding) {
+        if (padding == null) {
+            throw new IllegalArgumentException(className() + ": expected padding 'valid' or 'same', received null");
+        }
+        this.padding = padding;
+        return (P) this;
+    }
+
+    @Override
+    public Shape outputShape(List<Shape> inputs) {
+        Shape input = image(inputs);
+        return Shape.of(padding.outputLength(className(), input.dim(0), poolH, strideH),
+                padding.outputLength(className(), input.dim(1), poolW, strideW), input.dim(2));
+    }
+
+    Pool2dSpec spec(Shape input, int batch) {
+        outputShape(List.of(input));
+        int[] padH = padding.pads(input.dim(0), poolH, strideH);
+        int[] padW = padding.pads(input.dim(1), poolW, strideW);
+        return new Pool2dSpec(mode(), batch, input.dim(0), input.dim(1), input.dim(2), poolH, poolW, strideH, strideW,
+                padH[0], padW[0], padH[1], padW[1]);
+    }
+
+    @Override
+    public LayerRun plan(PlanContext ctx) {
+        return new PoolRun(ctx, spec(ctx.inputShape(), ctx.batch()), ctx.outputBatchShape());
+    }
+
+    @Override
+    protected Map<String, Object> layerConfig() {
+        Map<String, Object> c = new LinkedHashMap<>();
+        c.put("pool_size", List.of(poolH, poolW));
+        c.put("strides", List.of(strideH, strideW));
+        c.put("padding", padding.kerasName());
+        c.put("data_format", "channels_last");
+        return c;
+    }
+
+    /** Strides and padding from a config onto a layer made with its pool size. */
+    static <P extends Pooling2D<P>> P configured(P layer, Config c, int[] pool) {
+        int[] s = c.integers("strides", 2, pool);
+        Layers.requireChannelsLast(layer.className(), c);
+        return withCommonConfig(layer.strides(s[0], s[1]).padding(c.padding("padding")), c);
+    }
+
+    static int[] poolSize(Config c) {
+        return c.integers("pool_size", 2, new int[] {2, 2});
+    }
+
+    /** A pooling op forward and backward, with its workspace (max pooling's arg-max on the CPU). */
+    static final class PoolRun implements LayerRun {
+        private final Backend backend;
+        private final Pool2dSpec spec;
+        private final Tensor input;
+        private final Tensor pooled;
+        private final Tensor output;
+        private final Tensor workspace;
+        private final Tensor dInput;
+        private final List<Tensor> inputGradients;
+        private Tensor lastOutputGradient;
+        private Tensor pooledGradient;
+
+        /** outputShape: the layer's (batch, ...), which may view the op's (batch, outH, outW, channels) differently. */
+        PoolRun(PlanContext ctx, Pool2dSpec spec, int[] outputShape) {
+            this.backend = ctx.backend();
+            this.spec = spec;
+            this.input = ctx.input();
+            this.pooled = ctx.allocate(spec.outputShape());
+            this.output = backend.view(pooled, 0, outputShape);
+            long workspaceSize = backend.pool2dWorkspaceSize(spec);
+            this.workspace = workspaceSize > 0 ? ctx.allocate(Math.toIntExact(workspaceSize)) : null;
+            this.dInput = ctx.needsInputGradient(0) ? ctx.allocate(spec.inputShape()) : null;
+            this.inputGradients = LayerRun.gradients(dInput);
+        }
+
+        @Override
+        public Tensor output() {
+            return output;
+        }
+
+        @Override
+        public void forward(long seed) {
+            backend.pool2dForward(spec, input, pooled, workspace);
+        }
+
+        @Override
+        public List<Tensor> backward(Tensor dOutput) {
+            if (dInput != null) {
+                if (dOutput != lastOutputGradient) { // the same tensor every step, so this view is made once
+                    lastOutputGradient = dOutput;
+                    pooledGradient = backend.view(dOutput, 0, spec.outputShape());
+                }
+                backend.pool2dBackward(spec, input, pooled, pooledGradient, workspace, dInput);
+            }
+            return inputGradients;
+        }
+    }
+}
