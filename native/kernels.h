@@ -41,6 +41,10 @@ OSPREY_KERNEL void osprey_batch_norm_apply(const float* x, float* y, const float
 OSPREY_KERNEL void osprey_batch_norm_backward_reduce(const float* partialA, const float* partialB, int chunks, int channels, const float* variance, float epsilon, float* dGamma, float* dBeta);
 OSPREY_KERNEL void osprey_batch_norm_backward_apply(const float* x, const float* dy, const float* mean, const float* variance, const float* gamma, const float* dGamma, const float* dBeta, float* dx, long long n, int channels, int rows, float epsilon);
 
+// average pooling (pooling.cu), NHWC, padding excluded from the count
+OSPREY_KERNEL void osprey_average_pool_forward(const float* x, float* y, int n, int h, int w, int c, int outH, int outW, int poolH, int poolW, int strideH, int strideW, int padTop, int padLeft);
+OSPREY_KERNEL void osprey_average_pool_backward(const float* dy, float* dx, int n, int h, int w, int c, int outH, int outW, int poolH, int poolW, int strideH, int strideW, int padTop, int padLeft);
+
 // layouts and moves (kernel_layout.cu, padding.cu, concat.cu, gather.cu)
 OSPREY_KERNEL void osprey_hwio_to_krsc(const float* hwio, float* krsc, int spatial, int in, int out);
 OSPREY_KERNEL void osprey_krsc_to_hwio(const float* krsc, float* hwio, int spatial, int in, int out);

@@ -84,6 +84,19 @@ int main() {
         print("batch_norm_dgamma", dGamma.data(), channels);
         print("batch_norm_dbeta", dBeta.data(), channels);
     }
+    { // average pooling of 2 images of 5 x 6 x 3, window 3 x 2, strides 2 x 1, padding top 1, left 0 (bottom 1,
+      // right 1), padding excluded from the count; then its backward
+        const int n = 2, h = 5, w = 6, c = 3, ph = 3, pw = 2, sh = 2, sw = 1, top = 1, left = 0;
+        const int outH = (h + 2 - ph) / sh + 1, outW = (w + 1 - pw) / sw + 1;
+        std::vector<float> x = input(n * h * w * c, 23), y(n * outH * outW * c), dy = input(n * outH * outW * c, 24),
+            dx(n * h * w * c);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_average_pool_forward, x.data(), y.data(), n, h, w, c, outH, outW,
+                           ph, pw, sh, sw, top, left);
+        print("average_pool", y.data(), (long long)y.size());
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_average_pool_backward, dy.data(), dx.data(), n, h, w, c, outH, outW,
+                           ph, pw, sh, sw, top, left);
+        print("average_pool_backward", dx.data(), (long long)dx.size());
+    }
     { // concatenation of (6, 2) and (6, 3) into (6, 5), then split back
         std::vector<float> a = input(12, 21), b = input(18, 22), whole(30), a2(12), b2(18);
         OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_copy_columns, a.data(), whole.data(), 6, 2, 2, 0, 5, 0);

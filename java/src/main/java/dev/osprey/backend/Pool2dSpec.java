@@ -2,10 +2,11 @@ package dev.osprey.backend;
 
 /**
  * One 2-D pooling: input (batch, inH, inW, channels), window poolH x poolW, output (batch, outH, outW, channels).
+ * Average pooling divides by the number of input values under the window, padding excluded (as Keras does).
  */
 public record Pool2dSpec(Mode mode, int batch, int inH, int inW, int channels, int poolH, int poolW,
                          int strideH, int strideW, int padTop, int padLeft, int padBottom, int padRight) {
-    public enum Mode { MAX }
+    public enum Mode { MAX, AVERAGE }
 
     /** A max pooling. */
     public Pool2dSpec(int batch, int inH, int inW, int channels, int poolH, int poolW,

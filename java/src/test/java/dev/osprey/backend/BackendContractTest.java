@@ -121,6 +121,32 @@ abstract class BackendContractTest {
         assertClose("max-pool backward " + s, ReferenceOps.maxPoolBackward(s, x, dy), download(tdx), tolerance);
     }
 
+    Stream<Pool2dSpec> averagePoolSpecs() {
+        return Stream.of(
+                new Pool2dSpec(Pool2dSpec.Mode.AVERAGE, 4, 8, 8, 16, 2, 2, 2, 2, 0, 0, 0, 0),
+                new Pool2dSpec(Pool2dSpec.Mode.AVERAGE, 1, 7, 9, 3, 3, 3, 1, 1, 1, 1, 1, 1),   // same: edges count less
+                new Pool2dSpec(Pool2dSpec.Mode.AVERAGE, 2, 7, 6, 5, 2, 2, 2, 2, 0, 0, 1, 0),   // uneven same padding
+                new Pool2dSpec(Pool2dSpec.Mode.AVERAGE, 2, 6, 5, 4, 3, 2, 2, 1, 1, 0, 1, 1),   // odd windows and strides
+                Pool2dSpec.global(Pool2dSpec.Mode.AVERAGE, 3, 5, 4, 7));                      // global
+    }
+
+    @ParameterizedTest
+    @MethodSource("averagePoolSpecs")
+    void averagePoolForwardAndBackwardMatchTheReference(Pool2dSpec s) {
+        Random r = new Random(s.hashCode());
+        float[] x = random(r, s.batch() * s.inH() * s.inW() * s.channels());
+        float[] dy = random(r, s.batch() * s.outH() * s.outW() * s.channels());
+        Tensor tx = upload(x, s.inputShape());
+        Tensor ty = memory.allocate(s.outputShape());
+        long wsSize = backend.pool2dWorkspaceSize(s);
+        Tensor ws = wsSize > 0 ? memory.allocate((int) wsSize) : null;
+        backend.pool2dForward(s, tx, ty, ws);
+        assertClose("average-pool forward " + s, ReferenceOps.averagePoolForward(s, x), download(ty), 1e-5);
+        Tensor tdx = memory.allocate(s.inputShape());
+        backend.pool2dBackward(s, tx, ty, upload(dy, s.outputShape()), ws, tdx);
+        assertClose("average-pool backward " + s, ReferenceOps.averagePoolBackward(s, dy), download(tdx), 1e-5);
+    }
+
     Stream<DenseSpec> denseSpecs() {
         return Stream.of(
                 new DenseSpec(32, 576, 64, Activation.RELU),

@@ -242,6 +242,20 @@ class KernelsOnHostTest {
     }
 
     @Test
+    void averagePoolingKernelsMatchTheCpuBackend() {
+        Pool2dSpec s = new Pool2dSpec(Pool2dSpec.Mode.AVERAGE, 2, 5, 6, 3, 3, 2, 2, 1, 1, 0, 1, 1);
+        try (Memory m = CPU.newMemory()) {
+            Tensor x = cpu(m, input(2 * 5 * 6 * 3, 23), s.inputShape());
+            Tensor y = m.allocate(s.outputShape());
+            CPU.pool2dForward(s, x, y, null);
+            close(cpu(y), out.get("average_pool"), 1e-6, "average pooling");
+            Tensor dx = m.allocate(s.inputShape());
+            CPU.pool2dBackward(s, x, y, cpu(m, input((int) y.size(), 24), s.outputShape()), null, dx);
+            close(cpu(dx), out.get("average_pool_backward"), 1e-6, "average pooling backward");
+        }
+    }
+
+    @Test
     void columnCopiesConcatenateAndSplit() {
         float[] a = input(12, 21), b = input(18, 22);
         try (Memory m = CPU.newMemory()) {

@@ -39,6 +39,16 @@ class ReferenceGradientTest {
     }
 
     @Test
+    void averagePoolingGradientMatchesFiniteDifferences() {
+        Pool2dSpec s = new Pool2dSpec(Pool2dSpec.Mode.AVERAGE, 2, 5, 6, 3, 3, 2, 2, 2, 1, 0, 1, 1);
+        Random r = new Random(15);
+        float[] x = random(r, 2 * 5 * 6 * 3);
+        float[] weights = random(r, 2 * s.outH() * s.outW() * 3);
+        checkGradient("average pool dx", x, ReferenceOps.averagePoolBackward(s, weights),
+                xs -> ReferenceOps.averagePoolForward(s, xs), weights);
+    }
+
+    @Test
     void denseGradientsMatchFiniteDifferences() {
         DenseSpec s = new DenseSpec(3, 7, 4, Activation.LINEAR);
         Random r = new Random(13);

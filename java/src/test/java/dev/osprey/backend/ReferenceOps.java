@@ -145,6 +145,61 @@ public final class ReferenceOps {
         return toFloat(dx);
     }
 
+    /** Average over the window's input values (padding not counted), as Keras' AveragePooling2D. */
+    public static float[] averagePoolForward(Pool2dSpec s, float[] x) {
+        int oh = s.outH(), ow = s.outW(), ch = s.channels();
+        float[] y = new float[s.batch() * oh * ow * ch];
+        for (int n = 0; n < s.batch(); n++) {
+            for (int i = 0; i < oh; i++) {
+                for (int j = 0; j < ow; j++) {
+                    for (int c = 0; c < ch; c++) {
+                        double sum = 0;
+                        int count = 0;
+                        for (int[] at : window(s, n, i, j, c)) {
+                            sum += x[at[0]];
+                            count++;
+                        }
+                        y[((n * oh + i) * ow + j) * ch + c] = (float) (sum / count);
+                    }
+                }
+            }
+        }
+        return y;
+    }
+
+    public static float[] averagePoolBackward(Pool2dSpec s, float[] dy) {
+        int oh = s.outH(), ow = s.outW(), ch = s.channels();
+        double[] dx = new double[s.batch() * s.inH() * s.inW() * ch];
+        for (int n = 0; n < s.batch(); n++) {
+            for (int i = 0; i < oh; i++) {
+                for (int j = 0; j < ow; j++) {
+                    for (int c = 0; c < ch; c++) {
+                        java.util.List<int[]> in = window(s, n, i, j, c);
+                        for (int[] at : in) {
+                            dx[at[0]] += dy[((n * oh + i) * ow + j) * ch + c] / in.size();
+                        }
+                    }
+                }
+            }
+        }
+        return toFloat(dx);
+    }
+
+    /** Indices of the input values under output (n, i, j, c)'s window. */
+    private static java.util.List<int[]> window(Pool2dSpec s, int n, int i, int j, int c) {
+        java.util.List<int[]> out = new java.util.ArrayList<>();
+        for (int u = 0; u < s.poolH(); u++) {
+            int h = i * s.strideH() - s.padTop() + u;
+            for (int v = 0; v < s.poolW() && h >= 0 && h < s.inH(); v++) {
+                int w = j * s.strideW() - s.padLeft() + v;
+                if (w >= 0 && w < s.inW()) {
+                    out.add(new int[] {((n * s.inH() + h) * s.inW() + w) * s.channels() + c});
+                }
+            }
+        }
+        return out;
+    }
+
     private static int argMax(Pool2dSpec s, float[] x, int n, int i, int j, int c) {
         int best = -1;
         for (int u = 0; u < s.poolH(); u++) {

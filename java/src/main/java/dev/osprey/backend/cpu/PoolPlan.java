@@ -16,7 +16,7 @@ import org.bytedeco.dnnl.global.dnnl;
 
 /**
  * Pooling forward and backward (made on first use) for one {@link Pool2dSpec}, NHWC: max pooling keeps its arg-max in
- * a workspace for the backward pass.
+ * a workspace for the backward pass; average pooling excludes padding from the count, as Keras does.
  */
 final class PoolPlan implements AutoCloseable {
     private final DnnlContext context;
@@ -57,7 +57,7 @@ final class PoolPlan implements AutoCloseable {
     }
 
     private static dnnl.algorithm algorithm(Pool2dSpec s) {
-        return dnnl.algorithm.pooling_max;
+        return s.mode() == Pool2dSpec.Mode.MAX ? dnnl.algorithm.pooling_max : dnnl.algorithm.pooling_avg_exclude_padding;
     }
 
     void forward(CpuTensor x, CpuTensor y, CpuTensor ws) {

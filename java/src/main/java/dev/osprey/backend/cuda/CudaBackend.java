@@ -22,7 +22,8 @@ import org.bytedeco.cuda.global.cudnn;
 
 /**
  * The CUDA backend: cuDNN convolution and max pooling, cuBLAS GEMM for dense layers, Osprey's kernels (native/) for the
- * rest: activations, batch normalization, element-wise ops, padding, concatenation, loss, dropout and optimizer steps. One per device and process, serving every model there. Every op is queued on one stream; nothing
+ * rest: activations, batch normalization, average pooling, element-wise ops, padding, concatenation, loss, dropout and
+ * optimizer steps. One per device and process, serving every model there. Every op is queued on one stream; nothing
  * waits for the GPU except {@link #copyOut}. Ops are serialized (they share the stream, the workspace and the weight
  * scratch), so any thread may call. TF32 tensor-core math by default (as PyTorch does for cuDNN);
  * {@code -Dosprey.cuda.tf32=false} makes it strict fp32. A self-check against values computed in Java runs once, when
@@ -48,6 +49,8 @@ public final class CudaBackend implements Backend {
     private final Kernels.Launch multiply;
     private final Kernels.Launch scale;
     private final Kernels.Launch fill;
+    private final Kernels.Launch averagePoolForward;
+    private final Kernels.Launch averagePoolBackward;
     private final Kernels.Launch pad;
     private final Kernels.Launch crop;
     private final Kernels.Launch copyColumns;
@@ -85,6 +88,8 @@ public final class CudaBackend implements Backend {
             multiply = c.kernels.launch("osprey_multiply", "pppl");
             scale = c.kernels.launch("osprey_scale", "pplff");
             fill = c.kernels.launch("osprey_fill", "plf");
+            averagePoolForward = c.kernels.launch("osprey_average_pool_forward", "ppiiiiiiiiiiii");
+            averagePoolBackward = c.kernels.launch("osprey_average_pool_backward", "ppiiiiiiiiiiii");
             pad = c.kernels.launch("osprey_pad_nhwc", "ppiiiiiiiif");
             crop = c.kernels.launch("osprey_crop_nhwc", "ppiiiiiiii");
             copyColumns = c.kernels.launch("osprey_copy_columns", "ppiiiiii");
@@ -193,14 +198,18 @@ public final class CudaBackend implements Backend {
 
     @Override
     public long pool2dWorkspaceSize(Pool2dSpec spec) {
-        return 0; // cuDNN finds the maxima again from x and y
+        return 0; // cuDNN finds the maxima again from x and y; average pooling needs none
     }
 
     @Override
     public synchronized void pool2dForward(Pool2dSpec spec, Tensor x, Tensor y, Tensor workspace) {
         Checks.pool2dForward(spec, x, y, workspace, 0);
         enter();
-        poolPlans.get(spec, s -> new CudaPoolPlan(c, s)).forward(cuda(x), cuda(y));
+        if (spec.mode() == Pool2dSpec.Mode.MAX) {
+            poolPlans.get(spec, s -> new CudaPoolPlan(c, s)).forward(cuda(x), cuda(y));
+            return;
+        }
+        averagePool(averagePoolForward, spec, cuda(x), cuda(y), y.size());
     }
 
     @Override
@@ -208,7 +217,19 @@ public final class CudaBackend implements Backend {
                                             Tensor dx) {
         Checks.pool2dBackward(spec, x, y, dy, workspace, dx, 0);
         enter();
-        poolPlans.get(spec, s -> new CudaPoolPlan(c, s)).backward(cuda(x), cuda(y), cuda(dy), cuda(dx));
+        if (spec.mode() == Pool2dSpec.Mode.MAX) {
+            poolPlans.get(spec, s -> new CudaPoolPlan(c, s)).backward(cuda(x), cuda(y), cuda(dy), cuda(dx));
+            return;
+        }
+        averagePool(averagePoolBackward, spec, cuda(dy), cuda(dx), dx.size());
+    }
+
+    /** Osprey's average pooling (padding excluded from the count, any padding): from x to y, or from dy to dx. */
+    private void averagePool(Kernels.Launch kernel, Pool2dSpec s, CudaTensor from, CudaTensor to, long threads) {
+        kernel.pointer(0, from).pointer(1, to).intValue(2, s.batch()).intValue(3, s.inH()).intValue(4, s.inW())
+                .intValue(5, s.channels()).intValue(6, s.outH()).intValue(7, s.outW()).intValue(8, s.poolH())
+                .intValue(9, s.poolW()).intValue(10, s.strideH()).intValue(11, s.strideW()).intValue(12, s.padTop())
+                .intValue(13, s.padLeft()).run(threads, c.stream);
     }
 
     // ---- dense: row-major (N, K) x (K, U) through column-major cuBLAS ------------------------------------

@@ -1,0 +1,125 @@
+package dev.osprey.engine;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.osprey.Input;
+import dev.osprey.Padding;
+import dev.osprey.SymbolicTensor;
+import dev.osprey.backend.Backend;
+import dev.osprey.backend.Device;
+import dev.osprey.backend.Memory;
+import dev.osprey.backend.Tensor;
+import dev.osprey.layers.AveragePooling2D;
+import dev.osprey.layers.Conv2D;
+import dev.osprey.layers.Dense;
+import dev.osprey.layers.Flatten;
+import dev.osprey.layers.MaxPooling2D;
+import java.util.List;
+import java.util.Random;
+import java.util.function.Supplier;
+import java.util.stream.Stream;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * Whole models, layers composed as graphs, on the CPU backend: the gradient of the mean cross-entropy with respect to
+ * every trainable weight, as the training plan's backward pass computes it, against finite differences of the forward
+ * pass. This checks each layer's backward in context, the plan's gradient routing (fan-out sums, shared layers) and
+ * the weight views into the arena, all at once.
+ */
+class GraphGradientTest {
+    private static final int BATCH = 3;
+    private static final int CLASSES = 4;
+    private static final double H = 1e-2;
+
+    /** A model under test: its input and its logits (classes,). */
+    record Case(String name, Supplier<SymbolicTensor[]> build) {
+        @Override
+        public String toString() {
+            return name;
+        }
+    }
+
+    static Stream<Arguments> cases() {
+        return Stream.of(
+                Arguments.of(new Case("conv, average pooling (same), dense", () -> {
+                    Input in = Input.shape(6, 5, 3);
+                    SymbolicTensor x = new Conv2D(4, 3).padding(Padding.SAME).apply(in);
+                    x = new AveragePooling2D(2).padding(Padding.SAME).apply(x);
+                    x = new Dense(CLASSES).apply(new Flatten().apply(x));
+                    return new SymbolicTensor[] {in, x};
+                })),
+                Arguments.of(new Case("conv relu, max pooling, conv without bias, dense relu, dense", () -> {
+                    Input in = Input.shape(7, 7, 2);
+                    SymbolicTensor x = new Conv2D(3, 3, dev.osprey.Activation.RELU).apply(in);
+                    x = new MaxPooling2D(2).apply(x);
+                    x = new Conv2D(5, 2).useBias(false).apply(x);
+                    x = new Dense(6, dev.osprey.Activation.RELU).apply(new Flatten().apply(x));
+                    return new SymbolicTensor[] {in, new Dense(CLASSES).apply(x)};
+                })));
+    }
+
+    @ParameterizedTest
+    @MethodSource("cases")
+    void backwardMatchesFiniteDifferences(Case c) {
+        SymbolicTensor[] model = c.build().get();
+        Graph graph = new Graph(List.of((Input) model[0]), List.of(model[1]));
+        Backend backend = Device.cpu().backend();
+        Random r = new Random(c.name().hashCode());
+        try (Network network = new Network(graph, backend); Memory memory = backend.newMemory()) {
+            network.parameters().initialize(7);
+            ExecutionPlan plan = network.trainingPlan(BATCH);
+            float[] x = new float[(int) plan.input(0).size()];
+            for (int i = 0; i < x.length; i++) {
+                x[i] = (float) r.nextGaussian();
+            }
+            float[] targets = new float[BATCH * CLASSES];
+            for (int i = 0; i < BATCH; i++) {
+                targets[i * CLASSES + r.nextInt(CLASSES)] = 1;
+            }
+            backend.copyIn(x, 0, plan.input(0));
+            backend.copyIn(targets, 0, plan.targets());
+            Tensor stats = memory.allocate(2);
+            plan.forward(1);
+            backend.softmaxCrossEntropy(plan.output(0), plan.targets(), plan.outputGradient(), stats);
+            plan.backward();
+            for (Parameters.Slot s : network.parameters().slots()) {
+                if (s.gradient() == null) {
+                    continue;
+                }
+                float[] analytic = read(backend, s.gradient());
+                float[] w = read(backend, s.value());
+                for (int k = 0; k < Math.min(w.length, 12); k++) {
+                    int i = (int) ((long) k * 7919 % w.length);
+                    float saved = w[i];
+                    w[i] = (float) (saved + H);
+                    double plus = loss(backend, plan, s, w, stats);
+                    w[i] = (float) (saved - H);
+                    double minus = loss(backend, plan, s, w, stats);
+                    w[i] = saved;
+                    backend.copyIn(w, 0, s.value());
+                    double numeric = (plus - minus) / (2 * H);
+                    double err = Math.abs(numeric - analytic[i]) / Math.max(0.05, Math.abs(numeric));
+                    assertTrue(err < 3e-2, c + ": d loss / d " + s.path() + "[" + i + "]: finite difference " + numeric
+                            + ", backward " + analytic[i]);
+                }
+            }
+        }
+    }
+
+    private static double loss(Backend backend, ExecutionPlan plan, Parameters.Slot slot, float[] w, Tensor stats) {
+        backend.copyIn(w, 0, slot.value());
+        backend.fill(stats, 0f);
+        plan.forward(1);
+        backend.softmaxCrossEntropy(plan.output(0), plan.targets(), null, stats);
+        float[] s = read(backend, stats);
+        return s[0] / BATCH;
+    }
+
+    private static float[] read(Backend backend, Tensor t) {
+        float[] out = new float[(int) t.size()];
+        backend.copyOut(t, out, 0);
+        return out;
+    }
+}
