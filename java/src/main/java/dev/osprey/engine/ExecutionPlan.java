@@ -43,6 +43,8 @@ public final class ExecutionPlan implements AutoCloseable {
     private final Tensor targets;             // (batch, classes) for the single-output loss, or null
     private final Tensor dLogits;             // training only
     private final List<Fold> folds = new ArrayList<>();
+    /** Gradients of a shared layer's later calls, kept apart and summed into the arena after backward: {arena, call}. */
+    private final List<Tensor[]> sharedGradients = new ArrayList<>();
     private long foldedVersion = -1;
 
     /** A BatchNormalization (and maybe an activation) folded into the layer before it, with the folded weights. */
@@ -187,10 +189,17 @@ public final class ExecutionPlan implements AutoCloseable {
         }
         Map<String, Tensor> params = new HashMap<>();
         Map<String, Tensor> grads = new HashMap<>();
+        boolean laterCall = earlierCallOf(layer, n);
         for (Parameters.Slot s : parameters.of(layer)) {
             params.put(s.spec().name(), s.value());
             if (training && s.gradient() != null) {
-                grads.put(s.spec().name(), s.gradient());
+                if (laterCall) { // a layer applied twice: this call's gradient is added to the first's
+                    Tensor own = memory.allocate(s.spec().shape());
+                    sharedGradients.add(new Tensor[] {s.gradient(), own});
+                    grads.put(s.spec().name(), own);
+                } else {
+                    grads.put(s.spec().name(), s.gradient());
+                }
             }
         }
         Activation fused = null;
@@ -215,6 +224,17 @@ public final class ExecutionPlan implements AutoCloseable {
                 }
             }
         }
+    }
+
+    /** True when an earlier call of this plan (index below n) is a call of the same layer. */
+    private boolean earlierCallOf(Layer layer, int n) {
+        List<Node> nodes = graph.nodes();
+        for (int i = 0; i < n; i++) {
+            if (nodes.get(i).layer() == layer) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** The activation of the call folded in after this BatchNorm call, if any. */
@@ -332,6 +352,9 @@ public final class ExecutionPlan implements AutoCloseable {
                     contribute(inputIds[n][i], dIn.get(i), n);
                 }
             }
+        }
+        for (Tensor[] shared : sharedGradients) {
+            backend.add(shared[0], shared[1], shared[0]);
         }
     }
 

@@ -26,6 +26,32 @@ public interface LayerRun {
         return Arrays.asList(perInput);
     }
 
+    /** A run that computes nothing: its output is its input, and so is its gradient. */
+    static LayerRun passThrough(Tensor input) {
+        return new LayerRun() {
+            private Tensor lastOutputGradient;
+            private List<Tensor> inputGradients;
+
+            @Override
+            public Tensor output() {
+                return input;
+            }
+
+            @Override
+            public void forward(long seed) {
+            }
+
+            @Override
+            public List<Tensor> backward(Tensor outputGradient) {
+                if (outputGradient != lastOutputGradient) { // the same tensor every step, so this list is made once
+                    lastOutputGradient = outputGradient;
+                    inputGradients = gradients(outputGradient);
+                }
+                return inputGradients;
+            }
+        };
+    }
+
     /** A run that computes nothing: its output is another tensor (a view, or a layer folded away for inference). */
     static LayerRun identity(Tensor output, List<Tensor> inputGradients) {
         return new LayerRun() {

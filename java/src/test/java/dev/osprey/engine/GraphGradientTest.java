@@ -9,11 +9,26 @@ import dev.osprey.backend.Backend;
 import dev.osprey.backend.Device;
 import dev.osprey.backend.Memory;
 import dev.osprey.backend.Tensor;
+import dev.osprey.Activation;
+import dev.osprey.layers.Add;
 import dev.osprey.layers.AveragePooling2D;
+import dev.osprey.layers.BatchNormalization;
+import dev.osprey.layers.Concatenate;
 import dev.osprey.layers.Conv2D;
 import dev.osprey.layers.Dense;
+import dev.osprey.layers.DepthwiseConv2D;
+import dev.osprey.layers.Dropout;
 import dev.osprey.layers.Flatten;
+import dev.osprey.layers.GlobalAveragePooling2D;
+import dev.osprey.layers.GlobalMaxPooling2D;
+import dev.osprey.layers.LeakyReLU;
 import dev.osprey.layers.MaxPooling2D;
+import dev.osprey.layers.Multiply;
+import dev.osprey.layers.ReLU;
+import dev.osprey.layers.Rescaling;
+import dev.osprey.layers.Reshape;
+import dev.osprey.layers.Softmax;
+import dev.osprey.layers.ZeroPadding2D;
 import java.util.List;
 import java.util.Random;
 import java.util.function.Supplier;
@@ -31,7 +46,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 class GraphGradientTest {
     private static final int BATCH = 3;
     private static final int CLASSES = 4;
-    private static final double H = 1e-2;
+    private static final double H = 2e-3; // small enough that few pre-activations cross a ReLU-like kink
 
     /** A model under test: its input and its logits (classes,). */
     record Case(String name, Supplier<SymbolicTensor[]> build) {
@@ -57,6 +72,49 @@ class GraphGradientTest {
                     x = new Conv2D(5, 2).useBias(false).apply(x);
                     x = new Dense(6, dev.osprey.Activation.RELU).apply(new Flatten().apply(x));
                     return new SymbolicTensor[] {in, new Dense(CLASSES).apply(x)};
+                })),
+                Arguments.of(new Case("residual block: conv, batch norm, relu6, add, global average pooling", () -> {
+                    Input in = Input.shape(6, 6, 3);
+                    SymbolicTensor stem = new Conv2D(4, 3).padding(Padding.SAME).apply(in);
+                    SymbolicTensor x = new Conv2D(4, 3).padding(Padding.SAME).useBias(false).apply(stem);
+                    x = new ReLU(6f, 0f).apply(new BatchNormalization().momentum(0.5).apply(x));
+                    x = new Conv2D(4, 3).padding(Padding.SAME).useBias(false).apply(x);
+                    x = new BatchNormalization().apply(x);
+                    x = new dev.osprey.layers.Activation("relu").apply(new Add().apply(x, stem)); // the stem fans out
+                    x = new GlobalAveragePooling2D().apply(x);
+                    return new SymbolicTensor[] {in, new Dense(CLASSES).apply(x)};
+                })),
+                Arguments.of(new Case("inverted residual: expand, depthwise (multiplier 2), hard swish, project", () -> {
+                    Input in = Input.shape(7, 6, 4);
+                    SymbolicTensor x = new Conv2D(8, 1).apply(in);
+                    x = new dev.osprey.layers.Activation("hard_swish").apply(new BatchNormalization().apply(x));
+                    x = new ZeroPadding2D(1, 0, 1, 0).apply(x);
+                    x = new DepthwiseConv2D(3).depthMultiplier(2).strides(2).useBias(false).apply(x);
+                    x = new dev.osprey.layers.Activation("swish").apply(new BatchNormalization().apply(x));
+                    x = new Conv2D(4, 1).useBias(false).apply(x);
+                    x = new GlobalMaxPooling2D().apply(new BatchNormalization().apply(x));
+                    return new SymbolicTensor[] {in, new Dense(CLASSES).apply(x)};
+                })),
+                Arguments.of(new Case("branches: concatenate, multiply, softmax and gelu inside, rescaling, reshape",
+                        () -> {
+                    Input in = Input.shape(4, 4, 3);
+                    SymbolicTensor scaled = new Rescaling(0.5, 0.1).apply(in);
+                    SymbolicTensor a = new Conv2D(3, 3, Activation.GELU).padding(Padding.SAME).apply(scaled);
+                    SymbolicTensor b = new Conv2D(2, 1, Activation.ELU).apply(scaled);
+                    SymbolicTensor joined = new Concatenate().apply(a, b);
+                    SymbolicTensor gate = new Softmax().apply(new Conv2D(5, 1).apply(joined));
+                    SymbolicTensor x = new Multiply().apply(joined, gate);
+                    x = new LeakyReLU(0.2f).apply(new Reshape(8, -1).apply(x));
+                    x = new Dense(6, Activation.TANH).apply(new Flatten().apply(x));
+                    return new SymbolicTensor[] {in, new Dense(CLASSES).apply(new Dropout(0.25).apply(x))};
+                })),
+                Arguments.of(new Case("a layer applied twice shares its weights; a softmax output", () -> {
+                    Input in = Input.shape(5, 5, 2);
+                    Conv2D shared = new Conv2D(2, 3, Activation.SIGMOID).padding(Padding.SAME);
+                    SymbolicTensor x = shared.apply(shared.apply(in));
+                    x = new Add().apply(x, new Conv2D(2, 1).apply(in));
+                    return new SymbolicTensor[] {in, new Dense(CLASSES, Activation.SOFTMAX)
+                            .apply(new Flatten().apply(x))};
                 })));
     }
 

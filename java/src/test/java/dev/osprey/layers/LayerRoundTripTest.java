@@ -47,12 +47,32 @@ class LayerRoundTripTest {
                 single("Conv2D groups", new Conv2D(6, 3).groups(2).strides(2)),
                 single("MaxPooling2D", new MaxPooling2D(3, 2).strides(1, 2).padding(Padding.SAME)),
                 single("AveragePooling2D", new AveragePooling2D(2).strides(1).padding(Padding.SAME)),
-                single("Dropout", new Dropout(0.3)))
+                single("Dropout", new Dropout(0.3)),
+                single("BatchNormalization", new BatchNormalization().momentum(0.9).epsilon(1e-5)),
+                single("DepthwiseConv2D", new DepthwiseConv2D(3).depthMultiplier(2).padding(Padding.SAME)
+                        .activation(dev.osprey.Activation.RELU6).useBias(false)),
+                single("ZeroPadding2D", new ZeroPadding2D(1, 2, 0, 3)),
+                single("GlobalAveragePooling2D", new GlobalAveragePooling2D().keepDims(true)),
+                single("GlobalMaxPooling2D", new GlobalMaxPooling2D()),
+                merge("Add", new Add()),
+                merge("Multiply", new Multiply()),
+                merge("Concatenate", new Concatenate(2)),
+                single("Reshape", new Reshape(-1, 4)),
+                single("Rescaling", new Rescaling(1 / 255.0, -1)),
+                single("Activation", new Activation("gelu")),
+                single("ReLU", new ReLU(6f, 0.1f)),
+                single("LeakyReLU", new LeakyReLU(0.2f)),
+                single("Softmax", new Softmax()))
                 .map(Arguments::of);
     }
 
     private static Case single(String name, Layer layer) {
         return new Case(name, layer, layer::apply);
+    }
+
+    /** A merge layer, applied to its input twice over. */
+    private static Case merge(String name, Layer layer) {
+        return new Case(name, layer, x -> layer.apply(x, x));
     }
 
     @ParameterizedTest

@@ -1,0 +1,44 @@
+package dev.osprey.layers;
+
+import dev.osprey.Config;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * Applies an activation on its own, as Keras' Activation layer: {@code new Activation("relu")} or
+ * {@code new Activation(dev.osprey.Activation.GELU)}.
+ */
+public final class Activation extends ActivationLayer {
+    private final dev.osprey.Activation function;
+
+    public Activation(dev.osprey.Activation function) {
+        if (function == null) {
+            throw new IllegalArgumentException("Activation: expected an activation, received null");
+        }
+        this.function = function;
+    }
+
+    /** Keras' name: "relu", "gelu", "softmax", ... */
+    public Activation(String name) {
+        this(dev.osprey.Activation.of(name));
+    }
+
+    @Override
+    dev.osprey.Activation function() {
+        return function;
+    }
+
+    @Override
+    protected Map<String, Object> layerConfig() {
+        Map<String, Object> c = new LinkedHashMap<>();
+        c.put("activation", function.toConfig());
+        return c;
+    }
+
+    public static Activation fromConfig(Config c) {
+        if (!c.has("activation")) {
+            throw new IllegalArgumentException("Activation config: expected 'activation', received nothing");
+        }
+        return withCommonConfig(new Activation(c.activation("activation")), c);
+    }
+}

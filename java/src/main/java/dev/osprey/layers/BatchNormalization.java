@@ -1,0 +1,237 @@
+package dev.osprey.layers;
+
+import dev.osprey.Config;
+import dev.osprey.Initializer;
+import dev.osprey.Layer;
+import dev.osprey.Shape;
+import dev.osprey.backend.Backend;
+import dev.osprey.backend.BatchNormSpec;
+import dev.osprey.backend.Tensor;
+import dev.osprey.engine.InferenceFolding;
+import dev.osprey.engine.LayerRun;
+import dev.osprey.engine.ParamSpec;
+import dev.osprey.engine.PlanContext;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Batch normalization over the last axis (channels), as Keras' BatchNormalization: momentum 0.99, epsilon 1e-3, gamma
+ * and beta trained, moving mean and variance updated while training (moving = moving * momentum + batch * (1 -
+ * momentum), biased batch variance) and used in inference; they are state, kept out of the optimizer. A frozen layer
+ * (trainable(false)) normalizes with the moving statistics also while the model trains, as Keras does. Inference plans
+ * fold it into the convolution or dense layer before it.
+ */
+public final class BatchNormalization extends Layer implements InferenceFolding.ChannelAffine {
+    private double momentum = 0.99;
+    private double epsilon = 1e-3;
+    private Initializer gammaInitializer = Initializer.ones();
+    private Initializer betaInitializer = Initializer.zeros();
+    private Initializer movingMeanInitializer = Initializer.zeros();
+    private Initializer movingVarianceInitializer = Initializer.ones();
+
+    public BatchNormalization momentum(double momentum) {
+        if (!(momentum >= 0 && momentum <= 1)) {
+            throw new IllegalArgumentException("BatchNormalization: expected 0 <= momentum <= 1, received momentum="
+                    + momentum);
+        }
+        this.momentum = momentum;
+        return this;
+    }
+
+    public BatchNormalization epsilon(double epsilon) {
+        if (!(epsilon > 0)) {
+            throw new IllegalArgumentException("BatchNormalization: expected epsilon > 0, received epsilon=" + epsilon);
+        }
+        this.epsilon = epsilon;
+        return this;
+    }
+
+    public BatchNormalization gammaInitializer(Initializer i) {
+        this.gammaInitializer = i;
+        return this;
+    }
+
+    public BatchNormalization betaInitializer(Initializer i) {
+        this.betaInitializer = i;
+        return this;
+    }
+
+    public BatchNormalization movingMeanInitializer(Initializer i) {
+        this.movingMeanInitializer = i;
+        return this;
+    }
+
+    public BatchNormalization movingVarianceInitializer(Initializer i) {
+        this.movingVarianceInitializer = i;
+        return this;
+    }
+
+    @Override
+    public Shape outputShape(List<Shape> inputs) {
+        return single(inputs);
+    }
+
+    @Override
+    public List<ParamSpec> parameters(List<Shape> inputs) {
+        Shape in = inputs.get(0);
+        int[] channels = {in.dim(in.rank() - 1)};
+        return List.of(
+                ParamSpec.trainable("gamma", channels, gammaInitializer),
+                ParamSpec.trainable("beta", channels, betaInitializer),
+                ParamSpec.state("moving_mean", channels, movingMeanInitializer),
+                ParamSpec.state("moving_variance", channels, movingVarianceInitializer));
+    }
+
+    /** (batch, 1, positions, channels): every axis but the last is a row of statistics. */
+    private BatchNormSpec spec(Shape in, int batch) {
+        int channels = in.dim(in.rank() - 1);
+        return new BatchNormSpec(batch, 1, in.size() / channels, channels, (float) epsilon, (float) momentum);
+    }
+
+    @Override
+    public LayerRun plan(PlanContext ctx) {
+        Backend backend = ctx.backend();
+        BatchNormSpec spec = spec(ctx.inputShape(), ctx.batch());
+        Tensor x = backend.view(ctx.input(), 0, spec.shape());
+        Tensor output = ctx.allocate(ctx.outputBatchShape());
+        Tensor y = backend.view(output, 0, spec.shape());
+        Tensor gamma = ctx.param("gamma"), beta = ctx.param("beta");
+        Tensor movingMean = ctx.param("moving_mean"), movingVariance = ctx.param("moving_variance");
+        boolean batchStatistics = ctx.training() && trainable();
+        Tensor mean = batchStatistics ? ctx.allocate(spec.channels()) : null;
+        Tensor variance = batchStatistics ? ctx.allocate(spec.channels()) : null;
+        Tensor dGamma = ctx.gradient("gamma"), dBeta = ctx.gradient("beta");
+        boolean backward = ctx.backward();
+        Tensor dInput = backward && ctx.needsInputGradient(0) ? ctx.allocate(ctx.inputShape().withBatch(ctx.batch()))
+                : null;
+        Tensor dx = dInput == null ? null : backend.view(dInput, 0, spec.shape());
+        // The training-mode backward op writes all three gradients: scratch stands in for those nobody wants.
+        boolean batchBackward = backward && batchStatistics;
+        Tensor dxOut = dx != null || !batchBackward ? dx : ctx.allocate(spec.shape());
+        Tensor dGammaOut = dGamma != null || !batchBackward ? dGamma : ctx.allocate(spec.channels());
+        Tensor dBetaOut = dBeta != null || !batchBackward ? dBeta : ctx.allocate(spec.channels());
+        FrozenGradient frozen = backward && !batchStatistics && dx != null ? new FrozenGradient(ctx, spec) : null;
+        List<Tensor> inputGradients = LayerRun.gradients(dInput);
+        return new LayerRun() {
+            private Tensor lastOutputGradient;
+            private Tensor dyView;
+
+            @Override
+            public Tensor output() {
+                return output;
+            }
+
+            @Override
+            public void forward(long seed) {
+                if (batchStatistics) {
+                    backend.batchNormForwardTraining(spec, x, gamma, beta, movingMean, movingVariance, y, mean, variance);
+                } else {
+                    backend.batchNormForwardInference(spec, x, gamma, beta, movingMean, movingVariance, y);
+                }
+            }
+
+            @Override
+            public List<Tensor> backward(Tensor dOutput) {
+                if (dOutput != lastOutputGradient) { // the same tensor every step, so this view is made once
+                    lastOutputGradient = dOutput;
+                    dyView = backend.view(dOutput, 0, spec.shape());
+                }
+                if (batchStatistics) {
+                    backend.batchNormBackward(spec, x, dyView, gamma, mean, variance, dxOut, dGammaOut, dBetaOut);
+                } else if (frozen != null) {
+                    frozen.run(dyView, gamma, movingVariance, dx);
+                }
+                return inputGradients;
+            }
+        };
+    }
+
+    /**
+     * dx = dy * gamma / sqrt(moving variance + epsilon): the gradient of the inference-mode normalization, for a
+     * frozen layer whose input still needs one. Run as an inference normalization of dy with that scale, no shift,
+     * zero mean and a variance of 1 - epsilon; the scale is read per step, since the weights may change between fits.
+     */
+    private static final class FrozenGradient {
+        private final Backend backend;
+        private final BatchNormSpec spec;
+        private final Tensor scale;
+        private final Tensor zeros;
+        private final Tensor unit;
+        private final float[] gamma;
+        private final float[] variance;
+        private final float[] values;
+
+        FrozenGradient(PlanContext ctx, BatchNormSpec spec) {
+            this.backend = ctx.backend();
+            this.spec = spec;
+            this.scale = ctx.allocate(spec.channels());
+            this.zeros = ctx.allocate(spec.channels());
+            this.unit = ctx.allocate(spec.channels());
+            backend.fill(unit, 1 - spec.epsilon());
+            this.gamma = new float[spec.channels()];
+            this.variance = new float[spec.channels()];
+            this.values = new float[spec.channels()];
+        }
+
+        void run(Tensor dy, Tensor gammaTensor, Tensor movingVariance, Tensor dx) {
+            backend.copyOut(gammaTensor, gamma, 0);
+            backend.copyOut(movingVariance, variance, 0);
+            for (int c = 0; c < values.length; c++) {
+                values[c] = (float) (gamma[c] / Math.sqrt(variance[c] + spec.epsilon()));
+            }
+            backend.copyIn(values, 0, scale);
+            backend.batchNormForwardInference(spec, dy, scale, zeros, zeros, unit, dx);
+        }
+    }
+
+    @Override
+    public float[][] inferenceScaleShift(Map<String, float[]> weights) {
+        float[] gamma = weights.get("gamma"), beta = weights.get("beta");
+        float[] mean = weights.get("moving_mean"), variance = weights.get("moving_variance");
+        float[] scale = new float[gamma.length];
+        float[] shift = new float[gamma.length];
+        for (int c = 0; c < gamma.length; c++) {
+            double s = gamma[c] / Math.sqrt((double) variance[c] + (float) epsilon);
+            scale[c] = (float) s;
+            shift[c] = (float) (beta[c] - mean[c] * s);
+        }
+        return new float[][] {scale, shift};
+    }
+
+    @Override
+    protected Map<String, Object> layerConfig() {
+        Map<String, Object> c = new LinkedHashMap<>();
+        c.put("axis", -1);
+        c.put("momentum", momentum);
+        c.put("epsilon", epsilon);
+        c.put("center", true);
+        c.put("scale", true);
+        c.put("beta_initializer", betaInitializer.toConfig());
+        c.put("gamma_initializer", gammaInitializer.toConfig());
+        c.put("moving_mean_initializer", movingMeanInitializer.toConfig());
+        c.put("moving_variance_initializer", movingVarianceInitializer.toConfig());
+        return c;
+    }
+
+    public static BatchNormalization fromConfig(Config c) {
+        Object axis = c.raw("axis");
+        boolean last = axis == null || axis instanceof Number n && n.intValue() == -1
+                || axis instanceof List<?> l && l.size() == 1 && l.get(0) instanceof Number m && m.intValue() == -1;
+        if (!last) {
+            throw new IllegalArgumentException("BatchNormalization config: expected axis -1 (channels last), received "
+                    + axis);
+        }
+        if (!c.bool("center", true) || !c.bool("scale", true)) {
+            throw new IllegalArgumentException("BatchNormalization config: expected center and scale true, received "
+                    + "center=" + c.raw("center") + ", scale=" + c.raw("scale"));
+        }
+        BatchNormalization layer = new BatchNormalization().momentum(c.number("momentum", 0.99))
+                .epsilon(c.number("epsilon", 1e-3))
+                .gammaInitializer(c.initializer("gamma_initializer", Initializer.ones()))
+                .betaInitializer(c.initializer("beta_initializer", Initializer.zeros()))
+                .movingMeanInitializer(c.initializer("moving_mean_initializer", Initializer.zeros()))
+                .movingVarianceInitializer(c.initializer("moving_variance_initializer", Initializer.ones()));
+        return withCommonConfig(layer, c);
+    }
+}

@@ -1,0 +1,191 @@
+package dev.osprey.layers;
+
+import dev.osprey.Activation;
+import dev.osprey.Config;
+import dev.osprey.Initializer;
+import dev.osprey.Layer;
+import dev.osprey.Padding;
+import dev.osprey.Shape;
+import dev.osprey.backend.Backend;
+import dev.osprey.backend.Conv2dSpec;
+import dev.osprey.backend.Tensor;
+import dev.osprey.engine.InferenceFolding;
+import dev.osprey.engine.LayerRun;
+import dev.osprey.engine.ParamSpec;
+import dev.osprey.engine.PlanContext;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Depthwise 2-D convolution, as Keras' DepthwiseConv2D: each input channel convolved with its own depthMultiplier
+ * filters, output channel c * depthMultiplier + m. The depthwise kernel (kh, kw, in, multiplier) is exactly a grouped
+ * convolution's kernel (kh, kw, 1, in * multiplier) with one group per input channel, and runs as one.
+ */
+public final class DepthwiseConv2D extends Layer implements InferenceFolding.Absorber {
+    private final int kernelH;
+    private final int kernelW;
+    private int depthMultiplier = 1;
+    private Activation activation = Activation.LINEAR;
+    private int strideH = 1;
+    private int strideW = 1;
+    private int dilationH = 1;
+    private int dilationW = 1;
+    private Padding padding = Padding.VALID;
+    private boolean useBias = true;
+    private Initializer depthwiseInitializer = Initializer.glorotUniform();
+    private Initializer biasInitializer = Initializer.zeros();
+
+    public DepthwiseConv2D(int kernelSize) {
+        this(kernelSize, kernelSize);
+    }
+
+    public DepthwiseConv2D(int kernelH, int kernelW) {
+        this.kernelH = positive("DepthwiseConv2D", "kernel height", kernelH);
+        this.kernelW = positive("DepthwiseConv2D", "kernel width", kernelW);
+    }
+
+    public DepthwiseConv2D depthMultiplier(int multiplier) {
+        this.depthMultiplier = positive("DepthwiseConv2D", "depth multiplier", multiplier);
+        return this;
+    }
+
+    public DepthwiseConv2D activation(Activation activation) {
+        this.activation = activation == null ? Activation.LINEAR : activation;
+        return this;
+    }
+
+    public DepthwiseConv2D strides(int stride) {
+        return strides(stride, stride);
+    }
+
+    public DepthwiseConv2D strides(int strideH, int strideW) {
+        this.strideH = positive("DepthwiseConv2D", "stride", strideH);
+        this.strideW = positive("DepthwiseConv2D", "stride", strideW);
+        return this;
+    }
+
+    public DepthwiseConv2D dilationRate(int rate) {
+        this.dilationH = positive("DepthwiseConv2D", "dilation rate", rate);
+        this.dilationW = dilationH;
+        return this;
+    }
+
+    public DepthwiseConv2D padding(Padding padding) {
+        if (padding == null) {
+            throw new IllegalArgumentException("DepthwiseConv2D: expected padding 'valid' or 'same', received null");
+        }
+        this.padding = padding;
+        return this;
+    }
+
+    public DepthwiseConv2D useBias(boolean useBias) {
+        this.useBias = useBias;
+        return this;
+    }
+
+    public DepthwiseConv2D depthwiseInitializer(Initializer initializer) {
+        this.depthwiseInitializer = initializer;
+        return this;
+    }
+
+    public DepthwiseConv2D biasInitializer(Initializer initializer) {
+        this.biasInitializer = initializer;
+        return this;
+    }
+
+    @Override
+    public Activation activation() {
+        return activation;
+    }
+
+    @Override
+    public Shape outputShape(List<Shape> inputs) {
+        Shape in = image(inputs);
+        return Shape.of(padding.outputLength("DepthwiseConv2D", in.dim(0), (kernelH - 1) * dilationH + 1, strideH),
+                padding.outputLength("DepthwiseConv2D", in.dim(1), (kernelW - 1) * dilationW + 1, strideW),
+                in.dim(2) * depthMultiplier);
+    }
+
+    @Override
+    public List<ParamSpec> parameters(List<Shape> inputs) {
+        int in = inputs.get(0).dim(2);
+        List<ParamSpec> p = new ArrayList<>();
+        p.add(ParamSpec.trainable("depthwise_kernel", new int[] {kernelH, kernelW, in, depthMultiplier},
+                depthwiseInitializer));
+        if (useBias) {
+            p.add(ParamSpec.trainable("bias", new int[] {in * depthMultiplier}, biasInitializer));
+        }
+        return p;
+    }
+
+    private Conv2dSpec spec(Shape in, int batch) {
+        outputShape(List.of(in));
+        int[] padH = padding.pads(in.dim(0), (kernelH - 1) * dilationH + 1, strideH);
+        int[] padW = padding.pads(in.dim(1), (kernelW - 1) * dilationW + 1, strideW);
+        int channels = in.dim(2);
+        return new Conv2dSpec(batch, in.dim(0), in.dim(1), channels, channels * depthMultiplier, kernelH, kernelW,
+                strideH, strideW, padH[0], padW[0], padH[1], padW[1], dilationH, dilationW, channels, useBias,
+                Activation.LINEAR);
+    }
+
+    @Override
+    public double forwardFlops(List<Shape> inputs) {
+        return spec(inputs.get(0), 1).forwardFlops();
+    }
+
+    @Override
+    public LayerRun plan(PlanContext ctx) {
+        Backend backend = ctx.backend();
+        Conv2dSpec spec = spec(ctx.inputShape(), ctx.batch());
+        int[] grouped = spec.kernelShape(); // (kh, kw, 1, in * multiplier): the same floats in the same order
+        Tensor kernel = backend.view(ctx.param("depthwise_kernel"), 0, grouped);
+        Tensor dKernel = ctx.gradient("depthwise_kernel");
+        return new ConvRun(ctx, spec, kernel, ctx.param("bias"), dKernel == null ? null : backend.view(dKernel, 0, grouped),
+                ctx.gradient("bias"), activation);
+    }
+
+    @Override
+    public boolean canAbsorbChannelAffine() {
+        return activation.kind() == Activation.Kind.LINEAR;
+    }
+
+    @Override
+    public String kernelName() {
+        return "depthwise_kernel";
+    }
+
+    @Override
+    protected Map<String, Object> layerConfig() {
+        Map<String, Object> c = new LinkedHashMap<>();
+        c.put("kernel_size", List.of(kernelH, kernelW));
+        c.put("strides", List.of(strideH, strideW));
+        c.put("padding", padding.kerasName());
+        c.put("depth_multiplier", depthMultiplier);
+        c.put("data_format", "channels_last");
+        c.put("dilation_rate", List.of(dilationH, dilationW));
+        c.put("activation", activation.toConfig());
+        c.put("use_bias", useBias);
+        c.put("depthwise_initializer", depthwiseInitializer.toConfig());
+        c.put("bias_initializer", biasInitializer.toConfig());
+        return c;
+    }
+
+    public static DepthwiseConv2D fromConfig(Config c) {
+        Layers.requireChannelsLast("DepthwiseConv2D", c);
+        int[] k = c.integers("kernel_size", 2);
+        int[] s = c.integers("strides", 2, new int[] {1, 1});
+        int[] d = c.integers("dilation_rate", 2, new int[] {1, 1});
+        if (d[0] != d[1]) {
+            throw new IllegalArgumentException("DepthwiseConv2D config: expected equal dilation rates, received "
+                    + d[0] + " and " + d[1]);
+        }
+        DepthwiseConv2D layer = new DepthwiseConv2D(k[0], k[1]).strides(s[0], s[1]).padding(c.padding("padding"))
+                .depthMultiplier(c.integer("depth_multiplier", 1)).dilationRate(d[0])
+                .activation(c.activation("activation")).useBias(c.bool("use_bias", true))
+                .depthwiseInitializer(c.initializer("depthwise_initializer", Initializer.glorotUniform()))
+                .biasInitializer(c.initializer("bias_initializer", Initializer.zeros()));
+        return withCommonConfig(layer, c);
+    }
+}

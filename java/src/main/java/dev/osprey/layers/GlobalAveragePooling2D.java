@@ -1,0 +1,17 @@
+package dev.osprey.layers;
+
+import dev.osprey.Config;
+import dev.osprey.backend.Pool2dSpec;
+
+/** The mean of each channel over the whole image: (H, W, C) to (C), as Keras' GlobalAveragePooling2D. */
+public final class GlobalAveragePooling2D extends GlobalPooling2D {
+    @Override
+    Pool2dSpec.Mode mode() {
+        return Pool2dSpec.Mode.AVERAGE;
+    }
+
+    public static GlobalAveragePooling2D fromConfig(Config c) {
+        Layers.requireChannelsLast("GlobalAveragePooling2D", c);
+        return withCommonConfig(new GlobalAveragePooling2D().keepDims(c.bool("keepdims", false)), c);
+    }
+}

@@ -1,0 +1,17 @@
+package dev.osprey.layers;
+
+import dev.osprey.Config;
+import dev.osprey.backend.Pool2dSpec;
+
+/** The maximum of each channel over the whole image: (H, W, C) to (C), as Keras' GlobalMaxPooling2D. */
+public final class GlobalMaxPooling2D extends GlobalPooling2D {
+    @Override
+    Pool2dSpec.Mode mode() {
+        return Pool2dSpec.Mode.MAX;
+    }
+
+    public static GlobalMaxPooling2D fromConfig(Config c) {
+        Layers.requireChannelsLast("GlobalMaxPooling2D", c);
+        return withCommonConfig(new GlobalMaxPooling2D().keepDims(c.bool("keepdims", false)), c);
+    }
+}

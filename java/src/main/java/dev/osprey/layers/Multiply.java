@@ -1,0 +1,64 @@
+package dev.osprey.layers;
+
+import dev.osprey.Config;
+import dev.osprey.backend.Backend;
+import dev.osprey.backend.Tensor;
+import dev.osprey.engine.LayerRun;
+import dev.osprey.engine.PlanContext;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The element-wise product of two or more tensors of one shape, as Keras' Multiply (gates, attention masks). Input i's
+ * gradient is the output's times every other input.
+ */
+public final class Multiply extends Merge {
+    @Override
+    public LayerRun plan(PlanContext ctx) {
+        Backend backend = ctx.backend();
+        List<Tensor> inputs = ctx.inputs();
+        int[] shape = ctx.outputBatchShape();
+        Tensor output = ctx.allocate(shape);
+        List<Tensor> dInputs = new ArrayList<>();
+        for (int i = 0; i < inputs.size(); i++) {
+            dInputs.add(ctx.needsInputGradient(i) ? ctx.allocate(shape) : null);
+        }
+        List<Tensor> inputGradients = LayerRun.gradients(dInputs.toArray(Tensor[]::new));
+        return new LayerRun() {
+            @Override
+            public Tensor output() {
+                return output;
+            }
+
+            @Override
+            public void forward(long seed) {
+                backend.multiply(inputs.get(0), inputs.get(1), output);
+                for (int i = 2; i < inputs.size(); i++) {
+                    backend.multiply(output, inputs.get(i), output);
+                }
+            }
+
+            @Override
+            public List<Tensor> backward(Tensor dOutput) {
+                for (int i = 0; i < inputs.size(); i++) {
+                    Tensor d = dInputs.get(i);
+                    if (d == null) {
+                        continue;
+                    }
+                    boolean first = true;
+                    for (int j = 0; j < inputs.size(); j++) {
+                        if (j != i) {
+                            backend.multiply(first ? dOutput : d, inputs.get(j), d);
+                            first = false;
+                        }
+                    }
+                }
+                return inputGradients;
+            }
+        };
+    }
+
+    public static Multiply fromConfig(Config c) {
+        return withCommonConfig(new Multiply(), c);
+    }
+}

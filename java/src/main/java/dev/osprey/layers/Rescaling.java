@@ -1,0 +1,77 @@
+package dev.osprey.layers;
+
+import dev.osprey.Config;
+import dev.osprey.Layer;
+import dev.osprey.Shape;
+import dev.osprey.backend.Backend;
+import dev.osprey.backend.Tensor;
+import dev.osprey.engine.LayerRun;
+import dev.osprey.engine.PlanContext;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** y = x * scale + offset, as Keras' Rescaling (e.g. scale 1/255 for 8-bit pixels, or 1/127.5 and offset -1). */
+public final class Rescaling extends Layer {
+    private final double scale;
+    private final double offset;
+
+    public Rescaling(double scale) {
+        this(scale, 0);
+    }
+
+    public Rescaling(double scale, double offset) {
+        if (!Double.isFinite(scale) || !Double.isFinite(offset)) {
+            throw new IllegalArgumentException("Rescaling: expected a finite scale and offset, received scale=" + scale
+                    + ", offset=" + offset);
+        }
+        this.scale = scale;
+        this.offset = offset;
+    }
+
+    @Override
+    public Shape outputShape(List<Shape> inputs) {
+        return single(inputs);
+    }
+
+    @Override
+    public LayerRun plan(PlanContext ctx) {
+        Backend backend = ctx.backend();
+        Tensor input = ctx.input();
+        Tensor output = ctx.allocate(ctx.outputBatchShape());
+        Tensor dInput = ctx.needsInputGradient(0) ? ctx.allocate(ctx.outputBatchShape()) : null;
+        List<Tensor> inputGradients = LayerRun.gradients(dInput);
+        float s = (float) scale, o = (float) offset;
+        return new LayerRun() {
+            @Override
+            public Tensor output() {
+                return output;
+            }
+
+            @Override
+            public void forward(long seed) {
+                backend.scale(input, s, o, output);
+            }
+
+            @Override
+            public List<Tensor> backward(Tensor dOutput) {
+                if (dInput != null) {
+                    backend.scale(dOutput, s, 0f, dInput);
+                }
+                return inputGradients;
+            }
+        };
+    }
+
+    @Override
+    protected Map<String, Object> layerConfig() {
+        Map<String, Object> c = new LinkedHashMap<>();
+        c.put("scale", scale);
+        c.put("offset", offset);
+        return c;
+    }
+
+    public static Rescaling fromConfig(Config c) {
+        return withCommonConfig(new Rescaling(c.number("scale"), c.number("offset", 0)), c);
+    }
+}

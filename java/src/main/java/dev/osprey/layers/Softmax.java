@@ -1,0 +1,31 @@
+package dev.osprey.layers;
+
+import dev.osprey.Config;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * Softmax over the last axis, as Keras' Softmax layer: anywhere in a model (attention weights, per-pixel classes), or
+ * as a classifier's last layer, where the loss takes it over from the logits.
+ */
+public final class Softmax extends ActivationLayer {
+    @Override
+    dev.osprey.Activation function() {
+        return dev.osprey.Activation.SOFTMAX;
+    }
+
+    @Override
+    protected Map<String, Object> layerConfig() {
+        Map<String, Object> c = new LinkedHashMap<>();
+        c.put("axis", -1);
+        return c;
+    }
+
+    public static Softmax fromConfig(Config c) {
+        Object axis = c.raw("axis");
+        if (axis != null && !(axis instanceof Number n && n.intValue() == -1)) {
+            throw new IllegalArgumentException("Softmax config: expected axis -1, received " + axis);
+        }
+        return withCommonConfig(new Softmax(), c);
+    }
+}

@@ -1,0 +1,102 @@
+package dev.osprey.layers;
+
+import dev.osprey.Config;
+import dev.osprey.Layer;
+import dev.osprey.Shape;
+import dev.osprey.backend.Backend;
+import dev.osprey.backend.Pad2dSpec;
+import dev.osprey.backend.Tensor;
+import dev.osprey.engine.LayerRun;
+import dev.osprey.engine.PlanContext;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Zeros around each image, as Keras' ZeroPadding2D: padding(1) on every side, (rows, columns) symmetric, or
+ * ((top, bottom), (left, right)). Its gradient is the interior of the output's.
+ */
+public final class ZeroPadding2D extends Layer {
+    private final int top;
+    private final int bottom;
+    private final int left;
+    private final int right;
+
+    public ZeroPadding2D(int padding) {
+        this(padding, padding);
+    }
+
+    public ZeroPadding2D(int rows, int columns) {
+        this(rows, rows, columns, columns);
+    }
+
+    public ZeroPadding2D(int top, int bottom, int left, int right) {
+        if (top < 0 || bottom < 0 || left < 0 || right < 0) {
+            throw new IllegalArgumentException("ZeroPadding2D: expected padding >= 0, received top=" + top + ", bottom="
+                    + bottom + ", left=" + left + ", right=" + right);
+        }
+        this.top = top;
+        this.bottom = bottom;
+        this.left = left;
+        this.right = right;
+    }
+
+    @Override
+    public Shape outputShape(List<Shape> inputs) {
+        Shape in = image(inputs);
+        return Shape.of(in.dim(0) + top + bottom, in.dim(1) + left + right, in.dim(2));
+    }
+
+    @Override
+    public LayerRun plan(PlanContext ctx) {
+        Backend backend = ctx.backend();
+        Shape in = ctx.inputShape();
+        Pad2dSpec spec = new Pad2dSpec(ctx.batch(), in.dim(0), in.dim(1), in.dim(2), top, bottom, left, right);
+        Tensor input = ctx.input();
+        Tensor output = ctx.allocate(spec.outputShape());
+        Tensor dInput = ctx.needsInputGradient(0) ? ctx.allocate(spec.inputShape()) : null;
+        List<Tensor> inputGradients = LayerRun.gradients(dInput);
+        return new LayerRun() {
+            @Override
+            public Tensor output() {
+                return output;
+            }
+
+            @Override
+            public void forward(long seed) {
+                backend.pad2dForward(spec, input, output);
+            }
+
+            @Override
+            public List<Tensor> backward(Tensor dOutput) {
+                if (dInput != null) {
+                    backend.pad2dBackward(spec, dOutput, dInput);
+                }
+                return inputGradients;
+            }
+        };
+    }
+
+    @Override
+    protected Map<String, Object> layerConfig() {
+        Map<String, Object> c = new LinkedHashMap<>();
+        c.put("padding", List.of(List.of(top, bottom), List.of(left, right)));
+        c.put("data_format", "channels_last");
+        return c;
+    }
+
+    public static ZeroPadding2D fromConfig(Config c) {
+        Layers.requireChannelsLast("ZeroPadding2D", c);
+        Object p = c.raw("padding");
+        ZeroPadding2D layer;
+        if (p instanceof List<?> l && l.size() == 2 && l.get(0) instanceof List<?>) {
+            int[] rows = new Config("ZeroPadding2D", Map.of("padding", l.get(0))).integers("padding", 2);
+            int[] cols = new Config("ZeroPadding2D", Map.of("padding", l.get(1))).integers("padding", 2);
+            layer = new ZeroPadding2D(rows[0], rows[1], cols[0], cols[1]);
+        } else {
+            int[] sym = c.integers("padding", 2, new int[] {1, 1});
+            layer = new ZeroPadding2D(sym[0], sym[1]);
+        }
+        return withCommonConfig(layer, c);
+    }
+}
