@@ -453,16 +453,18 @@ public class Model implements AutoCloseable {
         return built("weightPaths").parameters().slots().stream().map(Parameters.Slot::path).toList();
     }
 
+    /** Every weight's values, trainable or not, as Keras counts them (no need to build the model first). */
     public synchronized long countParams() {
-        return built("countParams").parameters().count();
+        long[] c = Parameters.count(requireGraph("countParams"));
+        return c[0] + c[1];
     }
 
     public synchronized long trainableParams() {
-        return built("trainableParams").parameters().trainableCount();
+        return Parameters.count(requireGraph("trainableParams"))[0];
     }
 
     public synchronized long nonTrainableParams() {
-        return built("nonTrainableParams").parameters().nonTrainableCount();
+        return Parameters.count(requireGraph("nonTrainableParams"))[1];
     }
 
     /** The optimizer's progress: steps taken and its state (e.g. Adam's moments), saved with the model. */
@@ -624,10 +626,10 @@ public class Model implements AutoCloseable {
         System.out.print(summaryString());
     }
 
+    /** Keras' summary table; needs the input shape, not the weights (a large model is not allocated for it). */
     public synchronized String summaryString() {
-        Network n = built("summary");
-        return Summary.of(this instanceof Sequential ? "sequential" : "model", this instanceof Sequential, n.graph(),
-                n.parameters());
+        return Summary.of(this instanceof Sequential ? "sequential" : "model", this instanceof Sequential,
+                requireGraph("summary"));
     }
 
     private Network built(String what) {

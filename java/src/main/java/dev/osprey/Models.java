@@ -4,15 +4,28 @@ import static dev.osprey.Activation.RELU;
 import static dev.osprey.Activation.SOFTMAX;
 
 import dev.osprey.backend.Device;
+import dev.osprey.layers.Add;
+import dev.osprey.layers.BatchNormalization;
 import dev.osprey.layers.Conv2D;
 import dev.osprey.layers.Dense;
+import dev.osprey.layers.DepthwiseConv2D;
 import dev.osprey.layers.Flatten;
+import dev.osprey.layers.GlobalAveragePooling2D;
 import dev.osprey.layers.MaxPooling2D;
+import dev.osprey.layers.ReLU;
+import dev.osprey.layers.ZeroPadding2D;
 import dev.osprey.loss.Loss;
 import dev.osprey.metrics.Metric;
 import dev.osprey.optim.Adam;
+import java.util.Locale;
 
-/** Ready-made models. */
+/**
+ * Ready-made models, randomly initialised (no weights can be downloaded): the tutorial CNN, the CIFAR-style ResNets of
+ * He et al. 2016 (section 4.2: ResNet-20/32/56...), the ImageNet-style ResNet-18/34/50 and MobileNetV2, for any input
+ * size and class count. The ImageNet-style models follow torchvision's definitions layer for layer (the same
+ * parameters, and PyTorch's symmetric padding through ZeroPadding2D where a strided convolution pads), so their
+ * parameter counts are the published ones and their weights can be carried over from PyTorch.
+ */
 public final class Models {
     private Models() {
     }
@@ -27,7 +40,7 @@ public final class Models {
 
     /** The tutorial's layers for another input shape (H, W, C) and class count. */
     public static Sequential tutorialCnn(Shape input, int classes) {
-        Sequential model = new Sequential(
+        return new Sequential(
                 new Conv2D(32, 3, RELU).inputShape(input.dims()),
                 new MaxPooling2D(2),
                 new Conv2D(64, 3, RELU),
@@ -36,7 +49,6 @@ public final class Models {
                 new Flatten(),
                 new Dense(64, RELU),
                 new Dense(classes, SOFTMAX));
-        return model;
     }
 
     /** {@link #tutorialCnn()} compiled as the tutorial does (labels as integers, so the sparse form of the loss). */
@@ -47,5 +59,191 @@ public final class Models {
     /** The same, on a chosen device. */
     public static Sequential compiledTutorialCnn(Device device) {
         return tutorialCnn().device(device).compile(new Adam(), Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY);
+    }
+
+    // ---- ResNets for small images (He et al. 2016, section 4.2) ------------------------------------------
+
+    /** ResNet-{depth} for 32x32x3 images and 10 classes (ResNet-20: 0.27 M parameters). */
+    public static Model resNet(int depth) {
+        return resNet(depth, Shape.of(32, 32, 3), 10);
+    }
+
+    /**
+     * The CIFAR ResNet of depth 6n + 2: a 3x3 convolution of 16 filters, three stages of n basic blocks with 16, 32 and
+     * 64 filters (the second and third start with stride 2), global average pooling and a softmax classifier.
+     * Convolutions are followed by BatchNormalization and have no bias; where a block changes shape, its shortcut is a
+     * 1x1 convolution and BatchNormalization (the paper's option B). He-normal initial kernels.
+     */
+    public static Model resNet(int depth, Shape input, int classes) {
+        if (depth < 8 || (depth - 2) % 6 != 0) {
+            throw new IllegalArgumentException("resNet: expected a depth of 6n + 2 (20, 32, 44, 56, 110, ...), received "
+                    + depth);
+        }
+        int blocks = (depth - 2) / 6;
+        Input in = Input.shape(input);
+        SymbolicTensor x = batchNormRelu(conv(16, 3, 1).apply(in));
+        int filters = 16;
+        for (int stage = 0; stage < 3; stage++) {
+            for (int b = 0; b < blocks; b++) {
+                x = basicBlock(x, filters, stage > 0 && b == 0 ? 2 : 1, false);
+            }
+            filters *= 2;
+        }
+        x = new GlobalAveragePooling2D().apply(x);
+        return new Model(in, new Dense(classes, SOFTMAX).apply(x));
+    }
+
+    // ---- ImageNet-style ResNets (He et al. 2016; torchvision's v1.5: the stride sits on the 3x3) -----------
+
+    public static Model resNet18(Shape input, int classes) {
+        return imageNetResNet(new int[] {2, 2, 2, 2}, false, input, classes);
+    }
+
+    public static Model resNet34(Shape input, int classes) {
+        return imageNetResNet(new int[] {3, 4, 6, 3}, false, input, classes);
+    }
+
+    public static Model resNet50(Shape input, int classes) {
+        return imageNetResNet(new int[] {3, 4, 6, 3}, true, input, classes);
+    }
+
+    private static Model imageNetResNet(int[] blocks, boolean bottleneck, Shape input, int classes) {
+        Input in = Input.shape(input);
+        SymbolicTensor x = new ZeroPadding2D(3).apply(in);
+        x = batchNormRelu(conv(64, 7, 2).apply(x));
+        x = new MaxPooling2D(3).strides(2).apply(new ZeroPadding2D(1).apply(x));
+        int filters = 64;
+        for (int stage = 0; stage < 4; stage++) {
+            for (int b = 0; b < blocks[stage]; b++) {
+                int stride = stage > 0 && b == 0 ? 2 : 1;
+                x = bottleneck ? bottleneckBlock(x, filters, stride) : basicBlock(x, filters, stride, true);
+            }
+            filters *= 2;
+        }
+        x = new GlobalAveragePooling2D().apply(x);
+        return new Model(in, new Dense(classes, SOFTMAX).apply(x));
+    }
+
+    /** conv3x3(stride) BN ReLU conv3x3 BN, plus the shortcut (1x1 conv + BN when the shape changes), then ReLU. */
+    private static SymbolicTensor basicBlock(SymbolicTensor x, int filters, int stride, boolean pytorchPadding) {
+        SymbolicTensor y = batchNormRelu(conv3x3(x, filters, stride, pytorchPadding));
+        y = new BatchNormalization().apply(conv3x3(y, filters, 1, pytorchPadding));
+        return new ReLU().apply(new Add().apply(y, shortcut(x, filters, stride)));
+    }
+
+    /** conv1x1 BN ReLU, conv3x3(stride) BN ReLU, conv1x1 (4x filters) BN, plus the shortcut, then ReLU. */
+    private static SymbolicTensor bottleneckBlock(SymbolicTensor x, int filters, int stride) {
+        SymbolicTensor y = batchNormRelu(conv(filters, 1, 1).apply(x));
+        y = batchNormRelu(conv3x3(y, filters, stride, true));
+        y = new BatchNormalization().apply(conv(filters * 4, 1, 1).apply(y));
+        return new ReLU().apply(new Add().apply(y, shortcut(x, filters * 4, stride)));
+    }
+
+    private static SymbolicTensor shortcut(SymbolicTensor x, int filters, int stride) {
+        if (stride == 1 && x.shape().dim(2) == filters) {
+            return x;
+        }
+        return new BatchNormalization().apply(conv(filters, 1, stride).apply(x));
+    }
+
+    /**
+     * A 3x3 convolution: 'same' padding at stride 1; at stride 2 either Keras' 'same' (the extra row below) or, for
+     * PyTorch's layout, one row of zeros on every side and 'valid'.
+     */
+    private static SymbolicTensor conv3x3(SymbolicTensor x, int filters, int stride, boolean pytorchPadding) {
+        if (stride == 1 || !pytorchPadding) {
+            return conv(filters, 3, stride).padding(Padding.SAME).apply(x);
+        }
+        return conv(filters, 3, stride).apply(new ZeroPadding2D(1).apply(x));
+    }
+
+    private static Conv2D conv(int filters, int kernel, int stride) {
+        return new Conv2D(filters, kernel).strides(stride).useBias(false).kernelInitializer(Initializer.heNormal());
+    }
+
+    private static SymbolicTensor batchNormRelu(SymbolicTensor x) {
+        return new ReLU().apply(new BatchNormalization().apply(x));
+    }
+
+    // ---- MobileNetV2 (Sandler et al. 2018) -----------------------------------------------------------------
+
+    /** MobileNetV2 for 224x224x3 images and 1,000 classes (alpha 1.0: 3.5 M parameters). */
+    public static Model mobileNetV2(double alpha) {
+        return mobileNetV2(alpha, Shape.of(224, 224, 3), 1000);
+    }
+
+    /**
+     * MobileNetV2 with width multiplier alpha: a 3x3 stride-2 convolution, 17 inverted-residual blocks (expand 1x1,
+     * depthwise 3x3, project 1x1, each with BatchNormalization, ReLU6 after the first two, a residual add where the
+     * shape allows), a 1x1 convolution to 1,280 channels, global average pooling and a softmax classifier. Channel
+     * counts are rounded to multiples of 8 as in the paper's code; BatchNormalization keeps Keras' defaults.
+     */
+    public static Model mobileNetV2(double alpha, Shape input, int classes) {
+        if (!(alpha > 0) || alpha > 4) {
+            throw new IllegalArgumentException("mobileNetV2: expected 0 < alpha <= 4, received " + alpha);
+        }
+        int[][] settings = { // expansion t, channels c, repeats n, first stride s
+            {1, 16, 1, 1}, {6, 24, 2, 2}, {6, 32, 3, 2}, {6, 64, 4, 2}, {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
+        Input in = Input.shape(input);
+        int channels = divisible(32 * alpha);
+        SymbolicTensor x = conv(channels, 3, 2).apply(new ZeroPadding2D(1).apply(in));
+        x = relu6(new BatchNormalization().apply(x));
+        for (int[] s : settings) {
+            int out = divisible(s[1] * alpha);
+            for (int i = 0; i < s[2]; i++) {
+                x = invertedResidual(x, s[0], out, i == 0 ? s[3] : 1);
+            }
+        }
+        int last = alpha > 1 ? divisible(1280 * alpha) : 1280;
+        x = relu6(new BatchNormalization().apply(conv(last, 1, 1).apply(x)));
+        x = new GlobalAveragePooling2D().apply(x);
+        return new Model(in, new Dense(classes, SOFTMAX).apply(x));
+    }
+
+    private static SymbolicTensor invertedResidual(SymbolicTensor x, int expansion, int out, int stride) {
+        int in = x.shape().dim(2);
+        SymbolicTensor y = x;
+        if (expansion != 1) {
+            y = relu6(new BatchNormalization().apply(conv(in * expansion, 1, 1).apply(y)));
+        }
+        DepthwiseConv2D depthwise = new DepthwiseConv2D(3).strides(stride).useBias(false)
+                .depthwiseInitializer(Initializer.heNormal());
+        y = stride == 1 ? depthwise.padding(Padding.SAME).apply(y) : depthwise.apply(new ZeroPadding2D(1).apply(y));
+        y = relu6(new BatchNormalization().apply(y));
+        y = new BatchNormalization().apply(conv(out, 1, 1).apply(y));
+        return stride == 1 && in == out ? new Add().apply(x, y) : y;
+    }
+
+    private static SymbolicTensor relu6(SymbolicTensor x) {
+        return new ReLU(6f, 0f).apply(x);
+    }
+
+    /** The paper's rounding: to the nearest multiple of 8, never down by more than 10%. */
+    static int divisible(double channels) {
+        int rounded = Math.max(8, (int) (channels + 4) / 8 * 8);
+        return rounded < 0.9 * channels ? rounded + 8 : rounded;
+    }
+
+    /** The built-in model of this CLI name for inputs of this shape: tutorial, resnet20/32/56, resnet18/34/50, mobilenetv2. */
+    public static Model byName(String name, Shape input, int classes) {
+        String n = name.trim().toLowerCase(Locale.ROOT);
+        if (n.equals("tutorial")) {
+            return tutorialCnn(input, classes);
+        }
+        if (n.matches("resnet\\d+")) {
+            int depth = Integer.parseInt(n.substring(6));
+            return switch (depth) {
+                case 18 -> resNet18(input, classes);
+                case 34 -> resNet34(input, classes);
+                case 50 -> resNet50(input, classes);
+                default -> resNet(depth, input, classes);
+            };
+        }
+        if (n.matches("mobilenetv2(_\\d+(\\.\\d+)?)?")) {
+            double alpha = n.contains("_") ? Double.parseDouble(n.substring(n.indexOf('_') + 1)) : 1.0;
+            return mobileNetV2(alpha, input, classes);
+        }
+        throw new IllegalArgumentException("expected model tutorial, resnet20, resnet32, resnet56 (any 6n+2), resnet18, "
+                + "resnet34, resnet50 or mobilenetv2[_ALPHA], received '" + name + "'");
     }
 }

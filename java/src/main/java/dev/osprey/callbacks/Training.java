@@ -24,4 +24,10 @@ public interface Training {
 
     /** Seconds since the current epoch began. */
     double epochSeconds();
+
+    /** The optimizer's learning rate for the next step. */
+    double learningRate();
+
+    /** Sets the optimizer's learning rate from the next step on. */
+    void learningRate(double rate);
 }

@@ -1,6 +1,10 @@
 package dev.osprey.cli;
 
+import dev.osprey.ArrayBatchSource;
 import dev.osprey.FitOptions;
+import dev.osprey.NDArray;
+import dev.osprey.callbacks.LearningRateScheduler;
+import dev.osprey.data.AugmentedArrays;
 import dev.osprey.History;
 import dev.osprey.Models;
 import dev.osprey.Model;
@@ -25,13 +29,22 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(name = "train", mixinStandardHelpOptions = true,
-        description = "Train the tutorial CNN and report test accuracy. Without options: 10 epochs on the bundled sample.")
+        description = "Train a model (the tutorial CNN unless --model says otherwise) and report test accuracy. Without "
+                + "options: the tutorial CNN, 10 epochs on the bundled sample.")
 final class TrainCommand implements Callable<Integer> {
     @Mixin
     DataOptions data = new DataOptions();
 
     @Mixin
     ImageOptions imageOptions = new ImageOptions();
+
+    @Option(names = "--model", defaultValue = "tutorial", description = "tutorial, resnet20 (resnet32, resnet56, any "
+            + "6n+2), resnet18, resnet34, resnet50 or mobilenetv2[_ALPHA]. Default: ${DEFAULT-VALUE}.")
+    String modelName;
+
+    @Option(names = "--lr-schedule", defaultValue = "constant", description = "constant, or cosine (decay per epoch "
+            + "to 0 over --epochs). Default: ${DEFAULT-VALUE}.")
+    String lrSchedule;
 
     @Option(names = "--epochs", defaultValue = "10", description = "Default: ${DEFAULT-VALUE}.")
     int epochs;
@@ -68,7 +81,7 @@ final class TrainCommand implements Callable<Integer> {
         if (!augmentation.isNone()) {
             System.out.println("Augmentation: " + augmentation);
         }
-        try (Model model = Models.tutorialCnn(Shape.of(p.height(), p.width(), p.channels()), classes.size());
+        try (Model model = Models.byName(modelName, Shape.of(p.height(), p.width(), p.channels()), classes.size());
              ImageBatchSource train = new ImageBatchSource(split[0], p, augmentation, seed, imageOptions.workers, 2,
                      imageOptions.skipBadFiles);
              ImageBatchSource validation = new ImageBatchSource(split[1], p, Augmentation.NONE, seed,
@@ -77,8 +90,7 @@ final class TrainCommand implements Callable<Integer> {
             model.compile(new Adam(learningRate), Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY);
             System.out.println("Device: " + model.backendDescription());
             long start = System.nanoTime();
-            History history = model.fit(train, validation, FitOptions.defaults().epochs(epochs).batchSize(batchSize)
-                    .seed(seed).verbose(!quiet));
+            History history = model.fit(train, validation, fitOptions());
             double seconds = (System.nanoTime() - start) / 1e9;
             model.save(output);
             history.writeJson(sibling(output, ".history.json"));
@@ -97,6 +109,24 @@ final class TrainCommand implements Callable<Integer> {
             System.out.println("Saved model to " + output.toAbsolutePath());
         }
         return 0;
+    }
+
+    private FitOptions fitOptions() {
+        FitOptions options = FitOptions.defaults().epochs(epochs).batchSize(batchSize).seed(seed).verbose(!quiet);
+        switch (lrSchedule) {
+            case "constant" -> {
+            }
+            case "cosine" -> options.callbacks(LearningRateScheduler.cosine(learningRate, epochs, 0));
+            default -> throw new IllegalArgumentException("expected --lr-schedule constant or cosine, received '"
+                    + lrSchedule + "'");
+        }
+        return options;
+    }
+
+    /** (N, H, W) images as (N, H, W, 1). */
+    private static NDArray withChannel(NDArray x) {
+        int[] s = x.shape();
+        return new NDArray(x.data(), s[0], s[1], s[2], 1);
     }
 
     /** model.osprey -> model.curves.png beside it. */
@@ -125,14 +155,25 @@ final class TrainCommand implements Callable<Integer> {
         LabeledData d = data.load();
         System.out.printf(Locale.ROOT, "Data: %s: %,d training and %,d test images of %s%n", d.source(),
                 d.trainX().rows(), d.testX().rows(), d.trainX().sampleShape());
-        try (Model model = Models.tutorialCnn()) {
+        int classes = data.classNames().size();
+        try (Model model = Models.byName(modelName, d.trainX().sampleShape().rank() == 2
+                ? Shape.of(d.trainX().sampleShape().dim(0), d.trainX().sampleShape().dim(1), 1)
+                : d.trainX().sampleShape(), classes)) {
             model.device(Device.parse(device)).seed(seed).classNames(data.classNames());
             model.compile(new Adam(learningRate), Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY);
             model.summary();
             System.out.println("Device: " + model.backendDescription());
+            Augmentation augmentation = imageOptions.augmentation();
             long start = System.nanoTime();
-            History history = model.fit(d.trainX(), d.trainY(), FitOptions.defaults().epochs(epochs)
-                    .batchSize(batchSize).validationData(d.testX(), d.testY()).seed(seed).verbose(!quiet));
+            History history;
+            if (augmentation.isNone()) {
+                history = model.fit(d.trainX(), d.trainY(), fitOptions().validationData(d.testX(), d.testY()));
+            } else {
+                System.out.println("Augmentation: " + augmentation);
+                NDArray images = d.trainX().sampleShape().rank() == 2 ? withChannel(d.trainX()) : d.trainX();
+                history = model.fit(new AugmentedArrays(images, d.trainY(), augmentation, seed),
+                        new ArrayBatchSource(d.testX(), d.testY()), fitOptions());
+            }
             double seconds = (System.nanoTime() - start) / 1e9;
             Map<String, Double> test = model.evaluate(d.testX(), d.testY(), 256);
             model.save(output);

@@ -2,7 +2,6 @@ package dev.osprey.engine;
 
 import dev.osprey.Layer;
 import dev.osprey.NDArray;
-import dev.osprey.Shape;
 import dev.osprey.backend.Backend;
 import dev.osprey.backend.Memory;
 import dev.osprey.backend.Tensor;
@@ -181,9 +180,20 @@ public final class Parameters implements AutoCloseable {
         changed();
     }
 
-    /** The input shapes a layer's weights were made for (its first call's). */
-    static List<Shape> shapesOf(Layer layer) {
-        return layer.weightInputShapes();
+    /** {trainable, non-trainable} values of a graph's weights, counted without allocating them. */
+    public static long[] count(Graph graph) {
+        long trainable = 0;
+        long state = 0;
+        for (Layer layer : graph.layers()) {
+            for (ParamSpec p : layer.parameters(layer.weightInputShapes())) {
+                if (p.trainable() && layer.trainable()) {
+                    trainable += p.size();
+                } else {
+                    state += p.size();
+                }
+            }
+        }
+        return new long[] {trainable, state};
     }
 
     @Override

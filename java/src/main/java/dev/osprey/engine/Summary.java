@@ -17,7 +17,7 @@ public final class Summary {
     private Summary() {
     }
 
-    public static String of(String modelName, boolean sequential, Graph graph, Parameters parameters) {
+    public static String of(String modelName, boolean sequential, Graph graph) {
         List<String[]> rows = new ArrayList<>();
         if (!sequential) {
             for (Input in : graph.inputs()) {
@@ -29,8 +29,8 @@ public final class Summary {
             Layer layer = node.layer();
             long params = 0;
             if (counted.add(layer)) {
-                for (Parameters.Slot s : parameters.of(layer)) {
-                    params += s.spec().size();
+                for (ParamSpec p : layer.parameters(layer.weightInputShapes())) {
+                    params += p.size();
                 }
             }
             List<String> from = new ArrayList<>();
@@ -59,9 +59,10 @@ public final class Summary {
             b.append(i == rows.size() - 1 ? "" : "\n");
         }
         b.append(thick);
-        b.append(String.format(Locale.ROOT, "Total params: %,d%n", parameters.count()));
-        b.append(String.format(Locale.ROOT, "Trainable params: %,d%n", parameters.trainableCount()));
-        b.append(String.format(Locale.ROOT, "Non-trainable params: %,d%n", parameters.nonTrainableCount()));
+        long[] counts = Parameters.count(graph);
+        b.append(String.format(Locale.ROOT, "Total params: %,d%n", counts[0] + counts[1]));
+        b.append(String.format(Locale.ROOT, "Trainable params: %,d%n", counts[0]));
+        b.append(String.format(Locale.ROOT, "Non-trainable params: %,d%n", counts[1]));
         b.append(rule);
         return b.toString();
     }

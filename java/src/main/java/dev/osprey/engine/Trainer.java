@@ -106,6 +106,7 @@ public final class Trainer implements Training {
                     logs.put("val_accuracy", val[1]);
                 }
             }
+            logs.put("learning_rate", updater.learningRate());
             history.record(logs);
             for (Callback c : callbacks) {
                 c.onEpochEnd(epoch, logs, this);
@@ -293,6 +294,16 @@ public final class Trainer implements Training {
     public double dataWaitShare() {
         double seconds = epochSeconds();
         return seconds <= 0 ? 0 : Math.min(1, epochDataWait / seconds);
+    }
+
+    @Override
+    public double learningRate() {
+        return updater.learningRate();
+    }
+
+    @Override
+    public void learningRate(double rate) {
+        updater.learningRate(rate);
     }
 
     @Override

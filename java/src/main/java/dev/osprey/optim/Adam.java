@@ -53,10 +53,11 @@ public final class Adam implements Optimizer {
         Tensor v = memory.allocate(params.shape());
         return new Updater() {
             private long step;
+            private AdamSpec current = spec;
 
             @Override
             public void step() {
-                backend.adamUpdate(spec, ++step, params, grads, m, v);
+                backend.adamUpdate(current, ++step, params, grads, m, v);
             }
 
             @Override
@@ -72,6 +73,19 @@ public final class Adam implements Optimizer {
             @Override
             public void restoreIterations(long iterations) {
                 step = iterations;
+            }
+
+            @Override
+            public double learningRate() {
+                return current.learningRate();
+            }
+
+            @Override
+            public void learningRate(double rate) {
+                if (!(rate >= 0) || Double.isInfinite(rate)) {
+                    throw new IllegalArgumentException(name() + ": expected a learning rate >= 0, received " + rate);
+                }
+                current = new AdamSpec((float) rate, current.beta1(), current.beta2(), current.epsilon());
             }
         };
     }

@@ -30,5 +30,11 @@ public interface Optimizer {
 
         /** Continues from a saved step count (after the slots were filled from a saved model). */
         void restoreIterations(long iterations);
+
+        /** The learning rate the next step uses. */
+        double learningRate();
+
+        /** Changes the learning rate from the next step on (schedules and callbacks do this between steps). */
+        void learningRate(double rate);
     }
 }

@@ -48,10 +48,11 @@ public final class SGD implements Optimizer {
         Tensor velocity = memory.allocate(params.shape());
         return new Updater() {
             private long step;
+            private SgdSpec current = spec;
 
             @Override
             public void step() {
-                backend.sgdUpdate(spec, params, grads, velocity);
+                backend.sgdUpdate(current, params, grads, velocity);
                 step++;
             }
 
@@ -68,6 +69,19 @@ public final class SGD implements Optimizer {
             @Override
             public void restoreIterations(long iterations) {
                 step = iterations;
+            }
+
+            @Override
+            public double learningRate() {
+                return current.learningRate();
+            }
+
+            @Override
+            public void learningRate(double rate) {
+                if (!(rate >= 0) || Double.isInfinite(rate)) {
+                    throw new IllegalArgumentException(name() + ": expected a learning rate >= 0, received " + rate);
+                }
+                current = new SgdSpec((float) rate, current.momentum(), current.nesterov());
             }
         };
     }

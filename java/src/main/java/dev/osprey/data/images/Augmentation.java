@@ -83,6 +83,28 @@ public final class Augmentation {
                 && heightShift == 0;
     }
 
+    /** True when a draw may rotate or zoom (which needs resampling, not just moving whole pixels). */
+    public boolean hasResampling() {
+        return rotationDegrees != 0 || zoomRange != 0;
+    }
+
+    /** Where an index outside [0, size) reads from, for the nearest, reflect (101) and wrap fill modes. */
+    public static int fillIndex(FillMode mode, int index, int size) {
+        return switch (mode) {
+            case NEAREST -> Math.min(Math.max(index, 0), size - 1);
+            case WRAP -> Math.floorMod(index, size);
+            case REFLECT -> {
+                if (size == 1) {
+                    yield 0;
+                }
+                int period = 2 * (size - 1);
+                int m = Math.floorMod(index, period);
+                yield m < size ? m : period - m;
+            }
+            case CONSTANT -> throw new IllegalArgumentException("constant fill reads no pixel");
+        };
+    }
+
     /** The transformation of one sample in one epoch; the same arguments always give the same draw. */
     public Params draw(long seed, int epoch, long sample) {
         if (isNone()) {

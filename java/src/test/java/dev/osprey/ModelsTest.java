@@ -1,0 +1,54 @@
+package dev.osprey;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.api.Test;
+
+/**
+ * The built-in architectures have the published parameter counts: He et al.'s ResNet-20 (0.27 M), and torchvision's
+ * ResNet-18/34/50 and MobileNetV2 trainable counts to the parameter (Keras adds BatchNorm's moving statistics to its
+ * total as non-trainable). Counted from the graph: nothing is allocated.
+ */
+class ModelsTest {
+    @Test
+    void resNet20HasThePapersQuarterMillionParameters() {
+        Model m = Models.resNet(20);
+        assertEquals(272_474, m.trainableParams());
+        assertEquals(1_568, m.nonTrainableParams()); // moving mean and variance of 19 BatchNormalizations
+        assertEquals(274_042, m.countParams());
+        assertEquals(Shape.of(10), m.outputShape());
+        assertEquals(Models.resNet(56).trainableParams() > 850_000, true, "ResNet-56 has about 0.85 M");
+    }
+
+    @Test
+    void imageNetResNetsMatchTorchvision() {
+        Shape imageNet = Shape.of(224, 224, 3);
+        assertEquals(11_689_512, Models.resNet18(imageNet, 1000).trainableParams());
+        assertEquals(21_797_672, Models.resNet34(imageNet, 1000).trainableParams());
+        Model resNet50 = Models.resNet50(imageNet, 1000);
+        assertEquals(25_557_032, resNet50.trainableParams());
+        assertEquals(25_610_152, resNet50.countParams(), "Keras' total: 25.6 M with the moving statistics");
+        assertEquals(Shape.of(1000), resNet50.outputShape());
+    }
+
+    @Test
+    void mobileNetV2MatchesThePublishedCounts() {
+        assertEquals(3_504_872, Models.mobileNetV2(1.0).trainableParams());
+        assertEquals(3_538_984, Models.mobileNetV2(1.0).countParams(), "Keras' MobileNetV2 total");
+        assertEquals(2_236_682, Models.mobileNetV2(1.0, Shape.of(32, 32, 3), 10).trainableParams());
+        assertTrue(Models.mobileNetV2(0.5).trainableParams() < 2_000_000);
+    }
+
+    @Test
+    void anyInputSizeAndClassCount() {
+        Model small = Models.resNet18(Shape.of(64, 48, 1), 7);
+        assertEquals(Shape.of(7), small.outputShape());
+        assertEquals(Shape.of(4), Models.byName("resnet20", Shape.of(28, 28, 1), 4).outputShape());
+        assertEquals(Shape.of(5), Models.byName("mobilenetv2_0.35", Shape.of(32, 32, 3), 5).outputShape());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Models.resNet(21));
+        assertTrue(e.getMessage().contains("6n + 2"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> Models.byName("vgg16", Shape.of(32, 32, 3), 10));
+    }
+}
