@@ -45,6 +45,22 @@ public final class ExecutionPlan implements AutoCloseable {
     private final List<Fold> folds = new ArrayList<>();
     /** Gradients of a shared layer's later calls, kept apart and summed into the arena after backward: {arena, call}. */
     private final List<Tensor[]> sharedGradients = new ArrayList<>();
+    /** Inference plans reuse output memory: the buffers each tensor lives in, and the free ones. */
+    private final List<List<Buffer>> storage = new ArrayList<>();
+    private final List<Buffer> free = new ArrayList<>();
+    private final int[] lastUse;
+
+    /** Memory that layer outputs live in, shared in turn by outputs whose lives don't overlap. */
+    private static final class Buffer {
+        final Tensor tensor;
+        final long size;
+        int readers;
+
+        Buffer(Tensor tensor) {
+            this.tensor = tensor;
+            this.size = tensor.size();
+        }
+    }
     private long foldedVersion = -1;
 
     /** A BatchNormalization (and maybe an activation) folded into the layer before it, with the folded weights. */
@@ -75,6 +91,7 @@ public final class ExecutionPlan implements AutoCloseable {
         accumulators = new Tensor[tensorCount];
         gradients = new Tensor[tensorCount];
         received = new int[tensorCount];
+        lastUse = new int[tensorCount];
         memory = backend.newMemory();
         try {
             for (int i = 0; i < graph.inputs().size(); i++) {
@@ -84,6 +101,17 @@ public final class ExecutionPlan implements AutoCloseable {
             }
             for (int n = 0; n < nodes.size(); n++) {
                 ids.put(nodes.get(n).output(), graph.inputs().size() + n);
+            }
+            for (int id = 0; id < tensorCount; id++) {
+                storage.add(List.of());
+            }
+            for (int n = 0; n < nodes.size(); n++) {
+                for (SymbolicTensor in : nodes.get(n).inputs()) {
+                    lastUse[ids.get(in)] = n;
+                }
+            }
+            for (SymbolicTensor out : graph.outputs()) {
+                lastUse[ids.get(out)] = Integer.MAX_VALUE; // read by the caller after the forward pass
             }
             boolean[] needsGradient = gradientFlow(nodes);
             Map<Node, Node> foldedInto = training ? Map.of() : planFolds(nodes);
@@ -185,6 +213,7 @@ public final class ExecutionPlan implements AutoCloseable {
         if (host != null) { // folded into an earlier call: its output is that call's
             runs[n] = LayerRun.identity(values[ids.get(host.output())], List.of());
             values[outId] = runs[n].output();
+            track(n, outId, null);
             return;
         }
         Map<String, Tensor> params = new HashMap<>();
@@ -213,10 +242,12 @@ public final class ExecutionPlan implements AutoCloseable {
         boolean backward = training && (trains(layer) || any(inputNeedsGradient[n]));
         runsBackward[n] = backward;
         boolean logits = logitsOutput && graph.outputs().size() == 1 && graph.outputs().get(0) == node.output();
-        PlanContext context = new PlanContext(backend, memory, batch, training, in, shapes,
-                node.output().shape(), params, grads, inputNeedsGradient[n].clone(), backward, logits, fused);
+        Buffer[] taken = new Buffer[1];
+        PlanContext context = new PlanContext(backend, memory, shape -> output(shape, taken), batch, training, in,
+                shapes, node.output().shape(), params, grads, inputNeedsGradient[n].clone(), backward, logits, fused);
         runs[n] = layer.plan(context);
         values[outId] = runs[n].output();
+        track(n, outId, context.allocatedOutput() ? taken[0] : null);
         if (backward) {
             for (int i = 0; i < arity; i++) {
                 if (inputNeedsGradient[n][i]) {
@@ -235,6 +266,63 @@ public final class ExecutionPlan implements AutoCloseable {
             }
         }
         return false;
+    }
+
+    /**
+     * A layer's output tensor: in a training plan, new memory (backward reads every output); in an inference plan, the
+     * smallest free buffer that fits, or a new one.
+     */
+    private Tensor output(int[] shape, Buffer[] taken) {
+        if (training) {
+            return memory.allocate(shape);
+        }
+        long size = dev.osprey.backend.Checks.elements(shape);
+        Buffer best = null;
+        for (Buffer b : free) {
+            if (b.size >= size && (best == null || b.size < best.size)) {
+                best = b;
+            }
+        }
+        if (best == null) {
+            best = new Buffer(memory.allocate(Math.toIntExact(size)));
+        } else {
+            free.remove(best);
+        }
+        taken[0] = best;
+        return backend.view(best.tensor, 0, shape);
+    }
+
+    /**
+     * Inference plans: records the buffers call n's output lives in (the one it took, or, for a view or an alias of its
+     * inputs, theirs), then frees the buffers of inputs call n was the last to read.
+     */
+    private void track(int n, int outId, Buffer taken) {
+        if (training) {
+            return;
+        }
+        List<Buffer> lives;
+        if (taken != null) {
+            lives = List.of(taken);
+        } else {
+            lives = new ArrayList<>();
+            for (int id : inputIds[n]) {
+                lives.addAll(storage.get(id));
+            }
+        }
+        for (Buffer b : lives) {
+            b.readers++;
+        }
+        storage.set(outId, lives);
+        for (int id : inputIds[n]) {
+            if (lastUse[id] == n) {
+                for (Buffer b : storage.get(id)) {
+                    if (--b.readers == 0) {
+                        free.add(b);
+                    }
+                }
+                storage.set(id, List.of());
+            }
+        }
     }
 
     /** The activation of the call folded in after this BatchNorm call, if any. */

@@ -27,12 +27,16 @@ public final class PlanContext {
     private final boolean backward;
     private final boolean logits;
     private final Activation fusedActivation;
+    private final java.util.function.Function<int[], Tensor> outputs;
+    private boolean outputAllocated;
 
-    PlanContext(Backend backend, Memory memory, int batch, boolean training, List<Tensor> inputs,
+    PlanContext(Backend backend, Memory memory, java.util.function.Function<int[], Tensor> outputs, int batch,
+                boolean training, List<Tensor> inputs,
                 List<Shape> inputShapes, Shape outputShape, Map<String, Tensor> params, Map<String, Tensor> gradients,
                 boolean[] inputGradients, boolean backward, boolean logits, Activation fusedActivation) {
         this.backend = backend;
         this.memory = memory;
+        this.outputs = outputs;
         this.batch = batch;
         this.training = training;
         this.inputs = inputs;
@@ -50,9 +54,32 @@ public final class PlanContext {
         return backend;
     }
 
-    /** A tensor owned by the plan, freed with it. */
+    /** A tensor owned by the plan, freed with it: scratch, workspaces, gradients. */
     public Tensor allocate(int... shape) {
         return memory.allocate(shape);
+    }
+
+    /**
+     * The layer's output tensor, (batch, output shape...). Call it once, for the tensor the layer's output lives in. An
+     * inference plan may hand out memory that an earlier layer's output no longer needs (outputs live only until their
+     * last reader has run), so write only the output here.
+     */
+    public Tensor allocateOutput() {
+        return allocateOutput(outputBatchShape());
+    }
+
+    /** The same, in another shape of the same size (a pooling's (batch, 1, 1, C) for a (batch, C) output). */
+    public Tensor allocateOutput(int... shape) {
+        if (outputAllocated) {
+            throw new IllegalStateException("allocateOutput: a layer has one output tensor");
+        }
+        outputAllocated = true;
+        return outputs.apply(shape);
+    }
+
+    /** Whether the layer took its output from {@link #allocateOutput} (else it is a view of, or is, an input). */
+    boolean allocatedOutput() {
+        return outputAllocated;
     }
 
     public int batch() {

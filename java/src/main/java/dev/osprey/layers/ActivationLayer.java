@@ -42,7 +42,7 @@ abstract class ActivationLayer extends Layer implements InferenceFolding.Activat
         }
         Backend backend = ctx.backend();
         Tensor input = ctx.input();
-        Tensor output = ctx.allocate(ctx.outputBatchShape());
+        Tensor output = ctx.allocateOutput();
         Tensor dInput = ctx.needsInputGradient(0) ? ctx.allocate(ctx.outputBatchShape()) : null;
         List<Tensor> inputGradients = LayerRun.gradients(dInput);
         return new LayerRun() {

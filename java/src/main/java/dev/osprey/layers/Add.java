@@ -17,7 +17,7 @@ public final class Add extends Merge {
     public LayerRun plan(PlanContext ctx) {
         Backend backend = ctx.backend();
         List<Tensor> inputs = ctx.inputs();
-        Tensor output = ctx.allocate(ctx.outputBatchShape());
+        Tensor output = ctx.allocateOutput();
         return new LayerRun() {
             private Tensor lastOutputGradient;
             private List<Tensor> inputGradients;

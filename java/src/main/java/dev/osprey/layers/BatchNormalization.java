@@ -94,7 +94,7 @@ public final class BatchNormalization extends Layer implements InferenceFolding.
         Backend backend = ctx.backend();
         BatchNormSpec spec = spec(ctx.inputShape(), ctx.batch());
         Tensor x = backend.view(ctx.input(), 0, spec.shape());
-        Tensor output = ctx.allocate(ctx.outputBatchShape());
+        Tensor output = ctx.allocateOutput();
         Tensor y = backend.view(output, 0, spec.shape());
         Tensor gamma = ctx.param("gamma"), beta = ctx.param("beta");
         Tensor movingMean = ctx.param("moving_mean"), movingVariance = ctx.param("moving_variance");

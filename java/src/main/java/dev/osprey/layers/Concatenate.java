@@ -76,7 +76,7 @@ public final class Concatenate extends Layer {
             rows *= first.dim(d);
         }
         int batchRows = rows;
-        Tensor output = ctx.allocate(ctx.outputBatchShape());
+        Tensor output = ctx.allocateOutput();
         List<Tensor> dInputs = new ArrayList<>();
         List<Tensor> splitTargets = new ArrayList<>();
         boolean anyGradient = false;

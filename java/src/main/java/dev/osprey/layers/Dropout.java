@@ -38,7 +38,7 @@ public final class Dropout extends Layer {
         }
         Backend backend = ctx.backend();
         int[] shape = ctx.outputBatchShape();
-        Tensor output = ctx.allocate(shape);
+        Tensor output = ctx.allocateOutput();
         Tensor mask = ctx.allocate(shape);
         Tensor dInput = ctx.needsInputGradient(0) ? ctx.allocate(shape) : null;
         List<Tensor> inputGradients = LayerRun.gradients(dInput);

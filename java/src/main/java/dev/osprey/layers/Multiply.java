@@ -18,7 +18,7 @@ public final class Multiply extends Merge {
         Backend backend = ctx.backend();
         List<Tensor> inputs = ctx.inputs();
         int[] shape = ctx.outputBatchShape();
-        Tensor output = ctx.allocate(shape);
+        Tensor output = ctx.allocateOutput();
         List<Tensor> dInputs = new ArrayList<>();
         for (int i = 0; i < inputs.size(); i++) {
             dInputs.add(ctx.needsInputGradient(i) ? ctx.allocate(shape) : null);

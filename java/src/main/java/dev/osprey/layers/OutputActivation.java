@@ -25,8 +25,8 @@ final class OutputActivation {
         }
         this.activation = a;
         this.fused = a.kind() != Activation.Kind.SOFTMAX && (!ctx.backward() || a.differentiableFromOutput());
-        this.raw = ctx.allocate(ctx.outputBatchShape());
-        this.output = fused ? raw : ctx.allocate(ctx.outputBatchShape());
+        this.output = ctx.allocateOutput();
+        this.raw = fused ? output : ctx.allocate(ctx.outputBatchShape());
         boolean linear = a.kind() == Activation.Kind.LINEAR;
         this.rawGradient = ctx.backward() && !linear ? ctx.allocate(ctx.outputBatchShape()) : null;
     }

@@ -112,7 +112,7 @@ abstract class Pooling2D<P extends Pooling2D<P>> extends Layer {
             this.backend = ctx.backend();
             this.spec = spec;
             this.input = ctx.input();
-            this.pooled = ctx.allocate(spec.outputShape());
+            this.pooled = ctx.allocateOutput(spec.outputShape());
             this.output = backend.view(pooled, 0, outputShape);
             long workspaceSize = backend.pool2dWorkspaceSize(spec);
             this.workspace = workspaceSize > 0 ? ctx.allocate(Math.toIntExact(workspaceSize)) : null;

@@ -38,7 +38,7 @@ public final class Rescaling extends Layer {
     public LayerRun plan(PlanContext ctx) {
         Backend backend = ctx.backend();
         Tensor input = ctx.input();
-        Tensor output = ctx.allocate(ctx.outputBatchShape());
+        Tensor output = ctx.allocateOutput();
         Tensor dInput = ctx.needsInputGradient(0) ? ctx.allocate(ctx.outputBatchShape()) : null;
         List<Tensor> inputGradients = LayerRun.gradients(dInput);
         float s = (float) scale, o = (float) offset;

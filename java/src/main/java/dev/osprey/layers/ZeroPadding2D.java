@@ -53,7 +53,7 @@ public final class ZeroPadding2D extends Layer {
         Shape in = ctx.inputShape();
         Pad2dSpec spec = new Pad2dSpec(ctx.batch(), in.dim(0), in.dim(1), in.dim(2), top, bottom, left, right);
         Tensor input = ctx.input();
-        Tensor output = ctx.allocate(spec.outputShape());
+        Tensor output = ctx.allocateOutput();
         Tensor dInput = ctx.needsInputGradient(0) ? ctx.allocate(spec.inputShape()) : null;
         List<Tensor> inputGradients = LayerRun.gradients(dInput);
         return new LayerRun() {
