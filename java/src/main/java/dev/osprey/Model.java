@@ -123,12 +123,24 @@ public class Model implements AutoCloseable {
             throw new IllegalArgumentException("compile: expected an optimizer and a loss, received "
                     + optimizer + " and " + loss);
         }
+        Optimizer previousOptimizer = this.optimizer;
+        Loss previousLoss = this.loss;
+        Set<Metric> previousMetrics = this.metrics;
+        Optimizer.Updater previousUpdater = this.updater;
         this.optimizer = optimizer;
         this.loss = loss;
         this.metrics = metrics.length == 0 ? EnumSet.noneOf(Metric.class) : EnumSet.copyOf(Arrays.asList(metrics));
         this.updater = null;
-        if (graphFor(null) != null) {
-            build();
+        try {
+            if (graphFor(null) != null) {
+                build();
+            }
+        } catch (RuntimeException e) { // a model that can't take this compile keeps the one it had
+            this.optimizer = previousOptimizer;
+            this.loss = previousLoss;
+            this.metrics = previousMetrics;
+            this.updater = previousUpdater;
+            throw e;
         }
         return this;
     }

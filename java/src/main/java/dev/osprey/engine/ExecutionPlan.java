@@ -73,6 +73,12 @@ public final class ExecutionPlan implements AutoCloseable {
      */
     public ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, boolean training,
                          boolean logitsOutput) {
+        this(graph, parameters, backend, batch, training, logitsOutput, true);
+    }
+
+    /** fold: whether an inference plan folds BatchNormalization into the layer before it (tests compare both). */
+    ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, boolean training, boolean logitsOutput,
+                  boolean fold) {
         this.graph = graph;
         this.parameters = parameters;
         this.backend = backend;
@@ -114,7 +120,7 @@ public final class ExecutionPlan implements AutoCloseable {
                 lastUse[ids.get(out)] = Integer.MAX_VALUE; // read by the caller after the forward pass
             }
             boolean[] needsGradient = gradientFlow(nodes);
-            Map<Node, Node> foldedInto = training ? Map.of() : planFolds(nodes);
+            Map<Node, Node> foldedInto = training || !fold ? Map.of() : planFolds(nodes);
             for (int n = 0; n < nodes.size(); n++) {
                 planNode(n, nodes.get(n), needsGradient, foldedInto);
             }
@@ -464,6 +470,11 @@ public final class ExecutionPlan implements AutoCloseable {
         } else {
             backend.add(accumulators[id], g, accumulators[id]);
         }
+    }
+
+    /** How many BatchNormalization calls this plan folded into the layer before them. */
+    int folds() {
+        return folds.size();
     }
 
     /** Bytes of tensors this plan holds. */

@@ -70,6 +70,45 @@ class ModelFileTest {
         }
     }
 
+    /**
+     * A file written by format version 1 (before graph models; made by the code of that time and kept as a fixture)
+     * loads as a Sequential with its weights, optimizer state and class names, and predicts what it predicted then.
+     */
+    @Test
+    void aModelFileOfFormatVersionOneStillLoadsAndPredictsTheSame() throws IOException {
+        Path v1 = dir.resolve("format-v1.osprey");
+        try (var in = getClass().getResourceAsStream("format-v1-model.osprey")) {
+            Files.copy(in, v1);
+        }
+        String[] expected;
+        try (var in = getClass().getResourceAsStream("format-v1-expected.txt")) {
+            expected = new String(in.readAllBytes(), StandardCharsets.UTF_8).split("\n");
+        }
+        float[] probe = bits(expected[0]);
+        float[] predictions = bits(expected[1]);
+        try (Sequential model = Sequential.load(v1, Device.cpu())) {
+            assertEquals(List.of("red", "green", "blue"), model.classNames());
+            assertEquals("adam", model.optimizer().name());
+            assertEquals(10, model.optimizerState().iterations(), "Adam's step count came along");
+            NDArray p = model.predict(new NDArray(probe, 5, 12, 12, 1));
+            assertArrayEquals(predictions, p.data(), 1e-6f, "the same predictions as when it was saved");
+            Path resaved = dir.resolve("format-v2.osprey");
+            model.save(resaved); // and it saves as the current format
+            try (Sequential again = Sequential.load(resaved, Device.cpu())) {
+                assertArrayEquals(p.data(), again.predict(new NDArray(probe, 5, 12, 12, 1)).data(), 0f);
+            }
+        }
+    }
+
+    private static float[] bits(String line) {
+        String[] words = line.trim().split(" ");
+        float[] out = new float[words.length];
+        for (int i = 0; i < words.length; i++) {
+            out[i] = Float.intBitsToFloat(Integer.parseInt(words[i]));
+        }
+        return out;
+    }
+
     @Test
     void aTruncatedFileGetsAClearError() throws IOException {
         byte[] whole = Files.readAllBytes(saved);

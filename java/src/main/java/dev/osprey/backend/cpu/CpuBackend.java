@@ -28,8 +28,11 @@ import org.bytedeco.javacpp.Loader;
  * once, when the library loads).
  */
 public final class CpuBackend implements Backend {
-    /** Plans kept per kind of op: enough for every layer of a large model at a few batch sizes. */
-    private static final int PLANS_PER_KIND = 512;
+    /**
+     * Plans kept per kind of op: every layer of a large model (ResNet-50 has 23 distinct convolutions) at a few batch
+     * sizes. Each plan holds JIT-compiled kernels, so a process that has seen many shapes frees the stalest.
+     */
+    private static final int PLANS_PER_KIND = 160;
 
     private final DnnlContext context;
     private final PlanCache<Conv2dSpec, ConvPlan> convPlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
@@ -52,6 +55,8 @@ public final class CpuBackend implements Backend {
             throw new BackendException("could not load oneDNN (org.bytedeco:dnnl with its linux-x86_64 jar and "
                     + "org.bytedeco:opencl's native jar must be on the class path): " + e.getMessage(), e);
         }
+        // Plans are cached here, per spec; oneDNN's own cache of primitives would only keep evicted ones alive.
+        dnnl.set_primitive_cache_capacity(PLANS_PER_KIND);
         context = new DnnlContext();
         dnnl_version_t v = dnnl.version();
         description = "cpu: oneDNN " + v.major() + "." + v.minor() + "." + v.patch() + ", " + threads() + " threads";
