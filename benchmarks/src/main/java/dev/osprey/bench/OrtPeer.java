@@ -56,8 +56,8 @@ public final class OrtPeer {
             try (OrtSession session = env.createSession(file, options)) {
                 Map.Entry<String, NodeInfo> input = session.getInputInfo().entrySet().iterator().next();
                 long[] shape = ((TensorInfo) input.getValue().getInfo()).getShape(); // [-1, 3, 32, 32]
-                System.out.printf(Locale.ROOT, "INFO onnxruntime version=%s threads=%d input=%s%s softmax=java%n",
-                        env.getVersion(), threads, input.getKey(), Arrays.toString(shape));
+                System.out.printf(Locale.ROOT, "INFO onnxruntime version=%s threads=%d softmax=java input=%s%s%n",
+                        env.getVersion(), threads, input.getKey(), Arrays.toString(shape).replace(" ", ""));
                 Random random = new Random(42);
                 double imagesPerSecond = inferenceImagesPerSecond(env, session, input.getKey(), shape, random,
                         seconds);
