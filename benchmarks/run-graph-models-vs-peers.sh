@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Osprey, PyTorch and ONNX Runtime side by side on this CPU: ResNet-20 and MobileNetV2 (alpha 1.0) at 32x32x3,
+# 10 classes, 2 threads each, run interleaved (ROUNDS rounds; per round and model: Osprey, PyTorch, ONNX Runtime),
+# best round of each kept. Figures: training images/s at batch 64 and 128, inference images/s at batch 256, batch-1
+# latency median and p99 (ONNX Runtime: inference only). Writes a table under benchmarks/results/.
+# Every side prints lines "RESULT <framework> <model> <figure> <value>"; this script collects them.
+# Needs Debian's python3-torch, python3-torchvision, python3-onnx and libopenblas0-openmp (installed if missing,
+# when run as root).
+# Usage: benchmarks/run-graph-models-vs-peers.sh [seconds-per-figure=5] [rounds=3]
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+seconds="${1:-5}"
+rounds="${2:-3}"
+threads=2
+models=(resnet20 mobilenetv2)
+results="$root/benchmarks/results"
+peers="$root/benchmarks/peers/pytorch_models.py"
+python=/usr/bin/python3   # Debian's interpreter, where python3-torch lives
+packages=(python3-torch python3-torchvision python3-onnx libopenblas0-openmp)
+
+if ! "$python" -c 'import torch, torchvision, onnx' 2>/dev/null || ! dpkg -s libopenblas0-openmp >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}"
+  else
+    echo "needs: sudo apt-get install ${packages[*]}" >&2; exit 1
+  fi
+fi
+
+(cd "$root" && mvn -B -q -Dstyle.color=never -DskipTests package -pl benchmarks -am) >&2
+jar="$root/benchmarks/target/osprey-benchmarks-0.1.0-SNAPSHOT.jar"
+cp="$jar:$root/benchmarks/target/lib/*"
+java=(java --enable-native-access=ALL-UNNAMED -cp "$cp")
+
+osprey=yes
+if ! unzip -l "$jar" 'dev/osprey/bench/GraphModelThroughput.class' >/dev/null 2>&1; then
+  osprey=no
+  echo "note: dev.osprey.bench.GraphModelThroughput is not in $jar yet: measuring the peers only" >&2
+fi
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+for model in "${models[@]}"; do
+  "$python" "$peers" export "$model" "$work/$model.onnx" >&2
+done
+
+export OMP_NUM_THREADS=$threads
+log="$work/log"
+notes="$work/notes"
+touch "$log" "$notes"
+for ((r = 1; r <= rounds; r++)); do
+  for model in "${models[@]}"; do
+    if [ "$osprey" = yes ]; then
+      echo "round $r/$rounds, $model: osprey" >&2
+      if ! "${java[@]}" dev.osprey.bench.GraphModelThroughput "$model" "$seconds" | tee -a "$log" >&2; then
+        echo "round $r, $model: Osprey's GraphModelThroughput failed (exit ${PIPESTATUS[0]})" | tee -a "$notes" >&2
+      fi
+    fi
+    echo "round $r/$rounds, $model: pytorch" >&2
+    # glibc may re-map large buffers every step in torch; these settings give torch its best figures.
+    MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=4294967296 \
+      "$python" "$peers" "$model" "$seconds" "$threads" | tee -a "$log" >&2
+    echo "round $r/$rounds, $model: onnxruntime" >&2
+    "${java[@]}" dev.osprey.bench.OrtPeer "$model" "$work/$model.onnx" "$seconds" "$threads" | tee -a "$log" >&2
+  done
+done
+[ "$osprey" = yes ] || echo "Osprey's GraphModelThroughput was absent from the build: no Osprey figures." >>"$notes"
+
+stamp="$(date -u +%Y-%m-%dT%H%MZ)"
+out="$results/graph-models-vs-peers-$stamp.md"
+mkdir -p "$results"
+cpu="$(lscpu | sed -n 's/^Model name: *//p' | head -1)"
+flags="$(lscpu | sed -n 's/^Flags: *//p')"
+java_version="$(java -version 2>&1 | head -1)"
+"$python" - "$log" "$notes" "$out" "$seconds" "$rounds" "$threads" "$cpu" "$flags" "$java_version" <<'PY'
+import collections, platform, subprocess, sys
+log, notes, out, seconds, rounds, threads, cpu, flags, java_version = sys.argv[1:10]
+lines = open(log).read().splitlines()
+values = collections.defaultdict(list)          # (framework, model, figure) -> one value per round
+pytorch_format = collections.defaultdict(list)  # (model, figure) -> (value, better memory format) per round
+info = {}
+for line in lines:
+    f = line.split()
+    if len(f) == 5 and f[0] == "RESULT":
+        values[(f[1], f[2], f[3])].append(float(f[4]))
+    elif line.startswith("INFO pytorch torch="):
+        info["pytorch"] = line[len("INFO pytorch "):]
+    elif line.startswith("INFO onnxruntime version="):
+        info["onnxruntime"] = line[len("INFO onnxruntime "):]
+    elif line.startswith("INFO osprey"):
+        info["osprey"] = line[len("INFO osprey "):]
+    elif line.startswith("INFO pytorch ") and " best=" in line:  # INFO pytorch MODEL FIGURE nchw=.. channels_last=.. best=..
+        per_format = dict(w.split("=", 1) for w in f[4:])
+        pytorch_format[(f[2], f[3])].append((float(per_format[per_format["best"]]), per_format["best"]))
+
+figures = [("train_b64", "training, batch 64 (images/s)"), ("train_b128", "training, batch 128 (images/s)"),
+           ("infer_b256", "inference, batch 256 (images/s)"), ("latency_p50_ms", "batch-1 latency, median (ms)"),
+           ("latency_p99_ms", "batch-1 latency, p99 (ms)")]
+frameworks = [("osprey", "Osprey"), ("pytorch", "PyTorch"), ("onnxruntime", "ONNX Runtime")]
+
+def latency(figure):
+    return figure.startswith("latency")
+
+def best(fw, model, figure):
+    v = values.get((fw, model, figure))
+    return None if not v else (min(v) if latency(figure) else max(v))
+
+def fmt(x, figure):
+    return "—" if x is None else (f"{x:.3f}" if latency(figure) else f"{x:,.0f}")
+
+def spread(fw, model, figure):
+    v = values.get((fw, model, figure))
+    return "—" if not v else f"{fmt(min(v), figure)}–{fmt(max(v), figure)}"
+
+def ratio(model, figure, peer):
+    o, p = best("osprey", model, figure), best(peer, model, figure)
+    if o is None or p is None:
+        return "—"
+    return f"{(p / o if latency(figure) else o / p):.2f}x"
+
+def torch_format(model, figure):
+    runs = pytorch_format.get((model, figure))
+    if not runs:
+        return "—"
+    pick = min if latency(figure) else max
+    return pick(runs)[1]
+
+has = lambda flag: "yes" if flag in flags.split() else "no"
+amx = [fl for fl in ("amx_tile", "amx_bf16", "amx_int8") if fl in flags.split()]
+md = [f"# Osprey vs PyTorch vs ONNX Runtime on the CPU: ResNet-20 and MobileNetV2, best of {rounds} interleaved round(s)",
+      "",
+      f"- machine: {cpu}, {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} vCPU, "
+      f"avx512_bf16: {has('avx512_bf16')}, AMX: {', '.join(amx) if amx else 'no'}; {platform.platform()}",
+      f"- Osprey: {info.get('osprey', 'no INFO line')}; {java_version}",
+      f"- PyTorch: {info.get('pytorch', 'not run')}; each figure measured in NCHW and channels_last, the better kept "
+      "(column 'PyTorch format'); MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=4294967296",
+      f"- ONNX Runtime (Java): {info.get('onnxruntime', 'not run')}; model exported from the PyTorch definition "
+      "(opset 13), graph optimization ALL, sequential, inter-op 1; inference figures only",
+      f"- data: seeded random normal 32x32x3 images, random labels of 10 classes; {seconds} s per figure per round; "
+      f"{threads} threads each (OMP_NUM_THREADS={threads}, torch.set_num_threads({threads}), ORT intra-op {threads}); "
+      "every inference figure includes a softmax over the logits",
+      f"- command: `benchmarks/run-graph-models-vs-peers.sh {seconds} {rounds}`",
+      "",
+      "Best = highest images/s or lowest ms over the rounds; range = worst–best over the rounds. Ratios compare best "
+      "figures and read >1 = Osprey ahead: Osprey/peer for images/s, **peer/Osprey for latency**.",
+      ""]
+for model in [m for m in ("resnet20", "mobilenetv2") if any(k[1] == m for k in values)]:
+    md += [f"## {model}", "",
+           "| figure | Osprey | Osprey range | PyTorch | PyTorch range | PyTorch format | ONNX Runtime | ONNX Runtime range "
+           "| Osprey vs PyTorch | Osprey vs ONNX Runtime |",
+           "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
+    for figure, name in figures:
+        md.append(f"| {name} | {fmt(best('osprey', model, figure), figure)} | {spread('osprey', model, figure)} "
+                  f"| {fmt(best('pytorch', model, figure), figure)} | {spread('pytorch', model, figure)} "
+                  f"| {torch_format(model, figure)} "
+                  f"| {fmt(best('onnxruntime', model, figure), figure)} | {spread('onnxruntime', model, figure)} "
+                  f"| {ratio(model, figure, 'pytorch')} | {ratio(model, figure, 'onnxruntime')} |")
+    md.append("")
+note_lines = open(notes).read().splitlines()
+if note_lines:
+    md += ["Notes:", ""] + [f"- {n}" for n in note_lines] + [""]
+md += ["Raw lines:", "", "```"] + [l for l in lines if l.startswith(("RESULT", "INFO"))] + ["```"]
+open(out, "w").write("\n".join(md) + "\n")
+print("\n".join(md[:md.index("Raw lines:")]))
+PY
+echo "written: $out" >&2
