@@ -81,7 +81,7 @@ public final class Models {
         }
         int blocks = (depth - 2) / 6;
         Input in = Input.shape(input);
-        SymbolicTensor x = batchNormRelu(conv(16, 3, 1).apply(in));
+        SymbolicTensor x = batchNormRelu(conv(16, 3, 1).padding(Padding.SAME).apply(in));
         int filters = 16;
         for (int stage = 0; stage < 3; stage++) {
             for (int b = 0; b < blocks; b++) {

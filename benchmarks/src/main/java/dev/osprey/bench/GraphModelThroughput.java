@@ -1,0 +1,63 @@
+package dev.osprey.bench;
+
+import dev.osprey.Model;
+import dev.osprey.Models;
+import dev.osprey.NDArray;
+import dev.osprey.Shape;
+import dev.osprey.backend.Device;
+import dev.osprey.benchmark.ModelBenchmark;
+import dev.osprey.loss.Loss;
+import dev.osprey.metrics.Metric;
+import dev.osprey.optim.Adam;
+import java.util.Locale;
+import java.util.Random;
+
+/**
+ * Osprey's side of benchmarks/run-graph-models-vs-peers.sh: one built-in model at 32x32x3 and 10 classes on the CPU,
+ * measured as the peers are: training images/s at batch 64 and 128 (shuffled batches of seeded random normal images
+ * with random labels, Adam at 1e-3 with epsilon 1e-7, cross-entropy), inference images/s at batch 256 and batch-1
+ * latency (median, p99), both with the softmax. Prints "RESULT osprey MODEL FIGURE VALUE" lines.
+ *
+ * <p>Usage: GraphModelThroughput resnet20|mobilenetv2 SECONDS
+ */
+public final class GraphModelThroughput {
+    private GraphModelThroughput() {
+    }
+
+    public static void main(String[] args) {
+        if (args.length != 2) {
+            System.err.println("usage: GraphModelThroughput resnet20|mobilenetv2 SECONDS");
+            System.exit(2);
+        }
+        String name = args[0];
+        double seconds = Double.parseDouble(args[1]);
+        Random r = new Random(42);
+        int n = 1024;
+        float[] x = new float[n * 32 * 32 * 3];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) r.nextGaussian();
+        }
+        float[] y = new float[n];
+        for (int i = 0; i < n; i++) {
+            y[i] = r.nextInt(10);
+        }
+        NDArray images = new NDArray(x, n, 32, 32, 3);
+        NDArray labels = new NDArray(y, n);
+        try (Model model = Models.byName(name, Shape.of(32, 32, 3), 10).device(Device.cpu())) {
+            model.compile(new Adam(1e-3, 0.9, 0.999, 1e-7), Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY);
+            System.out.println("INFO osprey " + model.backendDescription().replace(' ', '_'));
+            for (int batch : new int[] {64, 128}) {
+                print(name, "train_b" + batch, ModelBenchmark.trainImagesPerSecond(model, images, labels, batch, seconds));
+            }
+            print(name, "infer_b256", ModelBenchmark.inferenceImagesPerSecond(model, images, 256, seconds));
+            double[] latency = ModelBenchmark.batchOneLatencyMillis(model, images, seconds);
+            print(name, "latency_p50_ms", latency[0]);
+            print(name, "latency_p99_ms", latency[1]);
+        }
+    }
+
+    private static void print(String model, String figure, double value) {
+        System.out.printf(Locale.ROOT, "RESULT osprey %s %s %.4f%n", model, figure, value);
+        System.out.flush();
+    }
+}
