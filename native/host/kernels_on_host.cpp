@@ -54,35 +54,47 @@ int main() {
         OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_softmax_backward, prob.data(), dy.data(), dx.data(), 5, 4);
         print("softmax_backward", dx.data(), 20);
     }
-    { // batch normalization over 2 x 3 x 5 x 3 (30 rows of 3 channels) in chunks of 4 rows: training forward with
-      // moving statistics (momentum 0.9), then the backward
+    // batch normalization over 2 x 3 x 5 x 3 (30 rows of 3 channels) in chunks of 4 rows: training forward with moving
+    // statistics (momentum 0.9), then the backward; plain, then with the ReLU fused (names end in _relu)
+    for (int relu = 0; relu < 2; relu++) {
         const int rows = 30, channels = 3, chunkRows = 4, chunks = (rows + chunkRows - 1) / chunkRows;
         std::vector<float> x = input(rows * channels, 16), y(rows * channels), dy = input(rows * channels, 17);
         for (size_t i = 0; i < x.size(); i++) x[i] = x[i] * 2.0f + 3.0f + (float)(i % channels);
         std::vector<float> gamma = input(channels, 18), beta = input(channels, 19), movingMean = input(channels, 20);
         std::vector<float> movingVar(channels, 0.75f), mean(channels), var(channels), pa(chunks * channels),
             pb(chunks * channels), dx(rows * channels), dGamma(channels), dBeta(channels);
-        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_batch_norm_partials, x.data(), nullptr, nullptr, pa.data(), pb.data(),
-                           rows, channels, chunkRows);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_batch_norm_partials, x.data(), nullptr, nullptr, nullptr, pa.data(),
+                           pb.data(), rows, channels, chunkRows);
         OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_batch_norm_statistics, x.data(), pa.data(), pb.data(), chunks, rows,
                            channels, mean.data(), var.data(), movingMean.data(), movingVar.data(), 0.9f);
         OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_batch_norm_apply, x.data(), y.data(), mean.data(), var.data(),
-                           gamma.data(), beta.data(), (long long)(rows * channels), channels, 1e-3f);
-        print("batch_norm_y", y.data(), rows * channels);
-        print("batch_norm_mean", mean.data(), channels);
-        print("batch_norm_variance", var.data(), channels);
-        print("batch_norm_moving_mean", movingMean.data(), channels);
-        print("batch_norm_moving_variance", movingVar.data(), channels);
-        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_batch_norm_partials, x.data(), dy.data(), mean.data(), pa.data(),
-                           pb.data(), rows, channels, chunkRows);
+                           gamma.data(), beta.data(), (long long)(rows * channels), channels, 1e-3f, relu);
+        const float* fusedOutput = relu ? y.data() : nullptr;
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_batch_norm_partials, x.data(), dy.data(), fusedOutput, mean.data(),
+                           pa.data(), pb.data(), rows, channels, chunkRows);
         OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_batch_norm_backward_reduce, pa.data(), pb.data(), chunks, channels,
                            var.data(), 1e-3f, dGamma.data(), dBeta.data());
-        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_batch_norm_backward_apply, x.data(), dy.data(), mean.data(),
-                           var.data(), gamma.data(), dGamma.data(), dBeta.data(), dx.data(),
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_batch_norm_backward_apply, x.data(), dy.data(), fusedOutput,
+                           mean.data(), var.data(), gamma.data(), dGamma.data(), dBeta.data(), dx.data(),
                            (long long)(rows * channels), channels, rows, 1e-3f);
-        print("batch_norm_dx", dx.data(), rows * channels);
-        print("batch_norm_dgamma", dGamma.data(), channels);
-        print("batch_norm_dbeta", dBeta.data(), channels);
+        const char* suffix = relu ? "_relu" : "";
+        char name[64];
+        std::snprintf(name, sizeof name, "batch_norm_y%s", suffix);
+        print(name, y.data(), rows * channels);
+        std::snprintf(name, sizeof name, "batch_norm_mean%s", suffix);
+        print(name, mean.data(), channels);
+        std::snprintf(name, sizeof name, "batch_norm_variance%s", suffix);
+        print(name, var.data(), channels);
+        std::snprintf(name, sizeof name, "batch_norm_moving_mean%s", suffix);
+        print(name, movingMean.data(), channels);
+        std::snprintf(name, sizeof name, "batch_norm_moving_variance%s", suffix);
+        print(name, movingVar.data(), channels);
+        std::snprintf(name, sizeof name, "batch_norm_dx%s", suffix);
+        print(name, dx.data(), rows * channels);
+        std::snprintf(name, sizeof name, "batch_norm_dgamma%s", suffix);
+        print(name, dGamma.data(), channels);
+        std::snprintf(name, sizeof name, "batch_norm_dbeta%s", suffix);
+        print(name, dBeta.data(), channels);
     }
     { // average pooling of 2 images of 5 x 6 x 3, window 3 x 2, strides 2 x 1, padding top 1, left 0 (bottom 1,
       // right 1), padding excluded from the count; then its backward

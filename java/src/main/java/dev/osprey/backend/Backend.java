@@ -66,20 +66,28 @@ public interface Backend extends AutoCloseable {
 
     // ---- normalization -----------------------------------------------------------------------------------
 
+    /** Floats of scratch the training forward fills for the backward (oneDNN: the fused ReLU's mask); 0 for none. */
+    long batchNormWorkspaceSize(BatchNormSpec spec);
+
     /**
-     * Normalizes x with its own per-channel statistics, writing them to batchMean and batchVariance (biased), and
-     * moves movingMean and movingVariance towards them by the spec's momentum.
+     * Normalizes x with its own per-channel statistics (then the ReLU, if the spec fuses one), writing the statistics to
+     * batchMean and batchVariance (biased), and moves movingMean and movingVariance towards them by the spec's
+     * momentum. workspace: {@link #batchNormWorkspaceSize} floats, or null when that is 0.
      */
     void batchNormForwardTraining(BatchNormSpec spec, Tensor x, Tensor gamma, Tensor beta, Tensor movingMean,
-                                  Tensor movingVariance, Tensor y, Tensor batchMean, Tensor batchVariance);
+                                  Tensor movingVariance, Tensor y, Tensor batchMean, Tensor batchVariance,
+                                  Tensor workspace);
 
-    /** Normalizes x with the moving statistics. */
+    /** Normalizes x with the moving statistics (then the fused ReLU, if any). */
     void batchNormForwardInference(BatchNormSpec spec, Tensor x, Tensor gamma, Tensor beta, Tensor movingMean,
                                    Tensor movingVariance, Tensor y);
 
-    /** Gradients of a training-mode forward, from the statistics it saved. */
-    void batchNormBackward(BatchNormSpec spec, Tensor x, Tensor dy, Tensor gamma, Tensor batchMean,
-                           Tensor batchVariance, Tensor dx, Tensor dGamma, Tensor dBeta);
+    /**
+     * Gradients of a training-mode forward, from the statistics it saved; dy is the gradient of its output y (after the
+     * fused ReLU, which this op differentiates too, from y or the workspace).
+     */
+    void batchNormBackward(BatchNormSpec spec, Tensor x, Tensor y, Tensor dy, Tensor gamma, Tensor batchMean,
+                           Tensor batchVariance, Tensor workspace, Tensor dx, Tensor dGamma, Tensor dBeta);
 
     // ---- element-wise ------------------------------------------------------------------------------------
 

@@ -3,9 +3,16 @@ package dev.osprey.backend;
 /**
  * One batch normalization over (batch, height, width, channels), statistics per channel over the other three axes
  * (a (batch, features) input is height = width = 1). Keras' formulation: y = gamma (x - mean) / sqrt(var + epsilon)
- * + beta with the biased batch variance; while training, moving = moving * momentum + batch * (1 - momentum).
+ * + beta with the biased batch variance; while training, moving = moving * momentum + batch * (1 - momentum). With
+ * {@code relu}, a ReLU follows in the same op (and its gradient is taken in the backward op).
  */
-public record BatchNormSpec(int batch, int height, int width, int channels, float epsilon, float momentum) {
+public record BatchNormSpec(int batch, int height, int width, int channels, float epsilon, float momentum,
+                            boolean relu) {
+    /** Without a fused ReLU. */
+    public BatchNormSpec(int batch, int height, int width, int channels, float epsilon, float momentum) {
+        this(batch, height, width, channels, epsilon, momentum, false);
+    }
+
     public BatchNormSpec {
         if (!(epsilon > 0)) {
             throw new IllegalArgumentException("BatchNormSpec: expected epsilon > 0, received " + epsilon);
@@ -18,6 +25,11 @@ public record BatchNormSpec(int batch, int height, int width, int channels, floa
     /** Values each channel's statistics are taken over. */
     public int rows() {
         return batch * height * width;
+    }
+
+    /** This normalization with a ReLU fused after it, or without. */
+    public BatchNormSpec withRelu(boolean fused) {
+        return new BatchNormSpec(batch, height, width, channels, epsilon, momentum, fused);
     }
 
     public int[] shape() {

@@ -103,10 +103,11 @@ public final class Checks {
         workspace("pool2dBackward", workspace, workspaceSize);
     }
 
-    private static void workspace(String what, Tensor workspace, long size) {
+    /** A workspace of at least size floats (pooling's arg-max, a fused ReLU's mask), or none when size is 0. */
+    public static void workspace(String what, Tensor workspace, long size) {
         if (size > 0 && (workspace == null || workspace.size() < size)) {
             throw new IllegalArgumentException(what + ": expected a workspace of at least " + size
-                    + " floats (pool2dWorkspaceSize), received " + (workspace == null ? "null" : workspace.size()));
+                    + " floats, received " + (workspace == null ? "null" : workspace.size()));
         }
     }
 

@@ -43,6 +43,9 @@ public final class ExecutionPlan implements AutoCloseable {
     private final Tensor targets;             // (batch, classes) for the single-output loss, or null
     private final Tensor dLogits;             // training only
     private final List<Fold> folds = new ArrayList<>();
+    /** Activations taken over by the layer before them: the activation, per taking layer; the taker, per activation. */
+    private final Map<Node, Activation> absorbed = new IdentityHashMap<>();
+    private final Map<Node, Node> absorbedInto = new IdentityHashMap<>();
     /** Gradients of a shared layer's later calls, kept apart and summed into the arena after backward: {arena, call}. */
     private final List<Tensor[]> sharedGradients = new ArrayList<>();
     /** Inference plans reuse output memory: the buffers each tensor lives in, and the free ones. */
@@ -120,7 +123,8 @@ public final class ExecutionPlan implements AutoCloseable {
                 lastUse[ids.get(out)] = Integer.MAX_VALUE; // read by the caller after the forward pass
             }
             boolean[] needsGradient = gradientFlow(nodes);
-            Map<Node, Node> foldedInto = training || !fold ? Map.of() : planFolds(nodes);
+            Map<Node, Node> foldedInto = new IdentityHashMap<>(training || !fold ? Map.of() : planFolds(nodes));
+            absorbActivations(nodes, foldedInto);
             for (int n = 0; n < nodes.size(); n++) {
                 planNode(n, nodes.get(n), needsGradient, foldedInto);
             }
@@ -171,8 +175,8 @@ public final class ExecutionPlan implements AutoCloseable {
     private Map<Node, Node> planFolds(List<Node> nodes) {
         Map<Node, Node> foldedInto = new IdentityHashMap<>();
         for (Node producer : nodes) {
-            if (!(producer.layer() instanceof InferenceFolding.Absorber absorber) || !absorber.canAbsorbChannelAffine()
-                    || !onlyReader(producer.output(), InferenceFolding.ChannelAffine.class)) {
+            if (!(producer.layer() instanceof Fusion.Absorber absorber) || !absorber.canAbsorbChannelAffine()
+                    || !onlyReader(producer.output(), Fusion.ChannelAffine.class)) {
                 continue;
             }
             Node norm = graph.consumers(producer.output()).get(0);
@@ -181,15 +185,35 @@ public final class ExecutionPlan implements AutoCloseable {
             Tensor bias = memory.allocate(channels);
             folds.add(new Fold(producer, norm, kernel, bias));
             foldedInto.put(norm, producer);
-            if (onlyReader(norm.output(), InferenceFolding.ActivationOnly.class)) {
+            if (onlyReader(norm.output(), Fusion.ActivationOnly.class)) {
                 Node activation = graph.consumers(norm.output()).get(0);
-                Activation a = ((InferenceFolding.ActivationOnly) activation.layer()).elementwiseActivation();
+                Activation a = ((Fusion.ActivationOnly) activation.layer()).elementwiseActivation();
                 if (a.kind() != Activation.Kind.SOFTMAX) {
                     foldedInto.put(activation, producer);
                 }
             }
         }
         return foldedInto;
+    }
+
+    /**
+     * Lets a layer that can apply an activation take over the activation layer that alone reads its output (Conv2D
+     * then ReLU, BatchNormalization then ReLU): the activation call then passes its input through, in both directions.
+     */
+    private void absorbActivations(List<Node> nodes, Map<Node, Node> foldedInto) {
+        for (Node producer : nodes) {
+            if (foldedInto.containsKey(producer) || foldedInto.containsValue(producer)
+                    || !(producer.layer() instanceof Fusion.ActivationAbsorber absorber)
+                    || !onlyReader(producer.output(), Fusion.ActivationOnly.class)) {
+                continue;
+            }
+            Node activation = graph.consumers(producer.output()).get(0);
+            Activation a = ((Fusion.ActivationOnly) activation.layer()).elementwiseActivation();
+            if (absorber.canAbsorbActivation(a, training)) {
+                absorbed.put(producer, a);
+                absorbedInto.put(activation, producer);
+            }
+        }
     }
 
     /** True when exactly one call reads t, its layer is of this kind, and t is not a model output. */
@@ -215,6 +239,17 @@ public final class ExecutionPlan implements AutoCloseable {
             in.add(values[id]);
             shapes.add(node.inputs().get(i).shape());
         }
+        Node taker = absorbedInto.get(node);
+        if (taker != null) { // its activation runs in the call before it: pass everything through
+            runs[n] = LayerRun.passThrough(values[ids.get(taker.output())]);
+            values[outId] = runs[n].output();
+            runsBackward[n] = training && any(inputNeedsGradient[n]);
+            if (runsBackward[n]) {
+                contributions[inputIds[n][0]]++;
+            }
+            track(n, outId, null);
+            return;
+        }
         Node host = foldedInto.get(node);
         if (host != null) { // folded into an earlier call: its output is that call's
             runs[n] = LayerRun.identity(values[ids.get(host.output())], List.of());
@@ -237,10 +272,10 @@ public final class ExecutionPlan implements AutoCloseable {
                 }
             }
         }
-        Activation fused = null;
+        Activation fused = absorbed.get(node);
         for (Fold f : folds) {
             if (f.producer() == node) {
-                params.put(((InferenceFolding.Absorber) layer).kernelName(), f.kernel());
+                params.put(((Fusion.Absorber) layer).kernelName(), f.kernel());
                 params.put("bias", f.bias());
                 fused = foldedActivation(f.norm());
             }
@@ -334,8 +369,8 @@ public final class ExecutionPlan implements AutoCloseable {
     /** The activation of the call folded in after this BatchNorm call, if any. */
     private Activation foldedActivation(Node norm) {
         List<Node> readers = graph.consumers(norm.output());
-        if (readers.size() == 1 && readers.get(0).layer() instanceof InferenceFolding.ActivationOnly a
-                && onlyReader(norm.output(), InferenceFolding.ActivationOnly.class)
+        if (readers.size() == 1 && readers.get(0).layer() instanceof Fusion.ActivationOnly a
+                && onlyReader(norm.output(), Fusion.ActivationOnly.class)
                 && a.elementwiseActivation().kind() != Activation.Kind.SOFTMAX) {
             return a.elementwiseActivation();
         }
@@ -396,7 +431,7 @@ public final class ExecutionPlan implements AutoCloseable {
             return;
         }
         for (Fold f : folds) {
-            InferenceFolding.Absorber absorber = (InferenceFolding.Absorber) f.producer().layer();
+            Fusion.Absorber absorber = (Fusion.Absorber) f.producer().layer();
             float[] kernel = parameters.read(slot(f.producer().layer(), absorber.kernelName())).data();
             float[] bias = null;
             for (Parameters.Slot s : parameters.of(f.producer().layer())) {
@@ -408,8 +443,8 @@ public final class ExecutionPlan implements AutoCloseable {
             for (Parameters.Slot s : parameters.of(f.norm().layer())) {
                 norm.put(s.spec().name(), parameters.read(s).data());
             }
-            float[][] scaleShift = ((InferenceFolding.ChannelAffine) f.norm().layer()).inferenceScaleShift(norm);
-            float[][] folded = InferenceFolding.fold(kernel, bias, scaleShift[0], scaleShift[1]);
+            float[][] scaleShift = ((Fusion.ChannelAffine) f.norm().layer()).inferenceScaleShift(norm);
+            float[][] folded = Fusion.fold(kernel, bias, scaleShift[0], scaleShift[1]);
             backend.copyIn(folded[0], 0, f.kernel());
             backend.copyIn(folded[1], 0, f.bias());
         }
@@ -470,6 +505,11 @@ public final class ExecutionPlan implements AutoCloseable {
         } else {
             backend.add(accumulators[id], g, accumulators[id]);
         }
+    }
+
+    /** How many activation layers this plan let the layer before them apply. */
+    int absorbedActivations() {
+        return absorbed.size();
     }
 
     /** How many BatchNormalization calls this plan folded into the layer before them. */

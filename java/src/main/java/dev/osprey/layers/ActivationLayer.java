@@ -4,7 +4,7 @@ import dev.osprey.Layer;
 import dev.osprey.Shape;
 import dev.osprey.backend.Backend;
 import dev.osprey.backend.Tensor;
-import dev.osprey.engine.InferenceFolding;
+import dev.osprey.engine.Fusion;
 import dev.osprey.engine.LayerRun;
 import dev.osprey.engine.PlanContext;
 import java.util.List;
@@ -14,7 +14,7 @@ import java.util.List;
  * the activation forward and its gradient from the kept input. As a classifier's last layer, softmax becomes the
  * identity (the loss, or predict, applies it); in inference plans an element-wise one folds into the op before it.
  */
-abstract class ActivationLayer extends Layer implements InferenceFolding.ActivationOnly {
+abstract class ActivationLayer extends Layer implements Fusion.ActivationOnly {
     /** The function this layer applies. */
     abstract dev.osprey.Activation function();
 

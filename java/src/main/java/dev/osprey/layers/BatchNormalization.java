@@ -7,7 +7,7 @@ import dev.osprey.Shape;
 import dev.osprey.backend.Backend;
 import dev.osprey.backend.BatchNormSpec;
 import dev.osprey.backend.Tensor;
-import dev.osprey.engine.InferenceFolding;
+import dev.osprey.engine.Fusion;
 import dev.osprey.engine.LayerRun;
 import dev.osprey.engine.ParamSpec;
 import dev.osprey.engine.PlanContext;
@@ -22,7 +22,7 @@ import java.util.Map;
  * (trainable(false)) normalizes with the moving statistics also while the model trains, as Keras does. Inference plans
  * fold it into the convolution or dense layer before it.
  */
-public final class BatchNormalization extends Layer implements InferenceFolding.ChannelAffine {
+public final class BatchNormalization extends Layer implements Fusion.ChannelAffine, Fusion.ActivationAbsorber {
     private double momentum = 0.99;
     private double epsilon = 1e-3;
     private Initializer gammaInitializer = Initializer.ones();
@@ -92,7 +92,8 @@ public final class BatchNormalization extends Layer implements InferenceFolding.
     @Override
     public LayerRun plan(PlanContext ctx) {
         Backend backend = ctx.backend();
-        BatchNormSpec spec = spec(ctx.inputShape(), ctx.batch());
+        BatchNormSpec spec = spec(ctx.inputShape(), ctx.batch())
+                .withRelu(ctx.activation(dev.osprey.Activation.LINEAR).kind() == dev.osprey.Activation.Kind.RELU);
         Tensor x = backend.view(ctx.input(), 0, spec.shape());
         Tensor output = ctx.allocateOutput();
         Tensor y = backend.view(output, 0, spec.shape());
@@ -101,6 +102,8 @@ public final class BatchNormalization extends Layer implements InferenceFolding.
         boolean batchStatistics = ctx.training() && trainable();
         Tensor mean = batchStatistics ? ctx.allocate(spec.channels()) : null;
         Tensor variance = batchStatistics ? ctx.allocate(spec.channels()) : null;
+        long workspaceSize = batchStatistics ? backend.batchNormWorkspaceSize(spec) : 0;
+        Tensor workspace = workspaceSize > 0 ? ctx.allocate(Math.toIntExact(workspaceSize)) : null;
         Tensor dGamma = ctx.gradient("gamma"), dBeta = ctx.gradient("beta");
         boolean backward = ctx.backward();
         Tensor dInput = backward && ctx.needsInputGradient(0) ? ctx.allocate(ctx.inputShape().withBatch(ctx.batch()))
@@ -125,7 +128,8 @@ public final class BatchNormalization extends Layer implements InferenceFolding.
             @Override
             public void forward(long seed) {
                 if (batchStatistics) {
-                    backend.batchNormForwardTraining(spec, x, gamma, beta, movingMean, movingVariance, y, mean, variance);
+                    backend.batchNormForwardTraining(spec, x, gamma, beta, movingMean, movingVariance, y, mean, variance,
+                            workspace);
                 } else {
                     backend.batchNormForwardInference(spec, x, gamma, beta, movingMean, movingVariance, y);
                 }
@@ -138,7 +142,8 @@ public final class BatchNormalization extends Layer implements InferenceFolding.
                     dyView = backend.view(dOutput, 0, spec.shape());
                 }
                 if (batchStatistics) {
-                    backend.batchNormBackward(spec, x, dyView, gamma, mean, variance, dxOut, dGammaOut, dBetaOut);
+                    backend.batchNormBackward(spec, x, y, dyView, gamma, mean, variance, workspace, dxOut, dGammaOut,
+                            dBetaOut);
                 } else if (frozen != null) {
                     frozen.run(dyView, gamma, movingVariance, dx);
                 }
@@ -183,6 +188,13 @@ public final class BatchNormalization extends Layer implements InferenceFolding.
             backend.copyIn(values, 0, scale);
             backend.batchNormForwardInference(spec, dy, scale, zeros, zeros, unit, dx);
         }
+    }
+
+    /** A ReLU right after: fused into the op (a frozen layer in training keeps it apart: its gradient path is plain). */
+    @Override
+    public boolean canAbsorbActivation(dev.osprey.Activation a, boolean training) {
+        return a.kind() == dev.osprey.Activation.Kind.RELU && a.alpha() == 0f && a.maxValue() == Float.POSITIVE_INFINITY
+                && (!training || trainable());
     }
 
     @Override

@@ -7,7 +7,7 @@ import dev.osprey.Layer;
 import dev.osprey.Padding;
 import dev.osprey.Shape;
 import dev.osprey.backend.Conv2dSpec;
-import dev.osprey.engine.InferenceFolding;
+import dev.osprey.engine.Fusion;
 import dev.osprey.engine.LayerRun;
 import dev.osprey.engine.ParamSpec;
 import dev.osprey.engine.PlanContext;
@@ -21,7 +21,7 @@ import java.util.Map;
  * strides, 'valid' or 'same' padding, dilation, groups, an activation fused into the op, and useBias(false) for a
  * convolution followed by BatchNormalization (which the inference plan then folds into the kernel).
  */
-public final class Conv2D extends Layer implements InferenceFolding.Absorber {
+public final class Conv2D extends Layer implements Fusion.Absorber, Fusion.ActivationAbsorber {
     private final int filters;
     private final int kernelH;
     private final int kernelW;
@@ -154,6 +154,11 @@ public final class Conv2D extends Layer implements InferenceFolding.Absorber {
     public LayerRun plan(PlanContext ctx) {
         return new ConvRun(ctx, spec(ctx.inputShape(), ctx.batch()), ctx.param("kernel"), ctx.param("bias"),
                 ctx.gradient("kernel"), ctx.gradient("bias"), activation);
+    }
+
+    @Override
+    public boolean canAbsorbActivation(Activation a, boolean training) {
+        return activation.kind() == Activation.Kind.LINEAR && a.kind() != Activation.Kind.SOFTMAX;
     }
 
     @Override

@@ -8,7 +8,7 @@ import dev.osprey.Shape;
 import dev.osprey.backend.Backend;
 import dev.osprey.backend.DenseSpec;
 import dev.osprey.backend.Tensor;
-import dev.osprey.engine.InferenceFolding;
+import dev.osprey.engine.Fusion;
 import dev.osprey.engine.LayerRun;
 import dev.osprey.engine.ParamSpec;
 import dev.osprey.engine.PlanContext;
@@ -20,7 +20,7 @@ import java.util.Map;
  * Fully connected layer over (features) inputs; kernel (in, units) and bias (units), the activation fused into the op.
  * With softmax as a classifier's last layer, the layer produces logits and the loss (or predict) applies softmax.
  */
-public final class Dense extends Layer implements InferenceFolding.Absorber {
+public final class Dense extends Layer implements Fusion.Absorber, Fusion.ActivationAbsorber {
     private final int units;
     private final Activation activation;
     private Initializer kernelInitializer = Initializer.glorotUniform();
@@ -111,6 +111,11 @@ public final class Dense extends Layer implements InferenceFolding.Absorber {
                 return inputGradients;
             }
         };
+    }
+
+    @Override
+    public boolean canAbsorbActivation(Activation a, boolean training) {
+        return activation.kind() == Activation.Kind.LINEAR && a.kind() != Activation.Kind.SOFTMAX;
     }
 
     @Override

@@ -9,7 +9,7 @@ import dev.osprey.Shape;
 import dev.osprey.backend.Backend;
 import dev.osprey.backend.Conv2dSpec;
 import dev.osprey.backend.Tensor;
-import dev.osprey.engine.InferenceFolding;
+import dev.osprey.engine.Fusion;
 import dev.osprey.engine.LayerRun;
 import dev.osprey.engine.ParamSpec;
 import dev.osprey.engine.PlanContext;
@@ -23,7 +23,7 @@ import java.util.Map;
  * filters, output channel c * depthMultiplier + m. The depthwise kernel (kh, kw, in, multiplier) is exactly a grouped
  * convolution's kernel (kh, kw, 1, in * multiplier) with one group per input channel, and runs as one.
  */
-public final class DepthwiseConv2D extends Layer implements InferenceFolding.Absorber {
+public final class DepthwiseConv2D extends Layer implements Fusion.Absorber, Fusion.ActivationAbsorber {
     private final int kernelH;
     private final int kernelW;
     private int depthMultiplier = 1;
@@ -144,6 +144,11 @@ public final class DepthwiseConv2D extends Layer implements InferenceFolding.Abs
         Tensor dKernel = ctx.gradient("depthwise_kernel");
         return new ConvRun(ctx, spec, kernel, ctx.param("bias"), dKernel == null ? null : backend.view(dKernel, 0, grouped),
                 ctx.gradient("bias"), activation);
+    }
+
+    @Override
+    public boolean canAbsorbActivation(Activation a, boolean training) {
+        return activation.kind() == Activation.Kind.LINEAR && a.kind() != Activation.Kind.SOFTMAX;
     }
 
     @Override

@@ -67,7 +67,7 @@ abstract class BackendContractTest {
     @ParameterizedTest
     @MethodSource("convSpecs")
     void conv2dForwardAndBackwardMatchTheReference(Conv2dSpec s) {
-        Random r = new Random(s.hashCode());
+        Random r = new Random(s.toString().hashCode());
         float[] x = random(r, s.batch() * s.inH() * s.inW() * s.inC());
         float[] k = random(r, s.kernelH() * s.kernelW() * (s.inC() / s.groups()) * s.filters());
         float[] b = s.hasBias() ? random(r, s.filters()) : null;
@@ -107,7 +107,7 @@ abstract class BackendContractTest {
     @ParameterizedTest
     @MethodSource("poolSpecs")
     void maxPoolForwardAndBackwardMatchTheReference(Pool2dSpec s) {
-        Random r = new Random(s.hashCode());
+        Random r = new Random(s.toString().hashCode());
         float[] x = random(r, s.batch() * s.inH() * s.inW() * s.channels());
         float[] dy = random(r, s.batch() * s.outH() * s.outW() * s.channels());
         Tensor tx = upload(x, s.inputShape());
@@ -133,7 +133,7 @@ abstract class BackendContractTest {
     @ParameterizedTest
     @MethodSource("averagePoolSpecs")
     void averagePoolForwardAndBackwardMatchTheReference(Pool2dSpec s) {
-        Random r = new Random(s.hashCode());
+        Random r = new Random(s.toString().hashCode());
         float[] x = random(r, s.batch() * s.inH() * s.inW() * s.channels());
         float[] dy = random(r, s.batch() * s.outH() * s.outW() * s.channels());
         Tensor tx = upload(x, s.inputShape());
@@ -158,7 +158,7 @@ abstract class BackendContractTest {
     @ParameterizedTest
     @MethodSource("denseSpecs")
     void denseForwardAndBackwardMatchTheReference(DenseSpec s) {
-        Random r = new Random(s.hashCode());
+        Random r = new Random(s.toString().hashCode());
         float[] x = random(r, s.batch() * s.inFeatures());
         float[] k = random(r, s.inFeatures() * s.units());
         float[] b = random(r, s.units());
@@ -187,13 +187,15 @@ abstract class BackendContractTest {
                 new BatchNormSpec(4, 6, 5, 16, 1e-3f, 0.99f),
                 new BatchNormSpec(1, 3, 3, 7, 1e-3f, 0.9f),       // batch 1, odd channels
                 new BatchNormSpec(9, 1, 1, 5, 1e-5f, 0.5f),       // (batch, features), as after Dense
-                new BatchNormSpec(2, 17, 19, 3, 1e-3f, 0.99f));   // more rows than a chunk
+                new BatchNormSpec(2, 17, 19, 3, 1e-3f, 0.99f),    // more rows than a chunk
+                new BatchNormSpec(4, 6, 5, 16, 1e-3f, 0.99f, true), // with a fused ReLU
+                new BatchNormSpec(3, 5, 7, 3, 1e-3f, 0.9f, true));
     }
 
     @ParameterizedTest
     @MethodSource("batchNormSpecs")
     void batchNormTrainingInferenceAndBackwardMatchTheReference(BatchNormSpec s) {
-        Random r = new Random(s.hashCode());
+        Random r = new Random(s.toString().hashCode());
         int n = s.rows() * s.channels();
         float[] x = random(r, n);
         for (int i = 0; i < n; i++) {
@@ -211,15 +213,18 @@ abstract class BackendContractTest {
         Tensor tmm = upload(movingMean, s.channels()), tmv = upload(movingVar, s.channels());
         Tensor ty = memory.allocate(s.shape());
         Tensor mean = memory.allocate(s.channels()), var = memory.allocate(s.channels());
+        long wsSize = backend.batchNormWorkspaceSize(s);
+        Tensor ws = wsSize > 0 ? memory.allocate((int) wsSize) : null;
 
         backend.batchNormForwardInference(s, tx, tg, tb, tmm, tmv, ty);
         double[] mm = toDouble(movingMean), mv = toDouble(movingVar);
-        assertClose("batch-norm inference " + s, ReferenceOps.batchNormApply(s, x, gamma, beta, mm, mv), download(ty),
-                1e-4);
+        assertClose("batch-norm inference " + s, relu(s, ReferenceOps.batchNormApply(s, x, gamma, beta, mm, mv)),
+                download(ty), 1e-4);
 
-        backend.batchNormForwardTraining(s, tx, tg, tb, tmm, tmv, ty, mean, var);
+        backend.batchNormForwardTraining(s, tx, tg, tb, tmm, tmv, ty, mean, var, ws);
         double[][] st = ReferenceOps.channelStatistics(s, x);
-        assertClose("batch-norm training " + s, ReferenceOps.batchNormTraining(s, x, gamma, beta), download(ty), 1e-4);
+        float[] yTraining = relu(s, ReferenceOps.batchNormTraining(s, x, gamma, beta));
+        assertClose("batch-norm training " + s, yTraining, download(ty), 1e-4);
         assertClose("batch-norm batch mean " + s, toFloat(st[0]), download(mean), 1e-4);
         assertClose("batch-norm batch variance " + s, toFloat(st[1]), download(var), 1e-4);
         float[] expectedMean = new float[s.channels()], expectedVar = new float[s.channels()];
@@ -231,11 +236,26 @@ abstract class BackendContractTest {
         assertClose("batch-norm moving variance " + s, expectedVar, download(tmv), 1e-4);
 
         Tensor tdx = memory.allocate(s.shape()), dg = memory.allocate(s.channels()), db = memory.allocate(s.channels());
-        backend.batchNormBackward(s, tx, upload(dy, s.shape()), tg, mean, var, tdx, dg, db);
-        float[][] expected = ReferenceOps.batchNormBackward(s, x, dy, gamma);
+        backend.batchNormBackward(s, tx, ty, upload(dy, s.shape()), tg, mean, var, ws, tdx, dg, db);
+        float[] dyNormalized = dy.clone();
+        for (int i = 0; i < dy.length && s.relu(); i++) {
+            dyNormalized[i] = yTraining[i] > 0 ? dy[i] : 0f; // the fused ReLU's gradient, then the normalization's
+        }
+        float[][] expected = ReferenceOps.batchNormBackward(s, x, dyNormalized, gamma);
         assertClose("batch-norm backward dx " + s, expected[0], download(tdx), 1e-3);
         assertClose("batch-norm backward dgamma " + s, expected[1], download(dg), 1e-3);
         assertClose("batch-norm backward dbeta " + s, expected[2], download(db), 1e-4);
+    }
+
+    private static float[] relu(BatchNormSpec s, float[] y) {
+        if (!s.relu()) {
+            return y;
+        }
+        float[] out = new float[y.length];
+        for (int i = 0; i < y.length; i++) {
+            out[i] = Math.max(0f, y[i]);
+        }
+        return out;
     }
 
     Stream<Activation> activations() {
@@ -247,7 +267,7 @@ abstract class BackendContractTest {
     @ParameterizedTest
     @MethodSource("activations")
     void everyActivationMatchesTheReferenceBothWays(Activation a) {
-        Random r = new Random(a.hashCode());
+        Random r = new Random(a.toString().hashCode());
         float[] x = new float[6 * 35];
         for (int i = 0; i < x.length; i++) {
             float v;

@@ -18,6 +18,8 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -215,9 +217,11 @@ class KernelsOnHostTest {
         }
     }
 
-    @Test
-    void batchNormKernelsMatchTheCpuBackendOverSeveralChunks() {
-        BatchNormSpec s = new BatchNormSpec(2, 3, 5, 3, 1e-3f, 0.9f);
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void batchNormKernelsMatchTheCpuBackendOverSeveralChunks(boolean relu) {
+        BatchNormSpec s = new BatchNormSpec(2, 3, 5, 3, 1e-3f, 0.9f, relu);
+        String suffix = relu ? "_relu" : "";
         float[] x = input(90, 16);
         for (int i = 0; i < x.length; i++) {
             x[i] = x[i] * 2 + 3 + i % 3;
@@ -227,17 +231,19 @@ class KernelsOnHostTest {
             Tensor tx = cpu(m, x, s.shape()), gamma = cpu(m, input(3, 18)), beta = cpu(m, input(3, 19));
             Tensor mm = cpu(m, input(3, 20)), mv = cpu(m, movingVariance), y = m.allocate(s.shape());
             Tensor mean = m.allocate(3), var = m.allocate(3);
-            CPU.batchNormForwardTraining(s, tx, gamma, beta, mm, mv, y, mean, var);
-            close(cpu(y), out.get("batch_norm_y"), 1e-4, "batch-norm output");
-            close(cpu(mean), out.get("batch_norm_mean"), 1e-5, "batch mean");
-            close(cpu(var), out.get("batch_norm_variance"), 1e-5, "batch variance");
-            close(cpu(mm), out.get("batch_norm_moving_mean"), 1e-5, "moving mean");
-            close(cpu(mv), out.get("batch_norm_moving_variance"), 1e-5, "moving variance");
+            long wsSize = CPU.batchNormWorkspaceSize(s);
+            Tensor ws = wsSize > 0 ? m.allocate((int) wsSize) : null;
+            CPU.batchNormForwardTraining(s, tx, gamma, beta, mm, mv, y, mean, var, ws);
+            close(cpu(y), out.get("batch_norm_y" + suffix), 1e-4, "batch-norm output");
+            close(cpu(mean), out.get("batch_norm_mean" + suffix), 1e-5, "batch mean");
+            close(cpu(var), out.get("batch_norm_variance" + suffix), 1e-5, "batch variance");
+            close(cpu(mm), out.get("batch_norm_moving_mean" + suffix), 1e-5, "moving mean");
+            close(cpu(mv), out.get("batch_norm_moving_variance" + suffix), 1e-5, "moving variance");
             Tensor dx = m.allocate(s.shape()), dg = m.allocate(3), db = m.allocate(3);
-            CPU.batchNormBackward(s, tx, cpu(m, input(90, 17), s.shape()), gamma, mean, var, dx, dg, db);
-            close(cpu(dx), out.get("batch_norm_dx"), 1e-4, "batch-norm dx");
-            close(cpu(dg), out.get("batch_norm_dgamma"), 1e-4, "batch-norm dgamma");
-            close(cpu(db), out.get("batch_norm_dbeta"), 1e-5, "batch-norm dbeta");
+            CPU.batchNormBackward(s, tx, y, cpu(m, input(90, 17), s.shape()), gamma, mean, var, ws, dx, dg, db);
+            close(cpu(dx), out.get("batch_norm_dx" + suffix), 1e-4, "batch-norm dx");
+            close(cpu(dg), out.get("batch_norm_dgamma" + suffix), 1e-4, "batch-norm dgamma");
+            close(cpu(db), out.get("batch_norm_dbeta" + suffix), 1e-5, "batch-norm dbeta");
         }
     }
 

@@ -108,6 +108,14 @@ class GraphGradientTest {
                     x = new Dense(6, Activation.TANH).apply(new Flatten().apply(x));
                     return new SymbolicTensor[] {in, new Dense(CLASSES).apply(new Dropout(0.25).apply(x))};
                 })),
+                Arguments.of(new Case("fused in the plan: conv takes a LeakyReLU and a GELU layer, batch norm a ReLU",
+                        () -> {
+                    Input in = Input.shape(6, 6, 3);
+                    SymbolicTensor x = new LeakyReLU(0.1f).apply(new Conv2D(4, 3).padding(Padding.SAME).apply(in));
+                    x = new ReLU().apply(new BatchNormalization().apply(new Conv2D(4, 3).useBias(false).apply(x)));
+                    x = new dev.osprey.layers.Activation("gelu").apply(new Conv2D(3, 1).apply(x));
+                    return new SymbolicTensor[] {in, new Dense(CLASSES).apply(new Flatten().apply(x))};
+                })),
                 Arguments.of(new Case("a layer applied twice shares its weights; a softmax output", () -> {
                     Input in = Input.shape(5, 5, 2);
                     Conv2D shared = new Conv2D(2, 3, Activation.SIGMOID).padding(Padding.SAME);

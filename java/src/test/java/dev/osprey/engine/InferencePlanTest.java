@@ -88,6 +88,24 @@ class InferencePlanTest {
     }
 
     @Test
+    void activationLayersRunInsideTheLayerBeforeThem() {
+        Input in = Input.shape(6, 6, 3);
+        SymbolicTensor x = new dev.osprey.layers.LeakyReLU(0.1f).apply(new Conv2D(4, 3).apply(in));
+        x = new ReLU().apply(new BatchNormalization().apply(new Conv2D(4, 3).useBias(false).apply(x)));
+        SymbolicTensor branch = new ReLU().apply(x); // read by two: stays a layer of its own
+        SymbolicTensor out = new Dense(2).apply(new GlobalAveragePooling2D().apply(
+                new dev.osprey.layers.Add().apply(branch, x)));
+        Graph graph = new Graph(List.of(in), List.of(out));
+        try (Network network = new Network(graph, CPU);
+             ExecutionPlan training = new ExecutionPlan(graph, network.parameters(), CPU, 2, true, false);
+             ExecutionPlan inference = new ExecutionPlan(graph, network.parameters(), CPU, 2, false, false)) {
+            assertEquals(2, training.absorbedActivations(), "the conv takes the LeakyReLU, batch norm the ReLU");
+            assertEquals(1, inference.absorbedActivations(), "inference folds conv + batch norm + ReLU instead");
+            assertEquals(1, inference.folds());
+        }
+    }
+
+    @Test
     void inferencePlansReuseOutputMemory() {
         Model model = Models.resNet(20, Shape.of(32, 32, 3), 10);
         Graph graph = new Graph(model.inputs(), model.outputs());

@@ -219,12 +219,20 @@ public final class CpuBackend implements Backend {
     // ---- normalization -----------------------------------------------------------------------------------
 
     @Override
+    public synchronized long batchNormWorkspaceSize(BatchNormSpec spec) {
+        return batchNorm(spec).workspaceFloats();
+    }
+
+    @Override
     public synchronized void batchNormForwardTraining(BatchNormSpec spec, Tensor x, Tensor gamma, Tensor beta,
                                                       Tensor movingMean, Tensor movingVariance, Tensor y,
-                                                      Tensor batchMean, Tensor batchVariance) {
+                                                      Tensor batchMean, Tensor batchVariance, Tensor workspace) {
         Checks.batchNorm("batchNormForwardTraining", spec, x, y, gamma, beta, movingMean, movingVariance, batchMean,
                 batchVariance);
-        batchNorm(spec).forwardTraining(cpu(x), cpu(gamma), cpu(beta), cpu(y), cpu(batchMean), cpu(batchVariance));
+        BatchNormPlan plan = batchNorm(spec);
+        Checks.workspace("batchNormForwardTraining", workspace, plan.workspaceFloats());
+        plan.forwardTraining(cpu(x), cpu(gamma), cpu(beta), cpu(y), cpu(batchMean), cpu(batchVariance),
+                workspace == null ? null : cpu(workspace));
         HostOps.moveStatistics(cpu(movingMean).buffer(), cpu(batchMean).buffer(), spec.momentum(), spec.channels());
         HostOps.moveStatistics(cpu(movingVariance).buffer(), cpu(batchVariance).buffer(), spec.momentum(),
                 spec.channels());
@@ -238,12 +246,15 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public synchronized void batchNormBackward(BatchNormSpec spec, Tensor x, Tensor dy, Tensor gamma, Tensor batchMean,
-                                               Tensor batchVariance, Tensor dx, Tensor dGamma, Tensor dBeta) {
+    public synchronized void batchNormBackward(BatchNormSpec spec, Tensor x, Tensor y, Tensor dy, Tensor gamma,
+                                               Tensor batchMean, Tensor batchVariance, Tensor workspace, Tensor dx,
+                                               Tensor dGamma, Tensor dBeta) {
         Checks.batchNorm("batchNormBackward", spec, x, dx, gamma, batchMean, batchVariance, dGamma, dBeta);
         Checks.expect("batchNormBackward dy", dy, spec.shape());
-        batchNorm(spec).backward(cpu(x), cpu(dy), cpu(gamma), cpu(batchMean), cpu(batchVariance), cpu(dx), cpu(dGamma),
-                cpu(dBeta));
+        BatchNormPlan plan = batchNorm(spec);
+        Checks.workspace("batchNormBackward", workspace, plan.workspaceFloats());
+        plan.backward(cpu(x), cpu(dy), cpu(gamma), cpu(batchMean), cpu(batchVariance),
+                workspace == null ? null : cpu(workspace), cpu(dx), cpu(dGamma), cpu(dBeta));
     }
 
     private BatchNormPlan batchNorm(BatchNormSpec spec) {

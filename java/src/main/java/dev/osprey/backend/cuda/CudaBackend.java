@@ -270,9 +270,14 @@ public final class CudaBackend implements Backend {
     // ---- normalization -----------------------------------------------------------------------------------
 
     @Override
+    public long batchNormWorkspaceSize(BatchNormSpec spec) {
+        return 0; // a fused ReLU's backward masks by the output
+    }
+
+    @Override
     public synchronized void batchNormForwardTraining(BatchNormSpec spec, Tensor x, Tensor gamma, Tensor beta,
                                                       Tensor movingMean, Tensor movingVariance, Tensor y,
-                                                      Tensor batchMean, Tensor batchVariance) {
+                                                      Tensor batchMean, Tensor batchVariance, Tensor workspace) {
         Checks.batchNorm("batchNormForwardTraining", spec, x, y, gamma, beta, movingMean, movingVariance, batchMean,
                 batchVariance);
         batchNorm(spec).forwardTraining(cuda(x), cuda(gamma), cuda(beta), cuda(movingMean), cuda(movingVariance),
@@ -288,12 +293,14 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
-    public synchronized void batchNormBackward(BatchNormSpec spec, Tensor x, Tensor dy, Tensor gamma, Tensor batchMean,
-                                               Tensor batchVariance, Tensor dx, Tensor dGamma, Tensor dBeta) {
+    public synchronized void batchNormBackward(BatchNormSpec spec, Tensor x, Tensor y, Tensor dy, Tensor gamma,
+                                               Tensor batchMean, Tensor batchVariance, Tensor workspace, Tensor dx,
+                                               Tensor dGamma, Tensor dBeta) {
         Checks.batchNorm("batchNormBackward", spec, x, dx, gamma, batchMean, batchVariance, dGamma, dBeta);
         Checks.expect("batchNormBackward dy", dy, spec.shape());
-        batchNorm(spec).backward(cuda(x), cuda(dy), cuda(gamma), cuda(batchMean), cuda(batchVariance), cuda(dx),
-                cuda(dGamma), cuda(dBeta));
+        Checks.expect("batchNormBackward y", y, spec.shape());
+        batchNorm(spec).backward(cuda(x), cuda(y), cuda(dy), cuda(gamma), cuda(batchMean), cuda(batchVariance),
+                cuda(dx), cuda(dGamma), cuda(dBeta));
     }
 
     private CudaBatchNormPlan batchNorm(BatchNormSpec spec) {

@@ -4,14 +4,22 @@ import dev.osprey.Activation;
 import java.util.Map;
 
 /**
- * What inference plans fold together: a layer whose output channels are linear in its kernel ({@link Absorber}:
+ * What plans fuse. In inference plans, a layer whose output channels are linear in its kernel ({@link Absorber}:
  * Conv2D, DepthwiseConv2D, Dense without activation), followed by a per-channel affine in inference
  * ({@link ChannelAffine}: BatchNormalization), optionally followed by an element-wise activation
  * ({@link ActivationOnly}), becomes one op: the kernel and bias scaled per channel, the activation fused. Exact up to
- * rounding, since inference normalization is x * scale + shift per channel.
+ * rounding, since inference normalization is x * scale + shift per channel. In every plan, a layer that can apply an
+ * activation itself ({@link ActivationAbsorber}) takes over the activation layer after it (Conv2D then ReLU, or
+ * BatchNormalization then ReLU, as one op forward and backward).
  */
-public final class InferenceFolding {
-    private InferenceFolding() {
+public final class Fusion {
+    private Fusion() {
+    }
+
+    /** A layer that can apply the activation of the layer after it as part of its own op. */
+    public interface ActivationAbsorber {
+        /** Whether it can, in a training plan (with its backward) or an inference plan. */
+        boolean canAbsorbActivation(Activation a, boolean training);
     }
 
     /** A layer that can take a per-output-channel affine into its kernel and bias. */
