@@ -46,6 +46,9 @@ public final class ExecutionPlan implements AutoCloseable {
     /** Activations taken over by the layer before them: the activation, per taking layer; the taker, per activation. */
     private final Map<Node, Activation> absorbed = new IdentityHashMap<>();
     private final Map<Node, Node> absorbedInto = new IdentityHashMap<>();
+    /** Zero paddings a convolution took over: the padding call, per convolution; the padding calls run no more. */
+    private final Map<Node, Node> paddedBy = new IdentityHashMap<>();
+    private static final int[] NO_PADDING = {0, 0, 0, 0};
     /** Gradients of a shared layer's later calls, kept apart and summed into the arena after backward: {arena, call}. */
     private final List<Tensor[]> sharedGradients = new ArrayList<>();
     /** Inference plans reuse output memory: the buffers each tensor lives in, and the free ones. */
@@ -122,6 +125,7 @@ public final class ExecutionPlan implements AutoCloseable {
             for (SymbolicTensor out : graph.outputs()) {
                 lastUse[ids.get(out)] = Integer.MAX_VALUE; // read by the caller after the forward pass
             }
+            absorbPaddings(nodes);
             boolean[] needsGradient = gradientFlow(nodes);
             Map<Node, Node> foldedInto = new IdentityHashMap<>(training || !fold ? Map.of() : planFolds(nodes));
             absorbActivations(nodes, foldedInto);
@@ -196,6 +200,28 @@ public final class ExecutionPlan implements AutoCloseable {
         return foldedInto;
     }
 
+    /** Lets a convolution pad its input itself instead of reading a ZeroPadding2D's padded copy. */
+    private void absorbPaddings(List<Node> nodes) {
+        for (int n = 0; n < nodes.size(); n++) {
+            Node padding = nodes.get(n);
+            if (!(padding.layer() instanceof Fusion.PaddingOnly) || !onlyReader(padding.output(), Fusion.PaddingAbsorber.class)) {
+                continue;
+            }
+            Node conv = graph.consumers(padding.output()).get(0);
+            if (((Fusion.PaddingAbsorber) conv.layer()).canAbsorbPadding()) {
+                paddedBy.put(conv, padding);
+                int unpadded = ids.get(padding.inputs().get(0));
+                lastUse[unpadded] = Math.max(lastUse[unpadded], nodes.indexOf(conv)); // the convolution reads it now
+            }
+        }
+    }
+
+    /** The tensors a call reads: a convolution that took over a padding reads the padding's input. */
+    private List<SymbolicTensor> inputsOf(Node node) {
+        Node padding = paddedBy.get(node);
+        return padding == null ? node.inputs() : padding.inputs();
+    }
+
     /**
      * Lets a layer that can apply an activation take over the activation layer that alone reads its output (Conv2D
      * then ReLU, BatchNormalization then ReLU): the activation call then passes its input through, in both directions.
@@ -227,17 +253,22 @@ public final class ExecutionPlan implements AutoCloseable {
         Layer layer = node.layer();
         int outId = ids.get(node.output());
         outputIds[n] = outId;
-        int arity = node.inputs().size();
+        List<SymbolicTensor> reads = inputsOf(node);
+        int arity = reads.size();
         inputIds[n] = new int[arity];
         inputNeedsGradient[n] = new boolean[arity];
         List<Tensor> in = new ArrayList<>(arity);
         List<Shape> shapes = new ArrayList<>(arity);
         for (int i = 0; i < arity; i++) {
-            int id = ids.get(node.inputs().get(i));
+            int id = ids.get(reads.get(i));
             inputIds[n][i] = id;
             inputNeedsGradient[n][i] = needsGradient[id];
             in.add(values[id]);
-            shapes.add(node.inputs().get(i).shape());
+            shapes.add(reads.get(i).shape());
+        }
+        if (paddedBy.containsValue(node)) { // taken over by the convolution after it: nothing runs
+            runs[n] = LayerRun.identity(null, List.of());
+            return;
         }
         Node taker = absorbedInto.get(node);
         if (taker != null) { // its activation runs in the call before it: pass everything through
@@ -284,8 +315,11 @@ public final class ExecutionPlan implements AutoCloseable {
         runsBackward[n] = backward;
         boolean logits = logitsOutput && graph.outputs().size() == 1 && graph.outputs().get(0) == node.output();
         Buffer[] taken = new Buffer[1];
-        PlanContext context = new PlanContext(backend, memory, shape -> output(shape, taken), batch, training, in,
-                shapes, node.output().shape(), params, grads, inputNeedsGradient[n].clone(), backward, logits, fused);
+        Node padding = paddedBy.get(node);
+        int[] extraPadding = padding == null ? NO_PADDING : ((Fusion.PaddingOnly) padding.layer()).padding();
+        PlanContext context = new PlanContext(backend, memory, shape -> output(shape, taken), extraPadding, batch,
+                training, in, shapes, node.output().shape(), params, grads, inputNeedsGradient[n].clone(), backward,
+                logits, fused);
         runs[n] = layer.plan(context);
         values[outId] = runs[n].output();
         track(n, outId, context.allocatedOutput() ? taken[0] : null);
@@ -505,6 +539,11 @@ public final class ExecutionPlan implements AutoCloseable {
         } else {
             backend.add(accumulators[id], g, accumulators[id]);
         }
+    }
+
+    /** How many zero paddings this plan let the convolution after them take over. */
+    int absorbedPaddings() {
+        return paddedBy.size();
     }
 
     /** How many activation layers this plan let the layer before them apply. */

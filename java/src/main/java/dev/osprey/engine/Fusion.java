@@ -10,10 +10,22 @@ import java.util.Map;
  * ({@link ActivationOnly}), becomes one op: the kernel and bias scaled per channel, the activation fused. Exact up to
  * rounding, since inference normalization is x * scale + shift per channel. In every plan, a layer that can apply an
  * activation itself ({@link ActivationAbsorber}) takes over the activation layer after it (Conv2D then ReLU, or
- * BatchNormalization then ReLU, as one op forward and backward).
+ * BatchNormalization then ReLU, as one op forward and backward), and a convolution ({@link PaddingAbsorber}) takes
+ * over the zero padding ({@link PaddingOnly}) before it as its own padding.
  */
 public final class Fusion {
     private Fusion() {
+    }
+
+    /** A layer that only frames its input with zeros (ZeroPadding2D). */
+    public interface PaddingOnly {
+        /** {top, bottom, left, right}. */
+        int[] padding();
+    }
+
+    /** A layer that can read an unpadded input and pad it itself, as convolutions do. */
+    public interface PaddingAbsorber {
+        boolean canAbsorbPadding();
     }
 
     /** A layer that can apply the activation of the layer after it as part of its own op. */

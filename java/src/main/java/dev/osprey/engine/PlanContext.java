@@ -28,15 +28,17 @@ public final class PlanContext {
     private final boolean logits;
     private final Activation fusedActivation;
     private final java.util.function.Function<int[], Tensor> outputs;
+    private final int[] extraPadding;
     private boolean outputAllocated;
 
-    PlanContext(Backend backend, Memory memory, java.util.function.Function<int[], Tensor> outputs, int batch,
-                boolean training, List<Tensor> inputs,
+    PlanContext(Backend backend, Memory memory, java.util.function.Function<int[], Tensor> outputs, int[] extraPadding,
+                int batch, boolean training, List<Tensor> inputs,
                 List<Shape> inputShapes, Shape outputShape, Map<String, Tensor> params, Map<String, Tensor> gradients,
                 boolean[] inputGradients, boolean backward, boolean logits, Activation fusedActivation) {
         this.backend = backend;
         this.memory = memory;
         this.outputs = outputs;
+        this.extraPadding = extraPadding;
         this.batch = batch;
         this.training = training;
         this.inputs = inputs;
@@ -128,6 +130,15 @@ public final class PlanContext {
     /** Its gradient, or null when this plan doesn't train it. */
     public Tensor gradient(String name) {
         return gradients.get(name);
+    }
+
+    /**
+     * Zeros the engine asks this layer to frame its input with, {top, bottom, left, right}: a convolution that took over
+     * the ZeroPadding2D before it reads the unpadded input ({@link #inputShape()}) and pads it itself. All zero
+     * otherwise.
+     */
+    public int[] extraPadding() {
+        return extraPadding.clone();
     }
 
     /** Whether backward must compute dL/d(input i). */

@@ -21,7 +21,8 @@ import java.util.Map;
  * strides, 'valid' or 'same' padding, dilation, groups, an activation fused into the op, and useBias(false) for a
  * convolution followed by BatchNormalization (which the inference plan then folds into the kernel).
  */
-public final class Conv2D extends Layer implements Fusion.Absorber, Fusion.ActivationAbsorber {
+public final class Conv2D extends Layer implements Fusion.Absorber, Fusion.ActivationAbsorber,
+        Fusion.PaddingAbsorber {
     private final int filters;
     private final int kernelH;
     private final int kernelW;
@@ -142,18 +143,30 @@ public final class Conv2D extends Layer implements Fusion.Absorber, Fusion.Activ
     }
 
     Conv2dSpec spec(Shape input, int batch) {
-        outputShape(List.of(input));
-        int[] padH = padding.pads(input.dim(0), (kernelH - 1) * dilationH + 1, strideH);
-        int[] padW = padding.pads(input.dim(1), (kernelW - 1) * dilationW + 1, strideW);
+        return spec(input, batch, new int[4]);
+    }
+
+    /** The convolution of an input framed by extra zeros {top, bottom, left, right} (a ZeroPadding2D taken over). */
+    Conv2dSpec spec(Shape input, int batch, int[] extra) {
+        int h = input.dim(0) + extra[0] + extra[1];
+        int w = input.dim(1) + extra[2] + extra[3];
+        outputShape(List.of(Shape.of(h, w, input.dim(2))));
+        int[] padH = padding.pads(h, (kernelH - 1) * dilationH + 1, strideH);
+        int[] padW = padding.pads(w, (kernelW - 1) * dilationW + 1, strideW);
         return new Conv2dSpec(batch, input.dim(0), input.dim(1), input.dim(2), filters, kernelH, kernelW,
-                strideH, strideW, padH[0], padW[0], padH[1], padW[1], dilationH, dilationW, groups, useBias,
-                Activation.LINEAR);
+                strideH, strideW, padH[0] + extra[0], padW[0] + extra[2], padH[1] + extra[1], padW[1] + extra[3],
+                dilationH, dilationW, groups, useBias, Activation.LINEAR);
     }
 
     @Override
     public LayerRun plan(PlanContext ctx) {
-        return new ConvRun(ctx, spec(ctx.inputShape(), ctx.batch()), ctx.param("kernel"), ctx.param("bias"),
-                ctx.gradient("kernel"), ctx.gradient("bias"), activation);
+        return new ConvRun(ctx, spec(ctx.inputShape(), ctx.batch(), ctx.extraPadding()), ctx.param("kernel"),
+                ctx.param("bias"), ctx.gradient("kernel"), ctx.gradient("bias"), activation);
+    }
+
+    @Override
+    public boolean canAbsorbPadding() {
+        return true;
     }
 
     @Override

@@ -23,7 +23,8 @@ import java.util.Map;
  * filters, output channel c * depthMultiplier + m. The depthwise kernel (kh, kw, in, multiplier) is exactly a grouped
  * convolution's kernel (kh, kw, 1, in * multiplier) with one group per input channel, and runs as one.
  */
-public final class DepthwiseConv2D extends Layer implements Fusion.Absorber, Fusion.ActivationAbsorber {
+public final class DepthwiseConv2D extends Layer implements Fusion.Absorber, Fusion.ActivationAbsorber,
+        Fusion.PaddingAbsorber {
     private final int kernelH;
     private final int kernelW;
     private int depthMultiplier = 1;
@@ -120,25 +121,28 @@ public final class DepthwiseConv2D extends Layer implements Fusion.Absorber, Fus
         return p;
     }
 
-    private Conv2dSpec spec(Shape in, int batch) {
-        outputShape(List.of(in));
-        int[] padH = padding.pads(in.dim(0), (kernelH - 1) * dilationH + 1, strideH);
-        int[] padW = padding.pads(in.dim(1), (kernelW - 1) * dilationW + 1, strideW);
+    /** The convolution of an input framed by extra zeros {top, bottom, left, right} (a ZeroPadding2D taken over). */
+    private Conv2dSpec spec(Shape in, int batch, int[] extra) {
+        int h = in.dim(0) + extra[0] + extra[1];
+        int w = in.dim(1) + extra[2] + extra[3];
+        outputShape(List.of(Shape.of(h, w, in.dim(2))));
+        int[] padH = padding.pads(h, (kernelH - 1) * dilationH + 1, strideH);
+        int[] padW = padding.pads(w, (kernelW - 1) * dilationW + 1, strideW);
         int channels = in.dim(2);
         return new Conv2dSpec(batch, in.dim(0), in.dim(1), channels, channels * depthMultiplier, kernelH, kernelW,
-                strideH, strideW, padH[0], padW[0], padH[1], padW[1], dilationH, dilationW, channels, useBias,
-                Activation.LINEAR);
+                strideH, strideW, padH[0] + extra[0], padW[0] + extra[2], padH[1] + extra[1], padW[1] + extra[3],
+                dilationH, dilationW, channels, useBias, Activation.LINEAR);
     }
 
     @Override
     public double forwardFlops(List<Shape> inputs) {
-        return spec(inputs.get(0), 1).forwardFlops();
+        return spec(inputs.get(0), 1, new int[4]).forwardFlops();
     }
 
     @Override
     public LayerRun plan(PlanContext ctx) {
         Backend backend = ctx.backend();
-        Conv2dSpec spec = spec(ctx.inputShape(), ctx.batch());
+        Conv2dSpec spec = spec(ctx.inputShape(), ctx.batch(), ctx.extraPadding());
         int[] grouped = spec.kernelShape(); // (kh, kw, 1, in * multiplier): the same floats in the same order
         Tensor kernel = backend.view(ctx.param("depthwise_kernel"), 0, grouped);
         Tensor dKernel = ctx.gradient("depthwise_kernel");
@@ -149,6 +153,11 @@ public final class DepthwiseConv2D extends Layer implements Fusion.Absorber, Fus
     @Override
     public boolean canAbsorbActivation(Activation a, boolean training) {
         return activation.kind() == Activation.Kind.LINEAR && a.kind() != Activation.Kind.SOFTMAX;
+    }
+
+    @Override
+    public boolean canAbsorbPadding() {
+        return true;
     }
 
     @Override

@@ -6,6 +6,7 @@ import dev.osprey.Shape;
 import dev.osprey.backend.Backend;
 import dev.osprey.backend.Pad2dSpec;
 import dev.osprey.backend.Tensor;
+import dev.osprey.engine.Fusion;
 import dev.osprey.engine.LayerRun;
 import dev.osprey.engine.PlanContext;
 import java.util.LinkedHashMap;
@@ -14,9 +15,10 @@ import java.util.Map;
 
 /**
  * Zeros around each image, as Keras' ZeroPadding2D: padding(1) on every side, (rows, columns) symmetric, or
- * ((top, bottom), (left, right)). Its gradient is the interior of the output's.
+ * ((top, bottom), (left, right)). Its gradient is the interior of the output's. A convolution right after it pads its
+ * input itself instead, so the padded copy is never made.
  */
-public final class ZeroPadding2D extends Layer {
+public final class ZeroPadding2D extends Layer implements Fusion.PaddingOnly {
     private final int top;
     private final int bottom;
     private final int left;
@@ -39,6 +41,11 @@ public final class ZeroPadding2D extends Layer {
         this.bottom = bottom;
         this.left = left;
         this.right = right;
+    }
+
+    @Override
+    public int[] padding() {
+        return new int[] {top, bottom, left, right};
     }
 
     @Override

@@ -106,6 +106,19 @@ class InferencePlanTest {
     }
 
     @Test
+    void convolutionsPadTheirInputThemselves() {
+        Model mobile = Models.mobileNetV2(1.0, Shape.of(32, 32, 3), 10); // stride-2 convolutions after ZeroPadding2D
+        Graph graph = new Graph(mobile.inputs(), mobile.outputs());
+        try (Network network = new Network(graph, CPU);
+             ExecutionPlan training = new ExecutionPlan(graph, network.parameters(), CPU, 2, true, true)) {
+            long paddings = graph.nodes().stream().filter(n -> n.layer() instanceof dev.osprey.layers.ZeroPadding2D)
+                    .count();
+            assertTrue(paddings >= 5, "MobileNetV2 pads before its strided convolutions");
+            assertEquals(paddings, training.absorbedPaddings());
+        }
+    }
+
+    @Test
     void inferencePlansReuseOutputMemory() {
         Model model = Models.resNet(20, Shape.of(32, 32, 3), 10);
         Graph graph = new Graph(model.inputs(), model.outputs());
