@@ -27,8 +27,7 @@ java=("$here/runtime/bin/java" --enable-native-access=ALL-UNNAMED -Dosprey.test.
     --select-class dev.osprey.backend.CudaBackendContractTest \
     --select-class dev.osprey.backend.DeviceChoiceTest \
     --select-class dev.osprey.GpuTrainingTest \
-    --select-class dev.osprey.GpuGraphsTest \
-    --select-class dev.osprey.backend.cuda.StepRecorderTest \
+    --select-class dev.osprey.CpuGpuAgreementTest \
     --select-class dev.osprey.backend.cuda.ByteCodesTest \
     --reports-dir "$results/junit" 2>&1 | tee "$results/gpu-tests.txt"
 tests=${PIPESTATUS[0]}
@@ -41,6 +40,10 @@ fi
 
 "${java[@]}" -cp "$(printf '%s:' "$here"/lib/*.jar)" dev.osprey.bench.ModelThroughput "$seconds" cuda 1024 \
     2>&1 | tee "$results/osprey-gpu.json"
+for model in resnet20 mobilenetv2; do # graph models: the same figures as the CPU peer benchmark, on the GPU
+  "${java[@]}" -cp "$(printf '%s:' "$here"/lib/*.jar)" dev.osprey.bench.GraphModelThroughput "$model" "$seconds" cuda \
+      2>&1 | tee "$results/osprey-gpu-$model.txt"
+done
 if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
   # The same real images Osprey measured on: the sample inside Osprey's jar.
   data="$(mktemp -d)"

@@ -13,22 +13,24 @@ import java.util.Locale;
 import java.util.Random;
 
 /**
- * Osprey's side of benchmarks/run-graph-models-vs-peers.sh: one built-in model at 32x32x3 and 10 classes on the CPU,
+ * Osprey's side of benchmarks/run-graph-models-vs-peers.sh: one built-in model at 32x32x3 and 10 classes (on the CPU
+ * unless a device is named),
  * measured as the peers are: training images/s at batch 64 and 128 (shuffled batches of seeded random normal images
  * with random labels, Adam at 1e-3 with epsilon 1e-7, cross-entropy), inference images/s at batch 256 and batch-1
  * latency (median, p99), both with the softmax. Prints "RESULT osprey MODEL FIGURE VALUE" lines.
  *
- * <p>Usage: GraphModelThroughput resnet20|mobilenetv2 SECONDS
+ * <p>Usage: GraphModelThroughput resnet20|mobilenetv2 SECONDS [cpu|cuda|cuda:N]
  */
 public final class GraphModelThroughput {
     private GraphModelThroughput() {
     }
 
     public static void main(String[] args) {
-        if (args.length != 2) {
-            System.err.println("usage: GraphModelThroughput resnet20|mobilenetv2 SECONDS");
+        if (args.length < 2 || args.length > 3) {
+            System.err.println("usage: GraphModelThroughput resnet20|mobilenetv2 SECONDS [cpu|cuda|cuda:N]");
             System.exit(2);
         }
+        Device device = args.length == 3 ? Device.parse(args[2]) : Device.cpu();
         String name = args[0];
         double seconds = Double.parseDouble(args[1]);
         Random r = new Random(42);
@@ -43,7 +45,7 @@ public final class GraphModelThroughput {
         }
         NDArray images = new NDArray(x, n, 32, 32, 3);
         NDArray labels = new NDArray(y, n);
-        try (Model model = Models.byName(name, Shape.of(32, 32, 3), 10).device(Device.cpu())) {
+        try (Model model = Models.byName(name, Shape.of(32, 32, 3), 10).device(device)) {
             model.compile(new Adam(1e-3, 0.9, 0.999, 1e-7), Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY);
             System.out.println("INFO osprey " + model.backendDescription().replace(' ', '_'));
             for (int batch : new int[] {64, 128}) {
