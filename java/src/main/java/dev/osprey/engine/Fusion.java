@@ -43,6 +43,25 @@ public final class Fusion {
         String kernelName();
     }
 
+    /**
+     * A linear op with an optional activation of its own (Conv2D, DepthwiseConv2D, Dense). While that activation is
+     * linear it can take a channel affine into its weights, and any element-wise activation after it.
+     */
+    public interface LinearOp extends Absorber, ActivationAbsorber {
+        /** Its own activation. */
+        Activation activation();
+
+        @Override
+        default boolean canAbsorbActivation(Activation a, boolean training) {
+            return activation().kind() == Activation.Kind.LINEAR && a.kind() != Activation.Kind.SOFTMAX;
+        }
+
+        @Override
+        default boolean canAbsorbChannelAffine() {
+            return activation().kind() == Activation.Kind.LINEAR;
+        }
+    }
+
     /** A layer that, in inference, is y = x * scale[c] + shift[c] per channel c of the last axis. */
     public interface ChannelAffine {
         /** {scale, shift} from this layer's weights, by name. */

@@ -21,6 +21,37 @@ public interface LayerRun {
      */
     List<Tensor> backward(Tensor outputGradient);
 
+    /** The forward half of a run: computes its output from the inputs it was planned with. */
+    interface Forward {
+        void run(long seed);
+    }
+
+    /** The backward half of a run: writes the gradients its plan asked for (parameters', inputs') from dL/doutput. */
+    interface Backward {
+        void run(Tensor outputGradient);
+    }
+
+    /** A run from its two halves; its input gradients are the given fixed list (see {@link #gradients}). */
+    static LayerRun of(Tensor output, Forward forward, Backward backward, List<Tensor> inputGradients) {
+        return new LayerRun() {
+            @Override
+            public Tensor output() {
+                return output;
+            }
+
+            @Override
+            public void forward(long seed) {
+                forward.run(seed);
+            }
+
+            @Override
+            public List<Tensor> backward(Tensor outputGradient) {
+                backward.run(outputGradient);
+                return inputGradients;
+            }
+        };
+    }
+
     /** A fixed list of input gradients that may hold nulls. */
     static List<Tensor> gradients(Tensor... perInput) {
         return Arrays.asList(perInput);

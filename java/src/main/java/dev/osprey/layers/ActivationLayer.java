@@ -45,24 +45,10 @@ abstract class ActivationLayer extends Layer implements Fusion.ActivationOnly {
         Tensor output = ctx.allocateOutput();
         Tensor dInput = ctx.needsInputGradient(0) ? ctx.allocate(ctx.outputBatchShape()) : null;
         List<Tensor> inputGradients = LayerRun.gradients(dInput);
-        return new LayerRun() {
-            @Override
-            public Tensor output() {
-                return output;
+        return LayerRun.of(output, seed -> backend.activationForward(a, input, output), dOutput -> {
+            if (dInput != null) {
+                backend.activationBackward(a, softmax ? null : input, output, dOutput, dInput);
             }
-
-            @Override
-            public void forward(long seed) {
-                backend.activationForward(a, input, output);
-            }
-
-            @Override
-            public List<Tensor> backward(Tensor dOutput) {
-                if (dInput != null) {
-                    backend.activationBackward(a, softmax ? null : input, output, dOutput, dInput);
-                }
-                return inputGradients;
-            }
-        };
+        }, inputGradients);
     }
 }

@@ -90,25 +90,11 @@ public final class Concatenate extends Layer {
         }
         boolean split = anyGradient;
         List<Tensor> inputGradients = LayerRun.gradients(dInputs.toArray(Tensor[]::new));
-        return new LayerRun() {
-            @Override
-            public Tensor output() {
-                return output;
+        return LayerRun.of(output, seed -> backend.concat(batchRows, inputs, output), dOutput -> {
+            if (split) {
+                backend.split(batchRows, dOutput, splitTargets);
             }
-
-            @Override
-            public void forward(long seed) {
-                backend.concat(batchRows, inputs, output);
-            }
-
-            @Override
-            public List<Tensor> backward(Tensor dOutput) {
-                if (split) {
-                    backend.split(batchRows, dOutput, splitTargets);
-                }
-                return inputGradients;
-            }
-        };
+        }, inputGradients);
     }
 
     @Override

@@ -21,7 +21,7 @@ import java.util.Map;
  * strides, 'valid' or 'same' padding, dilation, groups, an activation fused into the op, and useBias(false) for a
  * convolution followed by BatchNormalization (which the inference plan then folds into the kernel).
  */
-public final class Conv2D extends Layer implements Fusion.Absorber, Fusion.ActivationAbsorber,
+public final class Conv2D extends Layer implements Fusion.LinearOp,
         Fusion.PaddingAbsorber {
     private final int filters;
     private final int kernelH;
@@ -167,16 +167,6 @@ public final class Conv2D extends Layer implements Fusion.Absorber, Fusion.Activ
     @Override
     public boolean canAbsorbPadding() {
         return true;
-    }
-
-    @Override
-    public boolean canAbsorbActivation(Activation a, boolean training) {
-        return activation.kind() == Activation.Kind.LINEAR && a.kind() != Activation.Kind.SOFTMAX;
-    }
-
-    @Override
-    public boolean canAbsorbChannelAffine() {
-        return activation.kind() == Activation.Kind.LINEAR;
     }
 
     @Override

@@ -20,7 +20,7 @@ import java.util.Map;
  * Fully connected layer over (features) inputs; kernel (in, units) and bias (units), the activation fused into the op.
  * With softmax as a classifier's last layer, the layer produces logits and the loss (or predict) applies softmax.
  */
-public final class Dense extends Layer implements Fusion.Absorber, Fusion.ActivationAbsorber {
+public final class Dense extends Layer implements Fusion.LinearOp {
     private final int units;
     private final Activation activation;
     private Initializer kernelInitializer = Initializer.glorotUniform();
@@ -87,40 +87,18 @@ public final class Dense extends Layer implements Fusion.Absorber, Fusion.Activa
         Tensor dKernel = ctx.gradient("kernel"), dBias = ctx.gradient("bias");
         Tensor dInput = ctx.needsInputGradient(0) ? ctx.allocate(spec.inputShape()) : null;
         List<Tensor> inputGradients = LayerRun.gradients(dInput);
-        return new LayerRun() {
-            @Override
-            public Tensor output() {
-                return out.output();
+        return LayerRun.of(out.output(), seed -> {
+            backend.denseForward(spec, input, kernel, bias, out.raw());
+            out.forward(backend);
+        }, dOutput -> {
+            Tensor g = out.backward(backend, dOutput);
+            if (dKernel != null) {
+                backend.denseBackwardWeights(spec, input, g, dKernel, dBias);
             }
-
-            @Override
-            public void forward(long seed) {
-                backend.denseForward(spec, input, kernel, bias, out.raw());
-                out.forward(backend);
+            if (dInput != null) {
+                backend.denseBackwardData(spec, g, kernel, dInput);
             }
-
-            @Override
-            public List<Tensor> backward(Tensor dOutput) {
-                Tensor g = out.backward(backend, dOutput);
-                if (dKernel != null) {
-                    backend.denseBackwardWeights(spec, input, g, dKernel, dBias);
-                }
-                if (dInput != null) {
-                    backend.denseBackwardData(spec, g, kernel, dInput);
-                }
-                return inputGradients;
-            }
-        };
-    }
-
-    @Override
-    public boolean canAbsorbActivation(Activation a, boolean training) {
-        return activation.kind() == Activation.Kind.LINEAR && a.kind() != Activation.Kind.SOFTMAX;
-    }
-
-    @Override
-    public boolean canAbsorbChannelAffine() {
-        return activation.kind() == Activation.Kind.LINEAR;
+        }, inputGradients);
     }
 
     @Override

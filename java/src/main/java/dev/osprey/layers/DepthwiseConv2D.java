@@ -23,7 +23,7 @@ import java.util.Map;
  * filters, output channel c * depthMultiplier + m. The depthwise kernel (kh, kw, in, multiplier) is exactly a grouped
  * convolution's kernel (kh, kw, 1, in * multiplier) with one group per input channel, and runs as one.
  */
-public final class DepthwiseConv2D extends Layer implements Fusion.Absorber, Fusion.ActivationAbsorber,
+public final class DepthwiseConv2D extends Layer implements Fusion.LinearOp,
         Fusion.PaddingAbsorber {
     private final int kernelH;
     private final int kernelW;
@@ -151,18 +151,8 @@ public final class DepthwiseConv2D extends Layer implements Fusion.Absorber, Fus
     }
 
     @Override
-    public boolean canAbsorbActivation(Activation a, boolean training) {
-        return activation.kind() == Activation.Kind.LINEAR && a.kind() != Activation.Kind.SOFTMAX;
-    }
-
-    @Override
     public boolean canAbsorbPadding() {
         return true;
-    }
-
-    @Override
-    public boolean canAbsorbChannelAffine() {
-        return activation.kind() == Activation.Kind.LINEAR;
     }
 
     @Override

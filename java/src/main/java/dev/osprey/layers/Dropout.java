@@ -43,25 +43,11 @@ public final class Dropout extends Layer {
         Tensor dInput = ctx.needsInputGradient(0) ? ctx.allocate(shape) : null;
         List<Tensor> inputGradients = LayerRun.gradients(dInput);
         float r = (float) rate;
-        return new LayerRun() {
-            @Override
-            public Tensor output() {
-                return output;
+        return LayerRun.of(output, seed -> backend.dropoutForward(r, seed, input, mask, output), dOutput -> {
+            if (dInput != null) {
+                backend.multiply(dOutput, mask, dInput);
             }
-
-            @Override
-            public void forward(long seed) {
-                backend.dropoutForward(r, seed, input, mask, output);
-            }
-
-            @Override
-            public List<Tensor> backward(Tensor dOutput) {
-                if (dInput != null) {
-                    backend.multiply(dOutput, mask, dInput);
-                }
-                return inputGradients;
-            }
-        };
+        }, inputGradients);
     }
 
     @Override

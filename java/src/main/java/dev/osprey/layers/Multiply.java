@@ -24,38 +24,26 @@ public final class Multiply extends Merge {
             dInputs.add(ctx.needsInputGradient(i) ? ctx.allocate(shape) : null);
         }
         List<Tensor> inputGradients = LayerRun.gradients(dInputs.toArray(Tensor[]::new));
-        return new LayerRun() {
-            @Override
-            public Tensor output() {
-                return output;
+        return LayerRun.of(output, seed -> {
+            backend.multiply(inputs.get(0), inputs.get(1), output);
+            for (int i = 2; i < inputs.size(); i++) {
+                backend.multiply(output, inputs.get(i), output);
             }
-
-            @Override
-            public void forward(long seed) {
-                backend.multiply(inputs.get(0), inputs.get(1), output);
-                for (int i = 2; i < inputs.size(); i++) {
-                    backend.multiply(output, inputs.get(i), output);
+        }, dOutput -> {
+            for (int i = 0; i < inputs.size(); i++) {
+                Tensor d = dInputs.get(i);
+                if (d == null) {
+                    continue;
                 }
-            }
-
-            @Override
-            public List<Tensor> backward(Tensor dOutput) {
-                for (int i = 0; i < inputs.size(); i++) {
-                    Tensor d = dInputs.get(i);
-                    if (d == null) {
-                        continue;
-                    }
-                    boolean first = true;
-                    for (int j = 0; j < inputs.size(); j++) {
-                        if (j != i) {
-                            backend.multiply(first ? dOutput : d, inputs.get(j), d);
-                            first = false;
-                        }
+                boolean first = true;
+                for (int j = 0; j < inputs.size(); j++) {
+                    if (j != i) {
+                        backend.multiply(first ? dOutput : d, inputs.get(j), d);
+                        first = false;
                     }
                 }
-                return inputGradients;
             }
-        };
+        }, inputGradients);
     }
 
     public static Multiply fromConfig(Config c) {

@@ -42,25 +42,11 @@ public final class Rescaling extends Layer {
         Tensor dInput = ctx.needsInputGradient(0) ? ctx.allocate(ctx.outputBatchShape()) : null;
         List<Tensor> inputGradients = LayerRun.gradients(dInput);
         float s = (float) scale, o = (float) offset;
-        return new LayerRun() {
-            @Override
-            public Tensor output() {
-                return output;
+        return LayerRun.of(output, seed -> backend.scale(input, s, o, output), dOutput -> {
+            if (dInput != null) {
+                backend.scale(dOutput, s, 0f, dInput);
             }
-
-            @Override
-            public void forward(long seed) {
-                backend.scale(input, s, o, output);
-            }
-
-            @Override
-            public List<Tensor> backward(Tensor dOutput) {
-                if (dInput != null) {
-                    backend.scale(dOutput, s, 0f, dInput);
-                }
-                return inputGradients;
-            }
-        };
+        }, inputGradients);
     }
 
     @Override

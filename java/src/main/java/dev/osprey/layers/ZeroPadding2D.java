@@ -63,25 +63,11 @@ public final class ZeroPadding2D extends Layer implements Fusion.PaddingOnly {
         Tensor output = ctx.allocateOutput();
         Tensor dInput = ctx.needsInputGradient(0) ? ctx.allocate(spec.inputShape()) : null;
         List<Tensor> inputGradients = LayerRun.gradients(dInput);
-        return new LayerRun() {
-            @Override
-            public Tensor output() {
-                return output;
+        return LayerRun.of(output, seed -> backend.pad2dForward(spec, input, output), dOutput -> {
+            if (dInput != null) {
+                backend.pad2dBackward(spec, dOutput, dInput);
             }
-
-            @Override
-            public void forward(long seed) {
-                backend.pad2dForward(spec, input, output);
-            }
-
-            @Override
-            public List<Tensor> backward(Tensor dOutput) {
-                if (dInput != null) {
-                    backend.pad2dBackward(spec, dOutput, dInput);
-                }
-                return inputGradients;
-            }
-        };
+        }, inputGradients);
     }
 
     @Override

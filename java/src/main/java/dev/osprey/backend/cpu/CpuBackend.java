@@ -10,6 +10,7 @@ import static dev.osprey.backend.Checks.sameSize;
 import dev.osprey.backend.Conv2dSpec;
 import dev.osprey.backend.DenseSpec;
 import dev.osprey.backend.Memory;
+import dev.osprey.backend.OwnedTensors;
 import dev.osprey.backend.Pad2dSpec;
 import dev.osprey.backend.PlanCache;
 import dev.osprey.backend.Pool2dSpec;
@@ -97,7 +98,11 @@ public final class CpuBackend implements Backend {
     @Override
     public synchronized Memory newMemory() {
         checkOpen();
-        return new CpuMemory(bytes -> countTensor());
+        return new OwnedTensors<CpuTensor>(shape -> {
+            CpuTensor t = CpuTensor.allocate(shape);
+            countTensor();
+            return t;
+        }, tensors -> tensors.forEach(CpuTensor::close));
     }
 
     private synchronized void countTensor() {

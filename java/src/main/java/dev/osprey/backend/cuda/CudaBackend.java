@@ -9,6 +9,7 @@ import static dev.osprey.backend.Checks.sameSize;
 import dev.osprey.backend.Conv2dSpec;
 import dev.osprey.backend.DenseSpec;
 import dev.osprey.backend.Memory;
+import dev.osprey.backend.OwnedTensors;
 import dev.osprey.backend.Pad2dSpec;
 import dev.osprey.backend.PlanCache;
 import dev.osprey.backend.Pool2dSpec;
@@ -118,17 +119,17 @@ public final class CudaBackend implements Backend {
     @Override
     public synchronized Memory newMemory() {
         enter();
-        return new CudaMemory(this);
+        return new OwnedTensors<>(this::allocateTensor, this::free);
     }
 
-    /** For {@link CudaMemory}: a new device tensor, counted. */
+    /** For {@link #newMemory()}: a new device tensor, counted. */
     synchronized CudaTensor allocateTensor(int[] shape) {
         enter();
         tensorsAllocated++;
         return CudaTensor.allocate(shape);
     }
 
-    /** For {@link CudaMemory}: frees tensors once queued work that may use them is done. */
+    /** For {@link #newMemory()}: frees tensors once queued work that may use them is done. */
     synchronized void free(List<CudaTensor> tensors) {
         if (closed) {
             return; // the context is gone, and with it the device memory
