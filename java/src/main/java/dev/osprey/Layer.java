@@ -178,6 +178,20 @@ public abstract class Layer {
         return out;
     }
 
+    /**
+     * Takes back this layer's latest call (a Sequential whose chain failed part-way undoes the calls it made, so the
+     * layers can be built again for another shape). A layer left without calls forgets the shapes of its weights.
+     */
+    final void undoLastCall(Node node) {
+        if (nodes.isEmpty() || nodes.get(nodes.size() - 1) != node) {
+            throw new IllegalStateException(describe() + ": can only undo its latest call");
+        }
+        nodes.remove(nodes.size() - 1);
+        if (nodes.isEmpty()) {
+            firstInputShapes = null;
+        }
+    }
+
     /** The same as {@link #apply}; reads well for merge layers: {@code new Add().apply(a, b)}. */
     public final SymbolicTensor call(SymbolicTensor... inputs) {
         return apply(inputs);

@@ -131,7 +131,11 @@ public class Model implements AutoCloseable {
         this.loss = loss;
         this.metrics = metrics.length == 0 ? EnumSet.noneOf(Metric.class) : EnumSet.copyOf(Arrays.asList(metrics));
         this.updater = null;
+        Network previousNetwork = network;
         try {
+            if (network != null && network.parameters().trainabilityChanged() != null) {
+                relayoutWeights();
+            }
             if (graphFor(null) != null) {
                 build();
             }
@@ -139,10 +143,29 @@ public class Model implements AutoCloseable {
             this.optimizer = previousOptimizer;
             this.loss = previousLoss;
             this.metrics = previousMetrics;
-            this.updater = previousUpdater;
+            // An updater bound to the weights before a relayout can't be kept; the next build binds a fresh one.
+            this.updater = network == previousNetwork ? previousUpdater : null;
             throw e;
         }
         return this;
+    }
+
+    /**
+     * Lays the weights out again after layers were frozen or unfrozen, keeping their values: trained weights move to
+     * the trainable arena with gradients, frozen ones to the state arena. Plans and optimizer state start afresh.
+     */
+    private void relayoutWeights() {
+        List<NDArray> values = network.parameters().get();
+        Network relaid = new Network(graph, network.backend());
+        try {
+            relaid.parameters().set(values);
+        } catch (RuntimeException e) {
+            relaid.close();
+            throw e;
+        }
+        network.close();
+        network = relaid;
+        updater = null;
     }
 
     /** Keras' string form: compile("adam", "categorical_crossentropy", "accuracy"). */
@@ -180,8 +203,9 @@ public class Model implements AutoCloseable {
         }
         if (optimizer != null && updater == null) {
             checkOutputMatchesLoss();
-            updater = optimizer.bind(network.backend(), network.freshOptimizerMemory(),
-                    network.parameters().trainableArena(), network.parameters().gradientArena());
+            Network n = network;
+            updater = n.bindOptimizer(memory -> optimizer.bind(n.backend(), memory, n.parameters().trainableArena(),
+                    n.parameters().gradientArena()));
         }
         return this;
     }
@@ -249,12 +273,23 @@ public class Model implements AutoCloseable {
         }
     }
 
+    /** Training after freezing or unfreezing a layer needs a compile first, as in Keras (which ignores it silently). */
+    private void requireTrainabilityCompiled() {
+        Layer changed = network == null ? null : network.parameters().trainabilityChanged();
+        if (changed != null) {
+            throw new IllegalStateException("fit: layer '" + changed.name() + "' was made "
+                    + (changed.trainable() ? "trainable" : "non-trainable") + " after compile; expected compile(...) "
+                    + "again before fit, for the change to take effect");
+        }
+    }
+
     // ---- training and inference --------------------------------------------------------------------------
 
     public synchronized History fit(NDArray x, NDArray y, FitOptions options) {
         checkOpen();
         requireCompiled("fit");
         ensureBuilt(x, "fit");
+        requireTrainabilityCompiled();
         int classes = outputShape().size();
         NDArray trainX = x, trainY = y, valX = options.validationX, valY = options.validationY;
         if (options.validationSplit > 0 && valX == null) {
@@ -285,6 +320,7 @@ public class Model implements AutoCloseable {
             throw new IllegalArgumentException("fit: expected at least one sample, received 0");
         }
         ensureBuilt(train.sampleShape(), "fit");
+        requireTrainabilityCompiled();
         for (BatchSource s : new BatchSource[] {train, validation}) {
             if (s != null) {
                 Shape expected = graph.inputShape(0);
@@ -479,8 +515,15 @@ public class Model implements AutoCloseable {
         return Parameters.count(requireGraph("nonTrainableParams"))[1];
     }
 
-    /** The optimizer's progress: steps taken and its state (e.g. Adam's moments), saved with the model. */
-    public record OptimizerState(long iterations, Map<String, NDArray> slots) {
+    /**
+     * The optimizer's progress, saved with the model: steps taken, its state (e.g. Adam's moments), and the learning
+     * rate it had reached (a schedule may have moved it from the compiled one; NaN: the compiled one).
+     */
+    public record OptimizerState(long iterations, Map<String, NDArray> slots, double learningRate) {
+        /** A state that leaves the learning rate as compiled. */
+        public OptimizerState(long iterations, Map<String, NDArray> slots) {
+            this(iterations, slots, Double.NaN);
+        }
     }
 
     /** The optimizer's state, or null before compile/build or before the first step. */
@@ -494,7 +537,7 @@ public class Model implements AutoCloseable {
             network.backend().copyOut(t, values, 0);
             slots.put(name, new NDArray(values, values.length));
         });
-        return new OptimizerState(updater.iterations(), slots);
+        return new OptimizerState(updater.iterations(), slots, updater.learningRate());
     }
 
     /** Names of the optimizer's state tensors once compiled and built (e.g. "m", "v"). */
@@ -522,6 +565,9 @@ public class Model implements AutoCloseable {
             network.backend().copyIn(saved.data(), 0, e.getValue());
         }
         updater.restoreIterations(state.iterations());
+        if (!Double.isNaN(state.learningRate())) {
+            updater.learningRate(state.learningRate());
+        }
     }
 
     /**

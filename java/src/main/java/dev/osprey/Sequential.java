@@ -86,10 +86,19 @@ public final class Sequential extends Model {
         }
         Input input = Input.shape(inputShape);
         SymbolicTensor x = input;
-        for (Layer layer : stack) {
-            x = layer.apply(x);
+        List<SymbolicTensor> made = new ArrayList<>();
+        try {
+            for (Layer layer : stack) {
+                x = layer.apply(x);
+                made.add(x);
+            }
+            return new Graph(List.of(input), List.of(x));
+        } catch (RuntimeException e) { // leave the layers as they were, so another input shape can still build them
+            for (int i = made.size() - 1; i >= 0; i--) {
+                made.get(i).layer().undoLastCall(made.get(i).node());
+            }
+            throw e;
         }
-        return new Graph(List.of(input), List.of(x));
     }
 
     @Override

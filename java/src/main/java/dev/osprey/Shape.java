@@ -14,9 +14,15 @@ public final class Shape {
         if (dims.length == 0) {
             throw new IllegalArgumentException("expected at least one dimension, received none");
         }
+        long values = 1;
         for (int d : dims) {
             if (d <= 0) {
                 throw new IllegalArgumentException("expected every dimension > 0, received " + Arrays.toString(dims));
+            }
+            values *= d;
+            if (values > Integer.MAX_VALUE) {
+                throw new IllegalArgumentException("expected a sample of at most " + Integer.MAX_VALUE + " values, "
+                        + "received shape " + Arrays.toString(dims));
             }
         }
         return new Shape(dims.clone());

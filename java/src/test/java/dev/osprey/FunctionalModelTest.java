@@ -23,7 +23,9 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -193,5 +195,74 @@ class FunctionalModelTest {
                 () -> Model.load(file, Device.cpu()));
         assertTrue(e.getMessage().contains("the layers [a, b] read tensors that no layer makes before them"),
                 e.getMessage());
+    }
+
+    @Test
+    void freezingOrUnfreezingTakesEffectAtTheNextCompileAndFitWithoutOneIsRefused() {
+        NDArray[] d = data(32, 3);
+        Input in = Input.shape(8, 8, 2);
+        Conv2D conv = new Conv2D(4, 3).name("conv");
+        BatchNormalization bn = new BatchNormalization().name("bn");
+        SymbolicTensor x = new ReLU().apply(bn.apply(conv.apply(in)));
+        try (Model model = new Model(in, new Dense(3, Activation.SOFTMAX).name("head").apply(new Flatten().apply(x)))) {
+            model.device(Device.cpu()).seed(2).compile(new Adam(0.01), Loss.sparseCategoricalCrossentropy());
+            FitOptions once = FitOptions.defaults().epochs(1).batchSize(8).verbose(false);
+            model.fit(d[0], d[1], once);
+
+            conv.trainable(false);
+            bn.trainable(false);
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> model.fit(d[0], d[1], once));
+            assertTrue(e.getMessage().contains("'conv'") || e.getMessage().contains("'bn'"), e.getMessage());
+            assertTrue(e.getMessage().contains("expected compile(...) again"), e.getMessage());
+
+            model.compile(new Adam(0.01), Loss.sparseCategoricalCrossentropy());
+            Map<String, NDArray> before = model.namedWeights();
+            model.fit(d[0], d[1], once);
+            Map<String, NDArray> after = model.namedWeights();
+            for (String frozen : List.of("conv/kernel", "conv/bias", "bn/gamma", "bn/beta", "bn/moving_mean",
+                    "bn/moving_variance")) {
+                assertArrayEquals(before.get(frozen).data(), after.get(frozen).data(), 0f, frozen + " is frozen");
+            }
+            assertTrue(!Arrays.equals(before.get("head/kernel").data(), after.get("head/kernel").data()),
+                    "the head still trains");
+
+            conv.trainable(true);
+            model.compile(new Adam(0.01), Loss.sparseCategoricalCrossentropy());
+            model.fit(d[0], d[1], once);
+            Map<String, NDArray> unfrozen = model.namedWeights();
+            assertTrue(!Arrays.equals(after.get("conv/kernel").data(), unfrozen.get("conv/kernel").data()),
+                    "the unfrozen convolution trains again");
+            assertArrayEquals(after.get("bn/gamma").data(), unfrozen.get("bn/gamma").data(), 0f, "bn stays frozen");
+        }
+    }
+
+    @Test
+    void aSequentialThatFailsToBuildForOneShapeStillBuildsForAnother() {
+        try (Sequential model = new Sequential(new Conv2D(4, 3), new MaxPooling2D(8), new Flatten(),
+                new Dense(3, Activation.SOFTMAX))) {
+            model.device(Device.cpu());
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> model.predict(NDArray.zeros(1, 4, 4, 1)));
+            assertTrue(e.getMessage().contains("MaxPooling2D"), e.getMessage());
+            assertEquals(Shape.of(3), model.predict(NDArray.zeros(2, 32, 32, 3)).sampleShape());
+            assertEquals(1, model.layers().get(0).nodes().size(), "the failed build left no call behind");
+        }
+    }
+
+    @Test
+    void keepingFewerInferencePlansFreesTheRestAtOnce() {
+        Input in = Input.shape(8, 8, 2);
+        SymbolicTensor x = new Flatten().apply(new Conv2D(4, 3).apply(in));
+        try (Model model = new Model(in, new Dense(3, Activation.SOFTMAX).apply(x))) {
+            model.device(Device.cpu());
+            model.predict(NDArray.zeros(5, 8, 8, 2), 5);
+            long batchFivePlan = model.planBytes();
+            for (int batch = 1; batch <= 5; batch++) {
+                model.predict(NDArray.zeros(batch, 8, 8, 2), batch);
+            }
+            assertTrue(model.planBytes() > batchFivePlan, "three plans kept by default");
+            model.keepInferencePlans(1);
+            assertEquals(batchFivePlan, model.planBytes(), "only the most recent plan (batch 5) is left");
+        }
     }
 }

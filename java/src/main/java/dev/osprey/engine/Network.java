@@ -70,18 +70,34 @@ public final class Network implements AutoCloseable {
         };
     }
 
-    /** Memory for a newly bound optimizer's state; frees the previous optimizer's. */
-    public Memory freshOptimizerMemory() {
+    /**
+     * Binds a new optimizer state in memory of its own; the previous state is freed only once the new one is bound, so
+     * a bind that fails (out of memory) leaves the previous optimizer usable.
+     */
+    public <T> T bindOptimizer(java.util.function.Function<Memory, T> bind) {
+        Memory fresh = backend.newMemory();
+        T bound;
+        try {
+            bound = bind.apply(fresh);
+        } catch (RuntimeException | Error e) {
+            fresh.close();
+            throw e;
+        }
         if (optimizerMemory != null) {
             optimizerMemory.close();
         }
-        optimizerMemory = backend.newMemory();
-        return optimizerMemory;
+        optimizerMemory = fresh;
+        return bound;
     }
 
-    /** How many batch sizes of inference plans to keep. */
+    /** How many batch sizes of inference plans to keep; plans beyond that go now, least recently used first. */
     public void keepInferencePlans(int count) {
         inferenceCapacity = count;
+        var eldestFirst = inferencePlans.entrySet().iterator();
+        while (inferencePlans.size() > count && eldestFirst.hasNext()) {
+            eldestFirst.next().getValue().close();
+            eldestFirst.remove();
+        }
     }
 
     public Graph graph() {

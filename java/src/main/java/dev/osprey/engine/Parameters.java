@@ -104,6 +104,21 @@ public final class Parameters implements AutoCloseable {
         return byLayer.getOrDefault(layer, List.of());
     }
 
+    /**
+     * The first layer whose trainable flag no longer matches how these weights were laid out (a layer frozen or
+     * unfrozen since), or null. As in Keras, such a change takes effect at the next compile.
+     */
+    public Layer trainabilityChanged() {
+        for (Map.Entry<Layer, List<Slot>> e : byLayer.entrySet()) {
+            boolean canTrain = e.getValue().stream().anyMatch(s -> s.spec().trainable());
+            boolean trainedHere = e.getValue().stream().anyMatch(s -> s.gradient() != null);
+            if (canTrain && trainedHere != e.getKey().trainable()) {
+                return e.getKey();
+            }
+        }
+        return null;
+    }
+
     /** The trainable arena and its gradients: what an optimizer binds to. */
     public Tensor trainableArena() {
         return trainable;

@@ -214,11 +214,18 @@ final class GraphConfig {
         List<SymbolicTensor> args = new ArrayList<>();
         for (Object r : refs) {
             List<?> ref = (List<?>) r;
+            if (ref.size() < 2) {
+                throw new IllegalArgumentException("expected an input reference [layer, call, tensor], received "
+                        + ref);
+            }
             String producer = (String) ref.get(0);
             if (!inputs.containsKey(producer) && !outputs.containsKey(producer)) {
                 throw new IllegalArgumentException("a layer reads '" + producer + "', which the file doesn't define");
             }
             int call = ((Number) ref.get(1)).intValue();
+            if (call < 0) {
+                throw new IllegalArgumentException("expected a call index >= 0 in " + ref + ", received " + call);
+            }
             if (inputs.containsKey(producer)) {
                 args.add(inputs.get(producer));
             } else if (call < outputs.get(producer).size()) {

@@ -44,6 +44,8 @@ public final class ModelFile {
     private static final String MODEL_JSON = "model.json";
     private static final String WEIGHTS = "weights.safetensors";
     private static final long MAX_ENTRY_BYTES = 1L << 31;
+    /** A Java array's limit: no tensor in a file can hold more values. */
+    private static final long MAX_TENSOR_VALUES = Integer.MAX_VALUE - 8;
 
     private ModelFile() {
     }
@@ -87,6 +89,8 @@ public final class ModelFile {
         Model.OptimizerState state = model.optimizerState();
         if (state != null) { // saved so that training resumes where it stopped, as Keras does
             ((Map<String, Object>) doc.get("compile")).put("optimizer_iterations", state.iterations());
+            // The rate a schedule had reached, so training resumes at it (optimizer_config keeps the compiled one).
+            ((Map<String, Object>) doc.get("compile")).put("optimizer_learning_rate", state.learningRate());
             state.slots().forEach((slot, values) -> {
                 names.add("optimizer/" + slot);
                 arrays.add(values);
@@ -156,7 +160,7 @@ public final class ModelFile {
         try {
             return fromDocument(doc, weights, device, path);
         } catch (IllegalArgumentException | IllegalStateException | ClassCastException | NullPointerException
-                 | ArithmeticException e) {
+                 | ArithmeticException | IndexOutOfBoundsException | NegativeArraySizeException e) {
             throw new ModelFormatException(path + ": " + e.getMessage(), e);
         }
     }
@@ -177,6 +181,14 @@ public final class ModelFile {
         Model model = version == 1 ? versionOneModel(doc) : GraphConfig.read(asMap(doc.get("model"), "model"));
         Map<String, Object> compile = doc.containsKey("compile") ? asMap(doc.get("compile"), "compile") : null;
         try {
+            // The weights come from the file, so a model can't need more memory than the file brings: refuse an
+            // architecture that declares more weights than the file holds before anything is allocated.
+            long declared = model.countParams();
+            if (declared > weightBytes.length / Float.BYTES) {
+                throw new ModelFormatException(path + ": the architecture declares " + declared + " weights, but the "
+                        + "file holds " + weightBytes.length + " bytes of weights (" + weightBytes.length / Float.BYTES
+                        + " values): damaged or hostile");
+            }
             model.device(device == null ? Device.auto() : device);
             if (compile != null) {
                 Loss loss = Loss.of((String) compile.get("loss")).fromLogits(Boolean.TRUE.equals(compile.get("from_logits")));
@@ -196,7 +208,9 @@ public final class ModelFile {
                 for (int i = 0; i < slotNames.size(); i++) {
                     state.put(slotNames.get(i), slots.get(i));
                 }
-                model.restoreOptimizerState(new Model.OptimizerState(iterations.longValue(), state));
+                double learningRate = compile.get("optimizer_learning_rate") instanceof Number rate
+                        ? rate.doubleValue() : Double.NaN;
+                model.restoreOptimizerState(new Model.OptimizerState(iterations.longValue(), state, learningRate));
             }
             if (doc.get("class_names") instanceof List<?> names2) {
                 model.classNames(names2.stream().map(String::valueOf).toList());
@@ -205,7 +219,7 @@ public final class ModelFile {
                 model.preprocessing(dev.osprey.data.images.Preprocessing.fromConfig(p));
             }
             return model;
-        } catch (RuntimeException | ModelFormatException e) {
+        } catch (RuntimeException | Error | ModelFormatException e) {
             model.close();
             throw e;
         }
@@ -365,7 +379,15 @@ public final class ModelFile {
                 long end = ((Number) offsets.get(1)).longValue();
                 long count = 1;
                 for (int d : shape) {
+                    if (d < 0 || d > MAX_TENSOR_VALUES) {
+                        throw new ModelFormatException(path + ": tensor " + name + ": expected dimensions from 0 to "
+                                + MAX_TENSOR_VALUES + ", received shape " + Json.write(toList(shape)));
+                    }
                     count *= d;
+                    if (count > MAX_TENSOR_VALUES) {
+                        throw new ModelFormatException(path + ": tensor " + name + ": expected at most "
+                                + MAX_TENSOR_VALUES + " values, received shape " + Json.write(toList(shape)));
+                    }
                 }
                 if (end - begin != count * Float.BYTES || begin < 0 || dataStart + end > bytes.length) {
                     throw new ModelFormatException(path + ": tensor " + name + " of shape " + Json.write(toList(shape))

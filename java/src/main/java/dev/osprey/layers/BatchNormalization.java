@@ -29,6 +29,8 @@ public final class BatchNormalization extends Layer implements Fusion.ChannelAff
     private Initializer betaInitializer = Initializer.zeros();
     private Initializer movingMeanInitializer = Initializer.zeros();
     private Initializer movingVarianceInitializer = Initializer.ones();
+    /** Keras' axis, counting the batch as axis 0: -1, or the input's last axis by number (3 for images). */
+    private int axis = -1;
 
     public BatchNormalization momentum(double momentum) {
         if (!(momentum >= 0 && momentum <= 1)) {
@@ -69,7 +71,12 @@ public final class BatchNormalization extends Layer implements Fusion.ChannelAff
 
     @Override
     public Shape outputShape(List<Shape> inputs) {
-        return single(inputs);
+        Shape in = single(inputs);
+        if (axis != -1 && axis != in.rank()) {
+            throw new IllegalArgumentException("BatchNormalization: expected axis -1 or " + in.rank() + " (the last of "
+                    + "input " + in + "), received axis " + axis + " (only the channels-last axis is normalized)");
+        }
+        return in;
     }
 
     @Override
@@ -214,7 +221,7 @@ public final class BatchNormalization extends Layer implements Fusion.ChannelAff
     @Override
     protected Map<String, Object> layerConfig() {
         Map<String, Object> c = new LinkedHashMap<>();
-        c.put("axis", -1);
+        c.put("axis", axis);
         c.put("momentum", momentum);
         c.put("epsilon", epsilon);
         c.put("center", true);
@@ -227,12 +234,16 @@ public final class BatchNormalization extends Layer implements Fusion.ChannelAff
     }
 
     public static BatchNormalization fromConfig(Config c) {
-        Object axis = c.raw("axis");
-        boolean last = axis == null || axis instanceof Number n && n.intValue() == -1
-                || axis instanceof List<?> l && l.size() == 1 && l.get(0) instanceof Number m && m.intValue() == -1;
-        if (!last) {
-            throw new IllegalArgumentException("BatchNormalization config: expected axis -1 (channels last), received "
-                    + axis);
+        Object axisConfig = c.raw("axis");
+        Object single = axisConfig instanceof List<?> l && l.size() == 1 ? l.get(0) : axisConfig;
+        if (single != null && !(single instanceof Number)) {
+            throw new IllegalArgumentException("BatchNormalization config: expected one axis (-1, or the last axis by "
+                    + "number), received " + axisConfig);
+        }
+        int axis = single == null ? -1 : ((Number) single).intValue();
+        if (axis != -1 && axis < 1) {
+            throw new IllegalArgumentException("BatchNormalization config: expected axis -1 or the last axis by number, "
+                    + "received " + axisConfig + " (channels-first models aren't supported)");
         }
         if (!c.bool("center", true) || !c.bool("scale", true)) {
             throw new IllegalArgumentException("BatchNormalization config: expected center and scale true, received "
@@ -244,6 +255,7 @@ public final class BatchNormalization extends Layer implements Fusion.ChannelAff
                 .betaInitializer(c.initializer("beta_initializer", Initializer.zeros()))
                 .movingMeanInitializer(c.initializer("moving_mean_initializer", Initializer.zeros()))
                 .movingVarianceInitializer(c.initializer("moving_variance_initializer", Initializer.ones()));
+        layer.axis = axis;
         return withCommonConfig(layer, c);
     }
 }

@@ -115,6 +115,15 @@ public final class Conv2D extends Layer implements Fusion.LinearOp,
         return activation;
     }
 
+    /** The rows and columns the dilated kernel spans. */
+    private int windowH() {
+        return Layers.dilatedWindow("Conv2D", kernelH, dilationH);
+    }
+
+    private int windowW() {
+        return Layers.dilatedWindow("Conv2D", kernelW, dilationW);
+    }
+
     @Override
     public Shape outputShape(List<Shape> inputs) {
         Shape input = image(inputs);
@@ -122,8 +131,8 @@ public final class Conv2D extends Layer implements Fusion.LinearOp,
             throw new IllegalArgumentException("Conv2D: expected input channels divisible by groups=" + groups
                     + ", received " + input);
         }
-        return Shape.of(padding.outputLength("Conv2D", input.dim(0), (kernelH - 1) * dilationH + 1, strideH),
-                padding.outputLength("Conv2D", input.dim(1), (kernelW - 1) * dilationW + 1, strideW), filters);
+        return Shape.of(padding.outputLength("Conv2D", input.dim(0), windowH(), strideH),
+                padding.outputLength("Conv2D", input.dim(1), windowW(), strideW), filters);
     }
 
     @Override
@@ -151,8 +160,8 @@ public final class Conv2D extends Layer implements Fusion.LinearOp,
         int h = input.dim(0) + extra[0] + extra[1];
         int w = input.dim(1) + extra[2] + extra[3];
         outputShape(List.of(Shape.of(h, w, input.dim(2))));
-        int[] padH = padding.pads(h, (kernelH - 1) * dilationH + 1, strideH);
-        int[] padW = padding.pads(w, (kernelW - 1) * dilationW + 1, strideW);
+        int[] padH = padding.pads(h, windowH(), strideH);
+        int[] padW = padding.pads(w, windowW(), strideW);
         return new Conv2dSpec(batch, input.dim(0), input.dim(1), input.dim(2), filters, kernelH, kernelW,
                 strideH, strideW, padH[0] + extra[0], padW[0] + extra[2], padH[1] + extra[1], padW[1] + extra[3],
                 dilationH, dilationW, groups, useBias, Activation.LINEAR);

@@ -101,11 +101,20 @@ public final class DepthwiseConv2D extends Layer implements Fusion.LinearOp,
         return activation;
     }
 
+    /** The rows and columns the dilated kernel spans. */
+    private int windowH() {
+        return Layers.dilatedWindow("DepthwiseConv2D", kernelH, dilationH);
+    }
+
+    private int windowW() {
+        return Layers.dilatedWindow("DepthwiseConv2D", kernelW, dilationW);
+    }
+
     @Override
     public Shape outputShape(List<Shape> inputs) {
         Shape in = image(inputs);
-        return Shape.of(padding.outputLength("DepthwiseConv2D", in.dim(0), (kernelH - 1) * dilationH + 1, strideH),
-                padding.outputLength("DepthwiseConv2D", in.dim(1), (kernelW - 1) * dilationW + 1, strideW),
+        return Shape.of(padding.outputLength("DepthwiseConv2D", in.dim(0), windowH(), strideH),
+                padding.outputLength("DepthwiseConv2D", in.dim(1), windowW(), strideW),
                 in.dim(2) * depthMultiplier);
     }
 
@@ -126,8 +135,8 @@ public final class DepthwiseConv2D extends Layer implements Fusion.LinearOp,
         int h = in.dim(0) + extra[0] + extra[1];
         int w = in.dim(1) + extra[2] + extra[3];
         outputShape(List.of(Shape.of(h, w, in.dim(2))));
-        int[] padH = padding.pads(h, (kernelH - 1) * dilationH + 1, strideH);
-        int[] padW = padding.pads(w, (kernelW - 1) * dilationW + 1, strideW);
+        int[] padH = padding.pads(h, windowH(), strideH);
+        int[] padW = padding.pads(w, windowW(), strideW);
         int channels = in.dim(2);
         return new Conv2dSpec(batch, in.dim(0), in.dim(1), channels, channels * depthMultiplier, kernelH, kernelW,
                 strideH, strideW, padH[0] + extra[0], padW[0] + extra[2], padH[1] + extra[1], padW[1] + extra[3],

@@ -107,10 +107,13 @@ public final class Predictor implements AutoCloseable {
         }
     }
 
-    /** A predictor over a copy of this model's current weights, on the model's device. */
+    /**
+     * A predictor over a copy of this model's weights as they are when {@link Builder#build()} runs, on the model's
+     * device. Each build makes its own copy (the layers are shared, the weights copied), so training the model later
+     * doesn't change what the predictor answers, and closing one predictor leaves the others alone.
+     */
     public static Builder builder(Model model) {
-        Model copy = model.copy(null); // the weights as they are now; the layers are shared, the weights copied
-        return new Builder(() -> copy);
+        return new Builder(() -> model.copy(null));
     }
 
     /** A predictor over a model file, loaded on the predictor's own thread. */

@@ -147,7 +147,9 @@ class ModelFileTest {
         try (var zip = new java.util.zip.ZipFile(saved.toFile())) {
             json = new String(zip.getInputStream(zip.getEntry("model.json")).readAllBytes(), StandardCharsets.UTF_8);
         }
-        writeZip(copy, "model.json", json, "weights.safetensors", "\u0008\u0000\u0000\u0000\u0000\u0000\u0000\u0000{}      ");
+        // Enough bytes for the model's weights, but no tensor header for them.
+        writeZip(copy, "model.json", json, "weights.safetensors", "\u0008\u0000\u0000\u0000\u0000\u0000\u0000\u0000{}      "
+                + "\u0000".repeat(93_322 * 4));
         ModelFormatException e = assertThrows(ModelFormatException.class, () -> Sequential.load(copy, Device.cpu()));
         assertTrue(e.getMessage().contains("expected a tensor named conv2d/kernel"), e.getMessage());
     }
@@ -190,6 +192,89 @@ class ModelFileTest {
             freshMoments = c.getWeights().get(0).data();
         }
         assertTrue(!java.util.Arrays.equals(uninterrupted, freshMoments), "the saved moments must matter");
+    }
+
+    private static String entry(String name) throws IOException {
+        return entry(saved, name);
+    }
+
+    private static String entry(Path file, String name) throws IOException {
+        try (var zip = new java.util.zip.ZipFile(file.toFile())) {
+            return new String(zip.getInputStream(zip.getEntry(name)).readAllBytes(), StandardCharsets.ISO_8859_1);
+        }
+    }
+
+    /** The saved weights with their JSON header rewritten (its length field follows). */
+    private static String weightsWithHeader(java.util.function.UnaryOperator<String> edit) throws IOException {
+        byte[] bytes = entry("weights.safetensors").getBytes(StandardCharsets.ISO_8859_1);
+        var in = java.nio.ByteBuffer.wrap(bytes).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        int headerLength = (int) in.getLong();
+        String header = new String(bytes, 8, headerLength, StandardCharsets.ISO_8859_1);
+        byte[] edited = edit.apply(header).getBytes(StandardCharsets.ISO_8859_1);
+        var out = java.nio.ByteBuffer.allocate(8 + edited.length + bytes.length - 8 - headerLength)
+                .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        out.putLong(edited.length).put(edited).put(bytes, 8 + headerLength, bytes.length - 8 - headerLength);
+        return new String(out.array(), StandardCharsets.ISO_8859_1);
+    }
+
+    private static ModelFormatException loadFails(String name, String json, String weights) throws IOException {
+        Path file = dir.resolve(name);
+        writeZip(file, "model.json", json, "weights.safetensors", weights);
+        return assertThrows(ModelFormatException.class, () -> dev.osprey.Model.load(file, Device.cpu()));
+    }
+
+    @Test
+    void anArchitectureLargerThanItsWeightsIsRefusedBeforeAnythingIsAllocated() throws IOException {
+        // A Dense of 100,000 units makes the model declare 58.8 million weights; the file holds 93,322.
+        String json = entry("model.json").replace("\"units\":64", "\"units\":100000");
+        ModelFormatException e = loadFails("too-large.osprey", json, entry("weights.safetensors"));
+        assertTrue(e.getMessage().contains("declares 58755754 weights"), e.getMessage());
+    }
+
+    @Test
+    void hostileReferencesAndShapesGetClearErrors() throws IOException {
+        // A functional model's file names each layer's inputs as [layer, call, tensor].
+        Path functional = dir.resolve("functional.osprey");
+        dev.osprey.Input in = dev.osprey.Input.shape(4);
+        var hidden = new dev.osprey.layers.Dense(5).apply(in);
+        try (dev.osprey.Model m = new dev.osprey.Model(in, new dev.osprey.layers.Dense(3).apply(hidden))) {
+            m.device(Device.cpu()).build();
+            m.save(functional);
+        }
+        String json = entry(functional, "model.json");
+        String weights = entry(functional, "weights.safetensors");
+        java.util.regex.Matcher ref = java.util.regex.Pattern.compile("\\[\"(\\w+)\",0,0\\]").matcher(json);
+        assertTrue(ref.find(), json);
+        String negativeCall = json.substring(0, ref.start()) + "[\"" + ref.group(1) + "\",-1,0]"
+                + json.substring(ref.end());
+        ModelFormatException e = loadFails("negative-call.osprey", negativeCall, weights);
+        assertTrue(e.getMessage().contains("expected a call index >= 0"), e.getMessage());
+
+        String shortRef = json.substring(0, ref.start()) + "[\"" + ref.group(1) + "\"]" + json.substring(ref.end());
+        e = loadFails("short-ref.osprey", shortRef, weights);
+        assertTrue(e.getMessage().contains("expected an input reference"), e.getMessage());
+
+        String negativeShape = weightsWithHeader(h -> h.replaceFirst("\"shape\":\\[3,", "\"shape\":[-3,"));
+        e = loadFails("negative-shape.osprey", entry("model.json"), negativeShape);
+        assertTrue(e.getMessage().contains("expected dimensions from 0"), e.getMessage());
+    }
+
+    @Test
+    void theLearningRateAScheduleReachedIsSavedAndResumed() throws IOException {
+        dev.osprey.data.LabeledData d = dev.osprey.data.Datasets.fashionMnistSample();
+        NDArray x = d.trainX().slice(0, 64), y = d.trainY().slice(0, 64);
+        Path file = dir.resolve("scheduled.osprey");
+        double reached;
+        try (Sequential a = dev.osprey.Models.compiledTutorialCnn(Device.cpu())) {
+            a.fit(x, y, FitOptions.defaults().epochs(2).verbose(false)
+                    .callbacks(dev.osprey.callbacks.LearningRateScheduler.cosine(1e-3, 4, 0)));
+            reached = a.optimizerState().learningRate();
+            a.save(file);
+        }
+        assertEquals(1e-3 * 0.5 * (1 + Math.cos(Math.PI / 4)), reached, 1e-9, "epoch 2 of 4 ran at rate(1)");
+        try (Sequential b = Sequential.load(file, Device.cpu())) {
+            assertEquals(reached, b.optimizerState().learningRate(), 0);
+        }
     }
 
     private static void writeZip(Path path, String... nameThenContent) throws IOException {

@@ -2,12 +2,15 @@ package dev.osprey.layers;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.osprey.Input;
 import dev.osprey.Layer;
 import dev.osprey.Model;
 import dev.osprey.NDArray;
 import dev.osprey.Padding;
+import dev.osprey.Shape;
 import dev.osprey.SymbolicTensor;
 import dev.osprey.backend.Device;
 import dev.osprey.io.Json;
@@ -19,6 +22,7 @@ import java.util.Map;
 import java.util.Random;
 import java.util.function.Function;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -115,5 +119,17 @@ class LayerRoundTripTest {
             assertArrayEquals(predictions.data(), loaded.predict(samples).data(), 0f);
             assertEquals(c.layer().className(), loaded.layers().get(0).className());
         }
+    }
+
+    @Test
+    void batchNormalizationTakesKerasNumberedChannelsAxis() {
+        Layer numbered = LayerRegistry.fromConfig("BatchNormalization", Map.<String, Object>of("axis", List.of(3)));
+        assertEquals(Shape.of(4, 4, 8), numbered.apply(Input.shape(4, 4, 8)).shape());
+        Layer wrong = LayerRegistry.fromConfig("BatchNormalization", Map.<String, Object>of("axis", 2));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> wrong.apply(Input.shape(4, 4, 8)));
+        assertTrue(e.getMessage().contains("expected axis -1 or 3"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> LayerRegistry.fromConfig("BatchNormalization",
+                Map.<String, Object>of("axis", 0)));
     }
 }

@@ -134,4 +134,15 @@ class PredictorTest {
             assertThrows(IllegalArgumentException.class, () -> p.predict(NDArray.zeros(2, 10)));
         }
     }
+
+    @Test
+    void eachBuildOfABuilderServesItsOwnCopyOfTheWeights() {
+        Predictor.Builder builder = Predictor.builder(model).maxBatchSize(4);
+        float[] expected = model.predict(images.slice(0, 1)).data();
+        Predictor first = builder.build();
+        try (Predictor second = builder.build()) {
+            first.close(); // must leave the second predictor's model alone
+            assertArrayEquals(expected, second.predict(row(0)), 1e-6f);
+        }
+    }
 }
