@@ -44,6 +44,7 @@ final class ConvPlan implements AutoCloseable {
     private WeightLayout backwardDataKernel;
     private Step backwardFilter;
     private WeightLayout filterGradient;
+    private DepthwiseFilterGradient ownFilterGradient; // where oneDNN has no depthwise kernel for the shape
     final String implementation;
 
     ConvPlan(DnnlContext context, Conv2dSpec s) {
@@ -120,6 +121,10 @@ final class ConvPlan implements AutoCloseable {
     }
 
     void backwardFilter(CpuTensor x, CpuTensor dy, CpuTensor dKernel, CpuTensor dBias) {
+        if (ownFilterGradient != null) {
+            ownFilterGradient.run(x.buffer(), dy.buffer(), dKernel.buffer(), dBias == null ? null : dBias.buffer());
+            return;
+        }
         if (backwardFilter == null) {
             convolution_backward_weights.primitive_desc d = owned.own(bias != null
                     ? new convolution_backward_weights.primitive_desc(context.engine, dnnl.algorithm.convolution_direct,
@@ -128,6 +133,11 @@ final class ConvPlan implements AutoCloseable {
                     : new convolution_backward_weights.primitive_desc(context.engine, dnnl.algorithm.convolution_direct,
                             src, kernelAny, dst, strides, dilates, padL, padR, forwardDesc,
                             owned.attributes(Activation.LINEAR), false));
+            if (DepthwiseFilterGradient.fits(spec) && !d.impl_info_str().getString().startsWith("jit_dw")) {
+                ownFilterGradient = new DepthwiseFilterGradient(spec);
+                backwardFilter(x, dy, dKernel, dBias);
+                return;
+            }
             filterGradient = new WeightLayout(context, kernelKeras, d.diff_weights_desc(),
                     WeightLayout.Direction.OUT_OF_PRIMITIVE);
             Step step = new Step("conv2d backward-filter " + spec, new convolution_backward_weights(d))
