@@ -1,8 +1,8 @@
 package dev.osprey.data;
 
+import dev.osprey.Limits;
 import dev.osprey.NDArray;
 import java.io.BufferedInputStream;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
@@ -35,47 +35,51 @@ public final class Idx {
         }
     }
 
+    /**
+     * Reads exactly what the header promises and stops: the claim is checked against
+     * {@link Limits#maxTensorElements()} before anything is read, the buffer grows with the data that actually
+     * arrives (a lying header costs nothing), and one byte past the promise is an error, so a gzip stream that would
+     * inflate to gigabytes is never inflated further.
+     */
     public static Array read(InputStream raw, String source) throws IOException {
         BufferedInputStream in = new BufferedInputStream(raw);
         in.mark(2);
         int b0 = in.read(), b1 = in.read();
         in.reset();
         InputStream body = (b0 == 0x1f && b1 == 0x8b) ? new GZIPInputStream(in, 1 << 16) : in;
-        byte[] bytes;
         try {
-            bytes = readAll(body);
+            return readBody(body, source);
         } catch (java.io.EOFException e) {
             throw new IdxFormatException(source + ": the gzip stream is truncated");
         } catch (java.util.zip.ZipException e) {
             throw new IdxFormatException(source + ": damaged gzip data: " + e.getMessage());
         }
-        return parse(bytes, source);
     }
 
-    static Array parse(byte[] bytes, String source) throws IdxFormatException {
-        if (bytes.length < 4) {
-            throw new IdxFormatException(source + ": expected an IDX header of at least 4 bytes, received " + bytes.length);
+    private static Array readBody(InputStream in, String source) throws IOException {
+        byte[] head = in.readNBytes(4);
+        if (head.length < 4) {
+            throw new IdxFormatException(source + ": expected an IDX header of at least 4 bytes, received " + head.length);
         }
-        if (bytes[0] != 0 || bytes[1] != 0) {
+        if (head[0] != 0 || head[1] != 0) {
             throw new IdxFormatException(String.format("%s: expected IDX magic bytes 0x00 0x00, received 0x%02x 0x%02x "
-                    + "(not an IDX file)", source, bytes[0] & 0xff, bytes[1] & 0xff));
+                    + "(not an IDX file)", source, head[0] & 0xff, head[1] & 0xff));
         }
-        int type = bytes[2] & 0xff;
+        int type = head[2] & 0xff;
         if (type != UNSIGNED_BYTE) {
             throw new IdxFormatException(String.format("%s: expected IDX data type 0x08 (unsigned byte), received 0x%02x",
                     source, type));
         }
-        int rank = bytes[3] & 0xff;
+        int rank = head[3] & 0xff;
         if (rank < 1 || rank > MAX_RANK) {
             throw new IdxFormatException(source + ": expected an IDX rank from 1 to " + MAX_RANK + ", received " + rank);
         }
-        int headerBytes = 4 + 4 * rank;
-        if (bytes.length < headerBytes) {
-            throw new IdxFormatException(source + ": expected " + headerBytes + " header bytes for rank " + rank
-                    + ", received " + bytes.length + " (truncated)");
+        byte[] dimBytes = in.readNBytes(4 * rank);
+        if (dimBytes.length < 4 * rank) {
+            throw new IdxFormatException(source + ": expected " + (4 + 4 * rank) + " header bytes for rank " + rank
+                    + ", received " + (4 + dimBytes.length) + " (truncated)");
         }
-        ByteBuffer b = ByteBuffer.wrap(bytes); // big-endian, as IDX
-        b.position(4);
+        ByteBuffer b = ByteBuffer.wrap(dimBytes); // big-endian, as IDX
         int[] dims = new int[rank];
         long expected = 1;
         for (int i = 0; i < rank; i++) {
@@ -83,14 +87,23 @@ public final class Idx {
             if (dims[i] <= 0) {
                 throw new IdxFormatException(source + ": expected positive dimensions, received " + Arrays.toString(dims));
             }
-            expected *= dims[i];
+            expected *= dims[i]; // at most 4 factors below 2^31: no overflow
         }
-        long actual = bytes.length - headerBytes;
-        if (actual != expected) {
+        long limit = Math.min(Limits.current().maxTensorElements(), Integer.MAX_VALUE - 8);
+        if (expected > limit) {
             throw new IdxFormatException(source + ": header " + Arrays.toString(dims) + " promises " + expected
-                    + " data bytes, received " + actual + (actual < expected ? " (truncated)" : " (trailing bytes)"));
+                    + " values, more than " + Limits.describe("maxTensorElements", limit));
         }
-        return new Array(dims, Arrays.copyOfRange(bytes, headerBytes, bytes.length));
+        byte[] data = in.readNBytes((int) expected);
+        if (data.length < expected) {
+            throw new IdxFormatException(source + ": header " + Arrays.toString(dims) + " promises " + expected
+                    + " data bytes, received " + data.length + " (truncated)");
+        }
+        if (in.read() >= 0) {
+            throw new IdxFormatException(source + ": header " + Arrays.toString(dims) + " promises " + expected
+                    + " data bytes, received more (trailing bytes)");
+        }
+        return new Array(dims, data);
     }
 
     /** Images (N, H, W) of unsigned bytes as (N, H, W, 1) floats scaled to [0, 1]. */
@@ -121,9 +134,4 @@ public final class Idx {
         return new NDArray(out, d.length);
     }
 
-    private static byte[] readAll(InputStream in) throws IOException {
-        ByteArrayOutputStream out = new ByteArrayOutputStream(1 << 20);
-        in.transferTo(out);
-        return out.toByteArray();
-    }
 }

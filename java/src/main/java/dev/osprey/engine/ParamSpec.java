@@ -16,10 +16,21 @@ public record ParamSpec(String name, int[] shape, Initializer initializer, boole
         return new ParamSpec(name, shape, initializer, false);
     }
 
+    /** The number of values, as an array index: a weight too large for one tensor is an error that says so. */
     public int size() {
-        int n = 1;
+        long n = elements();
+        if (n > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException("weight " + name + " of shape " + java.util.Arrays.toString(shape)
+                    + " holds " + n + " values: expected at most " + (Integer.MAX_VALUE - 8) + " in one tensor");
+        }
+        return (int) n;
+    }
+
+    /** The number of values, without overflow (saturates at Long.MAX_VALUE). */
+    public long elements() {
+        long n = 1;
         for (int d : shape) {
-            n = Math.multiplyExact(n, d);
+            n = d == 0 ? 0 : (n > Long.MAX_VALUE / d ? Long.MAX_VALUE : n * d);
         }
         return n;
     }

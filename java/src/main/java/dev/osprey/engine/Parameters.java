@@ -202,13 +202,18 @@ public final class Parameters implements AutoCloseable {
         for (Layer layer : graph.layers()) {
             for (ParamSpec p : layer.parameters(layer.weightInputShapes())) {
                 if (p.trainable() && layer.trainable()) {
-                    trainable += p.size();
+                    trainable = saturatingAdd(trainable, p.elements());
                 } else {
-                    state += p.size();
+                    state = saturatingAdd(state, p.elements());
                 }
             }
         }
         return new long[] {trainable, state};
+    }
+
+    private static long saturatingAdd(long a, long b) {
+        long sum = a + b;
+        return sum < 0 ? Long.MAX_VALUE : sum;
     }
 
     @Override

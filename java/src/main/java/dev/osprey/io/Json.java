@@ -1,250 +1,186 @@
 package dev.osprey.io;
 
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.core.StreamReadConstraints;
+import com.fasterxml.jackson.core.exc.StreamConstraintsException;
+import dev.osprey.Limits;
+import java.io.IOException;
+import java.io.StringWriter;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 
 /**
- * The little JSON the model file needs: objects (LinkedHashMap), arrays (List), strings, numbers (Long or
- * Double), booleans and null. Strict: anything malformed is an error naming the offset.
+ * JSON as plain Java values, on Jackson's streaming parser: objects (LinkedHashMap), arrays (List), strings,
+ * numbers (Long, or Double for fractions and integers beyond a long), booleans and null. Strict and bounded:
+ * duplicate keys, NaN tokens and trailing content are errors; a document deeper than
+ * {@link Limits#maxJsonDepth()} or longer than {@link Limits#maxJsonBytes()} is refused before it costs more than
+ * its own bytes. Errors say where (line and column) and what was wrong.
  */
 public final class Json {
-    private final String text;
-    private int at;
+    private static volatile Factory factory;
 
-    private Json(String text) {
-        this.text = text;
+    private record Factory(Limits limits, JsonFactory json) {
+    }
+
+    private Json() {
     }
 
     public static Object parse(String text) {
-        Json p = new Json(text);
-        p.space();
-        Object v = p.value();
-        p.space();
-        if (p.at != text.length()) {
-            throw p.error("expected the end of the document");
+        return parse(text.getBytes(StandardCharsets.UTF_8));
+    }
+
+    public static Object parse(byte[] utf8) {
+        return parse(utf8, 0, utf8.length);
+    }
+
+    public static Object parse(byte[] utf8, int offset, int length) {
+        Limits limits = Limits.current();
+        Limits.check("JSON document bytes", length, "maxJsonBytes", limits.maxJsonBytes());
+        try (JsonParser p = factory(limits).createParser(utf8, offset, length)) {
+            if (p.nextToken() == null) {
+                throw new IllegalArgumentException("malformed JSON: expected a value, received an empty document");
+            }
+            Object value = value(p, 0, limits.maxJsonDepth());
+            if (p.nextToken() != null) {
+                throw new IllegalArgumentException("malformed JSON at " + where(p) + ": expected the end of the document");
+            }
+            return value;
+        } catch (StreamConstraintsException e) {
+            throw new Limits.LimitExceededException("JSON document: " + e.getOriginalMessage());
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException("malformed JSON at " + where(e) + ": " + e.getOriginalMessage());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e); // not reachable for an in-memory document
         }
-        return v;
     }
 
     public static String write(Object value) {
-        StringBuilder b = new StringBuilder();
-        write(value, b);
-        return b.toString();
+        StringWriter out = new StringWriter();
+        try (JsonGenerator g = factory(Limits.current()).createGenerator(out)) {
+            write(value, g);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return out.toString();
     }
 
-    private static void write(Object v, StringBuilder b) {
-        if (v == null) {
-            b.append("null");
-        } else if (v instanceof String s) {
-            b.append('"');
-            for (char c : s.toCharArray()) {
-                switch (c) {
-                    case '"' -> b.append("\\\"");
-                    case '\\' -> b.append("\\\\");
-                    case '\n' -> b.append("\\n");
-                    case '\r' -> b.append("\\r");
-                    case '\t' -> b.append("\\t");
-                    default -> {
-                        if (c < 0x20) {
-                            b.append(String.format(Locale.ROOT, "\\u%04x", (int) c));
-                        } else {
-                            b.append(c);
-                        }
-                    }
+    private static JsonFactory factory(Limits limits) {
+        Factory f = factory;
+        if (f == null || f.limits() != limits) {
+            // Jackson's own constraints back up the depth check below and bound strings and numbers.
+            JsonFactory json = JsonFactory.builder()
+                    .streamReadConstraints(StreamReadConstraints.builder()
+                            .maxNestingDepth(limits.maxJsonDepth() + 1)
+                            .maxDocumentLength(limits.maxJsonBytes())
+                            .maxNumberLength(1000)
+                            .build())
+                    .enable(com.fasterxml.jackson.core.StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+                    .build();
+            f = new Factory(limits, json);
+            factory = f;
+        }
+        return f.json();
+    }
+
+    private static Object value(JsonParser p, int depth, int maxDepth) throws IOException {
+        JsonToken t = p.currentToken();
+        switch (t) {
+            case START_OBJECT -> {
+                deeper(p, depth, maxDepth);
+                Map<String, Object> m = new LinkedHashMap<>();
+                while (p.nextToken() == JsonToken.FIELD_NAME) {
+                    String key = p.currentName();
+                    p.nextToken();
+                    m.put(key, value(p, depth + 1, maxDepth));
                 }
+                return m;
             }
-            b.append('"');
+            case START_ARRAY -> {
+                deeper(p, depth, maxDepth);
+                List<Object> l = new ArrayList<>();
+                while (p.nextToken() != JsonToken.END_ARRAY) {
+                    l.add(value(p, depth + 1, maxDepth));
+                }
+                return l;
+            }
+            case VALUE_STRING -> {
+                return p.getText();
+            }
+            case VALUE_NUMBER_INT -> {
+                return p.getNumberType() == JsonParser.NumberType.BIG_INTEGER ? (Object) p.getDoubleValue() : p.getLongValue();
+            }
+            case VALUE_NUMBER_FLOAT -> {
+                return p.getDoubleValue();
+            }
+            case VALUE_TRUE -> {
+                return Boolean.TRUE;
+            }
+            case VALUE_FALSE -> {
+                return Boolean.FALSE;
+            }
+            case VALUE_NULL -> {
+                return null;
+            }
+            default -> throw new IllegalArgumentException("malformed JSON at " + where(p) + ": unexpected " + t);
+        }
+    }
+
+    private static void deeper(JsonParser p, int depth, int maxDepth) {
+        if (depth >= maxDepth) {
+            throw new Limits.LimitExceededException("JSON document at " + where(p) + ": nesting deeper than "
+                    + Limits.describe("maxJsonDepth", maxDepth));
+        }
+    }
+
+    private static String where(JsonParser p) {
+        return "line " + p.currentLocation().getLineNr() + ", column " + p.currentLocation().getColumnNr();
+    }
+
+    private static String where(JsonProcessingException e) {
+        return e.getLocation() == null ? "an unknown place"
+                : "line " + e.getLocation().getLineNr() + ", column " + e.getLocation().getColumnNr();
+    }
+
+    private static void write(Object v, JsonGenerator g) throws IOException {
+        if (v == null) {
+            g.writeNull();
+        } else if (v instanceof String s) {
+            g.writeString(s);
         } else if (v instanceof Map<?, ?> m) {
-            b.append('{');
-            boolean first = true;
+            g.writeStartObject();
             for (Map.Entry<?, ?> e : m.entrySet()) {
-                b.append(first ? "" : ",");
-                first = false;
-                write(String.valueOf(e.getKey()), b);
-                b.append(':');
-                write(e.getValue(), b);
+                g.writeFieldName(String.valueOf(e.getKey()));
+                write(e.getValue(), g);
             }
-            b.append('}');
+            g.writeEndObject();
         } else if (v instanceof List<?> l) {
-            b.append('[');
-            for (int i = 0; i < l.size(); i++) {
-                b.append(i == 0 ? "" : ",");
-                write(l.get(i), b);
+            g.writeStartArray();
+            for (Object item : l) {
+                write(item, g);
             }
-            b.append(']');
+            g.writeEndArray();
         } else if (v instanceof Double || v instanceof Float) {
             double d = ((Number) v).doubleValue();
             if (!Double.isFinite(d)) {
                 throw new IllegalArgumentException("JSON can't hold " + d);
             }
-            b.append(d);
-        } else if (v instanceof Number || v instanceof Boolean) {
-            b.append(v);
+            g.writeNumber(d);
+        } else if (v instanceof Long || v instanceof Integer || v instanceof Short || v instanceof Byte) {
+            g.writeNumber(((Number) v).longValue());
+        } else if (v instanceof Number n) {
+            g.writeNumber(n.toString());
+        } else if (v instanceof Boolean b) {
+            g.writeBoolean(b);
         } else {
             throw new IllegalArgumentException("JSON can't hold a " + v.getClass().getName());
         }
-    }
-
-    private Object value() {
-        if (at >= text.length()) {
-            throw error("expected a value");
-        }
-        char c = text.charAt(at);
-        switch (c) {
-            case '{':
-                return object();
-            case '[':
-                return array();
-            case '"':
-                return string();
-            case 't':
-                return literal("true", Boolean.TRUE);
-            case 'f':
-                return literal("false", Boolean.FALSE);
-            case 'n':
-                return literal("null", null);
-            default:
-                if (c == '-' || Character.isDigit(c)) {
-                    return number();
-                }
-                throw error("unexpected character '" + c + "'");
-        }
-    }
-
-    private Map<String, Object> object() {
-        Map<String, Object> m = new LinkedHashMap<>();
-        at++;
-        space();
-        if (peek() == '}') {
-            at++;
-            return m;
-        }
-        while (true) {
-            space();
-            if (peek() != '"') {
-                throw error("expected a key");
-            }
-            String key = string();
-            space();
-            expect(':');
-            space();
-            m.put(key, value());
-            space();
-            if (peek() == ',') {
-                at++;
-            } else {
-                expect('}');
-                return m;
-            }
-        }
-    }
-
-    private List<Object> array() {
-        List<Object> l = new ArrayList<>();
-        at++;
-        space();
-        if (peek() == ']') {
-            at++;
-            return l;
-        }
-        while (true) {
-            space();
-            l.add(value());
-            space();
-            if (peek() == ',') {
-                at++;
-            } else {
-                expect(']');
-                return l;
-            }
-        }
-    }
-
-    private String string() {
-        expect('"');
-        StringBuilder b = new StringBuilder();
-        while (true) {
-            if (at >= text.length()) {
-                throw error("unterminated string");
-            }
-            char c = text.charAt(at++);
-            if (c == '"') {
-                return b.toString();
-            }
-            if (c == '\\') {
-                if (at >= text.length()) {
-                    throw error("unterminated escape");
-                }
-                char e = text.charAt(at++);
-                switch (e) {
-                    case 'n' -> b.append('\n');
-                    case 'r' -> b.append('\r');
-                    case 't' -> b.append('\t');
-                    case 'b' -> b.append('\b');
-                    case 'f' -> b.append('\f');
-                    case 'u' -> {
-                        if (at + 4 > text.length()) {
-                            throw error("short \\u escape");
-                        }
-                        b.append((char) Integer.parseInt(text.substring(at, at + 4), 16));
-                        at += 4;
-                    }
-                    default -> b.append(e);
-                }
-            } else {
-                b.append(c);
-            }
-        }
-    }
-
-    private Object number() {
-        int start = at;
-        while (at < text.length() && "+-0123456789.eE".indexOf(text.charAt(at)) >= 0) {
-            at++;
-        }
-        String s = text.substring(start, at);
-        try {
-            if (s.contains(".") || s.contains("e") || s.contains("E")) {
-                return Double.parseDouble(s);
-            }
-            return Long.parseLong(s);
-        } catch (NumberFormatException e) {
-            throw error("malformed number '" + s + "'");
-        }
-    }
-
-    private Object literal(String word, Object value) {
-        if (!text.startsWith(word, at)) {
-            throw error("expected " + word);
-        }
-        at += word.length();
-        return value;
-    }
-
-    private char peek() {
-        if (at >= text.length()) {
-            throw error("unexpected end of document");
-        }
-        return text.charAt(at);
-    }
-
-    private void expect(char c) {
-        if (peek() != c) {
-            throw error("expected '" + c + "'");
-        }
-        at++;
-    }
-
-    private void space() {
-        while (at < text.length() && Character.isWhitespace(text.charAt(at))) {
-            at++;
-        }
-    }
-
-    private IllegalArgumentException error(String what) {
-        return new IllegalArgumentException("malformed JSON at offset " + at + ": " + what);
     }
 }

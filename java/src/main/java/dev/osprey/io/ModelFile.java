@@ -1,6 +1,7 @@
 package dev.osprey.io;
 
 import dev.osprey.Layer;
+import dev.osprey.Limits;
 import dev.osprey.Model;
 import dev.osprey.NDArray;
 import dev.osprey.Sequential;
@@ -43,7 +44,7 @@ public final class ModelFile {
     public static final int VERSION = 2;
     private static final String MODEL_JSON = "model.json";
     private static final String WEIGHTS = "weights.safetensors";
-    private static final long MAX_ENTRY_BYTES = 1L << 31;
+    private static final long MAX_ENTRY_BYTES = Integer.MAX_VALUE - 8; // the largest Java array
     /** A Java array's limit: no tensor in a file can hold more values. */
     private static final long MAX_TENSOR_VALUES = Integer.MAX_VALUE - 8;
 
@@ -117,11 +118,15 @@ public final class ModelFile {
         byte[] weights = null;
         try (ZipInputStream zip = new ZipInputStream(new java.io.ByteArrayInputStream(bytes))) {
             ZipEntry e;
+            java.util.Set<String> seen = new java.util.HashSet<>();
             while ((e = zip.getNextEntry()) != null) {
+                if (!seen.add(e.getName())) {
+                    throw duplicateEntry(Path.of("(model bytes)"), e.getName());
+                }
                 if (e.getName().equals(MODEL_JSON)) {
-                    json = zip.readAllBytes();
+                    json = readBounded(zip, MODEL_JSON, Limits.current().maxJsonBytes(), "maxJsonBytes", Path.of("(model bytes)"));
                 } else if (e.getName().equals(WEIGHTS)) {
-                    weights = zip.readAllBytes();
+                    weights = readBounded(zip, WEIGHTS, MAX_ENTRY_BYTES, null, Path.of("(model bytes)"));
                 }
             }
         }
@@ -136,8 +141,15 @@ public final class ModelFile {
         }
         // ZipFile reads the central directory at the end of the file, so any truncation is caught here.
         try (ZipFile zip = new ZipFile(path.toFile())) {
-            json = readEntry(zip, MODEL_JSON, path);
-            weights = readEntry(zip, WEIGHTS, path);
+            java.util.Set<String> seen = new java.util.HashSet<>();
+            for (var entries = zip.entries(); entries.hasMoreElements(); ) {
+                String name = entries.nextElement().getName();
+                if (!seen.add(name)) {
+                    throw duplicateEntry(path, name);
+                }
+            }
+            json = readEntry(zip, MODEL_JSON, Limits.current().maxJsonBytes(), "maxJsonBytes", path);
+            weights = readEntry(zip, WEIGHTS, MAX_ENTRY_BYTES, null, path);
         } catch (ZipException | java.io.EOFException e) {
             throw new ModelFormatException(path + " is not an Osprey model file, or is truncated (expected a zip with "
                     + MODEL_JSON + " and " + WEIGHTS + "): " + e.getMessage(), e);
@@ -153,7 +165,7 @@ public final class ModelFile {
         }
         Map<String, Object> doc;
         try {
-            doc = asMap(Json.parse(new String(json, StandardCharsets.UTF_8)), "model.json");
+            doc = asMap(Json.parse(json), "model.json");
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(path + ": damaged " + MODEL_JSON + ": " + e.getMessage(), e);
         }
@@ -184,6 +196,8 @@ public final class ModelFile {
             // The weights come from the file, so a model can't need more memory than the file brings: refuse an
             // architecture that declares more weights than the file holds before anything is allocated.
             long declared = model.countParams();
+            Limits.check(path + ": the architecture's parameter count", declared, "maxParameters",
+                    Limits.current().maxParameters());
             if (declared > weightBytes.length / Float.BYTES) {
                 throw new ModelFormatException(path + ": the architecture declares " + declared + " weights, but the "
                         + "file holds " + weightBytes.length + " bytes of weights (" + weightBytes.length / Float.BYTES
@@ -264,20 +278,33 @@ public final class ModelFile {
     }
 
     /** The entry's bytes, or null when the zip has no such entry. */
-    private static byte[] readEntry(ZipFile zip, String name, Path path) throws IOException {
+    private static byte[] readEntry(ZipFile zip, String name, long limit, String limitName, Path path) throws IOException {
         ZipEntry entry = zip.getEntry(name);
         if (entry == null) {
             return null;
         }
-        if (entry.getSize() > MAX_ENTRY_BYTES) {
-            throw new ModelFormatException(path + ": entry " + name + " of " + entry.getSize() + " bytes is larger than "
-                    + MAX_ENTRY_BYTES);
-        }
         try (InputStream in = zip.getInputStream(entry)) {
-            ByteArrayOutputStream out = new ByteArrayOutputStream((int) Math.max(entry.getSize(), 0));
-            in.transferTo(out);
-            return out.toByteArray();
+            return readBounded(in, name, limit, limitName, path);
         }
+    }
+
+    /**
+     * Inflates at most {@code limit} bytes: the sizes a zip declares are the writer's word, so the bound is on what
+     * actually comes out, and growth follows the data (a lying header costs nothing).
+     */
+    private static byte[] readBounded(InputStream in, String name, long limit, String limitName, Path path)
+            throws IOException {
+        byte[] bytes = in.readNBytes((int) Math.min(limit + 1, MAX_ENTRY_BYTES));
+        if (bytes.length > limit || (bytes.length == MAX_ENTRY_BYTES && in.read() >= 0)) {
+            throw new ModelFormatException(path + ": entry " + name + " inflates to more than "
+                    + (limitName == null ? limit + " bytes" : Limits.describe(limitName, limit) + " bytes"));
+        }
+        return bytes;
+    }
+
+    private static ModelFormatException duplicateEntry(Path path, String name) {
+        return new ModelFormatException(path + ": the zip holds entry " + name + " twice (damaged or hostile: "
+                + "expected each entry once)");
     }
 
     @SuppressWarnings("unchecked")
@@ -297,16 +324,24 @@ public final class ModelFile {
     }
 
     static int[] ints(Object o) {
-        List<?> l = (List<?>) o;
+        if (!(o instanceof List<?> l) || l.size() > 16) {
+            throw new IllegalArgumentException("expected a shape (a list of at most 16 whole numbers), received "
+                    + abbreviated(o));
+        }
         int[] out = new int[l.size()];
         for (int i = 0; i < out.length; i++) {
-            out[i] = num(l.get(i));
+            if (!(l.get(i) instanceof Long v) || v < 0 || v > Integer.MAX_VALUE) {
+                throw new IllegalArgumentException("expected dimensions from 0 to " + Integer.MAX_VALUE
+                        + ", received " + abbreviated(o));
+            }
+            out[i] = (int) (long) v;
         }
         return out;
     }
 
-    private static int num(Object o) {
-        return Math.toIntExact(((Number) o).longValue());
+    private static String abbreviated(Object o) {
+        String s = String.valueOf(o);
+        return s.length() > 200 ? s.substring(0, 200) + "..." : s;
     }
 
     private static double dbl(Object o) {
@@ -357,49 +392,90 @@ public final class ModelFile {
             }
             Map<String, Object> header;
             try {
-                header = asMap(Json.parse(new String(bytes, 8, (int) headerLength, StandardCharsets.UTF_8)), "header");
+                header = asMap(Json.parse(bytes, 8, (int) headerLength), "header");
             } catch (IllegalArgumentException e) {
                 throw new ModelFormatException(path + ": damaged weights header: " + e.getMessage(), e);
             }
             long dataStart = 8 + headerLength;
+            Map<String, Extent> extents = extents(header, bytes.length - dataStart, path);
             List<NDArray> out = new ArrayList<>();
             for (String name : names) {
-                Object entry = header.get(name);
-                if (entry == null) {
+                Extent x = extents.get(name);
+                if (x == null) {
                     throw new ModelFormatException(path + ": expected a tensor named " + name + " in the weights, found "
-                            + header.keySet());
+                            + abbreviated(header.keySet()));
                 }
-                Map<String, Object> t = asMap(entry, name);
+                float[] values = new float[(int) (x.end() - x.begin()) / Float.BYTES];
+                in.position((int) (dataStart + x.begin()));
+                in.asFloatBuffer().get(values);
+                for (int i = 0; i < values.length; i++) {
+                    if (!Float.isFinite(values[i])) {
+                        throw new ModelFormatException(path + ": tensor " + name + " holds " + values[i] + " at index "
+                                + i + " (expected finite weights: the model was saved after training diverged, or the "
+                                + "file is damaged)");
+                    }
+                }
+                out.add(new NDArray(values, x.shape()));
+            }
+            return out;
+        }
+
+        /** Where one tensor's bytes lie in the data section. */
+        private record Extent(int[] shape, long begin, long end) {
+        }
+
+        /**
+         * Every tensor the header declares, checked before any is read: F32, a shape under the element limit whose
+         * size matches its offsets, inside the data, and no two tensors sharing bytes.
+         */
+        private static Map<String, Extent> extents(Map<String, Object> header, long dataBytes, Path path)
+                throws ModelFormatException {
+            Map<String, Extent> extents = new LinkedHashMap<>();
+            long maxValues = Math.min(MAX_TENSOR_VALUES, Limits.current().maxTensorElements());
+            for (Map.Entry<String, Object> e : header.entrySet()) {
+                String name = e.getKey();
+                if (name.equals("__metadata__")) {
+                    continue;
+                }
+                Map<String, Object> t = asMap(e.getValue(), name);
                 if (!"F32".equals(t.get("dtype"))) {
                     throw new ModelFormatException(path + ": expected " + name + " as F32, received " + t.get("dtype"));
                 }
                 int[] shape = ints(t.get("shape"));
-                List<?> offsets = (List<?>) t.get("data_offsets");
-                long begin = ((Number) offsets.get(0)).longValue();
-                long end = ((Number) offsets.get(1)).longValue();
                 long count = 1;
                 for (int d : shape) {
-                    if (d < 0 || d > MAX_TENSOR_VALUES) {
-                        throw new ModelFormatException(path + ": tensor " + name + ": expected dimensions from 0 to "
-                                + MAX_TENSOR_VALUES + ", received shape " + Json.write(toList(shape)));
-                    }
                     count *= d;
-                    if (count > MAX_TENSOR_VALUES) {
-                        throw new ModelFormatException(path + ": tensor " + name + ": expected at most "
-                                + MAX_TENSOR_VALUES + " values, received shape " + Json.write(toList(shape)));
+                    if (count > maxValues) {
+                        throw new Limits.LimitExceededException(path + ": tensor " + name + " of shape "
+                                + Json.write(toList(shape)) + " holds more values than " + Limits.describe(
+                                "maxTensorElements", maxValues));
                     }
                 }
-                if (end - begin != count * Float.BYTES || begin < 0 || dataStart + end > bytes.length) {
-                    throw new ModelFormatException(path + ": tensor " + name + " of shape " + Json.write(toList(shape))
-                            + " has offsets [" + begin + ", " + end + ") outside the " + (bytes.length - dataStart)
-                            + " bytes of data (truncated or damaged)");
+                if (!(t.get("data_offsets") instanceof List<?> offsets) || offsets.size() != 2
+                        || !(offsets.get(0) instanceof Long begin) || !(offsets.get(1) instanceof Long end)) {
+                    throw new ModelFormatException(path + ": tensor " + name + ": expected data_offsets [begin, end] "
+                            + "as whole numbers, received " + abbreviated(t.get("data_offsets")));
                 }
-                float[] values = new float[(int) count];
-                in.position((int) (dataStart + begin));
-                in.asFloatBuffer().get(values);
-                out.add(new NDArray(values, shape));
+                if (begin < 0 || end < begin || end > dataBytes || end - begin != count * Float.BYTES) {
+                    throw new ModelFormatException(path + ": tensor " + name + " of shape " + Json.write(toList(shape))
+                            + " (" + count * Float.BYTES + " bytes) has offsets [" + begin + ", " + end + ") that don't fit"
+                            + " the " + dataBytes + " bytes of data (truncated or damaged)");
+                }
+                extents.put(name, new Extent(shape, begin, end));
             }
-            return out;
+            List<Map.Entry<String, Extent>> byBegin = new ArrayList<>(extents.entrySet());
+            byBegin.sort(java.util.Comparator.comparingLong(x -> x.getValue().begin()));
+            for (int i = 1; i < byBegin.size(); i++) {
+                Extent previous = byBegin.get(i - 1).getValue();
+                Extent next = byBegin.get(i).getValue();
+                if (next.begin() < previous.end()) {
+                    throw new ModelFormatException(path + ": tensors " + byBegin.get(i - 1).getKey() + " ["
+                            + previous.begin() + ", " + previous.end() + ") and " + byBegin.get(i).getKey() + " ["
+                            + next.begin() + ", " + next.end() + ") overlap (damaged or hostile: expected each byte "
+                            + "to belong to one tensor)");
+                }
+            }
+            return extents;
         }
     }
 }

@@ -86,7 +86,7 @@ class IdxTest {
         Path longFile = dir.resolve("long");
         Files.write(longFile, Arrays.copyOf(raw, raw.length + 3));
         e = assertThrows(IdxFormatException.class, () -> Idx.read(longFile));
-        assertTrue(e.getMessage().endsWith("received 15 (trailing bytes)"), e.getMessage());
+        assertTrue(e.getMessage().endsWith("received more (trailing bytes)"), e.getMessage());
 
         Path truncatedGzip = dir.resolve("truncated.gz");
         byte[] z = gzip(raw);
@@ -98,6 +98,39 @@ class IdxTest {
         Files.write(headerOnly, Arrays.copyOf(raw, 6));
         e = assertThrows(IdxFormatException.class, () -> Idx.read(headerOnly));
         assertTrue(e.getMessage().contains("expected 12 header bytes for rank 2, received 6 (truncated)"), e.getMessage());
+    }
+
+    /**
+     * Finding 4 of the hardening issue: a small gzip that inflates far beyond its header's promise was inflated
+     * whole. The reader now stops one byte past the promise, and a promise over the element limit reads nothing.
+     */
+    @Test
+    void aDecompressionBombIsReadOnlyAsFarAsItsHeaderPromises() throws IOException {
+        java.io.ByteArrayOutputStream zipped = new java.io.ByteArrayOutputStream();
+        try (java.util.zip.GZIPOutputStream gz = new java.util.zip.GZIPOutputStream(zipped)) {
+            gz.write(idx(8, new int[] {64, 28, 28}, 0));
+            byte[] zeros = new byte[1 << 20];
+            for (int i = 0; i < 256; i++) { // 256 MiB once inflated
+                gz.write(zeros);
+            }
+        }
+        byte[] bomb = zipped.toByteArray();
+        long[] consumed = {0};
+        java.io.InputStream counting = new java.io.FilterInputStream(new java.io.ByteArrayInputStream(bomb)) {
+            @Override
+            public int read(byte[] b, int off, int len) throws IOException {
+                int n = super.read(b, off, len);
+                consumed[0] += Math.max(n, 0);
+                return n;
+            }
+        };
+        IdxFormatException e = assertThrows(IdxFormatException.class, () -> Idx.read(counting, "bomb.gz"));
+        assertTrue(e.getMessage().contains("promises 50176 data bytes, received more (trailing bytes)"), e.getMessage());
+        assertTrue(consumed[0] <= 128 << 10, "read " + consumed[0] + " of " + bomb.length + " compressed bytes");
+
+        byte[] huge = idx(8, new int[] {Integer.MAX_VALUE, 28, 28}, 0);
+        e = assertThrows(IdxFormatException.class, () -> Idx.read(new java.io.ByteArrayInputStream(huge), "huge"));
+        assertTrue(e.getMessage().contains("osprey.limits.maxTensorElements"), e.getMessage());
     }
 
     @Test

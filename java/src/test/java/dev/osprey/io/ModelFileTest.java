@@ -259,6 +259,86 @@ class ModelFileTest {
         assertTrue(e.getMessage().contains("expected dimensions from 0"), e.getMessage());
     }
 
+    /** Finding 3 of the hardening issue: 100,000 nested brackets overflowed the stack of the old JSON parser. */
+    @Test
+    void deeplyNestedJsonIsRefusedByTheDepthLimit() throws IOException {
+        ModelFormatException e = loadFails("nested.osprey", "[".repeat(100_000), entry("weights.safetensors"));
+        assertTrue(e.getMessage().contains("osprey.limits.maxJsonDepth"), e.getMessage());
+        String nestedHeader = weightsWithHeader(h -> "{\"a\":" + "[".repeat(100_000) + "]".repeat(100_000) + "}");
+        e = loadFails("nested-header.osprey", entry("model.json"), nestedHeader);
+        assertTrue(e.getMessage().contains("osprey.limits.maxJsonDepth"), e.getMessage());
+    }
+
+    /** Finding 4 of the hardening issue: 10^9 filters or units cost a minute and 15 GB before the refusal. */
+    @Test
+    void hugeDeclaredLayersAreRefusedByTheParameterLimitWithoutOverflow() throws IOException {
+        String json = entry("model.json");
+        ModelFormatException e = loadFails("filters.osprey", json.replaceFirst("\"filters\":32", "\"filters\":1000000000"),
+                entry("weights.safetensors"));
+        assertTrue(e.getMessage().contains("expected a sample of at most 2147483647 values, received shape [26, 26, "
+                + "1000000000]"), e.getMessage());
+        e = loadFails("units.osprey", json.replace("\"units\":64", "\"units\":1000000000"), entry("weights.safetensors"));
+        assertTrue(e.getMessage().contains("osprey.limits.maxParameters"), e.getMessage());
+        assertTrue(!e.getMessage().contains(" -"), "no overflowed negative figure: " + e.getMessage());
+    }
+
+    /** A model.json that inflates past the JSON size limit stops there, whatever the zip claims. */
+    @Test
+    void anEntryInflatingPastItsLimitIsRefused() throws IOException {
+        ModelFormatException e = loadFails("bomb.osprey", " ".repeat(65 << 20) + "{}", entry("weights.safetensors"));
+        assertTrue(e.getMessage().contains("osprey.limits.maxJsonBytes"), e.getMessage());
+    }
+
+    /** Finding 5 of the hardening issue: NaN weights loaded and predicted. */
+    @Test
+    void nonFiniteWeightsAreRefused() throws IOException {
+        byte[] weights = entry("weights.safetensors").getBytes(StandardCharsets.ISO_8859_1);
+        long headerLength = java.nio.ByteBuffer.wrap(weights).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong();
+        java.nio.ByteBuffer.wrap(weights).order(java.nio.ByteOrder.LITTLE_ENDIAN).putFloat((int) (8 + headerLength + 8), Float.NaN);
+        ModelFormatException e = loadFails("nan.osprey", entry("model.json"), new String(weights, StandardCharsets.ISO_8859_1));
+        assertTrue(e.getMessage().contains("holds NaN at index 2"), e.getMessage());
+    }
+
+    /** Finding 6 of the hardening issue, one case each. */
+    @Test
+    void malformedContentsGetClearErrors() throws IOException {
+        String json = entry("model.json");
+        String weights = entry("weights.safetensors");
+
+        String hugeShape = weightsWithHeader(h -> h.replaceFirst("\"shape\":\\[3,", "\"shape\":[100000000000,"));
+        ModelFormatException e = loadFails("huge-shape.osprey", json, hugeShape);
+        assertTrue(e.getMessage().contains("expected dimensions from 0 to 2147483647, received [100000000000"), e.getMessage());
+
+        e = loadFails("no-version.osprey", json.replaceFirst("\"version\":2,?", ""), weights);
+        assertTrue(e.getMessage().contains("expected a format version, received null"), e.getMessage());
+
+        e = loadFails("fraction.osprey", json.replace("\"units\":64", "\"units\":64.5"), weights);
+        assertTrue(e.getMessage().contains("expected 'units' to be a whole number, received 64.5"), e.getMessage());
+
+        // The second tensor's bytes moved back by one value, into the first tensor's.
+        java.util.regex.Matcher second = java.util.regex.Pattern
+                .compile("\"data_offsets\":\\[(\\d+),(\\d+)\\]").matcher(weightsWithHeader(h -> h));
+        assertTrue(second.find() && second.find());
+        long begin = Long.parseLong(second.group(1)), end = Long.parseLong(second.group(2));
+        String overlapping = weightsWithHeader(h -> h.replace("\"data_offsets\":[" + begin + "," + end + "]",
+                "\"data_offsets\":[" + (begin - 4) + "," + (end - 4) + "]"));
+        e = loadFails("overlap.osprey", json, overlapping);
+        assertTrue(e.getMessage().contains("overlap"), e.getMessage());
+
+        // Two entries named model.json (the zip writer refuses that, so the second name is patched in afterwards).
+        Path twice = dir.resolve("twice.osprey");
+        writeZip(twice, "model.json", json, "model.jsox", json.replace("\"units\":64", "\"units\":65"),
+                "weights.safetensors", weights);
+        byte[] zip = Files.readAllBytes(twice);
+        String patched = new String(zip, StandardCharsets.ISO_8859_1).replace("model.jsox", "model.json");
+        Files.write(twice, patched.getBytes(StandardCharsets.ISO_8859_1));
+        e = assertThrows(ModelFormatException.class, () -> dev.osprey.Model.load(twice, Device.cpu()));
+        assertTrue(e.getMessage().contains("holds entry model.json twice"), e.getMessage());
+        byte[] patchedBytes = patched.getBytes(StandardCharsets.ISO_8859_1);
+        e = assertThrows(ModelFormatException.class, () -> ModelFile.fromBytes(patchedBytes, Device.cpu()));
+        assertTrue(e.getMessage().contains("holds entry model.json twice"), e.getMessage());
+    }
+
     @Test
     void theLearningRateAScheduleReachedIsSavedAndResumed() throws IOException {
         dev.osprey.data.LabeledData d = dev.osprey.data.Datasets.fashionMnistSample();

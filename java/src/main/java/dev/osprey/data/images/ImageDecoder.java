@@ -47,6 +47,7 @@ public final class ImageDecoder {
         if (file.length == 0) {
             throw new ImageDecodeException(name + ": empty file (0 bytes)");
         }
+        ImageHeader.checkPixels(file, name);
         try (PointerScope scope = new PointerScope()) {
             Mat encoded = new Mat(1, file.length, CV_8U, new BytePointer(file));
             Mat image = imdecode(encoded, IMREAD_UNCHANGED);

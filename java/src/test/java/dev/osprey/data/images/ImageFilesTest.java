@@ -1,5 +1,6 @@
 package dev.osprey.data.images;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -88,6 +89,38 @@ class ImageFilesTest {
         Files.write(dir.resolve("full-class/a.png"), ImageTestFiles.grey(new float[784], 0, 28, 28, "png"));
         IOException empty = assertThrows(IOException.class, () -> ImageFolder.scan(dir));
         assertTrue(empty.getMessage().contains("empty-class: class folder has no images"), empty.getMessage());
+    }
+
+    /**
+     * Finding 4 of the hardening issue: an 875 KB PNG declaring 30000x30000 pixels was decoded (1 GB). Every format
+     * Osprey reads has its size read from the header and checked against the pixel limit before decoding.
+     */
+    @Test
+    void imagesDeclaringMorePixelsThanTheLimitAreRefusedBeforeDecoding() throws Exception {
+        float[] out = new float[784];
+        dev.osprey.Limits before = dev.osprey.Limits.current();
+        try {
+            for (String format : new String[] {"png", "jpg", "bmp"}) {
+                byte[] file = ImageTestFiles.grey(new float[120 * 90], 0, 90, 120, format);
+                assertArrayEquals(new long[] {120, 90}, ImageHeader.dimensions(file, format), format);
+                new ImageDecoder().decode(file, "ok." + format, GREY28, Augmentation.Params.IDENTITY,
+                        Augmentation.FillMode.CONSTANT, out, 0);
+                dev.osprey.Limits.set(before.withMaxImagePixels(10_000));
+                ImageDecodeException e = assertThrows(ImageDecodeException.class, () -> new ImageDecoder().decode(file,
+                        "big." + format, GREY28, Augmentation.Params.IDENTITY, Augmentation.FillMode.CONSTANT, out, 0));
+                assertEquals("big." + format + ": declares 120x90 = 10800 pixels, more than the limit of 10000 "
+                        + "(osprey.limits.maxImagePixels)", e.getMessage());
+                dev.osprey.Limits.set(before);
+            }
+        } finally {
+            dev.osprey.Limits.set(before);
+        }
+        java.nio.ByteBuffer png = java.nio.ByteBuffer.allocate(33);
+        png.put(new byte[] {(byte) 0x89, 'P', 'N', 'G', 13, 10, 26, 10}).putInt(13).put("IHDR".getBytes())
+                .putInt(30_000).putInt(30_000).put(new byte[] {8, 0, 0, 0, 0});
+        ImageDecodeException e = assertThrows(ImageDecodeException.class, () -> new ImageDecoder().decode(png.array(),
+                "huge.png", GREY28, Augmentation.Params.IDENTITY, Augmentation.FillMode.CONSTANT, out, 0));
+        assertTrue(e.getMessage().startsWith("huge.png: declares 30000x30000 = 900000000 pixels"), e.getMessage());
     }
 
     @Test
