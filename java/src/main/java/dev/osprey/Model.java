@@ -56,6 +56,7 @@ public class Model implements AutoCloseable {
     private Network network;
     private Optimizer.Updater updater;
     private boolean closed;
+    private boolean acceptNonFiniteInputs;
 
     /** A model from one input to one output. */
     public Model(Input input, SymbolicTensor output) {
@@ -406,7 +407,23 @@ public class Model implements AutoCloseable {
         }
     }
 
-    private static void checkFinite(String what, NDArray x) {
+    /**
+     * Lets predict take NaN and infinite inputs (for models trained to treat them as markers). Default false: such
+     * inputs are refused, since they otherwise give meaningless predictions without a sign of trouble.
+     */
+    public synchronized Model acceptNonFiniteInputs(boolean accept) {
+        this.acceptNonFiniteInputs = accept;
+        return this;
+    }
+
+    public synchronized boolean acceptsNonFiniteInputs() {
+        return acceptNonFiniteInputs;
+    }
+
+    private void checkFinite(String what, NDArray x) {
+        if (acceptNonFiniteInputs) {
+            return;
+        }
         float[] d = x.data();
         for (int i = 0; i < d.length; i++) {
             if (!Float.isFinite(d[i])) {

@@ -4,7 +4,6 @@ import dev.osprey.backend.cpu.CpuBackend;
 import dev.osprey.backend.cuda.CudaBackend;
 import dev.osprey.backend.cuda.CudaProbe;
 import java.util.Locale;
-import java.util.logging.Logger;
 
 /**
  * Where a model runs. {@link #auto()} honours {@code -Dosprey.device=cpu|cuda|cuda:N|auto}; otherwise it takes the
@@ -12,7 +11,8 @@ import java.util.logging.Logger;
  * line with its reason.
  */
 public final class Device {
-    private static final Logger LOG = Logger.getLogger(Device.class.getName());
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Device.class);
+    private static final java.util.concurrent.atomic.AtomicBoolean CHOICE_LOGGED = new java.util.concurrent.atomic.AtomicBoolean();
 
     public enum Kind { CPU, CUDA }
 
@@ -54,8 +54,16 @@ public final class Device {
         Device chosen = cuda.usable()
                 ? new Device(Kind.CUDA, 0, cuda.reason(), true)
                 : new Device(Kind.CPU, 0, "no usable GPU: " + cuda.reason(), true);
-        LOG.info(() -> "device " + chosen + " (" + chosen.reason + ")");
+        logChoiceOnce(chosen.kind == Kind.CUDA ? "device " + chosen : "device cpu (no usable GPU)", chosen.reason);
         return chosen;
+    }
+
+    /** The automatic choice, in one short line once per process; its full reason at debug level. */
+    private static void logChoiceOnce(String line, String reason) {
+        if (CHOICE_LOGGED.compareAndSet(false, true)) {
+            LOG.info(line);
+        }
+        LOG.debug("device choice: {}", reason);
     }
 
     /** "auto", "cpu", "cuda" or "cuda:N". */
@@ -105,7 +113,7 @@ public final class Device {
             if (!automatic) {
                 throw e;
             }
-            LOG.warning(() -> "device cpu (the GPU could not be used: " + e.getMessage() + ")");
+            LOG.warn("device cpu (the GPU could not be used: {})", e.getMessage());
             return Engines.cpu();
         }
     }

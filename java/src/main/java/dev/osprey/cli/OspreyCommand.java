@@ -15,6 +15,10 @@ public final class OspreyCommand implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
+    @CommandLine.Option(names = "--verbose", scope = CommandLine.ScopeType.INHERIT,
+            description = "Log details (debug level): the full reason for the device choice, every HTTP request, ...")
+    boolean verbose; // read from the raw arguments in execute(), before anything logs
+
     @Override
     public void run() {
         spec.commandLine().usage(System.out);
@@ -26,9 +30,14 @@ public final class OspreyCommand implements Runnable {
 
     /** Runs a command line and returns its exit code (0 success, 1 failure, 2 usage error). */
     public static int execute(String... args) {
-        if (System.getProperty("java.util.logging.SimpleFormatter.format") == null) {
-            System.setProperty("java.util.logging.SimpleFormatter.format", "osprey: %5$s%6$s%n"); // one line per record
-        }
+        // The CLI's SLF4J binding (slf4j-simple): "osprey: INFO message", one line each, Jetty's start-up chatter off.
+        boolean verbose = java.util.Arrays.asList(args).contains("--verbose");
+        defaultProperty("org.slf4j.simpleLogger.defaultLogLevel", verbose ? "debug" : "info");
+        defaultProperty("org.slf4j.simpleLogger.log.org.eclipse.jetty", verbose ? "info" : "warn");
+        defaultProperty("org.slf4j.simpleLogger.showThreadName", "false");
+        defaultProperty("org.slf4j.simpleLogger.showLogName", "false");
+        defaultProperty("org.slf4j.simpleLogger.levelInBrackets", "false");
+        defaultProperty("org.slf4j.simpleLogger.warnLevelString", "warning:");
         CommandLine cli = new CommandLine(new OspreyCommand());
         cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
             PrintWriter err = commandLine.getErr();
@@ -42,6 +51,12 @@ public final class OspreyCommand implements Runnable {
             throw e;
         });
         return cli.execute(args);
+    }
+
+    private static void defaultProperty(String name, String value) {
+        if (System.getProperty(name) == null) {
+            System.setProperty(name, value);
+        }
     }
 
     private static String message(Throwable e) {

@@ -12,7 +12,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 @Command(name = "serve", mixinStandardHelpOptions = true,
-        description = "Serve a model over HTTP: POST /v1/predict (JSON, float32 bytes or an image), GET /health.")
+        description = "Serve a model over HTTP: POST /v1/predict (JSON, float32 bytes or an image), GET /health, GET /metrics.")
 final class ServeCommand implements Callable<Integer> {
     @Parameters(index = "0", description = "Model file written by train.")
     Path modelFile;
@@ -36,8 +36,17 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--max-body-kb", defaultValue = "4096", description = "Larger request bodies get 413. Default: ${DEFAULT-VALUE}.")
     long maxBodyKb;
 
-    @Option(names = "--http-threads", defaultValue = "8", description = "Request-parsing threads. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--http-threads", defaultValue = "8", description = "Request-decoding threads. Default: ${DEFAULT-VALUE}.")
     int httpThreads;
+
+    @Option(names = "--idle-timeout-s", defaultValue = "30", description = "Connections silent this long are closed. Default: ${DEFAULT-VALUE}.")
+    long idleTimeoutSeconds;
+
+    @Option(names = "--max-connections", defaultValue = "1024", description = "Open connections at most; beyond, accepting pauses. Default: ${DEFAULT-VALUE}.")
+    int maxConnections;
+
+    @Option(names = "--allow-non-finite", description = "Accept NaN and infinite inputs instead of answering 400.")
+    boolean allowNonFinite;
 
     @Option(names = "--threads", description = "CPU threads for inference (sets OMP_NUM_THREADS; the osprey launcher applies it).")
     Integer threads;
@@ -49,16 +58,25 @@ final class ServeCommand implements Callable<Integer> {
             throw new IllegalArgumentException("expected --port from 0 to 65535, received " + port);
         }
         Predictor predictor = Predictor.builder(modelFile).maxBatchSize(maxBatch)
-                .maxDelay(Duration.ofNanos(maxDelayMicros * 1000)).queueCapacity(queue).build();
-        InferenceServer server = new InferenceServer(predictor, new InetSocketAddress(host, port), maxBodyKb * 1024,
-                httpThreads);
+                .maxDelay(Duration.ofNanos(maxDelayMicros * 1000)).queueCapacity(queue)
+                .acceptNonFiniteInputs(allowNonFinite).build();
+        InferenceServer server;
+        try {
+            server = InferenceServer.builder(predictor).address(new InetSocketAddress(host, port))
+                    .maxBodyBytes(maxBodyKb * 1024).handlerThreads(httpThreads)
+                    .idleTimeout(Duration.ofSeconds(idleTimeoutSeconds)).maxConnections(maxConnections)
+                    .build();
+        } catch (RuntimeException | java.io.IOException e) {
+            predictor.close();
+            throw e;
+        }
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             System.out.println("osprey: stopping: finishing accepted requests");
             server.close();
             stopped.countDown();
         }));
-        System.out.printf("osprey: serving %s on http://%s:%d (POST /v1/predict, GET /health); Ctrl-C stops%n",
+        System.out.printf("osprey: serving %s on http://%s:%d (POST /v1/predict, GET /health, GET /metrics); Ctrl-C stops%n",
                 modelFile, host, server.port());
         stopped.await();
         return 0;

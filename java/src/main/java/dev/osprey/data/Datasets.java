@@ -9,7 +9,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.logging.Logger;
 
 /**
  * The MNIST family of data sets. Fashion-MNIST is looked for in a given directory, then
@@ -17,7 +16,7 @@ import java.util.logging.Logger;
  * otherwise downloaded from the official mirror into the first of those and verified by SHA-256.
  */
 public final class Datasets {
-    private static final Logger LOG = Logger.getLogger(Datasets.class.getName());
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Datasets.class);
 
     /** Official location of Fashion-MNIST; -Dosprey.datasets.mirror=URL replaces it. */
     public static final String FASHION_MNIST_MIRROR = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/";
@@ -66,7 +65,7 @@ public final class Datasets {
             }
         }
         Path cache = userCache("fashion-mnist");
-        LOG.info(() -> "Fashion-MNIST not found in " + searched + "; downloading from " + mirror + " into " + cache);
+        LOG.info("Fashion-MNIST not found in {}; downloading from {} into {}", searched, mirror, cache);
         URI base = URI.create(mirror.endsWith("/") ? mirror : mirror + "/");
         for (DataFile f : files) {
             Path file = cache.resolve(f.name() + ".gz");

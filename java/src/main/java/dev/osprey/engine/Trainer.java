@@ -28,7 +28,7 @@ import java.util.Map;
 public final class Trainer implements Training {
     /** Even without a progress display, the running loss is checked this often for NaN. */
     private static final int NAN_CHECK_INTERVAL = 50;
-    private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger(Trainer.class.getName());
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Trainer.class);
 
     private final Model model;
     private final Network network;
@@ -149,8 +149,7 @@ public final class Trainer implements Training {
             try {
                 return new ResidentFeed(arrays);
             } catch (BackendException e) { // e.g. device memory ran out after all: copying batches in still works
-                LOG.warning("osprey: the training set could not be kept on the device, so batches are copied in: "
-                        + e.getMessage());
+                LOG.warn("the training set could not be kept on the device, so batches are copied in: {}", e.getMessage());
             }
         }
         return new SourceFeed(train);

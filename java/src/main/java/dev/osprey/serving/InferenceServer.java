@@ -1,131 +1,279 @@
 package dev.osprey.serving;
 
-import com.sun.net.httpserver.HttpExchange;
-import com.sun.net.httpserver.HttpServer;
 import dev.osprey.io.Json;
+import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.logging.Logger;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.regex.Pattern;
 import java.util.stream.IntStream;
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.io.Content;
+import org.eclipse.jetty.server.Handler;
+import org.eclipse.jetty.server.HttpConfiguration;
+import org.eclipse.jetty.server.HttpConnectionFactory;
+import org.eclipse.jetty.server.NetworkConnectionLimit;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.server.handler.GracefulHandler;
+import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.thread.QueuedThreadPool;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
- * HTTP inference on the JDK's built-in server, over a {@link Predictor}.
- * POST /v1/predict (JSON, float32 bytes or an image file, decoded with the model's own preprocessing; ?top_k=N)
- * and GET /health. Handlers only parse and queue;
- * the response is written when the predictor's result arrives. A full queue answers 503, a body over the limit
- * 413, bad input 400 with a message. {@link #close()} stops accepting, finishes accepted requests, then stops.
+ * HTTP inference over a {@link Predictor}, on Jetty's non-blocking server: POST /v1/predict (JSON, float32 bytes or
+ * an image file, decoded with the model's own preprocessing; ?top_k=N), GET /health and GET /metrics (Prometheus).
+ *
+ * <p>What a hostile or unlucky client can cost is bounded: connections are parsed by selectors, so a slow client
+ * holds a socket, not a thread; idle connections close after {@code idleTimeout}; at most {@code maxConnections}
+ * are open and {@code acceptQueue} wait to be accepted; headers are capped at 8 KiB; a body over the limit gets a
+ * readable 413 (the rest of it is read and dropped, up to a bound, so closing doesn't reset the answer away);
+ * non-finite inputs get 400 unless the predictor accepts them. Every response carries an {@code X-Request-Id} (the client's, if it sent
+ * a sane one), which the log lines name. {@link #close()} stops accepting, answers every request already received
+ * (new ones on open connections get 503), then stops the predictor.
  */
 public final class InferenceServer implements AutoCloseable {
-    private static final Logger LOG = Logger.getLogger(InferenceServer.class.getName());
+    private static final Logger LOG = LoggerFactory.getLogger(InferenceServer.class);
+    private static final Pattern SANE_ID = Pattern.compile("[A-Za-z0-9._:-]{1,64}");
+    private static final long DISCARD_LIMIT = 256L << 20; // dropping bytes costs no memory; resetting loses the 413
 
-    static {
-        // The JDK server writes headers and body separately; without TCP_NODELAY, Nagle's algorithm and delayed
-        // ACKs add ~40 ms to every response. It reads this once, when its first server is made in the JVM.
-        if (System.getProperty("sun.net.httpserver.nodelay") == null) {
-            System.setProperty("sun.net.httpserver.nodelay", "true");
+    private final Predictor predictor;
+    private final RequestDecoder decoder;
+    private final long maxBodyBytes;
+    private final Server server;
+    private final ServerConnector connector;
+    private final GracefulHandler graceful;
+    private final PrometheusMeterRegistry metrics = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    private final Map<Integer, Timer> timers = new ConcurrentHashMap<>();
+    private final Executor responders;
+    private final AtomicLong requestCount = new AtomicLong();
+    private final String idPrefix = Long.toHexString(System.nanoTime() & 0xffffffL);
+    private volatile boolean closed;
+
+    /** A server with the defaults for everything but the address, body limit and thread count. */
+    public InferenceServer(Predictor predictor, InetSocketAddress address, long maxBodyBytes, int handlerThreads)
+            throws IOException {
+        this(builder(predictor).address(address).maxBodyBytes(maxBodyBytes).handlerThreads(handlerThreads));
+    }
+
+    private InferenceServer(Builder b) throws IOException {
+        this.predictor = b.predictor;
+        this.decoder = new RequestDecoder(predictor.inputShape(), predictor.preprocessing(),
+                predictor.acceptsNonFiniteInputs());
+        this.maxBodyBytes = b.maxBodyBytes;
+
+        QueuedThreadPool threads = new QueuedThreadPool(b.handlerThreads + 4, 2);
+        threads.setName("osprey-http");
+        threads.setDaemon(true);
+        this.server = new Server(threads);
+        this.responders = threads;
+        HttpConfiguration http = new HttpConfiguration();
+        http.setRequestHeaderSize(8 << 10);
+        http.setSendServerVersion(false);
+        http.setSendXPoweredBy(false);
+        this.connector = new ServerConnector(server, 1, 1, new HttpConnectionFactory(http));
+        connector.setHost(b.address.getHostString());
+        connector.setPort(b.address.getPort());
+        connector.setIdleTimeout(b.idleTimeout.toMillis());
+        connector.setAcceptQueueSize(b.acceptQueue);
+        server.addConnector(connector);
+        NetworkConnectionLimit limit = new NetworkConnectionLimit(b.maxConnections, server);
+        server.addBean(limit);
+        this.graceful = new GracefulHandler(new Routes());
+        server.setHandler(graceful);
+        server.setStopTimeout(b.drainTimeout.toMillis());
+        server.setStopAtShutdown(false); // close() is the one way down, so the predictor stops after the drain
+
+        Gauge.builder("osprey.queue.depth", predictor, Predictor::queueDepth)
+                .description("Samples waiting for the predictor").register(metrics);
+        Gauge.builder("osprey.connections", limit, NetworkConnectionLimit::getNetworkConnectionCount)
+                .description("Open HTTP connections").register(metrics);
+        DistributionSummary batches = DistributionSummary.builder("osprey.batch.size")
+                .description("Requests per batch run by the predictor")
+                .serviceLevelObjectives(1, 2, 4, 8, 16, 32, 64, 128, 256).register(metrics);
+        predictor.onBatch(batches::record);
+        try {
+            server.start();
+        } catch (Exception e) {
+            stopQuietly();
+            throw new IOException("could not serve on " + b.address + ": " + e.getMessage(), e);
         }
     }
 
-    private final Predictor predictor;
-    private final HttpServer server;
-    private final ExecutorService handlers;
-    private final ExecutorService responders;
-    private final RequestDecoder decoder;
-    private final long maxBodyBytes;
-    private final int drainSeconds;
-    private final java.util.concurrent.atomic.AtomicInteger active = new java.util.concurrent.atomic.AtomicInteger();
-    private volatile boolean closed;
-
-    /**
-     * @param address      where to listen (use 127.0.0.1 unless the service must be reachable from elsewhere)
-     * @param maxBodyBytes larger bodies are refused with 413
-     */
-    public InferenceServer(Predictor predictor, InetSocketAddress address, long maxBodyBytes, int handlerThreads)
-            throws IOException {
-        this.predictor = predictor;
-        this.decoder = new RequestDecoder(predictor.inputShape(), predictor.preprocessing());
-        this.maxBodyBytes = maxBodyBytes;
-        this.drainSeconds = 10;
-        this.server = HttpServer.create(address, 512);
-        this.handlers = Executors.newFixedThreadPool(handlerThreads, daemon("osprey-http"));
-        this.responders = Executors.newFixedThreadPool(2, daemon("osprey-http-respond"));
-        server.setExecutor(handlers);
-        server.createContext("/v1/predict", this::predict);
-        server.createContext("/health", this::health);
-        server.createContext("/", exchange -> respond(exchange, 404, error("no such endpoint: use POST /v1/predict or GET /health")));
-        server.start();
-    }
-
-    private static java.util.concurrent.ThreadFactory daemon(String name) {
-        return r -> {
-            Thread t = new Thread(r, name);
-            t.setDaemon(true);
-            return t;
-        };
+    public static Builder builder(Predictor predictor) {
+        return new Builder(predictor);
     }
 
     public int port() {
-        return server.getAddress().getPort();
+        return connector.getLocalPort();
     }
 
-    private void health(HttpExchange exchange) throws IOException {
+    /** Requests received and not yet answered. */
+    public long requestsInFlight() {
+        return graceful.getCurrentRequestCount();
+    }
+
+    /** True once {@link #close()} has begun: new requests get 503 while those in flight finish. */
+    public boolean isStopping() {
+        return closed;
+    }
+
+    /** Everything the server exposes at /metrics, for callers that embed it. */
+    public String scrapeMetrics() {
+        return metrics.scrape();
+    }
+
+    /** The routes; every request gets an id and is counted and timed under its status. */
+    private final class Routes extends Handler.Abstract.NonBlocking {
+        @Override
+        public boolean handle(Request request, Response response, Callback callback) {
+            long start = System.nanoTime();
+            String given = request.getHeaders().get("X-Request-Id");
+            String id = given != null && SANE_ID.matcher(given).matches() ? given
+                    : idPrefix + "-" + requestCount.incrementAndGet();
+            response.getHeaders().put("X-Request-Id", id);
+            Exchange exchange = new Exchange(request, response, callback, id, start);
+            String path = Request.getPathInContext(request);
+            try {
+                switch (path) {
+                    case "/v1/predict" -> predict(exchange);
+                    case "/health" -> exchange.respond(closed ? 503 : 200, health());
+                    case "/metrics" -> exchange.respondText(200, "text/plain; version=0.0.4; charset=utf-8",
+                            metrics.scrape());
+                    default -> exchange.respond(404, error("no such endpoint: use POST /v1/predict, GET /health or "
+                            + "GET /metrics"));
+                }
+            } catch (RuntimeException e) {
+                LOG.error("request {}: {}", id, e.toString(), e);
+                exchange.respond(500, error("internal error: " + e.getMessage()));
+            }
+            return true;
+        }
+    }
+
+    /** One request in flight: answers it once, counts it, times it, logs it. */
+    private final class Exchange {
+        final Request request;
+        final Response response;
+        final Callback callback;
+        final String id;
+        final long start;
+
+        Exchange(Request request, Response response, Callback callback, String id, long start) {
+            this.request = request;
+            this.response = response;
+            this.callback = callback;
+            this.id = id;
+            this.start = start;
+        }
+
+        void respond(int status, Map<String, Object> body) {
+            respondText(status, "application/json", Json.write(body));
+        }
+
+        void respondText(int status, String contentType, String body) {
+            respondBytes(status, contentType, body.getBytes(StandardCharsets.UTF_8), callback);
+        }
+
+        void respondBytes(int status, String contentType, byte[] bytes, Callback done) {
+            response.setStatus(status);
+            response.getHeaders().put(HttpHeader.CONTENT_TYPE, contentType);
+            response.getHeaders().put(HttpHeader.CONTENT_LENGTH, bytes.length);
+            response.write(true, ByteBuffer.wrap(bytes), done);
+            long nanos = System.nanoTime() - start;
+            timers.computeIfAbsent(status, s -> Timer.builder("osprey.requests").description("HTTP requests by status")
+                    .tag("status", Integer.toString(s)).publishPercentileHistogram().register(metrics))
+                    .record(nanos, TimeUnit.NANOSECONDS);
+            if (status >= 500) {
+                LOG.warn("request {}: {} {} -> {} in {} us", id, request.getMethod(), Request.getPathInContext(request),
+                        status, nanos / 1000);
+            } else if (LOG.isDebugEnabled()) {
+                LOG.debug("request {}: {} {} -> {} in {} us", id, request.getMethod(), Request.getPathInContext(request),
+                        status, nanos / 1000);
+            }
+        }
+
+        /** Answers 413 at once, then reads and drops the rest of the body (bounded), then lets the connection close. */
+        void refuseBody() {
+            response.getHeaders().put(HttpHeader.CONNECTION, "close");
+            byte[] bytes = Json.write(error("the body is larger than the limit of " + maxBodyBytes + " bytes"))
+                    .getBytes(StandardCharsets.UTF_8);
+            respondBytes(413, "application/json", bytes, Callback.from(() -> discard(request, DISCARD_LIMIT, callback),
+                    callback::failed));
+        }
+    }
+
+    private Map<String, Object> health() {
         Map<String, Object> body = new LinkedHashMap<>();
         body.put("status", closed ? "stopping" : "ok");
         body.put("input_shape", java.util.Arrays.stream(predictor.inputShape().dims()).boxed().toList());
         body.put("classes", predictor.classes());
         body.put("queue_depth", predictor.queueDepth());
-        respond(exchange, closed ? 503 : 200, body);
+        return body;
     }
 
-    private void predict(HttpExchange exchange) throws IOException {
-        active.incrementAndGet();
-        boolean answeredLater = false;
-        try {
-            answeredLater = handlePredict(exchange);
-        } finally {
-            if (!answeredLater) {
-                active.decrementAndGet();
-            }
+    private void predict(Exchange exchange) {
+        Request request = exchange.request;
+        if (!"POST".equals(request.getMethod())) {
+            exchange.response.getHeaders().put(HttpHeader.ALLOW, "POST");
+            exchange.respond(405, error("expected POST, received " + request.getMethod()));
+            return;
         }
-    }
-
-    /** Returns true when the response will be written later, when the predictions arrive. */
-    private boolean handlePredict(HttpExchange exchange) throws IOException {
         if (closed) {
-            respond(exchange, 503, error("the server is shutting down"));
-            return false;
-        }
-        if (!"POST".equals(exchange.getRequestMethod())) {
-            exchange.getResponseHeaders().set("Allow", "POST");
-            respond(exchange, 405, error("expected POST, received " + exchange.getRequestMethod()));
-            return false;
+            exchange.respond(503, error("the server is shutting down"));
+            return;
         }
         int topK;
+        try {
+            topK = topK(request.getHttpURI().getQuery());
+        } catch (RequestDecoder.BadRequest e) {
+            exchange.respond(400, error(e.getMessage()));
+            return;
+        }
+        if (request.getLength() > maxBodyBytes) {
+            exchange.refuseBody();
+            return;
+        }
+        readBody(request, new ByteArrayOutputStream((int) Math.max(0, Math.min(request.getLength(), maxBodyBytes))),
+                body -> {
+                    if (body == null) {
+                        exchange.refuseBody();
+                    } else {
+                        answer(exchange, body, topK);
+                    }
+                },
+                failure -> exchange.callback.failed(failure));
+    }
+
+    /** Decodes, queues and answers when the predictions arrive (on the server's pool, not the predictor's thread). */
+    private void answer(Exchange exchange, byte[] body, int topK) {
         List<float[]> samples;
         try {
-            topK = topK(exchange.getRequestURI().getRawQuery());
-            byte[] body = readBody(exchange);
-            if (body == null) {
-                discardRest(exchange);
-                exchange.getResponseHeaders().set("Connection", "close");
-                respond(exchange, 413, error("the body is larger than the limit of " + maxBodyBytes + " bytes"));
-                return false;
-            }
-            samples = decoder.decode(exchange.getRequestHeaders().getFirst("Content-Type"), body);
+            samples = decoder.decode(exchange.request.getHeaders().get(HttpHeader.CONTENT_TYPE), body);
         } catch (RequestDecoder.BadRequest e) {
-            respond(exchange, 400, error(e.getMessage()));
-            return false;
+            exchange.respond(400, error(e.getMessage()));
+            return;
         }
         List<CompletableFuture<float[]>> results = new ArrayList<>();
         try {
@@ -133,28 +281,88 @@ public final class InferenceServer implements AutoCloseable {
                 results.add(predictor.submit(s));
             }
         } catch (QueueFullException e) {
-            exchange.getResponseHeaders().set("Retry-After", "1");
-            respond(exchange, 503, error("the server is busy (queue full); retry shortly"));
-            return false;
+            exchange.response.getHeaders().put(HttpHeader.RETRY_AFTER, "1");
+            exchange.respond(503, error("the server is busy (queue full); retry shortly"));
+            return;
         } catch (IllegalStateException e) {
-            respond(exchange, 503, error("the server is shutting down"));
-            return false;
+            exchange.respond(503, error("the server is shutting down"));
+            return;
         }
-        int k = topK;
         CompletableFuture.allOf(results.toArray(CompletableFuture[]::new)).whenCompleteAsync((ignored, failure) -> {
+            Map<String, Object> answer;
             try {
-                if (failure != null) {
-                    respond(exchange, 500, error("inference failed: " + failure.getMessage()));
-                } else {
-                    respond(exchange, 200, predictions(results, k));
-                }
-            } catch (IOException e) {
-                LOG.fine(() -> "client went away: " + e.getMessage());
-            } finally {
-                active.decrementAndGet();
+                answer = failure == null ? predictions(results, topK) : null;
+            } catch (RuntimeException e) {
+                failure = e;
+                answer = null;
+            }
+            if (answer == null) {
+                LOG.error("request {}: inference failed", exchange.id, failure);
+                exchange.respond(500, error("inference failed: " + failure.getMessage()));
+            } else {
+                exchange.respond(200, answer);
             }
         }, responders);
-        return true;
+    }
+
+    /**
+     * Reads the body as it arrives, without a thread waiting for it: {@code done} gets the bytes, or null once more
+     * than maxBodyBytes have come (chunked bodies have no length to check first).
+     */
+    private void readBody(Content.Source source, ByteArrayOutputStream into, java.util.function.Consumer<byte[]> done,
+                          java.util.function.Consumer<Throwable> failed) {
+        while (true) {
+            Content.Chunk chunk = source.read();
+            if (chunk == null) {
+                source.demand(() -> readBody(source, into, done, failed));
+                return;
+            }
+            if (Content.Chunk.isFailure(chunk)) {
+                failed.accept(chunk.getFailure());
+                return;
+            }
+            ByteBuffer bytes = chunk.getByteBuffer();
+            boolean tooBig = into.size() + (long) bytes.remaining() > maxBodyBytes;
+            if (!tooBig) {
+                byte[] part = new byte[bytes.remaining()];
+                bytes.get(part);
+                into.write(part, 0, part.length);
+            }
+            boolean last = chunk.isLast();
+            chunk.release();
+            if (tooBig) {
+                done.accept(null);
+                return;
+            }
+            if (last) {
+                done.accept(into.toByteArray());
+                return;
+            }
+        }
+    }
+
+    /** Reads and drops up to {@code budget} more bytes of the body, then completes {@code callback}. */
+    private static void discard(Content.Source source, long budget, Callback callback) {
+        long left = budget;
+        while (true) {
+            Content.Chunk chunk = source.read();
+            if (chunk == null) {
+                long remaining = left;
+                source.demand(() -> discard(source, remaining, callback));
+                return;
+            }
+            if (Content.Chunk.isFailure(chunk)) {
+                callback.succeeded(); // the client went away; the 413 was already sent
+                return;
+            }
+            left -= chunk.remaining();
+            boolean last = chunk.isLast();
+            chunk.release();
+            if (last || left < 0) {
+                callback.succeeded();
+                return;
+            }
+        }
     }
 
     private Map<String, Object> predictions(List<CompletableFuture<float[]>> results, int topK) {
@@ -175,13 +383,13 @@ public final class InferenceServer implements AutoCloseable {
                 if (c < names.size()) {
                     entry.put("label", names.get(c));
                 }
-                entry.put("probability", (double) p[c]);
+                entry.put("probability", jsonNumber(p[c]));
                 top.add(entry);
             });
             one.put("top", top);
             List<Object> probabilities = new ArrayList<>();
             for (float v : p) {
-                probabilities.add((double) v);
+                probabilities.add(jsonNumber(v));
             }
             one.put("probabilities", probabilities);
             out.add(one);
@@ -191,7 +399,12 @@ public final class InferenceServer implements AutoCloseable {
         return body;
     }
 
-    private int topK(String query) throws RequestDecoder.BadRequest {
+    /** JSON has no NaN or infinity: those (possible only when non-finite inputs are allowed) are written as null. */
+    private static Double jsonNumber(float v) {
+        return Float.isFinite(v) ? (double) v : null;
+    }
+
+    private static int topK(String query) throws RequestDecoder.BadRequest {
         if (query == null) {
             return 3;
         }
@@ -205,44 +418,15 @@ public final class InferenceServer implements AutoCloseable {
                 } catch (NumberFormatException ignored) {
                     // reported below
                 }
-                throw new RequestDecoder.BadRequest("expected top_k to be a positive integer, received '" + part.substring(6) + "'");
+                throw new RequestDecoder.BadRequest("expected top_k to be a positive integer, received '"
+                        + abbreviate(part.substring(6)) + "'");
             }
         }
         return 3;
     }
 
-    /** The body, or null when it is over the limit (by its Content-Length or by what arrives). */
-    private byte[] readBody(HttpExchange exchange) throws IOException {
-        String length = exchange.getRequestHeaders().getFirst("Content-Length");
-        if (length != null) {
-            try {
-                if (Long.parseLong(length.trim()) > maxBodyBytes) {
-                    return null;
-                }
-            } catch (NumberFormatException ignored) {
-                // the server itself rejects malformed lengths; read what comes
-            }
-        }
-        InputStream in = exchange.getRequestBody(); // closed with the exchange; discardRest may still read it
-        byte[] body = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, maxBodyBytes + 1));
-        return body.length > maxBodyBytes ? null : body;
-    }
-
-    /**
-     * Reads and drops what is left of an oversized body (up to 64 MiB), so that closing the connection after the
-     * 413 does not reset it under the client before the response is read.
-     */
-    private static void discardRest(HttpExchange exchange) {
-        try (InputStream in = exchange.getRequestBody()) {
-            byte[] sink = new byte[1 << 16];
-            long left = 64L << 20;
-            int n;
-            while (left > 0 && (n = in.read(sink, 0, (int) Math.min(sink.length, left))) > 0) {
-                left -= n;
-            }
-        } catch (IOException ignored) {
-            // the client gave up; nothing to answer
-        }
+    private static String abbreviate(String s) {
+        return s.length() > 40 ? s.substring(0, 40) + "..." : s;
     }
 
     private static Map<String, Object> error(String message) {
@@ -251,37 +435,102 @@ public final class InferenceServer implements AutoCloseable {
         return body;
     }
 
-    private static void respond(HttpExchange exchange, int status, Map<String, Object> body) throws IOException {
-        byte[] bytes = Json.write(body).getBytes(StandardCharsets.UTF_8);
-        exchange.getResponseHeaders().set("Content-Type", "application/json");
-        exchange.sendResponseHeaders(status, bytes.length);
-        try (OutputStream out = exchange.getResponseBody()) {
-            out.write(bytes);
-        }
-    }
-
     /**
-     * Answers new requests 503, waits (up to 10 s) until every accepted request has its response, then stops the
-     * listener and the predictor. (JDK 17's HttpServer.stop(delay) always waits the whole delay, hence the count.)
+     * Stops accepting connections, answers every request already received (new requests on open connections get
+     * 503) for up to the drain timeout, then stops the predictor. Idempotent.
      */
     @Override
-    public void close() {
+    public synchronized void close() {
         if (closed) {
             return;
         }
         closed = true;
-        long deadline = System.nanoTime() + drainSeconds * 1_000_000_000L;
-        while (active.get() > 0 && System.nanoTime() < deadline) {
-            try {
-                Thread.sleep(5);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                break;
-            }
-        }
-        server.stop(0);
+        stopQuietly();
         predictor.close();
-        responders.shutdown();
-        handlers.shutdown();
+        metrics.close();
+    }
+
+    private void stopQuietly() {
+        try {
+            server.stop(); // graceful: GracefulHandler waits for the requests in flight, up to the stop timeout
+        } catch (Exception e) {
+            LOG.warn("stopping the HTTP server: {}", e.toString());
+        }
+    }
+
+    /** Options of a server; every one has a default fit for a service on a private network. */
+    public static final class Builder {
+        private final Predictor predictor;
+        private InetSocketAddress address = new InetSocketAddress("127.0.0.1", 8080);
+        private long maxBodyBytes = 4L << 20;
+        private int handlerThreads = 8;
+        private Duration idleTimeout = Duration.ofSeconds(30);
+        private int maxConnections = 1024;
+        private int acceptQueue = 128;
+        private Duration drainTimeout = Duration.ofSeconds(10);
+
+        private Builder(Predictor predictor) {
+            this.predictor = Objects.requireNonNull(predictor, "predictor");
+        }
+
+        /** Where to listen (use 127.0.0.1 unless the service must be reachable from elsewhere). Default 127.0.0.1:8080. */
+        public Builder address(InetSocketAddress a) {
+            this.address = Objects.requireNonNull(a, "address");
+            return this;
+        }
+
+        /** Larger bodies get 413. Default 4 MiB. */
+        public Builder maxBodyBytes(long n) {
+            this.maxBodyBytes = positive("maxBodyBytes", n);
+            return this;
+        }
+
+        /** Threads that decode requests and write responses (selectors and the acceptor come on top). Default 8. */
+        public Builder handlerThreads(int n) {
+            this.handlerThreads = (int) positive("handlerThreads", n);
+            return this;
+        }
+
+        /** A connection silent this long is closed. Default 30 s. */
+        public Builder idleTimeout(Duration d) {
+            this.idleTimeout = positive("idleTimeout", d);
+            return this;
+        }
+
+        /** Connections open at once; beyond it, accepting pauses. Default 1024. */
+        public Builder maxConnections(int n) {
+            this.maxConnections = (int) positive("maxConnections", n);
+            return this;
+        }
+
+        /** The listen backlog: connections waiting to be accepted. Default 128. */
+        public Builder acceptQueue(int n) {
+            this.acceptQueue = (int) positive("acceptQueue", n);
+            return this;
+        }
+
+        /** How long {@link #close()} waits for requests in flight. Default 10 s. */
+        public Builder drainTimeout(Duration d) {
+            this.drainTimeout = positive("drainTimeout", d);
+            return this;
+        }
+
+        public InferenceServer build() throws IOException {
+            return new InferenceServer(this);
+        }
+
+        private static long positive(String name, long n) {
+            if (n <= 0) {
+                throw new IllegalArgumentException("InferenceServer: expected " + name + " > 0, received " + n);
+            }
+            return n;
+        }
+
+        private static Duration positive(String name, Duration d) {
+            if (d == null || d.isNegative() || d.isZero()) {
+                throw new IllegalArgumentException("InferenceServer: expected " + name + " > 0, received " + d);
+            }
+            return d;
+        }
     }
 }

@@ -33,6 +33,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 public final class Predictor implements AutoCloseable {
     private final int maxBatchSize;
+    private final boolean acceptNonFinite;
     private final long maxDelayNanos;
     private final CountDownLatch started = new CountDownLatch(1);
     private Model model;          // created, used and closed by the worker thread only
@@ -47,6 +48,7 @@ public final class Predictor implements AutoCloseable {
     private final Thread worker;
     private final Map<Integer, float[]> inputBuffers = new HashMap<>();
     private final AtomicInteger maxQueueDepth = new AtomicInteger();
+    private final List<java.util.function.IntConsumer> batchListeners = new java.util.concurrent.CopyOnWriteArrayList<>();
     private volatile boolean accepting = true;
     private volatile boolean running = true;
     private volatile Throwable workerFailure;
@@ -56,6 +58,7 @@ public final class Predictor implements AutoCloseable {
 
     private Predictor(Builder b) {
         this.maxBatchSize = b.maxBatchSize;
+        this.acceptNonFinite = b.acceptNonFinite;
         this.maxDelayNanos = b.maxDelay.toNanos();
         this.queue = new ArrayBlockingQueue<>(b.queueCapacity);
         this.worker = new Thread(() -> start(b.factory), "osprey-predictor");
@@ -77,6 +80,7 @@ public final class Predictor implements AutoCloseable {
     private void start(Callable<Model> factory) {
         try {
             model = factory.call();
+            model.acceptNonFiniteInputs(acceptNonFinite);
             model.keepInferencePlans(Integer.numberOfTrailingZeros(Integer.highestOneBit(maxBatchSize)) + 2);
             inputShape = model.inputShape();
             classNames = model.classNames();
@@ -127,6 +131,7 @@ public final class Predictor implements AutoCloseable {
         private int maxBatchSize = 64;
         private Duration maxDelay = Duration.ofNanos(200_000);
         private int queueCapacity = 1024;
+        private boolean acceptNonFinite;
 
         private Builder(Callable<Model> factory) {
             this.factory = factory;
@@ -155,6 +160,12 @@ public final class Predictor implements AutoCloseable {
                 throw new IllegalArgumentException("Predictor: expected queue capacity > 0, received " + n);
             }
             queueCapacity = n;
+            return this;
+        }
+
+        /** Accept NaN and infinite inputs (see {@link Model#acceptNonFiniteInputs}). Default false: refused. */
+        public Builder acceptNonFiniteInputs(boolean accept) {
+            acceptNonFinite = accept;
             return this;
         }
 
@@ -198,6 +209,7 @@ public final class Predictor implements AutoCloseable {
         for (int i = 0; i < batch.rows(); i++) {
             float[] row = new float[sampleSize];
             System.arraycopy(batch.data(), i * sampleSize, row, 0, sampleSize);
+            checkSample(row);
             futures.add(enqueue(row, true));
         }
         float[] out = new float[batch.rows() * classes];
@@ -213,11 +225,25 @@ public final class Predictor implements AutoCloseable {
         return enqueue(sample, false);
     }
 
+    /** Checked here, per sample, so that one bad sample fails its own request and not the batch it would join. */
     private void checkSample(float[] sample) {
         if (sample == null || sample.length != sampleSize) {
             throw new IllegalArgumentException("Predictor: expected " + sampleSize + " values (one sample of shape "
                     + inputShape + "), received " + (sample == null ? "null" : sample.length));
         }
+        if (!acceptNonFinite) {
+            for (int i = 0; i < sample.length; i++) {
+                if (!Float.isFinite(sample[i])) {
+                    throw new IllegalArgumentException("Predictor: expected finite inputs, received " + sample[i]
+                            + " at index " + i);
+                }
+            }
+        }
+    }
+
+    /** Whether NaN and infinite inputs are accepted (see {@link Builder#acceptNonFiniteInputs}). */
+    public boolean acceptsNonFiniteInputs() {
+        return acceptNonFinite;
     }
 
     private CompletableFuture<float[]> enqueue(float[] sample, boolean wait) {
@@ -262,6 +288,11 @@ public final class Predictor implements AutoCloseable {
 
     public int queueDepth() {
         return queue.size();
+    }
+
+    /** Calls {@code listener} with the number of requests in each batch run (on the worker thread: keep it short). */
+    public void onBatch(java.util.function.IntConsumer listener) {
+        batchListeners.add(java.util.Objects.requireNonNull(listener, "listener"));
     }
 
     // ---- the worker --------------------------------------------------------------------------------------
@@ -327,6 +358,9 @@ public final class Predictor implements AutoCloseable {
             float[] p = new float[classes];
             System.arraycopy(out.data(), i * classes, p, 0, classes);
             batch.get(i).result().complete(p);
+        }
+        for (java.util.function.IntConsumer listener : batchListeners) {
+            listener.accept(n);
         }
     }
 

@@ -28,13 +28,17 @@ final class RequestDecoder {
         }
     }
 
+    private static final String NON_FINITE_HINT = " (a server started with --allow-non-finite accepts them)";
+
     private final Shape input;
     private final int sampleSize;
     private final Preprocessing preprocessing; // null when the model takes no images
+    private final boolean allowNonFinite;
     private final ThreadLocal<ImageDecoder> decoders = ThreadLocal.withInitial(ImageDecoder::new);
 
-    RequestDecoder(Shape input, Preprocessing saved) {
+    RequestDecoder(Shape input, Preprocessing saved, boolean allowNonFinite) {
         this.input = input;
+        this.allowNonFinite = allowNonFinite;
         this.sampleSize = input.size();
         this.preprocessing = saved != null ? saved
                 : input.rank() == 3 && (input.dim(2) == 1 || input.dim(2) == 3)
@@ -64,7 +68,7 @@ final class RequestDecoder {
     private List<float[]> json(byte[] body) throws BadRequest {
         Object doc;
         try {
-            doc = Json.parse(new String(body, java.nio.charset.StandardCharsets.UTF_8));
+            doc = Json.parse(body);
         } catch (IllegalArgumentException e) {
             throw new BadRequest(e.getMessage());
         }
@@ -97,8 +101,8 @@ final class RequestDecoder {
     private int flatten(Object node, float[] into, int at, int sample) throws BadRequest {
         if (node instanceof Number number) {
             double v = number.doubleValue();
-            if (!Double.isFinite(v)) {
-                throw new BadRequest("sample " + sample + ": expected finite numbers, received " + v);
+            if (!Double.isFinite(v) && !allowNonFinite) {
+                throw new BadRequest("sample " + sample + ": expected finite numbers, received " + v + NON_FINITE_HINT);
             }
             if (at < into.length) {
                 into[at] = (float) v;
@@ -126,6 +130,14 @@ final class RequestDecoder {
         for (int s = 0; s < body.length / bytesPerSample; s++) {
             float[] values = new float[sampleSize];
             b.asFloatBuffer().position(s * sampleSize).get(values);
+            if (!allowNonFinite) {
+                for (int i = 0; i < values.length; i++) {
+                    if (!Float.isFinite(values[i])) {
+                        throw new BadRequest("sample " + s + ": expected finite numbers, received " + values[i]
+                                + " at index " + i + NON_FINITE_HINT);
+                    }
+                }
+            }
             out.add(values);
         }
         return out;

@@ -199,21 +199,149 @@ class InferenceServerTest {
         }
     }
 
+    /** Sends the start of a request on a raw socket; the rest is written by {@link #finish}. */
+    static java.net.Socket startRequest(InferenceServer s, String type, byte[] body, int sendFirst) throws Exception {
+        java.net.Socket socket = new java.net.Socket(InetAddress.getLoopbackAddress(), s.port());
+        socket.setSoTimeout(30_000);
+        var out = socket.getOutputStream();
+        out.write(("POST /v1/predict HTTP/1.1\r\nHost: localhost\r\nContent-Type: " + type + "\r\nContent-Length: "
+                + body.length + "\r\n\r\n").getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        out.write(body, 0, sendFirst);
+        out.flush();
+        return socket;
+    }
+
+    /** Writes the rest of the body and returns the response's status line. */
+    static String finish(java.net.Socket socket, byte[] body, int sent) throws Exception {
+        try (socket) {
+            socket.getOutputStream().write(body, sent, body.length - sent);
+            socket.getOutputStream().flush();
+            var in = new java.io.BufferedReader(new java.io.InputStreamReader(socket.getInputStream(),
+                    java.nio.charset.StandardCharsets.US_ASCII));
+            return in.readLine();
+        }
+    }
+
+    /** Waits for a condition the server reports (not for time to pass), failing after 30 s. */
+    static void awaitCondition(java.util.function.BooleanSupplier condition, String what) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (!condition.getAsBoolean()) {
+            assertTrue(System.nanoTime() < deadline, "timed out waiting until " + what);
+            Thread.sleep(1); // polling a reported state; the order of events comes from the state itself
+        }
+    }
+
+    /**
+     * Findings 2 and 7 of the hardening issue: close() under load dropped accepted requests, and this test used to
+     * order its events with a 200 ms sleep. Now the requests are provably inside the server (half their bodies
+     * sent, counted in flight) when close() begins, and they finish their bodies only once it has: every one is
+     * answered 200, and close() returns only after that.
+     */
     @Test
     void shutdownFinishesAcceptedRequests() throws Exception {
         Predictor p = Predictor.builder(modelFile).build();
         InferenceServer s = start(p, 1 << 20);
-        List<CompletableFuture<HttpResponse<String>>> inFlight = new ArrayList<>();
+        List<java.net.Socket> sockets = new ArrayList<>();
+        List<byte[]> bodies = new ArrayList<>();
         for (int i = 0; i < 20; i++) {
-            inFlight.add(client.sendAsync(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + s.port() + "/v1/predict"))
-                    .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(jsonOf(sample(i))))
-                    .build(), HttpResponse.BodyHandlers.ofString()));
+            byte[] body = jsonOf(sample(i)).getBytes();
+            bodies.add(body);
+            sockets.add(startRequest(s, "application/json", body, body.length / 2));
         }
-        Thread.sleep(200); // let the requests be accepted
-        s.close();
-        for (CompletableFuture<HttpResponse<String>> f : inFlight) {
-            HttpResponse<String> r = f.get(30, TimeUnit.SECONDS);
-            assertEquals(200, r.statusCode(), r.body());
+        awaitCondition(() -> s.requestsInFlight() == 20, "the server holds all 20 requests");
+        CompletableFuture<Void> closing = CompletableFuture.runAsync(s::close);
+        awaitCondition(s::isStopping, "close() has begun");
+        assertTrue(!closing.isDone(), "close() must wait for the requests in flight");
+        for (int i = 0; i < 20; i++) {
+            assertEquals("HTTP/1.1 200 OK", finish(sockets.get(i), bodies.get(i), bodies.get(i).length / 2), "request " + i);
+        }
+        closing.get(30, TimeUnit.SECONDS);
+        assertEquals(0, s.requestsInFlight());
+    }
+
+    /**
+     * Finding 2 of the hardening issue: 200 connections trickling their headers held every HTTP thread of the JDK
+     * server, and normal clients starved. Slow clients now cost a socket each, not a thread.
+     */
+    @Test
+    void slowClientsDoNotStarveOthers() throws Exception {
+        try (Predictor p = Predictor.builder(modelFile).build(); InferenceServer s = start(p, 1 << 20)) {
+            List<java.net.Socket> slow = new ArrayList<>();
+            try {
+                for (int i = 0; i < 200; i++) {
+                    java.net.Socket socket = new java.net.Socket(InetAddress.getLoopbackAddress(), s.port());
+                    socket.getOutputStream().write("POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Le".getBytes());
+                    socket.getOutputStream().flush();
+                    slow.add(socket);
+                }
+                for (int i = 0; i < 5; i++) {
+                    HttpResponse<String> r = post(s, "application/json", jsonOf(sample(i)).getBytes());
+                    assertEquals(200, r.statusCode(), r.body());
+                }
+            } finally {
+                for (java.net.Socket socket : slow) {
+                    socket.close();
+                }
+            }
+        }
+    }
+
+    /** Finding 2 of the hardening issue: a 100 MB body got a connection reset instead of a readable 413. */
+    @Test
+    void anOversizedBodyGetsAReadable413() throws Exception {
+        try (Predictor p = Predictor.builder(modelFile).build(); InferenceServer s = start(p, 1 << 20)) {
+            HttpResponse<String> r = post(s, "application/octet-stream", new byte[100 << 20]);
+            assertEquals(413, r.statusCode(), r.body());
+            assertTrue(r.body().contains("larger than the limit of 1048576 bytes"), r.body());
+            assertEquals(200, post(s, "application/json", jsonOf(sample(0)).getBytes()).statusCode());
+        }
+    }
+
+    /**
+     * Findings 3 and 5 of the hardening issue: a deeply nested JSON body killed the handler thread and the client
+     * never heard back; raw float32 NaNs got 200 with meaningless probabilities.
+     */
+    @Test
+    void nestedJsonAndNonFiniteInputsGet400UnlessAllowed() throws Exception {
+        byte[] nan = new byte[784 * 4];
+        ByteBuffer.wrap(nan).order(ByteOrder.LITTLE_ENDIAN).putFloat(4 * 3, Float.NaN);
+        try (Predictor p = Predictor.builder(modelFile).build(); InferenceServer s = start(p, 1 << 20)) {
+            HttpResponse<String> r = post(s, "application/json", ("{\"instances\":" + "[".repeat(100_000)).getBytes());
+            assertEquals(400, r.statusCode(), r.body());
+            assertTrue(r.body().contains("osprey.limits.maxJsonDepth"), r.body());
+            r = post(s, "application/octet-stream", nan);
+            assertEquals(400, r.statusCode(), r.body());
+            assertTrue(r.body().contains("expected finite numbers, received NaN at index 3"), r.body());
+            assertTrue(r.body().contains("--allow-non-finite"), r.body());
+        }
+        try (Predictor p = Predictor.builder(modelFile).acceptNonFiniteInputs(true).build();
+             InferenceServer s = start(p, 1 << 20)) {
+            assertEquals(200, post(s, "application/octet-stream", nan).statusCode());
+        }
+    }
+
+    /** /metrics speaks Prometheus' text format: request counts and latency by status, queue depth, batch sizes. */
+    @Test
+    void metricsAndRequestIdsAreExposed() throws Exception {
+        try (Predictor p = Predictor.builder(modelFile).build(); InferenceServer s = start(p, 1 << 20)) {
+            HttpResponse<String> ok = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + s.port()
+                    + "/v1/predict")).header("Content-Type", "application/json").header("X-Request-Id", "abc-123")
+                    .POST(HttpRequest.BodyPublishers.ofString(jsonOf(sample(0), sample(1)))).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertEquals(200, ok.statusCode());
+            assertEquals("abc-123", ok.headers().firstValue("X-Request-Id").orElse(null));
+            HttpResponse<String> bad = post(s, "text/plain", "x".getBytes());
+            assertEquals(400, bad.statusCode());
+            assertTrue(bad.headers().firstValue("X-Request-Id").isPresent());
+            HttpResponse<String> metrics = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + s.port()
+                    + "/metrics")).build(), HttpResponse.BodyHandlers.ofString());
+            assertEquals(200, metrics.statusCode());
+            String text = metrics.body();
+            assertTrue(text.contains("osprey_requests_seconds_count{status=\"200\"} 1"), text);
+            assertTrue(text.contains("osprey_requests_seconds_count{status=\"400\"} 1"), text);
+            assertTrue(text.contains("osprey_requests_seconds_bucket{status=\"200\",le="), text);
+            assertTrue(text.contains("osprey_queue_depth"), text);
+            assertTrue(text.contains("osprey_batch_size_count"), text);
         }
     }
 }

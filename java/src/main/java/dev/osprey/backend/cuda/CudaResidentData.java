@@ -5,7 +5,6 @@ import dev.osprey.backend.HostResidentData;
 import dev.osprey.backend.ResidentData;
 import dev.osprey.backend.Tensor;
 import java.util.Locale;
-import java.util.logging.Logger;
 import org.bytedeco.cuda.global.cudart;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.FloatPointer;
@@ -19,7 +18,7 @@ import org.bytedeco.javacpp.SizeTPointer;
  * no synchronisation. Owns its device buffers.
  */
 final class CudaResidentData implements ResidentData {
-    private static final Logger LOG = Logger.getLogger(CudaResidentData.class.getName());
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(CudaResidentData.class);
     /** Never take more than this share of the free device memory for data. */
     private static final double MAX_SHARE_OF_FREE = 0.5;
 
@@ -48,7 +47,7 @@ final class CudaResidentData implements ResidentData {
                 + (long) targets.length * Float.BYTES + (long) samples * Integer.BYTES;
         long free = freeDeviceMemory();
         if (bytes > free * MAX_SHARE_OF_FREE) {
-            LOG.info(String.format(Locale.ROOT, "osprey: the training set stays in host memory and is copied in per "
+            LOG.info(String.format(Locale.ROOT, "the training set stays in host memory and is copied in per "
                     + "batch: it needs %.1f MiB on the GPU, which has %.1f MiB free", mib(bytes), mib(free)));
             return new HostResidentData(backend, x, sampleSize, targets, classes);
         }
