@@ -57,6 +57,8 @@ public class Model implements AutoCloseable {
     private Optimizer.Updater updater;
     private boolean closed;
     private boolean acceptNonFiniteInputs;
+    /** The thread running fit, while it runs: other threads get a clear error instead of waiting hours. */
+    private final java.util.concurrent.atomic.AtomicReference<Thread> trainer = new java.util.concurrent.atomic.AtomicReference<>();
 
     /** A model from one input to one output. */
     public Model(Input input, SymbolicTensor output) {
@@ -94,61 +96,76 @@ public class Model implements AutoCloseable {
     // ---- configuration -----------------------------------------------------------------------------------
 
     /** Where the model runs; default {@link Device#auto()}. Set before the model is built. */
-    public synchronized Model device(Device device) {
-        if (network != null) {
-            throw new IllegalStateException(className() + ": the device must be chosen before the model is built");
+    public Model device(Device device) {
+        refuseWhileTraining("device");
+        synchronized (this) {
+            if (network != null) {
+                throw new IllegalStateException(className() + ": the device must be chosen before the model is built");
+            }
+            this.device = device;
+            return this;
         }
-        this.device = device;
-        return this;
     }
 
     /** The device chosen for this model (set at build time when left to {@link Device#auto()}). */
-    public synchronized Device device() {
-        return device;
+    public Device device() {
+        refuseWhileTraining("device");
+        synchronized (this) {
+            return device;
+        }
     }
 
     /** Seed of the weight initialisation (and default seed of fit). Set before the model is built. */
-    public synchronized Model seed(long seed) {
-        this.seed = seed;
-        return this;
+    public Model seed(long seed) {
+        refuseWhileTraining("seed");
+        synchronized (this) {
+            this.seed = seed;
+            return this;
+        }
     }
 
-    public synchronized long seed() {
-        return seed;
+    public long seed() {
+        refuseWhileTraining("seed");
+        synchronized (this) {
+            return seed;
+        }
     }
 
     /** Keras' compile(optimizer, loss, metrics); builds the model when its input shape is known. */
-    public synchronized Model compile(Optimizer optimizer, Loss loss, Metric... metrics) {
-        checkOpen();
-        if (optimizer == null || loss == null) {
-            throw new IllegalArgumentException("compile: expected an optimizer and a loss, received "
-                    + optimizer + " and " + loss);
-        }
-        Optimizer previousOptimizer = this.optimizer;
-        Loss previousLoss = this.loss;
-        Set<Metric> previousMetrics = this.metrics;
-        Optimizer.Updater previousUpdater = this.updater;
-        this.optimizer = optimizer;
-        this.loss = loss;
-        this.metrics = metrics.length == 0 ? EnumSet.noneOf(Metric.class) : EnumSet.copyOf(Arrays.asList(metrics));
-        this.updater = null;
-        Network previousNetwork = network;
-        try {
-            if (network != null && network.parameters().trainabilityChanged() != null) {
-                relayoutWeights();
+    public Model compile(Optimizer optimizer, Loss loss, Metric... metrics) {
+        refuseWhileTraining("compile");
+        synchronized (this) {
+            checkOpen();
+            if (optimizer == null || loss == null) {
+                throw new IllegalArgumentException("compile: expected an optimizer and a loss, received "
+                        + optimizer + " and " + loss);
             }
-            if (graphFor(null) != null) {
-                build();
+            Optimizer previousOptimizer = this.optimizer;
+            Loss previousLoss = this.loss;
+            Set<Metric> previousMetrics = this.metrics;
+            Optimizer.Updater previousUpdater = this.updater;
+            this.optimizer = optimizer;
+            this.loss = loss;
+            this.metrics = metrics.length == 0 ? EnumSet.noneOf(Metric.class) : EnumSet.copyOf(Arrays.asList(metrics));
+            this.updater = null;
+            Network previousNetwork = network;
+            try {
+                if (network != null && network.parameters().trainabilityChanged() != null) {
+                    relayoutWeights();
+                }
+                if (graphFor(null) != null) {
+                    build();
+                }
+            } catch (RuntimeException e) { // a model that can't take this compile keeps the one it had
+                this.optimizer = previousOptimizer;
+                this.loss = previousLoss;
+                this.metrics = previousMetrics;
+                // An updater bound to the weights before a relayout can't be kept; the next build binds a fresh one.
+                this.updater = network == previousNetwork ? previousUpdater : null;
+                throw e;
             }
-        } catch (RuntimeException e) { // a model that can't take this compile keeps the one it had
-            this.optimizer = previousOptimizer;
-            this.loss = previousLoss;
-            this.metrics = previousMetrics;
-            // An updater bound to the weights before a relayout can't be kept; the next build binds a fresh one.
-            this.updater = network == previousNetwork ? previousUpdater : null;
-            throw e;
+            return this;
         }
-        return this;
     }
 
     /**
@@ -181,34 +198,37 @@ public class Model implements AutoCloseable {
     }
 
     /** Allocates the weights on the device and initialises them from the seed (done by compile or first use). */
-    public synchronized Model build() {
-        checkOpen();
-        Graph g = graphFor(null);
-        if (g == null) {
-            throw new IllegalStateException(className() + ": the input shape is not known yet; declare the first "
-                    + "layer's inputShape(...) or call build(Shape.of(...))");
-        }
-        if (network == null) {
-            if (device == null) {
-                device = Device.auto();
+    public Model build() {
+        refuseWhileTraining("build");
+        synchronized (this) {
+            checkOpen();
+            Graph g = graphFor(null);
+            if (g == null) {
+                throw new IllegalStateException(className() + ": the input shape is not known yet; declare the first "
+                        + "layer's inputShape(...) or call build(Shape.of(...))");
             }
-            Backend backend = device.backend();
-            Network n = new Network(g, backend);
-            try {
-                n.parameters().initialize(seed);
-            } catch (RuntimeException e) {
-                n.close();
-                throw e;
+            if (network == null) {
+                if (device == null) {
+                    device = Device.auto();
+                }
+                Backend backend = device.backend();
+                Network n = new Network(g, backend);
+                try {
+                    n.parameters().initialize(seed);
+                } catch (RuntimeException e) {
+                    n.close();
+                    throw e;
+                }
+                network = n;
             }
-            network = n;
+            if (optimizer != null && updater == null) {
+                checkOutputMatchesLoss();
+                Network n = network;
+                updater = n.bindOptimizer(memory -> optimizer.bind(n.backend(), memory, n.parameters().trainableArena(),
+                        n.parameters().gradientArena()));
+            }
+            return this;
         }
-        if (optimizer != null && updater == null) {
-            checkOutputMatchesLoss();
-            Network n = network;
-            updater = n.bindOptimizer(memory -> optimizer.bind(n.backend(), memory, n.parameters().trainableArena(),
-                    n.parameters().gradientArena()));
-        }
-        return this;
     }
 
     private void checkOutputMatchesLoss() {
@@ -286,55 +306,98 @@ public class Model implements AutoCloseable {
 
     // ---- training and inference --------------------------------------------------------------------------
 
-    public synchronized History fit(NDArray x, NDArray y, FitOptions options) {
-        checkOpen();
-        requireCompiled("fit");
-        ensureBuilt(x, "fit");
-        requireTrainabilityCompiled();
-        int classes = outputShape().size();
-        NDArray trainX = x, trainY = y, valX = options.validationX, valY = options.validationY;
-        if (options.validationSplit > 0 && valX == null) {
-            int split = (int) Math.round(x.rows() * (1 - options.validationSplit));
-            if (split <= 0 || split >= x.rows()) {
-                throw new IllegalArgumentException("fit: validation split " + options.validationSplit + " of "
-                        + x.rows() + " samples leaves no training or no validation samples");
+    /** Marks this thread as training; false when it already was (fit called from fit). */
+    private boolean beginTraining() {
+        Thread self = Thread.currentThread();
+        if (trainer.compareAndSet(null, self)) {
+            return true;
+        }
+        if (trainer.get() == self) {
+            return false;
+        }
+        refuseWhileTraining("fit");
+        return beginTraining(); // the other fit ended between the two checks
+    }
+
+    /**
+     * Training is exclusive: while fit runs, a call from another thread fails at once, naming the trainer, rather
+     * than waiting for the whole fit. fit's own thread (its callbacks) may call anything.
+     */
+    private void refuseWhileTraining(String method) {
+        Thread t = trainer.get();
+        if (t != null && t != Thread.currentThread()) {
+            throw new IllegalStateException(method + ": the model is training (fit on thread '" + t.getName()
+                    + "'); expected this call after fit returns, or from one of fit's callbacks");
+        }
+    }
+
+    public History fit(NDArray x, NDArray y, FitOptions options) {
+        boolean outermost = beginTraining();
+        try {
+            synchronized (this) {
+                checkOpen();
+                requireCompiled("fit");
+                ensureBuilt(x, "fit");
+                requireTrainabilityCompiled();
+                int classes = outputShape().size();
+                NDArray trainX = x, trainY = y, valX = options.validationX, valY = options.validationY;
+                if (options.validationSplit > 0 && valX == null) {
+                    int split = (int) Math.round(x.rows() * (1 - options.validationSplit));
+                    if (split <= 0 || split >= x.rows()) {
+                        throw new IllegalArgumentException("fit: validation split " + options.validationSplit + " of "
+                                + x.rows() + " samples leaves no training or no validation samples");
+                    }
+                    trainX = x.slice(0, split);
+                    trainY = y.slice(0, split);
+                    valX = x.slice(split, x.rows());
+                    valY = y.slice(split, y.rows());
+                }
+                loss.validate("fit", trainY, trainX.rows(), classes);
+                checkFinite("fit", trainX);
+                if (valX != null) {
+                    ensureBuilt(valX, "fit validation data");
+                    loss.validate("fit validation data", valY, valX.rows(), classes);
+                }
+                return fit(new ArrayBatchSource(trainX, trainY), valX == null ? null : new ArrayBatchSource(valX, valY), options);
             }
-            trainX = x.slice(0, split);
-            trainY = y.slice(0, split);
-            valX = x.slice(split, x.rows());
-            valY = y.slice(split, y.rows());
+        } finally {
+            if (outermost) {
+                trainer.set(null);
+            }
         }
-        loss.validate("fit", trainY, trainX.rows(), classes);
-        checkFinite("fit", trainX);
-        if (valX != null) {
-            ensureBuilt(valX, "fit validation data");
-            loss.validate("fit validation data", valY, valX.rows(), classes);
-        }
-        return fit(new ArrayBatchSource(trainX, trainY), valX == null ? null : new ArrayBatchSource(valX, valY), options);
     }
 
     /** Trains from batch sources: in-memory arrays, or an image pipeline that prefetches on worker threads. */
-    public synchronized History fit(BatchSource train, BatchSource validation, FitOptions options) {
-        checkOpen();
-        requireCompiled("fit");
-        if (train.size() == 0) {
-            throw new IllegalArgumentException("fit: expected at least one sample, received 0");
-        }
-        ensureBuilt(train.sampleShape(), "fit");
-        requireTrainabilityCompiled();
-        for (BatchSource s : new BatchSource[] {train, validation}) {
-            if (s != null) {
-                Shape expected = graph.inputShape(0);
-                if (s.sampleShape().size() != expected.size() || !compatible(s.sampleShape(), expected)) {
-                    throw new IllegalArgumentException("fit: expected samples of shape " + expected + ", received "
-                            + s.sampleShape());
+    public History fit(BatchSource train, BatchSource validation, FitOptions options) {
+        boolean outermost = beginTraining();
+        try {
+            synchronized (this) {
+                checkOpen();
+                requireCompiled("fit");
+                if (train.size() == 0) {
+                    throw new IllegalArgumentException("fit: expected at least one sample, received 0");
                 }
-                loss.validate("fit", s.labelRowSize(), outputShape().size());
+                ensureBuilt(train.sampleShape(), "fit");
+                requireTrainabilityCompiled();
+                for (BatchSource s : new BatchSource[] {train, validation}) {
+                    if (s != null) {
+                        Shape expected = graph.inputShape(0);
+                        if (s.sampleShape().size() != expected.size() || !compatible(s.sampleShape(), expected)) {
+                            throw new IllegalArgumentException("fit: expected samples of shape " + expected + ", received "
+                                    + s.sampleShape());
+                        }
+                        loss.validate("fit", s.labelRowSize(), outputShape().size());
+                    }
+                }
+                long fitSeed = options.seed == null ? seed : options.seed;
+                return new Trainer(this, network, loss, optimizer, updater, options, reportsAccuracy())
+                        .fit(train, validation, fitSeed);
+            }
+        } finally {
+            if (outermost) {
+                trainer.set(null);
             }
         }
-        long fitSeed = options.seed == null ? seed : options.seed;
-        return new Trainer(this, network, loss, optimizer, updater, options, reportsAccuracy())
-                .fit(train, validation, fitSeed);
     }
 
     /** fit(x, y, epochs, batchSize, validationData) in one line. */
@@ -347,19 +410,22 @@ public class Model implements AutoCloseable {
         return evaluate(x, y, 32);
     }
 
-    public synchronized Map<String, Double> evaluate(NDArray x, NDArray y, int batchSize) {
-        checkOpen();
-        requireCompiled("evaluate");
-        positiveBatch("evaluate", batchSize);
-        ensureBuilt(x, "evaluate");
-        loss.validate("evaluate", y, x.rows(), outputShape().size());
-        double[] r = network.evaluate(new ArrayBatchSource(x, y), batchSize, loss);
-        Map<String, Double> out = new LinkedHashMap<>();
-        out.put("loss", r[0]);
-        if (reportsAccuracy()) {
-            out.put("accuracy", r[1]);
+    public Map<String, Double> evaluate(NDArray x, NDArray y, int batchSize) {
+        refuseWhileTraining("evaluate");
+        synchronized (this) {
+            checkOpen();
+            requireCompiled("evaluate");
+            positiveBatch("evaluate", batchSize);
+            ensureBuilt(x, "evaluate");
+            loss.validate("evaluate", y, x.rows(), outputShape().size());
+            double[] r = network.evaluate(new ArrayBatchSource(x, y), batchSize, loss);
+            Map<String, Double> out = new LinkedHashMap<>();
+            out.put("loss", r[0]);
+            if (reportsAccuracy()) {
+                out.put("accuracy", r[1]);
+            }
+            return out;
         }
-        return out;
     }
 
     /** Class probabilities (N, classes) for a softmax model, raw outputs otherwise; batches of 32. */
@@ -367,38 +433,44 @@ public class Model implements AutoCloseable {
         return predict(x, 32);
     }
 
-    public synchronized NDArray predict(NDArray x, int batchSize) {
-        checkOpen();
-        positiveBatch("predict", batchSize);
-        ensureBuilt(x, "predict");
-        if (graph.inputs().size() != 1 || graph.outputs().size() != 1) {
-            throw new IllegalArgumentException("predict: this model has " + graph.inputs().size() + " inputs and "
-                    + graph.outputs().size() + " outputs; use predict(List<NDArray>, batchSize)");
+    public NDArray predict(NDArray x, int batchSize) {
+        refuseWhileTraining("predict");
+        synchronized (this) {
+            checkOpen();
+            positiveBatch("predict", batchSize);
+            ensureBuilt(x, "predict");
+            if (graph.inputs().size() != 1 || graph.outputs().size() != 1) {
+                throw new IllegalArgumentException("predict: this model has " + graph.inputs().size() + " inputs and "
+                        + graph.outputs().size() + " outputs; use predict(List<NDArray>, batchSize)");
+            }
+            checkFinite("predict", x);
+            return network.predict(List.of(x), batchSize).get(0);
         }
-        checkFinite("predict", x);
-        return network.predict(List.of(x), batchSize).get(0);
     }
 
     /** Every output of a model of several inputs (one array per input, in the model's input order). */
-    public synchronized List<NDArray> predict(List<NDArray> inputs, int batchSize) {
-        checkOpen();
-        positiveBatch("predict", batchSize);
-        Graph g = graphFor(inputs.isEmpty() ? null : inputs.get(0).sampleShape());
-        if (g == null || inputs.size() != g.inputs().size()) {
-            throw new IllegalArgumentException("predict: expected " + (g == null ? "?" : g.inputs().size())
-                    + " input arrays, received " + inputs.size());
-        }
-        build();
-        for (int i = 0; i < inputs.size(); i++) {
-            NDArray x = inputs.get(i);
-            Shape expected = g.inputShape(i);
-            if (x.rows() != inputs.get(0).rows() || x.rows() == 0 || x.rowSize() != expected.size()) {
-                throw new IllegalArgumentException("predict: expected input " + (i + 1) + " of shape (N, "
-                        + expected.toString().substring(1) + " with the same N as the first, received " + x.shapeString());
+    public List<NDArray> predict(List<NDArray> inputs, int batchSize) {
+        refuseWhileTraining("predict");
+        synchronized (this) {
+            checkOpen();
+            positiveBatch("predict", batchSize);
+            Graph g = graphFor(inputs.isEmpty() ? null : inputs.get(0).sampleShape());
+            if (g == null || inputs.size() != g.inputs().size()) {
+                throw new IllegalArgumentException("predict: expected " + (g == null ? "?" : g.inputs().size())
+                        + " input arrays, received " + inputs.size());
             }
-            checkFinite("predict", x);
+            build();
+            for (int i = 0; i < inputs.size(); i++) {
+                NDArray x = inputs.get(i);
+                Shape expected = g.inputShape(i);
+                if (x.rows() != inputs.get(0).rows() || x.rows() == 0 || x.rowSize() != expected.size()) {
+                    throw new IllegalArgumentException("predict: expected input " + (i + 1) + " of shape (N, "
+                            + expected.toString().substring(1) + " with the same N as the first, received " + x.shapeString());
+                }
+                checkFinite("predict", x);
+            }
+            return network.predict(inputs, batchSize);
         }
-        return network.predict(inputs, batchSize);
     }
 
     private static void positiveBatch(String what, int batchSize) {
@@ -411,13 +483,19 @@ public class Model implements AutoCloseable {
      * Lets predict take NaN and infinite inputs (for models trained to treat them as markers). Default false: such
      * inputs are refused, since they otherwise give meaningless predictions without a sign of trouble.
      */
-    public synchronized Model acceptNonFiniteInputs(boolean accept) {
-        this.acceptNonFiniteInputs = accept;
-        return this;
+    public Model acceptNonFiniteInputs(boolean accept) {
+        refuseWhileTraining("acceptNonFiniteInputs");
+        synchronized (this) {
+            this.acceptNonFiniteInputs = accept;
+            return this;
+        }
     }
 
-    public synchronized boolean acceptsNonFiniteInputs() {
-        return acceptNonFiniteInputs;
+    public boolean acceptsNonFiniteInputs() {
+        refuseWhileTraining("acceptsNonFiniteInputs");
+        synchronized (this) {
+            return acceptNonFiniteInputs;
+        }
     }
 
     private void checkFinite(String what, NDArray x) {
@@ -440,36 +518,54 @@ public class Model implements AutoCloseable {
     // ---- structure ---------------------------------------------------------------------------------------
 
     /** The model's layers, in the order of their first call. */
-    public synchronized List<Layer> layers() {
-        Graph g = graphFor(null);
-        return g == null ? List.of() : g.layers();
+    public List<Layer> layers() {
+        refuseWhileTraining("layers");
+        synchronized (this) {
+            Graph g = graphFor(null);
+            return g == null ? List.of() : g.layers();
+        }
     }
 
     /** The layer of this name (Keras' model.get_layer(name)). */
-    public synchronized Layer layer(String name) {
-        Graph g = requireGraph("layer");
-        Layer l = g.layer(name);
-        if (l == null) {
-            throw new IllegalArgumentException("layer: expected one of " + g.layers().stream().map(Layer::name).toList()
-                    + ", received '" + name + "'");
+    public Layer layer(String name) {
+        refuseWhileTraining("layer");
+        synchronized (this) {
+            Graph g = requireGraph("layer");
+            Layer l = g.layer(name);
+            if (l == null) {
+                throw new IllegalArgumentException("layer: expected one of " + g.layers().stream().map(Layer::name).toList()
+                        + ", received '" + name + "'");
+            }
+            return l;
         }
-        return l;
     }
 
-    public synchronized List<Input> inputs() {
-        return requireGraph("inputs").inputs();
+    public List<Input> inputs() {
+        refuseWhileTraining("inputs");
+        synchronized (this) {
+            return requireGraph("inputs").inputs();
+        }
     }
 
-    public synchronized List<SymbolicTensor> outputs() {
-        return requireGraph("outputs").outputs();
+    public List<SymbolicTensor> outputs() {
+        refuseWhileTraining("outputs");
+        synchronized (this) {
+            return requireGraph("outputs").outputs();
+        }
     }
 
-    public synchronized Shape inputShape() {
-        return requireGraph("inputShape").inputShape(0);
+    public Shape inputShape() {
+        refuseWhileTraining("inputShape");
+        synchronized (this) {
+            return requireGraph("inputShape").inputShape(0);
+        }
     }
 
-    public synchronized Shape outputShape() {
-        return requireGraph("outputShape").outputs().get(0).shape();
+    public Shape outputShape() {
+        refuseWhileTraining("outputShape");
+        synchronized (this) {
+            return requireGraph("outputShape").outputs().get(0).shape();
+        }
     }
 
     private Graph requireGraph(String what) {
@@ -483,53 +579,77 @@ public class Model implements AutoCloseable {
     }
 
     /** Forward-pass FLOPs for one sample (a training step costs about three times this). */
-    public synchronized double forwardFlopsPerSample() {
-        Graph g = requireGraph("forwardFlopsPerSample");
-        double flops = 0;
-        for (var node : g.nodes()) {
-            flops += node.layer().forwardFlops(node.inputs().stream().map(SymbolicTensor::shape).toList());
+    public double forwardFlopsPerSample() {
+        refuseWhileTraining("forwardFlopsPerSample");
+        synchronized (this) {
+            Graph g = requireGraph("forwardFlopsPerSample");
+            double flops = 0;
+            for (var node : g.nodes()) {
+                flops += node.layer().forwardFlops(node.inputs().stream().map(SymbolicTensor::shape).toList());
+            }
+            return flops;
         }
-        return flops;
     }
 
     // ---- weights -----------------------------------------------------------------------------------------
 
     /** Every weight in Keras' order (per layer, in order of first call: e.g. kernel, bias; BatchNorm's four). */
-    public synchronized List<NDArray> getWeights() {
-        return built("getWeights").parameters().get();
+    public List<NDArray> getWeights() {
+        refuseWhileTraining("getWeights");
+        synchronized (this) {
+            return built("getWeights").parameters().get();
+        }
     }
 
-    public synchronized void setWeights(List<NDArray> weights) {
-        built("setWeights").parameters().set(weights);
+    public void setWeights(List<NDArray> weights) {
+        refuseWhileTraining("setWeights");
+        synchronized (this) {
+            built("setWeights").parameters().set(weights);
+        }
     }
 
     /** Every weight by its path ("conv2d/kernel"), in {@link #getWeights()} order. */
-    public synchronized Map<String, NDArray> namedWeights() {
-        Parameters p = built("namedWeights").parameters();
-        Map<String, NDArray> out = new LinkedHashMap<>();
-        for (Parameters.Slot s : p.slots()) {
-            out.put(s.path(), p.read(s));
+    public Map<String, NDArray> namedWeights() {
+        refuseWhileTraining("namedWeights");
+        synchronized (this) {
+            Parameters p = built("namedWeights").parameters();
+            Map<String, NDArray> out = new LinkedHashMap<>();
+            for (Parameters.Slot s : p.slots()) {
+                out.put(s.path(), p.read(s));
+            }
+            return out;
         }
-        return out;
     }
 
     /** Paths of the weights, in {@link #getWeights()} order. */
-    public synchronized List<String> weightPaths() {
-        return built("weightPaths").parameters().slots().stream().map(Parameters.Slot::path).toList();
+    public List<String> weightPaths() {
+        refuseWhileTraining("weightPaths");
+        synchronized (this) {
+            return built("weightPaths").parameters().slots().stream().map(Parameters.Slot::path).toList();
+        }
     }
 
     /** Every weight's values, trainable or not, as Keras counts them (no need to build the model first). */
-    public synchronized long countParams() {
-        long[] c = Parameters.count(requireGraph("countParams"));
-        return c[0] + c[1];
+    public long countParams() {
+        refuseWhileTraining("countParams");
+        synchronized (this) {
+            long[] c = Parameters.count(requireGraph("countParams"));
+            return c[0] + c[1];
+        }
     }
 
-    public synchronized long trainableParams() {
-        return Parameters.count(requireGraph("trainableParams"))[0];
+    public long trainableParams() {
+        refuseWhileTraining("trainableParams");
+        synchronized (this) {
+            return Parameters.count(requireGraph("trainableParams"))[0];
+        }
     }
 
-    public synchronized long nonTrainableParams() {
-        return Parameters.count(requireGraph("nonTrainableParams"))[1];
+    public long nonTrainableParams() {
+        refuseWhileTraining("nonTrainableParams");
+        synchronized (this) {
+            return Parameters.count(requireGraph("nonTrainableParams"))[1];
+        }
     }
 
     /**
@@ -544,46 +664,55 @@ public class Model implements AutoCloseable {
     }
 
     /** The optimizer's state, or null before compile/build or before the first step. */
-    public synchronized OptimizerState optimizerState() {
-        if (updater == null || updater.iterations() == 0) {
-            return null;
+    public OptimizerState optimizerState() {
+        refuseWhileTraining("optimizerState");
+        synchronized (this) {
+            if (updater == null || updater.iterations() == 0) {
+                return null;
+            }
+            Map<String, NDArray> slots = new TreeMap<>();
+            updater.slots().forEach((name, t) -> {
+                float[] values = new float[(int) t.size()];
+                network.backend().copyOut(t, values, 0);
+                slots.put(name, new NDArray(values, values.length));
+            });
+            return new OptimizerState(updater.iterations(), slots, updater.learningRate());
         }
-        Map<String, NDArray> slots = new TreeMap<>();
-        updater.slots().forEach((name, t) -> {
-            float[] values = new float[(int) t.size()];
-            network.backend().copyOut(t, values, 0);
-            slots.put(name, new NDArray(values, values.length));
-        });
-        return new OptimizerState(updater.iterations(), slots, updater.learningRate());
     }
 
     /** Names of the optimizer's state tensors once compiled and built (e.g. "m", "v"). */
-    public synchronized Set<String> optimizerSlotNames() {
-        built("optimizerSlotNames");
-        requireCompiled("optimizerSlotNames");
-        return new java.util.TreeSet<>(updater.slots().keySet());
+    public Set<String> optimizerSlotNames() {
+        refuseWhileTraining("optimizerSlotNames");
+        synchronized (this) {
+            built("optimizerSlotNames");
+            requireCompiled("optimizerSlotNames");
+            return new java.util.TreeSet<>(updater.slots().keySet());
+        }
     }
 
     /** Restores a state taken by {@link #optimizerState()} from a model of the same architecture and optimizer. */
-    public synchronized void restoreOptimizerState(OptimizerState state) {
-        built("restoreOptimizerState");
-        requireCompiled("restoreOptimizerState");
-        Map<String, Tensor> slots = updater.slots();
-        if (!slots.keySet().equals(state.slots().keySet())) {
-            throw new IllegalArgumentException("restoreOptimizerState: expected state " + slots.keySet() + " for "
-                    + optimizer.name() + ", received " + state.slots().keySet());
-        }
-        for (Map.Entry<String, Tensor> e : slots.entrySet()) {
-            NDArray saved = state.slots().get(e.getKey());
-            if (saved.data().length != e.getValue().size()) {
-                throw new IllegalArgumentException("restoreOptimizerState: expected " + e.getKey() + " of "
-                        + e.getValue().size() + " values, received " + saved.data().length);
+    public void restoreOptimizerState(OptimizerState state) {
+        refuseWhileTraining("restoreOptimizerState");
+        synchronized (this) {
+            built("restoreOptimizerState");
+            requireCompiled("restoreOptimizerState");
+            Map<String, Tensor> slots = updater.slots();
+            if (!slots.keySet().equals(state.slots().keySet())) {
+                throw new IllegalArgumentException("restoreOptimizerState: expected state " + slots.keySet() + " for "
+                        + optimizer.name() + ", received " + state.slots().keySet());
             }
-            network.backend().copyIn(saved.data(), 0, e.getValue());
-        }
-        updater.restoreIterations(state.iterations());
-        if (!Double.isNaN(state.learningRate())) {
-            updater.learningRate(state.learningRate());
+            for (Map.Entry<String, Tensor> e : slots.entrySet()) {
+                NDArray saved = state.slots().get(e.getKey());
+                if (saved.data().length != e.getValue().size()) {
+                    throw new IllegalArgumentException("restoreOptimizerState: expected " + e.getKey() + " of "
+                            + e.getValue().size() + " values, received " + saved.data().length);
+                }
+                network.backend().copyIn(saved.data(), 0, e.getValue());
+            }
+            updater.restoreIterations(state.iterations());
+            if (!Double.isNaN(state.learningRate())) {
+                updater.learningRate(state.learningRate());
+            }
         }
     }
 
@@ -591,24 +720,27 @@ public class Model implements AutoCloseable {
      * A new model of the same graph, compile settings and saved details, with a copy of this model's weights and
      * optimizer state, on the given device (null: this model's). The layers are shared; the weights are not.
      */
-    public synchronized Model copy(Device target) {
-        built("copy");
-        Model copy = newShell();
-        copy.device(target == null ? device : target).seed(seed).classNames(classNames).preprocessing(preprocessing);
-        try {
-            if (optimizer != null) {
-                copy.compile(optimizer, loss, metrics.toArray(Metric[]::new));
+    public Model copy(Device target) {
+        refuseWhileTraining("copy");
+        synchronized (this) {
+            built("copy");
+            Model copy = newShell();
+            copy.device(target == null ? device : target).seed(seed).classNames(classNames).preprocessing(preprocessing);
+            try {
+                if (optimizer != null) {
+                    copy.compile(optimizer, loss, metrics.toArray(Metric[]::new));
+                }
+                copy.build();
+                copy.setWeights(getWeights());
+                OptimizerState state = optimizerState();
+                if (state != null) {
+                    copy.restoreOptimizerState(state);
+                }
+                return copy;
+            } catch (RuntimeException e) {
+                copy.close();
+                throw e;
             }
-            copy.build();
-            copy.setWeights(getWeights());
-            OptimizerState state = optimizerState();
-            if (state != null) {
-                copy.restoreOptimizerState(state);
-            }
-            return copy;
-        } catch (RuntimeException e) {
-            copy.close();
-            throw e;
         }
     }
 
@@ -620,71 +752,107 @@ public class Model implements AutoCloseable {
     // ---- saved details -----------------------------------------------------------------------------------
 
     /** Names of the output classes, saved with the model so predictions can print labels. */
-    public synchronized Model classNames(List<String> names) {
-        this.classNames = List.copyOf(names);
-        return this;
+    public Model classNames(List<String> names) {
+        refuseWhileTraining("classNames");
+        synchronized (this) {
+            this.classNames = List.copyOf(names);
+            return this;
+        }
     }
 
-    public synchronized List<String> classNames() {
-        return classNames;
+    public List<String> classNames() {
+        refuseWhileTraining("classNames");
+        synchronized (this) {
+            return classNames;
+        }
     }
 
     /** How raw image files become inputs for this model; saved with it, so predict on an image repeats training's steps. */
-    public synchronized Model preprocessing(Preprocessing p) {
-        this.preprocessing = p;
-        return this;
+    public Model preprocessing(Preprocessing p) {
+        refuseWhileTraining("preprocessing");
+        synchronized (this) {
+            this.preprocessing = p;
+            return this;
+        }
     }
 
     /** The saved image preprocessing, or null for models trained on arrays. */
-    public synchronized Preprocessing preprocessing() {
-        return preprocessing;
+    public Preprocessing preprocessing() {
+        refuseWhileTraining("preprocessing");
+        synchronized (this) {
+            return preprocessing;
+        }
     }
 
-    public synchronized Optimizer optimizer() {
-        return optimizer;
+    public Optimizer optimizer() {
+        refuseWhileTraining("optimizer");
+        synchronized (this) {
+            return optimizer;
+        }
     }
 
-    public synchronized Loss loss() {
-        return loss;
+    public Loss loss() {
+        refuseWhileTraining("loss");
+        synchronized (this) {
+            return loss;
+        }
     }
 
-    public synchronized Set<Metric> metrics() {
-        return Collections.unmodifiableSet(metrics);
+    public Set<Metric> metrics() {
+        refuseWhileTraining("metrics");
+        synchronized (this) {
+            return Collections.unmodifiableSet(metrics);
+        }
     }
 
     /** The backend, for tests and benchmarks. */
-    public synchronized Backend backend() {
-        return built("backend").backend();
+    public Backend backend() {
+        refuseWhileTraining("backend");
+        synchronized (this) {
+            return built("backend").backend();
+        }
     }
 
     /**
      * How many batch sizes of inference plans the model keeps (default 3; least recently used first out). A server that
      * batches requests into a few fixed sizes keeps them all; a model that sees many sizes stays small.
      */
-    public synchronized Model keepInferencePlans(int count) {
-        if (count <= 0) {
-            throw new IllegalArgumentException("keepInferencePlans: expected a count > 0, received " + count);
+    public Model keepInferencePlans(int count) {
+        refuseWhileTraining("keepInferencePlans");
+        synchronized (this) {
+            if (count <= 0) {
+                throw new IllegalArgumentException("keepInferencePlans: expected a count > 0, received " + count);
+            }
+            built("keepInferencePlans").keepInferencePlans(count);
+            return this;
         }
-        built("keepInferencePlans").keepInferencePlans(count);
-        return this;
     }
 
     /** Bytes of native memory the model's plans hold now (weights excluded): for tests of memory bounds. */
-    public synchronized long planBytes() {
-        return network == null ? 0 : network.planBytes();
+    public long planBytes() {
+        refuseWhileTraining("planBytes");
+        synchronized (this) {
+            return network == null ? 0 : network.planBytes();
+        }
     }
 
     /** One line about the backend the model runs on. */
-    public synchronized String backendDescription() {
-        return built("backendDescription").backend().description();
+    public String backendDescription() {
+        refuseWhileTraining("backendDescription");
+        synchronized (this) {
+            return built("backendDescription").backend().description();
+        }
     }
 
     // ---- files and description ---------------------------------------------------------------------------
 
     /** Writes architecture, compile settings and weights to one file, atomically. */
-    public synchronized void save(Path path) throws IOException {
-        built("save");
-        ModelFile.write(this, path);
+    public void save(Path path) throws IOException {
+        refuseWhileTraining("save");
+        synchronized (this) {
+            built("save");
+            ModelFile.write(this, path);
+        }
     }
 
     /** Reads a model written by {@link #save} onto {@link Device#auto()}. */
@@ -702,9 +870,12 @@ public class Model implements AutoCloseable {
     }
 
     /** Keras' summary table; needs the input shape, not the weights (a large model is not allocated for it). */
-    public synchronized String summaryString() {
-        return Summary.of(this instanceof Sequential ? "sequential" : "model", this instanceof Sequential,
-                requireGraph("summary"));
+    public String summaryString() {
+        refuseWhileTraining("summaryString");
+        synchronized (this) {
+            return Summary.of(this instanceof Sequential ? "sequential" : "model", this instanceof Sequential,
+                    requireGraph("summary"));
+        }
     }
 
     private Network built(String what) {
@@ -731,11 +902,14 @@ public class Model implements AutoCloseable {
 
     /** Frees the model's native memory. Idempotent. */
     @Override
-    public synchronized void close() {
-        if (!closed) {
-            closed = true;
-            if (network != null) {
-                network.close();
+    public void close() {
+        refuseWhileTraining("close");
+        synchronized (this) {
+            if (!closed) {
+                closed = true;
+                if (network != null) {
+                    network.close();
+                }
             }
         }
     }

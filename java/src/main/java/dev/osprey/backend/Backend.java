@@ -155,6 +155,21 @@ public interface Backend extends AutoCloseable {
     }
 
     /**
+     * Runs a unit of compute (a predict call, a training step) where this backend wants its ops called from, and
+     * returns its result. The CPU backend runs it on its {@link DeviceThread}, so oneDNN's OpenMP pool is made once
+     * and never contended by a second Java thread; the default runs it on the caller's thread.
+     */
+    default <T> T execute(java.util.concurrent.Callable<T> work) {
+        try {
+            return work.call();
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Exception e) {
+            throw new BackendException(e.toString(), e);
+        }
+    }
+
+    /**
      * How many native buffers and op plans this backend has created so far. Steady-state training and
      * inference create none, so this stays constant once every batch size has been seen (tests check it).
      */

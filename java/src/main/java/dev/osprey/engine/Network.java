@@ -122,13 +122,21 @@ public final class Network implements AutoCloseable {
     }
 
     public ExecutionPlan trainingPlan(int batch) {
-        return trainingPlans.computeIfAbsent(batch, b -> new ExecutionPlan(graph, parameters, backend, b, true,
-                logitsOutput));
+        return plan(trainingPlans, batch, true);
     }
 
     public ExecutionPlan inferencePlan(int batch) {
-        return inferencePlans.computeIfAbsent(batch, b -> new ExecutionPlan(graph, parameters, backend, b, false,
-                logitsOutput));
+        return plan(inferencePlans, batch, false);
+    }
+
+    /** A plan is made (primitives created, weights reordered) where the backend computes: see Backend.execute. */
+    private ExecutionPlan plan(Map<Integer, ExecutionPlan> plans, int batch, boolean training) {
+        ExecutionPlan plan = plans.get(batch);
+        if (plan == null) {
+            plan = backend.execute(() -> new ExecutionPlan(graph, parameters, backend, batch, training, logitsOutput));
+            plans.put(batch, plan);
+        }
+        return plan;
     }
 
     /** Bytes held by plans now (the weights excluded). */
@@ -163,8 +171,11 @@ public final class Network implements AutoCloseable {
             backend.copyIn(b.x(), 0, plan.input(0));
             loss.targets(b.labels(), b.count(), classes, hostTargets);
             backend.copyIn(hostTargets, 0, plan.targets());
-            plan.forward(0);
-            backend.softmaxCrossEntropy(plan.output(0), plan.targets(), null, evalStats);
+            backend.execute(() -> {
+                plan.forward(0);
+                backend.softmaxCrossEntropy(plan.output(0), plan.targets(), null, evalStats);
+                return null;
+            });
             n += b.count();
         }
         float[] stats = new float[2];
@@ -174,6 +185,10 @@ public final class Network implements AutoCloseable {
 
     /** Every output for inputs of n samples (one array per input), in batches; softmax applied where the model ends in it. */
     public List<NDArray> predict(List<NDArray> x, int batchSize) {
+        return backend.execute(() -> predictHere(x, batchSize));
+    }
+
+    private List<NDArray> predictHere(List<NDArray> x, int batchSize) {
         int n = x.get(0).rows();
         List<float[]> out = new ArrayList<>();
         for (int o = 0; o < graph.outputs().size(); o++) {

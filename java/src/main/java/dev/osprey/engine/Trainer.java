@@ -118,10 +118,13 @@ public final class Trainer implements Training {
 
     /** One step on the batch already in the plan's input and target tensors. */
     private void trainStep(ExecutionPlan plan, long seed) {
-        plan.forward(seed);
-        backend.softmaxCrossEntropy(plan.output(0), plan.targets(), plan.outputGradient(), network.trainStats());
-        plan.backward();
-        updater.step();
+        backend.execute(() -> {
+            plan.forward(seed);
+            backend.softmaxCrossEntropy(plan.output(0), plan.targets(), plan.outputGradient(), network.trainStats());
+            plan.backward();
+            updater.step();
+            return null;
+        });
         network.parameters().changed();
     }
 

@@ -205,7 +205,7 @@ public final class InferenceServer implements AutoCloseable {
             timers.computeIfAbsent(status, s -> Timer.builder("osprey.requests").description("HTTP requests by status")
                     .tag("status", Integer.toString(s)).publishPercentileHistogram().register(metrics))
                     .record(nanos, TimeUnit.NANOSECONDS);
-            if (status >= 500) {
+            if (status >= 500 && status != 503) { // 503 (busy, stopping) is load, not trouble: debug only
                 LOG.warn("request {}: {} {} -> {} in {} us", id, request.getMethod(), Request.getPathInContext(request),
                         status, nanos / 1000);
             } else if (LOG.isDebugEnabled()) {

@@ -47,6 +47,10 @@ public final class CpuBackend implements Backend {
     private String convImplementation;
     private long tensorsAllocated;
     private boolean closed;
+    /** Where compute runs (see {@link #execute}); null when -Dosprey.cpu.deviceThread=false runs it on callers. */
+    private final dev.osprey.backend.DeviceThread deviceThread =
+            Boolean.parseBoolean(System.getProperty("osprey.cpu.deviceThread", "true"))
+                    ? new dev.osprey.backend.DeviceThread("osprey-cpu") : null;
 
     public CpuBackend() {
         refuseDynamicOpenMpTeams(System.getenv("OMP_DYNAMIC"));
@@ -68,6 +72,11 @@ public final class CpuBackend implements Backend {
      * fewer threads. Measured here: a 15-second benchmark had not finished after 15 minutes, and stopping it left a
      * native crash in a backward-weights kernel (SIGTERM during normal training leaves none).
      */
+    @Override
+    public <T> T execute(java.util.concurrent.Callable<T> work) {
+        return deviceThread == null ? Backend.super.execute(work) : deviceThread.call(work);
+    }
+
     static void refuseDynamicOpenMpTeams(String ompDynamic) {
         if (ompDynamic != null && (ompDynamic.trim().equalsIgnoreCase("true") || ompDynamic.trim().equals("1"))) {
             throw new BackendException("the CPU backend can't run with OMP_DYNAMIC=" + ompDynamic.trim() + ": oneDNN "
