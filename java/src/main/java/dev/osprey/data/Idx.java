@@ -81,18 +81,20 @@ public final class Idx {
         }
         ByteBuffer b = ByteBuffer.wrap(dimBytes); // big-endian, as IDX
         int[] dims = new int[rank];
-        long expected = 1;
         for (int i = 0; i < rank; i++) {
             dims[i] = b.getInt();
             if (dims[i] <= 0) {
                 throw new IdxFormatException(source + ": expected positive dimensions, received " + Arrays.toString(dims));
             }
-            expected *= dims[i]; // at most 4 factors below 2^31: no overflow
         }
         long limit = Math.min(Limits.current().maxTensorElements(), Integer.MAX_VALUE - 8);
-        if (expected > limit) {
-            throw new IdxFormatException(source + ": header " + Arrays.toString(dims) + " promises " + expected
-                    + " values, more than " + Limits.describe("maxTensorElements", limit));
+        long expected = 1;
+        for (int d : dims) {
+            if (expected > limit / d) { // checked before multiplying: four int factors can overflow a long
+                throw new IdxFormatException(source + ": header " + Arrays.toString(dims) + " promises more values "
+                        + "than " + Limits.describe("maxTensorElements", limit));
+            }
+            expected *= d;
         }
         byte[] data = in.readNBytes((int) expected);
         if (data.length < expected) {

@@ -57,8 +57,8 @@ public final class Json {
             throw new Limits.LimitExceededException("JSON document: " + e.getOriginalMessage());
         } catch (JsonProcessingException e) {
             throw new IllegalArgumentException("malformed JSON at " + where(e) + ": " + e.getOriginalMessage());
-        } catch (IOException e) {
-            throw new UncheckedIOException(e); // not reachable for an in-memory document
+        } catch (IOException e) { // e.g. bytes that announce UTF-16 or UTF-32 and break their promise
+            throw new IllegalArgumentException("malformed JSON: " + e.getMessage());
         }
     }
 

@@ -129,6 +129,9 @@ public final class ModelFile {
                     weights = readBounded(zip, WEIGHTS, MAX_ENTRY_BYTES, null, Path.of("(model bytes)"));
                 }
             }
+        } catch (ZipException | java.io.EOFException | IllegalArgumentException e) { // the last: bad entry names
+            throw new ModelFormatException("(model bytes) are not an Osprey model file, or are truncated (expected a "
+                    + "zip with " + MODEL_JSON + " and " + WEIGHTS + "): " + e, e);
         }
         return fromEntries(json, weights, device, Path.of("(model bytes)"));
     }
@@ -150,7 +153,7 @@ public final class ModelFile {
             }
             json = readEntry(zip, MODEL_JSON, Limits.current().maxJsonBytes(), "maxJsonBytes", path);
             weights = readEntry(zip, WEIGHTS, MAX_ENTRY_BYTES, null, path);
-        } catch (ZipException | java.io.EOFException e) {
+        } catch (ZipException | java.io.EOFException | IllegalArgumentException e) {
             throw new ModelFormatException(path + " is not an Osprey model file, or is truncated (expected a zip with "
                     + MODEL_JSON + " and " + WEIGHTS + "): " + e.getMessage(), e);
         }

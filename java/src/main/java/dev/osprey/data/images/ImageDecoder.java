@@ -50,7 +50,15 @@ public final class ImageDecoder {
         ImageHeader.checkPixels(file, name);
         try (PointerScope scope = new PointerScope()) {
             Mat encoded = new Mat(1, file.length, CV_8U, new BytePointer(file));
-            Mat image = imdecode(encoded, IMREAD_UNCHANGED);
+            Mat image;
+            try {
+                image = imdecode(encoded, IMREAD_UNCHANGED);
+            } catch (RuntimeException e) { // OpenCV's own checks (sizes, malformed data) arrive as exceptions
+                String reason = String.valueOf(e.getMessage());
+                int error = reason.indexOf("error: ");
+                throw new ImageDecodeException(name + ": not a readable image ("
+                        + (error >= 0 ? reason.substring(error + 7) : reason).trim() + ")");
+            }
             if (image == null || image.empty()) {
                 throw new ImageDecodeException(name + ": not a readable image (truncated, damaged, or not JPEG/PNG/BMP)");
             }
