@@ -8,10 +8,25 @@ import picocli.CommandLine.Command;
 
 /** The `osprey` command: train, evaluate, predict and summarize image classifiers. */
 @Command(name = "osprey", mixinStandardHelpOptions = true, version = "osprey 0.1.0",
-        description = "Train and use image classifiers on NVIDIA GPUs (cuDNN, cuBLAS) or the CPU (oneDNN).",
-        subcommands = {TrainCommand.class, EvaluateCommand.class, PredictCommand.class, SummaryCommand.class,
-                ServeCommand.class, BenchCommand.class})
+        description = "Train and use image classifiers on NVIDIA GPUs (cuDNN, cuBLAS) or the CPU (oneDNN).")
 public final class OspreyCommand implements Runnable {
+    /** The subcommands, in --help's order. Only the one named on the command line is built (picocli's reflection
+     *  over every command's options took a tenth of a second at each start). */
+    private static final java.util.Map<String, java.util.function.Supplier<Object>> COMMANDS = new java.util.LinkedHashMap<>();
+
+    static {
+        COMMANDS.put("train", TrainCommand::new);
+        COMMANDS.put("evaluate", EvaluateCommand::new);
+        COMMANDS.put("predict", PredictCommand::new);
+        COMMANDS.put("summary", SummaryCommand::new);
+        COMMANDS.put("serve", ServeCommand::new);
+        COMMANDS.put("bench", BenchCommand::new);
+    }
+
+    /** Commands that compute: the native libraries they need load on other threads while the command line and
+     *  the model file are read. */
+    private static final java.util.Set<String> COMPUTING = java.util.Set.of("train", "evaluate", "predict", "serve", "bench");
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -38,7 +53,16 @@ public final class OspreyCommand implements Runnable {
         defaultProperty("org.slf4j.simpleLogger.showLogName", "false");
         defaultProperty("org.slf4j.simpleLogger.levelInBrackets", "false");
         defaultProperty("org.slf4j.simpleLogger.warnLevelString", "warning:");
+        String first = args.length > 0 ? args[0] : "";
+        if (COMPUTING.contains(first)) {
+            Preload.start(args);
+        }
         CommandLine cli = new CommandLine(new OspreyCommand());
+        if (COMMANDS.containsKey(first)) {
+            cli.addSubcommand(first, COMMANDS.get(first).get());
+        } else {
+            COMMANDS.forEach((name, command) -> cli.addSubcommand(name, command.get()));
+        }
         cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
             PrintWriter err = commandLine.getErr();
             if (e instanceof IllegalArgumentException || e instanceof IOException || e instanceof BackendException

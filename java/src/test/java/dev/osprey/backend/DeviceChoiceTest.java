@@ -18,7 +18,7 @@ class DeviceChoiceTest {
         } else {
             assertEquals(Device.Kind.CPU, auto.kind());
             assertTrue(auto.reason().startsWith("no usable GPU: "), auto.reason());
-            assertTrue(cuda.reason().matches(".*(lib[\\w.]+\\.so[.\\d]*|no CUDA device|no CUDA kernels).*"),
+            assertTrue(cuda.reason().matches(".*(lib[\\w.]+\\.so[.\\d]*|no CUDA device|no CUDA kernels|no NVIDIA driver).*"),
                     "the reason should name what is missing: " + cuda.reason());
         }
     }
