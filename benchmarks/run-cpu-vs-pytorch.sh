@@ -9,7 +9,7 @@ seconds="${1:-5}"
 rounds="${2:-2}"
 threads=2
 results="$root/benchmarks/results"
-sample="$root/java/src/main/resources/dev/osprey/data/fashion-mnist-sample"
+sample="$root/java/core/src/main/resources/dev/osprey/data/fashion-mnist-sample"
 python=/usr/bin/python3   # Debian's interpreter, where python3-torch lives
 
 if ! "$python" -c 'import torch' 2>/dev/null || ! dpkg -s libopenblas0-openmp >/dev/null 2>&1; then

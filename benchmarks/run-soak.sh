@@ -13,7 +13,7 @@ work="$(mktemp -d)"
 trap 'kill "${server:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
 ./osprey train --epochs 1 -o "$work/model.osprey" >/dev/null
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-java --enable-native-access=ALL-UNNAMED -jar java/target/osprey-0.1.0-SNAPSHOT.jar serve "$work/model.osprey" \
+java --enable-native-access=ALL-UNNAMED -jar java/cli/target/osprey-cli-0.1.0-SNAPSHOT.jar serve "$work/model.osprey" \
   --port "$port" >"$work/server.log" 2>&1 &
 server=$!
 for _ in $(seq 1 600); do  # wait until the server answers its health check (up to 60 s)

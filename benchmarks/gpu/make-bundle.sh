@@ -11,14 +11,17 @@ limit_mib=60
 rm -rf "$out"
 mkdir -p "$out/lib" "$out/peers"
 (cd "$root" && mvn -B -q -Dstyle.color=never -DskipTests package -pl benchmarks -am)
-(cd "$root" && mvn -B -q -Dstyle.color=never test-compile -pl java)
+(cd "$root" && mvn -B -q -Dstyle.color=never test-compile -pl java/core,java/cuda)
 (cd "$root" && mvn -B -q -Dstyle.color=never dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:1.14.4 \
     -DoutputDirectory="$out/lib")
 
-jar --create --file "$out/lib/osprey-tests.jar" -C "$root/java/target/test-classes" .
-cp "$root/java/target/osprey-0.1.0-SNAPSHOT.jar" "$root/benchmarks/target/osprey-benchmarks-0.1.0-SNAPSHOT.jar" "$out/lib/"
-# The CUDA path needs JavaCPP, the CUDA bindings and picocli; oneDNN's 90 MB stay behind (no CPU backend here).
-for jar in "$root"/java/target/lib/{javacpp,cuda,picocli}-*.jar; do cp "$jar" "$out/lib/"; done
+jar --create --file "$out/lib/osprey-tests.jar" -C "$root/java/core/target/test-classes" . \
+    -C "$root/java/cuda/target/test-classes" .
+cp "$root"/java/cli/target/lib/osprey-{core,cuda}-0.1.0-SNAPSHOT.jar "$root/java/cli/target/osprey-cli-0.1.0-SNAPSHOT.jar" \
+    "$root/benchmarks/target/osprey-benchmarks-0.1.0-SNAPSHOT.jar" "$out/lib/"
+# The CUDA path needs JavaCPP, the CUDA bindings, picocli, Jackson (model files) and SLF4J; oneDNN's 90 MB stay
+# behind (no CPU backend here).
+for jar in "$root"/java/cli/target/lib/{javacpp,cuda,picocli,jackson-core,slf4j-api,slf4j-simple}-*.jar; do cp "$jar" "$out/lib/"; done
 
 jlink --add-modules java.base,java.logging,java.management,java.net.http,java.xml,jdk.unsupported,jdk.httpserver \
     --strip-debug --no-header-files --no-man-pages --compress=2 --output "$out/runtime"

@@ -45,9 +45,9 @@ for model in resnet20 mobilenetv2; do # graph models: the same figures as the CP
       2>&1 | tee "$results/osprey-gpu-$model.txt"
 done
 if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
-  # The same real images Osprey measured on: the sample inside Osprey's jar.
+  # The same real images Osprey measured on: the sample inside osprey-core's jar.
   data="$(mktemp -d)"
-  python3 - "$here"/lib/osprey-0.1.0-SNAPSHOT.jar "$data" <<'PY'
+  python3 - "$here"/lib/osprey-core-0.1.0-SNAPSHOT.jar "$data" <<'PY'
 import sys, zipfile
 jar, out = sys.argv[1:3]
 with zipfile.ZipFile(jar) as z:

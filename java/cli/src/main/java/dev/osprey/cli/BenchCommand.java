@@ -1,0 +1,160 @@
+package dev.osprey.cli;
+
+import dev.osprey.Models;
+import dev.osprey.NDArray;
+import dev.osprey.Model;
+import dev.osprey.backend.Device;
+import dev.osprey.benchmark.ModelBenchmark;
+import dev.osprey.charts.Charts;
+import dev.osprey.data.Datasets;
+import dev.osprey.data.LabeledData;
+import dev.osprey.io.Json;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = "Measure training and inference on every usable device; print a table, write JSON and a PNG chart.")
+final class BenchCommand implements Callable<Integer> {
+    @Parameters(index = "0", arity = "0..1", description = "Model file (default: the tutorial CNN).")
+    Path modelFile;
+
+    @Option(names = "--seconds", defaultValue = "3", description = "Time per figure per device. Default: ${DEFAULT-VALUE}.")
+    double seconds;
+
+    @Option(names = "--json", defaultValue = "bench.json", description = "Default: ${DEFAULT-VALUE}.")
+    Path json;
+
+    @Option(names = "--chart", defaultValue = "bench.png", description = "Default: ${DEFAULT-VALUE}.")
+    Path chart;
+
+    @Option(names = "--threads", description = "CPU threads (sets OMP_NUM_THREADS; the osprey launcher applies it).")
+    Integer threads;
+
+    @Override
+    public Integer call() throws Exception {
+        Threads.check(threads);
+        if (!(seconds > 0)) {
+            throw new IllegalArgumentException("expected --seconds > 0, received " + seconds);
+        }
+        List<Device> devices = new ArrayList<>(List.of(Device.cpu()));
+        dev.osprey.backend.Accelerator.Availability cuda = dev.osprey.backend.Device.cudaAvailability();
+        if (cuda.usable()) {
+            for (int i = 0; i < cuda.devices(); i++) {
+                devices.add(Device.cuda(i));
+            }
+        }
+        List<ModelBenchmark.Result> results = new ArrayList<>();
+        for (Device device : devices) {
+            System.out.println("measuring " + device + " ...");
+            try (Model model = model(device)) {
+                NDArray[] data = data(model);
+                results.add(ModelBenchmark.run(model, data[0], data[1], seconds));
+            }
+        }
+        print(results);
+        if (!cuda.usable()) {
+            System.out.println("cuda: not measured: " + cuda.reason());
+        }
+        write(results, cuda);
+        return 0;
+    }
+
+    private Model model(Device device) throws Exception {
+        if (modelFile == null) {
+            return Models.compiledTutorialCnn(device);
+        }
+        Model m = Model.load(modelFile, device);
+        if (m.optimizer() == null) {
+            m.close();
+            throw new IllegalArgumentException(modelFile + " holds no compile settings, so it can't be trained");
+        }
+        return m;
+    }
+
+    /** Real Fashion-MNIST images when the model takes them, else seeded random data of the model's shape. */
+    private static NDArray[] data(Model model) {
+        int classes = model.outputShape().size();
+        if (model.inputShape().equals(dev.osprey.Shape.of(28, 28, 1)) && classes == 10) {
+            LabeledData d = Datasets.fashionMnistSample();
+            return new NDArray[] {d.trainX(), d.trainY()};
+        }
+        Random r = new Random(1);
+        int n = 4096;
+        float[] x = new float[n * model.inputShape().size()];
+        float[] y = new float[n];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = r.nextFloat();
+        }
+        for (int i = 0; i < n; i++) {
+            y[i] = r.nextInt(classes);
+        }
+        return new NDArray[] {new NDArray(x, model.inputShape().withBatch(n)), new NDArray(y, n)};
+    }
+
+    private static void print(List<ModelBenchmark.Result> results) {
+        String columns = "%-7s %11s %8s %11s %8s %11s %8s %11s %8s %8s %8s %8s%n";
+        System.out.printf(Locale.ROOT, columns, "", "img/s", "", "img/s", "", "img/s", "", "img/s", "batch 1",
+                "batch 1", "% peak", "% peak");
+        System.out.printf(Locale.ROOT, columns, "device", "train b32", "ms/step", "train b256", "ms/step",
+                "train b1024", "ms/step", "infer b256", "p50 ms", "p99 ms", "train", "infer");
+        for (ModelBenchmark.Result r : results) {
+            System.out.printf(Locale.ROOT,
+                    "%-7s %,11.0f %8.2f %,11.0f %8.2f %,11.0f %8.2f %,11.0f %8.3f %8.3f %7.1f%% %7.1f%%%n",
+                    r.device(), r.trainB32(), r.msPerStep(32), r.trainB256(), r.msPerStep(256), r.trainB1024(),
+                    r.msPerStep(1024), r.inferB256(), r.latencyP50Ms(), r.latencyP99Ms(), 100 * r.trainShareOfPeak(),
+                    100 * r.inferShareOfPeak());
+        }
+        for (ModelBenchmark.Result r : results) {
+            System.out.printf(Locale.ROOT, "%s; measured peak %.0f GFLOP/s (fp32 2048^3 matrix product)%n",
+                    r.backend(), r.peakGflops());
+        }
+    }
+
+    private void write(List<ModelBenchmark.Result> results, dev.osprey.backend.Accelerator.Availability cuda) throws Exception {
+        Map<String, Object> doc = new LinkedHashMap<>();
+        doc.put("date", Instant.now().toString());
+        doc.put("machine", machine());
+        doc.put("model", modelFile == null ? "tutorial CNN" : modelFile.toString());
+        doc.put("seconds_per_figure", seconds);
+        doc.put("command", "osprey bench" + (modelFile == null ? "" : " " + modelFile) + " --seconds " + seconds
+                + " --json " + json + " --chart " + chart);
+        doc.put("threads", dev.osprey.backend.cpu.CpuBackend.threads());
+        doc.put("results", results.stream().map(ModelBenchmark.Result::toMap).toList());
+        if (!cuda.usable()) {
+            doc.put("cuda_not_measured", cuda.reason());
+        }
+        Path out = json.toAbsolutePath();
+        Files.createDirectories(out.getParent());
+        Files.writeString(out, Json.write(doc));
+        Map<String, List<Double>> bars = new LinkedHashMap<>();
+        for (ModelBenchmark.Result r : results) {
+            bars.put(r.device(), List.of(r.trainB32(), r.trainB256(), r.trainB1024(), r.inferB256()));
+        }
+        Charts.bars("Tutorial CNN throughput by device" + (cuda.usable() ? "" : " (no GPU here)"), "images/s",
+                List.of("training, batch 32", "training, batch 256", "training, batch 1024", "inference, batch 256"),
+                bars, chart);
+        System.out.println("wrote " + out + " and " + chart.toAbsolutePath());
+    }
+
+    static String machine() {
+        String cpu = "unknown CPU";
+        try {
+            cpu = Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("model name"))
+                    .findFirst().map(l -> l.substring(l.indexOf(':') + 1).trim()).orElse(cpu);
+        } catch (Exception ignored) {
+            // not Linux: the name stays unknown
+        }
+        return cpu + ", " + Runtime.getRuntime().availableProcessors() + " CPUs, Java " + System.getProperty("java.version");
+    }
+}

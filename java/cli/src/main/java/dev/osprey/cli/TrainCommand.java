@@ -1,0 +1,193 @@
+package dev.osprey.cli;
+
+import dev.osprey.ArrayBatchSource;
+import dev.osprey.FitOptions;
+import dev.osprey.NDArray;
+import dev.osprey.callbacks.LearningRateScheduler;
+import dev.osprey.data.AugmentedArrays;
+import dev.osprey.History;
+import dev.osprey.Models;
+import dev.osprey.Model;
+import dev.osprey.backend.Device;
+import dev.osprey.Shape;
+import dev.osprey.data.LabeledData;
+import dev.osprey.data.images.Augmentation;
+import dev.osprey.data.images.ImageBatchSource;
+import dev.osprey.data.images.ImageFolder;
+import dev.osprey.data.images.Preprocessing;
+import java.util.ArrayList;
+import java.util.List;
+import dev.osprey.loss.Loss;
+import dev.osprey.metrics.Metric;
+import dev.osprey.optim.Adam;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+@Command(name = "train", mixinStandardHelpOptions = true,
+        description = "Train a model (the tutorial CNN unless --model says otherwise) and report test accuracy. Without "
+                + "options: the tutorial CNN, 10 epochs on the bundled sample.")
+final class TrainCommand implements Callable<Integer> {
+    @Mixin
+    DataOptions data = new DataOptions();
+
+    @Mixin
+    ImageOptions imageOptions = new ImageOptions();
+
+    @Option(names = "--model", defaultValue = "tutorial", description = "tutorial, resnet20 (resnet32, resnet56, any "
+            + "6n+2), resnet18, resnet34, resnet50 or mobilenetv2[_ALPHA]. Default: ${DEFAULT-VALUE}.")
+    String modelName;
+
+    @Option(names = "--lr-schedule", defaultValue = "constant", description = "constant, or cosine (decay per epoch "
+            + "to 0 over --epochs). Default: ${DEFAULT-VALUE}.")
+    String lrSchedule;
+
+    @Option(names = "--epochs", defaultValue = "10", description = "Default: ${DEFAULT-VALUE}.")
+    int epochs;
+
+    @Option(names = "--batch-size", defaultValue = "32", description = "Default: ${DEFAULT-VALUE}.")
+    int batchSize;
+
+    @Option(names = "--learning-rate", defaultValue = "0.001", description = "Adam's learning rate. Default: ${DEFAULT-VALUE}.")
+    double learningRate;
+
+    @Option(names = "--device", defaultValue = "auto",
+            description = "auto (the GPU when usable, else the CPU), cpu, cuda or cuda:N. Default: ${DEFAULT-VALUE}.")
+    String device;
+
+    @Option(names = {"-o", "--output"}, defaultValue = "model.osprey", description = "Model file to write. Default: ${DEFAULT-VALUE}.")
+    Path output;
+
+    @Option(names = "--seed", defaultValue = "42", description = "Seed of initialisation and shuffling. Default: ${DEFAULT-VALUE}.")
+    long seed;
+
+    @Option(names = "--threads", description = "CPU threads (sets OMP_NUM_THREADS; the osprey launcher applies it).")
+    Integer threads;
+
+    @Option(names = "--quiet", description = "No per-epoch progress.")
+    boolean quiet;
+
+    private Integer trainOnImages() throws Exception {
+        Preprocessing p = imageOptions.preprocessing();
+        ImageFolder[] split = ImageFolder.scan(imageOptions.images).split(imageOptions.validationSplit, seed);
+        List<String> classes = split[0].classNames();
+        System.out.printf(Locale.ROOT, "Data: %s: %,d training and %,d validation images in %d classes, as %dx%dx%d%n",
+                imageOptions.images, split[0].size(), split[1].size(), classes.size(), p.height(), p.width(), p.channels());
+        Augmentation augmentation = imageOptions.augmentation();
+        if (!augmentation.isNone()) {
+            System.out.println("Augmentation: " + augmentation);
+        }
+        try (Model model = Models.byName(modelName, Shape.of(p.height(), p.width(), p.channels()), classes.size());
+             ImageBatchSource train = new ImageBatchSource(split[0], p, augmentation, seed, imageOptions.workers, 2,
+                     imageOptions.skipBadFiles);
+             ImageBatchSource validation = new ImageBatchSource(split[1], p, Augmentation.NONE, seed,
+                     imageOptions.workers, 2, imageOptions.skipBadFiles)) {
+            model.device(Device.parse(device)).seed(seed).classNames(classes).preprocessing(p);
+            model.compile(new Adam(learningRate), Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY);
+            System.out.println("Device: " + model.backendDescription());
+            long start = System.nanoTime();
+            History history = model.fit(train, validation, fitOptions());
+            double seconds = (System.nanoTime() - start) / 1e9;
+            model.save(output);
+            history.writeJson(sibling(output, ".history.json"));
+            writeCurves(history, sibling(output, ".curves.png"));
+            System.out.printf(Locale.ROOT, "Trained %d epochs in %.1f s (%,.0f images/s); waited for data %.1f%% of the last epoch.%n",
+                    history.epochs(), seconds, (double) history.epochs() * split[0].size() / seconds,
+                    100 * train.waitSeconds() / Math.max(1e-9, seconds / history.epochs()));
+            System.out.printf(Locale.ROOT, "Validation accuracy: %.4f (loss %.4f) on %,d images%n",
+                    history.last("val_accuracy"), history.last("val_loss"), split[1].size());
+            List<String> skipped = new ArrayList<>(train.skippedFiles());
+            skipped.addAll(validation.skippedFiles());
+            if (!skipped.isEmpty()) {
+                System.out.println("Skipped " + skipped.size() + " unreadable file(s):");
+                skipped.forEach(f -> System.out.println("  " + f));
+            }
+            System.out.println("Saved model to " + output.toAbsolutePath());
+        }
+        return 0;
+    }
+
+    private FitOptions fitOptions() {
+        FitOptions options = FitOptions.defaults().epochs(epochs).batchSize(batchSize).seed(seed).verbose(!quiet);
+        switch (lrSchedule) {
+            case "constant" -> {
+            }
+            case "cosine" -> options.callbacks(LearningRateScheduler.cosine(learningRate, epochs, 0));
+            default -> throw new IllegalArgumentException("expected --lr-schedule constant or cosine, received '"
+                    + lrSchedule + "'");
+        }
+        return options;
+    }
+
+    /** (N, H, W) images as (N, H, W, 1). */
+    private static NDArray withChannel(NDArray x) {
+        int[] s = x.shape();
+        return new NDArray(x.data(), s[0], s[1], s[2], 1);
+    }
+
+    /** model.osprey -> model.curves.png beside it. */
+    static Path sibling(Path model, String suffix) {
+        String name = model.getFileName().toString();
+        int dot = name.lastIndexOf('.');
+        return model.resolveSibling((dot > 0 ? name.substring(0, dot) : name) + suffix);
+    }
+
+    /** Draws the curves; a runtime without Java's imaging (a minimal jlink'd one) gets the figures only. */
+    static String writeCurves(History history, Path png) throws java.io.IOException {
+        try {
+            dev.osprey.charts.Charts.trainingCurves(history, png);
+            return png.toAbsolutePath().toString();
+        } catch (LinkageError e) {
+            return "not drawn, this Java runtime has no imaging (" + e + ")";
+        }
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        Threads.check(threads);
+        if (imageOptions.images != null) {
+            return trainOnImages();
+        }
+        LabeledData d = data.load();
+        System.out.printf(Locale.ROOT, "Data: %s: %,d training and %,d test images of %s%n", d.source(),
+                d.trainX().rows(), d.testX().rows(), d.trainX().sampleShape());
+        int classes = data.classNames().size();
+        try (Model model = Models.byName(modelName, d.trainX().sampleShape().rank() == 2
+                ? Shape.of(d.trainX().sampleShape().dim(0), d.trainX().sampleShape().dim(1), 1)
+                : d.trainX().sampleShape(), classes)) {
+            model.device(Device.parse(device)).seed(seed).classNames(data.classNames());
+            model.compile(new Adam(learningRate), Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY);
+            model.summary();
+            System.out.println("Device: " + model.backendDescription());
+            Augmentation augmentation = imageOptions.augmentation();
+            long start = System.nanoTime();
+            History history;
+            if (augmentation.isNone()) {
+                history = model.fit(d.trainX(), d.trainY(), fitOptions().validationData(d.testX(), d.testY()));
+            } else {
+                System.out.println("Augmentation: " + augmentation);
+                NDArray images = d.trainX().sampleShape().rank() == 2 ? withChannel(d.trainX()) : d.trainX();
+                history = model.fit(new AugmentedArrays(images, d.trainY(), augmentation, seed),
+                        new ArrayBatchSource(d.testX(), d.testY()), fitOptions());
+            }
+            double seconds = (System.nanoTime() - start) / 1e9;
+            Map<String, Double> test = model.evaluate(d.testX(), d.testY(), 256);
+            model.save(output);
+            Path curvesJson = sibling(output, ".history.json");
+            Path curvesPng = sibling(output, ".curves.png");
+            history.writeJson(curvesJson);
+            String curves = writeCurves(history, curvesPng);
+            System.out.printf(Locale.ROOT, "Trained %d epochs in %.1f s (%,.0f images/s).%n", history.epochs(), seconds,
+                    (double) history.epochs() * d.trainX().rows() / seconds);
+            System.out.printf(Locale.ROOT, "Test accuracy: %.4f (loss %.4f) on %,d images%n", test.get("accuracy"),
+                    test.get("loss"), d.testX().rows());
+            System.out.println("Saved model to " + output.toAbsolutePath());
+            System.out.println("Training curves: " + curves + " (figures: " + curvesJson.toAbsolutePath() + ")");
+        }
+        return 0;
+    }
+}

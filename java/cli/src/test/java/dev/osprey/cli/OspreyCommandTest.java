@@ -1,0 +1,141 @@
+package dev.osprey.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The CLI end to end: train on the bundled sample, evaluate, predict, summary, and errors as messages. */
+class OspreyCommandTest {
+    @TempDir
+    Path dir;
+
+    record Run(int exitCode, String out, String err) {
+    }
+
+    static synchronized Run run(String... args) {
+        PrintStream oldOut = System.out, oldErr = System.err;
+        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+        try {
+            int code = OspreyCommand.execute(args);
+            return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+        } finally {
+            System.setOut(oldOut);
+            System.setErr(oldErr);
+        }
+    }
+
+    @Test
+    void trainEvaluatePredictOnTheBundledSample() throws Exception {
+        Path model = dir.resolve("m.osprey");
+        Run train = run("train", "--epochs", "1", "--quiet", "-o", model.toString());
+        assertEquals(0, train.exitCode(), train.err());
+        assertTrue(train.out().contains("Total params: 93,322"), train.out());
+        assertTrue(train.out().matches("(?s).*Test accuracy: 0\\.\\d{4} \\(loss \\d\\.\\d{4}\\) on 2,000 images.*"), train.out());
+        assertTrue(Files.size(model) > 300_000);
+        java.awt.image.BufferedImage curves = javax.imageio.ImageIO.read(dir.resolve("m.curves.png").toFile());
+        assertTrue(curves.getWidth() > 1000 && curves.getHeight() > 300, "a two-panel chart");
+        assertTrue(Files.readString(dir.resolve("m.history.json")).matches("\\{\"loss\":\\[[0-9.]+\\],\"accuracy\".*"));
+
+        Run evaluate = run("evaluate", model.toString());
+        assertEquals(0, evaluate.exitCode(), evaluate.err());
+        assertTrue(evaluate.out().startsWith("loss: "), evaluate.out());
+
+        Path images = dir.resolve("images.gz");
+        try (InputStream in = getClass().getResourceAsStream("/dev/osprey/data/fashion-mnist-sample/t10k-images-idx3-ubyte.gz")) {
+            Files.copy(in, images);
+        }
+        Run predict = run("predict", model.toString(), images.toString(), "--top-k", "2", "--limit", "3");
+        assertEquals(0, predict.exitCode(), predict.err());
+        String[] lines = predict.out().strip().split("\n");
+        assertEquals(3, lines.length, predict.out());
+        assertTrue(lines[0].matches("\\s*0:\\s+\\S.* \\d\\.\\d{3}\\s+\\S.* \\d\\.\\d{3}"), lines[0]);
+
+        Run summary = run("summary", model.toString());
+        assertTrue(summary.out().contains("dense_1 (Dense)"), summary.out());
+    }
+
+    @Test
+    void errorsAreOneLineMessagesWithANonZeroExitCode() throws Exception {
+        Run missing = run("evaluate", dir.resolve("absent.osprey").toString());
+        assertEquals(1, missing.exitCode());
+        assertTrue(missing.err().contains("osprey: error: no such file: " + dir.resolve("absent.osprey")), missing.err());
+
+        Path junk = dir.resolve("junk.osprey");
+        Files.writeString(junk, "not a model");
+        Run corrupt = run("predict", junk.toString(), junk.toString());
+        assertEquals(1, corrupt.exitCode());
+        assertTrue(corrupt.err().contains("not an IDX file") || corrupt.err().contains("not an Osprey model"), corrupt.err());
+
+        Run batch = run("train", "--batch-size", "0", "--epochs", "1", "--quiet", "-o", dir.resolve("x.osprey").toString());
+        assertEquals(1, batch.exitCode());
+        assertTrue(batch.err().contains("expected batch size > 0, received batch_size=0"), batch.err());
+
+        Run device = run("train", "--device", "tpu");
+        assertEquals(1, device.exitCode());
+        assertTrue(device.err().contains("expected device auto, cpu, cuda or cuda:N, received 'tpu'"), device.err());
+
+        Run usage = run("train", "--epochs", "many");
+        assertEquals(2, usage.exitCode());
+    }
+
+    @Test
+    void benchPrintsTheTableWritesJsonAndAChartAndSaysWhyAGpuRowIsMissing() throws Exception {
+        Path json = dir.resolve("bench.json");
+        Path png = dir.resolve("bench.png");
+        Run bench = run("bench", "--seconds", "0.1", "--json", json.toString(), "--chart", png.toString());
+        assertEquals(0, bench.exitCode(), bench.err());
+        assertTrue(bench.out().matches("(?s).*\\ncpu\\s+[0-9,]+\\s+[0-9.]+\\s+[0-9,]+.*% .*"), bench.out());
+        if (!dev.osprey.backend.Device.cudaAvailability().usable()) {
+            assertTrue(bench.out().contains("cuda: not measured: "), bench.out());
+        }
+        assertTrue(Files.readString(json).contains("\"train_b32_img_s\":"));
+        assertTrue(Files.readString(json).contains("\"train_b1024_img_s\":"));
+        assertTrue(javax.imageio.ImageIO.read(png.toFile()).getWidth() >= 640);
+    }
+
+    @Test
+    void trainOnAnImageFolderThenPredictItsPngsAsLabels() throws Exception {
+        var d = dev.osprey.data.Datasets.fashionMnistSample();
+        Path images = dir.resolve("images");
+        for (int i = 0; i < 400; i++) {
+            int label = (int) d.trainY().data()[i];
+            Path cls = images.resolve("label" + label);
+            Files.createDirectories(cls);
+            java.awt.image.BufferedImage png = new java.awt.image.BufferedImage(28, 28, java.awt.image.BufferedImage.TYPE_BYTE_GRAY);
+            for (int p = 0; p < 784; p++) {
+                png.getRaster().setSample(p % 28, p / 28, 0, Math.round(d.trainX().data()[i * 784 + p] * 255));
+            }
+            javax.imageio.ImageIO.write(png, "png", cls.resolve(i + ".png").toFile());
+        }
+        Path model = dir.resolve("folder.osprey");
+        Run train = run("train", "--images", images.toString(), "--epochs", "1", "--rotation", "5", "--flip", "horizontal",
+                "--workers", "2", "--quiet", "-o", model.toString());
+        assertEquals(0, train.exitCode(), train.err());
+        assertTrue(train.out().contains("Validation accuracy: "), train.out());
+        Run predict = run("predict", model.toString(), images.resolve("label9").toString(), "--top-k", "1", "--limit", "2");
+        assertEquals(0, predict.exitCode(), predict.err());
+        String[] lines = predict.out().strip().split("\n");
+        assertEquals(2, lines.length, predict.out());
+        assertTrue(lines[0].matches(".*label9/\\d+\\.png:\\s+label\\d \\d\\.\\d{3}"), lines[0]);
+        Run bad = run("train", "--images", images.toString(), "--flip", "sideways", "-o", model.toString());
+        assertEquals(1, bad.exitCode());
+        assertTrue(bad.err().contains("expected --flip none, horizontal, vertical or both, received 'sideways'"), bad.err());
+    }
+
+    @Test
+    void summaryWithoutAFileShowsTheTutorialModel() {
+        Run summary = run("summary");
+        assertEquals(0, summary.exitCode(), summary.err());
+        assertTrue(summary.out().contains("Total params: 93,322"), summary.out());
+    }
+}

@@ -1,0 +1,58 @@
+package dev.osprey;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** Per-epoch figures from fit, as Keras' History: "loss", "accuracy", "val_loss", "val_accuracy". */
+public final class History {
+    private final Map<String, List<Double>> values = new LinkedHashMap<>();
+
+    /** Appends one epoch's figures (the trainer calls this). */
+    public void record(Map<String, Double> logs) {
+        logs.forEach((k, v) -> values.computeIfAbsent(k, x -> new ArrayList<>()).add(v));
+    }
+
+    /** Keras' history.history. */
+    public Map<String, List<Double>> history() {
+        Map<String, List<Double>> copy = new LinkedHashMap<>();
+        values.forEach((k, v) -> copy.put(k, Collections.unmodifiableList(new ArrayList<>(v))));
+        return copy;
+    }
+
+    public List<Double> get(String metric) {
+        List<Double> v = values.get(metric);
+        if (v == null) {
+            throw new IllegalArgumentException("expected one of " + values.keySet() + ", received '" + metric + "'");
+        }
+        return Collections.unmodifiableList(v);
+    }
+
+    /** The last epoch's value. */
+    public double last(String metric) {
+        List<Double> v = get(metric);
+        return v.get(v.size() - 1);
+    }
+
+    public int epochs() {
+        return values.isEmpty() ? 0 : values.values().iterator().next().size();
+    }
+
+    /** {"loss": [...], "accuracy": [...], ...} */
+    public String toJson() {
+        return dev.osprey.io.Json.write(history());
+    }
+
+    public void writeJson(java.nio.file.Path path) throws java.io.IOException {
+        java.nio.file.Path absolute = path.toAbsolutePath();
+        java.nio.file.Files.createDirectories(absolute.getParent());
+        java.nio.file.Files.writeString(absolute, toJson());
+    }
+
+    @Override
+    public String toString() {
+        return "History" + values;
+    }
+}

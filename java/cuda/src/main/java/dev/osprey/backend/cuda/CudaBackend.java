@@ -1,0 +1,497 @@
+package dev.osprey.backend.cuda;
+
+import dev.osprey.Activation;
+import dev.osprey.backend.AdamSpec;
+import dev.osprey.backend.Backend;
+import dev.osprey.backend.BatchNormSpec;
+import dev.osprey.backend.Checks;
+import static dev.osprey.backend.Checks.sameSize;
+import dev.osprey.backend.Conv2dSpec;
+import dev.osprey.backend.DenseSpec;
+import dev.osprey.backend.Memory;
+import dev.osprey.backend.OwnedTensors;
+import dev.osprey.backend.Pad2dSpec;
+import dev.osprey.backend.PlanCache;
+import dev.osprey.backend.Pool2dSpec;
+import dev.osprey.backend.ResidentData;
+import dev.osprey.backend.SgdSpec;
+import dev.osprey.backend.Tensor;
+import java.util.List;
+import org.bytedeco.cuda.global.cublas;
+import org.bytedeco.cuda.global.cudart;
+import org.bytedeco.cuda.global.cudnn;
+
+/**
+ * The CUDA backend: cuDNN convolution and max pooling, cuBLAS GEMM for dense layers, Osprey's kernels (native/) for the
+ * rest: activations, batch normalization, average pooling, element-wise ops, padding, concatenation, loss, dropout and
+ * optimizer steps. One per device and process, serving every model there. Every op is queued on one stream; nothing
+ * waits for the GPU except {@link #copyOut}. Ops are serialized (they share the stream, the workspace and the weight
+ * scratch), so any thread may call. TF32 tensor-core math by default (as PyTorch does for cuDNN);
+ * {@code -Dosprey.cuda.tf32=false} makes it strict fp32. A self-check against values computed in Java runs once, when
+ * the backend opens.
+ */
+public final class CudaBackend implements Backend {
+    private static final int PLANS_PER_KIND = 512;
+
+    private final CudaContext c;
+    private final PinnedStaging staging;
+    private final PlanCache<Conv2dSpec, CudaConvPlan> convPlans = new PlanCache<>("cuDNN", PLANS_PER_KIND);
+    private final PlanCache<Pool2dSpec, CudaPoolPlan> poolPlans = new PlanCache<>("cuDNN", PLANS_PER_KIND);
+    private final PlanCache<BatchNormSpec, CudaBatchNormPlan> batchNormPlans = new PlanCache<>("CUDA", PLANS_PER_KIND);
+    private final Kernels.Launch biasActivation;
+    private final Kernels.Launch biasBackward;
+    private final Kernels.Launch activationForward;
+    private final Kernels.Launch activationBackward;
+    private final Kernels.Launch softmaxForward;
+    private final Kernels.Launch softmaxBackward;
+    private final Kernels.Launch crossEntropy;
+    private final Kernels.Launch dropout;
+    private final Kernels.Launch add;
+    private final Kernels.Launch multiply;
+    private final Kernels.Launch scale;
+    private final Kernels.Launch fill;
+    private final Kernels.Launch averagePoolForward;
+    private final Kernels.Launch averagePoolBackward;
+    private final Kernels.Launch pad;
+    private final Kernels.Launch crop;
+    private final Kernels.Launch copyColumns;
+    private final Kernels.Launch adam;
+    private final Kernels.Launch sgd;
+    private final Kernels.Launch gatherCodes;
+    private final Kernels.Launch gatherRows;
+    private final String description;
+    private long tensorsAllocated;
+    private boolean closed;
+    /** The thread that last called in; another one must first make this backend's device current. */
+    private Thread lastThread = Thread.currentThread();
+
+    public CudaBackend(int device) {
+        this(device, Boolean.parseBoolean(System.getProperty("osprey.cuda.tf32", "true")));
+    }
+
+    public CudaBackend(int device, boolean tf32) {
+        dev.osprey.backend.Accelerator.Availability available = CudaProbe.probe();
+        if (!available.usable()) {
+            throw new dev.osprey.backend.BackendException("the CUDA backend is not usable here: " + available.reason());
+        }
+        c = new CudaContext(device, tf32);
+        try {
+            staging = new PinnedStaging(c);
+            biasActivation = c.kernels.launch("osprey_bias_activation_forward", "ppiiiff");
+            biasBackward = c.kernels.launch("osprey_bias_backward", "ppii");
+            activationForward = c.kernels.launch("osprey_activation_forward", "ppliff");
+            activationBackward = c.kernels.launch("osprey_activation_backward", "ppppliff");
+            softmaxForward = c.kernels.launch("osprey_softmax_forward", "ppii");
+            softmaxBackward = c.kernels.launch("osprey_softmax_backward", "pppii");
+            crossEntropy = c.kernels.launch("osprey_softmax_cross_entropy", "ppppii");
+            dropout = c.kernels.launch("osprey_dropout_forward", "ppplfl");
+            add = c.kernels.launch("osprey_add", "pppl");
+            multiply = c.kernels.launch("osprey_multiply", "pppl");
+            scale = c.kernels.launch("osprey_scale", "pplff");
+            fill = c.kernels.launch("osprey_fill", "plf");
+            averagePoolForward = c.kernels.launch("osprey_average_pool_forward", "ppiiiiiiiiiiii");
+            averagePoolBackward = c.kernels.launch("osprey_average_pool_backward", "ppiiiiiiiiiiii");
+            pad = c.kernels.launch("osprey_pad_nhwc", "ppiiiiiiiif");
+            crop = c.kernels.launch("osprey_crop_nhwc", "ppiiiiiiii");
+            copyColumns = c.kernels.launch("osprey_copy_columns", "ppiiiiii");
+            adam = c.kernels.launch("osprey_adam_update", "pppplffff");
+            sgd = c.kernels.launch("osprey_sgd_update", "ppplffi");
+            gatherCodes = c.kernels.launch("osprey_gather_codes", "pppillp");
+            gatherRows = c.kernels.launch("osprey_gather_rows", "ppillp");
+            int[] runtime = new int[1];
+            cudart.cudaRuntimeGetVersion(runtime);
+            description = "cuda:" + device + ": CUDA runtime " + runtime[0] / 1000 + "." + runtime[0] % 1000 / 10
+                    + ", cuDNN " + cudnn.cudnnGetVersion() + (tf32 ? ", TF32 math" : ", strict fp32");
+            SelfCheck.run(this);
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    @Override
+    public String description() {
+        return description;
+    }
+
+    // ---- memory ------------------------------------------------------------------------------------------
+
+    @Override
+    public synchronized Memory newMemory() {
+        enter();
+        return new OwnedTensors<>(this::allocateTensor, this::free);
+    }
+
+    /** For {@link #newMemory()}: a new device tensor, counted. */
+    synchronized CudaTensor allocateTensor(int[] shape) {
+        enter();
+        tensorsAllocated++;
+        return CudaTensor.allocate(shape);
+    }
+
+    /** For {@link #newMemory()}: frees tensors once queued work that may use them is done. */
+    synchronized void free(List<CudaTensor> tensors) {
+        if (closed) {
+            return; // the context is gone, and with it the device memory
+        }
+        enter();
+        c.synchronize();
+        tensors.forEach(CudaTensor::close);
+    }
+
+    @Override
+    public Tensor view(Tensor base, long offset, int... shape) {
+        return cuda(base).view(offset, shape);
+    }
+
+    @Override
+    public synchronized void copyIn(float[] source, int sourceOffset, Tensor destination) {
+        CudaTensor d = cuda(destination);
+        int n = (int) d.size();
+        if (sourceOffset < 0 || sourceOffset + n > source.length) {
+            throw new IllegalArgumentException("copyIn: expected " + n + " floats from offset " + sourceOffset
+                    + ", received an array of " + source.length);
+        }
+        staging.upload(source, sourceOffset, n, d);
+    }
+
+    @Override
+    public synchronized void copyOut(Tensor source, float[] destination, int destinationOffset) {
+        CudaTensor s = cuda(source);
+        if (destinationOffset < 0 || destinationOffset + s.size() > destination.length) {
+            throw new IllegalArgumentException("copyOut: expected room for " + s.size() + " floats at offset "
+                    + destinationOffset + ", received an array of " + destination.length);
+        }
+        staging.download(s, destination, destinationOffset);
+    }
+
+    @Override
+    public synchronized void fill(Tensor tensor, float value) {
+        CudaTensor t = cuda(tensor);
+        fill.pointer(0, t).longValue(1, t.size()).floatValue(2, value).run(t.size(), c.stream);
+    }
+
+    // ---- convolution and pooling -------------------------------------------------------------------------
+
+    @Override
+    public synchronized void conv2dForward(Conv2dSpec spec, Tensor x, Tensor kernel, Tensor bias, Tensor y) {
+        Checks.conv2dForward(spec, x, kernel, bias, y);
+        conv(spec).forward(cuda(x), cuda(kernel), bias == null ? null : cuda(bias), cuda(y));
+    }
+
+    @Override
+    public synchronized void conv2dBackwardData(Conv2dSpec spec, Tensor dy, Tensor kernel, Tensor dx) {
+        Checks.conv2dBackwardData(spec, dy, kernel, dx);
+        conv(spec).backwardData(cuda(dy), cuda(kernel), cuda(dx));
+    }
+
+    @Override
+    public synchronized void conv2dBackwardFilter(Conv2dSpec spec, Tensor x, Tensor dy, Tensor dKernel, Tensor dBias) {
+        Checks.conv2dBackwardFilter(spec, x, dy, dKernel, dBias);
+        conv(spec).backwardFilter(cuda(x), cuda(dy), cuda(dKernel), dBias == null ? null : cuda(dBias));
+    }
+
+    private CudaConvPlan conv(Conv2dSpec spec) {
+        enter();
+        // Activations cuDNN can't fuse run in Osprey's epilogue kernel, which the plan always uses.
+        return convPlans.get(spec, s -> new CudaConvPlan(c, s));
+    }
+
+    @Override
+    public long pool2dWorkspaceSize(Pool2dSpec spec) {
+        return 0; // cuDNN finds the maxima again from x and y; average pooling needs none
+    }
+
+    @Override
+    public synchronized void pool2dForward(Pool2dSpec spec, Tensor x, Tensor y, Tensor workspace) {
+        Checks.pool2dForward(spec, x, y, workspace, 0);
+        enter();
+        if (spec.mode() == Pool2dSpec.Mode.MAX) {
+            poolPlans.get(spec, s -> new CudaPoolPlan(c, s)).forward(cuda(x), cuda(y));
+            return;
+        }
+        averagePool(averagePoolForward, spec, cuda(x), cuda(y), y.size());
+    }
+
+    @Override
+    public synchronized void pool2dBackward(Pool2dSpec spec, Tensor x, Tensor y, Tensor dy, Tensor workspace,
+                                            Tensor dx) {
+        Checks.pool2dBackward(spec, x, y, dy, workspace, dx, 0);
+        enter();
+        if (spec.mode() == Pool2dSpec.Mode.MAX) {
+            poolPlans.get(spec, s -> new CudaPoolPlan(c, s)).backward(cuda(x), cuda(y), cuda(dy), cuda(dx));
+            return;
+        }
+        averagePool(averagePoolBackward, spec, cuda(dy), cuda(dx), dx.size());
+    }
+
+    /** Osprey's average pooling (padding excluded from the count, any padding): from x to y, or from dy to dx. */
+    private void averagePool(Kernels.Launch kernel, Pool2dSpec s, CudaTensor from, CudaTensor to, long threads) {
+        kernel.pointer(0, from).pointer(1, to).intValue(2, s.batch()).intValue(3, s.inH()).intValue(4, s.inW())
+                .intValue(5, s.channels()).intValue(6, s.outH()).intValue(7, s.outW()).intValue(8, s.poolH())
+                .intValue(9, s.poolW()).intValue(10, s.strideH()).intValue(11, s.strideW()).intValue(12, s.padTop())
+                .intValue(13, s.padLeft()).run(threads, c.stream);
+    }
+
+    // ---- dense: row-major (N, K) x (K, U) through column-major cuBLAS ------------------------------------
+
+    @Override
+    public synchronized void denseForward(DenseSpec s, Tensor x, Tensor kernel, Tensor bias, Tensor y) {
+        Checks.denseForward(s, x, kernel, bias, y);
+        // Y^T (U x N) = W^T (U x K) . X^T (K x N): row-major arrays read column-major are the transposes.
+        Status.cublas(cublas.cublasSgemm_v2(c.cublasHandle, cublas.CUBLAS_OP_N, cublas.CUBLAS_OP_N, s.units(), s.batch(),
+                s.inFeatures(), c.one, cuda(kernel).pointer(), s.units(), cuda(x).pointer(), s.inFeatures(), c.zero,
+                cuda(y).pointer(), s.units()), "cublasSgemm(dense forward) " + s);
+        Activation a = s.activation();
+        biasActivation.pointer(0, cuda(y)).pointer(1, cuda(bias)).intValue(2, s.batch()).intValue(3, s.units())
+                .intValue(4, a.kind().ordinal()).floatValue(5, a.alpha()).floatValue(6, a.maxValue())
+                .run(y.size(), c.stream);
+    }
+
+    @Override
+    public synchronized void denseBackwardData(DenseSpec s, Tensor dy, Tensor kernel, Tensor dx) {
+        Checks.denseBackwardData(s, dy, kernel, dx);
+        // dX^T (K x N) = W (K x U) . dY^T (U x N)
+        Status.cublas(cublas.cublasSgemm_v2(c.cublasHandle, cublas.CUBLAS_OP_T, cublas.CUBLAS_OP_N, s.inFeatures(),
+                s.batch(), s.units(), c.one, cuda(kernel).pointer(), s.units(), cuda(dy).pointer(), s.units(), c.zero,
+                cuda(dx).pointer(), s.inFeatures()), "cublasSgemm(dense backward-data) " + s);
+    }
+
+    @Override
+    public synchronized void denseBackwardWeights(DenseSpec s, Tensor x, Tensor dy, Tensor dKernel, Tensor dBias) {
+        Checks.denseBackwardWeights(s, x, dy, dKernel, dBias);
+        // dW^T (U x K) = dY^T (U x N) . X (N x K)
+        Status.cublas(cublas.cublasSgemm_v2(c.cublasHandle, cublas.CUBLAS_OP_N, cublas.CUBLAS_OP_T, s.units(),
+                s.inFeatures(), s.batch(), c.one, cuda(dy).pointer(), s.units(), cuda(x).pointer(), s.inFeatures(),
+                c.zero, cuda(dKernel).pointer(), s.units()), "cublasSgemm(dense backward-weights) " + s);
+        biasBackward.pointer(0, cuda(dy)).pointer(1, cuda(dBias)).intValue(2, s.batch()).intValue(3, s.units())
+                .run(s.units(), c.stream);
+    }
+
+    // ---- normalization -----------------------------------------------------------------------------------
+
+    @Override
+    public long batchNormWorkspaceSize(BatchNormSpec spec) {
+        return 0; // a fused ReLU's backward masks by the output
+    }
+
+    @Override
+    public synchronized void batchNormForwardTraining(BatchNormSpec spec, Tensor x, Tensor gamma, Tensor beta,
+                                                      Tensor movingMean, Tensor movingVariance, Tensor y,
+                                                      Tensor batchMean, Tensor batchVariance, Tensor workspace) {
+        Checks.batchNorm("batchNormForwardTraining", spec, x, y, gamma, beta, movingMean, movingVariance, batchMean,
+                batchVariance);
+        batchNorm(spec).forwardTraining(cuda(x), cuda(gamma), cuda(beta), cuda(movingMean), cuda(movingVariance),
+                cuda(y), cuda(batchMean), cuda(batchVariance));
+    }
+
+    @Override
+    public synchronized void batchNormForwardInference(BatchNormSpec spec, Tensor x, Tensor gamma, Tensor beta,
+                                                       Tensor movingMean, Tensor movingVariance, Tensor y) {
+        Checks.batchNorm("batchNormForwardInference", spec, x, y, gamma, beta, movingMean, movingVariance);
+        batchNorm(spec).forwardInference(cuda(x), cuda(gamma), cuda(beta), cuda(movingMean), cuda(movingVariance),
+                cuda(y));
+    }
+
+    @Override
+    public synchronized void batchNormBackward(BatchNormSpec spec, Tensor x, Tensor y, Tensor dy, Tensor gamma,
+                                               Tensor batchMean, Tensor batchVariance, Tensor workspace, Tensor dx,
+                                               Tensor dGamma, Tensor dBeta) {
+        Checks.batchNorm("batchNormBackward", spec, x, dx, gamma, batchMean, batchVariance, dGamma, dBeta);
+        Checks.expect("batchNormBackward dy", dy, spec.shape());
+        Checks.expect("batchNormBackward y", y, spec.shape());
+        batchNorm(spec).backward(cuda(x), cuda(y), cuda(dy), cuda(gamma), cuda(batchMean), cuda(batchVariance),
+                cuda(dx), cuda(dGamma), cuda(dBeta));
+    }
+
+    private CudaBatchNormPlan batchNorm(BatchNormSpec spec) {
+        enter();
+        return batchNormPlans.get(spec, s -> new CudaBatchNormPlan(c, s));
+    }
+
+    // ---- element-wise ------------------------------------------------------------------------------------
+
+    @Override
+    public synchronized void activationForward(Activation a, Tensor x, Tensor y) {
+        int[] rows = Checks.activation("activationForward", a, x, y);
+        if (a.kind() == Activation.Kind.SOFTMAX) {
+            softmaxForward.pointer(0, cuda(x)).pointer(1, cuda(y)).intValue(2, rows[0]).intValue(3, rows[1])
+                    .run(rows[0], c.stream);
+            return;
+        }
+        activationForward.pointer(0, cuda(x)).pointer(1, cuda(y)).longValue(2, y.size()).intValue(3, a.kind().ordinal())
+                .floatValue(4, a.alpha()).floatValue(5, a.maxValue()).run(y.size(), c.stream);
+    }
+
+    @Override
+    public synchronized void activationBackward(Activation a, Tensor x, Tensor y, Tensor dy, Tensor dx) {
+        int[] rows = Checks.activation("activationBackward", a, x, y);
+        sameSize("activationBackward", y, dy, dx);
+        if (a.kind() == Activation.Kind.SOFTMAX) {
+            softmaxBackward.pointer(0, cuda(y)).pointer(1, cuda(dy)).pointer(2, cuda(dx)).intValue(3, rows[0])
+                    .intValue(4, rows[1]).run(rows[0], c.stream);
+            return;
+        }
+        if (x == null && !a.differentiableFromOutput()) {
+            throw new IllegalArgumentException("activationBackward: " + a + " needs the forward's input x, received null");
+        }
+        activationBackward.pointer(0, x == null ? null : cuda(x)).pointer(1, cuda(y)).pointer(2, cuda(dy))
+                .pointer(3, cuda(dx)).longValue(4, y.size()).intValue(5, a.kind().ordinal()).floatValue(6, a.alpha())
+                .floatValue(7, a.maxValue()).run(y.size(), c.stream);
+    }
+
+    @Override
+    public synchronized void add(Tensor a, Tensor b, Tensor out) {
+        sameSize("add", a, b, out);
+        add.pointer(0, cuda(a)).pointer(1, cuda(b)).pointer(2, cuda(out)).longValue(3, a.size()).run(a.size(), c.stream);
+    }
+
+    @Override
+    public synchronized void multiply(Tensor a, Tensor b, Tensor out) {
+        sameSize("multiply", a, b, out);
+        multiply.pointer(0, cuda(a)).pointer(1, cuda(b)).pointer(2, cuda(out)).longValue(3, a.size())
+                .run(a.size(), c.stream);
+    }
+
+    @Override
+    public synchronized void scale(Tensor x, float factor, float offset, Tensor y) {
+        sameSize("scale", x, y);
+        scale.pointer(0, cuda(x)).pointer(1, cuda(y)).longValue(2, x.size()).floatValue(3, factor)
+                .floatValue(4, offset).run(x.size(), c.stream);
+    }
+
+    @Override
+    public synchronized void pad2dForward(Pad2dSpec s, Tensor x, Tensor y) {
+        Checks.pad2d("pad2dForward", s, x, y);
+        pad.pointer(0, cuda(x)).pointer(1, cuda(y)).intValue(2, s.batch()).intValue(3, s.inH()).intValue(4, s.inW())
+                .intValue(5, s.channels()).intValue(6, s.top()).intValue(7, s.left()).intValue(8, s.outH())
+                .intValue(9, s.outW()).floatValue(10, 0f).run(y.size(), c.stream);
+    }
+
+    @Override
+    public synchronized void pad2dBackward(Pad2dSpec s, Tensor dy, Tensor dx) {
+        Checks.pad2d("pad2dBackward", s, dx, dy);
+        crop.pointer(0, cuda(dy)).pointer(1, cuda(dx)).intValue(2, s.batch()).intValue(3, s.inH()).intValue(4, s.inW())
+                .intValue(5, s.channels()).intValue(6, s.top()).intValue(7, s.left()).intValue(8, s.outH())
+                .intValue(9, s.outW()).run(dx.size(), c.stream);
+    }
+
+    @Override
+    public synchronized void concat(int rows, List<Tensor> parts, Tensor whole) {
+        int[] widths = Checks.concat("concat", rows, parts, whole);
+        int total = whole.size() > 0 ? (int) (whole.size() / rows) : 0;
+        int offset = 0;
+        for (int i = 0; i < widths.length; i++) {
+            copyColumns.pointer(0, cuda(parts.get(i))).pointer(1, cuda(whole)).intValue(2, rows).intValue(3, widths[i])
+                    .intValue(4, widths[i]).intValue(5, 0).intValue(6, total).intValue(7, offset)
+                    .run((long) rows * widths[i], c.stream);
+            offset += widths[i];
+        }
+    }
+
+    @Override
+    public synchronized void split(int rows, Tensor whole, List<Tensor> parts) {
+        int[] widths = Checks.concat("split", rows, parts, whole);
+        int total = (int) (whole.size() / rows);
+        int offset = 0;
+        for (int i = 0; i < widths.length; i++) {
+            copyColumns.pointer(0, cuda(whole)).pointer(1, cuda(parts.get(i))).intValue(2, rows).intValue(3, widths[i])
+                    .intValue(4, total).intValue(5, offset).intValue(6, widths[i]).intValue(7, 0)
+                    .run((long) rows * widths[i], c.stream);
+            offset += widths[i];
+        }
+    }
+
+    // ---- loss, dropout, optimizers -----------------------------------------------------------------------
+
+    @Override
+    public synchronized void softmaxCrossEntropy(Tensor logits, Tensor targets, Tensor dLogits, Tensor stats) {
+        int[] shape = Checks.softmaxCrossEntropy(logits, targets, dLogits, stats);
+        crossEntropy.pointer(0, cuda(logits)).pointer(1, cuda(targets)).pointer(2, dLogits == null ? null : cuda(dLogits))
+                .pointer(3, cuda(stats)).intValue(4, shape[0]).intValue(5, shape[1]).run(shape[0], c.stream);
+    }
+
+    @Override
+    public synchronized void dropoutForward(float rate, long seed, Tensor x, Tensor mask, Tensor y) {
+        Checks.dropoutForward(rate, x, mask, y);
+        dropout.pointer(0, cuda(x)).pointer(1, cuda(mask)).pointer(2, cuda(y)).longValue(3, x.size()).floatValue(4, rate)
+                .longValue(5, seed).run(x.size(), c.stream);
+    }
+
+    @Override
+    public synchronized void adamUpdate(AdamSpec s, long step, Tensor params, Tensor grads, Tensor m, Tensor v) {
+        sameSize("adamUpdate", params, grads, m, v);
+        float alpha = (float) (s.learningRate() * Math.sqrt(1 - Math.pow(s.beta2(), step))
+                / (1 - Math.pow(s.beta1(), step)));
+        adam.pointer(0, cuda(params)).pointer(1, cuda(grads)).pointer(2, cuda(m)).pointer(3, cuda(v))
+                .longValue(4, params.size()).floatValue(5, alpha).floatValue(6, s.beta1()).floatValue(7, s.beta2())
+                .floatValue(8, s.epsilon()).run(params.size(), c.stream);
+    }
+
+    @Override
+    public synchronized void sgdUpdate(SgdSpec s, Tensor params, Tensor grads, Tensor velocity) {
+        sameSize("sgdUpdate", params, grads, velocity);
+        sgd.pointer(0, cuda(params)).pointer(1, cuda(grads)).pointer(2, cuda(velocity)).longValue(3, params.size())
+                .floatValue(4, s.learningRate()).floatValue(5, s.momentum()).intValue(6, s.nesterov() ? 1 : 0)
+                .run(params.size(), c.stream);
+    }
+
+    // ---- whole data sets ---------------------------------------------------------------------------------
+
+    @Override
+    public synchronized ResidentData keepResident(float[] x, int sampleSize, float[] targets, int classes) {
+        enter();
+        return CudaResidentData.keep(this, c, gatherCodes, gatherRows, x, sampleSize, targets, classes);
+    }
+
+    @Override
+    public synchronized long nativeAllocations() {
+        return tensorsAllocated + convPlans.created() + poolPlans.created() + batchNormPlans.created();
+    }
+
+    // ---- plumbing ----------------------------------------------------------------------------------------
+
+    /** For this package's helpers, before they call CUDA: open, and this backend's device current. */
+    synchronized void enter() {
+        if (closed) {
+            throw new IllegalStateException("the CUDA backend was already closed");
+        }
+        if (Thread.currentThread() != lastThread) { // the runtime's current device is per thread
+            Status.cuda(cudart.cudaSetDevice(c.device), "cudaSetDevice(" + c.device + ")");
+            lastThread = Thread.currentThread();
+        }
+    }
+
+    /** For this package's resident data: the tensor behind a seam tensor. */
+    CudaTensor cudaTensor(Tensor t) {
+        return cuda(t);
+    }
+
+    private CudaTensor cuda(Tensor t) {
+        enter();
+        if (t instanceof CudaTensor ct) {
+            return ct;
+        }
+        throw new IllegalArgumentException("expected a tensor made by the CUDA backend, received "
+                + (t == null ? "null" : t.getClass().getName()));
+    }
+
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        if (c == null) {
+            return;
+        }
+        c.synchronize();
+        convPlans.close();
+        poolPlans.close();
+        batchNormPlans.close();
+        if (staging != null) {
+            staging.close();
+        }
+        c.close();
+    }
+}

@@ -1,0 +1,355 @@
+package dev.osprey.backend;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.osprey.Activation;
+import dev.osprey.backend.cpu.CpuBackend;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Osprey's CUDA kernels, compiled as plain C++ (native/host/cuda_on_host.h) and run on the CPU over a grid of
+ * several blocks and threads, against the CPU backend and plain Java: their arithmetic, indexing and grid-stride
+ * loops are checked on machines with no GPU. Races and GPU-only faults cannot show here;
+ * the GPU suites cover those where a GPU exists.
+ */
+class KernelsOnHostTest {
+    @TempDir
+    static Path build;
+    static Map<String, float[]> out;
+
+    @BeforeAll
+    static void compileAndRun() throws IOException, InterruptedException {
+        Assumptions.assumeTrue(onPath("g++"), "no C++ compiler (g++) here to build the kernels for the host");
+        Path nativeDir = Path.of("../../native").toAbsolutePath().normalize();
+        List<String> command = new ArrayList<>(List.of("g++", "-O1", "-std=c++17", "-Wall", "-Werror",
+                "-I" + nativeDir.resolve("host"), "-o", build.resolve("kernels").toString(),
+                nativeDir.resolve("host/kernels_on_host.cpp").toString(),
+                "-x", "c++", "-include", nativeDir.resolve("host/cuda_on_host.h").toString()));
+        try (var files = Files.list(nativeDir)) {
+            files.filter(p -> p.toString().endsWith(".cu")).sorted().forEach(p -> command.add(p.toString()));
+        }
+        run(command, "compiling the kernels for the host");
+        String printed = run(List.of(build.resolve("kernels").toString()), "running the kernels on the host");
+        out = new HashMap<>();
+        for (String line : printed.split("\n")) {
+            String[] parts = line.trim().split(" ");
+            float[] values = new float[parts.length - 1];
+            for (int i = 1; i < parts.length; i++) {
+                values[i - 1] = Float.parseFloat(parts[i]);
+            }
+            out.put(parts[0], values);
+        }
+    }
+
+    private static boolean onPath(String tool) {
+        for (String dir : System.getenv().getOrDefault("PATH", "").split(":")) {
+            if (!dir.isEmpty() && Files.isExecutable(Path.of(dir, tool))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static String run(List<String> command, String what) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String text = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(120, TimeUnit.SECONDS), what + " took over 2 minutes");
+        assertEquals(0, p.exitValue(), what + " failed:\n" + text);
+        return text;
+    }
+
+    /** The harness's input formula: values in [-1, 1) that are exact in float. */
+    static float[] input(int n, int salt) {
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) {
+            v[i] = ((i * 37 + salt * 11) % 101) / 50.0f - 1.0f;
+        }
+        return v;
+    }
+
+    private static void close(float[] expected, float[] actual, double tolerance, String what) {
+        assertEquals(expected.length, actual.length, what + ": length");
+        for (int i = 0; i < expected.length; i++) {
+            assertEquals(expected[i], actual[i], tolerance * Math.max(1, Math.abs(expected[i])), what + " [" + i + "]");
+        }
+    }
+
+    private static final Backend CPU = Device.cpu().backend();
+
+    private static float[] cpu(Tensor t) {
+        float[] v = new float[(int) t.size()];
+        CPU.copyOut(t, v, 0);
+        return v;
+    }
+
+    private static Tensor cpu(Memory m, float[] values, int... shape) {
+        Tensor t = m.allocate(shape.length == 0 ? new int[] {values.length} : shape);
+        CPU.copyIn(values, 0, t);
+        return t;
+    }
+
+    @Test
+    void adamMatchesTheCpuBackend() {
+        try (Memory m = CPU.newMemory()) {
+            Tensor p = cpu(m, input(10, 1));
+            Tensor g = cpu(m, input(10, 2));
+            Tensor mo = m.allocate(10);
+            Tensor v = m.allocate(10);
+            AdamSpec spec = new AdamSpec(0.01f, 0.9f, 0.999f, 1e-7f);
+            for (int t = 1; t <= 3; t++) {
+                CPU.adamUpdate(spec, t, p, g, mo, v);
+            }
+            close(cpu(p), out.get("adam"), 1e-6, "adam");
+        }
+    }
+
+    @Test
+    void sgdWithNesterovMomentumMatchesTheCpuBackend() {
+        try (Memory m = CPU.newMemory()) {
+            Tensor p = cpu(m, input(10, 1));
+            Tensor g = cpu(m, input(10, 2));
+            Tensor velocity = m.allocate(10);
+            for (int t = 0; t < 2; t++) {
+                CPU.sgdUpdate(new SgdSpec(0.1f, 0.9f, true), p, g, velocity);
+            }
+            close(cpu(p), out.get("sgd"), 1e-6, "sgd");
+        }
+    }
+
+    @Test
+    void softmaxItsBackwardAndCrossEntropyMatchTheCpuBackend() {
+        try (Memory m = CPU.newMemory()) {
+            Tensor z = cpu(m, input(20, 3), 5, 4);
+            Tensor prob = m.allocate(5, 4);
+            CPU.activationForward(Activation.SOFTMAX, z, prob);
+            close(cpu(prob), out.get("softmax"), 1e-6, "softmax");
+            Tensor dx = m.allocate(5, 4);
+            CPU.activationBackward(Activation.SOFTMAX, null, prob, cpu(m, input(20, 15), 5, 4), dx);
+            close(cpu(dx), out.get("softmax_backward"), 1e-5, "softmax backward");
+            float[] targets = new float[20];
+            for (int r = 0; r < 5; r++) {
+                targets[r * 4 + r % 4] = 1f;
+            }
+            Tensor dz = m.allocate(5, 4);
+            Tensor stats = m.allocate(2);
+            CPU.softmaxCrossEntropy(z, cpu(m, targets, 5, 4), dz, stats);
+            close(cpu(dz), out.get("cross_entropy_gradient"), 1e-6, "cross-entropy gradient");
+            close(cpu(stats), out.get("cross_entropy_stats"), 1e-6, "cross-entropy [loss sum, correct]");
+        }
+    }
+
+    @Test
+    void dropoutDropsTheSameUnitsAsTheCpuBackend() {
+        try (Memory m = CPU.newMemory()) {
+            Tensor x = cpu(m, input(64, 4));
+            Tensor mask = m.allocate(64);
+            Tensor y = m.allocate(64);
+            CPU.dropoutForward(0.3f, 1234L, x, mask, y);
+            assertArrayEquals(cpu(mask), out.get("dropout_mask"), "the same generator on both backends");
+            close(cpu(y), out.get("dropout_output"), 1e-6, "dropout output");
+        }
+    }
+
+    @Test
+    void elementWiseKernels() {
+        float[] a = input(9, 5);
+        float[] bb = input(9, 6);
+        float[] sum = new float[9], product = new float[9], scaled = new float[9];
+        for (int i = 0; i < 9; i++) {
+            sum[i] = a[i] + bb[i];
+            product[i] = a[i] * bb[i];
+            scaled[i] = a[i] * 0.25f - 1.5f;
+        }
+        assertArrayEquals(sum, out.get("add"));
+        assertArrayEquals(product, out.get("multiply"));
+        close(scaled, out.get("scale"), 1e-6, "scale");
+        assertArrayEquals(new float[] {2.5f, 2.5f, 2.5f, 2.5f, 2.5f, 2.5f, 2.5f, 2.5f, 2.5f}, out.get("fill"));
+    }
+
+    /** The harness's parameters per kind: relu with slope 0.3 and cap 2.5, elu with alpha 0.7. */
+    private static Activation activation(Activation.Kind kind) {
+        return switch (kind) {
+            case RELU -> Activation.relu(2.5f, 0.3f);
+            case ELU -> Activation.elu(0.7f);
+            default -> new Activation(kind, 0f, Float.POSITIVE_INFINITY);
+        };
+    }
+
+    @Test
+    void everyActivationKernelMatchesTheCpuBackendBothWays() {
+        float[] x = input(40, 13);
+        for (int i = 0; i < x.length; i++) {
+            x[i] *= 4;
+        }
+        float[] dy = input(40, 14);
+        try (Memory m = CPU.newMemory()) {
+            for (Activation.Kind kind : Activation.Kind.values()) {
+                if (kind == Activation.Kind.SOFTMAX) {
+                    continue;
+                }
+                Activation a = activation(kind);
+                Tensor tx = cpu(m, x), ty = m.allocate(40), tdx = m.allocate(40);
+                CPU.activationForward(a, tx, ty);
+                close(cpu(ty), out.get("activation_" + kind.ordinal()), 1e-5, "forward " + a);
+                CPU.activationBackward(a, tx, ty, cpu(m, dy), tdx);
+                close(cpu(tdx), out.get("activation_backward_" + kind.ordinal()), 1e-5, "backward " + a);
+                if (a.differentiableFromOutput()) {
+                    close(cpu(tdx), out.get("activation_backward_from_output_" + kind.ordinal()), 1e-5,
+                            "backward from the output " + a);
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void batchNormKernelsMatchTheCpuBackendOverSeveralChunks(boolean relu) {
+        BatchNormSpec s = new BatchNormSpec(2, 3, 5, 3, 1e-3f, 0.9f, relu);
+        String suffix = relu ? "_relu" : "";
+        float[] x = input(90, 16);
+        for (int i = 0; i < x.length; i++) {
+            x[i] = x[i] * 2 + 3 + i % 3;
+        }
+        float[] movingVariance = {0.75f, 0.75f, 0.75f};
+        try (Memory m = CPU.newMemory()) {
+            Tensor tx = cpu(m, x, s.shape()), gamma = cpu(m, input(3, 18)), beta = cpu(m, input(3, 19));
+            Tensor mm = cpu(m, input(3, 20)), mv = cpu(m, movingVariance), y = m.allocate(s.shape());
+            Tensor mean = m.allocate(3), var = m.allocate(3);
+            long wsSize = CPU.batchNormWorkspaceSize(s);
+            Tensor ws = wsSize > 0 ? m.allocate((int) wsSize) : null;
+            CPU.batchNormForwardTraining(s, tx, gamma, beta, mm, mv, y, mean, var, ws);
+            close(cpu(y), out.get("batch_norm_y" + suffix), 1e-4, "batch-norm output");
+            close(cpu(mean), out.get("batch_norm_mean" + suffix), 1e-5, "batch mean");
+            close(cpu(var), out.get("batch_norm_variance" + suffix), 1e-5, "batch variance");
+            close(cpu(mm), out.get("batch_norm_moving_mean" + suffix), 1e-5, "moving mean");
+            close(cpu(mv), out.get("batch_norm_moving_variance" + suffix), 1e-5, "moving variance");
+            Tensor dx = m.allocate(s.shape()), dg = m.allocate(3), db = m.allocate(3);
+            CPU.batchNormBackward(s, tx, y, cpu(m, input(90, 17), s.shape()), gamma, mean, var, ws, dx, dg, db);
+            close(cpu(dx), out.get("batch_norm_dx" + suffix), 1e-4, "batch-norm dx");
+            close(cpu(dg), out.get("batch_norm_dgamma" + suffix), 1e-4, "batch-norm dgamma");
+            close(cpu(db), out.get("batch_norm_dbeta" + suffix), 1e-5, "batch-norm dbeta");
+        }
+    }
+
+    @Test
+    void averagePoolingKernelsMatchTheCpuBackend() {
+        Pool2dSpec s = new Pool2dSpec(Pool2dSpec.Mode.AVERAGE, 2, 5, 6, 3, 3, 2, 2, 1, 1, 0, 1, 1);
+        try (Memory m = CPU.newMemory()) {
+            Tensor x = cpu(m, input(2 * 5 * 6 * 3, 23), s.inputShape());
+            Tensor y = m.allocate(s.outputShape());
+            CPU.pool2dForward(s, x, y, null);
+            close(cpu(y), out.get("average_pool"), 1e-6, "average pooling");
+            Tensor dx = m.allocate(s.inputShape());
+            CPU.pool2dBackward(s, x, y, cpu(m, input((int) y.size(), 24), s.outputShape()), null, dx);
+            close(cpu(dx), out.get("average_pool_backward"), 1e-6, "average pooling backward");
+        }
+    }
+
+    @Test
+    void columnCopiesConcatenateAndSplit() {
+        float[] a = input(12, 21), b = input(18, 22);
+        try (Memory m = CPU.newMemory()) {
+            Tensor whole = m.allocate(6, 5);
+            CPU.concat(6, java.util.List.of(cpu(m, a, 6, 2), cpu(m, b, 6, 3)), whole);
+            assertArrayEquals(cpu(whole), out.get("concat"));
+        }
+        assertArrayEquals(a, out.get("split_a"));
+        assertArrayEquals(b, out.get("split_b"));
+    }
+
+    @Test
+    void denseBiasReluAndItsGradient() {
+        float[] y = input(15, 7);
+        float[] bias = input(5, 8);
+        float[] expected = new float[15];
+        for (int i = 0; i < 15; i++) {
+            expected[i] = Math.max(0f, y[i] + bias[i % 5]);
+        }
+        close(expected, out.get("bias_relu"), 0, "bias + relu epilogue");
+        float[] hardSwish = new float[15];
+        for (int i = 0; i < 15; i++) {
+            hardSwish[i] = (float) (y[i] * Math.min(Math.max(y[i] + 3, 0), 6) / 6);
+        }
+        close(hardSwish, out.get("no_bias_hard_swish"), 1e-6, "bias-free hard_swish epilogue");
+        float[] dy = input(15, 9);
+        float[] db = new float[5];
+        for (int u = 0; u < 5; u++) {
+            for (int r = 0; r < 3; r++) {
+                db[u] += dy[r * 5 + u];
+            }
+        }
+        close(db, out.get("bias_backward"), 1e-6, "bias gradient");
+    }
+
+    @Test
+    void convolutionKernelLayoutsTransposeAndRoundTrip() {
+        int spatial = 9, in = 2, outC = 4;
+        float[] hwio = input(spatial * in * outC, 10);
+        float[] krsc = new float[hwio.length];
+        for (int s = 0; s < spatial; s++) {
+            for (int c = 0; c < in; c++) {
+                for (int o = 0; o < outC; o++) {
+                    krsc[(o * spatial + s) * in + c] = hwio[(s * in + c) * outC + o];
+                }
+            }
+        }
+        assertArrayEquals(krsc, out.get("krsc"));
+        assertArrayEquals(hwio, out.get("hwio_round_trip"));
+    }
+
+    @Test
+    void gathersFollowTheEpochOrderAndDecodeByteCodes() {
+        int[] order = {2, 0, 3, 1};
+        int[] codes = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 255};
+        float[] expected = new float[9];
+        for (int r = 0; r < 3; r++) {
+            for (int j = 0; j < 3; j++) {
+                expected[r * 3 + j] = codes[order[1 + r] * 3 + j] / 255.0f;
+            }
+        }
+        assertArrayEquals(expected, out.get("gather_codes"));
+        float[] rows = input(8, 11);
+        float[] expectedRows = new float[6];
+        for (int r = 0; r < 3; r++) {
+            for (int j = 0; j < 2; j++) {
+                expectedRows[r * 2 + j] = rows[order[1 + r] * 2 + j];
+            }
+        }
+        assertArrayEquals(expectedRows, out.get("gather_rows"));
+    }
+
+    @Test
+    void unevenPaddingFramesEachImageAndCroppingUndoesIt() {
+        float[] x = input(24, 12); // 2 images of 3 x 2 x 2
+        int top = 1, left = 0, ph = 6, pw = 3;
+        float[] padded = new float[2 * ph * pw * 2];
+        java.util.Arrays.fill(padded, -7f);
+        for (int n = 0; n < 2; n++) {
+            for (int r = 0; r < 3; r++) {
+                for (int col = 0; col < 2; col++) {
+                    for (int c = 0; c < 2; c++) {
+                        padded[((n * ph + r + top) * pw + col + left) * 2 + c] = x[((n * 3 + r) * 2 + col) * 2 + c];
+                    }
+                }
+            }
+        }
+        assertArrayEquals(padded, out.get("pad"));
+        assertArrayEquals(x, out.get("crop"));
+    }
+}

@@ -1,0 +1,161 @@
+package dev.osprey.serving;
+
+import dev.osprey.Shape;
+import dev.osprey.io.Json;
+import dev.osprey.data.images.Augmentation;
+import dev.osprey.data.images.ImageDecodeException;
+import dev.osprey.data.images.ImageDecoder;
+import dev.osprey.data.images.Preprocessing;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * Turns a request body into model inputs: JSON {"instances": [[...], ...]} or {"instance": [...]} (numbers,
+ * nested any way, one sample each), raw little-endian float32 (application/octet-stream), or an image file
+ * (image/png, image/jpeg, image/bmp) decoded exactly as the model's training data was (its saved preprocessing;
+ * for models trained on arrays: grey or colour to match the channels, resized, scaled to [0, 1]).
+ * Bad input is a {@link BadRequest} with a message.
+ */
+final class RequestDecoder {
+    /** A request the client must fix: answered 400 with this message. */
+    static final class BadRequest extends Exception {
+        BadRequest(String message) {
+            super(message);
+        }
+    }
+
+    private static final String NON_FINITE_HINT = " (a server started with --allow-non-finite accepts them)";
+
+    private final Shape input;
+    private final int sampleSize;
+    private final Preprocessing preprocessing; // null when the model takes no images
+    private final boolean allowNonFinite;
+    private final ThreadLocal<ImageDecoder> decoders = ThreadLocal.withInitial(ImageDecoder::new);
+
+    RequestDecoder(Shape input, Preprocessing saved, boolean allowNonFinite) {
+        this.input = input;
+        this.allowNonFinite = allowNonFinite;
+        this.sampleSize = input.size();
+        this.preprocessing = saved != null ? saved
+                : input.rank() == 3 && (input.dim(2) == 1 || input.dim(2) == 3)
+                ? Preprocessing.scaled(input.dim(0), input.dim(1),
+                        input.dim(2) == 3 ? Preprocessing.ColorMode.RGB : Preprocessing.ColorMode.GRAYSCALE)
+                : null;
+    }
+
+    List<float[]> decode(String contentType, byte[] body) throws BadRequest {
+        if (body.length == 0) {
+            throw new BadRequest("expected a request body (JSON, float32 bytes or an image), received an empty one");
+        }
+        String type = contentType == null ? "" : contentType.toLowerCase(Locale.ROOT).split(";")[0].trim();
+        if (type.equals("application/json")) {
+            return json(body);
+        }
+        if (type.equals("application/octet-stream")) {
+            return float32(body);
+        }
+        if (type.startsWith("image/")) {
+            return List.of(image(body));
+        }
+        throw new BadRequest("expected Content-Type application/json, application/octet-stream or image/*, received '"
+                + (contentType == null ? "" : contentType) + "'");
+    }
+
+    private List<float[]> json(byte[] body) throws BadRequest {
+        Object doc;
+        try {
+            doc = Json.parse(body);
+        } catch (IllegalArgumentException e) {
+            throw new BadRequest(e.getMessage());
+        }
+        if (!(doc instanceof Map<?, ?> map) || !(map.containsKey("instances") || map.containsKey("instance"))) {
+            throw new BadRequest("expected a JSON object with \"instances\" (a list of samples) or \"instance\"");
+        }
+        List<Object> samples = new ArrayList<>();
+        if (map.containsKey("instance")) {
+            samples.add(map.get("instance"));
+        } else if (map.get("instances") instanceof List<?> list) {
+            samples.addAll(list);
+        } else {
+            throw new BadRequest("expected \"instances\" to be a list of samples");
+        }
+        if (samples.isEmpty()) {
+            throw new BadRequest("expected at least one sample, received none");
+        }
+        List<float[]> out = new ArrayList<>();
+        for (int i = 0; i < samples.size(); i++) {
+            float[] values = new float[sampleSize];
+            int n = flatten(samples.get(i), values, 0, i);
+            if (n != sampleSize) {
+                throw new BadRequest("sample " + i + ": expected " + sampleSize + " numbers (shape " + input + "), received " + n);
+            }
+            out.add(values);
+        }
+        return out;
+    }
+
+    private int flatten(Object node, float[] into, int at, int sample) throws BadRequest {
+        if (node instanceof Number number) {
+            double v = number.doubleValue();
+            float f = (float) v; // 1e39 is a finite double but an infinite float32
+            if (!Float.isFinite(f) && !allowNonFinite) {
+                throw new BadRequest("sample " + sample + ": expected finite float32 numbers, received " + v
+                        + (Double.isFinite(v) ? " (beyond float32's range)" : "") + NON_FINITE_HINT);
+            }
+            if (at < into.length) {
+                into[at] = f;
+            }
+            return at + 1;
+        }
+        if (node instanceof List<?> list) {
+            int n = at;
+            for (Object child : list) {
+                n = flatten(child, into, n, sample);
+            }
+            return n;
+        }
+        throw new BadRequest("sample " + sample + ": expected numbers, received " + (node == null ? "null" : "'" + node + "'"));
+    }
+
+    private List<float[]> float32(byte[] body) throws BadRequest {
+        int bytesPerSample = sampleSize * Float.BYTES;
+        if (body.length % bytesPerSample != 0) {
+            throw new BadRequest("expected float32 data in whole samples of " + bytesPerSample + " bytes (shape " + input
+                    + "), received " + body.length + " bytes");
+        }
+        ByteBuffer b = ByteBuffer.wrap(body).order(ByteOrder.LITTLE_ENDIAN);
+        List<float[]> out = new ArrayList<>();
+        for (int s = 0; s < body.length / bytesPerSample; s++) {
+            float[] values = new float[sampleSize];
+            b.asFloatBuffer().position(s * sampleSize).get(values);
+            if (!allowNonFinite) {
+                for (int i = 0; i < values.length; i++) {
+                    if (!Float.isFinite(values[i])) {
+                        throw new BadRequest("sample " + s + ": expected finite numbers, received " + values[i]
+                                + " at index " + i + NON_FINITE_HINT);
+                    }
+                }
+            }
+            out.add(values);
+        }
+        return out;
+    }
+
+    private float[] image(byte[] body) throws BadRequest {
+        if (preprocessing == null) {
+            throw new BadRequest("this model takes input " + input + ", not images");
+        }
+        float[] values = new float[sampleSize];
+        try {
+            decoders.get().decode(body, "the uploaded image", preprocessing, Augmentation.Params.IDENTITY,
+                    Augmentation.FillMode.CONSTANT, values, 0);
+        } catch (ImageDecodeException e) {
+            throw new BadRequest(e.getMessage());
+        }
+        return values;
+    }
+}
