@@ -15,7 +15,7 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cp="benchmarks/target/osprey-benchmarks-0.1.0-SNAPSHOT.jar:benchmarks/target/lib/*"
 java --enable-native-access=ALL-UNNAMED -cp "$cp" dev.osprey.bench.StartupPeer prepare "$work" >&2
-python3 benchmarks/peers/pytorch_models.py export resnet20 "$work/resnet20.onnx" >&2
+/usr/bin/python3 benchmarks/peers/pytorch_models.py export resnet20 "$work/resnet20.onnx" >&2  # Debian's python3-torch and python3-onnx
 
 ms() { local s e; s=$(date +%s%N); "$@" >/dev/null 2>&1; e=$(date +%s%N); echo $(( (e - s) / 1000000 )); }
 declare -A times
