@@ -12,24 +12,37 @@ import java.util.Locale;
  * swish(x) = x * sigmoid(x). Softmax runs over the last axis.
  */
 public record Activation(Kind kind, float alpha, float maxValue) {
+    /** The function an activation applies; {@code alpha} and {@code maxValue} parameterise the ReLU family and ELU. */
     public enum Kind { LINEAR, RELU, SOFTMAX, SIGMOID, TANH, ELU, GELU, SWISH, HARD_SWISH, HARD_SIGMOID }
 
+    /** The identity (Keras' {@code "linear"}): no activation. */
     public static final Activation LINEAR = new Activation(Kind.LINEAR, 0f, Float.POSITIVE_INFINITY);
+    /** The rectifier, {@code max(x, 0)}. */
     public static final Activation RELU = new Activation(Kind.RELU, 0f, Float.POSITIVE_INFINITY);
+    /** The rectifier capped at 6, {@code min(max(x, 0), 6)}. */
     public static final Activation RELU6 = new Activation(Kind.RELU, 0f, 6f);
+    /** Softmax over the last axis: each row becomes probabilities that sum to 1. */
     public static final Activation SOFTMAX = new Activation(Kind.SOFTMAX, 0f, Float.POSITIVE_INFINITY);
+    /** The logistic function, {@code 1 / (1 + exp(-x))}. */
     public static final Activation SIGMOID = new Activation(Kind.SIGMOID, 0f, Float.POSITIVE_INFINITY);
+    /** The hyperbolic tangent. */
     public static final Activation TANH = new Activation(Kind.TANH, 0f, Float.POSITIVE_INFINITY);
+    /** The exponential linear unit with alpha 1. */
     public static final Activation ELU = new Activation(Kind.ELU, 1f, Float.POSITIVE_INFINITY);
+    /** The Gaussian error linear unit, in its exact (erf) form. */
     public static final Activation GELU = new Activation(Kind.GELU, 0f, Float.POSITIVE_INFINITY);
+    /** {@code x * sigmoid(x)}, also called silu. */
     public static final Activation SWISH = new Activation(Kind.SWISH, 0f, Float.POSITIVE_INFINITY);
     /** Keras' other name for swish. */
     public static final Activation SILU = SWISH;
+    /** {@code x * hard_sigmoid(x)}. */
     public static final Activation HARD_SWISH = new Activation(Kind.HARD_SWISH, 0f, Float.POSITIVE_INFINITY);
+    /** A piecewise-linear sigmoid, {@code relu6(x + 3) / 6}. */
     public static final Activation HARD_SIGMOID = new Activation(Kind.HARD_SIGMOID, 0f, Float.POSITIVE_INFINITY);
     /** Keras' leaky_relu activation function (negative slope 0.2). */
     public static final Activation LEAKY_RELU = leakyRelu(0.2f);
 
+    /** Checks the parameters: a kind, a cap above 0 (infinite: none) and a finite alpha of at least 0. */
     public Activation {
         if (kind == null) {
             throw new IllegalArgumentException("Activation: expected a kind, received null");
@@ -47,10 +60,12 @@ public record Activation(Kind kind, float alpha, float maxValue) {
         return new Activation(Kind.RELU, negativeSlope, maxValue == null ? Float.POSITIVE_INFINITY : maxValue);
     }
 
+    /** ReLU with this slope for negative inputs and no cap, as the LeakyReLU layer. */
     public static Activation leakyRelu(float negativeSlope) {
         return new Activation(Kind.RELU, negativeSlope, Float.POSITIVE_INFINITY);
     }
 
+    /** ELU with this alpha, the scale of its negative side ({@link #ELU} has 1). */
     public static Activation elu(float alpha) {
         return new Activation(Kind.ELU, alpha, Float.POSITIVE_INFINITY);
     }

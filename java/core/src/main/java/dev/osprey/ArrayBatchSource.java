@@ -10,6 +10,7 @@ public final class ArrayBatchSource implements BatchSource {
     private int batchSize;
     private int position;
 
+    /** Batches of x's rows with the matching rows of y (neither copied); throws unless both have as many rows. */
     public ArrayBatchSource(NDArray x, NDArray y) {
         if (x.rows() != y.rows()) {
             throw new IllegalArgumentException("expected as many labels as samples (" + x.rows() + "), received " + y.rows());

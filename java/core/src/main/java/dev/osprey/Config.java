@@ -12,15 +12,18 @@ public final class Config {
     private final String owner;
     private final Map<String, Object> values;
 
+    /** A configuration read from a model file; {@code owner} (e.g. "Conv2D") starts its error messages. */
     public Config(String owner, Map<String, Object> values) {
         this.owner = owner;
         this.values = values;
     }
 
+    /** True when the key is present with a non-null value. */
     public boolean has(String key) {
         return values.get(key) != null;
     }
 
+    /** The value as read, unchecked; null when absent. */
     public Object raw(String key) {
         return values.get(key);
     }
@@ -35,6 +38,7 @@ public final class Config {
         return toInt(key, values.get(key));
     }
 
+    /** {@link #integer(String)}, or {@code fallback} when the key is absent or null. */
     public int integer(String key, int fallback) {
         return has(key) ? integer(key) : fallback;
     }
@@ -57,6 +61,7 @@ public final class Config {
         throw wrong(key, "a finite number");
     }
 
+    /** {@link #number(String)}, or {@code fallback} when the key is absent or null. */
     public double number(String key, double fallback) {
         return has(key) ? number(key) : fallback;
     }
@@ -66,6 +71,7 @@ public final class Config {
         return has(key) ? number(key) : null;
     }
 
+    /** A string, or {@code fallback} when the key is absent or null. */
     public String string(String key, String fallback) {
         Object o = values.get(key);
         if (o == null) {
@@ -77,6 +83,7 @@ public final class Config {
         throw wrong(key, "a string");
     }
 
+    /** A string that must be present. */
     public String string(String key) {
         String s = string(key, null);
         if (s == null) {
@@ -85,6 +92,7 @@ public final class Config {
         return s;
     }
 
+    /** A boolean, or {@code fallback} when the key is absent or null. */
     public boolean bool(String key, boolean fallback) {
         Object o = values.get(key);
         if (o == null) {
@@ -115,6 +123,7 @@ public final class Config {
         throw wrong(key, count + " whole numbers");
     }
 
+    /** {@link #integers(String, int)}, or {@code fallback} when the key is absent or null. */
     public int[] integers(String key, int count, int[] fallback) {
         return has(key) ? integers(key, count) : fallback;
     }
@@ -131,6 +140,7 @@ public final class Config {
         throw wrong(key, "a list of whole numbers");
     }
 
+    /** An activation, as {@link Activation#fromConfig} reads it; linear when absent. */
     public Activation activation(String key) {
         try {
             return Activation.fromConfig(values.get(key));
@@ -139,6 +149,7 @@ public final class Config {
         }
     }
 
+    /** A padding mode, as {@link Padding#of} reads it; "valid" when absent. */
     public Padding padding(String key) {
         try {
             return Padding.of(string(key, "valid"));
@@ -147,6 +158,7 @@ public final class Config {
         }
     }
 
+    /** An initializer, as {@link Initializer#fromConfig} reads it, or {@code fallback} when the key is absent. */
     public Initializer initializer(String key, Initializer fallback) {
         if (!has(key)) {
             return fallback;

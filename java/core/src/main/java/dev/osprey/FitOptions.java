@@ -17,10 +17,12 @@ public final class FitOptions {
     boolean keepDataResident = true;
     final List<Callback> callbacks = new ArrayList<>();
 
+    /** New options with the defaults: epochs 1, batch size 32, shuffle on. */
     public static FitOptions defaults() {
         return new FitOptions();
     }
 
+    /** Passes over the training data (default 1). */
     public FitOptions epochs(int epochs) {
         if (epochs <= 0) {
             throw new IllegalArgumentException("fit: expected epochs > 0, received epochs=" + epochs);
@@ -29,6 +31,7 @@ public final class FitOptions {
         return this;
     }
 
+    /** Samples per training step (default 32). */
     public FitOptions batchSize(int batchSize) {
         if (batchSize <= 0) {
             throw new IllegalArgumentException("fit: expected batch size > 0, received batch_size=" + batchSize);
@@ -37,6 +40,10 @@ public final class FitOptions {
         return this;
     }
 
+    /**
+     * Data evaluated after every epoch (Keras' {@code validation_data}); takes precedence over {@link
+     * #validationSplit}.
+     */
     public FitOptions validationData(NDArray x, NDArray y) {
         this.validationX = x;
         this.validationY = y;
@@ -52,6 +59,7 @@ public final class FitOptions {
         return this;
     }
 
+    /** Shuffles the training samples before every epoch (default on). */
     public FitOptions shuffle(boolean shuffle) {
         this.shuffle = shuffle;
         return this;
@@ -79,6 +87,7 @@ public final class FitOptions {
         return this;
     }
 
+    /** Adds callbacks that fit calls during training. */
     public FitOptions callbacks(Callback... callbacks) {
         this.callbacks.addAll(List.of(callbacks));
         return this;
@@ -86,26 +95,32 @@ public final class FitOptions {
 
     // ---- what the trainer reads ---------------------------------------------------------------------------
 
+    /** The number of epochs. */
     public int epochs() {
         return epochs;
     }
 
+    /** The batch size. */
     public int batchSize() {
         return batchSize;
     }
 
+    /** Whether the samples are shuffled every epoch. */
     public boolean shuffle() {
         return shuffle;
     }
 
+    /** Whether progress is printed. */
     public boolean verbose() {
         return verbose;
     }
 
+    /** Whether in-memory arrays are handed to the backend whole (see {@link #keepDataResident(boolean)}). */
     public boolean keepDataResident() {
         return keepDataResident;
     }
 
+    /** The callbacks, in the order they were added (read-only). */
     public List<Callback> callbacks() {
         return java.util.Collections.unmodifiableList(callbacks);
     }

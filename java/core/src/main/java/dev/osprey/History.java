@@ -22,6 +22,7 @@ public final class History {
         return copy;
     }
 
+    /** One figure's values, one per epoch; throws for a name fit did not record. */
     public List<Double> get(String metric) {
         List<Double> v = values.get(metric);
         if (v == null) {
@@ -36,6 +37,7 @@ public final class History {
         return v.get(v.size() - 1);
     }
 
+    /** The number of epochs recorded. */
     public int epochs() {
         return values.isEmpty() ? 0 : values.values().iterator().next().size();
     }
@@ -45,6 +47,7 @@ public final class History {
         return dev.osprey.io.Json.write(history());
     }
 
+    /** Writes {@link #toJson()} to a file, creating its parent folders. */
     public void writeJson(java.nio.file.Path path) throws java.io.IOException {
         java.nio.file.Path absolute = path.toAbsolutePath();
         java.nio.file.Files.createDirectories(absolute.getParent());

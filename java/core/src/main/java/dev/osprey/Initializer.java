@@ -25,38 +25,47 @@ public final class Initializer {
         this.value = value;
     }
 
+    /** Glorot (Xavier) uniform, within sqrt(6 / (fan_in + fan_out)) of 0; the layers' default for kernels. */
     public static Initializer glorotUniform() {
         return new Initializer(Kind.GLOROT_UNIFORM, 0);
     }
 
+    /** Glorot (Xavier) normal: truncated, standard deviation sqrt(2 / (fan_in + fan_out)). */
     public static Initializer glorotNormal() {
         return new Initializer(Kind.GLOROT_NORMAL, 0);
     }
 
+    /** He uniform, within sqrt(6 / fan_in) of 0. */
     public static Initializer heUniform() {
         return new Initializer(Kind.HE_UNIFORM, 0);
     }
 
+    /** He normal: truncated, standard deviation sqrt(2 / fan_in). */
     public static Initializer heNormal() {
         return new Initializer(Kind.HE_NORMAL, 0);
     }
 
+    /** LeCun uniform, within sqrt(3 / fan_in) of 0. */
     public static Initializer lecunUniform() {
         return new Initializer(Kind.LECUN_UNIFORM, 0);
     }
 
+    /** LeCun normal: truncated, standard deviation sqrt(1 / fan_in). */
     public static Initializer lecunNormal() {
         return new Initializer(Kind.LECUN_NORMAL, 0);
     }
 
+    /** All zeros; the layers' default for biases. */
     public static Initializer zeros() {
         return new Initializer(Kind.ZEROS, 0);
     }
 
+    /** All ones. */
     public static Initializer ones() {
         return new Initializer(Kind.ONES, 1);
     }
 
+    /** Every value this finite constant. */
     public static Initializer constant(double value) {
         if (!Double.isFinite(value)) {
             throw new IllegalArgumentException("Initializer: expected a finite constant, received " + value);

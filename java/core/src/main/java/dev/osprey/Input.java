@@ -16,6 +16,7 @@ public final class Input extends SymbolicTensor {
         return new Input(Shape.of(dims));
     }
 
+    /** An input of one sample of this shape. */
     public static Input shape(Shape shape) {
         return new Input(shape);
     }
@@ -30,6 +31,7 @@ public final class Input extends SymbolicTensor {
         return this;
     }
 
+    /** The input's name, or null until it is named by the user or by the first model that takes it. */
     public String name() {
         return name;
     }

@@ -115,6 +115,7 @@ public abstract class Layer {
         }
     }
 
+    /** Whether fit updates this layer's weights (default true). */
     public boolean trainable() {
         return trainable;
     }
@@ -133,6 +134,7 @@ public abstract class Layer {
         return (L) this;
     }
 
+    /** The input shape declared by {@link #inputShape(int...)}, if any. */
     public Optional<Shape> declaredInputShape() {
         return Optional.ofNullable(declaredInputShape);
     }

@@ -20,6 +20,7 @@ public record Limits(long maxParameters, long maxTensorElements, long maxImagePi
 
     private static volatile Limits current = fromSystemProperties(DEFAULTS);
 
+    /** Checks that every limit is positive. */
     public Limits {
         positive("maxParameters", maxParameters);
         positive("maxTensorElements", maxTensorElements);
@@ -44,22 +45,27 @@ public record Limits(long maxParameters, long maxTensorElements, long maxImagePi
         current = Objects.requireNonNull(limits, "limits");
     }
 
+    /** A copy with another {@code maxParameters}. */
     public Limits withMaxParameters(long v) {
         return new Limits(v, maxTensorElements, maxImagePixels, maxJsonDepth, maxJsonBytes);
     }
 
+    /** A copy with another {@code maxTensorElements}. */
     public Limits withMaxTensorElements(long v) {
         return new Limits(maxParameters, v, maxImagePixels, maxJsonDepth, maxJsonBytes);
     }
 
+    /** A copy with another {@code maxImagePixels}. */
     public Limits withMaxImagePixels(long v) {
         return new Limits(maxParameters, maxTensorElements, v, maxJsonDepth, maxJsonBytes);
     }
 
+    /** A copy with another {@code maxJsonDepth}. */
     public Limits withMaxJsonDepth(int v) {
         return new Limits(maxParameters, maxTensorElements, maxImagePixels, v, maxJsonBytes);
     }
 
+    /** A copy with another {@code maxJsonBytes}. */
     public Limits withMaxJsonBytes(long v) {
         return new Limits(maxParameters, maxTensorElements, maxImagePixels, maxJsonDepth, v);
     }
@@ -101,6 +107,7 @@ public record Limits(long maxParameters, long maxTensorElements, long maxImagePi
 
     /** An input claimed more than a {@link Limits} component allows. */
     public static final class LimitExceededException extends IllegalArgumentException {
+        /** An exception with this message. */
         public LimitExceededException(String message) {
             super(message);
         }

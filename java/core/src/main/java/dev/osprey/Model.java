@@ -124,6 +124,7 @@ public class Model implements AutoCloseable {
         }
     }
 
+    /** The seed of the weight initialisation (default {@link #DEFAULT_SEED}). */
     public long seed() {
         refuseWhileTraining("seed");
         synchronized (this) {
@@ -331,6 +332,7 @@ public class Model implements AutoCloseable {
         }
     }
 
+    /** Keras' fit on in-memory arrays: samples x (N, ...) and labels y (N) or (N, classes); needs compile first. */
     public History fit(NDArray x, NDArray y, FitOptions options) {
         boolean outermost = beginTraining();
         try {
@@ -410,6 +412,7 @@ public class Model implements AutoCloseable {
         return evaluate(x, y, 32);
     }
 
+    /** {@link #evaluate(NDArray, NDArray)} in batches of this size. */
     public Map<String, Double> evaluate(NDArray x, NDArray y, int batchSize) {
         refuseWhileTraining("evaluate");
         synchronized (this) {
@@ -433,6 +436,7 @@ public class Model implements AutoCloseable {
         return predict(x, 32);
     }
 
+    /** {@link #predict(NDArray)} in batches of this size, for a model of one input and one output. */
     public NDArray predict(NDArray x, int batchSize) {
         refuseWhileTraining("predict");
         synchronized (this) {
@@ -491,6 +495,7 @@ public class Model implements AutoCloseable {
         }
     }
 
+    /** Whether NaN and infinite inputs are accepted; see {@link #acceptNonFiniteInputs(boolean)}. */
     public boolean acceptsNonFiniteInputs() {
         refuseWhileTraining("acceptsNonFiniteInputs");
         synchronized (this) {
@@ -540,6 +545,7 @@ public class Model implements AutoCloseable {
         }
     }
 
+    /** The model's inputs, in order. */
     public List<Input> inputs() {
         refuseWhileTraining("inputs");
         synchronized (this) {
@@ -547,6 +553,7 @@ public class Model implements AutoCloseable {
         }
     }
 
+    /** The model's outputs, in order. */
     public List<SymbolicTensor> outputs() {
         refuseWhileTraining("outputs");
         synchronized (this) {
@@ -554,6 +561,7 @@ public class Model implements AutoCloseable {
         }
     }
 
+    /** The shape of one sample of the first input. */
     public Shape inputShape() {
         refuseWhileTraining("inputShape");
         synchronized (this) {
@@ -561,6 +569,7 @@ public class Model implements AutoCloseable {
         }
     }
 
+    /** The shape of one sample of the first output, e.g. (10,) for a classifier of 10 classes. */
     public Shape outputShape() {
         refuseWhileTraining("outputShape");
         synchronized (this) {
@@ -601,6 +610,7 @@ public class Model implements AutoCloseable {
         }
     }
 
+    /** Sets every weight's values, given in {@link #getWeights()} order. */
     public void setWeights(List<NDArray> weights) {
         refuseWhileTraining("setWeights");
         synchronized (this) {
@@ -638,6 +648,7 @@ public class Model implements AutoCloseable {
         }
     }
 
+    /** Values of the weights fit updates (trainable weights of trainable layers). */
     public long trainableParams() {
         refuseWhileTraining("trainableParams");
         synchronized (this) {
@@ -645,6 +656,7 @@ public class Model implements AutoCloseable {
         }
     }
 
+    /** Values of the other weights: frozen layers' and state such as BatchNormalization's moving statistics. */
     public long nonTrainableParams() {
         refuseWhileTraining("nonTrainableParams");
         synchronized (this) {
@@ -760,6 +772,7 @@ public class Model implements AutoCloseable {
         }
     }
 
+    /** The output class names; empty unless set. */
     public List<String> classNames() {
         refuseWhileTraining("classNames");
         synchronized (this) {
@@ -784,6 +797,7 @@ public class Model implements AutoCloseable {
         }
     }
 
+    /** The compiled optimizer, or null before compile. */
     public Optimizer optimizer() {
         refuseWhileTraining("optimizer");
         synchronized (this) {
@@ -791,6 +805,7 @@ public class Model implements AutoCloseable {
         }
     }
 
+    /** The compiled loss, or null before compile. */
     public Loss loss() {
         refuseWhileTraining("loss");
         synchronized (this) {
@@ -798,6 +813,7 @@ public class Model implements AutoCloseable {
         }
     }
 
+    /** The compiled metrics; empty before compile or when none were given. */
     public Set<Metric> metrics() {
         refuseWhileTraining("metrics");
         synchronized (this) {
@@ -860,6 +876,7 @@ public class Model implements AutoCloseable {
         return ModelFile.read(path, null);
     }
 
+    /** Reads a model written by {@link #save} onto this device (null: {@link Device#auto()}). */
     public static Model load(Path path, Device device) throws IOException {
         return ModelFile.read(path, device);
     }

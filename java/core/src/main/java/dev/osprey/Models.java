@@ -95,14 +95,17 @@ public final class Models {
 
     // ---- ImageNet-style ResNets (He et al. 2016; torchvision's v1.5: the stride sits on the 3x3) -----------
 
+    /** ImageNet-style ResNet-18 (stages of 2, 2, 2, 2 basic blocks) for this input shape and class count. */
     public static Model resNet18(Shape input, int classes) {
         return imageNetResNet(new int[] {2, 2, 2, 2}, false, input, classes);
     }
 
+    /** ImageNet-style ResNet-34 (stages of 3, 4, 6, 3 basic blocks) for this input shape and class count. */
     public static Model resNet34(Shape input, int classes) {
         return imageNetResNet(new int[] {3, 4, 6, 3}, false, input, classes);
     }
 
+    /** ImageNet-style ResNet-50 (stages of 3, 4, 6, 3 bottleneck blocks) for this input shape and class count. */
     public static Model resNet50(Shape input, int classes) {
         return imageNetResNet(new int[] {3, 4, 6, 3}, true, input, classes);
     }

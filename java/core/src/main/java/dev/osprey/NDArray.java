@@ -10,6 +10,7 @@ public final class NDArray {
     private final float[] data;
     private final int[] shape;
 
+    /** Wraps data (not copied) in this shape, batch first; throws unless the shape holds exactly data.length values. */
     public NDArray(float[] data, int... shape) {
         long n = 1;
         for (int d : shape) {
@@ -26,6 +27,7 @@ public final class NDArray {
         this.shape = shape.clone();
     }
 
+    /** An array of this shape, all zeros. */
     public static NDArray zeros(int... shape) {
         long n = 1;
         for (int d : shape) {
@@ -39,6 +41,7 @@ public final class NDArray {
         return data;
     }
 
+    /** The shape, batch first (a copy). */
     public int[] shape() {
         return shape.clone();
     }
@@ -58,6 +61,7 @@ public final class NDArray {
         return rows() == 0 ? 0 : data.length / rows();
     }
 
+    /** The value at this index, one coordinate per dimension. */
     public float get(int... index) {
         if (index.length != shape.length) {
             throw new IllegalArgumentException("expected " + shape.length + " indices, received " + index.length);
@@ -98,6 +102,7 @@ public final class NDArray {
         return out;
     }
 
+    /** The shape in parentheses, e.g. (60000, 28, 28, 1): for messages. */
     public String shapeString() {
         return Arrays.toString(shape).replace('[', '(').replace(']', ')');
     }

@@ -6,6 +6,7 @@ import java.util.Locale;
 public enum Padding {
     VALID, SAME;
 
+    /** The mode of this Keras name, "valid" or "same" (any case). */
     public static Padding of(String name) {
         try {
             return valueOf(name.trim().toUpperCase(Locale.ROOT));
@@ -14,6 +15,7 @@ public enum Padding {
         }
     }
 
+    /** Keras' name: "valid" or "same". */
     public String kerasName() {
         return name().toLowerCase(Locale.ROOT);
     }

@@ -21,12 +21,14 @@ import java.util.List;
 public final class Sequential extends Model {
     private final List<Layer> stack = new ArrayList<>();
 
+    /** A stack of these layers, in order; more can be added until the model is built. */
     public Sequential(Layer... layers) {
         for (Layer l : layers) {
             add(l);
         }
     }
 
+    /** Adds a layer on top of the stack; refused once the model is built. */
     public synchronized Sequential add(Layer layer) {
         if (graphOrNull() != null) {
             throw new IllegalStateException("Sequential: layers can't be added after the model is built");
@@ -156,6 +158,7 @@ public final class Sequential extends Model {
         return load(path, null);
     }
 
+    /** Reads a Sequential model written by {@link #save} onto this device (null: {@link Device#auto()}). */
     public static Sequential load(Path path, Device device) throws IOException {
         Model m = ModelFile.read(path, device);
         if (m instanceof Sequential s) {

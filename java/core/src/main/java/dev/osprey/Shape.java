@@ -10,6 +10,7 @@ public final class Shape {
         this.dims = dims;
     }
 
+    /** A shape of these dimensions, each > 0, of at most {@code Integer.MAX_VALUE} values in all. */
     public static Shape of(int... dims) {
         if (dims.length == 0) {
             throw new IllegalArgumentException("expected at least one dimension, received none");
@@ -28,14 +29,17 @@ public final class Shape {
         return new Shape(dims.clone());
     }
 
+    /** The number of dimensions. */
     public int rank() {
         return dims.length;
     }
 
+    /** Dimension i, counted from 0. */
     public int dim(int i) {
         return dims[i];
     }
 
+    /** The dimensions (a copy). */
     public int[] dims() {
         return dims.clone();
     }

@@ -4,6 +4,7 @@ import java.util.Map;
 
 /** Hooks into fit, as Keras' callbacks. Every method does nothing unless overridden. */
 public interface Callback {
+    /** Called once, before the first epoch. */
     default void onTrainBegin(Training training) {
     }
 
@@ -19,6 +20,7 @@ public interface Callback {
     default void onEpochEnd(int epoch, Map<String, Double> logs, Training training) {
     }
 
+    /** Called once, after the last epoch (also after an early stop). */
     default void onTrainEnd(Training training) {
     }
 }

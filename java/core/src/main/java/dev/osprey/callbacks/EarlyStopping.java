@@ -18,10 +18,18 @@ public final class EarlyStopping implements Callback {
     private List<NDArray> bestWeights;
     private int stoppedEpoch = -1;
 
+    /**
+     * Watches {@code monitor} (e.g. "val_loss") and stops once it has gone more than {@code patience} epochs without
+     * improving.
+     */
     public EarlyStopping(String monitor, int patience) {
         this(monitor, patience, 0, false);
     }
 
+    /**
+     * As {@link #EarlyStopping(String, int)}, but an improvement must exceed {@code minDelta} (sign ignored), and
+     * {@code restoreBestWeights} puts back the best epoch's weights when training ends.
+     */
     public EarlyStopping(String monitor, int patience, double minDelta, boolean restoreBestWeights) {
         if (patience < 0) {
             throw new IllegalArgumentException("EarlyStopping: expected patience >= 0, received " + patience);

@@ -9,11 +9,13 @@ public final class LearningRateScheduler implements Callback {
     /** Keras' schedule(epoch, lr). */
     @FunctionalInterface
     public interface Schedule {
+        /** The learning rate for this epoch (0-based), given the current one. */
         double rate(int epoch, double current);
     }
 
     private final Schedule schedule;
 
+    /** Sets the learning rate from this schedule at the start of every epoch. */
     public LearningRateScheduler(Schedule schedule) {
         if (schedule == null) {
             throw new IllegalArgumentException("LearningRateScheduler: expected a schedule, received null");

@@ -12,6 +12,10 @@ public final class ModelCheckpoint implements Callback {
     private final boolean saveBestOnly;
     private double best;
 
+    /**
+     * Saves to {@code path} after every epoch or, with {@code saveBestOnly}, only when {@code monitor} improved
+     * (upwards for figures whose name contains "acc", downwards otherwise).
+     */
     public ModelCheckpoint(Path path, String monitor, boolean saveBestOnly) {
         this.path = path;
         this.monitor = monitor;

@@ -16,6 +16,10 @@ public final class ProgressBar implements Callback {
     private final boolean interactive;
     private long lastRefresh;
 
+    /**
+     * Prints to {@code out}; {@code interactive} redraws the line in place during each epoch, otherwise one line per
+     * epoch is printed.
+     */
     public ProgressBar(PrintStream out, boolean interactive) {
         this.out = out;
         this.interactive = interactive;

@@ -4,10 +4,13 @@ import dev.osprey.Model;
 
 /** What a callback sees of a training run in progress, and how it can stop it. */
 public interface Training {
+    /** The model being trained. */
     Model model();
 
+    /** The number of epochs fit was asked for. */
     int epochs();
 
+    /** Batches per epoch. */
     int stepsPerEpoch();
 
     /** Asks fit to stop after the current epoch. */

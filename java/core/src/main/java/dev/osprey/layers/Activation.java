@@ -11,6 +11,7 @@ import java.util.Map;
 public final class Activation extends ActivationLayer {
     private final dev.osprey.Activation function;
 
+    /** A layer applying this activation. */
     public Activation(dev.osprey.Activation function) {
         if (function == null) {
             throw new IllegalArgumentException("Activation: expected an activation, received null");
@@ -35,6 +36,7 @@ public final class Activation extends ActivationLayer {
         return c;
     }
 
+    /** Reads the layer from a model file's config (Keras' from_config). */
     public static Activation fromConfig(Config c) {
         if (!c.has("activation")) {
             throw new IllegalArgumentException("Activation config: expected 'activation', received nothing");

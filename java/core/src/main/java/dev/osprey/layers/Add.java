@@ -49,6 +49,7 @@ public final class Add extends Merge {
         };
     }
 
+    /** Reads the layer from a model file's config (Keras' from_config). */
     public static Add fromConfig(Config c) {
         return withCommonConfig(new Add(), c);
     }

@@ -8,10 +8,12 @@ import dev.osprey.backend.Pool2dSpec;
  * each window averages only the input values under it (padding is not counted).
  */
 public final class AveragePooling2D extends Pooling2D<AveragePooling2D> {
+    /** Square windows of this size; strides default to the pool size. */
     public AveragePooling2D(int poolSize) {
         this(poolSize, poolSize);
     }
 
+    /** Windows of poolH rows by poolW columns; strides default to the pool size. */
     public AveragePooling2D(int poolH, int poolW) {
         super(poolH, poolW);
     }
@@ -21,6 +23,7 @@ public final class AveragePooling2D extends Pooling2D<AveragePooling2D> {
         return Pool2dSpec.Mode.AVERAGE;
     }
 
+    /** Reads the layer from a model file's config (Keras' from_config). */
     public static AveragePooling2D fromConfig(Config c) {
         int[] pool = poolSize(c);
         return configured(new AveragePooling2D(pool[0], pool[1]), c, pool);

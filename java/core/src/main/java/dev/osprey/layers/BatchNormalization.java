@@ -32,6 +32,7 @@ public final class BatchNormalization extends Layer implements Fusion.ChannelAff
     /** Keras' axis, counting the batch as axis 0: -1, or the input's last axis by number (3 for images). */
     private int axis = -1;
 
+    /** Weight of the old value when the moving statistics are updated, in [0, 1] (default 0.99). */
     public BatchNormalization momentum(double momentum) {
         if (!(momentum >= 0 && momentum <= 1)) {
             throw new IllegalArgumentException("BatchNormalization: expected 0 <= momentum <= 1, received momentum="
@@ -41,6 +42,7 @@ public final class BatchNormalization extends Layer implements Fusion.ChannelAff
         return this;
     }
 
+    /** Small constant added to the variance, > 0 (default 1e-3). */
     public BatchNormalization epsilon(double epsilon) {
         if (!(epsilon > 0)) {
             throw new IllegalArgumentException("BatchNormalization: expected epsilon > 0, received epsilon=" + epsilon);
@@ -49,21 +51,25 @@ public final class BatchNormalization extends Layer implements Fusion.ChannelAff
         return this;
     }
 
+    /** How the scale gamma starts (default ones). */
     public BatchNormalization gammaInitializer(Initializer i) {
         this.gammaInitializer = i;
         return this;
     }
 
+    /** How the offset beta starts (default zeros). */
     public BatchNormalization betaInitializer(Initializer i) {
         this.betaInitializer = i;
         return this;
     }
 
+    /** How the moving mean starts (default zeros). */
     public BatchNormalization movingMeanInitializer(Initializer i) {
         this.movingMeanInitializer = i;
         return this;
     }
 
+    /** How the moving variance starts (default ones). */
     public BatchNormalization movingVarianceInitializer(Initializer i) {
         this.movingVarianceInitializer = i;
         return this;
@@ -233,6 +239,7 @@ public final class BatchNormalization extends Layer implements Fusion.ChannelAff
         return c;
     }
 
+    /** Reads the layer from a model file's config (Keras' from_config). */
     public static BatchNormalization fromConfig(Config c) {
         Object axisConfig = c.raw("axis");
         Object single = axisConfig instanceof List<?> l && l.size() == 1 ? l.get(0) : axisConfig;

@@ -104,6 +104,7 @@ public final class Concatenate extends Layer {
         return c;
     }
 
+    /** Reads the layer from a model file's config (Keras' from_config). */
     public static Concatenate fromConfig(Config c) {
         return withCommonConfig(new Concatenate(c.integer("axis", -1)), c);
     }

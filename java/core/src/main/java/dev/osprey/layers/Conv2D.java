@@ -37,14 +37,17 @@ public final class Conv2D extends Layer implements Fusion.LinearOp,
     private Initializer kernelInitializer = Initializer.glorotUniform();
     private Initializer biasInitializer = Initializer.zeros();
 
+    /** {@code filters} output channels, a square kernel of {@code kernelSize} and this activation (null: linear). */
     public Conv2D(int filters, int kernelSize, Activation activation) {
         this(filters, kernelSize, kernelSize, activation);
     }
 
+    /** {@code filters} output channels and a square kernel of {@code kernelSize}, without activation. */
     public Conv2D(int filters, int kernelSize) {
         this(filters, kernelSize, kernelSize, Activation.LINEAR);
     }
 
+    /** {@code filters} output channels, a kernel of kernelH rows by kernelW columns, this activation (null: linear). */
     public Conv2D(int filters, int kernelH, int kernelW, Activation activation) {
         this.filters = positive("Conv2D", "filters", filters);
         this.kernelH = positive("Conv2D", "kernel height", kernelH);
@@ -52,16 +55,19 @@ public final class Conv2D extends Layer implements Fusion.LinearOp,
         this.activation = activation == null ? Activation.LINEAR : activation;
     }
 
+    /** The same stride along rows and columns (default 1). */
     public Conv2D strides(int stride) {
         return strides(stride, stride);
     }
 
+    /** Steps of the kernel along rows and columns (default 1). */
     public Conv2D strides(int strideH, int strideW) {
         this.strideH = positive("Conv2D", "stride", strideH);
         this.strideW = positive("Conv2D", "stride", strideW);
         return this;
     }
 
+    /** 'valid' (the default) or 'same' padding. */
     public Conv2D padding(Padding padding) {
         if (padding == null) {
             throw new IllegalArgumentException("Conv2D: expected padding 'valid' or 'same', received null");
@@ -75,6 +81,7 @@ public final class Conv2D extends Layer implements Fusion.LinearOp,
         return dilationRate(rate, rate);
     }
 
+    /** {@link #dilationRate(int)} with separate rates along rows and columns. */
     public Conv2D dilationRate(int rateH, int rateW) {
         this.dilationH = positive("Conv2D", "dilation rate", rateH);
         this.dilationW = positive("Conv2D", "dilation rate", rateW);
@@ -91,21 +98,25 @@ public final class Conv2D extends Layer implements Fusion.LinearOp,
         return this;
     }
 
+    /** Whether the layer adds a bias (default true); off when BatchNormalization follows. */
     public Conv2D useBias(boolean useBias) {
         this.useBias = useBias;
         return this;
     }
 
+    /** How the kernel starts (default Glorot uniform). */
     public Conv2D kernelInitializer(Initializer initializer) {
         this.kernelInitializer = initializer;
         return this;
     }
 
+    /** How the bias starts (default zeros). */
     public Conv2D biasInitializer(Initializer initializer) {
         this.biasInitializer = initializer;
         return this;
     }
 
+    /** The number of output channels (Keras' {@code filters}). */
     public int filters() {
         return filters;
     }
@@ -200,6 +211,7 @@ public final class Conv2D extends Layer implements Fusion.LinearOp,
         return c;
     }
 
+    /** Reads the layer from a model file's config (Keras' from_config). */
     public static Conv2D fromConfig(Config c) {
         int[] k = c.integers("kernel_size", 2);
         int[] s = c.integers("strides", 2, new int[] {1, 1});

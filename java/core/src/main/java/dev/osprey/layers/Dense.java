@@ -26,20 +26,24 @@ public final class Dense extends Layer implements Fusion.LinearOp {
     private Initializer kernelInitializer = Initializer.glorotUniform();
     private Initializer biasInitializer = Initializer.zeros();
 
+    /** {@code units} outputs and this activation (null: linear). */
     public Dense(int units, Activation activation) {
         this.units = positive("Dense", "units", units);
         this.activation = activation == null ? Activation.LINEAR : activation;
     }
 
+    /** {@code units} outputs, without activation. */
     public Dense(int units) {
         this(units, Activation.LINEAR);
     }
 
+    /** How the kernel starts (default Glorot uniform). */
     public Dense kernelInitializer(Initializer initializer) {
         this.kernelInitializer = initializer;
         return this;
     }
 
+    /** How the bias starts (default zeros). */
     public Dense biasInitializer(Initializer initializer) {
         this.biasInitializer = initializer;
         return this;
@@ -50,6 +54,7 @@ public final class Dense extends Layer implements Fusion.LinearOp {
         return activation;
     }
 
+    /** The number of outputs (Keras' {@code units}). */
     public int units() {
         return units;
     }
@@ -117,6 +122,7 @@ public final class Dense extends Layer implements Fusion.LinearOp {
         return c;
     }
 
+    /** Reads the layer from a model file's config (Keras' from_config). */
     public static Dense fromConfig(Config c) {
         if (!c.bool("use_bias", true)) {
             throw new IllegalArgumentException("Dense config: expected use_bias true (Osprey's Dense always has a "

@@ -38,41 +38,49 @@ public final class DepthwiseConv2D extends Layer implements Fusion.LinearOp,
     private Initializer depthwiseInitializer = Initializer.glorotUniform();
     private Initializer biasInitializer = Initializer.zeros();
 
+    /** A square kernel of this size. */
     public DepthwiseConv2D(int kernelSize) {
         this(kernelSize, kernelSize);
     }
 
+    /** A kernel of kernelH rows by kernelW columns. */
     public DepthwiseConv2D(int kernelH, int kernelW) {
         this.kernelH = positive("DepthwiseConv2D", "kernel height", kernelH);
         this.kernelW = positive("DepthwiseConv2D", "kernel width", kernelW);
     }
 
+    /** Filters per input channel (default 1): the output has input channels times this many. */
     public DepthwiseConv2D depthMultiplier(int multiplier) {
         this.depthMultiplier = positive("DepthwiseConv2D", "depth multiplier", multiplier);
         return this;
     }
 
+    /** The activation applied to the output (default and null: linear). */
     public DepthwiseConv2D activation(Activation activation) {
         this.activation = activation == null ? Activation.LINEAR : activation;
         return this;
     }
 
+    /** The same stride along rows and columns (default 1). */
     public DepthwiseConv2D strides(int stride) {
         return strides(stride, stride);
     }
 
+    /** Steps of the kernel along rows and columns (default 1). */
     public DepthwiseConv2D strides(int strideH, int strideW) {
         this.strideH = positive("DepthwiseConv2D", "stride", strideH);
         this.strideW = positive("DepthwiseConv2D", "stride", strideW);
         return this;
     }
 
+    /** Spacing of the kernel's taps, the same along rows and columns (default 1). */
     public DepthwiseConv2D dilationRate(int rate) {
         this.dilationH = positive("DepthwiseConv2D", "dilation rate", rate);
         this.dilationW = dilationH;
         return this;
     }
 
+    /** 'valid' (the default) or 'same' padding. */
     public DepthwiseConv2D padding(Padding padding) {
         if (padding == null) {
             throw new IllegalArgumentException("DepthwiseConv2D: expected padding 'valid' or 'same', received null");
@@ -81,16 +89,19 @@ public final class DepthwiseConv2D extends Layer implements Fusion.LinearOp,
         return this;
     }
 
+    /** Whether the layer adds a bias (default true); off when BatchNormalization follows. */
     public DepthwiseConv2D useBias(boolean useBias) {
         this.useBias = useBias;
         return this;
     }
 
+    /** How the depthwise kernel starts (default Glorot uniform). */
     public DepthwiseConv2D depthwiseInitializer(Initializer initializer) {
         this.depthwiseInitializer = initializer;
         return this;
     }
 
+    /** How the bias starts (default zeros). */
     public DepthwiseConv2D biasInitializer(Initializer initializer) {
         this.biasInitializer = initializer;
         return this;
@@ -185,6 +196,7 @@ public final class DepthwiseConv2D extends Layer implements Fusion.LinearOp,
         return c;
     }
 
+    /** Reads the layer from a model file's config (Keras' from_config). */
     public static DepthwiseConv2D fromConfig(Config c) {
         Layers.requireChannelsLast("DepthwiseConv2D", c);
         int[] k = c.integers("kernel_size", 2);

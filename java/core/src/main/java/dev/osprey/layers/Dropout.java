@@ -18,6 +18,7 @@ import java.util.Map;
 public final class Dropout extends Layer {
     private final double rate;
 
+    /** Drops this share of values while training, 0 <= rate < 1. */
     public Dropout(double rate) {
         if (!(rate >= 0 && rate < 1)) {
             throw new IllegalArgumentException("Dropout: expected 0 <= rate < 1, received rate=" + rate);
@@ -57,6 +58,7 @@ public final class Dropout extends Layer {
         return c;
     }
 
+    /** Reads the layer from a model file's config (Keras' from_config). */
     public static Dropout fromConfig(Config c) {
         return withCommonConfig(new Dropout(c.number("rate")), c);
     }

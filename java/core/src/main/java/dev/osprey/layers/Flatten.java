@@ -29,6 +29,7 @@ public final class Flatten extends Layer {
         return c;
     }
 
+    /** Reads the layer from a model file's config (Keras' from_config). */
     public static Flatten fromConfig(Config c) {
         Layers.requireChannelsLast("Flatten", c);
         return withCommonConfig(new Flatten(), c);

@@ -10,6 +10,7 @@ public final class GlobalAveragePooling2D extends GlobalPooling2D {
         return Pool2dSpec.Mode.AVERAGE;
     }
 
+    /** Reads the layer from a model file's config (Keras' from_config). */
     public static GlobalAveragePooling2D fromConfig(Config c) {
         Layers.requireChannelsLast("GlobalAveragePooling2D", c);
         return withCommonConfig(new GlobalAveragePooling2D().keepDims(c.bool("keepdims", false)), c);

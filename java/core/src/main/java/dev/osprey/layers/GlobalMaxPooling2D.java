@@ -10,6 +10,7 @@ public final class GlobalMaxPooling2D extends GlobalPooling2D {
         return Pool2dSpec.Mode.MAX;
     }
 
+    /** Reads the layer from a model file's config (Keras' from_config). */
     public static GlobalMaxPooling2D fromConfig(Config c) {
         Layers.requireChannelsLast("GlobalMaxPooling2D", c);
         return withCommonConfig(new GlobalMaxPooling2D().keepDims(c.bool("keepdims", false)), c);

@@ -8,10 +8,12 @@ import java.util.Map;
 public final class LeakyReLU extends ActivationLayer {
     private final float negativeSlope;
 
+    /** Negative slope 0.3, Keras' default. */
     public LeakyReLU() {
         this(0.3f);
     }
 
+    /** This finite negative slope, >= 0. */
     public LeakyReLU(float negativeSlope) {
         if (!(negativeSlope >= 0) || !Float.isFinite(negativeSlope)) {
             throw new IllegalArgumentException("LeakyReLU: expected a finite negative slope >= 0, received "
@@ -32,6 +34,7 @@ public final class LeakyReLU extends ActivationLayer {
         return c;
     }
 
+    /** Reads the layer from a model file's config (Keras' from_config). */
     public static LeakyReLU fromConfig(Config c) {
         // Keras 2 called the slope alpha.
         double slope = c.has("negative_slope") ? c.number("negative_slope") : c.number("alpha", 0.3);

@@ -5,10 +5,12 @@ import dev.osprey.backend.Pool2dSpec;
 
 /** Max pooling over (H, W, C), as Keras' MaxPooling2D; strides default to the pool size. */
 public final class MaxPooling2D extends Pooling2D<MaxPooling2D> {
+    /** Square windows of this size; strides default to the pool size. */
     public MaxPooling2D(int poolSize) {
         this(poolSize, poolSize);
     }
 
+    /** Windows of poolH rows by poolW columns; strides default to the pool size. */
     public MaxPooling2D(int poolH, int poolW) {
         super(poolH, poolW);
     }
@@ -18,6 +20,7 @@ public final class MaxPooling2D extends Pooling2D<MaxPooling2D> {
         return Pool2dSpec.Mode.MAX;
     }
 
+    /** Reads the layer from a model file's config (Keras' from_config). */
     public static MaxPooling2D fromConfig(Config c) {
         int[] pool = poolSize(c);
         return configured(new MaxPooling2D(pool[0], pool[1]), c, pool);

@@ -46,6 +46,7 @@ public final class Multiply extends Merge {
         }, inputGradients);
     }
 
+    /** Reads the layer from a model file's config (Keras' from_config). */
     public static Multiply fromConfig(Config c) {
         return withCommonConfig(new Multiply(), c);
     }

@@ -33,10 +33,12 @@ abstract class Pooling2D<P extends Pooling2D<P>> extends Layer {
 
     abstract Pool2dSpec.Mode mode();
 
+    /** The same stride along rows and columns (default: the pool size). */
     public P strides(int stride) {
         return strides(stride, stride);
     }
 
+    /** Steps between windows along rows and columns (default: the pool size). */
     @SuppressWarnings("unchecked")
     public P strides(int strideH, int strideW) {
         this.strideH = positive(className(), "stride", strideH);
@@ -44,6 +46,7 @@ abstract class Pooling2D<P extends Pooling2D<P>> extends Layer {
         return (P) this;
     }
 
+    /** 'valid' (the default) or 'same' padding. */
     @SuppressWarnings("unchecked")
     public P padding(Padding padding) {
         if (padding == null) {

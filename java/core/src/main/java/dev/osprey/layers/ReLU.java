@@ -12,6 +12,7 @@ public final class ReLU extends ActivationLayer {
     private final Float maxValue;
     private final float negativeSlope;
 
+    /** The plain rectifier: no cap, no negative slope. */
     public ReLU() {
         this(null, 0f);
     }
@@ -43,6 +44,7 @@ public final class ReLU extends ActivationLayer {
         return c;
     }
 
+    /** Reads the layer from a model file's config (Keras' from_config). */
     public static ReLU fromConfig(Config c) {
         if (c.number("threshold", 0) != 0) {
             throw new IllegalArgumentException("ReLU config: expected threshold 0, received " + c.raw("threshold"));

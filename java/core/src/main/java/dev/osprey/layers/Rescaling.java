@@ -16,10 +16,12 @@ public final class Rescaling extends Layer {
     private final double scale;
     private final double offset;
 
+    /** Multiplies by scale, without offset. */
     public Rescaling(double scale) {
         this(scale, 0);
     }
 
+    /** x * scale + offset, both finite. */
     public Rescaling(double scale, double offset) {
         if (!Double.isFinite(scale) || !Double.isFinite(offset)) {
             throw new IllegalArgumentException("Rescaling: expected a finite scale and offset, received scale=" + scale
@@ -57,6 +59,7 @@ public final class Rescaling extends Layer {
         return c;
     }
 
+    /** Reads the layer from a model file's config (Keras' from_config). */
     public static Rescaling fromConfig(Config c) {
         return withCommonConfig(new Rescaling(c.number("scale"), c.number("offset", 0)), c);
     }

@@ -17,6 +17,7 @@ import java.util.Map;
 public final class Reshape extends Layer {
     private final int[] targetShape;
 
+    /** Each sample to this shape, of as many values; one dimension may be -1, inferred from the rest. */
     public Reshape(int... targetShape) {
         if (targetShape == null || targetShape.length == 0) {
             throw new IllegalArgumentException("Reshape: expected a target shape, received none");
@@ -72,6 +73,7 @@ public final class Reshape extends Layer {
         return c;
     }
 
+    /** Reads the layer from a model file's config (Keras' from_config). */
     public static Reshape fromConfig(Config c) {
         return withCommonConfig(new Reshape(c.integerList("target_shape")), c);
     }

@@ -21,6 +21,7 @@ public final class Softmax extends ActivationLayer {
         return c;
     }
 
+    /** Reads the layer from a model file's config (Keras' from_config). */
     public static Softmax fromConfig(Config c) {
         Object axis = c.raw("axis");
         if (axis != null && !(axis instanceof Number n && n.intValue() == -1)) {

@@ -24,14 +24,17 @@ public final class ZeroPadding2D extends Layer implements Fusion.PaddingOnly {
     private final int left;
     private final int right;
 
+    /** This many rows and columns of zeros on every side. */
     public ZeroPadding2D(int padding) {
         this(padding, padding);
     }
 
+    /** {@code rows} of zeros above and below, {@code columns} left and right. */
     public ZeroPadding2D(int rows, int columns) {
         this(rows, rows, columns, columns);
     }
 
+    /** Zeros of these widths on each side, all >= 0. */
     public ZeroPadding2D(int top, int bottom, int left, int right) {
         if (top < 0 || bottom < 0 || left < 0 || right < 0) {
             throw new IllegalArgumentException("ZeroPadding2D: expected padding >= 0, received top=" + top + ", bottom="
@@ -78,6 +81,7 @@ public final class ZeroPadding2D extends Layer implements Fusion.PaddingOnly {
         return c;
     }
 
+    /** Reads the layer from a model file's config (Keras' from_config). */
     public static ZeroPadding2D fromConfig(Config c) {
         Layers.requireChannelsLast("ZeroPadding2D", c);
         Object p = c.raw("padding");

@@ -16,10 +16,12 @@ public final class Loss {
         this.fromLogits = fromLogits;
     }
 
+    /** Cross-entropy for one-hot (or soft) targets of shape (N, classes). */
     public static Loss categoricalCrossentropy() {
         return new Loss(false, false);
     }
 
+    /** Cross-entropy for integer class labels of shape (N) or (N, 1). */
     public static Loss sparseCategoricalCrossentropy() {
         return new Loss(true, false);
     }
@@ -39,14 +41,17 @@ public final class Loss {
         return new Loss(sparse, fromLogits);
     }
 
+    /** True when the model's last layer outputs logits rather than softmax probabilities. */
     public boolean fromLogits() {
         return fromLogits;
     }
 
+    /** True for integer class labels, false for one-hot rows. */
     public boolean sparse() {
         return sparse;
     }
 
+    /** Keras' name: "categorical_crossentropy" or "sparse_categorical_crossentropy". */
     public String name() {
         return sparse ? "sparse_categorical_crossentropy" : "categorical_crossentropy";
     }

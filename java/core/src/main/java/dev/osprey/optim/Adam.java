@@ -12,14 +12,17 @@ public final class Adam implements Optimizer {
     private final AdamSpec spec;
     private final Map<String, Object> config = new LinkedHashMap<>();
 
+    /** Adam with all of Keras' defaults. */
     public Adam() {
         this(0.001);
     }
 
+    /** Adam with this learning rate (> 0) and Keras' other defaults. */
     public Adam(double learningRate) {
         this(learningRate, 0.9, 0.999, 1e-7);
     }
 
+    /** Adam with every setting given: learning rate > 0, betas in [0, 1), epsilon > 0. */
     public Adam(double learningRate, double beta1, double beta2, double epsilon) {
         if (!(learningRate > 0)) {
             throw new IllegalArgumentException("Adam: expected learning rate > 0, received " + learningRate);

@@ -10,6 +10,7 @@ public interface Optimizer {
     /** Keras' name, e.g. "adam". */
     String name();
 
+    /** The settings under Keras' names (e.g. "learning_rate"), as saved in model files. */
     Map<String, Object> config();
 
     /**
@@ -20,6 +21,7 @@ public interface Optimizer {
 
     /** One optimizer step over the whole arena: a single backend call. */
     interface Updater {
+        /** Applies one update to the parameters from the current gradients. */
         void step();
 
         /** Steps taken so far. */

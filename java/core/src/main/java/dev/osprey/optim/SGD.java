@@ -12,14 +12,17 @@ public final class SGD implements Optimizer {
     private final SgdSpec spec;
     private final Map<String, Object> config = new LinkedHashMap<>();
 
+    /** SGD at learning rate 0.01, without momentum. */
     public SGD() {
         this(0.01, 0, false);
     }
 
+    /** SGD at this learning rate (> 0), without momentum. */
     public SGD(double learningRate) {
         this(learningRate, 0, false);
     }
 
+    /** SGD with momentum in [0, 1), in Nesterov's form when {@code nesterov}. */
     public SGD(double learningRate, double momentum, boolean nesterov) {
         if (!(learningRate > 0)) {
             throw new IllegalArgumentException("SGD: expected learning rate > 0, received " + learningRate);

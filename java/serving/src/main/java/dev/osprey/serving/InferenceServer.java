@@ -103,6 +103,12 @@ public final class InferenceServer implements AutoCloseable {
         this.graceful = new GracefulHandler(new Routes());
         server.setHandler(graceful);
         server.setStopTimeout(b.drainTimeout.toMillis());
+        // Jetty's own answers (503 while stopping, 400 for malformed HTTP, 431 for huge headers) in JSON, as ours are.
+        org.eclipse.jetty.server.handler.ErrorHandler errors = new org.eclipse.jetty.server.handler.ErrorHandler();
+        errors.setDefaultResponseMimeType("application/json");
+        errors.setShowStacks(false);
+        errors.setShowCauses(false);
+        server.setErrorHandler(errors);
         server.setStopAtShutdown(false); // close() is the one way down, so the predictor stops after the drain
 
         Gauge.builder("osprey.queue.depth", predictor, Predictor::queueDepth)

@@ -320,6 +320,19 @@ class InferenceServerTest {
         }
     }
 
+    /** Answers Jetty gives itself (here 431 for headers over 8 KiB) are JSON too, not an HTML page. */
+    @Test
+    void headersOverTheLimitGetAJson431() throws Exception {
+        try (Predictor p = Predictor.builder(modelFile).build(); InferenceServer s = start(p, 1 << 20)) {
+            HttpResponse<String> r = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + s.port()
+                    + "/v1/predict")).header("Content-Type", "application/json").header("X-Big", "a".repeat(10_000))
+                    .POST(HttpRequest.BodyPublishers.ofString(jsonOf(sample(0)))).build(), HttpResponse.BodyHandlers.ofString());
+            assertEquals(431, r.statusCode(), r.body());
+            assertTrue(r.headers().firstValue("Content-Type").orElse("").startsWith("application/json"), r.headers().map().toString());
+            assertEquals(200, post(s, "application/json", jsonOf(sample(0)).getBytes()).statusCode());
+        }
+    }
+
     /** /metrics speaks Prometheus' text format: request counts and latency by status, queue depth, batch sizes. */
     @Test
     void metricsAndRequestIdsAreExposed() throws Exception {

@@ -14,6 +14,10 @@ class RequestDecoderFuzzTest {
     private static final String[] TYPES = {"application/json", "application/octet-stream", "image/png", "text/plain"};
     private final RequestDecoder decoder = new RequestDecoder(Shape.of(28, 28, 1), null, false);
 
+    static {
+        dev.osprey.data.images.ImageTestFiles.warmUpDecoding(); // OpenCV loads here, not inside a timed input
+    }
+
     @FuzzTest(maxDuration = "30s")
     void bodiesDecodeOrGetABadRequest(byte[] input) {
         if (input.length == 0) {

@@ -14,6 +14,10 @@ class ImageDecoderFuzzTest {
     private static final Preprocessing RGB = Preprocessing.scaled(32, 32, Preprocessing.ColorMode.RGB);
     private final ImageDecoder decoder = new ImageDecoder();
 
+    static {
+        dev.osprey.data.images.ImageTestFiles.warmUpDecoding(); // OpenCV loads here, not inside a timed input
+    }
+
     @FuzzTest(maxDuration = "30s")
     void imagesDecodeOrFailWithADecodeError(byte[] file) {
         boolean colour = file.length > 0 && (file[file.length - 1] & 1) == 1;

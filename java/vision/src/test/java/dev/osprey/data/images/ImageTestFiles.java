@@ -9,7 +9,7 @@ import java.nio.file.Path;
 import javax.imageio.ImageIO;
 
 /** Writes test images: grey PNG/JPEG from float pixels, class folders from a labelled array, odd formats. */
-final class ImageTestFiles {
+public final class ImageTestFiles {
     private ImageTestFiles() {
     }
 
@@ -31,6 +31,17 @@ final class ImageTestFiles {
             Path dir = root.resolve("class" + (int) y.data()[i]);
             Files.createDirectories(dir);
             Files.write(dir.resolve(String.format("%05d.png", i)), grey(x.data(), i * 784, 28, 28, "png"));
+        }
+    }
+
+    /** Loads OpenCV by decoding a tiny PNG, so that its loading time is not charged to whatever is timed next. */
+    public static void warmUpDecoding() {
+        try {
+            new ImageDecoder().decode(grey(new float[16], 0, 4, 4, "png"), "warm-up",
+                    Preprocessing.scaled(4, 4, Preprocessing.ColorMode.GRAYSCALE), Augmentation.Params.IDENTITY,
+                    Augmentation.FillMode.CONSTANT, new float[16], 0);
+        } catch (IOException e) { // ImageDecodeException is one
+            throw new IllegalStateException("could not warm up image decoding: " + e, e);
         }
     }
 }
