@@ -16,7 +16,7 @@ for target in "${targets[@]}"; do
   for round in $(seq 1 "$rounds"); do
     echo "fuzz: $target, round $round of $rounds (30 s)" >&2
     if ! JAZZER_FUZZ=1 mvn -B -q -o surefire:test -pl "$(module_of "$target")" -Dtest="$target" -DfailIfNoTests=false \
-        -DargLine="--enable-native-access=ALL-UNNAMED -Xss4m -Xmx1g" > "/tmp/osprey-fuzz-$target.log" 2>&1; then
+        -Dosprey.jvm.flags="--enable-native-access=ALL-UNNAMED -Xmx1g" > "/tmp/osprey-fuzz-$target.log" 2>&1; then
       echo "fuzz: $target found something: see /tmp/osprey-fuzz-$target.log and the module's src/test/resources" >&2
       exit 1
     fi

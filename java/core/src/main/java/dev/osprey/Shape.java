@@ -10,20 +10,24 @@ public final class Shape {
         this.dims = dims;
     }
 
-    /** A shape of these dimensions, each > 0, of at most {@code Integer.MAX_VALUE} values in all. */
+    /**
+     * A shape of these dimensions, each > 0, of at most {@link Limits#maxTensorElements()} values in all: a layer
+     * whose output per sample is larger is refused where it is declared (a model file can't claim one).
+     */
     public static Shape of(int... dims) {
         if (dims.length == 0) {
             throw new IllegalArgumentException("expected at least one dimension, received none");
         }
+        long limit = Math.min(Integer.MAX_VALUE, Limits.current().maxTensorElements());
         long values = 1;
         for (int d : dims) {
             if (d <= 0) {
                 throw new IllegalArgumentException("expected every dimension > 0, received " + Arrays.toString(dims));
             }
             values *= d;
-            if (values > Integer.MAX_VALUE) {
-                throw new IllegalArgumentException("expected a sample of at most " + Integer.MAX_VALUE + " values, "
-                        + "received shape " + Arrays.toString(dims));
+            if (values > limit) {
+                throw new Limits.LimitExceededException("expected a sample of at most " + limit + " values ("
+                        + Limits.describe("maxTensorElements", limit) + "), received shape " + Arrays.toString(dims));
             }
         }
         return new Shape(dims.clone());

@@ -185,10 +185,6 @@ public final class Network implements AutoCloseable {
 
     /** Every output for inputs of n samples (one array per input), in batches; softmax applied where the model ends in it. */
     public List<NDArray> predict(List<NDArray> x, int batchSize) {
-        return backend.execute(() -> predictHere(x, batchSize));
-    }
-
-    private List<NDArray> predictHere(List<NDArray> x, int batchSize) {
         int n = x.get(0).rows();
         List<float[]> out = new ArrayList<>();
         for (int o = 0; o < graph.outputs().size(); o++) {
@@ -196,18 +192,23 @@ public final class Network implements AutoCloseable {
         }
         for (int start = 0; start < n; start += batchSize) {
             int count = Math.min(batchSize, n - start);
+            int first = start;
             ExecutionPlan plan = inferencePlan(count);
-            for (int i = 0; i < x.size(); i++) {
-                backend.copyIn(x.get(i).data(), start * x.get(i).rowSize(), plan.input(i));
-            }
-            plan.forward(0);
-            for (int o = 0; o < out.size(); o++) {
-                Tensor result = plan.output(o);
-                if (logitsOutput) {
-                    backend.activationForward(Activation.SOFTMAX, result, result);
+            // One batch per hand-over to the device thread: a long predict never holds it against other callers.
+            backend.execute(() -> {
+                for (int i = 0; i < x.size(); i++) {
+                    backend.copyIn(x.get(i).data(), first * x.get(i).rowSize(), plan.input(i));
                 }
-                backend.copyOut(result, out.get(o), start * graph.outputs().get(o).shape().size());
-            }
+                plan.forward(0);
+                for (int o = 0; o < out.size(); o++) {
+                    Tensor result = plan.output(o);
+                    if (logitsOutput) {
+                        backend.activationForward(Activation.SOFTMAX, result, result);
+                    }
+                    backend.copyOut(result, out.get(o), first * graph.outputs().get(o).shape().size());
+                }
+                return null;
+            });
         }
         List<NDArray> arrays = new ArrayList<>();
         for (int o = 0; o < out.size(); o++) {

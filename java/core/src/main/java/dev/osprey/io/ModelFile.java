@@ -124,9 +124,9 @@ public final class ModelFile {
                     throw duplicateEntry(Path.of("(model bytes)"), e.getName());
                 }
                 if (e.getName().equals(MODEL_JSON)) {
-                    json = readBounded(zip, MODEL_JSON, Limits.current().maxJsonBytes(), "maxJsonBytes", Path.of("(model bytes)"));
+                    json = readBounded(zip, MODEL_JSON, Limits.current().maxJsonBytes(), jsonLimit(), Path.of("(model bytes)"));
                 } else if (e.getName().equals(WEIGHTS)) {
-                    weights = readBounded(zip, WEIGHTS, MAX_ENTRY_BYTES, null, Path.of("(model bytes)"));
+                    weights = readBounded(zip, WEIGHTS, weightsLimit(), weightsLimitText(), Path.of("(model bytes)"));
                 }
             }
         } catch (ZipException | java.io.EOFException | IllegalArgumentException e) { // the last: bad entry names
@@ -151,8 +151,8 @@ public final class ModelFile {
                     throw duplicateEntry(path, name);
                 }
             }
-            json = readEntry(zip, MODEL_JSON, Limits.current().maxJsonBytes(), "maxJsonBytes", path);
-            weights = readEntry(zip, WEIGHTS, MAX_ENTRY_BYTES, null, path);
+            json = readEntry(zip, MODEL_JSON, Limits.current().maxJsonBytes(), jsonLimit(), path);
+            weights = readEntry(zip, WEIGHTS, weightsLimit(), weightsLimitText(), path);
         } catch (ZipException | java.io.EOFException | IllegalArgumentException e) {
             throw new ModelFormatException(path + " is not an Osprey model file, or is truncated (expected a zip with "
                     + MODEL_JSON + " and " + WEIGHTS + "): " + e.getMessage(), e);
@@ -233,7 +233,15 @@ public final class ModelFile {
                 model.classNames(names2.stream().map(String::valueOf).toList());
             }
             if (doc.get("preprocessing") instanceof Map<?, ?> p) {
-                model.preprocessing(dev.osprey.data.images.Preprocessing.fromConfig(p));
+                dev.osprey.data.images.Preprocessing pre = dev.osprey.data.images.Preprocessing.fromConfig(p);
+                Shape input = model.inputShape();
+                int channels = pre.color() == dev.osprey.data.images.Preprocessing.ColorMode.RGB ? 3 : 1;
+                if (input.rank() != 3 || input.dim(0) != pre.height() || input.dim(1) != pre.width()
+                        || input.dim(2) != channels) {
+                    throw new ModelFormatException(path + ": the saved preprocessing makes " + pre.height() + "x"
+                            + pre.width() + "x" + channels + " images, but the model takes " + input + " (damaged)");
+                }
+                model.preprocessing(pre);
             }
             return model;
         } catch (RuntimeException | Error | ModelFormatException e) {
@@ -281,13 +289,13 @@ public final class ModelFile {
     }
 
     /** The entry's bytes, or null when the zip has no such entry. */
-    private static byte[] readEntry(ZipFile zip, String name, long limit, String limitName, Path path) throws IOException {
+    private static byte[] readEntry(ZipFile zip, String name, long limit, String limitText, Path path) throws IOException {
         ZipEntry entry = zip.getEntry(name);
         if (entry == null) {
             return null;
         }
         try (InputStream in = zip.getInputStream(entry)) {
-            return readBounded(in, name, limit, limitName, path);
+            return readBounded(in, name, limit, limitText, path);
         }
     }
 
@@ -295,14 +303,29 @@ public final class ModelFile {
      * Inflates at most {@code limit} bytes: the sizes a zip declares are the writer's word, so the bound is on what
      * actually comes out, and growth follows the data (a lying header costs nothing).
      */
-    private static byte[] readBounded(InputStream in, String name, long limit, String limitName, Path path)
+    private static byte[] readBounded(InputStream in, String name, long limit, String limitText, Path path)
             throws IOException {
         byte[] bytes = in.readNBytes((int) Math.min(limit + 1, MAX_ENTRY_BYTES));
         if (bytes.length > limit || (bytes.length == MAX_ENTRY_BYTES && in.read() >= 0)) {
             throw new ModelFormatException(path + ": entry " + name + " inflates to more than "
-                    + (limitName == null ? limit + " bytes" : Limits.describe(limitName, limit) + " bytes"));
+                    + limit + " bytes, " + limitText);
         }
         return bytes;
+    }
+
+    private static String jsonLimit() {
+        return Limits.describe("maxJsonBytes", Limits.current().maxJsonBytes());
+    }
+
+    private static String weightsLimitText() {
+        return "room for the weights of " + Limits.describe("maxParameters", Limits.current().maxParameters())
+                + " with their optimizer state";
+    }
+
+    /** The weights entry holds at most maxParameters weights and two optimizer slots for each, plus a header. */
+    private static long weightsLimit() {
+        long parameters = Limits.current().maxParameters();
+        return parameters > (MAX_ENTRY_BYTES - (1 << 20)) / 12 ? MAX_ENTRY_BYTES : parameters * 12 + (1 << 20);
     }
 
     private static ModelFormatException duplicateEntry(Path path, String name) {

@@ -275,11 +275,17 @@ class ModelFileTest {
         String json = entry("model.json");
         ModelFormatException e = loadFails("filters.osprey", json.replaceFirst("\"filters\":32", "\"filters\":1000000000"),
                 entry("weights.safetensors"));
-        assertTrue(e.getMessage().contains("expected a sample of at most 2147483647 values, received shape [26, 26, "
-                + "1000000000]"), e.getMessage());
-        e = loadFails("units.osprey", json.replace("\"units\":64", "\"units\":1000000000"), entry("weights.safetensors"));
+        assertTrue(e.getMessage().contains("(osprey.limits.maxTensorElements)), received shape [26, 26, 1000000000]"),
+                e.getMessage());
+        e = loadFails("units.osprey", json.replace("\"units\":64", "\"units\":10000000"), entry("weights.safetensors"));
         assertTrue(e.getMessage().contains("osprey.limits.maxParameters"), e.getMessage());
+        e = loadFails("units-1e9.osprey", json.replace("\"units\":64", "\"units\":1000000000"), entry("weights.safetensors"));
+        assertTrue(e.getMessage().contains("osprey.limits.maxTensorElements"), e.getMessage());
         assertTrue(!e.getMessage().contains(" -"), "no overflowed negative figure: " + e.getMessage());
+        // A huge input costs no weights, but its activations would: refused where the shape is declared.
+        e = loadFails("input.osprey", json.replace("\"batch_shape\":[null,28,28,1]", "\"batch_shape\":[null,46340,46340,1]"),
+                entry("weights.safetensors"));
+        assertTrue(e.getMessage().contains("osprey.limits.maxTensorElements"), e.getMessage());
     }
 
     /** A model.json that inflates past the JSON size limit stops there, whatever the zip claims. */

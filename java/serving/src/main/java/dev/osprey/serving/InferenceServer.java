@@ -150,8 +150,11 @@ public final class InferenceServer implements AutoCloseable {
         return metrics.scrape();
     }
 
-    /** The routes; every request gets an id and is counted and timed under its status. */
-    private final class Routes extends Handler.Abstract.NonBlocking {
+    /**
+     * The routes; every request gets an id and is counted and timed under its status. Blocking in Jetty's sense:
+     * decoding a body (JSON, an image) is real work, so it runs on a pool thread and never on a selector.
+     */
+    private final class Routes extends Handler.Abstract {
         @Override
         public boolean handle(Request request, Response response, Callback callback) {
             long start = System.nanoTime();
@@ -261,12 +264,18 @@ public final class InferenceServer implements AutoCloseable {
             exchange.refuseBody();
             return;
         }
-        readBody(request, new ByteArrayOutputStream((int) Math.max(0, Math.min(request.getLength(), maxBodyBytes))),
+        // The buffer grows with the bytes that arrive: a Content-Length is only the client's claim.
+        readBody(request, new ByteArrayOutputStream((int) Math.max(0, Math.min(request.getLength(), 64 << 10))),
                 body -> {
-                    if (body == null) {
-                        exchange.refuseBody();
-                    } else {
-                        answer(exchange, body, topK);
+                    try {
+                        if (body == null) {
+                            exchange.refuseBody();
+                        } else {
+                            answer(exchange, body, topK);
+                        }
+                    } catch (RuntimeException e) { // also when the body arrived later, off handle()'s own try
+                        LOG.error("request {}: {}", exchange.id, e.toString(), e);
+                        exchange.respond(500, error("internal error: " + e.getMessage()));
                     }
                 },
                 failure -> exchange.callback.failed(failure));
@@ -279,6 +288,11 @@ public final class InferenceServer implements AutoCloseable {
             samples = decoder.decode(exchange.request.getHeaders().get(HttpHeader.CONTENT_TYPE), body);
         } catch (RequestDecoder.BadRequest e) {
             exchange.respond(400, error(e.getMessage()));
+            return;
+        }
+        if (samples.size() > predictor.queueCapacity()) {
+            exchange.respond(413, error("the request holds " + samples.size() + " samples; this server queues at most "
+                    + predictor.queueCapacity() + " at once: send them in smaller requests"));
             return;
         }
         List<CompletableFuture<float[]>> results = new ArrayList<>();

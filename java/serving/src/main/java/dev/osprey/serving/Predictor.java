@@ -290,6 +290,11 @@ public final class Predictor implements AutoCloseable {
         return queue.size();
     }
 
+    /** The most samples that can wait at once (see {@link Builder#queueCapacity}). */
+    public int queueCapacity() {
+        return queue.size() + queue.remainingCapacity();
+    }
+
     /** Calls {@code listener} with the number of requests in each batch run (on the worker thread: keep it short). */
     public void onBatch(java.util.function.IntConsumer listener) {
         batchListeners.add(java.util.Objects.requireNonNull(listener, "listener"));

@@ -320,6 +320,17 @@ class InferenceServerTest {
         }
     }
 
+    /** A request of more samples than the queue can ever hold is a 413 naming the capacity, not an endless 503. */
+    @Test
+    void aRequestLargerThanTheQueueGetsA413() throws Exception {
+        try (Predictor p = Predictor.builder(modelFile).queueCapacity(4).build(); InferenceServer s = start(p, 1 << 20)) {
+            HttpResponse<String> r = post(s, "application/json", jsonOf(sample(0), sample(1), sample(2), sample(3),
+                    sample(4)).getBytes());
+            assertEquals(413, r.statusCode(), r.body());
+            assertTrue(r.body().contains("holds 5 samples; this server queues at most 4"), r.body());
+        }
+    }
+
     /** Answers Jetty gives itself (here 431 for headers over 8 KiB) are JSON too, not an HTML page. */
     @Test
     void headersOverTheLimitGetAJson431() throws Exception {

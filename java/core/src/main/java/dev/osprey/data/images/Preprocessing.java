@@ -60,11 +60,23 @@ public record Preprocessing(int height, int width, ColorMode color, Interpolatio
     }
 
     public static Preprocessing fromConfig(Map<?, ?> c) {
-        return new Preprocessing(((Number) c.get("height")).intValue(), ((Number) c.get("width")).intValue(),
+        int height = size(c, "height"), width = size(c, "width");
+        dev.osprey.Limits.check("Preprocessing: the image size " + height + "x" + width, (long) height * width,
+                "maxImagePixels", dev.osprey.Limits.current().maxImagePixels());
+        return new Preprocessing(height, width,
                 ColorMode.valueOf(((String) c.get("color")).toUpperCase(Locale.ROOT)),
                 Interpolation.valueOf(((String) c.get("interpolation")).toUpperCase(Locale.ROOT)),
                 c.containsKey("mean") ? toFloats((List<?>) c.get("mean")) : null,
                 c.containsKey("std") ? toFloats((List<?>) c.get("std")) : null);
+    }
+
+    private static int size(Map<?, ?> c, String key) {
+        if (!(c.get(key) instanceof Number n) || n.doubleValue() != Math.rint(n.doubleValue()) || n.doubleValue() < 1
+                || n.doubleValue() > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("Preprocessing: expected '" + key + "' to be a positive whole number, "
+                    + "received " + c.get(key));
+        }
+        return n.intValue();
     }
 
     private static List<Double> floats(float[] a) {

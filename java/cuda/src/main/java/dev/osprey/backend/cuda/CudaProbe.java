@@ -67,15 +67,17 @@ public final class CudaProbe {
     }
 
     /**
-     * On Linux, a machine without the NVIDIA driver has neither its control device nor its /proc entry: knowing that
-     * costs two stat calls, where loading the CUDA runtime's bindings to find out cost 0.2 s of every start.
+     * On Linux, a machine without the NVIDIA driver has neither its control device nor its /proc entry (nor, under
+     * WSL2, the /dev/dxg the driver uses there): knowing that costs three stat calls, where loading the CUDA
+     * runtime's bindings to find out cost 0.2 s of every start.
      */
     static boolean noNvidiaDriver() {
         if (!System.getProperty("os.name", "").toLowerCase(java.util.Locale.ROOT).contains("linux")) {
             return false;
         }
         return !java.nio.file.Files.exists(java.nio.file.Path.of("/dev/nvidiactl"))
-                && !java.nio.file.Files.exists(java.nio.file.Path.of("/proc/driver/nvidia"));
+                && !java.nio.file.Files.exists(java.nio.file.Path.of("/proc/driver/nvidia"))
+                && !java.nio.file.Files.exists(java.nio.file.Path.of("/dev/dxg"));
     }
 
     private static Accelerator.Availability no(String reason) {

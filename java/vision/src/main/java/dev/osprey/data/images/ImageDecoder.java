@@ -50,38 +50,42 @@ public final class ImageDecoder {
         ImageHeader.checkPixels(file, name);
         try (PointerScope scope = new PointerScope()) {
             Mat encoded = new Mat(1, file.length, CV_8U, new BytePointer(file));
-            Mat image;
             try {
-                image = imdecode(encoded, IMREAD_UNCHANGED);
+                decodeInScope(encoded, name, p, a, fill, out, offset);
             } catch (RuntimeException e) { // OpenCV's own checks (sizes, malformed data) arrive as exceptions
                 String reason = String.valueOf(e.getMessage());
                 int error = reason.indexOf("error: ");
                 throw new ImageDecodeException(name + ": not a readable image ("
                         + (error >= 0 ? reason.substring(error + 7) : reason).trim() + ")");
             }
-            if (image == null || image.empty()) {
-                throw new ImageDecodeException(name + ": not a readable image (truncated, damaged, or not JPEG/PNG/BMP)");
-            }
-            if (image.depth() != CV_8U) {
-                Mat eight = new Mat();
-                image.convertTo(eight, CV_8U, 1 / 257.0, 0); // 16-bit PNG
-                image = eight;
-            }
-            Mat colour = convertColour(image, p.color(), name);
-            Mat sized = colour;
-            if (colour.rows() != p.height() || colour.cols() != p.width()) {
-                sized = new Mat();
-                resize(colour, sized, new Size(p.width(), p.height()), 0, 0, interpolation(p.interpolation()));
-            }
-            Mat warped = sized;
-            if (!a.isIdentity()) {
-                warped = new Mat();
-                Mat m = new Mat(2, 3, org.bytedeco.opencv.global.opencv_core.CV_64F,
-                        new DoublePointer(affine(a, p.width(), p.height())));
-                warpAffine(sized, warped, m, new Size(p.width(), p.height()), INTER_LINEAR, border(fill), new Scalar(0.0));
-            }
-            copyScaled(warped, p, out, offset);
         }
+    }
+
+    private void decodeInScope(Mat encoded, String name, Preprocessing p, Augmentation.Params a,
+                               Augmentation.FillMode fill, float[] out, int offset) throws ImageDecodeException {
+        Mat image = imdecode(encoded, IMREAD_UNCHANGED);
+        if (image == null || image.empty()) {
+            throw new ImageDecodeException(name + ": not a readable image (truncated, damaged, or not JPEG/PNG/BMP)");
+        }
+        if (image.depth() != CV_8U) {
+            Mat eight = new Mat();
+            image.convertTo(eight, CV_8U, 1 / 257.0, 0); // 16-bit PNG
+            image = eight;
+        }
+        Mat colour = convertColour(image, p.color(), name);
+        Mat sized = colour;
+        if (colour.rows() != p.height() || colour.cols() != p.width()) {
+            sized = new Mat();
+            resize(colour, sized, new Size(p.width(), p.height()), 0, 0, interpolation(p.interpolation()));
+        }
+        Mat warped = sized;
+        if (!a.isIdentity()) {
+            warped = new Mat();
+            Mat m = new Mat(2, 3, org.bytedeco.opencv.global.opencv_core.CV_64F,
+                    new DoublePointer(affine(a, p.width(), p.height())));
+            warpAffine(sized, warped, m, new Size(p.width(), p.height()), INTER_LINEAR, border(fill), new Scalar(0.0));
+        }
+        copyScaled(warped, p, out, offset);
     }
 
     /** Grey or RGB from 1, 3 or 4 decoded channels (OpenCV gives these for PNG, JPEG and BMP); anything else is refused. */
