@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 minutes="${1:-10}"; good="${2:-100}"; hostile="${3:-10}"; slow="${4:-200}"
 mvn -B -q -o -DskipTests package -pl benchmarks -am >/dev/null 2>&1 || mvn -B -q -DskipTests package -pl benchmarks -am
 work="$(mktemp -d)"
-trap '[ -n "${server:-}" ] && kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'if [ -n "${server:-}" ]; then kill "$server" 2>/dev/null || true; fi; rm -rf "$work"' EXIT
 ./osprey train --epochs 1 -o "$work/model.osprey" >/dev/null
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 java --enable-native-access=ALL-UNNAMED -jar java/cli/target/osprey-cli-0.1.0-SNAPSHOT.jar serve "$work/model.osprey" \
