@@ -124,6 +124,57 @@ public interface Backend extends AutoCloseable {
     /** The inverse of {@link #concat}: copies each part's columns out of the whole. */
     void split(int rows, Tensor whole, List<Tensor> parts);
 
+    // ---- inference ----------------------------------------------------------------------------------------
+    // An inference plan prepares each kernel once, in the layout the backend's inference op reads, and prepares it
+    // again only when the model's weights change; per call nothing is reordered. A backend without a faster layout
+    // keeps the defaults: no prepared copy, and the ops above composed.
+
+    /**
+     * Floats a convolution kernel takes in the layout {@link #conv2dInference} reads, or 0 when it reads Keras' layout
+     * as it is (then no prepared copy is made). residual: whether the op will add a residual.
+     */
+    default long conv2dInferenceKernelSize(Conv2dSpec spec, boolean residual) {
+        return 0;
+    }
+
+    /** Writes kernel (Keras' layout) into prepared ({@link #conv2dInferenceKernelSize} floats). */
+    default void conv2dPrepareInferenceKernel(Conv2dSpec spec, boolean residual, Tensor kernel, Tensor prepared) {
+        throw new UnsupportedOperationException(description() + " prepares no convolution kernels");
+    }
+
+    /**
+     * y = activation(conv(x, kernel) + bias + residual) in inference: kernel as {@link #conv2dPrepareInferenceKernel}
+     * wrote it (or in Keras' layout where the size is 0), bias null when the spec has none, residual null or of y's
+     * shape. The default composes {@link #conv2dForward}, {@link #add} and {@link #activationForward}.
+     */
+    default void conv2dInference(Conv2dSpec spec, Tensor x, Tensor kernel, Tensor bias, Tensor residual, Tensor y) {
+        if (residual == null) {
+            conv2dForward(spec, x, kernel, bias, y);
+            return;
+        }
+        Checks.expect("conv2dInference residual", residual, spec.outputShape());
+        conv2dForward(spec.withActivation(Activation.LINEAR), x, kernel, bias, y);
+        add(y, residual, y);
+        if (spec.activation().kind() != Activation.Kind.LINEAR) {
+            activationForward(spec.activation(), y, y);
+        }
+    }
+
+    /** Floats a dense kernel takes in the layout {@link #denseInference} reads, or 0 for Keras' layout as it is. */
+    default long denseInferenceKernelSize(DenseSpec spec) {
+        return 0;
+    }
+
+    /** Writes kernel (Keras' (in, out)) into prepared ({@link #denseInferenceKernelSize} floats). */
+    default void densePrepareInferenceKernel(DenseSpec spec, Tensor kernel, Tensor prepared) {
+        throw new UnsupportedOperationException(description() + " prepares no dense kernels");
+    }
+
+    /** y = activation(x . kernel + bias) in inference, kernel as prepared (or Keras' where the size is 0). */
+    default void denseInference(DenseSpec spec, Tensor x, Tensor kernel, Tensor bias, Tensor y) {
+        denseForward(spec, x, kernel, bias, y);
+    }
+
     // ---- loss and regularization -------------------------------------------------------------------------
 
     /**

@@ -79,6 +79,37 @@ public final class Checks {
         bias("conv2dBackwardFilter dBias", s, dBias);
     }
 
+    /**
+     * Inference convolution: kernel has preparedFloats elements (0: Keras' kernel shape), residual is null or y-shaped.
+     */
+    public static void conv2dInference(Conv2dSpec s, Tensor x, Tensor kernel, long preparedFloats, Tensor bias,
+                                       Tensor residual, Tensor y) {
+        expect("conv2dInference x", x, s.inputShape());
+        preparedKernel("conv2dInference kernel", kernel, preparedFloats, s.kernelShape());
+        bias("conv2dInference bias", s, bias);
+        if (residual != null) {
+            expect("conv2dInference residual", residual, s.outputShape());
+        }
+        expect("conv2dInference y", y, s.outputShape());
+    }
+
+    public static void denseInference(DenseSpec s, Tensor x, Tensor kernel, long preparedFloats, Tensor bias, Tensor y) {
+        expect("denseInference x", x, s.inputShape());
+        preparedKernel("denseInference kernel", kernel, preparedFloats, s.kernelShape());
+        expect("denseInference bias", bias, s.units());
+        expect("denseInference y", y, s.outputShape());
+    }
+
+    /** A kernel in a backend's prepared layout (preparedFloats elements), or in Keras' shape when that is 0. */
+    public static void preparedKernel(String what, Tensor kernel, long preparedFloats, int[] kerasShape) {
+        if (preparedFloats == 0) {
+            expect(what, kernel, kerasShape);
+        } else if (kernel == null || kernel.size() != preparedFloats) {
+            throw new IllegalArgumentException(what + ": expected a prepared kernel of " + preparedFloats
+                    + " floats, received " + (kernel == null ? "null" : Tensor.describe(kernel.shape())));
+        }
+    }
+
     private static void bias(String what, Conv2dSpec s, Tensor bias) {
         if (s.hasBias()) {
             expect(what, bias, s.filters());

@@ -43,6 +43,12 @@ public final class ExecutionPlan implements AutoCloseable {
     private final Tensor targets;             // (batch, classes) for the single-output loss, or null
     private final Tensor dLogits;             // training only
     private final List<Fold> folds = new ArrayList<>();
+    /** Optimized inference plans: weights kept in the layouts the backend's inference ops read, refreshed with folds. */
+    private final boolean prepareWeights;
+    private final List<PlanContext.Preparation> preparations = new ArrayList<>();
+    /** Sums folded into the convolution before them: the tensor it adds, and the activation after the sum, per taker. */
+    private final Map<Node, SymbolicTensor> residualOf = new IdentityHashMap<>();
+    private final Map<Node, Activation> residualActivation = new IdentityHashMap<>();
     /** Activations taken over by the layer before them: the activation, per taking layer; the taker, per activation. */
     private final Map<Node, Activation> absorbed = new IdentityHashMap<>();
     private final Map<Node, Node> absorbedInto = new IdentityHashMap<>();
@@ -82,15 +88,19 @@ public final class ExecutionPlan implements AutoCloseable {
         this(graph, parameters, backend, batch, training, logitsOutput, true);
     }
 
-    /** fold: whether an inference plan folds BatchNormalization into the layer before it (tests compare both). */
+    /**
+     * optimize: whether an inference plan folds BatchNormalization (and residual sums) into the convolution before them
+     * and keeps weights in the backend's own layouts (tests compare both).
+     */
     ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, boolean training, boolean logitsOutput,
-                  boolean fold) {
+                  boolean optimize) {
         this.graph = graph;
         this.parameters = parameters;
         this.backend = backend;
         this.batch = batch;
         this.training = training;
         this.logitsOutput = logitsOutput;
+        this.prepareWeights = optimize && !training;
         List<Node> nodes = graph.nodes();
         int tensorCount = graph.inputs().size() + nodes.size();
         values = new Tensor[tensorCount];
@@ -127,7 +137,10 @@ public final class ExecutionPlan implements AutoCloseable {
             }
             absorbPaddings(nodes);
             boolean[] needsGradient = gradientFlow(nodes);
-            Map<Node, Node> foldedInto = new IdentityHashMap<>(training || !fold ? Map.of() : planFolds(nodes));
+            Map<Node, Node> foldedInto = new IdentityHashMap<>(prepareWeights ? planFolds(nodes) : Map.of());
+            if (prepareWeights) {
+                planResidualSums(nodes, foldedInto);
+            }
             absorbActivations(nodes, foldedInto);
             for (int n = 0; n < nodes.size(); n++) {
                 planNode(n, nodes.get(n), needsGradient, foldedInto);
@@ -198,6 +211,77 @@ public final class ExecutionPlan implements AutoCloseable {
             }
         }
         return foldedInto;
+    }
+
+    /**
+     * Finds two-input sums where one input is a convolution's output (or its folded BatchNormalization's) that nothing
+     * else reads, and the other is ready before that convolution runs: the convolution adds the other input itself,
+     * and takes the element-wise activation after the sum too. Marks the sum (and activation) calls as folded into it.
+     */
+    private void planResidualSums(List<Node> nodes, Map<Node, Node> foldedInto) {
+        for (Node sum : nodes) {
+            if (!(sum.layer() instanceof Fusion.Sum) || sum.inputs().size() != 2
+                    || sum.inputs().get(0) == sum.inputs().get(1)) {
+                continue;
+            }
+            Node taker = null;
+            SymbolicTensor other = null;
+            for (int i = 0; i < 2; i++) {
+                Node candidate = residualTaker(sum.inputs().get(i), sum, nodes, foldedInto);
+                SymbolicTensor rest = sum.inputs().get(1 - i);
+                if (candidate != null && readyBefore(rest, candidate, nodes)
+                        && (taker == null || nodes.indexOf(candidate) > nodes.indexOf(taker))) {
+                    taker = candidate;
+                    other = rest;
+                }
+            }
+            if (taker == null) {
+                continue;
+            }
+            residualOf.put(taker, other);
+            foldedInto.put(sum, taker);
+            List<Node> readers = graph.consumers(sum.output());
+            Activation after = Activation.LINEAR;
+            if (readers.size() == 1 && readers.get(0).layer() instanceof Fusion.ActivationOnly a
+                    && onlyReader(sum.output(), Fusion.ActivationOnly.class)
+                    && a.elementwiseActivation().kind() != Activation.Kind.SOFTMAX) {
+                after = a.elementwiseActivation();
+                foldedInto.put(readers.get(0), taker);
+            }
+            residualActivation.put(taker, after);
+            int residualId = ids.get(other);
+            lastUse[residualId] = Math.max(lastUse[residualId], nodes.indexOf(taker));
+        }
+    }
+
+    /**
+     * The convolution that can add a residual in place of this sum: t is its output, or the output of a BatchNorm
+     * folded into it with no activation after, and the sum is t's only reader. Null when there is none.
+     */
+    private Node residualTaker(SymbolicTensor t, Node sum, List<Node> nodes, Map<Node, Node> foldedInto) {
+        Node producer = t.node();
+        if (producer == null || graph.outputs().contains(t) || !graph.consumers(t).equals(List.of(sum))) {
+            return null;
+        }
+        Node conv = producer;
+        if (foldedInto.containsKey(producer)) { // a folded BatchNorm: the convolution it folds into
+            conv = foldedInto.get(producer);
+            if (!(producer.layer() instanceof Fusion.ChannelAffine)) {
+                return null; // an activation folded in: the sum would come after it
+            }
+        } else if (foldedInto.containsValue(producer)) {
+            return null; // it takes a BatchNorm whose output the sum doesn't read
+        }
+        if (!(conv.layer() instanceof Fusion.ResidualAbsorber r) || !r.canAbsorbResidual()
+                || residualOf.containsKey(conv)) {
+            return null;
+        }
+        return conv;
+    }
+
+    /** Whether t is computed before call c runs (a model input, or a call earlier in the order). */
+    private static boolean readyBefore(SymbolicTensor t, Node c, List<Node> nodes) {
+        return t.node() == null || nodes.indexOf(t.node()) < nodes.indexOf(c);
     }
 
     /** Lets a convolution pad its input itself instead of reading a ZeroPadding2D's padded copy. */
@@ -285,7 +369,13 @@ public final class ExecutionPlan implements AutoCloseable {
         if (host != null) { // folded into an earlier call: its output is that call's
             runs[n] = LayerRun.identity(values[ids.get(host.output())], List.of());
             values[outId] = runs[n].output();
-            track(n, outId, null);
+            List<Buffer> hostBuffers = new ArrayList<>(); // those of the inputs that hold the host's output
+            for (int id : inputIds[n]) {
+                if (values[id] == values[outId]) {
+                    hostBuffers.addAll(storage.get(id));
+                }
+            }
+            track(n, outId, null, hostBuffers);
             return;
         }
         Map<String, Tensor> params = new HashMap<>();
@@ -311,6 +401,11 @@ public final class ExecutionPlan implements AutoCloseable {
                 fused = foldedActivation(f.norm());
             }
         }
+        Tensor residual = null;
+        if (residualOf.containsKey(node)) {
+            residual = values[ids.get(residualOf.get(node))];
+            fused = residualActivation.get(node);
+        }
         boolean backward = training && (trains(layer) || any(inputNeedsGradient[n]));
         runsBackward[n] = backward;
         boolean logits = logitsOutput && graph.outputs().size() == 1 && graph.outputs().get(0) == node.output();
@@ -319,8 +414,9 @@ public final class ExecutionPlan implements AutoCloseable {
         int[] extraPadding = padding == null ? NO_PADDING : ((Fusion.PaddingOnly) padding.layer()).padding();
         PlanContext context = new PlanContext(backend, memory, shape -> output(shape, taken), extraPadding, batch,
                 training, in, shapes, node.output().shape(), params, grads, inputNeedsGradient[n].clone(), backward,
-                logits, fused);
+                logits, fused, prepareWeights, residual);
         runs[n] = layer.plan(context);
+        preparations.addAll(context.preparations());
         values[outId] = runs[n].output();
         track(n, outId, context.allocatedOutput() ? taken[0] : null);
         if (backward) {
@@ -372,12 +468,19 @@ public final class ExecutionPlan implements AutoCloseable {
      * inputs, theirs), then frees the buffers of inputs call n was the last to read.
      */
     private void track(int n, int outId, Buffer taken) {
+        track(n, outId, taken, null);
+    }
+
+    /** The same, for a call whose output is another call's (folded into it): it lives where that one does. */
+    private void track(int n, int outId, Buffer taken, List<Buffer> hostStorage) {
         if (training) {
             return;
         }
         List<Buffer> lives;
         if (taken != null) {
             lives = List.of(taken);
+        } else if (hostStorage != null) {
+            lives = new ArrayList<>(hostStorage);
         } else {
             lives = new ArrayList<>();
             for (int id : inputIds[n]) {
@@ -459,9 +562,12 @@ public final class ExecutionPlan implements AutoCloseable {
         return dLogits;
     }
 
-    /** Refreshes weights derived from the model's (folded kernels) if the model's weights changed since. */
+    /**
+     * Refreshes weights derived from the model's (folded kernels, then kernels in the backend's layouts) if the model's
+     * weights changed since.
+     */
     public void prepare() {
-        if (folds.isEmpty() || foldedVersion == parameters.version()) {
+        if ((folds.isEmpty() && preparations.isEmpty()) || foldedVersion == parameters.version()) {
             return;
         }
         for (Fold f : folds) {
@@ -481,6 +587,9 @@ public final class ExecutionPlan implements AutoCloseable {
             float[][] folded = Fusion.fold(kernel, bias, scaleShift[0], scaleShift[1]);
             backend.copyIn(folded[0], 0, f.kernel());
             backend.copyIn(folded[1], 0, f.bias());
+        }
+        for (PlanContext.Preparation p : preparations) {
+            p.prepare().accept(p.source(), p.prepared());
         }
         foldedVersion = parameters.version();
     }
@@ -549,6 +658,11 @@ public final class ExecutionPlan implements AutoCloseable {
     /** How many activation layers this plan let the layer before them apply. */
     int absorbedActivations() {
         return absorbed.size();
+    }
+
+    /** How many sums this plan let the convolution before them compute. */
+    int residualSums() {
+        return residualOf.size();
     }
 
     /** How many BatchNormalization calls this plan folded into the layer before them. */

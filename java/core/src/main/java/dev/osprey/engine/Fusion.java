@@ -11,7 +11,9 @@ import java.util.Map;
  * rounding, since inference normalization is x * scale + shift per channel. In every plan, a layer that can apply an
  * activation itself ({@link ActivationAbsorber}) takes over the activation layer after it (Conv2D then ReLU, or
  * BatchNormalization then ReLU, as one op forward and backward), and a convolution ({@link PaddingAbsorber}) takes
- * over the zero padding ({@link PaddingOnly}) before it as its own padding.
+ * over the zero padding ({@link PaddingOnly}) before it as its own padding. In optimized inference plans, a convolution
+ * ({@link ResidualAbsorber}) whose output (or its folded BatchNormalization's) only feeds a two-input {@link Sum} adds
+ * the other input itself, and the activation after the sum too: a residual block's tail is one op.
  */
 public final class Fusion {
     private Fusion() {
@@ -32,6 +34,18 @@ public final class Fusion {
     public interface ActivationAbsorber {
         /** Whether it can, in a training plan (with its backward) or an inference plan. */
         boolean canAbsorbActivation(Activation a, boolean training);
+    }
+
+    /** A layer whose output is the element-wise sum of its inputs (Add). */
+    public interface Sum {
+    }
+
+    /**
+     * A layer that, in an optimized inference plan, can add a tensor of its output's shape to its output before its
+     * activation (a residual connection's Add after a convolution; see {@code PlanContext.residual()}).
+     */
+    public interface ResidualAbsorber {
+        boolean canAbsorbResidual();
     }
 
     /** A layer that can take a per-output-channel affine into its kernel and bias. */

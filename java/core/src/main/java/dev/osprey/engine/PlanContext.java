@@ -29,12 +29,20 @@ public final class PlanContext {
     private final Activation fusedActivation;
     private final java.util.function.Function<int[], Tensor> outputs;
     private final int[] extraPadding;
+    private final boolean prepareWeights;
+    private final Tensor residual;
+    private final List<Preparation> preparations = new java.util.ArrayList<>();
     private boolean outputAllocated;
+
+    /** A weight kept in a backend's own layout: prepare(source, prepared) runs whenever the model's weights change. */
+    record Preparation(Tensor source, Tensor prepared, java.util.function.BiConsumer<Tensor, Tensor> prepare) {
+    }
 
     PlanContext(Backend backend, Memory memory, java.util.function.Function<int[], Tensor> outputs, int[] extraPadding,
                 int batch, boolean training, List<Tensor> inputs,
                 List<Shape> inputShapes, Shape outputShape, Map<String, Tensor> params, Map<String, Tensor> gradients,
-                boolean[] inputGradients, boolean backward, boolean logits, Activation fusedActivation) {
+                boolean[] inputGradients, boolean backward, boolean logits, Activation fusedActivation,
+                boolean prepareWeights, Tensor residual) {
         this.backend = backend;
         this.memory = memory;
         this.outputs = outputs;
@@ -50,6 +58,8 @@ public final class PlanContext {
         this.backward = backward;
         this.logits = logits;
         this.fusedActivation = fusedActivation;
+        this.prepareWeights = prepareWeights;
+        this.residual = residual;
     }
 
     public Backend backend() {
@@ -165,5 +175,38 @@ public final class PlanContext {
      */
     public Activation activation(Activation own) {
         return fusedActivation != null ? fusedActivation : own;
+    }
+
+    /**
+     * True in an optimized inference plan: the layer may keep its kernels in the layout its backend's inference op
+     * reads ({@link #preparedWeight}) and call the backend's inference ops.
+     */
+    public boolean prepareWeights() {
+        return prepareWeights;
+    }
+
+    /**
+     * A tensor of this many floats, owned by the plan, that holds weight in another layout: the plan runs
+     * prepare(weight, prepared) before the first forward and again whenever the model's weights have changed.
+     */
+    public Tensor preparedWeight(Tensor weight, long floats, java.util.function.BiConsumer<Tensor, Tensor> prepare) {
+        if (!prepareWeights) {
+            throw new IllegalStateException("preparedWeight: only optimized inference plans prepare weights");
+        }
+        Tensor prepared = memory.allocate(Math.toIntExact(floats));
+        preparations.add(new Preparation(weight, prepared, prepare));
+        return prepared;
+    }
+
+    List<Preparation> preparations() {
+        return preparations;
+    }
+
+    /**
+     * A tensor of the output's shape that this layer must add to its output before its activation (an Add after it
+     * that the engine folded into it), or null. Only layers that say {@code Fusion.ResidualAbsorber} get one.
+     */
+    public Tensor residual() {
+        return residual;
     }
 }

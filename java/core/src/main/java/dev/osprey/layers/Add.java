@@ -12,7 +12,7 @@ import java.util.List;
  * The element-wise sum of two or more tensors of one shape, as Keras' Add (a residual connection:
  * {@code new Add().apply(x, shortcut)}). Each input's gradient is the output's.
  */
-public final class Add extends Merge {
+public final class Add extends Merge implements dev.osprey.engine.Fusion.Sum {
     @Override
     public LayerRun plan(PlanContext ctx) {
         Backend backend = ctx.backend();

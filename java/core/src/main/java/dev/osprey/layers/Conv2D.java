@@ -22,7 +22,7 @@ import java.util.Map;
  * convolution followed by BatchNormalization (which the inference plan then folds into the kernel).
  */
 public final class Conv2D extends Layer implements Fusion.LinearOp,
-        Fusion.PaddingAbsorber {
+        Fusion.PaddingAbsorber, Fusion.ResidualAbsorber {
     private final int filters;
     private final int kernelH;
     private final int kernelW;
@@ -187,6 +187,11 @@ public final class Conv2D extends Layer implements Fusion.LinearOp,
     @Override
     public boolean canAbsorbPadding() {
         return true;
+    }
+
+    @Override
+    public boolean canAbsorbResidual() {
+        return activation.kind() == Activation.Kind.LINEAR;
     }
 
     @Override

@@ -23,6 +23,8 @@ final class ConvRun implements LayerRun {
     private final OutputActivation activation;
     private final Tensor dInput;
     private final List<Tensor> inputGradients;
+    private final boolean inference;  // an optimized inference plan: the backend's inference op, a prepared kernel
+    private final Tensor residual;    // added before the activation, or null
 
     /**
      * @param spec     the convolution without activation; its bias flag is set here from the tensors
@@ -34,12 +36,22 @@ final class ConvRun implements LayerRun {
         this.activation = new OutputActivation(ctx, own);
         this.spec = spec.withBias(bias != null).withActivation(activation.fusedIntoOp());
         this.input = ctx.input();
-        this.kernel = kernel;
+        this.inference = ctx.prepareWeights();
+        this.residual = ctx.residual();
+        this.kernel = inference ? prepared(ctx, this.spec, residual != null, kernel) : kernel;
         this.bias = bias;
         this.dKernel = dKernel;
         this.dBias = dKernel == null ? null : dBias;
         this.dInput = ctx.needsInputGradient(0) ? ctx.allocate(spec.inputShape()) : null;
         this.inputGradients = LayerRun.gradients(dInput);
+    }
+
+    /** The kernel in the layout the backend's inference op reads (the kernel itself where that is Keras'). */
+    private static Tensor prepared(PlanContext ctx, Conv2dSpec spec, boolean residual, Tensor kernel) {
+        Backend backend = ctx.backend();
+        long floats = backend.conv2dInferenceKernelSize(spec, residual);
+        return floats == 0 ? kernel : ctx.preparedWeight(kernel, floats,
+                (keras, prepared) -> backend.conv2dPrepareInferenceKernel(spec, residual, keras, prepared));
     }
 
     @Override
@@ -49,7 +61,11 @@ final class ConvRun implements LayerRun {
 
     @Override
     public void forward(long seed) {
-        backend.conv2dForward(spec, input, kernel, bias, activation.raw());
+        if (inference) {
+            backend.conv2dInference(spec, input, kernel, bias, residual, activation.raw());
+        } else {
+            backend.conv2dForward(spec, input, kernel, bias, activation.raw());
+        }
         activation.forward(backend);
     }
 

@@ -92,6 +92,17 @@ public final class Dense extends Layer implements Fusion.LinearOp {
         Tensor dKernel = ctx.gradient("kernel"), dBias = ctx.gradient("bias");
         Tensor dInput = ctx.needsInputGradient(0) ? ctx.allocate(spec.inputShape()) : null;
         List<Tensor> inputGradients = LayerRun.gradients(dInput);
+        if (ctx.prepareWeights()) { // the kernel in the layout the backend's inference op reads, made once
+            long floats = backend.denseInferenceKernelSize(spec);
+            Tensor prepared = floats == 0 ? kernel : ctx.preparedWeight(kernel, floats,
+                    (keras, p) -> backend.densePrepareInferenceKernel(spec, keras, p));
+            return LayerRun.of(out.output(), seed -> {
+                backend.denseInference(spec, input, prepared, bias, out.raw());
+                out.forward(backend);
+            }, dOutput -> {
+                throw new IllegalStateException("Dense: an inference plan has no backward pass");
+            }, inputGradients);
+        }
         return LayerRun.of(out.output(), seed -> {
             backend.denseForward(spec, input, kernel, bias, out.raw());
             out.forward(backend);

@@ -24,7 +24,7 @@ import java.util.Map;
  * convolution's kernel (kh, kw, 1, in * multiplier) with one group per input channel, and runs as one.
  */
 public final class DepthwiseConv2D extends Layer implements Fusion.LinearOp,
-        Fusion.PaddingAbsorber {
+        Fusion.PaddingAbsorber, Fusion.ResidualAbsorber {
     private final int kernelH;
     private final int kernelW;
     private int depthMultiplier = 1;
@@ -173,6 +173,11 @@ public final class DepthwiseConv2D extends Layer implements Fusion.LinearOp,
     @Override
     public boolean canAbsorbPadding() {
         return true;
+    }
+
+    @Override
+    public boolean canAbsorbResidual() {
+        return activation.kind() == Activation.Kind.LINEAR;
     }
 
     @Override

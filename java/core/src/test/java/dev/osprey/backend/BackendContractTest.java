@@ -99,6 +99,38 @@ abstract class BackendContractTest {
         }
     }
 
+    /** The inference convolution, with its kernel prepared once, with and without a residual, against the reference. */
+    @ParameterizedTest
+    @MethodSource("convSpecs")
+    void conv2dInferenceMatchesTheReference(Conv2dSpec s) {
+        Random r = new Random(s.toString().hashCode() + 1);
+        float[] x = random(r, s.batch() * s.inH() * s.inW() * s.inC());
+        float[] k = random(r, s.kernelH() * s.kernelW() * (s.inC() / s.groups()) * s.filters());
+        float[] b = s.hasBias() ? random(r, s.filters()) : null;
+        float[] residual = random(r, s.batch() * s.outH() * s.outW() * s.filters());
+        float[] linear = ReferenceOps.conv2dForward(s.withActivation(Activation.LINEAR), x, k, b);
+        Tensor tx = upload(x, s.inputShape());
+        Tensor tb = b == null ? null : upload(b, s.filters());
+        for (boolean withResidual : new boolean[] {false, true}) {
+            Tensor kernel = upload(k, s.kernelShape());
+            long floats = backend.conv2dInferenceKernelSize(s, withResidual);
+            if (floats > 0) {
+                Tensor prepared = memory.allocate(Math.toIntExact(floats));
+                backend.conv2dPrepareInferenceKernel(s, withResidual, kernel, prepared);
+                backend.fill(kernel, Float.NaN); // the prepared copy alone must be read from now on
+                kernel = prepared;
+            }
+            Tensor ty = memory.allocate(s.outputShape());
+            backend.conv2dInference(s, tx, kernel, tb, withResidual ? upload(residual, s.outputShape()) : null, ty);
+            float[] expected = new float[linear.length];
+            for (int i = 0; i < expected.length; i++) {
+                expected[i] = (float) ReferenceOps.activate(s.activation(), linear[i] + (withResidual ? residual[i] : 0));
+            }
+            assertClose("conv inference " + (withResidual ? "+ residual " : "") + s, expected, download(ty),
+                    tolerance);
+        }
+    }
+
     Stream<Pool2dSpec> poolSpecs() {
         return Stream.of(
                 new Pool2dSpec(4, 26, 26, 32, 2, 2, 2, 2, 0, 0, 0, 0),
@@ -157,6 +189,26 @@ abstract class BackendContractTest {
                 new DenseSpec(1, 64, 10, Activation.LINEAR),
                 new DenseSpec(7, 13, 5, Activation.RELU),
                 new DenseSpec(5, 9, 6, Activation.TANH));
+    }
+
+    @ParameterizedTest
+    @MethodSource("denseSpecs")
+    void denseInferenceMatchesTheReference(DenseSpec s) {
+        Random r = new Random(s.toString().hashCode() + 1);
+        float[] x = random(r, s.batch() * s.inFeatures());
+        float[] k = random(r, s.inFeatures() * s.units());
+        float[] b = random(r, s.units());
+        Tensor kernel = upload(k, s.kernelShape());
+        long floats = backend.denseInferenceKernelSize(s);
+        if (floats > 0) {
+            Tensor prepared = memory.allocate(Math.toIntExact(floats));
+            backend.densePrepareInferenceKernel(s, kernel, prepared);
+            backend.fill(kernel, Float.NaN);
+            kernel = prepared;
+        }
+        Tensor ty = memory.allocate(s.outputShape());
+        backend.denseInference(s, upload(x, s.inputShape()), kernel, upload(b, s.units()), ty);
+        assertClose("dense inference " + s, ReferenceOps.denseForward(s, x, k, b), download(ty), tolerance);
     }
 
     @ParameterizedTest

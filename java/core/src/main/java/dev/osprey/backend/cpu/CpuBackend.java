@@ -37,6 +37,10 @@ public final class CpuBackend implements Backend {
 
     private final DnnlContext context;
     private final PlanCache<Conv2dSpec, ConvPlan> convPlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
+    private final PlanCache<ConvInferencePlan.Key, ConvInferencePlan> convInferencePlans =
+            new PlanCache<>("oneDNN", PLANS_PER_KIND);
+    private final PlanCache<DenseSpec, DenseInferencePlan> denseInferencePlans =
+            new PlanCache<>("oneDNN", PLANS_PER_KIND);
     private final PlanCache<Pool2dSpec, PoolPlan> poolPlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
     private final PlanCache<DenseSpec, DensePlan> densePlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
     private final PlanCache<BatchNormSpec, BatchNormPlan> batchNormPlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
@@ -176,6 +180,64 @@ public final class CpuBackend implements Backend {
         ConvPlan plan = convPlans.get(spec, s -> new ConvPlan(context, s));
         convImplementation = plan.implementation;
         return plan;
+    }
+
+    // ---- inference ---------------------------------------------------------------------------------------
+
+    @Override
+    public synchronized long conv2dInferenceKernelSize(Conv2dSpec spec, boolean residual) {
+        return convInference(spec, residual).preparedFloats;
+    }
+
+    @Override
+    public synchronized void conv2dPrepareInferenceKernel(Conv2dSpec spec, boolean residual, Tensor kernel,
+                                                          Tensor prepared) {
+        ConvInferencePlan plan = convInference(spec, residual);
+        Checks.expect("conv2dPrepareInferenceKernel kernel", kernel, spec.kernelShape());
+        Checks.preparedKernel("conv2dPrepareInferenceKernel prepared", prepared, plan.preparedFloats, spec.kernelShape());
+        plan.prepare(cpu(kernel), cpu(prepared));
+    }
+
+    @Override
+    public synchronized void conv2dInference(Conv2dSpec spec, Tensor x, Tensor kernel, Tensor bias, Tensor residual,
+                                             Tensor y) {
+        ConvInferencePlan plan = convInference(spec, residual != null);
+        Checks.conv2dInference(spec, x, kernel, plan.preparedFloats, bias, residual, y);
+        plan.forward(cpu(x), cpu(kernel), bias == null ? null : cpu(bias), residual == null ? null : cpu(residual),
+                cpu(y));
+    }
+
+    private ConvInferencePlan convInference(Conv2dSpec spec, boolean residual) {
+        checkOpen();
+        ConvInferencePlan plan = convInferencePlans.get(new ConvInferencePlan.Key(spec, residual),
+                k -> new ConvInferencePlan(context, k));
+        convImplementation = plan.implementation;
+        return plan;
+    }
+
+    @Override
+    public synchronized long denseInferenceKernelSize(DenseSpec spec) {
+        return denseInference(spec).preparedFloats;
+    }
+
+    @Override
+    public synchronized void densePrepareInferenceKernel(DenseSpec spec, Tensor kernel, Tensor prepared) {
+        DenseInferencePlan plan = denseInference(spec);
+        Checks.expect("densePrepareInferenceKernel kernel", kernel, spec.kernelShape());
+        Checks.preparedKernel("densePrepareInferenceKernel prepared", prepared, plan.preparedFloats, spec.kernelShape());
+        plan.prepare(cpu(kernel), cpu(prepared));
+    }
+
+    @Override
+    public synchronized void denseInference(DenseSpec spec, Tensor x, Tensor kernel, Tensor bias, Tensor y) {
+        DenseInferencePlan plan = denseInference(spec);
+        Checks.denseInference(spec, x, kernel, plan.preparedFloats, bias, y);
+        plan.forward(cpu(x), cpu(kernel), cpu(bias), cpu(y));
+    }
+
+    private DenseInferencePlan denseInference(DenseSpec spec) {
+        checkOpen();
+        return denseInferencePlans.get(spec, s -> new DenseInferencePlan(context, s));
     }
 
     // ---- pooling -----------------------------------------------------------------------------------------
@@ -421,8 +483,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public synchronized long nativeAllocations() {
-        return tensorsAllocated + convPlans.created() + poolPlans.created() + densePlans.created()
-                + batchNormPlans.created() + eltwisePlans.created() + softmaxPlans.created() + binaryPlans.created();
+        return tensorsAllocated + convPlans.created() + convInferencePlans.created() + poolPlans.created()
+                + densePlans.created() + denseInferencePlans.created() + batchNormPlans.created() + eltwisePlans.created() + softmaxPlans.created() + binaryPlans.created();
     }
 
     // ---- plumbing ----------------------------------------------------------------------------------------
@@ -454,8 +516,8 @@ public final class CpuBackend implements Backend {
             return;
         }
         closed = true;
-        for (PlanCache<?, ?> cache : List.of(convPlans, poolPlans, densePlans, batchNormPlans, eltwisePlans,
-                softmaxPlans, binaryPlans)) {
+        for (PlanCache<?, ?> cache : List.of(convPlans, convInferencePlans, poolPlans, densePlans,
+                denseInferencePlans, batchNormPlans, eltwisePlans, softmaxPlans, binaryPlans)) {
             cache.close();
         }
         context.close();

@@ -68,6 +68,9 @@ final class DnnlContext implements AutoCloseable {
 
     /** Native objects one plan made while planning, freed together (in reverse) when the plan is. */
     static final class Owned implements AutoCloseable {
+        /** The execution argument of the residual a binary post-op (the first post-op) adds. */
+        static final int RESIDUAL_ARG = dnnl.DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE | dnnl.DNNL_ARG_SRC_1;
+
         private final DnnlContext context;
         private final List<Pointer> pointers = new ArrayList<>();
 
@@ -91,20 +94,37 @@ final class DnnlContext implements AutoCloseable {
 
         /** Attributes for a planned primitive: a user-managed scratchpad and, if asked, a fused activation. */
         primitive_attr attributes(Activation fused) {
+            return attributes(null, fused);
+        }
+
+        /**
+         * The same, adding a tensor of the given layout to the output before the activation when residual is not
+         * null (a binary post-op: its data is argument {@link #RESIDUAL_ARG}).
+         */
+        primitive_attr attributes(memory.desc residual, Activation fused) {
             primitive_attr attr = own(new primitive_attr());
             attr.set_scratchpad_mode(dnnl.scratchpad_mode.user);
+            if (residual != null || fused.kind() != Activation.Kind.LINEAR) {
+                post_ops ops = own(new post_ops());
+                if (residual != null) {
+                    ops.append_binary(dnnl.algorithm.binary_add, residual);
+                }
+                appendActivation(ops, fused);
+                attr.set_post_ops(ops);
+            }
+            return attr;
+        }
+
+        private static void appendActivation(post_ops ops, Activation fused) {
             if (fused.kind() != Activation.Kind.LINEAR) {
                 Eltwise e = Eltwise.of(fused);
-                post_ops ops = own(new post_ops());
                 if (e != null) {
                     ops.append_eltwise(e.forward(), e.alpha(), e.beta());
                 } else { // ReLU with a slope and a cap: the slope, then the cap
                     ops.append_eltwise(dnnl.algorithm.eltwise_relu, fused.alpha(), 0f);
                     ops.append_eltwise(dnnl.algorithm.eltwise_clip_v2, -Float.MAX_VALUE, fused.maxValue());
                 }
-                attr.set_post_ops(ops);
             }
-            return attr;
         }
 
         DnnlContext context() {

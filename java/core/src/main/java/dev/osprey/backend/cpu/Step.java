@@ -18,9 +18,10 @@ final class Step implements AutoCloseable {
     private final String what;
     private final primitive prim;
     private final IntMemoryMap args = new IntMemoryMap();
-    private final List<Integer> ids = new ArrayList<>();
+    private int[] ids = new int[0];
     private final List<memory> memories = new ArrayList<>();
     private final List<memory> owned = new ArrayList<>();
+    private long[] bound = new long[0]; // per argument, the address its memory holds now (0: none yet)
     private boolean closed;
 
     Step(String what, primitive primitive) {
@@ -37,18 +38,42 @@ final class Step implements AutoCloseable {
 
     /** Declares an argument that always uses this memory; the caller keeps ownership of it. */
     Step fixedArg(int id, memory memory) {
-        ids.add(id);
+        ids = java.util.Arrays.copyOf(ids, ids.length + 1);
+        ids[ids.length - 1] = id;
         memories.add(memory);
         args.put(id, memory);
+        bound = java.util.Arrays.copyOf(bound, ids.length);
         return this;
     }
 
+    /** A reorder between two layouts, both arguments bound per call. */
+    static Step reorder(String what, memory.desc from, memory.desc to, engine engine) {
+        memory source = new memory(from, engine, (Pointer) null);
+        memory destination = new memory(to, engine, (Pointer) null);
+        Step step = new Step(what, new org.bytedeco.dnnl.reorder(source, destination));
+        step.owned.add(source);
+        step.owned.add(destination);
+        return step.fixedArg(org.bytedeco.dnnl.global.dnnl.DNNL_ARG_FROM, source)
+                .fixedArg(org.bytedeco.dnnl.global.dnnl.DNNL_ARG_TO, destination);
+    }
+
+    /**
+     * Points an argument at data. A plan calls with the same tensors every time, so the native call is made only when
+     * the address changes.
+     */
     Step bind(int id, Pointer data) {
-        int index = ids.indexOf(id);
-        if (index < 0) {
+        int index = 0;
+        while (index < ids.length && ids[index] != id) {
+            index++;
+        }
+        if (index == ids.length) {
             throw new IllegalStateException(what + ": argument " + id + " was not declared");
         }
-        memories.get(index).set_data_handle(data);
+        long address = data.address() + data.position() * data.sizeof();
+        if (bound[index] != address || address == 0) {
+            memories.get(index).set_data_handle(data);
+            bound[index] = address;
+        }
         return this;
     }
 

@@ -1,0 +1,118 @@
+package dev.osprey.backend.cpu;
+
+import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_BIAS;
+import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_DST;
+import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_FROM;
+import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_SCRATCHPAD;
+import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_SRC;
+import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_TO;
+import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_WEIGHTS;
+
+import dev.osprey.backend.Conv2dSpec;
+import org.bytedeco.dnnl.convolution_forward;
+import org.bytedeco.dnnl.memory;
+import org.bytedeco.dnnl.global.dnnl;
+
+/**
+ * A convolution for inference plans: oneDNN's forward_inference primitive reading its kernel in the layout it chose,
+ * prepared once by {@link #prepare} (a reorder from Keras' layout), so a call reorders nothing. The activation, and
+ * where asked a residual of the output's shape added before it, run as post-ops inside the convolution.
+ */
+final class ConvInferencePlan implements AutoCloseable {
+    /** The convolution, and whether it adds a residual. */
+    record Key(Conv2dSpec spec, boolean residual) {
+    }
+
+    private final DnnlContext context;
+    private final DnnlContext.Owned owned;
+    private final Key key;
+    private final Step forward;
+    private final Step prepare;        // null when the primitive reads Keras' layout itself
+    /** Floats of the prepared kernel; 0 when the primitive reads Keras' layout (no copy is made). */
+    final long preparedFloats;
+    final String implementation;
+
+    ConvInferencePlan(DnnlContext context, Key key) {
+        this.context = context;
+        this.owned = new DnnlContext.Owned(context);
+        this.key = key;
+        Conv2dSpec s = key.spec();
+        long[] strides = {s.strideH(), s.strideW()};
+        long[] dilates = {s.dilationH() - 1, s.dilationW() - 1};
+        long[] padL = {s.padTop(), s.padLeft()};
+        long[] padR = {s.padBottom(), s.padRight()};
+        memory.desc src = owned.md(memory.format_tag.nhwc, s.batch(), s.inC(), s.inH(), s.inW());
+        memory.desc dst = owned.md(memory.format_tag.nhwc, s.batch(), s.filters(), s.outH(), s.outW());
+        memory.desc bias = s.hasBias() ? owned.md(memory.format_tag.x, s.filters()) : null;
+        int g = s.groups();
+        memory.desc keras = g == 1
+                ? owned.md(memory.format_tag.hwio, s.filters(), s.inC(), s.kernelH(), s.kernelW())
+                : owned.md(memory.format_tag.hwigo, g, s.filters() / g, s.inC() / g, s.kernelH(), s.kernelW());
+        memory.desc any = g == 1
+                ? owned.anyFormat(s.filters(), s.inC(), s.kernelH(), s.kernelW())
+                : owned.anyFormat(g, s.filters() / g, s.inC() / g, s.kernelH(), s.kernelW());
+        try {
+            var attributes = owned.attributes(key.residual() ? dst : null, s.activation());
+            convolution_forward.primitive_desc desc = owned.own(bias != null
+                    ? new convolution_forward.primitive_desc(context.engine, dnnl.prop_kind.forward_inference,
+                            dnnl.algorithm.convolution_direct, src, any, bias, dst, strides, dilates, padL, padR,
+                            attributes, false)
+                    : new convolution_forward.primitive_desc(context.engine, dnnl.prop_kind.forward_inference,
+                            dnnl.algorithm.convolution_direct, src, any, dst, strides, dilates, padL, padR,
+                            attributes, false));
+            implementation = desc.impl_info_str().getString();
+            memory.desc chosen = owned.own(desc.weights_desc());
+            if (chosen.equals(keras)) {
+                preparedFloats = 0;
+                prepare = null;
+            } else {
+                preparedFloats = (chosen.get_size() + Float.BYTES - 1) / Float.BYTES;
+                prepare = Step.reorder("conv2d kernel preparation " + s, keras, chosen, context.engine);
+            }
+            Step f = new Step("conv2d inference " + s + (key.residual() ? " + residual" : ""),
+                    new convolution_forward(desc))
+                    .arg(DNNL_ARG_SRC, src, context.engine)
+                    .arg(DNNL_ARG_WEIGHTS, chosen, context.engine)
+                    .arg(DNNL_ARG_DST, dst, context.engine)
+                    .arg(DNNL_ARG_SCRATCHPAD, desc.scratchpad_desc(), context.engine);
+            if (bias != null) {
+                f.arg(DNNL_ARG_BIAS, bias, context.engine);
+            }
+            if (key.residual()) {
+                f.arg(DnnlContext.Owned.RESIDUAL_ARG, dst, context.engine);
+            }
+            forward = f;
+            context.reserveScratchpad(desc.scratchpad_desc());
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    /** Writes the Keras-layout kernel into prepared, in the primitive's layout ({@link #preparedFloats} floats). */
+    void prepare(CpuTensor kernel, CpuTensor prepared) {
+        if (prepare == null) {
+            throw new IllegalStateException(key + " reads Keras' layout: there is nothing to prepare");
+        }
+        prepare.bind(DNNL_ARG_FROM, kernel.pointer()).bind(DNNL_ARG_TO, prepared.pointer()).run(context.stream);
+    }
+
+    /** y = activation(conv(x) + bias [+ residual]); kernel as prepared (or Keras' when nothing is prepared). */
+    void forward(CpuTensor x, CpuTensor kernel, CpuTensor b, CpuTensor residual, CpuTensor y) {
+        forward.bind(DNNL_ARG_WEIGHTS, kernel.pointer());
+        if (b != null) {
+            forward.bind(DNNL_ARG_BIAS, b.pointer());
+        }
+        if (residual != null) {
+            forward.bind(DnnlContext.Owned.RESIDUAL_ARG, residual.pointer());
+        }
+        forward.bind(DNNL_ARG_SRC, x.pointer()).bind(DNNL_ARG_DST, y.pointer())
+                .bind(DNNL_ARG_SCRATCHPAD, context.scratchpad()).run(context.stream);
+    }
+
+    @Override
+    public void close() {
+        Step.closeAll(forward, prepare);
+        owned.close();
+    }
+}
