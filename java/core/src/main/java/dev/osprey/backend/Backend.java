@@ -160,6 +160,16 @@ public interface Backend extends AutoCloseable {
         }
     }
 
+    /** Pooling in inference: no workspace for a backward pass. The default is {@link #pool2dForward}. */
+    default void pool2dInference(Pool2dSpec spec, Tensor x, Tensor y) {
+        long workspace = pool2dWorkspaceSize(spec);
+        if (workspace > 0) {
+            throw new UnsupportedOperationException(description() + " needs a workspace for " + spec
+                    + " and has no pooling for inference");
+        }
+        pool2dForward(spec, x, y, null);
+    }
+
     /** Floats a dense kernel takes in the layout {@link #denseInference} reads, or 0 for Keras' layout as it is. */
     default long denseInferenceKernelSize(DenseSpec spec) {
         return 0;

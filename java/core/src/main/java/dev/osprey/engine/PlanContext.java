@@ -181,7 +181,7 @@ public final class PlanContext {
      * True in an optimized inference plan: the layer may keep its kernels in the layout its backend's inference op
      * reads ({@link #preparedWeight}) and call the backend's inference ops.
      */
-    public boolean prepareWeights() {
+    public boolean optimizedInference() {
         return prepareWeights;
     }
 

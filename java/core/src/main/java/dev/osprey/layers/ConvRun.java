@@ -36,7 +36,7 @@ final class ConvRun implements LayerRun {
         this.activation = new OutputActivation(ctx, own);
         this.spec = spec.withBias(bias != null).withActivation(activation.fusedIntoOp());
         this.input = ctx.input();
-        this.inference = ctx.prepareWeights();
+        this.inference = ctx.optimizedInference();
         this.residual = ctx.residual();
         this.kernel = inference ? prepared(ctx, this.spec, residual != null, kernel) : kernel;
         this.bias = bias;

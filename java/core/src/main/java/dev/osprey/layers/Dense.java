@@ -92,7 +92,7 @@ public final class Dense extends Layer implements Fusion.LinearOp {
         Tensor dKernel = ctx.gradient("kernel"), dBias = ctx.gradient("bias");
         Tensor dInput = ctx.needsInputGradient(0) ? ctx.allocate(spec.inputShape()) : null;
         List<Tensor> inputGradients = LayerRun.gradients(dInput);
-        if (ctx.prepareWeights()) { // the kernel in the layout the backend's inference op reads, made once
+        if (ctx.optimizedInference()) { // the kernel in the layout the backend's inference op reads, made once
             long floats = backend.denseInferenceKernelSize(spec);
             Tensor prepared = floats == 0 ? kernel : ctx.preparedWeight(kernel, floats,
                     (keras, p) -> backend.densePrepareInferenceKernel(spec, keras, p));

@@ -105,6 +105,7 @@ abstract class Pooling2D<P extends Pooling2D<P>> extends Layer {
         private final Tensor pooled;
         private final Tensor output;
         private final Tensor workspace;
+        private final boolean inference;  // an optimized inference plan: no workspace, the backend's inference op
         private final Tensor dInput;
         private final List<Tensor> inputGradients;
         private Tensor lastOutputGradient;
@@ -117,7 +118,8 @@ abstract class Pooling2D<P extends Pooling2D<P>> extends Layer {
             this.input = ctx.input();
             this.pooled = ctx.allocateOutput(spec.outputShape());
             this.output = backend.view(pooled, 0, outputShape);
-            long workspaceSize = backend.pool2dWorkspaceSize(spec);
+            this.inference = ctx.optimizedInference();
+            long workspaceSize = inference ? 0 : backend.pool2dWorkspaceSize(spec);
             this.workspace = workspaceSize > 0 ? ctx.allocate(Math.toIntExact(workspaceSize)) : null;
             this.dInput = ctx.needsInputGradient(0) ? ctx.allocate(spec.inputShape()) : null;
             this.inputGradients = LayerRun.gradients(dInput);
@@ -130,7 +132,11 @@ abstract class Pooling2D<P extends Pooling2D<P>> extends Layer {
 
         @Override
         public void forward(long seed) {
-            backend.pool2dForward(spec, input, pooled, workspace);
+            if (inference) {
+                backend.pool2dInference(spec, input, pooled);
+            } else {
+                backend.pool2dForward(spec, input, pooled, workspace);
+            }
         }
 
         @Override

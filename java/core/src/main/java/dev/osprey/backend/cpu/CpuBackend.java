@@ -262,6 +262,12 @@ public final class CpuBackend implements Backend {
         plan.backward(cpu(dy), workspace == null ? null : cpu(workspace), cpu(dx));
     }
 
+    @Override
+    public synchronized void pool2dInference(Pool2dSpec spec, Tensor x, Tensor y) {
+        Checks.pool2dForward(spec, x, y, null, 0);
+        pool(spec).inference(cpu(x), cpu(y));
+    }
+
     private PoolPlan pool(Pool2dSpec spec) {
         checkOpen();
         return poolPlans.get(spec, s -> new PoolPlan(context, s));

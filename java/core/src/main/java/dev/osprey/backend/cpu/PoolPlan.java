@@ -27,6 +27,7 @@ final class PoolPlan implements AutoCloseable {
     private final memory.desc dst;
     private final memory.desc workspace; // null for average pooling
     private final Step forward;
+    private Step inference;
     private Step backward;
     final long workspaceFloats;
 
@@ -68,6 +69,24 @@ final class PoolPlan implements AutoCloseable {
                 .bind(DNNL_ARG_SCRATCHPAD, context.scratchpad()).run(context.stream);
     }
 
+    /** The forward without a workspace (forward_inference), made on first use. */
+    void inference(CpuTensor x, CpuTensor y) {
+        if (inference == null) {
+            Pool2dSpec s = spec;
+            pooling_forward.primitive_desc d = owned.own(new pooling_forward.primitive_desc(context.engine,
+                    dnnl.prop_kind.forward_inference, algorithm(s), src, dst, new long[] {s.strideH(), s.strideW()},
+                    new long[] {s.poolH(), s.poolW()}, new long[] {0, 0}, new long[] {s.padTop(), s.padLeft()},
+                    new long[] {s.padBottom(), s.padRight()}, owned.attributes(Activation.LINEAR), false));
+            inference = new Step("pool inference " + s, new pooling_forward(d))
+                    .arg(DNNL_ARG_SRC, src, context.engine)
+                    .arg(DNNL_ARG_DST, dst, context.engine)
+                    .arg(DNNL_ARG_SCRATCHPAD, d.scratchpad_desc(), context.engine);
+            context.reserveScratchpad(d.scratchpad_desc());
+        }
+        inference.bind(DNNL_ARG_SRC, x.pointer()).bind(DNNL_ARG_DST, y.pointer())
+                .bind(DNNL_ARG_SCRATCHPAD, context.scratchpad()).run(context.stream);
+    }
+
     void backward(CpuTensor dy, CpuTensor ws, CpuTensor dx) {
         if (backward == null) {
             Pool2dSpec s = spec;
@@ -91,7 +110,7 @@ final class PoolPlan implements AutoCloseable {
 
     @Override
     public void close() {
-        Step.closeAll(forward, backward);
+        Step.closeAll(forward, inference, backward);
         owned.close();
     }
 }
