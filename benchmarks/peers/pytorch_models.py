@@ -1,17 +1,23 @@
 #!/usr/bin/env python3
-"""ResNet-20 and MobileNetV2 (32x32x3 inputs, 10 classes) in PyTorch, built to match Osprey's built-in models
-layer for layer, measured for the side-by-side script benchmarks/run-graph-models-vs-peers.sh.
+"""Osprey's built-in models in PyTorch, 10 classes, measured for the side-by-side scripts
+benchmarks/run-graph-models-vs-peers.sh and benchmarks/run-inference-vs-peers.sh:
+  resnet20, mobilenetv2  32x32x3 inputs, built to match Osprey's layer for layer;
+  tutorial               28x28x1, the tutorial CNN (tutorial_cnn() of pytorch_cnn.py, 93,322 parameters);
+  resnet18               224x224x3, torchvision's ResNet-18 as is.
 
-  pytorch_models.py MODEL SECONDS THREADS      MODEL = resnet20 | mobilenetv2
+  pytorch_models.py MODEL SECONDS THREADS
       On seeded random normal images with random labels: training images/s at batch 64 and 128 (Adam lr 1e-3
-      eps 1e-7, cross-entropy, train mode), inference images/s at batch 256 (eval mode, no_grad, softmax on the
-      output), batch-1 latency median and p99 in ms (eval mode, no_grad, softmax). Each figure is measured in
-      both memory formats (NCHW and channels_last) for SECONDS each, and the better of the two is reported.
-      Prints "RESULT pytorch <model> <figure> <value>" per figure, figure in train_b64, train_b128, infer_b256,
-      latency_p50_ms, latency_p99_ms (images/s or ms), plus INFO lines (versions, per-format values).
+      eps 1e-7, cross-entropy, train mode), inference images/s at batch N (256; 32 for resnet18) (eval mode,
+      no_grad, softmax on the output), batch-1 latency median and p99 in ms (eval mode, no_grad, softmax). Each
+      figure is measured in both memory formats (NCHW and channels_last) for SECONDS each, and the better of the
+      two is reported. Prints "RESULT pytorch <model> <figure> <value>" per figure, figure in train_b64,
+      train_b128, infer_bN, latency_p50_ms, latency_p99_ms (images/s or ms), plus INFO lines (versions,
+      per-format values).
+  pytorch_models.py infer MODEL SECONDS THREADS
+      The inference figures only: infer_bN, latency_p50_ms, latency_p99_ms, as above.
   pytorch_models.py export MODEL OUT.onnx
-      Exports the eval-mode model (opset 13, input "input", output "logits", dynamic batch axis) and checks the
-      file with onnx.checker.
+      Exports the eval-mode model (opset 13, input "input" of the model's own input shape, output "logits",
+      dynamic batch axis) and checks the file with onnx.checker.
 """
 import glob, math, os, sys, time
 
@@ -22,8 +28,12 @@ from torch import nn
 # (PyTorch's momentum is the weight of the new batch: 1 - 0.99).
 BN_EPS, BN_MOMENTUM = 1e-3, 0.01
 # Trainable parameters and BatchNorm running statistics (mean + variance: what Keras adds to its count).
-EXPECTED = {"resnet20": (272_474, 1_568), "mobilenetv2": (2_236_682, 34_112)}
-FIGURES = ("train_b64", "train_b128", "infer_b256", "latency_p50_ms", "latency_p99_ms")
+EXPECTED = {"resnet20": (272_474, 1_568), "mobilenetv2": (2_236_682, 34_112), "tutorial": (93_322, 0),
+            "resnet18": (11_181_642, 9_600)}
+# Each model's input (C, H, W) and the batch of its inference figure.
+INPUT_SHAPE = {"resnet20": (3, 32, 32), "mobilenetv2": (3, 32, 32), "tutorial": (1, 28, 28),
+               "resnet18": (3, 224, 224)}
+INFER_BATCH = {"resnet18": 32}
 FORMATS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
 
 
@@ -76,8 +86,28 @@ def mobilenetv2(num_classes=10, alpha=1.0):
     return model
 
 
+def tutorial():
+    """The tutorial CNN, as pytorch_cnn.py defines it (the same module directory)."""
+    from pytorch_cnn import tutorial_cnn
+    return tutorial_cnn()
+
+
+def resnet18(num_classes=10):
+    """torchvision's ResNet-18 as is."""
+    import torchvision
+    return torchvision.models.resnet18(num_classes=num_classes)
+
+
+def infer_batch(name):
+    return INFER_BATCH.get(name, 256)
+
+
+def infer_figure(name):
+    return f"infer_b{infer_batch(name)}"
+
+
 def build(name):
-    model = {"resnet20": resnet20, "mobilenetv2": mobilenetv2}[name]()
+    model = {"resnet20": resnet20, "mobilenetv2": mobilenetv2, "tutorial": tutorial, "resnet18": resnet18}[name]()
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     running = sum(m.running_mean.numel() + m.running_var.numel()
                   for m in model.modules() if isinstance(m, nn.BatchNorm2d))
@@ -100,9 +130,9 @@ def fresh(name, fmt):
     return build(name).to(memory_format=fmt)
 
 
-def random_images(n, fmt, seed):
+def random_images(name, n, fmt, seed):
     g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, 3, 32, 32, generator=g).contiguous(memory_format=fmt)
+    x = torch.randn(n, *INPUT_SHAPE[name], generator=g).contiguous(memory_format=fmt)
     y = torch.randint(0, 10, (n,), generator=g)
     return x, y
 
@@ -112,7 +142,7 @@ def train_images_per_second(name, fmt, batch, seconds, warmup_steps=5):
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
     loss_fn = nn.CrossEntropyLoss()
-    x, y = random_images(batch * 8, fmt, seed=1)
+    x, y = random_images(name, batch * 8, fmt, seed=1)
     batches = [(x[i:i + batch], y[i:i + batch]) for i in range(0, x.shape[0], batch)]
 
     def step(i):
@@ -130,9 +160,10 @@ def train_images_per_second(name, fmt, batch, seconds, warmup_steps=5):
     return steps * batch / (time.perf_counter() - start)
 
 
-def inference_images_per_second(name, fmt, seconds, batch=256):
+def inference_images_per_second(name, fmt, seconds):
+    batch = infer_batch(name)
     model = fresh(name, fmt).eval()
-    x, _ = random_images(batch * 4, fmt, seed=2)
+    x, _ = random_images(name, batch * 4, fmt, seed=2)
     batches = [x[i:i + batch] for i in range(0, x.shape[0], batch)]
     with torch.no_grad():
         for xb in batches[:2]:
@@ -147,7 +178,7 @@ def inference_images_per_second(name, fmt, seconds, batch=256):
 def latency_ms(name, fmt, seconds):
     """Batch-1 latency over 256 different images, cycled: (median, p99) in ms."""
     model = fresh(name, fmt).eval()
-    x, _ = random_images(256, fmt, seed=3)
+    x, _ = random_images(name, 256, fmt, seed=3)
     singles = [x[i:i + 1] for i in range(x.shape[0])]
     samples = []
     with torch.no_grad():
@@ -166,15 +197,21 @@ def latency_ms(name, fmt, seconds):
     return samples[len(samples) // 2], samples[min(len(samples) - 1, math.ceil(len(samples) * 0.99) - 1)]
 
 
-def measure(name, seconds):
+def figures(name, training):
+    inference = (infer_figure(name), "latency_p50_ms", "latency_p99_ms")
+    return (("train_b64", "train_b128") if training else ()) + inference
+
+
+def measure(name, seconds, training=True):
     """Every figure in both memory formats, the formats alternating; returns {figure: {format: value}}."""
-    values = {f: {} for f in FIGURES}
+    values = {f: {} for f in figures(name, training)}
+    if training:
+        for fmt_name, fmt in FORMATS.items():
+            values["train_b64"][fmt_name] = train_images_per_second(name, fmt, 64, seconds)
+        for fmt_name, fmt in FORMATS.items():
+            values["train_b128"][fmt_name] = train_images_per_second(name, fmt, 128, seconds)
     for fmt_name, fmt in FORMATS.items():
-        values["train_b64"][fmt_name] = train_images_per_second(name, fmt, 64, seconds)
-    for fmt_name, fmt in FORMATS.items():
-        values["train_b128"][fmt_name] = train_images_per_second(name, fmt, 128, seconds)
-    for fmt_name, fmt in FORMATS.items():
-        values["infer_b256"][fmt_name] = inference_images_per_second(name, fmt, seconds)
+        values[infer_figure(name)][fmt_name] = inference_images_per_second(name, fmt, seconds)
     for fmt_name, fmt in FORMATS.items():
         values["latency_p50_ms"][fmt_name], values["latency_p99_ms"][fmt_name] = latency_ms(name, fmt, seconds)
     return values
@@ -183,24 +220,28 @@ def measure(name, seconds):
 def export(name, out):
     import onnx
     model = build(name).eval()
-    x = torch.randn(1, 3, 32, 32)
+    x = torch.randn(1, *INPUT_SHAPE[name])
     torch.onnx.export(model, x, out, opset_version=13, input_names=["input"], output_names=["logits"],
                       dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
     onnx.checker.check_model(onnx.load(out))
-    print(f"INFO exported {name} to {out} (opset 13, onnx {onnx.__version__}, checker passed)")
+    print(f"INFO exported {name} to {out} (input {'x'.join(map(str, INPUT_SHAPE[name]))}, opset 13, "
+          f"onnx {onnx.__version__}, checker passed)")
 
 
 def main(args):
-    if len(args) == 3 and args[0] == "export":
+    if len(args) == 3 and args[0] == "export" and args[1] in EXPECTED:
         export(args[1], args[2])
         return
+    training = not (len(args) == 4 and args[0] == "infer")
+    if not training:
+        args = args[1:]
     if len(args) != 3 or args[0] not in EXPECTED:
         sys.exit(__doc__)
     name, seconds, threads = args[0], float(args[1]), int(args[2])
     torch.set_num_threads(threads)
     print(f"INFO pytorch torch={torch.__version__} threads={torch.get_num_threads()} blas={blas()}", flush=True)
-    values = measure(name, seconds)
-    for figure in FIGURES:
+    values = measure(name, seconds, training)
+    for figure in values:
         pick = min if figure.startswith("latency") else max
         best = pick(values[figure], key=values[figure].get)
         per_format = " ".join(f"{k}={v:.4f}" for k, v in values[figure].items())

@@ -17,35 +17,44 @@ import java.util.Map;
 import java.util.Random;
 
 /**
- * ONNX Runtime for Java as a side-by-side inference peer (benchmarks/run-graph-models-vs-peers.sh): loads a model
- * exported by benchmarks/peers/pytorch_models.py and measures inference images/s at batch 256 and batch-1 latency
- * (median, p99), each in a time-based loop after a warm-up.
+ * ONNX Runtime for Java as a side-by-side inference peer (benchmarks/run-graph-models-vs-peers.sh,
+ * benchmarks/run-inference-vs-peers.sh): loads a model exported by benchmarks/peers/pytorch_models.py and measures
+ * inference images/s at batch BATCH (256 unless given) and batch-1 latency (median, p99), each in a time-based
+ * loop after a warm-up.
  *
- * <p>Inputs are random normal values in the layout the file declares (NCHW), wrapped once, before timing, in
- * direct buffers that ONNX Runtime reads without a copy. Each timed call runs the session, copies the logits into
- * a Java array and applies a softmax over them in Java, as the PyTorch side applies a softmax to its output.
+ * <p>Inputs are random normal values in the shape the file declares (NCHW, any image size) with the batch axis set
+ * to BATCH or 1, wrapped once, before timing, in direct buffers that ONNX Runtime reads without a copy. Each timed
+ * call runs the session, copies the logits into a Java array and applies a softmax over them in Java, as the
+ * PyTorch side applies a softmax to its output.
  *
  * <p>Session: intra-op threads = THREADS, inter-op threads 1, graph optimization level ALL, sequential execution.
- * Prints {@code RESULT onnxruntime <model> <figure> <value>} lines for infer_b256, latency_p50_ms, latency_p99_ms.
+ * Prints {@code RESULT onnxruntime <model> <figure> <value>} lines for infer_b&lt;BATCH&gt; (infer_b256 by default),
+ * latency_p50_ms, latency_p99_ms.
  *
- * <p>Usage: OrtPeer MODEL_NAME FILE.onnx SECONDS THREADS
+ * <p>Usage: OrtPeer MODEL_NAME FILE.onnx SECONDS THREADS [BATCH=256]
  */
 public final class OrtPeer {
-    private static final int BATCH = 256;
+    private static final int DEFAULT_BATCH = 256;
     private static final int SINGLES = 256;
+    private static final String USAGE = "usage: OrtPeer MODEL_NAME FILE.onnx SECONDS THREADS [BATCH=256]";
 
     private OrtPeer() {
     }
 
     public static void main(String[] args) throws OrtException {
-        if (args.length != 4) {
-            System.err.println("usage: OrtPeer MODEL_NAME FILE.onnx SECONDS THREADS");
+        if (args.length != 4 && args.length != 5) {
+            System.err.println(USAGE);
             System.exit(2);
         }
         String name = args[0];
         String file = args[1];
         double seconds = Double.parseDouble(args[2]);
         int threads = Integer.parseInt(args[3]);
+        int batch = args.length == 5 ? Integer.parseInt(args[4]) : DEFAULT_BATCH;
+        if (batch < 1) {
+            System.err.println("BATCH must be at least 1, received " + batch + "\n" + USAGE);
+            System.exit(2);
+        }
 
         OrtEnvironment env = OrtEnvironment.getEnvironment();
         try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
@@ -55,14 +64,16 @@ public final class OrtPeer {
             options.setExecutionMode(OrtSession.SessionOptions.ExecutionMode.SEQUENTIAL);
             try (OrtSession session = env.createSession(file, options)) {
                 Map.Entry<String, NodeInfo> input = session.getInputInfo().entrySet().iterator().next();
-                long[] shape = ((TensorInfo) input.getValue().getInfo()).getShape(); // [-1, 3, 32, 32]
-                System.out.printf(Locale.ROOT, "INFO onnxruntime version=%s threads=%d softmax=java input=%s%s%n",
-                        env.getVersion(), threads, input.getKey(), Arrays.toString(shape).replace(" ", ""));
+                long[] shape = ((TensorInfo) input.getValue().getInfo()).getShape(); // e.g. [-1, 3, 32, 32]
+                System.out.printf(Locale.ROOT,
+                        "INFO onnxruntime version=%s threads=%d softmax=java input=%s%s batch=%d%n",
+                        env.getVersion(), threads, input.getKey(), Arrays.toString(shape).replace(" ", ""), batch);
                 Random random = new Random(42);
-                double imagesPerSecond = inferenceImagesPerSecond(env, session, input.getKey(), shape, random,
-                        seconds);
+                double imagesPerSecond = inferenceImagesPerSecond(env, session, input.getKey(), shape, batch,
+                        random, seconds);
                 double[] latency = latencyMillis(env, session, input.getKey(), shape, random, seconds);
-                System.out.printf(Locale.ROOT, "RESULT onnxruntime %s infer_b256 %.1f%n", name, imagesPerSecond);
+                System.out.printf(Locale.ROOT, "RESULT onnxruntime %s infer_b%d %.1f%n", name, batch,
+                        imagesPerSecond);
                 System.out.printf(Locale.ROOT, "RESULT onnxruntime %s latency_p50_ms %.4f%n", name, latency[0]);
                 System.out.printf(Locale.ROOT, "RESULT onnxruntime %s latency_p99_ms %.4f%n", name, latency[1]);
             }
@@ -70,8 +81,8 @@ public final class OrtPeer {
     }
 
     private static double inferenceImagesPerSecond(OrtEnvironment env, OrtSession session, String inputName,
-            long[] shape, Random random, double seconds) throws OrtException {
-        try (OnnxTensor x = randomTensor(env, withBatch(shape, BATCH), random)) {
+            long[] shape, int batch, Random random, double seconds) throws OrtException {
+        try (OnnxTensor x = randomTensor(env, withBatch(shape, batch), random)) {
             Map<String, OnnxTensor> feed = Map.of(inputName, x);
             for (int i = 0; i < 3; i++) {
                 runWithSoftmax(session, feed);
@@ -82,7 +93,7 @@ public final class OrtPeer {
             long now;
             do {
                 runWithSoftmax(session, feed);
-                images += BATCH;
+                images += batch;
                 now = System.nanoTime();
             } while (now < end);
             return images / ((now - start) / 1e9);
