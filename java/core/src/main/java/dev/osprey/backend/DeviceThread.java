@@ -11,18 +11,19 @@ import java.util.concurrent.locks.LockSupport;
  * sevenfold once a second thread had predicted. With every call made from this thread there is one pool, sized to
  * the machine, and callers take turns at the granularity of a predict call or a training step.
  *
- * <p>The hand-over costs microseconds: both sides poll for up to a millisecond before parking, yielding the core
- * between polls (so the computation's own threads are never kept waiting), and back-to-back calls don't pay a futex
- * wake-up each. Work submitted from this thread itself (a callback inside fit that predicts) runs at once.
+ * <p>The hand-over costs microseconds: this thread polls for up to a millisecond after each task before parking
+ * (yielding the core between polls), so back-to-back calls don't pay a futex wake-up to start. The caller parks while
+ * its task runs: polling there made a third runnable thread beside oneDNN's two on a two-core machine, and the
+ * scheduler's 4 ms time slices showed up as a 4 ms p99 on ResNet-20's 0.45 ms batch-1 latency (2.7 ms parked, the
+ * median unchanged; benchmarks/results/inference-vs-peers-*.md). Work submitted from this thread itself (a callback
+ * inside fit that predicts) runs at once.
  */
 public final class DeviceThread {
-    /** How long each side polls before parking; polling yields, so a core the computation needs is never held. */
+    /** How long this thread polls for the next task before parking; polling yields the core between polls. */
     private static final long POLL_NANOS = 1_000_000;
 
     private final Thread thread;
     private final ConcurrentLinkedQueue<Task<?>> tasks = new ConcurrentLinkedQueue<>();
-    /** Callers waiting now: only a lone caller polls; with company, each parks (polling would steal the cores). */
-    private final java.util.concurrent.atomic.AtomicInteger waiting = new java.util.concurrent.atomic.AtomicInteger();
 
     public DeviceThread(String name) {
         this.thread = new Thread(this::serve, name);
@@ -36,14 +37,9 @@ public final class DeviceThread {
             return Task.callDirectly(work);
         }
         Task<T> task = new Task<>(work, Thread.currentThread());
-        boolean alone = waiting.incrementAndGet() == 1;
-        try {
-            tasks.add(task);
-            LockSupport.unpark(thread);
-            return task.await(alone);
-        } finally {
-            waiting.decrementAndGet();
-        }
+        tasks.add(task);
+        LockSupport.unpark(thread);
+        return task.await();
     }
 
     /** True on the device thread itself. */
@@ -99,11 +95,7 @@ public final class DeviceThread {
             LockSupport.unpark(waiter);
         }
 
-        T await(boolean poll) {
-            long until = poll ? System.nanoTime() + POLL_NANOS : 0;
-            while (!done && System.nanoTime() < until) {
-                Thread.yield();
-            }
+        T await() {
             boolean interrupted = false;
             while (!done) {
                 LockSupport.park(this);
