@@ -13,6 +13,8 @@
 #
 # Builds the benchmarks module first unless SKIP_BUILD=1. Needs Debian's python3-torch, python3-torchvision,
 # python3-onnx and libopenblas0-openmp (installed if missing, when run as root).
+# Where the CPU has AVX512_BF16 (or AMX), Osprey also runs in bf16 (Model.inferencePrecision(BF16)) right after its
+# fp32 run, as a column of its own; BF16=0 leaves it out.
 # Usage: benchmarks/run-inference-vs-peers.sh [seconds-per-figure=5] [rounds=3] [models...]
 #        models: any of tutorial resnet20 mobilenetv2 resnet18 (default: all four)
 set -euo pipefail
@@ -90,6 +92,11 @@ for model in "${models[@]}"; do
   "$python" "$peers" export "$model" "$work/$model.onnx" >&2
 done
 
+bf16=no
+if [ "${BF16:-1}" = 1 ] && lscpu | grep -qwE 'avx512_bf16|amx_bf16'; then
+  bf16=yes
+fi
+
 export OMP_NUM_THREADS=$threads
 # Others' work on the machine skews every side's figures: the report gives the load average and, where the kernel
 # has it, the CPU pressure (share of the last 60 s in which some runnable task waited for a CPU), before and after.
@@ -117,6 +124,9 @@ for ((r = 1; r <= rounds; r++)); do
   for model in "${models[@]}"; do
     if [ "$osprey" = yes ]; then
       run "$r" "$model" osprey "${java[@]}" dev.osprey.bench.InferenceThroughput "$model" "$seconds"
+      if [ "$bf16" = yes ]; then
+        run "$r" "$model" osprey-bf16 "${java[@]}" dev.osprey.bench.InferenceThroughput "$model" "$seconds" bf16
+      fi
     fi
     # ONNX Runtime unpacks its natives into a fresh java.io.tmpdir folder and leaves the folder: keep it in $work.
     run "$r" "$model" onnxruntime "${java[@]}" -Djava.io.tmpdir="$work" dev.osprey.bench.OrtPeer "$model" \
@@ -169,6 +179,8 @@ for line in lines:
         torch_format[(f[2], f[3])][current_round] = dict(w.split("=", 1) for w in f[4:])["best"]
 
 frameworks = [("osprey", "Osprey"), ("onnxruntime", "ONNX Runtime"), ("pytorch", "PyTorch")]
+if any(k[0] == "osprey-bf16" for k in values):
+    frameworks.insert(1, ("osprey-bf16", "Osprey bf16"))
 
 
 def latency(figure):
@@ -200,8 +212,8 @@ def fmt(x, figure):
     return f"{x:,.1f}" if x < 100 else f"{x:,.0f}"
 
 
-def ratio(model, figure, peer):
-    o, p = best("osprey", model, figure), best(peer, model, figure)
+def ratio(model, figure, peer, ours="osprey"):
+    o, p = best(ours, model, figure), best(peer, model, figure)
     if o is None or p is None or p == 0:
         return "—"
     return f"{o / p:.2f}" if o / p >= 0.1 else f"{o / p:.3f}"
@@ -232,7 +244,7 @@ md = [f"# Inference on the CPU: Osprey vs ONNX Runtime vs PyTorch, best of {roun
       "NCHW and channels_last, the better kept; MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=4294967296",
       f"- threads: {threads} each (OMP_NUM_THREADS={threads}, torch.set_num_threads({threads}), "
       f"ORT intra-op {threads}); {rounds} round(s), {seconds} s per figure per round; per round and model the order "
-      "is Osprey, ONNX Runtime, PyTorch",
+      "is Osprey, " + ("Osprey bf16, " if len(frameworks) == 4 else "") + "ONNX Runtime, PyTorch",
       "- models: " + ", ".join(f"{m} ({shapes.get(m, '?')})" for m in models) + "; 10 classes, random weights, "
       "seeded random normal images; every figure includes a softmax over the logits",
       f"- load average (1, 5, 15 min) and CPU pressure (avg60) before the rounds: {load_before}; "
@@ -243,13 +255,17 @@ md = [f"# Inference on the CPU: Osprey vs ONNX Runtime vs PyTorch, best of {roun
       "every row: for images/s > 1 means Osprey is ahead; **for latency (ms) < 1 means Osprey is ahead**.",
       ""]
 for model in models:
+    bf16_cols = len(frameworks) == 4
     md += [f"## {model} ({shapes.get(model, '?')})", "",
-           "| figure | Osprey | ONNX Runtime | PyTorch | Osprey/ORT | Osprey/PyTorch |",
-           "|---|---:|---:|---:|---:|---:|"]
+           "| figure | " + " | ".join(name for _, name in frameworks) + " | Osprey/ORT | "
+           + ("Osprey bf16/ORT | " if bf16_cols else "") + "Osprey/PyTorch |",
+           "|---|" + "---:|" * (len(frameworks) + (3 if bf16_cols else 2))]
     picks = []
     for figure in figures_of(model):
         md.append(f"| {describe(figure)} | " + " | ".join(fmt(best(fw, model, figure), figure) for fw, _ in frameworks)
-                  + f" | {ratio(model, figure, 'onnxruntime')} | {ratio(model, figure, 'pytorch')} |")
+                  + f" | {ratio(model, figure, 'onnxruntime')} | "
+                  + (f"{ratio(model, figure, 'onnxruntime', 'osprey-bf16')} | " if bf16_cols else "")
+                  + f"{ratio(model, figure, 'pytorch')} |")
         v, formats = values.get(("pytorch", model, figure), {}), torch_format.get((model, figure), {})
         if v:
             pick = min if latency(figure) else max

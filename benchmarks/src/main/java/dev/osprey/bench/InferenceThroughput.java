@@ -13,7 +13,9 @@ import java.util.Random;
  * peers are: inference images/s at a large batch (256; 32 for resnet18 at 224x224x3) and batch-1 latency (median,
  * p99), each with the softmax, on seeded random normal images. Prints "RESULT osprey MODEL FIGURE VALUE" lines.
  *
- * <p>Usage: InferenceThroughput tutorial|resnet20|mobilenetv2|resnet18 SECONDS
+ * <p>Usage: InferenceThroughput tutorial|resnet20|mobilenetv2|resnet18 SECONDS [fp32|bf16]. In another precision than
+ * fp32 the framework is named with it ({@code RESULT osprey-bf16 ...}); where the CPU has no bf16 kernels the model
+ * says why on stderr and the run exits with status 3.
  */
 public final class InferenceThroughput {
     private InferenceThroughput() {
@@ -34,10 +36,13 @@ public final class InferenceThroughput {
     }
 
     public static void main(String[] args) {
-        if (args.length != 2) {
-            System.err.println("usage: InferenceThroughput tutorial|resnet20|mobilenetv2|resnet18 SECONDS");
+        if (args.length < 2 || args.length > 3) {
+            System.err.println("usage: InferenceThroughput tutorial|resnet20|mobilenetv2|resnet18 SECONDS [fp32|bf16]");
             System.exit(2);
         }
+        dev.osprey.Precision precision = args.length == 3 ? dev.osprey.Precision.parse(args[2])
+                : dev.osprey.Precision.FP32;
+        String framework = precision == dev.osprey.Precision.FP32 ? "osprey" : "osprey-" + precision;
         String name = args[0];
         double seconds = Double.parseDouble(args[1]);
         Shape input = inputOf(name);
@@ -50,16 +55,20 @@ public final class InferenceThroughput {
         }
         NDArray images = new NDArray(x, input.withBatch(n));
         try (Model model = Models.byName(name, input, 10)) {
+            if (model.inferencePrecision(precision).inferencePrecision() != precision) {
+                System.exit(3);
+            }
             System.out.println("INFO osprey " + model.backendDescription().replace(' ', '_'));
-            print(name, "infer_b" + batch, ModelBenchmark.inferenceImagesPerSecond(model, images, batch, seconds));
+            print(framework, name, "infer_b" + batch,
+                    ModelBenchmark.inferenceImagesPerSecond(model, images, batch, seconds));
             double[] latency = ModelBenchmark.batchOneLatencyMillis(model, images, seconds);
-            print(name, "latency_p50_ms", latency[0]);
-            print(name, "latency_p99_ms", latency[1]);
+            print(framework, name, "latency_p50_ms", latency[0]);
+            print(framework, name, "latency_p99_ms", latency[1]);
         }
     }
 
-    private static void print(String model, String figure, double value) {
-        System.out.printf(Locale.ROOT, "RESULT osprey %s %s %.4f%n", model, figure, value);
+    private static void print(String framework, String model, String figure, double value) {
+        System.out.printf(Locale.ROOT, "RESULT %s %s %s %.4f%n", framework, model, figure, value);
         System.out.flush();
     }
 }

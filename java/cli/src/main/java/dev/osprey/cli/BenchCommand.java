@@ -41,6 +41,10 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--threads", description = "CPU threads (sets OMP_NUM_THREADS; the osprey launcher applies it).")
     Integer threads;
 
+    @Option(names = "--precision", split = ",", defaultValue = "fp32",
+            description = "Inference precisions to measure, comma-separated: fp32, bf16. Training is always fp32. Default: ${DEFAULT-VALUE}.")
+    List<String> precisions;
+
     @Override
     public Integer call() throws Exception {
         Threads.check(threads);
@@ -54,20 +58,48 @@ final class BenchCommand implements Callable<Integer> {
                 devices.add(Device.cuda(i));
             }
         }
+        List<dev.osprey.Precision> extra = new ArrayList<>();
+        for (String p : precisions) {
+            dev.osprey.Precision precision = dev.osprey.Precision.parse(p);
+            if (precision != dev.osprey.Precision.FP32 && !extra.contains(precision)) {
+                extra.add(precision);
+            }
+        }
         List<ModelBenchmark.Result> results = new ArrayList<>();
+        List<String> precisionRows = new ArrayList<>();
         for (Device device : devices) {
             System.out.println("measuring " + device + " ...");
             try (Model model = model(device)) {
                 NDArray[] data = data(model);
                 results.add(ModelBenchmark.run(model, data[0], data[1], seconds));
+                for (dev.osprey.Precision precision : extra) {
+                    precisionRows.add(inferenceRow(model, data[0], device, precision));
+                }
             }
         }
         print(results);
+        for (String row : precisionRows) {
+            System.out.println(row);
+        }
         if (!cuda.usable()) {
             System.out.println("cuda: not measured: " + cuda.reason());
         }
         write(results, cuda);
         return 0;
+    }
+
+    /** Inference images/s at batch 256 and batch-1 latency in another precision, as one printed line. */
+    private String inferenceRow(Model model, NDArray x, Device device, dev.osprey.Precision precision) {
+        if (model.inferencePrecision(precision).inferencePrecision() != precision) {
+            model.inferencePrecision(dev.osprey.Precision.FP32);
+            return String.format(Locale.ROOT, "%-7s %s inference: not measured: %s", device, precision,
+                    model.backend().unavailable(precision));
+        }
+        double imagesPerSecond = ModelBenchmark.inferenceImagesPerSecond(model, x, 256, seconds);
+        double[] latency = ModelBenchmark.batchOneLatencyMillis(model, x, seconds);
+        model.inferencePrecision(dev.osprey.Precision.FP32);
+        return String.format(Locale.ROOT, "%-7s %s inference: %,.0f img/s at batch 256, batch 1 p50 %.3f ms, p99 %.3f ms",
+                device, precision, imagesPerSecond, latency[0], latency[1]);
     }
 
     private Model model(Device device) throws Exception {

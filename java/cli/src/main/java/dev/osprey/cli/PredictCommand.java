@@ -43,12 +43,18 @@ final class PredictCommand implements Callable<Integer> {
     @Option(names = "--device", defaultValue = "auto", description = "auto or cpu. Default: ${DEFAULT-VALUE}.")
     String device;
 
+    @Option(names = "--precision", defaultValue = "fp32",
+            description = "fp32, or bf16 (bfloat16 products where the CPU has AVX512_BF16 or AMX; else fp32, with the reason logged). Default: ${DEFAULT-VALUE}.")
+    String precision;
+
     @Override
     public Integer call() throws Exception {
         if (topK <= 0) {
             throw new IllegalArgumentException("expected --top-k > 0, received " + topK);
         }
+        dev.osprey.Precision inferIn = dev.osprey.Precision.parse(precision);
         try (Model model = Model.load(modelFile, Device.parse(device))) {
+            model.inferencePrecision(inferIn);
             List<String> labels = new ArrayList<>();
             NDArray x = imageFiles(images) ? decodeImages(model, labels) : Idx.images(Idx.read(images), images.toString());
             int n = limit > 0 ? Math.min(limit, x.rows()) : x.rows();

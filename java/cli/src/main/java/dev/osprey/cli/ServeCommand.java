@@ -45,6 +45,10 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--max-connections", defaultValue = "1024", description = "Open connections at most; beyond, accepting pauses. Default: ${DEFAULT-VALUE}.")
     int maxConnections;
 
+    @Option(names = "--precision", defaultValue = "fp32",
+            description = "fp32, or bf16 (bfloat16 products where the CPU has AVX512_BF16 or AMX; else fp32, with the reason logged). Default: ${DEFAULT-VALUE}.")
+    String precision;
+
     @Option(names = "--allow-non-finite", description = "Accept NaN and infinite inputs instead of answering 400.")
     boolean allowNonFinite;
 
@@ -59,7 +63,7 @@ final class ServeCommand implements Callable<Integer> {
         }
         Predictor predictor = Predictor.builder(modelFile).maxBatchSize(maxBatch)
                 .maxDelay(Duration.ofNanos(maxDelayMicros * 1000)).queueCapacity(queue)
-                .acceptNonFiniteInputs(allowNonFinite).build();
+                .acceptNonFiniteInputs(allowNonFinite).precision(dev.osprey.Precision.parse(precision)).build();
         InferenceServer server;
         try {
             server = InferenceServer.builder(predictor).address(new InetSocketAddress(host, port))

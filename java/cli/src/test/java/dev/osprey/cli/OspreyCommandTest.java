@@ -59,6 +59,14 @@ class OspreyCommandTest {
         String[] lines = predict.out().strip().split("\n");
         assertEquals(3, lines.length, predict.out());
         assertTrue(lines[0].matches("\\s*0:\\s+\\S.* \\d\\.\\d{3}\\s+\\S.* \\d\\.\\d{3}"), lines[0]);
+        // bf16 where the CPU has it, else fp32 with the reason logged
+        Run bf16 = run("predict", model.toString(), images.toString(), "--top-k", "1", "--limit", "3", "--precision",
+                "bf16");
+        assertEquals(0, bf16.exitCode(), bf16.err());
+        assertEquals(3, bf16.out().strip().split("\n").length, bf16.out());
+        Run fp16 = run("predict", model.toString(), images.toString(), "--precision", "fp16");
+        assertEquals(1, fp16.exitCode());
+        assertTrue(fp16.err().contains("expected precision fp32 or bf16, received 'fp16'"), fp16.err());
 
         Run summary = run("summary", model.toString());
         assertTrue(summary.out().contains("dense_1 (Dense)"), summary.out());
@@ -92,8 +100,11 @@ class OspreyCommandTest {
     void benchPrintsTheTableWritesJsonAndAChartAndSaysWhyAGpuRowIsMissing() throws Exception {
         Path json = dir.resolve("bench.json");
         Path png = dir.resolve("bench.png");
-        Run bench = run("bench", "--seconds", "0.1", "--json", json.toString(), "--chart", png.toString());
+        Run bench = run("bench", "--seconds", "0.1", "--json", json.toString(), "--chart", png.toString(),
+                "--precision", "fp32,bf16");
         assertEquals(0, bench.exitCode(), bench.err());
+        assertTrue(bench.out().matches("(?s).*\\ncpu\\s+bf16 inference: ([0-9,]+ img/s at batch 256, batch 1 p50 [0-9.]+ ms"
+                + ".*|not measured: .+)"), bench.out());
         assertTrue(bench.out().matches("(?s).*\\ncpu\\s+[0-9,]+\\s+[0-9.]+\\s+[0-9,]+.*% .*"), bench.out());
         if (!dev.osprey.backend.Device.cudaAvailability().usable()) {
             assertTrue(bench.out().contains("cuda: not measured: "), bench.out());

@@ -125,29 +125,43 @@ public interface Backend extends AutoCloseable {
     void split(int rows, Tensor whole, List<Tensor> parts);
 
     // ---- inference ----------------------------------------------------------------------------------------
-    // An inference plan prepares each kernel once, in the layout the backend's inference op reads, and prepares it
-    // again only when the model's weights change; per call nothing is reordered. A backend without a faster layout
-    // keeps the defaults: no prepared copy, and the ops above composed.
+    // An inference plan prepares each kernel once, in the layout (and number format) the backend's inference op
+    // reads, and prepares it again only when the model's weights change; per call nothing is reordered. A backend
+    // without a faster layout keeps the defaults: no prepared copy, fp32 only, and the ops above composed.
+
+    /** Null when this backend can run inference in this precision, else a one-line reason why not. */
+    default String unavailable(dev.osprey.Precision precision) {
+        return precision == dev.osprey.Precision.FP32 ? null
+                : description() + " has no " + precision + " inference kernels";
+    }
 
     /**
-     * Floats a convolution kernel takes in the layout {@link #conv2dInference} reads, or 0 when it reads Keras' layout
-     * as it is (then no prepared copy is made). residual: whether the op will add a residual.
+     * Floats a convolution kernel takes in the layout {@link #conv2dInference} reads, or 0 when it reads Keras' fp32
+     * layout as it is (then no prepared copy is made).
      */
-    default long conv2dInferenceKernelSize(Conv2dSpec spec, boolean residual) {
+    default long conv2dInferenceKernelSize(ConvInference op) {
+        requireFp32(op.precision());
         return 0;
     }
 
-    /** Writes kernel (Keras' layout) into prepared ({@link #conv2dInferenceKernelSize} floats). */
-    default void conv2dPrepareInferenceKernel(Conv2dSpec spec, boolean residual, Tensor kernel, Tensor prepared) {
+    /** Writes kernel (Keras' layout, fp32) into prepared ({@link #conv2dInferenceKernelSize} floats). */
+    default void conv2dPrepareInferenceKernel(ConvInference op, Tensor kernel, Tensor prepared) {
         throw new UnsupportedOperationException(description() + " prepares no convolution kernels");
     }
 
     /**
      * y = activation(conv(x, kernel) + bias + residual) in inference: kernel as {@link #conv2dPrepareInferenceKernel}
-     * wrote it (or in Keras' layout where the size is 0), bias null when the spec has none, residual null or of y's
-     * shape. The default composes {@link #conv2dForward}, {@link #add} and {@link #activationForward}.
+     * wrote it (or in Keras' layout where the size is 0), bias null when the spec has none, residual of y's shape when
+     * the op adds one, else null. The default composes {@link #conv2dForward}, {@link #add} and
+     * {@link #activationForward}.
      */
-    default void conv2dInference(Conv2dSpec spec, Tensor x, Tensor kernel, Tensor bias, Tensor residual, Tensor y) {
+    default void conv2dInference(ConvInference op, Tensor x, Tensor kernel, Tensor bias, Tensor residual, Tensor y) {
+        requireFp32(op.precision());
+        Conv2dSpec spec = op.spec();
+        if (op.residual() != (residual != null)) {
+            throw new IllegalArgumentException("conv2dInference: expected " + (op.residual() ? "a residual" : "none")
+                    + ", received " + (residual == null ? "none" : Tensor.describe(residual.shape())));
+        }
         if (residual == null) {
             conv2dForward(spec, x, kernel, bias, y);
             return;
@@ -160,6 +174,23 @@ public interface Backend extends AutoCloseable {
         }
     }
 
+    /** Floats a dense kernel takes in the layout {@link #denseInference} reads, or 0 for Keras' fp32 layout. */
+    default long denseInferenceKernelSize(DenseInference op) {
+        requireFp32(op.precision());
+        return 0;
+    }
+
+    /** Writes kernel (Keras' (in, out), fp32) into prepared ({@link #denseInferenceKernelSize} floats). */
+    default void densePrepareInferenceKernel(DenseInference op, Tensor kernel, Tensor prepared) {
+        throw new UnsupportedOperationException(description() + " prepares no dense kernels");
+    }
+
+    /** y = activation(x . kernel + bias) in inference, kernel as prepared (or Keras' where the size is 0). */
+    default void denseInference(DenseInference op, Tensor x, Tensor kernel, Tensor bias, Tensor y) {
+        requireFp32(op.precision());
+        denseForward(op.spec(), x, kernel, bias, y);
+    }
+
     /** Pooling in inference: no workspace for a backward pass. The default is {@link #pool2dForward}. */
     default void pool2dInference(Pool2dSpec spec, Tensor x, Tensor y) {
         long workspace = pool2dWorkspaceSize(spec);
@@ -170,19 +201,11 @@ public interface Backend extends AutoCloseable {
         pool2dForward(spec, x, y, null);
     }
 
-    /** Floats a dense kernel takes in the layout {@link #denseInference} reads, or 0 for Keras' layout as it is. */
-    default long denseInferenceKernelSize(DenseSpec spec) {
-        return 0;
-    }
-
-    /** Writes kernel (Keras' (in, out)) into prepared ({@link #denseInferenceKernelSize} floats). */
-    default void densePrepareInferenceKernel(DenseSpec spec, Tensor kernel, Tensor prepared) {
-        throw new UnsupportedOperationException(description() + " prepares no dense kernels");
-    }
-
-    /** y = activation(x . kernel + bias) in inference, kernel as prepared (or Keras' where the size is 0). */
-    default void denseInference(DenseSpec spec, Tensor x, Tensor kernel, Tensor bias, Tensor y) {
-        denseForward(spec, x, kernel, bias, y);
+    private void requireFp32(dev.osprey.Precision precision) {
+        String reason = unavailable(precision);
+        if (reason != null) {
+            throw new UnsupportedOperationException(reason);
+        }
     }
 
     // ---- loss and regularization -------------------------------------------------------------------------

@@ -82,8 +82,13 @@ public final class Checks {
     /**
      * Inference convolution: kernel has preparedFloats elements (0: Keras' kernel shape), residual is null or y-shaped.
      */
-    public static void conv2dInference(Conv2dSpec s, Tensor x, Tensor kernel, long preparedFloats, Tensor bias,
+    public static void conv2dInference(ConvInference op, Tensor x, Tensor kernel, long preparedFloats, Tensor bias,
                                        Tensor residual, Tensor y) {
+        Conv2dSpec s = op.spec();
+        if (op.residual() != (residual != null)) {
+            throw new IllegalArgumentException("conv2dInference: expected " + (op.residual() ? "a residual" : "none")
+                    + ", received " + (residual == null ? "none" : Tensor.describe(residual.shape())));
+        }
         expect("conv2dInference x", x, s.inputShape());
         preparedKernel("conv2dInference kernel", kernel, preparedFloats, s.kernelShape());
         bias("conv2dInference bias", s, bias);

@@ -45,6 +45,7 @@ public final class ExecutionPlan implements AutoCloseable {
     private final List<Fold> folds = new ArrayList<>();
     /** Optimized inference plans: weights kept in the layouts the backend's inference ops read, refreshed with folds. */
     private final boolean prepareWeights;
+    private final dev.osprey.Precision precision;
     private final List<PlanContext.Preparation> preparations = new ArrayList<>();
     /** Sums folded into the convolution before them: the tensor it adds, and the activation after the sum, per taker. */
     private final Map<Node, SymbolicTensor> residualOf = new IdentityHashMap<>();
@@ -85,15 +86,30 @@ public final class ExecutionPlan implements AutoCloseable {
      */
     public ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, boolean training,
                          boolean logitsOutput) {
-        this(graph, parameters, backend, batch, training, logitsOutput, true);
+        this(graph, parameters, backend, batch, training, logitsOutput, true, dev.osprey.Precision.FP32);
+    }
+
+    /** An inference plan whose convolutions and dense layers compute in this precision (optimized). */
+    public ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, boolean logitsOutput,
+                         dev.osprey.Precision precision) {
+        this(graph, parameters, backend, batch, false, logitsOutput, true, precision);
+    }
+
+    ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, boolean training, boolean logitsOutput,
+                  boolean optimize) {
+        this(graph, parameters, backend, batch, training, logitsOutput, optimize, dev.osprey.Precision.FP32);
     }
 
     /**
      * optimize: whether an inference plan folds BatchNormalization (and residual sums) into the convolution before them
      * and keeps weights in the backend's own layouts (tests compare both).
      */
-    ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, boolean training, boolean logitsOutput,
-                  boolean optimize) {
+    private ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, boolean training,
+                          boolean logitsOutput, boolean optimize, dev.osprey.Precision precision) {
+        if (precision != dev.osprey.Precision.FP32 && (training || !optimize)) {
+            throw new IllegalArgumentException("only optimized inference plans compute in " + precision);
+        }
+        this.precision = precision;
         this.graph = graph;
         this.parameters = parameters;
         this.backend = backend;
@@ -414,7 +430,7 @@ public final class ExecutionPlan implements AutoCloseable {
         int[] extraPadding = padding == null ? NO_PADDING : ((Fusion.PaddingOnly) padding.layer()).padding();
         PlanContext context = new PlanContext(backend, memory, shape -> output(shape, taken), extraPadding, batch,
                 training, in, shapes, node.output().shape(), params, grads, inputNeedsGradient[n].clone(), backward,
-                logits, fused, prepareWeights, residual);
+                logits, fused, prepareWeights, residual, precision);
         runs[n] = layer.plan(context);
         preparations.addAll(context.preparations());
         values[outId] = runs[n].output();

@@ -35,6 +35,7 @@ public final class Network implements AutoCloseable {
     private final LinkedHashMap<Integer, ExecutionPlan> trainingPlans = lru(() -> TRAINING_PLANS);
     private final LinkedHashMap<Integer, ExecutionPlan> inferencePlans = lru(() -> this.inferenceCapacity);
     private Memory optimizerMemory;
+    private dev.osprey.Precision inferencePrecision = dev.osprey.Precision.FP32;
 
     public Network(Graph graph, Backend backend) {
         this.graph = graph;
@@ -129,11 +130,26 @@ public final class Network implements AutoCloseable {
         return plan(inferencePlans, batch, false);
     }
 
+    /** The precision inference plans compute in; changing it drops the inference plans made so far. */
+    public void inferencePrecision(dev.osprey.Precision precision) {
+        if (precision != inferencePrecision) {
+            inferencePlans.values().forEach(ExecutionPlan::close);
+            inferencePlans.clear();
+            inferencePrecision = precision;
+        }
+    }
+
+    public dev.osprey.Precision inferencePrecision() {
+        return inferencePrecision;
+    }
+
     /** A plan is made (primitives created, weights reordered) where the backend computes: see Backend.execute. */
     private ExecutionPlan plan(Map<Integer, ExecutionPlan> plans, int batch, boolean training) {
         ExecutionPlan plan = plans.get(batch);
         if (plan == null) {
-            plan = backend.execute(() -> new ExecutionPlan(graph, parameters, backend, batch, training, logitsOutput));
+            plan = backend.execute(() -> training
+                    ? new ExecutionPlan(graph, parameters, backend, batch, true, logitsOutput)
+                    : new ExecutionPlan(graph, parameters, backend, batch, logitsOutput, inferencePrecision));
             plans.put(batch, plan);
         }
         return plan;

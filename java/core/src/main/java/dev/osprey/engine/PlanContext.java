@@ -31,6 +31,7 @@ public final class PlanContext {
     private final int[] extraPadding;
     private final boolean prepareWeights;
     private final Tensor residual;
+    private final dev.osprey.Precision precision;
     private final List<Preparation> preparations = new java.util.ArrayList<>();
     private boolean outputAllocated;
 
@@ -42,7 +43,7 @@ public final class PlanContext {
                 int batch, boolean training, List<Tensor> inputs,
                 List<Shape> inputShapes, Shape outputShape, Map<String, Tensor> params, Map<String, Tensor> gradients,
                 boolean[] inputGradients, boolean backward, boolean logits, Activation fusedActivation,
-                boolean prepareWeights, Tensor residual) {
+                boolean prepareWeights, Tensor residual, dev.osprey.Precision precision) {
         this.backend = backend;
         this.memory = memory;
         this.outputs = outputs;
@@ -60,6 +61,7 @@ public final class PlanContext {
         this.fusedActivation = fusedActivation;
         this.prepareWeights = prepareWeights;
         this.residual = residual;
+        this.precision = precision;
     }
 
     public Backend backend() {
@@ -196,6 +198,11 @@ public final class PlanContext {
         Tensor prepared = memory.allocate(Math.toIntExact(floats));
         preparations.add(new Preparation(weight, prepared, prepare));
         return prepared;
+    }
+
+    /** The precision convolutions and dense layers compute in (optimized inference plans; FP32 elsewhere). */
+    public dev.osprey.Precision precision() {
+        return precision;
     }
 
     List<Preparation> preparations() {

@@ -3,6 +3,7 @@ package dev.osprey.layers;
 import dev.osprey.Activation;
 import dev.osprey.backend.Backend;
 import dev.osprey.backend.Conv2dSpec;
+import dev.osprey.backend.ConvInference;
 import dev.osprey.backend.Tensor;
 import dev.osprey.engine.LayerRun;
 import dev.osprey.engine.PlanContext;
@@ -25,6 +26,7 @@ final class ConvRun implements LayerRun {
     private final List<Tensor> inputGradients;
     private final boolean inference;  // an optimized inference plan: the backend's inference op, a prepared kernel
     private final Tensor residual;    // added before the activation, or null
+    private final ConvInference op;   // the convolution as an inference plan runs it
 
     /**
      * @param spec     the convolution without activation; its bias flag is set here from the tensors
@@ -38,7 +40,8 @@ final class ConvRun implements LayerRun {
         this.input = ctx.input();
         this.inference = ctx.optimizedInference();
         this.residual = ctx.residual();
-        this.kernel = inference ? prepared(ctx, this.spec, residual != null, kernel) : kernel;
+        this.op = new ConvInference(this.spec, residual != null, ctx.precision());
+        this.kernel = inference ? prepared(ctx, op, kernel) : kernel;
         this.bias = bias;
         this.dKernel = dKernel;
         this.dBias = dKernel == null ? null : dBias;
@@ -47,11 +50,11 @@ final class ConvRun implements LayerRun {
     }
 
     /** The kernel in the layout the backend's inference op reads (the kernel itself where that is Keras'). */
-    private static Tensor prepared(PlanContext ctx, Conv2dSpec spec, boolean residual, Tensor kernel) {
+    private static Tensor prepared(PlanContext ctx, ConvInference op, Tensor kernel) {
         Backend backend = ctx.backend();
-        long floats = backend.conv2dInferenceKernelSize(spec, residual);
+        long floats = backend.conv2dInferenceKernelSize(op);
         return floats == 0 ? kernel : ctx.preparedWeight(kernel, floats,
-                (keras, prepared) -> backend.conv2dPrepareInferenceKernel(spec, residual, keras, prepared));
+                (keras, prepared) -> backend.conv2dPrepareInferenceKernel(op, keras, prepared));
     }
 
     @Override
@@ -62,7 +65,7 @@ final class ConvRun implements LayerRun {
     @Override
     public void forward(long seed) {
         if (inference) {
-            backend.conv2dInference(spec, input, kernel, bias, residual, activation.raw());
+            backend.conv2dInference(op, input, kernel, bias, residual, activation.raw());
         } else {
             backend.conv2dForward(spec, input, kernel, bias, activation.raw());
         }

@@ -6,6 +6,7 @@ import dev.osprey.Initializer;
 import dev.osprey.Layer;
 import dev.osprey.Shape;
 import dev.osprey.backend.Backend;
+import dev.osprey.backend.DenseInference;
 import dev.osprey.backend.DenseSpec;
 import dev.osprey.backend.Tensor;
 import dev.osprey.engine.Fusion;
@@ -93,11 +94,12 @@ public final class Dense extends Layer implements Fusion.LinearOp {
         Tensor dInput = ctx.needsInputGradient(0) ? ctx.allocate(spec.inputShape()) : null;
         List<Tensor> inputGradients = LayerRun.gradients(dInput);
         if (ctx.optimizedInference()) { // the kernel in the layout the backend's inference op reads, made once
-            long floats = backend.denseInferenceKernelSize(spec);
+            DenseInference op = new DenseInference(spec, ctx.precision());
+            long floats = backend.denseInferenceKernelSize(op);
             Tensor prepared = floats == 0 ? kernel : ctx.preparedWeight(kernel, floats,
-                    (keras, p) -> backend.densePrepareInferenceKernel(spec, keras, p));
+                    (keras, p) -> backend.densePrepareInferenceKernel(op, keras, p));
             return LayerRun.of(out.output(), seed -> {
-                backend.denseInference(spec, input, prepared, bias, out.raw());
+                backend.denseInference(op, input, prepared, bias, out.raw());
                 out.forward(backend);
             }, dOutput -> {
                 throw new IllegalStateException("Dense: an inference plan has no backward pass");

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import dev.osprey.Activation;
+import dev.osprey.Precision;
 import java.util.List;
 import java.util.Random;
 import java.util.stream.Stream;
@@ -113,15 +114,16 @@ abstract class BackendContractTest {
         Tensor tb = b == null ? null : upload(b, s.filters());
         for (boolean withResidual : new boolean[] {false, true}) {
             Tensor kernel = upload(k, s.kernelShape());
-            long floats = backend.conv2dInferenceKernelSize(s, withResidual);
+            ConvInference op = new ConvInference(s, withResidual, Precision.FP32);
+            long floats = backend.conv2dInferenceKernelSize(op);
             if (floats > 0) {
                 Tensor prepared = memory.allocate(Math.toIntExact(floats));
-                backend.conv2dPrepareInferenceKernel(s, withResidual, kernel, prepared);
+                backend.conv2dPrepareInferenceKernel(op, kernel, prepared);
                 backend.fill(kernel, Float.NaN); // the prepared copy alone must be read from now on
                 kernel = prepared;
             }
             Tensor ty = memory.allocate(s.outputShape());
-            backend.conv2dInference(s, tx, kernel, tb, withResidual ? upload(residual, s.outputShape()) : null, ty);
+            backend.conv2dInference(op, tx, kernel, tb, withResidual ? upload(residual, s.outputShape()) : null, ty);
             float[] expected = new float[linear.length];
             for (int i = 0; i < expected.length; i++) {
                 expected[i] = (float) ReferenceOps.activate(s.activation(), linear[i] + (withResidual ? residual[i] : 0));
@@ -214,16 +216,87 @@ abstract class BackendContractTest {
         float[] k = random(r, s.inFeatures() * s.units());
         float[] b = random(r, s.units());
         Tensor kernel = upload(k, s.kernelShape());
-        long floats = backend.denseInferenceKernelSize(s);
+        DenseInference op = new DenseInference(s, Precision.FP32);
+        long floats = backend.denseInferenceKernelSize(op);
         if (floats > 0) {
             Tensor prepared = memory.allocate(Math.toIntExact(floats));
-            backend.densePrepareInferenceKernel(s, kernel, prepared);
+            backend.densePrepareInferenceKernel(op, kernel, prepared);
             backend.fill(kernel, Float.NaN);
             kernel = prepared;
         }
         Tensor ty = memory.allocate(s.outputShape());
-        backend.denseInference(s, upload(x, s.inputShape()), kernel, upload(b, s.units()), ty);
+        backend.denseInference(op, upload(x, s.inputShape()), kernel, upload(b, s.units()), ty);
         assertClose("dense inference " + s, ReferenceOps.denseForward(s, x, k, b), download(ty), tolerance);
+    }
+
+    /** x rounded to the nearest bfloat16 (ties to even), as oneDNN's fp32-to-bf16 conversion rounds. */
+    static float bf16(float x) {
+        int bits = Float.floatToRawIntBits(x);
+        bits += 0x7FFF + ((bits >>> 16) & 1);
+        return Float.intBitsToFloat(bits & 0xFFFF0000);
+    }
+
+    static float[] bf16(float[] x) {
+        float[] r = new float[x.length];
+        for (int i = 0; i < x.length; i++) {
+            r[i] = bf16(x[i]);
+        }
+        return r;
+    }
+
+    /**
+     * bf16 inference: inputs and kernels rounded to bfloat16, products summed in fp32. Against the reference on the
+     * rounded values, only fp32 summation differs (where the backend has bf16 kernels; skipped elsewhere).
+     */
+    @ParameterizedTest
+    @MethodSource("convSpecs")
+    void bf16ConvolutionMultipliesRoundedValues(Conv2dSpec s) {
+        org.junit.jupiter.api.Assumptions.assumeTrue(backend.unavailable(Precision.BF16) == null,
+                () -> backend.unavailable(Precision.BF16));
+        Random r = new Random(s.toString().hashCode() + 3);
+        float[] x = random(r, s.batch() * s.inH() * s.inW() * s.inC());
+        float[] k = random(r, s.kernelH() * s.kernelW() * (s.inC() / s.groups()) * s.filters());
+        float[] b = s.hasBias() ? random(r, s.filters()) : null;
+        float[] residual = random(r, s.batch() * s.outH() * s.outW() * s.filters());
+        float[] linear = ReferenceOps.conv2dForward(s.withActivation(Activation.LINEAR), bf16(x), bf16(k), b);
+        ConvInference op = new ConvInference(s, true, Precision.BF16);
+        long floats = backend.conv2dInferenceKernelSize(op);
+        Tensor kernel = upload(k, s.kernelShape());
+        if (floats > 0) {
+            Tensor prepared = memory.allocate(Math.toIntExact(floats));
+            backend.conv2dPrepareInferenceKernel(op, kernel, prepared);
+            kernel = prepared;
+        }
+        Tensor ty = memory.allocate(s.outputShape());
+        backend.conv2dInference(op, upload(x, s.inputShape()), kernel, b == null ? null : upload(b, s.filters()),
+                upload(residual, s.outputShape()), ty);
+        float[] expected = new float[linear.length];
+        for (int i = 0; i < expected.length; i++) {
+            expected[i] = (float) ReferenceOps.activate(s.activation(), linear[i] + residual[i]);
+        }
+        assertClose("bf16 conv inference " + s, expected, download(ty), 1e-4);
+    }
+
+    @ParameterizedTest
+    @MethodSource("denseSpecs")
+    void bf16DenseMultipliesRoundedValues(DenseSpec s) {
+        org.junit.jupiter.api.Assumptions.assumeTrue(backend.unavailable(Precision.BF16) == null,
+                () -> backend.unavailable(Precision.BF16));
+        Random r = new Random(s.toString().hashCode() + 3);
+        float[] x = random(r, s.batch() * s.inFeatures());
+        float[] k = random(r, s.inFeatures() * s.units());
+        float[] b = random(r, s.units());
+        DenseInference op = new DenseInference(s, Precision.BF16);
+        long floats = backend.denseInferenceKernelSize(op);
+        Tensor kernel = upload(k, s.kernelShape());
+        if (floats > 0) {
+            Tensor prepared = memory.allocate(Math.toIntExact(floats));
+            backend.densePrepareInferenceKernel(op, kernel, prepared);
+            kernel = prepared;
+        }
+        Tensor ty = memory.allocate(s.outputShape());
+        backend.denseInference(op, upload(x, s.inputShape()), kernel, upload(b, s.units()), ty);
+        assertClose("bf16 dense inference " + s, ReferenceOps.denseForward(s, bf16(x), bf16(k), b), download(ty), 1e-4);
     }
 
     @ParameterizedTest

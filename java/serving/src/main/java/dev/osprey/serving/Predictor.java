@@ -34,6 +34,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 public final class Predictor implements AutoCloseable {
     private final int maxBatchSize;
     private final boolean acceptNonFinite;
+    private final dev.osprey.Precision precision;
     private final long maxDelayNanos;
     private final CountDownLatch started = new CountDownLatch(1);
     private Model model;          // created, used and closed by the worker thread only
@@ -59,6 +60,7 @@ public final class Predictor implements AutoCloseable {
     private Predictor(Builder b) {
         this.maxBatchSize = b.maxBatchSize;
         this.acceptNonFinite = b.acceptNonFinite;
+        this.precision = b.precision;
         this.maxDelayNanos = b.maxDelay.toNanos();
         this.queue = new ArrayBlockingQueue<>(b.queueCapacity);
         this.worker = new Thread(() -> start(b.factory), "osprey-predictor");
@@ -81,6 +83,7 @@ public final class Predictor implements AutoCloseable {
         try {
             model = factory.call();
             model.acceptNonFiniteInputs(acceptNonFinite);
+            model.inferencePrecision(precision);
             model.keepInferencePlans(Integer.numberOfTrailingZeros(Integer.highestOneBit(maxBatchSize)) + 2);
             inputShape = model.inputShape();
             classNames = model.classNames();
@@ -132,6 +135,7 @@ public final class Predictor implements AutoCloseable {
         private Duration maxDelay = Duration.ofNanos(200_000);
         private int queueCapacity = 1024;
         private boolean acceptNonFinite;
+        private dev.osprey.Precision precision = dev.osprey.Precision.FP32;
 
         private Builder(Callable<Model> factory) {
             this.factory = factory;
@@ -166,6 +170,12 @@ public final class Predictor implements AutoCloseable {
         /** Accept NaN and infinite inputs (see {@link Model#acceptNonFiniteInputs}). Default false: refused. */
         public Builder acceptNonFiniteInputs(boolean accept) {
             acceptNonFinite = accept;
+            return this;
+        }
+
+        /** The precision to infer in (see {@link Model#inferencePrecision(dev.osprey.Precision)}). Default fp32. */
+        public Builder precision(dev.osprey.Precision p) {
+            precision = java.util.Objects.requireNonNull(p, "precision");
             return this;
         }
 

@@ -8,40 +8,43 @@ import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_SRC;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_TO;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_WEIGHTS;
 
+import dev.osprey.Precision;
 import dev.osprey.backend.Conv2dSpec;
+import dev.osprey.backend.ConvInference;
 import org.bytedeco.dnnl.convolution_forward;
 import org.bytedeco.dnnl.memory;
 import org.bytedeco.dnnl.global.dnnl;
 
 /**
- * A convolution for inference plans: oneDNN's forward_inference primitive reading its kernel in the layout it chose,
- * prepared once by {@link #prepare} (a reorder from Keras' layout), so a call reorders nothing. The activation, and
- * where asked a residual of the output's shape added before it, run as post-ops inside the convolution.
+ * A convolution for inference plans: oneDNN's forward_inference primitive reading its kernel in the layout (and
+ * number format) it chose, prepared once by {@link #prepare} (a reorder from Keras' fp32 layout), so a call reorders
+ * no weights. The activation, and where asked a residual of the output's shape added before it, run as post-ops inside
+ * the convolution. In bf16 the fp32 input is converted into the context's input scratch first (one reorder), the
+ * products are bf16 with fp32 sums, and the output, bias and residual stay fp32.
  */
 final class ConvInferencePlan implements AutoCloseable {
-    /** The convolution, and whether it adds a residual. */
-    record Key(Conv2dSpec spec, boolean residual) {
-    }
-
     private final DnnlContext context;
     private final DnnlContext.Owned owned;
-    private final Key key;
+    private final ConvInference op;
     private final Step forward;
     private final Step prepare;        // null when the primitive reads Keras' layout itself
+    private final Step convertInput;   // bf16: fp32 input -> input scratch; null in fp32
     /** Floats of the prepared kernel; 0 when the primitive reads Keras' layout (no copy is made). */
     final long preparedFloats;
     final String implementation;
 
-    ConvInferencePlan(DnnlContext context, Key key) {
+    ConvInferencePlan(DnnlContext context, ConvInference op) {
         this.context = context;
         this.owned = new DnnlContext.Owned(context);
-        this.key = key;
-        Conv2dSpec s = key.spec();
+        this.op = op;
+        Conv2dSpec s = op.spec();
+        memory.data_type compute = op.precision() == Precision.BF16 ? memory.data_type.bf16 : memory.data_type.f32;
         long[] strides = {s.strideH(), s.strideW()};
         long[] dilates = {s.dilationH() - 1, s.dilationW() - 1};
         long[] padL = {s.padTop(), s.padLeft()};
         long[] padR = {s.padBottom(), s.padRight()};
-        memory.desc src = owned.md(memory.format_tag.nhwc, s.batch(), s.inC(), s.inH(), s.inW());
+        memory.desc input = owned.md(memory.format_tag.nhwc, s.batch(), s.inC(), s.inH(), s.inW());
+        memory.desc src = owned.md(compute, memory.format_tag.nhwc, s.batch(), s.inC(), s.inH(), s.inW());
         memory.desc dst = owned.md(memory.format_tag.nhwc, s.batch(), s.filters(), s.outH(), s.outW());
         memory.desc bias = s.hasBias() ? owned.md(memory.format_tag.x, s.filters()) : null;
         int g = s.groups();
@@ -49,10 +52,10 @@ final class ConvInferencePlan implements AutoCloseable {
                 ? owned.md(memory.format_tag.hwio, s.filters(), s.inC(), s.kernelH(), s.kernelW())
                 : owned.md(memory.format_tag.hwigo, g, s.filters() / g, s.inC() / g, s.kernelH(), s.kernelW());
         memory.desc any = g == 1
-                ? owned.anyFormat(s.filters(), s.inC(), s.kernelH(), s.kernelW())
-                : owned.anyFormat(g, s.filters() / g, s.inC() / g, s.kernelH(), s.kernelW());
+                ? owned.md(compute, memory.format_tag.any, s.filters(), s.inC(), s.kernelH(), s.kernelW())
+                : owned.md(compute, memory.format_tag.any, g, s.filters() / g, s.inC() / g, s.kernelH(), s.kernelW());
         try {
-            var attributes = owned.attributes(key.residual() ? dst : null, s.activation());
+            var attributes = owned.attributes(op.residual() ? dst : null, s.activation());
             convolution_forward.primitive_desc desc = owned.own(bias != null
                     ? new convolution_forward.primitive_desc(context.engine, dnnl.prop_kind.forward_inference,
                             dnnl.algorithm.convolution_direct, src, any, bias, dst, strides, dilates, padL, padR,
@@ -67,10 +70,15 @@ final class ConvInferencePlan implements AutoCloseable {
                 prepare = null;
             } else {
                 preparedFloats = (chosen.get_size() + Float.BYTES - 1) / Float.BYTES;
-                prepare = Step.reorder("conv2d kernel preparation " + s, keras, chosen, context.engine);
+                prepare = Step.reorder("conv2d kernel preparation " + op, keras, chosen, context.engine);
             }
-            Step f = new Step("conv2d inference " + s + (key.residual() ? " + residual" : ""),
-                    new convolution_forward(desc))
+            if (compute == memory.data_type.f32) {
+                convertInput = null;
+            } else {
+                convertInput = Step.reorder("conv2d input to " + op.precision() + " " + s, input, src, context.engine);
+                context.reserveInputScratch(src);
+            }
+            Step f = new Step("conv2d inference " + op, new convolution_forward(desc))
                     .arg(DNNL_ARG_SRC, src, context.engine)
                     .arg(DNNL_ARG_WEIGHTS, chosen, context.engine)
                     .arg(DNNL_ARG_DST, dst, context.engine)
@@ -78,7 +86,7 @@ final class ConvInferencePlan implements AutoCloseable {
             if (bias != null) {
                 f.arg(DNNL_ARG_BIAS, bias, context.engine);
             }
-            if (key.residual()) {
+            if (op.residual()) {
                 f.arg(DnnlContext.Owned.RESIDUAL_ARG, dst, context.engine);
             }
             forward = f;
@@ -92,13 +100,19 @@ final class ConvInferencePlan implements AutoCloseable {
     /** Writes the Keras-layout kernel into prepared, in the primitive's layout ({@link #preparedFloats} floats). */
     void prepare(CpuTensor kernel, CpuTensor prepared) {
         if (prepare == null) {
-            throw new IllegalStateException(key + " reads Keras' layout: there is nothing to prepare");
+            throw new IllegalStateException(op + " reads Keras' layout: there is nothing to prepare");
         }
         prepare.bind(DNNL_ARG_FROM, kernel.pointer()).bind(DNNL_ARG_TO, prepared.pointer()).run(context.stream);
     }
 
     /** y = activation(conv(x) + bias [+ residual]); kernel as prepared (or Keras' when nothing is prepared). */
     void forward(CpuTensor x, CpuTensor kernel, CpuTensor b, CpuTensor residual, CpuTensor y) {
+        if (convertInput != null) {
+            convertInput.bind(DNNL_ARG_FROM, x.pointer()).bind(DNNL_ARG_TO, context.inputScratch()).run(context.stream);
+            forward.bind(DNNL_ARG_SRC, context.inputScratch());
+        } else {
+            forward.bind(DNNL_ARG_SRC, x.pointer());
+        }
         forward.bind(DNNL_ARG_WEIGHTS, kernel.pointer());
         if (b != null) {
             forward.bind(DNNL_ARG_BIAS, b.pointer());
@@ -106,13 +120,12 @@ final class ConvInferencePlan implements AutoCloseable {
         if (residual != null) {
             forward.bind(DnnlContext.Owned.RESIDUAL_ARG, residual.pointer());
         }
-        forward.bind(DNNL_ARG_SRC, x.pointer()).bind(DNNL_ARG_DST, y.pointer())
-                .bind(DNNL_ARG_SCRATCHPAD, context.scratchpad()).run(context.stream);
+        forward.bind(DNNL_ARG_DST, y.pointer()).bind(DNNL_ARG_SCRATCHPAD, context.scratchpad()).run(context.stream);
     }
 
     @Override
     public void close() {
-        Step.closeAll(forward, prepare);
+        Step.closeAll(forward, prepare, convertInput);
         owned.close();
     }
 }

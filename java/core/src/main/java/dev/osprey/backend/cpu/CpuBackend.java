@@ -7,7 +7,10 @@ import dev.osprey.backend.BackendException;
 import dev.osprey.backend.BatchNormSpec;
 import dev.osprey.backend.Checks;
 import static dev.osprey.backend.Checks.sameSize;
+import dev.osprey.Precision;
 import dev.osprey.backend.Conv2dSpec;
+import dev.osprey.backend.ConvInference;
+import dev.osprey.backend.DenseInference;
 import dev.osprey.backend.DenseSpec;
 import dev.osprey.backend.Memory;
 import dev.osprey.backend.OwnedTensors;
@@ -37,9 +40,9 @@ public final class CpuBackend implements Backend {
 
     private final DnnlContext context;
     private final PlanCache<Conv2dSpec, ConvPlan> convPlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
-    private final PlanCache<ConvInferencePlan.Key, ConvInferencePlan> convInferencePlans =
+    private final PlanCache<ConvInference, ConvInferencePlan> convInferencePlans =
             new PlanCache<>("oneDNN", PLANS_PER_KIND);
-    private final PlanCache<DenseSpec, DenseInferencePlan> denseInferencePlans =
+    private final PlanCache<DenseInference, DenseInferencePlan> denseInferencePlans =
             new PlanCache<>("oneDNN", PLANS_PER_KIND);
     private final PlanCache<Pool2dSpec, PoolPlan> poolPlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
     private final PlanCache<DenseSpec, DensePlan> densePlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
@@ -184,60 +187,85 @@ public final class CpuBackend implements Backend {
 
     // ---- inference ---------------------------------------------------------------------------------------
 
+    /** bf16 needs oneDNN's bf16 kernels: AVX512_BF16 (or AMX, or AVX10) on this CPU. */
     @Override
-    public synchronized long conv2dInferenceKernelSize(Conv2dSpec spec, boolean residual) {
-        return convInference(spec, residual).preparedFloats;
+    public String unavailable(Precision precision) {
+        return unavailable(precision, dnnl.get_effective_cpu_isa());
+    }
+
+    /** Null when oneDNN has kernels for this precision at this instruction set, else why not. */
+    static String unavailable(Precision precision, dnnl.cpu_isa isa) {
+        int bf16 = dnnl.cpu_isa.avx512_core_bf16.value; // instruction sets are bit masks, each holding those below
+        if (precision == Precision.BF16 && (isa.value & bf16) != bf16) {
+            return "this CPU lacks AVX512_BF16 and AMX, which oneDNN's bf16 kernels need (its instruction set: "
+                    + isa + ")";
+        }
+        return null;
     }
 
     @Override
-    public synchronized void conv2dPrepareInferenceKernel(Conv2dSpec spec, boolean residual, Tensor kernel,
-                                                          Tensor prepared) {
-        ConvInferencePlan plan = convInference(spec, residual);
-        Checks.expect("conv2dPrepareInferenceKernel kernel", kernel, spec.kernelShape());
-        Checks.preparedKernel("conv2dPrepareInferenceKernel prepared", prepared, plan.preparedFloats, spec.kernelShape());
+    public synchronized long conv2dInferenceKernelSize(ConvInference op) {
+        return convInference(op).preparedFloats;
+    }
+
+    @Override
+    public synchronized void conv2dPrepareInferenceKernel(ConvInference op, Tensor kernel, Tensor prepared) {
+        ConvInferencePlan plan = convInference(op);
+        Checks.expect("conv2dPrepareInferenceKernel kernel", kernel, op.spec().kernelShape());
+        Checks.preparedKernel("conv2dPrepareInferenceKernel prepared", prepared, plan.preparedFloats,
+                op.spec().kernelShape());
         plan.prepare(cpu(kernel), cpu(prepared));
     }
 
     @Override
-    public synchronized void conv2dInference(Conv2dSpec spec, Tensor x, Tensor kernel, Tensor bias, Tensor residual,
+    public synchronized void conv2dInference(ConvInference op, Tensor x, Tensor kernel, Tensor bias, Tensor residual,
                                              Tensor y) {
-        ConvInferencePlan plan = convInference(spec, residual != null);
-        Checks.conv2dInference(spec, x, kernel, plan.preparedFloats, bias, residual, y);
+        ConvInferencePlan plan = convInference(op);
+        Checks.conv2dInference(op, x, kernel, plan.preparedFloats, bias, residual, y);
         plan.forward(cpu(x), cpu(kernel), bias == null ? null : cpu(bias), residual == null ? null : cpu(residual),
                 cpu(y));
     }
 
-    private ConvInferencePlan convInference(Conv2dSpec spec, boolean residual) {
+    private ConvInferencePlan convInference(ConvInference op) {
         checkOpen();
-        ConvInferencePlan plan = convInferencePlans.get(new ConvInferencePlan.Key(spec, residual),
-                k -> new ConvInferencePlan(context, k));
+        requireAvailable(op.precision());
+        ConvInferencePlan plan = convInferencePlans.get(op, k -> new ConvInferencePlan(context, k));
         convImplementation = plan.implementation;
         return plan;
     }
 
     @Override
-    public synchronized long denseInferenceKernelSize(DenseSpec spec) {
-        return denseInference(spec).preparedFloats;
+    public synchronized long denseInferenceKernelSize(DenseInference op) {
+        return denseInference(op).preparedFloats;
     }
 
     @Override
-    public synchronized void densePrepareInferenceKernel(DenseSpec spec, Tensor kernel, Tensor prepared) {
-        DenseInferencePlan plan = denseInference(spec);
-        Checks.expect("densePrepareInferenceKernel kernel", kernel, spec.kernelShape());
-        Checks.preparedKernel("densePrepareInferenceKernel prepared", prepared, plan.preparedFloats, spec.kernelShape());
+    public synchronized void densePrepareInferenceKernel(DenseInference op, Tensor kernel, Tensor prepared) {
+        DenseInferencePlan plan = denseInference(op);
+        Checks.expect("densePrepareInferenceKernel kernel", kernel, op.spec().kernelShape());
+        Checks.preparedKernel("densePrepareInferenceKernel prepared", prepared, plan.preparedFloats,
+                op.spec().kernelShape());
         plan.prepare(cpu(kernel), cpu(prepared));
     }
 
     @Override
-    public synchronized void denseInference(DenseSpec spec, Tensor x, Tensor kernel, Tensor bias, Tensor y) {
-        DenseInferencePlan plan = denseInference(spec);
-        Checks.denseInference(spec, x, kernel, plan.preparedFloats, bias, y);
+    public synchronized void denseInference(DenseInference op, Tensor x, Tensor kernel, Tensor bias, Tensor y) {
+        DenseInferencePlan plan = denseInference(op);
+        Checks.denseInference(op.spec(), x, kernel, plan.preparedFloats, bias, y);
         plan.forward(cpu(x), cpu(kernel), cpu(bias), cpu(y));
     }
 
-    private DenseInferencePlan denseInference(DenseSpec spec) {
+    private DenseInferencePlan denseInference(DenseInference op) {
         checkOpen();
-        return denseInferencePlans.get(spec, s -> new DenseInferencePlan(context, s));
+        requireAvailable(op.precision());
+        return denseInferencePlans.get(op, k -> new DenseInferencePlan(context, k));
+    }
+
+    private void requireAvailable(Precision precision) {
+        String reason = unavailable(precision);
+        if (reason != null) {
+            throw new UnsupportedOperationException(reason);
+        }
     }
 
     // ---- pooling -----------------------------------------------------------------------------------------

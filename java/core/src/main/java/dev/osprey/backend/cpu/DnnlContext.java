@@ -12,15 +12,16 @@ import org.bytedeco.dnnl.global.dnnl;
 import org.bytedeco.javacpp.Pointer;
 
 /**
- * The oneDNN engine and stream, and two grow-only buffers shared by every primitive (ops run one at a time, so they
- * can share them): the scratchpad, and the weight scratch that holds a parameter in the layout a primitive chose
- * for the length of one call. Descriptors and attributes made for plans are owned by the plan's {@link Owned} list.
+ * The oneDNN engine and stream, and grow-only buffers shared by every primitive (ops run one at a time, so they
+ * can share them): the scratchpad, the weight scratch that holds a parameter in the layout a primitive chose for the
+ * length of one call, and the input scratch that holds an op's input converted to bf16 for the length of one call. Descriptors and attributes made for plans are owned by the plan's {@link Owned} list.
  */
 final class DnnlContext implements AutoCloseable {
     final engine engine;
     final stream stream;
     private CpuTensor scratchpad = CpuTensor.allocate(new int[] {16});
     private CpuTensor weightScratch = CpuTensor.allocate(new int[] {16});
+    private CpuTensor inputScratch = CpuTensor.allocate(new int[] {16});
     private boolean closed;
 
     DnnlContext() {
@@ -36,6 +37,11 @@ final class DnnlContext implements AutoCloseable {
     /** Grows the shared weight scratch to at least this many bytes; called while planning. */
     void reserveWeightScratch(memory.desc desc) {
         weightScratch = grown(weightScratch, desc.get_size());
+    }
+
+    /** Grows the shared input scratch (an op's input converted to bf16) to at least this many bytes; while planning. */
+    void reserveInputScratch(memory.desc desc) {
+        inputScratch = grown(inputScratch, desc.get_size());
     }
 
     private static CpuTensor grown(CpuTensor buffer, long bytes) {
@@ -54,6 +60,10 @@ final class DnnlContext implements AutoCloseable {
         return weightScratch.pointer();
     }
 
+    Pointer inputScratch() {
+        return inputScratch.pointer();
+    }
+
     @Override
     public void close() {
         if (closed) {
@@ -62,6 +72,7 @@ final class DnnlContext implements AutoCloseable {
         closed = true;
         scratchpad.close();
         weightScratch.close();
+        inputScratch.close();
         stream.close();
         engine.close();
     }
@@ -90,6 +101,11 @@ final class DnnlContext implements AutoCloseable {
 
         memory.desc anyFormat(long... dims) {
             return md(memory.format_tag.any, dims);
+        }
+
+        /** A descriptor of another number format. */
+        memory.desc md(memory.data_type type, memory.format_tag tag, long... dims) {
+            return own(new memory.desc(dims, type, tag));
         }
 
         /** Attributes for a planned primitive: a user-managed scratchpad and, if asked, a fused activation. */

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# bf16 inference against fp32 on models trained for real: the tutorial CNN and ResNet-20 (28x28x1), each trained on the
+# full Fashion-MNIST training set (EPOCHS epochs, seed 42), then the 10,000 test images predicted in fp32 and bf16:
+# accuracy of each, images whose top class differs, and inference images/s at batch 256, fp32 and bf16 interleaved
+# over 3 rounds. 2 threads. Needs Fashion-MNIST (Debian's dataset-fashion-mnist, or a download: see README) and a
+# CPU with AVX512_BF16 or AMX. Writes benchmarks/results/precision-<UTC time>.md.
+# Usage: benchmarks/run-precision.sh [EPOCHS=5] [SECONDS per figure=3]
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+epochs="${1:-5}"
+seconds="${2:-3}"
+[[ "$epochs" =~ ^[1-9][0-9]*$ && "$seconds" =~ ^[0-9]+([.][0-9]+)?$ ]] || {
+  echo "usage: $0 [EPOCHS=5] [SECONDS=3]" >&2; exit 2; }
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+  (cd "$root" && mvn -B -q -Dstyle.color=never -DskipTests package -pl benchmarks -am) >&2
+fi
+cp="$root/benchmarks/target/osprey-benchmarks-0.1.0-SNAPSHOT.jar:$root/benchmarks/target/lib/*"
+export OMP_NUM_THREADS=2
+stamp="$(date -u +%Y-%m-%dT%H%MZ)"
+out="$root/benchmarks/results/precision-$stamp.md"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+for model in tutorial resnet20; do
+  echo "training and measuring $model ($epochs epochs) ..." >&2
+  java --enable-native-access=ALL-UNNAMED -cp "$cp" dev.osprey.bench.PrecisionAccuracy "$model" "$epochs" "$seconds" \
+    2>/dev/null | tee -a "$log" >&2
+done
+{
+  echo "# bf16 against fp32 inference on trained models, $stamp"
+  echo
+  echo "- machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; OMP_NUM_THREADS=2"
+  echo "- $(java -version 2>&1 | head -1)"
+  echo "- command: \`benchmarks/run-precision.sh $epochs $seconds\`: each model trained $epochs epochs on the 60,000"
+  echo "  Fashion-MNIST training images (seed 42, Adam 1e-3, batch 128), then the 10,000 test images predicted"
+  echo
+  echo "| model | figure | value |"
+  echo "|---|---|---:|"
+  sed -n 's/^RESULT osprey \([^ ]*\) \([^ ]*\) \(.*\)$/| \1 | \2 | \3 |/p' "$log"
+} >"$out"
+echo "written: $out" >&2

@@ -1,0 +1,31 @@
+package dev.osprey;
+
+/**
+ * The number format inference computes in ({@link Model#inferencePrecision(Precision)}). Weights are kept in fp32
+ * whatever the choice, in the model and in its saved files; a lower precision only changes how the backend multiplies.
+ */
+public enum Precision {
+    /** 32-bit floats throughout: the training path's results. */
+    FP32,
+    /**
+     * bfloat16 products with fp32 sums: convolutions and dense layers read their inputs and kernels rounded to bf16
+     * (8 bits of mantissa) and write fp32; everything between them stays fp32. On CPUs with AVX512_BF16 or AMX.
+     */
+    BF16;
+
+    /** Parses "fp32" or "bf16" (any case), as the CLI's --precision takes it. */
+    public static Precision parse(String name) {
+        for (Precision p : values()) {
+            if (p.name().equalsIgnoreCase(name.trim())) {
+                return p;
+            }
+        }
+        throw new IllegalArgumentException("expected precision fp32 or bf16, received '" + name + "'");
+    }
+
+    /** "fp32", "bf16". */
+    @Override
+    public String toString() {
+        return name().toLowerCase(java.util.Locale.ROOT);
+    }
+}
