@@ -2,10 +2,8 @@ package dev.osprey.backend.cpu;
 
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_BIAS;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_DST;
-import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_FROM;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_SCRATCHPAD;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_SRC;
-import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_TO;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_WEIGHTS;
 
 import dev.osprey.Precision;
@@ -27,8 +25,8 @@ final class ConvInferencePlan implements AutoCloseable {
     private final DnnlContext.Owned owned;
     private final ConvInference op;
     private final Step forward;
-    private final Step prepare;        // null when the primitive reads Keras' layout itself
-    private final Step convertInput;   // bf16: fp32 input -> input scratch; null in fp32
+    private final InferenceOperands.PreparedKernel kernel;
+    private final InferenceOperands.Input input;
     /** Floats of the prepared kernel; 0 when the primitive reads Keras' layout (no copy is made). */
     final long preparedFloats;
     final String implementation;
@@ -43,7 +41,7 @@ final class ConvInferencePlan implements AutoCloseable {
         long[] dilates = {s.dilationH() - 1, s.dilationW() - 1};
         long[] padL = {s.padTop(), s.padLeft()};
         long[] padR = {s.padBottom(), s.padRight()};
-        memory.desc input = owned.md(memory.format_tag.nhwc, s.batch(), s.inC(), s.inH(), s.inW());
+        memory.desc fp32 = owned.md(memory.format_tag.nhwc, s.batch(), s.inC(), s.inH(), s.inW());
         memory.desc src = owned.md(compute, memory.format_tag.nhwc, s.batch(), s.inC(), s.inH(), s.inW());
         memory.desc dst = owned.md(memory.format_tag.nhwc, s.batch(), s.filters(), s.outH(), s.outW());
         memory.desc bias = s.hasBias() ? owned.md(memory.format_tag.x, s.filters()) : null;
@@ -65,19 +63,9 @@ final class ConvInferencePlan implements AutoCloseable {
                             attributes, false));
             implementation = desc.impl_info_str().getString();
             memory.desc chosen = owned.own(desc.weights_desc());
-            if (chosen.equals(keras)) {
-                preparedFloats = 0;
-                prepare = null;
-            } else {
-                preparedFloats = (chosen.get_size() + Float.BYTES - 1) / Float.BYTES;
-                prepare = Step.reorder("conv2d kernel preparation " + op, keras, chosen, context.engine);
-            }
-            if (compute == memory.data_type.f32) {
-                convertInput = null;
-            } else {
-                convertInput = Step.reorder("conv2d input to " + op.precision() + " " + s, input, src, context.engine);
-                context.reserveInputScratch(src);
-            }
+            kernel = new InferenceOperands.PreparedKernel(context, op.toString(), keras, chosen);
+            preparedFloats = kernel.floats;
+            input = new InferenceOperands.Input(context, op.toString(), fp32, src);
             Step f = new Step("conv2d inference " + op, new convolution_forward(desc))
                     .arg(DNNL_ARG_SRC, src, context.engine)
                     .arg(DNNL_ARG_WEIGHTS, chosen, context.engine)
@@ -98,22 +86,13 @@ final class ConvInferencePlan implements AutoCloseable {
     }
 
     /** Writes the Keras-layout kernel into prepared, in the primitive's layout ({@link #preparedFloats} floats). */
-    void prepare(CpuTensor kernel, CpuTensor prepared) {
-        if (prepare == null) {
-            throw new IllegalStateException(op + " reads Keras' layout: there is nothing to prepare");
-        }
-        prepare.bind(DNNL_ARG_FROM, kernel.pointer()).bind(DNNL_ARG_TO, prepared.pointer()).run(context.stream);
+    void prepare(CpuTensor keras, CpuTensor prepared) {
+        kernel.prepare(context, keras, prepared);
     }
 
     /** y = activation(conv(x) + bias [+ residual]); kernel as prepared (or Keras' when nothing is prepared). */
-    void forward(CpuTensor x, CpuTensor kernel, CpuTensor b, CpuTensor residual, CpuTensor y) {
-        if (convertInput != null) {
-            convertInput.bind(DNNL_ARG_FROM, x.pointer()).bind(DNNL_ARG_TO, context.inputScratch()).run(context.stream);
-            forward.bind(DNNL_ARG_SRC, context.inputScratch());
-        } else {
-            forward.bind(DNNL_ARG_SRC, x.pointer());
-        }
-        forward.bind(DNNL_ARG_WEIGHTS, kernel.pointer());
+    void forward(CpuTensor x, CpuTensor weights, CpuTensor b, CpuTensor residual, CpuTensor y) {
+        forward.bind(DNNL_ARG_SRC, input.of(x)).bind(DNNL_ARG_WEIGHTS, weights.pointer());
         if (b != null) {
             forward.bind(DNNL_ARG_BIAS, b.pointer());
         }
@@ -125,7 +104,13 @@ final class ConvInferencePlan implements AutoCloseable {
 
     @Override
     public void close() {
-        Step.closeAll(forward, prepare, convertInput);
+        Step.closeAll(forward);
+        if (kernel != null) {
+            kernel.close();
+        }
+        if (input != null) {
+            input.close();
+        }
         owned.close();
     }
 }

@@ -2,10 +2,8 @@ package dev.osprey.backend.cpu;
 
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_BIAS;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_DST;
-import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_FROM;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_SCRATCHPAD;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_SRC;
-import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_TO;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_WEIGHTS;
 
 import dev.osprey.Precision;
@@ -24,20 +22,18 @@ import org.bytedeco.dnnl.global.dnnl;
 final class DenseInferencePlan implements AutoCloseable {
     private final DnnlContext context;
     private final DnnlContext.Owned owned;
-    private final DenseInference op;
     private final Step forward;
-    private final Step prepare;        // null when the primitive reads Keras' layout itself
-    private final Step convertInput;   // bf16: fp32 input -> input scratch; null in fp32
+    private final InferenceOperands.PreparedKernel kernel;
+    private final InferenceOperands.Input input;
     /** Floats of the prepared kernel; 0 when the primitive reads Keras' layout (no copy is made). */
     final long preparedFloats;
 
     DenseInferencePlan(DnnlContext context, DenseInference op) {
         this.context = context;
         this.owned = new DnnlContext.Owned(context);
-        this.op = op;
         DenseSpec s = op.spec();
         memory.data_type compute = op.precision() == Precision.BF16 ? memory.data_type.bf16 : memory.data_type.f32;
-        memory.desc input = owned.md(memory.format_tag.nc, s.batch(), s.inFeatures());
+        memory.desc fp32 = owned.md(memory.format_tag.nc, s.batch(), s.inFeatures());
         memory.desc src = owned.md(compute, memory.format_tag.nc, s.batch(), s.inFeatures());
         memory.desc dst = owned.md(memory.format_tag.nc, s.batch(), s.units());
         memory.desc bias = owned.md(memory.format_tag.x, s.units());
@@ -48,19 +44,9 @@ final class DenseInferencePlan implements AutoCloseable {
                     context.engine, dnnl.prop_kind.forward_inference, src, any, bias, dst,
                     owned.attributes(s.activation()), false));
             memory.desc chosen = owned.own(desc.weights_desc());
-            if (chosen.equals(keras)) {
-                preparedFloats = 0;
-                prepare = null;
-            } else {
-                preparedFloats = (chosen.get_size() + Float.BYTES - 1) / Float.BYTES;
-                prepare = Step.reorder("dense kernel preparation " + op, keras, chosen, context.engine);
-            }
-            if (compute == memory.data_type.f32) {
-                convertInput = null;
-            } else {
-                convertInput = Step.reorder("dense input to " + op.precision() + " " + s, input, src, context.engine);
-                context.reserveInputScratch(src);
-            }
+            kernel = new InferenceOperands.PreparedKernel(context, op.toString(), keras, chosen);
+            preparedFloats = kernel.floats;
+            input = new InferenceOperands.Input(context, op.toString(), fp32, src);
             forward = new Step("dense inference " + op, new inner_product_forward(desc))
                     .arg(DNNL_ARG_SRC, src, context.engine)
                     .arg(DNNL_ARG_WEIGHTS, chosen, context.engine)
@@ -75,27 +61,25 @@ final class DenseInferencePlan implements AutoCloseable {
     }
 
     /** Writes the Keras-layout kernel into prepared, in the primitive's layout ({@link #preparedFloats} floats). */
-    void prepare(CpuTensor kernel, CpuTensor prepared) {
-        if (prepare == null) {
-            throw new IllegalStateException(op + " reads Keras' layout: there is nothing to prepare");
-        }
-        prepare.bind(DNNL_ARG_FROM, kernel.pointer()).bind(DNNL_ARG_TO, prepared.pointer()).run(context.stream);
+    void prepare(CpuTensor keras, CpuTensor prepared) {
+        kernel.prepare(context, keras, prepared);
     }
 
-    void forward(CpuTensor x, CpuTensor kernel, CpuTensor b, CpuTensor y) {
-        if (convertInput != null) {
-            convertInput.bind(DNNL_ARG_FROM, x.pointer()).bind(DNNL_ARG_TO, context.inputScratch()).run(context.stream);
-            forward.bind(DNNL_ARG_SRC, context.inputScratch());
-        } else {
-            forward.bind(DNNL_ARG_SRC, x.pointer());
-        }
-        forward.bind(DNNL_ARG_WEIGHTS, kernel.pointer()).bind(DNNL_ARG_BIAS, b.pointer()).bind(DNNL_ARG_DST, y.pointer())
+    void forward(CpuTensor x, CpuTensor weights, CpuTensor b, CpuTensor y) {
+        forward.bind(DNNL_ARG_SRC, input.of(x)).bind(DNNL_ARG_WEIGHTS, weights.pointer())
+                .bind(DNNL_ARG_BIAS, b.pointer()).bind(DNNL_ARG_DST, y.pointer())
                 .bind(DNNL_ARG_SCRATCHPAD, context.scratchpad()).run(context.stream);
     }
 
     @Override
     public void close() {
-        Step.closeAll(forward, prepare, convertInput);
+        Step.closeAll(forward);
+        if (kernel != null) {
+            kernel.close();
+        }
+        if (input != null) {
+            input.close();
+        }
         owned.close();
     }
 }
