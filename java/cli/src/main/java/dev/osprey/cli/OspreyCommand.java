@@ -39,6 +39,7 @@ public final class OspreyCommand implements Runnable {
         spec.commandLine().usage(System.out);
     }
 
+    /** Runs the command line, then exits the JVM with its exit code (see {@link #execute}). */
     public static void main(String[] args) {
         System.exit(execute(args));
     }

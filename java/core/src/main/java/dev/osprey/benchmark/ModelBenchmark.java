@@ -21,10 +21,28 @@ import java.util.Map;
  * rate. Each figure runs for a fixed time after a warm-up. Call from the thread that built the model.
  */
 public final class ModelBenchmark {
-    /** One device's figures. */
+    /**
+     * One device's figures.
+     *
+     * @param device           the device, as {@link Device#toString()} names it
+     * @param backend          the backend's description
+     * @param peakGflops       the measured peak of {@link ModelBenchmark#peakGflops}, GFLOP/s
+     * @param trainB32         training images/s at batch 32
+     * @param trainB256        training images/s at batch 256
+     * @param trainB1024       training images/s at batch 1024
+     * @param inferB256        inference images/s at batch 256
+     * @param latencyP50Ms     median latency of predict on one image, milliseconds
+     * @param latencyP99Ms     99th percentile of that latency, milliseconds
+     * @param trainShareOfPeak training at batch 32 as a share of the peak, counting a step as three forward passes
+     * @param inferShareOfPeak inference at batch 256 as a share of the peak
+     */
     public record Result(String device, String backend, double peakGflops, double trainB32, double trainB256,
                          double trainB1024, double inferB256, double latencyP50Ms, double latencyP99Ms,
                          double trainShareOfPeak, double inferShareOfPeak) {
+        /**
+         * Milliseconds per training step at batch 32, 256 or 1024, from the images/s figure; throws
+         * IllegalArgumentException for any other batch.
+         */
         public double msPerStep(int batch) {
             return 1000.0 * batch / switch (batch) {
                 case 32 -> trainB32;
@@ -34,6 +52,10 @@ public final class ModelBenchmark {
             };
         }
 
+        /**
+         * Every figure (and the ms per step of each training batch) under snake_case keys, in a fixed order, for JSON
+         * reports.
+         */
         public Map<String, Object> toMap() {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("device", device);
@@ -139,6 +161,7 @@ public final class ModelBenchmark {
         return images[0] / ((end[0] - start[0]) / 1e9);
     }
 
+    /** Predict images/s over all of x at this batch size, after a short warm-up, repeated for about seconds. */
     public static double inferenceImagesPerSecond(Model model, NDArray x, int batch, double seconds) {
         model.predict(x.slice(0, Math.min(x.rows(), batch * 4)), batch);
         long images = 0;

@@ -26,6 +26,11 @@ public final class AugmentedArrays implements BatchSource {
     private int batchSize;
     private int position;
 
+    /**
+     * Batches of images x, (N, H, W, C) or (N, H, W), and their labels y (neither copied), transformed by augmentation
+     * with draws from seed. Throws IllegalArgumentException when x and y differ in rows, x has another rank, or
+     * augmentation rotates or zooms. Each batch's arrays are reused by the next one.
+     */
     public AugmentedArrays(NDArray x, NDArray y, Augmentation augmentation, long seed) {
         if (x.rows() != y.rows()) {
             throw new IllegalArgumentException("expected as many labels as samples (" + x.rows() + "), received " + y.rows());

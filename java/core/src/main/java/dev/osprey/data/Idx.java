@@ -18,6 +18,7 @@ import java.util.zip.GZIPInputStream;
 public final class Idx {
     /** Dimensions and raw unsigned bytes of one IDX file. */
     public record Array(int[] dims, byte[] data) {
+        /** The number of items: the first dimension. */
         public int count() {
             return dims[0];
         }
@@ -29,6 +30,10 @@ public final class Idx {
     private Idx() {
     }
 
+    /**
+     * One IDX file, raw or gzip-compressed, checked as {@link #read(InputStream, String)} does; messages name the path.
+     * Throws IdxFormatException for a malformed file and IOException when it can't be read.
+     */
     public static Array read(Path path) throws IOException {
         try (InputStream in = Files.newInputStream(path)) {
             return read(in, path.toString());

@@ -7,6 +7,10 @@ public final class OneHot {
     private OneHot() {
     }
 
+    /**
+     * Rows (N, classes) with a 1 at each label's class and 0 elsewhere, from labels (N) or (N, 1). Throws
+     * IllegalArgumentException unless classes > 0 and every label is a whole number in [0, classes).
+     */
     public static NDArray encode(NDArray labels, int classes) {
         if (classes <= 0) {
             throw new IllegalArgumentException("OneHot: expected classes > 0, received " + classes);
@@ -28,6 +32,10 @@ public final class OneHot {
         return new NDArray(out, d.length, classes);
     }
 
+    /**
+     * The class of each row of (N, classes): the index of its largest value, the first one on ties. Works on
+     * probabilities as well as one-hot rows.
+     */
     public static int[] decode(NDArray oneHot) {
         return oneHot.argMax();
     }

@@ -550,10 +550,12 @@ public final class ExecutionPlan implements AutoCloseable {
 
     // ---- running -----------------------------------------------------------------------------------------
 
+    /** The batch size this plan was made for: its inputs, outputs and targets hold this many samples. */
     public int batch() {
         return batch;
     }
 
+    /** Whether this is a training plan (backward pass planned, trainable layers in training mode). */
     public boolean training() {
         return training;
     }

@@ -27,6 +27,7 @@ public final class Fusion {
 
     /** A layer that can read an unpadded input and pad it itself, as convolutions do. */
     public interface PaddingAbsorber {
+        /** Whether it can take over the ZeroPadding2D before it now (convolutions always can). */
         boolean canAbsorbPadding();
     }
 
@@ -45,6 +46,7 @@ public final class Fusion {
      * activation (a residual connection's Add after a convolution; see {@code PlanContext.residual()}).
      */
     public interface ResidualAbsorber {
+        /** Whether it can add the residual now: convolutions can while their own activation is linear. */
         boolean canAbsorbResidual();
     }
 
@@ -84,6 +86,7 @@ public final class Fusion {
 
     /** A layer that only applies an element-wise activation (Activation, ReLU, LeakyReLU, ...). */
     public interface ActivationOnly {
+        /** The activation it applies. */
         Activation elementwiseActivation();
     }
 

@@ -29,6 +29,12 @@ public final class Graph {
     private final List<Layer> layers;
     private final Map<SymbolicTensor, List<Node>> consumers;
 
+    /**
+     * Orders the calls that compute outputs from inputs, and names the unnamed layers and inputs. Throws
+     * IllegalArgumentException when there is no input or output, an input is repeated or reaches no output, an output
+     * is null, the outputs depend on a tensor that is not one of the inputs, the graph has a cycle, or two layers or
+     * inputs share a name.
+     */
     public Graph(List<Input> inputs, List<SymbolicTensor> outputs) {
         if (inputs == null || inputs.isEmpty() || outputs == null || outputs.isEmpty()) {
             throw new IllegalArgumentException("Model: expected at least one input and one output, received "
@@ -178,10 +184,12 @@ public final class Graph {
         return s.toString().toLowerCase(Locale.ROOT);
     }
 
+    /** The model's inputs, in the order given (unmodifiable). */
     public List<Input> inputs() {
         return inputs;
     }
 
+    /** The model's outputs, in the order given (unmodifiable). */
     public List<SymbolicTensor> outputs() {
         return outputs;
     }
@@ -201,6 +209,7 @@ public final class Graph {
         return consumers.getOrDefault(t, List.of());
     }
 
+    /** Input i's shape of one sample (without the batch axis). */
     public Shape inputShape(int i) {
         return inputs.get(i).shape();
     }

@@ -23,11 +23,13 @@ public interface LayerRun {
 
     /** The forward half of a run: computes its output from the inputs it was planned with. */
     interface Forward {
+        /** Computes the output; seed drives dropout. */
         void run(long seed);
     }
 
     /** The backward half of a run: writes the gradients its plan asked for (parameters', inputs') from dL/doutput. */
     interface Backward {
+        /** Writes the gradients from dL/doutput, which it must not write (other layers may share it). */
         void run(Tensor outputGradient);
     }
 

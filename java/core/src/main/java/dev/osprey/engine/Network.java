@@ -37,6 +37,10 @@ public final class Network implements AutoCloseable {
     private Memory optimizerMemory;
     private dev.osprey.Precision inferencePrecision = dev.osprey.Precision.FP32;
 
+    /**
+     * Allocates the graph's weights (not yet initialized: see {@link Parameters#initialize}) and the loss statistics on
+     * backend; plans are made on first use. Frees what it allocated if an allocation fails.
+     */
     public Network(Graph graph, Backend backend) {
         this.graph = graph;
         this.backend = backend;
@@ -101,18 +105,25 @@ public final class Network implements AutoCloseable {
         }
     }
 
+    /** The graph this network was built from. */
     public Graph graph() {
         return graph;
     }
 
+    /** The backend everything runs on; shared, so not closed with this network. */
     public Backend backend() {
         return backend;
     }
 
+    /** The weights, owned by this network and freed with it. */
     public Parameters parameters() {
         return parameters;
     }
 
+    /**
+     * {loss sum, correct predictions} of the training epoch so far, on the backend: the trainer zeros it at each
+     * epoch's start and the fused loss op adds to it every step.
+     */
     public Tensor trainStats() {
         return trainStats;
     }
@@ -122,10 +133,18 @@ public final class Network implements AutoCloseable {
         return logitsOutput;
     }
 
+    /**
+     * The training plan for this batch size, made on first use and kept (the two most recently used). Owned by this
+     * network: don't close it.
+     */
     public ExecutionPlan trainingPlan(int batch) {
         return plan(trainingPlans, batch, true);
     }
 
+    /**
+     * The inference plan for this batch size, in {@link #inferencePrecision()}, made on first use and kept (see
+     * {@link #keepInferencePlans}). Owned by this network: don't close it.
+     */
     public ExecutionPlan inferencePlan(int batch) {
         return plan(inferencePlans, batch, false);
     }
@@ -139,6 +158,7 @@ public final class Network implements AutoCloseable {
         }
     }
 
+    /** The precision inference plans compute in; FP32 unless set. */
     public dev.osprey.Precision inferencePrecision() {
         return inferencePrecision;
     }

@@ -11,6 +11,7 @@ public final class Node {
     private final int callIndex;
     private SymbolicTensor output;
 
+    /** A call of layer on inputs (copied); its output is set afterwards with {@link #setOutput}. */
     public Node(Layer layer, List<SymbolicTensor> inputs, int callIndex) {
         this.layer = layer;
         this.inputs = List.copyOf(inputs);
@@ -25,14 +26,17 @@ public final class Node {
         this.output = output;
     }
 
+    /** The layer called; shared by all of its calls. */
     public Layer layer() {
         return layer;
     }
 
+    /** The tensors this call reads, in the layer's order (unmodifiable). */
     public List<SymbolicTensor> inputs() {
         return inputs;
     }
 
+    /** The tensor this call makes; null until {@link #setOutput} has run. */
     public SymbolicTensor output() {
         return output;
     }

@@ -8,10 +8,14 @@ import dev.osprey.Initializer;
  * itself, kept out of the optimizer, and stored in the model's state arena).
  */
 public record ParamSpec(String name, int[] shape, Initializer initializer, boolean trainable) {
+    /** A weight that the optimizer updates through its gradient (while its layer is trainable). */
     public static ParamSpec trainable(String name, int[] shape, Initializer initializer) {
         return new ParamSpec(name, shape, initializer, true);
     }
 
+    /**
+     * A weight kept out of the optimizer and updated, if at all, by its layer (BatchNormalization's moving statistics).
+     */
     public static ParamSpec state(String name, int[] shape, Initializer initializer) {
         return new ParamSpec(name, shape, initializer, false);
     }

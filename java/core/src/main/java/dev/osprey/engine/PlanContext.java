@@ -64,6 +64,7 @@ public final class PlanContext {
         this.precision = precision;
     }
 
+    /** The backend the plan runs on, for the layer's ops. */
     public Backend backend() {
         return backend;
     }
@@ -96,6 +97,7 @@ public final class PlanContext {
         return outputAllocated;
     }
 
+    /** The batch size the plan is made for. */
     public int batch() {
         return batch;
     }
@@ -108,6 +110,7 @@ public final class PlanContext {
         return training;
     }
 
+    /** The input tensors, (batch, input shape...) each, in the call's input order. */
     public List<Tensor> inputs() {
         return inputs;
     }
@@ -117,14 +120,20 @@ public final class PlanContext {
         return inputs.get(0);
     }
 
+    /** The inputs' shapes of one sample (without the batch axis), in order. */
     public List<Shape> inputShapes() {
         return inputShapes;
     }
 
+    /**
+     * The only input's shape of one sample (without the batch axis); unpadded when the layer took over a padding (see
+     * {@link #extraPadding()}).
+     */
     public Shape inputShape() {
         return inputShapes.get(0);
     }
 
+    /** The output's shape of one sample (without the batch axis). */
     public Shape outputShape() {
         return outputShape;
     }

@@ -17,6 +17,10 @@ public final class Summary {
     private Summary() {
     }
 
+    /**
+     * The summary table of graph, headed with modelName; sequential leaves out the input rows and the "Connected to"
+     * column, as Keras does for Sequential models. Ends with a newline.
+     */
     public static String of(String modelName, boolean sequential, Graph graph) {
         List<String[]> rows = new ArrayList<>();
         if (!sequential) {

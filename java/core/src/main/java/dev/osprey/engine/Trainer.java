@@ -46,6 +46,10 @@ public final class Trainer implements Training {
     private double epochDataWait;
     private boolean stopRequested;
 
+    /**
+     * A trainer for one fit: updater steps the network's trainable weights; reportsAccuracy adds "accuracy" (and
+     * "val_accuracy") to the logs. With verbose options a progress bar on standard output runs before their callbacks.
+     */
     public Trainer(Model model, Network network, Loss loss, Optimizer optimizer, Optimizer.Updater updater,
                    FitOptions options, boolean reportsAccuracy) {
         this.model = model;
@@ -62,6 +66,11 @@ public final class Trainer implements Training {
         callbacks.addAll(options.callbacks());
     }
 
+    /**
+     * Trains for the options' epochs, or until a callback stops it, evaluating validation (when not null) after each
+     * epoch; seed drives shuffling and dropout. Returns the logs of every epoch run. Throws TrainingDivergedException
+     * when the running loss becomes NaN or infinite (checked every 50 steps and at each epoch's end).
+     */
     public History fit(BatchSource train, BatchSource validation, long seed) {
         try (Feed feed = feed(train)) {
             return fit(feed, train.size(), validation, seed);

@@ -33,14 +33,20 @@ public final class Json {
     private Json() {
     }
 
+    /**
+     * The value of one JSON document (see the class comment for the Java types). Throws IllegalArgumentException,
+     * saying where, for malformed JSON, and {@link Limits.LimitExceededException} for a document over the limits.
+     */
     public static Object parse(String text) {
         return parse(text.getBytes(StandardCharsets.UTF_8));
     }
 
+    /** The same, from UTF-8 bytes. */
     public static Object parse(byte[] utf8) {
         return parse(utf8, 0, utf8.length);
     }
 
+    /** The same, from length UTF-8 bytes starting at offset (not copied). */
     public static Object parse(byte[] utf8, int offset, int length) {
         Limits limits = Limits.current();
         Limits.check("JSON document bytes", length, "maxJsonBytes", limits.maxJsonBytes());
@@ -62,6 +68,10 @@ public final class Json {
         }
     }
 
+    /**
+     * Compact JSON of a value built from maps (keys written with String.valueOf), lists, strings, numbers, booleans and
+     * null. Throws IllegalArgumentException for NaN or infinite numbers and for any other type (Java arrays included).
+     */
     public static String write(Object value) {
         StringWriter out = new StringWriter();
         try (JsonGenerator g = factory(Limits.current()).createGenerator(out)) {

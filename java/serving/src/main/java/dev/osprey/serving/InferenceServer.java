@@ -127,10 +127,15 @@ public final class InferenceServer implements AutoCloseable {
         }
     }
 
+    /**
+     * Options for a server over predictor. The server takes the predictor over once built: closing the server closes
+     * it.
+     */
     public static Builder builder(Predictor predictor) {
         return new Builder(predictor);
     }
 
+    /** The port the server listens on: the one the system chose when the address asked for port 0. */
     public int port() {
         return connector.getLocalPort();
     }
@@ -535,6 +540,10 @@ public final class InferenceServer implements AutoCloseable {
             return this;
         }
 
+        /**
+         * Starts the server, listening at once; throws IOException when it can't (the address is taken, say), leaving
+         * the predictor open for the caller.
+         */
         public InferenceServer build() throws IOException {
             return new InferenceServer(this);
         }

@@ -141,6 +141,10 @@ public final class Predictor implements AutoCloseable {
             this.factory = factory;
         }
 
+        /**
+         * The most samples run as one batch. At start the worker plans the batch shapes 2, 4, 8, ... below it, and it
+         * itself. Default 64; throws IllegalArgumentException unless positive.
+         */
         public Builder maxBatchSize(int n) {
             if (n <= 0) {
                 throw new IllegalArgumentException("Predictor: expected max batch size > 0, received " + n);
@@ -179,6 +183,11 @@ public final class Predictor implements AutoCloseable {
             return this;
         }
 
+        /**
+         * Starts the worker thread and waits until it has made the model and planned every batch shape. What making the
+         * model throws is rethrown (a checked exception, such as an unreadable model file, inside an
+         * IllegalStateException). The caller owns the predictor and must close it.
+         */
         public Predictor build() {
             return new Predictor(this);
         }
@@ -189,6 +198,7 @@ public final class Predictor implements AutoCloseable {
         return inputShape;
     }
 
+    /** The class names saved with the model, in output order; empty when it has none. */
     public List<String> classNames() {
         return classNames;
     }
@@ -296,6 +306,7 @@ public final class Predictor implements AutoCloseable {
         return maxQueueDepth.get();
     }
 
+    /** Samples waiting for the worker now, a snapshot (an {@link InferenceServer} reports it as osprey.queue.depth). */
     public int queueDepth() {
         return queue.size();
     }

@@ -9,18 +9,34 @@ import java.util.SplittableRandom;
  * size; uncovered pixels filled per {@link FillMode}. Draws come from (seed, epoch, sample), so a run repeats.
  */
 public final class Augmentation {
+    /**
+     * How pixels shifted in from outside the image are filled: CONSTANT with zeros, NEAREST with the nearest edge
+     * pixel, REFLECT mirrored about the edge pixel (which is not repeated: dcb|abcd|cba), WRAP with the image tiled.
+     */
     public enum FillMode { CONSTANT, NEAREST, REFLECT, WRAP }
 
-    /** One sample's transformation. */
+    /**
+     * One sample's transformation.
+     *
+     * @param degrees        rotation about the centre, in degrees, counter-clockwise
+     * @param zoom           scale factor about the centre: 1 keeps the size, above 1 enlarges
+     * @param shiftX         shift as a share of the width; positive moves the content right
+     * @param shiftY         shift as a share of the height; positive moves the content down
+     * @param flipHorizontal mirror left to right
+     * @param flipVertical   mirror top to bottom
+     */
     public record Params(double degrees, double zoom, double shiftX, double shiftY, boolean flipHorizontal,
                          boolean flipVertical) {
+        /** No transformation at all. */
         public static final Params IDENTITY = new Params(0, 1, 0, 0, false, false);
 
+        /** True when this transformation leaves an image as it is. */
         public boolean isIdentity() {
             return degrees == 0 && zoom == 1 && shiftX == 0 && shiftY == 0 && !flipHorizontal && !flipVertical;
         }
     }
 
+    /** No augmentation. Shared: configure a new Augmentation rather than this one. */
     public static final Augmentation NONE = new Augmentation();
 
     private double rotationDegrees;
@@ -31,16 +47,22 @@ public final class Augmentation {
     private double heightShift;
     private FillMode fillMode = FillMode.NEAREST;
 
+    /**
+     * Rotation by an angle drawn from [-degrees, degrees]; throws IllegalArgumentException for a negative or infinite
+     * value. Needs resampling (image folders only).
+     */
     public Augmentation rotation(double degrees) {
         this.rotationDegrees = nonNegative("rotation", degrees);
         return this;
     }
 
+    /** Whether each sample is mirrored left to right, with probability 1/2 per draw. */
     public Augmentation horizontalFlip(boolean on) {
         this.horizontalFlip = on;
         return this;
     }
 
+    /** Whether each sample is mirrored top to bottom, with probability 1/2 per draw. */
     public Augmentation verticalFlip(boolean on) {
         this.verticalFlip = on;
         return this;
@@ -62,11 +84,13 @@ public final class Augmentation {
         return this;
     }
 
+    /** How pixels shifted in from outside the image are filled; NEAREST unless set. */
     public Augmentation fillMode(FillMode mode) {
         this.fillMode = mode;
         return this;
     }
 
+    /** How pixels shifted in from outside the image are filled (default NEAREST). */
     public FillMode fillMode() {
         return fillMode;
     }
@@ -78,6 +102,7 @@ public final class Augmentation {
         return v;
     }
 
+    /** True when nothing is configured to vary, so every draw is {@link Params#IDENTITY}. */
     public boolean isNone() {
         return rotationDegrees == 0 && !horizontalFlip && !verticalFlip && zoomRange == 0 && widthShift == 0
                 && heightShift == 0;

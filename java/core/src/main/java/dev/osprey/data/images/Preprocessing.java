@@ -12,10 +12,18 @@ import java.util.Map;
  */
 public record Preprocessing(int height, int width, ColorMode color, Interpolation interpolation, float[] mean,
                             float[] std) {
+    /** Decoded as one grey channel, or as three channels in RGB order. */
     public enum ColorMode { GRAYSCALE, RGB }
 
+    /**
+     * How images are resized: nearest neighbour, bilinear, bicubic, or pixel-area averaging (OpenCV's INTER_* modes).
+     */
     public enum Interpolation { NEAREST, LINEAR, CUBIC, AREA }
 
+    /**
+     * Throws IllegalArgumentException for a size that is not positive, for mean and std not given together with one
+     * value per channel each, or for a std value that is not positive.
+     */
     public Preprocessing {
         if (height <= 0 || width <= 0) {
             throw new IllegalArgumentException("Preprocessing: expected a positive size, received " + height + "x" + width);
@@ -38,14 +46,20 @@ public record Preprocessing(int height, int width, ColorMode color, Interpolatio
         return new Preprocessing(height, width, color, Interpolation.LINEAR, null, null);
     }
 
+    /** 3 for RGB, 1 for grayscale. */
     public int channels() {
         return color == ColorMode.RGB ? 3 : 1;
     }
 
+    /** Floats in one preprocessed image: height x width x channels. */
     public int sampleSize() {
         return height * width * channels();
     }
 
+    /**
+     * This preprocessing as model.json stores it: height, width, color and interpolation (lower case), and mean and std
+     * when set.
+     */
     public Map<String, Object> toConfig() {
         Map<String, Object> c = new LinkedHashMap<>();
         c.put("height", height);
@@ -59,6 +73,11 @@ public record Preprocessing(int height, int width, ColorMode color, Interpolatio
         return c;
     }
 
+    /**
+     * The inverse of {@link #toConfig()}. Throws IllegalArgumentException for a size that is not a positive whole
+     * number or for an unknown color or interpolation, and a LimitExceededException for an image of more than the
+     * maxImagePixels limit.
+     */
     public static Preprocessing fromConfig(Map<?, ?> c) {
         int height = size(c, "height"), width = size(c, "width");
         dev.osprey.Limits.check("Preprocessing: the image size " + height + "x" + width, (long) height * width,
