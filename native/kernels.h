@@ -9,8 +9,8 @@
 #endif
 
 // optimizers (adam.cu, sgd.cu)
-OSPREY_KERNEL void osprey_adam_update(float* params, const float* grads, float* m, float* v, long long n, float alpha, float beta1, float beta2, float epsilon);
-OSPREY_KERNEL void osprey_sgd_update(float* params, const float* grads, float* velocity, long long n, float lr, float momentum, int nesterov);
+OSPREY_KERNEL void osprey_adam_update(float* params, const float* grads, float* m, float* v, long long n, float alpha, float beta1, float beta2, float epsilon, const float* decayMask, float decay);
+OSPREY_KERNEL void osprey_sgd_update(float* params, const float* grads, float* velocity, long long n, float lr, float momentum, int nesterov, const float* decayMask, float decay);
 
 // loss and softmax (softmax_cross_entropy.cu)
 OSPREY_KERNEL void osprey_softmax_forward(const float* x, float* y, int rows, int width);

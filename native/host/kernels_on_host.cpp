@@ -32,15 +32,33 @@ int main() {
         for (int t = 1; t <= 3; t++) {
             const float alpha = (float)(0.01 * std::sqrt(1 - std::pow(0.999, t)) / (1 - std::pow(0.9, t)));
             OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_adam_update, p.data(), g.data(), m.data(), v.data(), 10LL,
-                               alpha, 0.9f, 0.999f, 1e-7f);
+                               alpha, 0.9f, 0.999f, 1e-7f, (const float*)nullptr, 0.0f);
         }
         print("adam", p.data(), 10);
+    }
+    { // Adam with weight decay 0.1 at learning rate 0.01 on the weights where the mask is 1 (every third is 0)
+        std::vector<float> p = input(10, 1), g = input(10, 2), m(10, 0.0f), v(10, 0.0f), mask(10, 1.0f);
+        for (int i = 0; i < 10; i += 3) mask[i] = 0.0f;
+        for (int t = 1; t <= 3; t++) {
+            const float alpha = (float)(0.01 * std::sqrt(1 - std::pow(0.999, t)) / (1 - std::pow(0.9, t)));
+            OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_adam_update, p.data(), g.data(), m.data(), v.data(), 10LL,
+                               alpha, 0.9f, 0.999f, 1e-7f, (const float*)mask.data(), 0.01f * 0.1f);
+        }
+        print("adam_weight_decay", p.data(), 10);
     }
     { // SGD with Nesterov momentum, two steps
         std::vector<float> p = input(10, 1), g = input(10, 2), vel(10, 0.0f);
         for (int t = 0; t < 2; t++)
-            OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_sgd_update, p.data(), g.data(), vel.data(), 10LL, 0.1f, 0.9f, 1);
+            OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_sgd_update, p.data(), g.data(), vel.data(), 10LL, 0.1f, 0.9f, 1,
+                               (const float*)nullptr, 0.0f);
         print("sgd", p.data(), 10);
+    }
+    { // SGD with Nesterov momentum and weight decay 0.05 on every weight, two steps
+        std::vector<float> p = input(10, 1), g = input(10, 2), vel(10, 0.0f);
+        for (int t = 0; t < 2; t++)
+            OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_sgd_update, p.data(), g.data(), vel.data(), 10LL, 0.1f, 0.9f, 1,
+                               (const float*)nullptr, 0.1f * 0.05f);
+        print("sgd_weight_decay", p.data(), 10);
     }
     { // softmax and softmax cross-entropy over 5 rows of 4 classes, one-hot targets class r % 4
         std::vector<float> z = input(20, 3), prob(20), t(20, 0.0f), dz(20), stats(2, 0.0f);

@@ -193,9 +193,10 @@ public class Model implements AutoCloseable {
     public Model compile(String optimizer, String loss, String... metrics) {
         Optimizer o = switch (optimizer) {
             case "adam" -> new Adam();
+            case "adamw" -> new dev.osprey.optim.AdamW();
             case "sgd" -> new SGD();
-            default -> throw new IllegalArgumentException("compile: expected optimizer 'adam' or 'sgd', received '"
-                    + optimizer + "'");
+            default -> throw new IllegalArgumentException("compile: expected optimizer 'adam', 'adamw' or 'sgd', "
+                    + "received '" + optimizer + "'");
         };
         return compile(o, Loss.of(loss), Arrays.stream(metrics).map(Metric::of).toArray(Metric[]::new));
     }
@@ -228,8 +229,10 @@ public class Model implements AutoCloseable {
             if (optimizer != null && updater == null) {
                 checkOutputMatchesLoss();
                 Network n = network;
-                updater = n.bindOptimizer(memory -> optimizer.bind(n.backend(), memory, n.parameters().trainableArena(),
-                        n.parameters().gradientArena()));
+                Optimizer o = optimizer;
+                updater = n.bindOptimizer(memory -> o.bind(n.backend(), memory, n.parameters().trainableArena(),
+                        n.parameters().gradientArena(),
+                        o.weightDecay() > 0 ? n.parameters().decayMask(memory, o::decays) : null));
             }
             return this;
         }

@@ -52,8 +52,31 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--batch-size", defaultValue = "32", description = "Default: ${DEFAULT-VALUE}.")
     int batchSize;
 
-    @Option(names = "--learning-rate", defaultValue = "0.001", description = "Adam's learning rate. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--learning-rate", defaultValue = "0.001", description = "The optimizer's learning rate. Default: ${DEFAULT-VALUE}.")
     double learningRate;
+
+    @Option(names = "--optimizer", defaultValue = "adam", description = "adam, adamw or sgd (Keras' other defaults; sgd "
+            + "without momentum). Default: ${DEFAULT-VALUE}.")
+    String optimizerName;
+
+    @Option(names = "--weight-decay", description = "Keras' decoupled weight decay, biases and BatchNorm's weights "
+            + "excluded (adamw's default 0.004; adam and sgd: none).")
+    Double weightDecay;
+
+    /** The optimizer the options name, with weight decay kept off biases and BatchNorm's gamma and beta. */
+    dev.osprey.optim.Optimizer optimizer() {
+        String[] excluded = {"/(bias|gamma|beta)$"};
+        return switch (optimizerName.trim().toLowerCase(java.util.Locale.ROOT)) {
+            case "adam" -> new Adam(learningRate).weightDecay(weightDecay == null ? 0 : weightDecay)
+                    .excludeFromWeightDecay(excluded);
+            case "adamw" -> new dev.osprey.optim.AdamW(learningRate, weightDecay == null ? 0.004 : weightDecay)
+                    .excludeFromWeightDecay(excluded);
+            case "sgd" -> new dev.osprey.optim.SGD(learningRate).weightDecay(weightDecay == null ? 0 : weightDecay)
+                    .excludeFromWeightDecay(excluded);
+            default -> throw new IllegalArgumentException("expected --optimizer adam, adamw or sgd, received '"
+                    + optimizerName + "'");
+        };
+    }
 
     @Option(names = "--device", defaultValue = "auto",
             description = "auto (the GPU when usable, else the CPU), cpu, cuda or cuda:N. Default: ${DEFAULT-VALUE}.")
@@ -87,7 +110,7 @@ final class TrainCommand implements Callable<Integer> {
              ImageBatchSource validation = new ImageBatchSource(split[1], p, Augmentation.NONE, seed,
                      imageOptions.workers, 2, imageOptions.skipBadFiles)) {
             model.device(Device.parse(device)).seed(seed).classNames(classes).preprocessing(p);
-            model.compile(new Adam(learningRate), Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY);
+            model.compile(optimizer(), Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY);
             System.out.println("Device: " + model.backendDescription());
             long start = System.nanoTime();
             History history = model.fit(train, validation, fitOptions());
@@ -160,7 +183,7 @@ final class TrainCommand implements Callable<Integer> {
                 ? Shape.of(d.trainX().sampleShape().dim(0), d.trainX().sampleShape().dim(1), 1)
                 : d.trainX().sampleShape(), classes)) {
             model.device(Device.parse(device)).seed(seed).classNames(data.classNames());
-            model.compile(new Adam(learningRate), Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY);
+            model.compile(optimizer(), Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY);
             model.summary();
             System.out.println("Device: " + model.backendDescription());
             Augmentation augmentation = imageOptions.augmentation();

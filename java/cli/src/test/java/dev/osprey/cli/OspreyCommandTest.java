@@ -37,8 +37,14 @@ class OspreyCommandTest {
     @Test
     void trainEvaluatePredictOnTheBundledSample() throws Exception {
         Path model = dir.resolve("m.osprey");
-        Run train = run("train", "--epochs", "1", "--quiet", "-o", model.toString());
+        Run train = run("train", "--epochs", "1", "--quiet", "--optimizer", "adamw", "--weight-decay", "0.001", "-o",
+                model.toString());
         assertEquals(0, train.exitCode(), train.err());
+        try (dev.osprey.Model saved = dev.osprey.Model.load(model)) {
+            assertEquals("adamw", saved.optimizer().name());
+            assertEquals(0.001, saved.optimizer().weightDecay());
+            assertTrue(!saved.optimizer().decays("dense_1/bias") && saved.optimizer().decays("dense_1/kernel"));
+        }
         assertTrue(train.out().contains("Total params: 93,322"), train.out());
         assertTrue(train.out().matches("(?s).*Test accuracy: 0\\.\\d{4} \\(loss \\d\\.\\d{4}\\) on 2,000 images.*"), train.out());
         assertTrue(Files.size(model) > 300_000);
@@ -91,6 +97,11 @@ class OspreyCommandTest {
         Run device = run("train", "--device", "tpu");
         assertEquals(1, device.exitCode());
         assertTrue(device.err().contains("expected device auto, cpu, cuda or cuda:N, received 'tpu'"), device.err());
+
+        Run optimizer = run("train", "--optimizer", "rmsprop", "--epochs", "1", "--quiet");
+        assertEquals(1, optimizer.exitCode());
+        assertTrue(optimizer.err().contains("expected --optimizer adam, adamw or sgd, received 'rmsprop'"),
+                optimizer.err());
 
         Run usage = run("train", "--epochs", "many");
         assertEquals(2, usage.exitCode());

@@ -222,10 +222,25 @@ public interface Backend extends AutoCloseable {
 
     // ---- optimizers (one call over the whole parameter arena) --------------------------------------------
 
-    /** Adam step number {@code step} (1-based). */
-    void adamUpdate(AdamSpec spec, long step, Tensor params, Tensor grads, Tensor m, Tensor v);
+    /**
+     * Adam step number {@code step} (1-based). With {@code spec.weightDecay() > 0}, each weight first shrinks by
+     * learningRate * weightDecay of itself where decayMask holds 1 (decayMask: 1 or 0 per arena float; null decays
+     * every weight), as Keras applies weight decay before the update. One pass over the arena.
+     */
+    void adamUpdate(AdamSpec spec, long step, Tensor params, Tensor grads, Tensor m, Tensor v, Tensor decayMask);
 
-    void sgdUpdate(SgdSpec spec, Tensor params, Tensor grads, Tensor velocity);
+    /** {@link #adamUpdate(AdamSpec, long, Tensor, Tensor, Tensor, Tensor, Tensor)} decaying every weight. */
+    default void adamUpdate(AdamSpec spec, long step, Tensor params, Tensor grads, Tensor m, Tensor v) {
+        adamUpdate(spec, step, params, grads, m, v, null);
+    }
+
+    /** SGD step, with weight decay as {@link #adamUpdate} applies it. */
+    void sgdUpdate(SgdSpec spec, Tensor params, Tensor grads, Tensor velocity, Tensor decayMask);
+
+    /** {@link #sgdUpdate(SgdSpec, Tensor, Tensor, Tensor, Tensor)} decaying every weight. */
+    default void sgdUpdate(SgdSpec spec, Tensor params, Tensor grads, Tensor velocity) {
+        sgdUpdate(spec, params, grads, velocity, null);
+    }
 
     // ---- whole data sets ---------------------------------------------------------------------------------
 

@@ -33,6 +33,8 @@ public final class Parameters implements AutoCloseable {
     private final Backend backend;
     private final Memory memory;
     private final List<Slot> slots = new ArrayList<>();
+    /** Per slot (same order), where it starts in its arena. */
+    private final List<Long> arenaOffsets = new ArrayList<>();
     private final Map<Layer, List<Slot>> byLayer = new IdentityHashMap<>();
     private final Tensor trainable;    // (arena floats)
     private final Tensor gradients;    // (arena floats)
@@ -41,6 +43,11 @@ public final class Parameters implements AutoCloseable {
     private final long stateCount;
     private long version;
 
+    /**
+     * Allocates every weight of the graph's layers on backend (left uninitialized: see {@link #initialize}); a weight
+     * goes to the trainable arena when both it and its layer are trainable, else to the state arena. Throws
+     * IllegalArgumentException when an arena would hold more than Integer.MAX_VALUE floats.
+     */
     public Parameters(Graph graph, Backend backend) {
         this.backend = backend;
         long trainableFloats = 0;
@@ -86,6 +93,7 @@ public final class Parameters implements AutoCloseable {
                 Tensor gradient = trained ? backend.view(gradients, at[1], p.shape()) : null;
                 Slot slot = new Slot(owners.get(i), p, value, gradient);
                 slots.add(slot);
+                arenaOffsets.add(at[1]);
                 byLayer.computeIfAbsent(owners.get(i), k -> new ArrayList<>()).add(slot);
             }
         } catch (RuntimeException e) {
@@ -119,23 +127,58 @@ public final class Parameters implements AutoCloseable {
         return null;
     }
 
+    /**
+     * A mask over the trainable arena for weight decay, allocated from memory: 1 at the floats of each trainable weight
+     * whose path ("dense/kernel") {@code decays} accepts, 0 elsewhere; null when every trainable weight decays (no mask
+     * is needed then).
+     */
+    public Tensor decayMask(Memory memory, java.util.function.Predicate<String> decays) {
+        float[] mask = new float[(int) trainable.size()];
+        boolean excluded = false;
+        for (int i = 0; i < slots.size(); i++) {
+            Slot s = slots.get(i);
+            if (s.gradient() == null) {
+                continue;
+            }
+            if (decays.test(s.path())) {
+                int start = Math.toIntExact(arenaOffsets.get(i));
+                java.util.Arrays.fill(mask, start, start + s.spec().size(), 1f);
+            } else {
+                excluded = true;
+            }
+        }
+        if (!excluded) {
+            return null;
+        }
+        Tensor t = memory.allocate(mask.length);
+        backend.copyIn(mask, 0, t);
+        return t;
+    }
+
     /** The trainable arena and its gradients: what an optimizer binds to. */
     public Tensor trainableArena() {
         return trainable;
     }
 
+    /**
+     * The gradients of {@link #trainableArena()}, laid out as it is: each trainable weight's gradient at its weight's
+     * offset.
+     */
     public Tensor gradientArena() {
         return gradients;
     }
 
+    /** Values in trainable weights (alignment padding not counted). */
     public long trainableCount() {
         return trainableCount;
     }
 
+    /** Values in the state arena: weights without gradients and frozen layers' weights. */
     public long nonTrainableCount() {
         return stateCount;
     }
 
+    /** Values in all weights, trainable and not. */
     public long count() {
         return trainableCount + stateCount;
     }
@@ -170,12 +213,17 @@ public final class Parameters implements AutoCloseable {
         return out;
     }
 
+    /** A copy of one weight's values, read from the backend. */
     public NDArray read(Slot s) {
         float[] values = new float[s.spec().size()];
         backend.copyOut(s.value(), values, 0);
         return new NDArray(values, s.spec().shape());
     }
 
+    /**
+     * Replaces every weight's values, given in {@link #slots()} order, and bumps {@link #version()}. Nothing is written
+     * unless every shape matches: a wrong count of arrays or a wrong shape throws IllegalArgumentException.
+     */
     public void set(List<NDArray> weights) {
         if (weights.size() != slots.size()) {
             throw new IllegalArgumentException("setWeights: expected " + slots.size() + " arrays, received "

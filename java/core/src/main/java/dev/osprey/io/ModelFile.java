@@ -10,6 +10,7 @@ import dev.osprey.backend.Device;
 import dev.osprey.loss.Loss;
 import dev.osprey.metrics.Metric;
 import dev.osprey.optim.Adam;
+import dev.osprey.optim.AdamW;
 import dev.osprey.optim.Optimizer;
 import dev.osprey.optim.SGD;
 import java.io.ByteArrayOutputStream;
@@ -40,7 +41,9 @@ import java.util.zip.ZipOutputStream;
  * renamed: a crash never leaves half a model under the real name.
  */
 public final class ModelFile {
+    /** The "format" field of every model.json: what marks a zip as an Osprey model. */
     public static final String FORMAT = "osprey-model";
+    /** The format version written; versions 1 and 2 are read. */
     public static final int VERSION = 2;
     private static final String MODEL_JSON = "model.json";
     private static final String WEIGHTS = "weights.safetensors";
@@ -51,6 +54,10 @@ public final class ModelFile {
     private ModelFile() {
     }
 
+    /**
+     * Saves a built model (architecture, weights, compile settings, optimizer state, class names, preprocessing) to
+     * path, creating its directory; the file appears complete or not at all, replacing any file there.
+     */
     public static void write(Model model, Path path) throws IOException {
         byte[] bytes = toBytes(model);
         Path absolute = path.toAbsolutePath();
@@ -136,6 +143,12 @@ public final class ModelFile {
         return fromEntries(json, weights, device, Path.of("(model bytes)"));
     }
 
+    /**
+     * A model saved by {@link #write}, built on device (null: {@link Device#auto()}), with its weights, compile
+     * settings and optimizer state restored. Throws NoSuchFileException when path holds no file, and
+     * ModelFormatException for a file that is not a model, is damaged, or goes over the {@link Limits}; a model that
+     * fails to load is closed.
+     */
     public static Model read(Path path, Device device) throws IOException {
         byte[] json;
         byte[] weights;
@@ -279,13 +292,30 @@ public final class ModelFile {
     }
 
     private static Optimizer optimizer(String name, Map<String, Object> c) {
+        double decay = c.get("weight_decay") == null ? 0 : dbl(c.get("weight_decay"));
+        String[] excluded = excludedFromWeightDecay(c.get("exclude_from_weight_decay"));
         return switch (name) {
             case "adam" -> new Adam(dbl(c.get("learning_rate")), dbl(c.get("beta_1")), dbl(c.get("beta_2")),
-                    dbl(c.get("epsilon")));
+                    dbl(c.get("epsilon"))).weightDecay(decay).excludeFromWeightDecay(excluded);
+            case "adamw" -> new AdamW(dbl(c.get("learning_rate")), decay, dbl(c.get("beta_1")), dbl(c.get("beta_2")),
+                    dbl(c.get("epsilon"))).excludeFromWeightDecay(excluded);
             case "sgd" -> new SGD(dbl(c.get("learning_rate")), dbl(c.get("momentum")),
-                    Boolean.TRUE.equals(c.get("nesterov")));
-            default -> throw new IllegalArgumentException("unknown optimizer '" + name + "'");
+                    Boolean.TRUE.equals(c.get("nesterov"))).weightDecay(decay).excludeFromWeightDecay(excluded);
+            default -> throw new IllegalArgumentException("expected optimizer adam, adamw or sgd, received '" + name
+                    + "'");
         };
+    }
+
+    /** The patterns of exclude_from_weight_decay: absent, or a list of strings. */
+    private static String[] excludedFromWeightDecay(Object o) {
+        if (o == null) {
+            return new String[0];
+        }
+        if (!(o instanceof List<?> list) || !list.stream().allMatch(String.class::isInstance)) {
+            throw new IllegalArgumentException("expected exclude_from_weight_decay to be a list of strings, received "
+                    + o);
+        }
+        return list.toArray(new String[0]);
     }
 
     /** The entry's bytes, or null when the zip has no such entry. */

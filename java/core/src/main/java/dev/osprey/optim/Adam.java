@@ -7,10 +7,14 @@ import dev.osprey.backend.Tensor;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
-/** Adam with Keras' defaults: learning rate 0.001, beta1 0.9, beta2 0.999, epsilon 1e-7. */
+/**
+ * Adam with Keras' defaults: learning rate 0.001, beta1 0.9, beta2 0.999, epsilon 1e-7; optionally with Keras'
+ * decoupled weight decay ({@link #weightDecay(double)}; {@link AdamW} is Adam with it on by default).
+ */
 public final class Adam implements Optimizer {
     private final AdamSpec spec;
-    private final Map<String, Object> config = new LinkedHashMap<>();
+    private final Map<String, Object> settings; // Keras' names, the values as given
+    private final WeightDecay decay;
 
     /** Adam with all of Keras' defaults. */
     public Adam() {
@@ -24,6 +28,26 @@ public final class Adam implements Optimizer {
 
     /** Adam with every setting given: learning rate > 0, betas in [0, 1), epsilon > 0. */
     public Adam(double learningRate, double beta1, double beta2, double epsilon) {
+        this(checked(learningRate, beta1, beta2, epsilon), settings(learningRate, beta1, beta2, epsilon),
+                WeightDecay.NONE);
+    }
+
+    private Adam(AdamSpec spec, Map<String, Object> settings, WeightDecay decay) {
+        this.spec = new AdamSpec(spec.learningRate(), spec.beta1(), spec.beta2(), spec.epsilon(), (float) decay.rate());
+        this.settings = settings;
+        this.decay = decay;
+    }
+
+    private static Map<String, Object> settings(double learningRate, double beta1, double beta2, double epsilon) {
+        Map<String, Object> c = new LinkedHashMap<>();
+        c.put("learning_rate", learningRate);
+        c.put("beta_1", beta1);
+        c.put("beta_2", beta2);
+        c.put("epsilon", epsilon);
+        return java.util.Collections.unmodifiableMap(c);
+    }
+
+    private static AdamSpec checked(double learningRate, double beta1, double beta2, double epsilon) {
         if (!(learningRate > 0)) {
             throw new IllegalArgumentException("Adam: expected learning rate > 0, received " + learningRate);
         }
@@ -33,11 +57,31 @@ public final class Adam implements Optimizer {
         if (!(epsilon > 0)) {
             throw new IllegalArgumentException("Adam: expected epsilon > 0, received " + epsilon);
         }
-        spec = new AdamSpec((float) learningRate, (float) beta1, (float) beta2, (float) epsilon);
-        config.put("learning_rate", learningRate);
-        config.put("beta_1", beta1);
-        config.put("beta_2", beta2);
-        config.put("epsilon", epsilon);
+        return new AdamSpec((float) learningRate, (float) beta1, (float) beta2, (float) epsilon);
+    }
+
+    /**
+     * This Adam with Keras' decoupled weight decay (>= 0; 0 turns it off): before each step every decayed weight w
+     * becomes w - learningRate * rate * w.
+     */
+    public Adam weightDecay(double rate) {
+        try {
+            return new Adam(spec, settings, decay.withRate(rate));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("Adam: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * This Adam leaving alone the weights whose path ("dense/bias", "batch_normalization/gamma") matches any of these
+     * regular expressions anywhere, as Keras' exclude_from_weight_decay(var_names=...).
+     */
+    public Adam excludeFromWeightDecay(String... patterns) {
+        try {
+            return new Adam(spec, settings, decay.excluding(patterns));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("Adam: " + e.getMessage(), e);
+        }
     }
 
     @Override
@@ -47,11 +91,23 @@ public final class Adam implements Optimizer {
 
     @Override
     public Map<String, Object> config() {
-        return new LinkedHashMap<>(config);
+        Map<String, Object> config = new LinkedHashMap<>(settings);
+        decay.addTo(config);
+        return config;
     }
 
     @Override
-    public Updater bind(Backend backend, Memory memory, Tensor params, Tensor grads) {
+    public double weightDecay() {
+        return decay.rate();
+    }
+
+    @Override
+    public boolean decays(String path) {
+        return decay.decays(path);
+    }
+
+    @Override
+    public Updater bind(Backend backend, Memory memory, Tensor params, Tensor grads, Tensor decayMask) {
         Tensor m = memory.allocate(params.shape());
         Tensor v = memory.allocate(params.shape());
         return new Updater() {
@@ -60,7 +116,7 @@ public final class Adam implements Optimizer {
 
             @Override
             public void step() {
-                backend.adamUpdate(current, ++step, params, grads, m, v);
+                backend.adamUpdate(current, ++step, params, grads, m, v, decayMask);
             }
 
             @Override
@@ -88,7 +144,7 @@ public final class Adam implements Optimizer {
                 if (!(rate >= 0) || Double.isInfinite(rate)) {
                     throw new IllegalArgumentException(name() + ": expected a learning rate >= 0, received " + rate);
                 }
-                current = new AdamSpec((float) rate, current.beta1(), current.beta2(), current.epsilon());
+                current = current.withLearningRate((float) rate);
             }
         };
     }

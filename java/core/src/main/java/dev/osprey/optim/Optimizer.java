@@ -15,9 +15,22 @@ public interface Optimizer {
 
     /**
      * Allocates this optimizer's state for the arena from the given memory (the model's); the returned updater does
-     * one step per call.
+     * one step per call. decayMask: 1 or 0 per arena float, which weights {@link #weightDecay()} shrinks; null for all.
      */
-    Updater bind(Backend backend, Memory memory, Tensor params, Tensor grads);
+    Updater bind(Backend backend, Memory memory, Tensor params, Tensor grads, Tensor decayMask);
+
+    /**
+     * Keras' decoupled weight decay: before each step a decayed weight w becomes w - learningRate * rate * w.
+     * 0 (the default) for none.
+     */
+    default double weightDecay() {
+        return 0;
+    }
+
+    /** Whether weight decay applies to the weight at this path ("dense/kernel"); true unless excluded. */
+    default boolean decays(String path) {
+        return true;
+    }
 
     /** One optimizer step over the whole arena: a single backend call. */
     interface Updater {

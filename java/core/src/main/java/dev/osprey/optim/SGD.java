@@ -7,10 +7,14 @@ import dev.osprey.backend.Tensor;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
-/** Stochastic gradient descent with optional (Nesterov) momentum; Keras' default learning rate 0.01. */
+/**
+ * Stochastic gradient descent with optional (Nesterov) momentum; Keras' default learning rate 0.01; optionally with
+ * Keras' decoupled weight decay ({@link #weightDecay(double)}).
+ */
 public final class SGD implements Optimizer {
     private final SgdSpec spec;
     private final Map<String, Object> config = new LinkedHashMap<>();
+    private final WeightDecay decay;
 
     /** SGD at learning rate 0.01, without momentum. */
     public SGD() {
@@ -34,6 +38,45 @@ public final class SGD implements Optimizer {
         config.put("learning_rate", learningRate);
         config.put("momentum", momentum);
         config.put("nesterov", nesterov);
+        decay = WeightDecay.NONE;
+    }
+
+    private SGD(SGD base, WeightDecay decay) {
+        this.spec = new SgdSpec(base.spec.learningRate(), base.spec.momentum(), base.spec.nesterov(),
+                (float) decay.rate());
+        this.config.putAll(base.config);
+        this.decay = decay;
+    }
+
+    /**
+     * This SGD with Keras' decoupled weight decay (>= 0; 0 turns it off): before each step every decayed weight w
+     * becomes w - learningRate * rate * w.
+     */
+    public SGD weightDecay(double rate) {
+        try {
+            return new SGD(this, decay.withRate(rate));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("SGD: " + e.getMessage(), e);
+        }
+    }
+
+    /** This SGD leaving alone the weights whose path matches any of these regular expressions (see {@link Adam}). */
+    public SGD excludeFromWeightDecay(String... patterns) {
+        try {
+            return new SGD(this, decay.excluding(patterns));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("SGD: " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public double weightDecay() {
+        return decay.rate();
+    }
+
+    @Override
+    public boolean decays(String path) {
+        return decay.decays(path);
     }
 
     @Override
@@ -43,11 +86,13 @@ public final class SGD implements Optimizer {
 
     @Override
     public Map<String, Object> config() {
-        return new LinkedHashMap<>(config);
+        Map<String, Object> c = new LinkedHashMap<>(config);
+        decay.addTo(c);
+        return c;
     }
 
     @Override
-    public Updater bind(Backend backend, Memory memory, Tensor params, Tensor grads) {
+    public Updater bind(Backend backend, Memory memory, Tensor params, Tensor grads, Tensor decayMask) {
         Tensor velocity = memory.allocate(params.shape());
         return new Updater() {
             private long step;
@@ -55,7 +100,7 @@ public final class SGD implements Optimizer {
 
             @Override
             public void step() {
-                backend.sgdUpdate(current, params, grads, velocity);
+                backend.sgdUpdate(current, params, grads, velocity, decayMask);
                 step++;
             }
 
@@ -84,7 +129,7 @@ public final class SGD implements Optimizer {
                 if (!(rate >= 0) || Double.isInfinite(rate)) {
                     throw new IllegalArgumentException(name() + ": expected a learning rate >= 0, received " + rate);
                 }
-                current = new SgdSpec((float) rate, current.momentum(), current.nesterov());
+                current = current.withLearningRate((float) rate);
             }
         };
     }

@@ -567,6 +567,50 @@ abstract class BackendContractTest {
         assertClose("adam step 1", expected, download(tp), 1e-5);
     }
 
+    /**
+     * Keras' decoupled weight decay (AdamW, and weight_decay on any optimizer): w -= lr * wd * w before the step, only
+     * where the mask is 1; three steps of Keras' formulas in double precision.
+     */
+    @Test
+    void adamWeightDecayFollowsKeras() {
+        float[] p = {1f, -2f, 0.5f, 3f};
+        float[] g = {0.1f, -0.3f, 0f, 0.2f};
+        float[] mask = {1f, 0f, 1f, 1f};
+        double lr = 0.01, wd = 0.05, b1 = 0.9, b2 = 0.999, eps = 1e-7;
+        Tensor tp = upload(p, 4), tg = upload(g, 4), m = memory.allocate(4), v = memory.allocate(4);
+        AdamSpec spec = new AdamSpec((float) lr, (float) b1, (float) b2, (float) eps, (float) wd);
+        double[] w = toDouble(p), mm = new double[4], vv = new double[4];
+        for (int t = 1; t <= 3; t++) {
+            backend.adamUpdate(spec, t, tp, tg, m, v, upload(mask, 4));
+            for (int i = 0; i < 4; i++) {
+                w[i] -= lr * wd * mask[i] * w[i];
+                mm[i] += (g[i] - mm[i]) * (1 - b1);
+                vv[i] += (g[i] * (double) g[i] - vv[i]) * (1 - b2);
+                double alpha = lr * Math.sqrt(1 - Math.pow(b2, t)) / (1 - Math.pow(b1, t));
+                w[i] -= alpha * mm[i] / (Math.sqrt(vv[i]) + eps);
+            }
+        }
+        assertClose("adam with weight decay, 3 steps", toFloat(w), download(tp), 1e-6);
+    }
+
+    @Test
+    void sgdWeightDecayFollowsKeras() {
+        float[] p = {1f, -2f, 0.5f};
+        float[] g = {0.1f, -0.3f, 0f};
+        double lr = 0.1, wd = 0.01, mu = 0.9;
+        Tensor tp = upload(p, 3), tg = upload(g, 3), velocity = memory.allocate(3);
+        double[] w = toDouble(p), vel = new double[3];
+        for (int t = 0; t < 2; t++) {
+            backend.sgdUpdate(new SgdSpec((float) lr, (float) mu, false, (float) wd), tp, tg, velocity, null);
+            for (int i = 0; i < 3; i++) {
+                w[i] -= lr * wd * w[i];
+                vel[i] = mu * vel[i] - lr * g[i];
+                w[i] += vel[i];
+            }
+        }
+        assertClose("sgd with weight decay, 2 steps", toFloat(w), download(tp), 1e-6);
+    }
+
     @Test
     void aWrongShapeIsRejectedBeforeAnyNativeCall() {
         Conv2dSpec s = new Conv2dSpec(2, 8, 8, 1, 4, 3, 3, 1, 1, 0, 0, 0, 0, Activation.LINEAR);

@@ -120,6 +120,38 @@ class KernelsOnHostTest {
     }
 
     @Test
+    void adamWithMaskedWeightDecayMatchesTheCpuBackend() {
+        try (Memory m = CPU.newMemory()) {
+            Tensor p = cpu(m, input(10, 1));
+            Tensor g = cpu(m, input(10, 2));
+            Tensor mo = m.allocate(10);
+            Tensor v = m.allocate(10);
+            float[] mask = new float[10];
+            for (int i = 0; i < 10; i++) {
+                mask[i] = i % 3 == 0 ? 0f : 1f;
+            }
+            AdamSpec spec = new AdamSpec(0.01f, 0.9f, 0.999f, 1e-7f, 0.1f);
+            for (int t = 1; t <= 3; t++) {
+                CPU.adamUpdate(spec, t, p, g, mo, v, cpu(m, mask));
+            }
+            close(cpu(p), out.get("adam_weight_decay"), 1e-6, "adam_weight_decay");
+        }
+    }
+
+    @Test
+    void sgdWithWeightDecayMatchesTheCpuBackend() {
+        try (Memory m = CPU.newMemory()) {
+            Tensor p = cpu(m, input(10, 1));
+            Tensor g = cpu(m, input(10, 2));
+            Tensor velocity = m.allocate(10);
+            for (int t = 0; t < 2; t++) {
+                CPU.sgdUpdate(new SgdSpec(0.1f, 0.9f, true, 0.05f), p, g, velocity, null);
+            }
+            close(cpu(p), out.get("sgd_weight_decay"), 1e-6, "sgd_weight_decay");
+        }
+    }
+
+    @Test
     void sgdWithNesterovMomentumMatchesTheCpuBackend() {
         try (Memory m = CPU.newMemory()) {
             Tensor p = cpu(m, input(10, 1));

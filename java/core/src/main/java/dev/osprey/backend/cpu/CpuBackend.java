@@ -503,16 +503,24 @@ public final class CpuBackend implements Backend {
     // ---- optimizers --------------------------------------------------------------------------------------
 
     @Override
-    public void adamUpdate(AdamSpec spec, long step, Tensor params, Tensor grads, Tensor m, Tensor v) {
+    public void adamUpdate(AdamSpec spec, long step, Tensor params, Tensor grads, Tensor m, Tensor v,
+                           Tensor decayMask) {
         sameSize("adamUpdate", params, grads, m, v);
+        if (decayMask != null) {
+            sameSize("adamUpdate decayMask", params, decayMask);
+        }
         HostOps.adam(spec, step, cpu(params).buffer(), cpu(grads).buffer(), cpu(m).buffer(), cpu(v).buffer(),
-                (int) params.size());
+                decayMask == null ? null : cpu(decayMask).buffer(), (int) params.size());
     }
 
     @Override
-    public void sgdUpdate(SgdSpec spec, Tensor params, Tensor grads, Tensor velocity) {
+    public void sgdUpdate(SgdSpec spec, Tensor params, Tensor grads, Tensor velocity, Tensor decayMask) {
         sameSize("sgdUpdate", params, grads, velocity);
-        HostOps.sgd(spec, cpu(params).buffer(), cpu(grads).buffer(), cpu(velocity).buffer(), (int) params.size());
+        if (decayMask != null) {
+            sameSize("sgdUpdate decayMask", params, decayMask);
+        }
+        HostOps.sgd(spec, cpu(params).buffer(), cpu(grads).buffer(), cpu(velocity).buffer(),
+                decayMask == null ? null : cpu(decayMask).buffer(), (int) params.size());
     }
 
     @Override

@@ -60,22 +60,26 @@ final class HostOps {
     /** Floats per bulk copy of the optimizer loops: plain arrays let the JIT vectorize the arithmetic. */
     private static final int CHUNK = 4096;
     /** Per thread: {params, grads, first moments, second moments} chunks, reused by every step. */
-    private static final ThreadLocal<float[][]> CHUNKS = ThreadLocal.withInitial(() -> new float[4][CHUNK]);
+    private static final ThreadLocal<float[][]> CHUNKS = ThreadLocal.withInitial(() -> new float[5][CHUNK]);
 
-    static void adam(AdamSpec s, long step, FloatBuffer p, FloatBuffer g, FloatBuffer m, FloatBuffer v, int n) {
+    /** Adam; decayMask null decays every weight (when the spec has weight decay). */
+    static void adam(AdamSpec s, long step, FloatBuffer p, FloatBuffer g, FloatBuffer m, FloatBuffer v,
+                     FloatBuffer decayMask, int n) {
         double alpha = s.learningRate() * Math.sqrt(1 - Math.pow(s.beta2(), step)) / (1 - Math.pow(s.beta1(), step));
         float a = (float) alpha;
         float oneMinusB1 = 1f - s.beta1();
         float oneMinusB2 = 1f - s.beta2();
         float eps = s.epsilon();
+        float decay = s.learningRate() * s.weightDecay();
         float[][] chunks = CHUNKS.get();
-        float[] pc = chunks[0], gc = chunks[1], mc = chunks[2], vc = chunks[3];
+        float[] pc = chunks[0], gc = chunks[1], mc = chunks[2], vc = chunks[3], dc = chunks[4];
         for (int start = 0; start < n; start += CHUNK) {
             int len = Math.min(CHUNK, n - start);
             p.get(start, pc, 0, len);
             g.get(start, gc, 0, len);
             m.get(start, mc, 0, len);
             v.get(start, vc, 0, len);
+            decay(pc, decay, decayMask, start, dc, len);
             for (int i = 0; i < len; i++) {
                 float grad = gc[i];
                 float mi = mc[i] + (grad - mc[i]) * oneMinusB1;
@@ -90,10 +94,35 @@ final class HostOps {
         }
     }
 
-    static void sgd(SgdSpec s, FloatBuffer p, FloatBuffer g, FloatBuffer velocity, int n) {
+    /**
+     * Keras' decoupled weight decay on a chunk of weights: w -= decay * w where the mask (read into maskChunk) is 1,
+     * or everywhere when the mask is null. Nothing when decay is 0.
+     */
+    private static void decay(float[] weights, float decay, FloatBuffer mask, int start, float[] maskChunk, int len) {
+        if (decay == 0f) {
+            return;
+        }
+        if (mask == null) {
+            for (int i = 0; i < len; i++) {
+                weights[i] -= decay * weights[i];
+            }
+            return;
+        }
+        mask.get(start, maskChunk, 0, len);
+        for (int i = 0; i < len; i++) {
+            weights[i] -= decay * maskChunk[i] * weights[i];
+        }
+    }
+
+    /** SGD; decayMask null decays every weight (when the spec has weight decay). */
+    static void sgd(SgdSpec s, FloatBuffer p, FloatBuffer g, FloatBuffer velocity, FloatBuffer decayMask, int n) {
         float lr = s.learningRate();
         float mu = s.momentum();
+        float decay = lr * s.weightDecay();
         for (int i = 0; i < n; i++) {
+            if (decay != 0f) {
+                p.put(i, p.get(i) - decay * (decayMask == null ? 1f : decayMask.get(i)) * p.get(i));
+            }
             float grad = g.get(i);
             if (mu == 0f) {
                 p.put(i, p.get(i) - lr * grad);

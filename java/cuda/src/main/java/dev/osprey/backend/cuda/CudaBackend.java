@@ -65,10 +65,20 @@ public final class CudaBackend implements Backend {
     /** The thread that last called in; another one must first make this backend's device current. */
     private Thread lastThread = Thread.currentThread();
 
+    /**
+     * Opens GPU number {@code device} (0-based), with TF32 math unless {@code -Dosprey.cuda.tf32=false}: see
+     * {@link #CudaBackend(int, boolean)}.
+     */
     public CudaBackend(int device) {
         this(device, Boolean.parseBoolean(System.getProperty("osprey.cuda.tf32", "true")));
     }
 
+    /**
+     * Opens GPU number {@code device} (0-based): makes its context, stream, cuDNN and cuBLAS handles, loads the
+     * kernels and runs the self-check. tf32 allows TF32 tensor-core math; false keeps it strict fp32. Throws
+     * BackendException, having freed what it made, when CUDA is not usable here, a CUDA call fails, or the self-check
+     * finds wrong results. Close it to free the device's context.
+     */
     public CudaBackend(int device, boolean tf32) {
         dev.osprey.backend.Accelerator.Availability available = CudaProbe.probe();
         if (!available.usable()) {
@@ -94,8 +104,8 @@ public final class CudaBackend implements Backend {
             pad = c.kernels.launch("osprey_pad_nhwc", "ppiiiiiiiif");
             crop = c.kernels.launch("osprey_crop_nhwc", "ppiiiiiiii");
             copyColumns = c.kernels.launch("osprey_copy_columns", "ppiiiiii");
-            adam = c.kernels.launch("osprey_adam_update", "pppplffff");
-            sgd = c.kernels.launch("osprey_sgd_update", "ppplffi");
+            adam = c.kernels.launch("osprey_adam_update", "pppplffffpf");
+            sgd = c.kernels.launch("osprey_sgd_update", "ppplffipf");
             gatherCodes = c.kernels.launch("osprey_gather_codes", "pppillp");
             gatherRows = c.kernels.launch("osprey_gather_rows", "ppillp");
             int[] runtime = new int[1];
@@ -419,21 +429,30 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
-    public synchronized void adamUpdate(AdamSpec s, long step, Tensor params, Tensor grads, Tensor m, Tensor v) {
+    public synchronized void adamUpdate(AdamSpec s, long step, Tensor params, Tensor grads, Tensor m, Tensor v,
+                                        Tensor decayMask) {
         sameSize("adamUpdate", params, grads, m, v);
+        if (decayMask != null) {
+            sameSize("adamUpdate decayMask", params, decayMask);
+        }
         float alpha = (float) (s.learningRate() * Math.sqrt(1 - Math.pow(s.beta2(), step))
                 / (1 - Math.pow(s.beta1(), step)));
         adam.pointer(0, cuda(params)).pointer(1, cuda(grads)).pointer(2, cuda(m)).pointer(3, cuda(v))
                 .longValue(4, params.size()).floatValue(5, alpha).floatValue(6, s.beta1()).floatValue(7, s.beta2())
-                .floatValue(8, s.epsilon()).run(params.size(), c.stream);
+                .floatValue(8, s.epsilon()).pointer(9, decayMask == null ? null : cuda(decayMask))
+                .floatValue(10, s.learningRate() * s.weightDecay()).run(params.size(), c.stream);
     }
 
     @Override
-    public synchronized void sgdUpdate(SgdSpec s, Tensor params, Tensor grads, Tensor velocity) {
+    public synchronized void sgdUpdate(SgdSpec s, Tensor params, Tensor grads, Tensor velocity, Tensor decayMask) {
         sameSize("sgdUpdate", params, grads, velocity);
+        if (decayMask != null) {
+            sameSize("sgdUpdate decayMask", params, decayMask);
+        }
         sgd.pointer(0, cuda(params)).pointer(1, cuda(grads)).pointer(2, cuda(velocity)).longValue(3, params.size())
                 .floatValue(4, s.learningRate()).floatValue(5, s.momentum()).intValue(6, s.nesterov() ? 1 : 0)
-                .run(params.size(), c.stream);
+                .pointer(7, decayMask == null ? null : cuda(decayMask))
+                .floatValue(8, s.learningRate() * s.weightDecay()).run(params.size(), c.stream);
     }
 
     // ---- whole data sets ---------------------------------------------------------------------------------
