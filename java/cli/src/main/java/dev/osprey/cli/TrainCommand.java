@@ -59,9 +59,18 @@ final class TrainCommand implements Callable<Integer> {
             + "without momentum). Default: ${DEFAULT-VALUE}.")
     String optimizerName;
 
+    @Option(names = "--label-smoothing", defaultValue = "0", description = "Softens the targets: y * (1 - S) + S / "
+            + "classes (Keras' label_smoothing). Default: ${DEFAULT-VALUE}.")
+    double labelSmoothing;
+
     @Option(names = "--weight-decay", description = "Keras' decoupled weight decay, biases and BatchNorm's weights "
             + "excluded (adamw's default 0.004; adam and sgd: none).")
     Double weightDecay;
+
+    /** Cross-entropy on class numbers, with the label smoothing asked for. */
+    Loss loss() {
+        return Loss.sparseCategoricalCrossentropy().labelSmoothing(labelSmoothing);
+    }
 
     /** The optimizer the options name, with weight decay kept off biases and BatchNorm's gamma and beta. */
     dev.osprey.optim.Optimizer optimizer() {
@@ -110,7 +119,7 @@ final class TrainCommand implements Callable<Integer> {
              ImageBatchSource validation = new ImageBatchSource(split[1], p, Augmentation.NONE, seed,
                      imageOptions.workers, 2, imageOptions.skipBadFiles)) {
             model.device(Device.parse(device)).seed(seed).classNames(classes).preprocessing(p);
-            model.compile(optimizer(), Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY);
+            model.compile(optimizer(), loss(), Metric.ACCURACY);
             System.out.println("Device: " + model.backendDescription());
             long start = System.nanoTime();
             History history = model.fit(train, validation, fitOptions());
@@ -183,7 +192,7 @@ final class TrainCommand implements Callable<Integer> {
                 ? Shape.of(d.trainX().sampleShape().dim(0), d.trainX().sampleShape().dim(1), 1)
                 : d.trainX().sampleShape(), classes)) {
             model.device(Device.parse(device)).seed(seed).classNames(data.classNames());
-            model.compile(optimizer(), Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY);
+            model.compile(optimizer(), loss(), Metric.ACCURACY);
             model.summary();
             System.out.println("Device: " + model.backendDescription());
             Augmentation augmentation = imageOptions.augmentation();

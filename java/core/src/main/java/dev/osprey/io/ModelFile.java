@@ -89,6 +89,9 @@ public final class ModelFile {
             compile.put("optimizer_config", model.optimizer().config());
             compile.put("loss", model.loss().name());
             compile.put("from_logits", model.loss().fromLogits());
+            if (model.loss().labelSmoothing() > 0) {
+                compile.put("label_smoothing", model.loss().labelSmoothing());
+            }
             compile.put("metrics", model.metrics().stream().map(Metric::kerasName).toList());
             doc.put("compile", compile);
         }
@@ -221,7 +224,10 @@ public final class ModelFile {
             }
             model.device(device == null ? Device.auto() : device);
             if (compile != null) {
-                Loss loss = Loss.of((String) compile.get("loss")).fromLogits(Boolean.TRUE.equals(compile.get("from_logits")));
+                Object smoothing = compile.get("label_smoothing");
+                Loss loss = Loss.of((String) compile.get("loss"))
+                        .fromLogits(Boolean.TRUE.equals(compile.get("from_logits")))
+                        .labelSmoothing(smoothing == null ? 0 : dbl(smoothing));
                 Metric[] metrics = ((List<?>) compile.get("metrics")).stream().map(m -> Metric.of((String) m))
                         .toArray(Metric[]::new);
                 model.compile(optimizer((String) compile.get("optimizer"), asMap(compile.get("optimizer_config"),

@@ -6,24 +6,28 @@ import dev.osprey.NDArray;
  * Cross-entropy losses, as Keras names them. Categorical takes one-hot (or soft) targets of shape (N, classes);
  * sparse categorical takes integer labels of shape (N) or (N, 1). With fromLogits(false) (the default) the model's
  * last layer must end in softmax; the two are fused into one numerically stable op while training.
+ * {@link #labelSmoothing(double)} softens the targets as Keras does: y * (1 - s) + s / classes (Keras offers it on
+ * categorical cross-entropy; here both take it).
  */
 public final class Loss {
     private final boolean sparse;
     private final boolean fromLogits;
+    private final double labelSmoothing;
 
-    private Loss(boolean sparse, boolean fromLogits) {
+    private Loss(boolean sparse, boolean fromLogits, double labelSmoothing) {
         this.sparse = sparse;
         this.fromLogits = fromLogits;
+        this.labelSmoothing = labelSmoothing;
     }
 
     /** Cross-entropy for one-hot (or soft) targets of shape (N, classes). */
     public static Loss categoricalCrossentropy() {
-        return new Loss(false, false);
+        return new Loss(false, false, 0);
     }
 
     /** Cross-entropy for integer class labels of shape (N) or (N, 1). */
     public static Loss sparseCategoricalCrossentropy() {
-        return new Loss(true, false);
+        return new Loss(true, false, 0);
     }
 
     /** Keras' names: "categorical_crossentropy", "sparse_categorical_crossentropy". */
@@ -38,7 +42,24 @@ public final class Loss {
 
     /** The model's last layer outputs logits (no softmax). */
     public Loss fromLogits(boolean fromLogits) {
-        return new Loss(sparse, fromLogits);
+        return new Loss(sparse, fromLogits, labelSmoothing);
+    }
+
+    /**
+     * This loss against softened targets: each target row y becomes y * (1 - s) + s / classes, so the model is not
+     * pushed towards infinite logits. s in [0, 1); Keras' label_smoothing. The accuracy metric still counts the
+     * labels' own classes.
+     */
+    public Loss labelSmoothing(double s) {
+        if (!(s >= 0 && s < 1)) {
+            throw new IllegalArgumentException(name() + ": expected label smoothing in [0, 1), received " + s);
+        }
+        return new Loss(sparse, fromLogits, s);
+    }
+
+    /** The label smoothing (0: none). */
+    public double labelSmoothing() {
+        return labelSmoothing;
     }
 
     /** True when the model's last layer outputs logits rather than softmax probabilities. */
@@ -96,6 +117,13 @@ public final class Loss {
             }
         } else {
             System.arraycopy(labels, 0, out, 0, count * classes);
+        }
+        if (labelSmoothing > 0) {
+            float keep = (float) (1 - labelSmoothing);
+            float spread = (float) (labelSmoothing / classes);
+            for (int i = 0; i < count * classes; i++) {
+                out[i] = out[i] * keep + spread;
+            }
         }
     }
 
