@@ -29,10 +29,19 @@ public interface Backend extends AutoCloseable {
     /** A window of {@code base} starting {@code offset} elements in, with its own shape; shares storage. */
     Tensor view(Tensor base, long offset, int... shape);
 
+    /**
+     * Fills all of destination, row-major, from {@code destination.size()} floats of source starting at sourceOffset;
+     * throws IllegalArgumentException when source holds fewer.
+     */
     void copyIn(float[] source, int sourceOffset, Tensor destination);
 
+    /**
+     * Copies all of source, row-major (parameters in Keras' layouts), into destination from destinationOffset on;
+     * throws IllegalArgumentException when destination has no room for {@code source.size()} floats there.
+     */
     void copyOut(Tensor source, float[] destination, int destinationOffset);
 
+    /** Sets every element of tensor to value. */
     void fill(Tensor tensor, float value);
 
     // ---- convolution -------------------------------------------------------------------------------------
@@ -40,6 +49,10 @@ public interface Backend extends AutoCloseable {
     /** bias is null when the spec has none. */
     void conv2dForward(Conv2dSpec spec, Tensor x, Tensor kernel, Tensor bias, Tensor y);
 
+    /**
+     * Writes dx, the gradient of the convolution's input x, from dy, the gradient of its output before the spec's
+     * activation (this op does not differentiate the activation: the caller does, first), and kernel in Keras' layout.
+     */
     void conv2dBackwardData(Conv2dSpec spec, Tensor dy, Tensor kernel, Tensor dx);
 
     /** dBias is null when the spec has no bias. */
@@ -58,10 +71,22 @@ public interface Backend extends AutoCloseable {
 
     // ---- dense -------------------------------------------------------------------------------------------
 
+    /**
+     * y = activation(x . kernel + bias) with the spec's activation; kernel in Keras' (inFeatures, units), bias (units)
+     * never null.
+     */
     void denseForward(DenseSpec spec, Tensor x, Tensor kernel, Tensor bias, Tensor y);
 
+    /**
+     * dx = dy . kernel^T, where dy is the gradient of the output before the spec's activation (this op does not
+     * differentiate the activation: the caller does, first).
+     */
     void denseBackwardData(DenseSpec spec, Tensor dy, Tensor kernel, Tensor dx);
 
+    /**
+     * dKernel = x^T . dy and dBias = dy summed over the batch, overwriting both (neither may be null); dy as
+     * {@link #denseBackwardData} reads it.
+     */
     void denseBackwardWeights(DenseSpec spec, Tensor x, Tensor dy, Tensor dKernel, Tensor dBias);
 
     // ---- normalization -----------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ public record BatchNormSpec(int batch, int height, int width, int channels, floa
         this(batch, height, width, channels, epsilon, momentum, false);
     }
 
+    /** Throws IllegalArgumentException for an epsilon that is not positive or a momentum outside [0, 1]. */
     public BatchNormSpec {
         if (!(epsilon > 0)) {
             throw new IllegalArgumentException("BatchNormSpec: expected epsilon > 0, received " + epsilon);
@@ -32,6 +33,7 @@ public record BatchNormSpec(int batch, int height, int width, int channels, floa
         return new BatchNormSpec(batch, height, width, channels, epsilon, momentum, fused);
     }
 
+    /** (batch, height, width, channels): the shape of x, y, dx and dy. */
     public int[] shape() {
         return new int[] {batch, height, width, channels};
     }

@@ -31,6 +31,7 @@ public final class Checks {
         }
     }
 
+    /** Each of others is non-null and holds as many elements as first (which must not be null). */
     public static void sameSize(String what, Tensor first, Tensor... others) {
         for (Tensor o : others) {
             if (o == null || o.size() != first.size()) {
@@ -59,6 +60,10 @@ public final class Checks {
 
     // ---- the seam's per-op contracts, checked by every backend before any native call ----------------------
 
+    /**
+     * {@link Backend#conv2dForward}'s tensors hold the spec's input, kernel, bias and output sizes; bias is null
+     * exactly when the spec has none.
+     */
     public static void conv2dForward(Conv2dSpec s, Tensor x, Tensor kernel, Tensor bias, Tensor y) {
         expect("conv2dForward x", x, s.inputShape());
         expect("conv2dForward kernel", kernel, s.kernelShape());
@@ -66,12 +71,20 @@ public final class Checks {
         expect("conv2dForward y", y, s.outputShape());
     }
 
+    /**
+     * {@link Backend#conv2dBackwardData}'s tensors: dy of the output's size, kernel of the kernel's, dx of the
+     * input's.
+     */
     public static void conv2dBackwardData(Conv2dSpec s, Tensor dy, Tensor kernel, Tensor dx) {
         expect("conv2dBackwardData dy", dy, s.outputShape());
         expect("conv2dBackwardData kernel", kernel, s.kernelShape());
         expect("conv2dBackwardData dx", dx, s.inputShape());
     }
 
+    /**
+     * {@link Backend#conv2dBackwardFilter}'s tensors hold the spec's sizes; dBias is null exactly when the spec has no
+     * bias.
+     */
     public static void conv2dBackwardFilter(Conv2dSpec s, Tensor x, Tensor dy, Tensor dKernel, Tensor dBias) {
         expect("conv2dBackwardFilter x", x, s.inputShape());
         expect("conv2dBackwardFilter dy", dy, s.outputShape());
@@ -98,6 +111,10 @@ public final class Checks {
         expect("conv2dInference y", y, s.outputShape());
     }
 
+    /**
+     * Inference dense layer: kernel has preparedFloats elements (0: Keras' (inFeatures, units)), bias (units) is
+     * required.
+     */
     public static void denseInference(DenseSpec s, Tensor x, Tensor kernel, long preparedFloats, Tensor bias, Tensor y) {
         expect("denseInference x", x, s.inputShape());
         preparedKernel("denseInference kernel", kernel, preparedFloats, s.kernelShape());
@@ -124,12 +141,17 @@ public final class Checks {
         }
     }
 
+    /** x and y hold the spec's input and output sizes, and workspace at least workspaceSize floats unless that is 0. */
     public static void pool2dForward(Pool2dSpec s, Tensor x, Tensor y, Tensor workspace, long workspaceSize) {
         expect("pool2dForward x", x, s.inputShape());
         expect("pool2dForward y", y, s.outputShape());
         workspace("pool2dForward", workspace, workspaceSize);
     }
 
+    /**
+     * x and dx hold the spec's input size, y and dy its output size, and workspace at least workspaceSize floats unless
+     * that is 0.
+     */
     public static void pool2dBackward(Pool2dSpec s, Tensor x, Tensor y, Tensor dy, Tensor workspace, Tensor dx,
                                       long workspaceSize) {
         expect("pool2dBackward x", x, s.inputShape());
@@ -147,6 +169,7 @@ public final class Checks {
         }
     }
 
+    /** {@link Backend#denseForward}'s tensors hold the spec's input, kernel, bias (required) and output sizes. */
     public static void denseForward(DenseSpec s, Tensor x, Tensor kernel, Tensor bias, Tensor y) {
         expect("denseForward x", x, s.inputShape());
         expect("denseForward kernel", kernel, s.kernelShape());
@@ -154,12 +177,17 @@ public final class Checks {
         expect("denseForward y", y, s.outputShape());
     }
 
+    /**
+     * {@link Backend#denseBackwardData}'s tensors: dy of the output's size, kernel of the kernel's, dx of the
+     * input's.
+     */
     public static void denseBackwardData(DenseSpec s, Tensor dy, Tensor kernel, Tensor dx) {
         expect("denseBackwardData dy", dy, s.outputShape());
         expect("denseBackwardData kernel", kernel, s.kernelShape());
         expect("denseBackwardData dx", dx, s.inputShape());
     }
 
+    /** {@link Backend#denseBackwardWeights}'s tensors hold the spec's sizes; dBias (units) is required. */
     public static void denseBackwardWeights(DenseSpec s, Tensor x, Tensor dy, Tensor dKernel, Tensor dBias) {
         expect("denseBackwardWeights x", x, s.inputShape());
         expect("denseBackwardWeights dy", dy, s.outputShape());
@@ -167,6 +195,10 @@ public final class Checks {
         expect("denseBackwardWeights dBias", dBias, s.units());
     }
 
+    /**
+     * x and y hold the spec's (batch, height, width, channels) elements, and each per-channel tensor (gamma, the
+     * statistics, their gradients) holds channels; messages start with what.
+     */
     public static void batchNorm(String what, BatchNormSpec s, Tensor x, Tensor y, Tensor... perChannel) {
         expect(what + " x", x, s.shape());
         expect(what + " y", y, s.shape());
@@ -188,6 +220,7 @@ public final class Checks {
         return new int[] {(int) (y.size() / last), last};
     }
 
+    /** small holds the spec's unpadded size and large its padded size (x and y forward, dx and dy backward). */
     public static void pad2d(String what, Pad2dSpec s, Tensor small, Tensor large) {
         expect(what + " unpadded", small, s.inputShape());
         expect(what + " padded", large, s.outputShape());
@@ -228,6 +261,7 @@ public final class Checks {
         return shape;
     }
 
+    /** rate lies in [0, 1), and x, mask and y hold as many elements as each other. */
     public static void dropoutForward(float rate, Tensor x, Tensor mask, Tensor y) {
         if (!(rate >= 0f && rate < 1f)) {
             throw new IllegalArgumentException("dropout: expected 0 <= rate < 1, received " + rate);

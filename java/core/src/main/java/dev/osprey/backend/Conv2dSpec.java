@@ -12,6 +12,10 @@ import dev.osprey.Activation;
 public record Conv2dSpec(int batch, int inH, int inW, int inC, int filters, int kernelH, int kernelW,
                          int strideH, int strideW, int padTop, int padLeft, int padBottom, int padRight,
                          int dilationH, int dilationW, int groups, boolean hasBias, Activation activation) {
+    /**
+     * Throws IllegalArgumentException for a softmax activation, for groups that are not positive or do not divide both
+     * inC and filters, and for a dilation below 1.
+     */
     public Conv2dSpec {
         if (activation.kind() == Activation.Kind.SOFTMAX) {
             throw new IllegalArgumentException("Conv2dSpec: softmax can't be fused into a convolution");
@@ -38,26 +42,32 @@ public record Conv2dSpec(int batch, int inH, int inW, int inC, int filters, int 
         return (kernelH - 1) * dilationH + 1;
     }
 
+    /** The kernel's width once dilated. */
     public int effectiveKernelW() {
         return (kernelW - 1) * dilationW + 1;
     }
 
+    /** Output rows: (inH + padTop + padBottom - effectiveKernelH()) / strideH + 1 (integer division). */
     public int outH() {
         return (inH + padTop + padBottom - effectiveKernelH()) / strideH + 1;
     }
 
+    /** Output columns: (inW + padLeft + padRight - effectiveKernelW()) / strideW + 1 (integer division). */
     public int outW() {
         return (inW + padLeft + padRight - effectiveKernelW()) / strideW + 1;
     }
 
+    /** (batch, inH, inW, inC): the shape of x and dx. */
     public int[] inputShape() {
         return new int[] {batch, inH, inW, inC};
     }
 
+    /** (batch, outH, outW, filters): the shape of y and dy. */
     public int[] outputShape() {
         return new int[] {batch, outH(), outW(), filters};
     }
 
+    /** Keras' kernel shape, (kernelH, kernelW, inC / groups, filters): that of kernel and dKernel. */
     public int[] kernelShape() {
         return new int[] {kernelH, kernelW, inC / groups, filters};
     }

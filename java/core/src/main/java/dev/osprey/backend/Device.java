@@ -12,6 +12,7 @@ public final class Device {
     private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Device.class);
     private static final java.util.concurrent.atomic.AtomicBoolean CHOICE_LOGGED = new java.util.concurrent.atomic.AtomicBoolean();
 
+    /** What a device is: the CPU (oneDNN) or an NVIDIA GPU (CUDA). */
     public enum Kind { CPU, CUDA }
 
     private final Kind kind;
@@ -26,6 +27,7 @@ public final class Device {
         this.automatic = automatic;
     }
 
+    /** The CPU, asked for by name. */
     public static Device cpu() {
         return new Device(Kind.CPU, 0, "asked for", false);
     }
@@ -87,10 +89,12 @@ public final class Device {
         throw new IllegalArgumentException("expected device auto, cpu, cuda or cuda:N, received '" + name + "'");
     }
 
+    /** CPU or CUDA. */
     public Kind kind() {
         return kind;
     }
 
+    /** The GPU's number (N in cuda:N); 0 for the CPU. */
     public int index() {
         return index;
     }

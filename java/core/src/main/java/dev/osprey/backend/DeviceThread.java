@@ -25,6 +25,7 @@ public final class DeviceThread {
     private final Thread thread;
     private final ConcurrentLinkedQueue<Task<?>> tasks = new ConcurrentLinkedQueue<>();
 
+    /** Starts the thread, a daemon with this name; it serves until the JVM exits (nothing stops it). */
     public DeviceThread(String name) {
         this.thread = new Thread(this::serve, name);
         thread.setDaemon(true); // holds no state worth a clean stop: the JVM may exit around it

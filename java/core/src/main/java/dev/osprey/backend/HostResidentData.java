@@ -15,6 +15,11 @@ public final class HostResidentData implements ResidentData {
     private float[] xBatch = new float[0];
     private float[] targetBatch = new float[0];
 
+    /**
+     * Keeps x (samples of sampleSize floats) and targets (a row of classes floats per sample) as they are, to copy
+     * in through backend; throws IllegalArgumentException unless sampleSize and classes are positive and both arrays
+     * hold the same positive number of samples.
+     */
     public HostResidentData(Backend backend, float[] x, int sampleSize, float[] targets, int classes) {
         this.samples = Checks.residentData(x, sampleSize, targets, classes);
         this.backend = backend;

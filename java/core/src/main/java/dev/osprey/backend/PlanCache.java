@@ -15,6 +15,10 @@ public final class PlanCache<K, P extends AutoCloseable> implements AutoCloseabl
     private final Map<K, P> plans;
     private long created;
 
+    /**
+     * library names the native library in failure messages ("oneDNN"); capacity is how many plans are kept before
+     * the least recently used is closed.
+     */
     public PlanCache(String library, int capacity) {
         this.library = library;
         this.capacity = capacity;
@@ -48,6 +52,7 @@ public final class PlanCache<K, P extends AutoCloseable> implements AutoCloseabl
         return created;
     }
 
+    /** Plans held now: at most capacity. */
     public int size() {
         return plans.size();
     }

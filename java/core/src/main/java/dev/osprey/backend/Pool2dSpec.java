@@ -6,6 +6,7 @@ package dev.osprey.backend;
  */
 public record Pool2dSpec(Mode mode, int batch, int inH, int inW, int channels, int poolH, int poolW,
                          int strideH, int strideW, int padTop, int padLeft, int padBottom, int padRight) {
+    /** The maximum under the window, or the average (padding excluded from the count). */
     public enum Mode { MAX, AVERAGE }
 
     /** A max pooling. */
@@ -19,18 +20,22 @@ public record Pool2dSpec(Mode mode, int batch, int inH, int inW, int channels, i
         return new Pool2dSpec(mode, batch, inH, inW, channels, inH, inW, 1, 1, 0, 0, 0, 0);
     }
 
+    /** Output rows: (inH + padTop + padBottom - poolH) / strideH + 1 (integer division). */
     public int outH() {
         return (inH + padTop + padBottom - poolH) / strideH + 1;
     }
 
+    /** Output columns: (inW + padLeft + padRight - poolW) / strideW + 1 (integer division). */
     public int outW() {
         return (inW + padLeft + padRight - poolW) / strideW + 1;
     }
 
+    /** (batch, inH, inW, channels): the shape of x and dx. */
     public int[] inputShape() {
         return new int[] {batch, inH, inW, channels};
     }
 
+    /** (batch, outH, outW, channels): the shape of y and dy. */
     public int[] outputShape() {
         return new int[] {batch, outH(), outW(), channels};
     }

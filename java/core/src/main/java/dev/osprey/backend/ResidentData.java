@@ -6,6 +6,7 @@ package dev.osprey.backend;
  * {@link Backend#keepResident}; owned by the caller, who closes it when training ends.
  */
 public interface ResidentData extends AutoCloseable {
+    /** How many samples the set holds. */
     int samples();
 
     /** Where the data lives and in what form, for the log; e.g. "device memory, 45.9 MiB as byte codes". */

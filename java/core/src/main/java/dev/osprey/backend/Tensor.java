@@ -4,9 +4,10 @@ import java.util.Arrays;
 
 /**
  * A buffer of floats owned by a backend, with a logical row-major shape. Images are (N, H, W, C), as in Keras.
- * A tensor is created by {@link Backend#allocate} or {@link Backend#view} and freed by its owner's close().
+ * A tensor is created by {@link Memory#allocate} or {@link Backend#view} and freed by its owner's close().
  */
 public interface Tensor {
+    /** The logical shape, outermost axis first; a copy, so changing it changes nothing. */
     int[] shape();
 
     /** Number of elements. */
@@ -18,6 +19,7 @@ public interface Tensor {
         return n;
     }
 
+    /** A shape as error messages write it: (2, 3, 4). */
     static String describe(int[] shape) {
         return Arrays.toString(shape).replace('[', '(').replace(']', ')');
     }

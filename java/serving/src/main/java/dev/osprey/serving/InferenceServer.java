@@ -534,7 +534,7 @@ public final class InferenceServer implements AutoCloseable {
             return this;
         }
 
-        /** How long {@link #close()} waits for requests in flight. Default 10 s. */
+        /** How long {@link InferenceServer#close()} waits for requests in flight. Default 10 s. */
         public Builder drainTimeout(Duration d) {
             this.drainTimeout = positive("drainTimeout", d);
             return this;

@@ -59,6 +59,11 @@ public final class CpuBackend implements Backend {
             Boolean.parseBoolean(System.getProperty("osprey.cpu.deviceThread", "true"))
                     ? new dev.osprey.backend.DeviceThread("osprey-cpu") : null;
 
+    /**
+     * Loads oneDNN and makes its engine, stream and device thread. Throws BackendException when oneDNN's native
+     * library can't be loaded, or when OMP_DYNAMIC=true would give oneDNN fewer OpenMP threads than it plans for.
+     * Use {@link dev.osprey.backend.Device#cpu()}'s backend rather than making another.
+     */
     public CpuBackend() {
         refuseDynamicOpenMpTeams(System.getenv("OMP_DYNAMIC"));
         try {

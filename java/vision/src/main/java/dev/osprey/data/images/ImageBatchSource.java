@@ -96,6 +96,7 @@ public final class ImageBatchSource implements BatchSource {
         return 1;
     }
 
+    /** The folder's class names, in label order. */
     public List<String> classNames() {
         return data.classNames();
     }

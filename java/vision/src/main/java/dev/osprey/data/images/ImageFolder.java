@@ -29,6 +29,11 @@ public final class ImageFolder {
         this.labels = labels;
     }
 
+    /**
+     * Lists root's class folders (sorted; each must hold at least one .jpg, .jpeg, .png or .bmp file) and their images
+     * (sorted). Reads no image. Throws NoSuchFileException when root is not a folder, and IOException naming the folder
+     * when there is no class folder or a class folder has no image.
+     */
     public static ImageFolder scan(Path root) throws IOException {
         if (!Files.isDirectory(root)) {
             throw new NoSuchFileException(root.toString(), null, "expected a folder of class folders");
@@ -93,22 +98,27 @@ public final class ImageFolder {
         return new ImageFolder(root, classNames, f, l);
     }
 
+    /** The folder that was scanned. */
     public Path root() {
         return root;
     }
 
+    /** The class folders' names, sorted: class number i is the i-th name. */
     public List<String> classNames() {
         return classNames;
     }
 
+    /** Number of images in all classes. */
     public int size() {
         return files.size();
     }
 
+    /** Image i's file (0 <= i < {@link #size()}), classes in order and files sorted within each. */
     public Path file(int i) {
         return files.get(i);
     }
 
+    /** Image i's class number, an index into {@link #classNames()}. */
     public int label(int i) {
         return labels[i];
     }
