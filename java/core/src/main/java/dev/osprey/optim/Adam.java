@@ -110,41 +110,11 @@ public final class Adam implements Optimizer {
     public Updater bind(Backend backend, Memory memory, Tensor params, Tensor grads, Tensor decayMask) {
         Tensor m = memory.allocate(params.shape());
         Tensor v = memory.allocate(params.shape());
-        return new Updater() {
-            private long step;
-            private AdamSpec current = spec;
-
+        return new SpecUpdater<>(name(), spec, Map.of("m", m, "v", v), AdamSpec::learningRate,
+                AdamSpec::withLearningRate) {
             @Override
-            public void step() {
-                backend.adamUpdate(current, ++step, params, grads, m, v, decayMask);
-            }
-
-            @Override
-            public long iterations() {
-                return step;
-            }
-
-            @Override
-            public Map<String, Tensor> slots() {
-                return Map.of("m", m, "v", v);
-            }
-
-            @Override
-            public void restoreIterations(long iterations) {
-                step = iterations;
-            }
-
-            @Override
-            public double learningRate() {
-                return current.learningRate();
-            }
-
-            @Override
-            public void learningRate(double rate) {
-                if (!(rate >= 0) || Double.isInfinite(rate)) {
-                    throw new IllegalArgumentException(name() + ": expected a learning rate >= 0, received " + rate);
-                }
-                current = current.withLearningRate((float) rate);
+            void apply(AdamSpec s, long step) {
+                backend.adamUpdate(s, step, params, grads, m, v, decayMask);
             }
         };
     }

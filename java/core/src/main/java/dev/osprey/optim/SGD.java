@@ -94,42 +94,11 @@ public final class SGD implements Optimizer {
     @Override
     public Updater bind(Backend backend, Memory memory, Tensor params, Tensor grads, Tensor decayMask) {
         Tensor velocity = memory.allocate(params.shape());
-        return new Updater() {
-            private long step;
-            private SgdSpec current = spec;
-
+        return new SpecUpdater<>(name(), spec, Map.of("velocity", velocity), SgdSpec::learningRate,
+                SgdSpec::withLearningRate) {
             @Override
-            public void step() {
-                backend.sgdUpdate(current, params, grads, velocity, decayMask);
-                step++;
-            }
-
-            @Override
-            public long iterations() {
-                return step;
-            }
-
-            @Override
-            public Map<String, Tensor> slots() {
-                return Map.of("velocity", velocity);
-            }
-
-            @Override
-            public void restoreIterations(long iterations) {
-                step = iterations;
-            }
-
-            @Override
-            public double learningRate() {
-                return current.learningRate();
-            }
-
-            @Override
-            public void learningRate(double rate) {
-                if (!(rate >= 0) || Double.isInfinite(rate)) {
-                    throw new IllegalArgumentException(name() + ": expected a learning rate >= 0, received " + rate);
-                }
-                current = current.withLearningRate((float) rate);
+            void apply(SgdSpec s, long step) {
+                backend.sgdUpdate(s, params, grads, velocity, decayMask);
             }
         };
     }
