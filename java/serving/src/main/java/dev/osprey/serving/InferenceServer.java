@@ -68,6 +68,7 @@ public final class InferenceServer implements AutoCloseable {
     private final Map<Integer, Timer> timers = new ConcurrentHashMap<>();
     private final Executor responders;
     private final AtomicLong requestCount = new AtomicLong();
+    private final AtomicLong admittedPredictions = new AtomicLong();
     private final String idPrefix = Long.toHexString(System.nanoTime() & 0xffffffL);
     private volatile boolean closed;
 
@@ -143,6 +144,15 @@ public final class InferenceServer implements AutoCloseable {
     /** Requests received and not yet answered. */
     public long requestsInFlight() {
         return graceful.getCurrentRequestCount();
+    }
+
+    /**
+     * Prediction requests that passed the shutdown check, so that close() drains them rather than refusing them. A
+     * request Jetty counts in flight may still be short of that check; tests that order events against close() wait
+     * for this count.
+     */
+    long admittedPredictions() {
+        return admittedPredictions.get();
     }
 
     /** True once {@link #close()} has begun: new requests get 503 while those in flight finish. */
@@ -258,6 +268,7 @@ public final class InferenceServer implements AutoCloseable {
             exchange.respond(503, error("the server is shutting down"));
             return;
         }
+        admittedPredictions.incrementAndGet(); // past the shutdown check: close() will wait for this one
         int topK;
         try {
             topK = topK(request.getHttpURI().getQuery());
