@@ -926,6 +926,20 @@ public class Model implements AutoCloseable {
         return ModelFile.read(path, device);
     }
 
+    /**
+     * Imports an image classifier from an ONNX file (needs the osprey-onnx artifact): NCHW weights become Osprey's
+     * NHWC ones, and the model takes NHWC input like every Osprey model. Unsupported ops fail with one error naming
+     * the node, never a wrong model.
+     */
+    public static Model importOnnx(Path path) throws IOException {
+        return dev.osprey.io.OnnxSupport.find().importModel(path, null);
+    }
+
+    /** {@link #importOnnx(Path)} onto this device (null: {@link Device#auto()}). */
+    public static Model importOnnx(Path path, Device device) throws IOException {
+        return dev.osprey.io.OnnxSupport.find().importModel(path, device);
+    }
+
     /** Prints the Keras-style summary table to standard output. */
     public void summary() {
         System.out.print(summaryString());

@@ -23,6 +23,7 @@ abstract class Pooling2D<P extends Pooling2D<P>> extends Layer {
     private int strideH;
     private int strideW;
     private Padding padding = Padding.VALID;
+    private int[] explicitPads; // {top, bottom, left, right}, or null: the padding mode decides
 
     Pooling2D(int poolH, int poolW) {
         this.poolH = positive(className(), "pool height", poolH);
@@ -53,20 +54,57 @@ abstract class Pooling2D<P extends Pooling2D<P>> extends Layer {
             throw new IllegalArgumentException(className() + ": expected padding 'valid' or 'same', received null");
         }
         this.padding = padding;
+        this.explicitPads = null;
         return (P) this;
+    }
+
+    /**
+     * Explicit padding, as ONNX and PyTorch models have it (not a Keras option): rows above and below, columns left
+     * and right. Padded cells never win a max and are left out of an average's count.
+     */
+    @SuppressWarnings("unchecked")
+    public P padding(int top, int bottom, int left, int right) {
+        if (top < 0 || bottom < 0 || left < 0 || right < 0) {
+            throw new IllegalArgumentException(className() + ": expected padding of at least 0, received (" + top
+                    + ", " + bottom + ", " + left + ", " + right + ")");
+        }
+        if (top >= poolH || bottom >= poolH || left >= poolW || right >= poolW) {
+            throw new IllegalArgumentException(className() + ": expected padding smaller than the pool size " + poolH
+                    + "x" + poolW + " (a window of padding alone), received (" + top + ", " + bottom + ", " + left
+                    + ", " + right + ")");
+        }
+        this.explicitPads = new int[] {top, bottom, left, right};
+        return (P) this;
+    }
+
+    /** {before, after} along rows (axis 0) or columns (axis 1) for this input length. */
+    private int[] pads(int axis, int input) {
+        if (explicitPads != null) {
+            return new int[] {explicitPads[2 * axis], explicitPads[2 * axis + 1]};
+        }
+        return axis == 0 ? padding.pads(input, poolH, strideH) : padding.pads(input, poolW, strideW);
+    }
+
+    private int outputLength(int axis, int input) {
+        int window = axis == 0 ? poolH : poolW;
+        int[] p = pads(axis, input);
+        if (input + p[0] + p[1] < window) {
+            throw new IllegalArgumentException(className() + ": expected an input of at least " + window
+                    + " along each spatial axis with its padding, received " + input);
+        }
+        return (input + p[0] + p[1] - window) / (axis == 0 ? strideH : strideW) + 1;
     }
 
     @Override
     public Shape outputShape(List<Shape> inputs) {
         Shape input = image(inputs);
-        return Shape.of(padding.outputLength(className(), input.dim(0), poolH, strideH),
-                padding.outputLength(className(), input.dim(1), poolW, strideW), input.dim(2));
+        return Shape.of(outputLength(0, input.dim(0)), outputLength(1, input.dim(1)), input.dim(2));
     }
 
     Pool2dSpec spec(Shape input, int batch) {
         outputShape(List.of(input));
-        int[] padH = padding.pads(input.dim(0), poolH, strideH);
-        int[] padW = padding.pads(input.dim(1), poolW, strideW);
+        int[] padH = pads(0, input.dim(0));
+        int[] padW = pads(1, input.dim(1));
         return new Pool2dSpec(mode(), batch, input.dim(0), input.dim(1), input.dim(2), poolH, poolW, strideH, strideW,
                 padH[0], padW[0], padH[1], padW[1]);
     }
@@ -81,7 +119,8 @@ abstract class Pooling2D<P extends Pooling2D<P>> extends Layer {
         Map<String, Object> c = new LinkedHashMap<>();
         c.put("pool_size", List.of(poolH, poolW));
         c.put("strides", List.of(strideH, strideW));
-        c.put("padding", padding.kerasName());
+        c.put("padding", explicitPads == null ? padding.kerasName() : List.of(List.of(explicitPads[0], explicitPads[1]),
+                List.of(explicitPads[2], explicitPads[3])));
         c.put("data_format", "channels_last");
         return c;
     }
@@ -90,7 +129,15 @@ abstract class Pooling2D<P extends Pooling2D<P>> extends Layer {
     static <P extends Pooling2D<P>> P configured(P layer, Config c, int[] pool) {
         int[] s = c.integers("strides", 2, pool);
         Layers.requireChannelsLast(layer.className(), c);
-        return withCommonConfig(layer.strides(s[0], s[1]).padding(c.padding("padding")), c);
+        layer.strides(s[0], s[1]);
+        if (c.raw("padding") instanceof List<?> l && l.size() == 2) { // explicit: [[top, bottom], [left, right]]
+            int[] rows = new Config(layer.className(), Map.of("padding", l.get(0))).integers("padding", 2);
+            int[] cols = new Config(layer.className(), Map.of("padding", l.get(1))).integers("padding", 2);
+            layer.padding(rows[0], rows[1], cols[0], cols[1]);
+        } else {
+            layer.padding(c.padding("padding"));
+        }
+        return withCommonConfig(layer, c);
     }
 
     static int[] poolSize(Config c) {

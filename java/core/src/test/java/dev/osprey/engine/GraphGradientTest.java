@@ -65,6 +65,13 @@ class GraphGradientTest {
                     x = new Dense(CLASSES).apply(new Flatten().apply(x));
                     return new SymbolicTensor[] {in, x};
                 })),
+                Arguments.of(new Case("conv, max and average pooling with explicit padding, dense", () -> {
+                    Input in = Input.shape(7, 6, 2);
+                    SymbolicTensor x = new Conv2D(3, 2).apply(in);
+                    x = new MaxPooling2D(2).padding(1, 0, 0, 1).apply(x); // 3x3 windows: kinks spoil finite differences
+                    x = new AveragePooling2D(2).strides(1).padding(1, 0, 1, 1).apply(x);
+                    return new SymbolicTensor[] {in, new Dense(CLASSES).apply(new Flatten().apply(x))};
+                })),
                 Arguments.of(new Case("conv relu, max pooling, conv without bias, dense relu, dense", () -> {
                     Input in = Input.shape(7, 7, 2);
                     SymbolicTensor x = new Conv2D(3, 3, dev.osprey.Activation.RELU).apply(in);

@@ -51,6 +51,8 @@ class LayerRoundTripTest {
                 single("Conv2D groups", new Conv2D(6, 3).groups(2).strides(2)),
                 single("MaxPooling2D", new MaxPooling2D(3, 2).strides(1, 2).padding(Padding.SAME)),
                 single("AveragePooling2D", new AveragePooling2D(2).strides(1).padding(Padding.SAME)),
+                single("MaxPooling2D explicit padding", new MaxPooling2D(3).strides(2).padding(1, 1, 0, 2)),
+                single("AveragePooling2D explicit padding", new AveragePooling2D(3, 2).strides(1).padding(2, 0, 1, 1)),
                 single("Dropout", new Dropout(0.3)),
                 single("BatchNormalization", new BatchNormalization().momentum(0.9).epsilon(1e-5)),
                 single("DepthwiseConv2D", new DepthwiseConv2D(3).depthMultiplier(2).padding(Padding.SAME)

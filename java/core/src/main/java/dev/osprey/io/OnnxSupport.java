@@ -1,0 +1,25 @@
+package dev.osprey.io;
+
+import dev.osprey.Model;
+import dev.osprey.backend.Device;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ServiceLoader;
+
+/**
+ * What the osprey-onnx module provides to {@link Model#importOnnx}: the core stays free of protobuf, and a user who
+ * never reads ONNX never loads it. Found through {@link ServiceLoader}.
+ */
+public interface OnnxSupport {
+    /** Reads an ONNX image classifier into a built model on this device (null: {@link Device#auto()}). */
+    Model importModel(Path path, Device device) throws IOException;
+
+    /** The implementation on the class path, or a clear error naming the artifact to add. */
+    static OnnxSupport find() {
+        return ServiceLoader.load(OnnxSupport.class, OnnxSupport.class.getClassLoader()).findFirst()
+                .or(() -> ServiceLoader.load(OnnxSupport.class).findFirst())
+                .orElseThrow(() -> new UnsupportedOperationException("ONNX support is not on the class path: add "
+                        + "the dev.osprey:osprey-onnx artifact (built where Debian's libonnx-dev provides "
+                        + "/usr/include/onnx/onnx.proto)"));
+    }
+}

@@ -1,0 +1,1092 @@
+package dev.osprey.onnx;
+
+import dev.osprey.Input;
+import dev.osprey.Layer;
+import dev.osprey.Shape;
+import dev.osprey.SymbolicTensor;
+import dev.osprey.layers.Activation;
+import dev.osprey.layers.Add;
+import dev.osprey.layers.AveragePooling2D;
+import dev.osprey.layers.BatchNormalization;
+import dev.osprey.layers.Concatenate;
+import dev.osprey.layers.Conv2D;
+import dev.osprey.layers.Dense;
+import dev.osprey.layers.DepthwiseConv2D;
+import dev.osprey.layers.Dropout;
+import dev.osprey.layers.Flatten;
+import dev.osprey.layers.GlobalAveragePooling2D;
+import dev.osprey.layers.GlobalMaxPooling2D;
+import dev.osprey.layers.LeakyReLU;
+import dev.osprey.layers.MaxPooling2D;
+import dev.osprey.layers.Multiply;
+import dev.osprey.layers.ReLU;
+import dev.osprey.layers.Rescaling;
+import dev.osprey.layers.Reshape;
+import dev.osprey.layers.Softmax;
+import dev.osprey.layers.ZeroPadding2D;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import onnx.Onnx.GraphProto;
+import onnx.Onnx.NodeProto;
+import onnx.Onnx.TensorProto;
+import onnx.Onnx.TensorShapeProto;
+import onnx.Onnx.ValueInfoProto;
+
+/**
+ * Maps an ONNX graph onto Osprey layers, node by node in the graph's (topological) order. Weights are converted
+ * once, here, to Osprey's layouts: convolution kernels from (M, C/g, kH, kW) to (kH, kW, C/g, M), Dense kernels
+ * from Gemm's (N, K) or MatMul's (K, N) to (K, N) with rows reordered where a flattened feature map feeds them.
+ * Constant subgraphs (the shape arithmetic exporters emit) are evaluated here and never become layers.
+ */
+final class GraphImporter {
+    private final GraphProto graph;
+    private final int opset;
+    private final Path modelDir;
+    private final Map<String, TensorProto> boundInputs;
+
+    private final Map<String, TensorData> constants = new HashMap<>();
+    private final Map<String, Value> values = new HashMap<>();
+    private final Map<String, ValueInfoProto> graphInputs = new LinkedHashMap<>();
+    private final Map<String, Input> inputs = new HashMap<>();
+    private final Map<String, Integer> uses = new HashMap<>();
+    private final Map<String, NodeProto> producers = new HashMap<>();
+    private final Set<String> layerNames = new HashSet<>();
+    /** Weights by path ("conv1/kernel"), in Osprey's layouts. */
+    final Map<String, float[]> weights = new LinkedHashMap<>();
+    /** MatMul nodes whose bias comes from the Add that alone consumes them: MatMul output name -> Add node. */
+    private final Map<String, NodeProto> matMulBias = new HashMap<>();
+    /** Sigmoid outputs consumed only by a Mul with the Sigmoid's own input: imported as one swish. */
+    private final Set<String> swishSigmoids = new HashSet<>();
+
+    GraphImporter(GraphProto graph, int opset, Path modelDir, Map<String, TensorProto> boundInputs) {
+        this.graph = graph;
+        this.opset = opset;
+        this.modelDir = modelDir;
+        this.boundInputs = boundInputs;
+    }
+
+    /** The model's inputs (in the graph's order) and outputs. */
+    record Result(List<Input> inputs, List<SymbolicTensor> outputs, List<String> inputNames,
+                  List<String> outputNames, List<Value> outputValues, Map<String, float[]> weights) { }
+
+    Result run() throws OnnxImportException {
+        for (TensorProto t : graph.getInitializerList()) {
+            constants.put(t.getName(), TensorData.read(t, modelDir, "initializer '" + t.getName() + "'"));
+        }
+        for (ValueInfoProto v : graph.getInputList()) {
+            if (constants.containsKey(v.getName())) {
+                continue; // older exporters list initializers among the inputs
+            }
+            TensorProto bound = boundInputs.get(v.getName());
+            if (bound != null) {
+                constants.put(v.getName(), TensorData.read(bound, modelDir, "input '" + v.getName() + "'"));
+            } else {
+                graphInputs.put(v.getName(), v);
+            }
+        }
+        if (graph.getSparseInitializerCount() > 0) {
+            throw new OnnxImportException("the graph has sparse initializers, which Osprey does not read");
+        }
+        for (NodeProto n : graph.getNodeList()) {
+            for (String in : n.getInputList()) {
+                uses.merge(in, 1, Integer::sum);
+            }
+            for (String out : n.getOutputList()) {
+                producers.put(out, n);
+            }
+        }
+        for (ValueInfoProto o : graph.getOutputList()) {
+            uses.merge(o.getName(), 1, Integer::sum);
+        }
+        findFusions();
+        for (NodeProto n : graph.getNodeList()) {
+            convert(new NodeView(n));
+        }
+        List<SymbolicTensor> outs = new ArrayList<>();
+        List<String> outNames = new ArrayList<>();
+        List<Value> outValues = new ArrayList<>();
+        for (ValueInfoProto o : graph.getOutputList()) {
+            Value v = values.get(o.getName());
+            if (v == null) {
+                throw new OnnxImportException("graph output '" + o.getName() + "' is "
+                        + (constants.containsKey(o.getName()) ? "a constant" : "not computed by any node")
+                        + "; expected an output computed from the model's input");
+            }
+            if (v.flatOrderDiffers()) {
+                throw new OnnxImportException("graph output '" + o.getName() + "' is a flattened feature map "
+                        + Arrays.toString(v.chw()) + " (C, H, W); Osprey flattens feature maps channels-last, so its "
+                        + "values would come in another order: not supported");
+            }
+            outs.add(v.tensor());
+            outNames.add(o.getName());
+            outValues.add(v);
+        }
+        List<Input> ins = new ArrayList<>();
+        List<String> inNames = new ArrayList<>();
+        for (String name : graphInputs.keySet()) {
+            Input in = inputs.get(name);
+            if (in != null) {
+                ins.add(in);
+                inNames.add(name);
+            }
+        }
+        if (ins.isEmpty()) {
+            throw new OnnxImportException("no graph input reaches an output; expected a model computed from its input");
+        }
+        return new Result(ins, outs, inNames, outNames, outValues, weights);
+    }
+
+    // ---- fusions found before conversion -----------------------------------------------------------------
+
+    private void findFusions() {
+        for (NodeProto n : graph.getNodeList()) {
+            if (n.getOpType().equals("Add") && n.getInputCount() == 2) {
+                for (int i = 0; i < 2; i++) {
+                    NodeProto p = producers.get(n.getInput(i));
+                    String other = n.getInput(1 - i);
+                    if (p != null && p.getOpType().equals("MatMul") && uses.getOrDefault(n.getInput(i), 0) == 1
+                            && isConstantName(other) && p.getInputCount() == 2 && isConstantName(p.getInput(1))) {
+                        matMulBias.put(n.getInput(i), n);
+                        break;
+                    }
+                }
+            }
+            if (n.getOpType().equals("Mul") && n.getInputCount() == 2) {
+                for (int i = 0; i < 2; i++) {
+                    NodeProto p = producers.get(n.getInput(i));
+                    if (p != null && p.getOpType().equals("Sigmoid") && p.getInputCount() == 1
+                            && p.getInput(0).equals(n.getInput(1 - i)) && uses.getOrDefault(n.getInput(i), 0) == 1) {
+                        swishSigmoids.add(n.getInput(i));
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /** Whether a name is a constant before conversion: an initializer, a bound input or a Constant node's output. */
+    private boolean isConstantName(String name) {
+        if (constants.containsKey(name)) {
+            return true;
+        }
+        NodeProto p = producers.get(name);
+        return p != null && p.getOpType().equals("Constant");
+    }
+
+    // ---- dispatch ---------------------------------------------------------------------------------------
+
+    private void convert(NodeView n) throws OnnxImportException {
+        String domain = n.node.getDomain();
+        if (!domain.isEmpty() && !domain.equals("ai.onnx")) {
+            throw n.error("ops of domain '" + domain + "' are not supported; expected the default ONNX domain");
+        }
+        if (ConstantFolding.handles(n.op) && allInputsConstant(n)) {
+            List<TensorData> in = new ArrayList<>();
+            for (int i = 0; i < n.inputCount(); i++) {
+                in.add(n.input(i).isEmpty() ? null : constants.get(n.input(i)));
+            }
+            constants.put(n.output(0), ConstantFolding.evaluate(n, in, modelDir));
+            return;
+        }
+        if (n.op.equals("Shape")) {
+            shapeOf(n);
+            return;
+        }
+        try {
+            switch (n.op) {
+                case "Conv" -> conv(n);
+                case "BatchNormalization" -> batchNorm(n);
+                case "Relu" -> activation(n, new ReLU());
+                case "LeakyRelu" -> leakyRelu(n);
+                case "Sigmoid" -> sigmoid(n);
+                case "Tanh" -> activation(n, new Activation(dev.osprey.Activation.TANH));
+                case "Elu" -> elu(n);
+                case "HardSigmoid" -> hardSigmoid(n);
+                case "HardSwish" -> activation(n, new Activation(dev.osprey.Activation.HARD_SWISH));
+                case "Clip" -> clip(n);
+                case "Softmax" -> softmax(n);
+                case "MaxPool", "AveragePool" -> pool(n);
+                case "GlobalAveragePool" -> globalPool(n, new GlobalAveragePooling2D().keepDims(true));
+                case "GlobalMaxPool" -> globalPool(n, new GlobalMaxPooling2D().keepDims(true));
+                case "Gemm" -> gemm(n);
+                case "MatMul" -> matMul(n);
+                case "Add", "Sum" -> add(n);
+                case "Mul" -> mul(n);
+                case "Sub", "Div" -> subOrDiv(n);
+                case "Concat" -> concat(n);
+                case "Flatten" -> flatten(n);
+                case "Reshape" -> reshape(n);
+                case "Pad" -> pad(n);
+                case "Dropout" -> dropout(n);
+                case "Identity" -> identity(n);
+                case "ConvTranspose" -> throw n.error("ConvTranspose (transposed convolution) is not supported");
+                default -> throw n.error("op " + n.op + " is not supported (Osprey maps the ops of image classifiers: "
+                        + "Conv, BatchNormalization, pooling, Gemm/MatMul, activations, Add, Concat, Flatten, Reshape, "
+                        + "Pad, Softmax, ...)");
+            }
+        } catch (IllegalArgumentException | IllegalStateException e) {
+            throw n.error(e.getMessage());
+        }
+    }
+
+    private boolean allInputsConstant(NodeView n) {
+        for (int i = 0; i < n.inputCount(); i++) {
+            String in = n.input(i);
+            if (!in.isEmpty() && !constants.containsKey(in)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    // ---- operands ---------------------------------------------------------------------------------------
+
+    /** Input i as a tensor computed by the model (creating the model input on first use). */
+    private Value data(NodeView n, int i) throws OnnxImportException {
+        String name = n.input(i);
+        Value v = values.get(name);
+        if (v != null) {
+            return v;
+        }
+        ValueInfoProto info = graphInputs.get(name);
+        if (info != null) {
+            return newInput(info);
+        }
+        if (constants.containsKey(name)) {
+            throw n.error("input " + i + " ('" + name + "') is a constant; expected a tensor computed from the "
+                    + "model's input");
+        }
+        throw n.error("input " + i + " ('" + name + "') is not produced by any earlier node");
+    }
+
+    private Value newInput(ValueInfoProto info) throws OnnxImportException {
+        String name = info.getName();
+        if (!info.getType().hasTensorType()) {
+            throw new OnnxImportException("graph input '" + name + "': expected a tensor, received "
+                    + info.getType().getValueCase());
+        }
+        var tt = info.getType().getTensorType();
+        if (tt.getElemType() != TensorProto.DataType.FLOAT_VALUE) {
+            throw new OnnxImportException("graph input '" + name + "': expected float32, received "
+                    + TensorData.typeName(tt.getElemType()));
+        }
+        if (!tt.hasShape() || tt.getShape().getDimCount() < 2) {
+            throw new OnnxImportException("graph input '" + name + "': expected a shape of rank 2 or more (batch "
+                    + "first), received " + (tt.hasShape() ? tt.getShape().getDimCount() : "no shape"));
+        }
+        TensorShapeProto s = tt.getShape();
+        int[] dims = new int[s.getDimCount() - 1];
+        for (int d = 1; d < s.getDimCount(); d++) {
+            TensorShapeProto.Dimension dim = s.getDim(d);
+            if (!dim.hasDimValue() || dim.getDimValue() <= 0 || dim.getDimValue() > (1 << 24)) {
+                throw new OnnxImportException("graph input '" + name + "': dimension " + d + " is "
+                        + (dim.hasDimParam() ? "the symbol '" + dim.getDimParam() + "'" : dim.hasDimValue()
+                        ? dim.getDimValue() : "unknown") + "; expected a fixed size for every axis but the batch "
+                        + "(a dynamic image size cannot be resolved)");
+            }
+            dims[d - 1] = (int) dim.getDimValue();
+        }
+        Input in;
+        Value v;
+        if (dims.length == 3) { // (C, H, W) -> Osprey's (H, W, C)
+            in = Input.shape(dims[1], dims[2], dims[0]);
+            v = Value.channelsLast(in);
+        } else {
+            in = Input.shape(dims);
+            v = Value.plain(in);
+        }
+        in.name(layerName(name));
+        inputs.put(name, in);
+        values.put(name, v);
+        return v;
+    }
+
+    /** Input i as a constant (an initializer, a Constant node's output or a bound graph input). */
+    private TensorData constant(NodeView n, int i, String what) throws OnnxImportException {
+        String name = n.input(i);
+        TensorData t = constants.get(name);
+        if (t != null) {
+            return t;
+        }
+        throw n.error("input " + i + " (" + what + ", '" + name + "') is computed by the model; expected a constant "
+                + "(an initializer)");
+    }
+
+    private TensorData optionalConstant(NodeView n, int i, String what) throws OnnxImportException {
+        return n.input(i).isEmpty() ? null : constant(n, i, what);
+    }
+
+    private void put(NodeView n, Value v) {
+        values.put(n.output(0), v);
+    }
+
+    /** A unique layer name from an ONNX name, in Osprey's alphabet. */
+    private String layerName(String onnxName) {
+        String base = onnxName.replaceAll("[^A-Za-z0-9_.\\-/]", "_").replaceAll("^/+", "");
+        if (base.isEmpty()) {
+            base = "onnx";
+        }
+        if (base.length() > 180) {
+            base = base.substring(0, 180);
+        }
+        String name = base;
+        for (int k = 2; !layerNames.add(name); k++) {
+            name = base + "_" + k;
+        }
+        return name;
+    }
+
+    private <L extends Layer> L named(NodeView n, L layer) {
+        String source = !n.node.getName().isEmpty() ? n.node.getName() : n.output(0);
+        return layer.name(layerName(source));
+    }
+
+    private static Value like(Value input, SymbolicTensor out) {
+        return new Value(out, input.layout(), input.chw());
+    }
+
+    private Value requireFeatureMap(NodeView n, Value v) throws OnnxImportException {
+        if (v.layout() != Value.Layout.CHANNELS_LAST) {
+            throw n.error("expected a feature map (N, C, H, W), received a tensor of ONNX shape (N, "
+                    + joinDims(v.onnxDims()) + ")");
+        }
+        return v;
+    }
+
+    private static String joinDims(int[] d) {
+        StringBuilder b = new StringBuilder();
+        for (int i = 0; i < d.length; i++) {
+            b.append(i == 0 ? "" : ", ").append(d[i]);
+        }
+        return b.toString();
+    }
+
+    // ---- convolution and normalization ------------------------------------------------------------------
+
+    private void conv(NodeView n) throws OnnxImportException {
+        n.allowOnly("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides");
+        Value x = requireFeatureMap(n, data(n, 0));
+        TensorData w = constant(n, 1, "weights");
+        TensorData b = optionalConstant(n, 2, "bias");
+        if (w.rank() != 4) {
+            throw n.error("expected 2-D convolution weights (M, C/group, kH, kW), received dims " + w.shapeString());
+        }
+        int filters = (int) w.dims[0];
+        int perGroup = (int) w.dims[1];
+        int kH = (int) w.dims[2];
+        int kW = (int) w.dims[3];
+        int group = n.smallInteger("group", 1);
+        int channels = x.shape().dim(2);
+        if (group < 1 || perGroup * group != channels || filters % group != 0) {
+            throw n.error("expected weights (M, C/group, kH, kW) with C = " + channels + " input channels and group="
+                    + group + ", received dims " + w.shapeString());
+        }
+        int[] kernel = n.integers("kernel_shape", new int[] {kH, kW});
+        if (kernel.length != 2 || kernel[0] != kH || kernel[1] != kW) {
+            throw n.unsupported("kernel_shape", Arrays.toString(kernel), "[" + kH + ", " + kW + "] (the weights')");
+        }
+        int[] strides = twoInts(n, "strides");
+        int[] dilations = twoInts(n, "dilations");
+        if (b != null && b.size() != filters) {
+            throw n.error("expected a bias of " + filters + " values, received dims " + b.shapeString());
+        }
+        int[] pads = pads(n, x.shape().dim(0), x.shape().dim(1), new int[] {kH, kW}, strides, dilations);
+        SymbolicTensor in = x.tensor();
+        if (pads[0] + pads[1] + pads[2] + pads[3] > 0) {
+            in = named(n, new ZeroPadding2D(pads[0], pads[1], pads[2], pads[3])).apply(in);
+        }
+        Layer layer;
+        String kernelParam;
+        float[] kernelValues;
+        if (group > 1 && group == channels && perGroup == 1) {
+            int multiplier = filters / channels;
+            DepthwiseConv2D d = new DepthwiseConv2D(kH, kW).depthMultiplier(multiplier)
+                    .strides(strides[0], strides[1]).dilationRate(dilations[0]).useBias(b != null);
+            if (dilations[0] != dilations[1]) {
+                throw n.unsupported("dilations", Arrays.toString(dilations), "equal dilations for a depthwise conv");
+            }
+            layer = named(n, d);
+            kernelParam = "depthwise_kernel";
+            kernelValues = convKernel(w.floats, filters, 1, kH, kW); // (kH, kW, 1, C*mult) == (kH, kW, C, mult)
+        } else {
+            layer = named(n, new Conv2D(filters, kH, kW, dev.osprey.Activation.LINEAR).strides(strides[0], strides[1])
+                    .dilationRate(dilations[0], dilations[1]).groups(group).useBias(b != null));
+            kernelParam = "kernel";
+            kernelValues = convKernel(w.floats, filters, perGroup, kH, kW);
+        }
+        SymbolicTensor out = layer.apply(in);
+        weights.put(layer.name() + "/" + kernelParam, kernelValues);
+        if (b != null) {
+            weights.put(layer.name() + "/bias", b.asFloats().clone());
+        }
+        put(n, Value.channelsLast(out));
+    }
+
+    /** (M, Cg, kH, kW) -> (kH, kW, Cg, M). */
+    static float[] convKernel(float[] w, int m, int cg, int kh, int kw) {
+        float[] out = new float[w.length];
+        for (int o = 0; o < m; o++) {
+            for (int c = 0; c < cg; c++) {
+                for (int i = 0; i < kh; i++) {
+                    for (int j = 0; j < kw; j++) {
+                        out[((i * kw + j) * cg + c) * m + o] = w[((o * cg + c) * kh + i) * kw + j];
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
+    private int[] twoInts(NodeView n, String name) throws OnnxImportException {
+        int[] v = n.integers(name, new int[] {1, 1});
+        if (v.length != 2 || v[0] < 1 || v[1] < 1) {
+            throw n.unsupported(name, Arrays.toString(v), "two values >= 1 (2-D)");
+        }
+        return v;
+    }
+
+    /** {top, bottom, left, right} from pads or auto_pad. */
+    private int[] pads(NodeView n, int h, int w, int[] kernel, int[] strides, int[] dilations)
+            throws OnnxImportException {
+        String auto = n.string("auto_pad", "NOTSET");
+        switch (auto) {
+            case "NOTSET" -> {
+                int[] p = n.integers("pads", new int[] {0, 0, 0, 0});
+                if (p.length != 4) {
+                    throw n.unsupported("pads", Arrays.toString(p), "4 values (2-D)");
+                }
+                for (int v : p) {
+                    if (v < 0) {
+                        throw n.unsupported("pads", Arrays.toString(p), "values >= 0");
+                    }
+                }
+                return new int[] {p[0], p[2], p[1], p[3]}; // ONNX: [top, left, bottom, right]
+            }
+            case "VALID" -> {
+                return new int[4];
+            }
+            case "SAME_UPPER", "SAME_LOWER" -> {
+                int[] ph = same(h, kernel[0], strides[0], dilations[0], auto.equals("SAME_UPPER"));
+                int[] pw = same(w, kernel[1], strides[1], dilations[1], auto.equals("SAME_UPPER"));
+                return new int[] {ph[0], ph[1], pw[0], pw[1]};
+            }
+            default -> throw n.unsupported("auto_pad", auto, "NOTSET, VALID, SAME_UPPER or SAME_LOWER");
+        }
+    }
+
+    private static int[] same(int in, int k, int s, int d, boolean upper) {
+        int out = (in + s - 1) / s;
+        int total = Math.max((out - 1) * s + (k - 1) * d + 1 - in, 0);
+        int small = total / 2;
+        return upper ? new int[] {small, total - small} : new int[] {total - small, small};
+    }
+
+    private void batchNorm(NodeView n) throws OnnxImportException {
+        n.allowOnly("epsilon", "momentum", "training_mode", "spatial", "is_test", "consumed_inputs");
+        if (n.integer("training_mode", 0) != 0) {
+            throw n.unsupported("training_mode", 1, "0 (inference; Osprey trains BatchNorm itself)");
+        }
+        if (n.integer("spatial", 1) != 1) {
+            throw n.unsupported("spatial", 0, "1");
+        }
+        if (n.node.getOutputCount() > 1 && n.node.getOutputList().subList(1, n.node.getOutputCount()).stream()
+                .anyMatch(o -> !o.isEmpty() && uses.getOrDefault(o, 0) > 0)) {
+            throw n.error("only the normalized output is supported; the graph uses the running statistics outputs");
+        }
+        Value x = data(n, 0);
+        int channels = x.layout() == Value.Layout.CHANNELS_LAST ? x.shape().dim(2)
+                : x.shape().rank() == 1 ? x.shape().dim(0) : -1;
+        if (channels < 0 || x.flatOrderDiffers()) {
+            throw n.error("expected an input (N, C) or (N, C, H, W), received ONNX shape (N, " + joinDims(x.onnxDims())
+                    + ")");
+        }
+        float[][] p = new float[4][];
+        String[] what = {"scale", "bias", "mean", "variance"};
+        for (int i = 0; i < 4; i++) {
+            TensorData t = constant(n, i + 1, what[i]);
+            if (t.size() != channels) {
+                throw n.error("expected " + what[i] + " of " + channels + " values, received dims " + t.shapeString());
+            }
+            p[i] = t.asFloats().clone();
+        }
+        float momentum = n.real("momentum", 0.9f);
+        BatchNormalization bn = named(n, new BatchNormalization().epsilon(n.real("epsilon", 1e-5f))
+                .momentum(momentum > 0 && momentum < 1 ? momentum : 0.99));
+        SymbolicTensor out = bn.apply(x.tensor());
+        weights.put(bn.name() + "/gamma", p[0]);
+        weights.put(bn.name() + "/beta", p[1]);
+        weights.put(bn.name() + "/moving_mean", p[2]);
+        weights.put(bn.name() + "/moving_variance", p[3]);
+        put(n, like(x, out));
+    }
+
+    // ---- activations ------------------------------------------------------------------------------------
+
+    private void activation(NodeView n, Layer layer) throws OnnxImportException {
+        if (!n.op.equals("Relu") || n.attributes().size() > 0) {
+            n.allowOnly();
+        }
+        Value x = data(n, 0);
+        put(n, like(x, named(n, layer).apply(x.tensor())));
+    }
+
+    private void leakyRelu(NodeView n) throws OnnxImportException {
+        n.allowOnly("alpha");
+        float alpha = n.real("alpha", 0.01f);
+        if (!(alpha >= 0)) {
+            throw n.unsupported("alpha", alpha, "a slope >= 0");
+        }
+        Value x = data(n, 0);
+        put(n, like(x, named(n, new LeakyReLU(alpha)).apply(x.tensor())));
+    }
+
+    private void sigmoid(NodeView n) throws OnnxImportException {
+        n.allowOnly();
+        if (swishSigmoids.contains(n.output(0))) {
+            return; // the Mul after it imports x * sigmoid(x) as one swish
+        }
+        Value x = data(n, 0);
+        put(n, like(x, named(n, new Activation(dev.osprey.Activation.SIGMOID)).apply(x.tensor())));
+    }
+
+    private void elu(NodeView n) throws OnnxImportException {
+        n.allowOnly("alpha");
+        float alpha = n.real("alpha", 1f);
+        if (!(alpha >= 0)) {
+            throw n.unsupported("alpha", alpha, "alpha >= 0");
+        }
+        Value x = data(n, 0);
+        put(n, like(x, named(n, new Activation(dev.osprey.Activation.elu(alpha))).apply(x.tensor())));
+    }
+
+    private void hardSigmoid(NodeView n) throws OnnxImportException {
+        n.allowOnly("alpha", "beta");
+        float alpha = n.real("alpha", 0.2f);
+        float beta = n.real("beta", 0.5f);
+        Value x = data(n, 0);
+        SymbolicTensor out;
+        if (Math.abs(alpha - 1f / 6) < 1e-7 && beta == 0.5f) {
+            out = named(n, new Activation(dev.osprey.Activation.HARD_SIGMOID)).apply(x.tensor());
+        } else { // max(0, min(1, alpha * x + beta)) exactly: an affine map, then ReLU capped at 1
+            SymbolicTensor scaled = named(n, new Rescaling(alpha, beta)).apply(x.tensor());
+            out = named(n, new ReLU(1f, 0f)).apply(scaled);
+        }
+        put(n, like(x, out));
+    }
+
+    private void clip(NodeView n) throws OnnxImportException {
+        float min;
+        float max;
+        if (opset < 11) {
+            n.allowOnly("min", "max");
+            min = n.real("min", Float.NEGATIVE_INFINITY);
+            max = n.real("max", Float.POSITIVE_INFINITY);
+        } else {
+            n.allowOnly();
+            TensorData lo = optionalConstant(n, 1, "min");
+            TensorData hi = optionalConstant(n, 2, "max");
+            if ((lo != null && !lo.isScalarLike()) || (hi != null && !hi.isScalarLike())) {
+                throw n.error("expected scalar min and max, received dims " + (lo == null ? "-" : lo.shapeString())
+                        + " and " + (hi == null ? "-" : hi.shapeString()));
+            }
+            min = lo == null ? Float.NEGATIVE_INFINITY : lo.asFloats()[0];
+            max = hi == null ? Float.POSITIVE_INFINITY : hi.asFloats()[0];
+        }
+        Value x = data(n, 0);
+        if (!(max > min)) {
+            throw n.error("expected min < max, received min=" + min + ", max=" + max);
+        }
+        SymbolicTensor out;
+        if (min == 0f) {
+            out = named(n, new ReLU(Float.isInfinite(max) ? null : max, 0f)).apply(x.tensor());
+        } else if (Float.isInfinite(min) && Float.isInfinite(max)) {
+            out = x.tensor();
+        } else if (Float.isFinite(min)) { // clip(x, a, b) = relu(x - a, cap b - a) + a
+            SymbolicTensor shifted = named(n, new Rescaling(1, -min)).apply(x.tensor());
+            SymbolicTensor capped = named(n, new ReLU(Float.isInfinite(max) ? null : max - min, 0f)).apply(shifted);
+            out = named(n, new Rescaling(1, min)).apply(capped);
+        } else { // only a max: min(x, b) = b - relu(b - x)
+            SymbolicTensor flipped = named(n, new Rescaling(-1, max)).apply(x.tensor());
+            SymbolicTensor r = named(n, new ReLU()).apply(flipped);
+            out = named(n, new Rescaling(-1, max)).apply(r);
+        }
+        put(n, like(x, out));
+    }
+
+    private void softmax(NodeView n) throws OnnxImportException {
+        n.allowOnly("axis");
+        Value x = data(n, 0);
+        int rank = x.onnxRank();
+        int axis = n.smallInteger("axis", opset < 13 ? 1 : -1);
+        if (axis < 0) {
+            axis += rank;
+        }
+        boolean last = x.layout() == Value.Layout.CHANNELS_LAST ? axis == 1 : axis == rank - 1;
+        if (!last || x.flatOrderDiffers()) {
+            throw n.unsupported("axis", n.smallInteger("axis", opset < 13 ? 1 : -1), "the channel (last) axis of a "
+                    + "tensor of rank " + rank);
+        }
+        put(n, like(x, named(n, new Softmax()).apply(x.tensor())));
+    }
+
+    // ---- pooling ----------------------------------------------------------------------------------------
+
+    private void pool(NodeView n) throws OnnxImportException {
+        boolean max = n.op.equals("MaxPool");
+        if (max) {
+            n.allowOnly("auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides");
+            if (n.node.getOutputCount() > 1 && !n.output(1).isEmpty()) {
+                throw n.error("the indices output is not supported");
+            }
+            if (n.integer("storage_order", 0) != 0) {
+                throw n.unsupported("storage_order", 1, "0");
+            }
+        } else {
+            n.allowOnly("auto_pad", "ceil_mode", "count_include_pad", "dilations", "kernel_shape", "pads", "strides");
+        }
+        Value x = requireFeatureMap(n, data(n, 0));
+        int[] kernel = n.integers("kernel_shape", null);
+        if (kernel == null || kernel.length != 2 || kernel[0] < 1 || kernel[1] < 1) {
+            throw n.unsupported("kernel_shape", kernel == null ? "absent" : Arrays.toString(kernel), "2 sizes >= 1");
+        }
+        int[] strides = twoInts(n, "strides");
+        int[] dilations = twoInts(n, "dilations");
+        if (dilations[0] != 1 || dilations[1] != 1) {
+            throw n.unsupported("dilations", Arrays.toString(dilations), "[1, 1]");
+        }
+        int h = x.shape().dim(0);
+        int w = x.shape().dim(1);
+        int[] pads = pads(n, h, w, kernel, strides, dilations);
+        if (n.integer("ceil_mode", 0) != 0) {
+            int floorH = (h + pads[0] + pads[1] - kernel[0]) / strides[0] + 1;
+            int floorW = (w + pads[2] + pads[3] - kernel[1]) / strides[1] + 1;
+            int ceilH = -Math.floorDiv(-(h + pads[0] + pads[1] - kernel[0]), strides[0]) + 1;
+            int ceilW = -Math.floorDiv(-(w + pads[2] + pads[3] - kernel[1]), strides[1]) + 1;
+            if (ceilH != floorH || ceilW != floorW) {
+                throw n.unsupported("ceil_mode", 1, "0, or 1 where it gives the same output size");
+            }
+        }
+        SymbolicTensor in = x.tensor();
+        boolean padded = pads[0] + pads[1] + pads[2] + pads[3] > 0;
+        SymbolicTensor out;
+        if (max) {
+            MaxPooling2D p = new MaxPooling2D(kernel[0], kernel[1]).strides(strides[0], strides[1]);
+            out = named(n, padded ? p.padding(pads[0], pads[1], pads[2], pads[3]) : p).apply(in);
+        } else if (padded && n.integer("count_include_pad", 0) != 0) { // zeros counted: pad with zeros, then average
+            in = named(n, new ZeroPadding2D(pads[0], pads[1], pads[2], pads[3])).apply(in);
+            out = named(n, new AveragePooling2D(kernel[0], kernel[1]).strides(strides[0], strides[1])).apply(in);
+        } else {
+            AveragePooling2D p = new AveragePooling2D(kernel[0], kernel[1]).strides(strides[0], strides[1]);
+            out = named(n, padded ? p.padding(pads[0], pads[1], pads[2], pads[3]) : p).apply(in);
+        }
+        put(n, Value.channelsLast(out));
+    }
+
+    private void globalPool(NodeView n, Layer keepingDims) throws OnnxImportException {
+        n.allowOnly();
+        Value x = requireFeatureMap(n, data(n, 0));
+        put(n, Value.channelsLast(named(n, keepingDims).apply(x.tensor())));
+    }
+
+    // ---- dense ------------------------------------------------------------------------------------------
+
+    private void gemm(NodeView n) throws OnnxImportException {
+        n.allowOnly("alpha", "beta", "transA", "transB", "broadcast");
+        if (n.integer("transA", 0) != 0) {
+            throw n.unsupported("transA", 1, "0 (the batch along the rows of A)");
+        }
+        Value a = flatInput(n, data(n, 0));
+        TensorData b = constant(n, 1, "B");
+        TensorData c = optionalConstant(n, 2, "C");
+        if (b.rank() != 2) {
+            throw n.error("expected B of rank 2, received dims " + b.shapeString());
+        }
+        boolean transB = n.integer("transB", 0) != 0;
+        int k = (int) (transB ? b.dims[1] : b.dims[0]);
+        int units = (int) (transB ? b.dims[0] : b.dims[1]);
+        float alpha = n.real("alpha", 1f);
+        float beta = n.real("beta", 1f);
+        float[] bias = new float[units];
+        if (c != null) {
+            float[] cv = c.asFloats();
+            boolean perUnit = c.size() == units && (c.rank() == 1 || (c.rank() == 2 && c.dims[0] == 1));
+            if (!perUnit && !c.isScalarLike()) {
+                throw n.error("expected C of shape (" + units + "), (1, " + units + ") or a scalar, received dims "
+                        + c.shapeString() + " (a bias per batch row is not supported)");
+            }
+            for (int j = 0; j < units; j++) {
+                bias[j] = beta * (perUnit ? cv[j] : cv[0]);
+            }
+        }
+        dense(n, a, b.floats != null ? b.floats : b.asFloats(), k, units, transB, alpha, bias);
+    }
+
+    private void matMul(NodeView n) throws OnnxImportException {
+        n.allowOnly();
+        Value a = flatInput(n, data(n, 0));
+        TensorData b = constant(n, 1, "B");
+        if (b.rank() != 2) {
+            throw n.error("expected B of rank 2, received dims " + b.shapeString());
+        }
+        int units = (int) b.dims[1];
+        float[] bias = new float[units];
+        NodeProto add = matMulBias.get(n.output(0));
+        String output = n.output(0);
+        if (add != null) {
+            String biasName = add.getInput(0).equals(output) ? add.getInput(1) : add.getInput(0);
+            TensorData c = constants.get(biasName);
+            if (c == null || !(c.size() == units || c.isScalarLike()) || c.rank() > 2
+                    || (c.rank() == 2 && c.dims[0] != 1)) {
+                add = null; // not a bias: the Add node maps on its own
+            } else {
+                float[] cv = c.asFloats();
+                for (int j = 0; j < units; j++) {
+                    bias[j] = c.isScalarLike() ? cv[0] : cv[j];
+                }
+            }
+        }
+        dense(n, a, b.asFloats(), (int) b.dims[0], units, false, 1f, bias);
+        if (add != null) {
+            values.put(add.getOutput(0), values.get(output));
+            skippedAdds.add(add);
+        }
+    }
+
+    private final Set<NodeProto> skippedAdds = new HashSet<>();
+
+    /** A (N, K) input for a Dense layer: a vector, or a flattened feature map whose order the kernel absorbs. */
+    private Value flatInput(NodeView n, Value a) throws OnnxImportException {
+        if (a.shape().rank() != 1) {
+            throw n.error("expected an input of ONNX shape (N, K), received (N, " + joinDims(a.onnxDims()) + ")");
+        }
+        return a;
+    }
+
+    private void dense(NodeView n, Value a, float[] b, int k, int units, boolean transB, float alpha, float[] bias)
+            throws OnnxImportException {
+        int features = a.shape().dim(0);
+        if (features != k) {
+            throw n.error("expected B with " + features + " rows (the input's features), received " + k);
+        }
+        float[] kernel = new float[k * units];
+        int[] chw = a.flatOrderDiffers() ? a.chw() : null;
+        for (int row = 0; row < k; row++) {
+            int onnxRow = row;
+            if (chw != null) { // Osprey's row (h, w, c) holds ONNX's row (c, h, w)
+                int c = row % chw[0];
+                int hw = row / chw[0];
+                onnxRow = c * chw[1] * chw[2] + hw;
+            }
+            for (int j = 0; j < units; j++) {
+                float v = transB ? b[j * k + onnxRow] : b[onnxRow * units + j];
+                kernel[row * units + j] = alpha == 1f ? v : alpha * v;
+            }
+        }
+        Dense d = named(n, new Dense(units));
+        SymbolicTensor out = d.apply(a.tensor());
+        weights.put(d.name() + "/kernel", kernel);
+        weights.put(d.name() + "/bias", bias);
+        put(n, Value.plain(out));
+    }
+
+    // ---- element-wise merges ----------------------------------------------------------------------------
+
+    private void add(NodeView n) throws OnnxImportException {
+        n.allowOnly();
+        if (skippedAdds.contains(n.node)) {
+            return; // the bias of the MatMul before it
+        }
+        if (n.op.equals("Add") && n.inputCount() == 2) {
+            for (int i = 0; i < 2; i++) {
+                TensorData c = constants.get(n.input(i));
+                if (c != null && c.isScalarLike()) {
+                    Value x = data(n, 1 - i);
+                    put(n, like(x, named(n, new Rescaling(1, c.asFloats()[0])).apply(x.tensor())));
+                    return;
+                }
+            }
+        }
+        merge(n, new Add());
+    }
+
+    private void mul(NodeView n) throws OnnxImportException {
+        n.allowOnly();
+        if (n.inputCount() != 2) {
+            throw n.error("expected 2 inputs, received " + n.inputCount());
+        }
+        for (int i = 0; i < 2; i++) {
+            if (swishSigmoids.contains(n.input(i))) {
+                Value x = data(n, 1 - i);
+                put(n, like(x, named(n, new Activation(dev.osprey.Activation.SWISH)).apply(x.tensor())));
+                return;
+            }
+            TensorData c = constants.get(n.input(i));
+            if (c != null && c.isScalarLike()) {
+                Value x = data(n, 1 - i);
+                put(n, like(x, named(n, new Rescaling(c.asFloats()[0])).apply(x.tensor())));
+                return;
+            }
+        }
+        merge(n, new Multiply());
+    }
+
+    private void subOrDiv(NodeView n) throws OnnxImportException {
+        n.allowOnly();
+        TensorData c = n.inputCount() == 2 ? constants.get(n.input(1)) : null;
+        if (c == null || !c.isScalarLike()) {
+            throw n.error("expected a tensor and a scalar constant second, received "
+                    + (c == null ? "a computed second input" : "a constant of dims " + c.shapeString())
+                    + " (Osprey maps " + n.op + " by a scalar)");
+        }
+        float v = c.asFloats()[0];
+        if (n.op.equals("Div") && v == 0f) {
+            throw n.error("division by the constant 0");
+        }
+        Value x = data(n, 0);
+        Rescaling r = n.op.equals("Sub") ? new Rescaling(1, -v) : new Rescaling(1.0 / v);
+        put(n, like(x, named(n, r).apply(x.tensor())));
+    }
+
+    private void merge(NodeView n, Layer layer) throws OnnxImportException {
+        if (n.inputCount() < 2) {
+            if (n.inputCount() == 1) {
+                put(n, data(n, 0));
+                return;
+            }
+            throw n.error("expected inputs, received none");
+        }
+        List<Value> in = new ArrayList<>();
+        for (int i = 0; i < n.inputCount(); i++) {
+            Value v = data(n, i);
+            if (!in.isEmpty() && (v.layout() != in.get(0).layout() || !v.shape().equals(in.get(0).shape()))) {
+                throw n.error("expected inputs of one shape (broadcasting is not supported), received ONNX shapes (N, "
+                        + joinDims(in.get(0).onnxDims()) + ") and (N, " + joinDims(v.onnxDims()) + ")");
+            }
+            in.add(v);
+        }
+        SymbolicTensor out = named(n, layer).apply(in.stream().map(Value::tensor).toArray(SymbolicTensor[]::new));
+        put(n, like(in.get(0), out));
+    }
+
+    private void concat(NodeView n) throws OnnxImportException {
+        n.allowOnly("axis");
+        List<Value> in = new ArrayList<>();
+        for (int i = 0; i < n.inputCount(); i++) {
+            in.add(data(n, i));
+        }
+        Value first = in.get(0);
+        int rank = first.onnxRank();
+        int axis = n.smallInteger("axis", 1);
+        if (axis < 0) {
+            axis += rank;
+        }
+        if (axis <= 0 || axis >= rank) {
+            throw n.unsupported("axis", n.smallInteger("axis", 1), "an axis other than the batch's, of rank " + rank);
+        }
+        for (Value v : in) {
+            if (v.layout() != first.layout() || v.flatOrderDiffers()) {
+                throw n.error("expected inputs of one layout, received a mix of feature maps and flattened tensors");
+            }
+        }
+        if (in.size() == 1) {
+            put(n, first);
+            return;
+        }
+        int kerasAxis = first.layout() == Value.Layout.CHANNELS_LAST ? (axis == 1 ? -1 : axis - 1) : axis;
+        SymbolicTensor out = named(n, new Concatenate(kerasAxis))
+                .apply(in.stream().map(Value::tensor).toArray(SymbolicTensor[]::new));
+        put(n, like(first, out));
+    }
+
+    // ---- shapes -----------------------------------------------------------------------------------------
+
+    private void flatten(NodeView n) throws OnnxImportException {
+        n.allowOnly("axis");
+        Value x = data(n, 0);
+        int rank = x.onnxRank();
+        int axis = n.smallInteger("axis", 1);
+        if (axis < 0) {
+            axis += rank;
+        }
+        if (axis != 1) {
+            throw n.unsupported("axis", n.smallInteger("axis", 1), "1 (keep the batch, flatten the rest)");
+        }
+        put(n, flattened(n, x));
+    }
+
+    private Value flattened(NodeView n, Value x) {
+        if (x.shape().rank() == 1) {
+            return x;
+        }
+        SymbolicTensor out = named(n, new Flatten()).apply(x.tensor());
+        if (x.layout() == Value.Layout.CHANNELS_LAST && x.shape().dim(0) * x.shape().dim(1) > 1) {
+            Shape s = x.shape();
+            return new Value(out, Value.Layout.FLAT_CHW, new int[] {s.dim(2), s.dim(0), s.dim(1)});
+        }
+        return Value.plain(out);
+    }
+
+    private void reshape(NodeView n) throws OnnxImportException {
+        n.allowOnly("allowzero", "shape");
+        Value x = data(n, 0);
+        long[] target;
+        if (opset < 5) {
+            int[] s = n.integers("shape", null);
+            if (s == null) {
+                throw n.error("expected a shape attribute");
+            }
+            target = Arrays.stream(s).asLongStream().toArray();
+        } else {
+            target = constant(n, 1, "shape").asInts(n.label + " shape");
+        }
+        boolean allowZero = n.integer("allowzero", 0) != 0;
+        int[] in = x.onnxDims();
+        long perSample = 1;
+        for (int d : in) {
+            perSample *= d;
+        }
+        // Resolve against (batch, in...): 0 copies the input's dim, -1 takes what is left, BATCH is the batch.
+        long[] out = target.clone();
+        int minusOne = -1;
+        for (int i = 0; i < out.length; i++) {
+            if (out[i] == TensorData.BATCH || (out[i] == 0 && !allowZero && i == 0)) {
+                out[i] = TensorData.BATCH;
+            } else if (out[i] == 0 && !allowZero) {
+                if (i - 1 >= in.length) {
+                    throw n.error("shape " + Arrays.toString(target) + ": a 0 at axis " + i + " beyond the input's rank");
+                }
+                out[i] = in[i - 1];
+            } else if (out[i] == -1) {
+                if (minusOne >= 0) {
+                    throw n.error("shape " + Arrays.toString(target) + ": expected at most one -1");
+                }
+                minusOne = i;
+            } else if (out[i] <= 0) {
+                throw n.error("shape " + Arrays.toString(target) + ": expected sizes > 0, 0 or -1");
+            }
+        }
+        if (out.length == 0 || (out[0] != TensorData.BATCH && minusOne != 0)) {
+            throw n.error("shape " + Arrays.toString(target) + ": expected the batch first (0, -1 or the batch size "
+                    + "from Shape), Osprey reshapes each sample");
+        }
+        long known = 1;
+        for (int i = 1; i < out.length; i++) {
+            if (i != minusOne) {
+                known *= out[i];
+            }
+        }
+        if (minusOne > 0) {
+            if (known == 0 || perSample % known != 0) {
+                throw n.error("shape " + Arrays.toString(target) + " does not fit " + perSample + " values a sample");
+            }
+            out[minusOne] = perSample / known;
+        } else if (known != perSample) {
+            throw n.error("shape " + Arrays.toString(target) + " holds " + known + " values a sample; the input holds "
+                    + perSample);
+        }
+        int[] sample = new int[out.length - 1];
+        for (int i = 1; i < out.length; i++) {
+            sample[i - 1] = Math.toIntExact(out[i]);
+        }
+        if (sample.length == 1) {
+            put(n, flattened(n, x));
+        } else if (Arrays.equals(sample, in)) {
+            put(n, x);
+        } else if (x.layout() == Value.Layout.PLAIN) {
+            put(n, Value.plain(named(n, new Reshape(sample)).apply(x.tensor())));
+        } else {
+            throw n.error("reshaping a feature map (N, " + joinDims(in) + ") to (N, " + joinDims(sample) + ") is not "
+                    + "supported (Osprey keeps feature maps channels-last)");
+        }
+    }
+
+    private void shapeOf(NodeView n) throws OnnxImportException {
+        n.allowOnly("start", "end");
+        Value x = data(n, 0);
+        int[] d = x.onnxDims();
+        long[] shape = new long[d.length + 1];
+        shape[0] = TensorData.BATCH;
+        for (int i = 0; i < d.length; i++) {
+            shape[i + 1] = d[i];
+        }
+        int rank = shape.length;
+        int start = n.smallInteger("start", 0);
+        int end = n.smallInteger("end", rank);
+        start = Math.max(0, Math.min(rank, start < 0 ? start + rank : start));
+        end = Math.max(start, Math.min(rank, end < 0 ? end + rank : end));
+        long[] slice = Arrays.copyOfRange(shape, start, end);
+        constants.put(n.output(0), TensorData.ofInts(new long[] {slice.length}, slice));
+    }
+
+    private void pad(NodeView n) throws OnnxImportException {
+        String mode = n.string("mode", "constant");
+        if (!mode.equals("constant")) {
+            throw n.unsupported("mode", mode, "constant");
+        }
+        long[] p;
+        float value = 0f;
+        if (opset < 11) {
+            n.allowOnly("mode", "pads", "value");
+            int[] attr = n.integers("pads", null);
+            if (attr == null) {
+                throw n.error("expected a pads attribute");
+            }
+            p = Arrays.stream(attr).asLongStream().toArray();
+            value = n.real("value", 0f);
+        } else {
+            n.allowOnly("mode");
+            p = constant(n, 1, "pads").asInts(n.label + " pads");
+            TensorData v = optionalConstant(n, 2, "constant_value");
+            if (v != null) {
+                value = v.asFloats()[0];
+            }
+            if (n.inputCount() > 3) {
+                throw n.error("the axes input is not supported");
+            }
+        }
+        if (value != 0f) {
+            throw n.error("expected padding with zeros, received constant_value " + value);
+        }
+        Value x = requireFeatureMap(n, data(n, 0));
+        if (p.length != 8 || p[0] != 0 || p[1] != 0 || p[4] != 0 || p[5] != 0) {
+            throw n.error("expected pads on the two spatial axes of (N, C, H, W) only, received " + Arrays.toString(p));
+        }
+        for (long v : p) {
+            if (v < 0 || v > (1 << 16)) {
+                throw n.error("expected pads between 0 and 65536, received " + Arrays.toString(p));
+            }
+        }
+        put(n, Value.channelsLast(named(n, new ZeroPadding2D((int) p[2], (int) p[6], (int) p[3], (int) p[7]))
+                .apply(x.tensor())));
+    }
+
+    private void dropout(NodeView n) throws OnnxImportException {
+        n.allowOnly("ratio", "seed", "is_test");
+        if (n.node.getOutputCount() > 1 && !n.output(1).isEmpty() && uses.getOrDefault(n.output(1), 0) > 0) {
+            throw n.error("the mask output is not supported");
+        }
+        float ratio = n.real("ratio", 0.5f);
+        if (opset >= 12) {
+            TensorData r = optionalConstant(n, 1, "ratio");
+            ratio = r == null ? 0.5f : r.asFloats()[0];
+            TensorData training = optionalConstant(n, 2, "training_mode");
+            if (training != null && training.asFloats()[0] != 0f) {
+                throw n.error("training_mode true is not supported (inference graphs only)");
+            }
+        }
+        Value x = data(n, 0);
+        put(n, like(x, named(n, new Dropout(ratio)).apply(x.tensor())));
+    }
+
+    private void identity(NodeView n) throws OnnxImportException {
+        n.allowOnly();
+        put(n, data(n, 0));
+    }
+}

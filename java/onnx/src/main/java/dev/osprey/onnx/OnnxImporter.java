@@ -1,0 +1,164 @@
+package dev.osprey.onnx;
+
+import com.google.protobuf.CodedInputStream;
+import com.google.protobuf.InvalidProtocolBufferException;
+import dev.osprey.Model;
+import dev.osprey.NDArray;
+import dev.osprey.backend.Device;
+import dev.osprey.io.OnnxSupport;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import onnx.Onnx.ModelProto;
+import onnx.Onnx.OperatorSetIdProto;
+import onnx.Onnx.TensorProto;
+
+/**
+ * Reads an ONNX image classifier into an Osprey {@link Model}: {@code OnnxImporter.read(path)} or, through the
+ * core, {@code Model.importOnnx(path)}.
+ *
+ * <p>The ONNX graph is NCHW; the model Osprey builds is NHWC like every Osprey model, so a (C, H, W) input becomes
+ * an (H, W, C) one and 4-D outputs come out (H, W, C). Weights are converted once, at import. Each unsupported op,
+ * attribute or shape gives one {@link OnnxImportException} naming the node; the importer never returns an
+ * approximate model.
+ */
+public final class OnnxImporter implements OnnxSupport {
+    /** The largest ONNX file read whole (protobuf's own limit); larger models keep their weights as external data. */
+    public static final long MAX_FILE_BYTES = Integer.MAX_VALUE;
+    /** The ONNX opsets of the default domain the mapping follows (attributes that moved to inputs included). */
+    public static final int MIN_OPSET = 7;
+    public static final int MAX_OPSET = 21;
+
+    private final Map<String, TensorProto> boundInputs = new HashMap<>();
+    private Device device;
+
+    /** For the {@link java.util.ServiceLoader}; use {@link #read(Path)} or the builder methods. */
+    public OnnxImporter() {
+    }
+
+    /** Reads the model at path onto {@link Device#auto()}. */
+    public static Model read(Path path) throws IOException {
+        return new OnnxImporter().importModel(path, null);
+    }
+
+    /** Where the model will run (default {@link Device#auto()}). */
+    public OnnxImporter device(Device device) {
+        this.device = device;
+        return this;
+    }
+
+    /**
+     * Treats a graph input as a constant with this value: for graphs that take their weights as inputs (as ONNX's
+     * own operator tests do). The input must then be used where a constant is expected.
+     */
+    public OnnxImporter bindInput(String name, TensorProto value) {
+        boundInputs.put(Objects.requireNonNull(name, "name"), Objects.requireNonNull(value, "value"));
+        return this;
+    }
+
+    /** Reads the model at path. */
+    public Model importModel(Path path) throws IOException {
+        return importModel(path, device);
+    }
+
+    @Override
+    public Model importModel(Path path, Device device) throws IOException {
+        ModelProto proto = parse(path);
+        int opset = defaultOpset(proto);
+        Path dir = path.toAbsolutePath().getParent();
+        GraphImporter.Result r = new GraphImporter(proto.getGraph(), opset, dir, boundInputs).run();
+        Model model;
+        try {
+            model = new Model(r.inputs(), r.outputs());
+        } catch (IllegalArgumentException e) {
+            throw new OnnxImportException(path + ": the imported graph is not a valid Osprey model: " + e.getMessage(),
+                    e);
+        }
+        return withWeights(model, device != null ? device : this.device, r.weights(), path);
+    }
+
+    /** Builds the model on the device and sets every weight the graph gave, checking that none is left over. */
+    private static Model withWeights(Model model, Device device, Map<String, float[]> weights, Path path)
+            throws IOException {
+        try {
+            model.device(device);
+            model.build();
+            List<String> paths = model.weightPaths();
+            List<NDArray> current = model.getWeights();
+            List<NDArray> values = new ArrayList<>();
+            for (int i = 0; i < paths.size(); i++) {
+                float[] v = weights.get(paths.get(i));
+                int[] shape = current.get(i).shape();
+                if (v == null || v.length != current.get(i).data().length) {
+                    throw new OnnxImportException(path + ": weight " + paths.get(i) + " of shape "
+                            + java.util.Arrays.toString(shape) + (v == null ? " has no value in the ONNX graph"
+                            : " received " + v.length + " values"));
+                }
+                values.add(new NDArray(v, shape));
+            }
+            if (weights.size() != paths.size()) {
+                List<String> extra = new ArrayList<>(weights.keySet());
+                extra.removeAll(paths);
+                throw new OnnxImportException(path + ": weights " + extra + " belong to no layer of the model");
+            }
+            model.setWeights(values);
+            return model;
+        } catch (IOException | RuntimeException e) {
+            model.close();
+            throw e;
+        }
+    }
+
+    /** Parses and checks the file: size, protobuf validity, an ONNX graph. */
+    static ModelProto parse(Path path) throws IOException {
+        long size;
+        try {
+            size = Files.size(path);
+        } catch (NoSuchFileException e) {
+            throw new NoSuchFileException(path.toString(), null, "no such ONNX file");
+        }
+        if (size > MAX_FILE_BYTES) {
+            throw new OnnxImportException(path + ": " + size + " bytes; expected at most " + MAX_FILE_BYTES
+                    + " (protobuf's limit: larger models keep their weights as external data)");
+        }
+        ModelProto proto;
+        try (InputStream in = Files.newInputStream(path)) {
+            CodedInputStream coded = CodedInputStream.newInstance(in);
+            coded.setSizeLimit((int) Math.max(size, 1));
+            proto = ModelProto.parseFrom(coded);
+        } catch (InvalidProtocolBufferException e) {
+            throw new OnnxImportException(path + " is not a valid ONNX model (truncated or not protobuf): "
+                    + e.getMessage(), e);
+        }
+        if (!proto.hasGraph() || proto.getGraph().getNodeCount() == 0 || proto.getIrVersion() <= 0) {
+            throw new OnnxImportException(path + " is not an ONNX model: expected an IR version and a graph of "
+                    + "nodes, received " + (proto.hasGraph() ? proto.getGraph().getNodeCount() + " nodes" : "no graph")
+                    + " and IR version " + proto.getIrVersion());
+        }
+        return proto;
+    }
+
+    private static int defaultOpset(ModelProto proto) throws OnnxImportException {
+        for (OperatorSetIdProto o : proto.getOpsetImportList()) {
+            if (o.getDomain().isEmpty() || o.getDomain().equals("ai.onnx")) {
+                long v = o.getVersion();
+                if (v < MIN_OPSET || v > MAX_OPSET) {
+                    throw new OnnxImportException("ONNX opset " + v + " is not supported; expected " + MIN_OPSET
+                            + " to " + MAX_OPSET);
+                }
+                return (int) v;
+            }
+        }
+        if (proto.getIrVersion() < 3) {
+            return MIN_OPSET; // before opset imports existed
+        }
+        throw new OnnxImportException("the model imports no opset of the default ONNX domain");
+    }
+}
