@@ -58,6 +58,8 @@ final class GraphImporter {
     private final Map<String, Integer> uses = new HashMap<>();
     private final Map<String, NodeProto> producers = new HashMap<>();
     private final Set<String> layerNames = new HashSet<>();
+    /** The batch size graph inputs fix (0: dynamic): a Reshape target may name it instead of 0 or -1. */
+    private long fixedBatch;
     /** Weights by path ("conv1/kernel"), in Osprey's layouts. */
     final Map<String, float[]> weights = new LinkedHashMap<>();
     /** MatMul nodes whose bias comes from the Add that alone consumes them: MatMul output name -> Add node. */
@@ -282,6 +284,9 @@ final class GraphImporter {
                     + "first), received " + (tt.hasShape() ? tt.getShape().getDimCount() : "no shape"));
         }
         TensorShapeProto s = tt.getShape();
+        if (s.getDim(0).hasDimValue() && s.getDim(0).getDimValue() > 0) {
+            fixedBatch = s.getDim(0).getDimValue();
+        }
         int[] dims = new int[s.getDimCount() - 1];
         for (int d = 1; d < s.getDimCount(); d++) {
             TensorShapeProto.Dimension dim = s.getDim(d);
@@ -530,9 +535,7 @@ final class GraphImporter {
     // ---- activations ------------------------------------------------------------------------------------
 
     private void activation(NodeView n, Layer layer) throws OnnxImportException {
-        if (!n.op.equals("Relu") || n.attributes().size() > 0) {
-            n.allowOnly();
-        }
+        n.allowOnly();
         Value x = data(n, 0);
         put(n, like(x, named(n, layer).apply(x.tensor())));
     }
@@ -956,7 +959,8 @@ final class GraphImporter {
         long[] out = target.clone();
         int minusOne = -1;
         for (int i = 0; i < out.length; i++) {
-            if (out[i] == TensorData.BATCH || (out[i] == 0 && !allowZero && i == 0)) {
+            if (out[i] == TensorData.BATCH || (out[i] == 0 && !allowZero && i == 0)
+                    || (i == 0 && fixedBatch > 0 && out[i] == fixedBatch)) {
                 out[i] = TensorData.BATCH;
             } else if (out[i] == 0 && !allowZero) {
                 if (i - 1 >= in.length) {

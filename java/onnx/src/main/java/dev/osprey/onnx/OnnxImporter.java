@@ -32,8 +32,9 @@ import onnx.Onnx.TensorProto;
 public final class OnnxImporter implements OnnxSupport {
     /** The largest ONNX file read whole (protobuf's own limit); larger models keep their weights as external data. */
     public static final long MAX_FILE_BYTES = Integer.MAX_VALUE;
-    /** The ONNX opsets of the default domain the mapping follows (attributes that moved to inputs included). */
-    public static final int MIN_OPSET = 7;
+    /** The oldest ONNX opset of the default domain the mapping follows (attributes that moved to inputs included). */
+    public static final int MIN_OPSET = 1;
+    /** The newest ONNX opset of the default domain the mapping follows. */
     public static final int MAX_OPSET = 21;
 
     private final Map<String, TensorProto> boundInputs = new HashMap<>();
@@ -70,6 +71,13 @@ public final class OnnxImporter implements OnnxSupport {
 
     @Override
     public Model importModel(Path path, Device device) throws IOException {
+        return importGraph(path, device).model();
+    }
+
+    /** A model and, per output, whether Osprey holds it channels-last (an ONNX (N, C, H, W) output). */
+    record Imported(Model model, List<Boolean> channelsLastOutputs) { }
+
+    Imported importGraph(Path path, Device device) throws IOException {
         ModelProto proto = parse(path);
         int opset = defaultOpset(proto);
         Path dir = path.toAbsolutePath().getParent();
@@ -81,7 +89,10 @@ public final class OnnxImporter implements OnnxSupport {
             throw new OnnxImportException(path + ": the imported graph is not a valid Osprey model: " + e.getMessage(),
                     e);
         }
-        return withWeights(model, device != null ? device : this.device, r.weights(), path);
+        List<Boolean> channelsLast = r.outputValues().stream()
+                .map(v -> v.layout() == Value.Layout.CHANNELS_LAST).toList();
+        return new Imported(withWeights(model, device != null ? device : this.device, r.weights(), path),
+                channelsLast);
     }
 
     /** Builds the model on the device and sets every weight the graph gave, checking that none is left over. */

@@ -1,13 +1,19 @@
 package dev.osprey.onnx;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.osprey.Model;
 import dev.osprey.NDArray;
 import dev.osprey.backend.Device;
 import java.net.URISyntaxException;
 import java.nio.file.Path;
+import dev.osprey.data.Datasets;
+import dev.osprey.data.LabeledData;
+import java.nio.file.Files;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -29,6 +35,36 @@ class OnnxFixturesTest {
             double error = OnnxTestData.relativeError(OnnxTestData.toOnnx(output), expected.floats);
             System.out.printf("%s: %d layers, relative error %.2e against PyTorch%n", name, model.layers().size(), error);
             assertTrue(error <= 1e-5, name + ": relative error " + error);
+        }
+    }
+
+    /**
+     * The Fashion-MNIST CNN trained in PyTorch, imported, classifies all 10,000 test images as PyTorch did (every
+     * one), so its accuracy is PyTorch's to the image.
+     */
+    @Test
+    void theImportedFashionMnistModelGivesPyTorchsAccuracy() throws Exception {
+        assumeTrue(Files.isDirectory(Datasets.DEBIAN_FASHION_MNIST), "Fashion-MNIST's test set is not installed at "
+                + Datasets.DEBIAN_FASHION_MNIST + " (Debian: apt-get install dataset-fashion-mnist)");
+        Path dir = fixture("fmnist_cnn");
+        byte[] pytorch = Files.readAllBytes(dir.resolve("pytorch_predictions.bin"));
+        String[] reported = Files.readString(dir.resolve("pytorch_accuracy.txt")).trim().split(" ");
+        LabeledData data = Datasets.fromDirectory(Datasets.DEBIAN_FASHION_MNIST);
+        try (Model model = new OnnxImporter().device(Device.cpu()).importModel(dir.resolve("model.onnx"))) {
+            int[] predicted = model.predict(data.testX(), 500).argMax();
+            float[] labels = data.testY().data(); // sparse: one class index per image
+            assertEquals(pytorch.length, predicted.length);
+            assertEquals(labels.length, predicted.length);
+            int same = 0;
+            int correct = 0;
+            for (int i = 0; i < predicted.length; i++) {
+                same += predicted[i] == pytorch[i] ? 1 : 0;
+                correct += predicted[i] == labels[i] ? 1 : 0;
+            }
+            System.out.printf("fmnist_cnn on the 10,000 test images: %d correct (PyTorch reported %s), %d of %d "
+                    + "predictions equal PyTorch's%n", correct, reported[1], same, predicted.length);
+            assertEquals(predicted.length, same, "images classified otherwise than PyTorch did");
+            assertEquals(Integer.parseInt(reported[1]), correct);
         }
     }
 }
