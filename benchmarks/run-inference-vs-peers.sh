@@ -15,6 +15,8 @@
 # python3-onnx and libopenblas0-openmp (installed if missing, when run as root).
 # Where the CPU has AVX512_BF16 (or AMX), Osprey also runs in bf16 (Model.inferencePrecision(BF16)) right after its
 # fp32 run, as a column of its own; BF16=0 leaves it out.
+# FROM_ONNX=1: Osprey runs the very ONNX file ONNX Runtime runs, imported (Model.importOnnx), instead of its own
+# definition of the model (needs the osprey-onnx module, built where libonnx-dev is installed).
 # Usage: benchmarks/run-inference-vs-peers.sh [seconds-per-figure=5] [rounds=3] [models...]
 #        models: any of tutorial resnet20 mobilenetv2 resnet18 (default: all four)
 set -euo pipefail
@@ -123,9 +125,11 @@ run() {
 for ((r = 1; r <= rounds; r++)); do
   for model in "${models[@]}"; do
     if [ "$osprey" = yes ]; then
-      run "$r" "$model" osprey "${java[@]}" dev.osprey.bench.InferenceThroughput "$model" "$seconds"
+      spec="$model"
+      if [ "${FROM_ONNX:-0}" = 1 ]; then spec="$model=$work/$model.onnx"; fi
+      run "$r" "$model" osprey "${java[@]}" dev.osprey.bench.InferenceThroughput "$spec" "$seconds"
       if [ "$bf16" = yes ]; then
-        run "$r" "$model" osprey-bf16 "${java[@]}" dev.osprey.bench.InferenceThroughput "$model" "$seconds" bf16
+        run "$r" "$model" osprey-bf16 "${java[@]}" dev.osprey.bench.InferenceThroughput "$spec" "$seconds" bf16
       fi
     fi
     # ONNX Runtime unpacks its natives into a fresh java.io.tmpdir folder and leaves the folder: keep it in $work.
@@ -150,6 +154,10 @@ cpu="$(lscpu | sed -n 's/^Model name: *//p' | head -1)"
 flags="$(lscpu | sed -n 's/^Flags: *//p')"
 java_version="$(java -version 2>&1 | head -1)"
 command_line="benchmarks/run-inference-vs-peers.sh $seconds $rounds ${models[*]}"
+if [ "${FROM_ONNX:-0}" = 1 ]; then
+  command_line="FROM_ONNX=1 $command_line"
+  echo "Osprey ran the ONNX files ONNX Runtime ran, imported with Model.importOnnx (FROM_ONNX=1)." >>"$notes"
+fi
 "$python" - "$log" "$notes" "$out" "$seconds" "$rounds" "$threads" "$cpu" "$flags" "$java_version" \
   "$command_line" "$load_before" "$load_after" "${models[@]}" <<'PY'
 import collections, platform, re, subprocess, sys

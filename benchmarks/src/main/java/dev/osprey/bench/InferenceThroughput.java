@@ -13,7 +13,9 @@ import java.util.Random;
  * peers are: inference images/s at a large batch (256; 32 for resnet18 at 224x224x3) and batch-1 latency (median,
  * p99), each with the softmax, on seeded random normal images. Prints "RESULT osprey MODEL FIGURE VALUE" lines.
  *
- * <p>Usage: InferenceThroughput tutorial|resnet20|mobilenetv2|resnet18 SECONDS [fp32|bf16]. In another precision than
+ * <p>Usage: InferenceThroughput tutorial|resnet20|mobilenetv2|resnet18[=FILE.onnx] SECONDS [fp32|bf16]. With
+ * {@code =FILE.onnx} the model is that ONNX file imported ({@link Model#importOnnx}) instead of Osprey's own
+ * definition, so that Osprey runs the very file ONNX Runtime runs. In another precision than
  * fp32 the framework is named with it ({@code RESULT osprey-bf16 ...}); where the CPU has no bf16 kernels the model
  * says why on stderr and the run exits with status 3.
  */
@@ -43,7 +45,9 @@ public final class InferenceThroughput {
         dev.osprey.Precision precision = args.length == 3 ? dev.osprey.Precision.parse(args[2])
                 : dev.osprey.Precision.FP32;
         String framework = precision == dev.osprey.Precision.FP32 ? "osprey" : "osprey-" + precision;
-        String name = args[0];
+        String name = args[0].contains("=") ? args[0].substring(0, args[0].indexOf('=')) : args[0];
+        java.nio.file.Path onnx = args[0].contains("=") ? java.nio.file.Path.of(args[0].substring(name.length() + 1))
+                : null;
         double seconds = Double.parseDouble(args[1]);
         Shape input = inputOf(name);
         int batch = largeBatchOf(name);
@@ -54,7 +58,7 @@ public final class InferenceThroughput {
             x[i] = (float) r.nextGaussian();
         }
         NDArray images = new NDArray(x, input.withBatch(n));
-        try (Model model = Models.byName(name, input, 10)) {
+        try (Model model = onnx != null ? importOnnx(onnx) : Models.byName(name, input, 10)) {
             if (model.inferencePrecision(precision).inferencePrecision() != precision) {
                 System.exit(3);
             }
@@ -64,6 +68,14 @@ public final class InferenceThroughput {
             double[] latency = ModelBenchmark.batchOneLatencyMillis(model, images, seconds);
             print(framework, name, "latency_p50_ms", latency[0]);
             print(framework, name, "latency_p99_ms", latency[1]);
+        }
+    }
+
+    private static Model importOnnx(java.nio.file.Path file) {
+        try {
+            return Model.importOnnx(file);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
         }
     }
 

@@ -21,6 +21,7 @@ public final class OspreyCommand implements Runnable {
         COMMANDS.put("summary", SummaryCommand::new);
         COMMANDS.put("serve", ServeCommand::new);
         COMMANDS.put("bench", BenchCommand::new);
+        COMMANDS.put("import", ImportCommand::new);
     }
 
     /** Commands that compute: the native libraries they need load on other threads while the command line and

@@ -78,6 +78,38 @@ class OspreyCommandTest {
         assertTrue(summary.out().contains("dense_1 (Dense)"), summary.out());
     }
 
+    /** import: a PyTorch-exported ONNX file, checked against PyTorch's outputs, becomes an Osprey model file. */
+    @Test
+    void importAnOnnxFileVerifyItAndSaveIt() throws Exception {
+        Path fixture = Path.of("../onnx/src/test/resources/dev/osprey/onnx/fixtures/fmnist_cnn");
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isDirectory(fixture) && onnxSupportPresent(),
+                "osprey-onnx is not built here (it needs Debian's libonnx-dev)");
+        Path model = dir.resolve("imported.osprey");
+        Run imported = run("import", fixture.resolve("model.onnx").toString(), "-o", model.toString(), "--verify",
+                fixture.resolve("test_data_set_0").toString(), "--class-names", String.join(",",
+                        dev.osprey.data.Datasets.FASHION_MNIST_CLASSES));
+        assertEquals(0, imported.exitCode(), imported.err());
+        assertTrue(imported.out().matches("(?s).*verified against .*: largest error \\d\\.\\d+e-0[5-9] .*"), imported.out());
+        assertTrue(imported.out().contains("input (28, 28, 1) -> output (10,)"), imported.out());
+        try (dev.osprey.Model saved = dev.osprey.Model.load(model)) {
+            assertEquals(dev.osprey.data.Datasets.FASHION_MNIST_CLASSES, saved.classNames());
+        }
+        Run bad = run("import", fixture.resolve("test_data_set_0/input_0.pb").toString(), "-o",
+                dir.resolve("bad.osprey").toString());
+        assertEquals(1, bad.exitCode());
+        assertTrue(bad.err().contains("not an ONNX model") || bad.err().contains("not a valid ONNX model"), bad.err());
+        assertTrue(!Files.exists(dir.resolve("bad.osprey")));
+    }
+
+    private static boolean onnxSupportPresent() {
+        try {
+            dev.osprey.io.OnnxSupport.find();
+            return true;
+        } catch (UnsupportedOperationException e) {
+            return false;
+        }
+    }
+
     @Test
     void errorsAreOneLineMessagesWithANonZeroExitCode() throws Exception {
         Run missing = run("evaluate", dir.resolve("absent.osprey").toString());

@@ -14,6 +14,13 @@ public interface OnnxSupport {
     /** Reads an ONNX image classifier into a built model on this device (null: {@link Device#auto()}). */
     Model importModel(Path path, Device device) throws IOException;
 
+    /**
+     * Predicts an ONNX test data set (a folder of input_0.pb, ... and output_0.pb, ... TensorProto files, as ONNX's
+     * test suites and exporters write them) with the model and returns the largest difference from the stored
+     * outputs relative to their scale: max |actual - expected| / max |expected|, over every output.
+     */
+    double verify(Model model, Path testDataSet) throws IOException;
+
     /** The implementation on the class path, or a clear error naming the artifact to add. */
     static OnnxSupport find() {
         return ServiceLoader.load(OnnxSupport.class, OnnxSupport.class.getClassLoader()).findFirst()

@@ -95,6 +95,44 @@ public final class OnnxImporter implements OnnxSupport {
                 channelsLast);
     }
 
+    @Override
+    public double verify(Model model, Path testDataSet) throws IOException {
+        List<NDArray> inputs = new ArrayList<>();
+        for (int i = 0; Files.exists(testDataSet.resolve("input_" + i + ".pb")); i++) {
+            Path file = testDataSet.resolve("input_" + i + ".pb");
+            inputs.add(Nchw.toOsprey(TensorData.read(readTensor(file), testDataSet, file.toString())));
+        }
+        if (inputs.isEmpty()) {
+            throw new NoSuchFileException(testDataSet.resolve("input_0.pb").toString(), null,
+                    "expected an ONNX test data set (input_0.pb, output_0.pb)");
+        }
+        List<NDArray> outputs = model.predict(inputs, inputs.get(0).shape()[0]);
+        double diff = 0;
+        double scale = 1e-12;
+        for (int o = 0; o < outputs.size(); o++) {
+            Path file = testDataSet.resolve("output_" + o + ".pb");
+            float[] expected = TensorData.read(readTensor(file), testDataSet, file.toString()).asFloats();
+            float[] actual = Nchw.toOnnx(outputs.get(o));
+            if (actual.length != expected.length) {
+                throw new OnnxImportException(file + ": expected " + expected.length + " values, the model gave "
+                        + actual.length);
+            }
+            for (int i = 0; i < expected.length; i++) {
+                diff = Math.max(diff, Math.abs((double) actual[i] - expected[i]));
+                scale = Math.max(scale, Math.abs(expected[i]));
+            }
+        }
+        return diff / scale;
+    }
+
+    private static TensorProto readTensor(Path file) throws IOException {
+        try (InputStream in = Files.newInputStream(file)) {
+            return TensorProto.parseFrom(in);
+        } catch (InvalidProtocolBufferException e) {
+            throw new OnnxImportException(file + " is not an ONNX tensor: " + e.getMessage(), e);
+        }
+    }
+
     /** Builds the model on the device and sets every weight the graph gave, checking that none is left over. */
     private static Model withWeights(Model model, Device device, Map<String, float[]> weights, Path path)
             throws IOException {
