@@ -590,6 +590,59 @@ public class Model implements AutoCloseable {
         }
     }
 
+    /**
+     * Freezes every layer from the first up to and including the named one, in {@link #layers()} order (the order of
+     * their first call, so everything the named layer's output depends on): fit leaves their weights as they are,
+     * and a frozen BatchNormalization normalizes with its moving statistics, as Keras does. Later layers stay as
+     * they were. Call it before compile; returns this model.
+     */
+    public Model freezeUpTo(String layerName) {
+        refuseWhileTraining("freezeUpTo");
+        synchronized (this) {
+            Layer last = layer(layerName);
+            for (Layer l : requireGraph("freezeUpTo").layers()) {
+                l.trainable(false);
+                if (l == last) {
+                    break;
+                }
+            }
+            return this;
+        }
+    }
+
+    /**
+     * Copies into this model every weight of source that this model has under the same path (layer name and weight
+     * name) and shape: how a model built on another's layers (a new head on an imported base) starts from the base's
+     * trained weights, since each model holds its own copy. Builds this model if needed; returns how many weights
+     * were copied. A path present in both with different shapes is an error.
+     */
+    public int copyWeightsFrom(Model source) {
+        refuseWhileTraining("copyWeightsFrom");
+        Map<String, NDArray> given = source.namedWeights();
+        synchronized (this) {
+            build();
+            Parameters p = built("copyWeightsFrom").parameters();
+            List<NDArray> values = new java.util.ArrayList<>(p.get());
+            List<Parameters.Slot> slots = p.slots();
+            int copied = 0;
+            for (int i = 0; i < slots.size(); i++) {
+                NDArray w = given.get(slots.get(i).path());
+                if (w == null) {
+                    continue;
+                }
+                if (!Arrays.equals(w.shape(), values.get(i).shape())) {
+                    throw new IllegalArgumentException("copyWeightsFrom: " + slots.get(i).path() + " has shape "
+                            + Arrays.toString(values.get(i).shape()) + " here, received "
+                            + Arrays.toString(w.shape()));
+                }
+                values.set(i, w);
+                copied++;
+            }
+            p.set(values);
+            return copied;
+        }
+    }
+
     /** The model's inputs, in order. */
     public List<Input> inputs() {
         refuseWhileTraining("inputs");
@@ -933,6 +986,18 @@ public class Model implements AutoCloseable {
      */
     public static Model importOnnx(Path path) throws IOException {
         return dev.osprey.io.OnnxSupport.find().importModel(path, null);
+    }
+
+    /**
+     * Writes this model as ONNX, opset 17 (needs the osprey-onnx artifact): the input stays NHWC as Osprey's, with a
+     * dynamic batch; BatchNorm and activations stay ONNX nodes; outputs are named after their layers.
+     */
+    public void exportOnnx(Path path) throws IOException {
+        refuseWhileTraining("exportOnnx");
+        synchronized (this) {
+            built("exportOnnx");
+            dev.osprey.io.OnnxSupport.find().exportModel(this, path);
+        }
     }
 
     /** {@link #importOnnx(Path)} onto this device (null: {@link Device#auto()}). */

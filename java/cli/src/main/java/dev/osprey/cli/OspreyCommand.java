@@ -22,6 +22,8 @@ public final class OspreyCommand implements Runnable {
         COMMANDS.put("serve", ServeCommand::new);
         COMMANDS.put("bench", BenchCommand::new);
         COMMANDS.put("import", ImportCommand::new);
+        COMMANDS.put("finetune", FinetuneCommand::new);
+        COMMANDS.put("export", ExportCommand::new);
     }
 
     /** Commands that compute: the native libraries they need load on other threads while the command line and

@@ -21,6 +21,9 @@ public interface OnnxSupport {
      */
     double verify(Model model, Path testDataSet) throws IOException;
 
+    /** Writes the model as ONNX (opset 17, NHWC input with a dynamic batch), atomically. */
+    void exportModel(Model model, Path path) throws IOException;
+
     /** The implementation on the class path, or a clear error naming the artifact to add. */
     static OnnxSupport find() {
         return ServiceLoader.load(OnnxSupport.class, OnnxSupport.class.getClassLoader()).findFirst()

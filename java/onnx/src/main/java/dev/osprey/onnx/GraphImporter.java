@@ -64,10 +64,19 @@ final class GraphImporter {
     final Map<String, float[]> weights = new LinkedHashMap<>();
     /** MatMul nodes whose bias comes from the Add that alone consumes them: MatMul output name -> Add node. */
     private final Map<String, NodeProto> matMulBias = new HashMap<>();
+    /** Nodes of an exact-GELU subgraph other than its last: imported as nothing (the last one is the GELU). */
+    private final Set<NodeProto> geluParts = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+    /** The last node of an exact-GELU subgraph -> the name of its input x. */
+    private final Map<NodeProto, String> geluOutputs = new java.util.IdentityHashMap<>();
     /** Sigmoid outputs consumed only by a Mul with the Sigmoid's own input: imported as one swish. */
     private final Set<String> swishSigmoids = new HashSet<>();
 
-    GraphImporter(GraphProto graph, int opset, Path modelDir, Map<String, TensorProto> boundInputs) {
+    /** Whether the graph's 4-D inputs are NHWC (a model Osprey exported says so in its metadata). */
+    private final boolean nhwcInputs;
+
+    GraphImporter(GraphProto graph, int opset, Path modelDir, Map<String, TensorProto> boundInputs,
+                  boolean nhwcInputs) {
+        this.nhwcInputs = nhwcInputs;
         this.graph = graph;
         this.opset = opset;
         this.modelDir = modelDir;
@@ -160,6 +169,9 @@ final class GraphImporter {
                     }
                 }
             }
+            if (n.getOpType().equals("Erf") && n.getInputCount() == 1) {
+                findGelu(n);
+            }
             if (n.getOpType().equals("Mul") && n.getInputCount() == 2) {
                 for (int i = 0; i < 2; i++) {
                     NodeProto p = producers.get(n.getInput(i));
@@ -170,6 +182,79 @@ final class GraphImporter {
                     }
                 }
             }
+        }
+    }
+
+    /**
+     * x * 0.5 * (1 + erf(x / sqrt 2)) as exporters write it (opset 17 has no Gelu): Div (or Mul by 1/sqrt 2), Erf,
+     * Add 1, then Mul by 0.5 and Mul by x in either order. Each intermediate value must feed only the next node.
+     */
+    private void findGelu(NodeProto erf) {
+        NodeProto div = producers.get(erf.getInput(0));
+        if (div == null || uses.getOrDefault(erf.getInput(0), 0) != 1 || div.getInputCount() != 2) {
+            return;
+        }
+        Float scale = constantScalar(div.getInput(1));
+        boolean scaled = scale != null && ((div.getOpType().equals("Div") && Math.abs(scale - Math.sqrt(2)) < 1e-5)
+                || (div.getOpType().equals("Mul") && Math.abs(scale - 1 / Math.sqrt(2)) < 1e-5));
+        if (!scaled) {
+            return;
+        }
+        String x = div.getInput(0);
+        NodeProto add = soleConsumer(erf.getOutput(0), "Add");
+        if (add == null || !isScalar(otherInput(add, erf.getOutput(0)), 1f)) {
+            return;
+        }
+        NodeProto first = soleConsumer(add.getOutput(0), "Mul");
+        if (first == null) {
+            return;
+        }
+        String other = otherInput(first, add.getOutput(0));
+        NodeProto last = soleConsumer(first.getOutput(0), "Mul");
+        if (last == null) {
+            return;
+        }
+        String lastOther = otherInput(last, first.getOutput(0));
+        boolean halfThenX = isScalar(other, 0.5f) && x.equals(lastOther);
+        boolean xThenHalf = x.equals(other) && isScalar(lastOther, 0.5f);
+        if (halfThenX || xThenHalf) {
+            geluParts.addAll(List.of(div, erf, add, first));
+            geluOutputs.put(last, x);
+        }
+    }
+
+    private NodeProto soleConsumer(String value, String op) {
+        if (uses.getOrDefault(value, 0) != 1) {
+            return null;
+        }
+        for (NodeProto n : graph.getNodeList()) {
+            if (n.getInputList().contains(value)) {
+                return n.getOpType().equals(op) && n.getInputCount() == 2 ? n : null;
+            }
+        }
+        return null;
+    }
+
+    private static String otherInput(NodeProto n, String one) {
+        return n.getInput(0).equals(one) ? n.getInput(1) : n.getInput(0);
+    }
+
+    private boolean isScalar(String name, float value) {
+        Float v = constantScalar(name);
+        return v != null && Math.abs(v - value) < 1e-6;
+    }
+
+    /** The value of a one-element constant (an initializer or a Constant node), or null. */
+    private Float constantScalar(String name) {
+        try {
+            TensorData t = constants.get(name);
+            NodeProto p = producers.get(name);
+            if (t == null && p != null && p.getOpType().equals("Constant")) {
+                t = ConstantFolding.evaluate(new NodeView(p), List.of(), modelDir);
+            }
+            return t != null && t.isScalarLike() ? t.asFloats()[0] : null;
+        } catch (OnnxImportException e) {
+            return null;
         }
     }
 
@@ -201,6 +286,17 @@ final class GraphImporter {
             shapeOf(n);
             return;
         }
+        if (geluParts.contains(n.node)) {
+            return; // inside an exact GELU, imported at its last node
+        }
+        if (geluOutputs.containsKey(n.node)) {
+            Value x = values.get(geluOutputs.get(n.node));
+            if (x == null) {
+                x = data(new NodeView(producers.get(n.input(0))), 0); // (never: x is computed before the GELU)
+            }
+            put(n, like(x, named(n, new Activation(dev.osprey.Activation.GELU)).apply(x.tensor())));
+            return;
+        }
         try {
             switch (n.op) {
                 case "Conv" -> conv(n);
@@ -228,6 +324,7 @@ final class GraphImporter {
                 case "Pad" -> pad(n);
                 case "Dropout" -> dropout(n);
                 case "Identity" -> identity(n);
+                case "Transpose" -> transpose(n);
                 case "ConvTranspose" -> throw n.error("ConvTranspose (transposed convolution) is not supported");
                 default -> throw n.error("op " + n.op + " is not supported (Osprey maps the ops of image classifiers: "
                         + "Conv, BatchNormalization, pooling, Gemm/MatMul, activations, Add, Concat, Flatten, Reshape, "
@@ -300,7 +397,10 @@ final class GraphImporter {
         }
         Input in;
         Value v;
-        if (dims.length == 3) { // (C, H, W) -> Osprey's (H, W, C)
+        if (dims.length == 3 && (nhwcInputs || onlyTransposedToNchw(name))) { // an NHWC input (as Osprey exports): Osprey's own
+            in = Input.shape(dims);
+            v = Value.plain(in);
+        } else if (dims.length == 3) { // (C, H, W) -> Osprey's (H, W, C)
             in = Input.shape(dims[1], dims[2], dims[0]);
             v = Value.channelsLast(in);
         } else {
@@ -311,6 +411,31 @@ final class GraphImporter {
         inputs.put(name, in);
         values.put(name, v);
         return v;
+    }
+
+    /** Whether every node taking this value is a Transpose from NHWC to NCHW (perm 0, 3, 1, 2). */
+    private boolean onlyTransposedToNchw(String name) {
+        boolean any = false;
+        for (NodeProto n : graph.getNodeList()) {
+            for (String in : n.getInputList()) {
+                if (in.equals(name)) {
+                    if (!n.getOpType().equals("Transpose") || !permIs(n, 0, 3, 1, 2)) {
+                        return false;
+                    }
+                    any = true;
+                }
+            }
+        }
+        return any;
+    }
+
+    private static boolean permIs(NodeProto n, long... perm) {
+        for (var a : n.getAttributeList()) {
+            if (a.getName().equals("perm")) {
+                return a.getIntsList().equals(java.util.Arrays.stream(perm).boxed().toList());
+            }
+        }
+        return false;
     }
 
     /** Input i as a constant (an initializer, a Constant node's output or a bound graph input). */
@@ -1087,6 +1212,23 @@ final class GraphImporter {
         }
         Value x = data(n, 0);
         put(n, like(x, named(n, new Dropout(ratio)).apply(x.tensor())));
+    }
+
+    /**
+     * The two transposes between NCHW and NHWC, which cost nothing here: Osprey holds feature maps NHWC either way,
+     * only the ONNX view of the tensor changes. Other permutations are not supported.
+     */
+    private void transpose(NodeView n) throws OnnxImportException {
+        n.allowOnly("perm");
+        Value x = data(n, 0);
+        if (x.onnxRank() == 4 && x.layout() == Value.Layout.CHANNELS_LAST && permIs(n.node, 0, 2, 3, 1)) {
+            put(n, Value.plain(x.tensor()));
+        } else if (x.onnxRank() == 4 && x.layout() == Value.Layout.PLAIN && permIs(n.node, 0, 3, 1, 2)) {
+            put(n, Value.channelsLast(x.tensor()));
+        } else {
+            throw n.error("only the transposes between NCHW and NHWC (perm [0, 2, 3, 1] and [0, 3, 1, 2]) are "
+                    + "supported");
+        }
     }
 
     private void identity(NodeView n) throws OnnxImportException {

@@ -81,7 +81,9 @@ public final class OnnxImporter implements OnnxSupport {
         ModelProto proto = parse(path);
         int opset = defaultOpset(proto);
         Path dir = path.toAbsolutePath().getParent();
-        GraphImporter.Result r = new GraphImporter(proto.getGraph(), opset, dir, boundInputs).run();
+        boolean nhwc = proto.getMetadataPropsList().stream().anyMatch(p -> p.getKey().equals(OnnxExporter.INPUT_LAYOUT_KEY)
+                && p.getValue().equalsIgnoreCase("NHWC"));
+        GraphImporter.Result r = new GraphImporter(proto.getGraph(), opset, dir, boundInputs, nhwc).run();
         Model model;
         try {
             model = new Model(r.inputs(), r.outputs());
@@ -93,6 +95,11 @@ public final class OnnxImporter implements OnnxSupport {
                 .map(v -> v.layout() == Value.Layout.CHANNELS_LAST).toList();
         return new Imported(withWeights(model, device != null ? device : this.device, r.weights(), path),
                 channelsLast);
+    }
+
+    @Override
+    public void exportModel(Model model, Path path) throws IOException {
+        OnnxExporter.export(model, path);
     }
 
     @Override

@@ -1,0 +1,224 @@
+package dev.osprey.onnx;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtSession;
+import dev.osprey.Input;
+import dev.osprey.Model;
+import dev.osprey.Models;
+import dev.osprey.NDArray;
+import dev.osprey.Padding;
+import dev.osprey.Shape;
+import dev.osprey.SymbolicTensor;
+import dev.osprey.backend.Device;
+import dev.osprey.layers.Activation;
+import dev.osprey.layers.Add;
+import dev.osprey.layers.AveragePooling2D;
+import dev.osprey.layers.BatchNormalization;
+import dev.osprey.layers.Concatenate;
+import dev.osprey.layers.Conv2D;
+import dev.osprey.layers.Dense;
+import dev.osprey.layers.DepthwiseConv2D;
+import dev.osprey.layers.Dropout;
+import dev.osprey.layers.Flatten;
+import dev.osprey.layers.GlobalAveragePooling2D;
+import dev.osprey.layers.GlobalMaxPooling2D;
+import dev.osprey.layers.LeakyReLU;
+import dev.osprey.layers.MaxPooling2D;
+import dev.osprey.layers.Multiply;
+import dev.osprey.layers.ReLU;
+import dev.osprey.layers.Rescaling;
+import dev.osprey.layers.Reshape;
+import dev.osprey.layers.Softmax;
+import dev.osprey.layers.ZeroPadding2D;
+import java.nio.FloatBuffer;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.function.Supplier;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * Osprey -> ONNX -> ONNX Runtime: every layer type, every activation and the built-in architectures, exported and
+ * run by ONNX Runtime for Java, predict Osprey's outputs to 1e-5; the export imports back to the same predictions.
+ */
+class OnnxExportTest {
+    @TempDir
+    static Path dir;
+
+    record Case(String name, Supplier<Model> model) {
+        @Override
+        public String toString() {
+            return name;
+        }
+    }
+
+    static Model functional(Shape input, java.util.function.Function<SymbolicTensor, SymbolicTensor> body) {
+        Input in = Input.shape(input.dims());
+        return new Model(in, body.apply(in));
+    }
+
+    static Stream<Arguments> models() {
+        return Stream.of(
+                new Case("conv (same, dilated, grouped, no bias) + relu6, max pool, average pool, flatten, dense",
+                        () -> functional(Shape.of(9, 8, 4), x -> {
+                            x = new Conv2D(6, 3, dev.osprey.Activation.RELU6).padding(Padding.SAME).dilationRate(2)
+                                    .apply(x);
+                            x = new Conv2D(6, 3).groups(2).useBias(false).strides(2).apply(x);
+                            x = new MaxPooling2D(2).strides(1).padding(Padding.SAME).apply(x);
+                            x = new AveragePooling2D(2).strides(1).padding(1, 0, 0, 1).apply(x);
+                            return new Dense(5, dev.osprey.Activation.SOFTMAX).apply(new Flatten().apply(x));
+                        })),
+                new Case("depthwise (multiplier 2), batch norm, zero padding, explicit max pool, global pools",
+                        () -> functional(Shape.of(8, 8, 3), x -> {
+                            x = new ZeroPadding2D(1, 0, 2, 1).apply(x);
+                            x = new DepthwiseConv2D(3).depthMultiplier(2).strides(2).apply(x);
+                            x = new BatchNormalization().apply(x);
+                            x = new MaxPooling2D(3).strides(2).padding(1, 1, 1, 1).apply(x);
+                            SymbolicTensor a = new GlobalAveragePooling2D().apply(x);
+                            SymbolicTensor m = new GlobalMaxPooling2D().keepDims(true).apply(x);
+                            return new Add().apply(a, new Flatten().apply(m));
+                        })),
+                new Case("residual add, multiply, concatenate, rescaling, dropout, reshape, softmax layer",
+                        () -> functional(Shape.of(6, 6, 2), x -> {
+                            SymbolicTensor s = new Rescaling(1 / 255.0, -0.5).apply(x);
+                            SymbolicTensor a = new Conv2D(4, 3).padding(Padding.SAME).apply(s);
+                            SymbolicTensor b = new Conv2D(4, 1).apply(s);
+                            SymbolicTensor sum = new ReLU().apply(new Add().apply(a, b));
+                            SymbolicTensor prod = new Multiply().apply(sum, b);
+                            SymbolicTensor cat = new Concatenate().apply(sum, prod, new Dropout(0.3).apply(a));
+                            SymbolicTensor r = new Reshape(6, 72).apply(new Flatten().apply(cat));
+                            return new Softmax().apply(new Dense(3).apply(new Flatten().apply(r)));
+                        })),
+                new Case("every activation", () -> functional(Shape.of(4, 4, 3), x -> {
+                    SymbolicTensor h = new Conv2D(8, 1, dev.osprey.Activation.GELU).apply(x);
+                    for (dev.osprey.Activation a : List.of(dev.osprey.Activation.SIGMOID, dev.osprey.Activation.TANH,
+                            dev.osprey.Activation.ELU, dev.osprey.Activation.SWISH, dev.osprey.Activation.HARD_SWISH,
+                            dev.osprey.Activation.HARD_SIGMOID, dev.osprey.Activation.relu(4f, 0.1f),
+                            dev.osprey.Activation.elu(0.5f))) {
+                        h = new Activation(a).apply(new Conv2D(8, 1).apply(h));
+                    }
+                    h = new LeakyReLU(0.2f).apply(h);
+                    h = new ReLU(2f, 0f).apply(h);
+                    return new Dense(4, dev.osprey.Activation.SOFTMAX).apply(new Flatten().apply(h));
+                })),
+                new Case("ResNet-20", () -> Models.resNet(20, Shape.of(32, 32, 3), 10)),
+                new Case("MobileNetV2", () -> Models.mobileNetV2(0.35, Shape.of(32, 32, 3), 10)),
+                new Case("the tutorial CNN", () -> Models.tutorialCnn()))
+                .map(Arguments::of);
+    }
+
+    @ParameterizedTest
+    @MethodSource("models")
+    void onnxRuntimePredictsOspreysOutputs(Case c) throws Exception {
+        Path file = dir.resolve(c.name().replaceAll("[^A-Za-z0-9]+", "_") + ".onnx");
+        try (Model model = c.model().get().device(Device.cpu()).seed(7)) {
+            model.build();
+            randomizeBatchNormStatistics(model);
+            Shape shape = model.inputShape();
+            NDArray x = random(new Random(11), shape.withBatch(3), 0.1f);
+            NDArray expected = model.predict(x);
+            model.exportOnnx(file);
+
+            OrtEnvironment env = OrtEnvironment.getEnvironment();
+            try (OrtSession session = env.createSession(file.toString(), new OrtSession.SessionOptions());
+                 OnnxTensor input = OnnxTensor.createTensor(env, FloatBuffer.wrap(x.data()),
+                         java.util.Arrays.stream(x.shape()).asLongStream().toArray());
+                 OrtSession.Result result = session.run(Map.of(session.getInputNames().iterator().next(), input))) {
+                OnnxTensor out = (OnnxTensor) result.get(0);
+                assertArrayEquals(java.util.Arrays.stream(expected.shape()).asLongStream().toArray(),
+                        out.getInfo().getShape());
+                FloatBuffer fb = out.getFloatBuffer();
+                float[] actual = new float[fb.remaining()];
+                fb.get(actual);
+                double error = OnnxTestData.relativeError(actual, expected.data());
+                System.out.printf("%s: ONNX Runtime vs Osprey, relative error %.2e (largest output %.3f)%n", c.name(),
+                        error, max(expected.data()));
+                assertTrue(error <= 1e-5, c.name() + ": relative error " + error);
+                float firstRow = 0;
+                for (int i = 0; i < expected.rowSize(); i++) {
+                    firstRow += expected.data()[i];
+                }
+                if (Math.abs(firstRow - 1) < 1e-4) { // a softmax output
+                    assertTrue(max(expected.data()) < 0.999, "a saturated softmax would hide differences");
+                }
+            }
+            try (Model back = new OnnxImporter().device(Device.cpu()).importModel(file)) {
+                double error = OnnxTestData.relativeError(back.predict(x).data(), expected.data());
+                assertTrue(error <= 1e-5, c.name() + " imported back: relative error " + error);
+            }
+        }
+    }
+
+    @Test
+    void theExportNamesItsInputAndOutputsAndHasADynamicBatch() throws Exception {
+        Path file = dir.resolve("named.onnx");
+        try (Model model = Models.tutorialCnn().device(Device.cpu())) {
+            model.build();
+            model.exportOnnx(file);
+            onnx.Onnx.ModelProto proto = OnnxImporter.parse(file);
+            assertEquals(17, proto.getOpsetImport(0).getVersion());
+            var in = proto.getGraph().getInput(0);
+            assertEquals("batch", in.getType().getTensorType().getShape().getDim(0).getDimParam());
+            assertEquals(List.of(28L, 28L, 1L), in.getType().getTensorType().getShape().getDimList().subList(1, 4)
+                    .stream().map(onnx.Onnx.TensorShapeProto.Dimension::getDimValue).toList());
+            assertEquals(model.layers().get(model.layers().size() - 1).name(),
+                    proto.getGraph().getOutput(0).getName());
+        }
+    }
+
+    static float max(float[] v) {
+        float m = Float.NEGATIVE_INFINITY;
+        for (float f : v) {
+            m = Math.max(m, f);
+        }
+        return m;
+    }
+
+    static NDArray random(Random r, int[] shape, float scale) {
+        int n = 1;
+        for (int d : shape) {
+            n *= d;
+        }
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) {
+            v[i] = scale * (float) r.nextGaussian();
+        }
+        return new NDArray(v, shape);
+    }
+
+    /** Fresh BatchNorm statistics are 0 and 1, which would hide a wrong mapping: give them other values. */
+    static void randomizeBatchNormStatistics(Model model) {
+        Random r = new Random(5);
+        List<String> paths = model.weightPaths();
+        List<NDArray> w = new java.util.ArrayList<>(model.getWeights());
+        for (int i = 0; i < paths.size(); i++) {
+            String p = paths.get(i);
+            if (p.endsWith("/moving_mean") || p.endsWith("/beta") || p.endsWith("/bias")) {
+                float[] v = w.get(i).data().clone();
+                for (int j = 0; j < v.length; j++) {
+                    v[j] = (float) (0.1 * r.nextGaussian());
+                }
+                w.set(i, new NDArray(v, w.get(i).shape()));
+            } else if (p.endsWith("/moving_variance") || p.endsWith("/gamma")) {
+                float[] v = w.get(i).data().clone();
+                double low = p.endsWith("/gamma") ? 0.3 : 0.5; // gamma < 1 keeps deep models' softmax unsaturated
+                for (int j = 0; j < v.length; j++) {
+                    v[j] = (float) (low + (p.endsWith("/gamma") ? 0.4 : 1.0) * r.nextDouble());
+                }
+                w.set(i, new NDArray(v, w.get(i).shape()));
+            }
+        }
+        model.setWeights(w);
+    }
+}
