@@ -177,6 +177,29 @@ class OnnxExportTest {
         }
     }
 
+    /** ONNX's own checker (Python's onnx package), where this machine has it: every exported model passes. */
+    @Test
+    void everyExportPassesOnnxsChecker() throws Exception {
+        Path python = Path.of("/usr/bin/python3");
+        org.junit.jupiter.api.Assumptions.assumeTrue(java.nio.file.Files.isExecutable(python)
+                && new ProcessBuilder(python.toString(), "-c", "import onnx").start().waitFor() == 0,
+                "Python's onnx package is not installed (Debian: python3-onnx); ONNX Runtime's loading is checked");
+        List<String> command = new java.util.ArrayList<>(List.of(python.toString(), "-c",
+                "import onnx, sys\nfor f in sys.argv[1:]: onnx.checker.check_model(onnx.load(f), full_check=True)"));
+        for (Arguments a : models().toList()) {
+            Case c = (Case) a.get()[0];
+            Path file = dir.resolve("checked_" + c.name().replaceAll("[^A-Za-z0-9]+", "_") + ".onnx");
+            try (Model model = c.model().get().device(Device.cpu())) {
+                model.build();
+                model.exportOnnx(file);
+            }
+            command.add(file.toString());
+        }
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String output = new String(p.getInputStream().readAllBytes());
+        assertEquals(0, p.waitFor(), "onnx.checker refused an export: " + output);
+    }
+
     static float max(float[] v) {
         float m = Float.NEGATIVE_INFINITY;
         for (float f : v) {
