@@ -50,6 +50,7 @@ OSPREY_KERNEL void osprey_hwio_to_krsc(const float* hwio, float* krsc, int spati
 OSPREY_KERNEL void osprey_krsc_to_hwio(const float* krsc, float* hwio, int spatial, int in, int out);
 OSPREY_KERNEL void osprey_pad_nhwc(const float* x, float* padded, int n, int h, int w, int c, int top, int left, int paddedH, int paddedW, float value);
 OSPREY_KERNEL void osprey_crop_nhwc(const float* padded, float* x, int n, int h, int w, int c, int top, int left, int paddedH, int paddedW);
+OSPREY_KERNEL void osprey_permute3(const float* x, float* y, int n, int d0, int d1, int d2, int p0, int p1, int p2);
 OSPREY_KERNEL void osprey_copy_columns(const float* from, float* to, int rows, int width, int fromStride, int fromOffset, int toStride, int toOffset);
 OSPREY_KERNEL void osprey_gather_codes(const unsigned char* codes, const float* table, const int* order, int from, long long rowSize, long long n, float* out);
 OSPREY_KERNEL void osprey_gather_rows(const float* data, const int* order, int from, long long rowSize, long long n, float* out);

@@ -206,6 +206,11 @@ int main() {
         OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_gather_rows, rows.data(), order, 1, 2LL, 6LL, rowsOut.data());
         print("gather_rows", rowsOut.data(), 6);
     }
+    { // permute: 2 samples of 2x3x4, axes (2, 0, 1): each sample becomes 4x2x3
+        std::vector<float> x = input(48, 14), y(48);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_permute3, x.data(), y.data(), 2, 2, 3, 4, 2, 0, 1);
+        print("permute", y.data(), 48);
+    }
     { // uneven padding: 2 images of 3x2x2 framed 1 above, 0 left, 2 below, 1 right (to 6x3x2), then cropped back
         std::vector<float> x = input(24, 12), padded(72), back(24);
         OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_pad_nhwc, x.data(), padded.data(), 2, 3, 2, 2, 1, 0, 6, 3, -7.0f);

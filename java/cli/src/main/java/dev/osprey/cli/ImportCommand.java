@@ -26,6 +26,11 @@ final class ImportCommand implements Callable<Integer> {
             + "(default: none; predictions then name class indices).")
     String classNames;
 
+    @Option(names = "--input-layout", defaultValue = "nhwc", description = "nhwc: the model takes (H, W, C) images "
+            + "like every Osprey model; nchw: it keeps the ONNX file's (C, H, W) input, turned NHWC inside by a "
+            + "Permute layer. Default: ${DEFAULT-VALUE}.")
+    String inputLayout;
+
     @Option(names = "--verify", description = "An ONNX test data set (a folder of input_0.pb and output_0.pb, as "
             + "exporters and ONNX's tests write them): predict its inputs and compare with its outputs.")
     Path verify;
@@ -37,7 +42,13 @@ final class ImportCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         long start = System.nanoTime();
-        try (Model model = Model.importOnnx(onnxFile, Device.cpu())) {
+        boolean nchw = switch (inputLayout.trim().toLowerCase(java.util.Locale.ROOT)) {
+            case "nhwc" -> false;
+            case "nchw" -> true;
+            default -> throw new IllegalArgumentException("expected --input-layout nhwc or nchw, received '"
+                    + inputLayout + "'");
+        };
+        try (Model model = dev.osprey.io.OnnxSupport.find().importModel(onnxFile, Device.cpu(), nchw)) {
             if (classNames != null) {
                 List<String> names = classNames.startsWith("@")
                         ? Files.readAllLines(Path.of(classNames.substring(1))).stream().map(String::strip)

@@ -94,6 +94,14 @@ class OspreyCommandTest {
         try (dev.osprey.Model saved = dev.osprey.Model.load(model)) {
             assertEquals(dev.osprey.data.Datasets.FASHION_MNIST_CLASSES, saved.classNames());
         }
+        Run nchw = run("import", fixture.resolve("model.onnx").toString(), "-o", dir.resolve("nchw.osprey").toString(),
+                "--input-layout", "nchw", "--verify", fixture.resolve("test_data_set_0").toString());
+        assertEquals(0, nchw.exitCode(), nchw.err());
+        assertTrue(nchw.out().contains("input (1, 28, 28) -> output (10,)"), nchw.out());
+        Path exported = dir.resolve("back.onnx");
+        Run export = run("export", model.toString(), exported.toString());
+        assertEquals(0, export.exitCode(), export.err());
+        assertTrue(Files.size(exported) > 200_000, export.out());
         Run bad = run("import", fixture.resolve("test_data_set_0/input_0.pb").toString(), "-o",
                 dir.resolve("bad.osprey").toString());
         assertEquals(1, bad.exitCode());

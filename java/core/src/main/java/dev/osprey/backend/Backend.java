@@ -140,6 +140,9 @@ public interface Backend extends AutoCloseable {
     /** dx = the interior of dy (the gradient of {@link #pad2dForward}). */
     void pad2dBackward(Pad2dSpec spec, Tensor dy, Tensor dx);
 
+    /** y = x with each sample's axes transposed (its own gradient is the inverse transposition). */
+    void permute(PermuteSpec spec, Tensor x, Tensor y);
+
     /**
      * Joins parts side by side: each is (rows, width_i), the whole (rows, sum of widths) (concatenation along an axis
      * once the axes before it are folded into rows).

@@ -226,6 +226,14 @@ public final class Checks {
         expect(what + " padded", large, s.outputShape());
     }
 
+    /** x and y hold the spec's values. */
+    public static void permute(String what, PermuteSpec s, Tensor x, Tensor y) {
+        if (x.size() != s.size() || y.size() != s.size()) {
+            throw new IllegalArgumentException(what + ": expected x and y of " + s.size() + " values (" + s
+                    + "), received " + x.size() + " and " + y.size());
+        }
+    }
+
     /** Returns the widths of the parts; their sum must be the whole's row. */
     public static int[] concat(String what, int rows, java.util.List<Tensor> parts, Tensor whole) {
         if (rows <= 0 || parts.isEmpty() || whole.size() % rows != 0) {

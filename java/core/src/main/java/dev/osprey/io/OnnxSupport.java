@@ -12,7 +12,15 @@ import java.util.ServiceLoader;
  */
 public interface OnnxSupport {
     /** Reads an ONNX image classifier into a built model on this device (null: {@link Device#auto()}). */
-    Model importModel(Path path, Device device) throws IOException;
+    default Model importModel(Path path, Device device) throws IOException {
+        return importModel(path, device, false);
+    }
+
+    /**
+     * Reads an ONNX image classifier; with nchwInput the model keeps the file's (C, H, W) image inputs at its edge
+     * (a Permute layer turns them NHWC inside), else it takes (H, W, C) like every Osprey model.
+     */
+    Model importModel(Path path, Device device, boolean nchwInput) throws IOException;
 
     /**
      * Predicts an ONNX test data set (a folder of input_0.pb, ... and output_0.pb, ... TensorProto files, as ONNX's

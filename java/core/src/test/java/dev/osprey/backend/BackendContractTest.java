@@ -133,6 +133,39 @@ abstract class BackendContractTest {
         }
     }
 
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"2,0,1", "0,2,1", "1,0,2", "2,1,0", "0,1,2", "1,2,0"})
+    void permuteMatchesTheReferenceAndItsInverseUndoesIt(String axes) {
+        int[] perm = java.util.Arrays.stream(axes.split(",")).mapToInt(Integer::parseInt).toArray();
+        PermuteSpec s = new PermuteSpec(3, new int[] {2, 5, 4}, perm);
+        Random r = new Random(axes.hashCode());
+        float[] x = random(r, (int) s.size());
+        float[] expected = new float[x.length];
+        int[] d = s.dims();
+        int[] out = s.outputShape();
+        for (int b = 0; b < 3; b++) {
+            for (int i = 0; i < out[1]; i++) {
+                for (int j = 0; j < out[2]; j++) {
+                    for (int k = 0; k < out[3]; k++) {
+                        int[] at = new int[3];
+                        at[perm[0]] = i;
+                        at[perm[1]] = j;
+                        at[perm[2]] = k;
+                        expected[((b * out[1] + i) * out[2] + j) * out[3] + k] =
+                                x[((b * d[0] + at[0]) * d[1] + at[1]) * d[2] + at[2]];
+                    }
+                }
+            }
+        }
+        Tensor tx = upload(x, s.inputShape());
+        Tensor ty = memory.allocate(s.outputShape());
+        backend.permute(s, tx, ty);
+        assertClose("permute " + s, expected, download(ty), 0);
+        Tensor back = memory.allocate(s.inputShape());
+        backend.permute(s.inverse(), ty, back);
+        assertClose("permute back " + s, x, download(back), 0);
+    }
+
     Stream<Pool2dSpec> poolSpecs() {
         return Stream.of(
                 new Pool2dSpec(4, 26, 26, 32, 2, 2, 2, 2, 0, 0, 0, 0),

@@ -72,6 +72,13 @@ class GraphGradientTest {
                     x = new AveragePooling2D(2).strides(1).padding(1, 0, 1, 1).apply(x);
                     return new SymbolicTensor[] {in, new Dense(CLASSES).apply(new Flatten().apply(x))};
                 })),
+                Arguments.of(new Case("permute (C, H, W) to (H, W, C), conv, permute back, dense", () -> {
+                    Input in = Input.shape(2, 5, 4);
+                    SymbolicTensor x = new dev.osprey.layers.Permute(2, 3, 1).apply(in);
+                    x = new Conv2D(3, 2).apply(x);
+                    x = new dev.osprey.layers.Permute(3, 1, 2).apply(x);
+                    return new SymbolicTensor[] {in, new Dense(CLASSES).apply(new Flatten().apply(x))};
+                })),
                 Arguments.of(new Case("conv relu, max pooling, conv without bias, dense relu, dense", () -> {
                     Input in = Input.shape(7, 7, 2);
                     SymbolicTensor x = new Conv2D(3, 3, dev.osprey.Activation.RELU).apply(in);

@@ -58,6 +58,7 @@ class LayerRoundTripTest {
                 single("DepthwiseConv2D", new DepthwiseConv2D(3).depthMultiplier(2).padding(Padding.SAME)
                         .activation(dev.osprey.Activation.RELU6).useBias(false)),
                 single("ZeroPadding2D", new ZeroPadding2D(1, 2, 0, 3)),
+                single("Permute", new Permute(3, 1, 2)),
                 single("GlobalAveragePooling2D", new GlobalAveragePooling2D().keepDims(true)),
                 single("GlobalMaxPooling2D", new GlobalMaxPooling2D()),
                 merge("Add", new Add()),

@@ -384,4 +384,20 @@ class KernelsOnHostTest {
         assertArrayEquals(padded, out.get("pad"));
         assertArrayEquals(x, out.get("crop"));
     }
+
+    @Test
+    void permuteTransposesEachSamplesAxes() {
+        float[] x = input(48, 14); // 2 samples of 2 x 3 x 4, to 4 x 2 x 3 (axes 2, 0, 1)
+        float[] expected = new float[48];
+        for (int b = 0; b < 2; b++) {
+            for (int i = 0; i < 2; i++) {
+                for (int j = 0; j < 3; j++) {
+                    for (int k = 0; k < 4; k++) {
+                        expected[b * 24 + (k * 2 + i) * 3 + j] = x[b * 24 + (i * 3 + j) * 4 + k];
+                    }
+                }
+            }
+        }
+        assertArrayEquals(expected, out.get("permute"));
+    }
 }

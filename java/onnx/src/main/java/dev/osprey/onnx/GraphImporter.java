@@ -74,9 +74,13 @@ final class GraphImporter {
     /** Whether the graph's 4-D inputs are NHWC (a model Osprey exported says so in its metadata). */
     private final boolean nhwcInputs;
 
+    /** Whether NCHW inputs stay NCHW at the model's edge (a Permute turns them NHWC inside the model). */
+    private final boolean keepNchwInputs;
+
     GraphImporter(GraphProto graph, int opset, Path modelDir, Map<String, TensorProto> boundInputs,
-                  boolean nhwcInputs) {
+                  boolean nhwcInputs, boolean keepNchwInputs) {
         this.nhwcInputs = nhwcInputs;
+        this.keepNchwInputs = keepNchwInputs;
         this.graph = graph;
         this.opset = opset;
         this.modelDir = modelDir;
@@ -400,6 +404,13 @@ final class GraphImporter {
         if (dims.length == 3 && (nhwcInputs || onlyTransposedToNchw(name))) { // an NHWC input (as Osprey exports): Osprey's own
             in = Input.shape(dims);
             v = Value.plain(in);
+        } else if (dims.length == 3 && keepNchwInputs) { // (C, H, W) at the edge, (H, W, C) inside
+            in = Input.shape(dims);
+            in.name(layerName(name));
+            inputs.put(name, in);
+            v = Value.channelsLast(new dev.osprey.layers.Permute(2, 3, 1).name(layerName(name + "_to_nhwc")).apply(in));
+            values.put(name, v);
+            return v;
         } else if (dims.length == 3) { // (C, H, W) -> Osprey's (H, W, C)
             in = Input.shape(dims[1], dims[2], dims[0]);
             v = Value.channelsLast(in);
@@ -411,6 +422,27 @@ final class GraphImporter {
         inputs.put(name, in);
         values.put(name, v);
         return v;
+    }
+
+    /** Whether the value feeds Gemm or MatMul nodes only (as their A), whose weights can absorb its order. */
+    private boolean onlyDenseConsumers(String name) {
+        for (ValueInfoProto o : graph.getOutputList()) {
+            if (o.getName().equals(name)) {
+                return false;
+            }
+        }
+        boolean any = false;
+        for (NodeProto n : graph.getNodeList()) {
+            for (int i = 0; i < n.getInputCount(); i++) {
+                if (n.getInput(i).equals(name)) {
+                    if (i != 0 || !(n.getOpType().equals("Gemm") || n.getOpType().equals("MatMul"))) {
+                        return false;
+                    }
+                    any = true;
+                }
+            }
+        }
+        return any;
     }
 
     /** Whether every node taking this value is a Transpose from NHWC to NCHW (perm 0, 3, 1, 2). */
@@ -1053,8 +1085,13 @@ final class GraphImporter {
         if (x.shape().rank() == 1) {
             return x;
         }
+        boolean map = x.layout() == Value.Layout.CHANNELS_LAST && x.shape().dim(0) * x.shape().dim(1) > 1;
+        if (map && !onlyDenseConsumers(n.output(0))) { // the CHW order itself is needed: put the channels first
+            SymbolicTensor chw = named(n, new dev.osprey.layers.Permute(3, 1, 2)).apply(x.tensor());
+            return Value.plain(named(n, new Flatten()).apply(chw));
+        }
         SymbolicTensor out = named(n, new Flatten()).apply(x.tensor());
-        if (x.layout() == Value.Layout.CHANNELS_LAST && x.shape().dim(0) * x.shape().dim(1) > 1) {
+        if (map) {
             Shape s = x.shape();
             return new Value(out, Value.Layout.FLAT_CHW, new int[] {s.dim(2), s.dim(0), s.dim(1)});
         }
@@ -1226,8 +1263,18 @@ final class GraphImporter {
         } else if (x.onnxRank() == 4 && x.layout() == Value.Layout.PLAIN && permIs(n.node, 0, 3, 1, 2)) {
             put(n, Value.channelsLast(x.tensor()));
         } else {
-            throw n.error("only the transposes between NCHW and NHWC (perm [0, 2, 3, 1] and [0, 3, 1, 2]) are "
-                    + "supported");
+            int[] perm = n.integers("perm", null);
+            int rank = x.onnxRank();
+            if (perm == null || perm.length != rank || perm[0] != 0 || rank < 2 || rank > 4 || x.flatOrderDiffers()) {
+                throw n.error("expected a perm keeping the batch first over a tensor of rank 2 to 4, received "
+                        + (perm == null ? "none" : Arrays.toString(perm)) + " for rank " + rank);
+            }
+            int[] dims = new int[rank - 1];
+            for (int i = 1; i < rank; i++) { // output axis i is ONNX axis perm[i]: find where Osprey holds it
+                int onnxAxis = perm[i];
+                dims[i - 1] = x.layout() == Value.Layout.CHANNELS_LAST ? (onnxAxis == 1 ? 3 : onnxAxis - 1) : onnxAxis;
+            }
+            put(n, Value.plain(named(n, new dev.osprey.layers.Permute(dims)).apply(x.tensor())));
         }
     }
 

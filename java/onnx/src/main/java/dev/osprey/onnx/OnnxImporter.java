@@ -39,6 +39,7 @@ public final class OnnxImporter implements OnnxSupport {
 
     private final Map<String, TensorProto> boundInputs = new HashMap<>();
     private Device device;
+    private boolean nchwInput;
 
     /** For the {@link java.util.ServiceLoader}; use {@link #read(Path)} or the builder methods. */
     public OnnxImporter() {
@@ -47,6 +48,15 @@ public final class OnnxImporter implements OnnxSupport {
     /** Reads the model at path onto {@link Device#auto()}. */
     public static Model read(Path path) throws IOException {
         return new OnnxImporter().importModel(path, null);
+    }
+
+    /**
+     * Keeps the model's image inputs NCHW, as the ONNX file has them: the model takes (C, H, W) samples and a Permute
+     * layer turns them NHWC inside (default false: the model takes (H, W, C) like every Osprey model).
+     */
+    public OnnxImporter nchwInput(boolean keep) {
+        this.nchwInput = keep;
+        return this;
     }
 
     /** Where the model will run (default {@link Device#auto()}). */
@@ -74,6 +84,17 @@ public final class OnnxImporter implements OnnxSupport {
         return importGraph(path, device).model();
     }
 
+    @Override
+    public Model importModel(Path path, Device device, boolean nchwInput) throws IOException {
+        boolean before = this.nchwInput;
+        this.nchwInput = nchwInput;
+        try {
+            return importGraph(path, device).model();
+        } finally {
+            this.nchwInput = before;
+        }
+    }
+
     /** A model and, per output, whether Osprey holds it channels-last (an ONNX (N, C, H, W) output). */
     record Imported(Model model, List<Boolean> channelsLastOutputs) { }
 
@@ -83,7 +104,7 @@ public final class OnnxImporter implements OnnxSupport {
         Path dir = path.toAbsolutePath().getParent();
         boolean nhwc = proto.getMetadataPropsList().stream().anyMatch(p -> p.getKey().equals(OnnxExporter.INPUT_LAYOUT_KEY)
                 && p.getValue().equalsIgnoreCase("NHWC"));
-        GraphImporter.Result r = new GraphImporter(proto.getGraph(), opset, dir, boundInputs, nhwc).run();
+        GraphImporter.Result r = new GraphImporter(proto.getGraph(), opset, dir, boundInputs, nhwc, nchwInput).run();
         Model model;
         try {
             model = new Model(r.inputs(), r.outputs());
@@ -107,7 +128,12 @@ public final class OnnxImporter implements OnnxSupport {
         List<NDArray> inputs = new ArrayList<>();
         for (int i = 0; Files.exists(testDataSet.resolve("input_" + i + ".pb")); i++) {
             Path file = testDataSet.resolve("input_" + i + ".pb");
-            inputs.add(Nchw.toOsprey(TensorData.read(readTensor(file), testDataSet, file.toString())));
+            TensorData t = TensorData.read(readTensor(file), testDataSet, file.toString());
+            int[] sample = java.util.Arrays.stream(t.dims).skip(1).mapToInt(d -> (int) d).toArray();
+            boolean asIs = i < model.inputs().size() && java.util.Arrays.equals(sample,
+                    model.inputs().get(i).shape().dims()); // a model that kept the NCHW input
+            inputs.add(asIs ? new NDArray(t.asFloats(), java.util.Arrays.stream(t.dims).mapToInt(d -> (int) d)
+                    .toArray()) : Nchw.toOsprey(t));
         }
         if (inputs.isEmpty()) {
             throw new NoSuchFileException(testDataSet.resolve("input_0.pb").toString(), null,

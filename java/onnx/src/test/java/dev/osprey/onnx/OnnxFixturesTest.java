@@ -38,6 +38,23 @@ class OnnxFixturesTest {
         }
     }
 
+    /** Asked to, the model keeps the file's NCHW input: PyTorch's own input tensor predicts PyTorch's outputs. */
+    @ParameterizedTest
+    @ValueSource(strings = {"resnet_small", "mobilenet_v2"})
+    void anNchwInputCanStayNchw(String name) throws Exception {
+        Path dir = fixture(name);
+        try (Model model = new OnnxImporter().device(Device.cpu()).nchwInput(true)
+                .importModel(dir.resolve("model.onnx"))) {
+            TensorData in = OnnxTestData.tensor(dir.resolve("test_data_set_0/input_0.pb"));
+            assertArrayEquals(new int[] {3, 32, 32}, model.inputShape().dims());
+            NDArray output = model.predict(new NDArray(in.floats, 4, 3, 32, 32));
+            TensorData expected = OnnxTestData.tensor(dir.resolve("test_data_set_0/output_0.pb"));
+            double error = OnnxTestData.relativeError(output.data(), expected.floats);
+            assertTrue(error <= 1e-5, name + " with NCHW input: relative error " + error);
+            assertEquals(error, new OnnxImporter().verify(model, dir.resolve("test_data_set_0")), 1e-12);
+        }
+    }
+
     /**
      * The Fashion-MNIST CNN trained in PyTorch, imported, classifies all 10,000 test images as PyTorch did (every
      * one), so its accuracy is PyTorch's to the image.

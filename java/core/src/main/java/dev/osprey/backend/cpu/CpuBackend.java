@@ -471,6 +471,12 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void permute(dev.osprey.backend.PermuteSpec spec, Tensor x, Tensor y) {
+        Checks.permute("permute", spec, x, y);
+        HostOps.permute(spec, cpu(x).buffer(), cpu(y).buffer());
+    }
+
+    @Override
     public void concat(int rows, List<Tensor> parts, Tensor whole) {
         int[] widths = Checks.concat("concat", rows, parts, whole);
         HostOps.concat(rows, buffers(parts), widths, cpu(whole).buffer(), false);

@@ -54,6 +54,7 @@ public final class CudaBackend implements Backend {
     private final Kernels.Launch averagePoolBackward;
     private final Kernels.Launch pad;
     private final Kernels.Launch crop;
+    private final Kernels.Launch permute;
     private final Kernels.Launch copyColumns;
     private final Kernels.Launch adam;
     private final Kernels.Launch sgd;
@@ -103,6 +104,7 @@ public final class CudaBackend implements Backend {
             averagePoolBackward = c.kernels.launch("osprey_average_pool_backward", "ppiiiiiiiiiiii");
             pad = c.kernels.launch("osprey_pad_nhwc", "ppiiiiiiiif");
             crop = c.kernels.launch("osprey_crop_nhwc", "ppiiiiiiii");
+            permute = c.kernels.launch("osprey_permute3", "ppiiiiiii");
             copyColumns = c.kernels.launch("osprey_copy_columns", "ppiiiiii");
             adam = c.kernels.launch("osprey_adam_update", "pppplffffpf");
             sgd = c.kernels.launch("osprey_sgd_update", "ppplffipf");
@@ -384,6 +386,14 @@ public final class CudaBackend implements Backend {
         crop.pointer(0, cuda(dy)).pointer(1, cuda(dx)).intValue(2, s.batch()).intValue(3, s.inH()).intValue(4, s.inW())
                 .intValue(5, s.channels()).intValue(6, s.top()).intValue(7, s.left()).intValue(8, s.outH())
                 .intValue(9, s.outW()).run(dx.size(), c.stream);
+    }
+
+    @Override
+    public synchronized void permute(dev.osprey.backend.PermuteSpec s, Tensor x, Tensor y) {
+        Checks.permute("permute", s, x, y);
+        permute.pointer(0, cuda(x)).pointer(1, cuda(y)).intValue(2, s.batch()).intValue(3, s.dims()[0])
+                .intValue(4, s.dims()[1]).intValue(5, s.dims()[2]).intValue(6, s.perm()[0]).intValue(7, s.perm()[1])
+                .intValue(8, s.perm()[2]).run(s.size(), c.stream);
     }
 
     @Override
