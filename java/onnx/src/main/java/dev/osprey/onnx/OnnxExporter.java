@@ -275,6 +275,15 @@ public final class OnnxExporter {
                 yield new Val(node("Reshape", List.of(nhwc(in.get(0)).name(), longs(name + "/shape", dims)),
                         fresh(name)), false, outShape);
             }
+            case "Permute" -> {
+                int[] dims = c.integerList("dims");
+                int[] perm = new int[dims.length + 1];
+                for (int i = 0; i < dims.length; i++) {
+                    perm[i + 1] = dims[i];
+                }
+                yield new Val(node("Transpose", List.of(nhwc(in.get(0)).name()), fresh(name), ints("perm", perm)),
+                        false, outShape);
+            }
             case "Rescaling" -> {
                 Val x = in.get(0);
                 String y = node("Mul", List.of(x.name(), scalar(name + "/scale", (float) c.number("scale"))),

@@ -89,7 +89,7 @@ class OnnxExportTest {
                             SymbolicTensor m = new GlobalMaxPooling2D().keepDims(true).apply(x);
                             return new Add().apply(a, new Flatten().apply(m));
                         })),
-                new Case("residual add, multiply, concatenate, rescaling, dropout, reshape, softmax layer",
+                new Case("residual add, multiply, concatenate, rescaling, dropout, permute, reshape, softmax layer",
                         () -> functional(Shape.of(6, 6, 2), x -> {
                             SymbolicTensor s = new Rescaling(1 / 255.0, -0.5).apply(x);
                             SymbolicTensor a = new Conv2D(4, 3).padding(Padding.SAME).apply(s);
@@ -97,7 +97,8 @@ class OnnxExportTest {
                             SymbolicTensor sum = new ReLU().apply(new Add().apply(a, b));
                             SymbolicTensor prod = new Multiply().apply(sum, b);
                             SymbolicTensor cat = new Concatenate().apply(sum, prod, new Dropout(0.3).apply(a));
-                            SymbolicTensor r = new Reshape(6, 72).apply(new Flatten().apply(cat));
+                            SymbolicTensor t = new dev.osprey.layers.Permute(3, 1, 2).apply(cat);
+                            SymbolicTensor r = new Reshape(6, 72).apply(new Flatten().apply(t));
                             return new Softmax().apply(new Dense(3).apply(new Flatten().apply(r)));
                         })),
                 new Case("every activation", () -> functional(Shape.of(4, 4, 3), x -> {
@@ -175,6 +176,43 @@ class OnnxExportTest {
             assertEquals(model.layers().get(model.layers().size() - 1).name(),
                     proto.getGraph().getOutput(0).getName());
         }
+    }
+
+    /** The cases above hold every concrete layer class of dev.osprey.layers, so every layer type is exported. */
+    @Test
+    void theCasesCoverEveryLayerType() throws Exception {
+        java.util.Set<String> covered = new java.util.TreeSet<>();
+        for (Arguments a : models().toList()) {
+            try (Model m = ((Case) a.get()[0]).model().get()) {
+                m.layers().forEach(l -> covered.add(l.getClass().getSimpleName()));
+            }
+        }
+        java.util.Set<String> all = new java.util.TreeSet<>();
+        java.net.URL where = dev.osprey.layers.Conv2D.class.getProtectionDomain().getCodeSource().getLocation();
+        Path root = Path.of(where.toURI());
+        if (java.nio.file.Files.isDirectory(root)) {
+            try (var files = java.nio.file.Files.list(root.resolve("dev/osprey/layers"))) {
+                files.map(f -> f.getFileName().toString()).forEach(all::add);
+            }
+        } else {
+            try (var jar = new java.util.jar.JarFile(root.toFile())) {
+                jar.stream().map(java.util.jar.JarEntry::getName).filter(n -> n.startsWith("dev/osprey/layers/"))
+                        .map(n -> n.substring("dev/osprey/layers/".length())).forEach(all::add);
+            }
+        }
+        java.util.Set<String> layers = new java.util.TreeSet<>();
+        for (String file : all) {
+            if (file.endsWith(".class") && !file.contains("$")) {
+                Class<?> k = Class.forName("dev.osprey.layers." + file.substring(0, file.length() - 6));
+                if (dev.osprey.Layer.class.isAssignableFrom(k) && !java.lang.reflect.Modifier.isAbstract(k.getModifiers())
+                        && java.lang.reflect.Modifier.isPublic(k.getModifiers())) {
+                    layers.add(k.getSimpleName());
+                }
+            }
+        }
+        assertTrue(layers.size() >= 20, "found only " + layers + " in " + root);
+        layers.removeAll(covered);
+        assertTrue(layers.isEmpty(), "layer types no export case holds: " + layers);
     }
 
     /** ONNX's own checker (Python's onnx package), where this machine has it: every exported model passes. */
