@@ -820,7 +820,7 @@ public class Model implements AutoCloseable {
                 network.backend().copyIn(saved.data(), 0, e.getValue());
             }
             updater.restoreIterations(state.iterations());
-            if (!Double.isNaN(state.learningRate())) {
+            if (!Double.isNaN(state.learningRate()) && !updater.followsSchedule()) {
                 updater.learningRate(state.learningRate());
             }
         }

@@ -3,7 +3,6 @@ package dev.osprey.cli;
 import dev.osprey.ArrayBatchSource;
 import dev.osprey.FitOptions;
 import dev.osprey.NDArray;
-import dev.osprey.callbacks.LearningRateScheduler;
 import dev.osprey.data.AugmentedArrays;
 import dev.osprey.History;
 import dev.osprey.Models;
@@ -42,9 +41,14 @@ final class TrainCommand implements Callable<Integer> {
             + "6n+2), resnet18, resnet34, resnet50 or mobilenetv2[_ALPHA]. Default: ${DEFAULT-VALUE}.")
     String modelName;
 
-    @Option(names = "--lr-schedule", defaultValue = "constant", description = "constant, or cosine (decay per epoch "
-            + "to 0 over --epochs). Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--lr-schedule", defaultValue = "constant", description = "constant, or cosine: Keras' "
+            + "CosineDecay per step from the learning rate to 0 over the run, after --warmup-epochs of linear warm-up "
+            + "from 0. Default: ${DEFAULT-VALUE}.")
     String lrSchedule;
+
+    @Option(names = "--warmup-epochs", defaultValue = "0", description = "With --lr-schedule cosine: epochs of linear "
+            + "warm-up from 0 to the learning rate. Default: ${DEFAULT-VALUE}.")
+    int warmupEpochs;
 
     @Option(names = "--epochs", defaultValue = "10", description = "Default: ${DEFAULT-VALUE}.")
     int epochs;
@@ -70,6 +74,30 @@ final class TrainCommand implements Callable<Integer> {
     /** Cross-entropy on class numbers, with the label smoothing asked for. */
     Loss loss() {
         return Loss.sparseCategoricalCrossentropy().labelSmoothing(labelSmoothing);
+    }
+
+    /** The optimizer with the learning-rate schedule the options name, for a run over this many training samples. */
+    dev.osprey.optim.Optimizer optimizer(long trainingSamples) {
+        dev.osprey.optim.Optimizer o = optimizer();
+        switch (lrSchedule) {
+            case "constant" -> {
+                return o;
+            }
+            case "cosine" -> {
+                long perEpoch = (trainingSamples + batchSize - 1) / batchSize;
+                long warmup = (long) warmupEpochs * perEpoch;
+                long total = Math.max(1, (long) epochs * perEpoch);
+                if (warmupEpochs < 0 || warmupEpochs >= epochs) {
+                    throw new IllegalArgumentException("expected 0 <= --warmup-epochs < --epochs (" + epochs
+                            + "), received " + warmupEpochs);
+                }
+                var cosine = new dev.osprey.optim.schedules.CosineDecay(warmup > 0 ? 0 : learningRate,
+                        total - warmup);
+                return o.learningRate(warmup > 0 ? cosine.withWarmup(learningRate, warmup) : cosine);
+            }
+            default -> throw new IllegalArgumentException("expected --lr-schedule constant or cosine, received '"
+                    + lrSchedule + "'");
+        }
     }
 
     /** The optimizer the options name, with weight decay kept off biases and BatchNorm's gamma and beta. */
@@ -119,7 +147,7 @@ final class TrainCommand implements Callable<Integer> {
              ImageBatchSource validation = new ImageBatchSource(split[1], p, Augmentation.NONE, seed,
                      imageOptions.workers, 2, imageOptions.skipBadFiles)) {
             model.device(Device.parse(device)).seed(seed).classNames(classes).preprocessing(p);
-            model.compile(optimizer(), loss(), Metric.ACCURACY);
+            model.compile(optimizer(split[0].size()), loss(), Metric.ACCURACY);
             System.out.println("Device: " + model.backendDescription());
             long start = System.nanoTime();
             History history = model.fit(train, validation, fitOptions());
@@ -144,15 +172,7 @@ final class TrainCommand implements Callable<Integer> {
     }
 
     private FitOptions fitOptions() {
-        FitOptions options = FitOptions.defaults().epochs(epochs).batchSize(batchSize).seed(seed).verbose(!quiet);
-        switch (lrSchedule) {
-            case "constant" -> {
-            }
-            case "cosine" -> options.callbacks(LearningRateScheduler.cosine(learningRate, epochs, 0));
-            default -> throw new IllegalArgumentException("expected --lr-schedule constant or cosine, received '"
-                    + lrSchedule + "'");
-        }
-        return options;
+        return FitOptions.defaults().epochs(epochs).batchSize(batchSize).seed(seed).verbose(!quiet);
     }
 
     /** (N, H, W) images as (N, H, W, 1). */
@@ -192,7 +212,7 @@ final class TrainCommand implements Callable<Integer> {
                 ? Shape.of(d.trainX().sampleShape().dim(0), d.trainX().sampleShape().dim(1), 1)
                 : d.trainX().sampleShape(), classes)) {
             model.device(Device.parse(device)).seed(seed).classNames(data.classNames());
-            model.compile(optimizer(), loss(), Metric.ACCURACY);
+            model.compile(optimizer(d.trainX().rows()), loss(), Metric.ACCURACY);
             model.summary();
             System.out.println("Device: " + model.backendDescription());
             Augmentation augmentation = imageOptions.augmentation();

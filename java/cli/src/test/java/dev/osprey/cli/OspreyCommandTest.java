@@ -78,6 +78,23 @@ class OspreyCommandTest {
         assertTrue(summary.out().contains("dense_1 (Dense)"), summary.out());
     }
 
+    /** --lr-schedule cosine --warmup-epochs: Keras' CosineDecay per step, rising linearly over the warm-up epochs. */
+    @Test
+    void cosineScheduleWithWarmupStepsPerBatch() {
+        TrainCommand t = new TrainCommand();
+        new picocli.CommandLine(t).parseArgs("--epochs", "4", "--batch-size", "100", "--learning-rate", "0.01",
+                "--optimizer", "adamw", "--lr-schedule", "cosine", "--warmup-epochs", "1");
+        var schedule = t.optimizer(1000).schedule(); // 10 steps an epoch: 10 of warm-up, 30 of decay
+        assertEquals(0.0, schedule.rate(0), 1e-12);
+        assertEquals(0.005, schedule.rate(5), 1e-12);
+        assertEquals(0.01, schedule.rate(10), 1e-12);
+        assertEquals(0.005, schedule.rate(25), 1e-12);
+        assertEquals(0.0, schedule.rate(40), 1e-12);
+        new picocli.CommandLine(t).parseArgs("--epochs", "2", "--lr-schedule", "cosine", "--warmup-epochs", "2");
+        assertTrue(org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> t.optimizer(1000)).getMessage().contains("--warmup-epochs"));
+    }
+
     /** import: a PyTorch-exported ONNX file, checked against PyTorch's outputs, becomes an Osprey model file. */
     @Test
     void importAnOnnxFileVerifyItAndSaveIt() throws Exception {

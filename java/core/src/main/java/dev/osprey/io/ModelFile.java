@@ -297,7 +297,19 @@ public final class ModelFile {
         return names;
     }
 
-    private static Optimizer optimizer(String name, Map<String, Object> c) {
+    private static Optimizer optimizer(String name, Map<String, Object> config) {
+        Map<String, Object> c = config;
+        dev.osprey.optim.schedules.LearningRateSchedule schedule = null;
+        if (config.get("learning_rate") instanceof Map<?, ?> serialized) { // a schedule, as Keras saves one
+            schedule = dev.osprey.optim.schedules.LearningRateSchedule.fromConfig(serialized);
+            c = new java.util.LinkedHashMap<>(config);
+            c.put("learning_rate", Math.max(schedule.rate(0), Double.MIN_NORMAL)); // replaced before every step
+        }
+        Optimizer fixed = fixedRateOptimizer(name, c);
+        return schedule == null ? fixed : fixed.learningRate(schedule);
+    }
+
+    private static Optimizer fixedRateOptimizer(String name, Map<String, Object> c) {
         double decay = c.get("weight_decay") == null ? 0 : dbl(c.get("weight_decay"));
         String[] excluded = excludedFromWeightDecay(c.get("exclude_from_weight_decay"));
         return switch (name) {

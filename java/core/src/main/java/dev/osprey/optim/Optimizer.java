@@ -32,6 +32,19 @@ public interface Optimizer {
         return true;
     }
 
+    /**
+     * This optimizer with its learning rate following a schedule, step by step (Keras: learning_rate=schedule). The
+     * rate is computed on the host before each step; callbacks that set the rate are refused with such an optimizer.
+     */
+    default Optimizer learningRate(dev.osprey.optim.schedules.LearningRateSchedule schedule) {
+        return new ScheduledOptimizer(this, schedule);
+    }
+
+    /** The schedule the learning rate follows, or null for a rate set by hand. */
+    default dev.osprey.optim.schedules.LearningRateSchedule schedule() {
+        return null;
+    }
+
     /** One optimizer step over the whole arena: a single backend call. */
     interface Updater {
         /** Applies one update to the parameters from the current gradients. */
@@ -51,5 +64,10 @@ public interface Optimizer {
 
         /** Changes the learning rate from the next step on (schedules and callbacks do this between steps). */
         void learningRate(double rate);
+
+        /** Whether the rate follows a schedule (and so refuses {@link #learningRate(double)}). */
+        default boolean followsSchedule() {
+            return false;
+        }
     }
 }
