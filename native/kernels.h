@@ -8,8 +8,9 @@
 #define OSPREY_KERNEL extern "C" __global__
 #endif
 
-// optimizers (adam.cu, sgd.cu)
+// optimizers (adam.cu, rmsprop.cu, sgd.cu)
 OSPREY_KERNEL void osprey_adam_update(float* params, const float* grads, float* m, float* v, long long n, float alpha, float beta1, float beta2, float epsilon, const float* decayMask, float decay);
+OSPREY_KERNEL void osprey_rmsprop_update(float* params, const float* grads, float* velocity, float* momentum, float* meanGrad, long long n, float lr, float rho, float momentumRate, float epsilon, const float* decayMask, float decay);
 OSPREY_KERNEL void osprey_sgd_update(float* params, const float* grads, float* velocity, long long n, float lr, float momentum, int nesterov, const float* decayMask, float decay);
 
 // loss and softmax (softmax_cross_entropy.cu)

@@ -46,6 +46,15 @@ int main() {
         }
         print("adam_weight_decay", p.data(), 10);
     }
+    { // RMSprop, centered, with momentum 0.5 and weight decay 0.1 where the mask is 1, three steps
+        std::vector<float> p = input(10, 1), g = input(10, 2), vel(10, 0.0f), mom(10, 0.0f), mean(10, 0.0f),
+            mask(10, 1.0f);
+        for (int i = 0; i < 10; i += 4) mask[i] = 0.0f;
+        for (int t = 0; t < 3; t++)
+            OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_rmsprop_update, p.data(), g.data(), vel.data(), mom.data(),
+                               mean.data(), 10LL, 0.01f, 0.9f, 0.5f, 1e-7f, (const float*)mask.data(), 0.01f * 0.1f);
+        print("rmsprop", p.data(), 10);
+    }
     { // SGD with Nesterov momentum, two steps
         std::vector<float> p = input(10, 1), g = input(10, 2), vel(10, 0.0f);
         for (int t = 0; t < 2; t++)

@@ -59,7 +59,7 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--learning-rate", defaultValue = "0.001", description = "The optimizer's learning rate. Default: ${DEFAULT-VALUE}.")
     double learningRate;
 
-    @Option(names = "--optimizer", defaultValue = "adam", description = "adam, adamw or sgd (Keras' other defaults; sgd "
+    @Option(names = "--optimizer", defaultValue = "adam", description = "adam, adamw, sgd or rmsprop (Keras' other defaults; sgd "
             + "without momentum). Default: ${DEFAULT-VALUE}.")
     String optimizerName;
 
@@ -110,8 +110,10 @@ final class TrainCommand implements Callable<Integer> {
                     .excludeFromWeightDecay(excluded);
             case "sgd" -> new dev.osprey.optim.SGD(learningRate).weightDecay(weightDecay == null ? 0 : weightDecay)
                     .excludeFromWeightDecay(excluded);
-            default -> throw new IllegalArgumentException("expected --optimizer adam, adamw or sgd, received '"
-                    + optimizerName + "'");
+            case "rmsprop" -> new dev.osprey.optim.RMSprop(learningRate).weightDecay(weightDecay == null ? 0
+                    : weightDecay).excludeFromWeightDecay(excluded);
+            default -> throw new IllegalArgumentException("expected --optimizer adam, adamw, sgd or rmsprop, "
+                    + "received '" + optimizerName + "'");
         };
     }
 

@@ -265,6 +265,13 @@ public interface Backend extends AutoCloseable {
     /** SGD step, with weight decay as {@link #adamUpdate} applies it. */
     void sgdUpdate(SgdSpec spec, Tensor params, Tensor grads, Tensor velocity, Tensor decayMask);
 
+    /**
+     * One RMSprop step over the whole arena (Keras' formulation, {@link RmspropSpec}). momentumBuffer is null
+     * without momentum, meanGrad null unless centered; decayMask as for {@link #adamUpdate}.
+     */
+    void rmspropUpdate(RmspropSpec spec, Tensor params, Tensor grads, Tensor velocity, Tensor momentumBuffer,
+                       Tensor meanGrad, Tensor decayMask);
+
     /** {@link #sgdUpdate(SgdSpec, Tensor, Tensor, Tensor, Tensor)} decaying every weight. */
     default void sgdUpdate(SgdSpec spec, Tensor params, Tensor grads, Tensor velocity) {
         sgdUpdate(spec, params, grads, velocity, null);

@@ -319,8 +319,11 @@ public final class ModelFile {
                     dbl(c.get("epsilon"))).excludeFromWeightDecay(excluded);
             case "sgd" -> new SGD(dbl(c.get("learning_rate")), dbl(c.get("momentum")),
                     Boolean.TRUE.equals(c.get("nesterov"))).weightDecay(decay).excludeFromWeightDecay(excluded);
-            default -> throw new IllegalArgumentException("expected optimizer adam, adamw or sgd, received '" + name
-                    + "'");
+            case "rmsprop" -> new dev.osprey.optim.RMSprop(dbl(c.get("learning_rate")), dbl(c.get("rho")),
+                    dbl(c.get("momentum")), dbl(c.get("epsilon")), Boolean.TRUE.equals(c.get("centered")))
+                    .weightDecay(decay).excludeFromWeightDecay(excluded);
+            default -> throw new IllegalArgumentException("expected optimizer adam, adamw, sgd or rmsprop, received '"
+                    + name + "'");
         };
     }
 

@@ -152,6 +152,27 @@ class KernelsOnHostTest {
     }
 
     @Test
+    void centeredRmspropWithMomentumAndWeightDecayMatchesTheCpuBackend() {
+        try (Memory m = CPU.newMemory()) {
+            Tensor p = cpu(m, input(10, 1));
+            Tensor g = cpu(m, input(10, 2));
+            float[] maskValues = new float[10];
+            for (int i = 0; i < 10; i++) {
+                maskValues[i] = i % 4 == 0 ? 0f : 1f;
+            }
+            Tensor mask = cpu(m, maskValues);
+            Tensor velocity = m.allocate(10);
+            Tensor momentum = m.allocate(10);
+            Tensor mean = m.allocate(10);
+            for (int t = 0; t < 3; t++) {
+                CPU.rmspropUpdate(new RmspropSpec(0.01f, 0.9f, 0.5f, 1e-7f, true, 0.1f), p, g, velocity, momentum, mean,
+                        mask);
+            }
+            close(cpu(p), out.get("rmsprop"), 1e-6, "rmsprop");
+        }
+    }
+
+    @Test
     void sgdWithNesterovMomentumMatchesTheCpuBackend() {
         try (Memory m = CPU.newMemory()) {
             Tensor p = cpu(m, input(10, 1));

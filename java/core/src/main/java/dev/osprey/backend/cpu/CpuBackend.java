@@ -535,6 +535,21 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void rmspropUpdate(dev.osprey.backend.RmspropSpec spec, Tensor params, Tensor grads, Tensor velocity,
+                              Tensor momentumBuffer, Tensor meanGrad, Tensor decayMask) {
+        sameSize("rmspropUpdate", params, grads, velocity);
+        for (Tensor optional : new Tensor[] {momentumBuffer, meanGrad, decayMask}) {
+            if (optional != null) {
+                sameSize("rmspropUpdate", params, optional);
+            }
+        }
+        HostOps.rmsprop(spec, cpu(params).buffer(), cpu(grads).buffer(), cpu(velocity).buffer(),
+                momentumBuffer == null ? null : cpu(momentumBuffer).buffer(),
+                meanGrad == null ? null : cpu(meanGrad).buffer(), decayMask == null ? null : cpu(decayMask).buffer(),
+                (int) params.size());
+    }
+
+    @Override
     public synchronized long nativeAllocations() {
         return tensorsAllocated + convPlans.created() + convInferencePlans.created() + poolPlans.created()
                 + densePlans.created() + denseInferencePlans.created() + batchNormPlans.created() + eltwisePlans.created() + softmaxPlans.created() + binaryPlans.created();

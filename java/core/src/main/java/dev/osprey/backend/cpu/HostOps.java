@@ -134,6 +134,34 @@ final class HostOps {
         }
     }
 
+    static void rmsprop(dev.osprey.backend.RmspropSpec s, FloatBuffer p, FloatBuffer g, FloatBuffer velocity,
+                        FloatBuffer momentum, FloatBuffer mean, FloatBuffer decayMask, int n) {
+        float lr = s.learningRate();
+        float rho = s.rho();
+        float decay = lr * s.weightDecay();
+        for (int i = 0; i < n; i++) {
+            if (decay != 0f) {
+                p.put(i, p.get(i) - decay * (decayMask == null ? 1f : decayMask.get(i)) * p.get(i));
+            }
+            float grad = g.get(i);
+            float vi = rho * velocity.get(i) + (1 - rho) * grad * grad;
+            velocity.put(i, vi);
+            float denominator = vi + s.epsilon();
+            if (mean != null) {
+                float mi = rho * mean.get(i) + (1 - rho) * grad;
+                mean.put(i, mi);
+                denominator -= mi * mi;
+            }
+            float increment = lr * grad / (float) Math.sqrt(denominator);
+            if (momentum != null) {
+                float mo = s.momentum() * momentum.get(i) + increment;
+                momentum.put(i, mo);
+                increment = mo;
+            }
+            p.put(i, p.get(i) - increment);
+        }
+    }
+
     static void dropout(float rate, long seed, FloatBuffer x, FloatBuffer mask, FloatBuffer y, int n) {
         float keepScale = 1f / (1f - rate);
         for (int i = 0; i < n; i++) {

@@ -58,6 +58,7 @@ public final class CudaBackend implements Backend {
     private final Kernels.Launch copyColumns;
     private final Kernels.Launch adam;
     private final Kernels.Launch sgd;
+    private final Kernels.Launch rmsprop;
     private final Kernels.Launch gatherCodes;
     private final Kernels.Launch gatherRows;
     private final String description;
@@ -108,6 +109,7 @@ public final class CudaBackend implements Backend {
             copyColumns = c.kernels.launch("osprey_copy_columns", "ppiiiiii");
             adam = c.kernels.launch("osprey_adam_update", "pppplffffpf");
             sgd = c.kernels.launch("osprey_sgd_update", "ppplffipf");
+            rmsprop = c.kernels.launch("osprey_rmsprop_update", "ppppplffffpf");
             gatherCodes = c.kernels.launch("osprey_gather_codes", "pppillp");
             gatherRows = c.kernels.launch("osprey_gather_rows", "ppillp");
             int[] runtime = new int[1];
@@ -463,6 +465,23 @@ public final class CudaBackend implements Backend {
                 .floatValue(4, s.learningRate()).floatValue(5, s.momentum()).intValue(6, s.nesterov() ? 1 : 0)
                 .pointer(7, decayMask == null ? null : cuda(decayMask))
                 .floatValue(8, s.learningRate() * s.weightDecay()).run(params.size(), c.stream);
+    }
+
+    @Override
+    public synchronized void rmspropUpdate(dev.osprey.backend.RmspropSpec s, Tensor params, Tensor grads,
+                                           Tensor velocity, Tensor momentumBuffer, Tensor meanGrad, Tensor decayMask) {
+        sameSize("rmspropUpdate", params, grads, velocity);
+        for (Tensor optional : new Tensor[] {momentumBuffer, meanGrad, decayMask}) {
+            if (optional != null) {
+                sameSize("rmspropUpdate", params, optional);
+            }
+        }
+        rmsprop.pointer(0, cuda(params)).pointer(1, cuda(grads)).pointer(2, cuda(velocity))
+                .pointer(3, momentumBuffer == null ? null : cuda(momentumBuffer))
+                .pointer(4, meanGrad == null ? null : cuda(meanGrad)).longValue(5, params.size())
+                .floatValue(6, s.learningRate()).floatValue(7, s.rho()).floatValue(8, s.momentum())
+                .floatValue(9, s.epsilon()).pointer(10, decayMask == null ? null : cuda(decayMask))
+                .floatValue(11, s.learningRate() * s.weightDecay()).run(params.size(), c.stream);
     }
 
     // ---- whole data sets ---------------------------------------------------------------------------------
