@@ -8,7 +8,10 @@
 #define OSPREY_KERNEL extern "C" __global__
 #endif
 
-// optimizers (adam.cu, rmsprop.cu, sgd.cu)
+// optimizers (adam.cu, rmsprop.cu, sgd.cu) and gradient clipping (clipping.cu)
+OSPREY_KERNEL void osprey_sum_of_squares(const float* x, long long n, float* result);
+OSPREY_KERNEL void osprey_scale_to_norm(float* x, long long n, const float* sumOfSquares, float maxNorm);
+OSPREY_KERNEL void osprey_clip_by_value(float* x, long long n, float limit);
 OSPREY_KERNEL void osprey_adam_update(float* params, const float* grads, float* m, float* v, long long n, float alpha, float beta1, float beta2, float epsilon, const float* decayMask, float decay);
 OSPREY_KERNEL void osprey_rmsprop_update(float* params, const float* grads, float* velocity, float* momentum, float* meanGrad, long long n, float lr, float rho, float momentumRate, float epsilon, const float* decayMask, float decay);
 OSPREY_KERNEL void osprey_sgd_update(float* params, const float* grads, float* velocity, long long n, float lr, float momentum, int nesterov, const float* decayMask, float decay);

@@ -55,6 +55,15 @@ int main() {
                                mean.data(), 10LL, 0.01f, 0.9f, 0.5f, 1e-7f, (const float*)mask.data(), 0.01f * 0.1f);
         print("rmsprop", p.data(), 10);
     }
+    { // gradient clipping: the sum of squares of 37 values, scaled to norm 1, then clipped by value 0.05
+        std::vector<float> x = input(37, 5), sum(1, 0.0f);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_sum_of_squares, (const float*)x.data(), 37LL, sum.data());
+        print("sum_of_squares", sum.data(), 1);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_scale_to_norm, x.data(), 37LL, (const float*)sum.data(), 1.0f);
+        print("scale_to_norm", x.data(), 37);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_clip_by_value, x.data(), 37LL, 0.05f);
+        print("clip_by_value", x.data(), 37);
+    }
     { // SGD with Nesterov momentum, two steps
         std::vector<float> p = input(10, 1), g = input(10, 2), vel(10, 0.0f);
         for (int t = 0; t < 2; t++)

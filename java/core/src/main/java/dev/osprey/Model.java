@@ -230,9 +230,10 @@ public class Model implements AutoCloseable {
                 checkOutputMatchesLoss();
                 Network n = network;
                 Optimizer o = optimizer;
-                updater = n.bindOptimizer(memory -> o.bind(n.backend(), memory, n.parameters().trainableArena(),
-                        n.parameters().gradientArena(),
-                        o.weightDecay() > 0 ? n.parameters().decayMask(memory, o::decays) : null));
+                updater = n.bindOptimizer(memory -> dev.osprey.engine.GradientClipper.wrap(
+                        o.bind(n.backend(), memory, n.parameters().trainableArena(), n.parameters().gradientArena(),
+                                o.weightDecay() > 0 ? n.parameters().decayMask(memory, o::decays) : null),
+                        o.clipping(), n.backend(), memory, n.parameters()));
             }
             return this;
         }

@@ -140,6 +140,15 @@ public interface Backend extends AutoCloseable {
     /** dx = the interior of dy (the gradient of {@link #pad2dForward}). */
     void pad2dBackward(Pad2dSpec spec, Tensor dy, Tensor dx);
 
+    /** result (1 value) = the sum of x's squared values, computed on the device (gradient clipping). */
+    void sumOfSquares(Tensor x, Tensor result);
+
+    /** x *= min(1, maxNorm / sqrt(sumOfSquares[0])), reading the sum where it lies (no copy to the host). */
+    void scaleToNorm(Tensor x, Tensor sumOfSquares, float maxNorm);
+
+    /** Each value of x clipped into [-limit, limit]. */
+    void clipByValue(Tensor x, float limit);
+
     /** y = x with each sample's axes transposed (its own gradient is the inverse transposition). */
     void permute(PermuteSpec spec, Tensor x, Tensor y);
 

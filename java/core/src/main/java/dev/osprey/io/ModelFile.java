@@ -305,8 +305,14 @@ public final class ModelFile {
             c = new java.util.LinkedHashMap<>(config);
             c.put("learning_rate", Math.max(schedule.rate(0), Double.MIN_NORMAL)); // replaced before every step
         }
-        Optimizer fixed = fixedRateOptimizer(name, c);
-        return schedule == null ? fixed : fixed.learningRate(schedule);
+        Optimizer o = fixedRateOptimizer(name, c);
+        o = schedule == null ? o : o.learningRate(schedule);
+        for (dev.osprey.optim.GradientClipping.Kind kind : dev.osprey.optim.GradientClipping.Kind.values()) {
+            if (config.get(kind.kerasName()) instanceof Number v) {
+                o = o.clipping(new dev.osprey.optim.GradientClipping(kind, v.doubleValue()));
+            }
+        }
+        return o;
     }
 
     private static Optimizer fixedRateOptimizer(String name, Map<String, Object> c) {

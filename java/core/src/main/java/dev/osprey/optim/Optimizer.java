@@ -37,7 +37,32 @@ public interface Optimizer {
      * rate is computed on the host before each step; callbacks that set the rate are refused with such an optimizer.
      */
     default Optimizer learningRate(dev.osprey.optim.schedules.LearningRateSchedule schedule) {
-        return new ScheduledOptimizer(this, schedule);
+        return new ScheduledOptimizer(this, java.util.Objects.requireNonNull(schedule, "schedule"), null);
+    }
+
+    /** This optimizer with gradient clipping (Keras allows one kind at a time; this one replaces any other). */
+    default Optimizer clipping(GradientClipping clipping) {
+        return new ScheduledOptimizer(this, null, clipping);
+    }
+
+    /** Keras' clipnorm: each weight's gradient scaled to an L2 norm of at most this (> 0). */
+    default Optimizer clipnorm(double maxNorm) {
+        return clipping(new GradientClipping(GradientClipping.Kind.NORM, maxNorm));
+    }
+
+    /** Keras' global_clipnorm: all gradients scaled together to a joint L2 norm of at most this (> 0). */
+    default Optimizer globalClipnorm(double maxNorm) {
+        return clipping(new GradientClipping(GradientClipping.Kind.GLOBAL_NORM, maxNorm));
+    }
+
+    /** Keras' clipvalue: each gradient value clipped into [-limit, limit] (limit > 0). */
+    default Optimizer clipvalue(double limit) {
+        return clipping(new GradientClipping(GradientClipping.Kind.VALUE, limit));
+    }
+
+    /** The gradient clipping before each step, or null for none. */
+    default GradientClipping clipping() {
+        return null;
     }
 
     /** The schedule the learning rate follows, or null for a rate set by hand. */

@@ -9,17 +9,21 @@ import java.util.Map;
 import java.util.Objects;
 
 /**
- * An optimizer whose learning rate follows a schedule ({@link Optimizer#learningRate(LearningRateSchedule)}): before
- * each step the rate of that step is computed on the host and handed to the same fused update, so no step waits for
- * the device. Saved with the schedule in place of the learning rate, as Keras saves it.
+ * An optimizer with the settings every Keras optimizer shares on top: a learning-rate schedule
+ * ({@link Optimizer#learningRate(LearningRateSchedule)}) and gradient clipping ({@link Optimizer#clipnorm} and
+ * the others). With a schedule, each step's rate is computed on the host and handed to the same fused update, so
+ * no step waits for the device. Saved as Keras saves them: the schedule in place of the learning rate, the clipping
+ * under its Keras name.
  */
 final class ScheduledOptimizer implements Optimizer {
     private final Optimizer optimizer;
-    private final LearningRateSchedule schedule;
+    private final LearningRateSchedule schedule; // or null
+    private final GradientClipping clipping;      // or null
 
-    ScheduledOptimizer(Optimizer optimizer, LearningRateSchedule schedule) {
+    ScheduledOptimizer(Optimizer optimizer, LearningRateSchedule schedule, GradientClipping clipping) {
         this.optimizer = Objects.requireNonNull(optimizer, "optimizer");
-        this.schedule = Objects.requireNonNull(schedule, "schedule");
+        this.schedule = schedule;
+        this.clipping = clipping;
     }
 
     @Override
@@ -30,7 +34,12 @@ final class ScheduledOptimizer implements Optimizer {
     @Override
     public Map<String, Object> config() {
         Map<String, Object> c = new LinkedHashMap<>(optimizer.config());
-        c.put("learning_rate", schedule.toConfig());
+        if (schedule != null) {
+            c.put("learning_rate", schedule.toConfig());
+        }
+        if (clipping != null) {
+            c.put(clipping.kind().kerasName(), clipping.value());
+        }
         return c;
     }
 
@@ -46,7 +55,12 @@ final class ScheduledOptimizer implements Optimizer {
 
     @Override
     public Optimizer learningRate(LearningRateSchedule next) {
-        return new ScheduledOptimizer(optimizer, next);
+        return new ScheduledOptimizer(optimizer, Objects.requireNonNull(next, "schedule"), clipping);
+    }
+
+    @Override
+    public Optimizer clipping(GradientClipping next) {
+        return new ScheduledOptimizer(optimizer, schedule, next);
     }
 
     @Override
@@ -55,8 +69,16 @@ final class ScheduledOptimizer implements Optimizer {
     }
 
     @Override
+    public GradientClipping clipping() {
+        return clipping;
+    }
+
+    @Override
     public Updater bind(Backend backend, Memory memory, Tensor params, Tensor grads, Tensor decayMask) {
         Updater inner = optimizer.bind(backend, memory, params, grads, decayMask);
+        if (schedule == null) {
+            return inner;
+        }
         inner.learningRate(schedule.rate(0));
         return new Updater() {
             @Override
@@ -88,9 +110,9 @@ final class ScheduledOptimizer implements Optimizer {
 
             @Override
             public void learningRate(double rate) {
-                throw new IllegalStateException(name() + ": the learning rate follows the schedule " + schedule.className()
-                        + "; expected no other change of it (a LearningRateScheduler or ReduceLROnPlateau "
-                        + "callback needs an optimizer with a fixed rate)");
+                throw new IllegalStateException(name() + ": the learning rate follows the schedule "
+                        + schedule.className() + "; expected no other change of it (a LearningRateScheduler or "
+                        + "ReduceLROnPlateau callback needs an optimizer with a fixed rate)");
             }
 
             @Override

@@ -173,6 +173,20 @@ class KernelsOnHostTest {
     }
 
     @Test
+    void gradientClippingMatchesTheCpuBackend() {
+        try (Memory m = CPU.newMemory()) {
+            Tensor x = cpu(m, input(37, 5));
+            Tensor sum = m.allocate(1);
+            CPU.sumOfSquares(x, sum);
+            close(cpu(sum), out.get("sum_of_squares"), 1e-5, "sum of squares");
+            CPU.scaleToNorm(x, sum, 1f);
+            close(cpu(x), out.get("scale_to_norm"), 1e-6, "scale to norm");
+            CPU.clipByValue(x, 0.05f);
+            close(cpu(x), out.get("clip_by_value"), 1e-6, "clip by value");
+        }
+    }
+
+    @Test
     void sgdWithNesterovMomentumMatchesTheCpuBackend() {
         try (Memory m = CPU.newMemory()) {
             Tensor p = cpu(m, input(10, 1));

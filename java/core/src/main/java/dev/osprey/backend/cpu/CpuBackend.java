@@ -471,6 +471,40 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void sumOfSquares(Tensor x, Tensor result) {
+        if (result.size() != 1) {
+            throw new IllegalArgumentException("sumOfSquares: expected a result of 1 value, received " + result.size());
+        }
+        java.nio.FloatBuffer b = cpu(x).buffer();
+        double sum = 0;
+        for (int i = 0, n = (int) x.size(); i < n; i++) {
+            float v = b.get(i);
+            sum += (double) v * v;
+        }
+        cpu(result).buffer().put(0, (float) sum);
+    }
+
+    @Override
+    public void scaleToNorm(Tensor x, Tensor sumOfSquares, float maxNorm) {
+        double norm = Math.sqrt(cpu(sumOfSquares).buffer().get(0));
+        if (norm > maxNorm) {
+            float scale = (float) (maxNorm / norm);
+            java.nio.FloatBuffer b = cpu(x).buffer();
+            for (int i = 0, n = (int) x.size(); i < n; i++) {
+                b.put(i, b.get(i) * scale);
+            }
+        }
+    }
+
+    @Override
+    public void clipByValue(Tensor x, float limit) {
+        java.nio.FloatBuffer b = cpu(x).buffer();
+        for (int i = 0, n = (int) x.size(); i < n; i++) {
+            b.put(i, Math.max(-limit, Math.min(limit, b.get(i))));
+        }
+    }
+
+    @Override
     public void permute(dev.osprey.backend.PermuteSpec spec, Tensor x, Tensor y) {
         Checks.permute("permute", spec, x, y);
         HostOps.permute(spec, cpu(x).buffer(), cpu(y).buffer());

@@ -55,6 +55,9 @@ public final class CudaBackend implements Backend {
     private final Kernels.Launch pad;
     private final Kernels.Launch crop;
     private final Kernels.Launch permute;
+    private final Kernels.Launch sumSquares;
+    private final Kernels.Launch scaleToNorm;
+    private final Kernels.Launch clipValue;
     private final Kernels.Launch copyColumns;
     private final Kernels.Launch adam;
     private final Kernels.Launch sgd;
@@ -106,6 +109,9 @@ public final class CudaBackend implements Backend {
             pad = c.kernels.launch("osprey_pad_nhwc", "ppiiiiiiiif");
             crop = c.kernels.launch("osprey_crop_nhwc", "ppiiiiiiii");
             permute = c.kernels.launch("osprey_permute3", "ppiiiiiii");
+            sumSquares = c.kernels.launch("osprey_sum_of_squares", "plp");
+            scaleToNorm = c.kernels.launch("osprey_scale_to_norm", "plpf");
+            clipValue = c.kernels.launch("osprey_clip_by_value", "plf");
             copyColumns = c.kernels.launch("osprey_copy_columns", "ppiiiiii");
             adam = c.kernels.launch("osprey_adam_update", "pppplffffpf");
             sgd = c.kernels.launch("osprey_sgd_update", "ppplffipf");
@@ -388,6 +394,26 @@ public final class CudaBackend implements Backend {
         crop.pointer(0, cuda(dy)).pointer(1, cuda(dx)).intValue(2, s.batch()).intValue(3, s.inH()).intValue(4, s.inW())
                 .intValue(5, s.channels()).intValue(6, s.top()).intValue(7, s.left()).intValue(8, s.outH())
                 .intValue(9, s.outW()).run(dx.size(), c.stream);
+    }
+
+    @Override
+    public synchronized void sumOfSquares(Tensor x, Tensor result) {
+        if (result.size() != 1) {
+            throw new IllegalArgumentException("sumOfSquares: expected a result of 1 value, received " + result.size());
+        }
+        fill(result, 0f);
+        sumSquares.pointer(0, cuda(x)).longValue(1, x.size()).pointer(2, cuda(result)).run(x.size(), c.stream);
+    }
+
+    @Override
+    public synchronized void scaleToNorm(Tensor x, Tensor sumOfSquares, float maxNorm) {
+        scaleToNorm.pointer(0, cuda(x)).longValue(1, x.size()).pointer(2, cuda(sumOfSquares)).floatValue(3, maxNorm)
+                .run(x.size(), c.stream);
+    }
+
+    @Override
+    public synchronized void clipByValue(Tensor x, float limit) {
+        clipValue.pointer(0, cuda(x)).longValue(1, x.size()).floatValue(2, limit).run(x.size(), c.stream);
     }
 
     @Override
