@@ -13,6 +13,7 @@ OSPREY_KERNEL void osprey_sum_of_squares(const float* x, long long n, float* res
 OSPREY_KERNEL void osprey_scale_to_norm(float* x, long long n, const float* sumOfSquares, float maxNorm);
 OSPREY_KERNEL void osprey_clip_by_value(float* x, long long n, float limit);
 OSPREY_KERNEL void osprey_adam_update(float* params, const float* grads, float* m, float* v, long long n, float alpha, float beta1, float beta2, float epsilon, const float* decayMask, float decay);
+OSPREY_KERNEL void osprey_adam_amsgrad_update(float* params, const float* grads, float* m, float* v, float* vhat, long long n, float alpha, float beta1, float beta2, float epsilon, const float* decayMask, float decay);
 OSPREY_KERNEL void osprey_rmsprop_update(float* params, const float* grads, float* velocity, float* momentum, float* meanGrad, long long n, float lr, float rho, float momentumRate, float epsilon, const float* decayMask, float decay);
 OSPREY_KERNEL void osprey_sgd_update(float* params, const float* grads, float* velocity, long long n, float lr, float momentum, int nesterov, const float* decayMask, float decay);
 

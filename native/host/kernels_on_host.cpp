@@ -46,6 +46,18 @@ int main() {
         }
         print("adam_weight_decay", p.data(), 10);
     }
+    { // Adam with AMSGrad and weight decay 0.1 where the mask is 1, three steps (gradients flip sign at step 2)
+        std::vector<float> p = input(10, 1), g = input(10, 2), m(10, 0.0f), v(10, 0.0f), vhat(10, 0.0f),
+            mask(10, 1.0f);
+        for (int i = 0; i < 10; i += 3) mask[i] = 0.0f;
+        for (int t = 1; t <= 3; t++) {
+            if (t == 2) for (auto& x : g) x = -0.5f * x;
+            const float alpha = (float)(0.01 * std::sqrt(1 - std::pow(0.999, t)) / (1 - std::pow(0.9, t)));
+            OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_adam_amsgrad_update, p.data(), g.data(), m.data(), v.data(),
+                               vhat.data(), 10LL, alpha, 0.9f, 0.999f, 1e-7f, (const float*)mask.data(), 0.01f * 0.1f);
+        }
+        print("adam_amsgrad", p.data(), 10);
+    }
     { // RMSprop, centered, with momentum 0.5 and weight decay 0.1 where the mask is 1, three steps
         std::vector<float> p = input(10, 1), g = input(10, 2), vel(10, 0.0f), mom(10, 0.0f), mean(10, 0.0f),
             mask(10, 1.0f);

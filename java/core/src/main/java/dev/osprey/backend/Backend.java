@@ -271,6 +271,13 @@ public interface Backend extends AutoCloseable {
         adamUpdate(spec, step, params, grads, m, v, null);
     }
 
+    /**
+     * Adam with AMSGrad (Keras' amsgrad=True): as {@link #adamUpdate}, but the step divides by the running maximum of
+     * v, kept in vhat (vhat = max(vhat, v)). One pass over the arena.
+     */
+    void adamAmsgradUpdate(AdamSpec spec, long step, Tensor params, Tensor grads, Tensor m, Tensor v, Tensor vhat,
+                           Tensor decayMask);
+
     /** SGD step, with weight decay as {@link #adamUpdate} applies it. */
     void sgdUpdate(SgdSpec spec, Tensor params, Tensor grads, Tensor velocity, Tensor decayMask);
 

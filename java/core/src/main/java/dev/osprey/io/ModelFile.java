@@ -320,9 +320,10 @@ public final class ModelFile {
         String[] excluded = excludedFromWeightDecay(c.get("exclude_from_weight_decay"));
         return switch (name) {
             case "adam" -> new Adam(dbl(c.get("learning_rate")), dbl(c.get("beta_1")), dbl(c.get("beta_2")),
-                    dbl(c.get("epsilon"))).weightDecay(decay).excludeFromWeightDecay(excluded);
+                    dbl(c.get("epsilon"))).weightDecay(decay).excludeFromWeightDecay(excluded)
+                    .amsgrad(Boolean.TRUE.equals(c.get("amsgrad")));
             case "adamw" -> new AdamW(dbl(c.get("learning_rate")), decay, dbl(c.get("beta_1")), dbl(c.get("beta_2")),
-                    dbl(c.get("epsilon"))).excludeFromWeightDecay(excluded);
+                    dbl(c.get("epsilon"))).excludeFromWeightDecay(excluded).amsgrad(Boolean.TRUE.equals(c.get("amsgrad")));
             case "sgd" -> new SGD(dbl(c.get("learning_rate")), dbl(c.get("momentum")),
                     Boolean.TRUE.equals(c.get("nesterov"))).weightDecay(decay).excludeFromWeightDecay(excluded);
             case "rmsprop" -> new dev.osprey.optim.RMSprop(dbl(c.get("learning_rate")), dbl(c.get("rho")),

@@ -15,6 +15,7 @@ public final class Adam implements Optimizer {
     private final AdamSpec spec;
     private final Map<String, Object> settings; // Keras' names, the values as given
     private final WeightDecay decay;
+    private final boolean amsgrad;
 
     /** Adam with all of Keras' defaults. */
     public Adam() {
@@ -29,13 +30,27 @@ public final class Adam implements Optimizer {
     /** Adam with every setting given: learning rate > 0, betas in [0, 1), epsilon > 0. */
     public Adam(double learningRate, double beta1, double beta2, double epsilon) {
         this(checked(learningRate, beta1, beta2, epsilon), settings(learningRate, beta1, beta2, epsilon),
-                WeightDecay.NONE);
+                WeightDecay.NONE, false);
     }
 
-    private Adam(AdamSpec spec, Map<String, Object> settings, WeightDecay decay) {
+    private Adam(AdamSpec spec, Map<String, Object> settings, WeightDecay decay, boolean amsgrad) {
         this.spec = new AdamSpec(spec.learningRate(), spec.beta1(), spec.beta2(), spec.epsilon(), (float) decay.rate());
         this.settings = settings;
         this.decay = decay;
+        this.amsgrad = amsgrad;
+    }
+
+    /**
+     * This Adam with AMSGrad (Reddi et al. 2018, Keras' amsgrad=True): each step divides by the running maximum of
+     * the second moment instead of the moment itself, with one more state tensor ("vhat").
+     */
+    public Adam amsgrad(boolean on) {
+        return new Adam(spec, settings, decay, on);
+    }
+
+    /** Whether this Adam uses AMSGrad. */
+    public boolean amsgrad() {
+        return amsgrad;
     }
 
     private static Map<String, Object> settings(double learningRate, double beta1, double beta2, double epsilon) {
@@ -66,7 +81,7 @@ public final class Adam implements Optimizer {
      */
     public Adam weightDecay(double rate) {
         try {
-            return new Adam(spec, settings, decay.withRate(rate));
+            return new Adam(spec, settings, decay.withRate(rate), amsgrad);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("Adam: " + e.getMessage(), e);
         }
@@ -78,7 +93,7 @@ public final class Adam implements Optimizer {
      */
     public Adam excludeFromWeightDecay(String... patterns) {
         try {
-            return new Adam(spec, settings, decay.excluding(patterns));
+            return new Adam(spec, settings, decay.excluding(patterns), amsgrad);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("Adam: " + e.getMessage(), e);
         }
@@ -92,6 +107,7 @@ public final class Adam implements Optimizer {
     @Override
     public Map<String, Object> config() {
         Map<String, Object> config = new LinkedHashMap<>(settings);
+        config.put("amsgrad", amsgrad);
         decay.addTo(config);
         return config;
     }
@@ -110,6 +126,16 @@ public final class Adam implements Optimizer {
     public Updater bind(Backend backend, Memory memory, Tensor params, Tensor grads, Tensor decayMask) {
         Tensor m = memory.allocate(params.shape());
         Tensor v = memory.allocate(params.shape());
+        if (amsgrad) {
+            Tensor vhat = memory.allocate(params.shape());
+            return new SpecUpdater<>(name(), spec, Map.of("m", m, "v", v, "vhat", vhat), AdamSpec::learningRate,
+                    AdamSpec::withLearningRate) {
+                @Override
+                void apply(AdamSpec s, long step) {
+                    backend.adamAmsgradUpdate(s, step, params, grads, m, v, vhat, decayMask);
+                }
+            };
+        }
         return new SpecUpdater<>(name(), spec, Map.of("m", m, "v", v), AdamSpec::learningRate,
                 AdamSpec::withLearningRate) {
             @Override

@@ -48,6 +48,11 @@ public final class AdamW implements Optimizer {
         return new AdamW(renamed(() -> adam.excludeFromWeightDecay(patterns)));
     }
 
+    /** This AdamW with AMSGrad (see {@link Adam#amsgrad(boolean)}). */
+    public AdamW amsgrad(boolean on) {
+        return new AdamW(adam.amsgrad(on));
+    }
+
     @Override
     public String name() {
         return "adamw";

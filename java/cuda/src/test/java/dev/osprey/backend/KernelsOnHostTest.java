@@ -152,6 +152,32 @@ class KernelsOnHostTest {
     }
 
     @Test
+    void adamWithAmsgradMatchesTheCpuBackend() {
+        try (Memory m = CPU.newMemory()) {
+            Tensor p = cpu(m, input(10, 1));
+            float[] gradients = input(10, 2);
+            float[] maskValues = new float[10];
+            for (int i = 0; i < 10; i++) {
+                maskValues[i] = i % 3 == 0 ? 0f : 1f;
+            }
+            Tensor mask = cpu(m, maskValues);
+            Tensor mo = m.allocate(10);
+            Tensor v = m.allocate(10);
+            Tensor vhat = m.allocate(10);
+            for (int t = 1; t <= 3; t++) {
+                if (t == 2) {
+                    for (int i = 0; i < 10; i++) {
+                        gradients[i] *= -0.5f;
+                    }
+                }
+                CPU.adamAmsgradUpdate(new AdamSpec(0.01f, 0.9f, 0.999f, 1e-7f, 0.1f), t, p, cpu(m, gradients), mo, v,
+                        vhat, mask);
+            }
+            close(cpu(p), out.get("adam_amsgrad"), 1e-6, "adam amsgrad");
+        }
+    }
+
+    @Test
     void centeredRmspropWithMomentumAndWeightDecayMatchesTheCpuBackend() {
         try (Memory m = CPU.newMemory()) {
             Tensor p = cpu(m, input(10, 1));

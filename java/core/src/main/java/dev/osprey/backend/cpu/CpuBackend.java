@@ -569,6 +569,17 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void adamAmsgradUpdate(AdamSpec spec, long step, Tensor params, Tensor grads, Tensor m, Tensor v,
+                                  Tensor vhat, Tensor decayMask) {
+        sameSize("adamAmsgradUpdate", params, grads, m, v, vhat);
+        if (decayMask != null) {
+            sameSize("adamAmsgradUpdate decayMask", params, decayMask);
+        }
+        HostOps.adamAmsgrad(spec, step, cpu(params).buffer(), cpu(grads).buffer(), cpu(m).buffer(), cpu(v).buffer(),
+                cpu(vhat).buffer(), decayMask == null ? null : cpu(decayMask).buffer(), (int) params.size());
+    }
+
+    @Override
     public void rmspropUpdate(dev.osprey.backend.RmspropSpec spec, Tensor params, Tensor grads, Tensor velocity,
                               Tensor momentumBuffer, Tensor meanGrad, Tensor decayMask) {
         sameSize("rmspropUpdate", params, grads, velocity);

@@ -134,6 +134,26 @@ final class HostOps {
         }
     }
 
+    static void adamAmsgrad(AdamSpec s, long step, FloatBuffer p, FloatBuffer g, FloatBuffer m, FloatBuffer v,
+                            FloatBuffer vhat, FloatBuffer decayMask, int n) {
+        float a = (float) (s.learningRate() * Math.sqrt(1 - Math.pow(s.beta2(), step))
+                / (1 - Math.pow(s.beta1(), step)));
+        float decay = s.learningRate() * s.weightDecay();
+        for (int i = 0; i < n; i++) {
+            if (decay != 0f) {
+                p.put(i, p.get(i) - decay * (decayMask == null ? 1f : decayMask.get(i)) * p.get(i));
+            }
+            float grad = g.get(i);
+            float mi = m.get(i) + (grad - m.get(i)) * (1f - s.beta1());
+            float vi = v.get(i) + (grad * grad - v.get(i)) * (1f - s.beta2());
+            float hi = Math.max(vhat.get(i), vi);
+            m.put(i, mi);
+            v.put(i, vi);
+            vhat.put(i, hi);
+            p.put(i, p.get(i) - mi * a / ((float) Math.sqrt(hi) + s.epsilon()));
+        }
+    }
+
     static void rmsprop(dev.osprey.backend.RmspropSpec s, FloatBuffer p, FloatBuffer g, FloatBuffer velocity,
                         FloatBuffer momentum, FloatBuffer mean, FloatBuffer decayMask, int n) {
         float lr = s.learningRate();

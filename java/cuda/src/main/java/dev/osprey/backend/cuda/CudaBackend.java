@@ -62,6 +62,7 @@ public final class CudaBackend implements Backend {
     private final Kernels.Launch adam;
     private final Kernels.Launch sgd;
     private final Kernels.Launch rmsprop;
+    private final Kernels.Launch adamAmsgrad;
     private final Kernels.Launch gatherCodes;
     private final Kernels.Launch gatherRows;
     private final String description;
@@ -116,6 +117,7 @@ public final class CudaBackend implements Backend {
             adam = c.kernels.launch("osprey_adam_update", "pppplffffpf");
             sgd = c.kernels.launch("osprey_sgd_update", "ppplffipf");
             rmsprop = c.kernels.launch("osprey_rmsprop_update", "ppppplffffpf");
+            adamAmsgrad = c.kernels.launch("osprey_adam_amsgrad_update", "ppppplffffpf");
             gatherCodes = c.kernels.launch("osprey_gather_codes", "pppillp");
             gatherRows = c.kernels.launch("osprey_gather_rows", "ppillp");
             int[] runtime = new int[1];
@@ -491,6 +493,22 @@ public final class CudaBackend implements Backend {
                 .floatValue(4, s.learningRate()).floatValue(5, s.momentum()).intValue(6, s.nesterov() ? 1 : 0)
                 .pointer(7, decayMask == null ? null : cuda(decayMask))
                 .floatValue(8, s.learningRate() * s.weightDecay()).run(params.size(), c.stream);
+    }
+
+    @Override
+    public synchronized void adamAmsgradUpdate(AdamSpec s, long step, Tensor params, Tensor grads, Tensor m, Tensor v,
+                                               Tensor vhat, Tensor decayMask) {
+        sameSize("adamAmsgradUpdate", params, grads, m, v, vhat);
+        if (decayMask != null) {
+            sameSize("adamAmsgradUpdate decayMask", params, decayMask);
+        }
+        float alpha = (float) (s.learningRate() * Math.sqrt(1 - Math.pow(s.beta2(), step))
+                / (1 - Math.pow(s.beta1(), step)));
+        adamAmsgrad.pointer(0, cuda(params)).pointer(1, cuda(grads)).pointer(2, cuda(m)).pointer(3, cuda(v))
+                .pointer(4, cuda(vhat)).longValue(5, params.size()).floatValue(6, alpha).floatValue(7, s.beta1())
+                .floatValue(8, s.beta2()).floatValue(9, s.epsilon())
+                .pointer(10, decayMask == null ? null : cuda(decayMask))
+                .floatValue(11, s.learningRate() * s.weightDecay()).run(params.size(), c.stream);
     }
 
     @Override
