@@ -438,6 +438,41 @@ public class Model implements AutoCloseable {
         }
     }
 
+    /**
+     * Where the model fails, class by class, on labeled data: predicts x and returns the confusion matrix, per-class
+     * precision, recall, F1 and one-vs-rest AUC with macro averages, and top-k accuracy
+     * ({@link dev.osprey.metrics.ClassificationReport}). y: class indices, or one-hot rows. Class names are the
+     * model's when it has them.
+     */
+    public dev.osprey.metrics.ClassificationReport classificationReport(NDArray x, NDArray y, int batchSize) {
+        NDArray p = predict(x, batchSize);
+        int rows = p.rows();
+        int classes = p.rowSize();
+        if (y.rows() != rows) {
+            throw new IllegalArgumentException("classificationReport: expected " + rows + " labels, received "
+                    + y.rows());
+        }
+        int[] labels = new int[rows];
+        if (y.rowSize() == 1) {
+            float[] v = y.data();
+            for (int i = 0; i < rows; i++) {
+                if (v[i] != Math.rint(v[i]) || v[i] < 0 || v[i] >= classes) {
+                    throw new IllegalArgumentException("classificationReport: expected class indices in [0, " + classes
+                            + "), received " + v[i] + " at " + i);
+                }
+                labels[i] = (int) v[i];
+            }
+        } else if (y.rowSize() == classes) {
+            labels = y.argMax();
+        } else {
+            throw new IllegalArgumentException("classificationReport: expected labels of 1 or " + classes
+                    + " values a row, received " + y.rowSize());
+        }
+        List<String> names = classNames();
+        return dev.osprey.metrics.ClassificationReport.of(p.data(), classes, labels,
+                names != null && names.size() == classes ? names : null);
+    }
+
     /** Class probabilities (N, classes) for a softmax model, raw outputs otherwise; batches of 32. */
     public NDArray predict(NDArray x) {
         return predict(x, 32);

@@ -45,6 +45,61 @@ public final class Charts {
         write(out, png);
     }
 
+    /**
+     * The confusion matrix as a grid: true classes down, predicted across, each cell shaded by its share of the row
+     * (the row's recall on the diagonal) and labeled with its count.
+     */
+    public static void confusionMatrix(dev.osprey.metrics.ClassificationReport report, Path png) throws IOException {
+        long[][] m = report.confusionMatrix();
+        List<String> names = report.classNames();
+        int n = m.length;
+        int cell = Math.max(36, Math.min(64, 640 / Math.max(1, n)));
+        int label = 12 + 7 * names.stream().mapToInt(String::length).max().orElse(1);
+        int top = 40 + label;
+        int width = label + 20 + n * cell + 20;
+        int height = top + n * cell + 40;
+        BufferedImage out = new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);
+        Graphics2D g = out.createGraphics();
+        g.setRenderingHint(java.awt.RenderingHints.KEY_TEXT_ANTIALIASING, java.awt.RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
+        g.setColor(Color.WHITE);
+        g.fillRect(0, 0, width, height);
+        g.setColor(Color.BLACK);
+        g.setFont(g.getFont().deriveFont(java.awt.Font.BOLD, 14f));
+        g.drawString(String.format(java.util.Locale.ROOT, "Confusion matrix (rows: true class, columns: predicted); "
+                + "accuracy %.4f", report.accuracy()), 10, 22);
+        g.setFont(g.getFont().deriveFont(java.awt.Font.PLAIN, 11f));
+        int left = label + 20;
+        for (int r = 0; r < n; r++) {
+            long rowTotal = 0;
+            for (long v : m[r]) {
+                rowTotal += v;
+            }
+            g.setColor(Color.BLACK);
+            g.drawString(names.get(r), 8, top + r * cell + cell / 2 + 4);
+            for (int c = 0; c < n; c++) {
+                double share = rowTotal == 0 ? 0 : (double) m[r][c] / rowTotal;
+                int shade = 255 - (int) Math.round(200 * share);
+                g.setColor(r == c ? new Color(shade, 255, shade) : new Color(255, shade, shade));
+                g.fillRect(left + c * cell, top + r * cell, cell, cell);
+                g.setColor(Color.GRAY);
+                g.drawRect(left + c * cell, top + r * cell, cell, cell);
+                g.setColor(Color.BLACK);
+                String count = Long.toString(m[r][c]);
+                g.drawString(count, left + c * cell + (cell - g.getFontMetrics().stringWidth(count)) / 2,
+                        top + r * cell + cell / 2 + 4);
+            }
+        }
+        java.awt.geom.AffineTransform plain = g.getTransform();
+        for (int c = 0; c < n; c++) { // column names, rotated
+            g.setTransform(plain);
+            g.rotate(-Math.PI / 2, left + c * cell + cell / 2 + 4, top - 6);
+            g.drawString(names.get(c), left + c * cell + cell / 2 + 4, top - 6);
+        }
+        g.setTransform(plain);
+        g.dispose();
+        write(out, png);
+    }
+
     private static BufferedImage curves(String title, String metric, List<Double> train, List<Double> validation) {
         XYChart chart = new XYChartBuilder().width(WIDTH).height(HEIGHT).title(title).xAxisTitle("epoch")
                 .yAxisTitle(metric).build();

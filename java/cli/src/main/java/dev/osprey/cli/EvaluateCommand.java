@@ -24,6 +24,14 @@ final class EvaluateCommand implements Callable<Integer> {
     @Option(names = "--device", defaultValue = "auto", description = "auto or cpu. Default: ${DEFAULT-VALUE}.")
     String device;
 
+    @Option(names = "--report", description = "Also print precision, recall, F1 and one-vs-rest AUC per class with "
+            + "their macro averages and top-k accuracy, and write the confusion matrix as MODEL.confusion.png.")
+    boolean report;
+
+    @Option(names = "--top-k", defaultValue = "3", description = "k of the report's top-k accuracy. Default: "
+            + "${DEFAULT-VALUE}.")
+    int topK;
+
     @Override
     public Integer call() throws Exception {
         LabeledData d = data.load();
@@ -31,6 +39,17 @@ final class EvaluateCommand implements Callable<Integer> {
             Map<String, Double> r = model.evaluate(d.testX(), d.testY(), 256);
             System.out.printf(Locale.ROOT, "loss: %.4f - accuracy: %.4f (%,d images from %s)%n", r.get("loss"),
                     r.getOrDefault("accuracy", Double.NaN), d.testX().rows(), d.source());
+            if (report) {
+                dev.osprey.metrics.ClassificationReport rep = model.classificationReport(d.testX(), d.testY(), 256);
+                System.out.print(rep.toTable(topK));
+                Path png = TrainCommand.sibling(modelFile, ".confusion.png");
+                try {
+                    dev.osprey.charts.Charts.confusionMatrix(rep, png);
+                    System.out.println("Confusion matrix: " + png.toAbsolutePath());
+                } catch (LinkageError e) {
+                    System.out.println("Confusion matrix: not drawn, this Java runtime has no imaging (" + e + ")");
+                }
+            }
         }
         return 0;
     }

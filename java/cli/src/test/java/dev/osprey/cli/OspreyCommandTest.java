@@ -52,9 +52,13 @@ class OspreyCommandTest {
         assertTrue(curves.getWidth() > 1000 && curves.getHeight() > 300, "a two-panel chart");
         assertTrue(Files.readString(dir.resolve("m.history.json")).matches("\\{\"loss\":\\[[0-9.]+\\],\"accuracy\".*"));
 
-        Run evaluate = run("evaluate", model.toString());
+        Run evaluate = run("evaluate", model.toString(), "--report", "--top-k", "2");
         assertEquals(0, evaluate.exitCode(), evaluate.err());
         assertTrue(evaluate.out().startsWith("loss: "), evaluate.out());
+        assertTrue(evaluate.out().matches("(?s).*\\nTrouser +0\\.\\d{4} +0\\.\\d{4} +0\\.\\d{4} +0\\.\\d{4} +\\d+\\n.*"
+                + "\\nmacro .*top-2 accuracy 0\\.\\d{4}.*"), evaluate.out());
+        java.awt.image.BufferedImage confusion = javax.imageio.ImageIO.read(dir.resolve("m.confusion.png").toFile());
+        assertTrue(confusion.getWidth() > 400 && confusion.getHeight() > 400, "a 10 x 10 grid");
 
         Path images = dir.resolve("images.gz");
         try (InputStream in = getClass().getResourceAsStream("/dev/osprey/data/fashion-mnist-sample/t10k-images-idx3-ubyte.gz")) {
@@ -155,9 +159,10 @@ class OspreyCommandTest {
         assertEquals(1, device.exitCode());
         assertTrue(device.err().contains("expected device auto, cpu, cuda or cuda:N, received 'tpu'"), device.err());
 
-        Run optimizer = run("train", "--optimizer", "rmsprop", "--epochs", "1", "--quiet");
+        Run optimizer = run("train", "--optimizer", "adagrad", "--epochs", "1", "--quiet", "-o",
+                dir.resolve("never.osprey").toString());
         assertEquals(1, optimizer.exitCode());
-        assertTrue(optimizer.err().contains("expected --optimizer adam, adamw or sgd, received 'rmsprop'"),
+        assertTrue(optimizer.err().contains("expected --optimizer adam, adamw, sgd or rmsprop, received 'adagrad'"),
                 optimizer.err());
 
         Run usage = run("train", "--epochs", "many");
