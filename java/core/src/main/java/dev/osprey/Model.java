@@ -376,6 +376,51 @@ public class Model implements AutoCloseable {
         }
     }
 
+    /**
+     * One training step on one batch (Keras' train_on_batch): x is the batch, y its labels (class indices or one-hot
+     * rows, as the loss takes them). Skips fit's machinery (epochs, shuffling, callbacks, History); the plan for the
+     * batch size is cached, so a loop of calls costs what fit's steps cost. Returns {"loss", "accuracy"} of the batch,
+     * computed before the step's update, as Keras reports them. The dropout seed follows the model's seed and step
+     * count, so a loop repeats exactly.
+     */
+    public Map<String, Double> trainOnBatch(NDArray x, NDArray y) {
+        boolean outermost = beginTraining();
+        try {
+            synchronized (this) {
+                checkOpen();
+                requireCompiled("trainOnBatch");
+                if (x.rows() == 0) {
+                    throw new IllegalArgumentException("trainOnBatch: expected at least one sample, received 0");
+                }
+                ensureBuilt(x.sampleShape(), "trainOnBatch");
+                requireTrainabilityCompiled();
+                Shape expected = graph.inputShape(0);
+                if (x.sampleShape().size() != expected.size() || !compatible(x.sampleShape(), expected)) {
+                    throw new IllegalArgumentException("trainOnBatch: expected samples of shape " + expected
+                            + ", received " + x.sampleShape());
+                }
+                loss.validate("trainOnBatch", y, x.rows(), outputShape().size());
+                checkFinite("trainOnBatch", x);
+                return new Trainer(this, network, loss, optimizer, updater, FitOptions.defaults().verbose(false),
+                        reportsAccuracy()).trainOnBatch(x, y.data(), seed);
+            }
+        } finally {
+            if (outermost) {
+                trainer.set(null);
+            }
+        }
+    }
+
+    /** Loss and accuracy on one batch, without training (Keras' test_on_batch): evaluate with the batch as one. */
+    public Map<String, Double> testOnBatch(NDArray x, NDArray y) {
+        return evaluate(x, y, Math.max(1, x.rows()));
+    }
+
+    /** Predictions for one batch (Keras' predict_on_batch): predict with the batch as one. */
+    public NDArray predictOnBatch(NDArray x) {
+        return predict(x, Math.max(1, x.rows()));
+    }
+
     /** Trains from batch sources: in-memory arrays, or an image pipeline that prefetches on worker threads. */
     public History fit(BatchSource train, BatchSource validation, FitOptions options) {
         boolean outermost = beginTraining();

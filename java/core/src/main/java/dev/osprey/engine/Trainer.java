@@ -125,6 +125,29 @@ public final class Trainer implements Training {
         return history;
     }
 
+    /**
+     * One optimizer step on one batch (Keras' train_on_batch): no epochs, shuffling, callbacks or History; the plan
+     * for the batch size is the network's cached one. Returns the batch's loss (and accuracy), read back once.
+     * x holds rows samples; labels their targets as {@link Loss#targets} takes them.
+     */
+    public Map<String, Double> trainOnBatch(dev.osprey.NDArray x, float[] labels, long seed) {
+        int rows = x.rows();
+        ExecutionPlan plan = network.trainingPlan(rows);
+        backend.copyIn(x.data(), 0, plan.input(0));
+        float[] targets = new float[rows * classes()];
+        loss.targets(labels, rows, classes(), targets);
+        backend.copyIn(targets, 0, plan.targets());
+        backend.fill(network.trainStats(), 0f);
+        trainStep(plan, seed ^ updater.iterations() * 0x9E3779B97F4A7C15L);
+        seenThisEpoch = rows;
+        Map<String, Double> logs = new LinkedHashMap<>();
+        logs.put("loss", loss());
+        if (reportsAccuracy) {
+            logs.put("accuracy", accuracy());
+        }
+        return logs;
+    }
+
     /** One step on the batch already in the plan's input and target tensors. */
     private void trainStep(ExecutionPlan plan, long seed) {
         backend.execute(() -> {
