@@ -20,7 +20,7 @@ OSPREY_KERNEL void osprey_sgd_update(float* params, const float* grads, float* v
 // loss and softmax (softmax_cross_entropy.cu)
 OSPREY_KERNEL void osprey_softmax_forward(const float* x, float* y, int rows, int width);
 OSPREY_KERNEL void osprey_softmax_backward(const float* y, const float* dy, float* dx, int rows, int width);
-OSPREY_KERNEL void osprey_softmax_cross_entropy(const float* logits, const float* targets, float* dLogits, float* stats, int rows, int classes);
+OSPREY_KERNEL void osprey_softmax_cross_entropy(const float* logits, const float* targets, const float* classWeights, float* dLogits, float* stats, int rows, int classes);
 
 // activations (activation.cu): kind is the ordinal of dev.osprey.Activation.Kind, in this order (a test checks it)
 enum osprey_activation_kind {

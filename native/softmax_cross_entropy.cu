@@ -26,8 +26,8 @@ OSPREY_KERNEL void osprey_softmax_backward(const float* y, const float* dy, floa
     }
 }
 
-OSPREY_KERNEL void osprey_softmax_cross_entropy(const float* logits, const float* targets, float* dLogits,
-                                                float* stats, int rows, int classes) {
+OSPREY_KERNEL void osprey_softmax_cross_entropy(const float* logits, const float* targets, const float* classWeights,
+                                                float* dLogits, float* stats, int rows, int classes) {
     FOR_EACH(r, rows) {
         const float* z = logits + r * classes;
         const float* t = targets + r * classes;
@@ -41,13 +41,14 @@ OSPREY_KERNEL void osprey_softmax_cross_entropy(const float* logits, const float
         float sum = 0.0f;
         for (int c = 0; c < classes; c++) sum += expf(z[c] - max);
         const float logSum = logf(sum);
+        const float weight = classWeights != nullptr ? classWeights[expected] : 1.0f;  // Keras' class_weight
         float loss = 0.0f;
         for (int c = 0; c < classes; c++) {
             const float logP = z[c] - max - logSum;
             if (t[c] != 0.0f) loss -= t[c] * logP;
-            if (dLogits != nullptr) dLogits[r * classes + c] = (expf(logP) - t[c]) / rows;
+            if (dLogits != nullptr) dLogits[r * classes + c] = weight * (expf(logP) - t[c]) / rows;
         }
-        atomicAdd(&stats[0], loss);
+        atomicAdd(&stats[0], weight * loss);
         if (predicted == expected) atomicAdd(&stats[1], 1.0f);
     }
 }

@@ -16,6 +16,7 @@ public final class FitOptions {
     boolean verbose = true;
     boolean keepDataResident = true;
     final List<Callback> callbacks = new ArrayList<>();
+    private double[] classWeight;
 
     /** New options with the defaults: epochs 1, batch size 32, shuffle on. */
     public static FitOptions defaults() {
@@ -87,6 +88,47 @@ public final class FitOptions {
         return this;
     }
 
+    /**
+     * Keras' class_weight: each training sample's loss (and gradient) is multiplied by the weight of its class, one
+     * weight >= 0 per class of the model's output (null: all 1). Validation figures stay unweighted, as in Keras.
+     * {@link #balancedClassWeights} gives the weights that make every class count alike.
+     */
+    public FitOptions classWeight(double... weights) {
+        if (weights != null) {
+            for (double w : weights) {
+                if (!(w >= 0) || Double.isInfinite(w)) {
+                    throw new IllegalArgumentException("classWeight: expected weights >= 0, received "
+                            + java.util.Arrays.toString(weights));
+                }
+            }
+        }
+        this.classWeight = weights == null ? null : weights.clone();
+        return this;
+    }
+
+    /**
+     * scikit-learn's and Keras users' "balanced" weights for labels (class indices, or one-hot rows) of this many
+     * classes: samples / (classes * samples of the class); a class with no sample gets 0.
+     */
+    public static double[] balancedClassWeights(NDArray labels, int classes) {
+        long[] counts = new long[classes];
+        int rows = labels.rows();
+        int[] classOf = labels.rowSize() == 1 ? null : labels.argMax();
+        for (int i = 0; i < rows; i++) {
+            int c = classOf != null ? classOf[i] : (int) labels.data()[i];
+            if (c < 0 || c >= classes) {
+                throw new IllegalArgumentException("balancedClassWeights: expected classes in [0, " + classes
+                        + "), received " + c + " at " + i);
+            }
+            counts[c]++;
+        }
+        double[] w = new double[classes];
+        for (int c = 0; c < classes; c++) {
+            w[c] = counts[c] == 0 ? 0 : (double) rows / ((double) classes * counts[c]);
+        }
+        return w;
+    }
+
     /** Adds callbacks that fit calls during training. */
     public FitOptions callbacks(Callback... callbacks) {
         this.callbacks.addAll(List.of(callbacks));
@@ -118,6 +160,11 @@ public final class FitOptions {
     /** Whether in-memory arrays are handed to the backend whole (see {@link #keepDataResident(boolean)}). */
     public boolean keepDataResident() {
         return keepDataResident;
+    }
+
+    /** The class weights, or null for none (see {@link #classWeight}). */
+    public double[] classWeight() {
+        return classWeight == null ? null : classWeight.clone();
     }
 
     /** The callbacks, in the order they were added (read-only). */

@@ -46,6 +46,11 @@ final class TrainCommand implements Callable<Integer> {
             + "from 0. Default: ${DEFAULT-VALUE}.")
     String lrSchedule;
 
+    @Option(names = "--class-weight", defaultValue = "none", description = "none, or auto: Keras users' balanced "
+            + "class weights (samples / (classes * samples of the class)), so that rare classes count as much as "
+            + "common ones. Default: ${DEFAULT-VALUE}.")
+    String classWeight;
+
     @Option(names = "--warmup-epochs", defaultValue = "0", description = "With --lr-schedule cosine: epochs of linear "
             + "warm-up from 0 to the learning rate. Default: ${DEFAULT-VALUE}.")
     int warmupEpochs;
@@ -152,7 +157,16 @@ final class TrainCommand implements Callable<Integer> {
             model.compile(optimizer(split[0].size()), loss(), Metric.ACCURACY);
             System.out.println("Device: " + model.backendDescription());
             long start = System.nanoTime();
-            History history = model.fit(train, validation, fitOptions());
+            int[] labels = new int[split[0].size()];
+            for (int i = 0; i < labels.length; i++) {
+                labels[i] = split[0].label(i);
+            }
+            float[] asFloats = new float[labels.length];
+            for (int i = 0; i < labels.length; i++) {
+                asFloats[i] = labels[i];
+            }
+            History history = model.fit(train, validation, fitOptions(new NDArray(asFloats, labels.length, 1),
+                    classes.size()));
             double seconds = (System.nanoTime() - start) / 1e9;
             model.save(output);
             history.writeJson(sibling(output, ".history.json"));
@@ -173,8 +187,17 @@ final class TrainCommand implements Callable<Integer> {
         return 0;
     }
 
-    private FitOptions fitOptions() {
-        return FitOptions.defaults().epochs(epochs).batchSize(batchSize).seed(seed).verbose(!quiet);
+    /** fit's options; labels and classes give --class-weight auto its weights. */
+    FitOptions fitOptions(NDArray labels, int classes) {
+        FitOptions options = FitOptions.defaults().epochs(epochs).batchSize(batchSize).seed(seed).verbose(!quiet);
+        switch (classWeight.trim().toLowerCase(Locale.ROOT)) {
+            case "none" -> {
+            }
+            case "auto", "balanced" -> options.classWeight(FitOptions.balancedClassWeights(labels, classes));
+            default -> throw new IllegalArgumentException("expected --class-weight none or auto, received '"
+                    + classWeight + "'");
+        }
+        return options;
     }
 
     /** (N, H, W) images as (N, H, W, 1). */
@@ -221,12 +244,13 @@ final class TrainCommand implements Callable<Integer> {
             long start = System.nanoTime();
             History history;
             if (augmentation.isNone()) {
-                history = model.fit(d.trainX(), d.trainY(), fitOptions().validationData(d.testX(), d.testY()));
+                history = model.fit(d.trainX(), d.trainY(), fitOptions(d.trainY(), classes)
+                        .validationData(d.testX(), d.testY()));
             } else {
                 System.out.println("Augmentation: " + augmentation);
                 NDArray images = d.trainX().sampleShape().rank() == 2 ? withChannel(d.trainX()) : d.trainX();
                 history = model.fit(new AugmentedArrays(images, d.trainY(), augmentation, seed),
-                        new ArrayBatchSource(d.testX(), d.testY()), fitOptions());
+                        new ArrayBatchSource(d.testX(), d.testY()), fitOptions(d.trainY(), classes));
             }
             double seconds = (System.nanoTime() - start) / 1e9;
             Map<String, Double> test = model.evaluate(d.testX(), d.testY(), 256);

@@ -84,7 +84,7 @@ class OspreyCommandTest {
 
     /** --lr-schedule cosine --warmup-epochs: Keras' CosineDecay per step, rising linearly over the warm-up epochs. */
     @Test
-    void cosineScheduleWithWarmupStepsPerBatch() {
+    void cosineScheduleWithWarmupStepsPerBatchAndBalancedClassWeights() {
         TrainCommand t = new TrainCommand();
         new picocli.CommandLine(t).parseArgs("--epochs", "4", "--batch-size", "100", "--learning-rate", "0.01",
                 "--optimizer", "adamw", "--lr-schedule", "cosine", "--warmup-epochs", "1");
@@ -94,6 +94,10 @@ class OspreyCommandTest {
         assertEquals(0.01, schedule.rate(10), 1e-12);
         assertEquals(0.005, schedule.rate(25), 1e-12);
         assertEquals(0.0, schedule.rate(40), 1e-12);
+        new picocli.CommandLine(t).parseArgs("--class-weight", "auto");
+        double[] w = t.fitOptions(new dev.osprey.NDArray(new float[] {0, 0, 0, 1}, 4, 1), 2).classWeight();
+        assertEquals(4.0 / 6, w[0], 1e-12);
+        assertEquals(2.0, w[1], 1e-12);
         new picocli.CommandLine(t).parseArgs("--epochs", "2", "--lr-schedule", "cosine", "--warmup-epochs", "2");
         assertTrue(org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
                 () -> t.optimizer(1000)).getMessage().contains("--warmup-epochs"));

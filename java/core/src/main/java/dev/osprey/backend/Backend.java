@@ -252,7 +252,16 @@ public interface Backend extends AutoCloseable {
      * batch-mean loss into dLogits (may be null) and adds [sum of losses, number of correct arg-max] to the
      * two-element stats tensor, so that nothing has to be read back per step.
      */
-    void softmaxCrossEntropy(Tensor logits, Tensor targets, Tensor dLogits, Tensor stats);
+    default void softmaxCrossEntropy(Tensor logits, Tensor targets, Tensor dLogits, Tensor stats) {
+        softmaxCrossEntropy(logits, targets, null, dLogits, stats);
+    }
+
+    /**
+     * {@link #softmaxCrossEntropy(Tensor, Tensor, Tensor, Tensor)} with Keras' class_weight: each row's loss and
+     * gradient scaled by the weight of its target class (the arg-max of its targets), read from classWeights (one
+     * value per class, on the device; null: all 1). The mean stays over the batch's rows, as Keras reduces.
+     */
+    void softmaxCrossEntropy(Tensor logits, Tensor targets, Tensor classWeights, Tensor dLogits, Tensor stats);
 
     /** Inverted dropout: mask = keep / (1 - rate) from a counter-based generator keyed by seed; y = x * mask. */
     void dropoutForward(float rate, long seed, Tensor x, Tensor mask, Tensor y);

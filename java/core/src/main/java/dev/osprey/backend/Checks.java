@@ -269,6 +269,16 @@ public final class Checks {
         return shape;
     }
 
+    /** As {@link #softmaxCrossEntropy(Tensor, Tensor, Tensor, Tensor)}, with one class weight per class or none. */
+    public static int[] softmaxCrossEntropy(Tensor logits, Tensor targets, Tensor classWeights, Tensor dLogits,
+                                            Tensor stats) {
+        int[] shape = softmaxCrossEntropy(logits, targets, dLogits, stats);
+        if (classWeights != null) {
+            expect("softmaxCrossEntropy classWeights", classWeights, shape[1]);
+        }
+        return shape;
+    }
+
     /** rate lies in [0, 1), and x, mask and y hold as many elements as each other. */
     public static void dropoutForward(float rate, Tensor x, Tensor mask, Tensor y) {
         if (!(rate >= 0f && rate < 1f)) {

@@ -10,6 +10,7 @@ import dev.osprey.TrainingDivergedException;
 import dev.osprey.backend.Backend;
 import dev.osprey.backend.BackendException;
 import dev.osprey.backend.ResidentData;
+import dev.osprey.backend.Tensor;
 import dev.osprey.callbacks.Callback;
 import dev.osprey.callbacks.ProgressBar;
 import dev.osprey.callbacks.Training;
@@ -45,6 +46,7 @@ public final class Trainer implements Training {
     private long epochStart;
     private double epochDataWait;
     private boolean stopRequested;
+    private Tensor classWeights; // Keras' class_weight on the device while a fit runs, or null
 
     /**
      * A trainer for one fit: updater steps the network's trainable weights; reportsAccuracy adds "accuracy" (and
@@ -78,6 +80,28 @@ public final class Trainer implements Training {
     }
 
     private History fit(Feed feed, int n, BatchSource validation, long seed) {
+        double[] weights = options.classWeight();
+        if (weights == null) {
+            return fitWith(feed, n, validation, seed);
+        }
+        if (weights.length != classes()) {
+            throw new IllegalArgumentException("fit: expected one class weight for each of the " + classes()
+                    + " classes, received " + weights.length);
+        }
+        try (dev.osprey.backend.Memory memory = backend.newMemory()) {
+            classWeights = memory.allocate(weights.length);
+            float[] w = new float[weights.length];
+            for (int i = 0; i < w.length; i++) {
+                w[i] = (float) weights[i];
+            }
+            backend.copyIn(w, 0, classWeights);
+            return fitWith(feed, n, validation, seed);
+        } finally {
+            classWeights = null;
+        }
+    }
+
+    private History fitWith(Feed feed, int n, BatchSource validation, long seed) {
         int batch = Math.min(options.batchSize(), n);
         stepsPerEpoch = (n + batch - 1) / batch;
         History history = new History();
@@ -152,7 +176,8 @@ public final class Trainer implements Training {
     private void trainStep(ExecutionPlan plan, long seed) {
         backend.execute(() -> {
             plan.forward(seed);
-            backend.softmaxCrossEntropy(plan.output(0), plan.targets(), plan.outputGradient(), network.trainStats());
+            backend.softmaxCrossEntropy(plan.output(0), plan.targets(), classWeights, plan.outputGradient(),
+                    network.trainStats());
             plan.backward();
             updater.step();
             return null;

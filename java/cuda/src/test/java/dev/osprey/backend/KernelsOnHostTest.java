@@ -244,6 +244,12 @@ class KernelsOnHostTest {
             CPU.softmaxCrossEntropy(z, cpu(m, targets, 5, 4), dz, stats);
             close(cpu(dz), out.get("cross_entropy_gradient"), 1e-6, "cross-entropy gradient");
             close(cpu(stats), out.get("cross_entropy_stats"), 1e-6, "cross-entropy [loss sum, correct]");
+            Tensor weighted = m.allocate(5, 4);
+            Tensor weightedStats = m.allocate(2);
+            CPU.softmaxCrossEntropy(z, cpu(m, targets, 5, 4), cpu(m, new float[] {0.5f, 2f, 1f, 0f}), weighted,
+                    weightedStats);
+            close(cpu(weighted), out.get("weighted_cross_entropy_gradient"), 1e-6, "weighted cross-entropy gradient");
+            close(cpu(weightedStats), out.get("weighted_cross_entropy_stats"), 1e-6, "weighted cross-entropy stats");
         }
     }
 

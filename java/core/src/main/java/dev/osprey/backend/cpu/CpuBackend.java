@@ -533,9 +533,11 @@ public final class CpuBackend implements Backend {
     // ---- loss and regularization -------------------------------------------------------------------------
 
     @Override
-    public void softmaxCrossEntropy(Tensor logits, Tensor targets, Tensor dLogits, Tensor stats) {
-        int[] shape = Checks.softmaxCrossEntropy(logits, targets, dLogits, stats);
+    public void softmaxCrossEntropy(Tensor logits, Tensor targets, Tensor classWeights, Tensor dLogits,
+                                    Tensor stats) {
+        int[] shape = Checks.softmaxCrossEntropy(logits, targets, classWeights, dLogits, stats);
         HostOps.softmaxCrossEntropy(cpu(logits).buffer(), cpu(targets).buffer(),
+                classWeights == null ? null : cpu(classWeights).buffer(),
                 dLogits == null ? null : cpu(dLogits).buffer(), cpu(stats).buffer(), shape[0], shape[1]);
     }
 

@@ -14,8 +14,8 @@ final class HostOps {
     }
 
     /** Adds [sum of per-row losses, correct arg-max count] to stats; dLogits (nullable) = (p - t) / rows. */
-    static void softmaxCrossEntropy(FloatBuffer logits, FloatBuffer targets, FloatBuffer dLogits, FloatBuffer stats,
-                                    int rows, int classes) {
+    static void softmaxCrossEntropy(FloatBuffer logits, FloatBuffer targets, FloatBuffer classWeights,
+                                    FloatBuffer dLogits, FloatBuffer stats, int rows, int classes) {
         double lossSum = 0;
         int correct = 0;
         float scale = 1f / rows;
@@ -39,16 +39,19 @@ final class HostOps {
                 sum += Math.exp(logits.get(base + c) - max);
             }
             double logSum = Math.log(sum);
+            float weight = classWeights == null ? 1f : classWeights.get(expected);
+            double rowLoss = 0;
             for (int c = 0; c < classes; c++) {
                 double logP = logits.get(base + c) - max - logSum;
                 float t = targets.get(base + c);
                 if (t != 0f) {
-                    lossSum -= t * logP;
+                    rowLoss -= t * logP;
                 }
                 if (dLogits != null) {
-                    dLogits.put(base + c, (float) (Math.exp(logP) - t) * scale);
+                    dLogits.put(base + c, (float) (Math.exp(logP) - t) * scale * weight);
                 }
             }
+            lossSum += weight * rowLoss;
             if (predicted == expected) {
                 correct++;
             }

@@ -99,7 +99,7 @@ public final class CudaBackend implements Backend {
             activationBackward = c.kernels.launch("osprey_activation_backward", "ppppliff");
             softmaxForward = c.kernels.launch("osprey_softmax_forward", "ppii");
             softmaxBackward = c.kernels.launch("osprey_softmax_backward", "pppii");
-            crossEntropy = c.kernels.launch("osprey_softmax_cross_entropy", "ppppii");
+            crossEntropy = c.kernels.launch("osprey_softmax_cross_entropy", "pppppii");
             dropout = c.kernels.launch("osprey_dropout_forward", "ppplfl");
             add = c.kernels.launch("osprey_add", "pppl");
             multiply = c.kernels.launch("osprey_multiply", "pppl");
@@ -455,10 +455,13 @@ public final class CudaBackend implements Backend {
     // ---- loss, dropout, optimizers -----------------------------------------------------------------------
 
     @Override
-    public synchronized void softmaxCrossEntropy(Tensor logits, Tensor targets, Tensor dLogits, Tensor stats) {
-        int[] shape = Checks.softmaxCrossEntropy(logits, targets, dLogits, stats);
-        crossEntropy.pointer(0, cuda(logits)).pointer(1, cuda(targets)).pointer(2, dLogits == null ? null : cuda(dLogits))
-                .pointer(3, cuda(stats)).intValue(4, shape[0]).intValue(5, shape[1]).run(shape[0], c.stream);
+    public synchronized void softmaxCrossEntropy(Tensor logits, Tensor targets, Tensor classWeights, Tensor dLogits,
+                                                 Tensor stats) {
+        int[] shape = Checks.softmaxCrossEntropy(logits, targets, classWeights, dLogits, stats);
+        crossEntropy.pointer(0, cuda(logits)).pointer(1, cuda(targets))
+                .pointer(2, classWeights == null ? null : cuda(classWeights))
+                .pointer(3, dLogits == null ? null : cuda(dLogits)).pointer(4, cuda(stats)).intValue(5, shape[0])
+                .intValue(6, shape[1]).run(shape[0], c.stream);
     }
 
     @Override
