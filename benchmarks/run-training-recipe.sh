@@ -2,8 +2,8 @@
 # A training recipe against plain Adam, on real data: ResNet-20 on the full Fashion-MNIST (60,000 training images,
 # the 10,000 test images for the figure), the same epochs and seed both ways:
 #   baseline: --optimizer adam at a fixed learning rate 0.001
-#   recipe:   --optimizer adamw (weight decay 0.004, biases and BatchNorm excluded), --lr-schedule cosine,
-#             --label-smoothing 0.1
+#   recipe:   --optimizer adamw (weight decay 0.004, biases and BatchNorm excluded), --lr-schedule cosine (Keras'
+#             CosineDecay per step) after --warmup-epochs 1 of linear warm-up, --label-smoothing 0.1
 # The two runs go one after the other, 2 threads. Writes benchmarks/results/training-recipe-<UTC time>.md with each
 # run's test accuracy and time. Needs Fashion-MNIST (Debian's dataset-fashion-mnist, or the download the CLI makes).
 # Usage: benchmarks/run-training-recipe.sh [EPOCHS=5] [MODEL=resnet20]
@@ -20,7 +20,7 @@ out="$root/benchmarks/results/training-recipe-$stamp.md"
 common=(train --model "$model" --dataset fashion-mnist --epochs "$epochs" --batch-size 128 --seed 42 --quiet)
 declare -A flags=(
   [baseline]="--optimizer adam --learning-rate 0.001"
-  [recipe]="--optimizer adamw --learning-rate 0.001 --lr-schedule cosine --label-smoothing 0.1"
+  [recipe]="--optimizer adamw --learning-rate 0.001 --lr-schedule cosine --warmup-epochs 1 --label-smoothing 0.1"
 )
 rows=()
 for run in baseline recipe; do
