@@ -7,7 +7,6 @@ import dev.osprey.optim.GradientClipping;
 import dev.osprey.optim.Optimizer;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 
 /**
  * Clips the gradient arena before each optimizer step, as the optimizer's {@link GradientClipping} asks: per weight
@@ -55,41 +54,11 @@ public final class GradientClipper {
                 };
             }
         };
-        return new Optimizer.Updater() {
+        return new dev.osprey.optim.ForwardingUpdater(inner) {
             @Override
             public void step() {
                 clip.run();
                 inner.step();
-            }
-
-            @Override
-            public long iterations() {
-                return inner.iterations();
-            }
-
-            @Override
-            public Map<String, Tensor> slots() {
-                return inner.slots();
-            }
-
-            @Override
-            public void restoreIterations(long iterations) {
-                inner.restoreIterations(iterations);
-            }
-
-            @Override
-            public double learningRate() {
-                return inner.learningRate();
-            }
-
-            @Override
-            public void learningRate(double rate) {
-                inner.learningRate(rate);
-            }
-
-            @Override
-            public boolean followsSchedule() {
-                return inner.followsSchedule();
             }
         };
     }

@@ -11,10 +11,9 @@ import java.util.Map;
  * Adam with Keras' defaults: learning rate 0.001, beta1 0.9, beta2 0.999, epsilon 1e-7; optionally with Keras'
  * decoupled weight decay ({@link #weightDecay(double)}; {@link AdamW} is Adam with it on by default).
  */
-public final class Adam implements Optimizer {
+public final class Adam extends DecayingOptimizer<Adam> {
     private final AdamSpec spec;
     private final Map<String, Object> settings; // Keras' names, the values as given
-    private final WeightDecay decay;
     private final boolean amsgrad;
 
     /** Adam with all of Keras' defaults. */
@@ -34,10 +33,15 @@ public final class Adam implements Optimizer {
     }
 
     private Adam(AdamSpec spec, Map<String, Object> settings, WeightDecay decay, boolean amsgrad) {
+        super(decay);
         this.spec = new AdamSpec(spec.learningRate(), spec.beta1(), spec.beta2(), spec.epsilon(), (float) decay.rate());
         this.settings = settings;
-        this.decay = decay;
         this.amsgrad = amsgrad;
+    }
+
+    @Override
+    Adam withDecay(WeightDecay d) {
+        return new Adam(spec, settings, d, amsgrad);
     }
 
     /**
@@ -75,29 +79,7 @@ public final class Adam implements Optimizer {
         return new AdamSpec((float) learningRate, (float) beta1, (float) beta2, (float) epsilon);
     }
 
-    /**
-     * This Adam with Keras' decoupled weight decay (>= 0; 0 turns it off): before each step every decayed weight w
-     * becomes w - learningRate * rate * w.
-     */
-    public Adam weightDecay(double rate) {
-        try {
-            return new Adam(spec, settings, decay.withRate(rate), amsgrad);
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("Adam: " + e.getMessage(), e);
-        }
-    }
 
-    /**
-     * This Adam leaving alone the weights whose path ("dense/bias", "batch_normalization/gamma") matches any of these
-     * regular expressions anywhere, as Keras' exclude_from_weight_decay(var_names=...).
-     */
-    public Adam excludeFromWeightDecay(String... patterns) {
-        try {
-            return new Adam(spec, settings, decay.excluding(patterns), amsgrad);
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("Adam: " + e.getMessage(), e);
-        }
-    }
 
     @Override
     public String name() {
@@ -108,19 +90,10 @@ public final class Adam implements Optimizer {
     public Map<String, Object> config() {
         Map<String, Object> config = new LinkedHashMap<>(settings);
         config.put("amsgrad", amsgrad);
-        decay.addTo(config);
-        return config;
+        return withDecayKeys(config);
     }
 
-    @Override
-    public double weightDecay() {
-        return decay.rate();
-    }
 
-    @Override
-    public boolean decays(String path) {
-        return decay.decays(path);
-    }
 
     @Override
     public Updater bind(Backend backend, Memory memory, Tensor params, Tensor grads, Tensor decayMask) {

@@ -11,10 +11,9 @@ import java.util.Map;
  * RMSprop with Keras' defaults: learning rate 0.001, rho 0.9, momentum 0, epsilon 1e-7, not centered; optionally
  * with Keras' decoupled weight decay. One fused update over the parameter arena on either backend.
  */
-public final class RMSprop implements Optimizer {
+public final class RMSprop extends DecayingOptimizer<RMSprop> {
     private final RmspropSpec spec;
     private final Map<String, Object> config = new LinkedHashMap<>();
-    private final WeightDecay decay;
 
     /** RMSprop with all of Keras' defaults. */
     public RMSprop() {
@@ -28,6 +27,7 @@ public final class RMSprop implements Optimizer {
 
     /** Every setting: learning rate > 0, rho in [0, 1), momentum in [0, 1), epsilon > 0, centered or not. */
     public RMSprop(double learningRate, double rho, double momentum, double epsilon, boolean centered) {
+        super(WeightDecay.NONE);
         if (!(learningRate > 0) || !(rho >= 0 && rho < 1) || !(momentum >= 0 && momentum < 1) || !(epsilon > 0)) {
             throw new IllegalArgumentException("RMSprop: expected learning rate > 0, 0 <= rho < 1, 0 <= momentum < 1 "
                     + "and epsilon > 0, received " + learningRate + ", " + rho + ", " + momentum + ", " + epsilon);
@@ -38,44 +38,24 @@ public final class RMSprop implements Optimizer {
         config.put("momentum", momentum);
         config.put("epsilon", epsilon);
         config.put("centered", centered);
-        decay = WeightDecay.NONE;
     }
 
     private RMSprop(RMSprop base, WeightDecay decay) {
+        super(decay);
         RmspropSpec s = base.spec;
         this.spec = new RmspropSpec(s.learningRate(), s.rho(), s.momentum(), s.epsilon(), s.centered(),
                 (float) decay.rate());
         this.config.putAll(base.config);
-        this.decay = decay;
-    }
-
-    /** This RMSprop with Keras' decoupled weight decay (>= 0; 0 turns it off), as {@link Adam#weightDecay}. */
-    public RMSprop weightDecay(double rate) {
-        try {
-            return new RMSprop(this, decay.withRate(rate));
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("RMSprop: " + e.getMessage(), e);
-        }
-    }
-
-    /** This RMSprop leaving alone the weights whose path matches any of these regular expressions. */
-    public RMSprop excludeFromWeightDecay(String... patterns) {
-        try {
-            return new RMSprop(this, decay.excluding(patterns));
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("RMSprop: " + e.getMessage(), e);
-        }
     }
 
     @Override
-    public double weightDecay() {
-        return decay.rate();
+    RMSprop withDecay(WeightDecay d) {
+        return new RMSprop(this, d);
     }
 
-    @Override
-    public boolean decays(String path) {
-        return decay.decays(path);
-    }
+
+
+
 
     @Override
     public String name() {
@@ -84,9 +64,7 @@ public final class RMSprop implements Optimizer {
 
     @Override
     public Map<String, Object> config() {
-        Map<String, Object> c = new LinkedHashMap<>(config);
-        decay.addTo(c);
-        return c;
+        return withDecayKeys(config);
     }
 
     @Override

@@ -11,10 +11,9 @@ import java.util.Map;
  * Stochastic gradient descent with optional (Nesterov) momentum; Keras' default learning rate 0.01; optionally with
  * Keras' decoupled weight decay ({@link #weightDecay(double)}).
  */
-public final class SGD implements Optimizer {
+public final class SGD extends DecayingOptimizer<SGD> {
     private final SgdSpec spec;
     private final Map<String, Object> config = new LinkedHashMap<>();
-    private final WeightDecay decay;
 
     /** SGD at learning rate 0.01, without momentum. */
     public SGD() {
@@ -28,6 +27,7 @@ public final class SGD implements Optimizer {
 
     /** SGD with momentum in [0, 1), in Nesterov's form when {@code nesterov}. */
     public SGD(double learningRate, double momentum, boolean nesterov) {
+        super(WeightDecay.NONE);
         if (!(learningRate > 0)) {
             throw new IllegalArgumentException("SGD: expected learning rate > 0, received " + learningRate);
         }
@@ -38,46 +38,23 @@ public final class SGD implements Optimizer {
         config.put("learning_rate", learningRate);
         config.put("momentum", momentum);
         config.put("nesterov", nesterov);
-        decay = WeightDecay.NONE;
     }
 
     private SGD(SGD base, WeightDecay decay) {
+        super(decay);
         this.spec = new SgdSpec(base.spec.learningRate(), base.spec.momentum(), base.spec.nesterov(),
                 (float) decay.rate());
         this.config.putAll(base.config);
-        this.decay = decay;
-    }
-
-    /**
-     * This SGD with Keras' decoupled weight decay (>= 0; 0 turns it off): before each step every decayed weight w
-     * becomes w - learningRate * rate * w.
-     */
-    public SGD weightDecay(double rate) {
-        try {
-            return new SGD(this, decay.withRate(rate));
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("SGD: " + e.getMessage(), e);
-        }
-    }
-
-    /** This SGD leaving alone the weights whose path matches any of these regular expressions (see {@link Adam}). */
-    public SGD excludeFromWeightDecay(String... patterns) {
-        try {
-            return new SGD(this, decay.excluding(patterns));
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("SGD: " + e.getMessage(), e);
-        }
     }
 
     @Override
-    public double weightDecay() {
-        return decay.rate();
+    SGD withDecay(WeightDecay d) {
+        return new SGD(this, d);
     }
 
-    @Override
-    public boolean decays(String path) {
-        return decay.decays(path);
-    }
+
+
+
 
     @Override
     public String name() {
@@ -86,9 +63,7 @@ public final class SGD implements Optimizer {
 
     @Override
     public Map<String, Object> config() {
-        Map<String, Object> c = new LinkedHashMap<>(config);
-        decay.addTo(c);
-        return c;
+        return withDecayKeys(config);
     }
 
     @Override

@@ -80,21 +80,11 @@ final class ScheduledOptimizer implements Optimizer {
             return inner;
         }
         inner.learningRate(schedule.rate(0));
-        return new Updater() {
+        return new ForwardingUpdater(inner) {
             @Override
             public void step() {
                 inner.learningRate(schedule.rate(inner.iterations()));
                 inner.step();
-            }
-
-            @Override
-            public long iterations() {
-                return inner.iterations();
-            }
-
-            @Override
-            public Map<String, Tensor> slots() {
-                return inner.slots();
             }
 
             @Override

@@ -1,0 +1,50 @@
+package dev.osprey.optim;
+
+import dev.osprey.backend.Tensor;
+import java.util.Map;
+
+/** An updater that passes every call on to another; a decorator overrides only what it changes. */
+public abstract class ForwardingUpdater implements Optimizer.Updater {
+    /** The updater calls go to. */
+    protected final Optimizer.Updater inner;
+
+    /** Forwards to inner. */
+    protected ForwardingUpdater(Optimizer.Updater inner) {
+        this.inner = inner;
+    }
+
+    @Override
+    public void step() {
+        inner.step();
+    }
+
+    @Override
+    public long iterations() {
+        return inner.iterations();
+    }
+
+    @Override
+    public Map<String, Tensor> slots() {
+        return inner.slots();
+    }
+
+    @Override
+    public void restoreIterations(long iterations) {
+        inner.restoreIterations(iterations);
+    }
+
+    @Override
+    public double learningRate() {
+        return inner.learningRate();
+    }
+
+    @Override
+    public void learningRate(double rate) {
+        inner.learningRate(rate);
+    }
+
+    @Override
+    public boolean followsSchedule() {
+        return inner.followsSchedule();
+    }
+}
