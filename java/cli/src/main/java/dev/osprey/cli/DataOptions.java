@@ -11,7 +11,8 @@ import picocli.CommandLine.Option;
 final class DataOptions {
     @Option(names = "--dataset", defaultValue = "sample",
             description = "sample (bundled: 8,000 training / 2,000 validation Fashion-MNIST images), fashion-mnist "
-                    + "(60,000/10,000; found locally or downloaded) or mnist. Default: ${DEFAULT-VALUE}.")
+                    + "(60,000/10,000; found locally or downloaded), mnist, or cifar10 (50,000/10,000 32x32x3; the official binary "
+                    + "batches, found locally or downloaded). Default: ${DEFAULT-VALUE}.")
     String dataset;
 
     @Option(names = "--data-dir", description = "Directory with the four IDX files (looked in first).")
@@ -41,13 +42,17 @@ final class DataOptions {
             case "sample" -> dataDir == null ? Datasets.fashionMnistSample() : Datasets.fromDirectory(dataDir);
             case "fashion-mnist" -> Datasets.fashionMnist(dataDir);
             case "mnist" -> Datasets.mnist(dataDir);
-            default -> throw new IllegalArgumentException("expected --dataset sample, fashion-mnist or mnist, received '"
-                    + dataset + "'");
+            case "cifar10", "cifar-10" -> dev.osprey.data.Cifar10.load(dataDir);
+            default -> throw new IllegalArgumentException("expected --dataset sample, fashion-mnist, mnist or cifar10, "
+                    + "received '" + dataset + "'");
         };
     }
 
     List<String> classNames() {
-        return "mnist".equals(dataset) ? List.of("0", "1", "2", "3", "4", "5", "6", "7", "8", "9")
-                : Datasets.FASHION_MNIST_CLASSES;
+        return switch (dataset) {
+            case "mnist" -> List.of("0", "1", "2", "3", "4", "5", "6", "7", "8", "9");
+            case "cifar10", "cifar-10" -> dev.osprey.data.Cifar10.CLASSES;
+            default -> Datasets.FASHION_MNIST_CLASSES;
+        };
     }
 }
