@@ -17,10 +17,16 @@ OSPREY_KERNEL void osprey_adam_amsgrad_update(float* params, const float* grads,
 OSPREY_KERNEL void osprey_rmsprop_update(float* params, const float* grads, float* velocity, float* momentum, float* meanGrad, long long n, float lr, float rho, float momentumRate, float epsilon, const float* decayMask, float decay);
 OSPREY_KERNEL void osprey_sgd_update(float* params, const float* grads, float* velocity, long long n, float lr, float momentum, int nesterov, const float* decayMask, float decay);
 
-// loss and softmax (softmax_cross_entropy.cu)
+// softmax (softmax.cu)
 OSPREY_KERNEL void osprey_softmax_forward(const float* x, float* y, int rows, int width);
 OSPREY_KERNEL void osprey_softmax_backward(const float* y, const float* dy, float* dx, int rows, int width);
-OSPREY_KERNEL void osprey_softmax_cross_entropy(const float* logits, const float* targets, const float* classWeights, float* dLogits, float* stats, int rows, int classes);
+
+// the fused loss op (loss.cu): kind is the ordinal of dev.osprey.backend.LossKind, in this order (a test checks it)
+enum osprey_loss_kind {
+    OSPREY_SOFTMAX_CROSS_ENTROPY, OSPREY_SIGMOID_BINARY_CROSS_ENTROPY, OSPREY_MEAN_SQUARED_ERROR,
+    OSPREY_MEAN_ABSOLUTE_ERROR
+};
+OSPREY_KERNEL void osprey_loss(const float* outputs, const float* targets, float* dOutputs, float* stats, int rows, int width, int weighted, int kind);
 
 // activations (activation.cu): kind is the ordinal of dev.osprey.Activation.Kind, in this order (a test checks it)
 enum osprey_activation_kind {

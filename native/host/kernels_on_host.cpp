@@ -95,21 +95,30 @@ int main() {
         for (int r = 0; r < 5; r++) t[r * 4 + r % 4] = 1.0f;
         OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_softmax_forward, z.data(), prob.data(), 5, 4);
         print("softmax", prob.data(), 20);
-        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_softmax_cross_entropy, z.data(), t.data(), (const float*)nullptr,
-                           dz.data(), stats.data(), 5, 4);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_loss, z.data(), t.data(), dz.data(), stats.data(), 5, 4, 0,
+                           (int)OSPREY_SOFTMAX_CROSS_ENTROPY);
         print("cross_entropy_gradient", dz.data(), 20);
         print("cross_entropy_stats", stats.data(), 2);
         std::vector<float> dy = input(20, 15), dx(20);
         OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_softmax_backward, prob.data(), dy.data(), dx.data(), 5, 4);
         print("softmax_backward", dx.data(), 20);
     }
-    { // the same cross-entropy with class weights 0.5, 2, 1, 0 (rows take their target's)
-        std::vector<float> z = input(20, 3), t(20, 0.0f), dz(20), stats(2, 0.0f), w = {0.5f, 2.0f, 1.0f, 0.0f};
-        for (int r = 0; r < 5; r++) t[r * 4 + r % 4] = 1.0f;
-        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_softmax_cross_entropy, z.data(), t.data(), (const float*)w.data(),
-                           dz.data(), stats.data(), 5, 4);
-        print("weighted_cross_entropy_gradient", dz.data(), 20);
-        print("weighted_cross_entropy_stats", stats.data(), 2);
+    // every loss kind over 5 rows of 4 outputs, each row weighted (weights 0.5, 2, 1, 0, 1.5 in a fifth target
+    // column); targets in [0, 1] (not one-hot, so arg-max and binary accuracy both vary)
+    for (int kind = OSPREY_SOFTMAX_CROSS_ENTROPY; kind <= OSPREY_MEAN_ABSOLUTE_ERROR; kind++) {
+        std::vector<float> y = input(20, 3), t(25), dy(20), stats(2, 0.0f);
+        const float weights[5] = {0.5f, 2.0f, 1.0f, 0.0f, 1.5f};
+        std::vector<float> u = input(20, 21);
+        for (int r = 0; r < 5; r++) {
+            for (int c = 0; c < 4; c++) t[r * 5 + c] = (u[r * 4 + c] + 1.0f) / 2.0f;
+            t[r * 5 + 4] = weights[r];
+        }
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_loss, y.data(), t.data(), dy.data(), stats.data(), 5, 4, 1, kind);
+        char name[64];
+        std::snprintf(name, sizeof name, "weighted_loss_%d_gradient", kind);
+        print(name, dy.data(), 20);
+        std::snprintf(name, sizeof name, "weighted_loss_%d_stats", kind);
+        print(name, stats.data(), 2);
     }
     // batch normalization over 2 x 3 x 5 x 3 (30 rows of 3 channels) in chunks of 4 rows: training forward with moving
     // statistics (momentum 0.9), then the backward; plain, then with the ReLU fused (names end in _relu)

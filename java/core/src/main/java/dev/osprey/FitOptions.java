@@ -17,6 +17,7 @@ public final class FitOptions {
     boolean keepDataResident = true;
     final List<Callback> callbacks = new ArrayList<>();
     private double[] classWeight;
+    private float[] sampleWeight;
 
     /** New options with the defaults: epochs 1, batch size 32, shuffle on. */
     public static FitOptions defaults() {
@@ -107,6 +108,25 @@ public final class FitOptions {
     }
 
     /**
+     * Keras' sample_weight for fit(x, y, options) on arrays: one weight >= 0 per sample of x, multiplying that
+     * sample's loss and gradient (and its class weight, when both are given). The batch's loss stays the weighted sum
+     * over its samples divided by their count, as Keras reduces. With validationSplit the weights are split like the
+     * samples; validation figures stay unweighted.
+     */
+    public FitOptions sampleWeight(float... weights) {
+        if (weights != null) {
+            for (int i = 0; i < weights.length; i++) {
+                if (!(weights[i] >= 0) || Float.isInfinite(weights[i])) {
+                    throw new IllegalArgumentException("sampleWeight: expected finite weights >= 0, received "
+                            + weights[i] + " for sample " + i);
+                }
+            }
+        }
+        this.sampleWeight = weights == null ? null : weights.clone();
+        return this;
+    }
+
+    /**
      * scikit-learn's and Keras users' "balanced" weights for labels (class indices, or one-hot rows) of this many
      * classes: samples / (classes * samples of the class); a class with no sample gets 0.
      */
@@ -165,6 +185,11 @@ public final class FitOptions {
     /** The class weights, or null for none (see {@link #classWeight}). */
     public double[] classWeight() {
         return classWeight == null ? null : classWeight.clone();
+    }
+
+    /** The sample weights, or null for none (see {@link #sampleWeight}). */
+    public float[] sampleWeight() {
+        return sampleWeight == null ? null : sampleWeight.clone();
     }
 
     /** The callbacks, in the order they were added (read-only). */

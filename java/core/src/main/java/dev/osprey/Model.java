@@ -250,14 +250,9 @@ public class Model implements AutoCloseable {
             throw new IllegalArgumentException("compile: expected the last layer to output (classes,), received "
                     + out.shape());
         }
-        boolean softmax = last.kind() == Activation.Kind.SOFTMAX;
-        if (!loss.fromLogits() && !softmax) {
-            throw new IllegalArgumentException("compile: " + loss.name() + " expects the last layer to end in softmax, "
-                    + "received " + last + " (use Loss...fromLogits(true) for a linear last layer)");
-        }
-        if (loss.fromLogits() && last.kind() != Activation.Kind.LINEAR) {
-            throw new IllegalArgumentException("compile: a loss from logits expects a linear last layer, received "
-                    + last);
+        String mismatch = loss.mismatch(last, out.shape().size());
+        if (mismatch != null) {
+            throw new IllegalArgumentException("compile: " + mismatch);
         }
     }
 
@@ -367,7 +362,16 @@ public class Model implements AutoCloseable {
                     ensureBuilt(valX, "fit validation data");
                     loss.validate("fit validation data", valY, valX.rows(), classes);
                 }
-                return fit(new ArrayBatchSource(trainX, trainY), valX == null ? null : new ArrayBatchSource(valX, valY), options);
+                float[] weights = options.sampleWeight();
+                if (weights != null) {
+                    if (weights.length != x.rows()) {
+                        throw new IllegalArgumentException("fit: expected one sample weight for each of the " + x.rows()
+                                + " samples, received " + weights.length);
+                    }
+                    trainY = withWeights(trainY, Arrays.copyOf(weights, trainX.rows()));
+                }
+                return fitSources(new ArrayBatchSource(trainX, trainY),
+                        valX == null ? null : new ArrayBatchSource(valX, valY), options, weights != null);
             }
         } finally {
             if (outermost) {
@@ -384,6 +388,15 @@ public class Model implements AutoCloseable {
      * count, so a loop repeats exactly.
      */
     public Map<String, Double> trainOnBatch(NDArray x, NDArray y) {
+        return trainOnBatch(x, y, null);
+    }
+
+    /**
+     * {@link #trainOnBatch(NDArray, NDArray)} with Keras' sample_weight: one weight >= 0 per sample of the batch
+     * (null: all 1), multiplying each sample's loss and gradient.
+     */
+    public Map<String, Double> trainOnBatch(NDArray x, NDArray y, float[] sampleWeight) {
+        FitOptions options = FitOptions.defaults().verbose(false).sampleWeight(sampleWeight);
         boolean outermost = beginTraining();
         try {
             synchronized (this) {
@@ -401,8 +414,16 @@ public class Model implements AutoCloseable {
                 }
                 loss.validate("trainOnBatch", y, x.rows(), outputShape().size());
                 checkFinite("trainOnBatch", x);
-                return new Trainer(this, network, loss, optimizer, updater, FitOptions.defaults().verbose(false),
-                        reportsAccuracy()).trainOnBatch(x, y.data(), seed);
+                NDArray labels = y;
+                if (sampleWeight != null) {
+                    if (sampleWeight.length != x.rows()) {
+                        throw new IllegalArgumentException("trainOnBatch: expected one sample weight for each of the "
+                                + x.rows() + " samples, received " + sampleWeight.length);
+                    }
+                    labels = withWeights(y, sampleWeight);
+                }
+                return new Trainer(this, network, loss, optimizer, updater, options, reportsAccuracy())
+                        .trainOnBatch(x, labels.data(), seed);
             }
         } finally {
             if (outermost) {
@@ -423,6 +444,15 @@ public class Model implements AutoCloseable {
 
     /** Trains from batch sources: in-memory arrays, or an image pipeline that prefetches on worker threads. */
     public History fit(BatchSource train, BatchSource validation, FitOptions options) {
+        if (options.sampleWeight() != null) {
+            throw new IllegalArgumentException("fit: sampleWeight applies to fit(x, y, options) on arrays; received it "
+                    + "with a batch source");
+        }
+        return fitSources(train, validation, options, false);
+    }
+
+    /** fit from sources; weightedLabels: train's label rows end in the sample's weight (validation's never do). */
+    private History fitSources(BatchSource train, BatchSource validation, FitOptions options, boolean weightedLabels) {
         boolean outermost = beginTraining();
         try {
             synchronized (this) {
@@ -440,7 +470,8 @@ public class Model implements AutoCloseable {
                             throw new IllegalArgumentException("fit: expected samples of shape " + expected + ", received "
                                     + s.sampleShape());
                         }
-                        loss.validate("fit", s.labelRowSize(), outputShape().size());
+                        int labelRow = s.labelRowSize() - (weightedLabels && s == train ? 1 : 0);
+                        loss.validate("fit", labelRow, outputShape().size());
                     }
                 }
                 long fitSeed = options.seed == null ? seed : options.seed;
@@ -452,6 +483,18 @@ public class Model implements AutoCloseable {
                 trainer.set(null);
             }
         }
+    }
+
+    /** Label rows with each sample's weight appended, as the trainer's TargetRows reads them. */
+    private static NDArray withWeights(NDArray y, float[] weights) {
+        int width = y.rowSize();
+        float[] labels = y.data();
+        float[] rows = new float[Math.multiplyExact(y.rows(), width + 1)];
+        for (int i = 0; i < y.rows(); i++) {
+            System.arraycopy(labels, i * width, rows, i * (width + 1), width);
+            rows[i * (width + 1) + width] = weights[i];
+        }
+        return new NDArray(rows, y.rows(), width + 1);
     }
 
     /** fit(x, y, epochs, batchSize, validationData) in one line. */
@@ -473,7 +516,8 @@ public class Model implements AutoCloseable {
             positiveBatch("evaluate", batchSize);
             ensureBuilt(x, "evaluate");
             loss.validate("evaluate", y, x.rows(), outputShape().size());
-            double[] r = network.evaluate(new ArrayBatchSource(x, y), batchSize, loss);
+            double[] r = network.evaluate(new ArrayBatchSource(x, y), batchSize, loss,
+                    dev.osprey.engine.TargetRows.unweighted(loss, outputShape().size()));
             Map<String, Double> out = new LinkedHashMap<>();
             out.put("loss", r[0]);
             if (reportsAccuracy()) {

@@ -248,20 +248,22 @@ public interface Backend extends AutoCloseable {
     // ---- loss and regularization -------------------------------------------------------------------------
 
     /**
-     * Softmax cross-entropy of (N, classes) logits against one-hot or soft targets. Writes the gradient of the
-     * batch-mean loss into dLogits (may be null) and adds [sum of losses, number of correct arg-max] to the
-     * two-element stats tensor, so that nothing has to be read back per step.
+     * Softmax cross-entropy of (N, classes) logits against one-hot or soft targets:
+     * {@link #loss loss(SOFTMAX_CROSS_ENTROPY, ...)}.
      */
     default void softmaxCrossEntropy(Tensor logits, Tensor targets, Tensor dLogits, Tensor stats) {
-        softmaxCrossEntropy(logits, targets, null, dLogits, stats);
+        loss(LossKind.SOFTMAX_CROSS_ENTROPY, logits, targets, dLogits, stats);
     }
 
     /**
-     * {@link #softmaxCrossEntropy(Tensor, Tensor, Tensor, Tensor)} with Keras' class_weight: each row's loss and
-     * gradient scaled by the weight of its target class (the arg-max of its targets), read from classWeights (one
-     * value per class, on the device; null: all 1). The mean stays over the batch's rows, as Keras reduces.
+     * The fused loss op: the loss of (N, width) outputs against targets, its gradient and its accuracy count, with
+     * nothing read back. targets is (N, width), or (N, width + 1) when each row carries its weight in the extra
+     * column (Keras' sample_weight and class_weight, multiplied). Writes the gradient of the batch's mean loss
+     * (sum of weighted row losses / N, Keras' reduction) into dOutputs (may be null: evaluation), and adds
+     * [sum of weighted row losses, correct predictions] to the two-element stats tensor. A row's loss is the mean
+     * over its values for the binary cross-entropy and the errors, and the sum for the softmax cross-entropy.
      */
-    void softmaxCrossEntropy(Tensor logits, Tensor targets, Tensor classWeights, Tensor dLogits, Tensor stats);
+    void loss(LossKind kind, Tensor outputs, Tensor targets, Tensor dOutputs, Tensor stats);
 
     /** Inverted dropout: mask = keep / (1 - rate) from a counter-based generator keyed by seed; y = x * mask. */
     void dropoutForward(float rate, long seed, Tensor x, Tensor mask, Tensor y);

@@ -258,25 +258,31 @@ public final class Checks {
         return widths;
     }
 
-    /** Returns (rows, classes). */
-    public static int[] softmaxCrossEntropy(Tensor logits, Tensor targets, Tensor dLogits, Tensor stats) {
-        int[] shape = rows("softmaxCrossEntropy", logits);
-        expect("softmaxCrossEntropy targets", targets, shape);
-        if (dLogits != null) {
-            expect("softmaxCrossEntropy dLogits", dLogits, shape);
+    /**
+     * Returns (rows, width, weighted): outputs is (rows, width), targets (rows, width) or (rows, width + 1) with the
+     * rows' weights last, dOutputs (when not null) like outputs, stats two values.
+     */
+    public static int[] loss(LossKind kind, Tensor outputs, Tensor targets, Tensor dOutputs, Tensor stats) {
+        String what = "loss " + kind;
+        if (kind == null) {
+            throw new IllegalArgumentException("loss: expected a loss kind, received null");
         }
-        expect("softmaxCrossEntropy stats", stats, 2);
-        return shape;
-    }
-
-    /** As {@link #softmaxCrossEntropy(Tensor, Tensor, Tensor, Tensor)}, with one class weight per class or none. */
-    public static int[] softmaxCrossEntropy(Tensor logits, Tensor targets, Tensor classWeights, Tensor dLogits,
-                                            Tensor stats) {
-        int[] shape = softmaxCrossEntropy(logits, targets, dLogits, stats);
-        if (classWeights != null) {
-            expect("softmaxCrossEntropy classWeights", classWeights, shape[1]);
+        int[] shape = rows(what, outputs);
+        int rows = shape[0];
+        int width = shape[1];
+        boolean weighted = targets != null && targets.size() == (long) rows * (width + 1);
+        if (!weighted) {
+            if (targets == null || targets.size() != (long) rows * width) {
+                throw new IllegalArgumentException(what + " targets: expected shape " + Tensor.describe(new int[] {rows, width})
+                        + " or, with row weights, " + Tensor.describe(new int[] {rows, width + 1}) + ", received "
+                        + (targets == null ? "null" : Tensor.describe(targets.shape())));
+            }
         }
-        return shape;
+        if (dOutputs != null) {
+            expect(what + " gradient", dOutputs, shape);
+        }
+        expect(what + " stats", stats, 2);
+        return new int[] {rows, width, weighted ? 1 : 0};
     }
 
     /** rate lies in [0, 1), and x, mask and y hold as many elements as each other. */

@@ -27,7 +27,7 @@ public final class ExecutionPlan implements AutoCloseable {
     private final Memory memory;
     private final int batch;
     private final boolean training;
-    private final boolean logitsOutput;
+    private final Activation.Kind leftOut;  // the last activation the plan leaves to the loss or predict, or null
     private final List<Tensor> inputs = new ArrayList<>();
     private final Map<SymbolicTensor, Integer> ids = new IdentityHashMap<>();
     private final Tensor[] values;            // per tensor id: (batch, shape...)
@@ -41,6 +41,7 @@ public final class ExecutionPlan implements AutoCloseable {
     private final Tensor[] gradients;         // per tensor id, this step's
     private final int[] received;
     private final Tensor targets;             // (batch, classes) for the single-output loss, or null
+    private Tensor weightedTargets;           // (batch, classes + 1), rows ending in their weight, made on first use
     private final Tensor dLogits;             // training only
     private final List<Fold> folds = new ArrayList<>();
     /** Optimized inference plans: weights kept in the layouts the backend's inference ops read, refreshed with folds. */
@@ -86,18 +87,37 @@ public final class ExecutionPlan implements AutoCloseable {
      */
     public ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, boolean training,
                          boolean logitsOutput) {
-        this(graph, parameters, backend, batch, training, logitsOutput, true, dev.osprey.Precision.FP32);
+        this(graph, parameters, backend, batch, training, softmaxIf(logitsOutput), true, dev.osprey.Precision.FP32);
+    }
+
+    /**
+     * A plan whose single output leaves out its last activation when it is of kind leftOut (null: none), for the loss
+     * that applies it itself (softmax, sigmoid) or for predict.
+     */
+    public ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, boolean training,
+                         Activation.Kind leftOut) {
+        this(graph, parameters, backend, batch, training, leftOut, true, dev.osprey.Precision.FP32);
     }
 
     /** An inference plan whose convolutions and dense layers compute in this precision (optimized). */
     public ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, boolean logitsOutput,
                          dev.osprey.Precision precision) {
-        this(graph, parameters, backend, batch, false, logitsOutput, true, precision);
+        this(graph, parameters, backend, batch, false, softmaxIf(logitsOutput), true, precision);
+    }
+
+    /** An inference plan in this precision that leaves out a last activation of kind leftOut (null: none). */
+    public ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, Activation.Kind leftOut,
+                         dev.osprey.Precision precision) {
+        this(graph, parameters, backend, batch, false, leftOut, true, precision);
     }
 
     ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, boolean training, boolean logitsOutput,
                   boolean optimize) {
-        this(graph, parameters, backend, batch, training, logitsOutput, optimize, dev.osprey.Precision.FP32);
+        this(graph, parameters, backend, batch, training, softmaxIf(logitsOutput), optimize, dev.osprey.Precision.FP32);
+    }
+
+    private static Activation.Kind softmaxIf(boolean logitsOutput) {
+        return logitsOutput ? Activation.Kind.SOFTMAX : null;
     }
 
     /**
@@ -105,7 +125,7 @@ public final class ExecutionPlan implements AutoCloseable {
      * and keeps weights in the backend's own layouts (tests compare both).
      */
     private ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, boolean training,
-                          boolean logitsOutput, boolean optimize, dev.osprey.Precision precision) {
+                          Activation.Kind leftOut, boolean optimize, dev.osprey.Precision precision) {
         if (precision != dev.osprey.Precision.FP32 && (training || !optimize)) {
             throw new IllegalArgumentException("only optimized inference plans compute in " + precision);
         }
@@ -115,7 +135,7 @@ public final class ExecutionPlan implements AutoCloseable {
         this.backend = backend;
         this.batch = batch;
         this.training = training;
-        this.logitsOutput = logitsOutput;
+        this.leftOut = leftOut;
         this.prepareWeights = optimize && !training;
         List<Node> nodes = graph.nodes();
         int tensorCount = graph.inputs().size() + nodes.size();
@@ -335,6 +355,9 @@ public final class ExecutionPlan implements AutoCloseable {
             }
             Node activation = graph.consumers(producer.output()).get(0);
             Activation a = ((Fusion.ActivationOnly) activation.layer()).elementwiseActivation();
+            if (a.kind() == leftOut && graph.outputs().contains(activation.output())) {
+                continue; // the model's last activation, which this plan leaves to the loss or to predict
+            }
             if (absorber.canAbsorbActivation(a, training)) {
                 absorbed.put(producer, a);
                 absorbedInto.put(activation, producer);
@@ -424,13 +447,13 @@ public final class ExecutionPlan implements AutoCloseable {
         }
         boolean backward = training && (trains(layer) || any(inputNeedsGradient[n]));
         runsBackward[n] = backward;
-        boolean logits = logitsOutput && graph.outputs().size() == 1 && graph.outputs().get(0) == node.output();
+        Activation.Kind leaves = graph.outputs().size() == 1 && graph.outputs().get(0) == node.output() ? leftOut : null;
         Buffer[] taken = new Buffer[1];
         Node padding = paddedBy.get(node);
         int[] extraPadding = padding == null ? NO_PADDING : ((Fusion.PaddingOnly) padding.layer()).padding();
         PlanContext context = new PlanContext(backend, memory, shape -> output(shape, taken), extraPadding, batch,
                 training, in, shapes, node.output().shape(), params, grads, inputNeedsGradient[n].clone(), backward,
-                logits, fused, prepareWeights, residual, precision);
+                leaves, fused, prepareWeights, residual, precision);
         runs[n] = layer.plan(context);
         preparations.addAll(context.preparations());
         values[outId] = runs[n].output();
@@ -570,9 +593,28 @@ public final class ExecutionPlan implements AutoCloseable {
         return values[ids.get(graph.outputs().get(i))];
     }
 
-    /** (batch, classes) targets of the single-output loss, for the caller to fill. */
+    /** (batch, outputs) targets of the single-output loss, for the caller to fill. */
     public Tensor targets() {
         return targets;
+    }
+
+    /**
+     * Targets of width values a row for the caller to fill: {@link #targets()} for the output's width, or (batch,
+     * outputs + 1) rows that end in the row's weight (made on first use and kept).
+     */
+    public Tensor targets(int width) {
+        int outputs = targets.shape()[1];
+        if (width == outputs) {
+            return targets;
+        }
+        if (width != outputs + 1) {
+            throw new IllegalArgumentException("expected target rows of " + outputs + " or " + (outputs + 1)
+                    + " values, received " + width);
+        }
+        if (weightedTargets == null) {
+            weightedTargets = memory.allocate(batch, width);
+        }
+        return weightedTargets;
     }
 
     /** The loss gradient of the output, for the caller's loss op to write (training plans). */

@@ -27,7 +27,8 @@ public final class Network implements AutoCloseable {
     private final Graph graph;
     private final Backend backend;
     private final Parameters parameters;
-    private final boolean logitsOutput;
+    private final Activation outputActivation; // a last softmax or sigmoid: inference plans leave it to predict
+    private Activation.Kind trainingLeftOut;    // the last activation training plans leave to the loss, or null
     private final Memory memory;
     private final Tensor trainStats;   // [loss sum, correct] of the epoch so far
     private final Tensor evalStats;    // the same for evaluate / validation
@@ -45,8 +46,11 @@ public final class Network implements AutoCloseable {
         this.graph = graph;
         this.backend = backend;
         this.parameters = new Parameters(graph, backend);
-        this.logitsOutput = graph.outputs().size() == 1 && graph.outputs().get(0).node() != null
-                && graph.outputs().get(0).node().layer().activation().kind() == Activation.Kind.SOFTMAX;
+        Activation last = graph.outputs().size() == 1 && graph.outputs().get(0).node() != null
+                ? graph.outputs().get(0).node().layer().activation() : Activation.LINEAR;
+        this.outputActivation = last.kind() == Activation.Kind.SOFTMAX || last.kind() == Activation.Kind.SIGMOID
+                ? last : null;
+        this.trainingLeftOut = last.kind() == Activation.Kind.SOFTMAX ? Activation.Kind.SOFTMAX : null;
         Memory m = null;
         try {
             m = backend.newMemory();
@@ -128,9 +132,17 @@ public final class Network implements AutoCloseable {
         return trainStats;
     }
 
-    /** True when the single output ends in softmax, which plans leave to the loss or to predict. */
-    public boolean logitsOutput() {
-        return logitsOutput;
+    /**
+     * Trains with this loss from now on: training plans leave out the last activation the loss applies itself
+     * (softmax, sigmoid; see {@link Loss#fusedActivation}). Plans made for another loss are dropped.
+     */
+    public void trainWith(Loss loss) {
+        Activation.Kind leftOut = loss.fusedActivation();
+        if (leftOut != trainingLeftOut) {
+            trainingPlans.values().forEach(ExecutionPlan::close);
+            trainingPlans.clear();
+            trainingLeftOut = leftOut;
+        }
     }
 
     /**
@@ -168,8 +180,9 @@ public final class Network implements AutoCloseable {
         ExecutionPlan plan = plans.get(batch);
         if (plan == null) {
             plan = backend.execute(() -> training
-                    ? new ExecutionPlan(graph, parameters, backend, batch, true, logitsOutput)
-                    : new ExecutionPlan(graph, parameters, backend, batch, logitsOutput, inferencePrecision));
+                    ? new ExecutionPlan(graph, parameters, backend, batch, true, trainingLeftOut)
+                    : new ExecutionPlan(graph, parameters, backend, batch,
+                            outputActivation == null ? null : outputActivation.kind(), inferencePrecision));
             plans.put(batch, plan);
         }
         return plan;
@@ -195,21 +208,30 @@ public final class Network implements AutoCloseable {
         inferencePlans.clear();
     }
 
-    /** {mean loss, accuracy} over a source, in order: evaluate, and fit's validation. */
-    public double[] evaluate(BatchSource data, int batchSize, Loss loss) {
+    /**
+     * {mean loss, accuracy} over a source, in order: evaluate, and fit's validation. Labels are as the loss takes
+     * them; targets writes them as the loss op's target rows of the given width (see {@link TargetRows}).
+     */
+    public double[] evaluate(BatchSource data, int batchSize, Loss loss, TargetRows targetRows) {
         backend.fill(evalStats, 0f);
-        int classes = graph.outputs().get(0).shape().size();
         int n = 0;
         data.startEpoch(0, batchSize, false, 0);
-        float[] hostTargets = new float[batchSize * classes];
+        float[] hostTargets = new float[batchSize * targetRows.width()];
+        // Inference plans leave out a last softmax or sigmoid: the loss applies it, or it is applied here.
+        Activation apply = outputActivation != null && outputActivation.kind() != loss.fusedActivation()
+                ? outputActivation : null;
         for (BatchSource.Batch b = data.next(); b != null; b = data.next()) {
             ExecutionPlan plan = inferencePlan(b.count());
+            Tensor targets = plan.targets(targetRows.width());
             backend.copyIn(b.x(), 0, plan.input(0));
-            loss.targets(b.labels(), b.count(), classes, hostTargets);
-            backend.copyIn(hostTargets, 0, plan.targets());
+            targetRows.write(b.labels(), b.count(), hostTargets);
+            backend.copyIn(hostTargets, 0, targets);
             backend.execute(() -> {
                 plan.forward(0);
-                backend.softmaxCrossEntropy(plan.output(0), plan.targets(), null, evalStats);
+                if (apply != null) {
+                    backend.activationForward(apply, plan.output(0), plan.output(0));
+                }
+                backend.loss(loss.kind(), plan.output(0), targets, null, evalStats);
                 return null;
             });
             n += b.count();
@@ -219,7 +241,7 @@ public final class Network implements AutoCloseable {
         return new double[] {stats[0] / n, stats[1] / (double) n};
     }
 
-    /** Every output for inputs of n samples (one array per input), in batches; softmax applied where the model ends in it. */
+    /** Every output for inputs of n samples (one array per input), in batches; a last softmax or sigmoid applied here. */
     public List<NDArray> predict(List<NDArray> x, int batchSize) {
         int n = x.get(0).rows();
         List<float[]> out = new ArrayList<>();
@@ -238,8 +260,8 @@ public final class Network implements AutoCloseable {
                 plan.forward(0);
                 for (int o = 0; o < out.size(); o++) {
                     Tensor result = plan.output(o);
-                    if (logitsOutput) {
-                        backend.activationForward(Activation.SOFTMAX, result, result);
+                    if (outputActivation != null) {
+                        backend.activationForward(outputActivation, result, result);
                     }
                     backend.copyOut(result, out.get(o), first * graph.outputs().get(o).shape().size());
                 }

@@ -25,7 +25,7 @@ public final class PlanContext {
     private final Map<String, Tensor> gradients;
     private final boolean[] inputGradients;
     private final boolean backward;
-    private final boolean logits;
+    private final Activation.Kind leftOut;
     private final Activation fusedActivation;
     private final java.util.function.Function<int[], Tensor> outputs;
     private final int[] extraPadding;
@@ -42,7 +42,7 @@ public final class PlanContext {
     PlanContext(Backend backend, Memory memory, java.util.function.Function<int[], Tensor> outputs, int[] extraPadding,
                 int batch, boolean training, List<Tensor> inputs,
                 List<Shape> inputShapes, Shape outputShape, Map<String, Tensor> params, Map<String, Tensor> gradients,
-                boolean[] inputGradients, boolean backward, boolean logits, Activation fusedActivation,
+                boolean[] inputGradients, boolean backward, Activation.Kind leftOut, Activation fusedActivation,
                 boolean prepareWeights, Tensor residual, dev.osprey.Precision precision) {
         this.backend = backend;
         this.memory = memory;
@@ -57,7 +57,7 @@ public final class PlanContext {
         this.gradients = gradients;
         this.inputGradients = inputGradients;
         this.backward = backward;
-        this.logits = logits;
+        this.leftOut = leftOut;
         this.fusedActivation = fusedActivation;
         this.prepareWeights = prepareWeights;
         this.residual = residual;
@@ -173,11 +173,11 @@ public final class PlanContext {
     }
 
     /**
-     * True for the last layer of a classifier whose loss takes logits: the layer leaves out its softmax (the loss, or
-     * the model's predict, applies it) and its output is the logits.
+     * True when this layer is the model's last and leaves out its activation of this kind (softmax, sigmoid): the
+     * loss, or the model's predict, applies it, and the layer's output is the logits.
      */
-    public boolean logits() {
-        return logits;
+    public boolean leavesOut(Activation.Kind kind) {
+        return leftOut == kind;
     }
 
     /**

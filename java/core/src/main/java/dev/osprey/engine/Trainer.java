@@ -23,8 +23,8 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * One fit call: epochs of shuffled batches through forward, fused softmax cross-entropy, backward and one
- * optimizer step. Loss and accuracy accumulate on the backend and are read only when someone looks.
+ * One fit call: epochs of shuffled batches through forward, the fused loss op, backward and one optimizer
+ * step. Loss and accuracy accumulate on the backend and are read only when someone looks.
  */
 public final class Trainer implements Training {
     /** Even without a progress display, the running loss is checked this often for NaN. */
@@ -46,7 +46,7 @@ public final class Trainer implements Training {
     private long epochStart;
     private double epochDataWait;
     private boolean stopRequested;
-    private Tensor classWeights; // Keras' class_weight on the device while a fit runs, or null
+    private final TargetRows targetRows; // labels to the loss op's target rows, weighted or not
 
     /**
      * A trainer for one fit: updater steps the network's trainable weights; reportsAccuracy adds "accuracy" (and
@@ -62,6 +62,8 @@ public final class Trainer implements Training {
         this.optimizer = optimizer;
         this.updater = updater;
         this.options = options;
+        this.targetRows = new TargetRows(loss, classes(), options.sampleWeight() != null, options.classWeight());
+        network.trainWith(loss);
         if (options.verbose()) {
             callbacks.add(ProgressBar.toStandardOutput());
         }
@@ -75,29 +77,7 @@ public final class Trainer implements Training {
      */
     public History fit(BatchSource train, BatchSource validation, long seed) {
         try (Feed feed = feed(train)) {
-            return fit(feed, train.size(), validation, seed);
-        }
-    }
-
-    private History fit(Feed feed, int n, BatchSource validation, long seed) {
-        double[] weights = options.classWeight();
-        if (weights == null) {
-            return fitWith(feed, n, validation, seed);
-        }
-        if (weights.length != classes()) {
-            throw new IllegalArgumentException("fit: expected one class weight for each of the " + classes()
-                    + " classes, received " + weights.length);
-        }
-        try (dev.osprey.backend.Memory memory = backend.newMemory()) {
-            classWeights = memory.allocate(weights.length);
-            float[] w = new float[weights.length];
-            for (int i = 0; i < w.length; i++) {
-                w[i] = (float) weights[i];
-            }
-            backend.copyIn(w, 0, classWeights);
-            return fitWith(feed, n, validation, seed);
-        } finally {
-            classWeights = null;
+            return fitWith(feed, train.size(), validation, seed);
         }
     }
 
@@ -133,7 +113,7 @@ public final class Trainer implements Training {
                 logs.put("accuracy", accuracy());
             }
             if (validation != null) {
-                double[] val = network.evaluate(validation, batch, loss);
+                double[] val = network.evaluate(validation, batch, loss, TargetRows.unweighted(loss, classes()));
                 logs.put("val_loss", val[0]);
                 if (reportsAccuracy) {
                     logs.put("val_accuracy", val[1]);
@@ -158,9 +138,9 @@ public final class Trainer implements Training {
         int rows = x.rows();
         ExecutionPlan plan = network.trainingPlan(rows);
         backend.copyIn(x.data(), 0, plan.input(0));
-        float[] targets = new float[rows * classes()];
-        loss.targets(labels, rows, classes(), targets);
-        backend.copyIn(targets, 0, plan.targets());
+        float[] targets = new float[rows * targetRows.width()];
+        targetRows.write(labels, rows, targets);
+        backend.copyIn(targets, 0, plan.targets(targetRows.width()));
         backend.fill(network.trainStats(), 0f);
         trainStep(plan, seed ^ updater.iterations() * 0x9E3779B97F4A7C15L);
         seenThisEpoch = rows;
@@ -176,7 +156,7 @@ public final class Trainer implements Training {
     private void trainStep(ExecutionPlan plan, long seed) {
         backend.execute(() -> {
             plan.forward(seed);
-            backend.softmaxCrossEntropy(plan.output(0), plan.targets(), classWeights, plan.outputGradient(),
+            backend.loss(loss.kind(), plan.output(0), plan.targets(targetRows.width()), plan.outputGradient(),
                     network.trainStats());
             plan.backward();
             updater.step();
@@ -236,12 +216,12 @@ public final class Trainer implements Training {
             }
             ExecutionPlan plan = network.trainingPlan(b.count());
             backend.copyIn(b.x(), 0, plan.input(0));
-            int classes = classes();
-            if (hostTargets.length < b.count() * classes) {
-                hostTargets = new float[b.count() * classes];
+            int width = targetRows.width();
+            if (hostTargets.length < b.count() * width) {
+                hostTargets = new float[b.count() * width];
             }
-            loss.targets(b.labels(), b.count(), classes, hostTargets);
-            backend.copyIn(hostTargets, 0, plan.targets());
+            targetRows.write(b.labels(), b.count(), hostTargets);
+            backend.copyIn(hostTargets, 0, plan.targets(width));
             return plan;
         }
 
@@ -264,11 +244,11 @@ public final class Trainer implements Training {
 
         ResidentFeed(ArrayBatchSource arrays) {
             NDArray y = arrays.labels();
-            int classes = classes();
+            int width = targetRows.width();
             samples = arrays.size();
-            float[] targets = new float[samples * classes];
-            loss.targets(y.data(), samples, classes, targets);
-            data = backend.keepResident(arrays.samples().data(), arrays.samples().rowSize(), targets, classes);
+            float[] targets = new float[samples * width];
+            targetRows.write(y.data(), samples, targets);
+            data = backend.keepResident(arrays.samples().data(), arrays.samples().rowSize(), targets, width);
         }
 
         @Override
@@ -285,7 +265,7 @@ public final class Trainer implements Training {
             }
             int count = Math.min(batch, samples - position);
             ExecutionPlan plan = network.trainingPlan(count);
-            data.gather(position, count, plan.input(0), plan.targets());
+            data.gather(position, count, plan.input(0), plan.targets(targetRows.width()));
             position += count;
             return plan;
         }

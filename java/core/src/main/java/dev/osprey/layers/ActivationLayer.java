@@ -37,8 +37,8 @@ abstract class ActivationLayer extends Layer implements Fusion.ActivationOnly {
     public LayerRun plan(PlanContext ctx) {
         dev.osprey.Activation a = function();
         boolean softmax = a.kind() == dev.osprey.Activation.Kind.SOFTMAX;
-        if (ctx.logits() && softmax) {
-            return LayerRun.passThrough(ctx.input()); // the loss takes the logits
+        if (ctx.leavesOut(a.kind())) {
+            return LayerRun.passThrough(ctx.input()); // the loss (or predict) applies it
         }
         Backend backend = ctx.backend();
         Tensor input = ctx.input();

@@ -9,7 +9,7 @@ import dev.osprey.engine.PlanContext;
  * The activation at the end of a layer with a linear op (Conv2D, DepthwiseConv2D, Dense), planned once: fused into the
  * op where the backward pass can do without the op's raw output (or where there is no backward pass), otherwise run as
  * its own op on a kept copy of the raw output. Softmax is never fused (it is not element-wise), and a classifier's last
- * layer leaves it to the loss.
+ * layer leaves its softmax or sigmoid to the loss when the loss applies it.
  */
 final class OutputActivation {
     private final Activation activation;
@@ -20,7 +20,7 @@ final class OutputActivation {
 
     OutputActivation(PlanContext ctx, Activation own) {
         Activation a = ctx.activation(own);
-        if (ctx.logits() && a.kind() == Activation.Kind.SOFTMAX) {
+        if (ctx.leavesOut(a.kind())) {
             a = Activation.LINEAR;
         }
         this.activation = a;

@@ -585,6 +585,155 @@ abstract class BackendContractTest {
         assertClose("cross-entropy gradient", expected[1], download(dLogits), 1e-5);
     }
 
+    static Stream<org.junit.jupiter.params.provider.Arguments> lossCases() {
+        Stream.Builder<org.junit.jupiter.params.provider.Arguments> cases = Stream.builder();
+        for (LossKind kind : LossKind.values()) {
+            for (boolean weighted : new boolean[] {false, true}) {
+                cases.add(org.junit.jupiter.params.provider.Arguments.of(kind, 6, weighted));
+                if (kind != LossKind.SOFTMAX_CROSS_ENTROPY) {
+                    cases.add(org.junit.jupiter.params.provider.Arguments.of(kind, 1, weighted));
+                }
+            }
+        }
+        return cases.build();
+    }
+
+    /**
+     * Each loss against its textbook formula in double (the binary cross-entropy from the sigmoid's probabilities,
+     * not the stable form the backends use), its gradient against central differences of that formula, and its
+     * accuracy count; with row weights in a last target column, and without.
+     */
+    @ParameterizedTest
+    @MethodSource("lossCases")
+    void everyLossMatchesItsFormulaItsGradientAndItsAccuracy(LossKind kind, int width, boolean weighted) {
+        Random r = new Random(kind.ordinal() * 10 + width + (weighted ? 5 : 0));
+        int rows = 13;
+        float[] y = random(r, rows * width);
+        float[] t = new float[rows * width];
+        float[] w = new float[rows];
+        for (int i = 0; i < rows; i++) {
+            double sum = 0;
+            for (int c = 0; c < width; c++) {
+                t[i * width + c] = switch (kind) {
+                    case SOFTMAX_CROSS_ENTROPY, SIGMOID_BINARY_CROSS_ENTROPY -> r.nextFloat();
+                    default -> (float) r.nextGaussian();
+                };
+                sum += t[i * width + c];
+            }
+            if (kind == LossKind.SOFTMAX_CROSS_ENTROPY) {
+                for (int c = 0; c < width; c++) {
+                    t[i * width + c] /= (float) sum;
+                }
+            }
+            w[i] = weighted ? (i % 4) * 0.75f : 1f; // includes weight 0
+        }
+        float[] targetRows = t;
+        int stride = width;
+        if (weighted) {
+            stride = width + 1;
+            targetRows = new float[rows * stride];
+            for (int i = 0; i < rows; i++) {
+                System.arraycopy(t, i * width, targetRows, i * stride, width);
+                targetRows[i * stride + width] = w[i];
+            }
+        }
+        Tensor dy = memory.allocate(rows, width);
+        Tensor stats = memory.allocate(2);
+        backend.loss(kind, upload(y, rows, width), upload(targetRows, rows, stride), dy, stats);
+
+        double lossSum = 0;
+        double correct = 0;
+        float[] gradient = new float[rows * width];
+        for (int i = 0; i < rows; i++) {
+            double[] row = new double[width];
+            for (int c = 0; c < width; c++) {
+                row[c] = y[i * width + c];
+            }
+            float[] target = java.util.Arrays.copyOfRange(t, i * width, (i + 1) * width);
+            lossSum += w[i] * textbookLoss(kind, row, target);
+            for (int c = 0; c < width; c++) {
+                double h = 1e-4;
+                double[] up = row.clone(), down = row.clone();
+                up[c] += h;
+                down[c] -= h;
+                gradient[i * width + c] = (float) (w[i] * (textbookLoss(kind, up, target)
+                        - textbookLoss(kind, down, target)) / (2 * h) / rows);
+            }
+            if (kind == LossKind.SIGMOID_BINARY_CROSS_ENTROPY || width == 1) {
+                double threshold = kind == LossKind.SIGMOID_BINARY_CROSS_ENTROPY ? 0 : 0.5;
+                int matches = 0;
+                for (int c = 0; c < width; c++) {
+                    matches += (row[c] > threshold) == (target[c] > 0.5f) ? 1 : 0;
+                }
+                correct += (double) matches / width;
+            } else {
+                correct += argMax(row) == argMax(target) ? 1 : 0;
+            }
+        }
+        float[] got = download(stats);
+        assertEquals(lossSum, got[0], 1e-5 * Math.max(1, Math.abs(lossSum)), kind + " loss sum");
+        assertEquals(correct, got[1], 1e-5, kind + " accuracy count");
+        assertClose(kind + " gradient", gradient, download(dy), 2e-5);
+    }
+
+    private static double textbookLoss(LossKind kind, double[] y, float[] t) {
+        double loss = 0;
+        switch (kind) {
+            case SOFTMAX_CROSS_ENTROPY -> {
+                double sum = 0;
+                for (double v : y) {
+                    sum += Math.exp(v);
+                }
+                for (int c = 0; c < y.length; c++) {
+                    loss -= t[c] * Math.log(Math.exp(y[c]) / sum);
+                }
+                return loss;
+            }
+            case SIGMOID_BINARY_CROSS_ENTROPY -> {
+                for (int c = 0; c < y.length; c++) {
+                    double p = 1 / (1 + Math.exp(-y[c]));
+                    loss -= t[c] * Math.log(p) + (1 - t[c]) * Math.log(1 - p);
+                }
+            }
+            case MEAN_SQUARED_ERROR -> {
+                for (int c = 0; c < y.length; c++) {
+                    loss += (y[c] - t[c]) * (y[c] - t[c]);
+                }
+            }
+            case MEAN_ABSOLUTE_ERROR -> {
+                for (int c = 0; c < y.length; c++) {
+                    loss += Math.abs(y[c] - t[c]);
+                }
+            }
+        }
+        return loss / y.length;
+    }
+
+    private static int argMax(double[] v) {
+        int best = 0;
+        for (int c = 1; c < v.length; c++) {
+            best = v[c] > v[best] ? c : best;
+        }
+        return best;
+    }
+
+    private static int argMax(float[] v) {
+        int best = 0;
+        for (int c = 1; c < v.length; c++) {
+            best = v[c] > v[best] ? c : best;
+        }
+        return best;
+    }
+
+    @Test
+    void lossRefusesTargetsOfTheWrongWidth() {
+        Tensor y = memory.allocate(3, 4);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> backend.loss(LossKind.MEAN_SQUARED_ERROR, y, memory.allocate(3, 6), null, memory.allocate(2)));
+        assertEquals("loss MEAN_SQUARED_ERROR targets: expected shape (3, 4) or, with row weights, (3, 5), received "
+                + "(3, 6)", e.getMessage());
+    }
+
     @Test
     void adamFollowsKerasFormulation() {
         float[] p = {1f, -2f, 0.5f};

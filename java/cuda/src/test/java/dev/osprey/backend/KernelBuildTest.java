@@ -115,6 +115,18 @@ class KernelBuildTest {
         assertEquals(kinds, native_);
     }
 
+    /** The loss kernel takes the ordinal of LossKind: the header's enum must list the same order. */
+    @Test
+    void lossKindsAreNumberedAlikeInJavaAndInTheKernels() throws IOException {
+        Matcher m = Pattern.compile("enum osprey_loss_kind \\{([^}]*)\\}").matcher(
+                Files.readString(Path.of("../../native/kernels.h")));
+        assertTrue(m.find(), "kernels.h declares enum osprey_loss_kind");
+        List<String> native_ = java.util.Arrays.stream(m.group(1).split(",")).map(String::trim)
+                .filter(t -> !t.isEmpty()).toList();
+        List<String> kinds = java.util.Arrays.stream(LossKind.values()).map(k -> "OSPREY_" + k.name()).toList();
+        assertEquals(kinds, native_);
+    }
+
     private static String kinds(String parameters) {
         StringBuilder out = new StringBuilder();
         for (String p : parameters.split(",")) {

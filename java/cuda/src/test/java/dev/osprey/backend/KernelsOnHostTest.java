@@ -244,12 +244,28 @@ class KernelsOnHostTest {
             CPU.softmaxCrossEntropy(z, cpu(m, targets, 5, 4), dz, stats);
             close(cpu(dz), out.get("cross_entropy_gradient"), 1e-6, "cross-entropy gradient");
             close(cpu(stats), out.get("cross_entropy_stats"), 1e-6, "cross-entropy [loss sum, correct]");
-            Tensor weighted = m.allocate(5, 4);
-            Tensor weightedStats = m.allocate(2);
-            CPU.softmaxCrossEntropy(z, cpu(m, targets, 5, 4), cpu(m, new float[] {0.5f, 2f, 1f, 0f}), weighted,
-                    weightedStats);
-            close(cpu(weighted), out.get("weighted_cross_entropy_gradient"), 1e-6, "weighted cross-entropy gradient");
-            close(cpu(weightedStats), out.get("weighted_cross_entropy_stats"), 1e-6, "weighted cross-entropy stats");
+        }
+    }
+
+    @Test
+    void everyLossKindWithRowWeightsMatchesTheCpuBackend() {
+        float[] u = input(20, 21);
+        float[] targets = new float[25];
+        float[] weights = {0.5f, 2f, 1f, 0f, 1.5f};
+        for (int r = 0; r < 5; r++) {
+            for (int c = 0; c < 4; c++) {
+                targets[r * 5 + c] = (u[r * 4 + c] + 1f) / 2f;
+            }
+            targets[r * 5 + 4] = weights[r];
+        }
+        for (LossKind kind : LossKind.values()) {
+            try (Memory m = CPU.newMemory()) {
+                Tensor dy = m.allocate(5, 4);
+                Tensor stats = m.allocate(2);
+                CPU.loss(kind, cpu(m, input(20, 3), 5, 4), cpu(m, targets, 5, 5), dy, stats);
+                close(cpu(dy), out.get("weighted_loss_" + kind.ordinal() + "_gradient"), 1e-6, kind + " gradient");
+                close(cpu(stats), out.get("weighted_loss_" + kind.ordinal() + "_stats"), 1e-5, kind + " stats");
+            }
         }
     }
 

@@ -12,6 +12,7 @@ import dev.osprey.backend.Conv2dSpec;
 import dev.osprey.backend.ConvInference;
 import dev.osprey.backend.DenseInference;
 import dev.osprey.backend.DenseSpec;
+import dev.osprey.backend.LossKind;
 import dev.osprey.backend.Memory;
 import dev.osprey.backend.OwnedTensors;
 import dev.osprey.backend.Pad2dSpec;
@@ -533,12 +534,10 @@ public final class CpuBackend implements Backend {
     // ---- loss and regularization -------------------------------------------------------------------------
 
     @Override
-    public void softmaxCrossEntropy(Tensor logits, Tensor targets, Tensor classWeights, Tensor dLogits,
-                                    Tensor stats) {
-        int[] shape = Checks.softmaxCrossEntropy(logits, targets, classWeights, dLogits, stats);
-        HostOps.softmaxCrossEntropy(cpu(logits).buffer(), cpu(targets).buffer(),
-                classWeights == null ? null : cpu(classWeights).buffer(),
-                dLogits == null ? null : cpu(dLogits).buffer(), cpu(stats).buffer(), shape[0], shape[1]);
+    public void loss(LossKind kind, Tensor outputs, Tensor targets, Tensor dOutputs, Tensor stats) {
+        int[] shape = Checks.loss(kind, outputs, targets, dOutputs, stats);
+        HostOps.loss(kind, cpu(outputs).buffer(), cpu(targets).buffer(), dOutputs == null ? null : cpu(dOutputs).buffer(),
+                cpu(stats).buffer(), shape[0], shape[1], shape[2] == 1);
     }
 
     @Override

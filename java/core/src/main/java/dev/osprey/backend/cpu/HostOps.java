@@ -3,6 +3,7 @@ package dev.osprey.backend.cpu;
 import dev.osprey.backend.AdamSpec;
 import dev.osprey.backend.Pad2dSpec;
 import dev.osprey.backend.SgdSpec;
+import dev.osprey.backend.LossKind;
 import java.nio.FloatBuffer;
 
 /**
@@ -13,51 +14,119 @@ final class HostOps {
     private HostOps() {
     }
 
-    /** Adds [sum of per-row losses, correct arg-max count] to stats; dLogits (nullable) = (p - t) / rows. */
-    static void softmaxCrossEntropy(FloatBuffer logits, FloatBuffer targets, FloatBuffer classWeights,
-                                    FloatBuffer dLogits, FloatBuffer stats, int rows, int classes) {
+    /**
+     * The fused loss op (see Backend.loss) row by row: targets rows are width wide, or width + 1 with the row's
+     * weight last. Sums in double; the kernels in loss.cu follow the same formulas in float.
+     */
+    static void loss(LossKind kind, FloatBuffer outputs, FloatBuffer targets, FloatBuffer dOutputs, FloatBuffer stats,
+                     int rows, int width, boolean weighted) {
+        int stride = weighted ? width + 1 : width;
         double lossSum = 0;
-        int correct = 0;
-        float scale = 1f / rows;
+        double correct = 0;
+        float[] y = new float[width];
+        float[] t = new float[width];
+        float[] g = new float[width];
         for (int r = 0; r < rows; r++) {
-            int base = r * classes;
-            float max = Float.NEGATIVE_INFINITY;
-            int predicted = 0;
-            int expected = 0;
-            for (int c = 0; c < classes; c++) {
-                float z = logits.get(base + c);
-                if (z > max) {
-                    max = z;
-                    predicted = c;
-                }
-                if (targets.get(base + c) > targets.get(base + expected)) {
-                    expected = c;
-                }
-            }
-            double sum = 0;
-            for (int c = 0; c < classes; c++) {
-                sum += Math.exp(logits.get(base + c) - max);
-            }
-            double logSum = Math.log(sum);
-            float weight = classWeights == null ? 1f : classWeights.get(expected);
-            double rowLoss = 0;
-            for (int c = 0; c < classes; c++) {
-                double logP = logits.get(base + c) - max - logSum;
-                float t = targets.get(base + c);
-                if (t != 0f) {
-                    rowLoss -= t * logP;
-                }
-                if (dLogits != null) {
-                    dLogits.put(base + c, (float) (Math.exp(logP) - t) * scale * weight);
-                }
-            }
+            outputs.get(r * width, y);
+            targets.get(r * stride, t);
+            float weight = weighted ? targets.get(r * stride + width) : 1f;
+            double rowLoss = switch (kind) {
+                case SOFTMAX_CROSS_ENTROPY -> softmaxCrossEntropyRow(y, t, g);
+                case SIGMOID_BINARY_CROSS_ENTROPY -> sigmoidBinaryCrossEntropyRow(y, t, g);
+                case MEAN_SQUARED_ERROR -> squaredErrorRow(y, t, g);
+                case MEAN_ABSOLUTE_ERROR -> absoluteErrorRow(y, t, g);
+            };
             lossSum += weight * rowLoss;
-            if (predicted == expected) {
-                correct++;
+            correct += kind == LossKind.SIGMOID_BINARY_CROSS_ENTROPY ? binaryMatches(y, t, 0f)
+                    : width == 1 && kind != LossKind.SOFTMAX_CROSS_ENTROPY ? binaryMatches(y, t, 0.5f)
+                    : argMax(y) == argMax(t) ? 1 : 0;
+            if (dOutputs != null) {
+                float scale = weight / rows;
+                for (int c = 0; c < width; c++) {
+                    g[c] *= scale;
+                }
+                dOutputs.put(r * width, g);
             }
         }
         stats.put(0, (float) (stats.get(0) + lossSum));
-        stats.put(1, stats.get(1) + correct);
+        stats.put(1, (float) (stats.get(1) + correct));
+    }
+
+    /** -sum t log softmax(z); g = softmax(z) - t (targets summing to 1). */
+    private static double softmaxCrossEntropyRow(float[] z, float[] t, float[] g) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (float v : z) {
+            max = Math.max(max, v);
+        }
+        double sum = 0;
+        for (float v : z) {
+            sum += Math.exp(v - max);
+        }
+        double logSum = Math.log(sum);
+        double loss = 0;
+        for (int c = 0; c < z.length; c++) {
+            double logP = z[c] - max - logSum;
+            if (t[c] != 0f) {
+                loss -= t[c] * logP;
+            }
+            g[c] = (float) (Math.exp(logP) - t[c]);
+        }
+        return loss;
+    }
+
+    /** Mean of max(z, 0) - z t + log(1 + e^-|z|) (cross-entropy of sigmoid(z), stable); g = (sigmoid(z) - t) / width. */
+    private static double sigmoidBinaryCrossEntropyRow(float[] z, float[] t, float[] g) {
+        double loss = 0;
+        for (int c = 0; c < z.length; c++) {
+            double v = z[c];
+            loss += Math.max(v, 0) - v * t[c] + Math.log1p(Math.exp(-Math.abs(v)));
+            g[c] = (float) ((1 / (1 + Math.exp(-v)) - t[c]) / z.length);
+        }
+        return loss / z.length;
+    }
+
+    /** Mean of (y - t)^2; g = 2 (y - t) / width. */
+    private static double squaredErrorRow(float[] y, float[] t, float[] g) {
+        double loss = 0;
+        for (int c = 0; c < y.length; c++) {
+            float d = y[c] - t[c];
+            loss += (double) d * d;
+            g[c] = 2 * d / y.length;
+        }
+        return loss / y.length;
+    }
+
+    /** Mean of |y - t|; g = sign(y - t) / width (0 where they are equal). */
+    private static double absoluteErrorRow(float[] y, float[] t, float[] g) {
+        double loss = 0;
+        for (int c = 0; c < y.length; c++) {
+            float d = y[c] - t[c];
+            loss += Math.abs(d);
+            g[c] = Math.signum(d) / y.length;
+        }
+        return loss / y.length;
+    }
+
+    /** The share of values on the same side of threshold as their target's side of 0.5. */
+    private static double binaryMatches(float[] y, float[] t, float threshold) {
+        int matches = 0;
+        for (int c = 0; c < y.length; c++) {
+            if ((y[c] > threshold) == (t[c] > 0.5f)) {
+                matches++;
+            }
+        }
+        return (double) matches / y.length;
+    }
+
+    /** The first index of the largest value. */
+    private static int argMax(float[] v) {
+        int best = 0;
+        for (int c = 1; c < v.length; c++) {
+            if (v[c] > v[best]) {
+                best = c;
+            }
+        }
+        return best;
     }
 
     /** Floats per bulk copy of the optimizer loops: plain arrays let the JIT vectorize the arithmetic. */

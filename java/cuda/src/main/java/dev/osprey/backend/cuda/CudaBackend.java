@@ -8,6 +8,7 @@ import dev.osprey.backend.Checks;
 import static dev.osprey.backend.Checks.sameSize;
 import dev.osprey.backend.Conv2dSpec;
 import dev.osprey.backend.DenseSpec;
+import dev.osprey.backend.LossKind;
 import dev.osprey.backend.Memory;
 import dev.osprey.backend.OwnedTensors;
 import dev.osprey.backend.Pad2dSpec;
@@ -44,7 +45,7 @@ public final class CudaBackend implements Backend {
     private final Kernels.Launch activationBackward;
     private final Kernels.Launch softmaxForward;
     private final Kernels.Launch softmaxBackward;
-    private final Kernels.Launch crossEntropy;
+    private final Kernels.Launch loss;
     private final Kernels.Launch dropout;
     private final Kernels.Launch add;
     private final Kernels.Launch multiply;
@@ -99,7 +100,7 @@ public final class CudaBackend implements Backend {
             activationBackward = c.kernels.launch("osprey_activation_backward", "ppppliff");
             softmaxForward = c.kernels.launch("osprey_softmax_forward", "ppii");
             softmaxBackward = c.kernels.launch("osprey_softmax_backward", "pppii");
-            crossEntropy = c.kernels.launch("osprey_softmax_cross_entropy", "pppppii");
+            loss = c.kernels.launch("osprey_loss", "ppppiiii");
             dropout = c.kernels.launch("osprey_dropout_forward", "ppplfl");
             add = c.kernels.launch("osprey_add", "pppl");
             multiply = c.kernels.launch("osprey_multiply", "pppl");
@@ -455,13 +456,11 @@ public final class CudaBackend implements Backend {
     // ---- loss, dropout, optimizers -----------------------------------------------------------------------
 
     @Override
-    public synchronized void softmaxCrossEntropy(Tensor logits, Tensor targets, Tensor classWeights, Tensor dLogits,
-                                                 Tensor stats) {
-        int[] shape = Checks.softmaxCrossEntropy(logits, targets, classWeights, dLogits, stats);
-        crossEntropy.pointer(0, cuda(logits)).pointer(1, cuda(targets))
-                .pointer(2, classWeights == null ? null : cuda(classWeights))
-                .pointer(3, dLogits == null ? null : cuda(dLogits)).pointer(4, cuda(stats)).intValue(5, shape[0])
-                .intValue(6, shape[1]).run(shape[0], c.stream);
+    public synchronized void loss(LossKind kind, Tensor outputs, Tensor targets, Tensor dOutputs, Tensor stats) {
+        int[] shape = Checks.loss(kind, outputs, targets, dOutputs, stats);
+        loss.pointer(0, cuda(outputs)).pointer(1, cuda(targets)).pointer(2, dOutputs == null ? null : cuda(dOutputs))
+                .pointer(3, cuda(stats)).intValue(4, shape[0]).intValue(5, shape[1]).intValue(6, shape[2])
+                .intValue(7, kind.ordinal()).run(shape[0], c.stream);
     }
 
     @Override
