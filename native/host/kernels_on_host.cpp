@@ -120,6 +120,14 @@ int main() {
         std::snprintf(name, sizeof name, "weighted_loss_%d_stats", kind);
         print(name, stats.data(), 2);
     }
+    { // weight penalties on 30 weights: L1 0.01 and L2 0.05, the loss scaled by 8 (a batch of 8)
+        std::vector<float> w = input(30, 22), g = input(30, 23), stats(2, 0.0f);
+        w[5] = 0.0f; // sign(0) = 0
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_regularize, w.data(), g.data(), 30LL, 0.01f, 0.05f, 8.0f,
+                           stats.data());
+        print("regularized_gradient", g.data(), 30);
+        print("regularized_stats", stats.data(), 2);
+    }
     // batch normalization over 2 x 3 x 5 x 3 (30 rows of 3 channels) in chunks of 4 rows: training forward with moving
     // statistics (momentum 0.9), then the backward; plain, then with the ReLU fused (names end in _relu)
     for (int relu = 0; relu < 2; relu++) {

@@ -169,4 +169,16 @@ public final class Config {
             throw new IllegalArgumentException(owner + " config '" + key + "': " + e.getMessage(), e);
         }
     }
+
+    /** A regularizer, as {@link Regularizer#fromConfig} reads it, or null when the key is absent or null. */
+    public Regularizer regularizer(String key) {
+        if (!has(key)) {
+            return null;
+        }
+        try {
+            return Regularizer.fromConfig(values.get(key));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(owner + " config '" + key + "': " + e.getMessage(), e);
+        }
+    }
 }

@@ -265,6 +265,12 @@ public interface Backend extends AutoCloseable {
      */
     void loss(LossKind kind, Tensor outputs, Tensor targets, Tensor dOutputs, Tensor stats);
 
+    /**
+     * A weight penalty (Keras' kernel regularizers): adds l1 * sign(w) + 2 * l2 * w to gradient (when not null) and
+     * lossScale * (l1 * sum|w| + l2 * sum w^2) to stats[0], so the reported loss includes it without a read-back.
+     */
+    void regularize(Tensor weights, Tensor gradient, float l1, float l2, float lossScale, Tensor stats);
+
     /** Inverted dropout: mask = keep / (1 - rate) from a counter-based generator keyed by seed; y = x * mask. */
     void dropoutForward(float rate, long seed, Tensor x, Tensor mask, Tensor y);
 

@@ -285,6 +285,17 @@ public final class Checks {
         return new int[] {rows, width, weighted ? 1 : 0};
     }
 
+    /** weights and gradient (when not null) hold as many values; stats two. */
+    public static void regularize(Tensor weights, Tensor gradient, float l1, float l2, Tensor stats) {
+        if (gradient != null) {
+            sameSize("regularize gradient", weights, gradient);
+        }
+        expect("regularize stats", stats, 2);
+        if (!(l1 >= 0 && l2 >= 0) || Float.isInfinite(l1) || Float.isInfinite(l2)) {
+            throw new IllegalArgumentException("regularize: expected finite l1, l2 >= 0, received " + l1 + ", " + l2);
+        }
+    }
+
     /** rate lies in [0, 1), and x, mask and y hold as many elements as each other. */
     public static void dropoutForward(float rate, Tensor x, Tensor mask, Tensor y) {
         if (!(rate >= 0f && rate < 1f)) {

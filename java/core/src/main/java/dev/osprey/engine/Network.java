@@ -209,6 +209,21 @@ public final class Network implements AutoCloseable {
     }
 
     /**
+     * Adds the weight penalties (Keras' regularizers) of every weight that has one to stats[0], rows times (the loss
+     * sum counts each sample's loss), and with gradients, each penalty's gradient to its trainable weight's
+     * gradient. Runs on the backend: nothing is read back.
+     */
+    public void addPenalties(int rows, Tensor stats, boolean gradients) {
+        for (Parameters.Slot s : parameters.slots()) {
+            dev.osprey.Regularizer r = s.spec().regularizer();
+            if (r != null) {
+                backend.regularize(s.value(), gradients ? s.gradient() : null, (float) r.l1(), (float) r.l2(), rows,
+                        stats);
+            }
+        }
+    }
+
+    /**
      * {mean loss, accuracy} over a source, in order: evaluate, and fit's validation. Labels are as the loss takes
      * them; targets writes them as the loss op's target rows of the given width (see {@link TargetRows}).
      */
@@ -236,6 +251,11 @@ public final class Network implements AutoCloseable {
             });
             n += b.count();
         }
+        int samples = n;
+        backend.execute(() -> {
+            addPenalties(samples, evalStats, false);
+            return null;
+        });
         float[] stats = new float[2];
         backend.copyOut(evalStats, stats, 0);
         return new double[] {stats[0] / n, stats[1] / (double) n};

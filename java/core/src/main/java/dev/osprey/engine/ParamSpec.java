@@ -1,13 +1,25 @@
 package dev.osprey.engine;
 
 import dev.osprey.Initializer;
+import dev.osprey.Regularizer;
 
 /**
  * One weight a layer owns: its Keras name ("kernel", "bias", "moving_mean"), its shape, how it starts, and whether
  * training updates it through gradients (BatchNormalization's moving statistics are state: updated by the layer
- * itself, kept out of the optimizer, and stored in the model's state arena).
+ * itself, kept out of the optimizer, and stored in the model's state arena), and the penalty training adds for it
+ * (null: none).
  */
-public record ParamSpec(String name, int[] shape, Initializer initializer, boolean trainable) {
+public record ParamSpec(String name, int[] shape, Initializer initializer, boolean trainable, Regularizer regularizer) {
+    /** A weight without a penalty. */
+    public ParamSpec(String name, int[] shape, Initializer initializer, boolean trainable) {
+        this(name, shape, initializer, trainable, null);
+    }
+
+    /** This weight with this penalty (null: none) added to the training loss. */
+    public ParamSpec regularized(Regularizer penalty) {
+        return new ParamSpec(name, shape, initializer, trainable, penalty);
+    }
+
     /** A weight that the optimizer updates through its gradient (while its layer is trainable). */
     public static ParamSpec trainable(String name, int[] shape, Initializer initializer) {
         return new ParamSpec(name, shape, initializer, true);

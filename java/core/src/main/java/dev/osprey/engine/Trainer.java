@@ -159,6 +159,7 @@ public final class Trainer implements Training {
             backend.loss(loss.kind(), plan.output(0), plan.targets(targetRows.width()), plan.outputGradient(),
                     network.trainStats());
             plan.backward();
+            network.addPenalties(plan.batch(), network.trainStats(), true);
             updater.step();
             return null;
         });

@@ -3,6 +3,7 @@ package dev.osprey.layers;
 import dev.osprey.Activation;
 import dev.osprey.Config;
 import dev.osprey.Initializer;
+import dev.osprey.Regularizer;
 import dev.osprey.Layer;
 import dev.osprey.Padding;
 import dev.osprey.Shape;
@@ -36,6 +37,7 @@ public final class Conv2D extends Layer implements Fusion.LinearOp,
     private boolean useBias = true;
     private Initializer kernelInitializer = Initializer.glorotUniform();
     private Initializer biasInitializer = Initializer.zeros();
+    private Regularizer kernelRegularizer;
 
     /** {@code filters} output channels, a square kernel of {@code kernelSize} and this activation (null: linear). */
     public Conv2D(int filters, int kernelSize, Activation activation) {
@@ -116,6 +118,12 @@ public final class Conv2D extends Layer implements Fusion.LinearOp,
         return this;
     }
 
+    /** The penalty training adds for the kernel (Keras' kernel_regularizer; null: none), e.g. Regularizer.l2(1e-4). */
+    public Conv2D kernelRegularizer(Regularizer regularizer) {
+        this.kernelRegularizer = regularizer;
+        return this;
+    }
+
     /** The number of output channels (Keras' {@code filters}). */
     public int filters() {
         return filters;
@@ -150,7 +158,8 @@ public final class Conv2D extends Layer implements Fusion.LinearOp,
     public List<ParamSpec> parameters(List<Shape> inputs) {
         int in = inputs.get(0).dim(2) / groups;
         List<ParamSpec> p = new ArrayList<>();
-        p.add(ParamSpec.trainable("kernel", new int[] {kernelH, kernelW, in, filters}, kernelInitializer));
+        p.add(ParamSpec.trainable("kernel", new int[] {kernelH, kernelW, in, filters}, kernelInitializer)
+                .regularized(kernelRegularizer));
         if (useBias) {
             p.add(ParamSpec.trainable("bias", new int[] {filters}, biasInitializer));
         }
@@ -213,6 +222,9 @@ public final class Conv2D extends Layer implements Fusion.LinearOp,
         c.put("use_bias", useBias);
         c.put("kernel_initializer", kernelInitializer.toConfig());
         c.put("bias_initializer", biasInitializer.toConfig());
+        if (kernelRegularizer != null) {
+            c.put("kernel_regularizer", kernelRegularizer.toConfig());
+        }
         return c;
     }
 
@@ -226,7 +238,8 @@ public final class Conv2D extends Layer implements Fusion.LinearOp,
                 .strides(s[0], s[1]).padding(c.padding("padding")).dilationRate(d[0], d[1])
                 .groups(c.integer("groups", 1)).useBias(c.bool("use_bias", true))
                 .kernelInitializer(c.initializer("kernel_initializer", Initializer.glorotUniform()))
-                .biasInitializer(c.initializer("bias_initializer", Initializer.zeros()));
+                .biasInitializer(c.initializer("bias_initializer", Initializer.zeros()))
+                .kernelRegularizer(c.regularizer("kernel_regularizer"));
         return withCommonConfig(layer, c);
     }
 }

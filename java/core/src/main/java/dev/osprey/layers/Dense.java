@@ -3,6 +3,7 @@ package dev.osprey.layers;
 import dev.osprey.Activation;
 import dev.osprey.Config;
 import dev.osprey.Initializer;
+import dev.osprey.Regularizer;
 import dev.osprey.Layer;
 import dev.osprey.Shape;
 import dev.osprey.backend.Backend;
@@ -26,6 +27,7 @@ public final class Dense extends Layer implements Fusion.LinearOp {
     private final Activation activation;
     private Initializer kernelInitializer = Initializer.glorotUniform();
     private Initializer biasInitializer = Initializer.zeros();
+    private Regularizer kernelRegularizer;
 
     /** {@code units} outputs and this activation (null: linear). */
     public Dense(int units, Activation activation) {
@@ -47,6 +49,12 @@ public final class Dense extends Layer implements Fusion.LinearOp {
     /** How the bias starts (default zeros). */
     public Dense biasInitializer(Initializer initializer) {
         this.biasInitializer = initializer;
+        return this;
+    }
+
+    /** The penalty training adds for the kernel (Keras' kernel_regularizer; null: none), e.g. Regularizer.l2(1e-4). */
+    public Dense kernelRegularizer(Regularizer regularizer) {
+        this.kernelRegularizer = regularizer;
         return this;
     }
 
@@ -79,7 +87,7 @@ public final class Dense extends Layer implements Fusion.LinearOp {
     public List<ParamSpec> parameters(List<Shape> inputs) {
         int in = inputs.get(0).dim(0);
         return List.of(
-                ParamSpec.trainable("kernel", new int[] {in, units}, kernelInitializer),
+                ParamSpec.trainable("kernel", new int[] {in, units}, kernelInitializer).regularized(kernelRegularizer),
                 ParamSpec.trainable("bias", new int[] {units}, biasInitializer));
     }
 
@@ -132,6 +140,9 @@ public final class Dense extends Layer implements Fusion.LinearOp {
         c.put("use_bias", true);
         c.put("kernel_initializer", kernelInitializer.toConfig());
         c.put("bias_initializer", biasInitializer.toConfig());
+        if (kernelRegularizer != null) {
+            c.put("kernel_regularizer", kernelRegularizer.toConfig());
+        }
         return c;
     }
 
@@ -143,7 +154,8 @@ public final class Dense extends Layer implements Fusion.LinearOp {
         }
         Dense layer = new Dense(c.integer("units"), c.activation("activation"))
                 .kernelInitializer(c.initializer("kernel_initializer", Initializer.glorotUniform()))
-                .biasInitializer(c.initializer("bias_initializer", Initializer.zeros()));
+                .biasInitializer(c.initializer("bias_initializer", Initializer.zeros()))
+                .kernelRegularizer(c.regularizer("kernel_regularizer"));
         return withCommonConfig(layer, c);
     }
 }

@@ -3,6 +3,7 @@ package dev.osprey.layers;
 import dev.osprey.Activation;
 import dev.osprey.Config;
 import dev.osprey.Initializer;
+import dev.osprey.Regularizer;
 import dev.osprey.Layer;
 import dev.osprey.Padding;
 import dev.osprey.Shape;
@@ -37,6 +38,7 @@ public final class DepthwiseConv2D extends Layer implements Fusion.LinearOp,
     private boolean useBias = true;
     private Initializer depthwiseInitializer = Initializer.glorotUniform();
     private Initializer biasInitializer = Initializer.zeros();
+    private Regularizer depthwiseRegularizer;
 
     /** A square kernel of this size. */
     public DepthwiseConv2D(int kernelSize) {
@@ -107,6 +109,12 @@ public final class DepthwiseConv2D extends Layer implements Fusion.LinearOp,
         return this;
     }
 
+    /** The penalty training adds for the kernel (Keras' depthwise_regularizer; null: none), e.g. Regularizer.l2(1e-4). */
+    public DepthwiseConv2D depthwiseRegularizer(Regularizer regularizer) {
+        this.depthwiseRegularizer = regularizer;
+        return this;
+    }
+
     @Override
     public Activation activation() {
         return activation;
@@ -134,7 +142,7 @@ public final class DepthwiseConv2D extends Layer implements Fusion.LinearOp,
         int in = inputs.get(0).dim(2);
         List<ParamSpec> p = new ArrayList<>();
         p.add(ParamSpec.trainable("depthwise_kernel", new int[] {kernelH, kernelW, in, depthMultiplier},
-                depthwiseInitializer));
+                depthwiseInitializer).regularized(depthwiseRegularizer));
         if (useBias) {
             p.add(ParamSpec.trainable("bias", new int[] {in * depthMultiplier}, biasInitializer));
         }
@@ -198,6 +206,9 @@ public final class DepthwiseConv2D extends Layer implements Fusion.LinearOp,
         c.put("use_bias", useBias);
         c.put("depthwise_initializer", depthwiseInitializer.toConfig());
         c.put("bias_initializer", biasInitializer.toConfig());
+        if (depthwiseRegularizer != null) {
+            c.put("depthwise_regularizer", depthwiseRegularizer.toConfig());
+        }
         return c;
     }
 
@@ -215,7 +226,8 @@ public final class DepthwiseConv2D extends Layer implements Fusion.LinearOp,
                 .depthMultiplier(c.integer("depth_multiplier", 1)).dilationRate(d[0])
                 .activation(c.activation("activation")).useBias(c.bool("use_bias", true))
                 .depthwiseInitializer(c.initializer("depthwise_initializer", Initializer.glorotUniform()))
-                .biasInitializer(c.initializer("bias_initializer", Initializer.zeros()));
+                .biasInitializer(c.initializer("bias_initializer", Initializer.zeros()))
+                .depthwiseRegularizer(c.regularizer("depthwise_regularizer"));
         return withCommonConfig(layer, c);
     }
 }

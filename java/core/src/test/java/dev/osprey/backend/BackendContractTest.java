@@ -726,6 +726,35 @@ abstract class BackendContractTest {
     }
 
     @Test
+    void regularizeAddsKerasPenaltyAndItsGradient() {
+        Random r = new Random(12);
+        int n = 1000;
+        float[] w = random(r, n);
+        w[3] = 0f;
+        float[] g = random(r, n);
+        Tensor gradient = upload(g, n);
+        Tensor stats = upload(new float[] {1.5f, 7f}, 2);
+        backend.regularize(upload(w, n), gradient, 0.01f, 0.05f, 4f, stats);
+        float[] expected = new float[n];
+        double penalty = 0;
+        for (int i = 0; i < n; i++) {
+            expected[i] = (float) (g[i] + 0.01 * Math.signum(w[i]) + 2 * 0.05 * w[i]);
+            penalty += 0.01 * Math.abs(w[i]) + 0.05 * w[i] * w[i];
+        }
+        assertClose("regularized gradient", expected, download(gradient), 1e-6);
+        float[] got = download(stats);
+        assertEquals(1.5 + 4 * penalty, got[0], 1e-5 * (1.5 + 4 * penalty), "loss sum with the penalty");
+        assertEquals(7f, got[1], "the accuracy count stays");
+        Tensor onlyLoss = upload(new float[2], 2);
+        backend.regularize(upload(w, n), null, 0f, 0.05f, 1f, onlyLoss);
+        double squares = 0;
+        for (float v : w) {
+            squares += 0.05 * v * v;
+        }
+        assertEquals(squares, download(onlyLoss)[0], 1e-5 * squares, "the penalty alone, without a gradient");
+    }
+
+    @Test
     void lossRefusesTargetsOfTheWrongWidth() {
         Tensor y = memory.allocate(3, 4);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,

@@ -270,6 +270,19 @@ class KernelsOnHostTest {
     }
 
     @Test
+    void weightPenaltiesMatchTheCpuBackend() {
+        try (Memory m = CPU.newMemory()) {
+            float[] weights = input(30, 22);
+            weights[5] = 0f;
+            Tensor g = cpu(m, input(30, 23));
+            Tensor stats = m.allocate(2);
+            CPU.regularize(cpu(m, weights), g, 0.01f, 0.05f, 8f, stats);
+            close(cpu(g), out.get("regularized_gradient"), 1e-6, "regularized gradient");
+            close(cpu(stats), out.get("regularized_stats"), 1e-5, "penalty");
+        }
+    }
+
+    @Test
     void dropoutDropsTheSameUnitsAsTheCpuBackend() {
         try (Memory m = CPU.newMemory()) {
             Tensor x = cpu(m, input(64, 4));

@@ -541,6 +541,13 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void regularize(Tensor weights, Tensor gradient, float l1, float l2, float lossScale, Tensor stats) {
+        Checks.regularize(weights, gradient, l1, l2, stats);
+        HostOps.regularize(cpu(weights).buffer(), gradient == null ? null : cpu(gradient).buffer(), l1, l2, lossScale,
+                cpu(stats).buffer(), Math.toIntExact(weights.size()));
+    }
+
+    @Override
     public void dropoutForward(float rate, long seed, Tensor x, Tensor mask, Tensor y) {
         Checks.dropoutForward(rate, x, mask, y);
         HostOps.dropout(rate, seed, cpu(x).buffer(), cpu(mask).buffer(), cpu(y).buffer(), (int) x.size());

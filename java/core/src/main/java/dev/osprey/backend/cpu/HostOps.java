@@ -129,6 +129,31 @@ final class HostOps {
         return best;
     }
 
+    /** Backend.regularize: gradient += l1 sign(w) + 2 l2 w; stats[0] += lossScale (l1 sum|w| + l2 sum w^2). */
+    static void regularize(FloatBuffer w, FloatBuffer g, float l1, float l2, float lossScale, FloatBuffer stats, int n) {
+        double abs = 0;
+        double squares = 0;
+        float[][] chunks = CHUNKS.get();
+        float[] wc = chunks[0];
+        float[] gc = chunks[1];
+        for (int start = 0; start < n; start += CHUNK) {
+            int len = Math.min(CHUNK, n - start);
+            w.get(start, wc, 0, len);
+            for (int i = 0; i < len; i++) {
+                abs += Math.abs(wc[i]);
+                squares += (double) wc[i] * wc[i];
+            }
+            if (g != null) {
+                g.get(start, gc, 0, len);
+                for (int i = 0; i < len; i++) {
+                    gc[i] += l1 * Math.signum(wc[i]) + 2 * l2 * wc[i];
+                }
+                g.put(start, gc, 0, len);
+            }
+        }
+        stats.put(0, (float) (stats.get(0) + lossScale * (l1 * abs + l2 * squares)));
+    }
+
     /** Floats per bulk copy of the optimizer loops: plain arrays let the JIT vectorize the arithmetic. */
     private static final int CHUNK = 4096;
     /** Per thread: {params, grads, first moments, second moments} chunks, reused by every step. */

@@ -46,6 +46,7 @@ public final class CudaBackend implements Backend {
     private final Kernels.Launch softmaxForward;
     private final Kernels.Launch softmaxBackward;
     private final Kernels.Launch loss;
+    private final Kernels.Launch regularize;
     private final Kernels.Launch dropout;
     private final Kernels.Launch add;
     private final Kernels.Launch multiply;
@@ -101,6 +102,7 @@ public final class CudaBackend implements Backend {
             softmaxForward = c.kernels.launch("osprey_softmax_forward", "ppii");
             softmaxBackward = c.kernels.launch("osprey_softmax_backward", "pppii");
             loss = c.kernels.launch("osprey_loss", "ppppiiii");
+            regularize = c.kernels.launch("osprey_regularize", "pplfffp");
             dropout = c.kernels.launch("osprey_dropout_forward", "ppplfl");
             add = c.kernels.launch("osprey_add", "pppl");
             multiply = c.kernels.launch("osprey_multiply", "pppl");
@@ -461,6 +463,15 @@ public final class CudaBackend implements Backend {
         loss.pointer(0, cuda(outputs)).pointer(1, cuda(targets)).pointer(2, dOutputs == null ? null : cuda(dOutputs))
                 .pointer(3, cuda(stats)).intValue(4, shape[0]).intValue(5, shape[1]).intValue(6, shape[2])
                 .intValue(7, kind.ordinal()).run(shape[0], c.stream);
+    }
+
+    @Override
+    public synchronized void regularize(Tensor weights, Tensor gradient, float l1, float l2, float lossScale,
+                                        Tensor stats) {
+        Checks.regularize(weights, gradient, l1, l2, stats);
+        regularize.pointer(0, cuda(weights)).pointer(1, gradient == null ? null : cuda(gradient))
+                .longValue(2, weights.size()).floatValue(3, l1).floatValue(4, l2).floatValue(5, lossScale)
+                .pointer(6, cuda(stats)).run(weights.size(), c.stream);
     }
 
     @Override
