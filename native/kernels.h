@@ -21,11 +21,13 @@ OSPREY_KERNEL void osprey_sgd_update(float* params, const float* grads, float* v
 OSPREY_KERNEL void osprey_softmax_forward(const float* x, float* y, int rows, int width);
 OSPREY_KERNEL void osprey_softmax_backward(const float* y, const float* dy, float* dx, int rows, int width);
 
-// the fused loss op (loss.cu) and weight penalties (regularize.cu); for the loss, kind is the ordinal of dev.osprey.backend.LossKind, in this order (a test checks it)
+// the fused loss op (loss.cu), weight penalties (regularize.cu) and classification counts (metrics.cu, activation an
+// osprey_activation_kind); for the loss, kind is the ordinal of dev.osprey.backend.LossKind, in this order (a test checks it)
 enum osprey_loss_kind {
     OSPREY_SOFTMAX_CROSS_ENTROPY, OSPREY_SIGMOID_BINARY_CROSS_ENTROPY, OSPREY_MEAN_SQUARED_ERROR,
     OSPREY_MEAN_ABSOLUTE_ERROR
 };
+OSPREY_KERNEL void osprey_classification_counts(const float* outputs, const float* targets, float* counts, int rows, int width, int stride, int activation, int k);
 OSPREY_KERNEL void osprey_regularize(const float* w, float* g, long long n, float l1, float l2, float lossScale, float* stats);
 OSPREY_KERNEL void osprey_loss(const float* outputs, const float* targets, float* dOutputs, float* stats, int rows, int width, int weighted, int kind);
 

@@ -120,6 +120,22 @@ int main() {
         std::snprintf(name, sizeof name, "weighted_loss_%d_stats", kind);
         print(name, stats.data(), 2);
     }
+    // classification counts of 7 rows: 4 classes through softmax (targets with a weight column), then one output
+    // through sigmoid; names end in the activation's kind
+    {
+        const int rows = 7, classes = 4, size = classes * classes + 1 + classes * 2 * 200;
+        std::vector<float> y = input(rows * classes, 24), t(rows * (classes + 1), 0.0f), counts(size, 0.0f);
+        for (int r = 0; r < rows; r++) { t[r * (classes + 1) + (r * 3) % classes] = 1.0f; t[r * (classes + 1) + classes] = 2.0f; }
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_classification_counts, y.data(), t.data(), counts.data(), rows, classes,
+                           classes + 1, (int)OSPREY_SOFTMAX, 2);
+        print("classification_counts_softmax", counts.data(), size);
+        const int binarySize = 2 * 2 + 1 + 2 * 2 * 200;
+        std::vector<float> z = input(rows, 25), b(rows), binary(binarySize, 0.0f);
+        for (int r = 0; r < rows; r++) b[r] = (float)(r % 2);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_classification_counts, z.data(), b.data(), binary.data(), rows, 1, 1,
+                           (int)OSPREY_SIGMOID, 1);
+        print("classification_counts_sigmoid", binary.data(), binarySize);
+    }
     { // weight penalties on 30 weights: L1 0.01 and L2 0.05, the loss scaled by 8 (a batch of 8)
         std::vector<float> w = input(30, 22), g = input(30, 23), stats(2, 0.0f);
         w[5] = 0.0f; // sign(0) = 0

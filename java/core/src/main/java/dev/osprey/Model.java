@@ -422,7 +422,7 @@ public class Model implements AutoCloseable {
                     }
                     labels = withWeights(y, sampleWeight);
                 }
-                return new Trainer(this, network, loss, optimizer, updater, options, reportsAccuracy())
+                return new Trainer(this, network, loss, optimizer, updater, options, metrics)
                         .trainOnBatch(x, labels.data(), seed);
             }
         } finally {
@@ -475,7 +475,7 @@ public class Model implements AutoCloseable {
                     }
                 }
                 long fitSeed = options.seed == null ? seed : options.seed;
-                return new Trainer(this, network, loss, optimizer, updater, options, reportsAccuracy())
+                return new Trainer(this, network, loss, optimizer, updater, options, metrics)
                         .fit(train, validation, fitSeed);
             }
         } finally {
@@ -516,12 +516,19 @@ public class Model implements AutoCloseable {
             positiveBatch("evaluate", batchSize);
             ensureBuilt(x, "evaluate");
             loss.validate("evaluate", y, x.rows(), outputShape().size());
+            int outputs = outputShape().size();
+            List<Metric> counted = metrics.stream().filter(Metric::fromCounts).sorted().toList();
+            float[] counts = counted.isEmpty() ? null : new float[dev.osprey.metrics.ClassificationCounts.size(outputs)];
             double[] r = network.evaluate(new ArrayBatchSource(x, y), batchSize, loss,
-                    dev.osprey.engine.TargetRows.unweighted(loss, outputShape().size()));
+                    dev.osprey.engine.TargetRows.unweighted(loss, outputs), counts);
             Map<String, Double> out = new LinkedHashMap<>();
             out.put("loss", r[0]);
             if (reportsAccuracy()) {
                 out.put("accuracy", r[1]);
+            }
+            if (counts != null) {
+                var c = new dev.osprey.metrics.ClassificationCounts(counts, outputs);
+                counted.forEach(m -> out.put(m.kerasName(), c.value(m)));
             }
             return out;
         }

@@ -37,8 +37,10 @@ final class EvaluateCommand implements Callable<Integer> {
         LabeledData d = data.load();
         try (Model model = Model.load(modelFile, Device.parse(device))) {
             Map<String, Double> r = model.evaluate(d.testX(), d.testY(), 256);
-            System.out.printf(Locale.ROOT, "loss: %.4f - accuracy: %.4f (%,d images from %s)%n", r.get("loss"),
-                    r.getOrDefault("accuracy", Double.NaN), d.testX().rows(), d.source());
+            StringBuilder figures = new StringBuilder();
+            r.forEach((k, v) -> figures.append(figures.isEmpty() ? "" : " - ")
+                    .append(String.format(Locale.ROOT, "%s: %.4f", k, v)));
+            System.out.printf(Locale.ROOT, "%s (%,d images from %s)%n", figures, d.testX().rows(), d.source());
             if (report) {
                 dev.osprey.metrics.ClassificationReport rep = model.classificationReport(d.testX(), d.testY(), 256);
                 System.out.print(rep.toTable(topK));

@@ -72,6 +72,20 @@ final class TrainCommand implements Callable<Integer> {
             + "classes (Keras' label_smoothing). Default: ${DEFAULT-VALUE}.")
     double labelSmoothing;
 
+    @Option(names = "--metrics", defaultValue = "accuracy", split = ",", description = "Metrics to report each "
+            + "epoch beside the loss, for the training and the validation data: accuracy, top_k_categorical_accuracy, "
+            + "precision, recall, f1_score, auc (accuracy is always on). Default: ${DEFAULT-VALUE}.")
+    List<String> metricNames;
+
+    /** accuracy, then the metrics asked for. */
+    Metric[] metrics() {
+        java.util.Set<Metric> m = java.util.EnumSet.of(Metric.ACCURACY);
+        for (String name : metricNames) {
+            m.add(Metric.of(name));
+        }
+        return m.toArray(Metric[]::new);
+    }
+
     @Option(names = "--weight-decay", description = "Keras' decoupled weight decay, biases and BatchNorm's weights "
             + "excluded (adamw's default 0.004; adam and sgd: none).")
     Double weightDecay;
@@ -154,7 +168,7 @@ final class TrainCommand implements Callable<Integer> {
              ImageBatchSource validation = new ImageBatchSource(split[1], p, Augmentation.NONE, seed,
                      imageOptions.workers, 2, imageOptions.skipBadFiles)) {
             model.device(Device.parse(device)).seed(seed).classNames(classes).preprocessing(p);
-            model.compile(optimizer(split[0].size()), loss(), Metric.ACCURACY);
+            model.compile(optimizer(split[0].size()), loss(), metrics());
             System.out.println("Device: " + model.backendDescription());
             long start = System.nanoTime();
             int[] labels = new int[split[0].size()];
@@ -237,7 +251,7 @@ final class TrainCommand implements Callable<Integer> {
                 ? Shape.of(d.trainX().sampleShape().dim(0), d.trainX().sampleShape().dim(1), 1)
                 : d.trainX().sampleShape(), classes)) {
             model.device(Device.parse(device)).seed(seed).classNames(data.classNames());
-            model.compile(optimizer(d.trainX().rows()), loss(), Metric.ACCURACY);
+            model.compile(optimizer(d.trainX().rows()), loss(), metrics());
             model.summary();
             System.out.println("Device: " + model.backendDescription());
             Augmentation augmentation = imageOptions.augmentation();

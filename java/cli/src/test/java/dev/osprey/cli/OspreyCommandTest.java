@@ -37,8 +37,8 @@ class OspreyCommandTest {
     @Test
     void trainEvaluatePredictOnTheBundledSample() throws Exception {
         Path model = dir.resolve("m.osprey");
-        Run train = run("train", "--epochs", "1", "--quiet", "--optimizer", "adamw", "--weight-decay", "0.001", "-o",
-                model.toString());
+        Run train = run("train", "--epochs", "1", "--quiet", "--optimizer", "adamw", "--weight-decay", "0.001",
+                "--metrics", "auc,f1_score", "-o", model.toString());
         assertEquals(0, train.exitCode(), train.err());
         try (dev.osprey.Model saved = dev.osprey.Model.load(model)) {
             assertEquals("adamw", saved.optimizer().name());
@@ -50,11 +50,15 @@ class OspreyCommandTest {
         assertTrue(Files.size(model) > 300_000);
         java.awt.image.BufferedImage curves = javax.imageio.ImageIO.read(dir.resolve("m.curves.png").toFile());
         assertTrue(curves.getWidth() > 1000 && curves.getHeight() > 300, "a two-panel chart");
-        assertTrue(Files.readString(dir.resolve("m.history.json")).matches("\\{\"loss\":\\[[0-9.]+\\],\"accuracy\".*"));
+        String history = Files.readString(dir.resolve("m.history.json"));
+        assertTrue(history.matches("\\{\"loss\":\\[[0-9.]+\\],\"accuracy\".*"), history);
+        assertTrue(history.matches(".*\"f1_score\":\\[0\\.[0-9]+\\],\"auc\":\\[0\\.[0-9]+\\].*"), history);
 
         Run evaluate = run("evaluate", model.toString(), "--report", "--top-k", "2");
         assertEquals(0, evaluate.exitCode(), evaluate.err());
         assertTrue(evaluate.out().startsWith("loss: "), evaluate.out());
+        assertTrue(evaluate.out().matches("(?s)loss: \\d\\.\\d{4} - accuracy: 0\\.\\d{4} - f1_score: 0\\.\\d{4} - auc: "
+                + "0\\.\\d{4} \\(2,000 images.*"), evaluate.out());
         assertTrue(evaluate.out().matches("(?s).*\\nTrouser +0\\.\\d{4} +0\\.\\d{4} +0\\.\\d{4} +0\\.\\d{4} +\\d+\\n.*"
                 + "\\nmacro .*top-2 accuracy 0\\.\\d{4}.*"), evaluate.out());
         java.awt.image.BufferedImage confusion = javax.imageio.ImageIO.read(dir.resolve("m.confusion.png").toFile());

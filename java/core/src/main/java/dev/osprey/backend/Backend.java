@@ -266,6 +266,14 @@ public interface Backend extends AutoCloseable {
     void loss(LossKind kind, Tensor outputs, Tensor targets, Tensor dOutputs, Tensor stats);
 
     /**
+     * Adds a batch to the classification counts of an epoch or evaluation (laid out as
+     * {@link dev.osprey.metrics.ClassificationCounts} says), on the backend: outputs (N, width) become scores through
+     * the activation of kind scores (SOFTMAX, SIGMOID; null: as they are), true classes come from targets (arg-max;
+     * for one output, target > 0.5; a weight column is ignored), top-k hits with this k.
+     */
+    void classificationCounts(Tensor outputs, Activation.Kind scores, Tensor targets, int k, Tensor counts);
+
+    /**
      * A weight penalty (Keras' kernel regularizers): adds l1 * sign(w) + 2 * l2 * w to gradient (when not null) and
      * lossScale * (l1 * sum|w| + l2 * sum w^2) to stats[0], so the reported loss includes it without a read-back.
      */

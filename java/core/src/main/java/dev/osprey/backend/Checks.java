@@ -285,6 +285,30 @@ public final class Checks {
         return new int[] {rows, width, weighted ? 1 : 0};
     }
 
+    /** Returns (rows, width, target stride); checks the scores' kind, k and the counts' size. */
+    public static int[] classificationCounts(Tensor outputs, dev.osprey.Activation.Kind scores, Tensor targets, int k,
+                                             Tensor counts) {
+        int[] shape = rows("classificationCounts", outputs);
+        int rows = shape[0];
+        int width = shape[1];
+        long stride = targets == null ? -1 : targets.size() / Math.max(1, rows);
+        if (targets == null || (stride != width && stride != width + 1) || targets.size() != stride * rows) {
+            throw new IllegalArgumentException("classificationCounts targets: expected shape "
+                    + Tensor.describe(new int[] {rows, width}) + " or " + Tensor.describe(new int[] {rows, width + 1})
+                    + ", received " + (targets == null ? "null" : Tensor.describe(targets.shape())));
+        }
+        if (scores != null && scores != dev.osprey.Activation.Kind.SOFTMAX
+                && scores != dev.osprey.Activation.Kind.SIGMOID) {
+            throw new IllegalArgumentException("classificationCounts: expected scores through softmax, sigmoid or as "
+                    + "they are, received " + scores);
+        }
+        if (k < 1) {
+            throw new IllegalArgumentException("classificationCounts: expected k >= 1, received " + k);
+        }
+        expect("classificationCounts counts", counts, dev.osprey.metrics.ClassificationCounts.size(width));
+        return new int[] {rows, width, (int) stride};
+    }
+
     /** weights and gradient (when not null) hold as many values; stats two. */
     public static void regularize(Tensor weights, Tensor gradient, float l1, float l2, Tensor stats) {
         if (gradient != null) {

@@ -32,6 +32,8 @@ public final class Network implements AutoCloseable {
     private final Memory memory;
     private final Tensor trainStats;   // [loss sum, correct] of the epoch so far
     private final Tensor evalStats;    // the same for evaluate / validation
+    private Tensor trainCounts;        // classification counts (see ClassificationCounts), made on first use
+    private Tensor evalCounts;
     private int inferenceCapacity = INFERENCE_PLANS;
     private final LinkedHashMap<Integer, ExecutionPlan> trainingPlans = lru(() -> TRAINING_PLANS);
     private final LinkedHashMap<Integer, ExecutionPlan> inferencePlans = lru(() -> this.inferenceCapacity);
@@ -133,6 +135,25 @@ public final class Network implements AutoCloseable {
     }
 
     /**
+     * The classification counts of training (true) or of evaluation (false), on the backend, laid out as
+     * {@link dev.osprey.metrics.ClassificationCounts} says; made on first use, only for models with metrics that
+     * need them.
+     */
+    public Tensor counts(boolean training) {
+        int size = dev.osprey.metrics.ClassificationCounts.size(graph.outputs().get(0).shape().size());
+        if (training) {
+            if (trainCounts == null) {
+                trainCounts = memory.allocate(size);
+            }
+            return trainCounts;
+        }
+        if (evalCounts == null) {
+            evalCounts = memory.allocate(size);
+        }
+        return evalCounts;
+    }
+
+    /**
      * Trains with this loss from now on: training plans leave out the last activation the loss applies itself
      * (softmax, sigmoid; see {@link Loss#fusedActivation}). Plans made for another loss are dropped.
      */
@@ -228,7 +249,19 @@ public final class Network implements AutoCloseable {
      * them; targets writes them as the loss op's target rows of the given width (see {@link TargetRows}).
      */
     public double[] evaluate(BatchSource data, int batchSize, Loss loss, TargetRows targetRows) {
+        return evaluate(data, batchSize, loss, targetRows, null);
+    }
+
+    /**
+     * As {@link #evaluate(BatchSource, int, Loss, TargetRows)}, also accumulating the classification counts on the
+     * backend and reading them once into counts (when not null; sized by ClassificationCounts.size).
+     */
+    public double[] evaluate(BatchSource data, int batchSize, Loss loss, TargetRows targetRows, float[] counts) {
         backend.fill(evalStats, 0f);
+        Tensor countsTensor = counts == null ? null : counts(false);
+        if (countsTensor != null) {
+            backend.fill(countsTensor, 0f);
+        }
         int n = 0;
         data.startEpoch(0, batchSize, false, 0);
         float[] hostTargets = new float[batchSize * targetRows.width()];
@@ -247,6 +280,10 @@ public final class Network implements AutoCloseable {
                     backend.activationForward(apply, plan.output(0), plan.output(0));
                 }
                 backend.loss(loss.kind(), plan.output(0), targets, null, evalStats);
+                if (countsTensor != null) {
+                    backend.classificationCounts(plan.output(0), apply != null ? null : loss.appliedActivation(),
+                            targets, dev.osprey.metrics.Metric.TOP_K, countsTensor);
+                }
                 return null;
             });
             n += b.count();
@@ -258,6 +295,9 @@ public final class Network implements AutoCloseable {
         });
         float[] stats = new float[2];
         backend.copyOut(evalStats, stats, 0);
+        if (countsTensor != null) {
+            backend.copyOut(countsTensor, counts, 0);
+        }
         return new double[] {stats[0] / n, stats[1] / (double) n};
     }
 

@@ -15,6 +15,8 @@ import dev.osprey.callbacks.Callback;
 import dev.osprey.callbacks.ProgressBar;
 import dev.osprey.callbacks.Training;
 import dev.osprey.loss.Loss;
+import dev.osprey.metrics.ClassificationCounts;
+import dev.osprey.metrics.Metric;
 import dev.osprey.optim.Optimizer;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -39,6 +41,7 @@ public final class Trainer implements Training {
     private final Optimizer.Updater updater;
     private final FitOptions options;
     private final boolean reportsAccuracy;
+    private final List<Metric> counted; // metrics read from the classification counts, once per epoch
     private final List<Callback> callbacks = new ArrayList<>();
     private final float[] stats = new float[2];
     private int stepsPerEpoch;
@@ -49,15 +52,16 @@ public final class Trainer implements Training {
     private final TargetRows targetRows; // labels to the loss op's target rows, weighted or not
 
     /**
-     * A trainer for one fit: updater steps the network's trainable weights; reportsAccuracy adds "accuracy" (and
-     * "val_accuracy") to the logs. With verbose options a progress bar on standard output runs before their callbacks.
+     * A trainer for one fit: updater steps the network's trainable weights; each metric adds its Keras name (and
+     * "val_" + name) to the logs. With verbose options a progress bar on standard output runs before their callbacks.
      */
     public Trainer(Model model, Network network, Loss loss, Optimizer optimizer, Optimizer.Updater updater,
-                   FitOptions options, boolean reportsAccuracy) {
+                   FitOptions options, java.util.Set<Metric> metrics) {
         this.model = model;
         this.network = network;
         this.backend = network.backend();
-        this.reportsAccuracy = reportsAccuracy;
+        this.reportsAccuracy = metrics.contains(Metric.ACCURACY);
+        this.counted = metrics.stream().filter(Metric::fromCounts).sorted().toList();
         this.loss = loss;
         this.optimizer = optimizer;
         this.updater = updater;
@@ -89,6 +93,9 @@ public final class Trainer implements Training {
         for (int epoch = 0; epoch < options.epochs() && !stopRequested; epoch++) {
             feed.startEpoch(epoch, batch, seed);
             backend.fill(network.trainStats(), 0f);
+            if (!counted.isEmpty()) {
+                backend.fill(network.counts(true), 0f);
+            }
             seenThisEpoch = 0;
             epochStart = System.nanoTime();
             for (Callback c : callbacks) {
@@ -112,11 +119,17 @@ public final class Trainer implements Training {
             if (reportsAccuracy) {
                 logs.put("accuracy", accuracy());
             }
+            putCounted(logs, "", network.counts(true));
             if (validation != null) {
-                double[] val = network.evaluate(validation, batch, loss, TargetRows.unweighted(loss, classes()));
+                float[] counts = counted.isEmpty() ? null : new float[ClassificationCounts.size(classes())];
+                double[] val = network.evaluate(validation, batch, loss, TargetRows.unweighted(loss, classes()), counts);
                 logs.put("val_loss", val[0]);
                 if (reportsAccuracy) {
                     logs.put("val_accuracy", val[1]);
+                }
+                if (counts != null) {
+                    ClassificationCounts c = new ClassificationCounts(counts, classes());
+                    counted.forEach(m -> logs.put("val_" + m.kerasName(), c.value(m)));
                 }
             }
             logs.put("learning_rate", updater.learningRate());
@@ -142,6 +155,9 @@ public final class Trainer implements Training {
         targetRows.write(labels, rows, targets);
         backend.copyIn(targets, 0, plan.targets(targetRows.width()));
         backend.fill(network.trainStats(), 0f);
+        if (!counted.isEmpty()) {
+            backend.fill(network.counts(true), 0f);
+        }
         trainStep(plan, seed ^ updater.iterations() * 0x9E3779B97F4A7C15L);
         seenThisEpoch = rows;
         Map<String, Double> logs = new LinkedHashMap<>();
@@ -149,6 +165,7 @@ public final class Trainer implements Training {
         if (reportsAccuracy) {
             logs.put("accuracy", accuracy());
         }
+        putCounted(logs, "", network.counts(true));
         return logs;
     }
 
@@ -156,8 +173,12 @@ public final class Trainer implements Training {
     private void trainStep(ExecutionPlan plan, long seed) {
         backend.execute(() -> {
             plan.forward(seed);
-            backend.loss(loss.kind(), plan.output(0), plan.targets(targetRows.width()), plan.outputGradient(),
-                    network.trainStats());
+            Tensor targets = plan.targets(targetRows.width());
+            backend.loss(loss.kind(), plan.output(0), targets, plan.outputGradient(), network.trainStats());
+            if (!counted.isEmpty()) {
+                backend.classificationCounts(plan.output(0), loss.appliedActivation(), targets, Metric.TOP_K,
+                        network.counts(true));
+            }
             plan.backward();
             network.addPenalties(plan.batch(), network.trainStats(), true);
             updater.step();
@@ -280,6 +301,17 @@ public final class Trainer implements Training {
         public void close() {
             data.close();
         }
+    }
+
+    /** Reads the counts once and puts each counted metric in the logs under prefix + its name. */
+    private void putCounted(Map<String, Double> logs, String prefix, Tensor countsTensor) {
+        if (counted.isEmpty()) {
+            return;
+        }
+        float[] counts = new float[ClassificationCounts.size(classes())];
+        backend.copyOut(countsTensor, counts, 0);
+        ClassificationCounts c = new ClassificationCounts(counts, classes());
+        counted.forEach(m -> logs.put(prefix + m.kerasName(), c.value(m)));
     }
 
     private void checkFinite(double value, int epoch, int step) {

@@ -165,6 +165,19 @@ public final class Loss {
     }
 
     /**
+     * The activation this loss's op applies to what it receives (SOFTMAX for the categorical cross-entropies,
+     * SIGMOID for the binary one, null for the errors), whether or not the model's last layer also has it: what turns
+     * a training plan's output into probabilities.
+     */
+    public Activation.Kind appliedActivation() {
+        return switch (form) {
+            case CATEGORICAL, SPARSE_CATEGORICAL -> Activation.Kind.SOFTMAX;
+            case BINARY -> Activation.Kind.SIGMOID;
+            case SQUARED, ABSOLUTE -> null;
+        };
+    }
+
+    /**
      * Checks that the model's last layer fits this loss: its activation (last) and its output width. Returns null
      * when it does, or what is wrong.
      */

@@ -35,23 +35,13 @@ public final class ClassificationReport {
         for (int i = 0; i < n; i++) {
             confusion[labels[i]][argMax(scores, i * classes, classes)]++;
         }
-        precision = new double[classes];
-        recall = new double[classes];
-        f1 = new double[classes];
+        ConfusionFigures figures = ConfusionFigures.of(confusion);
+        precision = figures.precision();
+        recall = figures.recall();
+        f1 = figures.f1();
+        support = figures.support();
         auc = new double[classes];
-        support = new long[classes];
         for (int c = 0; c < classes; c++) {
-            long tp = confusion[c][c];
-            long predicted = 0;
-            long actual = 0;
-            for (int k = 0; k < classes; k++) {
-                predicted += confusion[k][c];
-                actual += confusion[c][k];
-            }
-            support[c] = actual;
-            precision[c] = predicted == 0 ? Double.NaN : (double) tp / predicted;
-            recall[c] = actual == 0 ? Double.NaN : (double) tp / actual;
-            f1[c] = actual == 0 ? Double.NaN : tp == 0 ? 0 : 2.0 * tp / (predicted + actual);
             auc[c] = oneVsRestAuc(c);
         }
     }

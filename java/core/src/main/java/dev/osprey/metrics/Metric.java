@@ -1,20 +1,63 @@
 package dev.osprey.metrics;
 
-/** Metrics reported beside the loss. Accuracy: the share of samples whose arg-max matches the label's. */
-public enum Metric {
-    /** The share of samples classified right (Keras' "accuracy"). */
-    ACCURACY;
+import java.util.Locale;
 
-    /** Keras' name, "accuracy". */
-    public String kerasName() {
-        return "accuracy";
+/**
+ * Metrics reported beside the loss, by fit (for the training data and, with "val_", the validation data) and by
+ * evaluate. All but accuracy come from counts the backend accumulates over a whole epoch or evaluation (a confusion
+ * matrix, top-k hits, score histograms) and reads once at its end (see {@link ClassificationCounts}).
+ * A model with one output counts as two classes, 0 and 1, with the output as the score of class 1.
+ */
+public enum Metric {
+    /** The share of samples classified right (Keras' "accuracy"): arg-max, or per output for binary cross-entropy. */
+    ACCURACY("accuracy"),
+    /** The share of samples whose label is among their 5 highest scores (Keras' "top_k_categorical_accuracy", k=5). */
+    TOP_K_CATEGORICAL_ACCURACY("top_k_categorical_accuracy"),
+    /** Precision of the arg-max prediction, averaged over the classes that were predicted (macro). */
+    PRECISION("precision"),
+    /** Recall of the arg-max prediction, averaged over the classes that occur (macro). */
+    RECALL("recall"),
+    /** F1 of the arg-max prediction, averaged over the classes that occur (Keras' F1Score(average="macro")). */
+    F1_SCORE("f1_score"),
+    /**
+     * One-vs-rest ROC AUC of each class's probability, averaged over the classes with both positives and negatives;
+     * probabilities binned into 200 thresholds as Keras' AUC does.
+     */
+    AUC("auc");
+
+    /** k of {@link #TOP_K_CATEGORICAL_ACCURACY}, Keras' default. */
+    public static final int TOP_K = 5;
+
+    private final String kerasName;
+
+    Metric(String kerasName) {
+        this.kerasName = kerasName;
     }
 
-    /** The metric of this Keras name: "accuracy" (or "acc"). */
+    /** Keras' name, e.g. "accuracy": the key in History and in evaluate's map. */
+    public String kerasName() {
+        return kerasName;
+    }
+
+    /** Whether it comes from the accumulated counts rather than the loss op's running accuracy. */
+    public boolean fromCounts() {
+        return this != ACCURACY;
+    }
+
+    /** The metric of this Keras name ("acc" and "top_k" also work). */
     public static Metric of(String name) {
-        if ("accuracy".equals(name) || "acc".equals(name)) {
-            return ACCURACY;
+        String n = name == null ? "" : name.trim().toLowerCase(Locale.ROOT);
+        for (Metric m : values()) {
+            if (m.kerasName.equals(n)) {
+                return m;
+            }
         }
-        throw new IllegalArgumentException("expected metric 'accuracy', received '" + name + "'");
+        return switch (n) {
+            case "acc" -> ACCURACY;
+            case "top_k", "top5", "top_5_accuracy" -> TOP_K_CATEGORICAL_ACCURACY;
+            case "f1" -> F1_SCORE;
+            default -> throw new IllegalArgumentException("expected metric accuracy, top_k_categorical_accuracy, "
+                    + "precision, recall, f1_score or auc, received '" + name + "'");
+        };
     }
 }

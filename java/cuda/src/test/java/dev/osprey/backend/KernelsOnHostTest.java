@@ -270,6 +270,30 @@ class KernelsOnHostTest {
     }
 
     @Test
+    void classificationCountsMatchTheCpuBackend() {
+        try (Memory m = CPU.newMemory()) {
+            int rows = 7, classes = 4;
+            float[] t = new float[rows * (classes + 1)];
+            for (int r = 0; r < rows; r++) {
+                t[r * (classes + 1) + (r * 3) % classes] = 1f;
+                t[r * (classes + 1) + classes] = 2f;
+            }
+            Tensor counts = m.allocate(dev.osprey.metrics.ClassificationCounts.size(classes));
+            CPU.classificationCounts(cpu(m, input(rows * classes, 24), rows, classes), Activation.Kind.SOFTMAX,
+                    cpu(m, t, rows, classes + 1), 2, counts);
+            assertArrayEquals(cpu(counts), out.get("classification_counts_softmax"), "softmax counts");
+            float[] b = new float[rows];
+            for (int r = 0; r < rows; r++) {
+                b[r] = r % 2;
+            }
+            Tensor binary = m.allocate(dev.osprey.metrics.ClassificationCounts.size(1));
+            CPU.classificationCounts(cpu(m, input(rows, 25), rows, 1), Activation.Kind.SIGMOID, cpu(m, b, rows, 1), 1,
+                    binary);
+            assertArrayEquals(cpu(binary), out.get("classification_counts_sigmoid"), "sigmoid counts");
+        }
+    }
+
+    @Test
     void weightPenaltiesMatchTheCpuBackend() {
         try (Memory m = CPU.newMemory()) {
             float[] weights = input(30, 22);

@@ -129,6 +129,79 @@ final class HostOps {
         return best;
     }
 
+    /**
+     * Backend.classificationCounts row by row, in float as the kernel (metrics.cu) computes, so both put a score on
+     * the same side of a bin edge.
+     */
+    static void classificationCounts(FloatBuffer outputs, int activation, FloatBuffer targets, int k, FloatBuffer counts,
+                                     int rows, int width, int stride) {
+        int classes = width == 1 ? 2 : width;
+        int bins = dev.osprey.metrics.ClassificationCounts.BINS;
+        int histograms = classes * classes + 1;
+        float[] p = new float[classes];
+        for (int r = 0; r < rows; r++) {
+            int truth = 0;
+            if (width == 1) {
+                truth = targets.get(r * stride) > 0.5f ? 1 : 0;
+                float s = outputs.get(r);
+                if (activation == SIGMOID) {
+                    s = sigmoid(s);
+                }
+                p[0] = 1f - s;
+                p[1] = s;
+            } else {
+                for (int c = 1; c < width; c++) {
+                    if (targets.get(r * stride + c) > targets.get(r * stride + truth)) {
+                        truth = c;
+                    }
+                }
+                float max = outputs.get(r * width);
+                for (int c = 1; c < width; c++) {
+                    max = Math.max(max, outputs.get(r * width + c));
+                }
+                float sum = 0f;
+                for (int c = 0; c < width; c++) {
+                    sum += (float) Math.exp(outputs.get(r * width + c) - max);
+                }
+                for (int c = 0; c < width; c++) {
+                    float y = outputs.get(r * width + c);
+                    p[c] = activation == SOFTMAX ? (float) Math.exp(y - max) / sum
+                            : activation == SIGMOID ? sigmoid(y) : y;
+                }
+            }
+            int predicted = 0;
+            int higher = 0;
+            for (int c = 0; c < classes; c++) {
+                if (p[c] > p[predicted]) {
+                    predicted = c;
+                }
+                if (p[c] > p[truth]) {
+                    higher++;
+                }
+            }
+            add(counts, truth * classes + predicted, 1f);
+            if (higher < k) {
+                add(counts, classes * classes, 1f);
+            }
+            for (int c = 0; c < classes; c++) {
+                int bin = Math.min(Math.max((int) (p[c] * bins), 0), bins - 1);
+                add(counts, histograms + (c * 2 + (c == truth ? 0 : 1)) * bins + bin, 1f);
+            }
+        }
+    }
+
+    /** The kinds classificationCounts takes, as Activation.Kind ordinals (what the kernel receives). */
+    static final int SOFTMAX = dev.osprey.Activation.Kind.SOFTMAX.ordinal();
+    static final int SIGMOID = dev.osprey.Activation.Kind.SIGMOID.ordinal();
+
+    private static float sigmoid(float x) {
+        return 1f / (1f + (float) Math.exp(-x));
+    }
+
+    private static void add(FloatBuffer b, int index, float v) {
+        b.put(index, b.get(index) + v);
+    }
+
     /** Backend.regularize: gradient += l1 sign(w) + 2 l2 w; stats[0] += lossScale (l1 sum|w| + l2 sum w^2). */
     static void regularize(FloatBuffer w, FloatBuffer g, float l1, float l2, float lossScale, FloatBuffer stats, int n) {
         double abs = 0;

@@ -47,6 +47,7 @@ public final class CudaBackend implements Backend {
     private final Kernels.Launch softmaxBackward;
     private final Kernels.Launch loss;
     private final Kernels.Launch regularize;
+    private final Kernels.Launch classificationCounts;
     private final Kernels.Launch dropout;
     private final Kernels.Launch add;
     private final Kernels.Launch multiply;
@@ -103,6 +104,7 @@ public final class CudaBackend implements Backend {
             softmaxBackward = c.kernels.launch("osprey_softmax_backward", "pppii");
             loss = c.kernels.launch("osprey_loss", "ppppiiii");
             regularize = c.kernels.launch("osprey_regularize", "pplfffp");
+            classificationCounts = c.kernels.launch("osprey_classification_counts", "pppiiiii");
             dropout = c.kernels.launch("osprey_dropout_forward", "ppplfl");
             add = c.kernels.launch("osprey_add", "pppl");
             multiply = c.kernels.launch("osprey_multiply", "pppl");
@@ -463,6 +465,15 @@ public final class CudaBackend implements Backend {
         loss.pointer(0, cuda(outputs)).pointer(1, cuda(targets)).pointer(2, dOutputs == null ? null : cuda(dOutputs))
                 .pointer(3, cuda(stats)).intValue(4, shape[0]).intValue(5, shape[1]).intValue(6, shape[2])
                 .intValue(7, kind.ordinal()).run(shape[0], c.stream);
+    }
+
+    @Override
+    public synchronized void classificationCounts(Tensor outputs, Activation.Kind scores, Tensor targets, int k,
+                                                  Tensor counts) {
+        int[] shape = Checks.classificationCounts(outputs, scores, targets, k, counts);
+        classificationCounts.pointer(0, cuda(outputs)).pointer(1, cuda(targets)).pointer(2, cuda(counts))
+                .intValue(3, shape[0]).intValue(4, shape[1]).intValue(5, shape[2])
+                .intValue(6, scores == null ? 0 : scores.ordinal()).intValue(7, k).run(shape[0], c.stream);
     }
 
     @Override
