@@ -7,8 +7,8 @@ import java.util.Locale;
 
 /**
  * Loads the native libraries a command will need on background threads, while the main thread reads the command
- * line and the model file: oneDNN (about 0.3 s through JavaCPP) and, when images will be decoded, OpenCV (about
- * 0.5 s). Whoever needs a library first simply waits for its class initialization to finish; a failure here is
+ * line and the model file: oneDNN (about 0.3 s through JavaCPP) and, when images will be decoded by it, OpenCV
+ * (about 0.5 s). Whoever needs a library first simply waits for its class initialization to finish; a failure here is
  * ignored, since the main thread meets it again with its full message.
  */
 final class Preload {
@@ -27,16 +27,18 @@ final class Preload {
             images = false;
         }
         if (images) {
-            thread("osprey-preload-opencv", () -> new dev.osprey.data.images.ImageDecoder());
+            thread("osprey-preload-opencv", dev.osprey.data.images.ImageDecoder::loadNative);
         }
     }
 
-    /** train --images, or an image file or folder among predict's and evaluate's arguments. */
+    /**
+     * train --images, or a JPEG or BMP file or a folder among predict's and evaluate's arguments. A PNG alone is left
+     * out: a plain one of the model's size decodes without OpenCV, which then loads only if it is needed after all.
+     */
     private static boolean mentionsImages(String[] args) {
         for (String a : args) {
             String lower = a.toLowerCase(Locale.ROOT);
-            if (lower.equals("--images") || lower.startsWith("--images=") || lower.endsWith(".png")
-                    || lower.endsWith(".jpg") || lower.endsWith(".jpeg") || lower.endsWith(".bmp")) {
+            if (lower.equals("--images") || lower.startsWith("--images=") || lower.endsWith(".jpg") || lower.endsWith(".jpeg") || lower.endsWith(".bmp")) {
                 return true;
             }
             if (!a.startsWith("-") && !lower.endsWith(".osprey") && Files.isDirectory(Path.of(a))) {

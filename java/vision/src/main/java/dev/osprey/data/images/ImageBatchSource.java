@@ -74,7 +74,7 @@ public final class ImageBatchSource implements BatchSource {
         // Load OpenCV's native libraries now (a few hundred ms once), not inside the first batch of training.
         org.bytedeco.javacpp.Loader.load(org.bytedeco.opencv.global.opencv_imgcodecs.class);
         org.bytedeco.javacpp.Loader.load(org.bytedeco.opencv.global.opencv_imgproc.class);
-        new ImageDecoder(); // and its one-time thread setting
+        ImageDecoder.loadNative(); // and its one-time thread setting
         this.free = new ArrayBlockingQueue<>(window + 1);
         for (int i = 0; i <= window; i++) {
             free.add(new Buffer());

@@ -33,10 +33,22 @@ import org.bytedeco.opencv.opencv_core.Size;
  * at the end of each image, so resident memory stays flat however many images pass. One per thread.
  */
 public final class ImageDecoder {
-    static {
-        // Osprey decodes many images on its own worker threads; OpenCV's own thread pool inside each call would
-        // only compete with them and with oneDNN's threads for the same cores.
-        org.bytedeco.opencv.global.opencv_core.setNumThreads(1);
+    /** OpenCV, loaded on first need: a plain PNG of the model's size never needs it (see {@link PlainPng}). */
+    private static final class OpenCv {
+        static {
+            // Osprey decodes many images on its own worker threads; OpenCV's own thread pool inside each call would
+            // only compete with them and with oneDNN's threads for the same cores.
+            org.bytedeco.opencv.global.opencv_core.setNumThreads(1);
+        }
+
+        static void load() {
+            // the static initializer above runs once, on the first call
+        }
+    }
+
+    /** Loads OpenCV now (about 0.4 s once per process), e.g. on a background thread before images arrive. */
+    public static void loadNative() {
+        OpenCv.load();
     }
 
     private byte[] pixels = new byte[0]; // reused: the decoded 8-bit image on its way to floats
@@ -48,6 +60,14 @@ public final class ImageDecoder {
             throw new ImageDecodeException(name + ": empty file (0 bytes)");
         }
         ImageHeader.checkPixels(file, name);
+        if (a.isIdentity()) {
+            byte[] plain = PlainPng.decode(file, p.width(), p.height(), p.channels());
+            if (plain != null) {
+                copyScaled(plain, p, out, offset);
+                return;
+            }
+        }
+        OpenCv.load();
         try (PointerScope scope = new PointerScope()) {
             Mat encoded = new Mat(1, file.length, CV_8U, new BytePointer(file));
             try {
@@ -122,13 +142,19 @@ public final class ImageDecoder {
 
     /** Row-major (H, W, C) floats in [0, 1], then (x - mean) / std per channel when asked. */
     private void copyScaled(Mat image, Preprocessing p, float[] out, int offset) {
-        int c = p.channels();
         int n = p.sampleSize();
         Mat continuous = image.isContinuous() ? image : image.clone();
         if (pixels.length < n) {
             pixels = new byte[n];
         }
         continuous.data().get(pixels, 0, n);
+        copyScaled(pixels, p, out, offset);
+    }
+
+    /** The first sampleSize 8-bit pixels as floats in [0, 1], then (x - mean) / std per channel when asked. */
+    private static void copyScaled(byte[] pixels, Preprocessing p, float[] out, int offset) {
+        int c = p.channels();
+        int n = p.sampleSize();
         for (int i = 0; i < n; i++) {
             float v = (pixels[i] & 0xff) / 255f;
             if (p.mean() != null) {
