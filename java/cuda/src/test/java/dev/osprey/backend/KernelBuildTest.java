@@ -105,26 +105,24 @@ class KernelBuildTest {
     /** The kernels take an activation as the ordinal of Activation.Kind: the header's enum must list the same order. */
     @Test
     void activationKindsAreNumberedAlikeInJavaAndInTheKernels() throws IOException {
-        Matcher m = Pattern.compile("enum osprey_activation_kind \\{([^}]*)\\}").matcher(
-                Files.readString(Path.of("../../native/kernels.h")));
-        assertTrue(m.find(), "kernels.h declares enum osprey_activation_kind");
-        List<String> native_ = java.util.Arrays.stream(m.group(1).split(",")).map(String::trim)
-                .filter(t -> !t.isEmpty()).toList();
-        List<String> kinds = java.util.Arrays.stream(dev.osprey.Activation.Kind.values())
-                .map(k -> "OSPREY_" + k.name()).toList();
-        assertEquals(kinds, native_);
+        assertNumberedAlike("osprey_activation_kind", dev.osprey.Activation.Kind.values());
     }
 
     /** The loss kernel takes the ordinal of LossKind: the header's enum must list the same order. */
     @Test
     void lossKindsAreNumberedAlikeInJavaAndInTheKernels() throws IOException {
-        Matcher m = Pattern.compile("enum osprey_loss_kind \\{([^}]*)\\}").matcher(
+        assertNumberedAlike("osprey_loss_kind", LossKind.values());
+    }
+
+    /** kernels.h's enum of this name lists OSPREY_ + each Java constant's name, in the Java order. */
+    private static void assertNumberedAlike(String enumName, Enum<?>[] javaValues) throws IOException {
+        Matcher m = Pattern.compile("enum " + enumName + " \\{([^}]*)\\}").matcher(
                 Files.readString(Path.of("../../native/kernels.h")));
-        assertTrue(m.find(), "kernels.h declares enum osprey_loss_kind");
+        assertTrue(m.find(), "kernels.h declares enum " + enumName);
         List<String> native_ = java.util.Arrays.stream(m.group(1).split(",")).map(String::trim)
                 .filter(t -> !t.isEmpty()).toList();
-        List<String> kinds = java.util.Arrays.stream(LossKind.values()).map(k -> "OSPREY_" + k.name()).toList();
-        assertEquals(kinds, native_);
+        List<String> expected = java.util.Arrays.stream(javaValues).map(k -> "OSPREY_" + k.name()).toList();
+        assertEquals(expected, native_);
     }
 
     private static String kinds(String parameters) {
