@@ -58,6 +58,7 @@ public class Model implements AutoCloseable {
     private boolean closed;
     private boolean acceptNonFiniteInputs;
     private Precision inferencePrecision = Precision.FP32;
+    private Map<String, dev.osprey.backend.InputRange> inputRanges = Map.of(); // int8 calibration, by layer name
     /** The thread running fit, while it runs: other threads get a clear error instead of waiting hours. */
     private final java.util.concurrent.atomic.AtomicReference<Thread> trainer = new java.util.concurrent.atomic.AtomicReference<>();
 
@@ -218,6 +219,7 @@ public class Model implements AutoCloseable {
                 Backend backend = device.backend();
                 Network n = new Network(g, backend);
                 try {
+                    n.inputRanges(inputRanges);
                     n.inferencePrecision(effectivePrecision(backend, inferencePrecision));
                     n.parameters().initialize(seed);
                 } catch (RuntimeException e) {
@@ -644,6 +646,10 @@ public class Model implements AutoCloseable {
         java.util.Objects.requireNonNull(precision, "precision");
         refuseWhileTraining("inferencePrecision");
         synchronized (this) {
+            if (precision == Precision.INT8 && inputRanges.isEmpty()) {
+                throw new IllegalStateException("inferencePrecision: int8 needs the ranges of the layers' inputs; "
+                        + "expected quantize(calibrationSamples) first (or a model file saved after it)");
+            }
             inferencePrecision = precision;
             if (network != null) {
                 network.inferencePrecision(effectivePrecision(network.backend(), precision));
@@ -658,6 +664,62 @@ public class Model implements AutoCloseable {
         synchronized (this) {
             return network != null ? network.inferencePrecision()
                     : device == null ? inferencePrecision : effectivePrecision(device.backend(), inferencePrecision);
+        }
+    }
+
+    /**
+     * Post-training quantization: runs fp32 inference over calibration samples (a few hundred representative inputs)
+     * and keeps the range each convolution's and dense layer's input took, so that {@link #inferencePrecision
+     * inferencePrecision(Precision.INT8)} can map inputs onto 8 bits; kernels are mapped with one scale per output
+     * channel when a plan is made. The ranges are saved with the model; its fp32 weights stay as they are. Returns
+     * this model, whose inference precision is now int8 (where the backend has int8 kernels; else fp32, with a
+     * logged reason).
+     */
+    public Model quantize(NDArray calibration) {
+        refuseWhileTraining("quantize");
+        synchronized (this) {
+            checkOpen();
+            ensureBuilt(calibration, "quantize");
+            checkFinite("quantize", calibration);
+            Map<String, dev.osprey.backend.InputRange> ranges = dev.osprey.engine.Calibration.inputRanges(network,
+                    calibration, 64);
+            inputRanges(ranges);
+            return inferencePrecision(Precision.INT8);
+        }
+    }
+
+    /** The calibrated input ranges by layer name (empty before {@link #quantize}); for model files. */
+    public Map<String, dev.osprey.backend.InputRange> inputRanges() {
+        synchronized (this) {
+            return inputRanges;
+        }
+    }
+
+    /** Sets calibrated input ranges (as a model file holds them); each must name a convolution or dense layer. */
+    public Model inputRanges(Map<String, dev.osprey.backend.InputRange> ranges) {
+        refuseWhileTraining("inputRanges");
+        synchronized (this) {
+            Graph g = graphFor(null);
+            if (g != null) {
+                List<String> needed = dev.osprey.engine.Calibration.quantizedLayers(g);
+                for (String name : ranges.keySet()) {
+                    if (!needed.contains(name)) {
+                        throw new IllegalArgumentException("inputRanges: expected ranges for the layers " + needed
+                                + ", received one for '" + name + "'");
+                    }
+                }
+                for (String name : needed) {
+                    if (!ranges.containsKey(name) && !ranges.isEmpty()) {
+                        throw new IllegalArgumentException("inputRanges: expected a range for every layer of " + needed
+                                + ", received none for '" + name + "'");
+                    }
+                }
+            }
+            inputRanges = Map.copyOf(ranges);
+            if (network != null) {
+                network.inputRanges(inputRanges);
+            }
+            return this;
         }
     }
 

@@ -11,19 +11,26 @@ public enum Precision {
      * bfloat16 products with fp32 sums: convolutions and dense layers read their inputs and kernels rounded to bf16
      * (8 bits of mantissa) and write fp32; everything between them stays fp32. On CPUs with AVX512_BF16 or AMX.
      */
-    BF16;
+    BF16,
+    /**
+     * 8-bit integer products with 32-bit sums (post-training quantization, {@link Model#quantize}): each convolution
+     * and dense layer reads its input mapped onto 8 bits by the range calibration found, and its kernel mapped onto
+     * signed 8 bits with one scale per output channel (its largest magnitude over 127); output, bias and everything
+     * between stay fp32. On x86-64 CPUs with AVX2 (faster with AVX512-VNNI or AMX).
+     */
+    INT8;
 
-    /** Parses "fp32" or "bf16" (any case), as the CLI's --precision takes it. */
+    /** Parses "fp32", "bf16" or "int8" (any case), as the CLI's --precision takes it. */
     public static Precision parse(String name) {
         for (Precision p : values()) {
             if (p.name().equalsIgnoreCase(name.trim())) {
                 return p;
             }
         }
-        throw new IllegalArgumentException("expected precision fp32 or bf16, received '" + name + "'");
+        throw new IllegalArgumentException("expected precision fp32, bf16 or int8, received '" + name + "'");
     }
 
-    /** "fp32", "bf16". */
+    /** "fp32", "bf16", "int8". */
     @Override
     public String toString() {
         return name().toLowerCase(java.util.Locale.ROOT);

@@ -58,6 +58,6 @@ class InferencePrecisionTest {
         assertEquals(Precision.BF16, Precision.parse(" BF16"));
         assertEquals(Precision.FP32, Precision.parse("fp32"));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Precision.parse("fp16"));
-        assertTrue(e.getMessage().contains("expected precision fp32 or bf16, received 'fp16'"), e.getMessage());
+        assertTrue(e.getMessage().contains("expected precision fp32, bf16 or int8, received 'fp16'"), e.getMessage());
     }
 }

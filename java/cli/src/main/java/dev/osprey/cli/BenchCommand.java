@@ -42,7 +42,8 @@ final class BenchCommand implements Callable<Integer> {
     Integer threads;
 
     @Option(names = "--precision", split = ",", defaultValue = "fp32",
-            description = "Inference precisions to measure, comma-separated: fp32, bf16. Training is always fp32. Default: ${DEFAULT-VALUE}.")
+            description = "Inference precisions to measure, comma-separated: fp32, bf16, int8 (calibrated on the "
+                    + "benchmark's first 512 images). Training is always fp32. Default: ${DEFAULT-VALUE}.")
     List<String> precisions;
 
     @Override
@@ -90,6 +91,9 @@ final class BenchCommand implements Callable<Integer> {
 
     /** Inference images/s at batch 256 and batch-1 latency in another precision, as one printed line. */
     private String inferenceRow(Model model, NDArray x, Device device, dev.osprey.Precision precision) {
+        if (precision == dev.osprey.Precision.INT8 && model.inputRanges().isEmpty()) {
+            model.quantize(x.slice(0, Math.min(512, x.rows())));
+        }
         if (model.inferencePrecision(precision).inferencePrecision() != precision) {
             model.inferencePrecision(dev.osprey.Precision.FP32);
             return String.format(Locale.ROOT, "%-7s %s inference: not measured: %s", device, precision,

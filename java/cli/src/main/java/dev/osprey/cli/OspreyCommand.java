@@ -24,11 +24,13 @@ public final class OspreyCommand implements Runnable {
         COMMANDS.put("import", ImportCommand::new);
         COMMANDS.put("finetune", FinetuneCommand::new);
         COMMANDS.put("export", ExportCommand::new);
+        COMMANDS.put("quantize", QuantizeCommand::new);
     }
 
     /** Commands that compute: the native libraries they need load on other threads while the command line and
      *  the model file are read. */
-    private static final java.util.Set<String> COMPUTING = java.util.Set.of("train", "evaluate", "predict", "serve", "bench");
+    private static final java.util.Set<String> COMPUTING = java.util.Set.of("train", "evaluate", "predict", "serve", "bench",
+            "quantize");
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;

@@ -46,7 +46,9 @@ final class ServeCommand implements Callable<Integer> {
     int maxConnections;
 
     @Option(names = "--precision", defaultValue = "fp32",
-            description = "fp32, or bf16 (bfloat16 products where the CPU has AVX512_BF16 or AMX; else fp32, with the reason logged). Default: ${DEFAULT-VALUE}.")
+            description = "fp32, bf16 (bfloat16 products where the CPU has AVX512_BF16 or AMX; else fp32, with the "
+                    + "reason logged) or int8 (a model written by osprey quantize; CPUs with AVX2). Default: "
+                    + "${DEFAULT-VALUE}.")
     String precision;
 
     @Option(names = "--allow-non-finite", description = "Accept NaN and infinite inputs instead of answering 400.")

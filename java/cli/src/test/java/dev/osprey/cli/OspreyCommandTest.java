@@ -78,9 +78,21 @@ class OspreyCommandTest {
                 "bf16");
         assertEquals(0, bf16.exitCode(), bf16.err());
         assertEquals(3, bf16.out().strip().split("\n").length, bf16.out());
+        Path int8 = dir.resolve("m.int8.osprey");
+        Run quantize = run("quantize", model.toString(), "--calibration", "256", "-o", int8.toString());
+        assertEquals(0, quantize.exitCode(), quantize.err());
+        assertTrue(quantize.out().matches("(?s)Test accuracy on 2,000 images from .*: fp32 0\\.\\d{4}, int8 0\\.\\d{4}\n"
+                + "Calibrated 5 layers on 256 images.*"), quantize.out());
+        Run predict8 = run("predict", int8.toString(), images.toString(), "--top-k", "1", "--limit", "3", "--precision",
+                "int8");
+        assertEquals(0, predict8.exitCode(), predict8.err());
+        assertEquals(3, predict8.out().lines().count(), predict8.out());
+        Run notQuantized = run("predict", model.toString(), images.toString(), "--precision", "int8");
+        assertEquals(1, notQuantized.exitCode());
+        assertTrue(notQuantized.err().contains("expected quantize(calibrationSamples) first"), notQuantized.err());
         Run fp16 = run("predict", model.toString(), images.toString(), "--precision", "fp16");
         assertEquals(1, fp16.exitCode());
-        assertTrue(fp16.err().contains("expected precision fp32 or bf16, received 'fp16'"), fp16.err());
+        assertTrue(fp16.err().contains("expected precision fp32, bf16 or int8, received 'fp16'"), fp16.err());
 
         Run summary = run("summary", model.toString());
         assertTrue(summary.out().contains("dense_1 (Dense)"), summary.out());

@@ -47,6 +47,7 @@ public final class ExecutionPlan implements AutoCloseable {
     /** Optimized inference plans: weights kept in the layouts the backend's inference ops read, refreshed with folds. */
     private final boolean prepareWeights;
     private final dev.osprey.Precision precision;
+    private final Map<String, dev.osprey.backend.InputRange> inputRanges; // int8: by layer name
     private final List<PlanContext.Preparation> preparations = new ArrayList<>();
     /** Sums folded into the convolution before them: the tensor it adds, and the activation after the sum, per taker. */
     private final Map<Node, SymbolicTensor> residualOf = new IdentityHashMap<>();
@@ -108,7 +109,16 @@ public final class ExecutionPlan implements AutoCloseable {
     /** An inference plan in this precision that leaves out a last activation of kind leftOut (null: none). */
     public ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, Activation.Kind leftOut,
                          dev.osprey.Precision precision) {
-        this(graph, parameters, backend, batch, false, leftOut, true, precision);
+        this(graph, parameters, backend, batch, false, leftOut, true, precision, Map.of());
+    }
+
+    /**
+     * The same, with the calibrated input range of each convolution and dense layer by layer name, which int8 plans
+     * need (see {@link Calibration}).
+     */
+    public ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, Activation.Kind leftOut,
+                         dev.osprey.Precision precision, Map<String, dev.osprey.backend.InputRange> inputRanges) {
+        this(graph, parameters, backend, batch, false, leftOut, true, precision, inputRanges);
     }
 
     ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, boolean training, boolean logitsOutput,
@@ -126,10 +136,17 @@ public final class ExecutionPlan implements AutoCloseable {
      */
     private ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, boolean training,
                           Activation.Kind leftOut, boolean optimize, dev.osprey.Precision precision) {
+        this(graph, parameters, backend, batch, training, leftOut, optimize, precision, Map.of());
+    }
+
+    private ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, boolean training,
+                          Activation.Kind leftOut, boolean optimize, dev.osprey.Precision precision,
+                          Map<String, dev.osprey.backend.InputRange> inputRanges) {
         if (precision != dev.osprey.Precision.FP32 && (training || !optimize)) {
             throw new IllegalArgumentException("only optimized inference plans compute in " + precision);
         }
         this.precision = precision;
+        this.inputRanges = Map.copyOf(inputRanges);
         this.graph = graph;
         this.parameters = parameters;
         this.backend = backend;
@@ -453,7 +470,7 @@ public final class ExecutionPlan implements AutoCloseable {
         int[] extraPadding = padding == null ? NO_PADDING : ((Fusion.PaddingOnly) padding.layer()).padding();
         PlanContext context = new PlanContext(backend, memory, shape -> output(shape, taken), extraPadding, batch,
                 training, in, shapes, node.output().shape(), params, grads, inputNeedsGradient[n].clone(), backward,
-                leaves, fused, prepareWeights, residual, precision);
+                leaves, fused, prepareWeights, residual, precision, inputRanges.get(layer.name()));
         runs[n] = layer.plan(context);
         preparations.addAll(context.preparations());
         values[outId] = runs[n].output();
@@ -658,6 +675,26 @@ public final class ExecutionPlan implements AutoCloseable {
     public void forward(long seed) {
         prepare();
         for (int n = 0; n < runs.length; n++) {
+            runs[n].forward(seed * 1_000_003L + n);
+        }
+    }
+
+    /** What {@link #forward(long, Observer)} shows before each call runs. */
+    public interface Observer {
+        /** The call about to run, and the tensors it reads (valid until it has run). */
+        void beforeCall(Node node, List<Tensor> inputs);
+    }
+
+    /** {@link #forward(long)}, showing each call's inputs to observer just before it runs (calibration). */
+    public void forward(long seed, Observer observer) {
+        prepare();
+        List<Node> nodes = graph.nodes();
+        for (int n = 0; n < runs.length; n++) {
+            List<Tensor> in = new ArrayList<>(inputIds[n].length);
+            for (int id : inputIds[n]) {
+                in.add(values[id]);
+            }
+            observer.beforeCall(nodes.get(n), in);
             runs[n].forward(seed * 1_000_003L + n);
         }
     }

@@ -39,6 +39,7 @@ public final class Network implements AutoCloseable {
     private final LinkedHashMap<Integer, ExecutionPlan> inferencePlans = lru(() -> this.inferenceCapacity);
     private Memory optimizerMemory;
     private dev.osprey.Precision inferencePrecision = dev.osprey.Precision.FP32;
+    private Map<String, dev.osprey.backend.InputRange> inputRanges = Map.of(); // int8 calibration, by layer name
 
     /**
      * Allocates the graph's weights (not yet initialized: see {@link Parameters#initialize}) and the loss statistics on
@@ -191,6 +192,13 @@ public final class Network implements AutoCloseable {
         }
     }
 
+    /** Sets the calibrated input ranges int8 plans use (see {@link Calibration}); drops the inference plans made. */
+    public void inputRanges(Map<String, dev.osprey.backend.InputRange> ranges) {
+        inferencePlans.values().forEach(ExecutionPlan::close);
+        inferencePlans.clear();
+        inputRanges = Map.copyOf(ranges);
+    }
+
     /** The precision inference plans compute in; FP32 unless set. */
     public dev.osprey.Precision inferencePrecision() {
         return inferencePrecision;
@@ -203,7 +211,8 @@ public final class Network implements AutoCloseable {
             plan = backend.execute(() -> training
                     ? new ExecutionPlan(graph, parameters, backend, batch, true, trainingLeftOut)
                     : new ExecutionPlan(graph, parameters, backend, batch,
-                            outputActivation == null ? null : outputActivation.kind(), inferencePrecision));
+                            outputActivation == null ? null : outputActivation.kind(), inferencePrecision,
+                            inputRanges));
             plans.put(batch, plan);
         }
         return plan;

@@ -32,6 +32,7 @@ public final class PlanContext {
     private final boolean prepareWeights;
     private final Tensor residual;
     private final dev.osprey.Precision precision;
+    private final dev.osprey.backend.InputRange inputRange;
     private final List<Preparation> preparations = new java.util.ArrayList<>();
     private boolean outputAllocated;
 
@@ -43,7 +44,8 @@ public final class PlanContext {
                 int batch, boolean training, List<Tensor> inputs,
                 List<Shape> inputShapes, Shape outputShape, Map<String, Tensor> params, Map<String, Tensor> gradients,
                 boolean[] inputGradients, boolean backward, Activation.Kind leftOut, Activation fusedActivation,
-                boolean prepareWeights, Tensor residual, dev.osprey.Precision precision) {
+                boolean prepareWeights, Tensor residual, dev.osprey.Precision precision,
+                dev.osprey.backend.InputRange inputRange) {
         this.backend = backend;
         this.memory = memory;
         this.outputs = outputs;
@@ -62,6 +64,7 @@ public final class PlanContext {
         this.prepareWeights = prepareWeights;
         this.residual = residual;
         this.precision = precision;
+        this.inputRange = inputRange;
     }
 
     /** The backend the plan runs on, for the layer's ops. */
@@ -207,6 +210,14 @@ public final class PlanContext {
         Tensor prepared = memory.allocate(Math.toIntExact(floats));
         preparations.add(new Preparation(weight, prepared, prepare));
         return prepared;
+    }
+
+    /**
+     * The range this layer's input took on calibration data, which int8 convolutions and dense layers map onto 8
+     * bits; null when the model was not calibrated (or the plan is not int8).
+     */
+    public dev.osprey.backend.InputRange inputRange() {
+        return precision == dev.osprey.Precision.INT8 ? inputRange : null;
     }
 
     /** The precision convolutions and dense layers compute in (optimized inference plans; FP32 elsewhere). */

@@ -83,6 +83,12 @@ public final class ModelFile {
         if (model.preprocessing() != null) {
             doc.put("preprocessing", model.preprocessing().toConfig());
         }
+        if (!model.inputRanges().isEmpty()) { // int8 calibration: each layer's input range, [min, max]
+            Map<String, Object> ranges = new LinkedHashMap<>();
+            new java.util.TreeMap<>(model.inputRanges()).forEach((layer, r) -> ranges.put(layer,
+                    List.of((double) r.min(), (double) r.max())));
+            doc.put("int8_input_ranges", ranges);
+        }
         if (model.optimizer() != null) {
             Map<String, Object> compile = new LinkedHashMap<>();
             compile.put("optimizer", model.optimizer().name());
@@ -261,6 +267,9 @@ public final class ModelFile {
                             + pre.width() + "x" + channels + " images, but the model takes " + input + " (damaged)");
                 }
                 model.preprocessing(pre);
+            }
+            if (doc.get("int8_input_ranges") != null) {
+                model.inputRanges(inputRanges(doc.get("int8_input_ranges"), path));
             }
             return model;
         } catch (RuntimeException | Error | ModelFormatException e) {
@@ -561,5 +570,28 @@ public final class ModelFile {
             }
             return extents;
         }
+    }
+
+    /** The int8 calibration ranges: {"layer": [min, max], ...}, each a finite min <= max. */
+    private static Map<String, dev.osprey.backend.InputRange> inputRanges(Object value, Object path)
+            throws ModelFormatException {
+        if (!(value instanceof Map<?, ?> map)) {
+            throw new ModelFormatException(path + ": expected int8_input_ranges as {\"layer\": [min, max]}, received "
+                    + value);
+        }
+        Map<String, dev.osprey.backend.InputRange> out = new LinkedHashMap<>();
+        for (Map.Entry<?, ?> e : map.entrySet()) {
+            if (!(e.getValue() instanceof List<?> r) || r.size() != 2 || !(r.get(0) instanceof Number min)
+                    || !(r.get(1) instanceof Number max)) {
+                throw new ModelFormatException(path + ": expected the int8 input range of " + e.getKey()
+                        + " as [min, max], received " + e.getValue());
+            }
+            try {
+                out.put(String.valueOf(e.getKey()), new dev.osprey.backend.InputRange(min.floatValue(), max.floatValue()));
+            } catch (IllegalArgumentException bad) {
+                throw new ModelFormatException(path + ": int8 input range of " + e.getKey() + ": " + bad.getMessage());
+            }
+        }
+        return out;
     }
 }

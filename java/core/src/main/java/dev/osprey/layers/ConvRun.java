@@ -40,7 +40,7 @@ final class ConvRun implements LayerRun {
         this.input = ctx.input();
         this.inference = ctx.optimizedInference();
         this.residual = ctx.residual();
-        this.op = new ConvInference(this.spec, residual != null, ctx.precision());
+        this.op = new ConvInference(this.spec, residual != null, ctx.precision(), ctx.inputRange());
         this.kernel = inference ? prepared(ctx, op, kernel) : kernel;
         this.bias = bias;
         this.dKernel = dKernel;

@@ -102,7 +102,7 @@ public final class Dense extends Layer implements Fusion.LinearOp {
         Tensor dInput = ctx.needsInputGradient(0) ? ctx.allocate(spec.inputShape()) : null;
         List<Tensor> inputGradients = LayerRun.gradients(dInput);
         if (ctx.optimizedInference()) { // the kernel in the layout the backend's inference op reads, made once
-            DenseInference op = new DenseInference(spec, ctx.precision());
+            DenseInference op = new DenseInference(spec, ctx.precision(), ctx.inputRange());
             long floats = backend.denseInferenceKernelSize(op);
             Tensor prepared = floats == 0 ? kernel : ctx.preparedWeight(kernel, floats,
                     (keras, p) -> backend.densePrepareInferenceKernel(op, keras, p));

@@ -1,5 +1,6 @@
 package dev.osprey.backend.cpu;
 
+import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_ATTR_SCALES;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_BIAS;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_DST;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_SCRATCHPAD;
@@ -18,7 +19,9 @@ import org.bytedeco.dnnl.global.dnnl;
  * number format) it chose, prepared once by {@link #prepare} (a reorder from Keras' fp32 layout), so a call reorders
  * no weights. The activation, and where asked a residual of the output's shape added before it, run as post-ops inside
  * the convolution. In bf16 the fp32 input is converted into the context's input scratch first (one reorder), the
- * products are bf16 with fp32 sums, and the output, bias and residual stay fp32.
+ * products are bf16 with fp32 sums, and the output, bias and residual stay fp32. In int8 the input is mapped onto 8
+ * bits by its calibrated range (one reorder), the kernel onto signed 8 bits with a scale per output channel (kept
+ * after it in the prepared tensor), and the convolution rescales its 32-bit sums to fp32 before bias and post-ops.
  */
 final class ConvInferencePlan implements AutoCloseable {
     private final DnnlContext context;
@@ -30,19 +33,24 @@ final class ConvInferencePlan implements AutoCloseable {
     /** Floats of the prepared kernel; 0 when the primitive reads Keras' layout (no copy is made). */
     final long preparedFloats;
     final String implementation;
+    private final boolean int8;
 
     ConvInferencePlan(DnnlContext context, ConvInference op) {
         this.context = context;
         this.owned = new DnnlContext.Owned(context);
         this.op = op;
         Conv2dSpec s = op.spec();
+        boolean int8 = op.precision() == Precision.INT8;
         memory.data_type compute = op.precision() == Precision.BF16 ? memory.data_type.bf16 : memory.data_type.f32;
+        memory.data_type source = int8 ? (op.inputRange().unsigned() ? memory.data_type.u8 : memory.data_type.s8)
+                : compute;
+        memory.data_type weights = int8 ? memory.data_type.s8 : compute;
         long[] strides = {s.strideH(), s.strideW()};
         long[] dilates = {s.dilationH() - 1, s.dilationW() - 1};
         long[] padL = {s.padTop(), s.padLeft()};
         long[] padR = {s.padBottom(), s.padRight()};
         memory.desc fp32 = owned.md(memory.format_tag.nhwc, s.batch(), s.inC(), s.inH(), s.inW());
-        memory.desc src = owned.md(compute, memory.format_tag.nhwc, s.batch(), s.inC(), s.inH(), s.inW());
+        memory.desc src = owned.md(source, memory.format_tag.nhwc, s.batch(), s.inC(), s.inH(), s.inW());
         memory.desc dst = owned.md(memory.format_tag.nhwc, s.batch(), s.filters(), s.outH(), s.outW());
         memory.desc bias = s.hasBias() ? owned.md(memory.format_tag.x, s.filters()) : null;
         int g = s.groups();
@@ -50,10 +58,15 @@ final class ConvInferencePlan implements AutoCloseable {
                 ? owned.md(memory.format_tag.hwio, s.filters(), s.inC(), s.kernelH(), s.kernelW())
                 : owned.md(memory.format_tag.hwigo, g, s.filters() / g, s.inC() / g, s.kernelH(), s.kernelW());
         memory.desc any = g == 1
-                ? owned.md(compute, memory.format_tag.any, s.filters(), s.inC(), s.kernelH(), s.kernelW())
-                : owned.md(compute, memory.format_tag.any, g, s.filters() / g, s.inC() / g, s.kernelH(), s.kernelW());
+                ? owned.md(weights, memory.format_tag.any, s.filters(), s.inC(), s.kernelH(), s.kernelW())
+                : owned.md(weights, memory.format_tag.any, g, s.filters() / g, s.inC() / g, s.kernelH(), s.kernelW());
+        int channelMask = g == 1 ? 1 : 0b11; // the output channel: dimension 0, or the group and its outputs
         try {
             var attributes = owned.attributes(op.residual() ? dst : null, s.activation());
+            if (int8) { // products of 8-bit values, rescaled to fp32 by the input's scale and each channel's
+                attributes.set_scales_mask(DNNL_ARG_SRC, 0);
+                attributes.set_scales_mask(DNNL_ARG_WEIGHTS, channelMask);
+            }
             convolution_forward.primitive_desc desc = owned.own(bias != null
                     ? new convolution_forward.primitive_desc(context.engine, dnnl.prop_kind.forward_inference,
                             dnnl.algorithm.convolution_direct, src, any, bias, dst, strides, dilates, padL, padR,
@@ -63,9 +76,13 @@ final class ConvInferencePlan implements AutoCloseable {
                             attributes, false));
             implementation = desc.impl_info_str().getString();
             memory.desc chosen = owned.own(desc.weights_desc());
-            kernel = new InferenceOperands.PreparedKernel(context, op.toString(), keras, chosen);
+            kernel = int8
+                    ? new InferenceOperands.PreparedKernel(context, op.toString(), keras, chosen, s.filters(),
+                            channelMask, owned)
+                    : new InferenceOperands.PreparedKernel(context, op.toString(), keras, chosen);
             preparedFloats = kernel.floats;
-            input = new InferenceOperands.Input(context, op.toString(), fp32, src);
+            input = int8 ? new InferenceOperands.Input(context, op.toString(), fp32, src, op.inputRange(), owned)
+                    : new InferenceOperands.Input(context, op.toString(), fp32, src);
             Step f = new Step("conv2d inference " + op, new convolution_forward(desc))
                     .arg(DNNL_ARG_SRC, src, context.engine)
                     .arg(DNNL_ARG_WEIGHTS, chosen, context.engine)
@@ -77,6 +94,13 @@ final class ConvInferencePlan implements AutoCloseable {
             if (op.residual()) {
                 f.arg(DnnlContext.Owned.RESIDUAL_ARG, dst, context.engine);
             }
+            if (int8) {
+                f.arg(DNNL_ARG_ATTR_SCALES | DNNL_ARG_SRC, owned.md(memory.format_tag.x, 1), context.engine)
+                        .bind(DNNL_ARG_ATTR_SCALES | DNNL_ARG_SRC, input.sourceScale)
+                        .arg(DNNL_ARG_ATTR_SCALES | DNNL_ARG_WEIGHTS, owned.md(memory.format_tag.x, s.filters()),
+                                context.engine);
+            }
+            this.int8 = int8;
             forward = f;
             context.reserveScratchpad(desc.scratchpad_desc());
         } catch (RuntimeException e) {
@@ -93,6 +117,9 @@ final class ConvInferencePlan implements AutoCloseable {
     /** y = activation(conv(x) + bias [+ residual]); kernel as prepared (or Keras' when nothing is prepared). */
     void forward(CpuTensor x, CpuTensor weights, CpuTensor b, CpuTensor residual, CpuTensor y) {
         forward.bind(DNNL_ARG_SRC, input.of(x)).bind(DNNL_ARG_WEIGHTS, weights.pointer());
+        if (int8) {
+            forward.bind(DNNL_ARG_ATTR_SCALES | DNNL_ARG_WEIGHTS, kernel.scales(weights));
+        }
         if (b != null) {
             forward.bind(DNNL_ARG_BIAS, b.pointer());
         }

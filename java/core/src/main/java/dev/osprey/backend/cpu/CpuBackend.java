@@ -206,6 +206,10 @@ public final class CpuBackend implements Backend {
             return "this CPU lacks AVX512_BF16 and AMX, which oneDNN's bf16 kernels need (its instruction set: "
                     + isa + ")";
         }
+        int avx2 = dnnl.cpu_isa.avx2.value;
+        if (precision == Precision.INT8 && (isa.value & avx2) != avx2) {
+            return "this CPU lacks AVX2, which oneDNN's int8 kernels need (its instruction set: " + isa + ")";
+        }
         return null;
     }
 

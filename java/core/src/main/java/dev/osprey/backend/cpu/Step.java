@@ -48,9 +48,16 @@ final class Step implements AutoCloseable {
 
     /** A reorder between two layouts, both arguments bound per call. */
     static Step reorder(String what, memory.desc from, memory.desc to, engine engine) {
+        return reorder(what, from, to, engine, null);
+    }
+
+    /** A reorder with attributes (e.g. scales, whose data the caller declares as arguments), or none when null. */
+    static Step reorder(String what, memory.desc from, memory.desc to, engine engine,
+                        org.bytedeco.dnnl.primitive_attr attributes) {
         memory source = new memory(from, engine, (Pointer) null);
         memory destination = new memory(to, engine, (Pointer) null);
-        Step step = new Step(what, new org.bytedeco.dnnl.reorder(source, destination));
+        Step step = new Step(what, attributes == null ? new org.bytedeco.dnnl.reorder(source, destination)
+                : new org.bytedeco.dnnl.reorder(source, destination, attributes));
         step.owned.add(source);
         step.owned.add(destination);
         return step.fixedArg(org.bytedeco.dnnl.global.dnnl.DNNL_ARG_FROM, source)
