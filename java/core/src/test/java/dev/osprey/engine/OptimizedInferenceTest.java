@@ -160,4 +160,23 @@ class OptimizedInferenceTest {
             assertTrue(model.backend().nativeAllocations() > 0);
         }
     }
+
+    @Test
+    void steadyStateInt8InferenceAllocatesNoNativeMemoryEither() {
+        try (Model model = Models.resNet(20, Shape.of(32, 32, 3), 10)) {
+            NDArray one = new NDArray(images(1, Shape.of(32, 32, 3), 4), 1, 32, 32, 3);
+            NDArray many = new NDArray(images(256, Shape.of(32, 32, 3), 5), 256, 32, 32, 3);
+            model.quantize(many.slice(0, 64));
+            org.junit.jupiter.api.Assumptions.assumeTrue(model.inferencePrecision() == dev.osprey.Precision.INT8,
+                    () -> model.backend().unavailable(dev.osprey.Precision.INT8));
+            model.predict(one, 1);
+            model.predict(many, 256);
+            long warm = model.backend().nativeAllocations();
+            for (int i = 0; i < 3; i++) {
+                model.predict(one, 1);
+                model.predict(many, 256);
+            }
+            assertEquals(warm, model.backend().nativeAllocations(), "steady-state int8 inference allocated native memory");
+        }
+    }
 }
