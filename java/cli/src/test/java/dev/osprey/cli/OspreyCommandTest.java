@@ -194,8 +194,10 @@ class OspreyCommandTest {
         Path json = dir.resolve("bench.json");
         Path png = dir.resolve("bench.png");
         Run bench = run("bench", "--seconds", "0.1", "--json", json.toString(), "--chart", png.toString(),
-                "--precision", "fp32,bf16");
+                "--precision", "fp32,bf16,int8");
         assertEquals(0, bench.exitCode(), bench.err());
+        assertTrue(bench.out().matches("(?s).*\\ncpu\\s+int8 inference: ([0-9,]+ img/s at batch 256, batch 1 p50 [0-9.]+ ms"
+                + ".*|not measured: .+)"), bench.out());
         assertTrue(bench.out().matches("(?s).*\\ncpu\\s+bf16 inference: ([0-9,]+ img/s at batch 256, batch 1 p50 [0-9.]+ ms"
                 + ".*|not measured: .+)"), bench.out());
         assertTrue(bench.out().matches("(?s).*\\ncpu\\s+[0-9,]+\\s+[0-9.]+\\s+[0-9,]+.*% .*"), bench.out());
