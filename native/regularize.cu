@@ -1,6 +1,7 @@
 // Keras' kernel regularizers (dev.osprey.backend.Backend#regularize): adds l1 sign(w) + 2 l2 w to the gradient (when
 // not null) and lossScale (l1 sum|w| + l2 sum w^2) to stats[0]. Each thread sums its grid-stride share and adds it
-// once, so a weight of n values costs n reads, n read-writes and one atomic per thread.
+// once; the backend launches at most 8,192 threads (CudaBackend.REGULARIZE_THREADS), so a weight of n values costs n
+// reads, n read-writes and at most 8,192 atomics on stats[0], however large n is.
 #include "common.cuh"
 
 OSPREY_KERNEL void osprey_regularize(const float* w, float* g, long long n, float l1, float l2, float lossScale,

@@ -715,6 +715,11 @@ public class Model implements AutoCloseable {
                     }
                 }
             }
+            if (ranges.isEmpty() && inferencePrecision == Precision.INT8) {
+                throw new IllegalStateException("inputRanges: the model infers in int8, which needs them; expected "
+                        + "ranges for " + (g == null ? "its layers" : dev.osprey.engine.Calibration.quantizedLayers(g))
+                        + ", received none (set another precision first)");
+            }
             inputRanges = Map.copyOf(ranges);
             if (network != null) {
                 network.inputRanges(inputRanges);

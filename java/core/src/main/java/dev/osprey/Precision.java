@@ -15,7 +15,8 @@ public enum Precision {
     /**
      * 8-bit integer products with 32-bit sums (post-training quantization, {@link Model#quantize}): each convolution
      * and dense layer reads its input mapped onto 8 bits by the range calibration found, and its kernel mapped onto
-     * signed 8 bits with one scale per output channel (its largest magnitude over 127); output, bias and everything
+     * signed 8 bits with one scale per output channel (its largest magnitude over 127, or over 63 on CPUs without
+     * VNNI, whose 16-bit pair sums would saturate); output, bias and everything
      * between stay fp32. On x86-64 CPUs with AVX2 (faster with AVX512-VNNI or AMX).
      */
     INT8;

@@ -255,6 +255,20 @@ class LossesTest {
         }
     }
 
+    /** Without count metrics no counts tensor is made: 60,000 outputs would need more than one tensor holds. */
+    @Test
+    void aModelOfManyOutputsTrainsWithoutMetricCounts() {
+        try (Sequential m = new Sequential(new Dense(60_000).inputShape(2))) {
+            m.device(Device.cpu()).seed(1);
+            m.compile(new SGD(0.1), Loss.meanSquaredError());
+            NDArray x = new NDArray(new float[] {1, 2, 3, 4}, 2, 2);
+            NDArray y = new NDArray(new float[120_000], 2, 60_000);
+            History h = m.fit(x, y, QUIET.epochs(1).batchSize(2));
+            assertTrue(h.last("loss") > 0);
+            assertTrue(m.trainOnBatch(x, y).get("loss") >= 0);
+        }
+    }
+
     @Test
     void binaryLabelSmoothingPullsTargetsTowardsOneHalf() {
         float[] out = new float[2];

@@ -270,9 +270,10 @@ public final class Checks {
         int[] shape = rows(what, outputs);
         int rows = shape[0];
         int width = shape[1];
-        boolean weighted = targets != null && targets.size() == (long) rows * (width + 1);
+        int[] t = targets == null ? null : targets.shape();
+        boolean weighted = t != null && t.length == 2 && t[0] == rows && t[1] == width + 1;
         if (!weighted) {
-            if (targets == null || targets.size() != (long) rows * width) {
+            if (t == null || t.length != 2 || t[0] != rows || t[1] != width) {
                 throw new IllegalArgumentException(what + " targets: expected shape " + Tensor.describe(new int[] {rows, width})
                         + " or, with row weights, " + Tensor.describe(new int[] {rows, width + 1}) + ", received "
                         + (targets == null ? "null" : Tensor.describe(targets.shape())));
@@ -291,8 +292,9 @@ public final class Checks {
         int[] shape = rows("classificationCounts", outputs);
         int rows = shape[0];
         int width = shape[1];
-        long stride = targets == null ? -1 : targets.size() / Math.max(1, rows);
-        if (targets == null || (stride != width && stride != width + 1) || targets.size() != stride * rows) {
+        int[] t = targets == null ? null : targets.shape();
+        long stride = t != null && t.length == 2 && t[0] == rows ? t[1] : -1;
+        if (stride != width && stride != width + 1) {
             throw new IllegalArgumentException("classificationCounts targets: expected shape "
                     + Tensor.describe(new int[] {rows, width}) + " or " + Tensor.describe(new int[] {rows, width + 1})
                     + ", received " + (targets == null ? "null" : Tensor.describe(targets.shape())));

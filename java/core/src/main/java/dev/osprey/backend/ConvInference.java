@@ -8,7 +8,10 @@ import dev.osprey.Precision;
  * was calibrated to. A record: a plan-cache key.
  */
 public record ConvInference(Conv2dSpec spec, boolean residual, Precision precision, InputRange inputRange) {
-    /** Throws NullPointerException when spec or precision is null, or when int8 comes without an input range. */
+    /**
+     * Throws NullPointerException when spec or precision is null, IllegalArgumentException when int8 comes without an
+     * input range.
+     */
     public ConvInference {
         java.util.Objects.requireNonNull(spec, "spec");
         java.util.Objects.requireNonNull(precision, "precision");

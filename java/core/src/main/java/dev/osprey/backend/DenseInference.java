@@ -7,7 +7,10 @@ import dev.osprey.Precision;
  * input was calibrated to. A plan-cache key.
  */
 public record DenseInference(DenseSpec spec, Precision precision, InputRange inputRange) {
-    /** Throws NullPointerException when spec or precision is null, or when int8 comes without an input range. */
+    /**
+     * Throws NullPointerException when spec or precision is null, IllegalArgumentException when int8 comes without an
+     * input range.
+     */
     public DenseInference {
         java.util.Objects.requireNonNull(spec, "spec");
         java.util.Objects.requireNonNull(precision, "precision");

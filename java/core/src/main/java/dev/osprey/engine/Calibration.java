@@ -41,31 +41,50 @@ public final class Calibration {
             }
         };
         int n = x.rows();
-        for (int start = 0; start < n; start += batchSize) {
-            int count = Math.min(batchSize, n - start);
-            int first = start;
-            // an fp32 plan that keeps every call (no folding), so each layer's input is the model's own tensor
-            try (ExecutionPlan plan = new ExecutionPlan(graph, network.parameters(), backend, count, false, false,
-                    false)) {
-                backend.execute(() -> {
-                    backend.copyIn(x.data(), first * x.rowSize(), plan.input(0));
-                    plan.forward(0, observer);
-                    return null;
-                });
+        // fp32 plans that keep every call (no folding), so each layer's input is the model's own tensor; made, run and
+        // closed where the backend computes (its device thread on the CPU); one for full batches, one for the rest
+        backend.execute(() -> {
+            ExecutionPlan full = null;
+            try {
+                for (int start = 0; start < n; start += batchSize) {
+                    int count = Math.min(batchSize, n - start);
+                    if (count == batchSize) {
+                        if (full == null) {
+                            full = new ExecutionPlan(graph, network.parameters(), backend, count, false, false, false);
+                        }
+                        observe(full, x, start, backend, observer);
+                    } else {
+                        try (ExecutionPlan last = new ExecutionPlan(graph, network.parameters(), backend, count, false,
+                                false, false)) {
+                            observe(last, x, start, backend, observer);
+                        }
+                    }
+                }
+            } finally {
+                if (full != null) {
+                    full.close();
+                }
             }
-        }
+            return null;
+        });
         Map<String, InputRange> out = new LinkedHashMap<>();
         for (Node node : graph.nodes()) {
             float[] r = ranges.get(node.layer().name());
             if (r != null && !out.containsKey(node.layer().name())) {
                 if (!Float.isFinite(r[0]) || !Float.isFinite(r[1])) {
-                    throw new IllegalArgumentException("quantize: the input of " + node.layer().name()
-                            + " took non-finite values on the calibration data");
+                    throw new IllegalArgumentException("quantize: expected finite values at the input of "
+                            + node.layer().name() + ", received [" + r[0] + ", " + r[1] + "] on the calibration data");
                 }
                 out.put(node.layer().name(), new InputRange(r[0], r[1]));
             }
         }
         return out;
+    }
+
+    private static void observe(ExecutionPlan plan, NDArray x, int first, Backend backend,
+                                ExecutionPlan.Observer observer) {
+        backend.copyIn(x.data(), first * x.rowSize(), plan.input(0));
+        plan.forward(0, observer);
     }
 
     /** The layers an int8 plan needs ranges for: every layer with a linear op, in call order. */

@@ -119,7 +119,7 @@ public final class Trainer implements Training {
             if (reportsAccuracy) {
                 logs.put("accuracy", accuracy());
             }
-            putCounted(logs, "", network.counts(true));
+            putCounted(logs);
             if (validation != null) {
                 float[] counts = counted.isEmpty() ? null : new float[ClassificationCounts.size(classes())];
                 double[] val = network.evaluate(validation, batch, loss, TargetRows.unweighted(loss, classes()), counts);
@@ -165,7 +165,7 @@ public final class Trainer implements Training {
         if (reportsAccuracy) {
             logs.put("accuracy", accuracy());
         }
-        putCounted(logs, "", network.counts(true));
+        putCounted(logs);
         return logs;
     }
 
@@ -303,15 +303,18 @@ public final class Trainer implements Training {
         }
     }
 
-    /** Reads the counts once and puts each counted metric in the logs under prefix + its name. */
-    private void putCounted(Map<String, Double> logs, String prefix, Tensor countsTensor) {
+    /**
+     * Reads the training counts once and puts each counted metric in the logs; without such metrics the counts are
+     * never made (a classifier of many thousand classes would need a large tensor for them).
+     */
+    private void putCounted(Map<String, Double> logs) {
         if (counted.isEmpty()) {
             return;
         }
         float[] counts = new float[ClassificationCounts.size(classes())];
-        backend.copyOut(countsTensor, counts, 0);
+        backend.copyOut(network.counts(true), counts, 0);
         ClassificationCounts c = new ClassificationCounts(counts, classes());
-        counted.forEach(m -> logs.put(prefix + m.kerasName(), c.value(m)));
+        counted.forEach(m -> logs.put(m.kerasName(), c.value(m)));
     }
 
     private void checkFinite(double value, int epoch, int step) {

@@ -269,7 +269,11 @@ public final class ModelFile {
                 model.preprocessing(pre);
             }
             if (doc.get("int8_input_ranges") != null) {
-                model.inputRanges(inputRanges(doc.get("int8_input_ranges"), path));
+                try {
+                    model.inputRanges(inputRanges(doc.get("int8_input_ranges"), path));
+                } catch (IllegalArgumentException e) {
+                    throw new ModelFormatException(path + ": " + e.getMessage() + " (damaged)");
+                }
             }
             return model;
         } catch (RuntimeException | Error | ModelFormatException e) {

@@ -761,6 +761,9 @@ abstract class BackendContractTest {
                 () -> backend.loss(LossKind.MEAN_SQUARED_ERROR, y, memory.allocate(3, 6), null, memory.allocate(2)));
         assertEquals("loss MEAN_SQUARED_ERROR targets: expected shape (3, 4) or, with row weights, (3, 5), received "
                 + "(3, 6)", e.getMessage());
+        // as many values as (4, 2) weighted rows of one output, in the wrong shape: refused, not read as weights
+        assertThrows(IllegalArgumentException.class, () -> backend.loss(LossKind.MEAN_SQUARED_ERROR,
+                memory.allocate(4, 1), memory.allocate(8, 1), null, memory.allocate(2)));
     }
 
     @Test

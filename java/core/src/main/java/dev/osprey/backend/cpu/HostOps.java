@@ -130,8 +130,8 @@ final class HostOps {
     }
 
     /**
-     * Backend.classificationCounts row by row, in float as the kernel (metrics.cu) computes, so both put a score on
-     * the same side of a bin edge.
+     * Backend.classificationCounts row by row, in float as the kernel (metrics.cu) computes (the exponentials may
+     * differ in the last bit, so a score exactly at a bin edge could land in the next bin on the other backend).
      */
     static void classificationCounts(FloatBuffer outputs, int activation, FloatBuffer targets, int k, FloatBuffer counts,
                                      int rows, int width, int stride) {

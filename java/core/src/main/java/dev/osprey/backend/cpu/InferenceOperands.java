@@ -59,7 +59,8 @@ final class InferenceOperands {
 
         /**
          * An int8 kernel: Keras' fp32 kernel, whose last axis runs over the outputChannels output channels, mapped
-         * onto signed 8 bits with one scale per channel (its largest magnitude / 127); the scales follow the kernel
+         * onto signed 8 bits with one scale per channel (its largest magnitude / {@link #WEIGHT_LEVELS}); the scales
+         * follow the kernel
          * in the prepared tensor, so each model keeps its own. scaleMask: the chosen layout's output-channel
          * dimensions, as oneDNN's scale masks count them.
          */

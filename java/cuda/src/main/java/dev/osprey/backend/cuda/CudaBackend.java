@@ -47,6 +47,8 @@ public final class CudaBackend implements Backend {
     private final Kernels.Launch softmaxBackward;
     private final Kernels.Launch loss;
     private final Kernels.Launch regularize;
+    /** Threads of the penalty kernel at most: each sums a grid-stride share and adds it with one atomic. */
+    private static final long REGULARIZE_THREADS = 32L * 256;
     private final Kernels.Launch classificationCounts;
     private final Kernels.Launch dropout;
     private final Kernels.Launch add;
@@ -482,7 +484,7 @@ public final class CudaBackend implements Backend {
         Checks.regularize(weights, gradient, l1, l2, stats);
         regularize.pointer(0, cuda(weights)).pointer(1, gradient == null ? null : cuda(gradient))
                 .longValue(2, weights.size()).floatValue(3, l1).floatValue(4, l2).floatValue(5, lossScale)
-                .pointer(6, cuda(stats)).run(weights.size(), c.stream);
+                .pointer(6, cuda(stats)).run(Math.min(weights.size(), REGULARIZE_THREADS), c.stream);
     }
 
     @Override
