@@ -149,14 +149,7 @@ class OptimizedInferenceTest {
         try (Model model = Models.resNet(20, Shape.of(32, 32, 3), 10)) {
             NDArray one = new NDArray(images(1, Shape.of(32, 32, 3), 4), 1, 32, 32, 3);
             NDArray many = new NDArray(images(256, Shape.of(32, 32, 3), 5), 256, 32, 32, 3);
-            model.predict(one, 1);
-            model.predict(many, 256);
-            long warm = model.backend().nativeAllocations();
-            for (int i = 0; i < 3; i++) {
-                model.predict(one, 1);
-                model.predict(many, 256);
-            }
-            assertEquals(warm, model.backend().nativeAllocations(), "steady-state inference allocated native memory");
+            assertSteadyStateAllocatesNothing(model, one, many, "steady-state inference allocated native memory");
             assertTrue(model.backend().nativeAllocations() > 0);
         }
     }
@@ -169,14 +162,19 @@ class OptimizedInferenceTest {
             model.quantize(many.slice(0, 64));
             org.junit.jupiter.api.Assumptions.assumeTrue(model.inferencePrecision() == dev.osprey.Precision.INT8,
                     () -> model.backend().unavailable(dev.osprey.Precision.INT8));
+            assertSteadyStateAllocatesNothing(model, one, many, "steady-state int8 inference allocated native memory");
+        }
+    }
+
+    /** After one warm-up call at each batch size, three more of each allocate no native memory. */
+    private static void assertSteadyStateAllocatesNothing(Model model, NDArray one, NDArray many, String message) {
+        model.predict(one, 1);
+        model.predict(many, 256);
+        long warm = model.backend().nativeAllocations();
+        for (int i = 0; i < 3; i++) {
             model.predict(one, 1);
             model.predict(many, 256);
-            long warm = model.backend().nativeAllocations();
-            for (int i = 0; i < 3; i++) {
-                model.predict(one, 1);
-                model.predict(many, 256);
-            }
-            assertEquals(warm, model.backend().nativeAllocations(), "steady-state int8 inference allocated native memory");
         }
+        assertEquals(warm, model.backend().nativeAllocations(), message);
     }
 }

@@ -95,10 +95,7 @@ final class ConvInferencePlan implements AutoCloseable {
                 f.arg(DnnlContext.Owned.RESIDUAL_ARG, dst, context.engine);
             }
             if (int8) {
-                f.arg(DNNL_ARG_ATTR_SCALES | DNNL_ARG_SRC, owned.md(memory.format_tag.x, 1), context.engine)
-                        .bind(DNNL_ARG_ATTR_SCALES | DNNL_ARG_SRC, input.sourceScale)
-                        .arg(DNNL_ARG_ATTR_SCALES | DNNL_ARG_WEIGHTS, owned.md(memory.format_tag.x, s.filters()),
-                                context.engine);
+                input.declareScales(f, s.filters(), owned);
             }
             this.int8 = int8;
             forward = f;

@@ -68,10 +68,7 @@ final class DenseInferencePlan implements AutoCloseable {
                     .arg(DNNL_ARG_DST, dst, context.engine)
                     .arg(DNNL_ARG_SCRATCHPAD, desc.scratchpad_desc(), context.engine);
             if (int8) {
-                f.arg(DNNL_ARG_ATTR_SCALES | DNNL_ARG_SRC, owned.md(memory.format_tag.x, 1), context.engine)
-                        .bind(DNNL_ARG_ATTR_SCALES | DNNL_ARG_SRC, input.sourceScale)
-                        .arg(DNNL_ARG_ATTR_SCALES | DNNL_ARG_WEIGHTS, owned.md(memory.format_tag.x, s.units()),
-                                context.engine);
+                input.declareScales(f, s.units(), owned);
             }
             this.int8 = int8;
             forward = f;

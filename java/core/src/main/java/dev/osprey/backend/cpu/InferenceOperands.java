@@ -3,7 +3,9 @@ package dev.osprey.backend.cpu;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_ATTR_SCALES;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_DST;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_FROM;
+import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_SRC;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_TO;
+import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_WEIGHTS;
 
 import dev.osprey.backend.InputRange;
 import java.nio.FloatBuffer;
@@ -146,6 +148,17 @@ final class InferenceOperands {
                     .arg(DNNL_ARG_ATTR_SCALES | DNNL_ARG_DST, owned.md(memory.format_tag.x, 1), context.engine)
                     .bind(DNNL_ARG_ATTR_SCALES | DNNL_ARG_DST, scale);
             context.reserveInputScratch(read);
+        }
+
+        /**
+         * int8: declares a primitive's scale arguments: this input's scale (bound now) and the kernel's
+         * outputChannels scales (bound per call, from the prepared kernel: {@link PreparedKernel#scales}).
+         */
+        void declareScales(Step primitive, int outputChannels, DnnlContext.Owned owned) {
+            primitive.arg(DNNL_ARG_ATTR_SCALES | DNNL_ARG_SRC, owned.md(memory.format_tag.x, 1), context.engine)
+                    .bind(DNNL_ARG_ATTR_SCALES | DNNL_ARG_SRC, sourceScale)
+                    .arg(DNNL_ARG_ATTR_SCALES | DNNL_ARG_WEIGHTS, owned.md(memory.format_tag.x, outputChannels),
+                            context.engine);
         }
 
         /** The data to bind as the primitive's source: x itself, or x converted into the input scratch. */
