@@ -1026,8 +1026,9 @@ public class Model implements AutoCloseable {
     }
 
     /**
-     * A new model of the same graph, compile settings and saved details, with a copy of this model's weights and
-     * optimizer state, on the given device (null: this model's). The layers are shared; the weights are not.
+     * A new model of the same graph, compile settings and saved details, with a copy of this model's weights,
+     * optimizer state, int8 calibration and inference precision, on the given device (null: this model's). The layers
+     * are shared; the weights are not.
      */
     public Model copy(Device target) {
         refuseWhileTraining("copy");
@@ -1045,6 +1046,7 @@ public class Model implements AutoCloseable {
                 if (state != null) {
                     copy.restoreOptimizerState(state);
                 }
+                copy.inputRanges(inputRanges).inferencePrecision(inferencePrecision);
                 return copy;
             } catch (RuntimeException e) {
                 copy.close();

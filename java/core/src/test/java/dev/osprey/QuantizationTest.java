@@ -92,6 +92,21 @@ class QuantizationTest {
     }
 
     @Test
+    void aCopyInfersInInt8AsTheOriginalDoes() {
+        try (Sequential m = Models.compiledTutorialCnn(Device.cpu())) {
+            m.quantize(data.trainX().slice(0, 128));
+            org.junit.jupiter.api.Assumptions.assumeTrue(m.inferencePrecision() == Precision.INT8,
+                    () -> m.backend().unavailable(Precision.INT8));
+            try (Model copy = m.copy(null)) {
+                assertEquals(m.inputRanges(), copy.inputRanges());
+                assertEquals(Precision.INT8, copy.inferencePrecision());
+                assertArrayEquals(m.predict(data.testX().slice(0, 32), 32).data(),
+                        copy.predict(data.testX().slice(0, 32), 32).data(), 0f);
+            }
+        }
+    }
+
+    @Test
     void int8WithoutCalibrationIsRefused() {
         try (Sequential m = Models.compiledTutorialCnn(Device.cpu())) {
             IllegalStateException e = assertThrows(IllegalStateException.class,
