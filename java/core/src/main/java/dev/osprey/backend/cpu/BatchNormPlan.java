@@ -73,7 +73,7 @@ final class BatchNormPlan implements AutoCloseable {
                          CpuTensor ws) {
         if (training == null) {
             batch_normalization_forward.primitive_desc d = trainingDesc();
-            Step step = withStatistics(new Step("batch-norm forward (training) " + spec,
+            Step step = withStatistics(new Step("batch-norm forward (training)", spec,
                     new batch_normalization_forward(d)), d.scratchpad_desc())
                     .arg(DNNL_ARG_SHIFT, perChannel, context.engine)
                     .arg(DNNL_ARG_SRC, data, context.engine)
@@ -95,7 +95,7 @@ final class BatchNormPlan implements AutoCloseable {
             batch_normalization_forward.primitive_desc d = owned.own(new batch_normalization_forward.primitive_desc(
                     context.engine, dnnl.prop_kind.forward_inference.value, data, data, spec.epsilon(),
                     flags | GLOBAL_STATS, owned.attributes(Activation.LINEAR), false));
-            inference = withStatistics(new Step("batch-norm forward (inference) " + spec,
+            inference = withStatistics(new Step("batch-norm forward (inference)", spec,
                     new batch_normalization_forward(d)), d.scratchpad_desc())
                     .arg(DNNL_ARG_SHIFT, perChannel, context.engine)
                     .arg(DNNL_ARG_SRC, data, context.engine)
@@ -113,7 +113,7 @@ final class BatchNormPlan implements AutoCloseable {
             batch_normalization_backward.primitive_desc d = owned.own(new batch_normalization_backward.primitive_desc(
                     context.engine, dnnl.prop_kind.backward.value, data, data, data, spec.epsilon(), flags,
                     trainingDesc(), owned.attributes(Activation.LINEAR), false));
-            Step step = withStatistics(new Step("batch-norm backward " + spec, new batch_normalization_backward(d)),
+            Step step = withStatistics(new Step("batch-norm backward", spec, new batch_normalization_backward(d)),
                     d.scratchpad_desc())
                     .arg(DNNL_ARG_SRC, data, context.engine)
                     .arg(DNNL_ARG_DIFF_DST, data, context.engine)

@@ -27,7 +27,7 @@ final class BinaryPlan implements AutoCloseable {
         try {
             binary.primitive_desc d = owned.own(new binary.primitive_desc(context.engine, key.algorithm(), flat, flat,
                     flat, owned.attributes(Activation.LINEAR), false));
-            step = new Step("binary " + key, new binary(d))
+            step = new Step("binary", key, new binary(d))
                     .arg(DNNL_ARG_SRC_0, flat, context.engine)
                     .arg(DNNL_ARG_SRC_1, flat, context.engine)
                     .arg(DNNL_ARG_DST, flat, context.engine)

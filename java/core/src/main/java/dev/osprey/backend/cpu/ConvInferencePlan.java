@@ -77,13 +77,13 @@ final class ConvInferencePlan implements AutoCloseable {
             implementation = desc.impl_info_str().getString();
             memory.desc chosen = owned.own(desc.weights_desc());
             kernel = int8
-                    ? new InferenceOperands.PreparedKernel(context, op.toString(), keras, chosen, s.filters(),
+                    ? new InferenceOperands.PreparedKernel(context, op, keras, chosen, s.filters(),
                             channelMask, owned)
-                    : new InferenceOperands.PreparedKernel(context, op.toString(), keras, chosen);
+                    : new InferenceOperands.PreparedKernel(context, op, keras, chosen);
             preparedFloats = kernel.floats;
-            input = int8 ? new InferenceOperands.Input(context, op.toString(), fp32, src, op.inputRange(), owned)
-                    : new InferenceOperands.Input(context, op.toString(), fp32, src);
-            Step f = new Step("conv2d inference " + op, new convolution_forward(desc))
+            input = int8 ? new InferenceOperands.Input(context, op, fp32, src, op.inputRange(), owned)
+                    : new InferenceOperands.Input(context, op, fp32, src);
+            Step f = new Step("conv2d inference", op, new convolution_forward(desc))
                     .arg(DNNL_ARG_SRC, src, context.engine)
                     .arg(DNNL_ARG_WEIGHTS, chosen, context.engine)
                     .arg(DNNL_ARG_DST, dst, context.engine)

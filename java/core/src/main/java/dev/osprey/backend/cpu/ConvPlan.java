@@ -77,7 +77,7 @@ final class ConvPlan implements AutoCloseable {
             implementation = forwardDesc.impl_info_str().getString();
             forwardKernel = new WeightLayout(context, kernelKeras, forwardDesc.weights_desc(),
                     WeightLayout.Direction.INTO_PRIMITIVE);
-            Step f = new Step("conv2d forward " + s, new convolution_forward(forwardDesc))
+            Step f = new Step("conv2d forward", s, new convolution_forward(forwardDesc))
                     .arg(DNNL_ARG_SRC, src, context.engine)
                     .fixedArg(DNNL_ARG_WEIGHTS, forwardKernel.primitiveMemory())
                     .arg(DNNL_ARG_DST, dst, context.engine)
@@ -107,7 +107,7 @@ final class ConvPlan implements AutoCloseable {
                     padR, forwardDesc, owned.attributes(Activation.LINEAR), false));
             backwardDataKernel = new WeightLayout(context, kernelKeras, d.weights_desc(),
                     WeightLayout.Direction.INTO_PRIMITIVE);
-            backwardData = new Step("conv2d backward-data " + spec, new convolution_backward_data(d))
+            backwardData = new Step("conv2d backward-data", spec, new convolution_backward_data(d))
                     .arg(DNNL_ARG_DIFF_DST, dst, context.engine)
                     .fixedArg(DNNL_ARG_WEIGHTS, backwardDataKernel.primitiveMemory())
                     .arg(DNNL_ARG_DIFF_SRC, src, context.engine)
@@ -140,7 +140,7 @@ final class ConvPlan implements AutoCloseable {
             }
             filterGradient = new WeightLayout(context, kernelKeras, d.diff_weights_desc(),
                     WeightLayout.Direction.OUT_OF_PRIMITIVE);
-            Step step = new Step("conv2d backward-filter " + spec, new convolution_backward_weights(d))
+            Step step = new Step("conv2d backward-filter", spec, new convolution_backward_weights(d))
                     .arg(DNNL_ARG_SRC, src, context.engine)
                     .arg(DNNL_ARG_DIFF_DST, dst, context.engine)
                     .fixedArg(DNNL_ARG_DIFF_WEIGHTS, filterGradient.primitiveMemory())

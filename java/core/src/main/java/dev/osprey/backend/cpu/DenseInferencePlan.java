@@ -56,12 +56,12 @@ final class DenseInferencePlan implements AutoCloseable {
                     context.engine, dnnl.prop_kind.forward_inference, src, any, bias, dst, attributes, false));
             memory.desc chosen = owned.own(desc.weights_desc());
             kernel = int8
-                    ? new InferenceOperands.PreparedKernel(context, op.toString(), keras, chosen, s.units(), 1, owned)
-                    : new InferenceOperands.PreparedKernel(context, op.toString(), keras, chosen);
+                    ? new InferenceOperands.PreparedKernel(context, op, keras, chosen, s.units(), 1, owned)
+                    : new InferenceOperands.PreparedKernel(context, op, keras, chosen);
             preparedFloats = kernel.floats;
-            input = int8 ? new InferenceOperands.Input(context, op.toString(), fp32, src, op.inputRange(), owned)
-                    : new InferenceOperands.Input(context, op.toString(), fp32, src);
-            Step f = new Step("dense inference " + op, new inner_product_forward(desc))
+            input = int8 ? new InferenceOperands.Input(context, op, fp32, src, op.inputRange(), owned)
+                    : new InferenceOperands.Input(context, op, fp32, src);
+            Step f = new Step("dense inference", op, new inner_product_forward(desc))
                     .arg(DNNL_ARG_SRC, src, context.engine)
                     .arg(DNNL_ARG_WEIGHTS, chosen, context.engine)
                     .arg(DNNL_ARG_BIAS, bias, context.engine)

@@ -53,7 +53,7 @@ final class DensePlan implements AutoCloseable {
                     dnnl.prop_kind.forward_training, src, kernelAny, bias, dst, owned.attributes(s.activation()), false));
             forwardKernel = new WeightLayout(context, kernelIo, forwardDesc.weights_desc(),
                     WeightLayout.Direction.INTO_PRIMITIVE);
-            forward = new Step("dense forward " + s, new inner_product_forward(forwardDesc))
+            forward = new Step("dense forward", s, new inner_product_forward(forwardDesc))
                     .arg(DNNL_ARG_SRC, src, context.engine)
                     .fixedArg(DNNL_ARG_WEIGHTS, forwardKernel.primitiveMemory())
                     .arg(DNNL_ARG_BIAS, bias, context.engine)
@@ -79,7 +79,7 @@ final class DensePlan implements AutoCloseable {
                     context.engine, src, kernelAny, dst, forwardDesc, owned.attributes(Activation.LINEAR), false));
             backwardDataKernel = new WeightLayout(context, kernelIo, d.weights_desc(),
                     WeightLayout.Direction.INTO_PRIMITIVE);
-            backwardData = new Step("dense backward-data " + spec, new inner_product_backward_data(d))
+            backwardData = new Step("dense backward-data", spec, new inner_product_backward_data(d))
                     .arg(DNNL_ARG_DIFF_DST, dst, context.engine)
                     .fixedArg(DNNL_ARG_WEIGHTS, backwardDataKernel.primitiveMemory())
                     .arg(DNNL_ARG_DIFF_SRC, src, context.engine)
@@ -99,7 +99,7 @@ final class DensePlan implements AutoCloseable {
                             forwardDesc, owned.attributes(Activation.LINEAR), false));
             kernelGradient = new WeightLayout(context, kernelIo, d.diff_weights_desc(),
                     WeightLayout.Direction.OUT_OF_PRIMITIVE);
-            backwardWeights = new Step("dense backward-weights " + spec, new inner_product_backward_weights(d))
+            backwardWeights = new Step("dense backward-weights", spec, new inner_product_backward_weights(d))
                     .arg(DNNL_ARG_SRC, src, context.engine)
                     .arg(DNNL_ARG_DIFF_DST, dst, context.engine)
                     .fixedArg(DNNL_ARG_DIFF_WEIGHTS, kernelGradient.primitiveMemory())

@@ -36,7 +36,7 @@ final class EltwisePlan implements AutoCloseable {
             // Forward with the backward's algorithm: the "use dst" variants compute the same function.
             forwardDesc = owned.own(new eltwise_forward.primitive_desc(context.engine, dnnl.prop_kind.forward_training,
                     e.backward(), flat, flat, e.alpha(), e.beta(), owned.attributes(Activation.LINEAR), false));
-            forward = new Step("eltwise forward " + key, new eltwise_forward(forwardDesc))
+            forward = new Step("eltwise forward", key, new eltwise_forward(forwardDesc))
                     .arg(DNNL_ARG_SRC, flat, context.engine)
                     .arg(DNNL_ARG_DST, flat, context.engine)
                     .arg(DNNL_ARG_SCRATCHPAD, forwardDesc.scratchpad_desc(), context.engine);
@@ -60,7 +60,7 @@ final class EltwisePlan implements AutoCloseable {
             eltwise_backward.primitive_desc d = owned.own(new eltwise_backward.primitive_desc(context.engine,
                     e.backward(), flat, flat, flat, e.alpha(), e.beta(), forwardDesc,
                     owned.attributes(Activation.LINEAR), false));
-            backward = new Step("eltwise backward " + key, new eltwise_backward(d))
+            backward = new Step("eltwise backward", key, new eltwise_backward(d))
                     .arg(data, flat, context.engine)
                     .arg(DNNL_ARG_DIFF_DST, flat, context.engine)
                     .arg(DNNL_ARG_DIFF_SRC, flat, context.engine)

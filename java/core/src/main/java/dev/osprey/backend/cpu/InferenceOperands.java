@@ -39,14 +39,14 @@ final class InferenceOperands {
      * planned once. Where the primitive chose Keras' layout itself, nothing is prepared: {@link #floats} is 0.
      */
     static final class PreparedKernel implements AutoCloseable {
-        private final String what;
+        private final Object what; // the operation, named in errors only
         private final Step reorder; // null when the layouts agree
         private final int outputChannels; // int8: scales kept after the kernel, one per output channel; else 0
         private final long scalesAt;      // int8: the float offset of those scales in the prepared tensor
         /** Floats the prepared kernel takes (with its int8 scales); 0 when the primitive reads Keras' layout. */
         final long floats;
 
-        PreparedKernel(DnnlContext context, String what, memory.desc keras, memory.desc chosen) {
+        PreparedKernel(DnnlContext context, Object what, memory.desc keras, memory.desc chosen) {
             this.what = what;
             this.outputChannels = 0;
             this.scalesAt = 0;
@@ -55,7 +55,7 @@ final class InferenceOperands {
                 reorder = null;
             } else {
                 floats = (chosen.get_size() + Float.BYTES - 1) / Float.BYTES;
-                reorder = Step.reorder("kernel preparation for " + what, keras, chosen, context.engine);
+                reorder = Step.reorder("kernel preparation for", what, keras, chosen, context.engine);
             }
         }
 
@@ -66,7 +66,7 @@ final class InferenceOperands {
          * in the prepared tensor, so each model keeps its own. scaleMask: the chosen layout's output-channel
          * dimensions, as oneDNN's scale masks count them.
          */
-        PreparedKernel(DnnlContext context, String what, memory.desc keras, memory.desc chosen, int outputChannels,
+        PreparedKernel(DnnlContext context, Object what, memory.desc keras, memory.desc chosen, int outputChannels,
                        int scaleMask, DnnlContext.Owned owned) {
             this.what = what;
             this.outputChannels = outputChannels;
@@ -74,7 +74,7 @@ final class InferenceOperands {
             this.floats = scalesAt + outputChannels;
             primitive_attr attributes = owned.own(new primitive_attr());
             attributes.set_scales_mask(DNNL_ARG_DST, scaleMask);
-            reorder = Step.reorder("int8 kernel preparation for " + what, keras, chosen, context.engine, attributes)
+            reorder = Step.reorder("int8 kernel preparation for", what, keras, chosen, context.engine, attributes)
                     .arg(DNNL_ARG_ATTR_SCALES | DNNL_ARG_DST,
                             owned.md(memory.format_tag.x, outputChannels), context.engine);
         }
@@ -124,27 +124,27 @@ final class InferenceOperands {
         /** int8: the input scale, as the primitive's source scale argument; else null. */
         final FloatPointer sourceScale;
 
-        Input(DnnlContext context, String what, memory.desc fp32, memory.desc read) {
+        Input(DnnlContext context, Object what, memory.desc fp32, memory.desc read) {
             this.context = context;
             this.scale = null;
             this.sourceScale = null;
             if (read.equals(fp32)) {
                 convert = null;
             } else {
-                convert = Step.reorder("input conversion for " + what, fp32, read, context.engine);
+                convert = Step.reorder("input conversion for", what, fp32, read, context.engine);
                 context.reserveInputScratch(read);
             }
         }
 
         /** An input mapped onto 8 bits (read: u8 or s8) by its calibrated range: x / scale, rounded and saturated. */
-        Input(DnnlContext context, String what, memory.desc fp32, memory.desc read, InputRange range,
+        Input(DnnlContext context, Object what, memory.desc fp32, memory.desc read, InputRange range,
               DnnlContext.Owned owned) {
             this.context = context;
             this.scale = new FloatPointer(1).put(range.scale());
             this.sourceScale = scale;
             primitive_attr attributes = owned.own(new primitive_attr());
             attributes.set_scales_mask(DNNL_ARG_DST, 0);
-            convert = Step.reorder("int8 input conversion for " + what, fp32, read, context.engine, attributes)
+            convert = Step.reorder("int8 input conversion for", what, fp32, read, context.engine, attributes)
                     .arg(DNNL_ARG_ATTR_SCALES | DNNL_ARG_DST, owned.md(memory.format_tag.x, 1), context.engine)
                     .bind(DNNL_ARG_ATTR_SCALES | DNNL_ARG_DST, scale);
             context.reserveInputScratch(read);

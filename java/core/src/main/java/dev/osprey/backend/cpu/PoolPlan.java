@@ -45,7 +45,7 @@ final class PoolPlan implements AutoCloseable {
             memory.desc ws = owned.own(forwardDesc.workspace_desc());
             workspace = ws.get_size() > 0 ? ws : null;
             workspaceFloats = workspace == null ? 0 : (workspace.get_size() + Float.BYTES - 1) / Float.BYTES;
-            Step f = new Step("pool forward " + s, new pooling_forward(forwardDesc))
+            Step f = new Step("pool forward", s, new pooling_forward(forwardDesc))
                     .arg(DNNL_ARG_SRC, src, context.engine)
                     .arg(DNNL_ARG_DST, dst, context.engine)
                     .arg(DNNL_ARG_SCRATCHPAD, forwardDesc.scratchpad_desc(), context.engine);
@@ -77,7 +77,7 @@ final class PoolPlan implements AutoCloseable {
                     dnnl.prop_kind.forward_inference, algorithm(s), src, dst, new long[] {s.strideH(), s.strideW()},
                     new long[] {s.poolH(), s.poolW()}, new long[] {0, 0}, new long[] {s.padTop(), s.padLeft()},
                     new long[] {s.padBottom(), s.padRight()}, owned.attributes(Activation.LINEAR), false));
-            inference = new Step("pool inference " + s, new pooling_forward(d))
+            inference = new Step("pool inference", s, new pooling_forward(d))
                     .arg(DNNL_ARG_SRC, src, context.engine)
                     .arg(DNNL_ARG_DST, dst, context.engine)
                     .arg(DNNL_ARG_SCRATCHPAD, d.scratchpad_desc(), context.engine);
@@ -94,7 +94,7 @@ final class PoolPlan implements AutoCloseable {
                     algorithm(s), src, dst, new long[] {s.strideH(), s.strideW()}, new long[] {s.poolH(), s.poolW()},
                     new long[] {0, 0}, new long[] {s.padTop(), s.padLeft()}, new long[] {s.padBottom(), s.padRight()},
                     forwardDesc, owned.attributes(Activation.LINEAR), false));
-            Step b = new Step("pool backward " + s, new pooling_backward(d))
+            Step b = new Step("pool backward", s, new pooling_backward(d))
                     .arg(DNNL_ARG_DIFF_DST, dst, context.engine)
                     .arg(DNNL_ARG_DIFF_SRC, src, context.engine)
                     .arg(DNNL_ARG_SCRATCHPAD, d.scratchpad_desc(), context.engine);

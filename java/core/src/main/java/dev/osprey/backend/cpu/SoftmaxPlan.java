@@ -34,7 +34,7 @@ final class SoftmaxPlan implements AutoCloseable {
         try {
             forwardDesc = owned.own(new softmax_forward.primitive_desc(context.engine, dnnl.prop_kind.forward_training,
                     dnnl.algorithm.softmax_accurate, rows, rows, 1, owned.attributes(Activation.LINEAR), false));
-            forward = new Step("softmax forward " + key, new softmax_forward(forwardDesc))
+            forward = new Step("softmax forward", key, new softmax_forward(forwardDesc))
                     .arg(DNNL_ARG_SRC, rows, context.engine)
                     .arg(DNNL_ARG_DST, rows, context.engine)
                     .arg(DNNL_ARG_SCRATCHPAD, forwardDesc.scratchpad_desc(), context.engine);
@@ -55,7 +55,7 @@ final class SoftmaxPlan implements AutoCloseable {
             softmax_backward.primitive_desc d = owned.own(new softmax_backward.primitive_desc(context.engine,
                     dnnl.algorithm.softmax_accurate, rows, rows, rows, 1, forwardDesc,
                     owned.attributes(Activation.LINEAR), false));
-            backward = new Step("softmax backward " + key, new softmax_backward(d))
+            backward = new Step("softmax backward", key, new softmax_backward(d))
                     .arg(DNNL_ARG_DST, rows, context.engine)
                     .arg(DNNL_ARG_DIFF_DST, rows, context.engine)
                     .arg(DNNL_ARG_DIFF_SRC, rows, context.engine)

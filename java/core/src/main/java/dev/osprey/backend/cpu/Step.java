@@ -15,7 +15,8 @@ import org.bytedeco.javacpp.Pointer;
  * {@link #bind} points an argument at a tensor, {@link #run} executes. Owns its primitive and memory objects.
  */
 final class Step implements AutoCloseable {
-    private final String what;
+    private final String kind;    // "conv2d inference": with subject, named in errors only (a record's toString
+    private final Object subject; // costs a bootstrap at its first call, paid at every start if made eagerly)
     private final primitive prim;
     private final IntMemoryMap args = new IntMemoryMap();
     private int[] ids = new int[0];
@@ -24,8 +25,9 @@ final class Step implements AutoCloseable {
     private long[] bound = new long[0]; // per argument, the address its memory holds now (0: none yet)
     private boolean closed;
 
-    Step(String what, primitive primitive) {
-        this.what = what;
+    Step(String kind, Object subject, primitive primitive) {
+        this.kind = kind;
+        this.subject = subject;
         this.prim = primitive;
     }
 
@@ -47,16 +49,16 @@ final class Step implements AutoCloseable {
     }
 
     /** A reorder between two layouts, both arguments bound per call. */
-    static Step reorder(String what, memory.desc from, memory.desc to, engine engine) {
-        return reorder(what, from, to, engine, null);
+    static Step reorder(String kind, Object subject, memory.desc from, memory.desc to, engine engine) {
+        return reorder(kind, subject, from, to, engine, null);
     }
 
     /** A reorder with attributes (e.g. scales, whose data the caller declares as arguments), or none when null. */
-    static Step reorder(String what, memory.desc from, memory.desc to, engine engine,
+    static Step reorder(String kind, Object subject, memory.desc from, memory.desc to, engine engine,
                         org.bytedeco.dnnl.primitive_attr attributes) {
         memory source = new memory(from, engine, (Pointer) null);
         memory destination = new memory(to, engine, (Pointer) null);
-        Step step = new Step(what, attributes == null ? new org.bytedeco.dnnl.reorder(source, destination)
+        Step step = new Step(kind, subject, attributes == null ? new org.bytedeco.dnnl.reorder(source, destination)
                 : new org.bytedeco.dnnl.reorder(source, destination, attributes));
         step.owned.add(source);
         step.owned.add(destination);
@@ -74,7 +76,7 @@ final class Step implements AutoCloseable {
             index++;
         }
         if (index == ids.length) {
-            throw new IllegalStateException(what + ": argument " + id + " was not declared");
+            throw new IllegalStateException(what() + ": argument " + id + " was not declared");
         }
         long address = data.address() + data.position() * data.sizeof();
         if (bound[index] != address || address == 0) {
@@ -89,7 +91,7 @@ final class Step implements AutoCloseable {
             prim.execute(stream, args);
             stream._wait();
         } catch (RuntimeException e) {
-            throw new BackendException("oneDNN failed to execute " + what + ": " + e.getMessage(), e);
+            throw new BackendException("oneDNN failed to execute " + what() + ": " + e.getMessage(), e);
         }
     }
 
@@ -113,5 +115,9 @@ final class Step implements AutoCloseable {
                 s.close();
             }
         }
+    }
+
+    private String what() {
+        return subject == null ? kind : kind + " " + subject;
     }
 }

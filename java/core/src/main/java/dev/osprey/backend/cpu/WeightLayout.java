@@ -32,7 +32,7 @@ final class WeightLayout implements AutoCloseable {
             primitiveSide = new memory(chosen, context.engine, (Pointer) null);
             memory from = direction == Direction.INTO_PRIMITIVE ? canonicalSide : primitiveSide;
             memory to = direction == Direction.INTO_PRIMITIVE ? primitiveSide : canonicalSide;
-            reorderStep = new Step("weight reorder", new reorder(from, to))
+            reorderStep = new Step("weight reorder", null, new reorder(from, to))
                     .fixedArg(DNNL_ARG_FROM, from)
                     .fixedArg(DNNL_ARG_TO, to);
         }
