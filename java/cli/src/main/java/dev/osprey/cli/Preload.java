@@ -18,7 +18,10 @@ final class Preload {
     static void start(String[] args) {
         String forced = System.getProperty("osprey.device", "auto").trim().toLowerCase(Locale.ROOT);
         if (forced.equals("auto") || forced.equals("cpu")) {
-            thread("osprey-preload-onednn", () -> Device.cpu().backend());
+            thread("osprey-preload-onednn", () -> {
+                Device.cpu().backend();
+                dev.osprey.backend.cpu.CpuBackend.initializeBindings();
+            });
         }
         boolean images;
         try {

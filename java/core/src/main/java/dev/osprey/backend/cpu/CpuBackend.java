@@ -81,6 +81,36 @@ public final class CpuBackend implements Backend {
     }
 
     /**
+     * Initializes the oneDNN binding classes that the first inference plans use. Each one's static initializer
+     * registers its natives through JavaCPP, about 40 ms in all on the thread that plans first; a start-up thread
+     * (the CLI's) calls this while the main thread still reads the command line and the model file.
+     */
+    public static void initializeBindings() {
+        Class<?>[] bindings = {org.bytedeco.dnnl.memory.format_tag.class, org.bytedeco.dnnl.memory.desc.class,
+            org.bytedeco.dnnl.memory.class, org.bytedeco.dnnl.dnnl_memory_handle.class,
+            org.bytedeco.dnnl.dnnl_memory_desc_handle.class, org.bytedeco.dnnl.primitive_attr.class,
+            org.bytedeco.dnnl.dnnl_primitive_attr_handle.class, org.bytedeco.dnnl.post_ops.class,
+            org.bytedeco.dnnl.dnnl_post_ops_handle.class, org.bytedeco.dnnl.primitive.class,
+            org.bytedeco.dnnl.dnnl_primitive_handle.class, org.bytedeco.dnnl.primitive_desc_base.class,
+            org.bytedeco.dnnl.primitive_desc.class, org.bytedeco.dnnl.dnnl_primitive_desc_handle.class,
+            org.bytedeco.dnnl.IntMemoryMap.class, org.bytedeco.javacpp.BytePointer.class,
+            org.bytedeco.dnnl.reorder.class, org.bytedeco.dnnl.reorder.primitive_desc.class,
+            org.bytedeco.dnnl.convolution_forward.class, org.bytedeco.dnnl.convolution_forward.primitive_desc.class,
+            org.bytedeco.dnnl.inner_product_forward.class, org.bytedeco.dnnl.inner_product_forward.primitive_desc.class,
+            org.bytedeco.dnnl.pooling_forward.class, org.bytedeco.dnnl.pooling_forward.primitive_desc.class,
+            org.bytedeco.dnnl.softmax_forward.class, org.bytedeco.dnnl.softmax_forward.primitive_desc.class,
+            org.bytedeco.dnnl.eltwise_forward.class, org.bytedeco.dnnl.eltwise_forward.primitive_desc.class,
+            org.bytedeco.dnnl.binary.class, org.bytedeco.dnnl.binary.primitive_desc.class};
+        for (Class<?> c : bindings) {
+            try {
+                Class.forName(c.getName(), true, c.getClassLoader());
+            } catch (ClassNotFoundException e) {
+                throw new IllegalStateException("oneDNN binding class missing: " + c.getName(), e);
+            }
+        }
+    }
+
+    /**
      * oneDNN's kernels split work for the team size they ask OpenMP for; with OMP_DYNAMIC=true OpenMP may hand them
      * fewer threads. Measured here: a 15-second benchmark had not finished after 15 minutes, and stopping it left a
      * native crash in a backward-weights kernel (SIGTERM during normal training leaves none).
