@@ -179,4 +179,17 @@ public record Activation(Kind kind, float alpha, float maxValue) {
         return kind.name().toLowerCase(Locale.ROOT) + "(alpha=" + alpha
                 + (maxValue == Float.POSITIVE_INFINITY ? "" : ", max_value=" + maxValue) + ")";
     }
+
+    // equals and hashCode written out: a record's generated ones link through invokedynamic at their first call, a
+    // cost paid at every start by the plan-cache keys that hold an activation. RecordKeysTest checks them.
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof Activation a && a.kind == kind && Float.compare(a.alpha, alpha) == 0
+                && Float.compare(a.maxValue, maxValue) == 0;
+    }
+
+    @Override
+    public int hashCode() {
+        return (java.util.Objects.hashCode(kind) * 31 + Float.hashCode(alpha)) * 31 + Float.hashCode(maxValue);
+    }
 }

@@ -88,4 +88,23 @@ public record Conv2dSpec(int batch, int inH, int inW, int inC, int filters, int 
     public double forwardFlops() {
         return 2.0 * batch * outH() * outW() * filters * kernelH * kernelW * (inC / groups);
     }
+
+    // equals and hashCode written out: a record's generated ones link through invokedynamic at their first call,
+    // tens of milliseconds of every start for the plan-cache keys (benchmarks/run-startup.sh). RecordKeysTest checks
+    // that they cover every component.
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof Conv2dSpec s && s.batch == batch && s.inH == inH && s.inW == inW && s.inC == inC
+                && s.filters == filters && s.kernelH == kernelH && s.kernelW == kernelW && s.strideH == strideH
+                && s.strideW == strideW && s.padTop == padTop && s.padLeft == padLeft && s.padBottom == padBottom
+                && s.padRight == padRight && s.dilationH == dilationH && s.dilationW == dilationW && s.groups == groups
+                && s.hasBias == hasBias && java.util.Objects.equals(s.activation, activation);
+    }
+
+    @Override
+    public int hashCode() {
+        int[] values = {batch, inH, inW, inC, filters, kernelH, kernelW, strideH, strideW, padTop, padLeft, padBottom,
+            padRight, dilationH, dilationW, groups, hasBias ? 1 : 0, activation == null ? 0 : activation.hashCode()};
+        return java.util.Arrays.hashCode(values);
+    }
 }

@@ -25,4 +25,19 @@ public record ConvInference(Conv2dSpec spec, boolean residual, Precision precisi
     public ConvInference(Conv2dSpec spec, boolean residual, Precision precision) {
         this(spec, residual, precision, null);
     }
+
+    // equals and hashCode written out: a record's generated ones link through invokedynamic at their first call,
+    // tens of milliseconds of every start for the plan-cache keys (benchmarks/run-startup.sh). RecordKeysTest checks
+    // that they cover every component.
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof ConvInference c && c.spec.equals(spec) && c.residual == residual
+                && c.precision == precision && java.util.Objects.equals(c.inputRange, inputRange);
+    }
+
+    @Override
+    public int hashCode() {
+        return ((spec.hashCode() * 31 + (residual ? 1 : 0)) * 31 + precision.hashCode()) * 31
+                + java.util.Objects.hashCode(inputRange);
+    }
 }

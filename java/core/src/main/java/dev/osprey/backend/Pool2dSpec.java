@@ -39,4 +39,22 @@ public record Pool2dSpec(Mode mode, int batch, int inH, int inW, int channels, i
     public int[] outputShape() {
         return new int[] {batch, outH(), outW(), channels};
     }
+
+    // equals and hashCode written out: a record's generated ones link through invokedynamic at their first call,
+    // tens of milliseconds of every start for the plan-cache keys (benchmarks/run-startup.sh). RecordKeysTest checks
+    // that they cover every component.
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof Pool2dSpec s && s.mode == mode && s.batch == batch && s.inH == inH && s.inW == inW
+                && s.channels == channels && s.poolH == poolH && s.poolW == poolW && s.strideH == strideH
+                && s.strideW == strideW && s.padTop == padTop && s.padLeft == padLeft && s.padBottom == padBottom
+                && s.padRight == padRight;
+    }
+
+    @Override
+    public int hashCode() {
+        int[] values = {mode == null ? 0 : mode.hashCode(), batch, inH, inW, channels, poolH, poolW, strideH, strideW,
+            padTop, padLeft, padBottom, padRight};
+        return java.util.Arrays.hashCode(values);
+    }
 }

@@ -1,0 +1,101 @@
+package dev.osprey.backend;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import dev.osprey.Activation;
+import dev.osprey.Precision;
+import java.lang.reflect.Constructor;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.RecordComponent;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The plan-cache keys whose equals and hashCode are written out (for start-up speed) must still behave as a record's:
+ * equal exactly when every component is equal. Each component is changed in turn, so a component added later and
+ * forgotten in equals fails here.
+ */
+class RecordKeysTest {
+    static Stream<Record> keys() {
+        Conv2dSpec conv = new Conv2dSpec(2, 16, 16, 4, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true,
+                new Activation(Activation.Kind.RELU, 0.1f, 6f));
+        return Stream.of(conv, new Activation(Activation.Kind.RELU, 0.1f, 6f),
+                new Pool2dSpec(Pool2dSpec.Mode.MAX, 2, 16, 16, 4, 2, 2, 2, 2, 0, 0, 0, 0),
+                new ConvInference(conv, true, Precision.FP32, new InputRange(-1f, 1f)));
+    }
+
+    @ParameterizedTest
+    @MethodSource("keys")
+    void equalExactlyWhenEveryComponentIsEqual(Record key) throws Exception {
+        RecordComponent[] components = key.getClass().getRecordComponents();
+        Object[] values = new Object[components.length];
+        for (int i = 0; i < components.length; i++) {
+            values[i] = components[i].getAccessor().invoke(key);
+        }
+        Record same = construct(key.getClass(), values);
+        assertEquals(key, same);
+        assertEquals(key.hashCode(), same.hashCode());
+        for (int i = 0; i < components.length; i++) {
+            Record changed = null;
+            for (Object other : alternatives(values[i])) {
+                Object[] v = values.clone();
+                v[i] = other;
+                try {
+                    changed = construct(key.getClass(), v);
+                    break;
+                } catch (InvocationTargetException refused) {
+                    // the constructor validates; try the next value
+                }
+            }
+            if (changed == null) {
+                fail("no valid alternative value for " + key.getClass().getSimpleName() + "." + components[i].getName());
+            }
+            assertNotEquals(key, changed, "changing " + components[i].getName() + " must make the key differ");
+            assertNotEquals(key.hashCode(), changed.hashCode(), "changing " + components[i].getName()
+                    + " should change the hash");
+        }
+    }
+
+    private static List<Object> alternatives(Object value) {
+        List<Object> out = new ArrayList<>();
+        if (value instanceof Integer n) {
+            out.add(n + 1);
+            out.add(n - 1);
+        } else if (value instanceof Boolean b) {
+            out.add(!b);
+        } else if (value instanceof Float f) {
+            out.add(f + 0.5f);
+            out.add(f * 2);
+        } else if (value instanceof Enum<?> e) {
+            for (Object constant : e.getDeclaringClass().getEnumConstants()) {
+                if (constant != e) {
+                    out.add(constant);
+                }
+            }
+        } else if (value instanceof Conv2dSpec s) {
+            out.add(new Conv2dSpec(s.batch() + 1, s.inH(), s.inW(), s.inC(), s.filters(), s.kernelH(), s.kernelW(),
+                    s.strideH(), s.strideW(), s.padTop(), s.padLeft(), s.padBottom(), s.padRight(), s.dilationH(),
+                    s.dilationW(), s.groups(), s.hasBias(), s.activation()));
+        } else if (value instanceof Activation a) {
+            out.add(Activation.LINEAR);
+        } else if (value instanceof InputRange r) {
+            out.add(new InputRange(r.min(), r.max() + 1));
+            out.add(null);
+        } else {
+            throw new IllegalArgumentException("no alternatives for " + value);
+        }
+        return out;
+    }
+
+    private static Record construct(Class<?> type, Object[] values) throws Exception {
+        Class<?>[] types = java.util.Arrays.stream(type.getRecordComponents()).map(RecordComponent::getType)
+                .toArray(Class<?>[]::new);
+        Constructor<?> canonical = type.getDeclaredConstructor(types);
+        return (Record) canonical.newInstance(values);
+    }
+}
