@@ -204,6 +204,25 @@ public class Model implements AutoCloseable {
 
     /** Allocates the weights on the device and initialises them from the seed (done by compile or first use). */
     public Model build() {
+        return build((List<NDArray>) null);
+    }
+
+    /**
+     * Allocates the weights on the device and sets them to {@code weights}, in {@link #weightPaths()} order, instead of
+     * drawing them from the seed: how a saved model is loaded. Throws IllegalStateException when the model is built
+     * already, IllegalArgumentException when the count or a shape differs from the model's.
+     */
+    public Model buildWith(List<NDArray> weights) {
+        java.util.Objects.requireNonNull(weights, "weights");
+        synchronized (this) {
+            if (network != null) {
+                throw new IllegalStateException("buildWith: the model is built already; use setWeights");
+            }
+        }
+        return build(weights);
+    }
+
+    private Model build(List<NDArray> weights) {
         refuseWhileTraining("build");
         synchronized (this) {
             checkOpen();
@@ -221,7 +240,11 @@ public class Model implements AutoCloseable {
                 try {
                     n.inputRanges(inputRanges);
                     n.inferencePrecision(effectivePrecision(backend, inferencePrecision));
-                    n.parameters().initialize(seed);
+                    if (weights == null) {
+                        n.parameters().initialize(seed);
+                    } else {
+                        n.parameters().set(weights);
+                    }
                 } catch (RuntimeException e) {
                     n.close();
                     throw e;
@@ -928,11 +951,11 @@ public class Model implements AutoCloseable {
         }
     }
 
-    /** Paths of the weights, in {@link #getWeights()} order. */
+    /** Paths of the weights, in {@link #getWeights()} order (no need to build the model first). */
     public List<String> weightPaths() {
         refuseWhileTraining("weightPaths");
         synchronized (this) {
-            return built("weightPaths").parameters().slots().stream().map(Parameters.Slot::path).toList();
+            return Parameters.paths(requireGraph("weightPaths"));
         }
     }
 

@@ -186,6 +186,33 @@ class SequentialTest {
         assertThrows(IllegalStateException.class, () -> model.predict(NDArray.zeros(1, 6, 6, 1)));
     }
 
+    @Test
+    void buildWithSetsTheGivenWeightsInsteadOfTheSeedsAndOnlyOnce() {
+        NDArray[] d = blobs(8, 2);
+        try (Sequential trained = small(); Sequential loaded = new Sequential(
+                new Conv2D(4, 3, Activation.RELU).inputShape(6, 6, 1), new MaxPooling2D(2), new Flatten(),
+                new Dense(3, Activation.SOFTMAX)).device(Device.cpu())) {
+            trained.fit(d[0], d[1], FitOptions.defaults().epochs(2).batchSize(4).verbose(false));
+            assertEquals(trained.weightPaths(), loaded.weightPaths(), "paths are known before a build");
+            loaded.buildWith(trained.getWeights());
+            NDArray expected = trained.predict(d[0]);
+            NDArray actual = loaded.predict(d[0]);
+            for (int r = 0; r < 8; r++) {
+                for (int c = 0; c < 3; c++) {
+                    assertEquals(expected.get(r, c), actual.get(r, c), 0f);
+                }
+            }
+            IllegalStateException twice = assertThrows(IllegalStateException.class,
+                    () -> loaded.buildWith(trained.getWeights()));
+            assertTrue(twice.getMessage().contains("built already"), twice.getMessage());
+        }
+        try (Sequential fresh = new Sequential(new Dense(3, Activation.SOFTMAX).inputShape(4)).device(Device.cpu())) {
+            IllegalArgumentException wrong = assertThrows(IllegalArgumentException.class,
+                    () -> fresh.buildWith(java.util.List.of(NDArray.zeros(4, 3))));
+            assertTrue(wrong.getMessage().contains("expected 2 arrays"), wrong.getMessage());
+        }
+    }
+
     static Sequential small() {
         return new Sequential(
                 new Conv2D(4, 3, Activation.RELU).inputShape(6, 6, 1),

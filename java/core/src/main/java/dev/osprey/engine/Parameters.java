@@ -102,6 +102,17 @@ public final class Parameters implements AutoCloseable {
         }
     }
 
+    /** The paths ("conv2d/kernel") of a graph's weights, in {@link #slots()} order, without allocating any. */
+    public static List<String> paths(Graph graph) {
+        List<String> out = new ArrayList<>();
+        for (Layer layer : graph.layers()) {
+            for (ParamSpec p : layer.parameters(layer.weightInputShapes())) {
+                out.add(layer.name() + "/" + p.name());
+            }
+        }
+        return out;
+    }
+
     /** Every weight, in Keras' order: layer by layer in the order of first call, each layer's in its own order. */
     public List<Slot> slots() {
         return Collections.unmodifiableList(slots);

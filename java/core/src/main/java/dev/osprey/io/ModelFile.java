@@ -229,6 +229,9 @@ public final class ModelFile {
                         + " values): damaged or hostile");
             }
             model.device(device == null ? Device.auto() : device);
+            // The saved weights, not the seed's: drawing random ones first would be work thrown away.
+            List<String> names = version == 1 ? versionOneNames(model) : model.weightPaths();
+            model.buildWith(SafeTensors.read(weightBytes, names, path));
             if (compile != null) {
                 Object smoothing = compile.get("label_smoothing");
                 Loss loss = Loss.of((String) compile.get("loss"))
@@ -239,9 +242,6 @@ public final class ModelFile {
                 model.compile(optimizer((String) compile.get("optimizer"), asMap(compile.get("optimizer_config"),
                         "optimizer config")), loss, metrics);
             }
-            model.build();
-            List<String> names = version == 1 ? versionOneNames(model) : model.weightPaths();
-            model.setWeights(SafeTensors.read(weightBytes, names, path));
             if (compile != null && compile.get("optimizer_iterations") instanceof Number iterations) {
                 List<String> slotNames = new ArrayList<>(model.optimizerSlotNames());
                 String prefix = version == 1 ? "optimizer." : "optimizer/";
