@@ -18,6 +18,10 @@ public final class FitOptions {
     final List<Callback> callbacks = new ArrayList<>();
     private double[] classWeight;
     private float[] sampleWeight;
+    private List<String> devices = List.of();
+
+    /** {@link #devices(String...)}'s name for every GPU here. */
+    public static final String ALL_DEVICES = "all";
 
     /** New options with the defaults: epochs 1, batch size 32, shuffle on. */
     public static FitOptions defaults() {
@@ -149,6 +153,26 @@ public final class FitOptions {
         return w;
     }
 
+    /**
+     * Trains data-parallel on these devices ("cpu", "cuda:0", "cuda:1", ..., or {@link #ALL_DEVICES} for every GPU
+     * here): one replica per device, each step's batch split across them and their gradients summed, with the
+     * semantics of one large batch (BatchNorm normalizes per replica, as PyTorch's DDP does). The first device must be
+     * the model's own; "cpu" may repeat, giving several replicas on the CPU backend. Default: none, the model's device
+     * alone.
+     */
+    public FitOptions devices(String... names) {
+        if (names.length == 0) {
+            throw new IllegalArgumentException("fit: expected at least one device, received none");
+        }
+        for (String n : names) {
+            if (n == null || n.isBlank()) {
+                throw new IllegalArgumentException("fit: expected device names, received " + java.util.Arrays.toString(names));
+            }
+        }
+        this.devices = List.of(names);
+        return this;
+    }
+
     /** Adds callbacks that fit calls during training. */
     public FitOptions callbacks(Callback... callbacks) {
         this.callbacks.addAll(List.of(callbacks));
@@ -190,6 +214,11 @@ public final class FitOptions {
     /** The sample weights, or null for none (see {@link #sampleWeight}). */
     public float[] sampleWeight() {
         return sampleWeight == null ? null : sampleWeight.clone();
+    }
+
+    /** The devices named by {@link #devices(String...)}, or none. */
+    public List<String> deviceNames() {
+        return devices;
     }
 
     /** The callbacks, in the order they were added (read-only). */

@@ -17,6 +17,7 @@ import dev.osprey.optim.Optimizer;
 import dev.osprey.optim.SGD;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.EnumSet;
@@ -253,15 +254,96 @@ public class Model implements AutoCloseable {
             }
             if (optimizer != null && updater == null) {
                 checkOutputMatchesLoss();
-                Network n = network;
-                Optimizer o = optimizer;
-                updater = n.bindOptimizer(memory -> dev.osprey.engine.GradientClipper.wrap(
-                        o.bind(n.backend(), memory, n.parameters().trainableArena(), n.parameters().gradientArena(),
-                                o.weightDecay() > 0 ? n.parameters().decayMask(memory, o::decays) : null),
-                        o.clipping(), n.backend(), memory, n.parameters()));
+                updater = bindOptimizer(network);
             }
             return this;
         }
+    }
+
+    /** The compiled optimizer (with its clipping) bound to n's trainable weights and gradients. */
+    private Optimizer.Updater bindOptimizer(Network n) {
+        Optimizer o = optimizer;
+        return n.bindOptimizer(memory -> dev.osprey.engine.GradientClipper.wrap(
+                o.bind(n.backend(), memory, n.parameters().trainableArena(), n.parameters().gradientArena(),
+                        o.weightDecay() > 0 ? n.parameters().decayMask(memory, o::decays) : null),
+                o.clipping(), n.backend(), memory, n.parameters()));
+    }
+
+    /**
+     * The data-parallel replicas fit's devices ask for, or null for the model's device alone: replica 0 is the model's
+     * network, each other a new network on its device holding the model's weights and optimizer state.
+     */
+    private dev.osprey.engine.parallel.DataParallel replicas(FitOptions options) {
+        List<Device> devices = resolveDevices(options.deviceNames());
+        if (devices.size() <= 1) {
+            return null;
+        }
+        List<dev.osprey.engine.parallel.DataParallel.Replica> replicas = new ArrayList<>();
+        replicas.add(new dev.osprey.engine.parallel.DataParallel.Replica(network, updater));
+        List<dev.osprey.backend.Backend> backends = new ArrayList<>(List.of(network.backend()));
+        List<NDArray> weights = network.parameters().get();
+        try {
+            for (Device d : devices.subList(1, devices.size())) {
+                Network n = new Network(graph, d.backend());
+                replicas.add(new dev.osprey.engine.parallel.DataParallel.Replica(n, null));
+                n.parameters().set(weights);
+                Optimizer.Updater u = bindOptimizer(n);
+                for (Map.Entry<String, Tensor> slot : updater.slots().entrySet()) {
+                    float[] values = new float[Math.toIntExact(slot.getValue().size())];
+                    network.backend().copyOut(slot.getValue(), values, 0);
+                    n.backend().copyIn(values, 0, u.slots().get(slot.getKey()));
+                }
+                u.restoreIterations(updater.iterations());
+                if (!u.followsSchedule()) {
+                    u.learningRate(updater.learningRate());
+                }
+                replicas.set(replicas.size() - 1, new dev.osprey.engine.parallel.DataParallel.Replica(n, u));
+                backends.add(n.backend());
+            }
+        } catch (RuntimeException e) {
+            replicas.subList(1, replicas.size()).forEach(r -> r.network().close());
+            throw e;
+        }
+        return new dev.osprey.engine.parallel.DataParallel(replicas,
+                new dev.osprey.engine.parallel.HostCommunicator(backends), loss,
+                metrics.stream().anyMatch(Metric::fromCounts));
+    }
+
+    /** fit's device names as devices, the model's own first; "all" is every GPU here (or the model's device alone). */
+    private List<Device> resolveDevices(List<String> names) {
+        if (names.isEmpty()) {
+            return List.of(device);
+        }
+        List<Device> out = new ArrayList<>();
+        if (names.size() == 1 && names.get(0).trim().equalsIgnoreCase(FitOptions.ALL_DEVICES)) {
+            int gpus = Device.cudaAvailability().usable() ? Device.cudaAvailability().devices() : 0;
+            if (gpus == 0 || device.kind() != Device.Kind.CUDA) {
+                return List.of(device);
+            }
+            out.add(device);
+            for (int i = 0; i < gpus; i++) {
+                if (i != device.index()) {
+                    out.add(Device.cuda(i));
+                }
+            }
+            return out;
+        }
+        for (String name : names) {
+            out.add(Device.parse(name));
+        }
+        Device first = out.get(0);
+        if (first.kind() != device.kind() || first.index() != device.index()) {
+            throw new IllegalArgumentException("fit: expected the model's own device (" + device + ") first among "
+                    + "the devices, received " + names + "; move the model there with device(...) first");
+        }
+        for (int i = 1; i < out.size(); i++) {
+            Device d = out.get(i);
+            if (d.kind() == Device.Kind.CUDA && out.subList(0, i).stream()
+                    .anyMatch(o -> o.kind() == Device.Kind.CUDA && o.index() == d.index())) {
+                throw new IllegalArgumentException("fit: expected each GPU once among the devices, received " + names);
+            }
+        }
+        return out;
     }
 
     private void checkOutputMatchesLoss() {
@@ -500,8 +582,10 @@ public class Model implements AutoCloseable {
                     }
                 }
                 long fitSeed = options.seed == null ? seed : options.seed;
-                return new Trainer(this, network, loss, optimizer, updater, options, metrics)
-                        .fit(train, validation, fitSeed);
+                try (dev.osprey.engine.parallel.DataParallel parallel = replicas(options)) {
+                    return new Trainer(this, network, loss, optimizer, updater, options, metrics, parallel)
+                            .fit(train, validation, fitSeed);
+                }
             }
         } finally {
             if (outermost) {

@@ -32,6 +32,7 @@ public final class ExecutionPlan implements AutoCloseable {
     private final Map<SymbolicTensor, Integer> ids = new IdentityHashMap<>();
     private final Tensor[] values;            // per tensor id: (batch, shape...)
     private final LayerRun[] runs;            // per node
+    private long[] valuesPerSample;           // per node, its output's values per sample (made at the first shard)
     private final boolean[] runsBackward;     // per node
     private final int[] outputIds;            // per node
     private final int[][] inputIds;           // per node, per input
@@ -676,6 +677,26 @@ public final class ExecutionPlan implements AutoCloseable {
         prepare();
         for (int n = 0; n < runs.length; n++) {
             runs[n].forward(seed * 1_000_003L + n);
+        }
+    }
+
+    /**
+     * {@link #forward(long)} for the rows of a larger batch that start at {@code firstRow}, the batch split across
+     * data-parallel replicas: each call's random stream (dropout) is skipped to that row, so the replicas together
+     * draw what one device running the whole batch draws (see {@link dev.osprey.backend.CounterRandom}).
+     */
+    public void forward(long seed, int firstRow) {
+        if (firstRow == 0) {
+            forward(seed);
+            return;
+        }
+        prepare();
+        if (valuesPerSample == null) {
+            valuesPerSample = graph.nodes().stream().mapToLong(node -> node.output().shape().size()).toArray();
+        }
+        for (int n = 0; n < runs.length; n++) {
+            runs[n].forward(dev.osprey.backend.CounterRandom.skip(seed * 1_000_003L + n,
+                    firstRow * valuesPerSample[n]));
         }
     }
 

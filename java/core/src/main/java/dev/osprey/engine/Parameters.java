@@ -179,6 +179,11 @@ public final class Parameters implements AutoCloseable {
         return gradients;
     }
 
+    /** The weights without gradients (BatchNorm's moving statistics) and frozen layers' weights, in one tensor. */
+    public Tensor stateArena() {
+        return state;
+    }
+
     /** Values in trainable weights (alignment padding not counted). */
     public long trainableCount() {
         return trainableCount;

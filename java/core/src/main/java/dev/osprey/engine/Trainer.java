@@ -50,6 +50,8 @@ public final class Trainer implements Training {
     private double epochDataWait;
     private boolean stopRequested;
     private final TargetRows targetRows; // labels to the loss op's target rows, weighted or not
+    private final dev.osprey.engine.parallel.DataParallel parallel; // null: one device
+    private ExecutionPlan current; // single device: the plan holding the batch loaded last
 
     /**
      * A trainer for one fit: updater steps the network's trainable weights; each metric adds its Keras name (and
@@ -57,7 +59,18 @@ public final class Trainer implements Training {
      */
     public Trainer(Model model, Network network, Loss loss, Optimizer optimizer, Optimizer.Updater updater,
                    FitOptions options, java.util.Set<Metric> metrics) {
+        this(model, network, loss, optimizer, updater, options, metrics, null);
+    }
+
+    /**
+     * A trainer whose steps run data-parallel on parallel's replicas (replica 0 being network), or on network alone
+     * when parallel is null. Batches are then always copied in from the host, split across the replicas.
+     */
+    public Trainer(Model model, Network network, Loss loss, Optimizer optimizer, Optimizer.Updater updater,
+                   FitOptions options, java.util.Set<Metric> metrics,
+                   dev.osprey.engine.parallel.DataParallel parallel) {
         this.model = model;
+        this.parallel = parallel;
         this.network = network;
         this.backend = network.backend();
         this.reportsAccuracy = metrics.contains(Metric.ACCURACY);
@@ -92,19 +105,21 @@ public final class Trainer implements Training {
         callbacks.forEach(c -> c.onTrainBegin(this));
         for (int epoch = 0; epoch < options.epochs() && !stopRequested; epoch++) {
             feed.startEpoch(epoch, batch, seed);
-            backend.fill(network.trainStats(), 0f);
-            if (!counted.isEmpty()) {
-                backend.fill(network.counts(true), 0f);
-            }
+            resetStats();
             seenThisEpoch = 0;
             epochStart = System.nanoTime();
             for (Callback c : callbacks) {
                 c.onEpochBegin(epoch, this);
             }
             int step = 0;
-            for (ExecutionPlan plan = feed.next(); plan != null; plan = feed.next(), step++) {
-                trainStep(plan, seed ^ updater.iterations() * 0x9E3779B97F4A7C15L);
-                seenThisEpoch += plan.batch();
+            for (int rows = feed.next(); rows > 0; rows = feed.next(), step++) {
+                long stepSeed = seed ^ updater.iterations() * 0x9E3779B97F4A7C15L;
+                if (parallel != null) {
+                    parallel.step(stepSeed);
+                } else {
+                    trainStep(current, stepSeed);
+                }
+                seenThisEpoch += rows;
                 if ((step + 1) % NAN_CHECK_INTERVAL == 0) {
                     checkFinite(loss(), epoch, step);
                 }
@@ -193,8 +208,8 @@ public final class Trainer implements Training {
     private interface Feed extends AutoCloseable {
         void startEpoch(int epoch, int batch, long seed);
 
-        /** The plan holding the next batch, or null at the end of the epoch. */
-        ExecutionPlan next();
+        /** Loads the next batch (into {@link #current}, or split across the replicas); its rows, 0 at the epoch's end. */
+        int next();
 
         double waitSeconds();
 
@@ -207,7 +222,7 @@ public final class Trainer implements Training {
      * there); any other source is read batch by batch and copied in.
      */
     private Feed feed(BatchSource train) {
-        if (options.keepDataResident() && train instanceof ArrayBatchSource arrays) {
+        if (parallel == null && options.keepDataResident() && train instanceof ArrayBatchSource arrays) {
             try {
                 return new ResidentFeed(arrays);
             } catch (BackendException e) { // e.g. device memory ran out after all: copying batches in still works
@@ -231,20 +246,25 @@ public final class Trainer implements Training {
         }
 
         @Override
-        public ExecutionPlan next() {
+        public int next() {
             BatchSource.Batch b = source.next();
             if (b == null) {
-                return null;
+                return 0;
             }
-            ExecutionPlan plan = network.trainingPlan(b.count());
-            backend.copyIn(b.x(), 0, plan.input(0));
             int width = targetRows.width();
             if (hostTargets.length < b.count() * width) {
                 hostTargets = new float[b.count() * width];
             }
             targetRows.write(b.labels(), b.count(), hostTargets);
+            if (parallel != null) {
+                parallel.load(b.x(), hostTargets, width, b.count());
+                return b.count();
+            }
+            ExecutionPlan plan = network.trainingPlan(b.count());
+            backend.copyIn(b.x(), 0, plan.input(0));
             backend.copyIn(hostTargets, 0, plan.targets(width));
-            return plan;
+            current = plan;
+            return b.count();
         }
 
         @Override
@@ -281,15 +301,16 @@ public final class Trainer implements Training {
         }
 
         @Override
-        public ExecutionPlan next() {
+        public int next() {
             if (position >= samples) {
-                return null;
+                return 0;
             }
             int count = Math.min(batch, samples - position);
             ExecutionPlan plan = network.trainingPlan(count);
             data.gather(position, count, plan.input(0), plan.targets(targetRows.width()));
             position += count;
-            return plan;
+            current = plan;
+            return count;
         }
 
         @Override
@@ -312,7 +333,11 @@ public final class Trainer implements Training {
             return;
         }
         float[] counts = new float[ClassificationCounts.size(classes())];
-        backend.copyOut(network.counts(true), counts, 0);
+        if (parallel != null) {
+            parallel.readCounts(counts);
+        } else {
+            backend.copyOut(network.counts(true), counts, 0);
+        }
         ClassificationCounts c = new ClassificationCounts(counts, classes());
         counted.forEach(m -> logs.put(m.kerasName(), c.value(m)));
     }
@@ -355,14 +380,33 @@ public final class Trainer implements Training {
 
     @Override
     public double loss() {
-        backend.copyOut(network.trainStats(), stats, 0);
+        readStats();
         return seenThisEpoch == 0 ? 0 : stats[0] / seenThisEpoch;
     }
 
     @Override
     public double accuracy() {
-        backend.copyOut(network.trainStats(), stats, 0);
+        readStats();
         return seenThisEpoch == 0 ? 0 : stats[1] / seenThisEpoch;
+    }
+
+    private void readStats() {
+        if (parallel != null) {
+            parallel.readStats(stats);
+        } else {
+            backend.copyOut(network.trainStats(), stats, 0);
+        }
+    }
+
+    private void resetStats() {
+        if (parallel != null) {
+            parallel.resetStats();
+            return;
+        }
+        backend.fill(network.trainStats(), 0f);
+        if (!counted.isEmpty()) {
+            backend.fill(network.counts(true), 0f);
+        }
     }
 
     @Override

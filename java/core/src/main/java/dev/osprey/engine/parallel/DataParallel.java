@@ -1,0 +1,242 @@
+package dev.osprey.engine.parallel;
+
+import dev.osprey.backend.Backend;
+import dev.osprey.backend.Tensor;
+import dev.osprey.engine.ExecutionPlan;
+import dev.osprey.engine.Network;
+import dev.osprey.loss.Loss;
+import dev.osprey.metrics.Metric;
+import dev.osprey.optim.Optimizer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * Data-parallel training steps over replicas of one network, one per device, with the semantics of one large batch
+ * (PyTorch's DistributedDataParallel): each step's batch is split into contiguous shards, each replica runs forward and
+ * backward on its shard on its own thread, the gradients are summed across replicas (each first weighted by its
+ * share of the rows, so the sum is the whole batch's mean gradient), and every replica applies the same optimizer
+ * step to its own copy of the weights. BatchNorm normalizes with each replica's own batch statistics, as DDP does;
+ * the moving statistics are then taken from replica 0, as DDP's buffer broadcast does. Dropout draws what one device
+ * would for the same rows (see {@link ExecutionPlan#forward(long, int)}).
+ *
+ * <p>Replica 0 is the model's own network and keeps the result; the others are owned here and closed by
+ * {@link #close}. A replica that fails aborts the step on every replica with a {@link ReplicaFailedException}.
+ */
+public final class DataParallel implements AutoCloseable {
+    /** One replica: a network on its device and the optimizer bound to its weights. */
+    public record Replica(Network network, Optimizer.Updater updater) {
+    }
+
+    private final List<Replica> replicas;
+    private final Communicator communicator;
+    private final Loss loss;
+    private final boolean counts;
+    private final ExecutorService threads;
+    private final int[] rows;
+    private final int[] firstRows;
+    private final ExecutionPlan[] plans;
+    private int total;
+    private int targetWidth;
+    private boolean failed;
+
+    /**
+     * Steps replicas (replica 0 the model's own, the others already holding its weights and optimizer state) through
+     * communicator, for loss; with counts, each step adds to every replica's classification counts.
+     */
+    public DataParallel(List<Replica> replicas, Communicator communicator, Loss loss, boolean counts) {
+        if (replicas.size() != communicator.size()) {
+            throw new IllegalArgumentException("data parallel: expected one communicator rank per replica, received "
+                    + replicas.size() + " replicas and " + communicator.size() + " ranks");
+        }
+        this.replicas = List.copyOf(replicas);
+        this.communicator = communicator;
+        this.loss = loss;
+        this.counts = counts;
+        this.rows = new int[replicas.size()];
+        this.firstRows = new int[replicas.size()];
+        this.plans = new ExecutionPlan[replicas.size()];
+        AtomicInteger number = new AtomicInteger();
+        this.threads = Executors.newFixedThreadPool(replicas.size(), work -> {
+            Thread t = new Thread(work, "osprey-replica-" + number.getAndIncrement());
+            t.setDaemon(true);
+            return t;
+        });
+        for (Replica r : replicas.subList(1, replicas.size())) {
+            r.network().trainWith(loss);
+        }
+    }
+
+    /** The number of replicas. */
+    public int size() {
+        return replicas.size();
+    }
+
+    /** Rows of a batch of count rows that replica i takes: an equal share, the first count % size one more. */
+    public static int shard(int count, int replicas, int i) {
+        return count / replicas + (i < count % replicas ? 1 : 0);
+    }
+
+    /**
+     * Copies a batch in, split across the replicas: x holds count samples, targets count target rows of
+     * targetWidth values (as the loss op reads them).
+     */
+    public void load(float[] x, float[] targets, int targetWidth, int count) {
+        int first = 0;
+        for (int i = 0; i < replicas.size(); i++) {
+            int n = shard(count, replicas.size(), i);
+            rows[i] = n;
+            firstRows[i] = first;
+            plans[i] = null;
+            if (n > 0) {
+                Network network = replicas.get(i).network();
+                ExecutionPlan plan = network.trainingPlan(n);
+                Backend backend = network.backend();
+                long sampleSize = plan.input(0).size() / n;
+                backend.copyIn(x, Math.toIntExact(first * sampleSize), plan.input(0));
+                backend.copyIn(targets, first * targetWidth, plan.targets(targetWidth));
+                plans[i] = plan;
+            }
+            first += n;
+        }
+        this.total = count;
+        this.targetWidth = targetWidth;
+    }
+
+    /** One optimizer step on the batch loaded last, on every replica at once; seed drives dropout. */
+    public void step(long seed) {
+        if (failed) {
+            throw new IllegalStateException("data parallel: a replica failed earlier; this training can't go on");
+        }
+        Optimizer.Updater lead = replicas.get(0).updater();
+        for (Replica r : replicas.subList(1, replicas.size())) { // callbacks and schedules change replica 0's
+            if (!r.updater().followsSchedule() && r.updater().learningRate() != lead.learningRate()) {
+                r.updater().learningRate(lead.learningRate());
+            }
+        }
+        List<Future<?>> running = new ArrayList<>();
+        for (int i = 0; i < replicas.size(); i++) {
+            int rank = i;
+            running.add(threads.submit(() -> {
+                try {
+                    replicaStep(rank, seed);
+                } catch (Throwable t) {
+                    communicator.abort(rank, t);
+                    throw t;
+                }
+                return null;
+            }));
+        }
+        Throwable first = null;
+        int firstRank = -1;
+        for (int i = 0; i < running.size(); i++) {
+            try {
+                running.get(i).get();
+            } catch (ExecutionException e) {
+                Throwable cause = e.getCause();
+                if (cause instanceof ReplicaFailedException r) { // a rank that stopped because another failed
+                    if (first == null) {
+                        first = r.getCause();
+                        firstRank = r.rank();
+                    }
+                } else if (first == null || first == cause) {
+                    first = cause;
+                    firstRank = i;
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                communicator.abort(i, e);
+                first = first == null ? e : first;
+                firstRank = firstRank < 0 ? i : firstRank;
+            }
+        }
+        if (first != null) {
+            failed = true;
+            throw new ReplicaFailedException(firstRank, replicas.size(), first);
+        }
+    }
+
+    private void replicaStep(int rank, long seed) {
+        Replica replica = replicas.get(rank);
+        Network network = replica.network();
+        Backend backend = network.backend();
+        ExecutionPlan plan = plans[rank];
+        Tensor gradients = network.parameters().gradientArena();
+        float share = (float) rows[rank] / total;
+        backend.execute(() -> {
+            if (plan == null) { // fewer rows than replicas: this one adds nothing
+                backend.fill(gradients, 0f);
+                return null;
+            }
+            plan.forward(seed, firstRows[rank]);
+            Tensor targets = plan.targets(targetWidth);
+            backend.loss(loss.kind(), plan.output(0), targets, plan.outputGradient(), network.trainStats());
+            if (counts) {
+                backend.classificationCounts(plan.output(0), loss.appliedActivation(), targets, Metric.TOP_K,
+                        network.counts(true));
+            }
+            plan.backward();
+            network.addPenalties(plan.batch(), network.trainStats(), true);
+            if (share != 1f) {
+                backend.scale(gradients, share, 0f, gradients);
+            }
+            return null;
+        });
+        if (replicas.size() > 1) {
+            communicator.allReduceSum(rank, gradients);
+        }
+        backend.execute(() -> {
+            replica.updater().step();
+            return null;
+        });
+        if (replicas.size() > 1 && network.parameters().nonTrainableCount() > 0) {
+            communicator.broadcast(rank, network.parameters().stateArena(), 0);
+        }
+        network.parameters().changed();
+    }
+
+    /** Zeroes every replica's running loss sums (and classification counts, when counted). */
+    public void resetStats() {
+        for (Replica r : replicas) {
+            r.network().backend().fill(r.network().trainStats(), 0f);
+            if (counts) {
+                r.network().backend().fill(r.network().counts(true), 0f);
+            }
+        }
+    }
+
+    /** The running loss sums of all replicas added up, into out (as long as a network's trainStats). */
+    public void readStats(float[] out) {
+        sum(out, r -> r.network().trainStats());
+    }
+
+    /** The classification counts of all replicas added up, into out. */
+    public void readCounts(float[] out) {
+        sum(out, r -> r.network().counts(true));
+    }
+
+    private void sum(float[] out, java.util.function.Function<Replica, Tensor> tensor) {
+        java.util.Arrays.fill(out, 0f);
+        float[] part = new float[out.length];
+        for (Replica r : replicas) {
+            r.network().backend().copyOut(tensor.apply(r), part, 0);
+            for (int i = 0; i < out.length; i++) {
+                out[i] += part[i];
+            }
+        }
+    }
+
+    /** Stops the replica threads and closes the replicas made for this training (not replica 0, the model's). */
+    @Override
+    public void close() {
+        threads.shutdownNow();
+        communicator.close();
+        for (Replica r : replicas.subList(1, replicas.size())) {
+            r.network().close();
+        }
+    }
+}
