@@ -722,6 +722,15 @@ public final class ExecutionPlan implements AutoCloseable {
 
     /** Back-propagates {@link #outputGradient()} through every call, writing the gradient arena. */
     public void backward() {
+        backward(null);
+    }
+
+    /**
+     * {@link #backward()}, telling afterCall (when not null) each call's node index as soon as that call's backward has
+     * run: its layer's weight gradients are then final, unless the layer is called more than once (shared layers'
+     * gradients are summed at the very end). Data-parallel training starts summing gradients across replicas there.
+     */
+    public void backward(java.util.function.IntConsumer afterCall) {
         if (!training) {
             throw new IllegalStateException("backward: this plan was made for inference");
         }
@@ -737,6 +746,9 @@ public final class ExecutionPlan implements AutoCloseable {
                 continue; // nothing downstream depends on it
             }
             List<Tensor> dIn = runs[n].backward(dOut);
+            if (afterCall != null) {
+                afterCall.accept(n);
+            }
             for (int i = 0; i < inputIds[n].length; i++) {
                 if (inputNeedsGradient[n][i]) {
                     contribute(inputIds[n][i], dIn.get(i), n);

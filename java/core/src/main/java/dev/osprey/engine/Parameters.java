@@ -179,6 +179,15 @@ public final class Parameters implements AutoCloseable {
         return gradients;
     }
 
+    /** Where slot's values start in its arena (the trainable one when it has a gradient, else the state one). */
+    public long arenaOffset(Slot slot) {
+        int i = slots.indexOf(slot);
+        if (i < 0) {
+            throw new IllegalArgumentException("arenaOffset: " + slot.path() + " is not a weight of these parameters");
+        }
+        return arenaOffsets.get(i);
+    }
+
     /** The weights without gradients (BatchNorm's moving statistics) and frozen layers' weights, in one tensor. */
     public Tensor stateArena() {
         return state;

@@ -37,6 +37,9 @@ public final class DataParallel implements AutoCloseable {
     private final Loss loss;
     private final boolean counts;
     private final ExecutorService threads;
+    private final ExecutorService[] links; // per replica, its collectives in launch order (NCCL's stream, here)
+    private final GradientBuckets buckets;
+    private final Tensor[][] bucketViews; // per replica, per bucket: its range of the gradient arena
     private final int[] rows;
     private final int[] firstRows;
     private final ExecutionPlan[] plans;
@@ -49,6 +52,15 @@ public final class DataParallel implements AutoCloseable {
      * communicator, for loss; with counts, each step adds to every replica's classification counts.
      */
     public DataParallel(List<Replica> replicas, Communicator communicator, Loss loss, boolean counts) {
+        this(replicas, communicator, loss, counts, DEFAULT_BUCKET_FLOATS);
+    }
+
+    /** Gradients are summed in buckets of about this many values (DDP's default, 25 MB, in floats). */
+    public static final long DEFAULT_BUCKET_FLOATS = 25L * 1024 * 1024 / Float.BYTES;
+
+    /** {@link #DataParallel(List, Communicator, Loss, boolean)} with buckets of about bucketFloats values. */
+    public DataParallel(List<Replica> replicas, Communicator communicator, Loss loss, boolean counts,
+                        long bucketFloats) {
         if (replicas.size() != communicator.size()) {
             throw new IllegalArgumentException("data parallel: expected one communicator rank per replica, received "
                     + replicas.size() + " replicas and " + communicator.size() + " ranks");
@@ -69,6 +81,30 @@ public final class DataParallel implements AutoCloseable {
         for (Replica r : replicas.subList(1, replicas.size())) {
             r.network().trainWith(loss);
         }
+        Network lead = replicas.get(0).network();
+        this.buckets = new GradientBuckets(lead.graph(), lead.parameters(), Math.max(1, bucketFloats));
+        this.links = new ExecutorService[replicas.size()];
+        this.bucketViews = new Tensor[replicas.size()][];
+        for (int i = 0; i < replicas.size(); i++) {
+            int rank = i;
+            links[i] = Executors.newSingleThreadExecutor(work -> {
+                Thread t = new Thread(work, "osprey-replica-" + rank + "-link");
+                t.setDaemon(true);
+                return t;
+            });
+            Network n = replicas.get(i).network();
+            List<GradientBuckets.Bucket> all = buckets.buckets();
+            bucketViews[i] = new Tensor[all.size()];
+            for (int b = 0; b < all.size(); b++) {
+                bucketViews[i][b] = n.backend().view(n.parameters().gradientArena(), all.get(b).start(),
+                        all.get(b).size());
+            }
+        }
+    }
+
+    /** The number of gradient buckets summed per step. */
+    public int buckets() {
+        return buckets.buckets().size();
     }
 
     /** The number of replicas. */
@@ -160,40 +196,62 @@ public final class DataParallel implements AutoCloseable {
         }
     }
 
-    private void replicaStep(int rank, long seed) {
+    /**
+     * One replica's step: forward and backward on its shard; each gradient bucket, once backward has finished its
+     * layers, is weighted by the shard's share of the batch and handed to this replica's link thread to be summed
+     * across replicas while backward goes on; then the weight penalties (the same on every replica, so added after
+     * the sum), the optimizer step, and replica 0's moving statistics.
+     */
+    private void replicaStep(int rank, long seed) throws Exception {
         Replica replica = replicas.get(rank);
         Network network = replica.network();
         Backend backend = network.backend();
         ExecutionPlan plan = plans[rank];
-        Tensor gradients = network.parameters().gradientArena();
         float share = (float) rows[rank] / total;
-        backend.execute(() -> {
-            if (plan == null) { // fewer rows than replicas: this one adds nothing
-                backend.fill(gradients, 0f);
-                return null;
-            }
-            plan.forward(seed, firstRows[rank]);
-            Tensor targets = plan.targets(targetWidth);
-            backend.loss(loss.kind(), plan.output(0), targets, plan.outputGradient(), network.trainStats());
-            if (counts) {
-                backend.classificationCounts(plan.output(0), loss.appliedActivation(), targets, Metric.TOP_K,
-                        network.counts(true));
-            }
-            plan.backward();
-            network.addPenalties(plan.batch(), network.trainStats(), true);
+        boolean shared = replicas.size() > 1;
+        List<Future<?>> summing = new ArrayList<>();
+        java.util.function.IntConsumer launch = b -> {
+            Tensor view = bucketViews[rank][b];
             if (share != 1f) {
-                backend.scale(gradients, share, 0f, gradients);
+                backend.scale(view, share, 0f, view);
             }
+            if (shared) {
+                summing.add(links[rank].submit(() -> {
+                    communicator.allReduceSum(rank, view);
+                    return null;
+                }));
+            }
+        };
+        backend.execute(() -> {
+            GradientBuckets.Progress progress = buckets.new Progress();
+            if (plan == null) { // fewer rows than replicas: this one adds nothing
+                backend.fill(network.parameters().gradientArena(), 0f);
+            } else {
+                plan.forward(seed, firstRows[rank]);
+                Tensor targets = plan.targets(targetWidth);
+                backend.loss(loss.kind(), plan.output(0), targets, plan.outputGradient(), network.trainStats());
+                if (counts) {
+                    backend.classificationCounts(plan.output(0), loss.appliedActivation(), targets, Metric.TOP_K,
+                            network.counts(true));
+                }
+                plan.backward(call -> progress.afterCall(call).forEach(launch::accept));
+            }
+            progress.rest().forEach(launch::accept);
             return null;
         });
-        if (replicas.size() > 1) {
-            communicator.allReduceSum(rank, gradients);
+        for (Future<?> f : summing) {
+            try {
+                f.get();
+            } catch (ExecutionException e) {
+                throw e.getCause() instanceof Exception cause ? cause : e;
+            }
         }
         backend.execute(() -> {
+            network.addPenalties(rows[rank], network.trainStats(), true);
             replica.updater().step();
             return null;
         });
-        if (replicas.size() > 1 && network.parameters().nonTrainableCount() > 0) {
+        if (shared && network.parameters().nonTrainableCount() > 0) {
             communicator.broadcast(rank, network.parameters().stateArena(), 0);
         }
         network.parameters().changed();
@@ -234,6 +292,9 @@ public final class DataParallel implements AutoCloseable {
     @Override
     public void close() {
         threads.shutdownNow();
+        for (ExecutorService link : links) {
+            link.shutdownNow();
+        }
         communicator.close();
         for (Replica r : replicas.subList(1, replicas.size())) {
             r.network().close();
