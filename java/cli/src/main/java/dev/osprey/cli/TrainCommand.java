@@ -140,6 +140,11 @@ final class TrainCommand implements Callable<Integer> {
             description = "auto (the GPU when usable, else the CPU), cpu, cuda or cuda:N. Default: ${DEFAULT-VALUE}.")
     String device;
 
+    @Option(names = "--devices", split = ",", description = "Data-parallel training on several devices: all (every "
+            + "GPU here), or a list such as cuda:0,cuda:1 (cpu,cpu: replicas on the CPU, to try it). One replica per "
+            + "device, each batch split across them; the first is the model's device (overrides --device).")
+    List<String> devices;
+
     @Option(names = {"-o", "--output"}, defaultValue = "model.osprey", description = "Model file to write. Default: ${DEFAULT-VALUE}.")
     Path output;
 
@@ -167,7 +172,7 @@ final class TrainCommand implements Callable<Integer> {
                      imageOptions.skipBadFiles);
              ImageBatchSource validation = new ImageBatchSource(split[1], p, Augmentation.NONE, seed,
                      imageOptions.workers, 2, imageOptions.skipBadFiles)) {
-            model.device(Device.parse(device)).seed(seed).classNames(classes).preprocessing(p);
+            model.device(modelDevice()).seed(seed).classNames(classes).preprocessing(p);
             model.compile(optimizer(split[0].size()), loss(), metrics());
             System.out.println("Device: " + model.backendDescription());
             long start = System.nanoTime();
@@ -201,9 +206,21 @@ final class TrainCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** --device, or the first of --devices (for "all": the automatic choice, the first GPU when there is one). */
+    private Device modelDevice() {
+        if (devices == null || devices.isEmpty()) {
+            return Device.parse(device);
+        }
+        String first = devices.get(0).trim();
+        return first.equalsIgnoreCase(FitOptions.ALL_DEVICES) ? Device.parse("auto") : Device.parse(first);
+    }
+
     /** fit's options; labels and classes give --class-weight auto its weights. */
     FitOptions fitOptions(NDArray labels, int classes) {
         FitOptions options = FitOptions.defaults().epochs(epochs).batchSize(batchSize).seed(seed).verbose(!quiet);
+        if (devices != null && !devices.isEmpty()) {
+            options.devices(devices.toArray(String[]::new));
+        }
         switch (classWeight.trim().toLowerCase(Locale.ROOT)) {
             case "none" -> {
             }
@@ -250,10 +267,13 @@ final class TrainCommand implements Callable<Integer> {
         try (Model model = Models.byName(modelName, d.trainX().sampleShape().rank() == 2
                 ? Shape.of(d.trainX().sampleShape().dim(0), d.trainX().sampleShape().dim(1), 1)
                 : d.trainX().sampleShape(), classes)) {
-            model.device(Device.parse(device)).seed(seed).classNames(data.classNames());
+            model.device(modelDevice()).seed(seed).classNames(data.classNames());
             model.compile(optimizer(d.trainX().rows()), loss(), metrics());
             model.summary();
             System.out.println("Device: " + model.backendDescription());
+            if (devices != null && !devices.isEmpty()) {
+                System.out.println("Data parallel on: " + String.join(", ", devices));
+            }
             Augmentation augmentation = imageOptions.augmentation();
             long start = System.nanoTime();
             History history;

@@ -190,6 +190,20 @@ class OspreyCommandTest {
     }
 
     @Test
+    void trainDataParallelOnTwoCpuReplicas() throws Exception {
+        Path model = dir.resolve("dp.osprey");
+        Run train = run("train", "--devices", "cpu,cpu", "--epochs", "1", "--quiet", "-o", model.toString());
+        assertEquals(0, train.exitCode(), train.err());
+        assertTrue(train.out().contains("Data parallel on: cpu, cpu"), train.out());
+        assertTrue(train.out().matches("(?s).*Test accuracy: 0\\.\\d{4} \\(loss \\d\\.\\d{4}\\) on 2,000 images.*"),
+                train.out());
+        Run bad = run("train", "--devices", "cpu,tpu:1", "--epochs", "1", "--quiet", "-o",
+                dir.resolve("never.osprey").toString());
+        assertEquals(1, bad.exitCode());
+        assertTrue(bad.err().contains("received 'tpu:1'"), bad.err());
+    }
+
+    @Test
     void benchPrintsTheTableWritesJsonAndAChartAndSaysWhyAGpuRowIsMissing() throws Exception {
         Path json = dir.resolve("bench.json");
         Path png = dir.resolve("bench.png");
