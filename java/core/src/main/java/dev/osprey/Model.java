@@ -1250,6 +1250,19 @@ public class Model implements AutoCloseable {
         }
     }
 
+    /**
+     * Frees the native memory of the model's plans (their activation buffers; the weights stay): the next prediction
+     * plans again. For a model kept between bursts of work, as a Spark executor keeps one between tasks.
+     */
+    public void releasePlans() {
+        refuseWhileTraining("releasePlans");
+        synchronized (this) {
+            if (network != null) {
+                network.dropPlans();
+            }
+        }
+    }
+
     /** Bytes of native memory the model's plans hold now (weights excluded): for tests of memory bounds. */
     public long planBytes() {
         refuseWhileTraining("planBytes");
