@@ -19,6 +19,8 @@ public final class FitOptions {
     private double[] classWeight;
     private float[] sampleWeight;
     private List<String> devices = List.of();
+    private dev.osprey.engine.parallel.Communicator communicator;
+    private int rank;
 
     /** {@link #devices(String...)}'s name for every GPU here. */
     public static final String ALL_DEVICES = "all";
@@ -173,6 +175,23 @@ public final class FitOptions {
         return this;
     }
 
+    /**
+     * Trains as rank {@code rank} of a data-parallel training spread over processes (Spark's barrier tasks, say): this
+     * model is one replica, its batches are its part of the global batch (every rank must give batches of the same
+     * size, and the same number of them), and gradients are summed through communicator, which the caller keeps. Every
+     * rank must start from the same weights. Not together with {@link #devices(String...)}.
+     */
+    public FitOptions distributed(dev.osprey.engine.parallel.Communicator communicator, int rank) {
+        java.util.Objects.requireNonNull(communicator, "communicator");
+        if (rank < 0 || rank >= communicator.size()) {
+            throw new IllegalArgumentException("fit: expected a rank in [0, " + communicator.size() + "), received "
+                    + rank);
+        }
+        this.communicator = communicator;
+        this.rank = rank;
+        return this;
+    }
+
     /** Adds callbacks that fit calls during training. */
     public FitOptions callbacks(Callback... callbacks) {
         this.callbacks.addAll(List.of(callbacks));
@@ -219,6 +238,16 @@ public final class FitOptions {
     /** The devices named by {@link #devices(String...)}, or none. */
     public List<String> deviceNames() {
         return devices;
+    }
+
+    /** The communicator of {@link #distributed}, or null. */
+    public dev.osprey.engine.parallel.Communicator communicator() {
+        return communicator;
+    }
+
+    /** This process's rank in {@link #communicator()}. */
+    public int rank() {
+        return rank;
     }
 
     /** The callbacks, in the order they were added (read-only). */

@@ -274,6 +274,14 @@ public class Model implements AutoCloseable {
      * network, each other a new network on its device holding the model's weights and optimizer state.
      */
     private dev.osprey.engine.parallel.DataParallel replicas(FitOptions options) {
+        if (options.communicator() != null) {
+            if (!options.deviceNames().isEmpty()) {
+                throw new IllegalArgumentException("fit: expected devices(...) or distributed(...), received both");
+            }
+            return dev.osprey.engine.parallel.DataParallel.ofRank(
+                    new dev.osprey.engine.parallel.DataParallel.Replica(network, updater), options.rank(),
+                    options.communicator(), loss, metrics.stream().anyMatch(Metric::fromCounts));
+        }
         List<Device> devices = resolveDevices(options.deviceNames());
         if (devices.size() <= 1) {
             return null;

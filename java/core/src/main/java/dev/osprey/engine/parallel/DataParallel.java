@@ -32,7 +32,10 @@ public final class DataParallel implements AutoCloseable {
     public record Replica(Network network, Optimizer.Updater updater) {
     }
 
-    private final List<Replica> replicas;
+    private final List<Replica> replicas;    // the replicas this process drives
+    private final int firstRank;              // the communicator rank of replicas.get(0)
+    private final int worldSize;              // ranks in all, here and elsewhere
+    private final boolean ownsCommunicator;
     private final Communicator communicator;
     private final Loss loss;
     private final boolean counts;
@@ -61,11 +64,37 @@ public final class DataParallel implements AutoCloseable {
     /** {@link #DataParallel(List, Communicator, Loss, boolean)} with buckets of about bucketFloats values. */
     public DataParallel(List<Replica> replicas, Communicator communicator, Loss loss, boolean counts,
                         long bucketFloats) {
+        this(oneRankEach(replicas, communicator), 0, communicator, true, loss, counts, bucketFloats);
+    }
+
+    private static List<Replica> oneRankEach(List<Replica> replicas, Communicator communicator) {
         if (replicas.size() != communicator.size()) {
             throw new IllegalArgumentException("data parallel: expected one communicator rank per replica, received "
                     + replicas.size() + " replicas and " + communicator.size() + " ranks");
         }
+        return replicas;
+    }
+
+    /**
+     * One rank of a training spread over processes or machines (Spark's barrier tasks, say): this process drives
+     * replica, rank {@code rank} of the communicator's ranks, and every rank loads batches of the same number of rows
+     * (its part of the global batch, which is the ranks' batches one after the other). The caller keeps the
+     * communicator (it is not closed here).
+     */
+    public static DataParallel ofRank(Replica replica, int rank, Communicator communicator, Loss loss, boolean counts) {
+        if (rank < 0 || rank >= communicator.size()) {
+            throw new IllegalArgumentException("data parallel: expected a rank in [0, " + communicator.size()
+                    + "), received " + rank);
+        }
+        return new DataParallel(List.of(replica), rank, communicator, false, loss, counts, DEFAULT_BUCKET_FLOATS);
+    }
+
+    private DataParallel(List<Replica> replicas, int firstRank, Communicator communicator, boolean ownsCommunicator,
+                         Loss loss, boolean counts, long bucketFloats) {
         this.replicas = List.copyOf(replicas);
+        this.firstRank = firstRank;
+        this.worldSize = communicator.size();
+        this.ownsCommunicator = ownsCommunicator;
         this.communicator = communicator;
         this.loss = loss;
         this.counts = counts;
@@ -122,6 +151,18 @@ public final class DataParallel implements AutoCloseable {
      * targetWidth values (as the loss op reads them).
      */
     public void load(float[] x, float[] targets, int targetWidth, int count) {
+        if (replicas.size() < worldSize) { // one rank of many: all rows are this rank's part of the global batch
+            Network network = replicas.get(0).network();
+            ExecutionPlan plan = network.trainingPlan(count);
+            network.backend().copyIn(x, 0, plan.input(0));
+            network.backend().copyIn(targets, 0, plan.targets(targetWidth));
+            plans[0] = plan;
+            rows[0] = count;
+            firstRows[0] = Math.multiplyExact(firstRank, count);
+            this.total = Math.multiplyExact(count, worldSize);
+            this.targetWidth = targetWidth;
+            return;
+        }
         int first = 0;
         for (int i = 0; i < replicas.size(); i++) {
             int n = shard(count, replicas.size(), i);
@@ -156,19 +197,19 @@ public final class DataParallel implements AutoCloseable {
         }
         List<Future<?>> running = new ArrayList<>();
         for (int i = 0; i < replicas.size(); i++) {
-            int rank = i;
+            int local = i;
             running.add(threads.submit(() -> {
                 try {
-                    replicaStep(rank, seed);
+                    replicaStep(local, seed);
                 } catch (Throwable t) {
-                    communicator.abort(rank, t);
+                    communicator.abort(firstRank + local, t);
                     throw t;
                 }
                 return null;
             }));
         }
         Throwable first = null;
-        int firstRank = -1;
+        int failedRank = -1;
         for (int i = 0; i < running.size(); i++) {
             try {
                 running.get(i).get();
@@ -177,22 +218,22 @@ public final class DataParallel implements AutoCloseable {
                 if (cause instanceof ReplicaFailedException r) { // a rank that stopped because another failed
                     if (first == null) {
                         first = r.getCause();
-                        firstRank = r.rank();
+                        failedRank = r.rank();
                     }
                 } else if (first == null || first == cause) {
                     first = cause;
-                    firstRank = i;
+                    failedRank = firstRank + i;
                 }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-                communicator.abort(i, e);
+                communicator.abort(firstRank + i, e);
                 first = first == null ? e : first;
-                firstRank = firstRank < 0 ? i : firstRank;
+                failedRank = failedRank < 0 ? firstRank + i : failedRank;
             }
         }
         if (first != null) {
             failed = true;
-            throw new ReplicaFailedException(firstRank, replicas.size(), first);
+            throw new ReplicaFailedException(failedRank, worldSize, first);
         }
     }
 
@@ -202,21 +243,22 @@ public final class DataParallel implements AutoCloseable {
      * across replicas while backward goes on; then the weight penalties (the same on every replica, so added after
      * the sum), the optimizer step, and replica 0's moving statistics.
      */
-    private void replicaStep(int rank, long seed) throws Exception {
-        Replica replica = replicas.get(rank);
+    private void replicaStep(int local, long seed) throws Exception {
+        int rank = firstRank + local;
+        Replica replica = replicas.get(local);
         Network network = replica.network();
         Backend backend = network.backend();
-        ExecutionPlan plan = plans[rank];
-        float share = (float) rows[rank] / total;
-        boolean shared = replicas.size() > 1;
+        ExecutionPlan plan = plans[local];
+        float share = (float) rows[local] / total;
+        boolean shared = worldSize > 1;
         List<Future<?>> summing = new ArrayList<>();
         java.util.function.IntConsumer launch = b -> {
-            Tensor view = bucketViews[rank][b];
+            Tensor view = bucketViews[local][b];
             if (share != 1f) {
                 backend.scale(view, share, 0f, view);
             }
             if (shared) {
-                summing.add(links[rank].submit(() -> {
+                summing.add(links[local].submit(() -> {
                     communicator.allReduceSum(rank, view);
                     return null;
                 }));
@@ -227,7 +269,7 @@ public final class DataParallel implements AutoCloseable {
             if (plan == null) { // fewer rows than replicas: this one adds nothing
                 backend.fill(network.parameters().gradientArena(), 0f);
             } else {
-                plan.forward(seed, firstRows[rank]);
+                plan.forward(seed, firstRows[local]);
                 Tensor targets = plan.targets(targetWidth);
                 backend.loss(loss.kind(), plan.output(0), targets, plan.outputGradient(), network.trainStats());
                 if (counts) {
@@ -247,7 +289,7 @@ public final class DataParallel implements AutoCloseable {
             }
         }
         backend.execute(() -> {
-            network.addPenalties(rows[rank], network.trainStats(), true);
+            network.addPenalties(rows[local], network.trainStats(), true);
             replica.updater().step();
             return null;
         });
@@ -293,9 +335,13 @@ public final class DataParallel implements AutoCloseable {
     public void close() {
         threads.shutdownNow();
         for (ExecutorService link : links) {
-            link.shutdownNow();
+            if (link != null) {
+                link.shutdownNow();
+            }
         }
-        communicator.close();
+        if (ownsCommunicator) {
+            communicator.close();
+        }
         for (Replica r : replicas.subList(1, replicas.size())) {
             r.network().close();
         }

@@ -111,6 +111,66 @@ class DataParallelTest {
         }
     }
 
+    /**
+     * Ranks in separate threads, each with its own model and its own data (as Spark's barrier tasks are), train to
+     * what one device reaches on the global batches: each rank's batch after the other's.
+     */
+    @Test
+    @Timeout(120) // a guard against a hang, not an ordering
+    void ranksWithTheirOwnDataTrainAsOneDeviceOnTheirBatchesJoined() throws Exception {
+        int ranks = 2;
+        int local = 6;
+        int perRank = 18; // three batches each
+        NDArray[] d = blobs(ranks * perRank, 5);
+        float[] joinedX = new float[d[0].data().length];
+        float[] joinedY = new float[d[1].data().length];
+        int row = 0;
+        for (int batch = 0; batch < perRank / local; batch++) {
+            for (int r = 0; r < ranks; r++) {
+                for (int i = 0; i < local; i++, row++) {
+                    int from = r * perRank + batch * local + i;
+                    System.arraycopy(d[0].data(), from * 36, joinedX, row * 36, 36);
+                    joinedY[row] = d[1].data()[from];
+                }
+            }
+        }
+        Supplier<FitOptions> options = () -> FitOptions.defaults().epochs(2).shuffle(false).seed(11).verbose(false);
+        try (Sequential one = withDropout(() -> new SGD(0.1, 0.9, false))) {
+            one.fit(new NDArray(joinedX, ranks * perRank, 6, 6, 1), new NDArray(joinedY, ranks * perRank),
+                    options.get().batchSize(local * ranks));
+            List<List<NDArray>> weights = new ArrayList<>();
+            Throwable[] errors = new Throwable[ranks];
+            try (HostCommunicator communicator = new HostCommunicator(List.of(CPU, CPU))) {
+                Thread[] threads = new Thread[ranks];
+                for (int r = 0; r < ranks; r++) {
+                    weights.add(null);
+                    int rank = r;
+                    threads[r] = new Thread(() -> {
+                        try (Sequential replica = withDropout(() -> new SGD(0.1, 0.9, false))) {
+                            replica.fit(d[0].slice(rank * perRank, (rank + 1) * perRank),
+                                    d[1].slice(rank * perRank, (rank + 1) * perRank),
+                                    options.get().batchSize(local).distributed(communicator, rank));
+                            weights.set(rank, replica.getWeights());
+                        } catch (Throwable e) {
+                            errors[rank] = e;
+                        }
+                    });
+                    threads[r].start();
+                }
+                for (Thread t : threads) {
+                    t.join();
+                }
+            }
+            for (Throwable e : errors) {
+                if (e != null) {
+                    throw new AssertionError(e);
+                }
+            }
+            assertClose(weights.get(0), weights.get(1), 0, "rank 1 against rank 0");
+            assertClose(one.getWeights(), weights.get(0), 2e-5, "2 ranks against one device");
+        }
+    }
+
     @Test
     void theFirstDeviceMustBeTheModelsOwn() {
         NDArray[] d = blobs(8, 1);
