@@ -215,12 +215,13 @@ public class Model implements AutoCloseable {
      */
     public Model buildWith(List<NDArray> weights) {
         java.util.Objects.requireNonNull(weights, "weights");
+        refuseWhileTraining("buildWith");
         synchronized (this) {
             if (network != null) {
                 throw new IllegalStateException("buildWith: the model is built already; use setWeights");
             }
+            return build(weights);
         }
-        return build(weights);
     }
 
     private Model build(List<NDArray> weights) {
@@ -312,9 +313,14 @@ public class Model implements AutoCloseable {
             replicas.subList(1, replicas.size()).forEach(r -> r.network().close());
             throw e;
         }
-        return new dev.osprey.engine.parallel.DataParallel(replicas,
-                new dev.osprey.engine.parallel.HostCommunicator(backends), loss,
-                metrics.stream().anyMatch(Metric::fromCounts));
+        try {
+            return new dev.osprey.engine.parallel.DataParallel(replicas,
+                    new dev.osprey.engine.parallel.HostCommunicator(backends), loss,
+                    metrics.stream().anyMatch(Metric::fromCounts));
+        } catch (RuntimeException e) {
+            replicas.subList(1, replicas.size()).forEach(r -> r.network().close());
+            throw e;
+        }
     }
 
     /** fit's device names as devices, the model's own first; "all" is every GPU here (or the model's device alone). */
@@ -346,6 +352,10 @@ public class Model implements AutoCloseable {
         }
         for (int i = 1; i < out.size(); i++) {
             Device d = out.get(i);
+            if (d.kind() != first.kind()) { // their arithmetic differs: the replicas' weights would drift apart
+                throw new IllegalArgumentException("fit: expected devices of one kind (all GPUs or all CPU), received "
+                        + names);
+            }
             if (d.kind() == Device.Kind.CUDA && out.subList(0, i).stream()
                     .anyMatch(o -> o.kind() == Device.Kind.CUDA && o.index() == d.index())) {
                 throw new IllegalArgumentException("fit: expected each GPU once among the devices, received " + names);

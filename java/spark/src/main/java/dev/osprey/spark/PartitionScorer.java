@@ -53,9 +53,12 @@ final class PartitionScorer implements Iterator<Row> {
 
     /** The scored rows of one partition; the model lease ends with the task. */
     static Iterator<Row> score(Iterator<Row> rows, String modelId, Supplier<byte[]> modelBytes, Settings settings) {
+        if (!rows.hasNext()) {
+            return java.util.Collections.emptyIterator(); // an empty partition: no model needed
+        }
         ExecutorModels.Lease lease = ExecutorModels.acquire(modelId, modelBytes);
         TaskContext task = TaskContext.get();
-        if (task != null) {
+        if (task != null) { // also when the task fails or is killed
             task.addTaskCompletionListener((org.apache.spark.util.TaskCompletionListener) context -> lease.close());
         }
         try {
@@ -99,6 +102,7 @@ final class PartitionScorer implements Iterator<Row> {
         ready.clear();
         next = 0;
         if (!rows.hasNext()) {
+            lease.close(); // the rows are done (the task's own listener closes it too; closing twice is harmless)
             return false;
         }
         scoreNextBatch();

@@ -131,6 +131,21 @@ public final class DataParallel implements AutoCloseable {
         }
     }
 
+    /** Waits (up to a minute) for a pool's threads to end; an interrupted caller still waits, and stays interrupted. */
+    private static boolean finished(ExecutorService pool) {
+        boolean interrupted = Thread.interrupted();
+        try {
+            return pool.awaitTermination(60, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            interrupted = true;
+            return false;
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
     /** The number of gradient buckets summed per step. */
     public int buckets() {
         return buckets.buckets().size();
@@ -264,7 +279,8 @@ public final class DataParallel implements AutoCloseable {
                 }));
             }
         };
-        backend.execute(() -> {
+        try {
+            backend.execute(() -> {
             GradientBuckets.Progress progress = buckets.new Progress();
             if (plan == null) { // fewer rows than replicas: this one adds nothing
                 backend.fill(network.parameters().gradientArena(), 0f);
@@ -281,11 +297,21 @@ public final class DataParallel implements AutoCloseable {
             progress.rest().forEach(launch::accept);
             return null;
         });
-        for (Future<?> f : summing) {
-            try {
-                f.get();
-            } catch (ExecutionException e) {
-                throw e.getCause() instanceof Exception cause ? cause : e;
+        } finally {
+            // Every bucket handed to the link thread is waited for, also when this replica failed: nothing may still
+            // read or write the gradients once the step is over (close() frees them).
+            Exception failure = null;
+            for (Future<?> f : summing) {
+                try {
+                    f.get();
+                } catch (ExecutionException e) {
+                    if (failure == null) {
+                        failure = e.getCause() instanceof Exception cause ? cause : e;
+                    }
+                }
+            }
+            if (failure != null) {
+                throw failure;
             }
         }
         backend.execute(() -> {
@@ -340,7 +366,13 @@ public final class DataParallel implements AutoCloseable {
             }
         }
         if (ownsCommunicator) {
-            communicator.close();
+            communicator.close(); // wakes any rank still waiting in a collective
+        }
+        if (!finished(threads) || java.util.Arrays.stream(links).anyMatch(l -> l != null && !finished(l))) {
+            // A replica still running would write into freed memory: leave the replicas to the garbage collector.
+            org.slf4j.LoggerFactory.getLogger(DataParallel.class).warn("data parallel: replica threads did not stop "
+                    + "within 60 s; their networks are left open");
+            return;
         }
         for (Replica r : replicas.subList(1, replicas.size())) {
             r.network().close();

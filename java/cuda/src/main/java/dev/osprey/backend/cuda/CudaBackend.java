@@ -74,7 +74,12 @@ public final class CudaBackend implements Backend {
     private long tensorsAllocated;
     private boolean closed;
     /** The thread that last called in; another one must first make this backend's device current. */
-    private Thread lastThread = Thread.currentThread();
+    /**
+     * The device the CUDA runtime has current on each thread, as our backends last set it (-1: not set by us). The
+     * runtime keeps it per thread, not per backend: a thread that used backend 1 and comes back to backend 0 must set
+     * device 0 again (data-parallel training moves between backends on one thread).
+     */
+    private static final ThreadLocal<int[]> CURRENT_DEVICE = ThreadLocal.withInitial(() -> new int[] {-1});
 
     /**
      * Opens GPU number {@code device} (0-based), with TF32 math unless {@code -Dosprey.cuda.tf32=false}: see
@@ -95,7 +100,9 @@ public final class CudaBackend implements Backend {
         if (!available.usable()) {
             throw new dev.osprey.backend.BackendException("the CUDA backend is not usable here: " + available.reason());
         }
+        CURRENT_DEVICE.get()[0] = -1; // the context sets its device current on this thread, even if it then fails
         c = new CudaContext(device, tf32);
+        CURRENT_DEVICE.get()[0] = device;
         try {
             staging = new PinnedStaging(c);
             biasActivation = c.kernels.launch("osprey_bias_activation_forward", "ppiiiff");
@@ -574,9 +581,10 @@ public final class CudaBackend implements Backend {
         if (closed) {
             throw new IllegalStateException("the CUDA backend was already closed");
         }
-        if (Thread.currentThread() != lastThread) { // the runtime's current device is per thread
+        int[] current = CURRENT_DEVICE.get();
+        if (current[0] != c.device) {
             Status.cuda(cudart.cudaSetDevice(c.device), "cudaSetDevice(" + c.device + ")");
-            lastThread = Thread.currentThread();
+            current[0] = c.device;
         }
     }
 
