@@ -315,7 +315,7 @@ public class Model implements AutoCloseable {
         }
         try {
             return new dev.osprey.engine.parallel.DataParallel(replicas,
-                    new dev.osprey.engine.parallel.HostCommunicator(backends), loss,
+                    dev.osprey.engine.parallel.CollectiveProvider.best(backends), loss,
                     metrics.stream().anyMatch(Metric::fromCounts));
         } catch (RuntimeException e) {
             replicas.subList(1, replicas.size()).forEach(r -> r.network().close());

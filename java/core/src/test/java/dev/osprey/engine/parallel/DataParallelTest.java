@@ -325,6 +325,14 @@ class DataParallelTest {
     }
 
     @Test
+    void cpuReplicasSumThroughHostMemory() {
+        try (Communicator c = CollectiveProvider.best(List.of(CPU, CPU))) {
+            assertTrue(c instanceof HostCommunicator, c.getClass().getName());
+            assertEquals(2, c.size());
+        }
+    }
+
+    @Test
     void shardsAreContiguousAndAsEvenAsPossible() {
         assertEquals(List.of(4, 3, 3), List.of(DataParallel.shard(10, 3, 0), DataParallel.shard(10, 3, 1),
                 DataParallel.shard(10, 3, 2)));

@@ -588,6 +588,18 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    /** This backend's GPU number. */
+    int deviceIndex() {
+        return c.device;
+    }
+
+    /** Queues call on this backend's stream, in order with its ops, for tensor t's device memory (NCCL's calls). */
+    synchronized void onStream(Tensor t, java.util.function.BiConsumer<org.bytedeco.javacpp.FloatPointer,
+            org.bytedeco.cuda.cudart.CUstream_st> call) {
+        CudaTensor tensor = cuda(t);
+        call.accept(tensor.pointer(), c.stream);
+    }
+
     /** For this package's resident data: the tensor behind a seam tensor. */
     CudaTensor cudaTensor(Tensor t) {
         return cuda(t);
