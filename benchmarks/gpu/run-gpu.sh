@@ -29,6 +29,7 @@ java=("$here/runtime/bin/java" --enable-native-access=ALL-UNNAMED -Dosprey.test.
     --select-class dev.osprey.GpuTrainingTest \
     --select-class dev.osprey.CpuGpuAgreementTest \
     --select-class dev.osprey.backend.cuda.ByteCodesTest \
+    --select-class dev.osprey.backend.cuda.NcclCommunicatorTest \
     --reports-dir "$results/junit" 2>&1 | tee "$results/gpu-tests.txt"
 tests=${PIPESTATUS[0]}
 
