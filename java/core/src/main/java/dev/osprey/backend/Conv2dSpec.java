@@ -102,9 +102,24 @@ public record Conv2dSpec(int batch, int inH, int inW, int inC, int filters, int 
     }
 
     @Override
-    public int hashCode() {
-        int[] values = {batch, inH, inW, inC, filters, kernelH, kernelW, strideH, strideW, padTop, padLeft, padBottom,
-            padRight, dilationH, dilationW, groups, hasBias ? 1 : 0, activation == null ? 0 : activation.hashCode()};
-        return java.util.Arrays.hashCode(values);
+    public int hashCode() { // a running hash: looked up per call, so no array
+        int h = batch;
+        h = 31 * h + inH;
+        h = 31 * h + inW;
+        h = 31 * h + inC;
+        h = 31 * h + filters;
+        h = 31 * h + kernelH;
+        h = 31 * h + kernelW;
+        h = 31 * h + strideH;
+        h = 31 * h + strideW;
+        h = 31 * h + padTop;
+        h = 31 * h + padLeft;
+        h = 31 * h + padBottom;
+        h = 31 * h + padRight;
+        h = 31 * h + dilationH;
+        h = 31 * h + dilationW;
+        h = 31 * h + groups;
+        h = 31 * h + (hasBias ? 1 : 0);
+        return 31 * h + java.util.Objects.hashCode(activation);
     }
 }

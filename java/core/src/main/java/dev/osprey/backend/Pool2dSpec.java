@@ -52,9 +52,19 @@ public record Pool2dSpec(Mode mode, int batch, int inH, int inW, int channels, i
     }
 
     @Override
-    public int hashCode() {
-        int[] values = {mode == null ? 0 : mode.hashCode(), batch, inH, inW, channels, poolH, poolW, strideH, strideW,
-            padTop, padLeft, padBottom, padRight};
-        return java.util.Arrays.hashCode(values);
+    public int hashCode() { // a running hash: looked up per call, so no array
+        int h = java.util.Objects.hashCode(mode);
+        h = 31 * h + batch;
+        h = 31 * h + inH;
+        h = 31 * h + inW;
+        h = 31 * h + channels;
+        h = 31 * h + poolH;
+        h = 31 * h + poolW;
+        h = 31 * h + strideH;
+        h = 31 * h + strideW;
+        h = 31 * h + padTop;
+        h = 31 * h + padLeft;
+        h = 31 * h + padBottom;
+        return 31 * h + padRight;
     }
 }
