@@ -20,7 +20,6 @@ import dev.osprey.optim.SGD;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
-import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -223,18 +222,7 @@ class SequentialTest {
                 .compile(new Adam(0.01), Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY);
     }
 
-    /** Three classes of 6x6 images: a bright row 0, 2 or 4 over noise. */
     static NDArray[] blobs(int n, long seed) {
-        Random r = new Random(seed);
-        float[] x = new float[n * 36];
-        float[] y = new float[n];
-        for (int i = 0; i < n; i++) {
-            int c = r.nextInt(3);
-            y[i] = c;
-            for (int j = 0; j < 36; j++) {
-                x[i * 36 + j] = 0.3f * r.nextFloat() + (j / 6 == 2 * c ? 1f : 0f);
-            }
-        }
-        return new NDArray[] {new NDArray(x, n, 6, 6, 1), new NDArray(y, n)};
+        return dev.osprey.testing.Blobs.of(n, seed);
     }
 }

@@ -31,7 +31,6 @@ import dev.osprey.optim.SGD;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Random;
 import java.util.function.Supplier;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -360,18 +359,7 @@ class DataParallelTest {
         assertTrue(worst <= tolerance, what + ": weights differ from one device's by " + worst + " (relative)");
     }
 
-    /** Three classes of 6x6 images: a bright row 0, 2 or 4 over noise. */
     private static NDArray[] blobs(int n, long seed) {
-        Random r = new Random(seed);
-        float[] x = new float[n * 36];
-        float[] y = new float[n];
-        for (int i = 0; i < n; i++) {
-            int c = r.nextInt(3);
-            y[i] = c;
-            for (int j = 0; j < 36; j++) {
-                x[i * 36 + j] = (float) (r.nextGaussian() * 0.3) + (j / 6 == 2 * c ? 1f : 0f);
-            }
-        }
-        return new NDArray[] {new NDArray(x, n, 6, 6, 1), new NDArray(y, n)};
+        return dev.osprey.testing.Blobs.of(n, seed);
     }
 }
