@@ -49,6 +49,8 @@ public final class DataParallel implements AutoCloseable {
     private int total;
     private int targetWidth;
     private boolean failed;
+    /** Replica 0's parameter version that every other replica here holds (see {@link #followLead}). */
+    private long leadVersion;
 
     /**
      * Steps replicas (replica 0 the model's own, the others already holding its weights and optimizer state) through
@@ -129,6 +131,7 @@ public final class DataParallel implements AutoCloseable {
                         all.get(b).size());
             }
         }
+        this.leadVersion = lead.parameters().version();
     }
 
     /** Waits (up to a minute) for a pool's threads to end; an interrupted caller still waits, and stays interrupted. */
@@ -204,6 +207,7 @@ public final class DataParallel implements AutoCloseable {
         if (failed) {
             throw new IllegalStateException("data parallel: a replica failed earlier; this training can't go on");
         }
+        followLead();
         Optimizer.Updater lead = replicas.get(0).updater();
         for (Replica r : replicas.subList(1, replicas.size())) { // callbacks and schedules change replica 0's
             if (!r.updater().followsSchedule() && r.updater().learningRate() != lead.learningRate()) {
@@ -250,6 +254,7 @@ public final class DataParallel implements AutoCloseable {
             failed = true;
             throw new ReplicaFailedException(failedRank, worldSize, first);
         }
+        leadVersion = replicas.get(0).network().parameters().version();
     }
 
     /**
@@ -323,6 +328,24 @@ public final class DataParallel implements AutoCloseable {
             communicator.broadcast(rank, network.parameters().stateArena(), 0);
         }
         network.parameters().changed();
+    }
+
+    /**
+     * Replica 0 is the model's own network: weights set on the model between steps (a callback's setWeights) land
+     * there alone. Before a step, every other replica here takes replica 0's weights and moving statistics if they
+     * changed since the last step (rare: a host round trip each). Ranks in other processes run the same callbacks
+     * on their own replica 0.
+     */
+    private void followLead() {
+        dev.osprey.engine.Parameters lead = replicas.get(0).network().parameters();
+        if (lead.version() == leadVersion || replicas.size() == 1) {
+            return;
+        }
+        List<dev.osprey.NDArray> weights = lead.get();
+        for (Replica r : replicas.subList(1, replicas.size())) {
+            r.network().parameters().set(weights);
+        }
+        leadVersion = lead.version();
     }
 
     /** Zeroes every replica's running loss sums (and classification counts, when counted). */

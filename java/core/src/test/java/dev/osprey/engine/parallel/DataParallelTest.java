@@ -15,6 +15,8 @@ import dev.osprey.SymbolicTensor;
 import dev.osprey.backend.Backend;
 import dev.osprey.backend.Device;
 import dev.osprey.backend.Tensor;
+import dev.osprey.callbacks.Callback;
+import dev.osprey.callbacks.Training;
 import dev.osprey.engine.Graph;
 import dev.osprey.engine.Network;
 import dev.osprey.layers.BatchNormalization;
@@ -31,6 +33,7 @@ import dev.osprey.optim.SGD;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.function.Supplier;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -76,6 +79,40 @@ class DataParallelTest {
                     }
                 }
             }
+        }
+    }
+
+    /**
+     * A callback that sets the model's weights between steps (here halving them after the first epoch) changes replica
+     * 0, the model's own; every other replica must take the new weights before the next step, or the replicas train
+     * apart from each other and from one device.
+     */
+    @Test
+    void weightsSetByACallbackReachEveryReplica() {
+        NDArray[] d = blobs(37, 5);
+        Callback halveAfterFirstEpoch = new Callback() {
+            @Override
+            public void onEpochEnd(int epoch, Map<String, Double> logs, Training training) {
+                if (epoch == 0) {
+                    List<NDArray> halved = new ArrayList<>();
+                    for (NDArray w : training.model().getWeights()) {
+                        float[] v = w.data().clone();
+                        for (int i = 0; i < v.length; i++) {
+                            v[i] *= 0.5f;
+                        }
+                        halved.add(new NDArray(v, w.shape()));
+                    }
+                    training.model().setWeights(halved);
+                }
+            }
+        };
+        Supplier<FitOptions> options = () -> FitOptions.defaults().epochs(3).batchSize(12).seed(3).verbose(false)
+                .callbacks(halveAfterFirstEpoch);
+        try (Sequential one = withDropout(() -> new SGD(0.1, 0.9, false));
+             Sequential many = withDropout(() -> new SGD(0.1, 0.9, false))) {
+            one.fit(d[0], d[1], options.get());
+            many.fit(d[0], d[1], options.get().devices(cpus(2)));
+            assertClose(one.getWeights(), many.getWeights(), 2e-5, "2 replicas after a callback set the weights");
         }
     }
 
