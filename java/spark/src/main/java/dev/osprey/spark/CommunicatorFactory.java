@@ -1,5 +1,6 @@
 package dev.osprey.spark;
 
+import dev.osprey.backend.Device;
 import dev.osprey.engine.parallel.Communicator;
 import java.io.Serializable;
 
@@ -13,8 +14,11 @@ public interface CommunicatorFactory extends Serializable {
     /** Called by rank 0 only: the token every rank of this training joins with. */
     String newToken(int ranks);
 
-    /** This rank's communicator of {@code ranks} ranks; returns once it can be used. */
-    Communicator join(String token, int rank, int ranks);
+    /**
+     * This rank's communicator of {@code ranks} ranks, for tensors on device (the task's: its Spark-assigned GPU, say);
+     * returns once it can be used.
+     */
+    Communicator join(String token, int rank, int ranks, Device device);
 
     /** This rank is done with the communicator (its resources go when every rank has left). */
     void leave(String token, int rank);

@@ -10,8 +10,8 @@ import java.util.Map;
 import java.util.function.Supplier;
 
 /**
- * The models an executor JVM holds, one per model file (by digest), shared by its concurrent tasks and kept for the
- * next ones: a task leases the model, and when the last running task's lease ends the model frees its plans'
+ * The models an executor JVM holds, one per model file (by digest) and device, shared by its concurrent tasks on that
+ * device and kept for the next ones: a task leases the model, and when the last running task's lease ends the model frees its plans'
  * native memory (activation buffers), keeping only its weights. At most {@link #MAX_MODELS} models are kept; the
  * least recently used one beyond that is closed once no task uses it.
  */
@@ -69,21 +69,22 @@ public final class ExecutorModels {
     private ExecutorModels() {
     }
 
-    /** The model with this id, loaded from bytes (on the automatic device) if this executor has not got it yet. */
-    public static synchronized Lease acquire(String id, Supplier<byte[]> bytes) {
-        Entry e = MODELS.get(id);
+    /** The model with this id on device, loaded from bytes if this executor has not got it there yet. */
+    public static synchronized Lease acquire(String id, Device device, Supplier<byte[]> bytes) {
+        String key = id + "@" + device;
+        Entry e = MODELS.get(key);
         if (e == null) {
             try {
-                e = new Entry(ModelFile.fromBytes(bytes.get(), Device.auto()));
+                e = new Entry(ModelFile.fromBytes(bytes.get(), device));
             } catch (IOException ex) {
                 throw new UncheckedIOException("osprey-spark: the broadcast model could not be read: " + ex.getMessage(),
                         ex);
             }
-            MODELS.put(id, e);
+            MODELS.put(key, e);
             loads++;
         }
         e.users++;
-        return new Lease(id, e);
+        return new Lease(key, e);
     }
 
     private static void evictIdle() {

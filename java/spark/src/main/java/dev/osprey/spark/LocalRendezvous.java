@@ -4,7 +4,6 @@ import dev.osprey.backend.Backend;
 import dev.osprey.backend.Device;
 import dev.osprey.engine.parallel.Communicator;
 import dev.osprey.engine.parallel.HostCommunicator;
-import java.util.Collections;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.UUID;
@@ -19,11 +18,13 @@ public final class LocalRendezvous implements CommunicatorFactory {
     private static final Map<String, Session> SESSIONS = new HashMap<>();
 
     private static final class Session {
+        final Backend[] backends; // per rank, its device's backend, named when it joins
         final HostCommunicator communicator;
         int present;
 
-        Session(HostCommunicator communicator) {
-            this.communicator = communicator;
+        Session(int ranks) {
+            this.backends = new Backend[ranks];
+            this.communicator = new HostCommunicator(ranks, rank -> backends[rank], HostCommunicator.DEFAULT_TIMEOUT);
         }
     }
 
@@ -33,7 +34,7 @@ public final class LocalRendezvous implements CommunicatorFactory {
     }
 
     @Override
-    public Communicator join(String token, int rank, int ranks) {
+    public Communicator join(String token, int rank, int ranks, Device device) {
         if (!token.startsWith("local:")) {
             throw new IllegalArgumentException("LocalRendezvous: expected a token it made ('local:...'), received '"
                     + token + "'");
@@ -41,14 +42,18 @@ public final class LocalRendezvous implements CommunicatorFactory {
         synchronized (SESSIONS) {
             Session s = SESSIONS.get(token);
             if (s == null) {
-                Backend backend = Device.auto().backend();
-                s = new Session(new HostCommunicator(Collections.nCopies(ranks, backend)));
+                s = new Session(ranks);
                 SESSIONS.put(token, s);
             }
             if (s.communicator.size() != ranks) {
                 throw new IllegalStateException("LocalRendezvous: session " + token + " has " + s.communicator.size()
                         + " ranks, rank " + rank + " expected " + ranks);
             }
+            if (rank < 0 || rank >= ranks) {
+                throw new IllegalArgumentException("LocalRendezvous: expected a rank in [0, " + ranks + "), received "
+                        + rank);
+            }
+            s.backends[rank] = device.backend();
             s.present++;
             return s.communicator;
         }

@@ -56,8 +56,8 @@ final class PartitionScorer implements Iterator<Row> {
         if (!rows.hasNext()) {
             return java.util.Collections.emptyIterator(); // an empty partition: no model needed
         }
-        ExecutorModels.Lease lease = ExecutorModels.acquire(modelId, modelBytes);
         TaskContext task = TaskContext.get();
+        ExecutorModels.Lease lease = ExecutorModels.acquire(modelId, TaskDevices.of(task), modelBytes);
         if (task != null) { // also when the task fails or is killed
             task.addTaskCompletionListener((org.apache.spark.util.TaskCompletionListener) context -> lease.close());
         }

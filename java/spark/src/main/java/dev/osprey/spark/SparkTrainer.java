@@ -116,8 +116,9 @@ public final class SparkTrainer {
             if (usable == 0) {
                 throw new IllegalArgumentException("SparkTrainer: a partition holds no rows; every task needs data");
             }
-            Communicator communicator = communicators.join(shared, rank, ranks);
-            try (Model m = ModelFile.fromBytes(model.value(), Device.auto())) {
+            Device device = TaskDevices.of(context);
+            Communicator communicator = communicators.join(shared, rank, ranks, device);
+            try (Model m = ModelFile.fromBytes(model.value(), device)) {
                 NDArray x = stack(samples, usable, m);
                 float[] y = new float[usable];
                 for (int i = 0; i < usable; i++) {

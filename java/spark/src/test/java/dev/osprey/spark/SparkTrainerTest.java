@@ -120,7 +120,7 @@ class SparkTrainerTest {
     void localRendezvousNeedsLocalModeAndTasksNeedRows() {
         assertThrows(IllegalArgumentException.class, () -> new SparkTrainer.Settings(0, 8, 1, true));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> new LocalRendezvous().join("nccl:abc", 0, 2));
+                () -> new LocalRendezvous().join("nccl:abc", 0, 2, Device.cpu()));
         assertTrue(e.getMessage().contains("expected a token it made"), e.getMessage());
     }
 }

@@ -299,6 +299,22 @@ class DataParallelTest {
         }
     }
 
+    /** A rank that never arrives fails the collective after the timeout, named, instead of hanging every other rank. */
+    @Test
+    @Timeout(60) // a guard against a hang, not an ordering
+    void aRankThatNeverArrivesFailsTheCollectiveAfterTheTimeout() {
+        try (HostCommunicator c = new HostCommunicator(List.of(CPU, CPU, CPU), java.time.Duration.ofMillis(200));
+             dev.osprey.backend.Memory memory = CPU.newMemory()) {
+            Tensor t = memory.allocate(4);
+            ReplicaFailedException e = assertThrows(ReplicaFailedException.class, () -> c.allReduceSum(0, t));
+            assertEquals(1, e.rank());
+            assertTrue(e.getMessage().contains("for rank(s) [1, 2] of 3, which did not arrive"), e.getMessage());
+            // the communicator stays failed: a late rank learns it at once instead of waiting for the others
+            ReplicaFailedException late = assertThrows(ReplicaFailedException.class, () -> c.allReduceSum(2, t));
+            assertEquals(1, late.rank());
+        }
+    }
+
     @Test
     @Timeout(60)
     void theHostCommunicatorSumsInRankOrderAndBroadcastsTheRoots() throws Exception {
