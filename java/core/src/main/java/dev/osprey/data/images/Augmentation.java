@@ -7,6 +7,8 @@ import java.util.SplittableRandom;
  * Random image transformations drawn afresh for every sample of every epoch, as Keras' ImageDataGenerator:
  * rotation within +-degrees, horizontal/vertical flips, zoom within 1 +- range, shifts within +- a share of the
  * size; uncovered pixels filled per {@link FillMode}. Draws come from (seed, epoch, sample), so a run repeats.
+ * Immutable: each setting returns a new Augmentation, so one can be shared by threads and pipelines (and
+ * {@link #NONE} stays none).
  */
 public final class Augmentation {
     /**
@@ -36,36 +38,50 @@ public final class Augmentation {
         }
     }
 
-    /** No augmentation. Shared: configure a new Augmentation rather than this one. */
+    /** No augmentation; configuring it gives new Augmentations and leaves it as it is. */
     public static final Augmentation NONE = new Augmentation();
 
-    private double rotationDegrees;
-    private boolean horizontalFlip;
-    private boolean verticalFlip;
-    private double zoomRange;
-    private double widthShift;
-    private double heightShift;
-    private FillMode fillMode = FillMode.NEAREST;
+    private final double rotationDegrees;
+    private final boolean horizontalFlip;
+    private final boolean verticalFlip;
+    private final double zoomRange;
+    private final double widthShift;
+    private final double heightShift;
+    private final FillMode fillMode;
+
+    /** Nothing varies yet; add transformations with the methods below (each returns a new Augmentation). */
+    public Augmentation() {
+        this(0, false, false, 0, 0, 0, FillMode.NEAREST);
+    }
+
+    private Augmentation(double rotationDegrees, boolean horizontalFlip, boolean verticalFlip, double zoomRange,
+                         double widthShift, double heightShift, FillMode fillMode) {
+        this.rotationDegrees = rotationDegrees;
+        this.horizontalFlip = horizontalFlip;
+        this.verticalFlip = verticalFlip;
+        this.zoomRange = zoomRange;
+        this.widthShift = widthShift;
+        this.heightShift = heightShift;
+        this.fillMode = fillMode;
+    }
 
     /**
      * Rotation by an angle drawn from [-degrees, degrees]; throws IllegalArgumentException for a negative or infinite
      * value. Needs resampling (image folders only).
      */
     public Augmentation rotation(double degrees) {
-        this.rotationDegrees = nonNegative("rotation", degrees);
-        return this;
+        return new Augmentation(nonNegative("rotation", degrees), horizontalFlip, verticalFlip, zoomRange, widthShift,
+                heightShift, fillMode);
     }
 
     /** Whether each sample is mirrored left to right, with probability 1/2 per draw. */
     public Augmentation horizontalFlip(boolean on) {
-        this.horizontalFlip = on;
-        return this;
+        return new Augmentation(rotationDegrees, on, verticalFlip, zoomRange, widthShift, heightShift, fillMode);
     }
 
     /** Whether each sample is mirrored top to bottom, with probability 1/2 per draw. */
     public Augmentation verticalFlip(boolean on) {
-        this.verticalFlip = on;
-        return this;
+        return new Augmentation(rotationDegrees, horizontalFlip, on, zoomRange, widthShift, heightShift, fillMode);
     }
 
     /** Zoom factor drawn from [1 - range, 1 + range]. */
@@ -73,21 +89,22 @@ public final class Augmentation {
         if (!(range >= 0 && range < 1)) {
             throw new IllegalArgumentException("Augmentation: expected 0 <= zoom range < 1, received " + range);
         }
-        this.zoomRange = range;
-        return this;
+        return new Augmentation(rotationDegrees, horizontalFlip, verticalFlip, range, widthShift, heightShift,
+                fillMode);
     }
 
     /** Shifts drawn from +- these shares of the width and the height. */
     public Augmentation shift(double widthShare, double heightShare) {
-        this.widthShift = nonNegative("width shift", widthShare);
-        this.heightShift = nonNegative("height shift", heightShare);
-        return this;
+        return new Augmentation(rotationDegrees, horizontalFlip, verticalFlip, zoomRange,
+                nonNegative("width shift", widthShare), nonNegative("height shift", heightShare), fillMode);
     }
 
     /** How pixels shifted in from outside the image are filled; NEAREST unless set. */
     public Augmentation fillMode(FillMode mode) {
-        this.fillMode = mode;
-        return this;
+        if (mode == null) {
+            throw new IllegalArgumentException("Augmentation: expected a fill mode, received null");
+        }
+        return new Augmentation(rotationDegrees, horizontalFlip, verticalFlip, zoomRange, widthShift, heightShift, mode);
     }
 
     /** How pixels shifted in from outside the image are filled (default NEAREST). */

@@ -1,6 +1,7 @@
 package dev.osprey.data.images;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -32,6 +33,24 @@ class AugmentationTest {
         float[] out = new float[N * N];
         decoder.decode(png, "test.png", GREY, p, Augmentation.FillMode.CONSTANT, out, 0);
         return out;
+    }
+
+    /** Settings return new Augmentations: configuring the shared NONE, or one shared by pipelines, changes neither. */
+    @Test
+    void configuringAnAugmentationLeavesTheOriginalAsItWas() {
+        Augmentation rotated = Augmentation.NONE.rotation(30);
+        assertTrue(Augmentation.NONE.isNone());
+        assertFalse(rotated.isNone());
+        Augmentation flips = new Augmentation().horizontalFlip(true);
+        Augmentation more = flips.zoom(0.2).shift(0.1, 0.1).verticalFlip(true).fillMode(Augmentation.FillMode.WRAP);
+        assertEquals(Augmentation.FillMode.NEAREST, flips.fillMode());
+        assertEquals(Augmentation.FillMode.WRAP, more.fillMode());
+        for (long sample = 0; sample < 64; sample++) { // flips only: never a zoom, a shift or a vertical flip
+            Augmentation.Params p = flips.draw(7, 0, sample);
+            assertEquals(1.0, p.zoom());
+            assertEquals(0.0, p.shiftX());
+            assertFalse(p.flipVertical());
+        }
     }
 
     @Test
