@@ -5,25 +5,43 @@ import dev.osprey.Precision;
 /**
  * A convolution as an inference plan runs it: the spec (its activation applied last), whether a residual of the
  * output's shape is added before the activation, the precision of its products, and for int8 the range its input
- * was calibrated to. A record: a plan-cache key.
+ * was calibrated to. In int8, two convolutions in a row can hand 8-bit activations over: the first writes its output
+ * mapped onto 8 bits by outputRange (its readers' calibrated input range), and the second, inputQuantized, reads
+ * them as they are instead of converting an fp32 input. A record: a plan-cache key.
  */
-public record ConvInference(Conv2dSpec spec, boolean residual, Precision precision, InputRange inputRange) {
+public record ConvInference(Conv2dSpec spec, boolean residual, Precision precision, InputRange inputRange,
+                            boolean inputQuantized, InputRange outputRange) {
     /**
-     * Throws NullPointerException when spec or precision is null, IllegalArgumentException when int8 comes without an
-     * input range.
+     * Throws NullPointerException when spec or precision is null, IllegalArgumentException when int8 (or a quantized
+     * input) comes without an input range, or a quantized input or output without int8.
      */
     public ConvInference {
         java.util.Objects.requireNonNull(spec, "spec");
         java.util.Objects.requireNonNull(precision, "precision");
-        if (precision == Precision.INT8 && inputRange == null) {
+        if ((precision == Precision.INT8 || inputQuantized) && inputRange == null) {
             throw new IllegalArgumentException("int8 convolution " + spec + ": expected a calibrated input range, "
                     + "received none");
         }
     }
 
+    /** Reading and writing fp32 activations. */
+    public ConvInference(Conv2dSpec spec, boolean residual, Precision precision, InputRange inputRange) {
+        this(spec, residual, precision, inputRange, false, null);
+    }
+
     /** Without an input range (any precision but int8). */
     public ConvInference(Conv2dSpec spec, boolean residual, Precision precision) {
         this(spec, residual, precision, null);
+    }
+
+    /** Whether the output is written as 8-bit values (int8 only: a hand-over to int8 readers). */
+    public boolean quantizedOutput() {
+        return precision == Precision.INT8 && outputRange != null;
+    }
+
+    /** Whether the input holds 8-bit values already (int8 only: handed over by an int8 convolution). */
+    public boolean quantizedInput() {
+        return precision == Precision.INT8 && inputQuantized;
     }
 
     // equals and hashCode written out: a record's generated ones link through invokedynamic at their first call,
@@ -32,12 +50,14 @@ public record ConvInference(Conv2dSpec spec, boolean residual, Precision precisi
     @Override
     public boolean equals(Object o) {
         return o instanceof ConvInference c && c.spec.equals(spec) && c.residual == residual
-                && c.precision == precision && java.util.Objects.equals(c.inputRange, inputRange);
+                && c.precision == precision && java.util.Objects.equals(c.inputRange, inputRange)
+                && c.inputQuantized == inputQuantized && java.util.Objects.equals(c.outputRange, outputRange);
     }
 
     @Override
     public int hashCode() {
-        return ((spec.hashCode() * 31 + (residual ? 1 : 0)) * 31 + precision.hashCode()) * 31
-                + java.util.Objects.hashCode(inputRange);
+        return ((((spec.hashCode() * 31 + (residual ? 1 : 0)) * 31 + precision.hashCode()) * 31
+                + java.util.Objects.hashCode(inputRange)) * 31 + (inputQuantized ? 1 : 0)) * 31
+                + java.util.Objects.hashCode(outputRange);
     }
 }

@@ -58,6 +58,9 @@ public final class ExecutionPlan implements AutoCloseable {
     private final Map<Node, Node> absorbedInto = new IdentityHashMap<>();
     /** Zero paddings a convolution took over: the padding call, per convolution; the padding calls run no more. */
     private final Map<Node, Node> paddedBy = new IdentityHashMap<>();
+    /** int8 plans: calls that write their output in 8 bits (the readers' range), and calls that read it so. */
+    private final Map<Node, dev.osprey.backend.InputRange> quantizedOutputOf = new IdentityHashMap<>();
+    private final java.util.Set<Node> quantizedInputs = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
     private static final int[] NO_PADDING = {0, 0, 0, 0};
     /** Gradients of a shared layer's later calls, kept apart and summed into the arena after backward: {arena, call}. */
     private final List<Tensor[]> sharedGradients = new ArrayList<>();
@@ -143,6 +146,19 @@ public final class ExecutionPlan implements AutoCloseable {
     private ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, boolean training,
                           Activation.Kind leftOut, boolean optimize, dev.osprey.Precision precision,
                           Map<String, dev.osprey.backend.InputRange> inputRanges) {
+        this(graph, parameters, backend, batch, training, leftOut, optimize, precision, inputRanges, true);
+    }
+
+    /** An int8 inference plan whose convolutions hand 8-bit activations over, or (tests) never do. */
+    ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, Activation.Kind leftOut,
+                  Map<String, dev.osprey.backend.InputRange> inputRanges, boolean int8HandOvers) {
+        this(graph, parameters, backend, batch, false, leftOut, true, dev.osprey.Precision.INT8, inputRanges,
+                int8HandOvers);
+    }
+
+    private ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, boolean training,
+                          Activation.Kind leftOut, boolean optimize, dev.osprey.Precision precision,
+                          Map<String, dev.osprey.backend.InputRange> inputRanges, boolean int8HandOvers) {
         if (precision != dev.osprey.Precision.FP32 && (training || !optimize)) {
             throw new IllegalArgumentException("only optimized inference plans compute in " + precision);
         }
@@ -196,6 +212,9 @@ public final class ExecutionPlan implements AutoCloseable {
                 planResidualSums(nodes, foldedInto);
             }
             absorbActivations(nodes, foldedInto);
+            if (precision == dev.osprey.Precision.INT8 && int8HandOvers) {
+                planInt8HandOvers(nodes, foldedInto);
+            }
             for (int n = 0; n < nodes.size(); n++) {
                 planNode(n, nodes.get(n), needsGradient, foldedInto);
             }
@@ -383,6 +402,72 @@ public final class ExecutionPlan implements AutoCloseable {
         }
     }
 
+    /**
+     * int8 plans: finds the convolutions ({@link Fusion.Int8HandOver}) whose output every reader reads as the only
+     * input of an int8 convolution too (directly, or through a zero padding it took over), all calibrated to one range:
+     * the producer writes that output in 8 bits, and the readers read it as it is. A model output, a sum, a pooling or
+     * any other reader keeps the tensor fp32.
+     */
+    private void planInt8HandOvers(List<Node> nodes, Map<Node, Node> foldedInto) {
+        for (Node producer : nodes) {
+            if (!(producer.layer() instanceof Fusion.Int8HandOver) || foldedInto.containsKey(producer)
+                    || absorbedInto.containsKey(producer) || inputRanges.get(producer.layer().name()) == null
+                    || producer.layer() instanceof Fusion.LinearOp op
+                    && op.activation().kind() == Activation.Kind.SOFTMAX) {
+                continue;
+            }
+            SymbolicTensor exposed = exposedOutput(producer, foldedInto);
+            List<Node> readers = graph.consumers(exposed);
+            if (graph.outputs().contains(exposed) || readers.isEmpty()) {
+                continue;
+            }
+            List<Node> convolutions = new ArrayList<>();
+            dev.osprey.backend.InputRange range = null;
+            for (Node reader : readers) {
+                Node conv = reader;
+                for (Map.Entry<Node, Node> e : paddedBy.entrySet()) {
+                    if (e.getValue() == reader) {
+                        conv = e.getKey();
+                    }
+                }
+                dev.osprey.backend.InputRange r = inputRanges.get(conv.layer().name());
+                if (!(conv.layer() instanceof Fusion.Int8HandOver) || inputsOf(conv).size() != 1 || r == null
+                        || range != null && !range.equals(r) || foldedInto.containsKey(conv)
+                        || absorbedInto.containsKey(conv)) {
+                    convolutions = null;
+                    break;
+                }
+                range = r;
+                convolutions.add(conv);
+            }
+            if (convolutions != null) {
+                quantizedOutputOf.put(producer, range);
+                quantizedInputs.addAll(convolutions);
+            }
+        }
+    }
+
+    /** The tensor a call's run writes, as others read it: the output of the last call folded or absorbed into it. */
+    private SymbolicTensor exposedOutput(Node producer, Map<Node, Node> foldedInto) {
+        SymbolicTensor t = producer.output();
+        while (true) {
+            List<Node> readers = graph.consumers(t);
+            if (readers.size() != 1 || graph.outputs().contains(t)) {
+                return t;
+            }
+            Node next = readers.get(0);
+            if (foldedInto.get(next) != producer && absorbedInto.get(next) != producer) {
+                return t;
+            }
+            t = next.output();
+        }
+    }
+
+    /** int8 plans: the number of convolutions that hand their output to the next ones in 8 bits. */
+    public int int8HandOvers() {
+        return quantizedOutputOf.size();
+    }
+
     /** True when exactly one call reads t, its layer is of this kind, and t is not a model output. */
     private boolean onlyReader(SymbolicTensor t, Class<?> kind) {
         List<Node> readers = graph.consumers(t);
@@ -471,7 +556,8 @@ public final class ExecutionPlan implements AutoCloseable {
         int[] extraPadding = padding == null ? NO_PADDING : ((Fusion.PaddingOnly) padding.layer()).padding();
         PlanContext context = new PlanContext(backend, memory, shape -> output(shape, taken), extraPadding, batch,
                 training, in, shapes, node.output().shape(), params, grads, inputNeedsGradient[n].clone(), backward,
-                leaves, fused, prepareWeights, residual, precision, inputRanges.get(layer.name()));
+                leaves, fused, prepareWeights, residual, precision, inputRanges.get(layer.name()),
+                new PlanContext.HandOver(quantizedInputs.contains(node), quantizedOutputOf.get(node)));
         runs[n] = layer.plan(context);
         preparations.addAll(context.preparations());
         values[outId] = runs[n].output();

@@ -50,6 +50,14 @@ public final class Fusion {
         boolean canAbsorbResidual();
     }
 
+    /**
+     * A layer whose int8 inference op can read 8-bit activations as they are and write its output as 8-bit values
+     * (convolutions): in int8 plans, where every reader of such a layer's output is one too, the output is handed over
+     * in 8 bits (mapped by the readers' calibrated input range), and the readers convert nothing.
+     */
+    public interface Int8HandOver {
+    }
+
     /** A layer that can take a per-output-channel affine into its kernel and bias. */
     public interface Absorber {
         /** True when the output has no activation yet (the affine must come right after the linear op). */

@@ -33,8 +33,17 @@ public final class PlanContext {
     private final Tensor residual;
     private final dev.osprey.Precision precision;
     private final dev.osprey.backend.InputRange inputRange;
+    private final HandOver handOver;
     private final List<Preparation> preparations = new java.util.ArrayList<>();
     private boolean outputAllocated;
+
+    /**
+     * int8 activations handed over between layers ({@link Fusion.Int8HandOver}): whether the input holds 8-bit values
+     * already, and the range to write the output in as 8-bit values (null: fp32).
+     */
+    record HandOver(boolean quantizedInput, dev.osprey.backend.InputRange quantizedOutput) {
+        static final HandOver NONE = new HandOver(false, null);
+    }
 
     /** A weight kept in a backend's own layout: prepare(source, prepared) runs whenever the model's weights change. */
     record Preparation(Tensor source, Tensor prepared, java.util.function.BiConsumer<Tensor, Tensor> prepare) {
@@ -45,7 +54,7 @@ public final class PlanContext {
                 List<Shape> inputShapes, Shape outputShape, Map<String, Tensor> params, Map<String, Tensor> gradients,
                 boolean[] inputGradients, boolean backward, Activation.Kind leftOut, Activation fusedActivation,
                 boolean prepareWeights, Tensor residual, dev.osprey.Precision precision,
-                dev.osprey.backend.InputRange inputRange) {
+                dev.osprey.backend.InputRange inputRange, HandOver handOver) {
         this.backend = backend;
         this.memory = memory;
         this.outputs = outputs;
@@ -65,6 +74,7 @@ public final class PlanContext {
         this.residual = residual;
         this.precision = precision;
         this.inputRange = inputRange;
+        this.handOver = handOver;
     }
 
     /** The backend the plan runs on, for the layer's ops. */
@@ -218,6 +228,22 @@ public final class PlanContext {
      */
     public dev.osprey.backend.InputRange inputRange() {
         return precision == dev.osprey.Precision.INT8 ? inputRange : null;
+    }
+
+    /**
+     * int8 plans: whether the only input holds 8-bit values already, mapped by {@link #inputRange()} (the layer before
+     * handed them over); only layers that say {@link Fusion.Int8HandOver} are handed any.
+     */
+    public boolean quantizedInput() {
+        return precision == dev.osprey.Precision.INT8 && handOver.quantizedInput();
+    }
+
+    /**
+     * int8 plans: the range in which to write the output as 8-bit values for its readers (every one an int8 layer that
+     * reads them as they are), or null for fp32; only layers that say {@link Fusion.Int8HandOver} are asked.
+     */
+    public dev.osprey.backend.InputRange quantizedOutput() {
+        return precision == dev.osprey.Precision.INT8 ? handOver.quantizedOutput() : null;
     }
 
     /** The precision convolutions and dense layers compute in (optimized inference plans; FP32 elsewhere). */

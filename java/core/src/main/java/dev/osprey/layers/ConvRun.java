@@ -40,7 +40,12 @@ final class ConvRun implements LayerRun {
         this.input = ctx.input();
         this.inference = ctx.optimizedInference();
         this.residual = ctx.residual();
-        this.op = new ConvInference(this.spec, residual != null, ctx.precision(), ctx.inputRange());
+        if (ctx.quantizedOutput() != null && !activation.fusedIntoOp().equals(ctx.activation(own))) {
+            throw new IllegalStateException("an int8 convolution can hand over 8-bit output only with its activation "
+                    + "fused; this one's is " + ctx.activation(own));
+        }
+        this.op = new ConvInference(this.spec, residual != null, ctx.precision(), ctx.inputRange(),
+                ctx.quantizedInput(), ctx.quantizedOutput());
         this.kernel = inference ? prepared(ctx, op, kernel) : kernel;
         this.bias = bias;
         this.dKernel = dKernel;

@@ -26,7 +26,8 @@ class RecordKeysTest {
                 new Activation(Activation.Kind.RELU, 0.1f, 6f));
         return Stream.of(conv, new Activation(Activation.Kind.RELU, 0.1f, 6f),
                 new Pool2dSpec(Pool2dSpec.Mode.MAX, 2, 16, 16, 4, 2, 2, 2, 2, 0, 0, 0, 0),
-                new ConvInference(conv, true, Precision.FP32, new InputRange(-1f, 1f)));
+                new ConvInference(conv, true, Precision.INT8, new InputRange(-1f, 1f), false,
+                        new InputRange(0f, 6f)));
     }
 
     @ParameterizedTest

@@ -35,7 +35,7 @@ class OptimizedInferenceTest {
     private static final Backend CPU = Device.cpu().backend();
 
     /** Every weight (moving statistics included) to seeded random values of a trained model's size. */
-    private static void randomize(Parameters p, long seed) {
+    static void randomize(Parameters p, long seed) {
         java.util.SplittableRandom r = new java.util.SplittableRandom(seed);
         for (Parameters.Slot s : p.slots()) {
             int[] shape = s.spec().shape();

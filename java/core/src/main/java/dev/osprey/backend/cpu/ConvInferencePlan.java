@@ -22,6 +22,8 @@ import org.bytedeco.dnnl.global.dnnl;
  * products are bf16 with fp32 sums, and the output, bias and residual stay fp32. In int8 the input is mapped onto 8
  * bits by its calibrated range (one reorder), the kernel onto signed 8 bits with a scale per output channel (kept
  * after it in the prepared tensor), and the convolution rescales its 32-bit sums to fp32 before bias and post-ops.
+ * An int8 convolution handed 8-bit activations by the one before reads them as they are (no conversion), and one that
+ * hands its output over writes it mapped onto 8 bits by its readers' range, after bias and post-ops.
  */
 final class ConvInferencePlan implements AutoCloseable {
     private final DnnlContext context;
@@ -34,6 +36,7 @@ final class ConvInferencePlan implements AutoCloseable {
     final long preparedFloats;
     final String implementation;
     private final boolean int8;
+    private final org.bytedeco.javacpp.FloatPointer outputScale; // the output's real value per 8-bit step, or null
 
     ConvInferencePlan(DnnlContext context, ConvInference op) {
         this.context = context;
@@ -51,7 +54,11 @@ final class ConvInferencePlan implements AutoCloseable {
         long[] padR = {s.padBottom(), s.padRight()};
         memory.desc fp32 = owned.md(memory.format_tag.nhwc, s.batch(), s.inC(), s.inH(), s.inW());
         memory.desc src = owned.md(source, memory.format_tag.nhwc, s.batch(), s.inC(), s.inH(), s.inW());
-        memory.desc dst = owned.md(memory.format_tag.nhwc, s.batch(), s.filters(), s.outH(), s.outW());
+        memory.desc fp32Output = owned.md(memory.format_tag.nhwc, s.batch(), s.filters(), s.outH(), s.outW());
+        memory.desc dst = op.quantizedOutput()
+                ? owned.md(op.outputRange().unsigned() ? memory.data_type.u8 : memory.data_type.s8,
+                        memory.format_tag.nhwc, s.batch(), s.filters(), s.outH(), s.outW())
+                : fp32Output;
         memory.desc bias = s.hasBias() ? owned.md(memory.format_tag.x, s.filters()) : null;
         int g = s.groups();
         memory.desc keras = g == 1
@@ -62,10 +69,13 @@ final class ConvInferencePlan implements AutoCloseable {
                 : owned.md(weights, memory.format_tag.any, g, s.filters() / g, s.inC() / g, s.kernelH(), s.kernelW());
         int channelMask = g == 1 ? 1 : 0b11; // the output channel: dimension 0, or the group and its outputs
         try {
-            var attributes = owned.attributes(op.residual() ? dst : null, s.activation());
+            var attributes = owned.attributes(op.residual() ? fp32Output : null, s.activation());
             if (int8) { // products of 8-bit values, rescaled to fp32 by the input's scale and each channel's
                 attributes.set_scales_mask(DNNL_ARG_SRC, 0);
                 attributes.set_scales_mask(DNNL_ARG_WEIGHTS, channelMask);
+            }
+            if (op.quantizedOutput()) { // then mapped onto 8 bits: divided by the readers' scale, rounded, saturated
+                attributes.set_scales_mask(DNNL_ARG_DST, 0);
             }
             convolution_forward.primitive_desc desc = owned.own(bias != null
                     ? new convolution_forward.primitive_desc(context.engine, dnnl.prop_kind.forward_inference,
@@ -81,7 +91,8 @@ final class ConvInferencePlan implements AutoCloseable {
                             channelMask, owned)
                     : new InferenceOperands.PreparedKernel(context, op, keras, chosen);
             preparedFloats = kernel.floats;
-            input = int8 ? new InferenceOperands.Input(context, op, fp32, src, op.inputRange(), owned)
+            input = op.quantizedInput() ? new InferenceOperands.Input(context, op.inputRange())
+                    : int8 ? new InferenceOperands.Input(context, op, fp32, src, op.inputRange(), owned)
                     : new InferenceOperands.Input(context, op, fp32, src);
             Step f = new Step("conv2d inference", op, new convolution_forward(desc))
                     .arg(DNNL_ARG_SRC, src, context.engine)
@@ -92,10 +103,17 @@ final class ConvInferencePlan implements AutoCloseable {
                 f.arg(DNNL_ARG_BIAS, bias, context.engine);
             }
             if (op.residual()) {
-                f.arg(DnnlContext.Owned.RESIDUAL_ARG, dst, context.engine);
+                f.arg(DnnlContext.Owned.RESIDUAL_ARG, fp32Output, context.engine);
             }
             if (int8) {
                 input.declareScales(f, s.filters(), owned);
+            }
+            if (op.quantizedOutput()) {
+                outputScale = new org.bytedeco.javacpp.FloatPointer(1).put(op.outputRange().scale());
+                f.arg(DNNL_ARG_ATTR_SCALES | DNNL_ARG_DST, owned.md(memory.format_tag.x, 1), context.engine)
+                        .bind(DNNL_ARG_ATTR_SCALES | DNNL_ARG_DST, outputScale);
+            } else {
+                outputScale = null;
             }
             this.int8 = int8;
             forward = f;
@@ -134,6 +152,9 @@ final class ConvInferencePlan implements AutoCloseable {
         }
         if (input != null) {
             input.close();
+        }
+        if (outputScale != null) {
+            outputScale.close();
         }
         owned.close();
     }

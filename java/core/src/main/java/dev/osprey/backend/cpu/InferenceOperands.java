@@ -151,6 +151,17 @@ final class InferenceOperands {
         }
 
         /**
+         * An input that holds 8-bit values already, mapped by range (an int8 convolution before wrote them so): read as
+         * it is, with range's scale.
+         */
+        Input(DnnlContext context, InputRange range) {
+            this.context = context;
+            this.scale = new FloatPointer(1).put(range.scale());
+            this.sourceScale = scale;
+            this.convert = null;
+        }
+
+        /**
          * int8: declares a primitive's scale arguments: this input's scale (bound now) and the kernel's
          * outputChannels scales (bound per call, from the prepared kernel: {@link PreparedKernel#scales}).
          */
