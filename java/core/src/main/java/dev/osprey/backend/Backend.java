@@ -228,6 +228,15 @@ public interface Backend extends AutoCloseable {
         denseForward(op.spec(), x, kernel, bias, y);
     }
 
+    /**
+     * int8 inference: max pooling of 8-bit values as they are (unsigned, or signed), handed over between int8
+     * convolutions; x and y are tensors of the spec's shapes holding one byte per value. Exact: the mapping onto 8
+     * bits keeps order. Backends without int8 inference (the default) refuse.
+     */
+    default void maxPool2dInt8(Pool2dSpec spec, boolean unsigned, Tensor x, Tensor y) {
+        throw new UnsupportedOperationException(description() + " has no int8 pooling");
+    }
+
     /** Pooling in inference: no workspace for a backward pass. The default is {@link #pool2dForward}. */
     default void pool2dInference(Pool2dSpec spec, Tensor x, Tensor y) {
         long workspace = pool2dWorkspaceSize(spec);

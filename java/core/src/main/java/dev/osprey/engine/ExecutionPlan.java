@@ -61,6 +61,7 @@ public final class ExecutionPlan implements AutoCloseable {
     /** int8 plans: calls that write their output in 8 bits (the readers' range), and calls that read it so. */
     private final Map<Node, dev.osprey.backend.InputRange> quantizedOutputOf = new IdentityHashMap<>();
     private final java.util.Set<Node> quantizedInputs = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
+    private int handOvers;
     private static final int[] NO_PADDING = {0, 0, 0, 0};
     /** Gradients of a shared layer's later calls, kept apart and summed into the arena after backward: {arena, call}. */
     private final List<Tensor[]> sharedGradients = new ArrayList<>();
@@ -404,9 +405,10 @@ public final class ExecutionPlan implements AutoCloseable {
 
     /**
      * int8 plans: finds the convolutions ({@link Fusion.Int8HandOver}) whose output every reader reads as the only
-     * input of an int8 convolution too (directly, or through a zero padding it took over), all calibrated to one range:
-     * the producer writes that output in 8 bits, and the readers read it as it is. A model output, a sum, a pooling or
-     * any other reader keeps the tensor fp32.
+     * input of an int8 convolution too (directly, through a zero padding it took over, or through max poolings that
+     * pass 8-bit values on: {@link Fusion.Int8PassThrough}), all calibrated to one range: the producer writes that
+     * output in 8 bits, the poolings between run on them, and the readers read them as they are. A model output, a
+     * sum, an average pooling or any other reader keeps the tensor fp32.
      */
     private void planInt8HandOvers(List<Node> nodes, Map<Node, Node> foldedInto) {
         for (Node producer : nodes) {
@@ -416,35 +418,61 @@ public final class ExecutionPlan implements AutoCloseable {
                     && op.activation().kind() == Activation.Kind.SOFTMAX) {
                 continue;
             }
-            SymbolicTensor exposed = exposedOutput(producer, foldedInto);
-            List<Node> readers = graph.consumers(exposed);
-            if (graph.outputs().contains(exposed) || readers.isEmpty()) {
+            List<Node> convolutions = new ArrayList<>();
+            List<Node> passing = new ArrayList<>();
+            if (!int8Readers(exposedOutput(producer, foldedInto), foldedInto, convolutions, passing)) {
                 continue;
             }
-            List<Node> convolutions = new ArrayList<>();
-            dev.osprey.backend.InputRange range = null;
-            for (Node reader : readers) {
-                Node conv = reader;
-                for (Map.Entry<Node, Node> e : paddedBy.entrySet()) {
-                    if (e.getValue() == reader) {
-                        conv = e.getKey();
-                    }
-                }
-                dev.osprey.backend.InputRange r = inputRanges.get(conv.layer().name());
-                if (!(conv.layer() instanceof Fusion.Int8HandOver) || inputsOf(conv).size() != 1 || r == null
-                        || range != null && !range.equals(r) || foldedInto.containsKey(conv)
-                        || absorbedInto.containsKey(conv)) {
-                    convolutions = null;
-                    break;
-                }
-                range = r;
-                convolutions.add(conv);
+            dev.osprey.backend.InputRange range = inputRanges.get(convolutions.get(0).layer().name());
+            boolean oneRange = true;
+            for (Node conv : convolutions) {
+                oneRange &= range.equals(inputRanges.get(conv.layer().name()));
             }
-            if (convolutions != null) {
+            if (oneRange) {
                 quantizedOutputOf.put(producer, range);
+                handOvers++;
+                for (Node pool : passing) {
+                    quantizedInputs.add(pool);
+                    quantizedOutputOf.put(pool, range);
+                }
                 quantizedInputs.addAll(convolutions);
             }
         }
+    }
+
+    /**
+     * Collects the int8 convolutions that read t (through paddings they took over and 8-bit pass-throughs, which go
+     * to passing); false when t is a model output, nothing reads it, or any reader is something else.
+     */
+    private boolean int8Readers(SymbolicTensor t, Map<Node, Node> foldedInto, List<Node> convolutions,
+                                List<Node> passing) {
+        List<Node> readers = graph.consumers(t);
+        if (graph.outputs().contains(t) || readers.isEmpty()) {
+            return false;
+        }
+        for (Node reader : readers) {
+            Node conv = reader;
+            for (Map.Entry<Node, Node> e : paddedBy.entrySet()) {
+                if (e.getValue() == reader) {
+                    conv = e.getKey();
+                }
+            }
+            if (foldedInto.containsKey(conv) || absorbedInto.containsKey(conv) || inputsOf(conv).size() != 1) {
+                return false;
+            }
+            if (conv.layer() instanceof Fusion.Int8HandOver && inputRanges.get(conv.layer().name()) != null) {
+                convolutions.add(conv);
+            } else if (conv.layer() instanceof Fusion.Int8PassThrough && conv == reader
+                    && !foldedInto.containsValue(conv) && !absorbed.containsKey(conv)) {
+                passing.add(conv);
+                if (!int8Readers(conv.output(), foldedInto, convolutions, passing)) {
+                    return false;
+                }
+            } else {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** The tensor a call's run writes, as others read it: the output of the last call folded or absorbed into it. */
@@ -465,7 +493,7 @@ public final class ExecutionPlan implements AutoCloseable {
 
     /** int8 plans: the number of convolutions that hand their output to the next ones in 8 bits. */
     public int int8HandOvers() {
-        return quantizedOutputOf.size();
+        return handOvers;
     }
 
     /** True when exactly one call reads t, its layer is of this kind, and t is not a model output. */

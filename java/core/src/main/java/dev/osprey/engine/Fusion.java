@@ -58,6 +58,13 @@ public final class Fusion {
     public interface Int8HandOver {
     }
 
+    /**
+     * A layer that can run on 8-bit values as they are, exactly (max pooling: the mapping onto 8 bits keeps order):
+     * in int8 plans, activations handed over from a convolution to convolutions may pass through it in 8 bits.
+     */
+    public interface Int8PassThrough {
+    }
+
     /** A layer that can take a per-output-channel affine into its kernel and bias. */
     public interface Absorber {
         /** True when the output has no activation yet (the affine must come right after the linear op). */

@@ -2,9 +2,10 @@ package dev.osprey.layers;
 
 import dev.osprey.Config;
 import dev.osprey.backend.Pool2dSpec;
+import dev.osprey.engine.Fusion;
 
 /** Max pooling over (H, W, C), as Keras' MaxPooling2D; strides default to the pool size. */
-public final class MaxPooling2D extends Pooling2D<MaxPooling2D> {
+public final class MaxPooling2D extends Pooling2D<MaxPooling2D> implements Fusion.Int8PassThrough {
     /** Square windows of this size; strides default to the pool size. */
     public MaxPooling2D(int poolSize) {
         this(poolSize, poolSize);

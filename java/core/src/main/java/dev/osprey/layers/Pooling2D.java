@@ -153,6 +153,7 @@ abstract class Pooling2D<P extends Pooling2D<P>> extends Layer {
         private final Tensor output;
         private final Tensor workspace;
         private final boolean inference;  // an optimized inference plan: no workspace, the backend's inference op
+        private final dev.osprey.backend.InputRange int8; // int8 plans: the range of 8-bit values passed through
         private final Tensor dInput;
         private final List<Tensor> inputGradients;
         private Tensor lastOutputGradient;
@@ -166,6 +167,11 @@ abstract class Pooling2D<P extends Pooling2D<P>> extends Layer {
             this.pooled = ctx.allocateOutput(spec.outputShape());
             this.output = backend.view(pooled, 0, outputShape);
             this.inference = ctx.optimizedInference();
+            this.int8 = ctx.quantizedInput() ? ctx.quantizedOutput() : null;
+            if (ctx.quantizedInput() && (int8 == null || spec.mode() != Pool2dSpec.Mode.MAX)) {
+                throw new IllegalStateException("int8 pooling: expected max pooling with 8-bit output, received "
+                        + spec + " writing " + (int8 == null ? "fp32" : "8 bits"));
+            }
             long workspaceSize = inference ? 0 : backend.pool2dWorkspaceSize(spec);
             this.workspace = workspaceSize > 0 ? ctx.allocate(Math.toIntExact(workspaceSize)) : null;
             this.dInput = ctx.needsInputGradient(0) ? ctx.allocate(spec.inputShape()) : null;
@@ -179,7 +185,9 @@ abstract class Pooling2D<P extends Pooling2D<P>> extends Layer {
 
         @Override
         public void forward(long seed) {
-            if (inference) {
+            if (int8 != null) {
+                backend.maxPool2dInt8(spec, int8.unsigned(), input, pooled);
+            } else if (inference) {
                 backend.pool2dInference(spec, input, pooled);
             } else {
                 backend.pool2dForward(spec, input, pooled, workspace);

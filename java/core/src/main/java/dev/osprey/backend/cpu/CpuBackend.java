@@ -46,6 +46,8 @@ public final class CpuBackend implements Backend {
     private final PlanCache<DenseInference, DenseInferencePlan> denseInferencePlans =
             new PlanCache<>("oneDNN", PLANS_PER_KIND);
     private final PlanCache<Pool2dSpec, PoolPlan> poolPlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
+    private final PlanCache<Int8MaxPoolPlan.Key, Int8MaxPoolPlan> int8PoolPlans =
+            new PlanCache<>("oneDNN", PLANS_PER_KIND);
     private final PlanCache<DenseSpec, DensePlan> densePlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
     private final PlanCache<BatchNormSpec, BatchNormPlan> batchNormPlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
     private final PlanCache<EltwisePlan.Key, EltwisePlan> eltwisePlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
@@ -334,6 +336,14 @@ public final class CpuBackend implements Backend {
     public synchronized void pool2dInference(Pool2dSpec spec, Tensor x, Tensor y) {
         Checks.pool2dForward(spec, x, y, null, 0);
         pool(spec).inference(cpu(x), cpu(y));
+    }
+
+    @Override
+    public synchronized void maxPool2dInt8(Pool2dSpec spec, boolean unsigned, Tensor x, Tensor y) {
+        Checks.pool2dForward(spec, x, y, null, 0);
+        checkOpen();
+        int8PoolPlans.get(new Int8MaxPoolPlan.Key(spec, unsigned), k -> new Int8MaxPoolPlan(context, k))
+                .forward(cpu(x), cpu(y));
     }
 
     private PoolPlan pool(Pool2dSpec spec) {
@@ -646,7 +656,8 @@ public final class CpuBackend implements Backend {
     @Override
     public synchronized long nativeAllocations() {
         return tensorsAllocated + convPlans.created() + convInferencePlans.created() + poolPlans.created()
-                + densePlans.created() + denseInferencePlans.created() + batchNormPlans.created() + eltwisePlans.created() + softmaxPlans.created() + binaryPlans.created();
+                + int8PoolPlans.created() + densePlans.created() + denseInferencePlans.created()
+                + batchNormPlans.created() + eltwisePlans.created() + softmaxPlans.created() + binaryPlans.created();
     }
 
     // ---- plumbing ----------------------------------------------------------------------------------------
@@ -678,7 +689,7 @@ public final class CpuBackend implements Backend {
             return;
         }
         closed = true;
-        for (PlanCache<?, ?> cache : List.of(convPlans, convInferencePlans, poolPlans, densePlans,
+        for (PlanCache<?, ?> cache : List.of(convPlans, convInferencePlans, poolPlans, int8PoolPlans, densePlans,
                 denseInferencePlans, batchNormPlans, eltwisePlans, softmaxPlans, binaryPlans)) {
             cache.close();
         }
