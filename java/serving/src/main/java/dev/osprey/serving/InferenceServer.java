@@ -64,6 +64,7 @@ public final class InferenceServer implements AutoCloseable {
     private final Server server;
     private final ServerConnector connector;
     private final GracefulHandler graceful;
+    private final Duration drainTimeout;
     private final PrometheusMeterRegistry metrics = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     private final Map<Integer, Timer> timers = new ConcurrentHashMap<>();
     private final Executor responders;
@@ -104,6 +105,7 @@ public final class InferenceServer implements AutoCloseable {
         this.graceful = new GracefulHandler(new Routes());
         server.setHandler(graceful);
         server.setStopTimeout(b.drainTimeout.toMillis());
+        this.drainTimeout = b.drainTimeout;
         // Jetty's own answers (503 while stopping, 400 for malformed HTTP, 431 for huge headers) in JSON, as ours are.
         org.eclipse.jetty.server.handler.ErrorHandler errors = new org.eclipse.jetty.server.handler.ErrorHandler();
         errors.setDefaultResponseMimeType("application/json");
@@ -294,7 +296,10 @@ public final class InferenceServer implements AutoCloseable {
                         exchange.respond(500, error("internal error: " + e.getMessage()));
                     }
                 },
-                failure -> exchange.callback.failed(failure));
+                failure -> {
+                    LOG.warn("request {}: reading the body failed: {}", exchange.id, failure.toString(), failure);
+                    exchange.callback.failed(failure);
+                });
     }
 
     /** Decodes, queues and answers when the predictions arrive (on the server's pool, not the predictor's thread). */
@@ -481,9 +486,29 @@ public final class InferenceServer implements AutoCloseable {
             return;
         }
         closed = true;
+        drain();
         stopQuietly();
         predictor.close();
         metrics.close();
+    }
+
+    /**
+     * Waits, up to the drain timeout, until every admitted request is answered, before Jetty's stop: that stop cuts
+     * every connection silent for 1 s (its shutdown idle timeout, which lets idle keep-alive connections go at once),
+     * so a client still sending an admitted request's body got a 500 when Jetty stopped first (the test command caught
+     * it under load). Meanwhile new requests get 503.
+     */
+    private void drain() {
+        try {
+            graceful.shutdown().get(drainTimeout.toNanos(), TimeUnit.NANOSECONDS);
+        } catch (java.util.concurrent.TimeoutException e) {
+            LOG.warn("draining: {} requests still in flight after {}; stopping anyway", requestsInFlight(),
+                    drainTimeout);
+        } catch (java.util.concurrent.ExecutionException e) {
+            LOG.warn("draining: {}", e.getCause().toString());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     private void stopQuietly() {
