@@ -13,11 +13,12 @@ import java.util.Random;
  * peers are: inference images/s at a large batch (256; 32 for resnet18 at 224x224x3) and batch-1 latency (median,
  * p99), each with the softmax, on seeded random normal images. Prints "RESULT osprey MODEL FIGURE VALUE" lines.
  *
- * <p>Usage: InferenceThroughput tutorial|resnet20|mobilenetv2|resnet18[=FILE.onnx] SECONDS [fp32|bf16]. With
+ * <p>Usage: InferenceThroughput tutorial|resnet20|mobilenetv2|resnet18[=FILE.onnx] SECONDS [fp32|bf16|int8]. With
  * {@code =FILE.onnx} the model is that ONNX file imported ({@link Model#importOnnx}) instead of Osprey's own
  * definition, so that Osprey runs the very file ONNX Runtime runs. In another precision than
  * fp32 the framework is named with it ({@code RESULT osprey-bf16 ...}); where the CPU has no bf16 kernels the model
- * says why on stderr and the run exits with status 3.
+ * says why on stderr and the run exits with status 3. int8 is calibrated on the first large batch of the random
+ * images: a measure of speed, not of accuracy (benchmarks/run-precision.sh measures that on trained models).
  */
 public final class InferenceThroughput {
     private InferenceThroughput() {
@@ -39,7 +40,8 @@ public final class InferenceThroughput {
 
     public static void main(String[] args) {
         if (args.length < 2 || args.length > 3) {
-            System.err.println("usage: InferenceThroughput tutorial|resnet20|mobilenetv2|resnet18 SECONDS [fp32|bf16]");
+            System.err.println("usage: InferenceThroughput tutorial|resnet20|mobilenetv2|resnet18 SECONDS "
+                    + "[fp32|bf16|int8]");
             System.exit(2);
         }
         dev.osprey.Precision precision = args.length == 3 ? dev.osprey.Precision.parse(args[2])
@@ -59,6 +61,9 @@ public final class InferenceThroughput {
         }
         NDArray images = new NDArray(x, input.withBatch(n));
         try (Model model = onnx != null ? importOnnx(onnx) : Models.byName(name, input, 10)) {
+            if (precision == dev.osprey.Precision.INT8) { // calibrated on the first batch (speed, not accuracy)
+                model.quantize(images.slice(0, batch));
+            }
             if (model.inferencePrecision(precision).inferencePrecision() != precision) {
                 System.exit(3);
             }
