@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes each reader of untrusted bytes for longer than the test command's 30 s: MINUTES per target, as rounds of
+# Fuzzes each reader of untrusted bytes (the test command only replays their seeds): MINUTES per target, as rounds of
 # 30 s (each test's maxDuration) that share the generated corpus in java/*/.cifuzz-corpus, so coverage carries over.
 # A finding stops the script; Jazzer writes the input into the test's *Inputs resource folder, where every later
 # `mvn test` replays it. Targets: IdxFuzzTest ModelFileFuzzTest ImageDecoderFuzzTest RequestDecoderFuzzTest.

@@ -21,7 +21,8 @@ for r in $(seq 1 "$rounds"); do
   for m in "${models[@]}"; do
     for p in fp32 int8; do
       echo "round $r: $m $p" >&2
-      java -cp "$cp" dev.osprey.bench.InferenceThroughput "$m" "$seconds" "$p" 2>/dev/null \
+      # a CPU without int8 kernels makes the int8 run exit 3: its figures are then missing, the others go on
+      { java -cp "$cp" dev.osprey.bench.InferenceThroughput "$m" "$seconds" "$p" 2>/dev/null || true; } \
         | awk -v r="$r" '/^RESULT/ {print r, $2, $3, $4, $5}' >>"$log"
     done
   done

@@ -13,7 +13,8 @@ public record ConvInference(Conv2dSpec spec, boolean residual, Precision precisi
                             boolean inputQuantized, InputRange outputRange) {
     /**
      * Throws NullPointerException when spec or precision is null, IllegalArgumentException when int8 (or a quantized
-     * input) comes without an input range, or a quantized input or output without int8.
+     * input) comes without an input range. A quantized input or output counts only in int8 ({@link #quantizedInput},
+     * {@link #quantizedOutput}); plans never ask for one in another precision.
      */
     public ConvInference {
         java.util.Objects.requireNonNull(spec, "spec");

@@ -3,15 +3,25 @@ package dev.osprey.engine;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.osprey.Activation;
+import dev.osprey.Input;
 import dev.osprey.Model;
 import dev.osprey.Models;
 import dev.osprey.NDArray;
 import dev.osprey.Precision;
+import dev.osprey.Padding;
 import dev.osprey.Shape;
+import dev.osprey.SymbolicTensor;
 import dev.osprey.backend.Backend;
 import dev.osprey.backend.Device;
 import dev.osprey.backend.InputRange;
 import dev.osprey.backend.Tensor;
+import dev.osprey.layers.Add;
+import dev.osprey.layers.Conv2D;
+import dev.osprey.layers.Dense;
+import dev.osprey.layers.GlobalAveragePooling2D;
+import dev.osprey.layers.MaxPooling2D;
+import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
@@ -25,7 +35,7 @@ import org.junit.jupiter.api.Test;
  */
 class Int8HandOverTest {
     private static final Backend CPU = Device.cpu().backend();
-    private static final dev.osprey.Activation.Kind LOGITS = dev.osprey.Activation.Kind.SOFTMAX; // left out
+    private static final Activation.Kind LOGITS = Activation.Kind.SOFTMAX; // left out
 
     private static float[] images(int n, Shape shape, long seed) {
         Random r = new Random(seed);
@@ -80,6 +90,42 @@ class Int8HandOverTest {
         }
     }
 
+    /** Conv2D(4, 3, same, relu) on x. */
+    private static SymbolicTensor conv(SymbolicTensor x) {
+        return new Conv2D(4, 3, Activation.RELU).padding(Padding.SAME).apply(x);
+    }
+
+    private static Model withHead(Input in, SymbolicTensor features, SymbolicTensor... moreOutputs) {
+        SymbolicTensor logits = new Dense(3).apply(new GlobalAveragePooling2D().apply(features));
+        List<SymbolicTensor> outputs = new java.util.ArrayList<>(List.of(logits));
+        outputs.addAll(List.of(moreOutputs));
+        return new Model(List.of(in), outputs);
+    }
+
+    /**
+     * Where a reader is not an int8 convolution (a sum, a model output) the tensor stays fp32, and the convolutions
+     * after it still hand over among themselves; a max pooling with 'same' padding passes 8 bits through exactly.
+     */
+    @Test
+    void onlyTensorsThatEveryReaderTakesInEightBitsAreHandedOver() {
+        Shape shape = Shape.of(9, 9, 3);
+        Input in = Input.shape(9, 9, 3);
+        SymbolicTensor a = conv(in);
+        SymbolicTensor b = new Conv2D(4, 3).padding(Padding.SAME).apply(a);
+        SymbolicTensor sum = new Add().apply(a, b); // a is read by b and by the sum: fp32
+        assertEquals(1, compare("a convolution read by a sum", withHead(in, conv(sum)), shape),
+                "only b, which adds the sum itself, hands over (to the last convolution)");
+
+        Input in2 = Input.shape(9, 9, 3);
+        SymbolicTensor shown = conv(in2);          // a model output as well: fp32
+        SymbolicTensor c = conv(conv(shown));      // conv to conv: one hand-over
+        assertEquals(1, compare("a convolution that is a model output", withHead(in2, c, shown), shape));
+
+        Input in3 = Input.shape(9, 9, 3);
+        SymbolicTensor pooled = new MaxPooling2D(3).strides(2).padding(Padding.SAME).apply(conv(in3));
+        assertEquals(1, compare("through a padded max pooling", withHead(in3, conv(pooled)), shape));
+    }
+
     @Test
     void convolutionsInARowHandOverEightBitActivationsAndGiveTheSameLogits() {
         Shape small = Shape.of(32, 32, 3);
@@ -88,8 +134,8 @@ class Int8HandOverTest {
                         + "downsampling hand over to its first convolution and its 1x1 projection shortcut");
         assertEquals(41, compare("mobilenetv2", Models.mobileNetV2(0.35, small, 10), small),
                 "MobileNetV2: 16 expansions to their depthwise convolutions, 17 of those to their projections, the 7 "
-                        + "projections without a residual sum to the next block (or the last 1x1 convolution), the stem "
-                        + "to the first depthwise convolution");
+                        + "projections whose output only the next block's expansion (or the last 1x1 convolution) reads "
+                        + "(5 of them adding a residual themselves), the stem to the first depthwise convolution");
         assertEquals(2, compare("tutorial", Models.tutorialCnn(Shape.of(28, 28, 1), 10), Shape.of(28, 28, 1)),
                 "the tutorial's first two convolutions hand over through their max poolings; the third's output goes "
                         + "to Flatten and Dense in fp32");

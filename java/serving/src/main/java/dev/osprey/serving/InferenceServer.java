@@ -296,8 +296,8 @@ public final class InferenceServer implements AutoCloseable {
                         exchange.respond(500, error("internal error: " + e.getMessage()));
                     }
                 },
-                failure -> {
-                    LOG.warn("request {}: reading the body failed: {}", exchange.id, failure.toString(), failure);
+                failure -> { // a client gone mid-body, or silent past the idle timeout: routine, and a hostile client's
+                    LOG.debug("request {}: reading the body failed: {}", exchange.id, failure.toString());
                     exchange.callback.failed(failure);
                 });
     }
@@ -477,8 +477,8 @@ public final class InferenceServer implements AutoCloseable {
     }
 
     /**
-     * Stops accepting connections, answers every request already received (new requests on open connections get
-     * 503) for up to the drain timeout, then stops the predictor. Idempotent.
+     * Answers every request already received, for up to the drain timeout in all, while new requests get 503; then
+     * closes the connections and stops the predictor. Idempotent.
      */
     @Override
     public synchronized void close() {
@@ -486,7 +486,10 @@ public final class InferenceServer implements AutoCloseable {
             return;
         }
         closed = true;
+        long deadline = System.nanoTime() + drainTimeout.toNanos();
         drain();
+        // Jetty's stop waits on the same requests: what is left of the drain timeout, not the whole of it again
+        server.setStopTimeout(Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
         stopQuietly();
         predictor.close();
         metrics.close();

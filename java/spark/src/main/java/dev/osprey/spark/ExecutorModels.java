@@ -12,11 +12,12 @@ import java.util.function.Supplier;
 /**
  * The models an executor JVM holds, one per model file (by digest) and device, shared by its concurrent tasks on that
  * device and kept for the next ones: a task leases the model, and when the last running task's lease ends the model frees its plans'
- * native memory (activation buffers), keeping only its weights. At most {@link #MAX_MODELS} models are kept; the
- * least recently used one beyond that is closed once no task uses it.
+ * native memory (activation buffers), keeping only its weights. About {@link #MAX_MODELS} models are kept per device
+ * in use (so that every GPU of an executor keeps its own); the least recently used one beyond that is closed once no
+ * task uses it.
  */
 public final class ExecutorModels {
-    /** Models kept per executor. */
+    /** Models kept per device an executor uses. */
     public static final int MAX_MODELS = 4;
 
     private static final Map<String, Entry> MODELS = new LinkedHashMap<>(8, 0.75f, true);
@@ -88,8 +89,10 @@ public final class ExecutorModels {
     }
 
     private static void evictIdle() {
+        long devices = MODELS.keySet().stream().map(k -> k.substring(k.lastIndexOf('@'))).distinct().count();
+        long cap = MAX_MODELS * Math.max(1, devices);
         var it = MODELS.entrySet().iterator();
-        while (MODELS.size() > MAX_MODELS && it.hasNext()) {
+        while (MODELS.size() > cap && it.hasNext()) {
             Entry e = it.next().getValue();
             if (e.users == 0) {
                 e.model.close();

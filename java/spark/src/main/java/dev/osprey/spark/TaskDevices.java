@@ -12,7 +12,8 @@ import org.slf4j.LoggerFactory;
  * The device a Spark task runs on. Where Spark schedules GPUs ({@code spark.task.resource.gpu.amount}), each task
  * holds the addresses of its GPUs, and two tasks on one executor hold different ones: the task uses the first, as
  * {@code cuda:N}. Without an assigned GPU, or where the address can't be used here (CUDA unusable, no such device,
- * an address that is not a number), the task takes the automatic choice, with the reason logged once.
+ * an address that is not a number), the task takes the automatic choice, with the reason logged once. The system
+ * property {@code osprey.device} (say {@code -Dosprey.device=cpu} in the executors' Java options) overrides both.
  */
 final class TaskDevices {
     private static final Logger LOG = LoggerFactory.getLogger(TaskDevices.class);
@@ -23,6 +24,10 @@ final class TaskDevices {
 
     /** The device for the running task (the automatic one outside a task). */
     static Device of(TaskContext task) {
+        String forced = System.getProperty("osprey.device");
+        if (forced != null && !forced.isBlank() && !forced.trim().equalsIgnoreCase("auto")) {
+            return Device.parse(forced);
+        }
         Map<String, ResourceInformation> resources = task == null ? Map.of()
                 : scala.jdk.javaapi.CollectionConverters.asJava(task.resources());
         return Device.parse(choose(resources, Device.cudaAvailability()));
