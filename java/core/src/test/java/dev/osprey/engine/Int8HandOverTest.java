@@ -15,7 +15,6 @@ import dev.osprey.SymbolicTensor;
 import dev.osprey.backend.Backend;
 import dev.osprey.backend.Device;
 import dev.osprey.backend.InputRange;
-import dev.osprey.backend.Tensor;
 import dev.osprey.layers.Add;
 import dev.osprey.layers.Conv2D;
 import dev.osprey.layers.Dense;
@@ -23,7 +22,6 @@ import dev.osprey.layers.GlobalAveragePooling2D;
 import dev.osprey.layers.MaxPooling2D;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -37,24 +35,6 @@ class Int8HandOverTest {
     private static final Backend CPU = Device.cpu().backend();
     private static final Activation.Kind LOGITS = Activation.Kind.SOFTMAX; // left out
 
-    private static float[] images(int n, Shape shape, long seed) {
-        Random r = new Random(seed);
-        float[] x = new float[n * shape.size()];
-        for (int i = 0; i < x.length; i++) {
-            x[i] = (float) r.nextGaussian();
-        }
-        return x;
-    }
-
-    private static float[] run(ExecutionPlan plan, float[] x) {
-        CPU.copyIn(x, 0, plan.input(0));
-        plan.forward(0);
-        Tensor out = plan.output(0);
-        float[] y = new float[(int) out.size()];
-        CPU.copyOut(out, y, 0);
-        return y;
-    }
-
     /** Logits with hand-overs against without; returns the plan's hand-over count. */
     private static int compare(String name, Model model, Shape input) {
         Graph graph = new Graph(model.inputs(), model.outputs());
@@ -64,15 +44,15 @@ class Int8HandOverTest {
             OptimizedInferenceTest.randomize(network.parameters(), 1);
             int batch = 4;
             Map<String, InputRange> ranges = Calibration.inputRanges(network,
-                    new NDArray(images(64, input, 1), input.withBatch(64)), 32);
-            float[] x = images(batch, input, 2);
+                    new NDArray(OptimizedInferenceTest.images(64, input, 1), input.withBatch(64)), 32);
+            float[] x = OptimizedInferenceTest.images(batch, input, 2);
             try (ExecutionPlan handing = new ExecutionPlan(graph, network.parameters(), CPU, batch, LOGITS, ranges,
                     true);
                  ExecutionPlan converting = new ExecutionPlan(graph, network.parameters(), CPU, batch, LOGITS,
                          ranges, false)) {
                 assertEquals(0, converting.int8HandOvers());
-                float[] expected = run(converting, x);
-                float[] actual = run(handing, x);
+                float[] expected = OptimizedInferenceTest.run(converting, x);
+                float[] actual = OptimizedInferenceTest.run(handing, x);
                 float largest = 1e-6f;
                 for (float v : expected) {
                     largest = Math.max(largest, Math.abs(v));

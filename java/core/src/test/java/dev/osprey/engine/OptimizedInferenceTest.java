@@ -56,7 +56,7 @@ class OptimizedInferenceTest {
         p.changed();
     }
 
-    private static float[] run(ExecutionPlan plan, float[] x) {
+    static float[] run(ExecutionPlan plan, float[] x) {
         CPU.copyIn(x, 0, plan.input(0));
         plan.forward(0);
         Tensor out = plan.output(0);
@@ -65,7 +65,7 @@ class OptimizedInferenceTest {
         return y;
     }
 
-    private static float[] images(int n, Shape shape, long seed) {
+    static float[] images(int n, Shape shape, long seed) {
         Random r = new Random(seed);
         float[] x = new float[n * shape.size()];
         for (int i = 0; i < x.length; i++) {
