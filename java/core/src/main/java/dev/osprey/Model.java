@@ -59,6 +59,7 @@ public class Model implements AutoCloseable {
     private boolean closed;
     private boolean acceptNonFiniteInputs;
     private Precision inferencePrecision = Precision.FP32;
+    private MixedPrecision mixedPrecision = MixedPrecision.FLOAT32;
     private Map<String, dev.osprey.backend.InputRange> inputRanges = Map.of(); // int8 calibration, by layer name
     /** The thread running fit, while it runs: other threads get a clear error instead of waiting hours. */
     private final java.util.concurrent.atomic.AtomicReference<Thread> trainer = new java.util.concurrent.atomic.AtomicReference<>();
@@ -180,6 +181,7 @@ public class Model implements AutoCloseable {
         List<NDArray> values = network.parameters().get();
         Network relaid = new Network(graph, network.backend());
         relaid.inferencePrecision(inferencePrecision);
+        relaid.trainingMath(network.trainingMath());
         try {
             relaid.parameters().set(values);
         } catch (RuntimeException e) {
@@ -242,6 +244,7 @@ public class Model implements AutoCloseable {
                 try {
                     n.inputRanges(inputRanges);
                     n.inferencePrecision(effectivePrecision(backend, inferencePrecision));
+                    n.trainingMath(effectiveTrainingMath(backend, mixedPrecision));
                     if (weights == null) {
                         n.parameters().initialize(seed);
                     } else {
@@ -295,6 +298,7 @@ public class Model implements AutoCloseable {
             for (Device d : devices.subList(1, devices.size())) {
                 Network n = new Network(graph, d.backend());
                 replicas.add(new dev.osprey.engine.parallel.DataParallel.Replica(n, null));
+                n.trainingMath(effectiveTrainingMath(d.backend(), mixedPrecision));
                 n.parameters().set(weights);
                 Optimizer.Updater u = bindOptimizer(n);
                 for (Map.Entry<String, Tensor> slot : updater.slots().entrySet()) {
@@ -853,6 +857,49 @@ public class Model implements AutoCloseable {
         }
     }
 
+    /**
+     * How training multiplies (Keras' dtype policy; default {@link MixedPrecision#FLOAT32}).
+     * {@link MixedPrecision#BFLOAT16} lets convolutions and dense layers, forward and backward, multiply in bfloat16
+     * with fp32 sums: faster on CPUs with AVX512_BF16 or AMX. Weights, activations, gradients, the loss and the
+     * optimizer stay fp32, and so do saved models. Where the backend has no bf16 training kernels (an older CPU, the
+     * CUDA backend for now) the model logs one line saying why and trains in fp32: {@link #mixedPrecision()} tells
+     * which is in effect. Set it before fit; changing it drops the training plans made so far.
+     */
+    public Model mixedPrecision(MixedPrecision policy) {
+        java.util.Objects.requireNonNull(policy, "policy");
+        refuseWhileTraining("mixedPrecision");
+        synchronized (this) {
+            mixedPrecision = policy;
+            if (network != null) {
+                network.trainingMath(effectiveTrainingMath(network.backend(), policy));
+            }
+            return this;
+        }
+    }
+
+    /** How training multiplies now: the policy asked for, or fp32 where the backend can't. */
+    public MixedPrecision mixedPrecision() {
+        refuseWhileTraining("mixedPrecision");
+        synchronized (this) {
+            if (network != null) {
+                return network.trainingMath() == Precision.BF16 ? MixedPrecision.BFLOAT16 : MixedPrecision.FLOAT32;
+            }
+            boolean available = device == null || device.backend().trainingUnavailable(mixedPrecision.math()) == null;
+            return available ? mixedPrecision : MixedPrecision.FLOAT32;
+        }
+    }
+
+    /** The precision the policy's training ops multiply in on this backend: its own, or fp32 with one logged line. */
+    static Precision effectiveTrainingMath(Backend backend, MixedPrecision policy) {
+        String reason = backend.trainingUnavailable(policy.math());
+        if (reason == null) {
+            return policy.math();
+        }
+        org.slf4j.LoggerFactory.getLogger(Model.class).warn("{} mixed precision unavailable, training in fp32: {}",
+                policy, reason);
+        return Precision.FP32;
+    }
+
     /** precision if the backend can run it, else fp32 with one logged line. */
     static Precision effectivePrecision(Backend backend, Precision precision) {
         String reason = backend.unavailable(precision);
@@ -1171,7 +1218,7 @@ public class Model implements AutoCloseable {
                 if (state != null) {
                     copy.restoreOptimizerState(state);
                 }
-                copy.inputRanges(inputRanges).inferencePrecision(inferencePrecision);
+                copy.inputRanges(inputRanges).inferencePrecision(inferencePrecision).mixedPrecision(mixedPrecision);
                 return copy;
             } catch (RuntimeException e) {
                 copy.close();

@@ -6,6 +6,7 @@ import dev.osprey.NDArray;
 import dev.osprey.data.AugmentedArrays;
 import dev.osprey.History;
 import dev.osprey.Models;
+import dev.osprey.MixedPrecision;
 import dev.osprey.Model;
 import dev.osprey.backend.Device;
 import dev.osprey.Shape;
@@ -71,6 +72,12 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--label-smoothing", defaultValue = "0", description = "Softens the targets: y * (1 - S) + S / "
             + "classes (Keras' label_smoothing). Default: ${DEFAULT-VALUE}.")
     double labelSmoothing;
+
+    @Option(names = "--precision", defaultValue = "fp32", description = "How convolutions and dense layers multiply "
+            + "while training: fp32, or bf16 (mixed precision, Keras' mixed_bfloat16: bf16 products with fp32 sums, "
+            + "weights and saved model; on CPUs with AVX512_BF16 or AMX, else one line saying why and fp32). "
+            + "Default: ${DEFAULT-VALUE}.")
+    String precision;
 
     @Option(names = "--metrics", defaultValue = "accuracy", split = ",", description = "Metrics to report each "
             + "epoch beside the loss, for the training and the validation data: accuracy, top_k_categorical_accuracy, "
@@ -173,8 +180,9 @@ final class TrainCommand implements Callable<Integer> {
              ImageBatchSource validation = new ImageBatchSource(split[1], p, Augmentation.NONE, seed,
                      imageOptions.workers, 2, imageOptions.skipBadFiles)) {
             model.device(modelDevice()).seed(seed).classNames(classes).preprocessing(p);
+            model.mixedPrecision(MixedPrecision.parse(precision));
             model.compile(optimizer(split[0].size()), loss(), metrics());
-            System.out.println("Device: " + model.backendDescription());
+            System.out.println("Device: " + model.backendDescription() + ", training in " + model.mixedPrecision());
             long start = System.nanoTime();
             int[] labels = new int[split[0].size()];
             for (int i = 0; i < labels.length; i++) {
@@ -268,9 +276,10 @@ final class TrainCommand implements Callable<Integer> {
                 ? Shape.of(d.trainX().sampleShape().dim(0), d.trainX().sampleShape().dim(1), 1)
                 : d.trainX().sampleShape(), classes)) {
             model.device(modelDevice()).seed(seed).classNames(data.classNames());
+            model.mixedPrecision(MixedPrecision.parse(precision));
             model.compile(optimizer(d.trainX().rows()), loss(), metrics());
             model.summary();
-            System.out.println("Device: " + model.backendDescription());
+            System.out.println("Device: " + model.backendDescription() + ", training in " + model.mixedPrecision());
             if (devices != null && !devices.isEmpty()) {
                 System.out.println("Data parallel on: " + String.join(", ", devices));
             }

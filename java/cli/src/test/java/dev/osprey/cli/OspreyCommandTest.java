@@ -38,8 +38,10 @@ class OspreyCommandTest {
     void trainEvaluatePredictOnTheBundledSample() throws Exception {
         Path model = dir.resolve("m.osprey");
         Run train = run("train", "--epochs", "1", "--quiet", "--optimizer", "adamw", "--weight-decay", "0.001",
-                "--metrics", "auc,f1_score", "-o", model.toString());
+                "--metrics", "auc,f1_score", "--precision", "bf16", "-o", model.toString());
         assertEquals(0, train.exitCode(), train.err());
+        // bf16 where the device has the kernels, else fp32 (with the reason logged)
+        assertTrue(train.out().matches("(?s).*Device: .*, training in (bf16|fp32)\\R.*"), train.out());
         try (dev.osprey.Model saved = dev.osprey.Model.load(model)) {
             assertEquals("adamw", saved.optimizer().name());
             assertEquals(0.001, saved.optimizer().weightDecay());
@@ -184,6 +186,12 @@ class OspreyCommandTest {
         assertEquals(1, optimizer.exitCode());
         assertTrue(optimizer.err().contains("expected --optimizer adam, adamw, sgd or rmsprop, received 'adagrad'"),
                 optimizer.err());
+
+        Run precision = run("train", "--precision", "fp16", "--epochs", "1", "--quiet", "-o",
+                dir.resolve("never.osprey").toString());
+        assertEquals(1, precision.exitCode());
+        assertTrue(precision.err().contains("expected a training precision fp32 or bf16 (mixed_bfloat16), received "
+                + "'fp16'"), precision.err());
 
         Run usage = run("train", "--epochs", "many");
         assertEquals(2, usage.exitCode());

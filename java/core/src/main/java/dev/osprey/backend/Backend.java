@@ -45,6 +45,17 @@ public interface Backend extends AutoCloseable {
     void fill(Tensor tensor, float value);
 
     // ---- convolution -------------------------------------------------------------------------------------
+    // The training ops of convolutions and dense layers multiply in their spec's math: fp32, or bf16 (mixed
+    // precision) where trainingUnavailable says so; every tensor they read and write is fp32 either way.
+
+    /**
+     * Null when this backend's training ops can multiply in this precision (fp32 always), else a one-line reason why
+     * not. The default trains in fp32 only.
+     */
+    default String trainingUnavailable(dev.osprey.Precision math) {
+        return math == dev.osprey.Precision.FP32 ? null
+                : description() + " has no " + math + " training kernels";
+    }
 
     /** bias is null when the spec has none. */
     void conv2dForward(Conv2dSpec spec, Tensor x, Tensor kernel, Tensor bias, Tensor y);

@@ -1,22 +1,28 @@
 package dev.osprey.backend;
 
 import dev.osprey.Activation;
+import dev.osprey.MixedPrecision;
+import dev.osprey.Precision;
 
 /**
  * One 2-D convolution: input (batch, inH, inW, inC), kernel (kernelH, kernelW, inC / groups, filters) as in Keras,
  * bias (filters) when {@code hasBias}, output (batch, outH, outW, filters), with an activation fused into the forward
  * op. Filters are split into {@code groups} groups that each see inC / groups input channels (a depthwise
  * convolution is groups = inC). Dilation spreads the kernel taps {@code dilation} apart. A record, so it is the key
- * of the backend's plan cache.
+ * of the backend's plan cache. {@code math} is how the training ops multiply: {@link Precision#FP32}, or
+ * {@link Precision#BF16} to allow bf16 products with fp32 sums where the hardware has them (mixed precision: every
+ * tensor stays fp32).
  */
 public record Conv2dSpec(int batch, int inH, int inW, int inC, int filters, int kernelH, int kernelW,
                          int strideH, int strideW, int padTop, int padLeft, int padBottom, int padRight,
-                         int dilationH, int dilationW, int groups, boolean hasBias, Activation activation) {
+                         int dilationH, int dilationW, int groups, boolean hasBias, Activation activation,
+                         Precision math) {
     /**
      * Throws IllegalArgumentException for a softmax activation, for groups that are not positive or do not divide both
-     * inC and filters, and for a dilation below 1.
+     * inC and filters, for a dilation below 1, and for math other than fp32 or bf16.
      */
     public Conv2dSpec {
+        MixedPrecision.requireTrainingMath("Conv2dSpec", math);
         if (activation.kind() == Activation.Kind.SOFTMAX) {
             throw new IllegalArgumentException("Conv2dSpec: softmax can't be fused into a convolution");
         }
@@ -27,6 +33,14 @@ public record Conv2dSpec(int batch, int inH, int inW, int inC, int filters, int 
         if (dilationH <= 0 || dilationW <= 0) {
             throw new IllegalArgumentException("Conv2dSpec: expected dilation >= 1, received " + dilationH + "x" + dilationW);
         }
+    }
+
+    /** A convolution whose training ops multiply in fp32. */
+    public Conv2dSpec(int batch, int inH, int inW, int inC, int filters, int kernelH, int kernelW,
+                      int strideH, int strideW, int padTop, int padLeft, int padBottom, int padRight,
+                      int dilationH, int dilationW, int groups, boolean hasBias, Activation activation) {
+        this(batch, inH, inW, inC, filters, kernelH, kernelW, strideH, strideW, padTop, padLeft, padBottom, padRight,
+                dilationH, dilationW, groups, hasBias, activation, Precision.FP32);
     }
 
     /** A plain convolution: no dilation, one group, with bias. */
@@ -75,13 +89,19 @@ public record Conv2dSpec(int batch, int inH, int inW, int inC, int filters, int 
     /** This convolution with another activation fused (or none). */
     public Conv2dSpec withActivation(Activation a) {
         return new Conv2dSpec(batch, inH, inW, inC, filters, kernelH, kernelW, strideH, strideW, padTop, padLeft,
-                padBottom, padRight, dilationH, dilationW, groups, hasBias, a);
+                padBottom, padRight, dilationH, dilationW, groups, hasBias, a, math);
     }
 
     /** This convolution with a bias or without. */
     public Conv2dSpec withBias(boolean bias) {
         return new Conv2dSpec(batch, inH, inW, inC, filters, kernelH, kernelW, strideH, strideW, padTop, padLeft,
-                padBottom, padRight, dilationH, dilationW, groups, bias, activation);
+                padBottom, padRight, dilationH, dilationW, groups, bias, activation, math);
+    }
+
+    /** This convolution with its training ops multiplying in another precision (fp32 or bf16). */
+    public Conv2dSpec withMath(Precision m) {
+        return m == math ? this : new Conv2dSpec(batch, inH, inW, inC, filters, kernelH, kernelW, strideH, strideW,
+                padTop, padLeft, padBottom, padRight, dilationH, dilationW, groups, hasBias, activation, m);
     }
 
     /** Multiply-adds of the forward op times two. */
@@ -98,7 +118,7 @@ public record Conv2dSpec(int batch, int inH, int inW, int inC, int filters, int 
                 && s.filters == filters && s.kernelH == kernelH && s.kernelW == kernelW && s.strideH == strideH
                 && s.strideW == strideW && s.padTop == padTop && s.padLeft == padLeft && s.padBottom == padBottom
                 && s.padRight == padRight && s.dilationH == dilationH && s.dilationW == dilationW && s.groups == groups
-                && s.hasBias == hasBias && java.util.Objects.equals(s.activation, activation);
+                && s.hasBias == hasBias && java.util.Objects.equals(s.activation, activation) && s.math == math;
     }
 
     @Override
@@ -120,6 +140,7 @@ public record Conv2dSpec(int batch, int inH, int inW, int inC, int filters, int 
         h = 31 * h + dilationW;
         h = 31 * h + groups;
         h = 31 * h + (hasBias ? 1 : 0);
-        return 31 * h + java.util.Objects.hashCode(activation);
+        h = 31 * h + java.util.Objects.hashCode(activation);
+        return 31 * h + java.util.Objects.hashCode(math);
     }
 }

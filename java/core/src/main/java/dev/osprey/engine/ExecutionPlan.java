@@ -105,6 +105,15 @@ public final class ExecutionPlan implements AutoCloseable {
         this(graph, parameters, backend, batch, training, leftOut, true, dev.osprey.Precision.FP32);
     }
 
+    /**
+     * A training plan whose convolutions and dense layers multiply in this precision (fp32, or bf16 for mixed
+     * precision: see {@link dev.osprey.MixedPrecision}), leaving out a last activation of kind leftOut (null: none).
+     */
+    public static ExecutionPlan training(Graph graph, Parameters parameters, Backend backend, int batch,
+                                         Activation.Kind leftOut, dev.osprey.Precision math) {
+        return new ExecutionPlan(graph, parameters, backend, batch, true, leftOut, true, math);
+    }
+
     /** An inference plan whose convolutions and dense layers compute in this precision (optimized). */
     public ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, boolean logitsOutput,
                          dev.osprey.Precision precision) {
@@ -160,8 +169,10 @@ public final class ExecutionPlan implements AutoCloseable {
     private ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, boolean training,
                           Activation.Kind leftOut, boolean optimize, dev.osprey.Precision precision,
                           Map<String, dev.osprey.backend.InputRange> inputRanges, boolean int8HandOvers) {
-        if (precision != dev.osprey.Precision.FP32 && (training || !optimize)) {
-            throw new IllegalArgumentException("only optimized inference plans compute in " + precision);
+        if (precision == dev.osprey.Precision.INT8 && (training || !optimize)
+                || precision == dev.osprey.Precision.BF16 && !training && !optimize) {
+            throw new IllegalArgumentException("only optimized inference plans"
+                    + (precision == dev.osprey.Precision.BF16 ? " and training plans" : "") + " compute in " + precision);
         }
         this.precision = precision;
         this.inputRanges = Map.copyOf(inputRanges);

@@ -39,6 +39,7 @@ public final class Network implements AutoCloseable {
     private final LinkedHashMap<Integer, ExecutionPlan> inferencePlans = lru(() -> this.inferenceCapacity);
     private Memory optimizerMemory;
     private dev.osprey.Precision inferencePrecision = dev.osprey.Precision.FP32;
+    private dev.osprey.Precision trainingMath = dev.osprey.Precision.FP32;
     private Map<String, dev.osprey.backend.InputRange> inputRanges = Map.of(); // int8 calibration, by layer name
 
     /**
@@ -183,6 +184,25 @@ public final class Network implements AutoCloseable {
         return plan(inferencePlans, batch, false);
     }
 
+    /**
+     * The precision training plans' convolutions and dense layers multiply in (fp32, or bf16 for mixed precision);
+     * changing it drops the training plans made so far. The backend must have it: see
+     * {@link Backend#trainingUnavailable}.
+     */
+    public void trainingMath(dev.osprey.Precision math) {
+        dev.osprey.MixedPrecision.requireTrainingMath("trainingMath", math);
+        if (math != trainingMath) {
+            trainingPlans.values().forEach(ExecutionPlan::close);
+            trainingPlans.clear();
+            trainingMath = math;
+        }
+    }
+
+    /** The precision training plans multiply in; FP32 unless set. */
+    public dev.osprey.Precision trainingMath() {
+        return trainingMath;
+    }
+
     /** The precision inference plans compute in; changing it drops the inference plans made so far. */
     public void inferencePrecision(dev.osprey.Precision precision) {
         if (precision != inferencePrecision) {
@@ -209,7 +229,7 @@ public final class Network implements AutoCloseable {
         ExecutionPlan plan = plans.get(batch);
         if (plan == null) {
             plan = backend.execute(() -> training
-                    ? new ExecutionPlan(graph, parameters, backend, batch, true, trainingLeftOut)
+                    ? ExecutionPlan.training(graph, parameters, backend, batch, trainingLeftOut, trainingMath)
                     : new ExecutionPlan(graph, parameters, backend, batch,
                             outputActivation == null ? null : outputActivation.kind(), inferencePrecision,
                             inputRanges));

@@ -246,9 +246,17 @@ public final class PlanContext {
         return precision == dev.osprey.Precision.INT8 ? handOver.quantizedOutput() : null;
     }
 
-    /** The precision convolutions and dense layers compute in (optimized inference plans; FP32 elsewhere). */
+    /**
+     * The precision convolutions and dense layers compute in: fp32, bf16 or int8 in optimized inference plans, fp32 or
+     * bf16 (mixed precision) in training plans, fp32 elsewhere.
+     */
     public dev.osprey.Precision precision() {
         return precision;
+    }
+
+    /** The precision the training ops (conv2dForward, denseForward and their backward ops) multiply in here. */
+    public dev.osprey.Precision trainingMath() {
+        return prepareWeights ? dev.osprey.Precision.FP32 : precision;
     }
 
     List<Preparation> preparations() {

@@ -36,7 +36,7 @@ final class ConvRun implements LayerRun {
             Activation own) {
         this.backend = ctx.backend();
         this.activation = new OutputActivation(ctx, own);
-        this.spec = spec.withBias(bias != null).withActivation(activation.fusedIntoOp());
+        this.spec = spec.withBias(bias != null).withActivation(activation.fusedIntoOp()).withMath(ctx.trainingMath());
         this.input = ctx.input();
         this.inference = ctx.optimizedInference();
         this.residual = ctx.residual();

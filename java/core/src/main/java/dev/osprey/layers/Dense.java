@@ -95,7 +95,8 @@ public final class Dense extends Layer implements Fusion.LinearOp {
     public LayerRun plan(PlanContext ctx) {
         Backend backend = ctx.backend();
         OutputActivation out = new OutputActivation(ctx, activation);
-        DenseSpec spec = new DenseSpec(ctx.batch(), ctx.inputShape().dim(0), units, out.fusedIntoOp());
+        DenseSpec spec = new DenseSpec(ctx.batch(), ctx.inputShape().dim(0), units, out.fusedIntoOp(),
+                ctx.trainingMath());
         Tensor input = ctx.input();
         Tensor kernel = ctx.param("kernel"), bias = ctx.param("bias");
         Tensor dKernel = ctx.gradient("kernel"), dBias = ctx.gradient("bias");

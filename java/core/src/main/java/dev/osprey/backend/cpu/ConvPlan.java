@@ -40,6 +40,8 @@ final class ConvPlan implements AutoCloseable {
     private final convolution_forward.primitive_desc forwardDesc;
     private final Step forward;
     private final WeightLayout forwardKernel;
+    private convolution_backward_data.primitive_desc backwardDataDesc;
+    private convolution_backward_weights.primitive_desc backwardFilterDesc;
     private Step backwardData;
     private WeightLayout backwardDataKernel;
     private Step backwardFilter;
@@ -70,10 +72,10 @@ final class ConvPlan implements AutoCloseable {
             forwardDesc = owned.own(bias != null
                     ? new convolution_forward.primitive_desc(context.engine, dnnl.prop_kind.forward_training,
                             dnnl.algorithm.convolution_direct, src, kernelAny, bias, dst, strides, dilates, padL, padR,
-                            owned.attributes(s.activation()), false)
+                            owned.attributes(s.activation(), s.math()), false)
                     : new convolution_forward.primitive_desc(context.engine, dnnl.prop_kind.forward_training,
                             dnnl.algorithm.convolution_direct, src, kernelAny, dst, strides, dilates, padL, padR,
-                            owned.attributes(s.activation()), false));
+                            owned.attributes(s.activation(), s.math()), false));
             implementation = forwardDesc.impl_info_str().getString();
             forwardKernel = new WeightLayout(context, kernelKeras, forwardDesc.weights_desc(),
                     WeightLayout.Direction.INTO_PRIMITIVE);
@@ -102,9 +104,10 @@ final class ConvPlan implements AutoCloseable {
 
     void backwardData(CpuTensor dy, CpuTensor kernel, CpuTensor dx) {
         if (backwardData == null) {
-            convolution_backward_data.primitive_desc d = owned.own(new convolution_backward_data.primitive_desc(
+            convolution_backward_data.primitive_desc d = backwardDataDesc = owned.own(
+                    new convolution_backward_data.primitive_desc(
                     context.engine, dnnl.algorithm.convolution_direct, src, kernelAny, dst, strides, dilates, padL,
-                    padR, forwardDesc, owned.attributes(Activation.LINEAR), false));
+                    padR, forwardDesc, owned.attributes(Activation.LINEAR, spec.math()), false));
             backwardDataKernel = new WeightLayout(context, kernelKeras, d.weights_desc(),
                     WeightLayout.Direction.INTO_PRIMITIVE);
             backwardData = new Step("conv2d backward-data", spec, new convolution_backward_data(d))
@@ -126,13 +129,13 @@ final class ConvPlan implements AutoCloseable {
             return;
         }
         if (backwardFilter == null) {
-            convolution_backward_weights.primitive_desc d = owned.own(bias != null
+            convolution_backward_weights.primitive_desc d = backwardFilterDesc = owned.own(bias != null
                     ? new convolution_backward_weights.primitive_desc(context.engine, dnnl.algorithm.convolution_direct,
                             src, kernelAny, bias, dst, strides, dilates, padL, padR, forwardDesc,
-                            owned.attributes(Activation.LINEAR), false)
+                            owned.attributes(Activation.LINEAR, spec.math()), false)
                     : new convolution_backward_weights.primitive_desc(context.engine, dnnl.algorithm.convolution_direct,
                             src, kernelAny, dst, strides, dilates, padL, padR, forwardDesc,
-                            owned.attributes(Activation.LINEAR), false));
+                            owned.attributes(Activation.LINEAR, spec.math()), false));
             if (DepthwiseFilterGradient.fits(spec) && !d.impl_info_str().getString().startsWith("jit_dw")) {
                 ownFilterGradient = new DepthwiseFilterGradient(spec);
                 backwardFilter(x, dy, dKernel, dBias);
@@ -155,6 +158,11 @@ final class ConvPlan implements AutoCloseable {
         backwardFilter.bind(DNNL_ARG_SRC, x.pointer()).bind(DNNL_ARG_DIFF_DST, dy.pointer())
                 .bind(DNNL_ARG_SCRATCHPAD, context.scratchpad()).run(context.stream);
         filterGradient.reorder();
+    }
+
+    /** The fpmath mode of each oneDNN primitive made so far, forward first: what its products may round to. */
+    java.util.List<dnnl.fpmath_mode> mathModes() {
+        return DnnlContext.mathModes(forwardDesc, backwardDataDesc, backwardFilterDesc);
     }
 
     @Override

@@ -231,6 +231,13 @@ public final class CpuBackend implements Backend {
         return unavailable(precision, dnnl.get_effective_cpu_isa());
     }
 
+    /** bf16 training needs the same kernels as bf16 inference: AVX512_BF16 (or AMX, or AVX10) on this CPU. */
+    @Override
+    public String trainingUnavailable(Precision math) {
+        return math == Precision.INT8 ? "int8 is for inference only (Model.quantize); training multiplies in fp32 or bf16"
+                : unavailable(math);
+    }
+
     /** Null when oneDNN has kernels for this precision at this instruction set, else why not. */
     static String unavailable(Precision precision, dnnl.cpu_isa isa) {
         int bf16 = dnnl.cpu_isa.avx512_core_bf16.value; // instruction sets are bit masks, each holding those below

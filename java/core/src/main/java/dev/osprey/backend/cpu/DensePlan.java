@@ -34,6 +34,8 @@ final class DensePlan implements AutoCloseable {
     private final inner_product_forward.primitive_desc forwardDesc;
     private final Step forward;
     private final WeightLayout forwardKernel;
+    private inner_product_backward_data.primitive_desc backwardDataDesc;
+    private inner_product_backward_weights.primitive_desc backwardWeightsDesc;
     private Step backwardData;
     private WeightLayout backwardDataKernel;
     private Step backwardWeights;
@@ -50,7 +52,8 @@ final class DensePlan implements AutoCloseable {
         kernelAny = owned.anyFormat(s.units(), s.inFeatures());
         try {
             forwardDesc = owned.own(new inner_product_forward.primitive_desc(context.engine,
-                    dnnl.prop_kind.forward_training, src, kernelAny, bias, dst, owned.attributes(s.activation()), false));
+                    dnnl.prop_kind.forward_training, src, kernelAny, bias, dst, owned.attributes(s.activation(), s.math()),
+                    false));
             forwardKernel = new WeightLayout(context, kernelIo, forwardDesc.weights_desc(),
                     WeightLayout.Direction.INTO_PRIMITIVE);
             forward = new Step("dense forward", s, new inner_product_forward(forwardDesc))
@@ -75,8 +78,9 @@ final class DensePlan implements AutoCloseable {
 
     void backwardData(CpuTensor dy, CpuTensor kernel, CpuTensor dx) {
         if (backwardData == null) {
-            inner_product_backward_data.primitive_desc d = owned.own(new inner_product_backward_data.primitive_desc(
-                    context.engine, src, kernelAny, dst, forwardDesc, owned.attributes(Activation.LINEAR), false));
+            inner_product_backward_data.primitive_desc d = backwardDataDesc = owned.own(
+                    new inner_product_backward_data.primitive_desc(context.engine, src, kernelAny, dst, forwardDesc,
+                            owned.attributes(Activation.LINEAR, spec.math()), false));
             backwardDataKernel = new WeightLayout(context, kernelIo, d.weights_desc(),
                     WeightLayout.Direction.INTO_PRIMITIVE);
             backwardData = new Step("dense backward-data", spec, new inner_product_backward_data(d))
@@ -94,9 +98,9 @@ final class DensePlan implements AutoCloseable {
 
     void backwardWeights(CpuTensor x, CpuTensor dy, CpuTensor dKernel, CpuTensor dBias) {
         if (backwardWeights == null) {
-            inner_product_backward_weights.primitive_desc d = owned.own(
+            inner_product_backward_weights.primitive_desc d = backwardWeightsDesc = owned.own(
                     new inner_product_backward_weights.primitive_desc(context.engine, src, kernelAny, bias, dst,
-                            forwardDesc, owned.attributes(Activation.LINEAR), false));
+                            forwardDesc, owned.attributes(Activation.LINEAR, spec.math()), false));
             kernelGradient = new WeightLayout(context, kernelIo, d.diff_weights_desc(),
                     WeightLayout.Direction.OUT_OF_PRIMITIVE);
             backwardWeights = new Step("dense backward-weights", spec, new inner_product_backward_weights(d))
@@ -112,6 +116,11 @@ final class DensePlan implements AutoCloseable {
                 .bind(DNNL_ARG_DIFF_BIAS, dBias.pointer()).bind(DNNL_ARG_SCRATCHPAD, context.scratchpad())
                 .run(context.stream);
         kernelGradient.reorder();
+    }
+
+    /** The fpmath mode of each oneDNN primitive made so far, forward first: what its products may round to. */
+    java.util.List<dnnl.fpmath_mode> mathModes() {
+        return DnnlContext.mathModes(forwardDesc, backwardDataDesc, backwardWeightsDesc);
     }
 
     @Override

@@ -114,6 +114,19 @@ final class DnnlContext implements AutoCloseable {
         }
 
         /**
+         * The same for a training op that may multiply in this precision: bf16 allows oneDNN to round the fp32
+         * operands to bf16 for the products (its fpmath mode; sums and every tensor stay fp32). A permission, not a
+         * demand: on CPUs without bf16 kernels the op computes in fp32.
+         */
+        primitive_attr attributes(Activation fused, dev.osprey.Precision math) {
+            primitive_attr attr = attributes(null, fused);
+            if (math == dev.osprey.Precision.BF16) {
+                attr.set_fpmath_mode(dnnl.fpmath_mode.bf16);
+            }
+            return attr;
+        }
+
+        /**
          * The same, adding a tensor of the given layout to the output before the activation when residual is not
          * null (a binary post-op: its data is argument {@link #RESIDUAL_ARG}).
          */
@@ -154,5 +167,23 @@ final class DnnlContext implements AutoCloseable {
             }
             pointers.clear();
         }
+    }
+
+    /** The fpmath mode each of these primitive descriptors was made with (nulls skipped), in order. */
+    static java.util.List<dnnl.fpmath_mode> mathModes(org.bytedeco.dnnl.primitive_desc_base... descs) {
+        java.util.List<dnnl.fpmath_mode> modes = new java.util.ArrayList<>();
+        for (org.bytedeco.dnnl.primitive_desc_base d : descs) {
+            if (d != null) {
+                try (primitive_attr attr = d.get_primitive_attr()) {
+                    int value = attr.get_fpmath_mode().value; // the preset's returned enum is not the constant itself
+                    for (dnnl.fpmath_mode m : dnnl.fpmath_mode.values()) {
+                        if (m.value == value) {
+                            modes.add(m);
+                        }
+                    }
+                }
+            }
+        }
+        return modes;
     }
 }

@@ -1,0 +1,51 @@
+package dev.osprey;
+
+import java.util.Locale;
+
+/**
+ * How training multiplies ({@link Model#mixedPrecision(MixedPrecision)}), Keras' dtype policies by another name.
+ * Whatever the policy, weights (the master copy the optimizer updates), activations, gradients, the loss and the
+ * optimizer stay fp32, and saved models hold fp32 weights: a policy only lets convolutions and dense layers, forward
+ * and backward, round their operands to a narrower format for the products, summing in fp32.
+ */
+public enum MixedPrecision {
+    /** fp32 products: Keras' "float32", the default. */
+    FLOAT32,
+    /**
+     * bf16 products with fp32 sums: Keras' "mixed_bfloat16". On CPUs with AVX512_BF16 or AMX (oneDNN's bf16 kernels);
+     * elsewhere the model says why in one line and trains in fp32.
+     */
+    BFLOAT16;
+
+    /** The precision this policy lets convolutions and dense layers multiply in. */
+    public Precision math() {
+        return this == BFLOAT16 ? Precision.BF16 : Precision.FP32;
+    }
+
+    /** Parses "fp32", "float32", "bf16", "bfloat16" or "mixed_bfloat16" (any case), as the CLI's --precision takes it. */
+    public static MixedPrecision parse(String name) {
+        switch (name.trim().toLowerCase(Locale.ROOT)) {
+            case "fp32", "float32" -> {
+                return FLOAT32;
+            }
+            case "bf16", "bfloat16", "mixed_bfloat16" -> {
+                return BFLOAT16;
+            }
+            default -> throw new IllegalArgumentException(
+                    "expected a training precision fp32 or bf16 (mixed_bfloat16), received '" + name + "'");
+        }
+    }
+
+    /** "fp32" or "bf16", as the CLI and the progress line write it. */
+    @Override
+    public String toString() {
+        return math().toString();
+    }
+
+    /** Throws unless math is a precision training ops multiply in: fp32 or bf16. */
+    public static void requireTrainingMath(String what, Precision math) {
+        if (math != Precision.FP32 && math != Precision.BF16) {
+            throw new IllegalArgumentException(what + ": expected training math fp32 or bf16, received " + math);
+        }
+    }
+}

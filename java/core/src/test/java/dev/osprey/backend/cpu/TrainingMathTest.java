@@ -1,0 +1,123 @@
+package dev.osprey.backend.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.osprey.Activation;
+import dev.osprey.Precision;
+import dev.osprey.backend.Conv2dSpec;
+import dev.osprey.backend.DenseSpec;
+import java.util.Collections;
+import java.util.Random;
+import org.bytedeco.dnnl.global.dnnl;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Mixed precision on the CPU: a training op whose spec's math is bf16 lets every oneDNN primitive it makes (forward,
+ * backward-data, backward-weights) round its operands to bf16, and an fp32 one allows none; either way the results
+ * agree within bf16's rounding (on a CPU without bf16 kernels, exactly).
+ */
+class TrainingMathTest {
+    private static final Conv2dSpec CONV = new Conv2dSpec(4, 9, 9, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true,
+            Activation.RELU);
+    private static final DenseSpec DENSE = new DenseSpec(4, 40, 12, Activation.LINEAR);
+
+    @Test
+    void bf16ConvolutionsAllowBf16InEveryPrimitiveAndAgreeWithFp32() {
+        float[][] fp32 = convolve(CONV, dnnl.fpmath_mode.strict);
+        float[][] bf16 = convolve(CONV.withMath(Precision.BF16), dnnl.fpmath_mode.bf16);
+        for (int i = 0; i < fp32.length; i++) {
+            assertClose(fp32[i], bf16[i], "conv output " + i);
+        }
+    }
+
+    @Test
+    void bf16DenseLayersAllowBf16InEveryPrimitiveAndAgreeWithFp32() {
+        float[][] fp32 = dense(DENSE, dnnl.fpmath_mode.strict);
+        float[][] bf16 = dense(DENSE.withMath(Precision.BF16), dnnl.fpmath_mode.bf16);
+        for (int i = 0; i < fp32.length; i++) {
+            assertClose(fp32[i], bf16[i], "dense output " + i);
+        }
+    }
+
+    @Test
+    void trainingMathIsFp32OrBf16AndBf16NeedsTheSameKernelsAsBf16Inference() {
+        try (CpuBackend cpu = new CpuBackend()) {
+            assertNull(cpu.trainingUnavailable(Precision.FP32));
+            assertEquals(cpu.unavailable(Precision.BF16), cpu.trainingUnavailable(Precision.BF16));
+            assertTrue(cpu.trainingUnavailable(Precision.INT8).contains("int8 is for inference only"));
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> DENSE.withMath(Precision.INT8));
+        assertTrue(e.getMessage().contains("expected training math fp32 or bf16, received int8"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> CONV.withMath(Precision.INT8));
+    }
+
+    /** {y, dx, dKernel, dBias} of one forward and backward pass; checks the primitives' fpmath modes. */
+    private static float[][] convolve(Conv2dSpec spec, dnnl.fpmath_mode mode) {
+        try (DnnlContext context = new DnnlContext(); ConvPlan plan = new ConvPlan(context, spec);
+             CpuTensor x = random(spec.inputShape(), 1); CpuTensor kernel = random(spec.kernelShape(), 2);
+             CpuTensor bias = random(new int[] {spec.filters()}, 3); CpuTensor y = zeros(spec.outputShape());
+             CpuTensor dy = random(spec.outputShape(), 4); CpuTensor dx = zeros(spec.inputShape());
+             CpuTensor dKernel = zeros(spec.kernelShape()); CpuTensor dBias = zeros(new int[] {spec.filters()})) {
+            plan.forward(x, kernel, bias, y);
+            plan.backwardData(dy, kernel, dx);
+            plan.backwardFilter(x, dy, dKernel, dBias);
+            assertEquals(Collections.nCopies(3, mode), plan.mathModes(), spec.toString());
+            return new float[][] {read(y), read(dx), read(dKernel), read(dBias)};
+        }
+    }
+
+    private static float[][] dense(DenseSpec spec, dnnl.fpmath_mode mode) {
+        try (DnnlContext context = new DnnlContext(); DensePlan plan = new DensePlan(context, spec);
+             CpuTensor x = random(spec.inputShape(), 1); CpuTensor kernel = random(spec.kernelShape(), 2);
+             CpuTensor bias = random(new int[] {spec.units()}, 3); CpuTensor y = zeros(spec.outputShape());
+             CpuTensor dy = random(spec.outputShape(), 4); CpuTensor dx = zeros(spec.inputShape());
+             CpuTensor dKernel = zeros(spec.kernelShape()); CpuTensor dBias = zeros(new int[] {spec.units()})) {
+            plan.forward(x, kernel, bias, y);
+            plan.backwardData(dy, kernel, dx);
+            plan.backwardWeights(x, dy, dKernel, dBias);
+            assertEquals(Collections.nCopies(3, mode), plan.mathModes(), spec.toString());
+            return new float[][] {read(y), read(dx), read(dKernel), read(dBias)};
+        }
+    }
+
+    /** Within bf16's rounding of both operands (8 significant bits each) of the largest magnitude, summed. */
+    private static void assertClose(float[] expected, float[] actual, String what) {
+        double largest = 0;
+        for (float v : expected) {
+            largest = Math.max(largest, Math.abs(v));
+        }
+        for (int i = 0; i < expected.length; i++) {
+            assertTrue(Math.abs(expected[i] - actual[i]) <= 2e-2 * largest, what + "[" + i + "]: fp32 " + expected[i]
+                    + ", bf16 " + actual[i] + " (largest " + largest + ")");
+        }
+    }
+
+    private static CpuTensor random(int[] shape, long seed) {
+        CpuTensor t = CpuTensor.allocate(shape);
+        Random r = new Random(seed);
+        java.nio.FloatBuffer b = t.buffer();
+        for (int i = 0; i < t.size(); i++) {
+            b.put(i, (float) r.nextGaussian());
+        }
+        return t;
+    }
+
+    private static CpuTensor zeros(int[] shape) {
+        CpuTensor t = CpuTensor.allocate(shape);
+        java.nio.FloatBuffer b = t.buffer();
+        for (int i = 0; i < t.size(); i++) {
+            b.put(i, 0f);
+        }
+        return t;
+    }
+
+    private static float[] read(CpuTensor t) {
+        float[] out = new float[(int) t.size()];
+        t.buffer().get(0, out);
+        return out;
+    }
+}
