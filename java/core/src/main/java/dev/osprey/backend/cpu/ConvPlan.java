@@ -11,18 +11,25 @@ import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_SRC;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_WEIGHTS;
 
 import dev.osprey.Activation;
+import dev.osprey.Precision;
 import dev.osprey.backend.Conv2dSpec;
 import org.bytedeco.dnnl.convolution_backward_data;
 import org.bytedeco.dnnl.convolution_backward_weights;
 import org.bytedeco.dnnl.convolution_forward;
 import org.bytedeco.dnnl.memory;
 import org.bytedeco.dnnl.global.dnnl;
+import org.bytedeco.javacpp.Pointer;
 
 /**
  * The three convolution primitives for one {@link Conv2dSpec}, each made on first use (an inference plan never makes
  * the backward ones). Activations are NHWC (oneDNN's brgemm kernels read it natively, so no reorder surrounds a
  * call); the kernel is kept by the model in Keras' layout, (kh, kw, in / groups, out), which is oneDNN's hwio, or
  * hwigo once the groups are split out, and reordered here into whatever layout each primitive chose.
+ *
+ * <p>Mixed precision (the spec's math bf16): where the CPU has bf16 kernels, the primitives read the input, the kernel
+ * and the output gradient converted to bf16 (one reorder each per call, into shared scratch) and write fp32 outputs,
+ * input gradients and kernel gradients; elsewhere they stay fp32 with oneDNN allowed to round to bf16 (its fpmath
+ * mode), which it does only on AMX.
  */
 final class ConvPlan implements AutoCloseable {
     private final DnnlContext context;
@@ -32,11 +39,17 @@ final class ConvPlan implements AutoCloseable {
     private final long[] dilates;
     private final long[] padL;
     private final long[] padR;
-    private final memory.desc src;
-    private final memory.desc dst;
+    private final memory.desc src;          // x and dx, fp32
+    private final memory.desc dst;          // y, fp32
+    private final memory.desc srcRead;      // x as the primitives read it: src, or its bf16 copy
+    private final memory.desc dstRead;      // dy as the backward primitives read it: dst, or its bf16 copy
     private final memory.desc bias;
     private final memory.desc kernelKeras;
-    private final memory.desc kernelAny;
+    private final memory.desc kernelAny;    // the kernel as the primitives read it (fp32 or bf16)
+    private final memory.desc kernelGradientAny; // the kernel gradient as backward-weights writes it (fp32)
+    private final boolean bf16;             // operands converted to bf16
+    private final Bf16Conversion inputToBf16;
+    private final Bf16Conversion gradientToBf16;
     private final convolution_forward.primitive_desc forwardDesc;
     private final Step forward;
     private final WeightLayout forwardKernel;
@@ -53,43 +66,54 @@ final class ConvPlan implements AutoCloseable {
         this.context = context;
         this.owned = new DnnlContext.Owned(context);
         this.spec = s;
+        this.bf16 = s.math() == Precision.BF16 && context.bf16Kernels;
+        memory.data_type operands = bf16 ? memory.data_type.bf16 : memory.data_type.f32;
         strides = new long[] {s.strideH(), s.strideW()};
         dilates = new long[] {s.dilationH() - 1, s.dilationW() - 1};
         padL = new long[] {s.padTop(), s.padLeft()};
         padR = new long[] {s.padBottom(), s.padRight()};
         src = owned.md(memory.format_tag.nhwc, s.batch(), s.inC(), s.inH(), s.inW());
         dst = owned.md(memory.format_tag.nhwc, s.batch(), s.filters(), s.outH(), s.outW());
+        srcRead = bf16 ? owned.md(operands, memory.format_tag.nhwc, s.batch(), s.inC(), s.inH(), s.inW()) : src;
+        dstRead = bf16 ? owned.md(operands, memory.format_tag.nhwc, s.batch(), s.filters(), s.outH(), s.outW()) : dst;
         bias = s.hasBias() ? owned.md(memory.format_tag.x, s.filters()) : null;
         int g = s.groups();
-        if (g == 1) {
-            kernelKeras = owned.md(memory.format_tag.hwio, s.filters(), s.inC(), s.kernelH(), s.kernelW());
-            kernelAny = owned.anyFormat(s.filters(), s.inC(), s.kernelH(), s.kernelW());
-        } else {
-            kernelKeras = owned.md(memory.format_tag.hwigo, g, s.filters() / g, s.inC() / g, s.kernelH(), s.kernelW());
-            kernelAny = owned.anyFormat(g, s.filters() / g, s.inC() / g, s.kernelH(), s.kernelW());
-        }
+        long[] kernelDims = g == 1 ? new long[] {s.filters(), s.inC(), s.kernelH(), s.kernelW()}
+                : new long[] {g, s.filters() / g, s.inC() / g, s.kernelH(), s.kernelW()};
+        kernelKeras = owned.md(g == 1 ? memory.format_tag.hwio : memory.format_tag.hwigo, kernelDims);
+        kernelAny = owned.md(operands, memory.format_tag.any, kernelDims);
+        kernelGradientAny = bf16 ? owned.anyFormat(kernelDims) : kernelAny;
+        Bf16Conversion input = null;
+        Bf16Conversion gradient = null;
         try {
+            if (bf16) {
+                input = new Bf16Conversion(context, s, src, srcRead, Bf16Conversion.Scratch.INPUT);
+                gradient = new Bf16Conversion(context, s, dst, dstRead, Bf16Conversion.Scratch.GRADIENT);
+            }
             forwardDesc = owned.own(bias != null
                     ? new convolution_forward.primitive_desc(context.engine, dnnl.prop_kind.forward_training,
-                            dnnl.algorithm.convolution_direct, src, kernelAny, bias, dst, strides, dilates, padL, padR,
-                            owned.attributes(s.activation(), s.math()), false)
+                            dnnl.algorithm.convolution_direct, srcRead, kernelAny, bias, dst, strides, dilates, padL,
+                            padR, owned.attributes(s.activation(), s.math()), false)
                     : new convolution_forward.primitive_desc(context.engine, dnnl.prop_kind.forward_training,
-                            dnnl.algorithm.convolution_direct, src, kernelAny, dst, strides, dilates, padL, padR,
+                            dnnl.algorithm.convolution_direct, srcRead, kernelAny, dst, strides, dilates, padL, padR,
                             owned.attributes(s.activation(), s.math()), false));
             implementation = forwardDesc.impl_info_str().getString();
             forwardKernel = new WeightLayout(context, kernelKeras, forwardDesc.weights_desc(),
                     WeightLayout.Direction.INTO_PRIMITIVE);
             Step f = new Step("conv2d forward", s, new convolution_forward(forwardDesc))
-                    .arg(DNNL_ARG_SRC, src, context.engine)
+                    .arg(DNNL_ARG_SRC, srcRead, context.engine)
                     .fixedArg(DNNL_ARG_WEIGHTS, forwardKernel.primitiveMemory())
                     .arg(DNNL_ARG_DST, dst, context.engine)
                     .arg(DNNL_ARG_SCRATCHPAD, forwardDesc.scratchpad_desc(), context.engine);
             forward = bias != null ? f.arg(DNNL_ARG_BIAS, bias, context.engine) : f;
             context.reserveScratchpad(forwardDesc.scratchpad_desc());
         } catch (RuntimeException e) {
+            Bf16Conversion.closeAll(input, gradient);
             close();
             throw e;
         }
+        this.inputToBf16 = input;
+        this.gradientToBf16 = gradient;
     }
 
     void forward(CpuTensor x, CpuTensor kernel, CpuTensor b, CpuTensor y) {
@@ -98,20 +122,20 @@ final class ConvPlan implements AutoCloseable {
         if (b != null) {
             forward.bind(DNNL_ARG_BIAS, b.pointer());
         }
-        forward.bind(DNNL_ARG_SRC, x.pointer()).bind(DNNL_ARG_DST, y.pointer())
+        forward.bind(DNNL_ARG_SRC, read(x)).bind(DNNL_ARG_DST, y.pointer())
                 .bind(DNNL_ARG_SCRATCHPAD, context.scratchpad()).run(context.stream);
     }
 
     void backwardData(CpuTensor dy, CpuTensor kernel, CpuTensor dx) {
         if (backwardData == null) {
             convolution_backward_data.primitive_desc d = backwardDataDesc = owned.own(
-                    new convolution_backward_data.primitive_desc(
-                    context.engine, dnnl.algorithm.convolution_direct, src, kernelAny, dst, strides, dilates, padL,
-                    padR, forwardDesc, owned.attributes(Activation.LINEAR, spec.math()), false));
+                    new convolution_backward_data.primitive_desc(context.engine, dnnl.algorithm.convolution_direct,
+                            src, kernelAny, dstRead, strides, dilates, padL, padR, forwardDesc,
+                            owned.attributes(Activation.LINEAR, spec.math()), false));
             backwardDataKernel = new WeightLayout(context, kernelKeras, d.weights_desc(),
                     WeightLayout.Direction.INTO_PRIMITIVE);
             backwardData = new Step("conv2d backward-data", spec, new convolution_backward_data(d))
-                    .arg(DNNL_ARG_DIFF_DST, dst, context.engine)
+                    .arg(DNNL_ARG_DIFF_DST, dstRead, context.engine)
                     .fixedArg(DNNL_ARG_WEIGHTS, backwardDataKernel.primitiveMemory())
                     .arg(DNNL_ARG_DIFF_SRC, src, context.engine)
                     .arg(DNNL_ARG_SCRATCHPAD, d.scratchpad_desc(), context.engine);
@@ -119,7 +143,7 @@ final class ConvPlan implements AutoCloseable {
         }
         backwardDataKernel.bind(kernel);
         backwardDataKernel.reorder();
-        backwardData.bind(DNNL_ARG_DIFF_DST, dy.pointer()).bind(DNNL_ARG_DIFF_SRC, dx.pointer())
+        backwardData.bind(DNNL_ARG_DIFF_DST, readGradient(dy)).bind(DNNL_ARG_DIFF_SRC, dx.pointer())
                 .bind(DNNL_ARG_SCRATCHPAD, context.scratchpad()).run(context.stream);
     }
 
@@ -131,10 +155,10 @@ final class ConvPlan implements AutoCloseable {
         if (backwardFilter == null) {
             convolution_backward_weights.primitive_desc d = backwardFilterDesc = owned.own(bias != null
                     ? new convolution_backward_weights.primitive_desc(context.engine, dnnl.algorithm.convolution_direct,
-                            src, kernelAny, bias, dst, strides, dilates, padL, padR, forwardDesc,
+                            srcRead, kernelGradientAny, bias, dstRead, strides, dilates, padL, padR, forwardDesc,
                             owned.attributes(Activation.LINEAR, spec.math()), false)
                     : new convolution_backward_weights.primitive_desc(context.engine, dnnl.algorithm.convolution_direct,
-                            src, kernelAny, dst, strides, dilates, padL, padR, forwardDesc,
+                            srcRead, kernelGradientAny, dstRead, strides, dilates, padL, padR, forwardDesc,
                             owned.attributes(Activation.LINEAR, spec.math()), false));
             if (DepthwiseFilterGradient.fits(spec) && !d.impl_info_str().getString().startsWith("jit_dw")) {
                 ownFilterGradient = new DepthwiseFilterGradient(spec);
@@ -144,8 +168,8 @@ final class ConvPlan implements AutoCloseable {
             filterGradient = new WeightLayout(context, kernelKeras, d.diff_weights_desc(),
                     WeightLayout.Direction.OUT_OF_PRIMITIVE);
             Step step = new Step("conv2d backward-filter", spec, new convolution_backward_weights(d))
-                    .arg(DNNL_ARG_SRC, src, context.engine)
-                    .arg(DNNL_ARG_DIFF_DST, dst, context.engine)
+                    .arg(DNNL_ARG_SRC, srcRead, context.engine)
+                    .arg(DNNL_ARG_DIFF_DST, dstRead, context.engine)
                     .fixedArg(DNNL_ARG_DIFF_WEIGHTS, filterGradient.primitiveMemory())
                     .arg(DNNL_ARG_SCRATCHPAD, d.scratchpad_desc(), context.engine);
             backwardFilter = bias != null ? step.arg(DNNL_ARG_DIFF_BIAS, bias, context.engine) : step;
@@ -155,9 +179,24 @@ final class ConvPlan implements AutoCloseable {
         if (dBias != null) {
             backwardFilter.bind(DNNL_ARG_DIFF_BIAS, dBias.pointer());
         }
-        backwardFilter.bind(DNNL_ARG_SRC, x.pointer()).bind(DNNL_ARG_DIFF_DST, dy.pointer())
+        backwardFilter.bind(DNNL_ARG_SRC, read(x)).bind(DNNL_ARG_DIFF_DST, readGradient(dy))
                 .bind(DNNL_ARG_SCRATCHPAD, context.scratchpad()).run(context.stream);
         filterGradient.reorder();
+    }
+
+    /** x as the primitives read it: itself, or converted to bf16 into the input scratch. */
+    private Pointer read(CpuTensor x) {
+        return bf16 ? inputToBf16.of(x) : x.pointer();
+    }
+
+    /** dy as the backward primitives read it: itself, or converted to bf16 into the gradient scratch. */
+    private Pointer readGradient(CpuTensor dy) {
+        return bf16 ? gradientToBf16.of(dy) : dy.pointer();
+    }
+
+    /** Whether the primitives read bf16 operands (mixed precision on a CPU with bf16 kernels). */
+    boolean readsBf16() {
+        return bf16;
     }
 
     /** The fpmath mode of each oneDNN primitive made so far, forward first: what its products may round to. */
@@ -169,6 +208,7 @@ final class ConvPlan implements AutoCloseable {
     public void close() {
         Step.closeAll(forward, backwardData, backwardFilter);
         WeightLayout.closeAll(forwardKernel, backwardDataKernel, filterGradient);
+        Bf16Conversion.closeAll(inputToBf16, gradientToBf16);
         owned.close();
     }
 }

@@ -14,7 +14,9 @@ import org.bytedeco.javacpp.Pointer;
 /**
  * The oneDNN engine and stream, and grow-only buffers shared by every primitive (ops run one at a time, so they
  * can share them): the scratchpad, the weight scratch that holds a parameter in the layout a primitive chose for the
- * length of one call, and the input scratch that holds an op's input converted to bf16 for the length of one call. Descriptors and attributes made for plans are owned by the plan's {@link Owned} list.
+ * length of one call, and the input and gradient scratches that hold an op's input and output gradient converted to
+ * bf16 for the length of one call. Descriptors and attributes made for plans are owned by the plan's {@link Owned}
+ * list.
  */
 final class DnnlContext implements AutoCloseable {
     final engine engine;
@@ -22,6 +24,10 @@ final class DnnlContext implements AutoCloseable {
     private CpuTensor scratchpad = CpuTensor.allocate(new int[] {16});
     private CpuTensor weightScratch = CpuTensor.allocate(new int[] {16});
     private CpuTensor inputScratch = CpuTensor.allocate(new int[] {16});
+    private CpuTensor gradientScratch = CpuTensor.allocate(new int[] {16});
+    /** Whether this CPU has oneDNN's bf16 kernels (AVX512_BF16, AMX or better): bf16 training ops read bf16 then. */
+    final boolean bf16Kernels =
+            CpuBackend.unavailable(dev.osprey.Precision.BF16, dnnl.get_effective_cpu_isa()) == null;
     private boolean closed;
 
     DnnlContext() {
@@ -44,6 +50,11 @@ final class DnnlContext implements AutoCloseable {
         inputScratch = grown(inputScratch, desc.get_size());
     }
 
+    /** Grows the shared gradient scratch (a training op's output gradient converted to bf16); while planning. */
+    void reserveGradientScratch(memory.desc desc) {
+        gradientScratch = grown(gradientScratch, desc.get_size());
+    }
+
     private static CpuTensor grown(CpuTensor buffer, long bytes) {
         if (bytes <= buffer.size() * Float.BYTES) {
             return buffer;
@@ -64,6 +75,10 @@ final class DnnlContext implements AutoCloseable {
         return inputScratch.pointer();
     }
 
+    Pointer gradientScratch() {
+        return gradientScratch.pointer();
+    }
+
     @Override
     public void close() {
         if (closed) {
@@ -73,6 +88,7 @@ final class DnnlContext implements AutoCloseable {
         scratchpad.close();
         weightScratch.close();
         inputScratch.close();
+        gradientScratch.close();
         stream.close();
         engine.close();
     }

@@ -15,9 +15,9 @@ import org.bytedeco.dnnl.global.dnnl;
 import org.junit.jupiter.api.Test;
 
 /**
- * Mixed precision on the CPU: a training op whose spec's math is bf16 lets every oneDNN primitive it makes (forward,
- * backward-data, backward-weights) round its operands to bf16, and an fp32 one allows none; either way the results
- * agree within bf16's rounding (on a CPU without bf16 kernels, exactly).
+ * Mixed precision on the CPU: a training op whose spec's math is bf16 reads bf16 operands where the CPU has bf16
+ * kernels, and lets every oneDNN primitive it makes (forward, backward-data, backward-weights) round to bf16; an fp32
+ * one does neither. Either way the results agree within bf16's rounding (on a CPU without bf16 kernels, exactly).
  */
 class TrainingMathTest {
     private static final Conv2dSpec CONV = new Conv2dSpec(4, 9, 9, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true,
@@ -66,6 +66,7 @@ class TrainingMathTest {
             plan.backwardData(dy, kernel, dx);
             plan.backwardFilter(x, dy, dKernel, dBias);
             assertEquals(Collections.nCopies(3, mode), plan.mathModes(), spec.toString());
+            assertEquals(spec.math() == Precision.BF16 && context.bf16Kernels, plan.readsBf16(), spec.toString());
             return new float[][] {read(y), read(dx), read(dKernel), read(dBias)};
         }
     }
@@ -80,6 +81,7 @@ class TrainingMathTest {
             plan.backwardData(dy, kernel, dx);
             plan.backwardWeights(x, dy, dKernel, dBias);
             assertEquals(Collections.nCopies(3, mode), plan.mathModes(), spec.toString());
+            assertEquals(spec.math() == Precision.BF16 && context.bf16Kernels, plan.readsBf16(), spec.toString());
             return new float[][] {read(y), read(dx), read(dKernel), read(dBias)};
         }
     }
