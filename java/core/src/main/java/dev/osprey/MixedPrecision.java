@@ -22,7 +22,7 @@ public enum MixedPrecision {
         return this == BFLOAT16 ? Precision.BF16 : Precision.FP32;
     }
 
-    /** Parses "fp32", "float32", "bf16", "bfloat16" or "mixed_bfloat16" (any case), as the CLI's --precision takes it. */
+    /** Parses "fp32", "float32", "bf16", "bfloat16" or "mixed_bfloat16" (any case), as train --precision takes it. */
     public static MixedPrecision parse(String name) {
         switch (name.trim().toLowerCase(Locale.ROOT)) {
             case "fp32", "float32" -> {

@@ -7,8 +7,9 @@ import dev.osprey.Precision;
 /**
  * One dense layer: input (batch, inFeatures), kernel (inFeatures, units) as in Keras, bias (units),
  * output (batch, units). The activation is fused into the forward op (softmax is applied by the loss or by
- * {@link Backend#activationForward}, never here). {@code math} is how the training ops multiply: {@link Precision#FP32},
- * or {@link Precision#BF16} to allow bf16 products with fp32 sums where the hardware has them (every tensor stays fp32).
+ * {@link Backend#activationForward}, never here). {@code math} is how the training ops multiply:
+ * {@link Precision#FP32}, or {@link Precision#BF16} to allow bf16 products with fp32 sums where the hardware has them
+ * (every tensor stays fp32).
  */
 public record DenseSpec(int batch, int inFeatures, int units, Activation activation, Precision math) {
     /** Throws IllegalArgumentException for math other than fp32 or bf16. */

@@ -36,6 +36,11 @@ final class Bf16Conversion implements AutoCloseable {
         return to;
     }
 
+    /** What an op binds for t: t itself when there is no conversion (fp32 operands), else its bf16 copy. */
+    static Pointer read(Bf16Conversion conversion, CpuTensor t) {
+        return conversion == null ? t.pointer() : conversion.of(t);
+    }
+
     @Override
     public void close() {
         convert.close();

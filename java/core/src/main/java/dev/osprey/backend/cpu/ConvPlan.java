@@ -18,7 +18,6 @@ import org.bytedeco.dnnl.convolution_backward_weights;
 import org.bytedeco.dnnl.convolution_forward;
 import org.bytedeco.dnnl.memory;
 import org.bytedeco.dnnl.global.dnnl;
-import org.bytedeco.javacpp.Pointer;
 
 /**
  * The three convolution primitives for one {@link Conv2dSpec}, each made on first use (an inference plan never makes
@@ -122,7 +121,7 @@ final class ConvPlan implements AutoCloseable {
         if (b != null) {
             forward.bind(DNNL_ARG_BIAS, b.pointer());
         }
-        forward.bind(DNNL_ARG_SRC, read(x)).bind(DNNL_ARG_DST, y.pointer())
+        forward.bind(DNNL_ARG_SRC, Bf16Conversion.read(inputToBf16, x)).bind(DNNL_ARG_DST, y.pointer())
                 .bind(DNNL_ARG_SCRATCHPAD, context.scratchpad()).run(context.stream);
     }
 
@@ -143,7 +142,8 @@ final class ConvPlan implements AutoCloseable {
         }
         backwardDataKernel.bind(kernel);
         backwardDataKernel.reorder();
-        backwardData.bind(DNNL_ARG_DIFF_DST, readGradient(dy)).bind(DNNL_ARG_DIFF_SRC, dx.pointer())
+        backwardData.bind(DNNL_ARG_DIFF_DST, Bf16Conversion.read(gradientToBf16, dy))
+                .bind(DNNL_ARG_DIFF_SRC, dx.pointer())
                 .bind(DNNL_ARG_SCRATCHPAD, context.scratchpad()).run(context.stream);
     }
 
@@ -179,19 +179,10 @@ final class ConvPlan implements AutoCloseable {
         if (dBias != null) {
             backwardFilter.bind(DNNL_ARG_DIFF_BIAS, dBias.pointer());
         }
-        backwardFilter.bind(DNNL_ARG_SRC, read(x)).bind(DNNL_ARG_DIFF_DST, readGradient(dy))
+        backwardFilter.bind(DNNL_ARG_SRC, Bf16Conversion.read(inputToBf16, x))
+                .bind(DNNL_ARG_DIFF_DST, Bf16Conversion.read(gradientToBf16, dy))
                 .bind(DNNL_ARG_SCRATCHPAD, context.scratchpad()).run(context.stream);
         filterGradient.reorder();
-    }
-
-    /** x as the primitives read it: itself, or converted to bf16 into the input scratch. */
-    private Pointer read(CpuTensor x) {
-        return bf16 ? inputToBf16.of(x) : x.pointer();
-    }
-
-    /** dy as the backward primitives read it: itself, or converted to bf16 into the gradient scratch. */
-    private Pointer readGradient(CpuTensor dy) {
-        return bf16 ? gradientToBf16.of(dy) : dy.pointer();
     }
 
     /** Whether the primitives read bf16 operands (mixed precision on a CPU with bf16 kernels). */

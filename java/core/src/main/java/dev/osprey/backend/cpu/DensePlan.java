@@ -18,7 +18,6 @@ import org.bytedeco.dnnl.inner_product_backward_weights;
 import org.bytedeco.dnnl.inner_product_forward;
 import org.bytedeco.dnnl.memory;
 import org.bytedeco.dnnl.global.dnnl;
-import org.bytedeco.javacpp.Pointer;
 
 /**
  * Inner-product forward, backward-data and backward-weights for one {@link DenseSpec} (the backward ones made on
@@ -95,7 +94,8 @@ final class DensePlan implements AutoCloseable {
     void forward(CpuTensor x, CpuTensor kernel, CpuTensor b, CpuTensor y) {
         forwardKernel.bind(kernel);
         forwardKernel.reorder();
-        forward.bind(DNNL_ARG_SRC, read(x)).bind(DNNL_ARG_BIAS, b.pointer()).bind(DNNL_ARG_DST, y.pointer())
+        forward.bind(DNNL_ARG_SRC, Bf16Conversion.read(inputToBf16, x)).bind(DNNL_ARG_BIAS, b.pointer())
+                .bind(DNNL_ARG_DST, y.pointer())
                 .bind(DNNL_ARG_SCRATCHPAD, context.scratchpad()).run(context.stream);
     }
 
@@ -115,7 +115,8 @@ final class DensePlan implements AutoCloseable {
         }
         backwardDataKernel.bind(kernel);
         backwardDataKernel.reorder();
-        backwardData.bind(DNNL_ARG_DIFF_DST, readGradient(dy)).bind(DNNL_ARG_DIFF_SRC, dx.pointer())
+        backwardData.bind(DNNL_ARG_DIFF_DST, Bf16Conversion.read(gradientToBf16, dy))
+                .bind(DNNL_ARG_DIFF_SRC, dx.pointer())
                 .bind(DNNL_ARG_SCRATCHPAD, context.scratchpad()).run(context.stream);
     }
 
@@ -135,20 +136,11 @@ final class DensePlan implements AutoCloseable {
             context.reserveScratchpad(d.scratchpad_desc());
         }
         kernelGradient.bind(dKernel);
-        backwardWeights.bind(DNNL_ARG_SRC, read(x)).bind(DNNL_ARG_DIFF_DST, readGradient(dy))
+        backwardWeights.bind(DNNL_ARG_SRC, Bf16Conversion.read(inputToBf16, x))
+                .bind(DNNL_ARG_DIFF_DST, Bf16Conversion.read(gradientToBf16, dy))
                 .bind(DNNL_ARG_DIFF_BIAS, dBias.pointer()).bind(DNNL_ARG_SCRATCHPAD, context.scratchpad())
                 .run(context.stream);
         kernelGradient.reorder();
-    }
-
-    /** x as the primitives read it: itself, or converted to bf16 into the input scratch. */
-    private Pointer read(CpuTensor x) {
-        return bf16 ? inputToBf16.of(x) : x.pointer();
-    }
-
-    /** dy as the backward primitives read it: itself, or converted to bf16 into the gradient scratch. */
-    private Pointer readGradient(CpuTensor dy) {
-        return bf16 ? gradientToBf16.of(dy) : dy.pointer();
     }
 
     /** Whether the primitives read bf16 operands (mixed precision on a CPU with bf16 kernels). */
