@@ -298,7 +298,7 @@ public class Model implements AutoCloseable {
             for (Device d : devices.subList(1, devices.size())) {
                 Network n = new Network(graph, d.backend());
                 replicas.add(new dev.osprey.engine.parallel.DataParallel.Replica(n, null));
-                n.trainingMath(effectiveTrainingMath(d.backend(), mixedPrecision));
+                n.trainingMath(network.trainingMath()); // devices of one kind: replica 0's math, said once
                 n.parameters().set(weights);
                 Optimizer.Updater u = bindOptimizer(n);
                 for (Map.Entry<String, Tensor> slot : updater.slots().entrySet()) {

@@ -18,8 +18,11 @@ import org.junit.jupiter.api.Test;
  * one logged line and fp32 where it hasn't.
  */
 class MixedPrecisionTest {
-    /** Test accuracy bf16 training may lose against fp32 after the same epochs on the bundled sample. */
-    static final double STATED_MARGIN = 0.015;
+    /**
+     * Test accuracy bf16 training may lose against fp32 after the same epochs on the bundled sample: 3 points, about
+     * twice the spread of fp32 runs with different seeds (bf16 and fp32 runs drift apart as such runs do).
+     */
+    static final double STATED_MARGIN = 0.03;
 
     @Test
     void aBackendWithoutBf16TrainingKernelsTrainsInFp32() {

@@ -186,8 +186,8 @@ public final class Network implements AutoCloseable {
 
     /**
      * The precision training plans' convolutions and dense layers multiply in (fp32, or bf16 for mixed precision);
-     * changing it drops the training plans made so far. The backend must have it: see
-     * {@link Backend#trainingUnavailable}.
+     * changing it drops the training plans made so far. Where the backend has no bf16 training kernels
+     * ({@link Backend#trainingUnavailable}) the ops compute in fp32 all the same: {@code Model} asks first and says why.
      */
     public void trainingMath(dev.osprey.Precision math) {
         dev.osprey.MixedPrecision.requireTrainingMath("trainingMath", math);

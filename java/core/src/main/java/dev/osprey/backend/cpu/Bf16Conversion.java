@@ -22,10 +22,15 @@ final class Bf16Conversion implements AutoCloseable {
         this.context = context;
         this.scratch = scratch;
         this.convert = Step.reorder("bf16 conversion for", what, fp32, bf16, context.engine);
-        if (scratch == Scratch.INPUT) {
-            context.reserveInputScratch(bf16);
-        } else {
-            context.reserveGradientScratch(bf16);
+        try {
+            if (scratch == Scratch.INPUT) {
+                context.reserveInputScratch(bf16);
+            } else {
+                context.reserveGradientScratch(bf16);
+            }
+        } catch (RuntimeException e) {
+            convert.close();
+            throw e;
         }
     }
 
