@@ -66,7 +66,11 @@ abstract class BackendContractTest {
                 new Conv2dSpec(3, 2, 2, 40, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 40, true, Activation.LINEAR), // 2x2
                 new Conv2dSpec(2, 1, 1, 24, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 24, true, Activation.RELU),  // 1x1, x2
                 new Conv2dSpec(2, 2, 3, 16, 16, 3, 3, 2, 2, 1, 1, 0, 1, 1, 1, 16, false, Activation.LINEAR), // stride 2
-                new Conv2dSpec(2, 5, 5, 3, 4, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, false, Activation.SIGMOID)); // 1x1, no bias
+                new Conv2dSpec(2, 5, 5, 3, 4, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, false, Activation.SIGMOID), // 1x1, no bias
+                // Pointwise convolutions the CPU backend plans as one image of all pixels (ConvGeometry), and one not:
+                new Conv2dSpec(3, 1, 1, 40, 24, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, true, Activation.RELU6), // 1x1 maps
+                new Conv2dSpec(2, 3, 4, 8, 5, 1, 1, 1, 1, 0, 0, 0, 0, 2, 2, 1, true, Activation.LINEAR),  // dilation 2
+                new Conv2dSpec(2, 5, 5, 8, 6, 1, 1, 2, 2, 0, 0, 0, 0, Activation.RELU));                 // stride 2
     }
 
     @ParameterizedTest

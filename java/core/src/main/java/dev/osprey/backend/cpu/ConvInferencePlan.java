@@ -48,16 +48,17 @@ final class ConvInferencePlan implements AutoCloseable {
         memory.data_type source = int8 ? (op.inputRange().unsigned() ? memory.data_type.u8 : memory.data_type.s8)
                 : compute;
         memory.data_type weights = int8 ? memory.data_type.s8 : compute;
-        long[] strides = {s.strideH(), s.strideW()};
-        long[] dilates = {s.dilationH() - 1, s.dilationW() - 1};
-        long[] padL = {s.padTop(), s.padLeft()};
-        long[] padR = {s.padBottom(), s.padRight()};
-        memory.desc fp32 = owned.md(memory.format_tag.nhwc, s.batch(), s.inC(), s.inH(), s.inW());
-        memory.desc src = owned.md(source, memory.format_tag.nhwc, s.batch(), s.inC(), s.inH(), s.inW());
-        memory.desc fp32Output = owned.md(memory.format_tag.nhwc, s.batch(), s.filters(), s.outH(), s.outW());
+        ConvGeometry geometry = ConvGeometry.of(s);
+        long[] strides = geometry.strides();
+        long[] dilates = geometry.dilates();
+        long[] padL = geometry.padL();
+        long[] padR = geometry.padR();
+        memory.desc fp32 = owned.md(memory.format_tag.nhwc, geometry.input(s.inC()));
+        memory.desc src = owned.md(source, memory.format_tag.nhwc, geometry.input(s.inC()));
+        memory.desc fp32Output = owned.md(memory.format_tag.nhwc, geometry.output(s.filters()));
         memory.desc dst = op.quantizedOutput()
                 ? owned.md(op.outputRange().unsigned() ? memory.data_type.u8 : memory.data_type.s8,
-                        memory.format_tag.nhwc, s.batch(), s.filters(), s.outH(), s.outW())
+                        memory.format_tag.nhwc, geometry.output(s.filters()))
                 : fp32Output;
         memory.desc bias = s.hasBias() ? owned.md(memory.format_tag.x, s.filters()) : null;
         int g = s.groups();

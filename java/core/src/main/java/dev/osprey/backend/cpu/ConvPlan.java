@@ -67,14 +67,15 @@ final class ConvPlan implements AutoCloseable {
         this.spec = s;
         this.bf16 = s.math() == Precision.BF16 && context.bf16Kernels;
         memory.data_type operands = bf16 ? memory.data_type.bf16 : memory.data_type.f32;
-        strides = new long[] {s.strideH(), s.strideW()};
-        dilates = new long[] {s.dilationH() - 1, s.dilationW() - 1};
-        padL = new long[] {s.padTop(), s.padLeft()};
-        padR = new long[] {s.padBottom(), s.padRight()};
-        src = owned.md(memory.format_tag.nhwc, s.batch(), s.inC(), s.inH(), s.inW());
-        dst = owned.md(memory.format_tag.nhwc, s.batch(), s.filters(), s.outH(), s.outW());
-        srcRead = bf16 ? owned.md(operands, memory.format_tag.nhwc, s.batch(), s.inC(), s.inH(), s.inW()) : src;
-        dstRead = bf16 ? owned.md(operands, memory.format_tag.nhwc, s.batch(), s.filters(), s.outH(), s.outW()) : dst;
+        ConvGeometry geometry = ConvGeometry.of(s);
+        strides = geometry.strides();
+        dilates = geometry.dilates();
+        padL = geometry.padL();
+        padR = geometry.padR();
+        src = owned.md(memory.format_tag.nhwc, geometry.input(s.inC()));
+        dst = owned.md(memory.format_tag.nhwc, geometry.output(s.filters()));
+        srcRead = bf16 ? owned.md(operands, memory.format_tag.nhwc, geometry.input(s.inC())) : src;
+        dstRead = bf16 ? owned.md(operands, memory.format_tag.nhwc, geometry.output(s.filters())) : dst;
         bias = s.hasBias() ? owned.md(memory.format_tag.x, s.filters()) : null;
         int g = s.groups();
         long[] kernelDims = g == 1 ? new long[] {s.filters(), s.inC(), s.kernelH(), s.kernelW()}

@@ -1,0 +1,77 @@
+package dev.osprey.bench;
+
+import dev.osprey.Model;
+import dev.osprey.Models;
+import dev.osprey.NDArray;
+import dev.osprey.Shape;
+import dev.osprey.loss.Loss;
+import dev.osprey.optim.Adam;
+import java.util.Random;
+import org.bytedeco.dnnl.global.dnnl;
+
+/**
+ * Osprey's side of benchmarks/run-op-profile.sh: runs one built-in model's inference at a large batch, at batch 1, or
+ * its training steps, with oneDNN's verbose mode (which times every primitive it executes) switched on only for the
+ * measured calls, after untimed warm-up calls. The primitive lines go to standard output for the script to sum.
+ *
+ * <p>Usage: OpProfile tutorial|resnet20|mobilenetv2|resnet18 infer|latency|train CALLS. Prints "OPPROFILE
+ * wall_ms_per_call T" (the same calls timed without the verbose mode) and "OPPROFILE calls N" first. {@code OpProfile
+ * peak SECONDS} prints the CPU's fp32 rate on a large matrix product ("OPPROFILE peak_gflops G"), the yardstick. infer predicts at batch 256 (32 for resnet18), latency at batch 1, train steps at batch 128 (32 for
+ * resnet18) with Adam and cross-entropy on seeded random normal images and labels.
+ */
+public final class OpProfile {
+    private OpProfile() {
+    }
+
+    public static void main(String[] args) {
+        if (args.length == 2 && args[0].equals("peak")) {
+            System.out.printf(java.util.Locale.ROOT, "OPPROFILE peak_gflops %.1f%n",
+                    dev.osprey.benchmark.ModelBenchmark.peakGflops(dev.osprey.backend.Device.cpu(),
+                            Double.parseDouble(args[1])));
+            return;
+        }
+        if (args.length != 3 || !args[1].matches("infer|latency|train")) {
+            System.err.println("usage: OpProfile tutorial|resnet20|mobilenetv2|resnet18 infer|latency|train CALLS, or "
+                    + "OpProfile peak SECONDS");
+            System.exit(2);
+        }
+        String name = args[0];
+        String phase = args[1];
+        int calls = Integer.parseInt(args[2]);
+        Shape input = InferenceThroughput.inputOf(name);
+        int batch = phase.equals("latency") ? 1 : name.equals("resnet18") ? 32 : phase.equals("train") ? 128 : 256;
+        Random r = new Random(42);
+        float[] x = new float[batch * input.size()];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) r.nextGaussian();
+        }
+        float[] y = new float[batch];
+        for (int i = 0; i < batch; i++) {
+            y[i] = r.nextInt(10);
+        }
+        NDArray images = new NDArray(x, input.withBatch(batch));
+        NDArray labels = new NDArray(y, batch);
+        try (Model model = Models.byName(name, input, 10)) {
+            model.compile(new Adam(1e-3), Loss.sparseCategoricalCrossentropy());
+            Runnable call = phase.equals("train") ? () -> model.trainOnBatch(images, labels)
+                    : () -> model.predict(images, batch);
+            int warmUp = phase.equals("latency") ? 3000 : 5; // batch 1: enough calls for the JIT to finish
+            for (int i = 0; i < warmUp; i++) {
+                call.run();
+            }
+            long start = System.nanoTime();
+            for (int i = 0; i < calls; i++) {
+                call.run();
+            }
+            System.out.printf(java.util.Locale.ROOT, "OPPROFILE wall_ms_per_call %.4f%n",
+                    (System.nanoTime() - start) / 1e6 / calls);
+            System.out.println("OPPROFILE calls " + calls);
+            System.out.flush();
+            dnnl.set_verbose(1);
+            for (int i = 0; i < calls; i++) {
+                call.run();
+            }
+            dnnl.set_verbose(0);
+        }
+    }
+}
