@@ -38,4 +38,10 @@ class ConvGeometryTest {
         }
         assertTrue(ConvGeometry.folds(pointwise(1, 1, 1, 1)));
     }
+
+    @Test
+    void aPointwiseConvolutionOfMoreThanTwoBillionValuesIsNotFolded() {
+        assertTrue(ConvGeometry.folds(pointwise(1024, 512, 255, 1)));  // 16 output channels: 2^31 - 2^23 values
+        assertFalse(ConvGeometry.folds(pointwise(1024, 512, 256, 1))); // 2^31 values
+    }
 }
