@@ -70,7 +70,11 @@ abstract class BackendContractTest {
                 // Pointwise convolutions the CPU backend plans as one image of all pixels (ConvGeometry), and one not:
                 new Conv2dSpec(3, 1, 1, 40, 24, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, true, Activation.RELU6), // 1x1 maps
                 new Conv2dSpec(2, 3, 4, 8, 5, 1, 1, 1, 1, 0, 0, 0, 0, 2, 2, 1, true, Activation.LINEAR),  // dilation 2
-                new Conv2dSpec(2, 5, 5, 8, 6, 1, 1, 2, 2, 0, 0, 0, 0, Activation.RELU));                 // stride 2
+                new Conv2dSpec(2, 5, 5, 8, 6, 1, 1, 2, 2, 0, 0, 0, 0, Activation.RELU),                  // stride 2
+                // Wide pointwise convolutions, whose filter gradient the CPU backend computes as matrix products
+                // (wide enough for up to 32 and 64 threads: PointwiseFilterGradient.fits):
+                new Conv2dSpec(2, 2, 2, 256, 512, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, true, Activation.LINEAR),
+                new Conv2dSpec(1, 3, 1, 256, 1024, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, false, Activation.RELU));
     }
 
     @ParameterizedTest
