@@ -80,7 +80,7 @@ def main():
     print(f"- OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '?')}; commit {commit}; command: "
           f"`benchmarks/run-op-profile.sh {sys.argv[2]} {' '.join(models)}`")
     print(f"- yardstick: fp32 matrix product 2048x2048x2048 through the dense op, best of 3 s: "
-          f"**{fmt(peak, 1)} GFLOP/s**")
+          f"**{fmt(peak, 1)} GFLOP/s** (not the FMA peak: the best convolution kernels can run faster)")
     print("- each phase runs in its own JVM: warm-up calls, the calls timed without oneDNN's verbose mode (wall), then "
           "the same number of calls with it, whose primitive times are summed here. 'in oneDNN' = primitive time / "
           "wall time (the two runs are separate, so noise can push it past 100%).\n")
