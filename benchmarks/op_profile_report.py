@@ -15,7 +15,11 @@ PHASES = [("infer", "inference at a large batch"), ("latency", "batch 1"), ("tra
 
 
 def flops(kind, problem):
-    """Floating-point operations of one convolution or inner product, from oneDNN's problem descriptor; else None."""
+    """Floating-point operations of one convolution, inner product or matrix product, from oneDNN's problem
+    descriptor; else None."""
+    if kind == "matmul":
+        m = re.fullmatch(r"(\d+)x(\d+):(\d+)x(\d+)", problem)
+        return None if m is None else 2.0 * int(m.group(1)) * int(m.group(2)) * int(m.group(4))
     dims = dict((k, int(v)) for k, v in re.findall(r"([a-z]+)(\d+)", problem))
     if kind == "convolution" and all(k in dims for k in ("mb", "ic", "oc", "oh", "ow", "kh", "kw")):
         groups = dims.get("g", 1)

@@ -34,14 +34,14 @@ record ConvGeometry(long images, long inH, long inW, long outH, long outW, long[
 
     /**
      * Whether the spec is pointwise, so planned as one image of all its pixels. As a precaution the folded image stays
-     * below 2^31 values (an image as models make them is far below), so no kernel meets offsets within one image that
-     * it never met before.
+     * below 2^31 bytes of fp32 values (an image as models make them is far below), so no kernel meets byte offsets
+     * within one image that it never met before.
      */
     static boolean folds(Conv2dSpec s) {
-        long values = (long) s.batch() * s.inH() * s.inW() * Math.max(s.inC(), s.filters());
+        long bytes = (long) s.batch() * s.inH() * s.inW() * Math.max(s.inC(), s.filters()) * Float.BYTES;
         return s.kernelH() == 1 && s.kernelW() == 1 && s.strideH() == 1 && s.strideW() == 1 && s.groups() == 1
                 && s.padTop() == 0 && s.padBottom() == 0 && s.padLeft() == 0 && s.padRight() == 0
-                && s.outH() == s.inH() && s.outW() == s.inW() && values < Integer.MAX_VALUE;
+                && s.outH() == s.inH() && s.outW() == s.inW() && bytes < Integer.MAX_VALUE;
     }
 
     /** The input's dimensions in oneDNN's order (images, channels, height, width). */

@@ -21,7 +21,8 @@ import org.bytedeco.dnnl.global.dnnl;
 
 /**
  * The three convolution primitives for one {@link Conv2dSpec}, each made on first use (an inference plan never makes
- * the backward ones). Activations are NHWC (oneDNN's brgemm kernels read it natively, so no reorder surrounds a
+ * the backward ones); a pointwise spec is planned folded ({@link ConvGeometry}), and a wide fp32 one computes its
+ * filter gradient as matrix products instead ({@link PointwiseFilterGradient}). Activations are NHWC (oneDNN's brgemm kernels read it natively, so no reorder surrounds a
  * call); the kernel is kept by the model in Keras' layout, (kh, kw, in / groups, out), which is oneDNN's hwio, or
  * hwigo once the groups are split out, and reordered here into whatever layout each primitive chose.
  *
@@ -215,7 +216,8 @@ final class ConvPlan implements AutoCloseable {
 
     /** The fpmath mode of each oneDNN primitive made so far, forward first: what its products may round to. */
     java.util.List<dnnl.fpmath_mode> mathModes() {
-        return DnnlContext.mathModes(forwardDesc, backwardDataDesc, backwardFilterDesc);
+        return DnnlContext.mathModes(forwardDesc, backwardDataDesc, pointwiseFilterGradient != null
+                ? pointwiseFilterGradient.kernelGradientDesc() : backwardFilterDesc);
     }
 
     @Override

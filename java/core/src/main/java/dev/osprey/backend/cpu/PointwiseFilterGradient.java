@@ -28,6 +28,7 @@ final class PointwiseFilterGradient implements AutoCloseable {
     private final DnnlContext.Owned owned;
     private final Step kernelGradient;
     private final Step biasGradient;       // null without a bias; reads a row of P ones, owned here
+    private final matmul.primitive_desc kernelGradientDesc;
 
     /** Whether a pointwise spec's filter gradient runs as a matrix product here, with this many threads. */
     static boolean fits(Conv2dSpec s, int threads) {
@@ -40,39 +41,63 @@ final class PointwiseFilterGradient implements AutoCloseable {
         long pixels = (long) s.batch() * s.inH() * s.inW();
         Step kernelStep = null;
         Step biasStep = null;
+        matmul.primitive_desc kernelDesc = null;
         try {
             memory.desc xTransposed = owned.md(memory.format_tag.ba, s.inC(), pixels);
             memory.desc dy = owned.md(memory.format_tag.ab, pixels, s.filters());
             memory.desc dKernel = owned.md(memory.format_tag.ab, s.inC(), s.filters());
-            kernelStep = product("conv2d backward-filter (pointwise, matrix product)", s, xTransposed, dy, dKernel);
+            kernelDesc = product(s, xTransposed, dy, dKernel);
+            kernelStep = step("conv2d backward-filter (pointwise, matrix product)", s, kernelDesc, xTransposed, dy,
+                    dKernel);
             if (s.hasBias()) {
                 FloatPointer row = owned.own(new FloatPointer(pixels));
-                for (long i = 0; i < pixels; i++) {
-                    row.put(i, 1f);
+                float[] chunk = new float[(int) Math.min(pixels, 1 << 16)];
+                java.util.Arrays.fill(chunk, 1f);
+                for (long at = 0; at < pixels; at += chunk.length) {
+                    row.position(at).put(chunk, 0, (int) Math.min(chunk.length, pixels - at));
                 }
-                biasStep = product("conv2d backward-filter bias (pointwise)", s,
-                        owned.md(memory.format_tag.ab, 1, pixels), dy, owned.md(memory.format_tag.ab, 1, s.filters()));
+                row.position(0);
+                memory.desc ones = owned.md(memory.format_tag.ab, 1, pixels);
+                memory.desc dBias = owned.md(memory.format_tag.ab, 1, s.filters());
+                biasStep = step("conv2d backward-filter bias (pointwise)", s, product(s, ones, dy, dBias), ones, dy,
+                        dBias);
                 biasStep.bind(DNNL_ARG_SRC, row);
             }
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) { // OutOfMemoryError included: JavaCPP's allocations throw it
             Step.closeAll(kernelStep, biasStep);
             owned.close();
             throw e;
         }
         this.kernelGradient = kernelStep;
         this.biasGradient = biasStep;
+        this.kernelGradientDesc = kernelDesc;
     }
 
-    private Step product(String kind, Conv2dSpec s, memory.desc a, memory.desc b, memory.desc c) {
-        matmul.primitive_desc d = owned.own(new matmul.primitive_desc(context.engine, a, b, c,
-                owned.attributes(dev.osprey.Activation.LINEAR), false));
-        Step step = new Step(kind, s, new matmul(d))
-                .arg(DNNL_ARG_SRC, a, context.engine)
-                .arg(DNNL_ARG_WEIGHTS, b, context.engine)
-                .arg(DNNL_ARG_DST, c, context.engine)
-                .arg(DNNL_ARG_SCRATCHPAD, d.scratchpad_desc(), context.engine);
-        context.reserveScratchpad(d.scratchpad_desc());
-        return step;
+    /** The matrix product a x b -> c, with the spec's math (its fpmath mode, as every training op has). */
+    private matmul.primitive_desc product(Conv2dSpec s, memory.desc a, memory.desc b, memory.desc c) {
+        return owned.own(new matmul.primitive_desc(context.engine, a, b, c,
+                owned.attributes(dev.osprey.Activation.LINEAR, s.math()), false));
+    }
+
+    /** The product planned as a step, every argument bound per call. */
+    private Step step(String kind, Conv2dSpec s, matmul.primitive_desc d, memory.desc a, memory.desc b, memory.desc c) {
+        Step step = new Step(kind, s, new matmul(d));
+        try {
+            step.arg(DNNL_ARG_SRC, a, context.engine)
+                    .arg(DNNL_ARG_WEIGHTS, b, context.engine)
+                    .arg(DNNL_ARG_DST, c, context.engine)
+                    .arg(DNNL_ARG_SCRATCHPAD, d.scratchpad_desc(), context.engine);
+            context.reserveScratchpad(d.scratchpad_desc());
+            return step;
+        } catch (RuntimeException | Error e) {
+            step.close();
+            throw e;
+        }
+    }
+
+    /** The kernel gradient's matrix product, for its fpmath mode ({@link ConvPlan#mathModes}). */
+    matmul.primitive_desc kernelGradientDesc() {
+        return kernelGradientDesc;
     }
 
     /** Writes dKernel (Keras' layout) and, when the spec has a bias, dBias from the input x and dy. */

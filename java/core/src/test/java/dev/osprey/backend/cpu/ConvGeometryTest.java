@@ -40,8 +40,8 @@ class ConvGeometryTest {
     }
 
     @Test
-    void aPointwiseConvolutionOfMoreThanTwoBillionValuesIsNotFolded() {
-        assertTrue(ConvGeometry.folds(pointwise(1024, 512, 255, 1)));  // 16 output channels: 2^31 - 2^23 values
-        assertFalse(ConvGeometry.folds(pointwise(1024, 512, 256, 1))); // 2^31 values
+    void aPointwiseConvolutionOfTwoGigabytesIsNotFolded() {
+        assertTrue(ConvGeometry.folds(pointwise(1024, 128, 255, 1)));  // 16 output channels: 2^31 - 2^23 bytes
+        assertFalse(ConvGeometry.folds(pointwise(1024, 128, 256, 1))); // 2^31 bytes
     }
 }

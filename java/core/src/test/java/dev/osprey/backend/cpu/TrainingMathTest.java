@@ -23,6 +23,10 @@ class TrainingMathTest {
     private static final Conv2dSpec CONV = new Conv2dSpec(4, 9, 9, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true,
             Activation.RELU);
     private static final DenseSpec DENSE = new DenseSpec(4, 40, 12, Activation.LINEAR);
+    /** Pointwise and wide: folded forward and backward-data, and (fp32, up to 32 threads) a matrix-product filter
+     *  gradient; in bf16 on a bf16 CPU, bf16 copies of folded tensors read by an unfolded backward-weights. */
+    private static final Conv2dSpec POINTWISE = new Conv2dSpec(2, 3, 3, 128, 1024, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1,
+            true, Activation.LINEAR);
 
     @Test
     void bf16ConvolutionsAllowBf16InEveryPrimitiveAndAgreeWithFp32() {
@@ -30,6 +34,15 @@ class TrainingMathTest {
         float[][] bf16 = convolve(CONV.withMath(Precision.BF16), dnnl.fpmath_mode.bf16);
         for (int i = 0; i < fp32.length; i++) {
             assertClose(fp32[i], bf16[i], "conv output " + i);
+        }
+    }
+
+    @Test
+    void bf16PointwiseConvolutionsAllowBf16InEveryPrimitiveAndAgreeWithFp32() {
+        float[][] fp32 = convolve(POINTWISE, dnnl.fpmath_mode.strict);
+        float[][] bf16 = convolve(POINTWISE.withMath(Precision.BF16), dnnl.fpmath_mode.bf16);
+        for (int i = 0; i < fp32.length; i++) {
+            assertClose(fp32[i], bf16[i], "pointwise conv output " + i);
         }
     }
 
