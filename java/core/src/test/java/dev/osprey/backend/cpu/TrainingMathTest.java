@@ -28,21 +28,17 @@ class TrainingMathTest {
     private static final Conv2dSpec POINTWISE = new Conv2dSpec(2, 3, 3, 128, 1024, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1,
             true, Activation.LINEAR);
 
-    @Test
-    void bf16ConvolutionsAllowBf16InEveryPrimitiveAndAgreeWithFp32() {
-        float[][] fp32 = convolve(CONV, dnnl.fpmath_mode.strict);
-        float[][] bf16 = convolve(CONV.withMath(Precision.BF16), dnnl.fpmath_mode.bf16);
-        for (int i = 0; i < fp32.length; i++) {
-            assertClose(fp32[i], bf16[i], "conv output " + i);
-        }
+    static java.util.stream.Stream<Conv2dSpec> convolutions() {
+        return java.util.stream.Stream.of(CONV, POINTWISE);
     }
 
-    @Test
-    void bf16PointwiseConvolutionsAllowBf16InEveryPrimitiveAndAgreeWithFp32() {
-        float[][] fp32 = convolve(POINTWISE, dnnl.fpmath_mode.strict);
-        float[][] bf16 = convolve(POINTWISE.withMath(Precision.BF16), dnnl.fpmath_mode.bf16);
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.MethodSource("convolutions")
+    void bf16ConvolutionsAllowBf16InEveryPrimitiveAndAgreeWithFp32(Conv2dSpec spec) {
+        float[][] fp32 = convolve(spec, dnnl.fpmath_mode.strict);
+        float[][] bf16 = convolve(spec.withMath(Precision.BF16), dnnl.fpmath_mode.bf16);
         for (int i = 0; i < fp32.length; i++) {
-            assertClose(fp32[i], bf16[i], "pointwise conv output " + i);
+            assertClose(fp32[i], bf16[i], "conv output " + i + " of " + spec);
         }
     }
 
