@@ -22,9 +22,10 @@ import org.bytedeco.dnnl.global.dnnl;
 /**
  * The three convolution primitives for one {@link Conv2dSpec}, each made on first use (an inference plan never makes
  * the backward ones); a pointwise spec is planned folded ({@link ConvGeometry}), and a wide fp32 one computes its
- * filter gradient as matrix products instead ({@link PointwiseFilterGradient}). Activations are NHWC (oneDNN's brgemm kernels read it natively, so no reorder surrounds a
- * call); the kernel is kept by the model in Keras' layout, (kh, kw, in / groups, out), which is oneDNN's hwio, or
- * hwigo once the groups are split out, and reordered here into whatever layout each primitive chose.
+ * filter gradient as matrix products instead ({@link PointwiseFilterGradient}). Activations are NHWC (oneDNN's
+ * brgemm kernels read it natively, so no reorder surrounds a call); the kernel is kept by the model in Keras' layout,
+ * (kh, kw, in / groups, out), which is oneDNN's hwio, or hwigo once the groups are split out, and reordered here into
+ * whatever layout each primitive chose.
  *
  * <p>Mixed precision (the spec's math bf16): where the CPU has bf16 kernels, the primitives read the input, the kernel
  * and the output gradient converted to bf16 (one reorder each per call, into shared scratch) and write fp32 outputs,
@@ -174,15 +175,16 @@ final class ConvPlan implements AutoCloseable {
             memory.desc outputGradient = unfold
                     ? owned.md(operands, memory.format_tag.nhwc, g.output(spec.filters())) : dstRead;
             convolution_forward.primitive_desc hint = unfold ? owned.own(new convolution_forward.primitive_desc(
-                    context.engine, dnnl.prop_kind.forward_training, dnnl.algorithm.convolution_direct, input, kernelAny,
-                    owned.md(memory.format_tag.nhwc, g.output(spec.filters())), g.strides(), g.dilates(), g.padL(),
-                    g.padR(), owned.attributes(spec.activation(), spec.math()), false)) : forwardDesc;
+                    context.engine, dnnl.prop_kind.forward_training, dnnl.algorithm.convolution_direct, input,
+                    kernelAny, owned.md(memory.format_tag.nhwc, g.output(spec.filters())), g.strides(), g.dilates(),
+                    g.padL(), g.padR(), owned.attributes(spec.activation(), spec.math()), false)) : forwardDesc;
+            dnnl.algorithm direct = dnnl.algorithm.convolution_direct;
             convolution_backward_weights.primitive_desc d = backwardFilterDesc = owned.own(bias != null
-                    ? new convolution_backward_weights.primitive_desc(context.engine, dnnl.algorithm.convolution_direct,
-                            input, kernelGradientAny, bias, outputGradient, g.strides(), g.dilates(), g.padL(), g.padR(), hint,
+                    ? new convolution_backward_weights.primitive_desc(context.engine, direct, input, kernelGradientAny,
+                            bias, outputGradient, g.strides(), g.dilates(), g.padL(), g.padR(), hint,
                             owned.attributes(Activation.LINEAR, spec.math()), false)
-                    : new convolution_backward_weights.primitive_desc(context.engine, dnnl.algorithm.convolution_direct,
-                            input, kernelGradientAny, outputGradient, g.strides(), g.dilates(), g.padL(), g.padR(), hint,
+                    : new convolution_backward_weights.primitive_desc(context.engine, direct, input, kernelGradientAny,
+                            outputGradient, g.strides(), g.dilates(), g.padL(), g.padR(), hint,
                             owned.attributes(Activation.LINEAR, spec.math()), false));
             if (DepthwiseFilterGradient.fits(spec) && !d.impl_info_str().getString().startsWith("jit_dw")) {
                 ownFilterGradient = new DepthwiseFilterGradient(spec);

@@ -12,8 +12,8 @@ import org.bytedeco.javacpp.FloatPointer;
 
 /**
  * The kernel (and bias) gradient of a wide fp32 pointwise convolution as matrix products: over its P = N·H·W pixels,
- * dKernel[in][out] = Σ_p x[p][in]·dy[p][out], which is x (an NHWC tensor is the P x in matrix) transposed times dy, and
- * lands in Keras' 1x1 kernel layout (in, out) as it is; dBias = a row of P ones times dy. oneDNN's 1x1
+ * dKernel[in][out] = Σ_p x[p][in]·dy[p][out], which is x (an NHWC tensor is the P x in matrix) transposed times dy,
+ * and lands in Keras' 1x1 kernel layout (in, out) as it is; dBias = a row of P ones times dy. oneDNN's 1x1
  * backward-weights kernels reached 49–58 GFLOP/s on AVX2 where its matrix product reached 115–130 (MobileNetV2's
  * blocks at batch 128: 2.16 against 0.90 ms for 320 to 1280 channels on 1x1 maps). Its matrix product splits the work
  * over tiles of the output, so a narrow layer (a small in x out) would leave threads idle: {@link #fits} asks for
