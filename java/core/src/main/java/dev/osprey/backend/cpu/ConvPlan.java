@@ -36,10 +36,7 @@ final class ConvPlan implements AutoCloseable {
     private final DnnlContext context;
     private final DnnlContext.Owned owned;
     private final Conv2dSpec spec;
-    private final long[] strides;
-    private final long[] dilates;
-    private final long[] padL;
-    private final long[] padR;
+    private final ConvGeometry geometry;    // images, sizes and window as the primitives see them (folded or not)
     private final memory.desc src;          // x and dx, fp32
     private final memory.desc dst;          // y, fp32
     private final memory.desc srcRead;      // x as the primitives read it: src, or its bf16 copy
@@ -71,11 +68,7 @@ final class ConvPlan implements AutoCloseable {
         this.spec = s;
         this.bf16 = s.math() == Precision.BF16 && context.bf16Kernels;
         operands = bf16 ? memory.data_type.bf16 : memory.data_type.f32;
-        ConvGeometry geometry = ConvGeometry.of(s);
-        strides = geometry.strides();
-        dilates = geometry.dilates();
-        padL = geometry.padL();
-        padR = geometry.padR();
+        geometry = ConvGeometry.of(s);
         src = owned.md(memory.format_tag.nhwc, geometry.input(s.inC()));
         dst = owned.md(memory.format_tag.nhwc, geometry.output(s.filters()));
         srcRead = bf16 ? owned.md(operands, memory.format_tag.nhwc, geometry.input(s.inC())) : src;
@@ -96,10 +89,12 @@ final class ConvPlan implements AutoCloseable {
             }
             forwardDesc = owned.own(bias != null
                     ? new convolution_forward.primitive_desc(context.engine, dnnl.prop_kind.forward_training,
-                            dnnl.algorithm.convolution_direct, srcRead, kernelAny, bias, dst, strides, dilates, padL,
-                            padR, owned.attributes(s.activation(), s.math()), false)
+                            dnnl.algorithm.convolution_direct, srcRead, kernelAny, bias, dst, geometry.strides(),
+                            geometry.dilates(), geometry.padL(), geometry.padR(),
+                            owned.attributes(s.activation(), s.math()), false)
                     : new convolution_forward.primitive_desc(context.engine, dnnl.prop_kind.forward_training,
-                            dnnl.algorithm.convolution_direct, srcRead, kernelAny, dst, strides, dilates, padL, padR,
+                            dnnl.algorithm.convolution_direct, srcRead, kernelAny, dst, geometry.strides(),
+                            geometry.dilates(), geometry.padL(), geometry.padR(),
                             owned.attributes(s.activation(), s.math()), false));
             implementation = forwardDesc.impl_info_str().getString();
             forwardKernel = new WeightLayout(context, kernelKeras, forwardDesc.weights_desc(),
@@ -132,9 +127,10 @@ final class ConvPlan implements AutoCloseable {
 
     void backwardData(CpuTensor dy, CpuTensor kernel, CpuTensor dx) {
         if (backwardData == null) {
+            ConvGeometry g = geometry;
             convolution_backward_data.primitive_desc d = backwardDataDesc = owned.own(
                     new convolution_backward_data.primitive_desc(context.engine, dnnl.algorithm.convolution_direct,
-                            src, kernelAny, dstRead, strides, dilates, padL, padR, forwardDesc,
+                            src, kernelAny, dstRead, g.strides(), g.dilates(), g.padL(), g.padR(), forwardDesc,
                             owned.attributes(Activation.LINEAR, spec.math()), false));
             backwardDataKernel = new WeightLayout(context, kernelKeras, d.weights_desc(),
                     WeightLayout.Direction.INTO_PRIMITIVE);
