@@ -264,13 +264,21 @@ public class Model implements AutoCloseable {
         }
     }
 
-    /** The compiled optimizer (with its clipping) bound to n's trainable weights and gradients. */
+    /**
+     * The compiled optimizer bound to n's trainable weights and gradients, with its clipping, and with dynamic loss
+     * scaling in effect when the optimizer asks for it or, with Keras' defaults, while n trains with fp16 math.
+     */
     private Optimizer.Updater bindOptimizer(Network n) {
         Optimizer o = optimizer;
-        return n.bindOptimizer(memory -> dev.osprey.engine.GradientClipper.wrap(
+        dev.osprey.optim.DynamicLossScale asked = o.lossScale();
+        java.util.function.BooleanSupplier inEffect = asked != null ? () -> true
+                : () -> n.trainingMath() == Precision.FP16;
+        return n.bindOptimizer(memory -> new dev.osprey.engine.LossScaler(dev.osprey.engine.GradientClipper.wrap(
                 o.bind(n.backend(), memory, n.parameters().trainableArena(), n.parameters().gradientArena(),
                         o.weightDecay() > 0 ? n.parameters().decayMask(memory, o::decays) : null),
-                o.clipping(), n.backend(), memory, n.parameters()));
+                o.clipping(), n.backend(), memory, n.parameters()),
+                asked == null ? dev.osprey.optim.DynamicLossScale.KERAS_DEFAULTS : asked, inEffect, n.backend(), memory,
+                n.parameters().gradientArena()));
     }
 
     /**
@@ -307,6 +315,10 @@ public class Model implements AutoCloseable {
                     n.backend().copyIn(values, 0, u.slots().get(slot.getKey()));
                 }
                 u.restoreIterations(updater.iterations());
+                if (u instanceof dev.osprey.engine.LossScaler scaler
+                        && updater instanceof dev.osprey.engine.LossScaler lead) {
+                    scaler.follow(lead); // gradients summed across replicas must carry one scale
+                }
                 if (!u.followsSchedule()) {
                     u.learningRate(updater.learningRate());
                 }
@@ -860,10 +872,13 @@ public class Model implements AutoCloseable {
     /**
      * How training multiplies (Keras' dtype policy; default {@link MixedPrecision#FLOAT32}).
      * {@link MixedPrecision#BFLOAT16} lets convolutions and dense layers, forward and backward, multiply in bfloat16
-     * with fp32 sums: faster on CPUs with AVX512_BF16 or AMX. Weights, activations, gradients, the loss and the
-     * optimizer stay fp32, and so do saved models. Where the backend has no bf16 training kernels (an older CPU, the
-     * CUDA backend for now) the model logs one line saying why and trains in fp32: {@link #mixedPrecision()} tells
-     * which is in effect. Set it before fit; changing it drops the training plans made so far.
+     * with fp32 sums: faster on CPUs with AVX512_BF16 or AMX. {@link MixedPrecision#FLOAT16} does the same in IEEE
+     * half precision on NVIDIA GPUs with tensor cores, with dynamic loss scaling (Keras' defaults, unless the
+     * optimizer is a {@link dev.osprey.optim.LossScaleOptimizer} with its own). Weights, activations, gradients, the
+     * loss and the optimizer stay fp32, and so do saved models. Where the backend has no kernels for the policy (bf16
+     * on an older CPU or on the CUDA backend for now, fp16 on any CPU) the model logs one line saying why and trains in
+     * fp32: {@link #mixedPrecision()} tells which is in effect. Set it before fit; changing it drops the training plans
+     * made so far.
      */
     public Model mixedPrecision(MixedPrecision policy) {
         java.util.Objects.requireNonNull(policy, "policy");
@@ -882,7 +897,11 @@ public class Model implements AutoCloseable {
         refuseWhileTraining("mixedPrecision");
         synchronized (this) {
             if (network != null) {
-                return network.trainingMath() == Precision.BF16 ? MixedPrecision.BFLOAT16 : MixedPrecision.FLOAT32;
+                return switch (network.trainingMath()) {
+                    case BF16 -> MixedPrecision.BFLOAT16;
+                    case FP16 -> MixedPrecision.FLOAT16;
+                    default -> MixedPrecision.FLOAT32;
+                };
             }
             boolean available = device == null || device.backend().trainingUnavailable(mixedPrecision.math()) == null;
             return available ? mixedPrecision : MixedPrecision.FLOAT32;

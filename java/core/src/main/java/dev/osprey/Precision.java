@@ -13,6 +13,13 @@ public enum Precision {
      */
     BF16,
     /**
+     * IEEE half-precision products with fp32 sums: as {@link #BF16}, with 11 bits of mantissa but 5 of exponent, so
+     * values below about 6e-8 or above 65504 do not survive the rounding (training scales the loss for that: see
+     * {@link dev.osprey.optim.LossScaleOptimizer}). On NVIDIA GPUs with tensor cores (compute capability 7.0 and up);
+     * CPU backends train and infer in fp32 instead, saying why.
+     */
+    FP16,
+    /**
      * 8-bit integer products with 32-bit sums (post-training quantization, {@link Model#quantize}): each convolution
      * and dense layer reads its input mapped onto 8 bits by the range calibration found, and its kernel mapped onto
      * signed 8 bits with one scale per output channel (its largest magnitude over 127, or over 63 on CPUs without
@@ -21,17 +28,17 @@ public enum Precision {
      */
     INT8;
 
-    /** Parses "fp32", "bf16" or "int8" (any case), as the CLI's --precision takes it. */
+    /** Parses "fp32", "bf16", "fp16" or "int8" (any case), as the CLI's --precision takes it. */
     public static Precision parse(String name) {
         for (Precision p : values()) {
             if (p.name().equalsIgnoreCase(name.trim())) {
                 return p;
             }
         }
-        throw new IllegalArgumentException("expected precision fp32, bf16 or int8, received '" + name + "'");
+        throw new IllegalArgumentException("expected precision fp32, bf16, fp16 or int8, received '" + name + "'");
     }
 
-    /** "fp32", "bf16", "int8". */
+    /** "fp32", "bf16", "fp16", "int8". */
     @Override
     public String toString() {
         return name().toLowerCase(java.util.Locale.ROOT);

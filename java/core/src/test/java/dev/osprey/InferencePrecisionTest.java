@@ -57,7 +57,9 @@ class InferencePrecisionTest {
     void precisionsParseFromTheirNames() {
         assertEquals(Precision.BF16, Precision.parse(" BF16"));
         assertEquals(Precision.FP32, Precision.parse("fp32"));
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Precision.parse("fp16"));
-        assertTrue(e.getMessage().contains("expected precision fp32, bf16 or int8, received 'fp16'"), e.getMessage());
+        assertEquals(Precision.FP16, Precision.parse("Fp16"));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Precision.parse("fp8"));
+        assertTrue(e.getMessage().contains("expected precision fp32, bf16, fp16 or int8, received 'fp8'"),
+                e.getMessage());
     }
 }

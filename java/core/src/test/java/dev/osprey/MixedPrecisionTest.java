@@ -79,9 +79,13 @@ class MixedPrecisionTest {
         assertEquals(MixedPrecision.BFLOAT16, MixedPrecision.parse("mixed_bfloat16"));
         assertEquals(MixedPrecision.FLOAT32, MixedPrecision.parse("FP32"));
         assertEquals(MixedPrecision.FLOAT32, MixedPrecision.parse("float32"));
+        assertEquals(MixedPrecision.FLOAT16, MixedPrecision.parse("mixed_float16"));
+        assertEquals(MixedPrecision.FLOAT16, MixedPrecision.parse("FP16 "));
+        assertEquals(Precision.FP16, MixedPrecision.FLOAT16.math());
         assertEquals("bf16", MixedPrecision.BFLOAT16.toString());
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> MixedPrecision.parse("fp16"));
-        assertTrue(e.getMessage().contains("expected a training precision fp32 or bf16 (mixed_bfloat16), received "
-                + "'fp16'"), e.getMessage());
+        assertEquals("fp16", MixedPrecision.FLOAT16.toString());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> MixedPrecision.parse("fp8"));
+        assertTrue(e.getMessage().contains("expected a training precision fp32, bf16 (mixed_bfloat16) or fp16 "
+                + "(mixed_float16), received 'fp8'"), e.getMessage());
     }
 }

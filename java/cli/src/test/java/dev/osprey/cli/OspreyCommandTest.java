@@ -92,9 +92,9 @@ class OspreyCommandTest {
         Run notQuantized = run("predict", model.toString(), images.toString(), "--precision", "int8");
         assertEquals(1, notQuantized.exitCode());
         assertTrue(notQuantized.err().contains("expected quantize(calibrationSamples) first"), notQuantized.err());
-        Run fp16 = run("predict", model.toString(), images.toString(), "--precision", "fp16");
-        assertEquals(1, fp16.exitCode());
-        assertTrue(fp16.err().contains("expected precision fp32, bf16 or int8, received 'fp16'"), fp16.err());
+        Run fp8 = run("predict", model.toString(), images.toString(), "--precision", "fp8");
+        assertEquals(1, fp8.exitCode());
+        assertTrue(fp8.err().contains("expected precision fp32, bf16, fp16 or int8, received 'fp8'"), fp8.err());
 
         Run summary = run("summary", model.toString());
         assertTrue(summary.out().contains("dense_1 (Dense)"), summary.out());
@@ -187,11 +187,11 @@ class OspreyCommandTest {
         assertTrue(optimizer.err().contains("expected --optimizer adam, adamw, sgd or rmsprop, received 'adagrad'"),
                 optimizer.err());
 
-        Run precision = run("train", "--precision", "fp16", "--epochs", "1", "--quiet", "-o",
+        Run precision = run("train", "--precision", "fp8", "--epochs", "1", "--quiet", "-o",
                 dir.resolve("never.osprey").toString());
         assertEquals(1, precision.exitCode());
-        assertTrue(precision.err().contains("expected a training precision fp32 or bf16 (mixed_bfloat16), received "
-                + "'fp16'"), precision.err());
+        assertTrue(precision.err().contains("expected a training precision fp32, bf16 (mixed_bfloat16) or fp16 "
+                + "(mixed_float16), received 'fp8'"), precision.err());
 
         Run usage = run("train", "--epochs", "many");
         assertEquals(2, usage.exitCode());

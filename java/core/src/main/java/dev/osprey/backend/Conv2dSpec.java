@@ -19,7 +19,7 @@ public record Conv2dSpec(int batch, int inH, int inW, int inC, int filters, int 
                          Precision math) {
     /**
      * Throws IllegalArgumentException for a softmax activation, for groups that are not positive or do not divide both
-     * inC and filters, for a dilation below 1, and for math other than fp32 or bf16.
+     * inC and filters, for a dilation below 1, and for math other than fp32, bf16 or fp16.
      */
     public Conv2dSpec {
         MixedPrecision.requireTrainingMath("Conv2dSpec", math);
@@ -98,7 +98,7 @@ public record Conv2dSpec(int batch, int inH, int inW, int inC, int filters, int 
                 padBottom, padRight, dilationH, dilationW, groups, bias, activation, math);
     }
 
-    /** This convolution with its training ops multiplying in another precision (fp32 or bf16). */
+    /** This convolution with its training ops multiplying in another precision (fp32, bf16 or fp16). */
     public Conv2dSpec withMath(Precision m) {
         return m == math ? this : new Conv2dSpec(batch, inH, inW, inC, filters, kernelH, kernelW, strideH, strideW,
                 padTop, padLeft, padBottom, padRight, dilationH, dilationW, groups, hasBias, activation, m);

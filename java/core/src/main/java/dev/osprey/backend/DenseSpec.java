@@ -12,7 +12,7 @@ import dev.osprey.Precision;
  * (every tensor stays fp32).
  */
 public record DenseSpec(int batch, int inFeatures, int units, Activation activation, Precision math) {
-    /** Throws IllegalArgumentException for math other than fp32 or bf16. */
+    /** Throws IllegalArgumentException for math other than fp32, bf16 or fp16. */
     public DenseSpec {
         MixedPrecision.requireTrainingMath("DenseSpec", math);
     }
@@ -22,7 +22,7 @@ public record DenseSpec(int batch, int inFeatures, int units, Activation activat
         this(batch, inFeatures, units, activation, Precision.FP32);
     }
 
-    /** This dense layer with its training ops multiplying in another precision (fp32 or bf16). */
+    /** This dense layer with its training ops multiplying in another precision (fp32, bf16 or fp16). */
     public DenseSpec withMath(Precision m) {
         return m == math ? this : new DenseSpec(batch, inFeatures, units, activation, m);
     }

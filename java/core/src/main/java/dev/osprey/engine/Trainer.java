@@ -190,16 +190,28 @@ public final class Trainer implements Training {
             plan.forward(seed);
             Tensor targets = plan.targets(targetRows.width());
             backend.loss(loss.kind(), plan.output(0), targets, plan.outputGradient(), network.trainStats());
+            scaleLossGradient(backend, updater, plan.outputGradient());
             if (!counted.isEmpty()) {
                 backend.classificationCounts(plan.output(0), loss.appliedActivation(), targets, Metric.TOP_K,
                         network.counts(true));
             }
             plan.backward();
+            boolean finite = updater.unscaleGradients();
             network.addPenalties(plan.batch(), network.trainStats(), true);
-            updater.step();
+            if (finite) { // else dynamic loss scaling skips this step
+                updater.step();
+            }
             return null;
         });
         network.parameters().changed();
+    }
+
+    /** Multiplies the loss gradient by the updater's loss scale, when it has one (dynamic loss scaling). */
+    public static void scaleLossGradient(Backend backend, Optimizer.Updater updater, Tensor outputGradient) {
+        float scale = updater.lossScale();
+        if (scale != 1f) {
+            backend.scale(outputGradient, scale, 0f, outputGradient);
+        }
     }
 
     // ---- where batches come from -------------------------------------------------------------------------

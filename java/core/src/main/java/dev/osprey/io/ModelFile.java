@@ -325,6 +325,13 @@ public final class ModelFile {
                 o = o.clipping(new dev.osprey.optim.GradientClipping(kind, v.doubleValue()));
             }
         }
+        if (config.get("loss_scale") != null) {
+            if (!(config.get("loss_scale") instanceof Map<?, ?> lossScale)) {
+                throw new IllegalArgumentException("expected the optimizer's loss_scale to be a map, received "
+                        + config.get("loss_scale"));
+            }
+            o = new dev.osprey.optim.LossScaleOptimizer(o, dev.osprey.optim.DynamicLossScale.fromConfig(lossScale));
+        }
         return o;
     }
 

@@ -47,4 +47,14 @@ public abstract class ForwardingUpdater implements Optimizer.Updater {
     public boolean followsSchedule() {
         return inner.followsSchedule();
     }
+
+    @Override
+    public float lossScale() {
+        return inner.lossScale();
+    }
+
+    @Override
+    public boolean unscaleGradients() {
+        return inner.unscaleGradients();
+    }
 }

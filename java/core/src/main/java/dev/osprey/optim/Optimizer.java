@@ -70,6 +70,14 @@ public interface Optimizer {
         return null;
     }
 
+    /**
+     * The dynamic loss scaling this optimizer asks for ({@link LossScaleOptimizer}), or null for none: then the loss
+     * is scaled only under mixed precision {@link dev.osprey.MixedPrecision#FLOAT16}, with Keras' defaults.
+     */
+    default DynamicLossScale lossScale() {
+        return null;
+    }
+
     /** One optimizer step over the whole arena: a single backend call. */
     interface Updater {
         /** Applies one update to the parameters from the current gradients. */
@@ -93,6 +101,24 @@ public interface Optimizer {
         /** Whether the rate follows a schedule (and so refuses {@link #learningRate(double)}). */
         default boolean followsSchedule() {
             return false;
+        }
+
+        /**
+         * The factor the training multiplies the loss gradient by before backward (dynamic loss scaling); 1, the
+         * default, for none.
+         */
+        default float lossScale() {
+            return 1f;
+        }
+
+        /**
+         * Called once per step after backward (and after any sum of gradients across replicas), before the weight
+         * penalties and {@link #step()}: divides the gradients by {@link #lossScale()} again. Returns false when they
+         * were not all finite, and then the training skips this step (the scale has been lowered for the next one).
+         * The default scales nothing and always returns true.
+         */
+        default boolean unscaleGradients() {
+            return true;
         }
     }
 }

@@ -74,6 +74,11 @@ final class ScheduledOptimizer implements Optimizer {
     }
 
     @Override
+    public DynamicLossScale lossScale() {
+        return optimizer.lossScale();
+    }
+
+    @Override
     public Updater bind(Backend backend, Memory memory, Tensor params, Tensor grads, Tensor decayMask) {
         Updater inner = optimizer.bind(backend, memory, params, grads, decayMask);
         if (schedule == null) {

@@ -75,7 +75,7 @@ class MixedPrecisionPlanTest {
         try (Network network = new Network(graph(), Device.cpu().backend())) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                     () -> network.trainingMath(Precision.INT8));
-            assertTrue(e.getMessage().contains("expected training math fp32 or bf16, received int8"), e.getMessage());
+            assertTrue(e.getMessage().contains("expected training math fp32, bf16 or fp16, received int8"), e.getMessage());
         }
     }
 

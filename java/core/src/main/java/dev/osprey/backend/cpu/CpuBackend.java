@@ -242,7 +242,7 @@ public final class CpuBackend implements Backend {
     /** bf16 training needs the same kernels as bf16 inference: AVX512_BF16 (or AMX, or AVX10) on this CPU. */
     @Override
     public String trainingUnavailable(Precision math) {
-        return math == Precision.INT8 ? "int8 is for inference only (Model.quantize); training multiplies in fp32 or bf16"
+        return math == Precision.INT8 ? "int8 is for inference only (Model.quantize); training multiplies in fp32, bf16 or fp16"
                 : unavailable(math);
     }
 
@@ -252,6 +252,10 @@ public final class CpuBackend implements Backend {
         if (precision == Precision.BF16 && (isa.value & bf16) != bf16) {
             return "this CPU lacks AVX512_BF16 and AMX, which oneDNN's bf16 kernels need (its instruction set: "
                     + isa + ")";
+        }
+        if (precision == Precision.FP16) {
+            return "fp16 products are for NVIDIA GPUs with tensor cores; on CPUs Osprey multiplies in fp32, or in bf16 "
+                    + "where the CPU has AVX512_BF16 or AMX";
         }
         int avx2 = dnnl.cpu_isa.avx2.value;
         if (precision == Precision.INT8 && (isa.value & avx2) != avx2) {

@@ -293,6 +293,7 @@ public final class DataParallel implements AutoCloseable {
                 plan.forward(seed, firstRows[local]);
                 Tensor targets = plan.targets(targetWidth);
                 backend.loss(loss.kind(), plan.output(0), targets, plan.outputGradient(), network.trainStats());
+                dev.osprey.engine.Trainer.scaleLossGradient(backend, replica.updater(), plan.outputGradient());
                 if (counts) {
                     backend.classificationCounts(plan.output(0), loss.appliedActivation(), targets, Metric.TOP_K,
                             network.counts(true));
@@ -320,8 +321,12 @@ public final class DataParallel implements AutoCloseable {
             }
         }
         backend.execute(() -> {
+            // the gradients are the same on every replica now, so each makes the same choice to skip or not
+            boolean finite = replica.updater().unscaleGradients();
             network.addPenalties(rows[local], network.trainStats(), true);
-            replica.updater().step();
+            if (finite) {
+                replica.updater().step();
+            }
             return null;
         });
         if (shared && network.parameters().nonTrainableCount() > 0) {

@@ -60,7 +60,7 @@ class TrainingMathTest {
         }
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> DENSE.withMath(Precision.INT8));
-        assertTrue(e.getMessage().contains("expected training math fp32 or bf16, received int8"), e.getMessage());
+        assertTrue(e.getMessage().contains("expected training math fp32, bf16 or fp16, received int8"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> CONV.withMath(Precision.INT8));
     }
 

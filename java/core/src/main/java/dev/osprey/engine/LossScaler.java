@@ -1,0 +1,88 @@
+package dev.osprey.engine;
+
+import dev.osprey.backend.Backend;
+import dev.osprey.backend.Memory;
+import dev.osprey.backend.Tensor;
+import dev.osprey.optim.DynamicLossScale;
+import dev.osprey.optim.ForwardingUpdater;
+import dev.osprey.optim.Optimizer;
+import java.util.function.BooleanSupplier;
+
+/**
+ * Dynamic loss scaling around an updater (see {@link dev.osprey.optim.LossScaleOptimizer} for what it does and
+ * why). It is in effect while {@code inEffect} says so, which the model ties to an optimizer that asks for it or to
+ * fp16 training math, so a policy set after compile needs no new updater; out of effect it scales nothing and costs
+ * nothing. The scale only ever moves by factors of two, so scaling and unscaling are exact in fp32: with no overflow,
+ * training takes the very steps it would take unscaled.
+ */
+public final class LossScaler extends ForwardingUpdater {
+    private final DynamicLossScale settings;
+    private final BooleanSupplier inEffect;
+    private final Backend backend;
+    private final Tensor gradients;
+    private final Tensor sumOfSquares; // one float on the backend
+    private final float[] read = new float[1];
+    private double scale;
+    private int goodSteps;
+    private long skippedSteps;
+
+    /**
+     * Scaling with these settings around inner, whose gradients are the arena given, while inEffect returns true.
+     * The one-float scratch it needs comes from memory.
+     */
+    public LossScaler(Optimizer.Updater inner, DynamicLossScale settings, BooleanSupplier inEffect, Backend backend,
+                      Memory memory, Tensor gradients) {
+        super(inner);
+        this.settings = java.util.Objects.requireNonNull(settings, "settings");
+        this.inEffect = inEffect;
+        this.backend = backend;
+        this.gradients = gradients;
+        this.sumOfSquares = memory.allocate(1);
+        this.scale = settings.initialScale();
+    }
+
+    @Override
+    public float lossScale() {
+        return inEffect.getAsBoolean() ? (float) scale : 1f;
+    }
+
+    @Override
+    public boolean unscaleGradients() {
+        if (!inEffect.getAsBoolean()) {
+            return true;
+        }
+        backend.sumOfSquares(gradients, sumOfSquares); // an overflow anywhere makes the sum infinite or NaN
+        backend.copyOut(sumOfSquares, read, 0);
+        boolean finite = Float.isFinite(read[0]);
+        if (!finite && scale > 1) {
+            scale /= 2;
+            goodSteps = 0;
+            skippedSteps++;
+            return false;
+        }
+        if (scale != 1) {
+            backend.scale(gradients, (float) (1 / scale), 0f, gradients);
+        }
+        if (finite && ++goodSteps >= settings.dynamicGrowthSteps()) {
+            scale = Math.min(scale * 2, 0x1p64);
+            goodSteps = 0;
+        }
+        return true;
+    }
+
+    /** Takes lead's scale and count of good steps, so that this replica's gradients carry the same scale as lead's. */
+    public void follow(LossScaler lead) {
+        scale = lead.scale;
+        goodSteps = lead.goodSteps;
+    }
+
+    /** The scale the next step multiplies the loss gradient by while in effect. */
+    public double currentScale() {
+        return scale;
+    }
+
+    /** Steps skipped so far because their gradients overflowed. */
+    public long skippedSteps() {
+        return skippedSteps;
+    }
+}
