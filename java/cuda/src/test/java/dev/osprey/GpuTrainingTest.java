@@ -41,4 +41,34 @@ class GpuTrainingTest {
             }
         }
     }
+
+    /**
+     * mixed_float16 on a tensor-core GPU: the policy is in effect (not the fp32 fallback), and with the loss scaled
+     * by 2^15 before backward and unscaled before each Adam step, the first losses still follow the fp32 reference
+     * within twice TF32's tolerance (fp16 keeps TF32's 11 significant bits; rounding errors grow over the steps).
+     */
+    @Test
+    void fp16MixedPrecisionWithLossScalingFollowsTheReferenceTraining() {
+        GpuTests.requireOrSkip();
+        NDArray[] d = TrainingReproducibilityTest.data();
+        try (Sequential model = new Sequential(
+                new Conv2D(4, 3, Activation.RELU).inputShape(8, 8, 1),
+                new MaxPooling2D(2),
+                new Flatten(),
+                new Dense(TrainingReproducibilityTest.CLASSES, Activation.SOFTMAX))
+                .device(Device.cuda(0)).seed(3)
+                .compile(new Adam(0.01), Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY)) {
+            model.mixedPrecision(MixedPrecision.FLOAT16);
+            assertEquals(MixedPrecision.FLOAT16, model.mixedPrecision(), "the GPU must have fp16 tensor cores");
+            List<NDArray> initial = model.getWeights();
+            List<Double> gpu = TrainingReproducibilityTest.batchLosses(model, d[0], d[1]);
+            List<Double> reference = TrainingReproducibilityTest.referenceLosses(initial, d[0], d[1]);
+            for (int i = 0; i < reference.size(); i++) {
+                assertEquals(reference.get(i), gpu.get(i), 2 * TF32_TOLERANCE * Math.max(1, Math.abs(reference.get(i))),
+                        "step " + (i + 1) + ": reference " + reference + ", gpu fp16 " + gpu);
+            }
+            assertEquals(TrainingReproducibilityTest.STEPS, model.optimizerState().iterations(),
+                    "no step should overflow at 2^15 on this model");
+        }
+    }
 }

@@ -80,6 +80,34 @@ abstract class BackendContractTest {
     @ParameterizedTest
     @MethodSource("convSpecs")
     void conv2dForwardAndBackwardMatchTheReference(Conv2dSpec s) {
+        checkConvTrainingOps(s, tolerance);
+    }
+
+    /**
+     * Where fp16 training math (mixed_float16) is available (the CUDA backend on tensor-core GPUs; no CPU backend, so
+     * skipped there): every convolution's training ops with operands cuDNN may round to fp16, whose 11 significant
+     * bits are TF32's, so within TF32's 1e-2 of the fp32 reference on these O(1) values.
+     */
+    @ParameterizedTest
+    @MethodSource("convSpecs")
+    void fp16ConvolutionTrainingOpsMatchTheReference(Conv2dSpec s) {
+        String reason = backend.trainingUnavailable(Precision.FP16);
+        org.junit.jupiter.api.Assumptions.assumeTrue(reason == null, reason);
+        checkConvTrainingOps(s.withMath(Precision.FP16), Math.max(tolerance, FP16_TOLERANCE));
+    }
+
+    /** As {@link #fp16ConvolutionTrainingOpsMatchTheReference}, for dense layers (cuBLAS' fp16 compute type). */
+    @ParameterizedTest
+    @MethodSource("denseSpecs")
+    void fp16DenseTrainingOpsMatchTheReference(DenseSpec s) {
+        String reason = backend.trainingUnavailable(Precision.FP16);
+        org.junit.jupiter.api.Assumptions.assumeTrue(reason == null, reason);
+        checkDenseTrainingOps(s.withMath(Precision.FP16), Math.max(tolerance, FP16_TOLERANCE));
+    }
+
+    static final double FP16_TOLERANCE = 1e-2;
+
+    private void checkConvTrainingOps(Conv2dSpec s, double tolerance) {
         Random r = new Random(s.toString().hashCode());
         float[] x = random(r, s.batch() * s.inH() * s.inW() * s.inC());
         float[] k = random(r, s.kernelH() * s.kernelW() * (s.inC() / s.groups()) * s.filters());
@@ -344,6 +372,10 @@ abstract class BackendContractTest {
     @ParameterizedTest
     @MethodSource("denseSpecs")
     void denseForwardAndBackwardMatchTheReference(DenseSpec s) {
+        checkDenseTrainingOps(s, tolerance);
+    }
+
+    private void checkDenseTrainingOps(DenseSpec s, double tolerance) {
         Random r = new Random(s.toString().hashCode());
         float[] x = random(r, s.batch() * s.inFeatures());
         float[] k = random(r, s.inFeatures() * s.units());

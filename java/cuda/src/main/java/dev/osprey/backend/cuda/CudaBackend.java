@@ -269,15 +269,49 @@ public final class CudaBackend implements Backend {
                 .intValue(13, s.padLeft()).run(threads, c.stream);
     }
 
+    /**
+     * fp16 products where the GPU has tensor cores for them (compute capability 7.0 and up): cuDNN and cuBLAS round
+     * the fp32 operands to fp16 and sum in fp32, every tensor staying fp32 (see {@link CudaConvPlan} and
+     * {@link #gemm}). bf16 is not built for this backend yet.
+     */
+    @Override
+    public String trainingUnavailable(dev.osprey.Precision math) {
+        return switch (math) {
+            case FP32 -> null;
+            case FP16 -> c.computeMajor >= 7 ? null : description + ": compute capability " + c.computeMajor + "."
+                    + c.computeMinor + " has no fp16 tensor cores (7.0 and up have them)";
+            case BF16 -> description + ": bf16 products are not built for the CUDA backend yet; fp16 "
+                    + "(mixed_float16) is";
+            case INT8 -> "int8 is for inference only (Model.quantize); training multiplies in fp32, bf16 or fp16";
+        };
+    }
+
     // ---- dense: row-major (N, K) x (K, U) through column-major cuBLAS ------------------------------------
+
+    /**
+     * C = A . B (column-major, each operand transposed or not) for the dense layer s: cublasSgemm in the context's
+     * math (fp32, or TF32 where allowed), or with fp16 math cublasGemmEx on the same fp32 arrays with the compute type
+     * that lets cuBLAS round the operands to fp16 for tensor cores and sum in fp32.
+     */
+    private void gemm(DenseSpec s, int opA, int opB, int m, int n, int k, Tensor a, int lda, Tensor b, int ldb,
+                      Tensor cOut, int ldc, String what) {
+        if (s.math() == dev.osprey.Precision.FP16) {
+            Status.cublas(cublas.cublasGemmEx(c.cublasHandle, opA, opB, m, n, k, c.one, cuda(a).pointer(),
+                    cudart.CUDA_R_32F, lda, cuda(b).pointer(), cudart.CUDA_R_32F, ldb, c.zero, cuda(cOut).pointer(),
+                    cudart.CUDA_R_32F, ldc, cublas.CUBLAS_COMPUTE_32F_FAST_16F, cublas.CUBLAS_GEMM_DEFAULT),
+                    "cublasGemmEx(" + what + ", fp16 math) " + s);
+        } else {
+            Status.cublas(cublas.cublasSgemm_v2(c.cublasHandle, opA, opB, m, n, k, c.one, cuda(a).pointer(), lda,
+                    cuda(b).pointer(), ldb, c.zero, cuda(cOut).pointer(), ldc), "cublasSgemm(" + what + ") " + s);
+        }
+    }
 
     @Override
     public synchronized void denseForward(DenseSpec s, Tensor x, Tensor kernel, Tensor bias, Tensor y) {
         Checks.denseForward(s, x, kernel, bias, y);
         // Y^T (U x N) = W^T (U x K) . X^T (K x N): row-major arrays read column-major are the transposes.
-        Status.cublas(cublas.cublasSgemm_v2(c.cublasHandle, cublas.CUBLAS_OP_N, cublas.CUBLAS_OP_N, s.units(), s.batch(),
-                s.inFeatures(), c.one, cuda(kernel).pointer(), s.units(), cuda(x).pointer(), s.inFeatures(), c.zero,
-                cuda(y).pointer(), s.units()), "cublasSgemm(dense forward) " + s);
+        gemm(s, cublas.CUBLAS_OP_N, cublas.CUBLAS_OP_N, s.units(), s.batch(), s.inFeatures(), kernel, s.units(), x,
+                s.inFeatures(), y, s.units(), "dense forward");
         Activation a = s.activation();
         biasActivation.pointer(0, cuda(y)).pointer(1, cuda(bias)).intValue(2, s.batch()).intValue(3, s.units())
                 .intValue(4, a.kind().ordinal()).floatValue(5, a.alpha()).floatValue(6, a.maxValue())
@@ -288,18 +322,16 @@ public final class CudaBackend implements Backend {
     public synchronized void denseBackwardData(DenseSpec s, Tensor dy, Tensor kernel, Tensor dx) {
         Checks.denseBackwardData(s, dy, kernel, dx);
         // dX^T (K x N) = W (K x U) . dY^T (U x N)
-        Status.cublas(cublas.cublasSgemm_v2(c.cublasHandle, cublas.CUBLAS_OP_T, cublas.CUBLAS_OP_N, s.inFeatures(),
-                s.batch(), s.units(), c.one, cuda(kernel).pointer(), s.units(), cuda(dy).pointer(), s.units(), c.zero,
-                cuda(dx).pointer(), s.inFeatures()), "cublasSgemm(dense backward-data) " + s);
+        gemm(s, cublas.CUBLAS_OP_T, cublas.CUBLAS_OP_N, s.inFeatures(), s.batch(), s.units(), kernel, s.units(), dy,
+                s.units(), dx, s.inFeatures(), "dense backward-data");
     }
 
     @Override
     public synchronized void denseBackwardWeights(DenseSpec s, Tensor x, Tensor dy, Tensor dKernel, Tensor dBias) {
         Checks.denseBackwardWeights(s, x, dy, dKernel, dBias);
         // dW^T (U x K) = dY^T (U x N) . X (N x K)
-        Status.cublas(cublas.cublasSgemm_v2(c.cublasHandle, cublas.CUBLAS_OP_N, cublas.CUBLAS_OP_T, s.units(),
-                s.inFeatures(), s.batch(), c.one, cuda(dy).pointer(), s.units(), cuda(x).pointer(), s.inFeatures(),
-                c.zero, cuda(dKernel).pointer(), s.units()), "cublasSgemm(dense backward-weights) " + s);
+        gemm(s, cublas.CUBLAS_OP_N, cublas.CUBLAS_OP_T, s.units(), s.inFeatures(), s.batch(), dy, s.units(), x,
+                s.inFeatures(), dKernel, s.units(), "dense backward-weights");
         biasBackward.pointer(0, cuda(dy)).pointer(1, cuda(dBias)).intValue(2, s.batch()).intValue(3, s.units())
                 .run(s.units(), c.stream);
     }

@@ -17,6 +17,9 @@ import org.bytedeco.javacpp.Pointer;
 final class CudaContext implements AutoCloseable {
     final int device;
     final boolean tf32;
+    /** The GPU's compute capability, e.g. 9.0 for an H100: 7.0 and up have fp16 tensor cores. */
+    final int computeMajor;
+    final int computeMinor;
     final CUstream_st stream = new CUstream_st();
     final cudnnContext cudnnHandle = new cudnnContext();
     final cublasContext cublasHandle = new cublasContext();
@@ -38,6 +41,13 @@ final class CudaContext implements AutoCloseable {
         try {
             Status.cuda(cudart.cudaSetDevice(device), "cudaSetDevice(" + device + ")");
             Status.cuda(cudart.cudaFree(null), "cudaFree(null) to create the context");
+            int[] attribute = new int[1];
+            Status.cuda(cudart.cudaDeviceGetAttribute(attribute, cudart.cudaDevAttrComputeCapabilityMajor, device),
+                    "cudaDeviceGetAttribute(compute capability major)");
+            computeMajor = attribute[0];
+            Status.cuda(cudart.cudaDeviceGetAttribute(attribute, cudart.cudaDevAttrComputeCapabilityMinor, device),
+                    "cudaDeviceGetAttribute(compute capability minor)");
+            computeMinor = attribute[0];
             Status.cuda(cudart.cudaStreamCreate(stream), "cudaStreamCreate");
             Status.cudnn(cudnn.cudnnCreate(cudnnHandle), "cudnnCreate");
             Status.cudnn(cudnn.cudnnSetStream(cudnnHandle, stream), "cudnnSetStream");

@@ -65,8 +65,11 @@ final class CudaConvPlan implements AutoCloseable {
                     s.dilationH(), s.dilationW(), cudnn.CUDNN_CROSS_CORRELATION, cudnn.CUDNN_DATA_FLOAT),
                     "cudnnSetConvolution2dDescriptor " + s);
             Status.cudnn(cudnn.cudnnSetConvolutionGroupCount(conv, s.groups()), "cudnnSetConvolutionGroupCount " + s);
-            Status.cudnn(cudnn.cudnnSetConvolutionMathType(conv, c.tf32 ? cudnn.CUDNN_DEFAULT_MATH : cudnn.CUDNN_FMA_MATH),
-                    "cudnnSetConvolutionMathType");
+            // fp16 math: cuDNN may round the fp32 operands to fp16 for tensor cores (summing in fp32); the tensors
+            // stay fp32, so the rest of the step is unchanged.
+            int math = s.math() == dev.osprey.Precision.FP16 ? cudnn.CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION
+                    : c.tf32 ? cudnn.CUDNN_DEFAULT_MATH : cudnn.CUDNN_FMA_MATH;
+            Status.cudnn(cudnn.cudnnSetConvolutionMathType(conv, math), "cudnnSetConvolutionMathType");
             c.reserveWeightScratch((long) s.kernelH() * s.kernelW() * (s.inC() / s.groups()) * s.filters() * Float.BYTES);
             toKrsc = c.kernels.launch("osprey_hwio_to_krsc", "ppiii");
             toHwio = c.kernels.launch("osprey_krsc_to_hwio", "ppiii");
