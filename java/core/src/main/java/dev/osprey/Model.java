@@ -786,6 +786,10 @@ public class Model implements AutoCloseable {
     public Model inferencePrecision(Precision precision) {
         java.util.Objects.requireNonNull(precision, "precision");
         refuseWhileTraining("inferencePrecision");
+        if (precision == Precision.FP16) {
+            throw new IllegalArgumentException("inferencePrecision: expected fp32, bf16 or int8, received fp16 (fp16 is "
+                    + "a training precision: mixedPrecision(MixedPrecision.FLOAT16) on GPUs)");
+        }
         synchronized (this) {
             if (precision == Precision.INT8 && inputRanges.isEmpty()) {
                 throw new IllegalStateException("inferencePrecision: int8 needs the ranges of the layers' inputs; "

@@ -58,6 +58,11 @@ class InferencePrecisionTest {
         assertEquals(Precision.BF16, Precision.parse(" BF16"));
         assertEquals(Precision.FP32, Precision.parse("fp32"));
         assertEquals(Precision.FP16, Precision.parse("Fp16"));
+        try (Sequential model = Models.tutorialCnn()) { // fp16 names a training precision only
+            IllegalArgumentException fp16 = assertThrows(IllegalArgumentException.class,
+                    () -> model.inferencePrecision(Precision.FP16));
+            assertTrue(fp16.getMessage().contains("expected fp32, bf16 or int8, received fp16"), fp16.getMessage());
+        }
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Precision.parse("fp8"));
         assertTrue(e.getMessage().contains("expected precision fp32, bf16, fp16 or int8, received 'fp8'"),
                 e.getMessage());

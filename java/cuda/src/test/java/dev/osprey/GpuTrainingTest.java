@@ -71,4 +71,32 @@ class GpuTrainingTest {
                     "no step should overflow at 2^15 on this model");
         }
     }
+
+    /**
+     * Tells fp16 products from TF32 ones, which have the same 11 significant bits: with the loss scaled by 2^24 the
+     * output gradient reaches millions, past fp16's largest value (65504) but well inside TF32's range. Under
+     * mixed_float16 the first step must overflow and be skipped; under fp32 (TF32) it must be taken.
+     */
+    @Test
+    void aLossScaleOf2To24OverflowsFp16ProductsButNotTf32Ones() {
+        GpuTests.requireOrSkip();
+        NDArray[] d = TrainingReproducibilityTest.data();
+        for (MixedPrecision policy : new MixedPrecision[] {MixedPrecision.FLOAT16, MixedPrecision.FLOAT32}) {
+            try (Sequential model = new Sequential(
+                    new Conv2D(4, 3, Activation.RELU).inputShape(8, 8, 1),
+                    new MaxPooling2D(2),
+                    new Flatten(),
+                    new Dense(TrainingReproducibilityTest.CLASSES, Activation.SOFTMAX))
+                    .device(Device.cuda(0)).seed(3)
+                    .compile(new dev.osprey.optim.LossScaleOptimizer(new Adam(0.01), 0x1p24, 2000),
+                            Loss.sparseCategoricalCrossentropy())) {
+                model.mixedPrecision(policy);
+                model.trainOnBatch(d[0].slice(0, TrainingReproducibilityTest.BATCH),
+                        d[1].slice(0, TrainingReproducibilityTest.BATCH));
+                boolean skipped = model.optimizerState() == null; // null: no step taken yet
+                assertEquals(policy == MixedPrecision.FLOAT16, skipped, policy + ": the first step "
+                        + (skipped ? "was skipped" : "was taken"));
+            }
+        }
+    }
 }

@@ -25,6 +25,10 @@ public final class LossScaler extends ForwardingUpdater {
     private double scale;
     private int goodSteps;
     private long skippedSteps;
+    private int overflowsAtOne; // steps skipped in a row at scale 1
+
+    /** Steps in a row whose gradients overflow even unscaled before training stops as diverged. */
+    static final int OVERFLOWS_AT_ONE = 10;
 
     /**
      * Scaling with these settings around inner, whose gradients are the arena given, while inEffect returns true.
@@ -53,17 +57,25 @@ public final class LossScaler extends ForwardingUpdater {
         }
         backend.sumOfSquares(gradients, sumOfSquares); // an overflow anywhere makes the sum infinite or NaN
         backend.copyOut(sumOfSquares, read, 0);
-        boolean finite = Float.isFinite(read[0]);
-        if (!finite && scale > 1) {
-            scale /= 2;
+        if (!Float.isFinite(read[0])) {
             goodSteps = 0;
             skippedSteps++;
+            if (scale > 1) {
+                scale /= 2;
+                overflowsAtOne = 0;
+            } else if (++overflowsAtOne >= OVERFLOWS_AT_ONE) {
+                throw new dev.osprey.TrainingDivergedException("training stopped: the gradients were not finite in "
+                        + OVERFLOWS_AT_ONE + " steps in a row with the loss unscaled (loss scale 1), so every one was "
+                        + "skipped. Lower the learning rate, check the inputs for NaN or infinite values, or train "
+                        + "in fp32 or bf16, whose range is fp32's.");
+            }
             return false;
         }
+        overflowsAtOne = 0;
         if (scale != 1) {
             backend.scale(gradients, (float) (1 / scale), 0f, gradients);
         }
-        if (finite && ++goodSteps >= settings.dynamicGrowthSteps()) {
+        if (++goodSteps >= settings.dynamicGrowthSteps()) {
             scale = Math.min(scale * 2, 0x1p64);
             goodSteps = 0;
         }

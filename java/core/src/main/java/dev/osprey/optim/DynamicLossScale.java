@@ -48,7 +48,12 @@ public record DynamicLossScale(double initialScale, int dynamicGrowthSteps) {
             throw new IllegalArgumentException("loss scale: expected numbers initial_scale and dynamic_growth_steps, "
                     + "received " + config);
         }
+        double growth = steps == null ? KERAS_DEFAULTS.dynamicGrowthSteps : ((Number) steps).doubleValue();
+        if (!(growth >= 1 && growth <= Integer.MAX_VALUE) || growth != Math.rint(growth)) {
+            throw new IllegalArgumentException("loss scale: expected dynamic_growth_steps to be a whole number from 1 "
+                    + "to " + Integer.MAX_VALUE + ", received " + steps);
+        }
         return new DynamicLossScale(scale == null ? KERAS_DEFAULTS.initialScale : ((Number) scale).doubleValue(),
-                steps == null ? KERAS_DEFAULTS.dynamicGrowthSteps : Math.toIntExact(((Number) steps).longValue()));
+                (int) growth);
     }
 }

@@ -12,9 +12,10 @@ import java.util.Objects;
  * Keras' LossScaleOptimizer: another optimizer with dynamic loss scaling. Before backward the loss gradient is
  * multiplied by the current scale, so that gradients too small for fp16 products survive their rounding; after
  * backward the gradients are divided by it again before the penalties, the clipping and the step. A step whose
- * gradients are not all finite is skipped and the scale halved; {@link DynamicLossScale#dynamicGrowthSteps()} good
- * steps in a row double it. At scale 1 nothing is skipped any more: gradients that overflow unscaled reach the step
- * as they would in fp32, and the training's loss check reports the divergence.
+ * gradients are not all finite is skipped and the scale halved (never below 1); {@link
+ * DynamicLossScale#dynamicGrowthSteps()} good steps in a row double it. Skipped steps leave the weights, the optimizer
+ * state and its step count as they were. Ten steps in a row that overflow at scale 1, with the loss unscaled, stop the
+ * training with a {@link dev.osprey.TrainingDivergedException}.
  *
  * <p>Mixed precision {@link dev.osprey.MixedPrecision#FLOAT16} applies this with Keras' defaults by itself; wrap an
  * optimizer yourself to choose the settings, or to scale the loss under any policy. Checking the gradients costs one

@@ -60,7 +60,7 @@ class LossScalerTest {
     }
 
     @Test
-    void overflowHalvesTheScaleAndSkipsGoodStepsGrowItAndScaleOneSkipsNothing() {
+    void overflowHalvesTheScaleAndSkipsGoodStepsGrowItAndTenOverflowsAtScaleOneStopTraining() {
         try (Memory memory = CPU.newMemory()) {
             Tensor gradients = memory.allocate(3);
             LossScaler scaler = new LossScaler(new Counting(), new DynamicLossScale(8, 2), () -> true, CPU, memory,
@@ -90,9 +90,21 @@ class LossScalerTest {
 
             LossScaler atOne = new LossScaler(new Counting(), new DynamicLossScale(1, 2000), () -> true, CPU, memory,
                     gradients);
-            CPU.copyIn(new float[] {Float.POSITIVE_INFINITY, 1, 1}, 0, gradients);
-            assertTrue(atOne.unscaleGradients(), "at scale 1 the overflow is the model's own: the step is taken");
-            assertEquals(1f, atOne.lossScale());
+            for (int i = 1; i < LossScaler.OVERFLOWS_AT_ONE; i++) { // skipped, the scale stays 1
+                CPU.copyIn(new float[] {Float.POSITIVE_INFINITY, 1, 1}, 0, gradients);
+                assertFalse(atOne.unscaleGradients());
+                assertEquals(1f, atOne.lossScale());
+            }
+            CPU.copyIn(new float[] {1, 1, 1}, 0, gradients);
+            assertTrue(atOne.unscaleGradients(), "a good step ends the run of overflows");
+            for (int i = 1; i < LossScaler.OVERFLOWS_AT_ONE; i++) {
+                CPU.copyIn(new float[] {Float.NaN, 1, 1}, 0, gradients);
+                assertFalse(atOne.unscaleGradients());
+            }
+            dev.osprey.TrainingDivergedException diverged = org.junit.jupiter.api.Assertions.assertThrows(
+                    dev.osprey.TrainingDivergedException.class, atOne::unscaleGradients);
+            assertTrue(diverged.getMessage().contains("the gradients were not finite in 10 steps in a row with the "
+                    + "loss unscaled (loss scale 1)"), diverged.getMessage());
         }
     }
 

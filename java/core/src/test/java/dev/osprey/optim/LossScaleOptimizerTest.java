@@ -140,6 +140,15 @@ class LossScaleOptimizerTest {
                 () -> new LossScaleOptimizer(new LossScaleOptimizer(new Adam())));
         assertTrue(twice.getMessage().contains("expected an optimizer without loss scaling"), twice.getMessage());
         assertEquals(new DynamicLossScale(32768, 2000), new LossScaleOptimizer(new SGD(0.1)).lossScale());
+        // a model file's loss_scale entry, as untrusted input: absent keys default, anything else is refused clearly
+        assertEquals(new DynamicLossScale(32768, 2000), DynamicLossScale.fromConfig(java.util.Map.of()));
+        assertEquals(new DynamicLossScale(8, 3), DynamicLossScale.fromConfig(
+                java.util.Map.of("initial_scale", 8, "dynamic_growth_steps", 3.0)));
+        for (Object badSteps : new Object[] {1e20, 2.5, -1, "10"}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> DynamicLossScale.fromConfig(
+                    java.util.Map.of("dynamic_growth_steps", badSteps)));
+            assertTrue(e.getMessage().startsWith("loss scale: expected"), e.getMessage());
+        }
 
         Path file = dir.resolve("scaled.osprey");
         NDArray[] d = data(16);

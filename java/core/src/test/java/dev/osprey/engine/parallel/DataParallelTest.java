@@ -85,6 +85,25 @@ class DataParallelTest {
     }
 
     /**
+     * Loss scaling carries over from one fit to the next: a first fit on one device overflows at 2^64 and lowers the
+     * scale; a second fit on two replicas must start them both at that scale (the new replica follows replica 0), or
+     * their summed gradients would mix scales and part from one device doing the same two fits.
+     */
+    @Test
+    void replicasMadeForALaterFitTakeTheLossScaleReached() {
+        NDArray[] d = blobs(37, 7);
+        Supplier<Optimizer> scaled = () -> new dev.osprey.optim.LossScaleOptimizer(new Adam(0.01), 0x1p64, 1000);
+        Supplier<FitOptions> options = () -> FitOptions.defaults().epochs(2).batchSize(12).seed(5).verbose(false);
+        try (Sequential one = withDropout(scaled); Sequential many = withDropout(scaled)) {
+            one.fit(d[0], d[1], options.get());
+            many.fit(d[0], d[1], options.get());
+            one.fit(d[0], d[1], options.get());
+            many.fit(d[0], d[1], options.get().devices(cpus(2)));
+            assertClose(one.getWeights(), many.getWeights(), 2e-5, "2 replicas after a first fit on one device");
+        }
+    }
+
+    /**
      * A callback that sets the model's weights between steps (here halving them after the first epoch) changes replica
      * 0, the model's own; every other replica must take the new weights before the next step, or the replicas train
      * apart from each other and from one device.

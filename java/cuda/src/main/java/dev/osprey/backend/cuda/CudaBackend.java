@@ -280,9 +280,10 @@ public final class CudaBackend implements Backend {
             case FP32 -> null;
             case FP16 -> c.computeMajor >= 7 ? null : description + ": compute capability " + c.computeMajor + "."
                     + c.computeMinor + " has no fp16 tensor cores (7.0 and up have them)";
-            case BF16 -> description + ": bf16 products are not built for the CUDA backend yet; fp16 "
-                    + "(mixed_float16) is";
-            case INT8 -> "int8 is for inference only (Model.quantize); training multiplies in fp32, bf16 or fp16";
+            case BF16 -> description + ": bf16 products are not built for the CUDA backend yet"
+                    + (c.computeMajor >= 7 ? "; fp16 (mixed_float16) is" : "");
+            case INT8 -> "int8 is for inference only (Model.quantize); training on this GPU multiplies in fp32"
+                    + (c.computeMajor >= 7 ? " or fp16" : "");
         };
     }
 
@@ -296,10 +297,20 @@ public final class CudaBackend implements Backend {
     private void gemm(DenseSpec s, int opA, int opB, int m, int n, int k, Tensor a, int lda, Tensor b, int ldb,
                       Tensor cOut, int ldc, String what) {
         if (s.math() == dev.osprey.Precision.FP16) {
-            Status.cublas(cublas.cublasGemmEx(c.cublasHandle, opA, opB, m, n, k, c.one, cuda(a).pointer(),
-                    cudart.CUDA_R_32F, lda, cuda(b).pointer(), cudart.CUDA_R_32F, ldb, c.zero, cuda(cOut).pointer(),
-                    cudart.CUDA_R_32F, ldc, cublas.CUBLAS_COMPUTE_32F_FAST_16F, cublas.CUBLAS_GEMM_DEFAULT),
-                    "cublasGemmEx(" + what + ", fp16 math) " + s);
+            if (!c.tf32) { // strict fp32 sets the handle pedantic, which could veto the fp16 compute type
+                Status.cublas(cublas.cublasSetMathMode(c.cublasHandle, cublas.CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
+            }
+            try {
+                Status.cublas(cublas.cublasGemmEx(c.cublasHandle, opA, opB, m, n, k, c.one, cuda(a).pointer(),
+                        cudart.CUDA_R_32F, lda, cuda(b).pointer(), cudart.CUDA_R_32F, ldb, c.zero, cuda(cOut).pointer(),
+                        cudart.CUDA_R_32F, ldc, cublas.CUBLAS_COMPUTE_32F_FAST_16F, cublas.CUBLAS_GEMM_DEFAULT),
+                        "cublasGemmEx(" + what + ", fp16 math) " + s);
+            } finally {
+                if (!c.tf32) {
+                    Status.cublas(cublas.cublasSetMathMode(c.cublasHandle, cublas.CUBLAS_PEDANTIC_MATH),
+                            "cublasSetMathMode");
+                }
+            }
         } else {
             Status.cublas(cublas.cublasSgemm_v2(c.cublasHandle, opA, opB, m, n, k, c.one, cuda(a).pointer(), lda,
                     cuda(b).pointer(), ldb, c.zero, cuda(cOut).pointer(), ldc), "cublasSgemm(" + what + ") " + s);

@@ -34,6 +34,11 @@ final class CudaConvPlan implements AutoCloseable {
     private final int forwardAlgo;
     private final int backwardDataAlgo;
     private final int backwardFilterAlgo;
+    // The math type each direction's algorithm was timed with: cuDNN's search tries algorithms with and without
+    // tensor cores under a permissive math type and reports which; the descriptor is set to it before each call.
+    private final int forwardMath;
+    private final int backwardDataMath;
+    private final int backwardFilterMath;
     private final ExplicitPadding padding; // null when cuDNN pads by itself
 
     CudaConvPlan(CudaContext c, Conv2dSpec s) {
@@ -81,6 +86,7 @@ final class CudaConvPlan implements AutoCloseable {
                         perf), "cudnnFindConvolutionForwardAlgorithm " + s);
                 int best = firstSuccessful(found[0], i -> perf.position(i).status());
                 forwardAlgo = perf.position(best).algo();
+                forwardMath = perf.position(best).mathType();
                 c.reserveWorkspace(perf.position(best).memory());
             }
             try (cudnnConvolutionBwdDataAlgoPerf_t perf = new cudnnConvolutionBwdDataAlgoPerf_t(CANDIDATES)) {
@@ -88,6 +94,7 @@ final class CudaConvPlan implements AutoCloseable {
                         found, perf), "cudnnFindConvolutionBackwardDataAlgorithm " + s);
                 int best = firstSuccessful(found[0], i -> perf.position(i).status());
                 backwardDataAlgo = perf.position(best).algo();
+                backwardDataMath = perf.position(best).mathType();
                 c.reserveWorkspace(perf.position(best).memory());
             }
             try (cudnnConvolutionBwdFilterAlgoPerf_t perf = new cudnnConvolutionBwdFilterAlgoPerf_t(CANDIDATES)) {
@@ -95,6 +102,7 @@ final class CudaConvPlan implements AutoCloseable {
                         found, perf), "cudnnFindConvolutionBackwardFilterAlgorithm " + s);
                 int best = firstSuccessful(found[0], i -> perf.position(i).status());
                 backwardFilterAlgo = perf.position(best).algo();
+                backwardFilterMath = perf.position(best).mathType();
                 c.reserveWorkspace(perf.position(best).memory());
             }
         } catch (RuntimeException e) {
@@ -122,6 +130,7 @@ final class CudaConvPlan implements AutoCloseable {
     void forward(CudaTensor input, CudaTensor kernel, CudaTensor b, CudaTensor output) {
         org.bytedeco.javacpp.Pointer krsc = kernelIntoKrsc(kernel);
         CudaTensor in = padding == null ? input : padding.pad(input);
+        Status.cudnn(cudnn.cudnnSetConvolutionMathType(conv, forwardMath), "cudnnSetConvolutionMathType");
         Status.cudnn(cudnn.cudnnConvolutionForward(c.cudnnHandle, c.one, x, in.pointer(), w, krsc, conv,
                 forwardAlgo, c.workspace(), c.workspaceBytes(), c.zero, y, output.pointer()), "cudnnConvolutionForward " + s);
         Activation a = s.activation();
@@ -136,6 +145,7 @@ final class CudaConvPlan implements AutoCloseable {
     void backwardData(CudaTensor dy, CudaTensor kernel, CudaTensor dx) {
         org.bytedeco.javacpp.Pointer krsc = kernelIntoKrsc(kernel);
         CudaTensor target = padding == null ? dx : padding.gradient();
+        Status.cudnn(cudnn.cudnnSetConvolutionMathType(conv, backwardDataMath), "cudnnSetConvolutionMathType");
         Status.cudnn(cudnn.cudnnConvolutionBackwardData(c.cudnnHandle, c.one, w, krsc, y, dy.pointer(),
                 conv, backwardDataAlgo, c.workspace(), c.workspaceBytes(), c.zero, x, target.pointer()),
                 "cudnnConvolutionBackwardData " + s);
@@ -147,6 +157,7 @@ final class CudaConvPlan implements AutoCloseable {
     void backwardFilter(CudaTensor input, CudaTensor dy, CudaTensor dKernel, CudaTensor dBias) {
         // Padded again: plans are shared by layers of equal specs, so the copy may hold another layer's input.
         CudaTensor in = padding == null ? input : padding.pad(input);
+        Status.cudnn(cudnn.cudnnSetConvolutionMathType(conv, backwardFilterMath), "cudnnSetConvolutionMathType");
         Status.cudnn(cudnn.cudnnConvolutionBackwardFilter(c.cudnnHandle, c.one, x, in.pointer(), y, dy.pointer(), conv,
                 backwardFilterAlgo, c.workspace(), c.workspaceBytes(), c.zero, w, c.weightScratch()),
                 "cudnnConvolutionBackwardFilter " + s);
