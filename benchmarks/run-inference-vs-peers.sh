@@ -18,16 +18,17 @@
 # FROM_ONNX=1: Osprey runs the very ONNX file ONNX Runtime runs, imported (Model.importOnnx), instead of its own
 # definition of the model (needs the osprey-onnx module, built where libonnx-dev is installed).
 # Usage: benchmarks/run-inference-vs-peers.sh [seconds-per-figure=5] [rounds=3] [models...]
-#        models: any of tutorial resnet20 mobilenetv2 resnet18 (default: all four)
+#        models: any of tutorial resnet20 mobilenetv2 resnet18 mobilenetv2_224 (default: the first four;
+#        mobilenetv2_224 is MobileNetV2 at 224x224x3, batch 32)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 seconds="${1:-5}"
 rounds="${2:-3}"
-all_models=(tutorial resnet20 mobilenetv2 resnet18)
+all_models=(tutorial resnet20 mobilenetv2 resnet18 mobilenetv2_224)
 if [ "$#" -gt 2 ]; then
   models=("${@:3}")
 else
-  models=("${all_models[@]}")
+  models=(tutorial resnet20 mobilenetv2 resnet18)
 fi
 threads=2
 results="$root/benchmarks/results"
@@ -48,8 +49,8 @@ for model in "${models[@]}"; do
   esac
 done
 
-batch_of() {  # the large batch of a model's inference figure: 256, or 32 for ResNet-18 at 224x224x3
-  if [ "$1" = resnet18 ]; then echo 32; else echo 256; fi
+batch_of() {  # the large batch of a model's inference figure: 256, or 32 at 224x224x3
+  case "$1" in resnet18|mobilenetv2_224) echo 32 ;; *) echo 256 ;; esac
 }
 
 if ! "$python" -c 'import torch, torchvision, onnx' 2>/dev/null || ! dpkg -s libopenblas0-openmp >/dev/null 2>&1; then
@@ -240,7 +241,8 @@ def cpu_flag(flag):
 
 amx = [fl for fl in ("amx_tile", "amx_bf16", "amx_int8") if fl in flags.split()]
 nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
-shapes = {"tutorial": "28x28x1", "resnet20": "32x32x3", "mobilenetv2": "32x32x3", "resnet18": "224x224x3"}
+shapes = {"tutorial": "28x28x1", "resnet20": "32x32x3", "mobilenetv2": "32x32x3", "resnet18": "224x224x3",
+          "mobilenetv2_224": "224x224x3"}
 md = [f"# Inference on the CPU: Osprey vs ONNX Runtime vs PyTorch, best of {rounds} interleaved round(s)",
       "",
       f"- machine: {cpu}, {nproc} vCPU; avx512f: {cpu_flag('avx512f')}, avx512_vnni: {cpu_flag('avx512_vnni')}, "

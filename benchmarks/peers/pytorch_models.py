@@ -29,11 +29,11 @@ from torch import nn
 BN_EPS, BN_MOMENTUM = 1e-3, 0.01
 # Trainable parameters and BatchNorm running statistics (mean + variance: what Keras adds to its count).
 EXPECTED = {"resnet20": (272_474, 1_568), "mobilenetv2": (2_236_682, 34_112), "tutorial": (93_322, 0),
-            "resnet18": (11_181_642, 9_600)}
+            "resnet18": (11_181_642, 9_600), "mobilenetv2_224": (2_236_682, 34_112)}
 # Each model's input (C, H, W) and the batch of its inference figure.
 INPUT_SHAPE = {"resnet20": (3, 32, 32), "mobilenetv2": (3, 32, 32), "tutorial": (1, 28, 28),
-               "resnet18": (3, 224, 224)}
-INFER_BATCH = {"resnet18": 32}
+               "resnet18": (3, 224, 224), "mobilenetv2_224": (3, 224, 224)}
+INFER_BATCH = {"resnet18": 32, "mobilenetv2_224": 32}
 FORMATS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
 
 
@@ -107,7 +107,8 @@ def infer_figure(name):
 
 
 def build(name):
-    model = {"resnet20": resnet20, "mobilenetv2": mobilenetv2, "tutorial": tutorial, "resnet18": resnet18}[name]()
+    model = {"resnet20": resnet20, "mobilenetv2": mobilenetv2, "tutorial": tutorial, "resnet18": resnet18,
+             "mobilenetv2_224": mobilenetv2}[name]()
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     running = sum(m.running_mean.numel() + m.running_var.numel()
                   for m in model.modules() if isinstance(m, nn.BatchNorm2d))

@@ -24,23 +24,31 @@ public final class InferenceThroughput {
     private InferenceThroughput() {
     }
 
-    /** The input each benchmarked model takes: the tutorial's 28x28x1, ResNet-18's 224x224x3, else 32x32x3. */
+    /**
+     * The input each benchmarked model takes: the tutorial's 28x28x1, ResNet-18's and mobilenetv2_224's 224x224x3, else
+     * 32x32x3.
+     */
     static Shape inputOf(String model) {
         return switch (model) {
             case "tutorial" -> Shape.of(28, 28, 1);
-            case "resnet18" -> Shape.of(224, 224, 3);
+            case "resnet18", "mobilenetv2_224" -> Shape.of(224, 224, 3);
             default -> Shape.of(32, 32, 3);
         };
     }
 
-    /** The large batch: 256, or 32 for ResNet-18 at 224x224x3. */
+    /** The large batch: 256, or 32 at 224x224x3. */
     static int largeBatchOf(String model) {
-        return model.equals("resnet18") ? 32 : 256;
+        return inputOf(model).dim(0) == 224 ? 32 : 256;
+    }
+
+    /** The built-in architecture a benchmark name stands for (mobilenetv2_224: MobileNetV2, at 224x224x3). */
+    static String architectureOf(String model) {
+        return model.equals("mobilenetv2_224") ? "mobilenetv2" : model;
     }
 
     public static void main(String[] args) {
         if (args.length < 2 || args.length > 3) {
-            System.err.println("usage: InferenceThroughput tutorial|resnet20|mobilenetv2|resnet18 SECONDS "
+            System.err.println("usage: InferenceThroughput tutorial|resnet20|mobilenetv2|resnet18|mobilenetv2_224 SECONDS "
                     + "[fp32|bf16|int8]");
             System.exit(2);
         }
@@ -60,7 +68,7 @@ public final class InferenceThroughput {
             x[i] = (float) r.nextGaussian();
         }
         NDArray images = new NDArray(x, input.withBatch(n));
-        try (Model model = onnx != null ? importOnnx(onnx) : Models.byName(name, input, 10)) {
+        try (Model model = onnx != null ? importOnnx(onnx) : Models.byName(architectureOf(name), input, 10)) {
             if (precision == dev.osprey.Precision.INT8) { // calibrated on the first batch (speed, not accuracy)
                 model.quantize(images.slice(0, batch));
             }

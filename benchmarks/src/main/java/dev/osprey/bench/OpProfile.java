@@ -14,7 +14,7 @@ import org.bytedeco.dnnl.global.dnnl;
  * its training steps, with oneDNN's verbose mode (which times every primitive it executes) switched on only for the
  * measured calls, after untimed warm-up calls. The primitive lines go to standard output for the script to sum.
  *
- * <p>Usage: OpProfile tutorial|resnet20|mobilenetv2|resnet18 infer|latency|train CALLS. Prints "OPPROFILE
+ * <p>Usage: OpProfile tutorial|resnet20|mobilenetv2|resnet18|mobilenetv2_224 infer|latency|train CALLS. Prints "OPPROFILE
  * wall_ms_per_call T" (the same calls timed without the verbose mode) and "OPPROFILE calls N" first. {@code OpProfile
  * peak SECONDS} prints the CPU's fp32 rate on a large matrix product ("OPPROFILE peak_gflops G"), the yardstick. infer predicts at batch 256 (32 for resnet18), latency at batch 1, train steps at batch 128 (32 for
  * resnet18) with Adam and cross-entropy on seeded random normal images and labels.
@@ -31,7 +31,7 @@ public final class OpProfile {
             return;
         }
         if (args.length != 3 || !args[1].matches("infer|latency|train")) {
-            System.err.println("usage: OpProfile tutorial|resnet20|mobilenetv2|resnet18 infer|latency|train CALLS, or "
+            System.err.println("usage: OpProfile tutorial|resnet20|mobilenetv2|resnet18|mobilenetv2_224 infer|latency|train CALLS, or "
                     + "OpProfile peak SECONDS");
             System.exit(2);
         }
@@ -39,7 +39,8 @@ public final class OpProfile {
         String phase = args[1];
         int calls = Integer.parseInt(args[2]);
         Shape input = InferenceThroughput.inputOf(name);
-        int batch = phase.equals("latency") ? 1 : name.equals("resnet18") ? 32 : phase.equals("train") ? 128 : 256;
+        int large = InferenceThroughput.largeBatchOf(name); // 32 at 224x224x3
+        int batch = phase.equals("latency") ? 1 : large == 32 ? 32 : phase.equals("train") ? 128 : 256;
         Random r = new Random(42);
         float[] x = new float[batch * input.size()];
         for (int i = 0; i < x.length; i++) {
@@ -51,7 +52,7 @@ public final class OpProfile {
         }
         NDArray images = new NDArray(x, input.withBatch(batch));
         NDArray labels = new NDArray(y, batch);
-        try (Model model = Models.byName(name, input, 10)) {
+        try (Model model = Models.byName(InferenceThroughput.architectureOf(name), input, 10)) {
             model.compile(new Adam(1e-3), Loss.sparseCategoricalCrossentropy());
             Runnable call = phase.equals("train") ? () -> model.trainOnBatch(images, labels)
                     : () -> model.predict(images, batch);

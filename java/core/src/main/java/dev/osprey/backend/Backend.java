@@ -222,6 +222,41 @@ public interface Backend extends AutoCloseable {
         }
     }
 
+    // ---- a pointwise convolution and the depthwise one after it, as one inference op (MobileNet's expansion) ----
+
+    /**
+     * Whether this backend runs the pointwise convolution (1x1, stride 1, unpadded, one group) followed by the depthwise
+     * convolution that alone reads its output as one fp32 inference op ({@link ConvInference#depthwise},
+     * {@link #conv2dInferenceWithDepthwise}), and is faster that way for these shapes: the pointwise output then never
+     * goes to memory. The specs are given with their bias and activation unset. The default fuses nothing.
+     */
+    default boolean fusesDepthwise(Conv2dSpec pointwise, Conv2dSpec depthwise) {
+        return false;
+    }
+
+    /**
+     * Floats the depthwise kernel of a fused op ({@link ConvInference#depthwise}) takes in the layout
+     * {@link #conv2dInferenceWithDepthwise} reads, or 0 when it reads Keras' layout as it is.
+     */
+    default long conv2dInferenceDepthwiseKernelSize(ConvInference op) {
+        throw new UnsupportedOperationException(description() + " fuses no depthwise convolution");
+    }
+
+    /** Writes the depthwise kernel (Keras' layout) into prepared ({@link #conv2dInferenceDepthwiseKernelSize}). */
+    default void conv2dPrepareInferenceDepthwiseKernel(ConvInference op, Tensor kernel, Tensor prepared) {
+        throw new UnsupportedOperationException(description() + " fuses no depthwise convolution");
+    }
+
+    /**
+     * y = dwActivation(depthwise(activation(conv(x, kernel) + bias), depthwiseKernel) + depthwiseBias) for a fused
+     * op: both kernels as prepared (or in Keras' layout where their sizes are 0), biases null where the specs have
+     * none, y of {@link ConvInference#outputShape()}. Only where {@link #fusesDepthwise} said so; the default refuses.
+     */
+    default void conv2dInferenceWithDepthwise(ConvInference op, Tensor x, Tensor kernel, Tensor bias,
+                                              Tensor depthwiseKernel, Tensor depthwiseBias, Tensor y) {
+        throw new UnsupportedOperationException(description() + " fuses no depthwise convolution");
+    }
+
     /** Floats a dense kernel takes in the layout {@link #denseInference} reads, or 0 for Keras' fp32 layout. */
     default long denseInferenceKernelSize(DenseInference op) {
         requireFp32(op.precision());

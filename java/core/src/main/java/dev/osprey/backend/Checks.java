@@ -108,7 +108,7 @@ public final class Checks {
         if (residual != null) {
             expect("conv2dInference residual", residual, s.outputShape());
         }
-        expect("conv2dInference y", y, s.outputShape());
+        expect("conv2dInference y", y, op.outputShape());
     }
 
     /**
@@ -132,7 +132,8 @@ public final class Checks {
         }
     }
 
-    private static void bias(String what, Conv2dSpec s, Tensor bias) {
+    /** A convolution's bias: (filters) when the spec has one, else null. */
+    public static void bias(String what, Conv2dSpec s, Tensor bias) {
         if (s.hasBias()) {
             expect(what, bias, s.filters());
         } else if (bias != null) {

@@ -7,10 +7,12 @@ import dev.osprey.Precision;
  * output's shape is added before the activation, the precision of its products, and for int8 the range its input
  * was calibrated to. In int8, two convolutions in a row can hand 8-bit activations over: the first writes its output
  * mapped onto 8 bits by outputRange (its readers' calibrated input range), and the second, inputQuantized, reads
- * them as they are instead of converting an fp32 input. A record: a plan-cache key.
+ * them as they are instead of converting an fp32 input. A pointwise convolution may also run the depthwise
+ * convolution that alone reads its output, as one op whose output is the depthwise's ({@link #depthwise}, fp32 only:
+ * see {@link Backend#fusesDepthwise}); the pointwise output is then never written. A record: a plan-cache key.
  */
 public record ConvInference(Conv2dSpec spec, boolean residual, Precision precision, InputRange inputRange,
-                            boolean inputQuantized, InputRange outputRange) {
+                            boolean inputQuantized, InputRange outputRange, Conv2dSpec depthwise) {
     /**
      * Throws NullPointerException when spec or precision is null, IllegalArgumentException when int8 (or a quantized
      * input) comes without an input range. A quantized input or output counts only in int8 ({@link #quantizedInput},
@@ -23,6 +25,24 @@ public record ConvInference(Conv2dSpec spec, boolean residual, Precision precisi
             throw new IllegalArgumentException("int8 convolution " + spec + ": expected a calibrated input range, "
                     + "received none");
         }
+        if (depthwise != null) {
+            if (precision != Precision.FP32 || residual || inputQuantized || outputRange != null) {
+                throw new IllegalArgumentException("convolution " + spec + " with a depthwise one after it: expected "
+                        + "fp32 without a residual or 8-bit hand-overs, received " + precision + (residual
+                        ? " with a residual" : "") + (inputQuantized || outputRange != null ? " with hand-overs" : ""));
+            }
+            if (!java.util.Arrays.equals(spec.outputShape(), depthwise.inputShape())
+                    || depthwise.groups() != depthwise.inC() || depthwise.filters() != depthwise.inC()) {
+                throw new IllegalArgumentException("convolution " + spec + ": expected a depthwise convolution of its "
+                        + "output " + Tensor.describe(spec.outputShape()) + " after it, received " + depthwise);
+            }
+        }
+    }
+
+    /** Without a depthwise convolution after it. */
+    public ConvInference(Conv2dSpec spec, boolean residual, Precision precision, InputRange inputRange,
+                         boolean inputQuantized, InputRange outputRange) {
+        this(spec, residual, precision, inputRange, inputQuantized, outputRange, null);
     }
 
     /** Reading and writing fp32 activations. */
@@ -33,6 +53,16 @@ public record ConvInference(Conv2dSpec spec, boolean residual, Precision precisi
     /** Without an input range (any precision but int8). */
     public ConvInference(Conv2dSpec spec, boolean residual, Precision precision) {
         this(spec, residual, precision, null);
+    }
+
+    /** This convolution with depthwise (null: none) run after it as one op. */
+    public ConvInference withDepthwise(Conv2dSpec next) {
+        return new ConvInference(spec, residual, precision, inputRange, inputQuantized, outputRange, next);
+    }
+
+    /** The shape of the op's output: the depthwise convolution's where there is one, else the convolution's. */
+    public int[] outputShape() {
+        return depthwise == null ? spec.outputShape() : depthwise.outputShape();
     }
 
     /** Whether the output is written as 8-bit values (int8 only: a hand-over to int8 readers). */
@@ -52,13 +82,14 @@ public record ConvInference(Conv2dSpec spec, boolean residual, Precision precisi
     public boolean equals(Object o) {
         return o instanceof ConvInference c && c.spec.equals(spec) && c.residual == residual
                 && c.precision == precision && java.util.Objects.equals(c.inputRange, inputRange)
-                && c.inputQuantized == inputQuantized && java.util.Objects.equals(c.outputRange, outputRange);
+                && c.inputQuantized == inputQuantized && java.util.Objects.equals(c.outputRange, outputRange)
+                && java.util.Objects.equals(c.depthwise, depthwise);
     }
 
     @Override
     public int hashCode() {
-        return ((((spec.hashCode() * 31 + (residual ? 1 : 0)) * 31 + precision.hashCode()) * 31
+        return (((((spec.hashCode() * 31 + (residual ? 1 : 0)) * 31 + precision.hashCode()) * 31
                 + java.util.Objects.hashCode(inputRange)) * 31 + (inputQuantized ? 1 : 0)) * 31
-                + java.util.Objects.hashCode(outputRange);
+                + java.util.Objects.hashCode(outputRange)) * 31 + java.util.Objects.hashCode(depthwise);
     }
 }

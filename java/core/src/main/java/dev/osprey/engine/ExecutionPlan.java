@@ -56,6 +56,8 @@ public final class ExecutionPlan implements AutoCloseable {
     /** Activations taken over by the layer before them: the activation, per taking layer; the taker, per activation. */
     private final Map<Node, Activation> absorbed = new IdentityHashMap<>();
     private final Map<Node, Node> absorbedInto = new IdentityHashMap<>();
+    /** fp32 inference: the depthwise convolution each pointwise one runs after itself as one op (folded into it). */
+    private final Map<Node, Node> depthwiseAfter = new IdentityHashMap<>();
     /** Zero paddings a convolution took over: the padding call, per convolution; the padding calls run no more. */
     private final Map<Node, Node> paddedBy = new IdentityHashMap<>();
     /** int8 plans: calls that write their output in 8 bits (the readers' range), and calls that read it so. */
@@ -224,6 +226,9 @@ public final class ExecutionPlan implements AutoCloseable {
                 planResidualSums(nodes, foldedInto);
             }
             absorbActivations(nodes, foldedInto);
+            if (prepareWeights && precision == dev.osprey.Precision.FP32) {
+                planDepthwiseFusions(nodes, foldedInto);
+            }
             if (precision == dev.osprey.Precision.INT8 && int8HandOvers) {
                 planInt8HandOvers(nodes, foldedInto);
             }
@@ -415,6 +420,90 @@ public final class ExecutionPlan implements AutoCloseable {
     }
 
     /**
+     * fp32 inference plans: finds each depthwise convolution that alone reads the output of a pointwise one (after its
+     * folded BatchNormalization and activation, and through a zero padding the depthwise one took over), where the
+     * backend runs the pair as one op ({@link Backend#fusesDepthwise}); the pointwise call then writes the depthwise
+     * output, and the depthwise call is folded into it.
+     */
+    private void planDepthwiseFusions(List<Node> nodes, Map<Node, Node> foldedInto) {
+        for (Node dw : nodes) {
+            if (!(dw.layer() instanceof Fusion.Convolution) || residualOf.containsKey(dw) || foldedInto.containsKey(dw)
+                    || inputsOf(dw).size() != 1) {
+                continue;
+            }
+            SymbolicTensor read = inputsOf(dw).get(0);
+            Node pw = runWriting(read, foldedInto);
+            if (pw == null || pw == dw || !(pw.layer() instanceof Fusion.Convolution) || residualOf.containsKey(pw)
+                    || depthwiseAfter.containsKey(pw) || exposedOutput(pw, foldedInto) != read
+                    || graph.outputs().contains(read)
+                    || !graph.consumers(read).equals(List.of(paddedBy.getOrDefault(dw, dw)))
+                    || graph.outputs().contains(exposedOutput(dw, foldedInto))
+                    || runActivation(pw).kind() == Activation.Kind.SOFTMAX
+                    || runActivation(dw).kind() == Activation.Kind.SOFTMAX
+                    || !backend.fusesDepthwise(convolutionSpec(pw), convolutionSpec(dw))) {
+                continue;
+            }
+            depthwiseAfter.put(pw, dw);
+            foldedInto.put(dw, pw);
+        }
+    }
+
+    /** The call whose run writes t: t's own call, or the one that call is folded or absorbed into. Null for inputs. */
+    private Node runWriting(SymbolicTensor t, Map<Node, Node> foldedInto) {
+        Node n = t.node();
+        if (n == null) {
+            return null;
+        }
+        Node host = foldedInto.get(n);
+        return host != null ? host : absorbedInto.getOrDefault(n, n);
+    }
+
+    /** A convolution call's spec as its run makes it (bias flag as the layer has it, activation linear). */
+    private dev.osprey.backend.Conv2dSpec convolutionSpec(Node conv) {
+        Node padding = paddedBy.get(conv);
+        int[] extra = padding == null ? NO_PADDING : ((Fusion.PaddingOnly) padding.layer()).padding();
+        return ((Fusion.Convolution) conv.layer()).convolutionSpec(inputsOf(conv).get(0).shape(), batch, extra);
+    }
+
+    /** The activation a convolution call's run applies: a folded one's, an absorbed one, or the layer's own. */
+    private Activation runActivation(Node conv) {
+        for (Fold f : folds) {
+            if (f.producer() == conv) {
+                return foldedActivation(f.norm());
+            }
+        }
+        return absorbed.containsKey(conv) ? absorbed.get(conv) : ((Fusion.Convolution) conv.layer()).activation();
+    }
+
+    /** What a pointwise call needs of the depthwise call folded into it: spec, kernel (folded, if so) and bias. */
+    private PlanContext.DepthwiseAfter depthwiseAfterOf(Node dw) {
+        Tensor kernel = null;
+        Tensor bias = null;
+        for (Fold f : folds) {
+            if (f.producer() == dw) {
+                kernel = f.kernel();
+                bias = f.bias();
+            }
+        }
+        if (kernel == null) {
+            kernel = slot(dw.layer(), ((Fusion.Convolution) dw.layer()).kernelName()).value();
+            for (Parameters.Slot s : parameters.of(dw.layer())) {
+                if (s.spec().name().equals("bias")) {
+                    bias = s.value();
+                }
+            }
+        }
+        dev.osprey.backend.Conv2dSpec spec = convolutionSpec(dw).withBias(bias != null)
+                .withActivation(runActivation(dw));
+        return new PlanContext.DepthwiseAfter(spec, backend.view(kernel, 0, spec.kernelShape()), bias);
+    }
+
+    /** fp32 inference plans: the number of depthwise convolutions run inside the pointwise one before them. */
+    public int depthwiseFusions() {
+        return depthwiseAfter.size();
+    }
+
+    /**
      * int8 plans: finds the convolutions ({@link Fusion.Int8HandOver}) whose output every reader reads as the only
      * input of an int8 convolution too (directly, through a zero padding it took over, or through max poolings that
      * pass 8-bit values on: {@link Fusion.Int8PassThrough}), all calibrated to one range: the producer writes that
@@ -593,10 +682,13 @@ public final class ExecutionPlan implements AutoCloseable {
         Buffer[] taken = new Buffer[1];
         Node padding = paddedBy.get(node);
         int[] extraPadding = padding == null ? NO_PADDING : ((Fusion.PaddingOnly) padding.layer()).padding();
+        Node dw = depthwiseAfter.get(node);
         PlanContext context = new PlanContext(backend, memory, shape -> output(shape, taken), extraPadding, batch,
-                training, in, shapes, node.output().shape(), params, grads, inputNeedsGradient[n].clone(), backward,
-                leaves, fused, prepareWeights, residual, precision, inputRanges.get(layer.name()),
-                new PlanContext.HandOver(quantizedInputs.contains(node), quantizedOutputOf.get(node)));
+                training, in, shapes, dw == null ? node.output().shape() : dw.output().shape(), params, grads,
+                inputNeedsGradient[n].clone(), backward, leaves, fused, prepareWeights, residual, precision,
+                inputRanges.get(layer.name()),
+                new PlanContext.HandOver(quantizedInputs.contains(node), quantizedOutputOf.get(node)),
+                dw == null ? null : depthwiseAfterOf(dw));
         runs[n] = layer.plan(context);
         preparations.addAll(context.preparations());
         values[outId] = runs[n].output();

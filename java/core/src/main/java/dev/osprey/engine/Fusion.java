@@ -65,6 +65,22 @@ public final class Fusion {
     public interface Int8PassThrough {
     }
 
+    /**
+     * A convolution layer (Conv2D, DepthwiseConv2D) that a plan can describe before planning it, to run a pointwise one
+     * and the depthwise one reading its output as one op where the backend fuses them ({@link
+     * dev.osprey.backend.Backend#fusesDepthwise}).
+     */
+    public interface Convolution extends Absorber {
+        /**
+         * Its convolution of inputs of this shape and batch framed by extra zeros {top, bottom, left, right} (a
+         * ZeroPadding2D taken over): the bias flag as the layer has it, the activation linear.
+         */
+        dev.osprey.backend.Conv2dSpec convolutionSpec(dev.osprey.Shape input, int batch, int[] extraPadding);
+
+        /** The activation the layer applies itself. */
+        Activation activation();
+    }
+
     /** A layer that can take a per-output-channel affine into its kernel and bias. */
     public interface Absorber {
         /** True when the output has no activation yet (the affine must come right after the linear op). */

@@ -34,6 +34,7 @@ public final class PlanContext {
     private final dev.osprey.Precision precision;
     private final dev.osprey.backend.InputRange inputRange;
     private final HandOver handOver;
+    private final DepthwiseAfter depthwiseAfter;
     private final List<Preparation> preparations = new java.util.ArrayList<>();
     private boolean outputAllocated;
 
@@ -45,6 +46,15 @@ public final class PlanContext {
         static final HandOver NONE = new HandOver(false, null);
     }
 
+    /**
+     * The depthwise convolution a pointwise one runs after itself in an fp32 inference plan ({@link
+     * Fusion.Convolution}): its spec with bias flag and activation set, its kernel in that spec's kernel shape (folded
+     * with its BatchNormalization where it had one), and its bias (null when it has none). The pointwise layer's output
+     * is then the depthwise's, of the context's output shape.
+     */
+    public record DepthwiseAfter(dev.osprey.backend.Conv2dSpec spec, Tensor kernel, Tensor bias) {
+    }
+
     /** A weight kept in a backend's own layout: prepare(source, prepared) runs whenever the model's weights change. */
     record Preparation(Tensor source, Tensor prepared, java.util.function.BiConsumer<Tensor, Tensor> prepare) {
     }
@@ -54,7 +64,7 @@ public final class PlanContext {
                 List<Shape> inputShapes, Shape outputShape, Map<String, Tensor> params, Map<String, Tensor> gradients,
                 boolean[] inputGradients, boolean backward, Activation.Kind leftOut, Activation fusedActivation,
                 boolean prepareWeights, Tensor residual, dev.osprey.Precision precision,
-                dev.osprey.backend.InputRange inputRange, HandOver handOver) {
+                dev.osprey.backend.InputRange inputRange, HandOver handOver, DepthwiseAfter depthwiseAfter) {
         this.backend = backend;
         this.memory = memory;
         this.outputs = outputs;
@@ -75,6 +85,12 @@ public final class PlanContext {
         this.precision = precision;
         this.inputRange = inputRange;
         this.handOver = handOver;
+        this.depthwiseAfter = depthwiseAfter;
+    }
+
+    /** The depthwise convolution to run after this pointwise one as one op, or null (see {@link DepthwiseAfter}). */
+    public DepthwiseAfter depthwiseAfter() {
+        return depthwiseAfter;
     }
 
     /** The backend the plan runs on, for the layer's ops. */

@@ -22,7 +22,7 @@ import java.util.Map;
  * strides, 'valid' or 'same' padding, dilation, groups, an activation fused into the op, and useBias(false) for a
  * convolution followed by BatchNormalization (which the inference plan then folds into the kernel).
  */
-public final class Conv2D extends Layer implements Fusion.LinearOp,
+public final class Conv2D extends Layer implements Fusion.LinearOp, Fusion.Convolution,
         Fusion.PaddingAbsorber, Fusion.ResidualAbsorber, Fusion.Int8HandOver {
     private final int filters;
     private final int kernelH;
@@ -185,6 +185,11 @@ public final class Conv2D extends Layer implements Fusion.LinearOp,
         return new Conv2dSpec(batch, input.dim(0), input.dim(1), input.dim(2), filters, kernelH, kernelW,
                 strideH, strideW, padH[0] + extra[0], padW[0] + extra[2], padH[1] + extra[1], padW[1] + extra[3],
                 dilationH, dilationW, groups, useBias, Activation.LINEAR);
+    }
+
+    @Override
+    public Conv2dSpec convolutionSpec(Shape input, int batch, int[] extraPadding) {
+        return spec(input, batch, extraPadding);
     }
 
     @Override

@@ -27,6 +27,8 @@ final class ConvRun implements LayerRun {
     private final boolean inference;  // an optimized inference plan: the backend's inference op, a prepared kernel
     private final Tensor residual;    // added before the activation, or null
     private final ConvInference op;   // the convolution as an inference plan runs it
+    private final Tensor depthwiseKernel; // a fused depthwise convolution's, prepared; null without one
+    private final Tensor depthwiseBias;
 
     /**
      * @param spec     the convolution without activation; its bias flag is set here from the tensors
@@ -44,9 +46,16 @@ final class ConvRun implements LayerRun {
             throw new IllegalStateException("an int8 convolution can hand over 8-bit output only with its activation "
                     + "fused; this one's is " + ctx.activation(own));
         }
+        PlanContext.DepthwiseAfter after = inference ? ctx.depthwiseAfter() : null;
+        if (after != null && !activation.fusedIntoOp().equals(ctx.activation(own))) {
+            throw new IllegalStateException("a convolution can run a depthwise one after it only with its activation "
+                    + "fused; this one's is " + ctx.activation(own));
+        }
         this.op = new ConvInference(this.spec, residual != null, ctx.precision(), ctx.inputRange(),
-                ctx.quantizedInput(), ctx.quantizedOutput());
+                ctx.quantizedInput(), ctx.quantizedOutput(), after == null ? null : after.spec());
         this.kernel = inference ? prepared(ctx, op, kernel) : kernel;
+        this.depthwiseKernel = after == null ? null : preparedDepthwise(ctx, op, after.kernel());
+        this.depthwiseBias = after == null ? null : after.bias();
         this.bias = bias;
         this.dKernel = dKernel;
         this.dBias = dKernel == null ? null : dBias;
@@ -62,6 +71,14 @@ final class ConvRun implements LayerRun {
                 (keras, prepared) -> backend.conv2dPrepareInferenceKernel(op, keras, prepared));
     }
 
+    /** A fused depthwise convolution's kernel in the layout the backend's fused op reads. */
+    private static Tensor preparedDepthwise(PlanContext ctx, ConvInference op, Tensor kernel) {
+        Backend backend = ctx.backend();
+        long floats = backend.conv2dInferenceDepthwiseKernelSize(op);
+        return floats == 0 ? kernel : ctx.preparedWeight(kernel, floats,
+                (keras, prepared) -> backend.conv2dPrepareInferenceDepthwiseKernel(op, keras, prepared));
+    }
+
     @Override
     public Tensor output() {
         return activation.output();
@@ -69,7 +86,10 @@ final class ConvRun implements LayerRun {
 
     @Override
     public void forward(long seed) {
-        if (inference) {
+        if (depthwiseKernel != null) {
+            backend.conv2dInferenceWithDepthwise(op, input, kernel, bias, depthwiseKernel, depthwiseBias,
+                    activation.raw());
+        } else if (inference) {
             backend.conv2dInference(op, input, kernel, bias, residual, activation.raw());
         } else {
             backend.conv2dForward(spec, input, kernel, bias, activation.raw());

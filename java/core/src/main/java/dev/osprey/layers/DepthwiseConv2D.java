@@ -24,7 +24,7 @@ import java.util.Map;
  * filters, output channel c * depthMultiplier + m. The depthwise kernel (kh, kw, in, multiplier) is exactly a grouped
  * convolution's kernel (kh, kw, 1, in * multiplier) with one group per input channel, and runs as one.
  */
-public final class DepthwiseConv2D extends Layer implements Fusion.LinearOp,
+public final class DepthwiseConv2D extends Layer implements Fusion.LinearOp, Fusion.Convolution,
         Fusion.PaddingAbsorber, Fusion.ResidualAbsorber, Fusion.Int8HandOver {
     private final int kernelH;
     private final int kernelW;
@@ -165,6 +165,11 @@ public final class DepthwiseConv2D extends Layer implements Fusion.LinearOp,
     @Override
     public double forwardFlops(List<Shape> inputs) {
         return spec(inputs.get(0), 1, new int[4]).forwardFlops();
+    }
+
+    @Override
+    public Conv2dSpec convolutionSpec(Shape input, int batch, int[] extraPadding) {
+        return spec(input, batch, extraPadding);
     }
 
     @Override

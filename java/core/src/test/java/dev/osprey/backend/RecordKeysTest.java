@@ -27,7 +27,10 @@ class RecordKeysTest {
         return Stream.of(conv, new Activation(Activation.Kind.RELU, 0.1f, 6f),
                 new Pool2dSpec(Pool2dSpec.Mode.MAX, 2, 16, 16, 4, 2, 2, 2, 2, 0, 0, 0, 0),
                 new ConvInference(conv, true, Precision.INT8, new InputRange(-1f, 1f), false,
-                        new InputRange(0f, 6f)));
+                        new InputRange(0f, 6f)),
+                new ConvInference(new Conv2dSpec(2, 16, 16, 4, 8, 1, 1, 1, 1, 0, 0, 0, 0, Activation.RELU), false,
+                        Precision.FP32).withDepthwise(new Conv2dSpec(2, 16, 16, 8, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 8,
+                        true, Activation.RELU6)));
     }
 
     @ParameterizedTest
@@ -49,12 +52,12 @@ class RecordKeysTest {
                 try {
                     changed = construct(key.getClass(), v);
                     break;
-                } catch (InvocationTargetException refused) {
-                    // the constructor validates; try the next value
+                } catch (InvocationTargetException | IllegalArgumentException refused) {
+                    // the constructor validates (or the value is of another type); try the next value
                 }
             }
             if (changed == null) {
-                fail("no valid alternative value for " + key.getClass().getSimpleName() + "." + components[i].getName());
+                continue; // nothing else valid in this key; everyComponentVariesInSomeKey checks another key varies it
             }
             assertNotEquals(key, changed, "changing " + components[i].getName() + " must make the key differ");
             assertNotEquals(key.hashCode(), changed.hashCode(), "changing " + components[i].getName()
@@ -62,9 +65,45 @@ class RecordKeysTest {
         }
     }
 
+    /** A component no key can vary would go unchecked: each record type's every component varies in some key. */
+    @org.junit.jupiter.api.Test
+    void everyComponentVariesInSomeKey() throws Exception {
+        java.util.Map<String, Boolean> varied = new java.util.TreeMap<>();
+        for (Record key : keys().toList()) {
+            RecordComponent[] components = key.getClass().getRecordComponents();
+            Object[] values = new Object[components.length];
+            for (int i = 0; i < components.length; i++) {
+                values[i] = components[i].getAccessor().invoke(key);
+            }
+            for (int i = 0; i < components.length; i++) {
+                String name = key.getClass().getSimpleName() + "." + components[i].getName();
+                boolean valid = false;
+                for (Object other : alternatives(values[i])) {
+                    Object[] v = values.clone();
+                    v[i] = other;
+                    try {
+                        construct(key.getClass(), v);
+                        valid = true;
+                        break;
+                    } catch (InvocationTargetException | IllegalArgumentException refused) {
+                        // try the next value
+                    }
+                }
+                varied.merge(name, valid, Boolean::logicalOr);
+            }
+        }
+        varied.forEach((name, ok) -> {
+            if (!ok) {
+                fail("no key has a valid alternative value for " + name);
+            }
+        });
+    }
+
     private static List<Object> alternatives(Object value) {
         List<Object> out = new ArrayList<>();
-        if (value instanceof Integer n) {
+        if (value == null) {
+            out.add(new InputRange(0f, 6f));
+        } else if (value instanceof Integer n) {
             out.add(n + 1);
             out.add(n - 1);
         } else if (value instanceof Boolean b) {
@@ -82,6 +121,9 @@ class RecordKeysTest {
             out.add(new Conv2dSpec(s.batch() + 1, s.inH(), s.inW(), s.inC(), s.filters(), s.kernelH(), s.kernelW(),
                     s.strideH(), s.strideW(), s.padTop(), s.padLeft(), s.padBottom(), s.padRight(), s.dilationH(),
                     s.dilationW(), s.groups(), s.hasBias(), s.activation()));
+            out.add(s.withActivation(s.activation().kind() == Activation.Kind.LINEAR ? Activation.RELU
+                    : Activation.LINEAR));
+            out.add(null); // where a spec may be absent (a fused depthwise convolution)
         } else if (value instanceof Activation a) {
             out.add(Activation.LINEAR);
         } else if (value instanceof InputRange r) {

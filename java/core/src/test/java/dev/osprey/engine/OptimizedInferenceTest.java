@@ -127,6 +127,56 @@ class OptimizedInferenceTest {
                 "MobileNetV2's ten inverted residuals");
     }
 
+    /**
+     * MobileNet's expansion and depthwise convolutions at sizes where the CPU backend fuses them (maps of 16x16, 32
+     * images): stride 1 with "same" padding, and stride 2 behind PyTorch's symmetric zero padding, each with folded
+     * BatchNorms and ReLU6 run as one op; Keras' (0, 1) padding at stride 2 and a pointwise output read twice are not
+     * fused. The fused plan gives the plain plan's outputs.
+     */
+    @Test
+    void aPointwiseAndTheDepthwiseConvolutionReadingItRunAsOneOpWhereTheBackendFusesThem() {
+        Input in = Input.shape(16, 16, 24);
+        SymbolicTensor x = expand(in, 144);
+        x = relu6(new BatchNormalization().apply(new dev.osprey.layers.DepthwiseConv2D(3).padding(Padding.SAME)
+                .useBias(false).apply(x)));                                                    // fused: stride 1
+        SymbolicTensor block = new Add().apply(in, new BatchNormalization().apply(new Conv2D(24, 1).useBias(false)
+                .apply(x)));
+        SymbolicTensor y = expand(block, 144);
+        y = relu6(new BatchNormalization().apply(new dev.osprey.layers.DepthwiseConv2D(3).strides(2).useBias(false)
+                .apply(new dev.osprey.layers.ZeroPadding2D(1).apply(y))));                   // fused: stride 2
+        SymbolicTensor z = expand(block, 144);
+        z = new dev.osprey.layers.DepthwiseConv2D(3).strides(2).padding(Padding.SAME).apply(z); // (0, 1): not fused
+        SymbolicTensor twice = expand(block, 96);
+        SymbolicTensor w = new Add().apply(new dev.osprey.layers.DepthwiseConv2D(3).padding(Padding.SAME)
+                .apply(twice), twice);                                                         // read twice: not fused
+        SymbolicTensor pooled = new dev.osprey.layers.Concatenate().apply(new GlobalAveragePooling2D().apply(y),
+                new GlobalAveragePooling2D().apply(z), new GlobalAveragePooling2D().apply(w));
+        Graph graph = new Graph(List.of(in), List.of(new Dense(10).apply(pooled)));
+        try (Network network = new Network(graph, CPU)) {
+            randomize(network.parameters(), 1);
+            int batch = 32;
+            float[] images = images(batch, in.shape(), 2);
+            try (ExecutionPlan optimized = new ExecutionPlan(graph, network.parameters(), CPU, batch, false, true, true);
+                 ExecutionPlan plain = new ExecutionPlan(graph, network.parameters(), CPU, batch, false, true, false)) {
+                assertEquals(2, optimized.depthwiseFusions());
+                agree("fused", run(plain, images), run(optimized, images), batch);
+                randomize(network.parameters(), 3);
+                agree("fused, after the weights changed", run(plain, images), run(optimized, images), batch);
+            }
+            try (ExecutionPlan few = new ExecutionPlan(graph, network.parameters(), CPU, 4, false, true, true)) {
+                assertEquals(0, few.depthwiseFusions(), "4 images of 16x16: too few pixels to gain");
+            }
+        }
+    }
+
+    private static SymbolicTensor expand(SymbolicTensor x, int channels) {
+        return relu6(new BatchNormalization().apply(new Conv2D(channels, 1).useBias(false).apply(x)));
+    }
+
+    private static SymbolicTensor relu6(SymbolicTensor x) {
+        return new ReLU(6f, 0f).apply(x);
+    }
+
     @Test
     void aSumIsTakenOnlyWhereItsOtherInputIsReadyAndNothingElseReadsTheConvolution() {
         Input in = Input.shape(8, 8, 4);

@@ -1,5 +1,6 @@
 package dev.osprey.backend.cpu;
 
+import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_ATTR_POST_OP_DW;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_ATTR_SCALES;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_BIAS;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_DST;
@@ -34,6 +35,9 @@ final class ConvInferencePlan implements AutoCloseable {
     private final InferenceOperands.Input input;
     /** Floats of the prepared kernel; 0 when the primitive reads Keras' layout (no copy is made). */
     final long preparedFloats;
+    private final InferenceOperands.PreparedKernel depthwiseKernel; // the fused depthwise convolution's, or null
+    /** Floats of the prepared depthwise kernel of a fused op (0: Keras' layout, or no depthwise convolution). */
+    final long depthwiseFloats;
     final String implementation;
     private final boolean int8;
     private final org.bytedeco.javacpp.FloatPointer outputScale; // the output's real value per 8-bit step, or null
@@ -48,13 +52,16 @@ final class ConvInferencePlan implements AutoCloseable {
         memory.data_type source = int8 ? (op.inputRange().unsigned() ? memory.data_type.u8 : memory.data_type.s8)
                 : compute;
         memory.data_type weights = int8 ? memory.data_type.s8 : compute;
-        ConvGeometry geometry = ConvGeometry.of(s);
+        Conv2dSpec dw = op.depthwise();
+        // a depthwise convolution after it needs the images as they are: a pointwise one is not folded then
+        ConvGeometry geometry = dw == null ? ConvGeometry.of(s) : ConvGeometry.unfolded(s);
         long[] strides = geometry.strides();
         long[] dilates = geometry.dilates();
         long[] padL = geometry.padL();
         long[] padR = geometry.padR();
         memory.desc fp32 = owned.md(memory.format_tag.nhwc, geometry.input(s.inC()));
         memory.desc src = owned.md(source, memory.format_tag.nhwc, geometry.input(s.inC()));
+        // with a depthwise post-op the primitive is described with the pointwise output, and writes the depthwise's
         memory.desc fp32Output = owned.md(memory.format_tag.nhwc, geometry.output(s.filters()));
         memory.desc dst = op.quantizedOutput()
                 ? owned.md(op.outputRange().unsigned() ? memory.data_type.u8 : memory.data_type.s8,
@@ -70,7 +77,8 @@ final class ConvInferencePlan implements AutoCloseable {
                 : owned.md(weights, memory.format_tag.any, g, s.filters() / g, s.inC() / g, s.kernelH(), s.kernelW());
         int channelMask = g == 1 ? 1 : 0b11; // the output channel: dimension 0, or the group and its outputs
         try {
-            var attributes = owned.attributes(op.residual() ? fp32Output : null, s.activation());
+            var attributes = dw != null ? owned.attributes(s.activation(), dw)
+                    : owned.attributes(op.residual() ? fp32Output : null, s.activation());
             if (int8) { // products of 8-bit values, rescaled to fp32 by the input's scale and each channel's
                 attributes.set_scales_mask(DNNL_ARG_SRC, 0);
                 attributes.set_scales_mask(DNNL_ARG_WEIGHTS, channelMask);
@@ -92,19 +100,37 @@ final class ConvInferencePlan implements AutoCloseable {
                             channelMask, owned)
                     : new InferenceOperands.PreparedKernel(context, op, keras, chosen);
             preparedFloats = kernel.floats;
+            if (dw != null) { // Keras' (kh, kw, channels, 1): oneDNN's (groups, 1, 1, kh, kw) laid out as hwigo
+                memory.desc dwKeras = owned.md(memory.format_tag.hwigo, dw.inC(), 1, 1, dw.kernelH(), dw.kernelW());
+                memory.desc dwChosen = owned.own(desc.query_md(dnnl.query.exec_arg_md,
+                        DNNL_ARG_ATTR_POST_OP_DW | DNNL_ARG_WEIGHTS));
+                depthwiseKernel = new InferenceOperands.PreparedKernel(context, op, dwKeras, dwChosen);
+                depthwiseFloats = depthwiseKernel.floats;
+            } else {
+                depthwiseKernel = null;
+                depthwiseFloats = 0;
+            }
             input = op.quantizedInput() ? new InferenceOperands.Input(context, op.inputRange())
                     : int8 ? new InferenceOperands.Input(context, op, fp32, src, op.inputRange(), owned)
                     : new InferenceOperands.Input(context, op, fp32, src);
             Step f = new Step("conv2d inference", op, new convolution_forward(desc))
                     .arg(DNNL_ARG_SRC, src, context.engine)
                     .arg(DNNL_ARG_WEIGHTS, chosen, context.engine)
-                    .arg(DNNL_ARG_DST, dst, context.engine)
+                    .arg(DNNL_ARG_DST, dw == null ? dst : owned.own(desc.dst_desc()), context.engine)
                     .arg(DNNL_ARG_SCRATCHPAD, desc.scratchpad_desc(), context.engine);
             if (bias != null) {
                 f.arg(DNNL_ARG_BIAS, bias, context.engine);
             }
             if (op.residual()) {
                 f.arg(DnnlContext.Owned.RESIDUAL_ARG, fp32Output, context.engine);
+            }
+            if (dw != null) {
+                f.arg(DNNL_ARG_ATTR_POST_OP_DW | DNNL_ARG_WEIGHTS, owned.own(desc.query_md(dnnl.query.exec_arg_md,
+                        DNNL_ARG_ATTR_POST_OP_DW | DNNL_ARG_WEIGHTS)), context.engine);
+                if (dw.hasBias()) {
+                    f.arg(DNNL_ARG_ATTR_POST_OP_DW | DNNL_ARG_BIAS, owned.md(memory.format_tag.x, dw.filters()),
+                            context.engine);
+                }
             }
             if (int8) {
                 input.declareScales(f, s.filters(), owned);
@@ -130,6 +156,20 @@ final class ConvInferencePlan implements AutoCloseable {
         kernel.prepare(context, keras, prepared);
     }
 
+    /** Writes the fused depthwise convolution's Keras-layout kernel into prepared ({@link #depthwiseFloats}). */
+    void prepareDepthwise(CpuTensor keras, CpuTensor prepared) {
+        depthwiseKernel.prepare(context, keras, prepared);
+    }
+
+    /** The fused op: y = depthwise(activation(conv(x) + bias)), with the depthwise kernel and bias (or null). */
+    void forward(CpuTensor x, CpuTensor weights, CpuTensor b, CpuTensor dwWeights, CpuTensor dwBias, CpuTensor y) {
+        forward.bind(DNNL_ARG_ATTR_POST_OP_DW | DNNL_ARG_WEIGHTS, dwWeights.pointer());
+        if (dwBias != null) {
+            forward.bind(DNNL_ARG_ATTR_POST_OP_DW | DNNL_ARG_BIAS, dwBias.pointer());
+        }
+        forward(x, weights, b, null, y);
+    }
+
     /** y = activation(conv(x) + bias [+ residual]); kernel as prepared (or Keras' when nothing is prepared). */
     void forward(CpuTensor x, CpuTensor weights, CpuTensor b, CpuTensor residual, CpuTensor y) {
         forward.bind(DNNL_ARG_SRC, input.of(x)).bind(DNNL_ARG_WEIGHTS, weights.pointer());
@@ -150,6 +190,9 @@ final class ConvInferencePlan implements AutoCloseable {
         Step.closeAll(forward);
         if (kernel != null) {
             kernel.close();
+        }
+        if (depthwiseKernel != null) {
+            depthwiseKernel.close();
         }
         if (input != null) {
             input.close();

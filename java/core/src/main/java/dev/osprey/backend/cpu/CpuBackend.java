@@ -41,6 +41,7 @@ public final class CpuBackend implements Backend {
 
     private final DnnlContext context;
     private final PlanCache<Conv2dSpec, ConvPlan> convPlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
+    private final java.util.Map<List<Conv2dSpec>, Boolean> depthwiseFusions = new java.util.HashMap<>();
     private final PlanCache<ConvInference, ConvInferencePlan> convInferencePlans =
             new PlanCache<>("oneDNN", PLANS_PER_KIND);
     private final PlanCache<DenseInference, DenseInferencePlan> denseInferencePlans =
@@ -242,7 +243,7 @@ public final class CpuBackend implements Backend {
     /** bf16 training needs the same kernels as bf16 inference: AVX512_BF16 (or AMX, or AVX10) on this CPU. */
     @Override
     public String trainingUnavailable(Precision math) {
-        return math == Precision.INT8 ? "int8 is for inference only (Model.quantize); training multiplies in fp32, bf16 or fp16"
+        return math == Precision.INT8 ? "int8 is for inference only (Model.quantize); training on CPUs multiplies in fp32 or bf16"
                 : unavailable(math);
     }
 
@@ -285,6 +286,61 @@ public final class CpuBackend implements Backend {
         Checks.conv2dInference(op, x, kernel, plan.preparedFloats, bias, residual, y);
         plan.forward(cpu(x), cpu(kernel), bias == null ? null : cpu(bias), residual == null ? null : cpu(residual),
                 cpu(y));
+    }
+
+    /**
+     * Where {@link DepthwiseFusion#fits} (shapes oneDNN's depthwise post-op takes, maps where it was measured faster)
+     * and oneDNN has a kernel for the pair on this CPU (not its reference one), asked once per pair.
+     */
+    @Override
+    public synchronized boolean fusesDepthwise(Conv2dSpec pointwise, Conv2dSpec depthwise) {
+        checkOpen();
+        if (!DepthwiseFusion.ENABLED || !DepthwiseFusion.fits(pointwise, depthwise)) {
+            return false;
+        }
+        return depthwiseFusions.computeIfAbsent(List.of(pointwise, depthwise), pair -> {
+            ConvInference op = new ConvInference(pointwise.withActivation(Activation.LINEAR), false, Precision.FP32)
+                    .withDepthwise(depthwise.withActivation(Activation.LINEAR));
+            try (ConvInferencePlan plan = new ConvInferencePlan(context, op)) {
+                return !plan.implementation.startsWith("ref");
+            } catch (RuntimeException e) { // e.g. a oneDNN build without the post-op: run them one after the other
+                return false;
+            }
+        });
+    }
+
+    @Override
+    public synchronized long conv2dInferenceDepthwiseKernelSize(ConvInference op) {
+        return convInference(requireDepthwise(op)).depthwiseFloats;
+    }
+
+    @Override
+    public synchronized void conv2dPrepareInferenceDepthwiseKernel(ConvInference op, Tensor kernel, Tensor prepared) {
+        ConvInferencePlan plan = convInference(requireDepthwise(op));
+        Checks.expect("conv2dPrepareInferenceDepthwiseKernel kernel", kernel, op.depthwise().kernelShape());
+        Checks.preparedKernel("conv2dPrepareInferenceDepthwiseKernel prepared", prepared, plan.depthwiseFloats,
+                op.depthwise().kernelShape());
+        plan.prepareDepthwise(cpu(kernel), cpu(prepared));
+    }
+
+    @Override
+    public synchronized void conv2dInferenceWithDepthwise(ConvInference op, Tensor x, Tensor kernel, Tensor bias,
+                                                          Tensor depthwiseKernel, Tensor depthwiseBias, Tensor y) {
+        ConvInferencePlan plan = convInference(requireDepthwise(op));
+        Checks.conv2dInference(op, x, kernel, plan.preparedFloats, bias, null, y);
+        Conv2dSpec dw = op.depthwise();
+        Checks.preparedKernel("conv2dInferenceWithDepthwise depthwise kernel", depthwiseKernel, plan.depthwiseFloats,
+                dw.kernelShape());
+        Checks.bias("conv2dInferenceWithDepthwise depthwise bias", dw, depthwiseBias);
+        plan.forward(cpu(x), cpu(kernel), bias == null ? null : cpu(bias), cpu(depthwiseKernel),
+                depthwiseBias == null ? null : cpu(depthwiseBias), cpu(y));
+    }
+
+    private static ConvInference requireDepthwise(ConvInference op) {
+        if (op.depthwise() == null) {
+            throw new IllegalArgumentException("expected a convolution with a depthwise one after it, received " + op);
+        }
+        return op;
     }
 
     private ConvInferencePlan convInference(ConvInference op) {

@@ -160,6 +160,23 @@ final class DnnlContext implements AutoCloseable {
             return attr;
         }
 
+        /**
+         * Attributes for a pointwise convolution with the depthwise one after it as oneDNN's depthwise post-op: the
+         * pointwise activation, the depthwise convolution (3x3, the spec's stride, its top and left padding), then the
+         * depthwise activation. The depthwise kernel and bias are arguments {@code DNNL_ARG_ATTR_POST_OP_DW | ...}.
+         */
+        primitive_attr attributes(Activation fused, dev.osprey.backend.Conv2dSpec depthwise) {
+            primitive_attr attr = own(new primitive_attr());
+            attr.set_scratchpad_mode(dnnl.scratchpad_mode.user);
+            post_ops ops = own(new post_ops());
+            appendActivation(ops, fused);
+            ops.append_dw(memory.data_type.f32, depthwise.hasBias() ? memory.data_type.f32 : memory.data_type.undef,
+                    memory.data_type.f32, depthwise.kernelH(), depthwise.strideH(), depthwise.padTop());
+            appendActivation(ops, depthwise.activation());
+            attr.set_post_ops(ops);
+            return attr;
+        }
+
         private static void appendActivation(post_ops ops, Activation fused) {
             if (fused.kind() != Activation.Kind.LINEAR) {
                 Eltwise e = Eltwise.of(fused);
