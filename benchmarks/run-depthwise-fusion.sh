@@ -19,7 +19,9 @@ trap 'rm -f "$log"' EXIT
 configs=("224 32" "224 1" "32 256")
 for ((r = 1; r <= rounds; r++)); do
   for config in "${configs[@]}"; do
-    for fuse in true false; do
+    order=(true false)
+    if ((r % 2 == 0)); then order=(false true); fi # who runs first alternates between rounds
+    for fuse in "${order[@]}"; do
       echo "round $r/$rounds: $config fuse=$fuse" >&2
       # a failed run is reported and left out; the others go on
       if ! result="$(java --enable-native-access=ALL-UNNAMED -Dosprey.cpu.fuseDepthwise="$fuse" -cp "$cp" \
@@ -33,17 +35,18 @@ for ((r = 1; r <= rounds; r++)); do
 done
 mkdir -p "$root/benchmarks/results"
 out="$root/benchmarks/results/depthwise-fusion-$(date -u +%Y-%m-%dT%H%MZ).md"
-python3 - "$log" "$rounds" "$seconds" "$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" \
+python3 - "$log" "$rounds" "$seconds" "$OMP_NUM_THREADS" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" \
   "$(git -C "$root" rev-parse --short HEAD)" >"$out" <<'PY'
 import sys, collections
-log, rounds, seconds, cpus, cpu, commit = sys.argv[1:7]
+log, rounds, seconds, threads, cpu, commit = sys.argv[1:7]
 runs = collections.defaultdict(dict)  # (size, batch) -> {(round, mode): (ms, ips)}
 for line in open(log):
     r, _, mode, size, batch, ms, ips = line.split()
     runs[(int(size), int(batch))][(int(r), mode)] = (float(ms), float(ips))
 print("# MobileNetV2 inference: pointwise + depthwise fused vs separate (CPU backend)\n")
-print(f"- machine: {cpu}, {cpus} CPUs; OMP_NUM_THREADS=2; commit {commit}")
-print(f"- {rounds} rounds, {seconds} s per figure, interleaved (fused, then separate, per configuration and round);"
+print(f"- machine: {cpu}; OMP_NUM_THREADS={threads}; commit {commit}")
+print(f"- {rounds} rounds, {seconds} s per figure, interleaved (per configuration, fused and separate in turn, the first"
+      " alternating between rounds);"
       " median time per predict call")
 print("- command: `benchmarks/run-depthwise-fusion.sh " + seconds + " " + rounds + "`\n")
 print("| input | batch | round | fused ms | separate ms | fused / separate speed |")

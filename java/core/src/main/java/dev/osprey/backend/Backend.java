@@ -205,6 +205,7 @@ public interface Backend extends AutoCloseable {
      */
     default void conv2dInference(ConvInference op, Tensor x, Tensor kernel, Tensor bias, Tensor residual, Tensor y) {
         requireFp32(op.precision());
+        Checks.notFused("conv2dInference", op);
         Conv2dSpec spec = op.spec();
         if (op.residual() != (residual != null)) {
             throw new IllegalArgumentException("conv2dInference: expected " + (op.residual() ? "a residual" : "none")
@@ -228,7 +229,8 @@ public interface Backend extends AutoCloseable {
      * Whether this backend runs the pointwise convolution (1x1, stride 1, unpadded, one group) followed by the depthwise
      * convolution that alone reads its output as one fp32 inference op ({@link ConvInference#depthwise},
      * {@link #conv2dInferenceWithDepthwise}), and is faster that way for these shapes: the pointwise output then never
-     * goes to memory. The specs are given with their bias and activation unset. The default fuses nothing.
+     * goes to memory. The specs are given as the fused op will run them (bias flags and activations set). The default
+     * fuses nothing.
      */
     default boolean fusesDepthwise(Conv2dSpec pointwise, Conv2dSpec depthwise) {
         return false;

@@ -132,6 +132,14 @@ public final class Checks {
         }
     }
 
+    /** Refuses an op with a depthwise convolution after it, which only conv2dInferenceWithDepthwise runs. */
+    public static void notFused(String what, ConvInference op) {
+        if (op.depthwise() != null) {
+            throw new IllegalArgumentException(what + ": expected a convolution without a depthwise one after it "
+                    + "(conv2dInferenceWithDepthwise runs those), received " + op.spec() + " then " + op.depthwise());
+        }
+    }
+
     /** A convolution's bias: (filters) when the spec has one, else null. */
     public static void bias(String what, Conv2dSpec s, Tensor bias) {
         if (s.hasBias()) {

@@ -433,14 +433,14 @@ public final class ExecutionPlan implements AutoCloseable {
             }
             SymbolicTensor read = inputsOf(dw).get(0);
             Node pw = runWriting(read, foldedInto);
-            if (pw == null || pw == dw || !(pw.layer() instanceof Fusion.Convolution) || residualOf.containsKey(pw)
-                    || depthwiseAfter.containsKey(pw) || exposedOutput(pw, foldedInto) != read
-                    || graph.outputs().contains(read)
+            if (pw == null || pw == dw || !(pw.layer() instanceof Fusion.Convolution) || foldedInto.containsKey(pw)
+                    || residualOf.containsKey(pw) || depthwiseAfter.containsKey(pw)
+                    || exposedOutput(pw, foldedInto) != read || graph.outputs().contains(read)
                     || !graph.consumers(read).equals(List.of(paddedBy.getOrDefault(dw, dw)))
                     || graph.outputs().contains(exposedOutput(dw, foldedInto))
                     || runActivation(pw).kind() == Activation.Kind.SOFTMAX
                     || runActivation(dw).kind() == Activation.Kind.SOFTMAX
-                    || !backend.fusesDepthwise(convolutionSpec(pw), convolutionSpec(dw))) {
+                    || !backend.fusesDepthwise(runSpec(pw), runSpec(dw))) {
                 continue;
             }
             depthwiseAfter.put(pw, dw);
@@ -463,6 +463,15 @@ public final class ExecutionPlan implements AutoCloseable {
         Node padding = paddedBy.get(conv);
         int[] extra = padding == null ? NO_PADDING : ((Fusion.PaddingOnly) padding.layer()).padding();
         return ((Fusion.Convolution) conv.layer()).convolutionSpec(inputsOf(conv).get(0).shape(), batch, extra);
+    }
+
+    /** A convolution call's spec as its inference run makes it: bias (a folded one counts) and activation set. */
+    private dev.osprey.backend.Conv2dSpec runSpec(Node conv) {
+        boolean bias = folds.stream().anyMatch(f -> f.producer() == conv);
+        for (Parameters.Slot s : parameters.of(conv.layer())) {
+            bias |= s.spec().name().equals("bias");
+        }
+        return convolutionSpec(conv).withBias(bias).withActivation(runActivation(conv));
     }
 
     /** The activation a convolution call's run applies: a folded one's, an absorbed one, or the layer's own. */

@@ -128,10 +128,12 @@ class OptimizedInferenceTest {
     }
 
     /**
-     * MobileNet's expansion and depthwise convolutions at sizes where the CPU backend fuses them (maps of 16x16, 32
-     * images): stride 1 with "same" padding, and stride 2 behind PyTorch's symmetric zero padding, each with folded
-     * BatchNorms and ReLU6 run as one op; Keras' (0, 1) padding at stride 2 and a pointwise output read twice are not
-     * fused. The fused plan gives the plain plan's outputs.
+     * MobileNet's expansion and depthwise convolutions: stride 1 with "same" padding, and stride 2 behind PyTorch's
+     * symmetric zero padding, each with folded BatchNorms and ReLU6, and a pair with the layers' own activations and
+     * biases, run as one op; Keras' (0, 1) padding at stride 2 and a pointwise output read twice are not fused. The
+     * fused plan gives the plain plan's outputs. Whether oneDNN gains on this CPU is not the question here: the backend
+     * is the CPU's with every pair of shapes the post-op takes accepted (oneDNN computes them all, inside its 1x1
+     * kernel or not); the CPU's own choice, at 4 images, must fuse none.
      */
     @Test
     void aPointwiseAndTheDepthwiseConvolutionReadingItRunAsOneOpWhereTheBackendFusesThem() {
@@ -144,21 +146,27 @@ class OptimizedInferenceTest {
         SymbolicTensor y = expand(block, 144);
         y = relu6(new BatchNormalization().apply(new dev.osprey.layers.DepthwiseConv2D(3).strides(2).useBias(false)
                 .apply(new dev.osprey.layers.ZeroPadding2D(1).apply(y))));                   // fused: stride 2
+        SymbolicTensor own = new dev.osprey.layers.DepthwiseConv2D(3).padding(Padding.SAME)
+                .activation(Activation.RELU6).apply(new Conv2D(96, 1, Activation.RELU).apply(block)); // fused: own
         SymbolicTensor z = expand(block, 144);
         z = new dev.osprey.layers.DepthwiseConv2D(3).strides(2).padding(Padding.SAME).apply(z); // (0, 1): not fused
         SymbolicTensor twice = expand(block, 96);
         SymbolicTensor w = new Add().apply(new dev.osprey.layers.DepthwiseConv2D(3).padding(Padding.SAME)
                 .apply(twice), twice);                                                         // read twice: not fused
-        SymbolicTensor pooled = new dev.osprey.layers.Concatenate().apply(new GlobalAveragePooling2D().apply(y),
+        // every position of the stride-2 output reaches the logits (a pooling would hide pixels moved around)
+        SymbolicTensor features = new dev.osprey.layers.Concatenate().apply(
+                new dev.osprey.layers.Flatten().apply(y), new GlobalAveragePooling2D().apply(own),
                 new GlobalAveragePooling2D().apply(z), new GlobalAveragePooling2D().apply(w));
-        Graph graph = new Graph(List.of(in), List.of(new Dense(10).apply(pooled)));
+        Graph graph = new Graph(List.of(in), List.of(new Dense(10).apply(features)));
+        Backend everyShapeFused = fusingEveryShapeThePostOpTakes(CPU);
         try (Network network = new Network(graph, CPU)) {
             randomize(network.parameters(), 1);
-            int batch = 32;
+            int batch = 32; // where this CPU (2 threads, AVX2) runs the post-op inside its 1x1 kernel
             float[] images = images(batch, in.shape(), 2);
-            try (ExecutionPlan optimized = new ExecutionPlan(graph, network.parameters(), CPU, batch, false, true, true);
+            try (ExecutionPlan optimized = new ExecutionPlan(graph, network.parameters(), everyShapeFused, batch, false,
+                    true, true);
                  ExecutionPlan plain = new ExecutionPlan(graph, network.parameters(), CPU, batch, false, true, false)) {
-                assertEquals(2, optimized.depthwiseFusions());
+                assertEquals(3, optimized.depthwiseFusions());
                 agree("fused", run(plain, images), run(optimized, images), batch);
                 randomize(network.parameters(), 3);
                 agree("fused, after the weights changed", run(plain, images), run(optimized, images), batch);
@@ -167,6 +175,32 @@ class OptimizedInferenceTest {
                 assertEquals(0, few.depthwiseFusions(), "4 images of 16x16: too few pixels to gain");
             }
         }
+    }
+
+    /**
+     * The backend with fusesDepthwise answering yes for every pair oneDNN's depthwise post-op computes right (a 1x1,
+     * stride-1 pointwise convolution, then a 3x3 depthwise one with one pixel of padding on each side), whatever the
+     * size; every other call goes to backend.
+     */
+    private static Backend fusingEveryShapeThePostOpTakes(Backend backend) {
+        return (Backend) java.lang.reflect.Proxy.newProxyInstance(Backend.class.getClassLoader(),
+                new Class<?>[] {Backend.class}, (proxy, method, args) -> {
+                    if (method.getName().equals("fusesDepthwise")) {
+                        dev.osprey.backend.Conv2dSpec p = (dev.osprey.backend.Conv2dSpec) args[0];
+                        dev.osprey.backend.Conv2dSpec d = (dev.osprey.backend.Conv2dSpec) args[1];
+                        return p.kernelH() == 1 && p.kernelW() == 1 && p.strideH() == 1 && p.strideW() == 1
+                                && p.groups() == 1 && p.padTop() + p.padLeft() + p.padBottom() + p.padRight() == 0
+                                && d.kernelH() == 3 && d.kernelW() == 3 && d.strideH() == d.strideW()
+                                && d.padTop() == 1 && d.padLeft() == 1 && d.groups() == d.inC()
+                                && d.filters() == d.inC() && d.outH() == (d.inH() - 1) / d.strideH() + 1
+                                && d.outW() == (d.inW() - 1) / d.strideW() + 1;
+                    }
+                    try {
+                        return method.invoke(backend, args);
+                    } catch (java.lang.reflect.InvocationTargetException e) {
+                        throw e.getCause();
+                    }
+                });
     }
 
     private static SymbolicTensor expand(SymbolicTensor x, int channels) {

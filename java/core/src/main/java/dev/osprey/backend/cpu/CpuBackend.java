@@ -41,7 +41,6 @@ public final class CpuBackend implements Backend {
 
     private final DnnlContext context;
     private final PlanCache<Conv2dSpec, ConvPlan> convPlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
-    private final java.util.Map<List<Conv2dSpec>, Boolean> depthwiseFusions = new java.util.HashMap<>();
     private final PlanCache<ConvInference, ConvInferencePlan> convInferencePlans =
             new PlanCache<>("oneDNN", PLANS_PER_KIND);
     private final PlanCache<DenseInference, DenseInferencePlan> denseInferencePlans =
@@ -282,6 +281,7 @@ public final class CpuBackend implements Backend {
     @Override
     public synchronized void conv2dInference(ConvInference op, Tensor x, Tensor kernel, Tensor bias, Tensor residual,
                                              Tensor y) {
+        Checks.notFused("conv2dInference", op);
         ConvInferencePlan plan = convInference(op);
         Checks.conv2dInference(op, x, kernel, plan.preparedFloats, bias, residual, y);
         plan.forward(cpu(x), cpu(kernel), bias == null ? null : cpu(bias), residual == null ? null : cpu(residual),
@@ -290,7 +290,8 @@ public final class CpuBackend implements Backend {
 
     /**
      * Where {@link DepthwiseFusion#fits} (shapes oneDNN's depthwise post-op takes, maps where it was measured faster)
-     * and oneDNN has a kernel for the pair on this CPU (not its reference one), asked once per pair.
+     * and oneDNN runs the post-op inside its 1x1 kernel on this CPU, not through its reference composition (which
+     * gains nothing). The fused op is planned here as the plan will run it, and kept in the plan cache.
      */
     @Override
     public synchronized boolean fusesDepthwise(Conv2dSpec pointwise, Conv2dSpec depthwise) {
@@ -298,15 +299,13 @@ public final class CpuBackend implements Backend {
         if (!DepthwiseFusion.ENABLED || !DepthwiseFusion.fits(pointwise, depthwise)) {
             return false;
         }
-        return depthwiseFusions.computeIfAbsent(List.of(pointwise, depthwise), pair -> {
-            ConvInference op = new ConvInference(pointwise.withActivation(Activation.LINEAR), false, Precision.FP32)
-                    .withDepthwise(depthwise.withActivation(Activation.LINEAR));
-            try (ConvInferencePlan plan = new ConvInferencePlan(context, op)) {
-                return !plan.implementation.startsWith("ref");
-            } catch (RuntimeException e) { // e.g. a oneDNN build without the post-op: run them one after the other
-                return false;
-            }
-        });
+        try {
+            ConvInferencePlan plan = convInference(new ConvInference(pointwise, false, Precision.FP32)
+                    .withDepthwise(depthwise));
+            return !plan.implementation.startsWith("ref");
+        } catch (RuntimeException e) { // e.g. a oneDNN build without the post-op: run them one after the other
+            return false;
+        }
     }
 
     @Override

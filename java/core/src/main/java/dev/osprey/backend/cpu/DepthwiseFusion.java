@@ -6,12 +6,14 @@ import dev.osprey.backend.Conv2dSpec;
  * When the CPU backend runs a pointwise convolution and the depthwise one after it as one oneDNN primitive (the
  * depthwise post-op of its 1x1 kernels: MobileNet's expansion and depthwise convolutions), so the expanded activations,
  * six times the block's input, never go to memory. The post-op takes a 3x3 depthwise kernel with stride 1 or 2 and one
- * pixel of padding on each side; oneDNN runs it in its AVX2 and AVX-512 1x1 kernels for channel counts those take
- * (MobileNet's do), and otherwise through its reference composition, which gains nothing and which
- * {@link CpuBackend#fusesDepthwise} therefore declines. Measured against the two primitives one after the other on AVX2 (2 threads), the fused one
- * ran 1.2–2.4x faster where the depthwise maps are 14x14 or larger and the batch holds at least 6,272 of their pixels
- * (32 images of 14x14, one of 112x112), and 0.7–0.95x on smaller maps or fewer pixels: 2x2 to 8x8 maps at batch 256,
- * 7x7 at batch 32, 56x56 at batch 1 (benchmarks/results/depthwise-fusion-*.md).
+ * pixel of padding on each side. oneDNN runs it inside its 1x1 kernel only where the pointwise output is large against
+ * the CPU's L2 cache and thread count (about 2 MB and up with 2 threads on a 512 KB-L2 AVX2 CPU), and otherwise
+ * composes the two primitives (its reference fusion, no gain), which {@link CpuBackend#fusesDepthwise} declines. On
+ * MobileNetV2 (AVX2, 2 threads) the fused plan ran 1.24–1.41x faster at 224x224x3 and batch 32, 1.01–1.12x at batch
+ * 1, and 0.99–1.18x at 32x32x3 and batch 256 (benchmarks/results/depthwise-fusion-*.md). Smaller maps, measured pair
+ * by pair with a scratch harness (the notes are in that results file), ran slower fused: 7x7 at batch 32, 4x4 and
+ * smaller at batch 256, 56x56 at batch 1; hence the limits below. They come from those few points on one machine;
+ * AVX-512 CPUs were not measured.
  */
 final class DepthwiseFusion {
     /** False with {@code -Dosprey.cpu.fuseDepthwise=false}: the two convolutions run one after the other. */
