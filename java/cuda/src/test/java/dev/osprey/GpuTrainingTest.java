@@ -21,17 +21,22 @@ import org.junit.jupiter.api.Test;
 class GpuTrainingTest {
     static final double TF32_TOLERANCE = 1e-2;
 
-    @Test
-    void firstLossesOnTheGpuMatchTheReferenceTraining() {
-        GpuTests.requireOrSkip();
-        NDArray[] d = TrainingReproducibilityTest.data();
-        try (Sequential model = new Sequential(
+    /** TrainingReproducibilityTest's tiny model on the first GPU, compiled with this optimizer. */
+    private static Sequential tinyModel(dev.osprey.optim.Optimizer optimizer) {
+        return new Sequential(
                 new Conv2D(4, 3, Activation.RELU).inputShape(8, 8, 1),
                 new MaxPooling2D(2),
                 new Flatten(),
                 new Dense(TrainingReproducibilityTest.CLASSES, Activation.SOFTMAX))
                 .device(Device.cuda(0)).seed(3)
-                .compile(new Adam(0.01), Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY)) {
+                .compile(optimizer, Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY);
+    }
+
+    @Test
+    void firstLossesOnTheGpuMatchTheReferenceTraining() {
+        GpuTests.requireOrSkip();
+        NDArray[] d = TrainingReproducibilityTest.data();
+        try (Sequential model = tinyModel(new Adam(0.01))) {
             List<NDArray> initial = model.getWeights();
             List<Double> gpu = TrainingReproducibilityTest.batchLosses(model, d[0], d[1]);
             List<Double> reference = TrainingReproducibilityTest.referenceLosses(initial, d[0], d[1]);
@@ -51,13 +56,7 @@ class GpuTrainingTest {
     void fp16MixedPrecisionWithLossScalingFollowsTheReferenceTraining() {
         GpuTests.requireOrSkip();
         NDArray[] d = TrainingReproducibilityTest.data();
-        try (Sequential model = new Sequential(
-                new Conv2D(4, 3, Activation.RELU).inputShape(8, 8, 1),
-                new MaxPooling2D(2),
-                new Flatten(),
-                new Dense(TrainingReproducibilityTest.CLASSES, Activation.SOFTMAX))
-                .device(Device.cuda(0)).seed(3)
-                .compile(new Adam(0.01), Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY)) {
+        try (Sequential model = tinyModel(new Adam(0.01))) {
             model.mixedPrecision(MixedPrecision.FLOAT16);
             assertEquals(MixedPrecision.FLOAT16, model.mixedPrecision(), "the GPU must have fp16 tensor cores");
             List<NDArray> initial = model.getWeights();
@@ -82,14 +81,8 @@ class GpuTrainingTest {
         GpuTests.requireOrSkip();
         NDArray[] d = TrainingReproducibilityTest.data();
         for (MixedPrecision policy : new MixedPrecision[] {MixedPrecision.FLOAT16, MixedPrecision.FLOAT32}) {
-            try (Sequential model = new Sequential(
-                    new Conv2D(4, 3, Activation.RELU).inputShape(8, 8, 1),
-                    new MaxPooling2D(2),
-                    new Flatten(),
-                    new Dense(TrainingReproducibilityTest.CLASSES, Activation.SOFTMAX))
-                    .device(Device.cuda(0)).seed(3)
-                    .compile(new dev.osprey.optim.LossScaleOptimizer(new Adam(0.01), 0x1p24, 2000),
-                            Loss.sparseCategoricalCrossentropy())) {
+            try (Sequential model = tinyModel(new dev.osprey.optim.LossScaleOptimizer(new Adam(0.01), 0x1p24,
+                    2000))) {
                 model.mixedPrecision(policy);
                 model.trainOnBatch(d[0].slice(0, TrainingReproducibilityTest.BATCH),
                         d[1].slice(0, TrainingReproducibilityTest.BATCH));
