@@ -47,12 +47,17 @@ public final class LossScaler extends ForwardingUpdater {
 
     @Override
     public float lossScale() {
-        return inEffect.getAsBoolean() ? (float) scale : 1f;
+        return inEffect() ? (float) scale : 1f;
+    }
+
+    /** Whether the loss is scaled now (the optimizer asks for it, or the network trains with fp16 math). */
+    public boolean inEffect() {
+        return inEffect.getAsBoolean();
     }
 
     @Override
     public boolean unscaleGradients() {
-        if (!inEffect.getAsBoolean()) {
+        if (!inEffect()) {
             return true;
         }
         backend.sumOfSquares(gradients, sumOfSquares); // an overflow anywhere makes the sum infinite or NaN
@@ -84,8 +89,22 @@ public final class LossScaler extends ForwardingUpdater {
 
     /** Takes lead's scale and count of good steps, so that this replica's gradients carry the same scale as lead's. */
     public void follow(LossScaler lead) {
-        scale = lead.scale;
-        goodSteps = lead.goodSteps;
+        restore(lead.scale, lead.goodSteps);
+    }
+
+    /** Continues from this scale (a power of two from 1 to 2^64) and count of good steps, another rank's. */
+    public void restore(double scale, int goodSteps) {
+        if (!(scale >= 1 && scale <= 0x1p64) || Math.scalb(1.0, Math.getExponent(scale)) != scale || goodSteps < 0) {
+            throw new IllegalArgumentException("loss scale: expected a power of two from 1 to 2^64 and a count >= 0, "
+                    + "received " + scale + " and " + goodSteps);
+        }
+        this.scale = scale;
+        this.goodSteps = goodSteps;
+    }
+
+    /** Steps in a row without overflow since the scale last changed. */
+    public int goodSteps() {
+        return goodSteps;
     }
 
     /** The scale the next step multiplies the loss gradient by while in effect. */

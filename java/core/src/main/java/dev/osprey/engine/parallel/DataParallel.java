@@ -88,7 +88,49 @@ public final class DataParallel implements AutoCloseable {
             throw new IllegalArgumentException("data parallel: expected a rank in [0, " + communicator.size()
                     + "), received " + rank);
         }
-        return new DataParallel(List.of(replica), rank, communicator, false, loss, counts, DEFAULT_BUCKET_FLOATS);
+        DataParallel parallel = new DataParallel(List.of(replica), rank, communicator, false, loss, counts,
+                DEFAULT_BUCKET_FLOATS);
+        try {
+            parallel.agreeOnLossScale();
+        } catch (RuntimeException | Error e) {
+            parallel.close();
+            throw e;
+        }
+        return parallel;
+    }
+
+    /**
+     * One rank of many: gradients summed across ranks must carry one loss scale. Every rank must scale the loss or none
+     * (a rank whose device fell back to fp32 math under mixed_float16 would not), and all start from rank 0's scale
+     * and count of good steps, whatever each process's history; from there the summed gradients keep them equal.
+     * Ranks in this process already follow replica 0 (Model makes them so).
+     */
+    private void agreeOnLossScale() {
+        Replica replica = replicas.get(0);
+        dev.osprey.engine.LossScaler scaler = replica.updater() instanceof dev.osprey.engine.LossScaler s ? s : null;
+        boolean scales = scaler != null && scaler.inEffect();
+        Backend backend = replica.network().backend();
+        try (dev.osprey.backend.Memory memory = backend.newMemory()) {
+            Tensor flag = memory.allocate(1);
+            backend.copyIn(new float[] {scales ? 1 : 0}, 0, flag);
+            communicator.allReduceSum(firstRank, flag);
+            float[] scaling = new float[1];
+            backend.copyOut(flag, scaling, 0);
+            if (scaling[0] != 0 && scaling[0] != worldSize) {
+                throw new IllegalStateException("data parallel: " + (int) scaling[0] + " of " + worldSize + " ranks "
+                        + "scale the loss (fp16 math, or a LossScaleOptimizer) and the others don't, rank " + firstRank
+                        + (scales ? " among the first" : " among the others") + "; expected every rank to train in "
+                        + "the same precision with the same optimizer (a device without fp16 math trains in fp32)");
+            }
+            if (scales) {
+                Tensor state = memory.allocate(2);
+                backend.copyIn(new float[] {(float) scaler.currentScale(), scaler.goodSteps()}, 0, state);
+                communicator.broadcast(firstRank, state, 0);
+                float[] lead = new float[2];
+                backend.copyOut(state, lead, 0);
+                scaler.restore(lead[0], (int) lead[1]);
+            }
+        }
     }
 
     private DataParallel(List<Replica> replicas, int firstRank, Communicator communicator, boolean ownsCommunicator,

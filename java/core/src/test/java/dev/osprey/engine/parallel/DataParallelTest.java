@@ -228,6 +228,73 @@ class DataParallelTest {
         }
     }
 
+    /**
+     * Ranks in separate processes keep their own loss scale: a rank whose scale an earlier step lowered (one batch
+     * alone, which overflowed at 2^64 and was skipped: weights unchanged) and a fresh one must start the joint fit at
+     * rank 0's scale, or their summed gradients mix scales and the ranks' weights part. And every rank must scale the
+     * loss or none: a rank without scaling is refused on every rank, with the reason.
+     */
+    @Test
+    @Timeout(120) // a guard against a hang, not an ordering
+    void ranksInSeparateProcessesStartFromRankZerosLossScaleAndAllScaleOrNone() throws Exception {
+        NDArray[] d = blobs(24, 9);
+        Supplier<FitOptions> options = () -> FitOptions.defaults().epochs(2).batchSize(6).shuffle(false).seed(4)
+                .verbose(false);
+        Supplier<Optimizer> scaled = () -> new dev.osprey.optim.LossScaleOptimizer(new Adam(0.01), 0x1p64, 1000);
+        Object[] aligned = twoRanks(d, options, List.of(scaled, scaled), rank -> rank == 1);
+        assertClose((List<NDArray>) aligned[0], (List<NDArray>) aligned[1], 0, "rank 1 against rank 0");
+
+        Object[] mixed = twoRanks(d, options, List.of(scaled, () -> new Adam(0.01)), rank -> false);
+        for (int rank = 0; rank < 2; rank++) {
+            Throwable e = (Throwable) mixed[rank];
+            while (e != null && !(e instanceof IllegalStateException)) {
+                e = e.getCause();
+            }
+            assertTrue(e != null && e.getMessage().contains("1 of 2 ranks scale the loss"), "rank " + rank + ": "
+                    + mixed[rank]);
+        }
+    }
+
+    /**
+     * Two ranks in threads, each with its own model (optimizers.get(rank)) and half of d, fitting through one host
+     * communicator; a rank for which trainAloneFirst is true first takes one batch alone, which must be skipped (an
+     * overflow). Returns per rank its weights
+     * after the joint fit, or what it threw.
+     */
+    private static Object[] twoRanks(NDArray[] d, Supplier<FitOptions> options, List<Supplier<Optimizer>> optimizers,
+                                     java.util.function.IntPredicate trainAloneFirst) throws Exception {
+        Object[] out = new Object[2];
+        int half = d[0].rows() / 2;
+        try (HostCommunicator communicator = new HostCommunicator(List.of(CPU, CPU))) {
+            Thread[] threads = new Thread[2];
+            for (int r = 0; r < 2; r++) {
+                int rank = r;
+                threads[r] = new Thread(() -> {
+                    try (Sequential replica = withDropout(optimizers.get(rank))) {
+                        NDArray x = d[0].slice(rank * half, (rank + 1) * half);
+                        NDArray y = d[1].slice(rank * half, (rank + 1) * half);
+                        if (trainAloneFirst.test(rank)) {
+                            replica.trainOnBatch(x.slice(0, 6), y.slice(0, 6));
+                            if (replica.optimizerState() != null) {
+                                throw new AssertionError("expected the lone step to overflow and be skipped");
+                            }
+                        }
+                        replica.fit(x, y, options.get().distributed(communicator, rank));
+                        out[rank] = replica.getWeights();
+                    } catch (Throwable e) {
+                        out[rank] = e;
+                        communicator.abort(rank, e);
+                    }
+                });
+                threads[r].start();
+            }
+            for (Thread t : threads) {
+                t.join();
+            }
+        }
+        return out;
+    }
+
     @Test
     void theFirstDeviceMustBeTheModelsOwn() {
         NDArray[] d = blobs(8, 1);
