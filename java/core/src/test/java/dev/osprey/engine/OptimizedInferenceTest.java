@@ -251,6 +251,16 @@ class OptimizedInferenceTest {
     }
 
     /** After one warm-up call at each batch size, three more of each allocate no native memory. */
+    /** The same where plans run pointwise and depthwise convolutions as one op (MobileNetV2's 16x16 maps at 256). */
+    @Test
+    void steadyStateInferenceWithDepthwiseFusionsAllocatesNoNativeMemoryEither() {
+        try (Model model = Models.mobileNetV2(1.0, Shape.of(32, 32, 3), 10)) {
+            NDArray one = new NDArray(images(1, Shape.of(32, 32, 3), 4), 1, 32, 32, 3);
+            NDArray many = new NDArray(images(256, Shape.of(32, 32, 3), 5), 256, 32, 32, 3);
+            assertSteadyStateAllocatesNothing(model, one, many, "steady-state fused inference allocated native memory");
+        }
+    }
+
     private static void assertSteadyStateAllocatesNothing(Model model, NDArray one, NDArray many, String message) {
         model.predict(one, 1);
         model.predict(many, 256);
