@@ -1157,13 +1157,32 @@ public class Model implements AutoCloseable {
     }
 
     /**
-     * The optimizer's progress, saved with the model: steps taken, its state (e.g. Adam's moments), and the learning
-     * rate it had reached (a schedule may have moved it from the compiled one; NaN: the compiled one).
+     * The optimizer's progress, saved with the model: steps taken, its state (e.g. Adam's moments), the learning rate
+     * it had reached (a schedule may have moved it from the compiled one; NaN: the compiled one), and where the loss
+     * is scaled ({@link dev.osprey.optim.LossScaleOptimizer}, mixed_float16) the scale reached (null: none).
      */
-    public record OptimizerState(long iterations, Map<String, NDArray> slots, double learningRate) {
+    public record OptimizerState(long iterations, Map<String, NDArray> slots, double learningRate,
+                                 LossScaleState lossScale) {
+        /** A state without loss scaling. */
+        public OptimizerState(long iterations, Map<String, NDArray> slots, double learningRate) {
+            this(iterations, slots, learningRate, null);
+        }
+
         /** A state that leaves the learning rate as compiled. */
         public OptimizerState(long iterations, Map<String, NDArray> slots) {
             this(iterations, slots, Double.NaN);
+        }
+    }
+
+    /** Dynamic loss scaling's progress: the current scale and the steps in a row without overflow since it changed. */
+    public record LossScaleState(double scale, int goodSteps) {
+        /** Checks a scale that is a power of two from 1 to 2^64, and a count >= 0. */
+        public LossScaleState {
+            if (!(scale >= 1 && scale <= 0x1p64) || Math.scalb(1.0, Math.getExponent(scale)) != scale
+                    || goodSteps < 0) {
+                throw new IllegalArgumentException("loss scale: expected a power of two from 1 to 2^64 and a count "
+                        + ">= 0, received " + scale + " and " + goodSteps);
+            }
         }
     }
 
@@ -1180,7 +1199,9 @@ public class Model implements AutoCloseable {
                 network.backend().copyOut(t, values, 0);
                 slots.put(name, new NDArray(values, values.length));
             });
-            return new OptimizerState(updater.iterations(), slots, updater.learningRate());
+            LossScaleState lossScale = updater instanceof dev.osprey.engine.LossScaler scaler && scaler.inEffect()
+                    ? new LossScaleState(scaler.currentScale(), scaler.goodSteps()) : null;
+            return new OptimizerState(updater.iterations(), slots, updater.learningRate(), lossScale);
         }
     }
 
@@ -1212,6 +1233,9 @@ public class Model implements AutoCloseable {
                             + e.getValue().size() + " values, received " + saved.data().length);
                 }
                 network.backend().copyIn(saved.data(), 0, e.getValue());
+            }
+            if (state.lossScale() != null && updater instanceof dev.osprey.engine.LossScaler scaler) {
+                scaler.restore(state.lossScale().scale(), state.lossScale().goodSteps()); // checks before any change
             }
             updater.restoreIterations(state.iterations());
             if (!Double.isNaN(state.learningRate()) && !updater.followsSchedule()) {

@@ -108,6 +108,10 @@ public final class ModelFile {
             ((Map<String, Object>) doc.get("compile")).put("optimizer_iterations", state.iterations());
             // The rate a schedule had reached, so training resumes at it (optimizer_config keeps the compiled one).
             ((Map<String, Object>) doc.get("compile")).put("optimizer_learning_rate", state.learningRate());
+            if (state.lossScale() != null) { // dynamic loss scaling's progress, as Keras keeps dynamic_scale
+                ((Map<String, Object>) doc.get("compile")).put("optimizer_loss_scale",
+                        List.of(state.lossScale().scale(), state.lossScale().goodSteps()));
+            }
             state.slots().forEach((slot, values) -> {
                 names.add("optimizer/" + slot);
                 arrays.add(values);
@@ -252,7 +256,8 @@ public final class ModelFile {
                 }
                 double learningRate = compile.get("optimizer_learning_rate") instanceof Number rate
                         ? rate.doubleValue() : Double.NaN;
-                model.restoreOptimizerState(new Model.OptimizerState(iterations.longValue(), state, learningRate));
+                model.restoreOptimizerState(new Model.OptimizerState(iterations.longValue(), state, learningRate,
+                        lossScaleState(compile.get("optimizer_loss_scale"))));
             }
             if (doc.get("class_names") instanceof List<?> names2) {
                 model.classNames(names2.stream().map(String::valueOf).toList());
@@ -308,6 +313,20 @@ public final class ModelFile {
             }
         }
         return names;
+    }
+
+    /** optimizer_loss_scale: absent, or [scale, good steps] (checked again when restored). */
+    private static Model.LossScaleState lossScaleState(Object saved) {
+        if (saved == null) {
+            return null;
+        }
+        if (!(saved instanceof List<?> l) || l.size() != 2 || !(l.get(0) instanceof Number scale)
+                || !(l.get(1) instanceof Number steps) || steps.doubleValue() != Math.rint(steps.doubleValue())
+                || !(steps.doubleValue() >= 0 && steps.doubleValue() <= Integer.MAX_VALUE)) {
+            throw new IllegalArgumentException("expected optimizer_loss_scale to be [scale, good steps], received "
+                    + saved);
+        }
+        return new Model.LossScaleState(scale.doubleValue(), steps.intValue());
     }
 
     private static Optimizer optimizer(String name, Map<String, Object> config) {

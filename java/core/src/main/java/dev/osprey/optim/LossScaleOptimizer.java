@@ -22,7 +22,8 @@ import java.util.Objects;
  * read of a single number from the device per step, and two passes over the gradients.
  *
  * <p>Saved as the inner optimizer's name and settings plus a "loss_scale" entry holding these settings; the scale
- * reached so far is not saved, so training resumed from a file starts again at the initial scale.
+ * reached is saved with the optimizer's state ({@link dev.osprey.Model.OptimizerState#lossScale()}), so training
+ * resumed from a file goes on from it.
  */
 public final class LossScaleOptimizer implements Optimizer {
     private final Optimizer inner;

@@ -151,18 +151,26 @@ class LossScaleOptimizerTest {
         }
 
         Path file = dir.resolve("scaled.osprey");
-        NDArray[] d = data(16);
-        try (Sequential m = model(new LossScaleOptimizer(new Adam(0.002), 256, 50).clipnorm(1.0))) {
-            m.fit(d[0], d[1], FitOptions.defaults().epochs(1).batchSize(16).verbose(false));
+        NDArray[] d = data(64);
+        Model.LossScaleState reached;
+        try (Sequential m = model(new LossScaleOptimizer(new Adam(0.002), 0x1p64, 50).clipnorm(1.0))) {
+            m.fit(d[0], d[1], FitOptions.defaults().epochs(2).batchSize(16).verbose(false));
+            reached = m.optimizerState().lossScale(); // overflows at 2^64 lowered it
+            assertTrue(reached.scale() < 0x1p64 && reached.goodSteps() > 0, reached.toString());
             m.save(file);
         }
         try (Model loaded = Model.load(file)) {
             LossScaleOptimizer o = assertInstanceOf(LossScaleOptimizer.class, loaded.optimizer());
-            assertEquals(new DynamicLossScale(256, 50), o.lossScale());
+            assertEquals(new DynamicLossScale(0x1p64, 50), o.lossScale());
             assertEquals(new GradientClipping(GradientClipping.Kind.NORM, 1.0), o.clipping());
             assertEquals("adam", o.name());
             assertEquals(0.002, ((Number) o.config().get("learning_rate")).doubleValue(), 1e-12);
-            assertEquals(1, loaded.optimizerState().iterations());
+            assertEquals(reached, loaded.optimizerState().lossScale(), "training resumes at the scale reached");
+            for (double scale : new double[] {3, 0.5, 0x1p65, Double.NaN}) { // e.g. from an edited file
+                IllegalArgumentException bad = assertThrows(IllegalArgumentException.class,
+                        () -> new Model.LossScaleState(scale, 0));
+                assertTrue(bad.getMessage().contains("expected a power of two from 1 to 2^64"), bad.getMessage());
+            }
             assertFalse(o.innerOptimizer() instanceof LossScaleOptimizer);
         }
     }
