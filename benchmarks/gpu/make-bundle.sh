@@ -27,7 +27,7 @@ jlink --add-modules java.base,java.logging,java.management,java.net.http,java.xm
     --strip-debug --no-header-files --no-man-pages --compress=2 --output "$out/runtime"
 
 # The PyTorch peer's images are the sample inside Osprey's jar; run-gpu.sh extracts them (no second copy here).
-cp "$root/benchmarks/peers/pytorch_cnn.py" "$out/peers/"
+cp "$root/benchmarks/peers/pytorch_cnn.py" "$root/benchmarks/peers/pytorch_models.py" "$out/peers/"
 cp "$root/benchmarks/gpu/run-gpu.sh" "$out/"
 chmod +x "$out/run-gpu.sh"
 

@@ -44,7 +44,18 @@ fi
 for model in resnet20 mobilenetv2; do # graph models: the same figures as the CPU peer benchmark, on the GPU
   "${java[@]}" -cp "$(printf '%s:' "$here"/lib/*.jar)" dev.osprey.bench.GraphModelThroughput "$model" "$seconds" cuda \
       2>&1 | tee "$results/osprey-gpu-$model.txt"
+  # mixed_float16 training (fp16 products, dynamic loss scaling), beside PyTorch's autocast + GradScaler below
+  "${java[@]}" -cp "$(printf '%s:' "$here"/lib/*.jar)" dev.osprey.bench.GraphModelThroughput "$model" "$seconds" cuda \
+      fp16 2>&1 | tee "$results/osprey-gpu-$model-fp16.txt"
 done
+if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
+  for model in resnet20 mobilenetv2; do
+    for precision in fp32 fp16; do
+      python3 "$here/peers/pytorch_models.py" gpu-train "$model" "$seconds" "$precision" 2>&1 \
+          | tee "$results/pytorch-gpu-$model-$precision.txt"
+    done
+  done
+fi
 if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
   # The same real images Osprey measured on: the sample inside osprey-core's jar.
   data="$(mktemp -d)"

@@ -15,6 +15,10 @@ benchmarks/run-graph-models-vs-peers.sh and benchmarks/run-inference-vs-peers.sh
       per-format values).
   pytorch_models.py infer MODEL SECONDS THREADS
       The inference figures only: infer_bN, latency_p50_ms, latency_p99_ms, as above.
+  pytorch_models.py gpu-train MODEL SECONDS fp32|fp16|bf16
+      On the GPU (CUDA): training images/s at batch 64 and 128 as above, channels_last, in fp32 (PyTorch's default
+      math: TF32 convolutions) or under torch.autocast in fp16 (with a GradScaler: dynamic loss scaling, as Osprey's
+      mixed_float16) or bf16. Prints "RESULT pytorch-PRECISION <model> train_bN <value>".
   pytorch_models.py export MODEL OUT.onnx
       Exports the eval-mode model (opset 13, input "input" of the model's own input shape, output "logits",
       dynamic batch axis) and checks the file with onnx.checker.
@@ -138,26 +142,45 @@ def random_images(name, n, fmt, seed):
     return x, y
 
 
-def train_images_per_second(name, fmt, batch, seconds, warmup_steps=5):
-    model = fresh(name, fmt)
+def train_images_per_second(name, fmt, batch, seconds, warmup_steps=5, device="cpu", precision="fp32"):
+    model = fresh(name, fmt).to(device)
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
     loss_fn = nn.CrossEntropyLoss()
     x, y = random_images(name, batch * 8, fmt, seed=1)
+    x, y = x.to(device), y.to(device)
     batches = [(x[i:i + batch], y[i:i + batch]) for i in range(0, x.shape[0], batch)]
+    autocast = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
+    scaler = torch.cuda.amp.GradScaler() if precision == "fp16" else None
 
     def step(i):
         xb, yb = batches[i % len(batches)]
         opt.zero_grad(set_to_none=True)
-        loss_fn(model(xb), yb).backward()
-        opt.step()
+        if autocast is None:
+            loss = loss_fn(model(xb), yb)
+        else:
+            with torch.autocast(device_type=device, dtype=autocast):
+                loss = loss_fn(model(xb), yb)
+        if scaler is None:
+            loss.backward()
+            opt.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+
+    def synchronize():
+        if device == "cuda":
+            torch.cuda.synchronize()
 
     for i in range(warmup_steps):
         step(i)
+    synchronize()
     steps, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         step(steps)
         steps += 1
+    synchronize()
     return steps * batch / (time.perf_counter() - start)
 
 
@@ -229,9 +252,22 @@ def export(name, out):
           f"onnx {onnx.__version__}, checker passed)")
 
 
+def gpu_train(name, seconds, precision):
+    if not torch.cuda.is_available():
+        sys.exit("gpu-train: no CUDA device for PyTorch here")
+    print(f"INFO pytorch torch={torch.__version__} device={torch.cuda.get_device_name(0)} precision={precision}",
+          flush=True)
+    for batch in (64, 128):
+        value = train_images_per_second(name, torch.channels_last, batch, seconds, device="cuda", precision=precision)
+        print(f"RESULT pytorch-{precision} {name} train_b{batch} {value:.4f}", flush=True)
+
+
 def main(args):
     if len(args) == 3 and args[0] == "export" and args[1] in EXPECTED:
         export(args[1], args[2])
+        return
+    if len(args) == 4 and args[0] == "gpu-train" and args[1] in EXPECTED and args[3] in ("fp32", "fp16", "bf16"):
+        gpu_train(args[1], float(args[2]), args[3])
         return
     training = not (len(args) == 4 and args[0] == "infer")
     if not training:

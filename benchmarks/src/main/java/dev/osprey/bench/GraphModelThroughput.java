@@ -19,18 +19,23 @@ import java.util.Random;
  * with random labels, Adam at 1e-3 with epsilon 1e-7, cross-entropy), inference images/s at batch 256 and batch-1
  * latency (median, p99), both with the softmax. Prints "RESULT osprey MODEL FIGURE VALUE" lines.
  *
- * <p>Usage: GraphModelThroughput resnet20|mobilenetv2 SECONDS [cpu|cuda|cuda:N]
+ * <p>Usage: GraphModelThroughput resnet20|mobilenetv2 SECONDS [cpu|cuda|cuda:N [fp32|bf16|fp16]]. With a training
+ * precision (Keras' mixed-precision policies: mixed_bfloat16, mixed_float16 with dynamic loss scaling) only the
+ * training figures are measured, as "RESULT osprey-PRECISION ..."; the policy in effect is printed first (INFO), and
+ * a policy the device can't run exits with status 3 (the model says why).
  */
 public final class GraphModelThroughput {
     private GraphModelThroughput() {
     }
 
     public static void main(String[] args) {
-        if (args.length < 2 || args.length > 3) {
-            System.err.println("usage: GraphModelThroughput resnet20|mobilenetv2 SECONDS [cpu|cuda|cuda:N]");
+        if (args.length < 2 || args.length > 4) {
+            System.err.println("usage: GraphModelThroughput resnet20|mobilenetv2 SECONDS [cpu|cuda|cuda:N "
+                    + "[fp32|bf16|fp16]]");
             System.exit(2);
         }
-        Device device = args.length == 3 ? Device.parse(args[2]) : Device.cpu();
+        Device device = args.length >= 3 ? Device.parse(args[2]) : Device.cpu();
+        dev.osprey.MixedPrecision policy = args.length == 4 ? dev.osprey.MixedPrecision.parse(args[3]) : null;
         String name = args[0];
         double seconds = Double.parseDouble(args[1]);
         Random r = new Random(42);
@@ -48,18 +53,31 @@ public final class GraphModelThroughput {
         try (Model model = Models.byName(name, Shape.of(32, 32, 3), 10).device(device)) {
             model.compile(new Adam(1e-3, 0.9, 0.999, 1e-7), Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY);
             System.out.println("INFO osprey " + model.backendDescription().replace(' ', '_'));
-            for (int batch : new int[] {64, 128}) {
-                print(name, "train_b" + batch, ModelBenchmark.trainImagesPerSecond(model, images, labels, batch, seconds));
+            String framework = "osprey";
+            if (policy != null) {
+                model.mixedPrecision(policy);
+                System.out.println("INFO osprey policy " + model.mixedPrecision());
+                if (model.mixedPrecision() != policy) {
+                    System.exit(3);
+                }
+                framework = "osprey-" + policy;
             }
-            print(name, "infer_b256", ModelBenchmark.inferenceImagesPerSecond(model, images, 256, seconds));
+            for (int batch : new int[] {64, 128}) {
+                print(framework, name, "train_b" + batch,
+                        ModelBenchmark.trainImagesPerSecond(model, images, labels, batch, seconds));
+            }
+            if (policy != null) {
+                return; // inference runs in fp32 whatever the training policy: measured without one
+            }
+            print(framework, name, "infer_b256", ModelBenchmark.inferenceImagesPerSecond(model, images, 256, seconds));
             double[] latency = ModelBenchmark.batchOneLatencyMillis(model, images, seconds);
-            print(name, "latency_p50_ms", latency[0]);
-            print(name, "latency_p99_ms", latency[1]);
+            print(framework, name, "latency_p50_ms", latency[0]);
+            print(framework, name, "latency_p99_ms", latency[1]);
         }
     }
 
-    private static void print(String model, String figure, double value) {
-        System.out.printf(Locale.ROOT, "RESULT osprey %s %s %.4f%n", model, figure, value);
+    private static void print(String framework, String model, String figure, double value) {
+        System.out.printf(Locale.ROOT, "RESULT %s %s %s %.4f%n", framework, model, figure, value);
         System.out.flush();
     }
 }
