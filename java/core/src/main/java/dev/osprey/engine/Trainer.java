@@ -113,7 +113,7 @@ public final class Trainer implements Training {
             }
             int step = 0;
             for (int rows = feed.next(); rows > 0; rows = feed.next(), step++) {
-                long stepSeed = seed ^ updater.iterations() * 0x9E3779B97F4A7C15L;
+                long stepSeed = seed ^ stepNumber() * 0x9E3779B97F4A7C15L;
                 if (parallel != null) {
                     parallel.step(stepSeed);
                 } else {
@@ -173,7 +173,7 @@ public final class Trainer implements Training {
         if (!counted.isEmpty()) {
             backend.fill(network.counts(true), 0f);
         }
-        trainStep(plan, seed ^ updater.iterations() * 0x9E3779B97F4A7C15L);
+        trainStep(plan, seed ^ stepNumber() * 0x9E3779B97F4A7C15L);
         seenThisEpoch = rows;
         Map<String, Double> logs = new LinkedHashMap<>();
         logs.put("loss", loss());
@@ -204,6 +204,14 @@ public final class Trainer implements Training {
             return null;
         });
         network.parameters().changed();
+    }
+
+    /**
+     * The number that seeds the next step's dropout: the optimizer's steps, and the steps loss scaling skipped (a
+     * skipped step leaves the optimizer's count as it was; the next batch still gets masks of its own).
+     */
+    private long stepNumber() {
+        return updater.iterations() + (updater instanceof LossScaler scaler ? scaler.skippedSteps() : 0);
     }
 
     /** Multiplies the loss gradient by the updater's loss scale, when it has one (dynamic loss scaling). */

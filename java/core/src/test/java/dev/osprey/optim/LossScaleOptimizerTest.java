@@ -109,6 +109,24 @@ class LossScaleOptimizerTest {
         }
     }
 
+    /**
+     * A skipped step leaves the optimizer's step count as it was, but the next step still draws dropout masks of its
+     * own: on the same batch and weights, the skipped step and the next one report different losses.
+     */
+    @Test
+    void theStepAfterASkippedOneDrawsItsOwnDropoutMasks() {
+        NDArray[] d = data(16);
+        try (Sequential m = new Sequential(new Flatten().inputShape(28, 28, 1), new dev.osprey.layers.Dropout(0.5),
+                new Dense(10, Activation.SOFTMAX))) {
+            m.device(Device.cpu()).seed(5);
+            m.compile(new LossScaleOptimizer(new SGD(0.1), 0x1p64, 2000), Loss.sparseCategoricalCrossentropy());
+            double skipped = m.trainOnBatch(d[0], d[1]).get("loss");
+            assertEquals(null, m.optimizerState(), "2^64 must overflow on this model");
+            double next = m.trainOnBatch(d[0], d[1]).get("loss");
+            assertTrue(skipped != next, "the same masks again: " + skipped + " and " + next);
+        }
+    }
+
     @Test
     void onTheCpuTheFloat16PolicyTrainsInFp32WithoutScaling() {
         NDArray[] d = data(32);
