@@ -1178,8 +1178,7 @@ public class Model implements AutoCloseable {
     public record LossScaleState(double scale, int goodSteps) {
         /** Checks a scale that is a power of two from 1 to 2^64, and a count >= 0. */
         public LossScaleState {
-            if (!(scale >= 1 && scale <= 0x1p64) || Math.scalb(1.0, Math.getExponent(scale)) != scale
-                    || goodSteps < 0) {
+            if (!dev.osprey.optim.DynamicLossScale.isScale(scale) || goodSteps < 0) {
                 throw new IllegalArgumentException("loss scale: expected a power of two from 1 to 2^64 and a count "
                         + ">= 0, received " + scale + " and " + goodSteps);
             }

@@ -94,7 +94,7 @@ public final class LossScaler extends ForwardingUpdater {
 
     /** Continues from this scale (a power of two from 1 to 2^64) and count of good steps, another rank's. */
     public void restore(double scale, int goodSteps) {
-        if (!(scale >= 1 && scale <= 0x1p64) || Math.scalb(1.0, Math.getExponent(scale)) != scale || goodSteps < 0) {
+        if (!DynamicLossScale.isScale(scale) || goodSteps < 0) {
             throw new IllegalArgumentException("loss scale: expected a power of two from 1 to 2^64 and a count >= 0, "
                     + "received " + scale + " and " + goodSteps);
         }

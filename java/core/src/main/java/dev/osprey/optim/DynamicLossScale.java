@@ -21,8 +21,7 @@ public record DynamicLossScale(double initialScale, int dynamicGrowthSteps) {
 
     /** Checks the settings. */
     public DynamicLossScale {
-        if (!(initialScale >= 1 && initialScale <= LARGEST)
-                || Math.scalb(1.0, Math.getExponent(initialScale)) != initialScale) {
+        if (!isScale(initialScale)) {
             throw new IllegalArgumentException("loss scale: expected an initial scale that is a power of two from 1 to "
                     + "2^64, received " + initialScale);
         }
@@ -30,6 +29,11 @@ public record DynamicLossScale(double initialScale, int dynamicGrowthSteps) {
             throw new IllegalArgumentException("loss scale: expected dynamic growth steps >= 1, received "
                     + dynamicGrowthSteps);
         }
+    }
+
+    /** Whether s can be a loss scale: a power of two from 1 to 2^64 (so that unscaling is exact). */
+    public static boolean isScale(double s) {
+        return s >= 1 && s <= LARGEST && Math.scalb(1.0, Math.getExponent(s)) == s;
     }
 
     /** The settings under Keras' names, as saved in a model file's optimizer config. */
