@@ -502,8 +502,7 @@ public final class ExecutionPlan implements AutoCloseable {
                 }
             }
         }
-        dev.osprey.backend.Conv2dSpec spec = convolutionSpec(dw).withBias(bias != null)
-                .withActivation(runActivation(dw));
+        dev.osprey.backend.Conv2dSpec spec = runSpec(dw); // the spec fusesDepthwise accepted
         return new PlanContext.DepthwiseAfter(spec, backend.view(kernel, 0, spec.kernelShape()), bias);
     }
 
