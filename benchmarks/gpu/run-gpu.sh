@@ -51,11 +51,28 @@ done
 if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
   for model in resnet20 mobilenetv2; do
     for precision in fp32 fp16; do
-      python3 "$here/peers/pytorch_models.py" gpu-train "$model" "$seconds" "$precision" 2>&1 \
-          | tee "$results/pytorch-gpu-$model-$precision.txt"
+      for mode in gpu-train gpu-infer; do
+        python3 "$here/peers/pytorch_models.py" "$mode" "$model" "$seconds" "$precision" 2>&1 \
+            | tee -a "$results/pytorch-gpu-$model-$precision.txt"
+      done
     done
   done
 fi
+# The graph models' figures side by side: Osprey (fp32, mixed_float16) and PyTorch (fp32, autocast fp16).
+python3 - "$results" <<'PY' | tee "$results/graph-models-gpu.txt"
+import collections, glob, os, sys
+d = sys.argv[1]
+table = collections.defaultdict(dict)  # (model, figure) -> {framework: value}
+for path in glob.glob(os.path.join(d, "osprey-gpu-*.txt")) + glob.glob(os.path.join(d, "pytorch-gpu-*-*.txt")):
+    for line in open(path, errors="replace"):
+        parts = line.split()
+        if len(parts) == 5 and parts[0] == "RESULT":
+            table[(parts[2], parts[3])][parts[1]] = float(parts[4])
+frameworks = ["osprey", "osprey-fp16", "pytorch-fp32", "pytorch-fp16"]
+print("model figure " + " ".join(frameworks) + "  (images/s, or ms for latency; blank: not measured)")
+for (model, figure), row in sorted(table.items()):
+    print(model, figure, " ".join(f"{row[f]:.3f}" if f in row else "-" for f in frameworks))
+PY
 if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
   # The same real images Osprey measured on: the sample inside osprey-core's jar.
   data="$(mktemp -d)"

@@ -19,6 +19,10 @@ benchmarks/run-graph-models-vs-peers.sh and benchmarks/run-inference-vs-peers.sh
       On the GPU (CUDA): training images/s at batch 64 and 128 as above, channels_last, in fp32 (PyTorch's default
       math: TF32 convolutions) or under torch.autocast in fp16 (with a GradScaler: dynamic loss scaling, as Osprey's
       mixed_float16) or bf16. Prints "RESULT pytorch-PRECISION <model> train_bN <value>".
+  pytorch_models.py gpu-infer MODEL SECONDS fp32|fp16|bf16
+      On the GPU (CUDA): inference images/s at batch N and batch-1 latency (median, p99) as above, channels_last, in
+      fp32 or under torch.autocast; as Osprey's predict does, each call copies its images from the host and its
+      softmax back. Prints "RESULT pytorch-PRECISION <model> <figure> <value>".
   pytorch_models.py export MODEL OUT.onnx
       Exports the eval-mode model (opset 13, input "input" of the model's own input shape, output "logits",
       dynamic batch axis) and checks the file with onnx.checker.
@@ -262,12 +266,56 @@ def gpu_train(name, seconds, precision):
         print(f"RESULT pytorch-{precision} {name} train_b{batch} {value:.4f}", flush=True)
 
 
+def gpu_infer(name, seconds, precision):
+    if not torch.cuda.is_available():
+        sys.exit("gpu-infer: no CUDA device for PyTorch here")
+    print(f"INFO pytorch torch={torch.__version__} device={torch.cuda.get_device_name(0)} precision={precision}",
+          flush=True)
+    model = fresh(name, torch.channels_last).to("cuda").eval()
+    autocast = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
+
+    def predict(xb):
+        with torch.no_grad():
+            xb = xb.to("cuda", non_blocking=False)
+            if autocast is None:
+                out = model(xb)
+            else:
+                with torch.autocast(device_type="cuda", dtype=autocast):
+                    out = model(xb)
+            return torch.softmax(out.float(), 1).cpu().numpy()  # back on the host: the call waits for the GPU
+
+    batch = infer_batch(name)
+    x, _ = random_images(name, batch * 4, torch.channels_last, seed=2)
+    batches = [x[i:i + batch] for i in range(0, x.shape[0], batch)]
+    for xb in batches[:3]:
+        predict(xb)
+    runs, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        predict(batches[runs % len(batches)])
+        runs += 1
+    print(f"RESULT pytorch-{precision} {name} {infer_figure(name)} {runs * batch / (time.perf_counter() - start):.4f}",
+          flush=True)
+    singles = [x[i:i + 1] for i in range(min(256, x.shape[0]))]
+    for i in range(50):
+        predict(singles[i % len(singles)])
+    samples, end = [], time.perf_counter() + seconds
+    while time.perf_counter() < end and len(samples) < 200_000:
+        t0 = time.perf_counter()
+        predict(singles[len(samples) % len(singles)])
+        samples.append((time.perf_counter() - t0) * 1e3)
+    samples.sort()
+    p99 = samples[min(len(samples) - 1, math.ceil(len(samples) * 0.99) - 1)]
+    print(f"RESULT pytorch-{precision} {name} latency_p50_ms {samples[len(samples) // 2]:.4f}", flush=True)
+    print(f"RESULT pytorch-{precision} {name} latency_p99_ms {p99:.4f}", flush=True)
+
+
 def main(args):
     if len(args) == 3 and args[0] == "export" and args[1] in EXPECTED:
         export(args[1], args[2])
         return
-    if len(args) == 4 and args[0] == "gpu-train" and args[1] in EXPECTED and args[3] in ("fp32", "fp16", "bf16"):
-        gpu_train(args[1], float(args[2]), args[3])
+    if len(args) == 4 and args[0] in ("gpu-train", "gpu-infer") and args[1] in EXPECTED \
+            and args[3] in ("fp32", "fp16", "bf16"):
+        (gpu_train if args[0] == "gpu-train" else gpu_infer)(args[1], float(args[2]), args[3])
         return
     training = not (len(args) == 4 and args[0] == "infer")
     if not training:
