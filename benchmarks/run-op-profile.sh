@@ -5,7 +5,8 @@
 # on a large matrix product (the yardstick) and the wall time of the same calls without the verbose mode (so the
 # share of a call spent inside oneDNN shows). Phases: infer (batch 256; 32 for resnet18), latency (batch 1) and train
 # (batch 128; 32 for resnet18). Writes benchmarks/results/op-profile-<UTC time>.md.
-# Usage: benchmarks/run-op-profile.sh [calls=20] [models: tutorial resnet20 mobilenetv2 resnet18; default the first three]
+# Usage: benchmarks/run-op-profile.sh [calls=20] [models: tutorial resnet20 mobilenetv2 resnet18 mobilenetv2_224; default
+#        the first three]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 calls="${1:-20}"
