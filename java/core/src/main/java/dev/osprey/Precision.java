@@ -38,6 +38,19 @@ public enum Precision {
         throw new IllegalArgumentException("expected precision fp32, bf16, fp16 or int8, received '" + name + "'");
     }
 
+    /**
+     * Parses a precision inference runs in, "fp32", "bf16" or "int8" (any case), as predict, serve and bench take
+     * --precision: "fp16" is refused with the reason (a training precision).
+     */
+    public static Precision parseInference(String name) {
+        Precision p = parse(name);
+        if (p == FP16) {
+            throw new IllegalArgumentException("expected an inference precision fp32, bf16 or int8, received '" + name
+                    + "' (fp16 is a training precision: train --precision fp16, on GPUs)");
+        }
+        return p;
+    }
+
     /** "fp32", "bf16", "fp16", "int8". */
     @Override
     public String toString() {

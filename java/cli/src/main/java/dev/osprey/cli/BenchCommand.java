@@ -61,7 +61,7 @@ final class BenchCommand implements Callable<Integer> {
         }
         List<dev.osprey.Precision> extra = new ArrayList<>();
         for (String p : precisions) {
-            dev.osprey.Precision precision = dev.osprey.Precision.parse(p);
+            dev.osprey.Precision precision = dev.osprey.Precision.parseInference(p);
             if (precision != dev.osprey.Precision.FP32 && !extra.contains(precision)) {
                 extra.add(precision);
             }

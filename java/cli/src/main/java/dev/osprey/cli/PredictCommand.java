@@ -54,7 +54,7 @@ final class PredictCommand implements Callable<Integer> {
         if (topK <= 0) {
             throw new IllegalArgumentException("expected --top-k > 0, received " + topK);
         }
-        dev.osprey.Precision inferIn = dev.osprey.Precision.parse(precision);
+        dev.osprey.Precision inferIn = dev.osprey.Precision.parseInference(precision);
         try (Model model = Model.load(modelFile, Device.parse(device))) {
             model.inferencePrecision(inferIn);
             List<String> labels = new ArrayList<>();

@@ -65,7 +65,7 @@ final class ServeCommand implements Callable<Integer> {
         }
         Predictor predictor = Predictor.builder(modelFile).maxBatchSize(maxBatch)
                 .maxDelay(Duration.ofNanos(maxDelayMicros * 1000)).queueCapacity(queue)
-                .acceptNonFiniteInputs(allowNonFinite).precision(dev.osprey.Precision.parse(precision)).build();
+                .acceptNonFiniteInputs(allowNonFinite).precision(dev.osprey.Precision.parseInference(precision)).build();
         InferenceServer server;
         try {
             server = InferenceServer.builder(predictor).address(new InetSocketAddress(host, port))
