@@ -231,8 +231,8 @@ class OptimizedInferenceTest {
     @Test
     void steadyStateInferenceAtBatchOneAndLargeBatchesAllocatesNoNativeMemory() {
         try (Model model = Models.resNet(20, Shape.of(32, 32, 3), 10)) {
-            NDArray one = new NDArray(images(1, Shape.of(32, 32, 3), 4), 1, 32, 32, 3);
-            NDArray many = new NDArray(images(256, Shape.of(32, 32, 3), 5), 256, 32, 32, 3);
+            NDArray one = smallImages(1, 4);
+            NDArray many = smallImages(256, 5);
             assertSteadyStateAllocatesNothing(model, one, many, "steady-state inference allocated native memory");
             assertTrue(model.backend().nativeAllocations() > 0);
         }
@@ -241,8 +241,8 @@ class OptimizedInferenceTest {
     @Test
     void steadyStateInt8InferenceAllocatesNoNativeMemoryEither() {
         try (Model model = Models.resNet(20, Shape.of(32, 32, 3), 10)) {
-            NDArray one = new NDArray(images(1, Shape.of(32, 32, 3), 4), 1, 32, 32, 3);
-            NDArray many = new NDArray(images(256, Shape.of(32, 32, 3), 5), 256, 32, 32, 3);
+            NDArray one = smallImages(1, 4);
+            NDArray many = smallImages(256, 5);
             model.quantize(many.slice(0, 64));
             org.junit.jupiter.api.Assumptions.assumeTrue(model.inferencePrecision() == dev.osprey.Precision.INT8,
                     () -> model.backend().unavailable(dev.osprey.Precision.INT8));
@@ -250,17 +250,22 @@ class OptimizedInferenceTest {
         }
     }
 
-    /** After one warm-up call at each batch size, three more of each allocate no native memory. */
     /** The same where plans run pointwise and depthwise convolutions as one op (MobileNetV2's 16x16 maps at 256). */
     @Test
     void steadyStateInferenceWithDepthwiseFusionsAllocatesNoNativeMemoryEither() {
         try (Model model = Models.mobileNetV2(1.0, Shape.of(32, 32, 3), 10)) {
-            NDArray one = new NDArray(images(1, Shape.of(32, 32, 3), 4), 1, 32, 32, 3);
-            NDArray many = new NDArray(images(256, Shape.of(32, 32, 3), 5), 256, 32, 32, 3);
+            NDArray one = smallImages(1, 4);
+            NDArray many = smallImages(256, 5);
             assertSteadyStateAllocatesNothing(model, one, many, "steady-state fused inference allocated native memory");
         }
     }
 
+    /** n seeded random 32x32x3 images. */
+    private static NDArray smallImages(int n, long seed) {
+        return new NDArray(images(n, Shape.of(32, 32, 3), seed), n, 32, 32, 3);
+    }
+
+    /** After one warm-up call at each batch size, three more of each allocate no native memory. */
     private static void assertSteadyStateAllocatesNothing(Model model, NDArray one, NDArray many, String message) {
         model.predict(one, 1);
         model.predict(many, 256);
