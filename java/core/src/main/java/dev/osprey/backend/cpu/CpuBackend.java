@@ -54,6 +54,8 @@ public final class CpuBackend implements Backend {
     private final PlanCache<SoftmaxPlan.Key, SoftmaxPlan> softmaxPlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
     private final PlanCache<BinaryPlan.Key, BinaryPlan> binaryPlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
     private final String description;
+    /** The OpenMP team each inference, pooling and element-wise plan is made for and runs on (see OpenMpTeam). */
+    private final TeamSize teams;
     private String convImplementation;
     private long tensorsAllocated;
     private boolean closed;
@@ -86,6 +88,7 @@ public final class CpuBackend implements Backend {
         dnnl.set_primitive_cache_capacity(PLANS_PER_KIND);
         context = new DnnlContext();
         isa = dnnl.get_effective_cpu_isa();
+        teams = TeamSize.fromProperties();
         dnnl_version_t v = dnnl.version();
         description = "cpu: oneDNN " + v.major() + "." + v.minor() + "." + v.patch() + ", " + threads() + " threads";
     }
@@ -345,7 +348,8 @@ public final class CpuBackend implements Backend {
     private ConvInferencePlan convInference(ConvInference op) {
         checkOpen();
         requireAvailable(op.precision());
-        ConvInferencePlan plan = convInferencePlans.get(op, k -> new ConvInferencePlan(context, k));
+        ConvInferencePlan plan = convInferencePlans.get(op,
+                k -> OpenMpTeam.sized(teams.of(k), () -> new ConvInferencePlan(context, k)));
         convImplementation = plan.implementation;
         return plan;
     }
@@ -374,7 +378,8 @@ public final class CpuBackend implements Backend {
     private DenseInferencePlan denseInference(DenseInference op) {
         checkOpen();
         requireAvailable(op.precision());
-        return denseInferencePlans.get(op, k -> new DenseInferencePlan(context, k));
+        return denseInferencePlans.get(op,
+                k -> OpenMpTeam.sized(teams.of(k.spec()), () -> new DenseInferencePlan(context, k)));
     }
 
     private void requireAvailable(Precision precision) {
@@ -416,13 +421,14 @@ public final class CpuBackend implements Backend {
     public synchronized void maxPool2dInt8(Pool2dSpec spec, boolean unsigned, Tensor x, Tensor y) {
         Checks.pool2dForward(spec, x, y, null, 0);
         checkOpen();
-        int8PoolPlans.get(new Int8MaxPoolPlan.Key(spec, unsigned), k -> new Int8MaxPoolPlan(context, k))
+        int8PoolPlans.get(new Int8MaxPoolPlan.Key(spec, unsigned),
+                        k -> OpenMpTeam.sized(teams.of(k.spec(), Byte.BYTES), () -> new Int8MaxPoolPlan(context, k)))
                 .forward(cpu(x), cpu(y));
     }
 
     private PoolPlan pool(Pool2dSpec spec) {
         checkOpen();
-        return poolPlans.get(spec, s -> new PoolPlan(context, s));
+        return poolPlans.get(spec, s -> OpenMpTeam.sized(teams.of(s, Float.BYTES), () -> new PoolPlan(context, s)));
     }
 
     // ---- dense -------------------------------------------------------------------------------------------
@@ -503,7 +509,7 @@ public final class CpuBackend implements Backend {
         int[] rows = Checks.activation("activationForward", activation, x, y);
         checkOpen();
         if (activation.kind() == Activation.Kind.SOFTMAX) {
-            softmaxPlans.get(new SoftmaxPlan.Key(rows[0], rows[1]), k -> new SoftmaxPlan(context, k))
+            softmax(rows)
                     .forward(cpu(x), cpu(y));
             return;
         }
@@ -528,7 +534,7 @@ public final class CpuBackend implements Backend {
                 return;
             }
             case SOFTMAX -> {
-                softmaxPlans.get(new SoftmaxPlan.Key(rows[0], rows[1]), k -> new SoftmaxPlan(context, k))
+                softmax(rows)
                         .backward(cpu(y), cpu(dy), cpu(dx));
                 return;
             }
@@ -548,8 +554,14 @@ public final class CpuBackend implements Backend {
         eltwise(e, y.size()).backward(x == null ? null : cpu(x), cpu(y), cpu(dy), cpu(dx));
     }
 
+    private SoftmaxPlan softmax(int[] rows) {
+        return softmaxPlans.get(new SoftmaxPlan.Key(rows[0], rows[1]), k -> OpenMpTeam.sized(
+                teams.elementwise((long) k.rows() * k.width(), 1), () -> new SoftmaxPlan(context, k)));
+    }
+
     private EltwisePlan eltwise(Eltwise e, long elements) {
-        return eltwisePlans.get(new EltwisePlan.Key(e, elements), k -> new EltwisePlan(context, k));
+        return eltwisePlans.get(new EltwisePlan.Key(e, elements),
+                k -> OpenMpTeam.sized(teams.elementwise(elements, 1), () -> new EltwisePlan(context, k)));
     }
 
     @Override
@@ -565,7 +577,8 @@ public final class CpuBackend implements Backend {
     private void binary(dnnl.algorithm algorithm, String what, Tensor a, Tensor b, Tensor out) {
         sameSize(what, a, b, out);
         checkOpen();
-        binaryPlans.get(new BinaryPlan.Key(algorithm, a.size()), k -> new BinaryPlan(context, k))
+        binaryPlans.get(new BinaryPlan.Key(algorithm, a.size()),
+                        k -> OpenMpTeam.sized(teams.elementwise(k.elements(), 2), () -> new BinaryPlan(context, k)))
                 .run(cpu(a), cpu(b), cpu(out));
     }
 

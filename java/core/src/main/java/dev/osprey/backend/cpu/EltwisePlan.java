@@ -25,6 +25,8 @@ final class EltwisePlan implements AutoCloseable {
     private final eltwise_forward.primitive_desc forwardDesc;
     private final Step forward;
     private Step backward;
+    /** The OpenMP team this plan's primitives are made for, those made on first use too (see OpenMpTeam). */
+    private final int team = OpenMpTeam.current();
 
     EltwisePlan(DnnlContext context, Key key) {
         this.context = context;
@@ -57,19 +59,23 @@ final class EltwisePlan implements AutoCloseable {
         Eltwise e = key.function();
         int data = e.backwardFromOutput() ? DNNL_ARG_DST : DNNL_ARG_SRC;
         if (backward == null) {
-            eltwise_backward.primitive_desc d = owned.own(new eltwise_backward.primitive_desc(context.engine,
-                    e.backward(), flat, flat, flat, e.alpha(), e.beta(), forwardDesc,
-                    owned.attributes(Activation.LINEAR), false));
-            backward = new Step("eltwise backward", key, new eltwise_backward(d))
-                    .arg(data, flat, context.engine)
-                    .arg(DNNL_ARG_DIFF_DST, flat, context.engine)
-                    .arg(DNNL_ARG_DIFF_SRC, flat, context.engine)
-                    .arg(DNNL_ARG_SCRATCHPAD, d.scratchpad_desc(), context.engine);
-            context.reserveScratchpad(d.scratchpad_desc());
+            backward = OpenMpTeam.sized(team, () -> makeBackward(e, data));
         }
         backward.bind(data, (e.backwardFromOutput() ? y : x).pointer()).bind(DNNL_ARG_DIFF_DST, dy.pointer())
                 .bind(DNNL_ARG_DIFF_SRC, dx.pointer()).bind(DNNL_ARG_SCRATCHPAD, context.scratchpad())
                 .run(context.stream);
+    }
+
+    private Step makeBackward(Eltwise e, int data) {
+        eltwise_backward.primitive_desc d = owned.own(new eltwise_backward.primitive_desc(context.engine,
+                e.backward(), flat, flat, flat, e.alpha(), e.beta(), forwardDesc,
+                owned.attributes(Activation.LINEAR), false));
+        context.reserveScratchpad(d.scratchpad_desc());
+        return new Step("eltwise backward", key, new eltwise_backward(d))
+                .arg(data, flat, context.engine)
+                .arg(DNNL_ARG_DIFF_DST, flat, context.engine)
+                .arg(DNNL_ARG_DIFF_SRC, flat, context.engine)
+                .arg(DNNL_ARG_SCRATCHPAD, d.scratchpad_desc(), context.engine);
     }
 
     @Override

@@ -30,6 +30,8 @@ final class PoolPlan implements AutoCloseable {
     private Step inference;
     private Step backward;
     final long workspaceFloats;
+    /** The OpenMP team this plan's primitives are made for, those made on first use too (see OpenMpTeam). */
+    private final int team = OpenMpTeam.current();
 
     PoolPlan(DnnlContext context, Pool2dSpec s) {
         this.context = context;
@@ -72,40 +74,48 @@ final class PoolPlan implements AutoCloseable {
     /** The forward without a workspace (forward_inference), made on first use. */
     void inference(CpuTensor x, CpuTensor y) {
         if (inference == null) {
-            Pool2dSpec s = spec;
-            pooling_forward.primitive_desc d = owned.own(new pooling_forward.primitive_desc(context.engine,
-                    dnnl.prop_kind.forward_inference, algorithm(s), src, dst, new long[] {s.strideH(), s.strideW()},
-                    new long[] {s.poolH(), s.poolW()}, new long[] {0, 0}, new long[] {s.padTop(), s.padLeft()},
-                    new long[] {s.padBottom(), s.padRight()}, owned.attributes(Activation.LINEAR), false));
-            inference = new Step("pool inference", s, new pooling_forward(d))
-                    .arg(DNNL_ARG_SRC, src, context.engine)
-                    .arg(DNNL_ARG_DST, dst, context.engine)
-                    .arg(DNNL_ARG_SCRATCHPAD, d.scratchpad_desc(), context.engine);
-            context.reserveScratchpad(d.scratchpad_desc());
+            inference = OpenMpTeam.sized(team, this::makeInference);
         }
         inference.bind(DNNL_ARG_SRC, x.pointer()).bind(DNNL_ARG_DST, y.pointer())
                 .bind(DNNL_ARG_SCRATCHPAD, context.scratchpad()).run(context.stream);
     }
 
+    private Step makeInference() {
+        Pool2dSpec s = spec;
+        pooling_forward.primitive_desc d = owned.own(new pooling_forward.primitive_desc(context.engine,
+                dnnl.prop_kind.forward_inference, algorithm(s), src, dst, new long[] {s.strideH(), s.strideW()},
+                new long[] {s.poolH(), s.poolW()}, new long[] {0, 0}, new long[] {s.padTop(), s.padLeft()},
+                new long[] {s.padBottom(), s.padRight()}, owned.attributes(Activation.LINEAR), false));
+        context.reserveScratchpad(d.scratchpad_desc());
+        return new Step("pool inference", s, new pooling_forward(d))
+                .arg(DNNL_ARG_SRC, src, context.engine)
+                .arg(DNNL_ARG_DST, dst, context.engine)
+                .arg(DNNL_ARG_SCRATCHPAD, d.scratchpad_desc(), context.engine);
+    }
+
     void backward(CpuTensor dy, CpuTensor ws, CpuTensor dx) {
         if (backward == null) {
-            Pool2dSpec s = spec;
-            pooling_backward.primitive_desc d = owned.own(new pooling_backward.primitive_desc(context.engine,
-                    algorithm(s), src, dst, new long[] {s.strideH(), s.strideW()}, new long[] {s.poolH(), s.poolW()},
-                    new long[] {0, 0}, new long[] {s.padTop(), s.padLeft()}, new long[] {s.padBottom(), s.padRight()},
-                    forwardDesc, owned.attributes(Activation.LINEAR), false));
-            Step b = new Step("pool backward", s, new pooling_backward(d))
-                    .arg(DNNL_ARG_DIFF_DST, dst, context.engine)
-                    .arg(DNNL_ARG_DIFF_SRC, src, context.engine)
-                    .arg(DNNL_ARG_SCRATCHPAD, d.scratchpad_desc(), context.engine);
-            backward = workspace != null ? b.arg(DNNL_ARG_WORKSPACE, workspace, context.engine) : b;
-            context.reserveScratchpad(d.scratchpad_desc());
+            backward = OpenMpTeam.sized(team, this::makeBackward);
         }
         if (workspace != null) {
             backward.bind(DNNL_ARG_WORKSPACE, ws.pointer());
         }
         backward.bind(DNNL_ARG_DIFF_DST, dy.pointer()).bind(DNNL_ARG_DIFF_SRC, dx.pointer())
                 .bind(DNNL_ARG_SCRATCHPAD, context.scratchpad()).run(context.stream);
+    }
+
+    private Step makeBackward() {
+        Pool2dSpec s = spec;
+        pooling_backward.primitive_desc d = owned.own(new pooling_backward.primitive_desc(context.engine,
+                algorithm(s), src, dst, new long[] {s.strideH(), s.strideW()}, new long[] {s.poolH(), s.poolW()},
+                new long[] {0, 0}, new long[] {s.padTop(), s.padLeft()}, new long[] {s.padBottom(), s.padRight()},
+                forwardDesc, owned.attributes(Activation.LINEAR), false));
+        Step b = new Step("pool backward", s, new pooling_backward(d))
+                .arg(DNNL_ARG_DIFF_DST, dst, context.engine)
+                .arg(DNNL_ARG_DIFF_SRC, src, context.engine)
+                .arg(DNNL_ARG_SCRATCHPAD, d.scratchpad_desc(), context.engine);
+        context.reserveScratchpad(d.scratchpad_desc());
+        return workspace != null ? b.arg(DNNL_ARG_WORKSPACE, workspace, context.engine) : b;
     }
 
     @Override

@@ -25,6 +25,8 @@ final class SoftmaxPlan implements AutoCloseable {
     private final softmax_forward.primitive_desc forwardDesc;
     private final Step forward;
     private Step backward;
+    /** The OpenMP team this plan's primitives are made for, those made on first use too (see OpenMpTeam). */
+    private final int team = OpenMpTeam.current();
 
     SoftmaxPlan(DnnlContext context, Key key) {
         this.context = context;
@@ -52,19 +54,23 @@ final class SoftmaxPlan implements AutoCloseable {
 
     void backward(CpuTensor y, CpuTensor dy, CpuTensor dx) {
         if (backward == null) {
-            softmax_backward.primitive_desc d = owned.own(new softmax_backward.primitive_desc(context.engine,
-                    dnnl.algorithm.softmax_accurate, rows, rows, rows, 1, forwardDesc,
-                    owned.attributes(Activation.LINEAR), false));
-            backward = new Step("softmax backward", key, new softmax_backward(d))
-                    .arg(DNNL_ARG_DST, rows, context.engine)
-                    .arg(DNNL_ARG_DIFF_DST, rows, context.engine)
-                    .arg(DNNL_ARG_DIFF_SRC, rows, context.engine)
-                    .arg(DNNL_ARG_SCRATCHPAD, d.scratchpad_desc(), context.engine);
-            context.reserveScratchpad(d.scratchpad_desc());
+            backward = OpenMpTeam.sized(team, this::makeBackward);
         }
         backward.bind(DNNL_ARG_DST, y.pointer()).bind(DNNL_ARG_DIFF_DST, dy.pointer())
                 .bind(DNNL_ARG_DIFF_SRC, dx.pointer()).bind(DNNL_ARG_SCRATCHPAD, context.scratchpad())
                 .run(context.stream);
+    }
+
+    private Step makeBackward() {
+        softmax_backward.primitive_desc d = owned.own(new softmax_backward.primitive_desc(context.engine,
+                dnnl.algorithm.softmax_accurate, rows, rows, rows, 1, forwardDesc,
+                owned.attributes(Activation.LINEAR), false));
+        context.reserveScratchpad(d.scratchpad_desc());
+        return new Step("softmax backward", key, new softmax_backward(d))
+                .arg(DNNL_ARG_DST, rows, context.engine)
+                .arg(DNNL_ARG_DIFF_DST, rows, context.engine)
+                .arg(DNNL_ARG_DIFF_SRC, rows, context.engine)
+                .arg(DNNL_ARG_SCRATCHPAD, d.scratchpad_desc(), context.engine);
     }
 
     @Override

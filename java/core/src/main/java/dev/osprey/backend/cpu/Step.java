@@ -12,7 +12,8 @@ import org.bytedeco.javacpp.Pointer;
 
 /**
  * One planned oneDNN primitive with its argument map built once. Per call only the data pointers change:
- * {@link #bind} points an argument at a tensor, {@link #run} executes. Owns its primitive and memory objects.
+ * {@link #bind} points an argument at a tensor, {@link #run} executes, on the OpenMP team the primitive was made for.
+ * Owns its primitive and memory objects.
  */
 final class Step implements AutoCloseable {
     private final String kind;    // "conv2d inference": with subject, named in errors only (a record's toString
@@ -23,6 +24,8 @@ final class Step implements AutoCloseable {
     private final List<memory> memories = new ArrayList<>();
     private final List<memory> owned = new ArrayList<>();
     private long[] bound = new long[0]; // per argument, the address its memory holds now (0: none yet)
+    /** The OpenMP team the primitive was made for, and so runs on (see {@link OpenMpTeam}). */
+    private final int threads = OpenMpTeam.current();
     private boolean closed;
 
     Step(String kind, Object subject, primitive primitive) {
@@ -86,12 +89,20 @@ final class Step implements AutoCloseable {
         return this;
     }
 
+    /** The OpenMP team this step's primitive was made for and runs on. */
+    int threads() {
+        return threads;
+    }
+
     void run(stream stream) {
+        int restore = OpenMpTeam.enter(threads);
         try {
             prim.execute(stream, args);
             stream._wait();
         } catch (RuntimeException e) {
             throw new BackendException("oneDNN failed to execute " + what() + ": " + e.getMessage(), e);
+        } finally {
+            OpenMpTeam.leave(restore);
         }
     }
 
