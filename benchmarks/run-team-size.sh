@@ -2,7 +2,10 @@
 # Small primitives on fewer OpenMP threads (the CPU backend's TeamSize) against every primitive on the whole team
 # (-Dosprey.cpu.minMicrosPerThread=0), interleaved, several rounds: each model's batch-1 latency (median and p99) and
 # batch-256 images/s, through dev.osprey.bench.InferenceThroughput. Writes
-# benchmarks/results/team-size-<UTC time>.md with every round and the ratios.
+# benchmarks/results/team-size-<UTC time>.md with every round and the ratios. OpenMP's wait policy decides much of
+# batch-1 latency: run it as it is (threads spin 300,000 times before they sleep), with GOMP_SPINCOUNT=20000 (what
+# ./osprey serve sets) and with OMP_WAIT_POLICY=PASSIVE (threads sleep at once: the test command's setting); the
+# report names the one it ran with.
 # Usage: benchmarks/run-team-size.sh [seconds-per-figure=3] [rounds=4] [models: tutorial resnet20 mobilenetv2 ...]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -39,21 +42,23 @@ done
 mkdir -p "$root/benchmarks/results"
 out="$root/benchmarks/results/team-size-$(date -u +%Y-%m-%dT%H%MZ).md"
 python3 - "$log" "$rounds" "$seconds" "$OMP_NUM_THREADS" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" \
-  "$(git -C "$root" rev-parse --short HEAD)" "$load_before" "$(cut -d' ' -f1-3 /proc/loadavg)" "${models[*]}" >"$out" <<'PY'
+  "$(git -C "$root" rev-parse --short HEAD)" "$load_before" "$(cut -d' ' -f1-3 /proc/loadavg)" "${models[*]}" \
+  "OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset} GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-unset}" >"$out" <<'PY'
 import sys, collections, statistics
-log, rounds, seconds, threads, cpu, commit, load0, load1, models = sys.argv[1:10]
+log, rounds, seconds, threads, cpu, commit, load0, load1, models, waiting = sys.argv[1:11]
 runs = collections.defaultdict(dict)  # (model, figure) -> {(round, mode): value}
 for line in open(log):
     r, mode, model, figure, value = line.split()
     runs[(model, figure)][(int(r), mode)] = float(value)
 print("# Small primitives on fewer OpenMP threads vs every primitive on the whole team (CPU backend)\n")
-print(f"- machine: {cpu}, OMP_NUM_THREADS={threads}; commit {commit}")
+print(f"- machine: {cpu}, OMP_NUM_THREADS={threads}, {waiting}; commit {commit}")
 print(f"- sized: each primitive gets no more threads than 10 µs of its estimated one-thread work per thread "
       f"(the default); whole: -Dosprey.cpu.minMicrosPerThread=0, every primitive on the whole team")
 print(f"- {rounds} rounds, {seconds} s per figure, interleaved (per model, sized and whole in turn, the first"
       " alternating between rounds); dev.osprey.bench.InferenceThroughput, softmax included")
 print(f"- load average before: {load0}; after: {load1}")
-print(f"- command: `benchmarks/run-team-size.sh {seconds} {rounds} {models}`\n")
+prefix = " ".join(w for w in waiting.split() if not w.endswith("=unset"))
+print(f"- command: `{prefix + ' ' if prefix else ''}benchmarks/run-team-size.sh {seconds} {rounds} {models}`\n")
 print("For latency, sized / whole < 1 means sized is faster; for images/s, > 1 does.\n")
 print("| model | figure | sized (median of rounds) | whole (median of rounds) | sized / whole, per round | median |")
 print("|---|---|---:|---:|---|---:|")

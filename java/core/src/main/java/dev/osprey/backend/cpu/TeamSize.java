@@ -9,9 +9,10 @@ import dev.osprey.backend.Pool2dSpec;
  * How many OpenMP threads a primitive gets: no more than its work can feed. Its time on one thread is estimated from
  * its multiply-adds and the bytes it reads and writes, and each thread must get at least {@code minMicrosPerThread} of
  * it (10 µs; {@code -Dosprey.cpu.minMicrosPerThread=0} gives every primitive the whole team). Forking and joining a
- * team costs a few microseconds, so below that a thread costs more than it brings; measured on 2 AVX2 cores at batch 1
- * (benchmarks/run-team-size.sh), the tutorial CNN's first convolution took 16 µs on one thread and 47 µs on two, its
- * dense layer 7.6 and 12.4 µs, while its second convolution (2.2 M multiply-adds) took 68 and 52 µs.
+ * team costs a few microseconds, so below that a thread costs more than it brings. Measured inside oneDNN on 2 AVX2
+ * cores at batch 1 (benchmarks/results/batch1-primitives-1-vs-2-threads-*.md), the tutorial CNN's first convolution
+ * took 16 µs on one thread and 47 µs on two, its dense layer 7.6 and 12.4 µs, while its second convolution (2.2 M
+ * multiply-adds) took 68 and 52 µs; benchmarks/run-team-size.sh compares whole models.
  *
  * <p>Large batches always get the whole team: a batch of 256 is past the threshold for every layer of every built-in
  * model. The rates below are one AVX2 core's, measured there; they only place the threshold, so a faster core merely
