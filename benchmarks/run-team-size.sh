@@ -35,7 +35,8 @@ for ((r = 1; r <= rounds; r++)); do
         echo "round $r: $model $mode failed: $(tail -3 <<<"$result")" >&2
         continue
       fi
-      grep '^RESULT' <<<"$result" | awk -v r="$r" -v m="$mode" '{print r, m, $3, $4, $5}' >>"$log"
+      { grep '^RESULT' <<<"$result" || echo "round $r: $model $mode printed no figures" >&2; } \
+        | awk -v r="$r" -v m="$mode" '{print r, m, $3, $4, $5}' >>"$log"
     done
   done
 done

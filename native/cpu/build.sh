@@ -1,35 +1,36 @@
 #!/usr/bin/env bash
 # Builds libospreyopenmp.so (openmp_team.c) into OUT_DIR/<JavaCPP's platform name, e.g. linux-x86_64>; the Maven
-# build of java/core calls this. Where no C compiler
-# or no jni.h is found it says what is missing and exits 0: the jar is then built without it, and the CPU backend
-# runs every primitive on the whole OpenMP team (it says so once, with this reason).
+# build of java/core calls this on Linux. Where no C compiler, no jni.h or no libgomp to link is found, or the compile
+# fails, it says so and exits 0: the jar is then built without it, and the CPU backend runs every primitive on the
+# whole OpenMP team (it logs why, once).
 # Usage: native/cpu/build.sh OUT_DIR JAVA_HOME
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 out="${1:?usage: build.sh OUT_DIR JAVA_HOME}"
 java_home="${2:?usage: build.sh OUT_DIR JAVA_HOME}"
+not_built() {
+  echo "osprey openmp helper: NOT BUILT - $1; small oneDNN primitives will use every OpenMP thread"
+  exit 0
+}
 
 case "$(uname -s)-$(uname -m)" in
   Linux-x86_64) platform=linux-x86_64 ;;
   Linux-aarch64) platform=linux-arm64 ;;
-  *) echo "osprey openmp helper: NOT BUILT - $(uname -s) $(uname -m) is not a platform it is built for (Linux x86-64 or arm64)"
-     exit 0 ;;
+  *) not_built "$(uname -s) $(uname -m) is not a platform it is built for (Linux x86-64 or arm64)" ;;
 esac
 cc="${CC:-$(command -v gcc || command -v cc || true)}"
-if [ -z "$cc" ]; then
-  echo "osprey openmp helper: NOT BUILT - no C compiler (gcc or cc) on PATH; small primitives will use every thread"
-  exit 0
-fi
+[ -n "$cc" ] || not_built "no C compiler (gcc or cc) on PATH (Debian/Ubuntu: apt-get install gcc libc6-dev)"
 include=""
 for candidate in "$java_home/include" "$java_home/../include"; do
   if [ -f "$candidate/jni.h" ]; then include="$candidate"; break; fi
 done
-if [ -z "$include" ]; then
-  echo "osprey openmp helper: NOT BUILT - jni.h not found under $java_home (a JDK, not a JRE, builds it)"
-  exit 0
+[ -n "$include" ] || not_built "jni.h not found under $java_home (a JDK, not a JRE, builds it)"
+mkdir -p "$out/$platform"
+# $cc unquoted: CC may name a wrapper and its compiler ("ccache gcc")
+# shellcheck disable=SC2086
+if ! log="$($cc -O2 -std=c99 -Wall -Wextra -shared -fPIC -I"$include" -I"$include/linux" \
+    -o "$out/$platform/libospreyopenmp.so" "$here/openmp_team.c" -l:libgomp.so.1 2>&1)"; then
+  rm -f "$out/$platform/libospreyopenmp.so"
+  not_built "the compile failed: $(tr '\n' ' ' <<<"$log")"
 fi
-out="$out/$platform"
-mkdir -p "$out"
-"$cc" -O2 -std=c99 -Wall -Wextra -Werror -shared -fPIC -I"$include" -I"$include/linux" \
-  -o "$out/libospreyopenmp.so" "$here/openmp_team.c" -ldl
-echo "osprey openmp helper: built into $out/libospreyopenmp.so"
+echo "osprey openmp helper: built into $out/$platform/libospreyopenmp.so"

@@ -185,6 +185,11 @@ final class ConvInferencePlan implements AutoCloseable {
         forward.bind(DNNL_ARG_DST, y.pointer()).bind(DNNL_ARG_SCRATCHPAD, context.scratchpad()).run(context.stream);
     }
 
+    /** The OpenMP team the convolution was made for and runs on. */
+    int threads() {
+        return forward.threads();
+    }
+
     @Override
     public void close() {
         Step.closeAll(forward);

@@ -84,11 +84,11 @@ public final class CpuBackend implements Backend {
             throw new BackendException("could not load oneDNN (org.bytedeco:dnnl with its linux-x86_64 jar and "
                     + "org.bytedeco:opencl's native jar must be on the class path): " + e.getMessage(), e);
         }
+        teams = TeamSize.fromProperties(); // before anything native is made: a malformed setting leaks nothing
         // Plans are cached here, per spec; oneDNN's own cache of primitives would only keep evicted ones alive.
         dnnl.set_primitive_cache_capacity(PLANS_PER_KIND);
         context = new DnnlContext();
         isa = dnnl.get_effective_cpu_isa();
-        teams = TeamSize.fromProperties();
         dnnl_version_t v = dnnl.version();
         description = "cpu: oneDNN " + v.major() + "." + v.minor() + "." + v.patch() + ", " + threads() + " threads";
     }
@@ -345,7 +345,7 @@ public final class CpuBackend implements Backend {
         return op;
     }
 
-    private ConvInferencePlan convInference(ConvInference op) {
+    ConvInferencePlan convInference(ConvInference op) { // package-private: tests read its plan
         checkOpen();
         requireAvailable(op.precision());
         ConvInferencePlan plan = convInferencePlans.get(op,
@@ -426,7 +426,7 @@ public final class CpuBackend implements Backend {
                 .forward(cpu(x), cpu(y));
     }
 
-    private PoolPlan pool(Pool2dSpec spec) {
+    PoolPlan pool(Pool2dSpec spec) { // package-private: tests read its plan
         checkOpen();
         return poolPlans.get(spec, s -> OpenMpTeam.sized(teams.of(s, Float.BYTES), () -> new PoolPlan(context, s)));
     }

@@ -1,6 +1,10 @@
 package dev.osprey.backend.cpu;
 
 import java.io.File;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Supplier;
 import org.bytedeco.javacpp.Loader;
 import org.slf4j.LoggerFactory;
@@ -14,30 +18,26 @@ import org.slf4j.LoggerFactory;
  * inside {@link #sized}, every {@link Step} records the size current when it is made ({@link #current}) and runs under
  * it, setting and restoring the calling thread's value around the primitive only where it differs.
  *
- * <p>Small primitives run faster on fewer threads: at batch 1 a 2-thread fork and join costs more than the tutorial
+ * <p>Small primitives run faster on fewer threads: at batch 1 a 2-thread fork and join can cost more than the tutorial
  * CNN's first convolution does on one thread ({@link TeamSize} decides). The setting needs {@code libospreyopenmp.so},
- * built from {@code native/cpu} with the jar; without it (or without the libgomp oneDNN loads) every primitive uses the
- * whole team, as before, and {@link #unavailableReason} says why.
+ * built from {@code native/cpu} with the jar on Linux; without it every primitive uses the whole team, as before, and
+ * {@link #unavailableReason} says why. A virtual thread (JDK 21, with -Dosprey.cpu.deviceThread=false) makes its plans
+ * for the whole team: it may change carriers, whose setting it is, while it makes them.
  */
 final class OpenMpTeam {
     private static final String LIBRARY = "libospreyopenmp.so";
-    private static final String UNAVAILABLE;
-    private static final int DEFAULT_SIZE;
-    /** Per thread, the size its primitives are being made for now (element 0); a one-element array, set in place. */
-    private static final ThreadLocal<int[]> CURRENT;
+    /** Thread.isVirtual() where the JDK has it (21 and later); null on older ones, which have no virtual threads. */
+    private static final MethodHandle IS_VIRTUAL = isVirtualHandle();
+    private static final String UNAVAILABLE = load();
+    private static final int DEFAULT_SIZE = UNAVAILABLE == null ? maxThreads() : Math.max(1, CpuBackend.threads());
+    /**
+     * Per thread, the size its primitives are being made for now (element 0, set in place): at first OpenMP's own
+     * setting for that thread, read once (an embedding program may have set one).
+     */
+    private static final ThreadLocal<int[]> CURRENT =
+            ThreadLocal.withInitial(() -> new int[] {UNAVAILABLE == null ? maxThreads() : DEFAULT_SIZE});
     /** How many primitive runs have switched their thread's team (see {@link #enter}); read by tests. */
-    static final java.util.concurrent.atomic.LongAdder SWITCHES = new java.util.concurrent.atomic.LongAdder();
-
-    static {
-        String reason = load();
-        UNAVAILABLE = reason;
-        DEFAULT_SIZE = reason == null ? maxThreads() : Math.max(1, CpuBackend.threads());
-        CURRENT = ThreadLocal.withInitial(() -> new int[] {DEFAULT_SIZE});
-        if (reason != null) {
-            LoggerFactory.getLogger(OpenMpTeam.class).info("small oneDNN primitives will use every OpenMP thread: {}",
-                    reason);
-        }
-    }
+    static final LongAdder SWITCHES = new LongAdder();
 
     private OpenMpTeam() {
     }
@@ -59,13 +59,14 @@ final class OpenMpTeam {
 
     /**
      * Makes something (a plan, with its primitives and steps) with the calling thread's team set to {@code threads},
-     * then restores it. Does nothing special where the size can't be set, or {@code threads} is the current size.
+     * then restores it. Does nothing special where the size can't be set, on a virtual thread, or where
+     * {@code threads} is the current size.
      */
     static <T> T sized(int threads, Supplier<T> make) {
         if (threads < 1) {
             throw new IllegalArgumentException("expected a team of at least 1 thread, received " + threads);
         }
-        if (UNAVAILABLE != null) {
+        if (UNAVAILABLE != null || isVirtual(Thread.currentThread())) {
             return make.get();
         }
         int[] current = CURRENT.get();
@@ -104,21 +105,6 @@ final class OpenMpTeam {
         }
     }
 
-    private static String load() {
-        String resource = Loader.getPlatform() + "/" + LIBRARY;
-        if (OpenMpTeam.class.getResource(resource) == null) {
-            return LIBRARY + " was not built into this jar (native/cpu/build.sh needs gcc and a JDK's jni.h)";
-        }
-        try {
-            Loader.load(org.bytedeco.dnnl.global.dnnl.class); // loads libgomp, which bind() finds by its soname
-            File file = Loader.cacheResource(OpenMpTeam.class, resource);
-            System.load(file.getAbsolutePath());
-            return bind();
-        } catch (Exception | LinkageError e) {
-            return "could not load " + LIBRARY + ": " + e;
-        }
-    }
-
     /** OpenMP's team size for the calling thread as OpenMP itself reports it (for tests); needs the library. */
     static int maxThreadsNow() {
         if (UNAVAILABLE != null) {
@@ -127,8 +113,50 @@ final class OpenMpTeam {
         return maxThreads();
     }
 
-    /** Finds omp_set_num_threads and omp_get_max_threads in the loaded libgomp; null when found, else the reason. */
-    private static native String bind();
+    private static String load() {
+        String platform = Loader.getPlatform();
+        String resource = platform + "/" + LIBRARY;
+        if (OpenMpTeam.class.getResource(resource) == null) {
+            String reason = platform.startsWith("linux-")
+                    ? LIBRARY + " was not built into this jar (native/cpu/build.sh needs gcc and a JDK's jni.h)"
+                    : LIBRARY + " is built for Linux only, and this is " + platform;
+            LoggerFactory.getLogger(OpenMpTeam.class).info("small oneDNN primitives will use every OpenMP thread: {}",
+                    reason);
+            return reason;
+        }
+        try {
+            Loader.load(org.bytedeco.dnnl.global.dnnl.class); // first: the helper binds to the libgomp oneDNN loaded
+            File file = Loader.cacheResource(OpenMpTeam.class, resource);
+            System.load(file.getAbsolutePath());
+            maxThreads();
+            return null;
+        } catch (Exception | LinkageError e) {
+            String reason = "could not load " + LIBRARY + ": " + e;
+            LoggerFactory.getLogger(OpenMpTeam.class).warn("small oneDNN primitives will use every OpenMP thread: {}",
+                    reason);
+            return reason;
+        }
+    }
+
+    private static MethodHandle isVirtualHandle() {
+        try {
+            return MethodHandles.publicLookup().findVirtual(Thread.class, "isVirtual",
+                    MethodType.methodType(boolean.class));
+        } catch (NoSuchMethodException | IllegalAccessException e) {
+            return null;
+        }
+    }
+
+    private static boolean isVirtual(Thread thread) {
+        if (IS_VIRTUAL == null) {
+            return false;
+        }
+        try {
+            return (boolean) IS_VIRTUAL.invokeExact(thread);
+        } catch (Throwable e) {
+            throw new IllegalStateException("Thread.isVirtual failed", e);
+        }
+    }
 
     private static native void setMaxThreads(int threads);
 

@@ -118,6 +118,11 @@ final class PoolPlan implements AutoCloseable {
         return workspace != null ? b.arg(DNNL_ARG_WORKSPACE, workspace, context.engine) : b;
     }
 
+    /** The OpenMP teams of the forward (training) step and of the inference step (0 until it is first made). */
+    int[] threads() {
+        return new int[] {forward.threads(), inference == null ? 0 : inference.threads()};
+    }
+
     @Override
     public void close() {
         Step.closeAll(forward, inference, backward);

@@ -8,15 +8,17 @@ import dev.osprey.backend.Pool2dSpec;
 /**
  * How many OpenMP threads a primitive gets: no more than its work can feed. Its time on one thread is estimated from
  * its multiply-adds and the bytes it reads and writes, and each thread must get at least {@code minMicrosPerThread} of
- * it (10 µs; {@code -Dosprey.cpu.minMicrosPerThread=0} gives every primitive the whole team). Forking and joining a
- * team costs a few microseconds, so below that a thread costs more than it brings. Measured inside oneDNN on 2 AVX2
- * cores at batch 1 (benchmarks/results/batch1-primitives-1-vs-2-threads-*.md), the tutorial CNN's first convolution
- * took 16 µs on one thread and 47 µs on two, its dense layer 7.6 and 12.4 µs, while its second convolution (2.2 M
- * multiply-adds) took 68 and 52 µs; benchmarks/run-team-size.sh compares whole models.
+ * it (10 µs; {@code -Dosprey.cpu.minMicrosPerThread=0} gives every primitive the whole team). Below that, forking
+ * and joining a team and splitting the work across it cost more than the extra thread brings. Measured inside oneDNN
+ * on 2 AVX2 cores at batch 1 with spinning OpenMP threads (benchmarks/results/batch1-primitives-1-vs-2-threads-*.md),
+ * the tutorial CNN's first convolution took 16 µs on one thread and 47 µs on two, its dense layer 7.6 and 12.4 µs,
+ * while its second convolution (2.2 M multiply-adds) took 68 and 52 µs; benchmarks/run-team-size.sh compares whole
+ * models.
  *
- * <p>Large batches always get the whole team: a batch of 256 is past the threshold for every layer of every built-in
- * model. The rates below are one AVX2 core's, measured there; they only place the threshold, so a faster core merely
- * keeps a few more primitives on one thread than it needs to.
+ * <p>At batch 256 every convolution and pooling of the built-in models gets the whole team; only tiny ops stay on
+ * fewer (the tutorial CNN's 64-to-10 dense layer, a softmax over 256 x 10). The rates below are one AVX2 core's in
+ * fp32. A faster core (AVX-512, or bf16 and int8 kernels) does the work sooner than estimated, so a primitive there may
+ * get more threads than its work feeds, as every primitive did before this existed; never fewer.
  */
 final class TeamSize {
     /** One core's fp32 multiply-adds per nanosecond in oneDNN's AVX2 convolutions (measured: 31-33). */

@@ -14,8 +14,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * No primitive gets more threads than its work feeds at 10 µs each: the tutorial CNN's layers at batch 1 as measured
- * on 2 AVX2 cores (its second convolution on two threads, the rest on one), and every layer at batch 256 on the whole
- * team.
+ * on 2 AVX2 cores (its second convolution on two threads, the rest on one), and at batch 256 every convolution and
+ * pooling on the whole team.
  */
 class TeamSizeTest {
     private static final TeamSize TWO = new TeamSize(2, 10);
@@ -36,13 +36,15 @@ class TeamSizeTest {
     }
 
     @Test
-    void atBatch256EveryLayerGetsTheWholeTeam() {
+    void atBatch256EveryConvolutionAndPoolingGetsTheWholeTeam() {
         TeamSize sixteen = new TeamSize(16, 10);
         assertEquals(16, sixteen.of(conv(256, 13, 32, 64)));
         assertEquals(2, TWO.of(conv(256, 28, 1, 32)));
         assertEquals(2, TWO.of(conv(256, 5, 64, 64)));
         assertEquals(2, TWO.of(new Pool2dSpec(256, 26, 26, 32, 2, 2, 2, 2, 0, 0, 0, 0), Float.BYTES));
         assertEquals(2, TWO.of(new DenseSpec(256, 576, 64, Activation.RELU)));
+        assertEquals(1, TWO.of(new DenseSpec(256, 64, 10, Activation.LINEAR)), "only tiny ops stay on fewer");
+        assertEquals(1, TWO.elementwise(256 * 10, 1), "the softmax over 256 x 10");
     }
 
     @Test
@@ -57,7 +59,7 @@ class TeamSizeTest {
     void theTeamGrowsWithTheWorkAndStopsAtItsSize() {
         TeamSize eight = new TeamSize(8, 10);
         assertEquals(1, eight.of(0, 0));
-        assertEquals(1, eight.of(32 * 19_999 / 1_000.0, 0), "just under 20 µs");
+        assertEquals(1, eight.of(32 * 19_999, 0), "just under 20 µs");
         assertEquals(2, eight.of(32 * 20_000, 0), "20 µs: two threads of 10");
         assertEquals(3, eight.of(0, 20 * 30_000), "30 µs of streaming");
         assertEquals(8, eight.of(1e12, 1e12));
