@@ -66,10 +66,8 @@ public final class CpuBackend implements Backend {
      */
     private final dnnl.cpu_isa isa;
 
-    /** Where compute runs (see {@link #execute}); null when -Dosprey.cpu.deviceThread=false runs it on callers. */
-    private final dev.osprey.backend.DeviceThread deviceThread =
-            Boolean.parseBoolean(System.getProperty("osprey.cpu.deviceThread", "true"))
-                    ? new dev.osprey.backend.DeviceThread("osprey-cpu") : null;
+    /** Where compute runs (see {@link #execute}); null where callers run it (see {@link #usesDeviceThread}). */
+    private final dev.osprey.backend.DeviceThread deviceThread;
 
     /**
      * Loads oneDNN and makes its engine, stream and device thread. Throws BackendException when oneDNN's native
@@ -78,6 +76,7 @@ public final class CpuBackend implements Backend {
      */
     public CpuBackend() {
         refuseDynamicOpenMpTeams(System.getenv("OMP_DYNAMIC"));
+        boolean ownThread = usesDeviceThread(System.getProperty("osprey.cpu.deviceThread"), threads());
         try {
             Loader.load(dnnl.class);
         } catch (UnsatisfiedLinkError | NoClassDefFoundError e) {
@@ -91,6 +90,7 @@ public final class CpuBackend implements Backend {
         isa = dnnl.get_effective_cpu_isa();
         dnnl_version_t v = dnnl.version();
         description = "cpu: oneDNN " + v.major() + "." + v.minor() + "." + v.patch() + ", " + threads() + " threads";
+        deviceThread = ownThread ? new dev.osprey.backend.DeviceThread("osprey-cpu") : null; // last: nothing leaks
     }
 
     /**
@@ -131,6 +131,25 @@ public final class CpuBackend implements Backend {
     @Override
     public <T> T execute(java.util.concurrent.Callable<T> work) {
         return deviceThread == null ? Backend.super.execute(work) : deviceThread.call(work);
+    }
+
+    /**
+     * Whether compute runs on one thread of its own: -Dosprey.cpu.deviceThread=true or false says; unset, only where
+     * OpenMP's team has more than one thread. The device thread keeps every call on one OpenMP pool (OpenMP makes a
+     * pool per calling thread, and pools fight over the cores); with one thread there is no pool, and the hand-over
+     * would only cost time: at OMP_NUM_THREADS=1 batch-1 latency fell from 160 to 91 µs on the tutorial CNN and its
+     * p99.9 from 1.6 to 0.22 ms on the caller (benchmarks/results/latency-tails-2026-12-03T1105Z.md).
+     */
+    static boolean usesDeviceThread(String property, int team) {
+        if (property == null) {
+            return team > 1;
+        }
+        return switch (property.trim().toLowerCase(java.util.Locale.ROOT)) {
+            case "true" -> true;
+            case "false" -> false;
+            default -> throw new BackendException("-Dosprey.cpu.deviceThread: expected true or false (unset: a thread "
+                    + "of its own only where OpenMP has more than one), received '" + property + "'");
+        };
     }
 
     static void refuseDynamicOpenMpTeams(String ompDynamic) {

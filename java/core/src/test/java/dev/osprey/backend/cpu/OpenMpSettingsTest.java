@@ -23,4 +23,15 @@ class OpenMpSettingsTest {
         assertDoesNotThrow(() -> CpuBackend.refuseDynamicOpenMpTeams("false"));
         assertDoesNotThrow(() -> CpuBackend.refuseDynamicOpenMpTeams("0"));
     }
+
+    @Test
+    void computeHasAThreadOfItsOwnWhereOpenMpHasATeamUnlessToldOtherwise() {
+        assertEquals(true, CpuBackend.usesDeviceThread(null, 2));
+        assertEquals(false, CpuBackend.usesDeviceThread(null, 1), "one thread: no pool to keep single");
+        assertEquals(true, CpuBackend.usesDeviceThread(" TRUE", 1));
+        assertEquals(false, CpuBackend.usesDeviceThread("false", 8));
+        BackendException e = assertThrows(BackendException.class, () -> CpuBackend.usesDeviceThread("yes", 2));
+        assertEquals("-Dosprey.cpu.deviceThread: expected true or false (unset: a thread of its own only where OpenMP "
+                + "has more than one), received 'yes'", e.getMessage());
+    }
 }
