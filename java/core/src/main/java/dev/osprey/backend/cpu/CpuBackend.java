@@ -70,9 +70,10 @@ public final class CpuBackend implements Backend {
     private final dev.osprey.backend.DeviceThread deviceThread;
 
     /**
-     * Loads oneDNN and makes its engine, stream and device thread. Throws BackendException when oneDNN's native
-     * library can't be loaded, or when OMP_DYNAMIC=true would give oneDNN fewer OpenMP threads than it plans for.
-     * Use {@link dev.osprey.backend.Device#cpu()}'s backend rather than making another.
+     * Loads oneDNN and makes its engine, stream and (where {@link #usesDeviceThread}) device thread. Throws
+     * BackendException when oneDNN's native library can't be loaded, when OMP_DYNAMIC=true would give oneDNN fewer
+     * OpenMP threads than it plans for, or when -Dosprey.cpu.deviceThread or -Dosprey.cpu.minMicrosPerThread is
+     * malformed. Use {@link dev.osprey.backend.Device#cpu()}'s backend rather than making another.
      */
     public CpuBackend() {
         refuseDynamicOpenMpTeams(System.getenv("OMP_DYNAMIC"));
@@ -528,8 +529,7 @@ public final class CpuBackend implements Backend {
         int[] rows = Checks.activation("activationForward", activation, x, y);
         checkOpen();
         if (activation.kind() == Activation.Kind.SOFTMAX) {
-            softmax(rows)
-                    .forward(cpu(x), cpu(y));
+            softmax(rows).forward(cpu(x), cpu(y));
             return;
         }
         Eltwise e = Eltwise.of(activation);
@@ -553,8 +553,7 @@ public final class CpuBackend implements Backend {
                 return;
             }
             case SOFTMAX -> {
-                softmax(rows)
-                        .backward(cpu(y), cpu(dy), cpu(dx));
+                softmax(rows).backward(cpu(y), cpu(dy), cpu(dx));
                 return;
             }
             default -> {

@@ -1,5 +1,6 @@
 package dev.osprey.backend.cpu;
 
+import dev.osprey.backend.BackendException;
 import dev.osprey.backend.Conv2dSpec;
 import dev.osprey.backend.ConvInference;
 import dev.osprey.backend.DenseSpec;
@@ -103,7 +104,7 @@ final class TeamSize {
         } catch (NumberFormatException ignored) {
             // reported below
         }
-        throw new dev.osprey.backend.BackendException("-Dosprey.cpu.minMicrosPerThread: expected microseconds (a number >= 0; 0 "
-                + "gives every primitive the whole OpenMP team), received '" + value + "'");
+        throw new BackendException("-Dosprey.cpu.minMicrosPerThread: expected microseconds (a number >= 0; 0 gives "
+                + "every primitive the whole OpenMP team), received '" + value + "'");
     }
 }
