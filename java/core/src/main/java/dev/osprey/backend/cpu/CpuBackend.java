@@ -77,13 +77,14 @@ public final class CpuBackend implements Backend {
      */
     public CpuBackend() {
         refuseDynamicOpenMpTeams(System.getenv("OMP_DYNAMIC"));
-        boolean ownThread = usesDeviceThread(System.getProperty("osprey.cpu.deviceThread"), threads());
         try {
             Loader.load(dnnl.class);
         } catch (UnsatisfiedLinkError | NoClassDefFoundError e) {
             throw new BackendException("could not load oneDNN (org.bytedeco:dnnl with its linux-x86_64 jar and "
                     + "org.bytedeco:opencl's native jar must be on the class path): " + e.getMessage(), e);
         }
+        // OpenMP's own team size (it can differ from availableProcessors() under a container's CPU quota)
+        boolean ownThread = usesDeviceThread(System.getProperty("osprey.cpu.deviceThread"), OpenMpTeam.defaultSize());
         teams = TeamSize.fromProperties(); // before anything native is made: a malformed setting leaks nothing
         // Plans are cached here, per spec; oneDNN's own cache of primitives would only keep evicted ones alive.
         dnnl.set_primitive_cache_capacity(PLANS_PER_KIND);
