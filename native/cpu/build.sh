@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Builds libospreyopenmp.so (openmp_team.c) into OUT_DIR/<JavaCPP's platform name, e.g. linux-x86_64>; the Maven
-# build of java/core calls this on Linux. Where no C compiler, no jni.h or no libgomp to link is found, or the compile
-# fails, it says so and exits 0: the jar is then built without it, and the CPU backend runs every primitive on the
-# whole OpenMP team (it logs why, once).
+# Builds libospreycpu.so (openmp_team.c: OpenMP team sizes; winograd.c: the Winograd 3x3 convolution) into
+# OUT_DIR/<JavaCPP's platform name, e.g. linux-x86_64>; the Maven build of java/core calls this on Linux. Where no C
+# compiler, no jni.h or no libgomp to link is found, or the compile fails, it says so and exits 0: the jar is then
+# built without it, and the CPU backend runs every primitive on the whole OpenMP team and every convolution through
+# oneDNN (it logs why, once).
 # Usage: native/cpu/build.sh OUT_DIR JAVA_HOME
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 out="${1:?usage: build.sh OUT_DIR JAVA_HOME}"
 java_home="${2:?usage: build.sh OUT_DIR JAVA_HOME}"
 not_built() {
-  echo "osprey openmp helper: NOT BUILT - $1; small oneDNN primitives will use every OpenMP thread"
+  echo "osprey native CPU library: NOT BUILT - $1; small oneDNN primitives will use every OpenMP thread, and 3x3 convolutions oneDNN's direct kernels"
   exit 0
 }
 
@@ -26,11 +27,13 @@ for candidate in "$java_home/include" "$java_home/../include"; do
 done
 [ -n "$include" ] || not_built "jni.h not found under $java_home (a JDK, not a JRE, builds it)"
 mkdir -p "$out/$platform"
-# $cc unquoted: CC may name a wrapper and its compiler ("ccache gcc")
+rm -f "$out/$platform/libospreyopenmp.so" # the library's earlier name
+# $cc unquoted: CC may name a wrapper and its compiler ("ccache gcc"). -fopenmp compiles winograd.c's parallel
+# region into libgomp calls; the link names libgomp by soname (see openmp_team.c). AVX2 code is enabled per function.
 # shellcheck disable=SC2086
-if ! log="$($cc -O2 -std=c99 -Wall -Wextra -shared -fPIC -I"$include" -I"$include/linux" \
-    -o "$out/$platform/libospreyopenmp.so" "$here/openmp_team.c" -l:libgomp.so.1 2>&1)"; then
-  rm -f "$out/$platform/libospreyopenmp.so"
+if ! log="$($cc -O3 -std=gnu99 -Wall -Wextra -fopenmp -shared -fPIC -I"$include" -I"$include/linux" \
+    -o "$out/$platform/libospreycpu.so" "$here/openmp_team.c" "$here/winograd.c" -l:libgomp.so.1 2>&1)"; then
+  rm -f "$out/$platform/libospreycpu.so"
   not_built "the compile failed: $(tr '\n' ' ' <<<"$log")"
 fi
-echo "osprey openmp helper: built into $out/$platform/libospreyopenmp.so"
+echo "osprey native CPU library: built into $out/$platform/libospreycpu.so"

@@ -1030,6 +1030,18 @@ public final class ExecutionPlan implements AutoCloseable {
         return memory.bytes();
     }
 
+    /**
+     * Of {@link #bytes}, those of weights held in the layout the backend's inference ops read (a Winograd kernel's
+     * transform is 4x its 3x3 kernel); 0 for plans that read the parameters as they are.
+     */
+    public long preparedWeightBytes() {
+        long bytes = 0;
+        for (PlanContext.Preparation p : preparations) {
+            bytes += p.prepared().size() * Float.BYTES;
+        }
+        return bytes;
+    }
+
     @Override
     public void close() {
         memory.close();

@@ -26,7 +26,7 @@ import org.bytedeco.dnnl.global.dnnl;
  * An int8 convolution handed 8-bit activations by the one before reads them as they are (no conversion), and one that
  * hands its output over writes it mapped onto 8 bits by its readers' range, after bias and post-ops.
  */
-final class ConvInferencePlan implements AutoCloseable {
+final class ConvInferencePlan implements InferenceConv {
     private final DnnlContext context;
     private final DnnlContext.Owned owned;
     private final ConvInference op;
@@ -151,8 +151,19 @@ final class ConvInferencePlan implements AutoCloseable {
         }
     }
 
+    @Override
+    public long preparedFloats() {
+        return preparedFloats;
+    }
+
+    @Override
+    public String implementation() {
+        return implementation;
+    }
+
     /** Writes the Keras-layout kernel into prepared, in the primitive's layout ({@link #preparedFloats} floats). */
-    void prepare(CpuTensor keras, CpuTensor prepared) {
+    @Override
+    public void prepare(CpuTensor keras, CpuTensor prepared) {
         kernel.prepare(context, keras, prepared);
     }
 
@@ -171,7 +182,8 @@ final class ConvInferencePlan implements AutoCloseable {
     }
 
     /** y = activation(conv(x) + bias [+ residual]); kernel as prepared (or Keras' when nothing is prepared). */
-    void forward(CpuTensor x, CpuTensor weights, CpuTensor b, CpuTensor residual, CpuTensor y) {
+    @Override
+    public void forward(CpuTensor x, CpuTensor weights, CpuTensor b, CpuTensor residual, CpuTensor y) {
         forward.bind(DNNL_ARG_SRC, input.of(x)).bind(DNNL_ARG_WEIGHTS, weights.pointer());
         if (int8) {
             forward.bind(DNNL_ARG_ATTR_SCALES | DNNL_ARG_WEIGHTS, kernel.scales(weights));
@@ -186,7 +198,8 @@ final class ConvInferencePlan implements AutoCloseable {
     }
 
     /** The OpenMP team the convolution was made for and runs on. */
-    int threads() {
+    @Override
+    public int threads() {
         return forward.threads();
     }
 

@@ -43,6 +43,8 @@ public final class CpuBackend implements Backend {
     private final PlanCache<Conv2dSpec, ConvPlan> convPlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
     private final PlanCache<ConvInference, ConvInferencePlan> convInferencePlans =
             new PlanCache<>("oneDNN", PLANS_PER_KIND);
+    private final PlanCache<ConvInference, WinogradConvPlan> winogradPlans =
+            new PlanCache<>("Osprey's Winograd kernel", PLANS_PER_KIND);
     private final PlanCache<DenseInference, DenseInferencePlan> denseInferencePlans =
             new PlanCache<>("oneDNN", PLANS_PER_KIND);
     private final PlanCache<Pool2dSpec, PoolPlan> poolPlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
@@ -56,6 +58,8 @@ public final class CpuBackend implements Backend {
     private final String description;
     /** The OpenMP team each inference, pooling and element-wise plan is made for and runs on (see OpenMpTeam). */
     private final TeamSize teams;
+    /** Which inference convolutions run through Osprey's Winograd kernel (-Dosprey.cpu.winograd). */
+    private final Winograd winograd;
     private String convImplementation;
     private long tensorsAllocated;
     private boolean closed;
@@ -72,10 +76,17 @@ public final class CpuBackend implements Backend {
     /**
      * Loads oneDNN and makes its engine, stream and (where {@link #usesDeviceThread}) device thread. Throws
      * BackendException when oneDNN's native library can't be loaded, when OMP_DYNAMIC=true would give oneDNN fewer
-     * OpenMP threads than it plans for, or when -Dosprey.cpu.deviceThread or -Dosprey.cpu.minMicrosPerThread is
-     * malformed. Use {@link dev.osprey.backend.Device#cpu()}'s backend rather than making another.
+     * OpenMP threads than it plans for, or when -Dosprey.cpu.deviceThread, -Dosprey.cpu.minMicrosPerThread or
+     * -Dosprey.cpu.winograd is malformed. Use {@link dev.osprey.backend.Device#cpu()}'s backend rather than making
+     * another.
      */
     public CpuBackend() {
+        this(Winograd.fromProperties());
+    }
+
+    /** As {@link #CpuBackend()}, with inference convolutions through the Winograd kernel where winograd says. */
+    CpuBackend(Winograd winograd) {
+        this.winograd = java.util.Objects.requireNonNull(winograd, "winograd");
         refuseDynamicOpenMpTeams(System.getenv("OMP_DYNAMIC"));
         try {
             Loader.load(dnnl.class);
@@ -290,14 +301,14 @@ public final class CpuBackend implements Backend {
 
     @Override
     public synchronized long conv2dInferenceKernelSize(ConvInference op) {
-        return convInference(op).preparedFloats;
+        return inferenceConv(op).preparedFloats();
     }
 
     @Override
     public synchronized void conv2dPrepareInferenceKernel(ConvInference op, Tensor kernel, Tensor prepared) {
-        ConvInferencePlan plan = convInference(op);
+        InferenceConv plan = inferenceConv(op);
         Checks.expect("conv2dPrepareInferenceKernel kernel", kernel, op.spec().kernelShape());
-        Checks.preparedKernel("conv2dPrepareInferenceKernel prepared", prepared, plan.preparedFloats,
+        Checks.preparedKernel("conv2dPrepareInferenceKernel prepared", prepared, plan.preparedFloats(),
                 op.spec().kernelShape());
         plan.prepare(cpu(kernel), cpu(prepared));
     }
@@ -306,8 +317,8 @@ public final class CpuBackend implements Backend {
     public synchronized void conv2dInference(ConvInference op, Tensor x, Tensor kernel, Tensor bias, Tensor residual,
                                              Tensor y) {
         Checks.notFused("conv2dInference", op);
-        ConvInferencePlan plan = convInference(op);
-        Checks.conv2dInference(op, x, kernel, plan.preparedFloats, bias, residual, y);
+        InferenceConv plan = inferenceConv(op);
+        Checks.conv2dInference(op, x, kernel, plan.preparedFloats(), bias, residual, y);
         plan.forward(cpu(x), cpu(kernel), bias == null ? null : cpu(bias), residual == null ? null : cpu(residual),
                 cpu(y));
     }
@@ -366,6 +377,20 @@ public final class CpuBackend implements Backend {
         return op;
     }
 
+    /** The plan that runs op: Osprey's Winograd kernel where {@link #winograd} picks it, else oneDNN's. */
+    InferenceConv inferenceConv(ConvInference op) { // package-private: tests read its plan
+        int tile = winograd.tile(op);
+        if (tile == 0) {
+            return convInference(op);
+        }
+        checkOpen();
+        WinogradConvPlan plan = winogradPlans.get(op,
+                k -> OpenMpTeam.sized(teams.of(k), () -> new WinogradConvPlan(context, k, tile)));
+        convImplementation = plan.implementation();
+        return plan;
+    }
+
+    /** oneDNN's plan for op (a pointwise convolution with a depthwise one after it always runs there). */
     ConvInferencePlan convInference(ConvInference op) { // package-private: tests read its plan
         checkOpen();
         requireAvailable(op.precision());
@@ -761,7 +786,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public synchronized long nativeAllocations() {
-        return tensorsAllocated + convPlans.created() + convInferencePlans.created() + poolPlans.created()
+        return tensorsAllocated + convPlans.created() + convInferencePlans.created() + winogradPlans.created()
+                + poolPlans.created()
                 + int8PoolPlans.created() + densePlans.created() + denseInferencePlans.created()
                 + batchNormPlans.created() + eltwisePlans.created() + softmaxPlans.created() + binaryPlans.created();
     }
@@ -795,8 +821,8 @@ public final class CpuBackend implements Backend {
             return;
         }
         closed = true;
-        for (PlanCache<?, ?> cache : List.of(convPlans, convInferencePlans, poolPlans, int8PoolPlans, densePlans,
-                denseInferencePlans, batchNormPlans, eltwisePlans, softmaxPlans, binaryPlans)) {
+        for (PlanCache<?, ?> cache : List.of(convPlans, convInferencePlans, winogradPlans, poolPlans, int8PoolPlans,
+                densePlans, denseInferencePlans, batchNormPlans, eltwisePlans, softmaxPlans, binaryPlans)) {
             cache.close();
         }
         context.close();

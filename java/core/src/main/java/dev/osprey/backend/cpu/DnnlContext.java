@@ -37,7 +37,12 @@ final class DnnlContext implements AutoCloseable {
 
     /** Grows the shared scratchpad to at least this many bytes; called while planning, never per step. */
     void reserveScratchpad(memory.desc desc) {
-        scratchpad = grown(scratchpad, desc.get_size());
+        reserveScratchpad(desc.get_size());
+    }
+
+    /** Grows the shared scratchpad to at least this many bytes (Osprey's own kernels' scratch); while planning. */
+    void reserveScratchpad(long bytes) {
+        scratchpad = grown(scratchpad, bytes);
     }
 
     /** Grows the shared weight scratch to at least this many bytes; called while planning. */

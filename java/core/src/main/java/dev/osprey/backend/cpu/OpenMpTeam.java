@@ -1,12 +1,10 @@
 package dev.osprey.backend.cpu;
 
-import java.io.File;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Supplier;
-import org.bytedeco.javacpp.Loader;
 import org.slf4j.LoggerFactory;
 
 /**
@@ -19,13 +17,12 @@ import org.slf4j.LoggerFactory;
  * it, setting and restoring the calling thread's value around the primitive only where it differs.
  *
  * <p>Small primitives run faster on fewer threads: at batch 1 a 2-thread fork and join can cost more than the tutorial
- * CNN's first convolution does on one thread ({@link TeamSize} decides). The setting needs {@code libospreyopenmp.so},
+ * CNN's first convolution does on one thread ({@link TeamSize} decides). The setting needs {@link NativeCpu}'s library,
  * built from {@code native/cpu} with the jar on Linux; without it every primitive uses the whole team, as before, and
  * {@link #unavailableReason} says why. A virtual thread (JDK 21, with -Dosprey.cpu.deviceThread=false) makes its plans
  * for the whole team: it may change carriers, whose setting it is, while it makes them.
  */
 final class OpenMpTeam {
-    private static final String LIBRARY = "libospreyopenmp.so";
     /** Thread.isVirtual() where the JDK has it (21 and later); null on older ones, which have no virtual threads. */
     private static final MethodHandle IS_VIRTUAL = isVirtualHandle();
     private static final String UNAVAILABLE = load();
@@ -114,24 +111,15 @@ final class OpenMpTeam {
     }
 
     private static String load() {
-        String platform = Loader.getPlatform();
-        String resource = platform + "/" + LIBRARY;
-        if (OpenMpTeam.class.getResource(resource) == null) {
-            String reason = platform.startsWith("linux-")
-                    ? LIBRARY + " was not built into this jar (native/cpu/build.sh needs gcc and a JDK's jni.h)"
-                    : LIBRARY + " is built for Linux only, and this is " + platform;
-            LoggerFactory.getLogger(OpenMpTeam.class).info("small oneDNN primitives will use every OpenMP thread: {}",
-                    reason);
+        String reason = NativeCpu.unavailableReason();
+        if (reason != null) {
             return reason;
         }
         try {
-            Loader.load(org.bytedeco.dnnl.global.dnnl.class); // first: the helper binds to the libgomp oneDNN loaded
-            File file = Loader.cacheResource(OpenMpTeam.class, resource);
-            System.load(file.getAbsolutePath());
             maxThreads();
             return null;
-        } catch (Exception | LinkageError e) {
-            String reason = "could not load " + LIBRARY + ": " + e;
+        } catch (LinkageError e) {
+            reason = NativeCpu.LIBRARY + " lacks the OpenMP team functions: " + e;
             LoggerFactory.getLogger(OpenMpTeam.class).warn("small oneDNN primitives will use every OpenMP thread: {}",
                     reason);
             return reason;

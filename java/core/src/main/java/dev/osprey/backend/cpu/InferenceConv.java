@@ -1,0 +1,26 @@
+package dev.osprey.backend.cpu;
+
+/**
+ * A convolution as an inference plan runs it, by oneDNN ({@link ConvInferencePlan}) or by Osprey's Winograd kernel
+ * ({@link WinogradConvPlan}): the kernel is prepared once into the layout the implementation reads, then each call
+ * computes y = activation(conv(x) + bias [+ residual]).
+ */
+interface InferenceConv extends AutoCloseable {
+    /** Floats of the prepared kernel; 0 where the implementation reads Keras' layout (no copy is made). */
+    long preparedFloats();
+
+    /** Writes the Keras-layout kernel into prepared, in the implementation's layout ({@link #preparedFloats}). */
+    void prepare(CpuTensor keras, CpuTensor prepared);
+
+    /** y = activation(conv(x) + bias [+ residual]); kernel as prepared; bias and residual may be null. */
+    void forward(CpuTensor x, CpuTensor kernel, CpuTensor bias, CpuTensor residual, CpuTensor y);
+
+    /** The implementation's name, as oneDNN names its kernels ("brg_conv_fwd:avx2", "winograd_2x2_3x3:avx2"). */
+    String implementation();
+
+    /** The OpenMP team it was made for and runs on. */
+    int threads();
+
+    @Override
+    void close();
+}

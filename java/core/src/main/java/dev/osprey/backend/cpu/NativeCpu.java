@@ -1,0 +1,48 @@
+package dev.osprey.backend.cpu;
+
+import java.io.File;
+import org.bytedeco.javacpp.Loader;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Osprey's own native CPU code, {@code libospreycpu.so}, built from {@code native/cpu} into the jar on Linux: the
+ * OpenMP team size of the calling thread ({@link OpenMpTeam}) and the Winograd convolution ({@link Winograd}). Loaded
+ * once, after oneDNN, so that it binds to the libgomp oneDNN uses. Without it the backend still works: every
+ * primitive uses the whole OpenMP team and every convolution runs through oneDNN; {@link #unavailableReason} says why.
+ */
+final class NativeCpu {
+    static final String LIBRARY = "libospreycpu.so";
+    private static final String UNAVAILABLE = load();
+
+    private NativeCpu() {
+    }
+
+    /** Null when the library is loaded; otherwise why not. */
+    static String unavailableReason() {
+        return UNAVAILABLE;
+    }
+
+    private static String load() {
+        String platform = Loader.getPlatform();
+        String resource = platform + "/" + LIBRARY;
+        if (NativeCpu.class.getResource(resource) == null) {
+            String reason = platform.startsWith("linux-")
+                    ? LIBRARY + " was not built into this jar (native/cpu/build.sh needs gcc and a JDK's jni.h)"
+                    : LIBRARY + " is built for Linux only, and this is " + platform;
+            LoggerFactory.getLogger(NativeCpu.class).info("small oneDNN primitives will use every OpenMP thread, and "
+                    + "3x3 convolutions oneDNN's direct kernels: {}", reason);
+            return reason;
+        }
+        try {
+            Loader.load(org.bytedeco.dnnl.global.dnnl.class); // first: the library binds to the libgomp oneDNN loaded
+            File file = Loader.cacheResource(NativeCpu.class, resource);
+            System.load(file.getAbsolutePath());
+            return null;
+        } catch (Exception | LinkageError e) {
+            String reason = "could not load " + LIBRARY + ": " + e;
+            LoggerFactory.getLogger(NativeCpu.class).warn("small oneDNN primitives will use every OpenMP thread, and "
+                    + "3x3 convolutions oneDNN's direct kernels: {}", reason);
+            return reason;
+        }
+    }
+}

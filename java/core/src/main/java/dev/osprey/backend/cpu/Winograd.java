@@ -1,0 +1,176 @@
+package dev.osprey.backend.cpu;
+
+import dev.osprey.Activation;
+import dev.osprey.Precision;
+import dev.osprey.backend.BackendException;
+import dev.osprey.backend.Conv2dSpec;
+import dev.osprey.backend.ConvInference;
+
+/**
+ * Which fp32 inference convolutions run through Osprey's Winograd kernels ({@code native/cpu/winograd.c},
+ * {@link WinogradConvPlan}) instead of oneDNN's direct one, with which tile, and the kernels' native entry points.
+ *
+ * <p>F(m x m, 3x3) computes m x m outputs of a 3x3 stride-1 convolution with (m+2)^2 multiply-adds per channel pair
+ * instead of 9 m^2: 2.25x fewer for m = 2, 4x for m = 4, so it runs past the fp32 peak that bounds a direct
+ * convolution. Its input and output transforms cost memory traffic instead, and a map whose size is not a multiple of
+ * m is computed in whole tiles, the outputs past its edge thrown away. {@link #fits} is what the kernels can do (3x3,
+ * stride 1, no dilation, one group, channels in multiples of 8, fp32, no fused depthwise convolution, the identity or a
+ * ReLU-family activation). {@link #tile} picks the tile whose cut in multiply-adds, after the edge waste, is larger
+ * (m = 2 on a tie: it rounds less), and none where that cut is below {@link #MIN_CUT}. {@code -Dosprey.cpu.winograd}
+ * picks where the kernels are used: {@code auto} (the default) also asks for channels enough to amortize the
+ * transforms, a transformed kernel small enough to stay in cache, and 4x4 tiles only on narrow layers, where their
+ * extra rounding buys the most (the bounds below, measured on 2 AVX2 cores: benchmarks/results/winograd-*.md); {@code always} drops those two bounds; {@code 2x2} and {@code 4x4} use that tile
+ * wherever the kernel fits (2x2 rounds less); {@code never} leaves every convolution to oneDNN. The kernels need
+ * {@link NativeCpu}'s library and a processor with AVX2 and FMA.
+ */
+final class Winograd {
+    /** The smallest cut in multiply-adds, after the edge waste, for which a Winograd tile is used at all. */
+    static final double MIN_CUT = 2.0;
+    /** The fewest input and output channels for which {@code auto} uses F(4x4, 3x3): 16 ran 1.25x oneDNN's speed. */
+    static final int MIN_CHANNELS_4X4 = 16;
+    /** The same for F(2x2, 3x3): 16 channels ran no faster than oneDNN, 32 and 64 1.1-1.3x. */
+    static final int MIN_CHANNELS_2X2 = 32;
+    /**
+     * The largest inC x outC for which {@code auto} uses a tile: each block of tiles reads the whole transformed kernel
+     * (36 x inC x outC floats for F(4x4, 3x3)), 2.4 MB at 128 x 128 channels (1.6x oneDNN's speed), 9.4 MB at 256
+     * (even) and 38 MB at 512 (0.45x).
+     */
+    static final int MAX_CHANNEL_PRODUCT = 128 * 128;
+    /**
+     * The largest inC x outC for which {@code auto} uses F(4x4, 3x3); wider layers use F(2x2, 3x3). 4x4 tiles round
+     * about 3x more than a direct convolution, 2x2 tiles about as much: through ResNet-18 (at 32x32x3, random He
+     * weights) 4x4 tiles on its 64-channel layers moved predictions by 1.3e-5, 2x2 tiles by 7.5e-6, the direct
+     * convolution by 3.9e-6, against the 1e-5 inference plans promise. Narrow layers are where 4x4 tiles gain most
+     * (F(2x2, 3x3)'s transforms cost as much as its products there), and 32 x 64 channels keep the tutorial CNN's.
+     */
+    static final int MAX_4X4_CHANNEL_PRODUCT = 32 * 64;
+    /** The micro-kernel's rows: tiles are multiplied 6 at a time. */
+    static final int ROWS = 6;
+    private static final String UNAVAILABLE = check();
+
+    /** Where the kernel is used: see the class comment. */
+    enum Use { AUTO, ALWAYS, NEVER, TILE_2X2, TILE_4X4 }
+
+    private final Use use;
+
+    Winograd(Use use) {
+        this.use = use;
+    }
+
+    /** The setting of -Dosprey.cpu.winograd; throws BackendException for a value other than auto, always or never. */
+    static Winograd fromProperties() {
+        String value = System.getProperty("osprey.cpu.winograd");
+        if (value == null || value.isBlank()) {
+            return new Winograd(Use.AUTO);
+        }
+        return switch (value.trim().toLowerCase(java.util.Locale.ROOT)) {
+            case "auto" -> new Winograd(Use.AUTO);
+            case "always" -> new Winograd(Use.ALWAYS);
+            case "never" -> new Winograd(Use.NEVER);
+            case "2x2" -> new Winograd(Use.TILE_2X2);
+            case "4x4" -> new Winograd(Use.TILE_4X4);
+            default -> throw new BackendException("-Dosprey.cpu.winograd: expected auto, always, never, 2x2 or 4x4, "
+                    + "received '" + value + "'");
+        };
+    }
+
+    /** Null where the kernel can run on this machine; otherwise why not. */
+    static String unavailableReason() {
+        return UNAVAILABLE;
+    }
+
+    /** The outputs per tile along each axis (2 or 4) of the kernel that runs op here, or 0: oneDNN runs it. */
+    int tile(ConvInference op) {
+        if (use == Use.NEVER || UNAVAILABLE != null || !fits(op)) {
+            return 0;
+        }
+        if (use == Use.TILE_2X2 || use == Use.TILE_4X4) {
+            return use == Use.TILE_2X2 ? 2 : 4;
+        }
+        Conv2dSpec s = op.spec();
+        long channels = (long) s.inC() * s.filters();
+        if (use == Use.ALWAYS) {
+            return bestTile(s.batch(), s.outH(), s.outW(), true);
+        }
+        int m = bestTile(s.batch(), s.outH(), s.outW(), channels <= MAX_4X4_CHANNEL_PRODUCT);
+        if (m == 0) {
+            return 0;
+        }
+        int least = m == 4 ? MIN_CHANNELS_4X4 : MIN_CHANNELS_2X2;
+        boolean amortized = s.inC() >= least && s.filters() >= least;
+        return amortized && channels <= MAX_CHANNEL_PRODUCT ? m : 0;
+    }
+
+    /**
+     * The tile (2, or 4 where allowed) that cuts the multiply-adds of batch outH x outW maps more, or 0 where none
+     * cuts MIN_CUT.
+     */
+    static int bestTile(int batch, int outH, int outW, boolean fourAllowed) {
+        double cut4 = fourAllowed ? cut(4, batch, outH, outW) : 0;
+        double cut2 = cut(2, batch, outH, outW);
+        if (Math.max(cut4, cut2) < MIN_CUT) {
+            return 0;
+        }
+        return cut4 > cut2 ? 4 : 2;
+    }
+
+    /**
+     * 9 m^2 / (m+2)^2, times the share of computed outputs that lie inside the map, times the share of the
+     * micro-kernel's rows of 6 tiles that hold a tile (one image's 3x3 outputs: one tile of 4x4 in a row of 6).
+     */
+    static double cut(int m, int batch, int outH, int outW) {
+        double inside = (double) outH * outW / ((double) roundUp(outH, m) * roundUp(outW, m));
+        long tiles = tiles(m, batch, outH, outW);
+        double rowsUsed = (double) tiles / roundUp(tiles, ROWS);
+        return 9.0 * m * m / ((m + 2) * (m + 2)) * inside * rowsUsed;
+    }
+
+    /** Tiles of m x m outputs that cover batch outH x outW maps. */
+    static long tiles(int m, int batch, int outH, int outW) {
+        return (long) batch * ((outH + m - 1) / m) * ((outW + m - 1) / m);
+    }
+
+    private static long roundUp(long size, int multiple) {
+        return (size + multiple - 1) / multiple * multiple;
+    }
+
+    /** Whether the kernel can compute this convolution (its shape, precision and activation). */
+    static boolean fits(ConvInference op) {
+        Conv2dSpec s = op.spec();
+        return op.precision() == Precision.FP32 && op.depthwise() == null
+                && s.kernelH() == 3 && s.kernelW() == 3 && s.strideH() == 1 && s.strideW() == 1
+                && s.dilationH() == 1 && s.dilationW() == 1 && s.groups() == 1
+                && s.inC() % 8 == 0 && s.filters() % 8 == 0 && s.outH() > 0 && s.outW() > 0
+                && (s.activation().kind() == Activation.Kind.LINEAR || s.activation().kind() == Activation.Kind.RELU);
+    }
+
+    private static String check() {
+        String reason = NativeCpu.unavailableReason();
+        if (reason != null) {
+            return reason;
+        }
+        try {
+            return supported() ? null : "this processor lacks AVX2 and FMA, which the Winograd kernel needs";
+        } catch (LinkageError e) {
+            return NativeCpu.LIBRARY + " lacks the Winograd kernel: " + e;
+        }
+    }
+
+    /** Whether the processor has the instructions the kernel uses (AVX2 and FMA on x86-64). */
+    private static native boolean supported();
+
+    /** Floats of scratch F(m x m, 3x3) needs for blocks of {@code block} tiles on {@code threads} threads. */
+    static native long scratchFloats(int block, int inC, int outC, int m, int threads);
+
+    /** Writes F(m x m, 3x3)'s transform of a Keras-layout (3, 3, inC, outC) kernel: (m+2)^2 x inC x outC floats. */
+    static native void prepare(long keras, int inC, int outC, int m, long prepared);
+
+    /**
+     * y = rectify(conv(x) + bias [+ residual]) for NHWC x (batch, h, w, inC) and y (batch, oh, ow, outC) by
+     * F(m x m, 3x3), with the kernel as {@link #prepare} wrote it for that m; bias and residual may be 0 (none).
+     * rectify false: the identity; true: Keras' ReLU with this negative slope and cap. block is a multiple of 6.
+     */
+    static native void forward(long x, int batch, int h, int w, int inC, int padTop, int padLeft, int oh, int ow,
+                               int m, long prepared, int outC, long bias, long residual, boolean rectify, float slope,
+                               float cap, long y, long scratch, int block, int threads);
+}

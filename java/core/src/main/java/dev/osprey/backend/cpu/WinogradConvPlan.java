@@ -1,0 +1,93 @@
+package dev.osprey.backend.cpu;
+
+import dev.osprey.Activation;
+import dev.osprey.backend.Conv2dSpec;
+import dev.osprey.backend.ConvInference;
+
+/**
+ * A 3x3 stride-1 fp32 convolution for inference plans through Osprey's Winograd F(m x m, 3x3) kernel, m = 2 or 4 (see
+ * {@link Winograd} for when it is used and with which m, {@code native/cpu/winograd.c} for how it works). The kernel
+ * is prepared once into its Winograd transform ((m+2)^2 x inC x outC floats); each call runs one native function that
+ * transforms, multiplies and transforms back in cache-sized blocks of tiles, with the bias, residual and activation
+ * applied as each output is written. Its scratch is the context's shared scratchpad (ops run one at a time), grown
+ * when the plan is made.
+ */
+final class WinogradConvPlan implements InferenceConv {
+    private final DnnlContext context;
+    private final Conv2dSpec spec;
+    /** Outputs per tile along each axis: 2 or 4. */
+    private final int m;
+    /**
+     * Tiles per block, a multiple of the micro-kernel's 6 rows, so that a block's transforms stay in a core's L2
+     * cache: 12 tiles of 6x6 inputs ran fastest of 6-30 on the tutorial CNN's and ResNet-20's maps, 24 of 4x4;
+     * fewer where that leaves a thread of the team without a block (batch 1).
+     */
+    private final int block;
+    private final int threads;
+    private final boolean rectify;
+    private final float slope;
+    private final float cap;
+
+    /** Plans op, which must {@link Winograd#fits}, with m x m tiles, for the calling thread's current OpenMP team. */
+    WinogradConvPlan(DnnlContext context, ConvInference op, int m) {
+        if (!Winograd.fits(op)) {
+            throw new IllegalArgumentException("expected a convolution the Winograd kernel computes (fp32, 3x3, "
+                    + "stride 1, no dilation, one group, channels in multiples of 8, linear or ReLU), received " + op);
+        }
+        if (m != 2 && m != 4) {
+            throw new IllegalArgumentException("expected Winograd tiles of 2x2 or 4x4 outputs, received " + m + "x" + m);
+        }
+        this.context = context;
+        this.spec = op.spec();
+        this.m = m;
+        this.threads = OpenMpTeam.current();
+        long tiles = Winograd.tiles(m, spec.batch(), spec.outH(), spec.outW());
+        long perThread = (tiles + threads - 1) / threads;
+        int rows = Winograd.ROWS;
+        this.block = (int) Math.min(m == 4 ? 12 : 24, Math.max(rows, (perThread + rows - 1) / rows * rows));
+        Activation a = spec.activation();
+        this.rectify = a.kind() == Activation.Kind.RELU;
+        this.slope = a.alpha();
+        this.cap = a.maxValue();
+        context.reserveScratchpad(Winograd.scratchFloats(block, spec.inC(), spec.filters(), m, threads)
+                * Float.BYTES);
+    }
+
+    @Override
+    public long preparedFloats() {
+        return (long) (m + 2) * (m + 2) * spec.inC() * spec.filters();
+    }
+
+    @Override
+    public void prepare(CpuTensor keras, CpuTensor prepared) {
+        Winograd.prepare(keras.pointer().address(), spec.inC(), spec.filters(), m, prepared.pointer().address());
+    }
+
+    @Override
+    public void forward(CpuTensor x, CpuTensor kernel, CpuTensor bias, CpuTensor residual, CpuTensor y) {
+        Winograd.forward(x.pointer().address(), spec.batch(), spec.inH(), spec.inW(), spec.inC(), spec.padTop(),
+                spec.padLeft(), spec.outH(), spec.outW(), m, kernel.pointer().address(), spec.filters(),
+                bias == null ? 0 : bias.pointer().address(), residual == null ? 0 : residual.pointer().address(),
+                rectify, slope, cap, y.pointer().address(), context.scratchpad().address(), block, threads);
+    }
+
+    @Override
+    public String implementation() {
+        return "winograd_" + m + "x" + m + "_3x3:avx2";
+    }
+
+    /** Outputs per tile along each axis: 2 or 4. */
+    int tile() {
+        return m;
+    }
+
+    @Override
+    public int threads() {
+        return threads;
+    }
+
+    @Override
+    public void close() {
+        // nothing native of its own: its prepared kernel is the caller's, its scratch the context's
+    }
+}

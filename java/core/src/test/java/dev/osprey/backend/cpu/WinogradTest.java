@@ -1,0 +1,257 @@
+package dev.osprey.backend.cpu;
+
+import static dev.osprey.backend.Close.assertClose;
+import static dev.osprey.backend.Close.random;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.osprey.Activation;
+import dev.osprey.Precision;
+import dev.osprey.backend.BackendException;
+import dev.osprey.backend.Conv2dSpec;
+import dev.osprey.backend.ConvInference;
+import dev.osprey.backend.Memory;
+import dev.osprey.backend.ReferenceOps;
+import dev.osprey.backend.Tensor;
+import java.util.Random;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Osprey's Winograd F(2x2, 3x3) inference convolution: which convolutions it takes, and its outputs against the plain
+ * Java reference convolution on odd shapes (tiles cut by the output's edge, uneven padding, channel counts that leave
+ * an 8-wide column block, blocks of tiles that end mid-way), with bias, residual and each activation it fuses.
+ */
+class WinogradTest {
+    /** Backends that run every convolution the kernel fits through it, in tiles of 2x2 and of 4x4 outputs. */
+    private static CpuBackend tiles2;
+    private static CpuBackend tiles4;
+
+    /** The kernel is built wherever gcc is and runs on AVX2 + FMA (CI has both); elsewhere these tests say why not. */
+    @BeforeAll
+    static void kernelAvailable() {
+        assumeTrue(Winograd.unavailableReason() == null || "true".equals(System.getenv("CI")),
+                () -> "the Winograd kernel can't run here: " + Winograd.unavailableReason());
+        assertNull(Winograd.unavailableReason(), "the Winograd kernel can't run");
+        tiles2 = new CpuBackend(new Winograd(Winograd.Use.TILE_2X2));
+        tiles4 = new CpuBackend(new Winograd(Winograd.Use.TILE_4X4));
+    }
+
+    @AfterAll
+    static void close() {
+        for (CpuBackend backend : new CpuBackend[] {tiles2, tiles4}) {
+            if (backend != null) {
+                backend.close();
+            }
+        }
+    }
+
+    private static Conv2dSpec conv(int batch, int h, int w, int in, int out, int[] pad, boolean bias, Activation a) {
+        return new Conv2dSpec(batch, h, w, in, out, 3, 3, 1, 1, pad[0], pad[1], pad[2], pad[3], 1, 1, 1, bias, a);
+    }
+
+    private static final int[] SAME = {1, 1, 1, 1};
+    private static final int[] VALID = {0, 0, 0, 0};
+
+    @Test
+    void autoPicksTheTileThatCutsMoreWhereChannelsAmortizeItAndTheKernelStaysInCache() {
+        Winograd auto = new Winograd(Winograd.Use.AUTO);
+        Activation relu = Activation.RELU;
+        // the tutorial CNN's second convolution: 11x11 outputs, in 3x3 tiles of 4 (3.4x fewer multiply-adds) or
+        // 6x6 tiles of 2 (1.9x)
+        assertEquals(4, auto.tile(op(conv(256, 13, 13, 32, 64, VALID, true, relu))));
+        assertEquals(2, auto.tile(op(conv(1, 8, 8, 64, 64, SAME, false, Activation.LINEAR))), "64 x 64: 2x2 rounds less");
+        assertEquals(2, auto.tile(op(conv(256, 8, 8, 64, 64, SAME, false, Activation.RELU6))));
+        assertEquals(4, auto.tile(op(conv(256, 8, 8, 32, 64, SAME, false, Activation.RELU6))));
+        assertEquals(4, auto.tile(op(conv(256, 32, 32, 16, 16, SAME, true, relu))));
+        assertEquals(4, auto.tile(op(conv(1, 13, 13, 32, 64, VALID, true, relu))), "batch 1: 9 tiles in 2 rows of 6");
+        assertEquals(4, auto.tile(op(conv(6, 5, 5, 32, 32, VALID, true, relu))), "3x3 outputs: 2.25x against 1.27x");
+        assertEquals(0, auto.tile(op(conv(6, 5, 5, 64, 64, VALID, true, relu))), "too wide for 4x4; 2x2 cuts 1.27x");
+        assertEquals(0, auto.tile(op(conv(1, 5, 5, 64, 64, VALID, true, relu))), "one tile in a row of 6: 0.38x");
+        assertEquals(2, auto.tile(op(conv(6, 8, 8, 64, 64, VALID, true, relu))), "6x6 outputs: a tie, 2x2 rounds less");
+        assertEquals(2, auto.tile(op(conv(6, 4, 4, 32, 32, VALID, true, relu))), "2x2 outputs: 4x4 tiles cut nothing");
+        assertEquals(0, auto.tile(op(conv(6, 4, 4, 16, 16, VALID, true, relu))), "2x2 tiles need 32 channels");
+        assertEquals(0, auto.tile(op(conv(1, 3, 3, 64, 64, VALID, true, relu))), "one output: neither tile cuts 2x");
+        assertEquals(0, auto.tile(op(conv(1, 16, 16, 8, 8, SAME, true, relu))), "8 channels: too few");
+        assertEquals(0, auto.tile(op(conv(32, 14, 14, 256, 256, SAME, true, relu))), "a 9.4 MB transformed kernel");
+        assertEquals(0, auto.tile(new ConvInference(conv(1, 8, 8, 64, 64, SAME, true, relu), false, Precision.BF16)));
+        assertEquals(0, auto.tile(op(new Conv2dSpec(1, 8, 8, 64, 64, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, true, relu))));
+        assertEquals(0, auto.tile(op(new Conv2dSpec(1, 8, 8, 64, 64, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1, true, relu))));
+        assertEquals(0, auto.tile(op(new Conv2dSpec(1, 8, 8, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, true, relu))));
+        assertEquals(0, auto.tile(op(new Conv2dSpec(1, 8, 8, 64, 64, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 1, true, relu))));
+        assertEquals(0, auto.tile(op(conv(1, 8, 8, 36, 64, SAME, true, relu))), "channels not a multiple of 8");
+        assertEquals(0, auto.tile(op(conv(1, 8, 8, 64, 64, SAME, true, Activation.SWISH))));
+        Winograd always = new Winograd(Winograd.Use.ALWAYS);
+        assertEquals(4, always.tile(op(conv(1, 16, 16, 8, 8, SAME, true, relu))));
+        assertEquals(4, always.tile(op(conv(32, 14, 14, 256, 256, SAME, true, relu))));
+        assertEquals(0, always.tile(op(conv(1, 3, 3, 64, 64, VALID, true, relu))));
+        assertEquals(2, new Winograd(Winograd.Use.TILE_2X2).tile(op(conv(1, 3, 3, 64, 64, VALID, true, relu))));
+        assertEquals(0, new Winograd(Winograd.Use.TILE_4X4).tile(op(conv(1, 8, 8, 64, 64, SAME, true,
+                Activation.SWISH))));
+        assertEquals(0, new Winograd(Winograd.Use.NEVER).tile(op(conv(256, 13, 13, 32, 64, VALID, true, relu))));
+    }
+
+    @Test
+    void theSettingIsAutoAlwaysNeverOrATileAndAnythingElseIsRefused() {
+        String before = System.getProperty("osprey.cpu.winograd");
+        try {
+            System.setProperty("osprey.cpu.winograd", "sometimes");
+            BackendException e = assertThrows(BackendException.class, Winograd::fromProperties);
+            assertTrue(e.getMessage().contains("expected auto, always, never, 2x2 or 4x4, received 'sometimes'"),
+                    e.getMessage());
+            System.setProperty("osprey.cpu.winograd", "NEVER");
+            assertEquals(0, Winograd.fromProperties().tile(op(conv(256, 13, 13, 32, 64, VALID, true,
+                    Activation.RELU))));
+            System.setProperty("osprey.cpu.winograd", "2x2");
+            assertEquals(2, Winograd.fromProperties().tile(op(conv(256, 13, 13, 32, 64, VALID, true,
+                    Activation.RELU))));
+        } finally {
+            if (before == null) {
+                System.clearProperty("osprey.cpu.winograd");
+            } else {
+                System.setProperty("osprey.cpu.winograd", before);
+            }
+        }
+    }
+
+    @Test
+    void theBackendRunsAFittingConvolutionThroughTheKernelAndOthersThroughOneDnn() {
+        ConvInference fits = op(conv(2, 8, 8, 16, 16, SAME, true, Activation.RELU));
+        assertEquals(4, assertInstanceOf(WinogradConvPlan.class, tiles4.inferenceConv(fits)).tile());
+        assertEquals(2, assertInstanceOf(WinogradConvPlan.class, tiles2.inferenceConv(fits)).tile());
+        assertEquals("winograd_4x4_3x3:avx2", tiles4.inferenceConv(fits).implementation());
+        assertInstanceOf(ConvInferencePlan.class, tiles4.inferenceConv(op(conv(2, 8, 8, 12, 16, SAME, true,
+                Activation.RELU))));
+        ConvInference wide = op(conv(2, 8, 8, 16, 24, SAME, true, Activation.RELU));
+        assertEquals(36L * 16 * 24, tiles4.conv2dInferenceKernelSize(wide));
+        assertEquals(16L * 16 * 24, tiles2.conv2dInferenceKernelSize(wide));
+    }
+
+    @Test
+    void itComputesTheConvolutionOnOddShapes() {
+        Activation leaky = Activation.relu(4f, 0.1f);
+        Conv2dSpec[] specs = {
+            conv(3, 13, 13, 32, 64, VALID, true, Activation.RELU),             // the tutorial CNN's second
+            conv(1, 8, 8, 16, 24, SAME, false, Activation.LINEAR),             // 16 + 8 output columns, no bias
+            conv(2, 7, 9, 8, 16, SAME, true, Activation.RELU6),                // odd output: cut tiles
+            conv(1, 6, 5, 8, 8, new int[] {0, 1, 2, 1}, true, leaky),          // uneven padding
+            conv(5, 10, 10, 24, 40, SAME, true, Activation.RELU),              // 125 tiles: short last block
+            conv(64, 16, 16, 32, 32, SAME, true, Activation.RELU),             // many blocks over the team
+            conv(1, 3, 3, 8, 8, new int[] {2, 2, 2, 2}, true, Activation.LINEAR), // more padding than image
+        };
+        for (CpuBackend backend : new CpuBackend[] {tiles2, tiles4}) {
+            for (Conv2dSpec s : specs) {
+                check(backend, s, false);
+                check(backend, s, true);
+            }
+        }
+    }
+
+    @Test
+    void itIsAboutAsAccurateAsOneDnnsDirectConvolution() {
+        Conv2dSpec s = conv(8, 13, 13, 32, 64, VALID, true, Activation.LINEAR);
+        Random r = new Random(7);
+        float[] x = random(r, s.batch() * s.inH() * s.inW() * s.inC());
+        float[] k = random(r, 9 * s.inC() * s.filters());
+        float[] b = random(r, s.filters());
+        float[] expected = ReferenceOps.conv2dForward(s, x, k, b);
+        double winograd2 = worstError(expected, run(tiles2, s, x, k, b));
+        double winograd4 = worstError(expected, run(tiles4, s, x, k, b));
+        try (CpuBackend never = new CpuBackend(new Winograd(Winograd.Use.NEVER))) {
+            double direct = worstError(expected, run(never, s, x, k, b));
+            // measured on outputs of about 17 (sums of 288 products of unit normals): 2x2 tiles 1.9e-5, oneDNN's
+            // direct 5.0e-5 (its longer sums round more), 4x4 tiles 3.5e-4 (the price of its 4x cut, as in every
+            // F(4x4, 3x3): its transforms scale by up to 8 and 1/24); a broken transform is off by whole units
+            assertTrue(winograd2 <= 2 * direct, "2x2 tiles' worst error " + winograd2 + ", the direct one's " + direct);
+            assertTrue(winograd4 <= 10 * direct, "4x4 tiles' worst error " + winograd4 + ", the direct one's "
+                    + direct);
+        }
+    }
+
+    private static float[] run(CpuBackend backend, Conv2dSpec s, float[] x, float[] k, float[] b) {
+        ConvInference op = op(s);
+        try (Memory memory = backend.newMemory()) {
+            long floats = backend.conv2dInferenceKernelSize(op);
+            Tensor keras = memory.allocate(s.kernelShape());
+            backend.copyIn(k, 0, keras);
+            Tensor prepared = keras;
+            if (floats > 0) {
+                prepared = memory.allocate(Math.toIntExact(floats));
+                backend.conv2dPrepareInferenceKernel(op, keras, prepared);
+            }
+            Tensor tx = memory.allocate(s.inputShape());
+            backend.copyIn(x, 0, tx);
+            Tensor tb = memory.allocate(b.length);
+            backend.copyIn(b, 0, tb);
+            Tensor y = memory.allocate(s.outputShape());
+            backend.conv2dInference(op, tx, prepared, tb, null, y);
+            float[] out = new float[Math.toIntExact(y.size())];
+            backend.copyOut(y, out, 0);
+            return out;
+        }
+    }
+
+    private static double worstError(float[] expected, float[] actual) {
+        double worst = 0;
+        for (int i = 0; i < expected.length; i++) {
+            worst = Math.max(worst, Math.abs((double) expected[i] - actual[i]));
+        }
+        return worst;
+    }
+
+    /** The kernel through the backend against the reference; with a residual added before the activation. */
+    private static void check(CpuBackend backend, Conv2dSpec s, boolean residual) {
+        ConvInference op = new ConvInference(s, residual, Precision.FP32);
+        WinogradConvPlan plan = assertInstanceOf(WinogradConvPlan.class, backend.inferenceConv(op), s.toString());
+        Random r = new Random(s.toString().hashCode() + (residual ? 1 : 0));
+        float[] x = random(r, s.batch() * s.inH() * s.inW() * s.inC());
+        float[] k = random(r, 9 * s.inC() * s.filters());
+        for (int i = 0; i < k.length; i++) { // as He and Glorot initialize them: outputs of about 1
+            k[i] /= (float) Math.sqrt(9.0 * s.inC());
+        }
+        float[] b = s.hasBias() ? random(r, s.filters()) : null;
+        float[] add = residual ? random(r, s.batch() * s.outH() * s.outW() * s.filters()) : null;
+        float[] expected = expected(s, x, k, b, add);
+        try (Memory memory = backend.newMemory()) {
+            Tensor prepared = memory.allocate(Math.toIntExact(backend.conv2dInferenceKernelSize(op)));
+            backend.conv2dPrepareInferenceKernel(op, upload(backend, memory, k, s.kernelShape()), prepared);
+            Tensor y = memory.allocate(s.outputShape());
+            backend.conv2dInference(op, upload(backend, memory, x, s.inputShape()), prepared,
+                    b == null ? null : upload(backend, memory, b, b.length),
+                    add == null ? null : upload(backend, memory, add, s.outputShape()), y);
+            float[] actual = new float[expected.length];
+            backend.copyOut(y, actual, 0);
+            // a broken transform or tile edge is off by whole units
+            assertClose("Winograd " + plan.tile() + "x" + plan.tile() + " " + s + (residual ? " with a residual" : ""),
+                    expected, actual, 1e-4);
+        }
+    }
+
+    private static float[] expected(Conv2dSpec s, float[] x, float[] k, float[] b, float[] residual) {
+        if (residual == null) {
+            return ReferenceOps.conv2dForward(s, x, k, b);
+        }
+        Conv2dSpec linear = new Conv2dSpec(s.batch(), s.inH(), s.inW(), s.inC(), s.filters(), 3, 3, 1, 1, s.padTop(),
+                s.padLeft(), s.padBottom(), s.padRight(), 1, 1, 1, s.hasBias(), Activation.LINEAR);
+        float[] y = ReferenceOps.conv2dForward(linear, x, k, b);
+        for (int i = 0; i < y.length; i++) {
+            y[i] = (float) ReferenceOps.activate(s.activation(), (double) y[i] + residual[i]);
+        }
+        return y;
+    }
+
+    private static ConvInference op(Conv2dSpec s) {
+        return new ConvInference(s, false, Precision.FP32);
+    }
+
+    private static Tensor upload(CpuBackend backend, Memory memory, float[] values, int... shape) {
+        Tensor t = memory.allocate(shape);
+        backend.copyIn(values, 0, t);
+        return t;
+    }
+}

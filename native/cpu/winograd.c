@@ -1,0 +1,464 @@
+/*
+ * Winograd convolutions F(2x2, 3x3) and F(4x4, 3x3) for inference, fp32, for dev.osprey.backend.cpu.WinogradConvPlan.
+ *
+ * A 3x3, stride-1 convolution computes each m x m block of outputs from the (m+2) x (m+2) block of inputs under it.
+ * Winograd's minimal filtering algorithm (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016)
+ * does that with (m+2)^2 products per (input channel, output channel) pair instead of 9 m^2: 16 instead of 36 for
+ * m = 2 (a 2.25x cut in multiply-adds), 36 instead of 144 for m = 4 (4x):
+ *
+ *     Y = A' [ (G g G') . (B' d B) ] A          (. is the element-wise product; ' the transpose)
+ *
+ * where d is the input tile, g the 3x3 kernel, and B', G and A' small fixed matrices (below, per m). Over channels,
+ * the element-wise products become (m+2)^2 independent matrix products, one per position p of the input tile:
+ * M[p] (tiles x K) = V[p] (tiles x C) * U[p] (C x K). The kernel transform U = G g G' is done once, when the plan
+ * prepares its weights. Per call, tiles are taken in blocks small enough that a block's transformed inputs V and
+ * products M stay in the core's cache, with U beside them: transform the block's inputs, run the products, and
+ * transform them back into outputs, adding the bias and residual and applying the activation before the one store.
+ * Blocks are shared among the OpenMP team (the one oneDNN uses: see openmp_team.c). F(4x4, 3x3) does less work per
+ * output in every phase, F(2x2, 3x3) rounds less (its matrices hold only 0, +-1 and 1/2) and wastes less on small
+ * maps, whose edge tiles it cuts finer; the Java side picks.
+ *
+ * Activations are NHWC with C and K multiples of 8 (a vector of 8 floats), as the Java side checks. The AVX2 + FMA
+ * code is compiled for those instructions by function attribute, and the Java side calls it only where
+ * Winograd.supported() says the processor has them.
+ */
+#include <jni.h>
+
+#if !defined(__x86_64__)
+/* Other processors: not built; the Java side runs every convolution through oneDNN. */
+JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_supported(JNIEnv *env, jclass type) {
+    (void) env;
+    (void) type;
+    return JNI_FALSE;
+}
+#else
+#include <stdint.h>
+#include <immintrin.h>
+
+extern int omp_get_thread_num(void);
+extern int omp_get_num_threads(void);
+
+#define TARGET __attribute__((target("avx2,fma")))
+#define INLINE static inline __attribute__((always_inline))
+
+/* Rows of the micro-kernel: a block holds a multiple of it. */
+#define ROWS 6
+
+/* G for m = 2 and m = 4 (rows: positions along one axis of the input tile; columns: kernel taps). */
+static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+static const double G4[6][3] = {{1.0 / 4, 0, 0}, {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
+
+/* The kernel transform, once per kernel: g in Keras' HWIO layout (3, 3, C, K) into U[(m+2)^2][C][K]. */
+static void prepare_kernel(const float *g, int c_in, int k_out, int m, float *u) {
+    const int span = m + 2;
+    const double (*G)[3] = m == 2 ? G2 : G4;
+    for (int c = 0; c < c_in; c++) {
+        for (int k = 0; k < k_out; k++) {
+            double w[3][3];
+            for (int a = 0; a < 3; a++) {
+                for (int b = 0; b < 3; b++) {
+                    w[a][b] = g[((int64_t) (a * 3 + b) * c_in + c) * k_out + k];
+                }
+            }
+            for (int i = 0; i < span; i++) {
+                double row[3]; /* (G g)[i][b] */
+                for (int b = 0; b < 3; b++) {
+                    row[b] = G[i][0] * w[0][b] + G[i][1] * w[1][b] + G[i][2] * w[2][b];
+                }
+                for (int j = 0; j < span; j++) {
+                    double v = row[0] * G[j][0] + row[1] * G[j][1] + row[2] * G[j][2];
+                    u[((int64_t) (i * span + j) * c_in + c) * k_out + k] = (float) v;
+                }
+            }
+        }
+    }
+}
+
+typedef struct {
+    const float *x;
+    int h, w, c;          /* input height, width, channels */
+    int pad_top, pad_left;
+    int oh, ow, k;        /* output height, width, channels */
+    int m, span;          /* outputs per tile along each axis (2 or 4), inputs under them (m + 2) */
+    int tiles_h, tiles_w; /* m x m output tiles down and across one image */
+    const float *u, *bias, *residual;
+    float *y;
+    int rectify;          /* 0: the identity; else Keras' ReLU: slope * x below 0, x up to cap, cap above it */
+    float slope, cap;
+} problem;
+
+/* A tile's place: its image and its top-left output; advanced tile by tile (no division per tile). */
+typedef struct {
+    int64_t n;
+    int oy, ox;
+} cursor;
+
+static cursor cursor_at(const problem *pb, int64_t t) {
+    int64_t per_image = (int64_t) pb->tiles_h * pb->tiles_w;
+    int r = (int) (t % per_image);
+    cursor at = {t / per_image, (r / pb->tiles_w) * pb->m, (r % pb->tiles_w) * pb->m};
+    return at;
+}
+
+static void cursor_next(const problem *pb, cursor *at) {
+    at->ox += pb->m;
+    if (at->ox >= pb->tiles_w * pb->m) {
+        at->ox = 0;
+        at->oy += pb->m;
+        if (at->oy >= pb->tiles_h * pb->m) {
+            at->oy = 0;
+            at->n++;
+        }
+    }
+}
+
+/* v = B' d B for F(2x2, 3x3): d and v are 4x4 tiles of 8-channel vectors, row-major. */
+TARGET INLINE void input_transform2(const __m256 *d, __m256 *v) {
+    __m256 t[16];
+    for (int j = 0; j < 4; j++) { /* B' d: down each column */
+        t[j] = _mm256_sub_ps(d[j], d[8 + j]);
+        t[4 + j] = _mm256_add_ps(d[4 + j], d[8 + j]);
+        t[8 + j] = _mm256_sub_ps(d[8 + j], d[4 + j]);
+        t[12 + j] = _mm256_sub_ps(d[4 + j], d[12 + j]);
+    }
+    for (int i = 0; i < 4; i++) { /* (B' d) B: along each row */
+        const __m256 *r = t + 4 * i;
+        v[4 * i] = _mm256_sub_ps(r[0], r[2]);
+        v[4 * i + 1] = _mm256_add_ps(r[1], r[2]);
+        v[4 * i + 2] = _mm256_sub_ps(r[2], r[1]);
+        v[4 * i + 3] = _mm256_sub_ps(r[1], r[3]);
+    }
+}
+
+/*
+ * B' x for F(4x4, 3x3) along one axis of 6 vectors, x[i * stride], into y[i * stride]. B' is
+ *   4  0 -5  0  1  0 /  0 -4 -4  1  1  0 /  0  4 -4 -1  1  0 /  0 -2 -1  2  1  0 /  0  2 -1 -2  1  0 /  0  4  0 -5  0  1
+ */
+TARGET INLINE void input_axis4(const __m256 *x, int stride, __m256 *y) {
+    const __m256 four = _mm256_set1_ps(4), five = _mm256_set1_ps(5), two = _mm256_set1_ps(2);
+    __m256 x0 = x[0], x1 = x[stride], x2 = x[2 * stride], x3 = x[3 * stride], x4 = x[4 * stride], x5 = x[5 * stride];
+    __m256 a = _mm256_fnmadd_ps(four, x2, x4);             /* x4 - 4 x2 */
+    __m256 b = _mm256_fnmadd_ps(four, x1, x3);             /* x3 - 4 x1 */
+    __m256 c = _mm256_sub_ps(x4, x2);
+    __m256 d = _mm256_mul_ps(two, _mm256_sub_ps(x3, x1));
+    y[0] = _mm256_fnmadd_ps(five, x2, _mm256_fmadd_ps(four, x0, x4));
+    y[stride] = _mm256_add_ps(a, b);
+    y[2 * stride] = _mm256_sub_ps(a, b);
+    y[3 * stride] = _mm256_add_ps(c, d);
+    y[4 * stride] = _mm256_sub_ps(c, d);
+    y[5 * stride] = _mm256_fnmadd_ps(five, x3, _mm256_fmadd_ps(four, x1, x5));
+}
+
+/* v = B' d B for F(4x4, 3x3): d and v are 6x6 tiles of 8-channel vectors, row-major. */
+TARGET INLINE void input_transform4(const __m256 *d, __m256 *v) {
+    __m256 t[36];
+    for (int j = 0; j < 6; j++) {
+        input_axis4(d + j, 6, t + j); /* down each column */
+    }
+    for (int i = 0; i < 6; i++) {
+        input_axis4(t + 6 * i, 1, v + 6 * i); /* along each row */
+    }
+}
+
+/* V[p][row][c..] for the tiles first .. first+rows-1, into v ((m+2)^2 positions, each block x C). */
+TARGET static void transform_inputs(const problem *pb, int64_t first, int rows, int block, float *v) {
+    const int c_in = pb->c, span = pb->span, positions = span * span;
+    cursor at = cursor_at(pb, first);
+    for (int row = 0; row < rows; row++, cursor_next(pb, &at)) {
+        int y0 = at.oy - pb->pad_top;
+        int x0 = at.ox - pb->pad_left;
+        const float *image = pb->x + at.n * pb->h * pb->w * c_in;
+        int inside = y0 >= 0 && x0 >= 0 && y0 + span <= pb->h && x0 + span <= pb->w;
+        for (int c = 0; c < c_in; c += 8) {
+            __m256 d[36], out[36];
+            for (int i = 0; i < span; i++) {
+                int yy = y0 + i;
+                for (int j = 0; j < span; j++) {
+                    int xx = x0 + j;
+                    d[i * span + j] = inside || (yy >= 0 && xx >= 0 && yy < pb->h && xx < pb->w)
+                            ? _mm256_loadu_ps(image + ((int64_t) yy * pb->w + xx) * c_in + c)
+                            : _mm256_setzero_ps();
+                }
+            }
+            if (span == 4) {
+                input_transform2(d, out);
+            } else {
+                input_transform4(d, out);
+            }
+            for (int p = 0; p < positions; p++) {
+                _mm256_storeu_ps(v + ((int64_t) p * block + row) * c_in + c, out[p]);
+            }
+        }
+    }
+    /* the micro-kernel's rows past the last tile: zeros, so their (unread) products are plain numbers */
+    for (int row = rows; row % ROWS != 0; row++) {
+        for (int p = 0; p < positions; p++) {
+            for (int c = 0; c < c_in; c += 8) {
+                _mm256_storeu_ps(v + ((int64_t) p * block + row) * c_in + c, _mm256_setzero_ps());
+            }
+        }
+    }
+}
+
+/*
+ * Asks for the inputs of tiles first .. first+rows-1 to be brought into the L2 cache, so that they arrive while the
+ * block before them is being multiplied: each tile's columns not under the tile before it (the first tile of a row of
+ * tiles, all of them), every 64-byte line of each pixel's channels.
+ */
+static void prefetch_inputs(const problem *pb, int64_t first, int rows) {
+    const int c_in = pb->c;
+    cursor at = cursor_at(pb, first);
+    for (int row = 0; row < rows; row++, cursor_next(pb, &at)) {
+        int y0 = at.oy - pb->pad_top;
+        int x0 = at.ox - pb->pad_left;
+        const float *image = pb->x + at.n * pb->h * pb->w * c_in;
+        for (int i = 0; i < pb->span; i++) {
+            int yy = y0 + i;
+            if (yy < 0 || yy >= pb->h) {
+                continue;
+            }
+            for (int j = at.ox == 0 ? 0 : 2; j < pb->span; j++) {
+                int xx = x0 + j;
+                if (xx < 0 || xx >= pb->w) {
+                    continue;
+                }
+                const char *pixel = (const char *) (image + ((int64_t) yy * pb->w + xx) * c_in);
+                for (int line = 0; line < c_in * 4; line += 64) {
+                    __builtin_prefetch(pixel + line, 0, 2);
+                }
+            }
+        }
+    }
+}
+
+/*
+ * m (6 rows x 16 floats, stride ldm) = v (6 rows x depth, stride ldv) * u (depth x 16, stride ldu): the
+ * micro-kernel, its 12 sums in registers (named variables: the compiler keeps an array of them in memory).
+ */
+TARGET static void micro16(const float *v, int ldv, const float *u, int ldu, int depth, float *m, int ldm) {
+    __m256 a0 = _mm256_setzero_ps(), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0;
+    __m256 a3 = a0, b3 = a0, a4 = a0, b4 = a0, a5 = a0, b5 = a0;
+    const float *v0 = v, *v1 = v + ldv, *v2 = v1 + ldv, *v3 = v2 + ldv, *v4 = v3 + ldv, *v5 = v4 + ldv;
+    for (int c = 0; c < depth; c++) {
+        __m256 u0 = _mm256_loadu_ps(u), u1 = _mm256_loadu_ps(u + 8);
+        __m256 x;
+        x = _mm256_broadcast_ss(v0 + c); a0 = _mm256_fmadd_ps(x, u0, a0); b0 = _mm256_fmadd_ps(x, u1, b0);
+        x = _mm256_broadcast_ss(v1 + c); a1 = _mm256_fmadd_ps(x, u0, a1); b1 = _mm256_fmadd_ps(x, u1, b1);
+        x = _mm256_broadcast_ss(v2 + c); a2 = _mm256_fmadd_ps(x, u0, a2); b2 = _mm256_fmadd_ps(x, u1, b2);
+        x = _mm256_broadcast_ss(v3 + c); a3 = _mm256_fmadd_ps(x, u0, a3); b3 = _mm256_fmadd_ps(x, u1, b3);
+        x = _mm256_broadcast_ss(v4 + c); a4 = _mm256_fmadd_ps(x, u0, a4); b4 = _mm256_fmadd_ps(x, u1, b4);
+        x = _mm256_broadcast_ss(v5 + c); a5 = _mm256_fmadd_ps(x, u0, a5); b5 = _mm256_fmadd_ps(x, u1, b5);
+        u += ldu;
+    }
+    _mm256_storeu_ps(m, a0); _mm256_storeu_ps(m + 8, b0); m += ldm;
+    _mm256_storeu_ps(m, a1); _mm256_storeu_ps(m + 8, b1); m += ldm;
+    _mm256_storeu_ps(m, a2); _mm256_storeu_ps(m + 8, b2); m += ldm;
+    _mm256_storeu_ps(m, a3); _mm256_storeu_ps(m + 8, b3); m += ldm;
+    _mm256_storeu_ps(m, a4); _mm256_storeu_ps(m + 8, b4); m += ldm;
+    _mm256_storeu_ps(m, a5); _mm256_storeu_ps(m + 8, b5);
+}
+
+/* As micro16, 8 columns wide (the last 8 of K when K is not a multiple of 16). */
+TARGET static void micro8(const float *v, int ldv, const float *u, int ldu, int depth, float *m, int ldm) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+    const float *v0 = v, *v1 = v + ldv, *v2 = v1 + ldv, *v3 = v2 + ldv, *v4 = v3 + ldv, *v5 = v4 + ldv;
+    for (int c = 0; c < depth; c++) {
+        __m256 u0 = _mm256_loadu_ps(u);
+        a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(v0 + c), u0, a0);
+        a1 = _mm256_fmadd_ps(_mm256_broadcast_ss(v1 + c), u0, a1);
+        a2 = _mm256_fmadd_ps(_mm256_broadcast_ss(v2 + c), u0, a2);
+        a3 = _mm256_fmadd_ps(_mm256_broadcast_ss(v3 + c), u0, a3);
+        a4 = _mm256_fmadd_ps(_mm256_broadcast_ss(v4 + c), u0, a4);
+        a5 = _mm256_fmadd_ps(_mm256_broadcast_ss(v5 + c), u0, a5);
+        u += ldu;
+    }
+    _mm256_storeu_ps(m, a0); m += ldm;
+    _mm256_storeu_ps(m, a1); m += ldm;
+    _mm256_storeu_ps(m, a2); m += ldm;
+    _mm256_storeu_ps(m, a3); m += ldm;
+    _mm256_storeu_ps(m, a4); m += ldm;
+    _mm256_storeu_ps(m, a5);
+}
+
+/*
+ * M[p] = V[p] U[p] for the block's rows, every position p. Rows are taken 6 at a time: a short block's rows past its
+ * last tile hold zeros (transform_inputs writes them), and their products are never read.
+ */
+TARGET static void multiply(const problem *pb, int rows, int block, const float *v, float *m) {
+    const int c_in = pb->c, k_out = pb->k, positions = pb->span * pb->span;
+    for (int p = 0; p < positions; p++) {
+        const float *vp = v + (int64_t) p * block * c_in;
+        const float *up = pb->u + (int64_t) p * c_in * k_out;
+        float *mp = m + (int64_t) p * block * k_out;
+        for (int r = 0; r < rows; r += ROWS) {
+            int k = 0;
+            for (; k + 16 <= k_out; k += 16) {
+                micro16(vp + (int64_t) r * c_in, c_in, up + k, k_out, c_in, mp + (int64_t) r * k_out + k, k_out);
+            }
+            if (k < k_out) {
+                micro8(vp + (int64_t) r * c_in, c_in, up + k, k_out, c_in, mp + (int64_t) r * k_out + k, k_out);
+            }
+        }
+    }
+}
+
+TARGET INLINE __m256 rectify(__m256 a, __m256 slope, __m256 cap) {
+    __m256 zero = _mm256_setzero_ps();
+    return _mm256_add_ps(_mm256_min_ps(_mm256_max_ps(a, zero), cap), _mm256_mul_ps(_mm256_min_ps(a, zero), slope));
+}
+
+/* A' M A for F(2x2, 3x3): q holds the 4x4 products, y gets the 2x2 outputs, row-major. */
+TARGET INLINE void output_transform2(const __m256 *q, __m256 *y) {
+    __m256 s[8]; /* A' M: 2 rows of 4 */
+    for (int j = 0; j < 4; j++) {
+        s[j] = _mm256_add_ps(_mm256_add_ps(q[j], q[4 + j]), q[8 + j]);
+        s[4 + j] = _mm256_sub_ps(_mm256_sub_ps(q[4 + j], q[8 + j]), q[12 + j]);
+    }
+    for (int i = 0; i < 2; i++) { /* (A' M) A */
+        const __m256 *r = s + 4 * i;
+        y[2 * i] = _mm256_add_ps(_mm256_add_ps(r[0], r[1]), r[2]);
+        y[2 * i + 1] = _mm256_sub_ps(_mm256_sub_ps(r[1], r[2]), r[3]);
+    }
+}
+
+/*
+ * A' x for F(4x4, 3x3) along one axis of 6 vectors, x[i * stride], into 4, y[i * stride]. A' is
+ *   1  1  1  1  1  0 /  0  1 -1  2 -2  0 /  0  1  1  4  4  0 /  0  1 -1  8 -8  1
+ */
+TARGET INLINE void output_axis4(const __m256 *x, int stride, __m256 *y) {
+    __m256 a = _mm256_add_ps(x[stride], x[2 * stride]), b = _mm256_sub_ps(x[stride], x[2 * stride]);
+    __m256 c = _mm256_add_ps(x[3 * stride], x[4 * stride]), d = _mm256_sub_ps(x[3 * stride], x[4 * stride]);
+    y[0] = _mm256_add_ps(_mm256_add_ps(x[0], a), c);
+    y[stride] = _mm256_fmadd_ps(_mm256_set1_ps(2), d, b);
+    y[2 * stride] = _mm256_fmadd_ps(_mm256_set1_ps(4), c, a);
+    y[3 * stride] = _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(8), d, b), x[5 * stride]);
+}
+
+/* A' M A for F(4x4, 3x3): q holds the 6x6 products, y gets the 4x4 outputs, row-major. */
+TARGET INLINE void output_transform4(const __m256 *q, __m256 *y) {
+    __m256 s[24]; /* A' M: 4 rows of 6 */
+    for (int j = 0; j < 6; j++) {
+        output_axis4(q + j, 6, s + j);
+    }
+    for (int i = 0; i < 4; i++) {
+        __m256 r[4];
+        output_axis4(s + 6 * i, 1, r);
+        for (int j = 0; j < 4; j++) {
+            y[4 * i + j] = r[j];
+        }
+    }
+}
+
+/* Y = A' M A for the block's tiles, plus bias and residual, activated, into the output's NHWC positions. */
+TARGET static void transform_outputs(const problem *pb, int64_t first, int rows, int block, const float *m) {
+    const int k_out = pb->k, span = pb->span, positions = span * span, size = pb->m;
+    const __m256 slope = _mm256_set1_ps(pb->slope), cap = _mm256_set1_ps(pb->cap);
+    cursor tile = cursor_at(pb, first);
+    for (int row = 0; row < rows; row++, cursor_next(pb, &tile)) {
+        int64_t at = ((tile.n * pb->oh + tile.oy) * pb->ow + tile.ox) * k_out; /* the tile's top-left output */
+        int down = pb->oh - tile.oy < size ? pb->oh - tile.oy : size;     /* outputs of the tile inside the map */
+        int across = pb->ow - tile.ox < size ? pb->ow - tile.ox : size;
+        for (int k = 0; k < k_out; k += 8) {
+            __m256 q[36], out[16];
+            for (int p = 0; p < positions; p++) {
+                q[p] = _mm256_loadu_ps(m + ((int64_t) p * block + row) * k_out + k);
+            }
+            if (size == 2) {
+                output_transform2(q, out);
+            } else {
+                output_transform4(q, out);
+            }
+            __m256 b = pb->bias != NULL ? _mm256_loadu_ps(pb->bias + k) : _mm256_setzero_ps();
+            for (int i = 0; i < down; i++) {
+                for (int j = 0; j < across; j++) {
+                    int64_t offset = at + ((int64_t) i * pb->ow + j) * k_out + k;
+                    __m256 a = _mm256_add_ps(out[i * size + j], b);
+                    if (pb->residual != NULL) {
+                        a = _mm256_add_ps(a, _mm256_loadu_ps(pb->residual + offset));
+                    }
+                    _mm256_storeu_ps(pb->y + offset, pb->rectify ? rectify(a, slope, cap) : a);
+                }
+            }
+        }
+    }
+}
+
+/* Floats of scratch one thread needs for blocks of block tiles of m x m outputs. */
+static int64_t scratch_per_thread(int block, int c_in, int k_out, int m) {
+    return (int64_t) (m + 2) * (m + 2) * block * (c_in + k_out);
+}
+
+/* Blocks from .. to-1 of block tiles each, one after the other, with this thread's scratch. */
+TARGET static void run_blocks(const problem *pb, int64_t tiles, int block, int64_t from, int64_t to, float *scratch) {
+    float *v = scratch;
+    float *m = v + (int64_t) pb->span * pb->span * block * pb->c;
+    for (int64_t b = from; b < to; b++) {
+        int64_t first = b * block;
+        int rows = (int) (tiles - first < block ? tiles - first : block);
+        transform_inputs(pb, first, rows, block, v);
+        if (b + 1 < to) {
+            int64_t next = first + block;
+            prefetch_inputs(pb, next, (int) (tiles - next < block ? tiles - next : block));
+        }
+        multiply(pb, rows, block, v, m);
+        transform_outputs(pb, first, rows, block, m);
+    }
+}
+
+TARGET static void forward(const problem *pb, int64_t batch, int block, float *scratch, int threads) {
+    const int64_t tiles = batch * pb->tiles_h * pb->tiles_w;
+    const int64_t blocks = (tiles + block - 1) / block;
+    const int64_t per_thread = scratch_per_thread(block, pb->c, pb->k, pb->m);
+    int team = blocks < threads ? (int) blocks : threads;
+    if (team <= 1) { /* no parallel region: forking even a team of one costs microseconds at batch 1 */
+        run_blocks(pb, tiles, block, 0, blocks, scratch);
+        return;
+    }
+#pragma omp parallel num_threads(team)
+    {
+        int id = omp_get_thread_num();
+        int size = omp_get_num_threads();
+        /* contiguous runs of blocks per thread: neighbouring tiles share input rows */
+        run_blocks(pb, tiles, block, blocks * id / size, blocks * (id + 1) / size, scratch + id * per_thread);
+    }
+}
+
+JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_supported(JNIEnv *env, jclass type) {
+    (void) env;
+    (void) type;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? JNI_TRUE : JNI_FALSE;
+}
+
+JNIEXPORT jlong JNICALL Java_dev_osprey_backend_cpu_Winograd_scratchFloats(JNIEnv *env, jclass type, jint block,
+                                                                           jint c_in, jint k_out, jint m, jint threads) {
+    (void) env;
+    (void) type;
+    return scratch_per_thread(block, c_in, k_out, m) * threads;
+}
+
+JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_Winograd_prepare(JNIEnv *env, jclass type, jlong keras, jint c_in,
+                                                                    jint k_out, jint m, jlong prepared) {
+    (void) env;
+    (void) type;
+    prepare_kernel((const float *) (intptr_t) keras, c_in, k_out, m, (float *) (intptr_t) prepared);
+}
+
+JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_Winograd_forward(
+        JNIEnv *env, jclass type, jlong x, jint batch, jint h, jint w, jint c_in, jint pad_top, jint pad_left,
+        jint oh, jint ow, jint m, jlong u, jint k_out, jlong bias, jlong residual, jboolean rectify, jfloat slope, jfloat cap,
+        jlong y, jlong scratch, jint block, jint threads) {
+    (void) env;
+    (void) type;
+    problem pb = {
+        .x = (const float *) (intptr_t) x, .h = h, .w = w, .c = c_in, .pad_top = pad_top, .pad_left = pad_left,
+        .oh = oh, .ow = ow, .k = k_out, .m = m, .span = m + 2, .tiles_h = (oh + m - 1) / m,
+        .tiles_w = (ow + m - 1) / m,
+        .u = (const float *) (intptr_t) u, .bias = (const float *) (intptr_t) bias,
+        .residual = (const float *) (intptr_t) residual, .y = (float *) (intptr_t) y, .rectify = rectify,
+        .slope = slope, .cap = cap,
+    };
+    forward(&pb, batch, block, (float *) (intptr_t) scratch, threads);
+}
+#endif
