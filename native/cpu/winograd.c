@@ -161,8 +161,11 @@ TARGET INLINE void input_transform4(const __m256 *d, __m256 *v) {
     }
 }
 
-/* V[p][row][c..] for the tiles first .. first+rows-1, into v ((m+2)^2 positions, each block x C). */
-TARGET static void transform_inputs(const problem *pb, int64_t first, int rows, int block, float *v) {
+/*
+ * V[row][p][c..] for the tiles first .. first+rows-1, into v: per tile, its (m+2)^2 positions of C channels one after
+ * the other, so that the transform writes, and the products read back, contiguous memory.
+ */
+TARGET static void transform_inputs(const problem *pb, int64_t first, int rows, float *v) {
     const int c_in = pb->c, span = pb->span, positions = span * span;
     cursor at = cursor_at(pb, first);
     for (int row = 0; row < rows; row++, cursor_next(pb, &at)) {
@@ -187,7 +190,7 @@ TARGET static void transform_inputs(const problem *pb, int64_t first, int rows, 
                 input_transform4(d, out);
             }
             for (int p = 0; p < positions; p++) {
-                _mm256_storeu_ps(v + ((int64_t) p * block + row) * c_in + c, out[p]);
+                _mm256_storeu_ps(v + ((int64_t) row * positions + p) * c_in + c, out[p]);
             }
         }
     }
@@ -195,7 +198,7 @@ TARGET static void transform_inputs(const problem *pb, int64_t first, int rows, 
     for (int row = rows; row % ROWS != 0; row++) {
         for (int p = 0; p < positions; p++) {
             for (int c = 0; c < c_in; c += 8) {
-                _mm256_storeu_ps(v + ((int64_t) p * block + row) * c_in + c, _mm256_setzero_ps());
+                _mm256_storeu_ps(v + ((int64_t) row * positions + p) * c_in + c, _mm256_setzero_ps());
             }
         }
     }
@@ -285,19 +288,20 @@ TARGET static void micro8(const float *v, int ldv, const float *u, int ldu, int 
  * M[p] = V[p] U[p] for the block's rows, every position p. Rows are taken 6 at a time: a short block's rows past its
  * last tile hold zeros (transform_inputs writes them), and their products are never read.
  */
-TARGET static void multiply(const problem *pb, int rows, int block, const float *v, float *m) {
+TARGET static void multiply(const problem *pb, int rows, const float *v, float *m) {
     const int c_in = pb->c, k_out = pb->k, positions = pb->span * pb->span;
+    const int ldv = positions * c_in, ldm = positions * k_out; /* from one tile's row to the next */
     for (int p = 0; p < positions; p++) {
-        const float *vp = v + (int64_t) p * block * c_in;
+        const float *vp = v + (int64_t) p * c_in;
         const float *up = pb->u + (int64_t) p * c_in * k_out;
-        float *mp = m + (int64_t) p * block * k_out;
+        float *mp = m + (int64_t) p * k_out;
         for (int r = 0; r < rows; r += ROWS) {
             int k = 0;
             for (; k + 16 <= k_out; k += 16) {
-                micro16(vp + (int64_t) r * c_in, c_in, up + k, k_out, c_in, mp + (int64_t) r * k_out + k, k_out);
+                micro16(vp + (int64_t) r * ldv, ldv, up + k, k_out, c_in, mp + (int64_t) r * ldm + k, ldm);
             }
             if (k < k_out) {
-                micro8(vp + (int64_t) r * c_in, c_in, up + k, k_out, c_in, mp + (int64_t) r * k_out + k, k_out);
+                micro8(vp + (int64_t) r * ldv, ldv, up + k, k_out, c_in, mp + (int64_t) r * ldm + k, ldm);
             }
         }
     }
@@ -351,7 +355,7 @@ TARGET INLINE void output_transform4(const __m256 *q, __m256 *y) {
 }
 
 /* Y = A' M A for the block's tiles, plus bias and residual, activated, into the output's NHWC positions. */
-TARGET static void transform_outputs(const problem *pb, int64_t first, int rows, int block, const float *m) {
+TARGET static void transform_outputs(const problem *pb, int64_t first, int rows, const float *m) {
     const int k_out = pb->k, span = pb->span, positions = span * span, size = pb->m;
     const __m256 slope = _mm256_set1_ps(pb->slope), cap = _mm256_set1_ps(pb->cap);
     cursor tile = cursor_at(pb, first);
@@ -362,7 +366,7 @@ TARGET static void transform_outputs(const problem *pb, int64_t first, int rows,
         for (int k = 0; k < k_out; k += 8) {
             __m256 q[36], out[16];
             for (int p = 0; p < positions; p++) {
-                q[p] = _mm256_loadu_ps(m + ((int64_t) p * block + row) * k_out + k);
+                q[p] = _mm256_loadu_ps(m + ((int64_t) row * positions + p) * k_out + k);
             }
             if (size == 2) {
                 output_transform2(q, out);
@@ -396,13 +400,13 @@ TARGET static void run_blocks(const problem *pb, int64_t tiles, int block, int64
     for (int64_t b = from; b < to; b++) {
         int64_t first = b * block;
         int rows = (int) (tiles - first < block ? tiles - first : block);
-        transform_inputs(pb, first, rows, block, v);
+        transform_inputs(pb, first, rows, v);
         if (b + 1 < to) {
             int64_t next = first + block;
             prefetch_inputs(pb, next, (int) (tiles - next < block ? tiles - next : block));
         }
-        multiply(pb, rows, block, v, m);
-        transform_outputs(pb, first, rows, block, m);
+        multiply(pb, rows, v, m);
+        transform_outputs(pb, first, rows, m);
     }
 }
 
