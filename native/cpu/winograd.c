@@ -307,9 +307,13 @@ TARGET static void multiply(const problem *pb, int rows, const float *v, float *
     }
 }
 
+/*
+ * Keras' ReLU: min(max(a, 0), cap) + slope * min(a, 0). max_ps and min_ps return their second operand where either
+ * is NaN, so a is always second: a NaN passes through, as in oneDNN, rather than becoming 0.
+ */
 TARGET INLINE __m256 rectify(__m256 a, __m256 slope, __m256 cap) {
     __m256 zero = _mm256_setzero_ps();
-    return _mm256_add_ps(_mm256_min_ps(_mm256_max_ps(a, zero), cap), _mm256_mul_ps(_mm256_min_ps(a, zero), slope));
+    return _mm256_add_ps(_mm256_min_ps(cap, _mm256_max_ps(zero, a)), _mm256_mul_ps(_mm256_min_ps(zero, a), slope));
 }
 
 /* A' M A for F(2x2, 3x3): q holds the 4x4 products, y gets the 2x2 outputs, row-major. */

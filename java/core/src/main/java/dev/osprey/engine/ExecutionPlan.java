@@ -1032,7 +1032,7 @@ public final class ExecutionPlan implements AutoCloseable {
 
     /**
      * Of {@link #bytes}, those of weights held in the layout the backend's inference ops read (a Winograd kernel's
-     * transform is 4x its 3x3 kernel); 0 for plans that read the parameters as they are.
+     * transform is 16/9 or 36/9 of its 3x3 kernel); 0 for plans that read the parameters as they are.
      */
     public long preparedWeightBytes() {
         long bytes = 0;

@@ -15,13 +15,15 @@ import dev.osprey.backend.ConvInference;
  * convolution. Its input and output transforms cost memory traffic instead, and a map whose size is not a multiple of
  * m is computed in whole tiles, the outputs past its edge thrown away. {@link #fits} is what the kernels can do (3x3,
  * stride 1, no dilation, one group, channels in multiples of 8, fp32, no fused depthwise convolution, the identity or a
- * ReLU-family activation). {@link #tile} picks the tile whose cut in multiply-adds, after the edge waste, is larger
- * (m = 2 on a tie: it rounds less), and none where that cut is below {@link #MIN_CUT}. {@code -Dosprey.cpu.winograd}
- * picks where the kernels are used: {@code auto} (the default) also asks for channels enough to amortize the
- * transforms, a transformed kernel small enough to stay in cache, and 4x4 tiles only on narrow layers, where their
- * extra rounding buys the most (the bounds below, measured on 2 AVX2 cores: benchmarks/results/winograd-*.md); {@code always} drops those two bounds; {@code 2x2} and {@code 4x4} use that tile
- * wherever the kernel fits (2x2 rounds less); {@code never} leaves every convolution to oneDNN. The kernels need
- * {@link NativeCpu}'s library and a processor with AVX2 and FMA.
+ * ReLU-family activation). {@link #tile} picks, among the tiles the setting allows, the one whose cut in
+ * multiply-adds is larger after the edge waste and the micro-kernel's empty rows (m = 2 on a tie: it rounds less),
+ * and none where that cut is below {@link #MIN_CUT}. {@code -Dosprey.cpu.winograd} picks where the kernels are used:
+ * {@code auto} (the default) allows a tile where the channels are enough to amortize its transforms, the transformed
+ * kernel small enough to stay in cache, and, for 4x4 tiles, the layer narrow enough that their extra rounding keeps
+ * predictions within 1e-5 (the bounds below, measured on 2 AVX2 cores: benchmarks/results/winograd-*.md);
+ * {@code always} drops all three bounds, so 4x4 tiles' rounding can then move predictions past that; {@code 2x2} and
+ * {@code 4x4} use that tile wherever the kernel fits; {@code never} leaves every convolution to oneDNN. The kernels
+ * need {@link NativeCpu}'s library and a processor with AVX2 and FMA.
  */
 final class Winograd {
     /** The smallest cut in multiply-adds, after the edge waste, for which a Winograd tile is used at all. */
@@ -31,17 +33,20 @@ final class Winograd {
     /** The same for F(2x2, 3x3): 16 channels ran no faster than oneDNN, 32 and 64 1.1-1.3x. */
     static final int MIN_CHANNELS_2X2 = 32;
     /**
-     * The largest inC x outC for which {@code auto} uses a tile: each block of tiles reads the whole transformed kernel
-     * (36 x inC x outC floats for F(4x4, 3x3)), 2.4 MB at 128 x 128 channels (1.6x oneDNN's speed), 9.4 MB at 256
-     * (even) and 38 MB at 512 (0.45x).
+     * The largest inC x outC (a product: 16 x 128 counts as 2,048) for which {@code auto} uses a tile: each block of
+     * tiles reads the whole transformed kernel. Measured with 4x4 tiles (36 x inC x outC floats) on ResNet-18's
+     * layers at batch 32: 2.4 MB at 128 x 128 channels ran 1.6x oneDNN's speed, 9.4 MB at 256 even, 38 MB at 512
+     * 0.45x. 2x2 tiles' kernels are 16/36 of that; past 128 x 128 they were not measured.
      */
     static final int MAX_CHANNEL_PRODUCT = 128 * 128;
     /**
-     * The largest inC x outC for which {@code auto} uses F(4x4, 3x3); wider layers use F(2x2, 3x3). 4x4 tiles round
-     * about 3x more than a direct convolution, 2x2 tiles about as much: through ResNet-18 (at 32x32x3, random He
-     * weights) 4x4 tiles on its 64-channel layers moved predictions by 1.3e-5, 2x2 tiles by 7.5e-6, the direct
-     * convolution by 3.9e-6, against the 1e-5 inference plans promise. Narrow layers are where 4x4 tiles gain most
-     * (F(2x2, 3x3)'s transforms cost as much as its products there), and 32 x 64 channels keep the tutorial CNN's.
+     * The largest inC x outC (a product) for which {@code auto} uses F(4x4, 3x3); wider layers use F(2x2, 3x3). 4x4
+     * tiles round more than a direct convolution (on one 32-to-64-channel layer of unit normals, WinogradTest: 7x
+     * oneDNN's worst error), 2x2 tiles no more. Through ResNet-18 at 32x32x3 with random He weights
+     * (OptimizedInferenceTest, batch 3), the inference plan's predictions moved from the training path's by 1.3e-5
+     * with 4x4 tiles on every layer that takes them, 6.5e-6 with these bounds, 3.9e-6 with direct convolutions only,
+     * against the 1e-5 inference plans promise. Narrow layers are where 4x4 tiles gain most (F(2x2, 3x3)'s transforms
+     * cost as much as its products there), and 32 x 64 channels keep the tutorial CNN's.
      */
     static final int MAX_4X4_CHANNEL_PRODUCT = 32 * 64;
     /** The micro-kernel's rows: tiles are multiplied 6 at a time. */
@@ -57,7 +62,10 @@ final class Winograd {
         this.use = use;
     }
 
-    /** The setting of -Dosprey.cpu.winograd; throws BackendException for a value other than auto, always or never. */
+    /**
+     * The setting of -Dosprey.cpu.winograd (unset: auto); throws BackendException for a value other than auto, always,
+     * never, 2x2 or 4x4.
+     */
     static Winograd fromProperties() {
         String value = System.getProperty("osprey.cpu.winograd");
         if (value == null || value.isBlank()) {
@@ -88,30 +96,23 @@ final class Winograd {
             return use == Use.TILE_2X2 ? 2 : 4;
         }
         Conv2dSpec s = op.spec();
-        long channels = (long) s.inC() * s.filters();
-        if (use == Use.ALWAYS) {
-            return bestTile(s.batch(), s.outH(), s.outW(), true);
-        }
-        int m = bestTile(s.batch(), s.outH(), s.outW(), channels <= MAX_4X4_CHANNEL_PRODUCT);
-        if (m == 0) {
-            return 0;
-        }
-        int least = m == 4 ? MIN_CHANNELS_4X4 : MIN_CHANNELS_2X2;
-        boolean amortized = s.inC() >= least && s.filters() >= least;
-        return amortized && channels <= MAX_CHANNEL_PRODUCT ? m : 0;
-    }
-
-    /**
-     * The tile (2, or 4 where allowed) that cuts the multiply-adds of batch outH x outW maps more, or 0 where none
-     * cuts MIN_CUT.
-     */
-    static int bestTile(int batch, int outH, int outW, boolean fourAllowed) {
-        double cut4 = fourAllowed ? cut(4, batch, outH, outW) : 0;
-        double cut2 = cut(2, batch, outH, outW);
+        double cut4 = allowed(4, s) ? cut(4, s.batch(), s.outH(), s.outW()) : 0;
+        double cut2 = allowed(2, s) ? cut(2, s.batch(), s.outH(), s.outW()) : 0;
         if (Math.max(cut4, cut2) < MIN_CUT) {
             return 0;
         }
-        return cut4 > cut2 ? 4 : 2;
+        return cut4 > cut2 ? 4 : 2; // a tie: 2x2 rounds less
+    }
+
+    /** Whether this setting lets m x m tiles run s: always, or auto's bounds on channels. */
+    private boolean allowed(int m, Conv2dSpec s) {
+        if (use == Use.ALWAYS) {
+            return true;
+        }
+        long channels = (long) s.inC() * s.filters();
+        int least = m == 4 ? MIN_CHANNELS_4X4 : MIN_CHANNELS_2X2;
+        return s.inC() >= least && s.filters() >= least && channels <= MAX_CHANNEL_PRODUCT
+                && (m == 2 || channels <= MAX_4X4_CHANNEL_PRODUCT);
     }
 
     /**
