@@ -165,8 +165,8 @@ TARGET INLINE void input_transform4(const __m256 *d, __m256 *v) {
  * V[row][p][c..] for the tiles first .. first+rows-1, into v: per tile, its (m+2)^2 positions of C channels one after
  * the other, so that the transform writes, and the products read back, contiguous memory.
  */
-TARGET static void transform_inputs(const problem *pb, int64_t first, int rows, float *v) {
-    const int c_in = pb->c, span = pb->span, positions = span * span;
+TARGET INLINE void transform_inputs_span(const problem *pb, int64_t first, int rows, float *v, const int span) {
+    const int c_in = pb->c, positions = span * span;
     cursor at = cursor_at(pb, first);
     for (int row = 0; row < rows; row++, cursor_next(pb, &at)) {
         int y0 = at.oy - pb->pad_top;
@@ -175,13 +175,22 @@ TARGET static void transform_inputs(const problem *pb, int64_t first, int rows, 
         int inside = y0 >= 0 && x0 >= 0 && y0 + span <= pb->h && x0 + span <= pb->w;
         for (int c = 0; c < c_in; c += 8) {
             __m256 d[36], out[36];
-            for (int i = 0; i < span; i++) {
-                int yy = y0 + i;
-                for (int j = 0; j < span; j++) {
-                    int xx = x0 + j;
-                    d[i * span + j] = inside || (yy >= 0 && xx >= 0 && yy < pb->h && xx < pb->w)
-                            ? _mm256_loadu_ps(image + ((int64_t) yy * pb->w + xx) * c_in + c)
-                            : _mm256_setzero_ps();
+            if (inside) {
+                const float *corner = image + ((int64_t) y0 * pb->w + x0) * c_in + c;
+                for (int i = 0; i < span; i++) {
+                    for (int j = 0; j < span; j++) {
+                        d[i * span + j] = _mm256_loadu_ps(corner + ((int64_t) i * pb->w + j) * c_in);
+                    }
+                }
+            } else {
+                for (int i = 0; i < span; i++) {
+                    int yy = y0 + i;
+                    for (int j = 0; j < span; j++) {
+                        int xx = x0 + j;
+                        d[i * span + j] = yy >= 0 && xx >= 0 && yy < pb->h && xx < pb->w
+                                ? _mm256_loadu_ps(image + ((int64_t) yy * pb->w + xx) * c_in + c)
+                                : _mm256_setzero_ps();
+                    }
                 }
             }
             if (span == 4) {
@@ -359,8 +368,9 @@ TARGET INLINE void output_transform4(const __m256 *q, __m256 *y) {
 }
 
 /* Y = A' M A for the block's tiles, plus bias and residual, activated, into the output's NHWC positions. */
-TARGET static void transform_outputs(const problem *pb, int64_t first, int rows, const float *m) {
-    const int k_out = pb->k, span = pb->span, positions = span * span, size = pb->m;
+TARGET INLINE void transform_outputs_span(const problem *pb, int64_t first, int rows, const float *m,
+                                          const int span) {
+    const int k_out = pb->k, positions = span * span, size = span - 2;
     const __m256 slope = _mm256_set1_ps(pb->slope), cap = _mm256_set1_ps(pb->cap);
     cursor tile = cursor_at(pb, first);
     for (int row = 0; row < rows; row++, cursor_next(pb, &tile)) {
@@ -395,6 +405,23 @@ TARGET static void transform_outputs(const problem *pb, int64_t first, int rows,
 /* Floats of scratch one thread needs for blocks of block tiles of m x m outputs. */
 static int64_t scratch_per_thread(int block, int c_in, int k_out, int m) {
     return (int64_t) (m + 2) * (m + 2) * block * (c_in + k_out);
+}
+
+/* The transforms compiled once per tile size, so that their loops over the tile unroll into straight-line code. */
+TARGET static void transform_inputs(const problem *pb, int64_t first, int rows, float *v) {
+    if (pb->span == 4) {
+        transform_inputs_span(pb, first, rows, v, 4);
+    } else {
+        transform_inputs_span(pb, first, rows, v, 6);
+    }
+}
+
+TARGET static void transform_outputs(const problem *pb, int64_t first, int rows, const float *m) {
+    if (pb->span == 4) {
+        transform_outputs_span(pb, first, rows, m, 4);
+    } else {
+        transform_outputs_span(pb, first, rows, m, 6);
+    }
 }
 
 /* Blocks from .. to-1 of block tiles each, one after the other, with this thread's scratch. */
