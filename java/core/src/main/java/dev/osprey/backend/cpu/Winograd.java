@@ -34,11 +34,12 @@ final class Winograd {
     static final int MIN_CHANNELS_2X2 = 32;
     /**
      * The largest inC x outC (a product: 16 x 128 counts as 2,048) for which {@code auto} uses a tile: each block of
-     * tiles reads the whole transformed kernel. Measured with 4x4 tiles (36 x inC x outC floats) on ResNet-18's
-     * layers at batch 32: 2.4 MB at 128 x 128 channels ran 1.6x oneDNN's speed, 9.4 MB at 256 even, 38 MB at 512
-     * 0.45x. 2x2 tiles' kernels are 16/36 of that; past 128 x 128 they were not measured.
+     * tiles reads the whole transformed kernel, which outgrows the caches. On ResNet-18's layers at 224x224x3, batch
+     * 32, 2 threads (benchmarks/run-winograd-layers.sh, winograd-layers-2026-12-03T1253Z.md): 2x2 tiles ran 238-296
+     * direct-equivalent GFLOP/s at 64 to 256 channels (4.2 MB of transformed kernel at 256), oneDNN's direct kernels
+     * 180-200; at 512 channels (17 MB) 2x2 tiles fell to 96.
      */
-    static final int MAX_CHANNEL_PRODUCT = 128 * 128;
+    static final int MAX_CHANNEL_PRODUCT = 256 * 256;
     /**
      * The largest inC x outC (a product) for which {@code auto} uses F(4x4, 3x3); wider layers use F(2x2, 3x3). 4x4
      * tiles round more than a direct convolution (on one 32-to-64-channel layer of unit normals, WinogradTest: 7x

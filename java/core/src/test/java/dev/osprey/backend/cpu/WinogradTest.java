@@ -80,7 +80,8 @@ class WinogradTest {
         assertEquals(4, auto.tile(op(conv(6, 8, 8, 16, 16, VALID, true, relu))), "a tie, 2x2 tiles not allowed");
         assertEquals(0, auto.tile(op(conv(1, 3, 3, 64, 64, VALID, true, relu))), "one output: neither tile cuts 2x");
         assertEquals(0, auto.tile(op(conv(1, 16, 16, 8, 8, SAME, true, relu))), "8 channels: too few");
-        assertEquals(0, auto.tile(op(conv(32, 14, 14, 256, 256, SAME, true, relu))), "a 9.4 MB transformed kernel");
+        assertEquals(2, auto.tile(op(conv(32, 14, 14, 256, 256, SAME, true, relu))), "4.2 MB transformed: in cache");
+        assertEquals(0, auto.tile(op(conv(32, 7, 7, 512, 512, SAME, true, relu))), "a 17 MB transformed kernel");
         assertEquals(0, auto.tile(new ConvInference(conv(1, 8, 8, 64, 64, SAME, true, relu), false, Precision.BF16)));
         assertEquals(0, auto.tile(op(new Conv2dSpec(1, 8, 8, 64, 64, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, true, relu))));
         assertEquals(0, auto.tile(op(new Conv2dSpec(1, 8, 8, 64, 64, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1, true, relu))));
@@ -91,6 +92,7 @@ class WinogradTest {
         Winograd always = new Winograd(Winograd.Use.ALWAYS);
         assertEquals(4, always.tile(op(conv(1, 16, 16, 8, 8, SAME, true, relu))));
         assertEquals(4, always.tile(op(conv(32, 14, 14, 256, 256, SAME, true, relu))));
+        assertEquals(4, always.tile(op(conv(32, 7, 7, 512, 512, SAME, true, relu))));
         assertEquals(0, always.tile(op(conv(1, 3, 3, 64, 64, VALID, true, relu))));
         assertEquals(2, new Winograd(Winograd.Use.TILE_2X2).tile(op(conv(1, 3, 3, 64, 64, VALID, true, relu))));
         assertEquals(0, new Winograd(Winograd.Use.TILE_4X4).tile(op(conv(1, 8, 8, 64, 64, SAME, true,

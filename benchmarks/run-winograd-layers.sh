@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Osprey's Winograd kernel (native/cpu/winograd.c) alone on the 3x3 layers of the tutorial CNN, ResNet-20 and
+# ResNet-18, with 2x2 and 4x4 tiles: ms per call, direct-equivalent GFLOP/s (the multiply-adds a direct convolution
+# does, over the time) and the worst error against a double-precision direct convolution, relative to the largest
+# output. Compare the GFLOP/s with oneDNN's on the same shapes in benchmarks/results/op-profile-*.md. Needs gcc and a
+# JDK's jni.h. Writes benchmarks/results/winograd-layers-<UTC time>.md.
+# Usage: benchmarks/run-winograd-layers.sh [seconds-per-figure=2] [threads=2]
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+seconds="${1:-2}"
+threads="${2:-2}"
+[[ "$seconds" =~ ^[0-9]+([.][0-9]+)?$ && "$threads" =~ ^[1-9][0-9]*$ ]] || {
+  echo "usage: $0 [seconds-per-figure=2] [threads=2]" >&2; exit 2; }
+java_home="${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v javac)")")")}"
+bin="$(mktemp -d)"
+trap 'rm -rf "$bin"' EXIT
+gcc -O3 -std=gnu11 -fopenmp -I"$java_home/include" -I"$java_home/include/linux" -o "$bin/layer_bench" \
+  "$root/benchmarks/winograd/layer_bench.c" "$root/native/cpu/winograd.c" -lm
+# name, batch, h, w, c, k, pad
+layers=(
+  "tutorial conv2|256 13 13 32 64 0"
+  "tutorial conv3|256 5 5 64 64 0"
+  "ResNet-20 stage 1|256 32 32 16 16 1"
+  "ResNet-20 stage 2|256 16 16 32 32 1"
+  "ResNet-20 stage 3|256 8 8 64 64 1"
+  "ResNet-18 224 stage 1|32 56 56 64 64 1"
+  "ResNet-18 224 stage 2|32 28 28 128 128 1"
+  "ResNet-18 224 stage 3|32 14 14 256 256 1"
+  "ResNet-18 224 stage 4|32 7 7 512 512 1"
+)
+mkdir -p "$root/benchmarks/results"
+out="$root/benchmarks/results/winograd-layers-$(date -u +%Y-%m-%dT%H%MZ).md"
+{
+  echo "# Osprey's Winograd kernel alone, per layer"
+  echo
+  echo "- machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $threads threads; commit $(git -C "$root" rev-parse --short HEAD)"
+  echo "- load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "- command: \`benchmarks/run-winograd-layers.sh $seconds $threads\`"
+  echo
+  echo "| layer | shape (batch, h, w, in, out, pad) | 2x2 tiles ms | GFLOP/s | error | 4x4 tiles ms | GFLOP/s | error |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|"
+  for layer in "${layers[@]}"; do
+    name="${layer%%|*}"; shape="${layer#*|}"
+    row="| $name | $shape |"
+    for m in 2 4; do
+      block=24; [ "$m" = 4 ] && block=12
+      # shellcheck disable=SC2086
+      r="$("$bin/layer_bench" $shape "$block" "$threads" "$m" "$seconds")"
+      ms="$(sed -n 's/.*ms=\([^ ]*\).*/\1/p' <<<"$r")"
+      gf="$(sed -n 's/.*gflops=\([^ ]*\).*/\1/p' <<<"$r")"
+      err="$(sed -n 's/.*max_error=\([^ ]*\).*/\1/p' <<<"$r")"
+      row="$row $ms | $gf | $err |"
+    done
+    echo "$row"
+  done
+} >"$out"
+cat "$out"
+echo "wrote $out" >&2

@@ -1,0 +1,98 @@
+/*
+ * Times Osprey's Winograd kernel (native/cpu/winograd.c, linked in) on one convolution layer and checks it against a
+ * direct convolution summed in double on the first images. Used by benchmarks/run-winograd-layers.sh.
+ * Usage: layer_bench BATCH H W C K PAD BLOCK THREADS M SECONDS
+ * Prints: RESULT ms=<per call> gflops=<direct-equivalent GFLOP/s> max_error=<worst |error| / largest |output|>
+ */
+#include <jni.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+jlong Java_dev_osprey_backend_cpu_Winograd_scratchFloats(JNIEnv *, jclass, jint, jint, jint, jint, jint);
+void Java_dev_osprey_backend_cpu_Winograd_prepare(JNIEnv *, jclass, jlong, jint, jint, jint, jlong);
+void Java_dev_osprey_backend_cpu_Winograd_forward(JNIEnv *, jclass, jlong, jint, jint, jint, jint, jint, jint, jint,
+                                                 jint, jint, jlong, jint, jlong, jlong, jboolean, jfloat, jfloat,
+                                                 jlong, jlong, jint, jint);
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static float *floats(int64_t n) {
+    float *p = aligned_alloc(64, (size_t) ((n * 4 + 63) / 64 * 64));
+    if (p == NULL) {
+        fprintf(stderr, "out of memory for %lld floats\n", (long long) n);
+        exit(1);
+    }
+    return p;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 11) {
+        fprintf(stderr, "usage: %s BATCH H W C K PAD BLOCK THREADS M SECONDS\n", argv[0]);
+        return 2;
+    }
+    int n = atoi(argv[1]), h = atoi(argv[2]), w = atoi(argv[3]), c = atoi(argv[4]), k = atoi(argv[5]);
+    int pad = atoi(argv[6]), block = atoi(argv[7]), threads = atoi(argv[8]), m = atoi(argv[9]);
+    double seconds = atof(argv[10]);
+    int oh = h + 2 * pad - 2, ow = w + 2 * pad - 2;
+    int64_t in = (int64_t) n * h * w * c, out = (int64_t) n * oh * ow * k;
+    float *x = floats(in), *g = floats(9L * c * k), *u = floats((int64_t) (m + 2) * (m + 2) * c * k), *b = floats(k);
+    float *y = floats(out);
+    float *scratch = floats(Java_dev_osprey_backend_cpu_Winograd_scratchFloats(NULL, NULL, block, c, k, m, threads));
+    srand(1);
+    for (int64_t i = 0; i < in; i++) {
+        x[i] = (float) rand() / RAND_MAX - 0.5f;
+    }
+    for (int64_t i = 0; i < 9L * c * k; i++) { /* He-like scale: outputs of about 1 */
+        g[i] = ((float) rand() / RAND_MAX - 0.5f) * 2.0f * sqrtf(3.0f / (9.0f * c));
+    }
+    for (int i = 0; i < k; i++) {
+        b[i] = 0.01f * i;
+    }
+    Java_dev_osprey_backend_cpu_Winograd_prepare(NULL, NULL, (jlong) (intptr_t) g, c, k, m, (jlong) (intptr_t) u);
+#define RUN() Java_dev_osprey_backend_cpu_Winograd_forward(NULL, NULL, (jlong) (intptr_t) x, n, h, w, c, pad, pad, \
+        oh, ow, m, (jlong) (intptr_t) u, k, (jlong) (intptr_t) b, 0, JNI_FALSE, 0.0f, INFINITY, (jlong) (intptr_t) y, \
+        (jlong) (intptr_t) scratch, block, threads)
+    RUN();
+    double worst = 0, largest = 0;
+    for (int img = 0; img < (n < 2 ? n : 2); img++) {
+        for (int i = 0; i < oh; i++) {
+            for (int j = 0; j < ow; j++) {
+                for (int o = 0; o < k; o++) {
+                    double s = b[o];
+                    for (int a = 0; a < 3; a++) {
+                        for (int e = 0; e < 3; e++) {
+                            int yy = i + a - pad, xx = j + e - pad;
+                            if (yy < 0 || xx < 0 || yy >= h || xx >= w) {
+                                continue;
+                            }
+                            for (int q = 0; q < c; q++) {
+                                s += (double) x[(((int64_t) img * h + yy) * w + xx) * c + q]
+                                        * g[((a * 3 + e) * c + q) * k + o];
+                            }
+                        }
+                    }
+                    double got = y[(((int64_t) img * oh + i) * ow + j) * k + o];
+                    worst = fmax(worst, fabs(got - s));
+                    largest = fmax(largest, fabs(s));
+                }
+            }
+        }
+    }
+    int calls = 0;
+    double start = now();
+    while (now() - start < seconds) {
+        RUN();
+        calls++;
+    }
+    double per_call = (now() - start) / calls;
+    printf("RESULT ms=%.3f gflops=%.1f max_error=%.2e\n", per_call * 1e3,
+           2.0 * n * oh * ow * k * c * 9 / per_call / 1e9, worst / fmax(largest, 1e-30));
+    return 0;
+}
