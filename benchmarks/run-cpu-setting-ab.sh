@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Two settings of the CPU backend against each other, interleaved, several rounds: each model's batch-1 latency
-# (median and p99) and batch-256 images/s through dev.osprey.bench.InferenceThroughput, each run in its own JVM.
+# (median and p99) and batch-256 images/s through dev.osprey.bench.InferenceThroughput (or, with
+# BENCH=GraphModelThroughput, training and inference figures of resnet20 or mobilenetv2), each run in its own JVM.
 # Writes benchmarks/results/<name>-<UTC time>.md with every round and the ratios A / B.
 # Usage: benchmarks/run-cpu-setting-ab.sh NAME LABEL_A=JVM_FLAGS_A LABEL_B=JVM_FLAGS_B [seconds-per-figure=3]
 #          [rounds=4] [models: tutorial resnet20 mobilenetv2 ...]
@@ -19,6 +20,9 @@ if [ "$#" -gt 5 ]; then models=("${@:6}"); else models=(tutorial resnet20 mobile
 [[ "$name" =~ ^[a-z0-9-]+$ && -n "$label_a" && -n "$label_b" && "$label_a" != "$label_b" \
   && "$seconds" =~ ^[0-9]+([.][0-9]+)?$ && "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "$usage" >&2; exit 2; }
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
+bench="${BENCH:-InferenceThroughput}"
+[[ "$bench" =~ ^(InferenceThroughput|GraphModelThroughput)$ ]] || {
+  echo "BENCH: expected InferenceThroughput or GraphModelThroughput, received '$bench'" >&2; exit 2; }
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   (cd "$root" && mvn -B -q -Dstyle.color=never -DskipTests package -pl benchmarks -am) >&2
 fi
@@ -36,7 +40,7 @@ for ((r = 1; r <= rounds; r++)); do
       # a failed run is reported and left out; the others go on. $flags unquoted: several flags split on spaces
       # shellcheck disable=SC2086
       if ! result="$(java --enable-native-access=ALL-UNNAMED $flags -cp "$cp" \
-          dev.osprey.bench.InferenceThroughput "$model" "$seconds" 2>&1)"; then
+          "dev.osprey.bench.$bench" "$model" "$seconds" 2>&1)"; then
         echo "round $r: $model $label failed: $(tail -3 <<<"$result")" >&2
         continue
       fi
@@ -50,10 +54,11 @@ out="$root/benchmarks/results/$name-$(date -u +%Y-%m-%dT%H%MZ).md"
 python3 - "$log" "$rounds" "$seconds" "$OMP_NUM_THREADS" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" \
   "$(git -C "$root" rev-parse --short HEAD)" "$load_before" "$(cut -d' ' -f1-3 /proc/loadavg)" "${models[*]}" \
   "OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset} GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-unset}" "$name" \
-  "$label_a" "$flags_a" "$label_b" "$flags_b" "$(grep -o -w -m1 'avx512f\|avx2' /proc/cpuinfo | head -1)" >"$out" <<'PY'
+  "$label_a" "$flags_a" "$label_b" "$flags_b" "$(grep -o -w -m1 'avx512f\|avx2' /proc/cpuinfo | head -1)" \
+  "$bench" >"$out" <<'PY'
 import sys, collections, statistics
 (log, rounds, seconds, threads, cpu, commit, load0, load1, models, waiting, name,
- label_a, flags_a, label_b, flags_b, isa) = sys.argv[1:17]
+ label_a, flags_a, label_b, flags_b, isa, bench) = sys.argv[1:18]
 runs = collections.defaultdict(dict)  # (model, figure) -> {(round, mode): value}
 for line in open(log):
     r, mode, model, figure, value = line.split()
@@ -62,17 +67,19 @@ print(f"# CPU backend settings side by side: {label_a} vs {label_b}\n")
 print(f"- machine: {cpu} ({isa}), OMP_NUM_THREADS={threads}, {waiting}; commit {commit}")
 print(f"- {label_a}: `{flags_a}`; {label_b}: `{flags_b}`")
 print(f"- {rounds} rounds, {seconds} s per figure, interleaved (per model, one JVM per setting in turn, the first"
-      " alternating between rounds); dev.osprey.bench.InferenceThroughput, softmax included")
+      f" alternating between rounds); dev.osprey.bench.{bench}")
 print(f"- load average before: {load0}; after: {load1}")
 prefix = " ".join(w for w in waiting.split() if not w.endswith("=unset"))
-print(f"- command: `{prefix + ' ' if prefix else ''}benchmarks/run-cpu-setting-ab.sh {name} {label_a}={flags_a} "
+bench_env = "" if bench == "InferenceThroughput" else f"BENCH={bench} "
+print(f"- command: `{prefix + ' ' if prefix else ''}{bench_env}benchmarks/run-cpu-setting-ab.sh {name} {label_a}={flags_a} "
       f"{label_b}={flags_b} {seconds} {rounds} {models}`\n")
 print(f"For latency, {label_a} / {label_b} < 1 means {label_a} is faster; for images/s, > 1 does.\n")
 print(f"| model | figure | {label_a} (median of rounds) | {label_b} (median of rounds) | "
       f"{label_a} / {label_b}, per round | median |")
 print("|---|---|---:|---:|---|---:|")
+figures = list(dict.fromkeys(figure for (_, figure) in runs))  # in the order the runs printed them
 for model in models.split():
-    for figure in ("latency_p50_ms", "latency_p99_ms", "infer_b256"):
+    for figure in figures:
         rs = runs.get((model, figure))
         if not rs:
             continue
@@ -85,7 +92,7 @@ for model in models.split():
                 second.append(b)
             if a is not None and b is not None:
                 ratios.append(a / b)
-        fmt = (lambda v: f"{v:,.0f}") if figure == "infer_b256" else (lambda v: f"{v:.3f}")
+        fmt = (lambda v: f"{v:.3f}") if figure.endswith("_ms") else (lambda v: f"{v:,.0f}")
         print(f"| {model} | {figure} | {fmt(statistics.median(first)) if first else '-'} | "
               f"{fmt(statistics.median(second)) if second else '-'} | {' '.join(f'{x:.2f}' for x in ratios)} | "
               f"{statistics.median(ratios):.2f} |" if ratios else f"| {model} | {figure} | - | - | - | - |")

@@ -49,8 +49,12 @@ static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0
 static const double G4[6][3] = {{1.0 / 4, 0, 0}, {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
                                 {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
 
-/* The kernel transform, once per kernel: g in Keras' HWIO layout (3, 3, C, K) into U[(m+2)^2][C][K]. */
-static void prepare_kernel(const float *g, int c_in, int k_out, int m, float *u) {
+/*
+ * The kernel transform: g in Keras' HWIO layout (3, 3, C, K) into U[(m+2)^2][C][K]; or, transposed, the kernel of the
+ * backward-data convolution (taps flipped, C and K swapped: dx = dy correlated with g[2-a][2-b][c][k] over k) into
+ * U[(m+2)^2][K][C].
+ */
+static void prepare_kernel(const float *g, int c_in, int k_out, int m, int transposed, float *u) {
     const int span = m + 2;
     const double (*G)[3] = m == 2 ? G2 : G4;
     for (int c = 0; c < c_in; c++) {
@@ -58,7 +62,8 @@ static void prepare_kernel(const float *g, int c_in, int k_out, int m, float *u)
             double w[3][3];
             for (int a = 0; a < 3; a++) {
                 for (int b = 0; b < 3; b++) {
-                    w[a][b] = g[((int64_t) (a * 3 + b) * c_in + c) * k_out + k];
+                    w[a][b] = transposed ? g[((int64_t) ((2 - a) * 3 + (2 - b)) * c_in + c) * k_out + k]
+                                         : g[((int64_t) (a * 3 + b) * c_in + c) * k_out + k];
                 }
             }
             for (int i = 0; i < span; i++) {
@@ -68,7 +73,8 @@ static void prepare_kernel(const float *g, int c_in, int k_out, int m, float *u)
                 }
                 for (int j = 0; j < span; j++) {
                     double v = row[0] * G[j][0] + row[1] * G[j][1] + row[2] * G[j][2];
-                    u[((int64_t) (i * span + j) * c_in + c) * k_out + k] = (float) v;
+                    int64_t p = i * span + j;
+                    u[transposed ? (p * k_out + k) * c_in + c : (p * c_in + c) * k_out + k] = (float) v;
                 }
             }
         }
@@ -477,7 +483,15 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_Winograd_prepare(JNIEnv *env,
                                                                     jint k_out, jint m, jlong prepared) {
     (void) env;
     (void) type;
-    prepare_kernel((const float *) (intptr_t) keras, c_in, k_out, m, (float *) (intptr_t) prepared);
+    prepare_kernel((const float *) (intptr_t) keras, c_in, k_out, m, 0, (float *) (intptr_t) prepared);
+}
+
+JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_Winograd_prepareTransposed(JNIEnv *env, jclass type, jlong keras,
+                                                                              jint c_in, jint k_out, jint m,
+                                                                              jlong prepared) {
+    (void) env;
+    (void) type;
+    prepare_kernel((const float *) (intptr_t) keras, c_in, k_out, m, 1, (float *) (intptr_t) prepared);
 }
 
 JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_Winograd_forward(

@@ -45,6 +45,8 @@ public final class CpuBackend implements Backend {
             new PlanCache<>("oneDNN", PLANS_PER_KIND);
     private final PlanCache<ConvInference, WinogradConvPlan> winogradPlans =
             new PlanCache<>("Osprey's Winograd kernel", PLANS_PER_KIND);
+    private final PlanCache<Conv2dSpec, WinogradTrainingConv> winogradTrainingPlans =
+            new PlanCache<>("Osprey's Winograd kernel", PLANS_PER_KIND);
     private final PlanCache<DenseInference, DenseInferencePlan> denseInferencePlans =
             new PlanCache<>("oneDNN", PLANS_PER_KIND);
     private final PlanCache<Pool2dSpec, PoolPlan> poolPlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
@@ -244,12 +246,22 @@ public final class CpuBackend implements Backend {
     @Override
     public synchronized void conv2dForward(Conv2dSpec spec, Tensor x, Tensor kernel, Tensor bias, Tensor y) {
         Checks.conv2dForward(spec, x, kernel, bias, y);
+        WinogradTrainingConv w = winogradTraining(spec);
+        if (w.forwardTile() != 0) {
+            w.forward(cpu(x), cpu(kernel), bias == null ? null : cpu(bias), cpu(y));
+            return;
+        }
         conv(spec).forward(cpu(x), cpu(kernel), bias == null ? null : cpu(bias), cpu(y));
     }
 
     @Override
     public synchronized void conv2dBackwardData(Conv2dSpec spec, Tensor dy, Tensor kernel, Tensor dx) {
         Checks.conv2dBackwardData(spec, dy, kernel, dx);
+        WinogradTrainingConv w = winogradTraining(spec);
+        if (w.backwardTile() != 0) {
+            w.backwardData(cpu(dy), cpu(kernel), cpu(dx));
+            return;
+        }
         conv(spec).backwardData(cpu(dy), cpu(kernel), cpu(dx));
     }
 
@@ -257,6 +269,12 @@ public final class CpuBackend implements Backend {
     public synchronized void conv2dBackwardFilter(Conv2dSpec spec, Tensor x, Tensor dy, Tensor dKernel, Tensor dBias) {
         Checks.conv2dBackwardFilter(spec, x, dy, dKernel, dBias);
         conv(spec).backwardFilter(cpu(x), cpu(dy), cpu(dKernel), dBias == null ? null : cpu(dBias));
+    }
+
+    /** Which directions of a training convolution Osprey's Winograd kernel runs (see {@link WinogradTrainingConv}). */
+    WinogradTrainingConv winogradTraining(Conv2dSpec spec) { // package-private: tests read its tiles
+        checkOpen();
+        return winogradTrainingPlans.get(spec, s -> new WinogradTrainingConv(context, s, winograd));
     }
 
     private ConvPlan conv(Conv2dSpec spec) {
@@ -787,7 +805,7 @@ public final class CpuBackend implements Backend {
     @Override
     public synchronized long nativeAllocations() {
         return tensorsAllocated + convPlans.created() + convInferencePlans.created() + winogradPlans.created()
-                + poolPlans.created()
+                + winogradTrainingPlans.created() + poolPlans.created()
                 + int8PoolPlans.created() + densePlans.created() + denseInferencePlans.created()
                 + batchNormPlans.created() + eltwisePlans.created() + softmaxPlans.created() + binaryPlans.created();
     }
@@ -821,8 +839,9 @@ public final class CpuBackend implements Backend {
             return;
         }
         closed = true;
-        for (PlanCache<?, ?> cache : List.of(convPlans, convInferencePlans, winogradPlans, poolPlans, int8PoolPlans,
-                densePlans, denseInferencePlans, batchNormPlans, eltwisePlans, softmaxPlans, binaryPlans)) {
+        for (PlanCache<?, ?> cache : List.of(convPlans, convInferencePlans, winogradPlans, winogradTrainingPlans,
+                poolPlans, int8PoolPlans, densePlans, denseInferencePlans, batchNormPlans, eltwisePlans, softmaxPlans,
+                binaryPlans)) {
             cache.close();
         }
         context.close();

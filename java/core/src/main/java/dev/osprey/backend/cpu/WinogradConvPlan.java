@@ -17,11 +17,7 @@ final class WinogradConvPlan implements InferenceConv {
     private final Conv2dSpec spec;
     /** Outputs per tile along each axis: 2 or 4. */
     private final int m;
-    /**
-     * Tiles per block, a multiple of the micro-kernel's 6 rows, so that a block's transforms stay in a core's L2
-     * cache: 12 tiles of 6x6 inputs ran fastest of 6-30 on the tutorial CNN's and ResNet-20's maps, 24 of 4x4;
-     * fewer where that leaves a thread of the team without a block (batch 1).
-     */
+    /** Tiles per block: {@link Winograd#block}. */
     private final int block;
     private final int threads;
     private final boolean rectify;
@@ -41,10 +37,7 @@ final class WinogradConvPlan implements InferenceConv {
         this.spec = op.spec();
         this.m = m;
         this.threads = OpenMpTeam.current();
-        long tiles = Winograd.tiles(m, spec.batch(), spec.outH(), spec.outW());
-        long perThread = (tiles + threads - 1) / threads;
-        int rows = Winograd.ROWS;
-        this.block = (int) Math.min(m == 4 ? 12 : 24, Math.max(rows, (perThread + rows - 1) / rows * rows));
+        this.block = Winograd.block(m, Winograd.tiles(m, spec.batch(), spec.outH(), spec.outW()), threads);
         Activation a = spec.activation();
         this.rectify = a.kind() == Activation.Kind.RELU;
         this.slope = a.alpha();

@@ -186,6 +186,53 @@ class WinogradTest {
     }
 
     @Test
+    void trainingRunsForwardAndBackwardDataThroughTheKernelOnOddShapes() {
+        Conv2dSpec[] specs = {
+            conv(3, 13, 13, 32, 64, VALID, true, Activation.LINEAR),             // backward padded by 2
+            conv(2, 7, 9, 8, 16, SAME, false, Activation.RELU),
+            conv(1, 6, 5, 16, 24, new int[] {0, 1, 2, 1}, true, Activation.LINEAR), // uneven padding
+            conv(5, 10, 10, 24, 40, SAME, true, Activation.relu(0.5f, 0.1f)),
+        };
+        for (CpuBackend backend : new CpuBackend[] {tiles2, tiles4}) {
+            for (Conv2dSpec s : specs) {
+                WinogradTrainingConv plan = backend.winogradTraining(s);
+                assertTrue(plan.forwardTile() != 0 && plan.backwardTile() != 0, s.toString());
+                Random r = new Random(s.toString().hashCode() + 5);
+                float[] x = random(r, s.batch() * s.inH() * s.inW() * s.inC());
+                float[] k = random(r, 9 * s.inC() * s.filters());
+                for (int i = 0; i < k.length; i++) {
+                    k[i] /= (float) Math.sqrt(9.0 * s.inC());
+                }
+                float[] b = s.hasBias() ? random(r, s.filters()) : null;
+                float[] dy = random(r, s.batch() * s.outH() * s.outW() * s.filters());
+                try (Memory memory = backend.newMemory()) {
+                    Tensor tk = upload(backend, memory, k, s.kernelShape());
+                    Tensor y = memory.allocate(s.outputShape());
+                    backend.conv2dForward(s, upload(backend, memory, x, s.inputShape()), tk,
+                            b == null ? null : upload(backend, memory, b, b.length), y);
+                    float[] actual = new float[Math.toIntExact(y.size())];
+                    backend.copyOut(y, actual, 0);
+                    String tile = plan.forwardTile() + "x" + plan.forwardTile() + " ";
+                    assertClose(tile + "forward " + s, ReferenceOps.conv2dForward(s, x, k, b), actual, 1e-4);
+                    Tensor dx = memory.allocate(s.inputShape());
+                    backend.conv2dBackwardData(s, upload(backend, memory, dy, s.outputShape()), tk, dx);
+                    float[] gradient = new float[Math.toIntExact(dx.size())];
+                    backend.copyOut(dx, gradient, 0);
+                    assertClose(tile + "backward-data " + s, ReferenceOps.conv2dBackwardData(s, dy, k), gradient,
+                            1e-4);
+                }
+            }
+        }
+        // bf16 training math, a stride, or padding past 2 stay with oneDNN
+        assertEquals(0, tiles4.winogradTraining(conv(2, 8, 8, 16, 16, SAME, true, Activation.RELU)
+                .withMath(Precision.BF16)).forwardTile());
+        assertEquals(0, tiles4.winogradTraining(new Conv2dSpec(2, 8, 8, 16, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1,
+                true, Activation.LINEAR)).backwardTile());
+        assertEquals(0, tiles4.winogradTraining(conv(2, 8, 8, 16, 16, new int[] {3, 3, 3, 3}, true,
+                Activation.LINEAR)).backwardTile());
+    }
+
+    @Test
     void aNanInTheInputReachesTheOutputsItTouchesAsInOneDnn() {
         Conv2dSpec s = conv(1, 8, 8, 16, 16, SAME, true, Activation.relu(6f, 0f));
         float[] x = new float[8 * 8 * 16];

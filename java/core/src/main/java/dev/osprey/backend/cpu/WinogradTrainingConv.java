@@ -1,0 +1,130 @@
+package dev.osprey.backend.cpu;
+
+import dev.osprey.Activation;
+import dev.osprey.Precision;
+import dev.osprey.backend.Conv2dSpec;
+import dev.osprey.backend.ConvInference;
+
+/**
+ * A 3x3 stride-1 fp32 convolution of a training plan, forward and backward-data through Osprey's Winograd kernel
+ * where {@link Winograd#tile} picks a tile for that direction (the filter gradient stays with oneDNN). Backward-data is
+ * itself a 3x3 stride-1 convolution: of the output gradient, with the kernel's taps flipped and its channels swapped,
+ * padded by 2 minus the forward padding. The kernel changes every step, so each call first transforms it, into a
+ * tensor this plan owns ((m+2)^2 x inC x outC floats per direction); that is about 2-5% of the convolution's work
+ * at the built-in models' shapes. A direction the kernel does not take reports tile 0, and the caller runs oneDNN's.
+ */
+final class WinogradTrainingConv implements AutoCloseable {
+    private final DnnlContext context;
+    private final Conv2dSpec spec;
+    private final int threads;
+    private final int forwardTile;
+    private final int forwardBlock;
+    private final CpuTensor forwardKernel; // null where forwardTile is 0
+    private final Conv2dSpec backward;     // backward-data as a forward convolution of dy, or null
+    private final int backwardTile;
+    private final int backwardBlock;
+    private final CpuTensor backwardKernel;
+    private final boolean rectify;
+    private final float slope;
+    private final float cap;
+
+    /** Plans spec's directions by winograd's choice, for the calling thread's current OpenMP team. */
+    WinogradTrainingConv(DnnlContext context, Conv2dSpec spec, Winograd winograd) {
+        this.context = context;
+        this.spec = spec;
+        this.threads = OpenMpTeam.current();
+        boolean fp32 = spec.math() == Precision.FP32;
+        forwardTile = fp32 ? winograd.tile(new ConvInference(spec, false, Precision.FP32)) : 0;
+        backward = fp32 ? backwardData(spec) : null;
+        backwardTile = backward == null ? 0 : winograd.tile(new ConvInference(backward, false, Precision.FP32));
+        forwardBlock = forwardTile == 0 ? 0
+                : Winograd.block(forwardTile, Winograd.tiles(forwardTile, spec.batch(), spec.outH(), spec.outW()),
+                        threads);
+        backwardBlock = backwardTile == 0 ? 0
+                : Winograd.block(backwardTile, Winograd.tiles(backwardTile, spec.batch(), spec.inH(), spec.inW()),
+                        threads);
+        Activation a = spec.activation();
+        rectify = a.kind() == Activation.Kind.RELU;
+        slope = a.alpha();
+        cap = a.maxValue();
+        CpuTensor f = null;
+        CpuTensor b = null;
+        try {
+            if (forwardTile != 0) {
+                f = CpuTensor.allocate(new int[] {kernelFloats(forwardTile)});
+                context.reserveScratchpad(Winograd.scratchFloats(forwardBlock, spec.inC(), spec.filters(),
+                        forwardTile, threads) * Float.BYTES);
+            }
+            if (backwardTile != 0) {
+                b = CpuTensor.allocate(new int[] {kernelFloats(backwardTile)});
+                context.reserveScratchpad(Winograd.scratchFloats(backwardBlock, spec.filters(), spec.inC(),
+                        backwardTile, threads) * Float.BYTES);
+            }
+        } catch (RuntimeException | Error e) {
+            if (f != null) {
+                f.close();
+            }
+            throw e;
+        }
+        forwardKernel = f;
+        backwardKernel = b;
+    }
+
+    /**
+     * The backward-data convolution of spec as a forward one (dy in, dx out, taps flipped), or null where the kernel
+     * can't take it: not 3x3 stride 1 undilated in one group, or padded by more than 2 on a side.
+     */
+    static Conv2dSpec backwardData(Conv2dSpec s) {
+        if (s.kernelH() != 3 || s.kernelW() != 3 || s.strideH() != 1 || s.strideW() != 1 || s.dilationH() != 1
+                || s.dilationW() != 1 || s.groups() != 1 || Math.max(Math.max(s.padTop(), s.padLeft()),
+                Math.max(s.padBottom(), s.padRight())) > 2) {
+            return null;
+        }
+        return new Conv2dSpec(s.batch(), s.outH(), s.outW(), s.filters(), s.inC(), 3, 3, 1, 1, 2 - s.padTop(),
+                2 - s.padLeft(), 2 - s.padBottom(), 2 - s.padRight(), 1, 1, 1, false, Activation.LINEAR);
+    }
+
+    private int kernelFloats(int m) {
+        return Math.toIntExact((long) (m + 2) * (m + 2) * spec.inC() * spec.filters());
+    }
+
+    /** The forward tile (2 or 4), or 0: oneDNN runs the forward convolution. */
+    int forwardTile() {
+        return forwardTile;
+    }
+
+    /** The backward-data tile (2 or 4), or 0: oneDNN runs it. */
+    int backwardTile() {
+        return backwardTile;
+    }
+
+    /** y = activation(conv(x) + bias), kernel in Keras' layout; only where {@link #forwardTile} is not 0. */
+    void forward(CpuTensor x, CpuTensor kernel, CpuTensor bias, CpuTensor y) {
+        Winograd.prepare(kernel.pointer().address(), spec.inC(), spec.filters(), forwardTile,
+                forwardKernel.pointer().address());
+        Winograd.forward(x.pointer().address(), spec.batch(), spec.inH(), spec.inW(), spec.inC(), spec.padTop(),
+                spec.padLeft(), spec.outH(), spec.outW(), forwardTile, forwardKernel.pointer().address(),
+                spec.filters(), bias == null ? 0 : bias.pointer().address(), 0, rectify, slope, cap,
+                y.pointer().address(), context.scratchpad().address(), forwardBlock, threads);
+    }
+
+    /** dx = the gradient of the input, from dy and the Keras-layout kernel; only where {@link #backwardTile} is not 0. */
+    void backwardData(CpuTensor dy, CpuTensor kernel, CpuTensor dx) {
+        Winograd.prepareTransposed(kernel.pointer().address(), spec.inC(), spec.filters(), backwardTile,
+                backwardKernel.pointer().address());
+        Winograd.forward(dy.pointer().address(), spec.batch(), spec.outH(), spec.outW(), spec.filters(),
+                backward.padTop(), backward.padLeft(), spec.inH(), spec.inW(), backwardTile,
+                backwardKernel.pointer().address(), spec.inC(), 0, 0, false, 0f, Float.POSITIVE_INFINITY,
+                dx.pointer().address(), context.scratchpad().address(), backwardBlock, threads);
+    }
+
+    @Override
+    public void close() {
+        if (forwardKernel != null) {
+            forwardKernel.close();
+        }
+        if (backwardKernel != null) {
+            backwardKernel.close();
+        }
+    }
+}
