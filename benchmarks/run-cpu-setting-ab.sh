@@ -16,7 +16,9 @@ label_a="${2%%=*}"; flags_a="${2#*=}"
 label_b="${3%%=*}"; flags_b="${3#*=}"
 seconds="${4:-3}"
 rounds="${5:-4}"
-if [ "$#" -gt 5 ]; then models=("${@:6}"); else models=(tutorial resnet20 mobilenetv2); fi
+if [ "$#" -gt 5 ]; then models=("${@:6}")
+elif [ "${BENCH:-InferenceThroughput}" = GraphModelThroughput ]; then models=(resnet20 mobilenetv2)
+else models=(tutorial resnet20 mobilenetv2); fi
 [[ "$name" =~ ^[a-z0-9-]+$ && -n "$label_a" && -n "$label_b" && "$label_a" != "$label_b" \
   && "$seconds" =~ ^[0-9]+([.][0-9]+)?$ && "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "$usage" >&2; exit 2; }
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"

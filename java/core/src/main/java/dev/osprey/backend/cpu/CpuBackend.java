@@ -246,8 +246,8 @@ public final class CpuBackend implements Backend {
     @Override
     public synchronized void conv2dForward(Conv2dSpec spec, Tensor x, Tensor kernel, Tensor bias, Tensor y) {
         Checks.conv2dForward(spec, x, kernel, bias, y);
-        WinogradTrainingConv w = winogradTraining(spec);
-        if (w.forwardTile() != 0) {
+        WinogradTrainingConv w = WinogradTrainingConv.candidate(spec) ? winogradTraining(spec) : null;
+        if (w != null && w.forwardTile() != 0) {
             w.forward(cpu(x), cpu(kernel), bias == null ? null : cpu(bias), cpu(y));
             return;
         }
@@ -257,8 +257,8 @@ public final class CpuBackend implements Backend {
     @Override
     public synchronized void conv2dBackwardData(Conv2dSpec spec, Tensor dy, Tensor kernel, Tensor dx) {
         Checks.conv2dBackwardData(spec, dy, kernel, dx);
-        WinogradTrainingConv w = winogradTraining(spec);
-        if (w.backwardTile() != 0) {
+        WinogradTrainingConv w = WinogradTrainingConv.candidate(spec) ? winogradTraining(spec) : null;
+        if (w != null && w.backwardTile() != 0) {
             w.backwardData(cpu(dy), cpu(kernel), cpu(dx));
             return;
         }

@@ -64,10 +64,23 @@ final class WinogradTrainingConv implements AutoCloseable {
             if (f != null) {
                 f.close();
             }
+            if (b != null) {
+                b.close();
+            }
             throw e;
         }
         forwardKernel = f;
         backwardKernel = b;
+    }
+
+    /**
+     * Whether the kernel could take a direction of spec at all (fp32 math, 3x3, stride 1, undilated, one group, channels
+     * in multiples of 8): a cheap test that spares every other convolution a plan.
+     */
+    static boolean candidate(Conv2dSpec s) {
+        return s.math() == Precision.FP32 && s.kernelH() == 3 && s.kernelW() == 3 && s.strideH() == 1
+                && s.strideW() == 1 && s.dilationH() == 1 && s.dilationW() == 1 && s.groups() == 1
+                && s.inC() % 8 == 0 && s.filters() % 8 == 0;
     }
 
     /**

@@ -192,37 +192,20 @@ class WinogradTest {
             conv(2, 7, 9, 8, 16, SAME, false, Activation.RELU),
             conv(1, 6, 5, 16, 24, new int[] {0, 1, 2, 1}, true, Activation.LINEAR), // uneven padding
             conv(5, 10, 10, 24, 40, SAME, true, Activation.relu(0.5f, 0.1f)),
+            conv(2, 6, 7, 8, 16, new int[] {1, 0, 1, 2}, true, Activation.LINEAR), // left and right differ
         };
         for (CpuBackend backend : new CpuBackend[] {tiles2, tiles4}) {
             for (Conv2dSpec s : specs) {
                 WinogradTrainingConv plan = backend.winogradTraining(s);
                 assertTrue(plan.forwardTile() != 0 && plan.backwardTile() != 0, s.toString());
-                Random r = new Random(s.toString().hashCode() + 5);
-                float[] x = random(r, s.batch() * s.inH() * s.inW() * s.inC());
-                float[] k = random(r, 9 * s.inC() * s.filters());
-                for (int i = 0; i < k.length; i++) {
-                    k[i] /= (float) Math.sqrt(9.0 * s.inC());
-                }
-                float[] b = s.hasBias() ? random(r, s.filters()) : null;
-                float[] dy = random(r, s.batch() * s.outH() * s.outW() * s.filters());
-                try (Memory memory = backend.newMemory()) {
-                    Tensor tk = upload(backend, memory, k, s.kernelShape());
-                    Tensor y = memory.allocate(s.outputShape());
-                    backend.conv2dForward(s, upload(backend, memory, x, s.inputShape()), tk,
-                            b == null ? null : upload(backend, memory, b, b.length), y);
-                    float[] actual = new float[Math.toIntExact(y.size())];
-                    backend.copyOut(y, actual, 0);
-                    String tile = plan.forwardTile() + "x" + plan.forwardTile() + " ";
-                    assertClose(tile + "forward " + s, ReferenceOps.conv2dForward(s, x, k, b), actual, 1e-4);
-                    Tensor dx = memory.allocate(s.inputShape());
-                    backend.conv2dBackwardData(s, upload(backend, memory, dy, s.outputShape()), tk, dx);
-                    float[] gradient = new float[Math.toIntExact(dx.size())];
-                    backend.copyOut(dx, gradient, 0);
-                    assertClose(tile + "backward-data " + s, ReferenceOps.conv2dBackwardData(s, dy, k), gradient,
-                            1e-4);
-                }
+                checkTraining(backend, s, plan.forwardTile() + "x" + plan.forwardTile() + " ");
             }
         }
+        // padded by 3: the forward pass through the kernel, backward-data through oneDNN, both right
+        Conv2dSpec wide = conv(2, 5, 6, 8, 16, new int[] {3, 3, 3, 3}, true, Activation.LINEAR);
+        assertEquals(4, tiles4.winogradTraining(wide).forwardTile());
+        assertEquals(0, tiles4.winogradTraining(wide).backwardTile());
+        checkTraining(tiles4, wide, "padded by 3 ");
         // bf16 training math, a stride, or padding past 2 stay with oneDNN
         assertEquals(0, tiles4.winogradTraining(conv(2, 8, 8, 16, 16, SAME, true, Activation.RELU)
                 .withMath(Precision.BF16)).forwardTile());
@@ -230,6 +213,32 @@ class WinogradTest {
                 true, Activation.LINEAR)).backwardTile());
         assertEquals(0, tiles4.winogradTraining(conv(2, 8, 8, 16, 16, new int[] {3, 3, 3, 3}, true,
                 Activation.LINEAR)).backwardTile());
+    }
+
+    /** conv2dForward and conv2dBackwardData through the backend against the reference convolutions. */
+    private static void checkTraining(CpuBackend backend, Conv2dSpec s, String what) {
+        Random r = new Random(s.toString().hashCode() + 5);
+        float[] x = random(r, s.batch() * s.inH() * s.inW() * s.inC());
+        float[] k = random(r, 9 * s.inC() * s.filters());
+        for (int i = 0; i < k.length; i++) {
+            k[i] /= (float) Math.sqrt(9.0 * s.inC());
+        }
+        float[] b = s.hasBias() ? random(r, s.filters()) : null;
+        float[] dy = random(r, s.batch() * s.outH() * s.outW() * s.filters());
+        try (Memory memory = backend.newMemory()) {
+            Tensor tk = upload(backend, memory, k, s.kernelShape());
+            Tensor y = memory.allocate(s.outputShape());
+            backend.conv2dForward(s, upload(backend, memory, x, s.inputShape()), tk,
+                    b == null ? null : upload(backend, memory, b, b.length), y);
+            float[] actual = new float[Math.toIntExact(y.size())];
+            backend.copyOut(y, actual, 0);
+            assertClose(what + "forward " + s, ReferenceOps.conv2dForward(s, x, k, b), actual, 1e-4);
+            Tensor dx = memory.allocate(s.inputShape());
+            backend.conv2dBackwardData(s, upload(backend, memory, dy, s.outputShape()), tk, dx);
+            float[] gradient = new float[Math.toIntExact(dx.size())];
+            backend.copyOut(dx, gradient, 0);
+            assertClose(what + "backward-data " + s, ReferenceOps.conv2dBackwardData(s, dy, k), gradient, 1e-4);
+        }
     }
 
     @Test
