@@ -149,11 +149,16 @@ final class Winograd {
     /** Whether the kernel can compute this convolution (its shape, precision and activation). */
     static boolean fits(ConvInference op) {
         Conv2dSpec s = op.spec();
-        return op.precision() == Precision.FP32 && op.depthwise() == null
-                && s.kernelH() == 3 && s.kernelW() == 3 && s.strideH() == 1 && s.strideW() == 1
-                && s.dilationH() == 1 && s.dilationW() == 1 && s.groups() == 1
-                && s.inC() % 8 == 0 && s.filters() % 8 == 0 && s.outH() > 0 && s.outW() > 0
+        return op.precision() == Precision.FP32 && op.depthwise() == null && fitsShape(s)
+                && s.outH() > 0 && s.outW() > 0
                 && (s.activation().kind() == Activation.Kind.LINEAR || s.activation().kind() == Activation.Kind.RELU);
+    }
+
+    /** Whether the kernels take this geometry: 3x3, stride 1, undilated, one group, channels in multiples of 8. */
+    static boolean fitsShape(Conv2dSpec s) {
+        return s.kernelH() == 3 && s.kernelW() == 3 && s.strideH() == 1 && s.strideW() == 1
+                && s.dilationH() == 1 && s.dilationW() == 1 && s.groups() == 1
+                && s.inC() % 8 == 0 && s.filters() % 8 == 0;
     }
 
     private static String check() {

@@ -78,18 +78,15 @@ final class WinogradTrainingConv implements AutoCloseable {
      * in multiples of 8): a cheap test that spares every other convolution a plan.
      */
     static boolean candidate(Conv2dSpec s) {
-        return s.math() == Precision.FP32 && s.kernelH() == 3 && s.kernelW() == 3 && s.strideH() == 1
-                && s.strideW() == 1 && s.dilationH() == 1 && s.dilationW() == 1 && s.groups() == 1
-                && s.inC() % 8 == 0 && s.filters() % 8 == 0;
+        return s.math() == Precision.FP32 && Winograd.fitsShape(s);
     }
 
     /**
      * The backward-data convolution of spec as a forward one (dy in, dx out, taps flipped), or null where the kernel
-     * can't take it: not 3x3 stride 1 undilated in one group, or padded by more than 2 on a side.
+     * can't take it: a geometry it does not take ({@link Winograd#fitsShape}), or padded by more than 2 on a side.
      */
     static Conv2dSpec backwardData(Conv2dSpec s) {
-        if (s.kernelH() != 3 || s.kernelW() != 3 || s.strideH() != 1 || s.strideW() != 1 || s.dilationH() != 1
-                || s.dilationW() != 1 || s.groups() != 1 || Math.max(Math.max(s.padTop(), s.padLeft()),
+        if (!Winograd.fitsShape(s) || Math.max(Math.max(s.padTop(), s.padLeft()),
                 Math.max(s.padBottom(), s.padRight())) > 2) {
             return null;
         }
