@@ -2,8 +2,10 @@
 # Osprey's Winograd kernel (native/cpu/winograd.c) alone on the 3x3 layers of the tutorial CNN, ResNet-20 and
 # ResNet-18, with 2x2 and 4x4 tiles: ms per call, direct-equivalent GFLOP/s (the multiply-adds a direct convolution
 # does, over the time) and the worst error against a double-precision direct convolution, relative to the largest
-# output. Compare the GFLOP/s with oneDNN's on the same shapes in benchmarks/results/op-profile-*.md. Needs gcc and a
-# JDK's jni.h. Writes benchmarks/results/winograd-layers-<UTC time>.md.
+# output; then the filter gradient of training (batch 128; ResNet-18 32), its error against a double-precision sum,
+# relative to the largest element. Compare the GFLOP/s with oneDNN's on the same shapes in
+# benchmarks/results/op-profile-*.md. Needs gcc and a JDK's jni.h. Writes
+# benchmarks/results/winograd-layers-<UTC time>.md.
 # Usage: benchmarks/run-winograd-layers.sh [seconds-per-figure=2] [threads=2]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,6 +18,8 @@ bin="$(mktemp -d)"
 trap 'rm -rf "$bin"' EXIT
 gcc -O3 -std=gnu11 -fopenmp -I"$java_home/include" -I"$java_home/include/linux" -o "$bin/layer_bench" \
   "$root/benchmarks/winograd/layer_bench.c" "$root/native/cpu/winograd.c" -lm
+gcc -O3 -std=gnu11 -fopenmp -I"$java_home/include" -I"$java_home/include/linux" -o "$bin/filter_bench" \
+  "$root/benchmarks/winograd/filter_bench.c" "$root/native/cpu/winograd.c" -lm
 # name, batch, h, w, c, k, pad
 layers=(
   "tutorial conv2|256 13 13 32 64 0"
@@ -46,6 +50,26 @@ out="$root/benchmarks/results/winograd-layers-$(date -u +%Y-%m-%dT%H%MZ).md"
       block=24; [ "$m" = 4 ] && block=12
       # shellcheck disable=SC2086
       r="$("$bin/layer_bench" $shape "$block" "$threads" "$m" "$seconds")"
+      ms="$(sed -n 's/.*ms=\([^ ]*\).*/\1/p' <<<"$r")"
+      gf="$(sed -n 's/.*gflops=\([^ ]*\).*/\1/p' <<<"$r")"
+      err="$(sed -n 's/.*max_error=\([^ ]*\).*/\1/p' <<<"$r")"
+      row="$row $ms | $gf | $err |"
+    done
+    echo "$row"
+  done
+  echo
+  echo "## The filter gradient (training)"
+  echo
+  echo "| layer | shape (batch, h, w, in, out, pad) | 2x2 tiles ms | GFLOP/s | error | 4x4 tiles ms | GFLOP/s | error |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|"
+  for layer in "${layers[@]}"; do
+    name="${layer%%|*}"; shape="${layer#*|}"
+    read -r batch rest <<<"$shape"
+    [ "$batch" = 256 ] && shape="128 $rest" # the training batch
+    row="| $name | $shape |"
+    for m in 2 4; do
+      # shellcheck disable=SC2086
+      r="$("$bin/filter_bench" $shape "$threads" "$m" "$seconds")"
       ms="$(sed -n 's/.*ms=\([^ ]*\).*/\1/p' <<<"$r")"
       gf="$(sed -n 's/.*gflops=\([^ ]*\).*/\1/p' <<<"$r")"
       err="$(sed -n 's/.*max_error=\([^ ]*\).*/\1/p' <<<"$r")"

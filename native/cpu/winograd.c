@@ -90,6 +90,7 @@ typedef struct {
     int tiles_h, tiles_w; /* m x m output tiles down and across one image */
     const float *u, *bias, *residual;
     float *y;
+    const float *dy;      /* the filter gradient's output gradient: NHWC, oh x ow x k */
     int rectify;          /* 0: the identity; else Keras' ReLU: slope * x below 0, x up to cap, cap above it */
     float slope, cap;
 } problem;
@@ -465,6 +466,285 @@ TARGET static void forward(const problem *pb, int64_t batch, int block, float *s
     }
 }
 
+/*
+ * ---- The filter gradient ----
+ *
+ * Differentiating Y = A' [U . V] A with U = G g G' through every tile gives the kernel's gradient as
+ *
+ *     dg = G' [ sum over tiles of V . Z ] G,   V = B' d B (the input tile, transformed as in the forward pass),
+ *                                              Z = A dY A' (the tile's m x m output gradients, spread to (m+2)^2)
+ *
+ * so, per position p of the tile and over channels, one matrix product reducing over tiles:
+ * dU[p] (C x K) += V[p]' (C x tiles) * Z[p] (tiles x K), and at the end G' dU G per channel pair. Each thread sums
+ * its blocks' products into its own dU; then, past a barrier, each transforms a share of the channels' sums of all
+ * the threads' dU into dW. Output gradients past the map's edge (an edge tile's outputs the forward pass never
+ * stored) are zeros: they contribute nothing. The bias gradient, the sum of dY, is taken on the way.
+ */
+
+/* z = A y along one axis: m vectors y[i * ys] into m + 2, z[i * zs]. A' is the output transform's matrix (above). */
+TARGET INLINE void gradient_axis(const int m, const __m256 *y, int ys, __m256 *z, int zs) {
+    if (m == 2) {
+        z[0] = y[0];
+        z[zs] = _mm256_add_ps(y[0], y[ys]);
+        z[2 * zs] = _mm256_sub_ps(y[0], y[ys]);
+        z[3 * zs] = _mm256_sub_ps(_mm256_setzero_ps(), y[ys]);
+    } else {
+        __m256 y0 = y[0], y1 = y[ys], y2 = y[2 * ys], y3 = y[3 * ys];
+        __m256 a = _mm256_add_ps(y0, y2), b = _mm256_add_ps(y1, y3);
+        __m256 c = _mm256_fmadd_ps(_mm256_set1_ps(4), y2, y0);
+        __m256 d = _mm256_mul_ps(_mm256_set1_ps(2), _mm256_fmadd_ps(_mm256_set1_ps(4), y3, y1));
+        z[0] = y0;
+        z[zs] = _mm256_add_ps(a, b);
+        z[2 * zs] = _mm256_sub_ps(a, b);
+        z[3 * zs] = _mm256_add_ps(c, d);
+        z[4 * zs] = _mm256_sub_ps(c, d);
+        z[5 * zs] = y3;
+    }
+}
+
+/*
+ * Z[row][p][k..] = A dY A' for the tiles first .. first+rows-1, from pb->dy; adds each output gradient inside the map
+ * to bias_sum (K floats) where bias_sum is not null.
+ */
+TARGET INLINE void transform_gradients_span(const problem *pb, int64_t first, int rows, float *z, float *bias_sum,
+                                            const int span) {
+    const int k_out = pb->k, positions = span * span, size = span - 2;
+    cursor tile = cursor_at(pb, first);
+    for (int row = 0; row < rows; row++, cursor_next(pb, &tile)) {
+        int64_t at = ((tile.n * pb->oh + tile.oy) * pb->ow + tile.ox) * k_out;
+        int down = pb->oh - tile.oy < size ? pb->oh - tile.oy : size;
+        int across = pb->ow - tile.ox < size ? pb->ow - tile.ox : size;
+        for (int k = 0; k < k_out; k += 8) {
+            __m256 g[16], t[24], out[36];
+            __m256 sum = _mm256_setzero_ps();
+            for (int i = 0; i < size; i++) {
+                for (int j = 0; j < size; j++) {
+                    g[i * size + j] = i < down && j < across
+                            ? _mm256_loadu_ps(pb->dy + at + ((int64_t) i * pb->ow + j) * k_out + k)
+                            : _mm256_setzero_ps();
+                    sum = _mm256_add_ps(sum, g[i * size + j]);
+                }
+            }
+            for (int j = 0; j < size; j++) {
+                gradient_axis(size, g + j, size, t + j, size); /* A dY: down each column, span x size */
+            }
+            for (int i = 0; i < span; i++) {
+                gradient_axis(size, t + size * i, 1, out + span * i, 1); /* (A dY) A': along each row */
+            }
+            for (int p = 0; p < positions; p++) {
+                _mm256_storeu_ps(z + ((int64_t) row * positions + p) * k_out + k, out[p]);
+            }
+            if (bias_sum != NULL) {
+                _mm256_storeu_ps(bias_sum + k, _mm256_add_ps(_mm256_loadu_ps(bias_sum + k), sum));
+            }
+        }
+    }
+}
+
+TARGET static void transform_gradients(const problem *pb, int64_t first, int rows, float *z, float *bias_sum) {
+    if (pb->span == 4) {
+        transform_gradients_span(pb, first, rows, z, bias_sum, 4);
+    } else {
+        transform_gradients_span(pb, first, rows, z, bias_sum, 6);
+    }
+}
+
+/*
+ * du (nc rows x wide floats, stride ldu) += v' z over depth tiles: v holds nc channels of each tile (stride ldv from
+ * one tile to the next), z wide channels (stride ldz). nc (2, 4 or 6) and wide (8 or 16) are constants where this is
+ * inlined, so the sums not used fall away and the rest stay in registers.
+ */
+TARGET INLINE void accumulate_tile(const int nc, const int wide, const float *v, int ldv, const float *z, int ldz,
+                                   int depth, float *du, int ldu) {
+    __m256 a0, a1, a2, a3, a4, a5, b0, b1, b2, b3, b4, b5;
+    a0 = a1 = a2 = a3 = a4 = a5 = b0 = b1 = b2 = b3 = b4 = b5 = _mm256_setzero_ps();
+#define OSPREY_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#define OSPREY_LOAD(i) if (nc > i) { a##i = _mm256_loadu_ps(du + i * ldu); if (wide == 16) b##i = _mm256_loadu_ps(du + i * ldu + 8); }
+    OSPREY_ROWS(OSPREY_LOAD)
+    for (int r = 0; r < depth; r++) {
+        __m256 z0 = _mm256_loadu_ps(z), z1 = wide == 16 ? _mm256_loadu_ps(z + 8) : z0;
+        __m256 x;
+#define OSPREY_FMA(i) if (nc > i) { x = _mm256_broadcast_ss(v + i); a##i = _mm256_fmadd_ps(x, z0, a##i); if (wide == 16) b##i = _mm256_fmadd_ps(x, z1, b##i); }
+        OSPREY_ROWS(OSPREY_FMA)
+        v += ldv;
+        z += ldz;
+    }
+#define OSPREY_STORE(i) if (nc > i) { _mm256_storeu_ps(du + i * ldu, a##i); if (wide == 16) _mm256_storeu_ps(du + i * ldu + 8, b##i); }
+    OSPREY_ROWS(OSPREY_STORE)
+#undef OSPREY_STORE
+#undef OSPREY_FMA
+#undef OSPREY_LOAD
+#undef OSPREY_ROWS
+}
+
+#define OSPREY_ACCUMULATE(nc, wide) \
+    TARGET static void accumulate_##nc##x##wide(const float *v, int ldv, const float *z, int ldz, int depth, \
+                                                float *du, int ldu) { \
+        accumulate_tile(nc, wide, v, ldv, z, ldz, depth, du, ldu); \
+    }
+OSPREY_ACCUMULATE(6, 16)
+OSPREY_ACCUMULATE(4, 16)
+OSPREY_ACCUMULATE(2, 16)
+OSPREY_ACCUMULATE(6, 8)
+OSPREY_ACCUMULATE(4, 8)
+OSPREY_ACCUMULATE(2, 8)
+#undef OSPREY_ACCUMULATE
+
+/* dU[p] += V[p]' Z[p] over the block's rows, every position p (C is a multiple of 8: channels go 6 at a time, then 2 or 4). */
+TARGET static void accumulate_products(const problem *pb, int rows, const float *v, const float *z, float *du) {
+    const int c_in = pb->c, k_out = pb->k, positions = pb->span * pb->span;
+    const int ldv = positions * c_in, ldz = positions * k_out;
+    for (int p = 0; p < positions; p++) {
+        const float *vp = v + (int64_t) p * c_in;
+        const float *zp = z + (int64_t) p * k_out;
+        float *up = du + (int64_t) p * c_in * k_out;
+        for (int c = 0; c < c_in; c += 6) {
+            int nc = c_in - c < 6 ? c_in - c : 6;
+            int k = 0;
+            for (; k + 16 <= k_out; k += 16) {
+                float *out = up + (int64_t) c * k_out + k;
+                if (nc == 6) {
+                    accumulate_6x16(vp + c, ldv, zp + k, ldz, rows, out, k_out);
+                } else if (nc == 4) {
+                    accumulate_4x16(vp + c, ldv, zp + k, ldz, rows, out, k_out);
+                } else {
+                    accumulate_2x16(vp + c, ldv, zp + k, ldz, rows, out, k_out);
+                }
+            }
+            if (k < k_out) {
+                float *out = up + (int64_t) c * k_out + k;
+                if (nc == 6) {
+                    accumulate_6x8(vp + c, ldv, zp + k, ldz, rows, out, k_out);
+                } else if (nc == 4) {
+                    accumulate_4x8(vp + c, ldv, zp + k, ldz, rows, out, k_out);
+                } else {
+                    accumulate_2x8(vp + c, ldv, zp + k, ldz, rows, out, k_out);
+                }
+            }
+        }
+    }
+}
+
+/* Tiles per block of the filter gradient: a multiple of ROWS whose V and Z blocks take about 192 KB (the L2 cache). */
+static int filter_block(int c_in, int k_out, int m) {
+    int64_t per_tile = (int64_t) (m + 2) * (m + 2) * (c_in + k_out) * (int64_t) sizeof(float);
+    int64_t block = (192 * 1024 / per_tile) / ROWS * ROWS;
+    return block < ROWS ? ROWS : block > 16 * ROWS ? 16 * ROWS : (int) block;
+}
+
+/* Floats of scratch one thread needs: its block's V and Z, its dU and its bias sums. */
+static int64_t filter_scratch_per_thread(int c_in, int k_out, int m) {
+    int64_t positions = (int64_t) (m + 2) * (m + 2);
+    return positions * filter_block(c_in, k_out, m) * (c_in + k_out) + positions * c_in * k_out + k_out;
+}
+
+/* The thread's share of the work: dU and bias sums of blocks from .. to-1, into its (zeroed) part of the scratch. */
+TARGET static void filter_blocks(const problem *pb, int64_t tiles, int block, int64_t from, int64_t to, float *part,
+                                 int with_bias) {
+    const int64_t positions = (int64_t) pb->span * pb->span;
+    float *du = part, *bias_sum = du + positions * pb->c * pb->k;
+    float *v = bias_sum + pb->k, *z = v + positions * block * pb->c;
+    for (int64_t i = 0; i < positions * pb->c * pb->k + pb->k; i++) {
+        part[i] = 0;
+    }
+    for (int64_t b = from; b < to; b++) {
+        int64_t first = b * block;
+        int rows = (int) (tiles - first < block ? tiles - first : block);
+        transform_inputs(pb, first, rows, v);
+        transform_gradients(pb, first, rows, z, with_bias ? bias_sum : NULL);
+        accumulate_products(pb, rows, v, z, du);
+    }
+}
+
+/*
+ * dW[a][b][c][k] = sum over i, j of G[i][a] G[j][b] dU[i*span+j][c][k] for channels c from .. to-1, dU the sum of the
+ * team's parts (each part_floats apart), into dw (Keras' HWIO layout).
+ */
+TARGET static void finish_filter(const problem *pb, const float *parts, int64_t part_floats, int team, int from, int to,
+                                 float *dw) {
+    const int span = pb->span, positions = span * span, c_in = pb->c, k_out = pb->k;
+    const double (*G)[3] = pb->m == 2 ? G2 : G4;
+    __m256 g[6][3];
+    for (int i = 0; i < span; i++) {
+        for (int a = 0; a < 3; a++) {
+            g[i][a] = _mm256_set1_ps((float) G[i][a]);
+        }
+    }
+    for (int c = from; c < to; c++) {
+        for (int k = 0; k < k_out; k += 8) {
+            __m256 s[36], t[18];
+            for (int p = 0; p < positions; p++) {
+                int64_t at = ((int64_t) p * c_in + c) * k_out + k;
+                __m256 sum = _mm256_loadu_ps(parts + at);
+                for (int other = 1; other < team; other++) {
+                    sum = _mm256_add_ps(sum, _mm256_loadu_ps(parts + other * part_floats + at));
+                }
+                s[p] = sum;
+            }
+            for (int a = 0; a < 3; a++) { /* G' S: 3 rows of span */
+                for (int j = 0; j < span; j++) {
+                    __m256 sum = _mm256_setzero_ps();
+                    for (int i = 0; i < span; i++) {
+                        sum = _mm256_fmadd_ps(g[i][a], s[i * span + j], sum);
+                    }
+                    t[a * span + j] = sum;
+                }
+            }
+            for (int a = 0; a < 3; a++) { /* (G' S) G */
+                for (int b = 0; b < 3; b++) {
+                    __m256 sum = _mm256_setzero_ps();
+                    for (int j = 0; j < span; j++) {
+                        sum = _mm256_fmadd_ps(g[j][b], t[a * span + j], sum);
+                    }
+                    _mm256_storeu_ps(dw + ((int64_t) (a * 3 + b) * c_in + c) * k_out + k, sum);
+                }
+            }
+        }
+    }
+}
+
+/* The bias gradient: the sum of the team's bias sums. */
+static void finish_bias(const problem *pb, const float *parts, int64_t part_floats, int team, float *db) {
+    const int64_t offset = (int64_t) pb->span * pb->span * pb->c * pb->k;
+    for (int k = 0; k < pb->k; k++) {
+        float sum = 0;
+        for (int t = 0; t < team; t++) {
+            sum += parts[t * part_floats + offset + k];
+        }
+        db[k] = sum;
+    }
+}
+
+TARGET static void filter_gradient(const problem *pb, int64_t batch, float *scratch, int threads, float *dw,
+                                   float *db) {
+    const int64_t tiles = batch * pb->tiles_h * pb->tiles_w;
+    const int block = filter_block(pb->c, pb->k, pb->m);
+    const int64_t blocks = (tiles + block - 1) / block;
+    const int64_t part_floats = filter_scratch_per_thread(pb->c, pb->k, pb->m);
+    int team = blocks < threads ? (int) blocks : threads;
+    if (team <= 1) {
+        filter_blocks(pb, tiles, block, 0, blocks, scratch, db != NULL);
+        finish_filter(pb, scratch, part_floats, 1, 0, pb->c, dw);
+        if (db != NULL) {
+            finish_bias(pb, scratch, part_floats, 1, db);
+        }
+        return;
+    }
+#pragma omp parallel num_threads(team)
+    {
+        int id = omp_get_thread_num();
+        int size = omp_get_num_threads();
+        filter_blocks(pb, tiles, block, blocks * id / size, blocks * (id + 1) / size, scratch + id * part_floats,
+                      db != NULL);
+#pragma omp barrier
+        finish_filter(pb, scratch, part_floats, size, (int) ((int64_t) pb->c * id / size),
+                      (int) ((int64_t) pb->c * (id + 1) / size), dw);
+        if (db != NULL && id == 0) {
+            finish_bias(pb, scratch, part_floats, size, db);
+        }
+    }
+}
+
 JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_supported(JNIEnv *env, jclass type) {
     (void) env;
     (void) type;
@@ -509,5 +789,26 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_Winograd_forward(
         .slope = slope, .cap = cap,
     };
     forward(&pb, batch, block, (float *) (intptr_t) scratch, threads);
+}
+
+JNIEXPORT jlong JNICALL Java_dev_osprey_backend_cpu_Winograd_filterScratchFloats(JNIEnv *env, jclass type, jint c_in,
+                                                                                 jint k_out, jint m, jint threads) {
+    (void) env;
+    (void) type;
+    return filter_scratch_per_thread(c_in, k_out, m) * threads;
+}
+
+JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_Winograd_filterGradient(
+        JNIEnv *env, jclass type, jlong x, jint batch, jint h, jint w, jint c_in, jint pad_top, jint pad_left,
+        jlong dy, jint oh, jint ow, jint k_out, jint m, jlong dw, jlong db, jlong scratch, jint threads) {
+    (void) env;
+    (void) type;
+    problem pb = {
+        .x = (const float *) (intptr_t) x, .h = h, .w = w, .c = c_in, .pad_top = pad_top, .pad_left = pad_left,
+        .oh = oh, .ow = ow, .k = k_out, .m = m, .span = m + 2, .tiles_h = (oh + m - 1) / m,
+        .tiles_w = (ow + m - 1) / m, .dy = (const float *) (intptr_t) dy,
+    };
+    filter_gradient(&pb, batch, (float *) (intptr_t) scratch, threads, (float *) (intptr_t) dw,
+                    (float *) (intptr_t) db);
 }
 #endif

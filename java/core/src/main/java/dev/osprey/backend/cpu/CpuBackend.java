@@ -268,6 +268,11 @@ public final class CpuBackend implements Backend {
     @Override
     public synchronized void conv2dBackwardFilter(Conv2dSpec spec, Tensor x, Tensor dy, Tensor dKernel, Tensor dBias) {
         Checks.conv2dBackwardFilter(spec, x, dy, dKernel, dBias);
+        WinogradTrainingConv w = WinogradTrainingConv.candidate(spec) ? winogradTraining(spec) : null;
+        if (w != null && w.filterTile() != 0) {
+            w.backwardFilter(cpu(x), cpu(dy), cpu(dKernel), dBias == null ? null : cpu(dBias));
+            return;
+        }
         conv(spec).backwardFilter(cpu(x), cpu(dy), cpu(dKernel), dBias == null ? null : cpu(dBias));
     }
 

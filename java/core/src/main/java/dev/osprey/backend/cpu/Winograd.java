@@ -50,6 +50,15 @@ final class Winograd {
      * cost as much as its products there), and 32 x 64 channels keep the tutorial CNN's.
      */
     static final int MAX_4X4_CHANNEL_PRODUCT = 32 * 64;
+    /**
+     * The largest inC x outC for which {@code auto} runs a training convolution's filter gradient through the kernel:
+     * each thread sums (m+2)^2 x inC x outC floats, re-read for every block of tiles, and wider layers outgrow the
+     * caches. The filter gradient alone on 2 AVX2 threads (benchmarks/run-winograd-layers.sh, the filter-gradient
+     * table): at 16 to 128 channels 4x4 tiles ran 147-355 direct-equivalent GFLOP/s where oneDNN's ran 81-101
+     * (ResNet-20's layers at batch 128, op-profile-2026-12-03T1004Z.md); at 256 channels 2x2 tiles fell to 138, 4x4
+     * to 82, at 512 to 51-83.
+     */
+    static final int MAX_FILTER_CHANNEL_PRODUCT = 128 * 128;
     /** The micro-kernel's rows: tiles are multiplied 6 at a time. */
     static final int ROWS = 6;
     private static final String UNAVAILABLE = check();
@@ -103,6 +112,38 @@ final class Winograd {
             return 0;
         }
         return cut4 > cut2 ? 4 : 2; // a tie: 2x2 rounds less
+    }
+
+    /**
+     * The outputs per tile (2 or 4) with which the kernel computes the filter gradient of the fp32 training convolution
+     * s, or 0: oneDNN computes it. The same choice as {@link #tile} by the cut in multiply-adds, with auto's bounds for
+     * a gradient: the channel minimums, inC x outC up to {@link #MAX_FILTER_CHANNEL_PRODUCT}, and 4x4 tiles at any
+     * width: the gradient sums over every tile of the batch, and 4x4 tiles' rounding there stays about 2e-5 of its
+     * largest element (2x2: 4e-6; both far below the noise of a mini-batch's gradient), where predictions promise 1e-5.
+     */
+    int filterTile(Conv2dSpec s) {
+        if (use == Use.NEVER || UNAVAILABLE != null || s.math() != Precision.FP32 || !fitsShape(s)
+                || s.outH() <= 0 || s.outW() <= 0) {
+            return 0;
+        }
+        if (use == Use.TILE_2X2 || use == Use.TILE_4X4) {
+            return use == Use.TILE_2X2 ? 2 : 4;
+        }
+        double cut4 = allowedForFilter(4, s) ? cut(4, s.batch(), s.outH(), s.outW()) : 0;
+        double cut2 = allowedForFilter(2, s) ? cut(2, s.batch(), s.outH(), s.outW()) : 0;
+        if (Math.max(cut4, cut2) < MIN_CUT) {
+            return 0;
+        }
+        return cut4 > cut2 ? 4 : 2;
+    }
+
+    private boolean allowedForFilter(int m, Conv2dSpec s) {
+        if (use == Use.ALWAYS) {
+            return true;
+        }
+        int least = m == 4 ? MIN_CHANNELS_4X4 : MIN_CHANNELS_2X2;
+        return s.inC() >= least && s.filters() >= least
+                && (long) s.inC() * s.filters() <= MAX_FILTER_CHANNEL_PRODUCT;
     }
 
     /** Whether this setting lets m x m tiles run s: always, or auto's bounds on channels. */
@@ -196,4 +237,15 @@ final class Winograd {
     static native void forward(long x, int batch, int h, int w, int inC, int padTop, int padLeft, int oh, int ow,
                                int m, long prepared, int outC, long bias, long residual, boolean rectify, float slope,
                                float cap, long y, long scratch, int block, int threads);
+
+    /** Floats of scratch {@link #filterGradient} needs for these channels, tile and threads. */
+    static native long filterScratchFloats(int inC, int outC, int m, int threads);
+
+    /**
+     * dKernel (Keras' layout, 3 x 3 x inC x outC) and, where dBias is not 0, dBias (outC) of the convolution of NHWC x
+     * (batch, h, w, inC) into (batch, oh, ow, outC), from its output gradient dy, by F(m x m, 3x3); both overwritten.
+     */
+    static native void filterGradient(long x, int batch, int h, int w, int inC, int padTop, int padLeft, long dy,
+                                      int oh, int ow, int outC, int m, long dKernel, long dBias, long scratch,
+                                      int threads);
 }

@@ -6,12 +6,15 @@ import dev.osprey.backend.Conv2dSpec;
 import dev.osprey.backend.ConvInference;
 
 /**
- * A 3x3 stride-1 fp32 convolution of a training plan, forward and backward-data through Osprey's Winograd kernel
- * where {@link Winograd#tile} picks a tile for that direction (the filter gradient stays with oneDNN). Backward-data is
+ * A 3x3 stride-1 fp32 convolution of a training plan, forward, backward-data and the filter gradient through Osprey's
+ * Winograd kernel where {@link Winograd#tile} ({@link Winograd#filterTile} for the filter gradient) picks a tile for
+ * that direction. Backward-data is
  * itself a 3x3 stride-1 convolution: of the output gradient, with the kernel's taps flipped and its channels swapped,
  * padded by 2 minus the forward padding. The kernel changes every step, so each call first transforms it, into a
  * tensor this plan owns ((m+2)^2 x inC x outC floats per direction); that is about 2-5% of the convolution's work
- * at the built-in models' shapes. A direction the kernel does not take reports tile 0, and the caller runs oneDNN's.
+ * at the built-in models' shapes. The filter gradient needs no transformed kernel: it sums products of transformed
+ * inputs and output gradients, then transforms that sum into the kernel's gradient. A direction the kernel does not
+ * take reports tile 0, and the caller runs oneDNN's.
  */
 final class WinogradTrainingConv implements AutoCloseable {
     private final DnnlContext context;
@@ -24,6 +27,7 @@ final class WinogradTrainingConv implements AutoCloseable {
     private final int backwardTile;
     private final int backwardBlock;
     private final CpuTensor backwardKernel;
+    private final int filterTile;
     private final boolean rectify;
     private final float slope;
     private final float cap;
@@ -40,6 +44,7 @@ final class WinogradTrainingConv implements AutoCloseable {
         forwardBlock = forwardTile == 0 ? 0
                 : Winograd.block(forwardTile, Winograd.tiles(forwardTile, spec.batch(), spec.outH(), spec.outW()),
                         threads);
+        filterTile = winograd.filterTile(spec);
         backwardBlock = backwardTile == 0 ? 0
                 : Winograd.block(backwardTile, Winograd.tiles(backwardTile, spec.batch(), spec.inH(), spec.inW()),
                         threads);
@@ -54,6 +59,10 @@ final class WinogradTrainingConv implements AutoCloseable {
                 f = CpuTensor.allocate(new int[] {kernelFloats(forwardTile)});
                 context.reserveScratchpad(Winograd.scratchFloats(forwardBlock, spec.inC(), spec.filters(),
                         forwardTile, threads) * Float.BYTES);
+            }
+            if (filterTile != 0) {
+                context.reserveScratchpad(Winograd.filterScratchFloats(spec.inC(), spec.filters(), filterTile,
+                        threads) * Float.BYTES);
             }
             if (backwardTile != 0) {
                 b = CpuTensor.allocate(new int[] {kernelFloats(backwardTile)});
@@ -108,6 +117,11 @@ final class WinogradTrainingConv implements AutoCloseable {
         return backwardTile;
     }
 
+    /** The filter gradient's tile (2 or 4), or 0: oneDNN computes it. */
+    int filterTile() {
+        return filterTile;
+    }
+
     /** y = activation(conv(x) + bias), kernel in Keras' layout; only where {@link #forwardTile} is not 0. */
     void forward(CpuTensor x, CpuTensor kernel, CpuTensor bias, CpuTensor y) {
         Winograd.prepare(kernel.pointer().address(), spec.inC(), spec.filters(), forwardTile,
@@ -126,6 +140,17 @@ final class WinogradTrainingConv implements AutoCloseable {
                 backward.padTop(), backward.padLeft(), spec.inH(), spec.inW(), backwardTile,
                 backwardKernel.pointer().address(), spec.inC(), 0, 0, false, 0f, Float.POSITIVE_INFINITY,
                 dx.pointer().address(), context.scratchpad().address(), backwardBlock, threads);
+    }
+
+    /**
+     * dKernel (Keras' layout) and, where not null, dBias from the input x and dy, the output gradient before the
+     * activation; only where {@link #filterTile} is not 0.
+     */
+    void backwardFilter(CpuTensor x, CpuTensor dy, CpuTensor dKernel, CpuTensor dBias) {
+        Winograd.filterGradient(x.pointer().address(), spec.batch(), spec.inH(), spec.inW(), spec.inC(),
+                spec.padTop(), spec.padLeft(), dy.pointer().address(), spec.outH(), spec.outW(), spec.filters(),
+                filterTile, dKernel.pointer().address(), dBias == null ? 0 : dBias.pointer().address(),
+                context.scratchpad().address(), threads);
     }
 
     @Override

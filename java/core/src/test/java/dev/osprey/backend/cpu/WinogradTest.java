@@ -101,6 +101,26 @@ class WinogradTest {
     }
 
     @Test
+    void autoPicksTheFilterGradientsTileWithoutThePredictionsAccuracyBound() {
+        Winograd auto = new Winograd(Winograd.Use.AUTO);
+        Activation relu = Activation.RELU;
+        // ResNet-20's stages at batch 128: 4x4 tiles at every width (inference keeps 64 x 64 at 2x2)
+        assertEquals(4, auto.filterTile(conv(128, 32, 32, 16, 16, SAME, false, relu)));
+        assertEquals(4, auto.filterTile(conv(128, 16, 16, 32, 32, SAME, false, relu)));
+        assertEquals(4, auto.filterTile(conv(128, 8, 8, 64, 64, SAME, false, relu)));
+        assertEquals(4, auto.filterTile(conv(32, 28, 28, 128, 128, SAME, false, relu)));
+        assertEquals(0, auto.filterTile(conv(32, 14, 14, 256, 256, SAME, false, relu)), "256 x 256: past the caches");
+        assertEquals(2, auto.filterTile(conv(6, 4, 4, 32, 32, VALID, true, relu)), "2x2 outputs: 4x4 cuts nothing");
+        assertEquals(0, auto.filterTile(conv(6, 4, 4, 16, 16, VALID, true, relu)), "2x2 tiles need 32 channels");
+        assertEquals(0, auto.filterTile(conv(1, 16, 16, 8, 8, SAME, true, relu)), "8 channels: too few");
+        assertEquals(0, auto.filterTile(conv(2, 8, 8, 16, 16, SAME, true, relu).withMath(Precision.BF16)));
+        assertEquals(0, auto.filterTile(new Conv2dSpec(1, 8, 8, 64, 64, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, true, relu)));
+        assertEquals(4, new Winograd(Winograd.Use.ALWAYS).filterTile(conv(1, 16, 16, 8, 8, SAME, true, relu)));
+        assertEquals(2, new Winograd(Winograd.Use.TILE_2X2).filterTile(conv(1, 16, 16, 8, 8, SAME, true, relu)));
+        assertEquals(0, new Winograd(Winograd.Use.NEVER).filterTile(conv(128, 8, 8, 64, 64, SAME, false, relu)));
+    }
+
+    @Test
     void theSettingIsAutoAlwaysNeverOrATileAndAnythingElseIsRefused() {
         String before = System.getProperty("osprey.cpu.winograd");
         try {
@@ -186,7 +206,7 @@ class WinogradTest {
     }
 
     @Test
-    void trainingRunsForwardAndBackwardDataThroughTheKernelOnOddShapes() {
+    void trainingRunsEveryDirectionThroughTheKernelOnOddShapes() {
         Conv2dSpec[] specs = {
             conv(3, 13, 13, 32, 64, VALID, true, Activation.LINEAR),             // backward padded by 2
             conv(2, 7, 9, 8, 16, SAME, false, Activation.RELU),
@@ -197,7 +217,8 @@ class WinogradTest {
         for (CpuBackend backend : new CpuBackend[] {tiles2, tiles4}) {
             for (Conv2dSpec s : specs) {
                 WinogradTrainingConv plan = backend.winogradTraining(s);
-                assertTrue(plan.forwardTile() != 0 && plan.backwardTile() != 0, s.toString());
+                assertTrue(plan.forwardTile() != 0 && plan.backwardTile() != 0 && plan.filterTile() != 0,
+                        s.toString());
                 checkTraining(backend, s, plan.forwardTile() + "x" + plan.forwardTile() + " ");
             }
         }
@@ -215,7 +236,7 @@ class WinogradTest {
                 Activation.LINEAR)).backwardTile());
     }
 
-    /** conv2dForward and conv2dBackwardData through the backend against the reference convolutions. */
+    /** conv2dForward, conv2dBackwardData and conv2dBackwardFilter through the backend against the reference ones. */
     private static void checkTraining(CpuBackend backend, Conv2dSpec s, String what) {
         Random r = new Random(s.toString().hashCode() + 5);
         float[] x = random(r, s.batch() * s.inH() * s.inW() * s.inC());
@@ -238,6 +259,26 @@ class WinogradTest {
             float[] gradient = new float[Math.toIntExact(dx.size())];
             backend.copyOut(dx, gradient, 0);
             assertClose(what + "backward-data " + s, ReferenceOps.conv2dBackwardData(s, dy, k), gradient, 1e-4);
+            checkFilterGradient(backend, memory, s, x, dy, what);
+        }
+    }
+
+    /** conv2dBackwardFilter through the backend against the reference, kernel and bias gradients. */
+    private static void checkFilterGradient(CpuBackend backend, Memory memory, Conv2dSpec s, float[] x, float[] dy,
+                                            String what) {
+        float[][] expected = ReferenceOps.conv2dBackwardFilter(s, x, dy);
+        Tensor dk = memory.allocate(s.kernelShape());
+        Tensor db = s.hasBias() ? memory.allocate(s.filters()) : null;
+        backend.fill(dk, Float.NaN); // every element must be written, not added to
+        backend.conv2dBackwardFilter(s, upload(backend, memory, x, s.inputShape()),
+                upload(backend, memory, dy, s.outputShape()), dk, db);
+        float[] kernelGradient = new float[Math.toIntExact(dk.size())];
+        backend.copyOut(dk, kernelGradient, 0);
+        assertCloseToLargest(what + "filter gradient " + s, expected[0], kernelGradient);
+        if (db != null) {
+            float[] biasGradient = new float[s.filters()];
+            backend.copyOut(db, biasGradient, 0);
+            assertCloseToLargest(what + "bias gradient " + s, expected[1], biasGradient);
         }
     }
 
@@ -289,6 +330,25 @@ class WinogradTest {
                 assertClose(m + "x" + m + " tiles on 3 threads", expected, actual, 1e-4);
             }
         }
+        // the filter gradient: each thread sums its blocks, then transforms a third of the channels of all three sums
+        float[] dy = random(r, s.batch() * s.outH() * s.outW() * s.filters());
+        float[][] gradients = ReferenceOps.conv2dBackwardFilter(s, x, dy);
+        Conv2dSpec training = s.withActivation(Activation.LINEAR);
+        for (Winograd.Use use : new Winograd.Use[] {Winograd.Use.TILE_2X2, Winograd.Use.TILE_4X4}) {
+            try (DnnlContext context = new DnnlContext();
+                 WinogradTrainingConv plan = OpenMpTeam.sized(3,
+                         () -> new WinogradTrainingConv(context, training, new Winograd(use)));
+                 CpuTensor tx = tensor(x, s.inputShape()); CpuTensor tdy = tensor(dy, s.outputShape());
+                 CpuTensor dk = CpuTensor.allocate(s.kernelShape()); CpuTensor db = CpuTensor.allocate(new int[] {s.filters()})) {
+                plan.backwardFilter(tx, tdy, dk, db);
+                float[] kernelGradient = new float[gradients[0].length];
+                dk.buffer().get(0, kernelGradient);
+                float[] biasGradient = new float[gradients[1].length];
+                db.buffer().get(0, biasGradient);
+                assertCloseToLargest(use + " filter gradient on 3 threads", gradients[0], kernelGradient);
+                assertCloseToLargest(use + " bias gradient on 3 threads", gradients[1], biasGradient);
+            }
+        }
     }
 
     private static CpuTensor tensor(float[] values, int... shape) {
@@ -318,6 +378,21 @@ class WinogradTest {
             backend.copyOut(y, out, 0);
             return out;
         }
+    }
+
+    /**
+     * A gradient sums over every tile of the batch, so its rounding grows with its largest element: each error within
+     * 5e-5 of that (4x4 tiles measured about 2e-5, a misplaced term is of the order of 1).
+     */
+    private static void assertCloseToLargest(String what, float[] expected, float[] actual) {
+        assertEquals(expected.length, actual.length, what + ": values");
+        double largest = 1;
+        for (float v : expected) {
+            largest = Math.max(largest, Math.abs(v));
+        }
+        double worst = worstError(expected, actual) / largest;
+        assertTrue(worst <= 5e-5, what + ": worst error " + worst + " of the largest element " + largest
+                + ", expected at most 5e-5");
     }
 
     private static double worstError(float[] expected, float[] actual) {
