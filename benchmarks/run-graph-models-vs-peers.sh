@@ -7,12 +7,13 @@
 # Needs Debian's python3-torch, python3-torchvision, python3-onnx and libopenblas0-openmp (installed if missing,
 # when run as root).
 # Usage: benchmarks/run-graph-models-vs-peers.sh [seconds-per-figure=5] [rounds=3]
+# MODELS="resnet20" measures only the models named (default: resnet20 mobilenetv2).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 seconds="${1:-5}"
 rounds="${2:-3}"
 threads=2
-models=(resnet20 mobilenetv2)
+read -r -a models <<<"${MODELS:-resnet20 mobilenetv2}"
 results="$root/benchmarks/results"
 peers="$root/benchmarks/peers/pytorch_models.py"
 python=/usr/bin/python3   # Debian's interpreter, where python3-torch lives
