@@ -206,6 +206,7 @@ public interface Backend extends AutoCloseable {
     default void conv2dInference(ConvInference op, Tensor x, Tensor kernel, Tensor bias, Tensor residual, Tensor y) {
         requireFp32(op.precision());
         Checks.notFused("conv2dInference", op);
+        Checks.notPooled("conv2dInference", op);
         Conv2dSpec spec = op.spec();
         if (op.residual() != (residual != null)) {
             throw new IllegalArgumentException("conv2dInference: expected " + (op.residual() ? "a residual" : "none")
@@ -221,6 +222,16 @@ public interface Backend extends AutoCloseable {
         if (spec.activation().kind() != Activation.Kind.LINEAR) {
             activationForward(spec.activation(), y, y);
         }
+    }
+
+    /**
+     * Whether this backend runs the fp32 inference convolution conv (bias flag and activation set) followed by the max
+     * pooling pool that alone reads its output as one op ({@link ConvInference#maxPool} through
+     * {@link #conv2dInference}, writing only the pooled map), and is faster that way for these shapes. The default
+     * fuses nothing.
+     */
+    default boolean fusesMaxPool(Conv2dSpec conv, Pool2dSpec pool) {
+        return false;
     }
 
     // ---- a pointwise convolution and the depthwise one after it, as one inference op (MobileNet's expansion) ----

@@ -140,6 +140,14 @@ public final class Checks {
         }
     }
 
+    /** An op without a max pooling after it: for backends that fuse none ({@link Backend#fusesMaxPool}). */
+    public static void notPooled(String what, ConvInference op) {
+        if (op.maxPool() != null) {
+            throw new IllegalArgumentException(what + ": expected a convolution without a max pooling after it (only "
+                    + "backends whose fusesMaxPool says so run those), received " + op.spec() + " then " + op.maxPool());
+        }
+    }
+
     /** A convolution's bias: (filters) when the spec has one, else null. */
     public static void bias(String what, Conv2dSpec s, Tensor bias) {
         if (s.hasBias()) {

@@ -9,10 +9,13 @@ import dev.osprey.Precision;
  * mapped onto 8 bits by outputRange (its readers' calibrated input range), and the second, inputQuantized, reads
  * them as they are instead of converting an fp32 input. A pointwise convolution may also run the depthwise
  * convolution that alone reads its output, as one op whose output is the depthwise's ({@link #depthwise}, fp32 only:
- * see {@link Backend#fusesDepthwise}); the pointwise output is then never written. A record: a plan-cache key.
+ * see {@link Backend#fusesDepthwise}); the pointwise output is then never written. Likewise a convolution may run the
+ * max pooling that alone reads its output ({@link #maxPool}, fp32 only: see {@link Backend#fusesMaxPool}), writing
+ * only the pooled map. A record: a plan-cache key.
  */
 public record ConvInference(Conv2dSpec spec, boolean residual, Precision precision, InputRange inputRange,
-                            boolean inputQuantized, InputRange outputRange, Conv2dSpec depthwise) {
+                            boolean inputQuantized, InputRange outputRange, Conv2dSpec depthwise,
+                            Pool2dSpec maxPool) {
     /**
      * Throws NullPointerException when spec or precision is null, IllegalArgumentException when int8 (or a quantized
      * input) comes without an input range. A quantized input or output counts only in int8 ({@link #quantizedInput},
@@ -37,6 +40,26 @@ public record ConvInference(Conv2dSpec spec, boolean residual, Precision precisi
                         + "output " + Tensor.describe(spec.outputShape()) + " after it, received " + depthwise);
             }
         }
+        if (maxPool != null) {
+            if (precision != Precision.FP32 || residual || depthwise != null || inputQuantized
+                    || outputRange != null) {
+                throw new IllegalArgumentException("convolution " + spec + " with a max pooling after it: expected "
+                        + "fp32 alone (no residual, depthwise convolution or 8-bit hand-overs), received " + precision
+                        + (residual ? " with a residual" : "") + (depthwise != null ? " with a depthwise one" : "")
+                        + (inputQuantized || outputRange != null ? " with hand-overs" : ""));
+            }
+            if (maxPool.mode() != Pool2dSpec.Mode.MAX
+                    || !java.util.Arrays.equals(spec.outputShape(), maxPool.inputShape())) {
+                throw new IllegalArgumentException("convolution " + spec + ": expected a max pooling of its output "
+                        + Tensor.describe(spec.outputShape()) + " after it, received " + maxPool);
+            }
+        }
+    }
+
+    /** Without a depthwise convolution or max pooling after it. */
+    public ConvInference(Conv2dSpec spec, boolean residual, Precision precision, InputRange inputRange,
+                         boolean inputQuantized, InputRange outputRange, Conv2dSpec depthwise) {
+        this(spec, residual, precision, inputRange, inputQuantized, outputRange, depthwise, null);
     }
 
     /** Without a depthwise convolution after it. */
@@ -57,12 +80,21 @@ public record ConvInference(Conv2dSpec spec, boolean residual, Precision precisi
 
     /** This convolution with depthwise (null: none) run after it as one op. */
     public ConvInference withDepthwise(Conv2dSpec next) {
-        return new ConvInference(spec, residual, precision, inputRange, inputQuantized, outputRange, next);
+        return new ConvInference(spec, residual, precision, inputRange, inputQuantized, outputRange, next, maxPool);
     }
 
-    /** The shape of the op's output: the depthwise convolution's where there is one, else the convolution's. */
+    /** This convolution with pool (null: none), a max pooling of its output, run after it as one op. */
+    public ConvInference withMaxPool(Pool2dSpec pool) {
+        return new ConvInference(spec, residual, precision, inputRange, inputQuantized, outputRange, depthwise, pool);
+    }
+
+    /**
+     * The shape of the op's output: the depthwise convolution's or the max pooling's where there is one, else the
+     * convolution's.
+     */
     public int[] outputShape() {
-        return depthwise == null ? spec.outputShape() : depthwise.outputShape();
+        return depthwise != null ? depthwise.outputShape() : maxPool != null ? maxPool.outputShape()
+                : spec.outputShape();
     }
 
     /** Whether the output is written as 8-bit values (int8 only: a hand-over to int8 readers). */
@@ -83,13 +115,14 @@ public record ConvInference(Conv2dSpec spec, boolean residual, Precision precisi
         return o instanceof ConvInference c && c.spec.equals(spec) && c.residual == residual
                 && c.precision == precision && java.util.Objects.equals(c.inputRange, inputRange)
                 && c.inputQuantized == inputQuantized && java.util.Objects.equals(c.outputRange, outputRange)
-                && java.util.Objects.equals(c.depthwise, depthwise);
+                && java.util.Objects.equals(c.depthwise, depthwise) && java.util.Objects.equals(c.maxPool, maxPool);
     }
 
     @Override
     public int hashCode() {
-        return (((((spec.hashCode() * 31 + (residual ? 1 : 0)) * 31 + precision.hashCode()) * 31
+        return ((((((spec.hashCode() * 31 + (residual ? 1 : 0)) * 31 + precision.hashCode()) * 31
                 + java.util.Objects.hashCode(inputRange)) * 31 + (inputQuantized ? 1 : 0)) * 31
-                + java.util.Objects.hashCode(outputRange)) * 31 + java.util.Objects.hashCode(depthwise);
+                + java.util.Objects.hashCode(outputRange)) * 31 + java.util.Objects.hashCode(depthwise)) * 31
+                + java.util.Objects.hashCode(maxPool);
     }
 }

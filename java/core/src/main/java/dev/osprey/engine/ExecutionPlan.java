@@ -58,6 +58,7 @@ public final class ExecutionPlan implements AutoCloseable {
     private final Map<Node, Node> absorbedInto = new IdentityHashMap<>();
     /** fp32 inference: the depthwise convolution each pointwise one runs after itself as one op (folded into it). */
     private final Map<Node, Node> depthwiseAfter = new IdentityHashMap<>();
+    private final Map<Node, Node> maxPoolAfter = new IdentityHashMap<>();
     /** Zero paddings a convolution took over: the padding call, per convolution; the padding calls run no more. */
     private final Map<Node, Node> paddedBy = new IdentityHashMap<>();
     /** int8 plans: calls that write their output in 8 bits (the readers' range), and calls that read it so. */
@@ -228,6 +229,7 @@ public final class ExecutionPlan implements AutoCloseable {
             absorbActivations(nodes, foldedInto);
             if (prepareWeights && precision == dev.osprey.Precision.FP32) {
                 planDepthwiseFusions(nodes, foldedInto);
+                planMaxPoolFusions(nodes, foldedInto);
             }
             if (precision == dev.osprey.Precision.INT8 && int8HandOvers) {
                 planInt8HandOvers(nodes, foldedInto);
@@ -446,6 +448,37 @@ public final class ExecutionPlan implements AutoCloseable {
             depthwiseAfter.put(pw, dw);
             foldedInto.put(dw, pw);
         }
+    }
+
+    /**
+     * fp32 inference plans: finds each max pooling that alone reads the output of a convolution (after its folded
+     * BatchNormalization and activation) where the backend runs the pair as one op ({@link Backend#fusesMaxPool}); the
+     * convolution call then writes the pooled output, and the pooling call is folded into it.
+     */
+    private void planMaxPoolFusions(List<Node> nodes, Map<Node, Node> foldedInto) {
+        for (Node pool : nodes) {
+            if (!(pool.layer() instanceof Fusion.MaxPooling pooling) || foldedInto.containsKey(pool)
+                    || absorbedInto.containsKey(pool) || inputsOf(pool).size() != 1) {
+                continue;
+            }
+            SymbolicTensor read = inputsOf(pool).get(0);
+            Node conv = runWriting(read, foldedInto);
+            if (conv == null || !(conv.layer() instanceof Fusion.Convolution) || foldedInto.containsKey(conv)
+                    || residualOf.containsKey(conv) || depthwiseAfter.containsKey(conv)
+                    || maxPoolAfter.containsKey(conv) || exposedOutput(conv, foldedInto) != read
+                    || graph.outputs().contains(read) || !graph.consumers(read).equals(List.of(pool))
+                    || runActivation(conv).kind() == Activation.Kind.SOFTMAX
+                    || !backend.fusesMaxPool(runSpec(conv), pooling.maxPoolSpec(read.shape(), batch))) {
+                continue;
+            }
+            maxPoolAfter.put(conv, pool);
+            foldedInto.put(pool, conv);
+        }
+    }
+
+    /** fp32 inference plans: the number of max poolings run inside the convolution before them. */
+    public int maxPoolFusions() {
+        return maxPoolAfter.size();
     }
 
     /** The call whose run writes t: t's own call, or the one that call is folded or absorbed into. Null for inputs. */
@@ -691,12 +724,16 @@ public final class ExecutionPlan implements AutoCloseable {
         Node padding = paddedBy.get(node);
         int[] extraPadding = padding == null ? NO_PADDING : ((Fusion.PaddingOnly) padding.layer()).padding();
         Node dw = depthwiseAfter.get(node);
+        Node pool = maxPoolAfter.get(node);
+        Shape outputShape = dw != null ? dw.output().shape() : pool != null ? pool.output().shape()
+                : node.output().shape();
         PlanContext context = new PlanContext(backend, memory, shape -> output(shape, taken), extraPadding, batch,
-                training, in, shapes, dw == null ? node.output().shape() : dw.output().shape(), params, grads,
+                training, in, shapes, outputShape, params, grads,
                 inputNeedsGradient[n].clone(), backward, leaves, fused, prepareWeights, residual, precision,
                 inputRanges.get(layer.name()),
                 new PlanContext.HandOver(quantizedInputs.contains(node), quantizedOutputOf.get(node)),
-                dw == null ? null : depthwiseAfterOf(dw));
+                dw == null ? null : depthwiseAfterOf(dw),
+                pool == null ? null : ((Fusion.MaxPooling) pool.layer()).maxPoolSpec(node.output().shape(), batch));
         runs[n] = layer.plan(context);
         preparations.addAll(context.preparations());
         values[outId] = runs[n].output();

@@ -66,6 +66,15 @@ public final class Fusion {
     }
 
     /**
+     * A max pooling a plan can describe before planning it, to run it inside the convolution whose output it alone
+     * reads where the backend fuses the pair ({@link dev.osprey.backend.Backend#fusesMaxPool}).
+     */
+    public interface MaxPooling {
+        /** Its pooling of inputs of this shape and batch. */
+        dev.osprey.backend.Pool2dSpec maxPoolSpec(dev.osprey.Shape input, int batch);
+    }
+
+    /**
      * A convolution layer (Conv2D, DepthwiseConv2D) that a plan can describe before planning it, to run a pointwise one
      * and the depthwise one reading its output as one op where the backend fuses them ({@link
      * dev.osprey.backend.Backend#fusesDepthwise}).

@@ -35,6 +35,7 @@ public final class PlanContext {
     private final dev.osprey.backend.InputRange inputRange;
     private final HandOver handOver;
     private final DepthwiseAfter depthwiseAfter;
+    private final dev.osprey.backend.Pool2dSpec maxPoolAfter;
     private final List<Preparation> preparations = new java.util.ArrayList<>();
     private boolean outputAllocated;
 
@@ -64,7 +65,8 @@ public final class PlanContext {
                 List<Shape> inputShapes, Shape outputShape, Map<String, Tensor> params, Map<String, Tensor> gradients,
                 boolean[] inputGradients, boolean backward, Activation.Kind leftOut, Activation fusedActivation,
                 boolean prepareWeights, Tensor residual, dev.osprey.Precision precision,
-                dev.osprey.backend.InputRange inputRange, HandOver handOver, DepthwiseAfter depthwiseAfter) {
+                dev.osprey.backend.InputRange inputRange, HandOver handOver, DepthwiseAfter depthwiseAfter,
+                dev.osprey.backend.Pool2dSpec maxPoolAfter) {
         this.backend = backend;
         this.memory = memory;
         this.outputs = outputs;
@@ -86,6 +88,15 @@ public final class PlanContext {
         this.inputRange = inputRange;
         this.handOver = handOver;
         this.depthwiseAfter = depthwiseAfter;
+        this.maxPoolAfter = maxPoolAfter;
+    }
+
+    /**
+     * The max pooling a convolution runs after itself as one op in an fp32 inference plan ({@link Fusion.MaxPooling}),
+     * or null; the convolution's output is then the pooled map, of the context's output shape.
+     */
+    public dev.osprey.backend.Pool2dSpec maxPoolAfter() {
+        return maxPoolAfter;
     }
 
     /** The depthwise convolution to run after this pointwise one as one op, or null (see {@link DepthwiseAfter}). */

@@ -51,8 +51,13 @@ final class ConvRun implements LayerRun {
             throw new IllegalStateException("a convolution can run a depthwise one after it only with its activation "
                     + "fused; this one's is " + ctx.activation(own));
         }
+        dev.osprey.backend.Pool2dSpec pool = inference ? ctx.maxPoolAfter() : null;
+        if (pool != null && !activation.fusedIntoOp().equals(ctx.activation(own))) {
+            throw new IllegalStateException("a convolution can run a max pooling after it only with its activation "
+                    + "fused; this one's is " + ctx.activation(own));
+        }
         this.op = new ConvInference(this.spec, residual != null, ctx.precision(), ctx.inputRange(),
-                ctx.quantizedInput(), ctx.quantizedOutput(), after == null ? null : after.spec());
+                ctx.quantizedInput(), ctx.quantizedOutput(), after == null ? null : after.spec(), pool);
         this.kernel = inference ? prepared(ctx, op, kernel) : kernel;
         this.depthwiseKernel = after == null ? null : preparedDepthwise(ctx, op, after.kernel());
         this.depthwiseBias = after == null ? null : after.bias();

@@ -5,7 +5,7 @@ import dev.osprey.backend.Pool2dSpec;
 import dev.osprey.engine.Fusion;
 
 /** Max pooling over (H, W, C), as Keras' MaxPooling2D; strides default to the pool size. */
-public final class MaxPooling2D extends Pooling2D<MaxPooling2D> implements Fusion.Int8PassThrough {
+public final class MaxPooling2D extends Pooling2D<MaxPooling2D> implements Fusion.Int8PassThrough, Fusion.MaxPooling {
     /** Square windows of this size; strides default to the pool size. */
     public MaxPooling2D(int poolSize) {
         this(poolSize, poolSize);
@@ -19,6 +19,11 @@ public final class MaxPooling2D extends Pooling2D<MaxPooling2D> implements Fusio
     @Override
     Pool2dSpec.Mode mode() {
         return Pool2dSpec.Mode.MAX;
+    }
+
+    @Override
+    public Pool2dSpec maxPoolSpec(dev.osprey.Shape input, int batch) {
+        return spec(input, batch);
     }
 
     /** Reads the layer from a model file's config (Keras' from_config). */

@@ -30,7 +30,9 @@ class RecordKeysTest {
                         new InputRange(0f, 6f)),
                 new ConvInference(new Conv2dSpec(2, 16, 16, 4, 8, 1, 1, 1, 1, 0, 0, 0, 0, Activation.RELU), false,
                         Precision.FP32).withDepthwise(new Conv2dSpec(2, 16, 16, 8, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 8,
-                        true, Activation.RELU6)));
+                        true, Activation.RELU6)),
+                new ConvInference(conv, false, Precision.FP32).withMaxPool(
+                        new Pool2dSpec(Pool2dSpec.Mode.MAX, 2, 16, 16, 8, 2, 2, 2, 2, 0, 0, 0, 0)));
     }
 
     @ParameterizedTest
@@ -124,6 +126,8 @@ class RecordKeysTest {
             out.add(s.withActivation(s.activation().kind() == Activation.Kind.LINEAR ? Activation.RELU
                     : Activation.LINEAR));
             out.add(null); // where a spec may be absent (a fused depthwise convolution)
+        } else if (value instanceof Pool2dSpec p) {
+            out.add(null); // where a pooling may be absent (a fused max pooling)
         } else if (value instanceof Activation a) {
             out.add(Activation.LINEAR);
         } else if (value instanceof InputRange r) {

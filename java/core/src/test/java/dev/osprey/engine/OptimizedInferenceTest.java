@@ -212,6 +212,41 @@ class OptimizedInferenceTest {
     }
 
     @Test
+    void aFewChannelConvolutionAndTheMaxPoolingReadingItRunAsOneOpWhereTheBackendFusesThem() {
+        Shape image = Shape.of(28, 28, 1);
+        Graph tutorial = graphOf(Models.tutorialCnn(image, 10));
+        dev.osprey.backend.Conv2dSpec first = new dev.osprey.backend.Conv2dSpec(3, 28, 28, 1, 32, 3, 3, 1, 1, 0, 0, 0,
+                0, Activation.RELU);
+        org.junit.jupiter.api.Assumptions.assumeTrue("true".equals(System.getenv("CI")) || CPU.fusesMaxPool(first,
+                new dev.osprey.backend.Pool2dSpec(3, 26, 26, 32, 2, 2, 2, 2, 0, 0, 0, 0)),
+                "Osprey's pooled convolution can't run here (no native library or no AVX2); CI has both");
+        assertEquals(1, fusedPoolings(tutorial, image, 3), "the tutorial CNN's 1-channel convolution and its pooling");
+        assertEquals(1, fusedPoolings(tutorial, image, 1), "at batch 1 too");
+        compare("tutorial", tutorial, image); // the fused plan's predictions against the plain plan's
+        Input in = Input.shape(15, 13, 3);
+        SymbolicTensor a = new dev.osprey.layers.MaxPooling2D(2).apply(relu6(new BatchNormalization().apply(
+                new Conv2D(16, 5).padding(Padding.SAME).useBias(false).apply(in))));  // fused, with the folded norm
+        SymbolicTensor b = new Conv2D(8, 3).apply(in);
+        SymbolicTensor twice = new Add().apply(new dev.osprey.layers.MaxPooling2D(2).apply(b),
+                new dev.osprey.layers.MaxPooling2D(2).apply(b));                          // b read twice: not fused
+        SymbolicTensor c = new dev.osprey.layers.MaxPooling2D(3).apply(new Conv2D(8, 3, Activation.RELU).apply(in));
+        SymbolicTensor d = new dev.osprey.layers.MaxPooling2D(2).apply(new Conv2D(16, 3).apply(a)); // 16 inputs
+        SymbolicTensor features = new dev.osprey.layers.Concatenate().apply(new dev.osprey.layers.Flatten().apply(a),
+                new GlobalAveragePooling2D().apply(twice), new GlobalAveragePooling2D().apply(c),
+                new GlobalAveragePooling2D().apply(d));
+        Graph graph = new Graph(List.of(in), List.of(new Dense(10).apply(features)));
+        assertEquals(1, fusedPoolings(graph, in.shape(), 2), "only the first: one reader, a 2x2 window, 3 inputs");
+        compare("pooled", graph, in.shape());
+    }
+
+    private static int fusedPoolings(Graph graph, Shape input, int batch) {
+        try (Network network = new Network(graph, CPU);
+             ExecutionPlan plan = new ExecutionPlan(graph, network.parameters(), CPU, batch, false, true, true)) {
+            return plan.maxPoolFusions();
+        }
+    }
+
+    @Test
     void aSumIsTakenOnlyWhereItsOtherInputIsReadyAndNothingElseReadsTheConvolution() {
         Input in = Input.shape(8, 8, 4);
         SymbolicTensor a = new Conv2D(4, 3).padding(Padding.SAME).apply(in);

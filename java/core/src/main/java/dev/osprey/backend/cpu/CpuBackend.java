@@ -45,6 +45,8 @@ public final class CpuBackend implements Backend {
             new PlanCache<>("oneDNN", PLANS_PER_KIND);
     private final PlanCache<ConvInference, WinogradConvPlan> winogradPlans =
             new PlanCache<>("Osprey's Winograd kernel", PLANS_PER_KIND);
+    private final PlanCache<ConvInference, PooledConvPlan> pooledPlans =
+            new PlanCache<>("Osprey's pooled convolution", PLANS_PER_KIND);
     private final PlanCache<Conv2dSpec, WinogradTrainingConv> winogradTrainingPlans =
             new PlanCache<>("Osprey's Winograd kernel", PLANS_PER_KIND);
     private final PlanCache<DenseInference, DenseInferencePlan> denseInferencePlans =
@@ -400,8 +402,27 @@ public final class CpuBackend implements Backend {
         return op;
     }
 
-    /** The plan that runs op: Osprey's Winograd kernel where {@link #winograd} picks it, else oneDNN's. */
+    /**
+     * Where {@link PooledConvPlan#fits}: a convolution of at most 4 input channels and its 2x2 max pooling, which
+     * Osprey's pooled kernel runs as one pass.
+     */
+    @Override
+    public synchronized boolean fusesMaxPool(Conv2dSpec conv, Pool2dSpec pool) {
+        checkOpen();
+        return PooledConvPlan.fits(conv, pool);
+    }
+
+    /**
+     * The plan that runs op: Osprey's pooled kernel where op has a max pooling after it, its Winograd kernel where
+     * {@link #winograd} picks it, else oneDNN's.
+     */
     InferenceConv inferenceConv(ConvInference op) { // package-private: tests read its plan
+        if (op.maxPool() != null) {
+            checkOpen();
+            PooledConvPlan plan = pooledPlans.get(op, k -> OpenMpTeam.sized(teams.of(k), () -> new PooledConvPlan(k)));
+            convImplementation = plan.implementation();
+            return plan;
+        }
         int tile = winograd.tile(op);
         if (tile == 0) {
             return convInference(op);
@@ -810,7 +831,7 @@ public final class CpuBackend implements Backend {
     @Override
     public synchronized long nativeAllocations() {
         return tensorsAllocated + convPlans.created() + convInferencePlans.created() + winogradPlans.created()
-                + winogradTrainingPlans.created() + poolPlans.created()
+                + winogradTrainingPlans.created() + pooledPlans.created() + poolPlans.created()
                 + int8PoolPlans.created() + densePlans.created() + denseInferencePlans.created()
                 + batchNormPlans.created() + eltwisePlans.created() + softmaxPlans.created() + binaryPlans.created();
     }
@@ -845,8 +866,8 @@ public final class CpuBackend implements Backend {
         }
         closed = true;
         for (PlanCache<?, ?> cache : List.of(convPlans, convInferencePlans, winogradPlans, winogradTrainingPlans,
-                poolPlans, int8PoolPlans, densePlans, denseInferencePlans, batchNormPlans, eltwisePlans, softmaxPlans,
-                binaryPlans)) {
+                pooledPlans, poolPlans, int8PoolPlans, densePlans, denseInferencePlans, batchNormPlans, eltwisePlans,
+                softmaxPlans, binaryPlans)) {
             cache.close();
         }
         context.close();

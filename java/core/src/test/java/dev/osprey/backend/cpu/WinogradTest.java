@@ -339,7 +339,8 @@ class WinogradTest {
                  WinogradTrainingConv plan = OpenMpTeam.sized(3,
                          () -> new WinogradTrainingConv(context, training, new Winograd(use)));
                  CpuTensor tx = tensor(x, s.inputShape()); CpuTensor tdy = tensor(dy, s.outputShape());
-                 CpuTensor dk = CpuTensor.allocate(s.kernelShape()); CpuTensor db = CpuTensor.allocate(new int[] {s.filters()})) {
+                 CpuTensor dk = CpuTensor.allocate(s.kernelShape());
+                 CpuTensor db = CpuTensor.allocate(new int[] {s.filters()})) {
                 plan.backwardFilter(tx, tdy, dk, db);
                 float[] kernelGradient = new float[gradients[0].length];
                 dk.buffer().get(0, kernelGradient);

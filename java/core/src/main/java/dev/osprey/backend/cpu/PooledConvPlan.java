@@ -1,0 +1,128 @@
+package dev.osprey.backend.cpu;
+
+import dev.osprey.Activation;
+import dev.osprey.Precision;
+import dev.osprey.backend.Conv2dSpec;
+import dev.osprey.backend.ConvInference;
+import dev.osprey.backend.Pool2dSpec;
+
+/**
+ * An fp32 inference convolution of few input channels and the 2x2, stride-2 max pooling that alone reads its output,
+ * as one pass of Osprey's kernel ({@code native/cpu/conv_pool.c}): an image classifier's first layer, where oneDNN's
+ * convolution and pooling, run apart, are bound by writing and reading back the full-size map. The kernel reads
+ * Keras' layout as it is (nothing to prepare) and applies the bias and activation once per pooled output.
+ * {@link #fits} is where it is used: at most {@link #MAX_INPUT_CHANNELS} input channels, output channels in multiples
+ * of 8, stride 1, no dilation, one group, a kernel of at most 7x7, the identity or a ReLU whose negative slope is not
+ * negative (it must never decrease, to commute with the maximum), and an unpadded 2x2 pooling of stride 2.
+ */
+final class PooledConvPlan implements InferenceConv {
+    /**
+     * The most input channels it takes: each input value is broadcast to the output channels, which pays where there
+     * are few (the tutorial CNN's first layer, 1 channel: its convolution and pooling ran 2.0 + 1.3 ms at batch 256
+     * through oneDNN on 2 AVX2 cores, op-profile-2026-12-03T1208Z.md); wider inputs are oneDNN's direct kernels' ground.
+     */
+    static final int MAX_INPUT_CHANNELS = 4;
+    private static final String UNAVAILABLE = check();
+
+    private final Conv2dSpec spec;
+    private final Pool2dSpec pool;
+    private final int threads;
+    private final boolean rectify;
+    private final float slope;
+    private final float cap;
+
+    /** Plans op, whose convolution and pooling must {@link #fits}, for the calling thread's current OpenMP team. */
+    PooledConvPlan(ConvInference op) {
+        if (op.maxPool() == null || op.precision() != Precision.FP32 || !fits(op.spec(), op.maxPool())) {
+            throw new IllegalArgumentException("expected an fp32 convolution of at most " + MAX_INPUT_CHANNELS
+                    + " input channels with a 2x2 max pooling of stride 2 after it, as the pooled kernel computes them, "
+                    + "received " + op);
+        }
+        this.spec = op.spec();
+        this.pool = op.maxPool();
+        this.threads = OpenMpTeam.current();
+        Activation a = spec.activation();
+        this.rectify = a.kind() == Activation.Kind.RELU;
+        this.slope = a.alpha();
+        this.cap = a.maxValue();
+    }
+
+    /** Null where the kernel can run on this machine; otherwise why not. */
+    static String unavailableReason() {
+        return UNAVAILABLE;
+    }
+
+    /** Whether the kernel computes conv then pool (see the class comment), and can run here. */
+    static boolean fits(Conv2dSpec conv, Pool2dSpec pool) {
+        Activation a = conv.activation();
+        boolean monotone = a.kind() == Activation.Kind.LINEAR || (a.kind() == Activation.Kind.RELU && a.alpha() >= 0);
+        return UNAVAILABLE == null && conv.math() == Precision.FP32 && monotone
+                && conv.inC() <= MAX_INPUT_CHANNELS && conv.filters() % 8 == 0
+                && conv.strideH() == 1 && conv.strideW() == 1 && conv.dilationH() == 1 && conv.dilationW() == 1
+                && conv.groups() == 1 && conv.kernelH() <= 7 && conv.kernelW() <= 7
+                && pool.mode() == Pool2dSpec.Mode.MAX && pool.poolH() == 2 && pool.poolW() == 2
+                && pool.strideH() == 2 && pool.strideW() == 2 && pool.padTop() == 0 && pool.padLeft() == 0
+                && pool.padBottom() == 0 && pool.padRight() == 0
+                && java.util.Arrays.equals(conv.outputShape(), pool.inputShape())
+                && pool.outH() > 0 && pool.outW() > 0;
+    }
+
+    @Override
+    public long preparedFloats() {
+        return 0; // Keras' layout, as it is
+    }
+
+    @Override
+    public void prepare(CpuTensor keras, CpuTensor prepared) {
+        throw new UnsupportedOperationException("the pooled convolution reads Keras' layout: nothing to prepare");
+    }
+
+    @Override
+    public void forward(CpuTensor x, CpuTensor kernel, CpuTensor bias, CpuTensor residual, CpuTensor y) {
+        if (residual != null) {
+            throw new IllegalArgumentException("the pooled convolution adds no residual, received one");
+        }
+        forward(x.pointer().address(), spec.batch(), spec.inH(), spec.inW(), spec.inC(), spec.kernelH(),
+                spec.kernelW(), spec.padTop(), spec.padLeft(), pool.outH(), pool.outW(), kernel.pointer().address(),
+                spec.filters(), bias == null ? 0 : bias.pointer().address(), rectify, slope, cap,
+                y.pointer().address(), threads);
+    }
+
+    @Override
+    public String implementation() {
+        return "osprey_conv_maxpool:avx2";
+    }
+
+    @Override
+    public int threads() {
+        return threads;
+    }
+
+    @Override
+    public void close() {
+        // nothing native of its own
+    }
+
+    private static String check() {
+        String reason = NativeCpu.unavailableReason();
+        if (reason != null) {
+            return reason;
+        }
+        try {
+            return supported() ? null : "this processor lacks AVX2 and FMA, which the pooled convolution needs";
+        } catch (LinkageError e) {
+            return NativeCpu.LIBRARY + " lacks the pooled convolution: " + e;
+        }
+    }
+
+    /** Whether the processor has the instructions the kernel uses (AVX2 and FMA on x86-64). */
+    private static native boolean supported();
+
+    /**
+     * y (batch, ph, pw, k) = the 2x2 stride-2 max pooling of rectify(conv(x) + bias), x NHWC (batch, h, w, c), the
+     * kernel in Keras' layout (kh, kw, c, k); bias may be 0 (none).
+     */
+    private static native void forward(long x, int batch, int h, int w, int c, int kh, int kw, int padTop,
+                                       int padLeft, int ph, int pw, long kernel, int k, long bias, boolean rectify,
+                                       float slope, float cap, long y, int threads);
+}

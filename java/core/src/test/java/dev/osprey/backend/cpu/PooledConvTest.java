@@ -1,0 +1,190 @@
+package dev.osprey.backend.cpu;
+
+import static dev.osprey.backend.Close.assertClose;
+import static dev.osprey.backend.Close.random;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.osprey.Activation;
+import dev.osprey.Precision;
+import dev.osprey.backend.Conv2dSpec;
+import dev.osprey.backend.ConvInference;
+import dev.osprey.backend.Memory;
+import dev.osprey.backend.Pool2dSpec;
+import dev.osprey.backend.ReferenceOps;
+import dev.osprey.backend.Tensor;
+import java.util.Random;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Osprey's pooled convolution (native/cpu/conv_pool.c): a convolution of few input channels and the 2x2 max pooling
+ * after it, as one op, against the plain-Java convolution then pooling.
+ */
+class PooledConvTest {
+    private static CpuBackend backend;
+
+    /** The kernel is built wherever gcc is and runs on AVX2 + FMA (CI has both); elsewhere these tests say why not. */
+    @BeforeAll
+    static void kernelAvailable() {
+        assumeTrue(PooledConvPlan.unavailableReason() == null || "true".equals(System.getenv("CI")),
+                () -> "the pooled convolution can't run here: " + PooledConvPlan.unavailableReason());
+        assertNull(PooledConvPlan.unavailableReason(), "the pooled convolution can't run");
+        backend = new CpuBackend();
+    }
+
+    @AfterAll
+    static void close() {
+        if (backend != null) {
+            backend.close();
+        }
+    }
+
+    private static Conv2dSpec conv(int batch, int h, int w, int in, int out, int kernel, int[] pad, boolean bias,
+                                   Activation a) {
+        return new Conv2dSpec(batch, h, w, in, out, kernel, kernel, 1, 1, pad[0], pad[1], pad[2], pad[3], 1, 1, 1,
+                bias, a);
+    }
+
+    /** The 2x2 stride-2 unpadded max pooling of s's output. */
+    private static Pool2dSpec pool(Conv2dSpec s) {
+        return new Pool2dSpec(Pool2dSpec.Mode.MAX, s.batch(), s.outH(), s.outW(), s.filters(), 2, 2, 2, 2, 0, 0, 0, 0);
+    }
+
+    private static final int[] VALID = {0, 0, 0, 0};
+
+    @Test
+    void itComputesTheConvolutionThenThePoolingOnOddShapes() {
+        Conv2dSpec[] specs = {
+            conv(3, 28, 28, 1, 32, 3, VALID, true, Activation.RELU),                    // the tutorial CNN's first layer
+            conv(1, 13, 12, 1, 8, 3, VALID, false, Activation.LINEAR),                // 11x10: the last row dropped
+            conv(2, 9, 11, 3, 24, 3, new int[] {1, 1, 1, 1}, true, Activation.relu(0.8f, 0.2f)), // edges in padding
+            conv(2, 10, 7, 4, 40, 5, new int[] {2, 1, 2, 3}, true, Activation.RELU6),  // 5x5, uneven padding
+            conv(1, 4, 4, 2, 16, 3, VALID, true, Activation.RELU),                    // 2x2 outputs: one window
+        };
+        for (Conv2dSpec s : specs) {
+            Pool2dSpec p = pool(s);
+            assertTrue(backend.fusesMaxPool(s, p), s.toString());
+            Random r = new Random(s.toString().hashCode());
+            float[] x = random(r, s.batch() * s.inH() * s.inW() * s.inC());
+            float[] k = random(r, s.kernelH() * s.kernelW() * s.inC() * s.filters());
+            float[] b = s.hasBias() ? random(r, s.filters()) : null;
+            float[] expected = ReferenceOps.maxPoolForward(p, ReferenceOps.conv2dForward(s, x, k, b));
+            assertClose(s.toString(), expected, run(s, x, k, b), 1e-5);
+        }
+    }
+
+    @Test
+    void theBackendRunsAPooledOpThroughTheKernelAndPlansItOnce() {
+        Conv2dSpec s = conv(2, 28, 28, 1, 32, 3, VALID, true, Activation.RELU);
+        ConvInference op = new ConvInference(s, false, Precision.FP32).withMaxPool(pool(s));
+        assertInstanceOf(PooledConvPlan.class, backend.inferenceConv(op));
+        assertEquals("osprey_conv_maxpool:avx2", backend.inferenceConv(op).implementation());
+        long before = backend.nativeAllocations();
+        backend.inferenceConv(op);
+        assertEquals(before, backend.nativeAllocations(), "a second call finds its plan");
+    }
+
+    @Test
+    void whatTheKernelDoesNotComputeIsLeftToOneDnn() {
+        Conv2dSpec s = conv(2, 12, 12, 1, 16, 3, VALID, true, Activation.RELU);
+        assertFalse(backend.fusesMaxPool(conv(2, 12, 12, 5, 16, 3, VALID, true, Activation.RELU),
+                pool(conv(2, 12, 12, 5, 16, 3, VALID, true, Activation.RELU))), "5 input channels");
+        assertFalse(backend.fusesMaxPool(conv(2, 12, 12, 1, 12, 3, VALID, true, Activation.RELU),
+                pool(conv(2, 12, 12, 1, 12, 3, VALID, true, Activation.RELU))), "12 output channels");
+        assertFalse(backend.fusesMaxPool(s.withActivation(Activation.SWISH), pool(s)));
+        assertFalse(backend.fusesMaxPool(s.withMath(Precision.BF16), pool(s)));
+        assertFalse(backend.fusesMaxPool(new Conv2dSpec(2, 12, 12, 1, 16, 3, 3, 2, 2, 0, 0, 0, 0, 1, 1, 1, true,
+                Activation.RELU), new Pool2dSpec(Pool2dSpec.Mode.MAX, 2, 5, 5, 16, 2, 2, 2, 2, 0, 0, 0, 0)), "stride 2");
+        assertFalse(backend.fusesMaxPool(s, new Pool2dSpec(Pool2dSpec.Mode.MAX, 2, 10, 10, 16, 3, 3, 2, 2, 0, 0, 0, 0)),
+                "a 3x3 window");
+        assertFalse(backend.fusesMaxPool(s, new Pool2dSpec(Pool2dSpec.Mode.MAX, 2, 10, 10, 16, 2, 2, 1, 1, 0, 0, 0, 0)),
+                "stride 1");
+        assertFalse(backend.fusesMaxPool(s, new Pool2dSpec(Pool2dSpec.Mode.MAX, 2, 10, 10, 16, 2, 2, 2, 2, 0, 0, 1, 1)),
+                "padded");
+        assertFalse(backend.fusesMaxPool(s, new Pool2dSpec(Pool2dSpec.Mode.AVERAGE, 2, 10, 10, 16, 2, 2, 2, 2, 0, 0, 0,
+                0)), "average pooling");
+        assertFalse(backend.fusesMaxPool(s, new Pool2dSpec(Pool2dSpec.Mode.MAX, 2, 11, 10, 16, 2, 2, 2, 2, 0, 0, 0, 0)),
+                "a pooling of another shape");
+        assertThrows(IllegalArgumentException.class, () -> new ConvInference(s, false, Precision.FP32)
+                .withMaxPool(new Pool2dSpec(Pool2dSpec.Mode.MAX, 2, 11, 10, 16, 2, 2, 2, 2, 0, 0, 0, 0)));
+        assertThrows(IllegalArgumentException.class, () -> new ConvInference(s, true, Precision.FP32)
+                .withMaxPool(pool(s)), "with a residual");
+        // a backend that fuses nothing refuses a pooled op rather than skipping the pooling
+        ConvInference pooled = new ConvInference(s, false, Precision.FP32).withMaxPool(pool(s));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> dev.osprey.backend.Checks.notPooled("conv2dInference", pooled));
+        assertTrue(e.getMessage().contains("max pooling"), e.getMessage());
+    }
+
+    @Test
+    void aNanUnderAWindowReachesItsOutput() {
+        Conv2dSpec s = conv(1, 8, 8, 1, 8, 3, VALID, true, Activation.RELU); // 6x6 outputs, 3x3 pooled
+        float[] x = new float[64];
+        x[0] = Float.NaN; // pixel (0, 0): only convolution output (0, 0) reads it
+        float[] k = new float[9 * 8];
+        java.util.Arrays.fill(k, -0.01f); // every other output is below 0, so a dropped NaN would show as 0
+        float[] y = run(s, x, k, new float[8]);
+        for (int i = 0; i < 3 * 3; i++) {
+            for (int c = 0; c < 8; c++) {
+                float v = y[i * 8 + c];
+                assertTrue(i == 0 ? Float.isNaN(v) : v == 0f, "pooled output " + i + " channel " + c + ": " + v);
+            }
+        }
+    }
+
+    @Test
+    void aTeamOfThreeThreadsSharesTheRows() {
+        Conv2dSpec s = conv(5, 17, 15, 3, 24, 3, new int[] {1, 1, 1, 1}, true, Activation.RELU);
+        Pool2dSpec p = pool(s);
+        Random r = new Random(7);
+        float[] x = random(r, s.batch() * s.inH() * s.inW() * s.inC());
+        float[] k = random(r, 9 * s.inC() * s.filters());
+        float[] b = random(r, s.filters());
+        float[] expected = ReferenceOps.maxPoolForward(p, ReferenceOps.conv2dForward(s, x, k, b));
+        ConvInference op = new ConvInference(s, false, Precision.FP32).withMaxPool(p);
+        PooledConvPlan plan = OpenMpTeam.sized(3, () -> new PooledConvPlan(op));
+        assertEquals(3, plan.threads());
+        try (CpuTensor tx = tensor(x, s.inputShape()); CpuTensor tk = tensor(k, s.kernelShape());
+             CpuTensor tb = tensor(b, b.length); CpuTensor y = CpuTensor.allocate(p.outputShape())) {
+            plan.forward(tx, tk, tb, null, y);
+            float[] actual = new float[expected.length];
+            y.buffer().get(0, actual);
+            assertClose("3 threads", expected, actual, 1e-5);
+        }
+    }
+
+    private static CpuTensor tensor(float[] values, int... shape) {
+        CpuTensor t = CpuTensor.allocate(shape);
+        t.buffer().put(0, values);
+        return t;
+    }
+
+    /** conv2dInference of the pooled op through the backend. */
+    private static float[] run(Conv2dSpec s, float[] x, float[] k, float[] b) {
+        ConvInference op = new ConvInference(s, false, Precision.FP32).withMaxPool(pool(s));
+        try (Memory memory = backend.newMemory()) {
+            Tensor tx = memory.allocate(s.inputShape());
+            backend.copyIn(x, 0, tx);
+            Tensor tk = memory.allocate(s.kernelShape());
+            backend.copyIn(k, 0, tk);
+            Tensor tb = null;
+            if (b != null) {
+                tb = memory.allocate(b.length);
+                backend.copyIn(b, 0, tb);
+            }
+            Tensor y = memory.allocate(op.outputShape());
+            assertEquals(0, backend.conv2dInferenceKernelSize(op), "Keras' layout, as it is");
+            backend.conv2dInference(op, tx, tk, tb, null, y);
+            float[] out = new float[Math.toIntExact(y.size())];
+            backend.copyOut(y, out, 0);
+            return out;
+        }
+    }
+}

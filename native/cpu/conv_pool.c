@@ -1,0 +1,164 @@
+/*
+ * A convolution of few input channels followed by 2x2 max pooling of stride 2, as one pass, fp32, for
+ * dev.osprey.backend.cpu.PooledConvPlan: an image classifier's first layer (the tutorial CNN's 1-channel 3x3
+ * convolution to 32 channels, then MaxPooling2D). Run apart, the convolution writes a map 4x the pooled one's size
+ * and the pooling reads it back; with one or a few input channels both are bound by that memory traffic, not by the
+ * multiply-adds. Here each pooled output's 2x2 convolution outputs are summed in registers, their maximum taken, the
+ * bias added and the activation applied (a ReLU family with a non-negative slope never decreases, so it commutes with
+ * the maximum), and only the pooled map is stored.
+ *
+ * x is NHWC (batch, h, w, c); the kernel in Keras' layout (kh, kw, c, k), k a multiple of 8; stride 1, undilated, one
+ * group; any padding; the pooled map (batch, ph, pw, k) takes the convolution outputs 0 .. 2ph-1 down and 0 .. 2pw-1
+ * across (an odd last row or column is dropped, as 'valid' pooling does). The AVX2 + FMA code is compiled for those
+ * instructions by function attribute, and the Java side calls it only where supported() says the processor has them.
+ */
+#include <jni.h>
+
+#if !defined(__x86_64__)
+JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_PooledConvPlan_supported(JNIEnv *env, jclass type) {
+    (void) env;
+    (void) type;
+    return JNI_FALSE;
+}
+#else
+#include <stdint.h>
+#include <immintrin.h>
+
+extern int omp_get_thread_num(void);
+extern int omp_get_num_threads(void);
+
+#define TARGET __attribute__((target("avx2,fma")))
+#define INLINE static inline __attribute__((always_inline))
+
+typedef struct {
+    const float *x;
+    int h, w, c;
+    int kh, kw;
+    int pad_top, pad_left;
+    int ph, pw, k;     /* the pooled map: height, width, channels */
+    const float *g;    /* the kernel, (kh, kw, c, k) */
+    const float *bias; /* k floats, or NULL */
+    int rectify;       /* 0: the identity; else Keras' ReLU: slope * x below 0 (slope >= 0), x up to cap, cap above */
+    float slope, cap;
+    float *y;
+} problem;
+
+/* The input at (yy, xx), channel ch, of the image at image, or 0 in the padding. */
+INLINE float input_at(const problem *pb, const float *image, int yy, int xx, int ch) {
+    return yy >= 0 && xx >= 0 && yy < pb->h && xx < pb->w ? image[((int64_t) yy * pb->w + xx) * pb->c + ch] : 0.0f;
+}
+
+TARGET INLINE __m256 rectify(__m256 a, __m256 slope, __m256 cap) { /* as winograd.c's: a NaN passes through */
+    __m256 zero = _mm256_setzero_ps();
+    return _mm256_add_ps(_mm256_min_ps(cap, _mm256_max_ps(zero, a)), _mm256_mul_ps(_mm256_min_ps(zero, a), slope));
+}
+
+/*
+ * One pooled output (py, px) of image n, channels k0 .. k0 + 8 * vectors - 1 (vectors 1 or 2, a constant where this
+ * is inlined): the 4 convolution outputs under it in 4 x vectors registers, summed over the kernel's taps and input
+ * channels (each input broadcast, each kernel row of 8 channels loaded once per tap for the 4 outputs).
+ */
+TARGET INLINE void pooled_output(const problem *pb, const float *image, int py, int px, int k0, const int vectors,
+                                 float *out) {
+    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00;
+    __m256 b00 = a00, b01 = a00, b10 = a00, b11 = a00;
+    const int y0 = 2 * py - pb->pad_top, x0 = 2 * px - pb->pad_left;
+    const int inside = y0 >= 0 && x0 >= 0 && y0 + pb->kh + 1 <= pb->h && x0 + pb->kw + 1 <= pb->w;
+    for (int a = 0; a < pb->kh; a++) {
+        for (int b = 0; b < pb->kw; b++) {
+            const float *taps = pb->g + ((int64_t) (a * pb->kw + b) * pb->c) * pb->k + k0;
+            for (int ch = 0; ch < pb->c; ch++, taps += pb->k) {
+                __m256 w0 = _mm256_loadu_ps(taps), w1 = vectors == 2 ? _mm256_loadu_ps(taps + 8) : w0;
+                __m256 i00, i01, i10, i11;
+                if (inside) {
+                    const float *p = image + ((int64_t) (y0 + a) * pb->w + x0 + b) * pb->c + ch;
+                    i00 = _mm256_broadcast_ss(p);
+                    i01 = _mm256_broadcast_ss(p + pb->c);
+                    i10 = _mm256_broadcast_ss(p + (int64_t) pb->w * pb->c);
+                    i11 = _mm256_broadcast_ss(p + (int64_t) pb->w * pb->c + pb->c);
+                } else {
+                    i00 = _mm256_set1_ps(input_at(pb, image, y0 + a, x0 + b, ch));
+                    i01 = _mm256_set1_ps(input_at(pb, image, y0 + a, x0 + b + 1, ch));
+                    i10 = _mm256_set1_ps(input_at(pb, image, y0 + a + 1, x0 + b, ch));
+                    i11 = _mm256_set1_ps(input_at(pb, image, y0 + a + 1, x0 + b + 1, ch));
+                }
+                a00 = _mm256_fmadd_ps(i00, w0, a00);
+                a01 = _mm256_fmadd_ps(i01, w0, a01);
+                a10 = _mm256_fmadd_ps(i10, w0, a10);
+                a11 = _mm256_fmadd_ps(i11, w0, a11);
+                if (vectors == 2) {
+                    b00 = _mm256_fmadd_ps(i00, w1, b00);
+                    b01 = _mm256_fmadd_ps(i01, w1, b01);
+                    b10 = _mm256_fmadd_ps(i10, w1, b10);
+                    b11 = _mm256_fmadd_ps(i11, w1, b11);
+                }
+            }
+        }
+    }
+    const __m256 slope = _mm256_set1_ps(pb->slope), cap = _mm256_set1_ps(pb->cap);
+    for (int v = 0; v < vectors; v++) {
+        __m256 p00 = v == 0 ? a00 : b00, p01 = v == 0 ? a01 : b01, p10 = v == 0 ? a10 : b10, p11 = v == 0 ? a11 : b11;
+        __m256 m = _mm256_max_ps(_mm256_max_ps(p00, p01), _mm256_max_ps(p10, p11));
+        /* max_ps drops a NaN operand; a NaN among the four makes their sum NaN, which is taken then instead */
+        __m256 nan = _mm256_or_ps(_mm256_cmp_ps(p00, p01, _CMP_UNORD_Q), _mm256_cmp_ps(p10, p11, _CMP_UNORD_Q));
+        m = _mm256_blendv_ps(m, _mm256_add_ps(_mm256_add_ps(p00, p01), _mm256_add_ps(p10, p11)), nan);
+        if (pb->bias != NULL) {
+            m = _mm256_add_ps(m, _mm256_loadu_ps(pb->bias + k0 + 8 * v));
+        }
+        _mm256_storeu_ps(out + 8 * v, pb->rectify ? rectify(m, slope, cap) : m);
+    }
+}
+
+/* Pooled rows from .. to-1, counted over the batch (row r: image r / ph, row r % ph). */
+TARGET static void pooled_rows(const problem *pb, int64_t from, int64_t to) {
+    for (int64_t r = from; r < to; r++) {
+        int64_t n = r / pb->ph;
+        int py = (int) (r % pb->ph);
+        const float *image = pb->x + n * pb->h * pb->w * pb->c;
+        float *row = pb->y + r * pb->pw * pb->k;
+        for (int px = 0; px < pb->pw; px++) {
+            float *out = row + (int64_t) px * pb->k;
+            int k0 = 0;
+            for (; k0 + 16 <= pb->k; k0 += 16) {
+                pooled_output(pb, image, py, px, k0, 2, out + k0);
+            }
+            if (k0 < pb->k) {
+                pooled_output(pb, image, py, px, k0, 1, out + k0);
+            }
+        }
+    }
+}
+
+JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_PooledConvPlan_supported(JNIEnv *env, jclass type) {
+    (void) env;
+    (void) type;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? JNI_TRUE : JNI_FALSE;
+}
+
+JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_PooledConvPlan_forward(
+        JNIEnv *env, jclass type, jlong x, jint batch, jint h, jint w, jint c, jint kh, jint kw, jint pad_top,
+        jint pad_left, jint ph, jint pw, jlong g, jint k, jlong bias, jboolean rectify, jfloat slope, jfloat cap,
+        jlong y, jint threads) {
+    (void) env;
+    (void) type;
+    problem pb = {
+        .x = (const float *) (intptr_t) x, .h = h, .w = w, .c = c, .kh = kh, .kw = kw, .pad_top = pad_top,
+        .pad_left = pad_left, .ph = ph, .pw = pw, .k = k, .g = (const float *) (intptr_t) g,
+        .bias = (const float *) (intptr_t) bias, .rectify = rectify, .slope = slope, .cap = cap,
+        .y = (float *) (intptr_t) y,
+    };
+    const int64_t rows = (int64_t) batch * ph;
+    int team = rows < threads ? (int) rows : threads;
+    if (team <= 1) { /* no parallel region: forking even a team of one costs microseconds at batch 1 */
+        pooled_rows(&pb, 0, rows);
+        return;
+    }
+#pragma omp parallel num_threads(team)
+    {
+        int id = omp_get_thread_num();
+        int size = omp_get_num_threads();
+        pooled_rows(&pb, rows * id / size, rows * (id + 1) / size);
+    }
+}
+#endif
