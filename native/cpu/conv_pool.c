@@ -22,13 +22,10 @@ JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_PooledConvPlan_supported(
 }
 #else
 #include <stdint.h>
-#include <immintrin.h>
+#include "avx2_ops.h"
 
 extern int omp_get_thread_num(void);
 extern int omp_get_num_threads(void);
-
-#define TARGET __attribute__((target("avx2,fma")))
-#define INLINE static inline __attribute__((always_inline))
 
 typedef struct {
     const float *x;
@@ -46,11 +43,6 @@ typedef struct {
 /* The input at (yy, xx), channel ch, of the image at image, or 0 in the padding. */
 INLINE float input_at(const problem *pb, const float *image, int yy, int xx, int ch) {
     return yy >= 0 && xx >= 0 && yy < pb->h && xx < pb->w ? image[((int64_t) yy * pb->w + xx) * pb->c + ch] : 0.0f;
-}
-
-TARGET INLINE __m256 rectify(__m256 a, __m256 slope, __m256 cap) { /* as winograd.c's: a NaN passes through */
-    __m256 zero = _mm256_setzero_ps();
-    return _mm256_add_ps(_mm256_min_ps(cap, _mm256_max_ps(zero, a)), _mm256_mul_ps(_mm256_min_ps(zero, a), slope));
 }
 
 /*
@@ -97,11 +89,7 @@ TARGET INLINE void pooled_output(const problem *pb, const float *image, int py, 
     }
     const __m256 slope = _mm256_set1_ps(pb->slope), cap = _mm256_set1_ps(pb->cap);
     for (int v = 0; v < vectors; v++) {
-        __m256 p00 = v == 0 ? a00 : b00, p01 = v == 0 ? a01 : b01, p10 = v == 0 ? a10 : b10, p11 = v == 0 ? a11 : b11;
-        __m256 m = _mm256_max_ps(_mm256_max_ps(p00, p01), _mm256_max_ps(p10, p11));
-        /* max_ps drops a NaN operand; a NaN among the four makes their sum NaN, which is taken then instead */
-        __m256 nan = _mm256_or_ps(_mm256_cmp_ps(p00, p01, _CMP_UNORD_Q), _mm256_cmp_ps(p10, p11, _CMP_UNORD_Q));
-        m = _mm256_blendv_ps(m, _mm256_add_ps(_mm256_add_ps(p00, p01), _mm256_add_ps(p10, p11)), nan);
+        __m256 m = v == 0 ? max4(a00, a01, a10, a11) : max4(b00, b01, b10, b11);
         if (pb->bias != NULL) {
             m = _mm256_add_ps(m, _mm256_loadu_ps(pb->bias + k0 + 8 * v));
         }

@@ -33,13 +33,10 @@ JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_supported(JNIEnv
 }
 #else
 #include <stdint.h>
-#include <immintrin.h>
+#include "avx2_ops.h"
 
 extern int omp_get_thread_num(void);
 extern int omp_get_num_threads(void);
-
-#define TARGET __attribute__((target("avx2,fma")))
-#define INLINE static inline __attribute__((always_inline))
 
 /* Rows of the micro-kernel: a block holds a multiple of it. */
 #define ROWS 6
@@ -90,6 +87,7 @@ typedef struct {
     int tiles_h, tiles_w; /* m x m output tiles down and across one image */
     const float *u, *bias, *residual;
     float *y;
+    int ph, pw;           /* 0: y holds the outputs; else y holds their 2x2 max pooling of stride 2, ph x pw */
     const float *dy;      /* the filter gradient's output gradient: NHWC, oh x ow x k */
     int rectify;          /* 0: the identity; else Keras' ReLU: slope * x below 0, x up to cap, cap above it */
     float slope, cap;
@@ -323,15 +321,6 @@ TARGET static void multiply(const problem *pb, int rows, const float *v, float *
     }
 }
 
-/*
- * Keras' ReLU: min(max(a, 0), cap) + slope * min(a, 0). max_ps and min_ps return their second operand where either
- * is NaN, so a is always second: a NaN passes through, as in oneDNN, rather than becoming 0.
- */
-TARGET INLINE __m256 rectify(__m256 a, __m256 slope, __m256 cap) {
-    __m256 zero = _mm256_setzero_ps();
-    return _mm256_add_ps(_mm256_min_ps(cap, _mm256_max_ps(zero, a)), _mm256_mul_ps(_mm256_min_ps(zero, a), slope));
-}
-
 /* A' M A for F(2x2, 3x3): q holds the 4x4 products, y gets the 2x2 outputs, row-major. */
 TARGET INLINE void output_transform2(const __m256 *q, __m256 *y) {
     __m256 s[8]; /* A' M: 2 rows of 4 */
@@ -374,6 +363,27 @@ TARGET INLINE void output_transform4(const __m256 *q, __m256 *y) {
     }
 }
 
+/*
+ * The tile's m x m outputs (out, before bias and activation) max-pooled 2x2 with stride 2 into y: tiles start at even
+ * outputs, so each holds m/2 x m/2 whole windows; those past the pooled map (an odd map's last output, the outputs
+ * past its edge) are not stored. Bias and activation come after the maximum: the same for each of its four values,
+ * and an activation that never decreases commutes with it.
+ */
+TARGET INLINE void store_pooled(const problem *pb, const cursor *tile, int k, const __m256 *out, const int size,
+                                __m256 b, __m256 slope, __m256 cap) {
+    int py = tile->oy / 2, px = tile->ox / 2;
+    int down = pb->ph - py < size / 2 ? pb->ph - py : size / 2;
+    int across = pb->pw - px < size / 2 ? pb->pw - px : size / 2;
+    for (int i = 0; i < down; i++) {
+        for (int j = 0; j < across; j++) {
+            const __m256 *w = out + 2 * i * size + 2 * j;
+            __m256 a = _mm256_add_ps(max4(w[0], w[1], w[size], w[size + 1]), b);
+            int64_t offset = ((tile->n * pb->ph + py + i) * pb->pw + px + j) * pb->k + k;
+            _mm256_storeu_ps(pb->y + offset, pb->rectify ? rectify(a, slope, cap) : a);
+        }
+    }
+}
+
 /* Y = A' M A for the block's tiles, plus bias and residual, activated, into the output's NHWC positions. */
 TARGET INLINE void transform_outputs_span(const problem *pb, int64_t first, int rows, const float *m,
                                           const int span) {
@@ -395,6 +405,10 @@ TARGET INLINE void transform_outputs_span(const problem *pb, int64_t first, int 
                 output_transform4(q, out);
             }
             __m256 b = pb->bias != NULL ? _mm256_loadu_ps(pb->bias + k) : _mm256_setzero_ps();
+            if (pb->ph > 0) {
+                store_pooled(pb, &tile, k, out, size, b, slope, cap);
+                continue;
+            }
             for (int i = 0; i < down; i++) {
                 for (int j = 0; j < across; j++) {
                     int64_t offset = at + ((int64_t) i * pb->ow + j) * k_out + k;
@@ -777,7 +791,7 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_Winograd_prepareTransposed(JN
 JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_Winograd_forward(
         JNIEnv *env, jclass type, jlong x, jint batch, jint h, jint w, jint c_in, jint pad_top, jint pad_left,
         jint oh, jint ow, jint m, jlong u, jint k_out, jlong bias, jlong residual, jboolean rectify, jfloat slope, jfloat cap,
-        jlong y, jlong scratch, jint block, jint threads) {
+        jlong y, jint ph, jint pw, jlong scratch, jint block, jint threads) {
     (void) env;
     (void) type;
     problem pb = {
@@ -785,7 +799,8 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_Winograd_forward(
         .oh = oh, .ow = ow, .k = k_out, .m = m, .span = m + 2, .tiles_h = (oh + m - 1) / m,
         .tiles_w = (ow + m - 1) / m,
         .u = (const float *) (intptr_t) u, .bias = (const float *) (intptr_t) bias,
-        .residual = (const float *) (intptr_t) residual, .y = (float *) (intptr_t) y, .rectify = rectify,
+        .residual = (const float *) (intptr_t) residual, .y = (float *) (intptr_t) y, .ph = ph, .pw = pw,
+        .rectify = rectify,
         .slope = slope, .cap = cap,
     };
     forward(&pb, batch, block, (float *) (intptr_t) scratch, threads);

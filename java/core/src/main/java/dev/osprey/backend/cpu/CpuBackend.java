@@ -403,27 +403,32 @@ public final class CpuBackend implements Backend {
     }
 
     /**
-     * Where {@link PooledConvPlan#fits}: a convolution of at most 4 input channels and its 2x2 max pooling, which
-     * Osprey's pooled kernel runs as one pass.
+     * Where a 2x2 max pooling follows a convolution that Osprey's pooled kernel ({@link PooledConvPlan#fits}: at most 4
+     * input channels) or its Winograd kernel (where {@link #winograd} picks it) runs: either pools before it stores.
      */
     @Override
     public synchronized boolean fusesMaxPool(Conv2dSpec conv, Pool2dSpec pool) {
         checkOpen();
-        return PooledConvPlan.fits(conv, pool);
+        return PooledConvPlan.fits(conv, pool) || MaxPoolFusion.takes(conv, pool)
+                && winograd.tile(new ConvInference(conv, false, Precision.FP32).withMaxPool(pool)) != 0;
     }
 
     /**
-     * The plan that runs op: Osprey's pooled kernel where op has a max pooling after it, its Winograd kernel where
-     * {@link #winograd} picks it, else oneDNN's.
+     * The plan that runs op: Osprey's pooled kernel where it fits, its Winograd kernel where {@link #winograd} picks it
+     * (with a max pooling after it too), else oneDNN's.
      */
     InferenceConv inferenceConv(ConvInference op) { // package-private: tests read its plan
-        if (op.maxPool() != null) {
+        if (op.maxPool() != null && PooledConvPlan.fits(op.spec(), op.maxPool())) {
             checkOpen();
             PooledConvPlan plan = pooledPlans.get(op, k -> OpenMpTeam.sized(teams.of(k), () -> new PooledConvPlan(k)));
             convImplementation = plan.implementation();
             return plan;
         }
         int tile = winograd.tile(op);
+        if (tile == 0 && op.maxPool() != null) {
+            throw new IllegalArgumentException("expected a convolution with a max pooling after it that this backend "
+                    + "fuses (fusesMaxPool), received " + op);
+        }
         if (tile == 0) {
             return convInference(op);
         }

@@ -12,8 +12,7 @@ import dev.osprey.backend.Pool2dSpec;
  * convolution and pooling, run apart, are bound by writing and reading back the full-size map. The kernel reads
  * Keras' layout as it is (nothing to prepare) and applies the bias and activation once per pooled output.
  * {@link #fits} is where it is used: at most {@link #MAX_INPUT_CHANNELS} input channels, output channels in multiples
- * of 8, stride 1, no dilation, one group, a kernel of at most 7x7, the identity or a ReLU whose negative slope is not
- * negative (it must never decrease, to commute with the maximum), and an unpadded 2x2 pooling of stride 2.
+ * of 8, stride 1, no dilation, one group, a kernel of at most 7x7, and a pooling {@link MaxPoolFusion} takes.
  */
 final class PooledConvPlan implements InferenceConv {
     /**
@@ -54,17 +53,10 @@ final class PooledConvPlan implements InferenceConv {
 
     /** Whether the kernel computes conv then pool (see the class comment), and can run here. */
     static boolean fits(Conv2dSpec conv, Pool2dSpec pool) {
-        Activation a = conv.activation();
-        boolean monotone = a.kind() == Activation.Kind.LINEAR || (a.kind() == Activation.Kind.RELU && a.alpha() >= 0);
-        return UNAVAILABLE == null && conv.math() == Precision.FP32 && monotone
+        return UNAVAILABLE == null && MaxPoolFusion.takes(conv, pool)
                 && conv.inC() <= MAX_INPUT_CHANNELS && conv.filters() % 8 == 0
                 && conv.strideH() == 1 && conv.strideW() == 1 && conv.dilationH() == 1 && conv.dilationW() == 1
-                && conv.groups() == 1 && conv.kernelH() <= 7 && conv.kernelW() <= 7
-                && pool.mode() == Pool2dSpec.Mode.MAX && pool.poolH() == 2 && pool.poolW() == 2
-                && pool.strideH() == 2 && pool.strideW() == 2 && pool.padTop() == 0 && pool.padLeft() == 0
-                && pool.padBottom() == 0 && pool.padRight() == 0
-                && java.util.Arrays.equals(conv.outputShape(), pool.inputShape())
-                && pool.outH() > 0 && pool.outW() > 0;
+                && conv.groups() == 1 && conv.kernelH() <= 7 && conv.kernelW() <= 7;
     }
 
     @Override

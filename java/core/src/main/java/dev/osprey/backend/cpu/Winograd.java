@@ -187,10 +187,14 @@ final class Winograd {
         return (size + multiple - 1) / multiple * multiple;
     }
 
-    /** Whether the kernel can compute this convolution (its shape, precision and activation). */
+    /**
+     * Whether the kernel can compute this convolution (its shape, precision and activation) and the max pooling after
+     * it, where there is one ({@link MaxPoolFusion}).
+     */
     static boolean fits(ConvInference op) {
         Conv2dSpec s = op.spec();
         return op.precision() == Precision.FP32 && op.depthwise() == null && fitsShape(s)
+                && (op.maxPool() == null || MaxPoolFusion.takes(s, op.maxPool()))
                 && s.outH() > 0 && s.outW() > 0
                 && (s.activation().kind() == Activation.Kind.LINEAR || s.activation().kind() == Activation.Kind.RELU);
     }
@@ -232,11 +236,12 @@ final class Winograd {
     /**
      * y = rectify(conv(x) + bias [+ residual]) for NHWC x (batch, h, w, inC) and y (batch, oh, ow, outC) by
      * F(m x m, 3x3), with the kernel as {@link #prepare} wrote it for that m; bias and residual may be 0 (none).
-     * rectify false: the identity; true: Keras' ReLU with this negative slope and cap. block is a multiple of 6.
+     * rectify false: the identity; true: Keras' ReLU with this negative slope and cap. ph and pw not 0: y is instead
+     * the 2x2 stride-2 max pooling of that (batch, ph, pw, outC), without a residual. block is a multiple of 6.
      */
     static native void forward(long x, int batch, int h, int w, int inC, int padTop, int padLeft, int oh, int ow,
                                int m, long prepared, int outC, long bias, long residual, boolean rectify, float slope,
-                               float cap, long y, long scratch, int block, int threads);
+                               float cap, long y, int ph, int pw, long scratch, int block, int threads);
 
     /** Floats of scratch {@link #filterGradient} needs for these channels, tile and threads. */
     static native long filterScratchFloats(int inC, int outC, int m, int threads);

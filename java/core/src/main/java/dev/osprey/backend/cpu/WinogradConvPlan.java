@@ -3,13 +3,15 @@ package dev.osprey.backend.cpu;
 import dev.osprey.Activation;
 import dev.osprey.backend.Conv2dSpec;
 import dev.osprey.backend.ConvInference;
+import dev.osprey.backend.Pool2dSpec;
 
 /**
  * A 3x3 stride-1 fp32 convolution for inference plans through Osprey's Winograd F(m x m, 3x3) kernel, m = 2 or 4 (see
  * {@link Winograd} for when it is used and with which m, {@code native/cpu/winograd.c} for how it works). The kernel
  * is prepared once into its Winograd transform ((m+2)^2 x inC x outC floats); each call runs one native function that
  * transforms, multiplies and transforms back in cache-sized blocks of tiles, with the bias, residual and activation
- * applied as each output is written. Its scratch is the context's shared scratchpad (ops run one at a time), grown
+ * applied as each output is written (or, with a max pooling after it, {@link MaxPoolFusion}, as each window's maximum
+ * is). Its scratch is the context's shared scratchpad (ops run one at a time), grown
  * when the plan is made.
  */
 final class WinogradConvPlan implements InferenceConv {
@@ -23,12 +25,15 @@ final class WinogradConvPlan implements InferenceConv {
     private final boolean rectify;
     private final float slope;
     private final float cap;
+    /** The max pooling after it, or null. */
+    private final Pool2dSpec pool;
 
     /** Plans op, which must {@link Winograd#fits}, with m x m tiles, for the calling thread's current OpenMP team. */
     WinogradConvPlan(DnnlContext context, ConvInference op, int m) {
         if (!Winograd.fits(op)) {
             throw new IllegalArgumentException("expected a convolution the Winograd kernel computes (fp32, 3x3, "
-                    + "stride 1, no dilation, one group, channels in multiples of 8, linear or ReLU), received " + op);
+                    + "stride 1, no dilation, one group, channels in multiples of 8, linear or ReLU, a 2x2 max pooling "
+                    + "of stride 2 or none after it), received " + op);
         }
         if (m != 2 && m != 4) {
             throw new IllegalArgumentException("expected Winograd tiles of 2x2 or 4x4 outputs, received " + m + "x" + m);
@@ -42,6 +47,7 @@ final class WinogradConvPlan implements InferenceConv {
         this.rectify = a.kind() == Activation.Kind.RELU;
         this.slope = a.alpha();
         this.cap = a.maxValue();
+        this.pool = op.maxPool();
         context.reserveScratchpad(Winograd.scratchFloats(block, spec.inC(), spec.filters(), m, threads)
                 * Float.BYTES);
     }
@@ -61,7 +67,8 @@ final class WinogradConvPlan implements InferenceConv {
         Winograd.forward(x.pointer().address(), spec.batch(), spec.inH(), spec.inW(), spec.inC(), spec.padTop(),
                 spec.padLeft(), spec.outH(), spec.outW(), m, kernel.pointer().address(), spec.filters(),
                 bias == null ? 0 : bias.pointer().address(), residual == null ? 0 : residual.pointer().address(),
-                rectify, slope, cap, y.pointer().address(), context.scratchpad().address(), block, threads);
+                rectify, slope, cap, y.pointer().address(), pool == null ? 0 : pool.outH(),
+                pool == null ? 0 : pool.outW(), context.scratchpad().address(), block, threads);
     }
 
     @Override

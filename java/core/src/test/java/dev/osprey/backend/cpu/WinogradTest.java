@@ -3,6 +3,7 @@ package dev.osprey.backend.cpu;
 import static dev.osprey.backend.Close.assertClose;
 import static dev.osprey.backend.Close.random;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -15,6 +16,7 @@ import dev.osprey.backend.BackendException;
 import dev.osprey.backend.Conv2dSpec;
 import dev.osprey.backend.ConvInference;
 import dev.osprey.backend.Memory;
+import dev.osprey.backend.Pool2dSpec;
 import dev.osprey.backend.ReferenceOps;
 import dev.osprey.backend.Tensor;
 import java.util.Random;
@@ -175,6 +177,43 @@ class WinogradTest {
                 check(backend, s, false);
                 check(backend, s, true);
             }
+        }
+    }
+
+    @Test
+    void itMaxPoolsItsOutputsBeforeStoringThemWhereAPoolingFollows() {
+        Conv2dSpec[] specs = {
+            conv(3, 13, 13, 32, 64, VALID, true, Activation.RELU),             // the tutorial CNN's second: 11 -> 5
+            conv(2, 7, 9, 8, 16, SAME, false, Activation.relu(0.5f, 0.1f)),   // 7x9 -> 3x4, capped and leaky
+            conv(1, 10, 6, 24, 40, new int[] {0, 1, 2, 1}, true, Activation.LINEAR), // uneven padding: 10x6 -> 5x3
+            conv(5, 4, 4, 16, 16, VALID, true, Activation.RELU),               // 2x2 outputs: one window per image
+        };
+        for (CpuBackend backend : new CpuBackend[] {tiles2, tiles4}) {
+            for (Conv2dSpec s : specs) {
+                Pool2dSpec pool = new Pool2dSpec(s.batch(), s.outH(), s.outW(), s.filters(), 2, 2, 2, 2, 0, 0, 0, 0);
+                assertTrue(backend.fusesMaxPool(s, pool), s.toString());
+                ConvInference op = op(s).withMaxPool(pool);
+                assertInstanceOf(WinogradConvPlan.class, backend.inferenceConv(op));
+                Random r = new Random(s.toString().hashCode() + 9);
+                float[] x = random(r, s.batch() * s.inH() * s.inW() * s.inC());
+                float[] k = random(r, 9 * s.inC() * s.filters());
+                float[] b = random(r, s.filters());
+                float[] expected = ReferenceOps.maxPoolForward(pool, ReferenceOps.conv2dForward(s, x, k, s.hasBias()
+                        ? b : null));
+                assertClose(backend.inferenceConv(op).implementation() + " pooled " + s, expected,
+                        run(backend, op, x, k, s.hasBias() ? b : null), 1e-4);
+            }
+        }
+        // a pooling it does not take, or a layer it leaves to oneDNN: not fused
+        Conv2dSpec s = conv(3, 13, 13, 32, 64, VALID, true, Activation.RELU);
+        assertFalse(tiles4.fusesMaxPool(s, new Pool2dSpec(3, 11, 11, 64, 3, 3, 2, 2, 0, 0, 0, 0)));
+        assertFalse(tiles4.fusesMaxPool(s.withActivation(Activation.SWISH),
+                new Pool2dSpec(3, 11, 11, 64, 2, 2, 2, 2, 0, 0, 0, 0)));
+        try (CpuBackend never = new CpuBackend(new Winograd(Winograd.Use.NEVER))) {
+            Pool2dSpec pool = new Pool2dSpec(3, 11, 11, 64, 2, 2, 2, 2, 0, 0, 0, 0);
+            assertFalse(never.fusesMaxPool(s, pool));
+            assertThrows(IllegalArgumentException.class, () -> never.inferenceConv(op(s).withMaxPool(pool)),
+                    "a pooled op no kernel here runs");
         }
     }
 
@@ -359,7 +398,12 @@ class WinogradTest {
     }
 
     private static float[] run(CpuBackend backend, Conv2dSpec s, float[] x, float[] k, float[] b) {
-        ConvInference op = op(s);
+        return run(backend, op(s), x, k, b);
+    }
+
+    /** conv2dInference of op through backend, its kernel prepared as the backend asks; b may be null (none). */
+    private static float[] run(CpuBackend backend, ConvInference op, float[] x, float[] k, float[] b) {
+        Conv2dSpec s = op.spec();
         try (Memory memory = backend.newMemory()) {
             long floats = backend.conv2dInferenceKernelSize(op);
             Tensor keras = memory.allocate(s.kernelShape());
@@ -371,9 +415,12 @@ class WinogradTest {
             }
             Tensor tx = memory.allocate(s.inputShape());
             backend.copyIn(x, 0, tx);
-            Tensor tb = memory.allocate(b.length);
-            backend.copyIn(b, 0, tb);
-            Tensor y = memory.allocate(s.outputShape());
+            Tensor tb = null;
+            if (b != null) {
+                tb = memory.allocate(b.length);
+                backend.copyIn(b, 0, tb);
+            }
+            Tensor y = memory.allocate(op.outputShape());
             backend.conv2dInference(op, tx, prepared, tb, null, y);
             float[] out = new float[Math.toIntExact(y.size())];
             backend.copyOut(y, out, 0);

@@ -1,0 +1,32 @@
+/*
+ * Vector helpers the CPU kernels share (winograd.c, conv_pool.c): compiled for AVX2 and FMA by function attribute;
+ * the Java side calls the kernels only where the processor has them.
+ */
+#ifndef OSPREY_AVX2_OPS_H
+#define OSPREY_AVX2_OPS_H
+
+#include <immintrin.h>
+
+#define TARGET __attribute__((target("avx2,fma")))
+#define INLINE static inline __attribute__((always_inline))
+
+/*
+ * Keras' ReLU: min(max(a, 0), cap) + slope * min(a, 0). max_ps and min_ps return their second operand where either
+ * is NaN, so a is always second: a NaN passes through, as in oneDNN, rather than becoming 0.
+ */
+TARGET INLINE __m256 rectify(__m256 a, __m256 slope, __m256 cap) {
+    __m256 zero = _mm256_setzero_ps();
+    return _mm256_add_ps(_mm256_min_ps(cap, _mm256_max_ps(zero, a)), _mm256_mul_ps(_mm256_min_ps(zero, a), slope));
+}
+
+/*
+ * The largest of a 2x2 pooling window's four values. max_ps drops a NaN operand; a NaN among the four makes their
+ * sum NaN, which is taken then instead, so a NaN reaches the pooled output as it does in oneDNN's pooling.
+ */
+TARGET INLINE __m256 max4(__m256 p00, __m256 p01, __m256 p10, __m256 p11) {
+    __m256 m = _mm256_max_ps(_mm256_max_ps(p00, p01), _mm256_max_ps(p10, p11));
+    __m256 nan = _mm256_or_ps(_mm256_cmp_ps(p00, p01, _CMP_UNORD_Q), _mm256_cmp_ps(p10, p11, _CMP_UNORD_Q));
+    return _mm256_blendv_ps(m, _mm256_add_ps(_mm256_add_ps(p00, p01), _mm256_add_ps(p10, p11)), nan);
+}
+
+#endif
