@@ -51,6 +51,13 @@ final class Winograd {
      */
     static final int MAX_4X4_CHANNEL_PRODUCT = 32 * 64;
     /**
+     * The largest inC x outC for which {@code auto} uses F(4x4, 3x3) in training, where the accuracy bound above does
+     * not apply: its transformed kernel (2.25x 2x2 tiles') must stay in cache. Per layer, 4x4 tiles ran 327-444
+     * direct-equivalent GFLOP/s at 64 and 128 channels where 2x2 tiles ran 219-282; at 256 channels 149-346 against
+     * 280 (winograd-layers-2026-12-03T1300Z.md and the run before).
+     */
+    static final int MAX_TRAINING_4X4_CHANNEL_PRODUCT = 128 * 128;
+    /**
      * The largest inC x outC for which {@code auto} runs a training convolution's filter gradient through the kernel:
      * each thread sums (m+2)^2 x inC x outC floats, re-read for every block of tiles, and wider layers outgrow the
      * caches. The filter gradient alone on 2 AVX2 threads (benchmarks/run-winograd-layers.sh, the filter-gradient
@@ -99,15 +106,36 @@ final class Winograd {
 
     /** The outputs per tile along each axis (2 or 4) of the kernel that runs op here, or 0: oneDNN runs it. */
     int tile(ConvInference op) {
-        if (use == Use.NEVER || UNAVAILABLE != null || !fits(op)) {
+        return fits(op) ? pick(op.spec(), MAX_CHANNEL_PRODUCT, MAX_4X4_CHANNEL_PRODUCT) : 0;
+    }
+
+    /**
+     * The tile (2 or 4) with which the kernel runs the fp32 training convolution s, forward or as its backward-data
+     * convolution, or 0: oneDNN runs it. As {@link #tile}, with 4x4 tiles up to
+     * {@link #MAX_TRAINING_4X4_CHANNEL_PRODUCT} instead of the bound that keeps inference plans' predictions within
+     * 1e-5 of the training path's: training has no such promise, and 4x4 tiles' rounding (about 4e-6 of the largest
+     * output) is far below a mini-batch's noise.
+     */
+    int trainingTile(Conv2dSpec s) {
+        return s.math() == Precision.FP32 && fits(new ConvInference(s, false, Precision.FP32))
+                ? pick(s, MAX_CHANNEL_PRODUCT, MAX_TRAINING_4X4_CHANNEL_PRODUCT) : 0;
+    }
+
+    /**
+     * The tile (2 or 4) this setting picks for s, or 0: none where the kernel is off or unavailable; the setting's
+     * tile where it names one; for auto and always, the tile the channels allow (auto: at least the minimums, inC x
+     * outC up to maxProduct, up to max4x4Product for 4x4 tiles) whose cut in multiply-adds is larger, and at least
+     * {@link #MIN_CUT}.
+     */
+    private int pick(Conv2dSpec s, long maxProduct, long max4x4Product) {
+        if (use == Use.NEVER || UNAVAILABLE != null) {
             return 0;
         }
         if (use == Use.TILE_2X2 || use == Use.TILE_4X4) {
             return use == Use.TILE_2X2 ? 2 : 4;
         }
-        Conv2dSpec s = op.spec();
-        double cut4 = allowed(4, s) ? cut(4, s.batch(), s.outH(), s.outW()) : 0;
-        double cut2 = allowed(2, s) ? cut(2, s.batch(), s.outH(), s.outW()) : 0;
+        double cut4 = allowed(4, s, Math.min(maxProduct, max4x4Product)) ? cut(4, s.batch(), s.outH(), s.outW()) : 0;
+        double cut2 = allowed(2, s, maxProduct) ? cut(2, s.batch(), s.outH(), s.outW()) : 0;
         if (Math.max(cut4, cut2) < MIN_CUT) {
             return 0;
         }
@@ -122,39 +150,17 @@ final class Winograd {
      * largest element (2x2: 4e-6; both far below the noise of a mini-batch's gradient), where predictions promise 1e-5.
      */
     int filterTile(Conv2dSpec s) {
-        if (use == Use.NEVER || UNAVAILABLE != null || s.math() != Precision.FP32 || !fitsShape(s)
-                || s.outH() <= 0 || s.outW() <= 0) {
-            return 0;
-        }
-        if (use == Use.TILE_2X2 || use == Use.TILE_4X4) {
-            return use == Use.TILE_2X2 ? 2 : 4;
-        }
-        double cut4 = allowedForFilter(4, s) ? cut(4, s.batch(), s.outH(), s.outW()) : 0;
-        double cut2 = allowedForFilter(2, s) ? cut(2, s.batch(), s.outH(), s.outW()) : 0;
-        if (Math.max(cut4, cut2) < MIN_CUT) {
-            return 0;
-        }
-        return cut4 > cut2 ? 4 : 2;
+        return s.math() == Precision.FP32 && fitsShape(s) && s.outH() > 0 && s.outW() > 0
+                ? pick(s, MAX_FILTER_CHANNEL_PRODUCT, MAX_FILTER_CHANNEL_PRODUCT) : 0;
     }
 
-    private boolean allowedForFilter(int m, Conv2dSpec s) {
+    /** Whether this setting lets m x m tiles run s: always, or auto's bounds (inC x outC up to maxProduct). */
+    private boolean allowed(int m, Conv2dSpec s, long maxProduct) {
         if (use == Use.ALWAYS) {
             return true;
         }
         int least = m == 4 ? MIN_CHANNELS_4X4 : MIN_CHANNELS_2X2;
-        return s.inC() >= least && s.filters() >= least
-                && (long) s.inC() * s.filters() <= MAX_FILTER_CHANNEL_PRODUCT;
-    }
-
-    /** Whether this setting lets m x m tiles run s: always, or auto's bounds on channels. */
-    private boolean allowed(int m, Conv2dSpec s) {
-        if (use == Use.ALWAYS) {
-            return true;
-        }
-        long channels = (long) s.inC() * s.filters();
-        int least = m == 4 ? MIN_CHANNELS_4X4 : MIN_CHANNELS_2X2;
-        return s.inC() >= least && s.filters() >= least && channels <= MAX_CHANNEL_PRODUCT
-                && (m == 2 || channels <= MAX_4X4_CHANNEL_PRODUCT);
+        return s.inC() >= least && s.filters() >= least && (long) s.inC() * s.filters() <= maxProduct;
     }
 
     /**

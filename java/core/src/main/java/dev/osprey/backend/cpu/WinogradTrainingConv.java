@@ -3,13 +3,12 @@ package dev.osprey.backend.cpu;
 import dev.osprey.Activation;
 import dev.osprey.Precision;
 import dev.osprey.backend.Conv2dSpec;
-import dev.osprey.backend.ConvInference;
 
 /**
  * A 3x3 stride-1 fp32 convolution of a training plan, forward, backward-data and the filter gradient through Osprey's
- * Winograd kernel where {@link Winograd#tile} ({@link Winograd#filterTile} for the filter gradient) picks a tile for
- * that direction. Backward-data is
- * itself a 3x3 stride-1 convolution: of the output gradient, with the kernel's taps flipped and its channels swapped,
+ * Winograd kernel where {@link Winograd#trainingTile} ({@link Winograd#filterTile} for the filter gradient) picks a
+ * tile for that direction. Backward-data is itself a 3x3 stride-1 convolution: of the output gradient, with the
+ * kernel's taps flipped and its channels swapped,
  * padded by 2 minus the forward padding. The kernel changes every step, so each call first transforms it, into a
  * tensor this plan owns ((m+2)^2 x inC x outC floats per direction); that is about 2-5% of the convolution's work
  * at the built-in models' shapes. The filter gradient needs no transformed kernel: it sums products of transformed
@@ -38,9 +37,9 @@ final class WinogradTrainingConv implements AutoCloseable {
         this.spec = spec;
         this.threads = OpenMpTeam.current();
         boolean fp32 = spec.math() == Precision.FP32;
-        forwardTile = fp32 ? winograd.tile(new ConvInference(spec, false, Precision.FP32)) : 0;
+        forwardTile = fp32 ? winograd.trainingTile(spec) : 0;
         backward = fp32 ? backwardData(spec) : null;
-        backwardTile = backward == null ? 0 : winograd.tile(new ConvInference(backward, false, Precision.FP32));
+        backwardTile = backward == null ? 0 : winograd.trainingTile(backward);
         forwardBlock = forwardTile == 0 ? 0
                 : Winograd.block(forwardTile, Winograd.tiles(forwardTile, spec.batch(), spec.outH(), spec.outW()),
                         threads);

@@ -120,6 +120,14 @@ class WinogradTest {
         assertEquals(4, new Winograd(Winograd.Use.ALWAYS).filterTile(conv(1, 16, 16, 8, 8, SAME, true, relu)));
         assertEquals(2, new Winograd(Winograd.Use.TILE_2X2).filterTile(conv(1, 16, 16, 8, 8, SAME, true, relu)));
         assertEquals(0, new Winograd(Winograd.Use.NEVER).filterTile(conv(128, 8, 8, 64, 64, SAME, false, relu)));
+        // training's forward and backward-data: 4x4 tiles up to 128 x 128 channels, where inference stops at 32 x 64
+        assertEquals(2, auto.tile(op(conv(128, 8, 8, 64, 64, SAME, false, relu))));
+        assertEquals(4, auto.trainingTile(conv(128, 8, 8, 64, 64, SAME, false, relu)));
+        assertEquals(4, auto.trainingTile(conv(32, 28, 28, 128, 128, SAME, false, relu)));
+        assertEquals(2, auto.trainingTile(conv(32, 14, 14, 256, 256, SAME, false, relu)), "256 x 256: 2x2 tiles");
+        assertEquals(0, auto.trainingTile(conv(32, 7, 7, 512, 512, SAME, false, relu)));
+        assertEquals(0, auto.trainingTile(conv(2, 8, 8, 16, 16, SAME, true, relu).withMath(Precision.BF16)));
+        assertEquals(0, auto.trainingTile(conv(2, 8, 8, 16, 16, SAME, true, Activation.SWISH)));
     }
 
     @Test
