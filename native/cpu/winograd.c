@@ -87,7 +87,7 @@ typedef struct {
     int tiles_h, tiles_w; /* m x m output tiles down and across one image */
     const float *u, *bias, *residual;
     float *y;
-    int ph, pw;           /* 0: y holds the outputs; else y holds their 2x2 max pooling of stride 2, ph x pw */
+    int ph, pw;           /* 0: y holds the outputs; both > 0 (and no residual): their 2x2 max pooling of stride 2 */
     const float *dy;      /* the filter gradient's output gradient: NHWC, oh x ow x k */
     int rectify;          /* 0: the identity; else Keras' ReLU: slope * x below 0, x up to cap, cap above it */
     float slope, cap;
@@ -639,7 +639,11 @@ TARGET static void accumulate_products(const problem *pb, int rows, const float 
     }
 }
 
-/* Tiles per block of the filter gradient: a multiple of ROWS whose V and Z blocks take about 192 KB (the L2 cache). */
+/*
+ * Tiles per block of the filter gradient: a multiple of ROWS whose V and Z blocks take about 192 KB (the L2 cache).
+ * Each block also reads and writes the thread's dU, (m+2)^2 x C x K floats, one position at a time (16 KB per
+ * position at 64 x 64 channels, 64 KB at 128 x 128): the bound on channels on the Java side keeps that in cache.
+ */
 static int filter_block(int c_in, int k_out, int m) {
     int64_t per_tile = (int64_t) (m + 2) * (m + 2) * (c_in + k_out) * (int64_t) sizeof(float);
     int64_t block = (192 * 1024 / per_tile) / ROWS * ROWS;
@@ -799,7 +803,8 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_Winograd_forward(
         .oh = oh, .ow = ow, .k = k_out, .m = m, .span = m + 2, .tiles_h = (oh + m - 1) / m,
         .tiles_w = (ow + m - 1) / m,
         .u = (const float *) (intptr_t) u, .bias = (const float *) (intptr_t) bias,
-        .residual = (const float *) (intptr_t) residual, .y = (float *) (intptr_t) y, .ph = ph, .pw = pw,
+        .residual = (const float *) (intptr_t) residual, .y = (float *) (intptr_t) y,
+        .ph = ph > 0 && pw > 0 ? ph : 0, .pw = ph > 0 && pw > 0 ? pw : 0, /* pooled only with both: no residual then */
         .rectify = rectify,
         .slope = slope, .cap = cap,
     };

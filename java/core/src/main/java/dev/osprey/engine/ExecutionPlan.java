@@ -58,6 +58,7 @@ public final class ExecutionPlan implements AutoCloseable {
     private final Map<Node, Node> absorbedInto = new IdentityHashMap<>();
     /** fp32 inference: the depthwise convolution each pointwise one runs after itself as one op (folded into it). */
     private final Map<Node, Node> depthwiseAfter = new IdentityHashMap<>();
+    /** fp32 inference: the max pooling each convolution runs after itself as one op (folded into it). */
     private final Map<Node, Node> maxPoolAfter = new IdentityHashMap<>();
     /** Zero paddings a convolution took over: the padding call, per convolution; the padding calls run no more. */
     private final Map<Node, Node> paddedBy = new IdentityHashMap<>();

@@ -238,6 +238,26 @@ class OptimizedInferenceTest {
         Graph graph = new Graph(List.of(in), List.of(new Dense(10).apply(features)));
         assertEquals(1, fusedPoolings(graph, in.shape(), 2), "only the first: one reader, a 2x2 window, 3 inputs");
         compare("pooled", graph, in.shape());
+        // the pooling is the model's output, through either kernel
+        Input narrow = Input.shape(12, 10, 2);
+        Graph pooledOut = new Graph(List.of(narrow), List.of(new dev.osprey.layers.MaxPooling2D(2).apply(
+                new Conv2D(16, 3, Activation.RELU).apply(narrow))));
+        assertEquals(1, fusedPoolings(pooledOut, narrow.shape(), 2));
+        Input wide = Input.shape(12, 10, 32);
+        Graph winogradOut = new Graph(List.of(wide), List.of(new dev.osprey.layers.MaxPooling2D(2).apply(
+                new Conv2D(32, 3, Activation.RELU).apply(wide))));
+        assertEquals(1, fusedPoolings(winogradOut, wide.shape(), 8));
+        for (Graph g : List.of(pooledOut, winogradOut)) {
+            Shape shape = g.inputs().get(0).shape();
+            try (Network network = new Network(g, CPU)) {
+                randomize(network.parameters(), 5);
+                float[] x = images(2, shape, 6);
+                try (ExecutionPlan optimized = new ExecutionPlan(g, network.parameters(), CPU, 2, false, true, true);
+                     ExecutionPlan plain = new ExecutionPlan(g, network.parameters(), CPU, 2, false, true, false)) {
+                    assertClose("a pooled model output", run(plain, x), run(optimized, x), 1e-4);
+                }
+            }
+        }
     }
 
     private static int fusedPoolings(Graph graph, Shape input, int batch) {

@@ -57,7 +57,9 @@ final class TeamSize {
     int of(ConvInference op) {
         Conv2dSpec s = op.spec();
         double multiplyAdds = s.forwardFlops() / 2;
-        double floats = (double) s.batch() * s.inH() * s.inW() * s.inC() + weights(s) + outputs(s);
+        double floats = (double) s.batch() * s.inH() * s.inW() * s.inC() + weights(s)
+                + (op.maxPool() == null ? outputs(s) : java.util.Arrays.stream(op.outputShape()).asDoubleStream()
+                        .reduce(1, (a, b) -> a * b)); // a fused pooling: only its output is written
         Conv2dSpec dw = op.depthwise();
         if (dw != null) {
             multiplyAdds += dw.forwardFlops() / 2;

@@ -110,11 +110,11 @@ final class Winograd {
     }
 
     /**
-     * The tile (2 or 4) with which the kernel runs the fp32 training convolution s, forward or as its backward-data
-     * convolution, or 0: oneDNN runs it. As {@link #tile}, with 4x4 tiles up to
-     * {@link #MAX_TRAINING_4X4_CHANNEL_PRODUCT} instead of the bound that keeps inference plans' predictions within
-     * 1e-5 of the training path's: training has no such promise, and 4x4 tiles' rounding (about 4e-6 of the largest
-     * output) is far below a mini-batch's noise.
+     * The tile (2 or 4) with which the kernel runs the fp32 convolution s of a training path (conv2dForward, also in
+     * the plain plans int8 calibration runs), forward or as its backward-data convolution, or 0: oneDNN runs it. As
+     * {@link #tile}, with 4x4 tiles up to {@link #MAX_TRAINING_4X4_CHANNEL_PRODUCT} instead of the bound that keeps
+     * inference plans' predictions within 1e-5 of the training path's: training has no such promise, and 4x4 tiles'
+     * rounding (about 4e-6 of the largest output) is far below a mini-batch's noise (and a calibrated range's).
      */
     int trainingTile(Conv2dSpec s) {
         return s.math() == Precision.FP32 && fits(new ConvInference(s, false, Precision.FP32))

@@ -212,6 +212,22 @@ class WinogradTest {
                         run(backend, op, x, k, s.hasBias() ? b : null), 1e-4);
             }
         }
+        // a NaN under a window reaches its pooled output
+        Conv2dSpec small = conv(1, 8, 8, 16, 16, VALID, true, Activation.RELU); // 6x6 outputs, 3x3 pooled
+        Pool2dSpec window = new Pool2dSpec(1, 6, 6, 16, 2, 2, 2, 2, 0, 0, 0, 0);
+        float[] x = new float[8 * 8 * 16];
+        x[0] = Float.NaN; // pixel (0, 0), channel 0: only output (0, 0) reads it
+        float[] k = new float[9 * 16 * 16];
+        java.util.Arrays.fill(k, -0.01f); // every other output below 0: a dropped NaN would show as 0
+        for (CpuBackend backend : new CpuBackend[] {tiles2, tiles4}) {
+            float[] y = run(backend, op(small).withMaxPool(window), x, k, new float[16]);
+            for (int i = 0; i < 9; i++) {
+                for (int c = 0; c < 16; c++) {
+                    float v = y[i * 16 + c];
+                    assertTrue(i == 0 ? Float.isNaN(v) : v == 0f, "pooled output " + i + " channel " + c + ": " + v);
+                }
+            }
+        }
         // a pooling it does not take, or a layer it leaves to oneDNN: not fused
         Conv2dSpec s = conv(3, 13, 13, 32, 64, VALID, true, Activation.RELU);
         assertFalse(tiles4.fusesMaxPool(s, new Pool2dSpec(3, 11, 11, 64, 3, 3, 2, 2, 0, 0, 0, 0)));
