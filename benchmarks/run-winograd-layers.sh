@@ -32,6 +32,14 @@ layers=(
   "ResNet-18 224 stage 3|32 14 14 256 256 1"
   "ResNet-18 224 stage 4|32 7 7 512 512 1"
 )
+# "ms | GFLOP/s | error |" table cells from a harness's RESULT line
+cells() {
+  local ms gf err
+  ms="$(sed -n 's/.*ms=\([^ ]*\).*/\1/p' <<<"$1")"
+  gf="$(sed -n 's/.*gflops=\([^ ]*\).*/\1/p' <<<"$1")"
+  err="$(sed -n 's/.*max_error=\([^ ]*\).*/\1/p' <<<"$1")"
+  echo "$ms | $gf | $err |"
+}
 mkdir -p "$root/benchmarks/results"
 out="$root/benchmarks/results/winograd-layers-$(date -u +%Y-%m-%dT%H%MZ).md"
 {
@@ -49,11 +57,7 @@ out="$root/benchmarks/results/winograd-layers-$(date -u +%Y-%m-%dT%H%MZ).md"
     for m in 2 4; do
       block=24; [ "$m" = 4 ] && block=12
       # shellcheck disable=SC2086
-      r="$("$bin/layer_bench" $shape "$block" "$threads" "$m" "$seconds")"
-      ms="$(sed -n 's/.*ms=\([^ ]*\).*/\1/p' <<<"$r")"
-      gf="$(sed -n 's/.*gflops=\([^ ]*\).*/\1/p' <<<"$r")"
-      err="$(sed -n 's/.*max_error=\([^ ]*\).*/\1/p' <<<"$r")"
-      row="$row $ms | $gf | $err |"
+      row="$row $(cells "$("$bin/layer_bench" $shape "$block" "$threads" "$m" "$seconds")")"
     done
     echo "$row"
   done
@@ -69,11 +73,7 @@ out="$root/benchmarks/results/winograd-layers-$(date -u +%Y-%m-%dT%H%MZ).md"
     row="| $name | $shape |"
     for m in 2 4; do
       # shellcheck disable=SC2086
-      r="$("$bin/filter_bench" $shape "$threads" "$m" "$seconds")"
-      ms="$(sed -n 's/.*ms=\([^ ]*\).*/\1/p' <<<"$r")"
-      gf="$(sed -n 's/.*gflops=\([^ ]*\).*/\1/p' <<<"$r")"
-      err="$(sed -n 's/.*max_error=\([^ ]*\).*/\1/p' <<<"$r")"
-      row="$row $ms | $gf | $err |"
+      row="$row $(cells "$("$bin/filter_bench" $shape "$threads" "$m" "$seconds")")"
     done
     echo "$row"
   done

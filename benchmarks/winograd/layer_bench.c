@@ -10,27 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include "bench_util.h"
 
 jlong Java_dev_osprey_backend_cpu_Winograd_scratchFloats(JNIEnv *, jclass, jint, jint, jint, jint, jint);
 void Java_dev_osprey_backend_cpu_Winograd_prepare(JNIEnv *, jclass, jlong, jint, jint, jint, jlong);
 void Java_dev_osprey_backend_cpu_Winograd_forward(JNIEnv *, jclass, jlong, jint, jint, jint, jint, jint, jint, jint,
                                                  jint, jint, jlong, jint, jlong, jlong, jboolean, jfloat, jfloat,
                                                  jlong, jint, jint, jlong, jint, jint);
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static float *floats(int64_t n) {
-    float *p = aligned_alloc(64, (size_t) ((n * 4 + 63) / 64 * 64));
-    if (p == NULL) {
-        fprintf(stderr, "out of memory for %lld floats\n", (long long) n);
-        exit(1);
-    }
-    return p;
-}
 
 int main(int argc, char **argv) {
     if (argc != 11) {

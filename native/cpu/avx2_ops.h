@@ -29,4 +29,10 @@ TARGET INLINE __m256 max4(__m256 p00, __m256 p01, __m256 p10, __m256 p11) {
     return _mm256_blendv_ps(m, _mm256_add_ps(_mm256_add_ps(p00, p01), _mm256_add_ps(p10, p11)), nan);
 }
 
+/* Whether this processor has AVX2 and FMA, which the kernels need. */
+static inline int avx2_fma_supported(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
 #endif

@@ -120,8 +120,7 @@ TARGET static void pooled_rows(const problem *pb, int64_t from, int64_t to) {
 JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_PooledConvPlan_supported(JNIEnv *env, jclass type) {
     (void) env;
     (void) type;
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? JNI_TRUE : JNI_FALSE;
+    return avx2_fma_supported() ? JNI_TRUE : JNI_FALSE;
 }
 
 JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_PooledConvPlan_forward(

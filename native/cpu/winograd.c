@@ -766,8 +766,7 @@ TARGET static void filter_gradient(const problem *pb, int64_t batch, float *scra
 JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_supported(JNIEnv *env, jclass type) {
     (void) env;
     (void) type;
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? JNI_TRUE : JNI_FALSE;
+    return avx2_fma_supported() ? JNI_TRUE : JNI_FALSE;
 }
 
 JNIEXPORT jlong JNICALL Java_dev_osprey_backend_cpu_Winograd_scratchFloats(JNIEnv *env, jclass type, jint block,

@@ -17,6 +17,22 @@ final class NativeCpu {
     private NativeCpu() {
     }
 
+    /**
+     * Null where one of the library's AVX2 kernels can run: the library loaded and supported (its native check) says
+     * the processor has AVX2 and FMA; otherwise why not, naming the kernel.
+     */
+    static String kernelUnavailable(String kernel, java.util.function.BooleanSupplier supported) {
+        String reason = unavailableReason();
+        if (reason != null) {
+            return reason;
+        }
+        try {
+            return supported.getAsBoolean() ? null : "this processor lacks AVX2 and FMA, which " + kernel + " needs";
+        } catch (LinkageError e) {
+            return LIBRARY + " lacks " + kernel + ": " + e;
+        }
+    }
+
     /** Null when the library is loaded; otherwise why not. */
     static String unavailableReason() {
         return UNAVAILABLE;

@@ -21,7 +21,8 @@ final class PooledConvPlan implements InferenceConv {
      * through oneDNN on 2 AVX2 cores, op-profile-2026-12-03T1208Z.md); wider inputs are oneDNN's direct kernels' ground.
      */
     static final int MAX_INPUT_CHANNELS = 4;
-    private static final String UNAVAILABLE = check();
+    private static final String UNAVAILABLE = NativeCpu.kernelUnavailable("the pooled convolution",
+            PooledConvPlan::supported);
 
     private final Conv2dSpec spec;
     private final Pool2dSpec pool;
@@ -93,18 +94,6 @@ final class PooledConvPlan implements InferenceConv {
     @Override
     public void close() {
         // nothing native of its own
-    }
-
-    private static String check() {
-        String reason = NativeCpu.unavailableReason();
-        if (reason != null) {
-            return reason;
-        }
-        try {
-            return supported() ? null : "this processor lacks AVX2 and FMA, which the pooled convolution needs";
-        } catch (LinkageError e) {
-            return NativeCpu.LIBRARY + " lacks the pooled convolution: " + e;
-        }
     }
 
     /** Whether the processor has the instructions the kernel uses (AVX2 and FMA on x86-64). */

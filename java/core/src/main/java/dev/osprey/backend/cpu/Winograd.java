@@ -68,7 +68,7 @@ final class Winograd {
     static final int MAX_FILTER_CHANNEL_PRODUCT = 128 * 128;
     /** The micro-kernel's rows: tiles are multiplied 6 at a time. */
     static final int ROWS = 6;
-    private static final String UNAVAILABLE = check();
+    private static final String UNAVAILABLE = NativeCpu.kernelUnavailable("the Winograd kernel", Winograd::supported);
 
     /** Where the kernel is used: see the class comment. */
     enum Use { AUTO, ALWAYS, NEVER, TILE_2X2, TILE_4X4 }
@@ -210,18 +210,6 @@ final class Winograd {
         return s.kernelH() == 3 && s.kernelW() == 3 && s.strideH() == 1 && s.strideW() == 1
                 && s.dilationH() == 1 && s.dilationW() == 1 && s.groups() == 1
                 && s.inC() % 8 == 0 && s.filters() % 8 == 0;
-    }
-
-    private static String check() {
-        String reason = NativeCpu.unavailableReason();
-        if (reason != null) {
-            return reason;
-        }
-        try {
-            return supported() ? null : "this processor lacks AVX2 and FMA, which the Winograd kernel needs";
-        } catch (LinkageError e) {
-            return NativeCpu.LIBRARY + " lacks the Winograd kernel: " + e;
-        }
     }
 
     /** Whether the processor has the instructions the kernel uses (AVX2 and FMA on x86-64). */
