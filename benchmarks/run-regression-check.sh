@@ -5,6 +5,7 @@
 # at 32x32x3 (GraphModelThroughput: training at batch 64 and 128). 2 threads. Writes a table of medians with ratios
 # to benchmarks/results/regression-check-<UTC time>.md. Takes about 3 minutes a round at SECONDS=3.
 # Usage: benchmarks/run-regression-check.sh BASE [ROUNDS=3] [SECONDS=3]
+# TUTORIAL_ONLY=1 measures the tutorial CNN alone (about a minute a round).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 base="${1:?usage: $0 BASE [ROUNDS=3] [SECONDS=3]}"
@@ -30,6 +31,7 @@ run_side() { # side classpath
   local side="$1" cp="$2"
   java --enable-native-access=ALL-UNNAMED -cp "$cp" dev.osprey.bench.ModelThroughput "$seconds" 2>/dev/null \
     | sed -n "s/^{/$side tutorial {/p" | tee -a "$log" >&2
+  [ "${TUTORIAL_ONLY:-0}" = 1 ] && return
   java --enable-native-access=ALL-UNNAMED -cp "$cp" dev.osprey.bench.GraphModelThroughput resnet20 "$seconds" 2>/dev/null \
     | sed -n "s/^RESULT osprey resnet20 \(train_b[0-9]*\) /$side resnet20 \1 /p" | tee -a "$log" >&2
 }
