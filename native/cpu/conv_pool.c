@@ -27,6 +27,9 @@ JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_PooledConvPlan_supported(
 extern int omp_get_thread_num(void);
 extern int omp_get_num_threads(void);
 
+/* The most taps (kernel rows x columns x input channels) a problem may have: 7 x 7 x 4, the Java side's bounds. */
+#define MAX_TAPS 196
+
 typedef struct {
     const float *x;
     int h, w, c;
@@ -38,6 +41,8 @@ typedef struct {
     int rectify;       /* 0: the identity; else Keras' ReLU: slope * x below 0 (slope >= 0), x up to cap, cap above */
     float slope, cap;
     float *y;
+    int taps;                    /* kh x kw x c: the products each output sums */
+    int offset[MAX_TAPS];        /* per tap (a, b, ch), in Keras' order: its input's offset from the window's corner */
 } problem;
 
 /* The input at (yy, xx), channel ch, of the image at image, or 0 in the padding. */
@@ -56,24 +61,36 @@ TARGET INLINE void pooled_output(const problem *pb, const float *image, int py, 
     __m256 b00 = a00, b01 = a00, b10 = a00, b11 = a00;
     const int y0 = 2 * py - pb->pad_top, x0 = 2 * px - pb->pad_left;
     const int inside = y0 >= 0 && x0 >= 0 && y0 + pb->kh + 1 <= pb->h && x0 + pb->kw + 1 <= pb->w;
-    for (int a = 0; a < pb->kh; a++) {
+    if (inside) { /* one flat loop over the taps, their input offsets from the table, the kernel rows in order */
+        const float *corner = image + ((int64_t) y0 * pb->w + x0) * pb->c;
+        const int64_t right = pb->c, down = (int64_t) pb->w * pb->c;
+        const float *taps = pb->g + k0;
+        for (int t = 0; t < pb->taps; t++, taps += pb->k) {
+            const float *p = corner + pb->offset[t];
+            __m256 w0 = _mm256_loadu_ps(taps), w1 = vectors == 2 ? _mm256_loadu_ps(taps + 8) : w0;
+            __m256 i00 = _mm256_broadcast_ss(p), i01 = _mm256_broadcast_ss(p + right);
+            __m256 i10 = _mm256_broadcast_ss(p + down), i11 = _mm256_broadcast_ss(p + down + right);
+            a00 = _mm256_fmadd_ps(i00, w0, a00);
+            a01 = _mm256_fmadd_ps(i01, w0, a01);
+            a10 = _mm256_fmadd_ps(i10, w0, a10);
+            a11 = _mm256_fmadd_ps(i11, w0, a11);
+            if (vectors == 2) {
+                b00 = _mm256_fmadd_ps(i00, w1, b00);
+                b01 = _mm256_fmadd_ps(i01, w1, b01);
+                b10 = _mm256_fmadd_ps(i10, w1, b10);
+                b11 = _mm256_fmadd_ps(i11, w1, b11);
+            }
+        }
+    }
+    for (int a = 0; inside == 0 && a < pb->kh; a++) { /* a window over the padding: each input checked */
         for (int b = 0; b < pb->kw; b++) {
             const float *taps = pb->g + ((int64_t) (a * pb->kw + b) * pb->c) * pb->k + k0;
             for (int ch = 0; ch < pb->c; ch++, taps += pb->k) {
                 __m256 w0 = _mm256_loadu_ps(taps), w1 = vectors == 2 ? _mm256_loadu_ps(taps + 8) : w0;
-                __m256 i00, i01, i10, i11;
-                if (inside) {
-                    const float *p = image + ((int64_t) (y0 + a) * pb->w + x0 + b) * pb->c + ch;
-                    i00 = _mm256_broadcast_ss(p);
-                    i01 = _mm256_broadcast_ss(p + pb->c);
-                    i10 = _mm256_broadcast_ss(p + (int64_t) pb->w * pb->c);
-                    i11 = _mm256_broadcast_ss(p + (int64_t) pb->w * pb->c + pb->c);
-                } else {
-                    i00 = _mm256_set1_ps(input_at(pb, image, y0 + a, x0 + b, ch));
-                    i01 = _mm256_set1_ps(input_at(pb, image, y0 + a, x0 + b + 1, ch));
-                    i10 = _mm256_set1_ps(input_at(pb, image, y0 + a + 1, x0 + b, ch));
-                    i11 = _mm256_set1_ps(input_at(pb, image, y0 + a + 1, x0 + b + 1, ch));
-                }
+                __m256 i00 = _mm256_set1_ps(input_at(pb, image, y0 + a, x0 + b, ch));
+                __m256 i01 = _mm256_set1_ps(input_at(pb, image, y0 + a, x0 + b + 1, ch));
+                __m256 i10 = _mm256_set1_ps(input_at(pb, image, y0 + a + 1, x0 + b, ch));
+                __m256 i11 = _mm256_set1_ps(input_at(pb, image, y0 + a + 1, x0 + b + 1, ch));
                 a00 = _mm256_fmadd_ps(i00, w0, a00);
                 a01 = _mm256_fmadd_ps(i01, w0, a01);
                 a10 = _mm256_fmadd_ps(i10, w0, a10);
@@ -133,8 +150,18 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_PooledConvPlan_forward(
         .x = (const float *) (intptr_t) x, .h = h, .w = w, .c = c, .kh = kh, .kw = kw, .pad_top = pad_top,
         .pad_left = pad_left, .ph = ph, .pw = pw, .k = k, .g = (const float *) (intptr_t) g,
         .bias = (const float *) (intptr_t) bias, .rectify = rectify, .slope = slope, .cap = cap,
-        .y = (float *) (intptr_t) y,
+        .y = (float *) (intptr_t) y, .taps = kh * kw * c,
     };
+    if (pb.taps > MAX_TAPS) { /* the Java side never asks for more; refuse rather than overrun the table */
+        return;
+    }
+    for (int a = 0, t = 0; a < kh; a++) {
+        for (int b = 0; b < kw; b++) {
+            for (int ch = 0; ch < c; ch++, t++) {
+                pb.offset[t] = (a * w + b) * c + ch;
+            }
+        }
+    }
     const int64_t rows = (int64_t) batch * ph;
     int team = rows < threads ? (int) rows : threads;
     if (team <= 1) { /* no parallel region: forking even a team of one costs microseconds at batch 1 */
