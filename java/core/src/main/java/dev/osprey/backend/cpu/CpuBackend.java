@@ -451,11 +451,17 @@ public final class CpuBackend implements Backend {
 
     @Override
     public synchronized long denseInferenceKernelSize(DenseInference op) {
-        return denseInference(op).preparedFloats;
+        checkOpen();
+        return SmallBatchDense.fits(op) ? 0 : denseInference(op).preparedFloats;
     }
 
     @Override
     public synchronized void densePrepareInferenceKernel(DenseInference op, Tensor kernel, Tensor prepared) {
+        checkOpen();
+        if (SmallBatchDense.fits(op)) {
+            throw new IllegalArgumentException("densePrepareInferenceKernel: " + op + " reads Keras' layout "
+                    + "(denseInferenceKernelSize is 0): expected no preparation");
+        }
         DenseInferencePlan plan = denseInference(op);
         Checks.expect("densePrepareInferenceKernel kernel", kernel, op.spec().kernelShape());
         Checks.preparedKernel("densePrepareInferenceKernel prepared", prepared, plan.preparedFloats,
@@ -465,6 +471,12 @@ public final class CpuBackend implements Backend {
 
     @Override
     public synchronized void denseInference(DenseInference op, Tensor x, Tensor kernel, Tensor bias, Tensor y) {
+        checkOpen();
+        if (SmallBatchDense.fits(op)) { // a few images: Osprey's kernel, on Keras' layout, on this thread
+            Checks.denseInference(op.spec(), x, kernel, 0, bias, y);
+            SmallBatchDense.forward(op, cpu(x), cpu(kernel), cpu(bias), cpu(y));
+            return;
+        }
         DenseInferencePlan plan = denseInference(op);
         Checks.denseInference(op.spec(), x, kernel, plan.preparedFloats, bias, y);
         plan.forward(cpu(x), cpu(kernel), cpu(bias), cpu(y));

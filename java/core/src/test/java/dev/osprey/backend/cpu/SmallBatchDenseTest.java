@@ -1,0 +1,113 @@
+package dev.osprey.backend.cpu;
+
+import static dev.osprey.backend.Close.assertClose;
+import static dev.osprey.backend.Close.random;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.osprey.Activation;
+import dev.osprey.Precision;
+import dev.osprey.backend.DenseInference;
+import dev.osprey.backend.DenseSpec;
+import dev.osprey.backend.Memory;
+import dev.osprey.backend.ReferenceOps;
+import dev.osprey.backend.Tensor;
+import java.util.Random;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** Osprey's dense kernel for a few images (native/cpu/small_dense.c) through the backend, against the reference. */
+class SmallBatchDenseTest {
+    private static CpuBackend backend;
+
+    /** The kernel is built wherever gcc is and runs on AVX2 + FMA (CI has both); elsewhere these tests say why not. */
+    @BeforeAll
+    static void kernelAvailable() {
+        assumeTrue(SmallBatchDense.unavailableReason() == null || "true".equals(System.getenv("CI")),
+                () -> "the small-batch dense kernel can't run here: " + SmallBatchDense.unavailableReason());
+        assertNull(SmallBatchDense.unavailableReason(), "the small-batch dense kernel can't run");
+        backend = new CpuBackend();
+    }
+
+    @AfterAll
+    static void close() {
+        if (backend != null) {
+            backend.close();
+        }
+    }
+
+    @Test
+    void itComputesDenseLayersOfAFewImages() {
+        DenseSpec[] specs = {
+            new DenseSpec(1, 576, 64, Activation.RELU),                 // the tutorial CNN's hidden layer
+            new DenseSpec(3, 5, 8, Activation.LINEAR),                  // one vector of units
+            new DenseSpec(4, 17, 72, Activation.relu(0.5f, 0.2f)),      // 64 units, then 8: both column paths
+            new DenseSpec(2, 33, 136, Activation.RELU6),                // 2 x 64 + 8
+        };
+        for (DenseSpec s : specs) {
+            DenseInference op = new DenseInference(s, Precision.FP32);
+            assertTrue(SmallBatchDense.fits(op), s.toString());
+            assertEquals(0, backend.denseInferenceKernelSize(op), "Keras' layout, as it is");
+            Random r = new Random(s.toString().hashCode());
+            float[] x = random(r, s.batch() * s.inFeatures());
+            float[] k = random(r, s.inFeatures() * s.units());
+            float[] b = random(r, s.units());
+            assertClose(s.toString(), ReferenceOps.denseForward(s, x, k, b), run(op, x, k, b), 1e-5);
+        }
+    }
+
+    @Test
+    void largerBatchesAndOtherLayersStayWithOneDnn() {
+        assertFalse(SmallBatchDense.fits(new DenseInference(new DenseSpec(5, 576, 64, Activation.RELU),
+                Precision.FP32)), "batch 5");
+        assertFalse(SmallBatchDense.fits(new DenseInference(new DenseSpec(1, 64, 10, Activation.LINEAR),
+                Precision.FP32)), "10 units: not a multiple of 8");
+        assertFalse(SmallBatchDense.fits(new DenseInference(new DenseSpec(1, 64, 16, Activation.SWISH),
+                Precision.FP32)));
+        assertFalse(SmallBatchDense.fits(new DenseInference(new DenseSpec(1, 64, 16, Activation.RELU),
+                Precision.BF16)));
+        // the one it leaves to oneDNN still computes right, with whatever layout oneDNN prepares
+        DenseSpec s = new DenseSpec(1, 64, 10, Activation.LINEAR);
+        Random r = new Random(3);
+        float[] x = random(r, 64);
+        float[] k = random(r, 640);
+        float[] b = random(r, 10);
+        assertClose("oneDNN's", ReferenceOps.denseForward(s, x, k, b), run(new DenseInference(s, Precision.FP32), x, k,
+                b), 1e-5);
+        DenseInference fitting = new DenseInference(new DenseSpec(1, 8, 8, Activation.RELU), Precision.FP32);
+        try (Memory memory = backend.newMemory()) {
+            Tensor kernel = memory.allocate(8, 8);
+            assertThrows(IllegalArgumentException.class,
+                    () -> backend.densePrepareInferenceKernel(fitting, kernel, kernel), "nothing to prepare");
+        }
+    }
+
+    /** denseInference of op through the backend, the kernel prepared where the backend asks. */
+    private static float[] run(DenseInference op, float[] x, float[] k, float[] b) {
+        DenseSpec s = op.spec();
+        try (Memory memory = backend.newMemory()) {
+            Tensor keras = memory.allocate(s.kernelShape());
+            backend.copyIn(k, 0, keras);
+            long floats = backend.denseInferenceKernelSize(op);
+            Tensor kernel = keras;
+            if (floats > 0) {
+                kernel = memory.allocate(Math.toIntExact(floats));
+                backend.densePrepareInferenceKernel(op, keras, kernel);
+            }
+            Tensor tx = memory.allocate(s.inputShape());
+            backend.copyIn(x, 0, tx);
+            Tensor tb = memory.allocate(b.length);
+            backend.copyIn(b, 0, tb);
+            Tensor y = memory.allocate(s.outputShape());
+            backend.denseInference(op, tx, kernel, tb, y);
+            float[] out = new float[Math.toIntExact(y.size())];
+            backend.copyOut(y, out, 0);
+            return out;
+        }
+    }
+}
