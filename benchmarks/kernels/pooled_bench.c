@@ -2,7 +2,7 @@
  * Times Osprey's pooled convolution (native/cpu/conv_pool.c, linked in) on the tutorial CNN's first layer: 28x28x1
  * images, a 3x3 kernel to 32 channels with ReLU, then 2x2 max pooling, as one pass.
  * Build: gcc -O3 -fopenmp -I$JAVA_HOME/include -I$JAVA_HOME/include/linux -o pooled_bench \
- *          benchmarks/winograd/pooled_bench.c native/cpu/conv_pool.c
+ *          benchmarks/kernels/pooled_bench.c native/cpu/conv_pool.c
  * Usage: pooled_bench BATCH THREADS [SECONDS=1]    Prints: RESULT us=<per call>
  */
 #include <jni.h>
