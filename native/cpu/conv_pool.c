@@ -50,6 +50,26 @@ INLINE float input_at(const problem *pb, const float *image, int yy, int xx, int
     return yy >= 0 && xx >= 0 && yy < pb->h && xx < pb->w ? image[((int64_t) yy * pb->w + xx) * pb->c + ch] : 0.0f;
 }
 
+/* A window's four convolution outputs, for 8 output channels (a) and the next 8 (b): kept in registers. */
+typedef struct {
+    __m256 a00, a01, a10, a11, b00, b01, b10, b11;
+} window_sums;
+
+/* One tap: the four inputs under it (broadcast) times its kernel row of 8 channels (w0) and of the next 8 (w1). */
+TARGET INLINE void add_tap(window_sums *s, __m256 i00, __m256 i01, __m256 i10, __m256 i11, __m256 w0, __m256 w1,
+                           const int vectors) {
+    s->a00 = _mm256_fmadd_ps(i00, w0, s->a00);
+    s->a01 = _mm256_fmadd_ps(i01, w0, s->a01);
+    s->a10 = _mm256_fmadd_ps(i10, w0, s->a10);
+    s->a11 = _mm256_fmadd_ps(i11, w0, s->a11);
+    if (vectors == 2) {
+        s->b00 = _mm256_fmadd_ps(i00, w1, s->b00);
+        s->b01 = _mm256_fmadd_ps(i01, w1, s->b01);
+        s->b10 = _mm256_fmadd_ps(i10, w1, s->b10);
+        s->b11 = _mm256_fmadd_ps(i11, w1, s->b11);
+    }
+}
+
 /*
  * One pooled output (py, px) of image n, channels k0 .. k0 + 8 * vectors - 1 (vectors 1 or 2, a constant where this
  * is inlined): the 4 convolution outputs under it in 4 x vectors registers, summed over the kernel's taps and input
@@ -57,8 +77,8 @@ INLINE float input_at(const problem *pb, const float *image, int yy, int xx, int
  */
 TARGET INLINE void pooled_output(const problem *pb, const float *image, int py, int px, int k0, const int vectors,
                                  float *out) {
-    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00;
-    __m256 b00 = a00, b01 = a00, b10 = a00, b11 = a00;
+    const __m256 zero = _mm256_setzero_ps();
+    window_sums sum = {zero, zero, zero, zero, zero, zero, zero, zero};
     const int y0 = 2 * py - pb->pad_top, x0 = 2 * px - pb->pad_left;
     const int inside = y0 >= 0 && x0 >= 0 && y0 + pb->kh + 1 <= pb->h && x0 + pb->kw + 1 <= pb->w;
     if (inside) { /* one flat loop over the taps, their input offsets from the table, the kernel rows in order */
@@ -70,16 +90,7 @@ TARGET INLINE void pooled_output(const problem *pb, const float *image, int py, 
             __m256 w0 = _mm256_loadu_ps(taps), w1 = vectors == 2 ? _mm256_loadu_ps(taps + 8) : w0;
             __m256 i00 = _mm256_broadcast_ss(p), i01 = _mm256_broadcast_ss(p + right);
             __m256 i10 = _mm256_broadcast_ss(p + down), i11 = _mm256_broadcast_ss(p + down + right);
-            a00 = _mm256_fmadd_ps(i00, w0, a00);
-            a01 = _mm256_fmadd_ps(i01, w0, a01);
-            a10 = _mm256_fmadd_ps(i10, w0, a10);
-            a11 = _mm256_fmadd_ps(i11, w0, a11);
-            if (vectors == 2) {
-                b00 = _mm256_fmadd_ps(i00, w1, b00);
-                b01 = _mm256_fmadd_ps(i01, w1, b01);
-                b10 = _mm256_fmadd_ps(i10, w1, b10);
-                b11 = _mm256_fmadd_ps(i11, w1, b11);
-            }
+            add_tap(&sum, i00, i01, i10, i11, w0, w1, vectors);
         }
     }
     for (int a = 0; inside == 0 && a < pb->kh; a++) { /* a window over the padding: each input checked */
@@ -91,22 +102,13 @@ TARGET INLINE void pooled_output(const problem *pb, const float *image, int py, 
                 __m256 i01 = _mm256_set1_ps(input_at(pb, image, y0 + a, x0 + b + 1, ch));
                 __m256 i10 = _mm256_set1_ps(input_at(pb, image, y0 + a + 1, x0 + b, ch));
                 __m256 i11 = _mm256_set1_ps(input_at(pb, image, y0 + a + 1, x0 + b + 1, ch));
-                a00 = _mm256_fmadd_ps(i00, w0, a00);
-                a01 = _mm256_fmadd_ps(i01, w0, a01);
-                a10 = _mm256_fmadd_ps(i10, w0, a10);
-                a11 = _mm256_fmadd_ps(i11, w0, a11);
-                if (vectors == 2) {
-                    b00 = _mm256_fmadd_ps(i00, w1, b00);
-                    b01 = _mm256_fmadd_ps(i01, w1, b01);
-                    b10 = _mm256_fmadd_ps(i10, w1, b10);
-                    b11 = _mm256_fmadd_ps(i11, w1, b11);
-                }
+                add_tap(&sum, i00, i01, i10, i11, w0, w1, vectors);
             }
         }
     }
     const __m256 slope = _mm256_set1_ps(pb->slope), cap = _mm256_set1_ps(pb->cap);
     for (int v = 0; v < vectors; v++) {
-        __m256 m = v == 0 ? max4(a00, a01, a10, a11) : max4(b00, b01, b10, b11);
+        __m256 m = v == 0 ? max4(sum.a00, sum.a01, sum.a10, sum.a11) : max4(sum.b00, sum.b01, sum.b10, sum.b11);
         if (pb->bias != NULL) {
             m = _mm256_add_ps(m, _mm256_loadu_ps(pb->bias + k0 + 8 * v));
         }
