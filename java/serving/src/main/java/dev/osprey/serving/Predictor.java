@@ -46,6 +46,8 @@ public final class Predictor implements AutoCloseable {
     private int[] sampleDims;
     private Throwable startFailure;
     private final BlockingQueue<Request> queue;
+    /** The queue's capacity, kept apart: size() + remainingCapacity() is not one atomic read while others queue. */
+    private final int queueCapacity;
     private final Thread worker;
     private final Map<Integer, float[]> inputBuffers = new HashMap<>();
     private final AtomicInteger maxQueueDepth = new AtomicInteger();
@@ -63,6 +65,7 @@ public final class Predictor implements AutoCloseable {
         this.precision = b.precision;
         this.maxDelayNanos = b.maxDelay.toNanos();
         this.queue = new ArrayBlockingQueue<>(b.queueCapacity);
+        this.queueCapacity = b.queueCapacity;
         this.worker = new Thread(() -> start(b.factory), "osprey-predictor");
         this.worker.setDaemon(true);
         worker.start();
@@ -313,7 +316,7 @@ public final class Predictor implements AutoCloseable {
 
     /** The most samples that can wait at once (see {@link Builder#queueCapacity}). */
     public int queueCapacity() {
-        return queue.size() + queue.remainingCapacity();
+        return queueCapacity;
     }
 
     /** Calls {@code listener} with the number of requests in each batch run (on the worker thread: keep it short). */
