@@ -281,7 +281,7 @@ public final class Predictor implements AutoCloseable {
             if (wait) {
                 queue.put(r);
             } else if (!queue.offer(r)) {
-                throw new QueueFullException("Predictor: the queue of " + (queue.size() + queue.remainingCapacity())
+                throw new QueueFullException("Predictor: the queue of " + queueCapacity
                         + " samples is full");
             }
         } catch (InterruptedException e) {
