@@ -604,6 +604,11 @@ OSPREY_ACCUMULATE(4, 8)
 OSPREY_ACCUMULATE(2, 8)
 #undef OSPREY_ACCUMULATE
 
+/* The instances by rows of channels (2, 4, 6) and columns (8, 16). */
+typedef void (*accumulate_fn)(const float *, int, const float *, int, int, float *, int);
+static const accumulate_fn ACCUMULATE[3][2] = {
+    {accumulate_2x8, accumulate_2x16}, {accumulate_4x8, accumulate_4x16}, {accumulate_6x8, accumulate_6x16}};
+
 /* dU[p] += V[p]' Z[p] over the block's rows, every position p (C is a multiple of 8: channels go 6 at a time, then 2 or 4). */
 TARGET static void accumulate_products(const problem *pb, int rows, const float *v, const float *z, float *du) {
     const int c_in = pb->c, k_out = pb->k, positions = pb->span * pb->span;
@@ -613,27 +618,10 @@ TARGET static void accumulate_products(const problem *pb, int rows, const float 
         const float *zp = z + (int64_t) p * k_out;
         float *up = du + (int64_t) p * c_in * k_out;
         for (int c = 0; c < c_in; c += 6) {
-            int nc = c_in - c < 6 ? c_in - c : 6;
-            int k = 0;
-            for (; k + 16 <= k_out; k += 16) {
-                float *out = up + (int64_t) c * k_out + k;
-                if (nc == 6) {
-                    accumulate_6x16(vp + c, ldv, zp + k, ldz, rows, out, k_out);
-                } else if (nc == 4) {
-                    accumulate_4x16(vp + c, ldv, zp + k, ldz, rows, out, k_out);
-                } else {
-                    accumulate_2x16(vp + c, ldv, zp + k, ldz, rows, out, k_out);
-                }
-            }
-            if (k < k_out) {
-                float *out = up + (int64_t) c * k_out + k;
-                if (nc == 6) {
-                    accumulate_6x8(vp + c, ldv, zp + k, ldz, rows, out, k_out);
-                } else if (nc == 4) {
-                    accumulate_4x8(vp + c, ldv, zp + k, ldz, rows, out, k_out);
-                } else {
-                    accumulate_2x8(vp + c, ldv, zp + k, ldz, rows, out, k_out);
-                }
+            const int nc = c_in - c < 6 ? c_in - c : 6; /* 6, 4 or 2 */
+            for (int k = 0; k < k_out; k += 16) {
+                int wide = k + 16 <= k_out ? 1 : 0; /* 16 columns, or the last 8 */
+                ACCUMULATE[nc / 2 - 1][wide](vp + c, ldv, zp + k, ldz, rows, up + (int64_t) c * k_out + k, k_out);
             }
         }
     }

@@ -5,10 +5,8 @@ import static dev.osprey.backend.Close.random;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
-import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.osprey.Activation;
 import dev.osprey.Precision;
@@ -33,9 +31,7 @@ class PooledConvTest {
     /** The kernel is built wherever gcc is and runs on AVX2 + FMA (CI has both); elsewhere these tests say why not. */
     @BeforeAll
     static void kernelAvailable() {
-        assumeTrue(PooledConvPlan.unavailableReason() == null || "true".equals(System.getenv("CI")),
-                () -> "the pooled convolution can't run here: " + PooledConvPlan.unavailableReason());
-        assertNull(PooledConvPlan.unavailableReason(), "the pooled convolution can't run");
+        NativeKernels.require(PooledConvPlan.unavailableReason(), "the pooled convolution");
         backend = new CpuBackend();
     }
 

@@ -4,10 +4,8 @@ import static dev.osprey.backend.Close.assertClose;
 import static dev.osprey.backend.Close.random;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.osprey.Activation;
 import dev.osprey.Precision;
@@ -28,9 +26,7 @@ class SmallBatchDenseTest {
     /** The kernel is built wherever gcc is and runs on AVX2 + FMA (CI has both); elsewhere these tests say why not. */
     @BeforeAll
     static void kernelAvailable() {
-        assumeTrue(SmallBatchDense.unavailableReason() == null || "true".equals(System.getenv("CI")),
-                () -> "the small-batch dense kernel can't run here: " + SmallBatchDense.unavailableReason());
-        assertNull(SmallBatchDense.unavailableReason(), "the small-batch dense kernel can't run");
+        NativeKernels.require(SmallBatchDense.unavailableReason(), "the small-batch dense kernel");
         backend = new CpuBackend();
     }
 

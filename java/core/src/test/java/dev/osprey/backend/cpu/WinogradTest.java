@@ -5,10 +5,8 @@ import static dev.osprey.backend.Close.random;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
-import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.osprey.Activation;
 import dev.osprey.Precision;
@@ -38,9 +36,7 @@ class WinogradTest {
     /** The kernel is built wherever gcc is and runs on AVX2 + FMA (CI has both); elsewhere these tests say why not. */
     @BeforeAll
     static void kernelAvailable() {
-        assumeTrue(Winograd.unavailableReason() == null || "true".equals(System.getenv("CI")),
-                () -> "the Winograd kernel can't run here: " + Winograd.unavailableReason());
-        assertNull(Winograd.unavailableReason(), "the Winograd kernel can't run");
+        NativeKernels.require(Winograd.unavailableReason(), "the Winograd kernel");
         tiles2 = new CpuBackend(new Winograd(Winograd.Use.TILE_2X2));
         tiles4 = new CpuBackend(new Winograd(Winograd.Use.TILE_4X4));
     }
