@@ -8,6 +8,7 @@
 # when run as root).
 # Usage: benchmarks/run-graph-models-vs-peers.sh [seconds-per-figure=5] [rounds=3]
 # MODELS="resnet20" measures only the models named (default: resnet20 mobilenetv2).
+# COMPUTE=device: Osprey hands each call to its device thread (a library's default) instead of computing on the caller.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 seconds="${1:-5}"
@@ -30,7 +31,13 @@ fi
 (cd "$root" && mvn -B -q -Dstyle.color=never -DskipTests package -pl benchmarks -am) >&2
 jar="$root/benchmarks/target/osprey-benchmarks-0.1.0-SNAPSHOT.jar"
 cp="$jar:$root/benchmarks/target/lib/*"
-java=(java --enable-native-access=ALL-UNNAMED -cp "$cp")
+# Osprey computes on the calling thread, as the command line does and as ONNX Runtime and PyTorch do (one calling
+# thread here); COMPUTE=device hands every call to the CPU backend's device thread, a library's default.
+compute="${COMPUTE:-caller}"
+case "$compute" in caller) device_thread=false ;; device) device_thread=true ;;
+  *) echo "COMPUTE: expected caller or device, received '$compute'" >&2; exit 2 ;; esac
+export OSPREY_COMPUTE="$compute"
+java=(java -Dosprey.cpu.deviceThread="$device_thread" --enable-native-access=ALL-UNNAMED -cp "$cp")
 
 osprey=yes
 if ! unzip -l "$jar" 'dev/osprey/bench/GraphModelThroughput.class' >/dev/null 2>&1; then
@@ -73,7 +80,7 @@ cpu="$(lscpu | sed -n 's/^Model name: *//p' | head -1)"
 flags="$(lscpu | sed -n 's/^Flags: *//p')"
 java_version="$(java -version 2>&1 | head -1)"
 "$python" - "$log" "$notes" "$out" "$seconds" "$rounds" "$threads" "$cpu" "$flags" "$java_version" <<'PY'
-import collections, platform, subprocess, sys
+import collections, os, platform, subprocess, sys
 log, notes, out, seconds, rounds, threads, cpu, flags, java_version = sys.argv[1:10]
 lines = open(log).read().splitlines()
 values = collections.defaultdict(list)          # (framework, model, figure) -> one value per round
@@ -131,7 +138,8 @@ md = [f"# Osprey vs PyTorch vs ONNX Runtime on the CPU: ResNet-20 and MobileNetV
       "",
       f"- machine: {cpu}, {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} vCPU, "
       f"avx512_bf16: {has('avx512_bf16')}, AMX: {', '.join(amx) if amx else 'no'}; {platform.platform()}",
-      f"- Osprey: {info.get('osprey', 'no INFO line')}; {java_version}",
+      f"- Osprey: {info.get('osprey', 'no INFO line')}; {java_version}; compute on "
+      f"{'the calling thread (-Dosprey.cpu.deviceThread=false)' if os.environ.get('OSPREY_COMPUTE') == 'caller' else 'the device thread (COMPUTE=device)'}",
       f"- PyTorch: {info.get('pytorch', 'not run')}; each figure measured in NCHW and channels_last, the better kept "
       "(column 'PyTorch format'); MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=4294967296",
       f"- ONNX Runtime (Java): {info.get('onnxruntime', 'not run')}; model exported from the PyTorch definition "

@@ -17,6 +17,7 @@
 # fp32 run, as a column of its own; BF16=0 leaves it out.
 # FROM_ONNX=1: Osprey runs the very ONNX file ONNX Runtime runs, imported (Model.importOnnx), instead of its own
 # definition of the model (needs the osprey-onnx module, built where libonnx-dev is installed).
+# COMPUTE=device: Osprey hands each call to its device thread (a library's default) instead of computing on the caller.
 # Usage: benchmarks/run-inference-vs-peers.sh [seconds-per-figure=5] [rounds=3] [models...]
 #        models: any of tutorial resnet20 mobilenetv2 resnet18 mobilenetv2_224 (default: the first four;
 #        mobilenetv2_224 is MobileNetV2 at 224x224x3, batch 32)
@@ -72,7 +73,13 @@ touch "$log" "$notes"
 
 jar="$root/benchmarks/target/osprey-benchmarks-0.1.0-SNAPSHOT.jar"
 cp="$jar:$root/benchmarks/target/lib/*"
-java=(java --enable-native-access=ALL-UNNAMED -cp "$cp")
+# Osprey computes on the calling thread, as the command line does and as ONNX Runtime and PyTorch do (one calling
+# thread here); COMPUTE=device hands every call to the CPU backend's device thread, a library's default.
+compute="${COMPUTE:-caller}"
+case "$compute" in caller) device_thread=false ;; device) device_thread=true ;;
+  *) echo "COMPUTE: expected caller or device, received '$compute'" >&2; exit 2 ;; esac
+export OSPREY_COMPUTE="$compute"
+java=(java -Dosprey.cpu.deviceThread="$device_thread" --enable-native-access=ALL-UNNAMED -cp "$cp")
 if [ ! -f "$jar" ]; then
   echo "$jar is missing: run without SKIP_BUILD=1 to build it" >&2; exit 1
 fi
@@ -161,7 +168,7 @@ if [ "${FROM_ONNX:-0}" = 1 ]; then
 fi
 "$python" - "$log" "$notes" "$out" "$seconds" "$rounds" "$threads" "$cpu" "$flags" "$java_version" \
   "$command_line" "$load_before" "$load_after" "${models[@]}" <<'PY'
-import collections, platform, re, subprocess, sys
+import collections, os, platform, re, subprocess, sys
 log, notes, out, seconds, rounds, threads, cpu, flags, java_version, command_line, load_before, load_after = \
     sys.argv[1:13]
 models = sys.argv[13:]
@@ -247,7 +254,8 @@ md = [f"# Inference on the CPU: Osprey vs ONNX Runtime vs PyTorch, best of {roun
       "",
       f"- machine: {cpu}, {nproc} vCPU; avx512f: {cpu_flag('avx512f')}, avx512_vnni: {cpu_flag('avx512_vnni')}, "
       f"avx512_bf16: {cpu_flag('avx512_bf16')}, AMX: {', '.join(amx) if amx else 'no'}; {platform.platform()}",
-      f"- Osprey: {info.get('osprey', 'no INFO line')}; {java_version}",
+      f"- Osprey: {info.get('osprey', 'no INFO line')}; {java_version}; compute on "
+      f"{'the calling thread (-Dosprey.cpu.deviceThread=false)' if os.environ.get('OSPREY_COMPUTE') == 'caller' else 'the device thread (COMPUTE=device)'}",
       f"- ONNX Runtime (Java): {info.get('onnxruntime', 'not run')}; graph optimization ALL, sequential, inter-op 1; "
       f"model exported from the PyTorch definition (opset 13, onnx {version('onnx')})",
       f"- PyTorch: {info.get('pytorch', 'not run')}, torchvision {version('torchvision')}; each figure measured in "

@@ -44,8 +44,15 @@ public final class OspreyCommand implements Runnable {
         spec.commandLine().usage(System.out);
     }
 
-    /** Runs the command line, then exits the JVM with its exit code (see {@link #execute}). */
+    /**
+     * Runs the command line, then exits the JVM with its exit code (see {@link #execute}). Every command but serve
+     * computes from one thread, so the CPU backend runs compute on it rather than handing each call to a thread of its
+     * own (-Dosprey.cpu.deviceThread=false unless set; serve's request threads keep the hand-over).
+     */
     public static void main(String[] args) {
+        if (args.length == 0 || !args[0].equals("serve")) {
+            defaultProperty("osprey.cpu.deviceThread", "false");
+        }
         System.exit(execute(args));
     }
 

@@ -43,6 +43,11 @@ public final class DeviceThread {
         return task.await();
     }
 
+    /** Runs {@code work} on the calling thread, its exceptions rethrown as {@link #call} rethrows them. */
+    public static <T> T callHere(Callable<T> work) {
+        return Task.callDirectly(work);
+    }
+
     /** True on the device thread itself. */
     public boolean isCurrent() {
         return Thread.currentThread() == thread;

@@ -74,11 +74,11 @@ public final class CpuBackend implements Backend {
      */
     private final dnnl.cpu_isa isa;
 
-    /** Where compute runs (see {@link #execute}); null where callers run it (see {@link #usesDeviceThread}). */
-    private final dev.osprey.backend.DeviceThread deviceThread;
+    /** Which thread compute runs on (see {@link #execute}). */
+    private final ComputeAffinity affinity;
 
     /**
-     * Loads oneDNN and makes its engine, stream and (where {@link #usesDeviceThread}) device thread. Throws
+     * Loads oneDNN and makes its engine and stream, and decides where compute runs ({@link ComputeAffinity}). Throws
      * BackendException when oneDNN's native library can't be loaded, when OMP_DYNAMIC=true would give oneDNN fewer
      * OpenMP threads than it plans for, or when -Dosprey.cpu.deviceThread, -Dosprey.cpu.minMicrosPerThread or
      * -Dosprey.cpu.winograd is malformed. Use {@link dev.osprey.backend.Device#cpu()}'s backend rather than making
@@ -99,7 +99,8 @@ public final class CpuBackend implements Backend {
                     + "org.bytedeco:opencl's native jar must be on the class path): " + e.getMessage(), e);
         }
         // OpenMP's own team size (it can differ from availableProcessors() under a container's CPU quota)
-        boolean ownThread = usesDeviceThread(System.getProperty("osprey.cpu.deviceThread"), OpenMpTeam.defaultSize());
+        ComputeAffinity.Mode where = ComputeAffinity.mode(System.getProperty("osprey.cpu.deviceThread"),
+                OpenMpTeam.defaultSize());
         teams = TeamSize.fromProperties(); // before anything native is made: a malformed setting leaks nothing
         // Plans are cached here, per spec; oneDNN's own cache of primitives would only keep evicted ones alive.
         dnnl.set_primitive_cache_capacity(PLANS_PER_KIND);
@@ -107,7 +108,7 @@ public final class CpuBackend implements Backend {
         isa = dnnl.get_effective_cpu_isa();
         dnnl_version_t v = dnnl.version();
         description = "cpu: oneDNN " + v.major() + "." + v.minor() + "." + v.patch() + ", " + threads() + " threads";
-        deviceThread = ownThread ? new dev.osprey.backend.DeviceThread("osprey-cpu") : null; // last: nothing leaks
+        affinity = new ComputeAffinity(where, "osprey-cpu"); // last: nothing leaks
     }
 
     /**
@@ -140,35 +141,17 @@ public final class CpuBackend implements Backend {
         }
     }
 
+    /** Runs work on the thread {@link ComputeAffinity} picks: the caller's, or one of the backend's own. */
+    @Override
+    public <T> T execute(java.util.concurrent.Callable<T> work) {
+        return affinity.run(work);
+    }
+
     /**
      * oneDNN's kernels split work for the team size they ask OpenMP for; with OMP_DYNAMIC=true OpenMP may hand them
      * fewer threads. Measured here: a 15-second benchmark had not finished after 15 minutes, and stopping it left a
      * native crash in a backward-weights kernel (SIGTERM during normal training leaves none).
      */
-    @Override
-    public <T> T execute(java.util.concurrent.Callable<T> work) {
-        return deviceThread == null ? Backend.super.execute(work) : deviceThread.call(work);
-    }
-
-    /**
-     * Whether compute runs on one thread of its own: -Dosprey.cpu.deviceThread=true or false says; unset, only where
-     * OpenMP's team has more than one thread. The device thread keeps every call on one OpenMP pool (OpenMP makes a
-     * pool per calling thread, and pools fight over the cores); with one thread there is no pool, and the hand-over
-     * would only cost time: at OMP_NUM_THREADS=1 batch-1 latency fell from 160 to 91 µs on the tutorial CNN and its
-     * p99.9 from 1.6 to 0.22 ms on the caller (benchmarks/results/latency-tails-2026-12-03T1105Z.md).
-     */
-    static boolean usesDeviceThread(String property, int team) {
-        if (property == null) {
-            return team > 1;
-        }
-        return switch (property.trim().toLowerCase(java.util.Locale.ROOT)) {
-            case "true" -> true;
-            case "false" -> false;
-            default -> throw new BackendException("-Dosprey.cpu.deviceThread: expected true or false (unset: a thread "
-                    + "of its own only where OpenMP has more than one), received '" + property + "'");
-        };
-    }
-
     static void refuseDynamicOpenMpTeams(String ompDynamic) {
         if (ompDynamic != null && (ompDynamic.trim().equalsIgnoreCase("true") || ompDynamic.trim().equals("1"))) {
             throw new BackendException("the CPU backend can't run with OMP_DYNAMIC=" + ompDynamic.trim() + ": oneDNN "

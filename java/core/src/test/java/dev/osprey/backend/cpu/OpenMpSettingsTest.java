@@ -26,11 +26,11 @@ class OpenMpSettingsTest {
 
     @Test
     void computeHasAThreadOfItsOwnWhereOpenMpHasATeamUnlessToldOtherwise() {
-        assertEquals(true, CpuBackend.usesDeviceThread(null, 2));
-        assertEquals(false, CpuBackend.usesDeviceThread(null, 1), "one thread: no pool to keep single");
-        assertEquals(true, CpuBackend.usesDeviceThread(" TRUE", 1));
-        assertEquals(false, CpuBackend.usesDeviceThread("false", 8));
-        BackendException e = assertThrows(BackendException.class, () -> CpuBackend.usesDeviceThread("yes", 2));
+        assertEquals(ComputeAffinity.Mode.DEVICE_THREAD, ComputeAffinity.mode(null, 2));
+        assertEquals(ComputeAffinity.Mode.CALLER, ComputeAffinity.mode(null, 1), "one thread: no pool to keep single");
+        assertEquals(ComputeAffinity.Mode.DEVICE_THREAD, ComputeAffinity.mode(" TRUE", 1));
+        assertEquals(ComputeAffinity.Mode.CALLER, ComputeAffinity.mode("false", 8));
+        BackendException e = assertThrows(BackendException.class, () -> ComputeAffinity.mode("yes", 2));
         assertEquals("-Dosprey.cpu.deviceThread: expected true or false (unset: a thread of its own only where OpenMP "
                 + "has more than one), received 'yes'", e.getMessage());
     }
