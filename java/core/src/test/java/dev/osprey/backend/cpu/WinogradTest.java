@@ -64,13 +64,14 @@ class WinogradTest {
         // the tutorial CNN's second convolution: 11x11 outputs, in 3x3 tiles of 4 (3.4x fewer multiply-adds) or
         // 6x6 tiles of 2 (1.9x)
         assertEquals(4, auto.tile(op(conv(256, 13, 13, 32, 64, VALID, true, relu))));
-        assertEquals(2, auto.tile(op(conv(1, 8, 8, 64, 64, SAME, false, Activation.LINEAR))), "64 x 64: 2x2 rounds less");
-        assertEquals(2, auto.tile(op(conv(256, 8, 8, 64, 64, SAME, false, Activation.RELU6))));
+        assertEquals(2, auto.tile(op(conv(1, 8, 8, 64, 128, SAME, false, Activation.LINEAR))), "64 x 128: 2x2 rounds less");
+        assertEquals(2, auto.tile(op(conv(256, 8, 8, 64, 128, SAME, false, Activation.RELU6))));
+        assertEquals(4, auto.tile(op(conv(256, 8, 8, 64, 64, SAME, false, Activation.RELU6))), "ResNet-20's stage 3");
         assertEquals(4, auto.tile(op(conv(256, 8, 8, 32, 64, SAME, false, Activation.RELU6))));
         assertEquals(4, auto.tile(op(conv(256, 32, 32, 16, 16, SAME, true, relu))));
         assertEquals(4, auto.tile(op(conv(1, 13, 13, 32, 64, VALID, true, relu))), "batch 1: 9 tiles in 2 rows of 6");
         assertEquals(4, auto.tile(op(conv(6, 5, 5, 32, 32, VALID, true, relu))), "3x3 outputs: 2.25x against 1.27x");
-        assertEquals(0, auto.tile(op(conv(6, 5, 5, 64, 64, VALID, true, relu))), "too wide for 4x4; 2x2 cuts 1.27x");
+        assertEquals(0, auto.tile(op(conv(6, 5, 5, 64, 128, VALID, true, relu))), "too wide for 4x4; 2x2 cuts 1.27x");
         assertEquals(0, auto.tile(op(conv(1, 5, 5, 64, 64, VALID, true, relu))), "one tile in a row of 6: 0.38x");
         assertEquals(2, auto.tile(op(conv(6, 8, 8, 64, 64, VALID, true, relu))), "6x6 outputs: a tie, 2x2 rounds less");
         assertEquals(2, auto.tile(op(conv(6, 4, 4, 32, 32, VALID, true, relu))), "2x2 outputs: 4x4 tiles cut nothing");
@@ -116,8 +117,9 @@ class WinogradTest {
         assertEquals(4, new Winograd(Winograd.Use.ALWAYS).filterTile(conv(1, 16, 16, 8, 8, SAME, true, relu)));
         assertEquals(2, new Winograd(Winograd.Use.TILE_2X2).filterTile(conv(1, 16, 16, 8, 8, SAME, true, relu)));
         assertEquals(0, new Winograd(Winograd.Use.NEVER).filterTile(conv(128, 8, 8, 64, 64, SAME, false, relu)));
-        // training's forward and backward-data: 4x4 tiles up to 128 x 128 channels, where inference stops at 32 x 64
-        assertEquals(2, auto.tile(op(conv(128, 8, 8, 64, 64, SAME, false, relu))));
+        // training's forward and backward-data: 4x4 tiles up to 128 x 128 channels, where inference stops at 64 x 64
+        assertEquals(2, auto.tile(op(conv(128, 8, 8, 128, 128, SAME, false, relu))));
+        assertEquals(4, auto.trainingTile(conv(128, 8, 8, 128, 128, SAME, false, relu)));
         assertEquals(4, auto.trainingTile(conv(128, 8, 8, 64, 64, SAME, false, relu)));
         assertEquals(4, auto.trainingTile(conv(32, 28, 28, 128, 128, SAME, false, relu)));
         assertEquals(2, auto.trainingTile(conv(32, 14, 14, 256, 256, SAME, false, relu)), "256 x 256: 2x2 tiles");
