@@ -45,15 +45,27 @@ public final class OspreyCommand implements Runnable {
     }
 
     /**
-     * Runs the command line, then exits the JVM with its exit code (see {@link #execute}). Every command but serve
-     * computes from one thread, so the CPU backend runs compute on it rather than handing each call to a thread of its
-     * own (-Dosprey.cpu.deviceThread=false unless set; serve's request threads keep the hand-over).
+     * Runs the command line, then exits the JVM with its exit code (see {@link #execute}); the CPU backend computes on
+     * the main thread where {@link #computesFromOneThread} (-Dosprey.cpu.deviceThread=false unless set).
      */
     public static void main(String[] args) {
-        if (args.length == 0 || !args[0].equals("serve")) {
+        if (computesFromOneThread(args)) {
             defaultProperty("osprey.cpu.deviceThread", "false");
         }
         System.exit(execute(args));
+    }
+
+    /**
+     * Whether a command line computes from its main thread alone, so that the CPU backend can run compute there rather
+     * than hand each call to a thread of its own. Not so for serve (the main thread loads and plans, the predictor's
+     * thread serves: two threads, which in caller mode would make two OpenMP pools) nor for training on several
+     * devices (--devices: a thread per replica).
+     */
+    static boolean computesFromOneThread(String[] args) {
+        java.util.List<String> words = java.util.Arrays.asList(args);
+        boolean serving = words.stream().filter(a -> !a.startsWith("-")).findFirst().orElse("").equals("serve");
+        boolean replicas = words.stream().anyMatch(a -> a.equals("--devices") || a.startsWith("--devices="));
+        return !serving && !replicas;
     }
 
     /** Runs a command line and returns its exit code (0 success, 1 failure, 2 usage error). */

@@ -399,8 +399,9 @@ public interface Backend extends AutoCloseable {
 
     /**
      * Runs a unit of compute (a predict call, a training step) where this backend wants its ops called from, and
-     * returns its result. The CPU backend runs it on its {@link DeviceThread}, so oneDNN's OpenMP pool is made once
-     * and never contended by a second Java thread; the default runs it on the caller's thread.
+     * returns its result. The CPU backend runs one unit at a time, on its {@link DeviceThread} (so that oneDNN's OpenMP
+     * pool is made once, whichever Java threads ask) or, with -Dosprey.cpu.deviceThread=false, on the caller; the
+     * default runs it on the caller's thread.
      */
     default <T> T execute(java.util.concurrent.Callable<T> work) {
         try {

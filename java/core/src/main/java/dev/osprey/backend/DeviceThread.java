@@ -132,7 +132,7 @@ public final class DeviceThread {
             if (t instanceof Error e) {
                 throw e;
             }
-            throw new BackendException("device thread: " + t, t);
+            throw new BackendException("compute failed: " + t, t);
         }
     }
 }

@@ -42,7 +42,8 @@ public final class Calibration {
         };
         int n = x.rows();
         // fp32 plans that keep every call (no folding), so each layer's input is the model's own tensor; made, run and
-        // closed where the backend computes (its device thread on the CPU); one for full batches, one for the rest
+        // closed where the backend computes (on the CPU its device thread, or the caller); one for full batches, one
+        // for the rest
         backend.execute(() -> {
             ExecutionPlan full = null;
             try {

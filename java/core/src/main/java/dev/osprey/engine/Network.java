@@ -341,7 +341,7 @@ public final class Network implements AutoCloseable {
             int count = Math.min(batchSize, n - start);
             int first = start;
             ExecutionPlan plan = inferencePlan(count);
-            // One batch per hand-over to the device thread: a long predict never holds it against other callers.
+            // One batch per unit of compute: a long predict never holds the backend against other callers.
             backend.execute(() -> {
                 for (int i = 0; i < x.size(); i++) {
                     backend.copyIn(x.get(i).data(), first * x.get(i).rowSize(), plan.input(i));

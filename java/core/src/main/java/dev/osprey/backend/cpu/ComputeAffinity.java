@@ -14,7 +14,7 @@ import java.util.concurrent.locks.ReentrantLock;
  *   <li>{@link Mode#DEVICE_THREAD}, the default with more than one OpenMP thread: every call is handed to one
  *       {@link DeviceThread}, so there is one pool whichever threads ask (a server's request threads).
  *   <li>{@link Mode#CALLER} (-Dosprey.cpu.deviceThread=false; the default with one OpenMP thread, and the command
- *       line's for every command but serve): the caller runs its own compute, with no hand-over. A program with one
+ *       line's where it computes from one thread): the caller runs its own compute, with no hand-over. A program with one
  *       calling thread (a batch job, a benchmark, a training loop) gains the hand-over's cost: on 2 AVX2 cores at
  *       batch 1 the caller ran the tutorial CNN in 42-59 µs where handing over took 52-80, ResNet-20 in 516-611 µs
  *       against 644-828, MobileNetV2 in 371-512 against 382-552 (interleaved runs).
@@ -33,7 +33,7 @@ final class ComputeAffinity {
 
     private final Mode mode;
     /** Held around every unit of compute, wherever it runs. */
-    private final ReentrantLock running = new ReentrantLock();
+    private final ReentrantLock running = new ReentrantLock(true); // fair: callers take turns, first come first
     private final DeviceThread device; // null in caller mode
 
     /** @param threadName the device thread's name, where one is started */
@@ -47,7 +47,8 @@ final class ComputeAffinity {
      * OpenMP's team has more than one thread) for a team of {@code team} threads. With one thread there is no pool to
      * keep single, and the hand-over would only cost time: at OMP_NUM_THREADS=1 the tutorial CNN's batch-1 latency
      * fell from 160 to 91 µs, its p99.9 from 1.6 to 0.22 ms, on the caller
-     * (benchmarks/results/latency-tails-2026-12-03T1105Z.md). Throws BackendException for another value.
+     * (benchmarks/results/latency-tails-2026-12-03T1105Z.md). A blank value counts as unset. Throws BackendException
+     * for another value.
      */
     static Mode mode(String property, int team) {
         if (property == null || property.isBlank()) {
@@ -65,9 +66,19 @@ final class ComputeAffinity {
         return mode;
     }
 
+    /** Whether thread waits for its turn to compute. Read by tests. */
+    boolean isWaiting(Thread thread) {
+        return running.hasQueuedThread(thread);
+    }
+
+    /** Whether a unit of compute runs now. Read by tests. */
+    boolean isRunning() {
+        return running.isLocked();
+    }
+
     /** Runs {@code work} where this affinity says and returns its result; its exceptions are rethrown here. */
     <T> T run(Callable<T> work) {
-        if (running.isHeldByCurrentThread()) { // re-entry (a callback inside fit that predicts): run at once
+        if (running.isHeldByCurrentThread()) { // re-entry (compute that computes again): run at once
             return DeviceThread.callHere(work);
         }
         if (device == null || device.isCurrent()) {

@@ -10,8 +10,10 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 /** Where the CPU backend's compute runs, and that it never runs on two threads at once. */
+@Timeout(60) // a deadlock fails the test instead of hanging the build
 class ComputeAffinityTest {
     private static final long TIMEOUT = 60;
 
@@ -33,7 +35,7 @@ class ComputeAffinityTest {
         assertEquals("test-device", CompletableFuture.supplyAsync(() -> where(device)).get(TIMEOUT, TimeUnit.SECONDS));
     }
 
-    /** Compute that computes again (a callback inside fit that predicts) runs at once, where the outer call runs. */
+    /** Compute that computes again runs at once, where the outer call runs, instead of waiting for itself. */
     @Test
     void reEntryRunsAtOnce() {
         for (ComputeAffinity.Mode mode : ComputeAffinity.Mode.values()) {
@@ -65,7 +67,7 @@ class ComputeAffinityTest {
             }, "second-caller");
             t.start();
             assertTrue(secondStarted.await(TIMEOUT, TimeUnit.SECONDS));
-            while (t.getState() != Thread.State.WAITING && !second.isDone()) { // parked on the lock, or (a bug) done
+            while (!affinity.isWaiting(t) && !second.isDone()) { // queued for the lock, or (a bug) done
                 Thread.onSpinWait();
             }
             assertFalse(second.isDone(), "the second call ran while the first was still computing");
@@ -83,7 +85,9 @@ class ComputeAffinityTest {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                     () -> affinity.run(() -> { throw new IllegalArgumentException("from the work"); }));
             assertEquals("from the work", e.getMessage());
-            assertEquals("still serving", affinity.run(() -> "still serving"), mode.name());
+            assertFalse(affinity.isRunning(), mode + ": the failed call left the lock held");
+            assertEquals("still serving", CompletableFuture.supplyAsync(() -> affinity.run(() -> "still serving"))
+                    .orTimeout(TIMEOUT, TimeUnit.SECONDS).join(), mode + ": another thread's next call");
         }
     }
 }

@@ -144,7 +144,7 @@ class OpenMpTeamTest {
         try (dev.osprey.backend.Memory memory = backend.newMemory()) {
             Tensor x = memory.allocate(pool.inputShape());
             Tensor y = memory.allocate(pool.outputShape());
-            backend.execute(() -> { // the inference step is made on first use, on the device thread
+            backend.execute(() -> { // the inference step is made on first use, where the backend computes
                 backend.pool2dInference(pool, x, y);
                 return null;
             });
