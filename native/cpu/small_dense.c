@@ -1,10 +1,11 @@
 /*
  * A dense layer for a few images at a time, fp32, for dev.osprey.backend.cpu.SmallBatchDense: y = rectify(x W + b)
- * with the kernel W in Keras' layout (in, units), units a multiple of 8. At batch 1 oneDNN's inner product spends
+ * with the kernel W in Keras' layout (in, units), any number of units. At batch 1 oneDNN's inner product spends
  * most of a call setting up (7 us for the tutorial CNN's 576 x 64 layer, whose 37 K multiply-adds take under 1 us at
  * this core's rate). Here each image's row of W is read once per 64 units: every input broadcast and multiplied into
- * 8 vectors of sums, which stay in registers; bias and activation are applied as the sums are stored. One thread: the
- * work is too small to share.
+ * 8 vectors of sums, which stay in registers; bias and activation are applied as the sums are stored. The last
+ * units % 8 columns are read and written through a mask (a classifier's 10 units: one vector, then 2 lanes), never
+ * past the end of a row of W, of b or of y. One thread: the work is too small to share.
  */
 #include <jni.h>
 
@@ -45,6 +46,17 @@ TARGET INLINE void dense_columns(const float *x, int in, const float *w, int uni
     }
 }
 
+/* As dense_columns for the last lanes (1 to 7) of units: only the lanes mask holds are read and written. */
+TARGET INLINE void dense_tail(const float *x, int in, const float *w, int units, const float *b, __m256i mask,
+                              int rectify_on, __m256 slope, __m256 cap, float *y) {
+    __m256 s = _mm256_setzero_ps();
+    for (int i = 0; i < in; i++, w += units) {
+        s = _mm256_fmadd_ps(_mm256_broadcast_ss(x + i), _mm256_maskload_ps(w, mask), s);
+    }
+    __m256 a = _mm256_add_ps(s, _mm256_maskload_ps(b, mask));
+    _mm256_maskstore_ps(y, mask, rectify_on ? rectify(a, slope, cap) : a);
+}
+
 TARGET static void dense(const float *x, int batch, int in, const float *w, int units, const float *b, int rectify_on,
                          float slope_value, float cap_value, float *y) {
     const __m256 slope = _mm256_set1_ps(slope_value), cap = _mm256_set1_ps(cap_value);
@@ -55,8 +67,13 @@ TARGET static void dense(const float *x, int batch, int in, const float *w, int 
         for (; u + 64 <= units; u += 64) {
             dense_columns(row, in, w + u, units, b + u, 8, rectify_on, slope, cap, out + u);
         }
-        for (; u < units; u += 8) {
+        for (; u + 8 <= units; u += 8) {
             dense_columns(row, in, w + u, units, b + u, 1, rectify_on, slope, cap, out + u);
+        }
+        if (u < units) {
+            int lanes = units - u;
+            __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            dense_tail(row, in, w + u, units, b + u, mask, rectify_on, slope, cap, out + u);
         }
     }
 }

@@ -44,6 +44,10 @@ class SmallBatchDenseTest {
             new DenseSpec(3, 5, 8, Activation.LINEAR),                  // one vector of units
             new DenseSpec(4, 17, 72, Activation.relu(0.5f, 0.2f)),      // 64 units, then 8: both column paths
             new DenseSpec(2, 33, 136, Activation.RELU6),                // 2 x 64 + 8
+            new DenseSpec(1, 64, 10, Activation.LINEAR),                // a classifier: 8 units, then 2 lanes
+            new DenseSpec(3, 7, 3, Activation.RELU),                    // fewer units than a vector
+            new DenseSpec(4, 33, 77, Activation.relu(0.5f, 0.2f)),      // 64 + 8 + 5 lanes
+            new DenseSpec(2, 5, 1, Activation.LINEAR),                  // one unit
         };
         for (DenseSpec s : specs) {
             DenseInference op = new DenseInference(s, Precision.FP32);
@@ -61,16 +65,15 @@ class SmallBatchDenseTest {
     void largerBatchesAndOtherLayersStayWithOneDnn() {
         assertFalse(SmallBatchDense.fits(new DenseInference(new DenseSpec(5, 576, 64, Activation.RELU),
                 Precision.FP32)), "batch 5");
-        assertFalse(SmallBatchDense.fits(new DenseInference(new DenseSpec(1, 64, 10, Activation.LINEAR),
-                Precision.FP32)), "10 units: not a multiple of 8");
+
         assertFalse(SmallBatchDense.fits(new DenseInference(new DenseSpec(1, 64, 16, Activation.SWISH),
                 Precision.FP32)));
         assertFalse(SmallBatchDense.fits(new DenseInference(new DenseSpec(1, 64, 16, Activation.RELU),
                 Precision.BF16)));
         // the one it leaves to oneDNN still computes right, with whatever layout oneDNN prepares
-        DenseSpec s = new DenseSpec(1, 64, 10, Activation.LINEAR);
+        DenseSpec s = new DenseSpec(5, 64, 10, Activation.LINEAR);
         Random r = new Random(3);
-        float[] x = random(r, 64);
+        float[] x = random(r, 5 * 64);
         float[] k = random(r, 640);
         float[] b = random(r, 10);
         assertClose("oneDNN's", ReferenceOps.denseForward(s, x, k, b), run(new DenseInference(s, Precision.FP32), x, k,
@@ -80,6 +83,39 @@ class SmallBatchDenseTest {
             Tensor kernel = memory.allocate(8, 8);
             assertThrows(IllegalArgumentException.class,
                     () -> backend.densePrepareInferenceKernel(fitting, kernel, kernel), "nothing to prepare");
+        }
+    }
+
+    /** The last lanes of a row are written through a mask: the floats after the output stay as they were. */
+    @Test
+    void theLastLanesWriteNothingPastTheOutput() {
+        DenseSpec s = new DenseSpec(2, 9, 13, Activation.LINEAR);
+        DenseInference op = new DenseInference(s, Precision.FP32);
+        assertTrue(SmallBatchDense.fits(op));
+        Random r = new Random(11);
+        float[] x = random(r, 2 * 9);
+        float[] k = random(r, 9 * 13);
+        float[] b = random(r, 13);
+        int outputs = 2 * 13;
+        try (Memory memory = backend.newMemory()) {
+            Tensor keras = memory.allocate(s.kernelShape());
+            backend.copyIn(k, 0, keras);
+            Tensor tx = memory.allocate(s.inputShape());
+            backend.copyIn(x, 0, tx);
+            Tensor tb = memory.allocate(13);
+            backend.copyIn(b, 0, tb);
+            Tensor whole = memory.allocate(outputs + 8);
+            float[] sentinel = new float[outputs + 8];
+            java.util.Arrays.fill(sentinel, 7f);
+            backend.copyIn(sentinel, 0, whole);
+            backend.denseInference(op, tx, keras, tb, backend.view(whole, 0, s.outputShape()));
+            float[] after = new float[outputs + 8];
+            backend.copyOut(whole, after, 0);
+            assertClose("the outputs", ReferenceOps.denseForward(s, x, k, b),
+                    java.util.Arrays.copyOf(after, outputs), 1e-5);
+            for (int i = outputs; i < after.length; i++) {
+                assertEquals(7f, after[i], "float " + i + " past the output");
+            }
         }
     }
 
