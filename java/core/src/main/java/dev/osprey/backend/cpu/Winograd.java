@@ -41,18 +41,26 @@ final class Winograd {
      */
     static final int MAX_CHANNEL_PRODUCT = 256 * 256;
     /**
-     * The largest inC x outC (a product) for which {@code auto} uses F(4x4, 3x3); wider layers use F(2x2, 3x3). 4x4
-     * tiles round more than a direct convolution (on one 32-to-64-channel layer of unit normals, WinogradTest: 7x
-     * oneDNN's worst error; on ResNet-20's 64-channel layer 3.4e-6 of the largest output against 2x2 tiles' 2.1e-7,
-     * benchmarks/run-winograd-layers.sh), 2x2 tiles no more. Through every built-in architecture
-     * (OptimizedInferenceTest) the inference plan's predictions stayed within the 1e-5 of the training path's that
-     * inference plans promise: with this bound ResNet-18's at 32x32x3 moved by 3.2e-6 at most, its logits by 3.2e-6 of
-     * the largest (with 32 x 64 as the bound: 7.4e-6 and 2.1e-6; the rounding of the softmax over near-equal logits
-     * decides there, not the tile). At 64 x 64 channels 4x4 tiles ran 1.4-1.6x 2x2 tiles' speed on ResNet-20's third
-     * stage at batch 256, and the whole model's batch-256 inference 0.97-1.36x (median 1.19x, six interleaved pairs).
-     * Narrow layers are where 4x4 tiles gain most (F(2x2, 3x3)'s transforms cost as much as its products there).
+     * The largest inC x outC (a product) for which {@code auto} uses F(4x4, 3x3) at any batch size; up to
+     * {@link #MAX_WIDE_4X4_CHANNEL_PRODUCT}, only where batch 1 takes them too; wider layers use F(2x2, 3x3). 4x4 tiles
+     * round more than a direct convolution (on one 32-to-64-channel layer of unit normals, WinogradTest: 7x oneDNN's
+     * worst error), 2x2 tiles no more. Through every built-in architecture (OptimizedInferenceTest) the inference
+     * plan's predictions stay within the 1e-5 of the training path's that inference plans promise. Narrow layers are
+     * where 4x4 tiles gain most (F(2x2, 3x3)'s transforms cost as much as its products there), and 32 x 64 channels
+     * keep the tutorial CNN's.
      */
-    static final int MAX_4X4_CHANNEL_PRODUCT = 64 * 64;
+    static final int MAX_4X4_CHANNEL_PRODUCT = 32 * 64;
+    /**
+     * The largest inC x outC for which {@code auto} uses F(4x4, 3x3) where batch 1 picks them as well, so that such a
+     * layer runs the same kernel at every batch size: a served request's answer must not depend on the batch it rode
+     * in (the serving module pads batches to powers of two and checks the results bit for bit), and the tutorial CNN's
+     * 64-channel layer of 3x3 outputs would take 4x4 tiles at batch 256 but not at 2. On ResNet-20's 64-channel stage
+     * (8x8 maps, 4x4 tiles at batch 1 too) they ran 1.4-1.6x 2x2 tiles' speed at batch 256, and the whole model's
+     * batch-256 inference 0.97-1.36x (median 1.19x, six interleaved pairs); its error there 3.4e-6 of the largest
+     * output against 2.1e-7 (benchmarks/run-winograd-layers.sh), and ResNet-18's predictions at 32x32x3 moved from the
+     * training path's by 3.2e-6 at most (7.4e-6 without these layers: the softmax over near-equal logits decides).
+     */
+    static final int MAX_WIDE_4X4_CHANNEL_PRODUCT = 64 * 64;
     /**
      * The largest inC x outC for which {@code auto} uses F(4x4, 3x3) in training, where the accuracy bound above does
      * not apply: its transformed kernel (2.25x 2x2 tiles') must stay in cache. Per layer, 4x4 tiles ran 327-444
@@ -109,7 +117,16 @@ final class Winograd {
 
     /** The outputs per tile along each axis (2 or 4) of the kernel that runs op here, or 0: oneDNN runs it. */
     int tile(ConvInference op) {
-        return fits(op) ? pick(op.spec(), MAX_CHANNEL_PRODUCT, MAX_4X4_CHANNEL_PRODUCT) : 0;
+        if (!fits(op)) {
+            return 0;
+        }
+        Conv2dSpec s = op.spec();
+        int narrow = pick(s, s.batch(), MAX_CHANNEL_PRODUCT, MAX_4X4_CHANNEL_PRODUCT);
+        long product = (long) s.inC() * s.filters();
+        if (use != Use.AUTO || product <= MAX_4X4_CHANNEL_PRODUCT || product > MAX_WIDE_4X4_CHANNEL_PRODUCT) {
+            return narrow;
+        }
+        return pick(s, 1, MAX_CHANNEL_PRODUCT, MAX_WIDE_4X4_CHANNEL_PRODUCT) == 4 ? 4 : narrow;
     }
 
     /**
@@ -121,7 +138,7 @@ final class Winograd {
      */
     int trainingTile(Conv2dSpec s) {
         return s.math() == Precision.FP32 && fits(new ConvInference(s, false, Precision.FP32))
-                ? pick(s, MAX_CHANNEL_PRODUCT, MAX_TRAINING_4X4_CHANNEL_PRODUCT) : 0;
+                ? pick(s, s.batch(), MAX_CHANNEL_PRODUCT, MAX_TRAINING_4X4_CHANNEL_PRODUCT) : 0;
     }
 
     /**
@@ -130,15 +147,15 @@ final class Winograd {
      * outC up to maxProduct, up to max4x4Product for 4x4 tiles) whose cut in multiply-adds is larger, and at least
      * {@link #MIN_CUT}.
      */
-    private int pick(Conv2dSpec s, long maxProduct, long max4x4Product) {
+    private int pick(Conv2dSpec s, int batch, long maxProduct, long max4x4Product) {
         if (use == Use.NEVER || UNAVAILABLE != null) {
             return 0;
         }
         if (use == Use.TILE_2X2 || use == Use.TILE_4X4) {
             return use == Use.TILE_2X2 ? 2 : 4;
         }
-        double cut4 = allowed(4, s, Math.min(maxProduct, max4x4Product)) ? cut(4, s.batch(), s.outH(), s.outW()) : 0;
-        double cut2 = allowed(2, s, maxProduct) ? cut(2, s.batch(), s.outH(), s.outW()) : 0;
+        double cut4 = allowed(4, s, Math.min(maxProduct, max4x4Product)) ? cut(4, batch, s.outH(), s.outW()) : 0;
+        double cut2 = allowed(2, s, maxProduct) ? cut(2, batch, s.outH(), s.outW()) : 0;
         if (Math.max(cut4, cut2) < MIN_CUT) {
             return 0;
         }
@@ -154,7 +171,7 @@ final class Winograd {
      */
     int filterTile(Conv2dSpec s) {
         return s.math() == Precision.FP32 && fitsShape(s) && s.outH() > 0 && s.outW() > 0
-                ? pick(s, MAX_FILTER_CHANNEL_PRODUCT, MAX_FILTER_CHANNEL_PRODUCT) : 0;
+                ? pick(s, s.batch(), MAX_FILTER_CHANNEL_PRODUCT, MAX_FILTER_CHANNEL_PRODUCT) : 0;
     }
 
     /** Whether this setting lets m x m tiles run s: always, or auto's bounds (inC x outC up to maxProduct). */

@@ -57,6 +57,28 @@ class WinogradTest {
     private static final int[] SAME = {1, 1, 1, 1};
     private static final int[] VALID = {0, 0, 0, 0};
 
+    /**
+     * A served request's answer must not depend on the batch it rode in (the serving module pads batches to powers of
+     * two from 2 and compares bit for bit), so each layer of the built-in models runs the same kernel at every such
+     * batch size: among them the tutorial CNN's 64-channel layer of 3x3 outputs, which 4x4 tiles would cut 2.25x at
+     * batch 256 but not at 2, and ResNet-20's 64-channel stage, which takes them at every batch size.
+     */
+    @Test
+    void aLayerRunsTheSameKernelAtEveryBatchSizeAServerPadsTo() {
+        Winograd auto = new Winograd(Winograd.Use.AUTO);
+        int[][] layers = {{5, 5, 64, 64, 0}, {13, 13, 32, 64, 0}, {32, 32, 16, 16, 1}, {16, 16, 32, 32, 1},
+            {8, 8, 64, 64, 1}};
+        int[] expected = {0, 4, 4, 4, 4};
+        for (int l = 0; l < layers.length; l++) {
+            int[] g = layers[l];
+            int[] pad = g[4] == 1 ? SAME : VALID;
+            for (int batch = 1; batch <= 512; batch *= 2) {
+                assertEquals(expected[l], auto.tile(op(conv(batch, g[0], g[1], g[2], g[3], pad, true, Activation.RELU))),
+                        java.util.Arrays.toString(g) + " at batch " + batch);
+            }
+        }
+    }
+
     @Test
     void autoPicksTheTileThatCutsMoreWhereChannelsAmortizeItAndTheKernelStaysInCache() {
         Winograd auto = new Winograd(Winograd.Use.AUTO);
