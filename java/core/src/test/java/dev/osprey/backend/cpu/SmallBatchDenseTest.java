@@ -98,17 +98,11 @@ class SmallBatchDenseTest {
         float[] b = random(r, 13);
         int outputs = 2 * 13;
         try (Memory memory = backend.newMemory()) {
-            Tensor keras = memory.allocate(s.kernelShape());
-            backend.copyIn(k, 0, keras);
-            Tensor tx = memory.allocate(s.inputShape());
-            backend.copyIn(x, 0, tx);
-            Tensor tb = memory.allocate(13);
-            backend.copyIn(b, 0, tb);
             Tensor whole = memory.allocate(outputs + 8);
             float[] sentinel = new float[outputs + 8];
             java.util.Arrays.fill(sentinel, 7f);
             backend.copyIn(sentinel, 0, whole);
-            backend.denseInference(op, tx, keras, tb, backend.view(whole, 0, s.outputShape()));
+            compute(memory, op, x, k, b, backend.view(whole, 0, s.outputShape()));
             float[] after = new float[outputs + 8];
             backend.copyOut(whole, after, 0);
             assertClose("the outputs", ReferenceOps.denseForward(s, x, k, b),
@@ -121,25 +115,30 @@ class SmallBatchDenseTest {
 
     /** denseInference of op through the backend, the kernel prepared where the backend asks. */
     private static float[] run(DenseInference op, float[] x, float[] k, float[] b) {
-        DenseSpec s = op.spec();
         try (Memory memory = backend.newMemory()) {
-            Tensor keras = memory.allocate(s.kernelShape());
-            backend.copyIn(k, 0, keras);
-            long floats = backend.denseInferenceKernelSize(op);
-            Tensor kernel = keras;
-            if (floats > 0) {
-                kernel = memory.allocate(Math.toIntExact(floats));
-                backend.densePrepareInferenceKernel(op, keras, kernel);
-            }
-            Tensor tx = memory.allocate(s.inputShape());
-            backend.copyIn(x, 0, tx);
-            Tensor tb = memory.allocate(b.length);
-            backend.copyIn(b, 0, tb);
-            Tensor y = memory.allocate(s.outputShape());
-            backend.denseInference(op, tx, kernel, tb, y);
+            Tensor y = memory.allocate(op.spec().outputShape());
+            compute(memory, op, x, k, b, y);
             float[] out = new float[Math.toIntExact(y.size())];
             backend.copyOut(y, out, 0);
             return out;
         }
+    }
+
+    /** denseInference of op into y, its inputs, kernel (prepared where the backend asks) and bias put in memory. */
+    private static void compute(Memory memory, DenseInference op, float[] x, float[] k, float[] b, Tensor y) {
+        DenseSpec s = op.spec();
+        Tensor keras = memory.allocate(s.kernelShape());
+        backend.copyIn(k, 0, keras);
+        long floats = backend.denseInferenceKernelSize(op);
+        Tensor kernel = keras;
+        if (floats > 0) {
+            kernel = memory.allocate(Math.toIntExact(floats));
+            backend.densePrepareInferenceKernel(op, keras, kernel);
+        }
+        Tensor tx = memory.allocate(s.inputShape());
+        backend.copyIn(x, 0, tx);
+        Tensor tb = memory.allocate(b.length);
+        backend.copyIn(b, 0, tb);
+        backend.denseInference(op, tx, kernel, tb, y);
     }
 }
