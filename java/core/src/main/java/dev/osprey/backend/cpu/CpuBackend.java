@@ -47,6 +47,10 @@ public final class CpuBackend implements Backend {
             new PlanCache<>("Osprey's Winograd kernel", PLANS_PER_KIND);
     private final PlanCache<ConvInference, PooledConvPlan> pooledPlans =
             new PlanCache<>("Osprey's pooled convolution", PLANS_PER_KIND);
+    private final PlanCache<ConvInference, PointwiseConvPlan> pointwisePlans =
+            new PlanCache<>("Osprey's pointwise convolution", PLANS_PER_KIND);
+    private final PlanCache<ConvInference, DepthwiseConvPlan> depthwisePlans =
+            new PlanCache<>("Osprey's depthwise convolution", PLANS_PER_KIND);
     private final PlanCache<Conv2dSpec, WinogradTrainingConv> winogradTrainingPlans =
             new PlanCache<>("Osprey's Winograd kernel", PLANS_PER_KIND);
     private final PlanCache<DenseInference, DenseInferencePlan> denseInferencePlans =
@@ -397,13 +401,27 @@ public final class CpuBackend implements Backend {
     }
 
     /**
-     * The plan that runs op: Osprey's pooled kernel where it fits, its Winograd kernel where {@link #winograd} picks it
-     * (with a max pooling after it too), else oneDNN's.
+     * The plan that runs op: Osprey's pooled, pointwise or depthwise kernel where one fits, its Winograd kernel where
+     * {@link #winograd} picks it (with a max pooling after it too), else oneDNN's.
      */
     InferenceConv inferenceConv(ConvInference op) { // package-private: tests read its plan
         if (op.maxPool() != null && PooledConvPlan.fits(op.spec(), op.maxPool())) {
             checkOpen();
             PooledConvPlan plan = pooledPlans.get(op, k -> OpenMpTeam.sized(teams.of(k), () -> new PooledConvPlan(k)));
+            convImplementation = plan.implementation();
+            return plan;
+        }
+        if (PointwiseConvPlan.fits(op)) {
+            checkOpen();
+            PointwiseConvPlan plan = pointwisePlans.get(op,
+                    k -> OpenMpTeam.sized(teams.whole(), () -> new PointwiseConvPlan(k)));
+            convImplementation = plan.implementation();
+            return plan;
+        }
+        if (DepthwiseConvPlan.fits(op)) {
+            checkOpen();
+            DepthwiseConvPlan plan = depthwisePlans.get(op,
+                    k -> OpenMpTeam.sized(teams.of(k), () -> new DepthwiseConvPlan(k)));
             convImplementation = plan.implementation();
             return plan;
         }
@@ -831,8 +849,9 @@ public final class CpuBackend implements Backend {
     @Override
     public synchronized long nativeAllocations() {
         return tensorsAllocated + convPlans.created() + convInferencePlans.created() + winogradPlans.created()
-                + winogradTrainingPlans.created() + pooledPlans.created() + poolPlans.created()
-                + int8PoolPlans.created() + densePlans.created() + denseInferencePlans.created()
+                + winogradTrainingPlans.created() + pooledPlans.created() + pointwisePlans.created()
+                + depthwisePlans.created() + poolPlans.created() + int8PoolPlans.created() + densePlans.created()
+                + denseInferencePlans.created()
                 + batchNormPlans.created() + eltwisePlans.created() + softmaxPlans.created() + binaryPlans.created();
     }
 
@@ -866,8 +885,8 @@ public final class CpuBackend implements Backend {
         }
         closed = true;
         for (PlanCache<?, ?> cache : List.of(convPlans, convInferencePlans, winogradPlans, winogradTrainingPlans,
-                pooledPlans, poolPlans, int8PoolPlans, densePlans, denseInferencePlans, batchNormPlans, eltwisePlans,
-                softmaxPlans, binaryPlans)) {
+                pooledPlans, pointwisePlans, depthwisePlans, poolPlans, int8PoolPlans, densePlans, denseInferencePlans,
+                batchNormPlans, eltwisePlans, softmaxPlans, binaryPlans)) {
             cache.close();
         }
         context.close();

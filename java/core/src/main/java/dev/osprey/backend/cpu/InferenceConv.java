@@ -1,8 +1,9 @@
 package dev.osprey.backend.cpu;
 
 /**
- * A convolution as an inference plan runs it, by oneDNN ({@link ConvInferencePlan}) or by Osprey's Winograd kernel
- * ({@link WinogradConvPlan}): the kernel is prepared once into the layout the implementation reads, then each call
+ * A convolution as an inference plan runs it, by oneDNN ({@link ConvInferencePlan}) or by one of Osprey's kernels
+ * ({@link WinogradConvPlan}, {@link PooledConvPlan}, and for few pixels {@link PointwiseConvPlan} and
+ * {@link DepthwiseConvPlan}): the kernel is prepared once into the layout the implementation reads, then each call
  * computes y = activation(conv(x) + bias [+ residual]).
  */
 interface InferenceConv extends AutoCloseable {

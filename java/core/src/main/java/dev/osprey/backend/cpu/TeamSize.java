@@ -53,6 +53,11 @@ final class TeamSize {
         return (int) Math.max(1, Math.min(team, Math.floor(ns / minNsPerThread)));
     }
 
+    /** The whole team: for Osprey's kernels that stream their weights, where a second thread pays at any size. */
+    int whole() {
+        return team;
+    }
+
     /** A convolution for inference, with the depthwise one fused after it if any. */
     int of(ConvInference op) {
         Conv2dSpec s = op.spec();

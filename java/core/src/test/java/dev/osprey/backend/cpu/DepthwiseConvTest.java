@@ -1,0 +1,200 @@
+package dev.osprey.backend.cpu;
+
+import static dev.osprey.backend.Close.assertClose;
+import static dev.osprey.backend.Close.random;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+
+import dev.osprey.Activation;
+import dev.osprey.Precision;
+import dev.osprey.backend.Conv2dSpec;
+import dev.osprey.backend.ConvInference;
+import dev.osprey.backend.Memory;
+import dev.osprey.backend.ReferenceOps;
+import dev.osprey.backend.Tensor;
+import java.util.Arrays;
+import java.util.Random;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Osprey's depthwise convolution over few pixels (native/cpu/depthwise.c) against the plain-Java convolution, and where
+ * the backend uses it.
+ */
+class DepthwiseConvTest {
+    private static CpuBackend backend;
+
+    /** The kernel is built wherever gcc is and runs on AVX2 + FMA (CI has both); elsewhere these tests say why not. */
+    @BeforeAll
+    static void kernelAvailable() {
+        NativeKernels.require(DepthwiseConvPlan.unavailableReason(), "the small depthwise convolution");
+        backend = new CpuBackend();
+    }
+
+    @AfterAll
+    static void close() {
+        if (backend != null) {
+            backend.close();
+        }
+    }
+
+    /** A depthwise convolution: kernel x kernel, stride, padding (top, left, bottom, right). */
+    private static Conv2dSpec depthwise(int batch, int h, int w, int c, int kernel, int stride, int[] pad, boolean bias,
+                                        Activation a) {
+        return new Conv2dSpec(batch, h, w, c, c, kernel, kernel, stride, stride, pad[0], pad[1], pad[2], pad[3], 1, 1,
+                c, bias, a);
+    }
+
+    private static final int[] ONE = {1, 1, 1, 1};
+
+    @Test
+    void itMatchesTheReferenceOnMobileNetShapesAndOddOnes() {
+        Conv2dSpec[] specs = {
+            depthwise(1, 8, 8, 32, 3, 1, ONE, true, Activation.RELU6),                  // 64 pixels, whole vectors
+            depthwise(1, 8, 8, 144, 3, 2, new int[] {0, 0, 1, 1}, true, Activation.RELU6), // Keras' "same", stride 2
+            depthwise(1, 2, 2, 144, 3, 2, ONE, true, Activation.RELU6),                 // PyTorch's padding 1, stride 2
+            depthwise(1, 1, 1, 960, 3, 1, ONE, true, Activation.RELU6),                 // a 1x1 map: the centre tap
+            depthwise(2, 3, 5, 13, 3, 1, new int[] {0, 1, 2, 0}, false, Activation.LINEAR), // 13 channels, uneven pad
+            depthwise(1, 5, 4, 37, 5, 2, new int[] {2, 2, 2, 2}, true, Activation.relu(0.8f, 0.2f)), // 5x5, 37 lanes
+            depthwise(3, 4, 4, 20, 3, 1, ONE, true, Activation.RELU),                   // 2 vectors and 4 lanes
+        };
+        for (Conv2dSpec s : specs) {
+            check(s, false);
+            check(s, true);
+        }
+    }
+
+    @Test
+    void theBackendRunsFewPixelsHereAndMoreThroughOneDnn() {
+        Conv2dSpec small = depthwise(1, 8, 8, 96, 3, 1, ONE, true, Activation.RELU6); // 64 output pixels
+        assertInstanceOf(DepthwiseConvPlan.class, backend.inferenceConv(op(small)));
+        assertEquals("osprey_depthwise:avx2", backend.inferenceConv(op(small)).implementation());
+        assertEquals(0, backend.conv2dInferenceKernelSize(op(small)), "Keras' layout, as it is");
+        long before = backend.nativeAllocations();
+        backend.inferenceConv(op(small));
+        assertEquals(before, backend.nativeAllocations(), "a second call finds its plan");
+        assertInstanceOf(ConvInferencePlan.class,
+                backend.inferenceConv(op(depthwise(1, 9, 8, 96, 3, 1, ONE, true, Activation.RELU6))), "72 pixels");
+        assertFalse(DepthwiseConvPlan.fits(op(small.withActivation(Activation.SWISH))), "swish");
+        assertFalse(DepthwiseConvPlan.fits(new ConvInference(small.withMath(Precision.BF16), false, Precision.BF16)),
+                "bf16");
+        assertFalse(DepthwiseConvPlan.fits(op(new Conv2dSpec(1, 8, 8, 96, 192, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 96, true,
+                Activation.RELU))), "2 filters per channel");
+        assertFalse(DepthwiseConvPlan.fits(op(new Conv2dSpec(1, 8, 8, 96, 96, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 96, true,
+                Activation.RELU))), "dilation 2");
+        assertFalse(DepthwiseConvPlan.fits(op(new Conv2dSpec(1, 8, 8, 96, 96, 8, 8, 1, 1, 0, 0, 0, 0, 1, 1, 96, true,
+                Activation.RELU))), "an 8x8 kernel");
+        assertFalse(DepthwiseConvPlan.fits(op(new Conv2dSpec(1, 8, 8, 96, 96, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true,
+                Activation.RELU))), "a full convolution");
+    }
+
+    @Test
+    void anImageGetsTheSameBitsAloneAndFromOneDnnInABatch() {
+        // taps summed in order and padding skipped, as oneDNN's depthwise kernel does: a server that pads a request
+        // into batches of 2, 4, 8, ... answers it the same whatever it was batched with
+        for (Conv2dSpec one : new Conv2dSpec[] {
+            depthwise(1, 4, 4, 192, 3, 1, ONE, true, Activation.RELU6),
+            depthwise(1, 8, 8, 144, 3, 2, ONE, true, Activation.RELU6),
+            depthwise(1, 1, 1, 960, 3, 1, ONE, true, Activation.RELU6)}) {
+            int batch = 128;
+            Conv2dSpec many = depthwise(batch, one.inH(), one.inW(), one.inC(), 3, one.strideH(), ONE, true,
+                    Activation.RELU6);
+            assertInstanceOf(ConvInferencePlan.class, backend.inferenceConv(op(many)), many.toString());
+            Random r = new Random(3);
+            float[] x = random(r, batch * one.inH() * one.inW() * one.inC());
+            float[] k = random(r, 9 * one.inC());
+            float[] b = random(r, one.inC());
+            float[] all = run(many, x, k, b, null);
+            float[] alone = run(one, Arrays.copyOf(x, one.inH() * one.inW() * one.inC()), k, b, null);
+            assertArrayEquals(Arrays.copyOf(all, alone.length), alone, 0f, one.toString());
+        }
+    }
+
+    @Test
+    void aTeamOfThreeThreadsSharesTheRowsAndWritesNothingPastTheOutput() {
+        Conv2dSpec s = depthwise(2, 5, 3, 21, 3, 1, ONE, true, Activation.RELU); // 10 output rows over 3 threads
+        ConvInference op = op(s);
+        DepthwiseConvPlan plan = OpenMpTeam.sized(3, () -> new DepthwiseConvPlan(op));
+        assertEquals(3, plan.threads());
+        Random r = new Random(5);
+        float[] x = random(r, 2 * 5 * 3 * 21);
+        float[] k = random(r, 9 * 21);
+        float[] b = random(r, 21);
+        float[] expected = ReferenceOps.conv2dForward(s, x, k, b);
+        int sentinels = 8;
+        try (CpuTensor tx = tensor(x, s.inputShape()); CpuTensor tk = tensor(k, s.kernelShape());
+             CpuTensor tb = tensor(b, 21); CpuTensor y = CpuTensor.allocate(new int[] {expected.length + sentinels})) {
+            for (int i = 0; i < expected.length + sentinels; i++) {
+                y.buffer().put(i, -7f);
+            }
+            plan.forward(tx, tk, tb, null, y);
+            float[] actual = new float[expected.length];
+            y.buffer().get(0, actual);
+            assertClose("3 threads", expected, actual, 1e-5);
+            for (int i = 0; i < sentinels; i++) {
+                assertEquals(-7f, y.buffer().get(expected.length + i), "float " + i + " past the output");
+            }
+        }
+    }
+
+    private static ConvInference op(Conv2dSpec s) {
+        return new ConvInference(s, false, Precision.FP32);
+    }
+
+    /** The backend against the reference; with a residual added before the activation. */
+    private static void check(Conv2dSpec s, boolean residual) {
+        ConvInference op = new ConvInference(s, residual, Precision.FP32);
+        assertInstanceOf(DepthwiseConvPlan.class, backend.inferenceConv(op), s.toString());
+        Random r = new Random(s.toString().hashCode() + (residual ? 1 : 0));
+        float[] x = random(r, s.batch() * s.inH() * s.inW() * s.inC());
+        float[] k = random(r, s.kernelH() * s.kernelW() * s.inC());
+        float[] b = s.hasBias() ? random(r, s.filters()) : null;
+        float[] add = residual ? random(r, s.batch() * s.outH() * s.outW() * s.filters()) : null;
+        float[] expected;
+        if (residual) {
+            expected = ReferenceOps.conv2dForward(s.withActivation(Activation.LINEAR), x, k, b);
+            for (int i = 0; i < expected.length; i++) {
+                expected[i] = (float) ReferenceOps.activate(s.activation(), (double) expected[i] + add[i]);
+            }
+        } else {
+            expected = ReferenceOps.conv2dForward(s, x, k, b);
+        }
+        assertClose(s + (residual ? " with a residual" : ""), expected, run(s, x, k, b, add), 1e-5);
+    }
+
+    /** conv2dInference through the backend, the kernel prepared as a plan prepares it (where it does). */
+    private static float[] run(Conv2dSpec s, float[] x, float[] k, float[] b, float[] residual) {
+        ConvInference op = new ConvInference(s, residual != null, Precision.FP32);
+        try (Memory memory = backend.newMemory()) {
+            Tensor kernel = upload(memory, k, s.kernelShape());
+            long preparedFloats = backend.conv2dInferenceKernelSize(op);
+            if (preparedFloats > 0) {
+                Tensor prepared = memory.allocate(Math.toIntExact(preparedFloats));
+                backend.conv2dPrepareInferenceKernel(op, kernel, prepared);
+                kernel = prepared;
+            }
+            Tensor y = memory.allocate(s.outputShape());
+            backend.conv2dInference(op, upload(memory, x, s.inputShape()), kernel,
+                    b == null ? null : upload(memory, b, b.length),
+                    residual == null ? null : upload(memory, residual, s.outputShape()), y);
+            float[] out = new float[Math.toIntExact(y.size())];
+            backend.copyOut(y, out, 0);
+            return out;
+        }
+    }
+
+    private static Tensor upload(Memory memory, float[] values, int... shape) {
+        Tensor t = memory.allocate(shape);
+        backend.copyIn(values, 0, t);
+        return t;
+    }
+
+    private static CpuTensor tensor(float[] values, int... shape) {
+        CpuTensor t = CpuTensor.allocate(shape);
+        t.buffer().put(0, values);
+        return t;
+    }
+}

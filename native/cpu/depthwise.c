@@ -1,0 +1,156 @@
+/*
+ * A depthwise convolution over few pixels, fp32, for dev.osprey.backend.cpu.DepthwiseConvPlan: each channel of x (NHWC)
+ * convolved with its own kh x kw filter, y = rectify(sum + b [+ r]), the kernel in Keras' layout (kh, kw, channels, 1)
+ * read as it is. MobileNetV2 at 32x32x3 and batch 1 has 17 of them on maps of 16x16 down to 1x1, where oneDNN spends
+ * 1-6 us a call, mostly setting up, on a few thousand multiply-adds.
+ *
+ * For each output pixel the taps inside the input are found once; then 32 channels at a time (4 vectors of sums in
+ * registers, the last channels % 8 through a mask) every tap's input and kernel vector are multiplied in, in tap
+ * order (rows, then columns), and bias, residual and activation are applied as the sums are stored. Taps in the
+ * padding are skipped: they would add zeros. The output pixels are split over the threads by rows.
+ */
+#include <jni.h>
+
+#if !defined(__x86_64__)
+JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_DepthwiseConvPlan_supported(JNIEnv *env, jclass type) {
+    (void) env;
+    (void) type;
+    return JNI_FALSE;
+}
+#else
+#include <stdint.h>
+#include "avx2_ops.h"
+
+extern int omp_get_thread_num(void);
+extern int omp_get_num_threads(void);
+
+typedef struct {
+    const float *x;
+    int batch, h, w, c;
+    int kh, kw, sh, sw, pad_top, pad_left;
+    int out_h, out_w;
+    const float *k;
+    const float *b; /* c floats, or 0 */
+    const float *r; /* like y, or 0 */
+    int rectify_on;
+    float slope, cap;
+    float *y;
+} problem;
+
+/* The lanes of channels [channel, channel + 8) below c: all 8, or the tail's. */
+TARGET INLINE __m256i lanes_below(int c, int channel) {
+    int lanes = c - channel < 8 ? c - channel : 8;
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/*
+ * Channels [channel, channel + 8 * vectors) of one output pixel, whose taps inside the input are rows [i0, i1) and
+ * columns [j0, j1) of the kernel, `in` the input pixel under tap (i0, j0). vectors (1 to 4) and masked are constants where inlined; when masked,
+ * the last vector's lanes are those mask holds (the channels' end), and the other vectors are whole.
+ */
+TARGET INLINE void pixel_channels(const problem *pb, const float *in, int i0, int i1, int j0, int j1, int channel,
+                                  const int vectors, const int masked, __m256i mask, const float *r, __m256 slope,
+                                  __m256 cap, float *y) {
+    __m256 sums[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    const int64_t row = (int64_t) pb->w * pb->c;
+    for (int i = i0; i < i1; i++) {
+        for (int j = j0; j < j1; j++) {
+            const float *xv = in + (i - i0) * row + (int64_t) (j - j0) * pb->c + channel;
+            const float *kv = pb->k + ((int64_t) i * pb->kw + j) * pb->c + channel;
+            for (int v = 0; v < vectors; v++) { /* unrolled: vectors is a constant */
+                __m256 xs = masked && v == vectors - 1 ? _mm256_maskload_ps(xv + 8 * v, mask)
+                                                       : _mm256_loadu_ps(xv + 8 * v);
+                __m256 ks = masked && v == vectors - 1 ? _mm256_maskload_ps(kv + 8 * v, mask)
+                                                       : _mm256_loadu_ps(kv + 8 * v);
+                sums[v] = _mm256_fmadd_ps(xs, ks, sums[v]);
+            }
+        }
+    }
+    for (int v = 0; v < vectors; v++) {
+        int ch = channel + 8 * v;
+        __m256 a = sums[v];
+        if (masked && v == vectors - 1) { /* masked moves only where needed: AMD cores run them slowly */
+            if (pb->b) {
+                a = _mm256_add_ps(a, _mm256_maskload_ps(pb->b + ch, mask));
+            }
+            if (r) {
+                a = _mm256_add_ps(a, _mm256_maskload_ps(r + ch, mask));
+            }
+            _mm256_maskstore_ps(y + ch, mask, pb->rectify_on ? rectify(a, slope, cap) : a);
+            continue;
+        }
+        if (pb->b) {
+            a = _mm256_add_ps(a, _mm256_loadu_ps(pb->b + ch));
+        }
+        if (r) {
+            a = _mm256_add_ps(a, _mm256_loadu_ps(r + ch));
+        }
+        _mm256_storeu_ps(y + ch, pb->rectify_on ? rectify(a, slope, cap) : a);
+    }
+}
+
+/* Output rows [first, end) of the batch (row = image x out_h + output row). */
+TARGET static void rows(const problem *pb, int64_t first, int64_t end) {
+    const __m256 slope = _mm256_set1_ps(pb->slope), cap = _mm256_set1_ps(pb->cap);
+    const int c = pb->c;
+    for (int64_t row = first; row < end; row++) {
+        int n = (int) (row / pb->out_h), oh = (int) (row % pb->out_h);
+        int top = oh * pb->sh - pb->pad_top;
+        int i0 = top < 0 ? -top : 0;
+        int i1 = pb->h - top < pb->kh ? pb->h - top : pb->kh;
+        for (int ow = 0; ow < pb->out_w; ow++) {
+            int left = ow * pb->sw - pb->pad_left;
+            int j0 = left < 0 ? -left : 0;
+            int j1 = pb->w - left < pb->kw ? pb->w - left : pb->kw;
+            const float *in = pb->x + (((int64_t) n * pb->h + top + i0) * pb->w + left + j0) * c;
+            int64_t out = (((int64_t) n * pb->out_h + oh) * pb->out_w + ow) * c;
+            const float *r = pb->r ? pb->r + out : 0;
+            float *y = pb->y + out;
+            int channel = 0;
+            for (; channel + 32 <= c; channel += 32) {
+                pixel_channels(pb, in, i0, i1, j0, j1, channel, 4, 0, _mm256_setzero_si256(), r, slope, cap, y);
+            }
+            int left_over = c - channel, whole = left_over % 8 == 0;
+            __m256i tail = lanes_below(c, channel + (left_over - 1) / 8 * 8); /* the last vector's lanes */
+            switch ((left_over + 7) / 8 * (whole ? 1 : -1)) { /* vectors left, negative when the last is partial */
+                case 3: pixel_channels(pb, in, i0, i1, j0, j1, channel, 3, 0, tail, r, slope, cap, y); break;
+                case 2: pixel_channels(pb, in, i0, i1, j0, j1, channel, 2, 0, tail, r, slope, cap, y); break;
+                case 1: pixel_channels(pb, in, i0, i1, j0, j1, channel, 1, 0, tail, r, slope, cap, y); break;
+                case -4: pixel_channels(pb, in, i0, i1, j0, j1, channel, 4, 1, tail, r, slope, cap, y); break;
+                case -3: pixel_channels(pb, in, i0, i1, j0, j1, channel, 3, 1, tail, r, slope, cap, y); break;
+                case -2: pixel_channels(pb, in, i0, i1, j0, j1, channel, 2, 1, tail, r, slope, cap, y); break;
+                case -1: pixel_channels(pb, in, i0, i1, j0, j1, channel, 1, 1, tail, r, slope, cap, y); break;
+                default: break; /* 0: none left */
+            }
+        }
+    }
+}
+
+JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_DepthwiseConvPlan_supported(JNIEnv *env, jclass type) {
+    (void) env;
+    (void) type;
+    return avx2_fma_supported() ? JNI_TRUE : JNI_FALSE;
+}
+
+JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_DepthwiseConvPlan_forward(
+        JNIEnv *env, jclass type, jlong x, jint batch, jint h, jint w, jint c, jint kh, jint kw, jint sh, jint sw,
+        jint pad_top, jint pad_left, jint out_h, jint out_w, jlong k, jlong b, jlong r, jboolean rectify_on,
+        jfloat slope, jfloat cap, jlong y, jint threads) {
+    (void) env;
+    (void) type;
+    problem pb = {(const float *) (intptr_t) x, batch, h, w, c, kh, kw, sh, sw, pad_top, pad_left, out_h, out_w,
+                  (const float *) (intptr_t) k, (const float *) (intptr_t) b, (const float *) (intptr_t) r,
+                  rectify_on, slope, cap, (float *) (intptr_t) y};
+    int64_t total = (int64_t) batch * out_h;
+    int team = total < threads ? (int) total : threads;
+    if (team <= 1) {
+        rows(&pb, 0, total);
+        return;
+    }
+#pragma omp parallel num_threads(team)
+    {
+        int id = omp_get_thread_num(), size = omp_get_num_threads();
+        rows(&pb, total * id / size, total * (id + 1) / size);
+    }
+}
+#endif

@@ -1,0 +1,202 @@
+/*
+ * A 1x1 convolution over few pixels, fp32, for dev.osprey.backend.cpu.PointwiseConvPlan: y = rectify(x W + b [+ r])
+ * for rows = batch x height x width pixels (NHWC: each pixel a row of in channels), W (in, units) as Keras keeps a 1x1
+ * kernel. There the layer is a matrix-vector product bound by streaming W (MobileNetV2's late layers at 32x32x3 and
+ * batch 1: 1x1 maps, up to 1.6 MB of kernel each), where oneDNN's 1x1 kernel reached 15-70 GB/s and spent 3 us or
+ * more setting up each call.
+ *
+ * W is prepared once into panels: the columns are split evenly over the threads, each thread's share into panels of
+ * at most 64 (8 vectors), and a panel's in x width floats are stored row after row, so each thread reads its part of
+ * W as one forward stream. For each row of x a panel's sums stay in registers (one per vector of 8 columns, summed in
+ * input order with FMA: the same order whatever the rows, threads or panels); bias, residual and activation are
+ * applied as they are stored. The last units % 8 columns are read and written through a mask, never past the end of
+ * b, r or y; the prepared panels are padded with zeros to whole vectors.
+ */
+#include <jni.h>
+
+#if !defined(__x86_64__)
+JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_PointwiseConvPlan_supported(JNIEnv *env, jclass type) {
+    (void) env;
+    (void) type;
+    return JNI_FALSE;
+}
+#else
+#include <stdint.h>
+#include <string.h>
+#include "avx2_ops.h"
+
+extern int omp_get_thread_num(void);
+extern int omp_get_num_threads(void);
+
+/* The most vectors of 8 columns in a panel: their sums, a broadcast input and a loaded vector fill the registers. */
+#define PANEL_VECTORS 8
+
+/* Columns [8 * first, 8 * end) of a thread's share of `vectors` vectors, when `threads` threads split them. */
+static void thread_share(int vectors, int threads, int thread, int *first, int *end) {
+    *first = (int) ((int64_t) vectors * thread / threads);
+    *end = (int) ((int64_t) vectors * (thread + 1) / threads);
+}
+
+/* The count of panels of a share of n vectors: as few as hold it, then as even as they can be. */
+static int panels_of(int n) {
+    return (n + PANEL_VECTORS - 1) / PANEL_VECTORS;
+}
+
+/* Vectors [first, end) of panel j of the share [begin, begin + n) split into `panels` panels. */
+static void panel_bounds(int begin, int n, int panels, int j, int *first, int *end) {
+    *first = begin + n * j / panels;
+    *end = begin + n * (j + 1) / panels;
+}
+
+/* The lanes of columns [column, column + 8) below units (the tail's: 1 to 7). */
+TARGET INLINE __m256i lanes_below(int units, int column) {
+    int lanes = units - column < 8 ? units - column : 8;
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/*
+ * One row of y over one panel of `vectors` vectors (a constant where inlined, so unused sums fall away and the rest
+ * stay in registers): sums over the in inputs, then bias and residual (either may be 0) and activation as they are
+ * stored.
+ */
+TARGET INLINE void panel_row(const float *x, int in, const float *w, const int vectors, int units, int column,
+                             const float *b, const float *r, int rectify_on, __m256 slope, __m256 cap, float *y) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0;
+    const int width = 8 * vectors;
+    for (int i = 0; i < in; i++, w += width) {
+        __m256 xi = _mm256_broadcast_ss(x + i);
+        s0 = _mm256_fmadd_ps(xi, _mm256_loadu_ps(w), s0);
+        if (vectors > 1) s1 = _mm256_fmadd_ps(xi, _mm256_loadu_ps(w + 8), s1);
+        if (vectors > 2) s2 = _mm256_fmadd_ps(xi, _mm256_loadu_ps(w + 16), s2);
+        if (vectors > 3) s3 = _mm256_fmadd_ps(xi, _mm256_loadu_ps(w + 24), s3);
+        if (vectors > 4) s4 = _mm256_fmadd_ps(xi, _mm256_loadu_ps(w + 32), s4);
+        if (vectors > 5) s5 = _mm256_fmadd_ps(xi, _mm256_loadu_ps(w + 40), s5);
+        if (vectors > 6) s6 = _mm256_fmadd_ps(xi, _mm256_loadu_ps(w + 48), s6);
+        if (vectors > 7) s7 = _mm256_fmadd_ps(xi, _mm256_loadu_ps(w + 56), s7);
+    }
+    __m256 sums[PANEL_VECTORS] = {s0, s1, s2, s3, s4, s5, s6, s7};
+    for (int v = 0; v < vectors; v++) {
+        int c = column + 8 * v;
+        __m256 a = sums[v];
+        if (units - c < 8) { /* the tail: masked moves, which AMD cores run slowly, only here */
+            __m256i mask = lanes_below(units, c);
+            if (b) {
+                a = _mm256_add_ps(a, _mm256_maskload_ps(b + c, mask));
+            }
+            if (r) {
+                a = _mm256_add_ps(a, _mm256_maskload_ps(r + c, mask));
+            }
+            _mm256_maskstore_ps(y + c, mask, rectify_on ? rectify(a, slope, cap) : a);
+            continue;
+        }
+        if (b) {
+            a = _mm256_add_ps(a, _mm256_loadu_ps(b + c));
+        }
+        if (r) {
+            a = _mm256_add_ps(a, _mm256_loadu_ps(r + c));
+        }
+        _mm256_storeu_ps(y + c, rectify_on ? rectify(a, slope, cap) : a);
+    }
+}
+
+typedef struct {
+    const float *x;
+    int rows;
+    int in;
+    int units;
+    const float *b; /* units floats, or 0 */
+    const float *r; /* rows x units, or 0 */
+    int rectify_on;
+    float slope;
+    float cap;
+    float *y;
+} problem;
+
+/* Every row of y over panel [first, end) of the prepared kernel w. */
+TARGET static void panel(const problem *pb, const float *w, int first, int end) {
+    const __m256 slope = _mm256_set1_ps(pb->slope), cap = _mm256_set1_ps(pb->cap);
+    const float *panel_w = w + (int64_t) pb->in * 8 * first;
+    for (int row = 0; row < pb->rows; row++) {
+        const float *x = pb->x + (int64_t) row * pb->in;
+        const float *r = pb->r ? pb->r + (int64_t) row * pb->units : 0;
+        float *y = pb->y + (int64_t) row * pb->units;
+        int column = 8 * first;
+        /* each width its own inlined instance: the sums of the panel's vectors alone are kept */
+        switch (end - first) {
+#define PANEL_CASE(n) case n: panel_row(x, pb->in, panel_w, n, pb->units, column, pb->b, r, pb->rectify_on, slope, \
+                                        cap, y); break;
+            PANEL_CASE(1) PANEL_CASE(2) PANEL_CASE(3) PANEL_CASE(4)
+            PANEL_CASE(5) PANEL_CASE(6) PANEL_CASE(7) PANEL_CASE(8)
+#undef PANEL_CASE
+            default: break;
+        }
+    }
+}
+
+/* A thread's share: its panels one after the other. */
+TARGET static void share(const problem *pb, const float *w, int threads, int thread) {
+    int vectors = (pb->units + 7) / 8, begin, end;
+    thread_share(vectors, threads, thread, &begin, &end);
+    int n = end - begin, panels = panels_of(n);
+    for (int j = 0; j < panels; j++) {
+        int first, last;
+        panel_bounds(begin, n, panels, j, &first, &last);
+        panel(pb, w, first, last);
+    }
+}
+
+/* W (in, units) in Keras' layout into the panels the forward pass of a `threads`-thread plan reads. */
+static void prepare(const float *keras, int in, int units, int threads, float *prepared) {
+    int vectors = (units + 7) / 8;
+    for (int t = 0; t < threads; t++) {
+        int begin, end;
+        thread_share(vectors, threads, t, &begin, &end);
+        int n = end - begin, panels = panels_of(n);
+        for (int j = 0; j < panels; j++) {
+            int first, last;
+            panel_bounds(begin, n, panels, j, &first, &last);
+            int width = 8 * (last - first), column = 8 * first;
+            int copied = units - column < width ? units - column : width;
+            float *out = prepared + (int64_t) in * 8 * first;
+            for (int i = 0; i < in; i++, out += width) {
+                memcpy(out, keras + (int64_t) i * units + column, sizeof(float) * (size_t) copied);
+                memset(out + copied, 0, sizeof(float) * (size_t) (width - copied));
+            }
+        }
+    }
+}
+
+JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_PointwiseConvPlan_supported(JNIEnv *env, jclass type) {
+    (void) env;
+    (void) type;
+    return avx2_fma_supported() ? JNI_TRUE : JNI_FALSE;
+}
+
+JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_PointwiseConvPlan_prepare(
+        JNIEnv *env, jclass type, jlong keras, jint in, jint units, jint threads, jlong prepared) {
+    (void) env;
+    (void) type;
+    prepare((const float *) (intptr_t) keras, in, units, threads, (float *) (intptr_t) prepared);
+}
+
+JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_PointwiseConvPlan_forward(
+        JNIEnv *env, jclass type, jlong x, jint rows, jint in, jlong w, jint units, jlong b, jlong r,
+        jboolean rectify_on, jfloat slope, jfloat cap, jlong y, jint threads) {
+    (void) env;
+    (void) type;
+    problem pb = {(const float *) (intptr_t) x, rows, in, units, (const float *) (intptr_t) b,
+                  (const float *) (intptr_t) r, rectify_on, slope, cap, (float *) (intptr_t) y};
+    const float *prepared = (const float *) (intptr_t) w;
+    if (threads <= 1) {
+        share(&pb, prepared, 1, 0);
+        return;
+    }
+#pragma omp parallel num_threads(threads)
+    {
+        /* the prepared panels split the work for exactly `threads`; a smaller team takes several shares each */
+        for (int t = omp_get_thread_num(); t < threads; t += omp_get_num_threads()) {
+            share(&pb, prepared, threads, t);
+        }
+    }
+}
+#endif
