@@ -139,21 +139,27 @@ static void cursor_next(const problem *pb, cursor *at) {
     }
 }
 
-/* v = B' d B for F(2x2, 3x3): d and v are 4x4 tiles of 8-channel vectors, row-major. */
-TARGET INLINE void input_transform2(const __m256 *d, __m256 *v) {
+/*
+ * v = B' d B for F(2x2, 3x3), one 8-channel slice of a 4x4 tile: d[i][j] read at src + i * rs + j * cs, v[p] (p = 4 i +
+ * j) written at dst + p * ds. Read and written in place, so that only the column pass's results go through the stack.
+ */
+TARGET INLINE void input_tile2(const float *src, int64_t rs, int64_t cs, float *dst, int64_t ds) {
     __m256 t[16];
     for (int j = 0; j < 4; j++) { /* B' d: down each column */
-        t[j] = _mm256_sub_ps(d[j], d[8 + j]);
-        t[4 + j] = _mm256_add_ps(d[4 + j], d[8 + j]);
-        t[8 + j] = _mm256_sub_ps(d[8 + j], d[4 + j]);
-        t[12 + j] = _mm256_sub_ps(d[4 + j], d[12 + j]);
+        __m256 d0 = _mm256_loadu_ps(src + j * cs), d1 = _mm256_loadu_ps(src + rs + j * cs);
+        __m256 d2 = _mm256_loadu_ps(src + 2 * rs + j * cs), d3 = _mm256_loadu_ps(src + 3 * rs + j * cs);
+        t[j] = _mm256_sub_ps(d0, d2);
+        t[4 + j] = _mm256_add_ps(d1, d2);
+        t[8 + j] = _mm256_sub_ps(d2, d1);
+        t[12 + j] = _mm256_sub_ps(d1, d3);
     }
     for (int i = 0; i < 4; i++) { /* (B' d) B: along each row */
         const __m256 *r = t + 4 * i;
-        v[4 * i] = _mm256_sub_ps(r[0], r[2]);
-        v[4 * i + 1] = _mm256_add_ps(r[1], r[2]);
-        v[4 * i + 2] = _mm256_sub_ps(r[2], r[1]);
-        v[4 * i + 3] = _mm256_sub_ps(r[1], r[3]);
+        float *out = dst + 4 * i * ds;
+        _mm256_storeu_ps(out, _mm256_sub_ps(r[0], r[2]));
+        _mm256_storeu_ps(out + ds, _mm256_add_ps(r[1], r[2]));
+        _mm256_storeu_ps(out + 2 * ds, _mm256_sub_ps(r[2], r[1]));
+        _mm256_storeu_ps(out + 3 * ds, _mm256_sub_ps(r[1], r[3]));
     }
 }
 
@@ -176,14 +182,25 @@ TARGET INLINE void input_axis4(const __m256 *x, int stride, __m256 *y) {
     y[5 * stride] = _mm256_fnmadd_ps(five, x3, _mm256_fmadd_ps(four, x1, x5));
 }
 
-/* v = B' d B for F(4x4, 3x3): d and v are 6x6 tiles of 8-channel vectors, row-major. */
-TARGET INLINE void input_transform4(const __m256 *d, __m256 *v) {
+/* v = B' d B for F(4x4, 3x3), one 8-channel slice of a 6x6 tile, read and written in place as input_tile2 does. */
+TARGET INLINE void input_tile4(const float *src, int64_t rs, int64_t cs, float *dst, int64_t ds) {
     __m256 t[36];
-    for (int j = 0; j < 6; j++) {
-        input_axis4(d + j, 6, t + j); /* down each column */
+    for (int j = 0; j < 6; j++) { /* down each column */
+        __m256 x[6];
+        for (int i = 0; i < 6; i++) {
+            x[i] = _mm256_loadu_ps(src + i * rs + j * cs);
+        }
+        input_axis4(x, 1, x);
+        for (int i = 0; i < 6; i++) {
+            t[6 * i + j] = x[i];
+        }
     }
-    for (int i = 0; i < 6; i++) {
-        input_axis4(t + 6 * i, 1, v + 6 * i); /* along each row */
+    for (int i = 0; i < 6; i++) { /* along each row */
+        __m256 y[6];
+        input_axis4(t + 6 * i, 1, y);
+        for (int j = 0; j < 6; j++) {
+            _mm256_storeu_ps(dst + (6 * i + j) * ds, y[j]);
+        }
     }
 }
 
@@ -199,33 +216,32 @@ TARGET INLINE void transform_inputs_span(const problem *pb, int64_t first, int r
         int x0 = at.ox - pb->pad_left;
         const float *image = pb->x + at.n * pb->h * pb->w * c_in;
         int inside = y0 >= 0 && x0 >= 0 && y0 + span <= pb->h && x0 + span <= pb->w;
+        float *tile = v + (int64_t) row * positions * c_in;
         for (int c = 0; c < c_in; c += 8) {
-            __m256 d[36], out[36];
             if (inside) {
                 const float *corner = image + ((int64_t) y0 * pb->w + x0) * c_in + c;
-                for (int i = 0; i < span; i++) {
-                    for (int j = 0; j < span; j++) {
-                        d[i * span + j] = _mm256_loadu_ps(corner + ((int64_t) i * pb->w + j) * c_in);
-                    }
+                if (span == 4) {
+                    input_tile2(corner, (int64_t) pb->w * c_in, c_in, tile + c, c_in);
+                } else {
+                    input_tile4(corner, (int64_t) pb->w * c_in, c_in, tile + c, c_in);
                 }
-            } else {
-                for (int i = 0; i < span; i++) {
-                    int yy = y0 + i;
-                    for (int j = 0; j < span; j++) {
-                        int xx = x0 + j;
-                        d[i * span + j] = yy >= 0 && xx >= 0 && yy < pb->h && xx < pb->w
-                                ? _mm256_loadu_ps(image + ((int64_t) yy * pb->w + xx) * c_in + c)
-                                : _mm256_setzero_ps();
-                    }
+                continue;
+            }
+            /* a tile over the edge: its inputs gathered, zeros outside the map */
+            float d[36 * 8] __attribute__((aligned(32)));
+            for (int i = 0; i < span; i++) {
+                int yy = y0 + i;
+                for (int j = 0; j < span; j++) {
+                    int xx = x0 + j;
+                    _mm256_store_ps(d + (i * span + j) * 8, yy >= 0 && xx >= 0 && yy < pb->h && xx < pb->w
+                            ? _mm256_loadu_ps(image + ((int64_t) yy * pb->w + xx) * c_in + c)
+                            : _mm256_setzero_ps());
                 }
             }
             if (span == 4) {
-                input_transform2(d, out);
+                input_tile2(d, 4 * 8, 8, tile + c, c_in);
             } else {
-                input_transform4(d, out);
-            }
-            for (int p = 0; p < positions; p++) {
-                _mm256_storeu_ps(v + ((int64_t) row * positions + p) * c_in + c, out[p]);
+                input_tile4(d, 6 * 8, 8, tile + c, c_in);
             }
         }
     }
@@ -342,12 +358,17 @@ TARGET static void multiply(const problem *pb, int rows, const float *v, float *
     }
 }
 
-/* A' M A for F(2x2, 3x3): q holds the 4x4 products, y gets the 2x2 outputs, row-major. */
-TARGET INLINE void output_transform2(const __m256 *q, __m256 *y) {
+/*
+ * A' M A for F(2x2, 3x3): the 4x4 products M[p] read at q + p * qs (p = 4 i + j), y gets the 2x2 outputs, row-major.
+ * Read in place, so that only the column pass's results go through the stack.
+ */
+TARGET INLINE void output_transform2(const float *q, int64_t qs, __m256 *y) {
     __m256 s[8]; /* A' M: 2 rows of 4 */
     for (int j = 0; j < 4; j++) {
-        s[j] = _mm256_add_ps(_mm256_add_ps(q[j], q[4 + j]), q[8 + j]);
-        s[4 + j] = _mm256_sub_ps(_mm256_sub_ps(q[4 + j], q[8 + j]), q[12 + j]);
+        __m256 q0 = _mm256_loadu_ps(q + j * qs), q1 = _mm256_loadu_ps(q + (4 + j) * qs);
+        __m256 q2 = _mm256_loadu_ps(q + (8 + j) * qs), q3 = _mm256_loadu_ps(q + (12 + j) * qs);
+        s[j] = _mm256_add_ps(_mm256_add_ps(q0, q1), q2);
+        s[4 + j] = _mm256_sub_ps(_mm256_sub_ps(q1, q2), q3);
     }
     for (int i = 0; i < 2; i++) { /* (A' M) A */
         const __m256 *r = s + 4 * i;
@@ -369,11 +390,18 @@ TARGET INLINE void output_axis4(const __m256 *x, int stride, __m256 *y) {
     y[3 * stride] = _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(8), d, b), x[5 * stride]);
 }
 
-/* A' M A for F(4x4, 3x3): q holds the 6x6 products, y gets the 4x4 outputs, row-major. */
-TARGET INLINE void output_transform4(const __m256 *q, __m256 *y) {
+/* A' M A for F(4x4, 3x3): the 6x6 products read at q + p * qs as output_transform2 does, y gets the 4x4 outputs. */
+TARGET INLINE void output_transform4(const float *q, int64_t qs, __m256 *y) {
     __m256 s[24]; /* A' M: 4 rows of 6 */
     for (int j = 0; j < 6; j++) {
-        output_axis4(q + j, 6, s + j);
+        __m256 x[6], r[4];
+        for (int i = 0; i < 6; i++) {
+            x[i] = _mm256_loadu_ps(q + (6 * i + j) * qs);
+        }
+        output_axis4(x, 1, r);
+        for (int i = 0; i < 4; i++) {
+            s[6 * i + j] = r[i];
+        }
     }
     for (int i = 0; i < 4; i++) {
         __m256 r[4];
@@ -416,14 +444,12 @@ TARGET INLINE void transform_outputs_span(const problem *pb, int64_t first, int 
         int down = pb->oh - tile.oy < size ? pb->oh - tile.oy : size;     /* outputs of the tile inside the map */
         int across = pb->ow - tile.ox < size ? pb->ow - tile.ox : size;
         for (int k = 0; k < k_out; k += 8) {
-            __m256 q[36], out[16];
-            for (int p = 0; p < positions; p++) {
-                q[p] = _mm256_loadu_ps(m + ((int64_t) row * positions + p) * k_out + k);
-            }
+            __m256 out[16];
+            const float *q = m + (int64_t) row * positions * k_out + k;
             if (size == 2) {
-                output_transform2(q, out);
+                output_transform2(q, k_out, out);
             } else {
-                output_transform4(q, out);
+                output_transform4(q, k_out, out);
             }
             __m256 b = pb->bias != NULL ? _mm256_loadu_ps(pb->bias + k) : _mm256_setzero_ps();
             if (pb->ph > 0) {
@@ -550,7 +576,7 @@ TARGET INLINE void transform_gradients_span(const problem *pb, int64_t first, in
         int down = pb->oh - tile.oy < size ? pb->oh - tile.oy : size;
         int across = pb->ow - tile.ox < size ? pb->ow - tile.ox : size;
         for (int k = 0; k < k_out; k += 8) {
-            __m256 g[16], t[24], out[36];
+            __m256 g[16], t[24];
             __m256 sum = _mm256_setzero_ps();
             for (int i = 0; i < size; i++) {
                 for (int j = 0; j < size; j++) {
@@ -563,11 +589,13 @@ TARGET INLINE void transform_gradients_span(const problem *pb, int64_t first, in
             for (int j = 0; j < size; j++) {
                 gradient_axis(size, g + j, size, t + j, size); /* A dY: down each column, span x size */
             }
+            float *tile_z = z + (int64_t) row * positions * k_out + k;
             for (int i = 0; i < span; i++) {
-                gradient_axis(size, t + size * i, 1, out + span * i, 1); /* (A dY) A': along each row */
-            }
-            for (int p = 0; p < positions; p++) {
-                _mm256_storeu_ps(z + ((int64_t) row * positions + p) * k_out + k, out[p]);
+                __m256 r[6];
+                gradient_axis(size, t + size * i, 1, r, 1); /* (A dY) A': along each row, stored as it comes */
+                for (int j = 0; j < span; j++) {
+                    _mm256_storeu_ps(tile_z + (int64_t) (span * i + j) * k_out, r[j]);
+                }
             }
             if (bias_sum != NULL) {
                 _mm256_storeu_ps(bias_sum + k, _mm256_add_ps(_mm256_loadu_ps(bias_sum + k), sum));
