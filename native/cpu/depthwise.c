@@ -2,7 +2,7 @@
  * A depthwise convolution over few pixels, fp32, for dev.osprey.backend.cpu.DepthwiseConvPlan: each channel of x (NHWC)
  * convolved with its own kh x kw filter, y = rectify(sum + b [+ r]), the kernel in Keras' layout (kh, kw, channels, 1)
  * read as it is. MobileNetV2 at 32x32x3 and batch 1 has 17 of them on maps of 16x16 down to 1x1, where oneDNN spends
- * 1-6 us a call, mostly setting up, on a few thousand multiply-adds.
+ * 1-6 us a call, mostly setting up, on a few thousand multiply-adds (the plan takes those of at most 64 pixels).
  *
  * For each output pixel the taps inside the input are found once; then 32 channels at a time (4 vectors of sums in
  * registers, the last channels % 8 through a mask) every tap's input and kernel vector are multiplied in, in tap
@@ -102,7 +102,9 @@ TARGET static void rows(const problem *pb, int64_t first, int64_t end) {
             int left = ow * pb->sw - pb->pad_left;
             int j0 = left < 0 ? -left : 0;
             int j1 = pb->w - left < pb->kw ? pb->w - left : pb->kw;
-            const float *in = pb->x + (((int64_t) n * pb->h + top + i0) * pb->w + left + j0) * c;
+            /* the input pixel under tap (i0, j0); a window wholly in the padding reads nothing (its sums stay 0) */
+            const float *in = i0 < i1 && j0 < j1 ? pb->x + (((int64_t) n * pb->h + top + i0) * pb->w + left + j0) * c
+                                                 : pb->x;
             int64_t out = (((int64_t) n * pb->out_h + oh) * pb->out_w + ow) * c;
             const float *r = pb->r ? pb->r + out : 0;
             float *y = pb->y + out;

@@ -1,16 +1,19 @@
 /*
  * A 1x1 convolution over few pixels, fp32, for dev.osprey.backend.cpu.PointwiseConvPlan: y = rectify(x W + b [+ r])
  * for rows = batch x height x width pixels (NHWC: each pixel a row of in channels), W (in, units) as Keras keeps a 1x1
- * kernel. There the layer is a matrix-vector product bound by streaming W (MobileNetV2's late layers at 32x32x3 and
- * batch 1: 1x1 maps, up to 1.6 MB of kernel each), where oneDNN's 1x1 kernel reached 15-70 GB/s and spent 3 us or
- * more setting up each call.
+ * kernel. Two ways:
  *
- * W is prepared once into panels: the columns are split evenly over the threads, each thread's share into panels of
- * at most 64 (8 vectors), and a panel's in x width floats are stored row after row, so each thread reads its part of
- * W as one forward stream. For each row of x a panel's sums stay in registers (one per vector of 8 columns, summed in
- * input order with FMA: the same order whatever the rows, threads or panels); bias, residual and activation are
- * applied as they are stored. The last units % 8 columns are read and written through a mask, never past the end of
- * b, r or y; the prepared panels are padded with zeros to whole vectors.
+ * - A few rows (forward): a matrix-vector product bound by streaming W (MobileNetV2's late layers at 32x32x3 and
+ *   batch 1: 1x1 maps, up to 1.6 MB of kernel each), where oneDNN's 1x1 kernel reached 15-70 GB/s and spent 3 us or
+ *   more setting up each call. W is prepared once into panels: the columns are split evenly over the threads, each
+ *   thread's share into panels of at most 64 (8 vectors), and a panel's in x width floats are stored row after row,
+ *   so each thread reads its part of W as one forward stream. For each row of x a panel's sums stay in registers;
+ *   the prepared panels are padded with zeros to whole vectors.
+ * - More rows (forwardRows): a matrix product over W as it is, in tiles of 6 rows by 16 columns (below).
+ *
+ * Either way each output is one sum over the inputs in input order with FMA (the same order whatever the rows,
+ * threads, panels or tiles), then bias, residual and activation are applied as it is stored. The last units % 8
+ * columns are read and written through a mask, never past the end of W, b, r or y.
  */
 #include <jni.h>
 
@@ -55,6 +58,32 @@ TARGET INLINE __m256i lanes_below(int units, int column) {
 }
 
 /*
+ * Columns [c, c + 8) of one row of y: rectify(sum + b + r), b and r (either may be 0) at the same columns. The last
+ * units % 8 columns through masked moves, which AMD cores run slowly: only there.
+ */
+TARGET INLINE void store_sums(__m256 a, int c, int units, const float *b, const float *r, int rectify_on,
+                              __m256 slope, __m256 cap, float *y) {
+    if (units - c < 8) {
+        __m256i mask = lanes_below(units, c);
+        if (b) {
+            a = _mm256_add_ps(a, _mm256_maskload_ps(b + c, mask));
+        }
+        if (r) {
+            a = _mm256_add_ps(a, _mm256_maskload_ps(r + c, mask));
+        }
+        _mm256_maskstore_ps(y + c, mask, rectify_on ? rectify(a, slope, cap) : a);
+        return;
+    }
+    if (b) {
+        a = _mm256_add_ps(a, _mm256_loadu_ps(b + c));
+    }
+    if (r) {
+        a = _mm256_add_ps(a, _mm256_loadu_ps(r + c));
+    }
+    _mm256_storeu_ps(y + c, rectify_on ? rectify(a, slope, cap) : a);
+}
+
+/*
  * One row of y over one panel of `vectors` vectors (a constant where inlined, so unused sums fall away and the rest
  * stay in registers): sums over the in inputs, then bias and residual (either may be 0) and activation as they are
  * stored.
@@ -76,26 +105,7 @@ TARGET INLINE void panel_row(const float *x, int in, const float *w, const int v
     }
     __m256 sums[PANEL_VECTORS] = {s0, s1, s2, s3, s4, s5, s6, s7};
     for (int v = 0; v < vectors; v++) {
-        int c = column + 8 * v;
-        __m256 a = sums[v];
-        if (units - c < 8) { /* the tail: masked moves, which AMD cores run slowly, only here */
-            __m256i mask = lanes_below(units, c);
-            if (b) {
-                a = _mm256_add_ps(a, _mm256_maskload_ps(b + c, mask));
-            }
-            if (r) {
-                a = _mm256_add_ps(a, _mm256_maskload_ps(r + c, mask));
-            }
-            _mm256_maskstore_ps(y + c, mask, rectify_on ? rectify(a, slope, cap) : a);
-            continue;
-        }
-        if (b) {
-            a = _mm256_add_ps(a, _mm256_loadu_ps(b + c));
-        }
-        if (r) {
-            a = _mm256_add_ps(a, _mm256_loadu_ps(r + c));
-        }
-        _mm256_storeu_ps(y + c, rectify_on ? rectify(a, slope, cap) : a);
+        store_sums(sums[v], column + 8 * v, units, b, r, rectify_on, slope, cap, y);
     }
 }
 
@@ -166,6 +176,81 @@ static void prepare(const float *keras, int in, int units, int threads, float *p
     }
 }
 
+/*
+ * ---- More pixels: a matrix product over Keras' layout ----
+ *
+ * Tiles of up to TILE_ROWS rows of y by 16 columns (2 vectors; 8, or the masked tail, at the end), their sums in
+ * registers, each summed in input order as the panels are, so a pixel's result does not depend on which of the two
+ * computed it. W's 16 columns of a tile are read for every input once and reused by its rows; the tiles go column
+ * strip by column strip, so a strip of W stays in L1 while its rows pass.
+ */
+#define TILE_ROWS 6
+
+/* y rows [row, row + rows) x columns [column, column + 8 * vectors), rows and vectors constants where inlined. */
+TARGET INLINE void rows_tile(const problem *pb, const float *w, int64_t row, int column, const int rows,
+                             const int vectors, __m256 slope, __m256 cap) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+    __m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0, b4 = a0, b5 = a0;
+    const int in = pb->in, units = pb->units;
+    const float *x = pb->x + row * in;
+    const float *wc = w + column;
+    /* the last vector of the strip is masked where it passes the units (a masked load: only at the tail) */
+    const int tail = units - column - 8 * (vectors - 1) < 8;
+    const __m256i mask = lanes_below(units, column + 8 * (vectors - 1));
+    for (int i = 0; i < in; i++, wc += units) {
+        __m256 u0, u1 = _mm256_setzero_ps();
+        if (vectors == 1) {
+            u0 = tail ? _mm256_maskload_ps(wc, mask) : _mm256_loadu_ps(wc);
+        } else {
+            u0 = _mm256_loadu_ps(wc);
+            u1 = tail ? _mm256_maskload_ps(wc + 8, mask) : _mm256_loadu_ps(wc + 8);
+        }
+#define ROW_FMA(n)                                                              \
+        if (rows > n) {                                                         \
+            __m256 xi = _mm256_broadcast_ss(x + (int64_t) (n) * in + i);        \
+            a##n = _mm256_fmadd_ps(xi, u0, a##n);                               \
+            if (vectors == 2) b##n = _mm256_fmadd_ps(xi, u1, b##n);            \
+        }
+        ROW_FMA(0) ROW_FMA(1) ROW_FMA(2) ROW_FMA(3) ROW_FMA(4) ROW_FMA(5)
+#undef ROW_FMA
+    }
+    __m256 first[TILE_ROWS] = {a0, a1, a2, a3, a4, a5}, second[TILE_ROWS] = {b0, b1, b2, b3, b4, b5};
+    for (int n = 0; n < rows; n++) {
+        int64_t at = (row + n) * units;
+        const float *r = pb->r ? pb->r + at : 0;
+        store_sums(first[n], column, units, pb->b, r, pb->rectify_on, slope, cap, pb->y + at);
+        if (vectors == 2) {
+            store_sums(second[n], column + 8, units, pb->b, r, pb->rectify_on, slope, cap, pb->y + at);
+        }
+    }
+}
+
+/* Tiles [first, end) of the product, numbered strip by strip (a strip: 16 columns over every row). */
+TARGET static void rows_tiles(const problem *pb, const float *w, int64_t first, int64_t end) {
+    const __m256 slope = _mm256_set1_ps(pb->slope), cap = _mm256_set1_ps(pb->cap);
+    const int64_t row_tiles = (pb->rows + TILE_ROWS - 1) / TILE_ROWS;
+    for (int64_t t = first; t < end; t++) {
+        int column = (int) (t / row_tiles) * 16;
+        int64_t row = t % row_tiles * TILE_ROWS;
+        int rows = pb->rows - row < TILE_ROWS ? (int) (pb->rows - row) : TILE_ROWS;
+        int vectors = pb->units - column > 8 ? 2 : 1;
+        /* each shape its own inlined instance: only its sums are kept, in registers */
+#define TILE_CASE(n)                                                \
+            case n:                                                 \
+                if (vectors == 2) {                                 \
+                    rows_tile(pb, w, row, column, n, 2, slope, cap); \
+                } else {                                            \
+                    rows_tile(pb, w, row, column, n, 1, slope, cap); \
+                }                                                   \
+                break;
+        switch (rows) {
+            TILE_CASE(1) TILE_CASE(2) TILE_CASE(3) TILE_CASE(4) TILE_CASE(5) TILE_CASE(6)
+            default: break;
+        }
+#undef TILE_CASE
+    }
+}
+
 JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_PointwiseConvPlan_supported(JNIEnv *env, jclass type) {
     (void) env;
     (void) type;
@@ -197,6 +282,26 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_PointwiseConvPlan_forward(
         for (int t = omp_get_thread_num(); t < threads; t += omp_get_num_threads()) {
             share(&pb, prepared, threads, t);
         }
+    }
+}
+JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_PointwiseConvPlan_forwardRows(
+        JNIEnv *env, jclass type, jlong x, jint rows, jint in, jlong w, jint units, jlong b, jlong r,
+        jboolean rectify_on, jfloat slope, jfloat cap, jlong y, jint threads) {
+    (void) env;
+    (void) type;
+    problem pb = {(const float *) (intptr_t) x, rows, in, units, (const float *) (intptr_t) b,
+                  (const float *) (intptr_t) r, rectify_on, slope, cap, (float *) (intptr_t) y};
+    const float *keras = (const float *) (intptr_t) w;
+    int64_t tiles = (int64_t) (units + 15) / 16 * ((rows + TILE_ROWS - 1) / TILE_ROWS);
+    int team = tiles < threads ? (int) tiles : threads;
+    if (team <= 1) {
+        rows_tiles(&pb, keras, 0, tiles);
+        return;
+    }
+#pragma omp parallel num_threads(team)
+    {
+        int id = omp_get_thread_num(), size = omp_get_num_threads();
+        rows_tiles(&pb, keras, tiles * id / size, tiles * (id + 1) / size);
     }
 }
 #endif

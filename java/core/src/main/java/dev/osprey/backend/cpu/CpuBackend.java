@@ -414,7 +414,7 @@ public final class CpuBackend implements Backend {
         if (PointwiseConvPlan.fits(op)) {
             checkOpen();
             PointwiseConvPlan plan = pointwisePlans.get(op,
-                    k -> OpenMpTeam.sized(teams.whole(), () -> new PointwiseConvPlan(k)));
+                    k -> new PointwiseConvPlan(k, teams.whole()));
             convImplementation = plan.implementation();
             return plan;
         }

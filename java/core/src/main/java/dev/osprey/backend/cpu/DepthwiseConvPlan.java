@@ -8,11 +8,13 @@ import dev.osprey.backend.ConvInference;
 /**
  * An fp32 depthwise inference convolution over at most {@link #MAX_PIXELS} output pixels in the batch, through Osprey's
  * kernel ({@code native/cpu/depthwise.c}), which reads Keras' (kh, kw, channels, 1) kernel as it is. MobileNetV2 at
- * 32x32x3 and batch 1 runs 17 of them on maps of 16x16 down to 1x1; oneDNN took 1.2-6 us each (op profile of
- * 2026-12-03, batch 1), mostly setting the call up. Each output is summed in tap order, rows then columns, skipping
- * taps in the padding, as oneDNN's depthwise kernel does, so a pixel's result does not depend on the batch it came in
- * (tested against oneDNN). {@link #fits}: fp32, one filter per channel, a kernel of at most 7x7, any stride and
- * padding, no dilation, the identity or a ReLU, and not turned off ({@link #ENABLED}).
+ * 32x32x3 and batch 1 runs 16 of its 17 depthwise convolutions here (the first, on a 16x16 map, has 256 pixels); oneDNN
+ * took 1.2-6 us each (op profile of 2026-12-03, batch 1), mostly setting the call up. Each output is summed in tap
+ * order, rows then columns, skipping taps in the padding, then the bias added: a pixel's result does not depend on the
+ * batch it came in, up to the bound. Beyond it oneDNN's brdgmm depthwise kernel sums in the same order (tested: the
+ * same bits); its older jit_dw kernel, which some shapes get, starts from the bias, and can differ in the last bit.
+ * {@link #fits}: fp32, one filter per channel, a kernel of at most 7x7, any stride and padding, no dilation, the
+ * identity or a ReLU, and not turned off ({@link #ENABLED}).
  */
 final class DepthwiseConvPlan implements InferenceConv {
     /** The most output pixels (batch x height x width) it takes: beyond, oneDNN's blocked kernels pay off. */
@@ -31,9 +33,11 @@ final class DepthwiseConvPlan implements InferenceConv {
     /** Plans op, which must {@link #fits}, for the calling thread's current OpenMP team. */
     DepthwiseConvPlan(ConvInference op) {
         if (!fits(op)) {
-            throw new IllegalArgumentException("expected an fp32 depthwise convolution (one filter per channel, a "
-                    + "kernel of at most 7x7, no dilation) over at most " + MAX_PIXELS + " output pixels, with the "
-                    + "identity or a ReLU, as the depthwise kernel computes it, received " + op);
+            String why = UNAVAILABLE != null ? UNAVAILABLE : !ENABLED ? "turned off (-Dosprey.cpu.smallDepthwise=false)"
+                    : "expected an fp32 depthwise convolution (one filter per channel, a kernel of at most 7x7, no "
+                    + "dilation) with the identity or a ReLU and nothing fused after it, over at most " + MAX_PIXELS
+                    + " output pixels";
+            throw new IllegalArgumentException("the depthwise kernel cannot compute " + op + ": " + why);
         }
         this.spec = op.spec();
         this.threads = OpenMpTeam.current();

@@ -6,23 +6,43 @@ import dev.osprey.backend.Conv2dSpec;
 import dev.osprey.backend.ConvInference;
 
 /**
- * An fp32 1x1 inference convolution over at most {@link #MAX_PIXELS} pixels in the batch, through Osprey's kernel
- * ({@code native/cpu/pointwise.c}): a matrix-vector product bound by streaming its kernel, as MobileNetV2's late
- * layers are at 32x32x3 and batch 1 (1x1 and 2x2 maps, 160 to 1,280 channels). There oneDNN's 1x1 kernel took
- * 24 us for the 160-to-960 layer, whose 0.6 MB of kernel stream in under 10 us (op profile of 2026-12-03, batch 1).
- * The kernel is prepared once into panels split over the plan's threads; each output is summed in input order, so a
- * pixel's result does not depend on the batch it came in. {@link #fits}: fp32, a 1x1 kernel of stride 1 without
- * padding, dilation or groups, the identity or a ReLU, no fused depthwise convolution or pooling, and not turned off
- * ({@link #ENABLED}).
+ * An fp32 1x1 inference convolution over few pixels, through Osprey's kernel ({@code native/cpu/pointwise.c}), in one
+ * of two ways:
+ * <ul>
+ * <li>at most {@link #PANEL_PIXELS} pixels in the batch: a matrix-vector product bound by streaming its kernel, as
+ * MobileNetV2's late layers are at 32x32x3 and batch 1 (1x1 and 2x2 maps, 160 to 1,280 channels). There oneDNN's 1x1
+ * kernel took 24 us for the 160-to-960 layer, whose 0.6 MB of kernel stream in under 10 us (op profile of 2026-12-03,
+ * batch 1). The kernel is prepared once into panels split over the plan's threads;</li>
+ * <li>up to {@link #MAX_PIXELS} pixels and {@link #MAX_MULTIPLY_ADDS} multiply-adds: a matrix product over Keras'
+ * layout as it is, in tiles of 6 pixels by 16 channels (MobileNetV2's 16x16 to 4x4 maps at batch 1, where oneDNN took
+ * 3-12 us a layer, much of it setting up).</li>
+ * </ul>
+ * Each output is summed in input order either way, then the bias added: a pixel's result does not depend on the batch
+ * it came in, up to these bounds. Beyond them oneDNN's brgemm 1x1 kernels sum in the same order (tested: the same
+ * bits); its older jit_1x1 kernel, which some shapes get, starts from the bias, and can differ in the last bit.
+ * {@link #fits}: fp32, a 1x1 kernel of stride 1 without padding, dilation or groups, the identity or a ReLU, no fused
+ * depthwise convolution or pooling, and not turned off ({@link #ENABLED}).
  */
 final class PointwiseConvPlan implements InferenceConv {
     /**
-     * The most pixels (batch x height x width) it takes: each pixel reads the whole kernel again (from cache), which
-     * pays while oneDNN's set-up outweighs the arithmetic. On MobileNetV2 at batch 1 (32x32x3, 2 AVX2 threads, on the
-     * caller) the model's median latency was 0.28-0.34 ms with its 2x2-map layers here too (up to 4 pixels), 0.29-0.32
-     * ms with only its 1x1-map layers, and 0.32-0.36 ms with every layer through oneDNN (6 interleaved JVMs each).
+     * The most pixels (batch x height x width) the panels take: each pixel reads the whole kernel again (from cache),
+     * which pays while oneDNN's set-up outweighs the arithmetic. On MobileNetV2 at batch 1 (32x32x3, 2 AVX2 threads, on
+     * the caller) the model's median latency was 0.28-0.34 ms with its 2x2-map layers here too (up to 4 pixels),
+     * 0.29-0.32 ms with only its 1x1-map layers, and 0.32-0.36 ms with every layer through oneDNN (6 interleaved JVMs
+     * each).
      */
-    static final int MAX_PIXELS = 4;
+    static final int PANEL_PIXELS = 4;
+    /**
+     * The most pixels the matrix product takes. With it MobileNetV2's batch-1 median went from 0.26 to 0.243 ms (its
+     * 16x16 to 4x4 maps' 1x1 layers; 6 interleaved JVMs each, the fast mode of a bimodal machine).
+     */
+    static final int MAX_PIXELS = 256;
+    /**
+     * The most multiply-adds (pixels x inputs x outputs) the matrix product takes: about 40 us on one AVX2 core, where
+     * oneDNN's blocked kernels, their set-up amortized, are as fast; every layer of the built-in models at batch 256
+     * is far beyond.
+     */
+    static final long MAX_MULTIPLY_ADDS = 1L << 22;
     /** -Dosprey.cpu.smallPointwise=false runs every 1x1 convolution through oneDNN (for comparisons and debugging). */
     static final boolean ENABLED = Boolean.parseBoolean(System.getProperty("osprey.cpu.smallPointwise", "true"));
     private static final String UNAVAILABLE = NativeCpu.kernelUnavailable("the small pointwise convolution",
@@ -30,24 +50,32 @@ final class PointwiseConvPlan implements InferenceConv {
 
     private final Conv2dSpec spec;
     private final int pixels;
+    private final boolean panels; // the matrix-vector product over a prepared kernel (else the matrix product)
     private final int threads;
     private final boolean rectify;
     private final float slope;
     private final float cap;
 
     /**
-     * Plans op, which must {@link #fits}, for the calling thread's current OpenMP team (the backend gives it the whole
-     * team: its fork costs about a microsecond, and two threads stream a kernel faster than one).
+     * Plans op, which must {@link #fits}, for a team of threads (the backend gives it the whole team: its fork costs
+     * about a microsecond, and two threads stream a kernel, or share a product, faster than one). The team is fixed
+     * here, not read from the calling thread, because the panels a kernel is prepared into depend on it.
      */
-    PointwiseConvPlan(ConvInference op) {
+    PointwiseConvPlan(ConvInference op, int team) {
         if (!fits(op)) {
-            throw new IllegalArgumentException("expected an fp32 1x1 convolution of stride 1 over at most "
-                    + MAX_PIXELS + " pixels, with the identity or a ReLU, as the pointwise kernel computes it, received "
-                    + op);
+            String why = UNAVAILABLE != null ? UNAVAILABLE : !ENABLED ? "turned off (-Dosprey.cpu.smallPointwise=false)"
+                    : "expected an fp32 1x1 convolution of stride 1, unpadded, undilated, of one group, with the "
+                    + "identity or a ReLU and nothing fused after it, over at most " + PANEL_PIXELS + " pixels, or "
+                    + MAX_PIXELS + " pixels and " + MAX_MULTIPLY_ADDS + " multiply-adds";
+            throw new IllegalArgumentException("the pointwise kernel cannot compute " + op + ": " + why);
+        }
+        if (team < 1) {
+            throw new IllegalArgumentException("expected a team of at least 1 thread, received " + team);
         }
         this.spec = op.spec();
         this.pixels = (int) pixels(spec); // at most MAX_PIXELS
-        this.threads = Math.max(1, Math.min(OpenMpTeam.current(), (spec.filters() + 7) / 8)); // a vector each at least
+        this.panels = pixels <= PANEL_PIXELS;
+        this.threads = Math.min(team, (spec.filters() + 7) / 8); // a vector each at least
         Activation a = spec.activation();
         this.rectify = a.kind() == Activation.Kind.RELU;
         this.slope = a.alpha();
@@ -68,33 +96,47 @@ final class PointwiseConvPlan implements InferenceConv {
                 && s.kernelH() == 1 && s.kernelW() == 1 && s.strideH() == 1 && s.strideW() == 1
                 && s.dilationH() == 1 && s.dilationW() == 1 && s.groups() == 1
                 && s.padTop() == 0 && s.padBottom() == 0 && s.padLeft() == 0 && s.padRight() == 0
-                && (a == Activation.Kind.LINEAR || a == Activation.Kind.RELU) && pixels(s) <= MAX_PIXELS;
+                && (a == Activation.Kind.LINEAR || a == Activation.Kind.RELU)
+                && (pixels(s) <= PANEL_PIXELS || pixels(s) <= MAX_PIXELS
+                        && pixels(s) * s.inC() * s.filters() <= MAX_MULTIPLY_ADDS);
     }
 
     private static long pixels(Conv2dSpec s) {
         return (long) s.batch() * s.outH() * s.outW();
     }
 
+    /** In panels, padded to whole vectors; 0 for the matrix product, which reads Keras' layout as it is. */
     @Override
     public long preparedFloats() {
-        return (long) spec.inC() * ((spec.filters() + 7) / 8 * 8); // padded to whole vectors
+        return panels ? (long) spec.inC() * ((spec.filters() + 7) / 8 * 8) : 0;
     }
 
     @Override
     public void prepare(CpuTensor keras, CpuTensor prepared) {
+        if (!panels) {
+            throw new UnsupportedOperationException("the pointwise convolution over " + pixels + " pixels reads "
+                    + "Keras' layout: nothing to prepare");
+        }
         prepare(keras.pointer().address(), spec.inC(), spec.filters(), threads, prepared.pointer().address());
     }
 
     @Override
     public void forward(CpuTensor x, CpuTensor kernel, CpuTensor bias, CpuTensor residual, CpuTensor y) {
-        forward(x.pointer().address(), pixels, spec.inC(), kernel.pointer().address(), spec.filters(),
-                bias == null ? 0 : bias.pointer().address(), residual == null ? 0 : residual.pointer().address(),
-                rectify, slope, cap, y.pointer().address(), threads);
+        long b = bias == null ? 0 : bias.pointer().address();
+        long r = residual == null ? 0 : residual.pointer().address();
+        if (panels) {
+            forward(x.pointer().address(), pixels, spec.inC(), kernel.pointer().address(), spec.filters(), b, r,
+                    rectify, slope, cap, y.pointer().address(), threads);
+        } else {
+            forwardRows(x.pointer().address(), pixels, spec.inC(), kernel.pointer().address(), spec.filters(), b, r,
+                    rectify, slope, cap, y.pointer().address(), threads);
+        }
     }
 
+    /** "osprey_pointwise_panels:avx2" or "osprey_pointwise_rows:avx2". */
     @Override
     public String implementation() {
-        return "osprey_pointwise:avx2";
+        return panels ? "osprey_pointwise_panels:avx2" : "osprey_pointwise_rows:avx2";
     }
 
     @Override
@@ -119,4 +161,9 @@ final class PointwiseConvPlan implements InferenceConv {
      */
     private static native void forward(long x, int rows, int in, long kernel, int units, long bias, long residual,
                                        boolean rectify, float slope, float cap, long y, int threads);
+
+    /** The same with the kernel in Keras' (in, units) layout, any number of rows. */
+    private static native void forwardRows(long x, int rows, int in, long kernel, int units, long bias,
+                                           long residual, boolean rectify, float slope, float cap, long y,
+                                           int threads);
 }

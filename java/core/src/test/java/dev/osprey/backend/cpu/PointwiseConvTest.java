@@ -53,7 +53,11 @@ class PointwiseConvTest {
             pointwise(1, 2, 2, 96, 576, true, Activation.RELU6),    // a 2x2 map: 4 pixels
             pointwise(4, 1, 1, 13, 21, false, Activation.LINEAR),   // 2 whole vectors and 5 lanes, no bias
             pointwise(3, 1, 1, 1, 3, true, Activation.relu(0.8f, 0.2f)), // 1 input, 3 lanes, a leaky capped ReLU
-            pointwise(1, 1, 2, 200, 70, true, Activation.RELU),     // panels of uneven widths
+            pointwise(1, 1, 2, 200, 70, true, Activation.RELU),     // 9 vectors: panels of 4 and 5, or a share each
+            pointwise(1, 16, 16, 16, 96, true, Activation.RELU6),   // 256 pixels: the matrix product, 6 whole tiles
+            pointwise(1, 8, 8, 144, 24, true, Activation.LINEAR),   // 64 pixels: a tile of 4 rows, a strip of 8
+            pointwise(2, 1, 3, 9, 37, false, Activation.relu(0.8f, 0.2f)), // 6 pixels, a 5-lane tail, no bias
+            pointwise(5, 1, 1, 70, 13, true, Activation.RELU),      // 5 pixels, 13 columns: one strip, masked
         };
         for (Conv2dSpec s : specs) {
             check(s, false);
@@ -65,66 +69,127 @@ class PointwiseConvTest {
     void theBackendRunsFewPixelsHereAndMoreThroughOneDnn() {
         Conv2dSpec four = pointwise(1, 2, 2, 64, 384, true, Activation.RELU6);
         assertInstanceOf(PointwiseConvPlan.class, backend.inferenceConv(op(four)));
-        assertEquals("osprey_pointwise:avx2", backend.inferenceConv(op(four)).implementation());
+        assertEquals("osprey_pointwise_panels:avx2", backend.inferenceConv(op(four)).implementation());
+        assertEquals(64 * 384, backend.conv2dInferenceKernelSize(op(four)), "prepared in panels");
         long before = backend.nativeAllocations();
         backend.inferenceConv(op(four));
         assertEquals(before, backend.nativeAllocations(), "a second call finds its plan");
-        assertInstanceOf(ConvInferencePlan.class, backend.inferenceConv(op(pointwise(5, 1, 1, 64, 384, true,
-                Activation.RELU6))), "5 pixels");
+        Conv2dSpec five = pointwise(5, 1, 1, 64, 384, true, Activation.RELU6);
+        assertEquals("osprey_pointwise_rows:avx2", backend.inferenceConv(op(five)).implementation());
+        assertEquals(0, backend.conv2dInferenceKernelSize(op(five)), "Keras' layout, as it is");
+        assertInstanceOf(ConvInferencePlan.class, backend.inferenceConv(op(pointwise(257, 1, 1, 16, 16, true,
+                Activation.RELU6))), "257 pixels");
+        assertInstanceOf(ConvInferencePlan.class, backend.inferenceConv(op(pointwise(16, 1, 1, 512, 513, true,
+                Activation.RELU6))), "16 pixels of 512 x 513 multiply-adds each: 4.2 M, past the bound");
         assertInstanceOf(ConvInferencePlan.class, backend.inferenceConv(op(four.withActivation(Activation.SWISH))));
         assertFalse(PointwiseConvPlan.fits(new ConvInference(four.withMath(Precision.BF16), false, Precision.BF16)),
                 "bf16");
         assertFalse(PointwiseConvPlan.fits(op(new Conv2dSpec(1, 2, 2, 64, 384, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1, true,
                 Activation.RELU))), "stride 2");
-        assertFalse(PointwiseConvPlan.fits(op(new Conv2dSpec(1, 1, 1, 64, 384, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, true,
-                Activation.RELU))), "padded");
+        assertFalse(PointwiseConvPlan.fits(op(new Conv2dSpec(1, 1, 1, 64, 384, 1, 1, 1, 1, 0, 0, 1, 0, 1, 1, 1, true,
+                Activation.RELU))), "padded below: 2 pixels");
         assertFalse(PointwiseConvPlan.fits(op(new Conv2dSpec(1, 1, 1, 64, 384, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 2, true,
                 Activation.RELU))), "2 groups");
-        assertFalse(PointwiseConvPlan.fits(op(new Conv2dSpec(1, 3, 3, 64, 384, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true,
-                Activation.RELU))), "a 3x3 kernel");
+        assertFalse(PointwiseConvPlan.fits(op(new Conv2dSpec(1, 2, 2, 64, 384, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true,
+                Activation.RELU))), "a 3x3 kernel: 4 pixels");
     }
 
     @Test
-    void aPixelGetsTheSameBitsAloneInABatchAndFromOneDnn() {
-        // each output is summed in input order, whatever the batch: a server that pads a request into batches of 2,
-        // 4, 8, ... (oneDNN's 1x1 kernel beyond 4 pixels) answers it the same whatever it was batched with
-        int in = 320;
-        int units = 1280;
-        Random r = new Random(11);
-        float[] x = random(r, 8 * in);
-        float[] k = random(r, in * units);
-        float[] b = random(r, units);
-        float[] eight = run(pointwise(8, 1, 1, in, units, true, Activation.RELU6), x, k, b, null);
-        assertInstanceOf(ConvInferencePlan.class, backend.inferenceConv(op(pointwise(8, 1, 1, in, units, true,
-                Activation.RELU6))));
-        for (int batch : new int[] {1, 4}) {
-            float[] alone = run(pointwise(batch, 1, 1, in, units, true, Activation.RELU6),
-                    java.util.Arrays.copyOf(x, batch * in), k, b, null);
-            assertArrayEquals(java.util.Arrays.copyOf(eight, batch * units), alone, 0f, "batch " + batch);
+    void aPixelGetsTheSameBitsAloneInABatchAndFromOneDnnsBrgemmKernel() {
+        // each output is summed in input order, then the bias added, by panels and tiles alike: a server that pads a
+        // request into batches of 2, 4, 8, ... answers it the same whatever it was batched with. oneDNN's brgemm 1x1
+        // kernels sum the same way; its jit_1x1 kernel starts from the bias, so only the rounding is asked of it.
+        int[][] layers = {{320, 1280}, {24, 144}, {192, 32}}; // inputs, outputs
+        for (int[] layer : layers) {
+            int in = layer[0];
+            int units = layer[1];
+            int oneDnnBatch = 1024; // 1,024 pixels: past either way's bounds
+            Random r = new Random(11);
+            float[] x = random(r, oneDnnBatch * in);
+            float[] k = random(r, in * units);
+            for (int i = 0; i < k.length; i++) {
+                k[i] /= (float) Math.sqrt(in);
+            }
+            float[] b = random(r, units);
+            Conv2dSpec many = pointwise(oneDnnBatch, 1, 1, in, units, true, Activation.RELU6);
+            String oneDnn = assertInstanceOf(ConvInferencePlan.class, backend.inferenceConv(op(many))).implementation();
+            float[] all = run(many, x, k, b, null);
+            float[] first = null;
+            for (int batch : new int[] {1, 4, 7, 64}) { // panels, panels, a tile of 1 row, whole tiles
+                Conv2dSpec s = pointwise(batch, 1, 1, in, units, true, Activation.RELU6);
+                if (!PointwiseConvPlan.fits(op(s))) {
+                    continue; // 320 x 1280 at 7 and 64 pixels: past the product's multiply-adds, oneDNN's
+                }
+                assertInstanceOf(PointwiseConvPlan.class, backend.inferenceConv(op(s)));
+                float[] alone = run(s, java.util.Arrays.copyOf(x, batch * in), k, b, null);
+                String what = in + " x " + units + " at batch " + batch + " against oneDNN's " + oneDnn;
+                if (first == null) {
+                    first = java.util.Arrays.copyOf(alone, units);
+                }
+                assertArrayEquals(first, java.util.Arrays.copyOf(alone, units), 0f, what + ": the first pixel");
+                if (oneDnn.startsWith("brg")) {
+                    assertArrayEquals(java.util.Arrays.copyOf(all, batch * units), alone, 0f, what);
+                } else {
+                    assertClose(what, java.util.Arrays.copyOf(all, batch * units), alone, 1e-5);
+                }
+            }
         }
     }
 
     @Test
-    void aTeamOfThreeThreadsSharesTheColumnsAndWritesNothingPastTheOutput() {
-        Conv2dSpec s = pointwise(2, 1, 2, 37, 150, true, Activation.RELU); // 19 vectors: 6, 6, 7; 6 lanes at the end
+    void teamsOfOneToThreeThreadsShareTheColumnsAndWriteNothingPastTheOutput() {
+        // 19 vectors: one thread's 3 panels of 6, 6 and 7; two threads' 9 (panels of 4 and 5) and 10 (5 and 5); three
+        // threads' 6, 6 and 7; 6 lanes at the end
+        Conv2dSpec s = pointwise(2, 1, 2, 37, 150, true, Activation.RELU);
         ConvInference op = op(s);
-        PointwiseConvPlan plan = OpenMpTeam.sized(3, () -> new PointwiseConvPlan(op));
-        assertEquals(3, plan.threads());
         Random r = new Random(5);
         float[] x = random(r, 4 * 37);
         float[] k = random(r, 37 * 150);
         float[] b = random(r, 150);
         float[] expected = ReferenceOps.conv2dForward(s, x, k, b);
         int sentinels = 8;
+        for (int team = 1; team <= 3; team++) {
+            PointwiseConvPlan plan = new PointwiseConvPlan(op, team);
+            assertEquals(team, plan.threads());
+            try (CpuTensor tx = tensor(x, s.inputShape()); CpuTensor tk = tensor(k, s.kernelShape());
+                 CpuTensor prepared = CpuTensor.allocate(new int[] {Math.toIntExact(plan.preparedFloats())});
+                 CpuTensor tb = tensor(b, 150);
+                 CpuTensor y = CpuTensor.allocate(new int[] {expected.length + sentinels})) {
+                assertEquals(37 * 152, plan.preparedFloats(), "padded to whole vectors");
+                for (int i = 0; i < expected.length + sentinels; i++) {
+                    y.buffer().put(i, -7f);
+                }
+                plan.prepare(tk, prepared);
+                plan.forward(tx, prepared, tb, null, y);
+                float[] actual = new float[expected.length];
+                y.buffer().get(0, actual);
+                assertClose(team + " threads", expected, actual, 1e-5);
+                for (int i = 0; i < sentinels; i++) {
+                    assertEquals(-7f, y.buffer().get(expected.length + i), "float " + i + " past the output");
+                }
+            }
+        }
+    }
+
+    @Test
+    void aTeamOfThreeThreadsSharesTheTilesAndWritesNothingPastTheOutput() {
+        Conv2dSpec s = pointwise(1, 5, 5, 19, 45, true, Activation.RELU); // 25 pixels: 5 row tiles x 3 strips
+        ConvInference op = op(s);
+        PointwiseConvPlan plan = new PointwiseConvPlan(op, 3);
+        assertEquals(3, plan.threads());
+        assertEquals(0, plan.preparedFloats());
+        Random r = new Random(6);
+        float[] x = random(r, 25 * 19);
+        float[] k = random(r, 19 * 45);
+        float[] b = random(r, 45);
+        float[] expected = ReferenceOps.conv2dForward(s, x, k, b);
+        int sentinels = 8;
         try (CpuTensor tx = tensor(x, s.inputShape()); CpuTensor tk = tensor(k, s.kernelShape());
-             CpuTensor prepared = CpuTensor.allocate(new int[] {Math.toIntExact(plan.preparedFloats())});
-             CpuTensor tb = tensor(b, 150); CpuTensor y = CpuTensor.allocate(new int[] {expected.length + sentinels})) {
-            assertEquals(37 * 152, plan.preparedFloats(), "padded to whole vectors");
+             CpuTensor tb = tensor(b, 45); CpuTensor y = CpuTensor.allocate(new int[] {expected.length + sentinels})) {
             for (int i = 0; i < expected.length + sentinels; i++) {
                 y.buffer().put(i, -7f);
             }
-            plan.prepare(tk, prepared);
-            plan.forward(tx, prepared, tb, null, y);
+            plan.forward(tx, tk, tb, null, y);
             float[] actual = new float[expected.length];
             y.buffer().get(0, actual);
             assertClose("3 threads", expected, actual, 1e-5);
@@ -175,14 +240,19 @@ class PointwiseConvTest {
         assertClose(s + (residual ? " with a residual" : ""), expected, run(s, x, k, b, add), 1e-5);
     }
 
-    /** conv2dInference through the backend, the kernel prepared as a plan prepares it. */
+    /** conv2dInference through the backend, the kernel prepared as a plan prepares it (where it does). */
     private static float[] run(Conv2dSpec s, float[] x, float[] k, float[] b, float[] residual) {
         ConvInference op = new ConvInference(s, residual != null, Precision.FP32);
         try (Memory memory = backend.newMemory()) {
-            Tensor prepared = memory.allocate(Math.toIntExact(backend.conv2dInferenceKernelSize(op)));
-            backend.conv2dPrepareInferenceKernel(op, upload(memory, k, s.kernelShape()), prepared);
+            Tensor kernel = upload(memory, k, s.kernelShape());
+            long preparedFloats = backend.conv2dInferenceKernelSize(op);
+            if (preparedFloats > 0) {
+                Tensor prepared = memory.allocate(Math.toIntExact(preparedFloats));
+                backend.conv2dPrepareInferenceKernel(op, kernel, prepared);
+                kernel = prepared;
+            }
             Tensor y = memory.allocate(s.outputShape());
-            backend.conv2dInference(op, upload(memory, x, s.inputShape()), prepared,
+            backend.conv2dInference(op, upload(memory, x, s.inputShape()), kernel,
                     b == null ? null : upload(memory, b, b.length),
                     residual == null ? null : upload(memory, residual, s.outputShape()), y);
             float[] out = new float[Math.toIntExact(y.size())];

@@ -1,0 +1,85 @@
+/*
+ * Times Osprey's pointwise kernel (native/cpu/pointwise.c, linked in) on a 1x1 layer: IN inputs to UNITS outputs over
+ * PIXELS pixels, ReLU6, THREADS OpenMP threads. At most 4 pixels it runs the panels over a prepared kernel, beyond
+ * the matrix product over Keras' layout. Between calls it reads a 12 MB buffer, so the kernel comes from L3 as it does
+ * in a model that streams 9 MB of weights per image (MobileNetV2 at 32x32x3).
+ * Build: gcc -O3 -fopenmp -I$JAVA_HOME/include -I$JAVA_HOME/include/linux -o pointwise_bench \
+ *          benchmarks/kernels/pointwise_bench.c native/cpu/pointwise.c
+ * Usage: pointwise_bench [IN=160] [UNITS=960] [PIXELS=1] [THREADS=2] [CALLS=2000]
+ * Prints: RESULT us=<median per call> gb_per_s=<kernel bytes / median> gflop_per_s=<2 x multiply-adds / median>
+ */
+#include <jni.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "bench_util.h"
+
+void Java_dev_osprey_backend_cpu_PointwiseConvPlan_prepare(JNIEnv *, jclass, jlong, jint, jint, jint, jlong);
+void Java_dev_osprey_backend_cpu_PointwiseConvPlan_forward(JNIEnv *, jclass, jlong, jint, jint, jlong, jint, jlong,
+                                                           jlong, jboolean, jfloat, jfloat, jlong, jint);
+void Java_dev_osprey_backend_cpu_PointwiseConvPlan_forwardRows(JNIEnv *, jclass, jlong, jint, jint, jlong, jint,
+                                                               jlong, jlong, jboolean, jfloat, jfloat, jlong, jint);
+
+static int by_value(const void *a, const void *b) {
+    double x = *(const double *) a, y = *(const double *) b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv) {
+    int in = argc > 1 ? atoi(argv[1]) : 160, units = argc > 2 ? atoi(argv[2]) : 960;
+    int pixels = argc > 3 ? atoi(argv[3]) : 1, threads = argc > 4 ? atoi(argv[4]) : 2;
+    int calls = argc > 5 ? atoi(argv[5]) : 2000;
+    if (in < 1 || units < 1 || pixels < 1 || threads < 1 || calls < 1) {
+        fprintf(stderr, "usage: pointwise_bench [IN=160] [UNITS=960] [PIXELS=1] [THREADS=2] [CALLS=2000]\n");
+        return 2;
+    }
+    int panels = pixels <= 4;
+    int64_t padded = (int64_t) in * ((units + 7) / 8 * 8);
+    float *x = floats((int64_t) pixels * in), *w = floats((int64_t) in * units), *b = floats(units);
+    float *prepared = floats(padded), *y = floats((int64_t) pixels * units);
+    int64_t evict = 3 << 20; /* 12 MB of floats: more than L2, less than L3 */
+    float *other = floats(evict);
+    srand(1);
+    for (int64_t i = 0; i < (int64_t) pixels * in; i++) {
+        x[i] = (float) rand() / RAND_MAX;
+    }
+    for (int64_t i = 0; i < (int64_t) in * units; i++) {
+        w[i] = (float) rand() / RAND_MAX - 0.5f;
+    }
+    for (int i = 0; i < units; i++) {
+        b[i] = 0.01f * i;
+    }
+    for (int64_t i = 0; i < evict; i++) {
+        other[i] = (float) i;
+    }
+    Java_dev_osprey_backend_cpu_PointwiseConvPlan_prepare(NULL, NULL, (jlong) (intptr_t) w, in, units, threads,
+                                                          (jlong) (intptr_t) prepared);
+    double *times = malloc(sizeof(double) * (size_t) calls);
+    volatile float sink = 0;
+    for (int call = 0; call < calls; call++) {
+        float sum = 0;
+        for (int64_t i = 0; i < evict; i += 16) { /* one float per 64-byte line */
+            sum += other[i];
+        }
+        sink += sum;
+        double start = now();
+        if (panels) {
+            Java_dev_osprey_backend_cpu_PointwiseConvPlan_forward(NULL, NULL, (jlong) (intptr_t) x, pixels, in,
+                    (jlong) (intptr_t) prepared, units, (jlong) (intptr_t) b, 0, JNI_TRUE, 0, 6,
+                    (jlong) (intptr_t) y, threads);
+        } else {
+            Java_dev_osprey_backend_cpu_PointwiseConvPlan_forwardRows(NULL, NULL, (jlong) (intptr_t) x, pixels, in,
+                    (jlong) (intptr_t) w, units, (jlong) (intptr_t) b, 0, JNI_TRUE, 0, 6, (jlong) (intptr_t) y,
+                    threads);
+        }
+        times[call] = now() - start;
+    }
+    qsort(times, (size_t) calls, sizeof(double), by_value);
+    double median = times[calls / 2];
+    double bytes = 4.0 * (panels ? (double) padded : (double) in * units);
+    double flops = 2.0 * pixels * in * units;
+    printf("RESULT us=%.2f gb_per_s=%.1f gflop_per_s=%.1f (%s, %d x %d, %d pixels, %d threads)\n", median * 1e6,
+           bytes / median / 1e9, flops / median / 1e9, panels ? "panels" : "matrix product", in, units, pixels,
+           threads);
+    return sink == 12345 ? 1 : 0;
+}
