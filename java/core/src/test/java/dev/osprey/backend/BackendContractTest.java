@@ -213,7 +213,8 @@ abstract class BackendContractTest {
                 new Pool2dSpec(2, 7, 9, 3, 3, 3, 1, 1, 1, 1, 1, 1),      // same padding, stride 1
                 new Pool2dSpec(2, 7, 6, 5, 2, 2, 2, 2, 0, 0, 1, 0),      // same padding, uneven (one more row below)
                 new Pool2dSpec(2, 6, 5, 3, 3, 3, 2, 2, 1, 0, 1, 2),      // explicit padding (ONNX), a window mostly pad
-                Pool2dSpec.global(Pool2dSpec.Mode.MAX, 3, 5, 4, 7));     // global
+                Pool2dSpec.global(Pool2dSpec.Mode.MAX, 3, 5, 4, 7),      // global
+                Pool2dSpec.global(Pool2dSpec.Mode.MAX, 2, 1, 1, 13));    // global over 1x1 maps: the identity
     }
 
     @ParameterizedTest

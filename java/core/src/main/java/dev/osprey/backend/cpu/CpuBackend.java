@@ -522,6 +522,14 @@ public final class CpuBackend implements Backend {
     @Override
     public synchronized void pool2dInference(Pool2dSpec spec, Tensor x, Tensor y) {
         Checks.pool2dForward(spec, x, y, null, 0);
+        if (spec.poolH() == 1 && spec.poolW() == 1 && spec.padTop() == 0 && spec.padLeft() == 0
+                && spec.padBottom() == 0 && spec.padRight() == 0 && spec.outH() == spec.inH()
+                && spec.outW() == spec.inW()) {
+            // every window one value, in place: the identity (a global pooling of a 1x1 map, MobileNetV2's at
+            // 32x32x3, which took oneDNN 3-7 us at batch 1 for 1,280 floats)
+            cpu(y).buffer().put(0, cpu(x).buffer(), 0, Math.toIntExact(x.size()));
+            return;
+        }
         pool(spec).inference(cpu(x), cpu(y));
     }
 

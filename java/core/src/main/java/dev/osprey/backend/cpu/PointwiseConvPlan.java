@@ -10,11 +10,11 @@ import dev.osprey.backend.ConvInference;
  * of two ways:
  * <ul>
  * <li>at most {@link #PANEL_PIXELS} pixels in the batch: a matrix-vector product bound by streaming its kernel, as
- * MobileNetV2's late layers are at 32x32x3 and batch 1 (1x1 and 2x2 maps, 160 to 1,280 channels). There oneDNN's 1x1
+ * MobileNetV2's late layers are at 32x32x3 and batch 1 (1x1 maps, 160 to 1,280 channels). There oneDNN's 1x1
  * kernel took 24 us for the 160-to-960 layer, whose 0.6 MB of kernel stream in under 10 us (op profile of 2026-12-03,
  * batch 1). The kernel is prepared once into panels split over the plan's threads;</li>
  * <li>up to {@link #MAX_PIXELS} pixels and {@link #MAX_MULTIPLY_ADDS} multiply-adds: a matrix product over Keras'
- * layout as it is, in tiles of 6 pixels by 16 channels (MobileNetV2's 16x16 to 4x4 maps at batch 1, where oneDNN took
+ * layout as it is, in tiles of 6 pixels by 16 channels (MobileNetV2's 16x16 to 2x2 maps at batch 1, where oneDNN took
  * 3-12 us a layer, much of it setting up).</li>
  * </ul>
  * Each output is summed in input order either way, then the bias added: a pixel's result does not depend on the batch
@@ -26,12 +26,11 @@ import dev.osprey.backend.ConvInference;
 final class PointwiseConvPlan implements InferenceConv {
     /**
      * The most pixels (batch x height x width) the panels take: each pixel reads the whole kernel again (from cache),
-     * which pays while oneDNN's set-up outweighs the arithmetic. On MobileNetV2 at batch 1 (32x32x3, 2 AVX2 threads, on
-     * the caller) the model's median latency was 0.28-0.34 ms with its 2x2-map layers here too (up to 4 pixels),
-     * 0.29-0.32 ms with only its 1x1-map layers, and 0.32-0.36 ms with every layer through oneDNN (6 interleaved JVMs
-     * each).
+     * which pays over the matrix product's strided reads of the kernel only for one or two pixels. Alone, from L3, on 2
+     * threads (benchmarks/kernels/pointwise_bench.c): 160 x 960 took 6.7 us in panels against 8.8 in the product at 1
+     * pixel, 10.0 against 13.6 at 2, 13.5 against 11.9 at 3; 576 x 96 at 4 pixels 7.2 against 5.6.
      */
-    static final int PANEL_PIXELS = 4;
+    static final int PANEL_PIXELS = 2;
     /**
      * The most pixels the matrix product takes. With it MobileNetV2's batch-1 median went from 0.26 to 0.243 ms (its
      * 16x16 to 4x4 maps' 1x1 layers; 6 interleaved JVMs each, the fast mode of a bimodal machine).

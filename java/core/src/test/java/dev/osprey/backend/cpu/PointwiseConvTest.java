@@ -50,9 +50,9 @@ class PointwiseConvTest {
         Conv2dSpec[] specs = {
             pointwise(1, 1, 1, 160, 960, true, Activation.RELU6),   // MobileNetV2's expansion on a 1x1 map
             pointwise(1, 1, 1, 960, 160, true, Activation.LINEAR),  // its projection: 20 vectors over 2 threads
-            pointwise(1, 2, 2, 96, 576, true, Activation.RELU6),    // a 2x2 map: 4 pixels
-            pointwise(4, 1, 1, 13, 21, false, Activation.LINEAR),   // 2 whole vectors and 5 lanes, no bias
-            pointwise(3, 1, 1, 1, 3, true, Activation.relu(0.8f, 0.2f)), // 1 input, 3 lanes, a leaky capped ReLU
+            pointwise(1, 2, 2, 96, 576, true, Activation.RELU6),    // a 2x2 map: 4 pixels, one tile
+            pointwise(2, 1, 1, 13, 21, false, Activation.LINEAR),   // panels: 2 vectors and 5 lanes, no bias
+            pointwise(1, 1, 1, 1, 3, true, Activation.relu(0.8f, 0.2f)), // 1 input, 3 lanes, a leaky capped ReLU
             pointwise(1, 1, 2, 200, 70, true, Activation.RELU),     // 9 vectors: panels of 4 and 5, or a share each
             pointwise(1, 16, 16, 16, 96, true, Activation.RELU6),   // 256 pixels: the matrix product, 6 whole tiles
             pointwise(1, 8, 8, 144, 24, true, Activation.LINEAR),   // 64 pixels: a tile of 4 rows, a strip of 8
@@ -67,16 +67,16 @@ class PointwiseConvTest {
 
     @Test
     void theBackendRunsFewPixelsHereAndMoreThroughOneDnn() {
-        Conv2dSpec four = pointwise(1, 2, 2, 64, 384, true, Activation.RELU6);
-        assertInstanceOf(PointwiseConvPlan.class, backend.inferenceConv(op(four)));
-        assertEquals("osprey_pointwise_panels:avx2", backend.inferenceConv(op(four)).implementation());
-        assertEquals(64 * 384, backend.conv2dInferenceKernelSize(op(four)), "prepared in panels");
+        Conv2dSpec two = pointwise(1, 1, 2, 64, 384, true, Activation.RELU6);
+        assertInstanceOf(PointwiseConvPlan.class, backend.inferenceConv(op(two)));
+        assertEquals("osprey_pointwise_panels:avx2", backend.inferenceConv(op(two)).implementation());
+        assertEquals(64 * 384, backend.conv2dInferenceKernelSize(op(two)), "prepared in panels");
         long before = backend.nativeAllocations();
-        backend.inferenceConv(op(four));
+        backend.inferenceConv(op(two));
         assertEquals(before, backend.nativeAllocations(), "a second call finds its plan");
-        Conv2dSpec five = pointwise(5, 1, 1, 64, 384, true, Activation.RELU6);
-        assertEquals("osprey_pointwise_rows:avx2", backend.inferenceConv(op(five)).implementation());
-        assertEquals(0, backend.conv2dInferenceKernelSize(op(five)), "Keras' layout, as it is");
+        Conv2dSpec four = pointwise(1, 2, 2, 64, 384, true, Activation.RELU6);
+        assertEquals("osprey_pointwise_rows:avx2", backend.inferenceConv(op(four)).implementation());
+        assertEquals(0, backend.conv2dInferenceKernelSize(op(four)), "Keras' layout, as it is");
         assertInstanceOf(ConvInferencePlan.class, backend.inferenceConv(op(pointwise(257, 1, 1, 16, 16, true,
                 Activation.RELU6))), "257 pixels");
         assertInstanceOf(ConvInferencePlan.class, backend.inferenceConv(op(pointwise(16, 1, 1, 512, 513, true,
@@ -85,7 +85,7 @@ class PointwiseConvTest {
         assertFalse(PointwiseConvPlan.fits(new ConvInference(four.withMath(Precision.BF16), false, Precision.BF16)),
                 "bf16");
         assertFalse(PointwiseConvPlan.fits(op(new Conv2dSpec(1, 2, 2, 64, 384, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1, true,
-                Activation.RELU))), "stride 2");
+                Activation.RELU))), "stride 2: 1 pixel");
         assertFalse(PointwiseConvPlan.fits(op(new Conv2dSpec(1, 1, 1, 64, 384, 1, 1, 1, 1, 0, 0, 1, 0, 1, 1, 1, true,
                 Activation.RELU))), "padded below: 2 pixels");
         assertFalse(PointwiseConvPlan.fits(op(new Conv2dSpec(1, 1, 1, 64, 384, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 2, true,
@@ -115,7 +115,7 @@ class PointwiseConvTest {
             String oneDnn = assertInstanceOf(ConvInferencePlan.class, backend.inferenceConv(op(many))).implementation();
             float[] all = run(many, x, k, b, null);
             float[] first = null;
-            for (int batch : new int[] {1, 4, 7, 64}) { // panels, panels, a tile of 1 row, whole tiles
+            for (int batch : new int[] {1, 2, 4, 7, 64}) { // panels, panels, a tile of 4 rows, 6 + 1, whole tiles
                 Conv2dSpec s = pointwise(batch, 1, 1, in, units, true, Activation.RELU6);
                 if (!PointwiseConvPlan.fits(op(s))) {
                     continue; // 320 x 1280 at 7 and 64 pixels: past the product's multiply-adds, oneDNN's
@@ -140,10 +140,10 @@ class PointwiseConvTest {
     void teamsOfOneToThreeThreadsShareTheColumnsAndWriteNothingPastTheOutput() {
         // 19 vectors: one thread's 3 panels of 6, 6 and 7; two threads' 9 (panels of 4 and 5) and 10 (5 and 5); three
         // threads' 6, 6 and 7; 6 lanes at the end
-        Conv2dSpec s = pointwise(2, 1, 2, 37, 150, true, Activation.RELU);
+        Conv2dSpec s = pointwise(2, 1, 1, 37, 150, true, Activation.RELU);
         ConvInference op = op(s);
         Random r = new Random(5);
-        float[] x = random(r, 4 * 37);
+        float[] x = random(r, 2 * 37);
         float[] k = random(r, 37 * 150);
         float[] b = random(r, 150);
         float[] expected = ReferenceOps.conv2dForward(s, x, k, b);
