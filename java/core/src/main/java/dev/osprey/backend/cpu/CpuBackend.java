@@ -414,7 +414,7 @@ public final class CpuBackend implements Backend {
         if (PointwiseConvPlan.fits(op)) {
             checkOpen();
             PointwiseConvPlan plan = pointwisePlans.get(op,
-                    k -> new PointwiseConvPlan(k, teams.whole()));
+                    k -> new PointwiseConvPlan(k, PointwiseConvPlan.team(k, teams.whole())));
             convImplementation = plan.implementation();
             return plan;
         }

@@ -56,8 +56,7 @@ final class PointwiseConvPlan implements InferenceConv {
     private final float cap;
 
     /**
-     * Plans op, which must {@link #fits}, for a team of threads (the backend gives it the whole team: its fork costs
-     * about a microsecond, and two threads stream a kernel, or share a product, faster than one). The team is fixed
+     * Plans op, which must {@link #fits}, for a team of threads (the backend gives it {@link #team}). The team is fixed
      * here, not read from the calling thread, because the panels a kernel is prepared into depend on it.
      */
     PointwiseConvPlan(ConvInference op, int team) {
@@ -79,6 +78,20 @@ final class PointwiseConvPlan implements InferenceConv {
         this.rectify = a.kind() == Activation.Kind.RELU;
         this.slope = a.alpha();
         this.cap = a.maxValue();
+    }
+
+    /**
+     * The team for op out of a whole team: one thread where its kernel is under 64 KB and its multiply-adds under
+     * 128 K, which one thread computes in 2-3 us, less than a second thread's fork and join save; else the whole team.
+     * Alone, from L3 (benchmarks/kernels/pointwise_bench.c, 1 and 2 threads): 192 x 64 at 4 pixels 2.7 and 3.9 us,
+     * 144 x 32 at 16 pixels 2.2 and 2.9, 384 x 64 at 4 pixels (96 KB) 5.4 and 4.3, 32 x 16 at 256 pixels (131 K
+     * multiply-adds) 4.0 and 3.5.
+     */
+    static int team(ConvInference op, int whole) {
+        Conv2dSpec s = op.spec();
+        long kernelBytes = (long) s.inC() * s.filters() * Float.BYTES;
+        long multiplyAdds = pixels(s) * s.inC() * s.filters();
+        return kernelBytes < (64 << 10) && multiplyAdds < (128 << 10) ? 1 : whole;
     }
 
     /** Null where the kernel can run on this machine; otherwise why not. */

@@ -53,7 +53,7 @@ final class TeamSize {
         return (int) Math.max(1, Math.min(team, Math.floor(ns / minNsPerThread)));
     }
 
-    /** The whole team: for Osprey's kernels that stream their weights, where a second thread pays at any size. */
+    /** The whole team, for kernels that size their own (PointwiseConvPlan.team). */
     int whole() {
         return team;
     }

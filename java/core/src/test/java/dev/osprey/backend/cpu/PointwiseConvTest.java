@@ -95,6 +95,20 @@ class PointwiseConvTest {
     }
 
     @Test
+    void aSmallLayerRunsOnOneThreadAndALargerOneOnTheTeam() {
+        assertEquals(1, PointwiseConvPlan.team(op(pointwise(1, 2, 2, 192, 64, true, Activation.RELU6)), 4),
+                "48 KB of kernel, 49 K multiply-adds");
+        assertEquals(1, PointwiseConvPlan.team(op(pointwise(1, 4, 4, 144, 32, true, Activation.RELU6)), 4),
+                "18 KB, 74 K");
+        assertEquals(4, PointwiseConvPlan.team(op(pointwise(1, 2, 2, 384, 64, true, Activation.RELU6)), 4),
+                "96 KB of kernel");
+        assertEquals(4, PointwiseConvPlan.team(op(pointwise(1, 16, 16, 32, 16, true, Activation.RELU6)), 4),
+                "131 K multiply-adds");
+        Conv2dSpec small = pointwise(1, 2, 2, 192, 64, true, Activation.RELU6);
+        assertEquals(1, backend.inferenceConv(op(small)).threads(), "as the backend plans it");
+    }
+
+    @Test
     void aPixelGetsTheSameBitsAloneInABatchAndFromOneDnnsBrgemmKernel() {
         // each output is summed in input order, then the bias added, by panels and tiles alike: a server that pads a
         // request into batches of 2, 4, 8, ... answers it the same whatever it was batched with. oneDNN's brgemm 1x1
