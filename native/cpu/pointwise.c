@@ -251,6 +251,14 @@ TARGET static void rows_tiles(const problem *pb, const float *w, int64_t first, 
     }
 }
 
+/* The problem of a call from Java: addresses as jlong (0: none). */
+static problem problem_of(jlong x, jint rows, jint in, jint units, jlong b, jlong r, jboolean rectify_on, jfloat slope,
+                          jfloat cap, jlong y) {
+    problem pb = {(const float *) (intptr_t) x, rows, in, units, (const float *) (intptr_t) b,
+                  (const float *) (intptr_t) r, rectify_on, slope, cap, (float *) (intptr_t) y};
+    return pb;
+}
+
 JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_PointwiseConvPlan_supported(JNIEnv *env, jclass type) {
     (void) env;
     (void) type;
@@ -269,8 +277,7 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_PointwiseConvPlan_forward(
         jboolean rectify_on, jfloat slope, jfloat cap, jlong y, jint threads) {
     (void) env;
     (void) type;
-    problem pb = {(const float *) (intptr_t) x, rows, in, units, (const float *) (intptr_t) b,
-                  (const float *) (intptr_t) r, rectify_on, slope, cap, (float *) (intptr_t) y};
+    problem pb = problem_of(x, rows, in, units, b, r, rectify_on, slope, cap, y);
     const float *prepared = (const float *) (intptr_t) w;
     if (threads <= 1) {
         share(&pb, prepared, 1, 0);
@@ -284,13 +291,13 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_PointwiseConvPlan_forward(
         }
     }
 }
+
 JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_PointwiseConvPlan_forwardRows(
         JNIEnv *env, jclass type, jlong x, jint rows, jint in, jlong w, jint units, jlong b, jlong r,
         jboolean rectify_on, jfloat slope, jfloat cap, jlong y, jint threads) {
     (void) env;
     (void) type;
-    problem pb = {(const float *) (intptr_t) x, rows, in, units, (const float *) (intptr_t) b,
-                  (const float *) (intptr_t) r, rectify_on, slope, cap, (float *) (intptr_t) y};
+    problem pb = problem_of(x, rows, in, units, b, r, rectify_on, slope, cap, y);
     const float *keras = (const float *) (intptr_t) w;
     int64_t tiles = (int64_t) (units + 15) / 16 * ((rows + TILE_ROWS - 1) / TILE_ROWS);
     int team = tiles < threads ? (int) tiles : threads;

@@ -6,14 +6,13 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.osprey.Activation;
 import dev.osprey.Precision;
 import dev.osprey.backend.Conv2dSpec;
 import dev.osprey.backend.ConvInference;
-import dev.osprey.backend.Memory;
 import dev.osprey.backend.ReferenceOps;
-import dev.osprey.backend.Tensor;
 import java.util.Arrays;
 import java.util.Random;
 import org.junit.jupiter.api.AfterAll;
@@ -64,8 +63,8 @@ class DepthwiseConvTest {
             depthwise(1, 1, 1, 8, 3, 1, new int[] {3, 3, 3, 3}, true, Activation.RELU6), // windows wholly in padding
         };
         for (Conv2dSpec s : specs) {
-            check(s, false);
-            check(s, true);
+            ConvInferenceRuns.checkAgainstReference(backend, DepthwiseConvPlan.class, s, false);
+            ConvInferenceRuns.checkAgainstReference(backend, DepthwiseConvPlan.class, s, true);
         }
     }
 
@@ -112,8 +111,10 @@ class DepthwiseConvTest {
             float[] x = random(r, batch * one.inH() * one.inW() * one.inC());
             float[] k = random(r, 9 * one.inC());
             float[] b = random(r, one.inC());
-            float[] all = Arrays.copyOf(run(many, x, k, b, null), one.outH() * one.outW() * one.inC());
-            float[] alone = run(one, Arrays.copyOf(x, one.inH() * one.inW() * one.inC()), k, b, null);
+            float[] all = Arrays.copyOf(ConvInferenceRuns.run(backend, many, x, k, b, null),
+                    one.outH() * one.outW() * one.inC());
+            float[] alone = ConvInferenceRuns.run(backend, one, Arrays.copyOf(x, one.inH() * one.inW() * one.inC()),
+                    k, b, null);
             if (oneDnn.startsWith("brdgmm")) {
                 assertArrayEquals(all, alone, 0f, one + " against oneDNN's " + oneDnn);
             } else {
@@ -129,10 +130,10 @@ class DepthwiseConvTest {
         x[4 * 8 + 3] = Float.NaN; // the centre pixel's channel 3
         float[] k = new float[9 * 8];
         Arrays.fill(k, -1f); // every other sum is below 0, so a dropped NaN would show as 0
-        float[] y = run(s, x, k, new float[8], null);
+        float[] y = ConvInferenceRuns.run(backend, s, x, k, new float[8], null);
         for (int c = 0; c < 8; c++) {
             if (c == 3) {
-                org.junit.jupiter.api.Assertions.assertTrue(Float.isNaN(y[c]), "channel 3: " + y[c]);
+                assertTrue(Float.isNaN(y[c]), "channel 3: " + y[c]);
             } else {
                 assertEquals(0f, y[c], "channel " + c);
             }
@@ -149,78 +150,11 @@ class DepthwiseConvTest {
         float[] x = random(r, 2 * 5 * 3 * 21);
         float[] k = random(r, 9 * 21);
         float[] b = random(r, 21);
-        float[] expected = ReferenceOps.conv2dForward(s, x, k, b);
-        int sentinels = 8;
-        try (CpuTensor tx = tensor(x, s.inputShape()); CpuTensor tk = tensor(k, s.kernelShape());
-             CpuTensor tb = tensor(b, 21); CpuTensor y = CpuTensor.allocate(new int[] {expected.length + sentinels})) {
-            for (int i = 0; i < expected.length + sentinels; i++) {
-                y.buffer().put(i, -7f);
-            }
-            plan.forward(tx, tk, tb, null, y);
-            float[] actual = new float[expected.length];
-            y.buffer().get(0, actual);
-            assertClose("3 threads", expected, actual, 1e-5);
-            for (int i = 0; i < sentinels; i++) {
-                assertEquals(-7f, y.buffer().get(expected.length + i), "float " + i + " past the output");
-            }
-        }
+        assertClose("3 threads", ReferenceOps.conv2dForward(s, x, k, b),
+                ConvInferenceRuns.forwardWithSentinels(plan, s, x, k, b), 1e-5);
     }
 
     private static ConvInference op(Conv2dSpec s) {
         return new ConvInference(s, false, Precision.FP32);
-    }
-
-    /** The backend against the reference; with a residual added before the activation. */
-    private static void check(Conv2dSpec s, boolean residual) {
-        ConvInference op = new ConvInference(s, residual, Precision.FP32);
-        assertInstanceOf(DepthwiseConvPlan.class, backend.inferenceConv(op), s.toString());
-        Random r = new Random(s.toString().hashCode() + (residual ? 1 : 0));
-        float[] x = random(r, s.batch() * s.inH() * s.inW() * s.inC());
-        float[] k = random(r, s.kernelH() * s.kernelW() * s.inC());
-        float[] b = s.hasBias() ? random(r, s.filters()) : null;
-        float[] add = residual ? random(r, s.batch() * s.outH() * s.outW() * s.filters()) : null;
-        float[] expected;
-        if (residual) {
-            expected = ReferenceOps.conv2dForward(s.withActivation(Activation.LINEAR), x, k, b);
-            for (int i = 0; i < expected.length; i++) {
-                expected[i] = (float) ReferenceOps.activate(s.activation(), (double) expected[i] + add[i]);
-            }
-        } else {
-            expected = ReferenceOps.conv2dForward(s, x, k, b);
-        }
-        assertClose(s + (residual ? " with a residual" : ""), expected, run(s, x, k, b, add), 1e-5);
-    }
-
-    /** conv2dInference through the backend, the kernel prepared as a plan prepares it (where it does). */
-    private static float[] run(Conv2dSpec s, float[] x, float[] k, float[] b, float[] residual) {
-        ConvInference op = new ConvInference(s, residual != null, Precision.FP32);
-        try (Memory memory = backend.newMemory()) {
-            Tensor kernel = upload(memory, k, s.kernelShape());
-            long preparedFloats = backend.conv2dInferenceKernelSize(op);
-            if (preparedFloats > 0) {
-                Tensor prepared = memory.allocate(Math.toIntExact(preparedFloats));
-                backend.conv2dPrepareInferenceKernel(op, kernel, prepared);
-                kernel = prepared;
-            }
-            Tensor y = memory.allocate(s.outputShape());
-            backend.conv2dInference(op, upload(memory, x, s.inputShape()), kernel,
-                    b == null ? null : upload(memory, b, b.length),
-                    residual == null ? null : upload(memory, residual, s.outputShape()), y);
-            float[] out = new float[Math.toIntExact(y.size())];
-            backend.copyOut(y, out, 0);
-            return out;
-        }
-    }
-
-    private static Tensor upload(Memory memory, float[] values, int... shape) {
-        Tensor t = memory.allocate(shape);
-        backend.copyIn(values, 0, t);
-        return t;
-    }
-
-    private static CpuTensor tensor(float[] values, int... shape) {
-        CpuTensor t = CpuTensor.allocate(shape);
-        t.buffer().put(0, values);
-        return t;
     }
 }

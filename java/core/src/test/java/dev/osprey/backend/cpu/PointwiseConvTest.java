@@ -12,9 +12,7 @@ import dev.osprey.Activation;
 import dev.osprey.Precision;
 import dev.osprey.backend.Conv2dSpec;
 import dev.osprey.backend.ConvInference;
-import dev.osprey.backend.Memory;
 import dev.osprey.backend.ReferenceOps;
-import dev.osprey.backend.Tensor;
 import java.util.Random;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -60,8 +58,8 @@ class PointwiseConvTest {
             pointwise(5, 1, 1, 70, 13, true, Activation.RELU),      // 5 pixels, 13 columns: one strip, masked
         };
         for (Conv2dSpec s : specs) {
-            check(s, false);
-            check(s, true);
+            ConvInferenceRuns.checkAgainstReference(backend, PointwiseConvPlan.class, s, false);
+            ConvInferenceRuns.checkAgainstReference(backend, PointwiseConvPlan.class, s, true);
         }
     }
 
@@ -127,7 +125,7 @@ class PointwiseConvTest {
             float[] b = random(r, units);
             Conv2dSpec many = pointwise(oneDnnBatch, 1, 1, in, units, true, Activation.RELU6);
             String oneDnn = assertInstanceOf(ConvInferencePlan.class, backend.inferenceConv(op(many))).implementation();
-            float[] all = run(many, x, k, b, null);
+            float[] all = ConvInferenceRuns.run(backend, many, x, k, b, null);
             float[] first = null;
             for (int batch : new int[] {1, 2, 4, 7, 64}) { // panels, panels, a tile of 4 rows, 6 + 1, whole tiles
                 Conv2dSpec s = pointwise(batch, 1, 1, in, units, true, Activation.RELU6);
@@ -135,7 +133,8 @@ class PointwiseConvTest {
                     continue; // 320 x 1280 at 7 and 64 pixels: past the product's multiply-adds, oneDNN's
                 }
                 assertInstanceOf(PointwiseConvPlan.class, backend.inferenceConv(op(s)));
-                float[] alone = run(s, java.util.Arrays.copyOf(x, batch * in), k, b, null);
+                float[] alone = ConvInferenceRuns.run(backend, s, java.util.Arrays.copyOf(x, batch * in), k, b,
+                        null);
                 String what = in + " x " + units + " at batch " + batch + " against oneDNN's " + oneDnn;
                 if (first == null) {
                     first = java.util.Arrays.copyOf(alone, units);
@@ -161,27 +160,11 @@ class PointwiseConvTest {
         float[] k = random(r, 37 * 150);
         float[] b = random(r, 150);
         float[] expected = ReferenceOps.conv2dForward(s, x, k, b);
-        int sentinels = 8;
         for (int team = 1; team <= 3; team++) {
             PointwiseConvPlan plan = new PointwiseConvPlan(op, team);
             assertEquals(team, plan.threads());
-            try (CpuTensor tx = tensor(x, s.inputShape()); CpuTensor tk = tensor(k, s.kernelShape());
-                 CpuTensor prepared = CpuTensor.allocate(new int[] {Math.toIntExact(plan.preparedFloats())});
-                 CpuTensor tb = tensor(b, 150);
-                 CpuTensor y = CpuTensor.allocate(new int[] {expected.length + sentinels})) {
-                assertEquals(37 * 152, plan.preparedFloats(), "padded to whole vectors");
-                for (int i = 0; i < expected.length + sentinels; i++) {
-                    y.buffer().put(i, -7f);
-                }
-                plan.prepare(tk, prepared);
-                plan.forward(tx, prepared, tb, null, y);
-                float[] actual = new float[expected.length];
-                y.buffer().get(0, actual);
-                assertClose(team + " threads", expected, actual, 1e-5);
-                for (int i = 0; i < sentinels; i++) {
-                    assertEquals(-7f, y.buffer().get(expected.length + i), "float " + i + " past the output");
-                }
-            }
+            assertEquals(37 * 152, plan.preparedFloats(), "padded to whole vectors");
+            assertClose(team + " threads", expected, ConvInferenceRuns.forwardWithSentinels(plan, s, x, k, b), 1e-5);
         }
     }
 
@@ -196,21 +179,8 @@ class PointwiseConvTest {
         float[] x = random(r, 25 * 19);
         float[] k = random(r, 19 * 45);
         float[] b = random(r, 45);
-        float[] expected = ReferenceOps.conv2dForward(s, x, k, b);
-        int sentinels = 8;
-        try (CpuTensor tx = tensor(x, s.inputShape()); CpuTensor tk = tensor(k, s.kernelShape());
-             CpuTensor tb = tensor(b, 45); CpuTensor y = CpuTensor.allocate(new int[] {expected.length + sentinels})) {
-            for (int i = 0; i < expected.length + sentinels; i++) {
-                y.buffer().put(i, -7f);
-            }
-            plan.forward(tx, tk, tb, null, y);
-            float[] actual = new float[expected.length];
-            y.buffer().get(0, actual);
-            assertClose("3 threads", expected, actual, 1e-5);
-            for (int i = 0; i < sentinels; i++) {
-                assertEquals(-7f, y.buffer().get(expected.length + i), "float " + i + " past the output");
-            }
-        }
+        assertClose("3 threads", ReferenceOps.conv2dForward(s, x, k, b),
+                ConvInferenceRuns.forwardWithSentinels(plan, s, x, k, b), 1e-5);
     }
 
     @Test
@@ -219,7 +189,7 @@ class PointwiseConvTest {
         float[] x = {1, Float.NaN, 1, 1, 1, 1, 1, 1}; // the first pixel's second channel
         float[] k = new float[4 * 9];
         java.util.Arrays.fill(k, -1f); // every sum is below 0, so a dropped NaN would show as 0
-        float[] y = run(s, x, k, new float[9], null);
+        float[] y = ConvInferenceRuns.run(backend, s, x, k, new float[9], null);
         for (int c = 0; c < 9; c++) {
             assertTrue(Float.isNaN(y[c]), "pixel 0 channel " + c + ": " + y[c]);
             assertEquals(0f, y[9 + c], "pixel 1 channel " + c);
@@ -228,62 +198,5 @@ class PointwiseConvTest {
 
     private static ConvInference op(Conv2dSpec s) {
         return new ConvInference(s, false, Precision.FP32);
-    }
-
-    /** The backend against the reference; with a residual added before the activation. */
-    private static void check(Conv2dSpec s, boolean residual) {
-        ConvInference op = new ConvInference(s, residual, Precision.FP32);
-        assertInstanceOf(PointwiseConvPlan.class, backend.inferenceConv(op), s.toString());
-        Random r = new Random(s.toString().hashCode() + (residual ? 1 : 0));
-        float[] x = random(r, s.batch() * s.inH() * s.inW() * s.inC());
-        float[] k = random(r, s.inC() * s.filters());
-        for (int i = 0; i < k.length; i++) { // as He and Glorot initialize them: outputs of about 1
-            k[i] /= (float) Math.sqrt(s.inC());
-        }
-        float[] b = s.hasBias() ? random(r, s.filters()) : null;
-        float[] add = residual ? random(r, s.batch() * s.outH() * s.outW() * s.filters()) : null;
-        float[] expected;
-        if (residual) {
-            expected = ReferenceOps.conv2dForward(s.withActivation(Activation.LINEAR), x, k, b);
-            for (int i = 0; i < expected.length; i++) {
-                expected[i] = (float) ReferenceOps.activate(s.activation(), (double) expected[i] + add[i]);
-            }
-        } else {
-            expected = ReferenceOps.conv2dForward(s, x, k, b);
-        }
-        assertClose(s + (residual ? " with a residual" : ""), expected, run(s, x, k, b, add), 1e-5);
-    }
-
-    /** conv2dInference through the backend, the kernel prepared as a plan prepares it (where it does). */
-    private static float[] run(Conv2dSpec s, float[] x, float[] k, float[] b, float[] residual) {
-        ConvInference op = new ConvInference(s, residual != null, Precision.FP32);
-        try (Memory memory = backend.newMemory()) {
-            Tensor kernel = upload(memory, k, s.kernelShape());
-            long preparedFloats = backend.conv2dInferenceKernelSize(op);
-            if (preparedFloats > 0) {
-                Tensor prepared = memory.allocate(Math.toIntExact(preparedFloats));
-                backend.conv2dPrepareInferenceKernel(op, kernel, prepared);
-                kernel = prepared;
-            }
-            Tensor y = memory.allocate(s.outputShape());
-            backend.conv2dInference(op, upload(memory, x, s.inputShape()), kernel,
-                    b == null ? null : upload(memory, b, b.length),
-                    residual == null ? null : upload(memory, residual, s.outputShape()), y);
-            float[] out = new float[Math.toIntExact(y.size())];
-            backend.copyOut(y, out, 0);
-            return out;
-        }
-    }
-
-    private static Tensor upload(Memory memory, float[] values, int... shape) {
-        Tensor t = memory.allocate(shape);
-        backend.copyIn(values, 0, t);
-        return t;
-    }
-
-    private static CpuTensor tensor(float[] values, int... shape) {
-        CpuTensor t = CpuTensor.allocate(shape);
-        t.buffer().put(0, values);
-        return t;
     }
 }
