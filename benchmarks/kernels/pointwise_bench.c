@@ -1,17 +1,18 @@
 /*
  * Times Osprey's pointwise kernel (native/cpu/pointwise.c, linked in) on a 1x1 layer: IN inputs to UNITS outputs over
- * PIXELS pixels, ReLU6, THREADS OpenMP threads. At most 4 pixels it runs the panels over a prepared kernel, beyond
- * the matrix product over Keras' layout. Between calls it reads a 12 MB buffer, so the kernel comes from L3 as it does
+ * PIXELS pixels, ReLU6, THREADS OpenMP threads, in MODE: panels (over a prepared kernel), product (the matrix product
+ * over Keras' layout) or auto (as PointwiseConvPlan picks: panels for 1 or 2 pixels). Between calls it reads a 12 MB buffer, so the kernel comes from L3 as it does
  * in a model that streams 9 MB of weights per image (MobileNetV2 at 32x32x3).
  * Build: gcc -O3 -fopenmp -I$JAVA_HOME/include -I$JAVA_HOME/include/linux -o pointwise_bench \
  *          benchmarks/kernels/pointwise_bench.c native/cpu/pointwise.c
- * Usage: pointwise_bench [IN=160] [UNITS=960] [PIXELS=1] [THREADS=2] [CALLS=2000]
+ * Usage: pointwise_bench [IN=160] [UNITS=960] [PIXELS=1] [THREADS=2] [CALLS=2000] [MODE=auto]
  * Prints: RESULT us=<median per call> gb_per_s=<kernel bytes / median> gflop_per_s=<2 x multiply-adds / median>
  */
 #include <jni.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "bench_util.h"
 
 void Java_dev_osprey_backend_cpu_PointwiseConvPlan_prepare(JNIEnv *, jclass, jlong, jint, jint, jint, jlong);
@@ -29,11 +30,14 @@ int main(int argc, char **argv) {
     int in = argc > 1 ? atoi(argv[1]) : 160, units = argc > 2 ? atoi(argv[2]) : 960;
     int pixels = argc > 3 ? atoi(argv[3]) : 1, threads = argc > 4 ? atoi(argv[4]) : 2;
     int calls = argc > 5 ? atoi(argv[5]) : 2000;
-    if (in < 1 || units < 1 || pixels < 1 || threads < 1 || calls < 1) {
-        fprintf(stderr, "usage: pointwise_bench [IN=160] [UNITS=960] [PIXELS=1] [THREADS=2] [CALLS=2000]\n");
+    const char *mode = argc > 6 ? argv[6] : "auto";
+    int known = !strcmp(mode, "auto") || !strcmp(mode, "panels") || !strcmp(mode, "product");
+    if (in < 1 || units < 1 || pixels < 1 || threads < 1 || calls < 1 || !known) {
+        fprintf(stderr, "usage: pointwise_bench [IN=160] [UNITS=960] [PIXELS=1] [THREADS=2] [CALLS=2000] "
+                        "[MODE=auto|panels|product]\n");
         return 2;
     }
-    int panels = pixels <= 4;
+    int panels = !strcmp(mode, "auto") ? pixels <= 2 : !strcmp(mode, "panels");
     int64_t padded = (int64_t) in * ((units + 7) / 8 * 8);
     float *x = floats((int64_t) pixels * in), *w = floats((int64_t) in * units), *b = floats(units);
     float *prepared = floats(padded), *y = floats((int64_t) pixels * units);

@@ -182,7 +182,7 @@ static void prepare(const float *keras, int in, int units, int threads, float *p
  * Tiles of up to TILE_ROWS rows of y by 16 columns (2 vectors; 8, or the masked tail, at the end), their sums in
  * registers, each summed in input order as the panels are, so a pixel's result does not depend on which of the two
  * computed it. W's 16 columns of a tile are read for every input once and reused by its rows; the tiles go column
- * strip by column strip, so a strip of W stays in L1 while its rows pass.
+ * strip by column strip, so a strip of W (in x 64 bytes) stays in L1 or L2 while its rows pass.
  */
 #define TILE_ROWS 6
 

@@ -33,7 +33,8 @@ final class PointwiseConvPlan implements InferenceConv {
     static final int PANEL_PIXELS = 2;
     /**
      * The most pixels the matrix product takes. With it MobileNetV2's batch-1 median went from 0.26 to 0.243 ms (its
-     * 16x16 to 4x4 maps' 1x1 layers; 6 interleaved JVMs each, the fast mode of a bimodal machine).
+     * 16x16 to 4x4 maps' 1x1 layers, measured when the panels still took up to 4 pixels; 6 interleaved JVMs each, the
+     * fast mode of a bimodal machine).
      */
     static final int MAX_PIXELS = 256;
     /**
@@ -73,7 +74,7 @@ final class PointwiseConvPlan implements InferenceConv {
         this.spec = op.spec();
         this.pixels = (int) pixels(spec); // at most MAX_PIXELS
         this.panels = pixels <= PANEL_PIXELS;
-        this.threads = Math.min(team, (spec.filters() + 7) / 8); // a vector each at least
+        this.threads = panels ? Math.min(team, (spec.filters() + 7) / 8) : team; // panels: a vector each at least
         Activation a = spec.activation();
         this.rectify = a.kind() == Activation.Kind.RELU;
         this.slope = a.alpha();
@@ -85,7 +86,8 @@ final class PointwiseConvPlan implements InferenceConv {
      * 128 K, which one thread computes in 2-3 us, less than a second thread's fork and join save; else the whole team.
      * Alone, from L3 (benchmarks/kernels/pointwise_bench.c, 1 and 2 threads): 192 x 64 at 4 pixels 2.7 and 3.9 us,
      * 144 x 32 at 16 pixels 2.2 and 2.9, 384 x 64 at 4 pixels (96 KB) 5.4 and 4.3, 32 x 16 at 256 pixels (131 K
-     * multiply-adds) 4.0 and 3.5.
+     * multiply-adds) 4.0 and 3.5. Unlike oneDNN's primitives (TeamSize), -Dosprey.cpu.minMicrosPerThread does not
+     * change it.
      */
     static int team(ConvInference op, int whole) {
         Conv2dSpec s = op.spec();

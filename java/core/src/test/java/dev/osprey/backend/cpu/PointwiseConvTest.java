@@ -48,11 +48,11 @@ class PointwiseConvTest {
         Conv2dSpec[] specs = {
             pointwise(1, 1, 1, 160, 960, true, Activation.RELU6),   // MobileNetV2's expansion on a 1x1 map
             pointwise(1, 1, 1, 960, 160, true, Activation.LINEAR),  // its projection: 20 vectors over 2 threads
-            pointwise(1, 2, 2, 96, 576, true, Activation.RELU6),    // a 2x2 map: 4 pixels, one tile
+            pointwise(1, 2, 2, 96, 576, true, Activation.RELU6),    // a 2x2 map: 4 pixels, one row tile
             pointwise(2, 1, 1, 13, 21, false, Activation.LINEAR),   // panels: 2 vectors and 5 lanes, no bias
             pointwise(1, 1, 1, 1, 3, true, Activation.relu(0.8f, 0.2f)), // 1 input, 3 lanes, a leaky capped ReLU
-            pointwise(1, 1, 2, 200, 70, true, Activation.RELU),     // 9 vectors: panels of 4 and 5, or a share each
-            pointwise(1, 16, 16, 16, 96, true, Activation.RELU6),   // 256 pixels: the matrix product, 6 whole tiles
+            pointwise(1, 1, 2, 200, 70, true, Activation.RELU),     // 9 vectors: one thread's panels of 4 and 5
+            pointwise(1, 16, 16, 16, 96, true, Activation.RELU6),   // 256 pixels: the matrix product, 6 strips
             pointwise(1, 8, 8, 144, 24, true, Activation.LINEAR),   // 64 pixels: a tile of 4 rows, a strip of 8
             pointwise(2, 1, 3, 9, 37, false, Activation.relu(0.8f, 0.2f)), // 6 pixels, a 5-lane tail, no bias
             pointwise(5, 1, 1, 70, 13, true, Activation.RELU),      // 5 pixels, 13 columns: one strip, masked
@@ -130,7 +130,7 @@ class PointwiseConvTest {
             for (int batch : new int[] {1, 2, 4, 7, 64}) { // panels, panels, a tile of 4 rows, 6 + 1, whole tiles
                 Conv2dSpec s = pointwise(batch, 1, 1, in, units, true, Activation.RELU6);
                 if (!PointwiseConvPlan.fits(op(s))) {
-                    continue; // 320 x 1280 at 7 and 64 pixels: past the product's multiply-adds, oneDNN's
+                    continue; // 320 x 1280 at 64 pixels: past the product's multiply-adds, oneDNN's
                 }
                 assertInstanceOf(PointwiseConvPlan.class, backend.inferenceConv(op(s)));
                 float[] alone = ConvInferenceRuns.run(backend, s, java.util.Arrays.copyOf(x, batch * in), k, b,
@@ -169,30 +169,37 @@ class PointwiseConvTest {
     }
 
     @Test
-    void aTeamOfThreeThreadsSharesTheTilesAndWritesNothingPastTheOutput() {
+    void teamsOfThreeAndFourThreadsShareTheTilesAndWriteNothingPastTheOutput() {
         Conv2dSpec s = pointwise(1, 5, 5, 19, 45, true, Activation.RELU); // 25 pixels: 5 row tiles x 3 strips
-        ConvInference op = op(s);
-        PointwiseConvPlan plan = new PointwiseConvPlan(op, 3);
-        assertEquals(3, plan.threads());
-        assertEquals(0, plan.preparedFloats());
         Random r = new Random(6);
         float[] x = random(r, 25 * 19);
         float[] k = random(r, 19 * 45);
         float[] b = random(r, 45);
-        assertClose("3 threads", ReferenceOps.conv2dForward(s, x, k, b),
-                ConvInferenceRuns.forwardWithSentinels(plan, s, x, k, b), 1e-5);
+        for (int team : new int[] {3, 4}) { // 15 tiles: a strip each, or shares that start inside a strip
+            PointwiseConvPlan plan = new PointwiseConvPlan(op(s), team);
+            assertEquals(team, plan.threads());
+            assertEquals(0, plan.preparedFloats());
+            assertClose(team + " threads", ReferenceOps.conv2dForward(s, x, k, b),
+                    ConvInferenceRuns.forwardWithSentinels(plan, s, x, k, b), 1e-5);
+        }
     }
 
     @Test
     void aNanInAnInputReachesTheOutputsItFeeds() {
-        Conv2dSpec s = pointwise(2, 1, 1, 4, 9, true, Activation.RELU6);
-        float[] x = {1, Float.NaN, 1, 1, 1, 1, 1, 1}; // the first pixel's second channel
-        float[] k = new float[4 * 9];
-        java.util.Arrays.fill(k, -1f); // every sum is below 0, so a dropped NaN would show as 0
-        float[] y = ConvInferenceRuns.run(backend, s, x, k, new float[9], null);
-        for (int c = 0; c < 9; c++) {
-            assertTrue(Float.isNaN(y[c]), "pixel 0 channel " + c + ": " + y[c]);
-            assertEquals(0f, y[9 + c], "pixel 1 channel " + c);
+        for (int pixels : new int[] {2, 3}) { // the panels, the matrix product
+            Conv2dSpec s = pointwise(pixels, 1, 1, 4, 9, true, Activation.RELU6);
+            float[] x = new float[pixels * 4];
+            java.util.Arrays.fill(x, 1f);
+            x[1] = Float.NaN; // the first pixel's second channel
+            float[] k = new float[4 * 9];
+            java.util.Arrays.fill(k, -1f); // every sum is below 0, so a dropped NaN would show as 0
+            float[] y = ConvInferenceRuns.run(backend, s, x, k, new float[9], null);
+            for (int c = 0; c < 9; c++) {
+                assertTrue(Float.isNaN(y[c]), pixels + " pixels, pixel 0 channel " + c + ": " + y[c]);
+                for (int p = 1; p < pixels; p++) {
+                    assertEquals(0f, y[p * 9 + c], pixels + " pixels, pixel " + p + " channel " + c);
+                }
+            }
         }
     }
 
