@@ -12,11 +12,13 @@
 
 /*
  * Keras' ReLU: min(max(a, 0), cap) + slope * min(a, 0). max_ps and min_ps return their second operand where either
- * is NaN, so a is always second: a NaN passes through, as in oneDNN, rather than becoming 0.
+ * is NaN, so a is always second: a NaN passes through, as in oneDNN, rather than becoming 0. With a slope of 0 the
+ * second term is dropped, not multiplied: -inf * 0 is NaN, where Keras' and oneDNN's ReLU give 0.
  */
 TARGET INLINE __m256 rectify(__m256 a, __m256 slope, __m256 cap) {
     __m256 zero = _mm256_setzero_ps();
-    return _mm256_add_ps(_mm256_min_ps(cap, _mm256_max_ps(zero, a)), _mm256_mul_ps(_mm256_min_ps(zero, a), slope));
+    __m256 leak = _mm256_and_ps(_mm256_mul_ps(_mm256_min_ps(zero, a), slope), _mm256_cmp_ps(slope, zero, _CMP_NEQ_UQ));
+    return _mm256_add_ps(_mm256_min_ps(cap, _mm256_max_ps(zero, a)), leak);
 }
 
 /*

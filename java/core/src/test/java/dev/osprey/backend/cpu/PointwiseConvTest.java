@@ -203,6 +203,26 @@ class PointwiseConvTest {
         }
     }
 
+    @Test
+    void minusInfinityRectifiesAsKerasDoes() {
+        // ReLU(-inf) is 0 (not -inf * 0, NaN), a leaky ReLU's is -inf: as in oneDNN's post-ops, and in every Osprey
+        // kernel sharing rectify()
+        for (int pixels : new int[] {1, 3, 300}) { // the panels, the matrix product, oneDNN
+            for (Activation a : new Activation[] {Activation.RELU, Activation.RELU6, Activation.leakyRelu(0.2f)}) {
+                Conv2dSpec s = pointwise(pixels, 1, 1, 2, 8, true, a);
+                float[] x = new float[pixels * 2];
+                java.util.Arrays.fill(x, Float.NEGATIVE_INFINITY);
+                float[] k = new float[2 * 8];
+                java.util.Arrays.fill(k, 1f);
+                float[] y = ConvInferenceRuns.run(backend, s, x, k, new float[8], null);
+                float expected = a.alpha() == 0 ? 0f : Float.NEGATIVE_INFINITY;
+                for (int i = 0; i < y.length; i++) {
+                    assertEquals(expected, y[i], pixels + " pixels, " + a + ", output " + i);
+                }
+            }
+        }
+    }
+
     private static ConvInference op(Conv2dSpec s) {
         return new ConvInference(s, false, Precision.FP32);
     }
