@@ -1,8 +1,9 @@
 /*
  * Times Osprey's pointwise kernel (native/cpu/pointwise.c, linked in) on a 1x1 layer: IN inputs to UNITS outputs over
- * PIXELS pixels, ReLU6, THREADS OpenMP threads, in MODE: panels (over a prepared kernel), product (the matrix product
- * over Keras' layout) or auto (as PointwiseConvPlan picks: panels for 1 or 2 pixels). Between calls it reads a 12 MB buffer, so the kernel comes from L3 as it does
- * in a model that streams 9 MB of weights per image (MobileNetV2 at 32x32x3).
+ * PIXELS pixels, ReLU6, THREADS OpenMP threads, in MODE: panels (over a kernel prepared in panels), product (the matrix
+ * product over a kernel prepared in strips) or auto (as PointwiseConvPlan picks: panels for 1 or 2 pixels). Between
+ * calls it reads a 12 MB buffer, so the kernel comes from L3 as it does in a model that streams 9 MB of weights per
+ * image (MobileNetV2 at 32x32x3).
  * Build: gcc -O3 -fopenmp -I$JAVA_HOME/include -I$JAVA_HOME/include/linux -o pointwise_bench \
  *          benchmarks/kernels/pointwise_bench.c native/cpu/pointwise.c
  * Usage: pointwise_bench [IN=160] [UNITS=960] [PIXELS=1] [THREADS=2] [CALLS=2000] [MODE=auto]
@@ -15,6 +16,7 @@
 #include <string.h>
 #include "bench_util.h"
 
+void Java_dev_osprey_backend_cpu_PointwiseConvPlan_prepareStrips(JNIEnv *, jclass, jlong, jint, jint, jlong);
 void Java_dev_osprey_backend_cpu_PointwiseConvPlan_prepare(JNIEnv *, jclass, jlong, jint, jint, jint, jlong);
 void Java_dev_osprey_backend_cpu_PointwiseConvPlan_forward(JNIEnv *, jclass, jlong, jint, jint, jlong, jint, jlong,
                                                            jlong, jboolean, jfloat, jfloat, jlong, jint);
@@ -56,8 +58,13 @@ int main(int argc, char **argv) {
     for (int64_t i = 0; i < evict; i++) {
         other[i] = (float) i;
     }
-    Java_dev_osprey_backend_cpu_PointwiseConvPlan_prepare(NULL, NULL, (jlong) (intptr_t) w, in, units, threads,
-                                                          (jlong) (intptr_t) prepared);
+    if (panels) {
+        Java_dev_osprey_backend_cpu_PointwiseConvPlan_prepare(NULL, NULL, (jlong) (intptr_t) w, in, units, threads,
+                                                              (jlong) (intptr_t) prepared);
+    } else {
+        Java_dev_osprey_backend_cpu_PointwiseConvPlan_prepareStrips(NULL, NULL, (jlong) (intptr_t) w, in, units,
+                                                                    (jlong) (intptr_t) prepared);
+    }
     double *times = malloc(sizeof(double) * (size_t) calls);
     volatile float sink = 0;
     for (int call = 0; call < calls; call++) {
@@ -73,7 +80,7 @@ int main(int argc, char **argv) {
                     (jlong) (intptr_t) y, threads);
         } else {
             Java_dev_osprey_backend_cpu_PointwiseConvPlan_forwardRows(NULL, NULL, (jlong) (intptr_t) x, pixels, in,
-                    (jlong) (intptr_t) w, units, (jlong) (intptr_t) b, 0, JNI_TRUE, 0, 6, (jlong) (intptr_t) y,
+                    (jlong) (intptr_t) prepared, units, (jlong) (intptr_t) b, 0, JNI_TRUE, 0, 6, (jlong) (intptr_t) y,
                     threads);
         }
         times[call] = now() - start;

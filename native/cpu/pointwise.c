@@ -9,7 +9,7 @@
  *   thread's share into panels of at most 64 (8 vectors), and a panel's in x width floats are stored row after row,
  *   so each thread reads its part of W as one forward stream. For each row of x a panel's sums stay in registers;
  *   the prepared panels are padded with zeros to whole vectors.
- * - More rows (forwardRows): a matrix product over W as it is, in tiles of 6 rows by 16 columns (below).
+ * - More rows (forwardRows): a matrix product over W prepared in strips of 16 columns, in tiles of 6 rows (below).
  *
  * Either way each output is one sum over the inputs in input order with FMA (the same order whatever the rows,
  * threads, panels or tiles), then bias, residual and activation are applied as it is stored. The last units % 8
@@ -26,6 +26,7 @@ JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_PointwiseConvPlan_support
 #else
 #include <stdint.h>
 #include <string.h>
+#include <stdlib.h>
 #include "avx2_ops.h"
 
 extern int omp_get_thread_num(void);
@@ -177,14 +178,33 @@ static void prepare(const float *keras, int in, int units, int threads, float *p
 }
 
 /*
- * ---- More pixels: a matrix product over Keras' layout ----
+ * ---- More pixels: a matrix product over W prepared in strips ----
  *
  * Tiles of up to TILE_ROWS rows of y by 16 columns (2 vectors; 8, or the masked tail, at the end), their sums in
  * registers, each summed in input order as the panels are, so a pixel's result does not depend on which of the two
- * computed it. W's 16 columns of a tile are read for every input once and reused by its rows; the tiles go column
- * strip by column strip, so a strip of W (in x 64 bytes) stays in L1 or L2 while its rows pass.
+ * computed it. W's 16 columns of a tile are read for every input once and reused by its rows. W is prepared once into
+ * strips of 16 columns, each stored contiguously, so that a tile reads its strip as one forward stream (read in Keras'
+ * layout, a strip was in lines 4 x units bytes apart, which streamed the 2x2 maps' kernels at 15-22 GB/s inside
+ * MobileNetV2 against the panels' 70-90), and the last strip is padded, so only its stores are masked.
  */
 #define TILE_ROWS 6
+
+/*
+ * W (in, units) in Keras' layout into the strips the product reads: strip after strip of 16 columns (8 for a last strip
+ * of at most 8), each in x width floats stored row after row, padded with zeros to whole vectors; in x units rounded
+ * up to 8 floats in all.
+ */
+static void prepare_strips(const float *keras, int in, int units, float *prepared) {
+    for (int column = 0; column < units; column += 16) {
+        int width = units - column > 8 ? 16 : 8;
+        int copied = units - column < width ? units - column : width;
+        float *out = prepared + (int64_t) in * column;
+        for (int i = 0; i < in; i++, out += width) {
+            memcpy(out, keras + (int64_t) i * units + column, sizeof(float) * (size_t) copied);
+            memset(out + copied, 0, sizeof(float) * (size_t) (width - copied));
+        }
+    }
+}
 
 /* y rows [row, row + rows) x columns [column, column + 8 * vectors), rows and vectors constants where inlined. */
 TARGET INLINE void rows_tile(const problem *pb, const float *w, int64_t row, int column, const int rows,
@@ -193,18 +213,12 @@ TARGET INLINE void rows_tile(const problem *pb, const float *w, int64_t row, int
     __m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0, b4 = a0, b5 = a0;
     const int in = pb->in, units = pb->units;
     const float *x = pb->x + row * in;
-    const float *wc = w + column;
-    /* the last vector of the strip is masked where it passes the units (a masked load: only at the tail) */
+    const float *ws = w + (int64_t) in * column; /* the strip: every strip before it is 16 wide */
+    /* the last vector of the strip is masked where it passes the units (stores only: the strip is padded) */
     const int tail = units - column - 8 * (vectors - 1) < 8;
     const __m256i mask = lanes_below(units, column + 8 * (vectors - 1));
-    for (int i = 0; i < in; i++, wc += units) {
-        __m256 u0, u1 = _mm256_setzero_ps();
-        if (vectors == 1) {
-            u0 = tail ? _mm256_maskload_ps(wc, mask) : _mm256_loadu_ps(wc);
-        } else {
-            u0 = _mm256_loadu_ps(wc);
-            u1 = tail ? _mm256_maskload_ps(wc + 8, mask) : _mm256_loadu_ps(wc + 8);
-        }
+    for (int i = 0; i < in; i++, ws += 8 * vectors) {
+        __m256 u0 = _mm256_loadu_ps(ws), u1 = vectors == 2 ? _mm256_loadu_ps(ws + 8) : _mm256_setzero_ps();
 #define ROW_FMA(n)                                                              \
         if (rows > n) {                                                         \
             __m256 xi = _mm256_broadcast_ss(x + (int64_t) (n) * in + i);        \
@@ -214,24 +228,56 @@ TARGET INLINE void rows_tile(const problem *pb, const float *w, int64_t row, int
         ROW_FMA(0) ROW_FMA(1) ROW_FMA(2) ROW_FMA(3) ROW_FMA(4) ROW_FMA(5)
 #undef ROW_FMA
     }
-    __m256 first[TILE_ROWS] = {a0, a1, a2, a3, a4, a5}, second[TILE_ROWS] = {b0, b1, b2, b3, b4, b5};
-    for (int n = 0; n < rows; n++) {
-        int64_t at = (row + n) * units;
-        const float *r = pb->r ? pb->r + at : 0;
-        store_sums(first[n], column, units, pb->b, r, pb->rectify_on, slope, cap, pb->y + at);
-        if (vectors == 2) {
-            store_sums(second[n], column + 8, units, pb->b, r, pb->rectify_on, slope, cap, pb->y + at);
+    /*
+     * The store, row by row on the named sums (unrolled: rows is a constant), with the bias loaded once per tile.
+     * Bias, residual and activation as store_sums applies them, in the same order.
+     */
+    const __m256 zero = _mm256_setzero_ps();
+    __m256 bias0 = zero, bias1 = zero;
+    if (pb->b) {
+        if (vectors == 1) {
+            bias0 = tail ? _mm256_maskload_ps(pb->b + column, mask) : _mm256_loadu_ps(pb->b + column);
+        } else {
+            bias0 = _mm256_loadu_ps(pb->b + column);
+            bias1 = tail ? _mm256_maskload_ps(pb->b + column + 8, mask) : _mm256_loadu_ps(pb->b + column + 8);
         }
     }
+    const int has_bias = pb->b != 0, rectify_on = pb->rectify_on;
+    const float *res = pb->r ? pb->r + row * units + column : 0;
+    float *out = pb->y + row * units + column;
+#define FINISH(sum, bias, offset, last)                                                                   \
+        {                                                                                               \
+            __m256 v = sum;                                                                             \
+            int masked = (last) && tail;                                                                \
+            if (has_bias) v = _mm256_add_ps(v, bias);                                                   \
+            if (res) v = _mm256_add_ps(v, masked ? _mm256_maskload_ps(res + (offset), mask)             \
+                                                 : _mm256_loadu_ps(res + (offset)));                    \
+            if (rectify_on) v = rectify(v, slope, cap);                                                 \
+            if (masked) _mm256_maskstore_ps(out + (offset), mask, v);                                   \
+            else _mm256_storeu_ps(out + (offset), v);                                                   \
+        }
+#define ROW_STORE(n)                                                                                    \
+        if (rows > n) {                                                                                 \
+            FINISH(a##n, bias0, (int64_t) (n) * units, vectors == 1)                                    \
+            if (vectors == 2) FINISH(b##n, bias1, (int64_t) (n) * units + 8, 1)                         \
+        }
+    ROW_STORE(0) ROW_STORE(1) ROW_STORE(2) ROW_STORE(3) ROW_STORE(4) ROW_STORE(5)
+#undef ROW_STORE
+#undef FINISH
 }
 
-/* Tiles [first, end) of the product, numbered strip by strip (a strip: 16 columns over every row). */
+/*
+ * Tiles [first, end) of the product, numbered row tile by row tile (6 rows over every strip of 16 columns), so that a
+ * thread's share is whole pixels wherever there are more than 6: the pixels it writes are those it reads in the next
+ * 1x1 layer, from its own core's cache, and its rows of x stay in L1 while the strips pass. Over at most 6 pixels (the
+ * 2x2 maps), the tiles are the strips, and the threads split the kernel: each streams its part once.
+ */
 TARGET static void rows_tiles(const problem *pb, const float *w, int64_t first, int64_t end) {
     const __m256 slope = _mm256_set1_ps(pb->slope), cap = _mm256_set1_ps(pb->cap);
-    const int64_t row_tiles = (pb->rows + TILE_ROWS - 1) / TILE_ROWS;
+    const int64_t strips = (pb->units + 15) / 16;
     for (int64_t t = first; t < end; t++) {
-        int column = (int) (t / row_tiles) * 16;
-        int64_t row = t % row_tiles * TILE_ROWS;
+        int column = (int) (t % strips) * 16;
+        int64_t row = t / strips * TILE_ROWS;
         int rows = pb->rows - row < TILE_ROWS ? (int) (pb->rows - row) : TILE_ROWS;
         int vectors = pb->units - column > 8 ? 2 : 1;
         /* each shape its own inlined instance: only its sums are kept, in registers */
@@ -272,6 +318,13 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_PointwiseConvPlan_prepare(
     prepare((const float *) (intptr_t) keras, in, units, threads, (float *) (intptr_t) prepared);
 }
 
+JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_PointwiseConvPlan_prepareStrips(
+        JNIEnv *env, jclass type, jlong keras, jint in, jint units, jlong prepared) {
+    (void) env;
+    (void) type;
+    prepare_strips((const float *) (intptr_t) keras, in, units, (float *) (intptr_t) prepared);
+}
+
 JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_PointwiseConvPlan_forward(
         JNIEnv *env, jclass type, jlong x, jint rows, jint in, jlong w, jint units, jlong b, jlong r,
         jboolean rectify_on, jfloat slope, jfloat cap, jlong y, jint threads) {
@@ -298,17 +351,17 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_PointwiseConvPlan_forwardRows
     (void) env;
     (void) type;
     problem pb = problem_of(x, rows, in, units, b, r, rectify_on, slope, cap, y);
-    const float *keras = (const float *) (intptr_t) w;
+    const float *strips = (const float *) (intptr_t) w;
     int64_t tiles = (int64_t) (units + 15) / 16 * ((rows + TILE_ROWS - 1) / TILE_ROWS);
     int team = tiles < threads ? (int) tiles : threads;
     if (team <= 1) {
-        rows_tiles(&pb, keras, 0, tiles);
+        rows_tiles(&pb, strips, 0, tiles);
         return;
     }
 #pragma omp parallel num_threads(team)
     {
         int id = omp_get_thread_num(), size = omp_get_num_threads();
-        rows_tiles(&pb, keras, tiles * id / size, tiles * (id + 1) / size);
+        rows_tiles(&pb, strips, tiles * id / size, tiles * (id + 1) / size);
     }
 }
 #endif

@@ -13,9 +13,9 @@ import dev.osprey.backend.ConvInference;
  * MobileNetV2's late layers are at 32x32x3 and batch 1 (1x1 maps, 160 to 1,280 channels). There oneDNN's 1x1
  * kernel took 24 us for the 160-to-960 layer, whose 0.6 MB of kernel stream in under 10 us (op profile of 2026-12-03,
  * batch 1). The kernel is prepared once into panels split over the plan's threads;</li>
- * <li>up to {@link #MAX_PIXELS} pixels and {@link #MAX_MULTIPLY_ADDS} multiply-adds: a matrix product over Keras'
- * layout as it is, in tiles of 6 pixels by 16 channels (MobileNetV2's 16x16 to 2x2 maps at batch 1, where oneDNN took
- * 3-12 us a layer, much of it setting up).</li>
+ * <li>up to {@link #MAX_PIXELS} pixels and {@link #MAX_MULTIPLY_ADDS} multiply-adds: a matrix product in tiles of 6
+ * pixels by 16 channels (MobileNetV2's 16x16 to 2x2 maps at batch 1, where oneDNN took 3-12 us a layer, much of it
+ * setting up). The kernel is prepared once into strips of 16 channels, each read as one forward stream.</li>
  * </ul>
  * Each output is summed in input order either way, then the bias added: a pixel's result does not depend on the batch
  * it came in, up to these bounds. Beyond them oneDNN's brgemm 1x1 kernels sum in the same order (tested: the same
@@ -119,19 +119,19 @@ final class PointwiseConvPlan implements InferenceConv {
         return (long) s.batch() * s.outH() * s.outW();
     }
 
-    /** In panels, padded to whole vectors; 0 for the matrix product, which reads Keras' layout as it is. */
+    /** In panels or strips, padded to whole vectors either way. */
     @Override
     public long preparedFloats() {
-        return panels ? (long) spec.inC() * ((spec.filters() + 7) / 8 * 8) : 0;
+        return (long) spec.inC() * ((spec.filters() + 7) / 8 * 8);
     }
 
     @Override
     public void prepare(CpuTensor keras, CpuTensor prepared) {
-        if (!panels) {
-            throw new UnsupportedOperationException("the pointwise convolution over " + pixels + " pixels reads "
-                    + "Keras' layout: nothing to prepare");
+        if (panels) {
+            prepare(keras.pointer().address(), spec.inC(), spec.filters(), threads, prepared.pointer().address());
+        } else {
+            prepareStrips(keras.pointer().address(), spec.inC(), spec.filters(), prepared.pointer().address());
         }
-        prepare(keras.pointer().address(), spec.inC(), spec.filters(), threads, prepared.pointer().address());
     }
 
     @Override
@@ -169,6 +169,9 @@ final class PointwiseConvPlan implements InferenceConv {
     /** Keras' (in, units) kernel into the panels a plan of this many threads reads ({@link #preparedFloats}). */
     private static native void prepare(long keras, int in, int units, int threads, long prepared);
 
+    /** Keras' (in, units) kernel into the column strips the matrix product reads ({@link #preparedFloats}). */
+    private static native void prepareStrips(long keras, int in, int units, long prepared);
+
     /**
      * y (rows, units) = rectify(x (rows, in) times the prepared kernel + bias + residual); bias and residual may be 0
      * (none).
@@ -176,7 +179,7 @@ final class PointwiseConvPlan implements InferenceConv {
     private static native void forward(long x, int rows, int in, long kernel, int units, long bias, long residual,
                                        boolean rectify, float slope, float cap, long y, int threads);
 
-    /** The same with the kernel in Keras' (in, units) layout, any number of rows. */
+    /** The same with the kernel prepared in strips, any number of rows. */
     private static native void forwardRows(long x, int rows, int in, long kernel, int units, long bias,
                                            long residual, boolean rectify, float slope, float cap, long y,
                                            int threads);

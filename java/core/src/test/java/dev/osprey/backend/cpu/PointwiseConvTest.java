@@ -74,7 +74,7 @@ class PointwiseConvTest {
         assertEquals(before, backend.nativeAllocations(), "a second call finds its plan");
         Conv2dSpec four = pointwise(1, 2, 2, 64, 384, true, Activation.RELU6);
         assertEquals("osprey_pointwise_rows:avx2", backend.inferenceConv(op(four)).implementation());
-        assertEquals(0, backend.conv2dInferenceKernelSize(op(four)), "Keras' layout, as it is");
+        assertEquals(64 * 384, backend.conv2dInferenceKernelSize(op(four)), "prepared in strips");
         assertInstanceOf(ConvInferencePlan.class, backend.inferenceConv(op(pointwise(257, 1, 1, 16, 16, true,
                 Activation.RELU6))), "257 pixels");
         assertInstanceOf(ConvInferencePlan.class, backend.inferenceConv(op(pointwise(16, 1, 1, 512, 513, true,
@@ -178,7 +178,7 @@ class PointwiseConvTest {
         for (int team : new int[] {3, 4}) { // 15 tiles: a strip each, or shares that start inside a strip
             PointwiseConvPlan plan = new PointwiseConvPlan(op(s), team);
             assertEquals(team, plan.threads());
-            assertEquals(0, plan.preparedFloats());
+            assertEquals(19 * 48, plan.preparedFloats(), "strips padded to whole vectors");
             assertClose(team + " threads", ReferenceOps.conv2dForward(s, x, k, b),
                     ConvInferenceRuns.forwardWithSentinels(plan, s, x, k, b), 1e-5);
         }
