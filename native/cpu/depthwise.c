@@ -20,9 +20,8 @@ JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_DepthwiseConvPlan_support
 #else
 #include <stdint.h>
 #include "avx2_ops.h"
+#include "op_chain.h"
 
-extern int omp_get_thread_num(void);
-extern int omp_get_num_threads(void);
 
 typedef struct {
     const float *x;
@@ -134,25 +133,39 @@ JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_DepthwiseConvPlan_support
     return avx2_fma_supported() ? JNI_TRUE : JNI_FALSE;
 }
 
-JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_DepthwiseConvPlan_forward(
+/* A forward pass as a step (op_chain.h): a contiguous range of the output rows. */
+typedef struct {
+    problem pb;
+    int64_t rows; /* batch x out_h */
+} depthwise_step;
+
+TARGET static void run_depthwise(const void *args, int thread, int team) {
+    const depthwise_step *s = args;
+    rows(&s->pb, s->rows * thread / team, s->rows * (thread + 1) / team);
+}
+
+/* Runs the pass now (chain 0), or appends it to the chain; JNI_FALSE where the chain could not grow. */
+JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_DepthwiseConvPlan_forward(
         JNIEnv *env, jclass type, jlong x, jint batch, jint h, jint w, jint c, jint kh, jint kw, jint sh, jint sw,
         jint pad_top, jint pad_left, jint out_h, jint out_w, jlong k, jlong b, jlong r, jboolean rectify_on,
-        jfloat slope, jfloat cap, jlong y, jint threads) {
+        jfloat slope, jfloat cap, jlong y, jint threads, jlong chain) {
     (void) env;
     (void) type;
+    osprey_step step = {run_depthwise, threads, {{0}}};
+    depthwise_step *s = (depthwise_step *) step.args.bytes;
+    _Static_assert(sizeof(depthwise_step) <= STEP_ARGS_BYTES, "a depthwise step's operands fit a step");
     problem pb = {(const float *) (intptr_t) x, batch, h, w, c, kh, kw, sh, sw, pad_top, pad_left, out_h, out_w,
                   (const float *) (intptr_t) k, (const float *) (intptr_t) b, (const float *) (intptr_t) r,
                   rectify_on, slope, cap, (float *) (intptr_t) y};
-    int64_t total = (int64_t) batch * out_h;
-    int team = total < threads ? (int) total : threads;
-    if (team <= 1) {
-        rows(&pb, 0, total);
-        return;
+    s->pb = pb;
+    s->rows = (int64_t) batch * out_h;
+    if (s->rows < threads) {
+        step.threads = (int) s->rows; /* a row each at least */
     }
-#pragma omp parallel num_threads(team)
-    {
-        int id = omp_get_thread_num(), size = omp_get_num_threads();
-        rows(&pb, total * id / size, total * (id + 1) / size);
+    if (chain == 0) {
+        osprey_run_step(&step);
+        return JNI_TRUE;
     }
+    return osprey_chain_append(chain, &step) ? JNI_TRUE : JNI_FALSE;
 }
 #endif

@@ -28,9 +28,8 @@ JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_PointwiseConvPlan_support
 #include <string.h>
 #include <stdlib.h>
 #include "avx2_ops.h"
+#include "op_chain.h"
 
-extern int omp_get_thread_num(void);
-extern int omp_get_num_threads(void);
 
 /* The most vectors of 8 columns in a panel: their sums, a broadcast input and a loaded vector fill the registers. */
 #define PANEL_VECTORS 8
@@ -325,43 +324,60 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_PointwiseConvPlan_prepareStri
     prepare_strips((const float *) (intptr_t) keras, in, units, (float *) (intptr_t) prepared);
 }
 
-JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_PointwiseConvPlan_forward(
-        JNIEnv *env, jclass type, jlong x, jint rows, jint in, jlong w, jint units, jlong b, jlong r,
-        jboolean rectify_on, jfloat slope, jfloat cap, jlong y, jint threads) {
-    (void) env;
-    (void) type;
-    problem pb = problem_of(x, rows, in, units, b, r, rectify_on, slope, cap, y);
-    const float *prepared = (const float *) (intptr_t) w;
-    if (threads <= 1) {
-        share(&pb, prepared, 1, 0);
-        return;
-    }
-#pragma omp parallel num_threads(threads)
-    {
-        /* the prepared panels split the work for exactly `threads`; a smaller team takes several shares each */
-        for (int t = omp_get_thread_num(); t < threads; t += omp_get_num_threads()) {
-            share(&pb, prepared, threads, t);
+/* A forward pass as a step (op_chain.h): the panels' shares, or a contiguous range of the product's tiles. */
+typedef struct {
+    problem pb;
+    const float *w; /* prepared: in panels for `threads` threads, or in strips */
+    int panels;
+    int threads;
+    int64_t tiles; /* the product's */
+} pointwise_step;
+
+TARGET static void run_pointwise(const void *args, int thread, int team) {
+    const pointwise_step *s = args;
+    if (s->panels) { /* the panels split the work for exactly s->threads; a smaller team takes several shares each */
+        for (int t = thread; t < s->threads; t += team) {
+            share(&s->pb, s->w, s->threads, t);
         }
+    } else {
+        rows_tiles(&s->pb, s->w, s->tiles * thread / team, s->tiles * (thread + 1) / team);
     }
 }
 
-JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_PointwiseConvPlan_forwardRows(
+/* Runs the pass now (chain 0), or appends it to the chain; JNI_FALSE where the chain could not grow. */
+static jboolean submit(jlong x, jint rows, jint in, jlong w, jint units, jlong b, jlong r, jboolean rectify_on,
+                       jfloat slope, jfloat cap, jlong y, jint threads, int panels, jlong chain) {
+    osprey_step step = {run_pointwise, threads, {{0}}};
+    pointwise_step *s = (pointwise_step *) step.args.bytes;
+    _Static_assert(sizeof(pointwise_step) <= STEP_ARGS_BYTES, "a pointwise step's operands fit a step");
+    s->pb = problem_of(x, rows, in, units, b, r, rectify_on, slope, cap, y);
+    s->w = (const float *) (intptr_t) w;
+    s->panels = panels;
+    s->threads = threads;
+    s->tiles = (int64_t) (units + 15) / 16 * ((rows + TILE_ROWS - 1) / TILE_ROWS);
+    if (!panels && s->tiles < threads) {
+        step.threads = (int) s->tiles; /* a tile each at least */
+    }
+    if (chain == 0) {
+        osprey_run_step(&step);
+        return JNI_TRUE;
+    }
+    return osprey_chain_append(chain, &step) ? JNI_TRUE : JNI_FALSE;
+}
+
+JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_PointwiseConvPlan_forward(
         JNIEnv *env, jclass type, jlong x, jint rows, jint in, jlong w, jint units, jlong b, jlong r,
-        jboolean rectify_on, jfloat slope, jfloat cap, jlong y, jint threads) {
+        jboolean rectify_on, jfloat slope, jfloat cap, jlong y, jint threads, jlong chain) {
     (void) env;
     (void) type;
-    problem pb = problem_of(x, rows, in, units, b, r, rectify_on, slope, cap, y);
-    const float *strips = (const float *) (intptr_t) w;
-    int64_t tiles = (int64_t) (units + 15) / 16 * ((rows + TILE_ROWS - 1) / TILE_ROWS);
-    int team = tiles < threads ? (int) tiles : threads;
-    if (team <= 1) {
-        rows_tiles(&pb, strips, 0, tiles);
-        return;
-    }
-#pragma omp parallel num_threads(team)
-    {
-        int id = omp_get_thread_num(), size = omp_get_num_threads();
-        rows_tiles(&pb, strips, tiles * id / size, tiles * (id + 1) / size);
-    }
+    return submit(x, rows, in, w, units, b, r, rectify_on, slope, cap, y, threads, 1, chain);
+}
+
+JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_PointwiseConvPlan_forwardRows(
+        JNIEnv *env, jclass type, jlong x, jint rows, jint in, jlong w, jint units, jlong b, jlong r,
+        jboolean rectify_on, jfloat slope, jfloat cap, jlong y, jint threads, jlong chain) {
+    (void) env;
+    (void) type;
+    return submit(x, rows, in, w, units, b, r, rectify_on, slope, cap, y, threads, 0, chain);
 }
 #endif

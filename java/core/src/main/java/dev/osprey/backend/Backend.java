@@ -270,6 +270,31 @@ public interface Backend extends AutoCloseable {
         throw new UnsupportedOperationException(description() + " fuses no depthwise convolution");
     }
 
+    // ---- chains: consecutive inference ops run in one call ----
+
+    /**
+     * A new, empty chain of inference ops ({@link OpChain}), or null where this backend runs every op on its own (the
+     * default).
+     */
+    default OpChain newChain() {
+        return null;
+    }
+
+    /**
+     * Appends {@link #conv2dInference}(op, x, kernel, bias, residual, y) to chain, to run on these very tensors at each
+     * {@link #runChain}, after the ops appended before it; checks the arguments as conv2dInference does. False where
+     * this backend runs op only on its own (the chain is left as it was): the caller runs it then.
+     */
+    default boolean chainConv2dInference(OpChain chain, ConvInference op, Tensor x, Tensor kernel, Tensor bias,
+                                         Tensor residual, Tensor y) {
+        return false;
+    }
+
+    /** Runs the ops appended to chain, in order. */
+    default void runChain(OpChain chain) {
+        throw new UnsupportedOperationException(description() + " makes no op chains");
+    }
+
     /** Floats a dense kernel takes in the layout {@link #denseInference} reads, or 0 for Keras' fp32 layout. */
     default long denseInferenceKernelSize(DenseInference op) {
         requireFp32(op.precision());

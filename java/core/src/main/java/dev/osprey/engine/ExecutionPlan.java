@@ -6,6 +6,7 @@ import dev.osprey.Shape;
 import dev.osprey.SymbolicTensor;
 import dev.osprey.backend.Backend;
 import dev.osprey.backend.Memory;
+import dev.osprey.backend.OpChain;
 import dev.osprey.backend.Tensor;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -50,6 +51,9 @@ public final class ExecutionPlan implements AutoCloseable {
     private final dev.osprey.Precision precision;
     private final Map<String, dev.osprey.backend.InputRange> inputRanges; // int8: by layer name
     private final List<PlanContext.Preparation> preparations = new ArrayList<>();
+    /** The steps forward runs (made at its first call) and the op chains among them, which this plan owns. */
+    private List<Scheduled> schedule;
+    private final List<OpChain> chains = new ArrayList<>();
     /** Sums folded into the convolution before them: the tensor it adds, and the activation after the sum, per taker. */
     private final Map<Node, SymbolicTensor> residualOf = new IdentityHashMap<>();
     private final Map<Node, Activation> residualActivation = new IdentityHashMap<>();
@@ -935,12 +939,54 @@ public final class ExecutionPlan implements AutoCloseable {
         foldedVersion = parameters.version();
     }
 
-    /** Every call's forward, in order; seed drives dropout (each call gets its own stream). */
+    /**
+     * Every call's forward, in order; seed drives dropout (each call gets its own stream). An optimized inference plan
+     * runs consecutive calls the backend chains ({@link LayerRun#chainForward}) as one op chain each.
+     */
     public void forward(long seed) {
         prepare();
-        for (int n = 0; n < runs.length; n++) {
-            runs[n].forward(seed * 1_000_003L + n);
+        for (Scheduled step : schedule()) {
+            if (step.chain() != null) {
+                backend.runChain(step.chain());
+            } else {
+                runs[step.run()].forward(seed * 1_000_003L + step.run());
+            }
         }
+    }
+
+    /** One step of {@link #forward(long)}: a call (its index) on its own, or a chain of calls. */
+    private record Scheduled(int run, OpChain chain) {
+    }
+
+    /**
+     * The steps of {@link #forward(long)}, made at its first call: every call on its own, except in an optimized
+     * inference plan on a backend that makes op chains, where each stretch of calls it chains becomes one chain.
+     */
+    private List<Scheduled> schedule() {
+        if (schedule != null) {
+            return schedule;
+        }
+        List<Scheduled> steps = new ArrayList<>();
+        OpChain chain = prepareWeights ? backend.newChain() : null;
+        for (int n = 0; n < runs.length; n++) {
+            if (chain != null && runs[n].chainForward(chain)) {
+                continue;
+            }
+            if (chain != null && chain.ops() > 0) { // the stretch before this call ends: it runs first
+                chains.add(chain);
+                steps.add(new Scheduled(-1, chain));
+                chain = backend.newChain();
+            }
+            steps.add(new Scheduled(n, null));
+        }
+        if (chain != null && chain.ops() > 0) {
+            chains.add(chain);
+            steps.add(new Scheduled(-1, chain));
+        } else if (chain != null) {
+            chain.close();
+        }
+        schedule = List.copyOf(steps);
+        return schedule;
     }
 
     /**
@@ -1072,6 +1118,11 @@ public final class ExecutionPlan implements AutoCloseable {
      * Of {@link #bytes}, those of weights held in the layout the backend's inference ops read (a Winograd kernel's
      * transform is 16/9 or 36/9 of its 3x3 kernel); 0 for plans that read the parameters as they are.
      */
+    /** Calls the forward pass runs in op chains: 0 before its first call, and in plans that make none. */
+    int chainedOps() {
+        return chains.stream().mapToInt(OpChain::ops).sum();
+    }
+
     public long preparedWeightBytes() {
         long bytes = 0;
         for (PlanContext.Preparation p : preparations) {
@@ -1082,6 +1133,8 @@ public final class ExecutionPlan implements AutoCloseable {
 
     @Override
     public void close() {
+        chains.forEach(OpChain::close);
+        chains.clear();
         memory.close();
     }
 }

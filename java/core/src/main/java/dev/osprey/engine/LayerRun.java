@@ -16,6 +16,15 @@ public interface LayerRun {
     void forward(long seed);
 
     /**
+     * Appends this run's forward to chain where the backend can run it there entirely (an optimized inference plan's
+     * runs), so that the plan runs the chain in its place: true; false leaves the chain as it was and the run runs on its
+     * own. A run whose forward computes nothing says true and appends nothing.
+     */
+    default boolean chainForward(dev.osprey.backend.OpChain chain) {
+        return false;
+    }
+
+    /**
      * Writes the parameter gradients and returns dL/dinput, one tensor per input (null where the plan asked for none).
      * Must not write {@code outputGradient}: it may be shared with other layers. Return the same list every step.
      */
@@ -75,6 +84,11 @@ public interface LayerRun {
             }
 
             @Override
+            public boolean chainForward(dev.osprey.backend.OpChain chain) {
+                return true; // computes nothing
+            }
+
+            @Override
             public List<Tensor> backward(Tensor outputGradient) {
                 if (outputGradient != lastOutputGradient) { // the same tensor every step, so this list is made once
                     lastOutputGradient = outputGradient;
@@ -95,6 +109,11 @@ public interface LayerRun {
 
             @Override
             public void forward(long seed) {
+            }
+
+            @Override
+            public boolean chainForward(dev.osprey.backend.OpChain chain) {
+                return true; // computes nothing
             }
 
             @Override

@@ -102,6 +102,13 @@ final class ConvRun implements LayerRun {
         activation.forward(backend);
     }
 
+    /** An inference convolution with its activation fused and no depthwise one after it, where the backend chains it. */
+    @Override
+    public boolean chainForward(dev.osprey.backend.OpChain chain) {
+        return inference && depthwiseKernel == null && activation.fused()
+                && backend.chainConv2dInference(chain, op, input, kernel, bias, residual, activation.raw());
+    }
+
     @Override
     public List<Tensor> backward(Tensor dOutput) {
         Tensor g = activation.backward(backend, dOutput);

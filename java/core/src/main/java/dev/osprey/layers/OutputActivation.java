@@ -36,6 +36,11 @@ final class OutputActivation {
         return fused ? activation : Activation.LINEAR;
     }
 
+    /** Whether the op applies the activation itself, so that {@link #forward} does nothing. */
+    boolean fused() {
+        return fused;
+    }
+
     /** Where the op writes. */
     Tensor raw() {
         return raw;

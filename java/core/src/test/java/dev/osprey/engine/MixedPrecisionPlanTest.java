@@ -148,7 +148,11 @@ class MixedPrecisionPlanTest {
                         calls.add(method.getName() + " " + math(args[0]));
                     }
                     try {
-                        return method.invoke(backend, args);
+                        Object result = method.invoke(backend, args);
+                        if (method.getName().equals("chainConv2dInference") && Boolean.TRUE.equals(result)) {
+                            calls.add("conv2dInference " + math(args[1])); // planned now, run in the chain
+                        }
+                        return result;
                     } catch (InvocationTargetException e) {
                         throw e.getCause();
                     }

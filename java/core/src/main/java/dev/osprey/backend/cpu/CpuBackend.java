@@ -335,6 +335,36 @@ public final class CpuBackend implements Backend {
                 cpu(y));
     }
 
+    /** A chain of Osprey's pointwise and depthwise passes ({@link CpuOpChain}), or null where chains are off. */
+    @Override
+    public synchronized dev.osprey.backend.OpChain newChain() {
+        checkOpen();
+        return CpuOpChain.create();
+    }
+
+    /** Appends the op where its plan is one of Osprey's kernels that run in chains; checks it as conv2dInference does. */
+    @Override
+    public synchronized boolean chainConv2dInference(dev.osprey.backend.OpChain chain, ConvInference op, Tensor x,
+                                                     Tensor kernel, Tensor bias, Tensor residual, Tensor y) {
+        if (!(chain instanceof CpuOpChain cpuChain)) {
+            throw new IllegalArgumentException("expected an op chain of this backend (newChain), received " + chain);
+        }
+        Checks.notFused("chainConv2dInference", op);
+        InferenceConv plan = inferenceConv(op);
+        Checks.conv2dInference(op, x, kernel, plan.preparedFloats(), bias, residual, y);
+        return plan.appendTo(cpuChain, cpu(x), cpu(kernel), bias == null ? null : cpu(bias),
+                residual == null ? null : cpu(residual), cpu(y));
+    }
+
+    @Override
+    public synchronized void runChain(dev.osprey.backend.OpChain chain) {
+        checkOpen();
+        if (!(chain instanceof CpuOpChain cpuChain)) {
+            throw new IllegalArgumentException("expected an op chain of this backend (newChain), received " + chain);
+        }
+        cpuChain.run();
+    }
+
     /**
      * Where {@link DepthwiseFusion#fits} (shapes oneDNN's depthwise post-op takes, maps where it was measured faster)
      * and oneDNN runs the post-op inside its 1x1 kernel on this CPU, not through its reference composition (which

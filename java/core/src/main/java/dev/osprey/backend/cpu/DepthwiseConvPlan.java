@@ -76,11 +76,24 @@ final class DepthwiseConvPlan implements InferenceConv {
 
     @Override
     public void forward(CpuTensor x, CpuTensor kernel, CpuTensor bias, CpuTensor residual, CpuTensor y) {
+        submit(x, kernel, bias, residual, y, 0);
+    }
+
+    @Override
+    public boolean appendTo(CpuOpChain chain, CpuTensor x, CpuTensor kernel, CpuTensor bias, CpuTensor residual,
+                            CpuTensor y) {
+        chain.appended(submit(x, kernel, bias, residual, y, chain.handle()));
+        return true;
+    }
+
+    /** Runs the pass now (chain 0) or appends it to the chain; false where the chain could not grow. */
+    private boolean submit(CpuTensor x, CpuTensor kernel, CpuTensor bias, CpuTensor residual, CpuTensor y,
+                           long chain) {
         Conv2dSpec s = spec;
-        forward(x.pointer().address(), s.batch(), s.inH(), s.inW(), s.inC(), s.kernelH(), s.kernelW(), s.strideH(),
-                s.strideW(), s.padTop(), s.padLeft(), s.outH(), s.outW(), kernel.pointer().address(),
+        return forward(x.pointer().address(), s.batch(), s.inH(), s.inW(), s.inC(), s.kernelH(), s.kernelW(),
+                s.strideH(), s.strideW(), s.padTop(), s.padLeft(), s.outH(), s.outW(), kernel.pointer().address(),
                 bias == null ? 0 : bias.pointer().address(), residual == null ? 0 : residual.pointer().address(),
-                rectify, slope, cap, y.pointer().address(), threads);
+                rectify, slope, cap, y.pointer().address(), threads, chain);
     }
 
     @Override
@@ -103,10 +116,10 @@ final class DepthwiseConvPlan implements InferenceConv {
 
     /**
      * y (batch, outH, outW, c) = rectify(depthwise(x (batch, h, w, c), kernel) + bias + residual); bias and residual
-     * may be 0 (none).
+     * may be 0 (none). Runs now where chain is 0, else is appended to that chain (false: it could not grow).
      */
-    private static native void forward(long x, int batch, int h, int w, int c, int kh, int kw, int strideH,
-                                       int strideW, int padTop, int padLeft, int outH, int outW, long kernel,
-                                       long bias, long residual, boolean rectify, float slope, float cap, long y,
-                                       int threads);
+    private static native boolean forward(long x, int batch, int h, int w, int c, int kh, int kw, int strideH,
+                                          int strideW, int padTop, int padLeft, int outH, int outW, long kernel,
+                                          long bias, long residual, boolean rectify, float slope, float cap, long y,
+                                          int threads, long chain);
 }

@@ -16,6 +16,16 @@ interface InferenceConv extends AutoCloseable {
     /** y = activation(conv(x) + bias [+ residual]); kernel as prepared; bias and residual may be null. */
     void forward(CpuTensor x, CpuTensor kernel, CpuTensor bias, CpuTensor residual, CpuTensor y);
 
+    /**
+     * Appends forward(x, kernel, bias, residual, y) to chain, to run on these tensors at each run of the chain: true
+     * where the implementation runs in chains (Osprey's pointwise and depthwise kernels), false otherwise (the default;
+     * the chain is left as it was).
+     */
+    default boolean appendTo(CpuOpChain chain, CpuTensor x, CpuTensor kernel, CpuTensor bias, CpuTensor residual,
+                             CpuTensor y) {
+        return false;
+    }
+
     /** The implementation's name, as oneDNN names its kernels ("brg_conv_fwd:avx2", "winograd_2x2_3x3:avx2"). */
     String implementation();
 

@@ -136,15 +136,27 @@ final class PointwiseConvPlan implements InferenceConv {
 
     @Override
     public void forward(CpuTensor x, CpuTensor kernel, CpuTensor bias, CpuTensor residual, CpuTensor y) {
+        submit(x, kernel, bias, residual, y, 0);
+    }
+
+    @Override
+    public boolean appendTo(CpuOpChain chain, CpuTensor x, CpuTensor kernel, CpuTensor bias, CpuTensor residual,
+                            CpuTensor y) {
+        chain.appended(submit(x, kernel, bias, residual, y, chain.handle()));
+        return true;
+    }
+
+    /** Runs the pass now (chain 0) or appends it to the chain; false where the chain could not grow. */
+    private boolean submit(CpuTensor x, CpuTensor kernel, CpuTensor bias, CpuTensor residual, CpuTensor y,
+                           long chain) {
         long b = bias == null ? 0 : bias.pointer().address();
         long r = residual == null ? 0 : residual.pointer().address();
         if (panels) {
-            forward(x.pointer().address(), pixels, spec.inC(), kernel.pointer().address(), spec.filters(), b, r,
-                    rectify, slope, cap, y.pointer().address(), threads);
-        } else {
-            forwardRows(x.pointer().address(), pixels, spec.inC(), kernel.pointer().address(), spec.filters(), b, r,
-                    rectify, slope, cap, y.pointer().address(), threads);
+            return forward(x.pointer().address(), pixels, spec.inC(), kernel.pointer().address(), spec.filters(), b,
+                    r, rectify, slope, cap, y.pointer().address(), threads, chain);
         }
+        return forwardRows(x.pointer().address(), pixels, spec.inC(), kernel.pointer().address(), spec.filters(), b,
+                r, rectify, slope, cap, y.pointer().address(), threads, chain);
     }
 
     /** "osprey_pointwise_panels:avx2" or "osprey_pointwise_rows:avx2". */
@@ -173,14 +185,14 @@ final class PointwiseConvPlan implements InferenceConv {
     private static native void prepareStrips(long keras, int in, int units, long prepared);
 
     /**
-     * y (rows, units) = rectify(x (rows, in) times the prepared kernel + bias + residual); bias and residual may be 0
-     * (none).
+     * y (rows, units) = rectify(x (rows, in) times the kernel prepared in panels + bias + residual); bias and residual
+     * may be 0 (none). Runs now where chain is 0, else is appended to that chain (false: it could not grow).
      */
-    private static native void forward(long x, int rows, int in, long kernel, int units, long bias, long residual,
-                                       boolean rectify, float slope, float cap, long y, int threads);
+    private static native boolean forward(long x, int rows, int in, long kernel, int units, long bias, long residual,
+                                          boolean rectify, float slope, float cap, long y, int threads, long chain);
 
     /** The same with the kernel prepared in strips, any number of rows. */
-    private static native void forwardRows(long x, int rows, int in, long kernel, int units, long bias,
-                                           long residual, boolean rectify, float slope, float cap, long y,
-                                           int threads);
+    private static native boolean forwardRows(long x, int rows, int in, long kernel, int units, long bias,
+                                              long residual, boolean rectify, float slope, float cap, long y,
+                                              int threads, long chain);
 }

@@ -1,0 +1,220 @@
+package dev.osprey.backend.cpu;
+
+import static dev.osprey.backend.Close.random;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.osprey.Activation;
+import dev.osprey.Precision;
+import dev.osprey.backend.Conv2dSpec;
+import dev.osprey.backend.ConvInference;
+import dev.osprey.backend.Memory;
+import dev.osprey.backend.OpChain;
+import dev.osprey.backend.Tensor;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Chains of Osprey's pointwise and depthwise passes (native/cpu/op_chain.c) compute what the same ops compute one at a
+ * time, bit for bit, also where a pass on one thread reads what a pass on the whole team wrote just before and the other
+ * way round (the barriers between them).
+ */
+class OpChainTest {
+    private static CpuBackend backend;
+
+    @BeforeAll
+    static void kernelsAvailable() {
+        NativeKernels.require(PointwiseConvPlan.unavailableReason(), "the small pointwise convolution");
+        NativeKernels.require(DepthwiseConvPlan.unavailableReason(), "the small depthwise convolution");
+        backend = new CpuBackend();
+    }
+
+    @AfterAll
+    static void close() {
+        if (backend != null) {
+            backend.close();
+        }
+    }
+
+    private static Conv2dSpec pointwise(int h, int w, int in, int out, Activation a) {
+        return new Conv2dSpec(1, h, w, in, out, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, true, a);
+    }
+
+    /** A 3x3 depthwise convolution, 'same' padding (stride 2: one row and column of it at the bottom and right). */
+    private static Conv2dSpec depthwise(int h, int w, int c, int stride) {
+        int pad = stride == 1 ? 1 : 0;
+        return new Conv2dSpec(1, h, w, c, c, 3, 3, stride, stride, pad, pad, 1, 1, 1, 1, c, true, Activation.RELU6);
+    }
+
+    /** One op of the test's network: its spec, its operands, and whether it adds a residual. */
+    private record Op(ConvInference op, Tensor x, Tensor kernel, Tensor bias, Tensor residual, Tensor y) {
+    }
+
+    /**
+     * MobileNetV2-like blocks on small maps, each op reading the output before it: expand (the whole team), depthwise
+     * of stride 2 (one thread), project (one thread), expand (the whole team), depthwise, project with a residual;
+     * then a 1x1 map through the panels (the whole team).
+     */
+    private static List<Op> network(Memory memory, Random r) {
+        Conv2dSpec[] specs = {
+            pointwise(8, 8, 24, 96, Activation.RELU6),
+            depthwise(8, 8, 96, 2),
+            pointwise(4, 4, 96, 24, Activation.LINEAR),
+            pointwise(4, 4, 24, 640, Activation.RELU6),
+            depthwise(4, 4, 640, 1),
+            pointwise(4, 4, 640, 24, Activation.LINEAR), // + the output of the first projection
+            pointwise(1, 1, 320, 1280, Activation.RELU6),
+        };
+        List<Op> ops = new ArrayList<>();
+        Tensor x = upload(memory, random(r, 8 * 8 * 24), 1, 8, 8, 24);
+        Tensor projected = null;
+        for (int i = 0; i < specs.length; i++) {
+            Conv2dSpec s = specs[i];
+            if (i == specs.length - 1) {
+                x = upload(memory, random(r, 320), 1, 1, 1, 320); // a map of its own
+            }
+            boolean residual = i == 5;
+            ConvInference op = new ConvInference(s, residual, Precision.FP32);
+            float[] k = random(r, s.kernelH() * s.kernelW() * (s.inC() / s.groups()) * s.filters());
+            for (int j = 0; j < k.length; j++) {
+                k[j] /= (float) Math.sqrt(s.kernelH() * s.kernelW() * (s.inC() / s.groups()));
+            }
+            Tensor kernel = upload(memory, k, s.kernelShape());
+            long prepared = backend.conv2dInferenceKernelSize(op);
+            if (prepared > 0) {
+                Tensor p = memory.allocate(Math.toIntExact(prepared));
+                backend.conv2dPrepareInferenceKernel(op, kernel, p);
+                kernel = p;
+            }
+            Tensor y = memory.allocate(op.outputShape());
+            ops.add(new Op(op, x, kernel, upload(memory, random(r, s.filters()), s.filters()),
+                    residual ? projected : null, y));
+            if (i == 2) {
+                projected = y;
+            }
+            x = y;
+        }
+        return ops;
+    }
+
+    private static Tensor upload(Memory memory, float[] values, int... shape) {
+        Tensor t = memory.allocate(shape);
+        backend.copyIn(values, 0, t);
+        return t;
+    }
+
+    private static float[][] outputs(List<Op> ops) {
+        float[][] out = new float[ops.size()][];
+        for (int i = 0; i < ops.size(); i++) {
+            out[i] = new float[Math.toIntExact(ops.get(i).y().size())];
+            backend.copyOut(ops.get(i).y(), out[i], 0);
+        }
+        return out;
+    }
+
+    @Test
+    void aChainComputesWhatItsOpsComputeOneAtATime() {
+        try (Memory memory = backend.newMemory()) {
+            List<Op> ops = network(memory, new Random(7));
+            int[] threads = new int[ops.size()];
+            for (int i = 0; i < ops.size(); i++) {
+                Op o = ops.get(i);
+                threads[i] = backend.inferenceConv(o.op()).threads();
+                backend.conv2dInference(o.op(), o.x(), o.kernel(), o.bias(), o.residual(), o.y());
+            }
+            float[][] alone = outputs(ops);
+            for (Op o : ops) { // outputs cleared: the chain must write every one
+                backend.copyIn(new float[Math.toIntExact(o.y().size())], 0, o.y());
+            }
+            try (OpChain chain = backend.newChain()) {
+                assertNotNull(chain, "chains are on by default");
+                for (Op o : ops) {
+                    assertTrue(backend.chainConv2dInference(chain, o.op(), o.x(), o.kernel(), o.bias(), o.residual(),
+                            o.y()), o.op().spec() + " runs in chains");
+                }
+                assertEquals(ops.size(), chain.ops());
+                for (int run = 0; run < 3; run++) { // the same again: nothing carried over from a run
+                    backend.runChain(chain);
+                    float[][] chained = outputs(ops);
+                    for (int i = 0; i < ops.size(); i++) {
+                        assertArrayEquals(alone[i], chained[i], 0f, "op " + i + " (" + threads[i] + " threads), run "
+                                + run);
+                    }
+                }
+            }
+            if (OpenMpTeam.defaultSize() > 1) { // what the test is about: passes on one thread and on the team
+                assertEquals(1, threads[1], "the first depthwise convolution runs on one thread");
+                assertTrue(threads[0] > 1 && threads[3] > 1 && threads[6] > 1, java.util.Arrays.toString(threads));
+            }
+        }
+    }
+
+    @Test
+    void opsItCannotChainAreLeftToTheCaller() {
+        Conv2dSpec first = new Conv2dSpec(1, 32, 32, 3, 32, 3, 3, 2, 2, 0, 0, 1, 1, 1, 1, 1, true, Activation.RELU6);
+        ConvInference op = new ConvInference(first, false, Precision.FP32);
+        assertInstanceOf(ConvInferencePlan.class, backend.inferenceConv(op), "oneDNN runs it");
+        try (Memory memory = backend.newMemory(); OpChain chain = backend.newChain()) {
+            assertFalse(backend.chainConv2dInference(chain, op, memory.allocate(first.inputShape()),
+                    memory.allocate(first.kernelShape()), memory.allocate(32), null,
+                    memory.allocate(first.outputShape())));
+            assertEquals(0, chain.ops());
+        }
+    }
+
+    @Test
+    void badOperandsAndForeignOrClosedChainsAreRefused() {
+        Conv2dSpec s = pointwise(2, 2, 16, 32, Activation.RELU);
+        ConvInference op = new ConvInference(s, false, Precision.FP32);
+        try (Memory memory = backend.newMemory(); OpChain chain = backend.newChain()) {
+            Tensor kernel = memory.allocate(Math.toIntExact(backend.conv2dInferenceKernelSize(op)));
+            IllegalArgumentException wrongInput = assertThrows(IllegalArgumentException.class,
+                    () -> backend.chainConv2dInference(chain, op, memory.allocate(1, 2, 2, 15), kernel,
+                            memory.allocate(32), null, memory.allocate(s.outputShape())));
+            assertTrue(wrongInput.getMessage().contains("expected shape") && wrongInput.getMessage()
+                    .contains("received"), wrongInput.getMessage());
+            assertEquals(0, chain.ops());
+            OpChain foreign = new OpChain() {
+                @Override
+                public int ops() {
+                    return 0;
+                }
+
+                @Override
+                public void close() {
+                }
+            };
+            assertThrows(IllegalArgumentException.class, () -> backend.runChain(foreign));
+            assertThrows(IllegalArgumentException.class, () -> backend.chainConv2dInference(foreign, op,
+                    memory.allocate(s.inputShape()), kernel, memory.allocate(32), null,
+                    memory.allocate(s.outputShape())));
+            chain.close();
+            assertThrows(IllegalStateException.class, () -> backend.runChain(chain));
+        }
+    }
+
+    @Test
+    void chainsCanBeTurnedOff() {
+        String before = System.getProperty("osprey.cpu.opChains");
+        System.setProperty("osprey.cpu.opChains", "false");
+        try {
+            assertNull(backend.newChain());
+        } finally {
+            if (before == null) {
+                System.clearProperty("osprey.cpu.opChains");
+            } else {
+                System.setProperty("osprey.cpu.opChains", before);
+            }
+        }
+    }
+}
