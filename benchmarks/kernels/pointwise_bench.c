@@ -5,7 +5,7 @@
  * calls it reads a 12 MB buffer, so the kernel comes from L3 as it does in a model that streams 9 MB of weights per
  * image (MobileNetV2 at 32x32x3).
  * Build: gcc -O3 -fopenmp -I$JAVA_HOME/include -I$JAVA_HOME/include/linux -o pointwise_bench \
- *          benchmarks/kernels/pointwise_bench.c native/cpu/pointwise.c
+ *          benchmarks/kernels/pointwise_bench.c native/cpu/pointwise.c native/cpu/op_chain.c
  * Usage: pointwise_bench [IN=160] [UNITS=960] [PIXELS=1] [THREADS=2] [CALLS=2000] [MODE=auto]
  * Prints: RESULT us=<median per call> gb_per_s=<kernel bytes / median> gflop_per_s=<2 x multiply-adds / median>
  */
@@ -18,10 +18,12 @@
 
 void Java_dev_osprey_backend_cpu_PointwiseConvPlan_prepareStrips(JNIEnv *, jclass, jlong, jint, jint, jlong);
 void Java_dev_osprey_backend_cpu_PointwiseConvPlan_prepare(JNIEnv *, jclass, jlong, jint, jint, jint, jlong);
-void Java_dev_osprey_backend_cpu_PointwiseConvPlan_forward(JNIEnv *, jclass, jlong, jint, jint, jlong, jint, jlong,
-                                                           jlong, jboolean, jfloat, jfloat, jlong, jint);
-void Java_dev_osprey_backend_cpu_PointwiseConvPlan_forwardRows(JNIEnv *, jclass, jlong, jint, jint, jlong, jint,
-                                                               jlong, jlong, jboolean, jfloat, jfloat, jlong, jint);
+/* the last argument: an op chain to append to, 0 to run now */
+jboolean Java_dev_osprey_backend_cpu_PointwiseConvPlan_forward(JNIEnv *, jclass, jlong, jint, jint, jlong, jint, jlong,
+                                                               jlong, jboolean, jfloat, jfloat, jlong, jint, jlong);
+jboolean Java_dev_osprey_backend_cpu_PointwiseConvPlan_forwardRows(JNIEnv *, jclass, jlong, jint, jint, jlong, jint,
+                                                                   jlong, jlong, jboolean, jfloat, jfloat, jlong, jint,
+                                                                   jlong);
 
 static int by_value(const void *a, const void *b) {
     double x = *(const double *) a, y = *(const double *) b;
@@ -77,11 +79,11 @@ int main(int argc, char **argv) {
         if (panels) {
             Java_dev_osprey_backend_cpu_PointwiseConvPlan_forward(NULL, NULL, (jlong) (intptr_t) x, pixels, in,
                     (jlong) (intptr_t) prepared, units, (jlong) (intptr_t) b, 0, JNI_TRUE, 0, 6,
-                    (jlong) (intptr_t) y, threads);
+                    (jlong) (intptr_t) y, threads, 0);
         } else {
             Java_dev_osprey_backend_cpu_PointwiseConvPlan_forwardRows(NULL, NULL, (jlong) (intptr_t) x, pixels, in,
                     (jlong) (intptr_t) prepared, units, (jlong) (intptr_t) b, 0, JNI_TRUE, 0, 6, (jlong) (intptr_t) y,
-                    threads);
+                    threads, 0);
         }
         times[call] = now() - start;
     }
