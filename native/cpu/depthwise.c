@@ -139,7 +139,8 @@ typedef struct {
     int64_t rows; /* batch x out_h */
 } depthwise_step;
 
-TARGET static void run_depthwise(const void *args, int thread, int team) {
+TARGET static void run_depthwise(const void *args, int thread, int team, float *scratch) {
+    (void) scratch;
     const depthwise_step *s = args;
     rows(&s->pb, s->rows * thread / team, s->rows * (thread + 1) / team);
 }
@@ -163,7 +164,7 @@ JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_DepthwiseConvPlan_forward
         step.threads = (int) s->rows; /* a row each at least */
     }
     if (chain == 0) {
-        osprey_run_step(&step);
+        osprey_run_step(&step, 0);
         return JNI_TRUE;
     }
     return osprey_chain_append(chain, &step) ? JNI_TRUE : JNI_FALSE;

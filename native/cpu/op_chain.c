@@ -15,14 +15,14 @@ typedef struct {
     osprey_step *steps;
 } chain;
 
-void osprey_run_step(const osprey_step *step) {
+void osprey_run_step(const osprey_step *step, float *scratch) {
     if (step->threads <= 1) {
-        step->run(step->args.bytes, 0, 1);
+        step->run(step->args.bytes, 0, 1, scratch);
         return;
     }
 #pragma omp parallel num_threads(step->threads)
     {
-        step->run(step->args.bytes, omp_get_thread_num(), omp_get_num_threads());
+        step->run(step->args.bytes, omp_get_thread_num(), omp_get_num_threads(), scratch);
     }
 }
 
@@ -49,10 +49,10 @@ static int barrier_after(const chain *c, int i, int size) {
     return i + 1 < c->count && size > 1 && (c->steps[i].threads > 1 || c->steps[i + 1].threads > 1);
 }
 
-static void run_chain(const chain *c) {
+static void run_chain(const chain *c, float *scratch) {
     if (c->team <= 1) {
         for (int i = 0; i < c->count; i++) {
-            c->steps[i].run(c->steps[i].args.bytes, 0, 1);
+            c->steps[i].run(c->steps[i].args.bytes, 0, 1, scratch);
         }
         return;
     }
@@ -63,7 +63,7 @@ static void run_chain(const chain *c) {
             const osprey_step *s = &c->steps[i];
             int team = s->threads < size ? s->threads : size;
             if (id < team) {
-                s->run(s->args.bytes, id, team);
+                s->run(s->args.bytes, id, team, scratch);
             }
             if (barrier_after(c, i, size)) { /* the same for every thread: all meet it, or none */
 #pragma omp barrier
@@ -88,10 +88,11 @@ JNIEXPORT jlong JNICALL Java_dev_osprey_backend_cpu_CpuOpChain_create0(JNIEnv *e
     return (jlong) (intptr_t) c;
 }
 
-JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_CpuOpChain_run(JNIEnv *env, jclass type, jlong handle) {
+JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_CpuOpChain_run(JNIEnv *env, jclass type, jlong handle,
+                                                                  jlong scratch) {
     (void) env;
     (void) type;
-    run_chain((const chain *) (intptr_t) handle);
+    run_chain((const chain *) (intptr_t) handle, (float *) (intptr_t) scratch);
 }
 
 JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_CpuOpChain_free(JNIEnv *env, jclass type, jlong handle) {

@@ -333,7 +333,8 @@ typedef struct {
     int64_t tiles; /* the product's */
 } pointwise_step;
 
-TARGET static void run_pointwise(const void *args, int thread, int team) {
+TARGET static void run_pointwise(const void *args, int thread, int team, float *scratch) {
+    (void) scratch;
     const pointwise_step *s = args;
     if (s->panels) { /* the panels split the work for exactly s->threads; a smaller team takes several shares each */
         for (int t = thread; t < s->threads; t += team) {
@@ -359,7 +360,7 @@ static jboolean submit(jlong x, jint rows, jint in, jlong w, jint units, jlong b
         step.threads = (int) s->tiles; /* a tile each at least */
     }
     if (chain == 0) {
-        osprey_run_step(&step);
+        osprey_run_step(&step, 0);
         return JNI_TRUE;
     }
     return osprey_chain_append(chain, &step) ? JNI_TRUE : JNI_FALSE;

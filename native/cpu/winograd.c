@@ -34,6 +34,7 @@ JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_supported(JNIEnv
 #else
 #include <stdint.h>
 #include "avx2_ops.h"
+#include "op_chain.h"
 
 extern int omp_get_thread_num(void);
 extern int omp_get_num_threads(void);
@@ -509,22 +510,40 @@ TARGET static void run_blocks(const problem *pb, int64_t tiles, int block, int64
     }
 }
 
+/* A forward pass as a step (op_chain.h): contiguous runs of blocks per thread, each with its part of the scratch. */
+typedef struct {
+    problem pb;
+    int64_t tiles;
+    int block;
+} forward_step;
+
+TARGET static void run_forward(const void *args, int thread, int team, float *scratch) {
+    const forward_step *s = args;
+    const int64_t blocks = (s->tiles + s->block - 1) / s->block;
+    const int64_t per_thread = scratch_per_thread(s->block, s->pb.c, s->pb.k, s->pb.m);
+    /* contiguous runs of blocks per thread: neighbouring tiles share input rows */
+    run_blocks(&s->pb, s->tiles, s->block, blocks * thread / team, blocks * (thread + 1) / team,
+               scratch + thread * per_thread);
+}
+
+/* The forward pass as a step for `threads` threads (fewer where there are fewer blocks). */
+static osprey_step forward_step_of(const problem *pb, int64_t batch, int block, int threads) {
+    osprey_step step = {run_forward, threads, {{0}}};
+    forward_step *s = (forward_step *) step.args.bytes;
+    _Static_assert(sizeof(forward_step) <= STEP_ARGS_BYTES, "a Winograd step's operands fit a step");
+    s->pb = *pb;
+    s->tiles = batch * pb->tiles_h * pb->tiles_w;
+    s->block = block;
+    int64_t blocks = (s->tiles + block - 1) / block;
+    if (blocks < threads) {
+        step.threads = (int) blocks; /* one thread: no parallel region, which costs microseconds at batch 1 */
+    }
+    return step;
+}
+
 TARGET static void forward(const problem *pb, int64_t batch, int block, float *scratch, int threads) {
-    const int64_t tiles = batch * pb->tiles_h * pb->tiles_w;
-    const int64_t blocks = (tiles + block - 1) / block;
-    const int64_t per_thread = scratch_per_thread(block, pb->c, pb->k, pb->m);
-    int team = blocks < threads ? (int) blocks : threads;
-    if (team <= 1) { /* no parallel region: forking even a team of one costs microseconds at batch 1 */
-        run_blocks(pb, tiles, block, 0, blocks, scratch);
-        return;
-    }
-#pragma omp parallel num_threads(team)
-    {
-        int id = omp_get_thread_num();
-        int size = omp_get_num_threads();
-        /* contiguous runs of blocks per thread: neighbouring tiles share input rows */
-        run_blocks(pb, tiles, block, blocks * id / size, blocks * (id + 1) / size, scratch + id * per_thread);
-    }
+    osprey_step step = forward_step_of(pb, batch, block, threads);
+    osprey_run_step(&step, scratch);
 }
 
 /*
@@ -828,10 +847,11 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_Winograd_prepareTransposed(JN
     prepare_kernel((const float *) (intptr_t) keras, c_in, k_out, m, 1, (float *) (intptr_t) prepared);
 }
 
-JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_Winograd_forward(
+/* Runs the pass now (chain 0, with this scratch) or appends it to the chain (JNI_FALSE: it could not grow). */
+JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_forward(
         JNIEnv *env, jclass type, jlong x, jint batch, jint h, jint w, jint c_in, jint pad_top, jint pad_left,
         jint oh, jint ow, jint m, jlong u, jint k_out, jlong bias, jlong residual, jboolean rectify, jfloat slope, jfloat cap,
-        jlong y, jint ph, jint pw, jlong scratch, jint block, jint threads) {
+        jlong y, jint ph, jint pw, jlong scratch, jint block, jint threads, jlong chain) {
     (void) env;
     (void) type;
     problem pb = {
@@ -844,7 +864,12 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_Winograd_forward(
         .rectify = rectify,
         .slope = slope, .cap = cap,
     };
-    forward(&pb, batch, block, (float *) (intptr_t) scratch, threads);
+    if (chain == 0) {
+        forward(&pb, batch, block, (float *) (intptr_t) scratch, threads);
+        return JNI_TRUE;
+    }
+    osprey_step step = forward_step_of(&pb, batch, block, threads);
+    return osprey_chain_append(chain, &step) ? JNI_TRUE : JNI_FALSE;
 }
 
 JNIEXPORT jlong JNICALL Java_dev_osprey_backend_cpu_Winograd_filterScratchFloats(JNIEnv *env, jclass type, jint c_in,

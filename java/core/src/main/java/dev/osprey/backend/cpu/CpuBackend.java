@@ -335,14 +335,14 @@ public final class CpuBackend implements Backend {
                 cpu(y));
     }
 
-    /** A chain of Osprey's pointwise and depthwise passes ({@link CpuOpChain}), or null where chains are off. */
+    /** A chain of Osprey's pointwise, depthwise and Winograd passes ({@link CpuOpChain}); null where chains are off. */
     @Override
     public synchronized dev.osprey.backend.OpChain newChain() {
         checkOpen();
         return CpuOpChain.create();
     }
 
-    /** Appends the op where its plan is one of Osprey's kernels that run in chains; checks it as conv2dInference does. */
+    /** Appends op where its plan is one of Osprey's kernels that run in chains; checked as conv2dInference checks. */
     @Override
     public synchronized boolean chainConv2dInference(dev.osprey.backend.OpChain chain, ConvInference op, Tensor x,
                                                      Tensor kernel, Tensor bias, Tensor residual, Tensor y) {
@@ -362,7 +362,7 @@ public final class CpuBackend implements Backend {
         if (!(chain instanceof CpuOpChain cpuChain)) {
             throw new IllegalArgumentException("expected an op chain of this backend (newChain), received " + chain);
         }
-        cpuChain.run();
+        cpuChain.run(context.scratchpad().address());
     }
 
     /**

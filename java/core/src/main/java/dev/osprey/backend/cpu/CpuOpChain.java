@@ -4,7 +4,8 @@ import dev.osprey.backend.BackendException;
 import dev.osprey.backend.OpChain;
 
 /**
- * A chain of passes of Osprey's own kernels ({@link PointwiseConvPlan}, {@link DepthwiseConvPlan}), run in order in
+ * A chain of passes of Osprey's own kernels ({@link PointwiseConvPlan}, {@link DepthwiseConvPlan},
+ * {@link WinogradConvPlan}), run in order in
  * one OpenMP parallel region ({@code native/cpu/op_chain.c}): a barrier between two passes where either uses more than
  * the calling thread, instead of a fork and join of the team for each. MobileNetV2 at 32x32x3 and batch 1 runs 50 of
  * its 52 convolutions here, about 30 of them on 2 threads, and a fork and join took about 1 us on this machine's
@@ -53,9 +54,9 @@ final class CpuOpChain implements OpChain {
         return ops;
     }
 
-    /** Runs every pass, in order. */
-    void run() {
-        run(handle());
+    /** Runs every pass, in order; scratch: the backend's shared scratchpad now (passes that need one use it). */
+    void run(long scratch) {
+        run(handle(), scratch);
     }
 
     @Override
@@ -68,7 +69,7 @@ final class CpuOpChain implements OpChain {
 
     private static native long create0();
 
-    private static native void run(long handle);
+    private static native void run(long handle, long scratch);
 
     private static native void free(long handle);
 }

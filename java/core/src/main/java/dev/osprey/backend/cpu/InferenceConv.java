@@ -18,7 +18,7 @@ interface InferenceConv extends AutoCloseable {
 
     /**
      * Appends forward(x, kernel, bias, residual, y) to chain, to run on these tensors at each run of the chain: true
-     * where the implementation runs in chains (Osprey's pointwise and depthwise kernels), false otherwise (the default;
+     * where the implementation runs in chains (Osprey's pointwise, depthwise and Winograd kernels), false otherwise (the default;
      * the chain is left as it was).
      */
     default boolean appendTo(CpuOpChain chain, CpuTensor x, CpuTensor kernel, CpuTensor bias, CpuTensor residual,

@@ -252,10 +252,13 @@ final class Winograd {
      * F(m x m, 3x3), with the kernel as {@link #prepare} wrote it for that m; bias and residual may be 0 (none).
      * rectify false: the identity; true: Keras' ReLU with this negative slope and cap. ph and pw not 0: y is instead
      * the 2x2 stride-2 max pooling of that (batch, ph, pw, outC), without a residual. block is a multiple of 6.
+     * Runs now with this scratch where chain is 0; else is appended to that op chain (which passes its scratch when it
+     * runs) and returns false where the chain could not grow.
      */
-    static native void forward(long x, int batch, int h, int w, int inC, int padTop, int padLeft, int oh, int ow,
-                               int m, long prepared, int outC, long bias, long residual, boolean rectify, float slope,
-                               float cap, long y, int ph, int pw, long scratch, int block, int threads);
+    static native boolean forward(long x, int batch, int h, int w, int inC, int padTop, int padLeft, int oh, int ow,
+                                  int m, long prepared, int outC, long bias, long residual, boolean rectify,
+                                  float slope, float cap, long y, int ph, int pw, long scratch, int block, int threads,
+                                  long chain);
 
     /** Floats of scratch {@link #filterGradient} needs for these channels, tile and threads. */
     static native long filterScratchFloats(int inC, int outC, int m, int threads);

@@ -64,11 +64,26 @@ final class WinogradConvPlan implements InferenceConv {
 
     @Override
     public void forward(CpuTensor x, CpuTensor kernel, CpuTensor bias, CpuTensor residual, CpuTensor y) {
-        Winograd.forward(x.pointer().address(), spec.batch(), spec.inH(), spec.inW(), spec.inC(), spec.padTop(),
-                spec.padLeft(), spec.outH(), spec.outW(), m, kernel.pointer().address(), spec.filters(),
-                bias == null ? 0 : bias.pointer().address(), residual == null ? 0 : residual.pointer().address(),
-                rectify, slope, cap, y.pointer().address(), pool == null ? 0 : pool.outH(),
-                pool == null ? 0 : pool.outW(), context.scratchpad().address(), block, threads);
+        submit(x, kernel, bias, residual, y, 0);
+    }
+
+    /** Appended with the pass's share of the scratchpad sized here; the chain passes the scratchpad when it runs. */
+    @Override
+    public boolean appendTo(CpuOpChain chain, CpuTensor x, CpuTensor kernel, CpuTensor bias, CpuTensor residual,
+                            CpuTensor y) {
+        chain.appended(submit(x, kernel, bias, residual, y, chain.handle()));
+        return true;
+    }
+
+    /** Runs the pass now (chain 0) or appends it to the chain; false where the chain could not grow. */
+    private boolean submit(CpuTensor x, CpuTensor kernel, CpuTensor bias, CpuTensor residual, CpuTensor y,
+                           long chain) {
+        return Winograd.forward(x.pointer().address(), spec.batch(), spec.inH(), spec.inW(), spec.inC(),
+                spec.padTop(), spec.padLeft(), spec.outH(), spec.outW(), m, kernel.pointer().address(),
+                spec.filters(), bias == null ? 0 : bias.pointer().address(),
+                residual == null ? 0 : residual.pointer().address(), rectify, slope, cap, y.pointer().address(),
+                pool == null ? 0 : pool.outH(), pool == null ? 0 : pool.outW(),
+                chain == 0 ? context.scratchpad().address() : 0, block, threads, chain);
     }
 
     @Override

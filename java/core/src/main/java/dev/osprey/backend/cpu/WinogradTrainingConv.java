@@ -128,7 +128,7 @@ final class WinogradTrainingConv implements AutoCloseable {
         Winograd.forward(x.pointer().address(), spec.batch(), spec.inH(), spec.inW(), spec.inC(), spec.padTop(),
                 spec.padLeft(), spec.outH(), spec.outW(), forwardTile, forwardKernel.pointer().address(),
                 spec.filters(), bias == null ? 0 : bias.pointer().address(), 0, rectify, slope, cap,
-                y.pointer().address(), 0, 0, context.scratchpad().address(), forwardBlock, threads);
+                y.pointer().address(), 0, 0, context.scratchpad().address(), forwardBlock, threads, 0);
     }
 
     /** dx = the gradient of the input, from dy and the Keras-layout kernel; only where {@link #backwardTile} is not 0. */
@@ -138,7 +138,7 @@ final class WinogradTrainingConv implements AutoCloseable {
         Winograd.forward(dy.pointer().address(), spec.batch(), spec.outH(), spec.outW(), spec.filters(),
                 backward.padTop(), backward.padLeft(), spec.inH(), spec.inW(), backwardTile,
                 backwardKernel.pointer().address(), spec.inC(), 0, 0, false, 0f, Float.POSITIVE_INFINITY,
-                dx.pointer().address(), 0, 0, context.scratchpad().address(), backwardBlock, threads);
+                dx.pointer().address(), 0, 0, context.scratchpad().address(), backwardBlock, threads, 0);
     }
 
     /**

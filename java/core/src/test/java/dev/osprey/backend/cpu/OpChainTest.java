@@ -25,9 +25,9 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * Chains of Osprey's pointwise and depthwise passes (native/cpu/op_chain.c) compute what the same ops compute one at a
- * time, bit for bit, also where a pass on one thread reads what a pass on the whole team wrote just before and the other
- * way round (the barriers between them).
+ * Chains of Osprey's pointwise, depthwise and Winograd passes (native/cpu/op_chain.c) compute what the same ops compute
+ * one at a time, bit for bit, also where a pass on one thread reads what a pass on the whole team wrote just before and
+ * the other way round (the barriers between them).
  */
 class OpChainTest {
     private static CpuBackend backend;
@@ -155,6 +155,60 @@ class OpChainTest {
             if (OpenMpTeam.defaultSize() > 1) { // what the test is about: passes on one thread and on the team
                 assertEquals(1, threads[1], "the first depthwise convolution runs on one thread");
                 assertTrue(threads[0] > 1 && threads[3] > 1 && threads[6] > 1, java.util.Arrays.toString(threads));
+            }
+        }
+    }
+
+    /** A 3x3 convolution of stride 1, 'same' padding: Osprey's Winograd kernel takes those of 16 channels and more. */
+    private static Conv2dSpec conv3x3(int h, int w, int in, int out) {
+        return new Conv2dSpec(1, h, w, in, out, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, Activation.RELU);
+    }
+
+    /**
+     * ResNet's basic block on a 16x16 map through the Winograd kernel (which needs the backend's scratchpad, passed
+     * when the chain runs), a 1x1 convolution between: the same bits chained as alone.
+     */
+    @Test
+    void winogradPassesChainWithTheScratchpadOfTheRun() {
+        Conv2dSpec[] specs = {conv3x3(16, 16, 16, 32), pointwise(16, 16, 32, 16, Activation.LINEAR),
+            conv3x3(16, 16, 16, 16)};
+        try (Memory memory = backend.newMemory()) {
+            Random r = new Random(11);
+            List<Op> ops = new ArrayList<>();
+            Tensor x = upload(memory, random(r, 16 * 16 * 16), 1, 16, 16, 16);
+            Tensor first = x;
+            for (int i = 0; i < specs.length; i++) {
+                Conv2dSpec s = specs[i];
+                ConvInference op = new ConvInference(s, i == 2, Precision.FP32);
+                float[] k = random(r, s.kernelH() * s.kernelW() * s.inC() * s.filters());
+                for (int j = 0; j < k.length; j++) {
+                    k[j] /= (float) Math.sqrt(s.kernelH() * s.kernelW() * s.inC());
+                }
+                Tensor kernel = upload(memory, k, s.kernelShape());
+                Tensor prepared = memory.allocate(Math.toIntExact(backend.conv2dInferenceKernelSize(op)));
+                backend.conv2dPrepareInferenceKernel(op, kernel, prepared);
+                Tensor y = memory.allocate(op.outputShape());
+                ops.add(new Op(op, x, prepared, upload(memory, random(r, s.filters()), s.filters()),
+                        i == 2 ? first : null, y));
+                x = y;
+            }
+            assertInstanceOf(WinogradConvPlan.class, backend.inferenceConv(ops.get(0).op()));
+            assertInstanceOf(WinogradConvPlan.class, backend.inferenceConv(ops.get(2).op()));
+            for (Op o : ops) {
+                backend.conv2dInference(o.op(), o.x(), o.kernel(), o.bias(), o.residual(), o.y());
+            }
+            float[][] alone = outputs(ops);
+            try (OpChain chain = backend.newChain()) {
+                for (Op o : ops) {
+                    backend.copyIn(new float[Math.toIntExact(o.y().size())], 0, o.y());
+                    assertTrue(backend.chainConv2dInference(chain, o.op(), o.x(), o.kernel(), o.bias(), o.residual(),
+                            o.y()));
+                }
+                backend.runChain(chain);
+                float[][] chained = outputs(ops);
+                for (int i = 0; i < ops.size(); i++) {
+                    assertArrayEquals(alone[i], chained[i], 0f, "op " + i);
+                }
             }
         }
     }
