@@ -126,9 +126,11 @@ public final class Checks {
     public static void preparedKernel(String what, Tensor kernel, long preparedFloats, int[] kerasShape) {
         if (preparedFloats == 0) {
             expect(what, kernel, kerasShape);
-        } else if (kernel == null || kernel.size() != preparedFloats) {
-            throw new IllegalArgumentException(what + ": expected a prepared kernel of " + preparedFloats
-                    + " floats, received " + (kernel == null ? "null" : Tensor.describe(kernel.shape())));
+        } else if (kernel == null || kernel.size() != preparedFloats || kernel.shape().length != 1) {
+            // a Keras-shaped kernel of the same size is refused too: it was not prepared
+            throw new IllegalArgumentException(what + ": expected a prepared kernel (a vector of " + preparedFloats
+                    + " floats, as the backend's prepare op writes it), received "
+                    + (kernel == null ? "null" : Tensor.describe(kernel.shape())));
         }
     }
 

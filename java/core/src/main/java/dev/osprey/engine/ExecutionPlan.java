@@ -967,26 +967,37 @@ public final class ExecutionPlan implements AutoCloseable {
             return schedule;
         }
         List<Scheduled> steps = new ArrayList<>();
-        OpChain chain = prepareWeights ? backend.newChain() : null;
-        for (int n = 0; n < runs.length; n++) {
-            if (chain != null && runs[n].chainForward(chain)) {
-                continue;
+        try {
+            OpChain chain = prepareWeights ? newChain() : null;
+            for (int n = 0; n < runs.length; n++) {
+                if (chain != null && runs[n].chainForward(chain)) {
+                    continue;
+                }
+                if (chain != null && chain.ops() > 0) { // the stretch before this call ends: it runs first
+                    steps.add(new Scheduled(-1, chain));
+                    chain = newChain();
+                }
+                steps.add(new Scheduled(n, null));
             }
-            if (chain != null && chain.ops() > 0) { // the stretch before this call ends: it runs first
-                chains.add(chain);
+            if (chain != null && chain.ops() > 0) {
                 steps.add(new Scheduled(-1, chain));
-                chain = backend.newChain();
             }
-            steps.add(new Scheduled(n, null));
-        }
-        if (chain != null && chain.ops() > 0) {
-            chains.add(chain);
-            steps.add(new Scheduled(-1, chain));
-        } else if (chain != null) {
-            chain.close();
+        } catch (RuntimeException | Error e) { // no half-made schedule: a later call starts again from nothing
+            chains.forEach(OpChain::close);
+            chains.clear();
+            throw e;
         }
         schedule = List.copyOf(steps);
         return schedule;
+    }
+
+    /** A new chain from the backend, owned by this plan from the start (closed with it); null where it makes none. */
+    private OpChain newChain() {
+        OpChain chain = backend.newChain();
+        if (chain != null) {
+            chains.add(chain);
+        }
+        return chain;
     }
 
     /**
@@ -1114,15 +1125,15 @@ public final class ExecutionPlan implements AutoCloseable {
         return memory.bytes();
     }
 
-    /**
-     * Of {@link #bytes}, those of weights held in the layout the backend's inference ops read (a Winograd kernel's
-     * transform is 16/9 or 36/9 of its 3x3 kernel); 0 for plans that read the parameters as they are.
-     */
     /** Calls the forward pass runs in op chains: 0 before its first call, and in plans that make none. */
     int chainedOps() {
         return chains.stream().mapToInt(OpChain::ops).sum();
     }
 
+    /**
+     * Of {@link #bytes}, those of weights held in the layout the backend's inference ops read (a Winograd kernel's
+     * transform is 16/9 or 36/9 of its 3x3 kernel); 0 for plans that read the parameters as they are.
+     */
     public long preparedWeightBytes() {
         long bytes = 0;
         for (PlanContext.Preparation p : preparations) {

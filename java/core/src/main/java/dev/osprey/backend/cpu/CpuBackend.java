@@ -339,30 +339,42 @@ public final class CpuBackend implements Backend {
     @Override
     public synchronized dev.osprey.backend.OpChain newChain() {
         checkOpen();
-        return CpuOpChain.create();
+        return CpuOpChain.create(this);
     }
 
     /** Appends op where its plan is one of Osprey's kernels that run in chains; checked as conv2dInference checks. */
     @Override
     public synchronized boolean chainConv2dInference(dev.osprey.backend.OpChain chain, ConvInference op, Tensor x,
                                                      Tensor kernel, Tensor bias, Tensor residual, Tensor y) {
-        if (!(chain instanceof CpuOpChain cpuChain)) {
-            throw new IllegalArgumentException("expected an op chain of this backend (newChain), received " + chain);
-        }
+        CpuOpChain cpuChain = ownChain("chainConv2dInference", chain);
+        cpuChain.handle(); // a closed chain is refused, whatever the op
         Checks.notFused("chainConv2dInference", op);
         InferenceConv plan = inferenceConv(op);
         Checks.conv2dInference(op, x, kernel, plan.preparedFloats(), bias, residual, y);
-        return plan.appendTo(cpuChain, cpu(x), cpu(kernel), bias == null ? null : cpu(bias),
-                residual == null ? null : cpu(residual), cpu(y));
+        CpuTensor[] tensors = {cpu(x), cpu(kernel), bias == null ? null : cpu(bias),
+            residual == null ? null : cpu(residual), cpu(y)};
+        if (!plan.appendTo(cpuChain, tensors[0], tensors[1], tensors[2], tensors[3], tensors[4])) {
+            return false;
+        }
+        cpuChain.captured(tensors);
+        return true;
     }
 
     @Override
     public synchronized void runChain(dev.osprey.backend.OpChain chain) {
         checkOpen();
-        if (!(chain instanceof CpuOpChain cpuChain)) {
-            throw new IllegalArgumentException("expected an op chain of this backend (newChain), received " + chain);
+        ownChain("runChain", chain).run(context.scratchpad().address());
+    }
+
+    /** chain as this backend's own (made by its newChain: its passes use this backend's scratchpad). */
+    private CpuOpChain ownChain(String what, dev.osprey.backend.OpChain chain) {
+        checkOpen();
+        if (!(chain instanceof CpuOpChain cpuChain) || cpuChain.owner() != this) {
+            throw new IllegalArgumentException(what + ": expected an op chain this backend made (newChain), received "
+                    + (chain == null ? "null" : chain instanceof CpuOpChain ? "one of another CPU backend"
+                    : chain.getClass().getName()));
         }
-        cpuChain.run(context.scratchpad().address());
+        return cpuChain;
     }
 
     /**

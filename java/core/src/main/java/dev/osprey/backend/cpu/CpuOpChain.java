@@ -2,6 +2,9 @@ package dev.osprey.backend.cpu;
 
 import dev.osprey.backend.BackendException;
 import dev.osprey.backend.OpChain;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.Set;
 
 /**
  * A chain of passes of Osprey's own kernels ({@link PointwiseConvPlan}, {@link DepthwiseConvPlan},
@@ -13,15 +16,23 @@ import dev.osprey.backend.OpChain;
  * order. Owns its native memory; -Dosprey.cpu.opChains=false turns chains off (each op then runs on its own).
  */
 final class CpuOpChain implements OpChain {
+    private final CpuBackend owner;
+    /** Every tensor a pass reads or writes, once each: checked open before each run (the passes keep raw addresses). */
+    private final Set<CpuTensor> captured = Collections.newSetFromMap(new IdentityHashMap<>());
+    private CpuTensor[] toCheck = new CpuTensor[0];
     private long handle;
     private int ops;
 
-    private CpuOpChain(long handle) {
+    private CpuOpChain(CpuBackend owner, long handle) {
+        this.owner = owner;
         this.handle = handle;
     }
 
-    /** A new chain, or null where chains are off or the library is not loaded (each op then runs on its own). */
-    static CpuOpChain create() {
+    /**
+     * A new chain of owner's ops, or null where chains are off or the library is not loaded (each op then runs on its
+     * own).
+     */
+    static CpuOpChain create(CpuBackend owner) {
         if (!Boolean.parseBoolean(System.getProperty("osprey.cpu.opChains", "true"))
                 || NativeCpu.unavailableReason() != null) {
             return null;
@@ -30,7 +41,21 @@ final class CpuOpChain implements OpChain {
         if (handle == 0) {
             throw new BackendException("out of native memory for an op chain");
         }
-        return new CpuOpChain(handle);
+        return new CpuOpChain(owner, handle);
+    }
+
+    /** The backend whose ops it chains (and whose scratchpad its runs use). */
+    CpuBackend owner() {
+        return owner;
+    }
+
+    /** Records the tensors of a pass just appended (null ones skipped), to check them open before each run. */
+    void captured(CpuTensor... tensors) {
+        for (CpuTensor t : tensors) {
+            if (t != null && captured.add(t)) {
+                toCheck = captured.toArray(new CpuTensor[0]);
+            }
+        }
     }
 
     /** The native chain passes are appended to; throws once closed. */
@@ -54,9 +79,16 @@ final class CpuOpChain implements OpChain {
         return ops;
     }
 
-    /** Runs every pass, in order; scratch: the backend's shared scratchpad now (passes that need one use it). */
+    /**
+     * Runs every pass, in order; scratch: the backend's shared scratchpad now (passes that need one use it). Throws,
+     * running nothing, where a tensor a pass reads or writes was freed since it was appended.
+     */
     void run(long scratch) {
-        run(handle(), scratch);
+        long h = handle();
+        for (CpuTensor t : toCheck) {
+            t.pointer(); // throws IllegalStateException for a closed tensor
+        }
+        run(h, scratch);
     }
 
     @Override
