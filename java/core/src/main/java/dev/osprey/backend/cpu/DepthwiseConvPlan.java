@@ -16,7 +16,7 @@ import dev.osprey.backend.ConvInference;
  * {@link #fits}: fp32, one filter per channel, a kernel of at most 7x7, any stride and padding, no dilation, the
  * identity or a ReLU, and not turned off ({@link #ENABLED}).
  */
-final class DepthwiseConvPlan implements InferenceConv {
+final class DepthwiseConvPlan implements ChainableConv {
     /** The most output pixels (batch x height x width) it takes: beyond, oneDNN's blocked kernels pay off. */
     static final int MAX_PIXELS = 64;
     /** -Dosprey.cpu.smallDepthwise=false runs every depthwise convolution through oneDNN (for comparisons). */
@@ -75,20 +75,8 @@ final class DepthwiseConvPlan implements InferenceConv {
     }
 
     @Override
-    public void forward(CpuTensor x, CpuTensor kernel, CpuTensor bias, CpuTensor residual, CpuTensor y) {
-        submit(x, kernel, bias, residual, y, 0);
-    }
-
-    @Override
-    public boolean appendTo(CpuOpChain chain, CpuTensor x, CpuTensor kernel, CpuTensor bias, CpuTensor residual,
-                            CpuTensor y) {
-        chain.appended(submit(x, kernel, bias, residual, y, chain.handle()));
-        return true;
-    }
-
-    /** Runs the pass now (chain 0) or appends it to the chain; false where the chain could not grow. */
-    private boolean submit(CpuTensor x, CpuTensor kernel, CpuTensor bias, CpuTensor residual, CpuTensor y,
-                           long chain) {
+    public boolean submit(CpuTensor x, CpuTensor kernel, CpuTensor bias, CpuTensor residual, CpuTensor y,
+                          long chain) {
         Conv2dSpec s = spec;
         return forward(x.pointer().address(), s.batch(), s.inH(), s.inW(), s.inC(), s.kernelH(), s.kernelW(),
                 s.strideH(), s.strideW(), s.padTop(), s.padLeft(), s.outH(), s.outW(), kernel.pointer().address(),

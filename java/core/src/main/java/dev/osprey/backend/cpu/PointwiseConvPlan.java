@@ -23,7 +23,7 @@ import dev.osprey.backend.ConvInference;
  * {@link #fits}: fp32, a 1x1 kernel of stride 1 without padding, dilation or groups, the identity or a ReLU, no fused
  * depthwise convolution or pooling, and not turned off ({@link #ENABLED}).
  */
-final class PointwiseConvPlan implements InferenceConv {
+final class PointwiseConvPlan implements ChainableConv {
     /**
      * The most pixels (batch x height x width) the panels take: each pixel reads the whole kernel again (from cache),
      * which pays over the matrix product's strided reads of the kernel only for one or two pixels. Alone, from L3, on 2
@@ -135,20 +135,8 @@ final class PointwiseConvPlan implements InferenceConv {
     }
 
     @Override
-    public void forward(CpuTensor x, CpuTensor kernel, CpuTensor bias, CpuTensor residual, CpuTensor y) {
-        submit(x, kernel, bias, residual, y, 0);
-    }
-
-    @Override
-    public boolean appendTo(CpuOpChain chain, CpuTensor x, CpuTensor kernel, CpuTensor bias, CpuTensor residual,
-                            CpuTensor y) {
-        chain.appended(submit(x, kernel, bias, residual, y, chain.handle()));
-        return true;
-    }
-
-    /** Runs the pass now (chain 0) or appends it to the chain; false where the chain could not grow. */
-    private boolean submit(CpuTensor x, CpuTensor kernel, CpuTensor bias, CpuTensor residual, CpuTensor y,
-                           long chain) {
+    public boolean submit(CpuTensor x, CpuTensor kernel, CpuTensor bias, CpuTensor residual, CpuTensor y,
+                          long chain) {
         long b = bias == null ? 0 : bias.pointer().address();
         long r = residual == null ? 0 : residual.pointer().address();
         if (panels) {

@@ -14,7 +14,7 @@ import dev.osprey.backend.Pool2dSpec;
  * is). Its scratch is the context's shared scratchpad (ops run one at a time), grown
  * when the plan is made.
  */
-final class WinogradConvPlan implements InferenceConv {
+final class WinogradConvPlan implements ChainableConv {
     private final DnnlContext context;
     private final Conv2dSpec spec;
     /** Outputs per tile along each axis: 2 or 4. */
@@ -62,22 +62,10 @@ final class WinogradConvPlan implements InferenceConv {
         Winograd.prepare(keras.pointer().address(), spec.inC(), spec.filters(), m, prepared.pointer().address());
     }
 
+    /** Run now, it uses the scratchpad as it is; chained, the scratchpad of each run (it moves when it grows). */
     @Override
-    public void forward(CpuTensor x, CpuTensor kernel, CpuTensor bias, CpuTensor residual, CpuTensor y) {
-        submit(x, kernel, bias, residual, y, 0);
-    }
-
-    /** Appended with the pass's share of the scratchpad sized here; the chain passes the scratchpad when it runs. */
-    @Override
-    public boolean appendTo(CpuOpChain chain, CpuTensor x, CpuTensor kernel, CpuTensor bias, CpuTensor residual,
-                            CpuTensor y) {
-        chain.appended(submit(x, kernel, bias, residual, y, chain.handle()));
-        return true;
-    }
-
-    /** Runs the pass now (chain 0) or appends it to the chain; false where the chain could not grow. */
-    private boolean submit(CpuTensor x, CpuTensor kernel, CpuTensor bias, CpuTensor residual, CpuTensor y,
-                           long chain) {
+    public boolean submit(CpuTensor x, CpuTensor kernel, CpuTensor bias, CpuTensor residual, CpuTensor y,
+                          long chain) {
         return Winograd.forward(x.pointer().address(), spec.batch(), spec.inH(), spec.inW(), spec.inC(),
                 spec.padTop(), spec.padLeft(), spec.outH(), spec.outW(), m, kernel.pointer().address(),
                 spec.filters(), bias == null ? 0 : bias.pointer().address(),
