@@ -51,10 +51,12 @@ final class CpuOpChain implements OpChain {
 
     /** Records the tensors of a pass just appended (null ones skipped), to check them open before each run. */
     void captured(CpuTensor... tensors) {
+        boolean added = false;
         for (CpuTensor t : tensors) {
-            if (t != null && captured.add(t)) {
-                toCheck = captured.toArray(new CpuTensor[0]);
-            }
+            added |= t != null && captured.add(t);
+        }
+        if (added) {
+            toCheck = captured.toArray(new CpuTensor[0]);
         }
     }
 

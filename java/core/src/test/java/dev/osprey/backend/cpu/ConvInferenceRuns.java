@@ -60,13 +60,7 @@ final class ConvInferenceRuns {
     static float[] run(CpuBackend backend, Conv2dSpec s, float[] x, float[] k, float[] b, float[] residual) {
         ConvInference op = new ConvInference(s, residual != null, Precision.FP32);
         try (Memory memory = backend.newMemory()) {
-            Tensor kernel = upload(backend, memory, k, s.kernelShape());
-            long preparedFloats = backend.conv2dInferenceKernelSize(op);
-            if (preparedFloats > 0) {
-                Tensor prepared = memory.allocate(Math.toIntExact(preparedFloats));
-                backend.conv2dPrepareInferenceKernel(op, kernel, prepared);
-                kernel = prepared;
-            }
+            Tensor kernel = asPlanned(backend, memory, op, upload(backend, memory, k, s.kernelShape()));
             Tensor y = memory.allocate(s.outputShape());
             backend.conv2dInference(op, upload(backend, memory, x, s.inputShape()), kernel,
                     b == null ? null : upload(backend, memory, b, b.length),
@@ -75,6 +69,17 @@ final class ConvInferenceRuns {
             backend.copyOut(y, out, 0);
             return out;
         }
+    }
+
+    /** The Keras-layout kernel as op's plan reads it: prepared into a tensor of memory where it prepares one. */
+    static Tensor asPlanned(CpuBackend backend, Memory memory, ConvInference op, Tensor keras) {
+        long preparedFloats = backend.conv2dInferenceKernelSize(op);
+        if (preparedFloats == 0) {
+            return keras;
+        }
+        Tensor prepared = memory.allocate(Math.toIntExact(preparedFloats));
+        backend.conv2dPrepareInferenceKernel(op, keras, prepared);
+        return prepared;
     }
 
     /**

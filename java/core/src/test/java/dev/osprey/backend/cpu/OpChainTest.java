@@ -91,13 +91,7 @@ class OpChainTest {
             for (int j = 0; j < k.length; j++) {
                 k[j] /= (float) Math.sqrt(s.kernelH() * s.kernelW() * (s.inC() / s.groups()));
             }
-            Tensor kernel = upload(memory, k, s.kernelShape());
-            long prepared = backend.conv2dInferenceKernelSize(op);
-            if (prepared > 0) {
-                Tensor p = memory.allocate(Math.toIntExact(prepared));
-                backend.conv2dPrepareInferenceKernel(op, kernel, p);
-                kernel = p;
-            }
+            Tensor kernel = ConvInferenceRuns.asPlanned(backend, memory, op, upload(memory, k, s.kernelShape()));
             Tensor y = memory.allocate(op.outputShape());
             ops.add(new Op(op, x, kernel, upload(memory, random(r, s.filters()), s.filters()),
                     residual ? projected : null, y));
@@ -188,9 +182,7 @@ class OpChainTest {
                 for (int j = 0; j < k.length; j++) {
                     k[j] /= (float) Math.sqrt(s.kernelH() * s.kernelW() * s.inC());
                 }
-                Tensor kernel = upload(memory, k, s.kernelShape());
-                Tensor prepared = memory.allocate(Math.toIntExact(backend.conv2dInferenceKernelSize(op)));
-                backend.conv2dPrepareInferenceKernel(op, kernel, prepared);
+                Tensor prepared = ConvInferenceRuns.asPlanned(backend, memory, op, upload(memory, k, s.kernelShape()));
                 Tensor y = memory.allocate(op.outputShape());
                 ops.add(new Op(op, x, prepared, upload(memory, random(r, s.filters()), s.filters()),
                         i == 2 ? first : null, y));
@@ -227,9 +219,8 @@ class OpChainTest {
         ConvInference op = new ConvInference(first, false, Precision.FP32);
         assertInstanceOf(ConvInferencePlan.class, backend.inferenceConv(op), "oneDNN runs it");
         try (Memory memory = backend.newMemory(); OpChain chain = backend.newChain()) {
-            long prepared = backend.conv2dInferenceKernelSize(op);
             assertFalse(backend.chainConv2dInference(chain, op, memory.allocate(first.inputShape()),
-                    prepared == 0 ? memory.allocate(first.kernelShape()) : memory.allocate(Math.toIntExact(prepared)),
+                    ConvInferenceRuns.asPlanned(backend, memory, op, memory.allocate(first.kernelShape())),
                     memory.allocate(32), null, memory.allocate(first.outputShape())));
             assertEquals(0, chain.ops());
         }
@@ -296,8 +287,8 @@ class OpChainTest {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                     () -> backend.conv2dInference(op, memory.allocate(s.inputShape()), keras, memory.allocate(32),
                             null, memory.allocate(s.outputShape())));
-            assertTrue(e.getMessage().contains("expected a prepared kernel") && e.getMessage().contains("(1, 1, 16, 32)"),
-                    e.getMessage());
+            assertTrue(e.getMessage().contains("expected a prepared kernel")
+                    && e.getMessage().contains("(1, 1, 16, 32)"), e.getMessage());
             assertThrows(IllegalArgumentException.class, () -> backend.chainConv2dInference(chain, op,
                     memory.allocate(s.inputShape()), keras, memory.allocate(32), null,
                     memory.allocate(s.outputShape())));
