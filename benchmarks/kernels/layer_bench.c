@@ -79,7 +79,7 @@ int main(int argc, char **argv) {
         calls++;
     }
     double per_call = (now() - start) / calls;
-    printf("RESULT ms=%.3f gflops=%.1f max_error=%.2e\n", per_call * 1e3,
+    printf("RESULT ms=%.4f gflops=%.1f max_error=%.2e\n", per_call * 1e3,
            2.0 * n * oh * ow * k * c * 9 / per_call / 1e9, worst / fmax(largest, 1e-30));
     return 0;
 }

@@ -32,6 +32,7 @@ JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_supported(JNIEnv
     return JNI_FALSE;
 }
 #else
+#include <math.h>
 #include <stdint.h>
 #include "avx2_ops.h"
 #include "op_chain.h"
@@ -218,25 +219,32 @@ TARGET INLINE void transform_inputs_span(const problem *pb, int64_t first, int r
         const float *image = pb->x + at.n * pb->h * pb->w * c_in;
         int inside = y0 >= 0 && x0 >= 0 && y0 + span <= pb->h && x0 + span <= pb->w;
         float *tile = v + (int64_t) row * positions * c_in;
-        for (int c = 0; c < c_in; c += 8) {
-            if (inside) {
-                const float *corner = image + ((int64_t) y0 * pb->w + x0) * c_in + c;
+        if (inside) {
+            const float *corner = image + ((int64_t) y0 * pb->w + x0) * c_in;
+            for (int c = 0; c < c_in; c += 8) {
                 if (span == 4) {
-                    input_tile2(corner, (int64_t) pb->w * c_in, c_in, tile + c, c_in);
+                    input_tile2(corner + c, (int64_t) pb->w * c_in, c_in, tile + c, c_in);
                 } else {
-                    input_tile4(corner, (int64_t) pb->w * c_in, c_in, tile + c, c_in);
+                    input_tile4(corner + c, (int64_t) pb->w * c_in, c_in, tile + c, c_in);
                 }
-                continue;
             }
-            /* a tile over the edge: its inputs gathered, zeros outside the map */
-            float d[36 * 8] __attribute__((aligned(32)));
-            for (int i = 0; i < span; i++) {
-                int yy = y0 + i;
-                for (int j = 0; j < span; j++) {
-                    int xx = x0 + j;
-                    _mm256_store_ps(d + (i * span + j) * 8, yy >= 0 && xx >= 0 && yy < pb->h && xx < pb->w
-                            ? _mm256_loadu_ps(image + ((int64_t) yy * pb->w + xx) * c_in + c)
-                            : _mm256_setzero_ps());
+            continue;
+        }
+        /*
+         * A tile over the edge: per 8-channel slice, its inputs inside the map gathered into d, whose positions outside
+         * the map are zeroed once per tile (they are the same for every slice).
+         */
+        const int i0 = y0 < 0 ? -y0 : 0, i1 = pb->h - y0 < span ? pb->h - y0 : span;
+        const int j0 = x0 < 0 ? -x0 : 0, j1 = pb->w - x0 < span ? pb->w - x0 : span;
+        float d[36 * 8] __attribute__((aligned(32)));
+        for (int p = 0; p < positions; p++) {
+            _mm256_store_ps(d + p * 8, _mm256_setzero_ps());
+        }
+        for (int c = 0; c < c_in; c += 8) {
+            for (int i = i0; i < i1; i++) {
+                const float *line = image + (int64_t) (y0 + i) * pb->w * c_in + c;
+                for (int j = j0; j < j1; j++) {
+                    _mm256_store_ps(d + (i * span + j) * 8, _mm256_loadu_ps(line + (int64_t) (x0 + j) * c_in));
                 }
             }
             if (span == 4) {
@@ -337,10 +345,11 @@ TARGET static void micro8(const float *v, int ldv, const float *u, int ldu, int 
 }
 
 /*
- * M[p] = V[p] U[p] for the block's rows, every position p. Rows are taken 6 at a time: a short block's rows past its
- * last tile hold zeros (transform_inputs writes them), and their products are never read.
+ * M[p] = V[p] U[p] for the block's rows, every position p, output channels k_from .. k_to-1 (multiples of 8). Rows
+ * are taken 6 at a time: a short block's rows past its last tile hold zeros (transform_inputs writes them), and their
+ * products are never read.
  */
-TARGET static void multiply(const problem *pb, int rows, const float *v, float *m) {
+TARGET static void multiply(const problem *pb, int rows, const float *v, float *m, int k_from, int k_to) {
     const int c_in = pb->c, k_out = pb->k, positions = pb->span * pb->span;
     const int ldv = positions * c_in, ldm = positions * k_out; /* from one tile's row to the next */
     for (int p = 0; p < positions; p++) {
@@ -348,11 +357,11 @@ TARGET static void multiply(const problem *pb, int rows, const float *v, float *
         const float *up = pb->u + (int64_t) p * c_in * k_out;
         float *mp = m + (int64_t) p * k_out;
         for (int r = 0; r < rows; r += ROWS) {
-            int k = 0;
-            for (; k + 16 <= k_out; k += 16) {
+            int k = k_from;
+            for (; k + 16 <= k_to; k += 16) {
                 micro16(vp + (int64_t) r * ldv, ldv, up + k, k_out, c_in, mp + (int64_t) r * ldm + k, ldm);
             }
-            if (k < k_out) {
+            if (k < k_to) {
                 micro8(vp + (int64_t) r * ldv, ldv, up + k, k_out, c_in, mp + (int64_t) r * ldm + k, ldm);
             }
         }
@@ -434,9 +443,63 @@ TARGET INLINE void store_pooled(const problem *pb, const cursor *tile, int k, co
     }
 }
 
-/* Y = A' M A for the block's tiles, plus bias and residual, activated, into the output's NHWC positions. */
-TARGET INLINE void transform_outputs_span(const problem *pb, int64_t first, int rows, const float *m,
-                                          const int span) {
+/* The activations the output transform is compiled for, so that the common ones cost one or two instructions. */
+enum { ACT_NONE, ACT_RELU, ACT_GENERAL };
+
+/*
+ * a activated: ACT_RELU is Keras' plain ReLU (slope 0, no cap) as rectify computes it, max(0, a) + 0: a NaN passes, and
+ * -0 becomes +0 as there.
+ */
+TARGET INLINE __m256 activate(const int act, __m256 a, __m256 slope, __m256 cap) {
+    if (act == ACT_RELU) {
+        __m256 zero = _mm256_setzero_ps();
+        return _mm256_add_ps(_mm256_max_ps(zero, a), zero);
+    }
+    return act == ACT_GENERAL ? rectify(a, slope, cap) : a;
+}
+
+/* One output vector finished: plus bias and (with_residual) the residual at the same place, activated, stored. */
+TARGET INLINE void store_output(const problem *pb, int64_t offset, __m256 a, __m256 b, const int act,
+                                const int with_residual, __m256 slope, __m256 cap) {
+    a = _mm256_add_ps(a, b);
+    if (with_residual) {
+        a = _mm256_add_ps(a, _mm256_loadu_ps(pb->residual + offset));
+    }
+    _mm256_storeu_ps(pb->y + offset, activate(act, a, slope, cap));
+}
+
+/*
+ * A' M A for F(4x4, 3x3) on a tile whose 4x4 outputs all lie inside the map, each row of outputs finished and stored as
+ * the row pass makes it (at = the tile's top-left output, this slice's channels), so no output waits on the stack.
+ */
+TARGET INLINE void output_tile4_stored(const problem *pb, const float *q, int64_t qs, int64_t at, __m256 b,
+                                       const int act, const int with_residual, __m256 slope, __m256 cap) {
+    __m256 s[24]; /* A' M: 4 rows of 6 */
+    for (int j = 0; j < 6; j++) {
+        __m256 x[6], r[4];
+        for (int i = 0; i < 6; i++) {
+            x[i] = _mm256_loadu_ps(q + (6 * i + j) * qs);
+        }
+        output_axis4(x, 1, r);
+        for (int i = 0; i < 4; i++) {
+            s[6 * i + j] = r[i];
+        }
+    }
+    for (int i = 0; i < 4; i++) {
+        __m256 r[4];
+        output_axis4(s + 6 * i, 1, r);
+        for (int j = 0; j < 4; j++) {
+            store_output(pb, at + ((int64_t) i * pb->ow + j) * pb->k, r[j], b, act, with_residual, slope, cap);
+        }
+    }
+}
+
+/*
+ * Y = A' M A for the block's tiles and output channels k_from .. k_to-1, plus bias and residual, activated, into the
+ * output's NHWC positions; act and with_residual are constants where this is inlined.
+ */
+TARGET INLINE void transform_outputs_span(const problem *pb, int64_t first, int rows, const float *m, int k_from,
+                                          int k_to, const int span, const int act, const int with_residual) {
     const int k_out = pb->k, positions = span * span, size = span - 2;
     const __m256 slope = _mm256_set1_ps(pb->slope), cap = _mm256_set1_ps(pb->cap);
     cursor tile = cursor_at(pb, first);
@@ -444,9 +507,17 @@ TARGET INLINE void transform_outputs_span(const problem *pb, int64_t first, int 
         int64_t at = ((tile.n * pb->oh + tile.oy) * pb->ow + tile.ox) * k_out; /* the tile's top-left output */
         int down = pb->oh - tile.oy < size ? pb->oh - tile.oy : size;     /* outputs of the tile inside the map */
         int across = pb->ow - tile.ox < size ? pb->ow - tile.ox : size;
-        for (int k = 0; k < k_out; k += 8) {
+        const float *tile_m = m + (int64_t) row * positions * k_out;
+        if (size == 4 && down == 4 && across == 4 && pb->ph == 0) {
+            for (int k = k_from; k < k_to; k += 8) {
+                __m256 b = pb->bias != NULL ? _mm256_loadu_ps(pb->bias + k) : _mm256_setzero_ps();
+                output_tile4_stored(pb, tile_m + k, k_out, at + k, b, act, with_residual, slope, cap);
+            }
+            continue;
+        }
+        for (int k = k_from; k < k_to; k += 8) {
             __m256 out[16];
-            const float *q = m + (int64_t) row * positions * k_out + k;
+            const float *q = tile_m + k;
             if (size == 2) {
                 output_transform2(q, k_out, out);
             } else {
@@ -459,12 +530,8 @@ TARGET INLINE void transform_outputs_span(const problem *pb, int64_t first, int 
             }
             for (int i = 0; i < down; i++) {
                 for (int j = 0; j < across; j++) {
-                    int64_t offset = at + ((int64_t) i * pb->ow + j) * k_out + k;
-                    __m256 a = _mm256_add_ps(out[i * size + j], b);
-                    if (pb->residual != NULL) {
-                        a = _mm256_add_ps(a, _mm256_loadu_ps(pb->residual + offset));
-                    }
-                    _mm256_storeu_ps(pb->y + offset, pb->rectify ? rectify(a, slope, cap) : a);
+                    store_output(pb, at + ((int64_t) i * pb->ow + j) * k_out + k, out[i * size + j], b, act,
+                                 with_residual, slope, cap);
                 }
             }
         }
@@ -485,16 +552,40 @@ TARGET static void transform_inputs(const problem *pb, int64_t first, int rows, 
     }
 }
 
-TARGET static void transform_outputs(const problem *pb, int64_t first, int rows, const float *m) {
-    if (pb->span == 4) {
-        transform_outputs_span(pb, first, rows, m, 4);
-    } else {
-        transform_outputs_span(pb, first, rows, m, 6);
+/* The output transform compiled per tile size, activation and residual (each known per call). */
+#define OSPREY_OUTPUTS(span, act, res) \
+    TARGET static void transform_outputs_##span##_##act##_##res(const problem *pb, int64_t first, int rows, \
+                                                               const float *m, int k_from, int k_to) { \
+        transform_outputs_span(pb, first, rows, m, k_from, k_to, span, act, res); \
     }
+#define OSPREY_OUTPUTS_SPAN(span) \
+    OSPREY_OUTPUTS(span, ACT_NONE, 0) OSPREY_OUTPUTS(span, ACT_NONE, 1) OSPREY_OUTPUTS(span, ACT_RELU, 0) \
+    OSPREY_OUTPUTS(span, ACT_RELU, 1) OSPREY_OUTPUTS(span, ACT_GENERAL, 0) OSPREY_OUTPUTS(span, ACT_GENERAL, 1)
+OSPREY_OUTPUTS_SPAN(4)
+OSPREY_OUTPUTS_SPAN(6)
+#undef OSPREY_OUTPUTS_SPAN
+#undef OSPREY_OUTPUTS
+
+typedef void (*outputs_fn)(const problem *, int64_t, int, const float *, int, int);
+static const outputs_fn OUTPUTS[2][3][2] = {
+    {{transform_outputs_4_ACT_NONE_0, transform_outputs_4_ACT_NONE_1},
+     {transform_outputs_4_ACT_RELU_0, transform_outputs_4_ACT_RELU_1},
+     {transform_outputs_4_ACT_GENERAL_0, transform_outputs_4_ACT_GENERAL_1}},
+    {{transform_outputs_6_ACT_NONE_0, transform_outputs_6_ACT_NONE_1},
+     {transform_outputs_6_ACT_RELU_0, transform_outputs_6_ACT_RELU_1},
+     {transform_outputs_6_ACT_GENERAL_0, transform_outputs_6_ACT_GENERAL_1}}};
+
+TARGET static void transform_outputs(const problem *pb, int64_t first, int rows, const float *m, int k_from, int k_to) {
+    int act = !pb->rectify ? ACT_NONE : pb->slope == 0 && pb->cap == INFINITY ? ACT_RELU : ACT_GENERAL;
+    OUTPUTS[pb->span == 4 ? 0 : 1][act][pb->residual != NULL](pb, first, rows, m, k_from, k_to);
 }
 
-/* Blocks from .. to-1 of block tiles each, one after the other, with this thread's scratch. */
-TARGET static void run_blocks(const problem *pb, int64_t tiles, int block, int64_t from, int64_t to, float *scratch) {
+/*
+ * Blocks from .. to-1 of block tiles each, one after the other, with this thread's scratch: every block's inputs, and
+ * its outputs in channels k_from .. k_to-1.
+ */
+TARGET static void run_blocks(const problem *pb, int64_t tiles, int block, int64_t from, int64_t to, int k_from,
+                              int k_to, float *scratch) {
     float *v = scratch;
     float *m = v + (int64_t) pb->span * pb->span * block * pb->c;
     for (int64_t b = from; b < to; b++) {
@@ -505,28 +596,73 @@ TARGET static void run_blocks(const problem *pb, int64_t tiles, int block, int64
             int64_t next = first + block;
             prefetch_inputs(pb, next, (int) (tiles - next < block ? tiles - next : block));
         }
-        multiply(pb, rows, v, m);
-        transform_outputs(pb, first, rows, m);
+        multiply(pb, rows, v, m, k_from, k_to);
+        transform_outputs(pb, first, rows, m, k_from, k_to);
     }
 }
 
-/* A forward pass as a step (op_chain.h): contiguous runs of blocks per thread, each with its part of the scratch. */
+/*
+ * A forward pass as a step (op_chain.h). The team shares it one of two ways: contiguous runs of blocks per thread
+ * (neighbouring tiles share input rows), or, where there are too few tiles for that to keep every thread as busy
+ * (batch 1: ResNet-20's 8x8 maps are 4 tiles, one micro-kernel row), a share of the output channels per thread, each
+ * thread transforming every block's inputs. Either way each output is computed by the same operations in the same
+ * order, so the results are the same bits.
+ */
 typedef struct {
     problem pb;
     int64_t tiles;
     int block;
+    int by_channels; /* 1: threads share the output channels, 0: the blocks */
 } forward_step;
 
 TARGET static void run_forward(const void *args, int thread, int team, float *scratch) {
     const forward_step *s = args;
     const int64_t blocks = (s->tiles + s->block - 1) / s->block;
     const int64_t per_thread = scratch_per_thread(s->block, s->pb.c, s->pb.k, s->pb.m);
-    /* contiguous runs of blocks per thread: neighbouring tiles share input rows */
-    run_blocks(&s->pb, s->tiles, s->block, blocks * thread / team, blocks * (thread + 1) / team,
+    if (s->by_channels) {
+        const int slices = s->pb.k / 8;
+        run_blocks(&s->pb, s->tiles, s->block, 0, blocks, slices * thread / team * 8, slices * (thread + 1) / team * 8,
+                   scratch + thread * per_thread);
+        return;
+    }
+    run_blocks(&s->pb, s->tiles, s->block, blocks * thread / team, blocks * (thread + 1) / team, 0, s->pb.k,
                scratch + thread * per_thread);
 }
 
-/* The forward pass as a step for `threads` threads (fewer where there are fewer blocks). */
+/* Micro-kernel rows (of 6 tiles) in blocks from .. to-1. */
+static int64_t rows_in_blocks(int64_t tiles, int block, int64_t from, int64_t to) {
+    int64_t first = from * block, end = to * block < tiles ? to * block : tiles;
+    int64_t rows = 0;
+    for (int64_t b = first; b < end; b += block) {
+        int64_t n = end - b < block ? end - b : block;
+        rows += (n + ROWS - 1) / ROWS;
+    }
+    return rows;
+}
+
+/*
+ * Whether `team` threads should share the output channels rather than the blocks: when the busiest thread's share of
+ * micro-kernel rows is more than 4/3 of an even split's (so that transforming every block's inputs on every thread is
+ * paid for), and every thread gets 16 channels or more (the micro-kernel's full width). On 2 AVX2 threads at batch 1:
+ * ResNet-20's 8x8 maps of 64 channels (4 tiles, one row: twice the even split) ran in 0.62-0.73x the time sharing
+ * channels (benchmarks/run-winograd-ab.sh, results/winograd-ab-*.md); its 16x16 maps of 32 channels (16 tiles, rows
+ * 2 + 1: 4/3 of it) in 1.2x when they shared channels too, so those keep sharing blocks.
+ */
+static int share_channels(int64_t tiles, int block, int k_out, int team) {
+    if (team < 2 || k_out < 16 * team) {
+        return 0;
+    }
+    const int64_t blocks = (tiles + block - 1) / block;
+    int64_t busiest = 0;
+    for (int t = 0; t < team; t++) {
+        int64_t rows = rows_in_blocks(tiles, block, blocks * t / team, blocks * (t + 1) / team);
+        busiest = rows > busiest ? rows : busiest;
+    }
+    const int64_t all = rows_in_blocks(tiles, block, 0, blocks);
+    return 3 * busiest * team > 4 * all;
+}
+
+/* The forward pass as a step for `threads` threads (fewer where there is not enough work to share). */
 static osprey_step forward_step_of(const problem *pb, int64_t batch, int block, int threads) {
     osprey_step step = {run_forward, threads, {{0}}};
     forward_step *s = (forward_step *) step.args.bytes;
@@ -534,8 +670,9 @@ static osprey_step forward_step_of(const problem *pb, int64_t batch, int block, 
     s->pb = *pb;
     s->tiles = batch * pb->tiles_h * pb->tiles_w;
     s->block = block;
+    s->by_channels = share_channels(s->tiles, block, pb->k, threads);
     int64_t blocks = (s->tiles + block - 1) / block;
-    if (blocks < threads) {
+    if (!s->by_channels && blocks < threads) {
         step.threads = (int) blocks; /* one thread: no parallel region, which costs microseconds at batch 1 */
     }
     return step;
@@ -830,6 +967,14 @@ JNIEXPORT jlong JNICALL Java_dev_osprey_backend_cpu_Winograd_scratchFloats(JNIEn
     (void) env;
     (void) type;
     return scratch_per_thread(block, c_in, k_out, m) * threads;
+}
+
+JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_sharesOutputChannels(JNIEnv *env, jclass type,
+                                                                                   jlong tiles, jint block,
+                                                                                   jint k_out, jint threads) {
+    (void) env;
+    (void) type;
+    return share_channels(tiles, block, k_out, threads) ? JNI_TRUE : JNI_FALSE;
 }
 
 JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_Winograd_prepare(JNIEnv *env, jclass type, jlong keras, jint c_in,

@@ -242,6 +242,12 @@ final class Winograd {
     static native void prepare(long keras, int inC, int outC, int m, long prepared);
 
     /**
+     * Whether a forward pass over this many tiles in blocks of block tiles has its threads share the output channels
+     * rather than the blocks (where there are too few blocks to keep every thread busy: batch 1 on small maps).
+     */
+    static native boolean sharesOutputChannels(long tiles, int block, int outC, int threads);
+
+    /**
      * Writes F(m x m, 3x3)'s transform of the backward-data kernel of a Keras-layout (3, 3, inC, outC) kernel (taps
      * flipped, channels swapped): (m+2)^2 x outC x inC floats, for {@link #forward} from outC channels to inC.
      */

@@ -79,6 +79,12 @@ final class WinogradConvPlan implements ChainableConv {
         return "winograd_" + m + "x" + m + "_3x3:avx2";
     }
 
+    /** Whether its threads share the output channels of every block rather than the blocks (few tiles). */
+    boolean sharesOutputChannels() {
+        return Winograd.sharesOutputChannels(Winograd.tiles(m, spec.batch(), spec.outH(), spec.outW()), block,
+                spec.filters(), threads);
+    }
+
     /** Outputs per tile along each axis: 2 or 4. */
     int tile() {
         return m;

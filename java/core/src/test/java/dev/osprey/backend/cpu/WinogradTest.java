@@ -2,6 +2,7 @@ package dev.osprey.backend.cpu;
 
 import static dev.osprey.backend.Close.assertClose;
 import static dev.osprey.backend.Close.random;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
@@ -367,7 +368,13 @@ class WinogradTest {
 
     @Test
     void aNanInTheInputReachesTheOutputsItTouchesAsInOneDnn() {
-        Conv2dSpec s = conv(1, 8, 8, 16, 16, SAME, true, Activation.relu(6f, 0f));
+        // a capped ReLU runs the kernel's general activation, a plain one its own short path: both let a NaN through
+        for (Activation a : new Activation[] {Activation.relu(6f, 0f), Activation.RELU}) {
+            nanReachesTheOutputsThatReadIt(conv(1, 8, 8, 16, 16, SAME, true, a));
+        }
+    }
+
+    private void nanReachesTheOutputsThatReadIt(Conv2dSpec s) {
         float[] x = new float[8 * 8 * 16];
         x[(3 * 8 + 3) * 16] = Float.NaN; // pixel (3, 3), channel 0: outputs (2..4, 2..4) read it
         float[] k = new float[9 * 16 * 16];
@@ -380,7 +387,53 @@ class WinogradTest {
                     boolean reads = Math.abs(i - 3) <= 1 && Math.abs(j - 3) <= 1;
                     float v = y[(i * 8 + j) * 16];
                     if (reads) {
-                        assertTrue(Float.isNaN(v), "output (" + i + ", " + j + ") reads the NaN, received " + v);
+                        assertTrue(Float.isNaN(v), s.activation() + ": output (" + i + ", " + j + ") reads the NaN, "
+                                + "received " + v);
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * Where there are too few tiles for every thread to get a block (batch 1 on ResNet-20's 8x8 maps), the threads
+     * share the output channels instead: 56 channels split unevenly (24 + 32 on two threads, 16 + 16 + 24 on three, a
+     * share starting past column 0 or ending in an 8-column micro-kernel), with the bias, residual and ReLU. 2x2 tiles
+     * of the same map (16 in blocks of 12 and 4, or three of 6 or fewer) keep sharing blocks. Each output goes through
+     * the same operations either way, so every team gives a team of one's bits.
+     */
+    @Test
+    void fewTilesShareTheOutputChannelsAmongTheTeamAndGiveTheSameBits() {
+        Conv2dSpec s = conv(1, 8, 8, 24, 56, SAME, true, Activation.RELU);
+        ConvInference op = new ConvInference(s, true, Precision.FP32);
+        Random r = new Random(17);
+        float[] x = random(r, s.inH() * s.inW() * s.inC());
+        float[] k = random(r, 9 * s.inC() * s.filters());
+        float[] b = random(r, s.filters());
+        float[] add = random(r, s.outH() * s.outW() * s.filters());
+        float[] expected = expected(s, x, k, b, add);
+        for (int m : new int[] {2, 4}) {
+            float[] alone = null;
+            for (int team : new int[] {1, 2, 3}) {
+                try (DnnlContext context = new DnnlContext();
+                     CpuTensor tx = tensor(x, s.inputShape()); CpuTensor tk = tensor(k, s.kernelShape());
+                     CpuTensor tb = tensor(b, b.length); CpuTensor ta = tensor(add, s.outputShape());
+                     CpuTensor y = CpuTensor.allocate(s.outputShape())) {
+                    WinogradConvPlan plan = OpenMpTeam.sized(team, () -> new WinogradConvPlan(context, op, m));
+                    assertEquals(team, plan.threads());
+                    boolean shares = m == 4 && team > 1; // 4 tiles of 4x4 outputs: one block
+                    assertEquals(shares, plan.sharesOutputChannels(), m + "x" + m + " tiles on " + team + " threads");
+                    try (CpuTensor prepared = CpuTensor.allocate(new int[] {(int) plan.preparedFloats()})) {
+                        plan.prepare(tk, prepared);
+                        plan.forward(tx, prepared, tb, ta, y);
+                    }
+                    float[] actual = new float[expected.length];
+                    y.buffer().get(0, actual);
+                    assertClose(m + "x" + m + " tiles on " + team + " threads", expected, actual, 1e-4);
+                    if (alone == null) {
+                        alone = actual;
+                    } else {
+                        assertArrayEquals(alone, actual, m + "x" + m + " tiles on " + team + " threads");
                     }
                 }
             }
