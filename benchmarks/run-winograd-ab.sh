@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Osprey's Winograd kernel (native/cpu/winograd.c) at an earlier revision against the working tree's, alone on the 3x3
-# layers of ResNet-20 and the tutorial CNN at batch 1 and 256, 4x4 tiles, blocks as the Java side picks them: the two
+# layers of ResNet-20 and the tutorial CNN at batch 1 and 256, 4x4 tiles, blocks as the Java side picks them, with a
+# bias and without activation or residual (the harness's case; training's forward passes are such): the two
 # builds of benchmarks/kernels/layer_bench.c run in alternation, several rounds, so that both see the same state of
 # this shared, noisy machine. Reports the median and best ms per call of each, their ratio, and each build's worst
-# error against a double-precision direct convolution. Needs gcc and a JDK's jni.h. Writes
+# error against a double-precision direct convolution (harnesses before 2026-12-04 print ms to 3 decimals: 1 us steps
+# at batch 1). Needs gcc and a JDK's jni.h. Writes
 # benchmarks/results/winograd-ab-<UTC time>.md.
 # Usage: benchmarks/run-winograd-ab.sh BASE_REVISION [rounds=5] [seconds-per-run=0.7] [threads=2]
 set -euo pipefail
@@ -12,22 +14,28 @@ base="${1:?usage: $0 BASE_REVISION [rounds=5] [seconds-per-run=0.7] [threads=2]}
 rounds="${2:-5}"
 seconds="${3:-0.7}"
 threads="${4:-2}"
-[[ "$rounds" =~ ^[1-9][0-9]*$ && "$seconds" =~ ^[0-9]+([.][0-9]+)?$ && "$threads" =~ ^[1-9][0-9]*$ ]] || {
-  echo "usage: $0 BASE_REVISION [rounds=5] [seconds-per-run=0.7] [threads=2]" >&2; exit 2; }
+[[ "$rounds" =~ ^[1-9][0-9]*$ && "$seconds" =~ ^[0-9]*[.]?[0-9]+$ && "$threads" =~ ^[1-9][0-9]*$ ]] \
+  && python3 -c "import sys; sys.exit(0 if float('$seconds') > 0 else 1)" || {
+  echo "usage: $0 BASE_REVISION [rounds=5] [seconds-per-run=0.7, more than 0] [threads=2]" >&2; exit 2; }
 base_commit="$(git -C "$root" rev-parse --short "$base^{commit}")"
 java_home="${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v javac)")")")}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/base-src"
-for f in winograd.c op_chain.c op_chain.h avx2_ops.h; do
-  git -C "$root" show "$base_commit:native/cpu/$f" >"$work/base-src/$f"
+# each build from its own sources: the harness, like the kernel, as that revision had it (its JNI signature with them)
+mkdir -p "$work/base-src/native/cpu" "$work/base-src/benchmarks/kernels"
+for f in native/cpu/winograd.c native/cpu/op_chain.c native/cpu/op_chain.h native/cpu/avx2_ops.h \
+    benchmarks/kernels/layer_bench.c benchmarks/kernels/bench_util.h; do
+  git -C "$root" show "$base_commit:$f" >"$work/base-src/$f" 2>/dev/null || {
+    echo "$base_commit has no $f: the kernel's op-chain form (and this harness) came later; pick a later revision" >&2
+    exit 2
+  }
 done
-build() { # build NAME DIR: layer_bench linked with DIR's kernel
-  gcc -O3 -std=gnu11 -fopenmp -I"$java_home/include" -I"$java_home/include/linux" -I"$2" -o "$work/$1" \
-    "$root/benchmarks/kernels/layer_bench.c" "$2/winograd.c" "$2/op_chain.c" -lm
+build() { # build NAME SOURCE_ROOT: that root's layer_bench linked with its kernel
+  gcc -O3 -std=gnu11 -fopenmp -I"$java_home/include" -I"$java_home/include/linux" -I"$2/native/cpu" -o "$work/$1" \
+    "$2/benchmarks/kernels/layer_bench.c" "$2/native/cpu/winograd.c" "$2/native/cpu/op_chain.c" -lm
 }
 build base "$work/base-src"
-build tree "$root/native/cpu"
+build tree "$root"
 # name | batch h w c k pad: outputs are h x w (pad 1) or (h-2) x (w-2) (pad 0)
 layers=(
   "ResNet-20 stage 1|1 32 32 16 16 1"
@@ -65,6 +73,7 @@ for layer in "${layers[@]}"; do
 done
 mkdir -p "$root/benchmarks/results"
 out="$root/benchmarks/results/winograd-ab-$(date -u +%Y-%m-%dT%H%MZ).md"
+table="$work/table.md" # written whole, then moved: a failure leaves no half-written results file
 tree_state="$(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet -- native/cpu || echo ' + uncommitted changes')"
 {
   echo "# The Winograd kernel: $base_commit against the working tree, layer by layer"
@@ -90,6 +99,7 @@ for (name, shape), e in rows.items():
     print(f"| {name} | {shape} | {b:.4f}, {min(e['base']):.4f} | {t:.4f}, {min(e['tree']):.4f} | {t / b:.2f}x "
           f"| {e['err']['base']}, {e['err']['tree']} |")
 EOF
-} >"$out"
+} >"$table"
+mv "$table" "$out"
 cat "$out"
 echo "wrote $out" >&2

@@ -219,32 +219,25 @@ TARGET INLINE void transform_inputs_span(const problem *pb, int64_t first, int r
         const float *image = pb->x + at.n * pb->h * pb->w * c_in;
         int inside = y0 >= 0 && x0 >= 0 && y0 + span <= pb->h && x0 + span <= pb->w;
         float *tile = v + (int64_t) row * positions * c_in;
-        if (inside) {
-            const float *corner = image + ((int64_t) y0 * pb->w + x0) * c_in;
-            for (int c = 0; c < c_in; c += 8) {
-                if (span == 4) {
-                    input_tile2(corner + c, (int64_t) pb->w * c_in, c_in, tile + c, c_in);
-                } else {
-                    input_tile4(corner + c, (int64_t) pb->w * c_in, c_in, tile + c, c_in);
-                }
-            }
-            continue;
-        }
-        /*
-         * A tile over the edge: per 8-channel slice, its inputs inside the map gathered into d, whose positions outside
-         * the map are zeroed once per tile (they are the same for every slice).
-         */
-        const int i0 = y0 < 0 ? -y0 : 0, i1 = pb->h - y0 < span ? pb->h - y0 : span;
-        const int j0 = x0 < 0 ? -x0 : 0, j1 = pb->w - x0 < span ? pb->w - x0 : span;
-        float d[36 * 8] __attribute__((aligned(32)));
-        for (int p = 0; p < positions; p++) {
-            _mm256_store_ps(d + p * 8, _mm256_setzero_ps());
-        }
         for (int c = 0; c < c_in; c += 8) {
-            for (int i = i0; i < i1; i++) {
-                const float *line = image + (int64_t) (y0 + i) * pb->w * c_in + c;
-                for (int j = j0; j < j1; j++) {
-                    _mm256_store_ps(d + (i * span + j) * 8, _mm256_loadu_ps(line + (int64_t) (x0 + j) * c_in));
+            if (inside) {
+                const float *corner = image + ((int64_t) y0 * pb->w + x0) * c_in + c;
+                if (span == 4) {
+                    input_tile2(corner, (int64_t) pb->w * c_in, c_in, tile + c, c_in);
+                } else {
+                    input_tile4(corner, (int64_t) pb->w * c_in, c_in, tile + c, c_in);
+                }
+                continue;
+            }
+            /* a tile over the edge: its inputs gathered, zeros outside the map */
+            float d[36 * 8] __attribute__((aligned(32)));
+            for (int i = 0; i < span; i++) {
+                int yy = y0 + i;
+                for (int j = 0; j < span; j++) {
+                    int xx = x0 + j;
+                    _mm256_store_ps(d + (i * span + j) * 8, yy >= 0 && xx >= 0 && yy < pb->h && xx < pb->w
+                            ? _mm256_loadu_ps(image + ((int64_t) yy * pb->w + xx) * c_in + c)
+                            : _mm256_setzero_ps());
                 }
             }
             if (span == 4) {
@@ -619,10 +612,11 @@ TARGET static void run_forward(const void *args, int thread, int team, float *sc
     const forward_step *s = args;
     const int64_t blocks = (s->tiles + s->block - 1) / s->block;
     const int64_t per_thread = scratch_per_thread(s->block, s->pb.c, s->pb.k, s->pb.m);
-    if (s->by_channels) {
-        const int slices = s->pb.k / 8;
-        run_blocks(&s->pb, s->tiles, s->block, 0, blocks, slices * thread / team * 8, slices * (thread + 1) / team * 8,
-                   scratch + thread * per_thread);
+    if (s->by_channels) { /* in units of 16 channels (whole 64-byte lines of y, the micro-kernel's full width) */
+        const int units = s->pb.k / 16;
+        const int k_from = units * thread / team * 16;
+        const int k_to = thread + 1 == team ? s->pb.k : units * (thread + 1) / team * 16; /* the last: any 8 left */
+        run_blocks(&s->pb, s->tiles, s->block, 0, blocks, k_from, k_to, scratch + thread * per_thread);
         return;
     }
     run_blocks(&s->pb, s->tiles, s->block, blocks * thread / team, blocks * (thread + 1) / team, 0, s->pb.k,
@@ -641,18 +635,22 @@ static int64_t rows_in_blocks(int64_t tiles, int block, int64_t from, int64_t to
 }
 
 /*
- * Whether `team` threads should share the output channels rather than the blocks: when the busiest thread's share of
- * micro-kernel rows is more than 4/3 of an even split's (so that transforming every block's inputs on every thread is
- * paid for), and every thread gets 16 channels or more (the micro-kernel's full width). On 2 AVX2 threads at batch 1:
- * ResNet-20's 8x8 maps of 64 channels (4 tiles, one row: twice the even split) ran in 0.62-0.73x the time sharing
- * channels (benchmarks/run-winograd-ab.sh, results/winograd-ab-*.md); its 16x16 maps of 32 channels (16 tiles, rows
- * 2 + 1: 4/3 of it) in 1.2x when they shared channels too, so those keep sharing blocks.
+ * Whether `team` threads should share the output channels rather than the blocks: when there are fewer than two
+ * blocks per thread, the busiest thread's share of micro-kernel rows is more than 4/3 of an even split's (so that
+ * transforming every block's inputs on every thread is paid for), and every thread gets 16 channels or more (the
+ * micro-kernel's full width). On 2 AVX2 threads at batch 1:
+ * ResNet-20's 8x8 maps of 64 channels (4 tiles, one row: twice the even split) ran in 0.71x the time sharing
+ * channels (benchmarks/run-winograd-ab.sh, results/winograd-ab-2026-12-04T0331Z.md); its 16x16 maps of 32 channels
+ * (16 tiles, rows 2 + 1: 4/3 of it) in 1.2-1.36x when they shared channels too, so those keep sharing blocks.
  */
 static int share_channels(int64_t tiles, int block, int k_out, int team) {
     if (team < 2 || k_out < 16 * team) {
         return 0;
     }
     const int64_t blocks = (tiles + block - 1) / block;
+    if (blocks >= 2 * (int64_t) team) { /* two blocks or more each (any large batch): balanced enough */
+        return 0;
+    }
     int64_t busiest = 0;
     for (int t = 0; t < team; t++) {
         int64_t rows = rows_in_blocks(tiles, block, blocks * t / team, blocks * (t + 1) / team);

@@ -69,6 +69,8 @@ public final class CpuBackend implements Backend {
     /** Which inference convolutions run through Osprey's Winograd kernel (-Dosprey.cpu.winograd). */
     private final Winograd winograd;
     private String convImplementation;
+    /** Op chains made by {@link #newChain} (each holds native memory), counted in {@link #nativeAllocations}. */
+    private long chainsCreated;
     private long tensorsAllocated;
     private boolean closed;
     /**
@@ -339,7 +341,11 @@ public final class CpuBackend implements Backend {
     @Override
     public synchronized dev.osprey.backend.OpChain newChain() {
         checkOpen();
-        return CpuOpChain.create(this);
+        CpuOpChain chain = CpuOpChain.create(this);
+        if (chain != null) {
+            chainsCreated++;
+        }
+        return chain;
     }
 
     /** Appends op where its plan is one of Osprey's kernels that run in chains; checked as conv2dInference checks. */
@@ -898,7 +904,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public synchronized long nativeAllocations() {
-        return tensorsAllocated + convPlans.created() + convInferencePlans.created() + winogradPlans.created()
+        return tensorsAllocated + chainsCreated + convPlans.created() + convInferencePlans.created()
+                + winogradPlans.created()
                 + winogradTrainingPlans.created() + pooledPlans.created() + pointwisePlans.created()
                 + depthwisePlans.created() + poolPlans.created() + int8PoolPlans.created() + densePlans.created()
                 + denseInferencePlans.created()

@@ -213,6 +213,70 @@ class OpChainTest {
         }
     }
 
+    /**
+     * ResNet-20's last stage at batch 1: 3x3 convolutions of 64 channels on an 8x8 map are 4 tiles of 4x4 outputs, one
+     * block, so the team shares their output channels; a 1x1 convolution between them, the second adding the block's
+     * input. Chained, every pass gives the bits it gives alone (each pass's threads write only their channels, and
+     * the barriers keep a pass from reading the one before early).
+     */
+    @Test
+    void winogradPassesThatShareChannelsChainBetweenOtherPasses() {
+        Conv2dSpec[] specs = {conv3x3(8, 8, 64, 64), pointwise(8, 8, 64, 64, Activation.LINEAR), conv3x3(8, 8, 64, 64)};
+        try (Memory memory = backend.newMemory()) {
+            Random r = new Random(23);
+            List<Op> ops = new ArrayList<>();
+            Tensor x = upload(memory, random(r, 8 * 8 * 64), 1, 8, 8, 64);
+            Tensor first = x;
+            for (int i = 0; i < specs.length; i++) {
+                Conv2dSpec s = specs[i];
+                ConvInference op = new ConvInference(s, i == 2, Precision.FP32);
+                float[] k = random(r, s.kernelH() * s.kernelW() * s.inC() * s.filters());
+                for (int j = 0; j < k.length; j++) {
+                    k[j] /= (float) Math.sqrt(s.kernelH() * s.kernelW() * s.inC());
+                }
+                Tensor prepared = ConvInferenceRuns.asPlanned(backend, memory, op, upload(memory, k, s.kernelShape()));
+                Tensor y = memory.allocate(op.outputShape());
+                ops.add(new Op(op, x, prepared, upload(memory, random(r, s.filters()), s.filters()),
+                        i == 2 ? first : null, y));
+                x = y;
+            }
+            for (int i : new int[] {0, 2}) {
+                WinogradConvPlan plan = assertInstanceOf(WinogradConvPlan.class,
+                        backend.inferenceConv(ops.get(i).op()));
+                assertEquals(plan.threads() > 1, plan.sharesOutputChannels(), "op " + i + " on " + plan.threads());
+            }
+            for (Op o : ops) {
+                backend.conv2dInference(o.op(), o.x(), o.kernel(), o.bias(), o.residual(), o.y());
+            }
+            float[][] alone = outputs(ops);
+            try (OpChain chain = backend.newChain()) {
+                for (Op o : ops) {
+                    backend.copyIn(new float[Math.toIntExact(o.y().size())], 0, o.y());
+                    assertTrue(backend.chainConv2dInference(chain, o.op(), o.x(), o.kernel(), o.bias(), o.residual(),
+                            o.y()));
+                }
+                for (int run = 0; run < 20; run++) { // a missing barrier shows only now and then
+                    backend.runChain(chain);
+                    float[][] chained = outputs(ops);
+                    for (int i = 0; i < ops.size(); i++) {
+                        assertArrayEquals(alone[i], chained[i], 0f, "run " + run + ", op " + i);
+                    }
+                }
+            }
+        }
+    }
+
+    /** A chain holds native memory: the backend's count of native allocations takes it in, once; runs add none. */
+    @Test
+    void aChainCountsAsOneNativeAllocationAndItsRunsAsNone() {
+        long before = backend.nativeAllocations();
+        try (OpChain chain = backend.newChain()) {
+            assertEquals(before + 1, backend.nativeAllocations(), "a new chain");
+            backend.runChain(chain); // an empty chain runs, doing nothing
+            assertEquals(before + 1, backend.nativeAllocations(), "a run");
+        }
+    }
+
     @Test
     void opsItCannotChainAreLeftToTheCaller() {
         Conv2dSpec first = new Conv2dSpec(1, 32, 32, 3, 32, 3, 3, 2, 2, 0, 0, 1, 1, 1, 1, 1, true, Activation.RELU6);
