@@ -125,6 +125,15 @@ def ratio(model, figure, peer):
         return "—"
     return f"{(p / o if latency(figure) else o / p):.2f}x"
 
+def paired(model, figure, peer):
+    """Osprey against peer round by round (the two measured in the same minutes): worst-best (median)."""
+    o, p = values.get(("osprey", model, figure)), values.get((peer, model, figure))
+    if not o or not p or len(o) != len(p):  # a failed run leaves the rounds unpaired
+        return "—"
+    r = sorted((b / a if latency(figure) else a / b) for a, b in zip(o, p))
+    mid = r[len(r) // 2] if len(r) % 2 else (r[len(r) // 2 - 1] + r[len(r) // 2]) / 2
+    return f"{r[0]:.2f}–{r[-1]:.2f}x ({mid:.2f}x)"
+
 def torch_format(model, figure):
     runs = pytorch_format.get((model, figure))
     if not runs:
@@ -150,19 +159,22 @@ md = [f"# Osprey vs PyTorch vs ONNX Runtime on the CPU: ResNet-20 and MobileNetV
       f"- command: `benchmarks/run-graph-models-vs-peers.sh {seconds} {rounds}`",
       "",
       "Best = highest images/s or lowest ms over the rounds; range = worst–best over the rounds. Ratios compare best "
-      "figures and read >1 = Osprey ahead: Osprey/peer for images/s, **peer/Osprey for latency**.",
+      "figures and read >1 = Osprey ahead: Osprey/peer for images/s, **peer/Osprey for latency**. 'Per round' pairs "
+      "each round's figures, measured minutes apart: worst–best over the rounds (median); the machine's speed moves "
+      "between rounds, so these are steadier than the ratio of the best figures, which may come from different rounds.",
       ""]
 for model in [m for m in ("resnet20", "mobilenetv2") if any(k[1] == m for k in values)]:
     md += [f"## {model}", "",
            "| figure | Osprey | Osprey range | PyTorch | PyTorch range | PyTorch format | ONNX Runtime | ONNX Runtime range "
-           "| Osprey vs PyTorch | Osprey vs ONNX Runtime |",
-           "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
+           "| Osprey vs PyTorch | per round | Osprey vs ONNX Runtime | per round |",
+           "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
     for figure, name in figures:
         md.append(f"| {name} | {fmt(best('osprey', model, figure), figure)} | {spread('osprey', model, figure)} "
                   f"| {fmt(best('pytorch', model, figure), figure)} | {spread('pytorch', model, figure)} "
                   f"| {torch_format(model, figure)} "
                   f"| {fmt(best('onnxruntime', model, figure), figure)} | {spread('onnxruntime', model, figure)} "
-                  f"| {ratio(model, figure, 'pytorch')} | {ratio(model, figure, 'onnxruntime')} |")
+                  f"| {ratio(model, figure, 'pytorch')} | {paired(model, figure, 'pytorch')} "
+                  f"| {ratio(model, figure, 'onnxruntime')} | {paired(model, figure, 'onnxruntime')} |")
     md.append("")
 note_lines = open(notes).read().splitlines()
 if note_lines:

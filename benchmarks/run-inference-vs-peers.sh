@@ -235,6 +235,16 @@ def ratio(model, figure, peer, ours="osprey"):
     return f"{o / p:.2f}" if o / p >= 0.1 else f"{o / p:.3f}"
 
 
+def per_round(model, figure, peer, ours="osprey"):
+    """ours / peer round by round (the two measured minutes apart): worst-best over the rounds (median)."""
+    o, p = values.get((ours, model, figure), {}), values.get((peer, model, figure), {})
+    r = sorted(o[k] / p[k] for k in o if k in p and p[k] != 0)
+    if not r:
+        return "—"
+    mid = r[len(r) // 2] if len(r) % 2 else (r[len(r) // 2 - 1] + r[len(r) // 2]) / 2
+    return f"{r[0]:.2f}–{r[-1]:.2f} ({mid:.2f})"
+
+
 def version(module):
     try:
         return __import__(module).__version__
@@ -270,18 +280,20 @@ md = [f"# Inference on the CPU: Osprey vs ONNX Runtime vs PyTorch, best of {roun
       f"- command: `{command_line}`",
       "",
       "Best = highest images/s or lowest ms over the rounds. Ratios compare best figures as **Osprey / peer** for "
-      "every row: for images/s > 1 means Osprey is ahead; **for latency (ms) < 1 means Osprey is ahead**.",
+      "every row: for images/s > 1 means Osprey is ahead; **for latency (ms) < 1 means Osprey is ahead**. "
+      "'per round' pairs each round's Osprey and ONNX Runtime figures, measured minutes apart: worst–best over the "
+      "rounds (median); the machine's speed moves between rounds, and the best figures may come from different ones.",
       ""]
 for model in models:
     bf16_cols = len(frameworks) == 4
     md += [f"## {model} ({shapes.get(model, '?')})", "",
-           "| figure | " + " | ".join(name for _, name in frameworks) + " | Osprey/ORT | "
+           "| figure | " + " | ".join(name for _, name in frameworks) + " | Osprey/ORT | Osprey/ORT per round | "
            + ("Osprey bf16/ORT | " if bf16_cols else "") + "Osprey/PyTorch |",
-           "|---|" + "---:|" * (len(frameworks) + (3 if bf16_cols else 2))]
+           "|---|" + "---:|" * (len(frameworks) + (4 if bf16_cols else 3))]
     picks = []
     for figure in figures_of(model):
         md.append(f"| {describe(figure)} | " + " | ".join(fmt(best(fw, model, figure), figure) for fw, _ in frameworks)
-                  + f" | {ratio(model, figure, 'onnxruntime')} | "
+                  + f" | {ratio(model, figure, 'onnxruntime')} | {per_round(model, figure, 'onnxruntime')} | "
                   + (f"{ratio(model, figure, 'onnxruntime', 'osprey-bf16')} | " if bf16_cols else "")
                   + f"{ratio(model, figure, 'pytorch')} |")
         v, formats = values.get(("pytorch", model, figure), {}), torch_format.get((model, figure), {})
