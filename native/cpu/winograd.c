@@ -393,9 +393,8 @@ TARGET INLINE void output_axis4(const __m256 *x, int stride, __m256 *y) {
     y[3 * stride] = _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(8), d, b), x[5 * stride]);
 }
 
-/* A' M A for F(4x4, 3x3): the 6x6 products read at q + p * qs as output_transform2 does, y gets the 4x4 outputs. */
-TARGET INLINE void output_transform4(const float *q, int64_t qs, __m256 *y) {
-    __m256 s[24]; /* A' M: 4 rows of 6 */
+/* A' M for F(4x4, 3x3), the column pass: the 6x6 products read at q + p * qs into s, 4 rows of 6. */
+TARGET INLINE void output_columns4(const float *q, int64_t qs, __m256 *s) {
     for (int j = 0; j < 6; j++) {
         __m256 x[6], r[4];
         for (int i = 0; i < 6; i++) {
@@ -406,6 +405,12 @@ TARGET INLINE void output_transform4(const float *q, int64_t qs, __m256 *y) {
             s[6 * i + j] = r[i];
         }
     }
+}
+
+/* A' M A for F(4x4, 3x3): the 6x6 products read at q + p * qs as output_transform2 does, y gets the 4x4 outputs. */
+TARGET INLINE void output_transform4(const float *q, int64_t qs, __m256 *y) {
+    __m256 s[24]; /* A' M: 4 rows of 6 */
+    output_columns4(q, qs, s);
     for (int i = 0; i < 4; i++) {
         __m256 r[4];
         output_axis4(s + 6 * i, 1, r);
@@ -468,16 +473,7 @@ TARGET INLINE void store_output(const problem *pb, int64_t offset, __m256 a, __m
 TARGET INLINE void output_tile4_stored(const problem *pb, const float *q, int64_t qs, int64_t at, __m256 b,
                                        const int act, const int with_residual, __m256 slope, __m256 cap) {
     __m256 s[24]; /* A' M: 4 rows of 6 */
-    for (int j = 0; j < 6; j++) {
-        __m256 x[6], r[4];
-        for (int i = 0; i < 6; i++) {
-            x[i] = _mm256_loadu_ps(q + (6 * i + j) * qs);
-        }
-        output_axis4(x, 1, r);
-        for (int i = 0; i < 4; i++) {
-            s[6 * i + j] = r[i];
-        }
-    }
+    output_columns4(q, qs, s);
     for (int i = 0; i < 4; i++) {
         __m256 r[4];
         output_axis4(s + 6 * i, 1, r);

@@ -109,6 +109,48 @@ class OpChainTest {
         return t;
     }
 
+    /**
+     * A residual block of convolutions (each reading the output before it, the last adding the first's input), with
+     * random inputs, biases and kernels scaled to keep outputs near the inputs' size, kernels prepared as planned.
+     */
+    private static List<Op> residualBlock(Memory memory, Random r, Conv2dSpec... specs) {
+        List<Op> ops = new ArrayList<>();
+        Tensor x = upload(memory, random(r, Math.toIntExact(specs[0].inH() * specs[0].inW() * specs[0].inC())),
+                specs[0].inputShape());
+        Tensor first = x;
+        for (int i = 0; i < specs.length; i++) {
+            Conv2dSpec s = specs[i];
+            boolean last = i == specs.length - 1;
+            ConvInference op = new ConvInference(s, last, Precision.FP32);
+            float[] k = random(r, s.kernelH() * s.kernelW() * s.inC() * s.filters());
+            for (int j = 0; j < k.length; j++) {
+                k[j] /= (float) Math.sqrt(s.kernelH() * s.kernelW() * s.inC());
+            }
+            Tensor prepared = ConvInferenceRuns.asPlanned(backend, memory, op, upload(memory, k, s.kernelShape()));
+            Tensor y = memory.allocate(op.outputShape());
+            ops.add(new Op(op, x, prepared, upload(memory, random(r, s.filters()), s.filters()), last ? first : null,
+                    y));
+            x = y;
+        }
+        return ops;
+    }
+
+    /** Runs each op on its own, in order, and returns their outputs. */
+    private static float[][] runAlone(List<Op> ops) {
+        for (Op o : ops) {
+            backend.conv2dInference(o.op(), o.x(), o.kernel(), o.bias(), o.residual(), o.y());
+        }
+        return outputs(ops);
+    }
+
+    /** Zeroes each op's output (so that a pass the chain skipped shows) and appends the op to chain. */
+    private static void appendWithOutputsZeroed(OpChain chain, List<Op> ops) {
+        for (Op o : ops) {
+            backend.copyIn(new float[Math.toIntExact(o.y().size())], 0, o.y());
+            assertTrue(backend.chainConv2dInference(chain, o.op(), o.x(), o.kernel(), o.bias(), o.residual(), o.y()));
+        }
+    }
+
     private static float[][] outputs(List<Op> ops) {
         float[][] out = new float[ops.size()][];
         for (int i = 0; i < ops.size(); i++) {
@@ -171,35 +213,12 @@ class OpChainTest {
         Conv2dSpec[] specs = {conv3x3(16, 16, 16, 32), pointwise(16, 16, 32, 16, Activation.LINEAR),
             conv3x3(16, 16, 16, 16)};
         try (Memory memory = backend.newMemory()) {
-            Random r = new Random(11);
-            List<Op> ops = new ArrayList<>();
-            Tensor x = upload(memory, random(r, 16 * 16 * 16), 1, 16, 16, 16);
-            Tensor first = x;
-            for (int i = 0; i < specs.length; i++) {
-                Conv2dSpec s = specs[i];
-                ConvInference op = new ConvInference(s, i == 2, Precision.FP32);
-                float[] k = random(r, s.kernelH() * s.kernelW() * s.inC() * s.filters());
-                for (int j = 0; j < k.length; j++) {
-                    k[j] /= (float) Math.sqrt(s.kernelH() * s.kernelW() * s.inC());
-                }
-                Tensor prepared = ConvInferenceRuns.asPlanned(backend, memory, op, upload(memory, k, s.kernelShape()));
-                Tensor y = memory.allocate(op.outputShape());
-                ops.add(new Op(op, x, prepared, upload(memory, random(r, s.filters()), s.filters()),
-                        i == 2 ? first : null, y));
-                x = y;
-            }
+            List<Op> ops = residualBlock(memory, new Random(11), specs);
             assertInstanceOf(WinogradConvPlan.class, backend.inferenceConv(ops.get(0).op()));
             assertInstanceOf(WinogradConvPlan.class, backend.inferenceConv(ops.get(2).op()));
-            for (Op o : ops) {
-                backend.conv2dInference(o.op(), o.x(), o.kernel(), o.bias(), o.residual(), o.y());
-            }
-            float[][] alone = outputs(ops);
+            float[][] alone = runAlone(ops);
             try (OpChain chain = backend.newChain()) {
-                for (Op o : ops) {
-                    backend.copyIn(new float[Math.toIntExact(o.y().size())], 0, o.y());
-                    assertTrue(backend.chainConv2dInference(chain, o.op(), o.x(), o.kernel(), o.bias(), o.residual(),
-                            o.y()));
-                }
+                appendWithOutputsZeroed(chain, ops);
                 // a larger Winograd plan made now grows (moves) the scratchpad the chain's passes use when it runs
                 ConvInference larger = new ConvInference(new Conv2dSpec(8, 32, 32, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1,
                         1, 1, true, Activation.RELU), false, Precision.FP32);
@@ -223,38 +242,15 @@ class OpChainTest {
     void winogradPassesThatShareChannelsChainBetweenOtherPasses() {
         Conv2dSpec[] specs = {conv3x3(8, 8, 64, 64), pointwise(8, 8, 64, 64, Activation.LINEAR), conv3x3(8, 8, 64, 64)};
         try (Memory memory = backend.newMemory()) {
-            Random r = new Random(23);
-            List<Op> ops = new ArrayList<>();
-            Tensor x = upload(memory, random(r, 8 * 8 * 64), 1, 8, 8, 64);
-            Tensor first = x;
-            for (int i = 0; i < specs.length; i++) {
-                Conv2dSpec s = specs[i];
-                ConvInference op = new ConvInference(s, i == 2, Precision.FP32);
-                float[] k = random(r, s.kernelH() * s.kernelW() * s.inC() * s.filters());
-                for (int j = 0; j < k.length; j++) {
-                    k[j] /= (float) Math.sqrt(s.kernelH() * s.kernelW() * s.inC());
-                }
-                Tensor prepared = ConvInferenceRuns.asPlanned(backend, memory, op, upload(memory, k, s.kernelShape()));
-                Tensor y = memory.allocate(op.outputShape());
-                ops.add(new Op(op, x, prepared, upload(memory, random(r, s.filters()), s.filters()),
-                        i == 2 ? first : null, y));
-                x = y;
-            }
+            List<Op> ops = residualBlock(memory, new Random(23), specs);
             for (int i : new int[] {0, 2}) {
                 WinogradConvPlan plan = assertInstanceOf(WinogradConvPlan.class,
                         backend.inferenceConv(ops.get(i).op()));
                 assertEquals(plan.threads() > 1, plan.sharesOutputChannels(), "op " + i + " on " + plan.threads());
             }
-            for (Op o : ops) {
-                backend.conv2dInference(o.op(), o.x(), o.kernel(), o.bias(), o.residual(), o.y());
-            }
-            float[][] alone = outputs(ops);
+            float[][] alone = runAlone(ops);
             try (OpChain chain = backend.newChain()) {
-                for (Op o : ops) {
-                    backend.copyIn(new float[Math.toIntExact(o.y().size())], 0, o.y());
-                    assertTrue(backend.chainConv2dInference(chain, o.op(), o.x(), o.kernel(), o.bias(), o.residual(),
-                            o.y()));
-                }
+                appendWithOutputsZeroed(chain, ops);
                 for (int run = 0; run < 20; run++) { // a missing barrier shows only now and then
                     backend.runChain(chain);
                     float[][] chained = outputs(ops);
