@@ -236,7 +236,7 @@ def ratio(model, figure, peer, ours="osprey"):
 
 
 def per_round(model, figure, peer, ours="osprey"):
-    """ours / peer round by round (the two measured minutes apart): worst-best over the rounds (median)."""
+    """ours / peer round by round (the two measured minutes apart): lowest-highest over the rounds (median)."""
     o, p = values.get((ours, model, figure), {}), values.get((peer, model, figure), {})
     r = sorted(o[k] / p[k] for k in o if k in p and p[k] != 0)
     if not r:
@@ -281,8 +281,9 @@ md = [f"# Inference on the CPU: Osprey vs ONNX Runtime vs PyTorch, best of {roun
       "",
       "Best = highest images/s or lowest ms over the rounds. Ratios compare best figures as **Osprey / peer** for "
       "every row: for images/s > 1 means Osprey is ahead; **for latency (ms) < 1 means Osprey is ahead**. "
-      "'per round' pairs each round's Osprey and ONNX Runtime figures, measured minutes apart: worst–best over the "
-      "rounds (median); the machine's speed moves between rounds, and the best figures may come from different ones.",
+      "'per round' pairs each round's Osprey and ONNX Runtime figures, measured minutes apart: lowest–highest over "
+      "the rounds (median); the machine's speed moves between rounds, and the best figures may come from different "
+      "ones.",
       ""]
 for model in models:
     bf16_cols = len(frameworks) == 4

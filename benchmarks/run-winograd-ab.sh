@@ -74,7 +74,7 @@ done
 mkdir -p "$root/benchmarks/results"
 out="$root/benchmarks/results/winograd-ab-$(date -u +%Y-%m-%dT%H%MZ).md"
 table="$work/table.md" # written whole, then moved: a failure leaves no half-written results file
-tree_state="$(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet -- native/cpu || echo ' + uncommitted changes')"
+tree_state="$(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet -- native/cpu benchmarks/kernels || echo ' + uncommitted changes')"
 {
   echo "# The Winograd kernel: $base_commit against the working tree, layer by layer"
   echo

@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.osprey.Activation;
 import dev.osprey.Precision;
@@ -246,7 +247,9 @@ class OpChainTest {
             for (int i : new int[] {0, 2}) {
                 WinogradConvPlan plan = assertInstanceOf(WinogradConvPlan.class,
                         backend.inferenceConv(ops.get(i).op()));
-                assertEquals(plan.threads() > 1, plan.sharesOutputChannels(), "op " + i + " on " + plan.threads());
+                int team = plan.threads(); // this machine's: channels are shared by 2 to 4 threads (16 each or more)
+                assertEquals(team > 1 && 16 * team <= 64, plan.sharesOutputChannels(), "op " + i + " on " + team);
+                assumeTrue(plan.sharesOutputChannels(), "a team of " + team + " threads does not share 64 channels");
             }
             float[][] alone = runAlone(ops);
             try (OpChain chain = backend.newChain()) {
