@@ -81,6 +81,16 @@ OSPREY_KERNEL void osprey_bias_activation_forward(float* y, const float* bias, i
     }
 }
 
+// As osprey_bias_activation_forward, reading the bf16 output of a mixed_bfloat16 convolution and writing y in fp32:
+// widening, bias and activation in one pass.
+OSPREY_KERNEL void osprey_bias_activation_from_bf16(const unsigned short* y16, float* y, const float* bias, int rows,
+                                                    int units, int kind, float alpha, float maxValue) {
+    FOR_EACH(i, (long long)rows * units) {
+        const float v = osprey_from_bf16_bits(y16[i]);
+        y[i] = osprey_activate(kind, alpha, maxValue, bias != nullptr ? v + bias[i % units] : v);
+    }
+}
+
 // dBias[u] = sum over rows of dy[r][u] (the activation's own backward runs before).
 OSPREY_KERNEL void osprey_bias_backward(const float* dy, float* dBias, int rows, int units) {
     FOR_EACH(u, units) {

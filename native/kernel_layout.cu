@@ -4,21 +4,37 @@
 // Permute layer, forward and backward).
 #include "common.cuh"
 
+// Where HWIO element i (filter fastest, then input channel, then kernel position) lives in KRSC.
+__device__ __forceinline__ long long krsc_index(long long i, int spatial, int in, int out) {
+    const int o = (int)(i % out);
+    const int c = (int)((i / out) % in);
+    const int s = (int)(i / ((long long)out * in));
+    return ((long long)o * spatial + s) * in + c;
+}
+
 OSPREY_KERNEL void osprey_hwio_to_krsc(const float* hwio, float* krsc, int spatial, int in, int out) {
     FOR_EACH(i, (long long)spatial * in * out) {
-        const int o = (int)(i % out);
-        const int c = (int)((i / out) % in);
-        const int s = (int)(i / ((long long)out * in));
-        krsc[((long long)o * spatial + s) * in + c] = hwio[i];
+        krsc[krsc_index(i, spatial, in, out)] = hwio[i];
     }
 }
 
 OSPREY_KERNEL void osprey_krsc_to_hwio(const float* krsc, float* hwio, int spatial, int in, int out) {
     FOR_EACH(i, (long long)spatial * in * out) {
-        const int o = (int)(i % out);
-        const int c = (int)((i / out) % in);
-        const int s = (int)(i / ((long long)out * in));
-        hwio[i] = krsc[((long long)o * spatial + s) * in + c];
+        hwio[i] = krsc[krsc_index(i, spatial, in, out)];
+    }
+}
+
+// The same moves for mixed_bfloat16: the kernel rounded to bf16 on its way into cuDNN's layout, and a bf16 kernel
+// gradient widened to fp32 on its way back.
+OSPREY_KERNEL void osprey_hwio_to_krsc_bf16(const float* hwio, unsigned short* krsc, int spatial, int in, int out) {
+    FOR_EACH(i, (long long)spatial * in * out) {
+        krsc[krsc_index(i, spatial, in, out)] = osprey_to_bf16_bits(hwio[i]);
+    }
+}
+
+OSPREY_KERNEL void osprey_krsc_bf16_to_hwio(const unsigned short* krsc, float* hwio, int spatial, int in, int out) {
+    FOR_EACH(i, (long long)spatial * in * out) {
+        hwio[i] = osprey_from_bf16_bits(krsc[krsc_index(i, spatial, in, out)]);
     }
 }
 

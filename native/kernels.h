@@ -39,6 +39,7 @@ enum osprey_activation_kind {
 OSPREY_KERNEL void osprey_activation_forward(const float* x, float* y, long long n, int kind, float alpha, float maxValue);
 OSPREY_KERNEL void osprey_activation_backward(const float* x, const float* y, const float* dy, float* dx, long long n, int kind, float alpha, float maxValue);
 OSPREY_KERNEL void osprey_bias_activation_forward(float* y, const float* bias, int rows, int units, int kind, float alpha, float maxValue);
+OSPREY_KERNEL void osprey_bias_activation_from_bf16(const unsigned short* y16, float* y, const float* bias, int rows, int units, int kind, float alpha, float maxValue);
 OSPREY_KERNEL void osprey_bias_backward(const float* dy, float* dBias, int rows, int units);
 
 // element-wise (elementwise.cu, dropout.cu)
@@ -59,9 +60,15 @@ OSPREY_KERNEL void osprey_batch_norm_backward_apply(const float* x, const float*
 OSPREY_KERNEL void osprey_average_pool_forward(const float* x, float* y, int n, int h, int w, int c, int outH, int outW, int poolH, int poolW, int strideH, int strideW, int padTop, int padLeft);
 OSPREY_KERNEL void osprey_average_pool_backward(const float* dy, float* dx, int n, int h, int w, int c, int outH, int outW, int poolH, int poolW, int strideH, int strideW, int padTop, int padLeft);
 
+// bfloat16 as raw 16-bit patterns, for mixed_bfloat16 (bfloat16.cu; rounding to nearest even, NaN kept)
+OSPREY_KERNEL void osprey_to_bf16(const float* x, unsigned short* y, long long n);
+OSPREY_KERNEL void osprey_from_bf16(const unsigned short* x, float* y, long long n);
+
 // layouts and moves (kernel_layout.cu, padding.cu, concat.cu, gather.cu)
 OSPREY_KERNEL void osprey_hwio_to_krsc(const float* hwio, float* krsc, int spatial, int in, int out);
 OSPREY_KERNEL void osprey_krsc_to_hwio(const float* krsc, float* hwio, int spatial, int in, int out);
+OSPREY_KERNEL void osprey_hwio_to_krsc_bf16(const float* hwio, unsigned short* krsc, int spatial, int in, int out);
+OSPREY_KERNEL void osprey_krsc_bf16_to_hwio(const unsigned short* krsc, float* hwio, int spatial, int in, int out);
 OSPREY_KERNEL void osprey_pad_nhwc(const float* x, float* padded, int n, int h, int w, int c, int top, int left, int paddedH, int paddedW, float value);
 OSPREY_KERNEL void osprey_crop_nhwc(const float* padded, float* x, int n, int h, int w, int c, int top, int left, int paddedH, int paddedW);
 OSPREY_KERNEL void osprey_permute3(const float* x, float* y, int n, int d0, int d1, int d2, int p0, int p1, int p2);

@@ -267,6 +267,37 @@ int main() {
         OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_krsc_to_hwio, krsc.data(), back.data(), 9, 2, 4);
         print("hwio_round_trip", back.data(), 72);
     }
+    { // bfloat16: 40 values of the formula and 8 special ones rounded (as bit patterns), the finite ones widened back;
+      // a kernel moved into KRSC in bf16 and back; the bf16 convolution epilogue (widen, bias, ReLU)
+        std::vector<float> x = input(40, 12);
+        const float special[8] = {1.00390625f /* 1 + 2^-8: a tie, to even (1) */,
+                                  1.01171875f /* 1 + 3 * 2^-8: a tie, to even (1 + 2^-6) */, -0.0f, 1e-40f /* subnormal */,
+                                  3.40282347e38f /* the largest float: rounds up to infinity */, INFINITY, -INFINITY, NAN};
+        x.insert(x.end(), special, special + 8);
+        const long long n = (long long)x.size();
+        std::vector<unsigned short> h(n);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_to_bf16, x.data(), h.data(), n);
+        std::vector<float> bits(h.begin(), h.end()), back(n);
+        print("bf16_bits", bits.data(), n);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_from_bf16, (const unsigned short*)h.data(), back.data(), n);
+        print("bf16_widened", back.data(), 44); // the formula's 40, the ties, -0 and the subnormal
+
+        std::vector<float> hwio = input(72, 10), back72(72);
+        std::vector<unsigned short> krsc(72);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_hwio_to_krsc_bf16, (const float*)hwio.data(), krsc.data(), 9, 2, 4);
+        std::vector<float> krscBits(krsc.begin(), krsc.end());
+        print("krsc_bf16_bits", krscBits.data(), 72);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_krsc_bf16_to_hwio, (const unsigned short*)krsc.data(), back72.data(),
+                           9, 2, 4);
+        print("hwio_from_bf16", back72.data(), 72);
+
+        std::vector<float> y = input(15, 7), bias = input(5, 8), out(15);
+        std::vector<unsigned short> y16(15);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_to_bf16, (const float*)y.data(), y16.data(), 15LL);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_bias_activation_from_bf16, (const unsigned short*)y16.data(),
+                           out.data(), (const float*)bias.data(), 3, 5, (int)OSPREY_RELU, 0.0f, INFINITY);
+        print("bias_relu_from_bf16", out.data(), 15);
+    }
     { // gathers: 4 samples of 3 byte codes through a table, and float rows, in the order {2, 0, 3, 1}, rows 1..3
         const unsigned char codes[12] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 255};
         std::vector<float> table(256);

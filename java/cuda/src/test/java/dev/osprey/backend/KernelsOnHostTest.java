@@ -465,6 +465,78 @@ class KernelsOnHostTest {
         assertArrayEquals(hwio, out.get("hwio_round_trip"));
     }
 
+    /** bfloat16's bits by rounding to nearest, ties to even, worked out here bit by bit (NaN: any quiet NaN). */
+    static int bf16Bits(float x) {
+        int bits = Float.floatToRawIntBits(x);
+        if (Float.isNaN(x)) {
+            return 0x7fc0;
+        }
+        int upper = bits >>> 16;
+        int lower = bits & 0xffff;
+        boolean roundUp = lower > 0x8000 || lower == 0x8000 && (upper & 1) == 1;
+        return (upper + (roundUp ? 1 : 0)) & 0xffff;
+    }
+
+    static float bf16(float x) {
+        return Float.intBitsToFloat(bf16Bits(x) << 16);
+    }
+
+    @Test
+    void bfloat16RoundsToNearestEvenKeepsNanAndWidensExactly() {
+        float[] x = java.util.Arrays.copyOf(input(40, 12), 48);
+        float[] special = {1.00390625f, 1.01171875f, -0.0f, 1e-40f, Float.MAX_VALUE, Float.POSITIVE_INFINITY,
+                Float.NEGATIVE_INFINITY, Float.NaN};
+        System.arraycopy(special, 0, x, 40, special.length);
+        float[] bits = out.get("bf16_bits");
+        assertEquals(x.length, bits.length);
+        for (int i = 0; i < x.length; i++) {
+            int h = (int) bits[i];
+            if (Float.isNaN(x[i])) {
+                assertTrue((h & 0x7f80) == 0x7f80 && (h & 0x7f) != 0, "NaN must stay NaN, received bits " + h);
+            } else {
+                assertEquals(bf16Bits(x[i]), h, "bf16 bits of " + x[i]);
+            }
+        }
+        assertEquals(0x3f80, (int) bits[40], "1 + 2^-8 is a tie: to even, 1");
+        assertEquals(0x3f82, (int) bits[41], "1 + 3 * 2^-8 is a tie: to even, 1 + 2^-6");
+        assertEquals(0x8000, (int) bits[42], "-0 keeps its sign");
+        assertEquals(0x7f80, (int) bits[44], "the largest float rounds to infinity");
+        float[] widened = out.get("bf16_widened");
+        for (int i = 0; i < widened.length; i++) {
+            assertEquals(Float.floatToRawIntBits(bf16(x[i])), Float.floatToRawIntBits(widened[i]), "widened " + x[i]);
+        }
+    }
+
+    @Test
+    void bfloat16KernelLayoutsRoundOnTheWayInAndWidenOnTheWayOut() {
+        int spatial = 9, in = 2, outC = 4;
+        float[] hwio = input(spatial * in * outC, 10);
+        float[] krscBits = new float[hwio.length];
+        float[] back = new float[hwio.length];
+        for (int s = 0; s < spatial; s++) {
+            for (int c = 0; c < in; c++) {
+                for (int o = 0; o < outC; o++) {
+                    int i = (s * in + c) * outC + o;
+                    krscBits[(o * spatial + s) * in + c] = bf16Bits(hwio[i]);
+                    back[i] = bf16(hwio[i]);
+                }
+            }
+        }
+        assertArrayEquals(krscBits, out.get("krsc_bf16_bits"));
+        assertArrayEquals(back, out.get("hwio_from_bf16"));
+    }
+
+    @Test
+    void theBfloat16ConvolutionEpilogueWidensAddsTheBiasAndActivates() {
+        float[] y = input(15, 7);
+        float[] bias = input(5, 8);
+        float[] expected = new float[15];
+        for (int i = 0; i < 15; i++) {
+            expected[i] = Math.max(0f, bf16(y[i]) + bias[i % 5]);
+        }
+        close(expected, out.get("bias_relu_from_bf16"), 0, "bf16 epilogue");
+    }
+
     @Test
     void gathersFollowTheEpochOrderAndDecodeByteCodes() {
         int[] order = {2, 0, 3, 1};
