@@ -44,13 +44,16 @@ fi
 for model in resnet20 mobilenetv2; do # graph models: the same figures as the CPU peer benchmark, on the GPU
   "${java[@]}" -cp "$(printf '%s:' "$here"/lib/*.jar)" dev.osprey.bench.GraphModelThroughput "$model" "$seconds" cuda \
       2>&1 | tee "$results/osprey-gpu-$model.txt"
-  # mixed_float16 training (fp16 products, dynamic loss scaling), beside PyTorch's autocast + GradScaler below
-  "${java[@]}" -cp "$(printf '%s:' "$here"/lib/*.jar)" dev.osprey.bench.GraphModelThroughput "$model" "$seconds" cuda \
-      fp16 2>&1 | tee "$results/osprey-gpu-$model-fp16.txt"
+  # mixed_float16 training (fp16 products, dynamic loss scaling), beside PyTorch's autocast + GradScaler below; and
+  # mixed_bfloat16 training with bf16 inference, beside PyTorch's bf16 autocast
+  for precision in fp16 bf16; do
+    "${java[@]}" -cp "$(printf '%s:' "$here"/lib/*.jar)" dev.osprey.bench.GraphModelThroughput "$model" "$seconds" \
+        cuda "$precision" 2>&1 | tee "$results/osprey-gpu-$model-$precision.txt"
+  done
 done
 if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
   for model in resnet20 mobilenetv2; do
-    for precision in fp32 fp16; do
+    for precision in fp32 fp16 bf16; do
       for mode in gpu-train gpu-infer; do
         python3 "$here/peers/pytorch_models.py" "$mode" "$model" "$seconds" "$precision" 2>&1 \
             | tee -a "$results/pytorch-gpu-$model-$precision.txt"
@@ -58,7 +61,8 @@ if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
     done
   done
 fi
-# The graph models' figures side by side: Osprey (fp32, mixed_float16) and PyTorch (fp32, autocast fp16).
+# The graph models' figures side by side: Osprey (fp32, mixed_float16, mixed_bfloat16) and PyTorch (fp32, autocast
+# fp16 and bf16).
 python3 - "$results" <<'PY' | tee "$results/graph-models-gpu.txt"
 import collections, glob, os, sys
 d = sys.argv[1]
@@ -68,7 +72,7 @@ for path in glob.glob(os.path.join(d, "osprey-gpu-*.txt")) + glob.glob(os.path.j
         parts = line.split()
         if len(parts) == 5 and parts[0] == "RESULT":
             table[(parts[2], parts[3])][parts[1]] = float(parts[4])
-frameworks = ["osprey", "osprey-fp16", "pytorch-fp32", "pytorch-fp16"]
+frameworks = ["osprey", "osprey-fp16", "osprey-bf16", "pytorch-fp32", "pytorch-fp16", "pytorch-bf16"]
 print("model figure " + " ".join(frameworks) + "  (images/s, or ms for latency; blank: not measured)")
 for (model, figure), row in sorted(table.items()):
     print(model, figure, " ".join(f"{row[f]:.3f}" if f in row else "-" for f in frameworks))

@@ -13,8 +13,9 @@ public enum MixedPrecision {
     /** fp32 products: Keras' "float32", the default. */
     FLOAT32,
     /**
-     * bf16 products with fp32 sums: Keras' "mixed_bfloat16". On CPUs with AVX512_BF16 or AMX (oneDNN's bf16 kernels);
-     * elsewhere the model says why in one line and trains in fp32.
+     * bf16 products with fp32 sums: Keras' "mixed_bfloat16". On CPUs with AVX512_BF16 or AMX (oneDNN's bf16 kernels)
+     * and on NVIDIA GPUs with bf16 tensor cores (compute capability 8.0 and up; cuDNN's bf16 convolutions also round
+     * their outputs to bf16, as PyTorch's autocast does); elsewhere the model says why in one line and trains in fp32.
      */
     BFLOAT16,
     /**

@@ -778,10 +778,10 @@ public class Model implements AutoCloseable {
 
     /**
      * The precision predict, evaluate and serving compute in (default {@link Precision#FP32}). {@link Precision#BF16}
-     * multiplies in bfloat16 with fp32 sums in convolutions and dense layers: faster on CPUs with AVX512_BF16 or AMX,
-     * within about a percent of fp32's outputs. Where the backend has no such kernels (an older CPU, the CUDA backend
-     * for now) the model logs one line saying why and stays in fp32: {@link #inferencePrecision()} tells which is in
-     * effect. Training always computes in fp32, and weights stay fp32 in the model and its files.
+     * multiplies in bfloat16 with fp32 sums in convolutions and dense layers: faster on CPUs with AVX512_BF16 or AMX
+     * and on GPUs with bf16 tensor cores (compute capability 8.0 and up), within about a percent of fp32's outputs.
+     * Where the backend has no such kernels (an older CPU or GPU) the model logs one line saying why and stays in
+     * fp32: {@link #inferencePrecision()} tells which is in effect. Training always computes in fp32, and weights stay fp32 in the model and its files.
      */
     public Model inferencePrecision(Precision precision) {
         java.util.Objects.requireNonNull(precision, "precision");
@@ -876,11 +876,12 @@ public class Model implements AutoCloseable {
     /**
      * How training multiplies (Keras' dtype policy; default {@link MixedPrecision#FLOAT32}).
      * {@link MixedPrecision#BFLOAT16} lets convolutions and dense layers, forward and backward, multiply in bfloat16
-     * with fp32 sums: faster on CPUs with AVX512_BF16 or AMX. {@link MixedPrecision#FLOAT16} does the same in IEEE
+     * with fp32 sums: faster on CPUs with AVX512_BF16 or AMX and on GPUs with bf16 tensor cores (compute capability
+     * 8.0 and up). {@link MixedPrecision#FLOAT16} does the same in IEEE
      * half precision on NVIDIA GPUs with tensor cores, with dynamic loss scaling (Keras' defaults, unless the
      * optimizer is a {@link dev.osprey.optim.LossScaleOptimizer} with its own). Weights, activations, gradients, the
      * loss and the optimizer stay fp32, and so do saved models. Where the backend has no kernels for the policy (bf16
-     * on an older CPU or on the CUDA backend for now, fp16 on any CPU) the model logs one line saying why and trains in
+     * on an older CPU or a GPU before Ampere, fp16 on any CPU) the model logs one line saying why and trains in
      * fp32: {@link #mixedPrecision()} tells which is in effect. Set it before fit; changing it drops the training plans
      * made so far.
      */

@@ -72,6 +72,52 @@ class GpuTrainingTest {
     }
 
     /**
+     * mixed_bfloat16 on a GPU with bf16 tensor cores (Ampere on; the GPU hosts here are Hopper): the policy is in
+     * effect, no loss scaling (bf16 has fp32's exponent range), and the first losses follow the fp32 reference within
+     * four times TF32's tolerance: bf16 keeps 8 significant bits, and cuDNN's bf16 convolutions round their outputs
+     * too.
+     */
+    @Test
+    void bf16MixedPrecisionFollowsTheReferenceTraining() {
+        GpuTests.requireOrSkip();
+        NDArray[] d = TrainingReproducibilityTest.data();
+        try (Sequential model = tinyModel(new Adam(0.01))) {
+            model.mixedPrecision(MixedPrecision.BFLOAT16);
+            assertEquals(MixedPrecision.BFLOAT16, model.mixedPrecision(), "the GPU must have bf16 tensor cores");
+            List<NDArray> initial = model.getWeights();
+            List<Double> gpu = TrainingReproducibilityTest.batchLosses(model, d[0], d[1]);
+            List<Double> reference = TrainingReproducibilityTest.referenceLosses(initial, d[0], d[1]);
+            for (int i = 0; i < reference.size(); i++) {
+                assertEquals(reference.get(i), gpu.get(i), 4 * TF32_TOLERANCE * Math.max(1, Math.abs(reference.get(i))),
+                        "step " + (i + 1) + ": reference " + reference + ", gpu bf16 " + gpu);
+            }
+            assertEquals(TrainingReproducibilityTest.STEPS, model.optimizerState().iterations(), "every step taken");
+        }
+    }
+
+    /** bf16 inference on the GPU is in effect and predicts within bf16's rounding of fp32's probabilities. */
+    @Test
+    void bf16InferenceOnTheGpuStaysCloseToFp32() {
+        GpuTests.requireOrSkip();
+        NDArray[] d = TrainingReproducibilityTest.data();
+        try (Sequential model = tinyModel(new Adam(0.01))) {
+            float[] fp32 = model.predict(d[0]).data();
+            model.inferencePrecision(Precision.BF16);
+            assertEquals(Precision.BF16, model.inferencePrecision(), "the GPU must have bf16 tensor cores");
+            float[] bf16 = model.predict(d[0]).data();
+            assertEquals(fp32.length, bf16.length);
+            double worst = 0;
+            boolean anyDifferent = false;
+            for (int i = 0; i < fp32.length; i++) {
+                worst = Math.max(worst, Math.abs(fp32[i] - bf16[i]));
+                anyDifferent |= fp32[i] != bf16[i];
+            }
+            org.junit.jupiter.api.Assertions.assertTrue(worst < 2e-2, "largest difference of probabilities " + worst);
+            org.junit.jupiter.api.Assertions.assertTrue(anyDifferent, "bf16 products should move some probability");
+        }
+    }
+
+    /**
      * Tells fp16 products from TF32 ones, which have the same 11 significant bits: with the loss scaled by 2^24 the
      * output gradient reaches millions, past fp16's largest value (65504) but well inside TF32's range. Under
      * mixed_float16 the first step must overflow and be skipped; under fp32 (TF32) it must be taken.

@@ -188,7 +188,7 @@ public interface Backend extends AutoCloseable {
      * layout as it is (then no prepared copy is made).
      */
     default long conv2dInferenceKernelSize(ConvInference op) {
-        requireFp32(op.precision());
+        requireAvailable(op.precision());
         return 0;
     }
 
@@ -201,13 +201,15 @@ public interface Backend extends AutoCloseable {
      * y = activation(conv(x, kernel) + bias + residual) in inference: kernel as {@link #conv2dPrepareInferenceKernel}
      * wrote it (or in Keras' layout where the size is 0), bias null when the spec has none, residual of y's shape when
      * the op adds one, else null. The default composes {@link #conv2dForward}, {@link #add} and
-     * {@link #activationForward}.
+     * {@link #activationForward}; in bf16 (where {@link #unavailable} allows it) the convolution multiplies with the
+     * training ops' bf16 math.
      */
     default void conv2dInference(ConvInference op, Tensor x, Tensor kernel, Tensor bias, Tensor residual, Tensor y) {
-        requireFp32(op.precision());
+        requireAvailable(op.precision());
         Checks.notFused("conv2dInference", op);
         Checks.notPooled("conv2dInference", op);
-        Conv2dSpec spec = op.spec();
+        Conv2dSpec spec = op.precision() == dev.osprey.Precision.BF16 ? op.spec().withMath(dev.osprey.Precision.BF16)
+                : op.spec();
         if (op.residual() != (residual != null)) {
             throw new IllegalArgumentException("conv2dInference: expected " + (op.residual() ? "a residual" : "none")
                     + ", received " + (residual == null ? "none" : Tensor.describe(residual.shape())));
@@ -297,7 +299,7 @@ public interface Backend extends AutoCloseable {
 
     /** Floats a dense kernel takes in the layout {@link #denseInference} reads, or 0 for Keras' fp32 layout. */
     default long denseInferenceKernelSize(DenseInference op) {
-        requireFp32(op.precision());
+        requireAvailable(op.precision());
         return 0;
     }
 
@@ -306,10 +308,14 @@ public interface Backend extends AutoCloseable {
         throw new UnsupportedOperationException(description() + " prepares no dense kernels");
     }
 
-    /** y = activation(x . kernel + bias) in inference, kernel as prepared (or Keras' where the size is 0). */
+    /**
+     * y = activation(x . kernel + bias) in inference, kernel as prepared (or Keras' where the size is 0). The default
+     * is {@link #denseForward}, with the training ops' bf16 math in bf16.
+     */
     default void denseInference(DenseInference op, Tensor x, Tensor kernel, Tensor bias, Tensor y) {
-        requireFp32(op.precision());
-        denseForward(op.spec(), x, kernel, bias, y);
+        requireAvailable(op.precision());
+        denseForward(op.precision() == dev.osprey.Precision.BF16 ? op.spec().withMath(dev.osprey.Precision.BF16)
+                : op.spec(), x, kernel, bias, y);
     }
 
     /**
@@ -331,7 +337,7 @@ public interface Backend extends AutoCloseable {
         pool2dForward(spec, x, y, null);
     }
 
-    private void requireFp32(dev.osprey.Precision precision) {
+    private void requireAvailable(dev.osprey.Precision precision) {
         String reason = unavailable(precision);
         if (reason != null) {
             throw new UnsupportedOperationException(reason);

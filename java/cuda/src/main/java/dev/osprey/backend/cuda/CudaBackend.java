@@ -33,6 +33,7 @@ import org.bytedeco.cuda.global.cudnn;
  */
 public final class CudaBackend implements Backend {
     private static final int PLANS_PER_KIND = 512;
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(CudaBackend.class);
 
     private final CudaContext c;
     private final PinnedStaging staging;
@@ -230,7 +231,23 @@ public final class CudaBackend implements Backend {
     private CudaConvPlan conv(Conv2dSpec spec) {
         enter();
         // Activations cuDNN can't fuse run in Osprey's epilogue kernel, which the plan always uses.
-        return convPlans.get(spec, s -> new CudaConvPlan(c, s));
+        return convPlans.get(spec, this::newConvPlan);
+    }
+
+    /**
+     * A plan for s; under bf16 math, where cuDNN has no bf16 algorithm for this geometry, an fp32 one instead (the
+     * layer then multiplies in fp32, said once in the log), as oneDNN's missing bf16 kernels fall back on the CPU.
+     */
+    private CudaConvPlan newConvPlan(Conv2dSpec s) {
+        if (s.math() != dev.osprey.Precision.BF16) {
+            return new CudaConvPlan(c, s);
+        }
+        try {
+            return new CudaConvPlan(c, s);
+        } catch (dev.osprey.backend.BackendException e) {
+            LOG.warn("cuDNN has no bf16 convolution for {}: this layer multiplies in fp32 ({})", s, e.getMessage());
+            return new CudaConvPlan(c, s.withMath(dev.osprey.Precision.FP32));
+        }
     }
 
     @Override
@@ -272,7 +289,9 @@ public final class CudaBackend implements Backend {
     /**
      * fp16 products where the GPU has tensor cores for them (compute capability 7.0 and up): cuDNN and cuBLAS round
      * the fp32 operands to fp16 and sum in fp32, every tensor staying fp32 (see {@link CudaConvPlan} and
-     * {@link #gemm}). bf16 is not built for this backend yet.
+     * {@link #gemm}). bf16 products where it has bf16 tensor cores (8.0 and up, Ampere on) and a first bf16 dense
+     * layer and convolution give the right answers ({@link SelfCheck#bf16}): cuBLAS rounds the fp32 operands itself,
+     * cuDNN gets bf16 copies.
      */
     @Override
     public String trainingUnavailable(dev.osprey.Precision math) {
@@ -280,31 +299,63 @@ public final class CudaBackend implements Backend {
             case FP32 -> null;
             case FP16 -> c.computeMajor >= 7 ? null : description + ": compute capability " + c.computeMajor + "."
                     + c.computeMinor + " has no fp16 tensor cores (7.0 and up have them)";
-            case BF16 -> description + ": bf16 products are not built for the CUDA backend yet"
-                    + (c.computeMajor >= 7 ? "; fp16 (mixed_float16) is" : "");
+            case BF16 -> bf16Unavailable();
             case INT8 -> "int8 is for inference only (Model.quantize); training on this GPU multiplies in fp32"
-                    + (c.computeMajor >= 7 ? " or fp16" : "");
+                    + (c.computeMajor >= 7 ? " or fp16" : "") + (c.computeMajor >= 8 ? " or bf16" : "");
         };
+    }
+
+    /**
+     * Inference in bf16 where bf16 training math is available: convolutions and dense layers multiply bf16 operands
+     * and sum in fp32 (the composed inference ops of {@link Backend}, with the spec's math set to bf16). fp32 always;
+     * int8 is not built for the CUDA backend.
+     */
+    @Override
+    public String unavailable(dev.osprey.Precision precision) {
+        return switch (precision) {
+            case FP32 -> null;
+            case BF16 -> bf16Unavailable();
+            case FP16 -> description + ": fp16 is a training precision here (mixed_float16)";
+            case INT8 -> description + ": int8 inference is not built for the CUDA backend; it infers in fp32"
+                    + (c.computeMajor >= 8 ? " or bf16" : "");
+        };
+    }
+
+    private String bf16Unavailable;
+    private boolean bf16Checked;
+
+    /** Why bf16 products can't run here, or null; decided once (the first ask runs the check on the GPU). */
+    private synchronized String bf16Unavailable() {
+        if (!bf16Checked) {
+            bf16Unavailable = c.computeMajor < 8 ? description + ": compute capability " + c.computeMajor + "."
+                    + c.computeMinor + " has no bf16 tensor cores (8.0 and up have them)"
+                    + (c.computeMajor >= 7 ? "; fp16 (mixed_float16) is available" : "")
+                    : SelfCheck.bf16(this);
+            bf16Checked = true;
+        }
+        return bf16Unavailable;
     }
 
     // ---- dense: row-major (N, K) x (K, U) through column-major cuBLAS ------------------------------------
 
     /**
      * C = A . B (column-major, each operand transposed or not) for the dense layer s: cublasSgemm in the context's
-     * math (fp32, or TF32 where allowed), or with fp16 math cublasGemmEx on the same fp32 arrays with the compute type
-     * that lets cuBLAS round the operands to fp16 for tensor cores and sum in fp32.
+     * math (fp32, or TF32 where allowed), or with fp16 or bf16 math cublasGemmEx on the same fp32 arrays with the
+     * compute type that lets cuBLAS round the operands to fp16 or bf16 for tensor cores and sum in fp32.
      */
     private void gemm(DenseSpec s, int opA, int opB, int m, int n, int k, Tensor a, int lda, Tensor b, int ldb,
                       Tensor cOut, int ldc, String what) {
-        if (s.math() == dev.osprey.Precision.FP16) {
-            if (!c.tf32) { // strict fp32 sets the handle pedantic, which could veto the fp16 compute type
+        if (s.math() == dev.osprey.Precision.FP16 || s.math() == dev.osprey.Precision.BF16) {
+            boolean fp16 = s.math() == dev.osprey.Precision.FP16;
+            if (!c.tf32) { // strict fp32 sets the handle pedantic, which could veto the narrower compute type
                 Status.cublas(cublas.cublasSetMathMode(c.cublasHandle, cublas.CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
             }
             try {
                 Status.cublas(cublas.cublasGemmEx(c.cublasHandle, opA, opB, m, n, k, c.one, cuda(a).pointer(),
                         cudart.CUDA_R_32F, lda, cuda(b).pointer(), cudart.CUDA_R_32F, ldb, c.zero, cuda(cOut).pointer(),
-                        cudart.CUDA_R_32F, ldc, cublas.CUBLAS_COMPUTE_32F_FAST_16F, cublas.CUBLAS_GEMM_DEFAULT),
-                        "cublasGemmEx(" + what + ", fp16 math) " + s);
+                        cudart.CUDA_R_32F, ldc,
+                        fp16 ? cublas.CUBLAS_COMPUTE_32F_FAST_16F : cublas.CUBLAS_COMPUTE_32F_FAST_16BF,
+                        cublas.CUBLAS_GEMM_DEFAULT), "cublasGemmEx(" + what + ", " + s.math() + " math) " + s);
             } finally {
                 if (!c.tf32) {
                     Status.cublas(cublas.cublasSetMathMode(c.cublasHandle, cublas.CUBLAS_PEDANTIC_MATH),

@@ -11,8 +11,9 @@ import org.bytedeco.javacpp.Pointer;
 
 /**
  * Per-device CUDA state: the device, one stream that every op is queued on, the cuDNN and cuBLAS handles bound
- * to it, the kernels, host-side alpha/beta scalars, and two grow-only buffers shared by all ops (they run in stream
- * order, so they can share them): cuDNN's workspace and the weight scratch. Owns all of it.
+ * to it, the kernels, host-side alpha/beta scalars, and grow-only buffers shared by all ops (they run in stream
+ * order, so they can share them): cuDNN's workspace, the weight scratch and mixed_bfloat16's two bf16 scratches. Owns
+ * all of it.
  */
 final class CudaContext implements AutoCloseable {
     final int device;
@@ -28,10 +29,10 @@ final class CudaContext implements AutoCloseable {
     final Kernels kernels;
     /** What NVIDIA advises for Hopper; ample for the GEMMs of dense layers. */
     private static final long CUBLAS_WORKSPACE_BYTES = 32L << 20;
-    private Pointer workspace = new Pointer();
-    private long workspaceBytes;
-    private Pointer weightScratch = new Pointer();
-    private long weightScratchBytes;
+    private final GrowOnlyBuffer workspace = new GrowOnlyBuffer("cuDNN workspace");
+    private final GrowOnlyBuffer weightScratch = new GrowOnlyBuffer("weight scratch");
+    private final GrowOnlyBuffer bf16InputSide = new GrowOnlyBuffer("bf16 scratch (input side)");
+    private final GrowOnlyBuffer bf16OutputSide = new GrowOnlyBuffer("bf16 scratch (output side)");
     private final Pointer cublasWorkspace = new Pointer();
     private boolean closed;
 
@@ -68,18 +69,15 @@ final class CudaContext implements AutoCloseable {
 
     /** Grows the shared cuDNN workspace to at least this many bytes; called while planning, never per step. */
     void reserveWorkspace(long bytes) {
-        if (bytes > workspaceBytes) {
-            workspace = regrow(workspace, workspaceBytes, bytes, "cuDNN workspace");
-            workspaceBytes = bytes;
-        }
+        workspace.reserve(bytes);
     }
 
     Pointer workspace() {
-        return workspace;
+        return workspace.pointer;
     }
 
     long workspaceBytes() {
-        return workspaceBytes;
+        return workspace.bytes;
     }
 
     /**
@@ -87,25 +85,60 @@ final class CudaContext implements AutoCloseable {
      * this many bytes; called while planning. Ops run in stream order, so one scratch serves them all.
      */
     void reserveWeightScratch(long bytes) {
-        if (bytes > weightScratchBytes) {
-            weightScratch = regrow(weightScratch, weightScratchBytes, bytes, "weight scratch");
-            weightScratchBytes = bytes;
-        }
+        weightScratch.reserve(bytes);
     }
 
     Pointer weightScratch() {
-        return weightScratch;
+        return weightScratch.pointer;
     }
 
-    /** Frees a buffer (once queued work that may use it is done) and allocates a larger one. */
-    private Pointer regrow(Pointer old, long oldBytes, long bytes, String what) {
-        synchronize();
-        if (oldBytes > 0) {
-            cudart.cudaFree(old);
+    /**
+     * Grows the two bf16 scratches of mixed_bfloat16 convolutions to at least these many bytes: one for the tensor on
+     * the input side of an op (x, or dx), one for the output side (y, or dy). cuDNN's bf16 convolutions read and write
+     * bf16 while Osprey's tensors stay fp32, so operands are rounded into these for the length of one op.
+     */
+    void reserveBf16Scratch(long inputSideBytes, long outputSideBytes) {
+        bf16InputSide.reserve(inputSideBytes);
+        bf16OutputSide.reserve(outputSideBytes);
+    }
+
+    Pointer bf16InputSide() {
+        return bf16InputSide.pointer;
+    }
+
+    Pointer bf16OutputSide() {
+        return bf16OutputSide.pointer;
+    }
+
+    /** A device buffer that only grows: it frees the old one (once queued work that may use it is done) and reallocates. */
+    private final class GrowOnlyBuffer {
+        private final String what;
+        private Pointer pointer = new Pointer();
+        private long bytes;
+
+        GrowOnlyBuffer(String what) {
+            this.what = what;
         }
-        Pointer grown = new Pointer();
-        Status.cuda(cudart.cudaMalloc(grown, bytes), "cudaMalloc(" + bytes + " bytes of " + what + ")");
-        return grown;
+
+        void reserve(long wanted) {
+            if (wanted <= bytes) {
+                return;
+            }
+            synchronize();
+            free();
+            Pointer grown = new Pointer();
+            Status.cuda(cudart.cudaMalloc(grown, wanted), "cudaMalloc(" + wanted + " bytes of " + what + ")");
+            pointer = grown;
+            bytes = wanted;
+        }
+
+        void free() {
+            if (bytes > 0) {
+                cudart.cudaFree(pointer);
+                pointer = new Pointer();
+                bytes = 0;
+            }
+        }
     }
 
     void synchronize() {
@@ -124,11 +157,8 @@ final class CudaContext implements AutoCloseable {
         if (kernels != null) {
             kernels.close();
         }
-        if (workspaceBytes > 0) {
-            cudart.cudaFree(workspace);
-        }
-        if (weightScratchBytes > 0) {
-            cudart.cudaFree(weightScratch);
+        for (GrowOnlyBuffer buffer : new GrowOnlyBuffer[] {workspace, weightScratch, bf16InputSide, bf16OutputSide}) {
+            buffer.free();
         }
         if (!cublasHandle.isNull()) {
             cublas.cublasDestroy_v2(cublasHandle);

@@ -17,6 +17,12 @@ import org.bytedeco.cuda.global.cudnn;
  * each op, and the algorithms cuDNN's own search picked (once, here) for forward, backward-data and backward-filter.
  * Bias and activation follow the forward in one pass of Osprey's epilogue kernel. Uneven padding runs on an explicitly
  * padded copy of the input ({@link ExplicitPadding}).
+ *
+ * <p>Under mixed_bfloat16 ({@link dev.osprey.Precision#BF16} math) cuDNN multiplies bf16 operands on tensor cores and
+ * sums in fp32. Its legacy API takes bf16 tensors only, and rounds its results to bf16 (there is no fp32-to-bf16
+ * conversion math type as there is for fp16): each op rounds its operands into the context's bf16 scratches (the
+ * kernel on its way into KRSC) and widens the result back to fp32 (the forward in its epilogue), so Osprey's tensors
+ * stay fp32, as PyTorch's autocast keeps its weights and its outputs' consumers do.
  */
 final class CudaConvPlan implements AutoCloseable {
     private static final int CANDIDATES = 8;
@@ -40,10 +46,20 @@ final class CudaConvPlan implements AutoCloseable {
     private final int backwardDataMath;
     private final int backwardFilterMath;
     private final ExplicitPadding padding; // null when cuDNN pads by itself
+    /** mixed_bfloat16: cuDNN computes on bf16 copies of the operands (fields below are null otherwise). */
+    private final boolean bf16;
+    private final cudnnTensorStruct yFloat; // the fp32 output gradient, for the bias gradient
+    private final Kernels.Launch toBf16;
+    private final Kernels.Launch fromBf16;
+    private final Kernels.Launch toKrscBf16;
+    private final Kernels.Launch krscBf16ToHwio;
+    private final Kernels.Launch biasActivationFromBf16;
 
     CudaConvPlan(CudaContext c, Conv2dSpec s) {
         this.c = c;
         this.s = s;
+        this.bf16 = s.math() == dev.osprey.Precision.BF16;
+        this.yFloat = bf16 ? new cudnnTensorStruct() : null;
         try {
             padding = ExplicitPadding.needed(s.padTop(), s.padLeft(), s.padBottom(), s.padRight())
                     ? new ExplicitPadding(c, s.batch(), s.inH(), s.inW(), s.inC(), s.padTop(), s.padLeft(), s.padBottom(),
@@ -58,27 +74,44 @@ final class CudaConvPlan implements AutoCloseable {
             Status.cudnn(cudnn.cudnnCreateTensorDescriptor(bias), "cudnnCreateTensorDescriptor");
             Status.cudnn(cudnn.cudnnCreateFilterDescriptor(w), "cudnnCreateFilterDescriptor");
             Status.cudnn(cudnn.cudnnCreateConvolutionDescriptor(conv), "cudnnCreateConvolutionDescriptor");
-            Status.cudnn(cudnn.cudnnSetTensor4dDescriptor(x, cudnn.CUDNN_TENSOR_NHWC, cudnn.CUDNN_DATA_FLOAT,
+            int data = bf16 ? cudnn.CUDNN_DATA_BFLOAT16 : cudnn.CUDNN_DATA_FLOAT;
+            Status.cudnn(cudnn.cudnnSetTensor4dDescriptor(x, cudnn.CUDNN_TENSOR_NHWC, data,
                     s.batch(), s.inC(), inH, inW), "cudnnSetTensor4dDescriptor(x) " + s);
-            Status.cudnn(cudnn.cudnnSetTensor4dDescriptor(y, cudnn.CUDNN_TENSOR_NHWC, cudnn.CUDNN_DATA_FLOAT,
+            Status.cudnn(cudnn.cudnnSetTensor4dDescriptor(y, cudnn.CUDNN_TENSOR_NHWC, data,
                     s.batch(), s.filters(), s.outH(), s.outW()), "cudnnSetTensor4dDescriptor(y) " + s);
+            if (bf16) {
+                Status.cudnn(cudnn.cudnnCreateTensorDescriptor(yFloat), "cudnnCreateTensorDescriptor");
+                Status.cudnn(cudnn.cudnnSetTensor4dDescriptor(yFloat, cudnn.CUDNN_TENSOR_NHWC, cudnn.CUDNN_DATA_FLOAT,
+                        s.batch(), s.filters(), s.outH(), s.outW()), "cudnnSetTensor4dDescriptor(y, fp32) " + s);
+            }
             Status.cudnn(cudnn.cudnnSetTensor4dDescriptor(bias, cudnn.CUDNN_TENSOR_NHWC, cudnn.CUDNN_DATA_FLOAT,
                     1, s.filters(), 1, 1), "cudnnSetTensor4dDescriptor(bias) " + s);
-            Status.cudnn(cudnn.cudnnSetFilter4dDescriptor(w, cudnn.CUDNN_DATA_FLOAT, cudnn.CUDNN_TENSOR_NHWC,
+            Status.cudnn(cudnn.cudnnSetFilter4dDescriptor(w, data, cudnn.CUDNN_TENSOR_NHWC,
                     s.filters(), s.inC() / s.groups(), s.kernelH(), s.kernelW()), "cudnnSetFilter4dDescriptor " + s);
             Status.cudnn(cudnn.cudnnSetConvolution2dDescriptor(conv, padH, padW, s.strideH(), s.strideW(),
                     s.dilationH(), s.dilationW(), cudnn.CUDNN_CROSS_CORRELATION, cudnn.CUDNN_DATA_FLOAT),
                     "cudnnSetConvolution2dDescriptor " + s);
             Status.cudnn(cudnn.cudnnSetConvolutionGroupCount(conv, s.groups()), "cudnnSetConvolutionGroupCount " + s);
             // fp16 math: cuDNN may round the fp32 operands to fp16 for tensor cores (summing in fp32); the tensors
-            // stay fp32, so the rest of the step is unchanged.
+            // stay fp32, so the rest of the step is unchanged. bf16: the operands are bf16 already (fp32 sums).
             int math = s.math() == dev.osprey.Precision.FP16 ? cudnn.CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION
-                    : c.tf32 ? cudnn.CUDNN_DEFAULT_MATH : cudnn.CUDNN_FMA_MATH;
+                    : bf16 ? cudnn.CUDNN_TENSOR_OP_MATH : c.tf32 ? cudnn.CUDNN_DEFAULT_MATH : cudnn.CUDNN_FMA_MATH;
             Status.cudnn(cudnn.cudnnSetConvolutionMathType(conv, math), "cudnnSetConvolutionMathType");
             c.reserveWeightScratch((long) s.kernelH() * s.kernelW() * (s.inC() / s.groups()) * s.filters() * Float.BYTES);
             toKrsc = c.kernels.launch("osprey_hwio_to_krsc", "ppiii");
             toHwio = c.kernels.launch("osprey_krsc_to_hwio", "ppiii");
             biasActivation = c.kernels.launch("osprey_bias_activation_forward", "ppiiiff");
+            if (bf16) {
+                c.reserveBf16Scratch((long) s.batch() * inH * inW * s.inC() * Short.BYTES,
+                        (long) s.batch() * s.outH() * s.outW() * s.filters() * Short.BYTES);
+                toBf16 = c.kernels.launch("osprey_to_bf16", "ppl");
+                fromBf16 = c.kernels.launch("osprey_from_bf16", "ppl");
+                toKrscBf16 = c.kernels.launch("osprey_hwio_to_krsc_bf16", "ppiii");
+                krscBf16ToHwio = c.kernels.launch("osprey_krsc_bf16_to_hwio", "ppiii");
+                biasActivationFromBf16 = c.kernels.launch("osprey_bias_activation_from_bf16", "pppiiiff");
+            } else {
+                toBf16 = fromBf16 = toKrscBf16 = krscBf16ToHwio = biasActivationFromBf16 = null;
+            }
 
             int[] found = new int[1];
             try (cudnnConvolutionFwdAlgoPerf_t perf = new cudnnConvolutionFwdAlgoPerf_t(CANDIDATES)) {
@@ -120,20 +153,38 @@ final class CudaConvPlan implements AutoCloseable {
         throw new BackendException("cuDNN found no working algorithm for " + s);
     }
 
-    /** The kernel in cuDNN's layout, in the weight scratch. */
+    /** The kernel in cuDNN's layout (rounded to bf16 under bf16 math), in the weight scratch. */
     private org.bytedeco.javacpp.Pointer kernelIntoKrsc(CudaTensor hwio) {
-        toKrsc.pointer(0, hwio).address(1, c.weightScratch().address()).intValue(2, s.kernelH() * s.kernelW())
-                .intValue(3, s.inC() / s.groups()).intValue(4, s.filters()).run(hwio.size(), c.stream);
+        (bf16 ? toKrscBf16 : toKrsc).pointer(0, hwio).address(1, c.weightScratch().address())
+                .intValue(2, s.kernelH() * s.kernelW()).intValue(3, s.inC() / s.groups()).intValue(4, s.filters())
+                .run(hwio.size(), c.stream);
         return c.weightScratch();
+    }
+
+    /** bf16 math: t rounded to bf16 into scratch, for cuDNN to read. */
+    private org.bytedeco.javacpp.Pointer roundedInto(org.bytedeco.javacpp.Pointer scratch, CudaTensor t) {
+        toBf16.pointer(0, t).address(1, scratch.address()).longValue(2, t.size()).run(t.size(), c.stream);
+        return scratch;
     }
 
     void forward(CudaTensor input, CudaTensor kernel, CudaTensor b, CudaTensor output) {
         org.bytedeco.javacpp.Pointer krsc = kernelIntoKrsc(kernel);
         CudaTensor in = padding == null ? input : padding.pad(input);
         Status.cudnn(cudnn.cudnnSetConvolutionMathType(conv, forwardMath), "cudnnSetConvolutionMathType");
+        Activation a = s.activation();
+        if (bf16) {
+            Status.cudnn(cudnn.cudnnConvolutionForward(c.cudnnHandle, c.one, x, roundedInto(c.bf16InputSide(), in), w,
+                    krsc, conv, forwardAlgo, c.workspace(), c.workspaceBytes(), c.zero, y, c.bf16OutputSide()),
+                    "cudnnConvolutionForward(bf16) " + s);
+            // Widened into the fp32 output with the bias and activation, in one pass.
+            biasActivationFromBf16.address(0, c.bf16OutputSide().address()).pointer(1, output).pointer(2, b)
+                    .intValue(3, s.batch() * s.outH() * s.outW()).intValue(4, s.filters())
+                    .intValue(5, a.kind().ordinal()).floatValue(6, a.alpha()).floatValue(7, a.maxValue())
+                    .run(output.size(), c.stream);
+            return;
+        }
         Status.cudnn(cudnn.cudnnConvolutionForward(c.cudnnHandle, c.one, x, in.pointer(), w, krsc, conv,
                 forwardAlgo, c.workspace(), c.workspaceBytes(), c.zero, y, output.pointer()), "cudnnConvolutionForward " + s);
-        Activation a = s.activation();
         if (b != null || a.kind() != Activation.Kind.LINEAR) {
             // Bias and activation in one pass over the output (NHWC: the filter is the fastest-moving index).
             biasActivation.pointer(0, output).pointer(1, b).intValue(2, s.batch() * s.outH() * s.outW())
@@ -146,9 +197,17 @@ final class CudaConvPlan implements AutoCloseable {
         org.bytedeco.javacpp.Pointer krsc = kernelIntoKrsc(kernel);
         CudaTensor target = padding == null ? dx : padding.gradient();
         Status.cudnn(cudnn.cudnnSetConvolutionMathType(conv, backwardDataMath), "cudnnSetConvolutionMathType");
-        Status.cudnn(cudnn.cudnnConvolutionBackwardData(c.cudnnHandle, c.one, w, krsc, y, dy.pointer(),
-                conv, backwardDataAlgo, c.workspace(), c.workspaceBytes(), c.zero, x, target.pointer()),
-                "cudnnConvolutionBackwardData " + s);
+        if (bf16) {
+            Status.cudnn(cudnn.cudnnConvolutionBackwardData(c.cudnnHandle, c.one, w, krsc, y,
+                    roundedInto(c.bf16OutputSide(), dy), conv, backwardDataAlgo, c.workspace(), c.workspaceBytes(),
+                    c.zero, x, c.bf16InputSide()), "cudnnConvolutionBackwardData(bf16) " + s);
+            fromBf16.address(0, c.bf16InputSide().address()).pointer(1, target).longValue(2, target.size())
+                    .run(target.size(), c.stream);
+        } else {
+            Status.cudnn(cudnn.cudnnConvolutionBackwardData(c.cudnnHandle, c.one, w, krsc, y, dy.pointer(),
+                    conv, backwardDataAlgo, c.workspace(), c.workspaceBytes(), c.zero, x, target.pointer()),
+                    "cudnnConvolutionBackwardData " + s);
+        }
         if (padding != null) {
             padding.crop(dx);
         }
@@ -158,14 +217,17 @@ final class CudaConvPlan implements AutoCloseable {
         // Padded again: plans are shared by layers of equal specs, so the copy may hold another layer's input.
         CudaTensor in = padding == null ? input : padding.pad(input);
         Status.cudnn(cudnn.cudnnSetConvolutionMathType(conv, backwardFilterMath), "cudnnSetConvolutionMathType");
-        Status.cudnn(cudnn.cudnnConvolutionBackwardFilter(c.cudnnHandle, c.one, x, in.pointer(), y, dy.pointer(), conv,
+        org.bytedeco.javacpp.Pointer xData = bf16 ? roundedInto(c.bf16InputSide(), in) : in.pointer();
+        org.bytedeco.javacpp.Pointer dyData = bf16 ? roundedInto(c.bf16OutputSide(), dy) : dy.pointer();
+        Status.cudnn(cudnn.cudnnConvolutionBackwardFilter(c.cudnnHandle, c.one, x, xData, y, dyData, conv,
                 backwardFilterAlgo, c.workspace(), c.workspaceBytes(), c.zero, w, c.weightScratch()),
-                "cudnnConvolutionBackwardFilter " + s);
-        toHwio.address(0, c.weightScratch().address()).pointer(1, dKernel).intValue(2, s.kernelH() * s.kernelW())
-                .intValue(3, s.inC() / s.groups()).intValue(4, s.filters()).run(dKernel.size(), c.stream);
-        if (dBias != null) {
-            Status.cudnn(cudnn.cudnnConvolutionBackwardBias(c.cudnnHandle, c.one, y, dy.pointer(), c.zero, bias,
-                    dBias.pointer()), "cudnnConvolutionBackwardBias " + s);
+                "cudnnConvolutionBackwardFilter" + (bf16 ? "(bf16) " : " ") + s);
+        (bf16 ? krscBf16ToHwio : toHwio).address(0, c.weightScratch().address()).pointer(1, dKernel)
+                .intValue(2, s.kernelH() * s.kernelW()).intValue(3, s.inC() / s.groups()).intValue(4, s.filters())
+                .run(dKernel.size(), c.stream);
+        if (dBias != null) { // from the fp32 output gradient, in fp32
+            Status.cudnn(cudnn.cudnnConvolutionBackwardBias(c.cudnnHandle, c.one, bf16 ? yFloat : y, dy.pointer(),
+                    c.zero, bias, dBias.pointer()), "cudnnConvolutionBackwardBias " + s);
         }
     }
 
@@ -181,8 +243,8 @@ final class CudaConvPlan implements AutoCloseable {
         if (!w.isNull()) {
             cudnn.cudnnDestroyFilterDescriptor(w);
         }
-        for (cudnnTensorStruct d : new cudnnTensorStruct[] {bias, y, x}) {
-            if (!d.isNull()) {
+        for (cudnnTensorStruct d : new cudnnTensorStruct[] {bias, y, x, yFloat}) {
+            if (d != null && !d.isNull()) {
                 cudnn.cudnnDestroyTensorDescriptor(d);
             }
         }

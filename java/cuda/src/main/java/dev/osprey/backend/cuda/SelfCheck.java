@@ -1,6 +1,7 @@
 package dev.osprey.backend.cuda;
 
 import dev.osprey.Activation;
+import dev.osprey.Precision;
 import dev.osprey.backend.Backend;
 import dev.osprey.backend.BackendException;
 import dev.osprey.backend.Conv2dSpec;
@@ -14,7 +15,8 @@ import java.util.Arrays;
  * A few small ops with answers computed here in plain Java, run when a GPU backend opens: a wrong layout or
  * transpose (the easy mistakes on a GPU path) then fails loudly at start instead of training garbage.
  * Tolerance 1e-2 relative covers TF32's 10-bit mantissa on these small sums. Also checks the device-resident
- * data path.
+ * data path. The same dense layer and convolution in bf16 ({@link #bf16}) decide, once, whether mixed_bfloat16 runs
+ * on this GPU: the answers are computed from the bf16-rounded operands, and 1e-2 covers cuDNN's bf16 outputs too.
  */
 final class SelfCheck {
     private static final double TOLERANCE = 1e-2;
@@ -24,10 +26,33 @@ final class SelfCheck {
 
     static void run(Backend b) {
         try (Memory memory = b.newMemory()) {
-            dense(b, memory);
-            convolution(b, memory);
+            dense(b, memory, Precision.FP32);
+            convolution(b, memory, Precision.FP32);
             residentGather(b, memory);
         }
+    }
+
+    /**
+     * Null when a dense layer and a convolution with bf16 math (mixed_bfloat16) plan and give the right answers here,
+     * else why not, in one line: cuDNN may refuse bf16 tensors on some builds and GPUs.
+     */
+    static String bf16(Backend b) {
+        try (Memory memory = b.newMemory()) {
+            dense(b, memory, Precision.BF16);
+            convolution(b, memory, Precision.BF16);
+            return null;
+        } catch (BackendException e) {
+            return "bf16 products failed their check on this GPU: " + e.getMessage();
+        }
+    }
+
+    /** x as the products see it: rounded to the nearest bfloat16 (ties to even) under bf16 math. */
+    private static float operand(float x, Precision math) {
+        if (math != Precision.BF16) {
+            return x;
+        }
+        int bits = Float.floatToRawIntBits(x);
+        return Float.intBitsToFloat((bits + 0x7fff + ((bits >>> 16) & 1)) & 0xffff0000);
     }
 
     /** Three samples held on the device as byte codes, gathered in a shuffled order, with their targets. */
@@ -44,8 +69,8 @@ final class SelfCheck {
         }
     }
 
-    private static void dense(Backend b, Memory memory) {
-        DenseSpec s = new DenseSpec(3, 4, 2, Activation.RELU);
+    private static void dense(Backend b, Memory memory, Precision math) {
+        DenseSpec s = new DenseSpec(3, 4, 2, Activation.RELU).withMath(math);
         float[] x = {1, 2, 3, 4, -1, 0, 1, 2, 0.5f, 0.5f, -2, 1};
         float[] k = {0.1f, -0.2f, 0.3f, 0.4f, -0.5f, 0.6f, 0.7f, -0.8f}; // (in 4, units 2)
         float[] bias = {0.05f, -0.05f};
@@ -54,18 +79,18 @@ final class SelfCheck {
             for (int u = 0; u < 2; u++) {
                 double acc = bias[u];
                 for (int i = 0; i < 4; i++) {
-                    acc += x[n * 4 + i] * k[i * 2 + u];
+                    acc += operand(x[n * 4 + i], math) * operand(k[i * 2 + u], math);
                 }
                 expected[n * 2 + u] = (float) Math.max(0, acc);
             }
         }
         Tensor y = memory.allocate(s.outputShape());
         b.denseForward(s, upload(b, memory, x, 3, 4), upload(b, memory, k, 4, 2), upload(b, memory, bias, 2), y);
-        compare("dense forward", expected, download(b, y));
+        compare("dense forward (" + math + ")", expected, download(b, y));
     }
 
-    private static void convolution(Backend b, Memory memory) {
-        Conv2dSpec s = new Conv2dSpec(1, 4, 4, 2, 3, 3, 3, 1, 1, 0, 0, 0, 0, Activation.LINEAR);
+    private static void convolution(Backend b, Memory memory, Precision math) {
+        Conv2dSpec s = new Conv2dSpec(1, 4, 4, 2, 3, 3, 3, 1, 1, 0, 0, 0, 0, Activation.LINEAR).withMath(math);
         float[] x = new float[32];
         float[] k = new float[54];
         for (int i = 0; i < x.length; i++) {
@@ -83,7 +108,8 @@ final class SelfCheck {
                     for (int u = 0; u < 3; u++) {
                         for (int v = 0; v < 3; v++) {
                             for (int c = 0; c < 2; c++) {
-                                acc += x[((i + u) * 4 + (j + v)) * 2 + c] * k[((u * 3 + v) * 2 + c) * 3 + f];
+                                acc += operand(x[((i + u) * 4 + (j + v)) * 2 + c], math)
+                                        * operand(k[((u * 3 + v) * 2 + c) * 3 + f], math);
                             }
                         }
                     }
@@ -93,7 +119,7 @@ final class SelfCheck {
         }
         Tensor y = memory.allocate(s.outputShape());
         b.conv2dForward(s, upload(b, memory, x, s.inputShape()), upload(b, memory, k, s.kernelShape()), upload(b, memory, bias, 3), y);
-        compare("conv2d forward", expected, download(b, y));
+        compare("conv2d forward (" + math + ")", expected, download(b, y));
     }
 
     private static void compare(String what, float[] expected, float[] actual) {
