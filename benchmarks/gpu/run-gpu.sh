@@ -44,8 +44,8 @@ fi
 for model in resnet20 mobilenetv2; do # graph models: the same figures as the CPU peer benchmark, on the GPU
   "${java[@]}" -cp "$(printf '%s:' "$here"/lib/*.jar)" dev.osprey.bench.GraphModelThroughput "$model" "$seconds" cuda \
       2>&1 | tee "$results/osprey-gpu-$model.txt"
-  # mixed_float16 training (fp16 products, dynamic loss scaling), beside PyTorch's autocast + GradScaler below; and
-  # mixed_bfloat16 training with bf16 inference, beside PyTorch's bf16 autocast
+  # mixed_float16 training (fp16 products, dynamic loss scaling) and fp16 inference, beside PyTorch's autocast +
+  # GradScaler below; mixed_bfloat16 training and bf16 inference, beside PyTorch's bf16 autocast
   for precision in fp16 bf16; do
     "${java[@]}" -cp "$(printf '%s:' "$here"/lib/*.jar)" dev.osprey.bench.GraphModelThroughput "$model" "$seconds" \
         cuda "$precision" 2>&1 | tee "$results/osprey-gpu-$model-$precision.txt"

@@ -21,9 +21,9 @@ import java.util.Random;
  *
  * <p>Usage: GraphModelThroughput resnet20|mobilenetv2 SECONDS [cpu|cuda|cuda:N [fp32|bf16|fp16]]. With a training
  * precision (Keras' mixed-precision policies: mixed_bfloat16, mixed_float16 with dynamic loss scaling) the training
- * figures are measured under it, as "RESULT osprey-PRECISION ...", and under bf16 the inference figures too, with
- * bf16 inference; the policy in effect is printed first (INFO), and a policy the device can't run exits with status 3
- * (the model says why).
+ * figures are measured under it, as "RESULT osprey-PRECISION ...", then the inference figures in that precision
+ * (where the device has it); the policy in effect is printed first (INFO), and a policy the device can't run exits
+ * with status 3 (the model says why).
  */
 public final class GraphModelThroughput {
     private GraphModelThroughput() {
@@ -67,13 +67,10 @@ public final class GraphModelThroughput {
                 print(framework, name, "train_b" + batch,
                         ModelBenchmark.trainImagesPerSecond(model, images, labels, batch, seconds));
             }
-            if (policy == dev.osprey.MixedPrecision.FLOAT16) {
-                return; // fp16 is a training precision: inference in fp32 is measured without a policy
-            }
-            if (policy == dev.osprey.MixedPrecision.BFLOAT16) { // and inference in bf16, where the device has it
-                model.inferencePrecision(dev.osprey.Precision.BF16);
+            if (policy != null) { // and inference in the policy's precision, where the device has it
+                model.inferencePrecision(policy.math());
                 System.out.println("INFO osprey inference precision " + model.inferencePrecision());
-                if (model.inferencePrecision() != dev.osprey.Precision.BF16) {
+                if (model.inferencePrecision() != policy.math()) {
                     return;
                 }
             }

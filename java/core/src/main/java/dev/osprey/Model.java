@@ -780,16 +780,15 @@ public class Model implements AutoCloseable {
      * The precision predict, evaluate and serving compute in (default {@link Precision#FP32}). {@link Precision#BF16}
      * multiplies in bfloat16 with fp32 sums in convolutions and dense layers: faster on CPUs with AVX512_BF16 or AMX
      * and on GPUs with bf16 tensor cores (compute capability 8.0 and up), within about a percent of fp32's outputs.
-     * Where the backend has no such kernels (an older CPU or GPU) the model logs one line saying why and stays in
-     * fp32: {@link #inferencePrecision()} tells which is in effect. Training always computes in fp32, and weights stay fp32 in the model and its files.
+     * {@link Precision#FP16} does the same in IEEE half precision on GPUs with tensor cores (7.0 and up), and
+     * {@link Precision#INT8} infers a quantized model ({@link #quantize}). Where the backend has no such kernels (fp16
+     * on a CPU, bf16 on an older CPU or GPU) the model logs one line saying why and stays in fp32:
+     * {@link #inferencePrecision()} tells which is in effect. Training follows {@link #mixedPrecision} instead, and
+     * weights stay fp32 in the model and its files.
      */
     public Model inferencePrecision(Precision precision) {
         java.util.Objects.requireNonNull(precision, "precision");
         refuseWhileTraining("inferencePrecision");
-        if (precision == Precision.FP16) {
-            throw new IllegalArgumentException("inferencePrecision: expected fp32, bf16 or int8, received fp16 (fp16 is "
-                    + "a training precision: mixedPrecision(MixedPrecision.FLOAT16) on GPUs)");
-        }
         synchronized (this) {
             if (precision == Precision.INT8 && inputRanges.isEmpty()) {
                 throw new IllegalStateException("inferencePrecision: int8 needs the ranges of the layers' inputs; "

@@ -15,8 +15,8 @@ public enum Precision {
     /**
      * IEEE half-precision products with fp32 sums: as {@link #BF16}, with 11 bits of mantissa but 5 of exponent, so
      * values below about 6e-8 or above 65504 do not survive the rounding (training scales the loss for that: see
-     * {@link dev.osprey.optim.LossScaleOptimizer}). On NVIDIA GPUs with tensor cores (compute capability 7.0 and up);
-     * CPU backends train and infer in fp32 instead, saying why.
+     * {@link dev.osprey.optim.LossScaleOptimizer}; inference needs no scaling). On NVIDIA GPUs with tensor cores
+     * (compute capability 7.0 and up); CPU backends train and infer in fp32 instead, saying why.
      */
     FP16,
     /**
@@ -28,7 +28,7 @@ public enum Precision {
      */
     INT8;
 
-    /** Parses "fp32", "bf16", "fp16" or "int8" (any case), as the CLI's --precision takes it. */
+    /** Parses "fp32", "bf16", "fp16" or "int8" (any case), as predict's, serve's and bench's --precision take it. */
     public static Precision parse(String name) {
         for (Precision p : values()) {
             if (p.name().equalsIgnoreCase(name.trim())) {
@@ -36,19 +36,6 @@ public enum Precision {
             }
         }
         throw new IllegalArgumentException("expected precision fp32, bf16, fp16 or int8, received '" + name + "'");
-    }
-
-    /**
-     * Parses a precision inference runs in, "fp32", "bf16" or "int8" (any case), as predict, serve and bench take
-     * --precision: "fp16" is refused with the reason (a training precision).
-     */
-    public static Precision parseInference(String name) {
-        Precision p = parse(name);
-        if (p == FP16) {
-            throw new IllegalArgumentException("expected an inference precision fp32, bf16 or int8, received '" + name
-                    + "' (fp16 is a training precision: train --precision fp16, on GPUs)");
-        }
-        return p;
     }
 
     /** "fp32", "bf16", "fp16", "int8". */

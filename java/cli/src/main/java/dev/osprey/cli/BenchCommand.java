@@ -42,8 +42,9 @@ final class BenchCommand implements Callable<Integer> {
     Integer threads;
 
     @Option(names = "--precision", split = ",", defaultValue = "fp32",
-            description = "Inference precisions to measure, comma-separated: fp32, bf16, int8 (calibrated on the "
-                    + "benchmark's first 512 images). Training is always fp32. Default: ${DEFAULT-VALUE}.")
+            description = "Inference precisions to measure, comma-separated: fp32, bf16, fp16 (GPUs), int8 "
+                    + "(calibrated on the benchmark's first 512 images). Training is always fp32. Default: "
+                    + "${DEFAULT-VALUE}.")
     List<String> precisions;
 
     @Override
@@ -61,7 +62,7 @@ final class BenchCommand implements Callable<Integer> {
         }
         List<dev.osprey.Precision> extra = new ArrayList<>();
         for (String p : precisions) {
-            dev.osprey.Precision precision = dev.osprey.Precision.parseInference(p);
+            dev.osprey.Precision precision = dev.osprey.Precision.parse(p);
             if (precision != dev.osprey.Precision.FP32 && !extra.contains(precision)) {
                 extra.add(precision);
             }

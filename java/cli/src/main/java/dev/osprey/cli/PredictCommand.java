@@ -40,12 +40,14 @@ final class PredictCommand implements Callable<Integer> {
     @Option(names = "--batch-size", defaultValue = "256", description = "Default: ${DEFAULT-VALUE}.")
     int batchSize;
 
-    @Option(names = "--device", defaultValue = "auto", description = "auto or cpu. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--device", defaultValue = "auto", description = "auto, cpu, cuda or cuda:N. Default: ${DEFAULT-VALUE}.")
     String device;
 
     @Option(names = "--precision", defaultValue = "fp32",
-            description = "fp32, bf16 (bfloat16 products where the CPU has AVX512_BF16 or AMX; else fp32, with the "
-                    + "reason logged) or int8 (a model written by osprey quantize; CPUs with AVX2). Default: "
+            description = "fp32, bf16 (bfloat16 products on CPUs with AVX512_BF16 or AMX and GPUs from Ampere on), "
+                    + "fp16 (half-precision products on GPUs with tensor cores) or int8 (a model written by osprey "
+                    + "quantize; CPUs with AVX2). Where the device lacks the kernels: fp32, with the reason logged. "
+                    + "Default: "
                     + "${DEFAULT-VALUE}.")
     String precision;
 
@@ -54,7 +56,7 @@ final class PredictCommand implements Callable<Integer> {
         if (topK <= 0) {
             throw new IllegalArgumentException("expected --top-k > 0, received " + topK);
         }
-        dev.osprey.Precision inferIn = dev.osprey.Precision.parseInference(precision);
+        dev.osprey.Precision inferIn = dev.osprey.Precision.parse(precision);
         try (Model model = Model.load(modelFile, Device.parse(device))) {
             model.inferencePrecision(inferIn);
             List<String> labels = new ArrayList<>();

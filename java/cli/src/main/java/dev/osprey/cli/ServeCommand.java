@@ -46,8 +46,10 @@ final class ServeCommand implements Callable<Integer> {
     int maxConnections;
 
     @Option(names = "--precision", defaultValue = "fp32",
-            description = "fp32, bf16 (bfloat16 products where the CPU has AVX512_BF16 or AMX; else fp32, with the "
-                    + "reason logged) or int8 (a model written by osprey quantize; CPUs with AVX2). Default: "
+            description = "fp32, bf16 (bfloat16 products on CPUs with AVX512_BF16 or AMX and GPUs from Ampere on), "
+                    + "fp16 (half-precision products on GPUs with tensor cores) or int8 (a model written by osprey "
+                    + "quantize; CPUs with AVX2). Where the device lacks the kernels: fp32, with the reason logged. "
+                    + "Default: "
                     + "${DEFAULT-VALUE}.")
     String precision;
 
@@ -65,7 +67,7 @@ final class ServeCommand implements Callable<Integer> {
         }
         Predictor predictor = Predictor.builder(modelFile).maxBatchSize(maxBatch)
                 .maxDelay(Duration.ofNanos(maxDelayMicros * 1000)).queueCapacity(queue)
-                .acceptNonFiniteInputs(allowNonFinite).precision(dev.osprey.Precision.parseInference(precision)).build();
+                .acceptNonFiniteInputs(allowNonFinite).precision(dev.osprey.Precision.parse(precision)).build();
         InferenceServer server;
         try {
             server = InferenceServer.builder(predictor).address(new InetSocketAddress(host, port))

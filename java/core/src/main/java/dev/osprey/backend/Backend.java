@@ -201,15 +201,14 @@ public interface Backend extends AutoCloseable {
      * y = activation(conv(x, kernel) + bias + residual) in inference: kernel as {@link #conv2dPrepareInferenceKernel}
      * wrote it (or in Keras' layout where the size is 0), bias null when the spec has none, residual of y's shape when
      * the op adds one, else null. The default composes {@link #conv2dForward}, {@link #add} and
-     * {@link #activationForward}; in bf16 (where {@link #unavailable} allows it) the convolution multiplies with the
-     * training ops' bf16 math.
+     * {@link #activationForward}; in bf16 or fp16 (where {@link #unavailable} allows it) the convolution multiplies
+     * with the training ops' math of that precision.
      */
     default void conv2dInference(ConvInference op, Tensor x, Tensor kernel, Tensor bias, Tensor residual, Tensor y) {
         requireAvailable(op.precision());
         Checks.notFused("conv2dInference", op);
         Checks.notPooled("conv2dInference", op);
-        Conv2dSpec spec = op.precision() == dev.osprey.Precision.BF16 ? op.spec().withMath(dev.osprey.Precision.BF16)
-                : op.spec();
+        Conv2dSpec spec = op.precision() == dev.osprey.Precision.FP32 ? op.spec() : op.spec().withMath(op.precision());
         if (op.residual() != (residual != null)) {
             throw new IllegalArgumentException("conv2dInference: expected " + (op.residual() ? "a residual" : "none")
                     + ", received " + (residual == null ? "none" : Tensor.describe(residual.shape())));
@@ -310,12 +309,12 @@ public interface Backend extends AutoCloseable {
 
     /**
      * y = activation(x . kernel + bias) in inference, kernel as prepared (or Keras' where the size is 0). The default
-     * is {@link #denseForward}, with the training ops' bf16 math in bf16.
+     * is {@link #denseForward}, with the training ops' math of the op's precision (bf16, fp16).
      */
     default void denseInference(DenseInference op, Tensor x, Tensor kernel, Tensor bias, Tensor y) {
         requireAvailable(op.precision());
-        denseForward(op.precision() == dev.osprey.Precision.BF16 ? op.spec().withMath(dev.osprey.Precision.BF16)
-                : op.spec(), x, kernel, bias, y);
+        denseForward(op.precision() == dev.osprey.Precision.FP32 ? op.spec() : op.spec().withMath(op.precision()), x,
+                kernel, bias, y);
     }
 
     /**

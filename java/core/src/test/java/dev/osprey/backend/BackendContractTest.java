@@ -384,15 +384,44 @@ abstract class BackendContractTest {
     @ParameterizedTest
     @MethodSource("convSpecs")
     void bf16ConvolutionMultipliesRoundedValues(Conv2dSpec s) {
-        org.junit.jupiter.api.Assumptions.assumeTrue(backend.unavailable(Precision.BF16) == null,
-                () -> backend.unavailable(Precision.BF16));
+        checkConvInference(s, Precision.BF16, BackendContractTest::bf16, bf16InferenceTolerance());
+    }
+
+    @ParameterizedTest
+    @MethodSource("denseSpecs")
+    void bf16DenseMultipliesRoundedValues(DenseSpec s) {
+        checkDenseInference(s, Precision.BF16, BackendContractTest::bf16, bf16InferenceTolerance());
+    }
+
+    /** fp16 inference (GPUs with tensor cores; skipped elsewhere): within fp16's 1e-2 of the fp32 reference. */
+    @ParameterizedTest
+    @MethodSource("convSpecs")
+    void fp16ConvolutionInferenceMatchesTheReference(Conv2dSpec s) {
+        checkConvInference(s, Precision.FP16, x -> x, Math.max(tolerance, FP16_TOLERANCE));
+    }
+
+    @ParameterizedTest
+    @MethodSource("denseSpecs")
+    void fp16DenseInferenceMatchesTheReference(DenseSpec s) {
+        checkDenseInference(s, Precision.FP16, x -> x, Math.max(tolerance, FP16_TOLERANCE));
+    }
+
+    /**
+     * The inference convolution with a residual in this precision (skipped where the backend has none) against the
+     * reference on the operands as given by operands (rounded, or as they are).
+     */
+    private void checkConvInference(Conv2dSpec s, Precision precision, java.util.function.UnaryOperator<float[]> operands,
+                                    double tolerance) {
+        org.junit.jupiter.api.Assumptions.assumeTrue(backend.unavailable(precision) == null,
+                () -> backend.unavailable(precision));
         Random r = new Random(s.toString().hashCode() + 3);
         float[] x = random(r, s.batch() * s.inH() * s.inW() * s.inC());
         float[] k = random(r, s.kernelH() * s.kernelW() * (s.inC() / s.groups()) * s.filters());
         float[] b = s.hasBias() ? random(r, s.filters()) : null;
         float[] residual = random(r, s.batch() * s.outH() * s.outW() * s.filters());
-        float[] linear = ReferenceOps.conv2dForward(s.withActivation(Activation.LINEAR), bf16(x), bf16(k), b);
-        ConvInference op = new ConvInference(s, true, Precision.BF16);
+        float[] linear = ReferenceOps.conv2dForward(s.withActivation(Activation.LINEAR), operands.apply(x),
+                operands.apply(k), b);
+        ConvInference op = new ConvInference(s, true, precision);
         long floats = backend.conv2dInferenceKernelSize(op);
         Tensor kernel = upload(k, s.kernelShape());
         if (floats > 0) {
@@ -407,19 +436,19 @@ abstract class BackendContractTest {
         for (int i = 0; i < expected.length; i++) {
             expected[i] = (float) ReferenceOps.activate(s.activation(), linear[i] + residual[i]);
         }
-        assertClose("bf16 conv inference " + s, expected, download(ty), bf16InferenceTolerance());
+        assertClose(precision + " conv inference " + s, expected, download(ty), tolerance);
     }
 
-    @ParameterizedTest
-    @MethodSource("denseSpecs")
-    void bf16DenseMultipliesRoundedValues(DenseSpec s) {
-        org.junit.jupiter.api.Assumptions.assumeTrue(backend.unavailable(Precision.BF16) == null,
-                () -> backend.unavailable(Precision.BF16));
+    /** As {@link #checkConvInference}, for a dense layer. */
+    private void checkDenseInference(DenseSpec s, Precision precision, java.util.function.UnaryOperator<float[]> operands,
+                                     double tolerance) {
+        org.junit.jupiter.api.Assumptions.assumeTrue(backend.unavailable(precision) == null,
+                () -> backend.unavailable(precision));
         Random r = new Random(s.toString().hashCode() + 3);
         float[] x = random(r, s.batch() * s.inFeatures());
         float[] k = random(r, s.inFeatures() * s.units());
         float[] b = random(r, s.units());
-        DenseInference op = new DenseInference(s, Precision.BF16);
+        DenseInference op = new DenseInference(s, precision);
         long floats = backend.denseInferenceKernelSize(op);
         Tensor kernel = upload(k, s.kernelShape());
         if (floats > 0) {
@@ -429,8 +458,8 @@ abstract class BackendContractTest {
         }
         Tensor ty = memory.allocate(s.outputShape());
         backend.denseInference(op, upload(x, s.inputShape()), kernel, upload(b, s.units()), ty);
-        assertClose("bf16 dense inference " + s, ReferenceOps.denseForward(s, bf16(x), bf16(k), b), download(ty),
-                bf16InferenceTolerance());
+        assertClose(precision + " dense inference " + s,
+                ReferenceOps.denseForward(s, operands.apply(x), operands.apply(k), b), download(ty), tolerance);
     }
 
     @ParameterizedTest

@@ -306,16 +306,14 @@ public final class CudaBackend implements Backend {
     }
 
     /**
-     * Inference in bf16 where bf16 training math is available: convolutions and dense layers multiply bf16 operands
-     * and sum in fp32 (the composed inference ops of {@link Backend}, with the spec's math set to bf16). fp32 always;
-     * int8 is not built for the CUDA backend.
+     * Inference in bf16 or fp16 where that training math is available: convolutions and dense layers multiply bf16 or
+     * fp16 operands and sum in fp32 (the composed inference ops of {@link Backend}, with the spec's math set to the
+     * precision). fp32 always; int8 is not built for the CUDA backend.
      */
     @Override
     public String unavailable(dev.osprey.Precision precision) {
         return switch (precision) {
-            case FP32 -> null;
-            case BF16 -> bf16Unavailable();
-            case FP16 -> description + ": fp16 is a training precision here (mixed_float16)";
+            case FP32, FP16, BF16 -> trainingUnavailable(precision);
             case INT8 -> description + ": int8 inference is not built for the CUDA backend; it infers in fp32"
                     + (c.computeMajor >= 8 ? " or bf16" : "");
         };
