@@ -9,7 +9,9 @@ public enum Precision {
     FP32,
     /**
      * bfloat16 products with fp32 sums: convolutions and dense layers read their inputs and kernels rounded to bf16
-     * (8 bits of mantissa) and write fp32; everything between them stays fp32. On CPUs with AVX512_BF16 or AMX.
+     * (8 bits of mantissa) and write fp32; everything between them stays fp32. On CPUs with AVX512_BF16 or AMX, and on
+     * GPUs with bf16 tensor cores (compute capability 8.0 and up), where cuDNN also rounds each convolution's output to
+     * bf16 before it is widened back.
      */
     BF16,
     /**

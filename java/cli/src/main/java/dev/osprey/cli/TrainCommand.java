@@ -75,7 +75,7 @@ final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--precision", defaultValue = "fp32", description = "How convolutions and dense layers multiply "
             + "while training: fp32, bf16 (mixed precision, Keras' mixed_bfloat16: bf16 products with fp32 sums, "
-            + "weights and saved model; on CPUs with AVX512_BF16 or AMX), or fp16 (mixed_float16, with dynamic loss "
+            + "weights and saved model; on CPUs with AVX512_BF16 or AMX and GPUs from Ampere on), or fp16 (mixed_float16, with dynamic loss "
             + "scaling; on GPUs with tensor cores). Elsewhere one line says why and training runs in fp32. "
             + "Default: ${DEFAULT-VALUE}.")
     String precision;

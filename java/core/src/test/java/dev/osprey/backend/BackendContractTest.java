@@ -135,23 +135,37 @@ abstract class BackendContractTest {
 
     /**
      * bf16 math really rounds the operands: 1 + 2^-8 is a tie between two bf16 values and rounds to even (1), 1 + 3 *
-     * 2^-9 rounds up to 1 + 2^-7. Times a kernel of 1 those are the outputs, exactly; fp32 and TF32 (10 fraction bits)
-     * would keep the inputs as they are.
+     * 2^-9 rounds up to 1 + 2^-7. Times an identity kernel those are the outputs, exactly; fp32 and TF32 (10 fraction
+     * bits) would keep the inputs as they are. Channel and unit counts are multiples of 8, as tensor cores take them.
      */
     @Test
     void bf16TrainingMathRoundsTheOperands() {
         assumeTrainingMath(Precision.BF16);
-        float[] x = {1.00390625f, 1.005859375f};
-        float[] rounded = {1f, 1.0078125f};
-        DenseSpec dense = new DenseSpec(2, 1, 1, Activation.LINEAR).withMath(Precision.BF16);
+        int width = 16;
+        float[] x = new float[width * width];
+        float[] rounded = new float[x.length];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = i % 2 == 0 ? 1.00390625f : 1.005859375f;
+            rounded[i] = i % 2 == 0 ? 1f : 1.0078125f;
+        }
+        DenseSpec dense = new DenseSpec(width, width, width, Activation.LINEAR).withMath(Precision.BF16);
         Tensor y = memory.allocate(dense.outputShape());
-        backend.denseForward(dense, upload(x, 2, 1), upload(new float[] {1f}, 1, 1), upload(new float[] {0f}, 1), y);
+        backend.denseForward(dense, upload(x, width, width), upload(identity(width), width, width),
+                upload(new float[width], width), y);
         org.junit.jupiter.api.Assertions.assertArrayEquals(rounded, download(y), "bf16 dense forward");
-        Conv2dSpec conv = new Conv2dSpec(1, 1, 2, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, false, Activation.LINEAR)
-                .withMath(Precision.BF16);
+        Conv2dSpec conv = new Conv2dSpec(1, 4, 4, width, width, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, false,
+                Activation.LINEAR).withMath(Precision.BF16);
         Tensor z = memory.allocate(conv.outputShape());
-        backend.conv2dForward(conv, upload(x, conv.inputShape()), upload(new float[] {1f}, conv.kernelShape()), null, z);
+        backend.conv2dForward(conv, upload(x, conv.inputShape()), upload(identity(width), conv.kernelShape()), null, z);
         org.junit.jupiter.api.Assertions.assertArrayEquals(rounded, download(z), "bf16 convolution forward");
+    }
+
+    private static float[] identity(int n) {
+        float[] m = new float[n * n];
+        for (int i = 0; i < n; i++) {
+            m[i * n + i] = 1f;
+        }
+        return m;
     }
 
     /** Skips (saying why) on backends without this training math. */

@@ -12,16 +12,20 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
- * The inference ops a backend without prepared layouts inherits (the CUDA backend's): in bf16 they run the training
- * ops with bf16 math, and they refuse a precision the backend calls unavailable. Checked on a backend that only
+ * The inference ops a backend without prepared layouts inherits (the CUDA backend's): in bf16 and fp16 they run the
+ * training ops with that math, and they refuse a precision the backend calls unavailable. Checked on a backend that only
  * records the calls it receives.
  */
 class DefaultInferenceOpsTest {
-    /** A backend whose abstract methods record their name and spec, whose defaults run, and whose bf16 is as given. */
-    private static Backend recording(List<String> calls, String bf16Unavailable) {
+    /**
+     * A backend whose abstract methods record their name and spec, whose defaults run, and whose bf16 and fp16 are
+     * unavailable for this reason (null: available).
+     */
+    private static Backend recording(List<String> calls, String narrowUnavailable) {
         InvocationHandler handler = (proxy, method, args) -> {
             if (method.getName().equals("unavailable")) {
-                return args[0] == Precision.FP32 ? null : args[0] == Precision.BF16 ? bf16Unavailable : "no " + args[0];
+                return args[0] == Precision.FP32 ? null
+                        : args[0] == Precision.BF16 || args[0] == Precision.FP16 ? narrowUnavailable : "no " + args[0];
             }
             if (method.getName().equals("description")) {
                 return "recording backend";
@@ -63,17 +67,18 @@ class DefaultInferenceOpsTest {
         };
     }
 
-    @Test
-    void bf16InferenceRunsTheTrainingOpsWithBf16Math() {
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(value = Precision.class, names = {"BF16", "FP16"})
+    void narrowInferenceRunsTheTrainingOpsWithThatMath(Precision precision) {
         List<String> calls = new ArrayList<>();
         Backend b = recording(calls, null);
-        b.conv2dInference(new ConvInference(CONV, true, Precision.BF16), tensor(CONV.inputShape()),
+        b.conv2dInference(new ConvInference(CONV, true, precision), tensor(CONV.inputShape()),
                 tensor(CONV.kernelShape()), tensor(3), tensor(CONV.outputShape()), tensor(CONV.outputShape()));
-        b.denseInference(new DenseInference(DENSE, Precision.BF16), tensor(DENSE.inputShape()),
+        b.denseInference(new DenseInference(DENSE, precision), tensor(DENSE.inputShape()),
                 tensor(DENSE.kernelShape()), tensor(4), tensor(DENSE.outputShape()));
         // The residual op: the convolution without its activation, the sum, then the activation.
-        assertEquals(List.of("conv2dForward BF16 LINEAR", "add", "activationForward",
-                "denseForward BF16 RELU"), calls);
+        assertEquals(List.of("conv2dForward " + precision.name() + " LINEAR", "add", "activationForward",
+                "denseForward " + precision.name() + " RELU"), calls);
     }
 
     @Test

@@ -71,6 +71,7 @@ public final class CudaBackend implements Backend {
     private final Kernels.Launch adamAmsgrad;
     private final Kernels.Launch gatherCodes;
     private final Kernels.Launch gatherRows;
+    private final Kernels.Launch toBf16;
     private final String description;
     private long tensorsAllocated;
     private boolean closed;
@@ -134,6 +135,7 @@ public final class CudaBackend implements Backend {
             rmsprop = c.kernels.launch("osprey_rmsprop_update", "ppppplffffpf");
             adamAmsgrad = c.kernels.launch("osprey_adam_amsgrad_update", "ppppplffffpf");
             gatherCodes = c.kernels.launch("osprey_gather_codes", "pppillp");
+            toBf16 = c.kernels.launch("osprey_to_bf16", "ppl");
             gatherRows = c.kernels.launch("osprey_gather_rows", "ppillp");
             int[] runtime = new int[1];
             cudart.cudaRuntimeGetVersion(runtime);
@@ -236,7 +238,8 @@ public final class CudaBackend implements Backend {
 
     /**
      * A plan for s; under bf16 math, where cuDNN has no bf16 algorithm for this geometry, an fp32 one instead (the
-     * layer then multiplies in fp32, said once in the log), as oneDNN's missing bf16 kernels fall back on the CPU.
+     * layer then multiplies in fp32, said once in the log and counted in {@link #bf16ConvolutionsInFp32()}), as
+     * oneDNN's missing bf16 kernels fall back on the CPU. Any other failure (out of memory, say) is thrown.
      */
     private CudaConvPlan newConvPlan(Conv2dSpec s) {
         if (s.math() != dev.osprey.Precision.BF16) {
@@ -244,10 +247,21 @@ public final class CudaBackend implements Backend {
         }
         try {
             return new CudaConvPlan(c, s);
-        } catch (dev.osprey.backend.BackendException e) {
+        } catch (CudaConvPlan.NoAlgorithm e) {
             LOG.warn("cuDNN has no bf16 convolution for {}: this layer multiplies in fp32 ({})", s, e.getMessage());
+            bf16ConvolutionsInFp32++;
             return new CudaConvPlan(c, s.withMath(dev.osprey.Precision.FP32));
         }
+    }
+
+    private long bf16ConvolutionsInFp32;
+
+    /**
+     * How many convolution geometries asked for bf16 math and multiply in fp32 instead, because cuDNN has no bf16
+     * algorithm for them here (each is logged once, when its plan is made).
+     */
+    public synchronized long bf16ConvolutionsInFp32() {
+        return bf16ConvolutionsInFp32;
     }
 
     @Override
@@ -300,8 +314,8 @@ public final class CudaBackend implements Backend {
             case FP16 -> c.computeMajor >= 7 ? null : description + ": compute capability " + c.computeMajor + "."
                     + c.computeMinor + " has no fp16 tensor cores (7.0 and up have them)";
             case BF16 -> bf16Unavailable();
-            case INT8 -> "int8 is for inference only (Model.quantize); training on this GPU multiplies in fp32"
-                    + (c.computeMajor >= 7 ? " or fp16" : "") + (c.computeMajor >= 8 ? " or bf16" : "");
+            case INT8 -> "int8 is for inference only (Model.quantize); training on this GPU multiplies in fp32, or "
+                    + "in fp16 or bf16 under a mixed-precision policy where it has them";
         };
     }
 
@@ -314,8 +328,8 @@ public final class CudaBackend implements Backend {
     public String unavailable(dev.osprey.Precision precision) {
         return switch (precision) {
             case FP32, FP16, BF16 -> trainingUnavailable(precision);
-            case INT8 -> description + ": int8 inference is not built for the CUDA backend; it infers in fp32"
-                    + (c.computeMajor >= 8 ? " or bf16" : "");
+            case INT8 -> description + ": int8 inference is not built for the CUDA backend; it infers in fp32, or in "
+                    + "fp16 or bf16 where the GPU has them";
         };
     }
 
@@ -328,7 +342,7 @@ public final class CudaBackend implements Backend {
             bf16Unavailable = c.computeMajor < 8 ? description + ": compute capability " + c.computeMajor + "."
                     + c.computeMinor + " has no bf16 tensor cores (8.0 and up have them)"
                     + (c.computeMajor >= 7 ? "; fp16 (mixed_float16) is available" : "")
-                    : SelfCheck.bf16(this);
+                    : SelfCheck.bf16(this, this::bf16ConvolutionsInFp32);
             bf16Checked = true;
         }
         return bf16Unavailable;
@@ -338,22 +352,32 @@ public final class CudaBackend implements Backend {
 
     /**
      * C = A . B (column-major, each operand transposed or not) for the dense layer s: cublasSgemm in the context's
-     * math (fp32, or TF32 where allowed), or with fp16 or bf16 math cublasGemmEx on the same fp32 arrays with the
-     * compute type that lets cuBLAS round the operands to fp16 or bf16 for tensor cores and sum in fp32.
+     * math (fp32, or TF32 where allowed); with fp16 math cublasGemmEx on the same fp32 arrays with the compute type
+     * that lets cuBLAS round the operands to fp16 for tensor cores and sum in fp32; with bf16 math cublasGemmEx on bf16
+     * copies of the operands (rounded to nearest even into the context's bf16 scratches, so that every product is
+     * of bf16 values whatever kernel cuBLAS picks), summing in fp32 and writing fp32.
      */
     private void gemm(DenseSpec s, int opA, int opB, int m, int n, int k, Tensor a, int lda, Tensor b, int ldb,
                       Tensor cOut, int ldc, String what) {
-        if (s.math() == dev.osprey.Precision.FP16 || s.math() == dev.osprey.Precision.BF16) {
-            boolean fp16 = s.math() == dev.osprey.Precision.FP16;
-            if (!c.tf32) { // strict fp32 sets the handle pedantic, which could veto the narrower compute type
+        if (s.math() == dev.osprey.Precision.BF16) {
+            c.reserveBf16Scratch(a.size() * Short.BYTES, b.size() * Short.BYTES);
+            toBf16.pointer(0, cuda(a)).address(1, c.bf16ScratchA().address()).longValue(2, a.size())
+                    .run(a.size(), c.stream);
+            toBf16.pointer(0, cuda(b)).address(1, c.bf16ScratchB().address()).longValue(2, b.size())
+                    .run(b.size(), c.stream);
+            Status.cublas(cublas.cublasGemmEx(c.cublasHandle, opA, opB, m, n, k, c.one, c.bf16ScratchA(),
+                    cudart.CUDA_R_16BF, lda, c.bf16ScratchB(), cudart.CUDA_R_16BF, ldb, c.zero, cuda(cOut).pointer(),
+                    cudart.CUDA_R_32F, ldc, cublas.CUBLAS_COMPUTE_32F, cublas.CUBLAS_GEMM_DEFAULT),
+                    "cublasGemmEx(" + what + ", bf16 operands) " + s);
+        } else if (s.math() == dev.osprey.Precision.FP16) {
+            if (!c.tf32) { // strict fp32 sets the handle pedantic, which could veto the fp16 compute type
                 Status.cublas(cublas.cublasSetMathMode(c.cublasHandle, cublas.CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
             }
             try {
                 Status.cublas(cublas.cublasGemmEx(c.cublasHandle, opA, opB, m, n, k, c.one, cuda(a).pointer(),
                         cudart.CUDA_R_32F, lda, cuda(b).pointer(), cudart.CUDA_R_32F, ldb, c.zero, cuda(cOut).pointer(),
-                        cudart.CUDA_R_32F, ldc,
-                        fp16 ? cublas.CUBLAS_COMPUTE_32F_FAST_16F : cublas.CUBLAS_COMPUTE_32F_FAST_16BF,
-                        cublas.CUBLAS_GEMM_DEFAULT), "cublasGemmEx(" + what + ", " + s.math() + " math) " + s);
+                        cudart.CUDA_R_32F, ldc, cublas.CUBLAS_COMPUTE_32F_FAST_16F, cublas.CUBLAS_GEMM_DEFAULT),
+                        "cublasGemmEx(" + what + ", fp16 math) " + s);
             } finally {
                 if (!c.tf32) {
                     Status.cublas(cublas.cublasSetMathMode(c.cublasHandle, cublas.CUBLAS_PEDANTIC_MATH),

@@ -31,8 +31,8 @@ final class CudaContext implements AutoCloseable {
     private static final long CUBLAS_WORKSPACE_BYTES = 32L << 20;
     private final GrowOnlyBuffer workspace = new GrowOnlyBuffer("cuDNN workspace");
     private final GrowOnlyBuffer weightScratch = new GrowOnlyBuffer("weight scratch");
-    private final GrowOnlyBuffer bf16InputSide = new GrowOnlyBuffer("bf16 scratch (input side)");
-    private final GrowOnlyBuffer bf16OutputSide = new GrowOnlyBuffer("bf16 scratch (output side)");
+    private final GrowOnlyBuffer bf16ScratchA = new GrowOnlyBuffer("bf16 scratch A");
+    private final GrowOnlyBuffer bf16ScratchB = new GrowOnlyBuffer("bf16 scratch B");
     private final Pointer cublasWorkspace = new Pointer();
     private boolean closed;
 
@@ -93,21 +93,23 @@ final class CudaContext implements AutoCloseable {
     }
 
     /**
-     * Grows the two bf16 scratches of mixed_bfloat16 convolutions to at least these many bytes: one for the tensor on
-     * the input side of an op (x, or dx), one for the output side (y, or dy). cuDNN's bf16 convolutions read and write
-     * bf16 while Osprey's tensors stay fp32, so operands are rounded into these for the length of one op.
+     * Grows the two bf16 scratches of mixed_bfloat16 to at least these many bytes. cuDNN's bf16 convolutions and the
+     * bf16 matrix products read bf16 while Osprey's tensors stay fp32, so an op rounds its two operands into these for
+     * its own length: a convolution the tensor on its input side (x, or dx) into A and the one on its output side (y,
+     * or dy) into B; a dense layer's product its operands A and B. Growing synchronizes: called while planning, or
+     * once per new size.
      */
-    void reserveBf16Scratch(long inputSideBytes, long outputSideBytes) {
-        bf16InputSide.reserve(inputSideBytes);
-        bf16OutputSide.reserve(outputSideBytes);
+    void reserveBf16Scratch(long bytesA, long bytesB) {
+        bf16ScratchA.reserve(bytesA);
+        bf16ScratchB.reserve(bytesB);
     }
 
-    Pointer bf16InputSide() {
-        return bf16InputSide.pointer;
+    Pointer bf16ScratchA() {
+        return bf16ScratchA.pointer;
     }
 
-    Pointer bf16OutputSide() {
-        return bf16OutputSide.pointer;
+    Pointer bf16ScratchB() {
+        return bf16ScratchB.pointer;
     }
 
     /** A device buffer that only grows: it frees the old one (once queued work that may use it is done) and reallocates. */
@@ -157,7 +159,7 @@ final class CudaContext implements AutoCloseable {
         if (kernels != null) {
             kernels.close();
         }
-        for (GrowOnlyBuffer buffer : new GrowOnlyBuffer[] {workspace, weightScratch, bf16InputSide, bf16OutputSide}) {
+        for (GrowOnlyBuffer buffer : new GrowOnlyBuffer[] {workspace, weightScratch, bf16ScratchA, bf16ScratchB}) {
             buffer.free();
         }
         if (!cublasHandle.isNull()) {

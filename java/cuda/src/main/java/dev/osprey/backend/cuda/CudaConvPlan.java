@@ -102,8 +102,6 @@ final class CudaConvPlan implements AutoCloseable {
             toHwio = c.kernels.launch("osprey_krsc_to_hwio", "ppiii");
             biasActivation = c.kernels.launch("osprey_bias_activation_forward", "ppiiiff");
             if (bf16) {
-                c.reserveBf16Scratch((long) s.batch() * inH * inW * s.inC() * Short.BYTES,
-                        (long) s.batch() * s.outH() * s.outW() * s.filters() * Short.BYTES);
                 toBf16 = c.kernels.launch("osprey_to_bf16", "ppl");
                 fromBf16 = c.kernels.launch("osprey_from_bf16", "ppl");
                 toKrscBf16 = c.kernels.launch("osprey_hwio_to_krsc_bf16", "ppiii");
@@ -115,7 +113,7 @@ final class CudaConvPlan implements AutoCloseable {
 
             int[] found = new int[1];
             try (cudnnConvolutionFwdAlgoPerf_t perf = new cudnnConvolutionFwdAlgoPerf_t(CANDIDATES)) {
-                Status.cudnn(cudnn.cudnnFindConvolutionForwardAlgorithm(c.cudnnHandle, x, w, conv, y, CANDIDATES, found,
+                searched(cudnn.cudnnFindConvolutionForwardAlgorithm(c.cudnnHandle, x, w, conv, y, CANDIDATES, found,
                         perf), "cudnnFindConvolutionForwardAlgorithm " + s);
                 int best = firstSuccessful(found[0], i -> perf.position(i).status());
                 forwardAlgo = perf.position(best).algo();
@@ -123,7 +121,7 @@ final class CudaConvPlan implements AutoCloseable {
                 c.reserveWorkspace(perf.position(best).memory());
             }
             try (cudnnConvolutionBwdDataAlgoPerf_t perf = new cudnnConvolutionBwdDataAlgoPerf_t(CANDIDATES)) {
-                Status.cudnn(cudnn.cudnnFindConvolutionBackwardDataAlgorithm(c.cudnnHandle, w, y, conv, x, CANDIDATES,
+                searched(cudnn.cudnnFindConvolutionBackwardDataAlgorithm(c.cudnnHandle, w, y, conv, x, CANDIDATES,
                         found, perf), "cudnnFindConvolutionBackwardDataAlgorithm " + s);
                 int best = firstSuccessful(found[0], i -> perf.position(i).status());
                 backwardDataAlgo = perf.position(best).algo();
@@ -131,12 +129,16 @@ final class CudaConvPlan implements AutoCloseable {
                 c.reserveWorkspace(perf.position(best).memory());
             }
             try (cudnnConvolutionBwdFilterAlgoPerf_t perf = new cudnnConvolutionBwdFilterAlgoPerf_t(CANDIDATES)) {
-                Status.cudnn(cudnn.cudnnFindConvolutionBackwardFilterAlgorithm(c.cudnnHandle, x, y, conv, w, CANDIDATES,
+                searched(cudnn.cudnnFindConvolutionBackwardFilterAlgorithm(c.cudnnHandle, x, y, conv, w, CANDIDATES,
                         found, perf), "cudnnFindConvolutionBackwardFilterAlgorithm " + s);
                 int best = firstSuccessful(found[0], i -> perf.position(i).status());
                 backwardFilterAlgo = perf.position(best).algo();
                 backwardFilterMath = perf.position(best).mathType();
                 c.reserveWorkspace(perf.position(best).memory());
+            }
+            if (bf16) { // once cuDNN has algorithms for every direction
+                c.reserveBf16Scratch((long) s.batch() * inH * inW * s.inC() * Short.BYTES,
+                        (long) s.batch() * s.outH() * s.outW() * s.filters() * Short.BYTES);
             }
         } catch (RuntimeException e) {
             close(); // frees what was made before the failure
@@ -150,7 +152,22 @@ final class CudaConvPlan implements AutoCloseable {
                 return i;
             }
         }
-        throw new BackendException("cuDNN found no working algorithm for " + s);
+        throw new NoAlgorithm("cuDNN found no working algorithm for " + s);
+    }
+
+    /** An algorithm search's status: a "not supported" one (cuDNN 9 numbers them 3000-3999) means no algorithm. */
+    private static void searched(int status, String call) {
+        if (status / 1000 == cudnn.CUDNN_STATUS_NOT_SUPPORTED / 1000) {
+            throw new NoAlgorithm("cuDNN " + call + ": not supported (status " + status + ")");
+        }
+        Status.cudnn(status, call);
+    }
+
+    /** cuDNN has no algorithm for this convolution in its data types (a bf16 geometry it does not cover, say). */
+    static final class NoAlgorithm extends BackendException {
+        NoAlgorithm(String message) {
+            super(message);
+        }
     }
 
     /** The kernel in cuDNN's layout (rounded to bf16 under bf16 math), in the weight scratch. */
@@ -173,11 +190,11 @@ final class CudaConvPlan implements AutoCloseable {
         Status.cudnn(cudnn.cudnnSetConvolutionMathType(conv, forwardMath), "cudnnSetConvolutionMathType");
         Activation a = s.activation();
         if (bf16) {
-            Status.cudnn(cudnn.cudnnConvolutionForward(c.cudnnHandle, c.one, x, roundedInto(c.bf16InputSide(), in), w,
-                    krsc, conv, forwardAlgo, c.workspace(), c.workspaceBytes(), c.zero, y, c.bf16OutputSide()),
+            Status.cudnn(cudnn.cudnnConvolutionForward(c.cudnnHandle, c.one, x, roundedInto(c.bf16ScratchA(), in), w,
+                    krsc, conv, forwardAlgo, c.workspace(), c.workspaceBytes(), c.zero, y, c.bf16ScratchB()),
                     "cudnnConvolutionForward(bf16) " + s);
             // Widened into the fp32 output with the bias and activation, in one pass.
-            biasActivationFromBf16.address(0, c.bf16OutputSide().address()).pointer(1, output).pointer(2, b)
+            biasActivationFromBf16.address(0, c.bf16ScratchB().address()).pointer(1, output).pointer(2, b)
                     .intValue(3, s.batch() * s.outH() * s.outW()).intValue(4, s.filters())
                     .intValue(5, a.kind().ordinal()).floatValue(6, a.alpha()).floatValue(7, a.maxValue())
                     .run(output.size(), c.stream);
@@ -199,9 +216,9 @@ final class CudaConvPlan implements AutoCloseable {
         Status.cudnn(cudnn.cudnnSetConvolutionMathType(conv, backwardDataMath), "cudnnSetConvolutionMathType");
         if (bf16) {
             Status.cudnn(cudnn.cudnnConvolutionBackwardData(c.cudnnHandle, c.one, w, krsc, y,
-                    roundedInto(c.bf16OutputSide(), dy), conv, backwardDataAlgo, c.workspace(), c.workspaceBytes(),
-                    c.zero, x, c.bf16InputSide()), "cudnnConvolutionBackwardData(bf16) " + s);
-            fromBf16.address(0, c.bf16InputSide().address()).pointer(1, target).longValue(2, target.size())
+                    roundedInto(c.bf16ScratchB(), dy), conv, backwardDataAlgo, c.workspace(), c.workspaceBytes(),
+                    c.zero, x, c.bf16ScratchA()), "cudnnConvolutionBackwardData(bf16) " + s);
+            fromBf16.address(0, c.bf16ScratchA().address()).pointer(1, target).longValue(2, target.size())
                     .run(target.size(), c.stream);
         } else {
             Status.cudnn(cudnn.cudnnConvolutionBackwardData(c.cudnnHandle, c.one, w, krsc, y, dy.pointer(),
@@ -217,8 +234,8 @@ final class CudaConvPlan implements AutoCloseable {
         // Padded again: plans are shared by layers of equal specs, so the copy may hold another layer's input.
         CudaTensor in = padding == null ? input : padding.pad(input);
         Status.cudnn(cudnn.cudnnSetConvolutionMathType(conv, backwardFilterMath), "cudnnSetConvolutionMathType");
-        org.bytedeco.javacpp.Pointer xData = bf16 ? roundedInto(c.bf16InputSide(), in) : in.pointer();
-        org.bytedeco.javacpp.Pointer dyData = bf16 ? roundedInto(c.bf16OutputSide(), dy) : dy.pointer();
+        org.bytedeco.javacpp.Pointer xData = bf16 ? roundedInto(c.bf16ScratchA(), in) : in.pointer();
+        org.bytedeco.javacpp.Pointer dyData = bf16 ? roundedInto(c.bf16ScratchB(), dy) : dy.pointer();
         Status.cudnn(cudnn.cudnnConvolutionBackwardFilter(c.cudnnHandle, c.one, x, xData, y, dyData, conv,
                 backwardFilterAlgo, c.workspace(), c.workspaceBytes(), c.zero, w, c.weightScratch()),
                 "cudnnConvolutionBackwardFilter" + (bf16 ? "(bf16) " : " ") + s);

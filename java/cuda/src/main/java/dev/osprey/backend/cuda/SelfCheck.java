@@ -9,7 +9,6 @@ import dev.osprey.backend.DenseSpec;
 import dev.osprey.backend.ResidentData;
 import dev.osprey.backend.Memory;
 import dev.osprey.backend.Tensor;
-import java.util.Arrays;
 
 /**
  * A few small ops with answers computed here in plain Java, run when a GPU backend opens: a wrong layout or
@@ -26,24 +25,51 @@ final class SelfCheck {
 
     static void run(Backend b) {
         try (Memory memory = b.newMemory()) {
-            dense(b, memory, Precision.FP32);
-            convolution(b, memory, Precision.FP32);
+            float[] x = {1, 2, 3, 4, -1, 0, 1, 2, 0.5f, 0.5f, -2, 1};
+            float[] k = {0.1f, -0.2f, 0.3f, 0.4f, -0.5f, 0.6f, 0.7f, -0.8f}; // (in 4, units 2)
+            dense(b, memory, new DenseSpec(3, 4, 2, Activation.RELU), x, k, new float[] {0.05f, -0.05f});
+            float[] image = new float[32];
+            float[] kernel = new float[54];
+            for (int i = 0; i < image.length; i++) {
+                image[i] = (i % 7) - 3;
+            }
+            for (int i = 0; i < kernel.length; i++) {
+                kernel[i] = ((i * 5) % 11 - 5) / 10f;
+            }
+            convolution(b, memory, new Conv2dSpec(1, 4, 4, 2, 3, 3, 3, 1, 1, 0, 0, 0, 0, Activation.LINEAR), image,
+                    kernel, new float[] {0.5f, -0.5f, 0f});
             residentGather(b, memory);
         }
     }
 
     /**
-     * Null when a dense layer and a convolution with bf16 math (mixed_bfloat16) plan and give the right answers here,
-     * else why not, in one line: cuDNN may refuse bf16 tensors on some builds and GPUs.
+     * Null when a dense layer and a convolution with bf16 math (mixed_bfloat16) give the right answers here on bf16
+     * products, else why not, in one line: cuDNN may refuse bf16 tensors on some builds and GPUs. Their channel and
+     * unit counts are multiples of 8, as tensor cores take them; fallbacks counts the convolutions that asked for bf16
+     * and multiply in fp32 (which this check's must not).
      */
-    static String bf16(Backend b) {
+    static String bf16(Backend b, java.util.function.LongSupplier fallbacks) {
+        long before = fallbacks.getAsLong();
         try (Memory memory = b.newMemory()) {
-            dense(b, memory, Precision.BF16);
-            convolution(b, memory, Precision.BF16);
-            return null;
+            dense(b, memory, new DenseSpec(8, 16, 8, Activation.RELU).withMath(Precision.BF16), values(128, 1),
+                    values(128, 2), values(8, 3));
+            Conv2dSpec conv = new Conv2dSpec(2, 6, 6, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1, Activation.LINEAR)
+                    .withMath(Precision.BF16);
+            convolution(b, memory, conv, values(2 * 6 * 6 * 8, 4), values(3 * 3 * 8 * 8, 5), values(8, 6));
         } catch (BackendException e) {
             return "bf16 products failed their check on this GPU: " + e.getMessage();
         }
+        return fallbacks.getAsLong() == before ? null
+                : "cuDNN has no bf16 algorithm on this GPU even for a 3x3 convolution of 8 channels";
+    }
+
+    /** n values in [-1, 1) by a fixed formula (salt varies them), each a multiple of 1/50. */
+    private static float[] values(int n, int salt) {
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) {
+            v[i] = ((i * 37 + salt * 11) % 101) / 50.0f - 1.0f;
+        }
+        return v;
     }
 
     /** x as the products see it: rounded to the nearest bfloat16 (ties to even) under bf16 math. */
@@ -69,65 +95,74 @@ final class SelfCheck {
         }
     }
 
-    private static void dense(Backend b, Memory memory, Precision math) {
-        DenseSpec s = new DenseSpec(3, 4, 2, Activation.RELU).withMath(math);
-        float[] x = {1, 2, 3, 4, -1, 0, 1, 2, 0.5f, 0.5f, -2, 1};
-        float[] k = {0.1f, -0.2f, 0.3f, 0.4f, -0.5f, 0.6f, 0.7f, -0.8f}; // (in 4, units 2)
-        float[] bias = {0.05f, -0.05f};
-        float[] expected = new float[6];
-        for (int n = 0; n < 3; n++) {
-            for (int u = 0; u < 2; u++) {
+    /** The dense layer s (its activation ReLU or linear) against a sum in double here, of the operands as rounded. */
+    private static void dense(Backend b, Memory memory, DenseSpec s, float[] x, float[] k, float[] bias) {
+        int in = s.inFeatures();
+        int units = s.units();
+        float[] expected = new float[s.batch() * units];
+        for (int n = 0; n < s.batch(); n++) {
+            for (int u = 0; u < units; u++) {
                 double acc = bias[u];
-                for (int i = 0; i < 4; i++) {
-                    acc += operand(x[n * 4 + i], math) * operand(k[i * 2 + u], math);
+                for (int i = 0; i < in; i++) {
+                    acc += operand(x[n * in + i], s.math()) * operand(k[i * units + u], s.math());
                 }
-                expected[n * 2 + u] = (float) Math.max(0, acc);
+                expected[n * units + u] = (float) (s.activation().kind() == Activation.Kind.RELU ? Math.max(0, acc) : acc);
             }
         }
         Tensor y = memory.allocate(s.outputShape());
-        b.denseForward(s, upload(b, memory, x, 3, 4), upload(b, memory, k, 4, 2), upload(b, memory, bias, 2), y);
-        compare("dense forward (" + math + ")", expected, download(b, y));
+        b.denseForward(s, upload(b, memory, x, s.inputShape()), upload(b, memory, k, s.kernelShape()),
+                upload(b, memory, bias, units), y);
+        compare("dense forward (" + s.math() + ")", expected, download(b, y));
     }
 
-    private static void convolution(Backend b, Memory memory, Precision math) {
-        Conv2dSpec s = new Conv2dSpec(1, 4, 4, 2, 3, 3, 3, 1, 1, 0, 0, 0, 0, Activation.LINEAR).withMath(math);
-        float[] x = new float[32];
-        float[] k = new float[54];
-        for (int i = 0; i < x.length; i++) {
-            x[i] = (i % 7) - 3;
-        }
-        for (int i = 0; i < k.length; i++) {
-            k[i] = ((i * 5) % 11 - 5) / 10f;
-        }
-        float[] bias = {0.5f, -0.5f, 0f};
-        float[] expected = new float[2 * 2 * 3];
-        for (int i = 0; i < 2; i++) {
-            for (int j = 0; j < 2; j++) {
-                for (int f = 0; f < 3; f++) {
-                    double acc = bias[f];
-                    for (int u = 0; u < 3; u++) {
-                        for (int v = 0; v < 3; v++) {
-                            for (int c = 0; c < 2; c++) {
-                                acc += operand(x[((i + u) * 4 + (j + v)) * 2 + c], math)
-                                        * operand(k[((u * 3 + v) * 2 + c) * 3 + f], math);
+    /** The convolution s (stride 1, linear, one group, with bias) against a sum in double here, zero-padded. */
+    private static void convolution(Backend b, Memory memory, Conv2dSpec s, float[] x, float[] k, float[] bias) {
+        int inC = s.inC();
+        int filters = s.filters();
+        float[] expected = new float[s.batch() * s.outH() * s.outW() * filters];
+        for (int n = 0; n < s.batch(); n++) {
+            for (int i = 0; i < s.outH(); i++) {
+                for (int j = 0; j < s.outW(); j++) {
+                    for (int f = 0; f < filters; f++) {
+                        double acc = bias[f];
+                        for (int u = 0; u < s.kernelH(); u++) {
+                            for (int v = 0; v < s.kernelW(); v++) {
+                                int row = i + u - s.padTop();
+                                int col = j + v - s.padLeft();
+                                if (row < 0 || row >= s.inH() || col < 0 || col >= s.inW()) {
+                                    continue;
+                                }
+                                for (int c = 0; c < inC; c++) {
+                                    acc += operand(x[((n * s.inH() + row) * s.inW() + col) * inC + c], s.math())
+                                            * operand(k[((u * s.kernelW() + v) * inC + c) * filters + f], s.math());
+                                }
                             }
                         }
+                        expected[((n * s.outH() + i) * s.outW() + j) * filters + f] = (float) acc;
                     }
-                    expected[(i * 2 + j) * 3 + f] = (float) acc;
                 }
             }
         }
         Tensor y = memory.allocate(s.outputShape());
-        b.conv2dForward(s, upload(b, memory, x, s.inputShape()), upload(b, memory, k, s.kernelShape()), upload(b, memory, bias, 3), y);
-        compare("conv2d forward (" + math + ")", expected, download(b, y));
+        b.conv2dForward(s, upload(b, memory, x, s.inputShape()), upload(b, memory, k, s.kernelShape()),
+                upload(b, memory, bias, filters), y);
+        compare("conv2d forward (" + s.math() + ")", expected, download(b, y));
     }
 
+    /** Throws, naming the first value off by more than the tolerance and how many are, when any is. */
     private static void compare(String what, float[] expected, float[] actual) {
+        int wrong = 0;
+        int first = -1;
         for (int i = 0; i < expected.length; i++) {
             if (!(Math.abs(expected[i] - actual[i]) <= TOLERANCE * Math.max(1, Math.abs(expected[i])))) {
-                throw new BackendException("CUDA backend self-check failed: " + what + " expected "
-                        + Arrays.toString(expected) + ", received " + Arrays.toString(actual));
+                wrong++;
+                first = first < 0 ? i : first;
             }
+        }
+        if (wrong > 0) {
+            throw new BackendException("CUDA backend self-check failed: " + what + " expected " + expected[first]
+                    + " at " + first + ", received " + actual[first] + " (" + wrong + " of " + expected.length
+                    + " values off by more than " + TOLERANCE + " relative)");
         }
     }
 
