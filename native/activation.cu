@@ -71,23 +71,31 @@ OSPREY_KERNEL void osprey_activation_backward(const float* x, const float* y, co
     }
 }
 
-// y[r][u] = act(y[r][u] + bias[u]): y already holds x . kernel from cuBLAS, or a convolution from cuDNN, whose NHWC
-// rows are pixels and units are filters: one pass instead of cuDNN's two. bias may be absent (nullptr).
-OSPREY_KERNEL void osprey_bias_activation_forward(float* y, const float* bias, int rows, int units, int kind,
-                                                  float alpha, float maxValue) {
+// The epilogue of a matrix product or convolution: act(v + bias[u] + residual[i]), bias and residual each optional.
+__device__ __forceinline__ float osprey_epilogue(float v, const float* bias, const float* residual, long long i,
+                                                 int units, int kind, float alpha, float maxValue) {
+    if (bias != nullptr) v += bias[i % units];
+    if (residual != nullptr) v += residual[i];
+    return osprey_activate(kind, alpha, maxValue, v);
+}
+
+// y[r][u] = act(y[r][u] + bias[u] + residual[r][u]): y already holds x . kernel from cuBLAS, or a convolution from
+// cuDNN, whose NHWC rows are pixels and units are filters: one pass instead of cuDNN's two (three with an inference
+// plan's residual sum). bias and residual may be absent (nullptr).
+OSPREY_KERNEL void osprey_bias_activation_forward(float* y, const float* bias, const float* residual, int rows,
+                                                  int units, int kind, float alpha, float maxValue) {
     FOR_EACH(i, (long long)rows * units) {
-        const float v = bias != nullptr ? y[i] + bias[i % units] : y[i];
-        y[i] = osprey_activate(kind, alpha, maxValue, v);
+        y[i] = osprey_epilogue(y[i], bias, residual, i, units, kind, alpha, maxValue);
     }
 }
 
 // As osprey_bias_activation_forward, reading the bf16 output of a mixed_bfloat16 convolution and writing y in fp32:
 // widening, bias and activation in one pass.
-OSPREY_KERNEL void osprey_bias_activation_from_bf16(const unsigned short* y16, float* y, const float* bias, int rows,
-                                                    int units, int kind, float alpha, float maxValue) {
+OSPREY_KERNEL void osprey_bias_activation_from_bf16(const unsigned short* y16, float* y, const float* bias,
+                                                    const float* residual, int rows, int units, int kind, float alpha,
+                                                    float maxValue) {
     FOR_EACH(i, (long long)rows * units) {
-        const float v = osprey_from_bf16_bits(y16[i]);
-        y[i] = osprey_activate(kind, alpha, maxValue, bias != nullptr ? v + bias[i % units] : v);
+        y[i] = osprey_epilogue(osprey_from_bf16_bits(y16[i]), bias, residual, i, units, kind, alpha, maxValue);
     }
 }
 

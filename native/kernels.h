@@ -38,8 +38,8 @@ enum osprey_activation_kind {
 };
 OSPREY_KERNEL void osprey_activation_forward(const float* x, float* y, long long n, int kind, float alpha, float maxValue);
 OSPREY_KERNEL void osprey_activation_backward(const float* x, const float* y, const float* dy, float* dx, long long n, int kind, float alpha, float maxValue);
-OSPREY_KERNEL void osprey_bias_activation_forward(float* y, const float* bias, int rows, int units, int kind, float alpha, float maxValue);
-OSPREY_KERNEL void osprey_bias_activation_from_bf16(const unsigned short* y16, float* y, const float* bias, int rows, int units, int kind, float alpha, float maxValue);
+OSPREY_KERNEL void osprey_bias_activation_forward(float* y, const float* bias, const float* residual, int rows, int units, int kind, float alpha, float maxValue);
+OSPREY_KERNEL void osprey_bias_activation_from_bf16(const unsigned short* y16, float* y, const float* bias, const float* residual, int rows, int units, int kind, float alpha, float maxValue);
 OSPREY_KERNEL void osprey_bias_backward(const float* dy, float* dBias, int rows, int units);
 
 // element-wise (elementwise.cu, dropout.cu)

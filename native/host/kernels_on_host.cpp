@@ -250,10 +250,11 @@ int main() {
     }
     { // dense bias + ReLU over 3 rows of 5 units, bias-free hard_swish, and the bias gradient
         std::vector<float> y = input(15, 7), bias = input(5, 8), db(5), z = input(15, 7);
-        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_bias_activation_forward, y.data(), bias.data(), 3, 5, (int)OSPREY_RELU,
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_bias_activation_forward, y.data(), bias.data(), (const float*)nullptr,
+                           3, 5, (int)OSPREY_RELU,
                            0.0f, INFINITY);
         print("bias_relu", y.data(), 15);
-        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_bias_activation_forward, z.data(), nullptr, 3, 5,
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_bias_activation_forward, z.data(), nullptr, nullptr, 3, 5,
                            (int)OSPREY_HARD_SWISH, 0.0f, INFINITY);
         print("no_bias_hard_swish", z.data(), 15);
         std::vector<float> dy = input(15, 9);
@@ -295,8 +296,17 @@ int main() {
         std::vector<unsigned short> y16(15);
         OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_to_bf16, (const float*)y.data(), y16.data(), 15LL);
         OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_bias_activation_from_bf16, (const unsigned short*)y16.data(),
-                           out.data(), (const float*)bias.data(), 3, 5, (int)OSPREY_RELU, 0.0f, INFINITY);
+                           out.data(), (const float*)bias.data(), (const float*)nullptr, 3, 5, (int)OSPREY_RELU, 0.0f,
+                           INFINITY);
         print("bias_relu_from_bf16", out.data(), 15);
+        std::vector<float> residual = input(15, 13), withResidual(15), plain = input(15, 7);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_bias_activation_from_bf16, (const unsigned short*)y16.data(),
+                           withResidual.data(), (const float*)bias.data(), (const float*)residual.data(), 3, 5,
+                           (int)OSPREY_RELU, 0.0f, INFINITY);
+        print("bias_residual_relu_from_bf16", withResidual.data(), 15);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_bias_activation_forward, plain.data(), (const float*)nullptr,
+                           (const float*)residual.data(), 3, 5, (int)OSPREY_RELU, 0.0f, 6.0f); // relu6: ReLU capped at 6
+        print("residual_relu6", plain.data(), 15);
     }
     { // gathers: 4 samples of 3 byte codes through a table, and float rows, in the order {2, 0, 3, 1}, rows 1..3
         const unsigned char codes[12] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 255};

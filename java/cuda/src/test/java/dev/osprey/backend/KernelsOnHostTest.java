@@ -535,6 +535,15 @@ class KernelsOnHostTest {
             expected[i] = Math.max(0f, bf16(y[i]) + bias[i % 5]);
         }
         close(expected, out.get("bias_relu_from_bf16"), 0, "bf16 epilogue");
+        float[] residual = input(15, 13);
+        float[] withResidual = new float[15];
+        float[] relu6 = new float[15];
+        for (int i = 0; i < 15; i++) {
+            withResidual[i] = Math.max(0f, bf16(y[i]) + bias[i % 5] + residual[i]);
+            relu6[i] = Math.min(6f, Math.max(0f, y[i] + residual[i]));
+        }
+        close(withResidual, out.get("bias_residual_relu_from_bf16"), 0, "bf16 epilogue with a residual");
+        close(relu6, out.get("residual_relu6"), 0, "epilogue with a residual and no bias");
     }
 
     @Test

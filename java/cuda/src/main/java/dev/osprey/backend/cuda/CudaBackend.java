@@ -107,7 +107,7 @@ public final class CudaBackend implements Backend {
         CURRENT_DEVICE.get()[0] = device;
         try {
             staging = new PinnedStaging(c);
-            biasActivation = c.kernels.launch("osprey_bias_activation_forward", "ppiiiff");
+            biasActivation = c.kernels.launch("osprey_bias_activation_forward", "pppiiiff");
             biasBackward = c.kernels.launch("osprey_bias_backward", "ppii");
             activationForward = c.kernels.launch("osprey_activation_forward", "ppliff");
             activationBackward = c.kernels.launch("osprey_activation_backward", "ppppliff");
@@ -256,6 +256,68 @@ public final class CudaBackend implements Backend {
 
     private long bf16ConvolutionsInFp32;
 
+    // ---- inference: kernels prepared once in cuDNN's layout, residual sums in the epilogue ----
+
+    /** The convolution of op with the math of its precision (fp32, bf16 or fp16), refused where unavailable. */
+    private Conv2dSpec inferenceSpec(dev.osprey.backend.ConvInference op) {
+        String reason = unavailable(op.precision());
+        if (reason != null) {
+            throw new UnsupportedOperationException(reason);
+        }
+        return op.precision() == dev.osprey.Precision.FP32 ? op.spec() : op.spec().withMath(op.precision());
+    }
+
+    /** A kernel in cuDNN's layout and the plan's number format (bf16 packs two values to a float). */
+    @Override
+    public synchronized long conv2dInferenceKernelSize(dev.osprey.backend.ConvInference op) {
+        return conv(inferenceSpec(op)).preparedFloats();
+    }
+
+    @Override
+    public synchronized void conv2dPrepareInferenceKernel(dev.osprey.backend.ConvInference op, Tensor kernel,
+                                                          Tensor prepared) {
+        CudaConvPlan plan = conv(inferenceSpec(op));
+        Checks.expect("conv2dPrepareInferenceKernel kernel", kernel, op.spec().kernelShape());
+        requirePreparedSize("conv2dPrepareInferenceKernel", plan, prepared);
+        plan.prepare(cuda(kernel), cuda(prepared));
+    }
+
+    /**
+     * One cuDNN convolution and one epilogue pass (bias, residual, activation) per call, on the kernel prepared once:
+     * nothing is reordered per call, and a residual sum costs no pass of its own.
+     */
+    @Override
+    public synchronized void conv2dInference(dev.osprey.backend.ConvInference op, Tensor x, Tensor kernel, Tensor bias,
+                                             Tensor residual, Tensor y) {
+        Conv2dSpec spec = inferenceSpec(op);
+        Checks.notFused("conv2dInference", op);
+        Checks.notPooled("conv2dInference", op);
+        if (op.residual() != (residual != null)) {
+            throw new IllegalArgumentException("conv2dInference: expected " + (op.residual() ? "a residual" : "none")
+                    + ", received " + (residual == null ? "none" : Tensor.describe(residual.shape())));
+        }
+        Checks.expect("conv2dInference x", x, spec.inputShape());
+        Checks.expect("conv2dInference y", y, spec.outputShape());
+        if (residual != null) {
+            Checks.expect("conv2dInference residual", residual, spec.outputShape());
+        }
+        if (bias != null) {
+            Checks.expect("conv2dInference bias", bias, spec.filters());
+        }
+        CudaConvPlan plan = conv(spec);
+        requirePreparedSize("conv2dInference", plan, kernel);
+        plan.inference(cuda(x), cuda(kernel), bias == null ? null : cuda(bias),
+                residual == null ? null : cuda(residual), cuda(y));
+    }
+
+    private static void requirePreparedSize(String op, CudaConvPlan plan, Tensor prepared) {
+        if (prepared.size() != plan.preparedFloats()) {
+            throw new IllegalArgumentException(op + ": expected a prepared kernel of " + plan.preparedFloats()
+                    + " floats (conv2dInferenceKernelSize), received " + Tensor.describe(prepared.shape()));
+        }
+    }
+
+
     /**
      * How many convolution geometries asked for bf16 math and multiply in fp32 instead, because cuDNN has no bf16
      * algorithm for them here (each is logged once, when its plan is made).
@@ -397,8 +459,9 @@ public final class CudaBackend implements Backend {
         gemm(s, cublas.CUBLAS_OP_N, cublas.CUBLAS_OP_N, s.units(), s.batch(), s.inFeatures(), kernel, s.units(), x,
                 s.inFeatures(), y, s.units(), "dense forward");
         Activation a = s.activation();
-        biasActivation.pointer(0, cuda(y)).pointer(1, cuda(bias)).intValue(2, s.batch()).intValue(3, s.units())
-                .intValue(4, a.kind().ordinal()).floatValue(5, a.alpha()).floatValue(6, a.maxValue())
+        biasActivation.pointer(0, cuda(y)).pointer(1, cuda(bias)).pointer(2, null).intValue(3, s.batch())
+                .intValue(4, s.units()).intValue(5, a.kind().ordinal()).floatValue(6, a.alpha())
+                .floatValue(7, a.maxValue())
                 .run(y.size(), c.stream);
     }
 

@@ -100,13 +100,13 @@ final class CudaConvPlan implements AutoCloseable {
             c.reserveWeightScratch((long) s.kernelH() * s.kernelW() * (s.inC() / s.groups()) * s.filters() * Float.BYTES);
             toKrsc = c.kernels.launch("osprey_hwio_to_krsc", "ppiii");
             toHwio = c.kernels.launch("osprey_krsc_to_hwio", "ppiii");
-            biasActivation = c.kernels.launch("osprey_bias_activation_forward", "ppiiiff");
+            biasActivation = c.kernels.launch("osprey_bias_activation_forward", "pppiiiff");
             if (bf16) {
                 toBf16 = c.kernels.launch("osprey_to_bf16", "ppl");
                 fromBf16 = c.kernels.launch("osprey_from_bf16", "ppl");
                 toKrscBf16 = c.kernels.launch("osprey_hwio_to_krsc_bf16", "ppiii");
                 krscBf16ToHwio = c.kernels.launch("osprey_krsc_bf16_to_hwio", "ppiii");
-                biasActivationFromBf16 = c.kernels.launch("osprey_bias_activation_from_bf16", "pppiiiff");
+                biasActivationFromBf16 = c.kernels.launch("osprey_bias_activation_from_bf16", "ppppiiiff");
             } else {
                 toBf16 = fromBf16 = toKrscBf16 = krscBf16ToHwio = biasActivationFromBf16 = null;
             }
@@ -172,10 +172,14 @@ final class CudaConvPlan implements AutoCloseable {
 
     /** The kernel in cuDNN's layout (rounded to bf16 under bf16 math), in the weight scratch. */
     private org.bytedeco.javacpp.Pointer kernelIntoKrsc(CudaTensor hwio) {
-        (bf16 ? toKrscBf16 : toKrsc).pointer(0, hwio).address(1, c.weightScratch().address())
-                .intValue(2, s.kernelH() * s.kernelW()).intValue(3, s.inC() / s.groups()).intValue(4, s.filters())
-                .run(hwio.size(), c.stream);
+        intoCudnnLayout(hwio, c.weightScratch().address());
         return c.weightScratch();
+    }
+
+    /** The kernel hwio (Keras' layout, fp32) written at address in cuDNN's layout, rounded to bf16 under bf16 math. */
+    private void intoCudnnLayout(CudaTensor hwio, long address) {
+        (bf16 ? toKrscBf16 : toKrsc).pointer(0, hwio).address(1, address).intValue(2, s.kernelH() * s.kernelW())
+                .intValue(3, s.inC() / s.groups()).intValue(4, s.filters()).run(hwio.size(), c.stream);
     }
 
     /** bf16 math: t rounded to bf16 into scratch, for cuDNN to read. */
@@ -185,7 +189,31 @@ final class CudaConvPlan implements AutoCloseable {
     }
 
     void forward(CudaTensor input, CudaTensor kernel, CudaTensor b, CudaTensor output) {
-        org.bytedeco.javacpp.Pointer krsc = kernelIntoKrsc(kernel);
+        forward(input, kernelIntoKrsc(kernel), b, null, output);
+    }
+
+    /** Floats a kernel takes prepared for {@link #inference}: in cuDNN's layout, two bf16 values to a float under bf16. */
+    long preparedFloats() {
+        long n = (long) s.kernelH() * s.kernelW() * (s.inC() / s.groups()) * s.filters();
+        return bf16 ? (n + 1) / 2 : n;
+    }
+
+    /** Writes kernel (Keras' layout, fp32) into prepared ({@link #preparedFloats} floats) as {@link #inference} reads it. */
+    void prepare(CudaTensor kernel, CudaTensor prepared) {
+        intoCudnnLayout(kernel, prepared.address());
+    }
+
+    /**
+     * output = activation(conv(input, prepared) + b + residual) in inference: the kernel as {@link #prepare} wrote it,
+     * so nothing is reordered per call, and the residual (null: none) summed in the same pass as the bias and the
+     * activation.
+     */
+    void inference(CudaTensor input, CudaTensor prepared, CudaTensor b, CudaTensor residual, CudaTensor output) {
+        forward(input, prepared.pointer(), b, residual, output);
+    }
+
+    private void forward(CudaTensor input, org.bytedeco.javacpp.Pointer krsc, CudaTensor b, CudaTensor residual,
+                         CudaTensor output) {
         CudaTensor in = padding == null ? input : padding.pad(input);
         Status.cudnn(cudnn.cudnnSetConvolutionMathType(conv, forwardMath), "cudnnSetConvolutionMathType");
         Activation a = s.activation();
@@ -193,20 +221,21 @@ final class CudaConvPlan implements AutoCloseable {
             Status.cudnn(cudnn.cudnnConvolutionForward(c.cudnnHandle, c.one, x, roundedInto(c.bf16ScratchA(), in), w,
                     krsc, conv, forwardAlgo, c.workspace(), c.workspaceBytes(), c.zero, y, c.bf16ScratchB()),
                     "cudnnConvolutionForward(bf16) " + s);
-            // Widened into the fp32 output with the bias and activation, in one pass.
+            // Widened into the fp32 output with the bias, residual and activation, in one pass.
             biasActivationFromBf16.address(0, c.bf16ScratchB().address()).pointer(1, output).pointer(2, b)
-                    .intValue(3, s.batch() * s.outH() * s.outW()).intValue(4, s.filters())
-                    .intValue(5, a.kind().ordinal()).floatValue(6, a.alpha()).floatValue(7, a.maxValue())
+                    .pointer(3, residual).intValue(4, s.batch() * s.outH() * s.outW()).intValue(5, s.filters())
+                    .intValue(6, a.kind().ordinal()).floatValue(7, a.alpha()).floatValue(8, a.maxValue())
                     .run(output.size(), c.stream);
             return;
         }
         Status.cudnn(cudnn.cudnnConvolutionForward(c.cudnnHandle, c.one, x, in.pointer(), w, krsc, conv,
                 forwardAlgo, c.workspace(), c.workspaceBytes(), c.zero, y, output.pointer()), "cudnnConvolutionForward " + s);
-        if (b != null || a.kind() != Activation.Kind.LINEAR) {
-            // Bias and activation in one pass over the output (NHWC: the filter is the fastest-moving index).
-            biasActivation.pointer(0, output).pointer(1, b).intValue(2, s.batch() * s.outH() * s.outW())
-                    .intValue(3, s.filters()).intValue(4, a.kind().ordinal()).floatValue(5, a.alpha())
-                    .floatValue(6, a.maxValue()).run(output.size(), c.stream);
+        if (b != null || residual != null || a.kind() != Activation.Kind.LINEAR) {
+            // Bias, residual and activation in one pass over the output (NHWC: the filter is the fastest-moving index).
+            biasActivation.pointer(0, output).pointer(1, b).pointer(2, residual)
+                    .intValue(3, s.batch() * s.outH() * s.outW()).intValue(4, s.filters())
+                    .intValue(5, a.kind().ordinal()).floatValue(6, a.alpha()).floatValue(7, a.maxValue())
+                    .run(output.size(), c.stream);
         }
     }
 
