@@ -5,7 +5,12 @@
 # Given a folder with the four Fashion-MNIST IDX .gz files, it also trains the tutorial model on the full set on the
 # GPU (tutorial settings: 10 epochs, batch 32, Adam) and logs it to RESULTS_DIR/fashion-mnist-full-gpu.txt.
 # Usage: run-gpu.sh RESULTS_DIR [seconds-per-figure=5] [FASHION_MNIST_DIR]
+# OSPREY_GPU_PHASES picks what runs, in this order (default all three): tests (the GPU suites), graph (ResNet-20 and
+# MobileNetV2 in fp32, fp16 and bf16 beside PyTorch), tutorial (the tutorial CNN beside PyTorch eager and
+# torch.compile). At 5 s a figure all three take about 10 minutes; split them over calls where one call is limited.
 set -uo pipefail
+phases=" ${OSPREY_GPU_PHASES:-tests graph tutorial} "
+runs() { [[ "$phases" == *" $1 "* ]]; }
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 results="${1:?usage: run-gpu.sh RESULTS_DIR [seconds]}"
 seconds="${2:-5}"
@@ -22,6 +27,8 @@ echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH" | tee "$results/environment.txt"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv >> "$results/environment.txt" 2>&1 || true
 
 java=("$here/runtime/bin/java" --enable-native-access=ALL-UNNAMED -Dosprey.test.requireGpu=true)
+tests=0
+if runs tests; then
 "${java[@]}" -jar "$here"/lib/junit-platform-console-standalone-*.jar execute \
     --class-path "$(printf '%s:' "$here"/lib/*.jar)" \
     --select-class dev.osprey.backend.CudaBackendContractTest \
@@ -32,6 +39,7 @@ java=("$here/runtime/bin/java" --enable-native-access=ALL-UNNAMED -Dosprey.test.
     --select-class dev.osprey.backend.cuda.NcclCommunicatorTest \
     --reports-dir "$results/junit" 2>&1 | tee "$results/gpu-tests.txt"
 tests=${PIPESTATUS[0]}
+fi
 
 if [ -n "$fashion" ]; then
   "${java[@]}" -cp "$(printf '%s:' "$here"/lib/*.jar)" dev.osprey.cli.OspreyCommand train --dataset fashion-mnist \
@@ -39,8 +47,7 @@ if [ -n "$fashion" ]; then
       2>&1 | tee "$results/fashion-mnist-full-gpu.txt"
 fi
 
-"${java[@]}" -cp "$(printf '%s:' "$here"/lib/*.jar)" dev.osprey.bench.ModelThroughput "$seconds" cuda 1024 \
-    2>&1 | tee "$results/osprey-gpu.json"
+if runs graph; then
 for model in resnet20 mobilenetv2; do # graph models: the same figures as the CPU peer benchmark, on the GPU
   "${java[@]}" -cp "$(printf '%s:' "$here"/lib/*.jar)" dev.osprey.bench.GraphModelThroughput "$model" "$seconds" cuda \
       2>&1 | tee "$results/osprey-gpu-$model.txt"
@@ -77,6 +84,10 @@ print("model figure " + " ".join(frameworks) + "  (images/s, or ms for latency; 
 for (model, figure), row in sorted(table.items()):
     print(model, figure, " ".join(f"{row[f]:.3f}" if f in row else "-" for f in frameworks))
 PY
+fi
+if runs tutorial; then
+"${java[@]}" -cp "$(printf '%s:' "$here"/lib/*.jar)" dev.osprey.bench.ModelThroughput "$seconds" cuda 1024 \
+    2>&1 | tee "$results/osprey-gpu.json"
 if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
   # The same real images Osprey measured on: the sample inside osprey-core's jar.
   data="$(mktemp -d)"
@@ -113,5 +124,6 @@ for path in sorted(glob.glob(os.path.join(d, "pytorch-gpu-*.json"))):
 PY
 else
   echo "no PyTorch with CUDA on this host: PyTorch rows skipped" | tee "$results/pytorch-gpu.txt"
+fi
 fi
 exit "$tests"
