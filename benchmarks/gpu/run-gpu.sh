@@ -5,12 +5,17 @@
 # Given a folder with the four Fashion-MNIST IDX .gz files, it also trains the tutorial model on the full set on the
 # GPU (tutorial settings: 10 epochs, batch 32, Adam) and logs it to RESULTS_DIR/fashion-mnist-full-gpu.txt.
 # Usage: run-gpu.sh RESULTS_DIR [seconds-per-figure=5] [FASHION_MNIST_DIR]
-# OSPREY_GPU_PHASES picks what runs, in this order (default all three): tests (the GPU suites), graph (ResNet-20 and
-# MobileNetV2 in fp32, fp16 and bf16 beside PyTorch), tutorial (the tutorial CNN beside PyTorch eager and
-# torch.compile). At 5 s a figure all three take about 10 minutes; split them over calls where one call is limited.
+# OSPREY_GPU_PHASES picks what runs, in this order (unset: all three; empty: none, for the Fashion-MNIST run alone):
+# tests (the GPU suites), graph (ResNet-20 and MobileNetV2 in fp32, fp16 and bf16 beside PyTorch), tutorial (the
+# tutorial CNN beside PyTorch eager and torch.compile). At 5 s a figure all three take about 10 minutes; split them
+# over calls where one call is limited. The exit status is non-zero when a suite fails or an Osprey run fails.
 set -uo pipefail
-phases=" ${OSPREY_GPU_PHASES:-tests graph tutorial} "
+phases=" ${OSPREY_GPU_PHASES-tests graph tutorial} "
+for phase in $phases; do
+  case "$phase" in tests|graph|tutorial) ;; *) echo "run-gpu.sh: unknown phase '$phase' in OSPREY_GPU_PHASES (expected tests, graph or tutorial)" >&2; exit 2 ;; esac
+done
 runs() { [[ "$phases" == *" $1 "* ]]; }
+failed=0 # Osprey runs outside the suites that exited non-zero
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 results="${1:?usage: run-gpu.sh RESULTS_DIR [seconds]}"
 seconds="${2:-5}"
@@ -45,17 +50,20 @@ if [ -n "$fashion" ]; then
   "${java[@]}" -cp "$(printf '%s:' "$here"/lib/*.jar)" dev.osprey.cli.OspreyCommand train --dataset fashion-mnist \
       --data-dir "$fashion" --device cuda --epochs 10 --batch-size 32 -o "$results/fashion-mnist-gpu.osprey" \
       2>&1 | tee "$results/fashion-mnist-full-gpu.txt"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || failed=1
 fi
 
 if runs graph; then
 for model in resnet20 mobilenetv2; do # graph models: the same figures as the CPU peer benchmark, on the GPU
   "${java[@]}" -cp "$(printf '%s:' "$here"/lib/*.jar)" dev.osprey.bench.GraphModelThroughput "$model" "$seconds" cuda \
       2>&1 | tee "$results/osprey-gpu-$model.txt"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || failed=1
   # mixed_float16 training (fp16 products, dynamic loss scaling) and fp16 inference, beside PyTorch's autocast +
   # GradScaler below; mixed_bfloat16 training and bf16 inference, beside PyTorch's bf16 autocast
   for precision in fp16 bf16; do
     "${java[@]}" -cp "$(printf '%s:' "$here"/lib/*.jar)" dev.osprey.bench.GraphModelThroughput "$model" "$seconds" \
         cuda "$precision" 2>&1 | tee "$results/osprey-gpu-$model-$precision.txt"
+    [ "${PIPESTATUS[0]}" -eq 0 ] || failed=1
   done
 done
 if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
@@ -88,6 +96,7 @@ fi
 if runs tutorial; then
 "${java[@]}" -cp "$(printf '%s:' "$here"/lib/*.jar)" dev.osprey.bench.ModelThroughput "$seconds" cuda 1024 \
     2>&1 | tee "$results/osprey-gpu.json"
+[ "${PIPESTATUS[0]}" -eq 0 ] || failed=1
 if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
   # The same real images Osprey measured on: the sample inside osprey-core's jar.
   data="$(mktemp -d)"
@@ -126,4 +135,5 @@ else
   echo "no PyTorch with CUDA on this host: PyTorch rows skipped" | tee "$results/pytorch-gpu.txt"
 fi
 fi
-exit "$tests"
+if [ "$tests" -ne 0 ]; then exit "$tests"; fi
+exit "$failed"

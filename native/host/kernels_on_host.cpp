@@ -304,8 +304,10 @@ int main() {
                            withResidual.data(), (const float*)bias.data(), (const float*)residual.data(), 3, 5,
                            (int)OSPREY_RELU, 0.0f, INFINITY);
         print("bias_residual_relu_from_bf16", withResidual.data(), 15);
+        std::vector<float> large(15); // residuals up to 8 in magnitude: the cap of 6 is reached
+        for (int i = 0; i < 15; i++) large[i] = 8.0f * residual[i];
         OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_bias_activation_forward, plain.data(), (const float*)nullptr,
-                           (const float*)residual.data(), 3, 5, (int)OSPREY_RELU, 0.0f, 6.0f); // relu6: ReLU capped at 6
+                           (const float*)large.data(), 3, 5, (int)OSPREY_RELU, 0.0f, 6.0f); // relu6: ReLU capped at 6
         print("residual_relu6", plain.data(), 15);
     }
     { // gathers: 4 samples of 3 byte codes through a table, and float rows, in the order {2, 0, 3, 1}, rows 1..3

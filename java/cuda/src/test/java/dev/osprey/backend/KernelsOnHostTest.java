@@ -540,10 +540,15 @@ class KernelsOnHostTest {
         float[] relu6 = new float[15];
         for (int i = 0; i < 15; i++) {
             withResidual[i] = Math.max(0f, bf16(y[i]) + bias[i % 5] + residual[i]);
-            relu6[i] = Math.min(6f, Math.max(0f, y[i] + residual[i]));
+            relu6[i] = Math.min(6f, Math.max(0f, y[i] + 8f * residual[i]));
         }
         close(withResidual, out.get("bias_residual_relu_from_bf16"), 0, "bf16 epilogue with a residual");
         close(relu6, out.get("residual_relu6"), 0, "epilogue with a residual and no bias");
+        boolean capped = false;
+        for (float v : relu6) {
+            capped |= v == 6f;
+        }
+        assertTrue(capped, "some value must reach relu6's cap");
     }
 
     @Test

@@ -245,16 +245,27 @@ public final class CudaBackend implements Backend {
         if (s.math() != dev.osprey.Precision.BF16) {
             return new CudaConvPlan(c, s);
         }
-        try {
-            return new CudaConvPlan(c, s);
-        } catch (CudaConvPlan.NoAlgorithm e) {
-            LOG.warn("cuDNN has no bf16 convolution for {}: this layer multiplies in fp32 ({})", s, e.getMessage());
-            bf16ConvolutionsInFp32++;
-            return new CudaConvPlan(c, s.withMath(dev.osprey.Precision.FP32));
+        if (!bf16InFp32.contains(s)) { // decided once per geometry: a plan evicted and made again keeps its format
+            try {
+                return new CudaConvPlan(c, s);
+            } catch (CudaConvPlan.NoAlgorithm e) {
+                LOG.warn("cuDNN has no bf16 convolution for {}: this layer multiplies in fp32 ({})", s, e.getMessage());
+                bf16InFp32.add(s);
+            }
         }
+        return new CudaConvPlan(c, s.withMath(dev.osprey.Precision.FP32));
     }
 
-    private long bf16ConvolutionsInFp32;
+    /** The bf16 convolutions cuDNN has no bf16 algorithm for here, which multiply in fp32. */
+    private final java.util.Set<Conv2dSpec> bf16InFp32 = new java.util.HashSet<>();
+
+    /**
+     * How many convolution geometries asked for bf16 math and multiply in fp32 instead, because cuDNN has no bf16
+     * algorithm for them here (each is logged once, when its plan is first made).
+     */
+    public synchronized long bf16ConvolutionsInFp32() {
+        return bf16InFp32.size();
+    }
 
     // ---- inference: kernels prepared once in cuDNN's layout, residual sums in the epilogue ----
 
@@ -278,7 +289,8 @@ public final class CudaBackend implements Backend {
                                                           Tensor prepared) {
         CudaConvPlan plan = conv(inferenceSpec(op));
         Checks.expect("conv2dPrepareInferenceKernel kernel", kernel, op.spec().kernelShape());
-        requirePreparedSize("conv2dPrepareInferenceKernel", plan, prepared);
+        Checks.preparedKernel("conv2dPrepareInferenceKernel prepared", prepared, plan.preparedFloats(),
+                op.spec().kernelShape());
         plan.prepare(cuda(kernel), cuda(prepared));
     }
 
@@ -292,39 +304,12 @@ public final class CudaBackend implements Backend {
         Conv2dSpec spec = inferenceSpec(op);
         Checks.notFused("conv2dInference", op);
         Checks.notPooled("conv2dInference", op);
-        if (op.residual() != (residual != null)) {
-            throw new IllegalArgumentException("conv2dInference: expected " + (op.residual() ? "a residual" : "none")
-                    + ", received " + (residual == null ? "none" : Tensor.describe(residual.shape())));
-        }
-        Checks.expect("conv2dInference x", x, spec.inputShape());
-        Checks.expect("conv2dInference y", y, spec.outputShape());
-        if (residual != null) {
-            Checks.expect("conv2dInference residual", residual, spec.outputShape());
-        }
-        if (bias != null) {
-            Checks.expect("conv2dInference bias", bias, spec.filters());
-        }
         CudaConvPlan plan = conv(spec);
-        requirePreparedSize("conv2dInference", plan, kernel);
+        Checks.conv2dInference(op, x, kernel, plan.preparedFloats(), bias, residual, y);
         plan.inference(cuda(x), cuda(kernel), bias == null ? null : cuda(bias),
                 residual == null ? null : cuda(residual), cuda(y));
     }
 
-    private static void requirePreparedSize(String op, CudaConvPlan plan, Tensor prepared) {
-        if (prepared.size() != plan.preparedFloats()) {
-            throw new IllegalArgumentException(op + ": expected a prepared kernel of " + plan.preparedFloats()
-                    + " floats (conv2dInferenceKernelSize), received " + Tensor.describe(prepared.shape()));
-        }
-    }
-
-
-    /**
-     * How many convolution geometries asked for bf16 math and multiply in fp32 instead, because cuDNN has no bf16
-     * algorithm for them here (each is logged once, when its plan is made).
-     */
-    public synchronized long bf16ConvolutionsInFp32() {
-        return bf16ConvolutionsInFp32;
-    }
 
     @Override
     public long pool2dWorkspaceSize(Pool2dSpec spec) {

@@ -14,9 +14,10 @@ import org.bytedeco.cuda.global.cudnn;
 /**
  * cuDNN convolution for one {@link Conv2dSpec} (groups and dilation through the convolution descriptor): NHWC tensors,
  * the Keras kernel (kh, kw, in / groups, out) moved into cuDNN's KRSC layout in the context's shared weight scratch for
- * each op, and the algorithms cuDNN's own search picked (once, here) for forward, backward-data and backward-filter.
- * Bias and activation follow the forward in one pass of Osprey's epilogue kernel. Uneven padding runs on an explicitly
- * padded copy of the input ({@link ExplicitPadding}).
+ * each training op (inference reads a copy prepared once: {@link #prepare}), and the algorithms cuDNN's own search
+ * picked (once, here) for forward, backward-data and backward-filter. Bias, an inference residual and the activation
+ * follow the forward in one pass of Osprey's epilogue kernel. Uneven padding runs on an explicitly padded copy of the
+ * input ({@link ExplicitPadding}).
  *
  * <p>Under mixed_bfloat16 ({@link dev.osprey.Precision#BF16} math) cuDNN multiplies bf16 operands on tensor cores and
  * sums in fp32. Its legacy API takes bf16 tensors only, and rounds its results to bf16 (there is no fp32-to-bf16
