@@ -38,6 +38,7 @@ public final class CudaBackend implements Backend {
     private final CudaContext c;
     private final PinnedStaging staging;
     private final PlanCache<Conv2dSpec, CudaConvPlan> convPlans = new PlanCache<>("cuDNN", PLANS_PER_KIND);
+    private final PlanCache<Conv2dSpec, CudaConvPlan> inferenceConvPlans = new PlanCache<>("cuDNN", PLANS_PER_KIND);
     private final PlanCache<Pool2dSpec, CudaPoolPlan> poolPlans = new PlanCache<>("cuDNN", PLANS_PER_KIND);
     private final PlanCache<BatchNormSpec, CudaBatchNormPlan> batchNormPlans = new PlanCache<>("CUDA", PLANS_PER_KIND);
     private final Kernels.Launch biasActivation;
@@ -230,41 +231,53 @@ public final class CudaBackend implements Backend {
         conv(spec).backwardFilter(cuda(x), cuda(dy), cuda(dKernel), dBias == null ? null : cuda(dBias));
     }
 
+    /** The training plan of spec: forward, backward-data and backward-filter. */
     private CudaConvPlan conv(Conv2dSpec spec) {
         enter();
         // Activations cuDNN can't fuse run in Osprey's epilogue kernel, which the plan always uses.
-        return convPlans.get(spec, this::newConvPlan);
+        return convPlans.get(spec, s -> newConvPlan(s, true, bf16InFp32));
+    }
+
+    /** The inference plan of spec: the forward alone, so cuDNN searches and sizes its workspace for that alone. */
+    private CudaConvPlan inferenceConv(Conv2dSpec spec) {
+        enter();
+        return inferenceConvPlans.get(spec, s -> newConvPlan(s, false, bf16InFp32ForInference));
     }
 
     /**
-     * A plan for s; under bf16 math, where cuDNN has no bf16 algorithm for this geometry, an fp32 one instead (the
-     * layer then multiplies in fp32, said once in the log and counted in {@link #bf16ConvolutionsInFp32()}), as
-     * oneDNN's missing bf16 kernels fall back on the CPU. Any other failure (out of memory, say) is thrown.
+     * A plan for s; under bf16 math, where cuDNN has no bf16 algorithm for this geometry (in a direction the plan
+     * runs), an fp32 one instead: the layer then multiplies in fp32, said once in the log and counted in
+     * {@link #bf16ConvolutionsInFp32()}, as oneDNN's missing bf16 kernels fall back on the CPU. fellBack remembers
+     * those geometries, so that a plan evicted and made again keeps its number format. Any other failure (out of
+     * memory, say) is thrown.
      */
-    private CudaConvPlan newConvPlan(Conv2dSpec s) {
+    private CudaConvPlan newConvPlan(Conv2dSpec s, boolean training, java.util.Set<Conv2dSpec> fellBack) {
         if (s.math() != dev.osprey.Precision.BF16) {
-            return new CudaConvPlan(c, s);
+            return new CudaConvPlan(c, s, training);
         }
-        if (!bf16InFp32.contains(s)) { // decided once per geometry: a plan evicted and made again keeps its format
+        if (!fellBack.contains(s)) {
             try {
-                return new CudaConvPlan(c, s);
+                return new CudaConvPlan(c, s, training);
             } catch (CudaConvPlan.NoAlgorithm e) {
                 LOG.warn("cuDNN has no bf16 convolution for {}: this layer multiplies in fp32 ({})", s, e.getMessage());
-                bf16InFp32.add(s);
+                fellBack.add(s);
             }
         }
-        return new CudaConvPlan(c, s.withMath(dev.osprey.Precision.FP32));
+        return new CudaConvPlan(c, s.withMath(dev.osprey.Precision.FP32), training);
     }
 
-    /** The bf16 convolutions cuDNN has no bf16 algorithm for here, which multiply in fp32. */
+    /** The bf16 convolutions cuDNN has no bf16 algorithm for here (in training; in inference), which use fp32. */
     private final java.util.Set<Conv2dSpec> bf16InFp32 = new java.util.HashSet<>();
+    private final java.util.Set<Conv2dSpec> bf16InFp32ForInference = new java.util.HashSet<>();
 
     /**
      * How many convolution geometries asked for bf16 math and multiply in fp32 instead, because cuDNN has no bf16
      * algorithm for them here (each is logged once, when its plan is first made).
      */
     public synchronized long bf16ConvolutionsInFp32() {
-        return bf16InFp32.size();
+        java.util.Set<Conv2dSpec> all = new java.util.HashSet<>(bf16InFp32);
+        all.addAll(bf16InFp32ForInference);
+        return all.size();
     }
 
     // ---- inference: kernels prepared once in cuDNN's layout, residual sums in the epilogue ----
@@ -281,13 +294,13 @@ public final class CudaBackend implements Backend {
     /** A kernel in cuDNN's layout and the plan's number format (bf16 packs two values to a float). */
     @Override
     public synchronized long conv2dInferenceKernelSize(dev.osprey.backend.ConvInference op) {
-        return conv(inferenceSpec(op)).preparedFloats();
+        return inferenceConv(inferenceSpec(op)).preparedFloats();
     }
 
     @Override
     public synchronized void conv2dPrepareInferenceKernel(dev.osprey.backend.ConvInference op, Tensor kernel,
                                                           Tensor prepared) {
-        CudaConvPlan plan = conv(inferenceSpec(op));
+        CudaConvPlan plan = inferenceConv(inferenceSpec(op));
         Checks.expect("conv2dPrepareInferenceKernel kernel", kernel, op.spec().kernelShape());
         Checks.preparedKernel("conv2dPrepareInferenceKernel prepared", prepared, plan.preparedFloats(),
                 op.spec().kernelShape());
@@ -304,7 +317,7 @@ public final class CudaBackend implements Backend {
         Conv2dSpec spec = inferenceSpec(op);
         Checks.notFused("conv2dInference", op);
         Checks.notPooled("conv2dInference", op);
-        CudaConvPlan plan = conv(spec);
+        CudaConvPlan plan = inferenceConv(spec);
         Checks.conv2dInference(op, x, kernel, plan.preparedFloats(), bias, residual, y);
         plan.inference(cuda(x), cuda(kernel), bias == null ? null : cuda(bias),
                 residual == null ? null : cuda(residual), cuda(y));
@@ -735,7 +748,8 @@ public final class CudaBackend implements Backend {
 
     @Override
     public synchronized long nativeAllocations() {
-        return tensorsAllocated + convPlans.created() + poolPlans.created() + batchNormPlans.created();
+        return tensorsAllocated + convPlans.created() + inferenceConvPlans.created() + poolPlans.created()
+                + batchNormPlans.created();
     }
 
     // ---- plumbing ----------------------------------------------------------------------------------------
@@ -789,6 +803,7 @@ public final class CudaBackend implements Backend {
         }
         c.synchronize();
         convPlans.close();
+        inferenceConvPlans.close();
         poolPlans.close();
         batchNormPlans.close();
         if (staging != null) {

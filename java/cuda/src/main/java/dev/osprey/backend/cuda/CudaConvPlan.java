@@ -47,6 +47,7 @@ final class CudaConvPlan implements AutoCloseable {
     private final int backwardDataMath;
     private final int backwardFilterMath;
     private final ExplicitPadding padding; // null when cuDNN pads by itself
+    private final boolean training;
     /** mixed_bfloat16: cuDNN computes on bf16 copies of the operands (fields below are null otherwise). */
     private final boolean bf16;
     private final cudnnTensorStruct yFloat; // the fp32 output gradient, for the bias gradient
@@ -56,9 +57,14 @@ final class CudaConvPlan implements AutoCloseable {
     private final Kernels.Launch krscBf16ToHwio;
     private final Kernels.Launch biasActivationFromBf16;
 
-    CudaConvPlan(CudaContext c, Conv2dSpec s) {
+    /**
+     * training: whether this plan runs the backward ops too (cuDNN then searches algorithms for all three
+     * directions); an inference plan searches the forward one alone, and sizes the shared workspace for it alone.
+     */
+    CudaConvPlan(CudaContext c, Conv2dSpec s, boolean training) {
         this.c = c;
         this.s = s;
+        this.training = training;
         this.bf16 = s.math() == dev.osprey.Precision.BF16;
         this.yFloat = bf16 ? new cudnnTensorStruct() : null;
         try {
@@ -121,23 +127,28 @@ final class CudaConvPlan implements AutoCloseable {
                 forwardMath = perf.position(best).mathType();
                 c.reserveWorkspace(perf.position(best).memory());
             }
-            try (cudnnConvolutionBwdDataAlgoPerf_t perf = new cudnnConvolutionBwdDataAlgoPerf_t(CANDIDATES)) {
-                searched(cudnn.cudnnFindConvolutionBackwardDataAlgorithm(c.cudnnHandle, w, y, conv, x, CANDIDATES,
-                        found, perf), "cudnnFindConvolutionBackwardDataAlgorithm " + s);
-                int best = firstSuccessful(found[0], i -> perf.position(i).status());
-                backwardDataAlgo = perf.position(best).algo();
-                backwardDataMath = perf.position(best).mathType();
-                c.reserveWorkspace(perf.position(best).memory());
+            if (!training) {
+                backwardDataAlgo = backwardFilterAlgo = -1;
+                backwardDataMath = backwardFilterMath = -1;
+            } else {
+                try (cudnnConvolutionBwdDataAlgoPerf_t perf = new cudnnConvolutionBwdDataAlgoPerf_t(CANDIDATES)) {
+                    searched(cudnn.cudnnFindConvolutionBackwardDataAlgorithm(c.cudnnHandle, w, y, conv, x, CANDIDATES,
+                            found, perf), "cudnnFindConvolutionBackwardDataAlgorithm " + s);
+                    int best = firstSuccessful(found[0], i -> perf.position(i).status());
+                    backwardDataAlgo = perf.position(best).algo();
+                    backwardDataMath = perf.position(best).mathType();
+                    c.reserveWorkspace(perf.position(best).memory());
+                }
+                try (cudnnConvolutionBwdFilterAlgoPerf_t perf = new cudnnConvolutionBwdFilterAlgoPerf_t(CANDIDATES)) {
+                    searched(cudnn.cudnnFindConvolutionBackwardFilterAlgorithm(c.cudnnHandle, x, y, conv, w, CANDIDATES,
+                            found, perf), "cudnnFindConvolutionBackwardFilterAlgorithm " + s);
+                    int best = firstSuccessful(found[0], i -> perf.position(i).status());
+                    backwardFilterAlgo = perf.position(best).algo();
+                    backwardFilterMath = perf.position(best).mathType();
+                    c.reserveWorkspace(perf.position(best).memory());
+                }
             }
-            try (cudnnConvolutionBwdFilterAlgoPerf_t perf = new cudnnConvolutionBwdFilterAlgoPerf_t(CANDIDATES)) {
-                searched(cudnn.cudnnFindConvolutionBackwardFilterAlgorithm(c.cudnnHandle, x, y, conv, w, CANDIDATES,
-                        found, perf), "cudnnFindConvolutionBackwardFilterAlgorithm " + s);
-                int best = firstSuccessful(found[0], i -> perf.position(i).status());
-                backwardFilterAlgo = perf.position(best).algo();
-                backwardFilterMath = perf.position(best).mathType();
-                c.reserveWorkspace(perf.position(best).memory());
-            }
-            if (bf16) { // once cuDNN has algorithms for every direction
+            if (bf16) { // once cuDNN has algorithms for every direction this plan runs
                 c.reserveBf16Scratch((long) s.batch() * inH * inW * s.inC() * Short.BYTES,
                         (long) s.batch() * s.outH() * s.outW() * s.filters() * Short.BYTES);
             }
@@ -154,6 +165,13 @@ final class CudaConvPlan implements AutoCloseable {
             }
         }
         throw new NoAlgorithm("cuDNN found no working algorithm for " + s);
+    }
+
+    private void requireTraining(String op) {
+        if (!training) {
+            throw new IllegalStateException("the " + op + " convolution of " + s + " ran on an inference plan, "
+                    + "which searched no backward algorithms");
+        }
     }
 
     /** An algorithm search's status: a "not supported" one (cuDNN 9 numbers them 3000-3999) means no algorithm. */
@@ -241,6 +259,7 @@ final class CudaConvPlan implements AutoCloseable {
     }
 
     void backwardData(CudaTensor dy, CudaTensor kernel, CudaTensor dx) {
+        requireTraining("backward-data");
         org.bytedeco.javacpp.Pointer krsc = kernelIntoKrsc(kernel);
         CudaTensor target = padding == null ? dx : padding.gradient();
         Status.cudnn(cudnn.cudnnSetConvolutionMathType(conv, backwardDataMath), "cudnnSetConvolutionMathType");
@@ -261,6 +280,7 @@ final class CudaConvPlan implements AutoCloseable {
     }
 
     void backwardFilter(CudaTensor input, CudaTensor dy, CudaTensor dKernel, CudaTensor dBias) {
+        requireTraining("backward-filter");
         // Padded again: plans are shared by layers of equal specs, so the copy may hold another layer's input.
         CudaTensor in = padding == null ? input : padding.pad(input);
         Status.cudnn(cudnn.cudnnSetConvolutionMathType(conv, backwardFilterMath), "cudnnSetConvolutionMathType");
