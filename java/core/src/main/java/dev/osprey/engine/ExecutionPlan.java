@@ -177,11 +177,11 @@ public final class ExecutionPlan implements AutoCloseable {
     private ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, boolean training,
                           Activation.Kind leftOut, boolean optimize, dev.osprey.Precision precision,
                           Map<String, dev.osprey.backend.InputRange> inputRanges, boolean int8HandOvers) {
-        boolean floatingPoint = precision == dev.osprey.Precision.BF16 || precision == dev.osprey.Precision.FP16;
+        boolean narrowFloat = precision == dev.osprey.Precision.BF16 || precision == dev.osprey.Precision.FP16;
         if (precision == dev.osprey.Precision.INT8 && (training || !optimize)
-                || floatingPoint && !training && !optimize) {
+                || narrowFloat && !training && !optimize) {
             throw new IllegalArgumentException("only optimized inference plans"
-                    + (floatingPoint ? " and training plans" : "") + " compute in " + precision);
+                    + (narrowFloat ? " and training plans" : "") + " compute in " + precision);
         }
         this.precision = precision;
         this.inputRanges = Map.copyOf(inputRanges);
