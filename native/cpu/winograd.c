@@ -247,14 +247,6 @@ TARGET INLINE void transform_inputs_span(const problem *pb, int64_t first, int r
             }
         }
     }
-    /* the micro-kernel's rows past the last tile: zeros, so their (unread) products are plain numbers */
-    for (int row = rows; row % ROWS != 0; row++) {
-        for (int p = 0; p < positions; p++) {
-            for (int c = 0; c < c_in; c += 8) {
-                _mm256_storeu_ps(v + ((int64_t) row * positions + p) * c_in + c, _mm256_setzero_ps());
-            }
-        }
-    }
 }
 
 /*
@@ -289,10 +281,13 @@ static void prefetch_inputs(const problem *pb, int64_t first, int rows) {
 }
 
 /*
- * m (6 rows x 16 floats, stride ldm) = v (6 rows x depth, stride ldv) * u (depth x 16, stride ldu): the
- * micro-kernel, its 12 sums in registers (named variables: the compiler keeps an array of them in memory).
+ * m (rows x 16 floats, stride ldm) = v (rows x depth, stride ldv) * u (depth x 16, stride ldu) for 1 to 6 rows (a
+ * constant where this is inlined, so that only its rows' code is left): the micro-kernel, its sums in registers
+ * (named variables: the compiler keeps an array of them in memory). Each row's sums are taken in the same order
+ * whatever the row count, so a tile's products do not depend on how many tiles share its call.
  */
-TARGET static void micro16(const float *v, int ldv, const float *u, int ldu, int depth, float *m, int ldm) {
+TARGET INLINE void micro16_rows(const float *v, int ldv, const float *u, int ldu, int depth, float *m, int ldm,
+                                const int rows) {
     __m256 a0 = _mm256_setzero_ps(), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0;
     __m256 a3 = a0, b3 = a0, a4 = a0, b4 = a0, a5 = a0, b5 = a0;
     const float *v0 = v, *v1 = v + ldv, *v2 = v1 + ldv, *v3 = v2 + ldv, *v4 = v3 + ldv, *v5 = v4 + ldv;
@@ -300,47 +295,60 @@ TARGET static void micro16(const float *v, int ldv, const float *u, int ldu, int
         __m256 u0 = _mm256_loadu_ps(u), u1 = _mm256_loadu_ps(u + 8);
         __m256 x;
         x = _mm256_broadcast_ss(v0 + c); a0 = _mm256_fmadd_ps(x, u0, a0); b0 = _mm256_fmadd_ps(x, u1, b0);
-        x = _mm256_broadcast_ss(v1 + c); a1 = _mm256_fmadd_ps(x, u0, a1); b1 = _mm256_fmadd_ps(x, u1, b1);
-        x = _mm256_broadcast_ss(v2 + c); a2 = _mm256_fmadd_ps(x, u0, a2); b2 = _mm256_fmadd_ps(x, u1, b2);
-        x = _mm256_broadcast_ss(v3 + c); a3 = _mm256_fmadd_ps(x, u0, a3); b3 = _mm256_fmadd_ps(x, u1, b3);
-        x = _mm256_broadcast_ss(v4 + c); a4 = _mm256_fmadd_ps(x, u0, a4); b4 = _mm256_fmadd_ps(x, u1, b4);
-        x = _mm256_broadcast_ss(v5 + c); a5 = _mm256_fmadd_ps(x, u0, a5); b5 = _mm256_fmadd_ps(x, u1, b5);
+        if (rows > 1) { x = _mm256_broadcast_ss(v1 + c); a1 = _mm256_fmadd_ps(x, u0, a1); b1 = _mm256_fmadd_ps(x, u1, b1); }
+        if (rows > 2) { x = _mm256_broadcast_ss(v2 + c); a2 = _mm256_fmadd_ps(x, u0, a2); b2 = _mm256_fmadd_ps(x, u1, b2); }
+        if (rows > 3) { x = _mm256_broadcast_ss(v3 + c); a3 = _mm256_fmadd_ps(x, u0, a3); b3 = _mm256_fmadd_ps(x, u1, b3); }
+        if (rows > 4) { x = _mm256_broadcast_ss(v4 + c); a4 = _mm256_fmadd_ps(x, u0, a4); b4 = _mm256_fmadd_ps(x, u1, b4); }
+        if (rows > 5) { x = _mm256_broadcast_ss(v5 + c); a5 = _mm256_fmadd_ps(x, u0, a5); b5 = _mm256_fmadd_ps(x, u1, b5); }
         u += ldu;
     }
-    _mm256_storeu_ps(m, a0); _mm256_storeu_ps(m + 8, b0); m += ldm;
-    _mm256_storeu_ps(m, a1); _mm256_storeu_ps(m + 8, b1); m += ldm;
-    _mm256_storeu_ps(m, a2); _mm256_storeu_ps(m + 8, b2); m += ldm;
-    _mm256_storeu_ps(m, a3); _mm256_storeu_ps(m + 8, b3); m += ldm;
-    _mm256_storeu_ps(m, a4); _mm256_storeu_ps(m + 8, b4); m += ldm;
-    _mm256_storeu_ps(m, a5); _mm256_storeu_ps(m + 8, b5);
+    _mm256_storeu_ps(m, a0); _mm256_storeu_ps(m + 8, b0);
+    if (rows > 1) { m += ldm; _mm256_storeu_ps(m, a1); _mm256_storeu_ps(m + 8, b1); }
+    if (rows > 2) { m += ldm; _mm256_storeu_ps(m, a2); _mm256_storeu_ps(m + 8, b2); }
+    if (rows > 3) { m += ldm; _mm256_storeu_ps(m, a3); _mm256_storeu_ps(m + 8, b3); }
+    if (rows > 4) { m += ldm; _mm256_storeu_ps(m, a4); _mm256_storeu_ps(m + 8, b4); }
+    if (rows > 5) { m += ldm; _mm256_storeu_ps(m, a5); _mm256_storeu_ps(m + 8, b5); }
 }
 
-/* As micro16, 8 columns wide (the last 8 of K when K is not a multiple of 16). */
-TARGET static void micro8(const float *v, int ldv, const float *u, int ldu, int depth, float *m, int ldm) {
+/* As micro16_rows, 8 columns wide (the last 8 of K when K is not a multiple of 16). */
+TARGET INLINE void micro8_rows(const float *v, int ldv, const float *u, int ldu, int depth, float *m, int ldm,
+                               const int rows) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
     const float *v0 = v, *v1 = v + ldv, *v2 = v1 + ldv, *v3 = v2 + ldv, *v4 = v3 + ldv, *v5 = v4 + ldv;
     for (int c = 0; c < depth; c++) {
         __m256 u0 = _mm256_loadu_ps(u);
         a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(v0 + c), u0, a0);
-        a1 = _mm256_fmadd_ps(_mm256_broadcast_ss(v1 + c), u0, a1);
-        a2 = _mm256_fmadd_ps(_mm256_broadcast_ss(v2 + c), u0, a2);
-        a3 = _mm256_fmadd_ps(_mm256_broadcast_ss(v3 + c), u0, a3);
-        a4 = _mm256_fmadd_ps(_mm256_broadcast_ss(v4 + c), u0, a4);
-        a5 = _mm256_fmadd_ps(_mm256_broadcast_ss(v5 + c), u0, a5);
+        if (rows > 1) { a1 = _mm256_fmadd_ps(_mm256_broadcast_ss(v1 + c), u0, a1); }
+        if (rows > 2) { a2 = _mm256_fmadd_ps(_mm256_broadcast_ss(v2 + c), u0, a2); }
+        if (rows > 3) { a3 = _mm256_fmadd_ps(_mm256_broadcast_ss(v3 + c), u0, a3); }
+        if (rows > 4) { a4 = _mm256_fmadd_ps(_mm256_broadcast_ss(v4 + c), u0, a4); }
+        if (rows > 5) { a5 = _mm256_fmadd_ps(_mm256_broadcast_ss(v5 + c), u0, a5); }
         u += ldu;
     }
-    _mm256_storeu_ps(m, a0); m += ldm;
-    _mm256_storeu_ps(m, a1); m += ldm;
-    _mm256_storeu_ps(m, a2); m += ldm;
-    _mm256_storeu_ps(m, a3); m += ldm;
-    _mm256_storeu_ps(m, a4); m += ldm;
-    _mm256_storeu_ps(m, a5);
+    _mm256_storeu_ps(m, a0);
+    if (rows > 1) { m += ldm; _mm256_storeu_ps(m, a1); }
+    if (rows > 2) { m += ldm; _mm256_storeu_ps(m, a2); }
+    if (rows > 3) { m += ldm; _mm256_storeu_ps(m, a3); }
+    if (rows > 4) { m += ldm; _mm256_storeu_ps(m, a4); }
+    if (rows > 5) { m += ldm; _mm256_storeu_ps(m, a5); }
 }
+
+typedef void (*micro_fn)(const float *, int, const float *, int, int, float *, int);
+#define OSPREY_MICRO(width, rows) \
+    TARGET static void micro##width##_##rows(const float *v, int ldv, const float *u, int ldu, int depth, float *m, \
+                                             int ldm) { \
+        micro##width##_rows(v, ldv, u, ldu, depth, m, ldm, rows); \
+    }
+OSPREY_MICRO(16, 1) OSPREY_MICRO(16, 2) OSPREY_MICRO(16, 3) OSPREY_MICRO(16, 4) OSPREY_MICRO(16, 5) OSPREY_MICRO(16, 6)
+OSPREY_MICRO(8, 1) OSPREY_MICRO(8, 2) OSPREY_MICRO(8, 3) OSPREY_MICRO(8, 4) OSPREY_MICRO(8, 5) OSPREY_MICRO(8, 6)
+#undef OSPREY_MICRO
+/* The micro-kernels by row count (index 1 .. ROWS). */
+static const micro_fn MICRO16[ROWS + 1] = {NULL, micro16_1, micro16_2, micro16_3, micro16_4, micro16_5, micro16_6};
+static const micro_fn MICRO8[ROWS + 1] = {NULL, micro8_1, micro8_2, micro8_3, micro8_4, micro8_5, micro8_6};
 
 /*
  * M[p] = V[p] U[p] for the block's rows, every position p, output channels k_from .. k_to-1 (multiples of 8). Rows
- * are taken 6 at a time: a short block's rows past its last tile hold zeros (transform_inputs writes them), and their
- * products are never read.
+ * are taken 6 at a time, and the last few of a short block by a micro-kernel of that many rows.
  */
 TARGET static void multiply(const problem *pb, int rows, const float *v, float *m, int k_from, int k_to) {
     const int c_in = pb->c, k_out = pb->k, positions = pb->span * pb->span;
@@ -350,12 +358,14 @@ TARGET static void multiply(const problem *pb, int rows, const float *v, float *
         const float *up = pb->u + (int64_t) p * c_in * k_out;
         float *mp = m + (int64_t) p * k_out;
         for (int r = 0; r < rows; r += ROWS) {
+            const int n = rows - r < ROWS ? rows - r : ROWS;
+            const micro_fn wide = MICRO16[n];
             int k = k_from;
             for (; k + 16 <= k_to; k += 16) {
-                micro16(vp + (int64_t) r * ldv, ldv, up + k, k_out, c_in, mp + (int64_t) r * ldm + k, ldm);
+                wide(vp + (int64_t) r * ldv, ldv, up + k, k_out, c_in, mp + (int64_t) r * ldm + k, ldm);
             }
             if (k < k_to) {
-                micro8(vp + (int64_t) r * ldv, ldv, up + k, k_out, c_in, mp + (int64_t) r * ldm + k, ldm);
+                MICRO8[n](vp + (int64_t) r * ldv, ldv, up + k, k_out, c_in, mp + (int64_t) r * ldm + k, ldm);
             }
         }
     }
@@ -570,20 +580,19 @@ TARGET static void transform_outputs(const problem *pb, int64_t first, int rows,
 }
 
 /*
- * Blocks from .. to-1 of block tiles each, one after the other, with this thread's scratch: every block's inputs, and
- * its outputs in channels k_from .. k_to-1.
+ * Tiles from .. to-1, in blocks of at most block tiles, one after the other, with this thread's scratch: every block's
+ * inputs, and its outputs in channels k_from .. k_to-1.
  */
-TARGET static void run_blocks(const problem *pb, int64_t tiles, int block, int64_t from, int64_t to, int k_from,
-                              int k_to, float *scratch) {
+TARGET static void run_tiles(const problem *pb, int64_t from, int64_t to, int block, int k_from, int k_to,
+                             float *scratch) {
     float *v = scratch;
     float *m = v + (int64_t) pb->span * pb->span * block * pb->c;
-    for (int64_t b = from; b < to; b++) {
-        int64_t first = b * block;
-        int rows = (int) (tiles - first < block ? tiles - first : block);
+    for (int64_t first = from; first < to; first += block) {
+        int rows = (int) (to - first < block ? to - first : block);
         transform_inputs(pb, first, rows, v);
-        if (b + 1 < to) {
-            int64_t next = first + block;
-            prefetch_inputs(pb, next, (int) (tiles - next < block ? tiles - next : block));
+        int64_t next = first + rows;
+        if (next < to) {
+            prefetch_inputs(pb, next, (int) (to - next < block ? to - next : block));
         }
         multiply(pb, rows, v, m, k_from, k_to);
         transform_outputs(pb, first, rows, m, k_from, k_to);
@@ -591,69 +600,44 @@ TARGET static void run_blocks(const problem *pb, int64_t tiles, int block, int64
 }
 
 /*
- * A forward pass as a step (op_chain.h). The team shares it one of two ways: contiguous runs of blocks per thread
- * (neighbouring tiles share input rows), or, where there are too few tiles for that to keep every thread as busy
- * (batch 1: ResNet-20's 8x8 maps are 4 tiles, one micro-kernel row), a share of the output channels per thread, each
- * thread transforming every block's inputs. Either way each output is computed by the same operations in the same
- * order, so the results are the same bits.
+ * A forward pass as a step (op_chain.h). The team shares it one of two ways: an even, contiguous run of tiles per
+ * thread (neighbouring tiles share input rows; a run's last block may end in a short micro-kernel row), or, where
+ * there are too few tiles for that to keep every thread as busy (batch 1: ResNet-20's 8x8 maps are 4 tiles, one
+ * micro-kernel row), a share of the output channels per thread, each thread transforming every block's inputs.
+ * Either way each output is computed by the same operations in the same order, so the results are the same bits.
  */
 typedef struct {
     problem pb;
     int64_t tiles;
     int block;
-    int by_channels; /* 1: threads share the output channels, 0: the blocks */
+    int by_channels; /* 1: threads share the output channels, 0: the tiles */
 } forward_step;
 
 TARGET static void run_forward(const void *args, int thread, int team, float *scratch) {
     const forward_step *s = args;
-    const int64_t blocks = (s->tiles + s->block - 1) / s->block;
     const int64_t per_thread = scratch_per_thread(s->block, s->pb.c, s->pb.k, s->pb.m);
     if (s->by_channels) { /* in units of 16 channels (whole 64-byte lines of y, the micro-kernel's full width) */
         const int units = s->pb.k / 16;
         const int k_from = units * thread / team * 16;
         const int k_to = thread + 1 == team ? s->pb.k : units * (thread + 1) / team * 16; /* the last: any 8 left */
-        run_blocks(&s->pb, s->tiles, s->block, 0, blocks, k_from, k_to, scratch + thread * per_thread);
+        run_tiles(&s->pb, 0, s->tiles, s->block, k_from, k_to, scratch + thread * per_thread);
         return;
     }
-    run_blocks(&s->pb, s->tiles, s->block, blocks * thread / team, blocks * (thread + 1) / team, 0, s->pb.k,
-               scratch + thread * per_thread);
-}
-
-/* Micro-kernel rows (of 6 tiles) in blocks from .. to-1. */
-static int64_t rows_in_blocks(int64_t tiles, int block, int64_t from, int64_t to) {
-    int64_t first = from * block, end = to * block < tiles ? to * block : tiles;
-    int64_t rows = 0;
-    for (int64_t b = first; b < end; b += block) {
-        int64_t n = end - b < block ? end - b : block;
-        rows += (n + ROWS - 1) / ROWS;
-    }
-    return rows;
+    run_tiles(&s->pb, s->tiles * thread / team, s->tiles * (thread + 1) / team, s->block, 0, s->pb.k,
+              scratch + thread * per_thread);
 }
 
 /*
- * Whether `team` threads should share the output channels rather than the blocks: when there are fewer than two
- * blocks per thread, the busiest thread's share of micro-kernel rows is more than 4/3 of an even split's (so that
- * transforming every block's inputs on every thread is paid for), and every thread gets 16 channels or more (the
- * micro-kernel's full width). On 2 AVX2 threads at batch 1:
- * ResNet-20's 8x8 maps of 64 channels (4 tiles, one row: twice the even split) ran in 0.71x the time sharing
- * channels (benchmarks/run-winograd-ab.sh, results/winograd-ab-2026-12-04T0331Z.md); its 16x16 maps of 32 channels
- * (16 tiles, rows 2 + 1: 4/3 of it) in 1.2-1.36x when they shared channels too, so those keep sharing blocks.
+ * Whether `team` threads should share the output channels rather than the tiles: when all the tiles fit one
+ * micro-kernel row of 6 (splitting them would leave each thread a shorter row, reading all of U for it), and every
+ * thread gets 16 channels or more (the micro-kernel's full width). On 2 AVX2 threads at batch 1 (benchmarks/
+ * run-winograd-ab.sh): ResNet-20's 8x8 maps of 64 channels (4 tiles) ran in 0.71x the time sharing channels than
+ * on one thread (results/winograd-ab-2026-12-04T0331Z.md) and in 0.81x of what splitting them 2 + 2 took (…T0847Z.md); the
+ * tutorial CNN's 11x11 maps of 64 channels (9 tiles) ran in 0.84-0.89x the time split 5 + 4 than sharing channels
+ * (…T0846Z.md).
  */
-static int share_channels(int64_t tiles, int block, int k_out, int team) {
-    if (team < 2 || k_out < 16 * team) {
-        return 0;
-    }
-    const int64_t blocks = (tiles + block - 1) / block;
-    if (blocks >= 2 * (int64_t) team) { /* two blocks or more each (any large batch): balanced enough */
-        return 0;
-    }
-    int64_t busiest = 0;
-    for (int t = 0; t < team; t++) {
-        int64_t rows = rows_in_blocks(tiles, block, blocks * t / team, blocks * (t + 1) / team);
-        busiest = rows > busiest ? rows : busiest;
-    }
-    const int64_t all = rows_in_blocks(tiles, block, 0, blocks);
-    return 3 * busiest * team > 4 * all;
+static int share_channels(int64_t tiles, int k_out, int team) {
+    return team >= 2 && k_out >= 16 * team && tiles <= ROWS;
 }
 
 /* The forward pass as a step for `threads` threads (fewer where there is not enough work to share). */
@@ -664,7 +648,7 @@ static osprey_step forward_step_of(const problem *pb, int64_t batch, int block, 
     s->pb = *pb;
     s->tiles = batch * pb->tiles_h * pb->tiles_w;
     s->block = block;
-    s->by_channels = share_channels(s->tiles, block, pb->k, threads);
+    s->by_channels = share_channels(s->tiles, pb->k, threads);
     int64_t blocks = (s->tiles + block - 1) / block;
     if (!s->by_channels && blocks < threads) {
         step.threads = (int) blocks; /* one thread: no parallel region, which costs microseconds at batch 1 */
@@ -964,11 +948,11 @@ JNIEXPORT jlong JNICALL Java_dev_osprey_backend_cpu_Winograd_scratchFloats(JNIEn
 }
 
 JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_sharesOutputChannels(JNIEnv *env, jclass type,
-                                                                                   jlong tiles, jint block,
-                                                                                   jint k_out, jint threads) {
+                                                                                   jlong tiles, jint k_out,
+                                                                                   jint threads) {
     (void) env;
     (void) type;
-    return share_channels(tiles, block, k_out, threads) ? JNI_TRUE : JNI_FALSE;
+    return share_channels(tiles, k_out, threads) ? JNI_TRUE : JNI_FALSE;
 }
 
 JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_Winograd_prepare(JNIEnv *env, jclass type, jlong keras, jint c_in,

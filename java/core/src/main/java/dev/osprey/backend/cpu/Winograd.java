@@ -195,9 +195,10 @@ final class Winograd {
     }
 
     /**
-     * Tiles per block for this many tiles on this many threads: a multiple of the micro-kernel's 6 rows, small enough
-     * that a block's transforms stay in a core's L2 cache (12 tiles of 6x6 inputs ran fastest of 6-30 on the tutorial
-     * CNN's and ResNet-20's maps, 24 of 4x4), and fewer where that would leave a thread without a block (batch 1).
+     * Tiles per block (the most: a thread's even share of the tiles may end in a shorter one) for this many tiles on
+     * this many threads: a multiple of the micro-kernel's 6 rows, small enough that a block's transforms stay in a
+     * core's L2 cache (12 tiles of 6x6 inputs ran fastest of 6-30 on the tutorial CNN's and ResNet-20's maps, 24 of
+     * 4x4), and fewer where a thread's share is smaller (batch 1).
      */
     static int block(int m, long tiles, int threads) {
         long perThread = (tiles + threads - 1) / threads;
@@ -242,10 +243,10 @@ final class Winograd {
     static native void prepare(long keras, int inC, int outC, int m, long prepared);
 
     /**
-     * Whether a forward pass over this many tiles in blocks of block tiles has its threads share the output channels
-     * rather than the blocks (where there are too few blocks to keep every thread busy: batch 1 on small maps).
+     * Whether a forward pass over this many tiles has its threads share the output channels rather than the tiles
+     * (where all the tiles fit one micro-kernel row of 6: batch 1 on small maps).
      */
-    static native boolean sharesOutputChannels(long tiles, int block, int outC, int threads);
+    static native boolean sharesOutputChannels(long tiles, int outC, int threads);
 
     /**
      * Writes F(m x m, 3x3)'s transform of the backward-data kernel of a Keras-layout (3, 3, inC, outC) kernel (taps

@@ -79,10 +79,10 @@ final class WinogradConvPlan implements ChainableConv {
         return "winograd_" + m + "x" + m + "_3x3:avx2";
     }
 
-    /** Whether its threads share the output channels of every block rather than the blocks (few tiles). */
+    /** Whether its threads share the output channels of every block rather than the tiles (few tiles). */
     boolean sharesOutputChannels() {
-        return Winograd.sharesOutputChannels(Winograd.tiles(m, spec.batch(), spec.outH(), spec.outW()), block,
-                spec.filters(), threads);
+        return Winograd.sharesOutputChannels(Winograd.tiles(m, spec.batch(), spec.outH(), spec.outW()), spec.filters(),
+                threads);
     }
 
     /** Outputs per tile along each axis: 2 or 4. */

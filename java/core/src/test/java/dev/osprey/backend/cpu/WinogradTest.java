@@ -396,16 +396,17 @@ class WinogradTest {
     }
 
     /**
-     * Where there are too few tiles for every thread to get a block (batch 1 on ResNet-20's 8x8 maps), the threads
-     * share the output channels instead, in units of 16: 56 channels split unevenly (16 + 40 on two threads, 16 + 16 +
-     * 24 on three, the last share ending in an 8-column micro-kernel), with the bias, residual and ReLU. Maps of one
-     * micro-kernel row of tiles (6 or fewer) share channels, with whole tiles (8x8 in 4x4 tiles), tiles cut by the edge
-     * (7x7) and 2x2 tiles (4x4); 16 tiles of 2x2 (blocks of 12 and 4, or of 6) keep sharing blocks. Each output goes
+     * Where all the tiles fit one micro-kernel row of 6 (batch 1 on ResNet-20's 8x8 maps), the threads share the output
+     * channels, in units of 16: 56 channels split unevenly (16 + 40 on two threads, 16 + 16 + 24 on three, the last
+     * share ending in an 8-column micro-kernel), with the bias, residual and ReLU; such maps have whole tiles (8x8 in
+     * 4x4 tiles), tiles cut by the edge (7x7) and 2x2 tiles (4x4). More tiles are split evenly among the threads, each
+     * run ending in a micro-kernel of fewer rows where it is not a multiple of 6: 9 tiles (10x10 in 4x4 tiles: 5 + 4,
+     * or 3 + 3 + 3), 16 (8 + 8, 5 + 5 + 6), 25 (12 + 13, 8 + 8 + 9) and 49 (24 + 25, 16 + 16 + 17). Each output goes
      * through the same operations either way, so every team gives a team of one's bits.
      */
     @Test
     void fewTilesShareTheOutputChannelsAmongTheTeamAndGiveTheSameBits() {
-        for (int size : new int[] {8, 7, 4}) {
+        for (int size : new int[] {8, 7, 4, 10, 13}) {
             Conv2dSpec s = conv(1, size, size, 24, 56, SAME, true, Activation.RELU);
             ConvInference op = new ConvInference(s, true, Precision.FP32);
             Random r = new Random(17 + size);
