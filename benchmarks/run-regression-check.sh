@@ -2,8 +2,9 @@
 # fp32 CPU training and inference speed of this checkout against an earlier commit, side by side: BASE is built in a
 # temporary git worktree, then the two alternate for ROUNDS rounds (base first in odd rounds, head first in even ones)
 # on the tutorial CNN (ModelThroughput: training at batch 32 and 256, inference at 256, batch-1 latency) and ResNet-20
-# at 32x32x3 (GraphModelThroughput: training at batch 64 and 128). 2 threads. Writes a table of medians with ratios
-# to benchmarks/results/regression-check-<UTC time>.md. Takes about 3 minutes a round at SECONDS=3.
+# at 32x32x3 (GraphModelThroughput: training at batch 64 and 128, inference at 256, batch-1 latency). 2 threads.
+# Writes a table of medians with ratios to benchmarks/results/regression-check-<UTC time>.md. Takes about 4 minutes a
+# round at SECONDS=3.
 # Usage: benchmarks/run-regression-check.sh BASE [ROUNDS=3] [SECONDS=3]
 # TUTORIAL_ONLY=1 measures the tutorial CNN alone (about a minute a round).
 set -euo pipefail
@@ -33,7 +34,8 @@ run_side() { # side classpath
     | sed -n "s/^{/$side tutorial {/p" | tee -a "$log" >&2
   [ "${TUTORIAL_ONLY:-0}" = 1 ] && return
   java --enable-native-access=ALL-UNNAMED -cp "$cp" dev.osprey.bench.GraphModelThroughput resnet20 "$seconds" 2>/dev/null \
-    | sed -n "s/^RESULT osprey resnet20 \(train_b[0-9]*\) /$side resnet20 \1 /p" | tee -a "$log" >&2
+    | sed -n "s/^RESULT osprey resnet20 \(train_b[0-9]*\|infer_b256\|latency_p50_ms\) /$side resnet20 \1 /p" \
+    | tee -a "$log" >&2
 }
 for ((r = 1; r <= rounds; r++)); do
   echo "round $r of $rounds" >&2
@@ -58,7 +60,8 @@ for line in open(log):
                 figures.setdefault((side, "tutorial " + k), []).append(float(v))
     else:
         figure, value = rest.split()
-        figures.setdefault((side, "resnet20 " + figure + "_img_s"), []).append(float(value))
+        name = figure if figure.endswith("_ms") else figure + "_img_s"
+        figures.setdefault((side, "resnet20 " + name), []).append(float(value))
 print(f"# fp32 CPU speed: {head} against {base}, alternating, same machine, same minutes\n")
 print(f"- machine: {cpu}; OMP_NUM_THREADS=2; {rounds} rounds of {seconds} s per figure, the sides alternating")
 print(f"- command: `benchmarks/run-regression-check.sh {base} {rounds} {seconds}`\n")
