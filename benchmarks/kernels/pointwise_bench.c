@@ -20,10 +20,11 @@ void Java_dev_osprey_backend_cpu_PointwiseConvPlan_prepareStrips(JNIEnv *, jclas
 void Java_dev_osprey_backend_cpu_PointwiseConvPlan_prepare(JNIEnv *, jclass, jlong, jint, jint, jint, jlong);
 /* the last argument: an op chain to append to, 0 to run now */
 jboolean Java_dev_osprey_backend_cpu_PointwiseConvPlan_forward(JNIEnv *, jclass, jlong, jint, jint, jlong, jint, jlong,
-                                                               jlong, jboolean, jfloat, jfloat, jlong, jint, jlong);
+                                                               jlong, jboolean, jfloat, jfloat, jlong, jint, jint, jint,
+                                                               jint, jint, jlong);
 jboolean Java_dev_osprey_backend_cpu_PointwiseConvPlan_forwardRows(JNIEnv *, jclass, jlong, jint, jint, jlong, jint,
                                                                    jlong, jlong, jboolean, jfloat, jfloat, jlong, jint,
-                                                                   jlong);
+                                                                   jint, jint, jint, jint, jlong);
 
 static int by_value(const void *a, const void *b) {
     double x = *(const double *) a, y = *(const double *) b;
@@ -79,11 +80,11 @@ int main(int argc, char **argv) {
         if (panels) {
             Java_dev_osprey_backend_cpu_PointwiseConvPlan_forward(NULL, NULL, (jlong) (intptr_t) x, pixels, in,
                     (jlong) (intptr_t) prepared, units, (jlong) (intptr_t) b, 0, JNI_TRUE, 0, 6,
-                    (jlong) (intptr_t) y, threads, 0);
+                    (jlong) (intptr_t) y, pixels, 1, 1, 1, threads, 0); /* a map of pixels x 1, stride 1 */
         } else {
             Java_dev_osprey_backend_cpu_PointwiseConvPlan_forwardRows(NULL, NULL, (jlong) (intptr_t) x, pixels, in,
                     (jlong) (intptr_t) prepared, units, (jlong) (intptr_t) b, 0, JNI_TRUE, 0, 6, (jlong) (intptr_t) y,
-                    threads, 0);
+                    pixels, 1, 1, 1, threads, 0);
         }
         times[call] = now() - start;
     }

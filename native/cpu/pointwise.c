@@ -1,7 +1,7 @@
 /*
  * A 1x1 convolution over few pixels, fp32, for dev.osprey.backend.cpu.PointwiseConvPlan: y = rectify(x W + b [+ r])
  * for rows = batch x height x width pixels (NHWC: each pixel a row of in channels), W (in, units) as Keras keeps a 1x1
- * kernel. Two ways:
+ * kernel; with a stride, each row of y reads the pixel of x under it (input_row). Two ways:
  *
  * - A few rows (forward): a matrix-vector product bound by streaming W (MobileNetV2's late layers at 32x32x3 and
  *   batch 1: 1x1 maps, up to 1.6 MB of kernel each), where oneDNN's 1x1 kernel reached 15-70 GB/s and spent 3 us or
@@ -120,14 +120,28 @@ typedef struct {
     float slope;
     float cap;
     float *y;
+    /* strided (a 1x1 convolution of stride 2, as a ResNet's projection shortcut): 0 where y's rows are x's */
+    int strided;
+    int in_h, in_w, out_h, out_w, stride_h, stride_w;
 } problem;
+
+/* The row of x (an input pixel) under row q of y (an output pixel): row q itself unless strided. */
+INLINE const float *input_row(const problem *pb, int64_t q) {
+    if (!pb->strided) {
+        return pb->x + q * pb->in;
+    }
+    const int64_t per_image = (int64_t) pb->out_h * pb->out_w;
+    const int64_t n = q / per_image;
+    const int at = (int) (q % per_image), oy = at / pb->out_w, ox = at % pb->out_w;
+    return pb->x + ((n * pb->in_h + (int64_t) oy * pb->stride_h) * pb->in_w + (int64_t) ox * pb->stride_w) * pb->in;
+}
 
 /* Every row of y over panel [first, end) of the prepared kernel w. */
 TARGET static void panel(const problem *pb, const float *w, int first, int end) {
     const __m256 slope = _mm256_set1_ps(pb->slope), cap = _mm256_set1_ps(pb->cap);
     const float *panel_w = w + (int64_t) pb->in * 8 * first;
     for (int row = 0; row < pb->rows; row++) {
-        const float *x = pb->x + (int64_t) row * pb->in;
+        const float *x = input_row(pb, row);
         const float *r = pb->r ? pb->r + (int64_t) row * pb->units : 0;
         float *y = pb->y + (int64_t) row * pb->units;
         int column = 8 * first;
@@ -211,7 +225,10 @@ TARGET INLINE void rows_tile(const problem *pb, const float *w, int64_t row, int
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
     __m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0, b4 = a0, b5 = a0;
     const int in = pb->in, units = pb->units;
-    const float *x = pb->x + row * in;
+    const float *x0 = input_row(pb, row); /* each row's inputs (rows past the tile's last are never read) */
+    const float *x1 = rows > 1 ? input_row(pb, row + 1) : x0, *x2 = rows > 2 ? input_row(pb, row + 2) : x0;
+    const float *x3 = rows > 3 ? input_row(pb, row + 3) : x0, *x4 = rows > 4 ? input_row(pb, row + 4) : x0;
+    const float *x5 = rows > 5 ? input_row(pb, row + 5) : x0;
     const float *ws = w + (int64_t) in * column; /* the strip: every strip before it is 16 wide */
     /* the last vector of the strip is masked where it passes the units (stores only: the strip is padded) */
     const int tail = units - column - 8 * (vectors - 1) < 8;
@@ -220,7 +237,7 @@ TARGET INLINE void rows_tile(const problem *pb, const float *w, int64_t row, int
         __m256 u0 = _mm256_loadu_ps(ws), u1 = vectors == 2 ? _mm256_loadu_ps(ws + 8) : _mm256_setzero_ps();
 #define ROW_FMA(n)                                                              \
         if (rows > n) {                                                         \
-            __m256 xi = _mm256_broadcast_ss(x + (int64_t) (n) * in + i);        \
+            __m256 xi = _mm256_broadcast_ss(x##n + i);                          \
             a##n = _mm256_fmadd_ps(xi, u0, a##n);                               \
             if (vectors == 2) b##n = _mm256_fmadd_ps(xi, u1, b##n);            \
         }
@@ -296,11 +313,16 @@ TARGET static void rows_tiles(const problem *pb, const float *w, int64_t first, 
     }
 }
 
-/* The problem of a call from Java: addresses as jlong (0: none). */
+/*
+ * The problem of a call from Java: addresses as jlong (0: none); the input map's height and width and the strides
+ * (1 and 1: y's rows are x's, whatever the map).
+ */
 static problem problem_of(jlong x, jint rows, jint in, jint units, jlong b, jlong r, jboolean rectify_on, jfloat slope,
-                          jfloat cap, jlong y) {
+                          jfloat cap, jlong y, jint in_h, jint in_w, jint stride_h, jint stride_w) {
     problem pb = {(const float *) (intptr_t) x, rows, in, units, (const float *) (intptr_t) b,
-                  (const float *) (intptr_t) r, rectify_on, slope, cap, (float *) (intptr_t) y};
+                  (const float *) (intptr_t) r, rectify_on, slope, cap, (float *) (intptr_t) y,
+                  stride_h != 1 || stride_w != 1, in_h, in_w, (in_h - 1) / stride_h + 1, (in_w - 1) / stride_w + 1,
+                  stride_h, stride_w};
     return pb;
 }
 
@@ -347,11 +369,12 @@ TARGET static void run_pointwise(const void *args, int thread, int team, float *
 
 /* Runs the pass now (chain 0), or appends it to the chain; JNI_FALSE where the chain could not grow. */
 static jboolean submit(jlong x, jint rows, jint in, jlong w, jint units, jlong b, jlong r, jboolean rectify_on,
-                       jfloat slope, jfloat cap, jlong y, jint threads, int panels, jlong chain) {
+                       jfloat slope, jfloat cap, jlong y, jint in_h, jint in_w, jint stride_h, jint stride_w,
+                       jint threads, int panels, jlong chain) {
     osprey_step step = {run_pointwise, threads, {{0}}};
     pointwise_step *s = (pointwise_step *) step.args.bytes;
     _Static_assert(sizeof(pointwise_step) <= STEP_ARGS_BYTES, "a pointwise step's operands fit a step");
-    s->pb = problem_of(x, rows, in, units, b, r, rectify_on, slope, cap, y);
+    s->pb = problem_of(x, rows, in, units, b, r, rectify_on, slope, cap, y, in_h, in_w, stride_h, stride_w);
     s->w = (const float *) (intptr_t) w;
     s->panels = panels;
     s->threads = threads;
@@ -368,17 +391,21 @@ static jboolean submit(jlong x, jint rows, jint in, jlong w, jint units, jlong b
 
 JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_PointwiseConvPlan_forward(
         JNIEnv *env, jclass type, jlong x, jint rows, jint in, jlong w, jint units, jlong b, jlong r,
-        jboolean rectify_on, jfloat slope, jfloat cap, jlong y, jint threads, jlong chain) {
+        jboolean rectify_on, jfloat slope, jfloat cap, jlong y, jint in_h, jint in_w, jint stride_h, jint stride_w,
+        jint threads, jlong chain) {
     (void) env;
     (void) type;
-    return submit(x, rows, in, w, units, b, r, rectify_on, slope, cap, y, threads, 1, chain);
+    return submit(x, rows, in, w, units, b, r, rectify_on, slope, cap, y, in_h, in_w, stride_h, stride_w, threads,
+                  1, chain);
 }
 
 JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_PointwiseConvPlan_forwardRows(
         JNIEnv *env, jclass type, jlong x, jint rows, jint in, jlong w, jint units, jlong b, jlong r,
-        jboolean rectify_on, jfloat slope, jfloat cap, jlong y, jint threads, jlong chain) {
+        jboolean rectify_on, jfloat slope, jfloat cap, jlong y, jint in_h, jint in_w, jint stride_h, jint stride_w,
+        jint threads, jlong chain) {
     (void) env;
     (void) type;
-    return submit(x, rows, in, w, units, b, r, rectify_on, slope, cap, y, threads, 0, chain);
+    return submit(x, rows, in, w, units, b, r, rectify_on, slope, cap, y, in_h, in_w, stride_h, stride_w, threads,
+                  0, chain);
 }
 #endif

@@ -20,8 +20,10 @@ import dev.osprey.backend.ConvInference;
  * Each output is summed in input order either way, then the bias added: a pixel's result does not depend on the batch
  * it came in, up to these bounds. Beyond them oneDNN's brgemm 1x1 kernels sum in the same order (tested: the same
  * bits); its older jit_1x1 kernel, which some shapes get, starts from the bias, and can differ in the last bit.
- * {@link #fits}: fp32, a 1x1 kernel of stride 1 without padding, dilation or groups, the identity or a ReLU, no fused
- * depthwise convolution or pooling, and not turned off ({@link #ENABLED}).
+ * {@link #fits}: fp32, a 1x1 kernel without padding, dilation or groups, the identity or a ReLU, no fused depthwise
+ * convolution or pooling, and not turned off ({@link #ENABLED}). Any stride: each output pixel reads the input pixel
+ * under it (a ResNet's projection shortcut, 1x1 of stride 2: at batch 1 oneDNN ran ResNet-20's two on one thread in
+ * 7 us each, op-profile-2026-12-04T0427Z.md).
  */
 final class PointwiseConvPlan implements ChainableConv {
     /**
@@ -63,7 +65,7 @@ final class PointwiseConvPlan implements ChainableConv {
     PointwiseConvPlan(ConvInference op, int team) {
         if (!fits(op)) {
             String why = UNAVAILABLE != null ? UNAVAILABLE : !ENABLED ? "turned off (-Dosprey.cpu.smallPointwise=false)"
-                    : "expected an fp32 1x1 convolution of stride 1, unpadded, undilated, of one group, with the "
+                    : "expected an fp32 1x1 convolution, unpadded, undilated, of one group, with the "
                     + "identity or a ReLU and nothing fused after it, over at most " + PANEL_PIXELS + " pixels, or "
                     + MAX_PIXELS + " pixels and " + MAX_MULTIPLY_ADDS + " multiply-adds";
             throw new IllegalArgumentException("the pointwise kernel cannot compute " + op + ": " + why);
@@ -107,7 +109,7 @@ final class PointwiseConvPlan implements ChainableConv {
         Activation.Kind a = s.activation().kind();
         return ENABLED && UNAVAILABLE == null && op.precision() == Precision.FP32 && op.depthwise() == null
                 && op.maxPool() == null && !op.quantizedInput() && !op.quantizedOutput()
-                && s.kernelH() == 1 && s.kernelW() == 1 && s.strideH() == 1 && s.strideW() == 1
+                && s.kernelH() == 1 && s.kernelW() == 1
                 && s.dilationH() == 1 && s.dilationW() == 1 && s.groups() == 1
                 && s.padTop() == 0 && s.padBottom() == 0 && s.padLeft() == 0 && s.padRight() == 0
                 && (a == Activation.Kind.LINEAR || a == Activation.Kind.RELU)
@@ -141,10 +143,12 @@ final class PointwiseConvPlan implements ChainableConv {
         long r = residual == null ? 0 : residual.pointer().address();
         if (panels) {
             return forward(x.pointer().address(), pixels, spec.inC(), kernel.pointer().address(), spec.filters(), b,
-                    r, rectify, slope, cap, y.pointer().address(), threads, chain);
+                    r, rectify, slope, cap, y.pointer().address(), spec.inH(), spec.inW(), spec.strideH(),
+                    spec.strideW(), threads, chain);
         }
         return forwardRows(x.pointer().address(), pixels, spec.inC(), kernel.pointer().address(), spec.filters(), b,
-                r, rectify, slope, cap, y.pointer().address(), threads, chain);
+                r, rectify, slope, cap, y.pointer().address(), spec.inH(), spec.inW(), spec.strideH(), spec.strideW(),
+                threads, chain);
     }
 
     /** "osprey_pointwise_panels:avx2" or "osprey_pointwise_rows:avx2". */
@@ -173,14 +177,16 @@ final class PointwiseConvPlan implements ChainableConv {
     private static native void prepareStrips(long keras, int in, int units, long prepared);
 
     /**
-     * y (rows, units) = rectify(x (rows, in) times the kernel prepared in panels + bias + residual); bias and residual
-     * may be 0 (none). Runs now where chain is 0, else is appended to that chain (false: it could not grow).
+     * y (rows, units) = rectify(x times the kernel prepared in panels + bias + residual); bias and residual may be 0
+     * (none). x's maps are inH x inW pixels of in channels, y's rows its pixels at the strides (all of them at 1 and
+     * 1). Runs now where chain is 0, else is appended to that chain (false: it could not grow).
      */
     private static native boolean forward(long x, int rows, int in, long kernel, int units, long bias, long residual,
-                                          boolean rectify, float slope, float cap, long y, int threads, long chain);
+                                          boolean rectify, float slope, float cap, long y, int inH, int inW,
+                                          int strideH, int strideW, int threads, long chain);
 
     /** The same with the kernel prepared in strips, any number of rows. */
     private static native boolean forwardRows(long x, int rows, int in, long kernel, int units, long bias,
-                                              long residual, boolean rectify, float slope, float cap, long y,
-                                              int threads, long chain);
+                                              long residual, boolean rectify, float slope, float cap, long y, int inH,
+                                              int inW, int strideH, int strideW, int threads, long chain);
 }

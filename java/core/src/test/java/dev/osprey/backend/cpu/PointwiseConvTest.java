@@ -43,6 +43,12 @@ class PointwiseConvTest {
         return new Conv2dSpec(batch, h, w, in, out, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, bias, a);
     }
 
+    /** A 1x1 convolution of these strides, unpadded: each output pixel reads the input pixel under it. */
+    private static Conv2dSpec strided(int batch, int h, int w, int in, int out, int strideH, int strideW) {
+        return new Conv2dSpec(batch, h, w, in, out, 1, 1, strideH, strideW, 0, 0, 0, 0, 1, 1, 1, true,
+                Activation.RELU);
+    }
+
     @Test
     void itMatchesTheReferenceOnMobileNetShapesAndOddOnes() {
         Conv2dSpec[] specs = {
@@ -56,6 +62,11 @@ class PointwiseConvTest {
             pointwise(1, 8, 8, 144, 24, true, Activation.LINEAR),   // 64 pixels: a tile of 4 rows, a strip of 8
             pointwise(2, 1, 3, 9, 37, false, Activation.relu(0.8f, 0.2f)), // 6 pixels, a 5-lane tail, no bias
             pointwise(5, 1, 1, 70, 13, true, Activation.RELU),      // 5 pixels, 13 columns: one strip, masked
+            strided(1, 32, 32, 16, 32, 2, 2),  // ResNet-20's first projection shortcut: 16x16 outputs, 256 pixels
+            strided(1, 16, 16, 32, 64, 2, 2),  // its second: 8x8 outputs
+            strided(2, 5, 7, 9, 20, 2, 2),     // odd maps: 3x4 outputs an image, row tiles across the two images
+            strided(1, 7, 5, 8, 24, 3, 2),     // unequal strides: 3x3 outputs
+            strided(1, 3, 2, 16, 40, 2, 2),    // 2x1 outputs: the panels
         };
         for (Conv2dSpec s : specs) {
             ConvInferenceRuns.checkAgainstReference(backend, PointwiseConvPlan.class, s, false);
@@ -82,8 +93,8 @@ class PointwiseConvTest {
         assertInstanceOf(ConvInferencePlan.class, backend.inferenceConv(op(four.withActivation(Activation.SWISH))));
         assertFalse(PointwiseConvPlan.fits(new ConvInference(four.withMath(Precision.BF16), false, Precision.BF16)),
                 "bf16");
-        assertFalse(PointwiseConvPlan.fits(op(new Conv2dSpec(1, 2, 2, 64, 384, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1, true,
-                Activation.RELU))), "stride 2: 1 pixel");
+        assertEquals("osprey_pointwise_rows:avx2", backend.inferenceConv(op(strided(1, 32, 32, 16, 32, 2, 2)))
+                .implementation(), "a projection shortcut of stride 2: 256 pixels");
         assertFalse(PointwiseConvPlan.fits(op(new Conv2dSpec(1, 1, 1, 64, 384, 1, 1, 1, 1, 0, 0, 1, 0, 1, 1, 1, true,
                 Activation.RELU))), "padded below: 2 pixels");
         assertFalse(PointwiseConvPlan.fits(op(new Conv2dSpec(1, 1, 1, 64, 384, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 2, true,
@@ -145,6 +156,37 @@ class PointwiseConvTest {
                 } else {
                     assertClose(what, java.util.Arrays.copyOf(all, batch * units), alone, 1e-5);
                 }
+            }
+        }
+    }
+
+    @Test
+    void aStridedShortcutGetsTheSameBitsAloneAsInABatchOneDnnRuns() {
+        // ResNet-20's projection shortcuts (1x1, stride 2): an image alone runs here, a batch of 1,024 or 512 output
+        // pixels (past the product's bounds) through oneDNN; an image's answer must not depend on which
+        int[][] layers = {{32, 16, 32, 4}, {16, 32, 64, 8}}; // map size, inputs, outputs, oneDNN's batch
+        for (int[] layer : layers) {
+            int size = layer[0], in = layer[1], units = layer[2], batch = layer[3];
+            Random r = new Random(12);
+            float[] x = random(r, batch * size * size * in);
+            float[] k = random(r, in * units);
+            for (int i = 0; i < k.length; i++) {
+                k[i] /= (float) Math.sqrt(in);
+            }
+            float[] b = random(r, units);
+            Conv2dSpec one = strided(1, size, size, in, units, 2, 2);
+            Conv2dSpec many = strided(batch, size, size, in, units, 2, 2);
+            assertInstanceOf(PointwiseConvPlan.class, backend.inferenceConv(op(one)));
+            String oneDnn = assertInstanceOf(ConvInferencePlan.class, backend.inferenceConv(op(many))).implementation();
+            float[] alone = ConvInferenceRuns.run(backend, one, java.util.Arrays.copyOf(x, size * size * in), k, b,
+                    null);
+            float[] batched = java.util.Arrays.copyOf(ConvInferenceRuns.run(backend, many, x, k, b, null),
+                    alone.length);
+            String what = size + "x" + size + "x" + in + " to " + units + ", stride 2, against oneDNN's " + oneDnn;
+            if (oneDnn.startsWith("brg")) {
+                assertArrayEquals(batched, alone, 0f, what);
+            } else {
+                assertClose(what, batched, alone, 1e-5);
             }
         }
     }
