@@ -1,7 +1,8 @@
 /*
  * A 1x1 convolution over few pixels, fp32, for dev.osprey.backend.cpu.PointwiseConvPlan: y = rectify(x W + b [+ r])
- * for rows = batch x height x width pixels (NHWC: each pixel a row of in channels), W (in, units) as Keras keeps a 1x1
- * kernel; with a stride, each row of y reads the pixel of x under it (input_row). Two ways:
+ * for rows = batch x height x width output pixels (NHWC: each pixel a row of in channels), W (in, units) as Keras keeps
+ * a 1x1 kernel; at stride 1 the rows of x are y's, with a stride each row of y reads the pixel of x under it
+ * (input_row). Two ways:
  *
  * - A few rows (forward): a matrix-vector product bound by streaming W (MobileNetV2's late layers at 32x32x3 and
  *   batch 1: 1x1 maps, up to 1.6 MB of kernel each), where oneDNN's 1x1 kernel reached 15-70 GB/s and spent 3 us or

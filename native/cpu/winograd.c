@@ -14,7 +14,8 @@
  * prepares its weights. Per call, tiles are taken in blocks small enough that a block's transformed inputs V and
  * products M stay in the core's cache, with U beside them: transform the block's inputs, run the products, and
  * transform them back into outputs, adding the bias and residual and applying the activation before the one store.
- * Blocks are shared among the OpenMP team (the one oneDNN uses: see openmp_team.c). F(4x4, 3x3) does less work per
+ * The tiles are split evenly among the OpenMP team (the one oneDNN uses: see openmp_team.c), or, where they are few,
+ * the output channels (share_channels). F(4x4, 3x3) does less work per
  * output in every phase, F(2x2, 3x3) rounds less (its matrices hold only 0, +-1 and 1/2) and wastes less on small
  * maps, whose edge tiles it cuts finer; the Java side picks.
  *
@@ -633,7 +634,7 @@ TARGET static void run_forward(const void *args, int thread, int team, float *sc
  * thread gets 16 channels or more (the micro-kernel's full width). On 2 AVX2 threads at batch 1 (benchmarks/
  * run-winograd-ab.sh): ResNet-20's 8x8 maps of 64 channels (4 tiles) ran in 0.71x the time sharing channels than
  * on one thread (results/winograd-ab-2026-12-04T0331Z.md) and in 0.81x of what splitting them 2 + 2 took (…T0847Z.md); the
- * tutorial CNN's 11x11 maps of 64 channels (9 tiles) ran in 0.84-0.89x the time split 5 + 4 than sharing channels
+ * tutorial CNN's 11x11 maps of 64 channels (9 tiles) ran in 0.84-0.89x the time split 4 + 5 than sharing channels
  * (…T0846Z.md).
  */
 static int share_channels(int64_t tiles, int k_out, int team) {
@@ -649,9 +650,10 @@ static osprey_step forward_step_of(const problem *pb, int64_t batch, int block, 
     s->tiles = batch * pb->tiles_h * pb->tiles_w;
     s->block = block;
     s->by_channels = share_channels(s->tiles, pb->k, threads);
-    int64_t blocks = (s->tiles + block - 1) / block;
-    if (!s->by_channels && blocks < threads) {
-        step.threads = (int) blocks; /* one thread: no parallel region, which costs microseconds at batch 1 */
+    if (!s->by_channels && s->tiles <= ROWS) {
+        step.threads = 1; /* one row of tiles: no parallel region, which costs microseconds at batch 1 */
+    } else if (!s->by_channels && s->tiles < threads) {
+        step.threads = (int) s->tiles; /* a tile each at least */
     }
     return step;
 }

@@ -16,7 +16,7 @@ import dev.osprey.backend.ConvInference;
  * m is computed in whole tiles, the outputs past its edge thrown away. {@link #fits} is what the kernels can do (3x3,
  * stride 1, no dilation, one group, channels in multiples of 8, fp32, no fused depthwise convolution, the identity or a
  * ReLU-family activation). {@link #tile} picks, among the tiles the setting allows, the one whose cut in
- * multiply-adds is larger after the edge waste and the micro-kernel's empty rows (m = 2 on a tie: it rounds less),
+ * multiply-adds is larger after the edge waste and the micro-kernel's short rows (m = 2 on a tie: it rounds less),
  * and none where that cut is below {@link #MIN_CUT}. {@code -Dosprey.cpu.winograd} picks where the kernels are used:
  * {@code auto} (the default) allows a tile where the channels are enough to amortize its transforms, the transformed
  * kernel small enough to stay in cache, and, for 4x4 tiles, the layer narrow enough that their extra rounding keeps
@@ -185,7 +185,10 @@ final class Winograd {
 
     /**
      * 9 m^2 / (m+2)^2, times the share of computed outputs that lie inside the map, times the share of the
-     * micro-kernel's rows of 6 tiles that hold a tile (one image's 3x3 outputs: one tile of 4x4 in a row of 6).
+     * micro-kernel's rows of 6 tiles that hold a tile (one image's 3x3 outputs: one tile of 4x4 in a row of 6). A short
+     * row now runs in a micro-kernel of its own length, which costs less than a full row but more per tile (it reads
+     * the same kernel for fewer tiles), so that last share is a proxy for that cost, kept as it was measured: changing
+     * it would move layers between tile sizes, and their outputs with them.
      */
     static double cut(int m, int batch, int outH, int outW) {
         double inside = (double) outH * outW / ((double) roundUp(outH, m) * roundUp(outW, m));
@@ -258,7 +261,7 @@ final class Winograd {
      * y = rectify(conv(x) + bias [+ residual]) for NHWC x (batch, h, w, inC) and y (batch, oh, ow, outC) by
      * F(m x m, 3x3), with the kernel as {@link #prepare} wrote it for that m; bias and residual may be 0 (none).
      * rectify false: the identity; true: Keras' ReLU with this negative slope and cap. ph and pw not 0: y is instead
-     * the 2x2 stride-2 max pooling of that (batch, ph, pw, outC), without a residual. block is a multiple of 6.
+     * the 2x2 stride-2 max pooling of that (batch, ph, pw, outC), without a residual. block: {@link #block}'s.
      * Runs now with this scratch where chain is 0; else is appended to that op chain (which passes its scratch when it
      * runs) and returns false where the chain could not grow.
      */
