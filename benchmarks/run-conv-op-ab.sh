@@ -6,6 +6,8 @@
 # calling thread. Writes benchmarks/results/conv-op-ab-<UTC time, to the second>.md.
 # Usage: benchmarks/run-conv-op-ab.sh LABEL_A=FLAGS_A LABEL_B=FLAGS_B ROUNDS SECONDS BATCH H W IN OUT KERNEL STRIDE PAD
 # e.g.   benchmarks/run-conv-op-ab.sh osprey= onednn=-Dosprey.cpu.smallPointwise=false 5 2 1 32 32 16 32 1 2 0
+# KERNELS=N: the calls take N prepared kernels in turn (a model's N layers of this shape), so that the kernel is not
+# in the cache only because the call before read it.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 usage="usage: $0 LABEL_A=FLAGS LABEL_B=FLAGS ROUNDS SECONDS BATCH H W IN OUT KERNEL STRIDE PAD"
@@ -26,7 +28,7 @@ trap 'rm -f "$log"' EXIT
 run() { # label flags
   # shellcheck disable=SC2086 # the flags are a list of JVM options
   java --enable-native-access=ALL-UNNAMED -Dosprey.cpu.deviceThread=false $2 -cp "$cp" dev.osprey.bench.ConvOpTime \
-    "${shape[@]}" "$seconds" 2>/dev/null | sed "s/^/$1 /" | tee -a "$log" >&2
+    "${shape[@]}" "$seconds" "${KERNELS:-1}" 2>/dev/null | sed "s/^/$1 /" | tee -a "$log" >&2
 }
 for ((r = 1; r <= rounds; r++)); do
   if ((r % 2)); then run "$label_a" "$flags_a"; run "$label_b" "$flags_b"
@@ -34,9 +36,9 @@ for ((r = 1; r <= rounds; r++)); do
 done
 out="$root/benchmarks/results/conv-op-ab-$(date -u +%Y-%m-%dT%H%M%SZ).md"
 python3 - "$log" "$label_a" "$flags_a" "$label_b" "$flags_b" "$rounds" "$seconds" "${shape[*]}" \
-  "$(git -C "$root" rev-parse --short HEAD)" >"$out" <<'PY'
+  "$(git -C "$root" rev-parse --short HEAD)" "${KERNELS:-1}" >"$out" <<'PY'
 import statistics, sys
-log, la, fa, lb, fb, rounds, seconds, shape, commit = sys.argv[1:]
+log, la, fa, lb, fb, rounds, seconds, shape, commit, kernels_in_turn = sys.argv[1:]
 runs = {la: {"us_median": [], "us_best": []}, lb: {"us_median": [], "us_best": []}}
 kernels = {}
 for line in open(log):
@@ -49,7 +51,8 @@ names = "batch h w in out kernel stride pad".split()
 print(f"# One convolution, two settings: {la} vs {lb}\n")
 print(f"- op: " + ", ".join(f"{n} {v}" for n, v in zip(names, shape.split())) + "; bias and ReLU fused, fp32")
 print(f"- {la}: `{fa}` ({kernels.get(la, '?')}); {lb}: `{fb}` ({kernels.get(lb, '?')})")
-print(f"- {rounds} alternating rounds of {seconds} s each; commit {commit}; 2 threads, on the calling thread\n")
+print(f"- {rounds} alternating rounds of {seconds} s each; {kernels_in_turn} prepared kernel(s) in turn; commit {commit}; "
+      "2 threads, on the calling thread\n")
 print(f"| figure | {la} per round (us) | {lb} per round (us) | {la} / {lb}, medians |")
 print("|---|---|---|---:|")
 for fig in ("us_median", "us_best"):

@@ -18,17 +18,20 @@ import java.util.Random;
  * under two settings of the backend (benchmarks/run-conv-op-ab.sh) to compare the kernels that take a layer, without
  * the rest of a model's noise around it.
  *
- * <p>Usage: ConvOpTime BATCH H W IN OUT KERNEL STRIDE PAD SECONDS. Prints "RESULT us_median V" and "RESULT us_best V".
+ * <p>Usage: ConvOpTime BATCH H W IN OUT KERNEL STRIDE PAD SECONDS [KERNELS=1]. With KERNELS above 1 the calls take
+ * that many prepared kernels in turn, as a model's layers of one shape do, so that a kernel is not found in the cache
+ * just because the call before read it. Prints "RESULT us_median V" and "RESULT us_best V".
  */
 public final class ConvOpTime {
     private ConvOpTime() {
     }
 
     public static void main(String[] args) {
-        if (args.length != 9) {
-            System.err.println("usage: ConvOpTime BATCH H W IN OUT KERNEL STRIDE PAD SECONDS");
+        if (args.length != 9 && args.length != 10) {
+            System.err.println("usage: ConvOpTime BATCH H W IN OUT KERNEL STRIDE PAD SECONDS [KERNELS=1]");
             System.exit(2);
         }
+        int copies = args.length == 10 ? Integer.parseInt(args[9]) : 1;
         int[] a = Arrays.stream(args, 0, 8).mapToInt(Integer::parseInt).toArray();
         double seconds = Double.parseDouble(args[8]);
         Conv2dSpec spec = new Conv2dSpec(a[0], a[1], a[2], a[3], a[4], a[5], a[5], a[6], a[6], a[7], a[7], a[7], a[7],
@@ -42,17 +45,21 @@ public final class ConvOpTime {
             Tensor bias = filled(backend, memory, r, spec.filters());
             Tensor y = memory.allocate(spec.outputShape());
             long floats = backend.conv2dInferenceKernelSize(op);
-            Tensor kernel = keras;
-            if (floats > 0) {
-                kernel = memory.allocate(Math.toIntExact(floats));
-                backend.conv2dPrepareInferenceKernel(op, keras, kernel);
+            Tensor[] kernels = new Tensor[copies];
+            for (int c = 0; c < copies; c++) {
+                Tensor k = c == 0 ? keras : filled(backend, memory, r, spec.kernelShape());
+                kernels[c] = k;
+                if (floats > 0) {
+                    kernels[c] = memory.allocate(Math.toIntExact(floats));
+                    backend.conv2dPrepareInferenceKernel(op, k, kernels[c]);
+                }
             }
             float[] sync = new float[1];
             Tensor probe = backend.view(y, 0, 1);
             int calls = 1;
             long start = System.nanoTime();
             while (System.nanoTime() - start < 200_000_000L) { // warm up, and size a block at about 20 ms
-                backend.conv2dInference(op, x, kernel, bias, null, y);
+                backend.conv2dInference(op, x, kernels[calls % copies], bias, null, y);
                 calls++;
             }
             int perBlock = Math.max(1, (int) (calls * 0.1));
@@ -60,7 +67,7 @@ public final class ConvOpTime {
             for (int b = 0; b < blocks.length; b++) {
                 long t0 = System.nanoTime();
                 for (int i = 0; i < perBlock; i++) {
-                    backend.conv2dInference(op, x, kernel, bias, null, y);
+                    backend.conv2dInference(op, x, kernels[i % copies], bias, null, y);
                 }
                 backend.copyOut(probe, sync, 0);
                 blocks[b] = (System.nanoTime() - t0) / 1e3 / perBlock;
