@@ -5,8 +5,8 @@
 # on a large matrix product (the yardstick) and the wall time of the same calls without the verbose mode (so the
 # share of a call spent inside oneDNN shows). Phases: infer (batch 256; 32 for resnet18), latency (batch 1) and train
 # (batch 128; 32 for resnet18). Writes benchmarks/results/op-profile-<UTC time>.md. At batch 1 the verbose mode adds
-# microseconds to each primitive's time (ResNet-20's first convolution: 18 us here, 12.5 us alone through
-# benchmarks/run-conv-op-ab.sh): time a small layer alone before acting on its figure.
+# microseconds to each primitive's time (ResNet-20's first convolution: 18 us here, 12.5 us alone in
+# dev.osprey.bench.ConvOpTime, which benchmarks/run-conv-op-ab.sh runs): time a small layer alone before acting on it.
 # Usage: benchmarks/run-op-profile.sh [calls=20] [models: tutorial resnet20 mobilenetv2 resnet18 mobilenetv2_224; default
 #        the first three]
 set -euo pipefail

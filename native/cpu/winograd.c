@@ -634,7 +634,7 @@ TARGET static void run_forward(const void *args, int thread, int team, float *sc
  * thread gets 16 channels or more (the micro-kernel's full width). On 2 AVX2 threads at batch 1 (benchmarks/
  * run-winograd-ab.sh): ResNet-20's 8x8 maps of 64 channels (4 tiles) ran in 0.71x the time sharing channels than
  * on one thread (results/winograd-ab-2026-12-04T0331Z.md) and in 0.81x of what splitting them 2 + 2 took (…T0847Z.md); the
- * tutorial CNN's 11x11 maps of 64 channels (9 tiles) ran in 0.84-0.89x the time split 4 + 5 than sharing channels
+ * tutorial CNN's 11x11 maps of 64 channels (9 tiles) ran in 0.84x the time split 4 + 5 than sharing channels
  * (…T0846Z.md).
  */
 static int share_channels(int64_t tiles, int k_out, int team) {
@@ -650,10 +650,13 @@ static osprey_step forward_step_of(const problem *pb, int64_t batch, int block, 
     s->tiles = batch * pb->tiles_h * pb->tiles_w;
     s->block = block;
     s->by_channels = share_channels(s->tiles, pb->k, threads);
-    if (!s->by_channels && s->tiles <= ROWS) {
-        step.threads = 1; /* one row of tiles: no parallel region, which costs microseconds at batch 1 */
-    } else if (!s->by_channels && s->tiles < threads) {
-        step.threads = (int) s->tiles; /* a tile each at least */
+    /*
+     * Sharing tiles, each thread takes a row's worth of them at least, so that its read of all of U pays for itself;
+     * a single row runs on the calling thread alone (no parallel region, which costs microseconds at batch 1).
+     */
+    const int64_t rows = (s->tiles + ROWS - 1) / ROWS;
+    if (!s->by_channels && rows < threads) {
+        step.threads = rows < 1 ? 1 : (int) rows;
     }
     return step;
 }

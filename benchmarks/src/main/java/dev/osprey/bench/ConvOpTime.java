@@ -32,6 +32,10 @@ public final class ConvOpTime {
             System.exit(2);
         }
         int copies = args.length == 10 ? Integer.parseInt(args[9]) : 1;
+        if (copies < 1) {
+            System.err.println("ConvOpTime: expected KERNELS >= 1, received " + copies);
+            System.exit(2);
+        }
         int[] a = Arrays.stream(args, 0, 8).mapToInt(Integer::parseInt).toArray();
         double seconds = Double.parseDouble(args[8]);
         Conv2dSpec spec = new Conv2dSpec(a[0], a[1], a[2], a[3], a[4], a[5], a[5], a[6], a[6], a[7], a[7], a[7], a[7],
@@ -62,12 +66,14 @@ public final class ConvOpTime {
                 backend.conv2dInference(op, x, kernels[calls % copies], bias, null, y);
                 calls++;
             }
+            backend.copyOut(probe, sync, 0); // the warm-up done on the device too
+            long call = 0; // the kernels in turn across blocks, not restarting at the first in each
             int perBlock = Math.max(1, (int) (calls * 0.1));
             double[] blocks = new double[Math.max(5, (int) (seconds / 0.02))];
             for (int b = 0; b < blocks.length; b++) {
                 long t0 = System.nanoTime();
-                for (int i = 0; i < perBlock; i++) {
-                    backend.conv2dInference(op, x, kernels[i % copies], bias, null, y);
+                for (int i = 0; i < perBlock; i++, call++) {
+                    backend.conv2dInference(op, x, kernels[(int) (call % copies)], bias, null, y);
                 }
                 backend.copyOut(probe, sync, 0);
                 blocks[b] = (System.nanoTime() - t0) / 1e3 / perBlock;

@@ -19,7 +19,7 @@ public record Conv2dSpec(int batch, int inH, int inW, int inC, int filters, int 
                          Precision math) {
     /**
      * Throws IllegalArgumentException for a softmax activation, for groups that are not positive or do not divide both
-     * inC and filters, for a dilation below 1, and for math other than fp32, bf16 or fp16.
+     * inC and filters, for a dilation or stride below 1, and for math other than fp32, bf16 or fp16.
      */
     public Conv2dSpec {
         MixedPrecision.requireTrainingMath("Conv2dSpec", math);
@@ -32,6 +32,9 @@ public record Conv2dSpec(int batch, int inH, int inW, int inC, int filters, int 
         }
         if (dilationH <= 0 || dilationW <= 0) {
             throw new IllegalArgumentException("Conv2dSpec: expected dilation >= 1, received " + dilationH + "x" + dilationW);
+        }
+        if (strideH <= 0 || strideW <= 0) {
+            throw new IllegalArgumentException("Conv2dSpec: expected strides >= 1, received " + strideH + "x" + strideW);
         }
     }
 

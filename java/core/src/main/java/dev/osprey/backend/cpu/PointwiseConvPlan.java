@@ -109,8 +109,7 @@ final class PointwiseConvPlan implements ChainableConv {
         Activation.Kind a = s.activation().kind();
         return ENABLED && UNAVAILABLE == null && op.precision() == Precision.FP32 && op.depthwise() == null
                 && op.maxPool() == null && !op.quantizedInput() && !op.quantizedOutput()
-                && s.kernelH() == 1 && s.kernelW() == 1 && s.strideH() >= 1 && s.strideW() >= 1
-                && s.outH() > 0 && s.outW() > 0
+                && s.kernelH() == 1 && s.kernelW() == 1 && s.batch() > 0 && s.outH() > 0 && s.outW() > 0
                 && s.dilationH() == 1 && s.dilationW() == 1 && s.groups() == 1
                 && s.padTop() == 0 && s.padBottom() == 0 && s.padLeft() == 0 && s.padRight() == 0
                 && (a == Activation.Kind.LINEAR || a == Activation.Kind.RELU)

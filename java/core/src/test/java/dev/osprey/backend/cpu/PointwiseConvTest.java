@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.osprey.Activation;
@@ -96,6 +97,10 @@ class PointwiseConvTest {
                 "bf16");
         assertEquals("osprey_pointwise_rows:avx2", backend.inferenceConv(op(strided(1, 32, 32, 16, 32, 2, 2)))
                 .implementation(), "a projection shortcut of stride 2: 256 pixels");
+        assertThrows(IllegalArgumentException.class, () -> strided(1, 4, 4, 16, 32, 0, 1), "stride 0");
+        assertThrows(IllegalArgumentException.class, () -> strided(1, 4, 4, 16, 32, -1, -1), "negative strides");
+        assertFalse(PointwiseConvPlan.fits(op(pointwise(-2, 1, 1, 16, 32, true, Activation.RELU))), "batch -2");
+        assertFalse(PointwiseConvPlan.fits(op(pointwise(0, 1, 1, 16, 32, true, Activation.RELU))), "batch 0");
         assertFalse(PointwiseConvPlan.fits(op(new Conv2dSpec(1, 1, 1, 64, 384, 1, 1, 1, 1, 0, 0, 1, 0, 1, 1, 1, true,
                 Activation.RELU))), "padded below: 2 pixels");
         assertFalse(PointwiseConvPlan.fits(op(new Conv2dSpec(1, 1, 1, 64, 384, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 2, true,

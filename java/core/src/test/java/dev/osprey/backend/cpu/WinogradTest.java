@@ -400,8 +400,9 @@ class WinogradTest {
      * channels, in units of 16: 56 channels split unevenly (16 + 40 on two threads, 16 + 16 + 24 on three, the last
      * share ending in an 8-column micro-kernel), with the bias, residual and ReLU; such maps have whole tiles (8x8 in
      * 4x4 tiles), tiles cut by the edge (7x7) and 2x2 tiles (4x4). More tiles are split evenly among the threads, each
-     * run ending in a micro-kernel of fewer rows where it is not a multiple of 6: 9 tiles (10x10 in 4x4 tiles: 4 + 5,
-     * or 3 + 3 + 3), 16 (8 + 8, 5 + 5 + 6), 25 (12 + 13, 8 + 8 + 9) and 49 (24 + 25, 16 + 16 + 17). Each output goes
+     * run ending in a micro-kernel of fewer rows where it is not a multiple of 6, and each thread taking at least a
+     * row's worth of tiles: 9 tiles (10x10 in 4x4 tiles: 4 + 5 on two threads or three), 16 (8 + 8, 5 + 5 + 6), 25
+     * (12 + 13, 8 + 8 + 9) and 49 (24 + 25, 16 + 16 + 17). Each output goes
      * through the same operations either way, so every team gives a team of one's bits.
      */
     @Test
