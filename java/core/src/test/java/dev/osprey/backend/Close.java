@@ -36,6 +36,20 @@ public final class Close {
         }
     }
 
+    /** Whether {@link #assertClose} would pass. */
+    public static boolean isClose(float[] expected, float[] actual, double tolerance) {
+        if (expected.length != actual.length) {
+            return false;
+        }
+        for (int i = 0; i < expected.length; i++) {
+            double err = Math.abs((double) actual[i] - expected[i]) / Math.max(1.0, Math.abs(expected[i]));
+            if (!(err <= tolerance)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     public static float[] random(Random r, int n) {
         float[] a = new float[n];
         for (int i = 0; i < n; i++) {
