@@ -1,9 +1,9 @@
 /*
- * Times Osprey's small-batch dense kernel (native/cpu/small_dense.c, linked in) on the tutorial CNN's hidden layer:
- * 576 inputs to 64 units with ReLU, at batch 1 by default.
- * Build: gcc -O3 -I$JAVA_HOME/include -I$JAVA_HOME/include/linux -o dense_bench \
- *          benchmarks/kernels/dense_bench.c native/cpu/small_dense.c
- * Usage: dense_bench [BATCH=1] [SECONDS=1]    Prints: RESULT us=<per call>
+ * Times Osprey's inference dense kernel (native/cpu/dense.c, linked in) on the tutorial CNN's hidden layer:
+ * 576 inputs to 64 units with ReLU, at batch 1 on one thread by default.
+ * Build: gcc -O3 -fopenmp -I$JAVA_HOME/include -I$JAVA_HOME/include/linux -o dense_bench \
+ *          benchmarks/kernels/dense_bench.c native/cpu/dense.c
+ * Usage: dense_bench [BATCH=1] [SECONDS=1] [THREADS=1]    Prints: RESULT us=<per call>
  */
 #include <jni.h>
 #include <stdint.h>
@@ -11,12 +11,13 @@
 #include <stdlib.h>
 #include "bench_util.h"
 
-void Java_dev_osprey_backend_cpu_SmallBatchDense_forward(JNIEnv *, jclass, jlong, jint, jint, jlong, jint, jlong,
-                                                         jboolean, jfloat, jfloat, jlong);
+void Java_dev_osprey_backend_cpu_InferenceDense_forward(JNIEnv *, jclass, jlong, jint, jint, jlong, jint, jlong,
+                                                         jboolean, jfloat, jfloat, jlong, jint);
 
 int main(int argc, char **argv) {
     int n = argc > 1 ? atoi(argv[1]) : 1;
     double seconds = argc > 2 ? atof(argv[2]) : 1;
+    int threads = argc > 3 ? atoi(argv[3]) : 1;
     float *x = floats((int64_t) n * 576), *w = floats(576 * 64), *b = floats(64), *y = floats((int64_t) n * 64);
     srand(1);
     for (int64_t i = 0; i < (int64_t) n * 576; i++) {
@@ -31,9 +32,9 @@ int main(int argc, char **argv) {
     int calls = 0;
     double start = now();
     do {
-        Java_dev_osprey_backend_cpu_SmallBatchDense_forward(NULL, NULL, (jlong) (intptr_t) x, n, 576,
+        Java_dev_osprey_backend_cpu_InferenceDense_forward(NULL, NULL, (jlong) (intptr_t) x, n, 576,
                                                             (jlong) (intptr_t) w, 64, (jlong) (intptr_t) b, JNI_TRUE,
-                                                            0.0f, 1e30f, (jlong) (intptr_t) y);
+                                                            0.0f, 1e30f, (jlong) (intptr_t) y, threads);
         calls++;
     } while (now() - start < seconds);
     printf("RESULT us=%.3f\n", (now() - start) * 1e6 / calls);

@@ -1,5 +1,5 @@
 /*
- * Vector helpers the CPU kernels share (winograd.c, conv_pool.c, small_dense.c, pointwise.c, depthwise.c): compiled
+ * Vector helpers the CPU kernels share (winograd.c, conv_pool.c, dense.c, pointwise.c, depthwise.c): compiled
  * for AVX2 and FMA by function attribute; the Java side calls the kernels only where the processor has them.
  */
 #ifndef OSPREY_AVX2_OPS_H

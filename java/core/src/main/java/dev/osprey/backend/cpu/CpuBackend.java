@@ -501,13 +501,13 @@ public final class CpuBackend implements Backend {
     @Override
     public synchronized long denseInferenceKernelSize(DenseInference op) {
         checkOpen();
-        return SmallBatchDense.fits(op) ? 0 : denseInference(op).preparedFloats;
+        return InferenceDense.fits(op) ? 0 : denseInference(op).preparedFloats;
     }
 
     @Override
     public synchronized void densePrepareInferenceKernel(DenseInference op, Tensor kernel, Tensor prepared) {
         checkOpen();
-        if (SmallBatchDense.fits(op)) {
+        if (InferenceDense.fits(op)) {
             throw new IllegalArgumentException("densePrepareInferenceKernel: " + op + " reads Keras' layout "
                     + "(denseInferenceKernelSize is 0): expected no preparation");
         }
@@ -521,9 +521,9 @@ public final class CpuBackend implements Backend {
     @Override
     public synchronized void denseInference(DenseInference op, Tensor x, Tensor kernel, Tensor bias, Tensor y) {
         checkOpen();
-        if (SmallBatchDense.fits(op)) { // a few images: Osprey's kernel, on Keras' layout, on this thread
+        if (InferenceDense.fits(op)) { // Osprey's kernel, on Keras' layout: the same sums at every batch size
             Checks.denseInference(op.spec(), x, kernel, 0, bias, y);
-            SmallBatchDense.forward(op, cpu(x), cpu(kernel), cpu(bias), cpu(y));
+            InferenceDense.forward(op, cpu(x), cpu(kernel), cpu(bias), cpu(y), teams.of(op.spec()));
             return;
         }
         DenseInferencePlan plan = denseInference(op);

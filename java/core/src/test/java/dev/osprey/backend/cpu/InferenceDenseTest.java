@@ -19,14 +19,17 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-/** Osprey's dense kernel for a few images (native/cpu/small_dense.c) through the backend, against the reference. */
-class SmallBatchDenseTest {
+/**
+ * Osprey's inference dense kernel (native/cpu/dense.c) through the backend against the reference, and called directly
+ * on teams of threads: an image's outputs are the same bits alone and in any batch.
+ */
+class InferenceDenseTest {
     private static CpuBackend backend;
 
     /** The kernel is built wherever gcc is and runs on AVX2 + FMA (CI has both); elsewhere these tests say why not. */
     @BeforeAll
     static void kernelAvailable() {
-        NativeKernels.require(SmallBatchDense.unavailableReason(), "the small-batch dense kernel");
+        NativeKernels.require(InferenceDense.unavailableReason(), "the inference dense kernel");
         backend = new CpuBackend();
     }
 
@@ -38,7 +41,7 @@ class SmallBatchDenseTest {
     }
 
     @Test
-    void itComputesDenseLayersOfAFewImages() {
+    void itComputesDenseLayersAtAnyBatch() {
         DenseSpec[] specs = {
             new DenseSpec(1, 576, 64, Activation.RELU),                 // the tutorial CNN's hidden layer
             new DenseSpec(3, 5, 8, Activation.LINEAR),                  // one vector of units
@@ -48,30 +51,30 @@ class SmallBatchDenseTest {
             new DenseSpec(3, 7, 3, Activation.RELU),                    // fewer units than a vector
             new DenseSpec(4, 33, 77, Activation.relu(0.5f, 0.2f)),      // 64 + 8 + 5 lanes
             new DenseSpec(2, 5, 1, Activation.LINEAR),                  // one unit
+            new DenseSpec(5, 576, 64, Activation.RELU),                 // pairs of images, then one alone
+            new DenseSpec(256, 40, 96, Activation.relu(0.5f, 0.2f)),    // a large batch, its team sized by its work
         };
         for (DenseSpec s : specs) {
             DenseInference op = new DenseInference(s, Precision.FP32);
-            assertTrue(SmallBatchDense.fits(op), s.toString());
+            assertTrue(InferenceDense.fits(op), s.toString());
             assertEquals(0, backend.denseInferenceKernelSize(op), "Keras' layout, as it is");
             Random r = new Random(s.toString().hashCode());
             float[] x = random(r, s.batch() * s.inFeatures());
             float[] k = random(r, s.inFeatures() * s.units());
             float[] b = random(r, s.units());
-            assertClose(s.toString(), ReferenceOps.denseForward(s, x, k, b), run(op, x, k, b), 1e-5);
+            // fp32 sums of up to 576 products against the reference's doubles
+            assertClose(s.toString(), ReferenceOps.denseForward(s, x, k, b), run(op, x, k, b), 5e-5);
         }
     }
 
     @Test
-    void largerBatchesAndOtherLayersStayWithOneDnn() {
-        assertFalse(SmallBatchDense.fits(new DenseInference(new DenseSpec(5, 576, 64, Activation.RELU),
-                Precision.FP32)), "batch 5");
-
-        assertFalse(SmallBatchDense.fits(new DenseInference(new DenseSpec(1, 64, 16, Activation.SWISH),
+    void otherLayersStayWithOneDnn() {
+        assertFalse(InferenceDense.fits(new DenseInference(new DenseSpec(1, 64, 16, Activation.SWISH),
                 Precision.FP32)));
-        assertFalse(SmallBatchDense.fits(new DenseInference(new DenseSpec(1, 64, 16, Activation.RELU),
+        assertFalse(InferenceDense.fits(new DenseInference(new DenseSpec(1, 64, 16, Activation.RELU),
                 Precision.BF16)));
         // the one it leaves to oneDNN still computes right, with whatever layout oneDNN prepares
-        DenseSpec s = new DenseSpec(5, 64, 10, Activation.LINEAR);
+        DenseSpec s = new DenseSpec(5, 64, 10, Activation.SWISH);
         Random r = new Random(3);
         float[] x = random(r, 5 * 64);
         float[] k = random(r, 640);
@@ -86,12 +89,58 @@ class SmallBatchDenseTest {
         }
     }
 
+    /**
+     * Each image's outputs are the same bits alone as in a batch of 7 split over teams of 1 to 3 threads (pairs of
+     * images and single ones, 64 + 32 columns and a masked tail): serving answers a request the same in any batch.
+     */
+    @Test
+    void anImageGetsTheSameBitsAloneAndInAnyBatchOnAnyTeam() {
+        int batch = 7;
+        for (int units : new int[] {96, 77}) {
+            DenseSpec s = new DenseSpec(batch, 50, units, Activation.RELU);
+            Random r = new Random(units);
+            float[] x = random(r, batch * 50);
+            float[] k = random(r, 50 * units);
+            float[] b = random(r, units);
+            try (Memory memory = backend.newMemory()) {
+                Tensor tx = put(memory, x);
+                Tensor tk = put(memory, k);
+                Tensor tb = put(memory, b);
+                float[] alone = new float[batch * units];
+                for (int n = 0; n < batch; n++) {
+                    DenseSpec one = new DenseSpec(1, 50, units, Activation.RELU);
+                    Tensor y = memory.allocate(one.outputShape());
+                    InferenceDense.forward(new DenseInference(one, Precision.FP32),
+                            (CpuTensor) backend.view(tx, n * 50, one.inputShape()), (CpuTensor) tk, (CpuTensor) tb,
+                            (CpuTensor) y, 1);
+                    backend.copyOut(y, alone, n * units);
+                }
+                assertClose("alone " + s, ReferenceOps.denseForward(s, x, k, b), alone, 1e-5);
+                for (int threads = 1; threads <= 3; threads++) {
+                    Tensor y = memory.allocate(s.outputShape());
+                    InferenceDense.forward(new DenseInference(s, Precision.FP32), (CpuTensor) tx, (CpuTensor) tk,
+                            (CpuTensor) tb, (CpuTensor) y, threads);
+                    float[] batched = new float[batch * units];
+                    backend.copyOut(y, batched, 0);
+                    org.junit.jupiter.api.Assertions.assertArrayEquals(alone, batched, 0f,
+                            units + " units, batch " + batch + " on " + threads + " threads");
+                }
+            }
+        }
+    }
+
+    private static Tensor put(Memory memory, float[] values) {
+        Tensor t = memory.allocate(values.length);
+        backend.copyIn(values, 0, t);
+        return t;
+    }
+
     /** The last lanes of a row are written through a mask: the floats after the output stay as they were. */
     @Test
     void theLastLanesWriteNothingPastTheOutput() {
         DenseSpec s = new DenseSpec(2, 9, 13, Activation.LINEAR);
         DenseInference op = new DenseInference(s, Precision.FP32);
-        assertTrue(SmallBatchDense.fits(op));
+        assertTrue(InferenceDense.fits(op));
         Random r = new Random(11);
         float[] x = random(r, 2 * 9);
         float[] k = random(r, 9 * 13);
