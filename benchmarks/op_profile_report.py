@@ -82,7 +82,7 @@ def main():
     print(f"- machine: {cpu}, {os.cpu_count()} vCPU, ISA flags: {' '.join(isa) or 'none of avx2/avx512'}; "
           f"{platform.platform()}")
     print(f"- OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '?')}; commit {commit}; command: "
-          f"`benchmarks/run-op-profile.sh {sys.argv[2]} {' '.join(models)}`")
+          f"`PRECISION={os.environ.get('PRECISION', 'fp32')} benchmarks/run-op-profile.sh {sys.argv[2]} {' '.join(models)}`")
     print(f"- yardstick: fp32 matrix product 2048x2048x2048 through the dense op, best of 3 s: "
           f"**{fmt(peak, 1)} GFLOP/s** (not the FMA peak: the best convolution kernels can run faster)")
     print("- each phase runs in its own JVM: warm-up calls, the calls timed without oneDNN's verbose mode (wall), then "

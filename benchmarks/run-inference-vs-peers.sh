@@ -14,7 +14,8 @@
 # Builds the benchmarks module first unless SKIP_BUILD=1. Needs Debian's python3-torch, python3-torchvision,
 # python3-onnx and libopenblas0-openmp (installed if missing, when run as root).
 # Where the CPU has AVX512_BF16 (or AMX), Osprey also runs in bf16 (Model.inferencePrecision(BF16)) right after its
-# fp32 run, as a column of its own; BF16=0 leaves it out.
+# fp32 run, as a column of its own; BF16=0 leaves it out. INT8=1 also runs Osprey in int8 (Model.quantize, calibrated
+# on random images: a speed figure; benchmarks/run-precision.sh measures int8 accuracy) in a column of its own.
 # FROM_ONNX=1: Osprey runs the very ONNX file ONNX Runtime runs, imported (Model.importOnnx), instead of its own
 # definition of the model (needs the osprey-onnx module, built where libonnx-dev is installed).
 # COMPUTE=device: Osprey hands each call to its device thread (a library's default) instead of computing on the caller.
@@ -139,6 +140,9 @@ for ((r = 1; r <= rounds; r++)); do
       if [ "$bf16" = yes ]; then
         run "$r" "$model" osprey-bf16 "${java[@]}" dev.osprey.bench.InferenceThroughput "$spec" "$seconds" bf16
       fi
+      if [ "${INT8:-0}" = 1 ]; then
+        run "$r" "$model" osprey-int8 "${java[@]}" dev.osprey.bench.InferenceThroughput "$spec" "$seconds" int8
+      fi
     fi
     # ONNX Runtime unpacks its natives into a fresh java.io.tmpdir folder and leaves the folder: keep it in $work.
     run "$r" "$model" onnxruntime "${java[@]}" -Djava.io.tmpdir="$work" dev.osprey.bench.OrtPeer "$model" \
@@ -195,8 +199,10 @@ for line in lines:
         torch_format[(f[2], f[3])][current_round] = dict(w.split("=", 1) for w in f[4:])["best"]
 
 frameworks = [("osprey", "Osprey"), ("onnxruntime", "ONNX Runtime"), ("pytorch", "PyTorch")]
-if any(k[0] == "osprey-bf16" for k in values):
-    frameworks.insert(1, ("osprey-bf16", "Osprey bf16"))
+# Osprey's other precisions, each a column and a ratio against ONNX Runtime's fp32 of its own
+precisions = [(fw, name) for fw, name in (("osprey-bf16", "Osprey bf16"), ("osprey-int8", "Osprey int8"))
+              if any(k[0] == fw for k in values)]
+frameworks[1:1] = precisions
 
 
 def latency(figure):
@@ -272,7 +278,7 @@ md = [f"# Inference on the CPU: Osprey vs ONNX Runtime vs PyTorch, best of {roun
       "NCHW and channels_last, the better kept; MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=4294967296",
       f"- threads: {threads} each (OMP_NUM_THREADS={threads}, torch.set_num_threads({threads}), "
       f"ORT intra-op {threads}); {rounds} round(s), {seconds} s per figure per round; per round and model the order "
-      "is Osprey, " + ("Osprey bf16, " if len(frameworks) == 4 else "") + "ONNX Runtime, PyTorch",
+      "is Osprey, " + "".join(name + ", " for _, name in precisions) + "ONNX Runtime, PyTorch",
       "- models: " + ", ".join(f"{m} ({shapes.get(m, '?')})" for m in models) + "; 10 classes, random weights, "
       "seeded random normal images; every figure includes a softmax over the logits",
       f"- load average (1, 5, 15 min) and CPU pressure (avg60) before the rounds: {load_before}; "
@@ -286,16 +292,15 @@ md = [f"# Inference on the CPU: Osprey vs ONNX Runtime vs PyTorch, best of {roun
       "ones.",
       ""]
 for model in models:
-    bf16_cols = len(frameworks) == 4
     md += [f"## {model} ({shapes.get(model, '?')})", "",
            "| figure | " + " | ".join(name for _, name in frameworks) + " | Osprey/ORT | Osprey/ORT per round | "
-           + ("Osprey bf16/ORT | " if bf16_cols else "") + "Osprey/PyTorch |",
-           "|---|" + "---:|" * (len(frameworks) + (4 if bf16_cols else 3))]
+           + "".join(f"{name}/ORT | " for _, name in precisions) + "Osprey/PyTorch |",
+           "|---|" + "---:|" * (len(frameworks) + 3 + len(precisions))]
     picks = []
     for figure in figures_of(model):
         md.append(f"| {describe(figure)} | " + " | ".join(fmt(best(fw, model, figure), figure) for fw, _ in frameworks)
                   + f" | {ratio(model, figure, 'onnxruntime')} | {per_round(model, figure, 'onnxruntime')} | "
-                  + (f"{ratio(model, figure, 'onnxruntime', 'osprey-bf16')} | " if bf16_cols else "")
+                  + "".join(f"{ratio(model, figure, 'onnxruntime', fw)} | " for fw, _ in precisions)
                   + f"{ratio(model, figure, 'pytorch')} |")
         v, formats = values.get(("pytorch", model, figure), {}), torch_format.get((model, figure), {})
         if v:

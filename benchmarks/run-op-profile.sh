@@ -8,12 +8,13 @@
 # microseconds to each primitive's time (ResNet-20's first convolution: 18 us here, 12.5 us alone in
 # dev.osprey.bench.ConvOpTime, which benchmarks/run-conv-op-ab.sh runs): time a small layer alone before acting on it.
 # Usage: benchmarks/run-op-profile.sh [calls=20] [models: tutorial resnet20 mobilenetv2 resnet18 mobilenetv2_224; default
-#        the first three]
+#        the first three]. PRECISION=bf16 profiles bf16 inference and mixed_bfloat16 training instead of fp32.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 calls="${1:-20}"
 if [ "$#" -gt 1 ]; then models=("${@:2}"); else models=(tutorial resnet20 mobilenetv2); fi
-[[ "$calls" =~ ^[1-9][0-9]*$ ]] || { echo "usage: $0 [calls=20] [models...]" >&2; exit 2; }
+[[ "$calls" =~ ^[1-9][0-9]*$ && "${PRECISION:-fp32}" =~ ^(fp32|bf16)$ ]] || {
+  echo "usage: [PRECISION=fp32|bf16] $0 [calls=20] [models...]" >&2; exit 2; }
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   (cd "$root" && mvn -B -q -Dstyle.color=never -DskipTests package -pl benchmarks -am) >&2
@@ -30,7 +31,7 @@ for m in "${models[@]}"; do
     if [ "$phase" = latency ]; then n=$((calls * 50)); fi # batch-1 calls are short: more of them
     echo "$m $phase ($n calls)" >&2
     # a failed run leaves its log without figures; the report says so and the other runs go on
-    "${java[@]}" "$m" "$phase" "$n" 2>/dev/null >"$work/$m-$phase.log" || echo "$m $phase failed" >&2
+    "${java[@]}" "$m" "$phase" "$n" "${PRECISION:-fp32}" 2>/dev/null >"$work/$m-$phase.log" || echo "$m $phase failed" >&2
   done
 done
 mkdir -p "$root/benchmarks/results"

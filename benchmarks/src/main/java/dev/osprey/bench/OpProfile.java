@@ -1,8 +1,10 @@
 package dev.osprey.bench;
 
+import dev.osprey.MixedPrecision;
 import dev.osprey.Model;
 import dev.osprey.Models;
 import dev.osprey.NDArray;
+import dev.osprey.Precision;
 import dev.osprey.Shape;
 import dev.osprey.loss.Loss;
 import dev.osprey.optim.Adam;
@@ -14,7 +16,9 @@ import org.bytedeco.dnnl.global.dnnl;
  * its training steps, with oneDNN's verbose mode (which times every primitive it executes) switched on only for the
  * measured calls, after untimed warm-up calls. The primitive lines go to standard output for the script to sum.
  *
- * <p>Usage: OpProfile tutorial|resnet20|mobilenetv2|resnet18|mobilenetv2_224 infer|latency|train CALLS. Prints "OPPROFILE
+ * <p>Usage: OpProfile tutorial|resnet20|mobilenetv2|resnet18|mobilenetv2_224 infer|latency|train CALLS [fp32|bf16]
+ * (bf16: bf16 inference, or mixed_bfloat16 training; where the CPU lacks bf16 kernels the model says why and runs
+ * fp32). Prints "OPPROFILE
  * wall_ms_per_call T" (the same calls timed without the verbose mode) and "OPPROFILE calls N" first. {@code OpProfile
  * peak SECONDS} prints the CPU's fp32 rate on a large matrix product ("OPPROFILE peak_gflops G"), the yardstick. infer predicts at batch 256 (32 for resnet18), latency at batch 1, train steps at batch 128 (32 for
  * resnet18) with Adam and cross-entropy on seeded random normal images and labels.
@@ -30,8 +34,10 @@ public final class OpProfile {
                             Double.parseDouble(args[1])));
             return;
         }
-        if (args.length != 3 || !args[1].matches("infer|latency|train")) {
-            System.err.println("usage: OpProfile tutorial|resnet20|mobilenetv2|resnet18|mobilenetv2_224 infer|latency|train CALLS, or "
+        if (args.length < 3 || args.length > 4 || !args[1].matches("infer|latency|train")
+                || args.length == 4 && !args[3].matches("fp32|bf16")) {
+            System.err.println("usage: OpProfile tutorial|resnet20|mobilenetv2|resnet18|mobilenetv2_224 infer|latency|train CALLS "
+                    + "[fp32|bf16], or "
                     + "OpProfile peak SECONDS");
             System.exit(2);
         }
@@ -54,6 +60,10 @@ public final class OpProfile {
         NDArray labels = new NDArray(y, batch);
         try (Model model = Models.byName(InferenceThroughput.architectureOf(name), input, 10)) {
             model.compile(new Adam(1e-3), Loss.sparseCategoricalCrossentropy());
+            if (args.length == 4 && args[3].equals("bf16")) {
+                model.mixedPrecision(MixedPrecision.BFLOAT16);
+                model.inferencePrecision(Precision.BF16);
+            }
             Runnable call = phase.equals("train") ? () -> model.trainOnBatch(images, labels)
                     : () -> model.predict(images, batch);
             int warmUp = phase.equals("latency") ? 3000 : 5; // batch 1: enough calls for the JIT to finish
