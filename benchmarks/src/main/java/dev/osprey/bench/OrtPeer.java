@@ -19,8 +19,8 @@ import java.util.Random;
 /**
  * ONNX Runtime for Java as a side-by-side inference peer (benchmarks/run-graph-models-vs-peers.sh,
  * benchmarks/run-inference-vs-peers.sh): loads a model exported by benchmarks/peers/pytorch_models.py and measures
- * inference images/s at batch BATCH (256 unless given) and batch-1 latency (median, p99), each in a time-based
- * loop after a warm-up.
+ * inference images/s at batch BATCH (256 unless given) and batch-1 latency (median, p99), each in a time-based loop
+ * after a warm-up (at batch 1 the one Osprey's figure gets).
  *
  * <p>Inputs are random normal values in the shape the file declares (NCHW, any image size) with the batch axis set
  * to BATCH or 1, wrapped once, before timing, in direct buffers that ONNX Runtime reads without a copy. Each timed
@@ -108,7 +108,10 @@ public final class OrtPeer {
             for (int i = 0; i < SINGLES; i++) {
                 singles.add(randomTensor(env, withBatch(shape, 1), random));
             }
-            for (int i = 0; i < 500; i++) {
+            // the warm-up Osprey's figure gets (ModelBenchmark.batchOneLatencyMillis)
+            long warmUpEnd = System.nanoTime() + dev.osprey.benchmark.ModelBenchmark.warmUpNanos(seconds);
+            for (int i = 0; i < dev.osprey.benchmark.ModelBenchmark.WARM_UP_CALLS || System.nanoTime() < warmUpEnd;
+                    i++) {
                 runWithSoftmax(session, Map.of(inputName, singles.get(i % SINGLES)));
             }
             double[] samples = new double[200_000];

@@ -173,13 +173,27 @@ public final class ModelBenchmark {
         return images / ((System.nanoTime() - start) / 1e9);
     }
 
-    /** {median, p99} in milliseconds of predict on one image, cycling through real images. */
+    /** Batch-1 calls before the latency is measured, at the least. */
+    public static final int WARM_UP_CALLS = 500;
+
+    /**
+     * How long batch-1 calls warm up before a latency figure of {@code seconds} is measured: the figure's own length,
+     * at most 4 s. Java compiles the predict path over the first few thousand calls, on compiler threads that share
+     * the cores with the computation: on 2 cores ResNet-20's p99 was 4-13x its median in each of the first 4 seconds
+     * (about 10,000 calls) and 1.3-1.7x after (2026-12-04).
+     */
+    public static long warmUpNanos(double seconds) {
+        return (long) (Math.min(4.0, seconds) * 1e9);
+    }
+
+    /** {median, p99} in milliseconds of predict on one image, cycling through real images, after a warm-up. */
     public static double[] batchOneLatencyMillis(Model model, NDArray x, double seconds) {
         NDArray[] singles = new NDArray[Math.min(256, x.rows())];
         for (int i = 0; i < singles.length; i++) {
             singles[i] = x.slice(i, i + 1);
         }
-        for (int i = 0; i < 500; i++) {
+        long warmUpEnd = System.nanoTime() + warmUpNanos(seconds);
+        for (int i = 0; i < WARM_UP_CALLS || System.nanoTime() < warmUpEnd; i++) {
             model.predict(singles[i % singles.length], 1);
         }
         double[] samples = new double[200_000];
