@@ -56,7 +56,7 @@ out="$root/benchmarks/results/$name-$(date -u +%Y-%m-%dT%H%MZ).md"
 python3 - "$log" "$rounds" "$seconds" "$OMP_NUM_THREADS" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" \
   "$(git -C "$root" rev-parse --short HEAD)" "$load_before" "$(cut -d' ' -f1-3 /proc/loadavg)" "${models[*]}" \
   "OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset} GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-unset}" "$name" \
-  "$label_a" "$flags_a" "$label_b" "$flags_b" "$(grep -o -w -m1 'avx512f\|avx2' /proc/cpuinfo | head -1)" \
+  "$label_a" "$flags_a" "$label_b" "$flags_b" "$(grep -o -w 'avx2\|avx512f\|avx512_bf16\|avx512_vnni' /proc/cpuinfo | sort -u | paste -sd' ' -)" \
   "$bench" >"$out" <<'PY'
 import sys, collections, statistics
 (log, rounds, seconds, threads, cpu, commit, load0, load1, models, waiting, name,

@@ -166,6 +166,8 @@ cpu="$(lscpu | sed -n 's/^Model name: *//p' | head -1)"
 flags="$(lscpu | sed -n 's/^Flags: *//p')"
 java_version="$(java -version 2>&1 | head -1)"
 command_line="benchmarks/run-inference-vs-peers.sh $seconds $rounds ${models[*]}"
+if [ "${INT8:-0}" = 1 ]; then command_line="INT8=1 $command_line"; fi
+if [ "$bf16" = no ] && [ "${BF16:-1}" != 1 ]; then command_line="BF16=0 $command_line"; fi
 if [ "${FROM_ONNX:-0}" = 1 ]; then
   command_line="FROM_ONNX=1 $command_line"
   echo "Osprey ran the ONNX files ONNX Runtime ran, imported with Model.importOnnx (FROM_ONNX=1)." >>"$notes"

@@ -1,14 +1,14 @@
 /*
  * The dense layers of fp32 inference plans, at every batch size, for dev.osprey.backend.cpu.InferenceDense:
  * y = rectify(x W + b) with the kernel W in Keras' layout (in, units), any number of units. Each output is one chain of
- * multiply-adds in input order with the bias added last, whatever the batch and the team, so an image gets the same
- * bits alone or in any batch (oneDNN's inner product sums in an order that depends on the batch and the ISA: on
- * AVX-512 its batch-8 answers differed from its batch-1 ones). At batch 1 oneDNN's inner product also spends most of a
- * call setting up (7 us for the tutorial CNN's 576 x 64 layer, whose 37 K multiply-adds take under 1 us here).
- * Each image's row of W is read once per 64 units: every input broadcast and multiplied into 8 vectors of sums, which
- * stay in registers; bias and activation are applied as the sums are stored. The last units % 8 columns are read and
- * written through a mask (a classifier's 10 units: one vector, then 2 lanes), never past the end of a row of W, of b or
- * of y. A team of threads splits the images evenly; a team of one runs on the calling thread.
+ * multiply-adds in input order with the bias added last, whatever the batch, the team and the blocking, so an image
+ * gets the same bits alone or in any batch (oneDNN's inner product sums in an order that depends on the batch and the
+ * ISA: on AVX-512 its batch-8 answers differed from its batch-1 ones). At batch 1 oneDNN's inner product also spends
+ * most of a call setting up (7 us for the tutorial CNN's 576 x 64 layer, whose 37 K multiply-adds take under 1 us).
+ * Six images at a time are multiplied into 16 units' sums each (12 vectors in registers, each vector of W loaded once
+ * for all six); fewer images take 64 units at a time each; the last units % 8 are read and written through a mask,
+ * never past the end of a row of W, of b or of y. A team of threads splits the images evenly; a team of one runs on
+ * the calling thread.
  */
 #include <jni.h>
 
@@ -26,98 +26,173 @@ extern int omp_get_thread_num(void);
 extern int omp_get_num_threads(void);
 
 /*
- * y[0 .. 8 * vectors) = rectify(x W[:, 0 .. 8 * vectors) + b) for one image; W's rows are units floats apart.
- * vectors (1 or 8) is a constant where this is inlined, so the sums not used fall away and the rest stay in registers.
+ * One pass over a chunk of the inputs: sums start from zero on the first chunk and from the partial sums stored in y
+ * on the others; the last chunk adds the bias and applies the activation as it stores, the others store the partial
+ * sums. An fp32 sum stored and loaded back is the same value, so every output is the same chain of multiply-adds in
+ * input order, chunked or not.
  */
-TARGET INLINE void dense_columns(const float *x, int in, const float *w, int units, const float *b, const int vectors,
-                                 int rectify_on, __m256 slope, __m256 cap, float *y) {
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0;
-    for (int i = 0; i < in; i++, w += units) {
-        __m256 xi = _mm256_broadcast_ss(x + i);
-        s0 = _mm256_fmadd_ps(xi, _mm256_loadu_ps(w), s0);
-        if (vectors == 8) {
-            s1 = _mm256_fmadd_ps(xi, _mm256_loadu_ps(w + 8), s1);
-            s2 = _mm256_fmadd_ps(xi, _mm256_loadu_ps(w + 16), s2);
-            s3 = _mm256_fmadd_ps(xi, _mm256_loadu_ps(w + 24), s3);
-            s4 = _mm256_fmadd_ps(xi, _mm256_loadu_ps(w + 32), s4);
-            s5 = _mm256_fmadd_ps(xi, _mm256_loadu_ps(w + 40), s5);
-            s6 = _mm256_fmadd_ps(xi, _mm256_loadu_ps(w + 48), s6);
-            s7 = _mm256_fmadd_ps(xi, _mm256_loadu_ps(w + 56), s7);
-        }
+typedef struct {
+    int rectify_on, first, last;
+    __m256 slope, cap;
+} pass;
+
+TARGET INLINE __m256 start(const pass *p, const float *y) {
+    return p->first ? _mm256_setzero_ps() : _mm256_loadu_ps(y);
+}
+
+TARGET INLINE void finish(const pass *p, __m256 sum, const float *b, float *y) {
+    if (p->last) {
+        __m256 a = _mm256_add_ps(sum, _mm256_loadu_ps(b));
+        sum = p->rectify_on ? rectify(a, p->slope, p->cap) : a;
     }
-    __m256 sums[8] = {s0, s1, s2, s3, s4, s5, s6, s7};
-    for (int v = 0; v < vectors; v++) {
-        __m256 a = _mm256_add_ps(sums[v], _mm256_loadu_ps(b + 8 * v));
-        _mm256_storeu_ps(y + 8 * v, rectify_on ? rectify(a, slope, cap) : a);
-    }
+    _mm256_storeu_ps(y, sum);
 }
 
 /*
- * As dense_columns with 4 vectors for two images at once, x0's and x1's rows: each vector of W read serves both, which
- * halves the loads per multiply-add (at 8 vectors for one image the loads from L2, not the multiply-adds, set the pace).
+ * y (rows x 16 floats, rows units apart) over the chunk's inputs [0, depth) of x (rows in apart) and W (rows units
+ * apart), for 1 to 6 images (a constant where this is inlined, so only its rows' code is left): 12 vectors of sums in
+ * registers, each vector of W loaded once for all the rows. Each image's sums are taken in the same order whatever the
+ * row count, so an image's outputs do not depend on how many images share its call.
  */
-TARGET INLINE void dense_columns_pair(const float *x0, const float *x1, int in, const float *w, int units,
-                                      const float *b, int rectify_on, __m256 slope, __m256 cap, float *y0, float *y1) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, c0 = a0, c1 = a0, c2 = a0, c3 = a0;
-    for (int i = 0; i < in; i++, w += units) {
-        __m256 p = _mm256_broadcast_ss(x0 + i), q = _mm256_broadcast_ss(x1 + i);
-        __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);
-        a0 = _mm256_fmadd_ps(p, w0, a0);
-        c0 = _mm256_fmadd_ps(q, w0, c0);
-        a1 = _mm256_fmadd_ps(p, w1, a1);
-        c1 = _mm256_fmadd_ps(q, w1, c1);
-        __m256 w2 = _mm256_loadu_ps(w + 16), w3 = _mm256_loadu_ps(w + 24);
-        a2 = _mm256_fmadd_ps(p, w2, a2);
-        c2 = _mm256_fmadd_ps(q, w2, c2);
-        a3 = _mm256_fmadd_ps(p, w3, a3);
-        c3 = _mm256_fmadd_ps(q, w3, c3);
+TARGET INLINE void dense16(const float *x, int in, int depth, const float *w, int units, const pass *p, const float *b,
+                           float *y, const int rows) {
+    float *y0 = y, *y1 = y0 + units, *y2 = y1 + units, *y3 = y2 + units, *y4 = y3 + units, *y5 = y4 + units;
+    const float *x0 = x, *x1 = x0 + in, *x2 = x1 + in, *x3 = x2 + in, *x4 = x3 + in, *x5 = x4 + in;
+    __m256 a0 = start(p, y0), b0 = start(p, y0 + 8), a1 = a0, b1 = b0, a2 = a0, b2 = b0, a3 = a0, b3 = b0;
+    __m256 a4 = a0, b4 = b0, a5 = a0, b5 = b0;
+    if (rows > 1) { a1 = start(p, y1); b1 = start(p, y1 + 8); }
+    if (rows > 2) { a2 = start(p, y2); b2 = start(p, y2 + 8); }
+    if (rows > 3) { a3 = start(p, y3); b3 = start(p, y3 + 8); }
+    if (rows > 4) { a4 = start(p, y4); b4 = start(p, y4 + 8); }
+    if (rows > 5) { a5 = start(p, y5); b5 = start(p, y5 + 8); }
+    for (int i = 0; i < depth; i++, w += units) {
+        __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8), q;
+        q = _mm256_broadcast_ss(x0 + i); a0 = _mm256_fmadd_ps(q, w0, a0); b0 = _mm256_fmadd_ps(q, w1, b0);
+        if (rows > 1) { q = _mm256_broadcast_ss(x1 + i); a1 = _mm256_fmadd_ps(q, w0, a1); b1 = _mm256_fmadd_ps(q, w1, b1); }
+        if (rows > 2) { q = _mm256_broadcast_ss(x2 + i); a2 = _mm256_fmadd_ps(q, w0, a2); b2 = _mm256_fmadd_ps(q, w1, b2); }
+        if (rows > 3) { q = _mm256_broadcast_ss(x3 + i); a3 = _mm256_fmadd_ps(q, w0, a3); b3 = _mm256_fmadd_ps(q, w1, b3); }
+        if (rows > 4) { q = _mm256_broadcast_ss(x4 + i); a4 = _mm256_fmadd_ps(q, w0, a4); b4 = _mm256_fmadd_ps(q, w1, b4); }
+        if (rows > 5) { q = _mm256_broadcast_ss(x5 + i); a5 = _mm256_fmadd_ps(q, w0, a5); b5 = _mm256_fmadd_ps(q, w1, b5); }
     }
-    __m256 first[4] = {a0, a1, a2, a3}, second[4] = {c0, c1, c2, c3};
-    for (int v = 0; v < 4; v++) {
-        __m256 bias = _mm256_loadu_ps(b + 8 * v);
-        __m256 s0 = _mm256_add_ps(first[v], bias), s1 = _mm256_add_ps(second[v], bias);
-        _mm256_storeu_ps(y0 + 8 * v, rectify_on ? rectify(s0, slope, cap) : s0);
-        _mm256_storeu_ps(y1 + 8 * v, rectify_on ? rectify(s1, slope, cap) : s1);
+    finish(p, a0, b, y0); finish(p, b0, b + 8, y0 + 8);
+    if (rows > 1) { finish(p, a1, b, y1); finish(p, b1, b + 8, y1 + 8); }
+    if (rows > 2) { finish(p, a2, b, y2); finish(p, b2, b + 8, y2 + 8); }
+    if (rows > 3) { finish(p, a3, b, y3); finish(p, b3, b + 8, y3 + 8); }
+    if (rows > 4) { finish(p, a4, b, y4); finish(p, b4, b + 8, y4 + 8); }
+    if (rows > 5) { finish(p, a5, b, y5); finish(p, b5, b + 8, y5 + 8); }
+}
+
+/*
+ * As dense16 for one image and 64 units: 8 vectors of sums, so that the chains of multiply-adds hide each other's
+ * latency (one or two images alone would wait on their 2 or 4).
+ */
+TARGET INLINE void dense64(const float *x, int depth, const float *w, int units, const pass *p, const float *b,
+                           float *y) {
+    __m256 s0 = start(p, y), s1 = start(p, y + 8), s2 = start(p, y + 16), s3 = start(p, y + 24);
+    __m256 s4 = start(p, y + 32), s5 = start(p, y + 40), s6 = start(p, y + 48), s7 = start(p, y + 56);
+    for (int i = 0; i < depth; i++, w += units) {
+        __m256 xi = _mm256_broadcast_ss(x + i);
+        s0 = _mm256_fmadd_ps(xi, _mm256_loadu_ps(w), s0);
+        s1 = _mm256_fmadd_ps(xi, _mm256_loadu_ps(w + 8), s1);
+        s2 = _mm256_fmadd_ps(xi, _mm256_loadu_ps(w + 16), s2);
+        s3 = _mm256_fmadd_ps(xi, _mm256_loadu_ps(w + 24), s3);
+        s4 = _mm256_fmadd_ps(xi, _mm256_loadu_ps(w + 32), s4);
+        s5 = _mm256_fmadd_ps(xi, _mm256_loadu_ps(w + 40), s5);
+        s6 = _mm256_fmadd_ps(xi, _mm256_loadu_ps(w + 48), s6);
+        s7 = _mm256_fmadd_ps(xi, _mm256_loadu_ps(w + 56), s7);
+    }
+    __m256 sums[8] = {s0, s1, s2, s3, s4, s5, s6, s7};
+    for (int v = 0; v < 8; v++) {
+        finish(p, sums[v], b + 8 * v, y + 8 * v);
     }
 }
 
-/* As dense_columns for the last lanes (1 to 7) of units: only the lanes mask holds are read and written. */
-TARGET INLINE void dense_tail(const float *x, int in, const float *w, int units, const float *b, __m256i mask,
-                              int rectify_on, __m256 slope, __m256 cap, float *y) {
-    __m256 s = _mm256_setzero_ps();
-    for (int i = 0; i < in; i++, w += units) {
-        s = _mm256_fmadd_ps(_mm256_broadcast_ss(x + i), _mm256_maskload_ps(w, mask), s);
+/* As dense16 for one image and the 8 units (width 8) or the last 1 to 7 (a mask) of a row. */
+TARGET INLINE void dense8(const float *x, int depth, const float *w, int units, const pass *p, const float *b,
+                          __m256i mask, float *y, const int masked) {
+    __m256 s = p->first ? _mm256_setzero_ps() : masked ? _mm256_maskload_ps(y, mask) : _mm256_loadu_ps(y);
+    for (int i = 0; i < depth; i++, w += units) {
+        __m256 wi = masked ? _mm256_maskload_ps(w, mask) : _mm256_loadu_ps(w);
+        s = _mm256_fmadd_ps(_mm256_broadcast_ss(x + i), wi, s);
     }
-    __m256 a = _mm256_add_ps(s, _mm256_maskload_ps(b, mask));
-    _mm256_maskstore_ps(y, mask, rectify_on ? rectify(a, slope, cap) : a);
+    if (p->last) {
+        __m256 a = _mm256_add_ps(s, masked ? _mm256_maskload_ps(b, mask) : _mm256_loadu_ps(b));
+        s = p->rectify_on ? rectify(a, p->slope, p->cap) : a;
+    }
+    if (masked) {
+        _mm256_maskstore_ps(y, mask, s);
+    } else {
+        _mm256_storeu_ps(y, s);
+    }
 }
 
-/* Images [first, end) of the batch. */
+typedef void (*dense16_fn)(const float *, int, int, const float *, int, const pass *, const float *, float *);
+#define OSPREY_DENSE16(rows) \
+    TARGET static void dense16_##rows(const float *x, int in, int depth, const float *w, int units, const pass *p, \
+                                      const float *b, float *y) { \
+        dense16(x, in, depth, w, units, p, b, y, rows); \
+    }
+OSPREY_DENSE16(1) OSPREY_DENSE16(2) OSPREY_DENSE16(3) OSPREY_DENSE16(4) OSPREY_DENSE16(5) OSPREY_DENSE16(6)
+#undef OSPREY_DENSE16
+/* By the number of images (index 1 .. 6). */
+static const dense16_fn DENSE16[7] = {NULL, dense16_1, dense16_2, dense16_3, dense16_4, dense16_5, dense16_6};
+
+/*
+ * W is taken in blocks of at most BLOCK_UNITS units by CHUNK_FLOATS / block inputs (64 KB, at least 8 inputs), which
+ * stay in cache while every image of a thread's share passes over them: the tutorial CNN's 576 x 64 layer in 3 blocks
+ * of 256 inputs, a 4096 x 4096 one in 16 x 64 blocks of 256 units by 64 inputs, each read from memory once per thread.
+ * W's rows stay where they are (not packed), so on wide layers a block's rows are units floats apart and compete for
+ * the same cache sets: 4096 x 4096 at batch 64 took 21-24 ms on 2 threads (about 100 GFLOP/s), several times what a
+ * packed matrix product takes. Image classifiers' dense layers are small beside their convolutions.
+ */
+#define BLOCK_UNITS 256
+#define CHUNK_FLOATS (16 * 1024)
+
+/* Images [n, n + rows) (1 to 6), units [u0, u1) (u1 - u0 a multiple of 16 unless u1 is units), inputs of the pass. */
+TARGET static void dense_block(const float *x, int rows, int in, int depth, const float *w, int units, int u0, int u1,
+                               const pass *p, const float *b, __m256i mask, float *y) {
+    int u = u0;
+    if (rows >= 3) {
+        for (; u + 16 <= u1; u += 16) {
+            DENSE16[rows](x, in, depth, w + u, units, p, b + u, y + u);
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (int64_t) r * in;
+        float *yr = y + (int64_t) r * units;
+        int v = u;
+        for (; v + 64 <= u1; v += 64) {
+            dense64(xr, depth, w + v, units, p, b + v, yr + v);
+        }
+        for (; v + 16 <= u1; v += 16) {
+            DENSE16[1](xr, in, depth, w + v, units, p, b + v, yr + v);
+        }
+        for (; v + 8 <= u1; v += 8) {
+            dense8(xr, depth, w + v, units, p, b + v, mask, yr + v, 0);
+        }
+        if (v < u1) {
+            dense8(xr, depth, w + v, units, p, b + v, mask, yr + v, 1);
+        }
+    }
+}
+
+/* Images [first, end) of the batch, block by block of W, 6 images at a time. */
 TARGET static void dense(const float *x, int first, int end, int in, const float *w, int units, const float *b,
-                         int rectify_on, float slope_value, float cap_value, float *y) {
-    const __m256 slope = _mm256_set1_ps(slope_value), cap = _mm256_set1_ps(cap_value);
-    for (int n = first; n < end; n++) {
-        const float *row = x + (int64_t) n * in;
-        float *out = y + (int64_t) n * units;
-        if (n + 1 < end && units % 32 == 0) { /* a pair of images takes the columns in 32s */
-            for (int u = 0; u < units; u += 32) {
-                dense_columns_pair(row, row + in, in, w + u, units, b + u, rectify_on, slope, cap, out + u,
-                                   out + units + u);
+                         int rectify_on, float slope, float cap, float *y) {
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(units % 8), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    for (int u0 = 0; u0 < units; u0 += BLOCK_UNITS) {
+        const int u1 = units - u0 < BLOCK_UNITS ? units : u0 + BLOCK_UNITS;
+        int chunk = CHUNK_FLOATS / (u1 - u0);
+        chunk = end - first <= 2 ? in : chunk < 8 ? 8 : chunk; /* one or two images read W once anyway */
+        for (int k = 0; k < in; k += chunk) {
+            const int depth = in - k < chunk ? in - k : chunk;
+            const pass p = {.rectify_on = rectify_on, .first = k == 0, .last = k + depth == in,
+                            .slope = _mm256_set1_ps(slope), .cap = _mm256_set1_ps(cap)};
+            for (int n = first; n < end; n += 6) {
+                const int rows = end - n < 6 ? end - n : 6;
+                dense_block(x + (int64_t) n * in + k, rows, in, depth, w + (int64_t) k * units, units, u0, u1, &p, b,
+                            mask, y + (int64_t) n * units);
             }
-            n++;
-            continue;
-        }
-        int u = 0;
-        for (; u + 64 <= units; u += 64) {
-            dense_columns(row, in, w + u, units, b + u, 8, rectify_on, slope, cap, out + u);
-        }
-        for (; u + 8 <= units; u += 8) {
-            dense_columns(row, in, w + u, units, b + u, 1, rectify_on, slope, cap, out + u);
-        }
-        if (u < units) {
-            int lanes = units - u;
-            __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-            dense_tail(row, in, w + u, units, b + u, mask, rectify_on, slope, cap, out + u);
         }
     }
 }

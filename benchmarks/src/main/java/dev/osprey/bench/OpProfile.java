@@ -16,9 +16,9 @@ import org.bytedeco.dnnl.global.dnnl;
  * its training steps, with oneDNN's verbose mode (which times every primitive it executes) switched on only for the
  * measured calls, after untimed warm-up calls. The primitive lines go to standard output for the script to sum.
  *
- * <p>Usage: OpProfile tutorial|resnet20|mobilenetv2|resnet18|mobilenetv2_224 infer|latency|train CALLS [fp32|bf16]
- * (bf16: bf16 inference, or mixed_bfloat16 training; where the CPU lacks bf16 kernels the model says why and runs
- * fp32). Prints "OPPROFILE
+ * <p>Usage: OpProfile tutorial|resnet20|mobilenetv2|resnet18|mobilenetv2_224 infer|latency|train CALLS
+ * [fp32|bf16|int8] (bf16: bf16 inference, or mixed_bfloat16 training; where the CPU lacks bf16 kernels the model says
+ * why and runs fp32. int8: inference only, calibrated on the profiled images). Prints "OPPROFILE
  * wall_ms_per_call T" (the same calls timed without the verbose mode) and "OPPROFILE calls N" first. {@code OpProfile
  * peak SECONDS} prints the CPU's fp32 rate on a large matrix product ("OPPROFILE peak_gflops G"), the yardstick. infer predicts at batch 256 (32 for resnet18), latency at batch 1, train steps at batch 128 (32 for
  * resnet18) with Adam and cross-entropy on seeded random normal images and labels.
@@ -35,9 +35,10 @@ public final class OpProfile {
             return;
         }
         if (args.length < 3 || args.length > 4 || !args[1].matches("infer|latency|train")
-                || args.length == 4 && !args[3].matches("fp32|bf16")) {
+                || args.length == 4 && !args[3].matches("fp32|bf16|int8")
+                || args.length == 4 && args[3].equals("int8") && args[1].equals("train")) {
             System.err.println("usage: OpProfile tutorial|resnet20|mobilenetv2|resnet18|mobilenetv2_224 infer|latency|train CALLS "
-                    + "[fp32|bf16], or "
+                    + "[fp32|bf16|int8] (int8: not train), or "
                     + "OpProfile peak SECONDS");
             System.exit(2);
         }
@@ -63,6 +64,8 @@ public final class OpProfile {
             if (args.length == 4 && args[3].equals("bf16")) {
                 model.mixedPrecision(MixedPrecision.BFLOAT16);
                 model.inferencePrecision(Precision.BF16);
+            } else if (args.length == 4 && args[3].equals("int8")) {
+                model.quantize(images); // calibrated on the profiled images: a speed figure, not an accuracy one
             }
             Runnable call = phase.equals("train") ? () -> model.trainOnBatch(images, labels)
                     : () -> model.predict(images, batch);

@@ -12,9 +12,10 @@ import dev.osprey.backend.DenseSpec;
  * bit for bit; oneDNN's inner product sums in an order that depends on the batch and the ISA (on AVX-512 its batch-8
  * answers differed from its batch-1 ones in the last bits). At batch 1 oneDNN's inner product also spends most of a
  * call setting up: 7 us for the tutorial CNN's 576 x 64 layer, whose 37 K multiply-adds take under 1 us
- * (op-profile-2026-12-03T1208Z.md). At batch 256 the kernel takes that layer in 0.14-0.16 ms on 2 threads
- * (benchmarks/kernels/dense_bench.c), oneDNN 0.24 ms (AVX2, op profile). {@link #fits}: fp32, the identity or a ReLU,
- * the kernel available here, and not turned off ({@link #ENABLED}); any number of units.
+ * (op-profile-2026-12-03T1208Z.md). At batch 256 the kernel takes that layer in 113-130 us on 2 threads, oneDNN in
+ * 120 (dense-kernel-2026-12-04T1520Z.md); it does not pack W, so a wide layer at a large batch (4096 x 4096 at batch
+ * 64: 22-42 ms) takes several times a packed matrix product's time. {@link #fits}: fp32, the identity or a ReLU, the
+ * kernel available here, and not turned off ({@link #ENABLED}); any number of units.
  */
 final class InferenceDense {
     /** -Dosprey.cpu.denseKernel=false runs every dense layer through oneDNN (for comparisons and debugging). */
