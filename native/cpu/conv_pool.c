@@ -23,9 +23,7 @@ JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_PooledConvPlan_supported(
 #else
 #include <stdint.h>
 #include "avx2_ops.h"
-
-extern int omp_get_thread_num(void);
-extern int omp_get_num_threads(void);
+#include "openmp.h"
 
 /* The most taps (kernel rows x columns x input channels) a problem may have: 7 x 7 x 4, the Java side's bounds. */
 #define MAX_TAPS 196

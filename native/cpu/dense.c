@@ -21,9 +21,7 @@ JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_InferenceDense_supported(
 #else
 #include <stdint.h>
 #include "avx2_ops.h"
-
-extern int omp_get_thread_num(void);
-extern int omp_get_num_threads(void);
+#include "openmp.h"
 
 /*
  * One pass over a chunk of the inputs: sums start from zero on the first chunk and from the partial sums stored in y

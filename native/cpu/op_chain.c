@@ -5,9 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "op_chain.h"
-
-extern int omp_get_thread_num(void);
-extern int omp_get_num_threads(void);
+#include "openmp.h"
 
 typedef struct {
     int count, capacity;

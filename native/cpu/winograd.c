@@ -37,9 +37,7 @@ JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_supported(JNIEnv
 #include <stdint.h>
 #include "avx2_ops.h"
 #include "op_chain.h"
-
-extern int omp_get_thread_num(void);
-extern int omp_get_num_threads(void);
+#include "openmp.h"
 
 /* Rows of the micro-kernel: a block holds a multiple of it. */
 #define ROWS 6
