@@ -180,9 +180,9 @@ TARGET static void dense(const float *x, int first, int end, int in, const float
     const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(units % 8), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     for (int u0 = 0; u0 < units; u0 += BLOCK_UNITS) {
         const int u1 = units - u0 < BLOCK_UNITS ? units : u0 + BLOCK_UNITS;
-        int chunk = CHUNK_FLOATS / (u1 - u0);
-        chunk = end - first <= 2 ? in : chunk < 8 ? 8 : chunk; /* one or two images read W once anyway */
-        for (int k = 0; k < in; k += chunk) {
+        int chunk = end - first <= 2 ? in : CHUNK_FLOATS / (u1 - u0); /* one or two images read W once anyway */
+        chunk = chunk < 8 ? 8 : chunk;
+        for (int k = 0; k == 0 || k < in; k += chunk) { /* no inputs: one pass, which writes the bias */
             const int depth = in - k < chunk ? in - k : chunk;
             const pass p = {.rectify_on = rectify_on, .first = k == 0, .last = k + depth == in,
                             .slope = _mm256_set1_ps(slope), .cap = _mm256_set1_ps(cap)};
