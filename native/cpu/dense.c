@@ -139,9 +139,9 @@ static const dense16_fn DENSE16[7] = {NULL, dense16_1, dense16_2, dense16_3, den
  * W is taken in blocks of at most BLOCK_UNITS units by CHUNK_FLOATS / block inputs (64 KB, at least 8 inputs), which
  * stay in cache while every image of a thread's share passes over them: the tutorial CNN's 576 x 64 layer in 3 blocks
  * of 256 inputs, a 4096 x 4096 one in 16 x 64 blocks of 256 units by 64 inputs, each read from memory once per thread.
- * W's rows stay where they are (not packed), so on wide layers a block's rows are units floats apart and compete for
- * the same cache sets: 4096 x 4096 at batch 64 took 21-24 ms on 2 threads (about 100 GFLOP/s), several times what a
- * packed matrix product takes. Image classifiers' dense layers are small beside their convolutions.
+ * A 4096 x 4096 layer at batch 64 took 21-25 ms on 2 threads, about 90 GFLOP/s, against oneDNN's 202 on a large
+ * matrix product (copying the blocks together first changed nothing: tried-and-rejected-2026-12-04.md). Image
+ * classifiers' dense layers are small beside their convolutions.
  */
 #define BLOCK_UNITS 256
 #define CHUNK_FLOATS (16 * 1024)

@@ -13,8 +13,8 @@ import dev.osprey.backend.DenseSpec;
  * answers differed from its batch-1 ones in the last bits). At batch 1 oneDNN's inner product also spends most of a
  * call setting up: 7 us for the tutorial CNN's 576 x 64 layer, whose 37 K multiply-adds take under 1 us
  * (op-profile-2026-12-03T1208Z.md). At batch 256 the kernel takes that layer in 113-130 us on 2 threads, oneDNN in
- * 120 (dense-kernel-2026-12-04T1520Z.md); it does not pack W, so a wide layer at a large batch (4096 x 4096 at batch
- * 64: 22-42 ms) takes several times a packed matrix product's time. {@link #fits}: fp32, the identity or a ReLU, the
+ * 120 (dense-kernel-2026-12-04T1520Z.md); a large layer at a large batch runs at about half oneDNN's rate (4096 x 4096
+ * at batch 64: 22-42 ms, about 90 GFLOP/s against 202). {@link #fits}: fp32, the identity or a ReLU, the
  * kernel available here, and not turned off ({@link #ENABLED}); any number of units.
  */
 final class InferenceDense {
