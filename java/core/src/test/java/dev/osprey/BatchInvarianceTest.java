@@ -29,7 +29,8 @@ class BatchInvarianceTest {
         }
     }
 
-    private static void assertTheSameInEveryBatch(Model model, Shape input) {
+    /** The first image's prediction alone and as the first of batches of 2, 4, ..., 64, compared bit for bit. */
+    static void assertTheSameInEveryBatch(Model model, Shape input) {
         int largest = 64;
         Random r = new Random(42);
         float[] x = new float[largest * input.size()];
