@@ -7,6 +7,7 @@
 #          [rounds=4] [models: tutorial resnet20 mobilenetv2 ...]
 # e.g.   benchmarks/run-cpu-setting-ab.sh winograd winograd=-Dosprey.cpu.winograd=auto direct=-Dosprey.cpu.winograd=never
 # OMP_NUM_THREADS defaults to 2; OMP_WAIT_POLICY and GOMP_SPINCOUNT are passed on and named in the report.
+# PRECISION=bf16|int8 runs InferenceThroughput's inference in that precision (int8 calibrated on random images).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 usage="usage: $0 NAME LABEL_A=FLAGS LABEL_B=FLAGS [seconds-per-figure=3] [rounds=4] [models...]"
@@ -23,6 +24,11 @@ else models=(tutorial resnet20 mobilenetv2); fi
   && "$seconds" =~ ^[0-9]+([.][0-9]+)?$ && "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "$usage" >&2; exit 2; }
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 bench="${BENCH:-InferenceThroughput}"
+precision="${PRECISION:-fp32}"
+[[ "$precision" =~ ^(fp32|bf16|int8)$ && ( "$precision" = fp32 || "$bench" = InferenceThroughput ) ]] || {
+  echo "PRECISION: expected fp32, bf16 or int8 (the last two with InferenceThroughput), received '$precision'" >&2
+  exit 2; }
+extra=(); if [ "$precision" != fp32 ]; then extra=("$precision"); fi
 [[ "$bench" =~ ^(InferenceThroughput|GraphModelThroughput)$ ]] || {
   echo "BENCH: expected InferenceThroughput or GraphModelThroughput, received '$bench'" >&2; exit 2; }
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
@@ -42,7 +48,7 @@ for ((r = 1; r <= rounds; r++)); do
       # a failed run is reported and left out; the others go on. $flags unquoted: several flags split on spaces
       # shellcheck disable=SC2086
       if ! result="$(java --enable-native-access=ALL-UNNAMED $flags -cp "$cp" \
-          "dev.osprey.bench.$bench" "$model" "$seconds" 2>&1)"; then
+          "dev.osprey.bench.$bench" "$model" "$seconds" "${extra[@]}" 2>&1)"; then
         echo "round $r: $model $label failed: $(tail -3 <<<"$result")" >&2
         continue
       fi
@@ -57,10 +63,10 @@ python3 - "$log" "$rounds" "$seconds" "$OMP_NUM_THREADS" "$(grep -m1 'model name
   "$(git -C "$root" rev-parse --short HEAD)" "$load_before" "$(cut -d' ' -f1-3 /proc/loadavg)" "${models[*]}" \
   "OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset} GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-unset}" "$name" \
   "$label_a" "$flags_a" "$label_b" "$flags_b" "$(grep -o -w 'avx2\|avx512f\|avx512_bf16\|avx512_vnni' /proc/cpuinfo | sort -u | paste -sd' ' -)" \
-  "$bench" >"$out" <<'PY'
+  "$bench" "$precision" >"$out" <<'PY'
 import sys, collections, statistics
 (log, rounds, seconds, threads, cpu, commit, load0, load1, models, waiting, name,
- label_a, flags_a, label_b, flags_b, isa, bench) = sys.argv[1:18]
+ label_a, flags_a, label_b, flags_b, isa, bench, precision) = sys.argv[1:19]
 runs = collections.defaultdict(dict)  # (model, figure) -> {(round, mode): value}
 for line in open(log):
     r, mode, model, figure, value = line.split()
@@ -72,7 +78,8 @@ print(f"- {rounds} rounds, {seconds} s per figure, interleaved (per model, one J
       f" alternating between rounds); dev.osprey.bench.{bench}")
 print(f"- load average before: {load0}; after: {load1}")
 prefix = " ".join(w for w in waiting.split() if not w.endswith("=unset"))
-bench_env = "" if bench == "InferenceThroughput" else f"BENCH={bench} "
+bench_env = ("" if bench == "InferenceThroughput" else f"BENCH={bench} ") + (
+    "" if precision == "fp32" else f"PRECISION={precision} ")
 print(f"- command: `{prefix + ' ' if prefix else ''}{bench_env}benchmarks/run-cpu-setting-ab.sh {name} {label_a}={flags_a} "
       f"{label_b}={flags_b} {seconds} {rounds} {models}`\n")
 print(f"For latency, {label_a} / {label_b} < 1 means {label_a} is faster; for images/s, > 1 does.\n")

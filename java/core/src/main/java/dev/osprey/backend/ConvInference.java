@@ -11,11 +11,13 @@ import dev.osprey.Precision;
  * convolution that alone reads its output, as one op whose output is the depthwise's ({@link #depthwise}, fp32 only:
  * see {@link Backend#fusesDepthwise}); the pointwise output is then never written. Likewise a convolution may run the
  * max pooling that alone reads its output ({@link #maxPool}, fp32 only: see {@link Backend#fusesMaxPool}), writing
- * only the pooled map. A record: a plan-cache key.
+ * only the pooled map. In int8 the residual too may come as 8-bit values ({@link #residualRange}: the range its
+ * producer wrote them in, which is also the range of the int8 convolutions that read it), so a ResNet's stream of
+ * block outputs stays 8-bit from block to block. A record: a plan-cache key.
  */
 public record ConvInference(Conv2dSpec spec, boolean residual, Precision precision, InputRange inputRange,
                             boolean inputQuantized, InputRange outputRange, Conv2dSpec depthwise,
-                            Pool2dSpec maxPool) {
+                            Pool2dSpec maxPool, InputRange residualRange) {
     /**
      * Throws NullPointerException when spec or precision is null, IllegalArgumentException when int8 (or a quantized
      * input) comes without an input range. A quantized input or output counts only in int8 ({@link #quantizedInput},
@@ -40,6 +42,12 @@ public record ConvInference(Conv2dSpec spec, boolean residual, Precision precisi
                         + "output " + Tensor.describe(spec.outputShape()) + " after it, received " + depthwise);
             }
         }
+        if (residualRange != null && (!residual || precision != Precision.INT8
+                || !scaleInvariant(spec.activation()))) {
+            throw new IllegalArgumentException("convolution " + spec + " with an 8-bit residual: expected int8 with a "
+                    + "residual and an activation that commutes with scaling (linear, ReLU without a cap), received "
+                    + precision + (residual ? "" : " without a residual") + " and " + spec.activation());
+        }
         if (maxPool != null) {
             if (precision != Precision.FP32 || residual || depthwise != null || inputQuantized
                     || outputRange != null) {
@@ -54,6 +62,12 @@ public record ConvInference(Conv2dSpec spec, boolean residual, Precision precisi
                         + Tensor.describe(spec.outputShape()) + " after it, received " + maxPool);
             }
         }
+    }
+
+    /** With an fp32 residual (where there is one). */
+    public ConvInference(Conv2dSpec spec, boolean residual, Precision precision, InputRange inputRange,
+                         boolean inputQuantized, InputRange outputRange, Conv2dSpec depthwise, Pool2dSpec maxPool) {
+        this(spec, residual, precision, inputRange, inputQuantized, outputRange, depthwise, maxPool, null);
     }
 
     /** Without a depthwise convolution or max pooling after it. */
@@ -80,12 +94,29 @@ public record ConvInference(Conv2dSpec spec, boolean residual, Precision precisi
 
     /** This convolution with depthwise (null: none) run after it as one op. */
     public ConvInference withDepthwise(Conv2dSpec next) {
-        return new ConvInference(spec, residual, precision, inputRange, inputQuantized, outputRange, next, maxPool);
+        return new ConvInference(spec, residual, precision, inputRange, inputQuantized, outputRange, next, maxPool,
+                residualRange);
     }
 
     /** This convolution with pool (null: none), a max pooling of its output, run after it as one op. */
     public ConvInference withMaxPool(Pool2dSpec pool) {
-        return new ConvInference(spec, residual, precision, inputRange, inputQuantized, outputRange, depthwise, pool);
+        return new ConvInference(spec, residual, precision, inputRange, inputQuantized, outputRange, depthwise, pool,
+                residualRange);
+    }
+
+    /** This convolution reading its residual as 8-bit values mapped by range (null: fp32). */
+    public ConvInference withResidualRange(InputRange range) {
+        return new ConvInference(spec, residual, precision, inputRange, inputQuantized, outputRange, depthwise,
+                maxPool, range);
+    }
+
+    /**
+     * Whether a scaled input gives the same scaled output, a(c x) = c a(x) for c > 0 (linear, ReLU with any slope and
+     * no cap): an 8-bit residual is added in its own units, and the output rescaled after the activation.
+     */
+    public static boolean scaleInvariant(dev.osprey.Activation a) {
+        return a.kind() == dev.osprey.Activation.Kind.LINEAR
+                || a.kind() == dev.osprey.Activation.Kind.RELU && Float.isInfinite(a.maxValue());
     }
 
     /**
@@ -102,6 +133,11 @@ public record ConvInference(Conv2dSpec spec, boolean residual, Precision precisi
         return precision == Precision.INT8 && outputRange != null;
     }
 
+    /** Whether the residual is read as 8-bit values (int8 only: handed over by the convolution that wrote it). */
+    public boolean quantizedResidual() {
+        return precision == Precision.INT8 && residualRange != null;
+    }
+
     /** Whether the input holds 8-bit values already (int8 only: handed over by an int8 convolution). */
     public boolean quantizedInput() {
         return precision == Precision.INT8 && inputQuantized;
@@ -115,14 +151,15 @@ public record ConvInference(Conv2dSpec spec, boolean residual, Precision precisi
         return o instanceof ConvInference c && c.spec.equals(spec) && c.residual == residual
                 && c.precision == precision && java.util.Objects.equals(c.inputRange, inputRange)
                 && c.inputQuantized == inputQuantized && java.util.Objects.equals(c.outputRange, outputRange)
-                && java.util.Objects.equals(c.depthwise, depthwise) && java.util.Objects.equals(c.maxPool, maxPool);
+                && java.util.Objects.equals(c.depthwise, depthwise) && java.util.Objects.equals(c.maxPool, maxPool)
+                && java.util.Objects.equals(c.residualRange, residualRange);
     }
 
     @Override
     public int hashCode() {
-        return ((((((spec.hashCode() * 31 + (residual ? 1 : 0)) * 31 + precision.hashCode()) * 31
+        return (((((((spec.hashCode() * 31 + (residual ? 1 : 0)) * 31 + precision.hashCode()) * 31
                 + java.util.Objects.hashCode(inputRange)) * 31 + (inputQuantized ? 1 : 0)) * 31
                 + java.util.Objects.hashCode(outputRange)) * 31 + java.util.Objects.hashCode(depthwise)) * 31
-                + java.util.Objects.hashCode(maxPool);
+                + java.util.Objects.hashCode(maxPool)) * 31 + java.util.Objects.hashCode(residualRange);
     }
 }

@@ -69,7 +69,14 @@ public final class ExecutionPlan implements AutoCloseable {
     /** int8 plans: calls that write their output in 8 bits (the readers' range), and calls that read it so. */
     private final Map<Node, dev.osprey.backend.InputRange> quantizedOutputOf = new IdentityHashMap<>();
     private final java.util.Set<Node> quantizedInputs = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
+    private final Map<Node, dev.osprey.backend.InputRange> quantizedResidualOf = new IdentityHashMap<>();
     private int handOvers;
+    private int residualHandOvers;
+    /**
+     * Whether int8 plans hand residuals over in 8 bits (planInt8HandOvers); -Dosprey.int8.residuals=false keeps them
+     * fp32, to compare.
+     */
+    static final boolean INT8_RESIDUALS = Boolean.parseBoolean(System.getProperty("osprey.int8.residuals", "true"));
     private static final int[] NO_PADDING = {0, 0, 0, 0};
     /** Gradients of a shared layer's later calls, kept apart and summed into the arena after backward: {arena, call}. */
     private final List<Tensor[]> sharedGradients = new ArrayList<>();
@@ -164,19 +171,25 @@ public final class ExecutionPlan implements AutoCloseable {
     private ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, boolean training,
                           Activation.Kind leftOut, boolean optimize, dev.osprey.Precision precision,
                           Map<String, dev.osprey.backend.InputRange> inputRanges) {
-        this(graph, parameters, backend, batch, training, leftOut, optimize, precision, inputRanges, true);
+        this(graph, parameters, backend, batch, training, leftOut, optimize, precision, inputRanges, true,
+                INT8_RESIDUALS);
     }
 
-    /** An int8 inference plan whose convolutions hand 8-bit activations over, or (tests) never do. */
+    /**
+     * An int8 inference plan whose convolutions hand 8-bit activations over (int8Residuals: residuals too), or (tests)
+     * never do.
+     */
     ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, Activation.Kind leftOut,
-                  Map<String, dev.osprey.backend.InputRange> inputRanges, boolean int8HandOvers) {
+                  Map<String, dev.osprey.backend.InputRange> inputRanges, boolean int8HandOvers,
+                  boolean int8Residuals) {
         this(graph, parameters, backend, batch, false, leftOut, true, dev.osprey.Precision.INT8, inputRanges,
-                int8HandOvers);
+                int8HandOvers, int8Residuals);
     }
 
     private ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, boolean training,
                           Activation.Kind leftOut, boolean optimize, dev.osprey.Precision precision,
-                          Map<String, dev.osprey.backend.InputRange> inputRanges, boolean int8HandOvers) {
+                          Map<String, dev.osprey.backend.InputRange> inputRanges, boolean int8HandOvers,
+                          boolean int8Residuals) {
         boolean narrowFloat = precision == dev.osprey.Precision.BF16 || precision == dev.osprey.Precision.FP16;
         if (precision == dev.osprey.Precision.INT8 && (training || !optimize)
                 || narrowFloat && !training && !optimize) {
@@ -238,7 +251,7 @@ public final class ExecutionPlan implements AutoCloseable {
                 planMaxPoolFusions(nodes, foldedInto);
             }
             if (precision == dev.osprey.Precision.INT8 && int8HandOvers) {
-                planInt8HandOvers(nodes, foldedInto);
+                planInt8HandOvers(nodes, foldedInto, int8Residuals);
             }
             for (int n = 0; n < nodes.size(); n++) {
                 planNode(n, nodes.get(n), needsGradient, foldedInto);
@@ -554,10 +567,12 @@ public final class ExecutionPlan implements AutoCloseable {
      * int8 plans: finds the convolutions ({@link Fusion.Int8HandOver}) whose output every reader reads as the only
      * input of an int8 convolution too (directly, through a zero padding it took over, or through max poolings that
      * pass 8-bit values on: {@link Fusion.Int8PassThrough}), all calibrated to one range: the producer writes that
-     * output in 8 bits, the poolings between run on them, and the readers read them as they are. A model output, a
-     * sum, an average pooling or any other reader keeps the tensor fp32.
+     * output in 8 bits, the poolings between run on them, and the readers read them as they are. With residuals, a
+     * sum that an int8 convolution adds itself (planResidualSums) may read it too, in 8 bits, where at least one
+     * convolution gives the range and the adding one's activation commutes with scaling: a ResNet's block outputs then
+     * stay 8-bit. A model output, any other sum, an average pooling or any other reader keeps the tensor fp32.
      */
-    private void planInt8HandOvers(List<Node> nodes, Map<Node, Node> foldedInto) {
+    private void planInt8HandOvers(List<Node> nodes, Map<Node, Node> foldedInto, boolean residuals) {
         for (Node producer : nodes) {
             if (!(producer.layer() instanceof Fusion.Int8HandOver) || foldedInto.containsKey(producer)
                     || absorbedInto.containsKey(producer) || inputRanges.get(producer.layer().name()) == null
@@ -567,7 +582,9 @@ public final class ExecutionPlan implements AutoCloseable {
             }
             List<Node> convolutions = new ArrayList<>();
             List<Node> passing = new ArrayList<>();
-            if (!int8Readers(exposedOutput(producer, foldedInto), foldedInto, convolutions, passing)) {
+            List<Node> adding = new ArrayList<>(); // convolutions that add it as their residual
+            if (!int8Readers(exposedOutput(producer, foldedInto), foldedInto, convolutions, passing,
+                    residuals ? adding : null) || convolutions.isEmpty()) {
                 continue;
             }
             dev.osprey.backend.InputRange range = inputRanges.get(convolutions.get(0).layer().name());
@@ -583,21 +600,34 @@ public final class ExecutionPlan implements AutoCloseable {
                     quantizedOutputOf.put(pool, range);
                 }
                 quantizedInputs.addAll(convolutions);
+                for (Node conv : adding) {
+                    quantizedResidualOf.put(conv, range);
+                    residualHandOvers++;
+                }
             }
         }
     }
 
     /**
      * Collects the int8 convolutions that read t (through paddings they took over and 8-bit pass-throughs, which go
-     * to passing); false when t is a model output, nothing reads it, or any reader is something else.
+     * to passing) and, where adding is not null, those that add t as their residual (to adding); false when t is a
+     * model output, nothing reads it, or any reader is something else.
      */
     private boolean int8Readers(SymbolicTensor t, Map<Node, Node> foldedInto, List<Node> convolutions,
-                                List<Node> passing) {
+                                List<Node> passing, List<Node> adding) {
         List<Node> readers = graph.consumers(t);
         if (graph.outputs().contains(t) || readers.isEmpty()) {
             return false;
         }
         for (Node reader : readers) {
+            Node taker = foldedInto.get(reader);
+            if (adding != null && reader.layer() instanceof Fusion.Sum && taker != null
+                    && residualOf.get(taker) == t && taker.layer() instanceof Fusion.Int8HandOver
+                    && inputRanges.get(taker.layer().name()) != null
+                    && dev.osprey.backend.ConvInference.scaleInvariant(residualActivation.get(taker))) {
+                adding.add(taker);
+                continue;
+            }
             Node conv = reader;
             for (Map.Entry<Node, Node> e : paddedBy.entrySet()) {
                 if (e.getValue() == reader) {
@@ -612,7 +642,7 @@ public final class ExecutionPlan implements AutoCloseable {
             } else if (conv.layer() instanceof Fusion.Int8PassThrough && conv == reader
                     && !foldedInto.containsValue(conv) && !absorbed.containsKey(conv)) {
                 passing.add(conv);
-                if (!int8Readers(conv.output(), foldedInto, convolutions, passing)) {
+                if (!int8Readers(conv.output(), foldedInto, convolutions, passing, adding)) {
                     return false;
                 }
             } else {
@@ -641,6 +671,11 @@ public final class ExecutionPlan implements AutoCloseable {
     /** int8 plans: the number of convolutions that hand their output to the next ones in 8 bits. */
     public int int8HandOvers() {
         return handOvers;
+    }
+
+    /** int8 plans: the number of convolutions that add a residual handed to them in 8 bits. */
+    public int int8ResidualHandOvers() {
+        return residualHandOvers;
     }
 
     /** True when exactly one call reads t, its layer is of this kind, and t is not a model output. */
@@ -737,7 +772,8 @@ public final class ExecutionPlan implements AutoCloseable {
                 training, in, shapes, outputShape, params, grads,
                 inputNeedsGradient[n].clone(), backward, leaves, fused, prepareWeights, residual, precision,
                 inputRanges.get(layer.name()),
-                new PlanContext.HandOver(quantizedInputs.contains(node), quantizedOutputOf.get(node)),
+                new PlanContext.HandOver(quantizedInputs.contains(node), quantizedOutputOf.get(node),
+                        quantizedResidualOf.get(node)),
                 dw == null ? null : depthwiseAfterOf(dw),
                 pool == null ? null : ((Fusion.MaxPooling) pool.layer()).maxPoolSpec(node.output().shape(), batch));
         runs[n] = layer.plan(context);

@@ -41,10 +41,12 @@ public final class PlanContext {
 
     /**
      * int8 activations handed over between layers ({@link Fusion.Int8HandOver}): whether the input holds 8-bit values
-     * already, and the range to write the output in as 8-bit values (null: fp32).
+     * already, the range to write the output in as 8-bit values (null: fp32), and the range the residual a layer adds
+     * holds 8-bit values in (null: an fp32 residual, or none).
      */
-    record HandOver(boolean quantizedInput, dev.osprey.backend.InputRange quantizedOutput) {
-        static final HandOver NONE = new HandOver(false, null);
+    record HandOver(boolean quantizedInput, dev.osprey.backend.InputRange quantizedOutput,
+                    dev.osprey.backend.InputRange quantizedResidual) {
+        static final HandOver NONE = new HandOver(false, null, null);
     }
 
     /**
@@ -271,6 +273,14 @@ public final class PlanContext {
      */
     public dev.osprey.backend.InputRange quantizedOutput() {
         return precision == dev.osprey.Precision.INT8 ? handOver.quantizedOutput() : null;
+    }
+
+    /**
+     * int8 plans: the range in which the {@link #residual()} holds 8-bit values (its producer handed them over), or
+     * null when it is fp32 or there is none.
+     */
+    public dev.osprey.backend.InputRange quantizedResidual() {
+        return precision == dev.osprey.Precision.INT8 && residual != null ? handOver.quantizedResidual() : null;
     }
 
     /**

@@ -57,7 +57,8 @@ final class ConvRun implements LayerRun {
                     + "fused; this one's is " + ctx.activation(own));
         }
         this.op = new ConvInference(this.spec, residual != null, ctx.precision(), ctx.inputRange(),
-                ctx.quantizedInput(), ctx.quantizedOutput(), after == null ? null : after.spec(), pool);
+                ctx.quantizedInput(), ctx.quantizedOutput(), after == null ? null : after.spec(), pool,
+                ctx.quantizedResidual());
         this.kernel = inference ? prepared(ctx, op, kernel) : kernel;
         this.depthwiseKernel = after == null ? null : preparedDepthwise(ctx, op, after.kernel());
         this.depthwiseBias = after == null ? null : after.bias();

@@ -28,6 +28,8 @@ class RecordKeysTest {
                 new Pool2dSpec(Pool2dSpec.Mode.MAX, 2, 16, 16, 4, 2, 2, 2, 2, 0, 0, 0, 0),
                 new ConvInference(conv, true, Precision.INT8, new InputRange(-1f, 1f), false,
                         new InputRange(0f, 6f)),
+                new ConvInference(conv.withActivation(Activation.RELU), true, Precision.INT8,
+                        new InputRange(-1f, 1f), true, new InputRange(0f, 6f)).withResidualRange(new InputRange(0f, 5f)),
                 new ConvInference(new Conv2dSpec(2, 16, 16, 4, 8, 1, 1, 1, 1, 0, 0, 0, 0, Activation.RELU), false,
                         Precision.FP32).withDepthwise(new Conv2dSpec(2, 16, 16, 8, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 8,
                         true, Activation.RELU6)),

@@ -24,7 +24,9 @@ import org.bytedeco.dnnl.global.dnnl;
  * bits by its calibrated range (one reorder), the kernel onto signed 8 bits with a scale per output channel (kept
  * after it in the prepared tensor), and the convolution rescales its 32-bit sums to fp32 before bias and post-ops.
  * An int8 convolution handed 8-bit activations by the one before reads them as they are (no conversion), and one that
- * hands its output over writes it mapped onto 8 bits by its readers' range, after bias and post-ops.
+ * hands its output over writes it mapped onto 8 bits by its readers' range, after bias and post-ops. A residual
+ * handed over in 8 bits is added in its own units: the sums are divided by its step first, and the result multiplied
+ * back (or the output's scale divided by the step), which the activation allows (ConvInference.scaleInvariant).
  */
 final class ConvInferencePlan implements InferenceConv {
     private final DnnlContext context;
@@ -41,6 +43,7 @@ final class ConvInferencePlan implements InferenceConv {
     final String implementation;
     private final boolean int8;
     private final org.bytedeco.javacpp.FloatPointer outputScale; // the output's real value per 8-bit step, or null
+    private final int residualArg; // the residual's argument: post-op 0, or 1 after the 8-bit residual's scaling
 
     ConvInferencePlan(DnnlContext context, ConvInference op) {
         this.context = context;
@@ -67,6 +70,13 @@ final class ConvInferencePlan implements InferenceConv {
                 ? owned.md(op.outputRange().unsigned() ? memory.data_type.u8 : memory.data_type.s8,
                         memory.format_tag.nhwc, geometry.output(s.filters()))
                 : fp32Output;
+        // an 8-bit residual (handed over in its producer's range) or an fp32 one
+        memory.desc residual = op.quantizedResidual()
+                ? owned.md(op.residualRange().unsigned() ? memory.data_type.u8 : memory.data_type.s8,
+                        memory.format_tag.nhwc, geometry.output(s.filters()))
+                : fp32Output;
+        float residualStep = op.quantizedResidual() ? op.residualRange().scale() : 1f;
+        residualArg = op.quantizedResidual() ? DnnlContext.Owned.QUANTIZED_RESIDUAL_ARG : DnnlContext.Owned.RESIDUAL_ARG;
         memory.desc bias = s.hasBias() ? owned.md(memory.format_tag.x, s.filters()) : null;
         int g = s.groups();
         memory.desc keras = g == 1
@@ -78,6 +88,8 @@ final class ConvInferencePlan implements InferenceConv {
         int channelMask = g == 1 ? 1 : 0b11; // the output channel: dimension 0, or the group and its outputs
         try {
             var attributes = dw != null ? owned.attributes(s.activation(), dw)
+                    : op.quantizedResidual()
+                    ? owned.attributes(residual, residualStep, s.activation(), op.quantizedOutput())
                     : owned.attributes(op.residual() ? fp32Output : null, s.activation());
             if (int8) { // products of 8-bit values, rescaled to fp32 by the input's scale and each channel's
                 attributes.set_scales_mask(DNNL_ARG_SRC, 0);
@@ -122,7 +134,7 @@ final class ConvInferencePlan implements InferenceConv {
                 f.arg(DNNL_ARG_BIAS, bias, context.engine);
             }
             if (op.residual()) {
-                f.arg(DnnlContext.Owned.RESIDUAL_ARG, fp32Output, context.engine);
+                f.arg(residualArg, residual, context.engine);
             }
             if (dw != null) {
                 f.arg(DNNL_ARG_ATTR_POST_OP_DW | DNNL_ARG_WEIGHTS, owned.own(desc.query_md(dnnl.query.exec_arg_md,
@@ -135,8 +147,8 @@ final class ConvInferencePlan implements InferenceConv {
             if (int8) {
                 input.declareScales(f, s.filters(), owned);
             }
-            if (op.quantizedOutput()) {
-                outputScale = new org.bytedeco.javacpp.FloatPointer(1).put(op.outputRange().scale());
+            if (op.quantizedOutput()) { // in the residual's units where it came in 8 bits
+                outputScale = new org.bytedeco.javacpp.FloatPointer(1).put(op.outputRange().scale() / residualStep);
                 f.arg(DNNL_ARG_ATTR_SCALES | DNNL_ARG_DST, owned.md(memory.format_tag.x, 1), context.engine)
                         .bind(DNNL_ARG_ATTR_SCALES | DNNL_ARG_DST, outputScale);
             } else {
@@ -192,7 +204,7 @@ final class ConvInferencePlan implements InferenceConv {
             forward.bind(DNNL_ARG_BIAS, b.pointer());
         }
         if (residual != null) {
-            forward.bind(DnnlContext.Owned.RESIDUAL_ARG, residual.pointer());
+            forward.bind(residualArg, residual.pointer());
         }
         forward.bind(DNNL_ARG_DST, y.pointer()).bind(DNNL_ARG_SCRATCHPAD, context.scratchpad()).run(context.stream);
     }

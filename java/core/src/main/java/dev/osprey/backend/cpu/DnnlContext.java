@@ -102,6 +102,8 @@ final class DnnlContext implements AutoCloseable {
     static final class Owned implements AutoCloseable {
         /** The execution argument of the residual a binary post-op (the first post-op) adds. */
         static final int RESIDUAL_ARG = dnnl.DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE | dnnl.DNNL_ARG_SRC_1;
+        /** The residual of {@link #attributes(memory.desc, float, Activation, boolean)}: post-op 1, after a scaling. */
+        static final int QUANTIZED_RESIDUAL_ARG = dnnl.DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE * 2 | dnnl.DNNL_ARG_SRC_1;
 
         private final DnnlContext context;
         private final List<Pointer> pointers = new ArrayList<>();
@@ -162,6 +164,26 @@ final class DnnlContext implements AutoCloseable {
                 appendActivation(ops, fused);
                 attr.set_post_ops(ops);
             }
+            return attr;
+        }
+
+        /**
+         * The same for a residual of 8-bit values, each worth step: the output is taken into the residual's units
+         * (divided by step), the residual added as it is, the activation applied (one that commutes with scaling:
+         * ConvInference.scaleInvariant) and, unless rescaledLater (an 8-bit output whose scale takes step in), the
+         * result multiplied by step again. Its data is argument {@link #QUANTIZED_RESIDUAL_ARG}.
+         */
+        primitive_attr attributes(memory.desc residual, float step, Activation fused, boolean rescaledLater) {
+            primitive_attr attr = own(new primitive_attr());
+            attr.set_scratchpad_mode(dnnl.scratchpad_mode.user);
+            post_ops ops = own(new post_ops());
+            ops.append_eltwise(dnnl.algorithm.eltwise_linear, 1f / step, 0f);
+            ops.append_binary(dnnl.algorithm.binary_add, residual);
+            appendActivation(ops, fused);
+            if (!rescaledLater) {
+                ops.append_eltwise(dnnl.algorithm.eltwise_linear, step, 0f);
+            }
+            attr.set_post_ops(ops);
             return attr;
         }
 
