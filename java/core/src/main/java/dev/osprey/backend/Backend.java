@@ -235,6 +235,16 @@ public interface Backend extends AutoCloseable {
         return false;
     }
 
+    /**
+     * Whether an int8 inference plan should run the convolution conv and the max pooling pool after it (as {@link
+     * #fusesMaxPool} runs them) in fp32 instead: where int8 products cannot pay, as on few input channels (8-bit
+     * kernels multiply groups of 4 channels, so 1 channel wastes three quarters of each) and the fp32 kernel is
+     * faster. Its input and output are then fp32; the int8 layers after it convert its output. The default: never.
+     */
+    default boolean keepsFp32InInt8(Conv2dSpec conv, Pool2dSpec pool) {
+        return false;
+    }
+
     // ---- a pointwise convolution and the depthwise one after it, as one inference op (MobileNet's expansion) ----
 
     /**

@@ -70,6 +70,8 @@ public final class ExecutionPlan implements AutoCloseable {
     private final Map<Node, dev.osprey.backend.InputRange> quantizedOutputOf = new IdentityHashMap<>();
     private final java.util.Set<Node> quantizedInputs = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
     private final Map<Node, dev.osprey.backend.InputRange> quantizedResidualOf = new IdentityHashMap<>();
+    // int8 plans: convolutions (with the max pooling after them) that run in fp32, where int8 cannot pay
+    private final java.util.Set<Node> fp32Calls = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
     private int handOvers;
     private int residualHandOvers;
     /**
@@ -250,8 +252,11 @@ public final class ExecutionPlan implements AutoCloseable {
                 planDepthwiseFusions(nodes, foldedInto);
                 planMaxPoolFusions(nodes, foldedInto);
             }
-            if (precision == dev.osprey.Precision.INT8 && int8HandOvers) {
-                planInt8HandOvers(nodes, foldedInto, int8Residuals);
+            if (precision == dev.osprey.Precision.INT8) {
+                planMaxPoolFusions(nodes, foldedInto);
+                if (int8HandOvers) {
+                    planInt8HandOvers(nodes, foldedInto, int8Residuals);
+                }
             }
             for (int n = 0; n < nodes.size(); n++) {
                 planNode(n, nodes.get(n), needsGradient, foldedInto);
@@ -472,7 +477,9 @@ public final class ExecutionPlan implements AutoCloseable {
     /**
      * fp32 inference plans: finds each max pooling that alone reads the output of a convolution (after its folded
      * BatchNormalization and activation) where the backend runs the pair as one op ({@link Backend#fusesMaxPool}); the
-     * convolution call then writes the pooled output, and the pooling call is folded into it.
+     * convolution call then writes the pooled output, and the pooling call is folded into it. int8 plans: the same,
+     * only where the backend keeps the pair in fp32 ({@link Backend#keepsFp32InInt8}); the pair then reads and writes
+     * fp32 (no input range, no hand-over), and the int8 layers after it convert its output.
      */
     private void planMaxPoolFusions(List<Node> nodes, Map<Node, Node> foldedInto) {
         for (Node pool : nodes) {
@@ -487,15 +494,23 @@ public final class ExecutionPlan implements AutoCloseable {
                     || maxPoolAfter.containsKey(conv) || exposedOutput(conv, foldedInto) != read
                     || graph.outputs().contains(read) || !graph.consumers(read).equals(List.of(pool))
                     || runActivation(conv).kind() == Activation.Kind.SOFTMAX
-                    || !backend.fusesMaxPool(runSpec(conv), pooling.maxPoolSpec(read.shape(), batch))) {
+                    || !backend.fusesMaxPool(runSpec(conv), pooling.maxPoolSpec(read.shape(), batch))
+                    || precision == dev.osprey.Precision.INT8
+                    && !backend.keepsFp32InInt8(runSpec(conv), pooling.maxPoolSpec(read.shape(), batch))) {
                 continue;
             }
             maxPoolAfter.put(conv, pool);
             foldedInto.put(pool, conv);
+            if (precision == dev.osprey.Precision.INT8) {
+                fp32Calls.add(conv);
+            }
         }
     }
 
-    /** fp32 inference plans: the number of max poolings run inside the convolution before them. */
+    /**
+     * fp32 inference plans (and int8 ones, where such a pair stays fp32): the number of max poolings run inside the
+     * convolution before them.
+     */
     public int maxPoolFusions() {
         return maxPoolAfter.size();
     }
@@ -575,6 +590,7 @@ public final class ExecutionPlan implements AutoCloseable {
     private void planInt8HandOvers(List<Node> nodes, Map<Node, Node> foldedInto, boolean residuals) {
         for (Node producer : nodes) {
             if (!(producer.layer() instanceof Fusion.Int8HandOver) || foldedInto.containsKey(producer)
+                    || fp32Calls.contains(producer)
                     || absorbedInto.containsKey(producer) || inputRanges.get(producer.layer().name()) == null
                     || producer.layer() instanceof Fusion.LinearOp op
                     && op.activation().kind() == Activation.Kind.SOFTMAX) {
@@ -583,9 +599,11 @@ public final class ExecutionPlan implements AutoCloseable {
             List<Node> convolutions = new ArrayList<>();
             List<Node> passing = new ArrayList<>();
             List<Node> adding = new ArrayList<>(); // convolutions that add it as their residual
-            if (!int8Readers(exposedOutput(producer, foldedInto), foldedInto, convolutions, passing,
-                    residuals ? adding : null) || convolutions.isEmpty()) {
-                continue;
+            SymbolicTensor written = exposedOutput(producer, foldedInto);
+            if (!int8Readers(written, foldedInto, convolutions, passing, residuals ? adding : null)
+                    || convolutions.isEmpty()
+                    || !adding.isEmpty() && convolutions.stream().noneMatch(c -> inputsOf(c).get(0) == written)) {
+                continue; // a residual needs the range of the tensor itself, not of a pooling's output after it
             }
             dev.osprey.backend.InputRange range = inputRanges.get(convolutions.get(0).layer().name());
             boolean oneRange = true;
@@ -610,8 +628,8 @@ public final class ExecutionPlan implements AutoCloseable {
 
     /**
      * Collects the int8 convolutions that read t (through paddings they took over and 8-bit pass-throughs, which go
-     * to passing) and, where adding is not null, those that add t as their residual (to adding); false when t is a
-     * model output, nothing reads it, or any reader is something else.
+     * to passing) and, where adding is not null, those that add t itself as their residual (to adding; never below a
+     * pass-through); false when t is a model output, nothing reads it, or any reader is something else.
      */
     private boolean int8Readers(SymbolicTensor t, Map<Node, Node> foldedInto, List<Node> convolutions,
                                 List<Node> passing, List<Node> adding) {
@@ -637,12 +655,13 @@ public final class ExecutionPlan implements AutoCloseable {
             if (foldedInto.containsKey(conv) || absorbedInto.containsKey(conv) || inputsOf(conv).size() != 1) {
                 return false;
             }
-            if (conv.layer() instanceof Fusion.Int8HandOver && inputRanges.get(conv.layer().name()) != null) {
+            if (conv.layer() instanceof Fusion.Int8HandOver && inputRanges.get(conv.layer().name()) != null
+                    && !fp32Calls.contains(conv)) {
                 convolutions.add(conv);
             } else if (conv.layer() instanceof Fusion.Int8PassThrough && conv == reader
                     && !foldedInto.containsValue(conv) && !absorbed.containsKey(conv)) {
                 passing.add(conv);
-                if (!int8Readers(conv.output(), foldedInto, convolutions, passing, adding)) {
+                if (!int8Readers(conv.output(), foldedInto, convolutions, passing, null)) { // residuals: top only
                     return false;
                 }
             } else {
@@ -770,8 +789,9 @@ public final class ExecutionPlan implements AutoCloseable {
                 : node.output().shape();
         PlanContext context = new PlanContext(backend, memory, shape -> output(shape, taken), extraPadding, batch,
                 training, in, shapes, outputShape, params, grads,
-                inputNeedsGradient[n].clone(), backward, leaves, fused, prepareWeights, residual, precision,
-                inputRanges.get(layer.name()),
+                inputNeedsGradient[n].clone(), backward, leaves, fused, prepareWeights, residual,
+                fp32Calls.contains(node) ? dev.osprey.Precision.FP32 : precision,
+                fp32Calls.contains(node) ? null : inputRanges.get(layer.name()),
                 new PlanContext.HandOver(quantizedInputs.contains(node), quantizedOutputOf.get(node),
                         quantizedResidualOf.get(node)),
                 dw == null ? null : depthwiseAfterOf(dw),

@@ -63,6 +63,9 @@ class Int8HandOverTest {
                 }
                 assertTrue(worst <= tolerance, name + ": logits with 8-bit hand-overs differ from converting fp32 "
                         + "ones by " + worst + " of the largest");
+                if (!residuals) {
+                    assertEquals(0, handing.int8ResidualHandOvers(), name + ": residuals were not to be handed over");
+                }
                 return new int[] {handing.int8HandOvers(), handing.int8ResidualHandOvers()};
             }
         }
@@ -122,9 +125,15 @@ class Int8HandOverTest {
                 "MobileNetV2: 16 expansions to their depthwise convolutions, 17 of those to their projections, the 7 "
                         + "projections whose output only the next block's expansion (or the last 1x1 convolution) reads "
                         + "(5 of them adding a residual themselves), the stem to the first depthwise convolution");
-        assertEquals(2, exact("tutorial", Models.tutorialCnn(Shape.of(28, 28, 1), 10), Shape.of(28, 28, 1)),
-                "the tutorial's first two convolutions hand over through their max poolings; the third's output goes "
-                        + "to Flatten and Dense in fp32");
+        Shape image = Shape.of(28, 28, 1);
+        dev.osprey.backend.Conv2dSpec first = new dev.osprey.backend.Conv2dSpec(4, 28, 28, 1, 32, 3, 3, 1, 1, 0, 0,
+                0, 0, 1, 1, 1, true, Activation.RELU);
+        boolean firstInFp32 = CPU.keepsFp32InInt8(first, new dev.osprey.backend.Pool2dSpec(
+                dev.osprey.backend.Pool2dSpec.Mode.MAX, 4, 26, 26, 32, 2, 2, 2, 2, 0, 0, 0, 0));
+        assertEquals(firstInFp32 ? 1 : 2, exact("tutorial", Models.tutorialCnn(image, 10), image),
+                "the tutorial's first convolution runs in fp32 with its max pooling where the backend keeps them so "
+                        + "(1 input channel), else hands over through it; the second hands over through its pooling; "
+                        + "the third's output goes to Flatten and Dense in fp32");
     }
 
     /**
@@ -146,5 +155,37 @@ class Int8HandOverTest {
         assertEquals(51, mobile[0], "MobileNetV2: the 41 without residuals and 10 projections' outputs that the next "
                 + "block's expansion and sum read");
         assertEquals(10, mobile[1], "every block with a residual adds it in 8 bits");
+    }
+
+    /**
+     * With residuals: a tensor read by a convolution and by the sum that convolution adds itself goes over in 8 bits;
+     * it stays fp32 when the activation after the sum has a cap (ReLU6 does not commute with scaling), or when the
+     * only convolutions reading it do so through a max pooling (whose output's range would not be the tensor's).
+     */
+    @Test
+    void residualsAreHandedOverOnlyWhereTheirOwnRangeIsKnownAndTheActivationAllows() {
+        Shape shape = Shape.of(9, 9, 3);
+        Input in = Input.shape(9, 9, 3);
+        SymbolicTensor a = conv(in);
+        SymbolicTensor sum = new Add().apply(a, new Conv2D(4, 3).padding(Padding.SAME).apply(a));
+        org.junit.jupiter.api.Assertions.assertArrayEquals(new int[] {2, 1},
+                compare("a convolution read by the sum the next one adds", withHead(in, conv(sum)), shape, true,
+                        0.03), "a goes over to b and to b's sum; b to the last convolution");
+
+        Input in2 = Input.shape(9, 9, 3);
+        SymbolicTensor a2 = conv(in2);
+        SymbolicTensor capped = new dev.osprey.layers.ReLU(6f, 0f).apply(
+                new Add().apply(a2, new Conv2D(4, 3).padding(Padding.SAME).apply(a2)));
+        org.junit.jupiter.api.Assertions.assertArrayEquals(new int[] {1, 0},
+                compare("a sum with ReLU6 after it", withHead(in2, conv(capped)), shape, true, 1e-4),
+                "only the adding convolution hands over (to the last one); its residual stays fp32");
+
+        Input in3 = Input.shape(9, 9, 3);
+        SymbolicTensor t = conv(in3);
+        SymbolicTensor pooled = new MaxPooling2D(3).strides(1).padding(Padding.SAME).apply(t);
+        SymbolicTensor added = new Add().apply(t, new Conv2D(4, 3).padding(Padding.SAME).apply(pooled));
+        org.junit.jupiter.api.Assertions.assertArrayEquals(new int[] {1, 0},
+                compare("a residual whose convolution reads it through a max pooling", withHead(in3, conv(added)),
+                        shape, true, 1e-4), "t stays fp32; the adding convolution hands over to the last one");
     }
 }

@@ -449,6 +449,21 @@ public final class CpuBackend implements Backend {
     }
 
     /**
+     * Where Osprey's pooled kernel takes the layer (at most {@link PooledConvPlan#MAX_INPUT_CHANNELS} input channels):
+     * the tutorial CNN's first layer, 1 channel, took 1.3 ms in oneDNN's int8 convolution and 0.64 ms in its pooling
+     * at batch 256 on 2 AVX512-VNNI cores (op-profile-int8-2026-12-04T1557Z.md).
+     */
+    @Override
+    public synchronized boolean keepsFp32InInt8(Conv2dSpec conv, Pool2dSpec pool) {
+        checkOpen();
+        return POOLED_FP32_IN_INT8 && PooledConvPlan.fits(conv, pool);
+    }
+
+    /** -Dosprey.cpu.pooledFp32InInt8=false runs such layers in int8 too, to compare. */
+    private static final boolean POOLED_FP32_IN_INT8 =
+            Boolean.parseBoolean(System.getProperty("osprey.cpu.pooledFp32InInt8", "true"));
+
+    /**
      * The plan that runs op: Osprey's pooled, pointwise or depthwise kernel where one fits, its Winograd kernel where
      * {@link #winograd} picks it (with a max pooling after it too), else oneDNN's.
      */
