@@ -66,6 +66,20 @@ public interface Backend extends AutoCloseable {
      */
     void conv2dBackwardData(Conv2dSpec spec, Tensor dy, Tensor kernel, Tensor dx);
 
+    /**
+     * dx = what {@link #conv2dBackwardData} writes, plus addend: x's gradient from its other readers (a graph's tensor
+     * read by two layers, as a ResNet block's input, gets the sum of their gradients), of x's shape and not dx itself.
+     * A backend adds it as it writes dx where it can, saving a pass over both; the default computes dx, then adds.
+     */
+    default void conv2dBackwardDataAdding(Conv2dSpec spec, Tensor dy, Tensor kernel, Tensor addend, Tensor dx) {
+        if (addend == dx) {
+            throw new IllegalArgumentException("conv2dBackwardDataAdding: expected an addend other than dx, received dx "
+                    + "itself");
+        }
+        conv2dBackwardData(spec, dy, kernel, dx);
+        add(addend, dx, dx);
+    }
+
     /** dBias is null when the spec has no bias. */
     void conv2dBackwardFilter(Conv2dSpec spec, Tensor x, Tensor dy, Tensor dKernel, Tensor dBias);
 

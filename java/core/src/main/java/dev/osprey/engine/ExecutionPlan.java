@@ -41,6 +41,9 @@ public final class ExecutionPlan implements AutoCloseable {
     private final int[] contributions;        // per tensor id: gradients summed into it per step
     private final Tensor[] accumulators;      // per tensor id with more than one contribution
     private final Tensor[] gradients;         // per tensor id, this step's
+    private Tensor[][] addends;               // per call, the gradients offered to its backward to add; lazily made
+    private boolean[][] added;                // per call, which of them it added
+    private int gradientSumsFused;            // in the last backward pass
     private final int[] received;
     private final Tensor targets;             // (batch, classes) for the single-output loss, or null
     private Tensor weightedTargets;           // (batch, classes + 1), rows ending in their weight, made on first use
@@ -1113,6 +1116,7 @@ public final class ExecutionPlan implements AutoCloseable {
         }
         java.util.Arrays.fill(received, 0);
         java.util.Arrays.fill(gradients, null);
+        gradientSumsFused = 0;
         gradients[ids.get(graph.outputs().get(0))] = dLogits;
         for (int n = runs.length - 1; n >= 0; n--) {
             if (!runsBackward[n]) {
@@ -1122,12 +1126,17 @@ public final class ExecutionPlan implements AutoCloseable {
             if (dOut == null) {
                 continue; // nothing downstream depends on it
             }
-            List<Tensor> dIn = runs[n].backward(dOut);
+            Tensor[] offered = offeredAddends(n);
+            List<Tensor> dIn = offered == null ? runs[n].backward(dOut) : runs[n].backward(dOut, offered, added[n]);
             if (afterCall != null) {
                 afterCall.accept(n);
             }
             for (int i = 0; i < inputIds[n].length; i++) {
-                if (inputNeedsGradient[n][i]) {
+                if (offered != null && added[n][i]) { // the run wrote the sum: its gradient is the input's
+                    gradients[inputIds[n][i]] = dIn.get(i);
+                    received[inputIds[n][i]]++;
+                    gradientSumsFused++;
+                } else if (inputNeedsGradient[n][i]) {
                     contribute(inputIds[n][i], dIn.get(i), n);
                 }
             }
@@ -1135,6 +1144,37 @@ public final class ExecutionPlan implements AutoCloseable {
         for (Tensor[] shared : sharedGradients) {
             backend.add(shared[0], shared[1], shared[0]);
         }
+    }
+
+    /**
+     * The gradients call n's backward may add to its input's (the sum of that input's other contributions so far, where
+     * n's is the last one due), or null where there is none to offer: a call of one input only, so that an input read
+     * twice by one call is never offered. Its run, if it takes one, writes the whole sum in its own input gradient.
+     */
+    private Tensor[] offeredAddends(int n) {
+        if (inputIds[n].length != 1 || !inputNeedsGradient[n][0]) {
+            return null;
+        }
+        int id = inputIds[n][0];
+        if (contributions[id] < 2 || received[id] != contributions[id] - 1) {
+            return null;
+        }
+        if (addends == null) {
+            addends = new Tensor[runs.length][];
+            added = new boolean[runs.length][];
+        }
+        if (addends[n] == null) {
+            addends[n] = new Tensor[1];
+            added[n] = new boolean[1];
+        }
+        addends[n][0] = gradients[id];
+        added[n][0] = false;
+        return addends[n];
+    }
+
+    /** Training plans: how many gradient sums the last backward pass left to the layers (their runs added them). */
+    int gradientSumsFused() {
+        return gradientSumsFused;
     }
 
     private void contribute(int id, Tensor g, int node) {

@@ -30,6 +30,15 @@ public interface LayerRun {
      */
     List<Tensor> backward(Tensor outputGradient);
 
+    /**
+     * {@link #backward(Tensor)}, where the run may add addends[i] (where not null: input i's gradient from its other
+     * readers) to input i's gradient as it writes it, saving the plan a pass; added[i] (all false on entry) says which
+     * it took. The default takes none.
+     */
+    default List<Tensor> backward(Tensor outputGradient, Tensor[] addends, boolean[] added) {
+        return backward(outputGradient);
+    }
+
     /** The forward half of a run: computes its output from the inputs it was planned with. */
     interface Forward {
         /** Computes the output; seed drives dropout. */

@@ -112,11 +112,20 @@ final class ConvRun implements LayerRun {
 
     @Override
     public List<Tensor> backward(Tensor dOutput) {
+        return backward(dOutput, null, null);
+    }
+
+    /** Takes addends[0]: the backend adds it to the input gradient as it writes it (conv2dBackwardDataAdding). */
+    @Override
+    public List<Tensor> backward(Tensor dOutput, Tensor[] addends, boolean[] added) {
         Tensor g = activation.backward(backend, dOutput);
         if (dKernel != null) {
             backend.conv2dBackwardFilter(spec, input, g, dKernel, dBias);
         }
-        if (dInput != null) {
+        if (dInput != null && addends != null && addends[0] != null) {
+            backend.conv2dBackwardDataAdding(spec, g, kernel, addends[0], dInput);
+            added[0] = true;
+        } else if (dInput != null) {
             backend.conv2dBackwardData(spec, g, kernel, dInput);
         }
         return inputGradients;

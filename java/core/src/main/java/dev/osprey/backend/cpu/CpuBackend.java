@@ -256,6 +256,25 @@ public final class CpuBackend implements Backend {
         conv(spec).backwardData(cpu(dy), cpu(kernel), cpu(dx));
     }
 
+    /** -Dosprey.cpu.fuseGradientSums=false adds gradient sums in a pass of their own, to compare. */
+    private static final boolean FUSE_GRADIENT_SUMS =
+            Boolean.parseBoolean(System.getProperty("osprey.cpu.fuseGradientSums", "true"));
+
+    /** Where Osprey's Winograd kernel takes backward-data, its output transform adds addend as it stores dx. */
+    @Override
+    public synchronized void conv2dBackwardDataAdding(Conv2dSpec spec, Tensor dy, Tensor kernel, Tensor addend,
+                                                      Tensor dx) {
+        WinogradTrainingConv w = FUSE_GRADIENT_SUMS && WinogradTrainingConv.candidate(spec) ? winogradTraining(spec)
+                : null;
+        if (w == null || w.backwardTile() == 0 || addend == dx) {
+            Backend.super.conv2dBackwardDataAdding(spec, dy, kernel, addend, dx);
+            return;
+        }
+        Checks.conv2dBackwardData(spec, dy, kernel, dx);
+        Checks.expect("conv2dBackwardDataAdding addend", addend, spec.inputShape());
+        w.backwardData(cpu(dy), cpu(kernel), cpu(addend), cpu(dx));
+    }
+
     @Override
     public synchronized void conv2dBackwardFilter(Conv2dSpec spec, Tensor x, Tensor dy, Tensor dKernel, Tensor dBias) {
         Checks.conv2dBackwardFilter(spec, x, dy, dKernel, dBias);

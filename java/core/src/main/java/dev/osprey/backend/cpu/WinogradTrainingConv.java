@@ -133,11 +133,17 @@ final class WinogradTrainingConv implements AutoCloseable {
 
     /** dx = the gradient of the input, from dy and the Keras-layout kernel; only where {@link #backwardTile} is not 0. */
     void backwardData(CpuTensor dy, CpuTensor kernel, CpuTensor dx) {
+        backwardData(dy, kernel, null, dx);
+    }
+
+    /** The same, plus addend (null: none), added by the output transform as it stores dx. */
+    void backwardData(CpuTensor dy, CpuTensor kernel, CpuTensor addend, CpuTensor dx) {
         Winograd.prepareTransposed(kernel.pointer().address(), spec.inC(), spec.filters(), backwardTile,
                 backwardKernel.pointer().address());
         Winograd.forward(dy.pointer().address(), spec.batch(), spec.outH(), spec.outW(), spec.filters(),
                 backward.padTop(), backward.padLeft(), spec.inH(), spec.inW(), backwardTile,
-                backwardKernel.pointer().address(), spec.inC(), 0, 0, false, 0f, Float.POSITIVE_INFINITY,
+                backwardKernel.pointer().address(), spec.inC(), 0, addend == null ? 0 : addend.pointer().address(),
+                false, 0f, Float.POSITIVE_INFINITY,
                 dx.pointer().address(), 0, 0, context.scratchpad().address(), backwardBlock, threads, 0);
     }
 

@@ -1,0 +1,97 @@
+package dev.osprey.engine;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.osprey.Models;
+import dev.osprey.Shape;
+import dev.osprey.backend.Backend;
+import dev.osprey.backend.Device;
+import dev.osprey.backend.Tensor;
+import java.lang.reflect.InvocationHandler;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Proxy;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A tensor read by two layers (a ResNet block's input: its first convolution and the shortcut) gets the sum of their
+ * gradients. The plan offers the last layer due the sum so far, and a convolution adds it as it writes its input
+ * gradient (on the CPU in the Winograd kernel's output transform) instead of the plan adding it in a pass of its own.
+ * The weight gradients must equal those of a backend that adds afterwards (Backend's default), and the fusion must
+ * happen where a ResNet has identity shortcuts.
+ */
+class GradientSumFusionTest {
+    private static final Backend CPU = Device.cpu().backend();
+
+    /** The CPU backend, except that conv2dBackwardDataAdding is Backend's default (compute, then add). */
+    private static Backend addingAfterwards() {
+        InvocationHandler h = (proxy, method, args) -> {
+            if (method.getName().equals("conv2dBackwardDataAdding")) {
+                return InvocationHandler.invokeDefault(proxy, method, args);
+            }
+            try {
+                return method.invoke(CPU, args);
+            } catch (InvocationTargetException e) {
+                throw e.getCause();
+            }
+        };
+        return (Backend) Proxy.newProxyInstance(Backend.class.getClassLoader(), new Class<?>[] {Backend.class}, h);
+    }
+
+    /** Every weight gradient after one forward and backward pass of a seeded batch through backend; fused sums out. */
+    private static float[] gradients(Network network, Backend backend, Shape input, int batch, int[] fused) {
+        try (ExecutionPlan plan = new ExecutionPlan(network.graph(), network.parameters(), backend, batch, true,
+                true)) {
+            CPU.copyIn(OptimizedInferenceTest.images(batch, input, 7), 0, plan.input(0));
+            plan.forward(1);
+            Tensor dLogits = plan.outputGradient();
+            float[] g = new float[(int) dLogits.size()];
+            java.util.Random r = new java.util.Random(3);
+            for (int i = 0; i < g.length; i++) {
+                g[i] = (float) r.nextGaussian() / batch;
+            }
+            CPU.copyIn(g, 0, dLogits);
+            plan.backward();
+            fused[0] = plan.gradientSumsFused();
+            java.util.List<Float> all = new java.util.ArrayList<>();
+            for (Parameters.Slot s : network.parameters().slots()) {
+                if (s.gradient() != null) {
+                    float[] v = new float[(int) s.gradient().size()];
+                    CPU.copyOut(s.gradient(), v, 0);
+                    for (float f : v) {
+                        all.add(f);
+                    }
+                }
+            }
+            float[] out = new float[all.size()];
+            for (int i = 0; i < out.length; i++) {
+                out[i] = all.get(i);
+            }
+            return out;
+        }
+    }
+
+    @Test
+    void aConvolutionAddingTheShortcutsGradientGivesTheSameWeightGradients() {
+        Shape input = Shape.of(16, 16, 3);
+        dev.osprey.Model model = Models.resNet(8, input, 10);
+        Graph graph = new Graph(model.inputs(), model.outputs());
+        try (Network network = new Network(graph, CPU)) {
+            OptimizedInferenceTest.randomize(network.parameters(), 5);
+            int[] fused = new int[1];
+            int[] separate = new int[1];
+            float[] expected = gradients(network, addingAfterwards(), input, 4, separate);
+            float[] actual = gradients(network, CPU, input, 4, fused);
+            assertEquals(expected.length, actual.length);
+            for (int i = 0; i < expected.length; i++) {
+                assertTrue(expected[i] == actual[i], "weight gradient " + i + ": " + actual[i] + " where adding "
+                        + "afterwards gives " + expected[i]);
+            }
+            // ResNet-8: 3 blocks; the first's input (the stem's output) has an identity shortcut, the other two a 1x1
+            // projection whose gradient the plan adds to the strided first convolution's; each sum is offered to the
+            // block's first convolution, due last, which takes it
+            assertEquals(3, fused[0], "gradient sums the convolutions added");
+            assertEquals(3, separate[0], "the non-fusing backend still takes them, adding afterwards");
+        }
+    }
+}
