@@ -145,6 +145,17 @@ public interface Backend extends AutoCloseable {
     void activationForward(Activation activation, Tensor x, Tensor y);
 
     /**
+     * out = activation(a + b) for an element-wise activation (not softmax): a residual sum and the ReLU after it in one
+     * pass where the backend can. out may be a or b. The default adds, then activates.
+     */
+    default void add(Tensor a, Tensor b, Activation activation, Tensor out) {
+        add(a, b, out);
+        if (activation.kind() != Activation.Kind.LINEAR) {
+            activationForward(activation, out, out);
+        }
+    }
+
+    /**
      * dx = dy * activation'(x). x (the forward's input) may be null when the activation is
      * {@link Activation#differentiableFromOutput()}; y is the forward's output. dx may be dy.
      */

@@ -10,16 +10,26 @@ import java.util.List;
 
 /**
  * The element-wise sum of two or more tensors of one shape, as Keras' Add (a residual connection:
- * {@code new Add().apply(x, shortcut)}). Each input's gradient is the output's.
+ * {@code new Add().apply(x, shortcut)}). Each input's gradient is the output's. A plan may let it take the activation
+ * layer after it (a ResNet block's ReLU): the sum and the activation then run as one pass.
  */
-public final class Add extends Merge implements dev.osprey.engine.Fusion.Sum {
+public final class Add extends Merge implements dev.osprey.engine.Fusion.Sum, dev.osprey.engine.Fusion.ActivationAbsorber {
+    /** An element-wise activation its backward can differentiate from the output alone (ReLU, sigmoid, tanh, ...). */
+    @Override
+    public boolean canAbsorbActivation(dev.osprey.Activation a, boolean training) {
+        return a.kind() != dev.osprey.Activation.Kind.SOFTMAX && a.differentiableFromOutput();
+    }
+
     @Override
     public LayerRun plan(PlanContext ctx) {
         Backend backend = ctx.backend();
         List<Tensor> inputs = ctx.inputs();
-        Tensor output = ctx.allocateOutput();
+        OutputActivation activation = new OutputActivation(ctx, dev.osprey.Activation.LINEAR);
+        Tensor output = activation.output();
+        Tensor raw = activation.raw();
+        int last = inputs.size() - 1;
         return new LayerRun() {
-            private Tensor lastOutputGradient;
+            private Tensor lastGradient;
             private List<Tensor> inputGradients;
 
             @Override
@@ -29,19 +39,26 @@ public final class Add extends Merge implements dev.osprey.engine.Fusion.Sum {
 
             @Override
             public void forward(long seed) {
-                backend.add(inputs.get(0), inputs.get(1), output);
-                for (int i = 2; i < inputs.size(); i++) {
-                    backend.add(output, inputs.get(i), output);
+                if (last == 1) {
+                    backend.add(inputs.get(0), inputs.get(1), activation.fusedIntoOp(), raw);
+                } else {
+                    backend.add(inputs.get(0), inputs.get(1), raw);
+                    for (int i = 2; i < last; i++) {
+                        backend.add(raw, inputs.get(i), raw);
+                    }
+                    backend.add(raw, inputs.get(last), activation.fusedIntoOp(), raw);
                 }
+                activation.forward(backend);
             }
 
             @Override
             public List<Tensor> backward(Tensor dOutput) {
-                if (dOutput != lastOutputGradient) { // the same tensor every step, so this list is made once
-                    lastOutputGradient = dOutput;
+                Tensor g = activation.backward(backend, dOutput);
+                if (g != lastGradient) { // the same tensor every step, so this list is made once
+                    lastGradient = g;
                     inputGradients = new ArrayList<>();
                     for (int i = 0; i < inputs.size(); i++) {
-                        inputGradients.add(ctx.needsInputGradient(i) ? dOutput : null);
+                        inputGradients.add(ctx.needsInputGradient(i) ? g : null);
                     }
                 }
                 return inputGradients;

@@ -14,19 +14,24 @@ import java.lang.reflect.Proxy;
 import org.junit.jupiter.api.Test;
 
 /**
- * A tensor read by two layers (a ResNet block's input: its first convolution and the shortcut) gets the sum of their
- * gradients. The plan offers the last layer due the sum so far, and a convolution adds it as it writes its input
- * gradient (on the CPU in the Winograd kernel's output transform) instead of the plan adding it in a pass of its own.
- * The weight gradients must equal those of a backend that adds afterwards (Backend's default), and the fusion must
- * happen where a ResNet has identity shortcuts.
+ * Two training passes a ResNet block no longer makes on its own. A tensor read by two layers (a block's input: its
+ * first convolution and the shortcut) gets the sum of their gradients: the plan offers the last layer due the sum so
+ * far, and a convolution adds it as it writes its input gradient (on the CPU in the Winograd kernel's output
+ * transform). And the residual sum takes the ReLU after it (one binary pass with the activation as post-op; its
+ * backward differentiates the ReLU from the output). The weight gradients must equal those of a backend that does
+ * each in two passes (Backend's defaults), and both fusions must happen where a ResNet has them.
  */
 class GradientSumFusionTest {
     private static final Backend CPU = Device.cpu().backend();
 
-    /** The CPU backend, except that conv2dBackwardDataAdding is Backend's default (compute, then add). */
+    /**
+     * The CPU backend, except that conv2dBackwardDataAdding and add with an activation are Backend's defaults (compute,
+     * then add; add, then activate).
+     */
     private static Backend addingAfterwards() {
         InvocationHandler h = (proxy, method, args) -> {
-            if (method.getName().equals("conv2dBackwardDataAdding")) {
+            if (method.getName().equals("conv2dBackwardDataAdding")
+                    || method.getName().equals("add") && method.getParameterCount() == 4) {
                 return InvocationHandler.invokeDefault(proxy, method, args);
             }
             try {
@@ -40,6 +45,12 @@ class GradientSumFusionTest {
 
     /** Every weight gradient after one forward and backward pass of a seeded batch through backend; fused sums out. */
     private static float[] gradients(Network network, Backend backend, Shape input, int batch, int[] fused) {
+        return gradients(network, backend, input, batch, fused, new int[1]);
+    }
+
+    /** The same; absorbed gets the plan's count of activation layers that the layer before took. */
+    private static float[] gradients(Network network, Backend backend, Shape input, int batch, int[] fused,
+                                     int[] absorbed) {
         try (ExecutionPlan plan = new ExecutionPlan(network.graph(), network.parameters(), backend, batch, true,
                 true)) {
             CPU.copyIn(OptimizedInferenceTest.images(batch, input, 7), 0, plan.input(0));
@@ -53,6 +64,7 @@ class GradientSumFusionTest {
             CPU.copyIn(g, 0, dLogits);
             plan.backward();
             fused[0] = plan.gradientSumsFused();
+            absorbed[0] = plan.absorbedActivations();
             java.util.List<Float> all = new java.util.ArrayList<>();
             for (Parameters.Slot s : network.parameters().slots()) {
                 if (s.gradient() != null) {
@@ -81,7 +93,8 @@ class GradientSumFusionTest {
             int[] fused = new int[1];
             int[] separate = new int[1];
             float[] expected = gradients(network, addingAfterwards(), input, 4, separate);
-            float[] actual = gradients(network, CPU, input, 4, fused);
+            int[] absorbed = new int[1];
+            float[] actual = gradients(network, CPU, input, 4, fused, absorbed);
             assertEquals(expected.length, actual.length);
             for (int i = 0; i < expected.length; i++) {
                 assertTrue(expected[i] == actual[i], "weight gradient " + i + ": " + actual[i] + " where adding "
@@ -92,6 +105,8 @@ class GradientSumFusionTest {
             // block's first convolution, due last, which takes it
             assertEquals(3, fused[0], "gradient sums the convolutions added");
             assertEquals(3, separate[0], "the non-fusing backend still takes them, adding afterwards");
+            assertEquals(7, absorbed[0], "the stem's and each block's first BatchNormalization take their ReLU, each "
+                    + "block's sum the ReLU after it");
         }
     }
 }

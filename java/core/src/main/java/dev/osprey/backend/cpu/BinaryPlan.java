@@ -10,10 +10,10 @@ import org.bytedeco.dnnl.binary;
 import org.bytedeco.dnnl.memory;
 import org.bytedeco.dnnl.global.dnnl;
 
-/** One oneDNN binary op (add, multiply) of two equal-sized flat runs of floats. */
+/** One oneDNN binary op (add, multiply) of two equal-sized flat runs of floats, an element-wise activation after it. */
 final class BinaryPlan implements AutoCloseable {
     /** The plan cache's key. */
-    record Key(dnnl.algorithm algorithm, long elements) {
+    record Key(dnnl.algorithm algorithm, long elements, dev.osprey.Activation activation) {
     }
 
     private final DnnlContext context;
@@ -26,7 +26,7 @@ final class BinaryPlan implements AutoCloseable {
         memory.desc flat = owned.md(memory.format_tag.a, key.elements());
         try {
             binary.primitive_desc d = owned.own(new binary.primitive_desc(context.engine, key.algorithm(), flat, flat,
-                    flat, owned.attributes(Activation.LINEAR), false));
+                    flat, owned.attributes(key.activation()), false));
             step = new Step("binary", key, new binary(d))
                     .arg(DNNL_ARG_SRC_0, flat, context.engine)
                     .arg(DNNL_ARG_SRC_1, flat, context.engine)

@@ -762,18 +762,27 @@ public final class CpuBackend implements Backend {
 
     @Override
     public synchronized void add(Tensor a, Tensor b, Tensor out) {
-        binary(dnnl.algorithm.binary_add, "add", a, b, out);
+        binary(dnnl.algorithm.binary_add, "add", a, b, Activation.LINEAR, out);
+    }
+
+    /** The activation runs as the binary op's post-op: one pass. */
+    @Override
+    public synchronized void add(Tensor a, Tensor b, Activation activation, Tensor out) {
+        if (activation.kind() == Activation.Kind.SOFTMAX) {
+            throw new IllegalArgumentException("add: expected an element-wise activation, received softmax");
+        }
+        binary(dnnl.algorithm.binary_add, "add", a, b, activation, out);
     }
 
     @Override
     public synchronized void multiply(Tensor a, Tensor b, Tensor out) {
-        binary(dnnl.algorithm.binary_mul, "multiply", a, b, out);
+        binary(dnnl.algorithm.binary_mul, "multiply", a, b, Activation.LINEAR, out);
     }
 
-    private void binary(dnnl.algorithm algorithm, String what, Tensor a, Tensor b, Tensor out) {
+    private void binary(dnnl.algorithm algorithm, String what, Tensor a, Tensor b, Activation activation, Tensor out) {
         sameSize(what, a, b, out);
         checkOpen();
-        binaryPlans.get(new BinaryPlan.Key(algorithm, a.size()),
+        binaryPlans.get(new BinaryPlan.Key(algorithm, a.size(), activation),
                         k -> OpenMpTeam.sized(teams.elementwise(k.elements(), 2), () -> new BinaryPlan(context, k)))
                 .run(cpu(a), cpu(b), cpu(out));
     }
