@@ -84,7 +84,7 @@ class GradientSumFusionTest {
     }
 
     @Test
-    void aConvolutionAddingTheShortcutsGradientGivesTheSameWeightGradients() {
+    void aResNetsFusedSumsGiveTheSameWeightGradientsAsTwoPasses() {
         Shape input = Shape.of(16, 16, 3);
         dev.osprey.Model model = Models.resNet(8, input, 10);
         Graph graph = new Graph(model.inputs(), model.outputs());
