@@ -83,6 +83,23 @@ public interface Backend extends AutoCloseable {
     /** dBias is null when the spec has no bias. */
     void conv2dBackwardFilter(Conv2dSpec spec, Tensor x, Tensor dy, Tensor dKernel, Tensor dBias);
 
+    /**
+     * Both backward directions of a convolution in one call: the filter gradient (where dKernel is not null), then dx
+     * (where not null; plus addend where that is not null, as {@link #conv2dBackwardDataAdding}), so a backend can
+     * share work between them (dy converted to bf16 once). The default makes the separate calls.
+     */
+    default void conv2dBackward(Conv2dSpec spec, Tensor x, Tensor dy, Tensor kernel, Tensor dKernel, Tensor dBias,
+                                Tensor addend, Tensor dx) {
+        if (dKernel != null) {
+            conv2dBackwardFilter(spec, x, dy, dKernel, dBias);
+        }
+        if (dx != null && addend != null) {
+            conv2dBackwardDataAdding(spec, dy, kernel, addend, dx);
+        } else if (dx != null) {
+            conv2dBackwardData(spec, dy, kernel, dx);
+        }
+    }
+
     // ---- pooling -----------------------------------------------------------------------------------------
 
     /** Floats of scratch the forward op fills (oneDNN: max pooling's arg-max) for the backward op; 0 for none. */

@@ -119,14 +119,10 @@ final class ConvRun implements LayerRun {
     @Override
     public List<Tensor> backward(Tensor dOutput, Tensor[] addends, boolean[] added) {
         Tensor g = activation.backward(backend, dOutput);
-        if (dKernel != null) {
-            backend.conv2dBackwardFilter(spec, input, g, dKernel, dBias);
-        }
-        if (dInput != null && addends != null && addends[0] != null) {
-            backend.conv2dBackwardDataAdding(spec, g, kernel, addends[0], dInput);
+        Tensor addend = dInput != null && addends != null ? addends[0] : null;
+        backend.conv2dBackward(spec, input, g, kernel, dKernel, dBias, addend, dInput);
+        if (addend != null) {
             added[0] = true;
-        } else if (dInput != null) {
-            backend.conv2dBackwardData(spec, g, kernel, dInput);
         }
         return inputGradients;
     }

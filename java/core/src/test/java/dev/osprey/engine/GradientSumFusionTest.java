@@ -25,12 +25,12 @@ class GradientSumFusionTest {
     private static final Backend CPU = Device.cpu().backend();
 
     /**
-     * The CPU backend, except that conv2dBackwardDataAdding and add with an activation are Backend's defaults (compute,
-     * then add; add, then activate).
+     * The CPU backend, except that conv2dBackward, conv2dBackwardDataAdding and add with an activation are Backend's
+     * defaults (the separate calls; compute, then add; add, then activate).
      */
     private static Backend addingAfterwards() {
         InvocationHandler h = (proxy, method, args) -> {
-            if (method.getName().equals("conv2dBackwardDataAdding")
+            if (method.getName().equals("conv2dBackwardDataAdding") || method.getName().equals("conv2dBackward")
                     || method.getName().equals("add") && method.getParameterCount() == 4) {
                 return InvocationHandler.invokeDefault(proxy, method, args);
             }

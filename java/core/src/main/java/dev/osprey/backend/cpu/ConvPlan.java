@@ -126,6 +126,22 @@ final class ConvPlan implements AutoCloseable {
     }
 
     void backwardData(CpuTensor dy, CpuTensor kernel, CpuTensor dx) {
+        backwardData(dy, null, kernel, dx);
+    }
+
+    /**
+     * Both backward directions from one conversion of dy (bf16 operands: the filter gradient and backward-data read
+     * the same bf16 copy, which the gradient scratch holds from one to the other): the filter gradient, then dx.
+     */
+    void backward(CpuTensor x, CpuTensor dy, CpuTensor kernel, CpuTensor dKernel, CpuTensor dBias, CpuTensor dx) {
+        org.bytedeco.javacpp.Pointer converted = gradientToBf16 == null ? null : gradientToBf16.of(dy);
+        backwardFilter(x, dy, converted, dKernel, dBias);
+        backwardData(dy, converted, kernel, dx);
+    }
+
+    /** dyConverted: dy's bf16 copy where the caller made it, or null (this converts dy where it must). */
+    private void backwardData(CpuTensor dy, org.bytedeco.javacpp.Pointer dyConverted, CpuTensor kernel,
+                              CpuTensor dx) {
         if (backwardData == null) {
             ConvGeometry g = geometry;
             convolution_backward_data.primitive_desc d = backwardDataDesc = owned.own(
@@ -143,12 +159,18 @@ final class ConvPlan implements AutoCloseable {
         }
         backwardDataKernel.bind(kernel);
         backwardDataKernel.reorder();
-        backwardData.bind(DNNL_ARG_DIFF_DST, Bf16Conversion.read(gradientToBf16, dy))
+        backwardData.bind(DNNL_ARG_DIFF_DST, dyConverted != null ? dyConverted : Bf16Conversion.read(gradientToBf16, dy))
                 .bind(DNNL_ARG_DIFF_SRC, dx.pointer())
                 .bind(DNNL_ARG_SCRATCHPAD, context.scratchpad()).run(context.stream);
     }
 
     void backwardFilter(CpuTensor x, CpuTensor dy, CpuTensor dKernel, CpuTensor dBias) {
+        backwardFilter(x, dy, null, dKernel, dBias);
+    }
+
+    /** dyConverted: dy's bf16 copy where the caller made it, or null (this converts dy where it must). */
+    private void backwardFilter(CpuTensor x, CpuTensor dy, org.bytedeco.javacpp.Pointer dyConverted,
+                                CpuTensor dKernel, CpuTensor dBias) {
         if (ownFilterGradient != null) {
             ownFilterGradient.run(x.buffer(), dy.buffer(), dKernel.buffer(), dBias == null ? null : dBias.buffer());
             return;
@@ -184,7 +206,7 @@ final class ConvPlan implements AutoCloseable {
                             owned.attributes(Activation.LINEAR, spec.math()), false));
             if (DepthwiseFilterGradient.fits(spec) && !d.impl_info_str().getString().startsWith("jit_dw")) {
                 ownFilterGradient = new DepthwiseFilterGradient(spec);
-                backwardFilter(x, dy, dKernel, dBias);
+                backwardFilter(x, dy, dyConverted, dKernel, dBias);
                 return;
             }
             filterGradient = new WeightLayout(context, kernelKeras, d.diff_weights_desc(),
@@ -202,7 +224,7 @@ final class ConvPlan implements AutoCloseable {
             backwardFilter.bind(DNNL_ARG_DIFF_BIAS, dBias.pointer());
         }
         backwardFilter.bind(DNNL_ARG_SRC, Bf16Conversion.read(inputToBf16, x))
-                .bind(DNNL_ARG_DIFF_DST, Bf16Conversion.read(gradientToBf16, dy))
+                .bind(DNNL_ARG_DIFF_DST, dyConverted != null ? dyConverted : Bf16Conversion.read(gradientToBf16, dy))
                 .bind(DNNL_ARG_SCRATCHPAD, context.scratchpad()).run(context.stream);
         filterGradient.reorder();
     }

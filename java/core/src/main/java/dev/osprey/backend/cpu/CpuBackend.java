@@ -286,6 +286,28 @@ public final class CpuBackend implements Backend {
         conv(spec).backwardFilter(cpu(x), cpu(dy), cpu(dKernel), dBias == null ? null : cpu(dBias));
     }
 
+    /**
+     * In bf16 (oneDNN's kernels: Osprey's Winograd kernel is fp32), with both directions asked, one plan call that
+     * converts dy once for both (then adds addend, where there is one); otherwise the separate calls.
+     */
+    @Override
+    public synchronized void conv2dBackward(Conv2dSpec spec, Tensor x, Tensor dy, Tensor kernel, Tensor dKernel,
+                                            Tensor dBias, Tensor addend, Tensor dx) {
+        if (spec.math() != Precision.BF16 || dKernel == null || dx == null || addend == dx) {
+            Backend.super.conv2dBackward(spec, x, dy, kernel, dKernel, dBias, addend, dx);
+            return;
+        }
+        Checks.conv2dBackwardFilter(spec, x, dy, dKernel, dBias);
+        Checks.conv2dBackwardData(spec, dy, kernel, dx);
+        if (addend != null) {
+            Checks.expect("conv2dBackward addend", addend, spec.inputShape());
+        }
+        conv(spec).backward(cpu(x), cpu(dy), cpu(kernel), cpu(dKernel), dBias == null ? null : cpu(dBias), cpu(dx));
+        if (addend != null) {
+            add(addend, dx, dx);
+        }
+    }
+
     /** Which directions of a training convolution Osprey's Winograd kernel runs (see {@link WinogradTrainingConv}). */
     WinogradTrainingConv winogradTraining(Conv2dSpec spec) { // package-private: tests read its tiles
         checkOpen();

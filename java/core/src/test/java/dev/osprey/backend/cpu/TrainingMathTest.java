@@ -64,6 +64,43 @@ class TrainingMathTest {
         assertThrows(IllegalArgumentException.class, () -> CONV.withMath(Precision.INT8));
     }
 
+    /**
+     * Both backward directions in one call (ConvPlan.backward: dy converted to bf16 once, for the filter gradient and
+     * backward-data) give the bits of the two separate calls, each converting dy itself: on a CPU with bf16 kernels, a
+     * 3x3 convolution and a depthwise one (whose filter gradient Osprey takes in fp32), and in fp32 (nothing to share).
+     */
+    @Test
+    void bothBackwardDirectionsInOneCallGiveTheSeparateCallsBits() {
+        Conv2dSpec depthwise = new Conv2dSpec(4, 9, 9, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 8, true, Activation.RELU);
+        for (Conv2dSpec spec : new Conv2dSpec[] {CONV.withMath(Precision.BF16), depthwise.withMath(Precision.BF16),
+                CONV}) {
+            float[][] separate = backward(spec, false);
+            float[][] together = backward(spec, true);
+            for (int i = 0; i < separate.length; i++) {
+                org.junit.jupiter.api.Assertions.assertArrayEquals(separate[i], together[i],
+                        spec + ": " + new String[] {"dx", "dKernel", "dBias"}[i]);
+            }
+        }
+    }
+
+    /** {dx, dKernel, dBias} after a forward pass, from the two separate calls or from one. */
+    private static float[][] backward(Conv2dSpec spec, boolean oneCall) {
+        try (DnnlContext context = new DnnlContext(); ConvPlan plan = new ConvPlan(context, spec);
+             CpuTensor x = random(spec.inputShape(), 1); CpuTensor kernel = random(spec.kernelShape(), 2);
+             CpuTensor bias = random(new int[] {spec.filters()}, 3); CpuTensor y = zeros(spec.outputShape());
+             CpuTensor dy = random(spec.outputShape(), 4); CpuTensor dx = zeros(spec.inputShape());
+             CpuTensor dKernel = zeros(spec.kernelShape()); CpuTensor dBias = zeros(new int[] {spec.filters()})) {
+            plan.forward(x, kernel, bias, y);
+            if (oneCall) {
+                plan.backward(x, dy, kernel, dKernel, dBias, dx);
+            } else {
+                plan.backwardFilter(x, dy, dKernel, dBias);
+                plan.backwardData(dy, kernel, dx);
+            }
+            return new float[][] {read(dx), read(dKernel), read(dBias)};
+        }
+    }
+
     /** {y, dx, dKernel, dBias} of one forward and backward pass; checks the primitives' fpmath modes. */
     private static float[][] convolve(Conv2dSpec spec, dnnl.fpmath_mode mode) {
         try (DnnlContext context = new DnnlContext(); ConvPlan plan = new ConvPlan(context, spec);
