@@ -77,7 +77,7 @@ public interface Backend extends AutoCloseable {
                     + "itself");
         }
         conv2dBackwardData(spec, dy, kernel, dx);
-        add(addend, dx, dx);
+        add(dx, addend, dx);
     }
 
     /** dBias is null when the spec has no bias. */
@@ -90,6 +90,9 @@ public interface Backend extends AutoCloseable {
      */
     default void conv2dBackward(Conv2dSpec spec, Tensor x, Tensor dy, Tensor kernel, Tensor dKernel, Tensor dBias,
                                 Tensor addend, Tensor dx) {
+        if (addend != null && addend == dx) {
+            throw new IllegalArgumentException("conv2dBackward: expected an addend other than dx, received dx itself");
+        }
         if (dKernel != null) {
             conv2dBackwardFilter(spec, x, dy, dKernel, dBias);
         }
@@ -166,6 +169,9 @@ public interface Backend extends AutoCloseable {
      * pass where the backend can. out may be a or b. The default adds, then activates.
      */
     default void add(Tensor a, Tensor b, Activation activation, Tensor out) {
+        if (activation.kind() == Activation.Kind.SOFTMAX) {
+            throw new IllegalArgumentException("add: expected an element-wise activation, received softmax");
+        }
         add(a, b, out);
         if (activation.kind() != Activation.Kind.LINEAR) {
             activationForward(activation, out, out);

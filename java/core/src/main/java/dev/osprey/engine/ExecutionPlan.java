@@ -264,11 +264,8 @@ public final class ExecutionPlan implements AutoCloseable {
             for (int n = 0; n < nodes.size(); n++) {
                 planNode(n, nodes.get(n), needsGradient, foldedInto);
             }
-            for (int id = 0; id < tensorCount; id++) {
-                if (contributions[id] > 1) {
-                    accumulators[id] = memory.allocate(values[id].shape());
-                }
-            }
+            // accumulators (tensors with several gradient contributions) are made at their first use: where the last
+            // contributor adds the sum itself (offeredAddends) none is ever needed
             boolean loss = graph.outputs().size() == 1;
             int classes = loss ? graph.outputs().get(0).shape().size() : 0;
             targets = loss ? memory.allocate(batch, classes) : null;
@@ -1190,6 +1187,9 @@ public final class ExecutionPlan implements AutoCloseable {
         if (r == 0) {
             gradients[id] = g;
         } else if (r == 1) {
+            if (accumulators[id] == null) { // the first step that needs it; kept for the next
+                accumulators[id] = memory.allocate(values[id].shape());
+            }
             backend.add(gradients[id], g, accumulators[id]);
             gradients[id] = accumulators[id];
         } else {

@@ -294,7 +294,7 @@ public final class CpuBackend implements Backend {
     public synchronized void conv2dBackward(Conv2dSpec spec, Tensor x, Tensor dy, Tensor kernel, Tensor dKernel,
                                             Tensor dBias, Tensor addend, Tensor dx) {
         if (spec.math() != Precision.BF16 || dKernel == null || dx == null || addend == dx) {
-            Backend.super.conv2dBackward(spec, x, dy, kernel, dKernel, dBias, addend, dx);
+            Backend.super.conv2dBackward(spec, x, dy, kernel, dKernel, dBias, addend, dx); // refuses addend == dx
             return;
         }
         Checks.conv2dBackwardFilter(spec, x, dy, dKernel, dBias);
@@ -304,7 +304,7 @@ public final class CpuBackend implements Backend {
         }
         conv(spec).backward(cpu(x), cpu(dy), cpu(kernel), cpu(dKernel), dBias == null ? null : cpu(dBias), cpu(dx));
         if (addend != null) {
-            add(addend, dx, dx);
+            add(dx, addend, dx);
         }
     }
 

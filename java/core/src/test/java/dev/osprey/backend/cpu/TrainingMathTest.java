@@ -83,6 +83,52 @@ class TrainingMathTest {
         }
     }
 
+    /**
+     * The backend's conv2dBackward with an addend (a block input's other gradient) gives the bits of the separate calls
+     * and an add, in bf16 (one shared conversion of dy) and fp32 (Winograd adds it in its output transform); an addend
+     * that is dx itself is refused before anything is written.
+     */
+    @Test
+    void theBackendsOneCallBackwardAddsTheAddendAsTheSeparateCallsDo() {
+        try (CpuBackend backend = new CpuBackend()) {
+            for (Conv2dSpec spec : new Conv2dSpec[] {CONV.withMath(Precision.BF16), CONV}) {
+                float[][] separate = backendBackward(backend, spec, false);
+                float[][] together = backendBackward(backend, spec, true);
+                for (int i = 0; i < separate.length; i++) {
+                    org.junit.jupiter.api.Assertions.assertArrayEquals(separate[i], together[i],
+                            spec + ": " + new String[] {"dx", "dKernel", "dBias"}[i]);
+                }
+                try (CpuTensor x = random(spec.inputShape(), 1); CpuTensor kernel = random(spec.kernelShape(), 2);
+                     CpuTensor dy = random(spec.outputShape(), 4); CpuTensor dx = random(spec.inputShape(), 5);
+                     CpuTensor dKernel = zeros(spec.kernelShape());
+                     CpuTensor dBias = zeros(new int[] {spec.filters()})) {
+                    assertThrows(IllegalArgumentException.class, () -> backend.conv2dBackward(spec, x, dy, kernel,
+                            dKernel, dBias, dx, dx));
+                    for (float v : read(dKernel)) {
+                        assertEquals(0f, v, spec + ": the refused call wrote the filter gradient");
+                    }
+                }
+            }
+        }
+    }
+
+    /** {dx, dKernel, dBias} through the backend, with an addend: one conv2dBackward call, or the separate ones. */
+    private static float[][] backendBackward(CpuBackend backend, Conv2dSpec spec, boolean oneCall) {
+        try (CpuTensor x = random(spec.inputShape(), 1); CpuTensor kernel = random(spec.kernelShape(), 2);
+             CpuTensor dy = random(spec.outputShape(), 4); CpuTensor addend = random(spec.inputShape(), 5);
+             CpuTensor dx = zeros(spec.inputShape()); CpuTensor dKernel = zeros(spec.kernelShape());
+             CpuTensor dBias = zeros(new int[] {spec.filters()})) {
+            if (oneCall) {
+                backend.conv2dBackward(spec, x, dy, kernel, dKernel, dBias, addend, dx);
+            } else {
+                backend.conv2dBackwardFilter(spec, x, dy, dKernel, dBias);
+                backend.conv2dBackwardData(spec, dy, kernel, dx);
+                backend.add(dx, addend, dx);
+            }
+            return new float[][] {read(dx), read(dKernel), read(dBias)};
+        }
+    }
+
     /** {dx, dKernel, dBias} after a forward pass, from the two separate calls or from one. */
     private static float[][] backward(Conv2dSpec spec, boolean oneCall) {
         try (DnnlContext context = new DnnlContext(); ConvPlan plan = new ConvPlan(context, spec);
