@@ -222,6 +222,23 @@ abstract class BackendContractTest {
         if (b != null) {
             assertClose("conv backward-filter bias " + s, expected[1], download(tdb), gradientTolerance);
         }
+
+        // both directions in one call, adding another reader's gradient to dx as it is written: the separate calls'
+        // results (checked against the reference above) plus the addend, up to the rounding of that sum
+        float[] addend = random(r, x.length);
+        float[] dxPlus = download(tdx);
+        for (int i = 0; i < dxPlus.length; i++) {
+            dxPlus[i] += addend[i];
+        }
+        Tensor tdx2 = memory.allocate(s.inputShape());
+        Tensor tdk2 = memory.allocate(s.kernelShape());
+        Tensor tdb2 = b == null ? null : memory.allocate(s.filters());
+        backend.conv2dBackward(s, tx, tdy, tk, tdk2, tdb2, upload(addend, s.inputShape()), tdx2);
+        assertClose("conv backward in one call, dx plus addend " + s, dxPlus, download(tdx2), 1e-6);
+        assertClose("conv backward in one call, kernel " + s, expected[0], download(tdk2), gradientTolerance);
+        if (b != null) {
+            assertClose("conv backward in one call, bias " + s, expected[1], download(tdb2), gradientTolerance);
+        }
     }
 
     /** The inference convolution, with its kernel prepared once, with and without a residual, against the reference. */
@@ -682,6 +699,12 @@ abstract class BackendContractTest {
         assertClose("multiply", product, download(out), 0);
         backend.scale(ta, 0.25f, -1.5f, out);
         assertClose("scale", scaled, download(out), 1e-6);
+        float[] rectified = sum.clone();
+        for (int i = 0; i < 333; i++) {
+            rectified[i] = Math.max(0f, rectified[i]);
+        }
+        backend.add(ta, tb, Activation.RELU, out); // a residual sum and the ReLU after it
+        assertClose("add then ReLU", rectified, download(out), 0);
         backend.add(ta, tb, ta); // in place
         assertClose("add in place", sum, download(ta), 0);
     }
