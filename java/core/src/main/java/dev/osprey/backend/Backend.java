@@ -169,9 +169,7 @@ public interface Backend extends AutoCloseable {
      * pass where the backend can. out may be a or b. The default adds, then activates.
      */
     default void add(Tensor a, Tensor b, Activation activation, Tensor out) {
-        if (activation.kind() == Activation.Kind.SOFTMAX) {
-            throw new IllegalArgumentException("add: expected an element-wise activation, received softmax");
-        }
+        Checks.elementwise("add", activation);
         add(a, b, out);
         if (activation.kind() != Activation.Kind.LINEAR) {
             activationForward(activation, out, out);

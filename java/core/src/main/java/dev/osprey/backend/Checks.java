@@ -226,6 +226,13 @@ public final class Checks {
         }
     }
 
+    /** Throws unless a is element-wise (not softmax): what an op that fuses it after another can apply. */
+    public static void elementwise(String what, dev.osprey.Activation a) {
+        if (a.kind() == dev.osprey.Activation.Kind.SOFTMAX) {
+            throw new IllegalArgumentException(what + ": expected an element-wise activation, received softmax");
+        }
+    }
+
     /** Returns (rows, last axis) for softmax, (size, 1) for element-wise activations. */
     public static int[] activation(String what, dev.osprey.Activation a, Tensor x, Tensor y) {
         if (x != null) {

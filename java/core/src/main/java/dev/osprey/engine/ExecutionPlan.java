@@ -41,8 +41,10 @@ public final class ExecutionPlan implements AutoCloseable {
     private final int[] contributions;        // per tensor id: gradients summed into it per step
     private final Tensor[] accumulators;      // per tensor id with more than one contribution
     private final Tensor[] gradients;         // per tensor id, this step's
-    private Tensor[][] addends;               // per call, the gradients offered to its backward to add; lazily made
-    private boolean[][] added;                // per call, which of them it added
+    // the gradient offered to the single-input call whose backward runs now (backward runs one call at a time), and
+    // whether it added it
+    private final Tensor[] offer = new Tensor[1];
+    private final boolean[] offerTaken = new boolean[1];
     private int gradientSumsFused;            // in the last backward pass
     private final int[] received;
     private final Tensor targets;             // (batch, classes) for the single-output loss, or null
@@ -493,10 +495,13 @@ public final class ExecutionPlan implements AutoCloseable {
                     || residualOf.containsKey(conv) || depthwiseAfter.containsKey(conv)
                     || maxPoolAfter.containsKey(conv) || exposedOutput(conv, foldedInto) != read
                     || graph.outputs().contains(read) || !graph.consumers(read).equals(List.of(pool))
-                    || runActivation(conv).kind() == Activation.Kind.SOFTMAX
-                    || !backend.fusesMaxPool(runSpec(conv), pooling.maxPoolSpec(read.shape(), batch))
-                    || precision == dev.osprey.Precision.INT8
-                    && !backend.keepsFp32InInt8(runSpec(conv), pooling.maxPoolSpec(read.shape(), batch))) {
+                    || runActivation(conv).kind() == Activation.Kind.SOFTMAX) {
+                continue;
+            }
+            dev.osprey.backend.Conv2dSpec spec = runSpec(conv);
+            dev.osprey.backend.Pool2dSpec pooled = pooling.maxPoolSpec(read.shape(), batch);
+            if (!backend.fusesMaxPool(spec, pooled)
+                    || precision == dev.osprey.Precision.INT8 && !backend.keepsFp32InInt8(spec, pooled)) {
                 continue;
             }
             maxPoolAfter.put(conv, pool);
@@ -1124,12 +1129,12 @@ public final class ExecutionPlan implements AutoCloseable {
                 continue; // nothing downstream depends on it
             }
             Tensor[] offered = offeredAddends(n);
-            List<Tensor> dIn = offered == null ? runs[n].backward(dOut) : runs[n].backward(dOut, offered, added[n]);
+            List<Tensor> dIn = offered == null ? runs[n].backward(dOut) : runs[n].backward(dOut, offered, offerTaken);
             if (afterCall != null) {
                 afterCall.accept(n);
             }
             for (int i = 0; i < inputIds[n].length; i++) {
-                if (offered != null && added[n][i]) { // the run wrote the sum: its gradient is the input's
+                if (offered != null && offerTaken[i]) { // the run wrote the sum: its gradient is the input's
                     gradients[inputIds[n][i]] = dIn.get(i);
                     received[inputIds[n][i]]++;
                     gradientSumsFused++;
@@ -1156,17 +1161,9 @@ public final class ExecutionPlan implements AutoCloseable {
         if (contributions[id] < 2 || received[id] != contributions[id] - 1) {
             return null;
         }
-        if (addends == null) {
-            addends = new Tensor[runs.length][];
-            added = new boolean[runs.length][];
-        }
-        if (addends[n] == null) {
-            addends[n] = new Tensor[1];
-            added[n] = new boolean[1];
-        }
-        addends[n][0] = gradients[id];
-        added[n][0] = false;
-        return addends[n];
+        offer[0] = gradients[id];
+        offerTaken[0] = false;
+        return offer;
     }
 
     /** Training plans: how many gradient sums the last backward pass left to the layers (their runs added them). */

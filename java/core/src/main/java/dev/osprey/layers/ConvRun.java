@@ -115,7 +115,10 @@ final class ConvRun implements LayerRun {
         return backward(dOutput, null, null);
     }
 
-    /** Takes addends[0]: the backend adds it to the input gradient as it writes it (conv2dBackwardDataAdding). */
+    /**
+     * Takes addends[0]: the backend adds it to the input gradient as it writes it; both backward directions go in one
+     * call (conv2dBackward), so a backend can share work between them.
+     */
     @Override
     public List<Tensor> backward(Tensor dOutput, Tensor[] addends, boolean[] added) {
         Tensor g = activation.backward(backend, dOutput);

@@ -790,9 +790,7 @@ public final class CpuBackend implements Backend {
     /** The activation runs as the binary op's post-op: one pass. */
     @Override
     public synchronized void add(Tensor a, Tensor b, Activation activation, Tensor out) {
-        if (activation.kind() == Activation.Kind.SOFTMAX) {
-            throw new IllegalArgumentException("add: expected an element-wise activation, received softmax");
-        }
+        Checks.elementwise("add", activation);
         binary(dnnl.algorithm.binary_add, "add", a, b, activation, out);
     }
 
