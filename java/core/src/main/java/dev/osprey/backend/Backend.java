@@ -272,6 +272,16 @@ public interface Backend extends AutoCloseable {
     }
 
     /**
+     * The cache budget of an inference call: a batch whose largest activation would exceed it runs in slices of rows
+     * that fit (see {@code dev.osprey.engine.InferenceSlices}), so that each layer reads what the one before it wrote
+     * from the cache instead of memory. 0, the default, runs every batch whole: right where memory is fast beside the
+     * compute, or large batches are what keep the device busy (a GPU).
+     */
+    default long inferenceSliceBytes() {
+        return 0;
+    }
+
+    /**
      * Whether this backend runs the fp32 inference convolution conv (bias flag and activation set) followed by the max
      * pooling pool that alone reads its output as one op ({@link ConvInference#maxPool} through
      * {@link #conv2dInference}, writing only the pooled map), and is faster that way for these shapes. The default

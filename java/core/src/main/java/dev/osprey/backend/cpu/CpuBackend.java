@@ -482,6 +482,20 @@ public final class CpuBackend implements Backend {
      * Where a 2x2 max pooling follows a convolution that Osprey's pooled kernel ({@link PooledConvPlan#fits}: at most 4
      * input channels) or its Winograd kernel (where {@link #winograd} picks it) runs: either pools before it stores.
      */
+    /**
+     * Inference slices of at most this many bytes in their largest activation: 2 MiB unless
+     * -Dosprey.cpu.inferenceSliceBytes says otherwise (0: batches run whole). A slice's busiest layer then holds its
+     * input, output and a residual (about 6 MiB) in the last-level cache, not in memory: ResNet-20 at batch 256, whose
+     * first stage writes 16 MiB a layer, ran 1.29x faster in slices of 32 (median of 4 interleaved rounds,
+     * inference-slices-probe-2026-12-04T1823Z.md), MobileNetV2, whose expansions never reach memory, unchanged.
+     */
+    static final long INFERENCE_SLICE_BYTES = Long.getLong("osprey.cpu.inferenceSliceBytes", 2L << 20);
+
+    @Override
+    public long inferenceSliceBytes() {
+        return INFERENCE_SLICE_BYTES;
+    }
+
     @Override
     public synchronized boolean fusesMaxPool(Conv2dSpec conv, Pool2dSpec pool) {
         checkOpen();
