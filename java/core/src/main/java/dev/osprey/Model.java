@@ -1083,12 +1083,7 @@ public class Model implements AutoCloseable {
     public double forwardFlopsPerSample() {
         refuseWhileTraining("forwardFlopsPerSample");
         synchronized (this) {
-            Graph g = requireGraph("forwardFlopsPerSample");
-            double flops = 0;
-            for (var node : g.nodes()) {
-                flops += node.layer().forwardFlops(node.inputs().stream().map(SymbolicTensor::shape).toList());
-            }
-            return flops;
+            return requireGraph("forwardFlopsPerSample").forwardFlopsPerSample();
         }
     }
 

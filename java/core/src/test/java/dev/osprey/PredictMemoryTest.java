@@ -47,7 +47,7 @@ class PredictMemoryTest {
             System.out.printf("predict memory: one plan %d KiB, kept plans %d KiB, resident growth %d KiB over 20 "
                     + "batch sizes%n", onePlan >> 10, model.planBytes() >> 10, (resident[1] - resident[0]) >> 10);
             assertTrue(model.planBytes() <= 3 * onePlan, "the model keeps at most three plans, each no larger than "
-                    + "batch 64's: " + model.planBytes() + " bytes, one plan " + onePlan);
+                    + "the one predict at batch 64 made (a 32-row slice's, where the backend slices): " + model.planBytes() + " bytes, one plan " + onePlan);
             long bound = 2 * onePlan + KERNELS_AND_SLACK;
             assertTrue(resident[1] - resident[0] <= bound, "resident memory grew by " + ((resident[1] - resident[0]) >> 20)
                     + " MiB over 20 batch sizes; the bound is two more batch-64 plans (" + (onePlan >> 20) + " MiB each) "

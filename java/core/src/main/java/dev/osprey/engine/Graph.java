@@ -209,6 +209,15 @@ public final class Graph {
         return consumers.getOrDefault(t, List.of());
     }
 
+    /** Floating-point operations of one sample's forward pass, every call's {@link Layer#forwardFlops} together. */
+    public double forwardFlopsPerSample() {
+        double flops = 0;
+        for (Node node : nodes) {
+            flops += node.layer().forwardFlops(node.inputs().stream().map(SymbolicTensor::shape).toList());
+        }
+        return flops;
+    }
+
     /** Input i's shape of one sample (without the batch axis). */
     public Shape inputShape(int i) {
         return inputs.get(i).shape();

@@ -8,11 +8,13 @@ package dev.osprey.engine;
  * is computed alone either way, so slices change no prediction beyond the last bits of kernels that pick their
  * algorithm by batch size.
  *
- * <p>A slice pays costs a whole batch pays once: every weight is read again, and each op has a fixed cost per call.
- * So a batch is sliced only where a slice still writes at least {@link #WEIGHT_SHARE} times the weights' bytes in
- * activations and does at least {@link #MIN_SLICE_FLOPS} of work; otherwise (large weights beside small activations,
- * as in MobileNetV2; a small model, whose calls are short, as the tutorial CNN; activations too large for any slice
- * to fit, as ResNet-18 at 224x224) batches run whole. Slices are as even as the batch allows.
+ * <p>A batch that does not fit runs in the fewest slices that do, of equal rows but the last (256 rows where 30 fit:
+ * 8 slices of 29, then 24). A slice pays costs a whole batch pays once: every weight is read again, and each op has a
+ * fixed cost per call. So a batch is sliced only where those slices still write at least {@link #WEIGHT_SHARE} times
+ * the weights' bytes in activations and do at least {@link #MIN_SLICE_FLOPS} of work; otherwise (large weights beside
+ * small activations, as in MobileNetV2; a small model, whose calls are short, as the tutorial CNN; activations too
+ * large for any slice to fit, as ResNet-18 at 224x224) batches run whole. The last slice may be shorter than that:
+ * once a call.
  *
  * @param largestBytes the largest layer output of one sample, in bytes
  * @param writtenBytes every layer's output of one sample together, in bytes
@@ -38,17 +40,19 @@ public record InferenceSlices(long largestBytes, long writtenBytes, long weightB
     static InferenceSlices of(Graph graph, Parameters parameters, long budgetBytes) {
         long largest = 0;
         long written = 0;
-        double flops = 0;
         for (Node node : graph.nodes()) {
             long bytes = node.output().shape().size() * (long) Float.BYTES;
             largest = Math.max(largest, bytes);
             written += bytes;
-            flops += node.layer().forwardFlops(node.inputs().stream().map(dev.osprey.SymbolicTensor::shape).toList());
         }
-        return new InferenceSlices(largest, written, parameters.count() * Float.BYTES, flops, budgetBytes);
+        return new InferenceSlices(largest, written, parameters.count() * Float.BYTES, graph.forwardFlopsPerSample(),
+                budgetBytes);
     }
 
-    /** Rows per call for a batch of this many: the batch itself, or a slice of it (the last slice may be shorter). */
+    /**
+     * Rows per call for a batch of this many: the batch itself, or the rows of each slice but the last (which holds
+     * what remains, at most as many).
+     */
     public int rows(int batch) {
         if (batch <= 0) {
             throw new IllegalArgumentException("expected a batch of at least 1 row, received " + batch);
@@ -60,13 +64,14 @@ public record InferenceSlices(long largestBytes, long writtenBytes, long weightB
         if (batch <= fit) {
             return batch;
         }
+        if (fit == 0) {
+            return batch; // not even one row fits: slices would only add their costs
+        }
+        long slices = (batch + fit - 1) / fit;
+        long rows = (batch + slices - 1) / slices;
         double need = Math.max(writtenBytes == 0 ? Double.POSITIVE_INFINITY
                         : Math.ceil((double) WEIGHT_SHARE * weightBytes / writtenBytes),
                 flops == 0 ? Double.POSITIVE_INFINITY : Math.ceil(MIN_SLICE_FLOPS / flops));
-        if (fit < Math.max(1, need)) {
-            return batch;
-        }
-        int slices = (int) ((batch + fit - 1) / fit);
-        return (batch + slices - 1) / slices;
+        return rows < need ? batch : (int) rows;
     }
 }

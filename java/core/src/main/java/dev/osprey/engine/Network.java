@@ -315,9 +315,10 @@ public final class Network implements AutoCloseable {
         Activation apply = outputActivation != null && outputActivation.kind() != loss.fusedActivation()
                 ? outputActivation : null;
         int rowSize = graph.inputShape(0).size();
+        // every batch sliced alike: at most 3 plan sizes (slice, full batch's remainder, last batch's remainder)
+        int rows = inferenceRows(batchSize);
         for (BatchSource.Batch b = data.next(); b != null; b = data.next()) {
             targetRows.write(b.labels(), b.count(), hostTargets);
-            int rows = inferenceRows(b.count());
             for (int first = 0; first < b.count(); first += rows) {
                 evaluateRows(b.x(), hostTargets, first, Math.min(rows, b.count() - first), targetRows.width(), rowSize,
                         loss, apply, countsTensor);
@@ -365,12 +366,13 @@ public final class Network implements AutoCloseable {
         for (int o = 0; o < graph.outputs().size(); o++) {
             out.add(new float[Math.multiplyExact(n, graph.outputs().get(o).shape().size())]);
         }
-        int rows = inferenceRows(Math.min(batchSize, n));
+        // the inputs as one run of slices of the same rows (2 plan sizes at most: the slice and what remains)
+        int rows = n == 0 ? batchSize : inferenceRows(Math.min(batchSize, n));
         for (int start = 0; start < n; start += rows) {
             int count = Math.min(rows, n - start);
             int first = start;
             ExecutionPlan plan = inferencePlan(count);
-            // One batch per unit of compute: a long predict never holds the backend against other callers.
+            // One slice per unit of compute: a long predict never holds the backend against other callers.
             backend.execute(() -> {
                 for (int i = 0; i < x.size(); i++) {
                     backend.copyIn(x.get(i).data(), first * x.get(i).rowSize(), plan.input(i));

@@ -52,12 +52,23 @@ class InferenceSlicesTest {
     }
 
     @Test
-    void slicesAreAsEvenAsTheBatchAllows() {
+    void aBatchRunsInTheFewestSlicesThatFitOfEqualRowsButTheLast() {
         // 30 rows fit: 256 rows take 9 slices, 8 of 29 and one of 24, not 8 of 30 and one of 16
         InferenceSlices s = new InferenceSlices(100, 1_000_000, 0, 1e9, 3000);
         assertEquals(29, s.rows(256));
         assertEquals(30, s.rows(60));
         assertEquals(21, s.rows(61)); // 3 slices: 21, 21 and 19
+        assertEquals(30, s.rows(993)); // 34 slices: 33 of 30 and one of 3
+    }
+
+    /** The work checks hold for the slices a batch actually runs in, not for the most rows that would fit. */
+    @Test
+    void aBatchWhoseSlicesWouldBeTooSmallRunsWhole() {
+        // 32 rows fit and 20 are enough (0.5 GFLOP at 25 MFLOP a row): 64 rows run as 2 x 32, 33 rows (17 + 16) whole
+        InferenceSlices s = new InferenceSlices(64 << 10, 2640L << 10, 0, 2.5e7, 2 * MIB);
+        assertEquals(32, s.rows(64));
+        assertEquals(33, s.rows(33));
+        assertEquals(21, s.rows(41)); // 21 + 20
     }
 
     @Test
@@ -92,56 +103,60 @@ class InferenceSlicesTest {
         assertTrue(e.getMessage().contains("expected a batch of at least 1 row, received 0"), e.getMessage());
     }
 
-    /** The CPU backend has a budget: without one, no model would slice. */
-    @Test
-    void theCpuBackendSlices() {
-        assertTrue(Device.cpu().backend().inferenceSliceBytes() > 0);
-    }
-
     /**
-     * A residual CNN whose 32x32x32 outputs (128 KiB a sample) fit 16 rows in the CPU's 2 MiB: predict and evaluate of
-     * 64 rows run in 4 slices and agree with the same weights run whole (a backend with no budget).
+     * A residual CNN whose 32x32x32 outputs (128 KiB a sample) fit 16 rows in a 2 MiB budget: predict and evaluate of
+     * 70 rows in batches of 32 run in slices (32 as 16 + 16, the last 6 whole) and agree with the same weights run
+     * whole (no budget): the predictions, the loss, the accuracy and the classification counts.
      */
     @Test
     void predictAndEvaluateInSlicesAgreeWithTheWholeBatch() {
-        int batch = 64;
+        int n = 70;
+        int batch = 32;
         Backend cpu = Device.cpu().backend();
-        try (Network sliced = new Network(graph(), cpu); Network whole = new Network(graph(), withoutBudget(cpu))) {
+        try (Network sliced = new Network(graph(), withBudget(cpu, 2 * MIB));
+             Network whole = new Network(graph(), withBudget(cpu, 0))) {
             sliced.parameters().initialize(5);
             whole.parameters().initialize(5);
-            assertEquals(cpu.inferenceSliceBytes() / (128 << 10), sliced.inferenceRows(batch), "rows of 128 KiB");
-            assertTrue(sliced.inferenceRows(batch) < batch);
+            assertEquals(16, sliced.inferenceRows(batch));
             assertEquals(batch, whole.inferenceRows(batch));
 
             Random r = new Random(7);
-            float[] x = new float[batch * 32 * 32 * 3];
+            float[] x = new float[n * 32 * 32 * 3];
             for (int i = 0; i < x.length; i++) {
                 x[i] = (float) r.nextGaussian();
             }
-            float[] y = new float[batch * CLASSES];
-            for (int i = 0; i < batch; i++) {
+            float[] y = new float[n * CLASSES];
+            for (int i = 0; i < n; i++) {
                 y[i * CLASSES + r.nextInt(CLASSES)] = 1;
             }
-            NDArray images = new NDArray(x, batch, 32, 32, 3);
+            NDArray images = new NDArray(x, n, 32, 32, 3);
             float[] expected = whole.predict(List.of(images), batch).get(0).data();
             float[] actual = sliced.predict(List.of(images), batch).get(0).data();
             assertArrayEquals(expected, actual, 1e-5f);
 
             Loss loss = Loss.categoricalCrossentropy();
-            NDArray labels = new NDArray(y, batch, CLASSES);
+            NDArray labels = new NDArray(y, n, CLASSES);
+            float[] wholeCounts = new float[dev.osprey.metrics.ClassificationCounts.size(CLASSES)];
+            float[] slicedCounts = new float[wholeCounts.length];
             double[] wholeStats = whole.evaluate(new ArrayBatchSource(images, labels), batch, loss,
-                    TargetRows.unweighted(loss, CLASSES));
+                    TargetRows.unweighted(loss, CLASSES), wholeCounts);
             double[] slicedStats = sliced.evaluate(new ArrayBatchSource(images, labels), batch, loss,
-                    TargetRows.unweighted(loss, CLASSES));
+                    TargetRows.unweighted(loss, CLASSES), slicedCounts);
             assertEquals(wholeStats[0], slicedStats[0], 1e-6 * Math.abs(wholeStats[0]), "loss");
             assertEquals(wholeStats[1], slicedStats[1], 0.0, "accuracy");
+            assertArrayEquals(wholeCounts, slicedCounts, 0f, "classification counts");
+            float total = 0;
+            for (float c : slicedCounts) {
+                total += c;
+            }
+            assertTrue(total > 0, "the counts were accumulated");
         }
     }
 
     /** int8 plans run whole (slices made them slower), fp32 and bf16 ones slice alike. */
     @Test
     void int8InferenceRunsWhole() {
-        try (Network network = new Network(graph(), Device.cpu().backend())) {
+        try (Network network = new Network(graph(), withBudget(Device.cpu().backend(), 2 * MIB))) {
             int sliced = network.inferenceRows(64);
             assertTrue(sliced < 64);
             network.inferencePrecision(dev.osprey.Precision.BF16);
@@ -163,12 +178,12 @@ class InferenceSlicesTest {
         return new Graph(List.of(in), List.of(out));
     }
 
-    /** The backend, with no inference budget: every batch runs whole. */
-    private static Backend withoutBudget(Backend backend) {
+    /** The backend, with this inference budget (0: every batch runs whole). */
+    private static Backend withBudget(Backend backend, long budget) {
         return (Backend) Proxy.newProxyInstance(Backend.class.getClassLoader(), new Class<?>[] {Backend.class},
                 (proxy, method, args) -> {
                     if (method.getName().equals("inferenceSliceBytes")) {
-                        return 0L;
+                        return budget;
                     }
                     try {
                         return method.invoke(backend, args);

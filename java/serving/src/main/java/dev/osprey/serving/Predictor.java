@@ -87,7 +87,9 @@ public final class Predictor implements AutoCloseable {
             model = factory.call();
             model.acceptNonFiniteInputs(acceptNonFinite);
             model.inferencePrecision(precision);
-            model.keepInferencePlans(Integer.numberOfTrailingZeros(Integer.highestOneBit(maxBatchSize)) + 2);
+            // one plan per bucket, or two where the backend runs a bucket in slices (the slice and what remains);
+            // plans are made only for sizes that run, so the room costs nothing where a model runs whole
+            model.keepInferencePlans(2 * (Integer.numberOfTrailingZeros(Integer.highestOneBit(maxBatchSize)) + 2));
             inputShape = model.inputShape();
             classNames = model.classNames();
             preprocessing = model.preprocessing();

@@ -479,23 +479,44 @@ public final class CpuBackend implements Backend {
     }
 
     /**
+     * Inference slices of at most this many bytes in their largest activation: 1 MiB per thread of the team (each
+     * thread's share about its core's L2 cache here), 2 MiB on 2 threads, unless -Dosprey.cpu.inferenceSliceBytes
+     * gives the bytes (0: batches run whole). A slice's busiest layer then holds its input, output and a residual (about
+     * 6 MiB on 2 threads) in the last-level cache, not in memory: ResNet-20 at batch 256, whose first stage writes
+     * 16 MiB a layer, ran 1.23x faster in slices of 32 (2 threads, median of 4 interleaved rounds,
+     * inference-slices-2026-12-04T1828Z.md; the probe before it, 1.29x), and MobileNetV2, whose expansions never
+     * reach memory, unchanged. Measured on 2 threads only: scaling with the team keeps each thread's work per slice,
+     * and so the share of each op's fixed cost, where it was measured.
+     */
+    private static final String INFERENCE_SLICE_BYTES = System.getProperty("osprey.cpu.inferenceSliceBytes");
+
+    /** The budget from the property's value (null: 1 MiB a thread); refuses what is not a count of bytes >= 0. */
+    static long inferenceSliceBytes(String property, int threads) {
+        if (property == null) {
+            return (1L << 20) * Math.max(1, threads);
+        }
+        try {
+            long bytes = Long.parseLong(property.trim());
+            if (bytes >= 0) {
+                return bytes;
+            }
+        } catch (NumberFormatException ignored) {
+            // refused below
+        }
+        throw new IllegalArgumentException("-Dosprey.cpu.inferenceSliceBytes: expected a count of bytes >= 0 (0 runs "
+                + "inference batches whole), received '" + property + "'");
+    }
+
+    /** Read per model (a network asks once), so that a bad value fails its first prediction, not the backend. */
+    @Override
+    public long inferenceSliceBytes() {
+        return inferenceSliceBytes(INFERENCE_SLICE_BYTES, threads());
+    }
+
+    /**
      * Where a 2x2 max pooling follows a convolution that Osprey's pooled kernel ({@link PooledConvPlan#fits}: at most 4
      * input channels) or its Winograd kernel (where {@link #winograd} picks it) runs: either pools before it stores.
      */
-    /**
-     * Inference slices of at most this many bytes in their largest activation: 2 MiB unless
-     * -Dosprey.cpu.inferenceSliceBytes says otherwise (0: batches run whole). A slice's busiest layer then holds its
-     * input, output and a residual (about 6 MiB) in the last-level cache, not in memory: ResNet-20 at batch 256, whose
-     * first stage writes 16 MiB a layer, ran 1.29x faster in slices of 32 (median of 4 interleaved rounds,
-     * inference-slices-probe-2026-12-04T1823Z.md), MobileNetV2, whose expansions never reach memory, unchanged.
-     */
-    static final long INFERENCE_SLICE_BYTES = Long.getLong("osprey.cpu.inferenceSliceBytes", 2L << 20);
-
-    @Override
-    public long inferenceSliceBytes() {
-        return INFERENCE_SLICE_BYTES;
-    }
-
     @Override
     public synchronized boolean fusesMaxPool(Conv2dSpec conv, Pool2dSpec pool) {
         checkOpen();

@@ -16,7 +16,8 @@ import dev.osprey.backend.Pool2dSpec;
  * while its second convolution (2.2 M multiply-adds) took 68 and 52 µs; benchmarks/run-team-size.sh compares whole
  * models.
  *
- * <p>At batch 256 every convolution and pooling of the built-in models gets the whole team; only tiny ops stay on
+ * <p>At batch 256 (and in the 32-row slices ResNet-20 runs such a batch in, see InferenceSlices) every convolution and
+ * pooling of the built-in models gets the whole team; only tiny ops stay on
  * fewer (the tutorial CNN's 64-to-10 dense layer, a softmax over 256 x 10). The rates below are one AVX2 core's in
  * fp32. A faster core (AVX-512, or bf16 and int8 kernels) does the work sooner than estimated, so a primitive there may
  * get more threads than its work feeds, as every primitive did before this existed; never fewer.
