@@ -5,17 +5,19 @@
 //   forward (inference): apply with the moving statistics
 //   backward: partials (with dy) -> backward_reduce -> backward_apply
 // Forward partials are taken relative to each channel's first value, which keeps the variance accurate in fp32.
-// A fused ReLU: apply clamps at zero; the backward kernels take the output y and let dy through only where y > 0.
+// A fused ReLU: apply clamps to [0, cap] (cap: infinity for a plain ReLU, 6 for ReLU6; a NaN passes); the backward
+// kernels take the output y and let dy through only where 0 < y < cap.
 #include "common.cuh"
 
-__device__ __forceinline__ float osprey_masked(const float* dy, const float* y, long long at) {
-    return y == nullptr || y[at] > 0.0f ? dy[at] : 0.0f;
+__device__ __forceinline__ float osprey_masked(const float* dy, const float* y, long long at, float cap) {
+    return y == nullptr || (y[at] > 0.0f && y[at] < cap) ? dy[at] : 0.0f;
 }
 
 // Forward (dy == nullptr): A = sum(x - k), B = sum((x - k)^2) with k = x[0][c]. Backward: A = sum(g),
-// B = sum(g (x - mean)) with g = dy, masked by y > 0 when y is given. One thread per (chunk, channel).
+// B = sum(g (x - mean)) with g = dy, masked by 0 < y < cap when y is given. One thread per (chunk, channel).
 OSPREY_KERNEL void osprey_batch_norm_partials(const float* x, const float* dy, const float* y, const float* mean,
-                                              float* partialA, float* partialB, int rows, int channels, int chunkRows) {
+                                              float* partialA, float* partialB, int rows, int channels, int chunkRows,
+                                              float cap) {
     const int chunks = (rows + chunkRows - 1) / chunkRows;
     FOR_EACH(i, (long long)chunks * channels) {
         const int c = (int)(i % channels);
@@ -33,7 +35,7 @@ OSPREY_KERNEL void osprey_batch_norm_partials(const float* x, const float* dy, c
             const float m = mean[c];
             for (int r = chunk * chunkRows; r < end; r++) {
                 const long long at = (long long)r * channels + c;
-                const float g = osprey_masked(dy, y, at);
+                const float g = osprey_masked(dy, y, at, cap);
                 a += g;
                 b += g * (x[at] - m);
             }
@@ -64,11 +66,11 @@ OSPREY_KERNEL void osprey_batch_norm_statistics(const float* x, const float* par
 
 OSPREY_KERNEL void osprey_batch_norm_apply(const float* x, float* y, const float* mean, const float* variance,
                                            const float* gamma, const float* beta, long long n, int channels,
-                                           float epsilon, int relu) {
+                                           float epsilon, int relu, float cap) {
     FOR_EACH(i, n) {
         const int c = (int)(i % channels);
         const float v = gamma[c] * (x[i] - mean[c]) * rsqrtf(variance[c] + epsilon) + beta[c];
-        y[i] = relu && v < 0.0f ? 0.0f : v;
+        y[i] = !relu ? v : v < 0.0f ? 0.0f : v > cap ? cap : v;
     }
 }
 
@@ -91,11 +93,11 @@ OSPREY_KERNEL void osprey_batch_norm_backward_reduce(const float* partialA, cons
 OSPREY_KERNEL void osprey_batch_norm_backward_apply(const float* x, const float* dy, const float* y,
                                                     const float* mean, const float* variance, const float* gamma,
                                                     const float* dGamma, const float* dBeta, float* dx, long long n,
-                                                    int channels, int rows, float epsilon) {
+                                                    int channels, int rows, float epsilon, float cap) {
     FOR_EACH(i, n) {
         const int c = (int)(i % channels);
         const float invStd = rsqrtf(variance[c] + epsilon);
         const float xHat = (x[i] - mean[c]) * invStd;
-        dx[i] = gamma[c] * invStd * (osprey_masked(dy, y, i) - (dBeta[c] + xHat * dGamma[c]) / rows);
+        dx[i] = gamma[c] * invStd * (osprey_masked(dy, y, i, cap) - (dBeta[c] + xHat * dGamma[c]) / rows);
     }
 }

@@ -50,11 +50,11 @@ OSPREY_KERNEL void osprey_fill(float* t, long long n, float value);
 OSPREY_KERNEL void osprey_dropout_forward(const float* x, float* mask, float* y, long long n, float rate, long long seed);
 
 // batch normalization (batch_norm.cu), NHWC as (rows, channels)
-OSPREY_KERNEL void osprey_batch_norm_partials(const float* x, const float* dy, const float* y, const float* mean, float* partialA, float* partialB, int rows, int channels, int chunkRows);
+OSPREY_KERNEL void osprey_batch_norm_partials(const float* x, const float* dy, const float* y, const float* mean, float* partialA, float* partialB, int rows, int channels, int chunkRows, float cap);
 OSPREY_KERNEL void osprey_batch_norm_statistics(const float* x, const float* partialA, const float* partialB, int chunks, int rows, int channels, float* mean, float* variance, float* movingMean, float* movingVariance, float momentum);
-OSPREY_KERNEL void osprey_batch_norm_apply(const float* x, float* y, const float* mean, const float* variance, const float* gamma, const float* beta, long long n, int channels, float epsilon, int relu);
+OSPREY_KERNEL void osprey_batch_norm_apply(const float* x, float* y, const float* mean, const float* variance, const float* gamma, const float* beta, long long n, int channels, float epsilon, int relu, float cap);
 OSPREY_KERNEL void osprey_batch_norm_backward_reduce(const float* partialA, const float* partialB, int chunks, int channels, const float* variance, float epsilon, float* dGamma, float* dBeta);
-OSPREY_KERNEL void osprey_batch_norm_backward_apply(const float* x, const float* dy, const float* y, const float* mean, const float* variance, const float* gamma, const float* dGamma, const float* dBeta, float* dx, long long n, int channels, int rows, float epsilon);
+OSPREY_KERNEL void osprey_batch_norm_backward_apply(const float* x, const float* dy, const float* y, const float* mean, const float* variance, const float* gamma, const float* dGamma, const float* dBeta, float* dx, long long n, int channels, int rows, float epsilon, float cap);
 
 // average pooling (pooling.cu), NHWC, padding excluded from the count
 OSPREY_KERNEL void osprey_average_pool_forward(const float* x, float* y, int n, int h, int w, int c, int outH, int outW, int poolH, int poolW, int strideH, int strideW, int padTop, int padLeft);

@@ -145,8 +145,11 @@ int main() {
         print("regularized_stats", stats.data(), 2);
     }
     // batch normalization over 2 x 3 x 5 x 3 (30 rows of 3 channels) in chunks of 4 rows: training forward with moving
-    // statistics (momentum 0.9), then the backward; plain, then with the ReLU fused (names end in _relu)
-    for (int relu = 0; relu < 2; relu++) {
+    // statistics (momentum 0.9), then the backward; plain, then with the ReLU fused (names end in _relu), then with a
+    // ReLU capped at 0.5 fused (names end in _relu_capped: the cap clips some of these outputs)
+    for (int mode = 0; mode < 3; mode++) {
+        const int relu = mode > 0;
+        const float cap = mode == 2 ? 0.5f : INFINITY;
         const int rows = 30, channels = 3, chunkRows = 4, chunks = (rows + chunkRows - 1) / chunkRows;
         std::vector<float> x = input(rows * channels, 16), y(rows * channels), dy = input(rows * channels, 17);
         for (size_t i = 0; i < x.size(); i++) x[i] = x[i] * 2.0f + 3.0f + (float)(i % channels);
@@ -154,20 +157,20 @@ int main() {
         std::vector<float> movingVar(channels, 0.75f), mean(channels), var(channels), pa(chunks * channels),
             pb(chunks * channels), dx(rows * channels), dGamma(channels), dBeta(channels);
         OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_batch_norm_partials, x.data(), nullptr, nullptr, nullptr, pa.data(),
-                           pb.data(), rows, channels, chunkRows);
+                           pb.data(), rows, channels, chunkRows, cap);
         OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_batch_norm_statistics, x.data(), pa.data(), pb.data(), chunks, rows,
                            channels, mean.data(), var.data(), movingMean.data(), movingVar.data(), 0.9f);
         OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_batch_norm_apply, x.data(), y.data(), mean.data(), var.data(),
-                           gamma.data(), beta.data(), (long long)(rows * channels), channels, 1e-3f, relu);
+                           gamma.data(), beta.data(), (long long)(rows * channels), channels, 1e-3f, relu, cap);
         const float* fusedOutput = relu ? y.data() : nullptr;
         OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_batch_norm_partials, x.data(), dy.data(), fusedOutput, mean.data(),
-                           pa.data(), pb.data(), rows, channels, chunkRows);
+                           pa.data(), pb.data(), rows, channels, chunkRows, cap);
         OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_batch_norm_backward_reduce, pa.data(), pb.data(), chunks, channels,
                            var.data(), 1e-3f, dGamma.data(), dBeta.data());
         OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_batch_norm_backward_apply, x.data(), dy.data(), fusedOutput,
                            mean.data(), var.data(), gamma.data(), dGamma.data(), dBeta.data(), dx.data(),
-                           (long long)(rows * channels), channels, rows, 1e-3f);
-        const char* suffix = relu ? "_relu" : "";
+                           (long long)(rows * channels), channels, rows, 1e-3f, cap);
+        const char* suffix = mode == 2 ? "_relu_capped" : relu ? "_relu" : "";
         char name[64];
         std::snprintf(name, sizeof name, "batch_norm_y%s", suffix);
         print(name, y.data(), rows * channels);

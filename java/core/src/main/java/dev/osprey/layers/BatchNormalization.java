@@ -105,8 +105,10 @@ public final class BatchNormalization extends Layer implements Fusion.ChannelAff
     @Override
     public LayerRun plan(PlanContext ctx) {
         Backend backend = ctx.backend();
-        BatchNormSpec spec = spec(ctx.inputShape(), ctx.batch())
-                .withRelu(ctx.activation(dev.osprey.Activation.LINEAR).kind() == dev.osprey.Activation.Kind.RELU);
+        dev.osprey.Activation fused = ctx.activation(dev.osprey.Activation.LINEAR);
+        BatchNormSpec plain = spec(ctx.inputShape(), ctx.batch());
+        BatchNormSpec spec = fused.kind() == dev.osprey.Activation.Kind.RELU ? plain.withCappedRelu(fused.maxValue())
+                : plain;
         Tensor x = backend.view(ctx.input(), 0, spec.shape());
         Tensor output = ctx.allocateOutput();
         Tensor y = backend.view(output, 0, spec.shape());
@@ -203,11 +205,13 @@ public final class BatchNormalization extends Layer implements Fusion.ChannelAff
         }
     }
 
-    /** A ReLU right after: fused into the op (a frozen layer in training keeps it apart: its gradient path is plain). */
+    /**
+     * A ReLU right after, capped (ReLU6) or not: fused into the op (a frozen layer in training keeps it apart: its
+     * gradient path is plain).
+     */
     @Override
     public boolean canAbsorbActivation(dev.osprey.Activation a, boolean training) {
-        return a.kind() == dev.osprey.Activation.Kind.RELU && a.alpha() == 0f && a.maxValue() == Float.POSITIVE_INFINITY
-                && (!training || trainable());
+        return a.kind() == dev.osprey.Activation.Kind.RELU && a.alpha() == 0f && (!training || trainable());
     }
 
     @Override

@@ -549,7 +549,10 @@ abstract class BackendContractTest {
                 new BatchNormSpec(9, 1, 1, 5, 1e-5f, 0.5f),       // (batch, features), as after Dense
                 new BatchNormSpec(2, 17, 19, 3, 1e-3f, 0.99f),    // more rows than a chunk
                 new BatchNormSpec(4, 6, 5, 16, 1e-3f, 0.99f, true), // with a fused ReLU
-                new BatchNormSpec(3, 5, 7, 3, 1e-3f, 0.9f, true));
+                new BatchNormSpec(3, 5, 7, 3, 1e-3f, 0.9f, true),
+                new BatchNormSpec(4, 6, 5, 16, 1e-3f, 0.99f).withCappedRelu(0.5f), // a capped ReLU that clips
+                new BatchNormSpec(3, 5, 7, 11, 1e-3f, 0.9f).withCappedRelu(6f),    // ReLU6, odd channels
+                new BatchNormSpec(2, 17, 19, 3, 1e-3f, 0.99f).withCappedRelu(1f));
     }
 
     @ParameterizedTest
@@ -599,7 +602,8 @@ abstract class BackendContractTest {
         backend.batchNormBackward(s, tx, ty, upload(dy, s.shape()), tg, mean, var, ws, tdx, dg, db);
         float[] dyNormalized = dy.clone();
         for (int i = 0; i < dy.length && s.relu(); i++) {
-            dyNormalized[i] = yTraining[i] > 0 ? dy[i] : 0f; // the fused ReLU's gradient, then the normalization's
+            // the fused ReLU's gradient, then the normalization's
+            dyNormalized[i] = yTraining[i] > 0 && yTraining[i] < s.reluCap() ? dy[i] : 0f;
         }
         float[][] expected = ReferenceOps.batchNormBackward(s, x, dyNormalized, gamma);
         assertClose("batch-norm backward dx " + s, expected[0], download(tdx), 1e-3);
@@ -613,7 +617,7 @@ abstract class BackendContractTest {
         }
         float[] out = new float[y.length];
         for (int i = 0; i < y.length; i++) {
-            out[i] = Math.max(0f, y[i]);
+            out[i] = Math.min(Math.max(0f, y[i]), s.reluCap());
         }
         return out;
     }

@@ -369,11 +369,16 @@ class KernelsOnHostTest {
         }
     }
 
+    /** Plain, with a ReLU fused, with a ReLU capped at 0.5 fused (it clips some outputs of these inputs). */
     @ParameterizedTest
-    @ValueSource(booleans = {false, true})
-    void batchNormKernelsMatchTheCpuBackendOverSeveralChunks(boolean relu) {
-        BatchNormSpec s = new BatchNormSpec(2, 3, 5, 3, 1e-3f, 0.9f, relu);
-        String suffix = relu ? "_relu" : "";
+    @ValueSource(strings = {"", "_relu", "_relu_capped"})
+    void batchNormKernelsMatchTheCpuBackendOverSeveralChunks(String suffix) {
+        BatchNormSpec plain = new BatchNormSpec(2, 3, 5, 3, 1e-3f, 0.9f);
+        BatchNormSpec s = switch (suffix) {
+            case "" -> plain;
+            case "_relu" -> plain.withRelu(true);
+            default -> plain.withCappedRelu(0.5f);
+        };
         float[] x = input(90, 16);
         for (int i = 0; i < x.length; i++) {
             x[i] = x[i] * 2 + 3 + i % 3;

@@ -60,6 +60,8 @@ public final class CpuBackend implements Backend {
             new PlanCache<>("oneDNN", PLANS_PER_KIND);
     private final PlanCache<DenseSpec, DensePlan> densePlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
     private final PlanCache<BatchNormSpec, BatchNormPlan> batchNormPlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
+    private final PlanCache<BatchNormSpec, BatchNormKernels> batchNormKernels =
+            new PlanCache<>("Osprey's batch normalization kernels", PLANS_PER_KIND);
     private final PlanCache<EltwisePlan.Key, EltwisePlan> eltwisePlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
     private final PlanCache<SoftmaxPlan.Key, SoftmaxPlan> softmaxPlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
     private final PlanCache<BinaryPlan.Key, BinaryPlan> binaryPlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
@@ -68,6 +70,8 @@ public final class CpuBackend implements Backend {
     private final TeamSize teams;
     /** Which inference convolutions run through Osprey's Winograd kernel (-Dosprey.cpu.winograd). */
     private final Winograd winograd;
+    /** Which batch normalizations run through Osprey's kernels rather than oneDNN (-Dosprey.cpu.batchNorm). */
+    private final BatchNormKernels.Choice batchNormChoice;
     private String convImplementation;
     /** Op chains made by {@link #newChain} (each holds native memory), counted in {@link #nativeAllocations}. */
     private long chainsCreated;
@@ -108,6 +112,7 @@ public final class CpuBackend implements Backend {
         ComputeAffinity.Mode where = ComputeAffinity.mode(System.getProperty("osprey.cpu.deviceThread"),
                 OpenMpTeam.defaultSize());
         teams = TeamSize.fromProperties(); // before anything native is made: a malformed setting leaks nothing
+        batchNormChoice = BatchNormKernels.choice();
         // Plans are cached here, per spec; oneDNN's own cache of primitives would only keep evicted ones alive.
         dnnl.set_primitive_cache_capacity(PLANS_PER_KIND);
         context = new DnnlContext();
@@ -716,7 +721,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public synchronized long batchNormWorkspaceSize(BatchNormSpec spec) {
-        return batchNorm(spec).workspaceFloats();
+        return batchNormChoice.runsHere(spec) ? 0 : batchNorm(spec).workspaceFloats();
     }
 
     @Override
@@ -725,10 +730,16 @@ public final class CpuBackend implements Backend {
                                                       Tensor batchMean, Tensor batchVariance, Tensor workspace) {
         Checks.batchNorm("batchNormForwardTraining", spec, x, y, gamma, beta, movingMean, movingVariance, batchMean,
                 batchVariance);
-        BatchNormPlan plan = batchNorm(spec);
-        Checks.workspace("batchNormForwardTraining", workspace, plan.workspaceFloats());
-        plan.forwardTraining(cpu(x), cpu(gamma), cpu(beta), cpu(y), cpu(batchMean), cpu(batchVariance),
-                workspace == null ? null : cpu(workspace));
+        if (batchNormChoice.runsHere(spec)) {
+            Checks.workspace("batchNormForwardTraining", workspace, 0);
+            kernels(spec).forwardTraining(cpu(x), cpu(gamma), cpu(beta), cpu(y), cpu(batchMean), cpu(batchVariance));
+        } else {
+            BatchNormPlan plan = batchNorm(spec);
+            Checks.workspace("batchNormForwardTraining", workspace, plan.workspaceFloats());
+            plan.forwardTraining(cpu(x), cpu(gamma), cpu(beta), cpu(y), cpu(batchMean), cpu(batchVariance),
+                    workspace == null ? null : cpu(workspace));
+            clipAbove(spec, y);
+        }
         HostOps.moveStatistics(cpu(movingMean).buffer(), cpu(batchMean).buffer(), spec.momentum(), spec.channels());
         HostOps.moveStatistics(cpu(movingVariance).buffer(), cpu(batchVariance).buffer(), spec.momentum(),
                 spec.channels());
@@ -738,7 +749,13 @@ public final class CpuBackend implements Backend {
     public synchronized void batchNormForwardInference(BatchNormSpec spec, Tensor x, Tensor gamma, Tensor beta,
                                                        Tensor movingMean, Tensor movingVariance, Tensor y) {
         Checks.batchNorm("batchNormForwardInference", spec, x, y, gamma, beta, movingMean, movingVariance);
+        if (batchNormChoice.runsHere(spec)) {
+            kernels(spec).forwardInference(cpu(x), cpu(gamma), cpu(beta), cpu(movingMean), cpu(movingVariance),
+                    cpu(y));
+            return;
+        }
         batchNorm(spec).forwardInference(cpu(x), cpu(gamma), cpu(beta), cpu(movingMean), cpu(movingVariance), cpu(y));
+        clipAbove(spec, y);
     }
 
     @Override
@@ -747,15 +764,49 @@ public final class CpuBackend implements Backend {
                                                Tensor dGamma, Tensor dBeta) {
         Checks.batchNorm("batchNormBackward", spec, x, dx, gamma, batchMean, batchVariance, dGamma, dBeta);
         Checks.expect("batchNormBackward dy", dy, spec.shape());
+        if (batchNormChoice.runsHere(spec)) {
+            Checks.workspace("batchNormBackward", workspace, 0);
+            Checks.expect("batchNormBackward y", y, spec.shape());
+            kernels(spec).backward(cpu(x), cpu(y), cpu(dy), cpu(gamma), cpu(batchMean), cpu(batchVariance), cpu(dx),
+                    cpu(dGamma), cpu(dBeta));
+            return;
+        }
         BatchNormPlan plan = batchNorm(spec);
         Checks.workspace("batchNormBackward", workspace, plan.workspaceFloats());
-        plan.backward(cpu(x), cpu(dy), cpu(gamma), cpu(batchMean), cpu(batchVariance),
+        Tensor normalizedGradient = dy;
+        if (spec.capped()) { // the clip's gradient first, into dx, which the normalization's backward then overwrites
+            activationBackward(Activation.relu(spec.reluCap(), 0f), y, y, dy, dx);
+            normalizedGradient = dx;
+        }
+        plan.backward(cpu(x), cpu(normalizedGradient), cpu(gamma), cpu(batchMean), cpu(batchVariance),
                 workspace == null ? null : cpu(workspace), cpu(dx), cpu(dGamma), cpu(dBeta));
     }
 
+    /**
+     * The oneDNN plan: oneDNN fuses only an uncapped ReLU, so a capped one is left out of it (its workspace too) and
+     * applied by {@link #clipAbove}.
+     */
     private BatchNormPlan batchNorm(BatchNormSpec spec) {
         checkOpen();
-        return batchNormPlans.get(spec, s -> new BatchNormPlan(context, s));
+        BatchNormSpec fused = spec.capped() ? spec.withRelu(false) : spec;
+        return batchNormPlans.get(fused, s -> new BatchNormPlan(context, s));
+    }
+
+    /** Without Osprey's kernels, a capped ReLU as a clip of y in place, after oneDNN's normalization. */
+    private void clipAbove(BatchNormSpec spec, Tensor y) {
+        if (spec.capped()) {
+            activationForward(Activation.relu(spec.reluCap(), 0f), y, y);
+        }
+    }
+
+    /** Which batch normalizations run through Osprey's kernels rather than oneDNN. */
+    BatchNormKernels.Choice batchNormChoice() {
+        return batchNormChoice;
+    }
+
+    private BatchNormKernels kernels(BatchNormSpec spec) {
+        checkOpen();
+        return batchNormKernels.get(spec, s -> new BatchNormKernels(context, s));
     }
 
     // ---- element-wise ------------------------------------------------------------------------------------
@@ -1008,7 +1059,8 @@ public final class CpuBackend implements Backend {
                 + winogradTrainingPlans.created() + pooledPlans.created() + pointwisePlans.created()
                 + depthwisePlans.created() + poolPlans.created() + int8PoolPlans.created() + densePlans.created()
                 + denseInferencePlans.created()
-                + batchNormPlans.created() + eltwisePlans.created() + softmaxPlans.created() + binaryPlans.created();
+                + batchNormPlans.created() + batchNormKernels.created() + eltwisePlans.created()
+                + softmaxPlans.created() + binaryPlans.created();
     }
 
     // ---- plumbing ----------------------------------------------------------------------------------------
@@ -1042,7 +1094,7 @@ public final class CpuBackend implements Backend {
         closed = true;
         for (PlanCache<?, ?> cache : List.of(convPlans, convInferencePlans, winogradPlans, winogradTrainingPlans,
                 pooledPlans, pointwisePlans, depthwisePlans, poolPlans, int8PoolPlans, densePlans, denseInferencePlans,
-                batchNormPlans, eltwisePlans, softmaxPlans, binaryPlans)) {
+                batchNormPlans, batchNormKernels, eltwisePlans, softmaxPlans, binaryPlans)) {
             cache.close();
         }
         context.close();

@@ -1,0 +1,115 @@
+package dev.osprey.backend.cpu;
+
+import dev.osprey.backend.BatchNormSpec;
+
+/**
+ * Batch normalization for one {@link BatchNormSpec} in Osprey's own kernels ({@code native/cpu/batch_norm.c}), NHWC:
+ * the training forward, the inference forward and the backward, each with the spec's ReLU fused, capped or not. They
+ * follow the CUDA backend's algorithm, so both backends round alike, and take the ReLU's gradient from the output, so
+ * the forward keeps no mask. oneDNN's batch normalization fuses only an uncapped ReLU: MobileNetV2's ReLU6 after it
+ * cost two more passes over every activation each way, and its training steps ran 1.09x (batch 64) and 1.24x (batch
+ * 128) faster with these kernels (benchmarks/results/batch-norm-kernels-2026-12-04T2017Z.md, medians of 4 interleaved
+ * rounds). Where oneDNN fuses all there is (no ReLU, or a plain one), ResNet-20's steps ran at 1.00x and 0.94x, level
+ * within the rounds' spread, so oneDNN keeps those by default. {@code -Dosprey.cpu.batchNorm=} {@code auto} (that
+ * default), {@code osprey} (these kernels for every batch normalization) or {@code onednn} (oneDNN for all, a capped
+ * ReLU as a clip of its own, as without {@link NativeCpu}'s library).
+ */
+final class BatchNormKernels implements AutoCloseable {
+    /** The system property that picks the implementation (see {@link Choice}). */
+    static final String PROPERTY = "osprey.cpu.batchNorm";
+    /** Elements per thread below which the kernels run on fewer threads than the team (a parallel region's cost). */
+    private static final long ELEMENTS_PER_THREAD = 16_384;
+
+    /** Which batch normalizations run here rather than through oneDNN. */
+    enum Choice {
+        /** Those with a capped ReLU fused (oneDNN fuses only an uncapped one). */
+        AUTO,
+        /** All. */
+        OSPREY,
+        /** None. */
+        ONEDNN;
+
+        /** Whether this choice runs the spec here, where the kernels can run. */
+        boolean runsHere(BatchNormSpec spec) {
+            return this == OSPREY || this == AUTO && spec.capped();
+        }
+    }
+
+    private final DnnlContext context;
+    private final BatchNormSpec spec;
+    private final int threads;
+
+    BatchNormKernels(DnnlContext context, BatchNormSpec spec) {
+        this.context = context;
+        this.spec = spec;
+        long elements = (long) spec.rows() * spec.channels();
+        this.threads = (int) Math.max(1, Math.min(OpenMpTeam.current(), elements / ELEMENTS_PER_THREAD));
+        context.reserveScratchpad(coefficientBytes() + scratchBytes(spec.channels(), threads));
+    }
+
+    /**
+     * The choice {@code -Dosprey.cpu.batchNorm} makes ({@code auto} where unset), {@link Choice#ONEDNN} where the
+     * library is not loaded. Throws IllegalArgumentException for a value other than auto, osprey or onednn.
+     */
+    static Choice choice() {
+        String value = System.getProperty(PROPERTY, "auto");
+        Choice choice = switch (value) {
+            case "auto" -> Choice.AUTO;
+            case "osprey" -> Choice.OSPREY;
+            case "onednn" -> Choice.ONEDNN;
+            default -> throw new IllegalArgumentException("-D" + PROPERTY + ": expected auto, osprey or onednn, "
+                    + "received '" + value + "'");
+        };
+        return NativeCpu.unavailableReason() == null ? choice : Choice.ONEDNN;
+    }
+
+    void forwardTraining(CpuTensor x, CpuTensor gamma, CpuTensor beta, CpuTensor y, CpuTensor mean,
+                         CpuTensor variance) {
+        long scratch = context.scratchpad().address();
+        forward(x.pointer().address(), spec.rows(), spec.channels(), gamma.pointer().address(),
+                beta.pointer().address(), spec.epsilon(), spec.relu(), spec.reluCap(), y.pointer().address(),
+                mean.pointer().address(), variance.pointer().address(), scratch, scratch + coefficientBytes(),
+                threads);
+    }
+
+    void forwardInference(CpuTensor x, CpuTensor gamma, CpuTensor beta, CpuTensor mean, CpuTensor variance,
+                          CpuTensor y) {
+        inference(x.pointer().address(), spec.rows(), spec.channels(), gamma.pointer().address(),
+                beta.pointer().address(), mean.pointer().address(), variance.pointer().address(), spec.epsilon(),
+                spec.relu(), spec.reluCap(), y.pointer().address(), context.scratchpad().address(), threads);
+    }
+
+    /** y, the forward's output, masks dy where a ReLU was fused. */
+    void backward(CpuTensor x, CpuTensor y, CpuTensor dy, CpuTensor gamma, CpuTensor mean, CpuTensor variance,
+                  CpuTensor dx, CpuTensor dGamma, CpuTensor dBeta) {
+        long scratch = context.scratchpad().address();
+        backward(x.pointer().address(), y.pointer().address(), dy.pointer().address(), spec.rows(), spec.channels(),
+                gamma.pointer().address(), mean.pointer().address(), variance.pointer().address(), spec.epsilon(),
+                spec.relu(), spec.reluCap(), dx.pointer().address(), dGamma.pointer().address(),
+                dBeta.pointer().address(), scratch, scratch + coefficientBytes(), threads);
+    }
+
+    /** Holds nothing native of its own: its scratch is the context's scratchpad. */
+    @Override
+    public void close() {
+    }
+
+    /** Room for three per-channel coefficients, in whole 64-byte lines. */
+    private long coefficientBytes() {
+        return ((3L * spec.channels() * Float.BYTES) + 63) / 64 * 64;
+    }
+
+    private static native long scratchBytes(int channels, int threads);
+
+    private static native void forward(long x, long rows, int channels, long gamma, long beta, float epsilon,
+                                       boolean relu, float cap, long y, long mean, long variance, long coefficients,
+                                       long scratch, int threads);
+
+    private static native void inference(long x, long rows, int channels, long gamma, long beta, long mean,
+                                         long variance, float epsilon, boolean relu, float cap, long y,
+                                         long coefficients, int threads);
+
+    private static native void backward(long x, long y, long dy, long rows, int channels, long gamma, long mean,
+                                        long variance, float epsilon, boolean relu, float cap, long dx, long dGamma,
+                                        long dBeta, long coefficients, long scratch, int threads);
+}

@@ -1,0 +1,153 @@
+package dev.osprey.backend.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.osprey.backend.BatchNormSpec;
+import dev.osprey.backend.Memory;
+import dev.osprey.backend.Tensor;
+import java.util.Random;
+import java.util.function.Supplier;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * Batch normalization through Osprey's kernels (the default where libospreycpu.so is loaded) against the same ops
+ * through oneDNN ({@code -Dosprey.cpu.batchNorm=onednn}, also the path without the library), which fuses only an
+ * uncapped ReLU and clips a capped one apart. BackendContractTest checks the default path against the plain-Java
+ * reference; this checks that the two paths agree, the fallback included, and that the choice is made as documented.
+ */
+class BatchNormKernelsTest {
+    /** The outputs of one training forward and backward: y, mean, variance, dx, dGamma, dBeta, then inference y. */
+    private static float[][] run(CpuBackend backend, BatchNormSpec s) {
+        Random r = new Random(7);
+        int n = s.rows() * s.channels();
+        float[] x = new float[n], dy = new float[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = (float) (r.nextGaussian() * 2 + 3 + i % s.channels());
+            dy[i] = (float) r.nextGaussian();
+        }
+        float[] gamma = new float[s.channels()], beta = new float[s.channels()], ones = new float[s.channels()];
+        for (int c = 0; c < s.channels(); c++) {
+            gamma[c] = 0.5f + r.nextFloat();
+            beta[c] = (float) r.nextGaussian() * 0.5f;
+            ones[c] = 1;
+        }
+        try (Memory m = backend.newMemory()) {
+            Tensor tx = upload(backend, m, x, s.shape()), tdy = upload(backend, m, dy, s.shape());
+            Tensor tg = upload(backend, m, gamma, s.channels()), tb = upload(backend, m, beta, s.channels());
+            Tensor movingMean = m.allocate(s.channels());
+            Tensor movingVariance = upload(backend, m, ones, s.channels());
+            Tensor y = m.allocate(s.shape()), mean = m.allocate(s.channels()), variance = m.allocate(s.channels());
+            long wsSize = backend.batchNormWorkspaceSize(s);
+            Tensor ws = wsSize > 0 ? m.allocate((int) wsSize) : null;
+            backend.batchNormForwardTraining(s, tx, tg, tb, movingMean, movingVariance, y, mean, variance, ws);
+            Tensor dx = m.allocate(s.shape()), dg = m.allocate(s.channels()), db = m.allocate(s.channels());
+            backend.batchNormBackward(s, tx, y, tdy, tg, mean, variance, ws, dx, dg, db);
+            Tensor yInference = m.allocate(s.shape());
+            backend.batchNormForwardInference(s, tx, tg, tb, mean, variance, yInference);
+            float[][] out = new float[7][];
+            Tensor[] all = {y, mean, variance, dx, dg, db, yInference};
+            for (int i = 0; i < all.length; i++) {
+                out[i] = new float[(int) all[i].size()];
+                backend.copyOut(all[i], out[i], 0);
+            }
+            return out;
+        }
+    }
+
+    private static Tensor upload(CpuBackend backend, Memory m, float[] values, int... shape) {
+        Tensor t = m.allocate(shape);
+        backend.copyIn(values, 0, t);
+        return t;
+    }
+
+    private static <T> T withChoice(String choice, Supplier<T> body) {
+        String before = System.getProperty(BatchNormKernels.PROPERTY);
+        System.setProperty(BatchNormKernels.PROPERTY, choice);
+        try {
+            return body.get();
+        } finally {
+            if (before == null) {
+                System.clearProperty(BatchNormKernels.PROPERTY);
+            } else {
+                System.setProperty(BatchNormKernels.PROPERTY, before);
+            }
+        }
+    }
+
+    /** No ReLU, a plain one, ReLU6, and a cap of 1 that clips many values; 24 channels and 7 (a vector's tail). */
+    @ParameterizedTest
+    @ValueSource(strings = {"none", "relu", "relu6", "cap1"})
+    void osprey_sKernelsAgreeWithOneDnnAndTheClipApart(String relu) {
+        for (int channels : new int[] {24, 7}) {
+            BatchNormSpec plain = new BatchNormSpec(3, 9, 11, channels, 1e-3f, 0.9f);
+            BatchNormSpec s = switch (relu) {
+                case "none" -> plain;
+                case "relu" -> plain.withRelu(true);
+                case "relu6" -> plain.withCappedRelu(6f);
+                default -> plain.withCappedRelu(1f);
+            };
+            float[][] osprey;
+            float[][] onednn;
+            try (CpuBackend ours = withChoice("osprey", CpuBackend::new);
+                 CpuBackend theirs = withChoice("onednn", CpuBackend::new)) {
+                NativeKernels.require(NativeCpu.unavailableReason(), "Osprey's batch normalization");
+                assertEquals(BatchNormKernels.Choice.OSPREY, ours.batchNormChoice());
+                assertEquals(0, ours.batchNormWorkspaceSize(s.withRelu(true)), "the kernels keep no ReLU mask");
+                osprey = run(ours, s);
+                onednn = run(theirs, s);
+            }
+            String[] names = {"training y", "mean", "variance", "dx", "dGamma", "dBeta", "inference y"};
+            for (int i = 0; i < names.length; i++) {
+                for (int j = 0; j < osprey[i].length; j++) {
+                    float a = osprey[i][j], b = onednn[i][j];
+                    assertEquals(a, b, 2e-4 * Math.max(1, Math.abs(b)), names[i] + " [" + j + "] " + s);
+                }
+            }
+            if (s.relu()) {
+                float cap = s.reluCap();
+                for (float v : osprey[0]) {
+                    assertTrue(v >= 0 && v <= cap, "a fused ReLU's output in [0, " + cap + "], received " + v);
+                }
+            }
+        }
+    }
+
+    @Test
+    void theSameInputsGiveTheSameBitsEveryTime() {
+        BatchNormSpec s = new BatchNormSpec(8, 16, 16, 32, 1e-3f, 0.99f).withCappedRelu(6f);
+        try (CpuBackend backend = withChoice("osprey", CpuBackend::new)) {
+            float[][] first = run(backend, s), second = run(backend, s);
+            for (int i = 0; i < first.length; i++) {
+                assertArrayEquals(first[i], second[i], "output " + i);
+            }
+        }
+    }
+
+    /** By default only a capped ReLU's batch normalization runs here: oneDNN fuses the rest as fast. */
+    @Test
+    void byDefaultTheKernelsTakeWhatOneDnnCannotFuse() {
+        NativeKernels.require(NativeCpu.unavailableReason(), "Osprey's batch normalization");
+        BatchNormSpec plain = new BatchNormSpec(2, 4, 4, 8, 1e-3f, 0.9f);
+        try (CpuBackend backend = withChoice("auto", CpuBackend::new)) {
+            assertEquals(BatchNormKernels.Choice.AUTO, backend.batchNormChoice());
+            assertTrue(backend.batchNormWorkspaceSize(plain.withRelu(true)) > 0, "oneDNN keeps a ReLU mask");
+            assertEquals(0, backend.batchNormWorkspaceSize(plain.withCappedRelu(6f)), "the kernels keep none");
+        }
+        assertTrue(BatchNormKernels.Choice.AUTO.runsHere(plain.withCappedRelu(6f)));
+        assertTrue(!BatchNormKernels.Choice.AUTO.runsHere(plain) && !BatchNormKernels.Choice.AUTO.runsHere(
+                plain.withRelu(true)) && !BatchNormKernels.Choice.ONEDNN.runsHere(plain.withCappedRelu(6f)));
+    }
+
+    @Test
+    void aChoiceOtherThanAutoOspreyOrOneDnnIsRefusedNamingTheProperty() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> withChoice("cudnn", CpuBackend::new));
+        assertTrue(e.getMessage().contains("-Dosprey.cpu.batchNorm: expected auto, osprey or onednn, received "
+                + "'cudnn'"), e.getMessage());
+    }
+}
