@@ -7,10 +7,11 @@ import dev.osprey.backend.BatchNormSpec;
  * the training forward, the inference forward and the backward, each with the spec's ReLU fused, capped or not. They
  * follow the CUDA backend's algorithm, so both backends round alike, and take the ReLU's gradient from the output, so
  * the forward keeps no mask. oneDNN's batch normalization fuses only an uncapped ReLU: MobileNetV2's ReLU6 after it
- * cost two more passes over every activation each way, and its training steps ran 1.09x (batch 64) and 1.24x (batch
- * 128) faster with these kernels (benchmarks/results/batch-norm-kernels-2026-12-04T2017Z.md, medians of 4 interleaved
- * rounds). Where oneDNN fuses all there is (no ReLU, or a plain one), ResNet-20's steps ran at 1.00x and 0.94x, level
- * within the rounds' spread, so oneDNN keeps those by default. {@code -Dosprey.cpu.batchNorm=} {@code auto} (that
+ * cost two more passes over every activation each way; with these kernels its training steps ran 1.12x (batch 64)
+ * and 1.41x (batch 128) faster (benchmarks/results/batch-norm-auto-2026-12-04T2028Z.md, medians of 4 interleaved
+ * rounds). Where oneDNN fuses all there is (no ReLU, or a plain one), ResNet-20's steps ran at 1.00x and 0.94x with
+ * these kernels (batch-norm-kernels-2026-12-04T2017Z.md), level within the rounds' spread, so oneDNN keeps those by
+ * default. {@code -Dosprey.cpu.batchNorm=} {@code auto} (that
  * default), {@code osprey} (these kernels for every batch normalization) or {@code onednn} (oneDNN for all, a capped
  * ReLU as a clip of its own, as without {@link NativeCpu}'s library).
  */
