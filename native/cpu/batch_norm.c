@@ -20,10 +20,15 @@
 #include <stdint.h>
 #include "openmp.h"
 
-#if defined(__x86_64__)
+#if defined(__has_attribute)
+#if __has_attribute(target_clones) && defined(__x86_64__)
+#define OSPREY_TARGET_CLONES 1
+#endif
+#endif
+#if defined(OSPREY_TARGET_CLONES)
 /* One copy of each loop per instruction set, picked when the library loads: the loops vectorize along the channels. */
 #define VECTORIZED __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
+#else /* a compiler without the attribute (or another processor): one baseline copy */
 #define VECTORIZED
 #endif
 

@@ -38,7 +38,7 @@ lib="$out/$platform/libospreycpu.so"
 if log="$($cc -O3 -std=gnu99 -Wall -Wextra -fopenmp -shared -fPIC -I"$include" -I"$include/linux" \
     -o "$lib" "$here/openmp_team.c" "$here/winograd.c" "$here/conv_pool.c" "$here/dense.c" \
     "$here/pointwise.c" "$here/depthwise.c" "$here/op_chain.c" "$here/batch_norm.c" \
-    -l:libgomp.so.1 2>&1)" \
+    -l:libgomp.so.1 -lm 2>&1)" \
     && ! { command -v readelf >/dev/null && readelf -d "$lib" | grep -q 'NEEDED.*lib\(i\)\?omp'; }; then
   echo "osprey native CPU library: built into $lib"
   exit 0
