@@ -11,9 +11,9 @@ import dev.osprey.backend.BatchNormSpec;
  * and 1.41x (batch 128) faster (benchmarks/results/batch-norm-auto-2026-12-04T2028Z.md, medians of 4 interleaved
  * rounds). Where oneDNN fuses all there is (no ReLU, or a plain one), ResNet-20's steps ran at 1.00x and 0.94x with
  * these kernels (batch-norm-kernels-2026-12-04T2017Z.md), level within the rounds' spread, so oneDNN keeps those by
- * default. {@code -Dosprey.cpu.batchNorm=} {@code auto} (that
- * default), {@code osprey} (these kernels for every batch normalization) or {@code onednn} (oneDNN for all, a capped
- * ReLU as a clip of its own, as without {@link NativeCpu}'s library).
+ * default. {@code -Dosprey.cpu.batchNorm=auto} is that default; {@code osprey} runs every batch normalization here;
+ * {@code onednn} runs all through oneDNN, a capped ReLU as a clip of its own, as happens without {@link NativeCpu}'s
+ * library.
  */
 final class BatchNormKernels implements AutoCloseable {
     /** The system property that picks the implementation (see {@link Choice}). */
