@@ -12,8 +12,10 @@ import dev.osprey.backend.Conv2dSpec;
  * MobileNetV2 (AVX2, 2 threads) the fused plan ran 1.24–1.41x faster at 224x224x3 and batch 32, 1.01–1.12x at batch
  * 1, and 0.99–1.18x at 32x32x3 and batch 256 (benchmarks/results/depthwise-fusion-*.md). Smaller maps, measured pair
  * by pair with a scratch harness (the notes are in that results file), ran slower fused: 7x7 at batch 32, 4x4 and
- * smaller at batch 256, 56x56 at batch 1; hence the limits below. They come from those few points on one machine;
- * AVX-512 CPUs were not measured.
+ * smaller at batch 256, 56x56 at batch 1; hence the limits below. They come from those few points on one machine.
+ * On an AVX-512 CPU (AMD EPYC, 2 threads) MobileNetV2 at 32x32x3 and batch 256 ran 1.09x fused (median of 6
+ * interleaved rounds, 0.93–1.15x; dw-fusion-avx512-2026-12-04T2041Z.md; an earlier 4-round run read 0.95x,
+ * …T1715Z.md), its batch-1 latency level.
  */
 final class DepthwiseFusion {
     /** False with {@code -Dosprey.cpu.fuseDepthwise=false}: the two convolutions run one after the other. */
