@@ -15,6 +15,7 @@ import dev.osprey.layers.Flatten;
 import dev.osprey.layers.GlobalAveragePooling2D;
 import dev.osprey.layers.MaxPooling2D;
 import dev.osprey.layers.ReLU;
+import dev.osprey.layers.Reshape;
 import dev.osprey.layers.Rescaling;
 import dev.osprey.loss.Loss;
 import dev.osprey.metrics.Metric;
@@ -68,6 +69,36 @@ class FunctionalModelTest {
                      new MaxPooling2D(2), new Flatten(), new Dense(3, Activation.SOFTMAX))) {
             assertEquals(losses(sequential, d), losses(functional, d));
             assertArrayEquals(sequential.getWeights().get(0).data(), functional.getWeights().get(0).data(), 0f);
+        }
+    }
+
+    /**
+     * A BatchNormalization takes a capped ReLU after it into its own op (ReLU6 in MobileNetV2); a Reshape to the same
+     * shape between them keeps the ReLU apart. Both must train and predict alike, and the cap of 1 clips about a sixth
+     * of the normalized values, so a fused op that lost its cap, or clipped where it should not, fails this.
+     */
+    @Test
+    void aBatchNormalizationWithACappedReluFusedTrainsAsWithTheReluApart() {
+        NDArray[] d = data(40, 3);
+        Model[] models = new Model[2];
+        for (int apart = 0; apart < 2; apart++) {
+            Input in = Input.shape(8, 8, 2);
+            SymbolicTensor x = new Conv2D(6, 3).padding(Padding.SAME).useBias(false).apply(in);
+            x = new BatchNormalization().apply(x);
+            if (apart == 1) {
+                x = new Reshape(8, 8, 6).apply(x);
+            }
+            x = new ReLU(1f, 0f).apply(x);
+            models[apart] = new Model(in, new Dense(3, Activation.SOFTMAX).apply(new Flatten().apply(x)));
+        }
+        try (Model fused = models[0]; Model apart = models[1]) {
+            List<Double> fusedLosses = losses(fused, d);
+            List<Double> apartLosses = losses(apart, d);
+            for (int i = 0; i < fusedLosses.size(); i++) {
+                assertEquals(apartLosses.get(i), fusedLosses.get(i), 1e-5, "epoch " + (i + 1) + " loss");
+            }
+            float[] p = fused.predict(d[0]).data(), q = apart.predict(d[0]).data();
+            assertArrayEquals(q, p, 1e-5f);
         }
     }
 
