@@ -7,7 +7,8 @@
 # Usage: benchmarks/run-conv-op-ab.sh LABEL_A=FLAGS_A LABEL_B=FLAGS_B ROUNDS SECONDS BATCH H W IN OUT KERNEL STRIDE PAD
 # e.g.   benchmarks/run-conv-op-ab.sh osprey= onednn=-Dosprey.cpu.smallPointwise=false 5 2 1 32 32 16 32 1 2 0
 # KERNELS=N: the calls take N prepared kernels in turn (a model's N layers of this shape), so that the kernel is not
-# in the cache only because the call before read it.
+# in the cache only because the call before read it. CONV_GROUPS=N: the channels in N groups (CONV_GROUPS=IN with OUT=IN: a
+# depthwise convolution).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 usage="usage: $0 LABEL_A=FLAGS LABEL_B=FLAGS ROUNDS SECONDS BATCH H W IN OUT KERNEL STRIDE PAD (labels: letters,
@@ -46,7 +47,7 @@ commit="$(git -C "$root" rev-parse --short HEAD)"
 [ -z "$(git -C "$root" status --porcelain --untracked-files=no)" ] || commit="$commit + uncommitted changes"
 python3 - "$log" "$label_a" "$flags_a" "$label_b" "$flags_b" "$rounds" "$seconds" "${shape[*]}" \
   "$commit" "$kernels" "$OMP_NUM_THREADS" >"$work/report" <<'PY'
-import statistics, sys
+import os, statistics, sys
 log, la, fa, lb, fb, rounds, seconds, shape, commit, kernels_in_turn, threads = sys.argv[1:]
 runs = {la: {"us_median": [], "us_best": []}, lb: {"us_median": [], "us_best": []}}
 kernels = {}
@@ -58,7 +59,8 @@ for line in open(log):
         kernels[parts[0]] = line.split("conv kernel: ")[-1].strip(" )\n") if "conv kernel" in line else "?"
 names = "batch h w in out kernel stride pad".split()
 print(f"# One convolution, two settings: {la} vs {lb}\n")
-print(f"- op: " + ", ".join(f"{n} {v}" for n, v in zip(names, shape.split())) + "; bias and ReLU fused, fp32")
+print(f"- op: " + ", ".join(f"{n} {v}" for n, v in zip(names, shape.split()))
+      + f", groups {os.environ.get('CONV_GROUPS', '1')}; bias and ReLU fused, fp32")
 print(f"- {la}: `{fa}` ({kernels.get(la, '?')}); {lb}: `{fb}` ({kernels.get(lb, '?')})")
 print(f"- {rounds} alternating rounds of {seconds} s each; {kernels_in_turn} prepared kernel(s) in turn; commit {commit}; "
       f"OMP_NUM_THREADS={threads}, on the calling thread\n")

@@ -20,7 +20,8 @@ import java.util.Random;
  *
  * <p>Usage: ConvOpTime BATCH H W IN OUT KERNEL STRIDE PAD SECONDS [KERNELS=1]. With KERNELS above 1 the calls take
  * that many prepared kernels in turn, as a model's layers of one shape do, so that a kernel is not found in the cache
- * just because the call before read it. Prints "RESULT us_median V" and "RESULT us_best V".
+ * just because the call before read it. The environment variable CONV_GROUPS (default 1) splits the channels into that
+ * many groups: CONV_GROUPS=IN with OUT=IN is a depthwise convolution. Prints "RESULT us_median V" and "RESULT us_best V".
  */
 public final class ConvOpTime {
     private ConvOpTime() {
@@ -38,8 +39,13 @@ public final class ConvOpTime {
         }
         int[] a = Arrays.stream(args, 0, 8).mapToInt(Integer::parseInt).toArray();
         double seconds = Double.parseDouble(args[8]);
+        int groups = Integer.parseInt(System.getenv().getOrDefault("CONV_GROUPS", "1"));
+        if (groups < 1 || a[3] % groups != 0 || a[4] % groups != 0) {
+            System.err.println("ConvOpTime: expected CONV_GROUPS >= 1 dividing IN and OUT, received " + groups);
+            System.exit(2);
+        }
         Conv2dSpec spec = new Conv2dSpec(a[0], a[1], a[2], a[3], a[4], a[5], a[5], a[6], a[6], a[7], a[7], a[7], a[7],
-                1, 1, 1, true, Activation.RELU);
+                1, 1, groups, true, Activation.RELU);
         ConvInference op = new ConvInference(spec, false, Precision.FP32);
         Backend backend = Device.cpu().backend();
         Random r = new Random(1);
