@@ -37,8 +37,8 @@ public final class BatchNormOpTime {
         Backend backend = Device.cpu().backend();
         Random r = new Random(1);
         try (Memory m = backend.newMemory()) {
-            Tensor x = filled(backend, m, r, spec.shape()), dy = filled(backend, m, r, spec.shape());
-            Tensor gamma = filled(backend, m, r, spec.channels()), beta = filled(backend, m, r, spec.channels());
+            Tensor x = ConvOpTime.filled(backend, m, r, spec.shape()), dy = ConvOpTime.filled(backend, m, r, spec.shape());
+            Tensor gamma = ConvOpTime.filled(backend, m, r, spec.channels()), beta = ConvOpTime.filled(backend, m, r, spec.channels());
             Tensor movingMean = m.allocate(spec.channels()), movingVariance = m.allocate(spec.channels());
             Tensor y = m.allocate(spec.shape()), dx = m.allocate(spec.shape());
             Tensor mean = m.allocate(spec.channels()), variance = m.allocate(spec.channels());
@@ -70,15 +70,5 @@ public final class BatchNormOpTime {
             System.out.printf(Locale.ROOT, "RESULT us_median %.3f%nRESULT us_best %.3f%n", blocks[blocks.length / 2],
                     blocks[0]);
         }
-    }
-
-    private static Tensor filled(Backend backend, Memory memory, Random r, int... shape) {
-        Tensor t = memory.allocate(shape);
-        float[] values = new float[Math.toIntExact(t.size())];
-        for (int i = 0; i < values.length; i++) {
-            values[i] = (float) r.nextGaussian();
-        }
-        backend.copyIn(values, 0, t);
-        return t;
     }
 }

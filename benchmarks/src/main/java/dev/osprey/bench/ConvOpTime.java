@@ -91,7 +91,8 @@ public final class ConvOpTime {
         }
     }
 
-    private static Tensor filled(Backend backend, Memory memory, Random r, int... shape) {
+    /** A tensor of this shape filled with standard normal values from r. */
+    static Tensor filled(Backend backend, Memory memory, Random r, int... shape) {
         Tensor t = memory.allocate(shape);
         float[] values = new float[Math.toIntExact(t.size())];
         for (int i = 0; i < values.length; i++) {
