@@ -7,8 +7,8 @@
 # Usage: benchmarks/run-conv-op-ab.sh LABEL_A=FLAGS_A LABEL_B=FLAGS_B ROUNDS SECONDS BATCH H W IN OUT KERNEL STRIDE PAD
 # e.g.   benchmarks/run-conv-op-ab.sh osprey= onednn=-Dosprey.cpu.smallPointwise=false 5 2 1 32 32 16 32 1 2 0
 # KERNELS=N: the calls take N prepared kernels in turn (a model's N layers of this shape), so that the kernel is not
-# in the cache only because the call before read it. CONV_GROUPS=N: the channels in N groups (CONV_GROUPS=IN with OUT=IN: a
-# depthwise convolution).
+# in the cache only because the call before read it. CONV_GROUPS=N: the channels in N groups (CONV_GROUPS=IN with
+# OUT=IN: a depthwise convolution).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 usage="usage: $0 LABEL_A=FLAGS LABEL_B=FLAGS ROUNDS SECONDS BATCH H W IN OUT KERNEL STRIDE PAD (labels: letters,

@@ -37,8 +37,10 @@ public final class BatchNormOpTime {
         Backend backend = Device.cpu().backend();
         Random r = new Random(1);
         try (Memory m = backend.newMemory()) {
-            Tensor x = ConvOpTime.filled(backend, m, r, spec.shape()), dy = ConvOpTime.filled(backend, m, r, spec.shape());
-            Tensor gamma = ConvOpTime.filled(backend, m, r, spec.channels()), beta = ConvOpTime.filled(backend, m, r, spec.channels());
+            Tensor x = ConvOpTime.filled(backend, m, r, spec.shape());
+            Tensor dy = ConvOpTime.filled(backend, m, r, spec.shape());
+            Tensor gamma = ConvOpTime.filled(backend, m, r, spec.channels());
+            Tensor beta = ConvOpTime.filled(backend, m, r, spec.channels());
             Tensor movingMean = m.allocate(spec.channels()), movingVariance = m.allocate(spec.channels());
             Tensor y = m.allocate(spec.shape()), dx = m.allocate(spec.shape());
             Tensor mean = m.allocate(spec.channels()), variance = m.allocate(spec.channels());

@@ -20,8 +20,9 @@ import java.util.Random;
  *
  * <p>Usage: ConvOpTime BATCH H W IN OUT KERNEL STRIDE PAD SECONDS [KERNELS=1]. With KERNELS above 1 the calls take
  * that many prepared kernels in turn, as a model's layers of one shape do, so that a kernel is not found in the cache
- * just because the call before read it. The environment variable CONV_GROUPS (default 1) splits the channels into that
- * many groups: CONV_GROUPS=IN with OUT=IN is a depthwise convolution. Prints "RESULT us_median V" and "RESULT us_best V".
+ * just because the call before read it. The environment variable CONV_GROUPS (default 1) splits the channels into
+ * that many groups: CONV_GROUPS=IN with OUT=IN is a depthwise convolution. Prints "RESULT us_median V" and
+ * "RESULT us_best V".
  */
 public final class ConvOpTime {
     private ConvOpTime() {
