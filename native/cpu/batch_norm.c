@@ -110,6 +110,11 @@ VECTORIZED static void sum_rows(const float *restrict x, const float *restrict d
     }
 }
 
+/* sqrt(var + epsilon), in fp64: every per-channel coefficient is taken from it. */
+static inline double channel_std(float variance, float epsilon) {
+    return sqrt((double) variance + epsilon);
+}
+
 /* The team's sums, in thread order, into thread 0's. */
 static void add_team_sums(void *scratch, int team, int c) {
     sums total = sums_of(scratch, 0, c);
@@ -182,7 +187,7 @@ static void forward(const float *x, int64_t rows, int c, const float *gamma, con
                 double v = total.sum_b[j] / rows - shifted * shifted;
                 mean[j] = (float) (center[j] + shifted);
                 variance[j] = (float) (v > 0 ? v : 0);
-                scale[j] = (float) (gamma[j] / sqrt((double) variance[j] + epsilon));
+                scale[j] = (float) (gamma[j] / channel_std(variance[j], epsilon));
             }
         }
 #pragma omp barrier
@@ -209,7 +214,7 @@ static void backward(const float *x, const float *y, const float *dy, int64_t ro
             add_team_sums(scratch, team, c);
             sums total = sums_of(scratch, 0, c);
             for (int j = 0; j < c; j++) {
-                double inv_std = 1.0 / sqrt((double) variance[j] + epsilon);
+                double inv_std = 1.0 / channel_std(variance[j], epsilon);
                 double dg = total.sum_b[j] * inv_std, db = total.sum_a[j];
                 d_gamma[j] = (float) dg;
                 d_beta[j] = (float) db;
@@ -251,7 +256,7 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_BatchNormKernels_inference(
     const float *g = (const float *) (intptr_t) gamma, *v = (const float *) (intptr_t) variance;
     float *scale = (float *) (intptr_t) coefficients;
     for (int j = 0; j < channels; j++) {
-        scale[j] = (float) (g[j] / sqrt((double) v[j] + epsilon));
+        scale[j] = (float) (g[j] / channel_std(v[j], epsilon));
     }
 #pragma omp parallel num_threads(threads)
     {
