@@ -8,7 +8,7 @@
 # e.g.   benchmarks/run-conv-op-ab.sh osprey= onednn=-Dosprey.cpu.smallPointwise=false 5 2 1 32 32 16 32 1 2 0
 # KERNELS=N: the calls take N prepared kernels in turn (a model's N layers of this shape), so that the kernel is not
 # in the cache only because the call before read it. CONV_GROUPS=N: the channels in N groups (CONV_GROUPS=IN with
-# OUT=IN: a depthwise convolution).
+# OUT=IN: a depthwise convolution). CONV_PRECISION=int8: the convolution in int8 (default fp32).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 usage="usage: $0 LABEL_A=FLAGS LABEL_B=FLAGS ROUNDS SECONDS BATCH H W IN OUT KERNEL STRIDE PAD (labels: letters,
@@ -60,7 +60,8 @@ for line in open(log):
 names = "batch h w in out kernel stride pad".split()
 print(f"# One convolution, two settings: {la} vs {lb}\n")
 print(f"- op: " + ", ".join(f"{n} {v}" for n, v in zip(names, shape.split()))
-      + f", groups {os.environ.get('CONV_GROUPS', '1')}; bias and ReLU fused, fp32")
+      + f", groups {os.environ.get('CONV_GROUPS', '1')}; bias and ReLU fused, "
+      + os.environ.get('CONV_PRECISION', 'fp32'))
 print(f"- {la}: `{fa}` ({kernels.get(la, '?')}); {lb}: `{fb}` ({kernels.get(lb, '?')})")
 print(f"- {rounds} alternating rounds of {seconds} s each; {kernels_in_turn} prepared kernel(s) in turn; commit {commit}; "
       f"OMP_NUM_THREADS={threads}, on the calling thread\n")

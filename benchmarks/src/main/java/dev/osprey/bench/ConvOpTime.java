@@ -21,7 +21,8 @@ import java.util.Random;
  * <p>Usage: ConvOpTime BATCH H W IN OUT KERNEL STRIDE PAD SECONDS [KERNELS=1]. With KERNELS above 1 the calls take
  * that many prepared kernels in turn, as a model's layers of one shape do, so that a kernel is not found in the cache
  * just because the call before read it. The environment variable CONV_GROUPS (default 1) splits the channels into
- * that many groups: CONV_GROUPS=IN with OUT=IN is a depthwise convolution. Prints "RESULT us_median V" and
+ * that many groups: CONV_GROUPS=IN with OUT=IN is a depthwise convolution. CONV_PRECISION=int8 (default fp32) runs it
+ * in int8, its input calibrated to [0, 3] (unsigned, as after a ReLU). Prints "RESULT us_median V" and
  * "RESULT us_best V".
  */
 public final class ConvOpTime {
@@ -47,7 +48,14 @@ public final class ConvOpTime {
         }
         Conv2dSpec spec = new Conv2dSpec(a[0], a[1], a[2], a[3], a[4], a[5], a[5], a[6], a[6], a[7], a[7], a[7], a[7],
                 1, 1, groups, true, Activation.RELU);
-        ConvInference op = new ConvInference(spec, false, Precision.FP32);
+        String precision = System.getenv().getOrDefault("CONV_PRECISION", "fp32");
+        if (!precision.equals("fp32") && !precision.equals("int8")) {
+            System.err.println("ConvOpTime: expected CONV_PRECISION fp32 or int8, received " + precision);
+            System.exit(2);
+        }
+        ConvInference op = precision.equals("int8")
+                ? new ConvInference(spec, false, Precision.INT8, new dev.osprey.backend.InputRange(0f, 3f))
+                : new ConvInference(spec, false, Precision.FP32);
         Backend backend = Device.cpu().backend();
         Random r = new Random(1);
         try (Memory memory = backend.newMemory()) {

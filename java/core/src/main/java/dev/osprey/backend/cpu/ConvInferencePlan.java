@@ -45,7 +45,8 @@ final class ConvInferencePlan implements InferenceConv {
     private final org.bytedeco.javacpp.FloatPointer outputScale; // the output's real value per 8-bit step, or null
     private final int residualArg; // the residual's argument: post-op 0, or 1 after the 8-bit residual's scaling
 
-    ConvInferencePlan(DnnlContext context, ConvInference op) {
+    /** A plan for op; an int8 op runs on the kernel int8Kernel prefers. */
+    ConvInferencePlan(DnnlContext context, ConvInference op, Int8ConvKernel int8Kernel) {
         this.context = context;
         this.owned = new DnnlContext.Owned(context);
         this.op = op;
@@ -98,13 +99,15 @@ final class ConvInferencePlan implements InferenceConv {
             if (op.quantizedOutput()) { // then mapped onto 8 bits: divided by the readers' scale, rounded, saturated
                 attributes.set_scales_mask(DNNL_ARG_DST, 0);
             }
-            convolution_forward.primitive_desc desc = owned.own(bias != null
+            java.util.function.Supplier<convolution_forward.primitive_desc> describe = () -> bias != null
                     ? new convolution_forward.primitive_desc(context.engine, dnnl.prop_kind.forward_inference,
                             dnnl.algorithm.convolution_direct, src, any, bias, dst, strides, dilates, padL, padR,
                             attributes, false)
                     : new convolution_forward.primitive_desc(context.engine, dnnl.prop_kind.forward_inference,
                             dnnl.algorithm.convolution_direct, src, any, dst, strides, dilates, padL, padR,
-                            attributes, false));
+                            attributes, false);
+            convolution_forward.primitive_desc desc = owned.own(int8 && dw == null
+                    ? int8Kernel.choose(g, describe) : describe.get());
             implementation = desc.impl_info_str().getString();
             memory.desc chosen = owned.own(desc.weights_desc());
             kernel = int8
