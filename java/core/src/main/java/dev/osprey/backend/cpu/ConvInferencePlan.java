@@ -45,8 +45,8 @@ final class ConvInferencePlan implements InferenceConv {
     private final org.bytedeco.javacpp.FloatPointer outputScale; // the output's real value per 8-bit step, or null
     private final int residualArg; // the residual's argument: post-op 0, or 1 after the 8-bit residual's scaling
 
-    /** A plan for op; an int8 op runs on the kernel int8Kernel prefers. */
-    ConvInferencePlan(DnnlContext context, ConvInference op, Int8ConvKernel int8Kernel) {
+    /** A plan for op, on the kernel kernels prefers. */
+    ConvInferencePlan(DnnlContext context, ConvInference op, PreferredKernels kernels) {
         this.context = context;
         this.owned = new DnnlContext.Owned(context);
         this.op = op;
@@ -107,7 +107,7 @@ final class ConvInferencePlan implements InferenceConv {
                             dnnl.algorithm.convolution_direct, src, any, dst, strides, dilates, padL, padR,
                             attributes, false);
             convolution_forward.primitive_desc desc = owned.own(int8 && dw == null
-                    ? int8Kernel.choose(g, describe) : describe.get());
+                    ? kernels.int8Convolution(g, describe) : describe.get());
             implementation = desc.impl_info_str().getString();
             memory.desc chosen = owned.own(desc.weights_desc());
             kernel = int8

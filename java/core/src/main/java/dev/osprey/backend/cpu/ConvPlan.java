@@ -17,6 +17,7 @@ import org.bytedeco.dnnl.convolution_backward_data;
 import org.bytedeco.dnnl.convolution_backward_weights;
 import org.bytedeco.dnnl.convolution_forward;
 import org.bytedeco.dnnl.memory;
+import org.bytedeco.dnnl.primitive_attr;
 import org.bytedeco.dnnl.global.dnnl;
 
 /**
@@ -34,6 +35,7 @@ import org.bytedeco.dnnl.global.dnnl;
  */
 final class ConvPlan implements AutoCloseable {
     private final DnnlContext context;
+    private final PreferredKernels kernels; // the backward-data kernel, where not oneDNN's first choice
     private final DnnlContext.Owned owned;
     private final Conv2dSpec spec;
     private final ConvGeometry geometry;    // images, sizes and window as the primitives see them (folded or not)
@@ -62,8 +64,9 @@ final class ConvPlan implements AutoCloseable {
     private PointwiseFilterGradient pointwiseFilterGradient; // wide fp32 pointwise convolutions: a matrix product
     final String implementation;
 
-    ConvPlan(DnnlContext context, Conv2dSpec s) {
+    ConvPlan(DnnlContext context, Conv2dSpec s, PreferredKernels kernels) {
         this.context = context;
+        this.kernels = kernels;
         this.owned = new DnnlContext.Owned(context);
         this.spec = s;
         this.bf16 = s.math() == Precision.BF16 && context.bf16Kernels;
@@ -144,10 +147,11 @@ final class ConvPlan implements AutoCloseable {
                               CpuTensor dx) {
         if (backwardData == null) {
             ConvGeometry g = geometry;
-            convolution_backward_data.primitive_desc d = backwardDataDesc = owned.own(
+            primitive_attr attributes = owned.attributes(Activation.LINEAR, spec.math());
+            convolution_backward_data.primitive_desc d = backwardDataDesc = owned.own(kernels.backwardData(() ->
                     new convolution_backward_data.primitive_desc(context.engine, dnnl.algorithm.convolution_direct,
                             src, kernelAny, dstRead, g.strides(), g.dilates(), g.padL(), g.padR(), forwardDesc,
-                            owned.attributes(Activation.LINEAR, spec.math()), false));
+                            attributes, false)));
             backwardDataKernel = new WeightLayout(context, kernelKeras, d.weights_desc(),
                     WeightLayout.Direction.INTO_PRIMITIVE);
             backwardData = new Step("conv2d backward-data", spec, new convolution_backward_data(d))
@@ -227,6 +231,11 @@ final class ConvPlan implements AutoCloseable {
                 .bind(DNNL_ARG_DIFF_DST, dyConverted != null ? dyConverted : Bf16Conversion.read(gradientToBf16, dy))
                 .bind(DNNL_ARG_SCRATCHPAD, context.scratchpad()).run(context.stream);
         filterGradient.reorder();
+    }
+
+    /** oneDNN's name of the backward-data kernel, or null before the first backward-data call. */
+    String backwardDataImplementation() {
+        return backwardDataDesc == null ? null : backwardDataDesc.impl_info_str().getString();
     }
 
     /** Whether the primitives read bf16 operands (mixed precision on a CPU with bf16 kernels). */

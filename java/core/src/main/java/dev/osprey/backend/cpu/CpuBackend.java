@@ -72,8 +72,8 @@ public final class CpuBackend implements Backend {
     private final Winograd winograd;
     /** Which batch normalizations run through Osprey's kernels rather than oneDNN (-Dosprey.cpu.batchNorm). */
     private final BatchNormKernels.Choice batchNormChoice;
-    /** Which of oneDNN's kernels runs int8 convolutions without groups (-Dosprey.cpu.int8Conv). */
-    private final Int8ConvKernel int8ConvKernel;
+    /** Where oneDNN's kernels other than its first choice run (-Dosprey.cpu.int8Conv, stridedBackwardData). */
+    private final PreferredKernels preferredKernels;
     private String convImplementation;
     /** Op chains made by {@link #newChain} (each holds native memory), counted in {@link #nativeAllocations}. */
     private long chainsCreated;
@@ -93,8 +93,8 @@ public final class CpuBackend implements Backend {
      * Loads oneDNN and makes its engine and stream, and decides where compute runs ({@link ComputeAffinity}). Throws
      * BackendException when oneDNN's native library can't be loaded, when OMP_DYNAMIC=true would give oneDNN fewer
      * OpenMP threads than it plans for, or when -Dosprey.cpu.deviceThread, -Dosprey.cpu.minMicrosPerThread or
-     * -Dosprey.cpu.winograd is malformed; IllegalArgumentException when -Dosprey.cpu.batchNorm or
-     * -Dosprey.cpu.int8Conv is. Use {@link dev.osprey.backend.Device#cpu()}'s backend rather than making another.
+     * -Dosprey.cpu.winograd is malformed; IllegalArgumentException when -Dosprey.cpu.batchNorm,
+     * -Dosprey.cpu.int8Conv or -Dosprey.cpu.stridedBackwardData is. Use {@link dev.osprey.backend.Device#cpu()}'s backend rather than making another.
      */
     public CpuBackend() {
         this(Winograd.fromProperties());
@@ -115,7 +115,7 @@ public final class CpuBackend implements Backend {
                 OpenMpTeam.defaultSize());
         teams = TeamSize.fromProperties(); // before anything native is made: a malformed setting leaks nothing
         batchNormChoice = BatchNormKernels.choice();
-        int8ConvKernel = Int8ConvKernel.fromProperty();
+        preferredKernels = PreferredKernels.fromProperties();
         // Plans are cached here, per spec; oneDNN's own cache of primitives would only keep evicted ones alive.
         dnnl.set_primitive_cache_capacity(PLANS_PER_KIND);
         context = new DnnlContext();
@@ -324,7 +324,7 @@ public final class CpuBackend implements Backend {
 
     private ConvPlan conv(Conv2dSpec spec) {
         checkOpen();
-        ConvPlan plan = convPlans.get(spec, s -> new ConvPlan(context, s));
+        ConvPlan plan = convPlans.get(spec, s -> new ConvPlan(context, s, preferredKernels));
         convImplementation = plan.implementation;
         return plan;
     }
@@ -593,7 +593,7 @@ public final class CpuBackend implements Backend {
         checkOpen();
         requireAvailable(op.precision());
         ConvInferencePlan plan = convInferencePlans.get(op,
-                k -> OpenMpTeam.sized(teams.of(k), () -> new ConvInferencePlan(context, k, int8ConvKernel)));
+                k -> OpenMpTeam.sized(teams.of(k), () -> new ConvInferencePlan(context, k, preferredKernels)));
         convImplementation = plan.implementation;
         return plan;
     }

@@ -20,10 +20,12 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * -Dosprey.cpu.int8Conv: int8 convolutions without groups run on oneDNN's JIT int8 kernel by default and on its first
- * choice (brgemm) with {@code onednn}, and both give the same outputs; grouped ones keep oneDNN's first choice.
+ * {@link PreferredKernels}: int8 convolutions without groups run on oneDNN's JIT int8 kernel by default and on its
+ * first choice (brgemm) with {@code -Dosprey.cpu.int8Conv=onednn}; grouped ones keep oneDNN's first choice. The
+ * backward-data of a strided convolution runs on a JIT kernel rather than oneDNN's strided brgemm one, unless
+ * {@code -Dosprey.cpu.stridedBackwardData=onednn}. Either way the outputs are the same.
  */
-class Int8ConvKernelTest {
+class PreferredKernelsTest {
     private static CpuBackend jit;
     private static CpuBackend first;
 
@@ -47,19 +49,24 @@ class Int8ConvKernelTest {
 
     /** Runs make with -Dosprey.cpu.int8Conv set to value (null: unset), restoring the property afterwards. */
     private static <T> T with(String value, Supplier<T> make) {
-        String before = System.getProperty(Int8ConvKernel.PROPERTY);
+        return with(PreferredKernels.INT8_CONV, value, make);
+    }
+
+    /** Runs make with the property set to value (null: unset), restoring the property afterwards. */
+    private static <T> T with(String property, String value, Supplier<T> make) {
+        String before = System.getProperty(property);
         if (value == null) {
-            System.clearProperty(Int8ConvKernel.PROPERTY);
+            System.clearProperty(property);
         } else {
-            System.setProperty(Int8ConvKernel.PROPERTY, value);
+            System.setProperty(property, value);
         }
         try {
             return make.get();
         } finally {
             if (before == null) {
-                System.clearProperty(Int8ConvKernel.PROPERTY);
+                System.clearProperty(property);
             } else {
-                System.setProperty(Int8ConvKernel.PROPERTY, before);
+                System.setProperty(property, before);
             }
         }
     }
@@ -138,12 +145,73 @@ class Int8ConvKernelTest {
         assertEquals(implementation(first, op), implementation(jit, op));
     }
 
+    /** {dx, the backward-data kernel's name} of spec under kernels, for seeded dy and kernel. */
+    private static Object[] backwardData(Conv2dSpec spec, PreferredKernels kernels) {
+        Random r = new Random(23);
+        try (DnnlContext context = new DnnlContext(); ConvPlan plan = new ConvPlan(context, spec, kernels);
+             CpuTensor dy = CpuTensor.allocate(spec.outputShape()); CpuTensor k = CpuTensor.allocate(spec.kernelShape());
+             CpuTensor dx = CpuTensor.allocate(spec.inputShape())) {
+            for (CpuTensor t : new CpuTensor[] {dy, k}) {
+                for (int i = 0; i < t.size(); i++) {
+                    t.buffer().put(i, (float) r.nextGaussian());
+                }
+            }
+            plan.backwardData(dy, k, dx);
+            float[] out = new float[Math.toIntExact(dx.size())];
+            dx.buffer().get(0, out);
+            return new Object[] {out, plan.backwardDataImplementation()};
+        }
+    }
+
+    private static Conv2dSpec training(int size, int in, int out, int kernel, int stride, Precision math) {
+        int pad = kernel == 1 ? 0 : 1; // Keras' 'same' at stride 2 on an even size: none before, one after
+        int before = stride == 1 ? pad : 0;
+        return new Conv2dSpec(3, size, size, in, out, kernel, kernel, stride, stride, before, before, pad, pad, 1, 1,
+                1, false, Activation.LINEAR, math);
+    }
+
+    @Test
+    void aStridedConvolutionsBackwardDataRunsOnAJitKernelWithTheSameGradient() {
+        PreferredKernels onednn = new PreferredKernels(true, false);
+        boolean bf16 = jit.unavailable(Precision.BF16) == null;
+        for (Conv2dSpec spec : new Conv2dSpec[] {training(12, 16, 32, 3, 2, Precision.FP32),
+            training(10, 8, 24, 1, 2, Precision.FP32), training(12, 16, 32, 3, 2, Precision.BF16)}) {
+            if (spec.math() == Precision.BF16 && !bf16) {
+                continue;
+            }
+            Object[] expected = backwardData(spec, onednn);
+            Object[] actual = backwardData(spec, PreferredKernels.ALL);
+            assertTrue(((String) expected[1]).startsWith("brgconv_strided"), spec + ": oneDNN's first choice is "
+                    + expected[1] + ", not the kernel the rule replaces");
+            assertTrue(((String) actual[1]).startsWith("jit"), spec + ": " + actual[1]);
+            float[] e = (float[]) expected[0];
+            float[] g = (float[]) actual[0];
+            double largest = 1e-6;
+            for (float v : e) {
+                largest = Math.max(largest, Math.abs(v));
+            }
+            double tolerance = (spec.math() == Precision.BF16 ? 1e-2 : 1e-5) * largest;
+            for (int i = 0; i < e.length; i++) {
+                assertTrue(Math.abs(e[i] - g[i]) <= tolerance, spec + ": dx " + i + " is " + g[i] + " on "
+                        + actual[1] + ", " + e[i] + " on " + expected[1]);
+            }
+        }
+    }
+
+    @Test
+    void anUnstridedConvolutionsBackwardDataKeepsOneDnnsFirstChoice() {
+        Conv2dSpec spec = training(9, 16, 32, 3, 1, Precision.FP32);
+        assertEquals(backwardData(spec, new PreferredKernels(true, false))[1],
+                backwardData(spec, PreferredKernels.ALL)[1]);
+    }
+
     @Test
     void aBadValueNamesTheProperty() {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> with("brgemm", Int8ConvKernel::fromProperty));
-        assertTrue(e.getMessage().contains("-Dosprey.cpu.int8Conv") && e.getMessage().contains("'brgemm'"),
-                e.getMessage());
-        assertEquals(Int8ConvKernel.JIT, with(null, Int8ConvKernel::fromProperty));
+        for (String property : new String[] {PreferredKernels.INT8_CONV, PreferredKernels.STRIDED_BACKWARD_DATA}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> with(property, "brgemm", PreferredKernels::fromProperties));
+            assertTrue(e.getMessage().contains("-D" + property) && e.getMessage().contains("'brgemm'"),
+                    e.getMessage());
+        }
     }
 }
