@@ -47,6 +47,7 @@ class QuantizationTest {
                 () -> model.backend().unavailable(Precision.INT8));
         NDArray p8 = model.predict(test, 256);
         double int8 = accuracy(p8, data.testY());
+        System.out.println("ACC " + what + " " + int8 + " " + fp32);
         assertTrue(Math.abs(int8 - fp32) <= 0.005, what + ": int8 " + int8 + " against fp32 " + fp32);
         assertTrue(fp32 > 0.5, what + " learned something (chance: 0.1): " + fp32);
         model.inferencePrecision(Precision.FP32);
@@ -74,7 +75,7 @@ class QuantizationTest {
             // that a change in training's rounding (the Winograd kernel transform in float) moved int8's accuracy
             // 0.7 points from fp32's, past the 0.5 the issue allows trained models; after 3 (81%) 8-bit residuals
             // moved it 0.5 (0.35 with fp32 ones). After 4: 0.2 (0.3 with fp32 residuals), on AVX-512 and on AVX2.
-            checkInt8KeepsAccuracy(m, "ResNet-8", 4);
+            checkInt8KeepsAccuracy(m, "ResNet-8", 5);
         }
     }
 

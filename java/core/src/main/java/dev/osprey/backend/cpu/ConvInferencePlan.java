@@ -106,8 +106,8 @@ final class ConvInferencePlan implements InferenceConv {
                     : new convolution_forward.primitive_desc(context.engine, dnnl.prop_kind.forward_inference,
                             dnnl.algorithm.convolution_direct, src, any, dst, strides, dilates, padL, padR,
                             attributes, false);
-            convolution_forward.primitive_desc desc = owned.own(int8 && dw == null
-                    ? kernels.int8Convolution(g, describe) : describe.get());
+            convolution_forward.primitive_desc desc = owned.own(dw == null
+                    ? kernels.forward(source, g, describe) : describe.get());
             implementation = desc.impl_info_str().getString();
             memory.desc chosen = owned.own(desc.weights_desc());
             kernel = int8

@@ -90,15 +90,14 @@ final class ConvPlan implements AutoCloseable {
                 input = new Bf16Conversion(context, s, src, srcRead, Bf16Conversion.Scratch.INPUT);
                 gradient = new Bf16Conversion(context, s, dst, dstRead, Bf16Conversion.Scratch.GRADIENT);
             }
-            forwardDesc = owned.own(bias != null
+            primitive_attr attributes = owned.attributes(s.activation(), s.math());
+            forwardDesc = owned.own(kernels.forward(operands, s.groups(), () -> bias != null
                     ? new convolution_forward.primitive_desc(context.engine, dnnl.prop_kind.forward_training,
                             dnnl.algorithm.convolution_direct, srcRead, kernelAny, bias, dst, geometry.strides(),
-                            geometry.dilates(), geometry.padL(), geometry.padR(),
-                            owned.attributes(s.activation(), s.math()), false)
+                            geometry.dilates(), geometry.padL(), geometry.padR(), attributes, false)
                     : new convolution_forward.primitive_desc(context.engine, dnnl.prop_kind.forward_training,
                             dnnl.algorithm.convolution_direct, srcRead, kernelAny, dst, geometry.strides(),
-                            geometry.dilates(), geometry.padL(), geometry.padR(),
-                            owned.attributes(s.activation(), s.math()), false));
+                            geometry.dilates(), geometry.padL(), geometry.padR(), attributes, false)));
             implementation = forwardDesc.impl_info_str().getString();
             forwardKernel = new WeightLayout(context, kernelKeras, forwardDesc.weights_desc(),
                     WeightLayout.Direction.INTO_PRIMITIVE);

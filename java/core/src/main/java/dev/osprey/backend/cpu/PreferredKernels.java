@@ -3,12 +3,13 @@ package dev.osprey.backend.cpu;
 import java.util.function.Supplier;
 import org.bytedeco.dnnl.convolution_backward_data;
 import org.bytedeco.dnnl.convolution_forward;
+import org.bytedeco.dnnl.memory;
 import org.bytedeco.dnnl.primitive_desc;
 
 /**
  * Where Osprey takes a oneDNN kernel other than oneDNN's first choice: oneDNN lists every kernel that can run a
- * primitive, best first by its own measure, and for two kinds of convolution a JIT kernel further down the list ran
- * faster here. Each rule has its own property; {@code onednn} keeps oneDNN's first choice, for comparisons.
+ * primitive, best first by its own measure, and for three kinds of convolution a JIT kernel further down the list
+ * ran faster here. Each rule has its own property; {@code onednn} keeps oneDNN's first choice, for comparisons.
  * <ul>
  *   <li><b>int8 convolutions without groups</b> ({@code -Dosprey.cpu.int8Conv=jit|onednn}): oneDNN's older JIT int8
  *   kernel ({@code jit_int8}, {@code jit_int8_1x1}) rather than its brgemm one. Alone, ResNet-20's three 3x3 shapes
@@ -24,6 +25,13 @@ import org.bytedeco.dnnl.primitive_desc;
  *   stride-1 shapes are level, so the rule leaves them alone. ResNet-20 trained 1.01x (batch 64) and 1.02x (batch
  *   128) faster, where these convolutions are 3% of a step (strided-backward-data-2026-12-04T2217Z.md, medians of 4
  *   interleaved rounds).</li>
+ *   <li><b>fp32 depthwise convolutions, forward</b> ({@code -Dosprey.cpu.fp32Depthwise=jit|onednn}): oneDNN's JIT
+ *   depthwise kernel ({@code jit_dw}) rather than its brdgmm one. Alone, on MobileNetV2's depthwise shapes at 32x32x3,
+ *   it took 0.65–0.85x the time at batch 256 in inference and 0.68–0.91x at batch 128 in training, level at batch 1
+ *   and on 16x16 maps. Whole MobileNetV2 steps and predictions stayed level within the rounds' spread (most of its
+ *   depthwise convolutions at inference run fused into the pointwise one before them): fp32-depthwise-2026-12-04T2225Z
+ *   .md, T2232Z.md and fp32-depthwise-inference-2026-12-04T2228Z.md. In bf16 neither kernel led; int8 has no jit_dw.
+ *   </li>
  * </ul>
  */
 final class PreferredKernels {
@@ -31,20 +39,24 @@ final class PreferredKernels {
     static final String INT8_CONV = "osprey.cpu.int8Conv";
     /** The property of the strided backward-data rule. */
     static final String STRIDED_BACKWARD_DATA = "osprey.cpu.stridedBackwardData";
+    /** The property of the fp32 depthwise rule. */
+    static final String FP32_DEPTHWISE = "osprey.cpu.fp32Depthwise";
     /** Every rule on: what the properties give where unset. */
-    static final PreferredKernels ALL = new PreferredKernels(true, true);
+    static final PreferredKernels ALL = new PreferredKernels(true, true, true);
 
     private final boolean int8Conv;
     private final boolean stridedBackwardData;
+    private final boolean fp32Depthwise;
 
-    PreferredKernels(boolean int8Conv, boolean stridedBackwardData) {
+    PreferredKernels(boolean int8Conv, boolean stridedBackwardData, boolean fp32Depthwise) {
         this.int8Conv = int8Conv;
         this.stridedBackwardData = stridedBackwardData;
+        this.fp32Depthwise = fp32Depthwise;
     }
 
     /** The rules the properties turn on (jit where unset); IllegalArgumentException for a value other than jit or onednn. */
     static PreferredKernels fromProperties() {
-        return new PreferredKernels(jit(INT8_CONV), jit(STRIDED_BACKWARD_DATA));
+        return new PreferredKernels(jit(INT8_CONV), jit(STRIDED_BACKWARD_DATA), jit(FP32_DEPTHWISE));
     }
 
     private static boolean jit(String property) {
@@ -57,10 +69,20 @@ final class PreferredKernels {
         };
     }
 
-    /** A descriptor of the int8 convolution describe makes (groups: its groups), on the kernel the rule prefers. */
-    convolution_forward.primitive_desc int8Convolution(int groups,
-                                                       Supplier<convolution_forward.primitive_desc> describe) {
-        return int8Conv && groups == 1 ? preferring("jit_int8", null, describe) : describe.get();
+    /**
+     * A descriptor of the convolution describe makes, on the kernel the rules prefer: operands, the data type its
+     * products read (f32, bf16, or s8/u8 for int8); groups, its groups.
+     */
+    convolution_forward.primitive_desc forward(memory.data_type operands, int groups,
+                                               Supplier<convolution_forward.primitive_desc> describe) {
+        boolean int8 = operands == memory.data_type.s8 || operands == memory.data_type.u8;
+        if (int8 && groups == 1 && int8Conv) {
+            return preferring("jit_int8", null, describe);
+        }
+        if (operands == memory.data_type.f32 && groups > 1 && fp32Depthwise) {
+            return preferring("jit_dw", "brdgmm_dw", describe);
+        }
+        return describe.get();
     }
 
     /** A descriptor of the backward-data describe makes, on the kernel the rule prefers. */

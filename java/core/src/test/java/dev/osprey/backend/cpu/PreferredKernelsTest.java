@@ -23,7 +23,9 @@ import org.junit.jupiter.api.Test;
  * {@link PreferredKernels}: int8 convolutions without groups run on oneDNN's JIT int8 kernel by default and on its
  * first choice (brgemm) with {@code -Dosprey.cpu.int8Conv=onednn}; grouped ones keep oneDNN's first choice. The
  * backward-data of a strided convolution runs on a JIT kernel rather than oneDNN's strided brgemm one, unless
- * {@code -Dosprey.cpu.stridedBackwardData=onednn}. Either way the outputs are the same.
+ * {@code -Dosprey.cpu.stridedBackwardData=onednn}. An fp32 depthwise convolution runs forward on oneDNN's JIT
+ * depthwise kernel rather than its brdgmm one, unless {@code -Dosprey.cpu.fp32Depthwise=onednn}. Either way the
+ * outputs are the same.
  */
 class PreferredKernelsTest {
     private static CpuBackend jit;
@@ -35,7 +37,7 @@ class PreferredKernelsTest {
         Assumptions.assumeTrue(jit.unavailable(Precision.INT8) == null, () -> jit.unavailable(Precision.INT8));
         int avx512 = dnnl.cpu_isa.avx512_core.value; // where oneDNN has both kernels for these shapes
         Assumptions.assumeTrue((dnnl.get_effective_cpu_isa().value & avx512) == avx512, "needs AVX-512");
-        first = with("onednn", CpuBackend::new);
+        first = with("onednn", () -> with(PreferredKernels.FP32_DEPTHWISE, "onednn", CpuBackend::new));
     }
 
     @AfterAll
@@ -145,6 +147,26 @@ class PreferredKernelsTest {
         assertEquals(implementation(first, op), implementation(jit, op));
     }
 
+    @Test
+    void anFp32DepthwiseConvolutionRunsOnTheJitDepthwiseKernelWithTheSameOutputs() {
+        for (int stride : new int[] {1, 2}) { // 2 x 8 x 8 output pixels at stride 1: oneDNN's, not Osprey's own
+            Conv2dSpec s = new Conv2dSpec(2, 8 * stride, 8 * stride, 48, 48, 3, 3, stride, stride, 1, 1, 1, 1, 1, 1,
+                    48, true, Activation.RELU);
+            ConvInference op = new ConvInference(s, false, Precision.FP32);
+            assertTrue(implementation(first, op).startsWith("brdgmm_dw"), "oneDNN's first choice is "
+                    + implementation(first, op) + ", not the kernel the rule replaces");
+            assertTrue(implementation(jit, op).startsWith("jit_dw"), implementation(jit, op));
+            sameOutputs(op);
+            try (DnnlContext context = new DnnlContext();
+                 ConvPlan rule = new ConvPlan(context, s, PreferredKernels.ALL);
+                 ConvPlan none = new ConvPlan(context, s, new PreferredKernels(true, true, false))) {
+                assertTrue(rule.implementation.startsWith("jit_dw") && none.implementation.startsWith("brdgmm_dw"),
+                        "training forward: " + rule.implementation + " with the rule, " + none.implementation
+                        + " without");
+            }
+        }
+    }
+
     /** {dx, the backward-data kernel's name} of spec under kernels, for seeded dy and kernel. */
     private static Object[] backwardData(Conv2dSpec spec, PreferredKernels kernels) {
         Random r = new Random(23);
@@ -172,7 +194,7 @@ class PreferredKernelsTest {
 
     @Test
     void aStridedConvolutionsBackwardDataRunsOnAJitKernelWithTheSameGradient() {
-        PreferredKernels onednn = new PreferredKernels(true, false);
+        PreferredKernels onednn = new PreferredKernels(true, false, true);
         boolean bf16 = jit.unavailable(Precision.BF16) == null;
         for (Conv2dSpec spec : new Conv2dSpec[] {training(12, 16, 32, 3, 2, Precision.FP32),
             training(10, 8, 24, 1, 2, Precision.FP32), training(12, 16, 32, 3, 2, Precision.BF16)}) {
@@ -201,13 +223,14 @@ class PreferredKernelsTest {
     @Test
     void anUnstridedConvolutionsBackwardDataKeepsOneDnnsFirstChoice() {
         Conv2dSpec spec = training(9, 16, 32, 3, 1, Precision.FP32);
-        assertEquals(backwardData(spec, new PreferredKernels(true, false))[1],
+        assertEquals(backwardData(spec, new PreferredKernels(true, false, true))[1],
                 backwardData(spec, PreferredKernels.ALL)[1]);
     }
 
     @Test
     void aBadValueNamesTheProperty() {
-        for (String property : new String[] {PreferredKernels.INT8_CONV, PreferredKernels.STRIDED_BACKWARD_DATA}) {
+        for (String property : new String[] {PreferredKernels.INT8_CONV, PreferredKernels.STRIDED_BACKWARD_DATA,
+            PreferredKernels.FP32_DEPTHWISE}) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                     () -> with(property, "brgemm", PreferredKernels::fromProperties));
             assertTrue(e.getMessage().contains("-D" + property) && e.getMessage().contains("'brgemm'"),
