@@ -23,6 +23,9 @@ else models=(tutorial resnet20 mobilenetv2); fi
 [[ "$name" =~ ^[a-z0-9-]+$ && -n "$label_a" && -n "$label_b" && "$label_a" != "$label_b" \
   && "$seconds" =~ ^[0-9]+([.][0-9]+)?$ && "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "$usage" >&2; exit 2; }
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
+# the code measured: the commit, marked where tracked files differ from it (read before the runs, not after)
+commit="$(git -C "$root" rev-parse --short HEAD)"
+[ -z "$(git -C "$root" status --porcelain --untracked-files=no)" ] || commit="$commit + uncommitted changes"
 bench="${BENCH:-InferenceThroughput}"
 precision="${PRECISION:-fp32}"
 [[ "$precision" =~ ^(fp32|bf16|int8)$ && ( "$precision" = fp32 || "$bench" = InferenceThroughput ) ]] || {
@@ -60,7 +63,7 @@ done
 mkdir -p "$root/benchmarks/results"
 out="$root/benchmarks/results/$name-$(date -u +%Y-%m-%dT%H%MZ).md"
 python3 - "$log" "$rounds" "$seconds" "$OMP_NUM_THREADS" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" \
-  "$(git -C "$root" rev-parse --short HEAD)" "$load_before" "$(cut -d' ' -f1-3 /proc/loadavg)" "${models[*]}" \
+  "$commit" "$load_before" "$(cut -d' ' -f1-3 /proc/loadavg)" "${models[*]}" \
   "OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset} GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-unset}" "$name" \
   "$label_a" "$flags_a" "$label_b" "$flags_b" "$(grep -o -w 'avx2\|avx512f\|avx512_bf16\|avx512_vnni' /proc/cpuinfo | sort -u | paste -sd' ' -)" \
   "$bench" "$precision" >"$out" <<'PY'

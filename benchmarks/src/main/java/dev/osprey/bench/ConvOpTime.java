@@ -22,8 +22,9 @@ import java.util.Random;
  * that many prepared kernels in turn, as a model's layers of one shape do, so that a kernel is not found in the cache
  * just because the call before read it. The environment variable CONV_GROUPS (default 1) splits the channels into
  * that many groups: CONV_GROUPS=IN with OUT=IN is a depthwise convolution. CONV_PRECISION=int8 (default fp32) runs it
- * in int8, its input calibrated to [0, 3] (unsigned, as after a ReLU). Prints "RESULT us_median V" and
- * "RESULT us_best V".
+ * in int8 with its input range set to [0, 3] (unsigned, as after a ReLU; the Gaussian inputs' negative half reads as
+ * 0), and each call includes the conversion of the fp32 input to 8 bits, as a model's first int8 layer does. Prints
+ * "RESULT us_median V" and "RESULT us_best V".
  */
 public final class ConvOpTime {
     private ConvOpTime() {

@@ -11,6 +11,7 @@ import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_WEIGHTS;
 import dev.osprey.Precision;
 import dev.osprey.backend.Conv2dSpec;
 import dev.osprey.backend.ConvInference;
+import java.util.function.Supplier;
 import org.bytedeco.dnnl.convolution_forward;
 import org.bytedeco.dnnl.memory;
 import org.bytedeco.dnnl.global.dnnl;
@@ -99,7 +100,7 @@ final class ConvInferencePlan implements InferenceConv {
             if (op.quantizedOutput()) { // then mapped onto 8 bits: divided by the readers' scale, rounded, saturated
                 attributes.set_scales_mask(DNNL_ARG_DST, 0);
             }
-            java.util.function.Supplier<convolution_forward.primitive_desc> describe = () -> bias != null
+            Supplier<convolution_forward.primitive_desc> describe = () -> bias != null
                     ? new convolution_forward.primitive_desc(context.engine, dnnl.prop_kind.forward_inference,
                             dnnl.algorithm.convolution_direct, src, any, bias, dst, strides, dilates, padL, padR,
                             attributes, false)

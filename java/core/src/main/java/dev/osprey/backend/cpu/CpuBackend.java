@@ -72,7 +72,7 @@ public final class CpuBackend implements Backend {
     private final Winograd winograd;
     /** Which batch normalizations run through Osprey's kernels rather than oneDNN (-Dosprey.cpu.batchNorm). */
     private final BatchNormKernels.Choice batchNormChoice;
-    /** Where oneDNN's kernels other than its first choice run (-Dosprey.cpu.int8Conv, stridedBackwardData). */
+    /** Where kernels other than oneDNN's first choice run (see PreferredKernels for the three properties). */
     private final PreferredKernels preferredKernels;
     private String convImplementation;
     /** Op chains made by {@link #newChain} (each holds native memory), counted in {@link #nativeAllocations}. */

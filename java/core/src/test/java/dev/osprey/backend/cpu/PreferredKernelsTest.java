@@ -3,7 +3,6 @@ package dev.osprey.backend.cpu;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.osprey.Activation;
@@ -13,6 +12,8 @@ import dev.osprey.backend.ConvInference;
 import dev.osprey.backend.InputRange;
 import java.util.Random;
 import java.util.function.Supplier;
+import org.bytedeco.dnnl.convolution_forward;
+import org.bytedeco.dnnl.memory;
 import org.bytedeco.dnnl.global.dnnl;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
@@ -33,7 +34,8 @@ class PreferredKernelsTest {
 
     @BeforeAll
     static void open() {
-        jit = with(null, CpuBackend::new);
+        jit = with(null, () -> with(PreferredKernels.STRIDED_BACKWARD_DATA, null,
+                () -> with(PreferredKernels.FP32_DEPTHWISE, null, CpuBackend::new)));
         Assumptions.assumeTrue(jit.unavailable(Precision.INT8) == null, () -> jit.unavailable(Precision.INT8));
         int avx512 = dnnl.cpu_isa.avx512_core.value; // where oneDNN has both kernels for these shapes
         Assumptions.assumeTrue((dnnl.get_effective_cpu_isa().value & avx512) == avx512, "needs AVX-512");
@@ -55,7 +57,7 @@ class PreferredKernelsTest {
     }
 
     /** Runs make with the property set to value (null: unset), restoring the property afterwards. */
-    private static <T> T with(String property, String value, Supplier<T> make) {
+    static <T> T with(String property, String value, Supplier<T> make) {
         String before = System.getProperty(property);
         if (value == null) {
             System.clearProperty(property);
@@ -138,6 +140,7 @@ class PreferredKernelsTest {
     void aPointwiseInt8ConvolutionRunsOnTheJitKernel() {
         ConvInference op = op(4, 9, 32, 48, 1, 1, 1);
         assertTrue(implementation(jit, op).startsWith("jit_int8"), implementation(jit, op));
+        assertTrue(implementation(first, op).startsWith("brg"), implementation(first, op));
         sameOutputs(op);
     }
 
@@ -171,7 +174,8 @@ class PreferredKernelsTest {
     private static Object[] backwardData(Conv2dSpec spec, PreferredKernels kernels) {
         Random r = new Random(23);
         try (DnnlContext context = new DnnlContext(); ConvPlan plan = new ConvPlan(context, spec, kernels);
-             CpuTensor dy = CpuTensor.allocate(spec.outputShape()); CpuTensor k = CpuTensor.allocate(spec.kernelShape());
+             CpuTensor dy = CpuTensor.allocate(spec.outputShape());
+             CpuTensor k = CpuTensor.allocate(spec.kernelShape());
              CpuTensor dx = CpuTensor.allocate(spec.inputShape())) {
             for (CpuTensor t : new CpuTensor[] {dy, k}) {
                 for (int i = 0; i < t.size(); i++) {
@@ -228,13 +232,24 @@ class PreferredKernelsTest {
     }
 
     @Test
-    void aBadValueNamesTheProperty() {
-        for (String property : new String[] {PreferredKernels.INT8_CONV, PreferredKernels.STRIDED_BACKWARD_DATA,
-            PreferredKernels.FP32_DEPTHWISE}) {
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                    () -> with(property, "brgemm", PreferredKernels::fromProperties));
-            assertTrue(e.getMessage().contains("-D" + property) && e.getMessage().contains("'brgemm'"),
-                    e.getMessage());
+    void aRuleWhoseKernelIsNotOfferedKeepsOneDnnsFirstChoice() {
+        Conv2dSpec s = new Conv2dSpec(2, 8, 8, 48, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 48, true, Activation.RELU);
+        ConvInference op = new ConvInference(s, false, Precision.FP32);
+        String expected = implementation(first, op);
+        try (DnnlContext context = new DnnlContext(); DnnlContext.Owned owned = new DnnlContext.Owned(context)) {
+            memory.desc x = owned.md(memory.format_tag.nhwc, 2, 48, 8, 8);
+            memory.desc k = owned.md(memory.format_tag.any, 48, 1, 1, 3, 3);
+            int[] made = {0};
+            convolution_forward.primitive_desc d = owned.own(PreferredKernels.preferring("no_such_kernel",
+                    expected.substring(0, 4), () -> {
+                        made[0]++;
+                        return new convolution_forward.primitive_desc(context.engine,
+                                dnnl.prop_kind.forward_inference, dnnl.algorithm.convolution_direct, x, k, x,
+                                new long[] {1, 1}, new long[] {0, 0}, new long[] {1, 1}, new long[] {1, 1},
+                                owned.attributes(Activation.RELU), false);
+                    }));
+            assertEquals(expected, d.impl_info_str().getString());
+            assertEquals(2, made[0], "the walked descriptor is replaced by a fresh one");
         }
     }
 }

@@ -1,0 +1,38 @@
+package dev.osprey.backend.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.api.Test;
+
+/** The properties of {@link PreferredKernels}: each turns its own rule off with onednn, and a bad value is named. */
+class PreferredKernelsPropertiesTest {
+    private static final String[] PROPERTIES = {PreferredKernels.INT8_CONV, PreferredKernels.STRIDED_BACKWARD_DATA,
+        PreferredKernels.FP32_DEPTHWISE};
+
+    /** fromProperties with property set to value and the others unset. */
+    private static PreferredKernels with(String property, String value) {
+        return PreferredKernelsTest.with(PROPERTIES[0], null, () -> PreferredKernelsTest.with(PROPERTIES[1], null,
+                () -> PreferredKernelsTest.with(PROPERTIES[2], null,
+                        () -> PreferredKernelsTest.with(property, value, PreferredKernels::fromProperties))));
+    }
+
+    @Test
+    void eachPropertyTurnsItsOwnRuleOff() {
+        assertEquals(PreferredKernels.ALL, with(PreferredKernels.INT8_CONV, null));
+        assertEquals(PreferredKernels.ALL, with(PreferredKernels.INT8_CONV, "jit"));
+        assertEquals(new PreferredKernels(false, true, true), with(PreferredKernels.INT8_CONV, "onednn"));
+        assertEquals(new PreferredKernels(true, false, true), with(PreferredKernels.STRIDED_BACKWARD_DATA, "onednn"));
+        assertEquals(new PreferredKernels(true, true, false), with(PreferredKernels.FP32_DEPTHWISE, "onednn"));
+    }
+
+    @Test
+    void aBadValueNamesTheProperty() {
+        for (String property : PROPERTIES) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> with(property, "brgemm"));
+            assertTrue(e.getMessage().contains("-D" + property) && e.getMessage().contains("'brgemm'"),
+                    e.getMessage());
+        }
+    }
+}
