@@ -768,9 +768,11 @@ public final class CpuBackend implements Backend {
                                                Tensor dGamma, Tensor dBeta) {
         Checks.batchNorm("batchNormBackward", spec, x, dx, gamma, batchMean, batchVariance, dGamma, dBeta);
         Checks.expect("batchNormBackward dy", dy, spec.shape());
+        if (batchNormChoice.runsHere(spec) || spec.capped()) { // the ReLU's gradient is read from y
+            Checks.expect("batchNormBackward y", y, spec.shape());
+        }
         if (batchNormChoice.runsHere(spec)) {
             Checks.workspace("batchNormBackward", workspace, 0);
-            Checks.expect("batchNormBackward y", y, spec.shape());
             kernels(spec).backward(cpu(x), cpu(y), cpu(dy), cpu(gamma), cpu(batchMean), cpu(batchVariance), cpu(dx),
                     cpu(dGamma), cpu(dBeta));
             return;

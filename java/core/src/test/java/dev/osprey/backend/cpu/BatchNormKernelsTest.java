@@ -158,6 +158,22 @@ class BatchNormKernelsTest {
                 plain.withRelu(true)) && !BatchNormKernels.Choice.ONEDNN.runsHere(plain.withCappedRelu(6f)));
     }
 
+    /** A capped ReLU's gradient is read from y, on either path: a y of another shape is refused, naming it. */
+    @ParameterizedTest
+    @ValueSource(strings = {"osprey", "onednn"})
+    void aBackwardWithACappedReluRefusesAYOfTheWrongShape(String choice) {
+        BatchNormSpec s = new BatchNormSpec(2, 4, 4, 8, 1e-3f, 0.9f).withCappedRelu(6f);
+        try (CpuBackend backend = withChoice(choice, CpuBackend::new); Memory m = backend.newMemory()) {
+            Tensor data = m.allocate(s.shape());
+            Tensor wrongY = m.allocate(2, 4, 4, 9);
+            Tensor perChannel = m.allocate(s.channels());
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> backend.batchNormBackward(s, data, wrongY, data, perChannel, perChannel, perChannel, null,
+                            data, perChannel, perChannel));
+            assertTrue(e.getMessage().contains("batchNormBackward y"), e.getMessage());
+        }
+    }
+
     @Test
     void aChoiceOtherThanAutoOspreyOrOneDnnIsRefusedNamingTheProperty() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
