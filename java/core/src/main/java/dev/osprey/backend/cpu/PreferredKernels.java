@@ -11,8 +11,8 @@ import org.bytedeco.dnnl.primitive_desc;
  * primitive, best first by its own measure, and for three kinds of convolution a JIT kernel further down the list ran
  * faster on this project's AVX-512 machine (each kernel alone:
  * benchmarks/results/onednn-kernel-probe-2026-12-04T2150Z.md).
- * A rule acts only where oneDNN's first choice is the kernel it was measured against, and never replaces an AMX
- * kernel. Each rule has its own property; {@code onednn} keeps oneDNN's first choice, for comparisons.
+ * A rule acts only where oneDNN's first choice is the kernel it was measured against, on AVX-512: never on AVX2
+ * machines nor in place of an AMX kernel, where nothing was measured. Each rule has its own property; {@code onednn} keeps oneDNN's first choice, for comparisons.
  * <ul>
  *   <li><b>int8 convolutions without groups</b> ({@code -Dosprey.cpu.int8Conv=jit|onednn}): oneDNN's older JIT int8
  *   kernel ({@code jit_int8}, {@code jit_int8_1x1}) rather than its brgemm ones. Through Osprey, alone, ResNet-20's
@@ -46,6 +46,8 @@ record PreferredKernels(boolean int8Conv, boolean stridedBackwardData, boolean f
     static final String STRIDED_BACKWARD_DATA = "osprey.cpu.stridedBackwardData";
     /** The property of the fp32 depthwise rule. */
     static final String FP32_DEPTHWISE = "osprey.cpu.fp32Depthwise";
+    /** The instruction set of every kernel the rules were measured on (avx512_core, _vnni, _bf16 in the names). */
+    private static final String MEASURED_ISA = ":avx512_core";
     /** Every rule on: what the properties give where unset. */
     static final PreferredKernels ALL = new PreferredKernels(true, true, true);
 
@@ -91,14 +93,14 @@ record PreferredKernels(boolean int8Conv, boolean stridedBackwardData, boolean f
 
     /**
      * describe's descriptor moved on to oneDNN's first kernel whose name starts with prefix, where oneDNN's first
-     * choice starts with replacing and is no AMX kernel (none was measured against the JIT ones), and a kernel with
-     * that prefix is offered; else at oneDNN's first choice. A descriptor walked to the end of oneDNN's list stays on
+     * choice starts with replacing and is an AVX-512 kernel other than an AMX one (the only kind measured against the
+     * JIT ones), and a kernel with that prefix is offered; else at oneDNN's first choice. A descriptor walked to the end of oneDNN's list stays on
      * its last kernel, so one that found none is closed and a fresh one returned; the caller owns the result.
      */
     static <D extends primitive_desc> D preferring(String prefix, String replacing, Supplier<D> describe) {
         D desc = describe.get();
         String first = name(desc);
-        if (!first.startsWith(replacing) || first.contains("amx")) {
+        if (!first.startsWith(replacing) || !first.contains(MEASURED_ISA) || first.contains("amx")) {
             return desc;
         }
         try {
