@@ -99,8 +99,7 @@ record PreferredKernels(boolean int8Conv, boolean stridedBackwardData, boolean f
      */
     static <D extends primitive_desc> D preferring(String prefix, String replacing, Supplier<D> describe) {
         D desc = describe.get();
-        String first = name(desc);
-        if (!first.startsWith(replacing) || !first.contains(MEASURED_ISA) || first.contains("amx")) {
+        if (!replaces(name(desc), replacing)) {
             return desc;
         }
         try {
@@ -115,6 +114,14 @@ record PreferredKernels(boolean int8Conv, boolean stridedBackwardData, boolean f
         }
         desc.close();
         return describe.get();
+    }
+
+    /**
+     * Whether a rule replacing kernels whose names start with replacing acts on oneDNN's first choice first: one of
+     * those, for AVX-512 and not AMX (the only kind measured).
+     */
+    static boolean replaces(String first, String replacing) {
+        return first.startsWith(replacing) && first.contains(MEASURED_ISA) && !first.contains("amx");
     }
 
     private static String name(primitive_desc desc) {

@@ -1,6 +1,7 @@
 package dev.osprey.backend.cpu;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -25,6 +26,20 @@ class PreferredKernelsPropertiesTest {
         assertEquals(new PreferredKernels(false, true, true), with(PreferredKernels.INT8_CONV, "onednn"));
         assertEquals(new PreferredKernels(true, false, true), with(PreferredKernels.STRIDED_BACKWARD_DATA, "onednn"));
         assertEquals(new PreferredKernels(true, true, false), with(PreferredKernels.FP32_DEPTHWISE, "onednn"));
+    }
+
+    /** The rules act on the AVX-512 kernels they were measured against, and on nothing else. */
+    @Test
+    void aRuleActsOnlyOnTheKernelsItWasMeasuredAgainst() {
+        assertTrue(PreferredKernels.replaces("brg_conv_fwd:avx512_core_vnni", "brg"));
+        assertTrue(PreferredKernels.replaces("brgconv_1x1:avx512_core_vnni", "brg"));
+        assertTrue(PreferredKernels.replaces("brgconv_strided:avx512_core_bf16", "brgconv_strided"));
+        assertTrue(PreferredKernels.replaces("brdgmm_dw:avx512_core", "brdgmm_dw"));
+        assertFalse(PreferredKernels.replaces("brg_conv_fwd:avx512_core_amx", "brg"), "AMX: never measured");
+        assertFalse(PreferredKernels.replaces("brgconv_strided:avx2", "brgconv_strided"), "AVX2: never measured");
+        assertFalse(PreferredKernels.replaces("brg_conv_fwd:avx2_vnni", "brg"), "AVX2: never measured");
+        assertFalse(PreferredKernels.replaces("jit:avx512_core", "brgconv_strided"), "another first choice");
+        assertFalse(PreferredKernels.replaces("jit_int8:avx512_core_vnni", "brg"), "already the JIT kernel");
     }
 
     @Test
