@@ -10,8 +10,8 @@ import java.util.Map;
  * ({@link ActivationOnly}), becomes one op: the kernel and bias scaled per channel, the activation fused. Exact up to
  * rounding, since inference normalization is x * scale + shift per channel. In every plan, a layer that can apply an
  * activation itself ({@link ActivationAbsorber}) takes over the activation layer after it (Conv2D then ReLU, or
- * BatchNormalization then ReLU or ReLU6, as one op forward and backward), and a convolution ({@link PaddingAbsorber}) takes
- * over the zero padding ({@link PaddingOnly}) before it as its own padding. In optimized inference plans, a convolution
+ * BatchNormalization then ReLU or ReLU6, as one op forward and backward), and a convolution
+ * ({@link PaddingAbsorber}) takes over the zero padding ({@link PaddingOnly}) before it as its own padding. In optimized inference plans, a convolution
  * ({@link ResidualAbsorber}) whose output (or its folded BatchNormalization's) only feeds a two-input {@link Sum} adds
  * the other input itself, and the activation after the sum too: a residual block's tail is one op.
  */

@@ -10,9 +10,9 @@ import org.bytedeco.dnnl.primitive_desc;
  * Where Osprey takes a oneDNN kernel other than oneDNN's first choice: oneDNN lists every kernel that can run a
  * primitive, best first by its own measure, and for three kinds of convolution a JIT kernel further down the list ran
  * faster on this project's AVX-512 machine (each kernel alone:
- * benchmarks/results/onednn-kernel-probe-2026-12-04T2150Z.md).
- * A rule acts only where oneDNN's first choice is the kernel it was measured against, on AVX-512: never on AVX2
- * machines nor in place of an AMX kernel, where nothing was measured. Each rule has its own property; {@code onednn} keeps oneDNN's first choice, for comparisons.
+ * benchmarks/results/onednn-kernel-probe-2026-12-04T2150Z.md). A rule acts only where oneDNN's first choice is the
+ * kernel it was measured against, on AVX-512: never on AVX2 machines nor in place of an AMX kernel, where nothing was
+ * measured. Each rule has its own property; {@code onednn} keeps oneDNN's first choice, for comparisons.
  * <ul>
  *   <li><b>int8 convolutions without groups</b> ({@code -Dosprey.cpu.int8Conv=jit|onednn}): oneDNN's older JIT int8
  *   kernel ({@code jit_int8}, {@code jit_int8_1x1}) rather than its brgemm ones. Through Osprey, alone, ResNet-20's
@@ -94,8 +94,9 @@ record PreferredKernels(boolean int8Conv, boolean stridedBackwardData, boolean f
     /**
      * describe's descriptor moved on to oneDNN's first kernel whose name starts with prefix, where oneDNN's first
      * choice starts with replacing and is an AVX-512 kernel other than an AMX one (the only kind measured against the
-     * JIT ones), and a kernel with that prefix is offered; else at oneDNN's first choice. A descriptor walked to the end of oneDNN's list stays on
-     * its last kernel, so one that found none is closed and a fresh one returned; the caller owns the result.
+     * JIT ones), and a kernel with that prefix is offered; else at oneDNN's first choice. A descriptor walked to the
+     * end of oneDNN's list stays on its last kernel, so one that found none is closed and a fresh one returned; the
+     * caller owns the result.
      */
     static <D extends primitive_desc> D preferring(String prefix, String replacing, Supplier<D> describe) {
         D desc = describe.get();

@@ -66,17 +66,7 @@ class BatchNormKernelsTest {
     }
 
     private static <T> T withChoice(String choice, Supplier<T> body) {
-        String before = System.getProperty(BatchNormKernels.PROPERTY);
-        System.setProperty(BatchNormKernels.PROPERTY, choice);
-        try {
-            return body.get();
-        } finally {
-            if (before == null) {
-                System.clearProperty(BatchNormKernels.PROPERTY);
-            } else {
-                System.setProperty(BatchNormKernels.PROPERTY, before);
-            }
-        }
+        return SystemProperties.with(BatchNormKernels.PROPERTY, choice, body);
     }
 
     /** No ReLU, a plain one, ReLU6, and a cap of 1 that clips many values; 24 channels and 7 (a vector's tail). */

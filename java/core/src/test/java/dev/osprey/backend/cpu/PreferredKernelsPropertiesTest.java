@@ -14,9 +14,9 @@ class PreferredKernelsPropertiesTest {
 
     /** fromProperties with property set to value and the others unset. */
     private static PreferredKernels with(String property, String value) {
-        return PreferredKernelsTest.with(PROPERTIES[0], null, () -> PreferredKernelsTest.with(PROPERTIES[1], null,
-                () -> PreferredKernelsTest.with(PROPERTIES[2], null,
-                        () -> PreferredKernelsTest.with(property, value, PreferredKernels::fromProperties))));
+        return SystemProperties.with(PROPERTIES[0], null, () -> SystemProperties.with(PROPERTIES[1], null,
+                () -> SystemProperties.with(PROPERTIES[2], null,
+                        () -> SystemProperties.with(property, value, PreferredKernels::fromProperties))));
     }
 
     @Test

@@ -10,7 +10,6 @@ import dev.osprey.backend.Conv2dSpec;
 import dev.osprey.backend.ConvInference;
 import dev.osprey.backend.InputRange;
 import java.util.Random;
-import java.util.function.Supplier;
 import org.bytedeco.dnnl.convolution_forward;
 import org.bytedeco.dnnl.memory;
 import org.bytedeco.dnnl.global.dnnl;
@@ -33,12 +32,11 @@ class PreferredKernelsTest {
 
     @BeforeAll
     static void open() {
-        jit = with(null, () -> with(PreferredKernels.STRIDED_BACKWARD_DATA, null,
-                () -> with(PreferredKernels.FP32_DEPTHWISE, null, CpuBackend::new)));
+        jit = withAll(null);
         Assumptions.assumeTrue(jit.unavailable(Precision.INT8) == null, () -> jit.unavailable(Precision.INT8));
         int avx512 = dnnl.cpu_isa.avx512_core.value; // where oneDNN has both kernels for these shapes
         Assumptions.assumeTrue((dnnl.get_effective_cpu_isa().value & avx512) == avx512, "needs AVX-512");
-        first = with("onednn", () -> with(PreferredKernels.FP32_DEPTHWISE, "onednn", CpuBackend::new));
+        first = withAll("onednn");
     }
 
     @AfterAll
@@ -50,28 +48,11 @@ class PreferredKernelsTest {
         }
     }
 
-    /** Runs make with -Dosprey.cpu.int8Conv set to value (null: unset), restoring the property afterwards. */
-    private static <T> T with(String value, Supplier<T> make) {
-        return with(PreferredKernels.INT8_CONV, value, make);
-    }
-
-    /** Runs make with the property set to value (null: unset), restoring the property afterwards. */
-    static <T> T with(String property, String value, Supplier<T> make) {
-        String before = System.getProperty(property);
-        if (value == null) {
-            System.clearProperty(property);
-        } else {
-            System.setProperty(property, value);
-        }
-        try {
-            return make.get();
-        } finally {
-            if (before == null) {
-                System.clearProperty(property);
-            } else {
-                System.setProperty(property, before);
-            }
-        }
+    /** A backend made with each of the three properties set to value (null: unset). */
+    private static CpuBackend withAll(String value) {
+        return SystemProperties.with(PreferredKernels.INT8_CONV, value,
+                () -> SystemProperties.with(PreferredKernels.STRIDED_BACKWARD_DATA, value,
+                        () -> SystemProperties.with(PreferredKernels.FP32_DEPTHWISE, value, CpuBackend::new)));
     }
 
     private static ConvInference op(int batch, int size, int in, int out, int kernel, int stride, int groups) {
