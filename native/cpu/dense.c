@@ -6,9 +6,9 @@
  * ISA: on AVX-512 its batch-8 answers differed from its batch-1 ones). At batch 1 oneDNN's inner product also spends
  * most of a call setting up (7 us for the tutorial CNN's 576 x 64 layer, whose 37 K multiply-adds take under 1 us).
  * Six images at a time are multiplied into 16 units' sums each (12 vectors in registers, each vector of W loaded once
- * for all six); fewer images take 64 units at a time each; the last units % 8 are read and written through a mask,
- * never past the end of a row of W, of b or of y. A team of threads splits the images evenly; a team of one runs on
- * the calling thread.
+ * for all six), the last units % 16 through masks; fewer than three images take 64 units at a time each, the last
+ * units % 8 through a mask. A mask never reads or writes past the end of a row of W, of b or of y. A team of threads
+ * splits the images evenly; a team of one runs on the calling thread.
  */
 #include <jni.h>
 
@@ -46,25 +46,50 @@ TARGET INLINE void finish(const pass *p, __m256 sum, const float *b, float *y) {
     _mm256_storeu_ps(y, sum);
 }
 
+/* As start and finish for the lanes of a mask only: the others are neither read nor written. */
+TARGET INLINE __m256 start_masked(const pass *p, const float *y, __m256i mask) {
+    return p->first ? _mm256_setzero_ps() : _mm256_maskload_ps(y, mask);
+}
+
+TARGET INLINE void finish_masked(const pass *p, __m256 sum, const float *b, float *y, __m256i mask) {
+    if (p->last) {
+        __m256 a = _mm256_add_ps(sum, _mm256_maskload_ps(b, mask));
+        sum = p->rectify_on ? rectify(a, p->slope, p->cap) : a;
+    }
+    _mm256_maskstore_ps(y, mask, sum);
+}
+
 /*
  * y (rows x 16 floats, rows units apart) over the chunk's inputs [0, depth) of x (rows in apart) and W (rows units
  * apart), for 1 to 6 images (a constant where this is inlined, so only its rows' code is left): 12 vectors of sums in
  * registers, each vector of W loaded once for all the rows. Each image's sums are taken in the same order whatever the
- * row count, so an image's outputs do not depend on how many images share its call.
+ * row count, so an image's outputs do not depend on how many images share its call. masked (a constant too): the
+ * last 1 to 15 units of a row, the lanes of m0 in the first vector and of m1 in the second, never read or written
+ * past them (a classifier's 10 units: without it each image ran two chains of multiply-adds alone, at their latency).
  */
 TARGET INLINE void dense16(const float *x, int in, int depth, const float *w, int units, const pass *p, const float *b,
-                           float *y, const int rows) {
+                           float *y, const int rows, const int masked, __m256i m0, __m256i m1) {
+#define W_LOAD(at, m) (masked ? _mm256_maskload_ps(at, m) : _mm256_loadu_ps(at))
+#define START(at, m) (masked ? start_masked(p, at, m) : start(p, at))
+#define FINISH(sum, at, m, off) \
+    do { \
+        if (masked) { \
+            finish_masked(p, sum, b + (off), (at) + (off), m); \
+        } else { \
+            finish(p, sum, b + (off), (at) + (off)); \
+        } \
+    } while (0)
     float *y0 = y, *y1 = y0 + units, *y2 = y1 + units, *y3 = y2 + units, *y4 = y3 + units, *y5 = y4 + units;
     const float *x0 = x, *x1 = x0 + in, *x2 = x1 + in, *x3 = x2 + in, *x4 = x3 + in, *x5 = x4 + in;
-    __m256 a0 = start(p, y0), b0 = start(p, y0 + 8), a1 = a0, b1 = b0, a2 = a0, b2 = b0, a3 = a0, b3 = b0;
+    __m256 a0 = START(y0, m0), b0 = START(y0 + 8, m1), a1 = a0, b1 = b0, a2 = a0, b2 = b0, a3 = a0, b3 = b0;
     __m256 a4 = a0, b4 = b0, a5 = a0, b5 = b0;
-    if (rows > 1) { a1 = start(p, y1); b1 = start(p, y1 + 8); }
-    if (rows > 2) { a2 = start(p, y2); b2 = start(p, y2 + 8); }
-    if (rows > 3) { a3 = start(p, y3); b3 = start(p, y3 + 8); }
-    if (rows > 4) { a4 = start(p, y4); b4 = start(p, y4 + 8); }
-    if (rows > 5) { a5 = start(p, y5); b5 = start(p, y5 + 8); }
+    if (rows > 1) { a1 = START(y1, m0); b1 = START(y1 + 8, m1); }
+    if (rows > 2) { a2 = START(y2, m0); b2 = START(y2 + 8, m1); }
+    if (rows > 3) { a3 = START(y3, m0); b3 = START(y3 + 8, m1); }
+    if (rows > 4) { a4 = START(y4, m0); b4 = START(y4 + 8, m1); }
+    if (rows > 5) { a5 = START(y5, m0); b5 = START(y5 + 8, m1); }
     for (int i = 0; i < depth; i++, w += units) {
-        __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8), q;
+        __m256 w0 = W_LOAD(w, m0), w1 = W_LOAD(w + 8, m1), q;
         q = _mm256_broadcast_ss(x0 + i); a0 = _mm256_fmadd_ps(q, w0, a0); b0 = _mm256_fmadd_ps(q, w1, b0);
         if (rows > 1) { q = _mm256_broadcast_ss(x1 + i); a1 = _mm256_fmadd_ps(q, w0, a1); b1 = _mm256_fmadd_ps(q, w1, b1); }
         if (rows > 2) { q = _mm256_broadcast_ss(x2 + i); a2 = _mm256_fmadd_ps(q, w0, a2); b2 = _mm256_fmadd_ps(q, w1, b2); }
@@ -72,12 +97,15 @@ TARGET INLINE void dense16(const float *x, int in, int depth, const float *w, in
         if (rows > 4) { q = _mm256_broadcast_ss(x4 + i); a4 = _mm256_fmadd_ps(q, w0, a4); b4 = _mm256_fmadd_ps(q, w1, b4); }
         if (rows > 5) { q = _mm256_broadcast_ss(x5 + i); a5 = _mm256_fmadd_ps(q, w0, a5); b5 = _mm256_fmadd_ps(q, w1, b5); }
     }
-    finish(p, a0, b, y0); finish(p, b0, b + 8, y0 + 8);
-    if (rows > 1) { finish(p, a1, b, y1); finish(p, b1, b + 8, y1 + 8); }
-    if (rows > 2) { finish(p, a2, b, y2); finish(p, b2, b + 8, y2 + 8); }
-    if (rows > 3) { finish(p, a3, b, y3); finish(p, b3, b + 8, y3 + 8); }
-    if (rows > 4) { finish(p, a4, b, y4); finish(p, b4, b + 8, y4 + 8); }
-    if (rows > 5) { finish(p, a5, b, y5); finish(p, b5, b + 8, y5 + 8); }
+    FINISH(a0, y0, m0, 0); FINISH(b0, y0, m1, 8);
+    if (rows > 1) { FINISH(a1, y1, m0, 0); FINISH(b1, y1, m1, 8); }
+    if (rows > 2) { FINISH(a2, y2, m0, 0); FINISH(b2, y2, m1, 8); }
+    if (rows > 3) { FINISH(a3, y3, m0, 0); FINISH(b3, y3, m1, 8); }
+    if (rows > 4) { FINISH(a4, y4, m0, 0); FINISH(b4, y4, m1, 8); }
+    if (rows > 5) { FINISH(a5, y5, m0, 0); FINISH(b5, y5, m1, 8); }
+#undef W_LOAD
+#undef START
+#undef FINISH
 }
 
 /*
@@ -124,16 +152,22 @@ TARGET INLINE void dense8(const float *x, int depth, const float *w, int units, 
     }
 }
 
-typedef void (*dense16_fn)(const float *, int, int, const float *, int, const pass *, const float *, float *);
-#define OSPREY_DENSE16(rows) \
-    TARGET static void dense16_##rows(const float *x, int in, int depth, const float *w, int units, const pass *p, \
-                                      const float *b, float *y) { \
-        dense16(x, in, depth, w, units, p, b, y, rows); \
+typedef void (*dense16_fn)(const float *, int, int, const float *, int, const pass *, const float *, float *,
+                           __m256i, __m256i);
+#define OSPREY_DENSE16(rows, masked, suffix) \
+    TARGET static void dense16_##rows##suffix(const float *x, int in, int depth, const float *w, int units, \
+                                              const pass *p, const float *b, float *y, __m256i m0, __m256i m1) { \
+        dense16(x, in, depth, w, units, p, b, y, rows, masked, m0, m1); \
     }
-OSPREY_DENSE16(1) OSPREY_DENSE16(2) OSPREY_DENSE16(3) OSPREY_DENSE16(4) OSPREY_DENSE16(5) OSPREY_DENSE16(6)
+OSPREY_DENSE16(1, 0, ) OSPREY_DENSE16(2, 0, ) OSPREY_DENSE16(3, 0, ) OSPREY_DENSE16(4, 0, ) OSPREY_DENSE16(5, 0, )
+OSPREY_DENSE16(6, 0, )
+OSPREY_DENSE16(3, 1, _masked) OSPREY_DENSE16(4, 1, _masked) OSPREY_DENSE16(5, 1, _masked)
+OSPREY_DENSE16(6, 1, _masked)
 #undef OSPREY_DENSE16
-/* By the number of images (index 1 .. 6). */
+/* By the number of images (index 1 .. 6): 16 units, and the last 1 to 15 of a row (3 images or more). */
 static const dense16_fn DENSE16[7] = {NULL, dense16_1, dense16_2, dense16_3, dense16_4, dense16_5, dense16_6};
+static const dense16_fn DENSE16_MASKED[7] = {NULL, NULL, NULL, dense16_3_masked, dense16_4_masked, dense16_5_masked,
+                                             dense16_6_masked};
 
 /*
  * W is taken in blocks of at most BLOCK_UNITS units by CHUNK_FLOATS / block inputs (64 KB, at least 8 inputs), which
@@ -151,8 +185,16 @@ TARGET static void dense_block(const float *x, int rows, int in, int depth, cons
                                const pass *p, const float *b, __m256i mask, float *y) {
     int u = u0;
     if (rows >= 3) {
+        const __m256i all = _mm256_set1_epi32(-1);
         for (; u + 16 <= u1; u += 16) {
-            DENSE16[rows](x, in, depth, w + u, units, p, b + u, y + u);
+            DENSE16[rows](x, in, depth, w + u, units, p, b + u, y + u, all, all);
+        }
+        if (u < u1) { /* the last 1 to 15 units: lanes [0, u1 - u) of the two vectors */
+            const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+            const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(u1 - u), lane);
+            const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(u1 - u - 8), lane);
+            DENSE16_MASKED[rows](x, in, depth, w + u, units, p, b + u, y + u, m0, m1);
+            u = u1;
         }
     }
     for (int r = 0; r < rows; r++) {
@@ -163,7 +205,8 @@ TARGET static void dense_block(const float *x, int rows, int in, int depth, cons
             dense64(xr, depth, w + v, units, p, b + v, yr + v);
         }
         for (; v + 16 <= u1; v += 16) {
-            DENSE16[1](xr, in, depth, w + v, units, p, b + v, yr + v);
+            DENSE16[1](xr, in, depth, w + v, units, p, b + v, yr + v, _mm256_set1_epi32(-1),
+                       _mm256_set1_epi32(-1));
         }
         for (; v + 8 <= u1; v += 8) {
             dense8(xr, depth, w + v, units, p, b + v, mask, yr + v, 0);

@@ -54,6 +54,10 @@ class InferenceDenseTest {
             new DenseSpec(5, 576, 64, Activation.RELU),                 // pairs of images, then one alone
             new DenseSpec(256, 40, 96, Activation.relu(0.5f, 0.2f)),    // a large batch, its team sized by its work
             new DenseSpec(13, 300, 530, Activation.LINEAR),             // W in blocks of units and chunks of inputs
+            new DenseSpec(256, 1280, 10, Activation.LINEAR),            // MobileNetV2's classifier: 6 images, masked
+            new DenseSpec(9, 70, 3, Activation.RELU),                   // 6 + 3 images, one masked vector
+            new DenseSpec(8, 40, 29, Activation.relu(0.5f, 0.2f)),      // 16 units, then 13 masked
+            new DenseSpec(7, 3000, 10, Activation.LINEAR),              // masked units in chunks of inputs
         };
         for (DenseSpec s : specs) {
             DenseInference op = new DenseInference(s, Precision.FP32);
@@ -63,8 +67,9 @@ class InferenceDenseTest {
             float[] x = random(r, s.batch() * s.inFeatures());
             float[] k = random(r, s.inFeatures() * s.units());
             float[] b = random(r, s.units());
-            // fp32 sums of up to 576 products against the reference's doubles
-            assertClose(s.toString(), ReferenceOps.denseForward(s, x, k, b), run(op, x, k, b), 5e-5);
+            // fp32 sums of hundreds or thousands of products against the reference's doubles
+            assertClose(s.toString(), ReferenceOps.denseForward(s, x, k, b), run(op, x, k, b),
+                    5e-5 * Math.max(1, s.inFeatures() / 576.0));
         }
     }
 
@@ -92,14 +97,14 @@ class InferenceDenseTest {
 
     /**
      * Each image's outputs are the same bits alone as in a batch of 7 split over teams of 1 to 3 threads: six images at
-     * a time and single ones, 64, 16 and 8 units and a masked tail, W in one pass (one image) or in blocks of units
-     * and chunks of inputs (several): serving answers a request the same in any batch.
+     * a time and single ones, 64, 16 and 8 units and masked tails (of 16 units, and of 8), W in one pass (one image) or
+     * in blocks of units and chunks of inputs (several): serving answers a request the same in any batch.
      */
     @Test
     void anImageGetsTheSameBitsAloneAndInAnyBatchOnAnyTeam() {
         int batch = 7;
         int in = 200;
-        for (int units : new int[] {96, 77, 520}) {
+        for (int units : new int[] {96, 77, 520, 10, 3, 29}) {
             DenseSpec s = new DenseSpec(batch, in, units, Activation.RELU);
             Random r = new Random(units);
             float[] x = random(r, batch * in);
