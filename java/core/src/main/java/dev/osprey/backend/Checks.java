@@ -19,7 +19,10 @@ public final class Checks {
         return n;
     }
 
-    /** The tensor has as many elements as this shape. */
+    /**
+     * The tensor has as many elements as this shape; its dimensions may differ (callers pass views of one layout, such
+     * as a kernel as a flat run of floats), so a transposed tensor of the same size passes.
+     */
     public static void expect(String what, Tensor t, int... shape) {
         long n = 1;
         for (int d : shape) {

@@ -11,9 +11,10 @@ import java.util.Map;
  * rounding, since inference normalization is x * scale + shift per channel. In every plan, a layer that can apply an
  * activation itself ({@link ActivationAbsorber}) takes over the activation layer after it (Conv2D then ReLU, or
  * BatchNormalization then ReLU or ReLU6, as one op forward and backward), and a convolution
- * ({@link PaddingAbsorber}) takes over the zero padding ({@link PaddingOnly}) before it as its own padding. In optimized inference plans, a convolution
- * ({@link ResidualAbsorber}) whose output (or its folded BatchNormalization's) only feeds a two-input {@link Sum} adds
- * the other input itself, and the activation after the sum too: a residual block's tail is one op.
+ * ({@link PaddingAbsorber}) takes over the zero padding ({@link PaddingOnly}) before it as its own padding. In
+ * optimized inference plans, a convolution ({@link ResidualAbsorber}) whose output (or its folded
+ * BatchNormalization's) only feeds a two-input {@link Sum} adds the other input itself, and the activation after the
+ * sum too: a residual block's tail is one op.
  */
 public final class Fusion {
     private Fusion() {

@@ -35,7 +35,7 @@ import org.bytedeco.dnnl.global.dnnl;
  */
 final class ConvPlan implements AutoCloseable {
     private final DnnlContext context;
-    private final PreferredKernels kernels; // the backward-data kernel, where not oneDNN's first choice
+    private final PreferredKernels kernels; // its rules: the forward kernel here, backward-data's at its first run
     private final DnnlContext.Owned owned;
     private final Conv2dSpec spec;
     private final ConvGeometry geometry;    // images, sizes and window as the primitives see them (folded or not)

@@ -511,8 +511,8 @@ public final class CpuBackend implements Backend {
      * Inference slices of at most this many bytes in their largest activation: 1 MiB per thread of the team (each
      * thread's share about its core's L2 cache here), 2 MiB on 2 threads, unless -Dosprey.cpu.inferenceSliceBytes
      * gives the bytes (0: batches run whole). A slice's busiest layer then holds its input, output and a residual
-     * (about 6 MiB on 2 threads) in the last-level cache, not in memory: ResNet-20 at batch 256, whose first stage writes
-     * 16 MiB a layer, ran 1.23x faster in slices of 32 (2 threads, median of 4 interleaved rounds,
+     * (about 6 MiB on 2 threads) in the last-level cache, not in memory: ResNet-20 at batch 256, whose first stage
+     * writes 16 MiB a layer, ran 1.23x faster in slices of 32 (2 threads, median of 4 interleaved rounds,
      * inference-slices-2026-12-04T1828Z.md; the probe before it, 1.29x), and MobileNetV2, whose expansions never
      * reach memory, unchanged. Measured on 2 threads only: scaling with the team keeps each thread's work per slice,
      * and so the share of each op's fixed cost, where it was measured.

@@ -94,18 +94,18 @@ record PreferredKernels(boolean int8Conv, boolean stridedBackwardData, boolean f
     /**
      * describe's descriptor moved on to oneDNN's first kernel whose name starts with prefix, where oneDNN's first
      * choice starts with replacing and is an AVX-512 kernel other than an AMX one (the only kind measured against the
-     * JIT ones), and a kernel with that prefix is offered; else at oneDNN's first choice. A descriptor walked to the
-     * end of oneDNN's list stays on its last kernel, so one that found none is closed and a fresh one returned; the
-     * caller owns the result.
+     * JIT ones), and such a kernel is offered for AVX-512 too (a JIT kernel for an older instruction set was never
+     * measured); else at oneDNN's first choice. A descriptor walked to the end of oneDNN's list stays on its last
+     * kernel, so one that found none is closed and a fresh one returned; the caller owns the result.
      */
     static <D extends primitive_desc> D preferring(String prefix, String replacing, Supplier<D> describe) {
         D desc = describe.get();
-        if (!replaces(name(desc), replacing)) {
-            return desc;
-        }
         try {
+            if (!replaces(name(desc), replacing)) {
+                return desc;
+            }
             while (desc.next_impl()) {
-                if (name(desc).startsWith(prefix)) {
+                if (isPreferred(name(desc), prefix)) {
                     return desc;
                 }
             }
@@ -123,6 +123,11 @@ record PreferredKernels(boolean int8Conv, boolean stridedBackwardData, boolean f
      */
     static boolean replaces(String first, String replacing) {
         return first.startsWith(replacing) && first.contains(MEASURED_ISA) && !first.contains("amx");
+    }
+
+    /** Whether a kernel further down oneDNN's list is the one a rule prefers: its prefix, for AVX-512 and not AMX. */
+    static boolean isPreferred(String kernel, String prefix) {
+        return kernel.startsWith(prefix) && kernel.contains(MEASURED_ISA) && !kernel.contains("amx");
     }
 
     private static String name(primitive_desc desc) {

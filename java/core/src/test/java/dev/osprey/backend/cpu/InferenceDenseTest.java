@@ -143,29 +143,34 @@ class InferenceDenseTest {
         return t;
     }
 
-    /** The last lanes of a row are written through a mask: the floats after the output stay as they were. */
+    /**
+     * The last lanes of a row are written through a mask, by one image at a time (2 images) and by six or three at a
+     * time (9 images): the floats after the output stay as they were.
+     */
     @Test
     void theLastLanesWriteNothingPastTheOutput() {
-        DenseSpec s = new DenseSpec(2, 9, 13, Activation.LINEAR);
-        DenseInference op = new DenseInference(s, Precision.FP32);
-        assertTrue(InferenceDense.fits(op));
-        Random r = new Random(11);
-        float[] x = random(r, 2 * 9);
-        float[] k = random(r, 9 * 13);
-        float[] b = random(r, 13);
-        int outputs = 2 * 13;
-        try (Memory memory = backend.newMemory()) {
-            Tensor whole = memory.allocate(outputs + 8);
-            float[] sentinel = new float[outputs + 8];
-            java.util.Arrays.fill(sentinel, 7f);
-            backend.copyIn(sentinel, 0, whole);
-            compute(memory, op, x, k, b, backend.view(whole, 0, s.outputShape()));
-            float[] after = new float[outputs + 8];
-            backend.copyOut(whole, after, 0);
-            assertClose("the outputs", ReferenceOps.denseForward(s, x, k, b),
-                    java.util.Arrays.copyOf(after, outputs), 1e-5);
-            for (int i = outputs; i < after.length; i++) {
-                assertEquals(7f, after[i], "float " + i + " past the output");
+        for (int[] batchAndUnits : new int[][] {{2, 13}, {9, 10}, {9, 29}, {3, 3}}) {
+            DenseSpec s = new DenseSpec(batchAndUnits[0], 9, batchAndUnits[1], Activation.LINEAR);
+            DenseInference op = new DenseInference(s, Precision.FP32);
+            assertTrue(InferenceDense.fits(op));
+            Random r = new Random(11);
+            float[] x = random(r, s.batch() * 9);
+            float[] k = random(r, 9 * s.units());
+            float[] b = random(r, s.units());
+            int outputs = s.batch() * s.units();
+            try (Memory memory = backend.newMemory()) {
+                Tensor whole = memory.allocate(outputs + 16);
+                float[] sentinel = new float[outputs + 16];
+                java.util.Arrays.fill(sentinel, 7f);
+                backend.copyIn(sentinel, 0, whole);
+                compute(memory, op, x, k, b, backend.view(whole, 0, s.outputShape()));
+                float[] after = new float[outputs + 16];
+                backend.copyOut(whole, after, 0);
+                assertClose("the outputs of " + s, ReferenceOps.denseForward(s, x, k, b),
+                        java.util.Arrays.copyOf(after, outputs), 1e-5);
+                for (int i = outputs; i < after.length; i++) {
+                    assertEquals(7f, after[i], "float " + i + " past the output of " + s);
+                }
             }
         }
     }

@@ -42,6 +42,19 @@ class PreferredKernelsPropertiesTest {
         assertFalse(PreferredKernels.replaces("jit_int8:avx512_core_vnni", "brg"), "already the JIT kernel");
     }
 
+    /** Further down oneDNN's list, a rule takes only the AVX-512 JIT kernel measured, never one for another ISA. */
+    @Test
+    void aRuleTakesOnlyTheKernelItWasMeasuredWith() {
+        assertTrue(PreferredKernels.isPreferred("jit_int8:avx512_core_vnni", "jit_int8"));
+        assertTrue(PreferredKernels.isPreferred("jit_int8_1x1:avx512_core_vnni", "jit_int8"));
+        assertTrue(PreferredKernels.isPreferred("jit_bf16:avx512_core_bf16", "jit"));
+        assertTrue(PreferredKernels.isPreferred("jit_dw:avx512_core", "jit_dw"));
+        assertFalse(PreferredKernels.isPreferred("jit_int8:avx2_vnni", "jit_int8"), "AVX2: never measured");
+        assertFalse(PreferredKernels.isPreferred("jit:avx2", "jit"), "AVX2: never measured");
+        assertFalse(PreferredKernels.isPreferred("jit:avx512_core_amx", "jit"), "AMX: never measured");
+        assertFalse(PreferredKernels.isPreferred("brg_conv_fwd:avx512_core", "jit"), "another kernel");
+    }
+
     @Test
     void aBadValueNamesTheProperty() {
         for (String property : PROPERTIES) {
