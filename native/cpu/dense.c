@@ -7,8 +7,8 @@
  * most of a call setting up (7 us for the tutorial CNN's 576 x 64 layer, whose 37 K multiply-adds take under 1 us).
  * Six images at a time are multiplied into 16 units' sums each (12 vectors in registers, each vector of W loaded once
  * for all six), the last units % 16 through masks; fewer than three images take 64 units at a time each, then 16,
- * then 8, the last units % 8 through a mask. A mask never reads or writes past the end of a row of W, of b or of y. A team of threads
- * splits the images evenly; a team of one runs on the calling thread.
+ * then 8, the last units % 8 through a mask. A mask never reads or writes past the end of a row of W, of b or of y.
+ * A team of threads splits the images evenly; a team of one runs on the calling thread.
  */
 #include <jni.h>
 
