@@ -161,13 +161,16 @@ typedef void (*dense16_fn)(const float *, int, int, const float *, int, const pa
     }
 OSPREY_DENSE16(1, 0, ) OSPREY_DENSE16(2, 0, ) OSPREY_DENSE16(3, 0, ) OSPREY_DENSE16(4, 0, ) OSPREY_DENSE16(5, 0, )
 OSPREY_DENSE16(6, 0, )
-OSPREY_DENSE16(3, 1, _masked) OSPREY_DENSE16(4, 1, _masked) OSPREY_DENSE16(5, 1, _masked)
-OSPREY_DENSE16(6, 1, _masked)
+OSPREY_DENSE16(1, 1, _masked) OSPREY_DENSE16(3, 1, _masked) OSPREY_DENSE16(4, 1, _masked)
+OSPREY_DENSE16(5, 1, _masked) OSPREY_DENSE16(6, 1, _masked)
 #undef OSPREY_DENSE16
-/* By the number of images (index 1 .. 6): 16 units, and the last 1 to 15 of a row (3 images or more). */
+/*
+ * By the number of images (index 1 .. 6): 16 units, and the last 1 to 15 of a row (3 images or more; one image where
+ * 9 to 15 are left, so that its two vectors' chains run in one loop rather than one after the other).
+ */
 static const dense16_fn DENSE16[7] = {NULL, dense16_1, dense16_2, dense16_3, dense16_4, dense16_5, dense16_6};
-static const dense16_fn DENSE16_MASKED[7] = {NULL, NULL, NULL, dense16_3_masked, dense16_4_masked, dense16_5_masked,
-                                             dense16_6_masked};
+static const dense16_fn DENSE16_MASKED[7] = {NULL, dense16_1_masked, NULL, dense16_3_masked, dense16_4_masked,
+                                             dense16_5_masked, dense16_6_masked};
 
 /*
  * W is taken in blocks of at most BLOCK_UNITS units by CHUNK_FLOATS / block inputs (64 KB, at least 8 inputs), which
@@ -207,6 +210,12 @@ TARGET static void dense_block(const float *x, int rows, int in, int depth, cons
         for (; v + 16 <= u1; v += 16) {
             DENSE16[1](xr, in, depth, w + v, units, p, b + v, yr + v, _mm256_set1_epi32(-1),
                        _mm256_set1_epi32(-1));
+        }
+        if (u1 - v > 8) { /* 9 to 15 left (a classifier's 10): 8 units, then lanes [0, u1 - v - 8) of a second vector */
+            const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(u1 - v - 8),
+                                                  _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            DENSE16_MASKED[1](xr, in, depth, w + v, units, p, b + v, yr + v, _mm256_set1_epi32(-1), m1);
+            v = u1;
         }
         for (; v + 8 <= u1; v += 8) {
             dense8(xr, depth, w + v, units, p, b + v, mask, yr + v, 0);
