@@ -31,6 +31,12 @@ TARGET INLINE __m256 max4(__m256 p00, __m256 p01, __m256 p10, __m256 p11) {
     return _mm256_blendv_ps(m, _mm256_add_ps(_mm256_add_ps(p00, p01), _mm256_add_ps(p10, p11)), nan);
 }
 
+/* The lanes of a vector holding elements [start, start + 8) of a row that ends at end: all 8, the tail's, or none. */
+TARGET INLINE __m256i lanes_below(int end, int start) {
+    int lanes = end - start < 8 ? end - start : 8;
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
 /* Whether this processor has AVX2 and FMA, which the kernels need. */
 static inline int avx2_fma_supported(void) {
     __builtin_cpu_init();

@@ -193,10 +193,8 @@ TARGET static void dense_block(const float *x, int rows, int in, int depth, cons
             DENSE16[rows](x, in, depth, w + u, units, p, b + u, y + u, all, all);
         }
         if (u < u1) { /* the last 1 to 15 units: lanes [0, u1 - u) of the two vectors */
-            const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-            const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(u1 - u), lane);
-            const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(u1 - u - 8), lane);
-            DENSE16_MASKED[rows](x, in, depth, w + u, units, p, b + u, y + u, m0, m1);
+            DENSE16_MASKED[rows](x, in, depth, w + u, units, p, b + u, y + u, lanes_below(u1, u),
+                                 lanes_below(u1, u + 8));
             u = u1;
         }
     }
@@ -212,9 +210,8 @@ TARGET static void dense_block(const float *x, int rows, int in, int depth, cons
                        _mm256_set1_epi32(-1));
         }
         if (u1 - v > 8) { /* 9 to 15 left (a classifier's 10): 8 units, then lanes [0, u1 - v - 8) of a second vector */
-            const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(u1 - v - 8),
-                                                  _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-            DENSE16_MASKED[1](xr, in, depth, w + v, units, p, b + v, yr + v, _mm256_set1_epi32(-1), m1);
+            DENSE16_MASKED[1](xr, in, depth, w + v, units, p, b + v, yr + v, _mm256_set1_epi32(-1),
+                              lanes_below(u1, v + 8));
             v = u1;
         }
         for (; v + 8 <= u1; v += 8) {
@@ -229,7 +226,7 @@ TARGET static void dense_block(const float *x, int rows, int in, int depth, cons
 /* Images [first, end) of the batch, block by block of W, 6 images at a time. */
 TARGET static void dense(const float *x, int first, int end, int in, const float *w, int units, const float *b,
                          int rectify_on, float slope, float cap, float *y) {
-    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(units % 8), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const __m256i mask = lanes_below(units % 8, 0);
     for (int u0 = 0; u0 < units; u0 += BLOCK_UNITS) {
         const int u1 = units - u0 < BLOCK_UNITS ? units : u0 + BLOCK_UNITS;
         int chunk = end - first <= 2 ? in : CHUNK_FLOATS / (u1 - u0); /* one or two images read W once anyway */

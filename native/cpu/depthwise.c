@@ -36,12 +36,6 @@ typedef struct {
     float *y;
 } problem;
 
-/* The lanes of channels [channel, channel + 8) below c: all 8, or the tail's. */
-TARGET INLINE __m256i lanes_below(int c, int channel) {
-    int lanes = c - channel < 8 ? c - channel : 8;
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 /*
  * Channels [channel, channel + 8 * vectors) of one output pixel, whose taps inside the input are rows [i0, i1) and
  * columns [j0, j1) of the kernel, `in` the input pixel under tap (i0, j0). vectors (1 to 4) and masked are constants where inlined; when masked,

@@ -52,12 +52,6 @@ static void panel_bounds(int begin, int n, int panels, int j, int *first, int *e
     *end = begin + n * (j + 1) / panels;
 }
 
-/* The lanes of columns [column, column + 8) below units (the tail's: 1 to 7). */
-TARGET INLINE __m256i lanes_below(int units, int column) {
-    int lanes = units - column < 8 ? units - column : 8;
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 /*
  * Columns [c, c + 8) of one row of y: rectify(sum + b + r), b and r (either may be 0) at the same columns. The last
  * units % 8 columns through masked moves, which AMD cores run slowly: only there.

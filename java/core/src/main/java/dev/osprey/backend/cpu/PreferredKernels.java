@@ -101,11 +101,11 @@ record PreferredKernels(boolean int8Conv, boolean stridedBackwardData, boolean f
     static <D extends primitive_desc> D preferring(String prefix, String replacing, Supplier<D> describe) {
         D desc = describe.get();
         try {
-            if (!replaces(name(desc), replacing)) {
+            if (!measured(name(desc), replacing)) {
                 return desc;
             }
             while (desc.next_impl()) {
-                if (isPreferred(name(desc), prefix)) {
+                if (measured(name(desc), prefix)) {
                     return desc;
                 }
             }
@@ -118,15 +118,11 @@ record PreferredKernels(boolean int8Conv, boolean stridedBackwardData, boolean f
     }
 
     /**
-     * Whether a rule replacing kernels whose names start with replacing acts on oneDNN's first choice first: one of
-     * those, for AVX-512 and not AMX (the only kind measured).
+     * Whether a kernel is one the rules were measured with: its name starts with prefix (the kind), for AVX-512 and not
+     * AMX. A rule acts only where oneDNN's first choice is such a kernel of the kind it replaces, and takes only such a
+     * kernel of the kind it prefers.
      */
-    static boolean replaces(String first, String replacing) {
-        return first.startsWith(replacing) && first.contains(MEASURED_ISA) && !first.contains("amx");
-    }
-
-    /** Whether a kernel further down oneDNN's list is the one a rule prefers: its prefix, for AVX-512 and not AMX. */
-    static boolean isPreferred(String kernel, String prefix) {
+    static boolean measured(String kernel, String prefix) {
         return kernel.startsWith(prefix) && kernel.contains(MEASURED_ISA) && !kernel.contains("amx");
     }
 

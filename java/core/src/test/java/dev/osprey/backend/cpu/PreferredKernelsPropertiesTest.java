@@ -28,31 +28,29 @@ class PreferredKernelsPropertiesTest {
         assertEquals(new PreferredKernels(true, true, false), with(PreferredKernels.FP32_DEPTHWISE, "onednn"));
     }
 
-    /** The rules act on the AVX-512 kernels they were measured against, and on nothing else. */
+    /**
+     * The rules act on the AVX-512 kernels they were measured against, and on nothing else; further down oneDNN's list,
+     * they take only the AVX-512 JIT kernel measured, never one for another ISA.
+     */
     @Test
-    void aRuleActsOnlyOnTheKernelsItWasMeasuredAgainst() {
-        assertTrue(PreferredKernels.replaces("brg_conv_fwd:avx512_core_vnni", "brg"));
-        assertTrue(PreferredKernels.replaces("brgconv_1x1:avx512_core_vnni", "brg"));
-        assertTrue(PreferredKernels.replaces("brgconv_strided:avx512_core_bf16", "brgconv_strided"));
-        assertTrue(PreferredKernels.replaces("brdgmm_dw:avx512_core", "brdgmm_dw"));
-        assertFalse(PreferredKernels.replaces("brg_conv_fwd:avx512_core_amx", "brg"), "AMX: never measured");
-        assertFalse(PreferredKernels.replaces("brgconv_strided:avx2", "brgconv_strided"), "AVX2: never measured");
-        assertFalse(PreferredKernels.replaces("brg_conv_fwd:avx2_vnni", "brg"), "AVX2: never measured");
-        assertFalse(PreferredKernels.replaces("jit:avx512_core", "brgconv_strided"), "another first choice");
-        assertFalse(PreferredKernels.replaces("jit_int8:avx512_core_vnni", "brg"), "already the JIT kernel");
-    }
-
-    /** Further down oneDNN's list, a rule takes only the AVX-512 JIT kernel measured, never one for another ISA. */
-    @Test
-    void aRuleTakesOnlyTheKernelItWasMeasuredWith() {
-        assertTrue(PreferredKernels.isPreferred("jit_int8:avx512_core_vnni", "jit_int8"));
-        assertTrue(PreferredKernels.isPreferred("jit_int8_1x1:avx512_core_vnni", "jit_int8"));
-        assertTrue(PreferredKernels.isPreferred("jit_bf16:avx512_core_bf16", "jit"));
-        assertTrue(PreferredKernels.isPreferred("jit_dw:avx512_core", "jit_dw"));
-        assertFalse(PreferredKernels.isPreferred("jit_int8:avx2_vnni", "jit_int8"), "AVX2: never measured");
-        assertFalse(PreferredKernels.isPreferred("jit:avx2", "jit"), "AVX2: never measured");
-        assertFalse(PreferredKernels.isPreferred("jit:avx512_core_amx", "jit"), "AMX: never measured");
-        assertFalse(PreferredKernels.isPreferred("brg_conv_fwd:avx512_core", "jit"), "another kernel");
+    void aRuleActsOnAndTakesOnlyTheKernelsItWasMeasuredWith() {
+        assertTrue(PreferredKernels.measured("brg_conv_fwd:avx512_core_vnni", "brg"));
+        assertTrue(PreferredKernels.measured("brgconv_1x1:avx512_core_vnni", "brg"));
+        assertTrue(PreferredKernels.measured("brgconv_strided:avx512_core_bf16", "brgconv_strided"));
+        assertTrue(PreferredKernels.measured("brdgmm_dw:avx512_core", "brdgmm_dw"));
+        assertFalse(PreferredKernels.measured("brg_conv_fwd:avx512_core_amx", "brg"), "AMX: never measured");
+        assertFalse(PreferredKernels.measured("brgconv_strided:avx2", "brgconv_strided"), "AVX2: never measured");
+        assertFalse(PreferredKernels.measured("brg_conv_fwd:avx2_vnni", "brg"), "AVX2: never measured");
+        assertFalse(PreferredKernels.measured("jit:avx512_core", "brgconv_strided"), "another first choice");
+        assertFalse(PreferredKernels.measured("jit_int8:avx512_core_vnni", "brg"), "already the JIT kernel");
+        assertTrue(PreferredKernels.measured("jit_int8:avx512_core_vnni", "jit_int8"));
+        assertTrue(PreferredKernels.measured("jit_int8_1x1:avx512_core_vnni", "jit_int8"));
+        assertTrue(PreferredKernels.measured("jit_bf16:avx512_core_bf16", "jit"));
+        assertTrue(PreferredKernels.measured("jit_dw:avx512_core", "jit_dw"));
+        assertFalse(PreferredKernels.measured("jit_int8:avx2_vnni", "jit_int8"), "AVX2: never measured");
+        assertFalse(PreferredKernels.measured("jit:avx2", "jit"), "AVX2: never measured");
+        assertFalse(PreferredKernels.measured("jit:avx512_core_amx", "jit"), "AMX: never measured");
+        assertFalse(PreferredKernels.measured("brg_conv_fwd:avx512_core", "jit"), "another kernel");
     }
 
     @Test

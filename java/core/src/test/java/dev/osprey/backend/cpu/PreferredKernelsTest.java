@@ -115,7 +115,7 @@ class PreferredKernelsTest {
      * the chosen kernel's name starts with prefix; elsewhere (AMX, or another first choice) the first choice stays.
      */
     private static void expectRule(String what, String first, String chosen, String replacing, String prefix) {
-        if (PreferredKernels.replaces(first, replacing)) {
+        if (PreferredKernels.measured(first, replacing)) {
             assertTrue(chosen.startsWith(prefix), what + ": expected a " + prefix + " kernel in place of " + first
                     + ", received " + chosen);
         } else {
