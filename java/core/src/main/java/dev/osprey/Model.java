@@ -537,6 +537,54 @@ public class Model implements AutoCloseable {
      * (null: all 1), multiplying each sample's loss and gradient.
      */
     public Map<String, Double> trainOnBatch(NDArray x, NDArray y, float[] sampleWeight) {
+        return trainOnBatch(x, y, sampleWeight, null);
+    }
+
+    /**
+     * Where a training step's time goes, layer by layer: runs one untimed step on the batch (x, y), then {@code steps}
+     * timed ones, each as {@link #trainOnBatch(NDArray, NDArray)} runs it, so the weights, the optimizer's state and
+     * the BatchNormalization statistics change as they would there. Every layer call's forward and backward is timed;
+     * the rest of a step (loss, optimizer update, copies) shows as one figure. See {@link LayerProfile}.
+     */
+    public LayerProfile profileTraining(NDArray x, NDArray y, int steps) {
+        if (steps < 1) {
+            throw new IllegalArgumentException("profileTraining: expected steps >= 1, received " + steps);
+        }
+        trainOnBatch(x, y, null, null); // builds the plan; its first run is slower
+        dev.osprey.engine.Network net = built("profileTraining");
+        dev.osprey.engine.CallClock clock = new dev.osprey.engine.CallClock(net.backend(), net.graph().nodes().size());
+        long start = System.nanoTime();
+        for (int i = 0; i < steps; i++) {
+            trainOnBatch(x, y, null, clock);
+        }
+        long wall = System.nanoTime() - start;
+        return LayerProfile.of(true, x.rows(), steps, wall, device().toString(), net.graph().nodes(), clock);
+    }
+
+    /**
+     * Where a predict call's time goes, layer by layer: runs one untimed {@code predict(x, x.rows())}, then {@code
+     * calls} timed ones, through the optimized inference plan predict uses (in the model's inference precision).
+     * See {@link LayerProfile}.
+     */
+    public LayerProfile profileInference(NDArray x, int calls) {
+        if (calls < 1) {
+            throw new IllegalArgumentException("profileInference: expected calls >= 1, received " + calls);
+        }
+        int batch = Math.max(1, x.rows());
+        predict(x, batch, null);
+        dev.osprey.engine.Network net = built("profileInference");
+        dev.osprey.engine.CallClock clock = new dev.osprey.engine.CallClock(net.backend(), net.graph().nodes().size());
+        long start = System.nanoTime();
+        for (int i = 0; i < calls; i++) {
+            predict(x, batch, clock);
+        }
+        long wall = System.nanoTime() - start;
+        return LayerProfile.of(false, x.rows(), calls, wall, device().toString(), net.graph().nodes(), clock);
+    }
+
+    /** trainOnBatch, each layer call timed on clock where it is not null. */
+    private Map<String, Double> trainOnBatch(NDArray x, NDArray y, float[] sampleWeight,
+                                             dev.osprey.engine.CallClock clock) {
         FitOptions options = FitOptions.defaults().verbose(false).sampleWeight(sampleWeight);
         boolean outermost = beginTraining();
         try {
@@ -564,7 +612,7 @@ public class Model implements AutoCloseable {
                     labels = withWeights(y, sampleWeight);
                 }
                 return new Trainer(this, network, loss, optimizer, updater, options, metrics)
-                        .trainOnBatch(x, labels.data(), seed);
+                        .trainOnBatch(x, labels.data(), seed, clock);
             }
         } finally {
             if (outermost) {
@@ -719,6 +767,11 @@ public class Model implements AutoCloseable {
 
     /** {@link #predict(NDArray)} in batches of this size, for a model of one input and one output. */
     public NDArray predict(NDArray x, int batchSize) {
+        return predict(x, batchSize, null);
+    }
+
+    /** predict, each layer call (or chain of calls) timed on clock where it is not null. */
+    private NDArray predict(NDArray x, int batchSize, dev.osprey.engine.CallClock clock) {
         refuseWhileTraining("predict");
         synchronized (this) {
             checkOpen();
@@ -729,7 +782,7 @@ public class Model implements AutoCloseable {
                         + graph.outputs().size() + " outputs; use predict(List<NDArray>, batchSize)");
             }
             checkFinite("predict", x);
-            return network.predict(List.of(x), batchSize).get(0);
+            return network.predict(List.of(x), batchSize, clock).get(0);
         }
     }
 

@@ -1,5 +1,6 @@
 package dev.osprey.cli;
 
+import dev.osprey.LayerProfile;
 import dev.osprey.Models;
 import dev.osprey.NDArray;
 import dev.osprey.Model;
@@ -29,6 +30,19 @@ final class BenchCommand implements Callable<Integer> {
     @Parameters(index = "0", arity = "0..1", description = "Model file (default: the tutorial CNN).")
     Path modelFile;
 
+    @Option(names = "--model", description = "A built-in model instead of a file, compiled with Adam and sparse "
+            + "categorical cross-entropy: tutorial, resnet20 (any 6n+2), resnet18, resnet34, resnet50 or "
+            + "mobilenetv2[_ALPHA]; randomly initialized, on random images.")
+    String modelName;
+
+    @Option(names = "--input-shape", description = "HxWxC of the built-in model's input. Default: 28x28x1 for the "
+            + "tutorial, 32x32x3 for resnet20-style, 224x224x3 otherwise.")
+    String inputShape;
+
+    @Option(names = "--classes", defaultValue = "-1", description = "Classes of the built-in model. Default: 10, or "
+            + "1000 for the ImageNet-style models.")
+    int classes;
+
     @Option(names = "--seconds", defaultValue = "3", description = "Time per figure per device. Default: ${DEFAULT-VALUE}.")
     double seconds;
 
@@ -47,11 +61,24 @@ final class BenchCommand implements Callable<Integer> {
                     + "${DEFAULT-VALUE}.")
     List<String> precisions;
 
+    @Option(names = "--layers", arity = "0..1", fallbackValue = "15", paramLabel = "N",
+            description = "Also profile layer by layer on each device (a training step at batch 256, inference at "
+                    + "batch 256 and 1) and print the N slowest layers of each (N: 15 when not given).")
+    Integer layers;
+
+    private final List<Map<String, Object>> profiles = new ArrayList<>();
+
     @Override
     public Integer call() throws Exception {
         Threads.check(threads);
+        if (modelFile != null && modelName != null) {
+            throw new IllegalArgumentException("expected a model file or --model, received both");
+        }
         if (!(seconds > 0)) {
             throw new IllegalArgumentException("expected --seconds > 0, received " + seconds);
+        }
+        if (layers != null && layers < 1) {
+            throw new IllegalArgumentException("expected --layers N with N >= 1, received " + layers);
         }
         List<Device> devices = new ArrayList<>(List.of(Device.cpu()));
         dev.osprey.backend.Accelerator.Availability cuda = dev.osprey.backend.Device.cudaAvailability();
@@ -77,6 +104,9 @@ final class BenchCommand implements Callable<Integer> {
                 for (dev.osprey.Precision precision : extra) {
                     precisionRows.add(inferenceRow(model, data[0], device, precision));
                 }
+                if (layers != null) {
+                    profileLayers(model, data[0], data[1]);
+                }
             }
         }
         print(results);
@@ -88,6 +118,34 @@ final class BenchCommand implements Callable<Integer> {
         }
         write(results, cuda);
         return 0;
+    }
+
+    /**
+     * Prints (and keeps for the JSON) the model's per-layer profiles on its device: a training step at batch 256,
+     * inference at batch 256 and at batch 1, each over about --seconds.
+     */
+    private void profileLayers(Model model, NDArray x, NDArray y) {
+        int rows = Math.min(256, x.rows());
+        NDArray bx = x.slice(0, rows);
+        NDArray by = y.slice(0, rows);
+        LayerProfile probe = model.profileTraining(bx, by, 1);
+        LayerProfile training = model.profileTraining(bx, by, callsFor(probe));
+        probe = model.profileInference(bx, 1);
+        LayerProfile inference = model.profileInference(bx, callsFor(probe));
+        NDArray one = x.slice(0, 1);
+        probe = model.profileInference(one, 1);
+        LayerProfile single = model.profileInference(one, callsFor(probe));
+        for (LayerProfile p : List.of(training, inference, single)) {
+            System.out.println();
+            System.out.print(p.table(layers));
+            profiles.add(p.toMap());
+        }
+        System.out.println();
+    }
+
+    /** Timed calls that fill about --seconds, from one call's time: 2 at least, 10,000 at most. */
+    private int callsFor(LayerProfile probe) {
+        return (int) Math.max(2, Math.min(10_000, seconds * 1000 / Math.max(probe.wallMs(), 1e-3)));
     }
 
     /** Inference images/s at batch 256 and batch-1 latency in another precision, as one printed line. */
@@ -108,6 +166,13 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     private Model model(Device device) throws Exception {
+        if (modelName != null) {
+            Model m = SummaryCommand.builtIn(modelName, inputShape, classes);
+            m.device(device).seed(1);
+            m.compile(new dev.osprey.optim.Adam(), dev.osprey.loss.Loss.sparseCategoricalCrossentropy(),
+                    dev.osprey.metrics.Metric.ACCURACY);
+            return m;
+        }
         if (modelFile == null) {
             return Models.compiledTutorialCnn(device);
         }
@@ -162,14 +227,18 @@ final class BenchCommand implements Callable<Integer> {
         Map<String, Object> doc = new LinkedHashMap<>();
         doc.put("date", Instant.now().toString());
         doc.put("machine", machine());
-        doc.put("model", modelFile == null ? "tutorial CNN" : modelFile.toString());
+        doc.put("model", modelName != null ? modelName : modelFile == null ? "tutorial CNN" : modelFile.toString());
         doc.put("seconds_per_figure", seconds);
-        doc.put("command", "osprey bench" + (modelFile == null ? "" : " " + modelFile) + " --seconds " + seconds
-                + " --json " + json + " --chart " + chart);
+        doc.put("command", "osprey bench" + (modelFile == null ? "" : " " + modelFile)
+                + (modelName == null ? "" : " --model " + modelName) + " --seconds " + seconds
+                + (layers == null ? "" : " --layers " + layers) + " --json " + json + " --chart " + chart);
         doc.put("threads", dev.osprey.backend.cpu.CpuBackend.threads());
         doc.put("results", results.stream().map(ModelBenchmark.Result::toMap).toList());
         if (!cuda.usable()) {
             doc.put("cuda_not_measured", cuda.reason());
+        }
+        if (!profiles.isEmpty()) {
+            doc.put("layer_profiles", profiles);
         }
         Path out = json.toAbsolutePath();
         Files.createDirectories(out.getParent());
@@ -178,7 +247,9 @@ final class BenchCommand implements Callable<Integer> {
         for (ModelBenchmark.Result r : results) {
             bars.put(r.device(), List.of(r.trainB32(), r.trainB256(), r.trainB1024(), r.inferB256()));
         }
-        Charts.bars("Tutorial CNN throughput by device" + (cuda.usable() ? "" : " (no GPU here)"), "images/s",
+        String title = modelName != null ? modelName : modelFile == null ? "Tutorial CNN"
+                : String.valueOf(modelFile.getFileName());
+        Charts.bars(title + " throughput by device" + (cuda.usable() ? "" : " (no GPU here)"), "images/s",
                 List.of("training, batch 32", "training, batch 256", "training, batch 1024", "inference, batch 256"),
                 bars, chart);
         System.out.println("wrote " + out + " and " + chart.toAbsolutePath());

@@ -41,14 +41,20 @@ final class SummaryCommand implements Callable<Integer> {
             }
             return 0;
         }
-        String name = modelName == null ? "tutorial" : modelName;
+        // Only the shapes are needed: nothing is allocated, so even ResNet-50 prints at once.
+        builtIn(modelName == null ? "tutorial" : modelName, inputShape, classes).summary();
+        return 0;
+    }
+
+    /**
+     * The built-in model of this name (as --model takes it), its input HxWxC (null: 28x28x1 for the tutorial, 224x224x3
+     * for the ImageNet-style models, else 32x32x3) and classes (below 1: 1000 for the ImageNet-style models, else 10).
+     */
+    static Model builtIn(String name, String inputShape, int classes) {
         boolean imageNet = name.matches("resnet(18|34|50)|mobilenetv2.*");
         Shape shape = inputShape != null ? parseShape(inputShape)
                 : name.equals("tutorial") ? Shape.of(28, 28, 1) : imageNet ? Shape.of(224, 224, 3) : Shape.of(32, 32, 3);
-        int n = classes > 0 ? classes : imageNet ? 1000 : 10;
-        // Only the shapes are needed: nothing is allocated, so even ResNet-50 prints at once.
-        Models.byName(name, shape, n).summary();
-        return 0;
+        return Models.byName(name, shape, classes > 0 ? classes : imageNet ? 1000 : 10);
     }
 
     /** "32x32x3" -> (32, 32, 3). */

@@ -236,6 +236,36 @@ class OspreyCommandTest {
     }
 
     @Test
+    void benchLayersPrintsTheSlowestLayersOfEachProfileAndWritesThemToTheJson() throws Exception {
+        Path json = dir.resolve("layers.json");
+        Run bench = run("bench", "--model", "resnet20", "--input-shape", "8x8x3", "--classes", "4", "--seconds", "0.1",
+                "--layers", "4", "--json", json.toString(), "--chart", dir.resolve("layers.png").toString());
+        assertEquals(0, bench.exitCode(), bench.err());
+        for (String title : new String[] {"training step, batch 256, cpu", "inference, batch 256, cpu",
+                "inference, batch 1, cpu"}) {
+            int at = bench.out().indexOf(title);
+            assertTrue(at >= 0, title + " in " + bench.out());
+            String[] lines = bench.out().substring(at).split("\n");
+            assertTrue(lines[1].startsWith("layer "), lines[1]);
+            for (int i = 2; i < 6; i++) { // the 4 slowest: a layer (or chain), its type, then figures
+                assertTrue(lines[i].matches("\\S.*\\s[0-9]+\\.[0-9]{3}\\s+[0-9]+\\.[0-9]%"), lines[i]);
+            }
+            assertTrue(lines[6].matches("[0-9]+ more layers\\s.*"), lines[6]);
+        }
+        String written = Files.readString(json);
+        assertTrue(written.contains("\"layer_profiles\":"), written);
+        assertTrue(written.contains("\"kind\":\"training\""), written);
+        assertTrue(written.contains("\"model\":\"resnet20\""), written);
+        assertTrue(bench.out().contains("conv2d_"), bench.out());
+        Run both = run("bench", "model.osprey", "--model", "resnet20");
+        assertTrue(both.exitCode() != 0);
+        assertTrue(both.err().contains("expected a model file or --model, received both"), both.err());
+        Run bad = run("bench", "--seconds", "0.1", "--layers", "0");
+        assertTrue(bad.exitCode() != 0);
+        assertTrue(bad.err().contains("expected --layers N with N >= 1, received 0"), bad.err());
+    }
+
+    @Test
     void trainOnAnImageFolderThenPredictItsPngsAsLabels() throws Exception {
         var d = dev.osprey.data.Datasets.fashionMnistSample();
         Path images = dir.resolve("images");

@@ -510,6 +510,14 @@ public interface Backend extends AutoCloseable {
     }
 
     /**
+     * Waits until every op called so far has finished (a GPU queues them), so that a clock read next shows their time;
+     * a per-layer profile calls it around each layer. The default, for a backend whose ops finish before they return,
+     * returns at once.
+     */
+    default void synchronize() {
+    }
+
+    /**
      * How many native buffers and op plans this backend has created so far. Steady-state training and
      * inference create none, so this stays constant once every batch size has been seen (tests check it).
      */

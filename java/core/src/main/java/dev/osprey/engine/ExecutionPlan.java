@@ -1006,18 +1006,35 @@ public final class ExecutionPlan implements AutoCloseable {
      * runs consecutive calls the backend chains ({@link LayerRun#chainForward}) as one op chain each.
      */
     public void forward(long seed) {
+        forward(seed, (CallClock) null);
+    }
+
+    /** {@link #forward(long)}, timing each call, or each chain of calls, on clock (null: untimed). */
+    public void forward(long seed, CallClock clock) {
         prepare();
         for (Scheduled step : schedule()) {
+            if (clock != null) {
+                clock.start();
+            }
             if (step.chain() != null) {
                 backend.runChain(step.chain());
+                if (clock != null) {
+                    clock.chainDone(step.members());
+                }
             } else {
                 runs[step.run()].forward(seed * 1_000_003L + step.run());
+                if (clock != null) {
+                    clock.forwardDone(step.run());
+                }
             }
         }
     }
 
-    /** One step of {@link #forward(long)}: a call (its index) on its own, or a chain of calls. */
-    private record Scheduled(int run, OpChain chain) {
+    /**
+     * One step of {@link #forward(long)}: a call (its index) on its own, or a chain of calls (members: their indices,
+     * the calls whose ops it runs).
+     */
+    private record Scheduled(int run, OpChain chain, List<Integer> members) {
     }
 
     /**
@@ -1031,18 +1048,24 @@ public final class ExecutionPlan implements AutoCloseable {
         List<Scheduled> steps = new ArrayList<>();
         try {
             OpChain chain = prepareWeights ? newChain() : null;
+            List<Integer> members = new ArrayList<>(); // the calls that appended ops to chain so far
             for (int n = 0; n < runs.length; n++) {
+                int before = chain == null ? 0 : chain.ops();
                 if (chain != null && runs[n].chainForward(chain)) {
+                    if (chain.ops() > before) { // else its work was folded into a call beside it: nothing to run
+                        members.add(n);
+                    }
                     continue;
                 }
                 if (chain != null && chain.ops() > 0) { // the stretch before this call ends: it runs first
-                    steps.add(new Scheduled(-1, chain));
+                    steps.add(new Scheduled(-1, chain, List.copyOf(members)));
                     chain = newChain();
                 }
-                steps.add(new Scheduled(n, null));
+                members.clear();
+                steps.add(new Scheduled(n, null, List.of()));
             }
             if (chain != null && chain.ops() > 0) {
-                steps.add(new Scheduled(-1, chain));
+                steps.add(new Scheduled(-1, chain, List.copyOf(members)));
             }
         } catch (RuntimeException | Error e) { // no half-made schedule: a later call starts again from nothing
             chains.forEach(OpChain::close);
@@ -1113,6 +1136,11 @@ public final class ExecutionPlan implements AutoCloseable {
      * gradients are summed at the very end). Data-parallel training starts summing gradients across replicas there.
      */
     public void backward(java.util.function.IntConsumer afterCall) {
+        backward(afterCall, null);
+    }
+
+    /** {@link #backward(java.util.function.IntConsumer)}, timing each call's backward on clock (null: untimed). */
+    public void backward(java.util.function.IntConsumer afterCall, CallClock clock) {
         if (!training) {
             throw new IllegalStateException("backward: this plan was made for inference");
         }
@@ -1129,6 +1157,9 @@ public final class ExecutionPlan implements AutoCloseable {
                 continue; // nothing downstream depends on it
             }
             Tensor[] offered = offeredAddends(n);
+            if (clock != null) {
+                clock.start();
+            }
             List<Tensor> dIn = offered == null ? runs[n].backward(dOut) : runs[n].backward(dOut, offered, offerTaken);
             if (afterCall != null) {
                 afterCall.accept(n);
@@ -1141,6 +1172,9 @@ public final class ExecutionPlan implements AutoCloseable {
                 } else if (inputNeedsGradient[n][i]) {
                     contribute(inputIds[n][i], dIn.get(i), n);
                 }
+            }
+            if (clock != null) { // a call's time includes summing its input gradients into others'
+                clock.backwardDone(n);
             }
         }
         for (Tensor[] shared : sharedGradients) {

@@ -361,6 +361,11 @@ public final class Network implements AutoCloseable {
 
     /** Every output for inputs of n samples (one array per input), in batches; a last softmax or sigmoid applied here. */
     public List<NDArray> predict(List<NDArray> x, int batchSize) {
+        return predict(x, batchSize, null);
+    }
+
+    /** {@link #predict(List, int)}, timing each layer call (or chain of calls) on clock (null: untimed). */
+    public List<NDArray> predict(List<NDArray> x, int batchSize, CallClock clock) {
         int n = x.get(0).rows();
         List<float[]> out = new ArrayList<>();
         for (int o = 0; o < graph.outputs().size(); o++) {
@@ -377,7 +382,7 @@ public final class Network implements AutoCloseable {
                 for (int i = 0; i < x.size(); i++) {
                     backend.copyIn(x.get(i).data(), first * x.get(i).rowSize(), plan.input(i));
                 }
-                plan.forward(0);
+                plan.forward(0, clock);
                 for (int o = 0; o < out.size(); o++) {
                     Tensor result = plan.output(o);
                     if (outputActivation != null) {

@@ -117,7 +117,7 @@ public final class Trainer implements Training {
                 if (parallel != null) {
                     parallel.step(stepSeed);
                 } else {
-                    trainStep(current, stepSeed);
+                    trainStep(current, stepSeed, null);
                 }
                 seenThisEpoch += rows;
                 if ((step + 1) % NAN_CHECK_INTERVAL == 0) {
@@ -163,6 +163,11 @@ public final class Trainer implements Training {
      * x holds rows samples; labels their targets as {@link Loss#targets} takes them.
      */
     public Map<String, Double> trainOnBatch(dev.osprey.NDArray x, float[] labels, long seed) {
+        return trainOnBatch(x, labels, seed, null);
+    }
+
+    /** {@link #trainOnBatch(dev.osprey.NDArray, float[], long)}, timing each layer call on clock (null: untimed). */
+    public Map<String, Double> trainOnBatch(dev.osprey.NDArray x, float[] labels, long seed, CallClock clock) {
         int rows = x.rows();
         ExecutionPlan plan = network.trainingPlan(rows);
         backend.copyIn(x.data(), 0, plan.input(0));
@@ -173,7 +178,7 @@ public final class Trainer implements Training {
         if (!counted.isEmpty()) {
             backend.fill(network.counts(true), 0f);
         }
-        trainStep(plan, seed ^ stepNumber() * 0x9E3779B97F4A7C15L);
+        trainStep(plan, seed ^ stepNumber() * 0x9E3779B97F4A7C15L, clock);
         seenThisEpoch = rows;
         Map<String, Double> logs = new LinkedHashMap<>();
         logs.put("loss", loss());
@@ -184,10 +189,10 @@ public final class Trainer implements Training {
         return logs;
     }
 
-    /** One step on the batch already in the plan's input and target tensors. */
-    private void trainStep(ExecutionPlan plan, long seed) {
+    /** One step on the batch already in the plan's input and target tensors, its calls timed on clock if not null. */
+    private void trainStep(ExecutionPlan plan, long seed, CallClock clock) {
         backend.execute(() -> {
-            plan.forward(seed);
+            plan.forward(seed, clock);
             Tensor targets = plan.targets(targetRows.width());
             backend.loss(loss.kind(), plan.output(0), targets, plan.outputGradient(), network.trainStats());
             scaleLossGradient(backend, updater, plan.outputGradient());
@@ -195,7 +200,7 @@ public final class Trainer implements Training {
                 backend.classificationCounts(plan.output(0), loss.appliedActivation(), targets, Metric.TOP_K,
                         network.counts(true));
             }
-            plan.backward();
+            plan.backward(null, clock);
             boolean finite = updater.unscaleGradients();
             network.addPenalties(plan.batch(), network.trainStats(), true);
             if (finite) { // else dynamic loss scaling skips this step

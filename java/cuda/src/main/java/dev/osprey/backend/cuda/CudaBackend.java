@@ -154,6 +154,13 @@ public final class CudaBackend implements Backend {
         return description;
     }
 
+    /** Waits for the stream's queued ops (a per-layer profile times each call alone). */
+    @Override
+    public synchronized void synchronize() {
+        enter();
+        c.synchronize();
+    }
+
     // ---- memory ------------------------------------------------------------------------------------------
 
     @Override
