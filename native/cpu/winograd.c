@@ -22,6 +22,11 @@
  * Activations are NHWC with C and K multiples of 8 (a vector of 8 floats), as the Java side checks. The AVX2 + FMA
  * code is compiled for those instructions by function attribute, and the Java side calls it only where
  * Winograd.supported() says the processor has them.
+ *
+ * winograd_wide.c compiles this file a second time for processors with AVX-512VL: the same 8-float AVX2 code, but
+ * with the 32 vector registers AVX-512VL gives 256-bit code (ymm16-31) instead of 16, so that a 6x6 tile's transform
+ * spills less to the stack. The same operations in the same order: the same bits. Where the build has both
+ * (OSPREY_WINOGRAD_HAS_WIDE), the JNI entry points below take that copy on such processors (wide_registers).
  */
 #include <jni.h>
 
@@ -38,6 +43,11 @@ JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_supported(JNIEnv
 #include "avx2_ops.h"
 #include "op_chain.h"
 #include "openmp.h"
+
+#ifdef OSPREY_WINOGRAD_WIDE /* the copy winograd_wide.c compiles: every TARGET function gets 32 vector registers */
+#undef TARGET
+#define TARGET __attribute__((target("avx2,fma,avx512f,avx512vl")))
+#endif
 
 /* Rows of the micro-kernel: a block holds a multiple of it. */
 #define ROWS 6
@@ -937,6 +947,53 @@ TARGET static void filter_gradient(const problem *pb, int64_t batch, float *scra
     }
 }
 
+#ifdef OSPREY_WINOGRAD_WIDE
+/* This copy's entry points, for the JNI functions of the other (below). */
+#define OSPREY_HIDDEN __attribute__((visibility("hidden")))
+OSPREY_HIDDEN void osprey_winograd_wide_prepare(const float *g, int c_in, int k_out, int m, int transposed, float *u) {
+    prepare_kernel(g, c_in, k_out, m, transposed, u);
+}
+
+OSPREY_HIDDEN void osprey_winograd_wide_forward(const problem *pb, int64_t batch, int block, float *scratch,
+                                                int threads) {
+    forward(pb, batch, block, scratch, threads);
+}
+
+OSPREY_HIDDEN osprey_step osprey_winograd_wide_forward_step(const problem *pb, int64_t batch, int block, int threads) {
+    return forward_step_of(pb, batch, block, threads);
+}
+
+OSPREY_HIDDEN void osprey_winograd_wide_filter_gradient(const problem *pb, int64_t batch, float *scratch, int threads,
+                                                        float *dw, float *db) {
+    filter_gradient(pb, batch, scratch, threads, dw, db);
+}
+#else
+#ifdef OSPREY_WINOGRAD_HAS_WIDE
+void osprey_winograd_wide_prepare(const float *g, int c_in, int k_out, int m, int transposed, float *u);
+void osprey_winograd_wide_forward(const problem *pb, int64_t batch, int block, float *scratch, int threads);
+osprey_step osprey_winograd_wide_forward_step(const problem *pb, int64_t batch, int block, int threads);
+void osprey_winograd_wide_filter_gradient(const problem *pb, int64_t batch, float *scratch, int threads, float *dw,
+                                          float *db);
+
+/* -1: not yet decided; 0: the AVX2 copy; 1: the AVX-512VL copy (winograd_wide.c). */
+static volatile int wide = -1;
+
+/* Whether the entry points take winograd_wide.c's copy: where the processor (and its OS) has AVX-512F and VL. */
+static int wide_registers(void) {
+    if (wide < 0) {
+        __builtin_cpu_init();
+        wide = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") ? 1 : 0;
+    }
+    return wide;
+}
+#define WIDE_OR(call_wide, call) (wide_registers() ? (call_wide) : (call))
+#else
+static int wide_registers(void) {
+    return 0;
+}
+#define WIDE_OR(call_wide, call) (call)
+#endif
+
 JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_supported(JNIEnv *env, jclass type) {
     (void) env;
     (void) type;
@@ -962,7 +1019,9 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_Winograd_prepare(JNIEnv *env,
                                                                     jint k_out, jint m, jlong prepared) {
     (void) env;
     (void) type;
-    prepare_kernel((const float *) (intptr_t) keras, c_in, k_out, m, 0, (float *) (intptr_t) prepared);
+    WIDE_OR(osprey_winograd_wide_prepare((const float *) (intptr_t) keras, c_in, k_out, m, 0,
+                                         (float *) (intptr_t) prepared),
+            prepare_kernel((const float *) (intptr_t) keras, c_in, k_out, m, 0, (float *) (intptr_t) prepared));
 }
 
 JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_Winograd_prepareTransposed(JNIEnv *env, jclass type, jlong keras,
@@ -970,7 +1029,9 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_Winograd_prepareTransposed(JN
                                                                               jlong prepared) {
     (void) env;
     (void) type;
-    prepare_kernel((const float *) (intptr_t) keras, c_in, k_out, m, 1, (float *) (intptr_t) prepared);
+    WIDE_OR(osprey_winograd_wide_prepare((const float *) (intptr_t) keras, c_in, k_out, m, 1,
+                                         (float *) (intptr_t) prepared),
+            prepare_kernel((const float *) (intptr_t) keras, c_in, k_out, m, 1, (float *) (intptr_t) prepared));
 }
 
 /* Runs the pass now (chain 0, with this scratch) or appends it to the chain (JNI_FALSE: it could not grow). */
@@ -991,10 +1052,12 @@ JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_forward(
         .slope = slope, .cap = cap,
     };
     if (chain == 0) {
-        forward(&pb, batch, block, (float *) (intptr_t) scratch, threads);
+        WIDE_OR(osprey_winograd_wide_forward(&pb, batch, block, (float *) (intptr_t) scratch, threads),
+                forward(&pb, batch, block, (float *) (intptr_t) scratch, threads));
         return JNI_TRUE;
     }
-    osprey_step step = forward_step_of(&pb, batch, block, threads);
+    osprey_step step = WIDE_OR(osprey_winograd_wide_forward_step(&pb, batch, block, threads),
+                               forward_step_of(&pb, batch, block, threads));
     return osprey_chain_append(chain, &step) ? JNI_TRUE : JNI_FALSE;
 }
 
@@ -1015,7 +1078,26 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_Winograd_filterGradient(
         .oh = oh, .ow = ow, .k = k_out, .m = m, .span = m + 2, .tiles_h = (oh + m - 1) / m,
         .tiles_w = (ow + m - 1) / m, .dy = (const float *) (intptr_t) dy,
     };
-    filter_gradient(&pb, batch, (float *) (intptr_t) scratch, threads, (float *) (intptr_t) dw,
-                    (float *) (intptr_t) db);
+    WIDE_OR(osprey_winograd_wide_filter_gradient(&pb, batch, (float *) (intptr_t) scratch, threads,
+                                                 (float *) (intptr_t) dw, (float *) (intptr_t) db),
+            filter_gradient(&pb, batch, (float *) (intptr_t) scratch, threads, (float *) (intptr_t) dw,
+                            (float *) (intptr_t) db));
 }
+
+/* Whether the entry points take the AVX-512VL copy; mode 0 turns it off, 1 back on where the processor has it. */
+JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_wideRegisters(JNIEnv *env, jclass type, jint mode) {
+    (void) env;
+    (void) type;
+#ifdef OSPREY_WINOGRAD_HAS_WIDE
+    if (mode == 0) {
+        wide = 0;
+    } else if (mode == 1) {
+        wide = -1;
+    }
+#else
+    (void) mode;
+#endif
+    return wide_registers() ? JNI_TRUE : JNI_FALSE;
+}
+#endif /* OSPREY_WINOGRAD_WIDE */
 #endif

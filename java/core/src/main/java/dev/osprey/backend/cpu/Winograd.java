@@ -95,6 +95,7 @@ final class Winograd {
      * never, 2x2 or 4x4.
      */
     static Winograd fromProperties() {
+        applyWideSetting();
         String value = System.getProperty("osprey.cpu.winograd");
         if (value == null || value.isBlank()) {
             return new Winograd(Use.AUTO);
@@ -109,6 +110,28 @@ final class Winograd {
                     + "received '" + value + "'");
         };
     }
+
+    /**
+     * -Dosprey.cpu.winogradWide: true (the default) runs the kernels' AVX-512VL copy where the processor has AVX-512F
+     * and VL (native/cpu/winograd_wide.c: the same code and results, with 32 vector registers instead of 16); false keeps
+     * the AVX2 copy. Throws BackendException for any other value.
+     */
+    private static void applyWideSetting() {
+        String value = System.getProperty("osprey.cpu.winogradWide", "true").trim().toLowerCase(java.util.Locale.ROOT);
+        if (!value.equals("true") && !value.equals("false")) {
+            throw new BackendException("-Dosprey.cpu.winogradWide: expected true or false, received '"
+                    + System.getProperty("osprey.cpu.winogradWide") + "'");
+        }
+        if (UNAVAILABLE == null) {
+            wideRegisters(value.equals("true") ? 1 : 0);
+        }
+    }
+
+    /**
+     * Whether the kernels run their AVX-512VL copy (32 vector registers); mode 0 turns it off, 1 on where the processor
+     * has it, anything else only asks. Process-wide.
+     */
+    static native boolean wideRegisters(int mode);
 
     /** Null where the kernel can run on this machine; otherwise why not. */
     static String unavailableReason() {

@@ -19,7 +19,9 @@ import dev.osprey.backend.Pool2dSpec;
 import dev.osprey.backend.ReferenceOps;
 import dev.osprey.backend.Tensor;
 import java.util.Random;
+import java.util.List;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -165,12 +167,21 @@ class WinogradTest {
             System.setProperty("osprey.cpu.winograd", "2x2");
             assertEquals(2, Winograd.fromProperties().tile(op(conv(256, 13, 13, 32, 64, VALID, true,
                     Activation.RELU))));
+            System.setProperty("osprey.cpu.winogradWide", "maybe");
+            e = assertThrows(BackendException.class, Winograd::fromProperties);
+            assertTrue(e.getMessage().contains("winogradWide: expected true or false, received 'maybe'"),
+                    e.getMessage());
+            System.setProperty("osprey.cpu.winogradWide", "false");
+            Winograd.fromProperties();
+            assertFalse(Winograd.wideRegisters(-1), "the AVX2 copy when asked for");
         } finally {
             if (before == null) {
                 System.clearProperty("osprey.cpu.winograd");
             } else {
                 System.setProperty("osprey.cpu.winograd", before);
             }
+            System.clearProperty("osprey.cpu.winogradWide");
+            Winograd.wideRegisters(1);
         }
     }
 
@@ -318,6 +329,66 @@ class WinogradTest {
                 true, Activation.LINEAR)).backwardTile());
         assertEquals(0, tiles4.winogradTraining(conv(2, 8, 8, 16, 16, new int[] {3, 3, 3, 3}, true,
                 Activation.LINEAR)).backwardTile());
+    }
+
+    /**
+     * The AVX-512VL copy of the kernels (winograd_wide.c: more registers, the same code) computes every direction to the
+     * same bits as the AVX2 copy, in both tile sizes; where the processor lacks AVX-512VL there is only the one copy.
+     */
+    @Test
+    void theWideRegisterCopyGivesTheSameBitsInEveryDirection() {
+        boolean wide = Winograd.wideRegisters(-1);
+        Assumptions.assumeTrue(Winograd.wideRegisters(1), "this processor has no AVX-512VL: one copy only");
+        Conv2dSpec[] specs = {
+            conv(4, 32, 32, 16, 16, SAME, false, Activation.LINEAR), // ResNet-20's first stage
+            conv(3, 9, 11, 24, 40, new int[] {0, 1, 2, 1}, true, Activation.RELU),
+        };
+        try {
+            for (CpuBackend backend : new CpuBackend[] {tiles2, tiles4}) {
+                for (Conv2dSpec s : specs) {
+                    Winograd.wideRegisters(1);
+                    List<float[]> wideResults = allDirections(backend, s);
+                    assertFalse(Winograd.wideRegisters(0));
+                    List<float[]> narrowResults = allDirections(backend, s);
+                    for (int i = 0; i < wideResults.size(); i++) {
+                        assertArrayEquals(narrowResults.get(i), wideResults.get(i), 0f, "direction " + i + " of " + s);
+                    }
+                }
+            }
+        } finally {
+            Winograd.wideRegisters(wide ? 1 : 0);
+        }
+    }
+
+    /** Forward, backward-data, kernel and bias gradients of s through backend, on seeded data. */
+    private static List<float[]> allDirections(CpuBackend backend, Conv2dSpec s) {
+        Random r = new Random(11);
+        float[] x = random(r, s.batch() * s.inH() * s.inW() * s.inC());
+        float[] k = random(r, 9 * s.inC() * s.filters());
+        float[] b = s.hasBias() ? random(r, s.filters()) : null;
+        float[] dy = random(r, s.batch() * s.outH() * s.outW() * s.filters());
+        try (Memory memory = backend.newMemory()) {
+            Tensor tk = upload(backend, memory, k, s.kernelShape());
+            Tensor tx = upload(backend, memory, x, s.inputShape());
+            Tensor tdy = upload(backend, memory, dy, s.outputShape());
+            Tensor y = memory.allocate(s.outputShape());
+            backend.conv2dForward(s, tx, tk, b == null ? null : upload(backend, memory, b, b.length), y);
+            Tensor dx = memory.allocate(s.inputShape());
+            backend.conv2dBackwardData(s, tdy, tk, dx);
+            Tensor dk = memory.allocate(s.kernelShape());
+            Tensor db = s.hasBias() ? memory.allocate(s.filters()) : null;
+            backend.conv2dBackwardFilter(s, tx, tdy, dk, db);
+            List<float[]> out = new java.util.ArrayList<>();
+            for (Tensor t : new Tensor[] {y, dx, dk, db}) {
+                if (t != null) {
+                    float[] v = new float[Math.toIntExact(t.size())];
+                    backend.copyOut(t, v, 0);
+                    out.add(v);
+                }
+            }
+            out.add(run(backend, s, x, k, b)); // the inference path
+            return out;
+        }
     }
 
     /** conv2dForward, conv2dBackwardData and conv2dBackwardFilter through the backend against the reference ones. */
