@@ -30,9 +30,14 @@ for f in native/cpu/winograd.c native/cpu/op_chain.c native/cpu/op_chain.h nativ
     exit 2
   }
 done
-build() { # build NAME SOURCE_ROOT: that root's layer_bench linked with its kernel
+# the AVX-512VL copy of the kernel, where that revision has one (the library runs it on such processors)
+git -C "$root" show "$base_commit:native/cpu/winograd_avx512.c" >"$work/base-src/native/cpu/winograd_avx512.c" \
+  2>/dev/null || rm -f "$work/base-src/native/cpu/winograd_avx512.c"
+build() { # build NAME SOURCE_ROOT: that root's layer_bench linked with its kernel (and its AVX-512VL copy)
+  local copy=()
+  [ -f "$2/native/cpu/winograd_avx512.c" ] && copy=(-DOSPREY_WINOGRAD_HAS_AVX512_COPY "$2/native/cpu/winograd_avx512.c")
   gcc -O3 -std=gnu11 -fopenmp -I"$java_home/include" -I"$java_home/include/linux" -I"$2/native/cpu" -o "$work/$1" \
-    "$2/benchmarks/kernels/layer_bench.c" "$2/native/cpu/winograd.c" "$2/native/cpu/op_chain.c" -lm
+    "$2/benchmarks/kernels/layer_bench.c" "$2/native/cpu/winograd.c" "${copy[@]}" "$2/native/cpu/op_chain.c" -lm
 }
 build base "$work/base-src"
 build tree "$root"

@@ -16,10 +16,13 @@ threads="${2:-2}"
 java_home="${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v javac)")")")}"
 bin="$(mktemp -d)"
 trap 'rm -rf "$bin"' EXIT
+# with the kernel's AVX-512VL copy, which the library runs on processors that have those instructions
+copy=(-DOSPREY_WINOGRAD_HAS_AVX512_COPY "$root/native/cpu/winograd_avx512.c")
 gcc -O3 -std=gnu11 -fopenmp -I"$java_home/include" -I"$java_home/include/linux" -o "$bin/layer_bench" \
-  "$root/benchmarks/kernels/layer_bench.c" "$root/native/cpu/winograd.c" "$root/native/cpu/op_chain.c" -lm
+  "$root/benchmarks/kernels/layer_bench.c" "$root/native/cpu/winograd.c" "${copy[@]}" "$root/native/cpu/op_chain.c" -lm
 gcc -O3 -std=gnu11 -fopenmp -I"$java_home/include" -I"$java_home/include/linux" -o "$bin/filter_bench" \
-  "$root/benchmarks/kernels/filter_bench.c" "$root/native/cpu/winograd.c" "$root/native/cpu/op_chain.c" -lm
+  "$root/benchmarks/kernels/filter_bench.c" "$root/native/cpu/winograd.c" "${copy[@]}" "$root/native/cpu/op_chain.c" \
+  -lm
 # name, batch, h, w, c, k, pad
 layers=(
   "tutorial conv2|256 13 13 32 64 0"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds libospreycpu.so into OUT_DIR/<JavaCPP's platform name, e.g. linux-x86_64>: openmp_team.c (OpenMP team
-# sizes), winograd.c (the Winograd 3x3 convolution; winograd_wide.c compiles it again for AVX-512VL), conv_pool.c
+# sizes), winograd.c (the Winograd 3x3 convolution; winograd_avx512.c compiles it again for AVX-512VL), conv_pool.c
 # (a few-channel convolution with its max pooling), dense.c (inference dense layers), pointwise.c and depthwise.c (1x1 and depthwise convolutions over few
 # pixels), op_chain.c (their passes chained in one parallel region), batch_norm.c (batch normalization while training,
 # with a capped or plain ReLU fused). The Maven build of java/core calls this on
@@ -36,7 +36,7 @@ lib="$out/$platform/libospreycpu.so"
 # region into libgomp calls; the link names libgomp by soname (see openmp_team.c). AVX2 code is enabled per function.
 # shellcheck disable=SC2086
 if log="$($cc -O3 -std=gnu99 -Wall -Wextra -fopenmp -shared -fPIC -I"$include" -I"$include/linux" \
-    -DOSPREY_WINOGRAD_HAS_WIDE -o "$lib" "$here/openmp_team.c" "$here/winograd.c" "$here/winograd_wide.c" \
+    -DOSPREY_WINOGRAD_HAS_AVX512_COPY -o "$lib" "$here/openmp_team.c" "$here/winograd.c" "$here/winograd_avx512.c" \
     "$here/conv_pool.c" "$here/dense.c" \
     "$here/pointwise.c" "$here/depthwise.c" "$here/op_chain.c" "$here/batch_norm.c" \
     -l:libgomp.so.1 -lm 2>&1)" \

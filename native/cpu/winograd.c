@@ -23,10 +23,10 @@
  * code is compiled for those instructions by function attribute, and the Java side calls it only where
  * Winograd.supported() says the processor has them.
  *
- * winograd_wide.c compiles this file a second time for processors with AVX-512VL: the same 8-float AVX2 code, but
+ * winograd_avx512.c compiles this file a second time for processors with AVX-512VL: the same 8-float AVX2 code, but
  * with the 32 vector registers AVX-512VL gives 256-bit code (ymm16-31) instead of 16, so that a 6x6 tile's transform
  * spills less to the stack. The same operations in the same order: the same bits. Where the build has both
- * (OSPREY_WINOGRAD_HAS_WIDE), the JNI entry points below take that copy on such processors (wide_registers).
+ * (OSPREY_WINOGRAD_HAS_AVX512_COPY), the JNI entry points below take that copy on such processors (use_avx512_copy).
  */
 #include <jni.h>
 
@@ -44,9 +44,13 @@ JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_supported(JNIEnv
 #include "op_chain.h"
 #include "openmp.h"
 
-#ifdef OSPREY_WINOGRAD_WIDE /* the copy winograd_wide.c compiles: every TARGET function gets 32 vector registers */
+#ifdef OSPREY_WINOGRAD_AVX512_COPY /* the copy winograd_avx512.c compiles: TARGET functions get 32 vector registers */
 #undef TARGET
+#if defined(__clang__)
 #define TARGET __attribute__((target("avx2,fma,avx512f,avx512vl")))
+#else /* and no 512-bit vectors where GCC vectorizes a loop itself (Intel processors clock down for them) */
+#define TARGET __attribute__((target("avx2,fma,avx512f,avx512vl,prefer-vector-width=256")))
+#endif
 #endif
 
 /* Rows of the micro-kernel: a block holds a multiple of it. */
@@ -947,52 +951,63 @@ TARGET static void filter_gradient(const problem *pb, int64_t batch, float *scra
     }
 }
 
-#ifdef OSPREY_WINOGRAD_WIDE
+#ifdef OSPREY_WINOGRAD_AVX512_COPY
 /* This copy's entry points, for the JNI functions of the other (below). */
 #define OSPREY_HIDDEN __attribute__((visibility("hidden")))
-OSPREY_HIDDEN void osprey_winograd_wide_prepare(const float *g, int c_in, int k_out, int m, int transposed, float *u) {
+OSPREY_HIDDEN void osprey_winograd_avx512_prepare(const float *g, int c_in, int k_out, int m, int transposed,
+                                                  float *u) {
     prepare_kernel(g, c_in, k_out, m, transposed, u);
 }
 
-OSPREY_HIDDEN void osprey_winograd_wide_forward(const problem *pb, int64_t batch, int block, float *scratch,
-                                                int threads) {
+OSPREY_HIDDEN void osprey_winograd_avx512_forward(const problem *pb, int64_t batch, int block, float *scratch,
+                                                  int threads) {
     forward(pb, batch, block, scratch, threads);
 }
 
-OSPREY_HIDDEN osprey_step osprey_winograd_wide_forward_step(const problem *pb, int64_t batch, int block, int threads) {
+OSPREY_HIDDEN osprey_step osprey_winograd_avx512_forward_step(const problem *pb, int64_t batch, int block,
+                                                              int threads) {
     return forward_step_of(pb, batch, block, threads);
 }
 
-OSPREY_HIDDEN void osprey_winograd_wide_filter_gradient(const problem *pb, int64_t batch, float *scratch, int threads,
-                                                        float *dw, float *db) {
+OSPREY_HIDDEN void osprey_winograd_avx512_filter_gradient(const problem *pb, int64_t batch, float *scratch,
+                                                          int threads, float *dw, float *db) {
     filter_gradient(pb, batch, scratch, threads, dw, db);
 }
 #else
-#ifdef OSPREY_WINOGRAD_HAS_WIDE
-void osprey_winograd_wide_prepare(const float *g, int c_in, int k_out, int m, int transposed, float *u);
-void osprey_winograd_wide_forward(const problem *pb, int64_t batch, int block, float *scratch, int threads);
-osprey_step osprey_winograd_wide_forward_step(const problem *pb, int64_t batch, int block, int threads);
-void osprey_winograd_wide_filter_gradient(const problem *pb, int64_t batch, float *scratch, int threads, float *dw,
-                                          float *db);
+#ifdef OSPREY_WINOGRAD_HAS_AVX512_COPY
+void osprey_winograd_avx512_prepare(const float *g, int c_in, int k_out, int m, int transposed, float *u);
+void osprey_winograd_avx512_forward(const problem *pb, int64_t batch, int block, float *scratch, int threads);
+osprey_step osprey_winograd_avx512_forward_step(const problem *pb, int64_t batch, int block, int threads);
+void osprey_winograd_avx512_filter_gradient(const problem *pb, int64_t batch, float *scratch, int threads, float *dw,
+                                            float *db);
 
-/* -1: not yet decided; 0: the AVX2 copy; 1: the AVX-512VL copy (winograd_wide.c). */
-static volatile int wide = -1;
-
-/* Whether the entry points take winograd_wide.c's copy: where the processor (and its OS) has AVX-512F and VL. */
-static int wide_registers(void) {
-    if (wide < 0) {
+/* Whether the processor (and its OS) has AVX-512F and VL: found once, the same answer every time. */
+static int avx512_present(void) {
+    static int present = -1; /* -1: not yet asked; threads that race here all store the same answer */
+    int p = __atomic_load_n(&present, __ATOMIC_RELAXED);
+    if (p < 0) {
         __builtin_cpu_init();
-        wide = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") ? 1 : 0;
+        p = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") ? 1 : 0;
+        __atomic_store_n(&present, p, __ATOMIC_RELAXED);
     }
-    return wide;
+    return p;
 }
-#define WIDE_OR(call_wide, call) (wide_registers() ? (call_wide) : (call))
+
+/* Whether the Java side allows the AVX-512VL copy (Winograd.useAvx512Copy); only it writes this. */
+static int avx512_allowed = 1;
+
+/* Whether the entry points take winograd_avx512.c's copy: allowed, and the processor has it. One read of each. */
+static int use_avx512_copy(void) {
+    return __atomic_load_n(&avx512_allowed, __ATOMIC_RELAXED) && avx512_present();
+}
+#define AVX512_OR(call_avx512, call) (use_avx512_copy() ? (call_avx512) : (call))
 #else
-static int wide_registers(void) {
+static int use_avx512_copy(void) {
     return 0;
 }
-#define WIDE_OR(call_wide, call) (call)
+#define AVX512_OR(call_avx512, call) (call)
 #endif
+
 
 JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_supported(JNIEnv *env, jclass type) {
     (void) env;
@@ -1019,7 +1034,7 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_Winograd_prepare(JNIEnv *env,
                                                                     jint k_out, jint m, jlong prepared) {
     (void) env;
     (void) type;
-    WIDE_OR(osprey_winograd_wide_prepare((const float *) (intptr_t) keras, c_in, k_out, m, 0,
+    AVX512_OR(osprey_winograd_avx512_prepare((const float *) (intptr_t) keras, c_in, k_out, m, 0,
                                          (float *) (intptr_t) prepared),
             prepare_kernel((const float *) (intptr_t) keras, c_in, k_out, m, 0, (float *) (intptr_t) prepared));
 }
@@ -1029,7 +1044,7 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_Winograd_prepareTransposed(JN
                                                                               jlong prepared) {
     (void) env;
     (void) type;
-    WIDE_OR(osprey_winograd_wide_prepare((const float *) (intptr_t) keras, c_in, k_out, m, 1,
+    AVX512_OR(osprey_winograd_avx512_prepare((const float *) (intptr_t) keras, c_in, k_out, m, 1,
                                          (float *) (intptr_t) prepared),
             prepare_kernel((const float *) (intptr_t) keras, c_in, k_out, m, 1, (float *) (intptr_t) prepared));
 }
@@ -1052,11 +1067,11 @@ JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_forward(
         .slope = slope, .cap = cap,
     };
     if (chain == 0) {
-        WIDE_OR(osprey_winograd_wide_forward(&pb, batch, block, (float *) (intptr_t) scratch, threads),
+        AVX512_OR(osprey_winograd_avx512_forward(&pb, batch, block, (float *) (intptr_t) scratch, threads),
                 forward(&pb, batch, block, (float *) (intptr_t) scratch, threads));
         return JNI_TRUE;
     }
-    osprey_step step = WIDE_OR(osprey_winograd_wide_forward_step(&pb, batch, block, threads),
+    osprey_step step = AVX512_OR(osprey_winograd_avx512_forward_step(&pb, batch, block, threads),
                                forward_step_of(&pb, batch, block, threads));
     return osprey_chain_append(chain, &step) ? JNI_TRUE : JNI_FALSE;
 }
@@ -1078,26 +1093,30 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_Winograd_filterGradient(
         .oh = oh, .ow = ow, .k = k_out, .m = m, .span = m + 2, .tiles_h = (oh + m - 1) / m,
         .tiles_w = (ow + m - 1) / m, .dy = (const float *) (intptr_t) dy,
     };
-    WIDE_OR(osprey_winograd_wide_filter_gradient(&pb, batch, (float *) (intptr_t) scratch, threads,
+    AVX512_OR(osprey_winograd_avx512_filter_gradient(&pb, batch, (float *) (intptr_t) scratch, threads,
                                                  (float *) (intptr_t) dw, (float *) (intptr_t) db),
             filter_gradient(&pb, batch, (float *) (intptr_t) scratch, threads, (float *) (intptr_t) dw,
                             (float *) (intptr_t) db));
 }
 
-/* Whether the entry points take the AVX-512VL copy; mode 0 turns it off, 1 back on where the processor has it. */
-JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_wideRegisters(JNIEnv *env, jclass type, jint mode) {
+/* Allows (or not) the AVX-512VL copy; returns whether the entry points now take it. */
+JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_useAvx512Copy(JNIEnv *env, jclass type,
+                                                                               jboolean allowed) {
     (void) env;
     (void) type;
-#ifdef OSPREY_WINOGRAD_HAS_WIDE
-    if (mode == 0) {
-        wide = 0;
-    } else if (mode == 1) {
-        wide = -1;
-    }
+#ifdef OSPREY_WINOGRAD_HAS_AVX512_COPY
+    __atomic_store_n(&avx512_allowed, allowed ? 1 : 0, __ATOMIC_RELAXED);
 #else
-    (void) mode;
+    (void) allowed;
 #endif
-    return wide_registers() ? JNI_TRUE : JNI_FALSE;
+    return use_avx512_copy() ? JNI_TRUE : JNI_FALSE;
 }
-#endif /* OSPREY_WINOGRAD_WIDE */
+
+/* Whether the entry points take the AVX-512VL copy. */
+JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_avx512Copy(JNIEnv *env, jclass type) {
+    (void) env;
+    (void) type;
+    return use_avx512_copy() ? JNI_TRUE : JNI_FALSE;
+}
+#endif /* OSPREY_WINOGRAD_AVX512_COPY */
 #endif

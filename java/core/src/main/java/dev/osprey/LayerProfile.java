@@ -12,12 +12,11 @@ import java.util.Map;
 /**
  * Where a model's time goes, layer by layer: each layer call's forward and backward milliseconds per training step
  * ({@link Model#profileTraining}) or per predict call ({@link Model#profileInference}), and what the step took in all.
- * Layers the backend runs as one native call (an inference plan's chain of small convolutions and the layers folded
- * into them) share one row, named by all of them, since their time can't be split. A layer an inference plan folds
- * into a call beside it (a BatchNormalization into the convolution before it, a ZeroPadding2D into the one after it)
- * does no work of its own: its row says "(folded)" and shows no time. On a GPU every call is timed alone (the device
- * is waited for before and after it), so the calls no longer overlap and the rows sum to more than an unprofiled step
- * takes.
+ * Calls the backend runs as one native call (an inference plan's chain of small convolutions) share one row, named by
+ * each of them, since their time can't be split. A call that does no work of its own (a BatchNormalization folded into
+ * the convolution before it, a ReLU that layer applies, a Flatten, which is a view) has a row of its own marked
+ * "(no work)" and shows no time. On a GPU every call is timed alone (the device is waited for before and after it), so
+ * the calls no longer overlap and the rows sum to more than an unprofiled step takes.
  */
 public final class LayerProfile {
     /**
@@ -25,8 +24,8 @@ public final class LayerProfile {
      *
      * @param layers     the layer's name (a shared layer's later calls get "#2", "#3", ...), or the chained calls'
      *                   names joined by " + "
-     * @param type       the layer's class (Conv2D, ...; "(folded)" after it where the call does no work of its own), or
-     *                   "chain of N" for N calls run as one
+     * @param type       the layer's class (Conv2D, ...; " (no work)" after it where the call does no work of its own),
+     *                   or "chain of N" for N calls run as one
      * @param forwardMs  forward milliseconds per step or call
      * @param backwardMs backward milliseconds per step (0 in inference, and for calls that run no backward)
      */
@@ -79,8 +78,8 @@ public final class LayerProfile {
             if (clock.forwardCalls(n) > 0 || clock.backwardCalls(n) > 0) {
                 rows.add(new Row(callName(nodes.get(n)), type, clock.forwardNanos(n) / perCall,
                         clock.backwardNanos(n) / perCall));
-            } else if (!chained.contains(n)) { // an inference plan folded it into a call beside it
-                rows.add(new Row(callName(nodes.get(n)), type + " (folded)", 0, 0));
+            } else if (!chained.contains(n)) { // folded into a call beside it, applied by one, or a view
+                rows.add(new Row(callName(nodes.get(n)), type + " (no work)", 0, 0));
             }
         }
         return new LayerProfile(training, batch, calls, wallNanos / perCall, device, rows);
@@ -161,8 +160,8 @@ public final class LayerProfile {
         }
         if (sorted.size() > limit) {
             double rest = Math.max(0, layersMs() - shown); // no -0.000 from rounding
-            out.append(String.format(Locale.ROOT, format, (sorted.size() - limit) + " more layers", "", "", "", ms(rest),
-                    share(rest)));
+            out.append(String.format(Locale.ROOT, format, (sorted.size() - limit) + " more layers", "", "", "",
+                    ms(rest), share(rest)));
         }
         out.append(String.format(Locale.ROOT, format, training ? "loss, optimizer, copies" : "copies, checks", "", "",
                 "", ms(otherMs()), share(otherMs())));

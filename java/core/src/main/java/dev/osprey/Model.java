@@ -551,14 +551,7 @@ public class Model implements AutoCloseable {
             throw new IllegalArgumentException("profileTraining: expected steps >= 1, received " + steps);
         }
         trainOnBatch(x, y, null, null); // builds the plan; its first run is slower
-        dev.osprey.engine.Network net = built("profileTraining");
-        dev.osprey.engine.CallClock clock = new dev.osprey.engine.CallClock(net.backend(), net.graph().nodes().size());
-        long start = System.nanoTime();
-        for (int i = 0; i < steps; i++) {
-            trainOnBatch(x, y, null, clock);
-        }
-        long wall = System.nanoTime() - start;
-        return LayerProfile.of(true, x.rows(), steps, wall, device().toString(), net.graph().nodes(), clock);
+        return profile("profileTraining", true, x.rows(), steps, clock -> trainOnBatch(x, y, null, clock));
     }
 
     /**
@@ -570,16 +563,24 @@ public class Model implements AutoCloseable {
         if (calls < 1) {
             throw new IllegalArgumentException("profileInference: expected calls >= 1, received " + calls);
         }
-        int batch = Math.max(1, x.rows());
-        predict(x, batch, null);
-        dev.osprey.engine.Network net = built("profileInference");
+        if (x.rows() == 0) {
+            throw new IllegalArgumentException("profileInference: expected at least one sample, received 0");
+        }
+        predict(x, x.rows(), null); // builds the plan; its first run is slower
+        return profile("profileInference", false, x.rows(), calls, clock -> predict(x, x.rows(), clock));
+    }
+
+    /** Runs call `calls` times on one clock, timed in all, into a profile of `batch` samples a call. */
+    private LayerProfile profile(String what, boolean training, int batch, int calls,
+                                 java.util.function.Consumer<dev.osprey.engine.CallClock> call) {
+        dev.osprey.engine.Network net = built(what);
         dev.osprey.engine.CallClock clock = new dev.osprey.engine.CallClock(net.backend(), net.graph().nodes().size());
         long start = System.nanoTime();
         for (int i = 0; i < calls; i++) {
-            predict(x, batch, clock);
+            call.accept(clock);
         }
         long wall = System.nanoTime() - start;
-        return LayerProfile.of(false, x.rows(), calls, wall, device().toString(), net.graph().nodes(), clock);
+        return LayerProfile.of(training, batch, calls, wall, device().toString(), net.graph().nodes(), clock);
     }
 
     /** trainOnBatch, each layer call timed on clock where it is not null. */

@@ -52,6 +52,9 @@ class LayerProfileTest {
             List<String> names = p.rows().stream().map(LayerProfile.Row::layers).toList();
             List<String> layers = profiled.layers().stream().map(Layer::name).toList();
             assertEquals(layers, names, "one row per layer, in the model's order");
+            LayerProfile.Row flatten = p.rows().stream().filter(r -> r.type().startsWith("Flatten")).findFirst()
+                    .orElseThrow();
+            assertEquals(new LayerProfile.Row(flatten.layers(), "Flatten (no work)", 0, 0), flatten, "a view");
             for (LayerProfile.Row r : p.rows()) {
                 if (r.type().equals("Conv2D") || r.type().equals("Dense")) {
                     assertTrue(r.forwardMs() > 0 && r.backwardMs() > 0, r.toString());
@@ -124,6 +127,8 @@ class LayerProfileTest {
             assertEquals("profileTraining: expected steps >= 1, received 0", e.getMessage());
             e = assertThrows(IllegalArgumentException.class, () -> m.profileInference(x, -1));
             assertEquals("profileInference: expected calls >= 1, received -1", e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> m.profileInference(x.slice(0, 0), 1));
+            assertEquals("profileInference: expected at least one sample, received 0", e.getMessage());
             assertThrows(IllegalArgumentException.class, () -> m.profileTraining(x, d.trainY().slice(0, 5), 1));
             LayerProfile p = m.profileInference(x, 1);
             assertThrows(IllegalArgumentException.class, () -> p.table(0));

@@ -74,6 +74,10 @@ final class BenchCommand implements Callable<Integer> {
         if (modelFile != null && modelName != null) {
             throw new IllegalArgumentException("expected a model file or --model, received both");
         }
+        if (modelName == null && (inputShape != null || classes > 0)) {
+            throw new IllegalArgumentException("expected --input-shape and --classes only with --model NAME, received "
+                    + (inputShape != null ? "--input-shape " + inputShape : "--classes " + classes) + " without it");
+        }
         if (!(seconds > 0)) {
             throw new IllegalArgumentException("expected --seconds > 0, received " + seconds);
         }
@@ -128,13 +132,9 @@ final class BenchCommand implements Callable<Integer> {
         int rows = Math.min(256, x.rows());
         NDArray bx = x.slice(0, rows);
         NDArray by = y.slice(0, rows);
-        LayerProfile probe = model.profileTraining(bx, by, 1);
-        LayerProfile training = model.profileTraining(bx, by, callsFor(probe));
-        probe = model.profileInference(bx, 1);
-        LayerProfile inference = model.profileInference(bx, callsFor(probe));
-        NDArray one = x.slice(0, 1);
-        probe = model.profileInference(one, 1);
-        LayerProfile single = model.profileInference(one, callsFor(probe));
+        LayerProfile training = forAboutSeconds(calls -> model.profileTraining(bx, by, calls));
+        LayerProfile inference = forAboutSeconds(calls -> model.profileInference(bx, calls));
+        LayerProfile single = forAboutSeconds(calls -> model.profileInference(x.slice(0, 1), calls));
         for (LayerProfile p : List.of(training, inference, single)) {
             System.out.println();
             System.out.print(p.table(layers));
@@ -143,9 +143,12 @@ final class BenchCommand implements Callable<Integer> {
         System.out.println();
     }
 
-    /** Timed calls that fill about --seconds, from one call's time: 2 at least, 10,000 at most. */
-    private int callsFor(LayerProfile probe) {
-        return (int) Math.max(2, Math.min(10_000, seconds * 1000 / Math.max(probe.wallMs(), 1e-3)));
+    /**
+     * A profile of as many calls as fill about --seconds (2 at least, 10,000 at most), counted from a profile of one.
+     */
+    private LayerProfile forAboutSeconds(java.util.function.IntFunction<LayerProfile> profile) {
+        LayerProfile probe = profile.apply(1);
+        return profile.apply((int) Math.max(2, Math.min(10_000, seconds * 1000 / Math.max(probe.wallMs(), 1e-3))));
     }
 
     /** Inference images/s at batch 256 and batch-1 latency in another precision, as one printed line. */
@@ -230,7 +233,9 @@ final class BenchCommand implements Callable<Integer> {
         doc.put("model", modelName != null ? modelName : modelFile == null ? "tutorial CNN" : modelFile.toString());
         doc.put("seconds_per_figure", seconds);
         doc.put("command", "osprey bench" + (modelFile == null ? "" : " " + modelFile)
-                + (modelName == null ? "" : " --model " + modelName) + " --seconds " + seconds
+                + (modelName == null ? "" : " --model " + modelName)
+                + (inputShape == null ? "" : " --input-shape " + inputShape)
+                + (classes > 0 ? " --classes " + classes : "") + " --seconds " + seconds
                 + (layers == null ? "" : " --layers " + layers) + " --json " + json + " --chart " + chart);
         doc.put("threads", dev.osprey.backend.cpu.CpuBackend.threads());
         doc.put("results", results.stream().map(ModelBenchmark.Result::toMap).toList());

@@ -260,6 +260,11 @@ class OspreyCommandTest {
         Run both = run("bench", "model.osprey", "--model", "resnet20");
         assertTrue(both.exitCode() != 0);
         assertTrue(both.err().contains("expected a model file or --model, received both"), both.err());
+        Run stray = run("bench", "--classes", "4");
+        assertTrue(stray.exitCode() != 0);
+        assertTrue(stray.err().contains("expected --input-shape and --classes only with --model NAME, received "
+                + "--classes 4 without it"), stray.err());
+        assertTrue(written.contains("--model resnet20 --input-shape 8x8x3 --classes 4"), written);
         Run bad = run("bench", "--seconds", "0.1", "--layers", "0");
         assertTrue(bad.exitCode() != 0);
         assertTrue(bad.err().contains("expected --layers N with N >= 1, received 0"), bad.err());

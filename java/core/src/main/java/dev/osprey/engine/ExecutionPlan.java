@@ -1009,21 +1009,25 @@ public final class ExecutionPlan implements AutoCloseable {
         forward(seed, (CallClock) null);
     }
 
-    /** {@link #forward(long)}, timing each call, or each chain of calls, on clock (null: untimed). */
+    /**
+     * {@link #forward(long)}, timing each call, or each chain of calls, on clock (null: untimed); a call that computes
+     * nothing ({@link LayerRun#computesNothing}) is not timed.
+     */
     public void forward(long seed, CallClock clock) {
         prepare();
         for (Scheduled step : schedule()) {
-            if (clock != null) {
+            boolean timed = clock != null && (step.chain() != null || !runs[step.run()].computesNothing());
+            if (timed) {
                 clock.start();
             }
             if (step.chain() != null) {
                 backend.runChain(step.chain());
-                if (clock != null) {
+                if (timed) {
                     clock.chainDone(step.members());
                 }
             } else {
                 runs[step.run()].forward(seed * 1_000_003L + step.run());
-                if (clock != null) {
+                if (timed) {
                     clock.forwardDone(step.run());
                 }
             }
@@ -1139,7 +1143,10 @@ public final class ExecutionPlan implements AutoCloseable {
         backward(afterCall, null);
     }
 
-    /** {@link #backward(java.util.function.IntConsumer)}, timing each call's backward on clock (null: untimed). */
+    /**
+     * {@link #backward(java.util.function.IntConsumer)}, timing each call's backward on clock (null: untimed), except a
+     * call's that computes nothing.
+     */
     public void backward(java.util.function.IntConsumer afterCall, CallClock clock) {
         if (!training) {
             throw new IllegalStateException("backward: this plan was made for inference");
@@ -1157,7 +1164,8 @@ public final class ExecutionPlan implements AutoCloseable {
                 continue; // nothing downstream depends on it
             }
             Tensor[] offered = offeredAddends(n);
-            if (clock != null) {
+            boolean timed = clock != null && !runs[n].computesNothing();
+            if (timed) {
                 clock.start();
             }
             List<Tensor> dIn = offered == null ? runs[n].backward(dOut) : runs[n].backward(dOut, offered, offerTaken);
@@ -1173,7 +1181,7 @@ public final class ExecutionPlan implements AutoCloseable {
                     contribute(inputIds[n][i], dIn.get(i), n);
                 }
             }
-            if (clock != null) { // a call's time includes summing its input gradients into others'
+            if (timed) { // a call's time includes summing its input gradients into others'
                 clock.backwardDone(n);
             }
         }

@@ -16,6 +16,14 @@ public interface LayerRun {
     void forward(long seed);
 
     /**
+     * Whether this run does no work of its own (a layer folded into another, an activation a neighbour applies, a
+     * view): a per-layer profile shows it without a time.
+     */
+    default boolean computesNothing() {
+        return false;
+    }
+
+    /**
      * Appends this run's forward to chain where the backend can run it there entirely (an optimized inference plan's
      * runs), so that the plan runs the chain in its place: true; false leaves the chain as it was and the run runs on its
      * own. A run whose forward computes nothing says true and appends nothing.
@@ -93,6 +101,11 @@ public interface LayerRun {
             }
 
             @Override
+            public boolean computesNothing() {
+                return true;
+            }
+
+            @Override
             public boolean chainForward(dev.osprey.backend.OpChain chain) {
                 return true; // computes nothing
             }
@@ -118,6 +131,11 @@ public interface LayerRun {
 
             @Override
             public void forward(long seed) {
+            }
+
+            @Override
+            public boolean computesNothing() {
+                return true;
             }
 
             @Override

@@ -60,6 +60,11 @@ public final class Flatten extends Layer {
         }
 
         @Override
+        public boolean computesNothing() {
+            return true;
+        }
+
+        @Override
         public List<Tensor> backward(Tensor dOutput) {
             if (dOutput != lastOutputGradient) { // the same tensor every step, so this runs once
                 lastOutputGradient = dOutput;

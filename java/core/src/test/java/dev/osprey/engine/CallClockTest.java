@@ -91,8 +91,10 @@ class CallClockTest {
             assertArrayEquals(b, a, 0f, "timing changes nothing");
             int timedCalls = 0;
             for (int n = 0; n < nodes; n++) {
-                assertEquals(2, clock.forwardCalls(n), "node " + n + " forward, once per pass");
-                assertEquals(2000L, clock.forwardNanos(n), "node " + n + ": each call read the clock twice");
+                // the ReLU after the normalization is applied by it (a run that computes nothing: not timed)
+                boolean absorbed = graph.nodes().get(n).layer() instanceof ReLU;
+                assertEquals(absorbed ? 0 : 2, clock.forwardCalls(n), "node " + n + " forward, once per pass");
+                assertEquals(absorbed ? 0 : 2000L, clock.forwardNanos(n), "node " + n + ": one tick a call");
                 assertEquals(1000L * clock.backwardCalls(n), clock.backwardNanos(n), "node " + n);
                 assertTrue(clock.backwardCalls(n) == 0 || clock.backwardCalls(n) == 2, "node " + n);
                 timedCalls += clock.forwardCalls(n) + clock.backwardCalls(n);

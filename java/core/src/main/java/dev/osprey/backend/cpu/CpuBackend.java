@@ -92,10 +92,10 @@ public final class CpuBackend implements Backend {
     /**
      * Loads oneDNN and makes its engine and stream, and decides where compute runs ({@link ComputeAffinity}). Throws
      * BackendException when oneDNN's native library can't be loaded, when OMP_DYNAMIC=true would give oneDNN fewer
-     * OpenMP threads than it plans for, or when -Dosprey.cpu.deviceThread, -Dosprey.cpu.minMicrosPerThread or
-     * -Dosprey.cpu.winograd is malformed; IllegalArgumentException when -Dosprey.cpu.batchNorm or one of
-     * {@link PreferredKernels}' properties is. Use {@link dev.osprey.backend.Device#cpu()}'s backend rather than making
-     * another.
+     * OpenMP threads than it plans for, or when -Dosprey.cpu.deviceThread, -Dosprey.cpu.minMicrosPerThread,
+     * -Dosprey.cpu.winograd or -Dosprey.cpu.winogradAvx512 is malformed; IllegalArgumentException when
+     * -Dosprey.cpu.batchNorm or one of {@link PreferredKernels}' properties is. Use
+     * {@link dev.osprey.backend.Device#cpu()}'s backend rather than making another.
      */
     public CpuBackend() {
         this(Winograd.fromProperties());

@@ -95,7 +95,7 @@ final class Winograd {
      * never, 2x2 or 4x4.
      */
     static Winograd fromProperties() {
-        applyWideSetting();
+        applyAvx512Setting();
         String value = System.getProperty("osprey.cpu.winograd");
         if (value == null || value.isBlank()) {
             return new Winograd(Use.AUTO);
@@ -112,26 +112,27 @@ final class Winograd {
     }
 
     /**
-     * -Dosprey.cpu.winogradWide: true (the default) runs the kernels' AVX-512VL copy where the processor has AVX-512F
-     * and VL (native/cpu/winograd_wide.c: the same code and results, with 32 vector registers instead of 16); false keeps
-     * the AVX2 copy. Throws BackendException for any other value.
+     * -Dosprey.cpu.winogradAvx512, read whenever a CPU backend is made (the choice is process-wide): true (the default)
+     * runs the kernels' AVX-512VL copy where the processor has AVX-512F and VL (native/cpu/winograd_avx512.c: the same
+     * code and results, with 32 vector registers instead of 16); false keeps the AVX2 copy. Op chains made before
+     * keep the copy they were made with. Throws BackendException for any other value.
      */
-    private static void applyWideSetting() {
-        String value = System.getProperty("osprey.cpu.winogradWide", "true").trim().toLowerCase(java.util.Locale.ROOT);
+    private static void applyAvx512Setting() {
+        String raw = System.getProperty("osprey.cpu.winogradAvx512", "true");
+        String value = raw.trim().toLowerCase(java.util.Locale.ROOT);
         if (!value.equals("true") && !value.equals("false")) {
-            throw new BackendException("-Dosprey.cpu.winogradWide: expected true or false, received '"
-                    + System.getProperty("osprey.cpu.winogradWide") + "'");
+            throw new BackendException("-Dosprey.cpu.winogradAvx512: expected true or false, received '" + raw + "'");
         }
         if (UNAVAILABLE == null) {
-            wideRegisters(value.equals("true") ? 1 : 0);
+            useAvx512Copy(value.equals("true"));
         }
     }
 
-    /**
-     * Whether the kernels run their AVX-512VL copy (32 vector registers); mode 0 turns it off, 1 on where the processor
-     * has it, anything else only asks. Process-wide.
-     */
-    static native boolean wideRegisters(int mode);
+    /** Allows the kernels' AVX-512VL copy (or not); returns whether they now run it. Process-wide. */
+    static native boolean useAvx512Copy(boolean allowed);
+
+    /** Whether the kernels run their AVX-512VL copy: allowed, and the processor has AVX-512F and VL. */
+    static native boolean avx512Copy();
 
     /** Null where the kernel can run on this machine; otherwise why not. */
     static String unavailableReason() {

@@ -18,8 +18,9 @@ import dev.osprey.backend.Memory;
 import dev.osprey.backend.Pool2dSpec;
 import dev.osprey.backend.ReferenceOps;
 import dev.osprey.backend.Tensor;
-import java.util.Random;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Random;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
@@ -167,21 +168,24 @@ class WinogradTest {
             System.setProperty("osprey.cpu.winograd", "2x2");
             assertEquals(2, Winograd.fromProperties().tile(op(conv(256, 13, 13, 32, 64, VALID, true,
                     Activation.RELU))));
-            System.setProperty("osprey.cpu.winogradWide", "maybe");
+            System.setProperty("osprey.cpu.winogradAvx512", "maybe");
             e = assertThrows(BackendException.class, Winograd::fromProperties);
-            assertTrue(e.getMessage().contains("winogradWide: expected true or false, received 'maybe'"),
+            assertTrue(e.getMessage().contains("winogradAvx512: expected true or false, received 'maybe'"),
                     e.getMessage());
-            System.setProperty("osprey.cpu.winogradWide", "false");
+            System.setProperty("osprey.cpu.winogradAvx512", "false");
             Winograd.fromProperties();
-            assertFalse(Winograd.wideRegisters(-1), "the AVX2 copy when asked for");
+            assertFalse(Winograd.avx512Copy(), "the AVX2 copy when asked for");
+            System.setProperty("osprey.cpu.winogradAvx512", " TRUE ");
+            Winograd.fromProperties();
+            assertEquals(avx512VlCpu(), Winograd.avx512Copy(), "the AVX-512VL copy wherever the processor has it");
         } finally {
             if (before == null) {
                 System.clearProperty("osprey.cpu.winograd");
             } else {
                 System.setProperty("osprey.cpu.winograd", before);
             }
-            System.clearProperty("osprey.cpu.winogradWide");
-            Winograd.wideRegisters(1);
+            System.clearProperty("osprey.cpu.winogradAvx512");
+            Winograd.useAvx512Copy(true);
         }
     }
 
@@ -331,14 +335,25 @@ class WinogradTest {
                 Activation.LINEAR)).backwardTile());
     }
 
+    /** Whether this processor has AVX-512F and AVX-512VL, from the kernel's view of /proc/cpuinfo (Linux). */
+    private static boolean avx512VlCpu() {
+        try {
+            String flags = java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/cpuinfo")).stream()
+                    .filter(l -> l.startsWith("flags")).findFirst().orElse("");
+            return flags.matches(".*\\bavx512f\\b.*") && flags.matches(".*\\bavx512vl\\b.*");
+        } catch (java.io.IOException e) {
+            return false;
+        }
+    }
+
     /**
-     * The AVX-512VL copy of the kernels (winograd_wide.c: more registers, the same code) computes every direction to the
-     * same bits as the AVX2 copy, in both tile sizes; where the processor lacks AVX-512VL there is only the one copy.
+     * The AVX-512VL copy of the kernels (winograd_avx512.c: more registers, the same code) computes every direction to
+     * the same bits as the AVX2 copy, in both tile sizes, alone and in an inference plan's op chains (ResNet-20 at
+     * batch 1); where the processor lacks AVX-512VL there is only the one copy.
      */
     @Test
-    void theWideRegisterCopyGivesTheSameBitsInEveryDirection() {
-        boolean wide = Winograd.wideRegisters(-1);
-        Assumptions.assumeTrue(Winograd.wideRegisters(1), "this processor has no AVX-512VL: one copy only");
+    void theAvx512CopyGivesTheSameBitsInEveryDirection() {
+        Assumptions.assumeTrue(Winograd.useAvx512Copy(true), "this processor has no AVX-512VL: one copy only");
         Conv2dSpec[] specs = {
             conv(4, 32, 32, 16, 16, SAME, false, Activation.LINEAR), // ResNet-20's first stage
             conv(3, 9, 11, 24, 40, new int[] {0, 1, 2, 1}, true, Activation.RELU),
@@ -346,18 +361,44 @@ class WinogradTest {
         try {
             for (CpuBackend backend : new CpuBackend[] {tiles2, tiles4}) {
                 for (Conv2dSpec s : specs) {
-                    Winograd.wideRegisters(1);
-                    List<float[]> wideResults = allDirections(backend, s);
-                    assertFalse(Winograd.wideRegisters(0));
-                    List<float[]> narrowResults = allDirections(backend, s);
-                    for (int i = 0; i < wideResults.size(); i++) {
-                        assertArrayEquals(narrowResults.get(i), wideResults.get(i), 0f, "direction " + i + " of " + s);
+                    assertTrue(backend.winogradTraining(s).forwardTile() != 0, "the kernel runs " + s);
+                    assertTrue(Winograd.useAvx512Copy(true));
+                    List<float[]> avx512 = allDirections(backend, s);
+                    assertFalse(Winograd.useAvx512Copy(false));
+                    List<float[]> avx2 = allDirections(backend, s);
+                    for (int i = 0; i < avx512.size(); i++) {
+                        assertArrayEquals(avx2.get(i), avx512.get(i), 0f, "direction " + i + " of " + s);
                     }
                 }
             }
+            float[][] predictions = resNet20AtBatch1BothCopies();
+            assertArrayEquals(predictions[1], predictions[0], 0f, "ResNet-20 at batch 1, in op chains");
         } finally {
-            Winograd.wideRegisters(wide ? 1 : 0);
+            Winograd.useAvx512Copy(true);
         }
+    }
+
+    /**
+     * ResNet-20's predictions for one seeded image through two models of the same weights, each predict's inference
+     * plan making its op chains (at batch 1, its Winograd layers run in them) at its first call: the first with the
+     * AVX-512VL copy, the second with the AVX2 one.
+     */
+    private static float[][] resNet20AtBatch1BothCopies() {
+        dev.osprey.Shape input = dev.osprey.Shape.of(32, 32, 3);
+        dev.osprey.NDArray x = new dev.osprey.NDArray(random(new Random(3), input.size()), input.withBatch(1));
+        float[][] predictions = new float[2][];
+        try (dev.osprey.Model a = dev.osprey.Models.resNet(20, input, 10);
+             dev.osprey.Model b = dev.osprey.Models.resNet(20, input, 10)) {
+            a.device(dev.osprey.backend.Device.cpu()).seed(5);
+            b.device(dev.osprey.backend.Device.cpu()).seed(6);
+            a.build();
+            b.buildWith(a.getWeights());
+            assertTrue(Winograd.useAvx512Copy(true));
+            predictions[0] = a.predict(x, 1).data();
+            assertFalse(Winograd.useAvx512Copy(false));
+            predictions[1] = b.predict(x, 1).data();
+        }
+        return predictions;
     }
 
     /** Forward, backward-data, kernel and bias gradients of s through backend, on seeded data. */
@@ -378,7 +419,7 @@ class WinogradTest {
             Tensor dk = memory.allocate(s.kernelShape());
             Tensor db = s.hasBias() ? memory.allocate(s.filters()) : null;
             backend.conv2dBackwardFilter(s, tx, tdy, dk, db);
-            List<float[]> out = new java.util.ArrayList<>();
+            List<float[]> out = new ArrayList<>();
             for (Tensor t : new Tensor[] {y, dx, dk, db}) {
                 if (t != null) {
                     float[] v = new float[Math.toIntExact(t.size())];
