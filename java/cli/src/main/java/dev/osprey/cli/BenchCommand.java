@@ -21,6 +21,7 @@ import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -30,18 +31,8 @@ final class BenchCommand implements Callable<Integer> {
     @Parameters(index = "0", arity = "0..1", description = "Model file (default: the tutorial CNN).")
     Path modelFile;
 
-    @Option(names = "--model", description = "A built-in model instead of a file, compiled with Adam and sparse "
-            + "categorical cross-entropy: tutorial, resnet20 (any 6n+2), resnet18, resnet34, resnet50 or "
-            + "mobilenetv2[_ALPHA]; randomly initialized, on random images.")
-    String modelName;
-
-    @Option(names = "--input-shape", description = "HxWxC of the built-in model's input. Default: 28x28x1 for the "
-            + "tutorial, 32x32x3 for resnet20-style, 224x224x3 otherwise.")
-    String inputShape;
-
-    @Option(names = "--classes", defaultValue = "-1", description = "Classes of the built-in model. Default: 10, or "
-            + "1000 for the ImageNet-style models.")
-    int classes;
+    @Mixin
+    BuiltInModelOptions builtIn = new BuiltInModelOptions();
 
     @Option(names = "--seconds", defaultValue = "3", description = "Time per figure per device. Default: ${DEFAULT-VALUE}.")
     double seconds;
@@ -71,13 +62,8 @@ final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Threads.check(threads);
-        if (modelFile != null && modelName != null) {
-            throw new IllegalArgumentException("expected a model file or --model, received both");
-        }
-        if (modelName == null && (inputShape != null || classes > 0)) {
-            throw new IllegalArgumentException("expected --input-shape and --classes only with --model NAME, received "
-                    + (inputShape != null ? "--input-shape " + inputShape : "--classes " + classes) + " without it");
-        }
+        builtIn.checkNotBoth(modelFile);
+        builtIn.checkShapeOnlyWithModel();
         if (!(seconds > 0)) {
             throw new IllegalArgumentException("expected --seconds > 0, received " + seconds);
         }
@@ -169,8 +155,8 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     private Model model(Device device) throws Exception {
-        if (modelName != null) {
-            Model m = SummaryCommand.builtIn(modelName, inputShape, classes);
+        if (builtIn.name != null) {
+            Model m = builtIn.model(builtIn.name);
             m.device(device).seed(1);
             m.compile(new dev.osprey.optim.Adam(), dev.osprey.loss.Loss.sparseCategoricalCrossentropy(),
                     dev.osprey.metrics.Metric.ACCURACY);
@@ -230,12 +216,11 @@ final class BenchCommand implements Callable<Integer> {
         Map<String, Object> doc = new LinkedHashMap<>();
         doc.put("date", Instant.now().toString());
         doc.put("machine", machine());
-        doc.put("model", modelName != null ? modelName : modelFile == null ? "tutorial CNN" : modelFile.toString());
+        doc.put("model", builtIn.name != null ? builtIn.name
+                : modelFile == null ? "tutorial CNN" : modelFile.toString());
         doc.put("seconds_per_figure", seconds);
         doc.put("command", "osprey bench" + (modelFile == null ? "" : " " + modelFile)
-                + (modelName == null ? "" : " --model " + modelName)
-                + (inputShape == null ? "" : " --input-shape " + inputShape)
-                + (classes > 0 ? " --classes " + classes : "") + " --seconds " + seconds
+                + builtIn.asArguments() + " --seconds " + seconds
                 + (layers == null ? "" : " --layers " + layers) + " --json " + json + " --chart " + chart);
         doc.put("threads", dev.osprey.backend.cpu.CpuBackend.threads());
         doc.put("results", results.stream().map(ModelBenchmark.Result::toMap).toList());
@@ -252,7 +237,7 @@ final class BenchCommand implements Callable<Integer> {
         for (ModelBenchmark.Result r : results) {
             bars.put(r.device(), List.of(r.trainB32(), r.trainB256(), r.trainB1024(), r.inferB256()));
         }
-        String title = modelName != null ? modelName : modelFile == null ? "Tutorial CNN"
+        String title = builtIn.name != null ? builtIn.name : modelFile == null ? "Tutorial CNN"
                 : String.valueOf(modelFile.getFileName());
         Charts.bars(title + " throughput by device" + (cuda.usable() ? "" : " (no GPU here)"), "images/s",
                 List.of("training, batch 32", "training, batch 256", "training, batch 1024", "inference, batch 256"),

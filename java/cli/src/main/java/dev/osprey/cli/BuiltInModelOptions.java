@@ -1,0 +1,71 @@
+package dev.osprey.cli;
+
+import dev.osprey.Model;
+import dev.osprey.Models;
+import dev.osprey.Shape;
+import java.nio.file.Path;
+import java.util.Arrays;
+import picocli.CommandLine.Option;
+
+/**
+ * A built-in model named on the command line instead of a model file (summary, bench): --model NAME, with its input
+ * shape and classes.
+ */
+final class BuiltInModelOptions {
+    @Option(names = "--model", description = "A built-in model: tutorial, resnet20 (any 6n+2), resnet18, resnet34, "
+            + "resnet50 or mobilenetv2[_ALPHA].")
+    String name;
+
+    @Option(names = "--input-shape", description = "HxWxC of the built-in model's input. Default: 28x28x1 for the "
+            + "tutorial, 32x32x3 for resnet20-style, 224x224x3 otherwise.")
+    String inputShape;
+
+    @Option(names = "--classes", defaultValue = "-1", description = "Classes of the built-in model. Default: 10, or "
+            + "1000 for the ImageNet-style models.")
+    int classes;
+
+    /** Throws IllegalArgumentException where both a model file and --model are given. */
+    void checkNotBoth(Path modelFile) {
+        if (modelFile != null && name != null) {
+            throw new IllegalArgumentException("expected a model file or --model, received both");
+        }
+    }
+
+    /** Throws IllegalArgumentException where --input-shape or --classes is given without --model. */
+    void checkShapeOnlyWithModel() {
+        if (name == null && (inputShape != null || classes > 0)) {
+            throw new IllegalArgumentException("expected --input-shape and --classes only with --model NAME, received "
+                    + (inputShape != null ? "--input-shape " + inputShape : "--classes " + classes) + " without it");
+        }
+    }
+
+    /** These options as given, for a report of the command ("" where --model is not). */
+    String asArguments() {
+        return (name == null ? "" : " --model " + name) + (inputShape == null ? "" : " --input-shape " + inputShape)
+                + (classes > 0 ? " --classes " + classes : "");
+    }
+
+    /**
+     * The built-in model of this name (or orElse where --model is not given), its input HxWxC (unset: 28x28x1 for the
+     * tutorial, 224x224x3 for the ImageNet-style models, else 32x32x3) and classes (unset: 1000 for the ImageNet-style
+     * models, else 10). Only shapes: nothing is allocated until the model is built.
+     */
+    Model model(String orElse) {
+        String n = name == null ? orElse : name;
+        boolean imageNet = n.matches("resnet(18|34|50)|mobilenetv2.*");
+        Shape shape = inputShape != null ? parseShape(inputShape)
+                : n.equals("tutorial") ? Shape.of(28, 28, 1) : imageNet ? Shape.of(224, 224, 3) : Shape.of(32, 32, 3);
+        return Models.byName(n, shape, classes > 0 ? classes : imageNet ? 1000 : 10);
+    }
+
+    /** "32x32x3" -> (32, 32, 3). */
+    static Shape parseShape(String text) {
+        try {
+            return Shape.of(Arrays.stream(text.trim().split("[xX,]")).mapToInt(s -> Integer.parseInt(s.trim()))
+                    .toArray());
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("expected --input-shape HEIGHTxWIDTHxCHANNELS, e.g. 32x32x3, received '"
+                    + text + "'");
+        }
+    }
+}
