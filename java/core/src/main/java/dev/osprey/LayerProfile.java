@@ -22,17 +22,31 @@ public final class LayerProfile {
     /**
      * One row: a layer call, or a chain of calls run as one.
      *
-     * @param layers     the layer's name (a shared layer's later calls get "#2", "#3", ...), or the chained calls'
-     *                   names joined by " + "
-     * @param type       the layer's class (Conv2D, ...; " (no work)" after it where the call does no work of its own),
-     *                   or "chain of N" for N calls run as one
+     * @param calls      the layer call's name (a shared layer's later calls get "#2", "#3", ...), or each chained call's
+     * @param type       the layer's class (Conv2D, ...), or "chain of N" for N calls run as one
+     * @param noWork     the call does no work of its own (folded into a call beside it, applied by one, a view): no
+     *                   time
      * @param forwardMs  forward milliseconds per step or call
      * @param backwardMs backward milliseconds per step (0 in inference, and for calls that run no backward)
      */
-    public record Row(String layers, String type, double forwardMs, double backwardMs) {
+    public record Row(List<String> calls, String type, boolean noWork, double forwardMs, double backwardMs) {
+        public Row {
+            calls = List.copyOf(calls);
+        }
+
+        /** The calls' names joined by " + ": the row's name in the table. */
+        public String name() {
+            return String.join(" + ", calls);
+        }
+
         /** Forward and backward milliseconds together. */
         public double totalMs() {
             return forwardMs + backwardMs;
+        }
+
+        /** The type as the table shows it: " (no work)" after it where the call does none. */
+        String shownType() {
+            return noWork ? type + " (no work)" : type;
         }
     }
 
@@ -72,14 +86,14 @@ public final class LayerProfile {
                 }
                 String type = chain.nodes().size() == 1 ? nodes.get(n).layer().getClass().getSimpleName()
                         : "chain of " + chain.nodes().size();
-                rows.add(new Row(String.join(" + ", names), type, chain.nanos() / perCall, 0));
+                rows.add(new Row(names, type, false, chain.nanos() / perCall, 0));
             }
             String type = nodes.get(n).layer().getClass().getSimpleName();
             if (clock.forwardCalls(n) > 0 || clock.backwardCalls(n) > 0) {
-                rows.add(new Row(callName(nodes.get(n)), type, clock.forwardNanos(n) / perCall,
+                rows.add(new Row(List.of(callName(nodes.get(n))), type, false, clock.forwardNanos(n) / perCall,
                         clock.backwardNanos(n) / perCall));
             } else if (!chained.contains(n)) { // folded into a call beside it, applied by one, or a view
-                rows.add(new Row(callName(nodes.get(n)), type + " (no work)", 0, 0));
+                rows.add(new Row(List.of(callName(nodes.get(n))), type, true, 0, 0));
             }
         }
         return new LayerProfile(training, batch, calls, wallNanos / perCall, device, rows);
@@ -142,9 +156,9 @@ public final class LayerProfile {
         }
         List<Row> sorted = new ArrayList<>(rows);
         sorted.sort(Comparator.comparingDouble(Row::totalMs).reversed());
-        int width = Math.max(28, sorted.stream().limit(limit).mapToInt(r -> r.layers().length()).max().orElse(0));
+        int width = Math.max(28, sorted.stream().limit(limit).mapToInt(r -> r.name().length()).max().orElse(0));
         width = Math.min(width, 72);
-        int typeWidth = Math.max(20, sorted.stream().limit(limit).mapToInt(r -> r.type().length()).max().orElse(0));
+        int typeWidth = Math.max(20, sorted.stream().limit(limit).mapToInt(r -> r.shownType().length()).max().orElse(0));
         String format = "%-" + width + "s %-" + typeWidth + "s %10s %11s %10s %7s%n";
         StringBuilder out = new StringBuilder();
         out.append(String.format(Locale.ROOT, "%s, batch %d, %s: %.3f ms per %s, mean of %d%n",
@@ -155,7 +169,7 @@ public final class LayerProfile {
         for (int i = 0; i < Math.min(limit, sorted.size()); i++) {
             Row r = sorted.get(i);
             shown += r.totalMs();
-            out.append(String.format(Locale.ROOT, format, clip(r.layers(), width), r.type(), ms(r.forwardMs()),
+            out.append(String.format(Locale.ROOT, format, clip(r.name(), width), r.shownType(), ms(r.forwardMs()),
                     training ? ms(r.backwardMs()) : "-", ms(r.totalMs()), share(r.totalMs())));
         }
         if (sorted.size() > limit) {
@@ -193,8 +207,9 @@ public final class LayerProfile {
         List<Map<String, Object>> list = new ArrayList<>();
         for (Row r : rows) {
             Map<String, Object> row = new LinkedHashMap<>();
-            row.put("layers", r.layers());
+            row.put("calls", r.calls());
             row.put("type", r.type());
+            row.put("no_work", r.noWork());
             row.put("forward_ms", r.forwardMs());
             row.put("backward_ms", r.backwardMs());
             list.add(row);
