@@ -70,7 +70,7 @@ public final class LayerProfile {
     static LayerProfile of(boolean training, int batch, int calls, long wallNanos, String device, List<Node> nodes,
                            CallClock clock) {
         List<Row> rows = new ArrayList<>();
-        Map<Integer, CallClock.Chain> chainAt = new LinkedHashMap<>();
+        Map<Integer, CallClock.Chain> chainAt = new java.util.HashMap<>(); // by its first call
         java.util.Set<Integer> chained = new java.util.HashSet<>();
         for (CallClock.Chain chain : clock.chains()) {
             chainAt.put(chain.nodes().get(0), chain);
@@ -78,17 +78,16 @@ public final class LayerProfile {
         }
         double perCall = 1e6 * calls;
         for (int n = 0; n < nodes.size(); n++) {
+            String type = nodes.get(n).layer().getClass().getSimpleName();
             CallClock.Chain chain = chainAt.get(n);
             if (chain != null) {
                 List<String> names = new ArrayList<>();
                 for (int member : chain.nodes()) {
                     names.add(callName(nodes.get(member)));
                 }
-                String type = chain.nodes().size() == 1 ? nodes.get(n).layer().getClass().getSimpleName()
-                        : "chain of " + chain.nodes().size();
-                rows.add(new Row(names, type, false, chain.nanos() / perCall, 0));
+                rows.add(new Row(names, names.size() == 1 ? type : "chain of " + names.size(), false,
+                        chain.nanos() / perCall, 0));
             }
-            String type = nodes.get(n).layer().getClass().getSimpleName();
             if (clock.forwardCalls(n) > 0 || clock.backwardCalls(n) > 0) {
                 rows.add(new Row(List.of(callName(nodes.get(n))), type, false, clock.forwardNanos(n) / perCall,
                         clock.backwardNanos(n) / perCall));

@@ -120,7 +120,8 @@ final class BenchCommand implements Callable<Integer> {
         NDArray by = y.slice(0, rows);
         LayerProfile training = forAboutSeconds(calls -> model.profileTraining(bx, by, calls));
         LayerProfile inference = forAboutSeconds(calls -> model.profileInference(bx, calls));
-        LayerProfile single = forAboutSeconds(calls -> model.profileInference(x.slice(0, 1), calls));
+        NDArray one = x.slice(0, 1);
+        LayerProfile single = forAboutSeconds(calls -> model.profileInference(one, calls));
         for (LayerProfile p : List.of(training, inference, single)) {
             System.out.println();
             System.out.print(p.table(layers));
