@@ -9,6 +9,8 @@
 # Usage: benchmarks/run-graph-models-vs-peers.sh [seconds-per-figure=5] [rounds=3]
 # MODELS="resnet20" measures only the models named (default: resnet20 mobilenetv2).
 # COMPUTE=device: Osprey hands each call to its device thread (a library's default) instead of computing on the caller.
+# Before each framework's figures the script measures where the two vCPUs sit (benchmarks/kernels/placement_probe.c:
+# a cache-line hand-over between them; needs gcc), and the report sets it beside each round's training figures.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 seconds="${1:-5}"
@@ -47,6 +49,9 @@ fi
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+# shellcheck source=benchmarks/placement-probe.sh
+source "$root/benchmarks/placement-probe.sh"
+build_placement_probe "$work"
 for model in "${models[@]}"; do
   "$python" "$peers" export "$model" "$work/$model.onnx" >&2
 done
@@ -59,11 +64,13 @@ for ((r = 1; r <= rounds; r++)); do
   for model in "${models[@]}"; do
     if [ "$osprey" = yes ]; then
       echo "round $r/$rounds, $model: osprey" >&2
+      probe_placement "$r" "$model" osprey >>"$log"
       if ! "${java[@]}" dev.osprey.bench.GraphModelThroughput "$model" "$seconds" | tee -a "$log" >&2; then
         echo "round $r, $model: Osprey's GraphModelThroughput failed (exit ${PIPESTATUS[0]})" | tee -a "$notes" >&2
       fi
     fi
     echo "round $r/$rounds, $model: pytorch" >&2
+    probe_placement "$r" "$model" pytorch >>"$log"
     # glibc may re-map large buffers every step in torch; these settings give torch its best figures.
     MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=4294967296 \
       "$python" "$peers" "$model" "$seconds" "$threads" | tee -a "$log" >&2
@@ -86,9 +93,12 @@ lines = open(log).read().splitlines()
 values = collections.defaultdict(list)          # (framework, model, figure) -> one value per round
 pytorch_format = collections.defaultdict(list)  # (model, figure) -> (value, better memory format) per round
 info = {}
+placement = {}  # (round, model, framework) -> cache-line hand-over ns between the vCPUs just before its figures
 for line in lines:
     f = line.split()
-    if len(f) == 5 and f[0] == "RESULT":
+    if len(f) == 5 and f[0] == "PROBE":
+        placement[(int(f[1]), f[2], f[3])] = float(f[4].split("=", 1)[1])
+    elif len(f) == 5 and f[0] == "RESULT":
         values[(f[1], f[2], f[3])].append(float(f[4]))
     elif line.startswith("INFO pytorch torch="):
         info["pytorch"] = line[len("INFO pytorch "):]
@@ -176,10 +186,26 @@ for model in [m for m in ("resnet20", "mobilenetv2") if any(k[1] == m for k in v
                   f"| {ratio(model, figure, 'pytorch')} | {paired(model, figure, 'pytorch')} "
                   f"| {ratio(model, figure, 'onnxruntime')} | {paired(model, figure, 'onnxruntime')} |")
     md.append("")
+    o64, o128 = values.get(("osprey", model, "train_b64"), []), values.get(("osprey", model, "train_b128"), [])
+    p64, p128 = values.get(("pytorch", model, "train_b64"), []), values.get(("pytorch", model, "train_b128"), [])
+    if placement and all(len(v) == int(rounds) for v in (o64, o128, p64, p128)):
+        def where(r, fw):
+            ns = placement.get((r, model, fw))
+            return "—" if ns is None else f"{ns:.0f} ns ({'near' if ns < 70 else 'far'})"
+        md += ["Training round by round, beside where the two vCPUs sat just before each framework's figures (one "
+               "cache-line hand-over between them, benchmarks/kernels/placement_probe.c: near, under 70 ns, they share "
+               "a last-level cache; far, they don't):", "",
+               "| round | vCPUs before Osprey | Osprey b64 | Osprey b128 | vCPUs before PyTorch | PyTorch b64 "
+               "| PyTorch b128 | Osprey/PyTorch b64 | b128 |",
+               "|---:|---|---:|---:|---|---:|---:|---:|---:|"]
+        for r in range(int(rounds)):
+            md.append(f"| {r + 1} | {where(r + 1, 'osprey')} | {o64[r]:,.0f} | {o128[r]:,.0f} | {where(r + 1, 'pytorch')} "
+                      f"| {p64[r]:,.0f} | {p128[r]:,.0f} | {o64[r] / p64[r]:.2f}x | {o128[r] / p128[r]:.2f}x |")
+        md.append("")
 note_lines = open(notes).read().splitlines()
 if note_lines:
     md += ["Notes:", ""] + [f"- {n}" for n in note_lines] + [""]
-md += ["Raw lines:", "", "```"] + [l for l in lines if l.startswith(("RESULT", "INFO"))] + ["```"]
+md += ["Raw lines:", "", "```"] + [l for l in lines if l.startswith(("RESULT", "INFO", "PROBE"))] + ["```"]
 open(out, "w").write("\n".join(md) + "\n")
 print("\n".join(md[:md.index("Raw lines:")]))
 PY
