@@ -68,6 +68,10 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
 fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+# where the two vCPUs sit before each framework's figures (the appendix shows it beside every round)
+# shellcheck source=benchmarks/placement-probe.sh
+source "$root/benchmarks/placement-probe.sh"
+build_placement_probe "$work"
 log="$work/log"
 notes="$work/notes"
 touch "$log" "$notes"
@@ -126,6 +130,7 @@ run() {
   shift 3
   echo "round $round/$rounds, $model: $framework" >&2
   echo "ROUND $round $model $framework" >>"$log"
+  probe_placement "$round" "$model" "$framework" >>"$log"
   if ! "$@" | tee -a "$log" >&2; then
     echo "round $round, $model: $framework failed (exit ${PIPESTATUS[0]})" | tee -a "$notes" >&2
   fi
@@ -185,12 +190,15 @@ values = collections.defaultdict(dict)           # (framework, model, figure) ->
 torch_format = collections.defaultdict(dict)     # (model, figure) -> {round: better memory format}
 info = {}
 current_round = 0
+placement = {}  # (round, model, framework) -> cache-line hand-over ns between the vCPUs just before its figures
 for line in lines:
     f = line.split()
     if len(f) == 4 and f[0] == "ROUND":
         current_round = int(f[1])
     elif len(f) == 5 and f[0] == "RESULT":
         values[(f[1], f[2], f[3])][current_round] = float(f[4])
+    elif len(f) == 5 and f[0] == "PROBE":
+        placement[(int(f[1]), f[2], f[3])] = float(f[4].split("=", 1)[1])
     elif line.startswith("INFO pytorch torch="):
         info["pytorch"] = line[len("INFO pytorch "):]
     elif line.startswith("INFO onnxruntime version="):
@@ -326,7 +334,17 @@ for model in models:
             v = values.get((fw, model, figure), {})
             md.append(f"| {model} | {figure} | {fw_name} | "
                       + " | ".join(fmt(v.get(r), figure) for r in range(1, rounds + 1)) + " |")
-md += ["", "Raw lines:", "", "```"] + [l for l in lines if l.startswith(("ROUND", "RESULT", "INFO"))] + ["```"]
+    for fw, fw_name in frameworks:
+        if any((r, model, fw) in placement for r in range(1, rounds + 1)):
+            cells = [placement.get((r, model, fw)) for r in range(1, rounds + 1)]
+            md.append(f"| {model} | vCPUs before (hand-over) | {fw_name} | "
+                      + " | ".join("—" if c is None else f"{c:.0f} ns ({'near' if c < 70 else 'far'})" for c in cells)
+                      + " |")
+if placement:
+    md += ["", "vCPUs before: one cache-line hand-over between the two vCPUs just before that framework's figures "
+           "(benchmarks/kernels/placement_probe.c): near, under 70 ns, they share a last-level cache; far, they don't, "
+           "and Osprey's Winograd convolutions run slower (vcpu-placement-2026-12-05.md)."]
+md += ["", "Raw lines:", "", "```"] + [l for l in lines if l.startswith(("ROUND", "RESULT", "INFO", "PROBE"))] + ["```"]
 open(out, "w").write("\n".join(md) + "\n")
 print("\n".join(md[:summary_end]))
 PY
