@@ -44,30 +44,28 @@ md = [f"# Where a slowdown goes: {model} training at batch {batch}, {len(rows)} 
       f"- ms per step over the windows: fastest {walls[0]:.1f}, median {statistics.median(walls):.1f}, "
       f"slowest {walls[-1]:.1f}",
       "- clock: dependent fused multiply-adds per ns on one thread (follows the core's frequency); cpu_share: the "
-      "process's CPU time over twice the wall time (below 1 when something else ran on its CPUs)",
-      "",
-      f"| column | fastest {len(fast)} windows (mean) | slowest {len(slow)} windows (mean) | slow / fast |",
-      "|---|---:|---:|---:|"]
-for i, name in enumerate(columns):
-    if name == "seconds":
-        continue
-    f = statistics.mean(r[i] for r in fast)
-    s = statistics.mean(r[i] for r in slow)
-    md.append(f"| {name} | {f:.2f} | {s:.2f} | {s / f:.2f} |" if f else f"| {name} | {f:.2f} | {s:.2f} | — |")
+      "process's CPU time over twice the wall time (below 1 when something else ran on its CPUs); handover_ns: one "
+      "cache-line hand-over between the two threads (about 35 ns where their vCPUs share a last-level cache)",
+      ""]
+
+def compare(label_a, rows_a, label_b, rows_b):
+    """Each column's mean over two groups of windows, and the second over the first."""
+    table = [f"| column | {label_a}: {len(rows_a)} windows (mean) | {label_b}: {len(rows_b)} windows (mean) "
+             f"| {label_b} / {label_a} |", "|---|---:|---:|---:|"]
+    for i, name in enumerate(columns):
+        if name != "seconds":
+            a, b = statistics.mean(r[i] for r in rows_a), statistics.mean(r[i] for r in rows_b)
+            table.append(f"| {name} | {a:.2f} | {b:.2f} | {b / a:.2f} |" if a else f"| {name} | {a:.2f} | {b:.2f} | — |")
+    return table
+
+md += compare("fastest", fast, "slowest", slow)
 hand = columns.index("handover_ns")
 near = [r for r in rows if r[hand] < 70]
 far = [r for r in rows if r[hand] >= 70]
 if near and far:
     md += ["", "The same columns by where the two threads ran: a cache line handed over in under 70 ns (their vCPUs share a "
-           "last-level cache) or in 70 ns or more (the hypervisor put them further apart):", "",
-           f"| column | near: {len(near)} windows (mean) | far: {len(far)} windows (mean) | far / near |",
-           "|---|---:|---:|---:|"]
-    for i, name in enumerate(columns):
-        if name == "seconds":
-            continue
-        a = statistics.mean(r[i] for r in near)
-        b = statistics.mean(r[i] for r in far)
-        md.append(f"| {name} | {a:.2f} | {b:.2f} | {b / a:.2f} |" if a else f"| {name} | {a:.2f} | {b:.2f} | — |")
+           "last-level cache) or in 70 ns or more (the hypervisor put them further apart):", ""]
+    md += compare("near", near, "far", far)
 else:
     md += ["", f"Every window's hand-over was {'under' if near else 'at least'} 70 ns: no comparison by placement."]
 md += ["", "Every window's ms per step, in order:", "", " ".join(f"{r[step]:.0f}" for r in rows), "",

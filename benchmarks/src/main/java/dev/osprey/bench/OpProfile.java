@@ -8,7 +8,6 @@ import dev.osprey.Precision;
 import dev.osprey.Shape;
 import dev.osprey.loss.Loss;
 import dev.osprey.optim.Adam;
-import java.util.Random;
 import org.bytedeco.dnnl.global.dnnl;
 
 /**
@@ -48,17 +47,9 @@ public final class OpProfile {
         Shape input = InferenceThroughput.inputOf(name);
         int large = InferenceThroughput.largeBatchOf(name); // 32 at 224x224x3
         int batch = phase.equals("latency") ? 1 : large == 32 ? 32 : phase.equals("train") ? 128 : 256;
-        Random r = new Random(42);
-        float[] x = new float[batch * input.size()];
-        for (int i = 0; i < x.length; i++) {
-            x[i] = (float) r.nextGaussian();
-        }
-        float[] y = new float[batch];
-        for (int i = 0; i < batch; i++) {
-            y[i] = r.nextInt(10);
-        }
-        NDArray images = new NDArray(x, input.withBatch(batch));
-        NDArray labels = new NDArray(y, batch);
+        SeededBatch data = SeededBatch.of(input, batch);
+        NDArray images = data.images();
+        NDArray labels = data.labels();
         try (Model model = Models.byName(InferenceThroughput.architectureOf(name), input, 10)) {
             model.compile(new Adam(1e-3), Loss.sparseCategoricalCrossentropy());
             if (args.length == 4 && args[3].equals("bf16")) {

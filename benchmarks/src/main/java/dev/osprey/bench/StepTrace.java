@@ -12,7 +12,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Random;
 import java.util.TreeMap;
 
 /**
@@ -44,19 +43,11 @@ public final class StepTrace {
         int batch = Integer.parseInt(args[1]);
         double seconds = Double.parseDouble(args[2]);
         int steps = args.length == 4 ? Integer.parseInt(args[3]) : 6;
-        Shape input = "tutorial".equals(name) ? Shape.of(28, 28, 1) : Shape.of(32, 32, 3);
-        Random r = new Random(42);
-        float[] x = new float[batch * input.size()];
-        for (int i = 0; i < x.length; i++) {
-            x[i] = (float) r.nextGaussian();
-        }
-        float[] y = new float[batch];
-        for (int i = 0; i < batch; i++) {
-            y[i] = r.nextInt(10);
-        }
-        NDArray images = new NDArray(x, input.withBatch(batch));
-        NDArray labels = new NDArray(y, batch);
-        try (Model model = Models.byName(name, input, 10)) {
+        Shape input = InferenceThroughput.inputOf(name);
+        SeededBatch data = SeededBatch.of(input, batch);
+        NDArray images = data.images();
+        NDArray labels = data.labels();
+        try (Model model = Models.byName(InferenceThroughput.architectureOf(name), input, 10)) {
             model.compile(new Adam(1e-3), Loss.sparseCategoricalCrossentropy());
             model.profileTraining(images, labels, steps); // warm-up: plans, kernels, the JIT
             String[] columns = null;
