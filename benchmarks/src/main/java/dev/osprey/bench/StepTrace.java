@@ -101,14 +101,16 @@ public final class StepTrace {
 
     /**
      * A counter passed between this thread and another 100,000 times, each side waiting for the other's increment:
-     * ns per one-way hand-over of its cache line (the two threads run on the two vCPUs).
+     * ns per one-way hand-over of its cache line (the two threads run on the two vCPUs). NaN where that takes over 2 s
+     * (the two threads confined to one CPU, as OMP_PROC_BIND does to every thread the JVM's main thread starts).
      */
     private static double cacheLineHandOverNs() {
         int rounds = 100_000;
         java.util.concurrent.atomic.AtomicLong counter = new java.util.concurrent.atomic.AtomicLong();
+        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
         Thread other = new Thread(() -> {
-            for (long expect = 1; expect < 2L * rounds; expect += 2) {
-                while (counter.get() != expect) {
+            for (long expect = 1; expect < 2L * rounds && !stop.get(); expect += 2) {
+                while (counter.get() != expect && !stop.get()) {
                     Thread.onSpinWait();
                 }
                 counter.set(expect + 1);
@@ -116,13 +118,20 @@ public final class StepTrace {
         });
         other.start();
         long t = System.nanoTime();
-        for (long value = 0; value < 2L * rounds; value += 2) {
+        long deadline = t + 2_000_000_000L;
+        boolean finished = true;
+        for (long value = 0; value < 2L * rounds && finished; value += 2) {
             counter.set(value + 1);
-            while (counter.get() != value + 2) {
+            for (int spins = 0; counter.get() != value + 2; spins++) {
+                if ((spins & 1023) == 1023 && System.nanoTime() > deadline) {
+                    finished = false;
+                    break;
+                }
                 Thread.onSpinWait();
             }
         }
-        double ns = (System.nanoTime() - t) / (2.0 * rounds);
+        double ns = finished ? (System.nanoTime() - t) / (2.0 * rounds) : Double.NaN;
+        stop.set(true);
         try {
             other.join();
         } catch (InterruptedException e) {
