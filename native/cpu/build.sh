@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Builds libospreycpu.so into OUT_DIR/<JavaCPP's platform name, e.g. linux-x86_64>: openmp_team.c (OpenMP team
 # sizes), winograd.c (the Winograd 3x3 convolution; winograd_avx512.c compiles it again for AVX-512VL), conv_pool.c
-# (a few-channel convolution with its max pooling), dense.c (inference dense layers), pointwise.c and depthwise.c (1x1 and depthwise convolutions over few
-# pixels), op_chain.c (their passes chained in one parallel region), batch_norm.c (batch normalization while training,
-# with a capped or plain ReLU fused). The Maven build of java/core calls this on
-# Linux. Where no C compiler, no jni.h or no libgomp to link is found, or the compile fails, it says so and exits 0:
+# (a few-channel convolution with its max pooling), dense.c (inference dense layers), pointwise.c and depthwise.c
+# (1x1 and depthwise convolutions over few pixels), op_chain.c (their passes chained in one parallel region),
+# batch_norm.c (batch normalization while training, with a capped or plain ReLU fused). The Maven build of java/core
+# calls this on Linux. Where no C compiler, no jni.h or no libgomp to link is found, or the compile fails, it says so and exits 0:
 # the jar is then built without it, and the CPU backend runs every primitive on the whole OpenMP team and every
 # convolution through oneDNN (it logs why, once).
 # Usage: native/cpu/build.sh OUT_DIR JAVA_HOME

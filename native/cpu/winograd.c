@@ -1008,7 +1008,6 @@ static int use_avx512_copy(void) {
 #define AVX512_OR(call_avx512, call) (call)
 #endif
 
-
 JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_supported(JNIEnv *env, jclass type) {
     (void) env;
     (void) type;

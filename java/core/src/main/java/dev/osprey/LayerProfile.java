@@ -4,10 +4,13 @@ import dev.osprey.engine.CallClock;
 import dev.osprey.engine.Node;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * Where a model's time goes, layer by layer: each layer call's forward and backward milliseconds per training step
@@ -70,8 +73,8 @@ public final class LayerProfile {
     static LayerProfile of(boolean training, int batch, int calls, long wallNanos, String device, List<Node> nodes,
                            CallClock clock) {
         List<Row> rows = new ArrayList<>();
-        Map<Integer, CallClock.Chain> chainAt = new java.util.HashMap<>(); // by its first call
-        java.util.Set<Integer> chained = new java.util.HashSet<>();
+        Map<Integer, CallClock.Chain> chainAt = new HashMap<>(); // by its first call
+        Set<Integer> chained = new HashSet<>();
         for (CallClock.Chain chain : clock.chains()) {
             chainAt.put(chain.nodes().get(0), chain);
             chained.addAll(chain.nodes());
