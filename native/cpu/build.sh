@@ -5,8 +5,8 @@
 # (1x1 and depthwise convolutions over few pixels), op_chain.c (their passes chained in one parallel region),
 # batch_norm.c (batch normalization while training, with a capped or plain ReLU fused). The Maven build of java/core
 # calls this on Linux. Where no C compiler, no jni.h or no libgomp to link is found, or the compile fails, it says so
-# and exits 0: the jar is then built without it, and the CPU backend runs every primitive on the whole OpenMP team and every
-# convolution through oneDNN (it logs why, once).
+# and exits 0: the jar is then built without it, and the CPU backend runs every primitive on the whole OpenMP team
+# and every convolution through oneDNN (it logs why, once).
 # Usage: native/cpu/build.sh OUT_DIR JAVA_HOME
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
