@@ -828,14 +828,19 @@ TARGET static void accumulate_products(const problem *pb, int rows, const float 
 }
 
 /*
- * Tiles per block of the filter gradient: a multiple of ROWS whose V and Z blocks take about 192 KB (the L2 cache).
- * Each block also reads and writes the thread's dU, (m+2)^2 x C x K floats, one position at a time (16 KB per
- * position at 64 x 64 channels, 64 KB at 128 x 128): the bound on channels on the Java side keeps that in cache.
+ * Tiles per block of the filter gradient: a multiple of ROWS whose V and Z blocks take about 192 KB (the L2 cache), but
+ * 24 at least. Each block also reads and writes the thread's dU, (m+2)^2 x C x K floats, one position at a time (16 KB
+ * per position at 64 x 64 channels, 64 KB at 128 x 128; the bound on channels on the Java side keeps it in cache), so
+ * a short block spends more time moving dU than multiplying: on 2 threads at batch 128 (benchmarks/kernels/
+ * filter_bench.c), 24 tiles instead of the 6 that 192 KB gave took 0.85x the time at 64 x 64 channels (8x8 maps) and
+ * 0.83x at 128 x 128 (28x28, batch 32); 12, 18, 30 and 36 were slower than 24. At 16 x 16 the 42 tiles of 192 KB ran as
+ * fast as 24, 60 or 96.
  */
+#define FILTER_BLOCK_MIN 24
 static int filter_block(int c_in, int k_out, int m) {
     int64_t per_tile = (int64_t) (m + 2) * (m + 2) * (c_in + k_out) * (int64_t) sizeof(float);
     int64_t block = (192 * 1024 / per_tile) / ROWS * ROWS;
-    return block < ROWS ? ROWS : block > 16 * ROWS ? 16 * ROWS : (int) block;
+    return block < FILTER_BLOCK_MIN ? FILTER_BLOCK_MIN : block > 16 * ROWS ? 16 * ROWS : (int) block;
 }
 
 /* Floats of scratch one thread needs: its block's V and Z, its dU and its bias sums. */
@@ -924,7 +929,11 @@ static void finish_bias(const problem *pb, const float *parts, int64_t part_floa
 TARGET static void filter_gradient(const problem *pb, int64_t batch, float *scratch, int threads, float *dw,
                                    float *db) {
     const int64_t tiles = batch * pb->tiles_h * pb->tiles_w;
-    const int block = filter_block(pb->c, pb->k, pb->m);
+    /* no longer than a thread's even share of the tiles (in whole micro-kernel rows): small batches still split */
+    const int64_t share = threads > 1 ? (tiles + threads - 1) / threads : tiles;
+    const int64_t share_rows = (share + ROWS - 1) / ROWS * ROWS;
+    const int most = filter_block(pb->c, pb->k, pb->m);
+    const int block = share_rows < most ? (int) share_rows : most;
     const int64_t blocks = (tiles + block - 1) / block;
     const int64_t part_floats = filter_scratch_per_thread(pb->c, pb->k, pb->m);
     int team = blocks < threads ? (int) blocks : threads;
