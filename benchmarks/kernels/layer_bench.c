@@ -13,7 +13,7 @@
 #include "bench_util.h"
 
 jlong Java_dev_osprey_backend_cpu_Winograd_scratchFloats(JNIEnv *, jclass, jint, jint, jint, jint, jint);
-void Java_dev_osprey_backend_cpu_Winograd_prepare(JNIEnv *, jclass, jlong, jint, jint, jint, jlong);
+void Java_dev_osprey_backend_cpu_Winograd_prepare(JNIEnv *, jclass, jlong, jint, jint, jint, jlong, jint);
 /* the last argument: an op chain to append to, 0 to run now */
 jboolean Java_dev_osprey_backend_cpu_Winograd_forward(JNIEnv *, jclass, jlong, jint, jint, jint, jint, jint, jint, jint,
                                                      jint, jint, jlong, jint, jlong, jlong, jboolean, jfloat, jfloat,
@@ -42,7 +42,8 @@ int main(int argc, char **argv) {
     for (int i = 0; i < k; i++) {
         b[i] = 0.01f * i;
     }
-    Java_dev_osprey_backend_cpu_Winograd_prepare(NULL, NULL, (jlong) (intptr_t) g, c, k, m, (jlong) (intptr_t) u);
+    Java_dev_osprey_backend_cpu_Winograd_prepare(NULL, NULL, (jlong) (intptr_t) g, c, k, m, (jlong) (intptr_t) u,
+                                                 threads);
 #define RUN() Java_dev_osprey_backend_cpu_Winograd_forward(NULL, NULL, (jlong) (intptr_t) x, n, h, w, c, pad, pad, \
         oh, ow, m, (jlong) (intptr_t) u, k, (jlong) (intptr_t) b, 0, JNI_FALSE, 0.0f, INFINITY, (jlong) (intptr_t) y, \
         0, 0, (jlong) (intptr_t) scratch, block, threads, 0)

@@ -266,8 +266,11 @@ final class Winograd {
     /** Floats of scratch F(m x m, 3x3) needs for blocks of {@code block} tiles on {@code threads} threads. */
     static native long scratchFloats(int block, int inC, int outC, int m, int threads);
 
-    /** Writes F(m x m, 3x3)'s transform of a Keras-layout (3, 3, inC, outC) kernel: (m+2)^2 x inC x outC floats. */
-    static native void prepare(long keras, int inC, int outC, int m, long prepared);
+    /**
+     * Writes F(m x m, 3x3)'s transform of a Keras-layout (3, 3, inC, outC) kernel: (m+2)^2 x inC x outC floats; on up
+     * to {@code threads} threads where the kernel is large enough for that to pay. The same bits on any team.
+     */
+    static native void prepare(long keras, int inC, int outC, int m, long prepared, int threads);
 
     /**
      * Whether a forward pass over this many tiles has its threads share the output channels rather than the tiles
@@ -277,9 +280,10 @@ final class Winograd {
 
     /**
      * Writes F(m x m, 3x3)'s transform of the backward-data kernel of a Keras-layout (3, 3, inC, outC) kernel (taps
-     * flipped, channels swapped): (m+2)^2 x outC x inC floats, for {@link #forward} from outC channels to inC.
+     * flipped, channels swapped): (m+2)^2 x outC x inC floats, for {@link #forward} from outC channels to inC; threads
+     * as {@link #prepare} takes them.
      */
-    static native void prepareTransposed(long keras, int inC, int outC, int m, long prepared);
+    static native void prepareTransposed(long keras, int inC, int outC, int m, long prepared, int threads);
 
     /**
      * y = rectify(conv(x) + bias [+ residual]) for NHWC x (batch, h, w, inC) and y (batch, oh, ow, outC) by

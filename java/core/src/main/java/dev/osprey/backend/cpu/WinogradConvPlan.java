@@ -59,7 +59,8 @@ final class WinogradConvPlan implements ChainableConv {
 
     @Override
     public void prepare(CpuTensor keras, CpuTensor prepared) {
-        Winograd.prepare(keras.pointer().address(), spec.inC(), spec.filters(), m, prepared.pointer().address());
+        Winograd.prepare(keras.pointer().address(), spec.inC(), spec.filters(), m, prepared.pointer().address(),
+                threads);
     }
 
     /** Run now, it uses the scratchpad as it is; chained, the scratchpad of each run (it moves when it grows). */

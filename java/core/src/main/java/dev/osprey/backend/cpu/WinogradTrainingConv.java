@@ -124,7 +124,7 @@ final class WinogradTrainingConv implements AutoCloseable {
     /** y = activation(conv(x) + bias), kernel in Keras' layout; only where {@link #forwardTile} is not 0. */
     void forward(CpuTensor x, CpuTensor kernel, CpuTensor bias, CpuTensor y) {
         Winograd.prepare(kernel.pointer().address(), spec.inC(), spec.filters(), forwardTile,
-                forwardKernel.pointer().address());
+                forwardKernel.pointer().address(), threads);
         Winograd.forward(x.pointer().address(), spec.batch(), spec.inH(), spec.inW(), spec.inC(), spec.padTop(),
                 spec.padLeft(), spec.outH(), spec.outW(), forwardTile, forwardKernel.pointer().address(),
                 spec.filters(), bias == null ? 0 : bias.pointer().address(), 0, rectify, slope, cap,
@@ -139,7 +139,7 @@ final class WinogradTrainingConv implements AutoCloseable {
     /** The same, plus addend (null: none), added by the output transform as it stores dx. */
     void backwardData(CpuTensor dy, CpuTensor kernel, CpuTensor addend, CpuTensor dx) {
         Winograd.prepareTransposed(kernel.pointer().address(), spec.inC(), spec.filters(), backwardTile,
-                backwardKernel.pointer().address());
+                backwardKernel.pointer().address(), threads);
         Winograd.forward(dy.pointer().address(), spec.batch(), spec.outH(), spec.outW(), spec.filters(),
                 backward.padTop(), backward.padLeft(), spec.inH(), spec.inW(), backwardTile,
                 backwardKernel.pointer().address(), spec.inC(), 0, addend == null ? 0 : addend.pointer().address(),

@@ -609,6 +609,54 @@ class WinogradTest {
         }
     }
 
+    @Test
+    void kernelTransformsAreTheSameBitsOnAnyTeamAndTheTransposedOneIsTheFlippedKernels() {
+        // channel counts below, at and past the size from which the team shares the transform, and a team that
+        // outnumbers U's rows in eights (16 input channels: 2 eights, 3 threads)
+        int[][] channels = {{8, 16}, {32, 64}, {64, 32}, {16, 128}, {24, 40}};
+        Random r = new Random(23);
+        for (int[] ck : channels) {
+            int c = ck[0];
+            int k = ck[1];
+            float[] g = random(r, 9 * c * k);
+            // the backward-data kernel as a Keras-layout kernel of its own: taps flipped, inputs and outputs swapped
+            float[] flipped = new float[g.length];
+            for (int tap = 0; tap < 9; tap++) {
+                for (int i = 0; i < c; i++) {
+                    for (int o = 0; o < k; o++) {
+                        flipped[((8 - tap) * k + o) * c + i] = g[(tap * c + i) * k + o];
+                    }
+                }
+            }
+            for (int m : new int[] {2, 4}) {
+                float[] plain = transform(g, c, k, m, false, 1);
+                String what = c + "x" + k + " channels, " + m + "x" + m + " tiles";
+                for (int threads : new int[] {2, 3}) {
+                    assertArrayEquals(plain, transform(g, c, k, m, false, threads), what + " on " + threads);
+                    assertArrayEquals(transform(g, c, k, m, true, 1), transform(g, c, k, m, true, threads),
+                            what + ", transposed, on " + threads);
+                }
+                assertArrayEquals(transform(flipped, k, c, m, false, 1), transform(g, c, k, m, true, 2),
+                        what + ": the transposed transform against the plain one of the flipped kernel");
+            }
+        }
+    }
+
+    /** Winograd.prepare (or prepareTransposed) of a Keras-layout c x k kernel on this many threads. */
+    private static float[] transform(float[] g, int c, int k, int m, boolean transposed, int threads) {
+        try (CpuTensor keras = tensor(g, 3, 3, c, k);
+             CpuTensor u = CpuTensor.allocate(new int[] {(m + 2) * (m + 2) * c * k})) {
+            if (transposed) {
+                Winograd.prepareTransposed(keras.pointer().address(), c, k, m, u.pointer().address(), threads);
+            } else {
+                Winograd.prepare(keras.pointer().address(), c, k, m, u.pointer().address(), threads);
+            }
+            float[] out = new float[(m + 2) * (m + 2) * c * k];
+            u.buffer().get(0, out);
+            return out;
+        }
+    }
+
     private static CpuTensor tensor(float[] values, int... shape) {
         CpuTensor t = CpuTensor.allocate(shape);
         t.buffer().put(0, values);
