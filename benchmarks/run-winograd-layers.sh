@@ -3,7 +3,8 @@
 # ResNet-18, with 2x2 and 4x4 tiles: ms per call, direct-equivalent GFLOP/s (the multiply-adds a direct convolution
 # does, over the time) and the worst error against a double-precision direct convolution, relative to the largest
 # output; then the filter gradient of training (batch 128; ResNet-18 32), its error against a double-precision sum,
-# relative to the largest element. Compare the GFLOP/s with oneDNN's on the same shapes in
+# relative to the largest element; then the kernel transforms a training step runs for each layer (forward and
+# backward-data), in microseconds. Compare the GFLOP/s with oneDNN's on the same shapes in
 # benchmarks/results/op-profile-*.md. Needs gcc and a JDK's jni.h. Writes
 # benchmarks/results/winograd-layers-<UTC time>.md.
 # Usage: benchmarks/run-winograd-layers.sh [seconds-per-figure=2] [threads=2]
@@ -22,6 +23,9 @@ gcc -O3 -std=gnu11 -fopenmp -I"$java_home/include" -I"$java_home/include/linux" 
   "$root/benchmarks/kernels/layer_bench.c" "$root/native/cpu/winograd.c" "${copy[@]}" "$root/native/cpu/op_chain.c" -lm
 gcc -O3 -std=gnu11 -fopenmp -I"$java_home/include" -I"$java_home/include/linux" -o "$bin/filter_bench" \
   "$root/benchmarks/kernels/filter_bench.c" "$root/native/cpu/winograd.c" "${copy[@]}" "$root/native/cpu/op_chain.c" \
+  -lm
+gcc -O3 -std=gnu11 -fopenmp -I"$java_home/include" -I"$java_home/include/linux" -o "$bin/prepare_bench" \
+  "$root/benchmarks/kernels/prepare_bench.c" "$root/native/cpu/winograd.c" "${copy[@]}" "$root/native/cpu/op_chain.c" \
   -lm
 # name, batch, h, w, c, k, pad
 layers=(
@@ -77,6 +81,23 @@ out="$root/benchmarks/results/winograd-layers-$(date -u +%Y-%m-%dT%H%MZ).md"
     for m in 2 4; do
       # shellcheck disable=SC2086
       row="$row $(cells "$("$bin/filter_bench" $shape "$threads" "$m" "$seconds")")"
+    done
+    echo "$row"
+  done
+  echo
+  echo "## The kernel transforms of a training step (4x4 tiles), microseconds per call"
+  echo
+  echo "| in x out channels | forward, 1 thread | backward-data, 1 thread | forward, $threads threads |" \
+    "backward-data, $threads threads |"
+  echo "|---|---:|---:|---:|---:|"
+  for channels in "16 16" "32 32" "64 64" "128 128"; do
+    row="| ${channels/ / x } |"
+    for team in 1 "$threads"; do
+      # shellcheck disable=SC2086
+      line="$("$bin/prepare_bench" $channels 4 "$team" "$seconds")"
+      plain="$(sed -n 's/.*plain_us=\([^ ]*\).*/\1/p' <<<"$line")"
+      transposed="$(sed -n 's/.*transposed_us=\([^ ]*\).*/\1/p' <<<"$line")"
+      row="$row $plain | $transposed |"
     done
     echo "$row"
   done
