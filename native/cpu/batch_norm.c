@@ -4,6 +4,9 @@
  * (a plain ReLU: cap infinity; ReLU6: cap 6). oneDNN's batch normalization fuses only the plain ReLU, so MobileNetV2's
  * ReLU6 cost two more passes over every activation each way; here it costs none.
  *
+ * In training the forward may also add a residual before the ReLU (a ResNet block's tail: y = relu(bn(x) + r), which
+ * oneDNN's CPU batch normalization does not fuse), so that the sum never takes passes of its own.
+ *
  * The algorithm is the CUDA backend's (native/batch_norm.cu), so that both backends round alike:
  *   forward:  one pass of per-channel sums of (x - k) and (x - k)^2, k = the channel's first value (which keeps the
  *             variance accurate in fp32 where the mean is large against the spread), then one pass writing
@@ -127,15 +130,22 @@ static void add_team_sums(void *scratch, int team, int c) {
     }
 }
 
-/* y = relu((x - mean) * scale + beta) over rows from .. to-1. */
-VECTORIZED static void apply_rows(const float *restrict x, float *restrict y, const float *restrict mean,
-                                  const float *restrict scale, const float *restrict beta, int64_t from, int64_t to,
-                                  int c, int relu, float cap) {
+/* y = relu((x - mean) * scale + beta [+ residual]) over rows from .. to-1 (residual may be null: none). */
+VECTORIZED static void apply_rows(const float *restrict x, const float *restrict residual, float *restrict y,
+                                  const float *restrict mean, const float *restrict scale, const float *restrict beta,
+                                  int64_t from, int64_t to, int c, int relu, float cap) {
     for (int64_t r = from; r < to; r++) {
         const float *restrict xr = x + r * c;
         float *restrict yr = y + r * c;
-        for (int j = 0; j < c; j++) {
-            yr[j] = rectify((xr[j] - mean[j]) * scale[j] + beta[j], relu, cap);
+        if (residual == NULL) {
+            for (int j = 0; j < c; j++) {
+                yr[j] = rectify((xr[j] - mean[j]) * scale[j] + beta[j], relu, cap);
+            }
+        } else {
+            const float *restrict rr = residual + r * c;
+            for (int j = 0; j < c; j++) {
+                yr[j] = rectify((xr[j] - mean[j]) * scale[j] + beta[j] + rr[j], relu, cap);
+            }
         }
     }
 }
@@ -163,12 +173,13 @@ VECTORIZED static void backward_rows(const float *restrict x, const float *restr
 }
 
 /*
- * Training forward: mean and variance (the batch's, biased) out, y = the normalization; coefficients: 2 * channels
- * floats of room for the per-channel scale and the first row's values.
+ * Training forward: mean and variance (the batch's, biased) out, y = the normalization, plus residual where that is
+ * not null, then the ReLU; coefficients: 2 * channels floats of room for the per-channel scale and the first row's
+ * values.
  */
-static void forward(const float *x, int64_t rows, int c, const float *gamma, const float *beta, float epsilon,
-                    int relu, float cap, float *y, float *mean, float *variance, float *coefficients, void *scratch,
-                    int threads) {
+static void forward(const float *x, const float *residual, int64_t rows, int c, const float *gamma, const float *beta,
+                    float epsilon, int relu, float cap, float *y, float *mean, float *variance, float *coefficients,
+                    void *scratch, int threads) {
     float *scale = coefficients, *center = coefficients + c;
     for (int j = 0; j < c; j++) {
         center[j] = x[j];
@@ -191,7 +202,7 @@ static void forward(const float *x, int64_t rows, int c, const float *gamma, con
             }
         }
 #pragma omp barrier
-        apply_rows(x, y, mean, scale, beta, from, to, c, relu, cap);
+        apply_rows(x, residual, y, mean, scale, beta, from, to, c, relu, cap);
     }
 }
 
@@ -237,13 +248,15 @@ JNIEXPORT jlong JNICALL Java_dev_osprey_backend_cpu_BatchNormKernels_scratchByte
     return (jlong) threads * channels * (jlong) (2 * sizeof(double) + 2 * sizeof(float));
 }
 
+/* residual: 0 for none. */
 JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_BatchNormKernels_forward(
-        JNIEnv *env, jclass type, jlong x, jlong rows, jint channels, jlong gamma, jlong beta, jfloat epsilon,
-        jboolean relu, jfloat cap, jlong y, jlong mean, jlong variance, jlong coefficients, jlong scratch,
-        jint threads) {
+        JNIEnv *env, jclass type, jlong x, jlong residual, jlong rows, jint channels, jlong gamma, jlong beta,
+        jfloat epsilon, jboolean relu, jfloat cap, jlong y, jlong mean, jlong variance, jlong coefficients,
+        jlong scratch, jint threads) {
     (void) env;
     (void) type;
-    forward((const float *) (intptr_t) x, rows, channels, (const float *) (intptr_t) gamma,
+    forward((const float *) (intptr_t) x, (const float *) (intptr_t) residual, rows, channels,
+            (const float *) (intptr_t) gamma,
             (const float *) (intptr_t) beta, epsilon, relu, cap, (float *) (intptr_t) y, (float *) (intptr_t) mean,
             (float *) (intptr_t) variance, (float *) (intptr_t) coefficients, (void *) (intptr_t) scratch, threads);
 }
@@ -261,8 +274,9 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_BatchNormKernels_inference(
 #pragma omp parallel num_threads(threads)
     {
         int id = omp_get_thread_num(), team = omp_get_num_threads();
-        apply_rows((const float *) (intptr_t) x, (float *) (intptr_t) y, (const float *) (intptr_t) mean, scale,
-                   (const float *) (intptr_t) beta, rows * id / team, rows * (id + 1) / team, channels, relu, cap);
+        apply_rows((const float *) (intptr_t) x, NULL, (float *) (intptr_t) y, (const float *) (intptr_t) mean,
+                   scale, (const float *) (intptr_t) beta, rows * id / team, rows * (id + 1) / team, channels, relu,
+                   cap);
     }
 }
 

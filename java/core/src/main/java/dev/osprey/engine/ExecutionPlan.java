@@ -62,6 +62,8 @@ public final class ExecutionPlan implements AutoCloseable {
     /** Sums folded into the convolution before them: the tensor it adds, and the activation after the sum, per taker. */
     private final Map<Node, SymbolicTensor> residualOf = new IdentityHashMap<>();
     private final Map<Node, Activation> residualActivation = new IdentityHashMap<>();
+    /** Training plans: sums whose forward the BatchNormalization before them does (its residualOf), per sum. */
+    private final Map<Node, Node> sumWrittenBy = new IdentityHashMap<>();
     /** Activations taken over by the layer before them: the activation, per taking layer; the taker, per activation. */
     private final Map<Node, Activation> absorbed = new IdentityHashMap<>();
     private final Map<Node, Node> absorbedInto = new IdentityHashMap<>();
@@ -253,6 +255,9 @@ public final class ExecutionPlan implements AutoCloseable {
                 planResidualSums(nodes, foldedInto);
             }
             absorbActivations(nodes, foldedInto);
+            if (training) {
+                planTrainingResidualSums(nodes);
+            }
             if (prepareWeights && precision == dev.osprey.Precision.FP32) {
                 planDepthwiseFusions(nodes, foldedInto);
                 planMaxPoolFusions(nodes, foldedInto);
@@ -395,6 +400,46 @@ public final class ExecutionPlan implements AutoCloseable {
             return null;
         }
         return conv;
+    }
+
+    /**
+     * Training plans: finds two-input sums where one input is the output of a layer that can write the sum in its own
+     * forward op ({@link Fusion.TrainingResidualAbsorber}: BatchNormalization without an activation of its own, where
+     * the backend adds in its pass), that the sum alone reads, and the other input is ready before that layer runs.
+     * The layer then adds the other input and applies the activation the sum took over; the sum's output is the
+     * layer's, and the sum runs only its backward (from that output). Saves writing the normalized values and reading
+     * them back: two of a ResNet block tail's six passes forward.
+     */
+    private void planTrainingResidualSums(List<Node> nodes) {
+        for (Node sum : nodes) {
+            if (!(sum.layer() instanceof Fusion.Sum) || sum.inputs().size() != 2
+                    || sum.inputs().get(0) == sum.inputs().get(1)) {
+                continue;
+            }
+            Activation after = absorbed.getOrDefault(sum, Activation.LINEAR);
+            Node taker = null;
+            SymbolicTensor other = null;
+            for (int i = 0; i < 2; i++) {
+                SymbolicTensor t = sum.inputs().get(i);
+                SymbolicTensor rest = sum.inputs().get(1 - i);
+                Node producer = t.node();
+                if (producer == null || graph.outputs().contains(t) || !graph.consumers(t).equals(List.of(sum))
+                        || !(producer.layer() instanceof Fusion.TrainingResidualAbsorber r)
+                        || absorbed.containsKey(producer) || residualOf.containsKey(producer)
+                        || !r.canAbsorbTrainingResidual(backend, after) || !readyBefore(rest, producer, nodes)) {
+                    continue;
+                }
+                if (taker == null || nodes.indexOf(producer) > nodes.indexOf(taker)) {
+                    taker = producer;
+                    other = rest;
+                }
+            }
+            if (taker != null) {
+                residualOf.put(taker, other);
+                residualActivation.put(taker, after);
+                sumWrittenBy.put(sum, taker);
+            }
+        }
     }
 
     /** Whether t is computed before call c runs (a model input, or a call earlier in the order). */
@@ -792,7 +837,10 @@ public final class ExecutionPlan implements AutoCloseable {
         Node pool = maxPoolAfter.get(node);
         Shape outputShape = dw != null ? dw.output().shape() : pool != null ? pool.output().shape()
                 : node.output().shape();
-        PlanContext context = new PlanContext(backend, memory, shape -> output(shape, taken), extraPadding, batch,
+        Node writer = sumWrittenBy.get(node);
+        java.util.function.Function<int[], Tensor> outputs = writer == null ? shape -> output(shape, taken)
+                : shape -> writtenOutput(node, writer, shape);
+        PlanContext context = new PlanContext(backend, memory, outputs, extraPadding, batch,
                 training, in, shapes, outputShape, params, grads,
                 inputNeedsGradient[n].clone(), backward, leaves, fused, prepareWeights, residual,
                 fp32Calls.contains(node) ? dev.osprey.Precision.FP32 : precision,
@@ -801,7 +849,7 @@ public final class ExecutionPlan implements AutoCloseable {
                         quantizedResidualOf.get(node)),
                 dw == null ? null : depthwiseAfterOf(dw),
                 pool == null ? null : ((Fusion.MaxPooling) pool.layer()).maxPoolSpec(node.output().shape(), batch));
-        runs[n] = layer.plan(context);
+        runs[n] = writer == null ? layer.plan(context) : LayerRun.backwardOnly(layer.plan(context));
         preparations.addAll(context.preparations());
         values[outId] = runs[n].output();
         track(n, outId, context.allocatedOutput() ? taken[0] : null);
@@ -812,6 +860,16 @@ public final class ExecutionPlan implements AutoCloseable {
                 }
             }
         }
+    }
+
+    /** A training plan's sum written by the call before it: its output is that call's, in its own shape. */
+    private Tensor writtenOutput(Node sum, Node writer, int[] shape) {
+        Tensor written = values[ids.get(writer.output())];
+        if (dev.osprey.backend.Checks.elements(shape) != written.size()) {
+            throw new IllegalStateException(sum + ": expected an output of " + written.size() + " values, as "
+                    + writer + " writes it, received a request for " + java.util.Arrays.toString(shape));
+        }
+        return backend.view(written, 0, shape);
     }
 
     /** True when an earlier call of this plan (index below n) is a call of the same layer. */
@@ -1249,6 +1307,11 @@ public final class ExecutionPlan implements AutoCloseable {
     /** How many sums this plan let the convolution before them compute. */
     int residualSums() {
         return residualOf.size();
+    }
+
+    /** Training plans: how many sums the BatchNormalization before them writes (planTrainingResidualSums). */
+    int sumsWrittenByNormalization() {
+        return sumWrittenBy.size();
     }
 
     /** How many BatchNormalization calls this plan folded into the layer before them. */

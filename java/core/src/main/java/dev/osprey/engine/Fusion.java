@@ -14,7 +14,9 @@ import java.util.Map;
  * ({@link PaddingAbsorber}) takes over the zero padding ({@link PaddingOnly}) before it as its own padding. In
  * optimized inference plans, a convolution ({@link ResidualAbsorber}) whose output (or its folded
  * BatchNormalization's) only feeds a two-input {@link Sum} adds the other input itself, and the activation after the
- * sum too: a residual block's tail is one op.
+ * sum too: a residual block's tail is one op. In training plans, a BatchNormalization
+ * ({@link TrainingResidualAbsorber}) whose output only feeds a two-input Sum writes the sum (and its activation) in
+ * its forward op, and the sum runs only its backward.
  */
 public final class Fusion {
     private Fusion() {
@@ -40,6 +42,17 @@ public final class Fusion {
 
     /** A layer whose output is the element-wise sum of its inputs (Add). */
     public interface Sum {
+    }
+
+    /**
+     * A layer that, in a training plan, can add a tensor of its output's shape to its output and apply the activation
+     * after that sum in its own forward op (BatchNormalization, where the backend can: a ResNet block's tail), so the
+     * sum's forward pass is skipped. Its backward stays as it was, and so does the sum's, which reads only the sum's
+     * output (see {@code PlanContext.residual()}).
+     */
+    public interface TrainingResidualAbsorber {
+        /** Whether it can now, on this backend, with this activation after the sum (linear: none). */
+        boolean canAbsorbTrainingResidual(dev.osprey.backend.Backend backend, Activation after);
     }
 
     /**

@@ -121,6 +121,33 @@ public interface LayerRun {
         };
     }
 
+    /**
+     * run, whose forward an earlier call does (a training plan's sum, written by the BatchNormalization before it):
+     * its forward does nothing, its backward is run's.
+     */
+    static LayerRun backwardOnly(LayerRun run) {
+        return new LayerRun() {
+            @Override
+            public Tensor output() {
+                return run.output();
+            }
+
+            @Override
+            public void forward(long seed) {
+            }
+
+            @Override
+            public List<Tensor> backward(Tensor outputGradient) {
+                return run.backward(outputGradient);
+            }
+
+            @Override
+            public List<Tensor> backward(Tensor outputGradient, Tensor[] addends, boolean[] added) {
+                return run.backward(outputGradient, addends, added);
+            }
+        };
+    }
+
     /** A run that computes nothing: its output is another tensor (a view, or a layer folded away for inference). */
     static LayerRun identity(Tensor output, List<Tensor> inputGradients) {
         return new LayerRun() {

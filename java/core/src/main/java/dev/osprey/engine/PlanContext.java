@@ -302,7 +302,8 @@ public final class PlanContext {
 
     /**
      * A tensor of the output's shape that this layer must add to its output before its activation (an Add after it
-     * that the engine folded into it), or null. Only layers that say {@code Fusion.ResidualAbsorber} get one.
+     * that the engine folded into it), or null. Only layers that say {@code Fusion.ResidualAbsorber} (inference) or
+     * {@code Fusion.TrainingResidualAbsorber} (training) get one.
      */
     public Tensor residual() {
         return residual;

@@ -20,9 +20,11 @@ import java.util.Map;
  * and beta trained, moving mean and variance updated while training (moving = moving * momentum + batch * (1 -
  * momentum), biased batch variance) and used in inference; they are state, kept out of the optimizer. A frozen layer
  * (trainable(false)) normalizes with the moving statistics also while the model trains, as Keras does. Inference plans
- * fold it into the convolution or dense layer before it.
+ * fold it into the convolution or dense layer before it; training plans may let it write the residual sum after it
+ * (with that sum's ReLU) in its own pass, where the backend can.
  */
-public final class BatchNormalization extends Layer implements Fusion.ChannelAffine, Fusion.ActivationAbsorber {
+public final class BatchNormalization extends Layer implements Fusion.ChannelAffine, Fusion.ActivationAbsorber,
+        Fusion.TrainingResidualAbsorber {
     private double momentum = 0.99;
     private double epsilon = 1e-3;
     private Initializer gammaInitializer = Initializer.ones();
@@ -107,8 +109,12 @@ public final class BatchNormalization extends Layer implements Fusion.ChannelAff
         Backend backend = ctx.backend();
         dev.osprey.Activation fused = ctx.activation(dev.osprey.Activation.LINEAR);
         BatchNormSpec plain = spec(ctx.inputShape(), ctx.batch());
-        BatchNormSpec spec = fused.kind() == dev.osprey.Activation.Kind.RELU ? plain.withCappedRelu(fused.maxValue())
-                : plain;
+        // a training plan's residual sum after this layer, written here: fused is then the activation after the sum,
+        // which the sum's backward differentiates (this layer's own backward sees no ReLU)
+        Tensor residual = ctx.training() && ctx.residual() != null ? backend.view(ctx.residual(), 0, plain.shape())
+                : null;
+        BatchNormSpec spec = residual == null && fused.kind() == dev.osprey.Activation.Kind.RELU
+                ? plain.withCappedRelu(fused.maxValue()) : plain;
         Tensor x = backend.view(ctx.input(), 0, spec.shape());
         Tensor output = ctx.allocateOutput();
         Tensor y = backend.view(output, 0, spec.shape());
@@ -142,7 +148,10 @@ public final class BatchNormalization extends Layer implements Fusion.ChannelAff
 
             @Override
             public void forward(long seed) {
-                if (batchStatistics) {
+                if (residual != null) {
+                    backend.batchNormForwardTrainingAdding(spec, x, residual, fused, gamma, beta, movingMean,
+                            movingVariance, y, mean, variance);
+                } else if (batchStatistics) {
                     backend.batchNormForwardTraining(spec, x, gamma, beta, movingMean, movingVariance, y, mean, variance,
                             workspace);
                 } else {
@@ -212,6 +221,14 @@ public final class BatchNormalization extends Layer implements Fusion.ChannelAff
     @Override
     public boolean canAbsorbActivation(dev.osprey.Activation a, boolean training) {
         return a.kind() == dev.osprey.Activation.Kind.RELU && a.alpha() == 0f && (!training || trainable());
+    }
+
+    /** Where the backend adds in its pass, for a layer that trains (a frozen one normalizes as in inference). */
+    @Override
+    public boolean canAbsorbTrainingResidual(Backend backend, dev.osprey.Activation after) {
+        boolean relu = after.kind() == dev.osprey.Activation.Kind.RELU && after.alpha() == 0f;
+        return trainable() && backend.fusesBatchNormResidual()
+                && (after.kind() == dev.osprey.Activation.Kind.LINEAR || relu);
     }
 
     @Override

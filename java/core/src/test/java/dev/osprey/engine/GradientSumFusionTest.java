@@ -43,6 +43,21 @@ class GradientSumFusionTest {
         return (Backend) Proxy.newProxyInstance(Backend.class.getClassLoader(), new Class<?>[] {Backend.class}, h);
     }
 
+    /** The CPU backend, except that it says it cannot add a residual in its batch normalization (Backend's default). */
+    private static Backend normalizingApart() {
+        InvocationHandler h = (proxy, method, args) -> {
+            if (method.getName().equals("fusesBatchNormResidual")) {
+                return InvocationHandler.invokeDefault(proxy, method, args);
+            }
+            try {
+                return method.invoke(CPU, args);
+            } catch (InvocationTargetException e) {
+                throw e.getCause();
+            }
+        };
+        return (Backend) Proxy.newProxyInstance(Backend.class.getClassLoader(), new Class<?>[] {Backend.class}, h);
+    }
+
     /** Every weight gradient after one forward and backward pass of a seeded batch through backend; fused sums out. */
     private static float[] gradients(Network network, Backend backend, Shape input, int batch, int[] fused) {
         return gradients(network, backend, input, batch, fused, new int[1]);
@@ -65,6 +80,9 @@ class GradientSumFusionTest {
             plan.backward();
             fused[0] = plan.gradientSumsFused();
             absorbed[0] = plan.absorbedActivations();
+            if (absorbed.length > 1) {
+                absorbed[1] = plan.sumsWrittenByNormalization();
+            }
             java.util.List<Float> all = new java.util.ArrayList<>();
             for (Parameters.Slot s : network.parameters().slots()) {
                 if (s.gradient() != null) {
@@ -107,6 +125,35 @@ class GradientSumFusionTest {
             assertEquals(3, separate[0], "the non-fusing backend still takes them, adding afterwards");
             assertEquals(7, absorbed[0], "the stem's and each block's first BatchNormalization take their ReLU, each "
                     + "block's sum the ReLU after it");
+        }
+    }
+
+    @Test
+    void aResNetsSumsWrittenByItsBatchNormalizationsGiveTheGradientsOfSeparatePasses() {
+        Shape input = Shape.of(16, 16, 3);
+        dev.osprey.Model model = Models.resNet(8, input, 10);
+        Graph graph = new Graph(model.inputs(), model.outputs());
+        try (Network network = new Network(graph, CPU)) {
+            OptimizedInferenceTest.randomize(network.parameters(), 5);
+            int[] counts = new int[2];
+            int[] apartCounts = new int[2];
+            float[] expected = gradients(network, normalizingApart(), input, 4, new int[1], apartCounts);
+            float[] actual = gradients(network, CPU, input, 4, new int[1], counts);
+            // each block's tail: its second BatchNormalization writes relu(bn + shortcut); the shortcut of a projecting
+            // block is its own BatchNormalization's output, computed before (ResNet-8: 3 blocks)
+            assertEquals(3, counts[1], "sums written by the BatchNormalization before them");
+            assertEquals(0, apartCounts[1], "a backend that cannot add in its batch normalization runs the sums apart");
+            assertEquals(expected.length, actual.length);
+            float largest = 0;
+            for (float e : expected) {
+                largest = Math.max(largest, Math.abs(e));
+            }
+            // the two normalize in different kernels (Osprey's and oneDNN's), which round apart; a sum left out or
+            // added twice is off by whole units
+            for (int i = 0; i < expected.length; i++) {
+                assertTrue(Math.abs(expected[i] - actual[i]) <= 1e-4f * largest, "weight gradient " + i + ": "
+                        + actual[i] + " where normalizing apart gives " + expected[i] + " (largest " + largest + ")");
+            }
         }
     }
 }

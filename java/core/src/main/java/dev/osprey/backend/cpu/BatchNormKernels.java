@@ -66,8 +66,15 @@ final class BatchNormKernels implements AutoCloseable {
 
     void forwardTraining(CpuTensor x, CpuTensor gamma, CpuTensor beta, CpuTensor y, CpuTensor mean,
                          CpuTensor variance) {
+        forwardTraining(x, null, gamma, beta, y, mean, variance);
+    }
+
+    /** The same, adding residual (null: none) to the normalization before the spec's ReLU. */
+    void forwardTraining(CpuTensor x, CpuTensor residual, CpuTensor gamma, CpuTensor beta, CpuTensor y, CpuTensor mean,
+                         CpuTensor variance) {
         long scratch = context.scratchpad().address();
-        forward(x.pointer().address(), spec.rows(), spec.channels(), gamma.pointer().address(),
+        forward(x.pointer().address(), residual == null ? 0 : residual.pointer().address(), spec.rows(),
+                spec.channels(), gamma.pointer().address(),
                 beta.pointer().address(), spec.epsilon(), spec.relu(), spec.reluCap(), y.pointer().address(),
                 mean.pointer().address(), variance.pointer().address(), scratch, scratch + coefficientBytes(),
                 threads);
@@ -102,9 +109,9 @@ final class BatchNormKernels implements AutoCloseable {
 
     private static native long scratchBytes(int channels, int threads);
 
-    private static native void forward(long x, long rows, int channels, long gamma, long beta, float epsilon,
-                                       boolean relu, float cap, long y, long mean, long variance, long coefficients,
-                                       long scratch, int threads);
+    private static native void forward(long x, long residual, long rows, int channels, long gamma, long beta,
+                                       float epsilon, boolean relu, float cap, long y, long mean, long variance,
+                                       long coefficients, long scratch, int threads);
 
     private static native void inference(long x, long rows, int channels, long gamma, long beta, long mean,
                                          long variance, float epsilon, boolean relu, float cap, long y,

@@ -749,6 +749,45 @@ public final class CpuBackend implements Backend {
                 spec.channels());
     }
 
+    /** -Dosprey.cpu.fuseNormResiduals=false runs a training plan's residual sums in a pass of their own, to compare. */
+    private static final boolean FUSE_NORM_RESIDUALS =
+            Boolean.parseBoolean(System.getProperty("osprey.cpu.fuseNormResiduals", "true"));
+
+    /** Where Osprey's batch-norm kernels are loaded: they add the residual in the pass that writes y. */
+    @Override
+    public boolean fusesBatchNormResidual() {
+        return FUSE_NORM_RESIDUALS && NativeCpu.unavailableReason() == null;
+    }
+
+    @Override
+    public synchronized void batchNormForwardTrainingAdding(BatchNormSpec spec, Tensor x, Tensor residual,
+                                                           Activation after, Tensor gamma, Tensor beta,
+                                                           Tensor movingMean, Tensor movingVariance, Tensor y,
+                                                           Tensor batchMean, Tensor batchVariance) {
+        Checks.batchNorm("batchNormForwardTrainingAdding", spec, x, y, gamma, beta, movingMean, movingVariance,
+                batchMean, batchVariance);
+        Checks.expect("batchNormForwardTrainingAdding residual", residual, spec.shape());
+        if (spec.relu()) {
+            throw new IllegalArgumentException("batchNormForwardTrainingAdding: expected a spec without a ReLU (the "
+                    + "activation after the sum is its own argument), received " + spec);
+        }
+        boolean relu = after.kind() == Activation.Kind.RELU && after.alpha() == 0f;
+        if (after.kind() != Activation.Kind.LINEAR && !relu) {
+            throw new IllegalArgumentException("batchNormForwardTrainingAdding: expected a linear activation or a ReLU "
+                    + "without a negative slope after the sum, received " + after);
+        }
+        if (NativeCpu.unavailableReason() != null) {
+            throw new UnsupportedOperationException("batchNormForwardTrainingAdding: Osprey's batch-norm kernels are "
+                    + "not loaded here (" + NativeCpu.unavailableReason() + ")");
+        }
+        BatchNormSpec run = relu ? spec.withCappedRelu(after.maxValue()) : spec;
+        kernels(run).forwardTraining(cpu(x), cpu(residual), cpu(gamma), cpu(beta), cpu(y), cpu(batchMean),
+                cpu(batchVariance));
+        HostOps.moveStatistics(cpu(movingMean).buffer(), cpu(batchMean).buffer(), spec.momentum(), spec.channels());
+        HostOps.moveStatistics(cpu(movingVariance).buffer(), cpu(batchVariance).buffer(), spec.momentum(),
+                spec.channels());
+    }
+
     @Override
     public synchronized void batchNormForwardInference(BatchNormSpec spec, Tensor x, Tensor gamma, Tensor beta,
                                                        Tensor movingMean, Tensor movingVariance, Tensor y) {

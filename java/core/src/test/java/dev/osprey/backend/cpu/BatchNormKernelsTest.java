@@ -119,6 +119,79 @@ class BatchNormKernelsTest {
         }
     }
 
+    /**
+     * The training forward that adds a residual (a ResNet block's tail) against oneDNN's normalization, then the sum and
+     * the ReLU apart: the same y, statistics and moving statistics; a spec with its own ReLU, or a leaky ReLU after,
+     * is refused.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"linear", "relu", "relu6"})
+    void theForwardThatAddsAResidualGivesTheSumOfTheNormalizationAndTheResidual(String after) {
+        dev.osprey.Activation a = switch (after) {
+            case "linear" -> dev.osprey.Activation.LINEAR;
+            case "relu" -> dev.osprey.Activation.RELU;
+            default -> dev.osprey.Activation.relu(6f, 0f);
+        };
+        for (int channels : new int[] {16, 7}) {
+            BatchNormSpec s = new BatchNormSpec(2, 5, 9, channels, 1e-3f, 0.9f);
+            Random r = new Random(channels);
+            int n = s.rows() * channels;
+            float[] x = new float[n], residual = new float[n];
+            for (int i = 0; i < n; i++) {
+                x[i] = (float) (r.nextGaussian() * 2 + 1 + i % channels);
+                residual[i] = (float) r.nextGaussian() * 3;
+            }
+            float[] gamma = new float[channels], beta = new float[channels], ones = new float[channels];
+            for (int c = 0; c < channels; c++) {
+                gamma[c] = 0.5f + r.nextFloat();
+                beta[c] = (float) r.nextGaussian();
+                ones[c] = 1;
+            }
+            try (CpuBackend fused = withChoice("auto", CpuBackend::new);
+                 CpuBackend apart = withChoice("onednn", CpuBackend::new);
+                 Memory m = fused.newMemory(); Memory ma = apart.newMemory()) {
+                NativeKernels.require(NativeCpu.unavailableReason(), "Osprey's batch normalization");
+                assertTrue(fused.fusesBatchNormResidual());
+                Tensor y = m.allocate(s.shape()), mean = m.allocate(channels), variance = m.allocate(channels);
+                Tensor movingMean = m.allocate(channels), movingVariance = upload(fused, m, ones, channels);
+                fused.batchNormForwardTrainingAdding(s, upload(fused, m, x, s.shape()),
+                        upload(fused, m, residual, s.shape()), a, upload(fused, m, gamma, channels),
+                        upload(fused, m, beta, channels), movingMean, movingVariance, y, mean, variance);
+                Tensor ya = ma.allocate(s.shape()), meanA = ma.allocate(channels), varianceA = ma.allocate(channels);
+                Tensor movingMeanA = ma.allocate(channels), movingVarianceA = upload(apart, ma, ones, channels);
+                apart.batchNormForwardTraining(s, upload(apart, ma, x, s.shape()), upload(apart, ma, gamma, channels),
+                        upload(apart, ma, beta, channels), movingMeanA, movingVarianceA, ya, meanA, varianceA, null);
+                apart.add(ya, upload(apart, ma, residual, s.shape()), a, ya);
+                Tensor[][] pairs = {{y, ya}, {mean, meanA}, {variance, varianceA}, {movingMean, movingMeanA},
+                    {movingVariance, movingVarianceA}};
+                String[] names = {"y", "mean", "variance", "moving mean", "moving variance"};
+                for (int i = 0; i < pairs.length; i++) {
+                    float[] got = new float[(int) pairs[i][0].size()], want = new float[got.length];
+                    fused.copyOut(pairs[i][0], got, 0);
+                    apart.copyOut(pairs[i][1], want, 0);
+                    float scale = 0;
+                    for (float v : want) {
+                        scale = Math.max(scale, Math.abs(v));
+                    }
+                    for (int j = 0; j < got.length; j++) {
+                        assertEquals(want[j], got[j], 1e-5 * scale, names[i] + " [" + j + "], " + after + " after, "
+                                + channels + " channels");
+                    }
+                }
+                Tensor tx = upload(fused, m, x, s.shape()), tr = upload(fused, m, residual, s.shape());
+                Tensor tg = upload(fused, m, gamma, channels), tb = upload(fused, m, beta, channels);
+                IllegalArgumentException ownRelu = assertThrows(IllegalArgumentException.class,
+                        () -> fused.batchNormForwardTrainingAdding(s.withRelu(true), tx, tr, a, tg, tb, movingMean,
+                                movingVariance, y, mean, variance));
+                assertTrue(ownRelu.getMessage().contains("expected a spec without a ReLU"), ownRelu.getMessage());
+                IllegalArgumentException leaky = assertThrows(IllegalArgumentException.class,
+                        () -> fused.batchNormForwardTrainingAdding(s, tx, tr, dev.osprey.Activation.leakyRelu(0.1f),
+                                tg, tb, movingMean, movingVariance, y, mean, variance));
+                assertTrue(leaky.getMessage().contains("without a negative slope"), leaky.getMessage());
+            }
+        }
+    }
+
     /** The threads' sums are added in thread order: plans made apart give the same bits. */
     @Test
     void theSameInputsGiveTheSameBitsEveryTime() {
