@@ -19,7 +19,9 @@ import org.junit.jupiter.api.Test;
  * far, and a convolution adds it as it writes its input gradient (on the CPU in the Winograd kernel's output
  * transform). And the residual sum takes the ReLU after it (one binary pass with the activation as post-op; its
  * backward differentiates the ReLU from the output). The weight gradients must equal those of a backend that does
- * each in two passes (Backend's defaults), and both fusions must happen where a ResNet has them.
+ * each in two passes (Backend's defaults), and both fusions must happen where a ResNet has them. So must a block's
+ * last BatchNormalization writing the residual sum (and its ReLU) in its own pass, against a backend that keeps them
+ * apart.
  */
 class GradientSumFusionTest {
     private static final Backend CPU = Device.cpu().backend();
@@ -29,24 +31,19 @@ class GradientSumFusionTest {
      * defaults (the separate calls; compute, then add; add, then activate).
      */
     private static Backend addingAfterwards() {
-        InvocationHandler h = (proxy, method, args) -> {
-            if (method.getName().equals("conv2dBackwardDataAdding") || method.getName().equals("conv2dBackward")
-                    || method.getName().equals("add") && method.getParameterCount() == 4) {
-                return InvocationHandler.invokeDefault(proxy, method, args);
-            }
-            try {
-                return method.invoke(CPU, args);
-            } catch (InvocationTargetException e) {
-                throw e.getCause();
-            }
-        };
-        return (Backend) Proxy.newProxyInstance(Backend.class.getClassLoader(), new Class<?>[] {Backend.class}, h);
+        return cpuWithDefaults(m -> m.getName().equals("conv2dBackwardDataAdding")
+                || m.getName().equals("conv2dBackward") || m.getName().equals("add") && m.getParameterCount() == 4);
     }
 
     /** The CPU backend, except that it says it cannot add a residual in its batch normalization (Backend's default). */
     private static Backend normalizingApart() {
+        return cpuWithDefaults(m -> m.getName().equals("fusesBatchNormResidual"));
+    }
+
+    /** The CPU backend, with Backend's default for the methods that asDefault picks. */
+    private static Backend cpuWithDefaults(java.util.function.Predicate<java.lang.reflect.Method> asDefault) {
         InvocationHandler h = (proxy, method, args) -> {
-            if (method.getName().equals("fusesBatchNormResidual")) {
+            if (asDefault.test(method)) {
                 return InvocationHandler.invokeDefault(proxy, method, args);
             }
             try {
@@ -63,7 +60,10 @@ class GradientSumFusionTest {
         return gradients(network, backend, input, batch, fused, new int[1]);
     }
 
-    /** The same; absorbed gets the plan's count of activation layers that the layer before took. */
+    /**
+     * The same; absorbed gets the plan's count of activation layers that the layer before took, and (where it has room)
+     * of sums that the BatchNormalization before them wrote.
+     */
     private static float[] gradients(Network network, Backend backend, Shape input, int batch, int[] fused,
                                      int[] absorbed) {
         try (ExecutionPlan plan = new ExecutionPlan(network.graph(), network.parameters(), backend, batch, true,
