@@ -3,8 +3,18 @@ package dev.osprey.engine;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.osprey.Input;
 import dev.osprey.Models;
+import dev.osprey.Padding;
 import dev.osprey.Shape;
+import dev.osprey.SymbolicTensor;
+import dev.osprey.layers.Add;
+import dev.osprey.layers.BatchNormalization;
+import dev.osprey.layers.Concatenate;
+import dev.osprey.layers.Conv2D;
+import dev.osprey.layers.Dense;
+import dev.osprey.layers.Flatten;
+import dev.osprey.layers.ReLU;
 import dev.osprey.backend.Backend;
 import dev.osprey.backend.Device;
 import dev.osprey.backend.Tensor;
@@ -153,6 +163,46 @@ class GradientSumFusionTest {
             for (int i = 0; i < expected.length; i++) {
                 assertTrue(Math.abs(expected[i] - actual[i]) <= 1e-4f * largest, "weight gradient " + i + ": "
                         + actual[i] + " where normalizing apart gives " + expected[i] + " (largest " + largest + ")");
+            }
+        }
+    }
+
+    @Test
+    void onlyANormalizationThatTheSumAloneReadsWritesIt() {
+        // three sums: one after a normalization nothing else reads (written by it), one after a normalization a Dense
+        // layer also reads (left apart), one after a normalization with a ReLU of its own (left apart: the sum would
+        // come after that ReLU), and a sum whose other input is computed after the normalization, which it still takes
+        // (the shortcut branch's normalization, computed later, writes it instead)
+        Input in = Input.shape(6, 6, 4);
+        SymbolicTensor a = new BatchNormalization().apply(new Conv2D(4, 3).padding(Padding.SAME).apply(in));
+        SymbolicTensor first = new ReLU().apply(new Add().apply(a, in));
+        SymbolicTensor b = new BatchNormalization().apply(new Conv2D(4, 3).padding(Padding.SAME).apply(first));
+        SymbolicTensor side = new Dense(2).apply(new Flatten().apply(b));
+        SymbolicTensor second = new ReLU().apply(new Add().apply(b, first));
+        SymbolicTensor c = new ReLU().apply(new BatchNormalization().apply(
+                new Conv2D(4, 3).padding(Padding.SAME).apply(second)));
+        SymbolicTensor third = new Add().apply(c, second);
+        SymbolicTensor d = new BatchNormalization().apply(new Conv2D(4, 3).padding(Padding.SAME).apply(third));
+        SymbolicTensor shortcut = new BatchNormalization().apply(new Conv2D(4, 1).apply(third));
+        SymbolicTensor fourth = new ReLU().apply(new Add().apply(d, shortcut));
+        SymbolicTensor head = new Dense(3).apply(new Flatten().apply(fourth));
+        SymbolicTensor out = new Dense(3, dev.osprey.Activation.SOFTMAX).apply(new Concatenate().apply(head,
+                new Dense(3).apply(side)));
+        dev.osprey.Model model = new dev.osprey.Model(in, out);
+        Graph graph = new Graph(model.inputs(), model.outputs());
+        try (Network network = new Network(graph, CPU)) {
+            OptimizedInferenceTest.randomize(network.parameters(), 9);
+            int[] counts = new int[2];
+            float[] expected = gradients(network, normalizingApart(), Shape.of(6, 6, 4), 3, new int[1], new int[2]);
+            float[] actual = gradients(network, CPU, Shape.of(6, 6, 4), 3, new int[1], counts);
+            assertEquals(2, counts[1], "sums written by the normalization before them: the first and the fourth");
+            float largest = 0;
+            for (float e : expected) {
+                largest = Math.max(largest, Math.abs(e));
+            }
+            for (int i = 0; i < expected.length; i++) {
+                assertTrue(Math.abs(expected[i] - actual[i]) <= 1e-4f * largest, "weight gradient " + i + ": "
+                        + actual[i] + " where normalizing apart gives " + expected[i]);
             }
         }
     }
