@@ -153,17 +153,7 @@ class GradientSumFusionTest {
             // block is its own BatchNormalization's output, computed before (ResNet-8: 3 blocks)
             assertEquals(3, counts[1], "sums written by the BatchNormalization before them");
             assertEquals(0, apartCounts[1], "a backend that cannot add in its batch normalization runs the sums apart");
-            assertEquals(expected.length, actual.length);
-            float largest = 0;
-            for (float e : expected) {
-                largest = Math.max(largest, Math.abs(e));
-            }
-            // the two normalize in different kernels (Osprey's and oneDNN's), which round apart; a sum left out or
-            // added twice is off by whole units
-            for (int i = 0; i < expected.length; i++) {
-                assertTrue(Math.abs(expected[i] - actual[i]) <= 1e-4f * largest, "weight gradient " + i + ": "
-                        + actual[i] + " where normalizing apart gives " + expected[i] + " (largest " + largest + ")");
-            }
+            assertCloseToLargest(expected, actual);
         }
     }
 
@@ -196,14 +186,23 @@ class GradientSumFusionTest {
             float[] expected = gradients(network, normalizingApart(), Shape.of(6, 6, 4), 3, new int[1], new int[2]);
             float[] actual = gradients(network, CPU, Shape.of(6, 6, 4), 3, new int[1], counts);
             assertEquals(2, counts[1], "sums written by the normalization before them: the first and the fourth");
-            float largest = 0;
-            for (float e : expected) {
-                largest = Math.max(largest, Math.abs(e));
-            }
-            for (int i = 0; i < expected.length; i++) {
-                assertTrue(Math.abs(expected[i] - actual[i]) <= 1e-4f * largest, "weight gradient " + i + ": "
-                        + actual[i] + " where normalizing apart gives " + expected[i]);
-            }
+            assertCloseToLargest(expected, actual);
+        }
+    }
+
+    /**
+     * Each weight gradient within 1e-4 of the largest of those normalizing apart gives: the two normalize in different
+     * kernels (Osprey's and oneDNN's), which round apart; a sum left out or added twice is off by whole units.
+     */
+    private static void assertCloseToLargest(float[] expected, float[] actual) {
+        assertEquals(expected.length, actual.length);
+        float largest = 0;
+        for (float e : expected) {
+            largest = Math.max(largest, Math.abs(e));
+        }
+        for (int i = 0; i < expected.length; i++) {
+            assertTrue(Math.abs(expected[i] - actual[i]) <= 1e-4f * largest, "weight gradient " + i + ": " + actual[i]
+                    + " where normalizing apart gives " + expected[i] + " (largest " + largest + ")");
         }
     }
 }
