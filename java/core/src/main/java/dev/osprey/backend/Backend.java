@@ -149,25 +149,25 @@ public interface Backend extends AutoCloseable {
                                   Tensor workspace);
 
     /**
-     * Whether {@link #batchNormForwardTrainingAdding} runs here as one pass, so that a training plan may let a
-     * BatchNormalization write the residual sum after it (a ResNet block's tail) and skip the sum's own pass. The
-     * default: no, and the plan runs the normalization and the sum apart.
+     * Whether {@link #batchNormForwardTrainingAdding} runs here as one pass with this activation after the sum, so that
+     * a training plan may let a BatchNormalization write the residual sum after it (a ResNet block's tail) and skip the
+     * sum's own pass. The default: no, and the plan runs the normalization and the sum apart.
      */
-    default boolean fusesBatchNormResidual() {
+    default boolean fusesBatchNormResidual(Activation after) {
         return false;
     }
 
     /**
-     * {@link #batchNormForwardTraining} for a spec without a ReLU, writing y = after(normalized x + residual) instead:
-     * after is linear or a ReLU (without a negative slope; capped or not). No workspace: the backward of the
-     * normalization ({@link #batchNormBackward} with the same spec) then needs none, and the sum's backward
-     * differentiates after from y. Only where {@link #fusesBatchNormResidual}; the default throws.
+     * {@link #batchNormForwardTraining} for a spec without a ReLU, writing y = after(normalized x + residual) instead.
+     * No workspace: the backward of the normalization ({@link #batchNormBackward} with the same spec) then needs none,
+     * and the sum's backward differentiates after from y. Only where {@link #fusesBatchNormResidual} says so for
+     * after; the default throws.
      */
     default void batchNormForwardTrainingAdding(BatchNormSpec spec, Tensor x, Tensor residual, Activation after,
                                                 Tensor gamma, Tensor beta, Tensor movingMean, Tensor movingVariance,
                                                 Tensor y, Tensor batchMean, Tensor batchVariance) {
         throw new UnsupportedOperationException("this backend does not add a residual in its batch normalization: "
-                + "expected a call only where fusesBatchNormResidual() is true");
+                + "expected a call only where fusesBatchNormResidual(after) is true");
     }
 
     /** Normalizes x with the moving statistics (then the fused ReLU, if any). */

@@ -226,9 +226,7 @@ public final class BatchNormalization extends Layer implements Fusion.ChannelAff
     /** Where the backend adds in its pass, for a layer that trains (a frozen one normalizes as in inference). */
     @Override
     public boolean canAbsorbTrainingResidual(Backend backend, dev.osprey.Activation after) {
-        boolean relu = after.kind() == dev.osprey.Activation.Kind.RELU && after.alpha() == 0f;
-        return trainable() && backend.fusesBatchNormResidual()
-                && (after.kind() == dev.osprey.Activation.Kind.LINEAR || relu);
+        return trainable() && backend.fusesBatchNormResidual(after);
     }
 
     @Override

@@ -753,10 +753,17 @@ public final class CpuBackend implements Backend {
     private static final boolean FUSE_NORM_RESIDUALS =
             Boolean.parseBoolean(System.getProperty("osprey.cpu.fuseNormResiduals", "true"));
 
-    /** Where Osprey's batch-norm kernels are loaded: they add the residual in the pass that writes y. */
+    /**
+     * Where Osprey's batch-norm kernels are loaded (they add the residual in the pass that writes y) and after is what
+     * they apply: linear, or a ReLU without a negative slope, capped or not.
+     */
     @Override
-    public boolean fusesBatchNormResidual() {
-        return FUSE_NORM_RESIDUALS && NativeCpu.unavailableReason() == null;
+    public boolean fusesBatchNormResidual(Activation after) {
+        return FUSE_NORM_RESIDUALS && NativeCpu.unavailableReason() == null && appliesAfterSum(after);
+    }
+
+    private static boolean appliesAfterSum(Activation after) {
+        return after.kind() == Activation.Kind.LINEAR || after.kind() == Activation.Kind.RELU && after.alpha() == 0f;
     }
 
     @Override
@@ -771,8 +778,7 @@ public final class CpuBackend implements Backend {
             throw new IllegalArgumentException("batchNormForwardTrainingAdding: expected a spec without a ReLU (the "
                     + "activation after the sum is its own argument), received " + spec);
         }
-        boolean relu = after.kind() == Activation.Kind.RELU && after.alpha() == 0f;
-        if (after.kind() != Activation.Kind.LINEAR && !relu) {
+        if (!appliesAfterSum(after)) {
             throw new IllegalArgumentException("batchNormForwardTrainingAdding: expected a linear activation or a ReLU "
                     + "without a negative slope after the sum, received " + after);
         }
@@ -780,7 +786,7 @@ public final class CpuBackend implements Backend {
             throw new UnsupportedOperationException("batchNormForwardTrainingAdding: Osprey's batch-norm kernels are "
                     + "not loaded here (" + NativeCpu.unavailableReason() + ")");
         }
-        BatchNormSpec run = relu ? spec.withCappedRelu(after.maxValue()) : spec;
+        BatchNormSpec run = after.kind() == Activation.Kind.RELU ? spec.withCappedRelu(after.maxValue()) : spec;
         kernels(run).forwardTraining(cpu(x), cpu(residual), cpu(gamma), cpu(beta), cpu(y), cpu(batchMean),
                 cpu(batchVariance));
         HostOps.moveStatistics(cpu(movingMean).buffer(), cpu(batchMean).buffer(), spec.momentum(), spec.channels());

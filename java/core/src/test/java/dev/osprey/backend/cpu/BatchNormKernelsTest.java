@@ -151,7 +151,7 @@ class BatchNormKernelsTest {
                  CpuBackend apart = withChoice("onednn", CpuBackend::new);
                  Memory m = fused.newMemory(); Memory ma = apart.newMemory()) {
                 NativeKernels.require(NativeCpu.unavailableReason(), "Osprey's batch normalization");
-                assertTrue(fused.fusesBatchNormResidual());
+                assertTrue(fused.fusesBatchNormResidual(a));
                 Tensor y = m.allocate(s.shape()), mean = m.allocate(channels), variance = m.allocate(channels);
                 Tensor movingMean = m.allocate(channels), movingVariance = upload(fused, m, ones, channels);
                 fused.batchNormForwardTrainingAdding(s, upload(fused, m, x, s.shape()),
