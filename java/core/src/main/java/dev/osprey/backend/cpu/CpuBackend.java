@@ -296,12 +296,26 @@ public final class CpuBackend implements Backend {
     }
 
     /**
-     * In bf16 (oneDNN's kernels: Osprey's Winograd kernel is fp32), with both directions asked, one plan call that
-     * converts dy once for both (then adds addend, where there is one); otherwise the separate calls.
+     * With both directions asked: in fp32, where Osprey's Winograd kernel takes both and dx and dy tile alike, one
+     * pass of it over the tiles, which reads dy from memory once (see {@link WinogradTrainingConv#backward}); in bf16
+     * (oneDNN's kernels), one plan call that converts dy once for both (then adds addend, where there is one);
+     * otherwise the separate calls.
      */
     @Override
     public synchronized void conv2dBackward(Conv2dSpec spec, Tensor x, Tensor dy, Tensor kernel, Tensor dKernel,
                                             Tensor dBias, Tensor addend, Tensor dx) {
+        if (spec.math() == Precision.FP32 && dKernel != null && dx != null && addend != dx
+                && (addend == null || FUSE_GRADIENT_SUMS) && WinogradTrainingConv.candidate(spec)) {
+            Checks.conv2dBackwardFilter(spec, x, dy, dKernel, dBias);
+            Checks.conv2dBackwardData(spec, dy, kernel, dx);
+            if (addend != null) {
+                Checks.expect("conv2dBackward addend", addend, spec.inputShape());
+            }
+            if (winogradTraining(spec).backward(cpu(x), cpu(dy), cpu(kernel), cpu(dKernel),
+                    dBias == null ? null : cpu(dBias), addend == null ? null : cpu(addend), cpu(dx))) {
+                return;
+            }
+        }
         if (spec.math() != Precision.BF16 || dKernel == null || dx == null || addend == dx) {
             Backend.super.conv2dBackward(spec, x, dy, kernel, dKernel, dBias, addend, dx); // refuses addend == dx
             return;

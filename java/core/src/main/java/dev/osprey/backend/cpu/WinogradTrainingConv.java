@@ -68,6 +68,10 @@ final class WinogradTrainingConv implements AutoCloseable {
                 context.reserveScratchpad(Winograd.scratchFloats(backwardBlock, spec.filters(), spec.inC(),
                         backwardTile, threads) * Float.BYTES);
             }
+            if (backwardTile != 0 && filterTile == backwardTile) {
+                context.reserveScratchpad(Winograd.backwardScratchFloats(spec.inC(), spec.filters(), filterTile,
+                        backwardBlock, threads) * Float.BYTES);
+            }
         } catch (RuntimeException | Error e) {
             if (f != null) {
                 f.close();
@@ -157,6 +161,30 @@ final class WinogradTrainingConv implements AutoCloseable {
                 filterTile, dKernel.pointer().address(), dBias == null ? 0 : dBias.pointer().address(),
                 context.scratchpad().address(), threads);
     }
+
+    /**
+     * The filter gradient (as {@link #backwardFilter}) and dx (as {@link #backwardData}, plus addend where not null) in
+     * one pass of the kernel, where both directions take the same tile and dx and dy tile alike; returns false, having
+     * done nothing, where they don't: run the two calls.
+     */
+    boolean backward(CpuTensor x, CpuTensor dy, CpuTensor kernel, CpuTensor dKernel, CpuTensor dBias,
+                     CpuTensor addend, CpuTensor dx) {
+        if (backwardTile == 0 || filterTile != backwardTile || !FUSE_BACKWARD) {
+            return false;
+        }
+        Winograd.prepareTransposed(kernel.pointer().address(), spec.inC(), spec.filters(), backwardTile,
+                backwardKernel.pointer().address(), threads);
+        return Winograd.backward(x.pointer().address(), spec.batch(), spec.inH(), spec.inW(), spec.inC(),
+                spec.padTop(), spec.padLeft(), dy.pointer().address(), spec.outH(), spec.outW(), spec.filters(),
+                filterTile, backwardKernel.pointer().address(), backward.padTop(), backward.padLeft(),
+                addend == null ? 0 : addend.pointer().address(), dx.pointer().address(),
+                dKernel.pointer().address(), dBias == null ? 0 : dBias.pointer().address(),
+                context.scratchpad().address(), backwardBlock, threads);
+    }
+
+    /** -Dosprey.cpu.fuseConvBackward=false runs a convolution's two backward directions as separate passes, to compare. */
+    static final boolean FUSE_BACKWARD =
+            Boolean.parseBoolean(System.getProperty("osprey.cpu.fuseConvBackward", "true"));
 
     @Override
     public void close() {

@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -606,6 +608,104 @@ class WinogradTest {
                 assertCloseToLargest(use + " filter gradient on 3 threads", gradients[0], kernelGradient);
                 assertCloseToLargest(use + " bias gradient on 3 threads", gradients[1], biasGradient);
             }
+        }
+    }
+
+    /**
+     * Both backward directions in one pass of the kernel (CpuBackend.conv2dBackward) give the bits of the two passes
+     * (the filter gradient, then backward-data adding the gradient from the tensor's other readers), on teams of 1, 2
+     * and 3 threads, in both tile sizes; and where dx and dy do not tile alike ('valid' padding) or the tiles are too
+     * few to share, the one-pass call declines and the backend runs the two passes.
+     */
+    @Test
+    void bothBackwardDirectionsInOnePassGiveTheBitsOfTheTwoPasses() {
+        Conv2dSpec[] fused = {
+            conv(4, 32, 32, 16, 16, SAME, false, Activation.LINEAR), // ResNet-20's first stage
+            conv(3, 9, 11, 24, 40, SAME, true, Activation.LINEAR),   // edge tiles, an 8-wide column block
+            conv(5, 10, 6, 8, 16, new int[] {1, 1, 1, 1}, true, Activation.RELU),
+        };
+        for (Winograd.Use use : new Winograd.Use[] {Winograd.Use.TILE_2X2, Winograd.Use.TILE_4X4}) {
+            for (int threads = 1; threads <= 3; threads++) {
+                for (Conv2dSpec s : fused) {
+                    for (boolean adding : new boolean[] {false, true}) {
+                        String what = use + " on " + threads + " thread(s), " + (adding ? "adding, " : "") + s;
+                        float[][] oneAndTwo = backwardBothWays(use, threads, s, adding);
+                        assertNotNull(oneAndTwo, "one pass declined " + what);
+                        for (int i = 0; i < oneAndTwo.length / 2; i++) {
+                            assertArrayEquals(oneAndTwo[2 * i + 1], oneAndTwo[2 * i], 0f, "output " + i + ", " + what);
+                        }
+                    }
+                }
+            }
+        }
+        // dx 2 pixels larger than dy each way: the tiles differ, so the one pass declines
+        assertNull(backwardBothWays(Winograd.Use.TILE_4X4, 2, conv(3, 13, 13, 8, 16, VALID, true,
+                Activation.LINEAR), false));
+        // a single image of 4x4 tiles of an 8x8 map: 4 tiles, backward-data shares the channels instead
+        assertNull(backwardBothWays(Winograd.Use.TILE_4X4, 2, conv(1, 8, 8, 64, 64, SAME, false,
+                Activation.LINEAR), false));
+        // and the backend's call gives the same answers either way, against the reference
+        try (Memory memory = tiles4.newMemory()) {
+            Conv2dSpec s = conv(2, 13, 13, 8, 16, VALID, true, Activation.LINEAR);
+            Random r = new Random(8);
+            float[] x = random(r, s.batch() * s.inH() * s.inW() * s.inC());
+            float[] k = random(r, 9 * s.inC() * s.filters());
+            float[] dy = random(r, s.batch() * s.outH() * s.outW() * s.filters());
+            Tensor dx = memory.allocate(s.inputShape());
+            Tensor dk = memory.allocate(s.kernelShape());
+            Tensor db = memory.allocate(s.filters());
+            tiles4.conv2dBackward(s, upload(tiles4, memory, x, s.inputShape()), upload(tiles4, memory, dy,
+                    s.outputShape()), upload(tiles4, memory, k, s.kernelShape()), dk, db, null, dx);
+            float[] gradient = new float[Math.toIntExact(dx.size())];
+            tiles4.copyOut(dx, gradient, 0);
+            assertClose("backward-data, two passes", ReferenceOps.conv2dBackwardData(s, dy, k), gradient, 1e-4);
+            float[] kernelGradient = new float[Math.toIntExact(dk.size())];
+            tiles4.copyOut(dk, kernelGradient, 0);
+            assertCloseToLargest("filter gradient, two passes", ReferenceOps.conv2dBackwardFilter(s, x, dy)[0],
+                    kernelGradient);
+        }
+    }
+
+    /**
+     * dx, dKernel and dBias (where s has one) of seeded data through a plan of `threads` threads, each computed in one
+     * pass then in two (backwardFilter, then backwardData), interleaved: {one, two, one, two, ...}; null where the one
+     * pass declined. adding: dx also adds a seeded addend.
+     */
+    private static float[][] backwardBothWays(Winograd.Use use, int threads, Conv2dSpec s, boolean adding) {
+        Random r = new Random(s.toString().hashCode() + threads);
+        float[] x = random(r, s.batch() * s.inH() * s.inW() * s.inC());
+        float[] k = random(r, 9 * s.inC() * s.filters());
+        float[] dy = random(r, s.batch() * s.outH() * s.outW() * s.filters());
+        float[] add = random(r, s.batch() * s.inH() * s.inW() * s.inC());
+        try (DnnlContext context = new DnnlContext();
+             WinogradTrainingConv plan = OpenMpTeam.sized(threads,
+                     () -> new WinogradTrainingConv(context, s, new Winograd(use)));
+             CpuTensor tx = tensor(x, s.inputShape()); CpuTensor tk = tensor(k, s.kernelShape());
+             CpuTensor tdy = tensor(dy, s.outputShape()); CpuTensor ta = tensor(add, s.inputShape());
+             CpuTensor dx1 = CpuTensor.allocate(s.inputShape()); CpuTensor dx2 = CpuTensor.allocate(s.inputShape());
+             CpuTensor dk1 = CpuTensor.allocate(s.kernelShape()); CpuTensor dk2 = CpuTensor.allocate(s.kernelShape());
+             CpuTensor db1 = CpuTensor.allocate(new int[] {s.filters()});
+             CpuTensor db2 = CpuTensor.allocate(new int[] {s.filters()})) {
+            assertTrue(plan.backwardTile() != 0 && plan.filterTile() == plan.backwardTile(), "the kernel takes " + s);
+            if (!OpenMpTeam.sized(threads, () -> plan.backward(tx, tdy, tk, dk1, s.hasBias() ? db1 : null,
+                    adding ? ta : null, dx1))) {
+                return null;
+            }
+            OpenMpTeam.sized(threads, () -> {
+                plan.backwardFilter(tx, tdy, dk2, s.hasBias() ? db2 : null);
+                plan.backwardData(tdy, tk, adding ? ta : null, dx2);
+                return null;
+            });
+            List<float[]> out = new ArrayList<>();
+            for (CpuTensor[] pair : s.hasBias() ? new CpuTensor[][] {{dx1, dx2}, {dk1, dk2}, {db1, db2}}
+                    : new CpuTensor[][] {{dx1, dx2}, {dk1, dk2}}) {
+                for (CpuTensor t : pair) {
+                    float[] v = new float[Math.toIntExact(t.size())];
+                    t.buffer().get(0, v);
+                    out.add(v);
+                }
+            }
+            return out.toArray(new float[0][]);
         }
     }
 
