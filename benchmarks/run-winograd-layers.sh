@@ -4,7 +4,8 @@
 # does, over the time) and the worst error against a double-precision direct convolution, relative to the largest
 # output; then the filter gradient of training (batch 128; ResNet-18 32), its error against a double-precision sum,
 # relative to the largest element; then the kernel transforms a training step runs for each layer (forward and
-# backward-data), in microseconds. Compare the GFLOP/s with oneDNN's on the same shapes in
+# backward-data), in microseconds; then both backward directions of the 'same'-padded layers in one pass against the
+# two passes, over enough buffers that each call finds them out of the cache, as in a model. Compare the GFLOP/s with oneDNN's on the same shapes in
 # benchmarks/results/op-profile-*.md. Needs gcc and a JDK's jni.h. Writes
 # benchmarks/results/winograd-layers-<UTC time>.md.
 # Usage: benchmarks/run-winograd-layers.sh [seconds-per-figure=2] [threads=2]
@@ -26,6 +27,9 @@ gcc -O3 -std=gnu11 -fopenmp -I"$java_home/include" -I"$java_home/include/linux" 
   -lm
 gcc -O3 -std=gnu11 -fopenmp -I"$java_home/include" -I"$java_home/include/linux" -o "$bin/prepare_bench" \
   "$root/benchmarks/kernels/prepare_bench.c" "$root/native/cpu/winograd.c" "${copy[@]}" "$root/native/cpu/op_chain.c" \
+  -lm
+gcc -O3 -std=gnu11 -fopenmp -I"$java_home/include" -I"$java_home/include/linux" -o "$bin/backward_bench" \
+  "$root/benchmarks/kernels/backward_bench.c" "$root/native/cpu/winograd.c" "${copy[@]}" "$root/native/cpu/op_chain.c" \
   -lm
 # name, batch, h, w, c, k, pad
 layers=(
@@ -100,6 +104,25 @@ out="$root/benchmarks/results/winograd-layers-$(date -u +%Y-%m-%dT%H%MZ).md"
       row="$row $plain | $transposed |"
     done
     echo "$row"
+  done
+  echo
+  echo "## Both backward directions in one pass (training, 4x4 tiles), ms per call, 6 rounds interleaved (medians)"
+  echo
+  echo "| layer | shape (batch, h, w, in, out) | one pass | two passes | one / two, per round (median) | same bits |"
+  echo "|---|---|---:|---:|---:|---|"
+  for layer in "${layers[@]}"; do
+    name="${layer%%|*}"; shape="${layer#*|}"
+    read -r batch h w c k pad <<<"$shape"
+    [ "$pad" = 1 ] || continue # 'same' layers only: 'valid' ones tile dx and dy differently
+    [ "$batch" = 256 ] && batch=128
+    # buffer sets: 200 MB or more in all, past the L3 cache
+    sets=$(( 200000000 / (4 * batch * h * w * (2 * c + k)) + 1 ))
+    line="$("$bin/backward_bench" "$batch" "$h" "$w" "$c" "$k" "$threads" 4 "$sets" 6 "$seconds" || true)"
+    one="$(sed -n 's/.*one_pass_ms=\([^ ]*\).*/\1/p' <<<"$line")"
+    two="$(sed -n 's/.*two_passes_ms=\([^ ]*\).*/\1/p' <<<"$line")"
+    ratio="$(sed -n 's/.*ratio=\([^ ]*\).*/\1/p' <<<"$line")"
+    same="$(sed -n 's/.*same_bits=\([^ ]*\).*/\1/p' <<<"$line")"
+    echo "| $name | $batch $h $w $c $k | $one | $two | $ratio | $([ "$same" = 1 ] && echo yes || echo NO) |"
   done
 } >"$out"
 cat "$out"
