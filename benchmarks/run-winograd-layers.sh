@@ -122,7 +122,11 @@ out="$root/benchmarks/results/winograd-layers-$(date -u +%Y-%m-%dT%H%MZ).md"
     two="$(sed -n 's/.*two_passes_ms=\([^ ]*\).*/\1/p' <<<"$line")"
     ratio="$(sed -n 's/.*ratio=\([^ ]*\).*/\1/p' <<<"$line")"
     same="$(sed -n 's/.*same_bits=\([^ ]*\).*/\1/p' <<<"$line")"
-    echo "| $name | $batch $h $w $c $k | $one | $two | $ratio | $([ "$same" = 1 ] && echo yes || echo NO) |"
+    if grep -q declined <<<"$line"; then
+      echo "| $name | $batch $h $w $c $k | declined: two passes | | | |"
+    else
+      echo "| $name | $batch $h $w $c $k | $one | $two | $ratio | $([ "$same" = 1 ] && echo yes || echo NO) |"
+    fi
   done
 } >"$out"
 cat "$out"

@@ -1053,9 +1053,17 @@ TARGET static void filter_gradient(const problem *pb, int64_t batch, float *scra
  * is computed alone, so the results are the bits of the two passes.
  */
 
-/* Whether the two problems tile alike (see above), so that backward can run them together. */
-static int tiles_alike(const problem *data, const problem *filter) {
-    return data->m == filter->m && data->tiles_h == filter->tiles_h && data->tiles_w == filter->tiles_w;
+/*
+ * Whether backward should run the two problems together: they tile alike (see above), and the transformed kernel and
+ * a thread's filter-gradient sums, which the two passes take turns with, fit 512 KB together (half this machine's L2),
+ * so that taking turns does not push them out of the cache: up to 32 x 32 channels with 4x4 tiles. Past that the one
+ * pass ran slower than the two: 1.02x at 64 x 64 channels (ResNet-20's third stage), 1.06x at 128 x 128, 1.34x at
+ * 256 x 256 (benchmarks/results/winograd-layers-2026-12-05T0926Z.md).
+ */
+static int pays_together(const problem *data, const problem *filter) {
+    const int64_t kernel_bytes = (int64_t) filter->span * filter->span * filter->c * filter->k * (int64_t) sizeof(float);
+    return data->m == filter->m && data->tiles_h == filter->tiles_h && data->tiles_w == filter->tiles_w
+           && 2 * kernel_bytes <= 512 * 1024;
 }
 
 /*
@@ -1090,14 +1098,14 @@ static int filter_block_for(const problem *pb, int64_t tiles, int threads) {
 
 /*
  * Backward-data (data: dy in, dx out, the transposed kernel) and the filter gradient (filter: x and dy in) together,
- * where they tile alike and the tiles are many enough for the team to share them (else 0, and nothing is done:
- * the caller runs the two passes). Scratch: `threads` filter parts first (finish_filter reads them side by side),
+ * where that pays (pays_together) and the tiles are many enough for the team to share them (else 0, and nothing is
+ * done: the caller runs the two passes). Scratch: `threads` filter parts first (finish_filter reads them side by side),
  * then each thread's backward-data scratch.
  */
 TARGET static int backward(const problem *data, const problem *filter, int64_t batch, int data_block,
                            float *scratch, int threads, float *dw, float *db) {
     const int64_t tiles = batch * filter->tiles_h * filter->tiles_w;
-    if (!tiles_alike(data, filter) || share_channels(tiles, data->k, threads)) {
+    if (!pays_together(data, filter) || share_channels(tiles, data->k, threads)) {
         return 0;
     }
     const int block = filter_block_for(filter, tiles, threads);
@@ -1298,7 +1306,7 @@ JNIEXPORT jlong JNICALL Java_dev_osprey_backend_cpu_Winograd_backwardScratchFloa
 
 /*
  * Backward-data into dx (plus addend where not 0) and the filter gradient into dw (and db where not 0) in one pass;
- * JNI_FALSE where the two do not tile alike or the tiles are too few to share (nothing done: run the two passes).
+ * JNI_FALSE where that does not pay or the tiles are too few to share (nothing done: run the two passes).
  */
 JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_backward(
         JNIEnv *env, jclass type, jlong x, jint batch, jint h, jint w, jint c_in, jint pad_top, jint pad_left,

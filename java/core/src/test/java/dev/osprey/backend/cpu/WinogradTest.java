@@ -614,8 +614,8 @@ class WinogradTest {
     /**
      * Both backward directions in one pass of the kernel (CpuBackend.conv2dBackward) give the bits of the two passes
      * (the filter gradient, then backward-data adding the gradient from the tensor's other readers), on teams of 1, 2
-     * and 3 threads, in both tile sizes; and where dx and dy do not tile alike ('valid' padding) or the tiles are too
-     * few to share, the one-pass call declines and the backend runs the two passes.
+     * and 3 threads, in both tile sizes; and where dx and dy do not tile alike ('valid' padding), the channels are many
+     * or the tiles too few to share, the one-pass call declines and the backend runs the two passes.
      */
     @Test
     void bothBackwardDirectionsInOnePassGiveTheBitsOfTheTwoPasses() {
@@ -642,7 +642,10 @@ class WinogradTest {
         assertNull(backwardBothWays(Winograd.Use.TILE_4X4, 2, conv(3, 13, 13, 8, 16, VALID, true,
                 Activation.LINEAR), false));
         // a single image of 4x4 tiles of an 8x8 map: 4 tiles, backward-data shares the channels instead
-        assertNull(backwardBothWays(Winograd.Use.TILE_4X4, 2, conv(1, 8, 8, 64, 64, SAME, false,
+        assertNull(backwardBothWays(Winograd.Use.TILE_4X4, 2, conv(1, 8, 8, 32, 32, SAME, false,
+                Activation.LINEAR), false));
+        // 64 x 64 channels: the transformed kernel and the gradient's sums would crowd each other out of the cache
+        assertNull(backwardBothWays(Winograd.Use.TILE_4X4, 2, conv(8, 8, 8, 64, 64, SAME, false,
                 Activation.LINEAR), false));
         // and the backend's call gives the same answers either way, against the reference
         try (Memory memory = tiles4.newMemory()) {
