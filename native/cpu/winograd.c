@@ -1098,16 +1098,20 @@ static int filter_block_for(const problem *pb, int64_t tiles, int threads) {
 
 /*
  * Backward-data (data: dy in, dx out, the transposed kernel) and the filter gradient (filter: x and dy in) together,
- * where that pays (pays_together) and the tiles are many enough for the team to share them (else 0, and nothing is
- * done: the caller runs the two passes). Scratch: `threads` filter parts first (finish_filter reads them side by side),
+ * where backward_takes them: that pays (pays_together) and the tiles are many enough for the team to share them
+ * (else 0, and nothing is done: the caller runs the two passes). Scratch: `threads` filter parts first (finish_filter reads them side by side),
  * then each thread's backward-data scratch.
  */
+static int backward_takes(const problem *data, const problem *filter, int64_t batch, int threads) {
+    return pays_together(data, filter) && !share_channels(batch * filter->tiles_h * filter->tiles_w, data->k, threads);
+}
+
 TARGET static int backward(const problem *data, const problem *filter, int64_t batch, int data_block,
                            float *scratch, int threads, float *dw, float *db) {
-    const int64_t tiles = batch * filter->tiles_h * filter->tiles_w;
-    if (!pays_together(data, filter) || share_channels(tiles, data->k, threads)) {
+    if (!backward_takes(data, filter, batch, threads)) {
         return 0;
     }
+    const int64_t tiles = batch * filter->tiles_h * filter->tiles_w;
     const int block = filter_block_for(filter, tiles, threads);
     const int64_t blocks = (tiles + block - 1) / block;
     const int64_t part_floats = filter_scratch_per_thread(filter->c, filter->k, filter->m);
@@ -1308,24 +1312,50 @@ JNIEXPORT jlong JNICALL Java_dev_osprey_backend_cpu_Winograd_backwardScratchFloa
  * Backward-data into dx (plus addend where not 0) and the filter gradient into dw (and db where not 0) in one pass;
  * JNI_FALSE where that does not pay or the tiles are too few to share (nothing done: run the two passes).
  */
-JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_backward(
-        JNIEnv *env, jclass type, jlong x, jint batch, jint h, jint w, jint c_in, jint pad_top, jint pad_left,
-        jlong dy, jint oh, jint ow, jint k_out, jint m, jlong u_transposed, jint data_pad_top, jint data_pad_left,
-        jlong addend, jlong dx, jlong dw, jlong db, jlong scratch, jint data_block, jint threads) {
-    (void) env;
-    (void) type;
-    problem filter = {
+/*
+ * The filter gradient's problem (x, dy in) and backward-data's (dy in, dx plus addend out, the transposed kernel) of one
+ * convolution, as backward takes them; pointers may be 0 where only the geometry is asked about.
+ */
+static void backward_problems(jlong x, jint h, jint w, jint c_in, jint pad_top, jint pad_left, jlong dy, jint oh,
+                              jint ow, jint k_out, jint m, jlong u_transposed, jint data_pad_top, jint data_pad_left,
+                              jlong addend, jlong dx, problem *filter, problem *data) {
+    problem f = {
         .x = (const float *) (intptr_t) x, .h = h, .w = w, .c = c_in, .pad_top = pad_top, .pad_left = pad_left,
         .oh = oh, .ow = ow, .k = k_out, .m = m, .span = m + 2, .tiles_h = (oh + m - 1) / m,
         .tiles_w = (ow + m - 1) / m, .dy = (const float *) (intptr_t) dy,
     };
-    problem data = {
+    problem d = {
         .x = (const float *) (intptr_t) dy, .h = oh, .w = ow, .c = k_out, .pad_top = data_pad_top,
         .pad_left = data_pad_left, .oh = h, .ow = w, .k = c_in, .m = m, .span = m + 2, .tiles_h = (h + m - 1) / m,
         .tiles_w = (w + m - 1) / m, .u = (const float *) (intptr_t) u_transposed,
         .residual = (const float *) (intptr_t) addend, .y = (float *) (intptr_t) dx, .rectify = 0, .slope = 0,
         .cap = INFINITY,
     };
+    *filter = f;
+    *data = d;
+}
+
+/* Whether backward runs both directions of this convolution in one pass on `threads` threads (else it declines). */
+JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_backwardTakes(
+        JNIEnv *env, jclass type, jint batch, jint h, jint w, jint c_in, jint pad_top, jint pad_left, jint oh, jint ow,
+        jint k_out, jint m, jint data_pad_top, jint data_pad_left, jint threads) {
+    (void) env;
+    (void) type;
+    problem filter, data;
+    backward_problems(0, h, w, c_in, pad_top, pad_left, 0, oh, ow, k_out, m, 0, data_pad_top, data_pad_left, 0, 0,
+                      &filter, &data);
+    return backward_takes(&data, &filter, batch, threads) ? JNI_TRUE : JNI_FALSE;
+}
+
+JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_backward(
+        JNIEnv *env, jclass type, jlong x, jint batch, jint h, jint w, jint c_in, jint pad_top, jint pad_left,
+        jlong dy, jint oh, jint ow, jint k_out, jint m, jlong u_transposed, jint data_pad_top, jint data_pad_left,
+        jlong addend, jlong dx, jlong dw, jlong db, jlong scratch, jint data_block, jint threads) {
+    (void) env;
+    (void) type;
+    problem filter, data;
+    backward_problems(x, h, w, c_in, pad_top, pad_left, dy, oh, ow, k_out, m, u_transposed, data_pad_top,
+                      data_pad_left, addend, dx, &filter, &data);
     int done = AVX512_OR(osprey_winograd_avx512_backward(&data, &filter, batch, data_block,
                                                          (float *) (intptr_t) scratch, threads,
                                                          (float *) (intptr_t) dw, (float *) (intptr_t) db),

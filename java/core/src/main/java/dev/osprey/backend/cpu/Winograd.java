@@ -309,6 +309,13 @@ final class Winograd {
                                       int oh, int ow, int outC, int m, long dKernel, long dBias, long scratch,
                                       int threads);
 
+    /**
+     * Whether {@link #backward} takes this convolution (arguments as there) on this many threads; where it does not, it
+     * declines every call.
+     */
+    static native boolean backwardTakes(int batch, int h, int w, int inC, int padTop, int padLeft, int oh, int ow,
+                                        int outC, int m, int dataPadTop, int dataPadLeft, int threads);
+
     /** Floats of scratch {@link #backward} needs for these channels, tile, backward-data block and threads. */
     static native long backwardScratchFloats(int inC, int outC, int m, int dataBlock, int threads);
 

@@ -27,6 +27,7 @@ final class WinogradTrainingConv implements AutoCloseable {
     private final int backwardBlock;
     private final CpuTensor backwardKernel;
     private final int filterTile;
+    private final boolean oneBackwardPass; // both backward directions in one pass of the kernel (see backward)
     private final boolean rectify;
     private final float slope;
     private final float cap;
@@ -47,6 +48,10 @@ final class WinogradTrainingConv implements AutoCloseable {
         backwardBlock = backwardTile == 0 ? 0
                 : Winograd.block(backwardTile, Winograd.tiles(backwardTile, spec.batch(), spec.inH(), spec.inW()),
                         threads);
+        oneBackwardPass = FUSE_BACKWARD && backwardTile != 0 && filterTile == backwardTile
+                && Winograd.backwardTakes(spec.batch(), spec.inH(), spec.inW(), spec.inC(), spec.padTop(),
+                        spec.padLeft(), spec.outH(), spec.outW(), spec.filters(), filterTile, backward.padTop(),
+                        backward.padLeft(), threads);
         Activation a = spec.activation();
         rectify = a.kind() == Activation.Kind.RELU;
         slope = a.alpha();
@@ -68,7 +73,7 @@ final class WinogradTrainingConv implements AutoCloseable {
                 context.reserveScratchpad(Winograd.scratchFloats(backwardBlock, spec.filters(), spec.inC(),
                         backwardTile, threads) * Float.BYTES);
             }
-            if (backwardTile != 0 && filterTile == backwardTile) {
+            if (oneBackwardPass) {
                 context.reserveScratchpad(Winograd.backwardScratchFloats(spec.inC(), spec.filters(), filterTile,
                         backwardBlock, threads) * Float.BYTES);
             }
@@ -164,12 +169,13 @@ final class WinogradTrainingConv implements AutoCloseable {
 
     /**
      * The filter gradient (as {@link #backwardFilter}) and dx (as {@link #backwardData}, plus addend where not null) in
-     * one pass of the kernel, where both directions take the same tile and dx and dy tile alike; returns false, having
-     * done nothing, where they don't: run the two calls.
+     * one pass of the kernel, where both directions take the same tile and the kernel takes them together
+     * ({@link Winograd#backwardTakes}: dx and dy tile alike, few enough channels, enough tiles); returns false, having
+     * done nothing, where it doesn't: run the two calls.
      */
     boolean backward(CpuTensor x, CpuTensor dy, CpuTensor kernel, CpuTensor dKernel, CpuTensor dBias,
                      CpuTensor addend, CpuTensor dx) {
-        if (backwardTile == 0 || filterTile != backwardTile || !FUSE_BACKWARD) {
+        if (!oneBackwardPass) {
             return false;
         }
         Winograd.prepareTransposed(kernel.pointer().address(), spec.inC(), spec.filters(), backwardTile,
