@@ -5,8 +5,8 @@
 # output; then the filter gradient of training (batch 128; ResNet-18 32), its error against a double-precision sum,
 # relative to the largest element; then the kernel transforms a training step runs for each layer (forward and
 # backward-data), in microseconds; then both backward directions of the 'same'-padded layers in one pass against the
-# two passes, over enough buffers that each call finds them out of the cache, as in a model. Compare the GFLOP/s with oneDNN's on the same shapes in
-# benchmarks/results/op-profile-*.md. Needs gcc and a JDK's jni.h. Writes
+# two passes, over enough buffers that each call finds them out of the cache, as in a model. Compare the GFLOP/s
+# with oneDNN's on the same shapes in benchmarks/results/op-profile-*.md. Needs gcc and a JDK's jni.h. Writes
 # benchmarks/results/winograd-layers-<UTC time>.md.
 # Usage: benchmarks/run-winograd-layers.sh [seconds-per-figure=2] [threads=2]
 set -euo pipefail

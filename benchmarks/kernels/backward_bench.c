@@ -1,12 +1,13 @@
 /*
  * Times both backward directions of a 'same'-padded 3x3 convolution through Osprey's Winograd kernel
- * (native/cpu/winograd.c, linked in), in one pass (Winograd.backward) against the two passes it replaces
- * (backward-data as a forward pass of dy with the transposed kernel, then the filter gradient), interleaved in rounds,
+ * (native/cpu/winograd.c, linked in), in one pass (Winograd.backward) against the two passes it replaces (the
+ * filter gradient, then backward-data as a forward pass of dy with the transposed kernel), interleaved in rounds,
  * over SETS sets of buffers taken in turn (enough sets leave the caches cold, as in a model, where each layer's tensors
  * were written long before). Checks that both give the same bits.
  * Usage: backward_bench BATCH H W C K THREADS M SETS ROUNDS SECONDS-PER-ROUND
- * Prints: RESULT one_pass_ms=<median per call> two_passes_ms=<median> ratio=<one / two, median of rounds> same_bits=<0|1>,
- * or RESULT declined where the one pass does not take the shape (the library runs the two passes there).
+ * Prints: RESULT one_pass_ms=<median per call> two_passes_ms=<median> ratio=<one / two, median of rounds>
+ * same_bits=<0|1>, or RESULT declined where the one pass does not take the shape (the library runs the two passes).
+ * The backward-data block is 12 tiles, as Winograd.block picks it for these layers on 2 threads.
  */
 #include <jni.h>
 #include <stdint.h>

@@ -928,9 +928,24 @@ static int64_t filter_scratch_per_thread(int c_in, int k_out, int m) {
     return positions * filter_block(c_in, k_out, m) * (c_in + k_out) + positions * c_in * k_out + k_out;
 }
 
-/* The thread's share of the work: dU and bias sums of blocks from .. to-1, into its (zeroed) part of the scratch. */
+/*
+ * Backward-data alongside the filter gradient (see backward): the problem (dy in, dx out, the transposed kernel), its
+ * block of tiles and each thread's scratch for it, data_floats apart from `scratch` on. Null where the filter gradient
+ * runs alone.
+ */
+typedef struct {
+    const problem *pb;
+    int block;
+    float *scratch;
+    int64_t data_floats;
+} backward_data;
+
+/*
+ * The thread's share of the work: dU and bias sums of blocks from .. to-1, into its (zeroed) part of the scratch; and
+ * where data is not null, backward-data of each block's tiles just before its sums, with thread `thread`'s scratch.
+ */
 TARGET static void filter_blocks(const problem *pb, int64_t tiles, int block, int64_t from, int64_t to, float *part,
-                                 int with_bias) {
+                                 int with_bias, const backward_data *data, int thread) {
     const int64_t positions = (int64_t) pb->span * pb->span;
     float *du = part, *bias_sum = du + positions * pb->c * pb->k;
     float *v = bias_sum + pb->k, *z = v + positions * block * pb->c;
@@ -940,6 +955,10 @@ TARGET static void filter_blocks(const problem *pb, int64_t tiles, int block, in
     for (int64_t b = from; b < to; b++) {
         int64_t first = b * block;
         int rows = (int) (tiles - first < block ? tiles - first : block);
+        if (data != NULL) {
+            run_tiles(data->pb, first, first + rows, data->block, 0, data->pb->k,
+                      data->scratch + thread * data->data_floats);
+        }
         transform_inputs(pb, first, rows, v);
         transform_gradients(pb, first, rows, z, with_bias ? bias_sum : NULL);
         accumulate_products(pb, rows, v, z, du);
@@ -1005,19 +1024,32 @@ static void finish_bias(const problem *pb, const float *parts, int64_t part_floa
     }
 }
 
-TARGET static void filter_gradient(const problem *pb, int64_t batch, float *scratch, int threads, float *dw,
-                                   float *db) {
-    const int64_t tiles = batch * pb->tiles_h * pb->tiles_w;
+/* The filter gradient's block of tiles for `threads` threads. */
+static int filter_block_for(const problem *pb, int64_t tiles, int threads) {
     /* no longer than a thread's even share of the tiles (in whole micro-kernel rows): small batches still split */
     const int64_t share = threads > 1 ? (tiles + threads - 1) / threads : tiles;
     const int64_t share_rows = (share + ROWS - 1) / ROWS * ROWS;
     const int most = filter_block(pb->c, pb->k, pb->m);
-    const int block = share_rows < most ? (int) share_rows : most;
+    return share_rows < most ? (int) share_rows : most;
+}
+
+/*
+ * The filter gradient into dw (and db where not null), with backward-data alongside where data is not null (its
+ * scratch then follows the team's filter parts). Scratch: `threads` filter parts first, side by side, as finish_filter
+ * reads them.
+ */
+TARGET static void gradients(const problem *pb, int64_t batch, float *scratch, int threads, float *dw, float *db,
+                             backward_data *data) {
+    const int64_t tiles = batch * pb->tiles_h * pb->tiles_w;
+    const int block = filter_block_for(pb, tiles, threads);
     const int64_t blocks = (tiles + block - 1) / block;
     const int64_t part_floats = filter_scratch_per_thread(pb->c, pb->k, pb->m);
+    if (data != NULL) {
+        data->scratch = scratch + part_floats * threads;
+    }
     int team = blocks < threads ? (int) blocks : threads;
     if (team <= 1) {
-        filter_blocks(pb, tiles, block, 0, blocks, scratch, db != NULL);
+        filter_blocks(pb, tiles, block, 0, blocks, scratch, db != NULL, data, 0);
         finish_filter(pb, scratch, part_floats, 1, 0, pb->c, dw);
         if (db != NULL) {
             finish_bias(pb, scratch, part_floats, 1, db);
@@ -1029,7 +1061,7 @@ TARGET static void filter_gradient(const problem *pb, int64_t batch, float *scra
         int id = omp_get_thread_num();
         int size = omp_get_num_threads();
         filter_blocks(pb, tiles, block, blocks * id / size, blocks * (id + 1) / size, scratch + id * part_floats,
-                      db != NULL);
+                      db != NULL, data, id);
 #pragma omp barrier
         finish_filter(pb, scratch, part_floats, size, (int) ((int64_t) pb->c * id / size),
                       (int) ((int64_t) pb->c * (id + 1) / size), dw);
@@ -1037,6 +1069,11 @@ TARGET static void filter_gradient(const problem *pb, int64_t batch, float *scra
             finish_bias(pb, scratch, part_floats, size, db);
         }
     }
+}
+
+TARGET static void filter_gradient(const problem *pb, int64_t batch, float *scratch, int threads, float *dw,
+                                   float *db) {
+    gradients(pb, batch, scratch, threads, dw, db, NULL);
 }
 
 /*
@@ -1047,98 +1084,46 @@ TARGET static void filter_gradient(const problem *pb, int64_t batch, float *scra
  * reads the dy under it (a 6x6 window), which holds the filter gradient's 4x4 of dy. Run one after the other on each
  * block of tiles, the filter gradient finds that dy in the cache instead of reading it from memory a second time: at
  * ResNet-20's first stage (batch 128) dy is 8 MiB a layer. On 2 threads of an AMD EPYC (Zen 4) that one pass took
- * 0.88-0.93x the two passes' time there, and 0.98-0.99x at the later stages, whose smaller tensors stay in the L3 cache
- * (benchmarks/kernels/backward_bench.c). Each direction's work is what its own pass does, in the
- * same order: the filter gradient's blocks are split among the team as filter_gradient splits them, and each dx tile
- * is computed alone, so the results are the bits of the two passes.
+ * 0.88-0.93x the two passes' time there and 0.98x at 32 x 32 channels, whose smaller tensors stay in the L3 cache
+ * (benchmarks/kernels/backward_bench.c). Each direction's work is what its own pass does, in the same order: the
+ * filter gradient's blocks are split among the team as its own pass splits them, and each dx tile is computed alone,
+ * so the results are the bits of the two passes.
  */
 
 /*
- * Whether backward should run the two problems together: they tile alike (see above), and the transformed kernel and
- * a thread's filter-gradient sums, which the two passes take turns with, fit 512 KB together (half this machine's L2),
- * so that taking turns does not push them out of the cache: up to 32 x 32 channels with 4x4 tiles. Past that the one
- * pass ran slower than the two: 1.02x at 64 x 64 channels (ResNet-20's third stage), 1.06x at 128 x 128, 1.34x at
- * 256 x 256 (benchmarks/results/winograd-layers-2026-12-05T0926Z.md).
+ * The most bytes the transformed kernel and a thread's filter-gradient sums, which the two directions take turns with,
+ * may take together: half the 1 MiB L2 cache of the machine it was measured on. Past that, taking turns pushes them out
+ * of the cache and the one pass ran slower than the two (4x4 tiles): 1.02x at 64 x 64 channels (ResNet-20's third
+ * stage), 1.06x at 128 x 128, 1.34x at 256 x 256 (benchmarks/results/winograd-layers-2026-12-05T0926Z.md). With 2x2
+ * tiles, whose kernel takes 16 instead of 36 positions, the rule lets in up to 32 x 64 channels: level there (0.999x,
+ * 16x16 maps, batch 128), 0.91x at 16 x 16 channels and 0.94x at 32 x 32.
  */
-static int pays_together(const problem *data, const problem *filter) {
-    const int64_t kernel_bytes = (int64_t) filter->span * filter->span * filter->c * filter->k * (int64_t) sizeof(float);
-    return data->m == filter->m && data->tiles_h == filter->tiles_h && data->tiles_w == filter->tiles_w
-           && 2 * kernel_bytes <= 512 * 1024;
-}
+#define TOGETHER_BYTES (512 * 1024)
 
 /*
- * The thread's share: filter-gradient blocks from .. to-1 into its (zeroed) part, and before each, backward-data of
- * the same tiles (in blocks of data_block, with the thread's data scratch).
- */
-TARGET static void backward_blocks(const problem *data, const problem *filter, int64_t tiles, int block, int64_t from,
-                                   int64_t to, float *part, int with_bias, int data_block, float *data_scratch) {
-    const int64_t positions = (int64_t) filter->span * filter->span;
-    float *du = part, *bias_sum = du + positions * filter->c * filter->k;
-    float *v = bias_sum + filter->k, *z = v + positions * block * filter->c;
-    for (int64_t i = 0; i < positions * filter->c * filter->k + filter->k; i++) {
-        part[i] = 0;
-    }
-    for (int64_t b = from; b < to; b++) {
-        int64_t first = b * block;
-        int rows = (int) (tiles - first < block ? tiles - first : block);
-        run_tiles(data, first, first + rows, data_block, 0, data->k, data_scratch);
-        transform_inputs(filter, first, rows, v);
-        transform_gradients(filter, first, rows, z, with_bias ? bias_sum : NULL);
-        accumulate_products(filter, rows, v, z, du);
-    }
-}
-
-/* The filter gradient's block of tiles for `threads` threads (as filter_gradient picks it). */
-static int filter_block_for(const problem *pb, int64_t tiles, int threads) {
-    const int64_t share = threads > 1 ? (tiles + threads - 1) / threads : tiles;
-    const int64_t share_rows = (share + ROWS - 1) / ROWS * ROWS;
-    const int most = filter_block(pb->c, pb->k, pb->m);
-    return share_rows < most ? (int) share_rows : most;
-}
-
-/*
- * Backward-data (data: dy in, dx out, the transposed kernel) and the filter gradient (filter: x and dy in) together,
- * where backward_takes them: that pays (pays_together) and the tiles are many enough for the team to share them
- * (else 0, and nothing is done: the caller runs the two passes). Scratch: `threads` filter parts first (finish_filter reads them side by side),
- * then each thread's backward-data scratch.
+ * Whether backward runs the two problems together: dx and dy are the same size (so they tile alike), the kernel and
+ * the sums fit TOGETHER_BYTES (up to 32 x 32 channels with 4x4 tiles), and the tiles are many enough for the team to
+ * share them, as backward-data's own pass would (not share_channels).
  */
 static int backward_takes(const problem *data, const problem *filter, int64_t batch, int threads) {
-    return pays_together(data, filter) && !share_channels(batch * filter->tiles_h * filter->tiles_w, data->k, threads);
+    const int64_t kernel_bytes = (int64_t) filter->span * filter->span * filter->c * filter->k
+                                 * (int64_t) sizeof(float);
+    return data->oh == filter->oh && data->ow == filter->ow && 2 * kernel_bytes <= TOGETHER_BYTES
+           && !share_channels(batch * filter->tiles_h * filter->tiles_w, data->k, threads);
 }
 
+/*
+ * Backward-data (data: dy in, dx plus its residual out, the transposed kernel, in blocks of data_block) and the filter
+ * gradient (filter: x and dy in) together, where backward_takes them; else 0, and nothing is done: the caller runs the
+ * two passes. Scratch: `threads` filter parts first, then each thread's backward-data scratch.
+ */
 TARGET static int backward(const problem *data, const problem *filter, int64_t batch, int data_block,
                            float *scratch, int threads, float *dw, float *db) {
     if (!backward_takes(data, filter, batch, threads)) {
         return 0;
     }
-    const int64_t tiles = batch * filter->tiles_h * filter->tiles_w;
-    const int block = filter_block_for(filter, tiles, threads);
-    const int64_t blocks = (tiles + block - 1) / block;
-    const int64_t part_floats = filter_scratch_per_thread(filter->c, filter->k, filter->m);
-    const int64_t data_floats = scratch_per_thread(data_block, data->c, data->k, data->m);
-    float *data_scratch = scratch + part_floats * threads;
-    int team = blocks < threads ? (int) blocks : threads;
-    if (team <= 1) {
-        backward_blocks(data, filter, tiles, block, 0, blocks, scratch, db != NULL, data_block, data_scratch);
-        finish_filter(filter, scratch, part_floats, 1, 0, filter->c, dw);
-        if (db != NULL) {
-            finish_bias(filter, scratch, part_floats, 1, db);
-        }
-        return 1;
-    }
-#pragma omp parallel num_threads(team)
-    {
-        int id = omp_get_thread_num();
-        int size = omp_get_num_threads();
-        backward_blocks(data, filter, tiles, block, blocks * id / size, blocks * (id + 1) / size,
-                        scratch + id * part_floats, db != NULL, data_block, data_scratch + id * data_floats);
-#pragma omp barrier
-        finish_filter(filter, scratch, part_floats, size, (int) ((int64_t) filter->c * id / size),
-                      (int) ((int64_t) filter->c * (id + 1) / size), dw);
-        if (db != NULL && id == 0) {
-            finish_bias(filter, scratch, part_floats, size, db);
-        }
-    }
+    backward_data alongside = {data, data_block, NULL, scratch_per_thread(data_block, data->c, data->k, data->m)};
+    gradients(filter, batch, scratch, threads, dw, db, &alongside);
     return 1;
 }
 
@@ -1309,12 +1294,8 @@ JNIEXPORT jlong JNICALL Java_dev_osprey_backend_cpu_Winograd_backwardScratchFloa
 }
 
 /*
- * Backward-data into dx (plus addend where not 0) and the filter gradient into dw (and db where not 0) in one pass;
- * JNI_FALSE where that does not pay or the tiles are too few to share (nothing done: run the two passes).
- */
-/*
- * The filter gradient's problem (x, dy in) and backward-data's (dy in, dx plus addend out, the transposed kernel) of one
- * convolution, as backward takes them; pointers may be 0 where only the geometry is asked about.
+ * The filter gradient's problem (x, dy in) and backward-data's (dy in, dx plus addend out, the transposed kernel) of
+ * one convolution, as backward takes them; pointers may be 0 where only the geometry is asked about.
  */
 static void backward_problems(jlong x, jint h, jint w, jint c_in, jint pad_top, jint pad_left, jlong dy, jint oh,
                               jint ow, jint k_out, jint m, jlong u_transposed, jint data_pad_top, jint data_pad_left,
@@ -1347,6 +1328,10 @@ JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_backwardTakes(
     return backward_takes(&data, &filter, batch, threads) ? JNI_TRUE : JNI_FALSE;
 }
 
+/*
+ * Backward-data into dx (plus addend where not 0) and the filter gradient into dw (and db where not 0) in one pass;
+ * JNI_FALSE where backward does not take the convolution (nothing done: run the two passes).
+ */
 JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_backward(
         JNIEnv *env, jclass type, jlong x, jint batch, jint h, jint w, jint c_in, jint pad_top, jint pad_left,
         jlong dy, jint oh, jint ow, jint k_out, jint m, jlong u_transposed, jint data_pad_top, jint data_pad_left,

@@ -265,7 +265,11 @@ public final class CpuBackend implements Backend {
         conv(spec).backwardData(cpu(dy), cpu(kernel), cpu(dx));
     }
 
-    /** -Dosprey.cpu.fuseGradientSums=false adds gradient sums in a pass of their own, to compare. */
+    /**
+     * -Dosprey.cpu.fuseGradientSums=false adds gradient sums in a pass of their own, to compare; a convolution whose
+     * input gradient takes such a sum then also runs its backward directions as two passes (as with
+     * -Dosprey.cpu.fuseConvBackward=false).
+     */
     private static final boolean FUSE_GRADIENT_SUMS =
             Boolean.parseBoolean(System.getProperty("osprey.cpu.fuseGradientSums", "true"));
 
@@ -304,8 +308,8 @@ public final class CpuBackend implements Backend {
     @Override
     public synchronized void conv2dBackward(Conv2dSpec spec, Tensor x, Tensor dy, Tensor kernel, Tensor dKernel,
                                             Tensor dBias, Tensor addend, Tensor dx) {
-        if (spec.math() == Precision.FP32 && dKernel != null && dx != null && addend != dx
-                && (addend == null || FUSE_GRADIENT_SUMS) && WinogradTrainingConv.candidate(spec)) {
+        if (dKernel != null && dx != null && addend != dx && (addend == null || FUSE_GRADIENT_SUMS)
+                && WinogradTrainingConv.candidate(spec)) { // candidate: fp32 math, a shape the kernel takes
             Checks.conv2dBackwardFilter(spec, x, dy, dKernel, dBias);
             Checks.conv2dBackwardData(spec, dy, kernel, dx);
             if (addend != null) {

@@ -320,12 +320,12 @@ final class Winograd {
     static native long backwardScratchFloats(int inC, int outC, int m, int dataBlock, int threads);
 
     /**
-     * {@link #filterGradient} and backward-data (dx = the convolution of dy, padded by dataPadTop and dataPadLeft, with
-     * the kernel {@link #prepareTransposed} wrote for m; plus addend where that is not 0) in one pass over the tiles, so
-     * that dy is read from memory once: the same results as the two calls. Only where dx and dy tile alike (the same
-     * size, as 'same' padding makes them), the channels are few enough that the transformed kernel and the gradient's
-     * sums share the cache (up to 32 x 32 with 4x4 tiles), and the tiles are many enough for the team to share them;
-     * returns false, having done nothing, otherwise.
+     * {@link #filterGradient} and backward-data (dx = the convolution of dy, padded by dataPadTop and dataPadLeft,
+     * with the kernel {@link #prepareTransposed} wrote for m; plus addend where that is not 0) in one pass over the
+     * tiles, so that dy is read from memory once: the same results as the two calls. Only where dx and dy are the same
+     * size ('same' padding), the channels are few enough that the transformed kernel and the gradient's sums share the
+     * cache (up to 32 x 32 with 4x4 tiles), and the tiles are many enough for the team to share them
+     * ({@link #backwardTakes}); returns false, having done nothing, otherwise.
      */
     static native boolean backward(long x, int batch, int h, int w, int inC, int padTop, int padLeft, long dy, int oh,
                                    int ow, int outC, int m, long preparedTransposed, int dataPadTop, int dataPadLeft,

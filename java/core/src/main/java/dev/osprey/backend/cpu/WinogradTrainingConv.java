@@ -125,6 +125,11 @@ final class WinogradTrainingConv implements AutoCloseable {
         return backwardTile;
     }
 
+    /** Whether {@link #backward} runs both backward directions in one pass (else it declines every call). */
+    boolean oneBackwardPass() {
+        return oneBackwardPass;
+    }
+
     /** The filter gradient's tile (2 or 4), or 0: oneDNN computes it. */
     int filterTile() {
         return filterTile;
@@ -188,7 +193,7 @@ final class WinogradTrainingConv implements AutoCloseable {
                 context.scratchpad().address(), backwardBlock, threads);
     }
 
-    /** -Dosprey.cpu.fuseConvBackward=false runs a convolution's two backward directions as separate passes, to compare. */
+    /** -Dosprey.cpu.fuseConvBackward=false runs a convolution's backward directions as two passes, to compare. */
     static final boolean FUSE_BACKWARD =
             Boolean.parseBoolean(System.getProperty("osprey.cpu.fuseConvBackward", "true"));
 

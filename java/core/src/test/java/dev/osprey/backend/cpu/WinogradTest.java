@@ -624,48 +624,78 @@ class WinogradTest {
             conv(3, 9, 11, 24, 40, SAME, true, Activation.LINEAR),   // edge tiles, an 8-wide column block
             conv(5, 10, 6, 8, 16, new int[] {1, 1, 1, 1}, true, Activation.RELU),
         };
-        for (Winograd.Use use : new Winograd.Use[] {Winograd.Use.TILE_2X2, Winograd.Use.TILE_4X4}) {
-            for (int threads = 1; threads <= 3; threads++) {
-                for (Conv2dSpec s : fused) {
-                    for (boolean adding : new boolean[] {false, true}) {
-                        String what = use + " on " + threads + " thread(s), " + (adding ? "adding, " : "") + s;
-                        float[][] oneAndTwo = backwardBothWays(use, threads, s, adding);
-                        assertNotNull(oneAndTwo, "one pass declined " + what);
-                        for (int i = 0; i < oneAndTwo.length / 2; i++) {
-                            assertArrayEquals(oneAndTwo[2 * i + 1], oneAndTwo[2 * i], 0f, "output " + i + ", " + what);
+        // both copies of the kernel where the processor has AVX-512VL (the AVX2 one, else)
+        boolean[] copies = Winograd.useAvx512Copy(true) ? new boolean[] {true, false} : new boolean[] {false};
+        try {
+            for (boolean avx512 : copies) {
+                assertEquals(avx512, Winograd.useAvx512Copy(avx512));
+                for (Winograd.Use use : new Winograd.Use[] {Winograd.Use.TILE_2X2, Winograd.Use.TILE_4X4}) {
+                    for (int threads = 1; threads <= 3; threads++) {
+                        for (Conv2dSpec s : fused) {
+                            for (boolean adding : new boolean[] {false, true}) {
+                                String what = (avx512 ? "AVX-512 copy, " : "AVX2 copy, ") + use + " on " + threads
+                                        + " thread(s), " + (adding ? "adding, " : "") + s;
+                                float[][] oneAndTwo = backwardBothWays(use, threads, s, adding);
+                                assertNotNull(oneAndTwo, "one pass declined " + what);
+                                for (int i = 0; i < oneAndTwo.length / 2; i++) {
+                                    assertArrayEquals(oneAndTwo[2 * i + 1], oneAndTwo[2 * i], 0f,
+                                            "output " + i + ", " + what);
+                                }
+                            }
                         }
                     }
                 }
             }
+        } finally {
+            Winograd.useAvx512Copy(true);
         }
-        // dx 2 pixels larger than dy each way: the tiles differ, so the one pass declines
-        assertNull(backwardBothWays(Winograd.Use.TILE_4X4, 2, conv(3, 13, 13, 8, 16, VALID, true,
-                Activation.LINEAR), false));
-        // a single image of 4x4 tiles of an 8x8 map: 4 tiles, backward-data shares the channels instead
-        assertNull(backwardBothWays(Winograd.Use.TILE_4X4, 2, conv(1, 8, 8, 32, 32, SAME, false,
-                Activation.LINEAR), false));
-        // 64 x 64 channels: the transformed kernel and the gradient's sums would crowd each other out of the cache
-        assertNull(backwardBothWays(Winograd.Use.TILE_4X4, 2, conv(8, 8, 8, 64, 64, SAME, false,
-                Activation.LINEAR), false));
-        // and the backend's call gives the same answers either way, against the reference
-        try (Memory memory = tiles4.newMemory()) {
-            Conv2dSpec s = conv(2, 13, 13, 8, 16, VALID, true, Activation.LINEAR);
-            Random r = new Random(8);
-            float[] x = random(r, s.batch() * s.inH() * s.inW() * s.inC());
-            float[] k = random(r, 9 * s.inC() * s.filters());
-            float[] dy = random(r, s.batch() * s.outH() * s.outW() * s.filters());
+        assertNull(backwardBothWays(Winograd.Use.TILE_4X4, 2, conv(3, 13, 13, 8, 16, VALID, true, Activation.LINEAR),
+                false), "dx 2 pixels larger than dy each way: the one pass declines");
+        assertNull(backwardBothWays(Winograd.Use.TILE_4X4, 2, conv(1, 8, 8, 32, 32, SAME, false, Activation.LINEAR),
+                false), "4 tiles (one 8x8 image), which backward-data shares by channels: the one pass declines");
+        assertNull(backwardBothWays(Winograd.Use.TILE_4X4, 2, conv(8, 8, 8, 64, 64, SAME, false, Activation.LINEAR),
+                false), "64 x 64 channels, whose kernel and sums crowd the cache: the one pass declines");
+        // through the backend's call, a layer it takes in one pass and one it runs in two, against the reference
+        Conv2dSpec taken = conv(2, 12, 10, 16, 24, SAME, true, Activation.LINEAR);
+        Conv2dSpec declined = conv(2, 13, 13, 8, 16, VALID, true, Activation.LINEAR);
+        assertTrue(tiles4.winogradTraining(taken).oneBackwardPass(), "one pass: " + taken);
+        assertFalse(tiles4.winogradTraining(declined).oneBackwardPass(), "two passes: " + declined);
+        for (Conv2dSpec s : new Conv2dSpec[] {taken, declined}) {
+            checkBackwardAgainstReference(tiles4, s);
+        }
+    }
+
+    /** CpuBackend.conv2dBackward with an addend, against the reference's input gradient plus it and filter gradients. */
+    private static void checkBackwardAgainstReference(CpuBackend backend, Conv2dSpec s) {
+        Random r = new Random(8);
+        float[] x = random(r, s.batch() * s.inH() * s.inW() * s.inC());
+        float[] k = random(r, 9 * s.inC() * s.filters());
+        for (int i = 0; i < k.length; i++) {
+            k[i] /= (float) Math.sqrt(9.0 * s.inC()); // as initializers scale it, so sums stay near 1
+        }
+        float[] dy = random(r, s.batch() * s.outH() * s.outW() * s.filters());
+        float[] add = random(r, x.length);
+        try (Memory memory = backend.newMemory()) {
             Tensor dx = memory.allocate(s.inputShape());
             Tensor dk = memory.allocate(s.kernelShape());
             Tensor db = memory.allocate(s.filters());
-            tiles4.conv2dBackward(s, upload(tiles4, memory, x, s.inputShape()), upload(tiles4, memory, dy,
-                    s.outputShape()), upload(tiles4, memory, k, s.kernelShape()), dk, db, null, dx);
+            backend.conv2dBackward(s, upload(backend, memory, x, s.inputShape()), upload(backend, memory, dy,
+                    s.outputShape()), upload(backend, memory, k, s.kernelShape()), dk, db,
+                    upload(backend, memory, add, s.inputShape()), dx);
+            float[] expected = ReferenceOps.conv2dBackwardData(s, dy, k);
+            for (int i = 0; i < expected.length; i++) {
+                expected[i] += add[i];
+            }
             float[] gradient = new float[Math.toIntExact(dx.size())];
-            tiles4.copyOut(dx, gradient, 0);
-            assertClose("backward-data, two passes", ReferenceOps.conv2dBackwardData(s, dy, k), gradient, 1e-4);
+            backend.copyOut(dx, gradient, 0);
+            assertClose("backward-data plus addend " + s, expected, gradient, 1e-4);
+            float[][] filter = ReferenceOps.conv2dBackwardFilter(s, x, dy);
             float[] kernelGradient = new float[Math.toIntExact(dk.size())];
-            tiles4.copyOut(dk, kernelGradient, 0);
-            assertCloseToLargest("filter gradient, two passes", ReferenceOps.conv2dBackwardFilter(s, x, dy)[0],
-                    kernelGradient);
+            backend.copyOut(dk, kernelGradient, 0);
+            assertCloseToLargest("filter gradient " + s, filter[0], kernelGradient);
+            float[] biasGradient = new float[s.filters()];
+            backend.copyOut(db, biasGradient, 0);
+            assertCloseToLargest("bias gradient " + s, filter[1], biasGradient);
         }
     }
 
