@@ -87,7 +87,14 @@ int main(int argc, char **argv) {
     int64_t need = Java_dev_osprey_backend_cpu_Winograd_backwardScratchFloats(NULL, NULL, c, k, m, BLOCK, threads);
     int64_t data = Java_dev_osprey_backend_cpu_Winograd_scratchFloats(NULL, NULL, BLOCK, k, c, m, threads);
     int64_t filter = Java_dev_osprey_backend_cpu_Winograd_filterScratchFloats(NULL, NULL, c, k, m, threads);
-    scratch = floats(need > data ? (need > filter ? need : filter) : (data > filter ? data : filter));
+    int64_t most = need; /* one scratch for all three calls: the largest need */
+    if (data > most) {
+        most = data;
+    }
+    if (filter > most) {
+        most = filter;
+    }
+    scratch = floats(most);
     dw = floats(9L * c * k), db = floats(k);
     float *dw2 = floats(9L * c * k), *db2 = floats(k), *dx2 = floats(in);
     /* the same bits both ways, on the first set */

@@ -1035,18 +1035,15 @@ static int filter_block_for(const problem *pb, int64_t tiles, int threads) {
 
 /*
  * The filter gradient into dw (and db where not null), with backward-data alongside where data is not null (its
- * scratch then follows the team's filter parts). Scratch: `threads` filter parts first, side by side, as finish_filter
- * reads them.
+ * scratch follows the team's filter parts: see backward). Scratch: `threads` filter parts first, side by side, as
+ * finish_filter reads them.
  */
 TARGET static void gradients(const problem *pb, int64_t batch, float *scratch, int threads, float *dw, float *db,
-                             backward_data *data) {
+                             const backward_data *data) {
     const int64_t tiles = batch * pb->tiles_h * pb->tiles_w;
     const int block = filter_block_for(pb, tiles, threads);
     const int64_t blocks = (tiles + block - 1) / block;
     const int64_t part_floats = filter_scratch_per_thread(pb->c, pb->k, pb->m);
-    if (data != NULL) {
-        data->scratch = scratch + part_floats * threads;
-    }
     int team = blocks < threads ? (int) blocks : threads;
     if (team <= 1) {
         filter_blocks(pb, tiles, block, 0, blocks, scratch, db != NULL, data, 0);
@@ -1122,7 +1119,9 @@ TARGET static int backward(const problem *data, const problem *filter, int64_t b
     if (!backward_takes(data, filter, batch, threads)) {
         return 0;
     }
-    backward_data alongside = {data, data_block, NULL, scratch_per_thread(data_block, data->c, data->k, data->m)};
+    float *data_scratch = scratch + filter_scratch_per_thread(filter->c, filter->k, filter->m) * threads;
+    const backward_data alongside = {data, data_block, data_scratch,
+                                     scratch_per_thread(data_block, data->c, data->k, data->m)};
     gradients(filter, batch, scratch, threads, dw, db, &alongside);
     return 1;
 }

@@ -111,13 +111,20 @@ class GradientSumFusionTest {
         }
     }
 
-    @Test
-    void aResNetsFusedSumsGiveTheSameWeightGradientsAsTwoPasses() {
+    /** Runs check on a ResNet-8 for 16x16x3 inputs, its weights seeded at random (the block tests' model). */
+    private static void withResNet8(java.util.function.BiConsumer<Network, Shape> check) {
         Shape input = Shape.of(16, 16, 3);
         dev.osprey.Model model = Models.resNet(8, input, 10);
         Graph graph = new Graph(model.inputs(), model.outputs());
         try (Network network = new Network(graph, CPU)) {
             OptimizedInferenceTest.randomize(network.parameters(), 5);
+            check.accept(network, input);
+        }
+    }
+
+    @Test
+    void aResNetsFusedSumsGiveTheSameWeightGradientsAsTwoPasses() {
+        withResNet8((network, input) -> {
             int[] fused = new int[1];
             int[] separate = new int[1];
             float[] expected = gradients(network, addingAfterwards(), input, 4, separate);
@@ -135,16 +142,12 @@ class GradientSumFusionTest {
             assertEquals(3, separate[0], "the non-fusing backend still takes them, adding afterwards");
             assertEquals(7, absorbed[0], "the stem's and each block's first BatchNormalization take their ReLU, each "
                     + "block's sum the ReLU after it");
-        }
+        });
     }
 
     @Test
     void aResNetsSumsWrittenByItsBatchNormalizationsGiveTheGradientsOfSeparatePasses() {
-        Shape input = Shape.of(16, 16, 3);
-        dev.osprey.Model model = Models.resNet(8, input, 10);
-        Graph graph = new Graph(model.inputs(), model.outputs());
-        try (Network network = new Network(graph, CPU)) {
-            OptimizedInferenceTest.randomize(network.parameters(), 5);
+        withResNet8((network, input) -> {
             int[] counts = new int[2];
             int[] apartCounts = new int[2];
             float[] expected = gradients(network, normalizingApart(), input, 4, new int[1], apartCounts);
@@ -154,7 +157,7 @@ class GradientSumFusionTest {
             assertEquals(3, counts[1], "sums written by the BatchNormalization before them");
             assertEquals(0, apartCounts[1], "a backend that cannot add in its batch normalization runs the sums apart");
             assertCloseToLargest(expected, actual);
-        }
+        });
     }
 
     @Test

@@ -308,17 +308,21 @@ public final class CpuBackend implements Backend {
     @Override
     public synchronized void conv2dBackward(Conv2dSpec spec, Tensor x, Tensor dy, Tensor kernel, Tensor dKernel,
                                             Tensor dBias, Tensor addend, Tensor dx) {
-        if (dKernel != null && dx != null && addend != dx && (addend == null || FUSE_GRADIENT_SUMS)
-                && WinogradTrainingConv.candidate(spec)) { // candidate: fp32 math, a shape the kernel takes
+        WinogradTrainingConv w = dKernel != null && dx != null && addend != dx
+                && (addend == null || FUSE_GRADIENT_SUMS) && WinogradTrainingConv.candidate(spec) // fp32, a 3x3 shape
+                ? winogradTraining(spec) : null;
+        if (w != null && w.oneBackwardPass()) {
             Checks.conv2dBackwardFilter(spec, x, dy, dKernel, dBias);
             Checks.conv2dBackwardData(spec, dy, kernel, dx);
             if (addend != null) {
                 Checks.expect("conv2dBackward addend", addend, spec.inputShape());
             }
-            if (winogradTraining(spec).backward(cpu(x), cpu(dy), cpu(kernel), cpu(dKernel),
-                    dBias == null ? null : cpu(dBias), addend == null ? null : cpu(addend), cpu(dx))) {
-                return;
+            if (!w.backward(cpu(x), cpu(dy), cpu(kernel), cpu(dKernel), dBias == null ? null : cpu(dBias),
+                    addend == null ? null : cpu(addend), cpu(dx))) {
+                throw new IllegalStateException("conv2dBackward: expected the one-pass Winograd backward to take "
+                        + spec + ", as its plan said it would; it declined");
             }
+            return;
         }
         if (spec.math() != Precision.BF16 || dKernel == null || dx == null || addend == dx) {
             Backend.super.conv2dBackward(spec, x, dy, kernel, dKernel, dBias, addend, dx); // refuses addend == dx
