@@ -235,70 +235,59 @@ static void cursor_next(const problem *pb, cursor *at) {
     }
 }
 
-/*
- * v = B' d B for F(2x2, 3x3), one 8-channel slice of a 4x4 tile: d[i][j] read at src + i * rs + j * cs, v[p] (p = 4 i +
- * j) written at dst + p * ds. Read and written in place, so that only the column pass's results go through the stack.
- */
-TARGET INLINE void input_tile2(const float *src, int64_t rs, int64_t cs, float *dst, int64_t ds) {
-    __m256 t[16];
-    for (int j = 0; j < 4; j++) { /* B' d: down each column */
-        __m256 d0 = _mm256_loadu_ps(src + j * cs), d1 = _mm256_loadu_ps(src + rs + j * cs);
-        __m256 d2 = _mm256_loadu_ps(src + 2 * rs + j * cs), d3 = _mm256_loadu_ps(src + 3 * rs + j * cs);
-        t[j] = _mm256_sub_ps(d0, d2);
-        t[4 + j] = _mm256_add_ps(d1, d2);
-        t[8 + j] = _mm256_sub_ps(d2, d1);
-        t[12 + j] = _mm256_sub_ps(d1, d3);
-    }
-    for (int i = 0; i < 4; i++) { /* (B' d) B: along each row */
-        const __m256 *r = t + 4 * i;
-        float *out = dst + 4 * i * ds;
-        _mm256_storeu_ps(out, _mm256_sub_ps(r[0], r[2]));
-        _mm256_storeu_ps(out + ds, _mm256_add_ps(r[1], r[2]));
-        _mm256_storeu_ps(out + 2 * ds, _mm256_sub_ps(r[2], r[1]));
-        _mm256_storeu_ps(out + 3 * ds, _mm256_sub_ps(r[1], r[3]));
-    }
-}
-
-/*
- * B' x for F(4x4, 3x3) along one axis of 6 vectors, x[i * stride], into y[i * stride]. B' is
- *   4  0 -5  0  1  0 /  0 -4 -4  1  1  0 /  0  4 -4 -1  1  0 /  0 -2 -1  2  1  0 /  0  2 -1 -2  1  0 /  0  4  0 -5  0  1
- */
-TARGET INLINE void input_axis4(const __m256 *x, int stride, __m256 *y) {
-    const __m256 four = _mm256_set1_ps(4), five = _mm256_set1_ps(5), two = _mm256_set1_ps(2);
-    __m256 x0 = x[0], x1 = x[stride], x2 = x[2 * stride], x3 = x[3 * stride], x4 = x[4 * stride], x5 = x[5 * stride];
-    __m256 a = _mm256_fnmadd_ps(four, x2, x4);             /* x4 - 4 x2 */
-    __m256 b = _mm256_fnmadd_ps(four, x1, x3);             /* x3 - 4 x1 */
-    __m256 c = _mm256_sub_ps(x4, x2);
-    __m256 d = _mm256_mul_ps(two, _mm256_sub_ps(x3, x1));
-    y[0] = _mm256_fnmadd_ps(five, x2, _mm256_fmadd_ps(four, x0, x4));
-    y[stride] = _mm256_add_ps(a, b);
-    y[2 * stride] = _mm256_sub_ps(a, b);
-    y[3 * stride] = _mm256_add_ps(c, d);
-    y[4 * stride] = _mm256_sub_ps(c, d);
-    y[5 * stride] = _mm256_fnmadd_ps(five, x3, _mm256_fmadd_ps(four, x1, x5));
-}
-
-/* v = B' d B for F(4x4, 3x3), one 8-channel slice of a 6x6 tile, read and written in place as input_tile2 does. */
-TARGET INLINE void input_tile4(const float *src, int64_t rs, int64_t cs, float *dst, int64_t ds) {
-    __m256 t[36];
-    for (int j = 0; j < 6; j++) { /* down each column */
-        __m256 x[6];
-        for (int i = 0; i < 6; i++) {
-            x[i] = _mm256_loadu_ps(src + i * rs + j * cs);
-        }
-        input_axis4(x, 1, x);
-        for (int i = 0; i < 6; i++) {
-            t[6 * i + j] = x[i];
-        }
-    }
-    for (int i = 0; i < 6; i++) { /* along each row */
-        __m256 y[6];
-        input_axis4(t + 6 * i, 1, y);
-        for (int j = 0; j < 6; j++) {
-            _mm256_storeu_ps(dst + (6 * i + j) * ds, y[j]);
-        }
-    }
-}
+/* The vector code of winograd_lanes.h: 8 lanes (AVX2), and in the AVX-512 copy 16 lanes too. */
+#define LANES 8
+#define LANES_NAME(name) name##_8
+#define VEC __m256
+#define V_LOADU _mm256_loadu_ps
+#define V_STOREU _mm256_storeu_ps
+#define V_ADD _mm256_add_ps
+#define V_SUB _mm256_sub_ps
+#define V_MUL _mm256_mul_ps
+#define V_FMADD _mm256_fmadd_ps
+#define V_FNMADD _mm256_fnmadd_ps
+#define V_SET1 _mm256_set1_ps
+#define V_ZERO _mm256_setzero_ps
+#include "winograd_lanes.h"
+#undef LANES
+#undef LANES_NAME
+#undef VEC
+#undef V_LOADU
+#undef V_STOREU
+#undef V_ADD
+#undef V_SUB
+#undef V_MUL
+#undef V_FMADD
+#undef V_FNMADD
+#undef V_SET1
+#undef V_ZERO
+#ifdef OSPREY_WINOGRAD_AVX512_COPY
+#define LANES 16
+#define LANES_NAME(name) name##_16
+#define VEC __m512
+#define V_LOADU _mm512_loadu_ps
+#define V_STOREU _mm512_storeu_ps
+#define V_ADD _mm512_add_ps
+#define V_SUB _mm512_sub_ps
+#define V_MUL _mm512_mul_ps
+#define V_FMADD _mm512_fmadd_ps
+#define V_FNMADD _mm512_fnmadd_ps
+#define V_SET1 _mm512_set1_ps
+#define V_ZERO _mm512_setzero_ps
+#include "winograd_lanes.h"
+#undef LANES
+#undef LANES_NAME
+#undef VEC
+#undef V_LOADU
+#undef V_STOREU
+#undef V_ADD
+#undef V_SUB
+#undef V_MUL
+#undef V_FMADD
+#undef V_FNMADD
+#undef V_SET1
+#undef V_ZERO
+#endif
 
 /*
  * V[row][p][c..] for the tiles first .. first+rows-1, into v: per tile, its (m+2)^2 positions of C channels one after
@@ -313,32 +302,14 @@ TARGET INLINE void transform_inputs_span(const problem *pb, int64_t first, int r
         const float *image = pb->x + at.n * pb->h * pb->w * c_in;
         int inside = y0 >= 0 && x0 >= 0 && y0 + span <= pb->h && x0 + span <= pb->w;
         float *tile = v + (int64_t) row * positions * c_in;
-        for (int c = 0; c < c_in; c += 8) {
-            if (inside) {
-                const float *corner = image + ((int64_t) y0 * pb->w + x0) * c_in + c;
-                if (span == 4) {
-                    input_tile2(corner, (int64_t) pb->w * c_in, c_in, tile + c, c_in);
-                } else {
-                    input_tile4(corner, (int64_t) pb->w * c_in, c_in, tile + c, c_in);
-                }
-                continue;
-            }
-            /* a tile over the edge: its inputs gathered, zeros outside the map */
-            float d[36 * 8] __attribute__((aligned(32)));
-            for (int i = 0; i < span; i++) {
-                int yy = y0 + i;
-                for (int j = 0; j < span; j++) {
-                    int xx = x0 + j;
-                    _mm256_store_ps(d + (i * span + j) * 8, yy >= 0 && xx >= 0 && yy < pb->h && xx < pb->w
-                            ? _mm256_loadu_ps(image + ((int64_t) yy * pb->w + xx) * c_in + c)
-                            : _mm256_setzero_ps());
-                }
-            }
-            if (span == 4) {
-                input_tile2(d, 4 * 8, 8, tile + c, c_in);
-            } else {
-                input_tile4(d, 6 * 8, 8, tile + c, c_in);
-            }
+        int c = 0;
+#ifdef OSPREY_WINOGRAD_AVX512_COPY
+        for (; c + 16 <= c_in; c += 16) {
+            input_slice_16(pb, image, y0, x0, inside, c, tile, span);
+        }
+#endif
+        for (; c < c_in; c += 8) {
+            input_slice_8(pb, image, y0, x0, inside, c, tile, span);
         }
     }
 }
