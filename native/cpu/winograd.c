@@ -42,7 +42,7 @@ JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_supported(JNIEnv
 #else
 #include <math.h>
 #include <stdint.h>
-#include "avx2_ops.h"
+#include "avx512_ops.h"
 #include "op_chain.h"
 #include "openmp.h"
 
@@ -235,6 +235,9 @@ static void cursor_next(const problem *pb, cursor *at) {
     }
 }
 
+/* The activations the output transform is compiled for, so that the common ones cost one or two instructions. */
+enum { ACT_NONE, ACT_RELU, ACT_GENERAL };
+
 /* The vector code of winograd_lanes.h: 8 lanes (AVX2), and in the AVX-512 copy 16 lanes too. */
 #define LANES 8
 #define LANES_NAME(name) name##_8
@@ -248,6 +251,9 @@ static void cursor_next(const problem *pb, cursor *at) {
 #define V_FNMADD _mm256_fnmadd_ps
 #define V_SET1 _mm256_set1_ps
 #define V_ZERO _mm256_setzero_ps
+#define V_MAX _mm256_max_ps
+#define V_RECTIFY rectify
+#define V_MAX4 max4
 #include "winograd_lanes.h"
 #undef LANES
 #undef LANES_NAME
@@ -261,6 +267,9 @@ static void cursor_next(const problem *pb, cursor *at) {
 #undef V_FNMADD
 #undef V_SET1
 #undef V_ZERO
+#undef V_MAX
+#undef V_RECTIFY
+#undef V_MAX4
 #ifdef OSPREY_WINOGRAD_AVX512_COPY
 #define LANES 16
 #define LANES_NAME(name) name##_16
@@ -274,6 +283,9 @@ static void cursor_next(const problem *pb, cursor *at) {
 #define V_FNMADD _mm512_fnmadd_ps
 #define V_SET1 _mm512_set1_ps
 #define V_ZERO _mm512_setzero_ps
+#define V_MAX _mm512_max_ps
+#define V_RECTIFY rectify16
+#define V_MAX4 max4_16
 #include "winograd_lanes.h"
 #undef LANES
 #undef LANES_NAME
@@ -287,6 +299,9 @@ static void cursor_next(const problem *pb, cursor *at) {
 #undef V_FNMADD
 #undef V_SET1
 #undef V_ZERO
+#undef V_MAX
+#undef V_RECTIFY
+#undef V_MAX4
 #endif
 
 /*
@@ -534,167 +549,26 @@ TARGET static void multiply(const problem *pb, int rows, const float *v, float *
 }
 
 /*
- * A' M A for F(2x2, 3x3): the 4x4 products M[p] read at q + p * qs (p = 4 i + j), y gets the 2x2 outputs, row-major.
- * Read in place, so that only the column pass's results go through the stack.
- */
-TARGET INLINE void output_transform2(const float *q, int64_t qs, __m256 *y) {
-    __m256 s[8]; /* A' M: 2 rows of 4 */
-    for (int j = 0; j < 4; j++) {
-        __m256 q0 = _mm256_loadu_ps(q + j * qs), q1 = _mm256_loadu_ps(q + (4 + j) * qs);
-        __m256 q2 = _mm256_loadu_ps(q + (8 + j) * qs), q3 = _mm256_loadu_ps(q + (12 + j) * qs);
-        s[j] = _mm256_add_ps(_mm256_add_ps(q0, q1), q2);
-        s[4 + j] = _mm256_sub_ps(_mm256_sub_ps(q1, q2), q3);
-    }
-    for (int i = 0; i < 2; i++) { /* (A' M) A */
-        const __m256 *r = s + 4 * i;
-        y[2 * i] = _mm256_add_ps(_mm256_add_ps(r[0], r[1]), r[2]);
-        y[2 * i + 1] = _mm256_sub_ps(_mm256_sub_ps(r[1], r[2]), r[3]);
-    }
-}
-
-/*
- * A' x for F(4x4, 3x3) along one axis of 6 vectors, x[i * stride], into 4, y[i * stride]. A' is
- *   1  1  1  1  1  0 /  0  1 -1  2 -2  0 /  0  1  1  4  4  0 /  0  1 -1  8 -8  1
- */
-TARGET INLINE void output_axis4(const __m256 *x, int stride, __m256 *y) {
-    __m256 a = _mm256_add_ps(x[stride], x[2 * stride]), b = _mm256_sub_ps(x[stride], x[2 * stride]);
-    __m256 c = _mm256_add_ps(x[3 * stride], x[4 * stride]), d = _mm256_sub_ps(x[3 * stride], x[4 * stride]);
-    y[0] = _mm256_add_ps(_mm256_add_ps(x[0], a), c);
-    y[stride] = _mm256_fmadd_ps(_mm256_set1_ps(2), d, b);
-    y[2 * stride] = _mm256_fmadd_ps(_mm256_set1_ps(4), c, a);
-    y[3 * stride] = _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(8), d, b), x[5 * stride]);
-}
-
-/* A' M for F(4x4, 3x3), the column pass: the 6x6 products read at q + p * qs into s, 4 rows of 6. */
-TARGET INLINE void output_columns4(const float *q, int64_t qs, __m256 *s) {
-    for (int j = 0; j < 6; j++) {
-        __m256 x[6], r[4];
-        for (int i = 0; i < 6; i++) {
-            x[i] = _mm256_loadu_ps(q + (6 * i + j) * qs);
-        }
-        output_axis4(x, 1, r);
-        for (int i = 0; i < 4; i++) {
-            s[6 * i + j] = r[i];
-        }
-    }
-}
-
-/* A' M A for F(4x4, 3x3): the 6x6 products read at q + p * qs as output_transform2 does, y gets the 4x4 outputs. */
-TARGET INLINE void output_transform4(const float *q, int64_t qs, __m256 *y) {
-    __m256 s[24]; /* A' M: 4 rows of 6 */
-    output_columns4(q, qs, s);
-    for (int i = 0; i < 4; i++) {
-        __m256 r[4];
-        output_axis4(s + 6 * i, 1, r);
-        for (int j = 0; j < 4; j++) {
-            y[4 * i + j] = r[j];
-        }
-    }
-}
-
-/*
- * The tile's m x m outputs (out, before bias and activation) max-pooled 2x2 with stride 2 into y: tiles start at even
- * outputs, so each holds m/2 x m/2 whole windows; those past the pooled map (an odd map's last output, the outputs
- * past its edge) are not stored. Bias and activation come after the maximum: the same for each of its four values,
- * and an activation that never decreases commutes with it.
- */
-TARGET INLINE void store_pooled(const problem *pb, const cursor *tile, int k, const __m256 *out, const int size,
-                                __m256 b, __m256 slope, __m256 cap) {
-    int py = tile->oy / 2, px = tile->ox / 2;
-    int down = pb->ph - py < size / 2 ? pb->ph - py : size / 2;
-    int across = pb->pw - px < size / 2 ? pb->pw - px : size / 2;
-    for (int i = 0; i < down; i++) {
-        for (int j = 0; j < across; j++) {
-            const __m256 *w = out + 2 * i * size + 2 * j;
-            __m256 a = _mm256_add_ps(max4(w[0], w[1], w[size], w[size + 1]), b);
-            int64_t offset = ((tile->n * pb->ph + py + i) * pb->pw + px + j) * pb->k + k;
-            _mm256_storeu_ps(pb->y + offset, pb->rectify ? rectify(a, slope, cap) : a);
-        }
-    }
-}
-
-/* The activations the output transform is compiled for, so that the common ones cost one or two instructions. */
-enum { ACT_NONE, ACT_RELU, ACT_GENERAL };
-
-/*
- * a activated: ACT_RELU is Keras' plain ReLU (slope 0, no cap) as rectify computes it, max(0, a) + 0: a NaN passes, and
- * -0 becomes +0 as there.
- */
-TARGET INLINE __m256 activate(const int act, __m256 a, __m256 slope, __m256 cap) {
-    if (act == ACT_RELU) {
-        __m256 zero = _mm256_setzero_ps();
-        return _mm256_add_ps(_mm256_max_ps(zero, a), zero);
-    }
-    return act == ACT_GENERAL ? rectify(a, slope, cap) : a;
-}
-
-/* One output vector finished: plus bias and (with_residual) the residual at the same place, activated, stored. */
-TARGET INLINE void store_output(const problem *pb, int64_t offset, __m256 a, __m256 b, const int act,
-                                const int with_residual, __m256 slope, __m256 cap) {
-    a = _mm256_add_ps(a, b);
-    if (with_residual) {
-        a = _mm256_add_ps(a, _mm256_loadu_ps(pb->residual + offset));
-    }
-    _mm256_storeu_ps(pb->y + offset, activate(act, a, slope, cap));
-}
-
-/*
- * A' M A for F(4x4, 3x3) on a tile whose 4x4 outputs all lie inside the map, each row of outputs finished and stored as
- * the row pass makes it (at = the tile's top-left output, this slice's channels), so no output waits on the stack.
- */
-TARGET INLINE void output_tile4_stored(const problem *pb, const float *q, int64_t qs, int64_t at, __m256 b,
-                                       const int act, const int with_residual, __m256 slope, __m256 cap) {
-    __m256 s[24]; /* A' M: 4 rows of 6 */
-    output_columns4(q, qs, s);
-    for (int i = 0; i < 4; i++) {
-        __m256 r[4];
-        output_axis4(s + 6 * i, 1, r);
-        for (int j = 0; j < 4; j++) {
-            store_output(pb, at + ((int64_t) i * pb->ow + j) * pb->k, r[j], b, act, with_residual, slope, cap);
-        }
-    }
-}
-
-/*
  * Y = A' M A for the block's tiles and output channels k_from .. k_to-1, plus bias and residual, activated, into the
  * output's NHWC positions; act and with_residual are constants where this is inlined.
  */
 TARGET INLINE void transform_outputs_span(const problem *pb, int64_t first, int rows, const float *m, int k_from,
                                           int k_to, const int span, const int act, const int with_residual) {
     const int k_out = pb->k, positions = span * span, size = span - 2;
-    const __m256 slope = _mm256_set1_ps(pb->slope), cap = _mm256_set1_ps(pb->cap);
     cursor tile = cursor_at(pb, first);
     for (int row = 0; row < rows; row++, cursor_next(pb, &tile)) {
         int64_t at = ((tile.n * pb->oh + tile.oy) * pb->ow + tile.ox) * k_out; /* the tile's top-left output */
         int down = pb->oh - tile.oy < size ? pb->oh - tile.oy : size;     /* outputs of the tile inside the map */
         int across = pb->ow - tile.ox < size ? pb->ow - tile.ox : size;
         const float *tile_m = m + (int64_t) row * positions * k_out;
-        if (size == 4 && down == 4 && across == 4 && pb->ph == 0) {
-            for (int k = k_from; k < k_to; k += 8) {
-                __m256 b = pb->bias != NULL ? _mm256_loadu_ps(pb->bias + k) : _mm256_setzero_ps();
-                output_tile4_stored(pb, tile_m + k, k_out, at + k, b, act, with_residual, slope, cap);
-            }
-            continue;
+        int k = k_from;
+#ifdef OSPREY_WINOGRAD_AVX512_COPY
+        for (; k + 16 <= k_to; k += 16) {
+            output_slice_16(pb, &tile, tile_m, at, k, down, across, size, act, with_residual);
         }
-        for (int k = k_from; k < k_to; k += 8) {
-            __m256 out[16];
-            const float *q = tile_m + k;
-            if (size == 2) {
-                output_transform2(q, k_out, out);
-            } else {
-                output_transform4(q, k_out, out);
-            }
-            __m256 b = pb->bias != NULL ? _mm256_loadu_ps(pb->bias + k) : _mm256_setzero_ps();
-            if (pb->ph > 0) {
-                store_pooled(pb, &tile, k, out, size, b, slope, cap);
-                continue;
-            }
-            for (int i = 0; i < down; i++) {
-                for (int j = 0; j < across; j++) {
-                    store_output(pb, at + ((int64_t) i * pb->ow + j) * k_out + k, out[i * size + j], b, act,
-                                 with_residual, slope, cap);
-                }
-            }
+#endif
+        for (; k < k_to; k += 8) {
+            output_slice_8(pb, &tile, tile_m, at, k, down, across, size, act, with_residual);
         }
     }
 }

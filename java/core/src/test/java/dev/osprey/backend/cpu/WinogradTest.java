@@ -362,7 +362,7 @@ class WinogradTest {
             // the AVX-512 copy's 512-bit products: 32 columns then 16 then 8, channels by 12 then 8 or 4, short rows
             conv(2, 7, 9, 40, 56, SAME, true, Activation.LINEAR),
             conv(3, 8, 8, 64, 64, SAME, false, Activation.RELU),
-            conv(1, 5, 6, 48, 16, SAME, true, Activation.LINEAR),
+            conv(1, 5, 6, 48, 16, SAME, true, Activation.relu(0.8f, 0.2f)),   // a capped, leaky ReLU
         };
         try {
             for (CpuBackend backend : new CpuBackend[] {tiles2, tiles4}) {
@@ -434,6 +434,12 @@ class WinogradTest {
                 }
             }
             out.add(run(backend, s, x, k, b)); // the inference path
+            out.add(run(backend, new ConvInference(s, true, Precision.FP32), x, k, b, dy)); // with a residual (dy)
+            dev.osprey.backend.Pool2dSpec pool = new dev.osprey.backend.Pool2dSpec(
+                    dev.osprey.backend.Pool2dSpec.Mode.MAX, s.batch(), s.outH(), s.outW(), s.filters(), 2, 2, 2, 2, 0,
+                    0, 0, 0);
+            assertTrue(backend.fusesMaxPool(s, pool), "the kernel pools " + s);
+            out.add(run(backend, op(s).withMaxPool(pool), x, k, b)); // max-pooled as it stores
             return out;
         }
     }
@@ -806,6 +812,12 @@ class WinogradTest {
 
     /** conv2dInference of op through backend, its kernel prepared as the backend asks; b may be null (none). */
     private static float[] run(CpuBackend backend, ConvInference op, float[] x, float[] k, float[] b) {
+        return run(backend, op, x, k, b, null);
+    }
+
+    /** As run, adding residual (output-shaped; null for none, as op says) before the activation. */
+    private static float[] run(CpuBackend backend, ConvInference op, float[] x, float[] k, float[] b,
+                               float[] residual) {
         Conv2dSpec s = op.spec();
         try (Memory memory = backend.newMemory()) {
             long floats = backend.conv2dInferenceKernelSize(op);
@@ -824,7 +836,8 @@ class WinogradTest {
                 backend.copyIn(b, 0, tb);
             }
             Tensor y = memory.allocate(op.outputShape());
-            backend.conv2dInference(op, tx, prepared, tb, null, y);
+            Tensor tr = residual == null ? null : upload(backend, memory, residual, op.outputShape());
+            backend.conv2dInference(op, tx, prepared, tb, tr, y);
             float[] out = new float[Math.toIntExact(y.size())];
             backend.copyOut(y, out, 0);
             return out;
