@@ -81,7 +81,8 @@ class PooledConvTest {
         Conv2dSpec s = conv(2, 28, 28, 1, 32, 3, VALID, true, Activation.RELU);
         ConvInference op = new ConvInference(s, false, Precision.FP32).withMaxPool(pool(s));
         assertInstanceOf(PooledConvPlan.class, backend.inferenceConv(op));
-        assertEquals("osprey_conv_maxpool:avx2", backend.inferenceConv(op).implementation());
+        assertEquals(avx512fCpu() ? "osprey_conv_maxpool:avx512" : "osprey_conv_maxpool:avx2",
+                backend.inferenceConv(op).implementation());
         long before = backend.nativeAllocations();
         backend.inferenceConv(op);
         assertEquals(before, backend.nativeAllocations(), "a second call finds its plan");
@@ -153,6 +154,53 @@ class PooledConvTest {
             float[] actual = new float[expected.length];
             y.buffer().get(0, actual);
             assertClose("3 threads", expected, actual, 1e-5);
+        }
+    }
+
+    /**
+     * Where the processor has AVX-512F, the kernel's 512-bit path (32 channels, then 16, then 8 in 256 bits) gives the
+     * bits of its 256-bit path, on every kind of window, channel count and activation.
+     */
+    @Test
+    void the512BitPathGivesTheBitsOfThe256BitPath() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(avx512fCpu(), "this processor has no AVX-512F: one path only");
+        Conv2dSpec[] specs = {
+            conv(3, 28, 28, 1, 32, 3, VALID, true, Activation.RELU),                    // the tutorial CNN's first layer
+            conv(2, 9, 11, 3, 56, 3, new int[] {1, 1, 1, 1}, true, Activation.relu(0.8f, 0.2f)), // 32 + 16 + 8
+            conv(2, 10, 7, 4, 40, 5, new int[] {2, 1, 2, 3}, false, Activation.RELU6),  // 32 + 8, uneven padding
+            conv(1, 8, 8, 2, 16, 3, VALID, true, Activation.LINEAR),                  // 16 alone
+        };
+        for (Conv2dSpec s : specs) {
+            Pool2dSpec p = pool(s);
+            Random r = new Random(s.toString().hashCode());
+            float[] x = random(r, s.batch() * s.inH() * s.inW() * s.inC());
+            x[x.length / 2] = Float.NaN; // a NaN reaches its windows' outputs in both
+            float[] k = random(r, s.kernelH() * s.kernelW() * s.inC() * s.filters());
+            float[] b = s.hasBias() ? random(r, s.filters()) : null;
+            ConvInference op = new ConvInference(s, false, Precision.FP32).withMaxPool(p);
+            float[][] out = new float[2][];
+            for (int i = 0; i < 2; i++) {
+                PooledConvPlan plan = new PooledConvPlan(op, i == 0);
+                assertEquals(i == 0 ? "osprey_conv_maxpool:avx512" : "osprey_conv_maxpool:avx2", plan.implementation());
+                try (CpuTensor tx = tensor(x, s.inputShape()); CpuTensor tk = tensor(k, s.kernelShape());
+                     CpuTensor tb = b == null ? null : tensor(b, b.length);
+                     CpuTensor y = CpuTensor.allocate(p.outputShape())) {
+                    plan.forward(tx, tk, tb, null, y);
+                    out[i] = new float[Math.toIntExact(y.size())];
+                    y.buffer().get(0, out[i]);
+                }
+            }
+            org.junit.jupiter.api.Assertions.assertArrayEquals(out[1], out[0], 0f, s.toString());
+        }
+    }
+
+    /** Whether this processor has AVX-512F, from the kernel's view of /proc/cpuinfo (Linux). */
+    private static boolean avx512fCpu() {
+        try {
+            return java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/cpuinfo")).stream()
+                    .filter(l -> l.startsWith("flags")).findFirst().orElse("").matches(".*\\bavx512f\\b.*");
+        } catch (java.io.IOException e) {
+            return false;
         }
     }
 
