@@ -113,8 +113,8 @@ final class Winograd {
 
     /**
      * -Dosprey.cpu.winogradAvx512, read whenever a CPU backend is made (the choice is process-wide): true (the default)
-     * runs the kernels' AVX-512VL copy where the processor has AVX-512F and VL (native/cpu/winograd_avx512.c: the same
-     * code and results, with 32 vector registers instead of 16); false keeps the AVX2 copy. Op chains made before
+     * runs the kernels' AVX-512VL copy where the processor has AVX-512F and VL (native/cpu/winograd_avx512.c: 512-bit
+     * products and transforms, 32 vector registers; the same results); false keeps the AVX2 copy. Op chains made before
      * keep the copy they were made with. Throws BackendException for any other value.
      */
     private static void applyAvx512Setting() {

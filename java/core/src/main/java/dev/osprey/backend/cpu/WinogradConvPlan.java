@@ -75,9 +75,10 @@ final class WinogradConvPlan implements ChainableConv {
                 chain == 0 ? context.scratchpad().address() : 0, block, threads, chain);
     }
 
+    /** "winograd_4x4_3x3:avx512" where the kernels run their AVX-512 copy, ":avx2" otherwise (2x2 tiles: "_2x2_"). */
     @Override
     public String implementation() {
-        return "winograd_" + m + "x" + m + "_3x3:avx2";
+        return "winograd_" + m + "x" + m + "_3x3:" + (Winograd.avx512Copy() ? "avx512" : "avx2");
     }
 
     /** Whether its threads share the output channels of every block rather than the tiles (few tiles). */

@@ -196,7 +196,8 @@ class WinogradTest {
         ConvInference fits = op(conv(2, 8, 8, 16, 16, SAME, true, Activation.RELU));
         assertEquals(4, assertInstanceOf(WinogradConvPlan.class, tiles4.inferenceConv(fits)).tile());
         assertEquals(2, assertInstanceOf(WinogradConvPlan.class, tiles2.inferenceConv(fits)).tile());
-        assertEquals("winograd_4x4_3x3:avx2", tiles4.inferenceConv(fits).implementation());
+        assertEquals(Winograd.avx512Copy() ? "winograd_4x4_3x3:avx512" : "winograd_4x4_3x3:avx2",
+                tiles4.inferenceConv(fits).implementation());
         assertInstanceOf(ConvInferencePlan.class, tiles4.inferenceConv(op(conv(2, 8, 8, 12, 16, SAME, true,
                 Activation.RELU))));
         ConvInference wide = op(conv(2, 8, 8, 16, 24, SAME, true, Activation.RELU));
