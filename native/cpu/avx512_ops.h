@@ -1,7 +1,7 @@
 /*
  * 512-bit counterparts of avx2_ops.h's helpers, for kernels with a 16-float path on processors with AVX-512F
- * (conv_pool.c; winograd.c's AVX-512 copy has its own). Each lane computes what the 8-float helper computes, so the
- * two widths give the same bits. Compiled for AVX-512F by function attribute: call them only where
+ * (conv_pool.c, and winograd.c's AVX-512 copy through winograd_lanes.h). Each lane computes what the 8-float helper
+ * computes, so the two widths give the same bits. Compiled for AVX-512F by function attribute: call them only where
  * avx512f_supported() says the processor has it.
  */
 #ifndef OSPREY_AVX512_OPS_H

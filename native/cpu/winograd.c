@@ -23,11 +23,12 @@
  * code is compiled for those instructions by function attribute, and the Java side calls it only where
  * Winograd.supported() says the processor has them.
  *
- * winograd_avx512.c compiles this file a second time for processors with AVX-512F and VL: the same 8-float AVX2 code
- * for the transforms, but with the 32 vector registers AVX-512VL gives 256-bit code (ymm16-31) instead of 16, so that a
- * 6x6 tile's transform spills less to the stack; and the matrix products (multiply, accumulate_products) in 512-bit
- * vectors, which processors with full-width AVX-512 units (AMD Zen 5, Intel's server cores) multiply at twice the
- * 256-bit rate. The same operations in the same order: the same bits. Where the build has both
+ * winograd_avx512.c compiles this file a second time for processors with AVX-512F and VL: the tile transforms take 16
+ * channels at a time in 512-bit vectors (winograd_lanes.h at 16 lanes), the matrix products (multiply,
+ * accumulate_products) run in 512-bit micro-kernels, and the 256-bit code left (8 channels over a multiple of 16) gets
+ * the 32 vector registers AVX-512VL gives it instead of 16. Processors with full-width AVX-512 units (AMD Zen 5)
+ * multiply 512 bits at twice the 256-bit rate. The same operations in the same order: the same bits. Where the build
+ * has both
  * (OSPREY_WINOGRAD_HAS_AVX512_COPY), the JNI entry points below take that copy on such processors (use_avx512_copy).
  */
 #include <jni.h>
@@ -46,11 +47,11 @@ JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_supported(JNIEnv
 #include "op_chain.h"
 #include "openmp.h"
 
-#ifdef OSPREY_WINOGRAD_AVX512_COPY /* the copy winograd_avx512.c compiles: TARGET functions get 32 vector registers */
+#ifdef OSPREY_WINOGRAD_AVX512_COPY /* the copy winograd_avx512.c compiles: TARGET functions get AVX-512F and VL */
 #undef TARGET
 #if defined(__clang__)
 #define TARGET __attribute__((target("avx2,fma,avx512f,avx512vl")))
-#else /* and no 512-bit vectors where GCC vectorizes a loop itself (Intel processors clock down for them) */
+#else /* the 512-bit code is written out with intrinsics; loops GCC vectorizes itself stay 256-bit, as they were */
 #define TARGET __attribute__((target("avx2,fma,avx512f,avx512vl,prefer-vector-width=256")))
 #endif
 #endif
@@ -521,7 +522,8 @@ TARGET INLINE void multiply_position_wide(int rows, const float *vp, int ldv, co
 
 /*
  * M[p] = V[p] U[p] for the block's rows, every position p, output channels k_from .. k_to-1 (multiples of 8). Rows
- * are taken 6 at a time, and the last few of a short block by a micro-kernel of that many rows.
+ * are taken 6 at a time (in the AVX-512 copy 12 where 16 columns are left), and the last few of a short block by a
+ * micro-kernel of that many rows.
  */
 TARGET static void multiply(const problem *pb, int rows, const float *v, float *m, int k_from, int k_to) {
     const int c_in = pb->c, k_out = pb->k, positions = pb->span * pb->span;
@@ -936,7 +938,10 @@ TARGET INLINE void accumulate_position_wide(int rows, const float *vp, int ldv, 
 }
 #endif
 
-/* dU[p] += V[p]' Z[p] over the block's rows, every position p (C is a multiple of 8: channels go 6 at a time, then 2 or 4). */
+/*
+ * dU[p] += V[p]' Z[p] over the block's rows, every position p (C is a multiple of 8: channels go 6 at a time, then 2
+ * or 4; in the AVX-512 copy 12 at a time, then 8 or 4, where 16 columns are left).
+ */
 TARGET static void accumulate_products(const problem *pb, int rows, const float *v, const float *z, float *du) {
     const int c_in = pb->c, k_out = pb->k, positions = pb->span * pb->span;
     const int ldv = positions * c_in, ldz = positions * k_out;

@@ -65,6 +65,11 @@ final class PooledConvPlan implements InferenceConv {
         return UNAVAILABLE;
     }
 
+    /** Whether plans take the 512-bit path here: the kernel runs, and the processor has AVX-512F. */
+    static boolean wide() {
+        return WIDE;
+    }
+
     /** Whether the kernel computes conv then pool (see the class comment), and can run here. */
     static boolean fits(Conv2dSpec conv, Pool2dSpec pool) {
         return UNAVAILABLE == null && MaxPoolFusion.takes(conv, pool)

@@ -350,8 +350,8 @@ class WinogradTest {
     }
 
     /**
-     * The AVX-512VL copy of the kernels (winograd_avx512.c: more registers, 512-bit products) computes every direction to
-     * the same bits as the AVX2 copy, in both tile sizes, alone and in an inference plan's op chains (ResNet-20 at
+     * The AVX-512VL copy of the kernels (winograd_avx512.c: 512-bit products and transforms) computes every direction
+     * to the same bits as the AVX2 copy, in both tile sizes, alone and in an inference plan's op chains (ResNet-20 at
      * batch 1); where the processor lacks AVX-512VL there is only the one copy.
      */
     @Test
@@ -360,8 +360,10 @@ class WinogradTest {
         Conv2dSpec[] specs = {
             conv(4, 32, 32, 16, 16, SAME, false, Activation.LINEAR), // ResNet-20's first stage
             conv(3, 9, 11, 24, 40, new int[] {0, 1, 2, 1}, true, Activation.RELU),
-            // the AVX-512 copy's 512-bit products: 32 columns then 16 then 8, channels by 12 then 8 or 4, short rows
+            // the AVX-512 copy's 512-bit products: 32 columns then 16 then 8, channels by 12 then 8 or 4 (or by 6
+            // then 2 or 4 over 32 columns), short rows
             conv(2, 7, 9, 40, 56, SAME, true, Activation.LINEAR),
+            conv(2, 7, 9, 32, 48, SAME, true, Activation.RELU), // the filter gradient's 12 + 12 + 8 and 6 x 5 + 2
             conv(3, 8, 8, 64, 64, SAME, false, Activation.RELU),
             conv(1, 5, 6, 48, 16, SAME, true, Activation.relu(0.8f, 0.2f)),   // a capped, leaky ReLU
         };
