@@ -239,7 +239,7 @@ static void cursor_next(const problem *pb, cursor *at) {
 /* The activations the output transform is compiled for, so that the common ones cost one or two instructions. */
 enum { ACT_NONE, ACT_RELU, ACT_GENERAL };
 
-/* The vector code of winograd_lanes.h: 8 lanes (AVX2), and in the AVX-512 copy 16 lanes too. */
+/* The vector code of winograd_lanes.h: 8 lanes (AVX2), and in the AVX-512 copy 16 lanes too (it undefines these). */
 #define LANES 8
 #define LANES_NAME(name) name##_8
 #define VEC __m256
@@ -256,21 +256,6 @@ enum { ACT_NONE, ACT_RELU, ACT_GENERAL };
 #define V_RECTIFY rectify
 #define V_MAX4 max4
 #include "winograd_lanes.h"
-#undef LANES
-#undef LANES_NAME
-#undef VEC
-#undef V_LOADU
-#undef V_STOREU
-#undef V_ADD
-#undef V_SUB
-#undef V_MUL
-#undef V_FMADD
-#undef V_FNMADD
-#undef V_SET1
-#undef V_ZERO
-#undef V_MAX
-#undef V_RECTIFY
-#undef V_MAX4
 #ifdef OSPREY_WINOGRAD_AVX512_COPY
 #define LANES 16
 #define LANES_NAME(name) name##_16
@@ -288,21 +273,6 @@ enum { ACT_NONE, ACT_RELU, ACT_GENERAL };
 #define V_RECTIFY rectify16
 #define V_MAX4 max4_16
 #include "winograd_lanes.h"
-#undef LANES
-#undef LANES_NAME
-#undef VEC
-#undef V_LOADU
-#undef V_STOREU
-#undef V_ADD
-#undef V_SUB
-#undef V_MUL
-#undef V_FMADD
-#undef V_FNMADD
-#undef V_SET1
-#undef V_ZERO
-#undef V_MAX
-#undef V_RECTIFY
-#undef V_MAX4
 #endif
 
 /*

@@ -3,7 +3,7 @@
  * width, with LANES (8 or 16 floats), VEC (the vector type), the V_* operations on it and LANES_NAME (a name's suffix
  * for the width) defined. The AVX-512 copy takes channels 16 at a time through the 512-bit instance (then any 8 left
  * through the 256-bit one), the AVX2 copy 8 at a time. Each lane's arithmetic is the same at either width, so both
- * give the same bits.
+ * give the same bits. It undefines those macros at its end, ready for the next width.
  */
 /*
  * v = B' d B for F(2x2, 3x3), one slice of LANES channels of a 4x4 tile: d[i][j] read at src + i * rs + j * cs, v[p]
@@ -260,3 +260,19 @@ TARGET INLINE void LANES_NAME(output_slice)(const problem *pb, const cursor *til
         }
     }
 }
+
+#undef LANES
+#undef LANES_NAME
+#undef VEC
+#undef V_LOADU
+#undef V_STOREU
+#undef V_ADD
+#undef V_SUB
+#undef V_MUL
+#undef V_FMADD
+#undef V_FNMADD
+#undef V_SET1
+#undef V_ZERO
+#undef V_MAX
+#undef V_RECTIFY
+#undef V_MAX4
