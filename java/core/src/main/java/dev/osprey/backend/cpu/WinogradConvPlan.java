@@ -27,6 +27,8 @@ final class WinogradConvPlan implements ChainableConv {
     private final float cap;
     /** The max pooling after it, or null. */
     private final Pool2dSpec pool;
+    /** {@link #implementation}: named once, since the backend asks for it on every call. */
+    private final String implementation;
 
     /** Plans op, which must {@link Winograd#fits}, with m x m tiles, for the calling thread's current OpenMP team. */
     WinogradConvPlan(DnnlContext context, ConvInference op, int m) {
@@ -48,6 +50,7 @@ final class WinogradConvPlan implements ChainableConv {
         this.slope = a.alpha();
         this.cap = a.maxValue();
         this.pool = op.maxPool();
+        this.implementation = "winograd_" + m + "x" + m + "_3x3:" + (Winograd.avx512Copy() ? "avx512" : "avx2");
         context.reserveScratchpad(Winograd.scratchFloats(block, spec.inC(), spec.filters(), m, threads)
                 * Float.BYTES);
     }
@@ -75,10 +78,13 @@ final class WinogradConvPlan implements ChainableConv {
                 chain == 0 ? context.scratchpad().address() : 0, block, threads, chain);
     }
 
-    /** "winograd_4x4_3x3:avx512" where the kernels run their AVX-512 copy, ":avx2" otherwise (2x2 tiles: "_2x2_"). */
+    /**
+     * "winograd_4x4_3x3:avx512" where the kernels ran their AVX-512 copy when the plan was made, ":avx2" otherwise (2x2
+     * tiles: "_2x2_").
+     */
     @Override
     public String implementation() {
-        return "winograd_" + m + "x" + m + "_3x3:" + (Winograd.avx512Copy() ? "avx512" : "avx2");
+        return implementation;
     }
 
     /** Whether its threads share the output channels of every block rather than the tiles (few tiles). */
