@@ -24,6 +24,8 @@ import java.util.Random;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Chains of Osprey's pointwise, depthwise and Winograd passes (native/cpu/op_chain.c) compute what the same ops compute
@@ -161,8 +163,25 @@ class OpChainTest {
         return out;
     }
 
-    @Test
-    void aChainComputesWhatItsOpsComputeOneAtATime() {
+    /** Runs make with -Dosprey.cpu.chainBarrier set to barrier, then restores it. */
+    private static <T> T withBarrier(String barrier, java.util.function.Supplier<T> make) {
+        String before = System.getProperty(CpuOpChain.BARRIER_PROPERTY);
+        System.setProperty(CpuOpChain.BARRIER_PROPERTY, barrier);
+        try {
+            return make.get();
+        } finally {
+            if (before == null) {
+                System.clearProperty(CpuOpChain.BARRIER_PROPERTY);
+            } else {
+                System.setProperty(CpuOpChain.BARRIER_PROPERTY, before);
+            }
+        }
+    }
+
+    /** The chain's own barrier between passes (the default), and OpenMP's. */
+    @ParameterizedTest
+    @ValueSource(strings = {"own", "openmp"})
+    void aChainComputesWhatItsOpsComputeOneAtATime(String barrier) {
         try (Memory memory = backend.newMemory()) {
             List<Op> ops = network(memory, new Random(7));
             int[] threads = new int[ops.size()];
@@ -175,7 +194,7 @@ class OpChainTest {
             for (Op o : ops) { // outputs cleared: the chain must write every one
                 backend.copyIn(new float[Math.toIntExact(o.y().size())], 0, o.y());
             }
-            try (OpChain chain = backend.newChain()) {
+            try (OpChain chain = withBarrier(barrier, backend::newChain)) {
                 assertNotNull(chain, "chains are on by default");
                 for (Op o : ops) {
                     assertTrue(backend.chainConv2dInference(chain, o.op(), o.x(), o.kernel(), o.bias(), o.residual(),
@@ -183,7 +202,7 @@ class OpChainTest {
                 }
                 assertEquals(ops.size(), chain.ops());
                 // again and again: nothing carried over from a run, and a missing barrier (a race) shows in some run
-                for (int run = 0; run < 40; run++) {
+                for (int run = 0; run < 200; run++) {
                     backend.runChain(chain);
                     float[][] chained = outputs(ops);
                     for (int i = 0; i < ops.size(); i++) {
@@ -357,6 +376,13 @@ class OpChainTest {
                     memory.allocate(s.outputShape())));
             assertEquals(0, chain.ops());
         }
+    }
+
+    @Test
+    void anUnknownBarrierIsRefusedByName() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> withBarrier("spin", backend::newChain));
+        assertEquals("-Dosprey.cpu.chainBarrier: expected own or openmp, received 'spin'", e.getMessage());
     }
 
     @Test
