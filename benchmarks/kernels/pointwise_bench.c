@@ -6,7 +6,8 @@
  * image (MobileNetV2 at 32x32x3).
  * Build: gcc -O3 -fopenmp -I$JAVA_HOME/include -I$JAVA_HOME/include/linux -o pointwise_bench \
  *          benchmarks/kernels/pointwise_bench.c native/cpu/pointwise.c native/cpu/op_chain.c
- * Usage: pointwise_bench [IN=160] [UNITS=960] [PIXELS=1] [THREADS=2] [CALLS=2000] [MODE=auto]
+ * Usage: pointwise_bench [IN=160] [UNITS=960] [PIXELS=1] [THREADS=2] [CALLS=2000] [MODE=auto] [WIDE=0]
+ * (WIDE=1: the matrix product in 512-bit vectors, on a processor with AVX-512F)
  * Prints: RESULT us=<median per call> gb_per_s=<kernel bytes / median> gflop_per_s=<2 x multiply-adds / median>
  */
 #include <jni.h>
@@ -24,7 +25,7 @@ jboolean Java_dev_osprey_backend_cpu_PointwiseConvPlan_forward(JNIEnv *, jclass,
                                                                jint, jint, jlong);
 jboolean Java_dev_osprey_backend_cpu_PointwiseConvPlan_forwardRows(JNIEnv *, jclass, jlong, jint, jint, jlong, jint,
                                                                    jlong, jlong, jboolean, jfloat, jfloat, jlong, jint,
-                                                                   jint, jint, jint, jint, jlong);
+                                                                   jint, jint, jint, jint, jboolean, jlong);
 
 static int by_value(const void *a, const void *b) {
     double x = *(const double *) a, y = *(const double *) b;
@@ -36,10 +37,11 @@ int main(int argc, char **argv) {
     int pixels = argc > 3 ? atoi(argv[3]) : 1, threads = argc > 4 ? atoi(argv[4]) : 2;
     int calls = argc > 5 ? atoi(argv[5]) : 2000;
     const char *mode = argc > 6 ? argv[6] : "auto";
+    int wide = argc > 7 ? atoi(argv[7]) : 0;
     int known = !strcmp(mode, "auto") || !strcmp(mode, "panels") || !strcmp(mode, "product");
     if (in < 1 || units < 1 || pixels < 1 || threads < 1 || calls < 1 || !known) {
         fprintf(stderr, "usage: pointwise_bench [IN=160] [UNITS=960] [PIXELS=1] [THREADS=2] [CALLS=2000] "
-                        "[MODE=auto|panels|product]\n");
+                        "[MODE=auto|panels|product] [WIDE=0|1]\n");
         return 2;
     }
     int panels = !strcmp(mode, "auto") ? pixels <= 2 : !strcmp(mode, "panels");
@@ -84,7 +86,7 @@ int main(int argc, char **argv) {
         } else {
             Java_dev_osprey_backend_cpu_PointwiseConvPlan_forwardRows(NULL, NULL, (jlong) (intptr_t) x, pixels, in,
                     (jlong) (intptr_t) prepared, units, (jlong) (intptr_t) b, 0, JNI_TRUE, 0, 6, (jlong) (intptr_t) y,
-                    pixels, 1, 1, 1, threads, 0);
+                    pixels, 1, 1, 1, threads, wide ? JNI_TRUE : JNI_FALSE, 0);
         }
         times[call] = now() - start;
     }
@@ -93,7 +95,7 @@ int main(int argc, char **argv) {
     double bytes = 4.0 * (panels ? (double) padded : (double) in * units);
     double flops = 2.0 * pixels * in * units;
     printf("RESULT us=%.2f gb_per_s=%.1f gflop_per_s=%.1f (%s, %d x %d, %d pixels, %d threads)\n", median * 1e6,
-           bytes / median / 1e9, flops / median / 1e9, panels ? "panels" : "matrix product", in, units, pixels,
-           threads);
+           bytes / median / 1e9, flops / median / 1e9,
+           panels ? "panels" : wide ? "matrix product, 512-bit" : "matrix product", in, units, pixels, threads);
     return sink == 12345 ? 1 : 0;
 }

@@ -10,7 +10,8 @@
  *   thread's share into panels of at most 64 (8 vectors), and a panel's in x width floats are stored row after row,
  *   so each thread reads its part of W as one forward stream. For each row of x a panel's sums stay in registers;
  *   the prepared panels are padded with zeros to whole vectors.
- * - More rows (forwardRows): a matrix product over W prepared in strips of 16 columns, in tiles of 6 rows (below).
+ * - More rows (forwardRows): a matrix product over W prepared in strips of 16 columns, in tiles of 6 rows (below);
+ *   where the processor has AVX-512F, tiles of 32 columns in 512-bit vectors, which give the same bits.
  *
  * Either way each output is one sum over the inputs in input order with FMA (the same order whatever the rows,
  * threads, panels or tiles), then bias, residual and activation are applied as it is stored. The last units % 8
@@ -28,7 +29,7 @@ JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_PointwiseConvPlan_support
 #include <stdint.h>
 #include <string.h>
 #include <stdlib.h>
-#include "avx2_ops.h"
+#include "avx512_ops.h"
 #include "op_chain.h"
 
 
@@ -309,6 +310,108 @@ TARGET static void rows_tiles(const problem *pb, const float *w, int64_t first, 
 }
 
 /*
+ * ---- The matrix product in 512-bit vectors (processors with AVX-512F) ----
+ *
+ * The same product over the same strips, in tiles of up to TILE_ROWS rows by 32 columns: the two strips of 16 columns
+ * of a group, each one 16-float vector wide, so a tile keeps 12 sums of 16 in registers where rows_tile keeps 12 of 8.
+ * Each output is still one sum over the inputs in input order with FMA, then bias, residual and activation in the same
+ * order: the same bits as the 256-bit tiles. A strip of 8 columns or fewer (the last, where units % 16 is 1 to 8) is
+ * rows_tile's, in an 8-float vector. A last strip of 9 to 15 columns is padded to 16 (prepare_strips), so only its
+ * stores and the bias and residual it reads are masked.
+ */
+
+/* The lanes of a 16-float vector at column c that are columns before units. */
+TARGET512 INLINE __mmask16 lanes16_below(int units, int c) {
+    return units - c >= 16 ? (__mmask16) 0xFFFF : (__mmask16) ((1u << (units - c)) - 1u);
+}
+
+/* y rows [row, row + rows) x columns [column, column + 16 * vectors), every strip 16 wide; constants where inlined. */
+TARGET512 INLINE void wide_tile(const problem *pb, const float *w, int64_t row, int column, const int rows,
+                                const int vectors, __m512 slope, __m512 cap) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+    __m512 b0 = a0, b1 = a0, b2 = a0, b3 = a0, b4 = a0, b5 = a0;
+    const int in = pb->in, units = pb->units;
+    const float *x0 = input_row(pb, row);
+    const float *x1 = rows > 1 ? input_row(pb, row + 1) : x0, *x2 = rows > 2 ? input_row(pb, row + 2) : x0;
+    const float *x3 = rows > 3 ? input_row(pb, row + 3) : x0, *x4 = rows > 4 ? input_row(pb, row + 4) : x0;
+    const float *x5 = rows > 5 ? input_row(pb, row + 5) : x0;
+    const float *s0 = w + (int64_t) in * column, *s1 = s0 + (int64_t) in * 16; /* the group's strips */
+    for (int i = 0; i < in; i++, s0 += 16, s1 += 16) {
+        __m512 u0 = _mm512_loadu_ps(s0), u1 = vectors == 2 ? _mm512_loadu_ps(s1) : _mm512_setzero_ps();
+#define ROW_FMA(n)                                                              \
+        if (rows > n) {                                                         \
+            __m512 xi = _mm512_set1_ps(x##n[i]);                                \
+            a##n = _mm512_fmadd_ps(xi, u0, a##n);                               \
+            if (vectors == 2) b##n = _mm512_fmadd_ps(xi, u1, b##n);            \
+        }
+        ROW_FMA(0) ROW_FMA(1) ROW_FMA(2) ROW_FMA(3) ROW_FMA(4) ROW_FMA(5)
+#undef ROW_FMA
+    }
+    /* the last vector's lanes inside the units; the others are whole */
+    const __mmask16 last = lanes16_below(units, column + 16 * (vectors - 1));
+    const __mmask16 m0 = vectors == 1 ? last : (__mmask16) 0xFFFF, m1 = last;
+    const int has_bias = pb->b != 0, rectify_on = pb->rectify_on;
+    const __m512 bias0 = has_bias ? _mm512_maskz_loadu_ps(m0, pb->b + column) : _mm512_setzero_ps();
+    const __m512 bias1 = has_bias && vectors == 2 ? _mm512_maskz_loadu_ps(m1, pb->b + column + 16)
+                                                  : _mm512_setzero_ps();
+    const float *res = pb->r ? pb->r + row * units + column : 0;
+    float *out = pb->y + row * units + column;
+#define FINISH(sum, bias, offset, mask)                                                                   \
+        {                                                                                               \
+            __m512 v = sum;                                                                             \
+            if (has_bias) v = _mm512_add_ps(v, bias);                                                   \
+            if (res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, res + (offset)));                 \
+            if (rectify_on) v = rectify16(v, slope, cap);                                               \
+            _mm512_mask_storeu_ps(out + (offset), mask, v);                                             \
+        }
+#define ROW_STORE(n)                                                                                    \
+        if (rows > n) {                                                                                 \
+            FINISH(a##n, bias0, (int64_t) (n) * units, m0)                                              \
+            if (vectors == 2) FINISH(b##n, bias1, (int64_t) (n) * units + 16, m1)                       \
+        }
+    ROW_STORE(0) ROW_STORE(1) ROW_STORE(2) ROW_STORE(3) ROW_STORE(4) ROW_STORE(5)
+#undef ROW_STORE
+#undef FINISH
+}
+
+/* One tile of `rows` rows over a group of 32 columns at column: 16-float vectors, and rows_tile for an 8-wide strip. */
+TARGET512 INLINE void wide_group(const problem *pb, const float *w, int64_t row, int column, const int rows,
+                                 __m512 slope, __m512 cap, __m256 slope8, __m256 cap8) {
+    int left = pb->units - column;
+    if (left > 24) { /* two strips of 16 */
+        wide_tile(pb, w, row, column, rows, 2, slope, cap);
+    } else if (left > 16) { /* a strip of 16, then one of at most 8 */
+        wide_tile(pb, w, row, column, rows, 1, slope, cap);
+        rows_tile(pb, w, row, column + 16, rows, 1, slope8, cap8);
+    } else if (left > 8) { /* one strip of 9 to 16 */
+        wide_tile(pb, w, row, column, rows, 1, slope, cap);
+    } else {
+        rows_tile(pb, w, row, column, rows, 1, slope8, cap8);
+    }
+}
+
+/* Tiles [first, end) of the product in 512-bit vectors, numbered as rows_tiles numbers them, by groups of 32 columns. */
+TARGET512 static void wide_tiles(const problem *pb, const float *w, int64_t first, int64_t end) {
+    const __m512 slope = _mm512_set1_ps(pb->slope), cap = _mm512_set1_ps(pb->cap);
+    const __m256 slope8 = _mm256_set1_ps(pb->slope), cap8 = _mm256_set1_ps(pb->cap);
+    const int64_t groups = (pb->units + 31) / 32;
+    for (int64_t t = first; t < end; t++) {
+        int column = (int) (t % groups) * 32;
+        int64_t row = t / groups * TILE_ROWS;
+        int rows = pb->rows - row < TILE_ROWS ? (int) (pb->rows - row) : TILE_ROWS;
+        switch (rows) { /* each its own inlined instance */
+            case 1: wide_group(pb, w, row, column, 1, slope, cap, slope8, cap8); break;
+            case 2: wide_group(pb, w, row, column, 2, slope, cap, slope8, cap8); break;
+            case 3: wide_group(pb, w, row, column, 3, slope, cap, slope8, cap8); break;
+            case 4: wide_group(pb, w, row, column, 4, slope, cap, slope8, cap8); break;
+            case 5: wide_group(pb, w, row, column, 5, slope, cap, slope8, cap8); break;
+            case 6: wide_group(pb, w, row, column, 6, slope, cap, slope8, cap8); break;
+            default: break;
+        }
+    }
+}
+
+/*
  * The problem of a call from Java: addresses as jlong (0: none); the input map's height and width and the strides
  * (1 and 1: y's rows are x's, whatever the map).
  */
@@ -325,6 +428,12 @@ JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_PointwiseConvPlan_support
     (void) env;
     (void) type;
     return avx2_fma_supported() ? JNI_TRUE : JNI_FALSE;
+}
+
+JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_PointwiseConvPlan_wideSupported(JNIEnv *env, jclass type) {
+    (void) env;
+    (void) type;
+    return avx2_fma_supported() && avx512f_supported() ? JNI_TRUE : JNI_FALSE;
 }
 
 JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_PointwiseConvPlan_prepare(
@@ -346,6 +455,7 @@ typedef struct {
     problem pb;
     const float *w; /* prepared: in panels for `threads` threads, or in strips */
     int panels;
+    int wide; /* the product in 512-bit vectors */
     int threads;
     int64_t tiles; /* the product's */
 } pointwise_step;
@@ -357,6 +467,8 @@ TARGET static void run_pointwise(const void *args, int thread, int team, float *
         for (int t = thread; t < s->threads; t += team) {
             share(&s->pb, s->w, s->threads, t);
         }
+    } else if (s->wide) {
+        wide_tiles(&s->pb, s->w, s->tiles * thread / team, s->tiles * (thread + 1) / team);
     } else {
         rows_tiles(&s->pb, s->w, s->tiles * thread / team, s->tiles * (thread + 1) / team);
     }
@@ -365,15 +477,16 @@ TARGET static void run_pointwise(const void *args, int thread, int team, float *
 /* Runs the pass now (chain 0), or appends it to the chain; JNI_FALSE where the chain could not grow. */
 static jboolean submit(jlong x, jint rows, jint in, jlong w, jint units, jlong b, jlong r, jboolean rectify_on,
                        jfloat slope, jfloat cap, jlong y, jint in_h, jint in_w, jint stride_h, jint stride_w,
-                       jint threads, int panels, jlong chain) {
+                       jint threads, int panels, int wide, jlong chain) {
     osprey_step step = {run_pointwise, threads, {{0}}};
     pointwise_step *s = (pointwise_step *) step.args.bytes;
     _Static_assert(sizeof(pointwise_step) <= STEP_ARGS_BYTES, "a pointwise step's operands fit a step");
     s->pb = problem_of(x, rows, in, units, b, r, rectify_on, slope, cap, y, in_h, in_w, stride_h, stride_w);
     s->w = (const float *) (intptr_t) w;
     s->panels = panels;
+    s->wide = !panels && wide;
     s->threads = threads;
-    s->tiles = (int64_t) (units + 15) / 16 * ((rows + TILE_ROWS - 1) / TILE_ROWS);
+    s->tiles = (int64_t) (units + (s->wide ? 31 : 15)) / (s->wide ? 32 : 16) * ((rows + TILE_ROWS - 1) / TILE_ROWS);
     if (!panels && s->tiles < threads) {
         step.threads = (int) s->tiles; /* a tile each at least */
     }
@@ -391,16 +504,16 @@ JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_PointwiseConvPlan_forward
     (void) env;
     (void) type;
     return submit(x, rows, in, w, units, b, r, rectify_on, slope, cap, y, in_h, in_w, stride_h, stride_w, threads,
-                  1, chain);
+                  1, 0, chain);
 }
 
 JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_PointwiseConvPlan_forwardRows(
         JNIEnv *env, jclass type, jlong x, jint rows, jint in, jlong w, jint units, jlong b, jlong r,
         jboolean rectify_on, jfloat slope, jfloat cap, jlong y, jint in_h, jint in_w, jint stride_h, jint stride_w,
-        jint threads, jlong chain) {
+        jint threads, jboolean wide, jlong chain) {
     (void) env;
     (void) type;
     return submit(x, rows, in, w, units, b, r, rectify_on, slope, cap, y, in_h, in_w, stride_h, stride_w, threads,
-                  0, chain);
+                  0, wide == JNI_TRUE, chain);
 }
 #endif

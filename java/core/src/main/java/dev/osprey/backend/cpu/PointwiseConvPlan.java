@@ -49,6 +49,14 @@ final class PointwiseConvPlan implements ChainableConv {
     static final boolean ENABLED = Boolean.parseBoolean(System.getProperty("osprey.cpu.smallPointwise", "true"));
     private static final String UNAVAILABLE = NativeCpu.kernelUnavailable("the small pointwise convolution",
             PointwiseConvPlan::supported);
+    /**
+     * Whether the processor has AVX-512F, where the matrix product takes 32 output channels at a time in 512-bit
+     * vectors (the same bits as its 256-bit tiles). On the Zen 5 (full-width 512-bit units), alone on 2 threads with
+     * the kernel from L3 (benchmarks/kernels/pointwise_bench.c), MobileNetV2's batch-1 layers took 0.61-0.85x the
+     * 256-bit time: 16 x 96 at 256 pixels 2.9 against 4.8 us, 144 x 24 at 64 pixels 2.6 against 3.2, 576 x 96 at 4
+     * pixels 2.0 against 3.0. The panels stay 256-bit: they stream the kernel from L3, and 512-bit ones ran level.
+     */
+    private static final boolean WIDE = UNAVAILABLE == null && wideSupported();
 
     private final Conv2dSpec spec;
     private final int pixels;
@@ -57,12 +65,18 @@ final class PointwiseConvPlan implements ChainableConv {
     private final boolean rectify;
     private final float slope;
     private final float cap;
+    private final boolean wide; // the matrix product in 512-bit vectors
 
     /**
      * Plans op, which must {@link #fits}, for a team of threads (the backend gives it {@link #team}). The team is fixed
      * here, not read from the calling thread, because the panels a kernel is prepared into depend on it.
      */
     PointwiseConvPlan(ConvInference op, int team) {
+        this(op, team, WIDE);
+    }
+
+    /** As {@link #PointwiseConvPlan(ConvInference, int)}, the product in 512-bit vectors where wide (and possible). */
+    PointwiseConvPlan(ConvInference op, int team, boolean wide) {
         if (!fits(op)) {
             String why = UNAVAILABLE != null ? UNAVAILABLE : !ENABLED ? "turned off (-Dosprey.cpu.smallPointwise=false)"
                     : "expected an fp32 1x1 convolution, unpadded, undilated, of one group, with the "
@@ -81,6 +95,12 @@ final class PointwiseConvPlan implements ChainableConv {
         this.rectify = a.kind() == Activation.Kind.RELU;
         this.slope = a.alpha();
         this.cap = a.maxValue();
+        this.wide = wide && WIDE && !panels;
+    }
+
+    /** Whether the matrix product takes the 512-bit path here: the kernel runs, and the processor has AVX-512F. */
+    static boolean wide() {
+        return WIDE;
     }
 
     /**
@@ -148,13 +168,14 @@ final class PointwiseConvPlan implements ChainableConv {
         }
         return forwardRows(x.pointer().address(), pixels, spec.inC(), kernel.pointer().address(), spec.filters(), b,
                 r, rectify, slope, cap, y.pointer().address(), spec.inH(), spec.inW(), spec.strideH(), spec.strideW(),
-                threads, chain);
+                threads, wide, chain);
     }
 
-    /** "osprey_pointwise_panels:avx2" or "osprey_pointwise_rows:avx2". */
+    /** "osprey_pointwise_panels:avx2", "osprey_pointwise_rows:avx512" or "osprey_pointwise_rows:avx2". */
     @Override
     public String implementation() {
-        return panels ? "osprey_pointwise_panels:avx2" : "osprey_pointwise_rows:avx2";
+        return panels ? "osprey_pointwise_panels:avx2" : wide ? "osprey_pointwise_rows:avx512"
+                : "osprey_pointwise_rows:avx2";
     }
 
     @Override
@@ -169,6 +190,9 @@ final class PointwiseConvPlan implements ChainableConv {
 
     /** Whether the processor has the instructions the kernel uses (AVX2 and FMA on x86-64). */
     private static native boolean supported();
+
+    /** Whether it also has AVX-512F, which the matrix product's 512-bit path uses. */
+    private static native boolean wideSupported();
 
     /** Keras' (in, units) kernel into the panels a plan of this many threads reads ({@link #preparedFloats}). */
     private static native void prepare(long keras, int in, int units, int threads, long prepared);
@@ -185,8 +209,9 @@ final class PointwiseConvPlan implements ChainableConv {
                                           boolean rectify, float slope, float cap, long y, int inH, int inW,
                                           int strideH, int strideW, int threads, long chain);
 
-    /** The same with the kernel prepared in strips, any number of rows. */
+    /** The same with the kernel prepared in strips, any number of rows; wide: in 512-bit vectors. */
     private static native boolean forwardRows(long x, int rows, int in, long kernel, int units, long bias,
                                               long residual, boolean rectify, float slope, float cap, long y, int inH,
-                                              int inW, int strideH, int strideW, int threads, long chain);
+                                              int inW, int strideH, int strideW, int threads, boolean wide,
+                                              long chain);
 }

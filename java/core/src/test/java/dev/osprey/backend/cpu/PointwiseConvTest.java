@@ -86,7 +86,8 @@ class PointwiseConvTest {
         backend.inferenceConv(op(two));
         assertEquals(before, backend.nativeAllocations(), "a second call finds its plan");
         Conv2dSpec four = pointwise(1, 2, 2, 64, 384, true, Activation.RELU6);
-        assertEquals("osprey_pointwise_rows:avx2", backend.inferenceConv(op(four)).implementation());
+        String rows = PointwiseConvPlan.wide() ? "osprey_pointwise_rows:avx512" : "osprey_pointwise_rows:avx2";
+        assertEquals(rows, backend.inferenceConv(op(four)).implementation());
         assertEquals(64 * 384, backend.conv2dInferenceKernelSize(op(four)), "prepared in strips");
         assertInstanceOf(ConvInferencePlan.class, backend.inferenceConv(op(pointwise(257, 1, 1, 16, 16, true,
                 Activation.RELU6))), "257 pixels");
@@ -95,7 +96,7 @@ class PointwiseConvTest {
         assertInstanceOf(ConvInferencePlan.class, backend.inferenceConv(op(four.withActivation(Activation.SWISH))));
         assertFalse(PointwiseConvPlan.fits(new ConvInference(four.withMath(Precision.BF16), false, Precision.BF16)),
                 "bf16");
-        assertEquals("osprey_pointwise_rows:avx2", backend.inferenceConv(op(strided(1, 32, 32, 16, 32, 2, 2)))
+        assertEquals(rows, backend.inferenceConv(op(strided(1, 32, 32, 16, 32, 2, 2)))
                 .implementation(), "a projection shortcut of stride 2: 256 pixels");
         assertThrows(IllegalArgumentException.class, () -> strided(1, 4, 4, 16, 32, 0, 1), "stride 0");
         assertThrows(IllegalArgumentException.class, () -> strided(1, 4, 4, 16, 32, -1, -1), "negative strides");
@@ -231,6 +232,81 @@ class PointwiseConvTest {
             assertClose(team + " threads", ReferenceOps.conv2dForward(s, x, k, b),
                     ConvInferenceRuns.forwardWithSentinels(plan, s, x, k, b), 1e-5);
         }
+    }
+
+    /**
+     * The matrix product's 512-bit tiles (groups of 32 columns: two 16-float vectors, one, one masked, or one and an
+     * 8-wide strip in 8-float vectors) give the 256-bit tiles' bits, with and without bias and residual, on 1 to 3
+     * threads, writing nothing past the output.
+     */
+    @Test
+    void the512BitProductGivesTheBitsOfThe256BitOne() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(PointwiseConvPlan.wide(),
+                "this processor has no AVX-512F: one path only");
+        Conv2dSpec[] specs = {
+            pointwise(1, 16, 16, 16, 96, true, Activation.RELU6),   // MobileNetV2's 256 pixels: 3 groups of 2 vectors
+            pointwise(1, 8, 8, 96, 24, true, Activation.LINEAR),    // 24: a vector of 16, then a strip of 8
+            pointwise(1, 4, 4, 144, 32, true, Activation.RELU6),    // 16 pixels: tiles of 6, 6 and 4 rows
+            pointwise(2, 1, 3, 9, 45, false, Activation.relu(0.8f, 0.2f)), // 32 + 13 (masked), no bias, leaky capped
+            pointwise(1, 1, 5, 13, 40, true, Activation.RELU),      // 32 + 8: the 8-wide strip alone in its group
+            pointwise(1, 3, 3, 7, 20, true, Activation.RELU),       // 16 + 4 lanes of an 8-wide strip
+            pointwise(1, 1, 7, 5, 9, true, Activation.LINEAR),      // one vector of 9 lanes
+            pointwise(1, 1, 4, 11, 5, true, Activation.RELU6),      // 5 lanes: 256-bit only
+            pointwise(1, 2, 2, 576, 160, true, Activation.LINEAR),  // 5 groups of 2 vectors, 4 pixels
+            strided(1, 16, 16, 32, 64, 2, 2),                       // a projection shortcut, 64 pixels
+        };
+        for (Conv2dSpec s : specs) {
+            Random r = new Random(s.toString().hashCode());
+            int pixels = s.batch() * s.outH() * s.outW();
+            float[] x = random(r, s.batch() * s.inH() * s.inW() * s.inC());
+            x[x.length / 2] = Float.NaN; // reaches its pixel's outputs in both
+            float[] k = random(r, s.inC() * s.filters());
+            float[] b = s.hasBias() ? random(r, s.filters()) : null;
+            for (boolean withResidual : new boolean[] {false, true}) {
+                float[] residual = withResidual ? random(r, pixels * s.filters()) : null;
+                for (int team = 1; team <= 3; team++) {
+                    float[][] out = new float[2][];
+                    for (int i = 0; i < 2; i++) {
+                        PointwiseConvPlan plan = new PointwiseConvPlan(op(s), team, i == 0);
+                        assertEquals(i == 0 ? "osprey_pointwise_rows:avx512" : "osprey_pointwise_rows:avx2",
+                                plan.implementation());
+                        out[i] = forwardWithSentinels(plan, s, x, k, b, residual);
+                    }
+                    org.junit.jupiter.api.Assertions.assertArrayEquals(out[1], out[0], 0f,
+                            s + (withResidual ? " with a residual" : "") + ", " + team + " threads");
+                }
+            }
+        }
+    }
+
+    /** plan's pass of s with this bias and residual (either may be null), the output followed by sentinels. */
+    private static float[] forwardWithSentinels(PointwiseConvPlan plan, Conv2dSpec s, float[] x, float[] k, float[] b,
+                                                float[] residual) {
+        int outputs = s.batch() * s.outH() * s.outW() * s.filters();
+        int sentinels = 16;
+        try (CpuTensor tx = tensor(x, s.inputShape()); CpuTensor tk = tensor(k, s.kernelShape());
+             CpuTensor prepared = CpuTensor.allocate(new int[] {Math.toIntExact(plan.preparedFloats())});
+             CpuTensor tb = b == null ? null : tensor(b, b.length);
+             CpuTensor tr = residual == null ? null : tensor(residual, residual.length);
+             CpuTensor y = CpuTensor.allocate(new int[] {outputs + sentinels})) {
+            float[] filled = new float[outputs + sentinels];
+            java.util.Arrays.fill(filled, 12345f);
+            y.buffer().put(0, filled);
+            plan.prepare(tk, prepared);
+            plan.forward(tx, prepared, tb, tr, y);
+            float[] all = new float[outputs + sentinels];
+            y.buffer().get(0, all);
+            for (int i = outputs; i < all.length; i++) {
+                assertEquals(12345f, all[i], "float " + (i - outputs) + " past the output of " + s);
+            }
+            return java.util.Arrays.copyOf(all, outputs);
+        }
+    }
+
+    private static CpuTensor tensor(float[] values, int... shape) {
+        CpuTensor t = CpuTensor.allocate(shape);
+        t.buffer().put(0, values);
+        return t;
     }
 
     @Test
