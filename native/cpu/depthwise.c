@@ -7,7 +7,9 @@
  * For each output pixel the taps inside the input are found once; then 32 channels at a time (4 vectors of sums in
  * registers, the last channels % 8 through a mask) every tap's input and kernel vector are multiplied in, in tap
  * order (rows, then columns), and bias, residual and activation are applied as the sums are stored. Taps in the
- * padding are skipped: they would add zeros. The output pixels are split over the threads by rows.
+ * padding are skipped: they would add zeros. The output pixels are split over the threads by rows. Where the processor
+ * has AVX-512F, 64 channels at a time in 16-float vectors (every tail through a lane mask), the same sums in the same
+ * order: the same bits.
  */
 #include <jni.h>
 
@@ -19,7 +21,7 @@ JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_DepthwiseConvPlan_support
 }
 #else
 #include <stdint.h>
-#include "avx2_ops.h"
+#include "avx512_ops.h"
 #include "op_chain.h"
 
 
@@ -82,6 +84,78 @@ TARGET INLINE void pixel_channels(const problem *pb, const float *in, int i0, in
     }
 }
 
+/*
+ * pixel_channels in 16-float vectors: channels [channel, channel + 16 * vectors) of one output pixel, the last vector's
+ * lanes those `last` holds (all 16 but at the channels' end), the other vectors whole.
+ */
+TARGET512 INLINE void pixel_channels16(const problem *pb, const float *in, int i0, int i1, int j0, int j1,
+                                       int channel, const int vectors, __mmask16 last, const float *r, __m512 slope,
+                                       __m512 cap, float *y) {
+    __m512 sums[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    const int64_t row = (int64_t) pb->w * pb->c;
+    for (int i = i0; i < i1; i++) {
+        for (int j = j0; j < j1; j++) {
+            const float *xv = in + (i - i0) * row + (int64_t) (j - j0) * pb->c + channel;
+            const float *kv = pb->k + ((int64_t) i * pb->kw + j) * pb->c + channel;
+            for (int v = 0; v < vectors; v++) { /* unrolled: vectors is a constant */
+                __mmask16 m = v == vectors - 1 ? last : (__mmask16) 0xFFFF;
+                sums[v] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, xv + 16 * v), _mm512_maskz_loadu_ps(m, kv + 16 * v),
+                                          sums[v]);
+            }
+        }
+    }
+    for (int v = 0; v < vectors; v++) {
+        int ch = channel + 16 * v;
+        __mmask16 m = v == vectors - 1 ? last : (__mmask16) 0xFFFF;
+        __m512 a = sums[v];
+        if (pb->b) {
+            a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(m, pb->b + ch));
+        }
+        if (r) {
+            a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(m, r + ch));
+        }
+        _mm512_mask_storeu_ps(y + ch, m, pb->rectify_on ? rectify16(a, slope, cap) : a);
+    }
+}
+
+/* rows in 16-float vectors (see pixel_channels16). */
+TARGET512 static void rows16(const problem *pb, int64_t first, int64_t end) {
+    const __m512 slope = _mm512_set1_ps(pb->slope), cap = _mm512_set1_ps(pb->cap);
+    const int c = pb->c;
+    for (int64_t row = first; row < end; row++) {
+        int n = (int) (row / pb->out_h), oh = (int) (row % pb->out_h);
+        int top = oh * pb->sh - pb->pad_top;
+        int i0 = top < 0 ? -top : 0;
+        int i1 = pb->h - top < pb->kh ? pb->h - top : pb->kh;
+        for (int ow = 0; ow < pb->out_w; ow++) {
+            int left = ow * pb->sw - pb->pad_left;
+            int j0 = left < 0 ? -left : 0;
+            int j1 = pb->w - left < pb->kw ? pb->w - left : pb->kw;
+            const float *in = i0 < i1 && j0 < j1 ? pb->x + (((int64_t) n * pb->h + top + i0) * pb->w + left + j0) * c
+                                                 : pb->x;
+            int64_t out = (((int64_t) n * pb->out_h + oh) * pb->out_w + ow) * c;
+            const float *r = pb->r ? pb->r + out : 0;
+            float *y = pb->y + out;
+            int channel = 0;
+            for (; channel + 64 <= c; channel += 64) {
+                pixel_channels16(pb, in, i0, i1, j0, j1, channel, 4, (__mmask16) 0xFFFF, r, slope, cap, y);
+            }
+            int left_over = c - channel;
+            if (left_over == 0) {
+                continue;
+            }
+            int tail = left_over - (left_over - 1) / 16 * 16; /* the last vector's lanes, 1 to 16 */
+            __mmask16 last = (__mmask16) (tail == 16 ? 0xFFFF : (1u << tail) - 1u);
+            switch ((left_over + 15) / 16) { /* vectors left */
+                case 3: pixel_channels16(pb, in, i0, i1, j0, j1, channel, 3, last, r, slope, cap, y); break;
+                case 2: pixel_channels16(pb, in, i0, i1, j0, j1, channel, 2, last, r, slope, cap, y); break;
+                case 1: pixel_channels16(pb, in, i0, i1, j0, j1, channel, 1, last, r, slope, cap, y); break;
+                default: pixel_channels16(pb, in, i0, i1, j0, j1, channel, 4, last, r, slope, cap, y); break;
+            }
+        }
+    }
+}
+
 /* Output rows [first, end) of the batch (row = image x out_h + output row). */
 TARGET static void rows(const problem *pb, int64_t first, int64_t end) {
     const __m256 slope = _mm256_set1_ps(pb->slope), cap = _mm256_set1_ps(pb->cap);
@@ -127,23 +201,35 @@ JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_DepthwiseConvPlan_support
     return avx2_fma_supported() ? JNI_TRUE : JNI_FALSE;
 }
 
+JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_DepthwiseConvPlan_wideSupported(JNIEnv *env, jclass type) {
+    (void) env;
+    (void) type;
+    return avx2_fma_supported() && avx512f_supported() ? JNI_TRUE : JNI_FALSE;
+}
+
 /* A forward pass as a step (op_chain.h): a contiguous range of the output rows. */
 typedef struct {
     problem pb;
     int64_t rows; /* batch x out_h */
+    int wide;     /* in 16-float vectors */
 } depthwise_step;
 
 TARGET static void run_depthwise(const void *args, int thread, int team, float *scratch) {
     (void) scratch;
     const depthwise_step *s = args;
-    rows(&s->pb, s->rows * thread / team, s->rows * (thread + 1) / team);
+    int64_t first = s->rows * thread / team, end = s->rows * (thread + 1) / team;
+    if (s->wide) {
+        rows16(&s->pb, first, end);
+    } else {
+        rows(&s->pb, first, end);
+    }
 }
 
 /* Runs the pass now (chain 0), or appends it to the chain; JNI_FALSE where the chain could not grow. */
 JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_DepthwiseConvPlan_forward(
         JNIEnv *env, jclass type, jlong x, jint batch, jint h, jint w, jint c, jint kh, jint kw, jint sh, jint sw,
         jint pad_top, jint pad_left, jint out_h, jint out_w, jlong k, jlong b, jlong r, jboolean rectify_on,
-        jfloat slope, jfloat cap, jlong y, jint threads, jlong chain) {
+        jfloat slope, jfloat cap, jlong y, jint threads, jboolean wide, jlong chain) {
     (void) env;
     (void) type;
     osprey_step step = {run_depthwise, threads, {{0}}};
@@ -154,6 +240,7 @@ JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_DepthwiseConvPlan_forward
                   rectify_on, slope, cap, (float *) (intptr_t) y};
     s->pb = pb;
     s->rows = (int64_t) batch * out_h;
+    s->wide = wide == JNI_TRUE;
     if (s->rows < threads) {
         step.threads = (int) s->rows; /* a row each at least */
     }

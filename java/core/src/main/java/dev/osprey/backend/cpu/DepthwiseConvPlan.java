@@ -23,15 +23,26 @@ final class DepthwiseConvPlan implements ChainableConv {
     static final boolean ENABLED = Boolean.parseBoolean(System.getProperty("osprey.cpu.smallDepthwise", "true"));
     private static final String UNAVAILABLE = NativeCpu.kernelUnavailable("the small depthwise convolution",
             DepthwiseConvPlan::supported);
+    /**
+     * Whether the processor has AVX-512F, where the kernel takes 64 channels at a time in 512-bit vectors (the same
+     * bits as its 256-bit path).
+     */
+    private static final boolean WIDE = UNAVAILABLE == null && wideSupported();
 
     private final Conv2dSpec spec;
     private final int threads;
     private final boolean rectify;
     private final float slope;
     private final float cap;
+    private final boolean wide;
 
     /** Plans op, which must {@link #fits}, for the calling thread's current OpenMP team. */
     DepthwiseConvPlan(ConvInference op) {
+        this(op, WIDE);
+    }
+
+    /** As {@link #DepthwiseConvPlan(ConvInference)}, in 512-bit vectors where wide (and the processor has them). */
+    DepthwiseConvPlan(ConvInference op, boolean wide) {
         if (!fits(op)) {
             String why = UNAVAILABLE != null ? UNAVAILABLE : !ENABLED ? "turned off (-Dosprey.cpu.smallDepthwise=false)"
                     : "expected an fp32 depthwise convolution (one filter per channel, a kernel of at most 7x7, no "
@@ -45,6 +56,12 @@ final class DepthwiseConvPlan implements ChainableConv {
         this.rectify = a.kind() == Activation.Kind.RELU;
         this.slope = a.alpha();
         this.cap = a.maxValue();
+        this.wide = wide && WIDE;
+    }
+
+    /** Whether plans take the 512-bit path here: the kernel runs, and the processor has AVX-512F. */
+    static boolean wide() {
+        return WIDE;
     }
 
     /** Null where the kernel can run on this machine; otherwise why not. */
@@ -81,12 +98,12 @@ final class DepthwiseConvPlan implements ChainableConv {
         return forward(x.pointer().address(), s.batch(), s.inH(), s.inW(), s.inC(), s.kernelH(), s.kernelW(),
                 s.strideH(), s.strideW(), s.padTop(), s.padLeft(), s.outH(), s.outW(), kernel.pointer().address(),
                 bias == null ? 0 : bias.pointer().address(), residual == null ? 0 : residual.pointer().address(),
-                rectify, slope, cap, y.pointer().address(), threads, chain);
+                rectify, slope, cap, y.pointer().address(), threads, wide, chain);
     }
 
     @Override
     public String implementation() {
-        return "osprey_depthwise:avx2";
+        return wide ? "osprey_depthwise:avx512" : "osprey_depthwise:avx2";
     }
 
     @Override
@@ -102,12 +119,16 @@ final class DepthwiseConvPlan implements ChainableConv {
     /** Whether the processor has the instructions the kernel uses (AVX2 and FMA on x86-64). */
     private static native boolean supported();
 
+    /** Whether it also has AVX-512F, which the 512-bit path uses. */
+    private static native boolean wideSupported();
+
     /**
      * y (batch, outH, outW, c) = rectify(depthwise(x (batch, h, w, c), kernel) + bias + residual); bias and residual
-     * may be 0 (none). Runs now where chain is 0, else is appended to that chain (false: it could not grow).
+     * may be 0 (none); wide: in 512-bit vectors. Runs now where chain is 0, else is appended to that chain (false: it
+     * could not grow).
      */
     private static native boolean forward(long x, int batch, int h, int w, int c, int kh, int kw, int strideH,
                                           int strideW, int padTop, int padLeft, int outH, int outW, long kernel,
                                           long bias, long residual, boolean rectify, float slope, float cap, long y,
-                                          int threads, long chain);
+                                          int threads, boolean wide, long chain);
 }

@@ -68,11 +68,79 @@ class DepthwiseConvTest {
         }
     }
 
+    /**
+     * The 512-bit path (64 channels at a time, any tail through a lane mask) gives the 256-bit path's bits, with and
+     * without bias and residual, writing nothing past the output.
+     */
+    @Test
+    void the512BitPathGivesTheBitsOfThe256BitPath() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(DepthwiseConvPlan.wide(),
+                "this processor has no AVX-512F: one path only");
+        Conv2dSpec[] specs = {
+            depthwise(1, 8, 8, 144, 3, 1, ONE, true, Activation.RELU6),                 // 64 + 64 + 16
+            depthwise(1, 4, 4, 192, 3, 2, new int[] {0, 0, 1, 1}, true, Activation.RELU6), // 3 x 64, stride 2
+            depthwise(1, 1, 1, 960, 3, 1, ONE, true, Activation.RELU6),                 // the centre tap alone
+            depthwise(2, 3, 5, 13, 3, 1, new int[] {0, 1, 2, 0}, false, Activation.LINEAR), // 13 lanes, no bias
+            depthwise(1, 5, 4, 37, 5, 2, new int[] {2, 2, 2, 2}, true, Activation.relu(0.8f, 0.2f)), // 16 + 16 + 5
+            depthwise(3, 4, 4, 120, 3, 1, ONE, true, Activation.RELU),                  // 64 + 3 vectors, 8 lanes
+            depthwise(1, 2, 2, 100, 7, 1, new int[] {3, 3, 3, 3}, true, Activation.RELU), // 64 + 36: 7x7, 4 lanes
+            depthwise(1, 1, 1, 8, 3, 1, new int[] {3, 3, 3, 3}, true, Activation.RELU6), // windows wholly in padding
+        };
+        for (Conv2dSpec s : specs) {
+            Random r = new Random(s.toString().hashCode());
+            int outputs = s.batch() * s.outH() * s.outW() * s.filters();
+            float[] x = random(r, s.batch() * s.inH() * s.inW() * s.inC());
+            x[x.length / 3] = Float.NaN; // reaches the outputs it feeds in both
+            float[] k = random(r, s.kernelH() * s.kernelW() * s.inC());
+            float[] b = s.hasBias() ? random(r, s.filters()) : null;
+            for (boolean withResidual : new boolean[] {false, true}) {
+                float[] residual = withResidual ? random(r, outputs) : null;
+                float[][] out = new float[2][];
+                for (int i = 0; i < 2; i++) {
+                    DepthwiseConvPlan plan = new DepthwiseConvPlan(op(s), i == 0);
+                    assertEquals(i == 0 ? "osprey_depthwise:avx512" : "osprey_depthwise:avx2", plan.implementation());
+                    out[i] = forwardWithSentinels(plan, s, x, k, b, residual);
+                }
+                assertArrayEquals(out[1], out[0], 0f,
+                        s + (withResidual ? " with a residual" : ""));
+            }
+        }
+    }
+
+    /** plan's pass of s with this bias and residual (either may be null), the output followed by sentinels. */
+    private static float[] forwardWithSentinels(DepthwiseConvPlan plan, Conv2dSpec s, float[] x, float[] k, float[] b,
+                                                float[] residual) {
+        int outputs = s.batch() * s.outH() * s.outW() * s.filters();
+        int sentinels = 16;
+        try (CpuTensor tx = tensor(x, s.inputShape()); CpuTensor tk = tensor(k, s.kernelShape());
+             CpuTensor tb = b == null ? null : tensor(b, b.length);
+             CpuTensor tr = residual == null ? null : tensor(residual, residual.length);
+             CpuTensor y = CpuTensor.allocate(new int[] {outputs + sentinels})) {
+            float[] filled = new float[outputs + sentinels];
+            java.util.Arrays.fill(filled, 12345f);
+            y.buffer().put(0, filled);
+            plan.forward(tx, tk, tb, tr, y);
+            float[] all = new float[outputs + sentinels];
+            y.buffer().get(0, all);
+            for (int i = outputs; i < all.length; i++) {
+                assertEquals(12345f, all[i], "float " + (i - outputs) + " past the output of " + s);
+            }
+            return java.util.Arrays.copyOf(all, outputs);
+        }
+    }
+
+    private static CpuTensor tensor(float[] values, int... shape) {
+        CpuTensor t = CpuTensor.allocate(shape);
+        t.buffer().put(0, values);
+        return t;
+    }
+
     @Test
     void theBackendRunsFewPixelsHereAndMoreThroughOneDnn() {
         Conv2dSpec small = depthwise(1, 8, 8, 96, 3, 1, ONE, true, Activation.RELU6); // 64 output pixels
         assertInstanceOf(DepthwiseConvPlan.class, backend.inferenceConv(op(small)));
-        assertEquals("osprey_depthwise:avx2", backend.inferenceConv(op(small)).implementation());
+        assertEquals(DepthwiseConvPlan.wide() ? "osprey_depthwise:avx512" : "osprey_depthwise:avx2",
+                backend.inferenceConv(op(small)).implementation());
         assertEquals(0, backend.conv2dInferenceKernelSize(op(small)), "Keras' layout, as it is");
         long before = backend.nativeAllocations();
         backend.inferenceConv(op(small));

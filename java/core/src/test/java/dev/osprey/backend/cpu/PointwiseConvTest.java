@@ -272,7 +272,7 @@ class PointwiseConvTest {
                                 plan.implementation());
                         out[i] = forwardWithSentinels(plan, s, x, k, b, residual);
                     }
-                    org.junit.jupiter.api.Assertions.assertArrayEquals(out[1], out[0], 0f,
+                    assertArrayEquals(out[1], out[0], 0f,
                             s + (withResidual ? " with a residual" : "") + ", " + team + " threads");
                 }
             }
