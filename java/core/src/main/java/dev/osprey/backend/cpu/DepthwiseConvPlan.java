@@ -38,7 +38,7 @@ final class DepthwiseConvPlan implements ChainableConv {
 
     /** Plans op, which must {@link #fits}, for the calling thread's current OpenMP team. */
     DepthwiseConvPlan(ConvInference op) {
-        this(op, WIDE);
+        this(op, NativeCpu.wideVectorsAllowed() && WIDE);
     }
 
     /** As {@link #DepthwiseConvPlan(ConvInference)}, in 512-bit vectors where wide (and the processor has them). */

@@ -33,6 +33,26 @@ final class NativeCpu {
         }
     }
 
+    /** The system property that turns off the 512-bit paths of the pooled, pointwise and depthwise kernels. */
+    static final String WIDE_VECTORS_PROPERTY = "osprey.cpu.wideVectors";
+
+    /**
+     * Whether -Dosprey.cpu.wideVectors lets the pooled, pointwise and depthwise kernels take their 512-bit paths where
+     * the processor has AVX-512F: true (the default) or false, read when a plan is made. The paths give the same bits
+     * as the 256-bit ones; they were timed on a Zen 5 (full-width 512-bit units) only, so on a processor that splits
+     * 512-bit work into halves false is the way to compare. (The Winograd kernel has its own switch,
+     * -Dosprey.cpu.winogradAvx512.) Throws IllegalArgumentException for any other value.
+     */
+    static boolean wideVectorsAllowed() {
+        String raw = System.getProperty(WIDE_VECTORS_PROPERTY, "true");
+        String value = raw.trim().toLowerCase(java.util.Locale.ROOT);
+        if (!value.equals("true") && !value.equals("false")) {
+            throw new IllegalArgumentException("-D" + WIDE_VECTORS_PROPERTY + ": expected true or false, received '"
+                    + raw + "'");
+        }
+        return value.equals("true");
+    }
+
     /** Null when the library is loaded; otherwise why not. */
     static String unavailableReason() {
         return UNAVAILABLE;

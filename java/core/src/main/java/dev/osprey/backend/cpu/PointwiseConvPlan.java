@@ -72,7 +72,7 @@ final class PointwiseConvPlan implements ChainableConv {
      * here, not read from the calling thread, because the panels a kernel is prepared into depend on it.
      */
     PointwiseConvPlan(ConvInference op, int team) {
-        this(op, team, WIDE);
+        this(op, team, NativeCpu.wideVectorsAllowed() && WIDE);
     }
 
     /** As {@link #PointwiseConvPlan(ConvInference, int)}, the product in 512-bit vectors where wide (and possible). */

@@ -40,7 +40,7 @@ final class PooledConvPlan implements InferenceConv {
 
     /** Plans op, whose convolution and pooling must {@link #fits}, for the calling thread's current OpenMP team. */
     PooledConvPlan(ConvInference op) {
-        this(op, WIDE);
+        this(op, NativeCpu.wideVectorsAllowed() && WIDE);
     }
 
     /** As {@link #PooledConvPlan(ConvInference)}, in 512-bit vectors where wide (and the processor has them). */
