@@ -1,6 +1,6 @@
 /*
  * Helpers the kernel benchmark harnesses share (layer_bench.c, filter_bench.c, prepare_bench.c, backward_bench.c,
- * pooled_bench.c, dense_bench.c, pointwise_bench.c).
+ * pooled_bench.c, dense_bench.c, pointwise_bench.c, chain_barrier_bench.c).
  */
 #ifndef OSPREY_BENCH_UTIL_H
 #define OSPREY_BENCH_UTIL_H
