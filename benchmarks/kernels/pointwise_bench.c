@@ -44,6 +44,10 @@ int main(int argc, char **argv) {
                         "[MODE=auto|panels|product] [WIDE=0|1]\n");
         return 2;
     }
+    if (wide && !__builtin_cpu_supports("avx512f")) {
+        fprintf(stderr, "WIDE=1 needs a processor with AVX-512F, and this one has none\n");
+        return 2;
+    }
     int panels = !strcmp(mode, "auto") ? pixels <= 2 : !strcmp(mode, "panels");
     int64_t padded = (int64_t) in * ((units + 7) / 8 * 8);
     float *x = floats((int64_t) pixels * in), *w = floats((int64_t) in * units), *b = floats(units);

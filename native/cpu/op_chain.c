@@ -20,12 +20,14 @@ typedef struct {
  * thread 2^r before it, so after ceil(log2 team) rounds every thread knows every other has arrived). Each thread
  * writes only its own cache line, of one epoch per round, which counts the barriers it has passed; a waiter reads the
  * other thread's line until it holds this barrier's epoch. Between 2 threads that is one hand-over of a line each way,
- * at the same time: about 260 ns a barrier on this machine's vCPUs against about 440 for libgomp's (a counter every
- * thread updates, then a release), and MobileNetV2 at batch 1 meets about 50 of them a call. A waiter spins with a
- * pause, then yields its CPU now and then, so a thread that lost its CPU on a busy machine gets it back.
+ * at the same time: 44-53 ns a barrier against 184-186 for libgomp's (a counter every thread updates, then a release)
+ * where the 2 vCPUs share a last-level cache, about 260 against 440 where they don't (chain_barrier_bench.c, and a
+ * first probe), and MobileNetV2 at batch 1 meets about 50 of them a call. A waiter spins with a pause for a while
+ * (longer than a small pass takes), then yields its CPU at every look, so that on a busy machine, or with more threads
+ * than CPUs, the thread it waits for gets a CPU. (Where OMP_WAIT_POLICY is passive, CpuOpChain asks for OpenMP's.)
  */
-#define BARRIER_ROUNDS 8          /* teams of up to 2^8 threads; a larger team uses OpenMP's barrier */
-#define SPINS_BEFORE_YIELD 16384  /* about a millisecond of pauses */
+#define BARRIER_ROUNDS 8         /* teams of up to 2^8 threads; a larger team uses OpenMP's barrier */
+#define SPINS_BEFORE_YIELD 2048  /* pauses: some tens of microseconds */
 
 typedef struct {
     long epoch[BARRIER_ROUNDS];
@@ -42,11 +44,11 @@ static void chain_barrier(arrival *arrivals, int id, int size, long epoch) {
     for (int r = 0, distance = 1; distance < size; r++, distance <<= 1) {
         __atomic_store_n(&arrivals[id].epoch[r], epoch, __ATOMIC_RELEASE);
         const long *other = &arrivals[(id + size - distance) % size].epoch[r];
-        for (unsigned spins = 1; __atomic_load_n(other, __ATOMIC_ACQUIRE) < epoch; spins++) {
-            if (spins % SPINS_BEFORE_YIELD == 0) {
-                sched_yield();
-            } else {
+        for (unsigned spins = 0; __atomic_load_n(other, __ATOMIC_ACQUIRE) < epoch; spins++) {
+            if (spins < SPINS_BEFORE_YIELD) {
                 relax();
+            } else {
+                sched_yield();
             }
         }
     }

@@ -14,8 +14,9 @@
  *   where the processor has AVX-512F, tiles of 32 columns in 512-bit vectors, which give the same bits.
  *
  * Either way each output is one sum over the inputs in input order with FMA (the same order whatever the rows,
- * threads, panels or tiles), then bias, residual and activation are applied as it is stored. The last units % 8
- * columns are read and written through a mask, never past the end of W, b, r or y.
+ * threads, panels or tiles), then bias, residual and activation are applied as it is stored. The columns past the
+ * last whole vector (units % 8 in 8-float vectors, up to 15 in the 512-bit tiles' 16-float ones) are read and written
+ * through a mask, never past the end of W, b, r or y.
  */
 #include <jni.h>
 
@@ -484,9 +485,15 @@ static jboolean submit(jlong x, jint rows, jint in, jlong w, jint units, jlong b
     s->pb = problem_of(x, rows, in, units, b, r, rectify_on, slope, cap, y, in_h, in_w, stride_h, stride_w);
     s->w = (const float *) (intptr_t) w;
     s->panels = panels;
-    s->wide = !panels && wide;
     s->threads = threads;
-    s->tiles = (int64_t) (units + (s->wide ? 31 : 15)) / (s->wide ? 32 : 16) * ((rows + TILE_ROWS - 1) / TILE_ROWS);
+    int64_t row_tiles = (rows + TILE_ROWS - 1) / TILE_ROWS;
+    int64_t strips = (int64_t) (units + 15) / 16 * row_tiles, groups = (int64_t) (units + 31) / 32 * row_tiles;
+    /*
+     * The 512-bit tiles cover twice the columns, so over few pixels there may be fewer of them than threads (32
+     * channels at 4 pixels: one tile) where the 256-bit ones would keep every thread busy: there the 256-bit ones run.
+     */
+    s->wide = !panels && wide && (groups >= threads || strips <= groups);
+    s->tiles = s->wide ? groups : strips;
     if (!panels && s->tiles < threads) {
         step.threads = (int) s->tiles; /* a tile each at least */
     }

@@ -59,9 +59,12 @@ final class DepthwiseConvPlan implements ChainableConv {
         this.wide = wide && WIDE;
     }
 
-    /** Whether plans take the 512-bit path here: the kernel runs, and the processor has AVX-512F. */
+    /**
+     * Whether plans made now take the 512-bit path: the kernel runs, the processor has AVX-512F, and
+     * -Dosprey.cpu.wideVectors does not turn it off.
+     */
     static boolean wide() {
-        return WIDE;
+        return NativeCpu.wideVectorsAllowed() && WIDE;
     }
 
     /** Null where the kernel can run on this machine; otherwise why not. */

@@ -98,9 +98,12 @@ final class PointwiseConvPlan implements ChainableConv {
         this.wide = wide && WIDE && !panels;
     }
 
-    /** Whether the matrix product takes the 512-bit path here: the kernel runs, and the processor has AVX-512F. */
+    /**
+     * Whether plans made now take the 512-bit path: the kernel runs, the processor has AVX-512F, and
+     * -Dosprey.cpu.wideVectors does not turn it off.
+     */
     static boolean wide() {
-        return WIDE;
+        return NativeCpu.wideVectorsAllowed() && WIDE;
     }
 
     /**
@@ -171,7 +174,10 @@ final class PointwiseConvPlan implements ChainableConv {
                 threads, wide, chain);
     }
 
-    /** "osprey_pointwise_panels:avx2", "osprey_pointwise_rows:avx512" or "osprey_pointwise_rows:avx2". */
+    /**
+     * "osprey_pointwise_panels:avx2", "osprey_pointwise_rows:avx512" (512-bit tiles, or 256-bit ones where the wider
+     * tiles would leave a thread idle) or "osprey_pointwise_rows:avx2".
+     */
     @Override
     public String implementation() {
         return panels ? "osprey_pointwise_panels:avx2" : wide ? "osprey_pointwise_rows:avx512"

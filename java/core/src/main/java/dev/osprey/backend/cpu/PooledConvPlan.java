@@ -65,9 +65,12 @@ final class PooledConvPlan implements InferenceConv {
         return UNAVAILABLE;
     }
 
-    /** Whether plans take the 512-bit path here: the kernel runs, and the processor has AVX-512F. */
+    /**
+     * Whether plans made now take the 512-bit path: the kernel runs, the processor has AVX-512F, and
+     * -Dosprey.cpu.wideVectors does not turn it off.
+     */
     static boolean wide() {
-        return WIDE;
+        return NativeCpu.wideVectorsAllowed() && WIDE;
     }
 
     /** Whether the kernel computes conv then pool (see the class comment), and can run here. */

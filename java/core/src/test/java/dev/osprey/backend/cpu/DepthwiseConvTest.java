@@ -82,7 +82,7 @@ class DepthwiseConvTest {
             depthwise(1, 1, 1, 960, 3, 1, ONE, true, Activation.RELU6),                 // the centre tap alone
             depthwise(2, 3, 5, 13, 3, 1, new int[] {0, 1, 2, 0}, false, Activation.LINEAR), // 13 lanes, no bias
             depthwise(1, 5, 4, 37, 5, 2, new int[] {2, 2, 2, 2}, true, Activation.relu(0.8f, 0.2f)), // 16 + 16 + 5
-            depthwise(3, 4, 4, 120, 3, 1, ONE, true, Activation.RELU),                  // 64 + 3 vectors, 8 lanes
+            depthwise(3, 4, 4, 120, 3, 1, ONE, true, Activation.RELU),                  // 64, then 16 + 16 + 16 + 8 lanes
             depthwise(1, 2, 2, 100, 7, 1, new int[] {3, 3, 3, 3}, true, Activation.RELU), // 64 + 36: 7x7, 4 lanes
             depthwise(1, 1, 1, 8, 3, 1, new int[] {3, 3, 3, 3}, true, Activation.RELU6), // windows wholly in padding
         };

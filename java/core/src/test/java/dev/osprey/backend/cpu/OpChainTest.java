@@ -178,7 +178,7 @@ class OpChainTest {
         }
     }
 
-    /** The chain's own barrier between passes (the default), and OpenMP's. */
+    /** The chain's own barrier between passes (the default where OMP_WAIT_POLICY is not passive), and OpenMP's. */
     @ParameterizedTest
     @ValueSource(strings = {"own", "openmp"})
     void aChainComputesWhatItsOpsComputeOneAtATime(String barrier) {
@@ -378,11 +378,114 @@ class OpChainTest {
         }
     }
 
+    /** A pass of a plan made for a team of its own, on CPU tensors, for chains of teams other than the default. */
+    private record Pass(ChainableConv plan, CpuTensor x, CpuTensor kernel, CpuTensor bias, CpuTensor residual,
+                        CpuTensor y) {
+    }
+
+    private static CpuTensor cpuTensor(float[] values) {
+        CpuTensor t = CpuTensor.allocate(new int[] {values.length});
+        t.buffer().put(0, values);
+        return t;
+    }
+
+    /**
+     * Teams of 3, 5 and 8 threads (more than this machine's CPUs, which the barrier must survive: it yields): there the
+     * barrier takes 2 or 3 rounds, each thread waiting for a different one in each. A chain of expansion, depthwise
+     * (the team, or one thread) and projection passes, each reading the one before, gives the passes' own bits run
+     * after run.
+     */
+    @ParameterizedTest
+    @ValueSource(ints = {3, 5, 8})
+    void largerTeamsMeetAtEveryBarrier(int team) {
+        Conv2dSpec[] specs = {
+            pointwise(4, 4, 24, 96, Activation.RELU6),
+            depthwise(4, 4, 96, 1),
+            pointwise(4, 4, 96, 24, Activation.LINEAR),
+            pointwise(4, 4, 24, 128, Activation.RELU6),
+            depthwise(4, 4, 128, 1),
+            pointwise(4, 4, 128, 24, Activation.LINEAR), // + the first projection's output
+        };
+        Random r = new Random(team);
+        List<Pass> passes = new ArrayList<>();
+        List<CpuTensor> owned = new ArrayList<>();
+        try {
+            CpuTensor x = cpuTensor(random(r, 4 * 4 * 24));
+            owned.add(x);
+            CpuTensor projected = null;
+            for (int i = 0; i < specs.length; i++) {
+                Conv2dSpec s = specs[i];
+                ConvInference op = new ConvInference(s, i == specs.length - 1, Precision.FP32);
+                ChainableConv plan = s.groups() > 1
+                        ? OpenMpTeam.sized(i == 4 ? 1 : team, () -> new DepthwiseConvPlan(op))
+                        : new PointwiseConvPlan(op, team);
+                float[] k = random(r, s.kernelH() * s.kernelW() * (s.inC() / s.groups()) * s.filters());
+                for (int j = 0; j < k.length; j++) {
+                    k[j] /= (float) Math.sqrt(s.kernelH() * s.kernelW() * (s.inC() / s.groups()));
+                }
+                CpuTensor keras = cpuTensor(k);
+                owned.add(keras);
+                CpuTensor kernel = keras;
+                if (plan.preparedFloats() > 0) {
+                    kernel = CpuTensor.allocate(new int[] {Math.toIntExact(plan.preparedFloats())});
+                    owned.add(kernel);
+                    plan.prepare(keras, kernel);
+                }
+                CpuTensor bias = cpuTensor(random(r, s.filters()));
+                CpuTensor y = CpuTensor.allocate(new int[] {s.outH() * s.outW() * s.filters()});
+                owned.add(bias);
+                owned.add(y);
+                passes.add(new Pass(plan, x, kernel, bias, i == specs.length - 1 ? projected : null, y));
+                if (i == 2) {
+                    projected = y;
+                }
+                x = y;
+            }
+            float[][] alone = new float[passes.size()][];
+            for (int i = 0; i < passes.size(); i++) {
+                Pass p = passes.get(i);
+                p.plan().forward(p.x(), p.kernel(), p.bias(), p.residual(), p.y());
+                alone[i] = new float[Math.toIntExact(p.y().size())];
+                p.y().buffer().get(0, alone[i]);
+            }
+            try (CpuOpChain chain = (CpuOpChain) withBarrier("own", backend::newChain)) {
+                for (Pass p : passes) {
+                    p.y().buffer().put(0, new float[Math.toIntExact(p.y().size())]);
+                    assertTrue(p.plan().appendTo(chain, p.x(), p.kernel(), p.bias(), p.residual(), p.y()));
+                }
+                for (int run = 0; run < 30; run++) {
+                    chain.run(0);
+                    for (int i = 0; i < passes.size(); i++) {
+                        float[] chained = new float[alone[i].length];
+                        passes.get(i).y().buffer().get(0, chained);
+                        assertArrayEquals(alone[i], chained, 0f, "pass " + i + " (" + passes.get(i).plan().threads()
+                                + " threads), run " + run + ", a team of " + team);
+                    }
+                }
+            }
+            assertEquals(team, passes.get(0).plan().threads(), "the expansion is planned for the whole team");
+        } finally {
+            for (CpuTensor t : owned) {
+                t.close();
+            }
+        }
+    }
+
     @Test
     void anUnknownBarrierIsRefusedByName() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> withBarrier("spin", backend::newChain));
-        assertEquals("-Dosprey.cpu.chainBarrier: expected own or openmp, received 'spin'", e.getMessage());
+        assertEquals("-Dosprey.cpu.chainBarrier: expected auto, own or openmp, received 'spin'", e.getMessage());
+        assertTrue(withBarrier(" OpenMP ", CpuOpChain::openMpBarrier), "case and spaces do not matter");
+        assertFalse(withBarrier("own", CpuOpChain::openMpBarrier));
+    }
+
+    /** By default OpenMP's barrier where OMP_WAIT_POLICY is passive (the suite's setting: see the pom), else its own. */
+    @Test
+    void byDefaultThePassiveWaitPolicyPicksOpenMpsBarrier() {
+        String policy = System.getenv("OMP_WAIT_POLICY");
+        assertEquals(policy != null && policy.trim().equalsIgnoreCase("passive"),
+                withBarrier("auto", CpuOpChain::openMpBarrier));
     }
 
     @Test

@@ -225,12 +225,16 @@ class PointwiseConvTest {
         float[] x = random(r, 25 * 19);
         float[] k = random(r, 19 * 45);
         float[] b = random(r, 45);
-        for (int team : new int[] {3, 4}) { // 15 tiles: a strip each, or shares that start inside a strip
-            PointwiseConvPlan plan = new PointwiseConvPlan(op(s), team);
-            assertEquals(team, plan.threads());
-            assertEquals(19 * 48, plan.preparedFloats(), "strips padded to whole vectors");
-            assertClose(team + " threads", ReferenceOps.conv2dForward(s, x, k, b),
-                    ConvInferenceRuns.forwardWithSentinels(plan, s, x, k, b), 1e-5);
+        // 15 tiles of 16 columns, 10 of 32 in 512-bit vectors: shares that start inside a row of tiles, either way
+        for (int team : new int[] {3, 4}) {
+            for (boolean wide : new boolean[] {false, true}) {
+                PointwiseConvPlan plan = new PointwiseConvPlan(op(s), team, wide);
+                assertEquals(team, plan.threads());
+                assertEquals(19 * 48, plan.preparedFloats(), "strips padded to whole vectors");
+                assertClose(team + " threads" + (wide ? ", 512-bit where it runs" : ""),
+                        ReferenceOps.conv2dForward(s, x, k, b),
+                        ConvInferenceRuns.forwardWithSentinels(plan, s, x, k, b), 1e-5);
+            }
         }
     }
 
@@ -252,6 +256,8 @@ class PointwiseConvTest {
             pointwise(1, 3, 3, 7, 20, true, Activation.RELU),       // 16 + 4 lanes of an 8-wide strip
             pointwise(1, 1, 7, 5, 9, true, Activation.LINEAR),      // one vector of 9 lanes
             pointwise(1, 1, 4, 11, 5, true, Activation.RELU6),      // 5 lanes: 256-bit only
+            pointwise(1, 3, 3, 7, 61, true, Activation.RELU6),      // 32 + 32 with 13 lanes of the second masked
+            pointwise(1, 2, 5, 11, 30, false, Activation.RELU),     // 16 + 14 lanes, no bias
             pointwise(1, 2, 2, 576, 160, true, Activation.LINEAR),  // 5 groups of 2 vectors, 4 pixels
             strided(1, 16, 16, 32, 64, 2, 2),                       // a projection shortcut, 64 pixels
         };
