@@ -688,30 +688,10 @@ TARGET static void forward(const problem *pb, int64_t batch, int block, float *s
  * stored) are zeros: they contribute nothing. The bias gradient, the sum of dY, is taken on the way.
  */
 
-/* z = A y along one axis: m vectors y[i * ys] into m + 2, z[i * zs]. A' is the output transform's matrix (above). */
-TARGET INLINE void gradient_axis(const int m, const __m256 *y, int ys, __m256 *z, int zs) {
-    if (m == 2) {
-        z[0] = y[0];
-        z[zs] = _mm256_add_ps(y[0], y[ys]);
-        z[2 * zs] = _mm256_sub_ps(y[0], y[ys]);
-        z[3 * zs] = _mm256_sub_ps(_mm256_setzero_ps(), y[ys]);
-    } else {
-        __m256 y0 = y[0], y1 = y[ys], y2 = y[2 * ys], y3 = y[3 * ys];
-        __m256 a = _mm256_add_ps(y0, y2), b = _mm256_add_ps(y1, y3);
-        __m256 c = _mm256_fmadd_ps(_mm256_set1_ps(4), y2, y0);
-        __m256 d = _mm256_mul_ps(_mm256_set1_ps(2), _mm256_fmadd_ps(_mm256_set1_ps(4), y3, y1));
-        z[0] = y0;
-        z[zs] = _mm256_add_ps(a, b);
-        z[2 * zs] = _mm256_sub_ps(a, b);
-        z[3 * zs] = _mm256_add_ps(c, d);
-        z[4 * zs] = _mm256_sub_ps(c, d);
-        z[5 * zs] = y3;
-    }
-}
-
 /*
  * Z[row][p][k..] = A dY A' for the tiles first .. first+rows-1, from pb->dy; adds each output gradient inside the map
- * to bias_sum (K floats) where bias_sum is not null.
+ * to bias_sum (K floats) where bias_sum is not null. The AVX-512 copy takes 16 channels at a time (gradient_slice_16,
+ * winograd_lanes.h), then any 8 left; the same sums either way.
  */
 TARGET INLINE void transform_gradients_span(const problem *pb, int64_t first, int rows, float *z, float *bias_sum,
                                             const int span) {
@@ -721,31 +701,15 @@ TARGET INLINE void transform_gradients_span(const problem *pb, int64_t first, in
         int64_t at = ((tile.n * pb->oh + tile.oy) * pb->ow + tile.ox) * k_out;
         int down = pb->oh - tile.oy < size ? pb->oh - tile.oy : size;
         int across = pb->ow - tile.ox < size ? pb->ow - tile.ox : size;
-        for (int k = 0; k < k_out; k += 8) {
-            __m256 g[16], t[24];
-            __m256 sum = _mm256_setzero_ps();
-            for (int i = 0; i < size; i++) {
-                for (int j = 0; j < size; j++) {
-                    g[i * size + j] = i < down && j < across
-                            ? _mm256_loadu_ps(pb->dy + at + ((int64_t) i * pb->ow + j) * k_out + k)
-                            : _mm256_setzero_ps();
-                    sum = _mm256_add_ps(sum, g[i * size + j]);
-                }
-            }
-            for (int j = 0; j < size; j++) {
-                gradient_axis(size, g + j, size, t + j, size); /* A dY: down each column, span x size */
-            }
-            float *tile_z = z + (int64_t) row * positions * k_out + k;
-            for (int i = 0; i < span; i++) {
-                __m256 r[6];
-                gradient_axis(size, t + size * i, 1, r, 1); /* (A dY) A': along each row, stored as it comes */
-                for (int j = 0; j < span; j++) {
-                    _mm256_storeu_ps(tile_z + (int64_t) (span * i + j) * k_out, r[j]);
-                }
-            }
-            if (bias_sum != NULL) {
-                _mm256_storeu_ps(bias_sum + k, _mm256_add_ps(_mm256_loadu_ps(bias_sum + k), sum));
-            }
+        float *tile_z = z + (int64_t) row * positions * k_out;
+        int k = 0;
+#ifdef OSPREY_WINOGRAD_AVX512_COPY
+        for (; k + 16 <= k_out; k += 16) {
+            gradient_slice_16(pb, at, down, across, span, k, tile_z, bias_sum);
+        }
+#endif
+        for (; k < k_out; k += 8) {
+            gradient_slice_8(pb, at, down, across, span, k, tile_z, bias_sum);
         }
     }
 }

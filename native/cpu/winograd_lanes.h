@@ -261,6 +261,59 @@ TARGET INLINE void LANES_NAME(output_slice)(const problem *pb, const cursor *til
     }
 }
 
+/* z = A y along one axis for the filter gradient: m vectors y[i * ys] into m + 2, z[i * zs] (A' is the output transform's). */
+TARGET INLINE void LANES_NAME(gradient_axis)(const int m, const VEC *y, int ys, VEC *z, int zs) {
+    if (m == 2) {
+        z[0] = y[0];
+        z[zs] = V_ADD(y[0], y[ys]);
+        z[2 * zs] = V_SUB(y[0], y[ys]);
+        z[3 * zs] = V_SUB(V_ZERO(), y[ys]);
+    } else {
+        VEC y0 = y[0], y1 = y[ys], y2 = y[2 * ys], y3 = y[3 * ys];
+        VEC a = V_ADD(y0, y2), b = V_ADD(y1, y3);
+        VEC c = V_FMADD(V_SET1(4), y2, y0);
+        VEC d = V_MUL(V_SET1(2), V_FMADD(V_SET1(4), y3, y1));
+        z[0] = y0;
+        z[zs] = V_ADD(a, b);
+        z[2 * zs] = V_SUB(a, b);
+        z[3 * zs] = V_ADD(c, d);
+        z[4 * zs] = V_SUB(c, d);
+        z[5 * zs] = y3;
+    }
+}
+
+/*
+ * Output-gradient channels k .. k+LANES-1 of one tile for the filter gradient: Z = A dY A' from the size x size output
+ * gradients at `at` (zeros past the map's edge: down x across lie inside) into tile_z (positions K channels apart), and
+ * their sum added to bias_sum where that is not null.
+ */
+TARGET INLINE void LANES_NAME(gradient_slice)(const problem *pb, int64_t at, int down, int across, const int span,
+                                              int k, float *tile_z, float *bias_sum) {
+    const int k_out = pb->k, size = span - 2;
+    VEC g[16], t[24];
+    VEC sum = V_ZERO();
+    for (int i = 0; i < size; i++) {
+        for (int j = 0; j < size; j++) {
+            g[i * size + j] = i < down && j < across ? V_LOADU(pb->dy + at + ((int64_t) i * pb->ow + j) * k_out + k)
+                                                     : V_ZERO();
+            sum = V_ADD(sum, g[i * size + j]);
+        }
+    }
+    for (int j = 0; j < size; j++) {
+        LANES_NAME(gradient_axis)(size, g + j, size, t + j, size); /* A dY: down each column, span x size */
+    }
+    for (int i = 0; i < span; i++) {
+        VEC r[6];
+        LANES_NAME(gradient_axis)(size, t + size * i, 1, r, 1); /* (A dY) A': along each row, stored as it comes */
+        for (int j = 0; j < span; j++) {
+            V_STOREU(tile_z + (int64_t) (span * i + j) * k_out + k, r[j]);
+        }
+    }
+    if (bias_sum != NULL) {
+        V_STOREU(bias_sum + k, V_ADD(V_LOADU(bias_sum + k), sum));
+    }
+}
+
 #undef LANES
 #undef LANES_NAME
 #undef VEC
