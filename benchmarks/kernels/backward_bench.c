@@ -27,7 +27,7 @@ void Java_dev_osprey_backend_cpu_Winograd_filterGradient(JNIEnv *, jclass, jlong
                                                         jlong, jint, jint, jint, jint, jlong, jlong, jlong, jint);
 jboolean Java_dev_osprey_backend_cpu_Winograd_backward(JNIEnv *, jclass, jlong, jint, jint, jint, jint, jint, jint,
                                                       jlong, jint, jint, jint, jint, jlong, jint, jint, jlong, jlong,
-                                                      jlong, jlong, jlong, jint, jint);
+                                                      jlong, jlong, jlong, jlong, jint, jint);
 
 #define BLOCK 12
 #define P(a) ((jlong) (intptr_t) (a))
@@ -37,7 +37,8 @@ static float *u, *scratch, *dw, *db;
 
 static int one_pass(const float *x, const float *dy, float *dx) {
     return Java_dev_osprey_backend_cpu_Winograd_backward(NULL, NULL, P(x), n, h, w, c, 1, 1, P(dy), h, w, k, m, P(u),
-                                                         1, 1, 0, P(dx), P(dw), P(db), P(scratch), BLOCK, threads);
+                                                         1, 1, 0, 0, P(dx), P(dw), P(db), P(scratch), BLOCK,
+                                                         threads);
 }
 
 static void two_passes(const float *x, const float *dy, float *dx) {

@@ -207,6 +207,7 @@ typedef struct {
     float *y;
     int ph, pw;           /* 0: y holds the outputs; both > 0 (and no residual): their 2x2 max pooling of stride 2 */
     const float *dy;      /* the filter gradient's output gradient: NHWC, oh x ow x k */
+    const float *gate;    /* backward-data: a ReLU's output, like y, whose gradient to apply to y (with a residual) */
     int rectify;          /* 0: the identity; else Keras' ReLU: slope * x below 0, x up to cap, cap above it */
     float slope, cap;
 } problem;
@@ -239,6 +240,21 @@ static void cursor_next(const problem *pb, cursor *at) {
 /* The activations the output transform is compiled for, so that the common ones cost one or two instructions. */
 enum { ACT_NONE, ACT_RELU, ACT_GENERAL };
 
+/* with_residual's values: no residual, a residual added, a residual added and then a ReLU's gradient (pb->gate). */
+enum { RESIDUAL_NONE, RESIDUAL_ADDED, RESIDUAL_GATED };
+
+/* A ReLU's gradient from its output: g where output > 0, else g * 0 (so -0, or NaN from an infinite g, as oneDNN). */
+TARGET INLINE __m256 gate8(__m256 output, __m256 g) {
+    __m256 above = _mm256_cmp_ps(output, _mm256_setzero_ps(), _CMP_GT_OQ);
+    return _mm256_blendv_ps(_mm256_mul_ps(g, _mm256_setzero_ps()), g, above);
+}
+#ifdef OSPREY_WINOGRAD_AVX512_COPY
+TARGET INLINE __m512 gate16(__m512 output, __m512 g) {
+    __mmask16 above = _mm512_cmp_ps_mask(output, _mm512_setzero_ps(), _CMP_GT_OQ);
+    return _mm512_mask_blend_ps(above, _mm512_mul_ps(g, _mm512_setzero_ps()), g);
+}
+#endif
+
 /* The vector code of winograd_lanes.h: 8 lanes (AVX2), and in the AVX-512 copy 16 lanes too (it undefines these). */
 #define LANES 8
 #define LANES_NAME(name) name##_8
@@ -255,6 +271,7 @@ enum { ACT_NONE, ACT_RELU, ACT_GENERAL };
 #define V_MAX _mm256_max_ps
 #define V_RECTIFY rectify
 #define V_MAX4 max4
+#define V_GATE gate8
 #include "winograd_lanes.h"
 #ifdef OSPREY_WINOGRAD_AVX512_COPY
 #define LANES 16
@@ -272,6 +289,7 @@ enum { ACT_NONE, ACT_RELU, ACT_GENERAL };
 #define V_MAX _mm512_max_ps
 #define V_RECTIFY rectify16
 #define V_MAX4 max4_16
+#define V_GATE gate16
 #include "winograd_lanes.h"
 #endif
 
@@ -567,7 +585,8 @@ TARGET static void transform_inputs(const problem *pb, int64_t first, int rows, 
     }
 #define OSPREY_OUTPUTS_SPAN(span) \
     OSPREY_OUTPUTS(span, ACT_NONE, 0) OSPREY_OUTPUTS(span, ACT_NONE, 1) OSPREY_OUTPUTS(span, ACT_RELU, 0) \
-    OSPREY_OUTPUTS(span, ACT_RELU, 1) OSPREY_OUTPUTS(span, ACT_GENERAL, 0) OSPREY_OUTPUTS(span, ACT_GENERAL, 1)
+    OSPREY_OUTPUTS(span, ACT_RELU, 1) OSPREY_OUTPUTS(span, ACT_GENERAL, 0) OSPREY_OUTPUTS(span, ACT_GENERAL, 1) \
+    OSPREY_OUTPUTS(span, ACT_NONE, 2)
 OSPREY_OUTPUTS_SPAN(4)
 OSPREY_OUTPUTS_SPAN(6)
 #undef OSPREY_OUTPUTS_SPAN
@@ -582,7 +601,13 @@ static const outputs_fn OUTPUTS[2][3][2] = {
      {transform_outputs_6_ACT_RELU_0, transform_outputs_6_ACT_RELU_1},
      {transform_outputs_6_ACT_GENERAL_0, transform_outputs_6_ACT_GENERAL_1}}};
 
+/* A gate comes with a residual and no activation (backward-data's sum of gradients); the caller sees to that. */
 TARGET static void transform_outputs(const problem *pb, int64_t first, int rows, const float *m, int k_from, int k_to) {
+    if (pb->gate != NULL) {
+        (pb->span == 4 ? transform_outputs_4_ACT_NONE_2 : transform_outputs_6_ACT_NONE_2)(pb, first, rows, m, k_from,
+                                                                                          k_to);
+        return;
+    }
     int act = !pb->rectify ? ACT_NONE : pb->slope == 0 && pb->cap == INFINITY ? ACT_RELU : ACT_GENERAL;
     OUTPUTS[pb->span == 4 ? 0 : 1][act][pb->residual != NULL](pb, first, rows, m, k_from, k_to);
 }
@@ -1289,7 +1314,7 @@ JNIEXPORT jlong JNICALL Java_dev_osprey_backend_cpu_Winograd_backwardScratchFloa
  */
 static void backward_problems(jlong x, jint h, jint w, jint c_in, jint pad_top, jint pad_left, jlong dy, jint oh,
                               jint ow, jint k_out, jint m, jlong u_transposed, jint data_pad_top, jint data_pad_left,
-                              jlong addend, jlong dx, problem *filter, problem *data) {
+                              jlong addend, jlong gate, jlong dx, problem *filter, problem *data) {
     problem f = {
         .x = (const float *) (intptr_t) x, .h = h, .w = w, .c = c_in, .pad_top = pad_top, .pad_left = pad_left,
         .oh = oh, .ow = ow, .k = k_out, .m = m, .span = m + 2, .tiles_h = (oh + m - 1) / m,
@@ -1300,7 +1325,7 @@ static void backward_problems(jlong x, jint h, jint w, jint c_in, jint pad_top, 
         .pad_left = data_pad_left, .oh = h, .ow = w, .k = c_in, .m = m, .span = m + 2, .tiles_h = (h + m - 1) / m,
         .tiles_w = (w + m - 1) / m, .u = (const float *) (intptr_t) u_transposed,
         .residual = (const float *) (intptr_t) addend, .y = (float *) (intptr_t) dx, .rectify = 0, .slope = 0,
-        .cap = INFINITY,
+        .cap = INFINITY, .gate = addend != 0 ? (const float *) (intptr_t) gate : NULL,
     };
     *filter = f;
     *data = d;
@@ -1313,24 +1338,25 @@ JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_backwardTakes(
     (void) env;
     (void) type;
     problem filter, data;
-    backward_problems(0, h, w, c_in, pad_top, pad_left, 0, oh, ow, k_out, m, 0, data_pad_top, data_pad_left, 0, 0,
+    backward_problems(0, h, w, c_in, pad_top, pad_left, 0, oh, ow, k_out, m, 0, data_pad_top, data_pad_left, 0, 0, 0,
                       &filter, &data);
     return backward_takes(&data, &filter, batch, threads) ? JNI_TRUE : JNI_FALSE;
 }
 
 /*
- * Backward-data into dx (plus addend where not 0) and the filter gradient into dw (and db where not 0) in one pass;
- * JNI_FALSE where backward does not take the convolution (nothing done: run the two passes).
+ * Backward-data into dx (plus addend where not 0, then the gradient of the ReLU whose output gate is, where gate is
+ * not 0 either) and the filter gradient into dw (and db where not 0) in one pass; JNI_FALSE where backward does not
+ * take the convolution (nothing done: run the two passes).
  */
 JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_backward(
         JNIEnv *env, jclass type, jlong x, jint batch, jint h, jint w, jint c_in, jint pad_top, jint pad_left,
         jlong dy, jint oh, jint ow, jint k_out, jint m, jlong u_transposed, jint data_pad_top, jint data_pad_left,
-        jlong addend, jlong dx, jlong dw, jlong db, jlong scratch, jint data_block, jint threads) {
+        jlong addend, jlong gate, jlong dx, jlong dw, jlong db, jlong scratch, jint data_block, jint threads) {
     (void) env;
     (void) type;
     problem filter, data;
     backward_problems(x, h, w, c_in, pad_top, pad_left, dy, oh, ow, k_out, m, u_transposed, data_pad_top,
-                      data_pad_left, addend, dx, &filter, &data);
+                      data_pad_left, addend, gate, dx, &filter, &data);
     int done = AVX512_OR(osprey_winograd_avx512_backward(&data, &filter, batch, data_block,
                                                          (float *) (intptr_t) scratch, threads,
                                                          (float *) (intptr_t) dw, (float *) (intptr_t) db),

@@ -198,12 +198,19 @@ TARGET INLINE VEC LANES_NAME(activate)(const int act, VEC a, VEC slope, VEC cap)
     return act == ACT_GENERAL ? V_RECTIFY(a, slope, cap) : a;
 }
 
-/* One output vector finished: plus bias and (with_residual) the residual at the same place, activated, stored. */
+/*
+ * One output vector finished: plus bias and (with_residual) the residual at the same place, activated, stored; with
+ * with_residual == RESIDUAL_GATED also a ReLU's gradient from pb->gate, its output (backward-data's sum of gradients
+ * for a tensor a ReLU wrote): a where the gate is above 0, else a * 0, as oneDNN's ReLU backward computes it.
+ */
 TARGET INLINE void LANES_NAME(store_output)(const problem *pb, int64_t offset, VEC a, VEC b, const int act,
                                             const int with_residual, VEC slope, VEC cap) {
     a = V_ADD(a, b);
     if (with_residual) {
         a = V_ADD(a, V_LOADU(pb->residual + offset));
+    }
+    if (with_residual == RESIDUAL_GATED) {
+        a = V_GATE(V_LOADU(pb->gate + offset), a);
     }
     V_STOREU(pb->y + offset, LANES_NAME(activate)(act, a, slope, cap));
 }
@@ -329,3 +336,4 @@ TARGET INLINE void LANES_NAME(gradient_slice)(const problem *pb, int64_t at, int
 #undef V_MAX
 #undef V_RECTIFY
 #undef V_MAX4
+#undef V_GATE

@@ -103,6 +103,25 @@ public interface Backend extends AutoCloseable {
         }
     }
 
+    /**
+     * Whether {@link #conv2dBackwardGated} runs here as one pass for spec (else nobody calls it): the engine lets a
+     * convolution that writes its input's summed gradient also apply the ReLU gradient of that input's producer.
+     */
+    default boolean fusesReluGate(Conv2dSpec spec) {
+        return false;
+    }
+
+    /**
+     * {@link #conv2dBackward} with an addend (dKernel and dx not null), then on dx the gradient of the ReLU whose output
+     * gate is (x's producer): dx where gate is above 0, else dx times 0, as the ReLU's own backward computes it from its
+     * output. Only where {@link #fusesReluGate} says so for spec.
+     */
+    default void conv2dBackwardGated(Conv2dSpec spec, Tensor x, Tensor dy, Tensor kernel, Tensor dKernel, Tensor dBias,
+                                     Tensor addend, Tensor gate, Tensor dx) {
+        throw new UnsupportedOperationException("conv2dBackwardGated: this backend does not fuse a ReLU's gradient "
+                + "into a convolution's backward; expected a call only where fusesReluGate(spec) is true");
+    }
+
     // ---- pooling -----------------------------------------------------------------------------------------
 
     /** Floats of scratch the forward op fills (oneDNN: max pooling's arg-max) for the backward op; 0 for none. */

@@ -45,6 +45,12 @@ public final class ExecutionPlan implements AutoCloseable {
     // whether it added it
     private final Tensor[] offer = new Tensor[1];
     private final boolean[] offerTaken = new boolean[1];
+    // beside the offer, the ReLU gate of the input's producer (LayerRun.reluGate), and whether the run applied it
+    private final Tensor[] gateOffer = new Tensor[1];
+    private final boolean[] gateTaken = new boolean[1];
+    private boolean[] gatedByReader;          // per tensor id, this step: its gradient came with its producer's ReLU gate
+    private int gateTarget;                   // the tensor id whose producer's gate was offered last
+    private int[] producerOf;                 // per tensor id: the node that writes it, -1 for an input (made once)
     private int gradientSumsFused;            // in the last backward pass
     private final int[] received;
     private final Tensor targets;             // (batch, classes) for the single-output loss, or null
@@ -1211,6 +1217,15 @@ public final class ExecutionPlan implements AutoCloseable {
         }
         java.util.Arrays.fill(received, 0);
         java.util.Arrays.fill(gradients, null);
+        if (gatedByReader == null) {
+            gatedByReader = new boolean[gradients.length];
+            producerOf = new int[gradients.length];
+            java.util.Arrays.fill(producerOf, -1);
+            for (int n = 0; n < runs.length; n++) {
+                producerOf[outputIds[n]] = n;
+            }
+        }
+        java.util.Arrays.fill(gatedByReader, false);
         gradientSumsFused = 0;
         gradients[ids.get(graph.outputs().get(0))] = dLogits;
         for (int n = runs.length - 1; n >= 0; n--) {
@@ -1226,7 +1241,22 @@ public final class ExecutionPlan implements AutoCloseable {
             if (timed) {
                 clock.start();
             }
-            List<Tensor> dIn = offered == null ? runs[n].backward(dOut) : runs[n].backward(dOut, offered, offerTaken);
+            List<Tensor> dIn;
+            if (gatedByReader[outputIds[n]]) { // the reader that wrote dOut applied this run's ReLU gradient
+                dIn = runs[n].backwardGated(dOut);
+            } else if (offered == null) {
+                dIn = runs[n].backward(dOut);
+            } else {
+                Tensor[] gates = offeredGate(n);
+                dIn = runs[n].backward(dOut, offered, gates, offerTaken, gateTaken);
+                if (gates != null && gateTaken[0]) {
+                    if (!offerTaken[0]) {
+                        throw new IllegalStateException(graph.nodes().get(n) + " applied its input's ReLU gate "
+                                + "without adding the input's other gradients: expected a gate taken only with them");
+                    }
+                    gatedByReader[gateTarget] = true;
+                }
+            }
             if (afterCall != null) {
                 afterCall.accept(n);
             }
@@ -1264,6 +1294,40 @@ public final class ExecutionPlan implements AutoCloseable {
         offer[0] = gradients[id];
         offerTaken[0] = false;
         return offer;
+    }
+
+    /**
+     * Beside an offered addend (offeredAddends), the ReLU gate of the input's producer (LayerRun.reluGate: the output of
+     * a ReLU its backward would differentiate first), or null where it has none: the run that writes the input's whole
+     * gradient may apply that gradient too, and the producer's backward then skips it.
+     */
+    private Tensor[] offeredGate(int n) {
+        int id = inputIds[n][0];
+        int producer = producerOf[id];
+        // through calls that pass their gradient on unchanged (an activation layer another call took), each the one
+        // reader of its input, to the call that applies the gradient
+        while (producer >= 0 && runs[producer].computesNothing() && inputIds[producer].length == 1
+                && contributions[inputIds[producer][0]] == 1) {
+            id = inputIds[producer][0];
+            producer = producerOf[id];
+        }
+        Tensor gate = producer >= 0 && runsBackward[producer] ? runs[producer].reluGate() : null;
+        if (gate == null) {
+            return null;
+        }
+        gateTarget = id;
+        gateOffer[0] = gate;
+        gateTaken[0] = false;
+        return gateOffer;
+    }
+
+    /** Training plans: how many ReLU gradients the last backward pass left to the readers of their outputs. */
+    int reluGatesFused() {
+        int fused = 0;
+        for (boolean g : gatedByReader == null ? new boolean[0] : gatedByReader) {
+            fused += g ? 1 : 0;
+        }
+        return fused;
     }
 
     /** Training plans: how many gradient sums the last backward pass left to the layers (their runs added them). */

@@ -47,6 +47,30 @@ public interface LayerRun {
         return backward(outputGradient);
     }
 
+    /**
+     * {@link #backward(Tensor, Tensor[], boolean[])}, where gates[i] (where not null, beside addends[i] only) is the
+     * {@link #reluGate} of input i's producer: a run that adds addends[i] may then also apply that ReLU's gradient to
+     * the sum it writes (the sum where the gate is above 0, else the sum times 0), and sets gated[i] (false on entry);
+     * the producer's {@link #backwardGated} then skips it. The default takes no gate.
+     */
+    default List<Tensor> backward(Tensor outputGradient, Tensor[] addends, Tensor[] gates, boolean[] added,
+                                  boolean[] gated) {
+        return backward(outputGradient, addends, added);
+    }
+
+    /**
+     * The output of a plain ReLU this run's backward differentiates first (from the output: dOutput where it is above
+     * 0), which a reader's backward may apply instead as it writes the output's gradient; null where none.
+     */
+    default Tensor reluGate() {
+        return null;
+    }
+
+    /** {@link #backward(Tensor)} for an output gradient a reader already gated by {@link #reluGate}: skips that step. */
+    default List<Tensor> backwardGated(Tensor outputGradient) {
+        throw new UnsupportedOperationException("backwardGated: this run has no ReLU gate (reluGate is null)");
+    }
+
     /** The forward half of a run: computes its output from the inputs it was planned with. */
     interface Forward {
         /** Computes the output; seed drives dropout. */
@@ -144,6 +168,22 @@ public interface LayerRun {
             @Override
             public List<Tensor> backward(Tensor outputGradient, Tensor[] addends, boolean[] added) {
                 return run.backward(outputGradient, addends, added);
+            }
+
+            @Override
+            public List<Tensor> backward(Tensor outputGradient, Tensor[] addends, Tensor[] gates, boolean[] added,
+                                         boolean[] gated) {
+                return run.backward(outputGradient, addends, gates, added, gated);
+            }
+
+            @Override
+            public Tensor reluGate() {
+                return run.reluGate();
+            }
+
+            @Override
+            public List<Tensor> backwardGated(Tensor outputGradient) {
+                return run.backwardGated(outputGradient);
             }
         };
     }

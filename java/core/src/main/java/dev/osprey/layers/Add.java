@@ -53,8 +53,26 @@ public final class Add extends Merge implements dev.osprey.engine.Fusion.Sum, de
 
             @Override
             public List<Tensor> backward(Tensor dOutput) {
-                Tensor g = activation.backward(backend, dOutput);
-                if (g != lastGradient) { // the same tensor every step, so this list is made once
+                return gradients(activation.backward(backend, dOutput));
+            }
+
+            /** The ReLU after the sum (a ResNet block's), whose gradient a reader of the output may apply instead. */
+            @Override
+            public Tensor reluGate() {
+                return activation.reluGate();
+            }
+
+            @Override
+            public List<Tensor> backwardGated(Tensor dOutput) {
+                if (activation.reluGate() == null) {
+                    throw new IllegalStateException("backwardGated: expected an Add with a plain ReLU after it");
+                }
+                return gradients(dOutput);
+            }
+
+            /** Each input's gradient is g. */
+            private List<Tensor> gradients(Tensor g) {
+                if (g != lastGradient) { // the same tensor every step (or two: gated or not), so made rarely
                     lastGradient = g;
                     inputGradients = new ArrayList<>();
                     for (int i = 0; i < inputs.size(); i++) {

@@ -121,9 +121,25 @@ final class ConvRun implements LayerRun {
      */
     @Override
     public List<Tensor> backward(Tensor dOutput, Tensor[] addends, boolean[] added) {
+        return backward(dOutput, addends, null, added, null);
+    }
+
+    /**
+     * As above; takes gates[0] too (beside the addend) where the backend applies a ReLU's gradient in the same pass
+     * (Backend.fusesReluGate): the input's producer then skips that pass.
+     */
+    @Override
+    public List<Tensor> backward(Tensor dOutput, Tensor[] addends, Tensor[] gates, boolean[] added, boolean[] gated) {
         Tensor g = activation.backward(backend, dOutput);
         Tensor addend = dInput != null && addends != null ? addends[0] : null;
-        backend.conv2dBackward(spec, input, g, kernel, dKernel, dBias, addend, dInput);
+        Tensor gate = addend != null && gates != null && gated != null && dKernel != null
+                && backend.fusesReluGate(spec) ? gates[0] : null;
+        if (gate != null) {
+            backend.conv2dBackwardGated(spec, input, g, kernel, dKernel, dBias, addend, gate, dInput);
+            gated[0] = true;
+        } else {
+            backend.conv2dBackward(spec, input, g, kernel, dKernel, dBias, addend, dInput);
+        }
         if (addend != null) {
             added[0] = true;
         }

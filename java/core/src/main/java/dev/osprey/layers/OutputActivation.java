@@ -57,6 +57,16 @@ final class OutputActivation {
         }
     }
 
+    /**
+     * The output where the activation is a plain ReLU (no slope, no cap) whose gradient backward takes from it, so
+     * that a reader of the output may apply that gradient instead (LayerRun.reluGate); null otherwise.
+     */
+    Tensor reluGate() {
+        boolean plainRelu = activation.kind() == Activation.Kind.RELU && activation.alpha() == 0f
+                && activation.maxValue() == Float.POSITIVE_INFINITY;
+        return plainRelu && fused && rawGradient != null ? output : null;
+    }
+
     /** dL/draw from dL/doutput (dOutput itself when the activation is linear; never written). */
     Tensor backward(Backend backend, Tensor dOutput) {
         if (rawGradient == null) {

@@ -89,6 +89,9 @@ class GradientSumFusionTest {
             CPU.copyIn(g, 0, dLogits);
             plan.backward();
             fused[0] = plan.gradientSumsFused();
+            if (fused.length > 1) {
+                fused[1] = plan.reluGatesFused();
+            }
             absorbed[0] = plan.absorbedActivations();
             if (absorbed.length > 1) {
                 absorbed[1] = plan.sumsWrittenByNormalization();
@@ -143,6 +146,38 @@ class GradientSumFusionTest {
             assertEquals(7, absorbed[0], "the stem's and each block's first BatchNormalization take their ReLU, each "
                     + "block's sum the ReLU after it");
         });
+    }
+
+    /**
+     * A block's output (its sum's ReLU) read by the next block's first convolution, which writes its summed gradient:
+     * where that convolution runs the one-pass Winograd backward, it applies the ReLU's gradient as it stores the sum,
+     * and the Add's backward skips its pass. The weight gradients are bit for bit those of a backend that leaves the
+     * ReLU's gradient to the Add (Backend's default), and the gates are taken where the ResNet has them.
+     */
+    @Test
+    void aResNetsReluGatesAppliedByTheNextConvolutionGiveTheGradientsOfTheAddsOwnPass() {
+        Shape input = Shape.of(16, 16, 3);
+        dev.osprey.Model model = Models.resNet(14, input, 10);
+        Graph graph = new Graph(model.inputs(), model.outputs());
+        try (Network network = new Network(graph, CPU)) {
+            OptimizedInferenceTest.randomize(network.parameters(), 11);
+            int[] apart = new int[2];
+            int[] gated = new int[2];
+            float[] expected = gradients(network, cpuWithDefaults(m -> m.getName().equals("fusesReluGate")), input, 8,
+                    apart);
+            float[] actual = gradients(network, CPU, input, 8, gated);
+            assertEquals(expected.length, actual.length);
+            for (int i = 0; i < expected.length; i++) {
+                assertEquals(Float.floatToRawIntBits(expected[i]), Float.floatToRawIntBits(actual[i]),
+                        "weight gradient " + i + ": " + actual[i] + " where the Add's own pass gives " + expected[i]);
+            }
+            assertEquals(0, apart[1], "a backend without the fusion leaves every ReLU's gradient to its Add");
+            // ResNet-14: 3 stages of 2 blocks; the first block of each stage feeds the second, whose first
+            // convolution (3x3, stride 1) runs the one-pass Winograd backward at 16x16 and 8x8; at 4x4 (the third
+            // stage) its tiles are too few for the team, and the other blocks feed a strided convolution or the
+            // pooling
+            assertEquals(2, gated[1], "ReLU gradients the next block's first convolution applied");
+        }
     }
 
     @Test

@@ -321,7 +321,9 @@ final class Winograd {
 
     /**
      * {@link #filterGradient} and backward-data (dx = the convolution of dy, padded by dataPadTop and dataPadLeft,
-     * with the kernel {@link #prepareTransposed} wrote for m; plus addend where that is not 0) in one pass over the
+     * with the kernel {@link #prepareTransposed} wrote for m; plus addend where that is not 0, and then, where gate is
+     * not 0 either, the gradient of the ReLU whose output gate is: the sum where gate is above 0, else the sum times 0,
+     * as oneDNN's ReLU backward computes it) in one pass over the
      * tiles, so that dy is read from memory once: the same results as the two calls. Only where dx and dy are the same
      * size ('same' padding), the channels are few enough that the transformed kernel and the gradient's sums share the
      * cache (up to 32 x 32 with 4x4 tiles), and the tiles are many enough for the team to share them
@@ -329,6 +331,6 @@ final class Winograd {
      */
     static native boolean backward(long x, int batch, int h, int w, int inC, int padTop, int padLeft, long dy, int oh,
                                    int ow, int outC, int m, long preparedTransposed, int dataPadTop, int dataPadLeft,
-                                   long addend, long dx, long dKernel, long dBias, long scratch, int dataBlock,
-                                   int threads);
+                                   long addend, long gate, long dx, long dKernel, long dBias, long scratch,
+                                   int dataBlock, int threads);
 }

@@ -173,13 +173,14 @@ final class WinogradTrainingConv implements AutoCloseable {
     }
 
     /**
-     * The filter gradient (as {@link #backwardFilter}) and dx (as {@link #backwardData}, plus addend where not null) in
-     * one pass of the kernel, where both directions take the same tile and the kernel takes them together
-     * ({@link Winograd#backwardTakes}: dx and dy tile alike, few enough channels, enough tiles); returns false, having
-     * done nothing, where it doesn't: run the two calls.
+     * The filter gradient (as {@link #backwardFilter}) and dx (as {@link #backwardData}, plus addend where not null,
+     * then gated by the ReLU output gate where that is not null either) in one pass of the kernel, where both
+     * directions take the same tile and the kernel takes them together ({@link Winograd#backwardTakes}: dx and dy tile
+     * alike, few enough channels, enough tiles); returns false, having done nothing, where it doesn't: run the two
+     * calls.
      */
     boolean backward(CpuTensor x, CpuTensor dy, CpuTensor kernel, CpuTensor dKernel, CpuTensor dBias,
-                     CpuTensor addend, CpuTensor dx) {
+                     CpuTensor addend, CpuTensor gate, CpuTensor dx) {
         if (!oneBackwardPass) {
             return false;
         }
@@ -188,7 +189,8 @@ final class WinogradTrainingConv implements AutoCloseable {
         return Winograd.backward(x.pointer().address(), spec.batch(), spec.inH(), spec.inW(), spec.inC(),
                 spec.padTop(), spec.padLeft(), dy.pointer().address(), spec.outH(), spec.outW(), spec.filters(),
                 filterTile, backwardKernel.pointer().address(), backward.padTop(), backward.padLeft(),
-                addend == null ? 0 : addend.pointer().address(), dx.pointer().address(),
+                addend == null ? 0 : addend.pointer().address(),
+                addend == null || gate == null ? 0 : gate.pointer().address(), dx.pointer().address(),
                 dKernel.pointer().address(), dBias == null ? 0 : dBias.pointer().address(),
                 context.scratchpad().address(), backwardBlock, threads);
     }

@@ -734,7 +734,7 @@ class WinogradTest {
              CpuTensor db2 = CpuTensor.allocate(new int[] {s.filters()})) {
             assertTrue(plan.backwardTile() != 0 && plan.filterTile() == plan.backwardTile(), "the kernel takes " + s);
             if (!OpenMpTeam.sized(threads, () -> plan.backward(tx, tdy, tk, dk1, s.hasBias() ? db1 : null,
-                    adding ? ta : null, dx1))) {
+                    adding ? ta : null, null, dx1))) {
                 return null;
             }
             OpenMpTeam.sized(threads, () -> {
@@ -752,6 +752,75 @@ class WinogradTest {
                 }
             }
             return out.toArray(new float[0][]);
+        }
+    }
+
+    /**
+     * The one-pass backward with a ReLU gate (the output of the ReLU that wrote x) writes dx plus the addend where the
+     * gate is above 0 and that sum times 0 elsewhere (so -0 where it was negative, as oneDNN's ReLU backward): bit for
+     * bit the ungated pass's dx so gated, on both tile sizes and both instruction sets, gates of every sign, 0 and NaN;
+     * the filter and bias gradients as without the gate.
+     */
+    @Test
+    void theOnePassBackwardAppliesAReluGateAsItStoresDx() {
+        Conv2dSpec[] specs = {conv(4, 16, 16, 16, 16, SAME, true, Activation.LINEAR),
+            conv(4, 13, 11, 32, 24, SAME, false, Activation.LINEAR)};
+        for (Conv2dSpec s : specs) {
+            for (Winograd.Use use : new Winograd.Use[] {Winograd.Use.TILE_4X4, Winograd.Use.TILE_2X2}) {
+                for (boolean avx512 : new boolean[] {true, false}) {
+                    Winograd.useAvx512Copy(avx512);
+                    try {
+                        gatedBackwardMatches(s, use);
+                    } finally {
+                        Winograd.useAvx512Copy(true);
+                    }
+                }
+            }
+        }
+    }
+
+    private static void gatedBackwardMatches(Conv2dSpec s, Winograd.Use use) {
+        Random r = new Random(s.toString().hashCode() + use.hashCode());
+        int inputs = s.batch() * s.inH() * s.inW() * s.inC();
+        float[] x = random(r, inputs);
+        float[] k = random(r, s.kernelH() * s.kernelW() * s.inC() * s.filters());
+        float[] dy = random(r, s.batch() * s.outH() * s.outW() * s.filters());
+        float[] add = random(r, inputs);
+        float[] gate = random(r, inputs);
+        gate[0] = 0f;
+        gate[1] = -0f;
+        gate[2] = Float.NaN;
+        gate[3] = Float.MIN_VALUE;
+        try (DnnlContext context = new DnnlContext();
+             WinogradTrainingConv plan = new WinogradTrainingConv(context, s, new Winograd(use));
+             CpuTensor tx = tensor(x, s.inputShape()); CpuTensor tk = tensor(k, s.kernelShape());
+             CpuTensor tdy = tensor(dy, s.outputShape()); CpuTensor ta = tensor(add, s.inputShape());
+             CpuTensor tg = tensor(gate, s.inputShape());
+             CpuTensor dx1 = CpuTensor.allocate(s.inputShape()); CpuTensor dx2 = CpuTensor.allocate(s.inputShape());
+             CpuTensor dk1 = CpuTensor.allocate(s.kernelShape()); CpuTensor dk2 = CpuTensor.allocate(s.kernelShape());
+             CpuTensor db1 = CpuTensor.allocate(new int[] {s.filters()});
+             CpuTensor db2 = CpuTensor.allocate(new int[] {s.filters()})) {
+            assertTrue(plan.oneBackwardPass(), "the one-pass backward takes " + s + " with " + use + " tiles");
+            assertTrue(plan.backward(tx, tdy, tk, dk1, s.hasBias() ? db1 : null, ta, tg, dx1));
+            assertTrue(plan.backward(tx, tdy, tk, dk2, s.hasBias() ? db2 : null, ta, null, dx2));
+            float[] gated = new float[inputs];
+            float[] plain = new float[inputs];
+            dx1.buffer().get(0, gated);
+            dx2.buffer().get(0, plain);
+            int zeroed = 0;
+            for (int i = 0; i < inputs; i++) {
+                float expected = gate[i] > 0f ? plain[i] : plain[i] * 0f;
+                zeroed += gate[i] > 0f ? 0 : 1;
+                assertEquals(Float.floatToRawIntBits(expected), Float.floatToRawIntBits(gated[i]),
+                        s + ", " + use + ", dx[" + i + "] under gate " + gate[i] + ": expected " + expected + ", was "
+                                + gated[i]);
+            }
+            assertTrue(zeroed > inputs / 4 && zeroed < inputs * 3 / 4, "about half the gates shut: " + zeroed);
+            float[] k1 = new float[Math.toIntExact(dk1.size())];
+            float[] k2 = new float[k1.length];
+            dk1.buffer().get(0, k1);
+            dk2.buffer().get(0, k2);
+            assertArrayEquals(k2, k1, 0f, "the filter gradient does not see the gate");
         }
     }
 
