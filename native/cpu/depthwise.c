@@ -85,6 +85,29 @@ TARGET INLINE void pixel_channels(const problem *pb, const float *in, int i0, in
 }
 
 /*
+ * One output pixel's taps inside the input: rows [i0, i1) and columns [j0, j1) of the kernel; in: the input pixel under
+ * tap (i0, j0) (a window wholly in the padding reads nothing: its sums stay 0); out: the pixel's first output.
+ */
+typedef struct {
+    int i0, i1, j0, j1;
+    const float *in;
+    int64_t out;
+} window;
+
+INLINE window window_of(const problem *pb, int n, int oh, int ow) {
+    window wd;
+    int top = oh * pb->sh - pb->pad_top, left = ow * pb->sw - pb->pad_left;
+    wd.i0 = top < 0 ? -top : 0;
+    wd.i1 = pb->h - top < pb->kh ? pb->h - top : pb->kh;
+    wd.j0 = left < 0 ? -left : 0;
+    wd.j1 = pb->w - left < pb->kw ? pb->w - left : pb->kw;
+    wd.in = wd.i0 < wd.i1 && wd.j0 < wd.j1
+            ? pb->x + (((int64_t) n * pb->h + top + wd.i0) * pb->w + left + wd.j0) * pb->c : pb->x;
+    wd.out = (((int64_t) n * pb->out_h + oh) * pb->out_w + ow) * pb->c;
+    return wd;
+}
+
+/*
  * pixel_channels in 16-float vectors: channels [channel, channel + 16 * vectors) of one output pixel, the last vector's
  * lanes those `last` holds (all 16 but at the channels' end), the other vectors whole.
  */
@@ -124,18 +147,12 @@ TARGET512 static void rows16(const problem *pb, int64_t first, int64_t end) {
     const int c = pb->c;
     for (int64_t row = first; row < end; row++) {
         int n = (int) (row / pb->out_h), oh = (int) (row % pb->out_h);
-        int top = oh * pb->sh - pb->pad_top;
-        int i0 = top < 0 ? -top : 0;
-        int i1 = pb->h - top < pb->kh ? pb->h - top : pb->kh;
         for (int ow = 0; ow < pb->out_w; ow++) {
-            int left = ow * pb->sw - pb->pad_left;
-            int j0 = left < 0 ? -left : 0;
-            int j1 = pb->w - left < pb->kw ? pb->w - left : pb->kw;
-            const float *in = i0 < i1 && j0 < j1 ? pb->x + (((int64_t) n * pb->h + top + i0) * pb->w + left + j0) * c
-                                                 : pb->x;
-            int64_t out = (((int64_t) n * pb->out_h + oh) * pb->out_w + ow) * c;
-            const float *r = pb->r ? pb->r + out : 0;
-            float *y = pb->y + out;
+            window wd = window_of(pb, n, oh, ow);
+            const float *in = wd.in;
+            int i0 = wd.i0, i1 = wd.i1, j0 = wd.j0, j1 = wd.j1;
+            const float *r = pb->r ? pb->r + wd.out : 0;
+            float *y = pb->y + wd.out;
             int channel = 0;
             for (; channel + 64 <= c; channel += 64) {
                 pixel_channels16(pb, in, i0, i1, j0, j1, channel, 4, (__mmask16) 0xFFFF, r, slope, cap, y);
@@ -162,19 +179,12 @@ TARGET static void rows(const problem *pb, int64_t first, int64_t end) {
     const int c = pb->c;
     for (int64_t row = first; row < end; row++) {
         int n = (int) (row / pb->out_h), oh = (int) (row % pb->out_h);
-        int top = oh * pb->sh - pb->pad_top;
-        int i0 = top < 0 ? -top : 0;
-        int i1 = pb->h - top < pb->kh ? pb->h - top : pb->kh;
         for (int ow = 0; ow < pb->out_w; ow++) {
-            int left = ow * pb->sw - pb->pad_left;
-            int j0 = left < 0 ? -left : 0;
-            int j1 = pb->w - left < pb->kw ? pb->w - left : pb->kw;
-            /* the input pixel under tap (i0, j0); a window wholly in the padding reads nothing (its sums stay 0) */
-            const float *in = i0 < i1 && j0 < j1 ? pb->x + (((int64_t) n * pb->h + top + i0) * pb->w + left + j0) * c
-                                                 : pb->x;
-            int64_t out = (((int64_t) n * pb->out_h + oh) * pb->out_w + ow) * c;
-            const float *r = pb->r ? pb->r + out : 0;
-            float *y = pb->y + out;
+            window wd = window_of(pb, n, oh, ow);
+            const float *in = wd.in;
+            int i0 = wd.i0, i1 = wd.i1, j0 = wd.j0, j1 = wd.j1;
+            const float *r = pb->r ? pb->r + wd.out : 0;
+            float *y = pb->y + wd.out;
             int channel = 0;
             for (; channel + 32 <= c; channel += 32) {
                 pixel_channels(pb, in, i0, i1, j0, j1, channel, 4, 0, _mm256_setzero_si256(), r, slope, cap, y);

@@ -87,11 +87,19 @@ final class ConvInferenceRuns {
      * into an output with sentinels after it; asserts they are untouched and returns the outputs.
      */
     static float[] forwardWithSentinels(InferenceConv plan, Conv2dSpec s, float[] x, float[] k, float[] b) {
+        return forwardWithSentinels(plan, s, x, k, b, null);
+    }
+
+    /** The same with this residual (null: none); b may be null too. */
+    static float[] forwardWithSentinels(InferenceConv plan, Conv2dSpec s, float[] x, float[] k, float[] b,
+                                        float[] residual) {
         int outputs = s.batch() * s.outH() * s.outW() * s.filters();
-        int sentinels = 8;
+        int sentinels = 16;
         try (CpuTensor tx = tensor(x, s.inputShape()); CpuTensor tk = tensor(k, s.kernelShape());
              CpuTensor prepared = CpuTensor.allocate(new int[] {Math.toIntExact(Math.max(1, plan.preparedFloats()))});
-             CpuTensor tb = tensor(b, b.length); CpuTensor y = CpuTensor.allocate(new int[] {outputs + sentinels})) {
+             CpuTensor tb = b == null ? null : tensor(b, b.length);
+             CpuTensor tr = residual == null ? null : tensor(residual, residual.length);
+             CpuTensor y = CpuTensor.allocate(new int[] {outputs + sentinels})) {
             float[] filled = new float[outputs + sentinels];
             Arrays.fill(filled, SENTINEL);
             y.buffer().put(0, filled);
@@ -100,7 +108,7 @@ final class ConvInferenceRuns {
                 plan.prepare(tk, prepared);
                 kernel = prepared;
             }
-            plan.forward(tx, kernel, tb, null, y);
+            plan.forward(tx, kernel, tb, tr, y);
             float[] actual = new float[outputs];
             y.buffer().get(0, actual);
             for (int i = 0; i < sentinels; i++) {

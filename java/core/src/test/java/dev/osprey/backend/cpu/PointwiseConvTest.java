@@ -276,43 +276,13 @@ class PointwiseConvTest {
                         PointwiseConvPlan plan = new PointwiseConvPlan(op(s), team, i == 0);
                         assertEquals(i == 0 ? "osprey_pointwise_rows:avx512" : "osprey_pointwise_rows:avx2",
                                 plan.implementation());
-                        out[i] = forwardWithSentinels(plan, s, x, k, b, residual);
+                        out[i] = ConvInferenceRuns.forwardWithSentinels(plan, s, x, k, b, residual);
                     }
                     assertArrayEquals(out[1], out[0], 0f,
                             s + (withResidual ? " with a residual" : "") + ", " + team + " threads");
                 }
             }
         }
-    }
-
-    /** plan's pass of s with this bias and residual (either may be null), the output followed by sentinels. */
-    private static float[] forwardWithSentinels(PointwiseConvPlan plan, Conv2dSpec s, float[] x, float[] k, float[] b,
-                                                float[] residual) {
-        int outputs = s.batch() * s.outH() * s.outW() * s.filters();
-        int sentinels = 16;
-        try (CpuTensor tx = tensor(x, s.inputShape()); CpuTensor tk = tensor(k, s.kernelShape());
-             CpuTensor prepared = CpuTensor.allocate(new int[] {Math.toIntExact(plan.preparedFloats())});
-             CpuTensor tb = b == null ? null : tensor(b, b.length);
-             CpuTensor tr = residual == null ? null : tensor(residual, residual.length);
-             CpuTensor y = CpuTensor.allocate(new int[] {outputs + sentinels})) {
-            float[] filled = new float[outputs + sentinels];
-            java.util.Arrays.fill(filled, 12345f);
-            y.buffer().put(0, filled);
-            plan.prepare(tk, prepared);
-            plan.forward(tx, prepared, tb, tr, y);
-            float[] all = new float[outputs + sentinels];
-            y.buffer().get(0, all);
-            for (int i = outputs; i < all.length; i++) {
-                assertEquals(12345f, all[i], "float " + (i - outputs) + " past the output of " + s);
-            }
-            return java.util.Arrays.copyOf(all, outputs);
-        }
-    }
-
-    private static CpuTensor tensor(float[] values, int... shape) {
-        CpuTensor t = CpuTensor.allocate(shape);
-        t.buffer().put(0, values);
-        return t;
     }
 
     @Test
