@@ -243,15 +243,19 @@ enum { ACT_NONE, ACT_RELU, ACT_GENERAL };
 /* with_residual's values: no residual, a residual added, a residual added and then a ReLU's gradient (pb->gate). */
 enum { RESIDUAL_NONE, RESIDUAL_ADDED, RESIDUAL_GATED };
 
-/* A ReLU's gradient from its output: g where output > 0, else g * 0 (so -0, or NaN from an infinite g, as oneDNN). */
+/*
+ * A ReLU's gradient from its output, as oneDNN's ReLU backward computes it (the backend's own pass, tested bit for
+ * bit): g * 0 where the output is at most 0 (so -0 from a negative g, NaN from an infinite one), else g, a NaN output
+ * included.
+ */
 TARGET INLINE __m256 gate8(__m256 output, __m256 g) {
-    __m256 above = _mm256_cmp_ps(output, _mm256_setzero_ps(), _CMP_GT_OQ);
-    return _mm256_blendv_ps(_mm256_mul_ps(g, _mm256_setzero_ps()), g, above);
+    __m256 open = _mm256_cmp_ps(output, _mm256_setzero_ps(), _CMP_NLE_UQ);
+    return _mm256_blendv_ps(_mm256_mul_ps(g, _mm256_setzero_ps()), g, open);
 }
 #ifdef OSPREY_WINOGRAD_AVX512_COPY
 TARGET INLINE __m512 gate16(__m512 output, __m512 g) {
-    __mmask16 above = _mm512_cmp_ps_mask(output, _mm512_setzero_ps(), _CMP_GT_OQ);
-    return _mm512_mask_blend_ps(above, _mm512_mul_ps(g, _mm512_setzero_ps()), g);
+    __mmask16 open = _mm512_cmp_ps_mask(output, _mm512_setzero_ps(), _CMP_NLE_UQ);
+    return _mm512_mask_blend_ps(open, _mm512_mul_ps(g, _mm512_setzero_ps()), g);
 }
 #endif
 

@@ -201,7 +201,7 @@ TARGET INLINE VEC LANES_NAME(activate)(const int act, VEC a, VEC slope, VEC cap)
 /*
  * One output vector finished: plus bias and (with_residual) the residual at the same place, activated, stored; with
  * with_residual == RESIDUAL_GATED also a ReLU's gradient from pb->gate, its output (backward-data's sum of gradients
- * for a tensor a ReLU wrote): a where the gate is above 0, else a * 0, as oneDNN's ReLU backward computes it.
+ * for a tensor a ReLU wrote): a * 0 where the gate is at most 0, else a (a NaN gate too), as oneDNN's ReLU backward.
  */
 TARGET INLINE void LANES_NAME(store_output)(const problem *pb, int64_t offset, VEC a, VEC b, const int act,
                                             const int with_residual, VEC slope, VEC cap) {

@@ -113,7 +113,7 @@ public interface Backend extends AutoCloseable {
 
     /**
      * {@link #conv2dBackward} with an addend (dKernel and dx not null), then on dx the gradient of the ReLU whose output
-     * gate is (x's producer): dx where gate is above 0, else dx times 0, as the ReLU's own backward computes it from its
+     * gate is (x's producer): dx times 0 where gate is at most 0, else dx, as the ReLU's own backward computes it from its
      * output. Only where {@link #fusesReluGate} says so for spec.
      */
     default void conv2dBackwardGated(Conv2dSpec spec, Tensor x, Tensor dy, Tensor kernel, Tensor dKernel, Tensor dBias,

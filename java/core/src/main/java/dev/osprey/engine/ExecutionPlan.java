@@ -1248,6 +1248,7 @@ public final class ExecutionPlan implements AutoCloseable {
                 dIn = runs[n].backward(dOut);
             } else {
                 Tensor[] gates = offeredGate(n);
+                gateTaken[0] = false;
                 dIn = runs[n].backward(dOut, offered, gates, offerTaken, gateTaken);
                 if (gates != null && gateTaken[0]) {
                     if (!offerTaken[0]) {

@@ -50,7 +50,7 @@ public interface LayerRun {
     /**
      * {@link #backward(Tensor, Tensor[], boolean[])}, where gates[i] (where not null, beside addends[i] only) is the
      * {@link #reluGate} of input i's producer: a run that adds addends[i] may then also apply that ReLU's gradient to
-     * the sum it writes (the sum where the gate is above 0, else the sum times 0), and sets gated[i] (false on entry);
+     * the sum it writes (as the ReLU's own backward does from its output), and sets gated[i] (false on entry);
      * the producer's {@link #backwardGated} then skips it. The default takes no gate.
      */
     default List<Tensor> backward(Tensor outputGradient, Tensor[] addends, Tensor[] gates, boolean[] added,

@@ -62,7 +62,8 @@ final class OutputActivation {
      * that a reader of the output may apply that gradient instead (LayerRun.reluGate); null otherwise.
      */
     Tensor reluGate() {
-        boolean plainRelu = activation.kind() == Activation.Kind.RELU && activation.alpha() == 0f
+        // a slope of +0 exactly: with -0 the ReLU's own backward would write dy * -0, another zero's sign
+        boolean plainRelu = activation.kind() == Activation.Kind.RELU && Float.floatToRawIntBits(activation.alpha()) == 0
                 && activation.maxValue() == Float.POSITIVE_INFINITY;
         return plainRelu && fused && rawGradient != null ? output : null;
     }

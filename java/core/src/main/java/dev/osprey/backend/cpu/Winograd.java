@@ -322,7 +322,7 @@ final class Winograd {
     /**
      * {@link #filterGradient} and backward-data (dx = the convolution of dy, padded by dataPadTop and dataPadLeft,
      * with the kernel {@link #prepareTransposed} wrote for m; plus addend where that is not 0, and then, where gate is
-     * not 0 either, the gradient of the ReLU whose output gate is: the sum where gate is above 0, else the sum times 0,
+     * not 0 either, the gradient of the ReLU whose output gate is: the sum times 0 where gate is at most 0, else the sum,
      * as oneDNN's ReLU backward computes it) in one pass over the
      * tiles, so that dy is read from memory once: the same results as the two calls. Only where dx and dy are the same
      * size ('same' padding), the channels are few enough that the transformed kernel and the gradient's sums share the

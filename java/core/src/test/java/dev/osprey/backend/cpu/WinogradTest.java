@@ -756,10 +756,10 @@ class WinogradTest {
     }
 
     /**
-     * The one-pass backward with a ReLU gate (the output of the ReLU that wrote x) writes dx plus the addend where the
-     * gate is above 0 and that sum times 0 elsewhere (so -0 where it was negative, as oneDNN's ReLU backward): bit for
-     * bit the ungated pass's dx so gated, on both tile sizes and both instruction sets, gates of every sign, 0 and NaN;
-     * the filter and bias gradients as without the gate.
+     * The one-pass backward with a ReLU gate (the output of the ReLU that wrote x) writes what the backend's own ReLU
+     * backward makes of the ungated pass's dx plus the addend (the sum times 0 where the gate is at most 0, so -0 from
+     * a negative sum and NaN from an infinite one; the sum where it is above 0 or NaN), bit for bit, on both tile sizes
+     * and both instruction sets, gates of every sign, 0, -0, NaN and subnormal; the filter gradient as without the gate.
      */
     @Test
     void theOnePassBackwardAppliesAReluGateAsItStoresDx() {
@@ -791,6 +791,10 @@ class WinogradTest {
         gate[1] = -0f;
         gate[2] = Float.NaN;
         gate[3] = Float.MIN_VALUE;
+        add[4] = Float.POSITIVE_INFINITY; // a shut gate makes it NaN (inf * 0), an open one keeps it
+        gate[4] = -1f;
+        add[5] = Float.NEGATIVE_INFINITY;
+        gate[5] = 1f;
         try (DnnlContext context = new DnnlContext();
              WinogradTrainingConv plan = new WinogradTrainingConv(context, s, new Winograd(use));
              CpuTensor tx = tensor(x, s.inputShape()); CpuTensor tk = tensor(k, s.kernelShape());
@@ -807,20 +811,37 @@ class WinogradTest {
             float[] plain = new float[inputs];
             dx1.buffer().get(0, gated);
             dx2.buffer().get(0, plain);
+            float[] byRelu = reluBackwardFromOutput(gate, plain, s.inputShape()); // what the Add's own pass writes
             int zeroed = 0;
             for (int i = 0; i < inputs; i++) {
-                float expected = gate[i] > 0f ? plain[i] : plain[i] * 0f;
-                zeroed += gate[i] > 0f ? 0 : 1;
-                assertEquals(Float.floatToRawIntBits(expected), Float.floatToRawIntBits(gated[i]),
-                        s + ", " + use + ", dx[" + i + "] under gate " + gate[i] + ": expected " + expected + ", was "
-                                + gated[i]);
+                zeroed += gate[i] <= 0f ? 1 : 0;
+                assertEquals(Float.floatToRawIntBits(byRelu[i]), Float.floatToRawIntBits(gated[i]),
+                        s + ", " + use + ", dx[" + i + "] = " + plain[i] + " under gate " + gate[i]
+                                + ": the ReLU's backward gives " + byRelu[i] + ", the gated pass " + gated[i]);
             }
+            assertTrue(Float.isNaN(gated[4]) && gated[5] == Float.NEGATIVE_INFINITY, "infinite sums: " + gated[4]
+                    + ", " + gated[5]);
             assertTrue(zeroed > inputs / 4 && zeroed < inputs * 3 / 4, "about half the gates shut: " + zeroed);
             float[] k1 = new float[Math.toIntExact(dk1.size())];
             float[] k2 = new float[k1.length];
             dk1.buffer().get(0, k1);
             dk2.buffer().get(0, k2);
             assertArrayEquals(k2, k1, 0f, "the filter gradient does not see the gate");
+        }
+    }
+
+    /** The CPU backend's ReLU backward from the output (what an Add with a ReLU after it runs): dy gated by y. */
+    private static float[] reluBackwardFromOutput(float[] y, float[] dy, int... shape) {
+        try (CpuBackend backend = new CpuBackend(); Memory memory = backend.newMemory()) {
+            Tensor ty = memory.allocate(shape);
+            Tensor tdy = memory.allocate(shape);
+            Tensor tdx = memory.allocate(shape);
+            backend.copyIn(y, 0, ty);
+            backend.copyIn(dy, 0, tdy);
+            backend.activationBackward(Activation.RELU, null, ty, tdy, tdx);
+            float[] out = new float[dy.length];
+            backend.copyOut(tdx, out, 0);
+            return out;
         }
     }
 
