@@ -188,6 +188,43 @@ class GradientSumFusionTest {
         }
     }
 
+    /**
+     * A frozen convolution (no kernel gradient, as when fine-tuning on a frozen backbone) reading a block's output takes
+     * no gate (the one-pass backward needs the kernel gradient): the Add keeps its pass, and the gradients are those of
+     * the Add's own pass.
+     */
+    @Test
+    void aFrozenConvolutionLeavesTheReluGradientToTheAdd() {
+        Shape input = Shape.of(16, 16, 3);
+        dev.osprey.Model model = Models.resNet(14, input, 10);
+        java.util.List<dev.osprey.Layer> convs = new java.util.ArrayList<>();
+        for (dev.osprey.Layer l : model.layers()) {
+            if (l instanceof dev.osprey.layers.Conv2D) {
+                convs.add(l);
+            }
+        }
+        // the stem, then per block two 3x3 convolutions (and a 1x1 projection where the stage changes): the first
+        // block's are convs 1 and 2, the second block's first convolution, which reads the first block's output, is 3
+        dev.osprey.Layer reader = convs.get(3);
+        reader.trainable(false);
+        Graph graph = new Graph(model.inputs(), model.outputs());
+        try (Network network = new Network(graph, CPU)) {
+            OptimizedInferenceTest.randomize(network.parameters(), 13);
+            int[] apart = new int[2];
+            int[] gated = new int[2];
+            float[] expected = gradients(network, countingReluPasses(new int[1], true), input, 8, apart);
+            float[] actual = gradients(network, CPU, input, 8, gated);
+            assertEquals(expected.length, actual.length);
+            for (int i = 0; i < expected.length; i++) {
+                assertEquals(Float.floatToRawIntBits(expected[i]), Float.floatToRawIntBits(actual[i]),
+                        "weight gradient " + i + ": " + actual[i] + " where the Add's own pass gives " + expected[i]);
+            }
+            int due = CPU.fusesReluGate(new dev.osprey.backend.Conv2dSpec(8, 8, 8, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1,
+                    1, false, dev.osprey.Activation.LINEAR)) ? 1 : 0;
+            assertEquals(due, gated[1], "only the second stage's reader, which trains, takes its gate");
+        }
+    }
+
     /** The CPU backend counting ReLU backward passes into count; apart: without the gate fusion (Backend's default). */
     private static Backend countingReluPasses(int[] count, boolean apart) {
         InvocationHandler h = (proxy, method, args) -> {
