@@ -7,6 +7,7 @@
 # Writes benchmarks/results/bf16-training-<UTC time>.md.
 # Usage: benchmarks/run-bf16-training.sh [EPOCHS=3] [MODELS="tutorial resnet20"]
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/machine-name.sh"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 epochs="${1:-3}"
 models="${2:-tutorial resnet20}"
@@ -28,7 +29,7 @@ done
 {
   echo "# bf16 mixed-precision training against fp32, $stamp"
   echo
-  echo "- machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; OMP_NUM_THREADS=2;"
+  echo "- machine: $(machine_name), $(nproc) cores; OMP_NUM_THREADS=2;"
   echo "  flags: $(grep -o -w 'avx512_bf16\|amx_bf16\|avx512f\|avx2' /proc/cpuinfo | sort -u | tr '\n' ' ')"
   echo "- $(java -version 2>&1 | head -1)"
   echo "- command: \`benchmarks/run-bf16-training.sh $epochs\`: an fp32 and a bf16 copy of each model trained on the"

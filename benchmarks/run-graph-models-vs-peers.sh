@@ -12,6 +12,7 @@
 # Before each framework's figures the script measures where the two vCPUs sit (benchmarks/kernels/placement_probe.c:
 # a cache-line hand-over between them; needs gcc), and the report sets it beside each round's training figures.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/machine-name.sh"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 seconds="${1:-5}"
 rounds="${2:-3}"
@@ -83,7 +84,7 @@ done
 stamp="$(date -u +%Y-%m-%dT%H%MZ)"
 out="$results/graph-models-vs-peers-$stamp.md"
 mkdir -p "$results"
-cpu="$(lscpu | sed -n 's/^Model name: *//p' | head -1)"
+cpu="$(machine_name)"
 flags="$(lscpu | sed -n 's/^Flags: *//p')"
 java_version="$(java -version 2>&1 | head -1)"
 "$python" - "$log" "$notes" "$out" "$seconds" "$rounds" "$threads" "$cpu" "$flags" "$java_version" <<'PY'

@@ -23,6 +23,7 @@
 #        models: any of tutorial resnet20 mobilenetv2 resnet18 mobilenetv2_224 (default: the first four;
 #        mobilenetv2_224 is MobileNetV2 at 224x224x3, batch 32)
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/machine-name.sh"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 seconds="${1:-5}"
 rounds="${2:-3}"
@@ -167,7 +168,7 @@ while [ -e "$out" ]; do   # a second run within the same minute keeps the first 
   n=$((n + 1))
 done
 load_after="$(load)"
-cpu="$(lscpu | sed -n 's/^Model name: *//p' | head -1)"
+cpu="$(machine_name)"
 flags="$(lscpu | sed -n 's/^Flags: *//p')"
 java_version="$(java -version 2>&1 | head -1)"
 command_line="benchmarks/run-inference-vs-peers.sh $seconds $rounds ${models[*]}"

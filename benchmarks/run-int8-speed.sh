@@ -6,6 +6,7 @@
 # each round. Usage: benchmarks/run-int8-speed.sh [seconds-per-figure=5] [rounds=3] [models: tutorial resnet20
 # mobilenetv2 resnet18; default the first three]
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/machine-name.sh"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 seconds="${1:-5}"
 rounds="${2:-3}"
@@ -31,7 +32,7 @@ out="$root/benchmarks/results/int8-speed-$(date -u +%Y-%m-%dT%H%MZ).md"
 {
   echo "# int8 against fp32 inference, $(date -u +%Y-%m-%dT%H:%MZ)"
   echo
-  echo "- machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; ISA flags: $(grep -o 'avx512_vnni\|avx_vnni\|avx512f\|avx2\|amx_int8' /proc/cpuinfo | sort -u | tr '\n' ' ')"
+  echo "- machine: $(machine_name), $(nproc) cores; ISA flags: $(grep -o 'avx512_vnni\|avx_vnni\|avx512f\|avx2\|amx_int8' /proc/cpuinfo | sort -u | tr '\n' ' ')"
   echo "- OMP_NUM_THREADS=$OMP_NUM_THREADS; $rounds round(s), $seconds s per figure; per round and model fp32, then int8"
   echo "- commit $(cd "$root" && git rev-parse --short HEAD); command: \`benchmarks/run-int8-speed.sh $seconds $rounds ${models[*]}\`"
   echo

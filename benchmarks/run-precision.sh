@@ -8,6 +8,7 @@
 # Writes benchmarks/results/precision-<UTC time>.md.
 # Usage: benchmarks/run-precision.sh [EPOCHS=5] [SECONDS per figure=3] [MODELS="tutorial resnet20"]
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/machine-name.sh"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 epochs="${1:-5}"
 seconds="${2:-3}"
@@ -31,7 +32,7 @@ done
 {
   echo "# bf16 and int8 against fp32 inference on trained models, $stamp"
   echo
-  echo "- machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; OMP_NUM_THREADS=2"
+  echo "- machine: $(machine_name), $(nproc) cores; OMP_NUM_THREADS=2"
   echo "- $(java -version 2>&1 | head -1)"
   echo "- command: \`benchmarks/run-precision.sh $epochs $seconds\`: each model trained $epochs epochs on the 60,000"
   echo "  Fashion-MNIST training images (seed 42, Adam 1e-3, batch 128), then the 10,000 test images predicted"

@@ -8,6 +8,7 @@
 # Usage: benchmarks/run-regression-check.sh BASE [ROUNDS=3] [SECONDS=3]
 # TUTORIAL_ONLY=1 measures the tutorial CNN alone (about a minute a round).
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/machine-name.sh"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 base="${1:?usage: $0 BASE [ROUNDS=3] [SECONDS=3]}"
 rounds="${2:-3}"
@@ -47,7 +48,7 @@ for ((r = 1; r <= rounds; r++)); do
 done
 stamp="$(date -u +%Y-%m-%dT%H%MZ)"
 out="$root/benchmarks/results/regression-check-$stamp.md"
-python3 - "$log" "$base_rev" "$head_rev$dirty" "$rounds" "$seconds" "$(lscpu | sed -n 's/^Model name: *//p' | head -1)" \
+python3 - "$log" "$base_rev" "$head_rev$dirty" "$rounds" "$seconds" "$(machine_name)" \
   >"$out" <<'PY'
 import json, statistics, sys
 log, base, head, rounds, seconds, cpu = sys.argv[1:]

@@ -8,6 +8,7 @@
 # run's test accuracy and time. Needs Fashion-MNIST (Debian's dataset-fashion-mnist, or the download the CLI makes).
 # Usage: benchmarks/run-training-recipe.sh [EPOCHS=5] [MODEL=resnet20]
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/machine-name.sh"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 epochs="${1:-5}"
 model="${2:-resnet20}"
@@ -36,7 +37,7 @@ done
 {
   echo "# Training recipe against plain Adam, $stamp"
   echo
-  echo "- machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; OMP_NUM_THREADS=2"
+  echo "- machine: $(machine_name), $(nproc) cores; OMP_NUM_THREADS=2"
   echo "- $model on the full Fashion-MNIST, $epochs epochs, batch 128, seed 42; test accuracy on the 10,000 test images"
   echo "- command: \`benchmarks/run-training-recipe.sh $epochs $model\`; each run is \`./osprey ${common[*]} FLAGS\`"
   echo
