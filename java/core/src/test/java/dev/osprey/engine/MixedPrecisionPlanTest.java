@@ -36,8 +36,8 @@ class MixedPrecisionPlanTest {
     private static final int BATCH = 4;
     private static final int CLASSES = 5;
     private static final Set<String> TRAINING_OPS = Set.of("conv2dForward", "conv2dBackward", "conv2dBackwardData",
-            "conv2dBackwardFilter", "conv2dBackwardDataAdding", "denseForward", "denseBackwardData",
-            "denseBackwardWeights");
+            "conv2dBackwardFilter", "conv2dBackwardDataAdding", "conv2dBackwardGated", "denseForward",
+            "denseBackwardData", "denseBackwardWeights");
     private static final Set<String> INFERENCE_OPS = Set.of("conv2dInference", "denseInference");
 
     @Test
