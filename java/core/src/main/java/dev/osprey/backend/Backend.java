@@ -112,14 +112,18 @@ public interface Backend extends AutoCloseable {
     }
 
     /**
-     * {@link #conv2dBackward} with an addend (dKernel and dx not null), then on dx the gradient of the ReLU whose output
-     * gate is (x's producer): dx times 0 where gate is at most 0, else dx, as the ReLU's own backward computes it from its
-     * output. Only where {@link #fusesReluGate} says so for spec.
+     * {@link #conv2dBackward} with an addend (dx not null), then on dx the gradient of the ReLU whose output gate is (x's
+     * producer): dx times 0 where gate is at most 0, else dx, as the ReLU's own backward computes it from its output.
+     * The default makes the two calls; a backend for which {@link #fusesReluGate} says so for spec does it in one pass.
      */
     default void conv2dBackwardGated(Conv2dSpec spec, Tensor x, Tensor dy, Tensor kernel, Tensor dKernel, Tensor dBias,
                                      Tensor addend, Tensor gate, Tensor dx) {
-        throw new UnsupportedOperationException("conv2dBackwardGated: this backend does not fuse a ReLU's gradient "
-                + "into a convolution's backward; expected a call only where fusesReluGate(spec) is true");
+        if (dx == null || addend == null || gate == null || addend == dx || gate == dx) {
+            throw new IllegalArgumentException("conv2dBackwardGated: expected dx, an addend and a gate, the last two "
+                    + "other than dx, received dx " + dx + ", addend " + addend + ", gate " + gate);
+        }
+        conv2dBackward(spec, x, dy, kernel, dKernel, dBias, addend, dx);
+        activationBackward(Activation.RELU, null, gate, dx, dx);
     }
 
     // ---- pooling -----------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ final class ConvRun implements LayerRun {
     private final ConvInference op;   // the convolution as an inference plan runs it
     private final Tensor depthwiseKernel; // a fused depthwise convolution's, prepared; null without one
     private final Tensor depthwiseBias;
+    private Boolean fusesReluGate;        // whether the backend applies a ReLU gate in the backward pass, once asked
 
     /**
      * @param spec     the convolution without activation; its bias flag is set here from the tensors
@@ -124,6 +125,14 @@ final class ConvRun implements LayerRun {
         return backward(dOutput, addends, null, added, null);
     }
 
+    /** Whether the backend applies a ReLU gate in this convolution's backward pass: asked once, at the first offer. */
+    private boolean fusesReluGate() {
+        if (fusesReluGate == null) {
+            fusesReluGate = backend.fusesReluGate(spec);
+        }
+        return fusesReluGate;
+    }
+
     /**
      * As above; takes gates[0] too (beside the addend) where the backend applies a ReLU's gradient in the same pass
      * (Backend.fusesReluGate): the input's producer then skips that pass.
@@ -132,8 +141,8 @@ final class ConvRun implements LayerRun {
     public List<Tensor> backward(Tensor dOutput, Tensor[] addends, Tensor[] gates, boolean[] added, boolean[] gated) {
         Tensor g = activation.backward(backend, dOutput);
         Tensor addend = dInput != null && addends != null ? addends[0] : null;
-        Tensor gate = addend != null && gates != null && gated != null && dKernel != null
-                && backend.fusesReluGate(spec) ? gates[0] : null;
+        Tensor gate = addend != null && gates != null && gated != null && dKernel != null && fusesReluGate()
+                ? gates[0] : null;
         if (gate != null) {
             backend.conv2dBackwardGated(spec, input, g, kernel, dKernel, dBias, addend, gate, dInput);
             gated[0] = true;

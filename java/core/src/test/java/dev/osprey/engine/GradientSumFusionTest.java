@@ -185,6 +185,16 @@ class GradientSumFusionTest {
             }
             assertEquals(due, gated[1], "ReLU gradients the next block's first convolution applied");
             assertEquals(reluPassesApart[0] - due, reluPasses[0], "the Adds gated by their reader skip their pass");
+            // Backend's default conv2dBackwardGated (the convolution's backward, then the ReLU's from the gate) where
+            // the gates are taken: the same bits again
+            int[] composed = new int[2];
+            float[] byDefault = gradients(network, cpuWithDefaults(m -> m.getName().equals("conv2dBackwardGated")),
+                    input, 8, composed);
+            assertEquals(due, composed[1]);
+            for (int i = 0; i < expected.length; i++) {
+                assertEquals(Float.floatToRawIntBits(expected[i]), Float.floatToRawIntBits(byDefault[i]),
+                        "weight gradient " + i + " through Backend's default conv2dBackwardGated");
+            }
         }
     }
 

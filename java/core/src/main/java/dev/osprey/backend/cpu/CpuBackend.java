@@ -352,14 +352,13 @@ public final class CpuBackend implements Backend {
     @Override
     public synchronized void conv2dBackwardGated(Conv2dSpec spec, Tensor x, Tensor dy, Tensor kernel, Tensor dKernel,
                                                  Tensor dBias, Tensor addend, Tensor gate, Tensor dx) {
-        if (!fusesReluGate(spec)) {
-            throw new IllegalArgumentException("conv2dBackwardGated: expected a convolution the one-pass Winograd "
-                    + "backward takes (fusesReluGate), received " + spec);
+        if (!fusesReluGate(spec) || dKernel == null) { // the two calls (the one pass needs the kernel's gradient)
+            Backend.super.conv2dBackwardGated(spec, x, dy, kernel, dKernel, dBias, addend, gate, dx);
+            return;
         }
-        if (dKernel == null || dx == null || addend == null || gate == null || addend == dx || gate == dx) {
-            throw new IllegalArgumentException("conv2dBackwardGated: expected dKernel, dx, an addend and a gate, the "
-                    + "last two other than dx, received dKernel " + dKernel + ", dx " + dx + ", addend " + addend
-                    + ", gate " + gate);
+        if (dx == null || addend == null || gate == null || addend == dx || gate == dx) {
+            throw new IllegalArgumentException("conv2dBackwardGated: expected dx, an addend and a gate, the last two "
+                    + "other than dx, received dx " + dx + ", addend " + addend + ", gate " + gate);
         }
         Checks.conv2dBackwardFilter(spec, x, dy, dKernel, dBias);
         Checks.conv2dBackwardData(spec, dy, kernel, dx);
