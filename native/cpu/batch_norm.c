@@ -22,6 +22,10 @@
 #include <math.h>
 #include <stdint.h>
 #include "openmp.h"
+#if defined(__x86_64__)
+#include "avx512_ops.h"
+#define OSPREY_BN_WIDE 1
+#endif
 
 #if defined(__has_attribute)
 #if __has_attribute(target_clones) && defined(__x86_64__)
@@ -39,7 +43,7 @@
 #define BLOCK_ROWS 256
 
 /* The ReLU (a NaN passes), or the value itself. */
-static inline float rectify(float v, int relu, float cap) {
+static inline float rectify_value(float v, int relu, float cap) {
     if (!relu) {
         return v;
     }
@@ -63,13 +67,155 @@ static sums sums_of(void *scratch, int thread, int channels) {
     return s;
 }
 
+#if defined(OSPREY_BN_WIDE)
+/*
+ * sum_rows, apply_rows and backward_rows (below) written out in 512-bit vectors, for channels in multiples of 16 on
+ * processors with AVX-512F (every layer of the built-in models but a stem's): each thread keeps its sums for up to 64
+ * channels in registers over a block of rows, where the compiler's loops (c known only at run time) loaded and stored
+ * them every row. Every channel's operations, and their order, are those the compiler's loops take for AVX-512F (an
+ * FMA for b += d * d; GCC contracts a product and a sum into one even when written as intrinsics, so each FMA here is
+ * written as one), so the two give the same bits: BatchNormKernelsTest compares them (-Dosprey.cpu.wideVectors=false
+ * keeps the compiler's loops). With the data in cache they take 0.45x-0.95x the time at 16 to 64 channels; with it
+ * coming from memory, which bounds both, 0.75x-0.9x at 16 and about level at 32 and 64
+ * (benchmarks/kernels/batch_norm_bench.c; benchmarks/results/batch-norm-wide-2026-12-05.md).
+ */
+#define WIDE_VECTORS 4 /* channel vectors summed at once: 8 sums in registers */
+
+/* a = the ReLU's gate: dy where 0 < y < cap (a NaN y shuts it, as rectify's comparisons do), else 0. */
+TARGET512 INLINE __m512 gated16(__m512 dy, __m512 y, __m512 cap) {
+    __mmask16 open = _mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_GT_OQ) & _mm512_cmp_ps_mask(y, cap, _CMP_LT_OQ);
+    return _mm512_maskz_mov_ps(open, dy);
+}
+
+/* sum_rows for channels j .. j + 16 * vectors - 1 of rows first .. last-1 into the block sums a, b (stored, not added). */
+TARGET512 INLINE void sum_block16(const float *x, const float *dy, const float *y, const float *center, int64_t first,
+                                  int64_t last, int c, int j, const int vectors, __m512 cap, float *a_out,
+                                  float *b_out) {
+    __m512 a[WIDE_VECTORS], b[WIDE_VECTORS], k[WIDE_VECTORS];
+    for (int v = 0; v < vectors; v++) {
+        a[v] = _mm512_setzero_ps();
+        b[v] = _mm512_setzero_ps();
+        k[v] = _mm512_loadu_ps(center + j + 16 * v);
+    }
+    for (int64_t r = first; r < last; r++) {
+        const float *xr = x + r * c + j;
+        for (int v = 0; v < vectors; v++) {
+            __m512 d = _mm512_sub_ps(_mm512_loadu_ps(xr + 16 * v), k[v]);
+            if (dy == NULL) {
+                a[v] = _mm512_add_ps(a[v], d);
+                b[v] = _mm512_fmadd_ps(d, d, b[v]);
+            } else {
+                __m512 g = _mm512_loadu_ps(dy + r * c + j + 16 * v);
+                if (y != NULL) {
+                    g = gated16(g, _mm512_loadu_ps(y + r * c + j + 16 * v), cap);
+                }
+                a[v] = _mm512_add_ps(a[v], g);
+                b[v] = _mm512_fmadd_ps(g, d, b[v]);
+            }
+        }
+    }
+    for (int v = 0; v < vectors; v++) {
+        _mm512_storeu_ps(a_out + j + 16 * v, a[v]);
+        _mm512_storeu_ps(b_out + j + 16 * v, b[v]);
+    }
+}
+
+/* sum_rows for c a multiple of 16: per block, the channels 64 at a time (fewer at the end), then into the fp64 sums. */
+TARGET512 static void sum_rows16(const float *x, const float *dy, const float *y, const float *center, int64_t from,
+                                 int64_t to, int c, float cap, sums s) {
+    const __m512 cap16 = _mm512_set1_ps(cap);
+    for (int j = 0; j < c; j++) {
+        s.sum_a[j] = 0;
+        s.sum_b[j] = 0;
+    }
+    for (int64_t first = from; first < to; first += BLOCK_ROWS) {
+        int64_t last = first + BLOCK_ROWS < to ? first + BLOCK_ROWS : to;
+        int j = 0;
+        for (; j + 16 * WIDE_VECTORS <= c; j += 16 * WIDE_VECTORS) {
+            sum_block16(x, dy, y, center, first, last, c, j, WIDE_VECTORS, cap16, s.block_a, s.block_b);
+        }
+        switch ((c - j) / 16) {
+        case 3: sum_block16(x, dy, y, center, first, last, c, j, 3, cap16, s.block_a, s.block_b); break;
+        case 2: sum_block16(x, dy, y, center, first, last, c, j, 2, cap16, s.block_a, s.block_b); break;
+        case 1: sum_block16(x, dy, y, center, first, last, c, j, 1, cap16, s.block_a, s.block_b); break;
+        default: break;
+        }
+        for (int i = 0; i < c; i++) {
+            s.sum_a[i] += s.block_a[i];
+            s.sum_b[i] += s.block_b[i];
+        }
+    }
+}
+
+/* rectify on 16 floats: 0 below 0, cap above it, a NaN as it is. */
+TARGET512 INLINE __m512 rectify_capped16(__m512 v, __m512 cap) {
+    v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), v, _mm512_setzero_ps());
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, cap, _CMP_GT_OQ), v, cap);
+}
+
+/* apply_rows for c a multiple of 16. */
+TARGET512 static void apply_rows16(const float *x, const float *residual, float *y, const float *mean,
+                                   const float *scale, const float *beta, int64_t from, int64_t to, int c, int relu,
+                                   float cap) {
+    const __m512 cap16 = _mm512_set1_ps(cap);
+    for (int j = 0; j < c; j += 16) {
+        const __m512 m = _mm512_loadu_ps(mean + j), sc = _mm512_loadu_ps(scale + j), b = _mm512_loadu_ps(beta + j);
+        for (int64_t r = from; r < to; r++) {
+            __m512 v = _mm512_fmadd_ps(_mm512_sub_ps(_mm512_loadu_ps(x + r * c + j), m), sc, b);
+            if (residual != NULL) {
+                v = _mm512_add_ps(v, _mm512_loadu_ps(residual + r * c + j));
+            }
+            if (relu) {
+                v = rectify_capped16(v, cap16);
+            }
+            _mm512_storeu_ps(y + r * c + j, v);
+        }
+    }
+}
+
+/* backward_rows for c a multiple of 16. */
+TARGET512 static void backward_rows16(const float *x, const float *dy, const float *y, const float *mean,
+                                      const float *p, const float *q, const float *o, float *dx, int64_t from,
+                                      int64_t to, int c, float cap) {
+    const __m512 cap16 = _mm512_set1_ps(cap);
+    for (int j = 0; j < c; j += 16) {
+        const __m512 m = _mm512_loadu_ps(mean + j), p16 = _mm512_loadu_ps(p + j), q16 = _mm512_loadu_ps(q + j);
+        const __m512 o16 = _mm512_loadu_ps(o + j);
+        for (int64_t r = from; r < to; r++) {
+            __m512 g = _mm512_loadu_ps(dy + r * c + j);
+            if (y != NULL) {
+                g = gated16(g, _mm512_loadu_ps(y + r * c + j), cap16);
+            }
+            __m512 d = _mm512_sub_ps(_mm512_loadu_ps(x + r * c + j), m);
+            _mm512_storeu_ps(dx + r * c + j, _mm512_add_ps(_mm512_fmadd_ps(g, p16, _mm512_mul_ps(d, q16)), o16));
+        }
+    }
+}
+
+/*
+ * Whether the 512-bit loops run: the caller allows them (wide: -Dosprey.cpu.wideVectors, false to compare the two),
+ * the processor has AVX-512F and the channels come in sixteens.
+ */
+static int wide_rows(int wide, int c) {
+    return wide && c % 16 == 0 && avx512f_supported();
+}
+#endif
+
 /*
  * A = sum (x - k), B = sum (x - k)^2 over rows from .. to-1 (forward: dy is null); or A = sum g, B = sum g (x - mean)
  * with g = dy where 0 < y < cap (y given: a fused ReLU) or dy (backward).
  */
 VECTORIZED static void sum_rows(const float *restrict x, const float *restrict dy, const float *restrict y,
                                 const float *restrict center, int64_t from, int64_t to, int c, float cap,
-                                sums s) {
+                                sums s, int wide) {
+#if defined(OSPREY_BN_WIDE)
+    if (wide_rows(wide, c)) {
+        sum_rows16(x, dy, y, center, from, to, c, cap, s);
+        return;
+    }
+#else
+    (void) wide;
+#endif
     for (int j = 0; j < c; j++) {
         s.sum_a[j] = 0;
         s.sum_b[j] = 0;
@@ -113,6 +259,7 @@ VECTORIZED static void sum_rows(const float *restrict x, const float *restrict d
     }
 }
 
+
 /* sqrt(var + epsilon), in fp64: every per-channel coefficient is taken from it. */
 static inline double channel_std(float variance, float epsilon) {
     return sqrt((double) variance + epsilon);
@@ -133,18 +280,26 @@ static void add_team_sums(void *scratch, int team, int c) {
 /* y = relu((x - mean) * scale + beta [+ residual]) over rows from .. to-1 (residual may be null: none). */
 VECTORIZED static void apply_rows(const float *restrict x, const float *restrict residual, float *restrict y,
                                   const float *restrict mean, const float *restrict scale, const float *restrict beta,
-                                  int64_t from, int64_t to, int c, int relu, float cap) {
+                                  int64_t from, int64_t to, int c, int relu, float cap, int wide) {
+#if defined(OSPREY_BN_WIDE)
+    if (wide_rows(wide, c)) {
+        apply_rows16(x, residual, y, mean, scale, beta, from, to, c, relu, cap);
+        return;
+    }
+#else
+    (void) wide;
+#endif
     for (int64_t r = from; r < to; r++) {
         const float *restrict xr = x + r * c;
         float *restrict yr = y + r * c;
         if (residual == NULL) {
             for (int j = 0; j < c; j++) {
-                yr[j] = rectify((xr[j] - mean[j]) * scale[j] + beta[j], relu, cap);
+                yr[j] = rectify_value((xr[j] - mean[j]) * scale[j] + beta[j], relu, cap);
             }
         } else {
             const float *restrict rr = residual + r * c;
             for (int j = 0; j < c; j++) {
-                yr[j] = rectify((xr[j] - mean[j]) * scale[j] + beta[j] + rr[j], relu, cap);
+                yr[j] = rectify_value((xr[j] - mean[j]) * scale[j] + beta[j] + rr[j], relu, cap);
             }
         }
     }
@@ -154,7 +309,15 @@ VECTORIZED static void apply_rows(const float *restrict x, const float *restrict
 VECTORIZED static void backward_rows(const float *restrict x, const float *restrict dy, const float *restrict y,
                                      const float *restrict mean, const float *restrict p, const float *restrict q,
                                      const float *restrict o, float *restrict dx, int64_t from, int64_t to, int c,
-                                     float cap) {
+                                     float cap, int wide) {
+#if defined(OSPREY_BN_WIDE)
+    if (wide_rows(wide, c)) {
+        backward_rows16(x, dy, y, mean, p, q, o, dx, from, to, c, cap);
+        return;
+    }
+#else
+    (void) wide;
+#endif
     for (int64_t r = from; r < to; r++) {
         const float *restrict xr = x + r * c, *restrict dyr = dy + r * c;
         float *restrict dxr = dx + r * c;
@@ -179,7 +342,7 @@ VECTORIZED static void backward_rows(const float *restrict x, const float *restr
  */
 static void forward(const float *x, const float *residual, int64_t rows, int c, const float *gamma, const float *beta,
                     float epsilon, int relu, float cap, float *y, float *mean, float *variance, float *coefficients,
-                    void *scratch, int threads) {
+                    void *scratch, int threads, int wide) {
     float *scale = coefficients, *center = coefficients + c;
     for (int j = 0; j < c; j++) {
         center[j] = x[j];
@@ -188,7 +351,7 @@ static void forward(const float *x, const float *residual, int64_t rows, int c, 
     {
         int id = omp_get_thread_num(), team = omp_get_num_threads();
         int64_t from = rows * id / team, to = rows * (id + 1) / team;
-        sum_rows(x, NULL, NULL, center, from, to, c, cap, sums_of(scratch, id, c));
+        sum_rows(x, NULL, NULL, center, from, to, c, cap, sums_of(scratch, id, c), wide);
 #pragma omp barrier
         if (id == 0) {
             add_team_sums(scratch, team, c);
@@ -202,7 +365,7 @@ static void forward(const float *x, const float *residual, int64_t rows, int c, 
             }
         }
 #pragma omp barrier
-        apply_rows(x, residual, y, mean, scale, beta, from, to, c, relu, cap);
+        apply_rows(x, residual, y, mean, scale, beta, from, to, c, relu, cap, wide);
     }
 }
 
@@ -212,14 +375,14 @@ static void forward(const float *x, const float *residual, int64_t rows, int c, 
  */
 static void backward(const float *x, const float *y, const float *dy, int64_t rows, int c, const float *gamma,
                      const float *mean, const float *variance, float epsilon, int relu, float cap, float *dx,
-                     float *d_gamma, float *d_beta, float *coefficients, void *scratch, int threads) {
+                     float *d_gamma, float *d_beta, float *coefficients, void *scratch, int threads, int wide) {
     float *p = coefficients, *q = coefficients + c, *o = coefficients + 2 * c;
     const float *mask = relu ? y : NULL;
 #pragma omp parallel num_threads(threads)
     {
         int id = omp_get_thread_num(), team = omp_get_num_threads();
         int64_t from = rows * id / team, to = rows * (id + 1) / team;
-        sum_rows(x, dy, mask, mean, from, to, c, cap, sums_of(scratch, id, c));
+        sum_rows(x, dy, mask, mean, from, to, c, cap, sums_of(scratch, id, c), wide);
 #pragma omp barrier
         if (id == 0) {
             add_team_sums(scratch, team, c);
@@ -236,7 +399,7 @@ static void backward(const float *x, const float *y, const float *dy, int64_t ro
             }
         }
 #pragma omp barrier
-        backward_rows(x, dy, mask, mean, p, q, o, dx, from, to, c, cap);
+        backward_rows(x, dy, mask, mean, p, q, o, dx, from, to, c, cap, wide);
     }
 }
 
@@ -252,18 +415,20 @@ JNIEXPORT jlong JNICALL Java_dev_osprey_backend_cpu_BatchNormKernels_scratchByte
 JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_BatchNormKernels_forward(
         JNIEnv *env, jclass type, jlong x, jlong residual, jlong rows, jint channels, jlong gamma, jlong beta,
         jfloat epsilon, jboolean relu, jfloat cap, jlong y, jlong mean, jlong variance, jlong coefficients,
-        jlong scratch, jint threads) {
+        jlong scratch, jint threads, jboolean wide) {
     (void) env;
     (void) type;
     forward((const float *) (intptr_t) x, (const float *) (intptr_t) residual, rows, channels,
             (const float *) (intptr_t) gamma,
             (const float *) (intptr_t) beta, epsilon, relu, cap, (float *) (intptr_t) y, (float *) (intptr_t) mean,
-            (float *) (intptr_t) variance, (float *) (intptr_t) coefficients, (void *) (intptr_t) scratch, threads);
+            (float *) (intptr_t) variance, (float *) (intptr_t) coefficients, (void *) (intptr_t) scratch, threads,
+            wide);
 }
 
 JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_BatchNormKernels_inference(
         JNIEnv *env, jclass type, jlong x, jlong rows, jint channels, jlong gamma, jlong beta, jlong mean,
-        jlong variance, jfloat epsilon, jboolean relu, jfloat cap, jlong y, jlong coefficients, jint threads) {
+        jlong variance, jfloat epsilon, jboolean relu, jfloat cap, jlong y, jlong coefficients, jint threads,
+        jboolean wide) {
     (void) env;
     (void) type;
     const float *g = (const float *) (intptr_t) gamma, *v = (const float *) (intptr_t) variance;
@@ -276,19 +441,19 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_BatchNormKernels_inference(
         int id = omp_get_thread_num(), team = omp_get_num_threads();
         apply_rows((const float *) (intptr_t) x, NULL, (float *) (intptr_t) y, (const float *) (intptr_t) mean,
                    scale, (const float *) (intptr_t) beta, rows * id / team, rows * (id + 1) / team, channels, relu,
-                   cap);
+                   cap, wide);
     }
 }
 
 JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_BatchNormKernels_backward(
         JNIEnv *env, jclass type, jlong x, jlong y, jlong dy, jlong rows, jint channels, jlong gamma, jlong mean,
         jlong variance, jfloat epsilon, jboolean relu, jfloat cap, jlong dx, jlong d_gamma, jlong d_beta,
-        jlong coefficients, jlong scratch, jint threads) {
+        jlong coefficients, jlong scratch, jint threads, jboolean wide) {
     (void) env;
     (void) type;
     backward((const float *) (intptr_t) x, (const float *) (intptr_t) y, (const float *) (intptr_t) dy, rows,
              channels, (const float *) (intptr_t) gamma, (const float *) (intptr_t) mean,
              (const float *) (intptr_t) variance, epsilon, relu, cap, (float *) (intptr_t) dx,
              (float *) (intptr_t) d_gamma, (float *) (intptr_t) d_beta, (float *) (intptr_t) coefficients,
-             (void *) (intptr_t) scratch, threads);
+             (void *) (intptr_t) scratch, threads, wide);
 }

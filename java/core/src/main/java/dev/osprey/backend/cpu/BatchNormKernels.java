@@ -14,6 +14,12 @@ import dev.osprey.backend.BatchNormSpec;
  * default. {@code -Dosprey.cpu.batchNorm=auto} is that default; {@code osprey} runs every batch normalization here;
  * {@code onednn} runs all through oneDNN, a capped ReLU as a clip of its own, as happens without {@link NativeCpu}'s
  * library.
+ *
+ * <p>Where the channels come in sixteens and the processor has AVX-512F the kernels take loops written out in 512-bit
+ * vectors, their sums in registers (the compiler's loops, which {@code -Dosprey.cpu.wideVectors=false} keeps to
+ * compare, loaded and stored them every row): the same bits, in 0.45x-0.95x the time with the data in cache, and
+ * 0.75x-0.9x (16 channels) to level (32, 64) with it coming from memory, which bounds both
+ * (benchmarks/results/batch-norm-wide-2026-12-05.md).
  */
 final class BatchNormKernels implements AutoCloseable {
     /** The system property that picks the implementation (see {@link Choice}). */
@@ -39,12 +45,15 @@ final class BatchNormKernels implements AutoCloseable {
     private final DnnlContext context;
     private final BatchNormSpec spec;
     private final int threads;
+    /** Whether the 512-bit loops may run (see the class comment): -Dosprey.cpu.wideVectors when this was made. */
+    private final boolean wide;
 
     BatchNormKernels(DnnlContext context, BatchNormSpec spec) {
         this.context = context;
         this.spec = spec;
         long elements = (long) spec.rows() * spec.channels();
         this.threads = (int) Math.max(1, Math.min(OpenMpTeam.current(), elements / ELEMENTS_PER_THREAD));
+        this.wide = NativeCpu.wideVectorsAllowed();
         context.reserveScratchpad(coefficientBytes() + scratchBytes(spec.channels(), threads));
     }
 
@@ -77,14 +86,14 @@ final class BatchNormKernels implements AutoCloseable {
                 spec.channels(), gamma.pointer().address(),
                 beta.pointer().address(), spec.epsilon(), spec.relu(), spec.reluCap(), y.pointer().address(),
                 mean.pointer().address(), variance.pointer().address(), scratch, scratch + coefficientBytes(),
-                threads);
+                threads, wide);
     }
 
     void forwardInference(CpuTensor x, CpuTensor gamma, CpuTensor beta, CpuTensor mean, CpuTensor variance,
                           CpuTensor y) {
         inference(x.pointer().address(), spec.rows(), spec.channels(), gamma.pointer().address(),
                 beta.pointer().address(), mean.pointer().address(), variance.pointer().address(), spec.epsilon(),
-                spec.relu(), spec.reluCap(), y.pointer().address(), context.scratchpad().address(), threads);
+                spec.relu(), spec.reluCap(), y.pointer().address(), context.scratchpad().address(), threads, wide);
     }
 
     /** y, the forward's output, masks dy where a ReLU was fused. */
@@ -94,7 +103,7 @@ final class BatchNormKernels implements AutoCloseable {
         backward(x.pointer().address(), y.pointer().address(), dy.pointer().address(), spec.rows(), spec.channels(),
                 gamma.pointer().address(), mean.pointer().address(), variance.pointer().address(), spec.epsilon(),
                 spec.relu(), spec.reluCap(), dx.pointer().address(), dGamma.pointer().address(),
-                dBeta.pointer().address(), scratch, scratch + coefficientBytes(), threads);
+                dBeta.pointer().address(), scratch, scratch + coefficientBytes(), threads, wide);
     }
 
     /** Holds nothing native of its own: its scratch is the context's scratchpad. */
@@ -111,13 +120,14 @@ final class BatchNormKernels implements AutoCloseable {
 
     private static native void forward(long x, long residual, long rows, int channels, long gamma, long beta,
                                        float epsilon, boolean relu, float cap, long y, long mean, long variance,
-                                       long coefficients, long scratch, int threads);
+                                       long coefficients, long scratch, int threads, boolean wide);
 
     private static native void inference(long x, long rows, int channels, long gamma, long beta, long mean,
                                          long variance, float epsilon, boolean relu, float cap, long y,
-                                         long coefficients, int threads);
+                                         long coefficients, int threads, boolean wide);
 
     private static native void backward(long x, long y, long dy, long rows, int channels, long gamma, long mean,
                                         long variance, float epsilon, boolean relu, float cap, long dx, long dGamma,
-                                        long dBeta, long coefficients, long scratch, int threads);
+                                        long dBeta, long coefficients, long scratch, int threads,
+                                        boolean wide);
 }

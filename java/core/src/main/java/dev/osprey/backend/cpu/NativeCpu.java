@@ -33,14 +33,18 @@ final class NativeCpu {
         }
     }
 
-    /** The system property that turns off the 512-bit paths of the pooled, pointwise and depthwise kernels. */
+    /**
+     * The system property that turns off the 512-bit paths of the pooled, pointwise and depthwise kernels and the
+     * batch-norm kernels' written-out loops.
+     */
     static final String WIDE_VECTORS_PROPERTY = "osprey.cpu.wideVectors";
 
     /**
      * Whether -Dosprey.cpu.wideVectors lets the pooled, pointwise and depthwise kernels take their 512-bit paths where
      * the processor has AVX-512F: true (the default) or false, read when a plan is made. The paths give the same bits
      * as the 256-bit ones; they were timed on a Zen 5 (full-width 512-bit units) only, so on a processor that splits
-     * 512-bit work into halves false is the way to compare. (The Winograd kernel has its own switch,
+     * 512-bit work into halves false is the way to compare. The batch-norm kernels' 512-bit loops fall back to the
+     * compiler's (also 512-bit where the processor has AVX-512F), the same bits. (The Winograd kernel has its own switch,
      * -Dosprey.cpu.winogradAvx512.) Throws IllegalArgumentException for any other value.
      */
     static boolean wideVectorsAllowed() {

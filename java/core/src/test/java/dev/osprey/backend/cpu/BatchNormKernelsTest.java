@@ -23,12 +23,26 @@ import org.junit.jupiter.params.provider.ValueSource;
 class BatchNormKernelsTest {
     /** The outputs of one training forward and backward: y, mean, variance, dx, dGamma, dBeta, then inference y. */
     private static float[][] run(CpuBackend backend, BatchNormSpec s) {
+        return run(backend, s, false);
+    }
+
+    /**
+     * The same; specials: x gets a NaN in channel 1 and a -0 in channel 2, dy an infinity in channel 3, and y takes
+     * exact zeros (a ReLU's output at 0 shuts its gradient): channels that still give numbers, and those that don't.
+     */
+    private static float[][] run(CpuBackend backend, BatchNormSpec s, boolean specials) {
         Random r = new Random(7);
         int n = s.rows() * s.channels();
         float[] x = new float[n], dy = new float[n];
         for (int i = 0; i < n; i++) {
             x[i] = (float) (r.nextGaussian() * 2 + 3 + i % s.channels());
             dy[i] = (float) r.nextGaussian();
+        }
+        if (specials) {
+            int c = s.channels();
+            x[c + 1] = Float.NaN;
+            x[2 * c + 2] = -0f;
+            dy[3 * c + 3] = Float.POSITIVE_INFINITY;
         }
         float[] gamma = new float[s.channels()], beta = new float[s.channels()], ones = new float[s.channels()];
         for (int c = 0; c < s.channels(); c++) {
@@ -189,6 +203,80 @@ class BatchNormKernelsTest {
                                 tg, tb, movingMean, movingVariance, y, mean, variance));
                 assertTrue(leaky.getMessage().contains("without a negative slope"), leaky.getMessage());
             }
+        }
+    }
+
+    /**
+     * The 512-bit loops written out for channels in sixteens give the bits of the compiler's loops
+     * (-Dosprey.cpu.wideVectors=false): training forward, backward and inference, and the forward that adds a residual,
+     * at 16 to 144 channels (one to four vectors at once, then the rest), over more rows than one block of sums a
+     * thread, on 1 to 3 threads, with a NaN, a -0 and an infinity among the inputs.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"none", "relu", "relu6", "cap1"})
+    void theWrittenOut512BitLoopsGiveTheBitsOfTheCompilersLoops(String relu) {
+        NativeKernels.require(NativeCpu.unavailableReason(), "Osprey's batch normalization");
+        org.junit.jupiter.api.Assumptions.assumeTrue(PointwiseConvPlan.wide(),
+                "the processor has no AVX-512F: both runs would take the compiler's loops");
+        for (int team = 1; team <= 3; team++) {
+            for (int channels : new int[] {16, 32, 48, 64, 80, 144}) {
+                BatchNormSpec plain = new BatchNormSpec(2, 41, 39, channels, 1e-3f, 0.9f); // 3,198 rows: 3 threads at 16
+                BatchNormSpec s = switch (relu) {
+                    case "none" -> plain;
+                    case "relu" -> plain.withRelu(true);
+                    case "relu6" -> plain.withCappedRelu(6f);
+                    default -> plain.withCappedRelu(1f);
+                };
+                String where = relu + ", " + channels + " channels, a team of " + team;
+                float[][][] outputs = new float[2][][];
+                float[][] sums = new float[2][];
+                for (int w = 0; w < 2; w++) {
+                    String wide = w == 0 ? "true" : "false";
+                    int run = w;
+                    outputs[w] = OpenMpTeam.sized(team, () -> SystemProperties.with(
+                            NativeCpu.WIDE_VECTORS_PROPERTY, wide, () -> {
+                                try (CpuBackend backend = withChoice("osprey", CpuBackend::new)) {
+                                    float[][] out = run(backend, s, true);
+                                    sums[run] = residualSum(backend, plain, relu);
+                                    return out;
+                                }
+                            }));
+                }
+                for (int i = 0; i < outputs[0].length; i++) {
+                    assertArrayEquals(outputs[1][i], outputs[0][i], "output " + i + " (" + where + ")");
+                }
+                assertArrayEquals(sums[1], sums[0], "the forward adding a residual (" + where + ")");
+            }
+        }
+    }
+
+    /** y of the training forward that adds a residual, with the ReLU named by relu ("none": linear) after the sum. */
+    private static float[] residualSum(CpuBackend backend, BatchNormSpec s, String relu) {
+        dev.osprey.Activation after = switch (relu) {
+            case "none" -> dev.osprey.Activation.LINEAR;
+            case "relu" -> dev.osprey.Activation.RELU;
+            case "relu6" -> dev.osprey.Activation.relu(6f, 0f);
+            default -> dev.osprey.Activation.relu(1f, 0f);
+        };
+        Random r = new Random(11);
+        int n = s.rows() * s.channels(), c = s.channels();
+        float[] x = new float[n], residual = new float[n], gamma = new float[c], beta = new float[c];
+        for (int i = 0; i < n; i++) {
+            x[i] = (float) (r.nextGaussian() + i % c);
+            residual[i] = (float) r.nextGaussian();
+        }
+        for (int j = 0; j < c; j++) {
+            gamma[j] = 0.5f + r.nextFloat();
+            beta[j] = (float) r.nextGaussian();
+        }
+        try (Memory m = backend.newMemory()) {
+            Tensor y = m.allocate(s.shape());
+            backend.batchNormForwardTrainingAdding(s, upload(backend, m, x, s.shape()),
+                    upload(backend, m, residual, s.shape()), after, upload(backend, m, gamma, c),
+                    upload(backend, m, beta, c), m.allocate(c), m.allocate(c), y, m.allocate(c), m.allocate(c));
+            float[] out = new float[n];
+            backend.copyOut(y, out, 0);
+            return out;
         }
     }
 
