@@ -22,7 +22,7 @@ jlong Java_dev_osprey_backend_cpu_Winograd_backwardScratchFloats(JNIEnv *, jclas
 void Java_dev_osprey_backend_cpu_Winograd_prepareTransposed(JNIEnv *, jclass, jlong, jint, jint, jint, jlong, jint);
 jboolean Java_dev_osprey_backend_cpu_Winograd_forward(JNIEnv *, jclass, jlong, jint, jint, jint, jint, jint, jint, jint,
                                                      jint, jint, jlong, jint, jlong, jlong, jboolean, jfloat, jfloat,
-                                                     jlong, jint, jint, jlong, jint, jint, jlong);
+                                                     jlong, jint, jint, jlong, jint, jint, jlong, jboolean);
 void Java_dev_osprey_backend_cpu_Winograd_filterGradient(JNIEnv *, jclass, jlong, jint, jint, jint, jint, jint, jint,
                                                         jlong, jint, jint, jint, jint, jlong, jlong, jlong, jint);
 jboolean Java_dev_osprey_backend_cpu_Winograd_backward(JNIEnv *, jclass, jlong, jint, jint, jint, jint, jint, jint,
@@ -45,7 +45,7 @@ static void two_passes(const float *x, const float *dy, float *dx) {
     Java_dev_osprey_backend_cpu_Winograd_filterGradient(NULL, NULL, P(x), n, h, w, c, 1, 1, P(dy), h, w, k, m, P(dw),
                                                         P(db), P(scratch), threads);
     Java_dev_osprey_backend_cpu_Winograd_forward(NULL, NULL, P(dy), n, h, w, k, 1, 1, h, w, m, P(u), c, 0, 0, 0, 0.0f,
-                                                 1.0f / 0.0f, P(dx), 0, 0, P(scratch), BLOCK, threads, 0);
+                                                 1.0f / 0.0f, P(dx), 0, 0, P(scratch), BLOCK, threads, 0, JNI_FALSE);
 }
 
 static int compare_doubles(const void *a, const void *b) {

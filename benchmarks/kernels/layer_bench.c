@@ -17,7 +17,7 @@ void Java_dev_osprey_backend_cpu_Winograd_prepare(JNIEnv *, jclass, jlong, jint,
 /* the last argument: an op chain to append to, 0 to run now */
 jboolean Java_dev_osprey_backend_cpu_Winograd_forward(JNIEnv *, jclass, jlong, jint, jint, jint, jint, jint, jint, jint,
                                                      jint, jint, jlong, jint, jlong, jlong, jboolean, jfloat, jfloat,
-                                                     jlong, jint, jint, jlong, jint, jint, jlong);
+                                                     jlong, jint, jint, jlong, jint, jint, jlong, jboolean);
 
 int main(int argc, char **argv) {
     if (argc != 11) {
@@ -46,7 +46,7 @@ int main(int argc, char **argv) {
                                                  threads);
 #define RUN() Java_dev_osprey_backend_cpu_Winograd_forward(NULL, NULL, (jlong) (intptr_t) x, n, h, w, c, pad, pad, \
         oh, ow, m, (jlong) (intptr_t) u, k, (jlong) (intptr_t) b, 0, JNI_FALSE, 0.0f, INFINITY, (jlong) (intptr_t) y, \
-        0, 0, (jlong) (intptr_t) scratch, block, threads, 0)
+        0, 0, (jlong) (intptr_t) scratch, block, threads, 0, JNI_FALSE)
     RUN();
     double worst = 0, largest = 0;
     for (int img = 0; img < (n < 2 ? n : 2); img++) {

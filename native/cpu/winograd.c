@@ -210,6 +210,7 @@ typedef struct {
     const float *gate;    /* backward-data: a ReLU's output, like y, whose gradient to apply to y (with a residual) */
     int rectify;          /* 0: the identity; else Keras' ReLU: slope * x below 0, x up to cap, cap above it */
     float slope, cap;
+    int stream;           /* 1: y's stores bypass the caches (streaming_stores); run_tiles fences them at its end */
 } problem;
 
 /* A tile's place: its image and its top-left output; advanced tile by tile (no division per tile). */
@@ -265,6 +266,7 @@ TARGET INLINE __m512 gate16(__m512 output, __m512 g) {
 #define VEC __m256
 #define V_LOADU _mm256_loadu_ps
 #define V_STOREU _mm256_storeu_ps
+#define V_STREAM _mm256_stream_ps
 #define V_ADD _mm256_add_ps
 #define V_SUB _mm256_sub_ps
 #define V_MUL _mm256_mul_ps
@@ -283,6 +285,7 @@ TARGET INLINE __m512 gate16(__m512 output, __m512 g) {
 #define VEC __m512
 #define V_LOADU _mm512_loadu_ps
 #define V_STOREU _mm512_storeu_ps
+#define V_STREAM _mm512_stream_ps
 #define V_ADD _mm512_add_ps
 #define V_SUB _mm512_sub_ps
 #define V_MUL _mm512_mul_ps
@@ -633,6 +636,9 @@ TARGET static void run_tiles(const problem *pb, int64_t from, int64_t to, int bl
         }
         multiply(pb, rows, v, m, k_from, k_to);
         transform_outputs(pb, first, rows, m, k_from, k_to);
+    }
+    if (pb->stream) {
+        _mm_sfence(); /* this thread's streaming stores, visible before the team's barrier */
     }
 }
 
@@ -1211,6 +1217,30 @@ static int use_avx512_copy(void) {
 #define AVX512_OR(call_avx512, call) (call)
 #endif
 
+/* Whether the Java side allows streaming stores (Winograd.useStreamingStores); only it writes this. */
+static int streaming_allowed = 1;
+
+/*
+ * A training pass's outputs from this many bytes on are stored past the caches (where allowed and the caller asks):
+ * a batch's maps, which leave the caches before their reader comes, so storing them through the caches first reads
+ * every line in (a write miss) for nothing. ResNet-20 at batch 128 (maps of 2 to 8 MiB): the convolutions' forwards
+ * 2.4 ms and backwards 1.3 ms less a step, its batch normalizations (which then read them from memory) 0.9 ms more,
+ * 3-4% off the step (benchmarks/results/streaming-stores-2026-12-05.md). Inference does not ask: its slices are sized
+ * for the next layer to read them from the caches, and streaming them cost 0.82x the images/s at batch 256.
+ */
+#define STREAMING_MIN_BYTES (2L << 20)
+
+/*
+ * Whether y's stores stream: allowed, y large (above), and every store a whole aligned vector (K a multiple of 16 and
+ * y on a 64-byte line, for the 512-bit stores; of 8 and 32 bytes for the 256-bit ones). No pooled outputs.
+ */
+static int streaming_stores(const problem *pb, int64_t batch) {
+    int64_t bytes = batch * pb->oh * pb->ow * pb->k * (int64_t) sizeof(float);
+    int64_t line = use_avx512_copy() ? 64 : 32;
+    return __atomic_load_n(&streaming_allowed, __ATOMIC_RELAXED) && bytes >= STREAMING_MIN_BYTES && pb->ph == 0
+           && pb->k % (line / 4) == 0 && (intptr_t) pb->y % line == 0;
+}
+
 JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_supported(JNIEnv *env, jclass type) {
     (void) env;
     (void) type;
@@ -1257,7 +1287,7 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_Winograd_prepareTransposed(JN
 JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_forward(
         JNIEnv *env, jclass type, jlong x, jint batch, jint h, jint w, jint c_in, jint pad_top, jint pad_left,
         jint oh, jint ow, jint m, jlong u, jint k_out, jlong bias, jlong residual, jboolean rectify, jfloat slope, jfloat cap,
-        jlong y, jint ph, jint pw, jlong scratch, jint block, jint threads, jlong chain) {
+        jlong y, jint ph, jint pw, jlong scratch, jint block, jint threads, jlong chain, jboolean stream) {
     (void) env;
     (void) type;
     problem pb = {
@@ -1270,6 +1300,7 @@ JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_forward(
         .rectify = rectify,
         .slope = slope, .cap = cap,
     };
+    pb.stream = stream && streaming_stores(&pb, batch);
     if (chain == 0) {
         AVX512_OR(osprey_winograd_avx512_forward(&pb, batch, block, (float *) (intptr_t) scratch, threads),
                 forward(&pb, batch, block, (float *) (intptr_t) scratch, threads));
@@ -1361,6 +1392,7 @@ JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_backward(
     problem filter, data;
     backward_problems(x, h, w, c_in, pad_top, pad_left, dy, oh, ow, k_out, m, u_transposed, data_pad_top,
                       data_pad_left, addend, gate, dx, &filter, &data);
+    data.stream = streaming_stores(&data, batch);
     int done = AVX512_OR(osprey_winograd_avx512_backward(&data, &filter, batch, data_block,
                                                          (float *) (intptr_t) scratch, threads,
                                                          (float *) (intptr_t) dw, (float *) (intptr_t) db),
@@ -1380,6 +1412,23 @@ JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_useAvx512Copy(JN
     (void) allowed;
 #endif
     return use_avx512_copy() ? JNI_TRUE : JNI_FALSE;
+}
+
+/* Whether an output of this geometry at y would be stored streaming now (for tests). */
+JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_streamsOutput(JNIEnv *env, jclass type, jlong y,
+                                                                           jint batch, jint oh, jint ow, jint k_out) {
+    (void) env;
+    (void) type;
+    problem pb = {.y = (float *) (intptr_t) y, .oh = oh, .ow = ow, .k = k_out};
+    return streaming_stores(&pb, batch) ? JNI_TRUE : JNI_FALSE;
+}
+
+/* Allows (or not) streaming stores of large outputs (streaming_stores). */
+JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_Winograd_useStreamingStores(JNIEnv *env, jclass type,
+                                                                                jboolean allowed) {
+    (void) env;
+    (void) type;
+    __atomic_store_n(&streaming_allowed, allowed ? 1 : 0, __ATOMIC_RELAXED);
 }
 
 /* Whether the entry points take the AVX-512VL copy. */

@@ -212,7 +212,12 @@ TARGET INLINE void LANES_NAME(store_output)(const problem *pb, int64_t offset, V
     if (with_residual == RESIDUAL_GATED) {
         a = V_GATE(V_LOADU(pb->gate + offset), a);
     }
-    V_STOREU(pb->y + offset, LANES_NAME(activate)(act, a, slope, cap));
+    a = LANES_NAME(activate)(act, a, slope, cap);
+    if (pb->stream) {
+        V_STREAM(pb->y + offset, a);
+    } else {
+        V_STOREU(pb->y + offset, a);
+    }
 }
 
 /*
@@ -326,6 +331,7 @@ TARGET INLINE void LANES_NAME(gradient_slice)(const problem *pb, int64_t at, int
 #undef VEC
 #undef V_LOADU
 #undef V_STOREU
+#undef V_STREAM
 #undef V_ADD
 #undef V_SUB
 #undef V_MUL

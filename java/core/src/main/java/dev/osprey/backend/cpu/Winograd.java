@@ -96,6 +96,7 @@ final class Winograd {
      */
     static Winograd fromProperties() {
         applyAvx512Setting();
+        applyStreamingSetting();
         String value = System.getProperty("osprey.cpu.winograd");
         if (value == null || value.isBlank()) {
             return new Winograd(Use.AUTO);
@@ -127,6 +128,31 @@ final class Winograd {
             useAvx512Copy(value.equals("true"));
         }
     }
+
+    /**
+     * -Dosprey.cpu.winogradStreamingStores, read whenever a CPU backend is made (process-wide): true (the default) has
+     * the training passes store outputs of 2 MiB and more past the caches (a training batch's maps, which leave the
+     * caches before their reader comes: stored through them, each line is first read in for nothing); false stores
+     * every output through the caches. Inference never streams (its slices are sized for the next layer to find them in
+     * the caches). The same values either way. Throws BackendException for any other value.
+     */
+    private static void applyStreamingSetting() {
+        String raw = System.getProperty("osprey.cpu.winogradStreamingStores", "true");
+        String value = raw.trim().toLowerCase(java.util.Locale.ROOT);
+        if (!value.equals("true") && !value.equals("false")) {
+            throw new BackendException("-Dosprey.cpu.winogradStreamingStores: expected true or false, received '"
+                    + raw + "'");
+        }
+        if (UNAVAILABLE == null) {
+            useStreamingStores(value.equals("true"));
+        }
+    }
+
+    /** Allows the kernels' streaming stores of large outputs (or not). Process-wide. */
+    static native void useStreamingStores(boolean allowed);
+
+    /** Whether the kernels would now store an output of this geometry at address y streaming (for tests). */
+    static native boolean streamsOutput(long y, int batch, int oh, int ow, int k);
 
     /** Allows the kernels' AVX-512VL copy (or not); returns whether they now run it. Process-wide. */
     static native boolean useAvx512Copy(boolean allowed);
@@ -291,12 +317,14 @@ final class Winograd {
      * rectify false: the identity; true: Keras' ReLU with this negative slope and cap. ph and pw not 0: y is instead
      * the 2x2 stride-2 max pooling of that (batch, ph, pw, outC), without a residual. block: {@link #block}'s.
      * Runs now with this scratch where chain is 0; else is appended to that op chain (which passes its scratch when it
-     * runs) and returns false where the chain could not grow.
+     * runs) and returns false where the chain could not grow. stream: y may be stored past the caches where it is large
+     * and {@link #useStreamingStores} allows it (a training pass, whose reader comes after y has left the caches; not
+     * an inference slice, sized for its reader to find it in them).
      */
     static native boolean forward(long x, int batch, int h, int w, int inC, int padTop, int padLeft, int oh, int ow,
                                   int m, long prepared, int outC, long bias, long residual, boolean rectify,
                                   float slope, float cap, long y, int ph, int pw, long scratch, int block, int threads,
-                                  long chain);
+                                  long chain, boolean stream);
 
     /** Floats of scratch {@link #filterGradient} needs for these channels, tile and threads. */
     static native long filterScratchFloats(int inC, int outC, int m, int threads);

@@ -75,7 +75,7 @@ final class WinogradConvPlan implements ChainableConv {
                 spec.filters(), bias == null ? 0 : bias.pointer().address(),
                 residual == null ? 0 : residual.pointer().address(), rectify, slope, cap, y.pointer().address(),
                 pool == null ? 0 : pool.outH(), pool == null ? 0 : pool.outW(),
-                chain == 0 ? context.scratchpad().address() : 0, block, threads, chain);
+                chain == 0 ? context.scratchpad().address() : 0, block, threads, chain, false);
     }
 
     /**

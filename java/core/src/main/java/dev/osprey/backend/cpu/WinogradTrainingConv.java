@@ -142,7 +142,7 @@ final class WinogradTrainingConv implements AutoCloseable {
         Winograd.forward(x.pointer().address(), spec.batch(), spec.inH(), spec.inW(), spec.inC(), spec.padTop(),
                 spec.padLeft(), spec.outH(), spec.outW(), forwardTile, forwardKernel.pointer().address(),
                 spec.filters(), bias == null ? 0 : bias.pointer().address(), 0, rectify, slope, cap,
-                y.pointer().address(), 0, 0, context.scratchpad().address(), forwardBlock, threads, 0);
+                y.pointer().address(), 0, 0, context.scratchpad().address(), forwardBlock, threads, 0, true);
     }
 
     /** dx = the gradient of the input, from dy and the Keras-layout kernel; only where {@link #backwardTile} is not 0. */
@@ -158,7 +158,7 @@ final class WinogradTrainingConv implements AutoCloseable {
                 backward.padTop(), backward.padLeft(), spec.inH(), spec.inW(), backwardTile,
                 backwardKernel.pointer().address(), spec.inC(), 0, addend == null ? 0 : addend.pointer().address(),
                 false, 0f, Float.POSITIVE_INFINITY,
-                dx.pointer().address(), 0, 0, context.scratchpad().address(), backwardBlock, threads, 0);
+                dx.pointer().address(), 0, 0, context.scratchpad().address(), backwardBlock, threads, 0, true);
     }
 
     /**

@@ -388,6 +388,71 @@ class WinogradTest {
     }
 
     /**
+     * Streaming stores (-Dosprey.cpu.winogradStreamingStores) of outputs from 2 MiB on give the bits of stores through
+     * the caches in every direction that stores through the output transform: the forward, the one-pass backward's dx
+     * plus an addend, the same with a ReLU gate applied, and the inference path. Where the kernels decide: the backend's
+     * tensors (64-byte lines) stream at 2 MiB, not below it, not off a vector's alignment, and not when turned off.
+     */
+    @Test
+    void streamingStoresGiveTheBitsOfStoresThroughTheCaches() {
+        Conv2dSpec s = conv(32, 32, 32, 16, 16, SAME, false, Activation.LINEAR); // ResNet-20's first stage: 2 MiB maps
+        try {
+            List<List<float[]>> runs = new ArrayList<>();
+            for (boolean streaming : new boolean[] {true, false}) {
+                Winograd.useStreamingStores(streaming);
+                runs.add(storedDirections(tiles4, s));
+            }
+            for (int i = 0; i < runs.get(0).size(); i++) {
+                assertArrayEquals(runs.get(1).get(i), runs.get(0).get(i), 0f, "direction " + i);
+            }
+            Winograd.useStreamingStores(true);
+            try (Memory memory = tiles4.newMemory()) {
+                long y = ((CpuTensor) memory.allocate(s.outputShape())).pointer().address();
+                assertEquals(0, y % 64, "the backend's tensors start on a 64-byte line");
+                assertTrue(Winograd.streamsOutput(y, 32, 32, 32, 16), "2 MiB of outputs stream");
+                assertFalse(Winograd.streamsOutput(y, 31, 32, 32, 16), "under 2 MiB: through the caches");
+                assertFalse(Winograd.streamsOutput(y + 4, 32, 32, 32, 16), "off a vector's alignment: through the caches");
+                assertFalse(Winograd.streamsOutput(y, 32, 32, 32, 20), "channels in no whole vectors: through the caches");
+                Winograd.useStreamingStores(false);
+                assertFalse(Winograd.streamsOutput(y, 32, 32, 32, 16), "turned off");
+            }
+        } finally {
+            Winograd.fromProperties(); // the process's own setting back
+        }
+    }
+
+    /** y of the forward, dx and dKernel of the one-pass backward with an addend, dx of the gated one, inference y. */
+    private static List<float[]> storedDirections(CpuBackend backend, Conv2dSpec s) {
+        Random r = new Random(13);
+        float[] x = random(r, s.batch() * s.inH() * s.inW() * s.inC());
+        float[] k = random(r, 9 * s.inC() * s.filters());
+        float[] dy = random(r, s.batch() * s.outH() * s.outW() * s.filters());
+        float[] addend = random(r, x.length), gate = random(r, x.length);
+        assertTrue(backend.fusesReluGate(s), "the one-pass backward applies the gate");
+        try (Memory memory = backend.newMemory()) {
+            Tensor tk = upload(backend, memory, k, s.kernelShape());
+            Tensor tx = upload(backend, memory, x, s.inputShape());
+            Tensor tdy = upload(backend, memory, dy, s.outputShape());
+            Tensor ta = upload(backend, memory, addend, s.inputShape());
+            Tensor y = memory.allocate(s.outputShape());
+            backend.conv2dForward(s, tx, tk, null, y);
+            Tensor dx = memory.allocate(s.inputShape()), dk = memory.allocate(s.kernelShape());
+            backend.conv2dBackward(s, tx, tdy, tk, dk, null, ta, dx);
+            Tensor gated = memory.allocate(s.inputShape()), dk2 = memory.allocate(s.kernelShape());
+            backend.conv2dBackwardGated(s, tx, tdy, tk, dk2, null, ta, upload(backend, memory, gate, s.inputShape()),
+                    gated);
+            List<float[]> out = new ArrayList<>();
+            for (Tensor t : new Tensor[] {y, dx, dk, gated}) {
+                float[] v = new float[Math.toIntExact(t.size())];
+                backend.copyOut(t, v, 0);
+                out.add(v);
+            }
+            out.add(run(backend, s, x, k, null));
+            return out;
+        }
+    }
+
+    /**
      * ResNet-20's predictions for one seeded image through two models of the same weights, each predict's inference
      * plan making its op chains (at batch 1, its Winograd layers run in them) at its first call: the first with the
      * AVX-512VL copy, the second with the AVX2 one.
