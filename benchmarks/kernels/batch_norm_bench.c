@@ -2,7 +2,8 @@
  * Times Osprey's training batch normalization (native/cpu/batch_norm.c, linked in) with its 512-bit loops and with the
  * compiler's (the JNI entry points' wide flag), interleaved: the forward with a ReLU, the forward adding a residual and
  * the backward with the ReLU's gradient, on data in cache (one set of tensors, reused) and from memory (SETS sets,
- * taken in turn, 4 x SETS tensors in all). Checks that the two give the same bits.
+ * taken in turn, 4 x SETS tensors in all); which variant goes first alternates by round. Checks that the two give the
+ * same bits.
  * Usage: batch_norm_bench ROWS CHANNELS THREADS REPS ROUNDS
  * Prints per round: <case> <wide ms> <compiler's ms> <ratio>
  */
@@ -63,6 +64,8 @@ int main(int argc, char **argv) {
             t->r[i] = (float) rand() / RAND_MAX - 0.5f;
             t->dy[i] = (float) rand() / RAND_MAX - 0.5f;
         }
+        memset(t->y, 0, n * 4); /* every page touched before the timing starts */
+        memset(t->dx, 0, n * 4);
     }
     per_channel = floats(c), mean = floats(c), variance = floats(c), d_gamma = floats(c), d_beta = floats(c);
     coefficients = floats(3 * c);
@@ -87,7 +90,8 @@ int main(int argc, char **argv) {
         for (int cold = 0; cold < 2; cold++) {
             for (int what = 0; what < 3; what++) {
                 double ms[2];
-                for (int wide = 1; wide >= 0; wide--) {
+                for (int turn = 0; turn < 2; turn++) { /* which goes first alternates by round */
+                    int wide = (turn + round) % 2;
                     double t0 = now();
                     for (int k = 0; k < reps; k++) {
                         run(what, &sets[cold ? k % SETS : 0], rows, c, threads, wide);

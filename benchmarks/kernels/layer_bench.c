@@ -3,6 +3,9 @@
  * direct convolution summed in double on the first images. Used by benchmarks/run-winograd-layers.sh.
  * Usage: layer_bench BATCH H W C K PAD BLOCK THREADS M SECONDS
  * Prints: RESULT ms=<per call> gflops=<direct-equivalent GFLOP/s> max_error=<worst |error| / largest |output|>
+ * Environment: SETS=n (1 to 16, default 1) times calls over n copies of x and y taken in turn, so that with enough of
+ * them each call reads and writes memory as in a training step; STREAM=1 lets y be stored as a training pass stores
+ * it (streaming where it is 2 MiB or more on the AVX-512 copy; default: as inference does, through the caches).
  */
 #include <jni.h>
 #include <math.h>
@@ -27,6 +30,7 @@ int main(int argc, char **argv) {
     int n = atoi(argv[1]), h = atoi(argv[2]), w = atoi(argv[3]), c = atoi(argv[4]), k = atoi(argv[5]);
     int pad = atoi(argv[6]), block = atoi(argv[7]), threads = atoi(argv[8]), m = atoi(argv[9]);
     double seconds = atof(argv[10]);
+    const jboolean stream = getenv("STREAM") != NULL && atoi(getenv("STREAM")) == 1 ? JNI_TRUE : JNI_FALSE;
     int oh = h + 2 * pad - 2, ow = w + 2 * pad - 2;
     int64_t in = (int64_t) n * h * w * c, out = (int64_t) n * oh * ow * k;
     float *x = floats(in), *g = floats(9L * c * k), *u = floats((int64_t) (m + 2) * (m + 2) * c * k), *b = floats(k);
@@ -46,7 +50,7 @@ int main(int argc, char **argv) {
                                                  threads);
 #define RUN() Java_dev_osprey_backend_cpu_Winograd_forward(NULL, NULL, (jlong) (intptr_t) x, n, h, w, c, pad, pad, \
         oh, ow, m, (jlong) (intptr_t) u, k, (jlong) (intptr_t) b, 0, JNI_FALSE, 0.0f, INFINITY, (jlong) (intptr_t) y, \
-        0, 0, (jlong) (intptr_t) scratch, block, threads, 0, JNI_FALSE)
+        0, 0, (jlong) (intptr_t) scratch, block, threads, 0, stream)
     RUN();
     double worst = 0, largest = 0;
     for (int img = 0; img < (n < 2 ? n : 2); img++) {
@@ -74,8 +78,23 @@ int main(int argc, char **argv) {
         }
     }
     int calls = 0;
+    int sets = getenv("SETS") != NULL ? atoi(getenv("SETS")) : 1;
+    if (sets < 1 || sets > 16) {
+        fprintf(stderr, "SETS: expected 1 to 16, received %d\n", sets);
+        return 2;
+    }
+    float *xs[16], *ys[16];
+    for (int s = 0; s < sets; s++) {
+        xs[s] = s == 0 ? x : floats(in);
+        ys[s] = s == 0 ? y : floats(out);
+        for (int64_t i = 0; s > 0 && i < in; i++) {
+            xs[s][i] = x[i];
+        }
+    }
     double start = now();
     while (now() - start < seconds) {
+        x = xs[calls % sets];
+        y = ys[calls % sets];
         RUN();
         calls++;
     }

@@ -70,24 +70,24 @@ static sums sums_of(void *scratch, int thread, int channels) {
 #if defined(OSPREY_BN_WIDE)
 /*
  * sum_rows, apply_rows and backward_rows (below) written out in 512-bit vectors, for channels in multiples of 16 on
- * processors with AVX-512F (every layer of the built-in models but a stem's): each thread keeps its sums for up to 64
- * channels in registers over a block of rows, where the compiler's loops (c known only at run time) loaded and stored
- * them every row. Every channel's operations, and their order, are those the compiler's loops take for AVX-512F (an
- * FMA for b += d * d; GCC contracts a product and a sum into one even when written as intrinsics, so each FMA here is
- * written as one), so the two give the same bits: BatchNormKernelsTest compares them (-Dosprey.cpu.wideVectors=false
- * keeps the compiler's loops). With the data in cache they take 0.45x-0.95x the time at 16 to 64 channels; with it
- * coming from memory, which bounds both, 0.75x-0.9x at 16 and about level at 32 and 64
+ * processors with AVX-512F (ResNet-20's layers but its stem; most of MobileNetV2's): each thread keeps its sums for
+ * up to 64 channels in registers over a block of rows, where the compiler's loops (c known only at run time) loaded
+ * and stored them every row. Every channel's operations, and their order, are those the compiler's loops take for
+ * AVX-512F (an FMA for b += d * d; GCC contracts a product and a sum into one even when written as intrinsics, so each
+ * FMA here is written as one), so the two give the same bits: BatchNormKernelsTest compares them
+ * (-Dosprey.cpu.wideVectors=false keeps the compiler's loops). With the data in cache they take 0.43x-0.86x the time
+ * at 16 to 64 channels; with it coming from memory, 0.52x-0.98x
  * (benchmarks/kernels/batch_norm_bench.c; benchmarks/results/batch-norm-wide-2026-12-05.md).
  */
 #define WIDE_VECTORS 4 /* channel vectors summed at once: 8 sums in registers */
 
-/* a = the ReLU's gate: dy where 0 < y < cap (a NaN y shuts it, as rectify's comparisons do), else 0. */
+/* The ReLU's gate, as sum_rows and backward_rows apply it: dy where 0 < y < cap (a NaN y shuts it), else 0. */
 TARGET512 INLINE __m512 gated16(__m512 dy, __m512 y, __m512 cap) {
     __mmask16 open = _mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_GT_OQ) & _mm512_cmp_ps_mask(y, cap, _CMP_LT_OQ);
     return _mm512_maskz_mov_ps(open, dy);
 }
 
-/* sum_rows for channels j .. j + 16 * vectors - 1 of rows first .. last-1 into the block sums a, b (stored, not added). */
+/* sum_rows for channels j .. j + 16 * vectors - 1 of rows first .. last-1 into the block sums a, b (stored). */
 TARGET512 INLINE void sum_block16(const float *x, const float *dy, const float *y, const float *center, int64_t first,
                                   int64_t last, int c, int j, const int vectors, __m512 cap, float *a_out,
                                   float *b_out) {
@@ -147,7 +147,7 @@ TARGET512 static void sum_rows16(const float *x, const float *dy, const float *y
     }
 }
 
-/* rectify on 16 floats: 0 below 0, cap above it, a NaN as it is. */
+/* rectify_value's ReLU on 16 floats: 0 below 0, cap above it, a NaN as it is. */
 TARGET512 INLINE __m512 rectify_capped16(__m512 v, __m512 cap) {
     v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), v, _mm512_setzero_ps());
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, cap, _CMP_GT_OQ), v, cap);
@@ -158,10 +158,11 @@ TARGET512 static void apply_rows16(const float *x, const float *residual, float 
                                    const float *scale, const float *beta, int64_t from, int64_t to, int c, int relu,
                                    float cap) {
     const __m512 cap16 = _mm512_set1_ps(cap);
-    for (int j = 0; j < c; j += 16) {
-        const __m512 m = _mm512_loadu_ps(mean + j), sc = _mm512_loadu_ps(scale + j), b = _mm512_loadu_ps(beta + j);
-        for (int64_t r = from; r < to; r++) {
-            __m512 v = _mm512_fmadd_ps(_mm512_sub_ps(_mm512_loadu_ps(x + r * c + j), m), sc, b);
+    for (int64_t r = from; r < to; r++) { /* row by row, so memory is read in order (the coefficients stay in L1) */
+        for (int j = 0; j < c; j += 16) {
+            const __m512 m = _mm512_loadu_ps(mean + j), sc = _mm512_loadu_ps(scale + j);
+            __m512 d = _mm512_sub_ps(_mm512_loadu_ps(x + r * c + j), m);
+            __m512 v = _mm512_fmadd_ps(d, sc, _mm512_loadu_ps(beta + j));
             if (residual != NULL) {
                 v = _mm512_add_ps(v, _mm512_loadu_ps(residual + r * c + j));
             }
@@ -178,10 +179,10 @@ TARGET512 static void backward_rows16(const float *x, const float *dy, const flo
                                       const float *p, const float *q, const float *o, float *dx, int64_t from,
                                       int64_t to, int c, float cap) {
     const __m512 cap16 = _mm512_set1_ps(cap);
-    for (int j = 0; j < c; j += 16) {
-        const __m512 m = _mm512_loadu_ps(mean + j), p16 = _mm512_loadu_ps(p + j), q16 = _mm512_loadu_ps(q + j);
-        const __m512 o16 = _mm512_loadu_ps(o + j);
-        for (int64_t r = from; r < to; r++) {
+    for (int64_t r = from; r < to; r++) { /* row by row, as apply_rows16 */
+        for (int j = 0; j < c; j += 16) {
+            const __m512 m = _mm512_loadu_ps(mean + j), p16 = _mm512_loadu_ps(p + j), q16 = _mm512_loadu_ps(q + j);
+            const __m512 o16 = _mm512_loadu_ps(o + j);
             __m512 g = _mm512_loadu_ps(dy + r * c + j);
             if (y != NULL) {
                 g = gated16(g, _mm512_loadu_ps(y + r * c + j), cap16);
@@ -194,10 +195,16 @@ TARGET512 static void backward_rows16(const float *x, const float *dy, const flo
 
 /*
  * Whether the 512-bit loops run: the caller allows them (wide: -Dosprey.cpu.wideVectors, false to compare the two),
- * the processor has AVX-512F and the channels come in sixteens.
+ * the processor has AVX-512F and the channels come in sixteens. Decided once a call, before the team starts.
  */
 static int wide_rows(int wide, int c) {
     return wide && c % 16 == 0 && avx512f_supported();
+}
+#else
+static int wide_rows(int wide, int c) {
+    (void) wide;
+    (void) c;
+    return 0;
 }
 #endif
 
@@ -209,7 +216,7 @@ VECTORIZED static void sum_rows(const float *restrict x, const float *restrict d
                                 const float *restrict center, int64_t from, int64_t to, int c, float cap,
                                 sums s, int wide) {
 #if defined(OSPREY_BN_WIDE)
-    if (wide_rows(wide, c)) {
+    if (wide) { /* wide_rows said so */
         sum_rows16(x, dy, y, center, from, to, c, cap, s);
         return;
     }
@@ -259,7 +266,6 @@ VECTORIZED static void sum_rows(const float *restrict x, const float *restrict d
     }
 }
 
-
 /* sqrt(var + epsilon), in fp64: every per-channel coefficient is taken from it. */
 static inline double channel_std(float variance, float epsilon) {
     return sqrt((double) variance + epsilon);
@@ -282,7 +288,7 @@ VECTORIZED static void apply_rows(const float *restrict x, const float *restrict
                                   const float *restrict mean, const float *restrict scale, const float *restrict beta,
                                   int64_t from, int64_t to, int c, int relu, float cap, int wide) {
 #if defined(OSPREY_BN_WIDE)
-    if (wide_rows(wide, c)) {
+    if (wide) { /* wide_rows said so */
         apply_rows16(x, residual, y, mean, scale, beta, from, to, c, relu, cap);
         return;
     }
@@ -311,7 +317,7 @@ VECTORIZED static void backward_rows(const float *restrict x, const float *restr
                                      const float *restrict o, float *restrict dx, int64_t from, int64_t to, int c,
                                      float cap, int wide) {
 #if defined(OSPREY_BN_WIDE)
-    if (wide_rows(wide, c)) {
+    if (wide) { /* wide_rows said so */
         backward_rows16(x, dy, y, mean, p, q, o, dx, from, to, c, cap);
         return;
     }
@@ -347,6 +353,7 @@ static void forward(const float *x, const float *residual, int64_t rows, int c, 
     for (int j = 0; j < c; j++) {
         center[j] = x[j];
     }
+    wide = wide_rows(wide, c);
 #pragma omp parallel num_threads(threads)
     {
         int id = omp_get_thread_num(), team = omp_get_num_threads();
@@ -378,6 +385,7 @@ static void backward(const float *x, const float *y, const float *dy, int64_t ro
                      float *d_gamma, float *d_beta, float *coefficients, void *scratch, int threads, int wide) {
     float *p = coefficients, *q = coefficients + c, *o = coefficients + 2 * c;
     const float *mask = relu ? y : NULL;
+    wide = wide_rows(wide, c);
 #pragma omp parallel num_threads(threads)
     {
         int id = omp_get_thread_num(), team = omp_get_num_threads();
@@ -401,6 +409,14 @@ static void backward(const float *x, const float *y, const float *dy, int64_t ro
 #pragma omp barrier
         backward_rows(x, dy, mask, mean, p, q, o, dx, from, to, c, cap, wide);
     }
+}
+
+/* Whether the 512-bit loops run for this many channels, where wide allows them (for tests). */
+JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_BatchNormKernels_wideRows(JNIEnv *env, jclass type,
+                                                                              jint channels, jboolean wide) {
+    (void) env;
+    (void) type;
+    return wide_rows(wide, channels) ? JNI_TRUE : JNI_FALSE;
 }
 
 /* Bytes of scratch the kernels need for this many channels on this many threads. */
@@ -436,12 +452,13 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_BatchNormKernels_inference(
     for (int j = 0; j < channels; j++) {
         scale[j] = (float) (g[j] / channel_std(v[j], epsilon));
     }
+    int take_wide = wide_rows(wide, channels);
 #pragma omp parallel num_threads(threads)
     {
         int id = omp_get_thread_num(), team = omp_get_num_threads();
         apply_rows((const float *) (intptr_t) x, NULL, (float *) (intptr_t) y, (const float *) (intptr_t) mean,
                    scale, (const float *) (intptr_t) beta, rows * id / team, rows * (id + 1) / team, channels, relu,
-                   cap, wide);
+                   cap, take_wide);
     }
 }
 

@@ -1210,11 +1210,14 @@ static int use_avx512_copy(void) {
     return __atomic_load_n(&avx512_allowed, __ATOMIC_RELAXED) && avx512_present();
 }
 #define AVX512_OR(call_avx512, call) (use_avx512_copy() ? (call_avx512) : (call))
+/* The same where the caller has read use_avx512_copy() once already (avx512), to decide other things by it too. */
+#define AVX512_IF(avx512, call_avx512, call) ((avx512) ? (call_avx512) : (call))
 #else
 static int use_avx512_copy(void) {
     return 0;
 }
 #define AVX512_OR(call_avx512, call) (call)
+#define AVX512_IF(avx512, call_avx512, call) ((void) (avx512), (call))
 #endif
 
 /* Whether the Java side allows streaming stores (Winograd.useStreamingStores); only it writes this. */
@@ -1224,21 +1227,22 @@ static int streaming_allowed = 1;
  * A training pass's outputs from this many bytes on are stored past the caches (where allowed and the caller asks):
  * a batch's maps, which leave the caches before their reader comes, so storing them through the caches first reads
  * every line in (a write miss) for nothing. ResNet-20 at batch 128 (maps of 2 to 8 MiB): the convolutions' forwards
- * 2.4 ms and backwards 1.3 ms less a step, its batch normalizations (which then read them from memory) 0.9 ms more,
- * 3-4% off the step (benchmarks/results/streaming-stores-2026-12-05.md). Inference does not ask: its slices are sized
- * for the next layer to read them from the caches, and streaming them cost 0.82x the images/s at batch 256.
+ * about 2.3 ms and backwards 1.3 ms less a step, its batch normalizations (which then read them from memory) 0.9 ms
+ * more, 3-4% off the step (benchmarks/results/streaming-stores-2026-12-05.md). Inference does not ask: its slices are
+ * sized for the next layer to read them from the caches, and streaming them cost 0.82x the images/s at batch 256.
  */
 #define STREAMING_MIN_BYTES (2L << 20)
 
 /*
- * Whether y's stores stream: allowed, y large (above), and every store a whole aligned vector (K a multiple of 16 and
- * y on a 64-byte line, for the 512-bit stores; of 8 and 32 bytes for the 256-bit ones). No pooled outputs.
+ * Whether y's stores stream: allowed, y large (above), the AVX-512 copy running (avx512: the caller's one read of
+ * use_avx512_copy, which also picks the copy), and every store a whole 64-byte line (K a multiple of 16, y on a line).
+ * No pooled outputs. The AVX2 copy never streams: it stores a tile's 8-channel halves of each line apart, and it is
+ * untimed with streaming.
  */
-static int streaming_stores(const problem *pb, int64_t batch) {
+static int streaming_stores(const problem *pb, int64_t batch, int avx512) {
     int64_t bytes = batch * pb->oh * pb->ow * pb->k * (int64_t) sizeof(float);
-    int64_t line = use_avx512_copy() ? 64 : 32;
-    return __atomic_load_n(&streaming_allowed, __ATOMIC_RELAXED) && bytes >= STREAMING_MIN_BYTES && pb->ph == 0
-           && pb->k % (line / 4) == 0 && (intptr_t) pb->y % line == 0;
+    return avx512 && __atomic_load_n(&streaming_allowed, __ATOMIC_RELAXED) && bytes >= STREAMING_MIN_BYTES
+           && pb->ph == 0 && pb->k % 16 == 0 && (intptr_t) pb->y % 64 == 0;
 }
 
 JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_supported(JNIEnv *env, jclass type) {
@@ -1286,8 +1290,8 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_Winograd_prepareTransposed(JN
 /* Runs the pass now (chain 0, with this scratch) or appends it to the chain (JNI_FALSE: it could not grow). */
 JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_forward(
         JNIEnv *env, jclass type, jlong x, jint batch, jint h, jint w, jint c_in, jint pad_top, jint pad_left,
-        jint oh, jint ow, jint m, jlong u, jint k_out, jlong bias, jlong residual, jboolean rectify, jfloat slope, jfloat cap,
-        jlong y, jint ph, jint pw, jlong scratch, jint block, jint threads, jlong chain, jboolean stream) {
+        jint oh, jint ow, jint m, jlong u, jint k_out, jlong bias, jlong residual, jboolean rectify, jfloat slope,
+        jfloat cap, jlong y, jint ph, jint pw, jlong scratch, jint block, jint threads, jlong chain, jboolean stream) {
     (void) env;
     (void) type;
     problem pb = {
@@ -1300,14 +1304,15 @@ JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_forward(
         .rectify = rectify,
         .slope = slope, .cap = cap,
     };
-    pb.stream = stream && streaming_stores(&pb, batch);
+    const int avx512 = use_avx512_copy();
+    pb.stream = stream && streaming_stores(&pb, batch, avx512);
     if (chain == 0) {
-        AVX512_OR(osprey_winograd_avx512_forward(&pb, batch, block, (float *) (intptr_t) scratch, threads),
-                forward(&pb, batch, block, (float *) (intptr_t) scratch, threads));
+        AVX512_IF(avx512, osprey_winograd_avx512_forward(&pb, batch, block, (float *) (intptr_t) scratch, threads),
+                  forward(&pb, batch, block, (float *) (intptr_t) scratch, threads));
         return JNI_TRUE;
     }
-    osprey_step step = AVX512_OR(osprey_winograd_avx512_forward_step(&pb, batch, block, threads),
-                               forward_step_of(&pb, batch, block, threads));
+    osprey_step step = AVX512_IF(avx512, osprey_winograd_avx512_forward_step(&pb, batch, block, threads),
+                                 forward_step_of(&pb, batch, block, threads));
     return osprey_chain_append(chain, &step) ? JNI_TRUE : JNI_FALSE;
 }
 
@@ -1392,8 +1397,9 @@ JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_backward(
     problem filter, data;
     backward_problems(x, h, w, c_in, pad_top, pad_left, dy, oh, ow, k_out, m, u_transposed, data_pad_top,
                       data_pad_left, addend, gate, dx, &filter, &data);
-    data.stream = streaming_stores(&data, batch);
-    int done = AVX512_OR(osprey_winograd_avx512_backward(&data, &filter, batch, data_block,
+    const int avx512 = use_avx512_copy();
+    data.stream = streaming_stores(&data, batch, avx512);
+    int done = AVX512_IF(avx512, osprey_winograd_avx512_backward(&data, &filter, batch, data_block,
                                                          (float *) (intptr_t) scratch, threads,
                                                          (float *) (intptr_t) dw, (float *) (intptr_t) db),
                          backward(&data, &filter, batch, data_block, (float *) (intptr_t) scratch, threads,
@@ -1420,7 +1426,7 @@ JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Winograd_streamsOutput(JN
     (void) env;
     (void) type;
     problem pb = {.y = (float *) (intptr_t) y, .oh = oh, .ow = ow, .k = k_out};
-    return streaming_stores(&pb, batch) ? JNI_TRUE : JNI_FALSE;
+    return streaming_stores(&pb, batch, use_avx512_copy()) ? JNI_TRUE : JNI_FALSE;
 }
 
 /* Allows (or not) streaming stores of large outputs (streaming_stores). */

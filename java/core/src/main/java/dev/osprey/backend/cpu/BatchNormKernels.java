@@ -17,8 +17,8 @@ import dev.osprey.backend.BatchNormSpec;
  *
  * <p>Where the channels come in sixteens and the processor has AVX-512F the kernels take loops written out in 512-bit
  * vectors, their sums in registers (the compiler's loops, which {@code -Dosprey.cpu.wideVectors=false} keeps to
- * compare, loaded and stored them every row): the same bits, in 0.45x-0.95x the time with the data in cache, and
- * 0.75x-0.9x (16 channels) to level (32, 64) with it coming from memory, which bounds both
+ * compare, loaded and stored them every row): the same bits, in 0.43x-0.86x the time with the data in cache and
+ * 0.52x-0.98x with it coming from memory
  * (benchmarks/results/batch-norm-wide-2026-12-05.md).
  */
 final class BatchNormKernels implements AutoCloseable {
@@ -117,6 +117,9 @@ final class BatchNormKernels implements AutoCloseable {
     }
 
     private static native long scratchBytes(int channels, int threads);
+
+    /** Whether the 512-bit loops run for this many channels where wide allows them (for tests). */
+    static native boolean wideRows(int channels, boolean wide);
 
     private static native void forward(long x, long residual, long rows, int channels, long gamma, long beta,
                                        float epsilon, boolean relu, float cap, long y, long mean, long variance,

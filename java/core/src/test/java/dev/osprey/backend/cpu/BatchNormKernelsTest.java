@@ -2,9 +2,12 @@ package dev.osprey.backend.cpu;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.osprey.Activation;
 import dev.osprey.backend.BatchNormSpec;
 import dev.osprey.backend.Memory;
 import dev.osprey.backend.Tensor;
@@ -27,8 +30,10 @@ class BatchNormKernelsTest {
     }
 
     /**
-     * The same; specials: x gets a NaN in channel 1 and a -0 in channel 2, dy an infinity in channel 3, and y takes
-     * exact zeros (a ReLU's output at 0 shuts its gradient): channels that still give numbers, and those that don't.
+     * The same; specials: x gets a -0 in the first row (the one each channel's sums are shifted by) and a NaN in a later
+     * one, dy an infinity, in the first channel vector and in the last (a partial group of the 512-bit loops where the
+     * channels are not a multiple of 64), and y takes exact zeros (a ReLU's output at 0 shuts its gradient): channels
+     * that still give numbers, and those that don't.
      */
     private static float[][] run(CpuBackend backend, BatchNormSpec s, boolean specials) {
         Random r = new Random(7);
@@ -40,9 +45,11 @@ class BatchNormKernelsTest {
         }
         if (specials) {
             int c = s.channels();
-            x[c + 1] = Float.NaN;
-            x[2 * c + 2] = -0f;
-            dy[3 * c + 3] = Float.POSITIVE_INFINITY;
+            for (int channel : new int[] {2, c - 3}) {
+                x[channel] = -0f;
+                x[c + channel + 1] = Float.NaN;
+                dy[3 * c + channel + 2] = Float.POSITIVE_INFINITY;
+            }
         }
         float[] gamma = new float[s.channels()], beta = new float[s.channels()], ones = new float[s.channels()];
         for (int c = 0; c < s.channels(); c++) {
@@ -216,8 +223,10 @@ class BatchNormKernelsTest {
     @ValueSource(strings = {"none", "relu", "relu6", "cap1"})
     void theWrittenOut512BitLoopsGiveTheBitsOfTheCompilersLoops(String relu) {
         NativeKernels.require(NativeCpu.unavailableReason(), "Osprey's batch normalization");
-        org.junit.jupiter.api.Assumptions.assumeTrue(PointwiseConvPlan.wide(),
-                "the processor has no AVX-512F: both runs would take the compiler's loops");
+        assumeTrue(BatchNormKernels.wideRows(16, true),
+                "the 512-bit loops do not run here (no AVX-512F): both runs would take the compiler's loops");
+        assertFalse(BatchNormKernels.wideRows(16, false), "-Dosprey.cpu.wideVectors=false keeps the compiler's loops");
+        assertFalse(BatchNormKernels.wideRows(24, true), "channels in no whole sixteens keep the compiler's loops");
         for (int team = 1; team <= 3; team++) {
             for (int channels : new int[] {16, 32, 48, 64, 80, 144}) {
                 BatchNormSpec plain = new BatchNormSpec(2, 41, 39, channels, 1e-3f, 0.9f); // 3,198 rows: 3 threads at 16
@@ -243,20 +252,30 @@ class BatchNormKernelsTest {
                             }));
                 }
                 for (int i = 0; i < outputs[0].length; i++) {
-                    assertArrayEquals(outputs[1][i], outputs[0][i], "output " + i + " (" + where + ")");
+                    assertArrayEquals(rawBits(outputs[1][i]), rawBits(outputs[0][i]), "output " + i + " (" + where
+                            + ")");
                 }
-                assertArrayEquals(sums[1], sums[0], "the forward adding a residual (" + where + ")");
+                assertArrayEquals(rawBits(sums[1]), rawBits(sums[0]), "the forward adding a residual (" + where + ")");
             }
         }
     }
 
+    /** Each value's bits as they are (NaN payloads and the sign of zero included). */
+    private static int[] rawBits(float[] values) {
+        int[] bits = new int[values.length];
+        for (int i = 0; i < values.length; i++) {
+            bits[i] = Float.floatToRawIntBits(values[i]);
+        }
+        return bits;
+    }
+
     /** y of the training forward that adds a residual, with the ReLU named by relu ("none": linear) after the sum. */
     private static float[] residualSum(CpuBackend backend, BatchNormSpec s, String relu) {
-        dev.osprey.Activation after = switch (relu) {
-            case "none" -> dev.osprey.Activation.LINEAR;
-            case "relu" -> dev.osprey.Activation.RELU;
-            case "relu6" -> dev.osprey.Activation.relu(6f, 0f);
-            default -> dev.osprey.Activation.relu(1f, 0f);
+        Activation after = switch (relu) {
+            case "none" -> Activation.LINEAR;
+            case "relu" -> Activation.RELU;
+            case "relu6" -> Activation.relu(6f, 0f);
+            default -> Activation.relu(1f, 0f);
         };
         Random r = new Random(11);
         int n = s.rows() * s.channels(), c = s.channels();

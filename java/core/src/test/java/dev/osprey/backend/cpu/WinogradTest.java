@@ -388,41 +388,55 @@ class WinogradTest {
     }
 
     /**
-     * Streaming stores (-Dosprey.cpu.winogradStreamingStores) of outputs from 2 MiB on give the bits of stores through
-     * the caches in every direction that stores through the output transform: the forward, the one-pass backward's dx
-     * plus an addend, the same with a ReLU gate applied, and the inference path. Where the kernels decide: the backend's
-     * tensors (64-byte lines) stream at 2 MiB, not below it, not off a vector's alignment, and not when turned off.
+     * Streaming stores (-Dosprey.cpu.winogradStreamingStores) of a training pass's outputs from 2 MiB on give the bits of
+     * stores through the caches in every direction that stores through the output transform: the forward, the input
+     * gradient alone, the one-pass backward's input gradient plus an addend, the same with a ReLU gate applied, and the
+     * inference path (which never streams). Where the kernels decide: the backend's tensors (64-byte lines) stream at
+     * 2 MiB in the AVX-512 copy, not below 2 MiB, not off a line, not with channels in no whole sixteens, not in the AVX2
+     * copy, and not when turned off.
      */
     @Test
     void streamingStoresGiveTheBitsOfStoresThroughTheCaches() {
         Conv2dSpec s = conv(32, 32, 32, 16, 16, SAME, false, Activation.LINEAR); // ResNet-20's first stage: 2 MiB maps
         try {
-            List<List<float[]>> runs = new ArrayList<>();
-            for (boolean streaming : new boolean[] {true, false}) {
-                Winograd.useStreamingStores(streaming);
-                runs.add(storedDirections(tiles4, s));
-            }
-            for (int i = 0; i < runs.get(0).size(); i++) {
-                assertArrayEquals(runs.get(1).get(i), runs.get(0).get(i), 0f, "direction " + i);
+            for (boolean avx512 : new boolean[] {true, false}) {
+                boolean wide = Winograd.useAvx512Copy(avx512);
+                List<List<float[]>> runs = new ArrayList<>();
+                for (boolean streaming : new boolean[] {true, false}) {
+                    Winograd.useStreamingStores(streaming);
+                    runs.add(storedDirections(tiles4, s, streaming && wide));
+                }
+                for (int i = 0; i < runs.get(0).size(); i++) {
+                    assertArrayEquals(rawBits(runs.get(1).get(i)), rawBits(runs.get(0).get(i)),
+                            "direction " + i + (wide ? ", AVX-512 copy" : ", AVX2 copy"));
+                }
             }
             Winograd.useStreamingStores(true);
             try (Memory memory = tiles4.newMemory()) {
                 long y = ((CpuTensor) memory.allocate(s.outputShape())).pointer().address();
                 assertEquals(0, y % 64, "the backend's tensors start on a 64-byte line");
+                Assumptions.assumeTrue(Winograd.useAvx512Copy(true), "no AVX-512VL: nothing streams here");
                 assertTrue(Winograd.streamsOutput(y, 32, 32, 32, 16), "2 MiB of outputs stream");
                 assertFalse(Winograd.streamsOutput(y, 31, 32, 32, 16), "under 2 MiB: through the caches");
-                assertFalse(Winograd.streamsOutput(y + 4, 32, 32, 32, 16), "off a vector's alignment: through the caches");
-                assertFalse(Winograd.streamsOutput(y, 32, 32, 32, 20), "channels in no whole vectors: through the caches");
+                assertFalse(Winograd.streamsOutput(y + 32, 32, 32, 32, 16), "off a line: through the caches");
+                assertFalse(Winograd.streamsOutput(y, 32, 32, 32, 24), "channels in no whole sixteens: the caches");
+                assertFalse(Winograd.useAvx512Copy(false));
+                assertFalse(Winograd.streamsOutput(y, 32, 32, 32, 16), "the AVX2 copy: through the caches");
+                assertTrue(Winograd.useAvx512Copy(true));
                 Winograd.useStreamingStores(false);
                 assertFalse(Winograd.streamsOutput(y, 32, 32, 32, 16), "turned off");
             }
         } finally {
-            Winograd.fromProperties(); // the process's own setting back
+            Winograd.fromProperties(); // the process's own settings back
         }
     }
 
-    /** y of the forward, dx and dKernel of the one-pass backward with an addend, dx of the gated one, inference y. */
-    private static List<float[]> storedDirections(CpuBackend backend, Conv2dSpec s) {
+    /**
+     * y of the forward, dx of the input gradient alone, dx and dKernel of the one-pass backward with an addend, dx of
+     * the gated one, and the inference path's y; streams: whether the training passes' outputs (each 2 MiB) must
+     * stream, checked on each tensor before its pass.
+     */
+    private static List<float[]> storedDirections(CpuBackend backend, Conv2dSpec s, boolean streams) {
         Random r = new Random(13);
         float[] x = random(r, s.batch() * s.inH() * s.inW() * s.inC());
         float[] k = random(r, 9 * s.inC() * s.filters());
@@ -435,14 +449,20 @@ class WinogradTest {
             Tensor tdy = upload(backend, memory, dy, s.outputShape());
             Tensor ta = upload(backend, memory, addend, s.inputShape());
             Tensor y = memory.allocate(s.outputShape());
-            backend.conv2dForward(s, tx, tk, null, y);
+            Tensor alone = memory.allocate(s.inputShape());
             Tensor dx = memory.allocate(s.inputShape()), dk = memory.allocate(s.kernelShape());
-            backend.conv2dBackward(s, tx, tdy, tk, dk, null, ta, dx);
             Tensor gated = memory.allocate(s.inputShape()), dk2 = memory.allocate(s.kernelShape());
+            for (Tensor t : new Tensor[] {y, alone, dx, gated}) {
+                assertEquals(streams, Winograd.streamsOutput(((CpuTensor) t).pointer().address(), s.batch(), 32, 32,
+                        16), "whether the training passes stream");
+            }
+            backend.conv2dForward(s, tx, tk, null, y);
+            backend.conv2dBackwardData(s, tdy, tk, alone);
+            backend.conv2dBackward(s, tx, tdy, tk, dk, null, ta, dx);
             backend.conv2dBackwardGated(s, tx, tdy, tk, dk2, null, ta, upload(backend, memory, gate, s.inputShape()),
                     gated);
             List<float[]> out = new ArrayList<>();
-            for (Tensor t : new Tensor[] {y, dx, dk, gated}) {
+            for (Tensor t : new Tensor[] {y, alone, dx, dk, gated}) {
                 float[] v = new float[Math.toIntExact(t.size())];
                 backend.copyOut(t, v, 0);
                 out.add(v);
@@ -450,6 +470,15 @@ class WinogradTest {
             out.add(run(backend, s, x, k, null));
             return out;
         }
+    }
+
+    /** Each value's bits as they are (NaN payloads and the sign of zero included). */
+    private static int[] rawBits(float[] values) {
+        int[] bits = new int[values.length];
+        for (int i = 0; i < values.length; i++) {
+            bits[i] = Float.floatToRawIntBits(values[i]);
+        }
+        return bits;
     }
 
     /**
