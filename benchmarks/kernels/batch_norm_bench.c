@@ -18,16 +18,18 @@
 jlong Java_dev_osprey_backend_cpu_BatchNormKernels_scratchBytes(JNIEnv *, jclass, jint, jint);
 void Java_dev_osprey_backend_cpu_BatchNormKernels_forward(JNIEnv *, jclass, jlong, jlong, jlong, jint, jlong, jlong,
                                                           jfloat, jboolean, jfloat, jlong, jlong, jlong, jlong, jlong,
-                                                          jint, jboolean);
-void Java_dev_osprey_backend_cpu_BatchNormKernels_backward(JNIEnv *, jclass, jlong, jlong, jlong, jlong, jint, jlong,
-                                                           jlong, jlong, jfloat, jboolean, jfloat, jlong, jlong, jlong,
-                                                           jlong, jlong, jint, jboolean);
+                                                          jlong, jint, jboolean);
+void Java_dev_osprey_backend_cpu_BatchNormKernels_backward(JNIEnv *, jclass, jlong, jlong, jlong, jlong, jlong, jint,
+                                                           jlong, jlong, jlong, jfloat, jboolean, jfloat, jlong, jlong,
+                                                           jlong, jlong, jlong, jint, jboolean);
+jlong Java_dev_osprey_backend_cpu_BatchNormKernels_gateBitsBytes(JNIEnv *, jclass, jlong, jint, jboolean, jboolean);
 
 #define SETS 8
 #define A(p) ((jlong) (intptr_t) (p))
 
 typedef struct {
     float *x, *r, *y, *dy, *dx;
+    void *bits; /* the ReLU's gate as the 512-bit forward stores it (the compiler's loops read y instead) */
 } tensors;
 
 static float *per_channel, *mean, *variance, *d_gamma, *d_beta, *coefficients;
@@ -37,11 +39,11 @@ static void *scratch;
 static void run(int what, const tensors *t, int64_t rows, int c, int threads, int wide) {
     if (what < 2) {
         Java_dev_osprey_backend_cpu_BatchNormKernels_forward(NULL, NULL, A(t->x), what == 1 ? A(t->r) : 0, rows, c,
-                A(per_channel), A(per_channel), 1e-3f, JNI_TRUE, INFINITY, A(t->y), A(mean), A(variance),
+                A(per_channel), A(per_channel), 1e-3f, JNI_TRUE, INFINITY, A(t->y), A(t->bits), A(mean), A(variance),
                 A(coefficients), A(scratch), threads, (jboolean) wide);
     } else {
-        Java_dev_osprey_backend_cpu_BatchNormKernels_backward(NULL, NULL, A(t->x), A(t->y), A(t->dy), rows, c,
-                A(per_channel), A(mean), A(variance), 1e-3f, JNI_TRUE, INFINITY, A(t->dx), A(d_gamma), A(d_beta),
+        Java_dev_osprey_backend_cpu_BatchNormKernels_backward(NULL, NULL, A(t->x), A(t->y), A(t->bits), A(t->dy), rows,
+                c, A(per_channel), A(mean), A(variance), 1e-3f, JNI_TRUE, INFINITY, A(t->dx), A(d_gamma), A(d_beta),
                 A(coefficients), A(scratch), threads, (jboolean) wide);
     }
 }
@@ -66,6 +68,10 @@ int main(int argc, char **argv) {
         }
         memset(t->y, 0, n * 4); /* every page touched before the timing starts */
         memset(t->dx, 0, n * 4);
+        jlong bits = Java_dev_osprey_backend_cpu_BatchNormKernels_gateBitsBytes(NULL, NULL, rows, c, JNI_TRUE,
+                                                                                JNI_TRUE);
+        t->bits = floats(bits / 4 + 16);
+        memset(t->bits, 0, bits);
     }
     per_channel = floats(c), mean = floats(c), variance = floats(c), d_gamma = floats(c), d_beta = floats(c);
     coefficients = floats(3 * c);

@@ -12,7 +12,8 @@
  *             variance accurate in fp32 where the mean is large against the spread), then one pass writing
  *             y = relu((x - mean) * gamma / sqrt(var + epsilon) + beta)
  *   backward: one pass of per-channel sums of g and g (x - mean), g = dy where the fused ReLU let the value through
- *             (0 < y < cap: taken from the output, so no mask is kept between the passes), then one pass writing dx
+ *             (0 < y < cap: taken from the output, or, where the 512-bit loops run, from a bit per element that the
+ *             forward stored, 1/32 of y's bytes to read twice), then one pass writing dx
  * The team splits the rows evenly. Each thread sums its rows a block at a time in fp32 (vectors along the channels)
  * and adds each block's sums into its fp64 sums; past a barrier thread 0 adds the threads' sums in thread order and
  * works out the per-channel coefficients, so the results depend on the team's size only, never on timing.
@@ -88,9 +89,9 @@ TARGET512 INLINE __m512 gated16(__m512 dy, __m512 y, __m512 cap) {
 }
 
 /* sum_rows for channels j .. j + 16 * vectors - 1 of rows first .. last-1 into the block sums a, b (stored). */
-TARGET512 INLINE void sum_block16(const float *x, const float *dy, const float *y, const float *center, int64_t first,
-                                  int64_t last, int c, int j, const int vectors, __m512 cap, float *a_out,
-                                  float *b_out) {
+TARGET512 INLINE void sum_block16(const float *x, const float *dy, const float *y, const uint16_t *bits,
+                                  const float *center, int64_t first, int64_t last, int c, int j, const int vectors,
+                                  __m512 cap, float *a_out, float *b_out) {
     __m512 a[WIDE_VECTORS], b[WIDE_VECTORS], k[WIDE_VECTORS];
     for (int v = 0; v < vectors; v++) {
         a[v] = _mm512_setzero_ps();
@@ -106,7 +107,9 @@ TARGET512 INLINE void sum_block16(const float *x, const float *dy, const float *
                 b[v] = _mm512_fmadd_ps(d, d, b[v]);
             } else {
                 __m512 g = _mm512_loadu_ps(dy + r * c + j + 16 * v);
-                if (y != NULL) {
+                if (bits != NULL) {
+                    g = _mm512_maskz_mov_ps(bits[r * (c / 16) + j / 16 + v], g);
+                } else if (y != NULL) {
                     g = gated16(g, _mm512_loadu_ps(y + r * c + j + 16 * v), cap);
                 }
                 a[v] = _mm512_add_ps(a[v], g);
@@ -121,7 +124,8 @@ TARGET512 INLINE void sum_block16(const float *x, const float *dy, const float *
 }
 
 /* sum_rows for c a multiple of 16: per block, the channels 64 at a time (fewer at the end), then into the fp64 sums. */
-TARGET512 static void sum_rows16(const float *x, const float *dy, const float *y, const float *center, int64_t from,
+TARGET512 static void sum_rows16(const float *x, const float *dy, const float *y, const uint16_t *bits,
+                                 const float *center, int64_t from,
                                  int64_t to, int c, float cap, sums s) {
     const __m512 cap16 = _mm512_set1_ps(cap);
     for (int j = 0; j < c; j++) {
@@ -132,12 +136,12 @@ TARGET512 static void sum_rows16(const float *x, const float *dy, const float *y
         int64_t last = first + BLOCK_ROWS < to ? first + BLOCK_ROWS : to;
         int j = 0;
         for (; j + 16 * WIDE_VECTORS <= c; j += 16 * WIDE_VECTORS) {
-            sum_block16(x, dy, y, center, first, last, c, j, WIDE_VECTORS, cap16, s.block_a, s.block_b);
+            sum_block16(x, dy, y, bits, center, first, last, c, j, WIDE_VECTORS, cap16, s.block_a, s.block_b);
         }
         switch ((c - j) / 16) {
-        case 3: sum_block16(x, dy, y, center, first, last, c, j, 3, cap16, s.block_a, s.block_b); break;
-        case 2: sum_block16(x, dy, y, center, first, last, c, j, 2, cap16, s.block_a, s.block_b); break;
-        case 1: sum_block16(x, dy, y, center, first, last, c, j, 1, cap16, s.block_a, s.block_b); break;
+        case 3: sum_block16(x, dy, y, bits, center, first, last, c, j, 3, cap16, s.block_a, s.block_b); break;
+        case 2: sum_block16(x, dy, y, bits, center, first, last, c, j, 2, cap16, s.block_a, s.block_b); break;
+        case 1: sum_block16(x, dy, y, bits, center, first, last, c, j, 1, cap16, s.block_a, s.block_b); break;
         default: break;
         }
         for (int i = 0; i < c; i++) {
@@ -154,9 +158,9 @@ TARGET512 INLINE __m512 rectify_capped16(__m512 v, __m512 cap) {
 }
 
 /* apply_rows for c a multiple of 16. */
-TARGET512 static void apply_rows16(const float *x, const float *residual, float *y, const float *mean,
-                                   const float *scale, const float *beta, int64_t from, int64_t to, int c, int relu,
-                                   float cap) {
+TARGET512 static void apply_rows16(const float *x, const float *residual, float *y, uint16_t *bits,
+                                   const float *mean, const float *scale, const float *beta, int64_t from, int64_t to,
+                                   int c, int relu, float cap) {
     const __m512 cap16 = _mm512_set1_ps(cap);
     for (int64_t r = from; r < to; r++) { /* row by row, so memory is read in order (the coefficients stay in L1) */
         for (int j = 0; j < c; j += 16) {
@@ -167,6 +171,10 @@ TARGET512 static void apply_rows16(const float *x, const float *residual, float 
                 v = _mm512_add_ps(v, _mm512_loadu_ps(residual + r * c + j));
             }
             if (relu) {
+                if (bits != NULL) { /* the gate the backward applies: 0 < y < cap, as 0 < v < cap */
+                    bits[r * (c / 16) + j / 16] = (uint16_t) (_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ)
+                                                              & _mm512_cmp_ps_mask(v, cap16, _CMP_LT_OQ));
+                }
                 v = rectify_capped16(v, cap16);
             }
             _mm512_storeu_ps(y + r * c + j, v);
@@ -175,7 +183,8 @@ TARGET512 static void apply_rows16(const float *x, const float *residual, float 
 }
 
 /* backward_rows for c a multiple of 16. */
-TARGET512 static void backward_rows16(const float *x, const float *dy, const float *y, const float *mean,
+TARGET512 static void backward_rows16(const float *x, const float *dy, const float *y, const uint16_t *bits,
+                                      const float *mean,
                                       const float *p, const float *q, const float *o, float *dx, int64_t from,
                                       int64_t to, int c, float cap) {
     const __m512 cap16 = _mm512_set1_ps(cap);
@@ -184,7 +193,9 @@ TARGET512 static void backward_rows16(const float *x, const float *dy, const flo
             const __m512 m = _mm512_loadu_ps(mean + j), p16 = _mm512_loadu_ps(p + j), q16 = _mm512_loadu_ps(q + j);
             const __m512 o16 = _mm512_loadu_ps(o + j);
             __m512 g = _mm512_loadu_ps(dy + r * c + j);
-            if (y != NULL) {
+            if (bits != NULL) {
+                g = _mm512_maskz_mov_ps(bits[r * (c / 16) + j / 16], g);
+            } else if (y != NULL) {
                 g = gated16(g, _mm512_loadu_ps(y + r * c + j), cap16);
             }
             __m512 d = _mm512_sub_ps(_mm512_loadu_ps(x + r * c + j), m);
@@ -214,15 +225,7 @@ static int wide_rows(int wide, int c) {
  */
 VECTORIZED static void sum_rows(const float *restrict x, const float *restrict dy, const float *restrict y,
                                 const float *restrict center, int64_t from, int64_t to, int c, float cap,
-                                sums s, int wide) {
-#if defined(OSPREY_BN_WIDE)
-    if (wide) { /* wide_rows said so */
-        sum_rows16(x, dy, y, center, from, to, c, cap, s);
-        return;
-    }
-#else
-    (void) wide;
-#endif
+                                sums s) {
     for (int j = 0; j < c; j++) {
         s.sum_a[j] = 0;
         s.sum_b[j] = 0;
@@ -286,15 +289,7 @@ static void add_team_sums(void *scratch, int team, int c) {
 /* y = relu((x - mean) * scale + beta [+ residual]) over rows from .. to-1 (residual may be null: none). */
 VECTORIZED static void apply_rows(const float *restrict x, const float *restrict residual, float *restrict y,
                                   const float *restrict mean, const float *restrict scale, const float *restrict beta,
-                                  int64_t from, int64_t to, int c, int relu, float cap, int wide) {
-#if defined(OSPREY_BN_WIDE)
-    if (wide) { /* wide_rows said so */
-        apply_rows16(x, residual, y, mean, scale, beta, from, to, c, relu, cap);
-        return;
-    }
-#else
-    (void) wide;
-#endif
+                                  int64_t from, int64_t to, int c, int relu, float cap) {
     for (int64_t r = from; r < to; r++) {
         const float *restrict xr = x + r * c;
         float *restrict yr = y + r * c;
@@ -315,15 +310,7 @@ VECTORIZED static void apply_rows(const float *restrict x, const float *restrict
 VECTORIZED static void backward_rows(const float *restrict x, const float *restrict dy, const float *restrict y,
                                      const float *restrict mean, const float *restrict p, const float *restrict q,
                                      const float *restrict o, float *restrict dx, int64_t from, int64_t to, int c,
-                                     float cap, int wide) {
-#if defined(OSPREY_BN_WIDE)
-    if (wide) { /* wide_rows said so */
-        backward_rows16(x, dy, y, mean, p, q, o, dx, from, to, c, cap);
-        return;
-    }
-#else
-    (void) wide;
-#endif
+                                     float cap) {
     for (int64_t r = from; r < to; r++) {
         const float *restrict xr = x + r * c, *restrict dyr = dy + r * c;
         float *restrict dxr = dx + r * c;
@@ -342,13 +329,60 @@ VECTORIZED static void backward_rows(const float *restrict x, const float *restr
 }
 
 /*
+ * The passes as the kernels run them: the 512-bit loops where wide (wide_rows, decided once a call), else the
+ * compiler's. bits: the ReLU's gate as the 512-bit forward stored it, one bit an element (null: none, or not wide);
+ * the compiler's loops take the gate from y instead.
+ */
+static void sum_pass(const float *x, const float *dy, const float *y, const uint16_t *bits, const float *center,
+                     int64_t from, int64_t to, int c, float cap, sums s, int wide) {
+#if defined(OSPREY_BN_WIDE)
+    if (wide) {
+        sum_rows16(x, dy, y, bits, center, from, to, c, cap, s);
+        return;
+    }
+#endif
+    (void) bits;
+    (void) wide;
+    sum_rows(x, dy, y, center, from, to, c, cap, s);
+}
+
+static void apply_pass(const float *x, const float *residual, float *y, uint16_t *bits, const float *mean,
+                       const float *scale, const float *beta, int64_t from, int64_t to, int c, int relu, float cap,
+                       int wide) {
+#if defined(OSPREY_BN_WIDE)
+    if (wide) {
+        apply_rows16(x, residual, y, bits, mean, scale, beta, from, to, c, relu, cap);
+        return;
+    }
+#endif
+    (void) bits;
+    (void) wide;
+    apply_rows(x, residual, y, mean, scale, beta, from, to, c, relu, cap);
+}
+
+static void backward_pass(const float *x, const float *dy, const float *y, const uint16_t *bits, const float *mean,
+                          const float *p, const float *q, const float *o, float *dx, int64_t from, int64_t to, int c,
+                          float cap, int wide) {
+#if defined(OSPREY_BN_WIDE)
+    if (wide) {
+        backward_rows16(x, dy, y, bits, mean, p, q, o, dx, from, to, c, cap);
+        return;
+    }
+#endif
+    (void) bits;
+    (void) wide;
+    backward_rows(x, dy, y, mean, p, q, o, dx, from, to, c, cap);
+}
+
+/*
  * Training forward: mean and variance (the batch's, biased) out, y = the normalization, plus residual where that is
  * not null, then the ReLU; coefficients: 2 * channels floats of room for the per-channel scale and the first row's
- * values.
+ * values. bits (may be null): where the 512-bit loops run with a ReLU, its gate for the backward, rows x c / 16
+ * 16-bit words (gate_bits_bytes); untouched otherwise.
  */
 static void forward(const float *x, const float *residual, int64_t rows, int c, const float *gamma, const float *beta,
-                    float epsilon, int relu, float cap, float *y, float *mean, float *variance, float *coefficients,
-                    void *scratch, int threads, int wide) {
+                    float epsilon, int relu, float cap, float *y, uint16_t *bits, float *mean, float *variance,
+                    float *coefficients, void *scratch, int threads, int wide) {
     float *scale = coefficients, *center = coefficients + c;
     for (int j = 0; j < c; j++) {
         center[j] = x[j];
@@ -358,7 +392,7 @@ static void forward(const float *x, const float *residual, int64_t rows, int c, 
     {
         int id = omp_get_thread_num(), team = omp_get_num_threads();
         int64_t from = rows * id / team, to = rows * (id + 1) / team;
-        sum_rows(x, NULL, NULL, center, from, to, c, cap, sums_of(scratch, id, c), wide);
+        sum_pass(x, NULL, NULL, NULL, center, from, to, c, cap, sums_of(scratch, id, c), wide);
 #pragma omp barrier
         if (id == 0) {
             add_team_sums(scratch, team, c);
@@ -372,25 +406,28 @@ static void forward(const float *x, const float *residual, int64_t rows, int c, 
             }
         }
 #pragma omp barrier
-        apply_rows(x, residual, y, mean, scale, beta, from, to, c, relu, cap, wide);
+        apply_pass(x, residual, y, bits, mean, scale, beta, from, to, c, relu, cap, wide);
     }
 }
 
 /*
  * Backward: dGamma = sum g xhat, dBeta = sum g, dx = gamma / sqrt(var + epsilon) (g - (dBeta + xhat dGamma) / rows),
- * xhat = (x - mean) / sqrt(var + epsilon); y masks g where relu is set. coefficients: 3 * channels floats of room.
+ * xhat = (x - mean) / sqrt(var + epsilon); where relu is set, g is masked by the forward's gate bits (where given and
+ * the 512-bit loops run: the forward stored them) or else by y. coefficients: 3 * channels floats of room.
  */
-static void backward(const float *x, const float *y, const float *dy, int64_t rows, int c, const float *gamma,
-                     const float *mean, const float *variance, float epsilon, int relu, float cap, float *dx,
-                     float *d_gamma, float *d_beta, float *coefficients, void *scratch, int threads, int wide) {
+static void backward(const float *x, const float *y, const uint16_t *bits, const float *dy, int64_t rows, int c,
+                     const float *gamma, const float *mean, const float *variance, float epsilon, int relu, float cap,
+                     float *dx, float *d_gamma, float *d_beta, float *coefficients, void *scratch, int threads,
+                     int wide) {
     float *p = coefficients, *q = coefficients + c, *o = coefficients + 2 * c;
-    const float *mask = relu ? y : NULL;
     wide = wide_rows(wide, c);
+    const uint16_t *gate = relu && wide ? bits : NULL;
+    const float *mask = relu && gate == NULL ? y : NULL;
 #pragma omp parallel num_threads(threads)
     {
         int id = omp_get_thread_num(), team = omp_get_num_threads();
         int64_t from = rows * id / team, to = rows * (id + 1) / team;
-        sum_rows(x, dy, mask, mean, from, to, c, cap, sums_of(scratch, id, c), wide);
+        sum_pass(x, dy, mask, gate, mean, from, to, c, cap, sums_of(scratch, id, c), wide);
 #pragma omp barrier
         if (id == 0) {
             add_team_sums(scratch, team, c);
@@ -407,8 +444,20 @@ static void backward(const float *x, const float *y, const float *dy, int64_t ro
             }
         }
 #pragma omp barrier
-        backward_rows(x, dy, mask, mean, p, q, o, dx, from, to, c, cap, wide);
+        backward_pass(x, dy, mask, gate, mean, p, q, o, dx, from, to, c, cap, wide);
     }
+}
+
+/*
+ * Bytes of gate bits the training forward stores for the backward (0: none, the backward reads y): one bit an element
+ * where a ReLU is fused and the 512-bit loops run.
+ */
+JNIEXPORT jlong JNICALL Java_dev_osprey_backend_cpu_BatchNormKernels_gateBitsBytes(JNIEnv *env, jclass type,
+                                                                                jlong rows, jint channels,
+                                                                                jboolean relu, jboolean wide) {
+    (void) env;
+    (void) type;
+    return relu && wide_rows(wide, channels) ? rows * (channels / 16) * (jlong) sizeof(uint16_t) : 0;
 }
 
 /* Whether the 512-bit loops run for this many channels, where wide allows them (for tests). */
@@ -430,13 +479,13 @@ JNIEXPORT jlong JNICALL Java_dev_osprey_backend_cpu_BatchNormKernels_scratchByte
 /* residual: 0 for none. */
 JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_BatchNormKernels_forward(
         JNIEnv *env, jclass type, jlong x, jlong residual, jlong rows, jint channels, jlong gamma, jlong beta,
-        jfloat epsilon, jboolean relu, jfloat cap, jlong y, jlong mean, jlong variance, jlong coefficients,
+        jfloat epsilon, jboolean relu, jfloat cap, jlong y, jlong bits, jlong mean, jlong variance, jlong coefficients,
         jlong scratch, jint threads, jboolean wide) {
     (void) env;
     (void) type;
     forward((const float *) (intptr_t) x, (const float *) (intptr_t) residual, rows, channels,
-            (const float *) (intptr_t) gamma,
-            (const float *) (intptr_t) beta, epsilon, relu, cap, (float *) (intptr_t) y, (float *) (intptr_t) mean,
+            (const float *) (intptr_t) gamma, (const float *) (intptr_t) beta, epsilon, relu, cap,
+            (float *) (intptr_t) y, (uint16_t *) (intptr_t) bits, (float *) (intptr_t) mean,
             (float *) (intptr_t) variance, (float *) (intptr_t) coefficients, (void *) (intptr_t) scratch, threads,
             wide);
 }
@@ -456,19 +505,20 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_BatchNormKernels_inference(
 #pragma omp parallel num_threads(threads)
     {
         int id = omp_get_thread_num(), team = omp_get_num_threads();
-        apply_rows((const float *) (intptr_t) x, NULL, (float *) (intptr_t) y, (const float *) (intptr_t) mean,
+        apply_pass((const float *) (intptr_t) x, NULL, (float *) (intptr_t) y, NULL, (const float *) (intptr_t) mean,
                    scale, (const float *) (intptr_t) beta, rows * id / team, rows * (id + 1) / team, channels, relu,
                    cap, take_wide);
     }
 }
 
 JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_BatchNormKernels_backward(
-        JNIEnv *env, jclass type, jlong x, jlong y, jlong dy, jlong rows, jint channels, jlong gamma, jlong mean,
-        jlong variance, jfloat epsilon, jboolean relu, jfloat cap, jlong dx, jlong d_gamma, jlong d_beta,
+        JNIEnv *env, jclass type, jlong x, jlong y, jlong bits, jlong dy, jlong rows, jint channels, jlong gamma,
+        jlong mean, jlong variance, jfloat epsilon, jboolean relu, jfloat cap, jlong dx, jlong d_gamma, jlong d_beta,
         jlong coefficients, jlong scratch, jint threads, jboolean wide) {
     (void) env;
     (void) type;
-    backward((const float *) (intptr_t) x, (const float *) (intptr_t) y, (const float *) (intptr_t) dy, rows,
+    backward((const float *) (intptr_t) x, (const float *) (intptr_t) y, (const uint16_t *) (intptr_t) bits,
+             (const float *) (intptr_t) dy, rows,
              channels, (const float *) (intptr_t) gamma, (const float *) (intptr_t) mean,
              (const float *) (intptr_t) variance, epsilon, relu, cap, (float *) (intptr_t) dx,
              (float *) (intptr_t) d_gamma, (float *) (intptr_t) d_beta, (float *) (intptr_t) coefficients,

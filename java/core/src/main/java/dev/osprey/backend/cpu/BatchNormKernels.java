@@ -5,15 +5,17 @@ import dev.osprey.backend.BatchNormSpec;
 /**
  * Batch normalization for one {@link BatchNormSpec} in Osprey's own kernels ({@code native/cpu/batch_norm.c}), NHWC:
  * the training forward, the inference forward and the backward, each with the spec's ReLU fused, capped or not. They
- * follow the CUDA backend's algorithm, so both backends round alike, and take the ReLU's gradient from the output, so
- * the forward keeps no mask. oneDNN's batch normalization fuses only an uncapped ReLU: MobileNetV2's ReLU6 after it
- * cost two more passes over every activation each way; with these kernels its training steps ran 1.12x (batch 64)
- * and 1.41x (batch 128) faster (benchmarks/results/batch-norm-auto-2026-12-04T2028Z.md, medians of 4 interleaved
- * rounds). Where oneDNN fuses all there is (no ReLU, or a plain one), ResNet-20's steps ran at 1.00x and 0.94x with
- * these kernels (batch-norm-kernels-2026-12-04T2017Z.md), level within the rounds' spread, so oneDNN keeps those by
- * default. {@code -Dosprey.cpu.batchNorm=auto} is that default; {@code osprey} runs every batch normalization here;
- * {@code onednn} runs all through oneDNN, a capped ReLU as a clip of its own, as happens without {@link NativeCpu}'s
- * library.
+ * follow the CUDA backend's algorithm, so both backends round alike, and take the ReLU's gradient from the output or,
+ * where the 512-bit loops run, from a bit per element the forward keeps in the workspace. oneDNN's batch normalization
+ * fuses only an uncapped ReLU: MobileNetV2's ReLU6 after it cost two more passes over every activation each way; with
+ * these kernels its training steps ran 1.12x (batch 64) and 1.41x (batch 128) faster
+ * (benchmarks/results/batch-norm-auto-2026-12-04T2028Z.md, medians of 4 interleaved rounds). Where oneDNN fuses all
+ * there is (a plain ReLU), these kernels read y twice in the backward where oneDNN reads a bit mask, and ResNet-20's
+ * steps ran level (batch-norm-kernels-2026-12-04T2017Z.md); with the gate in bits they run here by default where the
+ * 512-bit loops do (benchmarks/results/batch-norm-gate-bits-2026-12-05.md). {@code -Dosprey.cpu.batchNorm=auto} is
+ * that default (a capped ReLU, or a plain one with the gate in bits; oneDNN keeps the rest); {@code osprey} runs every
+ * batch normalization here; {@code onednn} runs all through oneDNN, a capped ReLU as a clip of its own, as happens
+ * without {@link NativeCpu}'s library.
  *
  * <p>Where the channels come in sixteens and the processor has AVX-512F the kernels take loops written out in 512-bit
  * vectors, their sums in registers (the compiler's loops, which {@code -Dosprey.cpu.wideVectors=false} keeps to
@@ -29,7 +31,10 @@ final class BatchNormKernels implements AutoCloseable {
 
     /** Which batch normalizations run here rather than through oneDNN. */
     enum Choice {
-        /** Those with a capped ReLU fused (oneDNN fuses only an uncapped one). */
+        /**
+         * Those with a capped ReLU fused (oneDNN fuses only an uncapped one), and those with a plain ReLU where the
+         * 512-bit loops run (their backward reads the forward's gate bits, as oneDNN's reads its mask).
+         */
         AUTO,
         /** All. */
         OSPREY,
@@ -38,7 +43,7 @@ final class BatchNormKernels implements AutoCloseable {
 
         /** Whether this choice runs the spec here, where the kernels can run. */
         boolean runsHere(BatchNormSpec spec) {
-            return this == OSPREY || this == AUTO && spec.capped();
+            return this == OSPREY || this == AUTO && (spec.capped() || spec.relu() && gatesInBits(spec));
         }
     }
 
@@ -73,20 +78,35 @@ final class BatchNormKernels implements AutoCloseable {
         return NativeCpu.unavailableReason() == null ? choice : Choice.ONEDNN;
     }
 
-    void forwardTraining(CpuTensor x, CpuTensor gamma, CpuTensor beta, CpuTensor y, CpuTensor mean,
-                         CpuTensor variance) {
-        forwardTraining(x, null, gamma, beta, y, mean, variance);
+    /**
+     * Floats of workspace the training forward fills with the ReLU's gate for the backward: one bit an element where
+     * the spec fuses a ReLU and the 512-bit loops run (the backward then reads those bits instead of y, 1/32 of its
+     * bytes), else 0 (the backward reads y).
+     */
+    long workspaceFloats() {
+        return (gateBitsBytes(spec.rows(), spec.channels(), spec.relu(), wide) + Float.BYTES - 1) / Float.BYTES;
     }
 
-    /** The same, adding residual (null: none) to the normalization before the spec's ReLU. */
-    void forwardTraining(CpuTensor x, CpuTensor residual, CpuTensor gamma, CpuTensor beta, CpuTensor y, CpuTensor mean,
-                         CpuTensor variance) {
+    /** workspace: {@link #workspaceFloats} floats, or null where that is 0. */
+    void forwardTraining(CpuTensor x, CpuTensor gamma, CpuTensor beta, CpuTensor y, CpuTensor mean,
+                         CpuTensor variance, CpuTensor workspace) {
+        forward(x, null, gamma, beta, y, workspace, mean, variance);
+    }
+
+    /** The forward adding residual to the normalization before the spec's ReLU (no workspace: see the backend). */
+    void forwardTrainingAdding(CpuTensor x, CpuTensor residual, CpuTensor gamma, CpuTensor beta, CpuTensor y,
+                               CpuTensor mean, CpuTensor variance) {
+        forward(x, residual, gamma, beta, y, null, mean, variance);
+    }
+
+    private void forward(CpuTensor x, CpuTensor residual, CpuTensor gamma, CpuTensor beta, CpuTensor y,
+                         CpuTensor workspace, CpuTensor mean, CpuTensor variance) {
         long scratch = context.scratchpad().address();
         forward(x.pointer().address(), residual == null ? 0 : residual.pointer().address(), spec.rows(),
                 spec.channels(), gamma.pointer().address(),
                 beta.pointer().address(), spec.epsilon(), spec.relu(), spec.reluCap(), y.pointer().address(),
-                mean.pointer().address(), variance.pointer().address(), scratch, scratch + coefficientBytes(),
-                threads, wide);
+                workspace == null ? 0 : workspace.pointer().address(), mean.pointer().address(),
+                variance.pointer().address(), scratch, scratch + coefficientBytes(), threads, wide);
     }
 
     void forwardInference(CpuTensor x, CpuTensor gamma, CpuTensor beta, CpuTensor mean, CpuTensor variance,
@@ -96,11 +116,15 @@ final class BatchNormKernels implements AutoCloseable {
                 spec.relu(), spec.reluCap(), y.pointer().address(), context.scratchpad().address(), threads, wide);
     }
 
-    /** y, the forward's output, masks dy where a ReLU was fused. */
-    void backward(CpuTensor x, CpuTensor y, CpuTensor dy, CpuTensor gamma, CpuTensor mean, CpuTensor variance,
-                  CpuTensor dx, CpuTensor dGamma, CpuTensor dBeta) {
+    /**
+     * Where a ReLU was fused, dy is masked by its gate: the workspace's bits the forward stored, where it has them
+     * ({@link #workspaceFloats} not 0), else y, the forward's output.
+     */
+    void backward(CpuTensor x, CpuTensor y, CpuTensor workspace, CpuTensor dy, CpuTensor gamma, CpuTensor mean,
+                  CpuTensor variance, CpuTensor dx, CpuTensor dGamma, CpuTensor dBeta) {
         long scratch = context.scratchpad().address();
-        backward(x.pointer().address(), y.pointer().address(), dy.pointer().address(), spec.rows(), spec.channels(),
+        backward(x.pointer().address(), y.pointer().address(), workspace == null ? 0 : workspace.pointer().address(),
+                dy.pointer().address(), spec.rows(), spec.channels(),
                 gamma.pointer().address(), mean.pointer().address(), variance.pointer().address(), spec.epsilon(),
                 spec.relu(), spec.reluCap(), dx.pointer().address(), dGamma.pointer().address(),
                 dBeta.pointer().address(), scratch, scratch + coefficientBytes(), threads, wide);
@@ -118,19 +142,30 @@ final class BatchNormKernels implements AutoCloseable {
 
     private static native long scratchBytes(int channels, int threads);
 
+    private static native long gateBitsBytes(long rows, int channels, boolean relu, boolean wide);
+
+    /**
+     * Whether the kernels keep a ReLU's gate for spec in bits (the spec fuses a ReLU and the 512-bit loops run, with
+     * -Dosprey.cpu.wideVectors as it is now); false where the library is not loaded.
+     */
+    static boolean gatesInBits(BatchNormSpec spec) {
+        return NativeCpu.unavailableReason() == null && spec.relu() && wideRows(spec.channels(),
+                NativeCpu.wideVectorsAllowed());
+    }
+
     /** Whether the 512-bit loops run for this many channels where wide allows them (for tests). */
     static native boolean wideRows(int channels, boolean wide);
 
     private static native void forward(long x, long residual, long rows, int channels, long gamma, long beta,
-                                       float epsilon, boolean relu, float cap, long y, long mean, long variance,
-                                       long coefficients, long scratch, int threads, boolean wide);
+                                       float epsilon, boolean relu, float cap, long y, long bits, long mean,
+                                       long variance, long coefficients, long scratch, int threads, boolean wide);
 
     private static native void inference(long x, long rows, int channels, long gamma, long beta, long mean,
                                          long variance, float epsilon, boolean relu, float cap, long y,
                                          long coefficients, int threads, boolean wide);
 
-    private static native void backward(long x, long y, long dy, long rows, int channels, long gamma, long mean,
-                                        long variance, float epsilon, boolean relu, float cap, long dx, long dGamma,
-                                        long dBeta, long coefficients, long scratch, int threads,
+    private static native void backward(long x, long y, long bits, long dy, long rows, int channels, long gamma,
+                                        long mean, long variance, float epsilon, boolean relu, float cap, long dx,
+                                        long dGamma, long dBeta, long coefficients, long scratch, int threads,
                                         boolean wide);
 }

@@ -779,7 +779,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public synchronized long batchNormWorkspaceSize(BatchNormSpec spec) {
-        return batchNormChoice.runsHere(spec) ? 0 : batchNorm(spec).workspaceFloats();
+        return batchNormChoice.runsHere(spec) ? kernels(spec).workspaceFloats() : batchNorm(spec).workspaceFloats();
     }
 
     @Override
@@ -789,8 +789,10 @@ public final class CpuBackend implements Backend {
         Checks.batchNorm("batchNormForwardTraining", spec, x, y, gamma, beta, movingMean, movingVariance, batchMean,
                 batchVariance);
         if (batchNormChoice.runsHere(spec)) {
-            Checks.workspace("batchNormForwardTraining", workspace, 0);
-            kernels(spec).forwardTraining(cpu(x), cpu(gamma), cpu(beta), cpu(y), cpu(batchMean), cpu(batchVariance));
+            BatchNormKernels kernels = kernels(spec);
+            Checks.workspace("batchNormForwardTraining", workspace, kernels.workspaceFloats());
+            kernels.forwardTraining(cpu(x), cpu(gamma), cpu(beta), cpu(y), cpu(batchMean), cpu(batchVariance),
+                    workspace == null ? null : cpu(workspace));
         } else {
             BatchNormPlan plan = batchNorm(spec);
             Checks.workspace("batchNormForwardTraining", workspace, plan.workspaceFloats());
@@ -841,7 +843,7 @@ public final class CpuBackend implements Backend {
                     + "not loaded here (" + NativeCpu.unavailableReason() + ")");
         }
         BatchNormSpec run = after.kind() == Activation.Kind.RELU ? spec.withCappedRelu(after.maxValue()) : spec;
-        kernels(run).forwardTraining(cpu(x), cpu(residual), cpu(gamma), cpu(beta), cpu(y), cpu(batchMean),
+        kernels(run).forwardTrainingAdding(cpu(x), cpu(residual), cpu(gamma), cpu(beta), cpu(y), cpu(batchMean),
                 cpu(batchVariance));
         HostOps.moveStatistics(cpu(movingMean).buffer(), cpu(batchMean).buffer(), spec.momentum(), spec.channels());
         HostOps.moveStatistics(cpu(movingVariance).buffer(), cpu(batchVariance).buffer(), spec.momentum(),
@@ -871,9 +873,10 @@ public final class CpuBackend implements Backend {
             Checks.expect("batchNormBackward y", y, spec.shape());
         }
         if (batchNormChoice.runsHere(spec)) {
-            Checks.workspace("batchNormBackward", workspace, 0);
-            kernels(spec).backward(cpu(x), cpu(y), cpu(dy), cpu(gamma), cpu(batchMean), cpu(batchVariance), cpu(dx),
-                    cpu(dGamma), cpu(dBeta));
+            BatchNormKernels kernels = kernels(spec);
+            Checks.workspace("batchNormBackward", workspace, kernels.workspaceFloats());
+            kernels.backward(cpu(x), cpu(y), workspace == null ? null : cpu(workspace), cpu(dy), cpu(gamma),
+                    cpu(batchMean), cpu(batchVariance), cpu(dx), cpu(dGamma), cpu(dBeta));
             return;
         }
         BatchNormPlan plan = batchNorm(spec);

@@ -313,19 +313,36 @@ class BatchNormKernelsTest {
         }
     }
 
-    /** By default only a capped ReLU's batch normalization runs here: oneDNN fuses the rest as fast. */
+    /**
+     * By default a capped ReLU's batch normalization runs here (oneDNN cannot fuse it), and a plain ReLU's where the
+     * 512-bit loops keep its gate in bits (a workspace of one bit an element); oneDNN keeps the rest, with its mask.
+     */
     @Test
-    void byDefaultTheKernelsTakeWhatOneDnnCannotFuse() {
+    void byDefaultTheKernelsTakeCappedReLUsAndPlainOnesWithTheirGateInBits() {
         NativeKernels.require(NativeCpu.unavailableReason(), "Osprey's batch normalization");
-        BatchNormSpec plain = new BatchNormSpec(2, 4, 4, 8, 1e-3f, 0.9f);
+        BatchNormSpec plain = new BatchNormSpec(2, 4, 4, 8, 1e-3f, 0.9f); // 8 channels: the compiler's loops
+        BatchNormSpec sixteen = new BatchNormSpec(2, 4, 5, 16, 1e-3f, 0.9f); // 40 rows of one 16-channel vector
         try (CpuBackend backend = withChoice("auto", CpuBackend::new)) {
             assertEquals(BatchNormKernels.Choice.AUTO, backend.batchNormChoice());
             assertTrue(backend.batchNormWorkspaceSize(plain.withRelu(true)) > 0, "oneDNN keeps a ReLU mask");
-            assertEquals(0, backend.batchNormWorkspaceSize(plain.withCappedRelu(6f)), "the kernels keep none");
+            assertEquals(0, backend.batchNormWorkspaceSize(plain.withCappedRelu(6f)), "the kernels read y");
+            boolean bits = BatchNormKernels.wideRows(16, true);
+            assertEquals(bits, BatchNormKernels.gatesInBits(sixteen.withRelu(true)));
+            assertEquals(bits, BatchNormKernels.Choice.AUTO.runsHere(sixteen.withRelu(true)));
+            if (bits) {
+                assertEquals(40 * 2 / 4, backend.batchNormWorkspaceSize(sixteen.withRelu(true)),
+                        "one bit an element, in floats");
+                assertEquals(40 * 2 / 4, backend.batchNormWorkspaceSize(sixteen.withCappedRelu(6f)),
+                        "a capped ReLU's gate in bits too");
+            }
         }
+        assertFalse(SystemProperties.with(NativeCpu.WIDE_VECTORS_PROPERTY, "false",
+                () -> BatchNormKernels.Choice.AUTO.runsHere(sixteen.withRelu(true))),
+                "-Dosprey.cpu.wideVectors=false: oneDNN keeps a plain ReLU's");
         assertTrue(BatchNormKernels.Choice.AUTO.runsHere(plain.withCappedRelu(6f)));
         assertTrue(!BatchNormKernels.Choice.AUTO.runsHere(plain) && !BatchNormKernels.Choice.AUTO.runsHere(
-                plain.withRelu(true)) && !BatchNormKernels.Choice.ONEDNN.runsHere(plain.withCappedRelu(6f)));
+                plain.withRelu(true)) && !BatchNormKernels.Choice.AUTO.runsHere(sixteen)
+                && !BatchNormKernels.Choice.ONEDNN.runsHere(plain.withCappedRelu(6f)));
     }
 
     /** A capped ReLU's gradient is read from y, on either path: a y of another shape is refused, naming it. */
