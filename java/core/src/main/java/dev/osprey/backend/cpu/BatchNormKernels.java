@@ -41,24 +41,24 @@ final class BatchNormKernels implements AutoCloseable {
         /** None. */
         ONEDNN;
 
-        /** Whether this choice runs the spec here, where the kernels can run. */
-        boolean runsHere(BatchNormSpec spec) {
-            return this == OSPREY || this == AUTO && (spec.capped() || spec.relu() && gatesInBits(spec));
+        /** Whether this choice runs the spec here, where the kernels can run; wide: as the kernels are made. */
+        boolean runsHere(BatchNormSpec spec, boolean wide) {
+            return this == OSPREY || this == AUTO && (spec.capped() || gatesInBits(spec, wide));
         }
     }
 
     private final DnnlContext context;
     private final BatchNormSpec spec;
     private final int threads;
-    /** Whether the 512-bit loops may run (see the class comment): -Dosprey.cpu.wideVectors when this was made. */
+    /** Whether the 512-bit loops may run (see the class comment): the backend's -Dosprey.cpu.wideVectors. */
     private final boolean wide;
 
-    BatchNormKernels(DnnlContext context, BatchNormSpec spec) {
+    BatchNormKernels(DnnlContext context, BatchNormSpec spec, boolean wide) {
         this.context = context;
         this.spec = spec;
         long elements = (long) spec.rows() * spec.channels();
         this.threads = (int) Math.max(1, Math.min(OpenMpTeam.current(), elements / ELEMENTS_PER_THREAD));
-        this.wide = NativeCpu.wideVectorsAllowed();
+        this.wide = wide;
         context.reserveScratchpad(coefficientBytes() + scratchBytes(spec.channels(), threads));
     }
 
@@ -145,12 +145,11 @@ final class BatchNormKernels implements AutoCloseable {
     private static native long gateBitsBytes(long rows, int channels, boolean relu, boolean wide);
 
     /**
-     * Whether the kernels keep a ReLU's gate for spec in bits (the spec fuses a ReLU and the 512-bit loops run, with
-     * -Dosprey.cpu.wideVectors as it is now); false where the library is not loaded.
+     * Whether kernels made with wide keep a ReLU's gate for spec in bits (the spec fuses a ReLU and the 512-bit loops
+     * run); false where the library is not loaded.
      */
-    static boolean gatesInBits(BatchNormSpec spec) {
-        return NativeCpu.unavailableReason() == null && spec.relu() && wideRows(spec.channels(),
-                NativeCpu.wideVectorsAllowed());
+    static boolean gatesInBits(BatchNormSpec spec, boolean wide) {
+        return NativeCpu.unavailableReason() == null && spec.relu() && wideRows(spec.channels(), wide);
     }
 
     /** Whether the 512-bit loops run for this many channels where wide allows them (for tests). */

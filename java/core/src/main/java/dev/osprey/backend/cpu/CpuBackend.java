@@ -72,6 +72,8 @@ public final class CpuBackend implements Backend {
     private final Winograd winograd;
     /** Which batch normalizations run through Osprey's kernels rather than oneDNN (-Dosprey.cpu.batchNorm). */
     private final BatchNormKernels.Choice batchNormChoice;
+    /** Whether the batch-norm kernels may take their 512-bit loops: -Dosprey.cpu.wideVectors when this was made. */
+    private final boolean batchNormWide;
     /** Where kernels other than oneDNN's first choice run (see PreferredKernels for the three properties). */
     private final PreferredKernels preferredKernels;
     private String convImplementation;
@@ -94,7 +96,7 @@ public final class CpuBackend implements Backend {
      * BackendException when oneDNN's native library can't be loaded, when OMP_DYNAMIC=true would give oneDNN fewer
      * OpenMP threads than it plans for, or when -Dosprey.cpu.deviceThread, -Dosprey.cpu.minMicrosPerThread,
      * -Dosprey.cpu.winograd or -Dosprey.cpu.winogradAvx512 is malformed; IllegalArgumentException when
-     * -Dosprey.cpu.batchNorm or one of {@link PreferredKernels}' properties is. Use
+     * -Dosprey.cpu.batchNorm, -Dosprey.cpu.wideVectors or one of {@link PreferredKernels}' properties is. Use
      * {@link dev.osprey.backend.Device#cpu()}'s backend rather than making another.
      */
     public CpuBackend() {
@@ -116,6 +118,7 @@ public final class CpuBackend implements Backend {
                 OpenMpTeam.defaultSize());
         teams = TeamSize.fromProperties(); // before anything native is made: a malformed setting leaks nothing
         batchNormChoice = BatchNormKernels.choice();
+        batchNormWide = NativeCpu.wideVectorsAllowed();
         preferredKernels = PreferredKernels.fromProperties();
         // Plans are cached here, per spec; oneDNN's own cache of primitives would only keep evicted ones alive.
         dnnl.set_primitive_cache_capacity(PLANS_PER_KIND);
@@ -779,7 +782,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public synchronized long batchNormWorkspaceSize(BatchNormSpec spec) {
-        return batchNormChoice.runsHere(spec) ? kernels(spec).workspaceFloats() : batchNorm(spec).workspaceFloats();
+        return runsHere(spec) ? kernels(spec).workspaceFloats() : batchNorm(spec).workspaceFloats();
     }
 
     @Override
@@ -788,7 +791,7 @@ public final class CpuBackend implements Backend {
                                                       Tensor batchMean, Tensor batchVariance, Tensor workspace) {
         Checks.batchNorm("batchNormForwardTraining", spec, x, y, gamma, beta, movingMean, movingVariance, batchMean,
                 batchVariance);
-        if (batchNormChoice.runsHere(spec)) {
+        if (runsHere(spec)) {
             BatchNormKernels kernels = kernels(spec);
             Checks.workspace("batchNormForwardTraining", workspace, kernels.workspaceFloats());
             kernels.forwardTraining(cpu(x), cpu(gamma), cpu(beta), cpu(y), cpu(batchMean), cpu(batchVariance),
@@ -854,7 +857,7 @@ public final class CpuBackend implements Backend {
     public synchronized void batchNormForwardInference(BatchNormSpec spec, Tensor x, Tensor gamma, Tensor beta,
                                                        Tensor movingMean, Tensor movingVariance, Tensor y) {
         Checks.batchNorm("batchNormForwardInference", spec, x, y, gamma, beta, movingMean, movingVariance);
-        if (batchNormChoice.runsHere(spec)) {
+        if (runsHere(spec)) {
             kernels(spec).forwardInference(cpu(x), cpu(gamma), cpu(beta), cpu(movingMean), cpu(movingVariance),
                     cpu(y));
             return;
@@ -869,10 +872,10 @@ public final class CpuBackend implements Backend {
                                                Tensor dGamma, Tensor dBeta) {
         Checks.batchNorm("batchNormBackward", spec, x, dx, gamma, batchMean, batchVariance, dGamma, dBeta);
         Checks.expect("batchNormBackward dy", dy, spec.shape());
-        if (batchNormChoice.runsHere(spec) || spec.capped()) { // the ReLU's gradient is read from y
+        if (runsHere(spec) || spec.capped()) { // the ReLU's gradient is read from y
             Checks.expect("batchNormBackward y", y, spec.shape());
         }
-        if (batchNormChoice.runsHere(spec)) {
+        if (runsHere(spec)) {
             BatchNormKernels kernels = kernels(spec);
             Checks.workspace("batchNormBackward", workspace, kernels.workspaceFloats());
             kernels.backward(cpu(x), cpu(y), workspace == null ? null : cpu(workspace), cpu(dy), cpu(gamma),
@@ -914,7 +917,12 @@ public final class CpuBackend implements Backend {
 
     private BatchNormKernels kernels(BatchNormSpec spec) {
         checkOpen();
-        return batchNormKernels.get(spec, s -> new BatchNormKernels(context, s));
+        return batchNormKernels.get(spec, s -> new BatchNormKernels(context, s, batchNormWide));
+    }
+
+    /** Whether spec's batch normalization runs in Osprey's kernels here (the choice, with this backend's width). */
+    private boolean runsHere(BatchNormSpec spec) {
+        return batchNormChoice.runsHere(spec, batchNormWide);
     }
 
     // ---- element-wise ------------------------------------------------------------------------------------

@@ -327,8 +327,8 @@ class BatchNormKernelsTest {
             assertTrue(backend.batchNormWorkspaceSize(plain.withRelu(true)) > 0, "oneDNN keeps a ReLU mask");
             assertEquals(0, backend.batchNormWorkspaceSize(plain.withCappedRelu(6f)), "the kernels read y");
             boolean bits = BatchNormKernels.wideRows(16, true);
-            assertEquals(bits, BatchNormKernels.gatesInBits(sixteen.withRelu(true)));
-            assertEquals(bits, BatchNormKernels.Choice.AUTO.runsHere(sixteen.withRelu(true)));
+            assertEquals(bits, BatchNormKernels.gatesInBits(sixteen.withRelu(true), true));
+            assertEquals(bits, BatchNormKernels.Choice.AUTO.runsHere(sixteen.withRelu(true), true));
             if (bits) {
                 assertEquals(40 * 2 / 4, backend.batchNormWorkspaceSize(sixteen.withRelu(true)),
                         "one bit an element, in floats");
@@ -336,13 +336,17 @@ class BatchNormKernelsTest {
                         "a capped ReLU's gate in bits too");
             }
         }
-        assertFalse(SystemProperties.with(NativeCpu.WIDE_VECTORS_PROPERTY, "false",
-                () -> BatchNormKernels.Choice.AUTO.runsHere(sixteen.withRelu(true))),
+        try (CpuBackend narrow = SystemProperties.with(NativeCpu.WIDE_VECTORS_PROPERTY, "false",
+                () -> withChoice("auto", CpuBackend::new))) {
+            assertTrue(narrow.batchNormWorkspaceSize(sixteen.withRelu(true)) > 0, "oneDNN's mask");
+            assertEquals(0, narrow.batchNormWorkspaceSize(sixteen.withCappedRelu(6f)), "the compiler's loops read y");
+        }
+        assertFalse(BatchNormKernels.Choice.AUTO.runsHere(sixteen.withRelu(true), false),
                 "-Dosprey.cpu.wideVectors=false: oneDNN keeps a plain ReLU's");
-        assertTrue(BatchNormKernels.Choice.AUTO.runsHere(plain.withCappedRelu(6f)));
-        assertTrue(!BatchNormKernels.Choice.AUTO.runsHere(plain) && !BatchNormKernels.Choice.AUTO.runsHere(
-                plain.withRelu(true)) && !BatchNormKernels.Choice.AUTO.runsHere(sixteen)
-                && !BatchNormKernels.Choice.ONEDNN.runsHere(plain.withCappedRelu(6f)));
+        assertTrue(BatchNormKernels.Choice.AUTO.runsHere(plain.withCappedRelu(6f), true));
+        assertTrue(!BatchNormKernels.Choice.AUTO.runsHere(plain, true) && !BatchNormKernels.Choice.AUTO.runsHere(
+                plain.withRelu(true), true) && !BatchNormKernels.Choice.AUTO.runsHere(sixteen, true)
+                && !BatchNormKernels.Choice.ONEDNN.runsHere(plain.withCappedRelu(6f), true));
     }
 
     /** A capped ReLU's gradient is read from y, on either path: a y of another shape is refused, naming it. */
