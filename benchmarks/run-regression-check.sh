@@ -6,7 +6,8 @@
 # Writes a table of medians with ratios to benchmarks/results/regression-check-<UTC time>.md. Takes about 4 minutes a
 # round at SECONDS=3.
 # Usage: benchmarks/run-regression-check.sh BASE [ROUNDS=3] [SECONDS=3]
-# TUTORIAL_ONLY=1 measures the tutorial CNN alone (about a minute a round).
+# TUTORIAL_ONLY=1 measures the tutorial CNN alone (about a minute a round). GRAPH_MODELS="resnet20 mobilenetv2" (default
+# resnet20) names the graph models measured after it.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/machine-name.sh"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,9 +35,13 @@ run_side() { # side classpath
   java --enable-native-access=ALL-UNNAMED -cp "$cp" dev.osprey.bench.ModelThroughput "$seconds" 2>/dev/null \
     | sed -n "s/^{/$side tutorial {/p" | tee -a "$log" >&2
   [ "${TUTORIAL_ONLY:-0}" = 1 ] && return
-  java --enable-native-access=ALL-UNNAMED -cp "$cp" dev.osprey.bench.GraphModelThroughput resnet20 "$seconds" 2>/dev/null \
-    | sed -n "s/^RESULT osprey resnet20 \(train_b[0-9]*\|infer_b256\|latency_p50_ms\) /$side resnet20 \1 /p" \
-    | tee -a "$log" >&2
+  local model
+  for model in ${GRAPH_MODELS:-resnet20}; do
+    java --enable-native-access=ALL-UNNAMED -cp "$cp" dev.osprey.bench.GraphModelThroughput "$model" "$seconds" \
+      2>/dev/null \
+      | sed -n "s/^RESULT osprey $model \(train_b[0-9]*\|infer_b256\|latency_p50_ms\) /$side $model \1 /p" \
+      | tee -a "$log" >&2
+  done
 }
 for ((r = 1; r <= rounds; r++)); do
   echo "round $r of $rounds" >&2
@@ -50,7 +55,7 @@ stamp="$(date -u +%Y-%m-%dT%H%MZ)"
 out="$root/benchmarks/results/regression-check-$stamp.md"
 python3 - "$log" "$base_rev" "$head_rev$dirty" "$rounds" "$seconds" "$(machine_name)" \
   >"$out" <<'PY'
-import json, statistics, sys
+import json, os, statistics, sys
 log, base, head, rounds, seconds, cpu = sys.argv[1:]
 figures = {}  # (side, figure) -> [values]
 for line in open(log):
@@ -62,10 +67,12 @@ for line in open(log):
     else:
         figure, value = rest.split()
         name = figure if figure.endswith("_ms") else figure + "_img_s"
-        figures.setdefault((side, "resnet20 " + name), []).append(float(value))
+        figures.setdefault((side, model + " " + name), []).append(float(value))
 print(f"# fp32 CPU speed: {head} against {base}, alternating, same machine, same minutes\n")
 print(f"- machine: {cpu}; OMP_NUM_THREADS=2; {rounds} rounds of {seconds} s per figure, the sides alternating")
-print(f"- command: `benchmarks/run-regression-check.sh {base} {rounds} {seconds}`\n")
+models = os.environ.get("GRAPH_MODELS", "")
+prefix = f"GRAPH_MODELS=\"{models}\" " if models else ""
+print(f"- command: `{prefix}benchmarks/run-regression-check.sh {base} {rounds} {seconds}`\n")
 print("| figure | base median | head median | ratio | base range | head range |")
 print("|---|---:|---:|---:|---|---|")
 names = sorted({f for (_, f) in figures}, key=lambda f: (not f.startswith("tutorial"), f))

@@ -3,7 +3,8 @@
  * compiler's (the JNI entry points' wide flag), interleaved: the forward with a ReLU, the forward adding a residual and
  * the backward with the ReLU's gradient, on data in cache (one set of tensors, reused) and from memory (SETS sets,
  * taken in turn, 4 x SETS tensors in all); which variant goes first alternates by round. Checks that the two give the
- * same bits.
+ * same bits. As the library runs them: the 512-bit backward masks dy with the gate bits its forward stored, the
+ * compiler's reads y (results before the bits: benchmarks/results/batch-norm-wide-2026-12-05.md).
  * Usage: batch_norm_bench ROWS CHANNELS THREADS REPS ROUNDS
  * Prints per round: <case> <wide ms> <compiler's ms> <ratio>
  */

@@ -76,8 +76,8 @@ static sums sums_of(void *scratch, int thread, int channels) {
  * and stored them every row. Every channel's operations, and their order, are those the compiler's loops take for
  * AVX-512F (an FMA for b += d * d; GCC contracts a product and a sum into one even when written as intrinsics, so each
  * FMA here is written as one), so the two give the same bits: BatchNormKernelsTest compares them
- * (-Dosprey.cpu.wideVectors=false keeps the compiler's loops). With the data in cache they take 0.43x-0.86x the time
- * at 16 to 64 channels; with it coming from memory, 0.52x-0.98x
+ * (-Dosprey.cpu.wideVectors=false keeps the compiler's loops). Before the gate bits, with the data in cache they took
+ * 0.43x-0.86x the time at 16 to 64 channels; with it coming from memory, 0.52x-0.98x
  * (benchmarks/kernels/batch_norm_bench.c; benchmarks/results/batch-norm-wide-2026-12-05.md).
  */
 #define WIDE_VECTORS 4 /* channel vectors summed at once: 8 sums in registers */
@@ -421,13 +421,13 @@ static void backward(const float *x, const float *y, const uint16_t *bits, const
                      int wide) {
     float *p = coefficients, *q = coefficients + c, *o = coefficients + 2 * c;
     wide = wide_rows(wide, c);
-    const uint16_t *gate = relu && wide ? bits : NULL;
-    const float *mask = relu && gate == NULL ? y : NULL;
+    const uint16_t *bit_gate = relu && wide ? bits : NULL; /* the forward stored them where it ran wide */
+    const float *y_gate = relu && bit_gate == NULL ? y : NULL;
 #pragma omp parallel num_threads(threads)
     {
         int id = omp_get_thread_num(), team = omp_get_num_threads();
         int64_t from = rows * id / team, to = rows * (id + 1) / team;
-        sum_pass(x, dy, mask, gate, mean, from, to, c, cap, sums_of(scratch, id, c), wide);
+        sum_pass(x, dy, y_gate, bit_gate, mean, from, to, c, cap, sums_of(scratch, id, c), wide);
 #pragma omp barrier
         if (id == 0) {
             add_team_sums(scratch, team, c);
@@ -444,7 +444,7 @@ static void backward(const float *x, const float *y, const uint16_t *bits, const
             }
         }
 #pragma omp barrier
-        backward_pass(x, dy, mask, gate, mean, p, q, o, dx, from, to, c, cap, wide);
+        backward_pass(x, dy, y_gate, bit_gate, mean, p, q, o, dx, from, to, c, cap, wide);
     }
 }
 

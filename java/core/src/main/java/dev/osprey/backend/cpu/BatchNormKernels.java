@@ -152,7 +152,7 @@ final class BatchNormKernels implements AutoCloseable {
         return NativeCpu.unavailableReason() == null && spec.relu() && wideRows(spec.channels(), wide);
     }
 
-    /** Whether the 512-bit loops run for this many channels where wide allows them (for tests). */
+    /** Whether the 512-bit loops run for this many channels where wide allows them (the choice, and tests). */
     static native boolean wideRows(int channels, boolean wide);
 
     private static native void forward(long x, long residual, long rows, int channels, long gamma, long beta,

@@ -872,7 +872,7 @@ public final class CpuBackend implements Backend {
                                                Tensor dGamma, Tensor dBeta) {
         Checks.batchNorm("batchNormBackward", spec, x, dx, gamma, batchMean, batchVariance, dGamma, dBeta);
         Checks.expect("batchNormBackward dy", dy, spec.shape());
-        if (runsHere(spec) || spec.capped()) { // the ReLU's gradient is read from y
+        if (runsHere(spec) || spec.capped()) { // the ReLU's gradient is read from y (or from the kernels' gate bits)
             Checks.expect("batchNormBackward y", y, spec.shape());
         }
         if (runsHere(spec)) {

@@ -108,7 +108,8 @@ class BatchNormKernelsTest {
                  CpuBackend theirs = withChoice("onednn", CpuBackend::new)) {
                 NativeKernels.require(NativeCpu.unavailableReason(), "Osprey's batch normalization");
                 assertEquals(BatchNormKernels.Choice.OSPREY, ours.batchNormChoice());
-                assertEquals(0, ours.batchNormWorkspaceSize(s.withRelu(true)), "the kernels keep no ReLU mask");
+                assertEquals(0, ours.batchNormWorkspaceSize(s.withRelu(true)),
+                        "the compiler's loops (channels not in sixteens) keep no gate bits");
                 osprey = run(ours, s);
                 onednn = run(theirs, s);
             }
@@ -322,7 +323,8 @@ class BatchNormKernelsTest {
         NativeKernels.require(NativeCpu.unavailableReason(), "Osprey's batch normalization");
         BatchNormSpec plain = new BatchNormSpec(2, 4, 4, 8, 1e-3f, 0.9f); // 8 channels: the compiler's loops
         BatchNormSpec sixteen = new BatchNormSpec(2, 4, 5, 16, 1e-3f, 0.9f); // 40 rows of one 16-channel vector
-        try (CpuBackend backend = withChoice("auto", CpuBackend::new)) {
+        try (CpuBackend backend = SystemProperties.with(NativeCpu.WIDE_VECTORS_PROPERTY, "true",
+                () -> withChoice("auto", CpuBackend::new))) {
             assertEquals(BatchNormKernels.Choice.AUTO, backend.batchNormChoice());
             assertTrue(backend.batchNormWorkspaceSize(plain.withRelu(true)) > 0, "oneDNN keeps a ReLU mask");
             assertEquals(0, backend.batchNormWorkspaceSize(plain.withCappedRelu(6f)), "the kernels read y");
@@ -347,6 +349,59 @@ class BatchNormKernelsTest {
         assertTrue(!BatchNormKernels.Choice.AUTO.runsHere(plain, true) && !BatchNormKernels.Choice.AUTO.runsHere(
                 plain.withRelu(true), true) && !BatchNormKernels.Choice.AUTO.runsHere(sixteen, true)
                 && !BatchNormKernels.Choice.ONEDNN.runsHere(plain.withCappedRelu(6f), true));
+    }
+
+    /**
+     * Where the gate is kept in bits, the backward reads them and not y: y overwritten with NaN between the forward and
+     * the backward changes no gradient (read from y, a NaN shuts the gate). A workspace too small for the bits is
+     * refused, naming the size expected.
+     */
+    @Test
+    void theBackwardTakesTheGateFromTheBitsNotFromY() {
+        NativeKernels.require(NativeCpu.unavailableReason(), "Osprey's batch normalization");
+        BatchNormSpec s = new BatchNormSpec(3, 9, 7, 48, 1e-3f, 0.9f).withRelu(true); // 189 rows, 3 vectors
+        assumeTrue(BatchNormKernels.gatesInBits(s, true), "the 512-bit loops do not run here: no gate bits");
+        int n = s.rows() * s.channels(), c = s.channels();
+        Random r = new Random(17);
+        float[] x = new float[n], dy = new float[n], gamma = new float[c], beta = new float[c], nan = new float[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = (float) r.nextGaussian();
+            dy[i] = (float) r.nextGaussian();
+            nan[i] = Float.NaN;
+        }
+        for (int j = 0; j < c; j++) {
+            gamma[j] = 0.5f + r.nextFloat();
+            beta[j] = (float) r.nextGaussian() * 0.5f;
+        }
+        try (CpuBackend backend = SystemProperties.with(NativeCpu.WIDE_VECTORS_PROPERTY, "true",
+                () -> withChoice("osprey", CpuBackend::new));
+             Memory m = backend.newMemory()) {
+            long size = backend.batchNormWorkspaceSize(s);
+            assertEquals(((long) s.rows() * (c / 16) * 2 + 3) / 4, size, "one bit an element, in whole floats");
+            Tensor tx = upload(backend, m, x, s.shape()), tdy = upload(backend, m, dy, s.shape());
+            Tensor tg = upload(backend, m, gamma, c), tb = upload(backend, m, beta, c);
+            Tensor y = m.allocate(s.shape()), mean = m.allocate(c), variance = m.allocate(c);
+            Tensor ws = m.allocate((int) size);
+            backend.batchNormForwardTraining(s, tx, tg, tb, m.allocate(c), m.allocate(c), y, mean, variance, ws);
+            float[][] gradients = new float[2][];
+            for (int run = 0; run < 2; run++) {
+                if (run == 1) {
+                    backend.copyIn(nan, 0, y);
+                }
+                Tensor dx = m.allocate(s.shape()), dg = m.allocate(c), db = m.allocate(c);
+                backend.batchNormBackward(s, tx, y, tdy, tg, mean, variance, ws, dx, dg, db);
+                float[] all = new float[n + 2 * c];
+                backend.copyOut(dx, all, 0);
+                backend.copyOut(dg, all, n);
+                backend.copyOut(db, all, n + c);
+                gradients[run] = all;
+            }
+            assertArrayEquals(rawBits(gradients[0]), rawBits(gradients[1]), "the gradients with y overwritten");
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> backend.batchNormForwardTraining(s, tx, tg, tb, m.allocate(c), m.allocate(c), y, mean,
+                            variance, m.allocate((int) size - 1)));
+            assertTrue(e.getMessage().contains("expected a workspace of at least " + size + " floats"), e.getMessage());
+        }
     }
 
     /** A capped ReLU's gradient is read from y, on either path: a y of another shape is refused, naming it. */
