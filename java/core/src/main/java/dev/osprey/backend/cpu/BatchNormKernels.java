@@ -90,17 +90,17 @@ final class BatchNormKernels implements AutoCloseable {
     /** workspace: {@link #workspaceFloats} floats, or null where that is 0. */
     void forwardTraining(CpuTensor x, CpuTensor gamma, CpuTensor beta, CpuTensor y, CpuTensor mean,
                          CpuTensor variance, CpuTensor workspace) {
-        forward(x, null, gamma, beta, y, workspace, mean, variance);
+        forward(x, null, gamma, beta, y, mean, variance, workspace);
     }
 
     /** The forward adding residual to the normalization before the spec's ReLU (no workspace: see the backend). */
     void forwardTrainingAdding(CpuTensor x, CpuTensor residual, CpuTensor gamma, CpuTensor beta, CpuTensor y,
                                CpuTensor mean, CpuTensor variance) {
-        forward(x, residual, gamma, beta, y, null, mean, variance);
+        forward(x, residual, gamma, beta, y, mean, variance, null);
     }
 
     private void forward(CpuTensor x, CpuTensor residual, CpuTensor gamma, CpuTensor beta, CpuTensor y,
-                         CpuTensor workspace, CpuTensor mean, CpuTensor variance) {
+                         CpuTensor mean, CpuTensor variance, CpuTensor workspace) {
         long scratch = context.scratchpad().address();
         forward(x.pointer().address(), residual == null ? 0 : residual.pointer().address(), spec.rows(),
                 spec.channels(), gamma.pointer().address(),

@@ -872,10 +872,11 @@ public final class CpuBackend implements Backend {
                                                Tensor dGamma, Tensor dBeta) {
         Checks.batchNorm("batchNormBackward", spec, x, dx, gamma, batchMean, batchVariance, dGamma, dBeta);
         Checks.expect("batchNormBackward dy", dy, spec.shape());
-        if (runsHere(spec) || spec.capped()) { // the ReLU's gradient is read from y (or from the kernels' gate bits)
+        boolean here = runsHere(spec);
+        if (here || spec.capped()) { // the ReLU's gradient is read from y (or from the kernels' gate bits)
             Checks.expect("batchNormBackward y", y, spec.shape());
         }
-        if (runsHere(spec)) {
+        if (here) {
             BatchNormKernels kernels = kernels(spec);
             Checks.workspace("batchNormBackward", workspace, kernels.workspaceFloats());
             kernels.backward(cpu(x), cpu(y), workspace == null ? null : cpu(workspace), cpu(dy), cpu(gamma),
