@@ -14,7 +14,7 @@
 
 void Java_dev_osprey_backend_cpu_PooledConvPlan_forward(JNIEnv *, jclass, jlong, jint, jint, jint, jint, jint, jint,
                                                         jint, jint, jint, jint, jlong, jint, jlong, jboolean, jfloat,
-                                                        jfloat, jlong, jint, jboolean);
+                                                        jfloat, jlong, jint, jfloat, jint, jboolean);
 
 int main(int argc, char **argv) {
     if (argc < 3) {
@@ -41,7 +41,8 @@ int main(int argc, char **argv) {
     do {
         Java_dev_osprey_backend_cpu_PooledConvPlan_forward(NULL, NULL, (jlong) (intptr_t) x, n, 28, 28, 1, 3, 3, 0, 0,
                                                            13, 13, (jlong) (intptr_t) g, 32, (jlong) (intptr_t) b,
-                                                           JNI_TRUE, 0.0f, 1e30f, (jlong) (intptr_t) y, threads, wide);
+                                                           JNI_TRUE, 0.0f, 1e30f, (jlong) (intptr_t) y, 0, 1.0f,
+                                                           threads, wide); /* fp32 output (format 0) */
         calls++;
     } while (now() - start < seconds);
     printf("RESULT us=%.2f\n", (now() - start) * 1e6 / calls);

@@ -11,6 +11,11 @@
  * group; any padding; the pooled map (batch, ph, pw, k) takes the convolution outputs 0 .. 2ph-1 down and 0 .. 2pw-1
  * across (an odd last row or column is dropped, as 'valid' pooling does). The AVX2 + FMA code is compiled for those
  * instructions by function attribute, and the Java side calls it only where supported() says the processor has them.
+ *
+ * In int8 plans the layer stays fp32 (its one input channel leaves 8-bit kernels little to do) but may hand its pooled
+ * output to int8 readers as 8-bit values: each pixel's channels are computed into a small fp32 row, then multiplied by
+ * the inverse of the readers' scale, rounded to nearest even and saturated to unsigned or signed 8 bits, so the
+ * readers need no conversion pass of their own over a 4x larger fp32 map.
  */
 #include <jni.h>
 
@@ -45,10 +50,15 @@ typedef struct {
     int rectify;       /* 0: the identity; else Keras' ReLU: slope * x below 0 (slope >= 0), x up to cap, cap above */
     float slope, cap;
     float *y;
+    int y_format;                /* Y_F32, or Y_U8 / Y_S8: y holds bytes, each pooled value divided by y_scale */
+    float y_inverse;             /* 1 / the readers' scale, for 8-bit outputs */
     int wide;                    /* 1: full 16-float vectors in 512 bits (AVX-512F), 0: in two 256-bit halves */
     int taps;                    /* kh x kw x c: the products each output sums */
     int offset[MAX_TAPS];        /* per tap (a, b, ch), in Keras' order: its input's offset from the window's corner */
 } problem;
+
+/* The formats of the pooled output: fp32, or mapped onto unsigned or signed 8 bits (the Java side's numbers). */
+enum { Y_F32 = 0, Y_U8 = 1, Y_S8 = 2 };
 
 /* The input at (yy, xx), channel ch, of the image at image, or 0 in the padding. */
 INLINE float input_at(const problem *pb, const float *image, int yy, int xx, int ch) {
@@ -189,25 +199,58 @@ TARGET512 static void pooled_output_wide(const problem *pb, const float *image, 
     }
 }
 
+/* One pooled output's channels into out: 32, then 16 at a time (512-bit) or 16 at a time (256-bit), then the last 8. */
+TARGET static void pooled_pixel(const problem *pb, const float *image, int py, int px, float *out) {
+    if (pb->wide) {
+        pooled_output_wide(pb, image, py, px, out);
+        return;
+    }
+    int k0 = 0;
+    for (; k0 + 16 <= pb->k; k0 += 16) {
+        pooled_output(pb, image, py, px, k0, 2, out + k0);
+    }
+    if (k0 < pb->k) {
+        pooled_output(pb, image, py, px, k0, 1, out + k0);
+    }
+}
+
+/* The most output channels an 8-bit output takes (its fp32 row is on the stack); the Java side checks. */
+#define MAX_QUANTIZED_CHANNELS 1024
+
+/*
+ * k fp32 values (k a multiple of 8) into 8-bit ones at q: v times inverse (1 / the scale), rounded to nearest even
+ * (the default rounding mode), saturated to 0..255 (Y_U8) or -128..127 (Y_S8).
+ */
+TARGET static void quantize_row(const float *v, int k, float inverse, int format, uint8_t *q) {
+    const __m256 scale = _mm256_set1_ps(inverse);
+    const __m256i low = _mm256_set1_epi32(format == Y_U8 ? 0 : -128);
+    const __m256i high = _mm256_set1_epi32(format == Y_U8 ? 255 : 127);
+    /* each 128-bit half's four 32-bit values to their low bytes, in order, in the half's first 4 bytes */
+    const __m256i low_bytes = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                                               0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    for (int i = 0; i < k; i += 8) {
+        __m256i n = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(v + i), scale));
+        n = _mm256_shuffle_epi8(_mm256_min_epi32(_mm256_max_epi32(n, low), high), low_bytes);
+        uint64_t eight = (uint64_t) (uint32_t) _mm256_extract_epi32(n, 0)
+                         | (uint64_t) (uint32_t) _mm256_extract_epi32(n, 4) << 32;
+        __builtin_memcpy(q + i, &eight, 8);
+    }
+}
+
 /* Pooled rows from .. to-1, counted over the batch (row r: image r / ph, row r % ph). */
 TARGET static void pooled_rows(const problem *pb, int64_t from, int64_t to) {
+    float staged[MAX_QUANTIZED_CHANNELS] __attribute__((aligned(64))); /* an 8-bit output's fp32 row */
     for (int64_t r = from; r < to; r++) {
         int64_t n = r / pb->ph;
         int py = (int) (r % pb->ph);
         const float *image = pb->x + n * pb->h * pb->w * pb->c;
-        float *row = pb->y + r * pb->pw * pb->k;
         for (int px = 0; px < pb->pw; px++) {
-            float *out = row + (int64_t) px * pb->k;
-            if (pb->wide) {
-                pooled_output_wide(pb, image, py, px, out);
-                continue;
-            }
-            int k0 = 0;
-            for (; k0 + 16 <= pb->k; k0 += 16) {
-                pooled_output(pb, image, py, px, k0, 2, out + k0);
-            }
-            if (k0 < pb->k) {
-                pooled_output(pb, image, py, px, k0, 1, out + k0);
+            int64_t at = (r * pb->pw + px) * pb->k;
+            if (pb->y_format == Y_F32) {
+                pooled_pixel(pb, image, py, px, pb->y + at);
+            } else {
+                pooled_pixel(pb, image, py, px, staged);
+                quantize_row(staged, pb->k, pb->y_inverse, pb->y_format, (uint8_t *) pb->y + at);
             }
         }
     }
@@ -228,17 +271,18 @@ JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_PooledConvPlan_wideSuppor
 JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_PooledConvPlan_forward(
         JNIEnv *env, jclass type, jlong x, jint batch, jint h, jint w, jint c, jint kh, jint kw, jint pad_top,
         jint pad_left, jint ph, jint pw, jlong g, jint k, jlong bias, jboolean rectify, jfloat slope, jfloat cap,
-        jlong y, jint threads, jboolean wide) {
+        jlong y, jint y_format, jfloat y_scale, jint threads, jboolean wide) {
     (void) env;
     (void) type;
     problem pb = {
         .x = (const float *) (intptr_t) x, .h = h, .w = w, .c = c, .kh = kh, .kw = kw, .pad_top = pad_top,
         .pad_left = pad_left, .ph = ph, .pw = pw, .k = k, .g = (const float *) (intptr_t) g,
         .bias = (const float *) (intptr_t) bias, .rectify = rectify, .slope = slope, .cap = cap,
-        .y = (float *) (intptr_t) y, .wide = wide && avx512f_supported(), .taps = kh * kw * c,
+        .y = (float *) (intptr_t) y, .y_format = y_format, .y_inverse = 1.0f / y_scale,
+        .wide = wide && avx512f_supported(), .taps = kh * kw * c,
     };
-    if (pb.taps > MAX_TAPS) { /* the Java side never asks for more; refuse rather than overrun the table */
-        return;
+    if (pb.taps > MAX_TAPS || (y_format != Y_F32 && k > MAX_QUANTIZED_CHANNELS)) {
+        return; /* the Java side never asks for more; refuse rather than overrun the tables */
     }
     for (int a = 0, t = 0; a < kh; a++) {
         for (int b = 0; b < kw; b++) {

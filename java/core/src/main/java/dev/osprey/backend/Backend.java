@@ -340,7 +340,9 @@ public interface Backend extends AutoCloseable {
      * Whether an int8 inference plan should run the convolution conv and the max pooling pool after it (as {@link
      * #fusesMaxPool} runs them) in fp32 instead: where int8 products cannot pay, as on few input channels (8-bit
      * kernels multiply groups of 4 channels, so 1 channel wastes three quarters of each) and the fp32 kernel is
-     * faster. Its input and output are then fp32; the int8 layers after it convert its output. The default: never.
+     * faster. Its input is then fp32. Its pooled output is fp32 too, or, where the plan hands it to int8 readers
+     * ({@link ConvInference#quantizedOutput}: an fp32 op with the pooling and an output range), written as 8-bit values
+     * mapped by their range, which a backend answering true must do. The default: never.
      */
     default boolean keepsFp32InInt8(Conv2dSpec conv, Pool2dSpec pool) {
         return false;

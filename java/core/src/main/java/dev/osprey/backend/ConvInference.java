@@ -11,7 +11,8 @@ import dev.osprey.Precision;
  * convolution that alone reads its output, as one op whose output is the depthwise's ({@link #depthwise}, fp32 only:
  * see {@link Backend#fusesDepthwise}); the pointwise output is then never written. Likewise a convolution may run the
  * max pooling that alone reads its output ({@link #maxPool}, fp32 only: see {@link Backend#fusesMaxPool}), writing
- * only the pooled map. In int8 the residual too may come as 8-bit values ({@link #residualRange}: the range its
+ * only the pooled map; an int8 plan that keeps such a pair in fp32 ({@link Backend#keepsFp32InInt8}) may still have it
+ * hand its pooled map over in 8 bits (outputRange). In int8 the residual too may come as 8-bit values ({@link #residualRange}: the range its
  * producer wrote them in, which is also the range of the int8 convolutions that read it), so a ResNet's stream of
  * block outputs stays 8-bit from block to block. A record: a plan-cache key.
  */
@@ -20,8 +21,9 @@ public record ConvInference(Conv2dSpec spec, boolean residual, Precision precisi
                             Pool2dSpec maxPool, InputRange residualRange) {
     /**
      * Throws NullPointerException when spec or precision is null, IllegalArgumentException when int8 (or a quantized
-     * input) comes without an input range. A quantized input or output counts only in int8 ({@link #quantizedInput},
-     * {@link #quantizedOutput}); plans never ask for one in another precision.
+     * input) comes without an input range. A quantized input counts only in int8 ({@link #quantizedInput}), a quantized
+     * output in int8 or from an fp32 convolution with its max pooling ({@link #quantizedOutput}); plans never ask for
+     * one elsewhere.
      */
     public ConvInference {
         java.util.Objects.requireNonNull(spec, "spec");
@@ -49,12 +51,11 @@ public record ConvInference(Conv2dSpec spec, boolean residual, Precision precisi
                     + precision + (residual ? "" : " without a residual") + " and " + spec.activation());
         }
         if (maxPool != null) {
-            if (precision != Precision.FP32 || residual || depthwise != null || inputQuantized
-                    || outputRange != null) {
+            if (precision != Precision.FP32 || residual || depthwise != null || inputQuantized) {
                 throw new IllegalArgumentException("convolution " + spec + " with a max pooling after it: expected "
-                        + "fp32 alone (no residual, depthwise convolution or 8-bit hand-overs), received " + precision
+                        + "fp32 alone (no residual, depthwise convolution or 8-bit input), received " + precision
                         + (residual ? " with a residual" : "") + (depthwise != null ? " with a depthwise one" : "")
-                        + (inputQuantized || outputRange != null ? " with hand-overs" : ""));
+                        + (inputQuantized ? " with an 8-bit input" : ""));
             }
             if (maxPool.mode() != Pool2dSpec.Mode.MAX
                     || !java.util.Arrays.equals(spec.outputShape(), maxPool.inputShape())) {
@@ -128,9 +129,12 @@ public record ConvInference(Conv2dSpec spec, boolean residual, Precision precisi
                 : spec.outputShape();
     }
 
-    /** Whether the output is written as 8-bit values (int8 only: a hand-over to int8 readers). */
+    /**
+     * Whether the output is written as 8-bit values, a hand-over to int8 readers: in int8, or from an fp32 convolution
+     * with its max pooling that an int8 plan keeps in fp32 ({@link Backend#keepsFp32InInt8}).
+     */
     public boolean quantizedOutput() {
-        return precision == Precision.INT8 && outputRange != null;
+        return outputRange != null && (precision == Precision.INT8 || maxPool != null);
     }
 
     /** Whether the residual is read as 8-bit values (int8 only: handed over by the convolution that wrote it). */

@@ -531,8 +531,9 @@ public final class ExecutionPlan implements AutoCloseable {
      * fp32 inference plans: finds each max pooling that alone reads the output of a convolution (after its folded
      * BatchNormalization and activation) where the backend runs the pair as one op ({@link Backend#fusesMaxPool}); the
      * convolution call then writes the pooled output, and the pooling call is folded into it. int8 plans: the same,
-     * only where the backend keeps the pair in fp32 ({@link Backend#keepsFp32InInt8}); the pair then reads and writes
-     * fp32 (no input range, no hand-over), and the int8 layers after it convert its output.
+     * only where the backend keeps the pair in fp32 ({@link Backend#keepsFp32InInt8}); the pair then reads fp32 (no
+     * input range) and writes fp32, or, where int8 convolutions alone read it, its pooled map in 8 bits
+     * (planInt8HandOvers).
      */
     private void planMaxPoolFusions(List<Node> nodes, Map<Node, Node> foldedInto) {
         for (Node pool : nodes) {
@@ -646,7 +647,7 @@ public final class ExecutionPlan implements AutoCloseable {
     private void planInt8HandOvers(List<Node> nodes, Map<Node, Node> foldedInto, boolean residuals) {
         for (Node producer : nodes) {
             if (!(producer.layer() instanceof Fusion.Int8HandOver) || foldedInto.containsKey(producer)
-                    || fp32Calls.contains(producer)
+                    || fp32Calls.contains(producer) && !maxPoolAfter.containsKey(producer)
                     || absorbedInto.containsKey(producer) || inputRanges.get(producer.layer().name()) == null
                     || producer.layer() instanceof Fusion.LinearOp op
                     && op.activation().kind() == Activation.Kind.SOFTMAX) {

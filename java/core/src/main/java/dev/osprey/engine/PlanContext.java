@@ -269,10 +269,12 @@ public final class PlanContext {
 
     /**
      * int8 plans: the range in which to write the output as 8-bit values for its readers (every one an int8 layer that
-     * reads them as they are), or null for fp32; only layers that say {@link Fusion.Int8HandOver} are asked.
+     * reads them as they are), or null for fp32; only layers that say {@link Fusion.Int8HandOver} are asked. A
+     * convolution with its max pooling that an int8 plan keeps in fp32 ({@link #precision()} fp32, {@link
+     * #maxPoolAfter()} set) may be asked too (Backend.keepsFp32InInt8).
      */
     public dev.osprey.backend.InputRange quantizedOutput() {
-        return precision == dev.osprey.Precision.INT8 ? handOver.quantizedOutput() : null;
+        return precision == dev.osprey.Precision.INT8 || maxPoolAfter != null ? handOver.quantizedOutput() : null;
     }
 
     /**

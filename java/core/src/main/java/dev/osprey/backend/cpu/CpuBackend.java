@@ -599,7 +599,8 @@ public final class CpuBackend implements Backend {
     @Override
     public synchronized boolean keepsFp32InInt8(Conv2dSpec conv, Pool2dSpec pool) {
         checkOpen();
-        return POOLED_FP32_IN_INT8 && PooledConvPlan.fits(conv, pool);
+        return POOLED_FP32_IN_INT8 && PooledConvPlan.fits(conv, pool)
+                && conv.filters() <= PooledConvPlan.MAX_QUANTIZED_CHANNELS;
     }
 
     /** -Dosprey.cpu.pooledFp32InInt8=false runs such layers in int8 too, to compare. */

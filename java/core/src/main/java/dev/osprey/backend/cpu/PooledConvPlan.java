@@ -12,7 +12,10 @@ import dev.osprey.backend.Pool2dSpec;
  * convolution and pooling, run apart, are bound by writing and reading back the full-size map. The kernel reads
  * Keras' layout as it is (nothing to prepare) and applies the bias and activation once per pooled output.
  * {@link #fits} is where it is used: at most {@link #MAX_INPUT_CHANNELS} input channels, output channels in multiples
- * of 8, stride 1, no dilation, one group, a kernel of at most 7x7, and a pooling {@link MaxPoolFusion} takes.
+ * of 8, stride 1, no dilation, one group, a kernel of at most 7x7, and a pooling {@link MaxPoolFusion} takes. In an int8
+ * plan the pair stays fp32 ({@link CpuBackend#keepsFp32InInt8}) and may hand its pooled output to int8 readers as
+ * 8-bit values ({@link ConvInference#quantizedOutput}): mapped by their calibrated range as it is stored, so they read
+ * a quarter of the bytes and convert nothing.
  */
 final class PooledConvPlan implements InferenceConv {
     /**
@@ -21,6 +24,8 @@ final class PooledConvPlan implements InferenceConv {
      * through oneDNN on 2 AVX2 cores, op-profile-2026-12-03T1208Z.md); wider inputs are oneDNN's direct kernels' ground.
      */
     static final int MAX_INPUT_CHANNELS = 4;
+    /** The most output channels an 8-bit output takes (the kernel stages each pixel's fp32 values on its stack). */
+    static final int MAX_QUANTIZED_CHANNELS = 1024;
     private static final String UNAVAILABLE = NativeCpu.kernelUnavailable("the pooled convolution",
             PooledConvPlan::supported);
     /**
@@ -37,6 +42,8 @@ final class PooledConvPlan implements InferenceConv {
     private final float slope;
     private final float cap;
     private final boolean wide;
+    private final int outputFormat; // 0: fp32; 1 or 2: unsigned or signed 8 bits (the native code's numbers)
+    private final float outputScale; // the readers' real value per 8-bit step (1 for fp32)
 
     /** Plans op, whose convolution and pooling must {@link #fits}, for the calling thread's current OpenMP team. */
     PooledConvPlan(ConvInference op) {
@@ -58,6 +65,12 @@ final class PooledConvPlan implements InferenceConv {
         this.slope = a.alpha();
         this.cap = a.maxValue();
         this.wide = wide && WIDE;
+        if (op.quantizedOutput() && spec.filters() > MAX_QUANTIZED_CHANNELS) {
+            throw new IllegalArgumentException("expected at most " + MAX_QUANTIZED_CHANNELS + " output channels for "
+                    + "an 8-bit pooled output, received " + op);
+        }
+        this.outputFormat = !op.quantizedOutput() ? 0 : op.outputRange().unsigned() ? 1 : 2;
+        this.outputScale = op.quantizedOutput() ? op.outputRange().scale() : 1f;
     }
 
     /** Null where the kernel can run on this machine; otherwise why not. */
@@ -99,7 +112,7 @@ final class PooledConvPlan implements InferenceConv {
         forward(x.pointer().address(), spec.batch(), spec.inH(), spec.inW(), spec.inC(), spec.kernelH(),
                 spec.kernelW(), spec.padTop(), spec.padLeft(), pool.outH(), pool.outW(), kernel.pointer().address(),
                 spec.filters(), bias == null ? 0 : bias.pointer().address(), rectify, slope, cap,
-                y.pointer().address(), threads, wide);
+                y.pointer().address(), outputFormat, outputScale, threads, wide);
     }
 
     @Override
@@ -125,10 +138,12 @@ final class PooledConvPlan implements InferenceConv {
 
     /**
      * y (batch, ph, pw, k) = the 2x2 stride-2 max pooling of rectify(conv(x) + bias), x NHWC (batch, h, w, c), the
-     * kernel in Keras' layout (kh, kw, c, k); bias may be 0 (none); wide: in 512-bit vectors (where the processor has
-     * AVX-512F; else 256-bit).
+     * kernel in Keras' layout (kh, kw, c, k); bias may be 0 (none); yFormat 0: fp32, 1 or 2: each value divided by
+     * yScale, rounded to nearest even and saturated to unsigned or signed 8 bits (k at most
+     * {@link #MAX_QUANTIZED_CHANNELS}); wide: in 512-bit vectors (where the processor has AVX-512F; else 256-bit).
      */
     private static native void forward(long x, int batch, int h, int w, int c, int kh, int kw, int padTop,
                                        int padLeft, int ph, int pw, long kernel, int k, long bias, boolean rectify,
-                                       float slope, float cap, long y, int threads, boolean wide);
+                                       float slope, float cap, long y, int yFormat, float yScale, int threads,
+                                       boolean wide);
 }

@@ -196,6 +196,76 @@ class PooledConvTest {
         }
     }
 
+    /**
+     * In an int8 plan the pair may hand its pooled map over in 8 bits: each value the fp32 op gives, times the inverse
+     * of the readers' scale, rounded to nearest even and saturated, unsigned or signed, on both vector paths; the
+     * output channels at most MAX_QUANTIZED_CHANNELS.
+     */
+    @Test
+    void anEightBitPooledOutputIsTheFp32OneMappedByTheReadersRange() {
+        Conv2dSpec[] specs = {
+            conv(3, 28, 28, 1, 32, 3, VALID, true, Activation.RELU),                    // the tutorial CNN's first layer
+            conv(2, 9, 11, 3, 56, 3, new int[] {1, 1, 1, 1}, true, Activation.LINEAR), // 32 + 16 + 8 channels, signed
+        };
+        for (Conv2dSpec s : specs) {
+            Pool2dSpec p = pool(s);
+            Random r = new Random(s.toString().hashCode());
+            float[] x = random(r, s.batch() * s.inH() * s.inW() * s.inC());
+            float[] k = random(r, s.kernelH() * s.kernelW() * s.inC() * s.filters());
+            float[] b = random(r, s.filters());
+            ConvInference fp32 = new ConvInference(s, false, Precision.FP32).withMaxPool(p);
+            float largest = 0;
+            for (float v : outputs(new PooledConvPlan(fp32, false), s, p, x, k, b)) {
+                largest = Math.max(largest, Math.abs(v));
+            }
+            // a range that clips the largest values: ReLU's outputs unsigned, linear ones signed
+            dev.osprey.backend.InputRange range = s.activation().kind() == Activation.Kind.RELU
+                    ? new dev.osprey.backend.InputRange(0f, 0.7f * largest)
+                    : new dev.osprey.backend.InputRange(-0.7f * largest, 0.5f * largest);
+            ConvInference bytes = new ConvInference(s, false, Precision.FP32, null, false, range).withMaxPool(p);
+            assertTrue(bytes.quantizedOutput());
+            for (boolean wide : new boolean[] {false, true}) {
+                if (wide && !PooledConvPlan.wide()) {
+                    continue;
+                }
+                float[] real = outputs(new PooledConvPlan(fp32, wide), s, p, x, k, b);
+                byte[] q = new byte[real.length];
+                try (CpuTensor tx = tensor(x, s.inputShape()); CpuTensor tk = tensor(k, s.kernelShape());
+                     CpuTensor tb = tensor(b, b.length); CpuTensor y = CpuTensor.allocate(p.outputShape())) {
+                    new PooledConvPlan(bytes, wide).forward(tx, tk, tb, null, y);
+                    new org.bytedeco.javacpp.BytePointer(y.pointer()).get(q, 0, q.length);
+                }
+                float inverse = 1f / range.scale();
+                int saturated = 0;
+                for (int i = 0; i < real.length; i++) {
+                    long expected = Math.round(Math.rint(real[i] * inverse));
+                    expected = Math.max(range.unsigned() ? 0 : -128, Math.min(range.unsigned() ? 255 : 127, expected));
+                    saturated += expected == 255 || expected == 127 || expected == -128 ? 1 : 0;
+                    int actual = range.unsigned() ? q[i] & 0xff : q[i];
+                    assertEquals(expected, actual, s + (wide ? " 512-bit" : " 256-bit") + ": output " + i + " = "
+                            + real[i]);
+                }
+                assertTrue(saturated > 0 && saturated < real.length / 2, s + ": " + saturated + " saturated: the "
+                        + "range should clip some values, not most");
+            }
+        }
+        Conv2dSpec wide = conv(1, 8, 8, 1, PooledConvPlan.MAX_QUANTIZED_CHANNELS + 8, 3, VALID, true, Activation.RELU);
+        ConvInference tooWide = new ConvInference(wide, false, Precision.FP32, null, false,
+                new dev.osprey.backend.InputRange(0f, 1f)).withMaxPool(pool(wide));
+        assertThrows(IllegalArgumentException.class, () -> new PooledConvPlan(tooWide));
+        assertFalse(backend.keepsFp32InInt8(wide, pool(wide)), "an int8 plan keeps no such layer in fp32");
+    }
+
+    private static float[] outputs(PooledConvPlan plan, Conv2dSpec s, Pool2dSpec p, float[] x, float[] k, float[] b) {
+        try (CpuTensor tx = tensor(x, s.inputShape()); CpuTensor tk = tensor(k, s.kernelShape());
+             CpuTensor tb = tensor(b, b.length); CpuTensor y = CpuTensor.allocate(p.outputShape())) {
+            plan.forward(tx, tk, tb, null, y);
+            float[] out = new float[Math.toIntExact(y.size())];
+            y.buffer().get(0, out);
+            return out;
+        }
+    }
+
     private static CpuTensor tensor(float[] values, int... shape) {
         CpuTensor t = CpuTensor.allocate(shape);
         t.buffer().put(0, values);
