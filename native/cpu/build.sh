@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Builds libospreycpu.so into OUT_DIR/<JavaCPP's platform name, e.g. linux-x86_64>: openmp_team.c (OpenMP team
 # sizes), winograd.c (the Winograd 3x3 convolution; winograd_avx512.c compiles it again for AVX-512VL), conv_pool.c
-# (a few-channel convolution with its max pooling), dense.c (inference dense layers), pointwise.c and depthwise.c
-# (1x1 and depthwise convolutions over few pixels), op_chain.c (their passes chained in one parallel region),
-# batch_norm.c (batch normalization while training, with a capped or plain ReLU fused), max_pool8.c (max pooling of
-# 8-bit activations in int8 plans). The Maven build of java/core
-# calls this on Linux. Where no C compiler, no jni.h or no libgomp to link is found, or the compile fails, it says so
-# and exits 0: the jar is then built without it, and the CPU backend runs every primitive on the whole OpenMP team
-# and every convolution through oneDNN (it logs why, once).
+# (a few-channel convolution with its max pooling; conv_pool8.c the same in int8), dense.c (inference dense layers),
+# pointwise.c and depthwise.c (1x1 and depthwise convolutions over few pixels), op_chain.c (their passes chained in
+# one parallel region), batch_norm.c (batch normalization while training, with a capped or plain ReLU fused),
+# max_pool8.c (max pooling of 8-bit activations in int8 plans). The Maven build of java/core calls this on Linux.
+# Where no C compiler, no jni.h or no libgomp to link is found, or the compile fails, it says so and exits 0: the jar
+# is then built without it, and the CPU backend runs every primitive on the whole OpenMP team and every convolution
+# through oneDNN (it logs why, once).
 # Usage: native/cpu/build.sh OUT_DIR JAVA_HOME
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -38,7 +38,7 @@ lib="$out/$platform/libospreycpu.so"
 # shellcheck disable=SC2086
 if log="$($cc -O3 -std=gnu99 -Wall -Wextra -fopenmp -shared -fPIC -I"$include" -I"$include/linux" \
     -DOSPREY_WINOGRAD_HAS_AVX512_COPY -o "$lib" "$here/openmp_team.c" "$here/winograd.c" "$here/winograd_avx512.c" \
-    "$here/conv_pool.c" "$here/dense.c" \
+    "$here/conv_pool.c" "$here/conv_pool8.c" "$here/dense.c" \
     "$here/pointwise.c" "$here/depthwise.c" "$here/op_chain.c" "$here/batch_norm.c" "$here/max_pool8.c" \
     -l:libgomp.so.1 -lm 2>&1)" \
     && ! { command -v readelf >/dev/null && readelf -d "$lib" | grep -q 'NEEDED.*lib\(i\)\?omp'; }; then

@@ -337,6 +337,15 @@ public interface Backend extends AutoCloseable {
     }
 
     /**
+     * Whether an int8 inference plan can run the convolution conv and the max pooling pool after it as one int8 op
+     * ({@link ConvInference} in int8 with {@link ConvInference#maxPool}), its fp32 input mapped onto 8 bits by range as
+     * it is read; asked before {@link #keepsFp32InInt8}. The default: never.
+     */
+    default boolean fusesMaxPoolInInt8(Conv2dSpec conv, Pool2dSpec pool, InputRange range) {
+        return false;
+    }
+
+    /**
      * Whether an int8 inference plan should run the convolution conv and the max pooling pool after it (as {@link
      * #fusesMaxPool} runs them) in fp32 instead: where int8 products cannot pay, as on few input channels (8-bit
      * kernels multiply groups of 4 channels, so 1 channel wastes three quarters of each) and the fp32 kernel is

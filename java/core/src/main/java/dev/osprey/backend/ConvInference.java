@@ -10,9 +10,9 @@ import dev.osprey.Precision;
  * them as they are instead of converting an fp32 input. A pointwise convolution may also run the depthwise
  * convolution that alone reads its output, as one op whose output is the depthwise's ({@link #depthwise}, fp32 only:
  * see {@link Backend#fusesDepthwise}); the pointwise output is then never written. Likewise a convolution may run the
- * max pooling that alone reads its output ({@link #maxPool}, fp32 only: see {@link Backend#fusesMaxPool}), writing
- * only the pooled map; an int8 plan that keeps such a pair in fp32 ({@link Backend#keepsFp32InInt8}) may still have it
- * hand its pooled map over in 8 bits (outputRange). In int8 the residual too may come as 8-bit values ({@link #residualRange}: the range its
+ * max pooling that alone reads its output ({@link #maxPool}, fp32: see {@link Backend#fusesMaxPool}; int8: see
+ * {@link Backend#fusesMaxPoolInInt8}), writing only the pooled map; an int8 plan that keeps such a pair in fp32
+ * ({@link Backend#keepsFp32InInt8}) may still have it hand its pooled map over in 8 bits (outputRange). In int8 the residual too may come as 8-bit values ({@link #residualRange}: the range its
  * producer wrote them in, which is also the range of the int8 convolutions that read it), so a ResNet's stream of
  * block outputs stays 8-bit from block to block. A record: a plan-cache key.
  */
@@ -51,9 +51,10 @@ public record ConvInference(Conv2dSpec spec, boolean residual, Precision precisi
                     + precision + (residual ? "" : " without a residual") + " and " + spec.activation());
         }
         if (maxPool != null) {
-            if (precision != Precision.FP32 || residual || depthwise != null || inputQuantized) {
+            if (precision != Precision.FP32 && precision != Precision.INT8 || residual || depthwise != null
+                    || inputQuantized) {
                 throw new IllegalArgumentException("convolution " + spec + " with a max pooling after it: expected "
-                        + "fp32 alone (no residual, depthwise convolution or 8-bit input), received " + precision
+                        + "fp32 or int8 alone (no residual, depthwise convolution or 8-bit input), received " + precision
                         + (residual ? " with a residual" : "") + (depthwise != null ? " with a depthwise one" : "")
                         + (inputQuantized ? " with an 8-bit input" : ""));
             }

@@ -531,9 +531,9 @@ public final class ExecutionPlan implements AutoCloseable {
      * fp32 inference plans: finds each max pooling that alone reads the output of a convolution (after its folded
      * BatchNormalization and activation) where the backend runs the pair as one op ({@link Backend#fusesMaxPool}); the
      * convolution call then writes the pooled output, and the pooling call is folded into it. int8 plans: the same,
-     * only where the backend keeps the pair in fp32 ({@link Backend#keepsFp32InInt8}); the pair then reads fp32 (no
-     * input range) and writes fp32, or, where int8 convolutions alone read it, its pooled map in 8 bits
-     * (planInt8HandOvers).
+     * where the backend runs the pair in int8 ({@link Backend#fusesMaxPoolInInt8}) or else keeps it in fp32 ({@link
+     * Backend#keepsFp32InInt8}: the pair then reads fp32, with no input range); either writes fp32, or, where int8
+     * convolutions alone read it, its pooled map in 8 bits (planInt8HandOvers).
      */
     private void planMaxPoolFusions(List<Node> nodes, Map<Node, Node> foldedInto) {
         for (Node pool : nodes) {
@@ -552,13 +552,15 @@ public final class ExecutionPlan implements AutoCloseable {
             }
             dev.osprey.backend.Conv2dSpec spec = runSpec(conv);
             dev.osprey.backend.Pool2dSpec pooled = pooling.maxPoolSpec(read.shape(), batch);
-            if (!backend.fusesMaxPool(spec, pooled)
-                    || precision == dev.osprey.Precision.INT8 && !backend.keepsFp32InInt8(spec, pooled)) {
+            boolean int8 = precision == dev.osprey.Precision.INT8;
+            dev.osprey.backend.InputRange range = inputRanges.get(conv.layer().name());
+            boolean inInt8 = int8 && range != null && backend.fusesMaxPoolInInt8(spec, pooled, range);
+            if (!backend.fusesMaxPool(spec, pooled) || int8 && !inInt8 && !backend.keepsFp32InInt8(spec, pooled)) {
                 continue;
             }
             maxPoolAfter.put(conv, pool);
             foldedInto.put(pool, conv);
-            if (precision == dev.osprey.Precision.INT8) {
+            if (int8 && !inInt8) {
                 fp32Calls.add(conv);
             }
         }

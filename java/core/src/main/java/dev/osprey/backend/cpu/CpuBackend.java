@@ -592,6 +592,18 @@ public final class CpuBackend implements Backend {
     }
 
     /**
+     * Where Osprey's pooled kernel takes the layer in int8 ({@link PooledConvPlan#int8Fits}: VNNI, output channels in
+     * sixteens), unless -Dosprey.cpu.pooledFp32InInt8=false has such layers run through
+     * oneDNN's int8 kernels instead.
+     */
+    @Override
+    public synchronized boolean fusesMaxPoolInInt8(Conv2dSpec conv, Pool2dSpec pool,
+                                                   dev.osprey.backend.InputRange range) {
+        checkOpen();
+        return POOLED_FP32_IN_INT8 && PooledConvPlan.int8Fits(conv, pool, range);
+    }
+
+    /**
      * Where Osprey's pooled kernel takes the layer (at most {@link PooledConvPlan#MAX_INPUT_CHANNELS} input channels):
      * the tutorial CNN's first layer, 1 channel, took 1.3 ms in oneDNN's int8 convolution and 0.64 ms in its pooling
      * at batch 256 on 2 AVX512-VNNI cores (op-profile-int8-2026-12-04T1557Z.md).

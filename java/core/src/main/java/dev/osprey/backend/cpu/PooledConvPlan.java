@@ -12,10 +12,15 @@ import dev.osprey.backend.Pool2dSpec;
  * convolution and pooling, run apart, are bound by writing and reading back the full-size map. The kernel reads
  * Keras' layout as it is (nothing to prepare) and applies the bias and activation once per pooled output.
  * {@link #fits} is where it is used: at most {@link #MAX_INPUT_CHANNELS} input channels, output channels in multiples
- * of 8, stride 1, no dilation, one group, a kernel of at most 7x7, and a pooling {@link MaxPoolFusion} takes. In an int8
- * plan the pair stays fp32 ({@link CpuBackend#keepsFp32InInt8}) and may hand its pooled output to int8 readers as
- * 8-bit values ({@link ConvInference#quantizedOutput}): mapped by their calibrated range as it is stored, so they read
- * a quarter of the bytes and convert nothing.
+ * of 8, stride 1, no dilation, one group, a kernel of at most 7x7, and a pooling {@link MaxPoolFusion} takes.
+ *
+ * <p>In int8 plans the pair runs in int8 ({@code native/cpu/conv_pool8.c}) where {@link #int8Fits}: VNNI, output
+ * channels in multiples of 16. The input is mapped onto 8 bits
+ * as it is read, the kernel (prepared once) onto 8 bits per output channel as oneDNN's int8 plans map theirs, and
+ * the 8-bit products summed exactly; each 32-bit lane multiplies 4 consecutive bytes of a kernel row, so one input
+ * channel wastes nothing. Elsewhere the pair stays fp32 ({@link CpuBackend#keepsFp32InInt8}). Either way it may hand
+ * its pooled output to int8 readers as 8-bit values ({@link ConvInference#quantizedOutput}), mapped by their
+ * calibrated range as it is stored, so they read a quarter of the bytes and convert nothing.
  */
 final class PooledConvPlan implements InferenceConv {
     /**
@@ -34,6 +39,8 @@ final class PooledConvPlan implements InferenceConv {
      * its 256-bit path.
      */
     private static final boolean WIDE = UNAVAILABLE == null && wideSupported();
+    /** Whether the int8 kernel can run here: the library loaded, and the processor has AVX-512BW and VNNI. */
+    private static final boolean INT8 = UNAVAILABLE == null && int8Supported();
 
     private final Conv2dSpec spec;
     private final Pool2dSpec pool;
@@ -44,18 +51,27 @@ final class PooledConvPlan implements InferenceConv {
     private final boolean wide;
     private final int outputFormat; // 0: fp32; 1 or 2: unsigned or signed 8 bits (the native code's numbers)
     private final float outputScale; // the readers' real value per 8-bit step (1 for fp32)
+    private final boolean int8; // products of 8-bit values (conv_pool8.c), else fp32 (conv_pool.c)
+    private final float inputScale; // int8: the input's real value per 8-bit step
+    private final boolean inputSigned; // int8: the input is mapped onto signed 8 bits (it was negative in calibration)
+    private final CpuTensor scratch; // int8: each thread's input mapped onto 8 bits; else null
 
     /** Plans op, whose convolution and pooling must {@link #fits}, for the calling thread's current OpenMP team. */
     PooledConvPlan(ConvInference op) {
         this(op, NativeCpu.wideVectorsAllowed() && WIDE);
     }
 
-    /** As {@link #PooledConvPlan(ConvInference)}, in 512-bit vectors where wide (and the processor has them). */
+    /**
+     * As {@link #PooledConvPlan(ConvInference)}, in 512-bit vectors where wide (and the processor has them); an int8 op
+     * must {@link #int8Fits}.
+     */
     PooledConvPlan(ConvInference op, boolean wide) {
-        if (op.maxPool() == null || op.precision() != Precision.FP32 || !fits(op.spec(), op.maxPool())) {
+        boolean int8 = op.precision() == Precision.INT8;
+        if (op.maxPool() == null || !fits(op.spec(), op.maxPool())
+                || !(op.precision() == Precision.FP32 || int8 && int8Fits(op.spec(), op.maxPool(), op.inputRange()))) {
             throw new IllegalArgumentException("expected an fp32 convolution of at most " + MAX_INPUT_CHANNELS
-                    + " input channels with a 2x2 max pooling of stride 2 after it, as the pooled kernel computes them, "
-                    + "received " + op);
+                    + " input channels with a 2x2 max pooling of stride 2 after it, as the pooled kernel computes them "
+                    + "(in int8: on a processor with VNNI, output channels in multiples of 16), received " + op);
         }
         this.spec = op.spec();
         this.pool = op.maxPool();
@@ -71,6 +87,21 @@ final class PooledConvPlan implements InferenceConv {
         }
         this.outputFormat = !op.quantizedOutput() ? 0 : op.outputRange().unsigned() ? 1 : 2;
         this.outputScale = op.quantizedOutput() ? op.outputRange().scale() : 1f;
+        this.int8 = int8;
+        this.inputScale = int8 ? op.inputRange().scale() : 1f;
+        this.inputSigned = int8 && !op.inputRange().unsigned();
+        this.scratch = int8 ? CpuTensor.allocate(new int[] {Math.toIntExact((int8ScratchBytes(spec.inC(),
+                spec.kernelH(), spec.kernelW(), pool.outH(), pool.outW(), threads) + Float.BYTES - 1) / Float.BYTES)})
+                : null;
+    }
+
+    /**
+     * Whether the int8 kernel computes conv then pool here: the pair {@link #fits}, the processor has VNNI, the input
+     * was calibrated (range), the output channels come in sixteens, at most {@link #MAX_QUANTIZED_CHANNELS}.
+     */
+    static boolean int8Fits(Conv2dSpec conv, Pool2dSpec pool, dev.osprey.backend.InputRange range) {
+        return INT8 && range != null && fits(conv, pool) && conv.filters() % 16 == 0
+                && conv.filters() <= MAX_QUANTIZED_CHANNELS && InferenceOperands.VNNI;
     }
 
     /** Null where the kernel can run on this machine; otherwise why not. */
@@ -94,20 +125,41 @@ final class PooledConvPlan implements InferenceConv {
                 && conv.groups() == 1 && conv.kernelH() <= 7 && conv.kernelW() <= 7;
     }
 
+    /**
+     * fp32: 0 (Keras' layout, as it is); int8: the kernel's 8-bit rows, kh x ceil(kw C / 4) x K x 4 bytes, then K
+     * scales, then K sums of each channel's 8-bit kernel.
+     */
     @Override
     public long preparedFloats() {
-        return 0; // Keras' layout, as it is
+        if (!int8) {
+            return 0;
+        }
+        long groups = (spec.kernelW() * (long) spec.inC() + 3) / 4;
+        return spec.kernelH() * groups * spec.filters() + 2L * spec.filters(); // 4 bytes a float
     }
 
     @Override
     public void prepare(CpuTensor keras, CpuTensor prepared) {
-        throw new UnsupportedOperationException("the pooled convolution reads Keras' layout: nothing to prepare");
+        if (!int8) {
+            throw new UnsupportedOperationException("the fp32 pooled convolution reads Keras' layout: nothing to "
+                    + "prepare");
+        }
+        prepareInt8(keras.pointer().address(), spec.kernelH(), spec.kernelW(), spec.inC(), spec.filters(),
+                InferenceOperands.WEIGHT_LEVELS, prepared.pointer().address());
     }
 
     @Override
     public void forward(CpuTensor x, CpuTensor kernel, CpuTensor bias, CpuTensor residual, CpuTensor y) {
         if (residual != null) {
             throw new IllegalArgumentException("the pooled convolution adds no residual, received one");
+        }
+        if (int8) {
+            forwardInt8(x.pointer().address(), inputScale, inputSigned, spec.batch(), spec.inH(), spec.inW(), spec.inC(),
+                    spec.kernelH(), spec.kernelW(), spec.padTop(), spec.padLeft(), pool.outH(), pool.outW(),
+                    kernel.pointer().address(), spec.filters(), bias == null ? 0 : bias.pointer().address(), rectify,
+                    slope, cap, y.pointer().address(), outputFormat, outputScale, scratch.pointer().address(),
+                    threads);
+            return;
         }
         forward(x.pointer().address(), spec.batch(), spec.inH(), spec.inW(), spec.inC(), spec.kernelH(),
                 spec.kernelW(), spec.padTop(), spec.padLeft(), pool.outH(), pool.outW(), kernel.pointer().address(),
@@ -117,7 +169,8 @@ final class PooledConvPlan implements InferenceConv {
 
     @Override
     public String implementation() {
-        return wide ? "osprey_conv_maxpool:avx512" : "osprey_conv_maxpool:avx2";
+        return int8 ? "osprey_conv_maxpool_int8:avx512_core_vnni"
+                : wide ? "osprey_conv_maxpool:avx512" : "osprey_conv_maxpool:avx2";
     }
 
     @Override
@@ -127,7 +180,9 @@ final class PooledConvPlan implements InferenceConv {
 
     @Override
     public void close() {
-        // nothing native of its own
+        if (scratch != null) {
+            scratch.close();
+        }
     }
 
     /** Whether the processor has the instructions the kernel uses (AVX2 and FMA on x86-64). */
@@ -135,6 +190,27 @@ final class PooledConvPlan implements InferenceConv {
 
     /** Whether it also has AVX-512F, for the kernel's 512-bit path. */
     private static native boolean wideSupported();
+
+    /** Whether it has AVX-512F, BW, VL and VNNI, for the int8 kernel. */
+    private static native boolean int8Supported();
+
+    /** Bytes of the int8 kernel's scratch on {@code threads} threads. */
+    private static native long int8ScratchBytes(int c, int kh, int kw, int ph, int pw, int threads);
+
+    /**
+     * The int8 kernel's prepared kernel from a Keras-layout (kh, kw, c, k) fp32 one: each output channel mapped onto
+     * [-levels, levels] (see {@link #preparedFloats} for the layout).
+     */
+    private static native void prepareInt8(long keras, int kh, int kw, int c, int k, float levels, long prepared);
+
+    /**
+     * forward in int8: x fp32, mapped onto 8 bits by xScale (signed where xSigned, else unsigned); the kernel as
+     * prepareInt8 wrote it; k a multiple of 16; scratch: int8ScratchBytes.
+     */
+    private static native void forwardInt8(long x, float xScale, boolean xSigned, int batch, int h, int w, int c, int kh, int kw,
+                                           int padTop, int padLeft, int ph, int pw, long kernel, int k, long bias,
+                                           boolean rectify, float slope, float cap, long y, int yFormat, float yScale,
+                                           long scratch, int threads);
 
     /**
      * y (batch, ph, pw, k) = the 2x2 stride-2 max pooling of rectify(conv(x) + bias), x NHWC (batch, h, w, c), the

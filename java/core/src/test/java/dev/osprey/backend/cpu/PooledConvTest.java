@@ -256,6 +256,143 @@ class PooledConvTest {
         assertFalse(backend.keepsFp32InInt8(wide, pool(wide)), "an int8 plan keeps no such layer in fp32");
     }
 
+    /**
+     * In int8 (VNNI): the input mapped onto 8 bits by its range (x times the inverse of its scale, rounded to nearest
+     * even, saturated: the ranges here clip the largest inputs; unsigned for a range never negative, else signed, which
+     * the kernel stores plus 128 and corrects for), the kernel onto signed 8 bits per output channel, the products
+     * summed exactly, the window's largest sum scaled, the bias and activation after: against the same arithmetic in
+     * plain Java, with fp32, unsigned and signed 8-bit outputs, one to four input channels (a kernel row's taps ending
+     * inside a 4-byte group, whose other bytes must weigh nothing), padding (which holds the value 0 either way).
+     */
+    @Test
+    void inInt8ItSumsTheMappedProductsExactly() {
+        dev.osprey.backend.InputRange image = new dev.osprey.backend.InputRange(0f, 1f);
+        dev.osprey.backend.InputRange signed = new dev.osprey.backend.InputRange(-0.8f, 1f);
+        Conv2dSpec first = conv(3, 28, 28, 1, 32, 3, VALID, true, Activation.RELU);
+        org.junit.jupiter.api.Assumptions.assumeTrue(PooledConvPlan.int8Fits(first, pool(first), image),
+                "this processor has no VNNI (or the library is missing): the int8 pooled kernel does not run here");
+        Conv2dSpec[] specs = {
+            first,                                                                      // the tutorial CNN's first layer
+            conv(2, 9, 11, 3, 48, 3, new int[] {1, 1, 1, 1}, true, Activation.relu(0.8f, 0.2f)), // 9 taps a row
+            conv(2, 10, 7, 4, 16, 5, new int[] {2, 1, 2, 3}, false, Activation.RELU6),  // 20 taps a row, uneven padding
+            conv(1, 8, 9, 2, 32, 3, VALID, true, Activation.LINEAR),
+        };
+        dev.osprey.backend.InputRange[] outputs = {null, new dev.osprey.backend.InputRange(0f, 2f),
+            new dev.osprey.backend.InputRange(0f, 3f), new dev.osprey.backend.InputRange(-2f, 2f)};
+        for (int i = 0; i < 2 * specs.length; i++) {
+            Conv2dSpec s = specs[i % specs.length];
+            Pool2dSpec p = pool(s);
+            dev.osprey.backend.InputRange out = outputs[i % specs.length];
+            dev.osprey.backend.InputRange in = i < specs.length ? image : signed;
+            Random r = new Random(s.toString().hashCode() + i);
+            float[] x = new float[s.batch() * s.inH() * s.inW() * s.inC()];
+            for (int j = 0; j < x.length; j++) { // past the range at both ends now and then: saturated
+                x[j] = in.unsigned() ? r.nextFloat() * 1.2f : (r.nextFloat() * 2.6f - 1.3f);
+            }
+            float[] k = random(r, s.kernelH() * s.kernelW() * s.inC() * s.filters());
+            float[] b = s.hasBias() ? random(r, s.filters()) : null;
+            ConvInference op = new ConvInference(s, false, Precision.INT8, in, false, out).withMaxPool(p);
+            InferenceConv plan = backend.inferenceConv(op);
+            assertEquals("osprey_conv_maxpool_int8:avx512_core_vnni", plan.implementation(), s + " from " + in);
+            float[] expected = int8Reference(s, p, x, k, b, in, out);
+            float[] actual = new float[expected.length];
+            try (CpuTensor tx = tensor(x, s.inputShape()); CpuTensor tk = tensor(k, s.kernelShape());
+                 CpuTensor prepared = CpuTensor.allocate(new int[] {Math.toIntExact(plan.preparedFloats())});
+                 CpuTensor tb = b == null ? null : tensor(b, b.length);
+                 CpuTensor y = CpuTensor.allocate(p.outputShape())) {
+                plan.prepare(tk, prepared);
+                plan.forward(tx, prepared, tb, null, y);
+                if (out == null) {
+                    y.buffer().get(0, actual);
+                } else {
+                    byte[] q = new byte[actual.length];
+                    new org.bytedeco.javacpp.BytePointer(y.pointer()).get(q, 0, q.length);
+                    for (int j = 0; j < q.length; j++) {
+                        actual[j] = out.unsigned() ? q[j] & 0xff : q[j];
+                    }
+                }
+            }
+            double largest = 1e-6;
+            for (float v : expected) {
+                largest = Math.max(largest, Math.abs(v));
+            }
+            for (int j = 0; j < expected.length; j++) {
+                double tolerance = out == null ? 1e-6 * largest : 1; // 8 bits: a tie may round the other way
+                assertTrue(Math.abs(expected[j] - actual[j]) <= tolerance, s + " from " + in + ": output " + j + " is "
+                        + actual[j] + ", expected " + expected[j]);
+            }
+        }
+        assertFalse(PooledConvPlan.int8Fits(conv(1, 8, 8, 1, 24, 3, VALID, true, Activation.RELU),
+                pool(conv(1, 8, 8, 1, 24, 3, VALID, true, Activation.RELU)), image), "24 output channels");
+        assertFalse(PooledConvPlan.int8Fits(first, pool(first), null), "no calibrated range");
+    }
+
+    /** The int8 pooled kernel's arithmetic in plain Java (see inInt8ItSumsTheMappedProductsExactly). */
+    private static float[] int8Reference(Conv2dSpec s, Pool2dSpec p, float[] x, float[] k, float[] b,
+                                         dev.osprey.backend.InputRange in, dev.osprey.backend.InputRange out) {
+        int c = s.inC(), kk = s.filters(), taps = s.kernelH() * s.kernelW() * c;
+        float inverse = 1f / in.scale();
+        int[] qx = new int[x.length];
+        for (int i = 0; i < x.length; i++) {
+            qx[i] = (int) Math.max(in.unsigned() ? 0 : -128, Math.min(in.unsigned() ? 255 : 127,
+                    Math.rint(x[i] * inverse)));
+        }
+        float[] ws = new float[kk];
+        int[] qw = new int[k.length];
+        for (int o = 0; o < kk; o++) {
+            float largest = 0;
+            for (int t = 0; t < taps; t++) {
+                largest = Math.max(largest, Math.abs(k[t * kk + o]));
+            }
+            ws[o] = largest == 0 ? 1f : largest / InferenceOperands.WEIGHT_LEVELS;
+            for (int t = 0; t < taps; t++) {
+                qw[t * kk + o] = (int) Math.max(-127, Math.min(127, Math.rint(k[t * kk + o] / ws[o])));
+            }
+        }
+        float yInverse = out == null ? 1f : 1f / out.scale();
+        Activation a = s.activation();
+        float[] y = new float[s.batch() * p.outH() * p.outW() * kk];
+        for (int n = 0; n < s.batch(); n++) {
+            for (int py = 0; py < p.outH(); py++) {
+                for (int px = 0; px < p.outW(); px++) {
+                    for (int o = 0; o < kk; o++) {
+                        long best = Long.MIN_VALUE;
+                        for (int dy = 0; dy < 2; dy++) {
+                            for (int dx = 0; dx < 2; dx++) {
+                                long sum = 0;
+                                for (int i = 0; i < s.kernelH(); i++) {
+                                    for (int j = 0; j < s.kernelW(); j++) {
+                                        int yy = 2 * py + dy + i - s.padTop(), xx = 2 * px + dx + j - s.padLeft();
+                                        if (yy < 0 || xx < 0 || yy >= s.inH() || xx >= s.inW()) {
+                                            continue;
+                                        }
+                                        for (int ch = 0; ch < c; ch++) {
+                                            sum += (long) qx[((n * s.inH() + yy) * s.inW() + xx) * c + ch]
+                                                    * qw[((i * s.kernelW() + j) * c + ch) * kk + o];
+                                        }
+                                    }
+                                }
+                                best = Math.max(best, sum);
+                            }
+                        }
+                        float v = (float) best * (ws[o] * (in.scale() * yInverse));
+                        if (b != null) {
+                            v += b[o] * yInverse;
+                        }
+                        if (a.kind() == Activation.Kind.RELU) {
+                            float cap = a.maxValue() * yInverse;
+                            v = v < 0 ? v * a.alpha() : Math.min(v, cap);
+                        }
+                        int at = ((n * p.outH() + py) * p.outW() + px) * kk + o;
+                        y[at] = out == null ? v : (float) Math.max(out.unsigned() ? 0 : -128,
+                                Math.min(out.unsigned() ? 255 : 127, Math.rint(v)));
+                    }
+                }
+            }
+        }
+        return y;
+    }
+
     private static float[] outputs(PooledConvPlan plan, Conv2dSpec s, Pool2dSpec p, float[] x, float[] k, float[] b) {
         try (CpuTensor tx = tensor(x, s.inputShape()); CpuTensor tk = tensor(k, s.kernelShape());
              CpuTensor tb = tensor(b, b.length); CpuTensor y = CpuTensor.allocate(p.outputShape())) {

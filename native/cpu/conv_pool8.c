@@ -1,0 +1,313 @@
+/*
+ * conv_pool.c's layer in int8, for dev.osprey.backend.cpu.PooledConvPlan in int8 plans: a convolution of few input
+ * channels (an image classifier's first layer) and the 2x2, stride-2 max pooling after it, with 8-bit products summed
+ * exactly in 32 bits by VNNI (vpdpbusd: 4 u8 x s8 products into each 32-bit lane). The input is mapped onto 8 bits
+ * by its calibrated range (as oneDNN's int8 convolutions map theirs: x / scale, rounded to nearest even, saturated;
+ * unsigned where the range is never negative, else signed), the kernel onto signed 8 bits per output channel
+ * (largest magnitude / levels), as the int8 plans map kernels. vpdpbusd reads its input bytes unsigned, so a signed
+ * input is stored plus 128 (its padding as 128, the value 0) and each channel's sums corrected by 128 times the sum of
+ * its 8-bit kernel, which the preparation keeps. The sums, the pooling's maximum (of 32-bit integers: the scales are positive, so it commutes with them),
+ * then scales, bias and activation, and the store: fp32, or 8 bits for an int8 reader.
+ *
+ * Why VNNI pays on one channel here when oneDNN's int8 kernels do not: they multiply 4 input channels per 32-bit lane,
+ * so 1 channel wastes three quarters of each product. Here a lane's 4 products are 4 consecutive bytes of one kernel
+ * row instead (NHWC: a row's kw taps of C channels are kw x C consecutive input bytes), the bytes past the row's end
+ * multiplied by zero weights. So each product needs one 4-byte load of the input as it lies in memory, broadcast:
+ * no gathering of patches. The tutorial CNN's 3x3 kernel on 1 channel takes 3 multiply-adds per 16
+ * output channels per output.
+ *
+ * Layouts. The prepared kernel: for each kernel row a and each 4-byte group d of its kw x C taps (D = ceil(kw C / 4)
+ * groups), for each output channel k, 4 signed bytes (the taps 4d .. 4d+3 of row a; 0 past kw C): (kh, D, K, 4)
+ * bytes, then K floats, the kernel's per-channel scales, then K 32-bit integers, the sums of each channel's 8-bit
+ * kernel. Each thread maps its images onto 8 bits into its scratch,
+ * padded (zeros; the conv's padding) and with slack past each row for the last group's load.
+ *
+ * Compiled for AVX-512F/BW/VL and VNNI by function attribute; the Java side calls it only where int8Supported() says
+ * so.
+ */
+#include <jni.h>
+#if !defined(__x86_64__)
+JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_PooledConvPlan_int8Supported(JNIEnv *env, jclass type) {
+    (void) env;
+    (void) type;
+    return JNI_FALSE;
+}
+#else
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include "avx512_ops.h"
+#include "openmp.h"
+
+#define VNNI_TARGET __attribute__((target("avx2,fma,avx512f,avx512vl,avx512bw,avx512vnni")))
+/* Bytes of slack past each padded row: the last 4-byte group of a row may read up to 3 bytes past its taps. */
+#define SLACK 4
+/* The formats of the pooled output (the Java side's numbers, as in conv_pool.c). */
+enum { Y_F32 = 0, Y_U8 = 1, Y_S8 = 2 };
+
+/*
+ * sum += each lane's 4 products of x's unsigned bytes with w's signed ones (vpdpbusd: its first source is read
+ * unsigned, its second, which may come from memory, signed). One instruction adding into sum's register: through the
+ * intrinsic, GCC copies accumulators around each multiply-add (benchmarks/results/int8-winograd-2026-12-05.md).
+ */
+#define DPBUSD(sum, x, w) __asm__("vpdpbusd %2, %1, %0" : "+v"(sum) : "v"(x), "v"(w))
+
+JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_PooledConvPlan_int8Supported(JNIEnv *env, jclass type) {
+    (void) env;
+    (void) type;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+                   && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni")
+               ? JNI_TRUE : JNI_FALSE;
+}
+
+/* 4-byte groups of a kernel row: kw x c taps, rounded up. */
+static int groups_of(int kw, int c) {
+    return (kw * c + 3) / 4;
+}
+
+/*
+ * The Keras-layout (kh, kw, c, k) fp32 kernel g into u: each output channel mapped onto [-levels, levels] by its
+ * largest magnitude (scale = largest / levels, 1 for an all-zero channel; rounded to nearest even), laid out as the
+ * file comment says, the k scales after the kh x D x k x 4 bytes.
+ */
+JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_PooledConvPlan_prepareInt8(JNIEnv *env, jclass type, jlong g_address,
+                                                                            jint kh, jint kw, jint c, jint k,
+                                                                            jfloat levels, jlong u_address) {
+    (void) env;
+    (void) type;
+    const float *g = (const float *) (intptr_t) g_address;
+    int8_t *u = (int8_t *) (intptr_t) u_address;
+    const int groups = groups_of(kw, c), taps = kh * kw * c;
+    float *scales = (float *) (u + (int64_t) kh * groups * k * 4);
+    int32_t *sums = (int32_t *) (scales + k);
+    for (int o = 0; o < k; o++) {
+        float largest = 0;
+        for (int t = 0; t < taps; t++) {
+            float a = fabsf(g[(int64_t) t * k + o]);
+            largest = a > largest ? a : largest;
+        }
+        scales[o] = largest == 0 ? 1.0f : largest / levels;
+    }
+    memset(u, 0, (size_t) kh * groups * k * 4);
+    memset(sums, 0, (size_t) k * sizeof(int32_t));
+    for (int a = 0; a < kh; a++) {
+        for (int i = 0; i < kw * c; i++) { /* the row's taps (b, ch) in input order: i = b * c + ch */
+            for (int o = 0; o < k; o++) {
+                float v = nearbyintf(g[((int64_t) a * kw * c + i) * k + o] / scales[o]);
+                v = v > levels ? levels : v < -levels ? -levels : v;
+                u[(((int64_t) a * groups + i / 4) * k + o) * 4 + i % 4] = (int8_t) v;
+                sums[o] += (int32_t) v;
+            }
+        }
+    }
+}
+
+typedef struct {
+    const float *x;
+    int h, w, c, kh, kw;
+    int pad_top, pad_left;
+    int ph, pw, k;
+    int hp, wp;             /* the padded image: rows, and bytes per row (with slack) */
+    int groups;
+    float x_inverse;        /* 1 / the input's scale */
+    int x_signed;           /* 1: the input is mapped onto signed 8 bits, stored plus 128 */
+    const int8_t *u;        /* the prepared kernel */
+    const float *kernel_scales;
+    const int32_t *kernel_sums; /* each channel's 8-bit kernel summed: 128 times it corrects a signed input's sums */
+    float x_scale;
+    const float *bias;
+    int rectify;
+    float slope, cap;
+    void *y;
+    int y_format;
+    float y_inverse;
+} problem;
+
+/*
+ * Bytes of a thread's scratch: the part of one image the pooled map's convolution outputs read, padded, 8 bits a
+ * value, each row with SLACK bytes after it, on 64-byte lines.
+ */
+static int64_t image_bytes(int c, int kh, int kw, int ph, int pw) {
+    int64_t rows = (int64_t) 2 * ph + kh - 1, row_bytes = ((int64_t) 2 * pw + kw - 1) * c + SLACK;
+    return (rows * row_bytes + 63) / 64 * 64;
+}
+
+JNIEXPORT jlong JNICALL Java_dev_osprey_backend_cpu_PooledConvPlan_int8ScratchBytes(JNIEnv *env, jclass type, jint c,
+                                                                                  jint kh, jint kw, jint ph, jint pw,
+                                                                                  jint threads) {
+    (void) env;
+    (void) type;
+    return image_bytes(c, kh, kw, ph, pw) * threads + 64;
+}
+
+/*
+ * Image n mapped onto 8 bits into img: the rows and columns the pooled map's convolution outputs read (2 ph + kh - 1
+ * down, 2 pw + kw - 1 across, from -pad_top and -pad_left), the value 0 in the padding and the slack (a byte 0, or
+ * 128 for a signed input, which is stored plus 128).
+ */
+VNNI_TARGET static void map_image(const problem *pb, int64_t n, uint8_t *img) {
+    const float *image = pb->x + n * pb->h * pb->w * pb->c;
+    const int padded_columns = (pb->wp - SLACK) / pb->c;
+    /* the map's columns the padded row holds: from its column pad_left on, as many as fit (a 'valid' convolution's
+       pooling may leave the last ones unread) */
+    const int columns = pb->w < padded_columns - pb->pad_left ? pb->w : padded_columns - pb->pad_left;
+    const __m512 inverse = _mm512_set1_ps(pb->x_inverse);
+    const __m512i low = _mm512_set1_epi32(pb->x_signed ? -128 : 0), high = _mm512_set1_epi32(pb->x_signed ? 127 : 255);
+    const __m512i offset = _mm512_set1_epi32(pb->x_signed ? 128 : 0);
+    for (int r = 0; r < pb->hp; r++) {
+        uint8_t *out = img + (int64_t) r * pb->wp;
+        int yy = r - pb->pad_top;
+        memset(out, pb->x_signed ? 128 : 0, (size_t) pb->wp);
+        if (yy < 0 || yy >= pb->h || columns <= 0) {
+            continue;
+        }
+        const float *src = image + (int64_t) yy * pb->w * pb->c;
+        uint8_t *dst = out + (int64_t) pb->pad_left * pb->c;
+        int values = columns * pb->c, i = 0;
+        for (; i + 16 <= values; i += 16) {
+            __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(src + i), inverse));
+            q = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(q, low), high), offset);
+            _mm_storeu_si128((__m128i *) (dst + i), _mm512_cvtepi32_epi8(q));
+        }
+        if (i < values) {
+            __mmask16 rest = (__mmask16) ((1u << (values - i)) - 1);
+            __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(rest, src + i), inverse));
+            q = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(q, low), high), offset);
+            _mm_mask_storeu_epi8(dst + i, rest, _mm512_cvtepi32_epi8(q));
+        }
+    }
+}
+
+/* The 4 bytes at p as the 32-bit value of each lane (one broadcast load, any alignment). */
+typedef int32_t unaligned_int32 __attribute__((aligned(1), may_alias));
+#define BROADCAST4(p) _mm512_set1_epi32(*(const unaligned_int32 *) (p))
+
+/*
+ * Sixteen channels' sums of one pooled output (the four convolution outputs under it), in the output's units:
+ * their maximum (of 32-bit integers: the scales are positive, so it commutes with them), scaled, the bias, the
+ * activation, stored at `at` (an element index of y).
+ */
+VNNI_TARGET INLINE void finish16(const problem *pb, __m512i s00, __m512i s01, __m512i s10, __m512i s11, int k0,
+                                 int64_t at) {
+    __m512i m = _mm512_max_epi32(_mm512_max_epi32(s00, s01), _mm512_max_epi32(s10, s11));
+    if (pb->x_signed) { /* the input was stored plus 128: take 128 times the kernel's sum back (after the maximum) */
+        m = _mm512_sub_epi32(m, _mm512_slli_epi32(_mm512_loadu_si512((const void *) (pb->kernel_sums + k0)), 7));
+    }
+    /* in the output's units: the real value divided by y's scale (1 for fp32) */
+    const __m512 scale = _mm512_mul_ps(_mm512_loadu_ps(pb->kernel_scales + k0),
+                                       _mm512_set1_ps(pb->x_scale * pb->y_inverse));
+    __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(m), scale);
+    if (pb->bias != NULL) {
+        v = _mm512_add_ps(v, _mm512_mul_ps(_mm512_loadu_ps(pb->bias + k0), _mm512_set1_ps(pb->y_inverse)));
+    }
+    if (pb->rectify) {
+        v = rectify16(v, _mm512_set1_ps(pb->slope), _mm512_set1_ps(pb->cap * pb->y_inverse));
+    }
+    if (pb->y_format == Y_F32) {
+        _mm512_storeu_ps((float *) pb->y + at, v);
+    } else if (pb->y_format == Y_U8) {
+        __m512i q = _mm512_max_epi32(_mm512_cvtps_epi32(v), _mm512_setzero_si512());
+        _mm_storeu_si128((__m128i *) ((uint8_t *) pb->y + at), _mm512_cvtusepi32_epi8(q));
+    } else {
+        _mm_storeu_si128((__m128i *) ((int8_t *) pb->y + at), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(v)));
+    }
+}
+
+/*
+ * One pooled output (py, px), channels k0 .. k0 + 16 vectors - 1 (vectors 1 or 2, a constant where this is inlined),
+ * from the mapped image img: the four convolution outputs under it summed exactly, each input group broadcast once
+ * for every vector of channels, then finish16.
+ */
+VNNI_TARGET INLINE void pooled_output(const problem *pb, const uint8_t *img, int py, int px, int k0, const int vectors,
+                                      int64_t at) {
+    __m512i a00 = _mm512_setzero_si512(), a01 = a00, a10 = a00, a11 = a00; /* channels k0 .. k0 + 15 */
+    __m512i b00 = a00, b01 = a00, b10 = a00, b11 = a00;                    /* the next 16, for 2 vectors */
+    const int c = pb->c;
+    for (int a = 0; a < pb->kh; a++) {
+        const uint8_t *row0 = img + (int64_t) (2 * py + a) * pb->wp + (int64_t) 2 * px * c;
+        const uint8_t *row1 = row0 + pb->wp;
+        const int8_t *wa = pb->u + ((int64_t) a * pb->groups * pb->k + k0) * 4;
+        for (int d = 0; d < pb->groups; d++) {
+            const int8_t *wd = wa + (int64_t) d * pb->k * 4;
+            const __m512i w0 = _mm512_loadu_si512((const void *) wd);
+            const __m512i x00 = BROADCAST4(row0 + 4 * d), x01 = BROADCAST4(row0 + c + 4 * d);
+            const __m512i x10 = BROADCAST4(row1 + 4 * d), x11 = BROADCAST4(row1 + c + 4 * d);
+            DPBUSD(a00, x00, w0);
+            DPBUSD(a01, x01, w0);
+            DPBUSD(a10, x10, w0);
+            DPBUSD(a11, x11, w0);
+            if (vectors == 2) {
+                const __m512i w1 = _mm512_loadu_si512((const void *) (wd + 64));
+                DPBUSD(b00, x00, w1);
+                DPBUSD(b01, x01, w1);
+                DPBUSD(b10, x10, w1);
+                DPBUSD(b11, x11, w1);
+            }
+        }
+    }
+    finish16(pb, a00, a01, a10, a11, k0, at);
+    if (vectors == 2) {
+        finish16(pb, b00, b01, b10, b11, k0 + 16, at + 16);
+    }
+}
+
+/* Pooled rows from .. to-1 over the batch, each image mapped into img when its first row here comes. */
+VNNI_TARGET static void pooled_rows(const problem *pb, int64_t from, int64_t to, uint8_t *img) {
+    int64_t mapped = -1;
+    for (int64_t r = from; r < to; r++) {
+        int64_t n = r / pb->ph;
+        int py = (int) (r % pb->ph);
+        if (n != mapped) {
+            map_image(pb, n, img);
+            mapped = n;
+        }
+        for (int px = 0; px < pb->pw; px++) {
+            const int64_t at = (r * pb->pw + px) * pb->k;
+            int k0 = 0;
+            for (; k0 + 32 <= pb->k; k0 += 32) {
+                pooled_output(pb, img, py, px, k0, 2, at + k0);
+            }
+            if (k0 < pb->k) {
+                pooled_output(pb, img, py, px, k0, 1, at + k0);
+            }
+        }
+    }
+}
+
+/*
+ * y (batch, ph, pw, k) = the 2x2 stride-2 max pooling of rectify(conv(x) + bias), in int8: x fp32 NHWC mapped onto
+ * 8 bits by x_scale (signed where x_signed, else unsigned), the kernel as prepareInt8 wrote it; y fp32 (y_format 0) or 8 bits mapped by y_scale;
+ * k a multiple of 16; scratch: int8ScratchBytes; threads: the OpenMP team.
+ */
+JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_PooledConvPlan_forwardInt8(
+        JNIEnv *env, jclass type, jlong x, jfloat x_scale, jboolean x_signed, jint batch, jint h, jint w, jint c, jint kh, jint kw,
+        jint pad_top, jint pad_left, jint ph, jint pw, jlong u, jint k, jlong bias, jboolean rectify, jfloat slope,
+        jfloat cap, jlong y, jint y_format, jfloat y_scale, jlong scratch, jint threads) {
+    (void) env;
+    (void) type;
+    const int groups = groups_of(kw, c);
+    problem pb = {
+        .x = (const float *) (intptr_t) x, .h = h, .w = w, .c = c, .kh = kh, .kw = kw, .pad_top = pad_top,
+        .pad_left = pad_left, .ph = ph, .pw = pw, .k = k, .hp = 2 * ph + kh - 1, .wp = (2 * pw + kw - 1) * c + SLACK,
+        .groups = groups, .x_inverse = 1.0f / x_scale, .x_signed = x_signed ? 1 : 0, .u = (const int8_t *) (intptr_t) u,
+        .kernel_scales = (const float *) ((const int8_t *) (intptr_t) u + (int64_t) kh * groups * k * 4),
+        .kernel_sums = (const int32_t *) ((const float *) ((const int8_t *) (intptr_t) u
+                                                           + (int64_t) kh * groups * k * 4) + k),
+        .x_scale = x_scale, .bias = (const float *) (intptr_t) bias, .rectify = rectify, .slope = slope, .cap = cap,
+        .y = (void *) (intptr_t) y, .y_format = y_format, .y_inverse = y_format == Y_F32 ? 1.0f : 1.0f / y_scale};
+    const int64_t per_thread = image_bytes(c, kh, kw, ph, pw);
+    uint8_t *base = (uint8_t *) (((intptr_t) scratch + 63) & ~(intptr_t) 63);
+    const int64_t rows = (int64_t) batch * ph;
+    int team = rows < threads ? (int) rows : threads;
+    if (team <= 1) {
+        pooled_rows(&pb, 0, rows, base);
+        return;
+    }
+#pragma omp parallel num_threads(team)
+    {
+        int id = omp_get_thread_num(), size = omp_get_num_threads();
+        pooled_rows(&pb, rows * id / size, rows * (id + 1) / size, base + per_thread * id);
+    }
+}
+#endif
