@@ -104,7 +104,8 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_PooledConvPlan_prepareInt8(JN
 }
 
 typedef struct {
-    const float *x;
+    const void *x;          /* fp32, or 8-bit values already (x_bytes) */
+    int x_bytes;            /* 1: x holds 8-bit values (handed over by an int8 layer), signed where x_signed */
     int h, w, c, kh, kw;
     int pad_top, pad_left;
     int ph, pw, k;
@@ -147,7 +148,7 @@ JNIEXPORT jlong JNICALL Java_dev_osprey_backend_cpu_PooledConvPlan_int8ScratchBy
  * 128 for a signed input, which is stored plus 128).
  */
 VNNI_TARGET static void map_image(const problem *pb, int64_t n, uint8_t *img) {
-    const float *image = pb->x + n * pb->h * pb->w * pb->c;
+    const int64_t image_at = n * pb->h * pb->w * pb->c;
     const int padded_columns = (pb->wp - SLACK) / pb->c;
     /* the map's columns the padded row holds: from its column pad_left on, as many as fit (a 'valid' convolution's
        pooling may leave the last ones unread) */
@@ -162,9 +163,18 @@ VNNI_TARGET static void map_image(const problem *pb, int64_t n, uint8_t *img) {
         if (yy < 0 || yy >= pb->h || columns <= 0) {
             continue;
         }
-        const float *src = image + (int64_t) yy * pb->w * pb->c;
+        const int64_t row_at = image_at + (int64_t) yy * pb->w * pb->c;
         uint8_t *dst = out + (int64_t) pb->pad_left * pb->c;
         int values = columns * pb->c, i = 0;
+        if (pb->x_bytes) { /* 8-bit values as they are; signed ones plus 128 (the top bit flipped) */
+            const uint8_t *bytes = (const uint8_t *) pb->x + row_at;
+            const uint8_t flip = pb->x_signed ? 0x80 : 0x00;
+            for (; i < values; i++) {
+                dst[i] = (uint8_t) (bytes[i] ^ flip);
+            }
+            continue;
+        }
+        const float *src = (const float *) pb->x + row_at;
         for (; i + 16 <= values; i += 16) {
             __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(src + i), inverse));
             q = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(q, low), high), offset);
@@ -215,14 +225,18 @@ VNNI_TARGET INLINE void finish16(const problem *pb, __m512i s00, __m512i s01, __
 }
 
 /*
- * One pooled output (py, px), channels k0 .. k0 + 16 vectors - 1 (vectors 1 or 2, a constant where this is inlined),
- * from the mapped image img: the four convolution outputs under it summed exactly, each input group broadcast once
- * for every vector of channels, then finish16.
+ * One pooled output (py, px), channels k0 .. k0 + 16 vectors - 1 (vectors 1, 2 or 4, a constant where this is
+ * inlined), from the mapped image img: the four convolution outputs under it summed exactly, each input group
+ * broadcast once for every vector of channels, then finish16.
  */
 VNNI_TARGET INLINE void pooled_output(const problem *pb, const uint8_t *img, int py, int px, int k0, const int vectors,
                                       int64_t at) {
-    __m512i a00 = _mm512_setzero_si512(), a01 = a00, a10 = a00, a11 = a00; /* channels k0 .. k0 + 15 */
-    __m512i b00 = a00, b01 = a00, b10 = a00, b11 = a00;                    /* the next 16, for 2 vectors */
+    __m512i s[4][4]; /* [vector][conv output: 00, 01, 10, 11] */
+    for (int v = 0; v < vectors; v++) {
+        for (int o = 0; o < 4; o++) {
+            s[v][o] = _mm512_setzero_si512();
+        }
+    }
     const int c = pb->c;
     for (int a = 0; a < pb->kh; a++) {
         const uint8_t *row0 = img + (int64_t) (2 * py + a) * pb->wp + (int64_t) 2 * px * c;
@@ -230,25 +244,19 @@ VNNI_TARGET INLINE void pooled_output(const problem *pb, const uint8_t *img, int
         const int8_t *wa = pb->u + ((int64_t) a * pb->groups * pb->k + k0) * 4;
         for (int d = 0; d < pb->groups; d++) {
             const int8_t *wd = wa + (int64_t) d * pb->k * 4;
-            const __m512i w0 = _mm512_loadu_si512((const void *) wd);
             const __m512i x00 = BROADCAST4(row0 + 4 * d), x01 = BROADCAST4(row0 + c + 4 * d);
             const __m512i x10 = BROADCAST4(row1 + 4 * d), x11 = BROADCAST4(row1 + c + 4 * d);
-            DPBUSD(a00, x00, w0);
-            DPBUSD(a01, x01, w0);
-            DPBUSD(a10, x10, w0);
-            DPBUSD(a11, x11, w0);
-            if (vectors == 2) {
-                const __m512i w1 = _mm512_loadu_si512((const void *) (wd + 64));
-                DPBUSD(b00, x00, w1);
-                DPBUSD(b01, x01, w1);
-                DPBUSD(b10, x10, w1);
-                DPBUSD(b11, x11, w1);
+            for (int v = 0; v < vectors; v++) {
+                const __m512i w = _mm512_loadu_si512((const void *) (wd + 64 * v));
+                DPBUSD(s[v][0], x00, w);
+                DPBUSD(s[v][1], x01, w);
+                DPBUSD(s[v][2], x10, w);
+                DPBUSD(s[v][3], x11, w);
             }
         }
     }
-    finish16(pb, a00, a01, a10, a11, k0, at);
-    if (vectors == 2) {
-        finish16(pb, b00, b01, b10, b11, k0 + 16, at + 16);
+    for (int v = 0; v < vectors; v++) {
+        finish16(pb, s[v][0], s[v][1], s[v][2], s[v][3], k0 + 16 * v, at + 16 * v);
     }
 }
 
@@ -265,8 +273,12 @@ VNNI_TARGET static void pooled_rows(const problem *pb, int64_t from, int64_t to,
         for (int px = 0; px < pb->pw; px++) {
             const int64_t at = (r * pb->pw + px) * pb->k;
             int k0 = 0;
-            for (; k0 + 32 <= pb->k; k0 += 32) {
+            for (; k0 + 64 <= pb->k; k0 += 64) {
+                pooled_output(pb, img, py, px, k0, 4, at + k0);
+            }
+            if (k0 + 32 <= pb->k) {
                 pooled_output(pb, img, py, px, k0, 2, at + k0);
+                k0 += 32;
             }
             if (k0 < pb->k) {
                 pooled_output(pb, img, py, px, k0, 1, at + k0);
@@ -276,19 +288,19 @@ VNNI_TARGET static void pooled_rows(const problem *pb, int64_t from, int64_t to,
 }
 
 /*
- * y (batch, ph, pw, k) = the 2x2 stride-2 max pooling of rectify(conv(x) + bias), in int8: x fp32 NHWC mapped onto
- * 8 bits by x_scale (signed where x_signed, else unsigned), the kernel as prepareInt8 wrote it; y fp32 (y_format 0) or 8 bits mapped by y_scale;
+ * y (batch, ph, pw, k) = the 2x2 stride-2 max pooling of rectify(conv(x) + bias), in int8: x NHWC, fp32 mapped onto
+ * 8 bits by x_scale, or 8-bit values already (x_bytes), signed where x_signed, else unsigned; the kernel as prepareInt8 wrote it; y fp32 (y_format 0) or 8 bits mapped by y_scale;
  * k a multiple of 16; scratch: int8ScratchBytes; threads: the OpenMP team.
  */
 JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_PooledConvPlan_forwardInt8(
-        JNIEnv *env, jclass type, jlong x, jfloat x_scale, jboolean x_signed, jint batch, jint h, jint w, jint c, jint kh, jint kw,
+        JNIEnv *env, jclass type, jlong x, jboolean x_bytes, jfloat x_scale, jboolean x_signed, jint batch, jint h, jint w, jint c, jint kh, jint kw,
         jint pad_top, jint pad_left, jint ph, jint pw, jlong u, jint k, jlong bias, jboolean rectify, jfloat slope,
         jfloat cap, jlong y, jint y_format, jfloat y_scale, jlong scratch, jint threads) {
     (void) env;
     (void) type;
     const int groups = groups_of(kw, c);
     problem pb = {
-        .x = (const float *) (intptr_t) x, .h = h, .w = w, .c = c, .kh = kh, .kw = kw, .pad_top = pad_top,
+        .x = (const void *) (intptr_t) x, .x_bytes = x_bytes ? 1 : 0, .h = h, .w = w, .c = c, .kh = kh, .kw = kw, .pad_top = pad_top,
         .pad_left = pad_left, .ph = ph, .pw = pw, .k = k, .hp = 2 * ph + kh - 1, .wp = (2 * pw + kw - 1) * c + SLACK,
         .groups = groups, .x_inverse = 1.0f / x_scale, .x_signed = x_signed ? 1 : 0, .u = (const int8_t *) (intptr_t) u,
         .kernel_scales = (const float *) ((const int8_t *) (intptr_t) u + (int64_t) kh * groups * k * 4),

@@ -52,10 +52,11 @@ public record ConvInference(Conv2dSpec spec, boolean residual, Precision precisi
         }
         if (maxPool != null) {
             if (precision != Precision.FP32 && precision != Precision.INT8 || residual || depthwise != null
-                    || inputQuantized) {
+                    || inputQuantized && precision != Precision.INT8) {
                 throw new IllegalArgumentException("convolution " + spec + " with a max pooling after it: expected "
-                        + "fp32 or int8 alone (no residual, depthwise convolution or 8-bit input), received " + precision
-                        + (residual ? " with a residual" : "") + (depthwise != null ? " with a depthwise one" : "")
+                        + "fp32 or int8 alone (no residual or depthwise convolution; an 8-bit input in int8 only), "
+                        + "received " + precision + (residual ? " with a residual" : "")
+                        + (depthwise != null ? " with a depthwise one" : "")
                         + (inputQuantized ? " with an 8-bit input" : ""));
             }
             if (maxPool.mode() != Pool2dSpec.Mode.MAX

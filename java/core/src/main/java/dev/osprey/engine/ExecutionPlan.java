@@ -555,7 +555,8 @@ public final class ExecutionPlan implements AutoCloseable {
             boolean int8 = precision == dev.osprey.Precision.INT8;
             dev.osprey.backend.InputRange range = inputRanges.get(conv.layer().name());
             boolean inInt8 = int8 && range != null && backend.fusesMaxPoolInInt8(spec, pooled, range);
-            if (!backend.fusesMaxPool(spec, pooled) || int8 && !inInt8 && !backend.keepsFp32InInt8(spec, pooled)) {
+            if (int8 ? !inInt8 && !(backend.fusesMaxPool(spec, pooled) && backend.keepsFp32InInt8(spec, pooled))
+                    : !backend.fusesMaxPool(spec, pooled)) {
                 continue;
             }
             maxPoolAfter.put(conv, pool);

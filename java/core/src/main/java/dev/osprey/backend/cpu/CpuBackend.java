@@ -624,7 +624,9 @@ public final class CpuBackend implements Backend {
      * {@link #winograd} picks it (with a max pooling after it too), else oneDNN's.
      */
     InferenceConv inferenceConv(ConvInference op) { // package-private: tests read its plan
-        if (op.maxPool() != null && PooledConvPlan.fits(op.spec(), op.maxPool())) {
+        if (op.maxPool() != null && (op.precision() == Precision.INT8
+                ? PooledConvPlan.int8Fits(op.spec(), op.maxPool(), op.inputRange())
+                : PooledConvPlan.fits(op.spec(), op.maxPool()))) {
             checkOpen();
             PooledConvPlan plan = pooledPlans.get(op, k -> OpenMpTeam.sized(teams.of(k), () -> new PooledConvPlan(k)));
             convImplementation = plan.implementation();

@@ -31,6 +31,13 @@ final class PooledConvPlan implements InferenceConv {
     static final int MAX_INPUT_CHANNELS = 4;
     /** The most output channels an 8-bit output takes (the kernel stages each pixel's fp32 values on its stack). */
     static final int MAX_QUANTIZED_CHANNELS = 1024;
+    /**
+     * The most input channels the int8 kernel takes (in fours past {@link #MAX_INPUT_CHANNELS}): it reads the whole
+     * 8-bit kernel for each pooled output, which stays in the L1 cache up to 3x3 x 64 x 64 channels (144 KiB at 128
+     * output channels, from L2). The tutorial CNN's second convolution, 32 to 64 channels, ran 0.64 ms in oneDNN's
+     * int8 kernel and 0.04 ms in the pooling after it at batch 256; here, pooled in one pass, see the README.
+     */
+    static final int MAX_INT8_INPUT_CHANNELS = 64;
     private static final String UNAVAILABLE = NativeCpu.kernelUnavailable("the pooled convolution",
             PooledConvPlan::supported);
     /**
@@ -54,6 +61,7 @@ final class PooledConvPlan implements InferenceConv {
     private final boolean int8; // products of 8-bit values (conv_pool8.c), else fp32 (conv_pool.c)
     private final float inputScale; // int8: the input's real value per 8-bit step
     private final boolean inputSigned; // int8: the input is mapped onto signed 8 bits (it was negative in calibration)
+    private final boolean inputBytes; // int8: the input holds 8-bit values already (handed over by an int8 layer)
     private final CpuTensor scratch; // int8: each thread's input mapped onto 8 bits; else null
 
     /** Plans op, whose convolution and pooling must {@link #fits}, for the calling thread's current OpenMP team. */
@@ -67,11 +75,12 @@ final class PooledConvPlan implements InferenceConv {
      */
     PooledConvPlan(ConvInference op, boolean wide) {
         boolean int8 = op.precision() == Precision.INT8;
-        if (op.maxPool() == null || !fits(op.spec(), op.maxPool())
-                || !(op.precision() == Precision.FP32 || int8 && int8Fits(op.spec(), op.maxPool(), op.inputRange()))) {
+        if (op.maxPool() == null || !(int8 ? int8Fits(op.spec(), op.maxPool(), op.inputRange())
+                : op.precision() == Precision.FP32 && fits(op.spec(), op.maxPool()))) {
             throw new IllegalArgumentException("expected an fp32 convolution of at most " + MAX_INPUT_CHANNELS
                     + " input channels with a 2x2 max pooling of stride 2 after it, as the pooled kernel computes them "
-                    + "(in int8: on a processor with VNNI, output channels in multiples of 16), received " + op);
+                    + "(in int8: on a processor with VNNI, up to " + MAX_INT8_INPUT_CHANNELS + " input channels in fours, "
+                    + "output channels in multiples of 16), received " + op);
         }
         this.spec = op.spec();
         this.pool = op.maxPool();
@@ -90,18 +99,23 @@ final class PooledConvPlan implements InferenceConv {
         this.int8 = int8;
         this.inputScale = int8 ? op.inputRange().scale() : 1f;
         this.inputSigned = int8 && !op.inputRange().unsigned();
+        this.inputBytes = op.quantizedInput();
         this.scratch = int8 ? CpuTensor.allocate(new int[] {Math.toIntExact((int8ScratchBytes(spec.inC(),
                 spec.kernelH(), spec.kernelW(), pool.outH(), pool.outW(), threads) + Float.BYTES - 1) / Float.BYTES)})
                 : null;
     }
 
     /**
-     * Whether the int8 kernel computes conv then pool here: the pair {@link #fits}, the processor has VNNI, the input
-     * was calibrated (range), the output channels come in sixteens, at most {@link #MAX_QUANTIZED_CHANNELS}.
+     * Whether the int8 kernel computes conv then pool here: the geometry {@link #fits} takes but for the input
+     * channels (up to {@link #MAX_INPUT_CHANNELS}, or in fours up to {@link #MAX_INT8_INPUT_CHANNELS}), the processor
+     * has VNNI, the input was calibrated (range), the output channels come in sixteens, at most
+     * {@link #MAX_QUANTIZED_CHANNELS}.
      */
     static boolean int8Fits(Conv2dSpec conv, Pool2dSpec pool, dev.osprey.backend.InputRange range) {
-        return INT8 && range != null && fits(conv, pool) && conv.filters() % 16 == 0
-                && conv.filters() <= MAX_QUANTIZED_CHANNELS && InferenceOperands.VNNI;
+        int c = conv.inC();
+        return INT8 && range != null && (c <= MAX_INPUT_CHANNELS || c % 4 == 0 && c <= MAX_INT8_INPUT_CHANNELS)
+                && geometryFits(conv, pool) && conv.filters() % 16 == 0 && conv.filters() <= MAX_QUANTIZED_CHANNELS
+                && InferenceOperands.VNNI;
     }
 
     /** Null where the kernel can run on this machine; otherwise why not. */
@@ -119,8 +133,12 @@ final class PooledConvPlan implements InferenceConv {
 
     /** Whether the kernel computes conv then pool (see the class comment), and can run here. */
     static boolean fits(Conv2dSpec conv, Pool2dSpec pool) {
-        return UNAVAILABLE == null && MaxPoolFusion.takes(conv, pool)
-                && conv.inC() <= MAX_INPUT_CHANNELS && conv.filters() % 8 == 0
+        return conv.inC() <= MAX_INPUT_CHANNELS && geometryFits(conv, pool);
+    }
+
+    /** fits but for the input channels: the library loaded, stride 1, no dilation, one group, at most 7x7. */
+    private static boolean geometryFits(Conv2dSpec conv, Pool2dSpec pool) {
+        return UNAVAILABLE == null && MaxPoolFusion.takes(conv, pool) && conv.filters() % 8 == 0
                 && conv.strideH() == 1 && conv.strideW() == 1 && conv.dilationH() == 1 && conv.dilationW() == 1
                 && conv.groups() == 1 && conv.kernelH() <= 7 && conv.kernelW() <= 7;
     }
@@ -154,7 +172,7 @@ final class PooledConvPlan implements InferenceConv {
             throw new IllegalArgumentException("the pooled convolution adds no residual, received one");
         }
         if (int8) {
-            forwardInt8(x.pointer().address(), inputScale, inputSigned, spec.batch(), spec.inH(), spec.inW(), spec.inC(),
+            forwardInt8(x.pointer().address(), inputBytes, inputScale, inputSigned, spec.batch(), spec.inH(), spec.inW(), spec.inC(),
                     spec.kernelH(), spec.kernelW(), spec.padTop(), spec.padLeft(), pool.outH(), pool.outW(),
                     kernel.pointer().address(), spec.filters(), bias == null ? 0 : bias.pointer().address(), rectify,
                     slope, cap, y.pointer().address(), outputFormat, outputScale, scratch.pointer().address(),
@@ -204,10 +222,10 @@ final class PooledConvPlan implements InferenceConv {
     private static native void prepareInt8(long keras, int kh, int kw, int c, int k, float levels, long prepared);
 
     /**
-     * forward in int8: x fp32, mapped onto 8 bits by xScale (signed where xSigned, else unsigned); the kernel as
-     * prepareInt8 wrote it; k a multiple of 16; scratch: int8ScratchBytes.
+     * forward in int8: x fp32, mapped onto 8 bits by xScale, or 8-bit values already (xBytes), signed where xSigned,
+     * else unsigned; the kernel as prepareInt8 wrote it; k a multiple of 16; scratch: int8ScratchBytes.
      */
-    private static native void forwardInt8(long x, float xScale, boolean xSigned, int batch, int h, int w, int c, int kh, int kw,
+    private static native void forwardInt8(long x, boolean xBytes, float xScale, boolean xSigned, int batch, int h, int w, int c, int kh, int kw,
                                            int padTop, int padLeft, int ph, int pw, long kernel, int k, long bias,
                                            boolean rectify, float slope, float cap, long y, int yFormat, float yScale,
                                            long scratch, int threads);

@@ -294,7 +294,7 @@ class PooledConvTest {
             ConvInference op = new ConvInference(s, false, Precision.INT8, in, false, out).withMaxPool(p);
             InferenceConv plan = backend.inferenceConv(op);
             assertEquals("osprey_conv_maxpool_int8:avx512_core_vnni", plan.implementation(), s + " from " + in);
-            float[] expected = int8Reference(s, p, x, k, b, in, out);
+            float[] expected = int8Reference(s, p, x, null, k, b, in, out);
             float[] actual = new float[expected.length];
             try (CpuTensor tx = tensor(x, s.inputShape()); CpuTensor tk = tensor(k, s.kernelShape());
                  CpuTensor prepared = CpuTensor.allocate(new int[] {Math.toIntExact(plan.preparedFloats())});
@@ -327,15 +327,92 @@ class PooledConvTest {
         assertFalse(PooledConvPlan.int8Fits(first, pool(first), null), "no calibrated range");
     }
 
-    /** The int8 pooled kernel's arithmetic in plain Java (see inInt8ItSumsTheMappedProductsExactly). */
-    private static float[] int8Reference(Conv2dSpec s, Pool2dSpec p, float[] x, float[] k, float[] b,
+    /**
+     * In int8, a convolution of more channels (in fours, up to 64) whose input an int8 layer hands over in 8 bits: the
+     * bytes read as they are (signed ones too), summed over 32 channels' 4-byte groups; output channels in 64s, 32s
+     * and 16s; against the plain-Java arithmetic. The tutorial CNN's second convolution and its pooling among them.
+     */
+    @Test
+    void inInt8ItTakesEightBitInputsAsTheyAreOnMoreChannels() {
+        dev.osprey.backend.InputRange unsigned = new dev.osprey.backend.InputRange(0f, 2f);
+        dev.osprey.backend.InputRange signed = new dev.osprey.backend.InputRange(-1.5f, 2f);
+        Conv2dSpec second = conv(2, 13, 13, 32, 64, 3, VALID, true, Activation.RELU); // the tutorial CNN's second layer
+        org.junit.jupiter.api.Assumptions.assumeTrue(PooledConvPlan.int8Fits(second, pool(second), unsigned),
+                "this processor has no VNNI (or the library is missing): the int8 pooled kernel does not run here");
+        Conv2dSpec[] specs = {
+            second,
+            conv(1, 9, 10, 8, 80, 3, new int[] {1, 1, 1, 1}, true, Activation.LINEAR), // 64 + 16 channels, padding
+            conv(2, 6, 7, 64, 48, 3, new int[] {1, 0, 1, 2}, false, Activation.RELU6), // 32 + 16, 64 input channels
+        };
+        dev.osprey.backend.InputRange[] inputs = {unsigned, signed, signed};
+        dev.osprey.backend.InputRange[] outputs = {new dev.osprey.backend.InputRange(0f, 3f),
+            new dev.osprey.backend.InputRange(-4f, 4f), null};
+        for (int i = 0; i < specs.length; i++) {
+            Conv2dSpec s = specs[i];
+            Pool2dSpec p = pool(s);
+            dev.osprey.backend.InputRange in = inputs[i];
+            dev.osprey.backend.InputRange out = outputs[i];
+            Random r = new Random(s.toString().hashCode());
+            byte[] x = new byte[s.batch() * s.inH() * s.inW() * s.inC()];
+            r.nextBytes(x);
+            float[] k = random(r, s.kernelH() * s.kernelW() * s.inC() * s.filters());
+            for (int j = 0; j < k.length; j++) {
+                k[j] /= 8; // keep the sums of many channels within the output ranges, mostly
+            }
+            float[] b = s.hasBias() ? random(r, s.filters()) : null;
+            ConvInference op = new ConvInference(s, false, Precision.INT8, in, true, out).withMaxPool(p);
+            assertTrue(op.quantizedInput());
+            InferenceConv plan = backend.inferenceConv(op);
+            assertEquals("osprey_conv_maxpool_int8:avx512_core_vnni", plan.implementation(), s.toString());
+            float[] expected = int8Reference(s, p, null, x, k, b, in, out);
+            float[] actual = new float[expected.length];
+            try (CpuTensor tx = CpuTensor.allocate(new int[] {x.length});
+                 CpuTensor tk = tensor(k, s.kernelShape());
+                 CpuTensor prepared = CpuTensor.allocate(new int[] {Math.toIntExact(plan.preparedFloats())});
+                 CpuTensor tb = b == null ? null : tensor(b, b.length);
+                 CpuTensor y = CpuTensor.allocate(p.outputShape())) {
+                new org.bytedeco.javacpp.BytePointer(tx.pointer()).put(x, 0, x.length);
+                plan.prepare(tk, prepared);
+                plan.forward(tx, prepared, tb, null, y);
+                if (out == null) {
+                    y.buffer().get(0, actual);
+                } else {
+                    byte[] q = new byte[actual.length];
+                    new org.bytedeco.javacpp.BytePointer(y.pointer()).get(q, 0, q.length);
+                    for (int j = 0; j < q.length; j++) {
+                        actual[j] = out.unsigned() ? q[j] & 0xff : q[j];
+                    }
+                }
+            }
+            double largest = 1e-6;
+            for (float v : expected) {
+                largest = Math.max(largest, Math.abs(v));
+            }
+            for (int j = 0; j < expected.length; j++) {
+                double tolerance = out == null ? 1e-6 * largest : 1;
+                assertTrue(Math.abs(expected[j] - actual[j]) <= tolerance, s + " from " + in + ": output " + j + " is "
+                        + actual[j] + ", expected " + expected[j]);
+            }
+        }
+        assertFalse(PooledConvPlan.int8Fits(conv(1, 8, 8, 6, 16, 3, VALID, true, Activation.RELU),
+                pool(conv(1, 8, 8, 6, 16, 3, VALID, true, Activation.RELU)), unsigned), "6 input channels");
+        assertFalse(PooledConvPlan.int8Fits(conv(1, 8, 8, 68, 16, 3, VALID, true, Activation.RELU),
+                pool(conv(1, 8, 8, 68, 16, 3, VALID, true, Activation.RELU)), unsigned), "68 input channels");
+    }
+
+    /**
+     * The int8 pooled kernel's arithmetic in plain Java (see inInt8ItSumsTheMappedProductsExactly): x mapped onto 8
+     * bits by in, or bytes, the 8-bit input as it is (x null).
+     */
+    private static float[] int8Reference(Conv2dSpec s, Pool2dSpec p, float[] x, byte[] bytes, float[] k, float[] b,
                                          dev.osprey.backend.InputRange in, dev.osprey.backend.InputRange out) {
         int c = s.inC(), kk = s.filters(), taps = s.kernelH() * s.kernelW() * c;
         float inverse = 1f / in.scale();
-        int[] qx = new int[x.length];
-        for (int i = 0; i < x.length; i++) {
-            qx[i] = (int) Math.max(in.unsigned() ? 0 : -128, Math.min(in.unsigned() ? 255 : 127,
-                    Math.rint(x[i] * inverse)));
+        int[] qx = new int[x != null ? x.length : bytes.length];
+        for (int i = 0; i < qx.length; i++) {
+            qx[i] = x == null ? (in.unsigned() ? bytes[i] & 0xff : bytes[i])
+                    : (int) Math.max(in.unsigned() ? 0 : -128, Math.min(in.unsigned() ? 255 : 127,
+                            Math.rint(x[i] * inverse)));
         }
         float[] ws = new float[kk];
         int[] qw = new int[k.length];
