@@ -218,19 +218,20 @@ TARGET static void pooled_pixel(const problem *pb, const float *image, int py, i
 #define MAX_QUANTIZED_CHANNELS 1024
 
 /*
- * k fp32 values (k a multiple of 8) into 8-bit ones at q: v times inverse (1 / the scale), rounded to nearest even
- * (the default rounding mode), saturated to 0..255 (Y_U8) or -128..127 (Y_S8).
+ * k fp32 values (k a multiple of 8) into 8-bit ones at q: v times inverse (1 / the scale), saturated to 0..255 (Y_U8)
+ * or -128..127 (Y_S8), rounded to nearest even (the default rounding mode).
  */
 TARGET static void quantize_row(const float *v, int k, float inverse, int format, uint8_t *q) {
     const __m256 scale = _mm256_set1_ps(inverse);
-    const __m256i low = _mm256_set1_epi32(format == Y_U8 ? 0 : -128);
-    const __m256i high = _mm256_set1_epi32(format == Y_U8 ? 255 : 127);
+    /* clamped in float, so no value converts out of range */
+    const __m256 low = _mm256_set1_ps(format == Y_U8 ? 0.0f : -128.0f);
+    const __m256 high = _mm256_set1_ps(format == Y_U8 ? 255.0f : 127.0f);
     /* each 128-bit half's four 32-bit values to their low bytes, in order, in the half's first 4 bytes */
     const __m256i low_bytes = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
                                                0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
     for (int i = 0; i < k; i += 8) {
-        __m256i n = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(v + i), scale));
-        n = _mm256_shuffle_epi8(_mm256_min_epi32(_mm256_max_epi32(n, low), high), low_bytes);
+        __m256 f = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(_mm256_loadu_ps(v + i), scale), low), high);
+        __m256i n = _mm256_shuffle_epi8(_mm256_cvtps_epi32(f), low_bytes);
         uint64_t eight = (uint64_t) (uint32_t) _mm256_extract_epi32(n, 0)
                          | (uint64_t) (uint32_t) _mm256_extract_epi32(n, 4) << 32;
         __builtin_memcpy(q + i, &eight, 8);

@@ -1,13 +1,15 @@
 /*
- * conv_pool.c's layer in int8, for dev.osprey.backend.cpu.PooledConvPlan in int8 plans: a convolution of few input
- * channels (an image classifier's first layer) and the 2x2, stride-2 max pooling after it, with 8-bit products summed
- * exactly in 32 bits by VNNI (vpdpbusd: 4 u8 x s8 products into each 32-bit lane). The input is mapped onto 8 bits
- * by its calibrated range (as oneDNN's int8 convolutions map theirs: x / scale, rounded to nearest even, saturated;
- * unsigned where the range is never negative, else signed), the kernel onto signed 8 bits per output channel
- * (largest magnitude / levels), as the int8 plans map kernels. vpdpbusd reads its input bytes unsigned, so a signed
- * input is stored plus 128 (its padding as 128, the value 0) and each channel's sums corrected by 128 times the sum of
- * its 8-bit kernel, which the preparation keeps. The sums, the pooling's maximum (of 32-bit integers: the scales are positive, so it commutes with them),
- * then scales, bias and activation, and the store: fp32, or 8 bits for an int8 reader.
+ * conv_pool.c's layer in int8, for dev.osprey.backend.cpu.PooledConvPlan in int8 plans: a convolution and the 2x2,
+ * stride-2 max pooling after it, with 8-bit products summed exactly in 32 bits by VNNI (vpdpbusd: 4 u8 x s8 products
+ * into each 32-bit lane). It takes an image classifier's first layer (at most 4 input channels) and 3x3 layers of up
+ * to 64 input channels in fours (the tutorial CNN's second). The input is mapped onto 8 bits by its calibrated range
+ * (as oneDNN's int8 convolutions map theirs: x / scale, rounded to nearest even, saturated; unsigned where the range
+ * is never negative, else signed), or read as it is where an int8 layer handed it over in 8 bits. The kernel is mapped
+ * onto signed 8 bits per output channel (largest magnitude / levels), as the int8 plans map kernels. vpdpbusd reads
+ * its input bytes unsigned, so a signed input is stored plus 128 (its padding as 128, the value 0) and each channel's
+ * sums are corrected by 128 times the sum of its 8-bit kernel, which the preparation keeps. Then the pooling's maximum
+ * (of 32-bit integers: the scales are positive, so it commutes with them), the scales, bias and activation in real
+ * units, and the store: fp32, or divided by the readers' scale into 8 bits, as converting the fp32 value would.
  *
  * Why VNNI pays on one channel here when oneDNN's int8 kernels do not: they multiply 4 input channels per 32-bit lane,
  * so 1 channel wastes three quarters of each product. Here a lane's 4 products are 4 consecutive bytes of one kernel
@@ -154,7 +156,9 @@ VNNI_TARGET static void map_image(const problem *pb, int64_t n, uint8_t *img) {
        pooling may leave the last ones unread) */
     const int columns = pb->w < padded_columns - pb->pad_left ? pb->w : padded_columns - pb->pad_left;
     const __m512 inverse = _mm512_set1_ps(pb->x_inverse);
-    const __m512i low = _mm512_set1_epi32(pb->x_signed ? -128 : 0), high = _mm512_set1_epi32(pb->x_signed ? 127 : 255);
+    /* clamped in float, so no value converts out of range; a signed value plus 128 */
+    const __m512 low = _mm512_set1_ps(pb->x_signed ? -128.0f : 0.0f);
+    const __m512 high = _mm512_set1_ps(pb->x_signed ? 127.0f : 255.0f);
     const __m512i offset = _mm512_set1_epi32(pb->x_signed ? 128 : 0);
     for (int r = 0; r < pb->hp; r++) {
         uint8_t *out = img + (int64_t) r * pb->wp;
@@ -176,14 +180,15 @@ VNNI_TARGET static void map_image(const problem *pb, int64_t n, uint8_t *img) {
         }
         const float *src = (const float *) pb->x + row_at;
         for (; i + 16 <= values; i += 16) {
-            __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(src + i), inverse));
-            q = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(q, low), high), offset);
+            __m512 f = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_loadu_ps(src + i), inverse), low), high);
+            __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(f), offset);
             _mm_storeu_si128((__m128i *) (dst + i), _mm512_cvtepi32_epi8(q));
         }
         if (i < values) {
             __mmask16 rest = (__mmask16) ((1u << (values - i)) - 1);
-            __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(rest, src + i), inverse));
-            q = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(q, low), high), offset);
+            __m512 f = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(rest, src + i), inverse), low),
+                                     high);
+            __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(f), offset);
             _mm_mask_storeu_epi8(dst + i, rest, _mm512_cvtepi32_epi8(q));
         }
     }
@@ -204,24 +209,24 @@ VNNI_TARGET INLINE void finish16(const problem *pb, __m512i s00, __m512i s01, __
     if (pb->x_signed) { /* the input was stored plus 128: take 128 times the kernel's sum back (after the maximum) */
         m = _mm512_sub_epi32(m, _mm512_slli_epi32(_mm512_loadu_si512((const void *) (pb->kernel_sums + k0)), 7));
     }
-    /* in the output's units: the real value divided by y's scale (1 for fp32) */
-    const __m512 scale = _mm512_mul_ps(_mm512_loadu_ps(pb->kernel_scales + k0),
-                                       _mm512_set1_ps(pb->x_scale * pb->y_inverse));
-    __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(m), scale);
-    if (pb->bias != NULL) {
-        v = _mm512_add_ps(v, _mm512_mul_ps(_mm512_loadu_ps(pb->bias + k0), _mm512_set1_ps(pb->y_inverse)));
-    }
+    /* the real value: sums times the input's and the kernel's scales, the bias as one multiply-add, the activation */
+    const __m512 scale = _mm512_mul_ps(_mm512_loadu_ps(pb->kernel_scales + k0), _mm512_set1_ps(pb->x_scale));
+    __m512 v = pb->bias != NULL ? _mm512_fmadd_ps(_mm512_cvtepi32_ps(m), scale, _mm512_loadu_ps(pb->bias + k0))
+                                : _mm512_mul_ps(_mm512_cvtepi32_ps(m), scale);
     if (pb->rectify) {
-        v = rectify16(v, _mm512_set1_ps(pb->slope), _mm512_set1_ps(pb->cap * pb->y_inverse));
+        v = rectify16(v, _mm512_set1_ps(pb->slope), _mm512_set1_ps(pb->cap));
     }
     if (pb->y_format == Y_F32) {
         _mm512_storeu_ps((float *) pb->y + at, v);
-    } else if (pb->y_format == Y_U8) {
-        __m512i q = _mm512_max_epi32(_mm512_cvtps_epi32(v), _mm512_setzero_si512());
-        _mm_storeu_si128((__m128i *) ((uint8_t *) pb->y + at), _mm512_cvtusepi32_epi8(q));
-    } else {
-        _mm_storeu_si128((__m128i *) ((int8_t *) pb->y + at), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(v)));
+        return;
     }
+    /* divided by the readers' scale (times its inverse), clamped in float (so no value converts out of range), rounded
+       to nearest even, to 8 bits */
+    const int u8 = pb->y_format == Y_U8;
+    v = _mm512_mul_ps(v, _mm512_set1_ps(pb->y_inverse));
+    v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(u8 ? 0.0f : -128.0f)), _mm512_set1_ps(u8 ? 255.0f : 127.0f));
+    __m512i q = _mm512_cvtps_epi32(v);
+    _mm_storeu_si128((__m128i *) ((uint8_t *) pb->y + at), u8 ? _mm512_cvtusepi32_epi8(q) : _mm512_cvtsepi32_epi8(q));
 }
 
 /*
@@ -289,20 +294,23 @@ VNNI_TARGET static void pooled_rows(const problem *pb, int64_t from, int64_t to,
 
 /*
  * y (batch, ph, pw, k) = the 2x2 stride-2 max pooling of rectify(conv(x) + bias), in int8: x NHWC, fp32 mapped onto
- * 8 bits by x_scale, or 8-bit values already (x_bytes), signed where x_signed, else unsigned; the kernel as prepareInt8 wrote it; y fp32 (y_format 0) or 8 bits mapped by y_scale;
+ * 8 bits by x_scale, or 8-bit values already (x_bytes), signed where x_signed, else unsigned; the kernel as
+ * prepareInt8 wrote it; y fp32 (y_format 0) or 8 bits mapped by y_scale;
  * k a multiple of 16; scratch: int8ScratchBytes; threads: the OpenMP team.
  */
 JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_PooledConvPlan_forwardInt8(
-        JNIEnv *env, jclass type, jlong x, jboolean x_bytes, jfloat x_scale, jboolean x_signed, jint batch, jint h, jint w, jint c, jint kh, jint kw,
-        jint pad_top, jint pad_left, jint ph, jint pw, jlong u, jint k, jlong bias, jboolean rectify, jfloat slope,
-        jfloat cap, jlong y, jint y_format, jfloat y_scale, jlong scratch, jint threads) {
+        JNIEnv *env, jclass type, jlong x, jboolean x_bytes, jfloat x_scale, jboolean x_signed, jint batch, jint h,
+        jint w, jint c, jint kh, jint kw, jint pad_top, jint pad_left, jint ph, jint pw, jlong u, jint k, jlong bias,
+        jboolean rectify, jfloat slope, jfloat cap, jlong y, jint y_format, jfloat y_scale, jlong scratch,
+        jint threads) {
     (void) env;
     (void) type;
     const int groups = groups_of(kw, c);
     problem pb = {
-        .x = (const void *) (intptr_t) x, .x_bytes = x_bytes ? 1 : 0, .h = h, .w = w, .c = c, .kh = kh, .kw = kw, .pad_top = pad_top,
-        .pad_left = pad_left, .ph = ph, .pw = pw, .k = k, .hp = 2 * ph + kh - 1, .wp = (2 * pw + kw - 1) * c + SLACK,
-        .groups = groups, .x_inverse = 1.0f / x_scale, .x_signed = x_signed ? 1 : 0, .u = (const int8_t *) (intptr_t) u,
+        .x = (const void *) (intptr_t) x, .x_bytes = x_bytes ? 1 : 0, .h = h, .w = w, .c = c, .kh = kh, .kw = kw,
+        .pad_top = pad_top, .pad_left = pad_left, .ph = ph, .pw = pw, .k = k, .hp = 2 * ph + kh - 1,
+        .wp = (2 * pw + kw - 1) * c + SLACK, .groups = groups, .x_inverse = 1.0f / x_scale,
+        .x_signed = x_signed ? 1 : 0, .u = (const int8_t *) (intptr_t) u,
         .kernel_scales = (const float *) ((const int8_t *) (intptr_t) u + (int64_t) kh * groups * k * 4),
         .kernel_sums = (const int32_t *) ((const float *) ((const int8_t *) (intptr_t) u
                                                            + (int64_t) kh * groups * k * 4) + k),

@@ -338,8 +338,9 @@ public interface Backend extends AutoCloseable {
 
     /**
      * Whether an int8 inference plan can run the convolution conv and the max pooling pool after it as one int8 op
-     * ({@link ConvInference} in int8 with {@link ConvInference#maxPool}), its fp32 input mapped onto 8 bits by range as
-     * it is read; asked before {@link #keepsFp32InInt8}. The default: never.
+     * ({@link ConvInference} in int8 with {@link ConvInference#maxPool}): its input fp32, mapped onto 8 bits by range
+     * as it is read, or 8-bit values an int8 layer before handed over; its output fp32 or 8-bit for int8 readers.
+     * Asked before {@link #keepsFp32InInt8}. The default: never.
      */
     default boolean fusesMaxPoolInInt8(Conv2dSpec conv, Pool2dSpec pool, InputRange range) {
         return false;

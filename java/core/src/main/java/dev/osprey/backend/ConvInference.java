@@ -12,9 +12,10 @@ import dev.osprey.Precision;
  * see {@link Backend#fusesDepthwise}); the pointwise output is then never written. Likewise a convolution may run the
  * max pooling that alone reads its output ({@link #maxPool}, fp32: see {@link Backend#fusesMaxPool}; int8: see
  * {@link Backend#fusesMaxPoolInInt8}), writing only the pooled map; an int8 plan that keeps such a pair in fp32
- * ({@link Backend#keepsFp32InInt8}) may still have it hand its pooled map over in 8 bits (outputRange). In int8 the residual too may come as 8-bit values ({@link #residualRange}: the range its
- * producer wrote them in, which is also the range of the int8 convolutions that read it), so a ResNet's stream of
- * block outputs stays 8-bit from block to block. A record: a plan-cache key.
+ * ({@link Backend#keepsFp32InInt8}) may still have it hand its pooled map over in 8 bits (outputRange). In int8 the
+ * residual too may come as 8-bit values ({@link #residualRange}: the range its producer wrote them in, which is also
+ * the range of the int8 convolutions that read it), so a ResNet's stream of block outputs stays 8-bit from block to
+ * block. A record: a plan-cache key.
  */
 public record ConvInference(Conv2dSpec spec, boolean residual, Precision precision, InputRange inputRange,
                             boolean inputQuantized, InputRange outputRange, Conv2dSpec depthwise,

@@ -568,8 +568,8 @@ public final class ExecutionPlan implements AutoCloseable {
     }
 
     /**
-     * fp32 inference plans (and int8 ones, where such a pair stays fp32): the number of max poolings run inside the
-     * convolution before them.
+     * fp32 inference plans, and int8 ones (where the backend runs such a pair in int8 or keeps it in fp32): the number
+     * of max poolings run inside the convolution before them.
      */
     public int maxPoolFusions() {
         return maxPoolAfter.size();

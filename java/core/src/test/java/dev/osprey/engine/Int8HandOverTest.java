@@ -35,7 +35,10 @@ class Int8HandOverTest {
     private static final Backend CPU = Device.cpu().backend();
     private static final Activation.Kind LOGITS = Activation.Kind.SOFTMAX; // left out
 
-    /** Logits with hand-overs (of residuals too, or not) against without; returns [hand-overs, residual ones]. */
+    /**
+     * Logits with hand-overs (of residuals too, or not) against without; returns [hand-overs, residual ones, max
+     * poolings run inside the convolution before them].
+     */
     private static int[] compare(String name, Model model, Shape input, boolean residuals, double tolerance) {
         Graph graph = new Graph(model.inputs(), model.outputs());
         try (Network network = new Network(graph, CPU)) {
@@ -66,9 +69,15 @@ class Int8HandOverTest {
                 if (!residuals) {
                     assertEquals(0, handing.int8ResidualHandOvers(), name + ": residuals were not to be handed over");
                 }
-                return new int[] {handing.int8HandOvers(), handing.int8ResidualHandOvers()};
+                assertEquals(converting.maxPoolFusions(), handing.maxPoolFusions(), name + ": the same poolings fused");
+                return new int[] {handing.int8HandOvers(), handing.int8ResidualHandOvers(), handing.maxPoolFusions()};
             }
         }
+    }
+
+    /** compare's [hand-overs, residual ones]. */
+    private static int[] handOvers(String name, Model model, Shape input, boolean residuals, double tolerance) {
+        return java.util.Arrays.copyOf(compare(name, model, input, residuals, tolerance), 2);
     }
 
     /**
@@ -126,10 +135,26 @@ class Int8HandOverTest {
                         + "projections whose output only the next block's expansion (or the last 1x1 convolution) reads "
                         + "(5 of them adding a residual themselves), the stem to the first depthwise convolution");
         Shape image = Shape.of(28, 28, 1);
-        assertEquals(2, exact("tutorial", Models.tutorialCnn(image, 10), image),
-                "the tutorial's first convolution hands its pooled map over in 8 bits, whether it runs in int8 or in "
-                        + "fp32 with its max pooling (where the backend keeps them so: 1 input channel); the second "
-                        + "hands over through its pooling; the third's output goes to Flatten and Dense in fp32");
+        int[] tutorial = compare("tutorial", Models.tutorialCnn(image, 10), image, false, 1e-4);
+        assertEquals(2, tutorial[0], "the tutorial's first convolution hands its pooled map over in 8 bits, whether it "
+                + "runs in int8 or in fp32 with its max pooling (where the backend keeps them so: 1 input channel); the "
+                + "second hands over through its pooling (run inside it or not); the third's output goes to Flatten "
+                + "and Dense in fp32");
+        // the poolings run inside the convolutions before them where the backend runs such pairs in int8 (or keeps the
+        // first in fp32)
+        InputRange range = new InputRange(0f, 1f);
+        dev.osprey.backend.Conv2dSpec first = new dev.osprey.backend.Conv2dSpec(4, 28, 28, 1, 32, 3, 3, 1, 1, 0, 0,
+                0, 0, 1, 1, 1, true, Activation.RELU);
+        dev.osprey.backend.Conv2dSpec second = new dev.osprey.backend.Conv2dSpec(4, 13, 13, 32, 64, 3, 3, 1, 1, 0, 0,
+                0, 0, 1, 1, 1, true, Activation.RELU);
+        dev.osprey.backend.Pool2dSpec firstPool = new dev.osprey.backend.Pool2dSpec(
+                dev.osprey.backend.Pool2dSpec.Mode.MAX, 4, 26, 26, 32, 2, 2, 2, 2, 0, 0, 0, 0);
+        dev.osprey.backend.Pool2dSpec secondPool = new dev.osprey.backend.Pool2dSpec(
+                dev.osprey.backend.Pool2dSpec.Mode.MAX, 4, 11, 11, 64, 2, 2, 2, 2, 0, 0, 0, 0);
+        int fused = (CPU.fusesMaxPoolInInt8(first, firstPool, range)
+                || CPU.fusesMaxPool(first, firstPool) && CPU.keepsFp32InInt8(first, firstPool) ? 1 : 0)
+                + (CPU.fusesMaxPoolInInt8(second, secondPool, range) ? 1 : 0);
+        assertEquals(fused, tutorial[2], "the tutorial's poolings run inside their convolutions in int8");
     }
 
     /**
@@ -165,7 +190,7 @@ class Int8HandOverTest {
         SymbolicTensor a = conv(in);
         SymbolicTensor sum = new Add().apply(a, new Conv2D(4, 3).padding(Padding.SAME).apply(a));
         org.junit.jupiter.api.Assertions.assertArrayEquals(new int[] {2, 1},
-                compare("a convolution read by the sum the next one adds", withHead(in, conv(sum)), shape, true,
+                handOvers("a convolution read by the sum the next one adds", withHead(in, conv(sum)), shape, true,
                         0.03), "a goes over to b and to b's sum; b to the last convolution");
 
         Input in2 = Input.shape(9, 9, 3);
@@ -173,7 +198,7 @@ class Int8HandOverTest {
         SymbolicTensor capped = new dev.osprey.layers.ReLU(6f, 0f).apply(
                 new Add().apply(a2, new Conv2D(4, 3).padding(Padding.SAME).apply(a2)));
         org.junit.jupiter.api.Assertions.assertArrayEquals(new int[] {1, 0},
-                compare("a sum with ReLU6 after it", withHead(in2, conv(capped)), shape, true, 1e-4),
+                handOvers("a sum with ReLU6 after it", withHead(in2, conv(capped)), shape, true, 1e-4),
                 "only the adding convolution hands over (to the last one); its residual stays fp32");
 
         Input in3 = Input.shape(9, 9, 3);
@@ -181,7 +206,7 @@ class Int8HandOverTest {
         SymbolicTensor pooled = new MaxPooling2D(3).strides(1).padding(Padding.SAME).apply(t);
         SymbolicTensor added = new Add().apply(t, new Conv2D(4, 3).padding(Padding.SAME).apply(pooled));
         org.junit.jupiter.api.Assertions.assertArrayEquals(new int[] {1, 0},
-                compare("a residual whose convolution reads it through a max pooling", withHead(in3, conv(added)),
+                handOvers("a residual whose convolution reads it through a max pooling", withHead(in3, conv(added)),
                         shape, true, 1e-4), "t stays fp32; the adding convolution hands over to the last one");
     }
 }

@@ -593,14 +593,14 @@ public final class CpuBackend implements Backend {
 
     /**
      * Where Osprey's pooled kernel takes the layer in int8 ({@link PooledConvPlan#int8Fits}: VNNI, output channels in
-     * sixteens), unless -Dosprey.cpu.pooledFp32InInt8=false has such layers run through
-     * oneDNN's int8 kernels instead.
+     * sixteens), unless -Dosprey.cpu.pooledInt8=false turns that off (the few-channel first layer then stays fp32 in
+     * Osprey's kernel where {@link #keepsFp32InInt8} says so, the rest goes to oneDNN's int8 kernels).
      */
     @Override
     public synchronized boolean fusesMaxPoolInInt8(Conv2dSpec conv, Pool2dSpec pool,
                                                    dev.osprey.backend.InputRange range) {
         checkOpen();
-        return POOLED_FP32_IN_INT8 && PooledConvPlan.int8Fits(conv, pool, range);
+        return POOLED_INT8 && PooledConvPlan.int8Fits(conv, pool, range);
     }
 
     /**
@@ -615,13 +615,17 @@ public final class CpuBackend implements Backend {
                 && conv.filters() <= PooledConvPlan.MAX_QUANTIZED_CHANNELS;
     }
 
-    /** -Dosprey.cpu.pooledFp32InInt8=false runs such layers in int8 too, to compare. */
+    /** -Dosprey.cpu.pooledInt8=false leaves the int8 pooled kernel out, to compare. */
+    private static final boolean POOLED_INT8 = Boolean.parseBoolean(System.getProperty("osprey.cpu.pooledInt8",
+            "true"));
+
+    /** -Dosprey.cpu.pooledFp32InInt8=false runs such layers in oneDNN's int8 kernels, to compare. */
     private static final boolean POOLED_FP32_IN_INT8 =
             Boolean.parseBoolean(System.getProperty("osprey.cpu.pooledFp32InInt8", "true"));
 
     /**
-     * The plan that runs op: Osprey's pooled, pointwise or depthwise kernel where one fits, its Winograd kernel where
-     * {@link #winograd} picks it (with a max pooling after it too), else oneDNN's.
+     * The plan that runs op: Osprey's pooled kernel (fp32 or int8), pointwise or depthwise kernel where one fits, its
+     * Winograd kernel where {@link #winograd} picks it (with a max pooling after it too), else oneDNN's.
      */
     InferenceConv inferenceConv(ConvInference op) { // package-private: tests read its plan
         if (op.maxPool() != null && (op.precision() == Precision.INT8
@@ -649,7 +653,7 @@ public final class CpuBackend implements Backend {
         int tile = winograd.tile(op);
         if (tile == 0 && op.maxPool() != null) {
             throw new IllegalArgumentException("expected a convolution with a max pooling after it that this backend "
-                    + "fuses (fusesMaxPool), received " + op);
+                    + "fuses (fusesMaxPool, or in int8 fusesMaxPoolInInt8 or keepsFp32InInt8), received " + op);
         }
         if (tile == 0) {
             return convInference(op);

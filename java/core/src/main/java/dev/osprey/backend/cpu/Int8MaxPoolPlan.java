@@ -16,7 +16,8 @@ import org.bytedeco.dnnl.global.dnnl;
  * Osprey's kernel ({@code native/cpu/max_pool8.c}, 32 channels a vector) runs it where its library is loaded on a
  * processor with AVX2, oneDNN's otherwise; the same bytes either way. On the tutorial CNN's second pooling at batch 256
  * oneDNN's took 0.14 ms, 9% of the model's int8 inference. {@code -Dosprey.cpu.int8MaxPool=onednn} keeps oneDNN's, to
- * compare ({@code osprey}, the default, takes Osprey's where it can run).
+ * compare ({@code osprey}, the default, takes Osprey's where it can run); read when a plan is made, so set it before a
+ * backend's first int8 pooling.
  */
 final class Int8MaxPoolPlan implements AutoCloseable {
     /** A plan-cache key: the pooling, and whether its values are unsigned. */

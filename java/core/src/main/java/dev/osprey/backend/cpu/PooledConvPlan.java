@@ -26,18 +26,22 @@ final class PooledConvPlan implements InferenceConv {
     /**
      * The most input channels it takes: each input value is broadcast to the output channels, which pays where there
      * are few (the tutorial CNN's first layer, 1 channel: its convolution and pooling ran 2.0 + 1.3 ms at batch 256
-     * through oneDNN on 2 AVX2 cores, op-profile-2026-12-03T1208Z.md); wider inputs are oneDNN's direct kernels' ground.
+     * through oneDNN on 2 AVX2 cores, op-profile-2026-12-03T1208Z.md); wider inputs are oneDNN's direct kernels'
+     * ground in fp32.
      */
     static final int MAX_INPUT_CHANNELS = 4;
     /** The most output channels an 8-bit output takes (the kernel stages each pixel's fp32 values on its stack). */
     static final int MAX_QUANTIZED_CHANNELS = 1024;
     /**
-     * The most input channels the int8 kernel takes (in fours past {@link #MAX_INPUT_CHANNELS}): it reads the whole
-     * 8-bit kernel for each pooled output, which stays in the L1 cache up to 3x3 x 64 x 64 channels (144 KiB at 128
-     * output channels, from L2). The tutorial CNN's second convolution, 32 to 64 channels, ran 0.64 ms in oneDNN's
-     * int8 kernel and 0.04 ms in the pooling after it at batch 256; here, pooled in one pass, see the README.
+     * The most input channels the int8 kernel takes past {@link #MAX_INPUT_CHANNELS} (in fours, 3x3 kernels only, at
+     * most {@link #MAX_INT8_WIDE_OUTPUT_CHANNELS} output channels): it reads the whole 8-bit kernel for each pooled
+     * output, 36 KiB at 64 x 64 channels, which stays in the L1 cache (72 KiB at 128 output channels, from L2). The
+     * tutorial CNN's second convolution, 32 to 64 channels, and its pooling took 0.80 + 0.15 ms at batch 256 through
+     * oneDNN and 0.54 ms here (benchmarks/results/int8-pooled-kernels-2026-12-05.md); wider layers were not measured.
      */
     static final int MAX_INT8_INPUT_CHANNELS = 64;
+    /** The most output channels the int8 kernel takes with more than {@link #MAX_INPUT_CHANNELS} input channels. */
+    static final int MAX_INT8_WIDE_OUTPUT_CHANNELS = 128;
     private static final String UNAVAILABLE = NativeCpu.kernelUnavailable("the pooled convolution",
             PooledConvPlan::supported);
     /**
@@ -64,23 +68,25 @@ final class PooledConvPlan implements InferenceConv {
     private final boolean inputBytes; // int8: the input holds 8-bit values already (handed over by an int8 layer)
     private final CpuTensor scratch; // int8: each thread's input mapped onto 8 bits; else null
 
-    /** Plans op, whose convolution and pooling must {@link #fits}, for the calling thread's current OpenMP team. */
+    /**
+     * Plans op, whose convolution and pooling must {@link #fits} (fp32) or {@link #int8Fits} (int8), for the calling
+     * thread's current OpenMP team.
+     */
     PooledConvPlan(ConvInference op) {
         this(op, NativeCpu.wideVectorsAllowed() && WIDE);
     }
 
     /**
-     * As {@link #PooledConvPlan(ConvInference)}, in 512-bit vectors where wide (and the processor has them); an int8 op
-     * must {@link #int8Fits}.
+     * As {@link #PooledConvPlan(ConvInference)}, in 512-bit vectors where wide (and the processor has them; fp32 only).
      */
     PooledConvPlan(ConvInference op, boolean wide) {
         boolean int8 = op.precision() == Precision.INT8;
         if (op.maxPool() == null || !(int8 ? int8Fits(op.spec(), op.maxPool(), op.inputRange())
                 : op.precision() == Precision.FP32 && fits(op.spec(), op.maxPool()))) {
-            throw new IllegalArgumentException("expected an fp32 convolution of at most " + MAX_INPUT_CHANNELS
-                    + " input channels with a 2x2 max pooling of stride 2 after it, as the pooled kernel computes them "
-                    + "(in int8: on a processor with VNNI, up to " + MAX_INT8_INPUT_CHANNELS + " input channels in fours, "
-                    + "output channels in multiples of 16), received " + op);
+            throw new IllegalArgumentException("expected a convolution with a 2x2 max pooling of stride 2 after it, as "
+                    + "the pooled kernel computes them (fp32: at most " + MAX_INPUT_CHANNELS + " input channels; int8: "
+                    + "on a processor with VNNI, output channels in multiples of 16, and past " + MAX_INPUT_CHANNELS
+                    + " input channels up to " + MAX_INT8_INPUT_CHANNELS + " in fours, 3x3), received " + op);
         }
         this.spec = op.spec();
         this.pool = op.maxPool();
@@ -107,15 +113,17 @@ final class PooledConvPlan implements InferenceConv {
 
     /**
      * Whether the int8 kernel computes conv then pool here: the geometry {@link #fits} takes but for the input
-     * channels (up to {@link #MAX_INPUT_CHANNELS}, or in fours up to {@link #MAX_INT8_INPUT_CHANNELS}), the processor
-     * has VNNI, the input was calibrated (range), the output channels come in sixteens, at most
-     * {@link #MAX_QUANTIZED_CHANNELS}.
+     * channels (up to {@link #MAX_INPUT_CHANNELS}; or in fours up to {@link #MAX_INT8_INPUT_CHANNELS} with a 3x3
+     * kernel and at most {@link #MAX_INT8_WIDE_OUTPUT_CHANNELS} output channels), the processor has VNNI, the input was
+     * calibrated (range), the output channels come in sixteens, at most {@link #MAX_QUANTIZED_CHANNELS}.
      */
     static boolean int8Fits(Conv2dSpec conv, Pool2dSpec pool, dev.osprey.backend.InputRange range) {
         int c = conv.inC();
-        return INT8 && range != null && (c <= MAX_INPUT_CHANNELS || c % 4 == 0 && c <= MAX_INT8_INPUT_CHANNELS)
-                && geometryFits(conv, pool) && conv.filters() % 16 == 0 && conv.filters() <= MAX_QUANTIZED_CHANNELS
-                && InferenceOperands.VNNI;
+        boolean wide = c > MAX_INPUT_CHANNELS;
+        return INT8 && range != null && geometryFits(conv, pool) && conv.filters() % 16 == 0
+                && conv.filters() <= MAX_QUANTIZED_CHANNELS && InferenceOperands.VNNI
+                && (!wide || c % 4 == 0 && c <= MAX_INT8_INPUT_CHANNELS && conv.kernelH() == 3 && conv.kernelW() == 3
+                        && conv.filters() <= MAX_INT8_WIDE_OUTPUT_CHANNELS);
     }
 
     /** Null where the kernel can run on this machine; otherwise why not. */
@@ -172,7 +180,8 @@ final class PooledConvPlan implements InferenceConv {
             throw new IllegalArgumentException("the pooled convolution adds no residual, received one");
         }
         if (int8) {
-            forwardInt8(x.pointer().address(), inputBytes, inputScale, inputSigned, spec.batch(), spec.inH(), spec.inW(), spec.inC(),
+            forwardInt8(x.pointer().address(), inputBytes, inputScale, inputSigned, spec.batch(), spec.inH(),
+                    spec.inW(), spec.inC(),
                     spec.kernelH(), spec.kernelW(), spec.padTop(), spec.padLeft(), pool.outH(), pool.outW(),
                     kernel.pointer().address(), spec.filters(), bias == null ? 0 : bias.pointer().address(), rectify,
                     slope, cap, y.pointer().address(), outputFormat, outputScale, scratch.pointer().address(),
@@ -225,7 +234,8 @@ final class PooledConvPlan implements InferenceConv {
      * forward in int8: x fp32, mapped onto 8 bits by xScale, or 8-bit values already (xBytes), signed where xSigned,
      * else unsigned; the kernel as prepareInt8 wrote it; k a multiple of 16; scratch: int8ScratchBytes.
      */
-    private static native void forwardInt8(long x, boolean xBytes, float xScale, boolean xSigned, int batch, int h, int w, int c, int kh, int kw,
+    private static native void forwardInt8(long x, boolean xBytes, float xScale, boolean xSigned, int batch, int h,
+                                           int w, int c, int kh, int kw,
                                            int padTop, int padLeft, int ph, int pw, long kernel, int k, long bias,
                                            boolean rectify, float slope, float cap, long y, int yFormat, float yScale,
                                            long scratch, int threads);

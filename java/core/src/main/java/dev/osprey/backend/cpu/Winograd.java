@@ -273,7 +273,7 @@ final class Winograd {
      */
     static boolean fits(ConvInference op) {
         Conv2dSpec s = op.spec();
-        return op.precision() == Precision.FP32 && op.depthwise() == null && fitsShape(s)
+        return op.precision() == Precision.FP32 && op.depthwise() == null && !op.quantizedOutput() && fitsShape(s)
                 && (op.maxPool() == null || MaxPoolFusion.takes(s, op.maxPool()))
                 && s.outH() > 0 && s.outW() > 0
                 && (s.activation().kind() == Activation.Kind.LINEAR || s.activation().kind() == Activation.Kind.RELU);

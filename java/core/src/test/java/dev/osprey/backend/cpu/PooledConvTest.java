@@ -292,34 +292,8 @@ class PooledConvTest {
             float[] k = random(r, s.kernelH() * s.kernelW() * s.inC() * s.filters());
             float[] b = s.hasBias() ? random(r, s.filters()) : null;
             ConvInference op = new ConvInference(s, false, Precision.INT8, in, false, out).withMaxPool(p);
-            InferenceConv plan = backend.inferenceConv(op);
-            assertEquals("osprey_conv_maxpool_int8:avx512_core_vnni", plan.implementation(), s + " from " + in);
-            float[] expected = int8Reference(s, p, x, null, k, b, in, out);
-            float[] actual = new float[expected.length];
-            try (CpuTensor tx = tensor(x, s.inputShape()); CpuTensor tk = tensor(k, s.kernelShape());
-                 CpuTensor prepared = CpuTensor.allocate(new int[] {Math.toIntExact(plan.preparedFloats())});
-                 CpuTensor tb = b == null ? null : tensor(b, b.length);
-                 CpuTensor y = CpuTensor.allocate(p.outputShape())) {
-                plan.prepare(tk, prepared);
-                plan.forward(tx, prepared, tb, null, y);
-                if (out == null) {
-                    y.buffer().get(0, actual);
-                } else {
-                    byte[] q = new byte[actual.length];
-                    new org.bytedeco.javacpp.BytePointer(y.pointer()).get(q, 0, q.length);
-                    for (int j = 0; j < q.length; j++) {
-                        actual[j] = out.unsigned() ? q[j] & 0xff : q[j];
-                    }
-                }
-            }
-            double largest = 1e-6;
-            for (float v : expected) {
-                largest = Math.max(largest, Math.abs(v));
-            }
-            for (int j = 0; j < expected.length; j++) {
-                double tolerance = out == null ? 1e-6 * largest : 1; // 8 bits: a tie may round the other way
-                assertTrue(Math.abs(expected[j] - actual[j]) <= tolerance, s + " from " + in + ": output " + j + " is "
-                        + actual[j] + ", expected " + expected[j]);
+            try (CpuTensor tx = tensor(x, s.inputShape())) {
+                assertInt8Outputs(op, tx, k, b, int8Reference(s, p, x, null, k, b, in, out));
             }
         }
         assertFalse(PooledConvPlan.int8Fits(conv(1, 8, 8, 1, 24, 3, VALID, true, Activation.RELU),
@@ -362,42 +336,54 @@ class PooledConvTest {
             float[] b = s.hasBias() ? random(r, s.filters()) : null;
             ConvInference op = new ConvInference(s, false, Precision.INT8, in, true, out).withMaxPool(p);
             assertTrue(op.quantizedInput());
-            InferenceConv plan = backend.inferenceConv(op);
-            assertEquals("osprey_conv_maxpool_int8:avx512_core_vnni", plan.implementation(), s.toString());
-            float[] expected = int8Reference(s, p, null, x, k, b, in, out);
-            float[] actual = new float[expected.length];
-            try (CpuTensor tx = CpuTensor.allocate(new int[] {x.length});
-                 CpuTensor tk = tensor(k, s.kernelShape());
-                 CpuTensor prepared = CpuTensor.allocate(new int[] {Math.toIntExact(plan.preparedFloats())});
-                 CpuTensor tb = b == null ? null : tensor(b, b.length);
-                 CpuTensor y = CpuTensor.allocate(p.outputShape())) {
+            try (CpuTensor tx = CpuTensor.allocate(new int[] {x.length})) {
                 new org.bytedeco.javacpp.BytePointer(tx.pointer()).put(x, 0, x.length);
-                plan.prepare(tk, prepared);
-                plan.forward(tx, prepared, tb, null, y);
-                if (out == null) {
-                    y.buffer().get(0, actual);
-                } else {
-                    byte[] q = new byte[actual.length];
-                    new org.bytedeco.javacpp.BytePointer(y.pointer()).get(q, 0, q.length);
-                    for (int j = 0; j < q.length; j++) {
-                        actual[j] = out.unsigned() ? q[j] & 0xff : q[j];
-                    }
-                }
-            }
-            double largest = 1e-6;
-            for (float v : expected) {
-                largest = Math.max(largest, Math.abs(v));
-            }
-            for (int j = 0; j < expected.length; j++) {
-                double tolerance = out == null ? 1e-6 * largest : 1;
-                assertTrue(Math.abs(expected[j] - actual[j]) <= tolerance, s + " from " + in + ": output " + j + " is "
-                        + actual[j] + ", expected " + expected[j]);
+                assertInt8Outputs(op, tx, k, b, int8Reference(s, p, null, x, k, b, in, out));
             }
         }
         assertFalse(PooledConvPlan.int8Fits(conv(1, 8, 8, 6, 16, 3, VALID, true, Activation.RELU),
                 pool(conv(1, 8, 8, 6, 16, 3, VALID, true, Activation.RELU)), unsigned), "6 input channels");
         assertFalse(PooledConvPlan.int8Fits(conv(1, 8, 8, 68, 16, 3, VALID, true, Activation.RELU),
                 pool(conv(1, 8, 8, 68, 16, 3, VALID, true, Activation.RELU)), unsigned), "68 input channels");
+    }
+
+    /**
+     * op (int8, pooled) on input x through the backend's plan and through plans on teams of 1 and 3 threads (rows of an
+     * image split between threads, each with its own scratch): every output exactly expected (fp32 values, or 8-bit
+     * steps widened to floats), since the kernel and int8Reference take the same operations in the same order.
+     */
+    private static void assertInt8Outputs(ConvInference op, CpuTensor x, float[] k, float[] b, float[] expected) {
+        Conv2dSpec s = op.spec();
+        Pool2dSpec p = op.maxPool();
+        InferenceConv chosen = backend.inferenceConv(op);
+        assertEquals("osprey_conv_maxpool_int8:avx512_core_vnni", chosen.implementation(), op.toString());
+        for (int team : new int[] {0, 1, 3}) {
+            PooledConvPlan own = team == 0 ? null : OpenMpTeam.sized(team, () -> new PooledConvPlan(op));
+            InferenceConv plan = own == null ? chosen : own;
+            float[] actual = new float[expected.length];
+            try (CpuTensor tk = tensor(k, s.kernelShape());
+                 CpuTensor prepared = CpuTensor.allocate(new int[] {Math.toIntExact(plan.preparedFloats())});
+                 CpuTensor tb = b == null ? null : tensor(b, b.length);
+                 CpuTensor y = CpuTensor.allocate(p.outputShape())) {
+                plan.prepare(tk, prepared);
+                plan.forward(x, prepared, tb, null, y);
+                if (!op.quantizedOutput()) {
+                    y.buffer().get(0, actual);
+                } else {
+                    byte[] q = new byte[actual.length];
+                    new org.bytedeco.javacpp.BytePointer(y.pointer()).get(q, 0, q.length);
+                    for (int j = 0; j < q.length; j++) {
+                        actual[j] = op.outputRange().unsigned() ? q[j] & 0xff : q[j];
+                    }
+                }
+            } finally {
+                if (own != null) {
+                    own.close();
+                }
+            }
+            org.junit.jupiter.api.Assertions.assertArrayEquals(expected, actual, 0f, op + " on "
+                    + (team == 0 ? "the backend's team" : team + " threads"));
+        }
     }
 
     /**
@@ -452,17 +438,16 @@ class PooledConvTest {
                                 best = Math.max(best, sum);
                             }
                         }
-                        float v = (float) best * (ws[o] * (in.scale() * yInverse));
-                        if (b != null) {
-                            v += b[o] * yInverse;
-                        }
+                        // the real value: sums times both scales, the bias in one multiply-add, the activation
+                        float scale = ws[o] * in.scale();
+                        float v = b != null ? Math.fma((float) best, scale, b[o]) : (float) best * scale;
                         if (a.kind() == Activation.Kind.RELU) {
-                            float cap = a.maxValue() * yInverse;
-                            v = v < 0 ? v * a.alpha() : Math.min(v, cap);
+                            v = v < 0 ? v * a.alpha() : Math.min(v, a.maxValue());
                         }
                         int at = ((n * p.outH() + py) * p.outW() + px) * kk + o;
-                        y[at] = out == null ? v : (float) Math.max(out.unsigned() ? 0 : -128,
-                                Math.min(out.unsigned() ? 255 : 127, Math.rint(v)));
+                        // 8 bits: times the inverse of the readers' scale, clamped, rounded to nearest even
+                        y[at] = out == null ? v : (float) Math.rint(Math.max(out.unsigned() ? 0f : -128f,
+                                Math.min(out.unsigned() ? 255f : 127f, v * yInverse)));
                     }
                 }
             }
