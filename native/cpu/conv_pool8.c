@@ -203,8 +203,11 @@ typedef int32_t unaligned_int32 __attribute__((aligned(1), may_alias));
  * their maximum (of 32-bit integers: the scales are positive, so it commutes with them), scaled, the bias, the
  * activation, stored at `at` (an element index of y).
  */
+/* The activations the kernel is compiled for: none, Keras' ReLU without slope or cap, any other ReLU. */
+enum { ACT_NONE, ACT_RELU, ACT_GENERAL };
+
 VNNI_TARGET INLINE void finish16(const problem *pb, __m512i s00, __m512i s01, __m512i s10, __m512i s11, int k0,
-                                 int64_t at) {
+                                 int64_t at, const int act) {
     __m512i m = _mm512_max_epi32(_mm512_max_epi32(s00, s01), _mm512_max_epi32(s10, s11));
     if (pb->x_signed) { /* the input was stored plus 128: take 128 times the kernel's sum back (after the maximum) */
         m = _mm512_sub_epi32(m, _mm512_slli_epi32(_mm512_loadu_si512((const void *) (pb->kernel_sums + k0)), 7));
@@ -213,8 +216,10 @@ VNNI_TARGET INLINE void finish16(const problem *pb, __m512i s00, __m512i s01, __
     const __m512 scale = _mm512_mul_ps(_mm512_loadu_ps(pb->kernel_scales + k0), _mm512_set1_ps(pb->x_scale));
     __m512 v = pb->bias != NULL ? _mm512_fmadd_ps(_mm512_cvtepi32_ps(m), scale, _mm512_loadu_ps(pb->bias + k0))
                                 : _mm512_mul_ps(_mm512_cvtepi32_ps(m), scale);
-    if (pb->rectify) {
+    if (act == ACT_GENERAL) {
         v = rectify16(v, _mm512_set1_ps(pb->slope), _mm512_set1_ps(pb->cap));
+    } else if (act == ACT_RELU && pb->y_format != Y_U8) { /* unsigned 8 bits clamp at 0 below anyway */
+        v = _mm512_max_ps(_mm512_setzero_ps(), v); /* rectify16's value, a NaN included */
     }
     if (pb->y_format == Y_F32) {
         _mm512_storeu_ps((float *) pb->y + at, v);
@@ -235,7 +240,7 @@ VNNI_TARGET INLINE void finish16(const problem *pb, __m512i s00, __m512i s01, __
  * broadcast once for every vector of channels, then finish16.
  */
 VNNI_TARGET INLINE void pooled_output(const problem *pb, const uint8_t *img, int py, int px, int k0, const int vectors,
-                                      int64_t at) {
+                                      int64_t at, const int act) {
     __m512i s[4][4]; /* [vector][conv output: 00, 01, 10, 11] */
     for (int v = 0; v < vectors; v++) {
         for (int o = 0; o < 4; o++) {
@@ -261,12 +266,15 @@ VNNI_TARGET INLINE void pooled_output(const problem *pb, const uint8_t *img, int
         }
     }
     for (int v = 0; v < vectors; v++) {
-        finish16(pb, s[v][0], s[v][1], s[v][2], s[v][3], k0 + 16 * v, at + 16 * v);
+        finish16(pb, s[v][0], s[v][1], s[v][2], s[v][3], k0 + 16 * v, at + 16 * v, act);
     }
 }
 
-/* Pooled rows from .. to-1 over the batch, each image mapped into img when its first row here comes. */
-VNNI_TARGET static void pooled_rows(const problem *pb, int64_t from, int64_t to, uint8_t *img) {
+/*
+ * Pooled rows from .. to-1 over the batch, each image mapped into img when its first row here comes; compiled per
+ * activation (act), so a plain ReLU costs one instruction, or none before an unsigned 8-bit store.
+ */
+VNNI_TARGET INLINE void pooled_rows_body(const problem *pb, int64_t from, int64_t to, uint8_t *img, const int act) {
     int64_t mapped = -1;
     for (int64_t r = from; r < to; r++) {
         int64_t n = r / pb->ph;
@@ -279,17 +287,29 @@ VNNI_TARGET static void pooled_rows(const problem *pb, int64_t from, int64_t to,
             const int64_t at = (r * pb->pw + px) * pb->k;
             int k0 = 0;
             for (; k0 + 64 <= pb->k; k0 += 64) {
-                pooled_output(pb, img, py, px, k0, 4, at + k0);
+                pooled_output(pb, img, py, px, k0, 4, at + k0, act);
             }
             if (k0 + 32 <= pb->k) {
-                pooled_output(pb, img, py, px, k0, 2, at + k0);
+                pooled_output(pb, img, py, px, k0, 2, at + k0, act);
                 k0 += 32;
             }
             if (k0 < pb->k) {
-                pooled_output(pb, img, py, px, k0, 1, at + k0);
+                pooled_output(pb, img, py, px, k0, 1, at + k0, act);
             }
         }
     }
+}
+
+VNNI_TARGET static void pooled_rows_none(const problem *pb, int64_t from, int64_t to, uint8_t *img) {
+    pooled_rows_body(pb, from, to, img, ACT_NONE);
+}
+
+VNNI_TARGET static void pooled_rows_relu(const problem *pb, int64_t from, int64_t to, uint8_t *img) {
+    pooled_rows_body(pb, from, to, img, ACT_RELU);
+}
+
+VNNI_TARGET static void pooled_rows_general(const problem *pb, int64_t from, int64_t to, uint8_t *img) {
+    pooled_rows_body(pb, from, to, img, ACT_GENERAL);
 }
 
 /*
@@ -318,16 +338,18 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_PooledConvPlan_forwardInt8(
         .y = (void *) (intptr_t) y, .y_format = y_format, .y_inverse = y_format == Y_F32 ? 1.0f : 1.0f / y_scale};
     const int64_t per_thread = image_bytes(c, kh, kw, ph, pw);
     uint8_t *base = (uint8_t *) (((intptr_t) scratch + 63) & ~(intptr_t) 63);
+    void (*rows_of)(const problem *, int64_t, int64_t, uint8_t *) =
+        !rectify ? pooled_rows_none : slope == 0 && isinf(cap) && cap > 0 ? pooled_rows_relu : pooled_rows_general;
     const int64_t rows = (int64_t) batch * ph;
     int team = rows < threads ? (int) rows : threads;
     if (team <= 1) {
-        pooled_rows(&pb, 0, rows, base);
+        rows_of(&pb, 0, rows, base);
         return;
     }
 #pragma omp parallel num_threads(team)
     {
         int id = omp_get_thread_num(), size = omp_get_num_threads();
-        pooled_rows(&pb, rows * id / size, rows * (id + 1) / size, base + per_thread * id);
+        rows_of(&pb, rows * id / size, rows * (id + 1) / size, base + per_thread * id);
     }
 }
 #endif
