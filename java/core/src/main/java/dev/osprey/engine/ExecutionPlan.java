@@ -649,8 +649,8 @@ public final class ExecutionPlan implements AutoCloseable {
      */
     private void planInt8HandOvers(List<Node> nodes, Map<Node, Node> foldedInto, boolean residuals) {
         for (Node producer : nodes) {
+            // a pair kept in fp32 (fp32Calls: always a convolution with its pooling) may hand over too
             if (!(producer.layer() instanceof Fusion.Int8HandOver) || foldedInto.containsKey(producer)
-                    || fp32Calls.contains(producer) && !maxPoolAfter.containsKey(producer)
                     || absorbedInto.containsKey(producer) || inputRanges.get(producer.layer().name()) == null
                     || producer.layer() instanceof Fusion.LinearOp op
                     && op.activation().kind() == Activation.Kind.SOFTMAX) {
