@@ -271,10 +271,96 @@ VNNI_TARGET INLINE void pooled_output(const problem *pb, const uint8_t *img, int
 }
 
 /*
+ * Pooled rows from .. to-1 for a first layer whose kernel rows are one 4-byte group each (kw x c <= 4: a 3x3 kernel on
+ * 1 channel) and 3 rows, of 16 or 32 output channels (vectors 1 or 2): the general path below reloads the kernel and
+ * the per-channel constants for every pooled output, since its stores may alias them, and loads the two convolution
+ * rows' shared input rows twice. Here the 3 x vectors kernel vectors and the constants are loaded once into registers,
+ * and each of the 4 input rows under a pooled row is broadcast once per column: 8 loads for the 12 x vectors
+ * multiply-adds of a pooled output. The same arithmetic as finish16, so the same bits.
+ */
+VNNI_TARGET INLINE void pooled_rows_one_group3(const problem *pb, int64_t from, int64_t to, uint8_t *img,
+                                               const int vectors, const int act) {
+    const int c = pb->c, wp = pb->wp, pw = pb->pw, k = pb->k, x_signed = pb->x_signed, y_format = pb->y_format;
+    const int has_bias = pb->bias != NULL;
+    __m512i w[3][2], correction[2];
+    __m512 scale[2], bias[2];
+    for (int v = 0; v < vectors; v++) {
+        for (int a = 0; a < 3; a++) {
+            w[a][v] = _mm512_loadu_si512((const void *) (pb->u + ((int64_t) a * k + 16 * v) * 4));
+        }
+        scale[v] = _mm512_mul_ps(_mm512_loadu_ps(pb->kernel_scales + 16 * v), _mm512_set1_ps(pb->x_scale));
+        bias[v] = has_bias ? _mm512_loadu_ps(pb->bias + 16 * v) : _mm512_setzero_ps();
+        correction[v] = _mm512_slli_epi32(_mm512_loadu_si512((const void *) (pb->kernel_sums + 16 * v)), 7);
+    }
+    const __m512 slope = _mm512_set1_ps(pb->slope), cap = _mm512_set1_ps(pb->cap);
+    const __m512 y_inverse = _mm512_set1_ps(pb->y_inverse);
+    const __m512 low = _mm512_set1_ps(y_format == Y_U8 ? 0.0f : -128.0f);
+    const __m512 high = _mm512_set1_ps(y_format == Y_U8 ? 255.0f : 127.0f);
+    void *const y = pb->y;
+    int64_t mapped = -1;
+    for (int64_t r = from; r < to; r++) {
+        int64_t n = r / pb->ph;
+        int py = (int) (r % pb->ph);
+        if (n != mapped) {
+            map_image(pb, n, img);
+            mapped = n;
+        }
+        const uint8_t *row = img + (int64_t) 2 * py * wp;
+        for (int px = 0; px < pw; px++) {
+            const uint8_t *p = row + (int64_t) 2 * px * c;
+            __m512i x[4][2];
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) {
+                x[i][0] = BROADCAST4(p + (int64_t) i * wp);
+                x[i][1] = BROADCAST4(p + (int64_t) i * wp + c);
+            }
+            const int64_t at = (r * pw + px) * k;
+            for (int v = 0; v < vectors; v++) {
+                __m512i s00 = _mm512_setzero_si512(), s01 = s00, s10 = s00, s11 = s00;
+#pragma GCC unroll 3
+                for (int a = 0; a < 3; a++) {
+                    DPBUSD(s00, x[a][0], w[a][v]);
+                    DPBUSD(s01, x[a][1], w[a][v]);
+                    DPBUSD(s10, x[a + 1][0], w[a][v]);
+                    DPBUSD(s11, x[a + 1][1], w[a][v]);
+                }
+                __m512i m = _mm512_max_epi32(_mm512_max_epi32(s00, s01), _mm512_max_epi32(s10, s11));
+                if (x_signed) {
+                    m = _mm512_sub_epi32(m, correction[v]);
+                }
+                __m512 val = has_bias ? _mm512_fmadd_ps(_mm512_cvtepi32_ps(m), scale[v], bias[v])
+                                      : _mm512_mul_ps(_mm512_cvtepi32_ps(m), scale[v]);
+                if (act == ACT_GENERAL) {
+                    val = rectify16(val, slope, cap);
+                } else if (act == ACT_RELU && y_format != Y_U8) {
+                    val = _mm512_max_ps(_mm512_setzero_ps(), val);
+                }
+                if (y_format == Y_F32) {
+                    _mm512_storeu_ps((float *) y + at + 16 * v, val);
+                    continue;
+                }
+                val = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(val, y_inverse), low), high);
+                __m512i q = _mm512_cvtps_epi32(val);
+                _mm_storeu_si128((__m128i *) ((uint8_t *) y + at + 16 * v),
+                                 y_format == Y_U8 ? _mm512_cvtusepi32_epi8(q) : _mm512_cvtsepi32_epi8(q));
+            }
+        }
+    }
+}
+
+/*
  * Pooled rows from .. to-1 over the batch, each image mapped into img when its first row here comes; compiled per
  * activation (act), so a plain ReLU costs one instruction, or none before an unsigned 8-bit store.
  */
 VNNI_TARGET INLINE void pooled_rows_body(const problem *pb, int64_t from, int64_t to, uint8_t *img, const int act) {
+    if (pb->groups == 1 && pb->kh == 3 && (pb->k == 16 || pb->k == 32)) {
+        if (pb->k == 16) {
+            pooled_rows_one_group3(pb, from, to, img, 1, act);
+        } else {
+            pooled_rows_one_group3(pb, from, to, img, 2, act);
+        }
+        return;
+    }
     int64_t mapped = -1;
     for (int64_t r = from; r < to; r++) {
         int64_t n = r / pb->ph;

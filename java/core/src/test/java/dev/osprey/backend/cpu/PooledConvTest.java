@@ -262,7 +262,8 @@ class PooledConvTest {
      * the kernel stores plus 128 and corrects for), the kernel onto signed 8 bits per output channel, the products
      * summed exactly, the window's largest sum scaled, the bias and activation after: against the same arithmetic in
      * plain Java, with fp32, unsigned and signed 8-bit outputs, one to four input channels (a kernel row's taps ending
-     * inside a 4-byte group, whose other bytes must weigh nothing), padding (which holds the value 0 either way).
+     * inside a 4-byte group, whose other bytes must weigh nothing), padding (which holds the value 0 either way); the
+     * one-group 3-row kernels of 16 and 32 outputs (the tutorial CNN's first layer) take their own path, here too.
      */
     @Test
     void inInt8ItSumsTheMappedProductsExactly() {
@@ -276,9 +277,15 @@ class PooledConvTest {
             conv(2, 9, 11, 3, 48, 3, new int[] {1, 1, 1, 1}, true, Activation.relu(0.8f, 0.2f)), // 9 taps a row
             conv(2, 10, 7, 4, 16, 5, new int[] {2, 1, 2, 3}, false, Activation.RELU6),  // 20 taps a row, uneven padding
             conv(1, 8, 9, 2, 32, 3, VALID, true, Activation.LINEAR),
+            // one 4-byte group a kernel row, 3 rows, 16 or 32 outputs: the path that keeps the kernel in registers
+            conv(2, 9, 12, 1, 16, 3, new int[] {1, 1, 1, 1}, false, Activation.relu(0.8f, 0.2f)), // padding
+            conv(1, 11, 10, 1, 32, 3, VALID, false, Activation.LINEAR),
+            conv(2, 10, 8, 1, 32, 3, new int[] {0, 1, 0, 1}, true, Activation.RELU),   // the tutorial's, into u8
         };
         dev.osprey.backend.InputRange[] outputs = {null, new dev.osprey.backend.InputRange(0f, 2f),
-            new dev.osprey.backend.InputRange(0f, 3f), new dev.osprey.backend.InputRange(-2f, 2f)};
+            new dev.osprey.backend.InputRange(0f, 3f), new dev.osprey.backend.InputRange(-2f, 2f),
+            new dev.osprey.backend.InputRange(-2f, 2f), new dev.osprey.backend.InputRange(0f, 3f),
+            new dev.osprey.backend.InputRange(0f, 2f)};
         for (int i = 0; i < 2 * specs.length; i++) {
             Conv2dSpec s = specs[i % specs.length];
             Pool2dSpec p = pool(s);
