@@ -46,6 +46,8 @@ JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_PooledConvPlan_int8Suppor
 #define SLACK 4
 /* The formats of the pooled output (the Java side's numbers, as in conv_pool.c). */
 enum { Y_F32 = 0, Y_U8 = 1, Y_S8 = 2 };
+/* The residual of Int8ConvPlan (the Java side's numbers): none, fp32, unsigned or signed 8 bits. */
+enum { R_NONE = 0, R_F32 = 1, R_U8 = 2, R_S8 = 3 };
 
 /*
  * sum += each lane's 4 products of x's unsigned bytes with w's signed ones (vpdpbusd: its first source is read
@@ -125,6 +127,11 @@ typedef struct {
     void *y;
     int y_format;
     float y_inverse;
+    /* the unpooled 3x3 convolution (Int8ConvPlan) only: */
+    int oh, ow;             /* its output's rows and columns */
+    const void *residual;   /* added before the activation: fp32, or 8-bit values (residual_format) */
+    int residual_format;    /* R_NONE, R_F32, R_U8 or R_S8 */
+    float residual_step;    /* an 8-bit residual's real value per step */
 } problem;
 
 /*
@@ -436,6 +443,221 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_PooledConvPlan_forwardInt8(
     {
         int id = omp_get_thread_num(), size = omp_get_num_threads();
         rows_of(&pb, rows * id / size, rows * (id + 1) / size, base + per_thread * id);
+    }
+}
+
+/*
+ * ---- Int8ConvPlan: a 3x3 stride-1 convolution of 8-bit inputs (C a multiple of 4), without a pooling ----
+ *
+ * For the 16-channel convolutions of a CIFAR ResNet's first stage, where oneDNN's int8 kernels run at about 71% of
+ * the VNNI peak: each 16-channel output vector takes one broadcast input group per multiply-add, so input loads
+ * bound it. Here a block is 2 output rows by CONV_BLOCK pixels: the 4 input rows under the 2 output rows are each
+ * broadcast once per group and pixel and serve both output rows (kernel row r for the first, r - 1 for the second),
+ * 2/3 of a load per multiply-add. The kernel as prepareInt8 lays it out (3 rows of 3C/4 groups); the image mapped
+ * into the thread's scratch by map_image, padded, with a spare row and columns for a block past the output's edge,
+ * whose values are computed and not stored. Then per output: the exact sum (signed inputs corrected), scaled, the
+ * bias, the residual (fp32, or 8-bit values times their step), the activation, the store (fp32, or divided by the
+ * readers' scale into 8 bits): the real value oneDNN's int8 convolution with the same operands computes.
+ */
+#define CONV_BLOCK 8
+
+/* Rows and row bytes of a thread's padded image for an oh x ow output. */
+static int64_t conv_image_rows(int oh) {
+    return (int64_t) (oh + 1) / 2 * 2 + 2;
+}
+
+static int64_t conv_row_bytes(int c, int ow) {
+    return ((int64_t) (ow + CONV_BLOCK - 1) / CONV_BLOCK * CONV_BLOCK + 2) * c + SLACK;
+}
+
+static int64_t conv_image_bytes(int c, int oh, int ow) {
+    return (conv_image_rows(oh) * conv_row_bytes(c, ow) + 63) / 64 * 64;
+}
+
+JNIEXPORT jlong JNICALL Java_dev_osprey_backend_cpu_Int8ConvPlan_scratchBytes(JNIEnv *env, jclass type, jint c,
+                                                                             jint oh, jint ow, jint threads) {
+    (void) env;
+    (void) type;
+    return conv_image_bytes(c, oh, ow) * threads + 64;
+}
+
+/*
+ * The operand formats conv_finish16 may be compiled for (a ResNet's first stage: an unsigned 8-bit input and output,
+ * with no residual or an unsigned 8-bit one), so that its per-output tests cost nothing; FORMATS_ANY reads them from
+ * the problem.
+ */
+enum { FORMATS_ANY, FORMATS_U8, FORMATS_U8_RESIDUAL_U8 };
+
+/* One output of 16 channels from its sum m: scaled, bias, residual, activation, stored at element e. */
+VNNI_TARGET INLINE void conv_finish16(const problem *pb, __m512i m, __m512 scale, __m512 bias, __m512i correction,
+                                      int64_t e, const int act, const int formats) {
+    const int x_signed = formats == FORMATS_ANY ? pb->x_signed : 0;
+    const int y_format = formats == FORMATS_ANY ? pb->y_format : Y_U8;
+    const int residual_format = formats == FORMATS_ANY ? pb->residual_format
+                                : formats == FORMATS_U8 ? R_NONE : R_U8;
+    if (x_signed) {
+        m = _mm512_sub_epi32(m, correction);
+    }
+    __m512 v = _mm512_fmadd_ps(_mm512_cvtepi32_ps(m), scale, bias);
+    if (residual_format == R_F32) {
+        v = _mm512_add_ps(v, _mm512_loadu_ps((const float *) pb->residual + e));
+    } else if (residual_format != R_NONE) {
+        __m128i q = _mm_loadu_si128((const __m128i *) ((const uint8_t *) pb->residual + e));
+        __m512i r = residual_format == R_U8 ? _mm512_cvtepu8_epi32(q) : _mm512_cvtepi8_epi32(q);
+        v = _mm512_fmadd_ps(_mm512_cvtepi32_ps(r), _mm512_set1_ps(pb->residual_step), v);
+    }
+    if (act == ACT_GENERAL) {
+        v = rectify16(v, _mm512_set1_ps(pb->slope), _mm512_set1_ps(pb->cap));
+    } else if (act == ACT_RELU && y_format != Y_U8) {
+        v = _mm512_max_ps(_mm512_setzero_ps(), v);
+    }
+    if (y_format == Y_F32) {
+        _mm512_storeu_ps((float *) pb->y + e, v);
+        return;
+    }
+    const int u8 = y_format == Y_U8;
+    v = _mm512_mul_ps(v, _mm512_set1_ps(pb->y_inverse));
+    v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(u8 ? 0.0f : -128.0f)), _mm512_set1_ps(u8 ? 255.0f : 127.0f));
+    __m512i q = _mm512_cvtps_epi32(v);
+    _mm_storeu_si128((__m128i *) ((uint8_t *) pb->y + e), u8 ? _mm512_cvtusepi32_epi8(q) : _mm512_cvtsepi32_epi8(q));
+}
+
+/*
+ * Output rows oy and oy + 1 (the second only where it exists), pixels x0 .. x0 + CONV_BLOCK - 1 (those before ow),
+ * channels 16 v .. 16 v + 15, of image n, from its mapped copy img.
+ */
+VNNI_TARGET INLINE void conv_block(const problem *pb, const uint8_t *img, int64_t n, int oy, int x0, int v,
+                                   const int act, const int fixed_c, const int fixed_k, const int formats) {
+    __m512i acc0[CONV_BLOCK], acc1[CONV_BLOCK];
+#pragma GCC unroll 8
+    for (int p = 0; p < CONV_BLOCK; p++) {
+        acc0[p] = _mm512_setzero_si512();
+        acc1[p] = acc0[p];
+    }
+    /* channels as compile-time constants where fixed_c and fixed_k say (the 16 to 16 of a ResNet's first stage) */
+    const int c = fixed_c ? fixed_c : pb->c, groups = fixed_c ? 3 * fixed_c / 4 : pb->groups;
+    const int k = fixed_k ? fixed_k : pb->k;
+    const int8_t *u = pb->u + 64 * v;
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) { /* input row oy + r: kernel row r of output row oy, r - 1 of output row oy + 1 */
+        const uint8_t *row = img + (int64_t) (oy + r) * pb->wp + (int64_t) x0 * c;
+        for (int d = 0; d < groups; d++) {
+            const __m512i w0 = r < 3 ? _mm512_loadu_si512((const void *) (u + ((int64_t) r * groups + d) * k * 4))
+                                     : _mm512_setzero_si512();
+            const __m512i w1 = r > 0 ? _mm512_loadu_si512((const void *) (u + ((int64_t) (r - 1) * groups + d) * k * 4))
+                                     : _mm512_setzero_si512();
+#pragma GCC unroll 8
+            for (int p = 0; p < CONV_BLOCK; p++) {
+                const __m512i b = BROADCAST4(row + (int64_t) p * c + 4 * d);
+                if (r < 3) {
+                    DPBUSD(acc0[p], b, w0);
+                }
+                if (r > 0) {
+                    DPBUSD(acc1[p], b, w1);
+                }
+            }
+        }
+    }
+    const __m512 scale = _mm512_mul_ps(_mm512_loadu_ps(pb->kernel_scales + 16 * v), _mm512_set1_ps(pb->x_scale));
+    const __m512 bias = pb->bias != NULL ? _mm512_loadu_ps(pb->bias + 16 * v) : _mm512_setzero_ps();
+    const __m512i correction = _mm512_slli_epi32(_mm512_loadu_si512((const void *) (pb->kernel_sums + 16 * v)), 7);
+    const int pixels = pb->ow - x0 < CONV_BLOCK ? pb->ow - x0 : CONV_BLOCK;
+    const int64_t e0 = ((n * pb->oh + oy) * pb->ow + x0) * k + 16 * v;
+    const int second = oy + 1 < pb->oh;
+    const int64_t e1 = e0 + (int64_t) pb->ow * k;
+    /* a constant count with the test inside, so the accumulators stay in registers (indexed by constants only) */
+#pragma GCC unroll 8
+    for (int p = 0; p < CONV_BLOCK; p++) {
+        if (p < pixels) {
+            conv_finish16(pb, acc0[p], scale, bias, correction, e0 + (int64_t) p * k, act, formats);
+            if (second) {
+                conv_finish16(pb, acc1[p], scale, bias, correction, e1 + (int64_t) p * k, act, formats);
+            }
+        }
+    }
+}
+
+/* Row pairs from .. to-1 over the batch (ceil(oh / 2) an image), each image mapped into img when first needed. */
+VNNI_TARGET INLINE void conv_pairs_body(const problem *pb, int64_t from, int64_t to, uint8_t *img, const int act) {
+    const int pairs = (pb->oh + 1) / 2;
+    int64_t mapped = -1;
+    for (int64_t r = from; r < to; r++) {
+        int64_t n = r / pairs;
+        int oy = (int) (r % pairs) * 2;
+        if (n != mapped) {
+            map_image(pb, n, img);
+            mapped = n;
+        }
+        for (int x0 = 0; x0 < pb->ow; x0 += CONV_BLOCK) {
+            if (pb->c == 16 && pb->k == 16) {
+                if (act == ACT_RELU && !pb->x_signed && pb->y_format == Y_U8 && pb->residual_format == R_NONE) {
+                    conv_block(pb, img, n, oy, x0, 0, act, 16, 16, FORMATS_U8);
+                } else if (act == ACT_RELU && !pb->x_signed && pb->y_format == Y_U8
+                           && pb->residual_format == R_U8) {
+                    conv_block(pb, img, n, oy, x0, 0, act, 16, 16, FORMATS_U8_RESIDUAL_U8);
+                } else {
+                    conv_block(pb, img, n, oy, x0, 0, act, 16, 16, FORMATS_ANY);
+                }
+                continue;
+            }
+            for (int v = 0; v < pb->k / 16; v++) {
+                conv_block(pb, img, n, oy, x0, v, act, 0, 0, FORMATS_ANY);
+            }
+        }
+    }
+}
+
+VNNI_TARGET static void conv_pairs_none(const problem *pb, int64_t from, int64_t to, uint8_t *img) {
+    conv_pairs_body(pb, from, to, img, ACT_NONE);
+}
+
+VNNI_TARGET static void conv_pairs_relu(const problem *pb, int64_t from, int64_t to, uint8_t *img) {
+    conv_pairs_body(pb, from, to, img, ACT_RELU);
+}
+
+VNNI_TARGET static void conv_pairs_general(const problem *pb, int64_t from, int64_t to, uint8_t *img) {
+    conv_pairs_body(pb, from, to, img, ACT_GENERAL);
+}
+
+/*
+ * y (batch, oh, ow, k) = rectify(conv(x) + bias [+ residual]) for a 3x3 stride-1 kernel: x NHWC (batch, h, w, c), 8-bit
+ * values (signed where x_signed) of real value x_scale a step, c a multiple of 4; the kernel as prepareInt8 wrote it;
+ * k a multiple of 16; the residual (batch, oh, ow, k) by residual_format, 8-bit ones residual_step a step; y fp32
+ * (y_format 0) or 8 bits mapped by y_scale; scratch: scratchBytes; threads: the OpenMP team.
+ */
+JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_Int8ConvPlan_forward(
+        JNIEnv *env, jclass type, jlong x, jfloat x_scale, jboolean x_signed, jint batch, jint h, jint w, jint c,
+        jint pad_top, jint pad_left, jint oh, jint ow, jlong u, jint k, jlong bias, jboolean rectify, jfloat slope,
+        jfloat cap, jlong residual, jint residual_format, jfloat residual_step, jlong y, jint y_format, jfloat y_scale,
+        jlong scratch, jint threads) {
+    (void) env;
+    (void) type;
+    const int groups = groups_of(3, c);
+    const int8_t *prepared = (const int8_t *) (intptr_t) u;
+    const float *scales = (const float *) (prepared + (int64_t) 3 * groups * k * 4);
+    problem pb = {
+        .x = (const void *) (intptr_t) x, .x_bytes = 1, .h = h, .w = w, .c = c, .kh = 3, .kw = 3,
+        .pad_top = pad_top, .pad_left = pad_left, .ph = 0, .pw = 0, .k = k, .hp = (int) conv_image_rows(oh),
+        .wp = (int) conv_row_bytes(c, ow), .groups = groups, .x_inverse = 1.0f / x_scale, .x_signed = x_signed ? 1 : 0,
+        .u = prepared, .kernel_scales = scales, .kernel_sums = (const int32_t *) (scales + k), .x_scale = x_scale,
+        .bias = (const float *) (intptr_t) bias, .rectify = rectify, .slope = slope, .cap = cap,
+        .y = (void *) (intptr_t) y, .y_format = y_format, .y_inverse = y_format == Y_F32 ? 1.0f : 1.0f / y_scale,
+        .oh = oh, .ow = ow, .residual = (const void *) (intptr_t) residual, .residual_format = residual_format,
+        .residual_step = residual_step};
+    const int64_t per_thread = conv_image_bytes(c, oh, ow);
+    uint8_t *base = (uint8_t *) (((intptr_t) scratch + 63) & ~(intptr_t) 63);
+    void (*pairs_of)(const problem *, int64_t, int64_t, uint8_t *) =
+        !rectify ? conv_pairs_none : slope == 0 && isinf(cap) && cap > 0 ? conv_pairs_relu : conv_pairs_general;
+    const int64_t pairs = (int64_t) batch * ((oh + 1) / 2);
+    int team = pairs < threads ? (int) pairs : threads;
+    if (team <= 1) {
+        pairs_of(&pb, 0, pairs, base);
+        return;
+    }
+#pragma omp parallel num_threads(team)
+    {
+        int id = omp_get_thread_num(), size = omp_get_num_threads();
+        pairs_of(&pb, pairs * id / size, pairs * (id + 1) / size, base + per_thread * id);
     }
 }
 #endif

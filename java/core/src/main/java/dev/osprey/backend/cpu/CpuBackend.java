@@ -47,6 +47,8 @@ public final class CpuBackend implements Backend {
             new PlanCache<>("Osprey's Winograd kernel", PLANS_PER_KIND);
     private final PlanCache<ConvInference, PooledConvPlan> pooledPlans =
             new PlanCache<>("Osprey's pooled convolution", PLANS_PER_KIND);
+    private final PlanCache<ConvInference, Int8ConvPlan> int8ConvPlans =
+            new PlanCache<>("Osprey's int8 3x3 convolution", PLANS_PER_KIND);
     private final PlanCache<ConvInference, PointwiseConvPlan> pointwisePlans =
             new PlanCache<>("Osprey's pointwise convolution", PLANS_PER_KIND);
     private final PlanCache<ConvInference, DepthwiseConvPlan> depthwisePlans =
@@ -624,7 +626,8 @@ public final class CpuBackend implements Backend {
             Boolean.parseBoolean(System.getProperty("osprey.cpu.pooledFp32InInt8", "true"));
 
     /**
-     * The plan that runs op: Osprey's pooled kernel (fp32 or int8), pointwise or depthwise kernel where one fits, its
+     * The plan that runs op: Osprey's pooled kernel (fp32 or int8), its int8 3x3 kernel ({@link Int8ConvPlan#fits}),
+     * pointwise or depthwise kernel where one fits, its
      * Winograd kernel where {@link #winograd} picks it (with a max pooling after it too), else oneDNN's.
      */
     InferenceConv inferenceConv(ConvInference op) { // package-private: tests read its plan
@@ -633,6 +636,12 @@ public final class CpuBackend implements Backend {
                 : PooledConvPlan.fits(op.spec(), op.maxPool()))) {
             checkOpen();
             PooledConvPlan plan = pooledPlans.get(op, k -> OpenMpTeam.sized(teams.of(k), () -> new PooledConvPlan(k)));
+            convImplementation = plan.implementation();
+            return plan;
+        }
+        if (Int8ConvPlan.fits(op)) {
+            checkOpen();
+            Int8ConvPlan plan = int8ConvPlans.get(op, k -> OpenMpTeam.sized(teams.of(k), () -> new Int8ConvPlan(k)));
             convImplementation = plan.implementation();
             return plan;
         }
@@ -1192,7 +1201,8 @@ public final class CpuBackend implements Backend {
     public synchronized long nativeAllocations() {
         return tensorsAllocated + chainsCreated + convPlans.created() + convInferencePlans.created()
                 + winogradPlans.created()
-                + winogradTrainingPlans.created() + pooledPlans.created() + pointwisePlans.created()
+                + winogradTrainingPlans.created() + pooledPlans.created() + int8ConvPlans.created()
+                + pointwisePlans.created()
                 + depthwisePlans.created() + poolPlans.created() + int8PoolPlans.created() + densePlans.created()
                 + denseInferencePlans.created()
                 + batchNormPlans.created() + batchNormKernels.created() + eltwisePlans.created()
@@ -1229,7 +1239,7 @@ public final class CpuBackend implements Backend {
         }
         closed = true;
         for (PlanCache<?, ?> cache : List.of(convPlans, convInferencePlans, winogradPlans, winogradTrainingPlans,
-                pooledPlans, pointwisePlans, depthwisePlans, poolPlans, int8PoolPlans, densePlans, denseInferencePlans,
+                pooledPlans, int8ConvPlans, pointwisePlans, depthwisePlans, poolPlans, int8PoolPlans, densePlans, denseInferencePlans,
                 batchNormPlans, batchNormKernels, eltwisePlans, softmaxPlans, binaryPlans)) {
             cache.close();
         }

@@ -126,6 +126,11 @@ final class PooledConvPlan implements InferenceConv {
                         && conv.filters() <= MAX_INT8_WIDE_OUTPUT_CHANNELS);
     }
 
+    /** Whether the int8 kernels of conv_pool8.c can run here: the library loaded, AVX-512BW and VNNI. */
+    static boolean int8Available() {
+        return INT8 && InferenceOperands.VNNI;
+    }
+
     /** Null where the kernel can run on this machine; otherwise why not. */
     static String unavailableReason() {
         return UNAVAILABLE;
@@ -228,7 +233,7 @@ final class PooledConvPlan implements InferenceConv {
      * The int8 kernel's prepared kernel from a Keras-layout (kh, kw, c, k) fp32 one: each output channel mapped onto
      * [-levels, levels] (see {@link #preparedFloats} for the layout).
      */
-    private static native void prepareInt8(long keras, int kh, int kw, int c, int k, float levels, long prepared);
+    static native void prepareInt8(long keras, int kh, int kw, int c, int k, float levels, long prepared);
 
     /**
      * forward in int8: x fp32, mapped onto 8 bits by xScale, or 8-bit values already (xBytes), signed where xSigned,

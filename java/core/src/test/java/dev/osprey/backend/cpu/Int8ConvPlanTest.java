@@ -1,0 +1,198 @@
+package dev.osprey.backend.cpu;
+
+import static dev.osprey.backend.Close.assertClose;
+import static dev.osprey.backend.Close.random;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.osprey.Activation;
+import dev.osprey.Precision;
+import dev.osprey.backend.Conv2dSpec;
+import dev.osprey.backend.ConvInference;
+import dev.osprey.backend.InputRange;
+import java.util.Random;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Osprey's int8 3x3 convolution of 16 channels (native/cpu/conv_pool8.c, {@link Int8ConvPlan}) against oneDNN's int8
+ * convolution of the same op, the plan it replaces: 8-bit inputs signed and unsigned, residuals none, fp32 and 8-bit,
+ * outputs fp32 and 8-bit, odd map sizes (a last output row alone, a last block of pixels part-filled), padding of 0 or
+ * 1 on each side, on the backend's team and on teams of 1 and 3.
+ */
+class Int8ConvPlanTest {
+    private static CpuBackend backend;
+
+    @BeforeAll
+    static void kernelAvailable() {
+        NativeKernels.require(PooledConvPlan.unavailableReason(), "the int8 convolution");
+        org.junit.jupiter.api.Assumptions.assumeTrue(PooledConvPlan.int8Available(),
+                "this processor has no VNNI: the int8 3x3 kernel does not run here");
+        backend = new CpuBackend();
+    }
+
+    @AfterAll
+    static void close() {
+        if (backend != null) {
+            backend.close();
+        }
+    }
+
+    private static Conv2dSpec conv(int batch, int h, int w, int[] pad, boolean bias, Activation a) {
+        return new Conv2dSpec(batch, h, w, 16, 16, 3, 3, 1, 1, pad[0], pad[1], pad[2], pad[3], 1, 1, 1, bias, a);
+    }
+
+    private static final InputRange UNSIGNED = new InputRange(0f, 2f);
+    private static final InputRange SIGNED = new InputRange(-1.5f, 2f);
+
+    /** One case: the op and the residual's format (null: none; "f32"; or 8 bits in the op's residual range). */
+    private record Case(ConvInference op, String residual) {
+    }
+
+    @Test
+    void itGivesOneDnnsValuesOnEveryOperandFormat() {
+        Case[] cases = {
+            // a ResNet's first stage: 8 bits in, an 8-bit residual, 8 bits out
+            new Case(new ConvInference(conv(2, 32, 32, new int[] {1, 1, 1, 1}, true, Activation.RELU), true,
+                    Precision.INT8, UNSIGNED, true, UNSIGNED).withResidualRange(new InputRange(0f, 3f)), "8"),
+            // odd rows and columns (a row alone, a block of 5 pixels), signed input, fp32 residual, signed output
+            new Case(new ConvInference(conv(2, 9, 13, new int[] {1, 1, 1, 1}, false, Activation.LINEAR), true,
+                    Precision.INT8, SIGNED, true, new InputRange(-4f, 4f)), "f32"),
+            // no padding, no residual, fp32 output, a capped leaky ReLU
+            new Case(new ConvInference(conv(3, 7, 11, new int[] {0, 0, 0, 0}, true, Activation.relu(6f, 0.1f)),
+                    false, Precision.INT8, UNSIGNED, true, null), null),
+            // uneven padding, a signed 8-bit residual, signed input, unsigned output
+            new Case(new ConvInference(conv(1, 10, 17, new int[] {1, 0, 0, 1}, true, Activation.RELU), true,
+                    Precision.INT8, SIGNED, true, new InputRange(0f, 4f))
+                    .withResidualRange(new InputRange(-2f, 2f)), "8"),
+            // a ReLU before a signed output: rectified, not only clamped
+            new Case(new ConvInference(conv(1, 8, 8, new int[] {1, 1, 1, 1}, true, Activation.RELU), false,
+                    Precision.INT8, UNSIGNED, true, new InputRange(-3f, 3f)), null),
+        };
+        for (Case c : cases) {
+            ConvInference op = c.op();
+            Conv2dSpec s = op.spec();
+            assertTrue(Int8ConvPlan.fits(op), op.toString());
+            Random r = new Random(s.toString().hashCode());
+            byte[] x = new byte[s.batch() * s.inH() * s.inW() * s.inC()];
+            r.nextBytes(x);
+            float[] k = random(r, 9 * 16 * 16);
+            for (int j = 0; j < k.length; j++) {
+                k[j] /= 12; // sums of 144 products within the output ranges, mostly
+            }
+            float[] b = s.hasBias() ? random(r, 16) : null;
+            int outputs = s.batch() * s.outH() * s.outW() * 16;
+            float[] fp32Residual = null;
+            byte[] byteResidual = null;
+            if ("f32".equals(c.residual())) {
+                fp32Residual = random(r, outputs);
+            } else if (c.residual() != null) {
+                byteResidual = new byte[outputs];
+                r.nextBytes(byteResidual);
+            }
+            float[] expected = run(backend.convInference(op), op, x, k, b, fp32Residual, byteResidual);
+            InferenceConv chosen = backend.inferenceConv(op);
+            assertEquals("osprey_conv3x3_int8:avx512_core_vnni", chosen.implementation(), op.toString());
+            for (int team : new int[] {0, 1, 3}) {
+                Int8ConvPlan own = team == 0 ? null : OpenMpTeam.sized(team, () -> new Int8ConvPlan(op));
+                try {
+                    float[] actual = run(own == null ? chosen : own, op, x, k, b, fp32Residual, byteResidual);
+                    String what = op + " on " + (team == 0 ? "the backend's team" : team + " threads");
+                    if (op.quantizedOutput()) {
+                        assertSteps(what, expected, actual);
+                    } else {
+                        assertClose(what, expected, actual, 1e-5);
+                    }
+                } finally {
+                    if (own != null) {
+                        own.close();
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * 8-bit outputs: each within one step of oneDNN's (the float sums of scale, bias and residual may round apart on
+     * a tie), and nearly all equal.
+     */
+    private static void assertSteps(String what, float[] expected, float[] actual) {
+        int apart = 0;
+        for (int i = 0; i < expected.length; i++) {
+            float d = Math.abs(expected[i] - actual[i]);
+            assertTrue(d <= 1, what + ": [" + i + "] expected " + expected[i] + ", received " + actual[i]);
+            apart += d == 0 ? 0 : 1;
+        }
+        assertTrue(apart <= expected.length / 200, what + ": " + apart + " of " + expected.length
+                + " outputs a step apart from oneDNN's");
+    }
+
+    /** The op through plan on x (8-bit values), with the residual given (or none); outputs as floats (8-bit: steps). */
+    private static float[] run(InferenceConv plan, ConvInference op, byte[] x, float[] k, float[] b,
+                               float[] fp32Residual, byte[] byteResidual) {
+        Conv2dSpec s = op.spec();
+        int outputs = s.batch() * s.outH() * s.outW() * 16;
+        try (CpuTensor tx = CpuTensor.allocate(new int[] {(x.length + 3) / 4});
+             CpuTensor tk = tensor(k, s.kernelShape());
+             CpuTensor prepared = CpuTensor.allocate(new int[] {Math.toIntExact(Math.max(1, plan.preparedFloats()))});
+             CpuTensor tb = b == null ? null : tensor(b, b.length);
+             CpuTensor residual = fp32Residual != null ? tensor(fp32Residual, outputs)
+                     : byteResidual != null ? CpuTensor.allocate(new int[] {(outputs + 3) / 4}) : null;
+             CpuTensor y = CpuTensor.allocate(new int[] {outputs})) {
+            new org.bytedeco.javacpp.BytePointer(tx.pointer()).put(x, 0, x.length);
+            if (byteResidual != null) {
+                new org.bytedeco.javacpp.BytePointer(residual.pointer()).put(byteResidual, 0, outputs);
+            }
+            plan.prepare(tk, prepared);
+            plan.forward(tx, prepared, tb, residual, y);
+            float[] out = new float[outputs];
+            if (!op.quantizedOutput()) {
+                y.buffer().get(0, out);
+                return out;
+            }
+            byte[] q = new byte[outputs];
+            new org.bytedeco.javacpp.BytePointer(y.pointer()).get(q, 0, outputs);
+            for (int j = 0; j < outputs; j++) {
+                out[j] = op.outputRange().unsigned() ? q[j] & 0xff : q[j];
+            }
+            return out;
+        }
+    }
+
+    @Test
+    void itTakesOnlyTheShapesItWasMeasuredOn() {
+        Conv2dSpec stage1 = conv(1, 8, 8, new int[] {1, 1, 1, 1}, true, Activation.RELU);
+        assertTrue(Int8ConvPlan.fits(new ConvInference(stage1, false, Precision.INT8, UNSIGNED, true, UNSIGNED)));
+        assertFalse(Int8ConvPlan.fits(new ConvInference(stage1, false, Precision.INT8, UNSIGNED, false, UNSIGNED)),
+                "an fp32 input");
+        Conv2dSpec wide = new Conv2dSpec(1, 8, 8, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, Activation.RELU);
+        assertFalse(Int8ConvPlan.fits(new ConvInference(wide, false, Precision.INT8, UNSIGNED, true, UNSIGNED)),
+                "32 channels");
+        Conv2dSpec strided = new Conv2dSpec(1, 8, 8, 16, 16, 3, 3, 2, 2, 0, 1, 0, 1, 1, 1, 1, true, Activation.RELU);
+        assertFalse(Int8ConvPlan.fits(new ConvInference(strided, false, Precision.INT8, UNSIGNED, true, UNSIGNED)),
+                "stride 2");
+        assertThrows(IllegalArgumentException.class, () -> new Int8ConvPlan(
+                new ConvInference(wide, false, Precision.INT8, UNSIGNED, true, UNSIGNED)));
+        String before = System.getProperty(Int8ConvPlan.PROPERTY);
+        System.setProperty(Int8ConvPlan.PROPERTY, "onednn");
+        try {
+            assertFalse(Int8ConvPlan.fits(new ConvInference(stage1, false, Precision.INT8, UNSIGNED, true,
+                    UNSIGNED)), "-D" + Int8ConvPlan.PROPERTY + "=onednn");
+        } finally {
+            if (before == null) {
+                System.clearProperty(Int8ConvPlan.PROPERTY);
+            } else {
+                System.setProperty(Int8ConvPlan.PROPERTY, before);
+            }
+        }
+    }
+
+    private static CpuTensor tensor(float[] values, int... shape) {
+        CpuTensor t = CpuTensor.allocate(shape);
+        t.buffer().put(0, values);
+        return t;
+    }
+}
