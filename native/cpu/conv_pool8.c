@@ -447,13 +447,15 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_PooledConvPlan_forwardInt8(
 }
 
 /*
- * ---- Int8ConvPlan: a 3x3 stride-1 convolution of 8-bit inputs (C a multiple of 4), without a pooling ----
+ * ---- Int8ConvPlan: a 3x3 stride-1 convolution, without a pooling ----
  *
  * For the 16-channel convolutions of a CIFAR ResNet's first stage, where oneDNN's int8 kernels run at about 71% of
  * the VNNI peak: each 16-channel output vector takes one broadcast input group per multiply-add, so input loads
  * bound it. Here a block is 2 output rows by CONV_BLOCK pixels: the 4 input rows under the 2 output rows are each
  * broadcast once per group and pixel and serve both output rows (kernel row r for the first, r - 1 for the second),
- * 2/3 of a load per multiply-add. The kernel as prepareInt8 lays it out (3 rows of 3C/4 groups); the image mapped
+ * 2/3 of a load per multiply-add; and for its stem, a few channels of fp32 input (mapped onto 8 bits as the image is
+ * copied), whose kernel rows' bytes group in fours as the pooled kernel groups them (a row of 3 taps of 3 channels: 3
+ * groups, the last one's fourth byte weighing 0). The kernel as prepareInt8 lays it out (3 rows); the image mapped
  * into the thread's scratch by map_image, padded, with a spare row and columns for a block past the output's edge,
  * whose values are computed and not stored. Then per output: the exact sum (signed inputs corrected), scaled, the
  * bias, the residual (fp32, or 8-bit values times their step), the activation, the store (fp32, or divided by the
@@ -534,8 +536,8 @@ VNNI_TARGET INLINE void conv_block(const problem *pb, const uint8_t *img, int64_
         acc0[p] = _mm512_setzero_si512();
         acc1[p] = acc0[p];
     }
-    /* channels as compile-time constants where fixed_c and fixed_k say (the 16 to 16 of a ResNet's first stage) */
-    const int c = fixed_c ? fixed_c : pb->c, groups = fixed_c ? 3 * fixed_c / 4 : pb->groups;
+    /* channels as compile-time constants where fixed_c and fixed_k say (a ResNet's stem and first stage) */
+    const int c = fixed_c ? fixed_c : pb->c, groups = fixed_c ? (3 * fixed_c + 3) / 4 : pb->groups;
     const int k = fixed_k ? fixed_k : pb->k;
     const int8_t *u = pb->u + 64 * v;
 #pragma GCC unroll 4
@@ -600,6 +602,10 @@ VNNI_TARGET INLINE void conv_pairs_body(const problem *pb, int64_t from, int64_t
                 }
                 continue;
             }
+            if (pb->c == 3 && pb->k == 16) { /* a stem on RGB images */
+                conv_block(pb, img, n, oy, x0, 0, act, 3, 16, FORMATS_ANY);
+                continue;
+            }
             for (int v = 0; v < pb->k / 16; v++) {
                 conv_block(pb, img, n, oy, x0, v, act, 0, 0, FORMATS_ANY);
             }
@@ -621,13 +627,15 @@ VNNI_TARGET static void conv_pairs_general(const problem *pb, int64_t from, int6
 
 /*
  * y (batch, oh, ow, k) = rectify(conv(x) + bias [+ residual]) for a 3x3 stride-1 kernel: x NHWC (batch, h, w, c), 8-bit
- * values (signed where x_signed) of real value x_scale a step, c a multiple of 4; the kernel as prepareInt8 wrote it;
+ * values (x_bytes; signed where x_signed) of real value x_scale a step, or fp32 mapped so; the kernel as prepareInt8
+ * wrote it;
  * k a multiple of 16; the residual (batch, oh, ow, k) by residual_format, 8-bit ones residual_step a step; y fp32
  * (y_format 0) or 8 bits mapped by y_scale; scratch: scratchBytes; threads: the OpenMP team.
  */
 JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_Int8ConvPlan_forward(
-        JNIEnv *env, jclass type, jlong x, jfloat x_scale, jboolean x_signed, jint batch, jint h, jint w, jint c,
-        jint pad_top, jint pad_left, jint oh, jint ow, jlong u, jint k, jlong bias, jboolean rectify, jfloat slope,
+        JNIEnv *env, jclass type, jlong x, jboolean x_bytes, jfloat x_scale, jboolean x_signed, jint batch, jint h,
+        jint w, jint c, jint pad_top, jint pad_left, jint oh, jint ow, jlong u, jint k, jlong bias, jboolean rectify,
+        jfloat slope,
         jfloat cap, jlong residual, jint residual_format, jfloat residual_step, jlong y, jint y_format, jfloat y_scale,
         jlong scratch, jint threads) {
     (void) env;
@@ -636,7 +644,7 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_Int8ConvPlan_forward(
     const int8_t *prepared = (const int8_t *) (intptr_t) u;
     const float *scales = (const float *) (prepared + (int64_t) 3 * groups * k * 4);
     problem pb = {
-        .x = (const void *) (intptr_t) x, .x_bytes = 1, .h = h, .w = w, .c = c, .kh = 3, .kw = 3,
+        .x = (const void *) (intptr_t) x, .x_bytes = x_bytes ? 1 : 0, .h = h, .w = w, .c = c, .kh = 3, .kw = 3,
         .pad_top = pad_top, .pad_left = pad_left, .ph = 0, .pw = 0, .k = k, .hp = (int) conv_image_rows(oh),
         .wp = (int) conv_row_bytes(c, ow), .groups = groups, .x_inverse = 1.0f / x_scale, .x_signed = x_signed ? 1 : 0,
         .u = prepared, .kernel_scales = scales, .kernel_sums = (const int32_t *) (scales + k), .x_scale = x_scale,

@@ -7,13 +7,16 @@ import dev.osprey.backend.ConvInference;
 
 /**
  * An int8 inference convolution run by Osprey's kernel ({@code native/cpu/conv_pool8.c}, beside the pooled one): a
- * 3x3, stride-1 convolution of 16 channels to 16 whose 8-bit input an int8 layer hands over, with a residual (fp32 or
- * 8-bit) and any output the int8 plans ask for (fp32, or 8 bits in the readers' range). These are a CIFAR ResNet's
- * first stage, where oneDNN's int8 kernel runs at about 71% of the VNNI peak: each output vector of 16 channels needs
- * one broadcast input load per multiply-add, and loads bound it. The kernel computes two output rows at a time, so
- * each input row's broadcast serves both (2/3 of a load per multiply-add), with the kernel prepared as the pooled int8
- * kernel prepares it (per-channel scales, as oneDNN's int8 plans map kernels). Its outputs are oneDNN's real values
- * but for the rounding of float sums (an 8-bit output may then differ by a step).
+ * 3x3, stride-1 convolution to 16 channels, with a residual (fp32 or 8-bit) and any output the int8 plans ask for (fp32,
+ * or 8 bits in the readers' range), of 16 channels whose 8-bit input an int8 layer hands over, or of at most
+ * {@link PooledConvPlan#MAX_INPUT_CHANNELS} (a stem on the images; fp32 input mapped onto 8 bits as it is copied).
+ * These are a CIFAR ResNet's stem and first stage. There oneDNN's int8 kernel runs at about 71% of the VNNI peak on
+ * 16 channels (each output vector of 16 channels needs one broadcast input load per multiply-add, and loads bound it)
+ * and wastes a quarter of each product on 3 (it multiplies channels in fours, and converts the images apart). The
+ * kernel computes two output rows at a time, so each input row's broadcast serves both (2/3 of a load per
+ * multiply-add), and multiplies a kernel row's bytes in fours as the pooled int8 kernel does, prepared as that kernel
+ * prepares it (per-channel scales, as oneDNN's int8 plans map kernels). Its outputs are oneDNN's real values but for
+ * the rounding of float sums (an 8-bit output may then differ by a step).
  *
  * <p>{@link #fits} is where it is used; {@code -Dosprey.cpu.int8Conv3x3=onednn} leaves these to oneDNN, to compare
  * (read when a plan is made).
@@ -21,7 +24,10 @@ import dev.osprey.backend.ConvInference;
 final class Int8ConvPlan implements InferenceConv {
     /** The property that leaves these convolutions to oneDNN ({@code onednn}; {@code osprey}, the default, takes them). */
     static final String PROPERTY = "osprey.cpu.int8Conv3x3";
-    /** The input and output channels it takes: the shape it was measured on (wider ones run near the peak in oneDNN). */
+    /**
+     * The output channels it takes, and the input channels of an 8-bit input: the shapes it was measured on (wider
+     * ones run near the peak in oneDNN).
+     */
     static final int CHANNELS = 16;
 
     private final Conv2dSpec spec;
@@ -31,6 +37,7 @@ final class Int8ConvPlan implements InferenceConv {
     private final float cap;
     private final float inputScale;
     private final boolean inputSigned;
+    private final boolean inputBytes; // the input holds 8-bit values (handed over), else fp32
     private final int residualFormat; // 0: none, 1: fp32, 2 or 3: unsigned or signed 8 bits (the native code's numbers)
     private final float residualStep;
     private final int outputFormat; // 0: fp32; 1 or 2: unsigned or signed 8 bits
@@ -40,8 +47,9 @@ final class Int8ConvPlan implements InferenceConv {
     /** Plans op, which must {@link #fits}, for the calling thread's current OpenMP team. */
     Int8ConvPlan(ConvInference op) {
         if (!shapeFits(op) || !PooledConvPlan.int8Available()) {
-            throw new IllegalArgumentException("expected an int8 3x3 stride-1 convolution of " + CHANNELS + " to "
-                    + CHANNELS + " channels with an 8-bit input and no pooling or depthwise convolution after it, on a "
+            throw new IllegalArgumentException("expected an int8 3x3 stride-1 convolution to " + CHANNELS
+                    + " channels of " + CHANNELS + " with an 8-bit input or of at most "
+                    + PooledConvPlan.MAX_INPUT_CHANNELS + ", with no pooling or depthwise convolution after it, on a "
                     + "processor with VNNI, received " + op);
         }
         this.spec = op.spec();
@@ -52,6 +60,7 @@ final class Int8ConvPlan implements InferenceConv {
         this.cap = a.maxValue();
         this.inputScale = op.inputRange().scale();
         this.inputSigned = !op.inputRange().unsigned();
+        this.inputBytes = op.quantizedInput();
         this.residualFormat = !op.residual() ? 0 : !op.quantizedResidual() ? 1
                 : op.residualRange().unsigned() ? 2 : 3;
         this.residualStep = op.quantizedResidual() ? op.residualRange().scale() : 1f;
@@ -68,22 +77,25 @@ final class Int8ConvPlan implements InferenceConv {
     }
 
     /**
-     * int8 with an 8-bit input (handed over), no pooling or depthwise convolution after it, a 3x3 kernel of stride 1
-     * without dilation or groups, at most 1 of padding a side, {@link #CHANNELS} channels in and out.
+     * int8, no pooling or depthwise convolution after it, a 3x3 kernel of stride 1 without dilation or groups, at most
+     * 1 of padding a side, {@link #CHANNELS} output channels; {@link #CHANNELS} input channels handed over in 8 bits, or
+     * at most {@link PooledConvPlan#MAX_INPUT_CHANNELS} either way.
      */
     static boolean shapeFits(ConvInference op) {
         Conv2dSpec s = op.spec();
-        return op.precision() == Precision.INT8 && op.quantizedInput() && op.maxPool() == null
-                && op.depthwise() == null && s.kernelH() == 3 && s.kernelW() == 3 && s.strideH() == 1
-                && s.strideW() == 1 && s.dilationH() == 1 && s.dilationW() == 1 && s.groups() == 1
-                && s.inC() == CHANNELS && s.filters() == CHANNELS && s.padTop() <= 1 && s.padLeft() <= 1
-                && s.padBottom() <= 1 && s.padRight() <= 1;
+        return op.precision() == Precision.INT8 && op.maxPool() == null && op.depthwise() == null
+                && s.kernelH() == 3 && s.kernelW() == 3 && s.strideH() == 1 && s.strideW() == 1
+                && s.dilationH() == 1 && s.dilationW() == 1 && s.groups() == 1 && s.filters() == CHANNELS
+                && (s.inC() == CHANNELS && op.quantizedInput() || s.inC() <= PooledConvPlan.MAX_INPUT_CHANNELS)
+                && s.padTop() <= 1 && s.padLeft() <= 1 && s.padBottom() <= 1 && s.padRight() <= 1;
     }
 
-    /** The kernel's 8-bit rows, 3 x (3 C / 4) x K x 4 bytes, then K scales, then K sums (as the pooled int8 kernel). */
+    /**
+     * The kernel's 8-bit rows, 3 x ceil(3 C / 4) x K x 4 bytes, then K scales, then K sums (as the pooled int8 kernel).
+     */
     @Override
     public long preparedFloats() {
-        long groups = 3L * spec.inC() / 4;
+        long groups = (3L * spec.inC() + 3) / 4;
         return 3 * groups * spec.filters() + 2L * spec.filters(); // 4 bytes a float
     }
 
@@ -99,7 +111,7 @@ final class Int8ConvPlan implements InferenceConv {
             throw new IllegalArgumentException("convolution " + spec + ": expected " + (residualFormat != 0
                     ? "a residual" : "no residual") + ", received " + (residual != null ? "one" : "none"));
         }
-        forward(x.pointer().address(), inputScale, inputSigned, spec.batch(), spec.inH(), spec.inW(), spec.inC(),
+        forward(x.pointer().address(), inputBytes, inputScale, inputSigned, spec.batch(), spec.inH(), spec.inW(), spec.inC(),
                 spec.padTop(), spec.padLeft(), spec.outH(), spec.outW(), kernel.pointer().address(), spec.filters(),
                 bias == null ? 0 : bias.pointer().address(), rectify, slope, cap,
                 residual == null ? 0 : residual.pointer().address(), residualFormat, residualStep,
@@ -125,11 +137,13 @@ final class Int8ConvPlan implements InferenceConv {
     private static native long scratchBytes(int c, int oh, int ow, int threads);
 
     /**
-     * y = rectify(conv(x) + bias [+ residual]): x 8-bit values (signed where xSigned), xScale a step; the kernel as
+     * y = rectify(conv(x) + bias [+ residual]): x 8-bit values (xBytes; signed where xSigned), xScale a step, or fp32
+     * mapped so; the kernel as
      * {@link PooledConvPlan#prepareInt8} wrote it; residual by residualFormat, 8-bit ones residualStep a step; y fp32
      * (yFormat 0) or 8 bits mapped by yScale; scratch: scratchBytes.
      */
-    private static native void forward(long x, float xScale, boolean xSigned, int batch, int h, int w, int c,
+    private static native void forward(long x, boolean xBytes, float xScale, boolean xSigned, int batch, int h,
+                                       int w, int c,
                                        int padTop, int padLeft, int oh, int ow, long kernel, int k, long bias,
                                        boolean rectify, float slope, float cap, long residual, int residualFormat,
                                        float residualStep, long y, int yFormat, float yScale, long scratch,

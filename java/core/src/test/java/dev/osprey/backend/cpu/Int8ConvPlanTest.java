@@ -18,8 +18,9 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * Osprey's int8 3x3 convolution of 16 channels (native/cpu/conv_pool8.c, {@link Int8ConvPlan}) against oneDNN's int8
- * convolution of the same op, the plan it replaces: 8-bit inputs signed and unsigned, residuals none, fp32 and 8-bit,
+ * Osprey's int8 3x3 convolution to 16 channels (native/cpu/conv_pool8.c, {@link Int8ConvPlan}) against oneDNN's int8
+ * convolution of the same op, the plan it replaces: inputs of 16 channels in 8 bits and stems of 1, 3 and 4 channels
+ * (fp32 images or 8 bits), signed and unsigned, residuals none, fp32 and 8-bit,
  * outputs fp32 and 8-bit, odd map sizes (a last output row alone, a last block of pixels part-filled), padding of 0 or
  * 1 on each side, on the backend's team and on teams of 1 and 3.
  */
@@ -42,7 +43,12 @@ class Int8ConvPlanTest {
     }
 
     private static Conv2dSpec conv(int batch, int h, int w, int[] pad, boolean bias, Activation a) {
-        return new Conv2dSpec(batch, h, w, 16, 16, 3, 3, 1, 1, pad[0], pad[1], pad[2], pad[3], 1, 1, 1, bias, a);
+        return conv(batch, h, w, 16, pad, bias, a);
+    }
+
+    private static Conv2dSpec conv(int batch, int h, int w, int channels, int[] pad, boolean bias, Activation a) {
+        return new Conv2dSpec(batch, h, w, channels, 16, 3, 3, 1, 1, pad[0], pad[1], pad[2], pad[3], 1, 1, 1, bias,
+                a);
     }
 
     private static final InputRange UNSIGNED = new InputRange(0f, 2f);
@@ -71,17 +77,37 @@ class Int8ConvPlanTest {
             // a ReLU before a signed output: rectified, not only clamped
             new Case(new ConvInference(conv(1, 8, 8, new int[] {1, 1, 1, 1}, true, Activation.RELU), false,
                     Precision.INT8, UNSIGNED, true, new InputRange(-3f, 3f)), null),
+            // stems: fp32 images of 3 channels (a row of 9 bytes in 3 groups, the last one's fourth byte weighing 0),
+            // signed and unsigned, mapped onto 8 bits as they are copied; 1 and 4 channels; 8 bits handed over
+            new Case(new ConvInference(conv(2, 11, 10, 3, new int[] {1, 1, 1, 1}, true, Activation.RELU), false,
+                    Precision.INT8, SIGNED, false, UNSIGNED), null),
+            new Case(new ConvInference(conv(1, 9, 9, 3, new int[] {0, 1, 1, 0}, false, Activation.LINEAR), false,
+                    Precision.INT8, UNSIGNED, false, null), null),
+            new Case(new ConvInference(conv(2, 7, 12, 1, new int[] {1, 1, 1, 1}, true, Activation.RELU), false,
+                    Precision.INT8, UNSIGNED, false, new InputRange(-2f, 2f)), null),
+            new Case(new ConvInference(conv(1, 8, 9, 4, new int[] {1, 1, 1, 1}, true, Activation.RELU), true,
+                    Precision.INT8, SIGNED, true, UNSIGNED).withResidualRange(new InputRange(0f, 3f)), "8"),
         };
         for (Case c : cases) {
             ConvInference op = c.op();
             Conv2dSpec s = op.spec();
             assertTrue(Int8ConvPlan.fits(op), op.toString());
             Random r = new Random(s.toString().hashCode());
-            byte[] x = new byte[s.batch() * s.inH() * s.inW() * s.inC()];
-            r.nextBytes(x);
-            float[] k = random(r, 9 * 16 * 16);
+            int inputs = s.batch() * s.inH() * s.inW() * s.inC();
+            byte[] x = null;
+            float[] images = null;
+            if (op.quantizedInput()) {
+                x = new byte[inputs];
+                r.nextBytes(x);
+            } else { // past the range at both ends now and then: saturated
+                images = new float[inputs];
+                for (int j = 0; j < inputs; j++) {
+                    images[j] = op.inputRange().unsigned() ? r.nextFloat() * 2.2f : r.nextFloat() * 3.4f - 1.7f;
+                }
+            }
+            float[] k = random(r, 9 * s.inC() * 16);
             for (int j = 0; j < k.length; j++) {
-                k[j] /= 12; // sums of 144 products within the output ranges, mostly
+                k[j] /= s.inC() < 16 ? 3 : 12; // sums within the output ranges, mostly
             }
             float[] b = s.hasBias() ? random(r, 16) : null;
             int outputs = s.batch() * s.outH() * s.outW() * 16;
@@ -93,13 +119,14 @@ class Int8ConvPlanTest {
                 byteResidual = new byte[outputs];
                 r.nextBytes(byteResidual);
             }
-            float[] expected = run(backend.convInference(op), op, x, k, b, fp32Residual, byteResidual);
+            float[] expected = run(backend.convInference(op), op, x, images, k, b, fp32Residual, byteResidual);
             InferenceConv chosen = backend.inferenceConv(op);
             assertEquals("osprey_conv3x3_int8:avx512_core_vnni", chosen.implementation(), op.toString());
             for (int team : new int[] {0, 1, 3}) {
                 Int8ConvPlan own = team == 0 ? null : OpenMpTeam.sized(team, () -> new Int8ConvPlan(op));
                 try {
-                    float[] actual = run(own == null ? chosen : own, op, x, k, b, fp32Residual, byteResidual);
+                    float[] actual = run(own == null ? chosen : own, op, x, images, k, b, fp32Residual,
+                            byteResidual);
                     String what = op + " on " + (team == 0 ? "the backend's team" : team + " threads");
                     if (op.quantizedOutput()) {
                         assertSteps(what, expected, actual);
@@ -130,19 +157,25 @@ class Int8ConvPlanTest {
                 + " outputs a step apart from oneDNN's");
     }
 
-    /** The op through plan on x (8-bit values), with the residual given (or none); outputs as floats (8-bit: steps). */
-    private static float[] run(InferenceConv plan, ConvInference op, byte[] x, float[] k, float[] b,
+    /**
+     * The op through plan on x (8-bit values) or images (fp32), with the residual given (or none); outputs as floats
+     * (8-bit: steps).
+     */
+    private static float[] run(InferenceConv plan, ConvInference op, byte[] x, float[] images, float[] k, float[] b,
                                float[] fp32Residual, byte[] byteResidual) {
         Conv2dSpec s = op.spec();
         int outputs = s.batch() * s.outH() * s.outW() * 16;
-        try (CpuTensor tx = CpuTensor.allocate(new int[] {(x.length + 3) / 4});
+        try (CpuTensor tx = x != null ? CpuTensor.allocate(new int[] {(x.length + 3) / 4})
+                : tensor(images, images.length);
              CpuTensor tk = tensor(k, s.kernelShape());
              CpuTensor prepared = CpuTensor.allocate(new int[] {Math.toIntExact(Math.max(1, plan.preparedFloats()))});
              CpuTensor tb = b == null ? null : tensor(b, b.length);
              CpuTensor residual = fp32Residual != null ? tensor(fp32Residual, outputs)
                      : byteResidual != null ? CpuTensor.allocate(new int[] {(outputs + 3) / 4}) : null;
              CpuTensor y = CpuTensor.allocate(new int[] {outputs})) {
-            new org.bytedeco.javacpp.BytePointer(tx.pointer()).put(x, 0, x.length);
+            if (x != null) {
+                new org.bytedeco.javacpp.BytePointer(tx.pointer()).put(x, 0, x.length);
+            }
             if (byteResidual != null) {
                 new org.bytedeco.javacpp.BytePointer(residual.pointer()).put(byteResidual, 0, outputs);
             }
@@ -167,7 +200,13 @@ class Int8ConvPlanTest {
         Conv2dSpec stage1 = conv(1, 8, 8, new int[] {1, 1, 1, 1}, true, Activation.RELU);
         assertTrue(Int8ConvPlan.fits(new ConvInference(stage1, false, Precision.INT8, UNSIGNED, true, UNSIGNED)));
         assertFalse(Int8ConvPlan.fits(new ConvInference(stage1, false, Precision.INT8, UNSIGNED, false, UNSIGNED)),
-                "an fp32 input");
+                "an fp32 input of 16 channels");
+        Conv2dSpec stem = conv(1, 8, 8, 3, new int[] {1, 1, 1, 1}, true, Activation.RELU);
+        assertTrue(Int8ConvPlan.fits(new ConvInference(stem, false, Precision.INT8, SIGNED, false, UNSIGNED)),
+                "a stem on fp32 images");
+        Conv2dSpec eight = conv(1, 8, 8, 8, new int[] {1, 1, 1, 1}, true, Activation.RELU);
+        assertFalse(Int8ConvPlan.fits(new ConvInference(eight, false, Precision.INT8, UNSIGNED, true, UNSIGNED)),
+                "8 input channels");
         Conv2dSpec wide = new Conv2dSpec(1, 8, 8, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, Activation.RELU);
         assertFalse(Int8ConvPlan.fits(new ConvInference(wide, false, Precision.INT8, UNSIGNED, true, UNSIGNED)),
                 "32 channels");
