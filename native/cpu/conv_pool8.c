@@ -540,10 +540,13 @@ VNNI_TARGET INLINE void conv_block(const problem *pb, const uint8_t *img, int64_
     const int c = fixed_c ? fixed_c : pb->c, groups = fixed_c ? (3 * fixed_c + 3) / 4 : pb->groups;
     const int k = fixed_k ? fixed_k : pb->k;
     const int8_t *u = pb->u + 64 * v;
+    const uint8_t *rows = img + (int64_t) oy * pb->wp + (int64_t) x0 * c;
+    /* the groups outside, the 4 input rows inside: one loop carries the accumulators (GCC copied them around the
+       multiply-adds of a row loop that ended the first output row's) */
+    for (int d = 0; d < groups; d++) {
 #pragma GCC unroll 4
-    for (int r = 0; r < 4; r++) { /* input row oy + r: kernel row r of output row oy, r - 1 of output row oy + 1 */
-        const uint8_t *row = img + (int64_t) (oy + r) * pb->wp + (int64_t) x0 * c;
-        for (int d = 0; d < groups; d++) {
+        for (int r = 0; r < 4; r++) { /* input row oy + r: kernel row r of output row oy, r - 1 of output row oy + 1 */
+            const uint8_t *row = rows + (int64_t) r * pb->wp;
             const __m512i w0 = r < 3 ? _mm512_loadu_si512((const void *) (u + ((int64_t) r * groups + d) * k * 4))
                                      : _mm512_setzero_si512();
             const __m512i w1 = r > 0 ? _mm512_loadu_si512((const void *) (u + ((int64_t) (r - 1) * groups + d) * k * 4))
