@@ -278,8 +278,8 @@ VNNI_TARGET INLINE void pooled_output(const problem *pb, const uint8_t *img, int
 }
 
 /*
- * Pooled rows from .. to-1 for a first layer whose kernel rows are one 4-byte group each (kw x c <= 4: a 3x3 kernel on
- * 1 channel) and 3 rows, of 16 or 32 output channels (vectors 1 or 2): the general path below reloads the kernel and
+ * Pooled rows from .. to-1 for a first layer whose kernel rows are one 4-byte group each, 3x3 (so on 1 channel), of
+ * 16 or 32 output channels (vectors 1 or 2): the general path below reloads the kernel and
  * the per-channel constants for every pooled output, since its stores may alias them, and loads the two convolution
  * rows' shared input rows twice. Here the 3 x vectors kernel vectors and the constants are loaded once into registers,
  * and each of the 4 input rows under a pooled row is broadcast once per column: 8 loads for the 12 x vectors
@@ -360,7 +360,7 @@ VNNI_TARGET INLINE void pooled_rows_one_group3(const problem *pb, int64_t from, 
  * activation (act), so a plain ReLU costs one instruction, or none before an unsigned 8-bit store.
  */
 VNNI_TARGET INLINE void pooled_rows_body(const problem *pb, int64_t from, int64_t to, uint8_t *img, const int act) {
-    if (pb->groups == 1 && pb->kh == 3 && (pb->k == 16 || pb->k == 32)) {
+    if (pb->groups == 1 && pb->kh == 3 && pb->kw == 3 && (pb->k == 16 || pb->k == 32)) {
         if (pb->k == 16) {
             pooled_rows_one_group3(pb, from, to, img, 1, act);
         } else {

@@ -19,7 +19,7 @@ import dev.osprey.backend.ConvInference;
  * the rounding of float sums (an 8-bit output may then differ by a step).
  *
  * <p>{@link #fits} is where it is used; {@code -Dosprey.cpu.int8Conv3x3=onednn} leaves these to oneDNN, to compare
- * (read when a plan is made).
+ * (read each time the backend picks a convolution's plan).
  */
 final class Int8ConvPlan implements InferenceConv {
     /** The property that leaves these convolutions to oneDNN ({@code onednn}; {@code osprey}, the default, takes them). */
@@ -49,8 +49,8 @@ final class Int8ConvPlan implements InferenceConv {
         if (!shapeFits(op) || !PooledConvPlan.int8Available()) {
             throw new IllegalArgumentException("expected an int8 3x3 stride-1 convolution to " + CHANNELS
                     + " channels of " + CHANNELS + " with an 8-bit input or of at most "
-                    + PooledConvPlan.MAX_INPUT_CHANNELS + ", with no pooling or depthwise convolution after it, on a "
-                    + "processor with VNNI, received " + op);
+                    + PooledConvPlan.MAX_INPUT_CHANNELS + ", with no activation or a ReLU and no pooling or depthwise "
+                    + "convolution after it, on a processor with VNNI, received " + op);
         }
         this.spec = op.spec();
         this.threads = OpenMpTeam.current();
@@ -79,11 +79,14 @@ final class Int8ConvPlan implements InferenceConv {
     /**
      * int8, no pooling or depthwise convolution after it, a 3x3 kernel of stride 1 without dilation or groups, at most
      * 1 of padding a side, {@link #CHANNELS} output channels; {@link #CHANNELS} input channels handed over in 8 bits, or
-     * at most {@link PooledConvPlan#MAX_INPUT_CHANNELS} either way.
+     * at most {@link PooledConvPlan#MAX_INPUT_CHANNELS} either way; no activation or a ReLU (any slope and cap), all the
+     * kernel applies.
      */
     static boolean shapeFits(ConvInference op) {
         Conv2dSpec s = op.spec();
+        Activation.Kind a = s.activation().kind();
         return op.precision() == Precision.INT8 && op.maxPool() == null && op.depthwise() == null
+                && (a == Activation.Kind.LINEAR || a == Activation.Kind.RELU)
                 && s.kernelH() == 3 && s.kernelW() == 3 && s.strideH() == 1 && s.strideW() == 1
                 && s.dilationH() == 1 && s.dilationW() == 1 && s.groups() == 1 && s.filters() == CHANNELS
                 && (s.inC() == CHANNELS && op.quantizedInput() || s.inC() <= PooledConvPlan.MAX_INPUT_CHANNELS)

@@ -61,7 +61,9 @@ class Int8ConvPlanTest {
     @Test
     void itGivesOneDnnsValuesOnEveryOperandFormat() {
         Case[] cases = {
-            // a ResNet's first stage: 8 bits in, an 8-bit residual, 8 bits out
+            // a ResNet's first stage: 8 bits in, an 8-bit residual, 8 bits out; and a block's first, without one
+            new Case(new ConvInference(conv(2, 9, 13, new int[] {1, 1, 1, 1}, true, Activation.RELU), false,
+                    Precision.INT8, UNSIGNED, true, UNSIGNED), null),
             new Case(new ConvInference(conv(2, 32, 32, new int[] {1, 1, 1, 1}, true, Activation.RELU), true,
                     Precision.INT8, UNSIGNED, true, UNSIGNED).withResidualRange(new InputRange(0f, 3f)), "8"),
             // odd rows and columns (a row alone, a block of 5 pixels), signed input, fp32 residual, signed output
@@ -85,6 +87,8 @@ class Int8ConvPlanTest {
                     Precision.INT8, UNSIGNED, false, null), null),
             new Case(new ConvInference(conv(2, 7, 12, 1, new int[] {1, 1, 1, 1}, true, Activation.RELU), false,
                     Precision.INT8, UNSIGNED, false, new InputRange(-2f, 2f)), null),
+            new Case(new ConvInference(conv(1, 6, 10, 2, new int[] {1, 1, 1, 1}, false, Activation.RELU), false,
+                    Precision.INT8, SIGNED, false, UNSIGNED), null), // 2 groups a row, the second half-filled
             new Case(new ConvInference(conv(1, 8, 9, 4, new int[] {1, 1, 1, 1}, true, Activation.RELU), true,
                     Precision.INT8, SIGNED, true, UNSIGNED).withResidualRange(new InputRange(0f, 3f)), "8"),
         };
@@ -157,9 +161,13 @@ class Int8ConvPlanTest {
                 + " outputs a step apart from oneDNN's");
     }
 
+    /** Floats past the output that the kernel must leave as they are (odd rows and part-filled blocks end there). */
+    private static final int TAIL = 64;
+    private static final float SENTINEL = -12345f;
+
     /**
      * The op through plan on x (8-bit values) or images (fp32), with the residual given (or none); outputs as floats
-     * (8-bit: steps).
+     * (8-bit: steps). Fails where the plan writes past the output.
      */
     private static float[] run(InferenceConv plan, ConvInference op, byte[] x, float[] images, float[] k, float[] b,
                                float[] fp32Residual, byte[] byteResidual) {
@@ -172,7 +180,10 @@ class Int8ConvPlanTest {
              CpuTensor tb = b == null ? null : tensor(b, b.length);
              CpuTensor residual = fp32Residual != null ? tensor(fp32Residual, outputs)
                      : byteResidual != null ? CpuTensor.allocate(new int[] {(outputs + 3) / 4}) : null;
-             CpuTensor y = CpuTensor.allocate(new int[] {outputs})) {
+             CpuTensor y = CpuTensor.allocate(new int[] {outputs + TAIL})) {
+            for (int j = 0; j < outputs + TAIL; j++) {
+                y.buffer().put(j, SENTINEL);
+            }
             if (x != null) {
                 new org.bytedeco.javacpp.BytePointer(tx.pointer()).put(x, 0, x.length);
             }
@@ -181,6 +192,15 @@ class Int8ConvPlanTest {
             }
             plan.prepare(tk, prepared);
             plan.forward(tx, prepared, tb, residual, y);
+            int bytes = op.quantizedOutput() ? outputs : outputs * Float.BYTES; // the output's end, in bytes
+            byte[] after = new byte[(outputs + TAIL) * Float.BYTES - bytes];
+            new org.bytedeco.javacpp.BytePointer(y.pointer()).position(bytes).get(after, 0, after.length);
+            int sentinelBits = Float.floatToRawIntBits(SENTINEL);
+            for (int j = 0; j < after.length; j++) {
+                int at = bytes + j; // each byte of the tail as the sentinel float laid it down (little-endian)
+                byte expected = (byte) (sentinelBits >>> (8 * (at % Float.BYTES)));
+                assertEquals(expected, after[j], op + ": byte " + j + " past the output was written");
+            }
             float[] out = new float[outputs];
             if (!op.quantizedOutput()) {
                 y.buffer().get(0, out);
@@ -213,6 +233,9 @@ class Int8ConvPlanTest {
         Conv2dSpec strided = new Conv2dSpec(1, 8, 8, 16, 16, 3, 3, 2, 2, 0, 1, 0, 1, 1, 1, 1, true, Activation.RELU);
         assertFalse(Int8ConvPlan.fits(new ConvInference(strided, false, Precision.INT8, UNSIGNED, true, UNSIGNED)),
                 "stride 2");
+        Conv2dSpec swish = conv(1, 8, 8, new int[] {1, 1, 1, 1}, true, Activation.SWISH);
+        assertFalse(Int8ConvPlan.fits(new ConvInference(swish, false, Precision.INT8, UNSIGNED, true, UNSIGNED)),
+                "an activation the kernel does not apply");
         assertThrows(IllegalArgumentException.class, () -> new Int8ConvPlan(
                 new ConvInference(wide, false, Precision.INT8, UNSIGNED, true, UNSIGNED)));
         String before = System.getProperty(Int8ConvPlan.PROPERTY);
