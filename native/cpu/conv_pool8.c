@@ -405,6 +405,33 @@ VNNI_TARGET static void pooled_rows_general(const problem *pb, int64_t from, int
     pooled_rows_body(pb, from, to, img, ACT_GENERAL);
 }
 
+/* A kernel's body over units from .. to-1 (pooled rows, or row pairs) with its thread's image scratch. */
+typedef void (*units_body)(const problem *, int64_t, int64_t, uint8_t *);
+
+/* The body compiled for the activation: none, a plain ReLU (no slope, no cap), or any other ReLU. */
+static units_body body_for(int rectify, float slope, float cap, units_body none, units_body relu, units_body general) {
+    return !rectify ? none : slope == 0 && isinf(cap) && cap > 0 ? relu : general;
+}
+
+/*
+ * body over units 0 .. units-1, split in contiguous runs between a team of at most threads OpenMP threads, each with
+ * its own image scratch of per_thread bytes from the 64-byte aligned start of scratch.
+ */
+static void run_units(units_body body, const problem *pb, int64_t units, jlong scratch, int64_t per_thread,
+                      int threads) {
+    uint8_t *base = (uint8_t *) (((intptr_t) scratch + 63) & ~(intptr_t) 63);
+    int team = units < threads ? (int) units : threads;
+    if (team <= 1) {
+        body(pb, 0, units, base);
+        return;
+    }
+#pragma omp parallel num_threads(team)
+    {
+        int id = omp_get_thread_num(), size = omp_get_num_threads();
+        body(pb, units * id / size, units * (id + 1) / size, base + per_thread * id);
+    }
+}
+
 /*
  * y (batch, ph, pw, k) = the 2x2 stride-2 max pooling of rectify(conv(x) + bias), in int8: x NHWC, fp32 mapped onto
  * 8 bits by x_scale, or 8-bit values already (x_bytes), signed where x_signed, else unsigned; the kernel as
@@ -429,21 +456,8 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_PooledConvPlan_forwardInt8(
                                                            + (int64_t) kh * groups * k * 4) + k),
         .x_scale = x_scale, .bias = (const float *) (intptr_t) bias, .rectify = rectify, .slope = slope, .cap = cap,
         .y = (void *) (intptr_t) y, .y_format = y_format, .y_inverse = y_format == Y_F32 ? 1.0f : 1.0f / y_scale};
-    const int64_t per_thread = image_bytes(c, kh, kw, ph, pw);
-    uint8_t *base = (uint8_t *) (((intptr_t) scratch + 63) & ~(intptr_t) 63);
-    void (*rows_of)(const problem *, int64_t, int64_t, uint8_t *) =
-        !rectify ? pooled_rows_none : slope == 0 && isinf(cap) && cap > 0 ? pooled_rows_relu : pooled_rows_general;
-    const int64_t rows = (int64_t) batch * ph;
-    int team = rows < threads ? (int) rows : threads;
-    if (team <= 1) {
-        rows_of(&pb, 0, rows, base);
-        return;
-    }
-#pragma omp parallel num_threads(team)
-    {
-        int id = omp_get_thread_num(), size = omp_get_num_threads();
-        rows_of(&pb, rows * id / size, rows * (id + 1) / size, base + per_thread * id);
-    }
+    run_units(body_for(rectify, slope, cap, pooled_rows_none, pooled_rows_relu, pooled_rows_general), &pb,
+              (int64_t) batch * ph, scratch, image_bytes(c, kh, kw, ph, pw), threads);
 }
 
 /*
@@ -631,16 +645,14 @@ VNNI_TARGET static void conv_pairs_general(const problem *pb, int64_t from, int6
 /*
  * y (batch, oh, ow, k) = rectify(conv(x) + bias [+ residual]) for a 3x3 stride-1 kernel: x NHWC (batch, h, w, c), 8-bit
  * values (x_bytes; signed where x_signed) of real value x_scale a step, or fp32 mapped so; the kernel as prepareInt8
- * wrote it;
- * k a multiple of 16; the residual (batch, oh, ow, k) by residual_format, 8-bit ones residual_step a step; y fp32
+ * wrote it; k a multiple of 16; the residual (batch, oh, ow, k) by residual_format, 8-bit ones residual_step a step; y fp32
  * (y_format 0) or 8 bits mapped by y_scale; scratch: scratchBytes; threads: the OpenMP team.
  */
 JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_Int8ConvPlan_forward(
         JNIEnv *env, jclass type, jlong x, jboolean x_bytes, jfloat x_scale, jboolean x_signed, jint batch, jint h,
         jint w, jint c, jint pad_top, jint pad_left, jint oh, jint ow, jlong u, jint k, jlong bias, jboolean rectify,
-        jfloat slope,
-        jfloat cap, jlong residual, jint residual_format, jfloat residual_step, jlong y, jint y_format, jfloat y_scale,
-        jlong scratch, jint threads) {
+        jfloat slope, jfloat cap, jlong residual, jint residual_format, jfloat residual_step, jlong y, jint y_format,
+        jfloat y_scale, jlong scratch, jint threads) {
     (void) env;
     (void) type;
     const int groups = groups_of(3, c);
@@ -655,20 +667,7 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_Int8ConvPlan_forward(
         .y = (void *) (intptr_t) y, .y_format = y_format, .y_inverse = y_format == Y_F32 ? 1.0f : 1.0f / y_scale,
         .oh = oh, .ow = ow, .residual = (const void *) (intptr_t) residual, .residual_format = residual_format,
         .residual_step = residual_step};
-    const int64_t per_thread = conv_image_bytes(c, oh, ow);
-    uint8_t *base = (uint8_t *) (((intptr_t) scratch + 63) & ~(intptr_t) 63);
-    void (*pairs_of)(const problem *, int64_t, int64_t, uint8_t *) =
-        !rectify ? conv_pairs_none : slope == 0 && isinf(cap) && cap > 0 ? conv_pairs_relu : conv_pairs_general;
-    const int64_t pairs = (int64_t) batch * ((oh + 1) / 2);
-    int team = pairs < threads ? (int) pairs : threads;
-    if (team <= 1) {
-        pairs_of(&pb, 0, pairs, base);
-        return;
-    }
-#pragma omp parallel num_threads(team)
-    {
-        int id = omp_get_thread_num(), size = omp_get_num_threads();
-        pairs_of(&pb, pairs * id / size, pairs * (id + 1) / size, base + per_thread * id);
-    }
+    run_units(body_for(rectify, slope, cap, conv_pairs_none, conv_pairs_relu, conv_pairs_general), &pb,
+              (int64_t) batch * ((oh + 1) / 2), scratch, conv_image_bytes(c, oh, ow), threads);
 }
 #endif
