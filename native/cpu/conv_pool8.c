@@ -152,11 +152,12 @@ JNIEXPORT jlong JNICALL Java_dev_osprey_backend_cpu_PooledConvPlan_int8ScratchBy
 }
 
 /*
- * Image n mapped onto 8 bits into img: the rows and columns the pooled map's convolution outputs read (2 ph + kh - 1
- * down, 2 pw + kw - 1 across, from -pad_top and -pad_left), the value 0 in the padding and the slack (a byte 0, or
- * 128 for a signed input, which is stored plus 128).
+ * Image n mapped onto 8 bits into img: the rows and columns the convolution outputs read (hp rows down, from -pad_top;
+ * wp bytes across, from -pad_left), the value 0 in the padding and the slack (a byte 0, or 128 for a signed input,
+ * which is stored plus 128); only the padded rows from .. to-1, those a thread's outputs of the image read (at batch
+ * 1, threads share an image).
  */
-VNNI_TARGET static void map_image(const problem *pb, int64_t n, uint8_t *img) {
+VNNI_TARGET static void map_image(const problem *pb, int64_t n, uint8_t *img, int from, int to) {
     const int64_t image_at = n * pb->h * pb->w * pb->c;
     const int padded_columns = (pb->wp - SLACK) / pb->c;
     /* the map's columns the padded row holds: from its column pad_left on, as many as fit (a 'valid' convolution's
@@ -167,7 +168,7 @@ VNNI_TARGET static void map_image(const problem *pb, int64_t n, uint8_t *img) {
     const __m512 low = _mm512_set1_ps(pb->x_signed ? -128.0f : 0.0f);
     const __m512 high = _mm512_set1_ps(pb->x_signed ? 127.0f : 255.0f);
     const __m512i offset = _mm512_set1_epi32(pb->x_signed ? 128 : 0);
-    for (int r = 0; r < pb->hp; r++) {
+    for (int r = from < 0 ? 0 : from; r < to && r < pb->hp; r++) {
         uint8_t *out = img + (int64_t) r * pb->wp;
         int yy = r - pb->pad_top;
         memset(out, pb->x_signed ? 128 : 0, (size_t) pb->wp);
@@ -308,8 +309,9 @@ VNNI_TARGET INLINE void pooled_rows_one_group3(const problem *pb, int64_t from, 
     for (int64_t r = from; r < to; r++) {
         int64_t n = r / pb->ph;
         int py = (int) (r % pb->ph);
-        if (n != mapped) {
-            map_image(pb, n, img);
+        if (n != mapped) { /* the padded rows its pooled rows py .. (this thread's last of the image) read */
+            int64_t last = (n + 1) * pb->ph < to ? (n + 1) * pb->ph - 1 : to - 1;
+            map_image(pb, n, img, 2 * py, 2 * (int) (last % pb->ph) + pb->kh + 1);
             mapped = n;
         }
         const uint8_t *row = img + (int64_t) 2 * py * wp;
@@ -372,8 +374,9 @@ VNNI_TARGET INLINE void pooled_rows_body(const problem *pb, int64_t from, int64_
     for (int64_t r = from; r < to; r++) {
         int64_t n = r / pb->ph;
         int py = (int) (r % pb->ph);
-        if (n != mapped) {
-            map_image(pb, n, img);
+        if (n != mapped) { /* the padded rows its pooled rows py .. (this thread's last of the image) read */
+            int64_t last = (n + 1) * pb->ph < to ? (n + 1) * pb->ph - 1 : to - 1;
+            map_image(pb, n, img, 2 * py, 2 * (int) (last % pb->ph) + pb->kh + 1);
             mapped = n;
         }
         for (int px = 0; px < pb->pw; px++) {
@@ -603,8 +606,9 @@ VNNI_TARGET INLINE void conv_pairs_body(const problem *pb, int64_t from, int64_t
     for (int64_t r = from; r < to; r++) {
         int64_t n = r / pairs;
         int oy = (int) (r % pairs) * 2;
-        if (n != mapped) {
-            map_image(pb, n, img);
+        if (n != mapped) { /* the padded rows its row pairs oy .. (this thread's last of the image) read */
+            int64_t last = (n + 1) * pairs < to ? (n + 1) * pairs - 1 : to - 1;
+            map_image(pb, n, img, oy, 2 * (int) (last % pairs) + 4);
             mapped = n;
         }
         for (int x0 = 0; x0 < pb->ow; x0 += CONV_BLOCK) {
