@@ -396,17 +396,19 @@ VNNI_TARGET INLINE void pooled_rows_body(const problem *pb, int64_t from, int64_
     }
 }
 
-VNNI_TARGET static void pooled_rows_none(const problem *pb, int64_t from, int64_t to, uint8_t *img) {
-    pooled_rows_body(pb, from, to, img, ACT_NONE);
-}
+/* name_none, name_relu and name_general: body compiled for each activation (a constant where it is inlined). */
+#define PER_ACTIVATION(name, body)                                                                              \
+    VNNI_TARGET static void name##_none(const problem *pb, int64_t from, int64_t to, uint8_t *img) {            \
+        body(pb, from, to, img, ACT_NONE);                                                                      \
+    }                                                                                                           \
+    VNNI_TARGET static void name##_relu(const problem *pb, int64_t from, int64_t to, uint8_t *img) {            \
+        body(pb, from, to, img, ACT_RELU);                                                                      \
+    }                                                                                                           \
+    VNNI_TARGET static void name##_general(const problem *pb, int64_t from, int64_t to, uint8_t *img) {         \
+        body(pb, from, to, img, ACT_GENERAL);                                                                   \
+    }
 
-VNNI_TARGET static void pooled_rows_relu(const problem *pb, int64_t from, int64_t to, uint8_t *img) {
-    pooled_rows_body(pb, from, to, img, ACT_RELU);
-}
-
-VNNI_TARGET static void pooled_rows_general(const problem *pb, int64_t from, int64_t to, uint8_t *img) {
-    pooled_rows_body(pb, from, to, img, ACT_GENERAL);
-}
+PER_ACTIVATION(pooled_rows, pooled_rows_body)
 
 /* A kernel's body over units from .. to-1 (pooled rows, or row pairs) with its thread's image scratch. */
 typedef void (*units_body)(const problem *, int64_t, int64_t, uint8_t *);
@@ -634,23 +636,13 @@ VNNI_TARGET INLINE void conv_pairs_body(const problem *pb, int64_t from, int64_t
     }
 }
 
-VNNI_TARGET static void conv_pairs_none(const problem *pb, int64_t from, int64_t to, uint8_t *img) {
-    conv_pairs_body(pb, from, to, img, ACT_NONE);
-}
-
-VNNI_TARGET static void conv_pairs_relu(const problem *pb, int64_t from, int64_t to, uint8_t *img) {
-    conv_pairs_body(pb, from, to, img, ACT_RELU);
-}
-
-VNNI_TARGET static void conv_pairs_general(const problem *pb, int64_t from, int64_t to, uint8_t *img) {
-    conv_pairs_body(pb, from, to, img, ACT_GENERAL);
-}
+PER_ACTIVATION(conv_pairs, conv_pairs_body)
 
 /*
  * y (batch, oh, ow, k) = rectify(conv(x) + bias [+ residual]) for a 3x3 stride-1 kernel: x NHWC (batch, h, w, c), 8-bit
  * values (x_bytes; signed where x_signed) of real value x_scale a step, or fp32 mapped so; the kernel as prepareInt8
- * wrote it; k a multiple of 16; the residual (batch, oh, ow, k) by residual_format, 8-bit ones residual_step a step; y fp32
- * (y_format 0) or 8 bits mapped by y_scale; scratch: scratchBytes; threads: the OpenMP team.
+ * wrote it; k a multiple of 16; the residual (batch, oh, ow, k) by residual_format, 8-bit ones residual_step a step;
+ * y fp32 (y_format 0) or 8 bits mapped by y_scale; scratch: scratchBytes; threads: the OpenMP team.
  */
 JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_Int8ConvPlan_forward(
         JNIEnv *env, jclass type, jlong x, jboolean x_bytes, jfloat x_scale, jboolean x_signed, jint batch, jint h,

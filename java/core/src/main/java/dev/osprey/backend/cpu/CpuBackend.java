@@ -627,8 +627,8 @@ public final class CpuBackend implements Backend {
 
     /**
      * The plan that runs op: Osprey's pooled kernel (fp32 or int8), its int8 3x3 kernel ({@link Int8ConvPlan#fits}),
-     * pointwise or depthwise kernel where one fits, its
-     * Winograd kernel where {@link #winograd} picks it (with a max pooling after it too), else oneDNN's.
+     * pointwise or depthwise kernel where one fits, its Winograd kernel where {@link #winograd} picks it (with a max
+     * pooling after it too), else oneDNN's.
      */
     InferenceConv inferenceConv(ConvInference op) { // package-private: tests read its plan
         if (op.maxPool() != null && (op.precision() == Precision.INT8
@@ -1239,8 +1239,8 @@ public final class CpuBackend implements Backend {
         }
         closed = true;
         for (PlanCache<?, ?> cache : List.of(convPlans, convInferencePlans, winogradPlans, winogradTrainingPlans,
-                pooledPlans, int8ConvPlans, pointwisePlans, depthwisePlans, poolPlans, int8PoolPlans, densePlans, denseInferencePlans,
-                batchNormPlans, batchNormKernels, eltwisePlans, softmaxPlans, binaryPlans)) {
+                pooledPlans, int8ConvPlans, pointwisePlans, depthwisePlans, poolPlans, int8PoolPlans, densePlans,
+                denseInferencePlans, batchNormPlans, batchNormKernels, eltwisePlans, softmaxPlans, binaryPlans)) {
             cache.close();
         }
         context.close();

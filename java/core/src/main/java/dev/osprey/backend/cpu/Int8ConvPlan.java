@@ -22,7 +22,7 @@ import dev.osprey.backend.ConvInference;
  * (read each time the backend picks a convolution's plan).
  */
 final class Int8ConvPlan implements InferenceConv {
-    /** The property that leaves these convolutions to oneDNN ({@code onednn}; {@code osprey}, the default, takes them). */
+    /** The property that leaves these to oneDNN ({@code onednn}; {@code osprey}, the default, takes them). */
     static final String PROPERTY = "osprey.cpu.int8Conv3x3";
     /**
      * The output channels it takes, and the input channels of an 8-bit input: the shapes it was measured on (wider
@@ -114,8 +114,8 @@ final class Int8ConvPlan implements InferenceConv {
             throw new IllegalArgumentException("convolution " + spec + ": expected " + (residualFormat != 0
                     ? "a residual" : "no residual") + ", received " + (residual != null ? "one" : "none"));
         }
-        forward(x.pointer().address(), inputBytes, inputScale, inputSigned, spec.batch(), spec.inH(), spec.inW(), spec.inC(),
-                spec.padTop(), spec.padLeft(), spec.outH(), spec.outW(), kernel.pointer().address(), spec.filters(),
+        forward(x.pointer().address(), inputBytes, inputScale, inputSigned, spec.batch(), spec.inH(), spec.inW(),
+                spec.inC(), spec.padTop(), spec.padLeft(), spec.outH(), spec.outW(), kernel.pointer().address(), spec.filters(),
                 bias == null ? 0 : bias.pointer().address(), rectify, slope, cap,
                 residual == null ? 0 : residual.pointer().address(), residualFormat, residualStep,
                 y.pointer().address(), outputFormat, outputScale, scratch.pointer().address(), threads);
@@ -141,14 +141,12 @@ final class Int8ConvPlan implements InferenceConv {
 
     /**
      * y = rectify(conv(x) + bias [+ residual]): x 8-bit values (xBytes; signed where xSigned), xScale a step, or fp32
-     * mapped so; the kernel as
-     * {@link PooledConvPlan#prepareInt8} wrote it; residual by residualFormat, 8-bit ones residualStep a step; y fp32
-     * (yFormat 0) or 8 bits mapped by yScale; scratch: scratchBytes.
+     * mapped so; the kernel as {@link PooledConvPlan#prepareInt8} wrote it; residual by residualFormat, 8-bit ones
+     * residualStep a step; y fp32 (yFormat 0) or 8 bits mapped by yScale; scratch: scratchBytes.
      */
     private static native void forward(long x, boolean xBytes, float xScale, boolean xSigned, int batch, int h,
-                                       int w, int c,
-                                       int padTop, int padLeft, int oh, int ow, long kernel, int k, long bias,
-                                       boolean rectify, float slope, float cap, long residual, int residualFormat,
-                                       float residualStep, long y, int yFormat, float yScale, long scratch,
-                                       int threads);
+                                       int w, int c, int padTop, int padLeft, int oh, int ow, long kernel, int k,
+                                       long bias, boolean rectify, float slope, float cap, long residual,
+                                       int residualFormat, float residualStep, long y, int yFormat, float yScale,
+                                       long scratch, int threads);
 }

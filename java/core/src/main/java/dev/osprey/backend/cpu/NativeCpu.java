@@ -45,8 +45,8 @@ final class NativeCpu {
      * as the 256-bit ones; they were timed on a Zen 5 (full-width 512-bit units) only, so on a processor that splits
      * 512-bit work into halves false is the way to compare. The batch-norm kernels' 512-bit loops fall back to the
      * compiler's (also 512-bit where the processor has AVX-512F), the same bits; for them the setting is read when a
-     * CPU backend is made, as it also decides which batch normalizations run there (a plain ReLU's gate in bits). (The Winograd kernel has its own switch,
-     * -Dosprey.cpu.winogradAvx512.) Throws IllegalArgumentException for any other value.
+     * CPU backend is made, as it also decides which batch normalizations run there (a plain ReLU's gate in bits).
+     * (The Winograd kernel has its own switch, -Dosprey.cpu.winogradAvx512.) Throws IllegalArgumentException for any other value.
      */
     static boolean wideVectorsAllowed() {
         String raw = System.getProperty(WIDE_VECTORS_PROPERTY, "true");

@@ -120,8 +120,8 @@ final class PooledConvPlan implements InferenceConv {
     static boolean int8Fits(Conv2dSpec conv, Pool2dSpec pool, dev.osprey.backend.InputRange range) {
         int c = conv.inC();
         boolean wide = c > MAX_INPUT_CHANNELS;
-        return INT8 && range != null && geometryFits(conv, pool) && conv.filters() % 16 == 0
-                && conv.filters() <= MAX_QUANTIZED_CHANNELS && InferenceOperands.VNNI
+        return int8Available() && range != null && geometryFits(conv, pool) && conv.filters() % 16 == 0
+                && conv.filters() <= MAX_QUANTIZED_CHANNELS
                 && (!wide || c % 4 == 0 && c <= MAX_INT8_INPUT_CHANNELS && conv.kernelH() == 3 && conv.kernelW() == 3
                         && conv.filters() <= MAX_INT8_WIDE_OUTPUT_CHANNELS);
     }
