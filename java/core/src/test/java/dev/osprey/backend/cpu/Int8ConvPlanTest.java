@@ -91,6 +91,9 @@ class Int8ConvPlanTest {
                     Precision.INT8, SIGNED, false, UNSIGNED), null), // 2 groups a row, the second half-filled
             new Case(new ConvInference(conv(1, 8, 9, 4, new int[] {1, 1, 1, 1}, true, Activation.RELU), true,
                     Precision.INT8, SIGNED, true, UNSIGNED).withResidualRange(new InputRange(0f, 3f)), "8"),
+            // an output step so small that values pass 2^31 steps before the store: 255, never wrapped to 0
+            new Case(new ConvInference(conv(1, 4, 16, new int[] {1, 1, 1, 1}, true, Activation.RELU), false,
+                    Precision.INT8, UNSIGNED, true, new InputRange(0f, 1e-8f)), null),
         };
         for (Case c : cases) {
             ConvInference op = c.op();
