@@ -476,7 +476,8 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_PooledConvPlan_forwardInt8(
  * the VNNI peak: each 16-channel output vector takes one broadcast input group per multiply-add, so input loads
  * bound it. Here a block is 2 output rows by CONV_BLOCK pixels: the 4 input rows under the 2 output rows are each
  * broadcast once per group and pixel and serve both output rows (kernel row r for the first, r - 1 for the second),
- * 2/3 of a load per multiply-add; and for its stem, a few channels of fp32 input (mapped onto 8 bits as the image is
+ * 2/3 of a load per multiply-add; with 16 channels, once per input column and 4 channels, serving the 3 taps that
+ * read the column too (0.28 of a load per multiply-add); and for its stem, a few channels of fp32 input (mapped onto 8 bits as the image is
  * copied), whose kernel rows' bytes group in fours as the pooled kernel groups them (a row of 3 taps of 3 channels: 3
  * groups, the last one's fourth byte weighing 0). The kernel as prepareInt8 lays it out (3 rows); the image mapped
  * into the thread's scratch by map_image, padded, with a spare row and columns for a block past the output's edge,
@@ -597,6 +598,40 @@ VNNI_TARGET INLINE void conv_block(const problem *pb, const uint8_t *img, int64_
     const int k = fixed_k ? fixed_k : pb->k;
     const int8_t *u = pb->u + 64 * v;
     const uint8_t *rows = img + (int64_t) oy * pb->wp + (int64_t) x0 * c;
+    if (fixed_c == 16 && fixed_k == 16) {
+        /* each input column's 4 channels broadcast once and used by the 3 taps (pixels) that read them, for both
+           output rows: 160 broadcasts for 576 multiply-adds, where one per tap took 384 */
+        for (int cg = 0; cg < 4; cg++) {
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) {
+                const uint8_t *row = rows + (int64_t) r * pb->wp + 4 * cg;
+                __m512i w0[3], w1[3];
+#pragma GCC unroll 3
+                for (int t = 0; t < 3; t++) { /* group 4 t + cg of kernel rows r and r - 1 */
+                    w0[t] = r < 3 ? _mm512_loadu_si512((const void *) (u + ((int64_t) r * 12 + 4 * t + cg) * 64))
+                                  : _mm512_setzero_si512();
+                    w1[t] = r > 0 ? _mm512_loadu_si512((const void *) (u + ((int64_t) (r - 1) * 12 + 4 * t + cg) * 64))
+                                  : _mm512_setzero_si512();
+                }
+#pragma GCC unroll 10
+                for (int j = 0; j < CONV_BLOCK + 2; j++) {
+                    const __m512i b = BROADCAST4(row + (int64_t) j * 16);
+#pragma GCC unroll 3
+                    for (int t = 0; t < 3; t++) {
+                        const int p = j - t;
+                        if (p >= 0 && p < CONV_BLOCK) {
+                            if (r < 3) {
+                                DPBUSD(acc0[p], b, w0[t]);
+                            }
+                            if (r > 0) {
+                                DPBUSD(acc1[p], b, w1[t]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    } else
     /* the groups outside, the 4 input rows inside: one loop carries the accumulators (GCC copied them around the
        multiply-adds of a row loop that ended the first output row's) */
     for (int d = 0; d < groups; d++) {
