@@ -782,8 +782,8 @@ public class Model implements AutoCloseable {
                 throw new IllegalArgumentException("predict: this model has " + graph.inputs().size() + " inputs and "
                         + graph.outputs().size() + " outputs; use predict(List<NDArray>, batchSize)");
             }
-            checkFinite("predict", x);
-            return network.predict(List.of(x), batchSize, clock).get(0);
+            // non-finite inputs are refused as each slice is copied in (a native scan of the copy)
+            return network.predict(List.of(x), batchSize, clock, !acceptNonFiniteInputs).get(0);
         }
     }
 
@@ -806,9 +806,8 @@ public class Model implements AutoCloseable {
                     throw new IllegalArgumentException("predict: expected input " + (i + 1) + " of shape (N, "
                             + expected.toString().substring(1) + " with the same N as the first, received " + x.shapeString());
                 }
-                checkFinite("predict", x);
             }
-            return network.predict(inputs, batchSize);
+            return network.predict(inputs, batchSize, null, !acceptNonFiniteInputs);
         }
     }
 

@@ -19,6 +19,7 @@ import dev.osprey.optim.Adam;
 import dev.osprey.optim.SGD;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -146,6 +147,20 @@ class SequentialTest {
             IllegalArgumentException nanInput = assertThrows(IllegalArgumentException.class,
                     () -> model.fit(new NDArray(nan, 10, 6, 6, 1), d[1], FitOptions.defaults()));
             assertEquals("fit: expected finite inputs, received NaN in sample 1", nanInput.getMessage());
+            // predict finds them as it copies each slice in: in the first slice, and in the last row of the last
+            IllegalArgumentException nanPredict = assertThrows(IllegalArgumentException.class,
+                    () -> model.predict(new NDArray(nan, 10, 6, 6, 1), 4));
+            assertEquals("predict: expected finite inputs, received NaN in sample 1", nanPredict.getMessage());
+            float[] infinite = d[0].data().clone();
+            infinite[infinite.length - 1] = Float.NEGATIVE_INFINITY;
+            IllegalArgumentException infPredict = assertThrows(IllegalArgumentException.class,
+                    () -> model.predict(new NDArray(infinite, 10, 6, 6, 1), 4));
+            assertEquals("predict: expected finite inputs, received -Infinity in sample 9", infPredict.getMessage());
+            IllegalArgumentException several = assertThrows(IllegalArgumentException.class,
+                    () -> model.predict(List.of(new NDArray(infinite, 10, 6, 6, 1)), 3));
+            assertEquals("predict: expected finite inputs, received -Infinity in sample 9", several.getMessage());
+            model.acceptNonFiniteInputs(true);
+            assertEquals(10, model.predict(new NDArray(infinite, 10, 6, 6, 1), 4).rows());
         }
         IllegalArgumentException filters = assertThrows(IllegalArgumentException.class, () -> new Conv2D(0, 3));
         assertEquals("Conv2D: expected filters > 0, received filters=0", filters.getMessage());

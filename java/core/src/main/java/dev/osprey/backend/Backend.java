@@ -36,6 +36,21 @@ public interface Backend extends AutoCloseable {
     void copyIn(float[] source, int sourceOffset, Tensor destination);
 
     /**
+     * {@link #copyIn}, and then the index (from sourceOffset) of the first NaN or infinite value it copied, or -1 where
+     * all are finite: how predict checks the inputs it refuses. A backend may scan its own copy, faster than this loop
+     * over the source.
+     */
+    default long copyInFinite(float[] source, int sourceOffset, Tensor destination) {
+        copyIn(source, sourceOffset, destination);
+        for (int i = 0; i < destination.size(); i++) {
+            if (!Float.isFinite(source[sourceOffset + i])) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    /**
      * Copies all of source, row-major (parameters in Keras' layouts), into destination from destinationOffset on;
      * throws IllegalArgumentException when destination has no room for {@code source.size()} floats there.
      */

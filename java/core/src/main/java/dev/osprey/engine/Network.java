@@ -361,11 +361,15 @@ public final class Network implements AutoCloseable {
 
     /** Every output for inputs of n samples (one array per input), in batches; a last softmax or sigmoid applied here. */
     public List<NDArray> predict(List<NDArray> x, int batchSize) {
-        return predict(x, batchSize, null);
+        return predict(x, batchSize, null, false);
     }
 
-    /** {@link #predict(List, int)}, timing each layer call (or chain of calls) on clock (null: untimed). */
-    public List<NDArray> predict(List<NDArray> x, int batchSize, CallClock clock) {
+    /**
+     * {@link #predict(List, int)}, timing each layer call (or chain of calls) on clock (null: untimed); where
+     * finiteOnly, a NaN or infinite input is refused (IllegalArgumentException naming it and its sample) as its slice
+     * is copied in, before that slice runs.
+     */
+    public List<NDArray> predict(List<NDArray> x, int batchSize, CallClock clock, boolean finiteOnly) {
         int n = x.get(0).rows();
         List<float[]> out = new ArrayList<>();
         for (int o = 0; o < graph.outputs().size(); o++) {
@@ -380,7 +384,17 @@ public final class Network implements AutoCloseable {
             // One slice per unit of compute: a long predict never holds the backend against other callers.
             backend.execute(() -> {
                 for (int i = 0; i < x.size(); i++) {
-                    backend.copyIn(x.get(i).data(), first * x.get(i).rowSize(), plan.input(i));
+                    float[] data = x.get(i).data();
+                    int from = first * x.get(i).rowSize();
+                    if (!finiteOnly) {
+                        backend.copyIn(data, from, plan.input(i));
+                        continue;
+                    }
+                    long bad = backend.copyInFinite(data, from, plan.input(i));
+                    if (bad >= 0) {
+                        throw new IllegalArgumentException("predict: expected finite inputs, received "
+                                + data[(int) (from + bad)] + " in sample " + (first + bad / x.get(i).rowSize()));
+                    }
                 }
                 plan.forward(0, clock);
                 for (int o = 0; o < out.size(); o++) {

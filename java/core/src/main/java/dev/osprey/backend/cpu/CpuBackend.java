@@ -229,6 +229,18 @@ public final class CpuBackend implements Backend {
         d.buffer().put(0, source, sourceOffset, n);
     }
 
+    /** copyIn and the scan in one native pass on the calling thread's team ({@link FiniteScan}). */
+    @Override
+    public long copyInFinite(float[] source, int sourceOffset, Tensor destination) {
+        CpuTensor d = cpu(destination, "copyInFinite");
+        int n = (int) d.size();
+        if (sourceOffset < 0 || sourceOffset + n > source.length) {
+            throw new IllegalArgumentException("copyInFinite: expected " + n + " floats from offset " + sourceOffset
+                    + ", received an array of " + source.length);
+        }
+        return FiniteScan.copyIn(source, sourceOffset, d);
+    }
+
     @Override
     public void copyOut(Tensor source, float[] destination, int destinationOffset) {
         CpuTensor s = cpu(source, "copyOut");
