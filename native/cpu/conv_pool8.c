@@ -39,6 +39,7 @@ JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_PooledConvPlan_int8Suppor
 #include <stdint.h>
 #include <string.h>
 #include "avx512_ops.h"
+#include "op_chain.h"
 #include "openmp.h"
 
 #define VNNI_TARGET __attribute__((target("avx2,fma,avx512f,avx512vl,avx512bw,avx512vnni")))
@@ -729,17 +730,40 @@ VNNI_TARGET INLINE void conv_pairs_body(const problem *pb, int64_t from, int64_t
 
 PER_ACTIVATION(conv_pairs, conv_pairs_body)
 
+/* An Int8ConvPlan pass as an op-chain step (op_chain.h): its problem, body and each thread's image scratch. */
+typedef struct {
+    problem pb;
+    units_body body;
+    uint8_t *base;
+    int64_t per_thread, units;
+} conv_step;
+
+/* Thread `thread`'s contiguous share of the row pairs, as run_units splits them. */
+static void conv_step_run(const void *args, int thread, int team, float *scratch) {
+    (void) scratch;
+    const conv_step *s = (const conv_step *) args;
+    s->body(&s->pb, s->units * thread / team, s->units * (thread + 1) / team, s->base + s->per_thread * thread);
+}
+
+/* Row pairs from .. to-1 on thread `thread` (a chain's depth-first stretch: whole images). */
+static void conv_step_images(const void *args, int64_t from, int64_t to, int thread, float *scratch) {
+    (void) scratch;
+    const conv_step *s = (const conv_step *) args;
+    s->body(&s->pb, from, to, s->base + s->per_thread * thread);
+}
+
 /*
  * y (batch, oh, ow, k) = rectify(conv(x) + bias [+ residual]) for a 3x3 stride-1 kernel: x NHWC (batch, h, w, c), 8-bit
  * values (x_bytes; signed where x_signed) of real value x_scale a step, or fp32 mapped so; the kernel as prepareInt8
  * wrote it; k a multiple of 16; the residual (batch, oh, ow, k) by residual_format, 8-bit ones residual_step a step;
- * y fp32 (y_format 0) or 8 bits mapped by y_scale; scratch: scratchBytes; threads: the OpenMP team.
+ * y fp32 (y_format 0) or 8 bits mapped by y_scale; scratch: scratchBytes; threads: the OpenMP team. Runs now (chain
+ * 0) or is appended to that op chain, as a step that works image by image; JNI_FALSE where the chain could not grow.
  */
-JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_Int8ConvPlan_forward(
+JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Int8ConvPlan_forward(
         JNIEnv *env, jclass type, jlong x, jboolean x_bytes, jfloat x_scale, jboolean x_signed, jint batch, jint h,
         jint w, jint c, jint pad_top, jint pad_left, jint oh, jint ow, jlong u, jint k, jlong bias, jboolean rectify,
         jfloat slope, jfloat cap, jlong residual, jint residual_format, jfloat residual_step, jlong y, jint y_format,
-        jfloat y_scale, jlong scratch, jint threads) {
+        jfloat y_scale, jlong scratch, jint threads, jlong chain) {
     (void) env;
     (void) type;
     const int groups = groups_of(3, c);
@@ -754,7 +778,22 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_Int8ConvPlan_forward(
         .y = (void *) (intptr_t) y, .y_format = y_format, .y_inverse = y_format == Y_F32 ? 1.0f : 1.0f / y_scale,
         .oh = oh, .ow = ow, .residual = (const void *) (intptr_t) residual, .residual_format = residual_format,
         .residual_step = residual_step};
-    run_units(body_for(rectify, slope, cap, conv_pairs_none, conv_pairs_relu, conv_pairs_general), &pb,
-              (int64_t) batch * ((oh + 1) / 2), scratch, conv_image_bytes(c, oh, ow), threads);
+    const int64_t pairs = (oh + 1) / 2, units = (int64_t) batch * pairs;
+    osprey_step step = {conv_step_run, units < threads ? (int) units : threads, {{0}}, conv_step_images, batch, pairs,
+                        {{(uintptr_t) y, (int64_t) oh * ow * k * (y_format == Y_F32 ? 4 : 1)},
+                         {(uintptr_t) x, (int64_t) h * w * c * (x_bytes ? 1 : 4)},
+                         {(uintptr_t) residual, (int64_t) oh * ow * k * (residual_format == R_F32 ? 4 : 1)}}};
+    conv_step *s = (conv_step *) step.args.bytes;
+    _Static_assert(sizeof(conv_step) <= STEP_ARGS_BYTES, "an int8 convolution's operands fit a step");
+    s->pb = pb;
+    s->body = body_for(rectify, slope, cap, conv_pairs_none, conv_pairs_relu, conv_pairs_general);
+    s->base = (uint8_t *) (((intptr_t) scratch + 63) & ~(intptr_t) 63);
+    s->per_thread = conv_image_bytes(c, oh, ow);
+    s->units = units;
+    if (chain == 0) {
+        osprey_run_step(&step, 0);
+        return JNI_TRUE;
+    }
+    return osprey_chain_append(chain, &step) ? JNI_TRUE : JNI_FALSE;
 }
 #endif

@@ -12,6 +12,7 @@ typedef struct {
     int count, capacity;
     int team; /* the most threads any step has */
     int openmp_barrier; /* 1: OpenMP's barrier between steps; 0: the chain's own (below) */
+    int images_first;   /* 1: stretches of image-wise steps run depth first (run_images_first) */
     osprey_step *steps;
 } chain;
 
@@ -88,6 +89,67 @@ static int barrier_after(const chain *c, int i, int size) {
     return i + 1 < c->count && size > 1 && (c->steps[i].threads > 1 || c->steps[i + 1].threads > 1);
 }
 
+/* Images a thread takes through a depth-first stretch at a time: their activations stay in its caches. */
+#define IMAGES_AT_A_TIME 2
+
+/* Whether the bytes of tensors a and b (images images each) overlap. */
+static int overlap(step_tensor a, step_tensor b, int64_t images) {
+    return a.at != 0 && b.at != 0 && a.at < b.at + (uintptr_t) (b.stride * images)
+           && b.at < a.at + (uintptr_t) (a.stride * images);
+}
+
+/*
+ * The end of the stretch of image-wise steps from i that a team of size runs depth first, or i + 1 where fewer than
+ * 2 steps would: steps over the same images (at least one a thread), each on the whole team. Depth first, a thread
+ * runs every step of the stretch on its images, a few at a time, with no barrier between: each reads only images it
+ * wrote itself. A step's output may reuse memory an earlier step of the stretch read or wrote (the plan recycles
+ * buffers) only where both lay their images out alike (the same start and bytes an image): then image n of one only
+ * ever meets image n of the other, in the order the steps run. Where memory is shared otherwise, the stretch ends.
+ */
+static int images_first_end(const chain *c, int i, int size) {
+    const osprey_step *first = &c->steps[i];
+    if (!c->images_first || first->run_images == NULL || first->threads != size || first->images < size) {
+        return i + 1;
+    }
+    int end = i + 1;
+    for (; end < c->count; end++) {
+        const osprey_step *s = &c->steps[end];
+        if (s->run_images == NULL || s->threads != size || s->images != first->images) {
+            break;
+        }
+        int clash = 0;
+        for (int j = i; j <= end && !clash; j++) {
+            for (int t = 0; t < 3 && !clash; t++) {
+                step_tensor a = s->tensors[0], b = c->steps[j].tensors[t];
+                if ((j != end || t != 0) && overlap(a, b, first->images) && (a.at != b.at || a.stride != b.stride)) {
+                    clash = 1;
+                }
+                step_tensor w = c->steps[j].tensors[0], r = s->tensors[t];
+                if (j != end && t > 0 && overlap(w, r, first->images) && (w.at != r.at || w.stride != r.stride)) {
+                    clash = 1;
+                }
+            }
+        }
+        if (clash) {
+            break;
+        }
+    }
+    return end - i >= 2 ? end : i + 1;
+}
+
+/* Steps from .. to-1 (images_first_end's stretch), thread id's share of the images, depth first. */
+static void run_images_first(const chain *c, int from, int to, int id, int size, float *scratch) {
+    const int64_t images = c->steps[from].images;
+    const int64_t first = images * id / size, last = images * (id + 1) / size;
+    for (int64_t n = first; n < last; n += IMAGES_AT_A_TIME) {
+        const int64_t end = n + IMAGES_AT_A_TIME < last ? n + IMAGES_AT_A_TIME : last;
+        for (int i = from; i < to; i++) {
+            const osprey_step *s = &c->steps[i];
+            s->run_images(s->args.bytes, n * s->units_per_image, end * s->units_per_image, id, scratch);
+        }
+    }
+}
+
 static void run_chain(const chain *c, float *scratch) {
     if (c->team <= 1) {
         for (int i = 0; i < c->count; i++) {
@@ -104,9 +166,15 @@ static void run_chain(const chain *c, float *scratch) {
         long passed = 0;
         for (int i = 0; i < c->count; i++) {
             const osprey_step *s = &c->steps[i];
-            int team = s->threads < size ? s->threads : size;
-            if (id < team) {
-                s->run(s->args.bytes, id, team, scratch);
+            const int end = images_first_end(c, i, size);
+            if (end > i + 1) {
+                run_images_first(c, i, end, id, size, scratch);
+                i = end - 1; /* the barrier after the stretch's last step */
+            } else {
+                int team = s->threads < size ? s->threads : size;
+                if (id < team) {
+                    s->run(s->args.bytes, id, team, scratch);
+                }
             }
             if (barrier_after(c, i, size)) { /* the same for every thread: all meet it, or none */
                 if (own_barrier) {
@@ -121,7 +189,8 @@ static void run_chain(const chain *c, float *scratch) {
 
 /* openmp_barrier: JNI_TRUE for OpenMP's barrier between steps, JNI_FALSE for the chain's own. */
 JNIEXPORT jlong JNICALL Java_dev_osprey_backend_cpu_CpuOpChain_create0(JNIEnv *env, jclass type,
-                                                                      jboolean openmp_barrier) {
+                                                                      jboolean openmp_barrier,
+                                                                      jboolean images_first) {
     (void) env;
     (void) type;
     chain *c = calloc(1, sizeof(chain));
@@ -129,6 +198,7 @@ JNIEXPORT jlong JNICALL Java_dev_osprey_backend_cpu_CpuOpChain_create0(JNIEnv *e
         return 0;
     }
     c->openmp_barrier = openmp_barrier == JNI_TRUE;
+    c->images_first = images_first == JNI_TRUE;
     c->capacity = 16;
     c->steps = malloc(sizeof(osprey_step) * (size_t) c->capacity);
     if (c->steps == NULL) {

@@ -21,6 +21,18 @@
  */
 typedef void (*step_fn)(const void *args, int thread, int team, float *scratch);
 
+/*
+ * A step that works image by image (its output's image n read only from its inputs' images n): units from .. to-1
+ * (units_per_image of them an image) on thread `thread` of a team of the step's size, with that thread's scratch.
+ */
+typedef void (*step_images_fn)(const void *args, int64_t from, int64_t to, int thread, float *scratch);
+
+/* A tensor an image-wise step reads or writes: image n at at + n * stride bytes (at 0: none). */
+typedef struct {
+    uintptr_t at;
+    int64_t stride;
+} step_tensor;
+
 typedef struct {
     step_fn run;
     int threads; /* the team the work is split for: 1 runs on the calling thread (thread 0) alone */
@@ -30,6 +42,14 @@ typedef struct {
         double align_double;
         void *align_pointer;
     } args;
+    /*
+     * Optional (zero for other steps): run_images, with the images, the units of each and the tensors (output first,
+     * then up to 2 inputs) of a step that works image by image. A chain runs a stretch of such steps over the same
+     * images depth first (op_chain.c, run_images_first).
+     */
+    step_images_fn run_images;
+    int64_t images, units_per_image;
+    step_tensor tensors[3];
 } osprey_step;
 
 /* Runs one step now: on the calling thread where it has one thread, else in a parallel region of its own. */

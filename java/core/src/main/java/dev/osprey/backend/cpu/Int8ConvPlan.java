@@ -21,7 +21,7 @@ import dev.osprey.backend.ConvInference;
  * <p>{@link #fits} is where it is used; {@code -Dosprey.cpu.int8Conv3x3=onednn} leaves these to oneDNN, to compare
  * (read each time the backend picks a convolution's plan).
  */
-final class Int8ConvPlan implements InferenceConv {
+final class Int8ConvPlan implements ChainableConv {
     /** The property that leaves these to oneDNN ({@code onednn}; {@code osprey}, the default, takes them). */
     static final String PROPERTY = "osprey.cpu.int8Conv3x3";
     /**
@@ -108,17 +108,22 @@ final class Int8ConvPlan implements InferenceConv {
                 InferenceOperands.WEIGHT_LEVELS, prepared.pointer().address());
     }
 
+    /**
+     * Runs the pass now (chain 0) or appends it to the chain, as a pass that works image by image: a chain runs a
+     * stretch of them depth first ({@link CpuOpChain#imagesFirst}).
+     */
     @Override
-    public void forward(CpuTensor x, CpuTensor kernel, CpuTensor bias, CpuTensor residual, CpuTensor y) {
+    public boolean submit(CpuTensor x, CpuTensor kernel, CpuTensor bias, CpuTensor residual, CpuTensor y,
+                          long chain) {
         if ((residual != null) != (residualFormat != 0)) {
             throw new IllegalArgumentException("convolution " + spec + ": expected " + (residualFormat != 0
                     ? "a residual" : "no residual") + ", received " + (residual != null ? "one" : "none"));
         }
-        forward(x.pointer().address(), inputBytes, inputScale, inputSigned, spec.batch(), spec.inH(), spec.inW(),
-                spec.inC(), spec.padTop(), spec.padLeft(), spec.outH(), spec.outW(), kernel.pointer().address(), spec.filters(),
-                bias == null ? 0 : bias.pointer().address(), rectify, slope, cap,
-                residual == null ? 0 : residual.pointer().address(), residualFormat, residualStep,
-                y.pointer().address(), outputFormat, outputScale, scratch.pointer().address(), threads);
+        return forward(x.pointer().address(), inputBytes, inputScale, inputSigned, spec.batch(), spec.inH(),
+                spec.inW(), spec.inC(), spec.padTop(), spec.padLeft(), spec.outH(), spec.outW(),
+                kernel.pointer().address(), spec.filters(), bias == null ? 0 : bias.pointer().address(), rectify,
+                slope, cap, residual == null ? 0 : residual.pointer().address(), residualFormat, residualStep,
+                y.pointer().address(), outputFormat, outputScale, scratch.pointer().address(), threads, chain);
     }
 
     @Override
@@ -142,11 +147,12 @@ final class Int8ConvPlan implements InferenceConv {
     /**
      * y = rectify(conv(x) + bias [+ residual]): x 8-bit values (xBytes; signed where xSigned), xScale a step, or fp32
      * mapped so; the kernel as {@link PooledConvPlan#prepareInt8} wrote it; residual by residualFormat, 8-bit ones
-     * residualStep a step; y fp32 (yFormat 0) or 8 bits mapped by yScale; scratch: scratchBytes.
+     * residualStep a step; y fp32 (yFormat 0) or 8 bits mapped by yScale; scratch: scratchBytes. Runs now (chain 0)
+     * or is appended to that chain; false where the chain could not grow.
      */
-    private static native void forward(long x, boolean xBytes, float xScale, boolean xSigned, int batch, int h,
-                                       int w, int c, int padTop, int padLeft, int oh, int ow, long kernel, int k,
-                                       long bias, boolean rectify, float slope, float cap, long residual,
-                                       int residualFormat, float residualStep, long y, int yFormat, float yScale,
-                                       long scratch, int threads);
+    private static native boolean forward(long x, boolean xBytes, float xScale, boolean xSigned, int batch, int h,
+                                          int w, int c, int padTop, int padLeft, int oh, int ow, long kernel, int k,
+                                          long bias, boolean rectify, float slope, float cap, long residual,
+                                          int residualFormat, float residualStep, long y, int yFormat, float yScale,
+                                          long scratch, int threads, long chain);
 }
