@@ -220,25 +220,25 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void copyIn(float[] source, int sourceOffset, Tensor destination) {
-        CpuTensor d = cpu(destination, "copyIn");
-        int n = (int) d.size();
-        if (sourceOffset < 0 || sourceOffset + n > source.length) {
-            throw new IllegalArgumentException("copyIn: expected " + n + " floats from offset " + sourceOffset
-                    + ", received an array of " + source.length);
-        }
-        d.buffer().put(0, source, sourceOffset, n);
+        CpuTensor d = copyInTarget("copyIn", source, sourceOffset, destination);
+        d.buffer().put(0, source, sourceOffset, (int) d.size());
     }
 
     /** copyIn and the scan in one native pass on the calling thread's team ({@link FiniteScan}). */
     @Override
     public long copyInFinite(float[] source, int sourceOffset, Tensor destination) {
-        CpuTensor d = cpu(destination, "copyInFinite");
+        return FiniteScan.copyIn(source, sourceOffset, copyInTarget("copyInFinite", source, sourceOffset, destination));
+    }
+
+    /** destination as this backend's, once source holds all its floats from sourceOffset on. */
+    private CpuTensor copyInTarget(String op, float[] source, int sourceOffset, Tensor destination) {
+        CpuTensor d = cpu(destination, op);
         int n = (int) d.size();
-        if (sourceOffset < 0 || sourceOffset + n > source.length) {
-            throw new IllegalArgumentException("copyInFinite: expected " + n + " floats from offset " + sourceOffset
+        if (sourceOffset < 0 || sourceOffset > source.length - n) { // (no int overflow: the native copy trusts it)
+            throw new IllegalArgumentException(op + ": expected " + n + " floats from offset " + sourceOffset
                     + ", received an array of " + source.length);
         }
-        return FiniteScan.copyIn(source, sourceOffset, d);
+        return d;
     }
 
     @Override

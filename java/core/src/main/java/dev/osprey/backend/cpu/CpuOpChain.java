@@ -84,13 +84,7 @@ final class CpuOpChain implements OpChain {
      * false (pass after pass over the whole batch, to compare); throws IllegalArgumentException for any other value.
      */
     static boolean imagesFirst() {
-        String raw = System.getProperty(IMAGES_FIRST_PROPERTY, "true");
-        String value = raw.trim().toLowerCase(java.util.Locale.ROOT);
-        if (!value.equals("true") && !value.equals("false")) {
-            throw new IllegalArgumentException("-D" + IMAGES_FIRST_PROPERTY + ": expected true or false, received '"
-                    + raw + "'");
-        }
-        return value.equals("true");
+        return NativeCpu.switchOn(IMAGES_FIRST_PROPERTY, true);
     }
 
     /** The backend whose ops it chains (and whose scratchpad its runs use). */

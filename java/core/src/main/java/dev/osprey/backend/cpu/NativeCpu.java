@@ -49,11 +49,18 @@ final class NativeCpu {
      * (The Winograd kernel has its own switch, -Dosprey.cpu.winogradAvx512.) Throws IllegalArgumentException for any other value.
      */
     static boolean wideVectorsAllowed() {
-        String raw = System.getProperty(WIDE_VECTORS_PROPERTY, "true");
+        return switchOn(WIDE_VECTORS_PROPERTY, true);
+    }
+
+    /**
+     * A kernel switch: the system property's value, true or false (any case, blanks around it ignored), or unset
+     * where it is not set; throws IllegalArgumentException, naming the property, for any other value.
+     */
+    static boolean switchOn(String property, boolean unset) {
+        String raw = System.getProperty(property, String.valueOf(unset));
         String value = raw.trim().toLowerCase(java.util.Locale.ROOT);
         if (!value.equals("true") && !value.equals("false")) {
-            throw new IllegalArgumentException("-D" + WIDE_VECTORS_PROPERTY + ": expected true or false, received '"
-                    + raw + "'");
+            throw new IllegalArgumentException("-D" + property + ": expected true or false, received '" + raw + "'");
         }
         return value.equals("true");
     }

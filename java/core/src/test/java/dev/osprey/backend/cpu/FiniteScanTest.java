@@ -74,4 +74,19 @@ class FiniteScanTest {
         }
         assertEquals(0, scan(new float[] {Float.NaN}, 2), "a single value");
     }
+
+    /** The backend checks the bounds the native copy trusts, an offset near Integer.MAX_VALUE too. */
+    @Test
+    void copiesPastTheArrayAreRefused() {
+        try (CpuBackend backend = new CpuBackend(); dev.osprey.backend.Memory memory = backend.newMemory()) {
+            dev.osprey.backend.Tensor t = memory.allocate(8);
+            for (int offset : new int[] {-1, 3, Integer.MAX_VALUE - 2}) {
+                IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(
+                        IllegalArgumentException.class, () -> backend.copyInFinite(new float[10], offset, t));
+                assertEquals("copyInFinite: expected 8 floats from offset " + offset + ", received an array of 10",
+                        e.getMessage());
+            }
+            assertEquals(-1, backend.copyInFinite(new float[10], 2, t));
+        }
+    }
 }
