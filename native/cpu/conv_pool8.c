@@ -509,7 +509,7 @@ JNIEXPORT jlong JNICALL Java_dev_osprey_backend_cpu_Int8ConvPlan_scratchBytes(JN
 }
 
 /*
- * The operand formats conv_finish16 may be compiled for (a ResNet's first stage: an unsigned 8-bit input and output,
+ * The operand formats conv_finish16 and conv_finish64_u8 may be compiled for (a ResNet's first stage: an unsigned 8-bit input and output,
  * with no residual or an unsigned 8-bit one), so that its per-output tests cost nothing; FORMATS_ANY reads them from
  * the problem.
  */
@@ -573,7 +573,8 @@ VNNI_TARGET INLINE void conv_finish64_u8(const problem *pb, __m512i m0, __m512i 
             __m128i q = _mm_loadu_si128((const __m128i *) ((const uint8_t *) pb->residual + e + 16 * i));
             v = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(q)), r_step, v);
         }
-        /* 255 where larger (a NaN too: min returns its second operand), so the conversion cannot overflow */
+        /* 255 where larger, so the conversion cannot overflow; a NaN stays NaN (min returns its second operand),
+           converts to INT_MIN and packs to 0, as conv_finish16 stores it */
         m[i] = _mm512_cvtps_epi32(_mm512_min_ps(high, v));
     }
     /* per 128-bit lane L, dword j: pixel j's channels 4L .. 4L + 3; the permutation puts pixel j's 16 bytes j-th */
@@ -730,7 +731,11 @@ VNNI_TARGET INLINE void conv_pairs_body(const problem *pb, int64_t from, int64_t
 
 PER_ACTIVATION(conv_pairs, conv_pairs_body)
 
-/* An Int8ConvPlan pass as an op-chain step (op_chain.h): its problem, body and each thread's image scratch. */
+/*
+ * An Int8ConvPlan pass as an op-chain step (op_chain.h): its problem, body and bytes of image scratch a thread; the
+ * scratch is the one the step is run with (a chain's: the backend's scratchpad at each run), or base where it ran at
+ * once on the scratchpad of the time.
+ */
 typedef struct {
     problem pb;
     units_body body;
@@ -738,26 +743,32 @@ typedef struct {
     int64_t per_thread, units;
 } conv_step;
 
-/* Thread `thread`'s contiguous share of the row pairs, as run_units splits them. */
-static void conv_step_run(const void *args, int thread, int team, float *scratch) {
-    (void) scratch;
-    const conv_step *s = (const conv_step *) args;
-    s->body(&s->pb, s->units * thread / team, s->units * (thread + 1) / team, s->base + s->per_thread * thread);
+/* Thread `thread`'s image scratch: 64-byte aligned from base, or from the run's scratch. */
+static uint8_t *conv_step_scratch(const conv_step *s, float *scratch, int thread) {
+    uint8_t *base = s->base != NULL ? s->base : (uint8_t *) (((intptr_t) scratch + 63) & ~(intptr_t) 63);
+    return base + s->per_thread * thread;
 }
 
-/* Row pairs from .. to-1 on thread `thread` (a chain's depth-first stretch: whole images). */
-static void conv_step_images(const void *args, int64_t from, int64_t to, int thread, float *scratch) {
-    (void) scratch;
+/* Thread `thread`'s contiguous share of the row pairs, as run_units splits them. */
+static void conv_step_run(const void *args, int thread, int team, float *scratch) {
     const conv_step *s = (const conv_step *) args;
-    s->body(&s->pb, from, to, s->base + s->per_thread * thread);
+    s->body(&s->pb, s->units * thread / team, s->units * (thread + 1) / team, conv_step_scratch(s, scratch, thread));
+}
+
+/* Row pairs from .. to-1 on thread `thread` (a chain's depth-first stretch: whole images), scratch its own. */
+static void conv_step_images(const void *args, int64_t from, int64_t to, int thread, float *scratch) {
+    (void) thread;
+    const conv_step *s = (const conv_step *) args;
+    s->body(&s->pb, from, to, (uint8_t *) scratch);
 }
 
 /*
  * y (batch, oh, ow, k) = rectify(conv(x) + bias [+ residual]) for a 3x3 stride-1 kernel: x NHWC (batch, h, w, c), 8-bit
  * values (x_bytes; signed where x_signed) of real value x_scale a step, or fp32 mapped so; the kernel as prepareInt8
  * wrote it; k a multiple of 16; the residual (batch, oh, ow, k) by residual_format, 8-bit ones residual_step a step;
- * y fp32 (y_format 0) or 8 bits mapped by y_scale; scratch: scratchBytes; threads: the OpenMP team. Runs now (chain
- * 0) or is appended to that op chain, as a step that works image by image; JNI_FALSE where the chain could not grow.
+ * y fp32 (y_format 0) or 8 bits mapped by y_scale; scratch: scratchBytes (0 in a chain: each run's scratchpad);
+ * threads: the OpenMP team. Runs now (chain 0) or is appended to that op chain, as a step that works image by image;
+ * JNI_FALSE where the chain could not grow.
  */
 JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Int8ConvPlan_forward(
         JNIEnv *env, jclass type, jlong x, jboolean x_bytes, jfloat x_scale, jboolean x_signed, jint batch, jint h,
@@ -782,12 +793,13 @@ JNIEXPORT jboolean JNICALL Java_dev_osprey_backend_cpu_Int8ConvPlan_forward(
     osprey_step step = {conv_step_run, units < threads ? (int) units : threads, {{0}}, conv_step_images, batch, pairs,
                         {{(uintptr_t) y, (int64_t) oh * ow * k * (y_format == Y_F32 ? 4 : 1)},
                          {(uintptr_t) x, (int64_t) h * w * c * (x_bytes ? 1 : 4)},
-                         {(uintptr_t) residual, (int64_t) oh * ow * k * (residual_format == R_F32 ? 4 : 1)}}};
+                         {(uintptr_t) residual, (int64_t) oh * ow * k * (residual_format == R_F32 ? 4 : 1)}},
+                        conv_image_bytes(c, oh, ow)};
     conv_step *s = (conv_step *) step.args.bytes;
     _Static_assert(sizeof(conv_step) <= STEP_ARGS_BYTES, "an int8 convolution's operands fit a step");
     s->pb = pb;
     s->body = body_for(rectify, slope, cap, conv_pairs_none, conv_pairs_relu, conv_pairs_general);
-    s->base = (uint8_t *) (((intptr_t) scratch + 63) & ~(intptr_t) 63);
+    s->base = scratch == 0 ? NULL : (uint8_t *) (((intptr_t) scratch + 63) & ~(intptr_t) 63);
     s->per_thread = conv_image_bytes(c, oh, ow);
     s->units = units;
     if (chain == 0) {

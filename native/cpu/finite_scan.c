@@ -67,8 +67,9 @@ JNIEXPORT jlong JNICALL Java_dev_osprey_backend_cpu_FiniteScan_firstNonFinite(JN
 
 /*
  * Copies count floats of source from offset on to destination and returns the index (from offset) of the first NaN
- * or infinity among them, or -1; -2 where the JVM could not lend the array (nothing copied). The caller checked the
- * bounds. The threads read the array while the JVM holds it still: a few microseconds, with no JNI call meanwhile.
+ * or infinity among them, or -1. The caller checked the bounds. The threads read the array while the JVM holds it
+ * still: a few microseconds, with no JNI call meanwhile. Where the JVM cannot lend the array, nothing is copied and
+ * the OutOfMemoryError it raised is thrown in Java on return (-2 is returned, but never seen).
  */
 JNIEXPORT jlong JNICALL Java_dev_osprey_backend_cpu_FiniteScan_copyFinite(JNIEnv *env, jclass type,
                                                                           jfloatArray source, jint offset,

@@ -137,15 +137,24 @@ static int images_first_end(const chain *c, int i, int size) {
     return end - i >= 2 ? end : i + 1;
 }
 
-/* Steps from .. to-1 (images_first_end's stretch), thread id's share of the images, depth first. */
+/*
+ * Steps from .. to-1 (images_first_end's stretch), thread id's share of the images, depth first. Threads run different
+ * steps at once, so each takes its own part of the scratchpad for all of them: as much as the stretch's largest share
+ * (each step reserved its bytes a thread times the team, and 64 more for the alignment).
+ */
 static void run_images_first(const chain *c, int from, int to, int id, int size, float *scratch) {
     const int64_t images = c->steps[from].images;
     const int64_t first = images * id / size, last = images * (id + 1) / size;
+    int64_t share = 0;
+    for (int i = from; i < to; i++) {
+        share = c->steps[i].scratch_per_thread > share ? c->steps[i].scratch_per_thread : share;
+    }
+    float *mine = (float *) ((((intptr_t) scratch + 63) & ~(intptr_t) 63) + share * id);
     for (int64_t n = first; n < last; n += IMAGES_AT_A_TIME) {
         const int64_t end = n + IMAGES_AT_A_TIME < last ? n + IMAGES_AT_A_TIME : last;
         for (int i = from; i < to; i++) {
             const osprey_step *s = &c->steps[i];
-            s->run_images(s->args.bytes, n * s->units_per_image, end * s->units_per_image, id, scratch);
+            s->run_images(s->args.bytes, n * s->units_per_image, end * s->units_per_image, id, mine);
         }
     }
 }

@@ -5,7 +5,8 @@
  * does thread `thread`'s share when `team` threads (at most `threads`) take it. A chain runs its steps in order inside one
  * OpenMP parallel region, with a barrier between two steps wherever either has more than one thread (thread 0 alone
  * needs none: it sees its own writes), instead of forking and joining a team for each: at batch 1 a fork and join
- * costs about 1 us on this machine's cores, as much as a small layer's work.
+ * costs about 1 us on this machine's cores, as much as a small layer's work. A stretch of steps that work image by
+ * image runs depth first, without barriers inside it (op_chain.c, run_images_first).
  */
 #ifndef OSPREY_OP_CHAIN_H
 #define OSPREY_OP_CHAIN_H
@@ -23,7 +24,8 @@ typedef void (*step_fn)(const void *args, int thread, int team, float *scratch);
 
 /*
  * A step that works image by image (its output's image n read only from its inputs' images n): units from .. to-1
- * (units_per_image of them an image) on thread `thread` of a team of the step's size, with that thread's scratch.
+ * (units_per_image of them an image) on thread `thread` of a team of the step's size; scratch: that thread's own
+ * scratch_per_thread bytes (64-byte aligned), not the whole scratchpad.
  */
 typedef void (*step_images_fn)(const void *args, int64_t from, int64_t to, int thread, float *scratch);
 
@@ -43,13 +45,14 @@ typedef struct {
         void *align_pointer;
     } args;
     /*
-     * Optional (zero for other steps): run_images, with the images, the units of each and the tensors (output first,
-     * then up to 2 inputs) of a step that works image by image. A chain runs a stretch of such steps over the same
+     * Optional (zero for other steps): run_images, with the images, the units of each, the tensors (output first,
+     * then up to 2 inputs) and the scratch of a step that works image by image. A chain runs a stretch of such steps over the same
      * images depth first (op_chain.c, run_images_first).
      */
     step_images_fn run_images;
     int64_t images, units_per_image;
     step_tensor tensors[3];
+    int64_t scratch_per_thread; /* bytes of the run's scratchpad each thread uses (a multiple of 64) */
 } osprey_step;
 
 /* Runs one step now: on the calling thread where it has one thread, else in a parallel region of its own. */

@@ -163,6 +163,11 @@ class FunctionalModelTest {
             IllegalArgumentException train = assertThrows(IllegalArgumentException.class, () -> model.compile(new Adam(),
                     Loss.sparseCategoricalCrossentropy()));
             assertTrue(train.getMessage().contains("one input and one output"), train.getMessage());
+            float[] nan = x2.data().clone();
+            nan[13] = Float.NaN; // sample 4 of the second input, in the last slice
+            IllegalArgumentException refused = assertThrows(IllegalArgumentException.class,
+                    () -> model.predict(List.of(x1, new NDArray(nan, 5, 3)), 2));
+            assertEquals("predict: expected finite inputs, received NaN in sample 4 of input 2", refused.getMessage());
             model.save(file);
         }
         try (Model loaded = Model.load(file, Device.cpu())) {

@@ -393,7 +393,8 @@ public final class Network implements AutoCloseable {
                     long bad = backend.copyInFinite(data, from, plan.input(i));
                     if (bad >= 0) {
                         throw new IllegalArgumentException("predict: expected finite inputs, received "
-                                + data[(int) (from + bad)] + " in sample " + (first + bad / x.get(i).rowSize()));
+                                + data[(int) (from + bad)] + " in sample " + (first + bad / x.get(i).rowSize())
+                                + (x.size() > 1 ? " of input " + (i + 1) : ""));
                     }
                 }
                 plan.forward(0, clock);

@@ -233,7 +233,7 @@ public final class CpuBackend implements Backend {
     /** destination as this backend's, once source holds all its floats from sourceOffset on. */
     private CpuTensor copyInTarget(String op, float[] source, int sourceOffset, Tensor destination) {
         CpuTensor d = cpu(destination, op);
-        int n = (int) d.size();
+        int n = Math.toIntExact(d.size()); // a Java array holds no more
         if (sourceOffset < 0 || sourceOffset > source.length - n) { // (no int overflow: the native copy trusts it)
             throw new IllegalArgumentException(op + ": expected " + n + " floats from offset " + sourceOffset
                     + ", received an array of " + source.length);
@@ -458,7 +458,10 @@ public final class CpuBackend implements Backend {
                 cpu(y));
     }
 
-    /** A chain of Osprey's pointwise, depthwise and Winograd passes ({@link CpuOpChain}); null where chains are off. */
+    /**
+     * A chain of Osprey's pointwise, depthwise, Winograd and int8 3x3 passes ({@link CpuOpChain}); null where chains
+     * are off.
+     */
     @Override
     public synchronized dev.osprey.backend.OpChain newChain() {
         checkOpen();
@@ -653,7 +656,7 @@ public final class CpuBackend implements Backend {
         }
         if (Int8ConvPlan.fits(op)) {
             checkOpen();
-            Int8ConvPlan plan = int8ConvPlans.get(op, k -> OpenMpTeam.sized(teams.of(k), () -> new Int8ConvPlan(k)));
+            Int8ConvPlan plan = int8ConvPlans.get(op, k -> OpenMpTeam.sized(teams.of(k), () -> new Int8ConvPlan(context, k)));
             convImplementation = plan.implementation();
             return plan;
         }

@@ -12,8 +12,8 @@ import java.util.Set;
  * one OpenMP parallel region ({@code native/cpu/op_chain.c}): a barrier between two passes where either uses more than
  * the calling thread, instead of a fork and join of the team for each. MobileNetV2 at 32x32x3 and batch 1 runs 50 of
  * its 52 convolutions here, about 30 of them on 2 threads, and a fork and join took about 1 us on this machine's
- * cores. Each pass computes exactly what it computes alone: the same split of the work, the same sums in the same
- * order. Owns its native memory; -Dosprey.cpu.opChains=false turns chains off (each op then runs on its own).
+ * cores. Each pass computes exactly what it computes alone: the same sums in the same order (and, but in a
+ * depth-first stretch, the same split of the work between the threads). Owns its native memory; -Dosprey.cpu.opChains=false turns chains off (each op then runs on its own).
  *
  * <p>A stretch of passes that work image by image (int8 ResNet's stem and first stage: 7 passes) runs depth first
  * ({@link #imagesFirst}): each thread takes its images two at a time through every pass of the stretch, with no

@@ -23,15 +23,13 @@ final class FiniteScan {
     static long copyIn(float[] source, int offset, CpuTensor t) {
         if (nativeUnavailable == null) {
             try {
-                long first = copyFinite(source, offset, t.pointer().address(), t.size(), OpenMpTeam.current());
-                if (first != -2) {
-                    return first;
-                } // the JVM could not lend the array: the copy below
+                // (where the JVM cannot lend the array, its OutOfMemoryError comes from this call)
+                return copyFinite(source, offset, t.pointer().address(), t.size(), OpenMpTeam.current());
             } catch (LinkageError e) { // a library built before the scan was
                 nativeUnavailable = NativeCpu.LIBRARY + " lacks the finite-value scan: " + e;
             }
         }
-        t.buffer().put(0, source, offset, (int) t.size());
+        t.buffer().put(0, source, offset, Math.toIntExact(t.size()));
         return firstNonFinite(t);
     }
 

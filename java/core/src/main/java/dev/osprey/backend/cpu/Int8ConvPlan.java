@@ -42,10 +42,14 @@ final class Int8ConvPlan implements ChainableConv {
     private final float residualStep;
     private final int outputFormat; // 0: fp32; 1 or 2: unsigned or signed 8 bits
     private final float outputScale;
-    private final CpuTensor scratch; // each thread's image, padded
+    private final DnnlContext context; // its shared scratchpad holds each thread's image, padded
 
-    /** Plans op, which must {@link #fits}, for the calling thread's current OpenMP team. */
-    Int8ConvPlan(ConvInference op) {
+    /**
+     * Plans op, which must {@link #fits}, for the calling thread's current OpenMP team; its scratch is context's
+     * shared scratchpad (grown here), as the Winograd kernel's is: a chain that holds this pass then holds nothing
+     * this plan owns, and the plan may leave the backend's plan cache while the chain lives on.
+     */
+    Int8ConvPlan(DnnlContext context, ConvInference op) {
         if (!shapeFits(op) || !PooledConvPlan.int8Available()) {
             throw new IllegalArgumentException("expected an int8 3x3 stride-1 convolution to " + CHANNELS
                     + " channels of " + CHANNELS + " with an 8-bit input or of at most "
@@ -66,8 +70,8 @@ final class Int8ConvPlan implements ChainableConv {
         this.residualStep = op.quantizedResidual() ? op.residualRange().scale() : 1f;
         this.outputFormat = !op.quantizedOutput() ? 0 : op.outputRange().unsigned() ? 1 : 2;
         this.outputScale = op.quantizedOutput() ? op.outputRange().scale() : 1f;
-        this.scratch = CpuTensor.allocate(new int[] {Math.toIntExact((scratchBytes(spec.inC(), spec.outH(),
-                spec.outW(), threads) + Float.BYTES - 1) / Float.BYTES)});
+        this.context = context;
+        context.reserveScratchpad(scratchBytes(spec.inC(), spec.outH(), spec.outW(), threads));
     }
 
     /** Whether this kernel takes op: the shape {@link #shapeFits}, it can run here, and the property lets it. */
@@ -123,7 +127,8 @@ final class Int8ConvPlan implements ChainableConv {
                 spec.inW(), spec.inC(), spec.padTop(), spec.padLeft(), spec.outH(), spec.outW(),
                 kernel.pointer().address(), spec.filters(), bias == null ? 0 : bias.pointer().address(), rectify,
                 slope, cap, residual == null ? 0 : residual.pointer().address(), residualFormat, residualStep,
-                y.pointer().address(), outputFormat, outputScale, scratch.pointer().address(), threads, chain);
+                y.pointer().address(), outputFormat, outputScale, chain == 0 ? context.scratchpad().address() : 0,
+                threads, chain);
     }
 
     @Override
@@ -138,7 +143,7 @@ final class Int8ConvPlan implements ChainableConv {
 
     @Override
     public void close() {
-        scratch.close();
+        // nothing of its own: its scratch is the context's
     }
 
     /** Bytes of the kernel's scratch on {@code threads} threads. */
@@ -147,8 +152,9 @@ final class Int8ConvPlan implements ChainableConv {
     /**
      * y = rectify(conv(x) + bias [+ residual]): x 8-bit values (xBytes; signed where xSigned), xScale a step, or fp32
      * mapped so; the kernel as {@link PooledConvPlan#prepareInt8} wrote it; residual by residualFormat, 8-bit ones
-     * residualStep a step; y fp32 (yFormat 0) or 8 bits mapped by yScale; scratch: scratchBytes. Runs now (chain 0)
-     * or is appended to that chain; false where the chain could not grow.
+     * residualStep a step; y fp32 (yFormat 0) or 8 bits mapped by yScale; scratch: scratchBytes of the scratchpad
+     * now (chain 0), or 0 where the pass is appended to that chain (then each run's scratchpad); false where the chain
+     * could not grow.
      */
     private static native boolean forward(long x, boolean xBytes, float xScale, boolean xSigned, int batch, int h,
                                           int w, int c, int padTop, int padLeft, int oh, int ow, long kernel, int k,

@@ -26,15 +26,18 @@ import org.junit.jupiter.params.provider.ValueSource;
 /**
  * int8 3x3 passes ({@link Int8ConvPlan}) in an op chain, which runs a stretch of them depth first (each thread takes
  * its images a few at a time through every pass, no barrier between: op_chain.c), compute bit for bit what the same
- * ops compute one at a time, pass after pass: a ResNet stem and first stage on 5 images (3 on one thread, 2 on the
- * other), on separate buffers; on buffers the plan reuses in the same layout (the stretch goes on over them); and
- * where a pass writes over an earlier pass's input in another layout (the stretch must end before it: depth first, the
- * first images' output would overwrite the stem's input of later images before the stem read it).
+ * ops compute one at a time, pass after pass: a ResNet stem and first stage on 7 images of 32x31 (3 on one thread, 4
+ * on the other), on separate buffers; on buffers the plan reuses in the same layout (the stretch goes on over them);
+ * and where a pass writes over an earlier pass's input in another layout (the stretch must end before it: depth
+ * first, the first images' output would overwrite the stem's input of later images before the stem read it). Depth
+ * first, the two threads run different passes at once, each in its own part of the scratchpad: when each pass took
+ * its thread's part by its own size, the stem's part on one thread overlapped a 16-channel pass's on the other, and
+ * this test failed in each of 3 tries (it needs maps this size for the passes to overlap in time).
  */
 class Int8ChainTest {
-    private static final int N = 5;
-    private static final int H = 9;
-    private static final int W = 10;
+    private static final int N = 7;
+    private static final int H = 32;
+    private static final int W = 31;
     private static final InputRange IMAGES = new InputRange(-1.5f, 2f);
     private static final InputRange ACTIVATIONS = new InputRange(0f, 3f);
     private static CpuBackend backend;
@@ -44,6 +47,8 @@ class Int8ChainTest {
         NativeKernels.require(PooledConvPlan.unavailableReason(), "the int8 convolution");
         org.junit.jupiter.api.Assumptions.assumeTrue(PooledConvPlan.int8Available(),
                 "this processor has no VNNI: the int8 3x3 kernel does not run here");
+        org.junit.jupiter.api.Assumptions.assumeTrue(OpenMpTeam.defaultSize() >= 2,
+                "one OpenMP thread: a chain runs its passes one after another, never depth first");
         // every pass on the whole team, however small its work, so that the stretch runs on 2 threads from the stem on
         String before = System.getProperty("osprey.cpu.minMicrosPerThread");
         System.setProperty("osprey.cpu.minMicrosPerThread", "0");

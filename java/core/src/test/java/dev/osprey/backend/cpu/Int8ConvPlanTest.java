@@ -33,6 +33,7 @@ class Int8ConvPlanTest {
         org.junit.jupiter.api.Assumptions.assumeTrue(PooledConvPlan.int8Available(),
                 "this processor has no VNNI: the int8 3x3 kernel does not run here");
         backend = new CpuBackend();
+        context = new DnnlContext();
     }
 
     @AfterAll
@@ -40,7 +41,13 @@ class Int8ConvPlanTest {
         if (backend != null) {
             backend.close();
         }
+        if (context != null) {
+            context.close();
+        }
     }
+
+    /** The scratchpad of the plans made here on teams of their own. */
+    private static DnnlContext context;
 
     private static Conv2dSpec conv(int batch, int h, int w, int[] pad, boolean bias, Activation a) {
         return conv(batch, h, w, 16, pad, bias, a);
@@ -91,6 +98,10 @@ class Int8ConvPlanTest {
                     Precision.INT8, SIGNED, false, UNSIGNED), null), // 2 groups a row, the second half-filled
             new Case(new ConvInference(conv(1, 8, 9, 4, new int[] {1, 1, 1, 1}, true, Activation.RELU), true,
                     Precision.INT8, SIGNED, true, UNSIGNED).withResidualRange(new InputRange(0f, 3f)), "8"),
+            // no activation into an unsigned output, whole blocks of 8 (the four-output store): clamped at 0 all the
+            // same
+            new Case(new ConvInference(conv(2, 6, 16, new int[] {1, 1, 1, 1}, true, Activation.LINEAR), true,
+                    Precision.INT8, UNSIGNED, true, UNSIGNED).withResidualRange(new InputRange(0f, 3f)), "8"),
             // an output step so small that values pass 2^31 steps before the store: 255, never wrapped to 0
             new Case(new ConvInference(conv(1, 4, 16, new int[] {1, 1, 1, 1}, true, Activation.RELU), false,
                     Precision.INT8, UNSIGNED, true, new InputRange(0f, 1e-8f)), null),
@@ -130,7 +141,7 @@ class Int8ConvPlanTest {
             InferenceConv chosen = backend.inferenceConv(op);
             assertEquals("osprey_conv3x3_int8:avx512_core_vnni", chosen.implementation(), op.toString());
             for (int team : new int[] {0, 1, 3}) {
-                Int8ConvPlan own = team == 0 ? null : OpenMpTeam.sized(team, () -> new Int8ConvPlan(op));
+                Int8ConvPlan own = team == 0 ? null : OpenMpTeam.sized(team, () -> new Int8ConvPlan(context, op));
                 try {
                     float[] actual = run(own == null ? chosen : own, op, x, images, k, b, fp32Residual,
                             byteResidual);
@@ -239,7 +250,7 @@ class Int8ConvPlanTest {
         Conv2dSpec swish = conv(1, 8, 8, new int[] {1, 1, 1, 1}, true, Activation.SWISH);
         assertFalse(Int8ConvPlan.fits(new ConvInference(swish, false, Precision.INT8, UNSIGNED, true, UNSIGNED)),
                 "an activation the kernel does not apply");
-        assertThrows(IllegalArgumentException.class, () -> new Int8ConvPlan(
+        assertThrows(IllegalArgumentException.class, () -> new Int8ConvPlan(context,
                 new ConvInference(wide, false, Precision.INT8, UNSIGNED, true, UNSIGNED)));
         String before = System.getProperty(Int8ConvPlan.PROPERTY);
         System.setProperty(Int8ConvPlan.PROPERTY, "onednn");
