@@ -42,6 +42,11 @@ final class FiniteScan {
                 nativeUnavailable = NativeCpu.LIBRARY + " lacks the finite-value scan: " + e;
             }
         }
+        return firstNonFiniteInJava(t);
+    }
+
+    /** The scan without the native library: a loop over the tensor's buffer. */
+    static long firstNonFiniteInJava(CpuTensor t) {
         FloatBuffer b = t.buffer();
         for (int i = 0; i < t.size(); i++) {
             if (!Float.isFinite(b.get(i))) {

@@ -32,6 +32,7 @@ class FiniteScanTest {
              CpuTensor copy = CpuTensor.allocate(new int[] {v.length})) {
             t.buffer().put(0, v);
             long scanned = OpenMpTeam.sized(threads, () -> FiniteScan.firstNonFinite(t));
+            assertEquals(scanned, FiniteScan.firstNonFiniteInJava(t), "the scan without the native library");
             float[] padded = new float[v.length + 5];
             System.arraycopy(v, 0, padded, 3, v.length);
             long copied = OpenMpTeam.sized(threads, () -> FiniteScan.copyIn(padded, 3, copy));
