@@ -44,9 +44,7 @@ class Int8ChainTest {
 
     @BeforeAll
     static void kernelAvailable() {
-        NativeKernels.require(PooledConvPlan.unavailableReason(), "the int8 convolution");
-        org.junit.jupiter.api.Assumptions.assumeTrue(PooledConvPlan.int8Available(),
-                "this processor has no VNNI: the int8 3x3 kernel does not run here");
+        NativeKernels.requireInt8Conv3x3();
         org.junit.jupiter.api.Assumptions.assumeTrue(OpenMpTeam.defaultSize() >= 2,
                 "one OpenMP thread: a chain runs its passes one after another, never depth first");
         // every pass on the whole team, however small its work, so that the stretch runs on 2 threads from the stem on

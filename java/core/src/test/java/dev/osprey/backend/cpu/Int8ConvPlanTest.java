@@ -29,9 +29,7 @@ class Int8ConvPlanTest {
 
     @BeforeAll
     static void kernelAvailable() {
-        NativeKernels.require(PooledConvPlan.unavailableReason(), "the int8 convolution");
-        org.junit.jupiter.api.Assumptions.assumeTrue(PooledConvPlan.int8Available(),
-                "this processor has no VNNI: the int8 3x3 kernel does not run here");
+        NativeKernels.requireInt8Conv3x3();
         backend = new CpuBackend();
         context = new DnnlContext();
     }

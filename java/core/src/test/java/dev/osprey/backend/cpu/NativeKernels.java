@@ -17,4 +17,10 @@ final class NativeKernels {
                 () -> name + " can't run here: " + unavailableReason);
         assertNull(unavailableReason, name + " can't run");
     }
+
+    /** The int8 3x3 kernel (Int8ConvPlan): the library as require says; skipped where the processor lacks VNNI. */
+    static void requireInt8Conv3x3() {
+        require(PooledConvPlan.unavailableReason(), "the int8 convolution");
+        assumeTrue(PooledConvPlan.int8Available(), "this processor has no VNNI: the int8 3x3 kernel does not run here");
+    }
 }
