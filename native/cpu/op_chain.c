@@ -14,6 +14,10 @@ typedef struct {
     int openmp_barrier; /* 1: OpenMP's barrier between steps; 0: the chain's own (below) */
     int images_first;   /* 1: stretches of image-wise steps run depth first (run_images_first) */
     osprey_step *steps;
+    /* the depth-first stretches, planned for the steps appended so far on a team of `team` (plan_stretches) */
+    int planned;            /* the step count they were planned for; -1: none planned yet */
+    int *stretch_end;       /* from each step: the end of the stretch starting there, or the step + 1 */
+    int64_t *stretch_share; /* from each stretch's first step: the scratchpad bytes each thread takes in it */
 } chain;
 
 /*
@@ -92,10 +96,10 @@ static int barrier_after(const chain *c, int i, int size) {
 /* Images a thread takes through a depth-first stretch at a time: their activations stay in its caches. */
 #define IMAGES_AT_A_TIME 2
 
-/* Whether the bytes of tensors a and b (images images each) overlap. */
-static int overlap(step_tensor a, step_tensor b, int64_t images) {
+/* Whether a and b share memory laid out otherwise (another start or other bytes an image). */
+static int shared_unalike(step_tensor a, step_tensor b, int64_t images) {
     return a.at != 0 && b.at != 0 && a.at < b.at + (uintptr_t) (b.stride * images)
-           && b.at < a.at + (uintptr_t) (a.stride * images);
+           && b.at < a.at + (uintptr_t) (a.stride * images) && (a.at != b.at || a.stride != b.stride);
 }
 
 /*
@@ -108,26 +112,24 @@ static int overlap(step_tensor a, step_tensor b, int64_t images) {
  */
 static int images_first_end(const chain *c, int i, int size) {
     const osprey_step *first = &c->steps[i];
-    if (!c->images_first || first->run_images == NULL || first->threads != size || first->images < size) {
+    const int64_t images = first->images;
+    if (first->run_images == NULL || first->threads != size || images < size) {
         return i + 1;
     }
     int end = i + 1;
     for (; end < c->count; end++) {
         const osprey_step *s = &c->steps[end];
-        if (s->run_images == NULL || s->threads != size || s->images != first->images) {
+        if (s->run_images == NULL || s->threads != size || s->images != images) {
             break;
         }
-        int clash = 0;
-        for (int j = i; j <= end && !clash; j++) {
-            for (int t = 0; t < 3 && !clash; t++) {
-                step_tensor a = s->tensors[0], b = c->steps[j].tensors[t];
-                if ((j != end || t != 0) && overlap(a, b, first->images) && (a.at != b.at || a.stride != b.stride)) {
-                    clash = 1;
-                }
-                step_tensor w = c->steps[j].tensors[0], r = s->tensors[t];
-                if (j != end && t > 0 && overlap(w, r, first->images) && (w.at != r.at || w.stride != r.stride)) {
-                    clash = 1;
-                }
+        int clash = 0; /* s's output against its own inputs, and s against each earlier step of the stretch */
+        for (int t = 1; t < 3; t++) {
+            clash |= shared_unalike(s->tensors[0], s->tensors[t], images);
+        }
+        for (int j = i; j < end; j++) {
+            for (int t = 0; t < 3; t++) {
+                clash |= shared_unalike(s->tensors[0], c->steps[j].tensors[t], images)
+                         || (t > 0 && shared_unalike(c->steps[j].tensors[0], s->tensors[t], images));
             }
         }
         if (clash) {
@@ -138,18 +140,42 @@ static int images_first_end(const chain *c, int i, int size) {
 }
 
 /*
- * Steps from .. to-1 (images_first_end's stretch), thread id's share of the images, depth first. Threads run different
- * steps at once, so each takes its own part of the scratchpad for all of them: as much as the stretch's largest share
- * (each step reserved its bytes a thread times the team, and 64 more for the alignment).
+ * Plans the depth-first stretches of the steps appended so far, once (before a run's parallel region): each step's
+ * stretch end, and for each stretch the scratchpad share of a thread. Threads run different steps of a stretch at
+ * once, so each takes its own part of the scratchpad for all of them: the stretch's largest share (each step reserved
+ * its bytes a thread times the team, and 64 more for the alignment). Where memory runs out, nothing runs depth first.
  */
+static void plan_stretches(chain *c) {
+    if (c->planned == c->count) {
+        return;
+    }
+    free(c->stretch_end);
+    free(c->stretch_share);
+    c->stretch_end = malloc(sizeof(int) * (size_t) (c->count > 0 ? c->count : 1));
+    c->stretch_share = malloc(sizeof(int64_t) * (size_t) (c->count > 0 ? c->count : 1));
+    if (c->stretch_end == NULL || c->stretch_share == NULL) {
+        free(c->stretch_end);
+        free(c->stretch_share);
+        c->stretch_end = NULL;
+        c->stretch_share = NULL;
+    } else {
+        for (int i = 0; i < c->count; i++) {
+            c->stretch_end[i] = c->images_first ? images_first_end(c, i, c->team) : i + 1;
+            c->stretch_share[i] = 0;
+            for (int j = i; j < c->stretch_end[i] && c->stretch_end[i] > i + 1; j++) {
+                const int64_t share = c->steps[j].scratch_per_thread;
+                c->stretch_share[i] = share > c->stretch_share[i] ? share : c->stretch_share[i];
+            }
+        }
+    }
+    c->planned = c->count;
+}
+
+/* Steps from .. to-1 (a planned stretch), thread id's share of the images, depth first, in its part of scratch. */
 static void run_images_first(const chain *c, int from, int to, int id, int size, float *scratch) {
     const int64_t images = c->steps[from].images;
     const int64_t first = images * id / size, last = images * (id + 1) / size;
-    int64_t share = 0;
-    for (int i = from; i < to; i++) {
-        share = c->steps[i].scratch_per_thread > share ? c->steps[i].scratch_per_thread : share;
-    }
-    float *mine = (float *) ((((intptr_t) scratch + 63) & ~(intptr_t) 63) + share * id);
+    float *mine = (float *) ((((intptr_t) scratch + 63) & ~(intptr_t) 63) + c->stretch_share[from] * id);
     for (int64_t n = first; n < last; n += IMAGES_AT_A_TIME) {
         const int64_t end = n + IMAGES_AT_A_TIME < last ? n + IMAGES_AT_A_TIME : last;
         for (int i = from; i < to; i++) {
@@ -159,13 +185,14 @@ static void run_images_first(const chain *c, int from, int to, int id, int size,
     }
 }
 
-static void run_chain(const chain *c, float *scratch) {
+static void run_chain(chain *c, float *scratch) {
     if (c->team <= 1) {
         for (int i = 0; i < c->count; i++) {
             c->steps[i].run(c->steps[i].args.bytes, 0, 1, scratch);
         }
         return;
     }
+    plan_stretches(c);
     int own_barrier = !c->openmp_barrier && c->team <= (1 << BARRIER_ROUNDS);
     arrival arrivals[own_barrier ? c->team : 1]; /* this run's: each run counts its barriers from 1 */
     memset(arrivals, 0, sizeof(arrivals));
@@ -175,7 +202,8 @@ static void run_chain(const chain *c, float *scratch) {
         long passed = 0;
         for (int i = 0; i < c->count; i++) {
             const osprey_step *s = &c->steps[i];
-            const int end = images_first_end(c, i, size);
+            /* the planned stretches hold for the team they were planned for: OpenMP may give fewer threads */
+            const int end = c->stretch_end != NULL && size == c->team ? c->stretch_end[i] : i + 1;
             if (end > i + 1) {
                 run_images_first(c, i, end, id, size, scratch);
                 i = end - 1; /* the barrier after the stretch's last step */
@@ -208,6 +236,7 @@ JNIEXPORT jlong JNICALL Java_dev_osprey_backend_cpu_CpuOpChain_create0(JNIEnv *e
     }
     c->openmp_barrier = openmp_barrier == JNI_TRUE;
     c->images_first = images_first == JNI_TRUE;
+    c->planned = -1;
     c->capacity = 16;
     c->steps = malloc(sizeof(osprey_step) * (size_t) c->capacity);
     if (c->steps == NULL) {
@@ -221,7 +250,7 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_CpuOpChain_run(JNIEnv *env, j
                                                                   jlong scratch) {
     (void) env;
     (void) type;
-    run_chain((const chain *) (intptr_t) handle, (float *) (intptr_t) scratch);
+    run_chain((chain *) (intptr_t) handle, (float *) (intptr_t) scratch);
 }
 
 JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_CpuOpChain_free(JNIEnv *env, jclass type, jlong handle) {
@@ -229,5 +258,7 @@ JNIEXPORT void JNICALL Java_dev_osprey_backend_cpu_CpuOpChain_free(JNIEnv *env, 
     (void) type;
     chain *c = (chain *) (intptr_t) handle;
     free(c->steps);
+    free(c->stretch_end);
+    free(c->stretch_share);
     free(c);
 }
