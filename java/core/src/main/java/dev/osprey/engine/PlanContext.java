@@ -117,6 +117,26 @@ public final class PlanContext {
     }
 
     /**
+     * A tensor owned by the plan as {@link #allocate} makes it, but made the first time it is asked for and kept: for
+     * a buffer that the plan's runs may never need (the Add's ReLU gradient where the next layer's backward applies
+     * it), so that it costs memory only where a step uses it. Ask for it only while the plan runs (under its lock).
+     */
+    public java.util.function.Supplier<Tensor> allocateOnFirstUse(int... shape) {
+        int[] s = shape.clone();
+        return new java.util.function.Supplier<>() {
+            private Tensor made;
+
+            @Override
+            public Tensor get() {
+                if (made == null) {
+                    made = memory.allocate(s);
+                }
+                return made;
+            }
+        };
+    }
+
+    /**
      * The layer's output tensor, (batch, output shape...). Call it once, for the tensor the layer's output lives in. An
      * inference plan may hand out memory that an earlier layer's output no longer needs (outputs live only until their
      * last reader has run), so write only the output here.

@@ -16,7 +16,11 @@ final class OutputActivation {
     private final boolean fused;
     private final Tensor raw;       // the op's output: (batch, out...), the same tensor as output when fused
     private final Tensor output;
-    private final Tensor rawGradient; // dL/draw, null when the activation is linear or there is no backward
+    /**
+     * dL/draw, null when the activation is linear or there is no backward; made on the first backward that needs it
+     * (where every step's reader applies the ReLU's gradient instead, reluGate, it is never made).
+     */
+    private final java.util.function.Supplier<Tensor> rawGradient;
 
     OutputActivation(PlanContext ctx, Activation own) {
         Activation a = ctx.activation(own);
@@ -28,7 +32,7 @@ final class OutputActivation {
         this.output = ctx.allocateOutput();
         this.raw = fused ? output : ctx.allocate(ctx.outputBatchShape());
         boolean linear = a.kind() == Activation.Kind.LINEAR;
-        this.rawGradient = ctx.backward() && !linear ? ctx.allocate(ctx.outputBatchShape()) : null;
+        this.rawGradient = ctx.backward() && !linear ? ctx.allocateOnFirstUse(ctx.outputBatchShape()) : null;
     }
 
     /** What the op itself applies. */
@@ -73,7 +77,8 @@ final class OutputActivation {
         if (rawGradient == null) {
             return dOutput;
         }
-        backend.activationBackward(activation, fused ? null : raw, output, dOutput, rawGradient);
-        return rawGradient;
+        Tensor g = rawGradient.get();
+        backend.activationBackward(activation, fused ? null : raw, output, dOutput, g);
+        return g;
     }
 }

@@ -90,6 +90,9 @@ class GradientSumFusionTest {
             CPU.copyIn(g, 0, dLogits);
             plan.backward();
             fused[0] = plan.gradientSumsFused();
+            if (fused.length > 2) { // the bytes the plan holds after its first backward pass
+                fused[2] = Math.toIntExact(plan.bytes());
+            }
             if (fused.length > 1) {
                 fused[1] = plan.reluGatesFused();
             }
@@ -162,8 +165,8 @@ class GradientSumFusionTest {
         Graph graph = new Graph(model.inputs(), model.outputs());
         try (Network network = new Network(graph, CPU)) {
             OptimizedInferenceTest.randomize(network.parameters(), 11);
-            int[] apart = new int[2];
-            int[] gated = new int[2];
+            int[] apart = new int[3];
+            int[] gated = new int[3];
             int[] reluPassesApart = new int[1];
             int[] reluPasses = new int[1];
             float[] expected = gradients(network, countingReluPasses(reluPassesApart, true), input, 8, apart);
@@ -179,12 +182,17 @@ class GradientSumFusionTest {
             // channels its transformed kernel and gradient sums do not fit the one pass's cache budget), and the
             // other blocks feed a strided convolution or the pooling; where the kernel is not here, none
             int due = 0;
+            long unneeded = 0; // bytes of the gated Adds' ReLU gradients
             for (int[] stage : new int[][] {{16, 16}, {8, 32}}) {
-                due += CPU.fusesReluGate(new dev.osprey.backend.Conv2dSpec(8, stage[0], stage[0], stage[1], stage[1],
-                        3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, false, dev.osprey.Activation.LINEAR)) ? 1 : 0;
+                boolean fuses = CPU.fusesReluGate(new dev.osprey.backend.Conv2dSpec(8, stage[0], stage[0], stage[1],
+                        stage[1], 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, false, dev.osprey.Activation.LINEAR));
+                due += fuses ? 1 : 0;
+                unneeded += fuses ? 8L * stage[0] * stage[0] * stage[1] * Float.BYTES : 0;
             }
             assertEquals(due, gated[1], "ReLU gradients the next block's first convolution applied");
             assertEquals(reluPassesApart[0] - due, reluPasses[0], "the Adds gated by their reader skip their pass");
+            // and their Adds never make the buffer for the ReLU's gradient that the pass would have written
+            assertEquals(apart[2] - unneeded, gated[2], "bytes the plan holds, gated against not");
             // Backend's default conv2dBackwardGated (the convolution's backward, then the ReLU's from the gate) where
             // the gates are taken: the same bits again
             int[] composed = new int[2];
@@ -220,8 +228,8 @@ class GradientSumFusionTest {
         Graph graph = new Graph(model.inputs(), model.outputs());
         try (Network network = new Network(graph, CPU)) {
             OptimizedInferenceTest.randomize(network.parameters(), 13);
-            int[] apart = new int[2];
-            int[] gated = new int[2];
+            int[] apart = new int[3];
+            int[] gated = new int[3];
             float[] expected = gradients(network, countingReluPasses(new int[1], true), input, 8, apart);
             float[] actual = gradients(network, CPU, input, 8, gated);
             assertEquals(expected.length, actual.length);
