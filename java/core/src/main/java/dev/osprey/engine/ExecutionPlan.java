@@ -93,6 +93,14 @@ public final class ExecutionPlan implements AutoCloseable {
      */
     static final boolean INT8_RESIDUALS = Boolean.parseBoolean(System.getProperty("osprey.int8.residuals", "true"));
     private static final int[] NO_PADDING = {0, 0, 0, 0};
+    /**
+     * Training plans: per call and input, the view of the gradient arena its input gradient takes (GradientArena), null
+     * where it has none (a call that does not own its input gradients: its own tensors, or its output gradient's).
+     */
+    private Tensor[][] plannedGradients;
+    private long gradientArenaSaving;
+    /** -Dosprey.gradientArena=false gives every input gradient a tensor of its own (read as each plan is made). */
+    static final String GRADIENT_ARENA_PROPERTY = "osprey.gradientArena";
     /** Gradients of a shared layer's later calls, kept apart and summed into the arena after backward: {arena, call}. */
     private final List<Tensor[]> sharedGradients = new ArrayList<>();
     /** Inference plans reuse output memory: the buffers each tensor lives in, and the free ones. */
@@ -273,6 +281,9 @@ public final class ExecutionPlan implements AutoCloseable {
                 if (int8HandOvers) {
                     planInt8HandOvers(nodes, foldedInto, int8Residuals);
                 }
+            }
+            if (training && Boolean.parseBoolean(System.getProperty(GRADIENT_ARENA_PROPERTY, "true"))) {
+                plannedGradients = planGradientArena(nodes, needsGradient);
             }
             for (int n = 0; n < nodes.size(); n++) {
                 planNode(n, nodes.get(n), needsGradient, foldedInto);
@@ -467,6 +478,65 @@ public final class ExecutionPlan implements AutoCloseable {
                 lastUse[unpadded] = Math.max(lastUse[unpadded], nodes.indexOf(conv)); // the convolution reads it now
             }
         }
+    }
+
+    /**
+     * Training plans: lays out the input gradients of the calls that own them (Fusion.OwnInputGradients, where they run
+     * as themselves) in one arena, shared where their lives do not overlap (GradientArena), and makes each its view.
+     * Returns per call and input the view, or null where none (the call allocates its own, as before).
+     */
+    private Tensor[][] planGradientArena(List<Node> nodes, boolean[] needsGradient) {
+        int calls = nodes.size();
+        int[][] reads = new int[calls][];
+        int[] producer = new int[values.length];
+        java.util.Arrays.fill(producer, -1);
+        boolean[] owns = new boolean[calls];
+        long[] valueFloats = new long[values.length];
+        for (int i = 0; i < graph.inputs().size(); i++) {
+            valueFloats[i] = (long) batch * graph.inputShape(i).size();
+        }
+        for (int n = 0; n < calls; n++) {
+            Node node = nodes.get(n);
+            int out = ids.get(node.output());
+            producer[out] = n;
+            valueFloats[out] = (long) batch * node.output().shape().size();
+            if (paddedBy.containsValue(node)) { // taken over by the convolution after it: runs nothing
+                reads[n] = new int[0];
+                continue;
+            }
+            List<SymbolicTensor> in = inputsOf(node);
+            reads[n] = new int[in.size()];
+            for (int i = 0; i < in.size(); i++) {
+                reads[n][i] = ids.get(in.get(i));
+            }
+            owns[n] = node.layer() instanceof Fusion.OwnInputGradients && !absorbedInto.containsKey(node)
+                    && !sumWrittenBy.containsKey(node) && !graph.outputs().contains(node.output());
+        }
+        GradientArena.Layout layout = GradientArena.plan(reads, producer, owns, needsGradient, valueFloats);
+        if (layout.floats() >= layout.unshared() || layout.floats() > Integer.MAX_VALUE) {
+            return null; // nothing saved (a few small gradients), or past one tensor's size: each call keeps its own
+        }
+        gradientArenaSaving = (layout.unshared() - layout.floats()) * Float.BYTES;
+        Tensor arena = memory.allocate((int) layout.floats());
+        Tensor[][] views = new Tensor[calls][];
+        for (int n = 0; n < calls; n++) {
+            List<SymbolicTensor> in = owns[n] ? inputsOf(nodes.get(n)) : List.of();
+            for (int i = 0; i < in.size(); i++) {
+                long at = layout.offsets()[n][i];
+                if (at >= 0) {
+                    if (views[n] == null) {
+                        views[n] = new Tensor[in.size()];
+                    }
+                    views[n][i] = backend.view(arena, at, in.get(i).shape().withBatch(batch));
+                }
+            }
+        }
+        return views;
+    }
+
+    /** Training plans: bytes the gradient arena saves against one tensor per input gradient it holds (0: none). */
+    long gradientArenaSaving() {
+        return gradientArenaSaving;
     }
 
     /** The tensors a call reads: a convolution that took over a padding reads the padding's input. */
@@ -859,6 +929,9 @@ public final class ExecutionPlan implements AutoCloseable {
                         quantizedResidualOf.get(node)),
                 dw == null ? null : depthwiseAfterOf(dw),
                 pool == null ? null : ((Fusion.MaxPooling) pool.layer()).maxPoolSpec(node.output().shape(), batch));
+        if (plannedGradients != null) {
+            context.plannedInputGradients(plannedGradients[n]);
+        }
         runs[n] = writer == null ? layer.plan(context) : LayerRun.backwardOnly(layer.plan(context));
         preparations.addAll(context.preparations());
         values[outId] = runs[n].output();
@@ -1262,6 +1335,9 @@ public final class ExecutionPlan implements AutoCloseable {
                     gatedByReader[gateTarget] = true;
                 }
             }
+            if (plannedGradients != null && plannedGradients[n] != null) {
+                requirePlannedGradients(n, dIn);
+            }
             if (afterCall != null) {
                 afterCall.accept(n);
             }
@@ -1280,6 +1356,22 @@ public final class ExecutionPlan implements AutoCloseable {
         }
         for (Tensor[] shared : sharedGradients) {
             backend.add(shared[0], shared[1], shared[0]);
+        }
+    }
+
+    /**
+     * A call whose input gradients the arena holds must return them (Fusion.OwnInputGradients): anything else (its
+     * output gradient, a view of it, a tensor of its own) would outlive the life the layout gave it, or share memory
+     * with gradients still to be read.
+     */
+    private void requirePlannedGradients(int n, List<Tensor> dIn) {
+        for (int i = 0; i < plannedGradients[n].length; i++) {
+            Tensor planned = plannedGradients[n][i];
+            if (planned != null && dIn.get(i) != planned) {
+                throw new IllegalStateException(graph.nodes().get(n) + " is marked Fusion.OwnInputGradients, but "
+                        + "its backward returned " + dIn.get(i) + " as input " + i + "'s gradient: expected the "
+                        + "tensor PlanContext.allocateInputGradient(" + i + ") gave it, " + planned);
+            }
         }
     }
 

@@ -73,6 +73,18 @@ public final class Fusion {
     }
 
     /**
+     * A layer whose training run returns, as each input's gradient, the tensor {@link PlanContext#allocateInputGradient}
+     * gave it for that input (written in full by its backward, never read before), and never its output gradient or a
+     * view of it. Training plans lay such gradients out in one arena, each sharing memory with gradients whose lives
+     * (from the backward that writes it to the last that reads it) do not overlap its own; a layer without this mark
+     * is taken to pass the gradient it receives on to its inputs (as Add and Flatten do), which keeps that gradient
+     * alive through their backwards too. The plan checks the mark: such a run returning another tensor fails its
+     * backward pass.
+     */
+    public interface OwnInputGradients {
+    }
+
+    /**
      * A layer that can run on 8-bit values as they are, exactly (max pooling: the mapping onto 8 bits keeps order):
      * in int8 plans, activations handed over from a convolution to convolutions may pass through it in 8 bits.
      */

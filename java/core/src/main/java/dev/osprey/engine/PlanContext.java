@@ -24,6 +24,7 @@ public final class PlanContext {
     private final Map<String, Tensor> params;
     private final Map<String, Tensor> gradients;
     private final boolean[] inputGradients;
+    private Tensor[] plannedInputGradients; // per input: a view of the plan's gradient arena, or null
     private final boolean backward;
     private final Activation.Kind leftOut;
     private final Activation fusedActivation;
@@ -114,6 +115,22 @@ public final class PlanContext {
     /** A tensor owned by the plan, freed with it: scratch, workspaces, gradients. */
     public Tensor allocate(int... shape) {
         return memory.allocate(shape);
+    }
+
+    /**
+     * The gradient of input i, (batch, input shape), for the layer's backward to write in full: where the layer is
+     * {@link Fusion.OwnInputGradients} and the plan laid its input gradients out in its gradient arena, memory it shares
+     * with gradients whose lives do not overlap this one's (so it holds no values before the backward writes it, and
+     * loses them after the last reader); otherwise a tensor of its own, as {@link #allocate} makes it.
+     */
+    public Tensor allocateInputGradient(int i) {
+        Tensor planned = plannedInputGradients == null ? null : plannedInputGradients[i];
+        return planned != null ? planned : memory.allocate(inputShapes.get(i).withBatch(batch));
+    }
+
+    /** The views of the plan's gradient arena this call's input gradients take, null entries where none (see above). */
+    void plannedInputGradients(Tensor[] views) {
+        this.plannedInputGradients = views;
     }
 
     /**

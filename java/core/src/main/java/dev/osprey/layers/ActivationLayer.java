@@ -14,7 +14,7 @@ import java.util.List;
  * the activation forward and its gradient from the kept input. As a classifier's last layer, softmax becomes the
  * identity (the loss, or predict, applies it); in inference plans an element-wise one folds into the op before it.
  */
-abstract class ActivationLayer extends Layer implements Fusion.ActivationOnly {
+abstract class ActivationLayer extends Layer implements Fusion.ActivationOnly, Fusion.OwnInputGradients {
     /** The function this layer applies. */
     abstract dev.osprey.Activation function();
 
@@ -43,7 +43,7 @@ abstract class ActivationLayer extends Layer implements Fusion.ActivationOnly {
         Backend backend = ctx.backend();
         Tensor input = ctx.input();
         Tensor output = ctx.allocateOutput();
-        Tensor dInput = ctx.needsInputGradient(0) ? ctx.allocate(ctx.outputBatchShape()) : null;
+        Tensor dInput = ctx.needsInputGradient(0) ? ctx.allocateInputGradient(0) : null;
         List<Tensor> inputGradients = LayerRun.gradients(dInput);
         return LayerRun.of(output, seed -> backend.activationForward(a, input, output), dOutput -> {
             if (dInput != null) {

@@ -24,7 +24,7 @@ import java.util.Map;
  * (with that sum's ReLU) in its own pass, where the backend can.
  */
 public final class BatchNormalization extends Layer implements Fusion.ChannelAffine, Fusion.ActivationAbsorber,
-        Fusion.TrainingResidualAbsorber {
+        Fusion.TrainingResidualAbsorber, Fusion.OwnInputGradients {
     private double momentum = 0.99;
     private double epsilon = 1e-3;
     private Initializer gammaInitializer = Initializer.ones();
@@ -127,8 +127,7 @@ public final class BatchNormalization extends Layer implements Fusion.ChannelAff
         Tensor workspace = workspaceSize > 0 ? ctx.allocate(Math.toIntExact(workspaceSize)) : null;
         Tensor dGamma = ctx.gradient("gamma"), dBeta = ctx.gradient("beta");
         boolean backward = ctx.backward();
-        Tensor dInput = backward && ctx.needsInputGradient(0) ? ctx.allocate(ctx.inputShape().withBatch(ctx.batch()))
-                : null;
+        Tensor dInput = backward && ctx.needsInputGradient(0) ? ctx.allocateInputGradient(0) : null;
         Tensor dx = dInput == null ? null : backend.view(dInput, 0, spec.shape());
         // The training-mode backward op writes all three gradients: scratch stands in for those nobody wants.
         boolean batchBackward = backward && batchStatistics;

@@ -23,7 +23,7 @@ import java.util.Map;
  * convolution followed by BatchNormalization (which the inference plan then folds into the kernel).
  */
 public final class Conv2D extends Layer implements Fusion.LinearOp, Fusion.Convolution,
-        Fusion.PaddingAbsorber, Fusion.ResidualAbsorber, Fusion.Int8HandOver {
+        Fusion.PaddingAbsorber, Fusion.ResidualAbsorber, Fusion.Int8HandOver, Fusion.OwnInputGradients {
     private final int filters;
     private final int kernelH;
     private final int kernelW;

@@ -66,7 +66,7 @@ final class ConvRun implements LayerRun {
         this.bias = bias;
         this.dKernel = dKernel;
         this.dBias = dKernel == null ? null : dBias;
-        this.dInput = ctx.needsInputGradient(0) ? ctx.allocate(spec.inputShape()) : null;
+        this.dInput = ctx.needsInputGradient(0) ? ctx.allocateInputGradient(0) : null;
         this.inputGradients = LayerRun.gradients(dInput);
     }
 

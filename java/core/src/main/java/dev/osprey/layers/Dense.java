@@ -22,7 +22,7 @@ import java.util.Map;
  * Fully connected layer over (features) inputs; kernel (in, units) and bias (units), the activation fused into the op.
  * With softmax as a classifier's last layer, the layer produces logits and the loss (or predict) applies softmax.
  */
-public final class Dense extends Layer implements Fusion.LinearOp {
+public final class Dense extends Layer implements Fusion.LinearOp, Fusion.OwnInputGradients {
     private final int units;
     private final Activation activation;
     private Initializer kernelInitializer = Initializer.glorotUniform();
@@ -100,7 +100,7 @@ public final class Dense extends Layer implements Fusion.LinearOp {
         Tensor input = ctx.input();
         Tensor kernel = ctx.param("kernel"), bias = ctx.param("bias");
         Tensor dKernel = ctx.gradient("kernel"), dBias = ctx.gradient("bias");
-        Tensor dInput = ctx.needsInputGradient(0) ? ctx.allocate(spec.inputShape()) : null;
+        Tensor dInput = ctx.needsInputGradient(0) ? ctx.allocateInputGradient(0) : null;
         List<Tensor> inputGradients = LayerRun.gradients(dInput);
         if (ctx.optimizedInference()) { // the kernel in the layout the backend's inference op reads, made once
             DenseInference op = new DenseInference(spec, ctx.precision(), ctx.inputRange());

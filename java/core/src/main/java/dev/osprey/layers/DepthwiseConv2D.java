@@ -25,7 +25,7 @@ import java.util.Map;
  * convolution's kernel (kh, kw, 1, in * multiplier) with one group per input channel, and runs as one.
  */
 public final class DepthwiseConv2D extends Layer implements Fusion.LinearOp, Fusion.Convolution,
-        Fusion.PaddingAbsorber, Fusion.ResidualAbsorber, Fusion.Int8HandOver {
+        Fusion.PaddingAbsorber, Fusion.ResidualAbsorber, Fusion.Int8HandOver, Fusion.OwnInputGradients {
     private final int kernelH;
     private final int kernelW;
     private int depthMultiplier = 1;

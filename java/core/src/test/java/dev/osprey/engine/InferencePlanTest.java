@@ -133,7 +133,8 @@ class InferencePlanTest {
             long parameters = model.countParams() * Float.BYTES;
             assertTrue(inference.preparedWeightBytes() <= 4 * parameters, "prepared weights: "
                     + inference.preparedWeightBytes() + " bytes, against " + parameters + " of parameters");
-            assertTrue(training.bytes() > 10 * activations, "training keeps every activation: " + training.bytes()
+            // training keeps every activation (its input gradients share one arena: GradientArenaTest)
+            assertTrue(training.bytes() > 6 * activations, "training keeps every activation: " + training.bytes()
                     + " against inference's " + activations);
         }
     }
