@@ -23,12 +23,28 @@ fashion="${3:-}"
 mkdir -p "$results"
 
 libs="${LD_LIBRARY_PATH:-}"
-wheels="$(python3 -c 'import nvidia, os; print(os.path.dirname(nvidia.__file__))' 2>/dev/null || true)"
-for dir in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib ${wheels:+"$wheels"/*/lib}; do
+# NVIDIA's wheels install `nvidia` as a namespace package (no __init__.py, so no __file__): every entry of its
+# __path__ holds a folder per library (cu13, cudnn, cublas, nccl, ...), each with its lib/
+dirs=(/usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib)
+while IFS= read -r wheel; do
+  [ -n "$wheel" ] && dirs+=("$wheel"/*/lib)
+done < <(python3 -c 'import nvidia; print("\n".join(nvidia.__path__))' 2>/dev/null || true)
+for dir in "${dirs[@]}"; do
   [ -d "$dir" ] && libs="${libs:+$libs:}$dir"
 done
 export LD_LIBRARY_PATH="$libs"
 echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH" | tee "$results/environment.txt"
+cudnn=""
+IFS=: read -ra searched <<< "$LD_LIBRARY_PATH"
+for dir in "${searched[@]}"; do
+  for lib in "$dir"/libcudnn.so.9*; do [ -e "$lib" ] && cudnn="$lib" && break 2; done
+done
+if [ -z "$cudnn" ]; then # the backend would say "cuDNN could not be loaded" in every suite: say where we looked
+  echo "run-gpu.sh: no libcudnn.so.9 in LD_LIBRARY_PATH ($LD_LIBRARY_PATH); install nvidia-cudnn-cu13 or set" \
+      "LD_LIBRARY_PATH to its lib folder" | tee -a "$results/environment.txt" >&2
+else
+  echo "cuDNN: $cudnn" | tee -a "$results/environment.txt"
+fi
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv >> "$results/environment.txt" 2>&1 || true
 
 java=("$here/runtime/bin/java" --enable-native-access=ALL-UNNAMED -Dosprey.test.requireGpu=true)

@@ -148,6 +148,9 @@ public final class Device {
                     engine = Accelerator.cuda().open(index);
                 } catch (BackendException e) {
                     engine = e;
+                } catch (RuntimeException | LinkageError e) { // a defect or a broken install, not the device's
+                    // answer: still a GPU that cannot be used, which an automatic choice gives up for the CPU
+                    engine = new BackendException("the GPU backend failed to open (" + e + ")", e);
                 }
                 cuda.put(index, engine);
             }

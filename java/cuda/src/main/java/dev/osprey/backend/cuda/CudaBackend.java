@@ -144,7 +144,11 @@ public final class CudaBackend implements Backend {
                     + ", cuDNN " + cudnn.cudnnGetVersion() + (tf32 ? ", TF32 math" : ", strict fp32");
             SelfCheck.run(this);
         } catch (RuntimeException e) {
-            close();
+            try { // best effort: after a sticky CUDA error (an illegal address) every call fails, close's too
+                close();
+            } catch (RuntimeException | LinkageError closing) {
+                e.addSuppressed(closing);
+            }
             throw e;
         }
     }
@@ -808,7 +812,14 @@ public final class CudaBackend implements Backend {
         if (c == null) {
             return;
         }
-        c.synchronize();
+        try {
+            c.synchronize();
+        } finally { // a failed wait (a sticky CUDA error) still frees the handles and memory, then is reported
+            freeAll();
+        }
+    }
+
+    private void freeAll() {
         convPlans.close();
         inferenceConvPlans.close();
         poolPlans.close();
