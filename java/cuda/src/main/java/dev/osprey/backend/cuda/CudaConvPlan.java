@@ -44,6 +44,8 @@ final class CudaConvPlan implements AutoCloseable {
     // The math type each direction's algorithm was timed with: cuDNN's search tries algorithms with and without
     // tensor cores under a permissive math type and reports which; the descriptor is set to it before each call.
     private final int forwardMath;
+    /** The math type the plan set on its convolution descriptor (what the algorithm search must honour). */
+    private int requestedMath;
     private final int backwardDataMath;
     private final int backwardFilterMath;
     private final ExplicitPadding padding; // null when cuDNN pads by itself
@@ -104,6 +106,7 @@ final class CudaConvPlan implements AutoCloseable {
             int math = s.math() == dev.osprey.Precision.FP16 ? cudnn.CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION
                     : bf16 ? cudnn.CUDNN_TENSOR_OP_MATH : c.tf32 ? cudnn.CUDNN_DEFAULT_MATH : cudnn.CUDNN_FMA_MATH;
             Status.cudnn(cudnn.cudnnSetConvolutionMathType(conv, math), "cudnnSetConvolutionMathType");
+            requestedMath = math;
             c.reserveWeightScratch((long) s.kernelH() * s.kernelW() * (s.inC() / s.groups()) * s.filters() * Float.BYTES);
             toKrsc = c.kernels.launch("osprey_hwio_to_krsc", "ppiii");
             toHwio = c.kernels.launch("osprey_krsc_to_hwio", "ppiii");
@@ -122,7 +125,8 @@ final class CudaConvPlan implements AutoCloseable {
             try (cudnnConvolutionFwdAlgoPerf_t perf = new cudnnConvolutionFwdAlgoPerf_t(CANDIDATES)) {
                 searched(cudnn.cudnnFindConvolutionForwardAlgorithm(c.cudnnHandle, x, w, conv, y, CANDIDATES, found,
                         perf), "cudnnFindConvolutionForwardAlgorithm " + s);
-                int best = firstSuccessful(found[0], i -> perf.position(i).status());
+                int best = firstSuccessful(found[0], i -> perf.position(i).status(),
+                        i -> perf.position(i).mathType());
                 forwardAlgo = perf.position(best).algo();
                 forwardMath = perf.position(best).mathType();
                 c.reserveWorkspace(perf.position(best).memory());
@@ -134,7 +138,8 @@ final class CudaConvPlan implements AutoCloseable {
                 try (cudnnConvolutionBwdDataAlgoPerf_t perf = new cudnnConvolutionBwdDataAlgoPerf_t(CANDIDATES)) {
                     searched(cudnn.cudnnFindConvolutionBackwardDataAlgorithm(c.cudnnHandle, w, y, conv, x, CANDIDATES,
                             found, perf), "cudnnFindConvolutionBackwardDataAlgorithm " + s);
-                    int best = firstSuccessful(found[0], i -> perf.position(i).status());
+                    int best = firstSuccessful(found[0], i -> perf.position(i).status(),
+                        i -> perf.position(i).mathType());
                     backwardDataAlgo = perf.position(best).algo();
                     backwardDataMath = perf.position(best).mathType();
                     c.reserveWorkspace(perf.position(best).memory());
@@ -142,7 +147,8 @@ final class CudaConvPlan implements AutoCloseable {
                 try (cudnnConvolutionBwdFilterAlgoPerf_t perf = new cudnnConvolutionBwdFilterAlgoPerf_t(CANDIDATES)) {
                     searched(cudnn.cudnnFindConvolutionBackwardFilterAlgorithm(c.cudnnHandle, x, y, conv, w, CANDIDATES,
                             found, perf), "cudnnFindConvolutionBackwardFilterAlgorithm " + s);
-                    int best = firstSuccessful(found[0], i -> perf.position(i).status());
+                    int best = firstSuccessful(found[0], i -> perf.position(i).status(),
+                        i -> perf.position(i).mathType());
                     backwardFilterAlgo = perf.position(best).algo();
                     backwardFilterMath = perf.position(best).mathType();
                     c.reserveWorkspace(perf.position(best).memory());
@@ -158,13 +164,27 @@ final class CudaConvPlan implements AutoCloseable {
         }
     }
 
-    private int firstSuccessful(int count, java.util.function.IntUnaryOperator status) {
+    /**
+     * The fastest of the found algorithms that worked in a math this plan allows (see {@link #allows}). cudnnFind*
+     * also times each algorithm in CUDNN_DEFAULT_MATH, which is TF32 for fp32 on Ampere and later, and lists those
+     * entries beside the requested math's: taking the fastest regardless would run "strict fp32" in TF32.
+     */
+    private int firstSuccessful(int count, java.util.function.IntUnaryOperator status,
+                                java.util.function.IntUnaryOperator mathType) {
         for (int i = 0; i < count; i++) {
-            if (status.applyAsInt(i) == cudnn.CUDNN_STATUS_SUCCESS) {
+            if (status.applyAsInt(i) == cudnn.CUDNN_STATUS_SUCCESS && allows(requestedMath, mathType.applyAsInt(i))) {
                 return i;
             }
         }
-        throw new NoAlgorithm("cuDNN found no working algorithm for " + s);
+        throw new NoAlgorithm("cuDNN found no working algorithm for " + s + " in math type " + requestedMath);
+    }
+
+    /**
+     * Whether an algorithm cuDNN timed in math type found may run a plan that asked for requested: strict fp32
+     * (CUDNN_FMA_MATH) takes only FMA math; the other requests (TF32 allowed, fp16 or bf16 tensor cores) take any.
+     */
+    static boolean allows(int requested, int found) {
+        return requested != cudnn.CUDNN_FMA_MATH || found == cudnn.CUDNN_FMA_MATH;
     }
 
     private void requireTraining(String op) {
