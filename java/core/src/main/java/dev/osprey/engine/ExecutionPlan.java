@@ -99,6 +99,9 @@ public final class ExecutionPlan implements AutoCloseable {
      */
     private Tensor[][] plannedGradients;
     private long gradientArenaSaving;
+    /** Per call, the arena gradients whose lives end with its backward (tests poison them: poisonGradientArena). */
+    private List<List<Tensor>> endingAt;
+    private boolean poisonArena;
     /** -Dosprey.gradientArena=false gives every input gradient a tensor of its own (read as each plan is made). */
     static final String GRADIENT_ARENA_PROPERTY = "osprey.gradientArena";
     /** Gradients of a shared layer's later calls, kept apart and summed into the arena after backward: {arena, call}. */
@@ -486,6 +489,11 @@ public final class ExecutionPlan implements AutoCloseable {
      * Returns per call and input the view, or null where none (the call allocates its own, as before).
      */
     private Tensor[][] planGradientArena(List<Node> nodes, boolean[] needsGradient) {
+        if (graph.outputs().size() != 1) {
+            // the lives assume every gradient contribution a value counts arrives, which holds where the one loss
+            // reaches every call; with several outputs a reader could get no gradient, and keep its own tensors
+            return null;
+        }
         int calls = nodes.size();
         int[][] reads = new int[calls][];
         int[] producer = new int[values.length];
@@ -516,6 +524,10 @@ public final class ExecutionPlan implements AutoCloseable {
         if (layout.floats() >= layout.unshared() || layout.floats() > Integer.MAX_VALUE) {
             return null; // nothing saved (a few small gradients), or past one tensor's size: each call keeps its own
         }
+        endingAt = new ArrayList<>(calls + 1);
+        for (int n = 0; n <= calls; n++) {
+            endingAt.add(new ArrayList<>());
+        }
         gradientArenaSaving = (layout.unshared() - layout.floats()) * Float.BYTES;
         Tensor arena = memory.allocate((int) layout.floats());
         Tensor[][] views = new Tensor[calls][];
@@ -528,10 +540,29 @@ public final class ExecutionPlan implements AutoCloseable {
                         views[n] = new Tensor[in.size()];
                     }
                     views[n][i] = backend.view(arena, at, in.get(i).shape().withBatch(batch));
+                    endingAt.get(layout.lowest()[n][i]).add(views[n][i]);
                 }
             }
         }
         return views;
+    }
+
+    /**
+     * Tests: fills each arena gradient with NaN just before the backward that writes it, and again once the last
+     * backward that may read it has run, so that a layer writing part of its input gradient, or reading one past its
+     * life, changes the weight gradients (they must stay those of a tensor per gradient).
+     */
+    void poisonGradientArena(boolean poison) {
+        this.poisonArena = poison;
+    }
+
+    /** Poisons (see above) the gradients whose lives ended with call n's backward. */
+    private void poisonEndedAt(int n) {
+        if (poisonArena && endingAt != null && n < endingAt.size()) {
+            for (Tensor t : endingAt.get(n)) {
+                backend.fill(t, Float.NaN);
+            }
+        }
     }
 
     /** Training plans: bytes the gradient arena saves against one tensor per input gradient it holds (0: none). */
@@ -1306,8 +1337,16 @@ public final class ExecutionPlan implements AutoCloseable {
         gradientSumsFused = 0;
         gradients[ids.get(graph.outputs().get(0))] = dLogits;
         for (int n = runs.length - 1; n >= 0; n--) {
+            poisonEndedAt(n + 1); // tests only
             if (!runsBackward[n]) {
                 continue;
+            }
+            if (poisonArena && plannedGradients != null && plannedGradients[n] != null) {
+                for (Tensor t : plannedGradients[n]) {
+                    if (t != null) {
+                        backend.fill(t, Float.NaN);
+                    }
+                }
             }
             Tensor dOut = gradients[outputIds[n]];
             if (dOut == null) {

@@ -31,10 +31,11 @@ final class GradientArena {
     }
 
     /**
-     * The layout: per call and input, the gradient's offset in floats (-1: none in the arena), and the arena's size;
-     * unshared: what the same gradients take one tensor each.
+     * The layout: per call and input, the gradient's offset in floats (-1: none in the arena) and the lowest call whose
+     * backward may read it (its life ends there); the arena's size; unshared: what the same gradients take one tensor
+     * each.
      */
-    record Layout(long[][] offsets, long floats, long unshared) {
+    record Layout(long[][] offsets, int[][] lowest, long floats, long unshared) {
     }
 
     /** One gradient: call `node`'s input `input`, its size, and the calls whose backwards it lives through. */
@@ -69,9 +70,12 @@ final class GradientArena {
         List<Item> items = new ArrayList<>();
         long unshared = 0;
         long[][] offsets = new long[calls][];
+        int[][] lives = new int[calls][];
         for (int n = 0; n < calls; n++) {
             offsets[n] = new long[reads[n].length];
             Arrays.fill(offsets[n], -1);
+            lives[n] = new int[reads[n].length];
+            Arrays.fill(lives[n], -1);
             if (!owns[n]) {
                 continue;
             }
@@ -83,6 +87,7 @@ final class GradientArena {
                 Item item = new Item(n, i, aligned(valueFloats[id]),
                         lowestReader(id, reads, producer, owns, needsGradient, contributions, firstReader, lowest));
                 items.add(item);
+                lives[n][i] = item.lowest;
                 unshared += valueFloats[id];
             }
         }
@@ -97,36 +102,51 @@ final class GradientArena {
             offsets[item.node][item.input] = at;
             floats = Math.max(floats, at + item.floats);
         }
-        return new Layout(offsets, floats, unshared);
+        return new Layout(offsets, lives, floats, unshared);
     }
 
     /**
      * The lowest call whose backward may read the gradient of value id (see the class comment), memoized in lowest.
-     * Recursion follows producers that may hand gradients on, so it goes no deeper than the plan has calls.
+     * It follows producers that may hand gradients on with a stack of its own, not recursion, so that a long run of
+     * such calls (views, pass-throughs) cannot exhaust the thread's stack, as Graph orders calls.
      */
     private static int lowestReader(int id, int[][] reads, int[] producer, boolean[] owns, boolean[] needsGradient,
                                     int[] contributions, int[] firstReader, int[] lowest) {
-        if (lowest[id] != -2) {
-            return lowest[id];
-        }
-        int p = producer[id];
-        int low;
-        if (p < 0) {
-            low = 0; // a model input's gradient: kept to the end of the pass
-        } else if (owns[p]) {
-            low = p;
-        } else {
-            low = p;
+        java.util.ArrayDeque<Integer> pending = new java.util.ArrayDeque<>();
+        pending.push(id);
+        while (!pending.isEmpty()) {
+            int v = pending.peek();
+            if (lowest[v] != -2) {
+                pending.pop();
+                continue;
+            }
+            int p = producer[v];
+            if (p < 0 || owns[p]) {
+                lowest[v] = p < 0 ? 0 : p; // a model input's gradient: kept to the end of the pass
+                pending.pop();
+                continue;
+            }
+            int low = p;
+            boolean ready = true;
             for (int u : reads[p]) {
                 if (!needsGradient[u]) {
                     continue;
                 }
-                low = Math.min(low, contributions[u] >= 2 ? firstReader[u]
-                        : lowestReader(u, reads, producer, owns, needsGradient, contributions, firstReader, lowest));
+                if (contributions[u] >= 2) {
+                    low = Math.min(low, firstReader[u]); // summed there, handed no further
+                } else if (lowest[u] == -2) {
+                    pending.push(u); // work it out first, then come back to v
+                    ready = false;
+                } else {
+                    low = Math.min(low, lowest[u]);
+                }
+            }
+            if (ready) {
+                lowest[v] = low;
+                pending.pop();
             }
         }
-        lowest[id] = low;
-        return low;
+        return lowest[id];
     }
 
     /** The lowest aligned offset where item fits beside every placed item whose life overlaps its own. */

@@ -112,6 +112,7 @@ class GradientArenaTest {
         String before = System.getProperty(ExecutionPlan.GRADIENT_ARENA_PROPERTY);
         System.setProperty(ExecutionPlan.GRADIENT_ARENA_PROPERTY, String.valueOf(arena));
         try (ExecutionPlan plan = new ExecutionPlan(network.graph(), network.parameters(), CPU, batch, true, true)) {
+            plan.poisonGradientArena(arena); // NaN in each gradient before its writer and after its last reader
             for (int pass = 0; pass < 2; pass++) {
                 CPU.copyIn(OptimizedInferenceTest.images(batch, input, 7 + pass), 0, plan.input(0));
                 plan.forward(1 + pass);
@@ -152,7 +153,9 @@ class GradientArenaTest {
 
     /**
      * A small functional model beside the built-in ones: a layer applied twice (its two calls' kernel gradients
-     * summed), a ReLU layer the convolution before it takes, a sum over a long shortcut, max pooling, a view.
+     * summed), a ReLU layer the convolution before it takes, a sum over a long shortcut, a concatenation, an activation
+     * layer that runs on its own (LeakyReLU, and a softmax mid-network), dropout, a frozen BatchNormalization, max
+     * pooling, a view.
      */
     private static Model functional(Shape input) {
         Input in = Input.shape(input.dim(0), input.dim(1), input.dim(2));
@@ -163,8 +166,14 @@ class GradientArenaTest {
         SymbolicTensor d = new Conv2D(8, 3).padding(dev.osprey.Padding.SAME).apply(c);
         SymbolicTensor e = new Conv2D(8, 3).padding(dev.osprey.Padding.SAME).apply(d);
         SymbolicTensor sum = new Add().apply(a, e);
-        SymbolicTensor pooled = new MaxPooling2D(2, 2).apply(sum);
-        SymbolicTensor logits = new Dense(10).apply(new Flatten().apply(pooled));
+        // an activation layer no layer before it takes (after a concatenation), dropout, a frozen normalization
+        SymbolicTensor joined = new dev.osprey.layers.LeakyReLU(0.1f).apply(
+                new dev.osprey.layers.Concatenate().apply(sum, a));
+        SymbolicTensor squeezed = new Conv2D(8, 1).apply(new dev.osprey.layers.Dropout(0.25).apply(joined));
+        SymbolicTensor frozen = new dev.osprey.layers.BatchNormalization().trainable(false).apply(squeezed);
+        SymbolicTensor pooled = new MaxPooling2D(2, 2).apply(frozen);
+        SymbolicTensor hidden = new dev.osprey.layers.Softmax().apply(new Dense(16).apply(new Flatten().apply(pooled)));
+        SymbolicTensor logits = new Dense(10).apply(hidden);
         return new Model(in, logits);
     }
 
