@@ -57,6 +57,7 @@ if runs tests; then
     --select-class dev.osprey.GpuTrainingTest \
     --select-class dev.osprey.CpuGpuAgreementTest \
     --select-class dev.osprey.GpuBatchInvarianceTest \
+    --select-class dev.osprey.engine.GpuGradientArenaTest \
     --select-class dev.osprey.backend.cuda.ByteCodesTest \
     --select-class dev.osprey.backend.cuda.NcclCommunicatorTest \
     --reports-dir "$results/junit" 2>&1 | tee "$results/gpu-tests.txt"

@@ -31,7 +31,10 @@ import org.junit.jupiter.api.Test;
  * two training passes with the arena equal, bit for bit, those with a tensor per gradient, in less memory.
  */
 class GradientArenaTest {
-    private static final Backend CPU = Device.cpu().backend();
+    /** The CPU backend, made on first use: the GPU bundle runs compareOn with no CPU backend at hand. */
+    private static Backend cpu() {
+        return Device.cpu().backend();
+    }
     private static final long F = 2048; // floats a value takes in the small graphs (a multiple of the alignment)
 
     private static long[] sizes(int values) {
@@ -109,12 +112,17 @@ class GradientArenaTest {
 
     /** Weight gradients after two seeded training passes (and the plan's bytes), the arena on or off. */
     private static float[] gradients(Network network, Shape input, int batch, boolean arena, long[] bytes) {
+        return gradients(cpu(), network, input, batch, arena, bytes);
+    }
+
+    /** The same on a backend (GpuGradientArenaTest runs it on the GPU). */
+    static float[] gradients(Backend backend, Network network, Shape input, int batch, boolean arena, long[] bytes) {
         String before = System.getProperty(ExecutionPlan.GRADIENT_ARENA_PROPERTY);
         System.setProperty(ExecutionPlan.GRADIENT_ARENA_PROPERTY, String.valueOf(arena));
-        try (ExecutionPlan plan = new ExecutionPlan(network.graph(), network.parameters(), CPU, batch, true, true)) {
+        try (ExecutionPlan plan = new ExecutionPlan(network.graph(), network.parameters(), backend, batch, true, true)) {
             plan.poisonGradientArena(arena); // NaN in each gradient before its writer and after its last reader
             for (int pass = 0; pass < 2; pass++) {
-                CPU.copyIn(OptimizedInferenceTest.images(batch, input, 7 + pass), 0, plan.input(0));
+                backend.copyIn(Seeded.images(batch, input, 7 + pass), 0, plan.input(0));
                 plan.forward(1 + pass);
                 Tensor dLogits = plan.outputGradient();
                 float[] g = new float[(int) dLogits.size()];
@@ -122,7 +130,7 @@ class GradientArenaTest {
                 for (int i = 0; i < g.length; i++) {
                     g[i] = (float) r.nextGaussian() / batch;
                 }
-                CPU.copyIn(g, 0, dLogits);
+                backend.copyIn(g, 0, dLogits);
                 plan.backward();
             }
             bytes[0] = plan.bytes();
@@ -131,7 +139,7 @@ class GradientArenaTest {
             for (Parameters.Slot s : network.parameters().slots()) {
                 if (s.gradient() != null) {
                     float[] v = new float[(int) s.gradient().size()];
-                    CPU.copyOut(s.gradient(), v, 0);
+                    backend.copyOut(s.gradient(), v, 0);
                     for (float f : v) {
                         all.add(f);
                     }
@@ -179,6 +187,11 @@ class GradientArenaTest {
 
     @Test
     void trainingPassesWithTheArenaGiveTheGradientsOfATensorPerGradient() {
+        compareOn(cpu());
+    }
+
+    /** The four models' weight gradients with and without the arena on backend, bit for bit (see above). */
+    static void compareOn(Backend backend) {
         Map<String, Shape> models = new java.util.LinkedHashMap<>();
         models.put("resnet14", Shape.of(16, 16, 3));
         models.put("mobilenetv2", Shape.of(32, 32, 3));
@@ -193,12 +206,12 @@ class GradientArenaTest {
                 default -> functional(input);
             };
             Graph graph = new Graph(model.inputs(), model.outputs());
-            try (Network network = new Network(graph, CPU)) {
-                OptimizedInferenceTest.randomize(network.parameters(), 11);
+            try (Network network = new Network(graph, backend)) {
+                Seeded.randomize(backend, network.parameters(), 11);
                 long[] apart = new long[2];
                 long[] shared = new long[2];
-                float[] expected = gradients(network, input, 4, false, apart);
-                float[] actual = gradients(network, input, 4, true, shared);
+                float[] expected = gradients(backend, network, input, 4, false, apart);
+                float[] actual = gradients(backend, network, input, 4, true, shared);
                 assertEquals(expected.length, actual.length);
                 for (int i = 0; i < expected.length; i++) {
                     assertEquals(Float.floatToRawIntBits(expected[i]), Float.floatToRawIntBits(actual[i]),
@@ -256,7 +269,7 @@ class GradientArenaTest {
         SymbolicTensor logits = new Dense(3).apply(new Flatten().apply(new Conv2D(4, 3).apply(b)));
         Model model = new Model(in, logits);
         Graph graph = new Graph(model.inputs(), model.outputs());
-        try (Network network = new Network(graph, CPU)) {
+        try (Network network = new Network(graph, cpu())) {
             IllegalStateException e = assertThrows(IllegalStateException.class,
                     () -> gradients(network, Shape.of(32, 32, 2), 2, true, new long[2]));
             assertTrue(e.getMessage().contains("is marked Fusion.OwnInputGradients, but its backward returned"),

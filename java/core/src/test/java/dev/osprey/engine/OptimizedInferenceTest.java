@@ -36,24 +36,7 @@ class OptimizedInferenceTest {
 
     /** Every weight (moving statistics included) to seeded random values of a trained model's size. */
     static void randomize(Parameters p, long seed) {
-        java.util.SplittableRandom r = new java.util.SplittableRandom(seed);
-        for (Parameters.Slot s : p.slots()) {
-            int[] shape = s.spec().shape();
-            int fanIn = shape.length == 4 ? shape[0] * shape[1] * shape[2] : shape[0];
-            float spread = (float) Math.sqrt(6.0 / fanIn); // He's uniform range
-            float[] v = new float[s.spec().size()];
-            String name = s.spec().name();
-            for (int i = 0; i < v.length; i++) {
-                float u = (float) r.nextDouble(-1, 1);
-                v[i] = switch (name) {
-                    case "moving_variance", "gamma" -> 1f + 0.5f * u;
-                    case "moving_mean", "beta", "bias" -> 0.2f * u;
-                    default -> spread * u;
-                };
-            }
-            CPU.copyIn(v, 0, s.value());
-        }
-        p.changed();
+        Seeded.randomize(CPU, p, seed);
     }
 
     static float[] run(ExecutionPlan plan, float[] x) {
@@ -66,12 +49,7 @@ class OptimizedInferenceTest {
     }
 
     static float[] images(int n, Shape shape, long seed) {
-        Random r = new Random(seed);
-        float[] x = new float[n * shape.size()];
-        for (int i = 0; i < x.length; i++) {
-            x[i] = (float) r.nextGaussian();
-        }
-        return x;
+        return Seeded.images(n, shape, seed);
     }
 
     /** Optimized against plain on one graph, before and after the weights change; returns the optimized plan's sums. */
