@@ -20,7 +20,6 @@ import dev.osprey.layers.Dense;
 import dev.osprey.layers.Flatten;
 import dev.osprey.layers.MaxPooling2D;
 import dev.osprey.layers.ReLU;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -135,21 +134,7 @@ class GradientArenaTest {
             }
             bytes[0] = plan.bytes();
             bytes[1] = plan.gradientArenaSaving();
-            List<Float> all = new ArrayList<>();
-            for (Parameters.Slot s : network.parameters().slots()) {
-                if (s.gradient() != null) {
-                    float[] v = new float[(int) s.gradient().size()];
-                    backend.copyOut(s.gradient(), v, 0);
-                    for (float f : v) {
-                        all.add(f);
-                    }
-                }
-            }
-            float[] out = new float[all.size()];
-            for (int i = 0; i < out.length; i++) {
-                out[i] = all.get(i);
-            }
-            return out;
+            return Seeded.weightGradients(backend, network.parameters());
         } finally {
             if (before == null) {
                 System.clearProperty(ExecutionPlan.GRADIENT_ARENA_PROPERTY);

@@ -100,21 +100,7 @@ class GradientSumFusionTest {
             if (absorbed.length > 1) {
                 absorbed[1] = plan.sumsWrittenByNormalization();
             }
-            java.util.List<Float> all = new java.util.ArrayList<>();
-            for (Parameters.Slot s : network.parameters().slots()) {
-                if (s.gradient() != null) {
-                    float[] v = new float[(int) s.gradient().size()];
-                    CPU.copyOut(s.gradient(), v, 0);
-                    for (float f : v) {
-                        all.add(f);
-                    }
-                }
-            }
-            float[] out = new float[all.size()];
-            for (int i = 0; i < out.length; i++) {
-                out[i] = all.get(i);
-            }
-            return out;
+            return Seeded.weightGradients(CPU, network.parameters());
         }
     }
 

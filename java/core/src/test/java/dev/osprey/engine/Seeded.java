@@ -40,4 +40,25 @@ final class Seeded {
         }
         return x;
     }
+
+    /** Every weight gradient of the parameters, in slot order, one array (to compare two runs bit for bit). */
+    static float[] weightGradients(Backend backend, Parameters p) {
+        java.util.List<float[]> parts = new java.util.ArrayList<>();
+        int total = 0;
+        for (Parameters.Slot s : p.slots()) {
+            if (s.gradient() != null) {
+                float[] v = new float[(int) s.gradient().size()];
+                backend.copyOut(s.gradient(), v, 0);
+                parts.add(v);
+                total += v.length;
+            }
+        }
+        float[] out = new float[total];
+        int at = 0;
+        for (float[] v : parts) {
+            System.arraycopy(v, 0, out, at, v.length);
+            at += v.length;
+        }
+        return out;
+    }
 }
