@@ -13,7 +13,7 @@ import java.util.Map;
  * What Keras' global 2-D poolings share: (H, W, C) to (C) by one pooling whose window is the whole image (with
  * keepdims, to (1, 1, C)).
  */
-public abstract class GlobalPooling2D extends Layer {
+public abstract class GlobalPooling2D extends Layer implements dev.osprey.engine.Fusion.OwnInputGradients {
     private boolean keepDims;
 
     /** Only this package's global poolings extend it (public so that keepDims(...).apply(...) compiles anywhere). */

@@ -17,7 +17,7 @@ import java.util.Map;
  * What Keras' 2-D pooling layers share: pool size, strides (defaulting to the pool size), 'valid' or 'same' padding,
  * and the run of one pooling op. A pooling layer names its mode.
  */
-abstract class Pooling2D<P extends Pooling2D<P>> extends Layer {
+abstract class Pooling2D<P extends Pooling2D<P>> extends Layer implements dev.osprey.engine.Fusion.OwnInputGradients {
     private final int poolH;
     private final int poolW;
     private int strideH;
@@ -174,7 +174,7 @@ abstract class Pooling2D<P extends Pooling2D<P>> extends Layer {
             }
             long workspaceSize = inference ? 0 : backend.pool2dWorkspaceSize(spec);
             this.workspace = workspaceSize > 0 ? ctx.allocate(Math.toIntExact(workspaceSize)) : null;
-            this.dInput = ctx.needsInputGradient(0) ? ctx.allocate(spec.inputShape()) : null;
+            this.dInput = ctx.needsInputGradient(0) ? ctx.allocateInputGradient(0) : null;
             this.inputGradients = LayerRun.gradients(dInput);
         }
 
