@@ -180,10 +180,22 @@ public final class CudaBackend implements Backend {
         return CudaTensor.allocate(shape);
     }
 
-    /** For {@link #newMemory()}: frees tensors once queued work that may use them is done. */
+    /**
+     * For {@link #newMemory()}: frees tensors once queued work that may use them is done. After {@link #close()} too:
+     * the backend's handles and stream are gone, but the device's primary context, and the memory in it, are not
+     * (cudaFree waits for the device itself).
+     */
     synchronized void free(List<CudaTensor> tensors) {
+        if (c == null) {
+            return; // never opened: nothing was allocated
+        }
         if (closed) {
-            return; // the context is gone, and with it the device memory
+            int[] current = CURRENT_DEVICE.get();
+            if (current[0] != c.device && cudart.cudaSetDevice(c.device) == cudart.cudaSuccess) {
+                current[0] = c.device;
+            }
+            tensors.forEach(CudaTensor::close);
+            return;
         }
         enter();
         c.synchronize();
