@@ -16,7 +16,7 @@ import java.util.Map;
  * Joins tensors along one axis (the last, channels, by default), as Keras' Concatenate: every other axis must agree.
  * The gradient splits back along the same axis.
  */
-public final class Concatenate extends Layer {
+public final class Concatenate extends Layer implements dev.osprey.engine.Fusion.OwnInputGradients {
     private final int axis;
 
     /** Along the last axis. */
@@ -84,7 +84,8 @@ public final class Concatenate extends Layer {
             boolean wanted = ctx.needsInputGradient(i);
             anyGradient |= wanted;
             // Every part is split out (the op writes them all); parts nobody wants go to scratch.
-            Tensor part = ctx.backward() ? ctx.allocate(ctx.inputShapes().get(i).withBatch(ctx.batch())) : null;
+            Tensor part = !ctx.backward() ? null : wanted ? ctx.allocateInputGradient(i)
+                    : ctx.allocate(ctx.inputShapes().get(i).withBatch(ctx.batch()));
             splitTargets.add(part);
             dInputs.add(wanted ? part : null);
         }

@@ -15,7 +15,7 @@ import java.util.Map;
  * Inverted dropout: while training, zeroes a share {@code rate} of values and scales the rest by 1/(1-rate); in
  * inference it is the identity and costs nothing (its output is its input).
  */
-public final class Dropout extends Layer {
+public final class Dropout extends Layer implements dev.osprey.engine.Fusion.OwnInputGradients {
     private final double rate;
 
     /** Drops this share of values while training, 0 <= rate < 1. */
@@ -41,7 +41,7 @@ public final class Dropout extends Layer {
         int[] shape = ctx.outputBatchShape();
         Tensor output = ctx.allocateOutput();
         Tensor mask = ctx.allocate(shape);
-        Tensor dInput = ctx.needsInputGradient(0) ? ctx.allocate(shape) : null;
+        Tensor dInput = ctx.needsInputGradient(0) ? ctx.allocateInputGradient(0) : null;
         List<Tensor> inputGradients = LayerRun.gradients(dInput);
         float r = (float) rate;
         return LayerRun.of(output, seed -> backend.dropoutForward(r, seed, input, mask, output), dOutput -> {

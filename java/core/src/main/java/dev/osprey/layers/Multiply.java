@@ -12,7 +12,7 @@ import java.util.List;
  * The element-wise product of two or more tensors of one shape, as Keras' Multiply (gates, attention masks). Input i's
  * gradient is the output's times every other input.
  */
-public final class Multiply extends Merge {
+public final class Multiply extends Merge implements dev.osprey.engine.Fusion.OwnInputGradients {
     @Override
     public LayerRun plan(PlanContext ctx) {
         Backend backend = ctx.backend();
@@ -21,7 +21,7 @@ public final class Multiply extends Merge {
         Tensor output = ctx.allocateOutput();
         List<Tensor> dInputs = new ArrayList<>();
         for (int i = 0; i < inputs.size(); i++) {
-            dInputs.add(ctx.needsInputGradient(i) ? ctx.allocate(shape) : null);
+            dInputs.add(ctx.needsInputGradient(i) ? ctx.allocateInputGradient(i) : null);
         }
         List<Tensor> inputGradients = LayerRun.gradients(dInputs.toArray(Tensor[]::new));
         return LayerRun.of(output, seed -> {

@@ -18,7 +18,7 @@ import java.util.Map;
  * (H, W, C), for models that take NCHW input. Dims number the sample's axes from 1 (the batch stays first); samples
  * of rank 1 to 3.
  */
-public final class Permute extends Layer {
+public final class Permute extends Layer implements dev.osprey.engine.Fusion.OwnInputGradients {
     private final int[] dims;
 
     /** The output's axis i is the input's axis dims[i] (1-based, as Keras numbers them). */
@@ -60,7 +60,7 @@ public final class Permute extends Layer {
         PermuteSpec back = spec.inverse();
         Tensor input = ctx.input();
         Tensor output = ctx.allocateOutput();
-        Tensor dInput = ctx.needsInputGradient(0) ? ctx.allocate(ctx.inputShape().withBatch(ctx.batch())) : null;
+        Tensor dInput = ctx.needsInputGradient(0) ? ctx.allocateInputGradient(0) : null;
         return LayerRun.of(output, seed -> backend.permute(spec, input, output), dOutput -> {
             if (dInput != null) {
                 backend.permute(back, dOutput, dInput);

@@ -12,7 +12,7 @@ import java.util.List;
 import java.util.Map;
 
 /** y = x * scale + offset, as Keras' Rescaling (e.g. scale 1/255 for 8-bit pixels, or 1/127.5 and offset -1). */
-public final class Rescaling extends Layer {
+public final class Rescaling extends Layer implements dev.osprey.engine.Fusion.OwnInputGradients {
     private final double scale;
     private final double offset;
 
@@ -41,7 +41,7 @@ public final class Rescaling extends Layer {
         Backend backend = ctx.backend();
         Tensor input = ctx.input();
         Tensor output = ctx.allocateOutput();
-        Tensor dInput = ctx.needsInputGradient(0) ? ctx.allocate(ctx.outputBatchShape()) : null;
+        Tensor dInput = ctx.needsInputGradient(0) ? ctx.allocateInputGradient(0) : null;
         List<Tensor> inputGradients = LayerRun.gradients(dInput);
         float s = (float) scale, o = (float) offset;
         return LayerRun.of(output, seed -> backend.scale(input, s, o, output), dOutput -> {

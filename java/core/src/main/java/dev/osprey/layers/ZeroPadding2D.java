@@ -18,7 +18,7 @@ import java.util.Map;
  * ((top, bottom), (left, right)). Its gradient is the interior of the output's. A convolution right after it pads its
  * input itself instead, so the padded copy is never made.
  */
-public final class ZeroPadding2D extends Layer implements Fusion.PaddingOnly {
+public final class ZeroPadding2D extends Layer implements Fusion.PaddingOnly, Fusion.OwnInputGradients {
     private final int top;
     private final int bottom;
     private final int left;
@@ -64,7 +64,7 @@ public final class ZeroPadding2D extends Layer implements Fusion.PaddingOnly {
         Pad2dSpec spec = new Pad2dSpec(ctx.batch(), in.dim(0), in.dim(1), in.dim(2), top, bottom, left, right);
         Tensor input = ctx.input();
         Tensor output = ctx.allocateOutput();
-        Tensor dInput = ctx.needsInputGradient(0) ? ctx.allocate(spec.inputShape()) : null;
+        Tensor dInput = ctx.needsInputGradient(0) ? ctx.allocateInputGradient(0) : null;
         List<Tensor> inputGradients = LayerRun.gradients(dInput);
         return LayerRun.of(output, seed -> backend.pad2dForward(spec, input, output), dOutput -> {
             if (dInput != null) {

@@ -147,8 +147,8 @@ class GradientArenaTest {
     /**
      * A small functional model beside the built-in ones: a layer applied twice (its two calls' kernel gradients
      * summed), a ReLU layer the convolution before it takes, a sum over a long shortcut, a concatenation, an activation
-     * layer that runs on its own (LeakyReLU, and a softmax mid-network), dropout, a frozen BatchNormalization, max
-     * pooling, a view.
+     * layer that runs on its own (LeakyReLU, and a softmax mid-network), rescaling, dropout, a product, a frozen
+     * BatchNormalization, a padding and a permutation no layer takes over, max pooling, a view.
      */
     private static Model functional(Shape input) {
         Input in = Input.shape(input.dim(0), input.dim(1), input.dim(2));
@@ -162,9 +162,13 @@ class GradientArenaTest {
         // an activation layer no layer before it takes (after a concatenation), dropout, a frozen normalization
         SymbolicTensor joined = new dev.osprey.layers.LeakyReLU(0.1f).apply(
                 new dev.osprey.layers.Concatenate().apply(sum, a));
-        SymbolicTensor squeezed = new Conv2D(8, 1).apply(new dev.osprey.layers.Dropout(0.25).apply(joined));
-        SymbolicTensor frozen = new dev.osprey.layers.BatchNormalization().trainable(false).apply(squeezed);
-        SymbolicTensor pooled = new MaxPooling2D(2, 2).apply(frozen);
+        SymbolicTensor scaled = new dev.osprey.layers.Rescaling(0.5).apply(joined);
+        SymbolicTensor squeezed = new Conv2D(8, 1).apply(new dev.osprey.layers.Dropout(0.25).apply(scaled));
+        SymbolicTensor gated = new dev.osprey.layers.Multiply().apply(squeezed, new Conv2D(8, 1).apply(scaled));
+        SymbolicTensor frozen = new dev.osprey.layers.BatchNormalization().trainable(false).apply(gated);
+        // a padding no convolution takes over, and a permutation of rows and columns
+        SymbolicTensor padded = new dev.osprey.layers.ZeroPadding2D(1).apply(frozen);
+        SymbolicTensor pooled = new MaxPooling2D(2, 2).apply(new dev.osprey.layers.Permute(2, 1, 3).apply(padded));
         SymbolicTensor hidden = new dev.osprey.layers.Softmax().apply(new Dense(16).apply(new Flatten().apply(pooled)));
         SymbolicTensor logits = new Dense(10).apply(hidden);
         return new Model(in, logits);
