@@ -24,20 +24,31 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 /**
- * The same model from one seed on the CPU and on the GPU: the first 20 losses agree within TF32's tolerance. The
- * tutorial CNN, and graph models with BatchNormalization, residual additions, depthwise convolutions and padding.
+ * The same model from one seed on the CPU and on the GPU train alike: the first losses agree within TF32's tolerance,
+ * and so does the mean of the first 20. The tutorial CNN, and graph models with BatchNormalization, residual
+ * additions, depthwise convolutions and padding.
+ *
+ * <p>Only the first steps can be compared one by one. Training trajectories part ways from rounding alone: the same
+ * CPU code with oneDNN held to AVX2 ({@code ONEDNN_MAX_CPU_ISA=AVX2}) against AVX-512 gave MobileNetV2 (alpha 0.35)
+ * losses 2e-3 apart at step 3, 4e-2 at step 5 and up to 0.13 later, the tutorial CNN's up to 1.4e-2, while the means
+ * of the 20 losses stayed within 0.9% (ResNet-8 within 1e-3 throughout). A wrong op shows in the first steps.
  *
  * <p>The GPU bundle carries no CPU backend (oneDNN's 26 MB do not fit it), so the CPU's losses are recorded in
  * {@code cpu-losses.txt} beside this class, and the GPU's are compared with those. On a machine with the CPU backend
- * (CI), {@link #theRecordedLossesAreTheCpusOwn} checks the record against what the CPU computes now, and prints the
- * lines to record where they no longer agree (a change to the CPU's arithmetic).
+ * (CI), {@link #theRecordedLossesAreTheCpusOwn} checks the record against what the CPU computes now (the same way,
+ * tighter), and prints the lines to record where they no longer agree (a change to the CPU's arithmetic).
  */
 class CpuGpuAgreementTest {
     static final int STEPS = 20, BATCH = 32;
-    /** TF32 (10 mantissa bits) in every convolution and GEMM; the losses drift apart slowly from there. */
+    /** TF32 (10 mantissa bits) in every convolution and GEMM: the first steps' losses, relative. */
     static final double TOLERANCE = 2e-2;
-    /** The record against the CPU now: other processors sum in other orders (AVX2 against AVX-512), nothing more. */
+    /** Steps compared one by one (see the class comment); the rest only through the mean. */
+    static final int EARLY_STEPS = 3;
+    /** The mean of the 20 losses, relative: 0.9% apart between two CPU instruction sets. */
+    static final double MEAN_TOLERANCE = 3e-2;
+    /** The record against the CPU now: its first 2 steps, which other instruction sets change by 1e-6 at most. */
     static final double RECORD_TOLERANCE = 1e-3;
+    static final int RECORD_EARLY_STEPS = 2;
     static final String RECORD = "cpu-losses.txt";
     static final String[] MODELS = {"tutorial", "resnet8", "mobilenetv2_0.35"};
 
@@ -59,12 +70,9 @@ class CpuGpuAgreementTest {
         for (String name : MODELS) {
             List<Double> record = recorded.get(name);
             assertNotNull(record, RECORD + " has no line for " + name + "; record:\n" + now);
-            for (int i = 0; i < STEPS; i++) {
-                double cpu = computed.get(name).get(i);
-                assertEquals(record.get(i), cpu, RECORD_TOLERANCE * Math.max(1, Math.abs(cpu)),
-                        name + ": the CPU's loss of step " + (i + 1) + " is not the recorded one; if the CPU's "
-                                + "arithmetic changed on purpose, record in " + RECORD + ":\n" + now);
-            }
+            assertAlike(record, computed.get(name), RECORD_EARLY_STEPS, RECORD_TOLERANCE, MEAN_TOLERANCE,
+                    name + ": the CPU's losses are not the recorded ones; if the CPU's arithmetic changed on purpose, "
+                            + "record in " + RECORD + ":\n" + now + "\n");
         }
     }
 
@@ -75,11 +83,21 @@ class CpuGpuAgreementTest {
         for (String name : MODELS) {
             List<Double> cpu = recorded.get(name);
             List<Double> gpu = losses(name, Device.cuda(0));
-            for (int i = 0; i < STEPS; i++) {
-                assertEquals(cpu.get(i), gpu.get(i), TOLERANCE * Math.max(1, Math.abs(cpu.get(i))),
-                        name + ": loss of step " + (i + 1) + ": cpu (recorded) " + cpu + ", gpu " + gpu);
-            }
+            assertAlike(cpu, gpu, EARLY_STEPS, TOLERANCE, MEAN_TOLERANCE,
+                    name + ": cpu (recorded) " + cpu + ", gpu " + gpu + ": ");
         }
+    }
+
+    /** The first `early` losses within `tolerance` each, and the means of all within `meanTolerance` (relative). */
+    static void assertAlike(List<Double> expected, List<Double> actual, int early, double tolerance,
+                            double meanTolerance, String what) {
+        for (int i = 0; i < early; i++) {
+            assertEquals(expected.get(i), actual.get(i), tolerance * Math.max(1, Math.abs(expected.get(i))),
+                    what + "loss of step " + (i + 1));
+        }
+        double e = expected.stream().mapToDouble(Double::doubleValue).average().orElseThrow();
+        double a = actual.stream().mapToDouble(Double::doubleValue).average().orElseThrow();
+        assertEquals(e, a, meanTolerance * Math.abs(e), what + "mean of the " + expected.size() + " losses");
     }
 
     /** The recorded CPU losses: a line per model, its name and 20 losses. */
