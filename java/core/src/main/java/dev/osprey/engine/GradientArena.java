@@ -20,8 +20,8 @@ import java.util.List;
  * Every gradient an owning call writes for a value is taken to be its whole gradient, handed to the producer (the last
  * contributor may write the sum in its own gradient), so gradients of values with several readers live a little
  * longer than they must. Training plans after two steps, one tensor per gradient against the arena
- * (benchmarks/results/gradient-arena-2026-12-05.md): ResNet-20 at batch 128 439.5 against 271.7 MB, MobileNetV2
- * 284.1 against 170.4 MB, ResNet-18 at 224x224 and batch 32 1,686.9 against 1,237.3 MB; training as fast.
+ * (benchmarks/results/gradient-arena-2026-12-05.md): ResNet-20 at batch 128 439.5 against 269.6 MB, MobileNetV2
+ * 284.1 against 169.8 MB, ResNet-18 at 224x224 and batch 32 1,686.9 against 1,105.6 MB; training as fast.
  */
 final class GradientArena {
     /** Offsets are multiples of 4 KiB, so that every gradient starts on a page (and a cache line). */
