@@ -111,14 +111,16 @@ class GradientArenaTest {
 
     /** Weight gradients after two seeded training passes (and the plan's bytes), the arena on or off. */
     private static float[] gradients(Network network, Shape input, int batch, boolean arena, long[] bytes) {
-        return gradients(cpu(), network, input, batch, arena, bytes);
+        return gradients(cpu(), dev.osprey.Precision.FP32, network, input, batch, arena, bytes);
     }
 
-    /** The same on a backend (GpuGradientArenaTest runs it on the GPU). */
-    static float[] gradients(Backend backend, Network network, Shape input, int batch, boolean arena, long[] bytes) {
+    /** The same on a backend (GpuGradientArenaTest runs it on the GPU), its products in math (fp32, or bf16). */
+    static float[] gradients(Backend backend, dev.osprey.Precision math, Network network, Shape input, int batch,
+                             boolean arena, long[] bytes) {
         String before = System.getProperty(ExecutionPlan.GRADIENT_ARENA_PROPERTY);
         System.setProperty(ExecutionPlan.GRADIENT_ARENA_PROPERTY, String.valueOf(arena));
-        try (ExecutionPlan plan = new ExecutionPlan(network.graph(), network.parameters(), backend, batch, true, true)) {
+        try (ExecutionPlan plan = ExecutionPlan.training(network.graph(), network.parameters(), backend, batch,
+                dev.osprey.Activation.Kind.SOFTMAX, math)) {
             plan.poisonGradientArena(arena); // NaN in each gradient before its writer and after its last reader
             for (int pass = 0; pass < 2; pass++) {
                 backend.copyIn(Seeded.images(batch, input, 7 + pass), 0, plan.input(0));
@@ -176,11 +178,19 @@ class GradientArenaTest {
 
     @Test
     void trainingPassesWithTheArenaGiveTheGradientsOfATensorPerGradient() {
-        compareOn(cpu());
+        compareOn(cpu(), dev.osprey.Precision.FP32);
+    }
+
+    /** Mixed-precision training (bf16 products, fp32 gradients), where the CPU has bf16 kernels: the same. */
+    @Test
+    void bf16MixedPrecisionTrainingPassesToo() {
+        String reason = cpu().unavailable(dev.osprey.Precision.BF16);
+        org.junit.jupiter.api.Assumptions.assumeTrue(reason == null, reason);
+        compareOn(cpu(), dev.osprey.Precision.BF16);
     }
 
     /** The four models' weight gradients with and without the arena on backend, bit for bit (see above). */
-    static void compareOn(Backend backend) {
+    static void compareOn(Backend backend, dev.osprey.Precision math) {
         Map<String, Shape> models = new java.util.LinkedHashMap<>();
         models.put("resnet14", Shape.of(16, 16, 3));
         models.put("mobilenetv2", Shape.of(32, 32, 3));
@@ -199,8 +209,8 @@ class GradientArenaTest {
                 Seeded.randomize(backend, network.parameters(), 11);
                 long[] apart = new long[2];
                 long[] shared = new long[2];
-                float[] expected = gradients(backend, network, input, 4, false, apart);
-                float[] actual = gradients(backend, network, input, 4, true, shared);
+                float[] expected = gradients(backend, math, network, input, 4, false, apart);
+                float[] actual = gradients(backend, math, network, input, 4, true, shared);
                 assertEquals(expected.length, actual.length);
                 for (int i = 0; i < expected.length; i++) {
                     assertEquals(Float.floatToRawIntBits(expected[i]), Float.floatToRawIntBits(actual[i]),

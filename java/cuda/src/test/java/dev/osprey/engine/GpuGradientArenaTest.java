@@ -14,6 +14,18 @@ class GpuGradientArenaTest {
     @Test
     void trainingPassesWithTheArenaGiveTheGradientsOfATensorPerGradientOnTheGpu() {
         GpuTests.requireOrSkip();
-        GradientArenaTest.compareOn(Device.cuda(0).backend());
+        GradientArenaTest.compareOn(Device.cuda(0).backend(), dev.osprey.Precision.FP32);
+    }
+
+    @Test
+    void mixedPrecisionTrainingPassesToo() {
+        GpuTests.requireOrSkip();
+        for (dev.osprey.Precision math : new dev.osprey.Precision[] {dev.osprey.Precision.BF16,
+                dev.osprey.Precision.FP16}) {
+            String reason = Device.cuda(0).backend().unavailable(math);
+            if (reason == null) {
+                GradientArenaTest.compareOn(Device.cuda(0).backend(), math);
+            }
+        }
     }
 }
