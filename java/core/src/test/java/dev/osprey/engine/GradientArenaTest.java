@@ -117,10 +117,11 @@ class GradientArenaTest {
     /** The same on a backend (GpuGradientArenaTest runs it on the GPU), its products in math (fp32, or bf16). */
     static float[] gradients(Backend backend, dev.osprey.Precision math, Network network, Shape input, int batch,
                              boolean arena, long[] bytes) {
-        String before = System.getProperty(ExecutionPlan.GRADIENT_ARENA_PROPERTY);
-        System.setProperty(ExecutionPlan.GRADIENT_ARENA_PROPERTY, String.valueOf(arena));
-        try (ExecutionPlan plan = ExecutionPlan.training(network.graph(), network.parameters(), backend, batch,
-                dev.osprey.Activation.Kind.SOFTMAX, math)) {
+        // the property is read as the plan is made
+        ExecutionPlan made = dev.osprey.backend.cpu.SystemProperties.with(ExecutionPlan.GRADIENT_ARENA_PROPERTY,
+                String.valueOf(arena), () -> ExecutionPlan.training(network.graph(), network.parameters(), backend,
+                        batch, dev.osprey.Activation.Kind.SOFTMAX, math));
+        try (ExecutionPlan plan = made) {
             plan.poisonGradientArena(arena); // NaN in each gradient before its writer and after its last reader
             for (int pass = 0; pass < 2; pass++) {
                 backend.copyIn(Seeded.images(batch, input, 7 + pass), 0, plan.input(0));
@@ -137,12 +138,6 @@ class GradientArenaTest {
             bytes[0] = plan.bytes();
             bytes[1] = plan.gradientArenaSaving();
             return Seeded.weightGradients(backend, network.parameters());
-        } finally {
-            if (before == null) {
-                System.clearProperty(ExecutionPlan.GRADIENT_ARENA_PROPERTY);
-            } else {
-                System.setProperty(ExecutionPlan.GRADIENT_ARENA_PROPERTY, before);
-            }
         }
     }
 

@@ -24,17 +24,8 @@ class OpChainPlanTest {
 
     /** A plan made and first run with -Dosprey.cpu.opChains set to chains (its chains are made at the first run). */
     private static float[] firstRun(ExecutionPlan plan, float[] x, boolean chains) {
-        String before = System.getProperty("osprey.cpu.opChains");
-        System.setProperty("osprey.cpu.opChains", Boolean.toString(chains));
-        try {
-            return OptimizedInferenceTest.run(plan, x);
-        } finally {
-            if (before == null) {
-                System.clearProperty("osprey.cpu.opChains");
-            } else {
-                System.setProperty("osprey.cpu.opChains", before);
-            }
-        }
+        return dev.osprey.backend.cpu.SystemProperties.with("osprey.cpu.opChains", Boolean.toString(chains),
+                () -> OptimizedInferenceTest.run(plan, x));
     }
 
     @Test

@@ -50,17 +50,7 @@ class Int8ChainTest {
         org.junit.jupiter.api.Assumptions.assumeTrue(OpenMpTeam.defaultSize() >= 2,
                 "one OpenMP thread: a chain runs its passes one after another, never depth first");
         // every pass on the whole team, however small its work, so that the stretch runs on 2 threads from the stem on
-        String before = System.getProperty("osprey.cpu.minMicrosPerThread");
-        System.setProperty("osprey.cpu.minMicrosPerThread", "0");
-        try {
-            backend = new CpuBackend();
-        } finally {
-            if (before == null) {
-                System.clearProperty("osprey.cpu.minMicrosPerThread");
-            } else {
-                System.setProperty("osprey.cpu.minMicrosPerThread", before);
-            }
-        }
+        backend = SystemProperties.with("osprey.cpu.minMicrosPerThread", "0", CpuBackend::new);
     }
 
     @AfterAll
@@ -124,17 +114,7 @@ class Int8ChainTest {
 
     /** A chain made with -Dosprey.cpu.chainImagesFirst set to imagesFirst, the property restored after. */
     private static OpChain chain(boolean imagesFirst) {
-        String before = System.getProperty(CpuOpChain.IMAGES_FIRST_PROPERTY);
-        System.setProperty(CpuOpChain.IMAGES_FIRST_PROPERTY, String.valueOf(imagesFirst));
-        try {
-            return backend.newChain();
-        } finally {
-            if (before == null) {
-                System.clearProperty(CpuOpChain.IMAGES_FIRST_PROPERTY);
-            } else {
-                System.setProperty(CpuOpChain.IMAGES_FIRST_PROPERTY, before);
-            }
-        }
+        return SystemProperties.with(CpuOpChain.IMAGES_FIRST_PROPERTY, String.valueOf(imagesFirst), backend::newChain);
     }
 
     /**

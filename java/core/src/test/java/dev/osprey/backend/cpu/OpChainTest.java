@@ -165,17 +165,7 @@ class OpChainTest {
 
     /** Runs make with -Dosprey.cpu.chainBarrier set to barrier, then restores it. */
     private static <T> T withBarrier(String barrier, java.util.function.Supplier<T> make) {
-        String before = System.getProperty(CpuOpChain.BARRIER_PROPERTY);
-        System.setProperty(CpuOpChain.BARRIER_PROPERTY, barrier);
-        try {
-            return make.get();
-        } finally {
-            if (before == null) {
-                System.clearProperty(CpuOpChain.BARRIER_PROPERTY);
-            } else {
-                System.setProperty(CpuOpChain.BARRIER_PROPERTY, before);
-            }
-        }
+        return SystemProperties.with(CpuOpChain.BARRIER_PROPERTY, barrier, make);
     }
 
     /** The chain's own barrier between passes (the default where OMP_WAIT_POLICY is not passive), and OpenMP's. */

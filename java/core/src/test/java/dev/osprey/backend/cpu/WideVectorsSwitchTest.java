@@ -50,21 +50,7 @@ class WideVectorsSwitchTest {
     }
 
     private static <T> T withProperty(String value, Supplier<T> make) {
-        String before = System.getProperty(NativeCpu.WIDE_VECTORS_PROPERTY);
-        if (value == null) {
-            System.clearProperty(NativeCpu.WIDE_VECTORS_PROPERTY);
-        } else {
-            System.setProperty(NativeCpu.WIDE_VECTORS_PROPERTY, value);
-        }
-        try {
-            return make.get();
-        } finally {
-            if (before == null) {
-                System.clearProperty(NativeCpu.WIDE_VECTORS_PROPERTY);
-            } else {
-                System.setProperty(NativeCpu.WIDE_VECTORS_PROPERTY, before);
-            }
-        }
+        return SystemProperties.with(NativeCpu.WIDE_VECTORS_PROPERTY, value, make);
     }
 
     @Test
