@@ -114,14 +114,34 @@ public final class Device {
         if (kind == Kind.CPU) {
             return Engines.cpu();
         }
+        return gpuOrCpu(automatic, () -> Engines.cuda(index));
+    }
+
+    /** The GPU's backend; where it can't be opened, the CPU's for an automatic choice, the reason thrown otherwise. */
+    static Backend gpuOrCpu(boolean automatic, java.util.function.Supplier<Backend> gpu) {
         try {
-            return Engines.cuda(index);
+            return gpu.get();
         } catch (BackendException e) {
             if (!automatic) {
                 throw e;
             }
             LOG.warn("device cpu (the GPU could not be used: {})", e.getMessage());
             return Engines.cpu();
+        }
+    }
+
+    /**
+     * What opening GPU index through accelerator gave: its backend, or why it can't be used as a BackendException
+     * (also where the open failed with another exception or a linkage error: a defect or a broken install, not the
+     * device's answer, but still a GPU that cannot be used, which an automatic choice gives up for the CPU).
+     */
+    static Object opened(Accelerator accelerator, int index) {
+        try {
+            return accelerator.open(index);
+        } catch (BackendException e) {
+            return e;
+        } catch (RuntimeException | LinkageError e) {
+            return new BackendException("the GPU backend failed to open (" + e + ")", e);
         }
     }
 
@@ -144,14 +164,7 @@ public final class Device {
         static synchronized Backend cuda(int index) {
             Object engine = cuda.get(index);
             if (engine == null) {
-                try {
-                    engine = Accelerator.cuda().open(index);
-                } catch (BackendException e) {
-                    engine = e;
-                } catch (RuntimeException | LinkageError e) { // a defect or a broken install, not the device's
-                    // answer: still a GPU that cannot be used, which an automatic choice gives up for the CPU
-                    engine = new BackendException("the GPU backend failed to open (" + e + ")", e);
-                }
+                engine = opened(Accelerator.cuda(), index);
                 cuda.put(index, engine);
             }
             if (engine instanceof BackendException e) {

@@ -194,12 +194,26 @@ final class CudaConvPlan implements AutoCloseable {
         }
     }
 
-    /** An algorithm search's status: a "not supported" one (cuDNN 9 numbers them 3000-3999) means no algorithm. */
-    private static void searched(int status, String call) {
-        if (status / 1000 == cudnn.CUDNN_STATUS_NOT_SUPPORTED / 1000) {
-            throw new NoAlgorithm("cuDNN " + call + ": not supported (status " + status + ")");
+    /** An algorithm search's status: throws {@link NoAlgorithm} where it {@link #meansNoAlgorithm}, else any failure. */
+    private void searched(int status, String call) {
+        if (meansNoAlgorithm(status, bf16)) {
+            throw new NoAlgorithm("cuDNN " + call + ": " + (bf16 ? "bf16 " : "") + "not supported (status " + status
+                    + ")");
         }
         Status.cudnn(status, call);
+    }
+
+    /**
+     * Whether an algorithm search that returned status found no algorithm for the geometry, rather than failed: a "not
+     * supported" status (cuDNN 9 numbers them 3000-3999), and under bf16 math also a "bad parameter" one (2000-2999),
+     * which cuDNN gives bf16 tensors in layouts or channel counts its bf16 kernels do not take (an RGB stem's 3
+     * channels, say), where the same descriptors in fp32 are accepted. The caller then runs the layer in fp32. In fp32 a
+     * bad parameter is Osprey's mistake and is thrown as one.
+     */
+    static boolean meansNoAlgorithm(int status, boolean bf16) {
+        int family = status / 1000;
+        return family == cudnn.CUDNN_STATUS_NOT_SUPPORTED / 1000
+                || bf16 && family == cudnn.CUDNN_STATUS_BAD_PARAM / 1000;
     }
 
     /** cuDNN has no algorithm for this convolution in its data types (a bf16 geometry it does not cover, say). */

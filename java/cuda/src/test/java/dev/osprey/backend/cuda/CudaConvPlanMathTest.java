@@ -30,4 +30,17 @@ class CudaConvPlanMathTest {
             }
         }
     }
+
+    /** cuDNN 9's "bad parameter" family under bf16 falls back to fp32 (CudaBackend.newConvPlan); in fp32 it is thrown. */
+    @Test
+    void aBadParameterFromTheSearchMeansNoBf16AlgorithmButIsAnErrorInFp32() {
+        assertTrue(CudaConvPlan.meansNoAlgorithm(cudnn.CUDNN_STATUS_NOT_SUPPORTED, false));
+        assertTrue(CudaConvPlan.meansNoAlgorithm(cudnn.CUDNN_STATUS_NOT_SUPPORTED + 2, true));
+        assertTrue(CudaConvPlan.meansNoAlgorithm(cudnn.CUDNN_STATUS_BAD_PARAM, true));
+        assertTrue(CudaConvPlan.meansNoAlgorithm(cudnn.CUDNN_STATUS_BAD_PARAM + 5, true));
+        assertFalse(CudaConvPlan.meansNoAlgorithm(cudnn.CUDNN_STATUS_BAD_PARAM, false));
+        assertFalse(CudaConvPlan.meansNoAlgorithm(cudnn.CUDNN_STATUS_SUCCESS, true));
+        assertFalse(CudaConvPlan.meansNoAlgorithm(cudnn.CUDNN_STATUS_EXECUTION_FAILED, true));
+        assertFalse(CudaConvPlan.meansNoAlgorithm(cudnn.CUDNN_STATUS_ALLOC_FAILED, true));
+    }
 }
