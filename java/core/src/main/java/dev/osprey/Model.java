@@ -348,6 +348,9 @@ public class Model implements AutoCloseable {
         if (names.size() == 1 && names.get(0).trim().equalsIgnoreCase(FitOptions.ALL_DEVICES)) {
             int gpus = Device.cudaAvailability().usable() ? Device.cudaAvailability().devices() : 0;
             if (gpus == 0 || device.kind() != Device.Kind.CUDA) {
+                org.slf4j.LoggerFactory.getLogger(Model.class).info("fit: devices \"all\" trains on {} alone ({})",
+                        device, gpus == 0 ? "no usable GPU: " + Device.cudaAvailability().reason()
+                                : "the model is on the CPU");
                 return List.of(device);
             }
             out.add(device);
@@ -845,7 +848,8 @@ public class Model implements AutoCloseable {
         synchronized (this) {
             if (precision == Precision.INT8 && inputRanges.isEmpty()) {
                 throw new IllegalStateException("inferencePrecision: int8 needs the ranges of the layers' inputs; "
-                        + "expected quantize(calibrationSamples) first (or a model file saved after it)");
+                        + "expected quantize(calibrationSamples) first, or a model file saved after it (on the "
+                        + "command line: osprey quantize MODEL -o MODEL.int8.osprey)");
             }
             inferencePrecision = precision;
             if (network != null) {
@@ -1119,6 +1123,52 @@ public class Model implements AutoCloseable {
         refuseWhileTraining("outputShape");
         synchronized (this) {
             return requireGraph("outputShape").outputs().get(0).shape();
+        }
+    }
+
+    /**
+     * Whether predict's rows are class logits, which a softmax turns into probabilities: the model's one output is a
+     * vector of two or more values from a linear last layer, and the model is either not compiled (a classifier
+     * imported from ONNX: PyTorch's usually end this way) or compiled with a categorical cross-entropy from logits. A
+     * model compiled with another loss (a regression's mean squared error, say) outputs values, not logits. predict
+     * returns the rows as they are, as Keras' does; the command line's predict and the server's {@code Predictor}
+     * answer with their softmax.
+     */
+    public boolean outputsLogits() {
+        refuseWhileTraining("outputsLogits");
+        synchronized (this) {
+            Graph g = requireGraph("outputsLogits");
+            if (g.outputs().size() != 1) {
+                return false;
+            }
+            SymbolicTensor out = g.outputs().get(0);
+            Activation last = out.layer() == null ? Activation.LINEAR : out.layer().activation();
+            return out.shape().rank() == 1 && out.shape().size() >= 2 && last.kind() == Activation.Kind.LINEAR
+                    && (loss == null || loss.categorical() && loss.fromLogits());
+        }
+    }
+
+    /**
+     * Each row of logits (values holds rows of width values) replaced by its softmax, as {@link #outputsLogits}
+     * models' answers are shown as class probabilities.
+     */
+    public static void softmaxRows(float[] values, int width) {
+        if (width < 1 || values.length % width != 0) {
+            throw new IllegalArgumentException("softmaxRows: expected rows of " + width + " values, received "
+                    + values.length + " values");
+        }
+        for (int row = 0; row < values.length; row += width) {
+            float max = Float.NEGATIVE_INFINITY;
+            for (int i = row; i < row + width; i++) {
+                max = Math.max(max, values[i]);
+            }
+            double sum = 0;
+            for (int i = row; i < row + width; i++) {
+                sum += Math.exp(values[i] - max);
+            }
+            for (int i = row; i < row + width; i++) {
+                values[i] = (float) (Math.exp(values[i] - max) / sum);
+            }
         }
     }
 

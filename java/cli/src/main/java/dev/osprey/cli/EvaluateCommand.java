@@ -34,8 +34,9 @@ final class EvaluateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        LabeledData d = data.load();
         try (Model model = Model.load(modelFile, Device.parse(device))) {
+            LabeledData d = data.load();
+            Evaluation.compiled(model, "evaluate");
             Map<String, Double> r = model.evaluate(d.testX(), d.testY(), 256);
             StringBuilder figures = new StringBuilder();
             r.forEach((k, v) -> figures.append(figures.isEmpty() ? "" : " - ")

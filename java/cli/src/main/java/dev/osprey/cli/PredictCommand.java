@@ -56,6 +56,9 @@ final class PredictCommand implements Callable<Integer> {
         if (topK <= 0) {
             throw new IllegalArgumentException("expected --top-k > 0, received " + topK);
         }
+        if (limit < 0) {
+            throw new IllegalArgumentException("expected --limit of 0 (all) or more, received " + limit);
+        }
         dev.osprey.Precision inferIn = dev.osprey.Precision.parse(precision);
         try (Model model = Model.load(modelFile, Device.parse(device))) {
             model.inferencePrecision(inferIn);
@@ -64,6 +67,9 @@ final class PredictCommand implements Callable<Integer> {
             int n = limit > 0 ? Math.min(limit, x.rows()) : x.rows();
             NDArray p = model.predict(x.slice(0, n), batchSize);
             int classes = p.rowSize();
+            if (model.outputsLogits()) { // an imported classifier, say: show probabilities, as the header says
+                Model.softmaxRows(p.data(), classes);
+            }
             List<String> names = model.classNames();
             for (int i = 0; i < n; i++) {
                 final int row = i;

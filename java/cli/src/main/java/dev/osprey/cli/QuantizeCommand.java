@@ -36,16 +36,16 @@ final class QuantizeCommand implements Callable<Integer> {
         if (calibration < 1) {
             throw new IllegalArgumentException("--calibration: expected at least 1 image, received " + calibration);
         }
-        LabeledData d = data.load();
         try (Model model = Model.load(modelFile, Device.cpu())) {
+            LabeledData d = data.load();
             NDArray samples = d.trainX().slice(0, Math.min(calibration, d.trainX().rows()));
-            double fp32 = model.evaluate(d.testX(), d.testY(), 256).getOrDefault("accuracy", Double.NaN);
+            double fp32 = accuracy(model, d);
             model.quantize(samples);
             if (model.inferencePrecision() != Precision.INT8) {
                 System.out.println("int8: not available here (" + model.backend().unavailable(Precision.INT8)
                         + "); the ranges are saved for a CPU that has it");
             } else {
-                double int8 = model.evaluate(d.testX(), d.testY(), 256).getOrDefault("accuracy", Double.NaN);
+                double int8 = accuracy(model, d);
                 System.out.printf(Locale.ROOT, "Test accuracy on %,d images from %s: fp32 %.4f, int8 %.4f%n",
                         d.testX().rows(), d.source(), fp32, int8);
             }
@@ -54,5 +54,14 @@ final class QuantizeCommand implements Callable<Integer> {
                     samples.rows(), output.toAbsolutePath());
         }
         return 0;
+    }
+
+    /**
+     * Test accuracy: evaluate's where the model file holds a loss; otherwise (an imported classifier) each image's
+     * most likely class against its label, so that the file is saved as it came, with no loss added.
+     */
+    private static double accuracy(Model model, LabeledData d) {
+        return model.loss() != null ? model.evaluate(d.testX(), d.testY(), 256).getOrDefault("accuracy", Double.NaN)
+                : Evaluation.accuracy(model, d.testX(), d.testY());
     }
 }

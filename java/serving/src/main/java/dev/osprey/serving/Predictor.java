@@ -28,7 +28,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  * its own copy of the model and turns whatever requests are waiting (up to maxBatchSize) into one batch; under
  * load it also waits up to maxDelay for as many requests as the previous batch held. The copy is built on the
  * worker thread: for full speed, oneDNN should run on one thread per process (see {@link Model}). A predictor built from a {@link Model} snapshots its weights at build time. Each batch runs padded to a power-of-two shape of at least 2 (capped at maxBatchSize), so every
- * model plan is made once and a request's result does not depend on what it was batched with.
+ * model plan is made once and a request's result does not depend on what it was batched with. Answers are class
+ * probabilities: a model that outputs logits ({@link Model#outputsLogits}, as most classifiers imported from PyTorch do)
+ * has their softmax returned.
  * {@link #close()} stops intake, finishes every accepted request, then frees the predictor's model.
  */
 public final class Predictor implements AutoCloseable {
@@ -42,6 +44,8 @@ public final class Predictor implements AutoCloseable {
     private List<String> classNames;
     private dev.osprey.data.images.Preprocessing preprocessing;
     private int classes;
+    /** The model outputs logits ({@link Model#outputsLogits}): answers are their softmax, as class probabilities. */
+    private boolean softmaxLogits;
     private int sampleSize;
     private int[] sampleDims;
     private Throwable startFailure;
@@ -76,8 +80,12 @@ public final class Predictor implements AutoCloseable {
             throw new IllegalStateException("Predictor: interrupted while starting", e);
         }
         if (startFailure != null) {
-            throw startFailure instanceof RuntimeException re ? re
-                    : new IllegalStateException("Predictor: could not start: " + startFailure, startFailure);
+            if (startFailure instanceof RuntimeException re) {
+                throw re;
+            }
+            String why = startFailure instanceof java.nio.file.NoSuchFileException missing
+                    ? "no such file: " + missing.getFile() : String.valueOf(startFailure);
+            throw new IllegalStateException("Predictor: could not start: " + why, startFailure);
         }
     }
 
@@ -94,6 +102,7 @@ public final class Predictor implements AutoCloseable {
             classNames = model.classNames();
             preprocessing = model.preprocessing();
             classes = model.outputShape().size();
+            softmaxLogits = model.outputsLogits();
             sampleSize = inputShape.size();
             sampleDims = inputShape.dims();
             // Plan every batch shape before the first request, so no request pays for planning.
@@ -388,6 +397,9 @@ public final class Predictor implements AutoCloseable {
         for (int i = 0; i < n; i++) {
             float[] p = new float[classes];
             System.arraycopy(out.data(), i * classes, p, 0, classes);
+            if (softmaxLogits) {
+                Model.softmaxRows(p, classes);
+            }
             batch.get(i).result().complete(p);
         }
         for (java.util.function.IntConsumer listener : batchListeners) {

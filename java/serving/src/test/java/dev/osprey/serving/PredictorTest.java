@@ -48,6 +48,33 @@ class PredictorTest {
         return r;
     }
 
+    /**
+     * A classifier that outputs logits (a linear last layer and no loss, as ONNX import makes): the predictor answers
+     * with their softmax, class probabilities, as it promises; model.predict keeps the logits.
+     */
+    @Test
+    void aModelOfLogitsIsAnsweredWithProbabilities() {
+        try (Sequential logits = new Sequential(new dev.osprey.layers.Flatten().inputShape(28, 28, 1),
+                new dev.osprey.layers.Dense(10))) {
+            logits.device(Device.cpu()).seed(7);
+            float[] raw = logits.predict(new NDArray(row(3), 1, 28, 28, 1), 1).data();
+            try (Predictor p = Predictor.builder(logits).maxBatchSize(4).build()) {
+                float[] answer = p.predict(row(3));
+                float[] expected = raw.clone();
+                dev.osprey.Model.softmaxRows(expected, 10);
+                assertArrayEquals(expected, answer, 1e-6f);
+                double sum = 0;
+                for (float v : answer) {
+                    sum += v;
+                }
+                assertEquals(1.0, sum, 1e-5);
+            }
+        }
+        try (Predictor p = Predictor.builder(model).maxBatchSize(4).build()) { // softmax already: answered as it is
+            assertArrayEquals(model.predict(new NDArray(row(3), 1, 28, 28, 1), 1).data(), p.predict(row(3)), 1e-6f);
+        }
+    }
+
     @Test
     void thirtyTwoThreadsGetExactlyTheSerialResults() throws Exception {
         int threads = 32, perThread = 1000;

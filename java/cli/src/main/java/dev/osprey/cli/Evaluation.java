@@ -1,0 +1,60 @@
+package dev.osprey.cli;
+
+import dev.osprey.Model;
+import dev.osprey.NDArray;
+import dev.osprey.loss.Loss;
+import dev.osprey.metrics.Metric;
+import dev.osprey.optim.Adam;
+
+/** Evaluating a model file that may have been saved without a loss: a classifier imported from ONNX, say. */
+final class Evaluation {
+    private Evaluation() {
+    }
+
+    /**
+     * model, compiled for evaluation where it was saved without a loss: with the sparse categorical cross-entropy, from
+     * logits where its output is logits ({@link Model#outputsLogits}), and accuracy. The optimizer is never used.
+     */
+    static Model compiled(Model model, String command) {
+        if (model.loss() != null) {
+            return model;
+        }
+        try {
+            return model.compile(new Adam(), Loss.sparseCategoricalCrossentropy().fromLogits(model.outputsLogits()),
+                    Metric.ACCURACY);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(command + ": the model file holds no loss (an imported model, say), and "
+                    + "its output is not a classifier's logits or probabilities, so there is no accuracy to give: "
+                    + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * The share of x's images whose most likely class is their label in y (class indices), predicted in batches of
+     * 256, in the model's inference precision: accuracy without compiling the model.
+     */
+    static double accuracy(Model model, NDArray x, NDArray y) {
+        int classes = model.outputShape().size();
+        if (classes < 2) {
+            throw new IllegalArgumentException("accuracy: expected a classifier of 2 or more classes, received an "
+                    + "output of " + classes);
+        }
+        long right = 0;
+        for (int from = 0; from < x.rows(); from += 256) {
+            int n = Math.min(256, x.rows() - from);
+            float[] p = model.predict(x.slice(from, from + n), 256).data();
+            for (int i = 0; i < n; i++) {
+                int best = 0;
+                for (int c = 1; c < classes; c++) {
+                    if (p[i * classes + c] > p[i * classes + best]) {
+                        best = c;
+                    }
+                }
+                if (best == (int) y.data()[from + i]) {
+                    right++;
+                }
+            }
+        }
+        return x.rows() == 0 ? Double.NaN : (double) right / x.rows();
+    }
+}
