@@ -65,7 +65,13 @@ public final class Cifar10 {
             }
         }
         Path cache = Datasets.userCache("cifar-10");
-        download(source, md5, cache);
+        boolean existed = Files.isDirectory(cache);
+        try {
+            download(source, md5, cache);
+        } catch (IOException e) {
+            throw Datasets.downloadFailed("CIFAR-10", searched, source, cache, existed, "the binary version's six batch "
+                    + "files (" + String.join(", ", TRAIN_FILES) + ", " + TEST_FILE + ")", e);
+        }
         if (!hasAll(cache)) {
             throw new IOException("CIFAR-10: the archive from " + source + " lacks some of " + TRAIN_FILES + " and "
                     + TEST_FILE + " (searched " + searched + ")");
@@ -218,7 +224,7 @@ public final class Cifar10 {
                         throw new IOException(archive + ": " + path + " declares " + size + " bytes, more than a "
                                 + "CIFAR-10 batch can hold");
                     }
-                    Path part = Files.createTempFile(target, "." + base, ".part");
+                    Path part = dev.osprey.io.AtomicFiles.createSibling(target.resolve(base), ".part");
                     try {
                         try (OutputStream out = Files.newOutputStream(part)) {
                             copy(in, out, size, archive);

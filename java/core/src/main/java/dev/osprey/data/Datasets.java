@@ -67,13 +67,43 @@ public final class Datasets {
         Path cache = userCache("fashion-mnist");
         LOG.info("Fashion-MNIST not found in {}; downloading from {} into {}", searched, mirror, cache);
         URI base = URI.create(mirror.endsWith("/") ? mirror : mirror + "/");
+        boolean existed = Files.isDirectory(cache);
         for (DataFile f : files) {
             Path file = cache.resolve(f.name() + ".gz");
             if (!Files.isRegularFile(file)) {
-                VerifiedDownload.fetch(base.resolve(f.name() + ".gz"), file, f.contentSha256());
+                try {
+                    VerifiedDownload.fetch(base.resolve(f.name() + ".gz"), file, f.contentSha256());
+                } catch (IOException e) {
+                    throw downloadFailed("Fashion-MNIST", searched, base.resolve(f.name() + ".gz"), cache, existed,
+                            "the four IDX files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+                                    + "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz)", e);
+                }
             }
         }
         return fromDirectory(cache);
+    }
+
+    /**
+     * A data set found nowhere and not downloaded: the exception that says where it was looked for, what the download
+     * met (a refused connection has no message of its own: its class is named), and what to put where instead. The
+     * cache folder is removed again where the download made it and left it empty.
+     */
+    static IOException downloadFailed(String name, List<Path> searched, URI source, Path cache, boolean cacheExisted,
+                                      String files, IOException cause) {
+        if (!cacheExisted) {
+            try (var left = Files.list(cache)) {
+                if (left.findAny().isEmpty()) {
+                    Files.deleteIfExists(cache);
+                }
+            } catch (IOException ignored) {
+                // an empty folder left behind is untidy, not wrong
+            }
+        }
+        String what = cause.getMessage() == null || cause.getMessage().isBlank() ? cause.getClass().getSimpleName()
+                : cause.getMessage().startsWith("download of") ? cause.getMessage()
+                : cause.getClass().getSimpleName() + ": " + cause.getMessage();
+        return new IOException(name + " was not found in " + searched + " and could not be downloaded from " + source
+                + " (" + what + "): put " + files + " into " + cache + " or one of the folders searched", cause);
     }
 
     /** MNIST's four IDX files from a directory (no download: place them there). */

@@ -26,7 +26,7 @@ final class VerifiedDownload {
 
     static void fetch(URI source, Path target, String expectedContentSha256) throws IOException {
         Files.createDirectories(target.getParent());
-        Path tmp = Files.createTempFile(target.getParent(), "." + target.getFileName(), ".part");
+        Path tmp = dev.osprey.io.AtomicFiles.createSibling(target, ".part");
         try {
             HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(20))
                     .followRedirects(HttpClient.Redirect.NORMAL).build();

@@ -11,8 +11,44 @@ public final class AtomicFiles {
     private AtomicFiles() {
     }
 
-    /** Renames a finished temporary file onto the target (atomically where the file system can). */
+    /**
+     * A new, empty file beside target (in its folder, under a hidden name of its own ending in suffix) to write target's
+     * contents into before {@link #moveIntoPlace}. Made as any new file is, with the permissions the process's umask
+     * gives (rw-r--r-- under the usual 022), not Files.createTempFile's owner-only ones, which a model file would
+     * otherwise keep: a server running as another user could not read it.
+     */
+    public static Path createSibling(Path target, String suffix) throws IOException {
+        Path dir = target.toAbsolutePath().getParent();
+        String name = "." + target.getFileName();
+        for (int attempt = 0; ; attempt++) {
+            Path candidate = dir.resolve(name + "." + Long.toUnsignedString(RANDOM.nextLong(), 36) + suffix);
+            try {
+                Files.newByteChannel(candidate, java.nio.file.StandardOpenOption.CREATE_NEW,
+                        java.nio.file.StandardOpenOption.WRITE).close();
+                return candidate;
+            } catch (java.nio.file.FileAlreadyExistsException e) {
+                if (attempt == 99) {
+                    throw e;
+                }
+            }
+        }
+    }
+
+    private static final java.security.SecureRandom RANDOM = new java.security.SecureRandom();
+
+    /**
+     * Renames a finished temporary file onto the target (atomically where the file system can). A target that exists
+     * keeps its permissions (where the file system has POSIX ones): replacing a file does not widen or narrow who may
+     * read it.
+     */
     public static void moveIntoPlace(Path temporary, Path target) throws IOException {
+        try {
+            if (Files.exists(target) && Files.getFileStore(target).supportsFileAttributeView("posix")) {
+                Files.setPosixFilePermissions(temporary, Files.getPosixFilePermissions(target));
+            }
+        } catch (UnsupportedOperationException | IOException e) {
+            // the replacement keeps the default permissions
+        }
         try {
             Files.move(temporary, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         } catch (AtomicMoveNotSupportedException e) {

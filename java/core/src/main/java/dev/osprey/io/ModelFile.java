@@ -63,7 +63,7 @@ public final class ModelFile {
         Path absolute = path.toAbsolutePath();
         Path dir = absolute.getParent();
         Files.createDirectories(dir);
-        Path tmp = Files.createTempFile(dir, "." + absolute.getFileName(), ".tmp");
+        Path tmp = AtomicFiles.createSibling(absolute, ".tmp");
         try {
             Files.write(tmp, bytes);
             dev.osprey.io.AtomicFiles.moveIntoPlace(tmp, absolute);

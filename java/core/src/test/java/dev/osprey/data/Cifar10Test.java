@@ -142,4 +142,27 @@ class Cifar10Test {
             }
         }
     }
+
+    /** Offline: one message that says where CIFAR-10 was looked for, what the download met and what to put where. */
+    @Test
+    void aFailedDownloadSaysWhereToPutTheFilesAndLeavesNoEmptyFolder() throws Exception {
+        String oldHome = System.getProperty("osprey.datasets.home");
+        try {
+            Path home = Files.createDirectory(dir.resolve("offline"));
+            System.setProperty("osprey.datasets.home", home.toString());
+            URI refused = URI.create("http://127.0.0.1:1/cifar.tar.gz"); // nothing listens on port 1
+            IOException e = assertThrows(IOException.class, () -> Cifar10.load(null, refused, "0".repeat(32)));
+            String m = e.getMessage();
+            assertTrue(m.startsWith("CIFAR-10 was not found in ["), m);
+            assertTrue(m.contains("could not be downloaded from " + refused + " (ConnectException"), m);
+            assertTrue(m.contains("data_batch_1.bin") && m.contains(home.resolve("cifar-10").toString()), m);
+            assertFalse(Files.exists(home.resolve("cifar-10")), "the empty cache folder is removed");
+        } finally {
+            if (oldHome == null) {
+                System.clearProperty("osprey.datasets.home");
+            } else {
+                System.setProperty("osprey.datasets.home", oldHome);
+            }
+        }
+    }
 }

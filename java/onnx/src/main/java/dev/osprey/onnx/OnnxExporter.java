@@ -42,6 +42,8 @@ public final class OnnxExporter {
     public static final int OPSET = 17;
     /** Metadata key saying the inputs' layout ("NHWC"), so that Osprey's importer takes them as they are. */
     public static final String INPUT_LAYOUT_KEY = "osprey.input_layout";
+    /** Metadata key holding the model's class names, a JSON list of strings (written where the model has them). */
+    public static final String CLASS_NAMES_KEY = "osprey.class_names";
 
     private final GraphProto.Builder graph = GraphProto.newBuilder();
     private final Map<SymbolicTensor, Val> values = new IdentityHashMap<>();
@@ -64,7 +66,7 @@ public final class OnnxExporter {
     public static void export(Model model, Path path) throws IOException {
         ModelProto proto = toProto(model);
         Path absolute = path.toAbsolutePath();
-        Path temporary = java.nio.file.Files.createTempFile(absolute.getParent(), absolute.getFileName() + ".", ".tmp");
+        Path temporary = AtomicFiles.createSibling(absolute, ".tmp");
         try {
             try (var out = java.nio.file.Files.newOutputStream(temporary)) {
                 proto.writeTo(out);
@@ -94,11 +96,16 @@ public final class OnnxExporter {
             e.node("Identity", List.of(v.name()), name);
             e.graph.addOutput(info(name, out.shape()));
         }
-        return ModelProto.newBuilder().setIrVersion(8).setProducerName("osprey").setProducerVersion("0.1.0")
+        ModelProto.Builder proto = ModelProto.newBuilder().setIrVersion(8).setProducerName("osprey")
+                .setProducerVersion("0.1.0")
                 .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(OPSET))
                 .addMetadataProps(onnx.Onnx.StringStringEntryProto.newBuilder().setKey(INPUT_LAYOUT_KEY)
-                        .setValue("NHWC"))
-                .setGraph(e.graph).build();
+                        .setValue("NHWC"));
+        if (!model.classNames().isEmpty()) {
+            proto.addMetadataProps(onnx.Onnx.StringStringEntryProto.newBuilder().setKey(CLASS_NAMES_KEY)
+                    .setValue(dev.osprey.io.Json.write(model.classNames())));
+        }
+        return proto.setGraph(e.graph).build();
     }
 
     /** The nodes the outputs depend on, each after the nodes it takes input from. */
