@@ -114,8 +114,35 @@ public final class OnnxImporter implements OnnxSupport {
         }
         List<Boolean> channelsLast = r.outputValues().stream()
                 .map(v -> v.layout() == Value.Layout.CHANNELS_LAST).toList();
-        return new Imported(withWeights(model, device != null ? device : this.device, r.weights(), path),
-                channelsLast);
+        Model built = withWeights(model, device != null ? device : this.device, r.weights(), path);
+        List<String> names = classNames(proto, path);
+        if (!names.isEmpty() && built.outputs().size() == 1 && built.outputShape().rank() == 1
+                && built.outputShape().size() == names.size()) {
+            built.classNames(names);
+        }
+        return new Imported(built, channelsLast);
+    }
+
+    /**
+     * The class names an Osprey export wrote in the metadata ({@link OnnxExporter#CLASS_NAMES_KEY}), or none: where
+     * the entry is absent or not a JSON list of strings (a file is untrusted input), the model simply has no names.
+     */
+    private static List<String> classNames(ModelProto proto, Path path) {
+        for (onnx.Onnx.StringStringEntryProto p : proto.getMetadataPropsList()) {
+            if (!p.getKey().equals(OnnxExporter.CLASS_NAMES_KEY)) {
+                continue;
+            }
+            try {
+                if (dev.osprey.io.Json.parse(p.getValue()) instanceof List<?> list
+                        && list.stream().allMatch(String.class::isInstance)) {
+                    return list.stream().map(String.class::cast).toList();
+                }
+            } catch (IllegalArgumentException e) { // malformed, or over the JSON limits
+                org.slf4j.LoggerFactory.getLogger(OnnxImporter.class).warn("{}: its class names were not read ({})",
+                        path, e.getMessage());
+            }
+        }
+        return List.of();
     }
 
     @Override

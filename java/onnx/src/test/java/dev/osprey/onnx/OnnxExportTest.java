@@ -178,6 +178,32 @@ class OnnxExportTest {
         }
     }
 
+    /** Class names travel in the export's metadata and come back on import (before, predict showed "class 9"). */
+    @Test
+    void classNamesSurviveAnExportAndAnImport() throws Exception {
+        Path file = dir.resolve("named-classes.onnx");
+        List<String> names = List.of("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                "Sneaker", "Bag", "Ankle \"boot\", with a comma");
+        try (Model model = Models.tutorialCnn().device(Device.cpu())) {
+            model.build();
+            model.classNames(names);
+            model.exportOnnx(file);
+        }
+        try (Model back = new OnnxImporter().device(Device.cpu()).importModel(file)) {
+            assertEquals(names, back.classNames());
+        }
+        Path unnamed = dir.resolve("unnamed.onnx");
+        try (Model model = Models.tutorialCnn().device(Device.cpu())) {
+            model.build();
+            model.exportOnnx(unnamed);
+        }
+        assertTrue(OnnxImporter.parse(unnamed).getMetadataPropsList().stream()
+                .noneMatch(p -> p.getKey().equals(OnnxExporter.CLASS_NAMES_KEY)), "no names: no entry");
+        try (Model back = new OnnxImporter().device(Device.cpu()).importModel(unnamed)) {
+            assertEquals(List.of(), back.classNames());
+        }
+    }
+
     /** The cases above hold every concrete layer class of dev.osprey.layers, so every layer type is exported. */
     @Test
     void theCasesCoverEveryLayerType() throws Exception {
