@@ -33,6 +33,10 @@ public final class Json {
     private Json() {
     }
 
+    /** Jackson's message for NaN and the infinities where they are not allowed; the token is group 1. */
+    private static final java.util.regex.Pattern NON_STANDARD = java.util.regex.Pattern.compile(
+            "Non-standard token '([^']*)'");
+
     /**
      * The value of one JSON document (see the class comment for the Java types). Throws IllegalArgumentException,
      * saying where, for malformed JSON, and {@link Limits.LimitExceededException} for a document over the limits.
@@ -48,9 +52,21 @@ public final class Json {
 
     /** The same, from length UTF-8 bytes starting at offset (not copied). */
     public static Object parse(byte[] utf8, int offset, int length) {
+        return parse(utf8, offset, length, false);
+    }
+
+    /**
+     * The same; with nonFiniteNumbers, the tokens NaN, Infinity, +Infinity and -Infinity are read as the doubles they
+     * name (JSON has no such numbers, but JavaScript and Python's json module write them). Without it they are
+     * refused as malformed JSON, saying which token.
+     */
+    public static Object parse(byte[] utf8, int offset, int length, boolean nonFiniteNumbers) {
         Limits limits = Limits.current();
         Limits.check("JSON document bytes", length, "maxJsonBytes", limits.maxJsonBytes());
         try (JsonParser p = factory(limits).createParser(utf8, offset, length)) {
+            if (nonFiniteNumbers) {
+                p.enable(com.fasterxml.jackson.core.json.JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS.mappedFeature());
+            }
             if (p.nextToken() == null) {
                 throw new IllegalArgumentException("malformed JSON: expected a value, received an empty document");
             }
@@ -62,7 +78,12 @@ public final class Json {
         } catch (StreamConstraintsException e) {
             throw new Limits.LimitExceededException("JSON document: " + e.getOriginalMessage());
         } catch (JsonProcessingException e) {
-            throw new IllegalArgumentException("malformed JSON at " + where(e) + ": " + e.getOriginalMessage());
+            String message = e.getOriginalMessage();
+            java.util.regex.Matcher token = NON_STANDARD.matcher(message == null ? "" : message);
+            if (token.find()) { // not Jackson's advice on its own settings
+                message = "expected a JSON value, received " + token.group(1) + " (JSON has no NaN or infinite numbers)";
+            }
+            throw new IllegalArgumentException("malformed JSON at " + where(e) + ": " + message);
         } catch (IOException e) { // e.g. bytes that announce UTF-16 or UTF-32 and break their promise
             throw new IllegalArgumentException("malformed JSON: " + e.getMessage());
         }

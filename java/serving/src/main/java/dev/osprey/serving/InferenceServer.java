@@ -126,7 +126,10 @@ public final class InferenceServer implements AutoCloseable {
             server.start();
         } catch (Exception e) {
             stopQuietly();
-            throw new IOException("could not serve on " + b.address + ": " + e.getMessage(), e);
+            // a port another process holds: Jetty says "Failed to bind", and the cause says why
+            Throwable cause = e.getCause() instanceof java.net.BindException bind ? bind : e;
+            throw new IOException("could not serve on " + b.address + ": " + e.getMessage()
+                    + (cause != e && cause.getMessage() != null ? " (" + cause.getMessage() + ")" : ""), e);
         }
     }
 

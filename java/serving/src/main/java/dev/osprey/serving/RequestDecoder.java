@@ -68,9 +68,9 @@ final class RequestDecoder {
     private List<float[]> json(byte[] body) throws BadRequest {
         Object doc;
         try {
-            doc = Json.parse(body);
+            doc = Json.parse(body, 0, body.length, allowNonFinite);
         } catch (IllegalArgumentException e) {
-            throw new BadRequest(e.getMessage());
+            throw new BadRequest(e.getMessage() + (e.getMessage().contains("JSON has no NaN") ? NON_FINITE_HINT : ""));
         }
         if (!(doc instanceof Map<?, ?> map) || !(map.containsKey("instances") || map.containsKey("instance"))) {
             throw new BadRequest("expected a JSON object with \"instances\" (a list of samples) or \"instance\"");
