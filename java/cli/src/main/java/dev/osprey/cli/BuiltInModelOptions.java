@@ -20,9 +20,16 @@ final class BuiltInModelOptions {
             + "tutorial, 32x32x3 for resnet20-style, 224x224x3 otherwise.")
     String inputShape;
 
-    @Option(names = "--classes", defaultValue = "-1", description = "Classes of the built-in model. Default: 10, or "
-            + "1000 for the ImageNet-style models.")
-    int classes;
+    @Option(names = "--classes", description = "Classes of the built-in model. Default: 10, or 1000 for the "
+            + "ImageNet-style models.")
+    Integer classes; // null: not given
+
+    /** Throws IllegalArgumentException where --classes is given and is not a class count. */
+    private void checkClasses() {
+        if (classes != null && classes < 1) {
+            throw new IllegalArgumentException("expected --classes of at least 1, received " + classes);
+        }
+    }
 
     /** Throws IllegalArgumentException where both a model file and --model are given. */
     void checkNotBoth(Path modelFile) {
@@ -33,7 +40,8 @@ final class BuiltInModelOptions {
 
     /** Throws IllegalArgumentException where --input-shape or --classes is given without --model. */
     void checkShapeOnlyWithModel() {
-        if (name == null && (inputShape != null || classes > 0)) {
+        checkClasses();
+        if (name == null && (inputShape != null || classes != null)) {
             throw new IllegalArgumentException("expected --input-shape and --classes only with --model NAME, received "
                     + (inputShape != null ? "--input-shape " + inputShape : "--classes " + classes) + " without it");
         }
@@ -42,7 +50,7 @@ final class BuiltInModelOptions {
     /** These options as given, for a report of the command ("" where --model is not). */
     String asArguments() {
         return (name == null ? "" : " --model " + name) + (inputShape == null ? "" : " --input-shape " + inputShape)
-                + (classes > 0 ? " --classes " + classes : "");
+                + (classes != null ? " --classes " + classes : "");
     }
 
     /**
@@ -51,21 +59,20 @@ final class BuiltInModelOptions {
      * models, else 10). Only shapes: nothing is allocated until the model is built.
      */
     Model model(String orElse) {
+        checkClasses();
         String n = name == null ? orElse : name;
         boolean imageNet = n.matches("resnet(18|34|50)|mobilenetv2.*");
         Shape shape = inputShape != null ? parseShape(inputShape)
                 : n.equals("tutorial") ? Shape.of(28, 28, 1) : imageNet ? Shape.of(224, 224, 3) : Shape.of(32, 32, 3);
-        return Models.byName(n, shape, classes > 0 ? classes : imageNet ? 1000 : 10);
+        return Models.byName(n, shape, classes != null ? classes : imageNet ? 1000 : 10);
     }
 
-    /** "32x32x3" -> (32, 32, 3). */
+    /** "32x32x3" (or "32,32,3") -> (32, 32, 3): three positive sizes, nothing else. */
     static Shape parseShape(String text) {
-        try {
-            return Shape.of(Arrays.stream(text.trim().split("[xX,]")).mapToInt(s -> Integer.parseInt(s.trim()))
-                    .toArray());
-        } catch (NumberFormatException e) {
+        if (!text.trim().matches("[1-9][0-9]{0,5}([xX,][1-9][0-9]{0,5}){2}")) {
             throw new IllegalArgumentException("expected --input-shape HEIGHTxWIDTHxCHANNELS, e.g. 32x32x3, received '"
                     + text + "'");
         }
+        return Shape.of(Arrays.stream(text.trim().split("[xX,]")).mapToInt(Integer::parseInt).toArray());
     }
 }

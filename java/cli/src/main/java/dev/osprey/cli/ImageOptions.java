@@ -11,8 +11,19 @@ final class ImageOptions {
     @Option(names = "--images", description = "Folder of class folders of JPEG/PNG/BMP images (instead of --dataset).")
     Path images;
 
-    @Option(names = "--validation-split", defaultValue = "0.2", description = "Share of the images held out. Default: ${DEFAULT-VALUE}.")
-    double validationSplit;
+    double validationSplit = 0.2;
+    private boolean validationSplitGiven;
+
+    @Option(names = "--validation-split", description = "Share of the images held out. Default: 0.2.")
+    void validationSplit(double share) {
+        validationSplit = share;
+        validationSplitGiven = true;
+    }
+
+    /** Whether --validation-split was on the command line (it means nothing without --images). */
+    boolean validationSplitGiven() {
+        return validationSplitGiven;
+    }
 
     @Option(names = "--image-size", defaultValue = "28x28", description = "HEIGHTxWIDTH the images are resized to. Default: ${DEFAULT-VALUE}.")
     String imageSize;

@@ -88,6 +88,17 @@ public final class OspreyCommand implements Runnable {
         } else {
             COMMANDS.forEach((name, command) -> cli.addSubcommand(name, command.get()));
         }
+        // "--class-names @FILE" is this CLI's own syntax: picocli's argument files would splice FILE's lines in first.
+        cli.setExpandAtFiles(false);
+        // A mistyped option: the one line that says what was wrong and where the options are, not the whole usage.
+        cli.setParameterExceptionHandler((e, arguments) -> {
+            PrintWriter err = e.getCommandLine().getErr();
+            err.println("osprey: error: " + e.getMessage());
+            String command = e.getCommandLine().getCommandSpec().qualifiedName(" ");
+            err.println("(the options: " + command + " --help)");
+            err.flush();
+            return 2;
+        });
         cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
             PrintWriter err = commandLine.getErr();
             if (e instanceof IllegalArgumentException || e instanceof IOException || e instanceof BackendException

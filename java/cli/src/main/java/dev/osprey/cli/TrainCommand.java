@@ -266,6 +266,11 @@ final class TrainCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Threads.check(threads);
+        FitOptions.defaults().epochs(epochs).batchSize(batchSize); // refuses bad values now, before any data loads
+        if (imageOptions.images == null && imageOptions.validationSplitGiven()) {
+            throw new IllegalArgumentException("--validation-split holds out part of --images; a --dataset has its "
+                    + "own test split (received --validation-split " + imageOptions.validationSplit + ")");
+        }
         if (imageOptions.images != null) {
             return trainOnImages();
         }
@@ -282,7 +287,10 @@ final class TrainCommand implements Callable<Integer> {
             model.summary();
             System.out.println("Device: " + model.backendDescription() + ", training in " + model.mixedPrecision());
             if (devices != null && !devices.isEmpty()) {
-                System.out.println("Data parallel on: " + String.join(", ", devices));
+                boolean allAlone = devices.size() == 1 && devices.get(0).trim().equalsIgnoreCase(FitOptions.ALL_DEVICES)
+                        && (model.device().kind() != Device.Kind.CUDA || Device.cudaAvailability().devices() < 2);
+                System.out.println(allAlone ? "Data parallel: no (--devices all found one device here: "
+                        + model.device() + ")" : "Data parallel on: " + String.join(", ", devices));
             }
             Augmentation augmentation = imageOptions.augmentation();
             long start = System.nanoTime();

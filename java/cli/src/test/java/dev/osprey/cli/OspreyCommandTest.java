@@ -9,6 +9,7 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -132,9 +133,9 @@ class OspreyCommandTest {
         org.junit.jupiter.api.Assumptions.assumeTrue(Files.isDirectory(fixture) && onnxSupportPresent(),
                 "osprey-onnx is not built here (it needs Debian's libonnx-dev)");
         Path model = dir.resolve("imported.osprey");
+        Path names = Files.write(dir.resolve("names.txt"), dev.osprey.data.Datasets.FASHION_MNIST_CLASSES);
         Run imported = run("import", fixture.resolve("model.onnx").toString(), "-o", model.toString(), "--verify",
-                fixture.resolve("test_data_set_0").toString(), "--class-names", String.join(",",
-                        dev.osprey.data.Datasets.FASHION_MNIST_CLASSES));
+                fixture.resolve("test_data_set_0").toString(), "--class-names", "@" + names); // as the README writes it
         assertEquals(0, imported.exitCode(), imported.err());
         assertTrue(imported.out().matches("(?s).*verified against .*: largest error \\d\\.\\d+e-0[5-9] .*"), imported.out());
         assertTrue(imported.out().contains("input (28, 28, 1) -> output (10,)"), imported.out());
@@ -145,6 +146,36 @@ class OspreyCommandTest {
                 "--input-layout", "nchw", "--verify", fixture.resolve("test_data_set_0").toString());
         assertEquals(0, nchw.exitCode(), nchw.err());
         assertTrue(nchw.out().contains("input (1, 28, 28) -> output (10,)"), nchw.out());
+        // PyTorch's classifier ends in logits: predict shows their softmax, evaluate and quantize take the file as it is
+        Path images = dir.resolve("images.gz");
+        try (InputStream in = getClass().getResourceAsStream("/dev/osprey/data/fashion-mnist-sample/t10k-images-idx3-ubyte.gz")) {
+            Files.copy(in, images);
+        }
+        Run predict = run("predict", model.toString(), images.toString(), "--top-k", "10", "--limit", "2");
+        assertEquals(0, predict.exitCode(), predict.err());
+        for (String line : predict.out().strip().split("\n")) {
+            double sum = 0;
+            java.util.regex.Matcher p = java.util.regex.Pattern.compile(" (-?\\d+\\.\\d{3})(?=\\s|$)").matcher(line);
+            int count = 0;
+            for (; p.find(); count++) {
+                double v = Double.parseDouble(p.group(1));
+                assertTrue(v >= 0 && v <= 1, "a probability, not a logit: " + line);
+                sum += v;
+            }
+            assertEquals(10, count, line);
+            assertEquals(1.0, sum, 0.01, line);
+        }
+        Run evaluate = run("evaluate", model.toString());
+        assertEquals(0, evaluate.exitCode(), evaluate.err());
+        assertTrue(evaluate.out().matches("(?s)loss: \\d\\.\\d{4} - accuracy: 0\\.[5-9]\\d{3} \\(2,000 images.*"),
+                evaluate.out());
+        Run quantize = run("quantize", model.toString(), "--calibration", "64", "-o", dir.resolve("q.osprey").toString());
+        assertEquals(0, quantize.exitCode(), quantize.err());
+        assertTrue(quantize.out().matches("(?s)Test accuracy on 2,000 images from .*: fp32 0\\.[5-9]\\d{3}, int8 "
+                + "0\\.[5-9]\\d{3}\n.*"), quantize.out());
+        try (dev.osprey.Model q = dev.osprey.Model.load(dir.resolve("q.osprey"))) {
+            assertEquals(null, q.loss(), "saved as it came, with no loss added");
+        }
         Path exported = dir.resolve("back.onnx");
         Run export = run("export", model.toString(), exported.toString());
         assertEquals(0, export.exitCode(), export.err());
@@ -199,6 +230,27 @@ class OspreyCommandTest {
 
         Run usage = run("train", "--epochs", "many");
         assertEquals(2, usage.exitCode());
+        assertEquals(List.of("osprey: error: Invalid value for option '--epochs': 'many' is not an int",
+                "(the options: osprey train --help)"), usage.err().strip().lines().toList(), "one line, not the usage");
+
+        Run epochs = run("train", "--epochs", "0", "--dataset", "no-such-set");
+        assertEquals(1, epochs.exitCode());
+        assertTrue(epochs.err().contains("expected epochs > 0, received epochs=0"), "before loading data: " + epochs.err());
+        Run split = run("train", "--validation-split", "1.5", "--epochs", "1");
+        assertEquals(1, split.exitCode());
+        assertTrue(split.err().contains("--validation-split holds out part of --images"), split.err());
+        Run classes = run("summary", "--model", "resnet20", "--classes", "0");
+        assertEquals(1, classes.exitCode());
+        assertTrue(classes.err().contains("expected --classes of at least 1, received 0"), classes.err());
+        for (String shape : List.of("32x32", "32x32x3x", "32x32x3x1", "0x32x3")) {
+            Run bad = run("summary", "--model", "resnet20", "--input-shape", shape);
+            assertEquals(1, bad.exitCode(), shape);
+            assertTrue(bad.err().contains("expected --input-shape HEIGHTxWIDTHxCHANNELS, e.g. 32x32x3, received '"
+                    + shape + "'"), bad.err());
+        }
+        Run limit = run("predict", "m.osprey", "images.gz", "--limit", "-1");
+        assertEquals(1, limit.exitCode());
+        assertTrue(limit.err().contains("expected --limit of 0 (all) or more, received -1"), limit.err());
     }
 
     @Test

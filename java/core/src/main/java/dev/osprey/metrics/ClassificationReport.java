@@ -216,6 +216,12 @@ public final class ClassificationReport {
         return b.toString();
     }
 
+    /** {@link #toTable} with top-3 accuracy (top-1 alone where there are at most 3 classes), as evaluate --report. */
+    @Override
+    public String toString() {
+        return toTable(Math.min(3, classes));
+    }
+
     private static String figure(double v) {
         return Double.isNaN(v) ? "-" : String.format(Locale.ROOT, "%.4f", v);
     }
