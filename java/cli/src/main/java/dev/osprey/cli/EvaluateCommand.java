@@ -36,6 +36,7 @@ final class EvaluateCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         try (Model model = Model.load(modelFile, Device.parse(device))) {
             LabeledData d = data.load();
+            Evaluation.requireInputShape(model, d, "evaluate");
             Evaluation.compiled(model, "evaluate");
             Map<String, Double> r = model.evaluate(d.testX(), d.testY(), 256);
             StringBuilder figures = new StringBuilder();

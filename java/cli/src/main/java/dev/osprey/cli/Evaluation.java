@@ -30,6 +30,22 @@ final class Evaluation {
     }
 
     /**
+     * Throws IllegalArgumentException, naming the data set, where its images are not of the model's input shape (a
+     * model trained on a folder of 64x64 RGB images, evaluated on the default Fashion-MNIST sample, say).
+     */
+    static void requireInputShape(Model model, dev.osprey.data.LabeledData data, String command) {
+        dev.osprey.Shape takes = model.inputShape();
+        dev.osprey.Shape has = data.testX().sampleShape();
+        boolean same = has.equals(takes) || takes.rank() == 3 && takes.dim(2) == 1 && has.rank() == 2
+                && has.dim(0) == takes.dim(0) && has.dim(1) == takes.dim(1);
+        if (!same) {
+            throw new IllegalArgumentException(command + ": the model takes images of shape " + takes + ", and "
+                    + data.source() + " has " + has + " ones; name a data set of the model's shape (--dataset, "
+                    + "--data-dir or the IDX file options; " + command + " does not read image folders)");
+        }
+    }
+
+    /**
      * The share of x's images whose most likely class is their label in y (class indices), predicted in batches of
      * 256, in the model's inference precision: accuracy without compiling the model.
      */

@@ -38,6 +38,7 @@ final class QuantizeCommand implements Callable<Integer> {
         }
         try (Model model = Model.load(modelFile, Device.cpu())) {
             LabeledData d = data.load();
+            Evaluation.requireInputShape(model, d, "quantize");
             NDArray samples = d.trainX().slice(0, Math.min(calibration, d.trainX().rows()));
             double fp32 = accuracy(model, d);
             model.quantize(samples);

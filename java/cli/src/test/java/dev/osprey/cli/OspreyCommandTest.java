@@ -248,6 +248,18 @@ class OspreyCommandTest {
             assertTrue(bad.err().contains("expected --input-shape HEIGHTxWIDTHxCHANNELS, e.g. 32x32x3, received '"
                     + shape + "'"), bad.err());
         }
+        Path rgb = dir.resolve("rgb.osprey");
+        try (dev.osprey.Sequential small = new dev.osprey.Sequential(new dev.osprey.layers.Flatten().inputShape(8, 8, 3),
+                new dev.osprey.layers.Dense(10, dev.osprey.Activation.SOFTMAX))) {
+            small.compile("adam", "sparse_categorical_crossentropy", "accuracy").save(rgb);
+        }
+        for (String command : List.of("evaluate", "quantize")) {
+            Run other = command.equals("evaluate") ? run(command, rgb.toString())
+                    : run(command, rgb.toString(), "-o", dir.resolve("q.osprey").toString());
+            assertEquals(1, other.exitCode(), other.err());
+            assertTrue(other.err().contains(command + ": the model takes images of shape (8, 8, 3), and bundled "
+                    + "Fashion-MNIST sample"), other.err());
+        }
         Run limit = run("predict", "m.osprey", "images.gz", "--limit", "-1");
         assertEquals(1, limit.exitCode());
         assertTrue(limit.err().contains("expected --limit of 0 (all) or more, received -1"), limit.err());
