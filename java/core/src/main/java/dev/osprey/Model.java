@@ -1128,11 +1128,12 @@ public class Model implements AutoCloseable {
 
     /**
      * Whether predict's rows are class logits, which a softmax turns into probabilities: the model's one output is a
-     * vector of two or more values from a linear last layer, and the model is either not compiled (a classifier
-     * imported from ONNX: PyTorch's usually end this way) or compiled with a categorical cross-entropy from logits. A
-     * model compiled with another loss (a regression's mean squared error, say) outputs values, not logits. predict
-     * returns the rows as they are, as Keras' does; the command line's predict and the server's {@code Predictor}
-     * answer with their softmax.
+     * vector of two or more values from a linear last layer (looking back through Flatten, Reshape and Dropout), and
+     * the model is either compiled with a categorical cross-entropy from logits, or not compiled and given class names
+     * (a classifier imported from ONNX with {@code --class-names}: PyTorch's usually end in logits). A model compiled
+     * with another loss, or one without a loss or class names (a regression, an embedding), outputs values, not
+     * logits. predict returns the rows as they are, as Keras' does; the command line's predict, the server's
+     * {@code Predictor} and the Spark scorer answer with their softmax.
      */
     public boolean outputsLogits() {
         refuseWhileTraining("outputsLogits");
@@ -1142,15 +1143,24 @@ public class Model implements AutoCloseable {
                 return false;
             }
             SymbolicTensor out = g.outputs().get(0);
-            Activation last = out.layer() == null ? Activation.LINEAR : out.layer().activation();
-            return out.shape().rank() == 1 && out.shape().size() >= 2 && last.kind() == Activation.Kind.LINEAR
-                    && (loss == null || loss.categorical() && loss.fromLogits());
+            return out.shape().rank() == 1 && out.shape().size() >= 2
+                    && lastActivation(out).kind() == Activation.Kind.LINEAR
+                    && (loss == null ? !classNames.isEmpty() : loss.categorical() && loss.fromLogits());
         }
+    }
+
+    /** The activation t last went through, looking back through layers that only reshape or drop values. */
+    private static Activation lastActivation(SymbolicTensor t) {
+        while (t.layer() instanceof dev.osprey.layers.Flatten || t.layer() instanceof dev.osprey.layers.Reshape
+                || t.layer() instanceof dev.osprey.layers.Dropout) {
+            t = t.node().inputs().get(0);
+        }
+        return t.layer() == null ? Activation.LINEAR : t.layer().activation();
     }
 
     /**
      * Each row of logits (values holds rows of width values) replaced by its softmax, as {@link #outputsLogits}
-     * models' answers are shown as class probabilities.
+     * models' answers are shown as class probabilities. A row holding NaN, or +Infinity, becomes NaN throughout.
      */
     public static void softmaxRows(float[] values, int width) {
         if (width < 1 || values.length % width != 0) {

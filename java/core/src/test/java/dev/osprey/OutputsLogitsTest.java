@@ -25,12 +25,31 @@ class OutputsLogitsTest {
     }
 
     @Test
-    void aLinearClassifierWithoutALossOrWithALossFromLogitsOutputsLogits() {
-        try (Sequential m = ending(Activation.LINEAR, 10)) {
+    void aLinearClassifierWithClassNamesOrALossFromLogitsOutputsLogits() {
+        try (Sequential m = ending(Activation.LINEAR, 3)) {
             m.device(Device.cpu());
-            assertTrue(m.outputsLogits(), "an uncompiled linear classifier, as ONNX import makes");
+            assertFalse(m.outputsLogits(), "no loss, no class names: values of any kind (an embedding, a box)");
+            m.classNames(java.util.List.of("cat", "dog", "bird"));
+            assertTrue(m.outputsLogits(), "an uncompiled linear classifier, as ONNX import makes with --class-names");
+        }
+        try (Sequential m = ending(Activation.LINEAR, 10)) {
             m.compile(new Adam(), Loss.sparseCategoricalCrossentropy().fromLogits(true), Metric.ACCURACY);
             assertTrue(m.outputsLogits());
+        }
+    }
+
+    @Test
+    void aSoftmaxBeforeAReshapeOrDropoutAndSeveralOutputsAreNotLogits() {
+        try (Sequential m = new Sequential(new Flatten().inputShape(4, 4, 1), new Dense(10, Activation.SOFTMAX),
+                new dev.osprey.layers.Dropout(0.1), new dev.osprey.layers.Reshape(10))) {
+            m.classNames(java.util.Collections.nCopies(10, "c"));
+            assertFalse(m.outputsLogits(), "probabilities already, looked for through the reshape and the dropout");
+        }
+        Input in = Input.shape(4, 4, 1);
+        SymbolicTensor flat = new Flatten().apply(in);
+        try (Model two = new Model(java.util.List.of(in), java.util.List.of(new Dense(3).apply(flat),
+                new Dense(3).apply(flat)))) {
+            assertFalse(two.outputsLogits(), "two outputs: not one classifier's");
         }
     }
 

@@ -69,10 +69,10 @@ final class BuiltInModelOptions {
 
     /** "32x32x3" (or "32,32,3") -> (32, 32, 3): three positive sizes, nothing else. */
     static Shape parseShape(String text) {
-        if (!text.trim().matches("[1-9][0-9]{0,5}([xX,][1-9][0-9]{0,5}){2}")) {
+        if (!text.trim().matches("[1-9][0-9]{0,5}(\\s*[xX,]\\s*[1-9][0-9]{0,5}){2}")) {
             throw new IllegalArgumentException("expected --input-shape HEIGHTxWIDTHxCHANNELS, e.g. 32x32x3, received '"
                     + text + "'");
         }
-        return Shape.of(Arrays.stream(text.trim().split("[xX,]")).mapToInt(Integer::parseInt).toArray());
+        return Shape.of(Arrays.stream(text.trim().split("\\s*[xX,]\\s*")).mapToInt(Integer::parseInt).toArray());
     }
 }

@@ -12,19 +12,21 @@ final class Evaluation {
     }
 
     /**
-     * model, compiled for evaluation where it was saved without a loss: with the sparse categorical cross-entropy, from
-     * logits where its output is logits ({@link Model#outputsLogits}), and accuracy. The optimizer is never used.
+     * model, compiled for evaluation where it was saved without a loss (an imported classifier): with the sparse
+     * categorical cross-entropy (from logits where the last layer is linear, as PyTorch's classifiers end) and
+     * accuracy. The optimizer is never used.
      */
     static Model compiled(Model model, String command) {
         if (model.loss() != null) {
             return model;
         }
+        boolean linear = model.outputs().size() == 1 && model.outputs().get(0).layer() != null
+                && model.outputs().get(0).layer().activation().kind() == dev.osprey.Activation.Kind.LINEAR;
         try {
-            return model.compile(new Adam(), Loss.sparseCategoricalCrossentropy().fromLogits(model.outputsLogits()),
-                    Metric.ACCURACY);
+            return model.compile(new Adam(), Loss.sparseCategoricalCrossentropy().fromLogits(linear), Metric.ACCURACY);
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(command + ": the model file holds no loss (an imported model, say), and "
-                    + "its output is not a classifier's logits or probabilities, so there is no accuracy to give: "
+            throw new IllegalArgumentException(command + ": the model file holds no loss (an imported model, say), so "
+                    + "it is evaluated as a classifier of softmax probabilities or logits, which it is not: "
                     + e.getMessage(), e);
         }
     }

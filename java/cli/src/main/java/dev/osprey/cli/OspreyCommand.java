@@ -94,6 +94,7 @@ public final class OspreyCommand implements Runnable {
         cli.setParameterExceptionHandler((e, arguments) -> {
             PrintWriter err = e.getCommandLine().getErr();
             err.println("osprey: error: " + e.getMessage());
+            CommandLine.UnmatchedArgumentException.printSuggestions(e, err); // "Did you mean: --epochs?"
             String command = e.getCommandLine().getCommandSpec().qualifiedName(" ");
             err.println("(the options: " + command + " --help)");
             err.flush();

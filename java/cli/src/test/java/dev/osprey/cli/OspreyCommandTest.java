@@ -187,6 +187,49 @@ class OspreyCommandTest {
         assertTrue(!Files.exists(dir.resolve("bad.osprey")));
     }
 
+    /**
+     * A classifier saved without a loss, ending in logits, with class names (what import makes, without needing
+     * osprey-onnx here): predict shows probabilities, evaluate and quantize take it and quantize adds no loss.
+     */
+    @Test
+    void aClassifierSavedWithoutALossIsPredictedEvaluatedAndQuantized() throws Exception {
+        Path model = dir.resolve("logits.osprey");
+        try (dev.osprey.Sequential m = new dev.osprey.Sequential(new dev.osprey.layers.Flatten().inputShape(28, 28, 1),
+                new dev.osprey.layers.Dense(10))) {
+            m.seed(3).classNames(dev.osprey.data.Datasets.FASHION_MNIST_CLASSES).save(model);
+        }
+        Path images = dir.resolve("images.gz");
+        try (InputStream in = getClass().getResourceAsStream("/dev/osprey/data/fashion-mnist-sample/t10k-images-idx3-ubyte.gz")) {
+            Files.copy(in, images);
+        }
+        Run predict = run("predict", model.toString(), images.toString(), "--top-k", "10", "--limit", "3");
+        assertEquals(0, predict.exitCode(), predict.err());
+        for (String line : predict.out().strip().split("\n")) {
+            java.util.regex.Matcher p = java.util.regex.Pattern.compile(" (-?\\d+\\.\\d{3})(?=\\s|$)").matcher(line);
+            double sum = 0;
+            int count = 0;
+            for (; p.find(); count++) {
+                double v = Double.parseDouble(p.group(1));
+                assertTrue(v >= 0 && v <= 1, "a probability, not a logit: " + line);
+                sum += v;
+            }
+            assertEquals(10, count, line);
+            assertEquals(1.0, sum, 0.01, line);
+        }
+        Run evaluate = run("evaluate", model.toString());
+        assertEquals(0, evaluate.exitCode(), evaluate.err());
+        assertTrue(evaluate.out().matches("(?s)loss: \\d+\\.\\d{4} - accuracy: 0\\.\\d{4} \\(2,000 images.*"),
+                evaluate.out());
+        Path quantized = dir.resolve("logits.int8.osprey");
+        Run quantize = run("quantize", model.toString(), "--calibration", "32", "-o", quantized.toString());
+        assertEquals(0, quantize.exitCode(), quantize.err());
+        assertTrue(quantize.out().matches("(?s)Test accuracy on 2,000 images from .*: fp32 0\\.\\d{4}, int8 0\\.\\d{4}\n.*"),
+                quantize.out());
+        try (dev.osprey.Model q = dev.osprey.Model.load(quantized)) {
+            assertEquals(null, q.loss(), "saved as it came, with no loss added");
+        }
+    }
+
     private static boolean onnxSupportPresent() {
         try {
             dev.osprey.io.OnnxSupport.find();

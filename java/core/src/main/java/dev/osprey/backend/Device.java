@@ -135,9 +135,9 @@ public final class Device {
      * (also where the open failed with another exception or a linkage error: a defect or a broken install, not the
      * device's answer, but still a GPU that cannot be used, which an automatic choice gives up for the CPU).
      */
-    static Object opened(Accelerator accelerator, int index) {
+    static Object opened(java.util.function.Supplier<Accelerator> accelerator, int index) {
         try {
-            return accelerator.open(index);
+            return accelerator.get().open(index); // loading the accelerator may fail too (a class that won't link)
         } catch (BackendException e) {
             return e;
         } catch (RuntimeException | LinkageError e) {
@@ -164,7 +164,7 @@ public final class Device {
         static synchronized Backend cuda(int index) {
             Object engine = cuda.get(index);
             if (engine == null) {
-                engine = opened(Accelerator.cuda(), index);
+                engine = opened(Accelerator::cuda, index);
                 cuda.put(index, engine);
             }
             if (engine instanceof BackendException e) {

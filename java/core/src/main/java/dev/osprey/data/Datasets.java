@@ -99,7 +99,9 @@ public final class Datasets {
                 // an empty folder left behind is untidy, not wrong
             }
         }
+        String prefix = "download of " + source + " ";
         String what = cause.getMessage() == null || cause.getMessage().isBlank() ? cause.getClass().getSimpleName()
+                : cause.getMessage().startsWith(prefix) ? cause.getMessage().substring(prefix.length())
                 : cause.getMessage().startsWith("download of") ? cause.getMessage()
                 : cause.getClass().getSimpleName() + ": " + cause.getMessage();
         return new IOException(name + " was not found in " + searched + " and could not be downloaded from " + source

@@ -15,16 +15,28 @@ public final class AtomicFiles {
      * A new, empty file beside target (in its folder, under a hidden name of its own ending in suffix) to write target's
      * contents into before {@link #moveIntoPlace}. Made as any new file is, with the permissions the process's umask
      * gives (rw-r--r-- under the usual 022), not Files.createTempFile's owner-only ones, which a model file would
-     * otherwise keep: a server running as another user could not read it.
+     * otherwise keep: a server running as another user could not read it. Where target exists (POSIX file systems),
+     * with target's permissions instead (the umask still applies to them).
      */
     public static Path createSibling(Path target, String suffix) throws IOException {
         Path dir = target.toAbsolutePath().getParent();
         String name = "." + target.getFileName();
+        // replacing a file: its contents are written under its permissions from the start, not readable more widely
+        java.nio.file.attribute.FileAttribute<?>[] permissions = new java.nio.file.attribute.FileAttribute<?>[0];
+        try {
+            if (Files.exists(target) && Files.getFileStore(target).supportsFileAttributeView("posix")) {
+                permissions = new java.nio.file.attribute.FileAttribute<?>[] {
+                        java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
+                                Files.getPosixFilePermissions(target))};
+            }
+        } catch (UnsupportedOperationException | IOException e) {
+            // the new file gets the default permissions
+        }
         for (int attempt = 0; ; attempt++) {
             Path candidate = dir.resolve(name + "." + Long.toUnsignedString(RANDOM.nextLong(), 36) + suffix);
             try {
-                Files.newByteChannel(candidate, java.nio.file.StandardOpenOption.CREATE_NEW,
-                        java.nio.file.StandardOpenOption.WRITE).close();
+                Files.newByteChannel(candidate, java.util.EnumSet.of(java.nio.file.StandardOpenOption.CREATE_NEW,
+                        java.nio.file.StandardOpenOption.WRITE), permissions).close();
                 return candidate;
             } catch (java.nio.file.FileAlreadyExistsException e) {
                 if (attempt == 99) {

@@ -57,8 +57,8 @@ public final class Json {
 
     /**
      * The same; with nonFiniteNumbers, the tokens NaN, Infinity, +Infinity and -Infinity are read as the doubles they
-     * name (JSON has no such numbers, but JavaScript and Python's json module write them). Without it they are
-     * refused as malformed JSON, saying which token.
+     * name (JSON has no such numbers, but Python's json module writes them; JavaScript's JSON.stringify writes null).
+     * Without it they are refused as malformed JSON, saying which token.
      */
     public static Object parse(byte[] utf8, int offset, int length, boolean nonFiniteNumbers) {
         Limits limits = Limits.current();

@@ -216,7 +216,7 @@ public final class ClassificationReport {
         return b.toString();
     }
 
-    /** {@link #toTable} with top-3 accuracy (top-1 alone where there are at most 3 classes), as evaluate --report. */
+    /** {@link #toTable} with top-3 accuracy (top-k with k the number of classes where there are fewer). */
     @Override
     public String toString() {
         return toTable(Math.min(3, classes));

@@ -36,15 +36,19 @@ class DeviceFallbackTest {
     @Test
     void everyWayAnOpenFailsBecomesTheReasonTheGpuCannotBeUsed() {
         BackendException refused = new BackendException("the self-check failed");
-        assertSame(refused, Device.opened(failingWith(refused), 0));
-        Object defect = Device.opened(failingWith(new IllegalStateException("a defect")), 0);
+        assertSame(refused, Device.opened(() -> failingWith(refused), 0));
+        Object defect = Device.opened(() -> failingWith(new IllegalStateException("a defect")), 0);
         assertInstanceOf(BackendException.class, defect);
         assertTrue(((BackendException) defect).getMessage().contains("IllegalStateException: a defect"),
                 ((BackendException) defect).getMessage());
-        Object broken = Device.opened(failingWith(new UnsatisfiedLinkError("libcudnn_cnn.so.9: not found")), 0);
+        Object broken = Device.opened(() -> failingWith(new UnsatisfiedLinkError("libcudnn_cnn.so.9: not found")), 0);
         assertInstanceOf(BackendException.class, broken);
         assertTrue(((BackendException) broken).getMessage().contains("libcudnn_cnn.so.9"),
                 ((BackendException) broken).getMessage());
+        Object unloadable = Device.opened(() -> {
+            throw new NoClassDefFoundError("dev/osprey/backend/cuda/CudaAccelerator");
+        }, 0);
+        assertInstanceOf(BackendException.class, unloadable, "an accelerator that can't be loaded is a GPU not usable");
     }
 
     @Test

@@ -116,9 +116,14 @@ public final class OnnxImporter implements OnnxSupport {
                 .map(v -> v.layout() == Value.Layout.CHANNELS_LAST).toList();
         Model built = withWeights(model, device != null ? device : this.device, r.weights(), path);
         List<String> names = classNames(proto, path);
-        if (!names.isEmpty() && built.outputs().size() == 1 && built.outputShape().rank() == 1
-                && built.outputShape().size() == names.size()) {
-            built.classNames(names);
+        if (!names.isEmpty()) {
+            if (built.outputs().size() == 1 && built.outputShape().rank() == 1
+                    && built.outputShape().size() == names.size()) {
+                built.classNames(names);
+            } else {
+                org.slf4j.LoggerFactory.getLogger(OnnxImporter.class).warn("{}: its {} class names do not fit its "
+                        + "output {}, so they were not kept", path, names.size(), built.outputShape());
+            }
         }
         return new Imported(built, channelsLast);
     }

@@ -49,14 +49,15 @@ class PredictorTest {
     }
 
     /**
-     * A classifier that outputs logits (a linear last layer and no loss, as ONNX import makes): the predictor answers
+     * A classifier that outputs logits (a linear last layer, no loss and class names, as ONNX import makes with
+     * --class-names): the predictor answers
      * with their softmax, class probabilities, as it promises; model.predict keeps the logits.
      */
     @Test
     void aModelOfLogitsIsAnsweredWithProbabilities() {
         try (Sequential logits = new Sequential(new dev.osprey.layers.Flatten().inputShape(28, 28, 1),
                 new dev.osprey.layers.Dense(10))) {
-            logits.device(Device.cpu()).seed(7);
+            logits.device(Device.cpu()).seed(7).classNames(Datasets.FASHION_MNIST_CLASSES);
             float[] raw = logits.predict(new NDArray(row(3), 1, 28, 28, 1), 1).data();
             try (Predictor p = Predictor.builder(logits).maxBatchSize(4).build()) {
                 float[] answer = p.predict(row(3));

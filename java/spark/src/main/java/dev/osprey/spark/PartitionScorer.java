@@ -139,6 +139,9 @@ final class PartitionScorer implements Iterator<Row> {
         }
         float[] probabilities = filled == 0 ? new float[0]
                 : lease.model().predict(new NDArray(batch, batchShape), settings.batchSize()).data();
+        if (filled > 0 && lease.model().outputsLogits()) { // probabilities, as predict and serve give them
+            dev.osprey.Model.softmaxRows(probabilities, classes.size());
+        }
         int width = classes.size();
         for (int i = 0; i < inputs.size(); i++) {
             Row row = inputs.get(i);

@@ -197,7 +197,8 @@ final class CudaConvPlan implements AutoCloseable {
     /** An algorithm search's status: throws {@link NoAlgorithm} where it {@link #meansNoAlgorithm}, else any failure. */
     private void searched(int status, String call) {
         if (meansNoAlgorithm(status, bf16)) {
-            throw new NoAlgorithm("cuDNN " + call + ": " + (bf16 ? "bf16 " : "") + "not supported (status " + status
+            throw new NoAlgorithm("cuDNN " + call + ": " + (bf16 ? "bf16 " : "") + (status / 1000
+                    == cudnn.CUDNN_STATUS_BAD_PARAM / 1000 ? "bad parameter" : "not supported") + " (status " + status
                     + ")");
         }
         Status.cudnn(status, call);
