@@ -75,6 +75,11 @@ final class FinetuneCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        dev.osprey.FitOptions.defaults().epochs(epochs).batchSize(batchSize); // bad values refused before any loading
+        if (imageOptions.images == null) {
+            throw new IllegalArgumentException("finetune: expected --images DIR, a folder of class folders of images, "
+                    + "received none");
+        }
         Preprocessing p = imageOptions.preprocessing();
         ImageFolder[] split = ImageFolder.scan(imageOptions.images).split(imageOptions.validationSplit, seed);
         List<String> classes = split[0].classNames();

@@ -303,6 +303,10 @@ class OspreyCommandTest {
             assertTrue(other.err().contains(command + ": the model takes images of shape (8, 8, 3), and bundled "
                     + "Fashion-MNIST sample"), other.err());
         }
+        Run noImages = run("finetune", rgb.toString());
+        assertEquals(1, noImages.exitCode());
+        assertTrue(noImages.err().contains("finetune: expected --images DIR, a folder of class folders of images, "
+                + "received none"), noImages.err());
         Run limit = run("predict", "m.osprey", "images.gz", "--limit", "-1");
         assertEquals(1, limit.exitCode());
         assertTrue(limit.err().contains("expected --limit of 0 (all) or more, received -1"), limit.err());
