@@ -104,12 +104,19 @@ public final class OspreyCommand implements Runnable {
             PrintWriter err = commandLine.getErr();
             if (e instanceof IllegalArgumentException || e instanceof IOException || e instanceof BackendException
                     || e instanceof IllegalStateException || e instanceof java.io.UncheckedIOException
-                    || e instanceof dev.osprey.TrainingDivergedException) {
+                    || e instanceof dev.osprey.TrainingDivergedException
+                    || e instanceof UnsupportedOperationException) {
                 err.println("osprey: error: " + message(e));
                 err.flush();
                 return 1;
             }
-            throw e;
+            if (verbose) {
+                throw e; // the stack trace, for a report
+            }
+            // a defect: one line still, and where the details are
+            err.println("osprey: error: " + e + " (an unexpected failure: --verbose shows where it happened)");
+            err.flush();
+            return 1;
         });
         return cli.execute(args);
     }
