@@ -139,6 +139,8 @@ public class Model implements AutoCloseable {
     /** Keras' compile(optimizer, loss, metrics); builds the model when its input shape is known. */
     public Model compile(Optimizer optimizer, Loss loss, Metric... metrics) {
         refuseWhileTraining("compile");
+        refuseInsideFit("compile", "a callback changes the rate with training.learningRate(rate); to train with other "
+                + "settings, stop (training.stopTraining()), compile after fit returns, and fit again");
         synchronized (this) {
             checkOpen();
             if (optimizer == null || loss == null) {
@@ -193,14 +195,18 @@ public class Model implements AutoCloseable {
         updater = null;
     }
 
-    /** Keras' string form: compile("adam", "categorical_crossentropy", "accuracy"). */
+    /**
+     * Keras' string form: compile("adam", "categorical_crossentropy", "accuracy"), with Keras' default settings; names
+     * in any case, and Keras' class names too ("Adam", "SparseCategoricalCrossentropy").
+     */
     public Model compile(String optimizer, String loss, String... metrics) {
-        Optimizer o = switch (optimizer) {
+        Optimizer o = switch (optimizer == null ? "" : optimizer.trim().toLowerCase(java.util.Locale.ROOT)) {
             case "adam" -> new Adam();
             case "adamw" -> new dev.osprey.optim.AdamW();
             case "sgd" -> new SGD();
-            default -> throw new IllegalArgumentException("compile: expected optimizer 'adam', 'adamw' or 'sgd', "
-                    + "received '" + optimizer + "'");
+            case "rmsprop" -> new dev.osprey.optim.RMSprop();
+            default -> throw new IllegalArgumentException("compile: expected optimizer 'adam', 'adamw', 'sgd' or "
+                    + "'rmsprop', received '" + optimizer + "'");
         };
         return compile(o, Loss.of(loss), Arrays.stream(metrics).map(Metric::of).toArray(Metric[]::new));
     }
@@ -247,6 +253,7 @@ public class Model implements AutoCloseable {
                     n.trainingMath(effectiveTrainingMath(backend, mixedPrecision));
                     if (weights == null) {
                         n.parameters().initialize(seed);
+                        startFromHolders(g, n);
                     } else {
                         n.parameters().set(weights);
                     }
@@ -255,6 +262,9 @@ public class Model implements AutoCloseable {
                     throw e;
                 }
                 network = n;
+                for (Layer layer : g.layers()) {
+                    HOLDERS.put(layer, new java.lang.ref.WeakReference<>(this));
+                }
             }
             if (optimizer != null && updater == null) {
                 checkOutputMatchesLoss();
@@ -262,6 +272,76 @@ public class Model implements AutoCloseable {
             }
             return this;
         }
+    }
+
+    /**
+     * For each layer, the open model that last built it: a model built later from some of the same layer objects (a
+     * feature extractor cut from a trained classifier, Keras' transfer pattern) starts those layers from that model's
+     * weights. Weak on both sides: neither a layer nor a model is kept alive by it.
+     */
+    private static final Map<Layer, java.lang.ref.WeakReference<Model>> HOLDERS =
+            java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
+
+    /**
+     * Layers of g that another open, built model holds (see {@link #HOLDERS}) take that model's current weights
+     * (trainable ones and statistics), copied: training either model later leaves the other as it is. A holder that
+     * is training on another thread is skipped, saying so. Only a model's first build reads others, and a holder is
+     * built before, so two builds never wait on each other.
+     */
+    private void startFromHolders(Graph g, Network n) {
+        Map<Model, List<Layer>> bySource = new java.util.IdentityHashMap<>();
+        for (Layer layer : g.layers()) {
+            java.lang.ref.WeakReference<Model> ref = HOLDERS.get(layer);
+            Model source = ref == null ? null : ref.get();
+            if (source != null && source != this) {
+                bySource.computeIfAbsent(source, s -> new ArrayList<>()).add(layer);
+            }
+        }
+        for (Map.Entry<Model, List<Layer>> e : bySource.entrySet()) {
+            Model source = e.getKey();
+            Thread training = source.trainer.get();
+            if (training != null && training != Thread.currentThread()) {
+                org.slf4j.LoggerFactory.getLogger(Model.class).warn("layers {} start from their initializers: the "
+                        + "model that holds their weights is training (on thread '{}')", names(e.getValue()),
+                        training.getName());
+                continue;
+            }
+            List<String> copied = new ArrayList<>();
+            synchronized (source) {
+                if (source.closed || source.network == null) {
+                    continue;
+                }
+                Parameters from = source.network.parameters();
+                for (Layer layer : e.getValue()) {
+                    List<Parameters.Slot> src = from.of(layer);
+                    List<Parameters.Slot> dst = n.parameters().of(layer);
+                    if (src.size() != dst.size()) {
+                        continue;
+                    }
+                    boolean fits = true;
+                    for (int i = 0; i < src.size(); i++) {
+                        fits &= Arrays.equals(src.get(i).spec().shape(), dst.get(i).spec().shape());
+                    }
+                    if (!fits) {
+                        continue;
+                    }
+                    for (int i = 0; i < src.size(); i++) {
+                        NDArray values = from.read(src.get(i));
+                        n.backend().copyIn(values.data(), 0, dst.get(i).value());
+                    }
+                    copied.add(layer.name());
+                }
+            }
+            if (!copied.isEmpty()) {
+                n.parameters().changed();
+                org.slf4j.LoggerFactory.getLogger(Model.class).debug("layers {} start from the weights of the open "
+                        + "model that holds them (a copy)", copied);
+            }
+        }
+    }
+
+    private static List<String> names(List<Layer> layers) {
+        return layers.stream().map(Layer::name).toList();
     }
 
     /**
@@ -468,7 +548,7 @@ public class Model implements AutoCloseable {
 
     /**
      * Training is exclusive: while fit runs, a call from another thread fails at once, naming the trainer, rather
-     * than waiting for the whole fit. fit's own thread (its callbacks) may call anything.
+     * than waiting for the whole fit. fit's own thread (its callbacks) may call anything but compile and close.
      */
     private void refuseWhileTraining(String method) {
         Thread t = trainer.get();
@@ -476,6 +556,22 @@ public class Model implements AutoCloseable {
             throw new IllegalStateException(method + ": the model is training (fit on thread '" + t.getName()
                     + "'); expected this call after fit returns, or from one of fit's callbacks");
         }
+    }
+
+    /**
+     * Calls that would pull the model out from under a running fit (its plans, optimizer state, tensors) are refused
+     * from fit's own thread too, that is from its callbacks, with what to do instead.
+     */
+    private void refuseInsideFit(String method, String instead) {
+        if (trainer.get() == Thread.currentThread()) {
+            throw new IllegalStateException(method + ": called from inside fit (one of its callbacks), which it would "
+                    + "break; expected it after fit returns (" + instead + ")");
+        }
+    }
+
+    /** fit with the default options (1 epoch, batch size 32, shuffled), as Keras' model.fit(x, y). */
+    public History fit(NDArray x, NDArray y) {
+        return fit(x, y, FitOptions.defaults());
     }
 
     /** Keras' fit on in-memory arrays: samples x (N, ...) and labels y (N) or (N, classes); needs compile first. */
@@ -504,6 +600,7 @@ public class Model implements AutoCloseable {
                 checkFinite("fit", trainX);
                 if (valX != null) {
                     ensureBuilt(valX, "fit validation data");
+                    checkFinite("fit validation data", valX); // a NaN val_loss would steer the callbacks
                     loss.validate("fit validation data", valY, valX.rows(), classes);
                 }
                 float[] weights = options.sampleWeight();
@@ -710,6 +807,7 @@ public class Model implements AutoCloseable {
             requireCompiled("evaluate");
             positiveBatch("evaluate", batchSize);
             ensureBuilt(x, "evaluate");
+            checkFinite("evaluate", x);
             loss.validate("evaluate", y, x.rows(), outputShape().size());
             int outputs = outputShape().size();
             List<Metric> counted = metrics.stream().filter(Metric::fromCounts).sorted().toList();
@@ -736,6 +834,9 @@ public class Model implements AutoCloseable {
      * model's when it has them.
      */
     public dev.osprey.metrics.ClassificationReport classificationReport(NDArray x, NDArray y, int batchSize) {
+        synchronized (this) {
+            checkFinite("classificationReport", x);
+        }
         NDArray p = predict(x, batchSize);
         int rows = p.rows();
         int classes = p.rowSize();
@@ -1214,6 +1315,15 @@ public class Model implements AutoCloseable {
     public void setWeights(List<NDArray> weights) {
         refuseWhileTraining("setWeights");
         synchronized (this) {
+            for (int w = 0; w < weights.size(); w++) { // as a model file's weights are checked when it loads
+                float[] v = weights.get(w) == null ? new float[0] : weights.get(w).data();
+                for (int i = 0; i < v.length; i++) {
+                    if (!Float.isFinite(v[i])) {
+                        throw new IllegalArgumentException("setWeights: expected finite weights, received " + v[i]
+                                + " at index " + i + " of weight " + w);
+                    }
+                }
+            }
             built("setWeights").parameters().set(weights);
         }
     }
@@ -1585,6 +1695,7 @@ public class Model implements AutoCloseable {
     @Override
     public void close() {
         refuseWhileTraining("close");
+        refuseInsideFit("close", "a callback stops training with training.stopTraining(); close after fit returns");
         synchronized (this) {
             if (!closed) {
                 closed = true;

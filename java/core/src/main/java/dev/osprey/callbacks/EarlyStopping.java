@@ -5,14 +5,16 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Stops training when a monitored figure has not improved for {@code patience} epochs. Losses improve downwards,
- * accuracies upwards. Optionally puts back the best epoch's weights at the end.
+ * Stops training when a monitored figure has not improved for {@code patience} epochs. Losses improve downwards;
+ * accuracies, AUC, precision, recall and F1 upwards (Keras' "auto" mode; {@link #mode} sets it). Optionally puts back
+ * the best epoch's weights at the end.
  */
 public final class EarlyStopping implements Callback {
     private final String monitor;
     private final int patience;
     private final double minDelta;
     private final boolean restoreBestWeights;
+    private String mode = "auto";
     private double best;
     private int wait;
     private List<NDArray> bestWeights;
@@ -40,8 +42,15 @@ public final class EarlyStopping implements Callback {
         this.restoreBestWeights = restoreBestWeights;
     }
 
+    /** Keras' mode: "auto" (the default: by the figure's name), "min" or "max". */
+    public EarlyStopping mode(String mode) {
+        Monitor.higherIsBetter(monitor, mode, "EarlyStopping"); // refuses an unknown mode now
+        this.mode = mode;
+        return this;
+    }
+
     private boolean higherIsBetter() {
-        return monitor.contains("acc");
+        return Monitor.higherIsBetter(monitor, mode, "EarlyStopping");
     }
 
     @Override

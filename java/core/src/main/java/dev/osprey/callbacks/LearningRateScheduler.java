@@ -39,6 +39,11 @@ public final class LearningRateScheduler implements Callback {
     }
 
     @Override
+    public void onTrainBegin(Training training) {
+        Training.requireFixedRate(training, "LearningRateScheduler");
+    }
+
+    @Override
     public void onEpochBegin(int epoch, Training training) {
         double rate = schedule.rate(epoch, training.learningRate());
         if (!(rate >= 0) || Double.isInfinite(rate)) {

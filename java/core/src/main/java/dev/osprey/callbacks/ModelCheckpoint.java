@@ -5,16 +5,23 @@ import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.Map;
 
-/** Saves the model after each epoch, or only when the monitored figure improved (saveBestOnly). */
+/**
+ * Saves the model after each epoch, or only when the monitored figure improved (saveBestOnly). The file name may hold
+ * Keras' fields: {@code {epoch}} (counted from 1) and any figure of the epoch's logs ({@code {val_loss}}), each with
+ * an optional Python format ({@code {epoch:02d}}, {@code {val_loss:.2f}}: fill 0, width, precision, and d, f, e or
+ * g), so that "ck-{epoch:02d}-{val_loss:.2f}.osprey" writes ck-03-0.41.osprey.
+ */
 public final class ModelCheckpoint implements Callback {
     private final Path path;
     private final String monitor;
     private final boolean saveBestOnly;
+    private String mode = "auto";
     private double best;
 
     /**
      * Saves to {@code path} after every epoch or, with {@code saveBestOnly}, only when {@code monitor} improved
-     * (upwards for figures whose name contains "acc", downwards otherwise).
+     * (upwards for accuracies, AUC, precision, recall and F1, downwards for losses: Keras' "auto" mode; {@link #mode}
+     * sets it).
      */
     public ModelCheckpoint(Path path, String monitor, boolean saveBestOnly) {
         this.path = path;
@@ -22,9 +29,20 @@ public final class ModelCheckpoint implements Callback {
         this.saveBestOnly = saveBestOnly;
     }
 
+    /** Keras' mode: "auto" (the default: by the figure's name), "min" or "max". */
+    public ModelCheckpoint mode(String mode) {
+        Monitor.higherIsBetter(monitor, mode, "ModelCheckpoint"); // refuses an unknown mode now
+        this.mode = mode;
+        return this;
+    }
+
+    private boolean higherIsBetter() {
+        return Monitor.higherIsBetter(monitor, mode, "ModelCheckpoint");
+    }
+
     @Override
     public void onTrainBegin(Training training) {
-        best = monitor.contains("acc") ? Double.NEGATIVE_INFINITY : Double.POSITIVE_INFINITY;
+        best = higherIsBetter() ? Double.NEGATIVE_INFINITY : Double.POSITIVE_INFINITY;
     }
 
     @Override
@@ -35,16 +53,48 @@ public final class ModelCheckpoint implements Callback {
                 throw new IllegalArgumentException("ModelCheckpoint: expected to monitor one of " + logs.keySet()
                         + ", received '" + monitor + "'");
             }
-            boolean improved = monitor.contains("acc") ? value > best : value < best;
+            boolean improved = higherIsBetter() ? value > best : value < best;
             if (!improved) {
                 return;
             }
             best = value;
         }
+        Path file = path.resolveSibling(fileName(path.getFileName().toString(), epoch, logs));
         try {
-            training.model().save(path);
+            training.model().save(file);
         } catch (IOException e) {
-            throw new UncheckedIOException("ModelCheckpoint: could not save " + path, e);
+            throw new UncheckedIOException("ModelCheckpoint: could not save " + file, e);
         }
+    }
+
+    private static final java.util.regex.Pattern FIELD = java.util.regex.Pattern.compile(
+            "\\{([A-Za-z_][A-Za-z0-9_]*)(?::(0?)(\\d*)(?:\\.(\\d+))?([dfeg]?))?}");
+
+    /** name with its {field[:format]} parts filled in from the 0-based epoch (written from 1) and the logs. */
+    static String fileName(String name, int epoch, Map<String, Double> logs) {
+        java.util.regex.Matcher m = FIELD.matcher(name);
+        StringBuilder out = new StringBuilder();
+        while (m.find()) {
+            String key = m.group(1);
+            Double value = key.equals("epoch") ? Double.valueOf(epoch + 1) : logs.get(key);
+            if (value == null) {
+                throw new IllegalArgumentException("ModelCheckpoint: the file name's field {" + key + "} is none of "
+                        + "epoch and " + logs.keySet());
+            }
+            String type = m.group(5) == null || m.group(5).isEmpty() ? (key.equals("epoch") ? "d" : "") : m.group(5);
+            String text;
+            if (type.isEmpty()) {
+                text = String.valueOf(value);
+            } else {
+                String spec = "%" + (m.group(2) == null ? "" : m.group(2))
+                        + (m.group(3) == null ? "" : m.group(3))
+                        + (m.group(4) == null || type.equals("d") ? "" : "." + m.group(4)) + type;
+                text = String.format(java.util.Locale.ROOT, spec, type.equals("d") ? (Object) Math.round(value)
+                        : (Object) value);
+            }
+            m.appendReplacement(out, java.util.regex.Matcher.quoteReplacement(text));
+        }
+        m.appendTail(out);
+        return out.toString();
     }
 }

@@ -1,13 +1,13 @@
 package dev.osprey.callbacks;
 
-import java.util.Locale;
 import java.util.Map;
 
 /**
  * Keras' ReduceLROnPlateau: when a monitored figure (default "val_loss") has not improved by more than minDelta for
  * patience epochs, the learning rate is multiplied by factor (not below minLr), then cooldown epochs pass before
  * waiting starts again. Defaults are Keras': factor 0.1, patience 10, minDelta 1e-4, cooldown 0, minLr 0. The mode
- * follows the name: figures with "acc" in them should rise, others fall.
+ * follows the name, as Keras' "auto": accuracies, AUC, precision, recall and F1 should rise, losses fall; {@link #mode}
+ * sets it.
  */
 public final class ReduceLROnPlateau implements Callback {
     private final String monitor;
@@ -16,7 +16,7 @@ public final class ReduceLROnPlateau implements Callback {
     private double minDelta = 1e-4;
     private int cooldown;
     private double minLr;
-    private final boolean maximize;
+    private boolean maximize;
     private double best;
     private int wait;
     private int cooldownLeft;
@@ -33,8 +33,15 @@ public final class ReduceLROnPlateau implements Callback {
                     + "'");
         }
         this.monitor = monitor;
-        this.maximize = monitor.toLowerCase(Locale.ROOT).contains("acc");
+        this.maximize = Monitor.isScore(monitor);
         this.best = maximize ? Double.NEGATIVE_INFINITY : Double.POSITIVE_INFINITY;
+    }
+
+    /** Keras' mode: "auto" (the default: by the figure's name), "min" or "max". */
+    public ReduceLROnPlateau mode(String mode) {
+        this.maximize = Monitor.higherIsBetter(monitor, mode, "ReduceLROnPlateau");
+        this.best = maximize ? Double.NEGATIVE_INFINITY : Double.POSITIVE_INFINITY;
+        return this;
     }
 
     /** The rate is multiplied by this (0 < factor < 1) on a plateau. */
@@ -85,6 +92,7 @@ public final class ReduceLROnPlateau implements Callback {
 
     @Override
     public void onTrainBegin(Training training) {
+        Training.requireFixedRate(training, "ReduceLROnPlateau");
         best = maximize ? Double.NEGATIVE_INFINITY : Double.POSITIVE_INFINITY;
         wait = 0;
         cooldownLeft = 0;

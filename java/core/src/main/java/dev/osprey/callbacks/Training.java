@@ -33,4 +33,22 @@ public interface Training {
 
     /** Sets the optimizer's learning rate from the next step on. */
     void learningRate(double rate);
+
+    /**
+     * The class name of the schedule the optimizer's rate follows (ExponentialDecay, ...), which no callback may
+     * change, or null for a fixed rate: callbacks that would change it check this when training begins.
+     */
+    default String learningRateSchedule() {
+        return null;
+    }
+
+    /** Throws, naming the caller and the schedule, where the rate follows one (see {@link #learningRateSchedule}). */
+    static void requireFixedRate(Training training, String who) {
+        String schedule = training.learningRateSchedule();
+        if (schedule != null) {
+            throw new IllegalStateException(who + ": the optimizer's learning rate follows the schedule " + schedule
+                    + "; expected an optimizer with a fixed rate for this callback to change (use the schedule or "
+                    + "the callback, not both)");
+        }
+    }
 }

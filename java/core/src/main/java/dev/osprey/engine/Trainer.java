@@ -451,6 +451,14 @@ public final class Trainer implements Training {
     }
 
     @Override
+    public String learningRateSchedule() {
+        if (!updater.followsSchedule()) {
+            return null;
+        }
+        return optimizer.schedule() == null ? "of its optimizer" : optimizer.schedule().className();
+    }
+
+    @Override
     public double epochSeconds() {
         return (System.nanoTime() - epochStart) / 1e9;
     }

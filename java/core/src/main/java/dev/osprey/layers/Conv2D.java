@@ -44,6 +44,11 @@ public final class Conv2D extends Layer implements Fusion.LinearOp, Fusion.Convo
         this(filters, kernelSize, kernelSize, activation);
     }
 
+    /** As {@link #Conv2D(int, int, Activation)}, the activation by its Keras name ("relu", ...). */
+    public Conv2D(int filters, int kernelSize, String activation) {
+        this(filters, kernelSize, kernelSize, dev.osprey.Activation.of(activation));
+    }
+
     /** {@code filters} output channels and a square kernel of {@code kernelSize}, without activation. */
     public Conv2D(int filters, int kernelSize) {
         this(filters, kernelSize, kernelSize, Activation.LINEAR);

@@ -35,6 +35,11 @@ public final class Dense extends Layer implements Fusion.LinearOp, Fusion.OwnInp
         this.activation = activation == null ? Activation.LINEAR : activation;
     }
 
+    /** {@code units} outputs and the activation of this Keras name ("relu", "softmax", ...), as Keras writes it. */
+    public Dense(int units, String activation) {
+        this(units, dev.osprey.Activation.of(activation));
+    }
+
     /** {@code units} outputs, without activation. */
     public Dense(int units) {
         this(units, Activation.LINEAR);

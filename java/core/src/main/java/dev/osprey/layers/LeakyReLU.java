@@ -13,6 +13,11 @@ public final class LeakyReLU extends ActivationLayer {
         this(0.3f);
     }
 
+    /** This finite negative slope, >= 0 (as a double literal is written: new LeakyReLU(0.2)). */
+    public LeakyReLU(double negativeSlope) {
+        this((float) negativeSlope);
+    }
+
     /** This finite negative slope, >= 0. */
     public LeakyReLU(float negativeSlope) {
         if (!(negativeSlope >= 0) || !Float.isFinite(negativeSlope)) {

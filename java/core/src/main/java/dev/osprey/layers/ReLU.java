@@ -17,6 +17,11 @@ public final class ReLU extends ActivationLayer {
         this(null, 0f);
     }
 
+    /** Capped at maxValue (> 0), no negative slope: Keras' ReLU(max_value=6.0) is new ReLU(6.0). */
+    public ReLU(double maxValue) {
+        this((float) maxValue, 0f);
+    }
+
     /** maxValue null (or infinite): no cap. */
     public ReLU(Float maxValue, float negativeSlope) {
         if (maxValue != null && !(maxValue > 0)) {

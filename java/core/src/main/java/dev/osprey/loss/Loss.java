@@ -73,7 +73,9 @@ public final class Loss {
      * "mean_squared_error" ("mse"), "mean_absolute_error" ("mae").
      */
     public static Loss of(String name) {
-        return switch (name == null ? "" : name) {
+        // Keras' class names too: "SparseCategoricalCrossentropy" -> "sparse_categorical_crossentropy"
+        String key = name == null ? "" : name.trim().replaceAll("([a-z])([A-Z])", "$1_$2").toLowerCase(java.util.Locale.ROOT);
+        return switch (key) {
             case "categorical_crossentropy" -> categoricalCrossentropy();
             case "sparse_categorical_crossentropy" -> sparseCategoricalCrossentropy();
             case "binary_crossentropy" -> binaryCrossentropy();

@@ -53,7 +53,8 @@ public enum Metric {
             }
         }
         return switch (n) {
-            case "acc" -> ACCURACY;
+            // Keras' accuracy picks the categorical or sparse form by the labels, as Osprey's does
+            case "acc", "categorical_accuracy", "sparse_categorical_accuracy" -> ACCURACY;
             case "top_k", "top5", "top_5_accuracy" -> TOP_K_CATEGORICAL_ACCURACY;
             case "f1" -> F1_SCORE;
             default -> throw new IllegalArgumentException("expected metric accuracy, top_k_categorical_accuracy, "

@@ -10,6 +10,11 @@ public final class ExponentialDecay implements LearningRateSchedule {
     private final double decayRate;
     private final boolean staircase;
 
+    /** As Keras' default, smoothly: staircase false. */
+    public ExponentialDecay(double initial, long decaySteps, double decayRate) {
+        this(initial, decaySteps, decayRate, false);
+    }
+
     /** The rate starts at initial and is multiplied by decayRate every decaySteps steps (smoothly, or in stairs). */
     public ExponentialDecay(double initial, long decaySteps, double decayRate, boolean staircase) {
         this.initial = LearningRateSchedule.rateArgument("ExponentialDecay", "initial_learning_rate", initial);

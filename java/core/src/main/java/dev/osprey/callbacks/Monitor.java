@@ -1,0 +1,38 @@
+package dev.osprey.callbacks;
+
+import java.util.Locale;
+
+/**
+ * Which way a monitored figure improves, as Keras' callbacks decide it: mode "min" (down), "max" (up), or "auto",
+ * where a figure improves upwards when it is a score (accuracy of any kind, AUC, precision, recall, F1), with or
+ * without the "val_" prefix, and downwards otherwise (losses, errors).
+ */
+final class Monitor {
+    private Monitor() {
+    }
+
+    /** Whether monitor improves upwards under mode (auto, min or max; any case). */
+    static boolean higherIsBetter(String monitor, String mode, String who) {
+        String m = mode == null ? "auto" : mode.trim().toLowerCase(Locale.ROOT);
+        switch (m) {
+            case "min":
+                return false;
+            case "max":
+                return true;
+            case "auto":
+                return isScore(monitor);
+            default:
+                throw new IllegalArgumentException(who + ": expected mode auto, min or max, received '" + mode + "'");
+        }
+    }
+
+    /** Accuracies, AUC, precision, recall and F1 (Keras' metrics that rise as a model gets better). */
+    static boolean isScore(String monitor) {
+        String name = monitor.toLowerCase(Locale.ROOT);
+        if (name.startsWith("val_")) {
+            name = name.substring(4);
+        }
+        return name.contains("acc") || name.equals("auc") || name.startsWith("auc_") || name.startsWith("precision")
+                || name.startsWith("recall") || name.startsWith("f1") || name.startsWith("fbeta");
+    }
+}

@@ -1,0 +1,28 @@
+package dev.osprey.callbacks;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** Keras' checkpoint file names: {epoch} from 1 and the epoch's figures, with Python formats (was written literally). */
+class ModelCheckpointNameTest {
+    private static final Map<String, Double> LOGS = Map.of("loss", 0.5123, "val_loss", 0.40625, "val_accuracy", 0.9);
+
+    @Test
+    void fieldsAreFilledInWithTheirFormats() {
+        assertEquals("ck-03-0.41.osprey", ModelCheckpoint.fileName("ck-{epoch:02d}-{val_loss:.2f}.osprey", 2, LOGS));
+        assertEquals("e3-acc0.900000.osprey", ModelCheckpoint.fileName("e{epoch}-acc{val_accuracy:f}.osprey", 2, LOGS));
+        assertEquals("l0.5123.osprey", ModelCheckpoint.fileName("l{loss}.osprey", 0, LOGS));
+        assertEquals("plain.osprey", ModelCheckpoint.fileName("plain.osprey", 7, LOGS));
+        assertEquals("w  12.osprey", ModelCheckpoint.fileName("w{epoch:4d}.osprey", 11, LOGS));
+    }
+
+    @Test
+    void anUnknownFieldIsRefusedNamingTheFigures() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> ModelCheckpoint.fileName("ck-{val_acc:.2f}.osprey", 0, Map.of("val_loss", 1.0)));
+        assertEquals("ModelCheckpoint: the file name's field {val_acc} is none of epoch and [val_loss]", e.getMessage());
+    }
+}
