@@ -1540,6 +1540,39 @@ public class Model implements AutoCloseable {
         }
     }
 
+    /**
+     * Keras' {@code model.optimizer.learning_rate = rate}: the compiled optimizer's rate from the next step on, keeping
+     * its state (moments, step count), as a callback's {@code training.learningRate(rate)} does during fit; saved with
+     * the model. Refused before compile, and for an optimizer whose rate follows a schedule.
+     */
+    public Model learningRate(double rate) {
+        refuseWhileTraining("learningRate");
+        if (!(rate >= 0) || Double.isInfinite(rate)) {
+            throw new IllegalArgumentException("learningRate: expected a finite rate >= 0, received " + rate);
+        }
+        synchronized (this) {
+            requireCompiled("learningRate");
+            build();
+            if (updater.followsSchedule()) {
+                throw new IllegalStateException("learningRate: the optimizer's rate follows the schedule "
+                        + (optimizer.schedule() == null ? "it was given" : optimizer.schedule().className())
+                        + "; expected an optimizer with a fixed rate (compile with one to set it by hand)");
+            }
+            updater.learningRate(rate);
+            return this;
+        }
+    }
+
+    /** The compiled optimizer's learning rate for the next step (its schedule's, where it follows one). */
+    public double learningRate() {
+        refuseWhileTraining("learningRate");
+        synchronized (this) {
+            requireCompiled("learningRate");
+            build();
+            return updater.learningRate();
+        }
+    }
+
     /** The compiled loss, or null before compile. */
     public Loss loss() {
         refuseWhileTraining("loss");

@@ -61,6 +61,26 @@ class KerasHabitsTest {
         assertEquals(1e-3 * Math.pow(0.5, 0.5), smooth.rate(50), 1e-12, "staircase false, Keras' default");
     }
 
+    /** Keras' model.optimizer.learning_rate = r between fits: the state is kept, the rate changes. */
+    @Test
+    void theLearningRateChangesBetweenFitsKeepingTheOptimizerState() {
+        try (Sequential m = small()) {
+            m.compile(new Adam(1e-3), Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY);
+            m.fit(X, Y, FitOptions.defaults().verbose(false));
+            long steps = m.optimizerState().iterations();
+            m.learningRate(1e-4);
+            assertEquals(1e-4, m.learningRate(), 1e-9); // held as a float
+            History h = m.fit(X, Y, FitOptions.defaults().verbose(false));
+            assertEquals(1e-4, h.last("learning_rate"), 1e-9);
+            assertEquals(2 * steps, m.optimizerState().iterations(), "the same optimizer, carried on");
+        }
+        try (Sequential m = small()) {
+            m.compile(new Adam().learningRate(new ExponentialDecay(1e-3, 10, 0.5)), Loss.sparseCategoricalCrossentropy());
+            assertTrue(assertThrows(IllegalStateException.class, () -> m.learningRate(1e-4)).getMessage()
+                    .contains("follows the schedule ExponentialDecay"));
+        }
+    }
+
     @Test
     void nonFiniteDataIsRefusedOnEveryPath() {
         try (Sequential m = small()) {
