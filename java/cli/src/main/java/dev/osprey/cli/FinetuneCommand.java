@@ -81,11 +81,19 @@ final class FinetuneCommand implements Callable<Integer> {
                     + "received none");
         }
         Preprocessing p = imageOptions.preprocessing();
+        imageOptions.checkWorkers();
         ImageFolder[] split = ImageFolder.scan(imageOptions.images).split(imageOptions.validationSplit, seed);
         List<String> classes = split[0].classNames();
         try (Model baseModel = base.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".onnx")
                 ? Model.importOnnx(base, Device.cpu()) : Model.load(base, Device.cpu())) {
             Shape expected = baseModel.inputShape();
+            Preprocessing saved = baseModel.preprocessing();
+            if (!expected.equals(Shape.of(p.height(), p.width(), p.channels())) && saved != null
+                    && expected.equals(Shape.of(saved.height(), saved.width(), saved.channels()))) {
+                p = saved; // the base model's own images (an Osprey model trained on a folder), not the defaults
+                System.out.printf(Locale.ROOT, "Images as the base model takes them: %dx%dx%d%n", p.height(), p.width(),
+                        p.channels());
+            }
             if (!expected.equals(Shape.of(p.height(), p.width(), p.channels()))) {
                 throw new IllegalArgumentException("the base model takes " + expected + " images; expected "
                         + "--image-size and --color to give that, received " + p.height() + "x" + p.width() + "x"

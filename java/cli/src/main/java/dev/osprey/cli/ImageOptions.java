@@ -55,6 +55,13 @@ final class ImageOptions {
     @Option(names = "--skip-bad-files", description = "Skip and report images that can't be decoded instead of stopping.")
     boolean skipBadFiles;
 
+    /** Throws IllegalArgumentException where --workers is not a thread count. */
+    void checkWorkers() {
+        if (workers < 1) {
+            throw new IllegalArgumentException("expected --workers of at least 1, received " + workers);
+        }
+    }
+
     Preprocessing preprocessing() {
         String[] hw = imageSize.toLowerCase(Locale.ROOT).split("x");
         if (hw.length != 2) {

@@ -128,6 +128,14 @@ public final class OspreyCommand implements Runnable {
     }
 
     private static String message(Throwable e) {
+        // an exception that only wraps another ("java.io.UncheckedIOException: dev.osprey...: the message"): its cause's
+        while (e.getCause() != null && e.getCause() != e && (e.getMessage() == null
+                || e.getMessage().equals(e.getCause().toString()))) {
+            e = e.getCause();
+        }
+        if (e instanceof dev.osprey.data.images.ImageDecodeException) {
+            return e.getMessage() + " (--skip-bad-files skips such files)";
+        }
         if (e instanceof java.nio.file.NoSuchFileException n) {
             return "no such file: " + n.getFile();
         }

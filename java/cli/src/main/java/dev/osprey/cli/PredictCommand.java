@@ -40,6 +40,14 @@ final class PredictCommand implements Callable<Integer> {
     @Option(names = "--batch-size", defaultValue = "256", description = "Default: ${DEFAULT-VALUE}.")
     int batchSize;
 
+    @Option(names = "--skip-bad-files", description = "In a folder, skip files that are not readable images (listed "
+            + "at the end) instead of stopping at the first.")
+    boolean skipBadFiles;
+
+    /** Image files found in the folder, and those skipped as unreadable (--skip-bad-files). */
+    private int found;
+    private final List<String> skipped = new ArrayList<>();
+
     @Option(names = "--device", defaultValue = "auto", description = "auto, cpu, cuda or cuda:N. Default: ${DEFAULT-VALUE}.")
     String device;
 
@@ -63,7 +71,7 @@ final class PredictCommand implements Callable<Integer> {
         try (Model model = Model.load(modelFile, Device.parse(device))) {
             model.inferencePrecision(inferIn);
             List<String> labels = new ArrayList<>();
-            NDArray x = imageFiles(images) ? decodeImages(model, labels) : Idx.images(Idx.read(images), images.toString());
+            NDArray x = imageFiles(images) ? decodeImages(model, labels) : idx(images);
             int n = limit > 0 ? Math.min(limit, x.rows()) : x.rows();
             NDArray p = model.predict(x.slice(0, n), batchSize);
             int classes = p.rowSize();
@@ -82,8 +90,26 @@ final class PredictCommand implements Callable<Integer> {
                                 c < names.size() ? names.get(c) : "class " + c, p.data()[row * classes + c])));
                 System.out.println(line);
             }
+            int total = labels.isEmpty() ? x.rows() : found;
+            if (n < total) {
+                System.err.printf(Locale.ROOT, "(%,d of %,d images shown; --limit 0 shows all)%n", n, total);
+            }
+            if (!skipped.isEmpty()) {
+                System.err.println("Skipped " + skipped.size() + " unreadable file(s):");
+                skipped.forEach(f -> System.err.println("  " + f));
+            }
         }
         return 0;
+    }
+
+    /** An IDX file's images; a file that is no IDX file is said to be neither that nor an image by its name. */
+    private static NDArray idx(Path file) throws IOException {
+        try {
+            return Idx.images(Idx.read(file), file.toString());
+        } catch (dev.osprey.data.IdxFormatException e) {
+            throw new IOException(e.getMessage() + "; nor is it a JPEG, PNG or BMP image by its name (.jpg, .jpeg, "
+                    + ".png, .bmp)", e);
+        }
     }
 
     private static boolean imageFiles(Path path) {
@@ -102,8 +128,9 @@ final class PredictCommand implements Callable<Integer> {
         }
         List<Path> files;
         if (Files.isDirectory(images)) {
-            try (Stream<Path> s = Files.walk(images)) {
-                files = s.filter(Files::isRegularFile).filter(PredictCommand::imageFiles).sorted().toList();
+            try (Stream<Path> s = Files.walk(images)) { // hidden names left out at every level, as training does
+                files = s.filter(f -> !hiddenBelow(images, f)).filter(Files::isRegularFile)
+                        .filter(PredictCommand::imageFiles).sorted().toList();
             }
             if (files.isEmpty()) {
                 throw new IOException(images + ": no JPEG, PNG or BMP images in this folder");
@@ -111,14 +138,37 @@ final class PredictCommand implements Callable<Integer> {
         } else {
             files = List.of(images);
         }
+        found = files.size();
         int n = limit > 0 ? Math.min(limit, files.size()) : files.size();
         float[] x = new float[n * p.sampleSize()];
         ImageDecoder decoder = new ImageDecoder();
-        for (int i = 0; i < n; i++) {
-            decoder.decode(Files.readAllBytes(files.get(i)), files.get(i).toString(), p, Augmentation.Params.IDENTITY,
-                    Augmentation.FillMode.CONSTANT, x, i * p.sampleSize());
+        int rows = 0;
+        for (int i = 0; i < files.size() && rows < n; i++) {
+            try {
+                decoder.decode(Files.readAllBytes(files.get(i)), files.get(i).toString(), p,
+                        Augmentation.Params.IDENTITY, Augmentation.FillMode.CONSTANT, x, rows * p.sampleSize());
+            } catch (dev.osprey.data.images.ImageDecodeException e) {
+                if (!skipBadFiles || files.size() == 1) {
+                    throw new IOException(e.getMessage() + (files.size() > 1 ? " (--skip-bad-files skips such files)"
+                            : ""), e);
+                }
+                skipped.add(files.get(i) + ": " + e.getMessage());
+                continue;
+            }
             names.add(files.get(i).toString());
+            rows++;
         }
-        return new NDArray(x, n, p.height(), p.width(), p.channels());
+        return new NDArray(java.util.Arrays.copyOf(x, rows * p.sampleSize()), rows, p.height(), p.width(),
+                p.channels());
+    }
+
+    /** Whether f, at or below dir, has a hidden name (".git", "._photo.jpg") at any level below dir. */
+    private static boolean hiddenBelow(Path dir, Path f) {
+        for (Path part : dir.relativize(f)) {
+            if (part.toString().startsWith(".")) {
+                return true;
+            }
+        }
+        return false;
     }
 }

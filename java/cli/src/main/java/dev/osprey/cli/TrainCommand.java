@@ -167,7 +167,13 @@ final class TrainCommand implements Callable<Integer> {
 
     private Integer trainOnImages() throws Exception {
         Preprocessing p = imageOptions.preprocessing();
-        ImageFolder[] split = ImageFolder.scan(imageOptions.images).split(imageOptions.validationSplit, seed);
+        imageOptions.checkWorkers();
+        ImageFolder all = ImageFolder.scan(imageOptions.images);
+        if (all.classNames().size() < 2) {
+            throw new IllegalArgumentException(imageOptions.images + ": expected at least 2 class folders to tell "
+                    + "apart, found " + all.classNames().size() + " (" + all.classNames().get(0) + ")");
+        }
+        ImageFolder[] split = all.split(imageOptions.validationSplit, seed);
         List<String> classes = split[0].classNames();
         System.out.printf(Locale.ROOT, "Data: %s: %,d training and %,d validation images in %d classes, as %dx%dx%d%n",
                 imageOptions.images, split[0].size(), split[1].size(), classes.size(), p.height(), p.width(), p.channels());

@@ -408,6 +408,42 @@ class OspreyCommandTest {
         Run bad = run("train", "--images", images.toString(), "--flip", "sideways", "-o", model.toString());
         assertEquals(1, bad.exitCode());
         assertTrue(bad.err().contains("expected --flip none, horizontal, vertical or both, received 'sideways'"), bad.err());
+
+        // predict on a folder: a note when --limit leaves images out; a bad file stops it, naming --skip-bad-files,
+        // which skips and lists it
+        Path folder = images.resolve("label9");
+        long pngs;
+        try (var s = Files.list(folder)) {
+            pngs = s.count();
+        }
+        Files.write(folder.resolve("0000-truncated.png"), new byte[] {(byte) 0x89, 'P', 'N', 'G', 1, 2});
+        Run stops = run("predict", model.toString(), folder.toString(), "--limit", "3");
+        assertEquals(1, stops.exitCode());
+        assertTrue(stops.err().contains("0000-truncated.png") && stops.err().contains("(--skip-bad-files skips such "
+                + "files)"), stops.err());
+        Run skips = run("predict", model.toString(), folder.toString(), "--limit", "3", "--skip-bad-files");
+        assertEquals(0, skips.exitCode(), skips.err());
+        assertEquals(3, skips.out().strip().split("\n").length, skips.out());
+        assertTrue(skips.err().contains("(3 of " + (pngs + 1) + " images shown; --limit 0 shows all)"), skips.err());
+        assertTrue(skips.err().contains("Skipped 1 unreadable file(s):"), skips.err());
+
+        Path one = dir.resolve("one-class");
+        Files.createDirectories(one.resolve("only"));
+        Files.copy(folder.resolve(pngNameIn(folder)), one.resolve("only/a.png"));
+        Run single = run("train", "--images", one.toString(), "--epochs", "1", "-o", dir.resolve("x.osprey").toString());
+        assertEquals(1, single.exitCode());
+        assertTrue(single.err().contains("expected at least 2 class folders to tell apart, found 1 (only)"),
+                single.err());
+        Run workers = run("train", "--images", images.toString(), "--workers", "0", "-o", model.toString());
+        assertEquals(1, workers.exitCode());
+        assertTrue(workers.err().contains("expected --workers of at least 1, received 0"), workers.err());
+    }
+
+    private static String pngNameIn(Path folder) throws java.io.IOException {
+        try (var s = Files.list(folder)) {
+            return s.map(p -> p.getFileName().toString()).filter(n -> n.matches("\\d+\\.png")).findFirst()
+                    .orElseThrow();
+        }
     }
 
     @Test

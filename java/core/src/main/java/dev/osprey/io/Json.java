@@ -33,6 +33,10 @@ public final class Json {
     private Json() {
     }
 
+    /** Where Jackson's messages quote a location, with its parser settings: line is group 1, column group 2. */
+    private static final java.util.regex.Pattern SOURCE = java.util.regex.Pattern.compile(
+            "\\[Source: [^;\\]]*(?:\\([^)]*\\))?[^;\\]]*; line: (\\d+), column: (\\d+)]");
+
     /** Jackson's message for NaN and the infinities where they are not allowed; the token is group 1. */
     private static final java.util.regex.Pattern NON_STANDARD = java.util.regex.Pattern.compile(
             "Non-standard token '([^']*)'");
@@ -82,6 +86,8 @@ public final class Json {
             java.util.regex.Matcher token = NON_STANDARD.matcher(message == null ? "" : message);
             if (token.find()) { // not Jackson's advice on its own settings
                 message = "expected a JSON value, received " + token.group(1) + " (JSON has no NaN or infinite numbers)";
+            } else if (message != null) { // "[Source: REDACTED (`StreamReadFeature...` disabled); line: 1, column: 16]"
+                message = SOURCE.matcher(message).replaceAll("line $1, column $2");
             }
             throw new IllegalArgumentException("malformed JSON at " + where(e) + ": " + message);
         } catch (IOException e) { // e.g. bytes that announce UTF-16 or UTF-32 and break their promise

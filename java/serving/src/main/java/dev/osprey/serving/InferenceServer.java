@@ -106,12 +106,8 @@ public final class InferenceServer implements AutoCloseable {
         server.setHandler(graceful);
         server.setStopTimeout(b.drainTimeout.toMillis());
         this.drainTimeout = b.drainTimeout;
-        // Jetty's own answers (503 while stopping, 400 for malformed HTTP, 431 for huge headers) in JSON, as ours are.
-        org.eclipse.jetty.server.handler.ErrorHandler errors = new org.eclipse.jetty.server.handler.ErrorHandler();
-        errors.setDefaultResponseMimeType("application/json");
-        errors.setShowStacks(false);
-        errors.setShowCauses(false);
-        server.setErrorHandler(errors);
+        // Jetty's own answers (503 while stopping, 400 for malformed HTTP, 431 for huge headers) in our JSON shape.
+        server.setErrorHandler(new JsonErrors());
         server.setStopAtShutdown(false); // close() is the one way down, so the predictor stops after the drain
 
         Gauge.builder("osprey.queue.depth", predictor, Predictor::queueDepth)
@@ -119,7 +115,7 @@ public final class InferenceServer implements AutoCloseable {
         Gauge.builder("osprey.connections", limit, NetworkConnectionLimit::getNetworkConnectionCount)
                 .description("Open HTTP connections").register(metrics);
         DistributionSummary batches = DistributionSummary.builder("osprey.batch.size")
-                .description("Requests per batch run by the predictor")
+                .description("Samples per batch run by the predictor")
                 .serviceLevelObjectives(1, 2, 4, 8, 16, 32, 64, 128, 256).register(metrics);
         predictor.onBatch(batches::record);
         try {
@@ -278,7 +274,7 @@ public final class InferenceServer implements AutoCloseable {
         try {
             topK = topK(request.getHttpURI().getQuery());
         } catch (RequestDecoder.BadRequest e) {
-            exchange.respond(400, error(e.getMessage()));
+            exchange.respond(e.status(), error(e.getMessage()));
             return;
         }
         if (request.getLength() > maxBodyBytes) {
@@ -311,7 +307,7 @@ public final class InferenceServer implements AutoCloseable {
         try {
             samples = decoder.decode(exchange.request.getHeaders().get(HttpHeader.CONTENT_TYPE), body);
         } catch (RequestDecoder.BadRequest e) {
-            exchange.respond(400, error(e.getMessage()));
+            exchange.respond(e.status(), error(e.getMessage()));
             return;
         }
         if (samples.size() > predictor.queueCapacity()) {
@@ -471,6 +467,43 @@ public final class InferenceServer implements AutoCloseable {
 
     private static String abbreviate(String s) {
         return s.length() > 40 ? s.substring(0, 40) + "..." : s;
+    }
+
+    /**
+     * Jetty's own error answers in the shape of ours, whatever the client accepts: {"error": "..."} with the status's
+     * reason (Jetty's default is an HTML page, or for JSON clients another shape), the client's X-Request-Id echoed
+     * where it sent a sane one, and Retry-After on a 503 (sent while the server drains).
+     */
+    static final class JsonErrors extends org.eclipse.jetty.server.handler.ErrorHandler {
+        @Override
+        public boolean handle(Request request, Response response, Callback callback) {
+            int status = request.getAttribute(ERROR_STATUS) instanceof Integer s ? s : response.getStatus();
+            String message = request.getAttribute(ERROR_MESSAGE) instanceof String m && !m.isBlank() ? m
+                    : org.eclipse.jetty.http.HttpStatus.getMessage(status);
+            if (status == 503) {
+                message = "the server is stopping: retry elsewhere or later";
+                response.getHeaders().put("Retry-After", "1");
+            }
+            String given = request.getHeaders().get("X-Request-Id");
+            if (given != null && SANE_ID.matcher(given).matches()) {
+                response.getHeaders().put("X-Request-Id", given);
+            }
+            response.getHeaders().put(org.eclipse.jetty.http.HttpHeader.CONTENT_TYPE, "application/json");
+            response.write(true, java.nio.ByteBuffer.wrap(body(message)), callback);
+            return true;
+        }
+
+        @Override
+        public java.nio.ByteBuffer badMessageError(int status, String reason,
+                                                   org.eclipse.jetty.http.HttpFields.Mutable fields) {
+            fields.put(org.eclipse.jetty.http.HttpHeader.CONTENT_TYPE, "application/json");
+            return java.nio.ByteBuffer.wrap(body(reason == null || reason.isBlank()
+                    ? org.eclipse.jetty.http.HttpStatus.getMessage(status) : reason));
+        }
+
+        private static byte[] body(String message) {
+            return dev.osprey.io.Json.write(error(message)).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        }
     }
 
     private static Map<String, Object> error(String message) {

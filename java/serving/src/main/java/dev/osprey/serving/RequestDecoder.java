@@ -21,10 +21,22 @@ import java.util.Map;
  * Bad input is a {@link BadRequest} with a message.
  */
 final class RequestDecoder {
-    /** A request the client must fix: answered 400 with this message. */
+    /** A request the client must fix: answered with this status (400 unless said) and message. */
     static final class BadRequest extends Exception {
+        private final int status;
+
         BadRequest(String message) {
+            this(400, message);
+        }
+
+        BadRequest(int status, String message) {
             super(message);
+            this.status = status;
+        }
+
+        /** The HTTP status: 400, or 415 for a Content-Type the server does not read. */
+        int status() {
+            return status;
         }
     }
 
@@ -61,7 +73,7 @@ final class RequestDecoder {
         if (type.startsWith("image/")) {
             return List.of(image(body));
         }
-        throw new BadRequest("expected Content-Type application/json, application/octet-stream or image/*, received '"
+        throw new BadRequest(415, "expected Content-Type application/json, application/octet-stream or image/*, received '"
                 + (contentType == null ? "" : contentType) + "'");
     }
 

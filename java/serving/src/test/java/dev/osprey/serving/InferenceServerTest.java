@@ -144,6 +144,8 @@ class InferenceServerTest {
             HttpResponse<String> malformed = post(s, "application/json", "{\"instances\": [[1, 2".getBytes());
             assertEquals(400, malformed.statusCode());
             assertTrue(malformed.body().contains("malformed JSON"), malformed.body());
+            assertTrue(!malformed.body().contains("Source:") && !malformed.body().contains("StreamReadFeature"),
+                    "no parser internals: " + malformed.body());
             HttpResponse<String> empty = post(s, "application/json", new byte[0]);
             assertEquals(400, empty.statusCode());
             assertTrue(empty.body().contains("received an empty one"), empty.body());
@@ -154,7 +156,13 @@ class InferenceServerTest {
             HttpResponse<String> big = post(s, "application/json", new byte[200 * 1024]);
             assertEquals(413, big.statusCode(), big.body());
             HttpResponse<String> type = post(s, "text/plain", "hello".getBytes());
-            assertEquals(400, type.statusCode());
+            assertEquals(415, type.statusCode(), "Unsupported Media Type");
+            assertTrue(type.body().contains("expected Content-Type application/json"), type.body());
+            HttpResponse<String> headers = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + s.port()
+                    + "/health")).header("X-Big", "x".repeat(10_000)).build(), HttpResponse.BodyHandlers.ofString());
+            assertEquals(431, headers.statusCode());
+            assertEquals("{\"error\":\"Request Header Fields Too Large\"}", headers.body(),
+                    "Jetty's own errors in the shape of ours");
             HttpResponse<String> get = client.send(HttpRequest.newBuilder(
                     URI.create("http://127.0.0.1:" + s.port() + "/v1/predict")).build(), HttpResponse.BodyHandlers.ofString());
             assertEquals(405, get.statusCode());
@@ -377,7 +385,7 @@ class InferenceServerTest {
                     HttpResponse.BodyHandlers.ofString());
             assertEquals(200, ok.statusCode());
             assertEquals("abc-123", ok.headers().firstValue("X-Request-Id").orElse(null));
-            HttpResponse<String> bad = post(s, "text/plain", "x".getBytes());
+            HttpResponse<String> bad = post(s, "application/json", "{".getBytes());
             assertEquals(400, bad.statusCode());
             assertTrue(bad.headers().firstValue("X-Request-Id").isPresent());
             HttpResponse<String> metrics = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + s.port()

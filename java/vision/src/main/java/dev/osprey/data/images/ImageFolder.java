@@ -11,11 +11,15 @@ import java.util.SplittableRandom;
 import java.util.stream.Stream;
 
 /**
- * A data set as a folder of class folders: root/&lt;class&gt;/*.jpg|jpeg|png|bmp. Classes are the folder names sorted,
+ * A data set as a folder of class folders: root/&lt;class&gt;/**.jpg|jpeg|png|bmp, as Keras'
+ * image_dataset_from_directory reads one: a class folder's images at any depth below it, and hidden names (".git",
+ * ".ipynb_checkpoints", macOS' "._photo.jpg" companions) left out at every level. Classes are the folder names sorted,
  * so labels are stable; files are sorted within each class. Files are read when a batch needs them.
  */
 public final class ImageFolder {
     private static final List<String> EXTENSIONS = List.of(".jpg", ".jpeg", ".png", ".bmp");
+    /** How deep below a class folder images are looked for. */
+    private static final int MAX_DEPTH = 16;
 
     private final Path root;
     private final List<String> classNames;
@@ -30,9 +34,9 @@ public final class ImageFolder {
     }
 
     /**
-     * Lists root's class folders (sorted; each must hold at least one .jpg, .jpeg, .png or .bmp file) and their images
-     * (sorted). Reads no image. Throws NoSuchFileException when root is not a folder, and IOException naming the folder
-     * when there is no class folder or a class folder has no image.
+     * Lists root's class folders (sorted; hidden ones left out; each must hold at least one .jpg, .jpeg, .png or .bmp
+     * file, at any depth) and their images (sorted). Reads no image. Throws NoSuchFileException when root is not a
+     * folder, and IOException naming the folder when there is no class folder or a class folder has no image.
      */
     public static ImageFolder scan(Path root) throws IOException {
         if (!Files.isDirectory(root)) {
@@ -40,7 +44,7 @@ public final class ImageFolder {
         }
         List<Path> classDirs;
         try (Stream<Path> s = Files.list(root)) {
-            classDirs = s.filter(Files::isDirectory).sorted().toList();
+            classDirs = s.filter(p -> !hidden(p)).filter(Files::isDirectory).sorted().toList();
         }
         if (classDirs.isEmpty()) {
             throw new IOException(root + ": expected one sub-folder per class, found none");
@@ -50,8 +54,9 @@ public final class ImageFolder {
         List<Integer> labels = new ArrayList<>();
         for (Path dir : classDirs) {
             List<Path> images;
-            try (Stream<Path> s = Files.list(dir)) {
-                images = s.filter(Files::isRegularFile).filter(ImageFolder::isImage).sorted().toList();
+            try (Stream<Path> s = Files.walk(dir, MAX_DEPTH)) {
+                images = s.filter(p -> !hiddenBelow(dir, p)).filter(Files::isRegularFile).filter(ImageFolder::isImage)
+                        .sorted().toList();
             }
             if (images.isEmpty()) {
                 throw new IOException(dir + ": class folder has no images (" + String.join(", ", EXTENSIONS) + ")");
@@ -63,6 +68,21 @@ public final class ImageFolder {
             names.add(dir.getFileName().toString());
         }
         return new ImageFolder(root, names, files, labels.stream().mapToInt(Integer::intValue).toArray());
+    }
+
+    /** A hidden name: ".git", ".ipynb_checkpoints", "._photo.jpg" (macOS' resource-fork companions), ... */
+    private static boolean hidden(Path p) {
+        return p.getFileName() != null && p.getFileName().toString().startsWith(".");
+    }
+
+    /** Whether p, at or below dir, has a hidden name at any level below dir. */
+    private static boolean hiddenBelow(Path dir, Path p) {
+        for (Path part : dir.relativize(p)) {
+            if (part.toString().startsWith(".")) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private static boolean isImage(Path p) {
@@ -83,7 +103,8 @@ public final class ImageFolder {
         int validation = (int) Math.round(order.length * validationShare);
         if (validation == 0 || validation == order.length) {
             throw new IllegalArgumentException("a validation share of " + validationShare + " of " + order.length
-                    + " images leaves no training or no validation images");
+                    + " images leaves no training or no validation images (more images, or another validation share: "
+                    + "--validation-split on the command line)");
         }
         return new ImageFolder[] {subset(order, 0, order.length - validation), subset(order, order.length - validation, order.length)};
     }

@@ -92,6 +92,29 @@ class ImageFilesTest {
     }
 
     /**
+     * Keras' folder rules: images at any depth below a class folder count (train left them out silently while predict
+     * read them), hidden names never do (a ".ipynb_checkpoints" folder became a class, macOS' "._" companions images).
+     */
+    @Test
+    void nestedImagesCountAndHiddenNamesDoNot() throws Exception {
+        Path root = dir.resolve("folder-rules");
+        byte[] png = ImageTestFiles.grey(new float[784], 0, 28, 28, "png");
+        for (String f : new String[] {"cat/a.png", "cat/nested/deeper/b.png", "cat/._a.png", "cat/.cache/c.png",
+                "dog/d.png", ".ipynb_checkpoints/e.png", ".git/f.png", "loose.png"}) {
+            Files.createDirectories(root.resolve(f).getParent());
+            Files.write(root.resolve(f), png);
+        }
+        ImageFolder folder = ImageFolder.scan(root);
+        assertEquals(java.util.List.of("cat", "dog"), folder.classNames());
+        assertEquals(3, folder.size());
+        assertEquals(root.resolve("cat/a.png"), folder.file(0));
+        assertEquals(root.resolve("cat/nested/deeper/b.png"), folder.file(1));
+        assertEquals(0, folder.label(1));
+        assertEquals(root.resolve("dog/d.png"), folder.file(2));
+        assertEquals(1, folder.label(2));
+    }
+
+    /**
      * Finding 4 of the hardening issue: an 875 KB PNG declaring 30000x30000 pixels was decoded (1 GB). Every format
      * Osprey reads has its size read from the header and checked against the pixel limit before decoding.
      */
