@@ -263,6 +263,20 @@ class InferenceServerTest {
         CompletableFuture<Void> closing = CompletableFuture.runAsync(s::close);
         awaitCondition(s::isStopping, "close() has begun");
         assertTrue(!closing.isDone(), "close() must wait for the requests in flight");
+        // a request arriving now is refused in our JSON shape (Jetty's HTML page before), asked to come back
+        String lateAnswer;
+        try (java.net.Socket late = new java.net.Socket(InetAddress.getLoopbackAddress(), s.port())) {
+            late.setSoTimeout(30_000);
+            late.getOutputStream().write(("POST /v1/predict HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+                    + "Content-Type: application/json\r\nContent-Length: " + bodies.get(0).length + "\r\n\r\n")
+                    .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            late.getOutputStream().write(bodies.get(0));
+            late.getOutputStream().flush();
+            lateAnswer = new String(late.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        }
+        assertTrue(lateAnswer.startsWith("HTTP/1.1 503"), lateAnswer);
+        assertTrue(lateAnswer.contains("Retry-After: 1"), lateAnswer);
+        assertTrue(lateAnswer.endsWith("{\"error\":\"the server is stopping: retry elsewhere or later\"}"), lateAnswer);
         for (int i = 0; i < 20; i++) {
             assertEquals("HTTP/1.1 200 OK", finish(sockets.get(i), bodies.get(i), bodies.get(i).length / 2), "request " + i);
         }
