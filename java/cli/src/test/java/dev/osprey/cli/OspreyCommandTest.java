@@ -153,18 +153,7 @@ class OspreyCommandTest {
         }
         Run predict = run("predict", model.toString(), images.toString(), "--top-k", "10", "--limit", "2");
         assertEquals(0, predict.exitCode(), predict.err());
-        for (String line : predict.out().strip().split("\n")) {
-            double sum = 0;
-            java.util.regex.Matcher p = java.util.regex.Pattern.compile(" (-?\\d+\\.\\d{3})(?=\\s|$)").matcher(line);
-            int count = 0;
-            for (; p.find(); count++) {
-                double v = Double.parseDouble(p.group(1));
-                assertTrue(v >= 0 && v <= 1, "a probability, not a logit: " + line);
-                sum += v;
-            }
-            assertEquals(10, count, line);
-            assertEquals(1.0, sum, 0.01, line);
-        }
+        assertProbabilitiesOfTenClasses(predict);
         Run evaluate = run("evaluate", model.toString());
         assertEquals(0, evaluate.exitCode(), evaluate.err());
         assertTrue(evaluate.out().matches("(?s)loss: \\d\\.\\d{4} - accuracy: 0\\.[5-9]\\d{3} \\(2,000 images.*"),
@@ -204,18 +193,7 @@ class OspreyCommandTest {
         }
         Run predict = run("predict", model.toString(), images.toString(), "--top-k", "10", "--limit", "3");
         assertEquals(0, predict.exitCode(), predict.err());
-        for (String line : predict.out().strip().split("\n")) {
-            java.util.regex.Matcher p = java.util.regex.Pattern.compile(" (-?\\d+\\.\\d{3})(?=\\s|$)").matcher(line);
-            double sum = 0;
-            int count = 0;
-            for (; p.find(); count++) {
-                double v = Double.parseDouble(p.group(1));
-                assertTrue(v >= 0 && v <= 1, "a probability, not a logit: " + line);
-                sum += v;
-            }
-            assertEquals(10, count, line);
-            assertEquals(1.0, sum, 0.01, line);
-        }
+        assertProbabilitiesOfTenClasses(predict);
         Run evaluate = run("evaluate", model.toString());
         assertEquals(0, evaluate.exitCode(), evaluate.err());
         assertTrue(evaluate.out().matches("(?s)loss: \\d+\\.\\d{4} - accuracy: 0\\.\\d{4} \\(2,000 images.*"),
@@ -227,6 +205,22 @@ class OspreyCommandTest {
                 quantize.out());
         try (dev.osprey.Model q = dev.osprey.Model.load(quantized)) {
             assertEquals(null, q.loss(), "saved as it came, with no loss added");
+        }
+    }
+
+    /** Each line of predict --top-k 10 shows 10 probabilities (not logits) that sum to 1. */
+    private static void assertProbabilitiesOfTenClasses(Run predict) {
+        for (String line : predict.out().strip().split("\n")) {
+            java.util.regex.Matcher p = java.util.regex.Pattern.compile(" (-?\\d+\\.\\d{3})(?=\\s|$)").matcher(line);
+            double sum = 0;
+            int count = 0;
+            for (; p.find(); count++) {
+                double v = Double.parseDouble(p.group(1));
+                assertTrue(v >= 0 && v <= 1, "a probability, not a logit: " + line);
+                sum += v;
+            }
+            assertEquals(10, count, line);
+            assertEquals(1.0, sum, 0.01, line);
         }
     }
 

@@ -146,6 +146,19 @@ class OspreyPredictorTest {
         }
     }
 
+    /** Rows (id, features) of the first n images, their pixels as a list of floats. */
+    private static List<Row> featureRows(int n) {
+        List<Row> input = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            List<Float> sample = new ArrayList<>(784);
+            for (int p = 0; p < 784; p++) {
+                sample.add(all.data()[i * 784 + p]);
+            }
+            input.add(RowFactory.create((long) i, sample));
+        }
+        return input;
+    }
+
     /** A classifier of logits (imported with class names, say): the probability column holds their softmax. */
     @Test
     void aClassifierOfLogitsIsScoredWithProbabilities() throws Exception {
@@ -158,14 +171,7 @@ class OspreyPredictorTest {
             expected = m.predict(new NDArray(java.util.Arrays.copyOf(all.data(), n * 784), n, 28, 28, 1), n).data();
         }
         Model.softmaxRows(expected, 10);
-        List<Row> input = new ArrayList<>();
-        for (int i = 0; i < n; i++) {
-            List<Float> sample = new ArrayList<>(784);
-            for (int p = 0; p < 784; p++) {
-                sample.add(all.data()[i * 784 + p]);
-            }
-            input.add(RowFactory.create((long) i, sample));
-        }
+        List<Row> input = featureRows(n);
         StructType schema = DataTypes.createStructType(List.of(
                 DataTypes.createStructField("id", DataTypes.LongType, false),
                 DataTypes.createStructField("features", DataTypes.createArrayType(DataTypes.FloatType, false), true)));
@@ -183,14 +189,7 @@ class OspreyPredictorTest {
     @Test
     void floatArraysAreScoredTooAndBadRowsGetAnErrorInsteadOfFailingTheJob() throws Exception {
         int n = 1000;
-        List<Row> input = new ArrayList<>();
-        for (int i = 0; i < n; i++) {
-            List<Float> sample = new ArrayList<>(784);
-            for (int p = 0; p < 784; p++) {
-                sample.add(all.data()[i * 784 + p]);
-            }
-            input.add(RowFactory.create((long) i, sample));
-        }
+        List<Row> input = featureRows(n);
         List<Float> nan = new ArrayList<>(java.util.Collections.nCopies(784, 0f));
         nan.set(5, Float.NaN);
         input.add(RowFactory.create(-1L, nan));
