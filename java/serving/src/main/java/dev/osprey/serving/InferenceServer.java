@@ -66,7 +66,8 @@ public final class InferenceServer implements AutoCloseable {
     private final GracefulHandler graceful;
     private final Duration drainTimeout;
     private final PrometheusMeterRegistry metrics = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-    private final Map<Integer, Timer> timers = new ConcurrentHashMap<>();
+    /** Request timers by route (a fixed few, so the series stay bounded) and status. */
+    private final Map<String, Timer> timers = new ConcurrentHashMap<>();
     private final Executor responders;
     private final AtomicLong requestCount = new AtomicLong();
     private final AtomicLong admittedPredictions = new AtomicLong();
@@ -124,7 +125,8 @@ public final class InferenceServer implements AutoCloseable {
             stopQuietly();
             // a port another process holds: Jetty says "Failed to bind", and the cause says why
             Throwable cause = e.getCause() instanceof java.net.BindException bind ? bind : e;
-            throw new IOException("could not serve on " + b.address + ": " + e.getMessage()
+            throw new IOException("could not serve on " + b.address.getHostString() + ":" + b.address.getPort() + ": "
+                    + e.getMessage()
                     + (cause != e && cause.getMessage() != null ? " (" + cause.getMessage() + ")" : ""), e);
         }
     }
@@ -227,8 +229,10 @@ public final class InferenceServer implements AutoCloseable {
             response.getHeaders().put(HttpHeader.CONTENT_LENGTH, bytes.length);
             response.write(true, ByteBuffer.wrap(bytes), done);
             long nanos = System.nanoTime() - start;
-            timers.computeIfAbsent(status, s -> Timer.builder("osprey.requests").description("HTTP requests by status")
-                    .tag("status", Integer.toString(s)).publishPercentileHistogram().register(metrics))
+            String route = route(Request.getPathInContext(request));
+            timers.computeIfAbsent(route + " " + status, k -> Timer.builder("osprey.requests")
+                    .description("HTTP requests by route and status").tag("route", route)
+                    .tag("status", Integer.toString(status)).publishPercentileHistogram().register(metrics))
                     .record(nanos, TimeUnit.NANOSECONDS);
             if (status >= 500 && status != 503) { // 503 (busy, stopping) is load, not trouble: debug only
                 LOG.warn("request {}: {} {} -> {} in {} us", id, request.getMethod(), Request.getPathInContext(request),
@@ -242,7 +246,8 @@ public final class InferenceServer implements AutoCloseable {
         /** Answers 413 at once, then reads and drops the rest of the body (bounded), then lets the connection close. */
         void refuseBody() {
             response.getHeaders().put(HttpHeader.CONNECTION, "close");
-            byte[] bytes = Json.write(error("the body is larger than the limit of " + maxBodyBytes + " bytes"))
+            byte[] bytes = Json.write(error("the body is larger than the limit of " + maxBodyBytes + " bytes (the server's "
+                    + "maxBodyBytes; osprey serve --max-body-kb)"))
                     .getBytes(StandardCharsets.UTF_8);
             respondBytes(413, "application/json", bytes, Callback.from(() -> discard(request, DISCARD_LIMIT, callback),
                     callback::failed));
@@ -467,6 +472,16 @@ public final class InferenceServer implements AutoCloseable {
 
     private static String abbreviate(String s) {
         return s.length() > 40 ? s.substring(0, 40) + "..." : s;
+    }
+
+    /** The route a path is counted under: one of the server's three, or "other" (so clients can't add series). */
+    static String route(String path) {
+        return switch (path == null ? "" : path) {
+            case "/v1/predict" -> "predict";
+            case "/health" -> "health";
+            case "/metrics" -> "metrics";
+            default -> "other";
+        };
     }
 
     /**

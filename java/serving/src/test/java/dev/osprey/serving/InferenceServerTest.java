@@ -406,9 +406,10 @@ class InferenceServerTest {
                     + "/metrics")).build(), HttpResponse.BodyHandlers.ofString());
             assertEquals(200, metrics.statusCode());
             String text = metrics.body();
-            assertTrue(text.contains("osprey_requests_seconds_count{status=\"200\"} 1"), text);
-            assertTrue(text.contains("osprey_requests_seconds_count{status=\"400\"} 1"), text);
-            assertTrue(text.contains("osprey_requests_seconds_bucket{status=\"200\",le="), text);
+            // by route: /health probes do not land in the predictions' latency
+            assertTrue(text.contains("osprey_requests_seconds_count{route=\"predict\",status=\"200\"} 1"), text);
+            assertTrue(text.contains("osprey_requests_seconds_count{route=\"predict\",status=\"400\"} 1"), text);
+            assertTrue(text.contains("osprey_requests_seconds_bucket{route=\"predict\",status=\"200\",le="), text);
             assertTrue(text.contains("osprey_queue_depth"), text);
             assertTrue(text.contains("osprey_batch_size_count"), text);
         }
