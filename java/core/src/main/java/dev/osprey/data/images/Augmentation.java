@@ -164,7 +164,9 @@ public final class Augmentation {
 
     @Override
     public String toString() {
-        return String.format(Locale.ROOT, "rotation %.0f deg, zoom %.2f, shift %.2f/%.2f, flips %s/%s, fill %s",
-                rotationDegrees, zoomRange, widthShift, heightShift, horizontalFlip, verticalFlip, fillMode);
+        String flips = horizontalFlip && verticalFlip ? "both" : horizontalFlip ? "horizontal"
+                : verticalFlip ? "vertical" : "none";
+        return String.format(Locale.ROOT, "rotation %.0f deg, zoom %.2f, shift %.2f/%.2f, flip %s, fill %s",
+                rotationDegrees, zoomRange, widthShift, heightShift, flips, fillMode.name().toLowerCase(Locale.ROOT));
     }
 }
