@@ -165,6 +165,22 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--quiet", description = "No per-epoch progress.")
     boolean quiet;
 
+    /** The built-in model for images as p makes them; one too small for it says so in --image-size's terms. */
+    private Model modelForImages(Preprocessing p, int classes) {
+        Model model = null;
+        try {
+            model = Models.byName(modelName, Shape.of(p.height(), p.width(), p.channels()), classes);
+            model.outputShape(); // infers every layer's shape now: nothing is allocated
+            return model;
+        } catch (IllegalArgumentException e) {
+            if (model != null) {
+                model.close();
+            }
+            throw new IllegalArgumentException("the " + modelName + " model does not take " + p.height() + "x"
+                    + p.width() + "x" + p.channels() + " images (--image-size, --color): " + e.getMessage(), e);
+        }
+    }
+
     private Integer trainOnImages() throws Exception {
         Preprocessing p = imageOptions.preprocessing();
         imageOptions.checkWorkers();
@@ -181,7 +197,7 @@ final class TrainCommand implements Callable<Integer> {
         if (!augmentation.isNone()) {
             System.out.println("Augmentation: " + augmentation);
         }
-        try (Model model = Models.byName(modelName, Shape.of(p.height(), p.width(), p.channels()), classes.size());
+        try (Model model = modelForImages(p, classes.size());
              ImageBatchSource train = new ImageBatchSource(split[0], p, augmentation, seed, imageOptions.workers, 2,
                      imageOptions.skipBadFiles);
              ImageBatchSource validation = new ImageBatchSource(split[1], p, Augmentation.NONE, seed,

@@ -428,6 +428,11 @@ class OspreyCommandTest {
         assertEquals(1, single.exitCode());
         assertTrue(single.err().contains("expected at least 2 class folders to tell apart, found 1 (only)"),
                 single.err());
+        Run tiny = run("train", "--images", images.toString(), "--image-size", "8x8", "--epochs", "1", "-o",
+                dir.resolve("tiny.osprey").toString());
+        assertEquals(1, tiny.exitCode());
+        assertTrue(tiny.err().contains("the tutorial model does not take 8x8x1 images (--image-size, --color)"),
+                tiny.err());
         Run workers = run("train", "--images", images.toString(), "--workers", "0", "-o", model.toString());
         assertEquals(1, workers.exitCode());
         assertTrue(workers.err().contains("expected --workers of at least 1, received 0"), workers.err());
