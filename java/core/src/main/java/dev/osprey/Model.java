@@ -56,7 +56,7 @@ public class Model implements AutoCloseable {
     private Preprocessing preprocessing;
     private Network network;
     private Optimizer.Updater updater;
-    private boolean closed;
+    private volatile boolean closed; // volatile: other models read it, unlocked, when they are built
     private boolean acceptNonFiniteInputs;
     private Precision inferencePrecision = Precision.FP32;
     private MixedPrecision mixedPrecision = MixedPrecision.FLOAT32;
@@ -253,9 +253,10 @@ public class Model implements AutoCloseable {
                     n.trainingMath(effectiveTrainingMath(backend, mixedPrecision));
                     if (weights == null) {
                         n.parameters().initialize(seed);
-                        startFromHolders(g, n);
+                        warnIfTrainedElsewhere(g);
                     } else {
                         n.parameters().set(weights);
+                        weightsGiven = true;
                     }
                 } catch (RuntimeException e) {
                     n.close();
@@ -275,73 +276,37 @@ public class Model implements AutoCloseable {
     }
 
     /**
-     * For each layer, the open model that last built it: a model built later from some of the same layer objects (a
-     * feature extractor cut from a trained classifier, Keras' transfer pattern) starts those layers from that model's
-     * weights. Weak on both sides: neither a layer nor a model is kept alive by it.
+     * For each layer, the model that last built it (weak on both sides: neither a layer nor a model is kept alive), so
+     * that a model built later from some of the same layer objects (a feature extractor cut from a trained classifier,
+     * Keras' transfer pattern) can say that it does not share that model's weights.
      */
     private static final Map<Layer, java.lang.ref.WeakReference<Model>> HOLDERS =
             java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
 
+    /** Whether this model's weights are no longer its initializers' (it trained, or was given weights). */
+    private volatile boolean weightsGiven;
+
     /**
-     * Layers of g that another open, built model holds (see {@link #HOLDERS}) take that model's current weights
-     * (trainable ones and statistics), copied: training either model later leaves the other as it is. A holder that
-     * is training on another thread is skipped, saying so. Only a model's first build reads others, and a holder is
-     * built before, so two builds never wait on each other.
+     * Each model holds its own weights, so a model built from layers another open model has trained (or loaded)
+     * starts them from its own initializers, not from those weights, where Keras would share them: said once, with
+     * the way to take them ({@link #copyWeightsFrom}). Reads only the other models' flags, taking no lock: copying
+     * their weights here would wait on a model another thread may hold for a whole fit.
      */
-    private void startFromHolders(Graph g, Network n) {
-        Map<Model, List<Layer>> bySource = new java.util.IdentityHashMap<>();
+    private void warnIfTrainedElsewhere(Graph g) {
+        List<String> layers = new ArrayList<>();
         for (Layer layer : g.layers()) {
             java.lang.ref.WeakReference<Model> ref = HOLDERS.get(layer);
-            Model source = ref == null ? null : ref.get();
-            if (source != null && source != this) {
-                bySource.computeIfAbsent(source, s -> new ArrayList<>()).add(layer);
+            Model holder = ref == null ? null : ref.get();
+            if (holder != null && holder != this && !holder.closed && holder.weightsGiven) {
+                layers.add(layer.name());
             }
         }
-        for (Map.Entry<Model, List<Layer>> e : bySource.entrySet()) {
-            Model source = e.getKey();
-            Thread training = source.trainer.get();
-            if (training != null && training != Thread.currentThread()) {
-                org.slf4j.LoggerFactory.getLogger(Model.class).warn("layers {} start from their initializers: the "
-                        + "model that holds their weights is training (on thread '{}')", names(e.getValue()),
-                        training.getName());
-                continue;
-            }
-            List<String> copied = new ArrayList<>();
-            synchronized (source) {
-                if (source.closed || source.network == null) {
-                    continue;
-                }
-                Parameters from = source.network.parameters();
-                for (Layer layer : e.getValue()) {
-                    List<Parameters.Slot> src = from.of(layer);
-                    List<Parameters.Slot> dst = n.parameters().of(layer);
-                    if (src.size() != dst.size()) {
-                        continue;
-                    }
-                    boolean fits = true;
-                    for (int i = 0; i < src.size(); i++) {
-                        fits &= Arrays.equals(src.get(i).spec().shape(), dst.get(i).spec().shape());
-                    }
-                    if (!fits) {
-                        continue;
-                    }
-                    for (int i = 0; i < src.size(); i++) {
-                        NDArray values = from.read(src.get(i));
-                        n.backend().copyIn(values.data(), 0, dst.get(i).value());
-                    }
-                    copied.add(layer.name());
-                }
-            }
-            if (!copied.isEmpty()) {
-                n.parameters().changed();
-                org.slf4j.LoggerFactory.getLogger(Model.class).debug("layers {} start from the weights of the open "
-                        + "model that holds them (a copy)", copied);
-            }
+        if (!layers.isEmpty()) {
+            org.slf4j.LoggerFactory.getLogger(Model.class).warn("layers {} are also in another open model, which has "
+                    + "trained or loaded weights for them; this model starts them from its own initializers (each "
+                    + "model holds its own weights, where Keras shares them): call copyWeightsFrom(thatModel) to "
+                    + "start from those", layers);
         }
-    }
-
-    private static List<String> names(List<Layer> layers) {
-        return layers.stream().map(Layer::name).toList();
     }
 
     /**
@@ -536,6 +501,7 @@ public class Model implements AutoCloseable {
     /** Marks this thread as training; false when it already was (fit called from fit). */
     private boolean beginTraining() {
         Thread self = Thread.currentThread();
+        weightsGiven = true; // what other models built from these layers warn about
         if (trainer.compareAndSet(null, self)) {
             return true;
         }
@@ -834,6 +800,7 @@ public class Model implements AutoCloseable {
      * model's when it has them.
      */
     public dev.osprey.metrics.ClassificationReport classificationReport(NDArray x, NDArray y, int batchSize) {
+        refuseWhileTraining("classificationReport");
         synchronized (this) {
             checkFinite("classificationReport", x);
         }
@@ -1191,6 +1158,7 @@ public class Model implements AutoCloseable {
                 copied++;
             }
             p.set(values);
+            weightsGiven |= copied > 0;
             return copied;
         }
     }
@@ -1325,6 +1293,7 @@ public class Model implements AutoCloseable {
                 }
             }
             built("setWeights").parameters().set(weights);
+            weightsGiven = true;
         }
     }
 
@@ -1734,6 +1703,9 @@ public class Model implements AutoCloseable {
                 closed = true;
                 if (network != null) {
                     network.close();
+                }
+                synchronized (HOLDERS) { // its layers stop naming it
+                    HOLDERS.values().removeIf(ref -> ref.get() == this || ref.get() == null);
                 }
             }
         }

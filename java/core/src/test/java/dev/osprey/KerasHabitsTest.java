@@ -56,6 +56,8 @@ class KerasHabitsTest {
             assertEquals(List.of("loss", "accuracy", "learning_rate"), List.copyOf(h.history().keySet()));
         }
         assertEquals(Metric.ACCURACY, Metric.of("categorical_accuracy"));
+        assertEquals(Metric.ACCURACY, Metric.of("SparseCategoricalAccuracy"));
+        assertEquals(Metric.F1_SCORE, Metric.of("F1Score"));
         assertEquals(Loss.meanSquaredError().name(), Loss.of("MeanSquaredError").name());
         ExponentialDecay smooth = new ExponentialDecay(1e-3, 100, 0.5);
         assertEquals(1e-3 * Math.pow(0.5, 0.5), smooth.rate(50), 1e-12, "staircase false, Keras' default");
@@ -147,11 +149,12 @@ class KerasHabitsTest {
     }
 
     /**
-     * Keras' transfer pattern: a model cut from a trained one's tensors starts from its trained weights, statistics
-     * included (it started from fresh random ones, silently), as a copy: changing one leaves the other as it is.
+     * Keras' transfer pattern: a model cut from a trained one's tensors holds weights of its own, from its initializers
+     * (each model holds its own; a warning says so), and copyWeightsFrom takes the trained ones, statistics included,
+     * as a copy: changing one model leaves the other as it is.
      */
     @Test
-    void aModelCutFromATrainedOneStartsFromItsWeights() {
+    void aModelCutFromATrainedOneTakesItsWeightsByCopyWeightsFrom() {
         Input in = Input.shape(28, 28, 1);
         SymbolicTensor features = new dev.osprey.layers.BatchNormalization().apply(
                 new Dense(12, "relu").name("feat").apply(new Flatten().apply(in)));
@@ -162,10 +165,13 @@ class KerasHabitsTest {
             full.fit(X, Y, FitOptions.defaults().epochs(2).verbose(false));
             float[] expected = full.predict(X, 64).data();
             try (Model again = new Model(in, out); Model extractor = new Model(in, features)) {
-                again.device(Device.cpu());
+                again.device(Device.cpu()).seed(4);
                 extractor.device(Device.cpu());
+                assertTrue(!java.util.Arrays.equals(expected, again.predict(X, 64).data()), "its own initializers");
+                assertEquals(again.weightPaths().size(), again.copyWeightsFrom(full), "every weight, by name");
                 org.junit.jupiter.api.Assertions.assertArrayEquals(expected, again.predict(X, 64).data(), 0f,
-                        "the same layers, the trained weights and statistics");
+                        "the trained weights and statistics");
+                extractor.copyWeightsFrom(full);
                 assertEquals(full.namedWeights().get("feat/kernel").data()[5],
                         extractor.namedWeights().get("feat/kernel").data()[5]);
                 List<NDArray> zeros = extractor.getWeights().stream().map(w -> new NDArray(new float[w.data().length],

@@ -11,7 +11,6 @@ import dev.osprey.data.images.Preprocessing;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.util.ArrayList;
-import java.util.stream.Stream;
 import java.nio.file.Path;
 import java.util.Comparator;
 import java.util.List;
@@ -90,8 +89,8 @@ final class PredictCommand implements Callable<Integer> {
                                 c < names.size() ? names.get(c) : "class " + c, p.data()[row * classes + c])));
                 System.out.println(line);
             }
-            int total = labels.isEmpty() ? x.rows() : found;
-            if (n < total) {
+            int total = labels.isEmpty() ? x.rows() : found - skipped.size(); // images read or left unread
+            if (limit > 0 && n < total) {
                 System.err.printf(Locale.ROOT, "(%,d of %,d images shown; --limit 0 shows all)%n", n, total);
             }
             if (!skipped.isEmpty()) {
@@ -128,10 +127,7 @@ final class PredictCommand implements Callable<Integer> {
         }
         List<Path> files;
         if (Files.isDirectory(images)) {
-            try (Stream<Path> s = Files.walk(images)) { // hidden names left out at every level, as training does
-                files = s.filter(f -> !hiddenBelow(images, f)).filter(Files::isRegularFile)
-                        .filter(PredictCommand::imageFiles).sorted().toList();
-            }
+            files = dev.osprey.data.images.ImageFolder.imagesBelow(images); // as training reads a class folder
             if (files.isEmpty()) {
                 throw new IOException(images + ": no JPEG, PNG or BMP images in this folder");
             }
@@ -152,23 +148,19 @@ final class PredictCommand implements Callable<Integer> {
                     throw new IOException(e.getMessage() + (files.size() > 1 ? " (--skip-bad-files skips such files)"
                             : ""), e);
                 }
-                skipped.add(files.get(i) + ": " + e.getMessage());
+                skipped.add(e.getMessage()); // it names the file
                 continue;
             }
             names.add(files.get(i).toString());
             rows++;
         }
+        if (rows == 0) {
+            throw new IOException(images + ": none of its " + files.size() + " image files could be read (the first: "
+                    + skipped.get(0) + ")");
+        }
         return new NDArray(java.util.Arrays.copyOf(x, rows * p.sampleSize()), rows, p.height(), p.width(),
                 p.channels());
     }
 
-    /** Whether f, at or below dir, has a hidden name (".git", "._photo.jpg") at any level below dir. */
-    private static boolean hiddenBelow(Path dir, Path f) {
-        for (Path part : dir.relativize(f)) {
-            if (part.toString().startsWith(".")) {
-                return true;
-            }
-        }
-        return false;
-    }
+
 }

@@ -167,14 +167,14 @@ final class TrainCommand implements Callable<Integer> {
 
     /** The built-in model for images as p makes them; one too small for it says so in --image-size's terms. */
     private Model modelForImages(Preprocessing p, int classes) {
-        Model model = null;
+        Model model = Models.byName(modelName, Shape.of(p.height(), p.width(), p.channels()), classes); // the name
         try {
-            model = Models.byName(modelName, Shape.of(p.height(), p.width(), p.channels()), classes);
             model.outputShape(); // infers every layer's shape now: nothing is allocated
             return model;
-        } catch (IllegalArgumentException e) {
-            if (model != null) {
-                model.close();
+        } catch (RuntimeException e) {
+            model.close();
+            if (!(e instanceof IllegalArgumentException)) {
+                throw e;
             }
             throw new IllegalArgumentException("the " + modelName + " model does not take " + p.height() + "x"
                     + p.width() + "x" + p.channels() + " images (--image-size, --color): " + e.getMessage(), e);

@@ -418,7 +418,7 @@ class OspreyCommandTest {
         Run skips = run("predict", model.toString(), folder.toString(), "--limit", "3", "--skip-bad-files");
         assertEquals(0, skips.exitCode(), skips.err());
         assertEquals(3, skips.out().strip().split("\n").length, skips.out());
-        assertTrue(skips.err().contains("(3 of " + (pngs + 1) + " images shown; --limit 0 shows all)"), skips.err());
+        assertTrue(skips.err().contains("(3 of " + pngs + " images shown; --limit 0 shows all)"), skips.err());
         assertTrue(skips.err().contains("Skipped 1 unreadable file(s):"), skips.err());
 
         Path one = dir.resolve("one-class");

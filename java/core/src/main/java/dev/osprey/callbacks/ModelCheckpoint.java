@@ -24,6 +24,7 @@ public final class ModelCheckpoint implements Callback {
      * sets it).
      */
     public ModelCheckpoint(Path path, String monitor, boolean saveBestOnly) {
+        checkTemplate(path.getFileName().toString());
         this.path = path;
         this.monitor = monitor;
         this.saveBestOnly = saveBestOnly;
@@ -68,7 +69,26 @@ public final class ModelCheckpoint implements Callback {
     }
 
     private static final java.util.regex.Pattern FIELD = java.util.regex.Pattern.compile(
-            "\\{([A-Za-z_][A-Za-z0-9_]*)(?::(0?)(\\d*)(?:\\.(\\d+))?([dfeg]?))?}");
+            "\\{([A-Za-z_][A-Za-z0-9_]*)(?::(0?)([1-9]\\d{0,2})?(?:\\.(\\d{1,2}))?([dfeg]?))?}");
+
+    /**
+     * Refuses, before any training, a file name whose braces are not fields this class fills in ({name} or
+     * {name:[0][width][.precision][d|f|e|g]}): they would be written literally, every epoch over the same file.
+     */
+    static void checkTemplate(String name) {
+        String rest = FIELD.matcher(name).replaceAll("");
+        if (rest.indexOf('{') >= 0 || rest.indexOf('}') >= 0) {
+            throw new IllegalArgumentException("ModelCheckpoint: expected fields {name} or {name:format} (format: "
+                    + "[0][width][.precision] then d, f, e or g) in the file name, received '" + name + "'");
+        }
+        java.util.regex.Matcher m = FIELD.matcher(name);
+        while (m.find()) {
+            if ("0".equals(m.group(2)) && (m.group(3) == null || m.group(3).isEmpty())) {
+                throw new IllegalArgumentException("ModelCheckpoint: a fill of 0 needs a width ({epoch:02d}), received '"
+                        + m.group() + "' in '" + name + "'");
+            }
+        }
+    }
 
     /** name with its {field[:format]} parts filled in from the 0-based epoch (written from 1) and the logs. */
     static String fileName(String name, int epoch, Map<String, Double> logs) {

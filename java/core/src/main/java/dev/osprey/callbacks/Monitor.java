@@ -32,6 +32,9 @@ final class Monitor {
         if (name.startsWith("val_")) {
             name = name.substring(4);
         }
+        if (name.endsWith("loss") || name.endsWith("error")) {
+            return false;
+        }
         return name.contains("acc") || name.equals("auc") || name.startsWith("auc_") || name.startsWith("precision")
                 || name.startsWith("recall") || name.startsWith("f1") || name.startsWith("fbeta");
     }

@@ -46,7 +46,8 @@ public enum Metric {
 
     /** The metric of this Keras name ("acc" and "top_k" also work). */
     public static Metric of(String name) {
-        String n = name == null ? "" : name.trim().toLowerCase(Locale.ROOT);
+        // Keras' class names too: "SparseCategoricalAccuracy" -> "sparse_categorical_accuracy", "F1Score" -> "f1_score"
+        String n = name == null ? "" : name.trim().replaceAll("([a-z0-9])([A-Z])", "$1_$2").toLowerCase(Locale.ROOT);
         for (Metric m : values()) {
             if (m.kerasName.equals(n)) {
                 return m;

@@ -2,6 +2,7 @@ package dev.osprey.callbacks;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -17,6 +18,20 @@ class ModelCheckpointNameTest {
         assertEquals("l0.5123.osprey", ModelCheckpoint.fileName("l{loss}.osprey", 0, LOGS));
         assertEquals("plain.osprey", ModelCheckpoint.fileName("plain.osprey", 7, LOGS));
         assertEquals("w  12.osprey", ModelCheckpoint.fileName("w{epoch:4d}.osprey", 11, LOGS));
+    }
+
+    /** Braces it would not fill are refused before any training (they were written literally, one file per run). */
+    @Test
+    void fieldsItCannotFillAreRefusedAtConstruction() {
+        for (String bad : new String[] {"ck-{loss:+.2f}.osprey", "ck-{val_loss:.2%}.osprey", "ck-{epoch:>3}.osprey",
+                "ck-{epoch:0d}.osprey", "ck-{epoch:003d}.osprey", "ck-{epoch.osprey", "ck-}.osprey"}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> new ModelCheckpoint(java.nio.file.Path.of("/tmp", bad), "val_loss", false), bad);
+            assertTrue(e.getMessage().startsWith("ModelCheckpoint: "), e.getMessage());
+        }
+        new ModelCheckpoint(java.nio.file.Path.of("/tmp", "ck-{epoch:03d}-{val_loss:.4e}.osprey"), "val_loss", false);
+        assertEquals("ck-012-4.0625e-01.osprey", ModelCheckpoint.fileName("ck-{epoch:03d}-{val_loss:.4e}.osprey", 11,
+                LOGS));
     }
 
     @Test

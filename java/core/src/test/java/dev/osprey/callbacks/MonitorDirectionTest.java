@@ -21,7 +21,8 @@ class MonitorDirectionTest {
                 "precision", "val_recall", "f1_score", "val_f1_score"}) {
             assertTrue(Monitor.higherIsBetter(score, "auto", "t"), score);
         }
-        for (String loss : new String[] {"loss", "val_loss", "mean_squared_error", "val_mae"}) {
+        for (String loss : new String[] {"loss", "val_loss", "mean_squared_error", "val_mae",
+                "accuracy_loss"}) {
             assertFalse(Monitor.higherIsBetter(loss, "auto", "t"), loss);
         }
         assertFalse(Monitor.higherIsBetter("val_auc", "min", "t"));

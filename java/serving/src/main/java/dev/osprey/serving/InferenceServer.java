@@ -108,7 +108,7 @@ public final class InferenceServer implements AutoCloseable {
         server.setStopTimeout(b.drainTimeout.toMillis());
         this.drainTimeout = b.drainTimeout;
         // Jetty's own answers (503 while stopping, 400 for malformed HTTP, 431 for huge headers) in our JSON shape.
-        server.setErrorHandler(new JsonErrors());
+        server.setErrorHandler(new JsonErrors(() -> closed));
         server.setStopAtShutdown(false); // close() is the one way down, so the predictor stops after the drain
 
         Gauge.builder("osprey.queue.depth", predictor, Predictor::queueDepth)
@@ -271,6 +271,7 @@ public final class InferenceServer implements AutoCloseable {
             return;
         }
         if (closed) {
+            exchange.response.getHeaders().put(HttpHeader.RETRY_AFTER, "1");
             exchange.respond(503, error("the server is shutting down"));
             return;
         }
@@ -330,6 +331,7 @@ public final class InferenceServer implements AutoCloseable {
             exchange.respond(503, error("the server is busy (queue full); retry shortly"));
             return;
         } catch (IllegalStateException e) {
+            exchange.response.getHeaders().put(HttpHeader.RETRY_AFTER, "1");
             exchange.respond(503, error("the server is shutting down"));
             return;
         }
@@ -490,13 +492,22 @@ public final class InferenceServer implements AutoCloseable {
      * where it sent a sane one, and Retry-After on a 503 (sent while the server drains).
      */
     static final class JsonErrors extends org.eclipse.jetty.server.handler.ErrorHandler {
+        private final java.util.function.BooleanSupplier stopping;
+
+        JsonErrors(java.util.function.BooleanSupplier stopping) {
+            this.stopping = stopping;
+        }
+
         @Override
         public boolean handle(Request request, Response response, Callback callback) {
             int status = request.getAttribute(ERROR_STATUS) instanceof Integer s ? s : response.getStatus();
-            String message = request.getAttribute(ERROR_MESSAGE) instanceof String m && !m.isBlank() ? m
-                    : org.eclipse.jetty.http.HttpStatus.getMessage(status);
+            // a 4xx's reason is for the client; a 5xx's (an exception's text, in Jetty 12) is not
+            String message = status < 500 && request.getAttribute(ERROR_MESSAGE) instanceof String m && !m.isBlank()
+                    ? m : org.eclipse.jetty.http.HttpStatus.getMessage(status);
             if (status == 503) {
-                message = "the server is stopping: retry elsewhere or later";
+                if (stopping.getAsBoolean()) {
+                    message = "the server is stopping: retry elsewhere or later";
+                }
                 response.getHeaders().put("Retry-After", "1");
             }
             String given = request.getHeaders().get("X-Request-Id");

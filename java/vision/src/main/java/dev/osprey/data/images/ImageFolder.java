@@ -53,11 +53,7 @@ public final class ImageFolder {
         List<Path> files = new ArrayList<>();
         List<Integer> labels = new ArrayList<>();
         for (Path dir : classDirs) {
-            List<Path> images;
-            try (Stream<Path> s = Files.walk(dir, MAX_DEPTH)) {
-                images = s.filter(p -> !hiddenBelow(dir, p)).filter(Files::isRegularFile).filter(ImageFolder::isImage)
-                        .sorted().toList();
-            }
+            List<Path> images = imagesBelow(dir);
             if (images.isEmpty()) {
                 throw new IOException(dir + ": class folder has no images (" + String.join(", ", EXTENSIONS) + ")");
             }
@@ -75,14 +71,37 @@ public final class ImageFolder {
         return p.getFileName() != null && p.getFileName().toString().startsWith(".");
     }
 
-    /** Whether p, at or below dir, has a hidden name at any level below dir. */
-    private static boolean hiddenBelow(Path dir, Path p) {
-        for (Path part : dir.relativize(p)) {
-            if (part.toString().startsWith(".")) {
-                return true;
-            }
-        }
-        return false;
+    /**
+     * The images at or below dir (a link to a folder, dir itself included, is followed), sorted; hidden folders are not
+     * entered, and a folder that can't be read or loops back on itself is passed over.
+     */
+    public static List<Path> imagesBelow(Path dir) throws IOException {
+        List<Path> images = new ArrayList<>();
+        Files.walkFileTree(dir, java.util.EnumSet.of(java.nio.file.FileVisitOption.FOLLOW_LINKS), MAX_DEPTH,
+                new java.nio.file.SimpleFileVisitor<>() {
+                    @Override
+                    public java.nio.file.FileVisitResult preVisitDirectory(Path d,
+                            java.nio.file.attribute.BasicFileAttributes attrs) {
+                        return !d.equals(dir) && hidden(d) ? java.nio.file.FileVisitResult.SKIP_SUBTREE
+                                : java.nio.file.FileVisitResult.CONTINUE;
+                    }
+
+                    @Override
+                    public java.nio.file.FileVisitResult visitFile(Path f,
+                            java.nio.file.attribute.BasicFileAttributes attrs) {
+                        if (attrs.isRegularFile() && !hidden(f) && isImage(f)) {
+                            images.add(f);
+                        }
+                        return java.nio.file.FileVisitResult.CONTINUE;
+                    }
+
+                    @Override
+                    public java.nio.file.FileVisitResult visitFileFailed(Path f, IOException e) {
+                        return java.nio.file.FileVisitResult.CONTINUE; // unreadable, or a link back up the tree
+                    }
+                });
+        images.sort(null);
+        return images;
     }
 
     private static boolean isImage(Path p) {

@@ -112,6 +112,20 @@ class ImageFilesTest {
         assertEquals(0, folder.label(1));
         assertEquals(root.resolve("dog/d.png"), folder.file(2));
         assertEquals(1, folder.label(2));
+
+        // a class folder that is a link (ln -s /data/birds train/birds) is read through, a loop is passed over
+        Path elsewhere = Files.createDirectories(dir.resolve("elsewhere/birds"));
+        Files.write(elsewhere.resolve("e.png"), png);
+        try {
+            Files.createSymbolicLink(root.resolve("bird"), elsewhere);
+            Files.createSymbolicLink(elsewhere.resolve("loop"), elsewhere);
+        } catch (UnsupportedOperationException | IOException e) {
+            Assumptions.abort("no symbolic links here: " + e);
+        }
+        ImageFolder linked = ImageFolder.scan(root);
+        assertEquals(java.util.List.of("bird", "cat", "dog"), linked.classNames());
+        assertEquals(root.resolve("bird/e.png"), linked.file(0));
+        assertEquals(4, linked.size());
     }
 
     /**
