@@ -88,8 +88,8 @@ final class FinetuneCommand implements Callable<Integer> {
                 ? Model.importOnnx(base, Device.cpu()) : Model.load(base, Device.cpu())) {
             Shape expected = baseModel.inputShape();
             Preprocessing saved = baseModel.preprocessing();
-            if (!expected.equals(Shape.of(p.height(), p.width(), p.channels())) && saved != null
-                    && expected.equals(Shape.of(saved.height(), saved.width(), saved.channels()))) {
+            if (!imageOptions.sizeOrColorGiven() && !expected.equals(Shape.of(p.height(), p.width(), p.channels()))
+                    && saved != null && expected.equals(Shape.of(saved.height(), saved.width(), saved.channels()))) {
                 p = saved; // the base model's own images (an Osprey model trained on a folder), not the defaults
                 System.out.printf(Locale.ROOT, "Images as the base model takes them: %dx%dx%d%n", p.height(), p.width(),
                         p.channels());

@@ -25,11 +25,26 @@ final class ImageOptions {
         return validationSplitGiven;
     }
 
-    @Option(names = "--image-size", defaultValue = "28x28", description = "HEIGHTxWIDTH the images are resized to. Default: ${DEFAULT-VALUE}.")
-    String imageSize;
+    String imageSize = "28x28";
+    String color = "gray";
+    private boolean sizeOrColorGiven;
 
-    @Option(names = "--color", defaultValue = "gray", description = "gray or rgb. Default: ${DEFAULT-VALUE}.")
-    String color;
+    @Option(names = "--image-size", description = "HEIGHTxWIDTH the images are resized to. Default: 28x28.")
+    void imageSize(String size) {
+        imageSize = size;
+        sizeOrColorGiven = true;
+    }
+
+    @Option(names = "--color", description = "gray or rgb. Default: gray.")
+    void color(String mode) {
+        color = mode;
+        sizeOrColorGiven = true;
+    }
+
+    /** Whether --image-size or --color was on the command line (finetune otherwise takes the base model's own). */
+    boolean sizeOrColorGiven() {
+        return sizeOrColorGiven;
+    }
 
     @Option(names = "--interpolation", defaultValue = "linear", description = "nearest, linear, cubic or area. Default: ${DEFAULT-VALUE}.")
     String interpolation;

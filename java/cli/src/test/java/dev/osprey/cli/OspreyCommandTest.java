@@ -433,6 +433,11 @@ class OspreyCommandTest {
         assertEquals(1, tiny.exitCode());
         assertTrue(tiny.err().contains("the tutorial model does not take 8x8x1 images (--image-size, --color)"),
                 tiny.err());
+        Run explicit = run("finetune", model.toString(), "--images", images.toString(), "--image-size", "32x32",
+                "--epochs", "1", "-o", dir.resolve("ft.osprey").toString());
+        assertEquals(1, explicit.exitCode(), "an --image-size given is kept, not replaced by the base model's");
+        assertTrue(explicit.err().contains("the base model takes (28, 28, 1) images; expected --image-size and --color "
+                + "to give that, received 32x32x1"), explicit.err());
         Run workers = run("train", "--images", images.toString(), "--workers", "0", "-o", model.toString());
         assertEquals(1, workers.exitCode());
         assertTrue(workers.err().contains("expected --workers of at least 1, received 0"), workers.err());

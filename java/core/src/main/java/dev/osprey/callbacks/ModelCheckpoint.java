@@ -72,6 +72,28 @@ public final class ModelCheckpoint implements Callback {
             "\\{([A-Za-z_][A-Za-z0-9_]*)(?::(0?)([1-9]\\d{0,2})?(?:\\.(\\d{1,2}))?([dfeg]?))?}");
 
     /**
+     * Python's format(value, ".{precision}g"): precision significant digits, fixed notation for exponents from -4 to
+     * precision - 1 and scientific (e+XX) otherwise, trailing zeros and a trailing point dropped.
+     */
+    static String general(double value, int precision) {
+        if (value == 0 || !Double.isFinite(value)) {
+            return value == 0 ? "0" : Double.isNaN(value) ? "nan" : value > 0 ? "inf" : "-inf";
+        }
+        java.math.BigDecimal rounded = new java.math.BigDecimal(value).round(new java.math.MathContext(precision));
+        int exponent = rounded.precision() - rounded.scale() - 1;
+        if (exponent >= -4 && exponent < precision) {
+            String fixed = rounded.setScale(Math.max(0, precision - 1 - exponent), java.math.RoundingMode.HALF_EVEN)
+                    .toPlainString();
+            return fixed.contains(".") ? fixed.replaceAll("0+$", "").replaceAll("\\.$", "") : fixed;
+        }
+        String mantissa = rounded.movePointLeft(exponent).toPlainString();
+        if (mantissa.contains(".")) {
+            mantissa = mantissa.replaceAll("0+$", "").replaceAll("\\.$", "");
+        }
+        return mantissa + (exponent < 0 ? "e-" : "e+") + String.format(java.util.Locale.ROOT, "%02d", Math.abs(exponent));
+    }
+
+    /**
      * Refuses, before any training, a file name whose braces are not fields this class fills in ({name} or
      * {name:[0][width][.precision][d|f|e|g]}): they would be written literally, every epoch over the same file.
      */
@@ -103,8 +125,13 @@ public final class ModelCheckpoint implements Callback {
             }
             String type = m.group(5) == null || m.group(5).isEmpty() ? (key.equals("epoch") ? "d" : "") : m.group(5);
             String text;
-            if (type.isEmpty()) {
-                text = String.valueOf(value);
+            if (type.isEmpty() && m.group(4) == null) {
+                text = key.equals("epoch") ? Long.toString(Math.round(value)) : String.valueOf(value);
+            } else if (type.isEmpty() || type.equals("g")) { // Python's general format, trailing zeros dropped
+                text = general(value, m.group(4) == null ? 6 : Math.max(1, Integer.parseInt(m.group(4))));
+                int width = m.group(3) == null ? 0 : Integer.parseInt(m.group(3));
+                String fill = "0".equals(m.group(2)) ? "0" : " ";
+                text = fill.repeat(Math.max(0, width - text.length())) + text;
             } else {
                 String spec = "%" + (m.group(2) == null ? "" : m.group(2))
                         + (m.group(3) == null ? "" : m.group(3))

@@ -20,6 +20,20 @@ class ModelCheckpointNameTest {
         assertEquals("w  12.osprey", ModelCheckpoint.fileName("w{epoch:4d}.osprey", 11, LOGS));
     }
 
+    /** Python's general format, as Keras users write it: {val_loss:.2} and {val_loss:g} drop trailing zeros. */
+    @Test
+    void theGeneralFormatIsPythons() {
+        assertEquals("0.41", ModelCheckpoint.general(0.40625, 2));
+        assertEquals("0.40625", ModelCheckpoint.general(0.40625, 6));
+        assertEquals("1.2e+03", ModelCheckpoint.general(1234.5, 2));
+        assertEquals("1e-05", ModelCheckpoint.general(0.00001, 6));
+        assertEquals("0.0001", ModelCheckpoint.general(0.0001, 6));
+        assertEquals("100", ModelCheckpoint.general(100, 6));
+        assertEquals("-2.5", ModelCheckpoint.general(-2.5, 3));
+        assertEquals("l0.41.osprey", ModelCheckpoint.fileName("l{val_loss:.2}.osprey", 0, LOGS));
+        assertEquals("l0.40625.osprey", ModelCheckpoint.fileName("l{val_loss:g}.osprey", 0, LOGS));
+    }
+
     /** Braces it would not fill are refused before any training (they were written literally, one file per run). */
     @Test
     void fieldsItCannotFillAreRefusedAtConstruction() {
