@@ -108,7 +108,7 @@ public final class InferenceServer implements AutoCloseable {
         server.setStopTimeout(b.drainTimeout.toMillis());
         this.drainTimeout = b.drainTimeout;
         // Jetty's own answers (503 while stopping, 400 for malformed HTTP, 431 for huge headers) in our JSON shape.
-        server.setErrorHandler(new JsonErrors(() -> closed));
+        server.setErrorHandler(new JsonErrors(() -> closed, () -> idPrefix + "-" + requestCount.incrementAndGet()));
         server.setStopAtShutdown(false); // close() is the one way down, so the predictor stops after the drain
 
         Gauge.builder("osprey.queue.depth", predictor, Predictor::queueDepth)
@@ -493,9 +493,11 @@ public final class InferenceServer implements AutoCloseable {
      */
     static final class JsonErrors extends org.eclipse.jetty.server.handler.ErrorHandler {
         private final java.util.function.BooleanSupplier stopping;
+        private final java.util.function.Supplier<String> newId;
 
-        JsonErrors(java.util.function.BooleanSupplier stopping) {
+        JsonErrors(java.util.function.BooleanSupplier stopping, java.util.function.Supplier<String> newId) {
             this.stopping = stopping;
+            this.newId = newId;
         }
 
         @Override
@@ -511,8 +513,13 @@ public final class InferenceServer implements AutoCloseable {
                 response.getHeaders().put("Retry-After", "1");
             }
             String given = request.getHeaders().get("X-Request-Id");
-            if (given != null && SANE_ID.matcher(given).matches()) {
-                response.getHeaders().put("X-Request-Id", given);
+            response.getHeaders().put("X-Request-Id", given != null && SANE_ID.matcher(given).matches() ? given
+                    : newId.get());
+            response.getHeaders().put(ERROR_CACHE_CONTROL);
+            if (org.eclipse.jetty.http.HttpMethod.HEAD.is(request.getMethod())
+                    || org.eclipse.jetty.http.HttpStatus.hasNoBody(status)) {
+                response.write(true, org.eclipse.jetty.util.BufferUtil.EMPTY_BUFFER, callback); // status, headers
+                return true;
             }
             response.getHeaders().put(org.eclipse.jetty.http.HttpHeader.CONTENT_TYPE, "application/json");
             response.write(true, java.nio.ByteBuffer.wrap(body(message)), callback);

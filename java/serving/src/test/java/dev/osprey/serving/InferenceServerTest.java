@@ -275,7 +275,7 @@ class InferenceServerTest {
             lateAnswer = new String(late.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
         }
         assertTrue(lateAnswer.startsWith("HTTP/1.1 503"), lateAnswer);
-        assertTrue(lateAnswer.contains("Retry-After: 1"), lateAnswer);
+        assertTrue(lateAnswer.contains("Retry-After: 1") && lateAnswer.contains("X-Request-Id: "), lateAnswer);
         assertTrue(lateAnswer.endsWith("{\"error\":\"the server is stopping: retry elsewhere or later\"}"), lateAnswer);
         for (int i = 0; i < 20; i++) {
             assertEquals("HTTP/1.1 200 OK", finish(sockets.get(i), bodies.get(i), bodies.get(i).length / 2), "request " + i);
