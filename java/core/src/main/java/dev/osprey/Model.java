@@ -263,8 +263,12 @@ public class Model implements AutoCloseable {
                     throw e;
                 }
                 network = n;
-                for (Layer layer : g.layers()) {
-                    HOLDERS.put(layer, new java.lang.ref.WeakReference<>(this));
+                for (Layer layer : g.layers()) { // an open model that trained them keeps the entry (a copy doesn't take it)
+                    HOLDERS.compute(layer, (l, ref) -> {
+                        Model holder = ref == null ? null : ref.get(); // read once: the collector may clear it
+                        return holder != null && !holder.closed && holder.weightsGiven ? ref
+                                : new java.lang.ref.WeakReference<>(this);
+                    });
                 }
             }
             if (optimizer != null && updater == null) {
