@@ -6,7 +6,7 @@ import java.nio.file.Path;
 import java.util.Map;
 
 /**
- * Saves the model after each epoch, or only when the monitored figure improved (saveBestOnly). The file name may hold
+ * Saves the model after each epoch, or only when the monitored figure improved (saveBestOnly). The path may hold
  * Keras' fields: {@code {epoch}} (counted from 1) and any figure of the epoch's logs ({@code {val_loss}}), each with
  * an optional Python format ({@code {epoch:02d}}, {@code {val_loss:.2f}}: fill 0, width, precision, and d, f, e or
  * g), so that "ck-{epoch:02d}-{val_loss:.2f}.osprey" writes ck-03-0.41.osprey.
@@ -24,7 +24,7 @@ public final class ModelCheckpoint implements Callback {
      * sets it).
      */
     public ModelCheckpoint(Path path, String monitor, boolean saveBestOnly) {
-        checkTemplate(path.getFileName().toString());
+        checkTemplate(path.toString());
         this.path = path;
         this.monitor = monitor;
         this.saveBestOnly = saveBestOnly;
@@ -60,7 +60,7 @@ public final class ModelCheckpoint implements Callback {
             }
             best = value;
         }
-        Path file = path.resolveSibling(fileName(path.getFileName().toString(), epoch, logs));
+        Path file = Path.of(fileName(path.toString(), epoch, logs)); // the whole path, as Keras fills it
         try {
             training.model().save(file);
         } catch (IOException e) {
@@ -101,7 +101,7 @@ public final class ModelCheckpoint implements Callback {
         String rest = FIELD.matcher(name).replaceAll("");
         if (rest.indexOf('{') >= 0 || rest.indexOf('}') >= 0) {
             throw new IllegalArgumentException("ModelCheckpoint: expected fields {name} or {name:format} (format: "
-                    + "[0][width][.precision] then d, f, e or g) in the file name, received '" + name + "'");
+                    + "[0][width][.precision] then d, f, e or g) in the path, received '" + name + "'");
         }
         java.util.regex.Matcher m = FIELD.matcher(name);
         while (m.find()) {
@@ -120,7 +120,7 @@ public final class ModelCheckpoint implements Callback {
             String key = m.group(1);
             Double value = key.equals("epoch") ? Double.valueOf(epoch + 1) : logs.get(key);
             if (value == null) {
-                throw new IllegalArgumentException("ModelCheckpoint: the file name's field {" + key + "} is none of "
+                throw new IllegalArgumentException("ModelCheckpoint: the path's field {" + key + "} is none of "
                         + "epoch and " + logs.keySet());
             }
             String type = m.group(5) == null || m.group(5).isEmpty() ? (key.equals("epoch") ? "d" : "") : m.group(5);

@@ -17,6 +17,8 @@ class ModelCheckpointNameTest {
         assertEquals("e3-acc0.900000.osprey", ModelCheckpoint.fileName("e{epoch}-acc{val_accuracy:f}.osprey", 2, LOGS));
         assertEquals("l0.5123.osprey", ModelCheckpoint.fileName("l{loss}.osprey", 0, LOGS));
         assertEquals("plain.osprey", ModelCheckpoint.fileName("plain.osprey", 7, LOGS));
+        assertEquals("runs/epoch-08/model.osprey", ModelCheckpoint.fileName("runs/epoch-{epoch:02d}/model.osprey", 7,
+                LOGS));
         assertEquals("w  12.osprey", ModelCheckpoint.fileName("w{epoch:4d}.osprey", 11, LOGS));
     }
 
@@ -52,6 +54,6 @@ class ModelCheckpointNameTest {
     void anUnknownFieldIsRefusedNamingTheFigures() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> ModelCheckpoint.fileName("ck-{val_acc:.2f}.osprey", 0, Map.of("val_loss", 1.0)));
-        assertEquals("ModelCheckpoint: the file name's field {val_acc} is none of epoch and [val_loss]", e.getMessage());
+        assertEquals("ModelCheckpoint: the path's field {val_acc} is none of epoch and [val_loss]", e.getMessage());
     }
 }
