@@ -14,7 +14,7 @@ public final class EarlyStopping implements Callback {
     private final int patience;
     private final double minDelta;
     private final boolean restoreBestWeights;
-    private String mode = "auto";
+    private boolean maximize; // the monitored figure improves upwards (mode, or by its name)
     private double best;
     private int wait;
     private List<NDArray> bestWeights;
@@ -37,6 +37,7 @@ public final class EarlyStopping implements Callback {
             throw new IllegalArgumentException("EarlyStopping: expected patience >= 0, received " + patience);
         }
         this.monitor = monitor;
+        this.maximize = Monitor.isScore(monitor);
         this.patience = patience;
         this.minDelta = Math.abs(minDelta);
         this.restoreBestWeights = restoreBestWeights;
@@ -44,18 +45,13 @@ public final class EarlyStopping implements Callback {
 
     /** Keras' mode: "auto" (the default: by the figure's name), "min" or "max". */
     public EarlyStopping mode(String mode) {
-        Monitor.higherIsBetter(monitor, mode, "EarlyStopping"); // refuses an unknown mode now
-        this.mode = mode;
+        this.maximize = Monitor.higherIsBetter(monitor, mode, "EarlyStopping");
         return this;
-    }
-
-    private boolean higherIsBetter() {
-        return Monitor.higherIsBetter(monitor, mode, "EarlyStopping");
     }
 
     @Override
     public void onTrainBegin(Training training) {
-        best = higherIsBetter() ? Double.NEGATIVE_INFINITY : Double.POSITIVE_INFINITY;
+        best = maximize ? Double.NEGATIVE_INFINITY : Double.POSITIVE_INFINITY;
         wait = 0;
         bestWeights = null;
         stoppedEpoch = -1;
@@ -68,7 +64,7 @@ public final class EarlyStopping implements Callback {
             throw new IllegalArgumentException("EarlyStopping: expected to monitor one of " + logs.keySet()
                     + ", received '" + monitor + "'");
         }
-        boolean improved = higherIsBetter() ? value > best + minDelta : value < best - minDelta;
+        boolean improved = maximize ? value > best + minDelta : value < best - minDelta;
         if (improved) {
             best = value;
             wait = 0;

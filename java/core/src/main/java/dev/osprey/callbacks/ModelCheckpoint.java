@@ -15,7 +15,7 @@ public final class ModelCheckpoint implements Callback {
     private final Path path;
     private final String monitor;
     private final boolean saveBestOnly;
-    private String mode = "auto";
+    private boolean maximize; // the monitored figure improves upwards (mode, or by its name)
     private double best;
 
     /**
@@ -27,23 +27,19 @@ public final class ModelCheckpoint implements Callback {
         checkTemplate(path.toString());
         this.path = path;
         this.monitor = monitor;
+        this.maximize = Monitor.isScore(monitor);
         this.saveBestOnly = saveBestOnly;
     }
 
     /** Keras' mode: "auto" (the default: by the figure's name), "min" or "max". */
     public ModelCheckpoint mode(String mode) {
-        Monitor.higherIsBetter(monitor, mode, "ModelCheckpoint"); // refuses an unknown mode now
-        this.mode = mode;
+        this.maximize = Monitor.higherIsBetter(monitor, mode, "ModelCheckpoint");
         return this;
-    }
-
-    private boolean higherIsBetter() {
-        return Monitor.higherIsBetter(monitor, mode, "ModelCheckpoint");
     }
 
     @Override
     public void onTrainBegin(Training training) {
-        best = higherIsBetter() ? Double.NEGATIVE_INFINITY : Double.POSITIVE_INFINITY;
+        best = maximize ? Double.NEGATIVE_INFINITY : Double.POSITIVE_INFINITY;
     }
 
     @Override
@@ -54,7 +50,7 @@ public final class ModelCheckpoint implements Callback {
                 throw new IllegalArgumentException("ModelCheckpoint: expected to monitor one of " + logs.keySet()
                         + ", received '" + monitor + "'");
             }
-            boolean improved = higherIsBetter() ? value > best : value < best;
+            boolean improved = maximize ? value > best : value < best;
             if (!improved) {
                 return;
             }

@@ -5,6 +5,9 @@ import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Set;
 
 /** Files appear under their real name complete or not at all: written beside it, then renamed. */
 public final class AtomicFiles {
@@ -22,16 +25,10 @@ public final class AtomicFiles {
         Path dir = target.toAbsolutePath().getParent();
         String name = "." + target.getFileName();
         // replacing a file: its contents are written under its permissions from the start, not readable more widely
-        java.nio.file.attribute.FileAttribute<?>[] permissions = new java.nio.file.attribute.FileAttribute<?>[0];
-        try {
-            if (Files.exists(target) && Files.getFileStore(target).supportsFileAttributeView("posix")) {
-                permissions = new java.nio.file.attribute.FileAttribute<?>[] {
-                        java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
-                                Files.getPosixFilePermissions(target))};
-            }
-        } catch (UnsupportedOperationException | IOException e) {
-            // the new file gets the default permissions
-        }
+        Set<PosixFilePermission> kept = existingPermissions(target);
+        java.nio.file.attribute.FileAttribute<?>[] permissions = kept == null
+                ? new java.nio.file.attribute.FileAttribute<?>[0]
+                : new java.nio.file.attribute.FileAttribute<?>[] {PosixFilePermissions.asFileAttribute(kept)};
         for (int attempt = 0; ; attempt++) {
             Path candidate = dir.resolve(name + "." + Long.toUnsignedString(RANDOM.nextLong(), 36) + suffix);
             try {
@@ -54,17 +51,24 @@ public final class AtomicFiles {
      * read it.
      */
     public static void moveIntoPlace(Path temporary, Path target) throws IOException {
-        try {
-            if (Files.exists(target) && Files.getFileStore(target).supportsFileAttributeView("posix")) {
-                Files.setPosixFilePermissions(temporary, Files.getPosixFilePermissions(target));
-            }
-        } catch (UnsupportedOperationException | IOException e) {
-            // the replacement keeps the default permissions
+        Set<PosixFilePermission> kept = existingPermissions(target);
+        if (kept != null) { // exactly: createSibling's were narrowed by the umask
+            Files.setPosixFilePermissions(temporary, kept);
         }
         try {
             Files.move(temporary, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         } catch (AtomicMoveNotSupportedException e) {
             Files.move(temporary, target, StandardCopyOption.REPLACE_EXISTING);
+        }
+    }
+
+    /** target's POSIX permissions, or null where it does not exist or its file system has none (then the defaults). */
+    private static Set<PosixFilePermission> existingPermissions(Path target) {
+        try {
+            return Files.exists(target) && Files.getFileStore(target).supportsFileAttributeView("posix")
+                    ? Files.getPosixFilePermissions(target) : null;
+        } catch (IOException e) { // gone or unreadable since: nothing to keep
+            return null;
         }
     }
 }
