@@ -21,6 +21,11 @@ import java.util.Optional;
  * <p>A new layer is one file: its configuration (with {@link #layerConfig} and a static {@code fromConfig(Config)}
  * that model files find by class name in this package or by {@link dev.osprey.io.LayerRegistry}), its shapes, its
  * parameters and its run, forward and backward side by side.
+ *
+ * <p>{@link #name(String)}, {@link #trainable(boolean)} and {@link #inputShape(int...)} return {@code Layer}; every
+ * built-in layer overrides them to return its own type, so that they chain with the layer's own setters in any order
+ * ({@code new Conv2D(32, 3).inputShape(28, 28, 1).padding(Padding.SAME)}). A layer defined elsewhere does the same to
+ * chain alike.
  */
 public abstract class Layer {
     private String name;
@@ -95,8 +100,7 @@ public abstract class Layer {
     }
 
     /** Names the layer (names are unique within a model; Keras' rules: letters, digits, '_', '-', '.', '/'). */
-    @SuppressWarnings("unchecked")
-    public <L extends Layer> L name(String name) {
+    public Layer name(String name) {
         if (name == null || !name.matches("[A-Za-z0-9_.\\-/]{1,200}")) {
             throw new IllegalArgumentException(className() + ": expected a name of 1 to 200 letters, digits, '_', '-', "
                     + "'.' or '/', received '" + name + "'");
@@ -105,7 +109,7 @@ public abstract class Layer {
             throw new IllegalStateException(className() + " '" + this.name + "': can't be renamed once it is in a model");
         }
         this.name = name;
-        return (L) this;
+        return this;
     }
 
     /** For the engine: names an unnamed layer when a model first takes it. */
@@ -121,17 +125,15 @@ public abstract class Layer {
     }
 
     /** Whether fit updates this layer's weights (a frozen BatchNormalization also normalizes as in inference). */
-    @SuppressWarnings("unchecked")
-    public <L extends Layer> L trainable(boolean trainable) {
+    public Layer trainable(boolean trainable) {
         this.trainable = trainable;
-        return (L) this;
+        return this;
     }
 
     /** Declares the model's input shape on a Sequential's first layer, like Keras' input_shape=(28, 28, 1). */
-    @SuppressWarnings("unchecked")
-    public <L extends Layer> L inputShape(int... dims) {
+    public Layer inputShape(int... dims) {
         declaredInputShape = Shape.of(dims);
-        return (L) this;
+        return this;
     }
 
     /** The input shape declared by {@link #inputShape(int...)}, if any. */

@@ -43,4 +43,24 @@ public final class Activation extends ActivationLayer {
         }
         return withCommonConfig(new Activation(c.activation("activation")), c);
     }
+
+    // ---- Layer's setters, returning Activation so that they chain with this layer's own ----------------------------
+
+    @Override
+    public Activation name(String name) {
+        super.name(name);
+        return this;
+    }
+
+    @Override
+    public Activation trainable(boolean trainable) {
+        super.trainable(trainable);
+        return this;
+    }
+
+    @Override
+    public Activation inputShape(int... dims) {
+        super.inputShape(dims);
+        return this;
+    }
 }

@@ -88,4 +88,24 @@ public final class Add extends Merge implements dev.osprey.engine.Fusion.Sum, de
     public static Add fromConfig(Config c) {
         return withCommonConfig(new Add(), c);
     }
+
+    // ---- Layer's setters, returning Add so that they chain with this layer's own ----------------------------
+
+    @Override
+    public Add name(String name) {
+        super.name(name);
+        return this;
+    }
+
+    @Override
+    public Add trainable(boolean trainable) {
+        super.trainable(trainable);
+        return this;
+    }
+
+    @Override
+    public Add inputShape(int... dims) {
+        super.inputShape(dims);
+        return this;
+    }
 }

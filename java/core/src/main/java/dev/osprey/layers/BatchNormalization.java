@@ -283,4 +283,24 @@ public final class BatchNormalization extends Layer implements Fusion.ChannelAff
         layer.axis = axis;
         return withCommonConfig(layer, c);
     }
+
+    // ---- Layer's setters, returning BatchNormalization so that they chain with this layer's own ----------------------------
+
+    @Override
+    public BatchNormalization name(String name) {
+        super.name(name);
+        return this;
+    }
+
+    @Override
+    public BatchNormalization trainable(boolean trainable) {
+        super.trainable(trainable);
+        return this;
+    }
+
+    @Override
+    public BatchNormalization inputShape(int... dims) {
+        super.inputShape(dims);
+        return this;
+    }
 }

@@ -109,4 +109,24 @@ public final class Concatenate extends Layer implements dev.osprey.engine.Fusion
     public static Concatenate fromConfig(Config c) {
         return withCommonConfig(new Concatenate(c.integer("axis", -1)), c);
     }
+
+    // ---- Layer's setters, returning Concatenate so that they chain with this layer's own ----------------------------
+
+    @Override
+    public Concatenate name(String name) {
+        super.name(name);
+        return this;
+    }
+
+    @Override
+    public Concatenate trainable(boolean trainable) {
+        super.trainable(trainable);
+        return this;
+    }
+
+    @Override
+    public Concatenate inputShape(int... dims) {
+        super.inputShape(dims);
+        return this;
+    }
 }

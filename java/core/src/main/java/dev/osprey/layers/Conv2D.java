@@ -252,4 +252,24 @@ public final class Conv2D extends Layer implements Fusion.LinearOp, Fusion.Convo
                 .kernelRegularizer(c.regularizer("kernel_regularizer"));
         return withCommonConfig(layer, c);
     }
+
+    // ---- Layer's setters, returning Conv2D so that they chain with this layer's own ----------------------------
+
+    @Override
+    public Conv2D name(String name) {
+        super.name(name);
+        return this;
+    }
+
+    @Override
+    public Conv2D trainable(boolean trainable) {
+        super.trainable(trainable);
+        return this;
+    }
+
+    @Override
+    public Conv2D inputShape(int... dims) {
+        super.inputShape(dims);
+        return this;
+    }
 }

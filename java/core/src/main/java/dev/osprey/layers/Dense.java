@@ -164,4 +164,24 @@ public final class Dense extends Layer implements Fusion.LinearOp, Fusion.OwnInp
                 .kernelRegularizer(c.regularizer("kernel_regularizer"));
         return withCommonConfig(layer, c);
     }
+
+    // ---- Layer's setters, returning Dense so that they chain with this layer's own ----------------------------
+
+    @Override
+    public Dense name(String name) {
+        super.name(name);
+        return this;
+    }
+
+    @Override
+    public Dense trainable(boolean trainable) {
+        super.trainable(trainable);
+        return this;
+    }
+
+    @Override
+    public Dense inputShape(int... dims) {
+        super.inputShape(dims);
+        return this;
+    }
 }

@@ -235,4 +235,24 @@ public final class DepthwiseConv2D extends Layer implements Fusion.LinearOp, Fus
                 .depthwiseRegularizer(c.regularizer("depthwise_regularizer"));
         return withCommonConfig(layer, c);
     }
+
+    // ---- Layer's setters, returning DepthwiseConv2D so that they chain with this layer's own ----------------------------
+
+    @Override
+    public DepthwiseConv2D name(String name) {
+        super.name(name);
+        return this;
+    }
+
+    @Override
+    public DepthwiseConv2D trainable(boolean trainable) {
+        super.trainable(trainable);
+        return this;
+    }
+
+    @Override
+    public DepthwiseConv2D inputShape(int... dims) {
+        super.inputShape(dims);
+        return this;
+    }
 }

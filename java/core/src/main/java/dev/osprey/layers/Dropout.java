@@ -62,4 +62,24 @@ public final class Dropout extends Layer implements dev.osprey.engine.Fusion.Own
     public static Dropout fromConfig(Config c) {
         return withCommonConfig(new Dropout(c.number("rate")), c);
     }
+
+    // ---- Layer's setters, returning Dropout so that they chain with this layer's own ----------------------------
+
+    @Override
+    public Dropout name(String name) {
+        super.name(name);
+        return this;
+    }
+
+    @Override
+    public Dropout trainable(boolean trainable) {
+        super.trainable(trainable);
+        return this;
+    }
+
+    @Override
+    public Dropout inputShape(int... dims) {
+        super.inputShape(dims);
+        return this;
+    }
 }

@@ -74,4 +74,24 @@ public final class Flatten extends Layer {
             return inputGradients;
         }
     }
+
+    // ---- Layer's setters, returning Flatten so that they chain with this layer's own ----------------------------
+
+    @Override
+    public Flatten name(String name) {
+        super.name(name);
+        return this;
+    }
+
+    @Override
+    public Flatten trainable(boolean trainable) {
+        super.trainable(trainable);
+        return this;
+    }
+
+    @Override
+    public Flatten inputShape(int... dims) {
+        super.inputShape(dims);
+        return this;
+    }
 }

@@ -15,4 +15,24 @@ public final class GlobalAveragePooling2D extends GlobalPooling2D {
         Layers.requireChannelsLast("GlobalAveragePooling2D", c);
         return withCommonConfig(new GlobalAveragePooling2D().keepDims(c.bool("keepdims", false)), c);
     }
+
+    // ---- Layer's setters, returning GlobalAveragePooling2D so that they chain with this layer's own ----------------------------
+
+    @Override
+    public GlobalAveragePooling2D name(String name) {
+        super.name(name);
+        return this;
+    }
+
+    @Override
+    public GlobalAveragePooling2D trainable(boolean trainable) {
+        super.trainable(trainable);
+        return this;
+    }
+
+    @Override
+    public GlobalAveragePooling2D inputShape(int... dims) {
+        super.inputShape(dims);
+        return this;
+    }
 }

@@ -15,4 +15,24 @@ public final class GlobalMaxPooling2D extends GlobalPooling2D {
         Layers.requireChannelsLast("GlobalMaxPooling2D", c);
         return withCommonConfig(new GlobalMaxPooling2D().keepDims(c.bool("keepdims", false)), c);
     }
+
+    // ---- Layer's setters, returning GlobalMaxPooling2D so that they chain with this layer's own ----------------------------
+
+    @Override
+    public GlobalMaxPooling2D name(String name) {
+        super.name(name);
+        return this;
+    }
+
+    @Override
+    public GlobalMaxPooling2D trainable(boolean trainable) {
+        super.trainable(trainable);
+        return this;
+    }
+
+    @Override
+    public GlobalMaxPooling2D inputShape(int... dims) {
+        super.inputShape(dims);
+        return this;
+    }
 }

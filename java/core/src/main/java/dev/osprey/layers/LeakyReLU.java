@@ -45,4 +45,24 @@ public final class LeakyReLU extends ActivationLayer {
         double slope = c.has("negative_slope") ? c.number("negative_slope") : c.number("alpha", 0.3);
         return withCommonConfig(new LeakyReLU((float) slope), c);
     }
+
+    // ---- Layer's setters, returning LeakyReLU so that they chain with this layer's own ----------------------------
+
+    @Override
+    public LeakyReLU name(String name) {
+        super.name(name);
+        return this;
+    }
+
+    @Override
+    public LeakyReLU trainable(boolean trainable) {
+        super.trainable(trainable);
+        return this;
+    }
+
+    @Override
+    public LeakyReLU inputShape(int... dims) {
+        super.inputShape(dims);
+        return this;
+    }
 }

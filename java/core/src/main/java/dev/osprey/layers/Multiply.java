@@ -50,4 +50,24 @@ public final class Multiply extends Merge implements dev.osprey.engine.Fusion.Ow
     public static Multiply fromConfig(Config c) {
         return withCommonConfig(new Multiply(), c);
     }
+
+    // ---- Layer's setters, returning Multiply so that they chain with this layer's own ----------------------------
+
+    @Override
+    public Multiply name(String name) {
+        super.name(name);
+        return this;
+    }
+
+    @Override
+    public Multiply trainable(boolean trainable) {
+        super.trainable(trainable);
+        return this;
+    }
+
+    @Override
+    public Multiply inputShape(int... dims) {
+        super.inputShape(dims);
+        return this;
+    }
 }

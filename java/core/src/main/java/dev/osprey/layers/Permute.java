@@ -79,4 +79,24 @@ public final class Permute extends Layer implements dev.osprey.engine.Fusion.Own
     public static Permute fromConfig(Config c) {
         return withCommonConfig(new Permute(c.integerList("dims")), c);
     }
+
+    // ---- Layer's setters, returning Permute so that they chain with this layer's own ----------------------------
+
+    @Override
+    public Permute name(String name) {
+        super.name(name);
+        return this;
+    }
+
+    @Override
+    public Permute trainable(boolean trainable) {
+        super.trainable(trainable);
+        return this;
+    }
+
+    @Override
+    public Permute inputShape(int... dims) {
+        super.inputShape(dims);
+        return this;
+    }
 }

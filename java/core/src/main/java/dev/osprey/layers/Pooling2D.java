@@ -206,4 +206,27 @@ abstract class Pooling2D<P extends Pooling2D<P>> extends Layer implements dev.os
             return inputGradients;
         }
     }
+
+    // ---- Layer's setters, returning P so that they chain with this layer's own ----------------------------
+
+    @Override
+    @SuppressWarnings("unchecked")
+    public P name(String name) {
+        super.name(name);
+        return (P) this;
+    }
+
+    @Override
+    @SuppressWarnings("unchecked")
+    public P trainable(boolean trainable) {
+        super.trainable(trainable);
+        return (P) this;
+    }
+
+    @Override
+    @SuppressWarnings("unchecked")
+    public P inputShape(int... dims) {
+        super.inputShape(dims);
+        return (P) this;
+    }
 }

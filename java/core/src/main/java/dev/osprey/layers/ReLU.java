@@ -58,4 +58,24 @@ public final class ReLU extends ActivationLayer {
         return withCommonConfig(new ReLU(max == null ? null : max.floatValue(), (float) c.number("negative_slope", 0)),
                 c);
     }
+
+    // ---- Layer's setters, returning ReLU so that they chain with this layer's own ----------------------------
+
+    @Override
+    public ReLU name(String name) {
+        super.name(name);
+        return this;
+    }
+
+    @Override
+    public ReLU trainable(boolean trainable) {
+        super.trainable(trainable);
+        return this;
+    }
+
+    @Override
+    public ReLU inputShape(int... dims) {
+        super.inputShape(dims);
+        return this;
+    }
 }

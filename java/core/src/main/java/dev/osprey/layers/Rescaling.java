@@ -63,4 +63,24 @@ public final class Rescaling extends Layer implements dev.osprey.engine.Fusion.O
     public static Rescaling fromConfig(Config c) {
         return withCommonConfig(new Rescaling(c.number("scale"), c.number("offset", 0)), c);
     }
+
+    // ---- Layer's setters, returning Rescaling so that they chain with this layer's own ----------------------------
+
+    @Override
+    public Rescaling name(String name) {
+        super.name(name);
+        return this;
+    }
+
+    @Override
+    public Rescaling trainable(boolean trainable) {
+        super.trainable(trainable);
+        return this;
+    }
+
+    @Override
+    public Rescaling inputShape(int... dims) {
+        super.inputShape(dims);
+        return this;
+    }
 }

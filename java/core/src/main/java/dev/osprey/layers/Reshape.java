@@ -77,4 +77,24 @@ public final class Reshape extends Layer {
     public static Reshape fromConfig(Config c) {
         return withCommonConfig(new Reshape(c.integerList("target_shape")), c);
     }
+
+    // ---- Layer's setters, returning Reshape so that they chain with this layer's own ----------------------------
+
+    @Override
+    public Reshape name(String name) {
+        super.name(name);
+        return this;
+    }
+
+    @Override
+    public Reshape trainable(boolean trainable) {
+        super.trainable(trainable);
+        return this;
+    }
+
+    @Override
+    public Reshape inputShape(int... dims) {
+        super.inputShape(dims);
+        return this;
+    }
 }

@@ -29,4 +29,24 @@ public final class Softmax extends ActivationLayer {
         }
         return withCommonConfig(new Softmax(), c);
     }
+
+    // ---- Layer's setters, returning Softmax so that they chain with this layer's own ----------------------------
+
+    @Override
+    public Softmax name(String name) {
+        super.name(name);
+        return this;
+    }
+
+    @Override
+    public Softmax trainable(boolean trainable) {
+        super.trainable(trainable);
+        return this;
+    }
+
+    @Override
+    public Softmax inputShape(int... dims) {
+        super.inputShape(dims);
+        return this;
+    }
 }

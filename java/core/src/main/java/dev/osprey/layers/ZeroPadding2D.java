@@ -96,4 +96,24 @@ public final class ZeroPadding2D extends Layer implements Fusion.PaddingOnly, Fu
         }
         return withCommonConfig(layer, c);
     }
+
+    // ---- Layer's setters, returning ZeroPadding2D so that they chain with this layer's own ----------------------------
+
+    @Override
+    public ZeroPadding2D name(String name) {
+        super.name(name);
+        return this;
+    }
+
+    @Override
+    public ZeroPadding2D trainable(boolean trainable) {
+        super.trainable(trainable);
+        return this;
+    }
+
+    @Override
+    public ZeroPadding2D inputShape(int... dims) {
+        super.inputShape(dims);
+        return this;
+    }
 }

@@ -507,7 +507,8 @@ final class GraphImporter {
 
     private <L extends Layer> L named(NodeView n, L layer) {
         String source = !n.node.getName().isEmpty() ? n.node.getName() : n.output(0);
-        return layer.name(layerName(source));
+        layer.name(layerName(source));
+        return layer;
     }
 
     private static Value like(Value input, SymbolicTensor out) {
