@@ -1,7 +1,9 @@
 package dev.osprey.layers;
 
 import dev.osprey.Config;
+import dev.osprey.Shape;
 import dev.osprey.backend.Backend;
+import dev.osprey.backend.Pool2dSpec;
 import dev.osprey.backend.Tensor;
 import dev.osprey.engine.LayerRun;
 import dev.osprey.engine.PlanContext;
@@ -9,38 +11,101 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The element-wise product of two or more tensors of one shape, as Keras' Multiply (gates, attention masks). Input i's
- * gradient is the output's times every other input.
+ * The element-wise product of two or more tensors, as Keras' Multiply (gates, attention masks). The inputs have one
+ * shape, or some of them are channel gates: (1, 1, C) beside (H, W, C) feature maps, each gate's C values scaling every
+ * pixel of its sample, as squeeze-and-excitation blocks (MobileNetV3, EfficientNet) multiply them. Input i's gradient is
+ * the output's times every other input, summed over the pixels for a gate.
+ *
+ * <p>A gate runs on the backends' global average pooling: its pixels are the pooling's gradient scaled by H x W (one
+ * value copied to every pixel, rounded once), and its gradient is the pooling of the product's gradient scaled back.
  */
 public final class Multiply extends Merge implements dev.osprey.engine.Fusion.OwnInputGradients {
     @Override
+    public Shape outputShape(List<Shape> inputs) {
+        if (inputs.size() < 2) {
+            throw new IllegalArgumentException("Multiply: expected at least two inputs, received " + inputs.size());
+        }
+        Shape full = null;
+        for (Shape s : inputs) {
+            if (full == null || s.size() > full.size()) {
+                full = s;
+            }
+        }
+        for (Shape s : inputs) {
+            if (!s.equals(full) && !isGate(s, full)) {
+                throw new IllegalArgumentException("Multiply: expected inputs of one shape, or (1, 1, C) channel gates "
+                        + "beside (H, W, C) inputs, received " + inputs.stream().map(Shape::toString).toList());
+            }
+        }
+        return full;
+    }
+
+    /** Whether s is a (1, 1, C) gate of the (H, W, C) shape full. */
+    private static boolean isGate(Shape s, Shape full) {
+        return s.rank() == 3 && full.rank() == 3 && s.dim(0) == 1 && s.dim(1) == 1 && s.dim(2) == full.dim(2)
+                && !s.equals(full);
+    }
+
+    @Override
     public LayerRun plan(PlanContext ctx) {
         Backend backend = ctx.backend();
-        List<Tensor> inputs = ctx.inputs();
+        Shape full = ctx.outputShape();
         int[] shape = ctx.outputBatchShape();
+        List<Tensor> inputs = ctx.inputs();
+        int n = inputs.size();
+        Tensor wide = null; // an input of the output's shape (one exists: outputShape keeps the largest)
+        boolean[] gate = new boolean[n];
+        for (int i = 0; i < n; i++) {
+            gate[i] = isGate(ctx.inputShapes().get(i), full);
+            if (!gate[i] && wide == null) {
+                wide = inputs.get(i);
+            }
+        }
+        Pool2dSpec spread = full.rank() == 3
+                ? Pool2dSpec.global(Pool2dSpec.Mode.AVERAGE, ctx.batch(), full.dim(0), full.dim(1), full.dim(2)) : null;
+        float pixels = spread == null ? 1 : (float) full.dim(0) * full.dim(1);
+        long workspaceFloats = spread == null ? 0 : backend.pool2dWorkspaceSize(spread);
+        Tensor workspace = workspaceFloats > 0 ? ctx.allocate(Math.toIntExact(workspaceFloats)) : null;
+        Tensor[] operand = new Tensor[n]; // each input at the output's shape: a gate's spread over the pixels
+        for (int i = 0; i < n; i++) {
+            operand[i] = gate[i] ? ctx.allocate(shape) : inputs.get(i);
+        }
         Tensor output = ctx.allocateOutput();
         List<Tensor> dInputs = new ArrayList<>();
-        for (int i = 0; i < inputs.size(); i++) {
+        for (int i = 0; i < n; i++) {
             dInputs.add(ctx.needsInputGradient(i) ? ctx.allocateInputGradient(i) : null);
         }
+        java.util.function.Supplier<Tensor> gateProduct = ctx.allocateOnFirstUse(shape);
+        Tensor x = wide;
         List<Tensor> inputGradients = LayerRun.gradients(dInputs.toArray(Tensor[]::new));
         return LayerRun.of(output, seed -> {
-            backend.multiply(inputs.get(0), inputs.get(1), output);
-            for (int i = 2; i < inputs.size(); i++) {
-                backend.multiply(output, inputs.get(i), output);
+            for (int i = 0; i < n; i++) {
+                if (gate[i]) { // the average pooling's gradient of (gate x pixels) is the gate at every pixel
+                    backend.pool2dBackward(spread, x, inputs.get(i), inputs.get(i), workspace, operand[i]);
+                    backend.scale(operand[i], pixels, 0, operand[i]);
+                }
+            }
+            backend.multiply(operand[0], operand[1], output);
+            for (int i = 2; i < n; i++) {
+                backend.multiply(output, operand[i], output);
             }
         }, dOutput -> {
-            for (int i = 0; i < inputs.size(); i++) {
+            for (int i = 0; i < n; i++) {
                 Tensor d = dInputs.get(i);
                 if (d == null) {
                     continue;
                 }
+                Tensor product = gate[i] ? gateProduct.get() : d;
                 boolean first = true;
-                for (int j = 0; j < inputs.size(); j++) {
+                for (int j = 0; j < n; j++) {
                     if (j != i) {
-                        backend.multiply(first ? dOutput : d, inputs.get(j), d);
+                        backend.multiply(first ? dOutput : product, operand[j], product);
                         first = false;
                     }
+                }
+                if (gate[i]) { // the sum over the pixels: their average, scaled back
+                    backend.pool2dForward(spread, product, d, workspace);
+                    backend.scale(d, pixels, 0, d);
                 }
             }
         }, inputGradients);

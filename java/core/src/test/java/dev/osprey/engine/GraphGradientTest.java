@@ -122,6 +122,18 @@ class GraphGradientTest {
                     x = new Dense(6, Activation.TANH).apply(new Flatten().apply(x));
                     return new SymbolicTensor[] {in, new Dense(CLASSES).apply(new Dropout(0.25).apply(x))};
                 })),
+                Arguments.of(new Case("squeeze-and-excitation: (1, 1, C) gates multiply (H, W, C), either side, twice",
+                        () -> {
+                    Input in = Input.shape(5, 3, 2);
+                    SymbolicTensor x = new Conv2D(4, 3, Activation.TANH).padding(Padding.SAME).apply(in);
+                    SymbolicTensor squeezed = new GlobalAveragePooling2D().keepDims(true).apply(x);
+                    SymbolicTensor s = new Conv2D(2, 1, Activation.RELU).apply(squeezed);
+                    SymbolicTensor gate = new Conv2D(4, 1, Activation.SIGMOID).apply(s);
+                    SymbolicTensor other = new Conv2D(4, 1, Activation.TANH).apply(squeezed);
+                    x = new Multiply().apply(x, gate);
+                    x = new Multiply().apply(other, x, gate); // a gate first, a feature map between two gates
+                    return new SymbolicTensor[] {in, new Dense(CLASSES).apply(new Flatten().apply(x))};
+                })),
                 Arguments.of(new Case("fused in the plan: conv takes a LeakyReLU and a GELU layer, batch norm a ReLU",
                         () -> {
                     Input in = Input.shape(6, 6, 3);

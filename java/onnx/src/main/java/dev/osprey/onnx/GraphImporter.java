@@ -1026,14 +1026,25 @@ final class GraphImporter {
         List<Value> in = new ArrayList<>();
         for (int i = 0; i < n.inputCount(); i++) {
             Value v = data(n, i);
-            if (!in.isEmpty() && (v.layout() != in.get(0).layout() || !v.shape().equals(in.get(0).shape()))) {
-                throw n.error("expected inputs of one shape (broadcasting is not supported), received ONNX shapes (N, "
+            if (!in.isEmpty() && (v.layout() != in.get(0).layout() || !v.shape().equals(in.get(0).shape()))
+                    && !(layer instanceof Multiply && v.layout() == in.get(0).layout() && gatePair(v, in.get(0)))) {
+                throw n.error("expected inputs of one shape" + (layer instanceof Multiply
+                        ? ", or (N, C, 1, 1) channel gates beside (N, C, H, W) feature maps" : "")
+                        + " (other broadcasting is not supported), received ONNX shapes (N, "
                         + joinDims(in.get(0).onnxDims()) + ") and (N, " + joinDims(v.onnxDims()) + ")");
             }
             in.add(v);
         }
         SymbolicTensor out = named(n, layer).apply(in.stream().map(Value::tensor).toArray(SymbolicTensor[]::new));
         put(n, like(in.get(0), out));
+    }
+
+    /** Whether one of two feature maps is the other's channel gate: (1, 1, C) beside (H, W, C) in Osprey's shapes. */
+    private static boolean gatePair(Value a, Value b) {
+        Shape x = a.shape(), y = b.shape();
+        Shape gate = x.size() <= y.size() ? x : y, full = gate == x ? y : x;
+        return gate.rank() == 3 && full.rank() == 3 && gate.dim(0) == 1 && gate.dim(1) == 1
+                && gate.dim(2) == full.dim(2);
     }
 
     private void concat(NodeView n) throws OnnxImportException {

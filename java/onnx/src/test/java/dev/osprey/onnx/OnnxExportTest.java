@@ -101,6 +101,16 @@ class OnnxExportTest {
                             SymbolicTensor r = new Reshape(6, 72).apply(new Flatten().apply(t));
                             return new Softmax().apply(new Dense(3).apply(new Flatten().apply(r)));
                         })),
+                new Case("squeeze-and-excitation: (1, 1, C) gates multiply feature maps, on either side",
+                        () -> functional(Shape.of(5, 7, 3), x -> {
+                            SymbolicTensor f = new Conv2D(6, 3).padding(Padding.SAME).apply(x);
+                            SymbolicTensor se = new GlobalAveragePooling2D().keepDims(true).apply(f);
+                            se = new Conv2D(2, 1, dev.osprey.Activation.RELU).apply(se);
+                            SymbolicTensor gate = new Conv2D(6, 1, dev.osprey.Activation.SIGMOID).apply(se);
+                            SymbolicTensor g = new Multiply().apply(f, gate);
+                            g = new Multiply().apply(gate, new Conv2D(6, 1).apply(g));
+                            return new Dense(4).apply(new GlobalAveragePooling2D().apply(g));
+                        })),
                 new Case("every activation", () -> functional(Shape.of(4, 4, 3), x -> {
                     SymbolicTensor h = new Conv2D(8, 1, dev.osprey.Activation.GELU).apply(x);
                     for (dev.osprey.Activation a : List.of(dev.osprey.Activation.SIGMOID, dev.osprey.Activation.TANH,
