@@ -825,29 +825,42 @@ final class GraphImporter {
         int h = x.shape().dim(0);
         int w = x.shape().dim(1);
         int[] pads = pads(n, h, w, kernel, strides, dilations);
-        if (n.integer("ceil_mode", 0) != 0) {
-            int floorH = (h + pads[0] + pads[1] - kernel[0]) / strides[0] + 1;
-            int floorW = (w + pads[2] + pads[3] - kernel[1]) / strides[1] + 1;
-            int ceilH = -Math.floorDiv(-(h + pads[0] + pads[1] - kernel[0]), strides[0]) + 1;
-            int ceilW = -Math.floorDiv(-(w + pads[2] + pads[3] - kernel[1]), strides[1]) + 1;
-            if (ceilH != floorH || ceilW != floorW) {
-                throw n.unsupported("ceil_mode", 1, "0, or 1 where it gives the same output size");
-            }
-        }
+        // ceil_mode: the windows that a floor division leaves out at the bottom and right run over padding that the
+        // pooling never counts (PyTorch's rule: no window starts beyond the input and its leading padding)
+        int extraH = n.integer("ceil_mode", 0) != 0 ? ceilPadding(h, pads[0], pads[1], kernel[0], strides[0]) : 0;
+        int extraW = n.integer("ceil_mode", 0) != 0 ? ceilPadding(w, pads[2], pads[3], kernel[1], strides[1]) : 0;
         SymbolicTensor in = x.tensor();
-        boolean padded = pads[0] + pads[1] + pads[2] + pads[3] > 0;
+        boolean padded = pads[0] + pads[1] + pads[2] + pads[3] + extraH + extraW > 0;
         SymbolicTensor out;
         if (max) {
             MaxPooling2D p = new MaxPooling2D(kernel[0], kernel[1]).strides(strides[0], strides[1]);
-            out = named(n, padded ? p.padding(pads[0], pads[1], pads[2], pads[3]) : p).apply(in);
-        } else if (padded && n.integer("count_include_pad", 0) != 0) { // zeros counted: pad with zeros, then average
+            out = named(n, padded ? p.padding(pads[0], pads[1] + extraH, pads[2], pads[3] + extraW) : p).apply(in);
+        } else if (pads[0] + pads[1] + pads[2] + pads[3] > 0 && n.integer("count_include_pad", 0) != 0) {
+            // zeros counted: pad with zeros, then average (a ceil_mode window's overhang still not counted)
             in = named(n, new ZeroPadding2D(pads[0], pads[1], pads[2], pads[3])).apply(in);
-            out = named(n, new AveragePooling2D(kernel[0], kernel[1]).strides(strides[0], strides[1])).apply(in);
+            AveragePooling2D p = new AveragePooling2D(kernel[0], kernel[1]).strides(strides[0], strides[1]);
+            out = named(n, extraH + extraW > 0 ? p.padding(0, extraH, 0, extraW) : p).apply(in);
         } else {
             AveragePooling2D p = new AveragePooling2D(kernel[0], kernel[1]).strides(strides[0], strides[1]);
-            out = named(n, padded ? p.padding(pads[0], pads[1], pads[2], pads[3]) : p).apply(in);
+            out = named(n, padded ? p.padding(pads[0], pads[1] + extraH, pads[2], pads[3] + extraW) : p).apply(in);
         }
         put(n, Value.channelsLast(out));
+    }
+
+    /**
+     * The padding ceil_mode adds after an axis: its output is ceil((in + padded - kernel) / stride) + 1 windows, less
+     * one where the last would start beyond the input and its leading padding, as PyTorch and ONNX Runtime count.
+     */
+    static int ceilPadding(int in, int before, int after, int kernel, int stride) {
+        int span = in + before + after - kernel;
+        if (span < 0) {
+            return 0; // no window fits: the pooling refuses the shape itself
+        }
+        int out = -Math.floorDiv(-span, stride) + 1;
+        if ((long) (out - 1) * stride >= in + before) {
+            out--;
+        }
+        return Math.max(0, (out - 1) * stride + kernel - (in + before + after));
     }
 
     private void globalPool(NodeView n, Layer keepingDims) throws OnnxImportException {
