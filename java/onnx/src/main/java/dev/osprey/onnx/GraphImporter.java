@@ -317,6 +317,7 @@ final class GraphImporter {
                 case "MaxPool", "AveragePool" -> pool(n);
                 case "GlobalAveragePool" -> globalPool(n, new GlobalAveragePooling2D().keepDims(true));
                 case "GlobalMaxPool" -> globalPool(n, new GlobalMaxPooling2D().keepDims(true));
+                case "ReduceMean", "ReduceMax" -> spatialReduction(n);
                 case "Gemm" -> gemm(n);
                 case "MatMul" -> matMul(n);
                 case "Add", "Sum" -> add(n);
@@ -869,6 +870,40 @@ final class GraphImporter {
         put(n, Value.channelsLast(named(n, keepingDims).apply(x.tensor())));
     }
 
+    /**
+     * ReduceMean or ReduceMax over a feature map's height and width (PyTorch's x.mean((2, 3)), MNASNet's and
+     * ShuffleNet's global pooling) as a global pooling, keeping the axes or not. Any other axes are refused, naming them.
+     */
+    private void spatialReduction(NodeView n) throws OnnxImportException {
+        n.allowOnly("axes", "keepdims", "noop_with_empty_axes");
+        Value x = data(n, 0);
+        int[] axes = n.integers("axes", null);
+        if (axes == null && n.inputCount() > 1 && !n.input(1).isEmpty()) { // opset 18: the axes as an input
+            float[] given = constant(n, 1, "axes").asFloats();
+            axes = new int[given.length];
+            for (int i = 0; i < given.length; i++) {
+                axes[i] = (int) given[i];
+            }
+        }
+        int rank = x.onnxRank();
+        java.util.SortedSet<Integer> normalized = new java.util.TreeSet<>();
+        for (int a : axes == null ? new int[0] : axes) {
+            normalized.add(a < 0 ? a + rank : a);
+        }
+        if (x.layout() != Value.Layout.CHANNELS_LAST || !normalized.equals(java.util.Set.of(2, 3))) {
+            throw n.error("expected a reduction over the height and width of a feature map (N, C, H, W), axes [2, 3], "
+                    + "which is a global pooling; received axes " + (axes == null ? "absent (every axis)"
+                    : Arrays.toString(axes)) + " of ONNX shape (N, " + joinDims(x.onnxDims()) + ")"
+                    + (n.op.equals("ReduceMean") && normalized.equals(java.util.Set.of(rank - 1))
+                    ? " (a mean over the last axis, as a LayerNormalization computes, is not supported)" : ""));
+        }
+        boolean keep = n.integer("keepdims", 1) != 0;
+        Layer pool = n.op.equals("ReduceMean") ? new GlobalAveragePooling2D().keepDims(keep)
+                : new GlobalMaxPooling2D().keepDims(keep);
+        SymbolicTensor out = named(n, pool).apply(x.tensor());
+        put(n, keep ? Value.channelsLast(out) : Value.plain(out));
+    }
+
     // ---- dense ------------------------------------------------------------------------------------------
 
     private void gemm(NodeView n) throws OnnxImportException {
@@ -1193,8 +1228,12 @@ final class GraphImporter {
         } else if (x.layout() == Value.Layout.PLAIN) {
             put(n, Value.plain(named(n, new Reshape(sample)).apply(x.tensor())));
         } else {
+            boolean channelGroups = in.length == 3 && sample.length == 4 && sample[0] * sample[1] == in[0]
+                    && sample[2] == in[1] && sample[3] == in[2];
             throw n.error("reshaping a feature map (N, " + joinDims(in) + ") to (N, " + joinDims(sample) + ") is not "
-                    + "supported (Osprey keeps feature maps channels-last)");
+                    + "supported (Osprey holds feature maps channels-last and reshapes only other tensors"
+                    + (channelGroups ? "; this one splits the channels into groups, a channel shuffle as in ShuffleNet, "
+                    + "which Osprey does not import" : "") + ")");
         }
     }
 
