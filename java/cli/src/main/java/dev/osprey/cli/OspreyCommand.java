@@ -118,7 +118,21 @@ public final class OspreyCommand implements Runnable {
             err.flush();
             return 1;
         });
-        return cli.execute(args);
+        try {
+            return cli.execute(args);
+        } catch (OutOfMemoryError e) { // not an Exception, so picocli's handlers never see it
+            return outOfMemory(e, System.err, Runtime.getRuntime().maxMemory());
+        }
+    }
+
+    /** One line for a Java heap that ran out: how large it was, and how to give java more. Exit code 1. */
+    static int outOfMemory(OutOfMemoryError e, java.io.PrintStream err, long maxHeapBytes) {
+        long mb = maxHeapBytes >> 20;
+        long suggested = Math.max(2, (maxHeapBytes >> 30) * 2 + 1);
+        err.println("osprey: error: the Java heap ran out (" + e.getMessage() + ", at most " + mb + " MB): give java "
+                + "more, e.g. OSPREY_JAVA_OPTS=-Xmx" + suggested + "g ./osprey ...");
+        err.flush();
+        return 1;
     }
 
     private static void defaultProperty(String name, String value) {

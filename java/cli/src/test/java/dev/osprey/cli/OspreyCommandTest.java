@@ -126,6 +126,18 @@ class OspreyCommandTest {
                 () -> t.optimizer(1000)).getMessage().contains("--warmup-epochs"));
     }
 
+    /** A Java heap that runs out (VGG-size imports at the default heap) is one line saying how to give java more. */
+    @Test
+    void anExhaustedHeapIsOneLineNamingTheOptionThatRaisesIt() {
+        var bytes = new java.io.ByteArrayOutputStream();
+        int code = OspreyCommand.outOfMemory(new OutOfMemoryError("Java heap space"), new java.io.PrintStream(bytes,
+                true, java.nio.charset.StandardCharsets.UTF_8), 1536L << 20);
+        String err = bytes.toString(java.nio.charset.StandardCharsets.UTF_8);
+        assertEquals(1, code);
+        assertEquals(1, err.lines().count(), err);
+        assertTrue(err.contains("Java heap space, at most 1536 MB") && err.contains("OSPREY_JAVA_OPTS=-Xmx3g"), err);
+    }
+
     /** import: a PyTorch-exported ONNX file, checked against PyTorch's outputs, becomes an Osprey model file. */
     @Test
     void importAnOnnxFileVerifyItAndSaveIt() throws Exception {
