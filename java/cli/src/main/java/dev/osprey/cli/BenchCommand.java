@@ -167,9 +167,13 @@ final class BenchCommand implements Callable<Integer> {
             return Models.compiledTutorialCnn(device);
         }
         Model m = Model.load(modelFile, device);
-        if (m.optimizer() == null) {
-            m.close();
-            throw new IllegalArgumentException(modelFile + " holds no compile settings, so it can't be trained");
+        if (m.optimizer() == null) { // an imported model: trained, for the figures, as a classifier with Adam
+            try {
+                Evaluation.compiled(m, "bench");
+            } catch (RuntimeException e) {
+                m.close();
+                throw e;
+            }
         }
         return m;
     }

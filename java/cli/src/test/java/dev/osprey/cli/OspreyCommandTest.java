@@ -218,6 +218,14 @@ class OspreyCommandTest {
         try (dev.osprey.Model q = dev.osprey.Model.load(quantized)) {
             assertEquals(null, q.loss(), "saved as it came, with no loss added");
         }
+        // bench trains it, for the figures, as evaluate does (it refused: "holds no compile settings")
+        Run bench = run("bench", model.toString(), "--seconds", "0.05", "--json", dir.resolve("logits.json").toString(),
+                "--chart", dir.resolve("logits.png").toString());
+        assertEquals(0, bench.exitCode(), bench.err());
+        assertTrue(bench.out().matches("(?s).*\\ncpu\\s+[0-9,]+\\s+[0-9.]+\\s+[0-9,]+.*"), bench.out());
+        try (dev.osprey.Model m = dev.osprey.Model.load(model)) {
+            assertEquals(null, m.loss(), "the file is left as it was");
+        }
     }
 
     /** Each line of predict --top-k 10 shows 10 probabilities (not logits) that sum to 1. */
