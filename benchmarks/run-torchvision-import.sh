@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 zoo=${ZOO_DIR:-/tmp/osprey-zoo}
 stamp=$(date -u +%Y-%m-%dT%H%MZ)
 out=benchmarks/results/torchvision-import-$stamp.md
+mkdir -p "$zoo"
 /usr/bin/python3 benchmarks/onnx/torchvision_zoo.py "$zoo" "$@" | tee "$zoo.export.log"
 names=("$@")
 if [ ${#names[@]} -eq 0 ]; then
@@ -30,13 +31,13 @@ for n in "${names[@]}"; do
         echo "| $n | not exported (see $zoo.export.log) | |" >>"$out"
         continue
     fi
-    log=$(timeout 600 ./osprey import "$zoo/$n.onnx" -o "$zoo/$n.osprey" --verify "$zoo/$n/test_data_set_0" 2>&1) || true
-    if verified=$(grep -o 'largest error [^ ]*' <<<"$log"); then
-        seconds=$(grep -o 'in [0-9.]* s;' <<<"$log" | tr -d 'in s;')
+    if log=$(timeout 600 ./osprey import "$zoo/$n.onnx" -o "$zoo/$n.osprey" --verify "$zoo/$n/test_data_set_0" 2>&1); then
+        verified=$(grep -o 'largest error [^ ]*' <<<"$log" || true)
+        seconds=$(grep -o 'in [0-9.,]* s;' <<<"$log" | tr -d 'in s;' || true)
         echo "| $n | imports, matches PyTorch to ${verified#largest error } | ${seconds} s |" >>"$out"
     else
-        reason=$(tail -1 <<<"$log" | sed 's/^osprey: error: //; s/|/\\|/g')
-        echo "| $n | refused: $reason | |" >>"$out"
+        reason=$(grep -v '^osprey: building\|^\[' <<<"$log" | tail -2 | tr '\n' ' ' | sed 's/osprey: error: //g; s/|/\\|/g')
+        echo "| $n | refused or failed: $reason | |" >>"$out"
     fi
     rm -f "$zoo/$n.osprey"
     echo "$n done" >&2

@@ -8,6 +8,7 @@ the default opset and constant folding: the file a PyTorch user gets from torch.
 the same inputs and outputs. Each model is written as OUT_DIR/NAME.onnx and OUT_DIR/NAME/test_data_set_0/{input_0,
 output_0}.pb (ONNX's test-data layout, which `osprey import --verify` reads).
 """
+import inspect
 import os
 import sys
 
@@ -72,7 +73,10 @@ def export(out, name):
     x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(2))
     path = os.path.join(out, name + ".onnx")
     # gradients on: under no_grad, torch 1.13 routes ViT's attention through a fused op it cannot export
-    torch.onnx.export(model, x, path, do_constant_folding=True, input_names=["input"], output_names=["output"])
+    options = dict(do_constant_folding=True, input_names=["input"], output_names=["output"])
+    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
+        options["dynamo"] = False  # torch 2.9 made the dynamo exporter the default: keep the TorchScript one's graphs
+    torch.onnx.export(model, x, path, **options)
     with torch.no_grad():
         y = model(x)
     onnx.checker.check_model(onnx.load(path))
