@@ -102,6 +102,12 @@ public final class OspreyCommand implements Runnable {
         });
         cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
             PrintWriter err = commandLine.getErr();
+            for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
+                if (t instanceof OutOfMemoryError oom) { // from a worker thread, wrapped
+                    err.flush();
+                    return outOfMemory(oom, System.err, Runtime.getRuntime().maxMemory());
+                }
+            }
             if (e instanceof IllegalArgumentException || e instanceof IOException || e instanceof BackendException
                     || e instanceof IllegalStateException || e instanceof java.io.UncheckedIOException
                     || e instanceof dev.osprey.TrainingDivergedException
@@ -127,10 +133,15 @@ public final class OspreyCommand implements Runnable {
 
     /** One line for a Java heap that ran out: how large it was, and how to give java more. Exit code 1. */
     static int outOfMemory(OutOfMemoryError e, java.io.PrintStream err, long maxHeapBytes) {
-        long mb = maxHeapBytes >> 20;
-        long suggested = Math.max(2, (maxHeapBytes >> 30) * 2 + 1);
-        err.println("osprey: error: the Java heap ran out (" + e.getMessage() + ", at most " + mb + " MB): give java "
-                + "more, e.g. OSPREY_JAVA_OPTS=-Xmx" + suggested + "g ./osprey ...");
+        String what = String.valueOf(e.getMessage());
+        if (what.contains("Java heap space") || what.contains("GC overhead") || what.contains("array size")) {
+            long mb = maxHeapBytes >> 20;
+            long suggested = Math.max(2, (maxHeapBytes >> 30) * 2 + 1);
+            err.println("osprey: error: the Java heap ran out (" + what + ", at most " + mb + " MB): give java more, "
+                    + "e.g. OSPREY_JAVA_OPTS=-Xmx" + suggested + "g ./osprey ...");
+        } else { // threads, metaspace, direct buffers: not the heap's size
+            err.println("osprey: error: out of memory: " + what);
+        }
         err.flush();
         return 1;
     }

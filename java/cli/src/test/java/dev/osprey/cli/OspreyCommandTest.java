@@ -136,6 +136,11 @@ class OspreyCommandTest {
         assertEquals(1, code);
         assertEquals(1, err.lines().count(), err);
         assertTrue(err.contains("Java heap space, at most 1536 MB") && err.contains("OSPREY_JAVA_OPTS=-Xmx3g"), err);
+        bytes.reset();
+        OspreyCommand.outOfMemory(new OutOfMemoryError("unable to create native thread"), new java.io.PrintStream(
+                bytes, true, java.nio.charset.StandardCharsets.UTF_8), 1536L << 20);
+        err = bytes.toString(java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(err.contains("out of memory: unable to create native thread") && !err.contains("-Xmx"), err);
     }
 
     /** import: a PyTorch-exported ONNX file, checked against PyTorch's outputs, becomes an Osprey model file. */

@@ -139,7 +139,12 @@ public final class ModelFile {
          * cost one CRC pass. Files with deflated weights (the format's first writers) read as before.
          */
         void zip(java.io.OutputStream out) throws IOException {
-            ZipOutputStream zip = new ZipOutputStream(out);
+            try (ZipOutputStream zip = new ZipOutputStream(out)) { // closes out too
+                zipInto(zip);
+            }
+        }
+
+        private void zipInto(ZipOutputStream zip) throws IOException {
             zip.putNextEntry(new ZipEntry(MODEL_JSON));
             zip.write(json);
             zip.closeEntry();
@@ -153,7 +158,6 @@ public final class ModelFile {
             zip.putNextEntry(stored);
             zip.write(weights);
             zip.closeEntry();
-            zip.finish();
         }
     }
 

@@ -53,22 +53,26 @@ public final class Multiply extends Merge implements dev.osprey.engine.Fusion.Ow
         int[] shape = ctx.outputBatchShape();
         List<Tensor> inputs = ctx.inputs();
         int n = inputs.size();
-        Tensor wide = null; // an input of the output's shape (one exists: outputShape keeps the largest)
         boolean[] gate = new boolean[n];
+        int gates = 0;
+        Tensor wide = null; // an input of the output's shape (one exists: outputShape keeps the largest)
         for (int i = 0; i < n; i++) {
             gate[i] = isGate(ctx.inputShapes().get(i), full);
+            gates += gate[i] ? 1 : 0;
             if (!gate[i] && wide == null) {
                 wide = inputs.get(i);
             }
         }
-        Pool2dSpec spread = full.rank() == 3
-                ? Pool2dSpec.global(Pool2dSpec.Mode.AVERAGE, ctx.batch(), full.dim(0), full.dim(1), full.dim(2)) : null;
-        float pixels = spread == null ? 1 : (float) full.dim(0) * full.dim(1);
-        long workspaceFloats = spread == null ? 0 : backend.pool2dWorkspaceSize(spread);
-        Tensor workspace = workspaceFloats > 0 ? ctx.allocate(Math.toIntExact(workspaceFloats)) : null;
-        Tensor[] operand = new Tensor[n]; // each input at the output's shape: a gate's spread over the pixels
+        Spread spread = gates == 0 ? null : new Spread(ctx, full, wide);
+        // Each input at the output's shape. A training plan keeps every gate spread for the backward pass; an inference
+        // plan spreads the first gate into the output and any other into one scratch tensor.
+        Tensor[] operand = new Tensor[n];
+        Tensor scratch = null;
         for (int i = 0; i < n; i++) {
-            operand[i] = gate[i] ? ctx.allocate(shape) : inputs.get(i);
+            operand[i] = !gate[i] ? inputs.get(i) : ctx.backward() ? ctx.allocate(shape) : null;
+        }
+        if (!ctx.backward() && gates > 1) {
+            scratch = ctx.allocate(shape);
         }
         Tensor output = ctx.allocateOutput();
         List<Tensor> dInputs = new ArrayList<>();
@@ -76,13 +80,31 @@ public final class Multiply extends Merge implements dev.osprey.engine.Fusion.Ow
             dInputs.add(ctx.needsInputGradient(i) ? ctx.allocateInputGradient(i) : null);
         }
         java.util.function.Supplier<Tensor> gateProduct = ctx.allocateOnFirstUse(shape);
-        Tensor x = wide;
+        Tensor spareGates = scratch;
+        boolean gatesStartTheOutput = gates > 0 && !ctx.backward();
         List<Tensor> inputGradients = LayerRun.gradients(dInputs.toArray(Tensor[]::new));
         return LayerRun.of(output, seed -> {
+            if (gatesStartTheOutput) {
+                boolean started = false;
+                for (int i = 0; i < n; i++) {
+                    if (gate[i]) {
+                        spread.into(inputs.get(i), started ? spareGates : output);
+                        if (started) {
+                            backend.multiply(output, spareGates, output);
+                        }
+                        started = true;
+                    }
+                }
+                for (int i = 0; i < n; i++) {
+                    if (!gate[i]) {
+                        backend.multiply(output, inputs.get(i), output);
+                    }
+                }
+                return;
+            }
             for (int i = 0; i < n; i++) {
-                if (gate[i]) { // the average pooling's gradient of (gate x pixels) is the gate at every pixel
-                    backend.pool2dBackward(spread, x, inputs.get(i), inputs.get(i), workspace, operand[i]);
-                    backend.scale(operand[i], pixels, 0, operand[i]);
+                if (gate[i]) {
+                    spread.into(inputs.get(i), operand[i]);
                 }
             }
             backend.multiply(operand[0], operand[1], output);
@@ -103,12 +125,42 @@ public final class Multiply extends Merge implements dev.osprey.engine.Fusion.Ow
                         first = false;
                     }
                 }
-                if (gate[i]) { // the sum over the pixels: their average, scaled back
-                    backend.pool2dForward(spread, product, d, workspace);
-                    backend.scale(d, pixels, 0, d);
+                if (gate[i]) {
+                    spread.sum(product, d);
                 }
             }
         }, inputGradients);
+    }
+
+    /**
+     * A (1, 1, C) gate spread over the (H, W, C) pixels of its sample, and back: the average pooling's gradient of (gate
+     * x pixels) is the gate at every pixel (within a rounding), and the sum over the pixels is their average scaled.
+     */
+    private static final class Spread {
+        private final Backend backend;
+        private final Pool2dSpec spec;
+        private final float pixels;
+        private final Tensor workspace;
+        private final Tensor wide; // a tensor of the output's shape, for the pooling's x (average pooling reads none)
+
+        Spread(PlanContext ctx, Shape full, Tensor wide) {
+            this.backend = ctx.backend();
+            this.spec = Pool2dSpec.global(Pool2dSpec.Mode.AVERAGE, ctx.batch(), full.dim(0), full.dim(1), full.dim(2));
+            this.pixels = (float) full.dim(0) * full.dim(1);
+            long workspaceFloats = backend.pool2dWorkspaceSize(spec);
+            this.workspace = workspaceFloats > 0 ? ctx.allocate(Math.toIntExact(workspaceFloats)) : null;
+            this.wide = wide;
+        }
+
+        void into(Tensor gate, Tensor target) {
+            backend.pool2dBackward(spec, wide, gate, gate, workspace, target);
+            backend.scale(target, pixels, 0, target);
+        }
+
+        void sum(Tensor values, Tensor gateGradient) {
+            backend.pool2dForward(spec, values, gateGradient, workspace);
+            backend.scale(gateGradient, pixels, 0, gateGradient);
+        }
     }
 
     /** Reads the layer from a model file's config (Keras' from_config). */

@@ -29,25 +29,31 @@ class MultiplyGateTest {
     Path dir;
 
     @Test
-    void aGateScalesEveryPixelOfItsSample() {
+    void gatesScaleEveryPixelOfTheirSample() {
         int batch = 2, h = 3, w = 5, c = 4;
         Input x = Input.shape(h, w, c);
         Input g = Input.shape(1, 1, c);
-        try (Model model = new Model(List.of(x, g), List.of(new Multiply().apply(g, x)))) {
-            NDArray images = random(new Random(1), batch, h, w, c);
-            NDArray gates = random(new Random(2), batch, 1, 1, c);
-            float[] out = model.predict(List.of(images, gates), batch).get(0).data();
-            float[] expected = new float[batch * h * w * c];
-            for (int n = 0; n < batch; n++) {
-                for (int p = 0; p < h * w; p++) {
-                    for (int k = 0; k < c; k++) {
-                        int i = (n * h * w + p) * c + k;
-                        expected[i] = images.data()[i] * gates.data()[n * c + k];
-                    }
+        Input g2 = Input.shape(1, 1, c);
+        NDArray images = random(new Random(1), batch, h, w, c);
+        NDArray gates = random(new Random(2), batch, 1, 1, c);
+        NDArray gates2 = random(new Random(3), batch, 1, 1, c);
+        float[] one = new float[batch * h * w * c];
+        float[] two = new float[batch * h * w * c];
+        for (int n = 0; n < batch; n++) {
+            for (int p = 0; p < h * w; p++) {
+                for (int k = 0; k < c; k++) {
+                    int i = (n * h * w + p) * c + k;
+                    one[i] = gates.data()[n * c + k] * images.data()[i];
+                    two[i] = one[i] * gates2.data()[n * c + k];
                 }
             }
-            // 15 pixels: the gate is spread by an average pooling's gradient scaled back, within a rounding or two
-            assertArrayEquals(expected, out, 1e-6f);
+        }
+        // 15 pixels: a gate is spread by an average pooling's gradient scaled back, within a rounding or two
+        try (Model model = new Model(List.of(x, g), List.of(new Multiply().apply(g, x)))) {
+            assertArrayEquals(one, model.predict(List.of(images, gates), batch).get(0).data(), 1e-6f);
+        }
+        try (Model model = new Model(List.of(x, g, g2), List.of(new Multiply().apply(g, x, g2)))) {
+            assertArrayEquals(two, model.predict(List.of(images, gates, gates2), batch).get(0).data(), 1e-6f);
         }
     }
 

@@ -885,6 +885,10 @@ final class GraphImporter {
                 axes[i] = (int) given[i];
             }
         }
+        if ((axes == null || axes.length == 0) && n.integer("noop_with_empty_axes", 0) != 0) {
+            put(n, x); // no axes, and told that means none: the identity
+            return;
+        }
         int rank = x.onnxRank();
         java.util.SortedSet<Integer> normalized = new java.util.TreeSet<>();
         for (int a : axes == null ? new int[0] : axes) {
