@@ -53,8 +53,9 @@ final class BenchCommand implements Callable<Integer> {
     List<String> precisions;
 
     @Option(names = "--layers", arity = "0..1", fallbackValue = "15", paramLabel = "N",
-            description = "Also profile layer by layer on each device (a training step at batch 256, inference at "
-                    + "batch 256 and 1) and print the N slowest layers of each (N: 15 when not given).")
+            description = "Also profile layer by layer on each device (a training step and inference at batch 256, "
+                    + "32 for images larger than 64x64, and inference at batch 1) and print the N slowest layers of "
+                    + "each (N: 15 when not given).")
     Integer layers;
 
     private final List<Map<String, Object>> profiles = new ArrayList<>();
@@ -89,13 +90,14 @@ final class BenchCommand implements Callable<Integer> {
         for (Device device : devices) {
             System.out.println("measuring " + device + " ...");
             try (Model model = model(device)) {
-                NDArray[] data = data(model);
-                results.add(ModelBenchmark.run(model, data[0], data[1], seconds));
+                ModelBenchmark.Batches batches = ModelBenchmark.Batches.forInput(model.inputShape());
+                NDArray[] data = data(model, batches);
+                results.add(ModelBenchmark.run(model, data[0], data[1], seconds, batches));
                 for (dev.osprey.Precision precision : extra) {
-                    precisionRows.add(inferenceRow(model, data[0], device, precision));
+                    precisionRows.add(inferenceRow(model, data[0], device, precision, batches.inference()));
                 }
                 if (layers != null) {
-                    profileLayers(model, data[0], data[1]);
+                    profileLayers(model, data[0], data[1], batches.inference());
                 }
             }
         }
@@ -111,11 +113,11 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     /**
-     * Prints (and keeps for the JSON) the model's per-layer profiles on its device: a training step at batch 256,
-     * inference at batch 256 and at batch 1, each over about --seconds.
+     * Prints (and keeps for the JSON) the model's per-layer profiles on its device: a training step and inference at
+     * the benchmark's inference batch size (256 for small images), and inference at batch 1, each over about --seconds.
      */
-    private void profileLayers(Model model, NDArray x, NDArray y) {
-        int rows = Math.min(256, x.rows());
+    private void profileLayers(Model model, NDArray x, NDArray y, int batch) {
+        int rows = Math.min(batch, x.rows());
         NDArray bx = x.slice(0, rows);
         NDArray by = y.slice(0, rows);
         LayerProfile training = forAboutSeconds(calls -> model.profileTraining(bx, by, calls));
@@ -138,8 +140,8 @@ final class BenchCommand implements Callable<Integer> {
         return profile.apply((int) Math.max(2, Math.min(10_000, seconds * 1000 / Math.max(probe.wallMs(), 1e-3))));
     }
 
-    /** Inference images/s at batch 256 and batch-1 latency in another precision, as one printed line. */
-    private String inferenceRow(Model model, NDArray x, Device device, dev.osprey.Precision precision) {
+    /** Inference images/s at this batch size and batch-1 latency in another precision, as one printed line. */
+    private String inferenceRow(Model model, NDArray x, Device device, dev.osprey.Precision precision, int batch) {
         if (precision == dev.osprey.Precision.INT8 && model.inputRanges().isEmpty()) {
             model.quantize(x.slice(0, Math.min(512, x.rows())));
         }
@@ -148,11 +150,11 @@ final class BenchCommand implements Callable<Integer> {
             return String.format(Locale.ROOT, "%-7s %s inference: not measured: %s", device, precision,
                     model.backend().unavailable(precision));
         }
-        double imagesPerSecond = ModelBenchmark.inferenceImagesPerSecond(model, x, 256, seconds);
+        double imagesPerSecond = ModelBenchmark.inferenceImagesPerSecond(model, x, batch, seconds);
         double[] latency = ModelBenchmark.batchOneLatencyMillis(model, x, seconds);
         model.inferencePrecision(dev.osprey.Precision.FP32);
-        return String.format(Locale.ROOT, "%-7s %s inference: %,.0f img/s at batch 256, batch 1 p50 %.3f ms, p99 %.3f ms",
-                device, precision, imagesPerSecond, latency[0], latency[1]);
+        return String.format(Locale.ROOT, "%-7s %s inference: %,.0f img/s at batch %d, batch 1 p50 %.3f ms, p99 %.3f ms",
+                device, precision, imagesPerSecond, batch, latency[0], latency[1]);
     }
 
     private Model model(Device device) throws Exception {
@@ -178,15 +180,19 @@ final class BenchCommand implements Callable<Integer> {
         return m;
     }
 
-    /** Real Fashion-MNIST images when the model takes them, else seeded random data of the model's shape. */
-    private static NDArray[] data(Model model) {
+    /**
+     * Real Fashion-MNIST images when the model takes them, else seeded random data of the model's shape: 4,096 images,
+     * or as many as fit in 256 MB where that is fewer (large images), and never fewer than five of the largest batch.
+     */
+    private static NDArray[] data(Model model, ModelBenchmark.Batches batches) {
         int classes = model.outputShape().size();
         if (model.inputShape().equals(dev.osprey.Shape.of(28, 28, 1)) && classes == 10) {
             LabeledData d = Datasets.fashionMnistSample();
             return new NDArray[] {d.trainX(), d.trainY()};
         }
         Random r = new Random(1);
-        int n = 4096;
+        long bytesPerImage = 4L * model.inputShape().size();
+        int n = (int) Math.max(5L * batches.largest(), Math.min(4096, (256L << 20) / bytesPerImage));
         float[] x = new float[n * model.inputShape().size()];
         float[] y = new float[n];
         for (int i = 0; i < x.length; i++) {
@@ -199,17 +205,31 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     private static void print(List<ModelBenchmark.Result> results) {
-        String columns = "%-7s %11s %8s %11s %8s %11s %8s %11s %8s %8s %8s %8s%n";
-        System.out.printf(Locale.ROOT, columns, "", "img/s", "", "img/s", "", "img/s", "", "img/s", "batch 1",
-                "batch 1", "% peak", "% peak");
-        System.out.printf(Locale.ROOT, columns, "device", "train b32", "ms/step", "train b256", "ms/step",
-                "train b1024", "ms/step", "infer b256", "p50 ms", "p99 ms", "train", "infer");
+        if (results.isEmpty()) {
+            return;
+        }
+        ModelBenchmark.Batches batches = results.get(0).batches();
+        List<Integer> train = batches.training();
+        String columns = "%-7s" + " %11s %8s".repeat(train.size()) + " %11s %8s %8s %8s %8s%n";
+        List<Object> top = new ArrayList<>(List.of(""));
+        List<Object> names = new ArrayList<>(List.of("device"));
+        for (int batch : train) {
+            top.addAll(List.of("img/s", ""));
+            names.addAll(List.of("train b" + batch, "ms/step"));
+        }
+        top.addAll(List.of("img/s", "batch 1", "batch 1", "% peak", "% peak"));
+        names.addAll(List.of("infer b" + batches.inference(), "p50 ms", "p99 ms", "train", "infer"));
+        System.out.printf(Locale.ROOT, columns, top.toArray());
+        System.out.printf(Locale.ROOT, columns, names.toArray());
+        String row = "%-7s" + " %,11.0f %8.2f".repeat(train.size()) + " %,11.0f %8.3f %8.3f %7.1f%% %7.1f%%%n";
         for (ModelBenchmark.Result r : results) {
-            System.out.printf(Locale.ROOT,
-                    "%-7s %,11.0f %8.2f %,11.0f %8.2f %,11.0f %8.2f %,11.0f %8.3f %8.3f %7.1f%% %7.1f%%%n",
-                    r.device(), r.trainB32(), r.msPerStep(32), r.trainB256(), r.msPerStep(256), r.trainB1024(),
-                    r.msPerStep(1024), r.inferB256(), r.latencyP50Ms(), r.latencyP99Ms(), 100 * r.trainShareOfPeak(),
-                    100 * r.inferShareOfPeak());
+            List<Object> values = new ArrayList<>(List.of(r.device()));
+            for (int batch : train) {
+                values.addAll(List.of(r.trainImagesPerSecond(batch), r.msPerStep(batch)));
+            }
+            values.addAll(List.of(r.inferImagesPerSecond(), r.latencyP50Ms(), r.latencyP99Ms(),
+                    100 * r.trainShareOfPeak(), 100 * r.inferShareOfPeak()));
+            System.out.printf(Locale.ROOT, row, values.toArray());
         }
         for (ModelBenchmark.Result r : results) {
             System.out.printf(Locale.ROOT, "%s; measured peak %.0f GFLOP/s (fp32 2048^3 matrix product)%n",
@@ -239,14 +259,20 @@ final class BenchCommand implements Callable<Integer> {
         Files.createDirectories(out.getParent());
         Files.writeString(out, Json.write(doc));
         Map<String, List<Double>> bars = new LinkedHashMap<>();
+        List<String> labels = new ArrayList<>();
         for (ModelBenchmark.Result r : results) {
-            bars.put(r.device(), List.of(r.trainB32(), r.trainB256(), r.trainB1024(), r.inferB256()));
+            List<Double> figures = new ArrayList<>(r.trainImagesPerSecond());
+            figures.add(r.inferImagesPerSecond());
+            bars.put(r.device(), figures);
+        }
+        if (!results.isEmpty()) {
+            results.get(0).batches().training().forEach(b -> labels.add("training, batch " + b));
+            labels.add("inference, batch " + results.get(0).batches().inference());
         }
         String title = builtIn.name != null ? builtIn.name : modelFile == null ? "Tutorial CNN"
                 : String.valueOf(modelFile.getFileName());
         Charts.bars(title + " throughput by device" + (cuda.usable() ? "" : " (no GPU here)"), "images/s",
-                List.of("training, batch 32", "training, batch 256", "training, batch 1024", "inference, batch 256"),
-                bars, chart);
+                labels, bars, chart);
         System.out.println("wrote " + out + " and " + chart.toAbsolutePath());
     }
 

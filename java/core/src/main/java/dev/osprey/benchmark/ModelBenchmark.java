@@ -13,61 +13,95 @@ import dev.osprey.callbacks.Callback;
 import dev.osprey.callbacks.Training;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
- * Whole-model figures on one device: training images/s at batch 32, 256 and 1024 (fit over shuffled batches), inference
- * images/s at batch 256, batch-1 latency (median, p99), and each as a share of the device's measured peak FLOP
- * rate. Each figure runs for a fixed time after a warm-up. Call from the thread that built the model.
+ * Whole-model figures on one device: training images/s at three batch sizes (fit over shuffled batches), inference
+ * images/s at one, batch-1 latency (median, p99), and each as a share of the device's measured peak FLOP rate. The
+ * batch sizes follow the image size ({@link Batches#forInput}): 32, 256 and 1024, and 256 for inference, up to 64x64
+ * pixels; 8, 16 and 32, and 32, above (a 224x224 model's training plan at batch 1024 would need far more memory than
+ * a machine has). Each figure runs for a fixed time after a warm-up. Call from the thread that built the model.
  */
 public final class ModelBenchmark {
+    /** The batch sizes a benchmark measures: three for training, ascending, and one for inference. */
+    public record Batches(List<Integer> training, int inference) {
+        /** For images of up to 64x64 pixels (Fashion-MNIST, CIFAR): training 32, 256 and 1024, inference 256. */
+        public static final Batches SMALL_IMAGES = new Batches(List.of(32, 256, 1024), 256);
+        /** For larger images (ImageNet's 224x224): training 8, 16 and 32, inference 32. */
+        public static final Batches LARGE_IMAGES = new Batches(List.of(8, 16, 32), 32);
+
+        public Batches {
+            training = List.copyOf(training);
+        }
+
+        /** The batch sizes for a model of this input shape (height, width, channels). */
+        public static Batches forInput(dev.osprey.Shape input) {
+            long pixels = input.rank() >= 2 ? (long) input.dim(0) * input.dim(1) : input.size();
+            return pixels <= 64 * 64 ? SMALL_IMAGES : LARGE_IMAGES;
+        }
+
+        /** The largest batch measured: data for a benchmark needs at least this many images. */
+        public int largest() {
+            return Math.max(training.get(training.size() - 1), inference);
+        }
+    }
+
     /**
      * One device's figures.
      *
-     * @param device           the device, as {@link Device#toString()} names it
-     * @param backend          the backend's description
-     * @param peakGflops       the measured peak of {@link ModelBenchmark#peakGflops}, GFLOP/s
-     * @param trainB32         training images/s at batch 32
-     * @param trainB256        training images/s at batch 256
-     * @param trainB1024       training images/s at batch 1024
-     * @param inferB256        inference images/s at batch 256
-     * @param latencyP50Ms     median latency of predict on one image, milliseconds
-     * @param latencyP99Ms     99th percentile of that latency, milliseconds
-     * @param trainShareOfPeak training at batch 32 as a share of the peak, counting a step as three forward passes
-     * @param inferShareOfPeak inference at batch 256 as a share of the peak
+     * @param device               the device, as {@link Device#toString()} names it
+     * @param backend              the backend's description
+     * @param peakGflops           the measured peak of {@link ModelBenchmark#peakGflops}, GFLOP/s
+     * @param batches              the batch sizes measured
+     * @param trainImagesPerSecond training images/s at each of the batches' training sizes, in their order
+     * @param inferImagesPerSecond inference images/s at the batches' inference size
+     * @param latencyP50Ms         median latency of predict on one image, milliseconds
+     * @param latencyP99Ms         99th percentile of that latency, milliseconds
+     * @param trainShareOfPeak     training at the smallest batch as a share of the peak, counting a step as three
+     *                             forward passes
+     * @param inferShareOfPeak     inference as a share of the peak
      */
-    public record Result(String device, String backend, double peakGflops, double trainB32, double trainB256,
-                         double trainB1024, double inferB256, double latencyP50Ms, double latencyP99Ms,
-                         double trainShareOfPeak, double inferShareOfPeak) {
-        /**
-         * Milliseconds per training step at batch 32, 256 or 1024, from the images/s figure; throws
-         * IllegalArgumentException for any other batch.
-         */
+    public record Result(String device, String backend, double peakGflops, Batches batches,
+                         List<Double> trainImagesPerSecond, double inferImagesPerSecond, double latencyP50Ms,
+                         double latencyP99Ms, double trainShareOfPeak, double inferShareOfPeak) {
+        public Result {
+            trainImagesPerSecond = List.copyOf(trainImagesPerSecond);
+            if (trainImagesPerSecond.size() != batches.training().size()) {
+                throw new IllegalArgumentException("expected " + batches.training().size() + " training figures, "
+                        + "received " + trainImagesPerSecond.size());
+            }
+        }
+
+        /** Training images/s at this batch size; throws IllegalArgumentException for a batch size not measured. */
+        public double trainImagesPerSecond(int batch) {
+            int i = batches.training().indexOf(batch);
+            if (i < 0) {
+                throw new IllegalArgumentException("expected one of the batch sizes measured, " + batches.training()
+                        + ", received " + batch);
+            }
+            return trainImagesPerSecond.get(i);
+        }
+
+        /** Milliseconds per training step at a measured batch size, from its images/s figure. */
         public double msPerStep(int batch) {
-            return 1000.0 * batch / switch (batch) {
-                case 32 -> trainB32;
-                case 256 -> trainB256;
-                case 1024 -> trainB1024;
-                default -> throw new IllegalArgumentException("expected batch 32, 256 or 1024, received " + batch);
-            };
+            return 1000.0 * batch / trainImagesPerSecond(batch);
         }
 
         /**
-         * Every figure (and the ms per step of each training batch) under snake_case keys, in a fixed order, for JSON
-         * reports.
+         * Every figure (and the ms per step of each training batch) under snake_case keys naming the batch sizes
+         * ("train_b32_img_s", "infer_b256_img_s"), in a fixed order, for JSON reports.
          */
         public Map<String, Object> toMap() {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("device", device);
             m.put("backend", backend);
             m.put("peak_gflops", peakGflops);
-            m.put("train_b32_img_s", trainB32);
-            m.put("train_b32_ms_per_step", msPerStep(32));
-            m.put("train_b256_img_s", trainB256);
-            m.put("train_b256_ms_per_step", msPerStep(256));
-            m.put("train_b1024_img_s", trainB1024);
-            m.put("train_b1024_ms_per_step", msPerStep(1024));
-            m.put("infer_b256_img_s", inferB256);
+            for (int batch : batches.training()) {
+                m.put("train_b" + batch + "_img_s", trainImagesPerSecond(batch));
+                m.put("train_b" + batch + "_ms_per_step", msPerStep(batch));
+            }
+            m.put("infer_b" + batches.inference() + "_img_s", inferImagesPerSecond);
             m.put("latency_b1_p50_ms", latencyP50Ms);
             m.put("latency_b1_p99_ms", latencyP99Ms);
             m.put("train_share_of_peak", trainShareOfPeak);
@@ -79,19 +113,25 @@ public final class ModelBenchmark {
     private ModelBenchmark() {
     }
 
-    /** Measures a compiled model on data of its input shape (labels as class numbers). */
+    /** Measures a compiled model at its input shape's batch sizes, on data of that shape (labels as class numbers). */
     public static Result run(Model model, NDArray x, NDArray y, double seconds) {
+        return run(model, x, y, seconds, Batches.forInput(model.inputShape()));
+    }
+
+    /** The same at these batch sizes. */
+    public static Result run(Model model, NDArray x, NDArray y, double seconds, Batches batches) {
         double peak = peakGflops(model.device(), Math.min(seconds, 2));
-        double train32 = trainImagesPerSecond(model, x, y, 32, seconds);
-        double train256 = trainImagesPerSecond(model, x, y, 256, seconds);
-        double train1024 = trainImagesPerSecond(model, x, y, 1024, seconds);
-        double infer256 = inferenceImagesPerSecond(model, x, 256, seconds);
+        List<Double> train = new java.util.ArrayList<>();
+        for (int batch : batches.training()) {
+            train.add(trainImagesPerSecond(model, x, y, batch, seconds));
+        }
+        double infer = inferenceImagesPerSecond(model, x, batches.inference(), seconds);
         double[] latency = batchOneLatencyMillis(model, x, seconds);
         double flops = model.forwardFlopsPerSample();
         // A training step is a forward pass plus backward-data and backward-weights passes of the same size.
-        double trainShare = train32 * 3 * flops / (peak * 1e9);
-        double inferShare = infer256 * flops / (peak * 1e9);
-        return new Result(model.device().toString(), model.backendDescription(), peak, train32, train256, train1024, infer256,
+        double trainShare = train.get(0) * 3 * flops / (peak * 1e9);
+        double inferShare = infer * flops / (peak * 1e9);
+        return new Result(model.device().toString(), model.backendDescription(), peak, batches, train, infer,
                 latency[0], latency[1], trainShare, inferShare);
     }
 
