@@ -45,6 +45,7 @@ OSPREY_KERNEL void osprey_bias_backward(const float* dy, float* dBias, int rows,
 // element-wise (elementwise.cu, dropout.cu)
 OSPREY_KERNEL void osprey_add(const float* a, const float* b, float* out, long long n);
 OSPREY_KERNEL void osprey_multiply(const float* a, const float* b, float* out, long long n);
+OSPREY_KERNEL void osprey_multiply_channels(const float* x, const float* gate, float* out, long long n, int pixels, int channels);
 OSPREY_KERNEL void osprey_scale(const float* x, float* y, long long n, float scale, float offset);
 OSPREY_KERNEL void osprey_fill(float* t, long long n, float value);
 OSPREY_KERNEL void osprey_dropout_forward(const float* x, float* mask, float* y, long long n, float rate, long long seed);

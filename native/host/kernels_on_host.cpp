@@ -228,6 +228,10 @@ int main() {
         print("scale", out.data(), 9);
         OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_fill, out.data(), 9LL, 2.5f);
         print("fill", out.data(), 9);
+        // channel gates: 2 samples of 3 pixels x 4 channels, each sample's 4 gates
+        std::vector<float> x = input(24, 7), gate = input(8, 8), gated(24);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_multiply_channels, x.data(), gate.data(), gated.data(), 24LL, 3, 4);
+        print("multiply_channels", gated.data(), 24);
     }
     { // every activation kind (by its ordinal) forward, backward from the input and from the output: inputs in
       // [-4, 4), with alpha 0.3 and cap 2.5 (relu), alpha 0.7 (elu)

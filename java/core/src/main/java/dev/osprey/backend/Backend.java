@@ -248,6 +248,12 @@ public interface Backend extends AutoCloseable {
     /** out = a * b, element-wise; out may be a or b. */
     void multiply(Tensor a, Tensor b, Tensor out);
 
+    /**
+     * out = x with each sample's values times that sample's gate for their channel: x and out (batch, H, W, C), gate
+     * (batch, 1, 1, C), as Multiply's channel gates (squeeze-and-excitation) multiply. out may be x.
+     */
+    void multiplyChannels(Tensor x, Tensor gate, Tensor out);
+
     /** y = x * scale + offset, element-wise; y may be x. */
     void scale(Tensor x, float scale, float offset, Tensor y);
 

@@ -230,6 +230,24 @@ public final class Checks {
     }
 
     /** Throws unless a is element-wise (not softmax): what an op that fuses it after another can apply. */
+    /**
+     * x and out are (batch, ..., channels) and gate (batch, ..., channels) with gate's middle of size 1 (Multiply's
+     * channel gate); returns {batch, pixels, channels}.
+     */
+    public static int[] channelGate(String what, Tensor x, Tensor gate, Tensor out) {
+        sameSize(what, x, out);
+        int[] xs = x.shape();
+        int[] gs = gate.shape();
+        int batch = xs[0];
+        int channels = xs[xs.length - 1];
+        if (gs[0] != batch || gs[gs.length - 1] != channels || gate.size() != (long) batch * channels
+                || x.size() % ((long) batch * channels) != 0) {
+            throw new IllegalArgumentException(what + ": expected a gate of shape (" + batch + ", 1, 1, " + channels
+                    + ") for x of shape " + Tensor.describe(xs) + ", received " + Tensor.describe(gs));
+        }
+        return new int[] {batch, Math.toIntExact(x.size() / ((long) batch * channels)), channels};
+    }
+
     public static void elementwise(String what, dev.osprey.Activation a) {
         if (a.kind() == dev.osprey.Activation.Kind.SOFTMAX) {
             throw new IllegalArgumentException(what + ": expected an element-wise activation, received softmax");

@@ -16,8 +16,8 @@ import java.util.List;
  * pixel of its sample, as squeeze-and-excitation blocks (MobileNetV3, EfficientNet) multiply them. Input i's gradient is
  * the output's times every other input, summed over the pixels for a gate.
  *
- * <p>A gate runs on the backends' global average pooling: its pixels are the pooling's gradient scaled by H x W (one
- * value copied to every pixel, rounded once), and its gradient is the pooling of the product's gradient scaled back.
+ * <p>A gate runs on the backends' {@link Backend#multiplyChannels} (one pass), and its gradient is the sum over the
+ * pixels of the product's gradient, through their global average pooling.
  */
 public final class Multiply extends Merge implements dev.osprey.engine.Fusion.OwnInputGradients {
     @Override
@@ -50,66 +50,37 @@ public final class Multiply extends Merge implements dev.osprey.engine.Fusion.Ow
     public LayerRun plan(PlanContext ctx) {
         Backend backend = ctx.backend();
         Shape full = ctx.outputShape();
-        int[] shape = ctx.outputBatchShape();
         List<Tensor> inputs = ctx.inputs();
         int n = inputs.size();
         boolean[] gate = new boolean[n];
-        int gates = 0;
-        Tensor wide = null; // an input of the output's shape (one exists: outputShape keeps the largest)
+        List<Integer> maps = new ArrayList<>(); // the inputs of the output's shape (one at least: outputShape)
         for (int i = 0; i < n; i++) {
             gate[i] = isGate(ctx.inputShapes().get(i), full);
-            gates += gate[i] ? 1 : 0;
-            if (!gate[i] && wide == null) {
-                wide = inputs.get(i);
+            if (!gate[i]) {
+                maps.add(i);
             }
-        }
-        Spread spread = gates == 0 ? null : new Spread(ctx, full, wide);
-        // Each input at the output's shape. A training plan keeps every gate spread for the backward pass; an inference
-        // plan spreads the first gate into the output and any other into one scratch tensor.
-        Tensor[] operand = new Tensor[n];
-        Tensor scratch = null;
-        for (int i = 0; i < n; i++) {
-            operand[i] = !gate[i] ? inputs.get(i) : ctx.backward() ? ctx.allocate(shape) : null;
-        }
-        if (!ctx.backward() && gates > 1) {
-            scratch = ctx.allocate(shape);
         }
         Tensor output = ctx.allocateOutput();
         List<Tensor> dInputs = new ArrayList<>();
+        boolean gateGradients = false;
         for (int i = 0; i < n; i++) {
             dInputs.add(ctx.needsInputGradient(i) ? ctx.allocateInputGradient(i) : null);
+            gateGradients |= gate[i] && dInputs.get(i) != null;
         }
-        java.util.function.Supplier<Tensor> gateProduct = ctx.allocateOnFirstUse(shape);
-        Tensor spareGates = scratch;
-        boolean gatesStartTheOutput = gates > 0 && !ctx.backward();
+        PixelSum sum = gateGradients ? new PixelSum(ctx, full) : null;
+        java.util.function.Supplier<Tensor> gateProduct = ctx.allocateOnFirstUse(ctx.outputBatchShape());
         List<Tensor> inputGradients = LayerRun.gradients(dInputs.toArray(Tensor[]::new));
         return LayerRun.of(output, seed -> {
-            if (gatesStartTheOutput) {
-                boolean started = false;
-                for (int i = 0; i < n; i++) {
-                    if (gate[i]) {
-                        spread.into(inputs.get(i), started ? spareGates : output);
-                        if (started) {
-                            backend.multiply(output, spareGates, output);
-                        }
-                        started = true;
-                    }
-                }
-                for (int i = 0; i < n; i++) {
-                    if (!gate[i]) {
-                        backend.multiply(output, inputs.get(i), output);
-                    }
-                }
-                return;
+            Tensor from = inputs.get(maps.get(0));
+            for (int k = 1; k < maps.size(); k++) {
+                backend.multiply(from, inputs.get(maps.get(k)), output);
+                from = output;
             }
             for (int i = 0; i < n; i++) {
                 if (gate[i]) {
-                    spread.into(inputs.get(i), operand[i]);
+                    backend.multiplyChannels(from, inputs.get(i), output);
+                    from = output;
                 }
-            }
-            backend.multiply(operand[0], operand[1], output);
-            for (int i = 2; i < n; i++) {
-                backend.multiply(output, operand[i], output);
             }
         }, dOutput -> {
             for (int i = 0; i < n; i++) {
@@ -117,47 +88,44 @@ public final class Multiply extends Merge implements dev.osprey.engine.Fusion.Ow
                 if (d == null) {
                     continue;
                 }
-                Tensor product = gate[i] ? gateProduct.get() : d;
-                boolean first = true;
+                Tensor product = gate[i] ? gateProduct.get() : d; // dOutput times every other input
+                Tensor from = dOutput;
                 for (int j = 0; j < n; j++) {
                     if (j != i) {
-                        backend.multiply(first ? dOutput : product, operand[j], product);
-                        first = false;
+                        if (gate[j]) {
+                            backend.multiplyChannels(from, inputs.get(j), product);
+                        } else {
+                            backend.multiply(from, inputs.get(j), product);
+                        }
+                        from = product;
                     }
                 }
                 if (gate[i]) {
-                    spread.sum(product, d);
+                    sum.into(product, d);
                 }
             }
         }, inputGradients);
     }
 
     /**
-     * A (1, 1, C) gate spread over the (H, W, C) pixels of its sample, and back: the average pooling's gradient of (gate
-     * x pixels) is the gate at every pixel (within a rounding), and the sum over the pixels is their average scaled.
+     * A gate's gradient: the sum of its sample's (H, W) pixels for each channel, as the backends' global average
+     * pooling times H x W.
      */
-    private static final class Spread {
+    private static final class PixelSum {
         private final Backend backend;
         private final Pool2dSpec spec;
         private final float pixels;
         private final Tensor workspace;
-        private final Tensor wide; // a tensor of the output's shape, for the pooling's x (average pooling reads none)
 
-        Spread(PlanContext ctx, Shape full, Tensor wide) {
+        PixelSum(PlanContext ctx, Shape full) {
             this.backend = ctx.backend();
             this.spec = Pool2dSpec.global(Pool2dSpec.Mode.AVERAGE, ctx.batch(), full.dim(0), full.dim(1), full.dim(2));
             this.pixels = (float) full.dim(0) * full.dim(1);
             long workspaceFloats = backend.pool2dWorkspaceSize(spec);
             this.workspace = workspaceFloats > 0 ? ctx.allocate(Math.toIntExact(workspaceFloats)) : null;
-            this.wide = wide;
         }
 
-        void into(Tensor gate, Tensor target) {
-            backend.pool2dBackward(spec, wide, gate, gate, workspace, target);
-            backend.scale(target, pixels, 0, target);
-        }
-
-        void sum(Tensor values, Tensor gateGradient) {
+        void into(Tensor values, Tensor gateGradient) {
             backend.pool2dForward(spec, values, gateGradient, workspace);
             backend.scale(gateGradient, pixels, 0, gateGradient);
         }

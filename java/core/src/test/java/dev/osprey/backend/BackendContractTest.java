@@ -713,6 +713,35 @@ abstract class BackendContractTest {
         assertClose("add in place", sum, download(ta), 0);
     }
 
+    /**
+     * Multiply's channel gates: each (batch, H, W, C) value times its sample's gate for its channel, exactly; in place
+     * too. Shapes chosen so that rows span the native loop's blocks unevenly (channels 3 and 300), and a gate of the
+     * wrong shape is refused naming both.
+     */
+    @Test
+    void channelGatesMultiplyEveryPixelOfTheirSample() {
+        Random r = new Random(21);
+        for (int[] s : new int[][] {{3, 7, 5, 3}, {2, 9, 4, 300}, {1, 1, 1, 16}}) {
+            int batch = s[0], pixels = s[1] * s[2], channels = s[3];
+            float[] x = random(r, batch * pixels * channels), gate = random(r, batch * channels);
+            float[] expected = new float[x.length];
+            for (int i = 0; i < x.length; i++) {
+                int sample = i / (pixels * channels);
+                expected[i] = x[i] * gate[sample * channels + i % channels];
+            }
+            Tensor tx = upload(x, batch, s[1], s[2], channels), tg = upload(gate, batch, 1, 1, channels);
+            Tensor out = memory.allocate(batch, s[1], s[2], channels);
+            backend.multiplyChannels(tx, tg, out);
+            assertClose("channel gate " + java.util.Arrays.toString(s), expected, download(out), 0);
+            backend.multiplyChannels(tx, tg, tx);
+            assertClose("channel gate in place " + java.util.Arrays.toString(s), expected, download(tx), 0);
+        }
+        Tensor x = memory.allocate(2, 3, 3, 4);
+        IllegalArgumentException wrong = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> backend.multiplyChannels(x, memory.allocate(2, 1, 1, 3), x));
+        org.junit.jupiter.api.Assertions.assertTrue(wrong.getMessage().contains("(2, 1, 1, 4)"), wrong.getMessage());
+    }
+
     @Test
     void zeroPaddingAndItsGradient() {
         Pad2dSpec s = new Pad2dSpec(2, 3, 5, 4, 1, 2, 0, 3);

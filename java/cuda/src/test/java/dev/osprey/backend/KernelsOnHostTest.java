@@ -332,6 +332,18 @@ class KernelsOnHostTest {
         assertArrayEquals(product, out.get("multiply"));
         close(scaled, out.get("scale"), 1e-6, "scale");
         assertArrayEquals(new float[] {2.5f, 2.5f, 2.5f, 2.5f, 2.5f, 2.5f, 2.5f, 2.5f, 2.5f}, out.get("fill"));
+        float[] x = input(24, 7);
+        float[] gate = input(8, 8);
+        float[] gated = new float[24];
+        for (int sample = 0; sample < 2; sample++) {
+            for (int pixel = 0; pixel < 3; pixel++) {
+                for (int c = 0; c < 4; c++) {
+                    int i = (sample * 3 + pixel) * 4 + c;
+                    gated[i] = x[i] * gate[sample * 4 + c];
+                }
+            }
+        }
+        assertArrayEquals(gated, out.get("multiply_channels"));
     }
 
     /** The harness's parameters per kind: relu with slope 0.3 and cap 2.5, elu with alpha 0.7. */

@@ -1046,6 +1046,14 @@ public final class CpuBackend implements Backend {
         binary(dnnl.algorithm.binary_mul, "multiply", a, b, Activation.LINEAR, out);
     }
 
+    @Override
+    public synchronized void multiplyChannels(Tensor x, Tensor gate, Tensor out) {
+        int[] bpc = dev.osprey.backend.Checks.channelGate("multiplyChannels", x, gate, out);
+        checkOpen();
+        ChannelGate.multiply(cpu(x), cpu(gate), cpu(out), bpc[0], bpc[1], bpc[2],
+                teams.elementwise(x.size(), 2));
+    }
+
     private void binary(dnnl.algorithm algorithm, String what, Tensor a, Tensor b, Activation activation, Tensor out) {
         sameSize(what, a, b, out);
         checkOpen();

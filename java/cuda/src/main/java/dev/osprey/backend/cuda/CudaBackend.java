@@ -55,6 +55,7 @@ public final class CudaBackend implements Backend {
     private final Kernels.Launch dropout;
     private final Kernels.Launch add;
     private final Kernels.Launch multiply;
+    private final Kernels.Launch multiplyChannels;
     private final Kernels.Launch scale;
     private final Kernels.Launch fill;
     private final Kernels.Launch averagePoolForward;
@@ -120,6 +121,7 @@ public final class CudaBackend implements Backend {
             dropout = c.kernels.launch("osprey_dropout_forward", "ppplfl");
             add = c.kernels.launch("osprey_add", "pppl");
             multiply = c.kernels.launch("osprey_multiply", "pppl");
+            multiplyChannels = c.kernels.launch("osprey_multiply_channels", "ppplii");
             scale = c.kernels.launch("osprey_scale", "pplff");
             fill = c.kernels.launch("osprey_fill", "plf");
             averagePoolForward = c.kernels.launch("osprey_average_pool_forward", "ppiiiiiiiiiiii");
@@ -587,6 +589,13 @@ public final class CudaBackend implements Backend {
         sameSize("multiply", a, b, out);
         multiply.pointer(0, cuda(a)).pointer(1, cuda(b)).pointer(2, cuda(out)).longValue(3, a.size())
                 .run(a.size(), c.stream);
+    }
+
+    @Override
+    public synchronized void multiplyChannels(Tensor x, Tensor gate, Tensor out) {
+        int[] bpc = dev.osprey.backend.Checks.channelGate("multiplyChannels", x, gate, out);
+        multiplyChannels.pointer(0, cuda(x)).pointer(1, cuda(gate)).pointer(2, cuda(out)).longValue(3, x.size())
+                .intValue(4, bpc[1]).intValue(5, bpc[2]).run(x.size(), c.stream);
     }
 
     @Override
