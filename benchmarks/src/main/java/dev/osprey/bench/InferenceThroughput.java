@@ -59,16 +59,16 @@ public final class InferenceThroughput {
         java.nio.file.Path onnx = args[0].contains("=") ? java.nio.file.Path.of(args[0].substring(name.length() + 1))
                 : null;
         double seconds = Double.parseDouble(args[1]);
-        Shape input = inputOf(name);
-        int batch = largeBatchOf(name);
-        int n = batch * 4;
-        Random r = new Random(42);
-        float[] x = new float[n * input.size()];
-        for (int i = 0; i < x.length; i++) {
-            x[i] = (float) r.nextGaussian();
-        }
-        NDArray images = new NDArray(x, input.withBatch(n));
-        try (Model model = onnx != null ? importOnnx(onnx) : Models.byName(architectureOf(name), input, 10)) {
+        try (Model model = onnx != null ? importOnnx(onnx) : Models.byName(architectureOf(name), inputOf(name), 10)) {
+            Shape input = model.inputShape(); // an imported file's own (any torchvision classifier's 224x224x3)
+            int batch = onnx != null ? ModelBenchmark.Batches.forInput(input).inference() : largeBatchOf(name);
+            int n = batch * 4;
+            Random r = new Random(42);
+            float[] x = new float[n * input.size()];
+            for (int i = 0; i < x.length; i++) {
+                x[i] = (float) r.nextGaussian();
+            }
+            NDArray images = new NDArray(x, input.withBatch(n));
             if (precision == dev.osprey.Precision.INT8) { // calibrated on the first batch (speed, not accuracy)
                 model.quantize(images.slice(0, batch));
             }
