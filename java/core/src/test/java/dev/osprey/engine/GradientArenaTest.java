@@ -162,6 +162,10 @@ class GradientArenaTest {
         SymbolicTensor scaled = new dev.osprey.layers.Rescaling(0.5).apply(joined);
         SymbolicTensor squeezed = new Conv2D(8, 1).apply(new dev.osprey.layers.Dropout(0.25).apply(scaled));
         SymbolicTensor gated = new dev.osprey.layers.Multiply().apply(squeezed, new Conv2D(8, 1).apply(scaled));
+        // a squeeze-and-excitation gate, (1, 1, C) times the map: its gradient is a sum over the pixels
+        SymbolicTensor se = new Conv2D(8, 1, dev.osprey.Activation.SIGMOID).apply(
+                new dev.osprey.layers.GlobalAveragePooling2D().keepDims(true).apply(gated));
+        gated = new dev.osprey.layers.Multiply().apply(se, gated);
         SymbolicTensor frozen = new dev.osprey.layers.BatchNormalization().trainable(false).apply(gated);
         // a padding no convolution takes over, and a permutation of rows and columns
         SymbolicTensor padded = new dev.osprey.layers.ZeroPadding2D(1).apply(frozen);
