@@ -193,6 +193,10 @@ final class BenchCommand implements Callable<Integer> {
         Random r = new Random(1);
         long bytesPerImage = 4L * model.inputShape().size();
         int n = (int) Math.max(5L * batches.largest(), Math.min(4096, (256L << 20) / bytesPerImage));
+        if ((long) n * model.inputShape().size() > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException("bench: " + n + " images of shape " + model.inputShape() + " are more "
+                    + "values than one Java array holds; benchmark a smaller input shape");
+        }
         float[] x = new float[n * model.inputShape().size()];
         float[] y = new float[n];
         for (int i = 0; i < x.length; i++) {

@@ -134,7 +134,7 @@ public final class OspreyCommand implements Runnable {
     /** One line for a Java heap that ran out: how large it was, and how to give java more. Exit code 1. */
     static int outOfMemory(OutOfMemoryError e, java.io.PrintStream err, long maxHeapBytes) {
         String what = String.valueOf(e.getMessage());
-        if (what.contains("Java heap space") || what.contains("GC overhead") || what.contains("array size")) {
+        if (what.contains("Java heap space") || what.contains("GC overhead")) {
             long mb = maxHeapBytes >> 20;
             long suggested = Math.max(2, (maxHeapBytes >> 30) * 2 + 1);
             err.println("osprey: error: the Java heap ran out (" + what + ", at most " + mb + " MB): give java more, "

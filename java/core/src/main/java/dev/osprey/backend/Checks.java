@@ -229,7 +229,6 @@ public final class Checks {
         }
     }
 
-    /** Throws unless a is element-wise (not softmax): what an op that fuses it after another can apply. */
     /**
      * x and out are (batch, ..., channels) and gate (batch, ..., channels) with gate's middle of size 1 (Multiply's
      * channel gate); returns {batch, pixels, channels}.
@@ -248,6 +247,7 @@ public final class Checks {
         return new int[] {batch, Math.toIntExact(x.size() / ((long) batch * channels)), channels};
     }
 
+    /** Throws unless a is element-wise (not softmax): what an op that fuses it after another can apply. */
     public static void elementwise(String what, dev.osprey.Activation a) {
         if (a.kind() == dev.osprey.Activation.Kind.SOFTMAX) {
             throw new IllegalArgumentException(what + ": expected an element-wise activation, received softmax");

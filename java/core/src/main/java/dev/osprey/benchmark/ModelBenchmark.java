@@ -33,6 +33,16 @@ public final class ModelBenchmark {
 
         public Batches {
             training = List.copyOf(training);
+            for (int i = 0; i < training.size(); i++) {
+                if (training.get(i) < 1 || (i > 0 && training.get(i) <= training.get(i - 1))) {
+                    throw new IllegalArgumentException("expected training batch sizes of at least 1, ascending, "
+                            + "received " + training);
+                }
+            }
+            if (training.isEmpty() || inference < 1) {
+                throw new IllegalArgumentException("expected one training batch size at least and an inference batch "
+                        + "size of at least 1, received " + training + " and " + inference);
+            }
         }
 
         /** The batch sizes for a model of this input shape (height, width, channels). */

@@ -21,6 +21,9 @@ class ModelBenchmarkBatchesTest {
         assertEquals(ModelBenchmark.Batches.LARGE_IMAGES, ModelBenchmark.Batches.forInput(Shape.of(224, 224, 3)));
         assertEquals(List.of(8, 16, 32), ModelBenchmark.Batches.LARGE_IMAGES.training());
         assertEquals(1024, ModelBenchmark.Batches.SMALL_IMAGES.largest());
+        assertThrows(IllegalArgumentException.class, () -> new ModelBenchmark.Batches(List.of(), 8));
+        assertThrows(IllegalArgumentException.class, () -> new ModelBenchmark.Batches(List.of(16, 8), 8));
+        assertThrows(IllegalArgumentException.class, () -> new ModelBenchmark.Batches(List.of(8), 0));
     }
 
     @Test

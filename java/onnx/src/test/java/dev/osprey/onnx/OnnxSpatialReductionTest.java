@@ -41,6 +41,19 @@ class OnnxSpatialReductionTest {
         assertArrayEquals(expected(true), out, 0f);
     }
 
+    /** ONNX's noop_with_empty_axes: no axes then means none, the identity. */
+    @Test
+    void noAxesWithNoopWithEmptyAxesIsTheIdentity() throws Exception {
+        NodeProto reduce = NodeProto.newBuilder().setName("reduce").setOpType("ReduceMean").addInput("x").addOutput("y")
+                .addAttribute(AttributeProto.newBuilder().setName("noop_with_empty_axes")
+                        .setType(AttributeProto.AttributeType.INT).setI(1)).build();
+        GraphProto g = GraphProto.newBuilder().addNode(reduce).addInput(input("x", "N", C, H, W))
+                .addOutput(ValueInfoProto.newBuilder().setName("y")).build();
+        ModelProto m = ModelProto.newBuilder().setIrVersion(8).setGraph(g)
+                .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(18)).build();
+        assertArrayEquals(images(), run(m, "noop.onnx"), 0f);
+    }
+
     @Test
     void otherAxesAreRefusedNamingThem() throws Exception {
         Path channels = write(reduction("ReduceMean", 1, 1), "channels.onnx");

@@ -14,6 +14,11 @@ final class ChannelGate {
     private ChannelGate() {
     }
 
+    /** Null where the native loop runs (it has run, or will); else why the Java loop runs instead. */
+    static String unavailableReason() {
+        return nativeUnavailable;
+    }
+
     /** out = x times gate: x and out (batch, pixels, channels), gate (batch, channels); out may be x. */
     static void multiply(CpuTensor x, CpuTensor gate, CpuTensor out, int batch, int pixels, int channels,
                          int threads) {
@@ -29,19 +34,19 @@ final class ChannelGate {
         multiplyInJava(x, gate, out, batch, pixels, channels);
     }
 
-    /** The same products without the native library. */
+    /** The same products without the native library: rows of pixels in parallel where there are many values. */
     static void multiplyInJava(CpuTensor x, CpuTensor gate, CpuTensor out, int batch, int pixels, int channels) {
         FloatBuffer in = x.buffer();
         FloatBuffer g = gate.buffer();
         FloatBuffer to = out.buffer();
-        for (int n = 0; n < batch; n++) {
-            for (int p = 0; p < pixels; p++) {
-                int at = (n * pixels + p) * channels;
-                for (int c = 0; c < channels; c++) {
-                    to.put(at + c, in.get(at + c) * g.get(n * channels + c));
-                }
+        java.util.stream.IntStream rows = java.util.stream.IntStream.range(0, batch * pixels);
+        (x.size() >= (1 << 16) ? rows.parallel() : rows).forEach(row -> {
+            int at = row * channels;
+            int gateAt = row / pixels * channels;
+            for (int c = 0; c < channels; c++) {
+                to.put(at + c, in.get(at + c) * g.get(gateAt + c));
             }
-        }
+        });
     }
 
     private static native void multiply(long x, long gate, long out, int batch, int pixels, int channels, int threads);

@@ -12,6 +12,7 @@ import org.junit.jupiter.api.Test;
 class ChannelGateTest {
     @Test
     void theNativeLoopAndTheJavaOneAgreeBitForBit() {
+        NativeKernels.require(NativeCpu.unavailableReason(), "the native channel gate");
         Random r = new Random(4);
         for (int[] s : new int[][] {{2, 1500, 3}, {3, 49, 672}, {1, 7, 5000}}) {
             int batch = s[0], pixels = s[1], channels = s[2];
@@ -40,6 +41,8 @@ class ChannelGateTest {
                     float[] actual = new float[x.length];
                     out.buffer().get(0, actual);
                     assertArrayEquals(expected, actual, 0f, java.util.Arrays.toString(s) + " on " + threads);
+                    org.junit.jupiter.api.Assertions.assertNull(ChannelGate.unavailableReason(),
+                            "the native loop ran (not the Java one beside it)");
                 }
                 for (int i = 0; i < x.length; i++) { // and the reference itself
                     int sample = i / (pixels * channels);
