@@ -21,7 +21,7 @@ import java.util.Locale;
 
 /**
  * Ready-made models, randomly initialised (no weights can be downloaded): the tutorial CNN, the CIFAR-style ResNets of
- * He et al. 2016 (section 4.2: ResNet-20/32/56...), the ImageNet-style ResNet-18/34/50 and MobileNetV2, for any input
+ * He et al. 2016 (section 4.2: ResNet-20/32/56...), the ImageNet-style ResNet-18/34/50, MobileNetV2 and EfficientNet-B0, for any input
  * size and class count. The ImageNet-style models follow torchvision's definitions layer for layer (the same
  * parameters, and PyTorch's symmetric padding through ZeroPadding2D where a strided convolution pads), so their
  * parameter counts are the published ones and their weights can be carried over from PyTorch.
@@ -227,7 +227,65 @@ public final class Models {
         return rounded < 0.9 * channels ? rounded + 8 : rounded;
     }
 
-    /** The built-in model of this CLI name for inputs of this shape: tutorial, resnet20/32/56, resnet18/34/50, mobilenetv2. */
+    // ---- EfficientNet-B0 (Tan and Le 2019) ---------------------------------------------------------------------
+
+    /** EfficientNet-B0 for 224x224x3 images and 1,000 classes (5.3 M parameters). */
+    public static Model efficientNetB0() {
+        return efficientNetB0(Shape.of(224, 224, 3), 1000);
+    }
+
+    /**
+     * EfficientNet-B0, as torchvision and Keras define it: a 3x3 stride-2 convolution, 16 MBConv blocks (expand 1x1,
+     * depthwise 3x3 or 5x5, a squeeze-and-excitation gate of a quarter of the block's input channels, project 1x1, each
+     * with BatchNormalization and swish, a residual add where the shape allows), a 1x1 convolution to 1,280 channels,
+     * global average pooling, dropout 0.2 and a softmax classifier. Strided convolutions pad symmetrically, as PyTorch
+     * does. Not included: the blocks' stochastic depth (drop-connect), a regularizer for long training.
+     */
+    public static Model efficientNetB0(Shape input, int classes) {
+        int[][] stages = { // kernel, repeats, output channels, expansion, first stride
+            {3, 1, 16, 1, 1}, {3, 2, 24, 6, 2}, {5, 2, 40, 6, 2}, {3, 3, 80, 6, 2}, {5, 3, 112, 6, 1},
+            {5, 4, 192, 6, 2}, {3, 1, 320, 6, 1}};
+        Input in = Input.shape(input);
+        SymbolicTensor x = conv(32, 3, 2).apply(new ZeroPadding2D(1).apply(in));
+        x = swish(new BatchNormalization().apply(x));
+        for (int[] s : stages) {
+            for (int i = 0; i < s[1]; i++) {
+                x = mbConv(x, s[0], s[2], s[3], i == 0 ? s[4] : 1);
+            }
+        }
+        x = swish(new BatchNormalization().apply(conv(1280, 1, 1).apply(x)));
+        x = new dev.osprey.layers.Dropout(0.2).apply(new GlobalAveragePooling2D().apply(x));
+        return new Model(in, new Dense(classes, SOFTMAX).apply(x));
+    }
+
+    private static SymbolicTensor mbConv(SymbolicTensor x, int kernel, int out, int expansion, int stride) {
+        int in = x.shape().dim(2);
+        int expanded = in * expansion;
+        SymbolicTensor y = x;
+        if (expansion != 1) {
+            y = swish(new BatchNormalization().apply(conv(expanded, 1, 1).apply(y)));
+        }
+        DepthwiseConv2D depthwise = new DepthwiseConv2D(kernel).strides(stride).useBias(false)
+                .depthwiseInitializer(Initializer.heNormal());
+        y = stride == 1 ? depthwise.padding(Padding.SAME).apply(y)
+                : depthwise.apply(new ZeroPadding2D(kernel / 2).apply(y));
+        y = swish(new BatchNormalization().apply(y));
+        SymbolicTensor squeezed = new GlobalAveragePooling2D().keepDims(true).apply(y);
+        squeezed = new Conv2D(Math.max(1, in / 4), 1, Activation.SWISH).apply(squeezed);
+        SymbolicTensor gate = new Conv2D(expanded, 1, Activation.SIGMOID).apply(squeezed);
+        y = new dev.osprey.layers.Multiply().apply(y, gate);
+        y = new BatchNormalization().apply(conv(out, 1, 1).apply(y));
+        return stride == 1 && in == out ? new Add().apply(x, y) : y;
+    }
+
+    private static SymbolicTensor swish(SymbolicTensor x) {
+        return new dev.osprey.layers.Activation(Activation.SWISH).apply(x);
+    }
+
+    /**
+     * The built-in model of this CLI name for inputs of this shape: tutorial, resnet20/32/56, resnet18/34/50,
+     * mobilenetv2, efficientnetb0.
+     */
     public static Model byName(String name, Shape input, int classes) {
         String n = name.trim().toLowerCase(Locale.ROOT);
         if (n.equals("tutorial")) {
@@ -242,11 +300,14 @@ public final class Models {
                 default -> resNet(depth, input, classes);
             };
         }
+        if (n.equals("efficientnetb0")) {
+            return efficientNetB0(input, classes);
+        }
         if (n.matches("mobilenetv2(_\\d+(\\.\\d+)?)?")) {
             double alpha = n.contains("_") ? Double.parseDouble(n.substring(n.indexOf('_') + 1)) : 1.0;
             return mobileNetV2(alpha, input, classes);
         }
         throw new IllegalArgumentException("expected model tutorial, resnet20, resnet32, resnet56 (any 6n+2), resnet18, "
-                + "resnet34, resnet50 or mobilenetv2[_ALPHA], received '" + name + "'");
+                + "resnet34, resnet50, mobilenetv2[_ALPHA] or efficientnetb0, received '" + name + "'");
     }
 }

@@ -46,6 +46,22 @@ class ModelsTest {
         assertTrue(Models.mobileNetV2(0.5).trainableParams() < 2_000_000);
     }
 
+    /** torchvision's efficientnet_b0: 5,288,548 parameters, and 42,016 BatchNorm statistics (Keras' total less its
+     * Normalization layer's 7); 4,020,358 with 10 classes. */
+    @Test
+    void efficientNetB0MatchesTorchvisionAndKeras() {
+        try (Model m = Models.efficientNetB0()) {
+            assertEquals(5_288_548, m.trainableParams());
+            assertEquals(5_330_564, m.countParams());
+        }
+        try (Model m = Models.efficientNetB0(Shape.of(224, 224, 3), 10)) {
+            assertEquals(4_020_358, m.trainableParams());
+        }
+        try (Model m = Models.byName("efficientnetb0", Shape.of(32, 32, 3), 10)) {
+            assertEquals(Shape.of(10), m.outputShape());
+        }
+    }
+
     @Test
     void anyInputSizeAndClassCount() {
         Model small = Models.resNet18(Shape.of(64, 48, 1), 7);

@@ -103,6 +103,8 @@ class OptimizedInferenceTest {
         assertEquals(16, compare("resnet50", graphOf(Models.resNet50(small, 10)), small));
         assertEquals(10, compare("mobilenetv2", graphOf(Models.mobileNetV2(0.35, small, 10)), small),
                 "MobileNetV2's ten inverted residuals");
+        assertEquals(9, compare("efficientnetb0", graphOf(Models.efficientNetB0(small, 10)), small),
+                "EfficientNet-B0's nine residual MBConv blocks");
     }
 
     /**
