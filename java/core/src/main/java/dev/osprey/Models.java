@@ -21,7 +21,8 @@ import java.util.Locale;
 
 /**
  * Ready-made models, randomly initialised (no weights can be downloaded): the tutorial CNN, the CIFAR-style ResNets of
- * He et al. 2016 (section 4.2: ResNet-20/32/56...), the ImageNet-style ResNet-18/34/50, MobileNetV2 and EfficientNet-B0, for any input
+ * He et al. 2016 (section 4.2: ResNet-20/32/56...), the ImageNet-style ResNet-18/34/50, MobileNetV2, MobileNetV3 (large
+ * and small) and EfficientNet-B0, for any input
  * size and class count. The ImageNet-style models follow torchvision's definitions layer for layer (the same
  * parameters, and PyTorch's symmetric padding through ZeroPadding2D where a strided convolution pads), so their
  * parameter counts are the published ones and their weights can be carried over from PyTorch.
@@ -227,6 +228,83 @@ public final class Models {
         return rounded < 0.9 * channels ? rounded + 8 : rounded;
     }
 
+    // ---- MobileNetV3 (Howard et al. 2019) ---------------------------------------------------------------------
+
+    /** MobileNetV3-Large for 224x224x3 images and 1,000 classes (5.5 M parameters). */
+    public static Model mobileNetV3Large() {
+        return mobileNetV3Large(Shape.of(224, 224, 3), 1000);
+    }
+
+    /** MobileNetV3-Small for 224x224x3 images and 1,000 classes (2.5 M parameters). */
+    public static Model mobileNetV3Small() {
+        return mobileNetV3Small(Shape.of(224, 224, 3), 1000);
+    }
+
+    /**
+     * MobileNetV3-Large as torchvision defines it: a 3x3 stride-2 convolution with hard swish, 15 inverted residual
+     * blocks (3x3 or 5x5 depthwise, ReLU or hard swish, squeeze-and-excitation gates with hard sigmoid in some), a 1x1
+     * convolution to 960 channels, global average pooling, a 1,280-unit hard-swish layer, dropout 0.2 and a softmax
+     * classifier.
+     */
+    public static Model mobileNetV3Large(Shape input, int classes) {
+        int[][] blocks = { // kernel, expanded, out, squeeze-and-excitation, hard swish, stride
+            {3, 16, 16, 0, 0, 1}, {3, 64, 24, 0, 0, 2}, {3, 72, 24, 0, 0, 1}, {5, 72, 40, 1, 0, 2},
+            {5, 120, 40, 1, 0, 1}, {5, 120, 40, 1, 0, 1}, {3, 240, 80, 0, 1, 2}, {3, 200, 80, 0, 1, 1},
+            {3, 184, 80, 0, 1, 1}, {3, 184, 80, 0, 1, 1}, {3, 480, 112, 1, 1, 1}, {3, 672, 112, 1, 1, 1},
+            {5, 672, 160, 1, 1, 2}, {5, 960, 160, 1, 1, 1}, {5, 960, 160, 1, 1, 1}};
+        return mobileNetV3(input, classes, blocks, 1280);
+    }
+
+    /** MobileNetV3-Small as torchvision defines it: as the large one, with 11 blocks, 576 and 1,024 channels at the end. */
+    public static Model mobileNetV3Small(Shape input, int classes) {
+        int[][] blocks = {
+            {3, 16, 16, 1, 0, 2}, {3, 72, 24, 0, 0, 2}, {3, 88, 24, 0, 0, 1}, {5, 96, 40, 1, 1, 2},
+            {5, 240, 40, 1, 1, 1}, {5, 240, 40, 1, 1, 1}, {5, 120, 48, 1, 1, 1}, {5, 144, 48, 1, 1, 1},
+            {5, 288, 96, 1, 1, 2}, {5, 576, 96, 1, 1, 1}, {5, 576, 96, 1, 1, 1}};
+        return mobileNetV3(input, classes, blocks, 1024);
+    }
+
+    private static Model mobileNetV3(Shape input, int classes, int[][] blocks, int hidden) {
+        Input in = Input.shape(input);
+        SymbolicTensor x = conv(16, 3, 2).apply(new ZeroPadding2D(1).apply(in));
+        x = activation(Activation.HARD_SWISH, new BatchNormalization().apply(x));
+        for (int[] b : blocks) {
+            x = mobileNetV3Block(x, b[0], b[1], b[2], b[3] == 1, b[4] == 1 ? Activation.HARD_SWISH : Activation.RELU,
+                    b[5]);
+        }
+        int last = 6 * x.shape().dim(2);
+        x = activation(Activation.HARD_SWISH, new BatchNormalization().apply(conv(last, 1, 1).apply(x)));
+        x = new Dense(hidden, Activation.HARD_SWISH).apply(new GlobalAveragePooling2D().apply(x));
+        x = new dev.osprey.layers.Dropout(0.2).apply(x);
+        return new Model(in, new Dense(classes, SOFTMAX).apply(x));
+    }
+
+    private static SymbolicTensor mobileNetV3Block(SymbolicTensor x, int kernel, int expanded, int out, boolean gate,
+                                                   Activation act, int stride) {
+        int in = x.shape().dim(2);
+        SymbolicTensor y = x;
+        if (expanded != in) {
+            y = activation(act, new BatchNormalization().apply(conv(expanded, 1, 1).apply(y)));
+        }
+        DepthwiseConv2D depthwise = new DepthwiseConv2D(kernel).strides(stride).useBias(false)
+                .depthwiseInitializer(Initializer.heNormal());
+        y = stride == 1 ? depthwise.padding(Padding.SAME).apply(y)
+                : depthwise.apply(new ZeroPadding2D(kernel / 2).apply(y));
+        y = activation(act, new BatchNormalization().apply(y));
+        if (gate) {
+            SymbolicTensor squeezed = new GlobalAveragePooling2D().keepDims(true).apply(y);
+            squeezed = new Conv2D(divisible(expanded / 4.0), 1, Activation.RELU).apply(squeezed);
+            y = new dev.osprey.layers.Multiply().apply(y,
+                    new Conv2D(expanded, 1, Activation.HARD_SIGMOID).apply(squeezed));
+        }
+        y = new BatchNormalization().apply(conv(out, 1, 1).apply(y));
+        return stride == 1 && in == out ? new Add().apply(x, y) : y;
+    }
+
+    private static SymbolicTensor activation(Activation a, SymbolicTensor x) {
+        return new dev.osprey.layers.Activation(a).apply(x);
+    }
+
     // ---- EfficientNet-B0 (Tan and Le 2019) ---------------------------------------------------------------------
 
     /** EfficientNet-B0 for 224x224x3 images and 1,000 classes (5.3 M parameters). */
@@ -284,7 +362,7 @@ public final class Models {
 
     /**
      * The built-in model of this CLI name for inputs of this shape: tutorial, resnet20/32/56, resnet18/34/50,
-     * mobilenetv2, efficientnetb0.
+     * mobilenetv2, mobilenetv3large, mobilenetv3small, efficientnetb0.
      */
     public static Model byName(String name, Shape input, int classes) {
         String n = name.trim().toLowerCase(Locale.ROOT);
@@ -300,6 +378,12 @@ public final class Models {
                 default -> resNet(depth, input, classes);
             };
         }
+        if (n.equals("mobilenetv3large")) {
+            return mobileNetV3Large(input, classes);
+        }
+        if (n.equals("mobilenetv3small")) {
+            return mobileNetV3Small(input, classes);
+        }
         if (n.equals("efficientnetb0")) {
             return efficientNetB0(input, classes);
         }
@@ -308,6 +392,7 @@ public final class Models {
             return mobileNetV2(alpha, input, classes);
         }
         throw new IllegalArgumentException("expected model tutorial, resnet20, resnet32, resnet56 (any 6n+2), resnet18, "
-                + "resnet34, resnet50, mobilenetv2[_ALPHA] or efficientnetb0, received '" + name + "'");
+                + "resnet34, resnet50, mobilenetv2[_ALPHA], mobilenetv3large, mobilenetv3small or efficientnetb0, received '"
+                + name + "'");
     }
 }

@@ -62,6 +62,22 @@ class ModelsTest {
         }
     }
 
+    /** torchvision's mobilenet_v3_large and _small: parameters, BatchNorm statistics, and with 10 classes. */
+    @Test
+    void mobileNetV3MatchesTorchvision() {
+        try (Model large = Models.mobileNetV3Large(); Model small = Models.mobileNetV3Small()) {
+            assertEquals(5_483_032, large.trainableParams());
+            assertEquals(5_507_432, large.countParams());
+            assertEquals(2_542_856, small.trainableParams());
+            assertEquals(2_554_968, small.countParams());
+        }
+        try (Model large = Models.byName("mobilenetv3large", Shape.of(224, 224, 3), 10);
+             Model small = Models.byName("mobilenetv3small", Shape.of(224, 224, 3), 10)) {
+            assertEquals(4_214_842, large.trainableParams());
+            assertEquals(1_528_106, small.trainableParams());
+        }
+    }
+
     @Test
     void anyInputSizeAndClassCount() {
         Model small = Models.resNet18(Shape.of(64, 48, 1), 7);

@@ -105,6 +105,8 @@ class OptimizedInferenceTest {
                 "MobileNetV2's ten inverted residuals");
         assertEquals(9, compare("efficientnetb0", graphOf(Models.efficientNetB0(small, 10)), small),
                 "EfficientNet-B0's nine residual MBConv blocks");
+        assertEquals(6, compare("mobilenetv3small", graphOf(Models.mobileNetV3Small(small, 10)), small),
+                "MobileNetV3-Small's six residual blocks");
     }
 
     /**
