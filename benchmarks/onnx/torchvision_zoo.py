@@ -19,6 +19,9 @@ import torch
 import torch.nn as nn
 import torchvision.models as tv
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_fixtures import randomise_batchnorm  # noqa: E402 (the test fixtures' recipe)
+
 MODELS = {
     "alexnet": lambda: tv.alexnet(weights=None),
     "vgg11_bn": lambda: tv.vgg11_bn(weights=None),
@@ -46,17 +49,12 @@ MODELS = {
 
 
 def randomise(model, generator):
-    """BatchNorm statistics and affine terms away from the identity; ViT's zero-initialised head given weights."""
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                c = m.num_features
-                m.running_mean.copy_(torch.randn(c, generator=generator) * 0.1)
-                m.running_var.copy_(torch.rand(c, generator=generator) + 0.5)
-                m.weight.copy_(torch.rand(c, generator=generator) + 0.5)
-                m.bias.copy_(torch.randn(c, generator=generator) * 0.1)
-        head = getattr(getattr(model, "heads", None), "head", None)
-        if head is not None:
+    """BatchNorm statistics and affine terms away from the identity (as the test fixtures' are); ViT's
+    zero-initialised head given weights."""
+    randomise_batchnorm(model, generator)
+    head = getattr(getattr(model, "heads", None), "head", None)
+    if head is not None:
+        with torch.no_grad():
             nn.init.normal_(head.weight, std=0.02)
 
 
