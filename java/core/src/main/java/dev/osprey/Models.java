@@ -365,7 +365,8 @@ public final class Models {
      * mobilenetv2, mobilenetv3large, mobilenetv3small, efficientnetb0.
      */
     public static Model byName(String name, Shape input, int classes) {
-        String n = name.trim().toLowerCase(Locale.ROOT);
+        // torchvision's spellings too: mobilenet_v3_small, efficientnet_b0 (an underscore before a width stays)
+        String n = name.trim().toLowerCase(Locale.ROOT).replaceAll("_(?=[a-z])", "");
         if (n.equals("tutorial")) {
             return tutorialCnn(input, classes);
         }

@@ -57,8 +57,10 @@ class ModelsTest {
         try (Model m = Models.efficientNetB0(Shape.of(224, 224, 3), 10)) {
             assertEquals(4_020_358, m.trainableParams());
         }
-        try (Model m = Models.byName("efficientnetb0", Shape.of(32, 32, 3), 10)) {
+        try (Model m = Models.byName("efficientnetb0", Shape.of(32, 32, 3), 10);
+             Model torchvisionName = Models.byName("efficientnet_b0", Shape.of(32, 32, 3), 10)) {
             assertEquals(Shape.of(10), m.outputShape());
+            assertEquals(m.countParams(), torchvisionName.countParams());
         }
     }
 

@@ -16,6 +16,12 @@ public final class GlobalAveragePooling2D extends GlobalPooling2D {
         return withCommonConfig(new GlobalAveragePooling2D().keepDims(c.bool("keepdims", false)), c);
     }
 
+    @Override
+    public GlobalAveragePooling2D keepDims(boolean keep) {
+        super.keepDims(keep);
+        return this;
+    }
+
     // ---- Layer's setters, returning GlobalAveragePooling2D so that they chain with this layer's own ----------------------------
 
     @Override

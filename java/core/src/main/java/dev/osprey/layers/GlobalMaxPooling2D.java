@@ -16,6 +16,12 @@ public final class GlobalMaxPooling2D extends GlobalPooling2D {
         return withCommonConfig(new GlobalMaxPooling2D().keepDims(c.bool("keepdims", false)), c);
     }
 
+    @Override
+    public GlobalMaxPooling2D keepDims(boolean keep) {
+        super.keepDims(keep);
+        return this;
+    }
+
     // ---- Layer's setters, returning GlobalMaxPooling2D so that they chain with this layer's own ----------------------------
 
     @Override

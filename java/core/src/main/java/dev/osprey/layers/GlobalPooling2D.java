@@ -22,11 +22,10 @@ public abstract class GlobalPooling2D extends Layer implements dev.osprey.engine
 
     abstract Pool2dSpec.Mode mode();
 
-    /** Keep the pooled axes as (1, 1, C), as Keras' keepdims=True. */
-    @SuppressWarnings("unchecked")
-    public <L extends GlobalPooling2D> L keepDims(boolean keep) {
+    /** Keep the pooled axes as (1, 1, C), as Keras' keepdims=True (each pooling returns its own type). */
+    public GlobalPooling2D keepDims(boolean keep) {
         this.keepDims = keep;
-        return (L) this;
+        return this;
     }
 
     @Override

@@ -32,6 +32,7 @@ class LayerChainingTest {
         // These lines compile only where the common setters return the layer's own type.
         Conv2D conv = new Conv2D(32, 3).inputShape(28, 28, 1).name("conv1").trainable(false).padding(Padding.SAME);
         MaxPooling2D pool = new MaxPooling2D(2).name("pool1").strides(1);
+        GlobalMaxPooling2D global = new GlobalMaxPooling2D().keepDims(true).name("squeeze"); // its own type too
         Dense dense = new Dense(10).trainable(false).name("logits").kernelInitializer(Initializer.heNormal());
 
         assertEquals("conv1", conv.name());
@@ -41,6 +42,7 @@ class LayerChainingTest {
         assertEquals("pool1", pool.name());
         assertEquals(List.of(1, 1), pool.getConfig().get("strides"));
         assertEquals("logits", dense.name());
+        assertEquals(true, global.getConfig().get("keepdims"));
         assertEquals("HeNormal", ((java.util.Map<?, ?>) dense.getConfig().get("kernel_initializer")).get("class_name"));
     }
 
