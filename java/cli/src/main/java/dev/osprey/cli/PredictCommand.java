@@ -76,6 +76,9 @@ final class PredictCommand implements Callable<Integer> {
             int classes = p.rowSize();
             if (model.outputsLogits()) { // an imported classifier, say: show probabilities, as the header says
                 Model.softmaxRows(p.data(), classes);
+            } else if (n > 0 && !probabilities(p.data(), classes)) {
+                System.err.println("(scores, not probabilities: the model's outputs are not a distribution. A classifier "
+                        + "imported without --class-names ends in logits: import it with them to see probabilities)");
             }
             List<String> names = model.classNames();
             for (int i = 0; i < n; i++) {
@@ -99,6 +102,19 @@ final class PredictCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /** Whether the first row of width values is a distribution: each in [0, 1], summing to 1 (to 1e-3). */
+    private static boolean probabilities(float[] rows, int width) {
+        double sum = 0;
+        for (int c = 0; c < width; c++) {
+            float v = rows[c];
+            if (!(v >= 0 && v <= 1)) {
+                return false;
+            }
+            sum += v;
+        }
+        return Math.abs(sum - 1) <= 1e-3;
     }
 
     /** An IDX file's images; a file that is no IDX file is said to be neither that nor an image by its name. */

@@ -211,6 +211,14 @@ class OspreyCommandTest {
         Run predict = run("predict", model.toString(), images.toString(), "--top-k", "10", "--limit", "3");
         assertEquals(0, predict.exitCode(), predict.err());
         assertProbabilitiesOfTenClasses(predict);
+        assertTrue(!predict.err().contains("not probabilities"), predict.err());
+        Path unnamed = dir.resolve("unnamed-logits.osprey"); // no class names: logits shown as they are, and said so
+        try (dev.osprey.Model m = dev.osprey.Model.load(model)) {
+            m.classNames(List.of()).save(unnamed);
+        }
+        Run raw = run("predict", unnamed.toString(), images.toString(), "--limit", "3");
+        assertEquals(0, raw.exitCode(), raw.err());
+        assertTrue(raw.err().contains("scores, not probabilities") && raw.err().contains("--class-names"), raw.err());
         Run evaluate = run("evaluate", model.toString());
         assertEquals(0, evaluate.exitCode(), evaluate.err());
         assertTrue(evaluate.out().matches("(?s)loss: \\d+\\.\\d{4} - accuracy: 0\\.\\d{4} \\(2,000 images.*"),
