@@ -441,7 +441,9 @@ public class Model implements AutoCloseable {
         Activation last = out.layer() == null ? Activation.LINEAR : out.layer().activation();
         if (out.shape().rank() != 1) {
             throw new IllegalArgumentException("compile: expected the last layer to output (classes,), received "
-                    + out.shape());
+                    + out.shape() + (out.layer() instanceof dev.osprey.layers.Dense
+                    ? " (a Dense layer applies to the last axis of a larger input, as in Keras: add a Flatten or a "
+                    + "GlobalAveragePooling2D before it)" : ""));
         }
         String mismatch = loss.mismatch(last, out.shape().size());
         if (mismatch != null) {

@@ -167,8 +167,9 @@ class SequentialTest {
         IllegalArgumentException dense = assertThrows(IllegalArgumentException.class, () -> new Sequential(
                 new Conv2D(2, 3).inputShape(6, 6, 1), new Dense(3, Activation.SOFTMAX)).device(Device.cpu())
                 .compile(new Adam(), Loss.sparseCategoricalCrossentropy()));
-        assertEquals("Dense applied to (4, 4, 2) from Conv2D: expected a flat input of shape (features,), received "
-                        + "(4, 4, 2) (add a Flatten layer before it)",
+        assertEquals("compile: expected the last layer to output (classes,), received (4, 4, 3) (a Dense layer "
+                        + "applies to the last axis of a larger input, as in Keras: add a Flatten or a "
+                        + "GlobalAveragePooling2D before it)",
                 dense.getMessage());
         IllegalArgumentException tooSmall = assertThrows(IllegalArgumentException.class, () -> new Sequential(
                 new Conv2D(2, 7).inputShape(6, 6, 1), new Flatten(), new Dense(3, Activation.SOFTMAX))

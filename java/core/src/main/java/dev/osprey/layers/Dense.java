@@ -19,7 +19,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Fully connected layer over (features) inputs; kernel (in, units) and bias (units), the activation fused into the op.
+ * Fully connected layer over (features) inputs, or over the last axis of larger ones as Keras applies it; kernel (in,
+ * units) and bias (units), the activation fused into the op.
  * With softmax as a classifier's last layer, the layer produces logits and the loss (or predict) applies softmax.
  */
 public final class Dense extends Layer implements Fusion.LinearOp, Fusion.OwnInputGradients {
@@ -73,24 +74,31 @@ public final class Dense extends Layer implements Fusion.LinearOp, Fusion.OwnInp
         return units;
     }
 
+    /**
+     * (units,) for a flat input; for a larger one, as Keras, the layer applies to its last axis: (H, W, C) gives
+     * (H, W, units), each pixel's C values multiplied by the same kernel (a 1x1 convolution's work).
+     */
     @Override
     public Shape outputShape(List<Shape> inputs) {
         Shape input = single(inputs);
-        if (input.rank() != 1) {
-            throw new IllegalArgumentException("Dense: expected a flat input of shape (features,), received " + input
-                    + " (add a Flatten layer before it)");
-        }
-        return Shape.of(units);
+        int[] dims = input.dims();
+        dims[dims.length - 1] = units;
+        return Shape.of(dims);
     }
 
     @Override
     public double forwardFlops(List<Shape> inputs) {
-        return 2.0 * inputs.get(0).dim(0) * units;
+        return 2.0 * inputs.get(0).size() * units;
+    }
+
+    /** The features each row has: the input's last axis. */
+    private static int features(Shape input) {
+        return input.dim(input.rank() - 1);
     }
 
     @Override
     public List<ParamSpec> parameters(List<Shape> inputs) {
-        int in = inputs.get(0).dim(0);
+        int in = features(inputs.get(0));
         return List.of(
                 ParamSpec.trainable("kernel", new int[] {in, units}, kernelInitializer).regularized(kernelRegularizer),
                 ParamSpec.trainable("bias", new int[] {units}, biasInitializer));
@@ -100,30 +108,47 @@ public final class Dense extends Layer implements Fusion.LinearOp, Fusion.OwnInp
     public LayerRun plan(PlanContext ctx) {
         Backend backend = ctx.backend();
         OutputActivation out = new OutputActivation(ctx, activation);
-        DenseSpec spec = new DenseSpec(ctx.batch(), ctx.inputShape().dim(0), units, out.fusedIntoOp(),
-                ctx.trainingMath());
-        Tensor input = ctx.input();
+        // rows: the batch's samples, or every position of them where the input is larger than a vector (Keras' Dense
+        // on the last axis); the op sees (rows, features) views of the same memory
+        int features = features(ctx.inputShape());
+        int rows = Math.toIntExact((long) ctx.batch() * (ctx.inputShape().size() / features));
+        boolean flat = ctx.inputShape().rank() == 1;
+        DenseSpec spec = new DenseSpec(rows, features, units, out.fusedIntoOp(), ctx.trainingMath());
+        Tensor input = flat ? ctx.input() : backend.view(ctx.input(), 0, rows, features);
+        Tensor raw = flat ? out.raw() : backend.view(out.raw(), 0, rows, units);
         Tensor kernel = ctx.param("kernel"), bias = ctx.param("bias");
         Tensor dKernel = ctx.gradient("kernel"), dBias = ctx.gradient("bias");
-        Tensor dInput = ctx.needsInputGradient(0) ? ctx.allocateInputGradient(0) : null;
-        List<Tensor> inputGradients = LayerRun.gradients(dInput);
+        Tensor dInputFull = ctx.needsInputGradient(0) ? ctx.allocateInputGradient(0) : null;
+        Tensor dInput = flat || dInputFull == null ? dInputFull : backend.view(dInputFull, 0, rows, features);
+        List<Tensor> inputGradients = LayerRun.gradients(dInputFull);
+        Tensor[] rawGradient = {null, null}; // the last gradient seen and its (rows, units) view, made once
+        java.util.function.UnaryOperator<Tensor> asRows = g -> {
+            if (flat) {
+                return g;
+            }
+            if (g != rawGradient[0]) { // the same tensor every step
+                rawGradient[0] = g;
+                rawGradient[1] = backend.view(g, 0, rows, units);
+            }
+            return rawGradient[1];
+        };
         if (ctx.optimizedInference()) { // the kernel in the layout the backend's inference op reads, made once
             DenseInference op = new DenseInference(spec, ctx.precision(), ctx.inputRange());
             long floats = backend.denseInferenceKernelSize(op);
             Tensor prepared = floats == 0 ? kernel : ctx.preparedWeight(kernel, floats,
                     (keras, p) -> backend.densePrepareInferenceKernel(op, keras, p));
             return LayerRun.of(out.output(), seed -> {
-                backend.denseInference(op, input, prepared, bias, out.raw());
+                backend.denseInference(op, input, prepared, bias, raw);
                 out.forward(backend);
             }, dOutput -> {
                 throw new IllegalStateException("Dense: an inference plan has no backward pass");
             }, inputGradients);
         }
         return LayerRun.of(out.output(), seed -> {
-            backend.denseForward(spec, input, kernel, bias, out.raw());
+            backend.denseForward(spec, input, kernel, bias, raw);
             out.forward(backend);
         }, dOutput -> {
-            Tensor g = out.backward(backend, dOutput);
+            Tensor g = asRows.apply(out.backward(backend, dOutput));
             if (dKernel != null) {
                 backend.denseBackwardWeights(spec, input, g, dKernel, dBias);
             }

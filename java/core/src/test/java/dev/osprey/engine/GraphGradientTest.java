@@ -134,6 +134,13 @@ class GraphGradientTest {
                     x = new Multiply().apply(other, x, gate); // a gate first, a feature map between two gates
                     return new SymbolicTensor[] {in, new Dense(CLASSES).apply(new Flatten().apply(x))};
                 })),
+                Arguments.of(new Case("dense on the last axis of a feature map (Keras' Dense on (H, W, C)), then another",
+                        () -> {
+                    Input in = Input.shape(3, 4, 2);
+                    SymbolicTensor x = new Dense(5, Activation.TANH).apply(new Conv2D(3, 1).apply(in));
+                    x = new Dense(2).apply(new BatchNormalization().apply(x));
+                    return new SymbolicTensor[] {in, new Dense(CLASSES).apply(new Flatten().apply(x))};
+                })),
                 Arguments.of(new Case("fused in the plan: conv takes a LeakyReLU and a GELU layer, batch norm a ReLU",
                         () -> {
                     Input in = Input.shape(6, 6, 3);

@@ -943,7 +943,10 @@ final class GraphImporter {
 
     private void matMul(NodeView n) throws OnnxImportException {
         n.allowOnly();
-        Value a = flatInput(n, data(n, 0));
+        Value a = data(n, 0);
+        if (a.shape().rank() == 1 || a.layout() != Value.Layout.PLAIN) {
+            a = flatInput(n, a);
+        } // else a tensor in ONNX's own order, (N, ..., K): a Dense layer on its last axis, as MatMul broadcasts
         TensorData b = constant(n, 1, "B");
         if (b.rank() != 2) {
             throw n.error("expected B of rank 2, received dims " + b.shapeString());
@@ -984,7 +987,7 @@ final class GraphImporter {
 
     private void dense(NodeView n, Value a, float[] b, int k, int units, boolean transB, float alpha, float[] bias)
             throws OnnxImportException {
-        int features = a.shape().dim(0);
+        int features = a.shape().dim(a.shape().rank() - 1);
         if (features != k) {
             throw n.error("expected B with " + features + " rows (the input's features), received " + k);
         }

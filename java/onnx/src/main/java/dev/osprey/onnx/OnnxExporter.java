@@ -250,9 +250,15 @@ public final class OnnxExporter {
             case "Conv2D" -> conv(layer, c, nchw(in.get(0)), outShape, false);
             case "DepthwiseConv2D" -> conv(layer, c, nchw(in.get(0)), outShape, true);
             case "Dense" -> {
-                String y = node("Gemm", List.of(nhwc(in.get(0)).name(),
-                        initializer(name + "/kernel", weight(layer, "kernel"), in.get(0).shape().dim(0), c.integer("units")),
-                        initializer(name + "/bias", weight(layer, "bias"), c.integer("units"))), fresh(name));
+                Shape inShape = in.get(0).shape();
+                int features = inShape.dim(inShape.rank() - 1);
+                String kernel = initializer(name + "/kernel", weight(layer, "kernel"), features, c.integer("units"));
+                String bias = initializer(name + "/bias", weight(layer, "bias"), c.integer("units"));
+                String y = inShape.rank() == 1
+                        ? node("Gemm", List.of(nhwc(in.get(0)).name(), kernel, bias), fresh(name))
+                        // on the last axis of a larger input (Keras' Dense): MatMul broadcasts over the leading axes
+                        : node("Add", List.of(node("MatMul", List.of(nhwc(in.get(0)).name(), kernel),
+                                fresh(name + "_matmul")), bias), fresh(name));
                 yield activation(new Val(y, false, outShape), c.activation("activation"), name);
             }
             case "BatchNormalization" -> batchNorm(layer, c, in.get(0), outShape);

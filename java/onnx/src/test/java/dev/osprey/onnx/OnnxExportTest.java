@@ -111,6 +111,13 @@ class OnnxExportTest {
                             g = new Multiply().apply(gate, new Conv2D(6, 1).apply(g));
                             return new Dense(4).apply(new GlobalAveragePooling2D().apply(g));
                         })),
+                new Case("dense on a feature map's last axis (MatMul + Add), softmax over it, then a convolution",
+                        () -> functional(Shape.of(5, 3, 4), x -> {
+                            SymbolicTensor d = new Dense(6, dev.osprey.Activation.RELU).apply(x);
+                            d = new Dense(3, dev.osprey.Activation.SOFTMAX).apply(d);
+                            d = new Conv2D(2, 3).padding(Padding.SAME).apply(d);
+                            return new Dense(4).apply(new Flatten().apply(d));
+                        })),
                 new Case("every activation", () -> functional(Shape.of(4, 4, 3), x -> {
                     SymbolicTensor h = new Conv2D(8, 1, dev.osprey.Activation.GELU).apply(x);
                     for (dev.osprey.Activation a : List.of(dev.osprey.Activation.SIGMOID, dev.osprey.Activation.TANH,
