@@ -7,7 +7,8 @@
 # Needs Debian's python3-torch, python3-torchvision, python3-onnx and libopenblas0-openmp (installed if missing,
 # when run as root).
 # Usage: benchmarks/run-graph-models-vs-peers.sh [seconds-per-figure=5] [rounds=3]
-# MODELS="resnet20" measures only the models named (default: resnet20 mobilenetv2).
+# MODELS="resnet20" measures only the models named (default: resnet20 mobilenetv2; also efficientnetb0 and
+# mobilenetv3small, torchvision's without stochastic depth beside Osprey's built-ins).
 # COMPUTE=device: Osprey hands each call to its device thread (a library's default) instead of computing on the caller.
 # Before each framework's figures the script measures where the two vCPUs sit (benchmarks/kernels/placement_probe.c:
 # a cache-line hand-over between them; needs gcc), and the report sets it beside each round's training figures.
@@ -154,7 +155,7 @@ def torch_format(model, figure):
 
 has = lambda flag: "yes" if flag in flags.split() else "no"
 amx = [fl for fl in ("amx_tile", "amx_bf16", "amx_int8") if fl in flags.split()]
-md = [f"# Osprey vs PyTorch vs ONNX Runtime on the CPU: ResNet-20 and MobileNetV2, best of {rounds} interleaved round(s)",
+md = [f"# Osprey vs PyTorch vs ONNX Runtime on the CPU: {', '.join(dict.fromkeys(k[1] for k in values))}, best of {rounds} interleaved round(s)",
       "",
       f"- machine: {cpu}, {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} vCPU, "
       f"avx512_bf16: {has('avx512_bf16')}, AMX: {', '.join(amx) if amx else 'no'}; {platform.platform()}",
@@ -174,7 +175,7 @@ md = [f"# Osprey vs PyTorch vs ONNX Runtime on the CPU: ResNet-20 and MobileNetV
       "each round's figures, measured minutes apart: worst–best over the rounds (median); the machine's speed moves "
       "between rounds, so these are steadier than the ratio of the best figures, which may come from different rounds.",
       ""]
-for model in [m for m in ("resnet20", "mobilenetv2") if any(k[1] == m for k in values)]:
+for model in [m for m in dict.fromkeys(k[1] for k in values)]:  # every model measured, in the order run
     md += [f"## {model}", "",
            "| figure | Osprey | Osprey range | PyTorch | PyTorch range | PyTorch format | ONNX Runtime | ONNX Runtime range "
            "| Osprey vs PyTorch | per round | Osprey vs ONNX Runtime | per round |",

@@ -37,10 +37,12 @@ from torch import nn
 BN_EPS, BN_MOMENTUM = 1e-3, 0.01
 # Trainable parameters and BatchNorm running statistics (mean + variance: what Keras adds to its count).
 EXPECTED = {"resnet20": (272_474, 1_568), "mobilenetv2": (2_236_682, 34_112), "tutorial": (93_322, 0),
-            "resnet18": (11_181_642, 9_600), "mobilenetv2_224": (2_236_682, 34_112)}
+            "resnet18": (11_181_642, 9_600), "mobilenetv2_224": (2_236_682, 34_112),
+            "efficientnetb0": (4_020_358, 42_016), "mobilenetv3small": (1_528_106, 12_112)}
 # Each model's input (C, H, W) and the batch of its inference figure.
 INPUT_SHAPE = {"resnet20": (3, 32, 32), "mobilenetv2": (3, 32, 32), "tutorial": (1, 28, 28),
-               "resnet18": (3, 224, 224), "mobilenetv2_224": (3, 224, 224)}
+               "resnet18": (3, 224, 224), "mobilenetv2_224": (3, 224, 224), "efficientnetb0": (3, 32, 32),
+               "mobilenetv3small": (3, 32, 32)}
 INFER_BATCH = {"resnet18": 32, "mobilenetv2_224": 32}
 FORMATS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
 
@@ -106,6 +108,23 @@ def resnet18(num_classes=10):
     return torchvision.models.resnet18(num_classes=num_classes)
 
 
+def efficientnetb0(num_classes=10):
+    """torchvision's EfficientNet-B0 without its stochastic depth (Osprey's has none), dropout 0.2 kept as Osprey's."""
+    import torchvision
+    model = torchvision.models.efficientnet_b0(num_classes=num_classes)
+    for module in model.modules():
+        for child_name, child in module.named_children():
+            if type(child).__name__ == "StochasticDepth":
+                setattr(module, child_name, nn.Identity())
+    return model
+
+
+def mobilenetv3small(num_classes=10):
+    """torchvision's MobileNetV3-Small as is (its dropout 0.2 is Osprey's too)."""
+    import torchvision
+    return torchvision.models.mobilenet_v3_small(num_classes=num_classes)
+
+
 def infer_batch(name):
     return INFER_BATCH.get(name, 256)
 
@@ -116,7 +135,8 @@ def infer_figure(name):
 
 def build(name):
     model = {"resnet20": resnet20, "mobilenetv2": mobilenetv2, "tutorial": tutorial, "resnet18": resnet18,
-             "mobilenetv2_224": mobilenetv2}[name]()
+             "mobilenetv2_224": mobilenetv2, "efficientnetb0": efficientnetb0,
+             "mobilenetv3small": mobilenetv3small}[name]()
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     running = sum(m.running_mean.numel() + m.running_var.numel()
                   for m in model.modules() if isinstance(m, nn.BatchNorm2d))
