@@ -333,11 +333,33 @@ final class GraphImporter {
                 case "ConvTranspose" -> throw n.error("ConvTranspose (transposed convolution) is not supported");
                 default -> throw n.error("op " + n.op + " is not supported (Osprey maps the ops of image classifiers: "
                         + "Conv, BatchNormalization, pooling, Gemm/MatMul, activations, Add, Concat, Flatten, Reshape, "
-                        + "Pad, Softmax, ...)");
+                        + "Pad, Softmax, ...)" + othersUnmapped(n.op));
             }
         } catch (IllegalArgumentException | IllegalStateException e) {
             throw n.error(e.getMessage());
         }
+    }
+
+    /** The ops this importer maps (constant arithmetic aside, which it folds where the inputs are constants). */
+    private static final Set<String> MAPPED = Set.of("Conv", "BatchNormalization", "Relu", "LeakyRelu", "Sigmoid",
+            "Tanh", "Elu", "HardSigmoid", "HardSwish", "Clip", "Softmax", "MaxPool", "AveragePool", "GlobalAveragePool",
+            "GlobalMaxPool", "ReduceMean", "ReduceMax", "Gemm", "MatMul", "Add", "Sum", "Mul", "Sub", "Div", "Concat",
+            "Flatten", "Reshape", "Pad", "Dropout", "Identity", "Transpose", "Shape", "Constant", "Erf");
+
+    /**
+     * The other op types of the graph that Osprey does not map, so that one refusal tells how far the model is from
+     * importing (ShuffleNet's first refusal hid two more); empty where there are none.
+     */
+    private String othersUnmapped(String refused) {
+        java.util.SortedSet<String> others = new java.util.TreeSet<>();
+        for (NodeProto node : graph.getNodeList()) {
+            String op = node.getOpType();
+            if (!MAPPED.contains(op) && !op.equals(refused) && !ConstantFolding.handles(op)) {
+                others.add(op);
+            }
+        }
+        return others.isEmpty() ? "" : "; the model also uses " + String.join(", ", others)
+                + ", which Osprey does not map either";
     }
 
     private boolean allInputsConstant(NodeView n) {

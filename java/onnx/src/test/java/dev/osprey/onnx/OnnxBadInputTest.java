@@ -117,6 +117,20 @@ class OnnxBadInputTest {
         assertMentions(refused(p), "node 'conv1'", "ConvTranspose");
     }
 
+    /** The first unmapped op's refusal also names the graph's other unmapped ops: how far the model is from importing. */
+    @Test
+    void anUnsupportedOpAlsoNamesTheOtherUnmappedOps() throws Exception {
+        ModelProto.Builder m = conv(floats("w", new float[4], 2, 2, 1, 1), input("x", "N", 2, 4, 4), "Conv");
+        GraphProto.Builder g = m.getGraph().toBuilder();
+        g.addNode(NodeProto.newBuilder().setName("norm").setOpType("LpNormalization").addInput("y").addOutput("z"));
+        g.addNode(NodeProto.newBuilder().setName("soft").setOpType("Softplus").addInput("z").addOutput("s"));
+        g.addNode(NodeProto.newBuilder().setName("again").setOpType("Softplus").addInput("s").addOutput("t"));
+        g.clearOutput().addOutput(ValueInfoProto.newBuilder().setName("t"));
+        Path p = write("ops.onnx", m.setGraph(g).build());
+        assertMentions(refused(p), "node 'norm' (LpNormalization): op LpNormalization is not supported",
+                "the model also uses Softplus, which Osprey does not map either");
+    }
+
     @Test
     void anUnsupportedAttributeNamesIt() throws Exception {
         ModelProto.Builder m = conv(floats("w", new float[6], 3, 2, 1, 1), input("x", "N", 2, 4, 4), "Conv");
