@@ -122,7 +122,16 @@ final class GraphImporter {
         }
         findFusions();
         for (NodeProto n : graph.getNodeList()) {
-            convert(new NodeView(n));
+            try {
+                convert(new NodeView(n));
+            } catch (OnnxImportException e) { // with the graph's other unmapped ops, where the refusal has not named them
+                String others = e.getMessage().contains("which Osprey does not map either") ? ""
+                        : othersUnmapped(n.getOpType());
+                if (others.isEmpty()) {
+                    throw e;
+                }
+                throw new OnnxImportException(e.getMessage() + others, e);
+            }
         }
         List<SymbolicTensor> outs = new ArrayList<>();
         List<String> outNames = new ArrayList<>();
@@ -333,7 +342,7 @@ final class GraphImporter {
                 case "ConvTranspose" -> throw n.error("ConvTranspose (transposed convolution) is not supported");
                 default -> throw n.error("op " + n.op + " is not supported (Osprey maps the ops of image classifiers: "
                         + "Conv, BatchNormalization, pooling, Gemm/MatMul, activations, Add, Concat, Flatten, Reshape, "
-                        + "Pad, Softmax, ...)" + othersUnmapped(n.op));
+                        + "Pad, Softmax, ...)");
             }
         } catch (IllegalArgumentException | IllegalStateException e) {
             throw n.error(e.getMessage());
