@@ -29,6 +29,7 @@ public final class Dense extends Layer implements Fusion.LinearOp, Fusion.OwnInp
     private Initializer kernelInitializer = Initializer.glorotUniform();
     private Initializer biasInitializer = Initializer.zeros();
     private Regularizer kernelRegularizer;
+    private boolean useBias = true;
 
     /** {@code units} outputs and this activation (null: linear). */
     public Dense(int units, Activation activation) {
@@ -49,6 +50,15 @@ public final class Dense extends Layer implements Fusion.LinearOp, Fusion.OwnInp
     /** How the kernel starts (default Glorot uniform). */
     public Dense kernelInitializer(Initializer initializer) {
         this.kernelInitializer = initializer;
+        return this;
+    }
+
+    /**
+     * Whether the layer adds a bias (Keras' use_bias; default true). Without one, as before a BatchNormalization, the
+     * ops add a zero bias the plan holds (a BatchNormalization folded in for inference gives it its own).
+     */
+    public Dense useBias(boolean useBias) {
+        this.useBias = useBias;
         return this;
     }
 
@@ -99,9 +109,10 @@ public final class Dense extends Layer implements Fusion.LinearOp, Fusion.OwnInp
     @Override
     public List<ParamSpec> parameters(List<Shape> inputs) {
         int in = features(inputs.get(0));
-        return List.of(
-                ParamSpec.trainable("kernel", new int[] {in, units}, kernelInitializer).regularized(kernelRegularizer),
-                ParamSpec.trainable("bias", new int[] {units}, biasInitializer));
+        ParamSpec kernel =
+                ParamSpec.trainable("kernel", new int[] {in, units}, kernelInitializer).regularized(kernelRegularizer);
+        return useBias ? List.of(kernel, ParamSpec.trainable("bias", new int[] {units}, biasInitializer))
+                : List.of(kernel);
     }
 
     @Override
@@ -116,8 +127,10 @@ public final class Dense extends Layer implements Fusion.LinearOp, Fusion.OwnInp
         DenseSpec spec = new DenseSpec(rows, features, units, out.fusedIntoOp(), ctx.trainingMath());
         Tensor input = flat ? ctx.input() : backend.view(ctx.input(), 0, rows, features);
         Tensor raw = flat ? out.raw() : backend.view(out.raw(), 0, rows, units);
-        Tensor kernel = ctx.param("kernel"), bias = ctx.param("bias");
-        Tensor dKernel = ctx.gradient("kernel"), dBias = ctx.gradient("bias");
+        Tensor kernel = ctx.param("kernel"), given = ctx.param("bias"); // a folded BatchNorm's, without one of its own
+        Tensor bias = given != null ? given : zeros(ctx, backend);
+        Tensor dKernel = ctx.gradient("kernel");
+        Tensor dBias = ctx.gradient("bias") != null || dKernel == null ? ctx.gradient("bias") : ctx.allocate(units);
         Tensor dInputFull = ctx.needsInputGradient(0) ? ctx.allocateInputGradient(0) : null;
         Tensor dInput = flat || dInputFull == null ? dInputFull : backend.view(dInputFull, 0, rows, features);
         List<Tensor> inputGradients = LayerRun.gradients(dInputFull);
@@ -158,6 +171,13 @@ public final class Dense extends Layer implements Fusion.LinearOp, Fusion.OwnInp
         }, inputGradients);
     }
 
+    /** The zero bias a layer without one adds (the ops take a bias), made once for the plan. */
+    private Tensor zeros(PlanContext ctx, Backend backend) {
+        Tensor t = ctx.allocate(units);
+        backend.fill(t, 0f);
+        return t;
+    }
+
     @Override
     public String kernelName() {
         return "kernel";
@@ -168,7 +188,7 @@ public final class Dense extends Layer implements Fusion.LinearOp, Fusion.OwnInp
         Map<String, Object> c = new LinkedHashMap<>();
         c.put("units", units);
         c.put("activation", activation.toConfig());
-        c.put("use_bias", true);
+        c.put("use_bias", useBias);
         c.put("kernel_initializer", kernelInitializer.toConfig());
         c.put("bias_initializer", biasInitializer.toConfig());
         if (kernelRegularizer != null) {
@@ -179,11 +199,7 @@ public final class Dense extends Layer implements Fusion.LinearOp, Fusion.OwnInp
 
     /** Reads the layer from a model file's config (Keras' from_config). */
     public static Dense fromConfig(Config c) {
-        if (!c.bool("use_bias", true)) {
-            throw new IllegalArgumentException("Dense config: expected use_bias true (Osprey's Dense always has a "
-                    + "bias), received false");
-        }
-        Dense layer = new Dense(c.integer("units"), c.activation("activation"))
+        Dense layer = new Dense(c.integer("units"), c.activation("activation")).useBias(c.bool("use_bias", true))
                 .kernelInitializer(c.initializer("kernel_initializer", Initializer.glorotUniform()))
                 .biasInitializer(c.initializer("bias_initializer", Initializer.zeros()))
                 .kernelRegularizer(c.regularizer("kernel_regularizer"));

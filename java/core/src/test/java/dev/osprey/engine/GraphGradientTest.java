@@ -138,7 +138,7 @@ class GraphGradientTest {
                         () -> {
                     Input in = Input.shape(3, 4, 2);
                     SymbolicTensor x = new Dense(5, Activation.TANH).apply(new Conv2D(3, 1).apply(in));
-                    x = new Dense(2).apply(new BatchNormalization().apply(x));
+                    x = new Dense(2).useBias(false).apply(new BatchNormalization().apply(x)); // and one without a bias
                     return new SymbolicTensor[] {in, new Dense(CLASSES).apply(new Flatten().apply(x))};
                 })),
                 Arguments.of(new Case("fused in the plan: conv takes a LeakyReLU and a GELU layer, batch norm a ReLU",

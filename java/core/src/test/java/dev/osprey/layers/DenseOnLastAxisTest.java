@@ -59,6 +59,39 @@ class DenseOnLastAxisTest {
         }
     }
 
+    /**
+     * useBias(false), Keras' use_bias=False: no bias weight (Keras' count), the outputs a zero bias gives, trained and
+     * saved, and a BatchNormalization after it folded in for inference as with a bias.
+     */
+    @Test
+    void denseWithoutABiasHasNoneAndTrainsAndFoldsABatchNorm() throws Exception {
+        Input in = Input.shape(6);
+        Dense plain = new Dense(4, Activation.RELU).useBias(false);
+        Dense withBias = new Dense(4, Activation.RELU);
+        Input same = Input.shape(6);
+        NDArray x = random(new Random(2), 8, 6);
+        try (Model a = new Model(in, new Dense(3, "softmax").apply(new BatchNormalization().apply(plain.apply(in))));
+             Model b = new Model(same, new Dense(3, "softmax").apply(new BatchNormalization().apply(
+                     withBias.apply(same))))) {
+            a.seed(1).build();
+            b.seed(1).build();
+            assertEquals(b.countParams() - 4, a.countParams(), "no bias weight");
+            assertEquals(false, plain.getConfig().get("use_bias"));
+            a.compile("adam", "sparse_categorical_crossentropy", "accuracy");
+            a.fit(x, new NDArray(new float[] {0, 1, 2, 0, 1, 2, 0, 1}, 8), 3, 4, null, null); // weights and statistics move
+            List<NDArray> withZeroBias = new java.util.ArrayList<>(a.getWeights());
+            withZeroBias.add(1, new NDArray(new float[4], 4));
+            b.setWeights(withZeroBias);
+            assertArrayEquals(b.predict(x).data(), a.predict(x).data(), 1e-6f);
+            Path file = dir.resolve("no-bias.osprey");
+            a.save(file);
+            try (Model loaded = Model.load(file)) {
+                assertArrayEquals(a.predict(x).data(), loaded.predict(x).data(), 0f);
+                assertEquals(a.countParams(), loaded.countParams());
+            }
+        }
+    }
+
     /** BatchNorm's gamma, beta, moving mean and variance away from the identity, the same in both lists. */
     private static void randomizeBatchNorm(List<NDArray> convWeights, List<NDArray> weights) {
         Random r = new Random(9);

@@ -253,7 +253,8 @@ public final class OnnxExporter {
                 Shape inShape = in.get(0).shape();
                 int features = inShape.dim(inShape.rank() - 1);
                 String kernel = initializer(name + "/kernel", weight(layer, "kernel"), features, c.integer("units"));
-                String bias = initializer(name + "/bias", weight(layer, "bias"), c.integer("units"));
+                String bias = initializer(name + "/bias", c.bool("use_bias", true) ? weight(layer, "bias")
+                        : new float[c.integer("units")], c.integer("units")); // Gemm and Add take zeros for none
                 String y = inShape.rank() == 1
                         ? node("Gemm", List.of(nhwc(in.get(0)).name(), kernel, bias), fresh(name))
                         // on the last axis of a larger input (Keras' Dense): MatMul broadcasts over the leading axes
