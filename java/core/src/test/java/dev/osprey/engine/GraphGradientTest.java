@@ -141,6 +141,20 @@ class GraphGradientTest {
                     x = new Dense(2).useBias(false).apply(new BatchNormalization().apply(x)); // and one without a bias
                     return new SymbolicTensor[] {in, new Dense(CLASSES).apply(new Flatten().apply(x))};
                 })),
+                Arguments.of(new Case("ShuffleNet's unit: channel split, a branch, concatenate, channel shuffle",
+                        () -> {
+                    Input in = Input.shape(3, 3, 4);
+                    SymbolicTensor x = new Conv2D(6, 1, Activation.TANH).apply(in);
+                    SymbolicTensor kept = new dev.osprey.layers.ChannelSlice(0, 3).apply(x);
+                    SymbolicTensor branch = new Conv2D(3, 3, Activation.TANH).padding(Padding.SAME)
+                            .apply(new dev.osprey.layers.ChannelSlice(3, 6).apply(x));
+                    SymbolicTensor joined = new Concatenate().apply(kept, branch);
+                    SymbolicTensor shuffled = new Reshape(9, 2, 3).apply(joined); // (H * W, groups, C / groups)
+                    shuffled = new dev.osprey.layers.Permute(1, 3, 2).apply(shuffled);
+                    shuffled = new Reshape(3, 3, 6).apply(shuffled);
+                    SymbolicTensor middle = new dev.osprey.layers.ChannelSlice(1, 5).apply(shuffled);
+                    return new SymbolicTensor[] {in, new Dense(CLASSES).apply(new Flatten().apply(middle))};
+                })),
                 Arguments.of(new Case("fused in the plan: conv takes a LeakyReLU and a GELU layer, batch norm a ReLU",
                         () -> {
                     Input in = Input.shape(6, 6, 3);

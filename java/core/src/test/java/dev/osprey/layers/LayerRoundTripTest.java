@@ -65,6 +65,8 @@ class LayerRoundTripTest {
                 merge("Multiply", new Multiply()),
                 merge("Concatenate", new Concatenate(2)),
                 single("Reshape", new Reshape(-1, 4)),
+                single("ChannelSlice", new ChannelSlice(1, 3)),
+                single("Dense on the last axis, no bias", new Dense(3).useBias(false)),
                 single("Rescaling", new Rescaling(1 / 255.0, -1)),
                 single("Activation", new Activation("gelu")),
                 single("ReLU", new ReLU(6f, 0.1f)),

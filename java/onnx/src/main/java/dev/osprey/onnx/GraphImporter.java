@@ -302,6 +302,9 @@ final class GraphImporter {
         if (geluParts.contains(n.node)) {
             return; // inside an exact GELU, imported at its last node
         }
+        if (shuffleParts.contains(n.node)) {
+            return; // inside a channel shuffle, imported at its first node
+        }
         if (geluOutputs.containsKey(n.node)) {
             Value x = values.get(geluOutputs.get(n.node));
             if (x == null) {
@@ -335,6 +338,7 @@ final class GraphImporter {
                 case "Concat" -> concat(n);
                 case "Flatten" -> flatten(n);
                 case "Reshape" -> reshape(n);
+                case "Slice" -> slice(n);
                 case "Pad" -> pad(n);
                 case "Dropout" -> dropout(n);
                 case "Identity" -> identity(n);
@@ -353,7 +357,7 @@ final class GraphImporter {
     private static final Set<String> MAPPED = Set.of("Conv", "BatchNormalization", "Relu", "LeakyRelu", "Sigmoid",
             "Tanh", "Elu", "HardSigmoid", "HardSwish", "Clip", "Softmax", "MaxPool", "AveragePool", "GlobalAveragePool",
             "GlobalMaxPool", "ReduceMean", "ReduceMax", "Gemm", "MatMul", "Add", "Sum", "Mul", "Sub", "Div", "Concat",
-            "Flatten", "Reshape", "Pad", "Dropout", "Identity", "Transpose", "Shape", "Constant", "Erf");
+            "Flatten", "Reshape", "Pad", "Dropout", "Identity", "Transpose", "Shape", "Constant", "Erf", "Slice");
 
     /**
      * The other op types of the graph that Osprey does not map, so that one refusal tells how far the model is from
@@ -1268,11 +1272,97 @@ final class GraphImporter {
         } else {
             boolean channelGroups = in.length == 3 && sample.length == 4 && sample[0] * sample[1] == in[0]
                     && sample[2] == in[1] && sample[3] == in[2];
+            if (channelGroups && channelShuffle(n, x, sample[0])) {
+                return;
+            }
             throw n.error("reshaping a feature map (N, " + joinDims(in) + ") to (N, " + joinDims(sample) + ") is not "
                     + "supported (Osprey holds feature maps channels-last and reshapes only other tensors"
                     + (channelGroups ? "; this one splits the channels into groups, a channel shuffle as in ShuffleNet, "
                     + "which Osprey does not import" : "") + ")");
         }
+    }
+
+    /**
+     * ShuffleNet's channel shuffle, three nodes: this Reshape of (N, C, H, W) to (N, g, C/g, H, W), a Transpose
+     * (0, 2, 1, 3, 4) and a Reshape back to (N, C, H, W). Channels-last it is (H * W, g, C/g) swapped to (H * W, C/g,
+     * g): Reshape, Permute(1, 3, 2), Reshape. Returns false, having done nothing, where the nodes after are not that.
+     */
+    private boolean channelShuffle(NodeView n, Value x, int groups) throws OnnxImportException {
+        NodeProto transpose = onlyConsumer(n.output(0));
+        if (transpose == null || !transpose.getOpType().equals("Transpose")
+                || !Arrays.equals(new NodeView(transpose).integers("perm", null), new int[] {0, 2, 1, 3, 4})) {
+            return false;
+        }
+        NodeProto back = onlyConsumer(transpose.getOutput(0));
+        int[] chw = x.onnxDims();
+        TensorData target = back == null || !back.getOpType().equals("Reshape") || back.getInputCount() < 2 ? null
+                : constants.get(back.getInput(1));
+        NodeProto constant = back == null || back.getInputCount() < 2 ? null : producers.get(back.getInput(1));
+        if (target == null && constant != null && constant.getOpType().equals("Constant")) { // not converted yet
+            target = ConstantFolding.evaluate(new NodeView(constant), List.of(), modelDir);
+        }
+        long[] dims = target == null || target.ints == null ? null : target.ints;
+        if (dims == null || dims.length != 4 || (dims[1] != chw[0] && dims[1] != -1) || dims[2] != chw[1]
+                || dims[3] != chw[2]) { // (N, C, H, W), C often written -1 (PyTorch's x.view(n, -1, h, w))
+            return false;
+        }
+        int c = chw[0], h = chw[1], w = chw[2];
+        SymbolicTensor y = named(n, new Reshape(h * w, groups, c / groups)).apply(x.tensor());
+        y = named(n, new dev.osprey.layers.Permute(1, 3, 2)).apply(y);
+        y = named(n, new Reshape(h, w, c)).apply(y);
+        values.put(back.getOutput(0), Value.channelsLast(y));
+        shuffleParts.add(transpose);
+        shuffleParts.add(back);
+        return true;
+    }
+
+    /** The one node that reads value (and nothing else does, the graph's outputs included), or null. */
+    private NodeProto onlyConsumer(String value) {
+        if (uses.getOrDefault(value, 0) != 1) {
+            return null;
+        }
+        for (NodeProto node : graph.getNodeList()) {
+            if (node.getInputList().contains(value)) {
+                return node;
+            }
+        }
+        return null;
+    }
+
+    private final Set<NodeProto> shuffleParts = new HashSet<>();
+
+    /**
+     * Slice of a feature map's channels (ShuffleNet's channel split: x[:, begin:end]), step 1, as a ChannelSlice;
+     * other slices of computed tensors are refused naming them.
+     */
+    private void slice(NodeView n) throws OnnxImportException {
+        n.allowOnly();
+        Value x = data(n, 0);
+        long[] starts = constant(n, 1, "starts").asInts(n.label + " starts");
+        long[] ends = constant(n, 2, "ends").asInts(n.label + " ends");
+        long[] axes = n.inputCount() > 3 && !n.input(3).isEmpty() ? constant(n, 3, "axes").asInts(n.label + " axes")
+                : new long[] {0};
+        long[] steps = n.inputCount() > 4 && !n.input(4).isEmpty()
+                ? constant(n, 4, "steps").asInts(n.label + " steps") : new long[] {1};
+        int rank = x.onnxRank();
+        long axis = axes.length == 1 ? (axes[0] < 0 ? axes[0] + rank : axes[0]) : -1;
+        if (x.layout() != Value.Layout.CHANNELS_LAST || starts.length != 1 || ends.length != 1 || axis != 1
+                || steps.length != 1 || steps[0] != 1) {
+            throw n.error("expected a slice of a feature map's channels (axis 1, step 1), received axes "
+                    + Arrays.toString(axes) + " and steps " + Arrays.toString(steps) + " of ONNX shape (N, "
+                    + joinDims(x.onnxDims()) + ")");
+        }
+        int channels = x.shape().dim(2);
+        int begin = (int) Math.max(0, Math.min(channels, starts[0] < 0 ? starts[0] + channels : starts[0]));
+        int end = (int) Math.max(0, Math.min(channels, ends[0] < 0 ? ends[0] + channels : ends[0]));
+        if (end <= begin) {
+            throw n.error("expected a slice of at least one channel, received channels " + begin + " to " + end);
+        }
+        if (begin == 0 && end == channels) {
+            put(n, x);
+            return;
+        }
+        put(n, Value.channelsLast(named(n, new dev.osprey.layers.ChannelSlice(begin, end)).apply(x.tensor())));
     }
 
     private void shapeOf(NodeView n) throws OnnxImportException {

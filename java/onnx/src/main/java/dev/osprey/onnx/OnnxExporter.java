@@ -280,6 +280,12 @@ public final class OnnxExporter {
             case "Add", "Multiply" -> merge(layer.className().equals("Add") ? "Add" : "Mul", in, name, outShape);
             case "Concatenate" -> concat(c, in, name, outShape);
             case "Flatten" -> new Val(node("Flatten", List.of(nhwc(in.get(0)).name()), fresh(name)), false, outShape);
+            case "ChannelSlice" -> { // the channel axis: 1 in NCHW, the last in Osprey's layout
+                Val x = in.get(0);
+                String y = node("Slice", List.of(x.name(), longs(name + "/starts", c.integer("begin")),
+                        longs(name + "/ends", c.integer("end")), longs(name + "/axes", x.nchw() ? 1 : -1)), fresh(name));
+                yield new Val(y, x.nchw(), outShape);
+            }
             case "Reshape" -> {
                 int[] target = c.integerList("target_shape");
                 long[] dims = new long[target.length + 1];

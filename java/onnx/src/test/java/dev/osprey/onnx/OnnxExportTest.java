@@ -118,6 +118,17 @@ class OnnxExportTest {
                             d = new Conv2D(2, 3).padding(Padding.SAME).apply(d);
                             return new Dense(4).apply(new Flatten().apply(d));
                         })),
+                new Case("ShuffleNet's unit: channel slices, a branch, concatenation, the shuffle",
+                        () -> functional(Shape.of(4, 3, 4), x -> {
+                            SymbolicTensor f = new Conv2D(6, 1).apply(x);
+                            SymbolicTensor kept = new dev.osprey.layers.ChannelSlice(0, 3).apply(f);
+                            SymbolicTensor branch = new Conv2D(3, 3).padding(Padding.SAME)
+                                    .apply(new dev.osprey.layers.ChannelSlice(3, 6).apply(f));
+                            SymbolicTensor joined = new Concatenate().apply(kept, branch);
+                            SymbolicTensor s = new Reshape(12, 2, 3).apply(joined);
+                            s = new Reshape(4, 3, 6).apply(new dev.osprey.layers.Permute(1, 3, 2).apply(s));
+                            return new Dense(3).apply(new GlobalAveragePooling2D().apply(s));
+                        })),
                 new Case("every activation", () -> functional(Shape.of(4, 4, 3), x -> {
                     SymbolicTensor h = new Conv2D(8, 1, dev.osprey.Activation.GELU).apply(x);
                     for (dev.osprey.Activation a : List.of(dev.osprey.Activation.SIGMOID, dev.osprey.Activation.TANH,
