@@ -32,7 +32,7 @@ class DenseOnLastAxisTest {
         Dense dense = new Dense(4, Activation.RELU);
         Conv2D conv = new Conv2D(4, 1, Activation.RELU);
         assertEquals(Shape.of(5, 7, 4), dense.apply(in).shape());
-        NDArray images = random(new Random(5), 6, 5, 7, 3);
+        NDArray images = GaussianArrays.of(new Random(5), 6, 5, 7, 3);
         try (Model a = new Model(in, new GlobalAveragePooling2D().apply(new BatchNormalization().apply(
                      dense.output())));
              Model b = new Model(same, new GlobalAveragePooling2D().apply(new BatchNormalization().apply(
@@ -69,7 +69,7 @@ class DenseOnLastAxisTest {
         Dense plain = new Dense(4, Activation.RELU).useBias(false);
         Dense withBias = new Dense(4, Activation.RELU);
         Input same = Input.shape(6);
-        NDArray x = random(new Random(2), 8, 6);
+        NDArray x = GaussianArrays.of(new Random(2), 8, 6);
         try (Model a = new Model(in, new Dense(3, "softmax").apply(new BatchNormalization().apply(plain.apply(in))));
              Model b = new Model(same, new Dense(3, "softmax").apply(new BatchNormalization().apply(
                      withBias.apply(same))))) {
@@ -104,17 +104,5 @@ class DenseOnLastAxisTest {
             weights.set(i, a);
             convWeights.set(i, a);
         }
-    }
-
-    private static NDArray random(Random r, int... shape) {
-        int size = 1;
-        for (int d : shape) {
-            size *= d;
-        }
-        float[] v = new float[size];
-        for (int i = 0; i < size; i++) {
-            v[i] = (float) r.nextGaussian();
-        }
-        return new NDArray(v, shape);
     }
 }

@@ -34,9 +34,9 @@ class MultiplyGateTest {
         Input x = Input.shape(h, w, c);
         Input g = Input.shape(1, 1, c);
         Input g2 = Input.shape(1, 1, c);
-        NDArray images = random(new Random(1), batch, h, w, c);
-        NDArray gates = random(new Random(2), batch, 1, 1, c);
-        NDArray gates2 = random(new Random(3), batch, 1, 1, c);
+        NDArray images = GaussianArrays.of(new Random(1), batch, h, w, c);
+        NDArray gates = GaussianArrays.of(new Random(2), batch, 1, 1, c);
+        NDArray gates2 = GaussianArrays.of(new Random(3), batch, 1, 1, c);
         float[] one = new float[batch * h * w * c];
         float[] two = new float[batch * h * w * c];
         for (int n = 0; n < batch; n++) {
@@ -80,7 +80,7 @@ class MultiplyGateTest {
         se = new Conv2D(8, 1, "hard_sigmoid").apply(se);
         x = new Multiply().apply(x, se);
         SymbolicTensor out = new Dense(5, "softmax").apply(new GlobalAveragePooling2D().apply(x));
-        NDArray images = random(new Random(3), 16, 8, 8, 3);
+        NDArray images = GaussianArrays.of(new Random(3), 16, 8, 8, 3);
         NDArray labels = new NDArray(new float[16], 16);
         try (Model model = new Model(in, out)) {
             model.compile("adam", "sparse_categorical_crossentropy", "accuracy");
@@ -103,17 +103,5 @@ class MultiplyGateTest {
                 }
             }
         }
-    }
-
-    private static NDArray random(Random r, int... shape) {
-        int size = 1;
-        for (int d : shape) {
-            size *= d;
-        }
-        float[] v = new float[size];
-        for (int i = 0; i < size; i++) {
-            v[i] = (float) r.nextGaussian();
-        }
-        return new NDArray(v, shape);
     }
 }
