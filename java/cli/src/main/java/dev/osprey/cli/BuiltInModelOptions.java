@@ -38,9 +38,22 @@ final class BuiltInModelOptions {
         }
     }
 
+    /**
+     * Throws IllegalArgumentException, saying which names there are, where name is no built-in model: before any data
+     * loads or device is measured (a model's graph of shapes costs nothing; no weights are made).
+     */
+    static void requireKnown(String name) {
+        try (Model ignored = Models.byName(name, Shape.of(32, 32, 3), 10)) {
+            // known
+        }
+    }
+
     /** Throws IllegalArgumentException where --input-shape or --classes is given without --model. */
     void checkShapeOnlyWithModel() {
         checkClasses();
+        if (name != null) {
+            requireKnown(name);
+        }
         if (name == null && (inputShape != null || classes != null)) {
             throw new IllegalArgumentException("expected --input-shape and --classes only with --model NAME, received "
                     + (inputShape != null ? "--input-shape " + inputShape : "--classes " + classes) + " without it");

@@ -290,6 +290,7 @@ final class TrainCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Threads.check(threads);
         FitOptions.defaults().epochs(epochs).batchSize(batchSize); // refuses bad values now, before any data loads
+        BuiltInModelOptions.requireKnown(modelName); // and a mistyped --model
         if (imageOptions.images == null && imageOptions.validationSplitGiven()) {
             throw new IllegalArgumentException("--validation-split holds out part of --images; a --dataset has its "
                     + "own test split (received --validation-split " + imageOptions.validationSplit + ")");

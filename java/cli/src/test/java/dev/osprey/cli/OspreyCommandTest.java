@@ -309,6 +309,10 @@ class OspreyCommandTest {
         Run split = run("train", "--validation-split", "1.5", "--epochs", "1");
         assertEquals(1, split.exitCode());
         assertTrue(split.err().contains("--validation-split holds out part of --images"), split.err());
+        Run typo = run("train", "--model", "mobilenetv3smal"); // refused before any data loads
+        assertEquals(1, typo.exitCode());
+        assertTrue(typo.err().contains("received 'mobilenetv3smal'") && !typo.out().contains("Data:"),
+                typo.out() + typo.err());
         Run classes = run("summary", "--model", "resnet20", "--classes", "0");
         assertEquals(1, classes.exitCode());
         assertTrue(classes.err().contains("expected --classes of at least 1, received 0"), classes.err());
