@@ -361,12 +361,19 @@ public final class Models {
     }
 
     /**
+     * A model name as {@link #byName} reads it: trimmed, lower case, and torchvision's spellings joined up
+     * (mobilenet_v3_small, efficientnet_b0; an underscore before a width, mobilenetv2_0.35, stays).
+     */
+    public static String canonicalName(String name) {
+        return name.trim().toLowerCase(Locale.ROOT).replaceAll("_(?=[a-z])", "");
+    }
+
+    /**
      * The built-in model of this CLI name for inputs of this shape: tutorial, resnet20/32/56, resnet18/34/50,
      * mobilenetv2, mobilenetv3large, mobilenetv3small, efficientnetb0.
      */
     public static Model byName(String name, Shape input, int classes) {
-        // torchvision's spellings too: mobilenet_v3_small, efficientnet_b0 (an underscore before a width stays)
-        String n = name.trim().toLowerCase(Locale.ROOT).replaceAll("_(?=[a-z])", "");
+        String n = canonicalName(name);
         if (n.equals("tutorial")) {
             return tutorialCnn(input, classes);
         }

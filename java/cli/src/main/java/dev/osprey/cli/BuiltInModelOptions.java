@@ -74,8 +74,7 @@ final class BuiltInModelOptions {
     Model model(String orElse) {
         checkClasses();
         String n = name == null ? orElse : name;
-        boolean imageNet = n.toLowerCase(java.util.Locale.ROOT).replaceAll("_(?=[a-z])", "")
-                .matches("resnet(18|34|50)|mobilenetv[23].*|efficientnetb0");
+        boolean imageNet = Models.canonicalName(n).matches("resnet(18|34|50)|mobilenetv[23].*|efficientnetb0");
         Shape shape = inputShape != null ? parseShape(inputShape)
                 : n.equals("tutorial") ? Shape.of(28, 28, 1) : imageNet ? Shape.of(224, 224, 3) : Shape.of(32, 32, 3);
         return Models.byName(n, shape, classes != null ? classes : imageNet ? 1000 : 10);

@@ -136,10 +136,8 @@ public final class BatchNormalization extends Layer implements Fusion.ChannelAff
         Tensor dBetaOut = dBeta != null || !batchBackward ? dBeta : ctx.allocate(spec.channels());
         FrozenGradient frozen = backward && !batchStatistics && dx != null ? new FrozenGradient(ctx, spec) : null;
         List<Tensor> inputGradients = LayerRun.gradients(dInput);
+        ReshapedGradient dy = new ReshapedGradient(backend, spec.shape());
         return new LayerRun() {
-            private Tensor lastOutputGradient;
-            private Tensor dyView;
-
             @Override
             public Tensor output() {
                 return output;
@@ -160,10 +158,7 @@ public final class BatchNormalization extends Layer implements Fusion.ChannelAff
 
             @Override
             public List<Tensor> backward(Tensor dOutput) {
-                if (dOutput != lastOutputGradient) { // the same tensor every step, so this view is made once
-                    lastOutputGradient = dOutput;
-                    dyView = backend.view(dOutput, 0, spec.shape());
-                }
+                Tensor dyView = dy.of(dOutput);
                 if (batchStatistics) {
                     backend.batchNormBackward(spec, x, y, dyView, gamma, mean, variance, workspace, dxOut, dGammaOut,
                             dBetaOut);

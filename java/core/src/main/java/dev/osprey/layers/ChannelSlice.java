@@ -67,7 +67,7 @@ public final class ChannelSlice extends Layer implements dev.osprey.engine.Fusio
         }
         Tensor whole = backend.view(ctx.input(), 0, rows, channels);
         Tensor dWhole = dInput == null ? null : backend.view(dInput, 0, rows, channels);
-        Tensor[] lastGradient = {null, null}; // the output gradient seen last and its (rows, width) view
+        ReshapedGradient sliceGradient = new ReshapedGradient(backend, rows, end - begin);
         return LayerRun.of(output, seed -> {
             if (parts.size() == 1) {
                 backend.scale(whole, 1f, 0f, parts.get(0)); // every channel: a copy
@@ -78,13 +78,10 @@ public final class ChannelSlice extends Layer implements dev.osprey.engine.Fusio
             if (dWhole == null) {
                 return;
             }
-            if (dOutput != lastGradient[0]) { // the same tensor every step: its view is made once
-                lastGradient[0] = dOutput;
-                lastGradient[1] = backend.view(dOutput, 0, rows, end - begin);
-                gradientParts.set(sliceAt, lastGradient[1]);
-            }
+            Tensor slice = sliceGradient.of(dOutput);
+            gradientParts.set(sliceAt, slice);
             if (gradientParts.size() == 1) {
-                backend.scale(lastGradient[1], 1f, 0f, dWhole);
+                backend.scale(slice, 1f, 0f, dWhole);
             } else {
                 backend.concat(rows, gradientParts, dWhole);
             }

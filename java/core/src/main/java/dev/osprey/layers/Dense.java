@@ -134,17 +134,7 @@ public final class Dense extends Layer implements Fusion.LinearOp, Fusion.OwnInp
         Tensor dInputFull = ctx.needsInputGradient(0) ? ctx.allocateInputGradient(0) : null;
         Tensor dInput = flat || dInputFull == null ? dInputFull : backend.view(dInputFull, 0, rows, features);
         List<Tensor> inputGradients = LayerRun.gradients(dInputFull);
-        Tensor[] rawGradient = {null, null}; // the last gradient seen and its (rows, units) view, made once
-        java.util.function.UnaryOperator<Tensor> asRows = g -> {
-            if (flat) {
-                return g;
-            }
-            if (g != rawGradient[0]) { // the same tensor every step
-                rawGradient[0] = g;
-                rawGradient[1] = backend.view(g, 0, rows, units);
-            }
-            return rawGradient[1];
-        };
+        ReshapedGradient asRows = flat ? null : new ReshapedGradient(backend, rows, units);
         if (ctx.optimizedInference()) { // the kernel in the layout the backend's inference op reads, made once
             DenseInference op = new DenseInference(spec, ctx.precision(), ctx.inputRange());
             long floats = backend.denseInferenceKernelSize(op);
@@ -161,7 +151,7 @@ public final class Dense extends Layer implements Fusion.LinearOp, Fusion.OwnInp
             backend.denseForward(spec, input, kernel, bias, raw);
             out.forward(backend);
         }, dOutput -> {
-            Tensor g = asRows.apply(out.backward(backend, dOutput));
+            Tensor g = flat ? out.backward(backend, dOutput) : asRows.of(out.backward(backend, dOutput));
             if (dKernel != null) {
                 backend.denseBackwardWeights(spec, input, g, dKernel, dBias);
             }

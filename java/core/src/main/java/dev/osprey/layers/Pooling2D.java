@@ -156,8 +156,7 @@ abstract class Pooling2D<P extends Pooling2D<P>> extends Layer implements dev.os
         private final dev.osprey.backend.InputRange int8; // int8 plans: the range of 8-bit values passed through
         private final Tensor dInput;
         private final List<Tensor> inputGradients;
-        private Tensor lastOutputGradient;
-        private Tensor pooledGradient;
+        private final ReshapedGradient pooledGradient;
 
         /** outputShape: the layer's (batch, ...), which may view the op's (batch, outH, outW, channels) differently. */
         PoolRun(PlanContext ctx, Pool2dSpec spec, int[] outputShape) {
@@ -176,6 +175,7 @@ abstract class Pooling2D<P extends Pooling2D<P>> extends Layer implements dev.os
             this.workspace = workspaceSize > 0 ? ctx.allocate(Math.toIntExact(workspaceSize)) : null;
             this.dInput = ctx.needsInputGradient(0) ? ctx.allocateInputGradient(0) : null;
             this.inputGradients = LayerRun.gradients(dInput);
+            this.pooledGradient = new ReshapedGradient(backend, spec.outputShape());
         }
 
         @Override
@@ -197,11 +197,7 @@ abstract class Pooling2D<P extends Pooling2D<P>> extends Layer implements dev.os
         @Override
         public List<Tensor> backward(Tensor dOutput) {
             if (dInput != null) {
-                if (dOutput != lastOutputGradient) { // the same tensor every step, so this view is made once
-                    lastOutputGradient = dOutput;
-                    pooledGradient = backend.view(dOutput, 0, spec.outputShape());
-                }
-                backend.pool2dBackward(spec, input, pooled, pooledGradient, workspace, dInput);
+                backend.pool2dBackward(spec, input, pooled, pooledGradient.of(dOutput), workspace, dInput);
             }
             return inputGradients;
         }

@@ -236,16 +236,10 @@ final class GraphImporter {
         }
     }
 
+    /** The one node that reads value, where it is a two-input op of this type; else null. */
     private NodeProto soleConsumer(String value, String op) {
-        if (uses.getOrDefault(value, 0) != 1) {
-            return null;
-        }
-        for (NodeProto n : graph.getNodeList()) {
-            if (n.getInputList().contains(value)) {
-                return n.getOpType().equals(op) && n.getInputCount() == 2 ? n : null;
-            }
-        }
-        return null;
+        NodeProto n = onlyConsumer(value);
+        return n != null && n.getOpType().equals(op) && n.getInputCount() == 2 ? n : null;
     }
 
     private static String otherInput(NodeProto n, String one) {
@@ -914,11 +908,8 @@ final class GraphImporter {
         Value x = data(n, 0);
         int[] axes = n.integers("axes", null);
         if (axes == null && n.inputCount() > 1 && !n.input(1).isEmpty()) { // opset 18: the axes as an input
-            float[] given = constant(n, 1, "axes").asFloats();
-            axes = new int[given.length];
-            for (int i = 0; i < given.length; i++) {
-                axes[i] = (int) given[i];
-            }
+            axes = java.util.Arrays.stream(constant(n, 1, "axes").asInts(n.label + " axes"))
+                    .mapToInt(a -> (int) Math.max(-64, Math.min(64, a))).toArray(); // beyond any rank: refused below
         }
         if ((axes == null || axes.length == 0) && n.integer("noop_with_empty_axes", 0) != 0) {
             put(n, x); // no axes, and told that means none: the identity
