@@ -57,6 +57,12 @@ OSPREY_KERNEL void osprey_batch_norm_apply(const float* x, float* y, const float
 OSPREY_KERNEL void osprey_batch_norm_backward_reduce(const float* partialA, const float* partialB, int chunks, int channels, const float* variance, float epsilon, float* dGamma, float* dBeta);
 OSPREY_KERNEL void osprey_batch_norm_backward_apply(const float* x, const float* dy, const float* y, const float* mean, const float* variance, const float* gamma, const float* dGamma, const float* dBeta, float* dx, long long n, int channels, int rows, float epsilon, float cap);
 
+// layer normalization (layer_norm.cu) over the last axis of (rows, width); mean and variance null in inference
+OSPREY_KERNEL void osprey_layer_norm_forward(const float* x, float* y, const float* gamma, const float* beta, float* mean, float* variance, int rows, int width, float epsilon);
+OSPREY_KERNEL void osprey_layer_norm_backward_data(const float* x, const float* dy, const float* gamma, const float* mean, const float* variance, float* dx, int rows, int width, float epsilon);
+OSPREY_KERNEL void osprey_layer_norm_param_partials(const float* x, const float* dy, const float* mean, const float* variance, float* partialGamma, float* partialBeta, int rows, int width, int chunkRows, float epsilon);
+OSPREY_KERNEL void osprey_layer_norm_param_reduce(const float* partialGamma, const float* partialBeta, int chunks, int width, float* dGamma, float* dBeta);
+
 // average pooling (pooling.cu), NHWC, padding excluded from the count
 OSPREY_KERNEL void osprey_average_pool_forward(const float* x, float* y, int n, int h, int w, int c, int outH, int outW, int poolH, int poolW, int strideH, int strideW, int padTop, int padLeft);
 OSPREY_KERNEL void osprey_average_pool_backward(const float* dy, float* dx, int n, int h, int w, int c, int outH, int outW, int poolH, int poolW, int strideH, int strideW, int padTop, int padLeft);

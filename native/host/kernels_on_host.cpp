@@ -202,6 +202,31 @@ int main() {
                            ph, pw, sh, sw, top, left);
         print("average_pool_backward", dx.data(), (long long)dx.size());
     }
+    { // layer normalization of 11 rows of 5 (rows offset by up to 40), chunks of 4 rows for the parameter gradients;
+      // the training forward (statistics kept), the inference forward in place, the backward
+        const int rows = 11, width = 5, chunkRows = 4, chunks = (rows + chunkRows - 1) / chunkRows;
+        std::vector<float> x = input(rows * width, 23), y(rows * width), dy = input(rows * width, 24);
+        for (size_t i = 0; i < x.size(); i++) x[i] = x[i] * 2.0f + 10.0f * (float)(i / width % 5);
+        std::vector<float> gamma = input(width, 25), beta = input(width, 26), mean(rows), var(rows), dx(rows * width),
+            pg(chunks * width), pb(chunks * width), dGamma(width), dBeta(width), inPlace = x;
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_layer_norm_forward, x.data(), y.data(), gamma.data(), beta.data(),
+                           mean.data(), var.data(), rows, width, 1e-5f);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_layer_norm_forward, inPlace.data(), inPlace.data(), gamma.data(),
+                           beta.data(), nullptr, nullptr, rows, width, 1e-5f);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_layer_norm_backward_data, x.data(), dy.data(), gamma.data(),
+                           mean.data(), var.data(), dx.data(), rows, width, 1e-5f);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_layer_norm_param_partials, x.data(), dy.data(), mean.data(),
+                           var.data(), pg.data(), pb.data(), rows, width, chunkRows, 1e-5f);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_layer_norm_param_reduce, pg.data(), pb.data(), chunks, width,
+                           dGamma.data(), dBeta.data());
+        print("layer_norm_y", y.data(), rows * width);
+        print("layer_norm_y_in_place", inPlace.data(), rows * width);
+        print("layer_norm_mean", mean.data(), rows);
+        print("layer_norm_variance", var.data(), rows);
+        print("layer_norm_dx", dx.data(), rows * width);
+        print("layer_norm_dgamma", dGamma.data(), width);
+        print("layer_norm_dbeta", dBeta.data(), width);
+    }
     { // concatenation of (6, 2) and (6, 3) into (6, 5), then split back
         std::vector<float> a = input(12, 21), b = input(18, 22), whole(30), a2(12), b2(18);
         OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_copy_columns, a.data(), whole.data(), 6, 2, 2, 0, 5, 0);

@@ -219,6 +219,21 @@ public interface Backend extends AutoCloseable {
     void batchNormBackward(BatchNormSpec spec, Tensor x, Tensor y, Tensor dy, Tensor gamma, Tensor batchMean,
                            Tensor batchVariance, Tensor workspace, Tensor dx, Tensor dGamma, Tensor dBeta);
 
+    /**
+     * Normalizes each row of x, (rows, width), over its width: y = gamma (x - mean) / sqrt(variance + epsilon) + beta,
+     * gamma and beta (width) per column. mean and variance (rows floats each) receive every row's statistics (biased
+     * variance) for {@link #layerNormBackward}; both are null in inference, where nothing is kept. y may be x.
+     */
+    void layerNormForward(LayerNormSpec spec, Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean,
+                          Tensor variance);
+
+    /**
+     * Gradients of {@link #layerNormForward} from the statistics it saved: dx (rows, width), dGamma and dBeta (width),
+     * all three overwritten (none may be null).
+     */
+    void layerNormBackward(LayerNormSpec spec, Tensor x, Tensor dy, Tensor gamma, Tensor mean, Tensor variance,
+                           Tensor dx, Tensor dGamma, Tensor dBeta);
+
     // ---- element-wise ------------------------------------------------------------------------------------
 
     /** y = activation(x); softmax runs over the last axis of y's shape. y may be x. */

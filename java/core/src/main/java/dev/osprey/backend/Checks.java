@@ -229,6 +229,21 @@ public final class Checks {
         }
     }
 
+    /** x and y hold (rows, width) values; perColumn tensors width; perRow tensors rows (a null one is skipped). */
+    public static void layerNorm(String what, LayerNormSpec s, Tensor x, Tensor y, Tensor[] perColumn,
+                                 Tensor... perRow) {
+        expect(what + " x", x, s.shape());
+        expect(what + " y", y, s.shape());
+        for (Tensor t : perColumn) {
+            expect(what + " per-column tensor (gamma, beta or their gradients)", t, s.width());
+        }
+        for (Tensor t : perRow) {
+            if (t != null) {
+                expect(what + " per-row statistics", t, s.rows());
+            }
+        }
+    }
+
     /**
      * x and out are (batch, ..., channels) and gate (batch, ..., channels) with gate's middle of size 1 (Multiply's
      * channel gate); returns {batch, pixels, channels}.

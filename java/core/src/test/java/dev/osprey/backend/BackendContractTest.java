@@ -742,6 +742,71 @@ abstract class BackendContractTest {
         org.junit.jupiter.api.Assertions.assertTrue(wrong.getMessage().contains("(2, 1, 1, 4)"), wrong.getMessage());
     }
 
+    Stream<LayerNormSpec> layerNormSpecs() {
+        return Stream.of(
+                new LayerNormSpec(12, 96, 1e-6f),  // ConvNeXt's stage width, its epsilon
+                new LayerNormSpec(1, 7, 1e-3f),    // one row, odd width
+                new LayerNormSpec(600, 5, 1e-5f),  // more rows than a CUDA chunk
+                new LayerNormSpec(3, 1, 1e-3f),    // width 1: every value is its row's mean, y = beta
+                new LayerNormSpec(4, 768, 1e-5f)); // a transformer's width
+    }
+
+    /**
+     * Layer normalization against the reference: the training forward (each row's mean and variance kept), the
+     * inference forward (nothing kept, the same output, in place too) and the three gradients. Rows carry offsets of
+     * their own, up to 100 times their spread, which a one-pass variance would lose in fp32.
+     */
+    @ParameterizedTest
+    @MethodSource("layerNormSpecs")
+    void layerNormForwardBothWaysAndBackwardMatchTheReference(LayerNormSpec s) {
+        Random r = new Random(s.toString().hashCode());
+        int n = s.rows() * s.width();
+        float[] x = random(r, n);
+        for (int i = 0; i < n; i++) {
+            x[i] += 100f * ((i / s.width()) % 3 - 1);
+        }
+        float[] gamma = random(r, s.width()), beta = random(r, s.width()), dy = random(r, n);
+        Tensor tx = upload(x, s.shape()), tg = upload(gamma, s.width()), tb = upload(beta, s.width());
+        Tensor ty = memory.allocate(s.shape());
+        Tensor mean = memory.allocate(s.rows()), var = memory.allocate(s.rows());
+        float[] expected = ReferenceOps.layerNorm(s, x, gamma, beta);
+
+        backend.layerNormForward(s, tx, tg, tb, ty, mean, var);
+        assertClose("layer-norm training " + s, expected, download(ty), 1e-4);
+        double[][] st = ReferenceOps.rowStatistics(s, x);
+        assertClose("layer-norm mean " + s, toFloat(st[0]), download(mean), 1e-5);
+        assertClose("layer-norm variance " + s, toFloat(st[1]), download(var), 1e-4);
+
+        Tensor inference = memory.allocate(s.shape());
+        backend.layerNormForward(s, tx, tg, tb, inference, null, null);
+        assertClose("layer-norm inference " + s, expected, download(inference), 1e-4);
+
+        Tensor tdx = memory.allocate(s.shape()), dg = memory.allocate(s.width()), db = memory.allocate(s.width());
+        backend.layerNormBackward(s, tx, upload(dy, s.shape()), tg, mean, var, tdx, dg, db);
+        float[][] gradients = ReferenceOps.layerNormBackward(s, x, dy, gamma);
+        assertClose("layer-norm backward dx " + s, gradients[0], download(tdx), 1e-3);
+        assertClose("layer-norm backward dgamma " + s, gradients[1], download(dg), 1e-3);
+        assertClose("layer-norm backward dbeta " + s, gradients[2], download(db), 1e-4);
+
+        Tensor inPlace = upload(x, s.shape());
+        backend.layerNormForward(s, inPlace, tg, tb, inPlace, null, null);
+        assertClose("layer-norm in place " + s, expected, download(inPlace), 1e-4);
+    }
+
+    @Test
+    void layerNormRefusesMismatchedTensorsNamingTheExpectedShape() {
+        LayerNormSpec s = new LayerNormSpec(4, 6, 1e-3f);
+        Tensor x = memory.allocate(4, 6), gamma = memory.allocate(6), beta = memory.allocate(5);
+        IllegalArgumentException wrongBeta = assertThrows(IllegalArgumentException.class,
+                () -> backend.layerNormForward(s, x, gamma, beta, x, null, null));
+        org.junit.jupiter.api.Assertions.assertTrue(wrongBeta.getMessage().contains("(6)")
+                && wrongBeta.getMessage().contains("(5)"), wrongBeta.getMessage());
+        IllegalArgumentException halfStatistics = assertThrows(IllegalArgumentException.class,
+                () -> backend.layerNormForward(s, x, gamma, gamma, x, memory.allocate(4), null));
+        org.junit.jupiter.api.Assertions.assertTrue(halfStatistics.getMessage().contains("both"),
+                halfStatistics.getMessage());
+    }
+
     @Test
     void zeroPaddingAndItsGradient() {
         Pad2dSpec s = new Pad2dSpec(2, 3, 5, 4, 1, 2, 0, 3);

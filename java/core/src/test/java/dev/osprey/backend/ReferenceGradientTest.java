@@ -49,6 +49,20 @@ class ReferenceGradientTest {
     }
 
     @Test
+    void layerNormGradientsMatchFiniteDifferences() {
+        LayerNormSpec s = new LayerNormSpec(5, 7, 1e-3f);
+        Random r = new Random(16);
+        float[] x = random(r, 35), gamma = random(r, 7), beta = random(r, 7), weights = random(r, 35);
+        for (int i = 0; i < x.length; i++) {
+            x[i] = 2 * x[i] + i / 7; // rows with their own offsets, which the normalization removes
+        }
+        float[][] expected = ReferenceOps.layerNormBackward(s, x, weights, gamma);
+        checkGradient("layer norm dx", x, expected[0], xs -> ReferenceOps.layerNorm(s, xs, gamma, beta), weights);
+        checkGradient("layer norm dgamma", gamma, expected[1], gs -> ReferenceOps.layerNorm(s, x, gs, beta), weights);
+        checkGradient("layer norm dbeta", beta, expected[2], bs -> ReferenceOps.layerNorm(s, x, gamma, bs), weights);
+    }
+
+    @Test
     void denseGradientsMatchFiniteDifferences() {
         DenseSpec s = new DenseSpec(3, 7, 4, Activation.LINEAR);
         Random r = new Random(13);

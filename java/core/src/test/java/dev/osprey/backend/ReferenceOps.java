@@ -333,6 +333,64 @@ public final class ReferenceOps {
         return new float[][] {toFloat(dx), toFloat(dgamma), toFloat(dbeta)};
     }
 
+    // ---- layer normalization -------------------------------------------------------------------------------
+
+    /** {mean, biased variance} of each row of (rows, width). */
+    public static double[][] rowStatistics(LayerNormSpec s, float[] x) {
+        int rows = s.rows(), w = s.width();
+        double[] mean = new double[rows], var = new double[rows];
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < w; c++) {
+                mean[r] += x[r * w + c];
+            }
+            mean[r] /= w;
+            for (int c = 0; c < w; c++) {
+                double d = x[r * w + c] - mean[r];
+                var[r] += d * d;
+            }
+            var[r] /= w;
+        }
+        return new double[][] {mean, var};
+    }
+
+    /** y = gamma (x - mean) / sqrt(var + eps) + beta, each row by its own statistics. */
+    public static float[] layerNorm(LayerNormSpec s, float[] x, float[] gamma, float[] beta) {
+        double[][] st = rowStatistics(s, x);
+        int w = s.width();
+        float[] y = new float[x.length];
+        for (int i = 0; i < x.length; i++) {
+            int r = i / w, c = i % w;
+            y[i] = (float) (gamma[c] * (x[i] - st[0][r]) / Math.sqrt(st[1][r] + s.epsilon()) + beta[c]);
+        }
+        return y;
+    }
+
+    /** {dx, dgamma, dbeta} of {@link #layerNorm}, from the textbook formulas. */
+    public static float[][] layerNormBackward(LayerNormSpec s, float[] x, float[] dy, float[] gamma) {
+        double[][] st = rowStatistics(s, x);
+        int rows = s.rows(), w = s.width();
+        double[] dgamma = new double[w], dbeta = new double[w], dx = new double[x.length];
+        for (int r = 0; r < rows; r++) {
+            double inv = 1 / Math.sqrt(st[1][r] + s.epsilon());
+            double sumG = 0, sumGXhat = 0;
+            for (int c = 0; c < w; c++) {
+                int i = r * w + c;
+                double xhat = (x[i] - st[0][r]) * inv;
+                double g = dy[i] * gamma[c];
+                sumG += g;
+                sumGXhat += g * xhat;
+                dgamma[c] += dy[i] * xhat;
+                dbeta[c] += dy[i];
+            }
+            for (int c = 0; c < w; c++) {
+                int i = r * w + c;
+                double xhat = (x[i] - st[0][r]) * inv;
+                dx[i] = inv * (dy[i] * gamma[c] - sumG / w - xhat * sumGXhat / w);
+            }
+        }
+        return new float[][] {toFloat(dx), toFloat(dgamma), toFloat(dbeta)};
+    }
+
     // ---- activations (Keras 3's definitions) -------------------------------------------------------------
 
     public static double activate(Activation a, double x) {

@@ -55,6 +55,8 @@ class LayerRoundTripTest {
                 single("AveragePooling2D explicit padding", new AveragePooling2D(3, 2).strides(1).padding(2, 0, 1, 1)),
                 single("Dropout", new Dropout(0.3)),
                 single("BatchNormalization", new BatchNormalization().momentum(0.9).epsilon(1e-5)),
+                single("LayerNormalization", new LayerNormalization().epsilon(1e-6)
+                        .gammaInitializer(dev.osprey.Initializer.constant(0.5))),
                 single("DepthwiseConv2D", new DepthwiseConv2D(3).depthMultiplier(2).padding(Padding.SAME)
                         .activation(dev.osprey.Activation.RELU6).useBias(false)),
                 single("ZeroPadding2D", new ZeroPadding2D(1, 2, 0, 3)),

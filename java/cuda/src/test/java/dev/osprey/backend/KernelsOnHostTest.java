@@ -416,6 +416,30 @@ class KernelsOnHostTest {
         }
     }
 
+    /** Over three chunks of rows for the parameter gradients, rows offset from each other, in place too. */
+    @Test
+    void layerNormKernelsMatchTheCpuBackend() {
+        LayerNormSpec s = new LayerNormSpec(11, 5, 1e-5f);
+        float[] x = input(55, 23);
+        for (int i = 0; i < x.length; i++) {
+            x[i] = x[i] * 2 + 10f * (i / 5 % 5);
+        }
+        try (Memory m = CPU.newMemory()) {
+            Tensor tx = cpu(m, x, s.shape()), gamma = cpu(m, input(5, 25)), beta = cpu(m, input(5, 26));
+            Tensor y = m.allocate(s.shape()), mean = m.allocate(11), var = m.allocate(11);
+            CPU.layerNormForward(s, tx, gamma, beta, y, mean, var);
+            close(cpu(y), out.get("layer_norm_y"), 1e-4, "layer-norm output");
+            close(cpu(y), out.get("layer_norm_y_in_place"), 1e-4, "layer-norm output in place");
+            close(cpu(mean), out.get("layer_norm_mean"), 1e-5, "row means");
+            close(cpu(var), out.get("layer_norm_variance"), 1e-5, "row variances");
+            Tensor dx = m.allocate(s.shape()), dg = m.allocate(5), db = m.allocate(5);
+            CPU.layerNormBackward(s, tx, cpu(m, input(55, 24), s.shape()), gamma, mean, var, dx, dg, db);
+            close(cpu(dx), out.get("layer_norm_dx"), 1e-4, "layer-norm dx");
+            close(cpu(dg), out.get("layer_norm_dgamma"), 1e-4, "layer-norm dgamma");
+            close(cpu(db), out.get("layer_norm_dbeta"), 1e-5, "layer-norm dbeta");
+        }
+    }
+
     @Test
     void averagePoolingKernelsMatchTheCpuBackend() {
         Pool2dSpec s = new Pool2dSpec(Pool2dSpec.Mode.AVERAGE, 2, 5, 6, 3, 3, 2, 2, 1, 1, 0, 1, 1);

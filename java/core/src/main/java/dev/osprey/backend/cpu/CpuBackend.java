@@ -5,6 +5,7 @@ import dev.osprey.backend.AdamSpec;
 import dev.osprey.backend.Backend;
 import dev.osprey.backend.BackendException;
 import dev.osprey.backend.BatchNormSpec;
+import dev.osprey.backend.LayerNormSpec;
 import dev.osprey.backend.Checks;
 import static dev.osprey.backend.Checks.sameSize;
 import dev.osprey.Precision;
@@ -66,6 +67,7 @@ public final class CpuBackend implements Backend {
             new PlanCache<>("Osprey's batch normalization kernels", PLANS_PER_KIND);
     private final PlanCache<EltwisePlan.Key, EltwisePlan> eltwisePlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
     private final PlanCache<SoftmaxPlan.Key, SoftmaxPlan> softmaxPlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
+    private final PlanCache<LayerNormSpec, LayerNormPlan> layerNormPlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
     private final PlanCache<BinaryPlan.Key, BinaryPlan> binaryPlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
     private final String description;
     /** The OpenMP team each inference, pooling and element-wise plan is made for and runs on (see OpenMpTeam). */
@@ -150,6 +152,8 @@ public final class CpuBackend implements Backend {
             org.bytedeco.dnnl.inner_product_forward.class, org.bytedeco.dnnl.inner_product_forward.primitive_desc.class,
             org.bytedeco.dnnl.pooling_forward.class, org.bytedeco.dnnl.pooling_forward.primitive_desc.class,
             org.bytedeco.dnnl.softmax_forward.class, org.bytedeco.dnnl.softmax_forward.primitive_desc.class,
+            org.bytedeco.dnnl.layer_normalization_forward.class,
+            org.bytedeco.dnnl.layer_normalization_forward.primitive_desc.class,
             org.bytedeco.dnnl.eltwise_forward.class, org.bytedeco.dnnl.eltwise_forward.primitive_desc.class,
             org.bytedeco.dnnl.binary.class, org.bytedeco.dnnl.binary.primitive_desc.class};
         for (Class<?> c : bindings) {
@@ -851,6 +855,39 @@ public final class CpuBackend implements Backend {
                 spec.channels());
     }
 
+    @Override
+    public synchronized void layerNormForward(LayerNormSpec spec, Tensor x, Tensor gamma, Tensor beta, Tensor y,
+                                              Tensor mean, Tensor variance) {
+        Checks.layerNorm("layerNormForward", spec, x, y, new Tensor[] {gamma, beta}, mean, variance);
+        if ((mean == null) != (variance == null)) {
+            throw new IllegalArgumentException("layerNormForward: expected mean and variance both given (training) or "
+                    + "both null (inference), received " + (mean == null ? "only variance" : "only mean"));
+        }
+        LayerNormPlan plan = layerNorm(spec);
+        if (mean == null) {
+            plan.forwardInference(cpu(x), cpu(gamma), cpu(beta), cpu(y));
+        } else {
+            plan.forwardTraining(cpu(x), cpu(gamma), cpu(beta), cpu(y), cpu(mean), cpu(variance));
+        }
+    }
+
+    @Override
+    public synchronized void layerNormBackward(LayerNormSpec spec, Tensor x, Tensor dy, Tensor gamma, Tensor mean,
+                                               Tensor variance, Tensor dx, Tensor dGamma, Tensor dBeta) {
+        Checks.layerNorm("layerNormBackward", spec, x, dx, new Tensor[] {gamma, dGamma, dBeta}, mean, variance);
+        Checks.expect("layerNormBackward dy", dy, spec.shape());
+        Checks.expect("layerNormBackward mean", mean, spec.rows());
+        Checks.expect("layerNormBackward variance", variance, spec.rows());
+        layerNorm(spec).backward(cpu(x), cpu(dy), cpu(gamma), cpu(mean), cpu(variance), cpu(dx), cpu(dGamma),
+                cpu(dBeta));
+    }
+
+    private LayerNormPlan layerNorm(LayerNormSpec spec) {
+        checkOpen();
+        return layerNormPlans.get(spec, s -> OpenMpTeam.sized(teams.elementwise((long) s.rows() * s.width(), 2),
+                () -> new LayerNormPlan(context, s)));
+    }
+
     /** -Dosprey.cpu.fuseNormResiduals=false runs a training plan's residual sums in a pass of their own, to compare. */
     private static final boolean FUSE_NORM_RESIDUALS =
             Boolean.parseBoolean(System.getProperty("osprey.cpu.fuseNormResiduals", "true"));
@@ -1229,7 +1266,7 @@ public final class CpuBackend implements Backend {
                 + depthwisePlans.created() + poolPlans.created() + int8PoolPlans.created() + densePlans.created()
                 + denseInferencePlans.created()
                 + batchNormPlans.created() + batchNormKernels.created() + eltwisePlans.created()
-                + softmaxPlans.created() + binaryPlans.created();
+                + softmaxPlans.created() + layerNormPlans.created() + binaryPlans.created();
     }
 
     // ---- plumbing ----------------------------------------------------------------------------------------
@@ -1263,7 +1300,7 @@ public final class CpuBackend implements Backend {
         closed = true;
         for (PlanCache<?, ?> cache : List.of(convPlans, convInferencePlans, winogradPlans, winogradTrainingPlans,
                 pooledPlans, int8ConvPlans, pointwisePlans, depthwisePlans, poolPlans, int8PoolPlans, densePlans,
-                denseInferencePlans, batchNormPlans, batchNormKernels, eltwisePlans, softmaxPlans, binaryPlans)) {
+                denseInferencePlans, batchNormPlans, batchNormKernels, eltwisePlans, softmaxPlans, layerNormPlans, binaryPlans)) {
             cache.close();
         }
         context.close();

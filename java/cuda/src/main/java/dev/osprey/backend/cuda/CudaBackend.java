@@ -4,6 +4,7 @@ import dev.osprey.Activation;
 import dev.osprey.backend.AdamSpec;
 import dev.osprey.backend.Backend;
 import dev.osprey.backend.BatchNormSpec;
+import dev.osprey.backend.LayerNormSpec;
 import dev.osprey.backend.Checks;
 import static dev.osprey.backend.Checks.sameSize;
 import dev.osprey.backend.Conv2dSpec;
@@ -41,6 +42,7 @@ public final class CudaBackend implements Backend {
     private final PlanCache<Conv2dSpec, CudaConvPlan> inferenceConvPlans = new PlanCache<>("cuDNN", PLANS_PER_KIND);
     private final PlanCache<Pool2dSpec, CudaPoolPlan> poolPlans = new PlanCache<>("cuDNN", PLANS_PER_KIND);
     private final PlanCache<BatchNormSpec, CudaBatchNormPlan> batchNormPlans = new PlanCache<>("CUDA", PLANS_PER_KIND);
+    private final PlanCache<LayerNormSpec, CudaLayerNormPlan> layerNormPlans = new PlanCache<>("CUDA", PLANS_PER_KIND);
     private final Kernels.Launch biasActivation;
     private final Kernels.Launch biasBackward;
     private final Kernels.Launch activationForward;
@@ -547,6 +549,34 @@ public final class CudaBackend implements Backend {
         return batchNormPlans.get(spec, s -> new CudaBatchNormPlan(c, s));
     }
 
+    @Override
+    public synchronized void layerNormForward(LayerNormSpec spec, Tensor x, Tensor gamma, Tensor beta, Tensor y,
+                                              Tensor mean, Tensor variance) {
+        Checks.layerNorm("layerNormForward", spec, x, y, new Tensor[] {gamma, beta}, mean, variance);
+        if ((mean == null) != (variance == null)) {
+            throw new IllegalArgumentException("layerNormForward: expected mean and variance both given (training) or "
+                    + "both null (inference), received " + (mean == null ? "only variance" : "only mean"));
+        }
+        layerNorm(spec).forward(cuda(x), cuda(gamma), cuda(beta), cuda(y), mean == null ? null : cuda(mean),
+                variance == null ? null : cuda(variance));
+    }
+
+    @Override
+    public synchronized void layerNormBackward(LayerNormSpec spec, Tensor x, Tensor dy, Tensor gamma, Tensor mean,
+                                               Tensor variance, Tensor dx, Tensor dGamma, Tensor dBeta) {
+        Checks.layerNorm("layerNormBackward", spec, x, dx, new Tensor[] {gamma, dGamma, dBeta}, mean, variance);
+        Checks.expect("layerNormBackward dy", dy, spec.shape());
+        Checks.expect("layerNormBackward mean", mean, spec.rows());
+        Checks.expect("layerNormBackward variance", variance, spec.rows());
+        layerNorm(spec).backward(cuda(x), cuda(dy), cuda(gamma), cuda(mean), cuda(variance), cuda(dx), cuda(dGamma),
+                cuda(dBeta));
+    }
+
+    private CudaLayerNormPlan layerNorm(LayerNormSpec spec) {
+        enter();
+        return layerNormPlans.get(spec, s -> new CudaLayerNormPlan(c, s));
+    }
+
     // ---- element-wise ------------------------------------------------------------------------------------
 
     @Override
@@ -781,7 +811,7 @@ public final class CudaBackend implements Backend {
     @Override
     public synchronized long nativeAllocations() {
         return tensorsAllocated + convPlans.created() + inferenceConvPlans.created() + poolPlans.created()
-                + batchNormPlans.created();
+                + batchNormPlans.created() + layerNormPlans.created();
     }
 
     // ---- plumbing ----------------------------------------------------------------------------------------
@@ -845,6 +875,7 @@ public final class CudaBackend implements Backend {
         inferenceConvPlans.close();
         poolPlans.close();
         batchNormPlans.close();
+        layerNormPlans.close();
         if (staging != null) {
             staging.close();
         }
