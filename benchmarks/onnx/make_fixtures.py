@@ -9,7 +9,7 @@ Each fixture is written as
 pytorch_predictions.bin and pytorch_accuracy.txt.
 
 Usage (from the repository root, with Debian's python3):
-    python3 benchmarks/onnx/make_fixtures.py                  # all three small fixtures
+    python3 benchmarks/onnx/make_fixtures.py                  # all the small fixtures
     python3 benchmarks/onnx/make_fixtures.py --only resnet_small
     python3 benchmarks/onnx/make_fixtures.py --resnet18 benchmarks/onnx/out/resnet18
 """
@@ -62,7 +62,7 @@ def write_tensor(path, arr, name):
         f.write(onnx.numpy_helper.from_array(arr, name).SerializeToString())
 
 
-def export_fixture(model, example_input, out_dir):
+def export_fixture(model, example_input, out_dir, opset=OPSET):
     """Export model to out_dir/model.onnx and write one test data set for example_input."""
     os.makedirs(os.path.join(out_dir, "test_data_set_0"), exist_ok=True)
     model = model.eval()
@@ -70,7 +70,7 @@ def export_fixture(model, example_input, out_dir):
     with torch.no_grad():
         torch.onnx.export(
             model, example_input, model_path,
-            opset_version=OPSET,
+            opset_version=opset,
             do_constant_folding=True,
             # Keep BatchNormalization as nodes (the default folds them into the convolutions), so that the
             # importer's BatchNorm mapping is what the fixtures test.
@@ -233,6 +233,37 @@ def make_mobilenet_v2(out_dir):
     make_random_fixture(model, (4, 3, 32, 32), out_dir)
 
 
+def small_convnext():
+    """torchvision's ConvNeXt at 16 and 32 channels (two stages, three blocks), every LayerNorm's weights and every
+    layer scale random, so that a scale of 1 or 1e-6 hides nothing."""
+    from torchvision.models.convnext import CNBlockConfig, ConvNeXt
+    model = ConvNeXt([CNBlockConfig(16, 32, 2), CNBlockConfig(32, None, 1)], num_classes=10)
+    gen = torch.Generator().manual_seed(SEED + 2)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("layer_scale"):
+                p.copy_(torch.rand(p.shape, generator=gen) + 0.5)
+        for m in model.modules():
+            if isinstance(m, nn.LayerNorm):
+                m.weight.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=gen) * 0.1)
+    return model
+
+
+def make_convnext_small(out_dir):
+    """Opset 17: ONNX's LayerNormalization op."""
+    seed_all(SEED)
+    gen = torch.Generator().manual_seed(SEED + 1)
+    export_fixture(small_convnext(), torch.randn(3, 3, 32, 32, generator=gen), out_dir)
+
+
+def make_convnext_small_op14(out_dir):
+    """Opset 14 (torch 1.13's default): each LayerNorm written out as ReduceMean, Sub, Pow, ..., Div, Mul, Add."""
+    seed_all(SEED)
+    gen = torch.Generator().manual_seed(SEED + 1)
+    export_fixture(small_convnext(), torch.randn(3, 3, 32, 32, generator=gen), out_dir, opset=14)
+
+
 def make_resnet18(out_dir):
     seed_all(SEED)
     model = torchvision.models.resnet18()  # random weights, 1000 classes
@@ -243,6 +274,8 @@ FIXTURES = {
     "fmnist_cnn": make_fmnist_cnn,
     "resnet_small": make_resnet_small,
     "mobilenet_v2": make_mobilenet_v2,
+    "convnext_small": make_convnext_small,
+    "convnext_small_op14": make_convnext_small_op14,
 }
 
 

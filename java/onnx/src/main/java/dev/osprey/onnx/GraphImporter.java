@@ -16,6 +16,7 @@ import dev.osprey.layers.Dropout;
 import dev.osprey.layers.Flatten;
 import dev.osprey.layers.GlobalAveragePooling2D;
 import dev.osprey.layers.GlobalMaxPooling2D;
+import dev.osprey.layers.LayerNormalization;
 import dev.osprey.layers.LeakyReLU;
 import dev.osprey.layers.MaxPooling2D;
 import dev.osprey.layers.Multiply;
@@ -68,6 +69,10 @@ final class GraphImporter {
     private final Set<NodeProto> geluParts = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
     /** The last node of an exact-GELU subgraph -> the name of its input x. */
     private final Map<NodeProto, String> geluOutputs = new java.util.IdentityHashMap<>();
+    /** Nodes of a layer normalization written out in ops, other than its last: imported as nothing. */
+    private final Set<NodeProto> layerNormParts = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+    /** The last node of a layer normalization written out in ops -> what it normalizes, and how. */
+    private final Map<NodeProto, LayerNormMatch> layerNormEnds = new java.util.IdentityHashMap<>();
     /** Sigmoid outputs consumed only by a Mul with the Sigmoid's own input: imported as one swish. */
     private final Set<String> swishSigmoids = new HashSet<>();
 
@@ -185,6 +190,9 @@ final class GraphImporter {
             if (n.getOpType().equals("Erf") && n.getInputCount() == 1) {
                 findGelu(n);
             }
+            if (n.getOpType().equals("ReduceMean") && n.getInputCount() >= 1) {
+                findLayerNorm(n);
+            }
             if (n.getOpType().equals("Mul") && n.getInputCount() == 2) {
                 for (int i = 0; i < 2; i++) {
                     NodeProto p = producers.get(n.getInput(i));
@@ -236,6 +244,121 @@ final class GraphImporter {
         }
     }
 
+    /**
+     * A layer normalization over the input's last axis (x = the first mean's input); epsilon added to the variance;
+     * gamma and beta the names of the constant scale and offset after it, or null where there is none.
+     */
+    private record LayerNormMatch(String x, long axis, float epsilon, String gamma, String beta) {
+    }
+
+    /**
+     * (x - mean(x)) / sqrt(mean((x - mean(x))^2) + epsilon), then Mul by a constant and Add of a constant where they
+     * follow, both means over one axis, as PyTorch writes LayerNorm before opset 17: ReduceMean, Sub, Pow 2 (or Mul by
+     * itself), ReduceMean, Add epsilon, Sqrt, Div. Each intermediate value must feed only the pattern.
+     */
+    private void findLayerNorm(NodeProto mean) {
+        String x = mean.getInput(0);
+        long[] axes = reductionAxes(mean);
+        NodeProto sub = soleConsumer(mean.getOutput(0), "Sub");
+        if (axes == null || axes.length != 1 || keepsDims(mean) == 0 || sub == null || !sub.getInput(0).equals(x)
+                || !sub.getInput(1).equals(mean.getOutput(0))) {
+            return;
+        }
+        String centered = sub.getOutput(0);
+        List<NodeProto> readers = consumers(centered);
+        if (readers.size() != 2) {
+            return;
+        }
+        NodeProto square = null, div = null;
+        for (NodeProto r : readers) {
+            boolean pow = r.getOpType().equals("Pow") && r.getInputCount() == 2 && r.getInput(0).equals(centered)
+                    && isScalar(r.getInput(1), 2f);
+            boolean self = r.getOpType().equals("Mul") && r.getInputCount() == 2 && r.getInput(0).equals(centered)
+                    && r.getInput(1).equals(centered);
+            if (pow || self) {
+                square = r;
+            } else if (r.getOpType().equals("Div") && r.getInputCount() == 2 && r.getInput(0).equals(centered)) {
+                div = r;
+            }
+        }
+        int squareReads = square != null && square.getOpType().equals("Mul") ? 2 : 1;
+        if (square == null || div == null || uses.getOrDefault(centered, 0) != squareReads + 1) {
+            return; // another reader, or a graph output
+        }
+        NodeProto variance = onlyConsumer(square.getOutput(0));
+        if (variance == null || !variance.getOpType().equals("ReduceMean")
+                || !Arrays.equals(reductionAxes(variance), axes) || keepsDims(variance) == 0) {
+            return;
+        }
+        NodeProto plusEpsilon = soleConsumer(variance.getOutput(0), "Add");
+        Float epsilon = plusEpsilon == null ? null : constantScalar(otherInput(plusEpsilon, variance.getOutput(0)));
+        NodeProto sqrt = plusEpsilon == null ? null : onlyConsumer(plusEpsilon.getOutput(0));
+        if (epsilon == null || !(epsilon > 0) || sqrt == null || !sqrt.getOpType().equals("Sqrt")
+                || onlyConsumer(sqrt.getOutput(0)) != div || !div.getInput(1).equals(sqrt.getOutput(0))) {
+            return;
+        }
+        NodeProto last = div;
+        String gamma = null, beta = null;
+        NodeProto scale = soleConsumer(last.getOutput(0), "Mul");
+        if (scale != null && isConstantName(otherInput(scale, last.getOutput(0)))) {
+            gamma = otherInput(scale, last.getOutput(0));
+            last = scale;
+        }
+        NodeProto offset = soleConsumer(last.getOutput(0), "Add");
+        if (offset != null && isConstantName(otherInput(offset, last.getOutput(0)))) {
+            beta = otherInput(offset, last.getOutput(0));
+            last = offset;
+        }
+        List<NodeProto> parts = new ArrayList<>(List.of(mean, sub, square, variance, plusEpsilon, sqrt, div));
+        if (gamma != null) {
+            parts.add(scale);
+        }
+        parts.remove(last);
+        layerNormParts.addAll(parts);
+        layerNormEnds.put(last, new LayerNormMatch(x, axes[0], epsilon, gamma, beta));
+    }
+
+    /** A ReduceMean's axes: the attribute, or (opset 18) a constant second input; null where neither is known. */
+    private long[] reductionAxes(NodeProto reduce) {
+        for (onnx.Onnx.AttributeProto a : reduce.getAttributeList()) {
+            if (a.getName().equals("axes")) {
+                return a.getIntsList().stream().mapToLong(Long::longValue).toArray();
+            }
+        }
+        if (reduce.getInputCount() < 2 || !isConstantName(reduce.getInput(1))) {
+            return null;
+        }
+        try {
+            TensorData t = constants.get(reduce.getInput(1));
+            if (t == null) {
+                t = ConstantFolding.evaluate(new NodeView(producers.get(reduce.getInput(1))), List.of(), modelDir);
+            }
+            return t.asInts("axes");
+        } catch (OnnxImportException | RuntimeException e) {
+            return null;
+        }
+    }
+
+    private static long keepsDims(NodeProto reduce) {
+        for (onnx.Onnx.AttributeProto a : reduce.getAttributeList()) {
+            if (a.getName().equals("keepdims")) {
+                return a.getI();
+            }
+        }
+        return 1;
+    }
+
+    /** The nodes that read value, each once. */
+    private List<NodeProto> consumers(String value) {
+        List<NodeProto> readers = new ArrayList<>();
+        for (NodeProto node : graph.getNodeList()) {
+            if (node.getInputList().contains(value)) {
+                readers.add(node);
+            }
+        }
+        return readers;
+    }
+
     /** The one node that reads value, where it is a two-input op of this type; else null. */
     private NodeProto soleConsumer(String value, String op) {
         NodeProto n = onlyConsumer(value);
@@ -271,7 +394,8 @@ final class GraphImporter {
             return true;
         }
         NodeProto p = producers.get(name);
-        return p != null && p.getOpType().equals("Constant");
+        return p != null && (p.getOpType().equals("Constant")
+                || p.getOpType().equals("Identity") && p.getInputCount() == 1 && isConstantName(p.getInput(0)));
     }
 
     // ---- dispatch ---------------------------------------------------------------------------------------
@@ -299,6 +423,14 @@ final class GraphImporter {
         if (shuffleParts.contains(n.node)) {
             return; // inside a channel shuffle, imported at its first node
         }
+        if (layerNormParts.contains(n.node)) {
+            return; // inside a layer normalization written out in ops, imported at its last node
+        }
+        if (layerNormEnds.containsKey(n.node)) {
+            LayerNormMatch m = layerNormEnds.get(n.node);
+            layerNorm(n, values.get(m.x()), m.axis(), m.epsilon(), m.gamma(), m.beta());
+            return;
+        }
         if (geluOutputs.containsKey(n.node)) {
             Value x = values.get(geluOutputs.get(n.node));
             if (x == null) {
@@ -311,6 +443,7 @@ final class GraphImporter {
             switch (n.op) {
                 case "Conv" -> conv(n);
                 case "BatchNormalization" -> batchNorm(n);
+                case "LayerNormalization" -> layerNormalization(n);
                 case "Relu" -> activation(n, new ReLU());
                 case "LeakyRelu" -> leakyRelu(n);
                 case "Sigmoid" -> sigmoid(n);
@@ -351,7 +484,8 @@ final class GraphImporter {
     private static final Set<String> MAPPED = Set.of("Conv", "BatchNormalization", "Relu", "LeakyRelu", "Sigmoid",
             "Tanh", "Elu", "HardSigmoid", "HardSwish", "Clip", "Softmax", "MaxPool", "AveragePool", "GlobalAveragePool",
             "GlobalMaxPool", "ReduceMean", "ReduceMax", "Gemm", "MatMul", "Add", "Sum", "Mul", "Sub", "Div", "Concat",
-            "Flatten", "Reshape", "Pad", "Dropout", "Identity", "Transpose", "Shape", "Constant", "Erf", "Slice");
+            "Flatten", "Reshape", "Pad", "Dropout", "Identity", "Transpose", "Shape", "Constant", "Erf", "Slice",
+            "LayerNormalization");
 
     /**
      * The other op types of the graph that Osprey does not map, so that one refusal tells how far the model is from
@@ -361,7 +495,8 @@ final class GraphImporter {
         java.util.SortedSet<String> others = new java.util.TreeSet<>();
         for (NodeProto node : graph.getNodeList()) {
             String op = node.getOpType();
-            if (!MAPPED.contains(op) && !op.equals(refused) && !ConstantFolding.handles(op)) {
+            if (!MAPPED.contains(op) && !op.equals(refused) && !ConstantFolding.handles(op)
+                    && !layerNormParts.contains(node)) {
                 others.add(op);
             }
         }
@@ -722,6 +857,71 @@ final class GraphImporter {
 
     // ---- activations ------------------------------------------------------------------------------------
 
+    /** ONNX's LayerNormalization (opset 17): over the last axis only, its Mean and InvStdDev outputs unused. */
+    private void layerNormalization(NodeView n) throws OnnxImportException {
+        n.allowOnly("axis", "epsilon", "stash_type");
+        for (int i = 1; i < n.node.getOutputCount(); i++) {
+            if (!n.node.getOutput(i).isEmpty() && uses.getOrDefault(n.node.getOutput(i), 0) > 0) {
+                throw n.error("expected only output Y to be used, received a use of output " + i
+                        + " (the mean or inverse standard deviation), which Osprey does not compute apart");
+            }
+        }
+        String beta = n.inputCount() > 2 && !n.input(2).isEmpty() ? n.input(2) : null;
+        layerNorm(n, data(n, 0), n.integer("axis", -1), n.real("epsilon", 1e-5f), n.input(1), beta);
+    }
+
+    /**
+     * A LayerNormalization layer for a normalization over axis of x, with the constants gamma and beta (names; null:
+     * ones and zeros). Osprey normalizes its last axis, which is ONNX's for tensors in ONNX's own order (ConvNeXt
+     * transposes its maps to (N, H, W, C) first); the last axis of an (N, C, H, W) map, its width, is refused.
+     */
+    private void layerNorm(NodeView n, Value x, long axis, float epsilon, String gamma, String beta)
+            throws OnnxImportException {
+        if (x == null) {
+            throw n.error("expected the normalized tensor to be computed by an earlier node, received none");
+        }
+        int rank = x.onnxRank();
+        if ((axis < 0 ? axis + rank : axis) != rank - 1) {
+            throw n.error("expected a layer normalization over the last axis, received axis " + axis + " of ONNX shape "
+                    + "(N, " + joinDims(x.onnxDims()) + ") (Osprey normalizes the last axis only)");
+        }
+        if (x.layout() == Value.Layout.CHANNELS_LAST || x.flatOrderDiffers()) {
+            throw n.error("expected a layer normalization over channels (a tensor in ONNX's own order, such as a map "
+                    + "transposed to (N, H, W, C)), received one over the width of a feature map (N, "
+                    + joinDims(x.onnxDims()) + ")");
+        }
+        int width = x.shape().dim(x.shape().rank() - 1);
+        LayerNormalization layer = named(n, new LayerNormalization().epsilon(epsilon));
+        SymbolicTensor out = layer.apply(x.tensor());
+        weights.put(layer.name() + "/gamma", perFeature(n, gamma, width, 1f, "scale"));
+        weights.put(layer.name() + "/beta", perFeature(n, beta, width, 0f, "bias"));
+        put(n, like(x, out));
+    }
+
+    /** A constant of one value per feature (or one for all), by name; fill where the name is null. */
+    private float[] perFeature(NodeView n, String name, int width, float fill, String what)
+            throws OnnxImportException {
+        float[] out = new float[width];
+        if (name == null) {
+            Arrays.fill(out, fill);
+            return out;
+        }
+        TensorData t = constants.get(name);
+        if (t == null) {
+            throw n.error("expected the " + what + " '" + name + "' to be a constant, received a computed tensor");
+        }
+        float[] v = t.asFloats();
+        if (t.isScalarLike()) {
+            Arrays.fill(out, v[0]);
+        } else if (v.length == width && t.dims[t.rank() - 1] == width) {
+            System.arraycopy(v, 0, out, 0, width);
+        } else {
+            throw n.error("expected a " + what + " of " + width + " values (one per feature), received dims "
+                    + t.shapeString());
+        }
+        return out;
+    }
+
     private void activation(NodeView n, Layer layer) throws OnnxImportException {
         n.allowOnly();
         Value x = data(n, 0);
@@ -1075,8 +1275,40 @@ final class GraphImporter {
                 put(n, like(x, named(n, new Rescaling(c.asFloats()[0])).apply(x.tensor())));
                 return;
             }
+            if (c != null) {
+                Value x = data(n, 1 - i);
+                if (perChannel(x, c)) { // ConvNeXt's layer scale: a depthwise 1x1 convolution, trainable as it was
+                    DepthwiseConv2D scale = named(n, new DepthwiseConv2D(1).useBias(false));
+                    SymbolicTensor out = scale.apply(x.tensor());
+                    weights.put(scale.name() + "/depthwise_kernel", c.asFloats().clone()); // (1, 1, C, 1)
+                    put(n, like(x, out));
+                    return;
+                }
+                throw n.error("expected a constant factor that is a scalar or one value per channel of the feature map "
+                        + "(N, " + joinDims(x.onnxDims()) + "), received dims " + c.shapeString());
+            }
         }
         merge(n, new Multiply());
+    }
+
+    /**
+     * Whether constant c holds one factor per channel of feature map x, broadcast as ONNX does: (C, 1, 1) or
+     * (1, C, 1, 1) beside an (N, C, H, W) map; (C), (1, C) ... beside a map in ONNX's own order, (N, H, W, C).
+     */
+    private static boolean perChannel(Value x, TensorData c) {
+        if (x.shape().rank() != 3 || x.flatOrderDiffers() || c.rank() > x.onnxRank()) {
+            return false;
+        }
+        int channels = x.shape().dim(2);
+        int channelAxis = x.layout() == Value.Layout.CHANNELS_LAST ? 1 : 3; // in ONNX's dims, with the batch
+        int offset = x.onnxRank() - c.rank(); // c's dims align with the trailing ones
+        for (int i = 0; i < c.rank(); i++) {
+            long expected = i + offset == channelAxis ? channels : 1;
+            if (c.dims[i] != expected) {
+                return false;
+            }
+        }
+        return channelAxis >= offset && c.size() == channels;
     }
 
     private void subOrDiv(NodeView n) throws OnnxImportException {

@@ -263,6 +263,14 @@ public final class OnnxExporter {
                 yield activation(new Val(y, false, outShape), c.activation("activation"), name);
             }
             case "BatchNormalization" -> batchNorm(layer, c, in.get(0), outShape);
+            case "LayerNormalization" -> { // over the last axis of Osprey's layout: channels, for a feature map
+                int features = outShape.dim(outShape.rank() - 1);
+                String y = node("LayerNormalization", List.of(nhwc(in.get(0)).name(),
+                        initializer(name + "/gamma", weight(layer, "gamma"), features),
+                        initializer(name + "/beta", weight(layer, "beta"), features)), fresh(name),
+                        integer("axis", -1), real("epsilon", (float) c.number("epsilon", 1e-3)));
+                yield new Val(y, false, outShape);
+            }
             case "MaxPooling2D", "AveragePooling2D" -> pool(layer, c, nchw(in.get(0)), outShape);
             case "GlobalAveragePooling2D", "GlobalMaxPooling2D" -> {
                 String op = layer.className().startsWith("GlobalAverage") ? "GlobalAveragePool" : "GlobalMaxPool";

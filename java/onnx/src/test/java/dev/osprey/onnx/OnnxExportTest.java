@@ -129,6 +129,18 @@ class OnnxExportTest {
                             s = new Reshape(4, 3, 6).apply(new dev.osprey.layers.Permute(1, 3, 2).apply(s));
                             return new Dense(3).apply(new GlobalAveragePooling2D().apply(s));
                         })),
+                new Case("ConvNeXt's block: depthwise, layer norm, dense x4 gelu, dense, layer scale, add; a vector's "
+                        + "layer norm", () -> functional(Shape.of(6, 5, 4), x -> {
+                            SymbolicTensor f = new dev.osprey.layers.DepthwiseConv2D(3).padding(Padding.SAME).apply(x);
+                            f = new dev.osprey.layers.LayerNormalization().epsilon(1e-6)
+                                    .gammaInitializer(dev.osprey.Initializer.constant(1.5))
+                                    .betaInitializer(dev.osprey.Initializer.constant(0.2)).apply(f);
+                            f = new Dense(16, dev.osprey.Activation.GELU).apply(f);
+                            f = new Dense(4).apply(f);
+                            f = new dev.osprey.layers.DepthwiseConv2D(1).useBias(false).apply(f);
+                            SymbolicTensor v = new GlobalAveragePooling2D().apply(new Add().apply(f, x));
+                            return new Dense(3).apply(new dev.osprey.layers.LayerNormalization().apply(v));
+                        })),
                 new Case("every activation", () -> functional(Shape.of(4, 4, 3), x -> {
                     SymbolicTensor h = new Conv2D(8, 1, dev.osprey.Activation.GELU).apply(x);
                     for (dev.osprey.Activation a : List.of(dev.osprey.Activation.SIGMOID, dev.osprey.Activation.TANH,
