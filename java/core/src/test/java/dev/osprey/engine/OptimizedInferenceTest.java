@@ -110,6 +110,24 @@ class OptimizedInferenceTest {
     }
 
     /**
+     * Dense on the last axis of larger inputs runs as a 1x1 convolution in optimized plans: on a feature map with a
+     * GELU and a folded BatchNormalization, without a bias beside a ConvNeXt-style layer norm and residual, and on
+     * (T, C) rows, each against the plain plan's inner products. Adds a sum the last convolution takes (ConvNeXt's).
+     */
+    @Test
+    void denseOnTheLastAxisGivesThePlainPlansOutputsAsAPointwiseConvolution() {
+        dev.osprey.Input in = dev.osprey.Input.shape(5, 6, 4);
+        dev.osprey.SymbolicTensor x = new dev.osprey.layers.LayerNormalization().apply(in);
+        x = new dev.osprey.layers.Dense(12, dev.osprey.Activation.GELU).apply(x);
+        x = new dev.osprey.layers.BatchNormalization().apply(new dev.osprey.layers.Dense(4).useBias(false).apply(x));
+        x = new dev.osprey.layers.Add().apply(x, in);
+        dev.osprey.SymbolicTensor rows = new dev.osprey.layers.Reshape(30, 4).apply(x);
+        rows = new dev.osprey.layers.Dense(6, dev.osprey.Activation.TANH).apply(rows);
+        dev.osprey.SymbolicTensor out = new dev.osprey.layers.Dense(5).apply(new dev.osprey.layers.Flatten().apply(rows));
+        compare("dense on the last axis", new Graph(List.of(in), List.of(out)), Shape.of(5, 6, 4));
+    }
+
+    /**
      * MobileNet's expansion and depthwise convolutions: stride 1 with "same" padding, and stride 2 behind PyTorch's
      * symmetric zero padding, each with folded BatchNorms and ReLU6, and a pair with the layers' own activations and
      * biases, run as one op; Keras' (0, 1) padding at stride 2 and a pointwise output read twice are not fused. The
