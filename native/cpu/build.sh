@@ -5,7 +5,8 @@
 # pointwise.c and depthwise.c (1x1 and depthwise convolutions over few pixels), op_chain.c (their passes chained in
 # one parallel region), batch_norm.c (batch normalization while training, with a capped or plain ReLU fused),
 # max_pool8.c (max pooling of 8-bit activations in int8 plans), finite_scan.c (the NaN and infinity check of predict's
-# inputs), channel_gate.c (Multiply's channel gates). The Maven build of java/core calls this on Linux.
+# inputs), channel_gate.c (Multiply's channel gates), depthwise_filter_gradient.c (depthwise kernel gradients). The
+# Maven build of java/core calls this on Linux.
 # Where no C compiler, no jni.h or no libgomp to link is found, or the compile fails, it says so and exits 0: the jar
 # is then built without it, and the CPU backend runs every primitive on the whole OpenMP team and every convolution
 # through oneDNN (it logs why, once).
@@ -41,7 +42,7 @@ if log="$($cc -O3 -std=gnu99 -Wall -Wextra -fopenmp -shared -fPIC -I"$include" -
     -DOSPREY_WINOGRAD_HAS_AVX512_COPY -o "$lib" "$here/openmp_team.c" "$here/winograd.c" "$here/winograd_avx512.c" \
     "$here/conv_pool.c" "$here/conv_pool8.c" "$here/dense.c" \
     "$here/pointwise.c" "$here/depthwise.c" "$here/op_chain.c" "$here/batch_norm.c" "$here/max_pool8.c" \
-    "$here/finite_scan.c" "$here/channel_gate.c" \
+    "$here/finite_scan.c" "$here/channel_gate.c" "$here/depthwise_filter_gradient.c" \
     -l:libgomp.so.1 -lm 2>&1)" \
     && ! { command -v readelf >/dev/null && readelf -d "$lib" | grep -q 'NEEDED.*lib\(i\)\?omp'; }; then
   echo "osprey native CPU library: built into $lib"

@@ -70,6 +70,9 @@ abstract class BackendContractTest {
                 new Conv2dSpec(2, 8, 7, 6, 9, 3, 3, 2, 1, 0, 1, 1, 1, 1, 1, 3, true, Activation.RELU6),  // groups 3
                 new Conv2dSpec(3, 8, 8, 8, 8, 3, 3, 2, 2, 0, 0, 1, 1, 1, 1, 8, false, Activation.LINEAR), // depthwise
                 new Conv2dSpec(1, 6, 6, 4, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4, true, Activation.RELU),   // multiplier 2
+                // Depthwise windows beyond oneDNN's 3x3 depthwise filter-gradient kernel (Osprey computes it):
+                new Conv2dSpec(2, 9, 8, 24, 24, 7, 7, 1, 1, 3, 3, 3, 3, 1, 1, 24, true, Activation.LINEAR), // ConvNeXt's
+                new Conv2dSpec(3, 10, 9, 20, 40, 5, 5, 2, 2, 1, 2, 2, 1, 1, 1, 20, false, Activation.RELU),  // x2, s2
                 // Depthwise on maps too small for oneDNN's depthwise filter-gradient kernel (Osprey computes it):
                 new Conv2dSpec(3, 2, 2, 40, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 40, true, Activation.LINEAR), // 2x2
                 new Conv2dSpec(2, 1, 1, 24, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 24, true, Activation.RELU),  // 1x1, x2

@@ -61,6 +61,8 @@ final class ConvPlan implements AutoCloseable {
     private Step backwardFilter;
     private WeightLayout filterGradient;
     private DepthwiseFilterGradient ownFilterGradient; // where oneDNN has no depthwise kernel for the shape
+    /** The OpenMP team this plan is made for, which its own depthwise filter gradient runs on too (see OpenMpTeam). */
+    private final int team = OpenMpTeam.current();
     private PointwiseFilterGradient pointwiseFilterGradient; // wide fp32 pointwise convolutions: a matrix product
     final String implementation;
 
@@ -175,7 +177,7 @@ final class ConvPlan implements AutoCloseable {
     private void backwardFilter(CpuTensor x, CpuTensor dy, org.bytedeco.javacpp.Pointer dyConverted,
                                 CpuTensor dKernel, CpuTensor dBias) {
         if (ownFilterGradient != null) {
-            ownFilterGradient.run(x.buffer(), dy.buffer(), dKernel.buffer(), dBias == null ? null : dBias.buffer());
+            ownFilterGradient.run(x, dy, dKernel, dBias, team);
             return;
         }
         if (pointwiseFilterGradient != null) {

@@ -5,26 +5,30 @@ import java.nio.FloatBuffer;
 import java.util.Arrays;
 
 /**
- * The kernel (and bias) gradient of a depthwise convolution, computed in Java for the shapes oneDNN's depthwise kernel
- * refuses. Its depthwise backward-filter kernel needs feature maps of at least 3x3 or so; below that (the last stages
- * of MobileNet-style networks at small inputs, 1x1 and 2x2 maps of hundreds of channels) oneDNN falls back to its
- * general grouped kernel, which pads every one-channel group to 16x16 and runs about ten times slower than this loop.
- * The loop runs along the channels, which NHWC keeps contiguous, so the JIT vectorizes it.
+ * The kernel (and bias) gradient of a depthwise convolution for the shapes oneDNN's depthwise kernel refuses: its
+ * depthwise backward-filter kernel takes 3x3 windows on maps of at least 3x3 or so; elsewhere (5x5 and 7x7 windows,
+ * as EfficientNet and ConvNeXt have, and the 1x1 and 2x2 maps of hundreds of channels that MobileNet-style networks
+ * end with at small inputs) oneDNN falls back to its general grouped kernel, which pads every one-channel group to
+ * 16x16 and ran 25 to 45 times slower than the forward pass. Native code ({@code native/cpu/depthwise_filter_gradient.c})
+ * computes it on the team, reading the tensors where they are; without the library, a Java loop along the channels,
+ * which NHWC keeps contiguous (on copies, on one thread).
  */
 final class DepthwiseFilterGradient {
+    /** Null where the native loop runs (it has run, or will); else why the Java loop runs instead. */
+    private static volatile String nativeUnavailable = NativeCpu.unavailableReason();
+
     private final Conv2dSpec spec;
     private final int multiplier;
-    private final float[] x;
-    private final float[] dy;
-    private final float[] dKernel;
-    private final float[] dBias;
+    private float[] x;
+    private float[] dy;
+    private float[] dKernel;
+    private float[] dBias;
 
     /** True for a convolution with one input channel per group (depthwise, any multiplier). */
     static boolean fits(Conv2dSpec s) {
         return s.groups() > 1 && s.groups() == s.inC();
     }
 
-    /** Buffers for one spec, made once: a training step allocates nothing. */
     DepthwiseFilterGradient(Conv2dSpec spec) {
         if (!fits(spec)) {
             throw new IllegalArgumentException("DepthwiseFilterGradient: expected one input channel per group, "
@@ -32,18 +36,48 @@ final class DepthwiseFilterGradient {
         }
         this.spec = spec;
         this.multiplier = spec.filters() / spec.groups();
-        this.x = new float[spec.batch() * spec.inH() * spec.inW() * spec.inC()];
-        this.dy = new float[spec.batch() * spec.outH() * spec.outW() * spec.filters()];
-        this.dKernel = new float[spec.kernelH() * spec.kernelW() * spec.filters()];
-        this.dBias = spec.hasBias() ? new float[spec.filters()] : null;
     }
+
+    /** Null where the native loop runs; else why the Java loop runs instead. */
+    static String unavailableReason() {
+        return nativeUnavailable;
+    }
+
+    /** The gradients below, natively on a team of threads where the library has the loop, else in Java. */
+    void run(CpuTensor xIn, CpuTensor dyIn, CpuTensor dKernelOut, CpuTensor dBiasOut, int threads) {
+        if (nativeUnavailable == null) {
+            try {
+                Conv2dSpec s = spec;
+                if (run(xIn.pointer().address(), dyIn.pointer().address(), dKernelOut.pointer().address(),
+                        dBiasOut == null ? 0L : dBiasOut.pointer().address(), s.batch(), s.inH(), s.inW(), s.inC(),
+                        multiplier, s.outH(), s.outW(), s.kernelH(), s.kernelW(), s.strideH(), s.strideW(),
+                        s.dilationH(), s.dilationW(), s.padTop(), s.padLeft(), threads) == 0) {
+                    return;
+                } // else its per-thread sums could not be allocated: the Java loop, this once
+            } catch (LinkageError e) { // a library built before the loop was
+                nativeUnavailable = NativeCpu.LIBRARY + " lacks the depthwise filter gradient: " + e;
+            }
+        }
+        runInJava(xIn.buffer(), dyIn.buffer(), dKernelOut.buffer(), dBiasOut == null ? null : dBiasOut.buffer());
+    }
+
+    private static native int run(long x, long dy, long dKernel, long dBias, int batch, int inH, int inW,
+                                  int channels, int multiplier, int outH, int outW, int kernelH, int kernelW,
+                                  int strideH, int strideW, int dilationH, int dilationW, int padTop, int padLeft,
+                                  int threads);
 
     /**
      * dKernel[kh, kw, c, j] = sum over n, oh, ow of dy[n, oh, ow, c * m + j] * x[n, ih, iw, c] (kernel in Keras'
      * layout (kh, kw, in, multiplier), which is also the grouped layout hwigo); dBias = dy summed per channel.
      */
-    void run(FloatBuffer xIn, FloatBuffer dyIn, FloatBuffer dKernelOut, FloatBuffer dBiasOut) {
+    void runInJava(FloatBuffer xIn, FloatBuffer dyIn, FloatBuffer dKernelOut, FloatBuffer dBiasOut) {
         Conv2dSpec s = spec;
+        if (x == null) { // copies made on first use, kept for the next steps: a training step allocates nothing
+            x = new float[s.batch() * s.inH() * s.inW() * s.inC()];
+            dy = new float[s.batch() * s.outH() * s.outW() * s.filters()];
+            dKernel = new float[s.kernelH() * s.kernelW() * s.filters()];
+            dBias = s.hasBias() ? new float[s.filters()] : null;
+        }
         xIn.get(0, x, 0, x.length);
         dyIn.get(0, dy, 0, dy.length);
         Arrays.fill(dKernel, 0f);
