@@ -38,11 +38,12 @@ BN_EPS, BN_MOMENTUM = 1e-3, 0.01
 # Trainable parameters and BatchNorm running statistics (mean + variance: what Keras adds to its count).
 EXPECTED = {"resnet20": (272_474, 1_568), "mobilenetv2": (2_236_682, 34_112), "tutorial": (93_322, 0),
             "resnet18": (11_181_642, 9_600), "mobilenetv2_224": (2_236_682, 34_112),
-            "efficientnetb0": (4_020_358, 42_016), "mobilenetv3small": (1_528_106, 12_112)}
+            "efficientnetb0": (4_020_358, 42_016), "mobilenetv3small": (1_528_106, 12_112),
+            "convnexttiny": (27_827_818, 0)}
 # Each model's input (C, H, W) and the batch of its inference figure.
 INPUT_SHAPE = {"resnet20": (3, 32, 32), "mobilenetv2": (3, 32, 32), "tutorial": (1, 28, 28),
                "resnet18": (3, 224, 224), "mobilenetv2_224": (3, 224, 224), "efficientnetb0": (3, 32, 32),
-               "mobilenetv3small": (3, 32, 32)}
+               "mobilenetv3small": (3, 32, 32), "convnexttiny": (3, 32, 32)}
 INFER_BATCH = {"resnet18": 32, "mobilenetv2_224": 32}
 FORMATS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
 
@@ -125,6 +126,12 @@ def mobilenetv3small(num_classes=10):
     return torchvision.models.mobilenet_v3_small(num_classes=num_classes)
 
 
+def convnexttiny(num_classes=10):
+    """torchvision's ConvNeXt-Tiny without its stochastic depth (Osprey's has none); layer scales start at 1e-6."""
+    import torchvision
+    return torchvision.models.convnext_tiny(num_classes=num_classes, stochastic_depth_prob=0.0)
+
+
 def infer_batch(name):
     return INFER_BATCH.get(name, 256)
 
@@ -136,7 +143,7 @@ def infer_figure(name):
 def build(name):
     model = {"resnet20": resnet20, "mobilenetv2": mobilenetv2, "tutorial": tutorial, "resnet18": resnet18,
              "mobilenetv2_224": mobilenetv2, "efficientnetb0": efficientnetb0,
-             "mobilenetv3small": mobilenetv3small}[name]()
+             "mobilenetv3small": mobilenetv3small, "convnexttiny": convnexttiny}[name]()
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     running = sum(m.running_mean.numel() + m.running_var.numel()
                   for m in model.modules() if isinstance(m, nn.BatchNorm2d))

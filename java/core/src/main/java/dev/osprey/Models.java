@@ -22,7 +22,7 @@ import java.util.Locale;
 /**
  * Ready-made models, randomly initialised (no weights can be downloaded): the tutorial CNN, the CIFAR-style ResNets of
  * He et al. 2016 (section 4.2: ResNet-20/32/56...), the ImageNet-style ResNet-18/34/50, MobileNetV2, MobileNetV3 (large
- * and small) and EfficientNet-B0, for any input
+ * and small), EfficientNet-B0 and ConvNeXt-Tiny, for any input
  * size and class count. The ImageNet-style models follow torchvision's definitions layer for layer (the same
  * parameters, and PyTorch's symmetric padding through ZeroPadding2D where a strided convolution pads), so their
  * parameter counts are the published ones and their weights can be carried over from PyTorch.
@@ -360,6 +360,52 @@ public final class Models {
         return new dev.osprey.layers.Activation(Activation.SWISH).apply(x);
     }
 
+    // ---- ConvNeXt-Tiny (Liu et al. 2022) ------------------------------------------------------------------------
+
+    /** ConvNeXt-Tiny for 224x224x3 images and 1,000 classes (28.6 M parameters). */
+    public static Model convNeXtTiny() {
+        return convNeXtTiny(Shape.of(224, 224, 3), 1000);
+    }
+
+    /**
+     * ConvNeXt-Tiny, as torchvision and Keras define it: a 4x4 stride-4 convolution and a layer norm; four stages of
+     * 3, 3, 9 and 3 blocks at 96, 192, 384 and 768 channels, each stage after the first opened by a layer norm and a
+     * 2x2 stride-2 convolution; each block a depthwise 7x7 convolution, a layer norm, Dense to four times the channels
+     * with the exact GELU, Dense back, a per-channel layer scale (a bias-free depthwise 1x1 convolution starting at
+     * 1e-6, as Keras' LayerScale) and the residual add; then global average pooling, a layer norm and the softmax
+     * classifier. Layer norms over channels, epsilon 1e-6. Not included: the blocks' stochastic depth.
+     */
+    public static Model convNeXtTiny(Shape input, int classes) {
+        int[] depths = {3, 3, 9, 3};
+        int[] widths = {96, 192, 384, 768};
+        Input in = Input.shape(input);
+        SymbolicTensor x = new Conv2D(widths[0], 4).strides(4).apply(in);
+        x = layerNorm().apply(x);
+        for (int stage = 0; stage < depths.length; stage++) {
+            if (stage > 0) {
+                x = new Conv2D(widths[stage], 2).strides(2).apply(layerNorm().apply(x));
+            }
+            for (int i = 0; i < depths[stage]; i++) {
+                x = convNeXtBlock(x, widths[stage]);
+            }
+        }
+        x = layerNorm().apply(new GlobalAveragePooling2D().apply(x));
+        return new Model(in, new Dense(classes, SOFTMAX).apply(x));
+    }
+
+    private static SymbolicTensor convNeXtBlock(SymbolicTensor x, int channels) {
+        SymbolicTensor y = new DepthwiseConv2D(7).padding(Padding.SAME).apply(x);
+        y = layerNorm().apply(y);
+        y = new Dense(4 * channels, Activation.GELU).apply(y);
+        y = new Dense(channels).apply(y);
+        y = new DepthwiseConv2D(1).useBias(false).depthwiseInitializer(Initializer.constant(1e-6)).apply(y);
+        return new Add().apply(x, y);
+    }
+
+    private static dev.osprey.layers.LayerNormalization layerNorm() {
+        return new dev.osprey.layers.LayerNormalization().epsilon(1e-6);
+    }
+
     /**
      * A model name as {@link #byName} reads it: trimmed, lower case, and torchvision's spellings joined up
      * (mobilenet_v3_small, efficientnet_b0; an underscore before a width, mobilenetv2_0.35, stays).
@@ -370,7 +416,7 @@ public final class Models {
 
     /**
      * The built-in model of this CLI name for inputs of this shape: tutorial, resnet20/32/56, resnet18/34/50,
-     * mobilenetv2, mobilenetv3large, mobilenetv3small, efficientnetb0.
+     * mobilenetv2, mobilenetv3large, mobilenetv3small, efficientnetb0, convnexttiny.
      */
     public static Model byName(String name, Shape input, int classes) {
         String n = canonicalName(name);
@@ -395,12 +441,16 @@ public final class Models {
         if (n.equals("efficientnetb0")) {
             return efficientNetB0(input, classes);
         }
+        if (n.equals("convnexttiny")) {
+            return convNeXtTiny(input, classes);
+        }
         if (n.matches("mobilenetv2(_\\d+(\\.\\d+)?)?")) {
             double alpha = n.contains("_") ? Double.parseDouble(n.substring(n.indexOf('_') + 1)) : 1.0;
             return mobileNetV2(alpha, input, classes);
         }
         throw new IllegalArgumentException("expected model tutorial, resnet20, resnet32, resnet56 (any 6n+2), resnet18, "
-                + "resnet34, resnet50, mobilenetv2[_ALPHA], mobilenetv3large, mobilenetv3small or efficientnetb0, received '"
+                + "resnet34, resnet50, mobilenetv2[_ALPHA], mobilenetv3large, mobilenetv3small, efficientnetb0 or "
+                + "convnexttiny, received '"
                 + name + "'");
     }
 }

@@ -80,6 +80,21 @@ class ModelsTest {
         }
     }
 
+    /** torchvision's convnext_tiny: 28,589,128 parameters, no running statistics; 27,827,818 with 10 classes. */
+    @Test
+    void convNeXtTinyMatchesTorchvision() {
+        try (Model m = Models.convNeXtTiny()) {
+            assertEquals(28_589_128, m.trainableParams());
+            assertEquals(28_589_128, m.countParams());
+            assertEquals(Shape.of(1000), m.outputShape());
+        }
+        try (Model m = Models.byName("convnexttiny", Shape.of(32, 32, 3), 10);
+             Model torchvisionName = Models.byName("convnext_tiny", Shape.of(32, 32, 3), 10)) {
+            assertEquals(27_827_818, m.trainableParams());
+            assertEquals(m.countParams(), torchvisionName.countParams());
+        }
+    }
+
     @Test
     void anyInputSizeAndClassCount() {
         Model small = Models.resNet18(Shape.of(64, 48, 1), 7);

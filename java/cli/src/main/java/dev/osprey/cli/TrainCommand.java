@@ -39,8 +39,8 @@ final class TrainCommand implements Callable<Integer> {
     ImageOptions imageOptions = new ImageOptions();
 
     @Option(names = "--model", defaultValue = "tutorial", description = "tutorial, resnet20 (resnet32, resnet56, any "
-            + "6n+2), resnet18, resnet34, resnet50, mobilenetv2[_ALPHA], mobilenetv3large, mobilenetv3small or "
-            + "efficientnetb0. Default: ${DEFAULT-VALUE}.")
+            + "6n+2), resnet18, resnet34, resnet50, mobilenetv2[_ALPHA], mobilenetv3large, mobilenetv3small, "
+            + "efficientnetb0 or convnexttiny. Default: ${DEFAULT-VALUE}.")
     String modelName;
 
     @Option(names = "--lr-schedule", defaultValue = "constant", description = "constant, or cosine: Keras' "

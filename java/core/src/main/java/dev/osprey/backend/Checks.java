@@ -229,17 +229,24 @@ public final class Checks {
         }
     }
 
-    /** x and y hold (rows, width) values; perColumn tensors width; perRow tensors rows (a null one is skipped). */
-    public static void layerNorm(String what, LayerNormSpec s, Tensor x, Tensor y, Tensor[] perColumn,
-                                 Tensor... perRow) {
-        expect(what + " x", x, s.shape());
-        expect(what + " y", y, s.shape());
-        for (Tensor t : perColumn) {
-            expect(what + " per-column tensor (gamma, beta or their gradients)", t, s.width());
-        }
-        for (Tensor t : perRow) {
-            if (t != null) {
-                expect(what + " per-row statistics", t, s.rows());
+    /**
+     * Named tensors of a layer normalization, each checked for its size: x, y, dx and dy hold (rows, width) values,
+     * gamma, beta and their gradients width, mean and variance rows (a null statistic is skipped: inference). Pairs of
+     * name and tensor; the message names the one that is wrong, with the shape expected and the one received.
+     */
+    public static void layerNorm(String what, LayerNormSpec s, Object... namedTensors) {
+        for (int i = 0; i < namedTensors.length; i += 2) {
+            String name = (String) namedTensors[i];
+            Tensor t = (Tensor) namedTensors[i + 1];
+            switch (name) {
+                case "x", "y", "dx", "dy" -> expect(what + " " + name, t, s.shape());
+                case "gamma", "beta", "dGamma", "dBeta" -> expect(what + " " + name, t, s.width());
+                case "mean", "variance" -> {
+                    if (t != null) {
+                        expect(what + " " + name, t, s.rows());
+                    }
+                }
+                default -> throw new IllegalArgumentException("Checks.layerNorm: unknown tensor name " + name);
             }
         }
     }

@@ -802,8 +802,14 @@ abstract class BackendContractTest {
         Tensor x = memory.allocate(4, 6), gamma = memory.allocate(6), beta = memory.allocate(5);
         IllegalArgumentException wrongBeta = assertThrows(IllegalArgumentException.class,
                 () -> backend.layerNormForward(s, x, gamma, beta, x, null, null));
-        org.junit.jupiter.api.Assertions.assertTrue(wrongBeta.getMessage().contains("(6)")
-                && wrongBeta.getMessage().contains("(5)"), wrongBeta.getMessage());
+        org.junit.jupiter.api.Assertions.assertTrue(wrongBeta.getMessage().contains("beta")
+                && wrongBeta.getMessage().contains("(6)") && wrongBeta.getMessage().contains("(5)"),
+                wrongBeta.getMessage());
+        IllegalArgumentException wrongDx = assertThrows(IllegalArgumentException.class,
+                () -> backend.layerNormBackward(s, x, x, gamma, memory.allocate(4), memory.allocate(4),
+                        memory.allocate(4, 5), gamma, gamma));
+        org.junit.jupiter.api.Assertions.assertTrue(wrongDx.getMessage().contains("layerNormBackward dx"),
+                wrongDx.getMessage());
         IllegalArgumentException halfStatistics = assertThrows(IllegalArgumentException.class,
                 () -> backend.layerNormForward(s, x, gamma, gamma, x, memory.allocate(4), null));
         org.junit.jupiter.api.Assertions.assertTrue(halfStatistics.getMessage().contains("both"),

@@ -107,6 +107,8 @@ class OptimizedInferenceTest {
                 "EfficientNet-B0's nine residual MBConv blocks");
         assertEquals(6, compare("mobilenetv3small", graphOf(Models.mobileNetV3Small(small, 10)), small),
                 "MobileNetV3-Small's six residual blocks");
+        assertEquals(18, compare("convnexttiny", graphOf(Models.convNeXtTiny(small, 10)), small),
+                "each of ConvNeXt-Tiny's 18 blocks adds its input in its layer scale (a depthwise 1x1 convolution)");
     }
 
     /**

@@ -46,9 +46,31 @@ class OnnxLayerNormTest {
 
     @Test
     void theOpsPyTorchWritesItInBeforeOpset17AreOneLayerNormalization() throws Exception {
+        check(writtenOut(false, 2f, 1, false), 14);
+    }
+
+    /**
+     * Near misses of the written-out form import as no LayerNormalization, and so are refused (Osprey maps a mean over
+     * the last axis only inside the pattern), never imported as a wrong normalization: x minus its mean the other way
+     * round, a square by another power, the mean without its axis kept, the centered value also a graph output.
+     */
+    @Test
+    void nearMissesOfTheWrittenOutFormAreRefusedNotMisread() throws Exception {
+        for (GraphProto.Builder g : java.util.List.of(writtenOut(true, 2f, 1, false), writtenOut(false, 3f, 1, false),
+                writtenOut(false, 2f, 0, false), writtenOut(false, 2f, 1, true))) {
+            assertMentions(OnnxBadInputTest.refused(write(tail(g), 14)), "ReduceMean", "received axes [-1]");
+        }
+    }
+
+    /**
+     * The written-out layer norm into "ln": swapped, mean - x instead of x - mean; power, the square's exponent;
+     * keepdims, the first mean's; centeredOut, x - mean also a graph output.
+     */
+    private static GraphProto.Builder writtenOut(boolean swapped, float power, int keepdims, boolean centeredOut) {
         GraphProto.Builder g = graph();
-        g.addNode(node("mean", "ReduceMean", "t").toBuilder().addAttribute(intsAttribute("axes", -1)));
-        g.addNode(node("sub", "Sub", "t", "mean"));
+        g.addNode(node("mean", "ReduceMean", "t").toBuilder().addAttribute(intsAttribute("axes", -1))
+                .addAttribute(intAttribute("keepdims", keepdims)));
+        g.addNode(swapped ? node("sub", "Sub", "mean", "t") : node("sub", "Sub", "t", "mean"));
         g.addNode(node("pow", "Pow", "sub", "two"));
         g.addNode(node("var", "ReduceMean", "pow").toBuilder().addAttribute(intsAttribute("axes", -1)));
         g.addNode(node("plus", "Add", "var", "eps"));
@@ -56,8 +78,11 @@ class OnnxLayerNormTest {
         g.addNode(node("div", "Div", "sub", "sqrt"));
         g.addNode(node("scaled", "Mul", "div", "gamma"));
         g.addNode(node("ln", "Add", "scaled", "beta"));
-        g.addInitializer(floats("two", new float[] {2f})).addInitializer(floats("eps", new float[] {EPSILON}));
-        check(g, 14);
+        g.addInitializer(floats("two", new float[] {power})).addInitializer(floats("eps", new float[] {EPSILON}));
+        if (centeredOut) {
+            g.addOutput(ValueInfoProto.newBuilder().setName("sub"));
+        }
+        return g;
     }
 
     /** Over the width of an (N, C, H, W) map (no transpose first): refused, saying what Osprey normalizes. */

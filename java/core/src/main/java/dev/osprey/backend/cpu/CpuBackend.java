@@ -858,7 +858,8 @@ public final class CpuBackend implements Backend {
     @Override
     public synchronized void layerNormForward(LayerNormSpec spec, Tensor x, Tensor gamma, Tensor beta, Tensor y,
                                               Tensor mean, Tensor variance) {
-        Checks.layerNorm("layerNormForward", spec, x, y, new Tensor[] {gamma, beta}, mean, variance);
+        Checks.layerNorm("layerNormForward", spec, "x", x, "y", y, "gamma", gamma, "beta", beta, "mean", mean,
+                "variance", variance);
         if ((mean == null) != (variance == null)) {
             throw new IllegalArgumentException("layerNormForward: expected mean and variance both given (training) or "
                     + "both null (inference), received " + (mean == null ? "only variance" : "only mean"));
@@ -874,8 +875,8 @@ public final class CpuBackend implements Backend {
     @Override
     public synchronized void layerNormBackward(LayerNormSpec spec, Tensor x, Tensor dy, Tensor gamma, Tensor mean,
                                                Tensor variance, Tensor dx, Tensor dGamma, Tensor dBeta) {
-        Checks.layerNorm("layerNormBackward", spec, x, dx, new Tensor[] {gamma, dGamma, dBeta}, mean, variance);
-        Checks.expect("layerNormBackward dy", dy, spec.shape());
+        Checks.layerNorm("layerNormBackward", spec, "x", x, "dy", dy, "gamma", gamma, "dx", dx, "dGamma", dGamma,
+                "dBeta", dBeta);
         Checks.expect("layerNormBackward mean", mean, spec.rows());
         Checks.expect("layerNormBackward variance", variance, spec.rows());
         layerNorm(spec).backward(cpu(x), cpu(dy), cpu(gamma), cpu(mean), cpu(variance), cpu(dx), cpu(dGamma),

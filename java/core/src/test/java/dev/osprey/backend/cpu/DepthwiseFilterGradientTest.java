@@ -42,10 +42,13 @@ class DepthwiseFilterGradientTest {
                 float[] expectedKernel = read(javaKernel, taps), expectedBias = read(javaBias, s.filters());
                 for (int threads : new int[] {1, 2}) {
                     nativeKernel.buffer().put(0, new float[taps]);
+                    nativeBias.buffer().put(0, new float[s.filters()]);
                     OpenMpTeam.sized(threads, () -> {
                         gradient.run(tx, tdy, nativeKernel, s.hasBias() ? nativeBias : null, threads);
                         return null;
                     });
+                    org.junit.jupiter.api.Assertions.assertNull(DepthwiseFilterGradient.unavailableReason(),
+                            "the native loop ran (a library without it falls back to the Java loop)");
                     assertClose(s + " kernel gradient on " + threads + " threads", expectedKernel,
                             read(nativeKernel, taps), 1e-4);
                     if (s.hasBias()) {

@@ -25,6 +25,11 @@ final class CudaLayerNormPlan implements AutoCloseable {
         this.c = c;
         this.s = s;
         this.chunks = (s.rows() + CHUNK_ROWS - 1) / CHUNK_ROWS;
+        // the kernels first: a module without them fails here, before any device memory is taken
+        forward = c.kernels.launch("osprey_layer_norm_forward", "ppppppiif");
+        backwardData = c.kernels.launch("osprey_layer_norm_backward_data", "ppppppiif");
+        partials = c.kernels.launch("osprey_layer_norm_param_partials", "ppppppiiif");
+        reduce = c.kernels.launch("osprey_layer_norm_param_reduce", "ppiipp");
         this.partialGamma = CudaTensor.allocate(new int[] {chunks, s.width()});
         try {
             this.partialBeta = CudaTensor.allocate(new int[] {chunks, s.width()});
@@ -32,10 +37,6 @@ final class CudaLayerNormPlan implements AutoCloseable {
             partialGamma.close();
             throw e;
         }
-        forward = c.kernels.launch("osprey_layer_norm_forward", "ppppppiif");
-        backwardData = c.kernels.launch("osprey_layer_norm_backward_data", "ppppppiif");
-        partials = c.kernels.launch("osprey_layer_norm_param_partials", "ppppppiiif");
-        reduce = c.kernels.launch("osprey_layer_norm_param_reduce", "ppiipp");
     }
 
     /** mean and variance receive each row's statistics, or are both null (inference). */
