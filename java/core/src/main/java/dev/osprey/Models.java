@@ -376,6 +376,11 @@ public final class Models {
      * classifier. Layer norms over channels, epsilon 1e-6. Not included: the blocks' stochastic depth.
      */
     public static Model convNeXtTiny(Shape input, int classes) {
+        if (input.rank() != 3 || input.dim(0) < 32 || input.dim(1) < 32) {
+            throw new IllegalArgumentException("ConvNeXt-Tiny: expected images of at least 32x32 (it downsamples by 32: "
+                    + "a 4x4 stride-4 stem, then three 2x2 stride-2 steps), received " + input
+                    + " (resize the images, or pick a model for small images such as resnet20)");
+        }
         int[] depths = {3, 3, 9, 3};
         int[] widths = {96, 192, 384, 768};
         Input in = Input.shape(input);

@@ -93,6 +93,10 @@ class ModelsTest {
             assertEquals(27_827_818, m.trainableParams());
             assertEquals(m.countParams(), torchvisionName.countParams());
         }
+        IllegalArgumentException small = assertThrows(IllegalArgumentException.class,
+                () -> Models.byName("convnexttiny", Shape.of(28, 28, 1), 10));
+        assertTrue(small.getMessage().contains("at least 32x32") && small.getMessage().contains("(28, 28, 1)"),
+                small.getMessage());
     }
 
     @Test
