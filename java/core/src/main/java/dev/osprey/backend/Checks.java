@@ -229,6 +229,26 @@ public final class Checks {
         }
     }
 
+    /** Backend.layerNormForward's arguments: sizes, and mean and variance both given (training) or both null. */
+    public static void layerNormForward(LayerNormSpec s, Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean,
+                                        Tensor variance) {
+        layerNorm("layerNormForward", s, "x", x, "y", y, "gamma", gamma, "beta", beta, "mean", mean, "variance",
+                variance);
+        if ((mean == null) != (variance == null)) {
+            throw new IllegalArgumentException("layerNormForward: expected mean and variance both given (training) or "
+                    + "both null (inference), received " + (mean == null ? "only variance" : "only mean"));
+        }
+    }
+
+    /** Backend.layerNormBackward's arguments: every tensor given, each of its size. */
+    public static void layerNormBackward(LayerNormSpec s, Tensor x, Tensor dy, Tensor gamma, Tensor mean,
+                                         Tensor variance, Tensor dx, Tensor dGamma, Tensor dBeta) {
+        layerNorm("layerNormBackward", s, "x", x, "dy", dy, "gamma", gamma, "dx", dx, "dGamma", dGamma, "dBeta",
+                dBeta);
+        expect("layerNormBackward mean", mean, s.rows());
+        expect("layerNormBackward variance", variance, s.rows());
+    }
+
     /**
      * Named tensors of a layer normalization, each checked for its size: x, y, dx and dy hold (rows, width) values,
      * gamma, beta and their gradients width, mean and variance rows (a null statistic is skipped: inference). Pairs of

@@ -94,25 +94,12 @@ public final class LayerNormalization extends Layer implements Fusion.OwnInputGr
         boolean anyGradient = dInput != null || ctx.gradient("gamma") != null || ctx.gradient("beta") != null;
         List<Tensor> inputGradients = LayerRun.gradients(dInput);
         ReshapedGradient dy = new ReshapedGradient(backend, spec.shape());
-        return new LayerRun() {
-            @Override
-            public Tensor output() {
-                return output;
-            }
-
-            @Override
-            public void forward(long seed) {
-                backend.layerNormForward(spec, x, gamma, beta, y, mean, variance);
-            }
-
-            @Override
-            public List<Tensor> backward(Tensor dOutput) {
-                if (anyGradient) {
-                    backend.layerNormBackward(spec, x, dy.of(dOutput), gamma, mean, variance, dx, dGamma, dBeta);
-                }
-                return inputGradients;
-            }
-        };
+        return LayerRun.of(output, seed -> backend.layerNormForward(spec, x, gamma, beta, y, mean, variance),
+                dOutput -> {
+                    if (anyGradient) {
+                        backend.layerNormBackward(spec, x, dy.of(dOutput), gamma, mean, variance, dx, dGamma, dBeta);
+                    }
+                }, inputGradients);
     }
 
     @Override

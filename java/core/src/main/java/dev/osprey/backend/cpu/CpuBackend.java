@@ -858,12 +858,7 @@ public final class CpuBackend implements Backend {
     @Override
     public synchronized void layerNormForward(LayerNormSpec spec, Tensor x, Tensor gamma, Tensor beta, Tensor y,
                                               Tensor mean, Tensor variance) {
-        Checks.layerNorm("layerNormForward", spec, "x", x, "y", y, "gamma", gamma, "beta", beta, "mean", mean,
-                "variance", variance);
-        if ((mean == null) != (variance == null)) {
-            throw new IllegalArgumentException("layerNormForward: expected mean and variance both given (training) or "
-                    + "both null (inference), received " + (mean == null ? "only variance" : "only mean"));
-        }
+        Checks.layerNormForward(spec, x, gamma, beta, y, mean, variance);
         LayerNormPlan plan = layerNorm(spec);
         if (mean == null) {
             plan.forwardInference(cpu(x), cpu(gamma), cpu(beta), cpu(y));
@@ -875,10 +870,7 @@ public final class CpuBackend implements Backend {
     @Override
     public synchronized void layerNormBackward(LayerNormSpec spec, Tensor x, Tensor dy, Tensor gamma, Tensor mean,
                                                Tensor variance, Tensor dx, Tensor dGamma, Tensor dBeta) {
-        Checks.layerNorm("layerNormBackward", spec, "x", x, "dy", dy, "gamma", gamma, "dx", dx, "dGamma", dGamma,
-                "dBeta", dBeta);
-        Checks.expect("layerNormBackward mean", mean, spec.rows());
-        Checks.expect("layerNormBackward variance", variance, spec.rows());
+        Checks.layerNormBackward(spec, x, dy, gamma, mean, variance, dx, dGamma, dBeta);
         layerNorm(spec).backward(cpu(x), cpu(dy), cpu(gamma), cpu(mean), cpu(variance), cpu(dx), cpu(dGamma),
                 cpu(dBeta));
     }

@@ -552,12 +552,7 @@ public final class CudaBackend implements Backend {
     @Override
     public synchronized void layerNormForward(LayerNormSpec spec, Tensor x, Tensor gamma, Tensor beta, Tensor y,
                                               Tensor mean, Tensor variance) {
-        Checks.layerNorm("layerNormForward", spec, "x", x, "y", y, "gamma", gamma, "beta", beta, "mean", mean,
-                "variance", variance);
-        if ((mean == null) != (variance == null)) {
-            throw new IllegalArgumentException("layerNormForward: expected mean and variance both given (training) or "
-                    + "both null (inference), received " + (mean == null ? "only variance" : "only mean"));
-        }
+        Checks.layerNormForward(spec, x, gamma, beta, y, mean, variance);
         layerNorm(spec).forward(cuda(x), cuda(gamma), cuda(beta), cuda(y), mean == null ? null : cuda(mean),
                 variance == null ? null : cuda(variance));
     }
@@ -565,10 +560,7 @@ public final class CudaBackend implements Backend {
     @Override
     public synchronized void layerNormBackward(LayerNormSpec spec, Tensor x, Tensor dy, Tensor gamma, Tensor mean,
                                                Tensor variance, Tensor dx, Tensor dGamma, Tensor dBeta) {
-        Checks.layerNorm("layerNormBackward", spec, "x", x, "dy", dy, "gamma", gamma, "dx", dx, "dGamma", dGamma,
-                "dBeta", dBeta);
-        Checks.expect("layerNormBackward mean", mean, spec.rows());
-        Checks.expect("layerNormBackward variance", variance, spec.rows());
+        Checks.layerNormBackward(spec, x, dy, gamma, mean, variance, dx, dGamma, dBeta);
         layerNorm(spec).backward(cuda(x), cuda(dy), cuda(gamma), cuda(mean), cuda(variance), cuda(dx), cuda(dGamma),
                 cuda(dBeta));
     }
