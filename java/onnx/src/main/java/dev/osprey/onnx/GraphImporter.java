@@ -466,6 +466,7 @@ final class GraphImporter {
                 case "Flatten" -> flatten(n);
                 case "Reshape" -> reshape(n);
                 case "Slice" -> slice(n);
+                case "Split" -> split(n);
                 case "Pad" -> pad(n);
                 case "Dropout" -> dropout(n);
                 case "Identity" -> identity(n);
@@ -485,7 +486,7 @@ final class GraphImporter {
             "Tanh", "Elu", "HardSigmoid", "HardSwish", "Clip", "Softmax", "MaxPool", "AveragePool", "GlobalAveragePool",
             "GlobalMaxPool", "ReduceMean", "ReduceMax", "Gemm", "MatMul", "Add", "Sum", "Mul", "Sub", "Div", "Concat",
             "Flatten", "Reshape", "Pad", "Dropout", "Identity", "Transpose", "Shape", "Constant", "Erf", "Slice",
-            "LayerNormalization");
+            "LayerNormalization", "Split");
 
     /**
      * The other op types of the graph that Osprey does not map, so that one refusal tells how far the model is from
@@ -1586,6 +1587,59 @@ final class GraphImporter {
             return;
         }
         put(n, Value.channelsLast(named(n, new dev.osprey.layers.ChannelSlice(begin, end)).apply(x.tensor())));
+    }
+
+    /**
+     * Split of a feature map's channels into consecutive parts (torch.chunk and torch.split as newer PyTorch and other
+     * exporters write ShuffleNet's channel split), or of the last axis of a tensor in ONNX's own order (a GLU's
+     * halves): one ChannelSlice per output. The sizes come from the split input
+     * (opset 13 on) or attribute (before), else equal parts (num_outputs, opset 18: the last part smaller where the
+     * channels do not divide); other axes are refused, naming them.
+     */
+    private void split(NodeView n) throws OnnxImportException {
+        n.allowOnly("axis", "split", "num_outputs");
+        Value x = data(n, 0);
+        int rank = x.onnxRank();
+        long axis = n.integer("axis", 0);
+        long normalized = axis < 0 ? axis + rank : axis;
+        boolean channels1 = x.layout() == Value.Layout.CHANNELS_LAST && normalized == 1;
+        boolean lastAxis = x.layout() == Value.Layout.PLAIN && normalized == rank - 1 && rank > 1; // Osprey's last too
+        if (!channels1 && !lastAxis) {
+            throw n.error("expected a split of a feature map's channels (axis 1), or of the last axis of another "
+                    + "tensor, received axis " + axis + " of ONNX shape (N, " + joinDims(x.onnxDims()) + ")");
+        }
+        int channels = x.shape().dim(x.shape().rank() - 1);
+        int outputs = n.node.getOutputCount();
+        long declared = n.integer("num_outputs", outputs);
+        if (declared != outputs) {
+            throw n.error("expected num_outputs to match the node's " + outputs + " outputs, received " + declared);
+        }
+        long[] sizes;
+        if (n.inputCount() > 1 && !n.input(1).isEmpty()) {
+            sizes = constant(n, 1, "split").asInts(n.label + " split");
+        } else if (n.integers("split", null) != null) {
+            sizes = Arrays.stream(n.integers("split", null)).asLongStream().toArray();
+        } else { // equal parts, the last one smaller where they do not divide
+            long part = (channels + outputs - 1) / outputs;
+            sizes = new long[outputs];
+            for (int i = 0; i < outputs; i++) {
+                sizes[i] = Math.max(0, Math.min(part, channels - part * i));
+            }
+        }
+        if (sizes.length != outputs || Arrays.stream(sizes).anyMatch(v -> v < 1)
+                || Arrays.stream(sizes).sum() != channels) {
+            throw n.error("expected " + outputs + " part sizes of at least 1 that add up to the " + channels
+                    + " channels, received " + Arrays.toString(sizes));
+        }
+        int begin = 0;
+        for (int i = 0; i < outputs; i++) {
+            int end = begin + (int) sizes[i];
+            if (!n.node.getOutput(i).isEmpty()) {
+                values.put(n.node.getOutput(i), outputs == 1 ? x
+                        : like(x, named(n, new dev.osprey.layers.ChannelSlice(begin, end)).apply(x.tensor())));
+            }
+            begin = end;
+        }
     }
 
     private void shapeOf(NodeView n) throws OnnxImportException {
