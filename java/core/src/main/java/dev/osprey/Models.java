@@ -317,18 +317,28 @@ public final class Models {
      * depthwise 3x3 or 5x5, a squeeze-and-excitation gate of a quarter of the block's input channels, project 1x1, each
      * with BatchNormalization and swish, a residual add where the shape allows), a 1x1 convolution to 1,280 channels,
      * global average pooling, dropout 0.2 and a softmax classifier. Strided convolutions pad symmetrically, as PyTorch
-     * does. Not included: the blocks' stochastic depth (drop-connect), a regularizer for long training.
+     * does. Without the blocks' stochastic depth (drop-connect); {@link #efficientNetB0(Shape, int, double)} adds it.
      */
     public static Model efficientNetB0(Shape input, int classes) {
+        return efficientNetB0(input, classes, 0);
+    }
+
+    /**
+     * EfficientNet-B0 with stochastic depth (drop-connect) on every residual block's branch, its rate rising linearly
+     * with the block's index to dropConnectRate, as Keras (default 0.2) and torchvision (0.2) schedule it.
+     */
+    public static Model efficientNetB0(Shape input, int classes, double dropConnectRate) {
         int[][] stages = { // kernel, repeats, output channels, expansion, first stride
             {3, 1, 16, 1, 1}, {3, 2, 24, 6, 2}, {5, 2, 40, 6, 2}, {3, 3, 80, 6, 2}, {5, 3, 112, 6, 1},
             {5, 4, 192, 6, 2}, {3, 1, 320, 6, 1}};
         Input in = Input.shape(input);
         SymbolicTensor x = conv(32, 3, 2).apply(new ZeroPadding2D(1).apply(in));
         x = swish(new BatchNormalization().apply(x));
+        int blocks = java.util.Arrays.stream(stages).mapToInt(s -> s[1]).sum();
+        int block = 0;
         for (int[] s : stages) {
-            for (int i = 0; i < s[1]; i++) {
-                x = mbConv(x, s[0], s[2], s[3], i == 0 ? s[4] : 1);
+            for (int i = 0; i < s[1]; i++, block++) {
+                x = mbConv(x, s[0], s[2], s[3], i == 0 ? s[4] : 1, dropConnectRate * block / blocks);
             }
         }
         x = swish(new BatchNormalization().apply(conv(1280, 1, 1).apply(x)));
@@ -336,7 +346,8 @@ public final class Models {
         return new Model(in, new Dense(classes, SOFTMAX).apply(x));
     }
 
-    private static SymbolicTensor mbConv(SymbolicTensor x, int kernel, int out, int expansion, int stride) {
+    private static SymbolicTensor mbConv(SymbolicTensor x, int kernel, int out, int expansion, int stride,
+                                         double dropConnectRate) {
         int in = x.shape().dim(2);
         int expanded = in * expansion;
         SymbolicTensor y = x;
@@ -353,7 +364,13 @@ public final class Models {
         SymbolicTensor gate = new Conv2D(expanded, 1, Activation.SIGMOID).apply(squeezed);
         y = new dev.osprey.layers.Multiply().apply(y, gate);
         y = new BatchNormalization().apply(conv(out, 1, 1).apply(y));
-        return stride == 1 && in == out ? new Add().apply(x, y) : y;
+        if (stride != 1 || in != out) {
+            return y;
+        }
+        if (dropConnectRate > 0) {
+            y = new dev.osprey.layers.StochasticDepth(dropConnectRate).apply(y);
+        }
+        return new Add().apply(x, y);
     }
 
     private static SymbolicTensor swish(SymbolicTensor x) {
@@ -373,9 +390,18 @@ public final class Models {
      * 2x2 stride-2 convolution; each block a depthwise 7x7 convolution, a layer norm, Dense to four times the channels
      * with the exact GELU, Dense back, a per-channel layer scale (a bias-free depthwise 1x1 convolution starting at
      * 1e-6, as Keras' LayerScale) and the residual add; then global average pooling, a layer norm and the softmax
-     * classifier. Layer norms over channels, epsilon 1e-6. Not included: the blocks' stochastic depth.
+     * classifier. Layer norms over channels, epsilon 1e-6. Without stochastic depth, as Keras' default
+     * (drop_path_rate 0); {@link #convNeXtTiny(Shape, int, double)} adds it.
      */
     public static Model convNeXtTiny(Shape input, int classes) {
+        return convNeXtTiny(input, classes, 0);
+    }
+
+    /**
+     * ConvNeXt-Tiny with stochastic depth on every block's branch, its rate rising linearly from 0 at the first block
+     * to dropPathRate at the last, as Keras and torchvision schedule it (torchvision's convnext_tiny trains with 0.1).
+     */
+    public static Model convNeXtTiny(Shape input, int classes, double dropPathRate) {
         if (input.rank() != 3 || input.dim(0) < 32 || input.dim(1) < 32) {
             throw new IllegalArgumentException("ConvNeXt-Tiny: expected images of at least 32x32 (it downsamples by 32: "
                     + "a 4x4 stride-4 stem, then three 2x2 stride-2 steps), received " + input
@@ -383,27 +409,32 @@ public final class Models {
         }
         int[] depths = {3, 3, 9, 3};
         int[] widths = {96, 192, 384, 768};
+        int blocks = java.util.Arrays.stream(depths).sum();
         Input in = Input.shape(input);
         SymbolicTensor x = new Conv2D(widths[0], 4).strides(4).apply(in);
         x = layerNorm().apply(x);
+        int block = 0;
         for (int stage = 0; stage < depths.length; stage++) {
             if (stage > 0) {
                 x = new Conv2D(widths[stage], 2).strides(2).apply(layerNorm().apply(x));
             }
-            for (int i = 0; i < depths[stage]; i++) {
-                x = convNeXtBlock(x, widths[stage]);
+            for (int i = 0; i < depths[stage]; i++, block++) {
+                x = convNeXtBlock(x, widths[stage], dropPathRate * block / (blocks - 1));
             }
         }
         x = layerNorm().apply(new GlobalAveragePooling2D().apply(x));
         return new Model(in, new Dense(classes, SOFTMAX).apply(x));
     }
 
-    private static SymbolicTensor convNeXtBlock(SymbolicTensor x, int channels) {
+    private static SymbolicTensor convNeXtBlock(SymbolicTensor x, int channels, double dropPathRate) {
         SymbolicTensor y = new DepthwiseConv2D(7).padding(Padding.SAME).apply(x);
         y = layerNorm().apply(y);
         y = new Dense(4 * channels, Activation.GELU).apply(y);
         y = new Dense(channels).apply(y);
         y = new DepthwiseConv2D(1).useBias(false).depthwiseInitializer(Initializer.constant(1e-6)).apply(y);
+        if (dropPathRate > 0) {
+            y = new dev.osprey.layers.StochasticDepth(dropPathRate).apply(y);
+        }
         return new Add().apply(x, y);
     }
 

@@ -99,6 +99,35 @@ class ModelsTest {
                 small.getMessage());
     }
 
+    /**
+     * Stochastic depth in the built-ins, as Keras and torchvision schedule it: a rate rising linearly with the block's
+     * index, on EfficientNet-B0's 9 residual blocks (rate * index / 16) and ConvNeXt-Tiny's blocks after the first
+     * (rate * index / 17); no parameters added, none by default.
+     */
+    @Test
+    void stochasticDepthRisesLinearlyOverTheBlocks() {
+        Shape small = Shape.of(32, 32, 3);
+        try (Model plain = Models.efficientNetB0(small, 10); Model deep = Models.efficientNetB0(small, 10, 0.2)) {
+            assertEquals(0, rates(plain).length);
+            double[] rates = rates(deep);
+            assertEquals(9, rates.length);
+            assertEquals(0.2 * 2 / 16, rates[0], 1e-12, "the first residual block is the third block");
+            assertEquals(0.2 * 14 / 16, rates[8], 1e-12, "the last residual block is the 15th");
+            assertEquals(plain.countParams(), deep.countParams());
+        }
+        try (Model deep = Models.convNeXtTiny(small, 10, 0.1)) {
+            double[] rates = rates(deep);
+            assertEquals(17, rates.length, "every block but the first, whose rate is 0");
+            assertEquals(0.1 / 17, rates[0], 1e-12);
+            assertEquals(0.1, rates[16], 1e-12);
+        }
+    }
+
+    private static double[] rates(Model m) {
+        return m.layers().stream().filter(l -> l instanceof dev.osprey.layers.StochasticDepth)
+                .mapToDouble(l -> ((dev.osprey.layers.StochasticDepth) l).rate()).toArray();
+    }
+
     @Test
     void anyInputSizeAndClassCount() {
         Model small = Models.resNet18(Shape.of(64, 48, 1), 7);

@@ -141,14 +141,14 @@ class GraphGradientTest {
                     x = new Dense(2).useBias(false).apply(new BatchNormalization().apply(x)); // and one without a bias
                     return new SymbolicTensor[] {in, new Dense(CLASSES).apply(new Flatten().apply(x))};
                 })),
-                Arguments.of(new Case("ConvNeXt's block: depthwise, layer norm, dense x4 gelu, dense, add; layer norm "
-                        + "on a vector", () -> {
+                Arguments.of(new Case("ConvNeXt's block: depthwise, layer norm, dense x4 gelu, dense, stochastic "
+                        + "depth, add; layer norm on a vector", () -> {
                     Input in = Input.shape(4, 4, 3);
                     SymbolicTensor stem = new Conv2D(4, 1).apply(in);
                     SymbolicTensor x = new DepthwiseConv2D(3).padding(Padding.SAME).apply(stem);
                     x = new dev.osprey.layers.LayerNormalization().epsilon(1e-6).apply(x);
                     x = new Dense(8, Activation.GELU).apply(x);
-                    x = new Dense(4).apply(x);
+                    x = new dev.osprey.layers.StochasticDepth(0.5).apply(new Dense(4).apply(x));
                     x = new Add().apply(x, stem);
                     x = new GlobalAveragePooling2D().apply(x);
                     x = new dev.osprey.layers.LayerNormalization().apply(x);

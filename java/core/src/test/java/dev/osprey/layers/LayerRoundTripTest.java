@@ -54,6 +54,7 @@ class LayerRoundTripTest {
                 single("MaxPooling2D explicit padding", new MaxPooling2D(3).strides(2).padding(1, 1, 0, 2)),
                 single("AveragePooling2D explicit padding", new AveragePooling2D(3, 2).strides(1).padding(2, 0, 1, 1)),
                 single("Dropout", new Dropout(0.3)),
+                single("StochasticDepth", new StochasticDepth(0.2)),
                 single("BatchNormalization", new BatchNormalization().momentum(0.9).epsilon(1e-5)),
                 single("LayerNormalization", new LayerNormalization().epsilon(1e-6)
                         .gammaInitializer(dev.osprey.Initializer.constant(0.5))),

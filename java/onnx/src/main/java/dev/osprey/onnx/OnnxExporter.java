@@ -322,7 +322,7 @@ public final class OnnxExporter {
                 }
                 yield new Val(y, x.nchw(), outShape);
             }
-            case "Dropout" -> in.get(0); // the identity outside training
+            case "Dropout", "StochasticDepth" -> in.get(0); // the identity outside training
             case "Activation" -> activation(in.get(0), c.activation("activation"), name);
             case "ReLU" -> {
                 Double max = c.optionalNumber("max_value");

@@ -138,6 +138,7 @@ class OnnxExportTest {
                             f = new Dense(16, dev.osprey.Activation.GELU).apply(f);
                             f = new Dense(4).apply(f);
                             f = new dev.osprey.layers.DepthwiseConv2D(1).useBias(false).apply(f);
+                            f = new dev.osprey.layers.StochasticDepth(0.1).apply(f);
                             SymbolicTensor v = new GlobalAveragePooling2D().apply(new Add().apply(f, x));
                             return new Dense(3).apply(new dev.osprey.layers.LayerNormalization().apply(v));
                         })),

@@ -364,11 +364,7 @@ final class HostOps {
 
     /** A counter-based uniform in [0, 1): the same (seed, index) gives the same number on every backend. */
     static float uniform(long seed, long index) {
-        long z = seed + (index + 1) * dev.osprey.backend.CounterRandom.GOLDEN;
-        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
-        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
-        z = z ^ (z >>> 31);
-        return (z >>> 40) * 0x1.0p-24f;
+        return dev.osprey.backend.CounterRandom.uniform(seed, index);
     }
 
     static void fill(FloatBuffer t, float value, int n) {
