@@ -76,7 +76,8 @@ class OnnxChannelShuffleTest {
         return b.build();
     }
 
-    private static TensorProto ints(String name, long... values) {
+    /** A 1-D int64 initializer (shared by the other tests of shape ops). */
+    static TensorProto ints(String name, long... values) {
         ByteBuffer b = ByteBuffer.allocate(values.length * 8).order(ByteOrder.LITTLE_ENDIAN);
         for (long v : values) {
             b.putLong(v);

@@ -2,13 +2,12 @@ package dev.osprey.onnx;
 
 import static dev.osprey.onnx.OnnxBadInputTest.assertMentions;
 import static dev.osprey.onnx.OnnxBadInputTest.input;
+import static dev.osprey.onnx.OnnxChannelShuffleTest.ints;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 
 import dev.osprey.Model;
 import dev.osprey.NDArray;
 import dev.osprey.backend.Device;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import onnx.Onnx.AttributeProto;
@@ -16,7 +15,6 @@ import onnx.Onnx.GraphProto;
 import onnx.Onnx.ModelProto;
 import onnx.Onnx.NodeProto;
 import onnx.Onnx.OperatorSetIdProto;
-import onnx.Onnx.TensorProto;
 import onnx.Onnx.ValueInfoProto;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -108,14 +106,5 @@ class OnnxSplitTest {
 
     private static AttributeProto intAttribute(String name, long v) {
         return AttributeProto.newBuilder().setName(name).setType(AttributeProto.AttributeType.INT).setI(v).build();
-    }
-
-    private static TensorProto ints(String name, long... values) {
-        ByteBuffer b = ByteBuffer.allocate(values.length * 8).order(ByteOrder.LITTLE_ENDIAN);
-        for (long v : values) {
-            b.putLong(v);
-        }
-        return TensorProto.newBuilder().setName(name).setDataType(TensorProto.DataType.INT64_VALUE)
-                .addDims(values.length).setRawData(com.google.protobuf.ByteString.copyFrom(b.array())).build();
     }
 }
