@@ -328,6 +328,7 @@ public final class Models {
      * with the block's index to dropConnectRate, as Keras (default 0.2) and torchvision (0.2) schedule it.
      */
     public static Model efficientNetB0(Shape input, int classes, double dropConnectRate) {
+        requireRate("EfficientNet-B0", "dropConnectRate", dropConnectRate);
         int[][] stages = { // kernel, repeats, output channels, expansion, first stride
             {3, 1, 16, 1, 1}, {3, 2, 24, 6, 2}, {5, 2, 40, 6, 2}, {3, 3, 80, 6, 2}, {5, 3, 112, 6, 1},
             {5, 4, 192, 6, 2}, {3, 1, 320, 6, 1}};
@@ -373,6 +374,13 @@ public final class Models {
         return new Add().apply(x, y);
     }
 
+    /** A stochastic-depth rate in [0, 1), else an IllegalArgumentException naming the model and the parameter. */
+    private static void requireRate(String model, String parameter, double rate) {
+        if (!(rate >= 0 && rate < 1)) {
+            throw new IllegalArgumentException(model + ": expected 0 <= " + parameter + " < 1, received " + rate);
+        }
+    }
+
     private static SymbolicTensor swish(SymbolicTensor x) {
         return new dev.osprey.layers.Activation(Activation.SWISH).apply(x);
     }
@@ -402,6 +410,7 @@ public final class Models {
      * to dropPathRate at the last, as Keras and torchvision schedule it (torchvision's convnext_tiny trains with 0.1).
      */
     public static Model convNeXtTiny(Shape input, int classes, double dropPathRate) {
+        requireRate("ConvNeXt-Tiny", "dropPathRate", dropPathRate);
         if (input.rank() != 3 || input.dim(0) < 32 || input.dim(1) < 32) {
             throw new IllegalArgumentException("ConvNeXt-Tiny: expected images of at least 32x32 (it downsamples by 32: "
                     + "a 4x4 stride-4 stem, then three 2x2 stride-2 steps), received " + input

@@ -121,6 +121,10 @@ class ModelsTest {
             assertEquals(0.1 / 17, rates[0], 1e-12);
             assertEquals(0.1, rates[16], 1e-12);
         }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> Models.convNeXtTiny(small, 10, Double.NaN));
+        assertTrue(e.getMessage().contains("dropPathRate") && e.getMessage().contains("NaN"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> Models.efficientNetB0(small, 10, -0.1));
     }
 
     private static double[] rates(Model m) {

@@ -45,9 +45,10 @@ public final class StochasticDepth extends Layer implements Fusion.OwnInputGradi
     @Override
     public LayerRun plan(PlanContext ctx) {
         Tensor input = ctx.input();
-        if (!ctx.training() || rate == 0) {
+        if (!ctx.training()) {
             return LayerRun.passThrough(input);
         }
+        // in training it writes its own input gradient (Fusion.OwnInputGradients), rate 0 too: every keep is then 1
         Backend backend = ctx.backend();
         int batch = ctx.batch();
         int size = ctx.inputShape().size();

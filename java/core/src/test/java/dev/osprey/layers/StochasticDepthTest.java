@@ -81,6 +81,45 @@ class StochasticDepthTest {
                 trainingForward(branch(0.5), tail, 7, 99, 5));
     }
 
+    /**
+     * Rate 0 (torchvision gives its first ConvNeXt block one) trains like no layer at all: the same weights after a
+     * step as the model without it. Three residual blocks, so that the training plan lays the input gradients out in
+     * its shared arena and checks that the layer writes its own, as its mark promises.
+     */
+    @Test
+    void rateZeroTrainsAsIfTheLayerWereNotThere() {
+        int batch = 4, side = 8;
+        Random r = new Random(9);
+        float[] x = new float[batch * side * side * C];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) r.nextGaussian();
+        }
+        float[] labels = {0, 1, 2, 0};
+        float[][] weights = new float[2][];
+        for (int withLayer = 0; withLayer < 2; withLayer++) {
+            Input in = Input.shape(side, side, C);
+            SymbolicTensor h = new Conv2D(8, 3).padding(dev.osprey.Padding.SAME).apply(in);
+            for (int block = 0; block < 3; block++) {
+                SymbolicTensor branch = new Conv2D(8, 3, dev.osprey.Activation.TANH).padding(dev.osprey.Padding.SAME)
+                        .apply(h);
+                branch = new Conv2D(8, 3).padding(dev.osprey.Padding.SAME).apply(branch);
+                if (withLayer == 1) {
+                    branch = new StochasticDepth(0.0).apply(branch);
+                }
+                h = new Add().apply(h, branch);
+            }
+            SymbolicTensor out = new Dense(3, dev.osprey.Activation.SOFTMAX).apply(new GlobalAveragePooling2D()
+                    .apply(h));
+            try (Model model = new Model(in, out)) {
+                model.seed(3).compile(new dev.osprey.optim.Adam(), dev.osprey.loss.Loss.sparseCategoricalCrossentropy());
+                model.fit(new NDArray(x, batch, side, side, C), new NDArray(labels, batch), new dev.osprey.FitOptions()
+                        .epochs(1).batchSize(batch).verbose(false).shuffle(false));
+                weights[withLayer] = model.getWeights().get(0).data();
+            }
+        }
+        assertArrayEquals(weights[0], weights[1], 0f);
+    }
+
     @Test
     void inferenceIsTheIdentityAndBadRatesAreRefused() {
         Input in = Input.shape(H, W, C);

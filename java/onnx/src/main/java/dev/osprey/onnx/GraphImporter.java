@@ -1610,6 +1610,9 @@ final class GraphImporter {
         }
         int channels = x.shape().dim(x.shape().rank() - 1);
         int outputs = n.node.getOutputCount();
+        if (outputs < 1) {
+            throw n.error("expected at least one output, received none");
+        }
         long declared = n.integer("num_outputs", outputs);
         if (declared != outputs) {
             throw n.error("expected num_outputs to match the node's " + outputs + " outputs, received " + declared);
@@ -1619,15 +1622,20 @@ final class GraphImporter {
             sizes = constant(n, 1, "split").asInts(n.label + " split");
         } else if (n.integers("split", null) != null) {
             sizes = Arrays.stream(n.integers("split", null)).asLongStream().toArray();
-        } else { // equal parts, the last one smaller where they do not divide
+        } else { // equal parts; from opset 18 the last one smaller where they do not divide (before, an error)
+            if (opset < 18 && channels % outputs != 0) {
+                throw n.error("expected the " + channels + " channels to split evenly into " + outputs + " parts "
+                        + "(opset " + opset + " has no uneven equal split), received a remainder of "
+                        + channels % outputs);
+            }
             long part = (channels + outputs - 1) / outputs;
             sizes = new long[outputs];
             for (int i = 0; i < outputs; i++) {
                 sizes[i] = Math.max(0, Math.min(part, channels - part * i));
             }
         }
-        if (sizes.length != outputs || Arrays.stream(sizes).anyMatch(v -> v < 1)
-                || Arrays.stream(sizes).sum() != channels) {
+        if (sizes.length != outputs || Arrays.stream(sizes).anyMatch(v -> v < 1 || v > channels)
+                || Arrays.stream(sizes).sum() != channels) { // each at most channels: the sum cannot wrap
             throw n.error("expected " + outputs + " part sizes of at least 1 that add up to the " + channels
                     + " channels, received " + Arrays.toString(sizes));
         }

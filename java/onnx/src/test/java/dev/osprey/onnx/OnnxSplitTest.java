@@ -61,6 +61,12 @@ class OnnxSplitTest {
         GraphProto.Builder wrong = graph().addInitializer(ints("sizes", 2, 2));
         wrong.addNode(split(intAttribute("axis", 1), "x", "sizes"));
         assertMentions(OnnxBadInputTest.refused(write(wrong, 13)), "add up to the 5 channels", "[2, 2]");
+        GraphProto.Builder huge = graph().addInitializer(ints("sizes", Long.MAX_VALUE, Long.MIN_VALUE + 6));
+        huge.addNode(split(intAttribute("axis", 1), "x", "sizes")); // sizes past any int that add up to 5
+        assertMentions(OnnxBadInputTest.refused(write(huge, 13)), "add up to the 5 channels");
+        GraphProto.Builder uneven = graph();
+        uneven.addNode(split(intAttribute("axis", 1), "x")); // 5 channels into 2 equal parts, before opset 18
+        assertMentions(OnnxBadInputTest.refused(write(uneven, 13)), "split evenly", "remainder of 1");
     }
 
     /** x (N, C, H, W) -> Split into "a" and "b" (each test adds it) -> Concat (b, a) on the channels -> y. */
