@@ -399,12 +399,21 @@ public final class ExecutionPlan implements AutoCloseable {
 
     /**
      * The convolution that can add a residual in place of this sum: t is its output, or the output of a BatchNorm
-     * folded into it with no activation after, and the sum is t's only reader. Null when there is none.
+     * folded into it with no activation after, and the sum is t's only reader; outside training also through a layer
+     * that is the identity there (a stochastic-depth branch), which then passes the sum on. Null when there is none.
      */
     private Node residualTaker(SymbolicTensor t, Node sum, List<Node> nodes, Map<Node, Node> foldedInto) {
         Node producer = t.node();
         if (producer == null || graph.outputs().contains(t) || !graph.consumers(t).equals(List.of(sum))) {
             return null;
+        }
+        if (!training && producer.layer() instanceof Fusion.InferenceIdentity) {
+            SymbolicTensor inner = producer.inputs().get(0);
+            if (inner.node() == null || graph.outputs().contains(inner)
+                    || !graph.consumers(inner).equals(List.of(producer))) {
+                return null;
+            }
+            producer = inner.node();
         }
         Node conv = producer;
         if (foldedInto.containsKey(producer)) { // a folded BatchNorm: the convolution it folds into

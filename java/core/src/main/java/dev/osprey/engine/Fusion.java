@@ -85,6 +85,13 @@ public final class Fusion {
     }
 
     /**
+     * A layer that is the identity outside training (Dropout, StochasticDepth): an inference plan's fusions look
+     * through it, so that a convolution still takes the residual sum after a stochastic-depth branch.
+     */
+    public interface InferenceIdentity {
+    }
+
+    /**
      * A layer that can run on 8-bit values as they are, exactly (max pooling: the mapping onto 8 bits keeps order):
      * in int8 plans, activations handed over from a convolution to convolutions may pass through it in 8 bits.
      */

@@ -15,7 +15,8 @@ import java.util.Map;
  * Inverted dropout: while training, zeroes a share {@code rate} of values and scales the rest by 1/(1-rate); in
  * inference it is the identity and costs nothing (its output is its input).
  */
-public final class Dropout extends Layer implements dev.osprey.engine.Fusion.OwnInputGradients {
+public final class Dropout extends Layer implements dev.osprey.engine.Fusion.OwnInputGradients,
+        dev.osprey.engine.Fusion.InferenceIdentity {
     private final double rate;
 
     /** Drops this share of values while training, 0 <= rate < 1. */

@@ -21,7 +21,7 @@ import java.util.Map;
  * draw is dropout's for that sample's first value, so a batch split across devices drops the samples one device
  * drops. The draws are made on the host (a float per sample) and applied as a per-sample gate.
  */
-public final class StochasticDepth extends Layer implements Fusion.OwnInputGradients {
+public final class StochasticDepth extends Layer implements Fusion.OwnInputGradients, Fusion.InferenceIdentity {
     private final double rate;
 
     /** Drops the branch for this share of samples while training, 0 <= rate < 1 (Keras' drop_path_rate). */

@@ -109,6 +109,10 @@ class OptimizedInferenceTest {
                 "MobileNetV3-Small's six residual blocks");
         assertEquals(18, compare("convnexttiny", graphOf(Models.convNeXtTiny(small, 10)), small),
                 "each of ConvNeXt-Tiny's 18 blocks adds its input in its layer scale (a depthwise 1x1 convolution)");
+        assertEquals(9, compare("efficientnetb0 with stochastic depth", graphOf(Models.efficientNetB0(small, 10, 0.2)),
+                small), "the sums after stochastic-depth branches (the identity in inference) are still taken");
+        assertEquals(18, compare("convnexttiny with stochastic depth", graphOf(Models.convNeXtTiny(small, 10, 0.1)),
+                small));
     }
 
     /**
