@@ -1254,6 +1254,17 @@ final class GraphImporter {
                     put(n, like(x, named(n, new Rescaling(1, c.asFloats()[0])).apply(x.tensor())));
                     return;
                 }
+                if (c != null && perChannel(data(n, 1 - i), c)) { // a bias per channel: a depthwise 1x1 convolution
+                    Value x = data(n, 1 - i);                      // with unit weights and that bias
+                    DepthwiseConv2D bias = named(n, new DepthwiseConv2D(1));
+                    SymbolicTensor out = bias.apply(x.tensor());
+                    float[] ones = new float[c.size()];
+                    Arrays.fill(ones, 1f);
+                    weights.put(bias.name() + "/depthwise_kernel", ones);
+                    weights.put(bias.name() + "/bias", c.asFloats().clone());
+                    put(n, like(x, out));
+                    return;
+                }
             }
         }
         merge(n, new Add());

@@ -85,6 +85,21 @@ class OnnxLayerNormTest {
         return g;
     }
 
+    /**
+     * A layer norm without its own offset, then an Add of one constant per channel (the bias written apart, as a
+     * LayerNorm without elementwise affine and a separate bias export): the bias imports as a depthwise 1x1 convolution
+     * with unit weights; the model computes the formula.
+     */
+    @Test
+    void aBiasPerChannelAfterwardsIsAddedByItself() throws Exception {
+        GraphProto.Builder g = graph();
+        g.addNode(node("normalized", "LayerNormalization", "t", "gamma").toBuilder()
+                .addAttribute(intAttribute("axis", -1)).addAttribute(AttributeProto.newBuilder().setName("epsilon")
+                        .setType(AttributeProto.AttributeType.FLOAT).setF(EPSILON)));
+        g.addNode(node("ln", "Add", "beta", "normalized"));
+        check(g, 17, 2);
+    }
+
     /** Over the width of an (N, C, H, W) map (no transpose first): refused, saying what Osprey normalizes. */
     @Test
     void aNormalizationOverTheWidthOfAFeatureMapIsRefused() throws Exception {
@@ -127,10 +142,15 @@ class OnnxLayerNormTest {
 
     /** One LayerNormalization and one depthwise 1x1 convolution (the layer scale), computing the formula. */
     private void check(GraphProto.Builder g, int opset) throws Exception {
+        check(g, opset, 1);
+    }
+
+    /** ... with this many depthwise 1x1 convolutions (the layer scale, and a bias added apart). */
+    private void check(GraphProto.Builder g, int opset, int depthwise) throws Exception {
         try (Model model = new OnnxImporter().device(Device.cpu()).importModel(write(tail(g), opset))) {
             assertEquals(1, model.layers().stream().filter(l -> l instanceof LayerNormalization).count(),
                     model.layers().toString());
-            assertEquals(1, model.layers().stream().filter(l -> l instanceof DepthwiseConv2D).count());
+            assertEquals(depthwise, model.layers().stream().filter(l -> l instanceof DepthwiseConv2D).count());
             assertEquals(EPSILON, ((LayerNormalization) model.layers().stream()
                     .filter(l -> l instanceof LayerNormalization).findFirst().orElseThrow()).epsilon(), 1e-12);
             Random r = new Random(3);
