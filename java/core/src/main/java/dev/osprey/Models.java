@@ -460,6 +460,26 @@ public final class Models {
     }
 
     /**
+     * {@link #byName(String, Shape, int)} with stochastic depth at this rate (0: none), for the models that have it:
+     * efficientnetb0 (drop-connect) and convnexttiny (drop path). Other models refuse a rate above 0.
+     */
+    public static Model byName(String name, Shape input, int classes, double stochasticDepthRate) {
+        if (stochasticDepthRate == 0) {
+            return byName(name, input, classes);
+        }
+        String n = canonicalName(name);
+        return switch (n) {
+            case "efficientnetb0" -> efficientNetB0(input, classes, stochasticDepthRate);
+            case "convnexttiny" -> convNeXtTiny(input, classes, stochasticDepthRate);
+            default -> {
+                byName(name, input, classes).close(); // a mistyped name says so first
+                throw new IllegalArgumentException("stochastic depth " + stochasticDepthRate + ": expected a model "
+                        + "that has it (efficientnetb0 or convnexttiny), received '" + name + "'");
+            }
+        };
+    }
+
+    /**
      * The built-in model of this CLI name for inputs of this shape: tutorial, resnet20/32/56, resnet18/34/50,
      * mobilenetv2, mobilenetv3large, mobilenetv3small, efficientnetb0, convnexttiny.
      */

@@ -125,6 +125,13 @@ class ModelsTest {
                 () -> Models.convNeXtTiny(small, 10, Double.NaN));
         assertTrue(e.getMessage().contains("dropPathRate") && e.getMessage().contains("NaN"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> Models.efficientNetB0(small, 10, -0.1));
+        try (Model byName = Models.byName("efficientnet_b0", small, 10, 0.2)) {
+            assertEquals(9, rates(byName).length);
+        }
+        IllegalArgumentException none = assertThrows(IllegalArgumentException.class,
+                () -> Models.byName("resnet20", small, 10, 0.1));
+        assertTrue(none.getMessage().contains("efficientnetb0 or convnexttiny") && none.getMessage().contains("resnet20"),
+                none.getMessage());
     }
 
     private static double[] rates(Model m) {

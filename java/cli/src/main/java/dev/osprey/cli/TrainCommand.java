@@ -43,6 +43,11 @@ final class TrainCommand implements Callable<Integer> {
             + "efficientnetb0 or convnexttiny. Default: ${DEFAULT-VALUE}.")
     String modelName;
 
+    @Option(names = "--drop-path-rate", defaultValue = "0", description = "Stochastic depth for efficientnetb0 "
+            + "(Keras' drop_connect_rate, its default 0.2) and convnexttiny (torchvision trains it with 0.1): the rate "
+            + "of the last residual block, rising linearly from 0. Default: ${DEFAULT-VALUE} (none).")
+    double dropPathRate;
+
     @Option(names = "--lr-schedule", defaultValue = "constant", description = "constant, or cosine: Keras' "
             + "CosineDecay per step from the learning rate to 0 over the run, after --warmup-epochs of linear warm-up "
             + "from 0. Default: ${DEFAULT-VALUE}.")
@@ -168,7 +173,8 @@ final class TrainCommand implements Callable<Integer> {
 
     /** The built-in model for images as p makes them; one too small for it says so in --image-size's terms. */
     private Model modelForImages(Preprocessing p, int classes) {
-        Model model = Models.byName(modelName, Shape.of(p.height(), p.width(), p.channels()), classes); // the name
+        Model model = Models.byName(modelName, Shape.of(p.height(), p.width(), p.channels()), classes,
+                dropPathRate); // the name
         try {
             model.outputShape(); // infers every layer's shape now: nothing is allocated
             return model;
@@ -291,6 +297,9 @@ final class TrainCommand implements Callable<Integer> {
         Threads.check(threads);
         FitOptions.defaults().epochs(epochs).batchSize(batchSize); // refuses bad values now, before any data loads
         BuiltInModelOptions.requireKnown(modelName); // and a mistyped --model
+        if (dropPathRate != 0) { // and stochastic depth a model lacks, or an impossible rate
+            Models.byName(modelName, Shape.of(224, 224, 3), 10, dropPathRate).close();
+        }
         if (imageOptions.images == null && imageOptions.validationSplitGiven()) {
             throw new IllegalArgumentException("--validation-split holds out part of --images; a --dataset has its "
                     + "own test split (received --validation-split " + imageOptions.validationSplit + ")");
@@ -304,7 +313,7 @@ final class TrainCommand implements Callable<Integer> {
         int classes = data.classNames().size();
         try (Model model = Models.byName(modelName, d.trainX().sampleShape().rank() == 2
                 ? Shape.of(d.trainX().sampleShape().dim(0), d.trainX().sampleShape().dim(1), 1)
-                : d.trainX().sampleShape(), classes)) {
+                : d.trainX().sampleShape(), classes, dropPathRate)) {
             model.device(modelDevice()).seed(seed).classNames(data.classNames());
             model.mixedPrecision(MixedPrecision.parse(precision));
             model.compile(optimizer(d.trainX().rows()), loss(), metrics());

@@ -309,6 +309,13 @@ class OspreyCommandTest {
         Run split = run("train", "--validation-split", "1.5", "--epochs", "1");
         assertEquals(1, split.exitCode());
         assertTrue(split.err().contains("--validation-split holds out part of --images"), split.err());
+        Run depth = run("train", "--model", "resnet20", "--drop-path-rate", "0.1"); // refused before any data loads
+        assertEquals(1, depth.exitCode());
+        assertTrue(depth.err().contains("efficientnetb0 or convnexttiny") && !depth.out().contains("Data:"),
+                depth.out() + depth.err());
+        Run rate = run("train", "--model", "convnexttiny", "--drop-path-rate", "1");
+        assertEquals(1, rate.exitCode());
+        assertTrue(rate.err().contains("expected 0 <= dropPathRate < 1, received 1.0"), rate.err());
         Run typo = run("train", "--model", "mobilenetv3smal"); // refused before any data loads
         assertEquals(1, typo.exitCode());
         assertTrue(typo.err().contains("received 'mobilenetv3smal'") && !typo.out().contains("Data:"),
