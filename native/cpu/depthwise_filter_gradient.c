@@ -3,13 +3,12 @@
  * dev.osprey.backend.cpu.DepthwiseFilterGradient, over NHWC maps in place: oneDNN's depthwise backward-filter kernel
  * takes 3x3 windows only, and its general grouped kernel ran EfficientNet's 5x5 and ConvNeXt's 7x7 windows 25 to 45
  * times slower than their forward pass. The batch's output rows are split over the team; each thread sums into its
- * own copy of the gradient (kernel height x width x filters floats), and the copies are added at the end, in thread
- * order, so a run's sums do not depend on timing.
+ * own copy of the gradient (kernel height x width x filters floats, in scratch the caller made once), and the copies
+ * are added at the end, in thread order, so a run's sums do not depend on timing.
  */
 #include <jni.h>
 #include <omp.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 
 #if defined(__has_attribute)
@@ -61,13 +60,15 @@ DWFG_CLONES static void add_rows(float *sum, const float *rows, int64_t count, i
 
 /*
  * dKernel (kernelH, kernelW, channels, multiplier) = sum of dy * x over every output position; dBias (filters) = dy
- * summed per filter, where dBias is not 0. Returns 0, or -1 where the threads' sums could not be allocated (nothing
- * written: the caller computes them another way).
+ * summed per filter, where dBias is not 0. sums: the caller's scratch of sumsFloats floats, made once, where each
+ * thread of the team sums its share (kernelH * kernelW * filters + filters floats a thread). Returns 0, or -1 where the
+ * scratch is too small for the team (nothing written: the caller computes the gradients another way).
  */
 JNIEXPORT jint JNICALL Java_dev_osprey_backend_cpu_DepthwiseFilterGradient_run(
         JNIEnv *env, jclass type, jlong xAddress, jlong dyAddress, jlong dKernelAddress, jlong dBiasAddress, jint batch,
         jint inH, jint inW, jint channels, jint multiplier, jint outH, jint outW, jint kernelH, jint kernelW,
-        jint strideH, jint strideW, jint dilationH, jint dilationW, jint padTop, jint padLeft, jint threads) {
+        jint strideH, jint strideW, jint dilationH, jint dilationW, jint padTop, jint padLeft, jint threads,
+        jlong sumsAddress, jlong sumsFloats) {
     (void) env;
     (void) type;
     const float *x = (const float *) (intptr_t) xAddress;
@@ -79,10 +80,11 @@ JNIEXPORT jint JNICALL Java_dev_osprey_backend_cpu_DepthwiseFilterGradient_run(
     const int64_t rows = (int64_t) batch * outH;
     const int team = threads < 1 ? 1 : rows < threads ? (int) rows : threads;
     const int64_t own = taps + filters; /* a thread's kernel sums, then its bias sums */
-    float *sums = calloc((size_t) team * own, sizeof(float));
-    if (sums == NULL) {
+    float *sums = (float *) (intptr_t) sumsAddress;
+    if (sums == NULL || sumsFloats < (int64_t) team * own) {
         return -1;
     }
+    memset(sums, 0, (size_t) team * own * sizeof(float)); /* a team smaller than asked leaves the rest zero */
 #pragma omp parallel num_threads(team) if (team > 1)
     {
         const int id = omp_get_thread_num(), size = omp_get_num_threads();
@@ -117,6 +119,5 @@ JNIEXPORT jint JNICALL Java_dev_osprey_backend_cpu_DepthwiseFilterGradient_run(
         add_rows(dKernel, sums + t * own, 1, (int) taps);
         if (dBias != NULL) add_rows(dBias, sums + t * own + taps, 1, filters);
     }
-    free(sums);
     return 0;
 }

@@ -365,12 +365,12 @@ public final class Models {
         SymbolicTensor gate = new Conv2D(expanded, 1, Activation.SIGMOID).apply(squeezed);
         y = new dev.osprey.layers.Multiply().apply(y, gate);
         y = new BatchNormalization().apply(conv(out, 1, 1).apply(y));
-        if (stride != 1 || in != out) {
-            return y;
-        }
-        if (dropConnectRate > 0) {
-            y = new dev.osprey.layers.StochasticDepth(dropConnectRate).apply(y);
-        }
+        return stride == 1 && in == out ? residual(x, y, dropConnectRate) : y;
+    }
+
+    /** x + branch, the branch behind stochastic depth at this rate where it is above 0. */
+    private static SymbolicTensor residual(SymbolicTensor x, SymbolicTensor branch, double dropRate) {
+        SymbolicTensor y = dropRate > 0 ? new dev.osprey.layers.StochasticDepth(dropRate).apply(branch) : branch;
         return new Add().apply(x, y);
     }
 
@@ -441,10 +441,7 @@ public final class Models {
         y = new Dense(4 * channels, Activation.GELU).apply(y);
         y = new Dense(channels).apply(y);
         y = new DepthwiseConv2D(1).useBias(false).depthwiseInitializer(Initializer.constant(1e-6)).apply(y);
-        if (dropPathRate > 0) {
-            y = new dev.osprey.layers.StochasticDepth(dropPathRate).apply(y);
-        }
-        return new Add().apply(x, y);
+        return residual(x, y, dropPathRate);
     }
 
     private static dev.osprey.layers.LayerNormalization layerNorm() {

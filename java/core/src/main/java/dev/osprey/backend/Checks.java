@@ -232,43 +232,31 @@ public final class Checks {
     /** Backend.layerNormForward's arguments: sizes, and mean and variance both given (training) or both null. */
     public static void layerNormForward(LayerNormSpec s, Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean,
                                         Tensor variance) {
-        layerNorm("layerNormForward", s, "x", x, "y", y, "gamma", gamma, "beta", beta, "mean", mean, "variance",
-                variance);
+        expect("layerNormForward x", x, s.shape());
+        expect("layerNormForward y", y, s.shape());
+        expect("layerNormForward gamma", gamma, s.width());
+        expect("layerNormForward beta", beta, s.width());
         if ((mean == null) != (variance == null)) {
             throw new IllegalArgumentException("layerNormForward: expected mean and variance both given (training) or "
                     + "both null (inference), received " + (mean == null ? "only variance" : "only mean"));
+        }
+        if (mean != null) {
+            expect("layerNormForward mean", mean, s.rows());
+            expect("layerNormForward variance", variance, s.rows());
         }
     }
 
     /** Backend.layerNormBackward's arguments: every tensor given, each of its size. */
     public static void layerNormBackward(LayerNormSpec s, Tensor x, Tensor dy, Tensor gamma, Tensor mean,
                                          Tensor variance, Tensor dx, Tensor dGamma, Tensor dBeta) {
-        layerNorm("layerNormBackward", s, "x", x, "dy", dy, "gamma", gamma, "dx", dx, "dGamma", dGamma, "dBeta",
-                dBeta);
+        expect("layerNormBackward x", x, s.shape());
+        expect("layerNormBackward dy", dy, s.shape());
+        expect("layerNormBackward dx", dx, s.shape());
+        expect("layerNormBackward gamma", gamma, s.width());
+        expect("layerNormBackward dGamma", dGamma, s.width());
+        expect("layerNormBackward dBeta", dBeta, s.width());
         expect("layerNormBackward mean", mean, s.rows());
         expect("layerNormBackward variance", variance, s.rows());
-    }
-
-    /**
-     * Named tensors of a layer normalization, each checked for its size: x, y, dx and dy hold (rows, width) values,
-     * gamma, beta and their gradients width, mean and variance rows (a null statistic is skipped: inference). Pairs of
-     * name and tensor; the message names the one that is wrong, with the shape expected and the one received.
-     */
-    public static void layerNorm(String what, LayerNormSpec s, Object... namedTensors) {
-        for (int i = 0; i < namedTensors.length; i += 2) {
-            String name = (String) namedTensors[i];
-            Tensor t = (Tensor) namedTensors[i + 1];
-            switch (name) {
-                case "x", "y", "dx", "dy" -> expect(what + " " + name, t, s.shape());
-                case "gamma", "beta", "dGamma", "dBeta" -> expect(what + " " + name, t, s.width());
-                case "mean", "variance" -> {
-                    if (t != null) {
-                        expect(what + " " + name, t, s.rows());
-                    }
-                }
-                default -> throw new IllegalArgumentException("Checks.layerNorm: unknown tensor name " + name);
-            }
-        }
     }
 
     /**

@@ -256,6 +256,9 @@ final class ConvPlan implements AutoCloseable {
         if (pointwiseFilterGradient != null) {
             pointwiseFilterGradient.close();
         }
+        if (ownFilterGradient != null) {
+            ownFilterGradient.close();
+        }
         WeightLayout.closeAll(forwardKernel, backwardDataKernel, filterGradient);
         Bf16Conversion.closeAll(inputToBf16, gradientToBf16);
         owned.close();

@@ -13,7 +13,7 @@ import java.util.Arrays;
  * computes it on the team, reading the tensors where they are; without the library, a Java loop along the channels,
  * which NHWC keeps contiguous (on copies, on one thread).
  */
-final class DepthwiseFilterGradient {
+final class DepthwiseFilterGradient implements AutoCloseable {
     /** Null where the native loop runs (it has run, or will); else why the Java loop runs instead. */
     private static volatile String nativeUnavailable = NativeCpu.unavailableReason();
 
@@ -23,6 +23,8 @@ final class DepthwiseFilterGradient {
     private float[] dy;
     private float[] dKernel;
     private float[] dBias;
+    /** The native loop's per-thread sums, made at its first run for the team it runs on; null until then. */
+    private CpuTensor sums;
 
     /** True for a convolution with one input channel per group (depthwise, any multiplier). */
     static boolean fits(Conv2dSpec s) {
@@ -48,12 +50,21 @@ final class DepthwiseFilterGradient {
         if (nativeUnavailable == null) {
             try {
                 Conv2dSpec s = spec;
+                int team = Math.max(1, threads);
+                long floats = (long) team * (s.kernelH() * s.kernelW() * s.filters() + s.filters());
+                if (sums == null || sums.size() < floats) { // once per plan: a training step allocates nothing
+                    if (sums != null) {
+                        sums.close();
+                    }
+                    sums = CpuTensor.allocate(new int[] {Math.toIntExact(floats)});
+                }
                 if (run(xIn.pointer().address(), dyIn.pointer().address(), dKernelOut.pointer().address(),
                         dBiasOut == null ? 0L : dBiasOut.pointer().address(), s.batch(), s.inH(), s.inW(), s.inC(),
                         multiplier, s.outH(), s.outW(), s.kernelH(), s.kernelW(), s.strideH(), s.strideW(),
-                        s.dilationH(), s.dilationW(), s.padTop(), s.padLeft(), threads) == 0) {
+                        s.dilationH(), s.dilationW(), s.padTop(), s.padLeft(), team, sums.pointer().address(),
+                        sums.size()) == 0) {
                     return;
-                } // else its per-thread sums could not be allocated: the Java loop, this once
+                } // else the scratch did not fit the team (never: it is sized for it): the Java loop, this once
             } catch (LinkageError e) { // a library built before the loop was
                 nativeUnavailable = NativeCpu.LIBRARY + " lacks the depthwise filter gradient: " + e;
             }
@@ -64,7 +75,16 @@ final class DepthwiseFilterGradient {
     private static native int run(long x, long dy, long dKernel, long dBias, int batch, int inH, int inW,
                                   int channels, int multiplier, int outH, int outW, int kernelH, int kernelW,
                                   int strideH, int strideW, int dilationH, int dilationW, int padTop, int padLeft,
-                                  int threads);
+                                  int threads, long sums, long sumsFloats);
+
+    /** Frees the native loop's scratch (the Java loop's copies are heap arrays). */
+    @Override
+    public void close() {
+        if (sums != null) {
+            sums.close();
+            sums = null;
+        }
+    }
 
     /**
      * dKernel[kh, kw, c, j] = sum over n, oh, ow of dy[n, oh, ow, c * m + j] * x[n, ih, iw, c] (kernel in Keras'

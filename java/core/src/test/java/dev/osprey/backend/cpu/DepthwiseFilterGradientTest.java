@@ -56,6 +56,7 @@ class DepthwiseFilterGradientTest {
                                 read(nativeBias, s.filters()), 1e-4);
                     }
                 }
+                gradient.close(); // its scratch, made at the first native run
             }
         }
     }
