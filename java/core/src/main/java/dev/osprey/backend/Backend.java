@@ -234,6 +234,14 @@ public interface Backend extends AutoCloseable {
     void layerNormBackward(LayerNormSpec spec, Tensor x, Tensor dy, Tensor gamma, Tensor mean, Tensor variance,
                            Tensor dx, Tensor dGamma, Tensor dBeta);
 
+    // ---- batched matrix products ---------------------------------------------------------------------------
+
+    /**
+     * For each of the spec's batch items, c = op(a) . op(b) (see {@link BatchMatMulSpec} for the layouts), summed in
+     * fp32 and overwriting c, which may not be a or b.
+     */
+    void batchMatMul(BatchMatMulSpec spec, Tensor a, Tensor b, Tensor c);
+
     // ---- element-wise ------------------------------------------------------------------------------------
 
     /** y = activation(x); softmax runs over the last axis of y's shape. y may be x. */

@@ -229,6 +229,17 @@ public final class Checks {
         }
     }
 
+    /** Backend.batchMatMul's arguments: a, b and c each of its size, c neither a nor b. */
+    public static void batchMatMul(BatchMatMulSpec s, Tensor a, Tensor b, Tensor c) {
+        expect("batchMatMul a", a, s.aShape());
+        expect("batchMatMul b", b, s.bShape());
+        expect("batchMatMul c", c, s.cShape());
+        if (c == a || c == b) {
+            throw new IllegalArgumentException("batchMatMul: expected c to be a tensor of its own, received c the same "
+                    + "tensor as " + (c == a ? "a" : "b"));
+        }
+    }
+
     /** Backend.layerNormForward's arguments: sizes, and mean and variance both given (training) or both null. */
     public static void layerNormForward(LayerNormSpec s, Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean,
                                         Tensor variance) {

@@ -745,6 +745,45 @@ abstract class BackendContractTest {
         org.junit.jupiter.api.Assertions.assertTrue(wrong.getMessage().contains("(2, 1, 1, 4)"), wrong.getMessage());
     }
 
+    Stream<BatchMatMulSpec> batchMatMulSpecs() {
+        return Stream.of(
+                new BatchMatMulSpec(6, 5, 7, 3, false, false),    // odd sizes
+                new BatchMatMulSpec(8, 17, 17, 16, false, true),  // attention scores: Q . K^T per sample and head
+                new BatchMatMulSpec(8, 17, 16, 17, false, false), // context: weights . V
+                new BatchMatMulSpec(8, 17, 16, 17, true, false),  // dV = weights^T . dContext
+                new BatchMatMulSpec(3, 9, 4, 11, true, true),     // both transposed
+                new BatchMatMulSpec(1, 1, 1, 1, false, false),    // one value
+                new BatchMatMulSpec(2, 65, 64, 48, false, true)); // wider than a vector register, uneven
+    }
+
+    /** Batched products against the reference for every combination of transposed operands. */
+    @ParameterizedTest
+    @MethodSource("batchMatMulSpecs")
+    void batchMatMulMatchesTheReference(BatchMatMulSpec s) {
+        Random r = new Random(s.toString().hashCode());
+        int[] as = s.aShape(), bs = s.bShape();
+        float[] a = random(r, as[0] * as[1] * as[2]), b = random(r, bs[0] * bs[1] * bs[2]);
+        Tensor c = memory.allocate(s.cShape());
+        backend.fill(c, Float.NaN); // every value must be written
+        backend.batchMatMul(s, upload(a, as), upload(b, bs), c);
+        assertClose("batched matmul " + s, ReferenceOps.batchMatMul(s, a, b), download(c), tolerance);
+    }
+
+    @Test
+    void batchMatMulRefusesMismatchedTensorsNamingTheExpectedShape() {
+        BatchMatMulSpec s = new BatchMatMulSpec(2, 3, 4, 5, false, true);
+        Tensor a = memory.allocate(2, 3, 5), b = memory.allocate(2, 4, 5);
+        IllegalArgumentException wrongB = assertThrows(IllegalArgumentException.class,
+                () -> backend.batchMatMul(s, a, memory.allocate(2, 5, 5), memory.allocate(2, 3, 4)));
+        org.junit.jupiter.api.Assertions.assertTrue(wrongB.getMessage().contains("batchMatMul b")
+                && wrongB.getMessage().contains("(2, 4, 5)"), wrongB.getMessage());
+        IllegalArgumentException aliased = assertThrows(IllegalArgumentException.class,
+                () -> backend.batchMatMul(new BatchMatMulSpec(2, 3, 5, 5, false, false), a, memory.allocate(2, 5, 5),
+                        a));
+        org.junit.jupiter.api.Assertions.assertTrue(aliased.getMessage().contains("c the same"),
+                aliased.getMessage());
+    }
+
     Stream<LayerNormSpec> layerNormSpecs() {
         return Stream.of(
                 new LayerNormSpec(12, 96, 1e-6f),  // ConvNeXt's stage width, its epsilon

@@ -353,6 +353,27 @@ public final class ReferenceOps {
         return new double[][] {mean, var};
     }
 
+    /** c = op(a) . op(b) for each batch item, summed in double (the layouts of {@link BatchMatMulSpec}). */
+    public static float[] batchMatMul(BatchMatMulSpec s, float[] a, float[] b) {
+        int m = s.m(), n = s.n(), k = s.k();
+        float[] c = new float[s.batch() * m * n];
+        for (int item = 0; item < s.batch(); item++) {
+            int ao = item * m * k, bo = item * k * n, co = item * m * n;
+            for (int i = 0; i < m; i++) {
+                for (int j = 0; j < n; j++) {
+                    double sum = 0;
+                    for (int p = 0; p < k; p++) {
+                        float av = s.transposeA() ? a[ao + p * m + i] : a[ao + i * k + p];
+                        float bv = s.transposeB() ? b[bo + j * k + p] : b[bo + p * n + j];
+                        sum += (double) av * bv;
+                    }
+                    c[co + i * n + j] = (float) sum;
+                }
+            }
+        }
+        return c;
+    }
+
     /** y = gamma (x - mean) / sqrt(var + eps) + beta, each row by its own statistics. */
     public static float[] layerNorm(LayerNormSpec s, float[] x, float[] gamma, float[] beta) {
         double[][] st = rowStatistics(s, x);

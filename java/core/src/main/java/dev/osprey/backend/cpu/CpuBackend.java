@@ -4,6 +4,7 @@ import dev.osprey.Activation;
 import dev.osprey.backend.AdamSpec;
 import dev.osprey.backend.Backend;
 import dev.osprey.backend.BackendException;
+import dev.osprey.backend.BatchMatMulSpec;
 import dev.osprey.backend.BatchNormSpec;
 import dev.osprey.backend.LayerNormSpec;
 import dev.osprey.backend.Checks;
@@ -69,6 +70,8 @@ public final class CpuBackend implements Backend {
     private final PlanCache<SoftmaxPlan.Key, SoftmaxPlan> softmaxPlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
     private final PlanCache<LayerNormSpec, LayerNormPlan> layerNormPlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
     private final PlanCache<BinaryPlan.Key, BinaryPlan> binaryPlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
+    private final PlanCache<BatchMatMulSpec, BatchMatMulPlan> batchMatMulPlans =
+            new PlanCache<>("oneDNN", PLANS_PER_KIND);
     private final String description;
     /** The OpenMP team each inference, pooling and element-wise plan is made for and runs on (see OpenMpTeam). */
     private final TeamSize teams;
@@ -875,6 +878,16 @@ public final class CpuBackend implements Backend {
                 cpu(dBeta));
     }
 
+    @Override
+    public synchronized void batchMatMul(BatchMatMulSpec spec, Tensor a, Tensor b, Tensor c) {
+        Checks.batchMatMul(spec, a, b, c);
+        checkOpen();
+        batchMatMulPlans.get(spec, s -> OpenMpTeam.sized(teams.of((double) s.batch() * s.m() * s.n() * s.k(),
+                        ((double) s.batch() * s.m() * s.k() + (double) s.batch() * s.k() * s.n()
+                                + (double) s.batch() * s.m() * s.n()) * Float.BYTES),
+                () -> new BatchMatMulPlan(context, s))).run(cpu(a), cpu(b), cpu(c));
+    }
+
     private LayerNormPlan layerNorm(LayerNormSpec spec) {
         checkOpen();
         return layerNormPlans.get(spec, s -> OpenMpTeam.sized(teams.elementwise((long) s.rows() * s.width(), 2),
@@ -1259,7 +1272,8 @@ public final class CpuBackend implements Backend {
                 + depthwisePlans.created() + poolPlans.created() + int8PoolPlans.created() + densePlans.created()
                 + denseInferencePlans.created()
                 + batchNormPlans.created() + batchNormKernels.created() + eltwisePlans.created()
-                + softmaxPlans.created() + layerNormPlans.created() + binaryPlans.created();
+                + softmaxPlans.created() + layerNormPlans.created() + binaryPlans.created()
+                + batchMatMulPlans.created();
     }
 
     // ---- plumbing ----------------------------------------------------------------------------------------
@@ -1293,7 +1307,8 @@ public final class CpuBackend implements Backend {
         closed = true;
         for (PlanCache<?, ?> cache : List.of(convPlans, convInferencePlans, winogradPlans, winogradTrainingPlans,
                 pooledPlans, int8ConvPlans, pointwisePlans, depthwisePlans, poolPlans, int8PoolPlans, densePlans,
-                denseInferencePlans, batchNormPlans, batchNormKernels, eltwisePlans, softmaxPlans, layerNormPlans, binaryPlans)) {
+                denseInferencePlans, batchNormPlans, batchNormKernels, eltwisePlans, softmaxPlans, layerNormPlans, binaryPlans,
+                batchMatMulPlans)) {
             cache.close();
         }
         context.close();

@@ -3,6 +3,7 @@ package dev.osprey.backend.cuda;
 import dev.osprey.Activation;
 import dev.osprey.backend.AdamSpec;
 import dev.osprey.backend.Backend;
+import dev.osprey.backend.BatchMatMulSpec;
 import dev.osprey.backend.BatchNormSpec;
 import dev.osprey.backend.LayerNormSpec;
 import dev.osprey.backend.Checks;
@@ -506,6 +507,25 @@ public final class CudaBackend implements Backend {
                 s.inFeatures(), dKernel, s.units(), "dense backward-weights");
         biasBackward.pointer(0, cuda(dy)).pointer(1, cuda(dBias)).intValue(2, s.batch()).intValue(3, s.units())
                 .run(s.units(), c.stream);
+    }
+
+    // ---- batched matrix products: row-major operands through column-major cuBLAS ---------------------------
+
+    /**
+     * C = op(A) . op(B) per batch item as cuBLAS sees it: a row-major array read column-major is its transpose, so
+     * C^T (n x m) = op(B)^T . op(A)^T, one cublasSgemmStridedBatched (in the context's math: fp32, or TF32 where
+     * allowed) over contiguous items.
+     */
+    @Override
+    public synchronized void batchMatMul(BatchMatMulSpec s, Tensor a, Tensor b, Tensor cOut) {
+        Checks.batchMatMul(s, a, b, cOut);
+        int opB = s.transposeB() ? cublas.CUBLAS_OP_T : cublas.CUBLAS_OP_N;
+        int ldb = s.transposeB() ? s.k() : s.n();
+        int opA = s.transposeA() ? cublas.CUBLAS_OP_T : cublas.CUBLAS_OP_N;
+        int lda = s.transposeA() ? s.m() : s.k();
+        Status.cublas(cublas.cublasSgemmStridedBatched(c.cublasHandle, opB, opA, s.n(), s.m(), s.k(), c.one,
+                cuda(b).pointer(), ldb, (long) s.k() * s.n(), cuda(a).pointer(), lda, (long) s.m() * s.k(), c.zero,
+                cuda(cOut).pointer(), s.n(), (long) s.m() * s.n(), s.batch()), "cublasSgemmStridedBatched " + s);
     }
 
     // ---- normalization -----------------------------------------------------------------------------------
