@@ -154,6 +154,29 @@ class GraphGradientTest {
                     x = new dev.osprey.layers.LayerNormalization().apply(x);
                     return new SymbolicTensor[] {in, new Dense(CLASSES).apply(x)};
                 })),
+                Arguments.of(new Case("a transformer encoder block: layer norm, self-attention (2 heads, dropout), "
+                        + "add, layer norm, MLP, add", () -> {
+                    Input in = Input.shape(5, 3);
+                    SymbolicTensor tokens = new Dense(6).apply(in);
+                    SymbolicTensor normed = new dev.osprey.layers.LayerNormalization().apply(tokens);
+                    SymbolicTensor attended = new dev.osprey.layers.MultiHeadAttention(2, 3).dropout(0.3)
+                            .apply(normed, normed);
+                    SymbolicTensor x = new Add().apply(attended, tokens);
+                    SymbolicTensor mlp = new Dense(12, Activation.GELU).apply(
+                            new dev.osprey.layers.LayerNormalization().apply(x));
+                    x = new Add().apply(new Dense(6).apply(mlp), x);
+                    return new SymbolicTensor[] {in, new Dense(CLASSES).apply(new Flatten().apply(x))};
+                })),
+                Arguments.of(new Case("cross-attention: a feature map's pixels attend over another map's, key of its "
+                        + "own, value and output widths of their own, no biases", () -> {
+                    Input in = Input.shape(4, 4, 3);
+                    SymbolicTensor query = new Conv2D(4, 1, Activation.TANH).apply(in);
+                    SymbolicTensor value = new Conv2D(5, 2).strides(2).apply(in);
+                    SymbolicTensor key = new Conv2D(3, 2).strides(2).apply(in);
+                    SymbolicTensor x = new dev.osprey.layers.MultiHeadAttention(3, 2).valueDim(3).outputShape(2)
+                            .useBias(false).apply(query, value, key);
+                    return new SymbolicTensor[] {in, new Dense(CLASSES).apply(new Flatten().apply(x))};
+                })),
                 Arguments.of(new Case("ShuffleNet's unit: channel split, a branch, concatenate, channel shuffle",
                         () -> {
                     Input in = Input.shape(3, 3, 4);

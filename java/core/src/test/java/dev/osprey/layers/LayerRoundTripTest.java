@@ -74,7 +74,11 @@ class LayerRoundTripTest {
                 single("Activation", new Activation("gelu")),
                 single("ReLU", new ReLU(6f, 0.1f)),
                 single("LeakyReLU", new LeakyReLU(0.2f)),
-                single("Softmax", new Softmax()))
+                single("Softmax", new Softmax()),
+                merge("MultiHeadAttention over the pixels", new MultiHeadAttention(2, 3).dropout(0.1)),
+                attention("MultiHeadAttention with a key, value and output widths, no biases",
+                        new MultiHeadAttention(3, 2).valueDim(4).outputShape(5).useBias(false)
+                                .kernelInitializer(dev.osprey.Initializer.heUniform())))
                 .map(Arguments::of);
     }
 
@@ -85,6 +89,11 @@ class LayerRoundTripTest {
     /** A merge layer, applied to its input twice over. */
     private static Case merge(String name, Layer layer) {
         return new Case(name, layer, x -> layer.apply(x, x));
+    }
+
+    /** Attention with a key of its own: query, value and key all the input. */
+    private static Case attention(String name, MultiHeadAttention layer) {
+        return new Case(name, layer, x -> layer.apply(x, x, x));
     }
 
     @ParameterizedTest
