@@ -31,7 +31,7 @@ import java.util.Map;
  * (heads, dim), then attention_output's kernel (heads, valueDim, output) and bias. {@code dropout} drops attention
  * weights while training. Not supported: attention masks (padding or causal) and other attention_axes.
  */
-public final class MultiHeadAttention extends Layer {
+public final class MultiHeadAttention extends Layer implements dev.osprey.engine.Fusion.OwnInputGradients {
     private final int numHeads;
     private final int keyDim;
     private int valueDim;

@@ -177,6 +177,20 @@ class GraphGradientTest {
                             .useBias(false).apply(query, value, key);
                     return new SymbolicTensor[] {in, new Dense(CLASSES).apply(new Flatten().apply(x))};
                 })),
+                Arguments.of(new Case("a Vision Transformer: patches, class token, position embedding, encoder "
+                        + "block, the class token's row cropped out", () -> {
+                    Input in = Input.shape(4, 4, 2);
+                    SymbolicTensor patches = new Conv2D(6, 2).strides(2).apply(in);
+                    SymbolicTensor tokens = new dev.osprey.layers.ClassToken()
+                            .initializer(dev.osprey.Initializer.heNormal()).apply(new Reshape(4, 6).apply(patches));
+                    SymbolicTensor x = new Add().apply(tokens, new dev.osprey.layers.PositionEmbedding(7)
+                            .apply(tokens)); // more positions than used: their gradient stays zero
+                    SymbolicTensor normed = new dev.osprey.layers.LayerNormalization().apply(x);
+                    x = new Add().apply(x, new dev.osprey.layers.MultiHeadAttention(3, 2).apply(normed, normed));
+                    SymbolicTensor token = new Flatten().apply(new dev.osprey.layers.Cropping1D(0, 4).apply(x));
+                    SymbolicTensor middle = new Flatten().apply(new dev.osprey.layers.Cropping1D(2, 1).apply(x));
+                    return new SymbolicTensor[] {in, new Dense(CLASSES).apply(new Concatenate().apply(token, middle))};
+                })),
                 Arguments.of(new Case("ShuffleNet's unit: channel split, a branch, concatenate, channel shuffle",
                         () -> {
                     Input in = Input.shape(3, 3, 4);

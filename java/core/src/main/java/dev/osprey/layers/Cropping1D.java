@@ -1,0 +1,125 @@
+package dev.osprey.layers;
+
+import dev.osprey.Config;
+import dev.osprey.Layer;
+import dev.osprey.Shape;
+import dev.osprey.backend.Backend;
+import dev.osprey.backend.Tensor;
+import dev.osprey.engine.LayerRun;
+import dev.osprey.engine.PlanContext;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Drops positions from the start and the end of each sample's (positions, features), as Keras' Cropping1D: a Vision
+ * Transformer's head reads its class token with {@code new Cropping1D(0, positions - 1)} and Flatten. The gradient of
+ * the dropped positions is zero.
+ */
+public final class Cropping1D extends Layer implements dev.osprey.engine.Fusion.OwnInputGradients {
+    private final int start;
+    private final int end;
+
+    /** Drops start positions at the beginning and end at the end (Keras' cropping=(start, end)). */
+    public Cropping1D(int start, int end) {
+        if (start < 0 || end < 0) {
+            throw new IllegalArgumentException("Cropping1D: expected cropping >= 0 at both ends, received (" + start
+                    + ", " + end + ")");
+        }
+        this.start = start;
+        this.end = end;
+    }
+
+    @Override
+    public Shape outputShape(List<Shape> inputs) {
+        Shape in = single(inputs);
+        if (in.rank() != 2 || in.dim(0) - start - end < 1) {
+            throw new IllegalArgumentException("Cropping1D: expected an input of shape (positions, features) with more "
+                    + "than " + (start + end) + " positions, received " + in);
+        }
+        return Shape.of(in.dim(0) - start - end, in.dim(1));
+    }
+
+    @Override
+    public LayerRun plan(PlanContext ctx) {
+        Backend backend = ctx.backend();
+        int batch = ctx.batch();
+        int features = ctx.inputShape().dim(1);
+        int kept = ctx.outputShape().size();
+        Tensor output = ctx.allocateOutput();
+        Tensor whole = backend.view(ctx.input(), 0, batch, ctx.inputShape().size());
+        // the dropped rows: scratch the forward's split writes, zeros the backward's concatenation reads
+        Tensor before = start == 0 ? null : ctx.allocate(batch, start * features);
+        Tensor after = end == 0 ? null : ctx.allocate(batch, end * features);
+        List<Tensor> parts = parts(before, backend.view(output, 0, batch, kept), after);
+        Tensor dInput = ctx.backward() && ctx.needsInputGradient(0) ? ctx.allocateInputGradient(0) : null;
+        Tensor dWhole = dInput == null ? null : backend.view(dInput, 0, batch, ctx.inputShape().size());
+        ReshapedGradient dKept = new ReshapedGradient(backend, batch, kept);
+        return LayerRun.of(output, seed -> backend.split(batch, whole, parts), dOutput -> {
+            if (dInput != null) {
+                // the scratch parts are zeroed here, after the forward that wrote them: their values are not needed
+                if (before != null) {
+                    backend.fill(before, 0f);
+                }
+                if (after != null) {
+                    backend.fill(after, 0f);
+                }
+                backend.concat(batch, parts(before, dKept.of(dOutput), after), dWhole);
+            }
+        }, LayerRun.gradients(dInput));
+    }
+
+    private static List<Tensor> parts(Tensor before, Tensor middle, Tensor after) {
+        List<Tensor> parts = new ArrayList<>(3);
+        if (before != null) {
+            parts.add(before);
+        }
+        parts.add(middle);
+        if (after != null) {
+            parts.add(after);
+        }
+        return parts;
+    }
+
+    @Override
+    protected Map<String, Object> layerConfig() {
+        Map<String, Object> c = new LinkedHashMap<>();
+        c.put("cropping", List.of(start, end));
+        return c;
+    }
+
+    /** Reads the layer from a model file's config (Keras' from_config). */
+    public static Cropping1D fromConfig(Config c) {
+        Object cropping = c.raw("cropping");
+        if (cropping instanceof Number n) {
+            return withCommonConfig(new Cropping1D(n.intValue(), n.intValue()), c);
+        }
+        if (cropping instanceof List<?> l && l.size() == 2 && l.get(0) instanceof Number a
+                && l.get(1) instanceof Number b) {
+            return withCommonConfig(new Cropping1D(a.intValue(), b.intValue()), c);
+        }
+        throw new IllegalArgumentException("Cropping1D config: expected cropping as a number or [start, end], received "
+                + cropping);
+    }
+
+    // ---- Layer's setters, returning Cropping1D so that they chain with this layer's own --------------------------
+
+    @Override
+    public Cropping1D name(String name) {
+        super.name(name);
+        return this;
+    }
+
+    @Override
+    public Cropping1D trainable(boolean trainable) {
+        super.trainable(trainable);
+        return this;
+    }
+
+    @Override
+    public Cropping1D inputShape(int... dims) {
+        super.inputShape(dims);
+        return this;
+    }
+}
