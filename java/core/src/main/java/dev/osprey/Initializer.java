@@ -8,11 +8,14 @@ import java.util.SplittableRandom;
 /**
  * How a weight starts, with Keras' names and formulas: Glorot (Xavier), He and LeCun, each uniform or normal (the
  * normal forms draw from a normal truncated at two standard deviations, rescaled as Keras does), zeros, ones and a
- * constant. Fans follow Keras' compute_fans: for a kernel (..., in, out) fan-in is in times the receptive field, fan-out
+ * constant, and normals of a given standard deviation (RandomNormal, TruncatedNormal). Fans follow Keras' compute_fans: for a kernel (..., in, out) fan-in is in times the receptive field, fan-out
  * out times it. Draws come from the model's seed, so the same seed gives the same weights.
  */
 public final class Initializer {
-    private enum Kind { GLOROT_UNIFORM, GLOROT_NORMAL, HE_UNIFORM, HE_NORMAL, LECUN_UNIFORM, LECUN_NORMAL, ZEROS, ONES, CONSTANT }
+    private enum Kind {
+        GLOROT_UNIFORM, GLOROT_NORMAL, HE_UNIFORM, HE_NORMAL, LECUN_UNIFORM, LECUN_NORMAL, ZEROS, ONES, CONSTANT,
+        RANDOM_NORMAL, TRUNCATED_NORMAL
+    }
 
     /** Keras' rescaling of a normal truncated at two standard deviations back to the asked-for standard deviation. */
     private static final double TRUNCATED_STDDEV = 0.87962566103423978;
@@ -73,6 +76,27 @@ public final class Initializer {
         return new Initializer(Kind.CONSTANT, value);
     }
 
+    /** Keras' RandomNormal(mean=0, stddev): a normal draw (torchvision's ViT starts its position embedding so). */
+    public static Initializer randomNormal(double stddev) {
+        return new Initializer(Kind.RANDOM_NORMAL, checkedStddev("RandomNormal", stddev));
+    }
+
+    /**
+     * Keras' TruncatedNormal(mean=0, stddev): a normal draw of this standard deviation, redrawn beyond two of them
+     * (timm's and torchvision's trunc_normal_(std=0.02) for transformer weights).
+     */
+    public static Initializer truncatedNormal(double stddev) {
+        return new Initializer(Kind.TRUNCATED_NORMAL, checkedStddev("TruncatedNormal", stddev));
+    }
+
+    private static double checkedStddev(String name, double stddev) {
+        if (!(stddev > 0) || Double.isInfinite(stddev)) {
+            throw new IllegalArgumentException("Initializer " + name + ": expected a finite stddev > 0, received "
+                    + stddev);
+        }
+        return stddev;
+    }
+
     /** Keras' snake-case name ("glorot_uniform", "he_normal", "zeros", "constant", ...). */
     public static Initializer of(String name) {
         return switch (name.trim().toLowerCase(Locale.ROOT)) {
@@ -95,6 +119,18 @@ public final class Initializer {
             return of(s);
         }
         if (config instanceof Map<?, ?> m && m.get("class_name") instanceof String className) {
+            if (className.equalsIgnoreCase("RandomNormal") || className.equalsIgnoreCase("TruncatedNormal")) {
+                Object c = m.get("config");
+                Map<?, ?> cm = c instanceof Map<?, ?> given ? given : Map.of();
+                Object mean = cm.get("mean");
+                Object stddev = cm.containsKey("stddev") ? cm.get("stddev") : 0.05; // Keras' default
+                if (mean != null && !(mean instanceof Number n && n.doubleValue() == 0) || !(stddev instanceof Number)) {
+                    throw new IllegalArgumentException("expected a " + className + " initializer of mean 0 and a "
+                            + "numeric stddev, received " + config);
+                }
+                double sd = ((Number) stddev).doubleValue();
+                return className.equalsIgnoreCase("RandomNormal") ? randomNormal(sd) : truncatedNormal(sd);
+            }
             if (className.equalsIgnoreCase("Constant")) {
                 Object c = m.get("config");
                 Object v = c instanceof Map<?, ?> cm ? cm.get("value") : null;
@@ -115,6 +151,9 @@ public final class Initializer {
         Map<String, Object> config = new LinkedHashMap<>();
         if (kind == Kind.CONSTANT) {
             config.put("value", value);
+        } else if (kind == Kind.RANDOM_NORMAL || kind == Kind.TRUNCATED_NORMAL) {
+            config.put("mean", 0.0);
+            config.put("stddev", value);
         }
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("class_name", className());
@@ -147,6 +186,12 @@ public final class Initializer {
             }
             case HE_NORMAL -> truncatedNormal(values, Math.sqrt(2.0 / fans(shape)[0]), random);
             case LECUN_NORMAL -> truncatedNormal(values, Math.sqrt(1.0 / fans(shape)[0]), random);
+            case RANDOM_NORMAL -> {
+                for (int k = 0; k < values.length; k++) {
+                    values[k] = (float) (gaussian(random) * value);
+                }
+            }
+            case TRUNCATED_NORMAL -> truncatedNormal(values, value * TRUNCATED_STDDEV, random); // no rescaling
         }
     }
 

@@ -6,13 +6,18 @@ import static dev.osprey.Activation.SOFTMAX;
 import dev.osprey.backend.Device;
 import dev.osprey.layers.Add;
 import dev.osprey.layers.BatchNormalization;
+import dev.osprey.layers.ClassToken;
 import dev.osprey.layers.Conv2D;
+import dev.osprey.layers.Cropping1D;
 import dev.osprey.layers.Dense;
 import dev.osprey.layers.DepthwiseConv2D;
 import dev.osprey.layers.Flatten;
 import dev.osprey.layers.GlobalAveragePooling2D;
 import dev.osprey.layers.MaxPooling2D;
+import dev.osprey.layers.MultiHeadAttention;
+import dev.osprey.layers.PositionEmbedding;
 import dev.osprey.layers.ReLU;
+import dev.osprey.layers.Reshape;
 import dev.osprey.layers.ZeroPadding2D;
 import dev.osprey.loss.Loss;
 import dev.osprey.metrics.Metric;
@@ -448,6 +453,66 @@ public final class Models {
         return new dev.osprey.layers.LayerNormalization().epsilon(1e-6);
     }
 
+    // ---- Vision Transformers (Dosovitskiy et al. 2021) ------------------------------------------------------------
+
+    /** ViT-B/16 for 224x224x3 images and 1,000 classes (86.6 M parameters, torchvision's vit_b_16). */
+    public static Model vitB16() {
+        return vitB16(Shape.of(224, 224, 3), 1000);
+    }
+
+    /** ViT-B/16, as torchvision defines it: 16x16 patches, 12 blocks of width 768, 12 heads, MLP 3072. */
+    public static Model vitB16(Shape input, int classes) {
+        return visionTransformer("ViT-B/16", input, classes, 16, 768, 12, 12, 3072);
+    }
+
+    /**
+     * ViT-Tiny (DeiT-Tiny's widths: 12 blocks of width 192, 3 heads, MLP 768; 5.7 M parameters at 224x224), with
+     * 16x16 patches on images of 112 pixels and up and 4x4 patches on smaller ones (a 32x32 image gives 64 tokens, as
+     * the ViT papers' CIFAR runs).
+     */
+    public static Model vitTiny(Shape input, int classes) {
+        int patch = input.rank() == 3 && Math.min(input.dim(0), input.dim(1)) >= 112 ? 16 : 4;
+        return visionTransformer("ViT-Tiny/" + patch, input, classes, patch, 192, 12, 3, 768);
+    }
+
+    /**
+     * A Vision Transformer: the image cut into patchSize x patchSize patches, each projected to hidden features (a
+     * strided convolution), a class token before them and a learned position embedding added; depth pre-norm encoder
+     * blocks (layer norm, multi-head self-attention, residual add; layer norm, MLP with the exact GELU, residual add;
+     * layer norms of epsilon 1e-6); a final layer norm; the class token's features to the softmax classifier. Weights
+     * start as timm's and DeiT's do: dense kernels and the position embedding truncated normal(0.02), the class token
+     * and biases zeros, the patch projection LeCun normal. Without dropout, as torchvision's default.
+     */
+    public static Model visionTransformer(String name, Shape input, int classes, int patchSize, int hidden, int depth,
+                                          int heads, int mlpDim) {
+        if (input.rank() != 3 || input.dim(0) % patchSize != 0 || input.dim(1) % patchSize != 0) {
+            throw new IllegalArgumentException(name + ": expected (height, width, channels) images whose sides are "
+                    + "multiples of the patch size " + patchSize + ", received " + input);
+        }
+        if (hidden % heads != 0) {
+            throw new IllegalArgumentException(name + ": expected a width divisible by the " + heads + " heads, received "
+                    + hidden);
+        }
+        int patches = input.dim(0) / patchSize * (input.dim(1) / patchSize);
+        Initializer weights = Initializer.truncatedNormal(0.02);
+        Input in = Input.shape(input);
+        SymbolicTensor x = new Conv2D(hidden, patchSize).strides(patchSize)
+                .kernelInitializer(Initializer.lecunNormal()).apply(in);
+        x = new ClassToken().apply(new Reshape(patches, hidden).apply(x));
+        x = new Add().apply(x, new PositionEmbedding(patches + 1).initializer(weights).apply(x));
+        for (int i = 0; i < depth; i++) {
+            SymbolicTensor normed = layerNorm().apply(x);
+            SymbolicTensor attended = new MultiHeadAttention(heads, hidden / heads).kernelInitializer(weights)
+                    .apply(normed, normed);
+            x = new Add().apply(x, attended);
+            SymbolicTensor mlp = new Dense(mlpDim, Activation.GELU).kernelInitializer(weights)
+                    .apply(layerNorm().apply(x));
+            x = new Add().apply(x, new Dense(hidden).kernelInitializer(weights).apply(mlp));
+        }
+        x = new Flatten().apply(new Cropping1D(0, patches).apply(layerNorm().apply(x)));
+        return new Model(in, new Dense(classes, SOFTMAX).kernelInitializer(weights).apply(x));
+    }
+
     /**
      * A model name as {@link #byName} reads it: trimmed, lower case, and torchvision's spellings joined up
      * (mobilenet_v3_small, efficientnet_b0; an underscore before a width, mobilenetv2_0.35, stays).
@@ -478,7 +543,7 @@ public final class Models {
 
     /**
      * The built-in model of this CLI name for inputs of this shape: tutorial, resnet20/32/56, resnet18/34/50,
-     * mobilenetv2, mobilenetv3large, mobilenetv3small, efficientnetb0, convnexttiny.
+     * mobilenetv2, mobilenetv3large, mobilenetv3small, efficientnetb0, convnexttiny, vitb16 (vit_b_16), vittiny.
      */
     public static Model byName(String name, Shape input, int classes) {
         String n = canonicalName(name);
@@ -506,13 +571,19 @@ public final class Models {
         if (n.equals("convnexttiny")) {
             return convNeXtTiny(input, classes);
         }
+        if (n.equals("vitb16") || n.equals("vitb_16")) {
+            return vitB16(input, classes);
+        }
+        if (n.equals("vittiny")) {
+            return vitTiny(input, classes);
+        }
         if (n.matches("mobilenetv2(_\\d+(\\.\\d+)?)?")) {
             double alpha = n.contains("_") ? Double.parseDouble(n.substring(n.indexOf('_') + 1)) : 1.0;
             return mobileNetV2(alpha, input, classes);
         }
         throw new IllegalArgumentException("expected model tutorial, resnet20, resnet32, resnet56 (any 6n+2), resnet18, "
-                + "resnet34, resnet50, mobilenetv2[_ALPHA], mobilenetv3large, mobilenetv3small, efficientnetb0 or "
-                + "convnexttiny, received '"
+                + "resnet34, resnet50, mobilenetv2[_ALPHA], mobilenetv3large, mobilenetv3small, efficientnetb0, "
+                + "convnexttiny, vitb16 or vittiny, received '"
                 + name + "'");
     }
 }

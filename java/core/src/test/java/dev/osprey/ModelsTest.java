@@ -100,6 +100,32 @@ class ModelsTest {
     }
 
     /**
+     * torchvision's vit_b_16: 86,567,656 parameters (class token and 197 position embeddings included); ViT-Tiny at
+     * 224x224 is DeiT-Tiny's 5,717,416, and on 32x32 images takes 4x4 patches (64 tokens and the class token).
+     */
+    @Test
+    void visionTransformersMatchTorchvisionAndDeiT() {
+        try (Model m = Models.vitB16()) {
+            assertEquals(86_567_656, m.countParams());
+            assertEquals(Shape.of(1000), m.outputShape());
+        }
+        try (Model m = Models.byName("vittiny", Shape.of(224, 224, 3), 1000)) {
+            assertEquals(5_717_416, m.countParams());
+        }
+        try (Model m = Models.byName("vit_tiny", Shape.of(32, 32, 3), 10);
+             Model b = Models.byName("vit_b_16", Shape.of(32, 32, 3), 10)) {
+            assertEquals(5_362_762, m.countParams());
+            assertEquals(Shape.of(65, 192), m.layers().stream()
+                    .filter(l -> l instanceof dev.osprey.layers.ClassToken).findFirst().orElseThrow().output().shape());
+            assertEquals(Shape.of(10), b.outputShape());
+        }
+        IllegalArgumentException uneven = assertThrows(IllegalArgumentException.class,
+                () -> Models.byName("vitb16", Shape.of(28, 28, 1), 10));
+        assertTrue(uneven.getMessage().contains("multiples of the patch size 16")
+                && uneven.getMessage().contains("(28, 28, 1)"), uneven.getMessage());
+    }
+
+    /**
      * Stochastic depth in the built-ins, as Keras and torchvision schedule it: a rate rising linearly with the block's
      * index, on EfficientNet-B0's 9 residual blocks (rate * index / 16) and ConvNeXt-Tiny's blocks after the first
      * (rate * index / 17); no parameters added, none by default.

@@ -13,11 +13,12 @@ import picocli.CommandLine.Option;
  */
 final class BuiltInModelOptions {
     @Option(names = "--model", description = "A built-in model: tutorial, resnet20 (any 6n+2), resnet18, resnet34, "
-            + "resnet50, mobilenetv2[_ALPHA], mobilenetv3large, mobilenetv3small, efficientnetb0 or convnexttiny.")
+            + "resnet50, mobilenetv2[_ALPHA], mobilenetv3large, mobilenetv3small, efficientnetb0, convnexttiny, vitb16 or "
+            + "vittiny.")
     String name;
 
     @Option(names = "--input-shape", description = "HxWxC of the built-in model's input. Default: 28x28x1 for the "
-            + "tutorial, 32x32x3 for resnet20-style, 224x224x3 otherwise.")
+            + "tutorial, 32x32x3 for resnet20-style and vittiny, 224x224x3 otherwise.")
     String inputShape;
 
     @Option(names = "--classes", description = "Classes of the built-in model. Default: 10, or 1000 for the "
@@ -74,7 +75,7 @@ final class BuiltInModelOptions {
     Model model(String orElse) {
         checkClasses();
         String n = name == null ? orElse : name;
-        boolean imageNet = Models.canonicalName(n).matches("resnet(18|34|50)|mobilenetv[23].*|efficientnetb0|convnexttiny");
+        boolean imageNet = Models.canonicalName(n).matches("resnet(18|34|50)|mobilenetv[23].*|efficientnetb0|convnexttiny|vitb_?16");
         Shape shape = inputShape != null ? parseShape(inputShape)
                 : n.equals("tutorial") ? Shape.of(28, 28, 1) : imageNet ? Shape.of(224, 224, 3) : Shape.of(32, 32, 3);
         return Models.byName(n, shape, classes != null ? classes : imageNet ? 1000 : 10);

@@ -40,7 +40,7 @@ final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--model", defaultValue = "tutorial", description = "tutorial, resnet20 (resnet32, resnet56, any "
             + "6n+2), resnet18, resnet34, resnet50, mobilenetv2[_ALPHA], mobilenetv3large, mobilenetv3small, "
-            + "efficientnetb0 or convnexttiny. Default: ${DEFAULT-VALUE}.")
+            + "efficientnetb0, convnexttiny, vitb16 or vittiny. Default: ${DEFAULT-VALUE}.")
     String modelName;
 
     @Option(names = "--drop-path-rate", defaultValue = "0", description = "Stochastic depth for efficientnetb0 "
