@@ -3,7 +3,9 @@
 benchmarks/run-graph-models-vs-peers.sh and benchmarks/run-inference-vs-peers.sh:
   resnet20, mobilenetv2  32x32x3 inputs, built to match Osprey's layer for layer;
   tutorial               28x28x1, the tutorial CNN (tutorial_cnn() of pytorch_cnn.py, 93,322 parameters);
-  resnet18               224x224x3, torchvision's ResNet-18 as is.
+  resnet18               224x224x3, torchvision's ResNet-18 as is;
+  efficientnetb0, mobilenetv3small, convnexttiny, vittiny   32x32x3, torchvision's definitions (vittiny:
+                         its VisionTransformer with DeiT-Tiny's widths on 4x4 patches).
 
   pytorch_models.py MODEL SECONDS THREADS
       On seeded random normal images with random labels: training images/s at batch 64 and 128 (Adam lr 1e-3
@@ -39,11 +41,11 @@ BN_EPS, BN_MOMENTUM = 1e-3, 0.01
 EXPECTED = {"resnet20": (272_474, 1_568), "mobilenetv2": (2_236_682, 34_112), "tutorial": (93_322, 0),
             "resnet18": (11_181_642, 9_600), "mobilenetv2_224": (2_236_682, 34_112),
             "efficientnetb0": (4_020_358, 42_016), "mobilenetv3small": (1_528_106, 12_112),
-            "convnexttiny": (27_827_818, 0)}
+            "convnexttiny": (27_827_818, 0), "vittiny": (5_362_762, 0)}
 # Each model's input (C, H, W) and the batch of its inference figure.
 INPUT_SHAPE = {"resnet20": (3, 32, 32), "mobilenetv2": (3, 32, 32), "tutorial": (1, 28, 28),
                "resnet18": (3, 224, 224), "mobilenetv2_224": (3, 224, 224), "efficientnetb0": (3, 32, 32),
-               "mobilenetv3small": (3, 32, 32), "convnexttiny": (3, 32, 32)}
+               "mobilenetv3small": (3, 32, 32), "convnexttiny": (3, 32, 32), "vittiny": (3, 32, 32)}
 INFER_BATCH = {"resnet18": 32, "mobilenetv2_224": 32}
 FORMATS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
 
@@ -132,6 +134,14 @@ def convnexttiny(num_classes=10):
     return torchvision.models.convnext_tiny(num_classes=num_classes, stochastic_depth_prob=0.0)
 
 
+def vittiny(num_classes=10):
+    """torchvision's VisionTransformer with DeiT-Tiny's widths on 4x4 patches of 32x32 images (64 tokens and the
+    class token), as Osprey's Models.vitTiny takes them; no dropout."""
+    from torchvision.models.vision_transformer import VisionTransformer
+    return VisionTransformer(image_size=32, patch_size=4, num_layers=12, num_heads=3, hidden_dim=192, mlp_dim=768,
+                             num_classes=num_classes)
+
+
 def infer_batch(name):
     return INFER_BATCH.get(name, 256)
 
@@ -143,7 +153,7 @@ def infer_figure(name):
 def build(name):
     model = {"resnet20": resnet20, "mobilenetv2": mobilenetv2, "tutorial": tutorial, "resnet18": resnet18,
              "mobilenetv2_224": mobilenetv2, "efficientnetb0": efficientnetb0,
-             "mobilenetv3small": mobilenetv3small, "convnexttiny": convnexttiny}[name]()
+             "mobilenetv3small": mobilenetv3small, "convnexttiny": convnexttiny, "vittiny": vittiny}[name]()
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     running = sum(m.running_mean.numel() + m.running_var.numel()
                   for m in model.modules() if isinstance(m, nn.BatchNorm2d))
