@@ -75,6 +75,15 @@ final class GraphImporter {
     private final Map<NodeProto, LayerNormMatch> layerNormEnds = new java.util.IdentityHashMap<>();
     /** Sigmoid outputs consumed only by a Mul with the Sigmoid's own input: imported as one swish. */
     private final Set<String> swishSigmoids = new HashSet<>();
+    /** Nodes of a multi-head attention written out in ops, other than its last: imported as nothing. */
+    private final Set<NodeProto> attentionParts = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+    /**
+     * Expand outputs that repeat a constant (1, ...) for every sample (the shape's first dim the batch): a class token
+     * (a Concat's first input) or a position embedding (an Add's input), by value name.
+     */
+    private final Map<String, TensorData> perSampleConstants = new HashMap<>();
+    /** The last node of a multi-head attention written out in ops -> what it computes. */
+    private final Map<NodeProto, AttentionPattern.Match> attentionEnds = new java.util.IdentityHashMap<>();
 
     /** Whether the graph's 4-D inputs are NHWC (a model Osprey exported says so in its metadata). */
     private final boolean nhwcInputs;
@@ -175,7 +184,16 @@ final class GraphImporter {
     // ---- fusions found before conversion -----------------------------------------------------------------
 
     private void findFusions() {
+        AttentionPattern attention = new AttentionPattern(producers::get, v -> uses.getOrDefault(v, 0),
+                this::constantData, this::consumers, opset);
         for (NodeProto n : graph.getNodeList()) {
+            if (n.getOpType().equals("Softmax")) {
+                AttentionPattern.Match m = attention.find(n);
+                if (m != null && m.parts().stream().noneMatch(attentionParts::contains)) {
+                    attentionParts.addAll(m.parts());
+                    attentionEnds.put(m.last(), m);
+                }
+            }
             if (n.getOpType().equals("Add") && n.getInputCount() == 2) {
                 for (int i = 0; i < 2; i++) {
                     NodeProto p = producers.get(n.getInput(i));
@@ -374,6 +392,20 @@ final class GraphImporter {
         return v != null && Math.abs(v - value) < 1e-6;
     }
 
+    /** A constant's data before conversion (an initializer, a bound input or a Constant node's), or null. */
+    private TensorData constantData(String name) {
+        TensorData t = constants.get(name);
+        NodeProto p = producers.get(name);
+        if (t == null && p != null && p.getOpType().equals("Constant")) {
+            try {
+                t = ConstantFolding.evaluate(new NodeView(p), List.of(), modelDir);
+            } catch (OnnxImportException | RuntimeException e) {
+                return null;
+            }
+        }
+        return t;
+    }
+
     /** The value of a one-element constant (an initializer or a Constant node), or null. */
     private Float constantScalar(String name) {
         try {
@@ -431,6 +463,13 @@ final class GraphImporter {
             layerNorm(n, values.get(m.x()), m.axis(), m.epsilon(), m.gamma(), m.beta());
             return;
         }
+        if (attentionParts.contains(n.node)) {
+            return; // inside a multi-head attention written out in ops, imported at its last node
+        }
+        if (attentionEnds.containsKey(n.node)) {
+            attention(n, attentionEnds.get(n.node));
+            return;
+        }
         if (geluOutputs.containsKey(n.node)) {
             Value x = values.get(geluOutputs.get(n.node));
             if (x == null) {
@@ -471,6 +510,8 @@ final class GraphImporter {
                 case "Dropout" -> dropout(n);
                 case "Identity" -> identity(n);
                 case "Transpose" -> transpose(n);
+                case "Expand" -> expand(n);
+                case "Gather" -> gather(n);
                 case "ConvTranspose" -> throw n.error("ConvTranspose (transposed convolution) is not supported");
                 default -> throw n.error("op " + n.op + " is not supported (Osprey maps the ops of image classifiers: "
                         + "Conv, BatchNormalization, pooling, Gemm/MatMul, activations, Add, Concat, Flatten, Reshape, "
@@ -486,7 +527,7 @@ final class GraphImporter {
             "Tanh", "Elu", "HardSigmoid", "HardSwish", "Clip", "Softmax", "MaxPool", "AveragePool", "GlobalAveragePool",
             "GlobalMaxPool", "ReduceMean", "ReduceMax", "Gemm", "MatMul", "Add", "Sum", "Mul", "Sub", "Div", "Concat",
             "Flatten", "Reshape", "Pad", "Dropout", "Identity", "Transpose", "Shape", "Constant", "Erf", "Slice",
-            "LayerNormalization", "Split");
+            "LayerNormalization", "Split", "Expand", "Gather");
 
     /**
      * The other op types of the graph that Osprey does not map, so that one refusal tells how far the model is from
@@ -531,6 +572,11 @@ final class GraphImporter {
         if (constants.containsKey(name)) {
             throw n.error("input " + i + " ('" + name + "') is a constant; expected a tensor computed from the "
                     + "model's input");
+        }
+        if (perSampleConstants.containsKey(name)) {
+            throw n.error("input " + i + " ('" + name + "') is a constant expanded over the batch; Osprey imports one "
+                    + "as a class token (the first input of a Concat over positions) or a position embedding (added "
+                    + "to tokens of its shape)");
         }
         throw n.error("input " + i + " ('" + name + "') is not produced by any earlier node");
     }
@@ -1239,6 +1285,60 @@ final class GraphImporter {
         put(n, Value.plain(out));
     }
 
+    // ---- attention --------------------------------------------------------------------------------------
+
+    /** A multi-head attention found in ops ({@link AttentionPattern}) as one MultiHeadAttention layer. */
+    private void attention(NodeView n, AttentionPattern.Match m) throws OnnxImportException {
+        Value query = projectionInput(n, "query", m.query());
+        Value value = projectionInput(n, "value", m.value());
+        Value key = m.key().input().equals(m.value().input()) ? null : projectionInput(n, "key", m.key());
+        boolean bias = m.query().bias() != null || m.key().bias() != null || m.value().bias() != null
+                || m.outputBias() != null;
+        dev.osprey.layers.MultiHeadAttention layer = named(n, new dev.osprey.layers.MultiHeadAttention(
+                m.query().heads(), m.query().dim()).valueDim(m.value().dim()).outputShape(m.outputFeatures())
+                .useBias(bias));
+        SymbolicTensor out = key == null ? layer.apply(query.tensor(), value.tensor())
+                : layer.apply(query.tensor(), value.tensor(), key.tensor());
+        for (var p : List.of(Map.entry("query", m.query()), Map.entry("key", m.key()), Map.entry("value", m.value()))) {
+            weights.put(layer.name() + "/" + p.getKey() + "/kernel", p.getValue().kernel());
+            if (bias) {
+                float[] b = p.getValue().bias();
+                weights.put(layer.name() + "/" + p.getKey() + "/bias",
+                        b != null ? b : new float[p.getValue().heads() * p.getValue().dim()]);
+            }
+        }
+        weights.put(layer.name() + "/attention_output/kernel", m.outputKernel());
+        if (bias) {
+            weights.put(layer.name() + "/attention_output/bias",
+                    m.outputBias() != null ? m.outputBias() : new float[m.outputFeatures()]);
+        }
+        int[] dims = Arrays.stream(m.outputDims()).mapToInt(Math::toIntExact).toArray();
+        if (!out.shape().equals(Shape.of(dims))) { // the query's positions as the ONNX graph shapes them
+            out = named(n, new Reshape(dims)).apply(out);
+        }
+        put(n, Value.plain(out));
+    }
+
+    /** The input of one of attention's projections: a tensor in ONNX's own order, (N, positions..., features). */
+    private Value projectionInput(NodeView n, String which, AttentionPattern.Projection p)
+            throws OnnxImportException {
+        Value v = values.get(p.input());
+        if (v == null && graphInputs.containsKey(p.input())) {
+            v = newInput(graphInputs.get(p.input()));
+        }
+        if (v == null) {
+            throw n.error("attention's " + which + " ('" + p.input() + "') is not computed by an earlier node");
+        }
+        Shape s = v.shape();
+        if (v.layout() != Value.Layout.PLAIN || s.rank() < 2 || s.dim(s.rank() - 1) != p.features()
+                || s.size() / p.features() != p.positions()) {
+            throw n.error("expected attention's " + which + " of ONNX shape (N, " + p.positions() + ", "
+                    + p.features() + ") in ONNX's own order, received (N, " + joinDims(v.onnxDims()) + ")"
+                    + (v.layout() == Value.Layout.PLAIN ? "" : " held as a feature map"));
+        }
+        return v;
+    }
+
     // ---- element-wise merges ----------------------------------------------------------------------------
 
     private void add(NodeView n) throws OnnxImportException {
@@ -1267,7 +1367,80 @@ final class GraphImporter {
                 }
             }
         }
+        if (n.op.equals("Add") && n.inputCount() == 2 && positionEmbedding(n)) {
+            return;
+        }
         merge(n, new Add());
+    }
+
+    /**
+     * Tokens (N, T, C) plus a constant (1, T, C) or (T, C), or plus an Expand of one over the batch: a learned position
+     * embedding (ViT's), imported as PositionEmbedding(T) and Add. False where the Add is not one.
+     */
+    private boolean positionEmbedding(NodeView n) throws OnnxImportException {
+        for (int i = 0; i < 2; i++) {
+            TensorData c = constants.containsKey(n.input(i)) ? constants.get(n.input(i))
+                    : perSampleConstants.get(n.input(i));
+            Value x = c == null ? null : values.get(n.input(1 - i));
+            if (x == null || x.layout() != Value.Layout.PLAIN || x.shape().rank() != 2) {
+                continue;
+            }
+            long[] d = c.dims;
+            int t = x.shape().dim(0), f = x.shape().dim(1);
+            boolean matches = (d.length == 3 && d[0] == 1 && d[1] == t && d[2] == f)
+                    || (d.length == 2 && d[0] == t && d[1] == f);
+            if (matches) {
+                dev.osprey.layers.PositionEmbedding embedding = named(n, new dev.osprey.layers.PositionEmbedding(t));
+                weights.put(embedding.name() + "/embeddings", c.asFloats().clone());
+                SymbolicTensor sum = named(n, new Add()).apply(x.tensor(), embedding.apply(x.tensor()));
+                put(n, Value.plain(sum));
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Expand of a constant (1, ...) to (batch, ...): kept for the Concat (class token) or Add that reads it. */
+    private void expand(NodeView n) throws OnnxImportException {
+        n.allowOnly();
+        TensorData data = constants.get(n.input(0));
+        TensorData shape = constants.get(n.input(1));
+        long[] to = shape == null ? null : shape.asInts(n.label + " shape");
+        boolean perSample = data != null && to != null && data.rank() == to.length && data.rank() >= 2
+                && data.dims[0] == 1 && (to[0] == TensorData.BATCH || to[0] == fixedBatch && fixedBatch > 0)
+                && Arrays.equals(Arrays.copyOfRange(data.dims, 1, data.rank()), Arrays.copyOfRange(to, 1, to.length));
+        if (!perSample) {
+            throw n.error("expected an Expand of a constant (1, ...) to (batch, ...) (a class token or a position "
+                    + "embedding), received " + (data == null ? "a tensor the model computes" : "a constant of dims "
+                    + data.shapeString()) + " expanded to " + (to == null ? "a computed shape" : Arrays.toString(to)));
+        }
+        perSampleConstants.put(n.output(0), data);
+    }
+
+    /**
+     * Gather of one position of tokens (N, T, C) at a constant index (ViT's class token, x[:, 0]): a Cropping1D that
+     * keeps it, flattened where the index is a scalar.
+     */
+    private void gather(NodeView n) throws OnnxImportException {
+        n.allowOnly("axis");
+        Value x = data(n, 0);
+        TensorData index = constant(n, 1, "indices");
+        int axis = n.smallInteger("axis", 0);
+        axis = axis < 0 ? axis + x.onnxRank() : axis;
+        if (x.layout() != Value.Layout.PLAIN || x.shape().rank() != 2 || axis != 1 || index.size() != 1
+                || index.rank() > 1) {
+            throw n.error("expected a Gather of one position (axis 1, one index) of tokens (N, T, C), received axis "
+                    + axis + ", indices of dims " + index.shapeString() + ", data of ONNX shape (N, "
+                    + joinDims(x.onnxDims()) + ")");
+        }
+        int t = x.shape().dim(0);
+        long i = index.asInts(n.label + " indices")[0];
+        i = i < 0 ? i + t : i;
+        if (i < 0 || i >= t) {
+            throw n.error("expected an index within the " + t + " positions, received " + index.asInts("index")[0]);
+        }
+        SymbolicTensor kept = named(n, new dev.osprey.layers.Cropping1D((int) i, (int) (t - 1 - i))).apply(x.tensor());
+        put(n, Value.plain(index.rank() == 0 ? named(n, new Flatten()).apply(kept) : kept));
     }
 
     private void mul(NodeView n) throws OnnxImportException {
@@ -1374,6 +1547,21 @@ final class GraphImporter {
 
     private void concat(NodeView n) throws OnnxImportException {
         n.allowOnly("axis");
+        TensorData token = n.inputCount() == 2 ? perSampleConstants.get(n.input(0)) : null;
+        if (token != null) { // a class token (1, 1, C) expanded over the batch, put before tokens (N, T, C)
+            Value x = data(n, 1);
+            int axis = n.smallInteger("axis", 1);
+            if (x.layout() != Value.Layout.PLAIN || x.shape().rank() != 2 || (axis != 1 && axis != -2)
+                    || !Arrays.equals(token.dims, new long[] {1, 1, x.shape().dim(1)})) {
+                throw n.error("expected a class token (1, 1, C) put before tokens (N, T, C) along axis 1, received a "
+                        + "constant of dims " + token.shapeString() + " and tokens of ONNX shape (N, "
+                        + joinDims(x.onnxDims()) + ") along axis " + axis);
+            }
+            dev.osprey.layers.ClassToken layer = named(n, new dev.osprey.layers.ClassToken());
+            weights.put(layer.name() + "/class_token", token.asFloats().clone());
+            put(n, Value.plain(layer.apply(x.tensor())));
+            return;
+        }
         List<Value> in = new ArrayList<>();
         for (int i = 0; i < n.inputCount(); i++) {
             in.add(data(n, i));
@@ -1581,6 +1769,18 @@ final class GraphImporter {
                 ? constant(n, 4, "steps").asInts(n.label + " steps") : new long[] {1};
         int rank = x.onnxRank();
         long axis = axes.length == 1 ? (axes[0] < 0 ? axes[0] + rank : axes[0]) : -1;
+        if (x.layout() == Value.Layout.PLAIN && x.shape().rank() == 2 && axis == 1 && starts.length == 1
+                && ends.length == 1 && steps.length == 1 && steps[0] == 1) { // positions of tokens (N, T, C)
+            int t = x.shape().dim(0);
+            int begin = (int) Math.max(0, Math.min(t, starts[0] < 0 ? starts[0] + t : starts[0]));
+            int end = (int) Math.max(0, Math.min(t, ends[0] < 0 ? ends[0] + t : ends[0]));
+            if (end <= begin) {
+                throw n.error("expected a slice of at least one position, received positions " + begin + " to " + end);
+            }
+            put(n, begin == 0 && end == t ? x
+                    : Value.plain(named(n, new dev.osprey.layers.Cropping1D(begin, t - end)).apply(x.tensor())));
+            return;
+        }
         if (x.layout() != Value.Layout.CHANNELS_LAST || starts.length != 1 || ends.length != 1 || axis != 1
                 || steps.length != 1 || steps[0] != 1) {
             throw n.error("expected a slice of a feature map's channels (axis 1, step 1), received axes "

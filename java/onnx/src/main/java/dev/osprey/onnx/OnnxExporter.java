@@ -332,10 +332,99 @@ public final class OnnxExporter {
             case "LeakyReLU" -> activation(in.get(0), Activation.leakyRelu((float) c.number("negative_slope", 0.3)),
                     name);
             case "Softmax" -> activation(in.get(0), Activation.SOFTMAX, name);
+            case "MultiHeadAttention" -> attention(layer, c, in, outShape);
+            case "ClassToken" -> { // Expand the token to (N, 1, C) and put it first
+                Shape s = in.get(0).shape();
+                String token = initializer(name + "/class_token", weight(layer, "class_token"), 1, 1, s.dim(1));
+                String tokens = node("Expand", List.of(token, batchShape(in.get(0), name, 1, s.dim(1))),
+                        fresh(name + "_tokens"));
+                yield new Val(node("Concat", List.of(tokens, nhwc(in.get(0)).name()), fresh(name),
+                        integer("axis", 1)), false, outShape);
+            }
+            case "PositionEmbedding" -> { // the first rows of the embeddings, the same for every sample
+                Shape s = in.get(0).shape();
+                float[] rows = java.util.Arrays.copyOf(weight(layer, "embeddings"), s.size());
+                String embeddings = initializer(name + "/embeddings", rows, 1, s.dim(0), s.dim(1));
+                yield new Val(node("Expand", List.of(embeddings, batchShape(in.get(0), name, s.dim(0), s.dim(1))),
+                        fresh(name)), false, outShape);
+            }
+            case "Cropping1D" -> {
+                int[] cropping = c.integerList("cropping");
+                int positions = in.get(0).shape().dim(0);
+                yield new Val(node("Slice", List.of(nhwc(in.get(0)).name(), longs(name + "/starts", cropping[0]),
+                        longs(name + "/ends", positions - cropping[1]), longs(name + "/axes", 1)), fresh(name)), false,
+                        outShape);
+            }
             default -> throw new IllegalArgumentException("ONNX export: layer " + name + " (" + layer.className()
                     + ") has no ONNX mapping yet");
         };
         values.put(n.output(), out);
+    }
+
+    /** (N, dims...) with x's batch size N: the shape an Expand of a (1, dims...) constant to every sample takes. */
+    private String batchShape(Val x, String name, long... dims) {
+        String batch = node("Slice", List.of(node("Shape", List.of(x.name()), fresh(name + "_shape")),
+                longs(name + "/zero", 0), longs(name + "/one", 1)), fresh(name + "_batch"));
+        return node("Concat", List.of(batch, longs(name + "/dims", dims)), fresh(name + "_expanded_shape"),
+                integer("axis", 0));
+    }
+
+    /**
+     * MultiHeadAttention as ONNX's matrix products: each input as (N, positions, features); the query, key and value
+     * projections (MatMul and Add), split into heads by Reshape and Transpose; the query scaled by 1/sqrt(keyDim);
+     * softmax(Q . K^T) . V per head; the heads joined and the output projection; the query's positions restored.
+     */
+    private Val attention(Layer layer, Config c, List<Val> in, Shape outShape) {
+        String name = layer.name();
+        int heads = c.integer("num_heads");
+        int keyDim = c.integer("key_dim");
+        int valueDim = c.integer("value_dim");
+        boolean bias = c.bool("use_bias", true);
+        Val query = in.get(0), value = in.get(1), key = in.size() == 3 ? in.get(2) : in.get(1);
+        String q = heads(layer, "query", query, heads, keyDim, bias, 0, 2, 1, 3);
+        String k = heads(layer, "key", key, heads, keyDim, bias, 0, 2, 3, 1);
+        String v = heads(layer, "value", value, heads, valueDim, bias, 0, 2, 1, 3);
+        q = node("Mul", List.of(q, scalar(name + "/scale", (float) (1 / Math.sqrt(keyDim)))), fresh(name + "_q_scaled"));
+        String weights = node("Softmax", List.of(node("MatMul", List.of(q, k), fresh(name + "_scores"))),
+                fresh(name + "_weights"), integer("axis", -1));
+        String context = node("MatMul", List.of(weights, v), fresh(name + "_context"));
+        int positions = query.shape().size() / query.shape().dim(query.shape().rank() - 1);
+        context = node("Reshape", List.of(node("Transpose", List.of(context), fresh(name + "_context_rows"),
+                ints("perm", 0, 2, 1, 3)), longs(name + "/context_shape", 0, positions, (long) heads * valueDim)),
+                fresh(name + "_joined"));
+        int out = outShape.dim(outShape.rank() - 1);
+        String y = node("MatMul", List.of(context, initializer(name + "/attention_output/kernel",
+                weight(layer, "attention_output/kernel"), (long) heads * valueDim, out)), fresh(name + "_output"));
+        if (bias) {
+            y = node("Add", List.of(y, initializer(name + "/attention_output/bias",
+                    weight(layer, "attention_output/bias"), out)), fresh(name + "_output_bias"));
+        }
+        if (outShape.rank() != 2) {
+            long[] dims = new long[outShape.rank() + 1];
+            for (int i = 0; i < outShape.rank(); i++) {
+                dims[i + 1] = outShape.dim(i);
+            }
+            y = node("Reshape", List.of(y, longs(name + "/output_shape", dims)), fresh(name));
+        }
+        return new Val(y, false, outShape);
+    }
+
+    /** One projection of x (as (N, positions, features)) into heads, transposed by perm. */
+    private String heads(Layer layer, String projection, Val x, int heads, int dim, boolean bias, int... perm) {
+        String name = layer.name() + "/" + projection;
+        Shape s = x.shape();
+        int features = s.dim(s.rank() - 1);
+        int positions = s.size() / features;
+        String rows = node("Reshape", List.of(nhwc(x).name(), longs(name + "/rows", 0, positions, features)),
+                fresh(name + "_rows"));
+        String y = node("MatMul", List.of(rows, initializer(name + "/kernel", weight(layer, projection + "/kernel"),
+                features, (long) heads * dim)), fresh(name));
+        if (bias) {
+            y = node("Add", List.of(y, initializer(name + "/bias", weight(layer, projection + "/bias"),
+                    (long) heads * dim)), fresh(name + "_bias"));
+        }
+        y = node("Reshape", List.of(y, longs(name + "/heads", 0, positions, heads, dim)), fresh(name + "_heads"));
+        return node("Transpose", List.of(y), fresh(name + "_per_head"), ints("perm", perm));
     }
 
     private Val conv(Layer layer, Config c, Val x, Shape outShape, boolean depthwise) {

@@ -154,6 +154,24 @@ class OnnxExportTest {
                     h = new ReLU(2f, 0f).apply(h);
                     return new Dense(4, dev.osprey.Activation.SOFTMAX).apply(new Flatten().apply(h));
                 })),
+                new Case("a Vision Transformer: patches, class token, position embedding, self-attention, MLP, the "
+                        + "class token's features", () -> Models.visionTransformer("ViT", Shape.of(8, 8, 3), 5, 4, 12,
+                                2, 3, 24)),
+                new Case("cross-attention of a feature map's pixels over another's, key of its own, no biases, "
+                        + "value and output widths of their own; a class token (not zero), a position embedding of more "
+                        + "positions than used, positions cropped", () -> functional(
+                                Shape.of(4, 4, 3), x -> {
+                            SymbolicTensor q = new Conv2D(4, 1).apply(x);
+                            SymbolicTensor v = new Conv2D(5, 2).strides(2).apply(x);
+                            SymbolicTensor k = new Conv2D(3, 2).strides(2).apply(x);
+                            SymbolicTensor a = new dev.osprey.layers.MultiHeadAttention(2, 3).valueDim(2).outputShape(6)
+                                    .useBias(false).apply(q, v, k);
+                            SymbolicTensor t = new dev.osprey.layers.ClassToken()
+                                    .initializer(dev.osprey.Initializer.heNormal()).apply(new Reshape(16, 6).apply(a));
+                            t = new Add().apply(t, new dev.osprey.layers.PositionEmbedding(20).apply(t));
+                            SymbolicTensor c = new dev.osprey.layers.Cropping1D(1, 3).apply(t);
+                            return new Dense(3).apply(new Flatten().apply(c));
+                        })),
                 new Case("ResNet-20", () -> Models.resNet(20, Shape.of(32, 32, 3), 10)),
                 new Case("MobileNetV2", () -> Models.mobileNetV2(0.35, Shape.of(32, 32, 3), 10)),
                 new Case("the tutorial CNN", () -> Models.tutorialCnn()))
