@@ -62,12 +62,14 @@ def write_tensor(path, arr, name):
         f.write(onnx.numpy_helper.from_array(arr, name).SerializeToString())
 
 
-def export_fixture(model, example_input, out_dir, opset=OPSET):
-    """Export model to out_dir/model.onnx and write one test data set for example_input."""
+def export_fixture(model, example_input, out_dir, opset=OPSET, export_without_grad=True):
+    """Export model to out_dir/model.onnx and write one test data set for example_input. export_without_grad=False
+    exports with autograd on, as a plain torch.onnx.export call does: under no_grad, eval-mode
+    nn.MultiheadAttention takes a fused fast path that torch 1.13 cannot export."""
     os.makedirs(os.path.join(out_dir, "test_data_set_0"), exist_ok=True)
     model = model.eval()
     model_path = os.path.join(out_dir, "model.onnx")
-    with torch.no_grad():
+    with torch.set_grad_enabled(not export_without_grad):
         torch.onnx.export(
             model, example_input, model_path,
             opset_version=opset,
@@ -79,7 +81,7 @@ def export_fixture(model, example_input, out_dir, opset=OPSET):
             output_names=["output"],
             dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
         )
-        output = model(example_input)
+        output = model(example_input).detach()
     onnx.checker.check_model(onnx.load(model_path))
     data_dir = os.path.join(out_dir, "test_data_set_0")
     write_tensor(os.path.join(data_dir, "input_0.pb"), example_input.numpy(), "input")
@@ -264,6 +266,37 @@ def make_convnext_small_op14(out_dir):
     export_fixture(small_convnext(), torch.randn(3, 3, 32, 32, generator=gen), out_dir, opset=14)
 
 
+def small_vit():
+    """torchvision's VisionTransformer on 32x32 images: 8x8 patches (16 tokens and the class token), width 32, two
+    blocks of two heads, MLP 64; the class token, position embedding, LayerNorm weights and the head random (torchvision
+    starts the head and the class token at zeros, which would hide them)."""
+    from torchvision.models.vision_transformer import VisionTransformer
+    model = VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64,
+                              num_classes=10)
+    gen = torch.Generator().manual_seed(SEED + 3)
+    with torch.no_grad():
+        model.class_token.copy_(torch.randn(model.class_token.shape, generator=gen))
+        model.encoder.pos_embedding.copy_(torch.randn(model.encoder.pos_embedding.shape, generator=gen) * 0.5)
+        model.heads.head.weight.copy_(torch.randn(model.heads.head.weight.shape, generator=gen) * 0.2)
+        model.heads.head.bias.copy_(torch.randn(model.heads.head.bias.shape, generator=gen) * 0.1)
+        for m in model.modules():
+            if isinstance(m, nn.LayerNorm):
+                m.weight.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=gen) * 0.1)
+            if isinstance(m, nn.MultiheadAttention):
+                m.in_proj_bias.copy_(torch.randn(m.in_proj_bias.shape, generator=gen) * 0.1)
+    return model
+
+
+def make_vit_small(out_dir):
+    """Opset 14 (torch 1.13's default): nn.MultiheadAttention written out sequence-first with a packed in_proj, the
+    class token expanded over the batch, LayerNorms written out in ops, x[:, 0] as a Gather."""
+    seed_all(SEED)
+    gen = torch.Generator().manual_seed(SEED + 1)
+    export_fixture(small_vit(), torch.randn(3, 3, 32, 32, generator=gen), out_dir, opset=14,
+                   export_without_grad=False)
+
+
 def make_resnet18(out_dir):
     seed_all(SEED)
     model = torchvision.models.resnet18()  # random weights, 1000 classes
@@ -276,6 +309,7 @@ FIXTURES = {
     "mobilenet_v2": make_mobilenet_v2,
     "convnext_small": make_convnext_small,
     "convnext_small_op14": make_convnext_small_op14,
+    "vit_small": make_vit_small,
 }
 
 

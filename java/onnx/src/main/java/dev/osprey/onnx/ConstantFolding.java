@@ -15,7 +15,8 @@ import onnx.Onnx.TensorProto;
  */
 final class ConstantFolding {
     private static final Set<String> OPS = Set.of("Constant", "Identity", "Cast", "Shape", "Gather", "Unsqueeze",
-            "Squeeze", "Concat", "Add", "Sub", "Mul", "Div", "Reshape", "Flatten", "Slice", "Dropout");
+            "Squeeze", "Concat", "Add", "Sub", "Mul", "Div", "Reshape", "Flatten", "Slice", "Dropout", "ConstantOfShape",
+            "Equal", "Where");
 
     private ConstantFolding() {
     }
@@ -38,6 +39,9 @@ final class ConstantFolding {
             case "Reshape" -> reshape(n, in.get(0), in.get(1));
             case "Flatten" -> flatten(n, in.get(0));
             case "Slice" -> slice(n, in);
+            case "ConstantOfShape" -> constantOfShape(n, in.get(0), modelDir);
+            case "Equal" -> equal(n, in.get(0), in.get(1));
+            case "Where" -> where(n, in.get(0), in.get(1), in.get(2));
             default -> throw n.error("cannot evaluate " + n.op + " on constants");
         };
     }
@@ -63,6 +67,84 @@ final class ConstantFolding {
             default -> throw n.error("attribute '" + a.getName() + "' is not supported (expected value, value_float, "
                     + "value_floats, value_int or value_ints)");
         };
+    }
+
+    /**
+     * A tensor of the given (batch-free) shape filled with the value attribute's one element (0 by default), as the
+     * shape arithmetic of torch's expand writes it; at most 1,048,576 elements.
+     */
+    private static TensorData constantOfShape(NodeView n, TensorData shape, Path modelDir)
+            throws OnnxImportException {
+        long[] dims = shape.asInts(n.label + " shape");
+        long size = 1;
+        for (long d : dims) {
+            if (d < 0 || d == TensorData.BATCH) {
+                throw n.error("expected a shape of sizes >= 0 (the batch size stays dynamic), received "
+                        + Arrays.toString(dims));
+            }
+            size *= d;
+            if (size > 1 << 20) {
+                throw n.error("expected at most 1,048,576 elements, received shape " + Arrays.toString(dims));
+            }
+        }
+        TensorData fill = null;
+        for (AttributeProto a : n.attributes()) {
+            if (a.getName().equals("value")) {
+                fill = TensorData.read(a.getT(), modelDir, n.label + " value");
+            }
+        }
+        if (fill == null || fill.ints == null) {
+            float[] f = new float[(int) size];
+            Arrays.fill(f, fill == null ? 0f : fill.asFloats()[0]);
+            return TensorData.ofFloats(dims, f);
+        }
+        long[] l = new long[(int) size];
+        Arrays.fill(l, fill.ints[0]);
+        return TensorData.ofInts(dims, l);
+    }
+
+    /** Element-wise equality (1 or 0) of two operands of one size or a scalar; the batch symbol equals only itself. */
+    private static TensorData equal(NodeView n, TensorData a, TensorData b) throws OnnxImportException {
+        if (!(a.size() == b.size() || a.isScalarLike() || b.isScalarLike())) {
+            throw n.error("expected operands of one size or a scalar, received " + a.shapeString() + " and "
+                    + b.shapeString());
+        }
+        TensorData shape = a.size() >= b.size() ? a : b;
+        long[] out = new long[shape.size()];
+        for (int i = 0; i < out.length; i++) {
+            int ia = a.isScalarLike() ? 0 : i, ib = b.isScalarLike() ? 0 : i;
+            boolean same = a.ints != null && b.ints != null ? a.ints[ia] == b.ints[ib]
+                    : a.asFloats()[ia] == b.asFloats()[ib];
+            out[i] = same ? 1 : 0;
+        }
+        return TensorData.ofInts(shape.dims.clone(), out);
+    }
+
+    /** Where(condition, x, y), each of one size (or a scalar): x where the condition holds, else y. */
+    private static TensorData where(NodeView n, TensorData c, TensorData x, TensorData y) throws OnnxImportException {
+        int size = Math.max(c.size(), Math.max(x.size(), y.size()));
+        for (TensorData t : List.of(c, x, y)) {
+            if (t.size() != size && !t.isScalarLike()) {
+                throw n.error("expected operands of one size or scalars, received " + c.shapeString() + ", "
+                        + x.shapeString() + " and " + y.shapeString());
+            }
+        }
+        TensorData shape = c.size() == size ? c : x.size() == size ? x : y;
+        long[] cond = c.asInts(n.label + " condition");
+        if (x.ints != null && y.ints != null) {
+            long[] out = new long[size];
+            for (int i = 0; i < size; i++) {
+                out[i] = cond[c.isScalarLike() ? 0 : i] != 0 ? x.ints[x.isScalarLike() ? 0 : i]
+                        : y.ints[y.isScalarLike() ? 0 : i];
+            }
+            return TensorData.ofInts(shape.dims.clone(), out);
+        }
+        float[] xf = x.asFloats(), yf = y.asFloats();
+        float[] out = new float[size];
+        for (int i = 0; i < size; i++) {
+            out[i] = cond[c.isScalarLike() ? 0 : i] != 0 ? xf[x.isScalarLike() ? 0 : i] : yf[y.isScalarLike() ? 0 : i];
+        }
+        return TensorData.ofFloats(shape.dims.clone(), out);
     }
 
     private static TensorData cast(NodeView n, TensorData x) throws OnnxImportException {

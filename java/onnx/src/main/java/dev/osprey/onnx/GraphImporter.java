@@ -82,6 +82,8 @@ final class GraphImporter {
      * (a Concat's first input) or a position embedding (an Add's input), by value name.
      */
     private final Map<String, TensorData> perSampleConstants = new HashMap<>();
+    /** Finds attention written out in ops, and splits PyTorch's packed projections once shapes are known. */
+    private AttentionPattern attention;
     /** The last node of a multi-head attention written out in ops -> what it computes. */
     private final Map<NodeProto, AttentionPattern.Match> attentionEnds = new java.util.IdentityHashMap<>();
 
@@ -184,11 +186,12 @@ final class GraphImporter {
     // ---- fusions found before conversion -----------------------------------------------------------------
 
     private void findFusions() {
-        AttentionPattern attention = new AttentionPattern(producers::get, v -> uses.getOrDefault(v, 0),
-                this::constantData, this::consumers, opset);
+        attention = new AttentionPattern(producers::get, v -> uses.getOrDefault(v, 0), this::constantData,
+                this::consumers, opset, modelDir);
         for (NodeProto n : graph.getNodeList()) {
             if (n.getOpType().equals("Softmax")) {
-                AttentionPattern.Match m = attention.find(n);
+                AttentionPattern.Match found = attention.find(n);
+                AttentionPattern.Match m = found != null ? found : attention.findSequenceFirst(n);
                 if (m != null && m.parts().stream().noneMatch(attentionParts::contains)) {
                     attentionParts.addAll(m.parts());
                     attentionEnds.put(m.last(), m);
@@ -219,6 +222,55 @@ final class GraphImporter {
                         swishSigmoids.add(n.getInput(i));
                         break;
                     }
+                }
+            }
+        }
+        if (!attentionEnds.isEmpty()) {
+            skipShapeArithmeticOfAttention();
+        }
+    }
+
+    /**
+     * Adds to the attention parts the nodes whose every output only attention parts read (the shape arithmetic
+     * exporters write for the Reshapes and Slices inside, Shape nodes of values inside): imported as nothing, as what
+     * they feed. The attentions' own inputs are kept, and so is everything a graph output or another node reads.
+     */
+    private void skipShapeArithmeticOfAttention() {
+        Set<String> inputs = new HashSet<>();
+        for (AttentionPattern.Match m : attentionEnds.values()) {
+            if (m.packed() != null) {
+                inputs.add(m.packed().input());
+            } else {
+                inputs.addAll(List.of(m.query().input(), m.key().input(), m.value().input()));
+            }
+        }
+        Set<String> graphOutputs = new HashSet<>();
+        graph.getOutputList().forEach(o -> graphOutputs.add(o.getName()));
+        Map<String, List<NodeProto>> readers = new HashMap<>();
+        for (NodeProto n : graph.getNodeList()) {
+            for (String in : n.getInputList()) {
+                readers.computeIfAbsent(in, k -> new ArrayList<>()).add(n);
+            }
+        }
+        boolean grew = true;
+        while (grew) {
+            grew = false;
+            for (NodeProto n : graph.getNodeList()) {
+                if (attentionParts.contains(n) || attentionEnds.containsKey(n) || n.getOutputCount() == 0) {
+                    continue;
+                }
+                boolean onlyFeedsParts = true;
+                for (String out : n.getOutputList()) {
+                    List<NodeProto> r = readers.getOrDefault(out, List.of());
+                    if (inputs.contains(out) || graphOutputs.contains(out) || r.isEmpty()
+                            || !r.stream().allMatch(attentionParts::contains)) {
+                        onlyFeedsParts = false;
+                        break;
+                    }
+                }
+                if (onlyFeedsParts) {
+                    attentionParts.add(n);
+                    grew = true;
                 }
             }
         }
@@ -392,10 +444,16 @@ final class GraphImporter {
         return v != null && Math.abs(v - value) < 1e-6;
     }
 
-    /** A constant's data before conversion (an initializer, a bound input or a Constant node's), or null. */
+    /**
+     * A constant's data before conversion (an initializer, a bound input, a Constant node's or an Identity's of one),
+     * or null.
+     */
     private TensorData constantData(String name) {
         TensorData t = constants.get(name);
         NodeProto p = producers.get(name);
+        if (t == null && p != null && p.getOpType().equals("Identity") && p.getInputCount() == 1) {
+            return constantData(p.getInput(0)); // exporters name one initializer twice this way
+        }
         if (t == null && p != null && p.getOpType().equals("Constant")) {
             try {
                 t = ConstantFolding.evaluate(new NodeView(p), List.of(), modelDir);
@@ -437,6 +495,9 @@ final class GraphImporter {
         if (!domain.isEmpty() && !domain.equals("ai.onnx")) {
             throw n.error("ops of domain '" + domain + "' are not supported; expected the default ONNX domain");
         }
+        if (attentionParts.contains(n.node)) {
+            return; // inside a multi-head attention written out in ops (or its shape arithmetic): imported at its end
+        }
         if (ConstantFolding.handles(n.op) && allInputsConstant(n)) {
             List<TensorData> in = new ArrayList<>();
             for (int i = 0; i < n.inputCount(); i++) {
@@ -453,7 +514,7 @@ final class GraphImporter {
             return; // inside an exact GELU, imported at its last node
         }
         if (shuffleParts.contains(n.node)) {
-            return; // inside a channel shuffle, imported at its first node
+            return; // inside a channel shuffle or a token reshape, imported at its first node
         }
         if (layerNormParts.contains(n.node)) {
             return; // inside a layer normalization written out in ops, imported at its last node
@@ -462,9 +523,6 @@ final class GraphImporter {
             LayerNormMatch m = layerNormEnds.get(n.node);
             layerNorm(n, values.get(m.x()), m.axis(), m.epsilon(), m.gamma(), m.beta());
             return;
-        }
-        if (attentionParts.contains(n.node)) {
-            return; // inside a multi-head attention written out in ops, imported at its last node
         }
         if (attentionEnds.containsKey(n.node)) {
             attention(n, attentionEnds.get(n.node));
@@ -1288,7 +1346,17 @@ final class GraphImporter {
     // ---- attention --------------------------------------------------------------------------------------
 
     /** A multi-head attention found in ops ({@link AttentionPattern}) as one MultiHeadAttention layer. */
-    private void attention(NodeView n, AttentionPattern.Match m) throws OnnxImportException {
+    private void attention(NodeView n, AttentionPattern.Match found) throws OnnxImportException {
+        AttentionPattern.Match m = found;
+        if (found.packed() != null) { // PyTorch's in_proj: split once the input's positions are known
+            Value x = values.get(found.packed().input());
+            if (x == null || x.layout() != Value.Layout.PLAIN || x.shape().rank() != 2) {
+                throw n.error("expected the input of a packed attention ('" + found.packed().input() + "') to be "
+                        + "tokens (N, T, E), received " + (x == null ? "no computed tensor"
+                        : "ONNX shape (N, " + joinDims(x.onnxDims()) + ")"));
+            }
+            m = attention.resolve(found, x.shape().dim(0));
+        }
         Value query = projectionInput(n, "query", m.query());
         Value value = projectionInput(n, "value", m.value());
         Value key = m.key().input().equals(m.value().input()) ? null : projectionInput(n, "key", m.key());
@@ -1408,13 +1476,23 @@ final class GraphImporter {
         long[] to = shape == null ? null : shape.asInts(n.label + " shape");
         boolean perSample = data != null && to != null && data.rank() == to.length && data.rank() >= 2
                 && data.dims[0] == 1 && (to[0] == TensorData.BATCH || to[0] == fixedBatch && fixedBatch > 0)
-                && Arrays.equals(Arrays.copyOfRange(data.dims, 1, data.rank()), Arrays.copyOfRange(to, 1, to.length));
+                && broadcastsTo(data.dims, to);
         if (!perSample) {
             throw n.error("expected an Expand of a constant (1, ...) to (batch, ...) (a class token or a position "
                     + "embedding), received " + (data == null ? "a tensor the model computes" : "a constant of dims "
                     + data.shapeString()) + " expanded to " + (to == null ? "a computed shape" : Arrays.toString(to)));
         }
         perSampleConstants.put(n.output(0), data);
+    }
+
+    /** Whether Expand keeps every dim after the first: each target dim the data's or 1 (numpy broadcasting). */
+    private static boolean broadcastsTo(long[] data, long[] to) {
+        for (int i = 1; i < data.length; i++) {
+            if (to[i] != data[i] && to[i] != 1) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /**
@@ -1692,6 +1770,8 @@ final class GraphImporter {
             put(n, x);
         } else if (x.layout() == Value.Layout.PLAIN) {
             put(n, Value.plain(named(n, new Reshape(sample)).apply(x.tensor())));
+        } else if (tokens(n, x, in, sample)) {
+            return;
         } else {
             boolean channelGroups = in.length == 3 && sample.length == 4 && sample[0] * sample[1] == in[0]
                     && sample[2] == in[1] && sample[3] == in[2];
@@ -1703,6 +1783,26 @@ final class GraphImporter {
                     + (channelGroups ? "; this one splits the channels into groups, a channel shuffle as in ShuffleNet, "
                     + "which Osprey does not import" : "") + ")");
         }
+    }
+
+    /**
+     * A Vision Transformer's patches as tokens: this Reshape of (N, C, H, W) to (N, C, H * W) and a Transpose (0, 2, 1)
+     * after it (torchvision's {@code x.reshape(n, c, h * w).permute(0, 2, 1)}). Channels-last the two are one Reshape
+     * to (H * W, C). Returns false, having done nothing, where the node after is not that Transpose or the Reshape's
+     * output feeds anything else.
+     */
+    private boolean tokens(NodeView n, Value x, int[] in, int[] sample) throws OnnxImportException {
+        if (in.length != 3 || sample.length != 2 || sample[0] != in[0] || sample[1] != in[1] * in[2]) {
+            return false;
+        }
+        NodeProto transpose = onlyConsumer(n.output(0));
+        if (transpose == null || !transpose.getOpType().equals("Transpose")
+                || !Arrays.equals(new NodeView(transpose).integers("perm", null), new int[] {0, 2, 1})) {
+            return false;
+        }
+        values.put(transpose.getOutput(0), Value.plain(named(n, new Reshape(sample[1], sample[0])).apply(x.tensor())));
+        shuffleParts.add(transpose);
+        return true;
     }
 
     /**

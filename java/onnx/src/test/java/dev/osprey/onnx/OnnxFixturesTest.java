@@ -24,7 +24,8 @@ class OnnxFixturesTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"fmnist_cnn", "resnet_small", "mobilenet_v2", "convnext_small", "convnext_small_op14"})
+    @ValueSource(strings = {"fmnist_cnn", "resnet_small", "mobilenet_v2", "convnext_small", "convnext_small_op14",
+            "vit_small"})
     void predictsPyTorchsOutputs(String name) throws Exception {
         Path dir = fixture(name);
         try (Model model = new OnnxImporter().device(Device.cpu()).importModel(dir.resolve("model.onnx"))) {

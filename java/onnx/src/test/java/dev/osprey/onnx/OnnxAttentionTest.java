@@ -1,0 +1,119 @@
+package dev.osprey.onnx;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.protobuf.ByteString;
+import dev.osprey.Layer;
+import dev.osprey.Model;
+import dev.osprey.Models;
+import dev.osprey.Shape;
+import dev.osprey.backend.Device;
+import dev.osprey.layers.MultiHeadAttention;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.TreeMap;
+import onnx.Onnx.AttributeProto;
+import onnx.Onnx.ModelProto;
+import onnx.Onnx.NodeProto;
+import onnx.Onnx.TensorProto;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Vision Transformers from ONNX as Osprey's own layers (the fixture's outputs are checked against PyTorch's in
+ * OnnxFixturesTest, the export's against ONNX Runtime in OnnxExportTest): torchvision's written-out attention is one
+ * MultiHeadAttention, its class token, position embedding and x[:, 0] are ClassToken, PositionEmbedding and
+ * Cropping1D. Attention with another scale than 1/sqrt(key_dim) is refused rather than imported as a wrong layer.
+ */
+class OnnxAttentionTest {
+    @TempDir
+    Path dir;
+
+    private static Map<String, Integer> layerCounts(Model model) {
+        Map<String, Integer> counts = new TreeMap<>();
+        for (Layer l : model.layers()) {
+            counts.merge(l.className(), 1, Integer::sum);
+        }
+        return counts;
+    }
+
+    @Test
+    void torchvisionsVisionTransformerImportsAsOspreysOwnLayers() throws Exception {
+        Path file = OnnxFixturesTest.fixture("vit_small").resolve("model.onnx");
+        try (Model model = new OnnxImporter().device(Device.cpu()).importModel(file)) {
+            Map<String, Integer> counts = layerCounts(model);
+            assertEquals(2, counts.get("MultiHeadAttention"), counts.toString());
+            assertEquals(1, counts.get("ClassToken"), counts.toString());
+            assertEquals(1, counts.get("PositionEmbedding"), counts.toString());
+            assertEquals(1, counts.get("Cropping1D"), counts.toString());
+            MultiHeadAttention attention = (MultiHeadAttention) model.layers().stream()
+                    .filter(l -> l instanceof MultiHeadAttention).findFirst().orElseThrow();
+            assertEquals(2, attention.numHeads());
+            assertEquals(16, attention.keyDim());
+            assertEquals(Shape.of(17, 32), attention.output().shape());
+        }
+    }
+
+    @Test
+    void ospreysExportedAttentionWithAnotherScaleIsRefusedNotMisread() throws Exception {
+        Path file = dir.resolve("vit.onnx");
+        try (Model model = Models.visionTransformer("ViT", Shape.of(8, 8, 3), 5, 4, 12, 1, 3, 24)
+                .device(Device.cpu())) {
+            model.build();
+            model.exportOnnx(file);
+        }
+        try (Model back = new OnnxImporter().device(Device.cpu()).importModel(file)) {
+            assertEquals(1, layerCounts(back).get("MultiHeadAttention"));
+        }
+        ModelProto proto = OnnxImporter.parse(file);
+        var g = proto.getGraph().toBuilder();
+        for (int i = 0; i < g.getInitializerCount(); i++) {
+            if (g.getInitializer(i).getName().endsWith("/scale")) {
+                g.setInitializer(i, floatScalar(g.getInitializer(i).getName(), 0.3f)); // 1/sqrt(4) would be 0.5
+            }
+        }
+        Path tampered = dir.resolve("tampered.onnx");
+        Files.write(tampered, proto.toBuilder().setGraph(g).build().toByteArray());
+        OnnxImportException e = assertThrows(OnnxImportException.class,
+                () -> new OnnxImporter().device(Device.cpu()).importModel(tampered).close());
+        assertTrue(e.getMessage().contains("MatMul"), e.getMessage());
+    }
+
+    @Test
+    void torchvisionsAttentionWithAnotherScaleIsRefusedNotMisread() throws Exception {
+        ModelProto proto = OnnxImporter.parse(OnnxFixturesTest.fixture("vit_small").resolve("model.onnx"));
+        var g = proto.getGraph().toBuilder();
+        Map<String, NodeProto> producers = new java.util.HashMap<>();
+        g.getNodeList().forEach(n -> n.getOutputList().forEach(o -> producers.put(o, n)));
+        int changed = 0;
+        for (int i = 0; i < g.getNodeCount(); i++) {
+            NodeProto n = g.getNode(i);
+            NodeProto divisor = n.getOpType().equals("Div") ? producers.get(n.getInput(1)) : null;
+            NodeProto dividend = n.getOpType().equals("Div") ? producers.get(n.getInput(0)) : null;
+            if (divisor != null && divisor.getOpType().equals("Constant") && dividend != null
+                    && dividend.getOpType().equals("Transpose")) { // the query's scaling, not shape arithmetic
+                int at = g.getNodeList().indexOf(divisor);
+                g.setNode(at, divisor.toBuilder().setAttribute(0, AttributeProto.newBuilder().setName("value")
+                        .setType(AttributeProto.AttributeType.TENSOR).setT(floatScalar("", 3f))).build()); // sqrt(16) = 4
+                changed++;
+            }
+        }
+        assertEquals(2, changed, "one scale per block");
+        Path tampered = dir.resolve("tampered-torchvision.onnx");
+        Files.write(tampered, proto.toBuilder().setGraph(g).build().toByteArray());
+        OnnxImportException e = assertThrows(OnnxImportException.class,
+                () -> new OnnxImporter().device(Device.cpu()).importModel(tampered).close());
+        assertTrue(e.getMessage().contains("Transpose"), e.getMessage());
+    }
+
+    private static TensorProto floatScalar(String name, float v) {
+        return TensorProto.newBuilder().setName(name).setDataType(TensorProto.DataType.FLOAT_VALUE)
+                .setRawData(ByteString.copyFrom(ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putFloat(v)
+                        .array())).build();
+    }
+}
