@@ -56,6 +56,8 @@ public final class Cropping1D extends Layer implements dev.osprey.engine.Fusion.
         Tensor dInput = ctx.backward() && ctx.needsInputGradient(0) ? ctx.allocateInputGradient(0) : null;
         Tensor dWhole = dInput == null ? null : backend.view(dInput, 0, batch, ctx.inputShape().size());
         ReshapedGradient dKept = new ReshapedGradient(backend, batch, kept);
+        List<Tensor> dParts = new ArrayList<>(parts); // the middle part swapped for the output gradient's view
+        int middle = before == null ? 0 : 1;
         return LayerRun.of(output, seed -> backend.split(batch, whole, parts), dOutput -> {
             if (dInput != null) {
                 // the scratch parts are zeroed here, after the forward that wrote them: their values are not needed
@@ -65,7 +67,8 @@ public final class Cropping1D extends Layer implements dev.osprey.engine.Fusion.
                 if (after != null) {
                     backend.fill(after, 0f);
                 }
-                backend.concat(batch, parts(before, dKept.of(dOutput), after), dWhole);
+                dParts.set(middle, dKept.of(dOutput));
+                backend.concat(batch, dParts, dWhole);
             }
         }, LayerRun.gradients(dInput));
     }

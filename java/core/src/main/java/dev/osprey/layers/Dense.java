@@ -23,7 +23,7 @@ import java.util.Map;
  * units) and bias (units), the activation fused into the op.
  * With softmax as a classifier's last layer, the layer produces logits and the loss (or predict) applies softmax.
  */
-public final class Dense extends Layer implements Fusion.LinearOp, Fusion.OwnInputGradients {
+public final class Dense extends Layer implements Fusion.LinearOp, Fusion.OwnInputGradients, Fusion.ResidualAbsorber {
     private final int units;
     private final Activation activation;
     private Initializer kernelInitializer = Initializer.glorotUniform();
@@ -186,6 +186,16 @@ public final class Dense extends Layer implements Fusion.LinearOp, Fusion.OwnInp
         Tensor t = ctx.allocate(units);
         backend.fill(t, 0f);
         return t;
+    }
+
+    /**
+     * On the last axis of larger inputs, which optimized inference runs as a 1x1 convolution, without an activation of
+     * its own: it adds a residual as a convolution does (a transformer block's MLP and its skip connection).
+     */
+    @Override
+    public boolean canAbsorbResidual() {
+        return activation.kind() == Activation.Kind.LINEAR && !nodes().isEmpty()
+                && nodes().stream().allMatch(n -> n.inputs().get(0).shape().rank() > 1);
     }
 
     @Override

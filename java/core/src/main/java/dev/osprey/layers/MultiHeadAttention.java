@@ -4,9 +4,12 @@ import dev.osprey.Activation;
 import dev.osprey.Config;
 import dev.osprey.Initializer;
 import dev.osprey.Layer;
+import dev.osprey.Precision;
 import dev.osprey.Shape;
 import dev.osprey.backend.Backend;
 import dev.osprey.backend.BatchMatMulSpec;
+import dev.osprey.backend.Conv2dSpec;
+import dev.osprey.backend.ConvInference;
 import dev.osprey.backend.DenseSpec;
 import dev.osprey.backend.PermuteSpec;
 import dev.osprey.backend.Tensor;
@@ -31,7 +34,8 @@ import java.util.Map;
  * (heads, dim), then attention_output's kernel (heads, valueDim, output) and bias. {@code dropout} drops attention
  * weights while training. Not supported: attention masks (padding or causal) and other attention_axes.
  */
-public final class MultiHeadAttention extends Layer implements dev.osprey.engine.Fusion.OwnInputGradients {
+public final class MultiHeadAttention extends Layer implements dev.osprey.engine.Fusion.OwnInputGradients,
+        dev.osprey.engine.Fusion.ResidualAbsorber {
     private final int numHeads;
     private final int keyDim;
     private int valueDim;
@@ -182,6 +186,12 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
         return new AttentionPlan(ctx).run();
     }
 
+    /** Optimized inference adds a residual (a transformer block's skip connection) in the output projection. */
+    @Override
+    public boolean canAbsorbResidual() {
+        return true;
+    }
+
     /** One plan's tensors and ops: the four projections, the heads' products, the softmax and its gradients. */
     private final class AttentionPlan {
         private final PlanContext ctx;
@@ -203,10 +213,11 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
 
         LayerRun run() {
             int h = numHeads;
-            Projection query = new Projection("query", 0, tq, h * keyDim);
-            Projection key = new Projection("key", keyIsValue ? 1 : 2, tv, h * keyDim);
-            Projection value = new Projection("value", 1, tv, h * valueDim);
-            Projection output = new Projection("attention_output", -1, tq, outputFeatures(ctx.inputShapes().get(0)));
+            Projection query = new Projection("query", 0, tq, h * keyDim, null);
+            Projection key = new Projection("key", keyIsValue ? 1 : 2, tv, h * keyDim, null);
+            Projection value = new Projection("value", 1, tv, h * valueDim, null);
+            Projection output = new Projection("attention_output", -1, tq, outputFeatures(ctx.inputShapes().get(0)),
+                    ctx.residual());
             // each sample's (positions, heads, dim) rows as (heads, positions, dim), and back
             PermuteSpec queryHeads = PermuteSpec.of(batch, new int[] {tq, h, keyDim}, new int[] {1, 0, 2});
             PermuteSpec keyHeads = PermuteSpec.of(batch, new int[] {tv, h, keyDim}, new int[] {1, 0, 2});
@@ -308,9 +319,19 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
             final Tensor dBias;
             final Tensor rows;
             final Tensor dRows;
+            /** Optimized fp32 or bf16 inference: the projection as a 1x1 convolution over the positions, else null. */
+            final ConvInference pointwise;
+            final Tensor pointwiseKernel;
+            final Tensor pointwiseInput;
 
-            /** input -1 is the output projection, which reads the heads' concatenated context. */
-            Projection(String name, int input, int positions, int units) {
+            final Tensor residual;
+
+            /**
+             * input -1 is the output projection, which reads the heads' concatenated context; residual: what it adds
+             * to its output (an Add the plan folded into it), or null.
+             */
+            Projection(String name, int input, int positions, int units, Tensor residual) {
+                this.residual = residual == null ? null : backend.view(residual, 0, batch * positions, units);
                 int in = input < 0 ? numHeads * valueDim : features(ctx.inputShapes().get(input));
                 int rowCount = Math.multiplyExact(batch, positions);
                 spec = new DenseSpec(rowCount, in, units, Activation.LINEAR, ctx.trainingMath());
@@ -330,17 +351,46 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
                 dBias = b != null ? backend.view(b, 0, units) : dKernel != null ? ctx.allocate(units) : null;
                 rows = input < 0 ? null : ctx.allocate(rowCount, units);
                 dRows = input < 0 || !backward ? null : ctx.allocate(rowCount, units);
+                // the kernel (in, units) is a 1x1 convolution's as it lies in memory; oneDNN runs a (positions, in)
+                // map through its convolution faster than through its inner product (see Dense)
+                Precision precision = ctx.precision();
+                if (ctx.optimizedInference() && (precision == Precision.FP32 || precision == Precision.BF16)) {
+                    Conv2dSpec conv = new Conv2dSpec(batch, 1, positions, in, units, 1, 1, 1, 1, 0, 0, 0, 0,
+                            Activation.LINEAR).withBias(true);
+                    pointwise = new ConvInference(conv, residual != null, precision, null, false, null, null, null,
+                            null);
+                    Tensor keras = backend.view(kernel, 0, 1, 1, in, units);
+                    long floats = backend.conv2dInferenceKernelSize(pointwise);
+                    pointwiseKernel = floats == 0 ? keras : ctx.preparedWeight(keras, floats,
+                            (weights, prepared) -> backend.conv2dPrepareInferenceKernel(pointwise, weights, prepared));
+                    pointwiseInput = this.input == null ? null : backend.view(this.input, 0, batch, 1, positions, in);
+                } else {
+                    pointwise = null;
+                    pointwiseKernel = null;
+                    pointwiseInput = null;
+                }
             }
 
             /** Projects this input and lays its rows out per head. */
             void forward(Tensor heads, PermuteSpec toHeads) {
-                backend.denseForward(spec, input, kernel, bias, rows);
+                if (pointwise != null) {
+                    backend.conv2dInference(pointwise, pointwiseInput, pointwiseKernel, bias, null, rows);
+                } else {
+                    backend.denseForward(spec, input, kernel, bias, rows);
+                }
                 backend.permute(toHeads, rows, heads);
             }
 
-            /** The output projection: from given rows into given rows. */
+            /** The output projection: from given rows into given rows (views of the plan's, made once). */
             void forwardRows(Tensor x, Tensor y) {
-                backend.denseForward(spec, x, kernel, bias, y);
+                if (pointwise != null) {
+                    backend.conv2dInference(pointwise, x, pointwiseKernel, bias, residual, y);
+                } else {
+                    backend.denseForward(spec, x, kernel, bias, y);
+                    if (residual != null) {
+                        backend.add(y, residual, y);
+                    }
+                }
             }
 
             /** From the per-head gradient: this projection's weight gradients, and its input's into dInput if given. */

@@ -113,6 +113,9 @@ class OptimizedInferenceTest {
                 small), "the sums after stochastic-depth branches (the identity in inference) are still taken");
         assertEquals(18, compare("convnexttiny with stochastic depth", graphOf(Models.convNeXtTiny(small, 10, 0.1)),
                 small));
+        assertEquals(24, compare("vittiny", graphOf(Models.vitTiny(small, 10)), small),
+                "each of ViT-Tiny's 12 blocks adds its input in the attention's output projection and the MLP's input "
+                        + "in the MLP's last dense layer (both 1x1 convolutions)");
     }
 
     /**
