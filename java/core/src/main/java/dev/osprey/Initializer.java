@@ -76,14 +76,18 @@ public final class Initializer {
         return new Initializer(Kind.CONSTANT, value);
     }
 
-    /** Keras' RandomNormal(mean=0, stddev): a normal draw (torchvision's ViT starts its position embedding so). */
+    /**
+     * Keras' RandomNormal(mean=0, stddev): a normal draw (torchvision's ViT starts its position embedding so, and timm
+     * its transformer weights, whose trunc_normal_(std=0.02) cuts only beyond 100 standard deviations).
+     */
     public static Initializer randomNormal(double stddev) {
         return new Initializer(Kind.RANDOM_NORMAL, checkedStddev("RandomNormal", stddev));
     }
 
     /**
-     * Keras' TruncatedNormal(mean=0, stddev): a normal draw of this standard deviation, redrawn beyond two of them
-     * (timm's and torchvision's trunc_normal_(std=0.02) for transformer weights).
+     * Keras' TruncatedNormal(mean=0, stddev): a normal draw of this standard deviation, redrawn beyond two of them (so
+     * the values spread 0.88 as wide). PyTorch's trunc_normal_(std) cuts at plus or minus 2 absolute instead, which for
+     * a small std (timm's 0.02) is {@link #randomNormal}.
      */
     public static Initializer truncatedNormal(double stddev) {
         return new Initializer(Kind.TRUNCATED_NORMAL, checkedStddev("TruncatedNormal", stddev));

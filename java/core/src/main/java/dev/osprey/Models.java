@@ -480,7 +480,7 @@ public final class Models {
      * strided convolution), a class token before them and a learned position embedding added; depth pre-norm encoder
      * blocks (layer norm, multi-head self-attention, residual add; layer norm, MLP with the exact GELU, residual add;
      * layer norms of epsilon 1e-6); a final layer norm; the class token's features to the softmax classifier. Weights
-     * start as timm's and DeiT's do: dense kernels and the position embedding truncated normal(0.02), the class token
+     * start as timm's and DeiT's do: dense kernels and the position embedding normal(0.02), the class token
      * and biases zeros, the patch projection LeCun normal. Without dropout, as torchvision's default.
      */
     public static Model visionTransformer(String name, Shape input, int classes, int patchSize, int hidden, int depth,
@@ -494,7 +494,7 @@ public final class Models {
                     + hidden);
         }
         int patches = input.dim(0) / patchSize * (input.dim(1) / patchSize);
-        Initializer weights = Initializer.truncatedNormal(0.02);
+        Initializer weights = Initializer.randomNormal(0.02);
         Input in = Input.shape(input);
         SymbolicTensor x = new Conv2D(hidden, patchSize).strides(patchSize)
                 .kernelInitializer(Initializer.lecunNormal()).apply(in);

@@ -26,6 +26,8 @@ public final class ExecutionPlan implements AutoCloseable {
     private final Parameters parameters;
     private final Backend backend;
     private final Memory memory;
+    /** What layers share for values that live only while one of them runs (see PlanContext.scratch). */
+    private final LayerScratch scratch;
     private final int batch;
     private final boolean training;
     private final Activation.Kind leftOut;  // the last activation the plan leaves to the loss or predict, or null
@@ -245,6 +247,7 @@ public final class ExecutionPlan implements AutoCloseable {
         received = new int[tensorCount];
         lastUse = new int[tensorCount];
         memory = backend.newMemory();
+        scratch = new LayerScratch(backend, memory);
         try {
             for (int i = 0; i < graph.inputs().size(); i++) {
                 ids.put(graph.inputs().get(i), i);
@@ -972,6 +975,7 @@ public final class ExecutionPlan implements AutoCloseable {
         if (plannedGradients != null) {
             context.plannedInputGradients(plannedGradients[n]);
         }
+        context.scratch(scratch);
         runs[n] = writer == null ? layer.plan(context) : LayerRun.backwardOnly(layer.plan(context));
         preparations.addAll(context.preparations());
         values[outId] = runs[n].output();

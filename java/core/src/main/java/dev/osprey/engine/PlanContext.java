@@ -133,6 +133,29 @@ public final class PlanContext {
         this.plannedInputGradients = views;
     }
 
+    private LayerScratch scratch;
+
+    /** The memory the plan's layers share for values that live only while one of them runs. */
+    void scratch(LayerScratch shared) {
+        this.scratch = shared;
+    }
+
+    /**
+     * Tensors of these shapes for this layer's run alone: every layer of the plan shares this memory, so what is
+     * written here is lost once another layer runs. For values only the forward pass reads (an inference plan's
+     * intermediates); ask once, while planning. Where the plan shares none, tensors of their own.
+     */
+    public List<Tensor> scratch(int[]... shapes) {
+        if (scratch != null) {
+            return scratch.take(shapes);
+        }
+        List<Tensor> own = new java.util.ArrayList<>(shapes.length);
+        for (int[] shape : shapes) {
+            own.add(memory.allocate(shape));
+        }
+        return own;
+    }
+
     /**
      * A tensor owned by the plan as {@link #allocate} makes it, but made the first time it is asked for and kept: for
      * a buffer that the plan's runs may never need (the Add's ReLU gradient where the next layer's backward applies

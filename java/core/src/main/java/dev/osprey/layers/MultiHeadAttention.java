@@ -213,38 +213,48 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
 
         LayerRun run() {
             int h = numHeads;
-            Projection query = new Projection("query", 0, tq, h * keyDim, null);
-            Projection key = new Projection("key", keyIsValue ? 1 : 2, tv, h * keyDim, null);
-            Projection value = new Projection("value", 1, tv, h * valueDim, null);
-            Projection output = new Projection("attention_output", -1, tq, outputFeatures(ctx.inputShapes().get(0)),
-                    ctx.residual());
+            int items = batch * h;
+            int outputUnits = outputFeatures(ctx.inputShapes().get(0));
+            // the projections' rows and the heads' context before it is joined live only during the forward pass:
+            // memory every layer of the plan shares; so do the rest where no backward reads them (inference)
+            int projectedRows = Math.max(batch * tq * h * keyDim, batch * tv * h * Math.max(keyDim, valueDim));
+            boolean keeps = ctx.backward();
+            int[][] shapes = {{projectedRows}, {items, tq, valueDim}, {items, tq, keyDim}, {items, tv, keyDim},
+                    {items, tv, valueDim}, {items * tq, tv}, {batch * tq, h * valueDim}};
+            List<Tensor> scratch = ctx.scratch(keeps ? java.util.Arrays.copyOf(shapes, 2) : shapes);
+            Tensor rows = scratch.get(0), contextHeads = scratch.get(1);
+            Tensor qh = keeps ? ctx.allocate(shapes[2]) : scratch.get(2);
+            Tensor kh = keeps ? ctx.allocate(shapes[3]) : scratch.get(3);
+            Tensor vh = keeps ? ctx.allocate(shapes[4]) : scratch.get(4);
+            Tensor weights = keeps ? ctx.allocate(shapes[5]) : scratch.get(5); // scores, then softmax in place
+            Tensor context = keeps ? ctx.allocate(shapes[6]) : scratch.get(6);
             // each sample's (positions, heads, dim) rows as (heads, positions, dim), and back
             PermuteSpec queryHeads = PermuteSpec.of(batch, new int[] {tq, h, keyDim}, new int[] {1, 0, 2});
             PermuteSpec keyHeads = PermuteSpec.of(batch, new int[] {tv, h, keyDim}, new int[] {1, 0, 2});
             PermuteSpec valueHeads = PermuteSpec.of(batch, new int[] {tv, h, valueDim}, new int[] {1, 0, 2});
             PermuteSpec contextRows = PermuteSpec.of(batch, new int[] {h, tq, valueDim}, new int[] {1, 0, 2});
-            int items = batch * h;
+            Projection query = new Projection("query", 0, tq, h * keyDim, rows, queryHeads, null);
+            Projection key = new Projection("key", keyIsValue ? 1 : 2, tv, h * keyDim, rows, keyHeads, null);
+            Projection value = new Projection("value", 1, tv, h * valueDim, rows, valueHeads, null);
+            Projection output = new Projection("attention_output", -1, tq, outputUnits, null, null, ctx.residual());
             BatchMatMulSpec scores = new BatchMatMulSpec(items, tq, tv, keyDim, false, true);   // Q . K^T
             BatchMatMulSpec mix = new BatchMatMulSpec(items, tq, valueDim, tv, false, false);  // W . V
             float scale = (float) (1 / Math.sqrt(keyDim));
+            // an activation the plan folded in after the residual sum this layer takes (inference), else linear
+            Activation after = ctx.activation(Activation.LINEAR);
 
-            Tensor qh = ctx.allocate(items, tq, keyDim), kh = ctx.allocate(items, tv, keyDim);
-            Tensor vh = ctx.allocate(items, tv, valueDim);
-            Tensor weights = ctx.allocate(items * tq, tv); // scores, then softmax over each row in place
             boolean drops = ctx.training() && dropout > 0;
             Tensor mask = drops ? ctx.allocate(items * tq, tv) : null;
             Tensor dropped = drops ? ctx.allocate(items * tq, tv) : weights;
-            Tensor contextHeads = ctx.allocate(items, tq, valueDim);
-            Tensor context = ctx.allocate(batch * tq, h * valueDim);
             Tensor out = ctx.allocateOutput();
             Tensor outRows = backend.view(out, 0, batch * tq, output.spec.units());
             float rate = (float) dropout;
 
             LayerRun.Forward forward = seed -> {
-                query.forward(qh, queryHeads);
+                query.forward(qh);
                 backend.scale(qh, scale, 0f, qh);
-                key.forward(kh, keyHeads);
-                value.forward(vh, valueHeads);
+                key.forward(kh);
+                value.forward(vh);
                 backend.batchMatMul(scores, qh, kh, weights);
                 backend.activationForward(Activation.SOFTMAX, weights, weights);
                 if (drops) {
@@ -253,6 +263,9 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
                 backend.batchMatMul(mix, dropped, vh, contextHeads);
                 backend.permute(contextRows, contextHeads, context);
                 output.forwardRows(context, outRows);
+                if (after.kind() != Activation.Kind.LINEAR) {
+                    backend.activationForward(after, outRows, outRows);
+                }
             };
             if (!ctx.backward()) {
                 return LayerRun.of(out, forward, dOut -> {
@@ -276,12 +289,13 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
             }
             Tensor keyIntoValue = keyIsValue && inputGradients[1] != null ? ctx.allocate(batch * tv,
                     features(ctx.inputShapes().get(1))) : null;
+            PermuteSpec contextHeadsBack = contextRows.inverse();
 
             LayerRun.Backward backward = dOut -> {
                 Tensor dy = dOutRows.of(dOut);
                 output.backwardWeights(context, dy);
                 output.backwardData(dy, dContext);
-                backend.permute(contextRows.inverse(), dContext, dContextHeads);
+                backend.permute(contextHeadsBack, dContext, dContextHeads);
                 backend.batchMatMul(dValueSpec, dropped, dContextHeads, dvh);
                 backend.batchMatMul(dWeightsSpec, dContextHeads, vh, dWeights);
                 if (drops) {
@@ -291,15 +305,15 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
                 backend.batchMatMul(dQuerySpec, dWeights, kh, dqh);
                 backend.scale(dqh, scale, 0f, dqh);
                 backend.batchMatMul(dKeySpec, dWeights, qh, dkh); // qh is already scaled
-                query.backward(dqh, queryHeads, inputGradients[0]);
-                value.backward(dvh, valueHeads, inputGradients[1]);
+                query.backward(dqh, inputGradients[0]);
+                value.backward(dvh, inputGradients[1]);
                 if (keyIsValue) {
-                    key.backward(dkh, keyHeads, keyIntoValue);
+                    key.backward(dkh, keyIntoValue);
                     if (keyIntoValue != null) {
                         backend.add(inputGradients[1], keyIntoValue, inputGradients[1]);
                     }
                 } else {
-                    key.backward(dkh, keyHeads, inputGradients[2]);
+                    key.backward(dkh, inputGradients[2]);
                 }
             };
             return LayerRun.of(out, forward, backward, LayerRun.gradients(inputGradients));
@@ -319,21 +333,25 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
             final Tensor dBias;
             final Tensor rows;
             final Tensor dRows;
+            final PermuteSpec toHeads;
+            final PermuteSpec fromHeads;
+            final ReshapedGradient dInputRows;
+            final Tensor residual;
             /** Optimized fp32 or bf16 inference: the projection as a 1x1 convolution over the positions, else null. */
             final ConvInference pointwise;
             final Tensor pointwiseKernel;
             final Tensor pointwiseInput;
 
-            final Tensor residual;
-
             /**
-             * input -1 is the output projection, which reads the heads' concatenated context; residual: what it adds
-             * to its output (an Add the plan folded into it), or null.
+             * input -1 is the output projection, which reads the heads' concatenated context (and then rows and
+             * toHeads are null); rows: the memory its output rows go to (a view of it is taken); toHeads: how they are
+             * laid out per head; residual: what the output projection adds (an Add the plan folded into it), or null.
              */
-            Projection(String name, int input, int positions, int units, Tensor residual) {
-                this.residual = residual == null ? null : backend.view(residual, 0, batch * positions, units);
+            Projection(String name, int input, int positions, int units, Tensor rows, PermuteSpec toHeads,
+                       Tensor residual) {
                 int in = input < 0 ? numHeads * valueDim : features(ctx.inputShapes().get(input));
                 int rowCount = Math.multiplyExact(batch, positions);
+                this.residual = residual == null ? null : backend.view(residual, 0, rowCount, units);
                 spec = new DenseSpec(rowCount, in, units, Activation.LINEAR, ctx.trainingMath());
                 this.input = input < 0 ? null : backend.view(ctx.inputs().get(input), 0, rowCount, in);
                 kernel = backend.view(ctx.param(name + "/kernel"), 0, in, units);
@@ -349,8 +367,11 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
                 dKernel = k == null ? null : backend.view(k, 0, in, units);
                 Tensor b = backward ? ctx.gradient(name + "/bias") : null;
                 dBias = b != null ? backend.view(b, 0, units) : dKernel != null ? ctx.allocate(units) : null;
-                rows = input < 0 ? null : ctx.allocate(rowCount, units);
+                this.rows = rows == null ? null : backend.view(rows, 0, rowCount, units);
+                this.toHeads = toHeads;
+                this.fromHeads = toHeads == null ? null : toHeads.inverse();
                 dRows = input < 0 || !backward ? null : ctx.allocate(rowCount, units);
+                dInputRows = new ReshapedGradient(backend, rowCount, in);
                 // the kernel (in, units) is a 1x1 convolution's as it lies in memory; oneDNN runs a (positions, in)
                 // map through its convolution faster than through its inner product (see Dense)
                 Precision precision = ctx.precision();
@@ -372,7 +393,7 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
             }
 
             /** Projects this input and lays its rows out per head. */
-            void forward(Tensor heads, PermuteSpec toHeads) {
+            void forward(Tensor heads) {
                 if (pointwise != null) {
                     backend.conv2dInference(pointwise, pointwiseInput, pointwiseKernel, bias, null, rows);
                 } else {
@@ -394,14 +415,14 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
             }
 
             /** From the per-head gradient: this projection's weight gradients, and its input's into dInput if given. */
-            void backward(Tensor dHeads, PermuteSpec toHeads, Tensor dInput) {
+            void backward(Tensor dHeads, Tensor dInput) {
                 if (dKernel == null && dInput == null) {
                     return;
                 }
-                backend.permute(toHeads.inverse(), dHeads, dRows);
+                backend.permute(fromHeads, dHeads, dRows);
                 backwardWeights(input, dRows);
                 if (dInput != null) {
-                    backwardData(dRows, backend.view(dInput, 0, spec.batch(), spec.inFeatures()));
+                    backwardData(dRows, dInputRows.of(dInput));
                 }
             }
 

@@ -137,6 +137,23 @@ class OptimizedInferenceTest {
     }
 
     /**
+     * Attention takes the residual sum after it and the activation after that sum (folded in by the plan), on the 1x1
+     * convolution path and, in a cross-attention with a key of its own, without a bias; the plain plan's outputs.
+     */
+    @Test
+    void attentionTakesTheSumAndTheActivationAfterIt() {
+        dev.osprey.Input in = dev.osprey.Input.shape(6, 8);
+        SymbolicTensor x = new dev.osprey.layers.MultiHeadAttention(2, 4).apply(in, in);
+        x = new dev.osprey.layers.ReLU().apply(new Add().apply(x, in));
+        SymbolicTensor key = new dev.osprey.layers.Dense(5, Activation.TANH).apply(in);
+        SymbolicTensor y = new dev.osprey.layers.MultiHeadAttention(1, 3).useBias(false).apply(x, in, key);
+        y = new dev.osprey.layers.Activation("gelu").apply(new Add().apply(in, y));
+        SymbolicTensor out = new dev.osprey.layers.Dense(4).apply(new dev.osprey.layers.Flatten().apply(y));
+        assertEquals(2, compare("attention, sum, activation", new Graph(List.of(in), List.of(out)), Shape.of(6, 8)),
+                "both sums (and the ReLU and GELU after them) run in the attention's output projection");
+    }
+
+    /**
      * MobileNet's expansion and depthwise convolutions: stride 1 with "same" padding, and stride 2 behind PyTorch's
      * symmetric zero padding, each with folded BatchNorms and ReLU6, and a pair with the layers' own activations and
      * biases, run as one op; Keras' (0, 1) padding at stride 2 and a pointwise output read twice are not fused. The

@@ -38,7 +38,7 @@ final class AttentionPattern {
      * then three Slices of the last axis (query, key, value) whose bounds the graph computes from shapes.
      */
     record Packed(String input, String transposed, String projected, float[] kernel, float[] bias, List<NodeProto> slices,
-                  int heads, int dim) {
+                  int heads, int dim, NodeProto joined, NodeProto back) {
     }
 
     private final Function<String, NodeProto> producer;
@@ -67,7 +67,7 @@ final class AttentionPattern {
     /** The attention around this Softmax, or null where the ops around it are not attention's. */
     Match find(NodeProto softmax) {
         List<NodeProto> parts = new ArrayList<>();
-        if (softmax.getInputCount() != 1 || !lastAxis(softmax)) {
+        if (softmax.getInputCount() != 1 || !lastAxis(softmax, 4)) {
             return null;
         }
         NodeProto scores = sole(softmax.getInput(0), "MatMul", parts);
@@ -145,7 +145,7 @@ final class AttentionPattern {
      */
     Match findSequenceFirst(NodeProto softmax) {
         List<NodeProto> parts = new ArrayList<>();
-        if (softmax.getInputCount() != 1 || !lastAxis(softmax)) {
+        if (softmax.getInputCount() != 1 || !lastAxis(softmax, 3)) {
             return null;
         }
         NodeProto scores = soleReader(softmax.getInput(0), "MatMul", parts);
@@ -236,16 +236,17 @@ final class AttentionPattern {
         last = batchFirst;
         parts.remove(last);
         Packed packed = new Packed(transposed.getInput(0), transposed.getOutput(0), projected, kernel.asFloats(), bias,
-                List.of(q, k, v), width / dk, dk);
+                List.of(q, k, v), width / dk, dk, joined, back);
         return new Match(null, null, null, outKernel, outBias, out, null, parts, last, packed);
     }
 
     /**
      * The packed match with its three projections split out of in_proj, once the input's positions are known: each
-     * Slice must take the last axis's thirds in order (query, key, value), computed from the shapes. Throws where the
-     * bounds are not those.
+     * Slice must take the last axis's thirds in order (query, key, value), and the Reshapes must split the heads the
+     * scale says, join them and restore the rows, all computed from the shapes (at the batch size the graph fixes, or
+     * 0 for a dynamic one). Throws where they do not.
      */
-    Match resolve(Match m, int positions) throws OnnxImportException {
+    Match resolve(Match m, int positions, long fixedBatch) throws OnnxImportException {
         Packed p = m.packed();
         int width = width(p);
         java.util.Map<String, long[]> shapes = java.util.Map.of(p.input(), new long[] {TensorData.BATCH, positions,
@@ -276,8 +277,60 @@ final class AttentionPattern {
             float[] bias = java.util.Arrays.copyOfRange(p.bias(), i * width, (i + 1) * width);
             three[i] = new Projection(p.input(), kernel, bias, positions, width, p.heads(), p.dim());
         }
+        // the heads as the graph splits them: at the batch size the graph fixes, else at two batch sizes
+        for (long batch : fixedBatch > 0 ? new long[] {fixedBatch} : new long[] {2, 3}) {
+            java.util.Map<String, long[]> at = new java.util.HashMap<>();
+            at.put(p.input(), new long[] {batch, positions, width});
+            at.put(p.transposed(), new long[] {positions, batch, width});
+            at.put(p.projected(), new long[] {positions, batch, 3L * width});
+            for (NodeProto reshape : p.slices()) {
+                at.put(reshape.getInput(0), new long[] {positions, batch, width});
+            }
+            at.put(p.back().getInput(0), new long[] {positions * batch, m.outputFeatures()});
+            long[] heads = {positions, batch * p.heads(), p.dim()};
+            String scale = " (the scale 1/sqrt(" + p.dim() + ") says " + p.heads() + " heads of " + p.dim() + ")";
+            for (int i = 0; i < 3; i++) {
+                requireTarget(p.slices().get(i), at, heads, "the " + names[i] + " split into heads" + scale);
+            }
+            requireTarget(p.joined(), at, new long[] {positions * batch, width}, "the heads joined" + scale);
+            requireTarget(p.back(), at, new long[] {positions, batch, m.outputFeatures()}, "the output's rows");
+        }
         return new Match(three[0], three[1], three[2], m.outputKernel(), m.outputBias(), m.outputFeatures(),
                 new long[] {positions, m.outputFeatures()}, m.parts(), m.last(), null);
+    }
+
+    /** Throws unless the Reshape's target, folded from the given shapes, resolves to expected. */
+    private void requireTarget(NodeProto reshape, java.util.Map<String, long[]> shapes, long[] expected, String what)
+            throws OnnxImportException {
+        long[] target = reshape.getInputCount() == 2 ? evaluate(reshape.getInput(1), shapes) : null;
+        long[] resolved = target == null ? null : target.clone();
+        if (resolved != null) { // ONNX's 0 copies the input's dim, -1 takes what is left
+            long[] in = shapes.get(reshape.getInput(0));
+            long known = 1, total = 1;
+            int free = -1;
+            for (long d : in == null ? new long[0] : in) {
+                total *= d;
+            }
+            for (int i = 0; i < resolved.length; i++) {
+                if (resolved[i] == 0 && in != null && i < in.length) {
+                    resolved[i] = in[i];
+                }
+                if (resolved[i] == -1) {
+                    free = i;
+                } else {
+                    known *= resolved[i];
+                }
+            }
+            if (free >= 0 && in != null && known > 0) {
+                resolved[free] = total / known;
+            }
+        }
+        if (resolved == null || !java.util.Arrays.equals(resolved, expected)) {
+            throw new OnnxImportException("node '" + reshape.getName() + "' (Reshape): expected " + what + ", dims "
+                    + java.util.Arrays.toString(expected) + " at batch " + shapes.get(reshape.getInput(0))[1]
+                    + ", received " + (target == null ? "a shape Osprey cannot compute"
+                    : java.util.Arrays.toString(resolved)));
+        }
     }
 
     private static int width(Packed p) {
@@ -512,11 +565,14 @@ final class AttentionPattern {
         return false;
     }
 
-    /** Whether a Softmax of rank-4 scores runs over their last axis (by default from opset 13 on; 1 before). */
-    private boolean lastAxis(NodeProto softmax) {
+    /**
+     * Whether a Softmax of scores of this rank runs over their last axis alone (by default from opset 13 on; before,
+     * the default axis 1 flattens every axis after it).
+     */
+    private boolean lastAxis(NodeProto softmax, int rank) {
         for (onnx.Onnx.AttributeProto a : softmax.getAttributeList()) {
             if (a.getName().equals("axis")) {
-                return a.getI() == -1 || a.getI() == 3;
+                return a.getI() == -1 || a.getI() == rank - 1;
             }
         }
         return opset >= 13;

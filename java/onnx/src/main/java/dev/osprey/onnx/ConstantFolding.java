@@ -103,11 +103,11 @@ final class ConstantFolding {
         return TensorData.ofInts(dims, l);
     }
 
-    /** Element-wise equality (1 or 0) of two operands of one size or a scalar; the batch symbol equals only itself. */
+    /** Element-wise equality (1 or 0) of two operands of one shape or a scalar; the batch symbol equals only itself. */
     private static TensorData equal(NodeView n, TensorData a, TensorData b) throws OnnxImportException {
-        if (!(a.size() == b.size() || a.isScalarLike() || b.isScalarLike())) {
-            throw n.error("expected operands of one size or a scalar, received " + a.shapeString() + " and "
-                    + b.shapeString());
+        if (!(Arrays.equals(a.dims, b.dims) || a.isScalarLike() || b.isScalarLike())) {
+            throw n.error("expected operands of one shape or a scalar (broadcasting is not folded), received "
+                    + a.shapeString() + " and " + b.shapeString());
         }
         TensorData shape = a.size() >= b.size() ? a : b;
         long[] out = new long[shape.size()];
@@ -120,12 +120,14 @@ final class ConstantFolding {
         return TensorData.ofInts(shape.dims.clone(), out);
     }
 
-    /** Where(condition, x, y), each of one size (or a scalar): x where the condition holds, else y. */
+    /** Where(condition, x, y), each of one shape (or a scalar): x where the condition holds, else y. */
     private static TensorData where(NodeView n, TensorData c, TensorData x, TensorData y) throws OnnxImportException {
         int size = Math.max(c.size(), Math.max(x.size(), y.size()));
+        long[] dims = (c.size() == size ? c : x.size() == size ? x : y).dims;
         for (TensorData t : List.of(c, x, y)) {
-            if (t.size() != size && !t.isScalarLike()) {
-                throw n.error("expected operands of one size or scalars, received " + c.shapeString() + ", "
+            if (!Arrays.equals(t.dims, dims) && !t.isScalarLike()) {
+                throw n.error("expected operands of one shape or scalars (broadcasting is not folded), received "
+                        + c.shapeString() + ", "
                         + x.shapeString() + " and " + y.shapeString());
             }
         }

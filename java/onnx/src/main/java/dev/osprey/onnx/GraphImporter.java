@@ -1355,7 +1355,7 @@ final class GraphImporter {
                         + "tokens (N, T, E), received " + (x == null ? "no computed tensor"
                         : "ONNX shape (N, " + joinDims(x.onnxDims()) + ")"));
             }
-            m = attention.resolve(found, x.shape().dim(0));
+            m = attention.resolve(found, x.shape().dim(0), fixedBatch);
         }
         Value query = projectionInput(n, "query", m.query());
         Value value = projectionInput(n, "value", m.value());

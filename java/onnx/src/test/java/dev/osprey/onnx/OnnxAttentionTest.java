@@ -28,7 +28,8 @@ import org.junit.jupiter.api.io.TempDir;
  * Vision Transformers from ONNX as Osprey's own layers (the fixture's outputs are checked against PyTorch's in
  * OnnxFixturesTest, the export's against ONNX Runtime in OnnxExportTest): torchvision's written-out attention is one
  * MultiHeadAttention, its class token, position embedding and x[:, 0] are ClassToken, PositionEmbedding and
- * Cropping1D. Attention with another scale than 1/sqrt(key_dim) is refused rather than imported as a wrong layer.
+ * Cropping1D. Attention whose scale is not 1/sqrt of the head size its Reshapes split is refused rather than imported as
+ * a wrong layer.
  */
 class OnnxAttentionTest {
     @TempDir
@@ -84,8 +85,23 @@ class OnnxAttentionTest {
         assertTrue(e.getMessage().contains("MatMul"), e.getMessage());
     }
 
+    /**
+     * PyTorch's scale is divided out as sqrt(head size): with 3 (9 values a head) the width of 32 does not split, and
+     * with 2 (4 values a head, 8 heads) it would, but the graph's Reshapes split 2 heads of 16: both refused.
+     */
     @Test
     void torchvisionsAttentionWithAnotherScaleIsRefusedNotMisread() throws Exception {
+        OnnxImportException uneven = assertThrows(OnnxImportException.class,
+                () -> new OnnxImporter().device(Device.cpu()).importModel(withScale(3f)).close());
+        assertTrue(uneven.getMessage().contains("Transpose"), uneven.getMessage());
+        OnnxImportException otherHeads = assertThrows(OnnxImportException.class,
+                () -> new OnnxImporter().device(Device.cpu()).importModel(withScale(2f)).close());
+        assertTrue(otherHeads.getMessage().contains("split into heads") && otherHeads.getMessage().contains("8 heads of 4")
+                && otherHeads.getMessage().contains("[17, 4, 16]"), otherHeads.getMessage());
+    }
+
+    /** The vit_small fixture with its attention's query divided by this instead of sqrt(16). */
+    private Path withScale(float scale) throws Exception {
         ModelProto proto = OnnxImporter.parse(OnnxFixturesTest.fixture("vit_small").resolve("model.onnx"));
         var g = proto.getGraph().toBuilder();
         Map<String, NodeProto> producers = new java.util.HashMap<>();
@@ -99,16 +115,14 @@ class OnnxAttentionTest {
                     && dividend.getOpType().equals("Transpose")) { // the query's scaling, not shape arithmetic
                 int at = g.getNodeList().indexOf(divisor);
                 g.setNode(at, divisor.toBuilder().setAttribute(0, AttributeProto.newBuilder().setName("value")
-                        .setType(AttributeProto.AttributeType.TENSOR).setT(floatScalar("", 3f))).build()); // sqrt(16) = 4
+                        .setType(AttributeProto.AttributeType.TENSOR).setT(floatScalar("", scale))).build());
                 changed++;
             }
         }
         assertEquals(2, changed, "one scale per block");
-        Path tampered = dir.resolve("tampered-torchvision.onnx");
+        Path tampered = dir.resolve("tampered-torchvision-" + scale + ".onnx");
         Files.write(tampered, proto.toBuilder().setGraph(g).build().toByteArray());
-        OnnxImportException e = assertThrows(OnnxImportException.class,
-                () -> new OnnxImporter().device(Device.cpu()).importModel(tampered).close());
-        assertTrue(e.getMessage().contains("Transpose"), e.getMessage());
+        return tampered;
     }
 
     private static TensorProto floatScalar(String name, float v) {
