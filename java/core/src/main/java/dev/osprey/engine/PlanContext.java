@@ -134,6 +134,7 @@ public final class PlanContext {
     }
 
     private LayerScratch scratch;
+    private boolean scratchTaken;
 
     /** The memory the plan's layers share for values that live only while one of them runs. */
     void scratch(LayerScratch shared) {
@@ -146,6 +147,11 @@ public final class PlanContext {
      * intermediates); ask once, while planning. Where the plan shares none, tensors of their own.
      */
     public List<Tensor> scratch(int[]... shapes) {
+        if (scratchTaken) { // a second request would be laid over the first
+            throw new IllegalStateException("PlanContext.scratch: expected one request per layer for all its tensors, "
+                    + "received a second");
+        }
+        scratchTaken = true;
         if (scratch != null) {
             return scratch.take(shapes);
         }

@@ -1,0 +1,78 @@
+package dev.osprey.engine;
+
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.osprey.Input;
+import dev.osprey.Layer;
+import dev.osprey.Model;
+import dev.osprey.Models;
+import dev.osprey.Shape;
+import dev.osprey.SymbolicTensor;
+import dev.osprey.backend.Backend;
+import dev.osprey.backend.Device;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The scratch memory a plan's layers share (PlanContext.scratch): a Vision Transformer's inference plan holds its
+ * attention intermediates once, not once per block; a layer asking twice (which would lay its tensors over each other)
+ * is refused.
+ */
+class LayerScratchTest {
+    private static long inferencePlanBytes(int blocks, int batch) {
+        Backend backend = Device.cpu().backend();
+        try (Model m = Models.visionTransformer("ViT", Shape.of(32, 32, 3), 10, 4, 48, blocks, 3, 96);
+             Network network = new Network(new Graph(m.inputs(), m.outputs()), backend)) {
+            network.parameters().initialize(1);
+            network.inferencePlan(batch);
+            return network.planBytes();
+        }
+    }
+
+    @Test
+    void attentionIntermediatesAreHeldOncePerPlan() {
+        int batch = 8, tokens = 65, width = 48, heads = 3;
+        // one block's: the projection rows, the heads' q, k, v and context (before and after joining), the weights
+        long perBlock = 4L * (6L * batch * tokens * width + (long) batch * heads * tokens * tokens);
+        long one = inferencePlanBytes(1, batch);
+        long four = inferencePlanBytes(4, batch);
+        assertTrue(four - one < perBlock, "three more blocks added " + (four - one) + " bytes; their attention "
+                + "intermediates alone would be " + 3 * perBlock + " (" + perBlock + " a block)");
+    }
+
+    /** A layer that asks for scratch twice. */
+    static final class Greedy extends Layer {
+        @Override
+        public Shape outputShape(List<Shape> inputs) {
+            return single(inputs);
+        }
+
+        @Override
+        public LayerRun plan(PlanContext ctx) {
+            ctx.scratch(new int[] {4});
+            ctx.scratch(new int[] {4});
+            return LayerRun.passThrough(ctx.input());
+        }
+
+        @Override
+        protected Map<String, Object> layerConfig() {
+            return Map.of();
+        }
+    }
+
+    @Test
+    void aLayerAskingTwiceIsRefused() {
+        Input in = Input.shape(3);
+        SymbolicTensor out = new Greedy().apply(in);
+        try (Network network = new Network(new Graph(List.of(in), List.of(out)), Device.cpu().backend())) {
+            RuntimeException e = assertThrows(RuntimeException.class, () -> network.inferencePlan(2));
+            Throwable cause = e;
+            while (cause.getCause() != null && !cause.getMessage().contains("one request per layer")) {
+                cause = cause.getCause();
+            }
+            assertTrue(cause.getMessage().contains("one request per layer"), e.toString());
+        }
+    }
+}
