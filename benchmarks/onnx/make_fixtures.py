@@ -62,10 +62,12 @@ def write_tensor(path, arr, name):
         f.write(onnx.numpy_helper.from_array(arr, name).SerializeToString())
 
 
-def export_fixture(model, example_input, out_dir, opset=OPSET, export_without_grad=True):
+def export_fixture(model, example_input, out_dir, opset=OPSET, export_without_grad=True, dynamic_batch=True):
     """Export model to out_dir/model.onnx and write one test data set for example_input. export_without_grad=False
     exports with autograd on, as a plain torch.onnx.export call does: under no_grad, eval-mode
-    nn.MultiheadAttention takes a fused fast path that torch 1.13 cannot export."""
+    nn.MultiheadAttention takes a fused fast path that torch 1.13 cannot export. dynamic_batch=False fixes the batch
+    at the example's, so the exporter writes shapes it would compute as constants (as torchvision exports do by
+    default)."""
     os.makedirs(os.path.join(out_dir, "test_data_set_0"), exist_ok=True)
     model = model.eval()
     model_path = os.path.join(out_dir, "model.onnx")
@@ -79,7 +81,7 @@ def export_fixture(model, example_input, out_dir, opset=OPSET, export_without_gr
             training=torch.onnx.TrainingMode.PRESERVE,
             input_names=["input"],
             output_names=["output"],
-            dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+            dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}} if dynamic_batch else None,
         )
         output = model(example_input).detach()
     onnx.checker.check_model(onnx.load(model_path))
@@ -297,6 +299,15 @@ def make_vit_small(out_dir):
                    export_without_grad=False)
 
 
+def make_vit_small_static(out_dir):
+    """vit_small exported for its batch of 3 only: the attention's Reshape targets are constants that hold the batch
+    (3 * 2 heads), as a plain torch.onnx.export of torchvision's ViT writes them."""
+    seed_all(SEED)
+    gen = torch.Generator().manual_seed(SEED + 1)
+    export_fixture(small_vit(), torch.randn(3, 3, 32, 32, generator=gen), out_dir, opset=14,
+                   export_without_grad=False, dynamic_batch=False)
+
+
 def make_resnet18(out_dir):
     seed_all(SEED)
     model = torchvision.models.resnet18()  # random weights, 1000 classes
@@ -310,6 +321,7 @@ FIXTURES = {
     "convnext_small": make_convnext_small,
     "convnext_small_op14": make_convnext_small_op14,
     "vit_small": make_vit_small,
+    "vit_small_static": make_vit_small_static,
 }
 
 

@@ -60,6 +60,24 @@ class OnnxAttentionTest {
         }
     }
 
+    /**
+     * An export for a fixed batch (vit_small_static: batch 3, as a plain torch.onnx.export writes torchvision's ViT):
+     * its attention's Reshape targets are constants holding 3 * 2 heads, checked at that batch size; the import predicts
+     * what the dynamic export's does, for any batch.
+     */
+    @Test
+    void aFixedBatchExportImportsTheSameAttention() throws Exception {
+        dev.osprey.NDArray x = OnnxExportTest.random(new java.util.Random(4), new int[] {5, 32, 32, 3}, 1f);
+        try (Model dynamic = new OnnxImporter().device(Device.cpu())
+                .importModel(OnnxFixturesTest.fixture("vit_small").resolve("model.onnx"));
+             Model fixed = new OnnxImporter().device(Device.cpu())
+                .importModel(OnnxFixturesTest.fixture("vit_small_static").resolve("model.onnx"))) {
+            assertEquals(2, layerCounts(fixed).get("MultiHeadAttention"));
+            org.junit.jupiter.api.Assertions.assertArrayEquals(dynamic.predict(x).data(), fixed.predict(x).data(),
+                    1e-6f);
+        }
+    }
+
     @Test
     void ospreysExportedAttentionWithAnotherScaleIsRefusedNotMisread() throws Exception {
         Path file = dir.resolve("vit.onnx");

@@ -25,7 +25,7 @@ class OnnxFixturesTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"fmnist_cnn", "resnet_small", "mobilenet_v2", "convnext_small", "convnext_small_op14",
-            "vit_small"})
+            "vit_small", "vit_small_static"})
     void predictsPyTorchsOutputs(String name) throws Exception {
         Path dir = fixture(name);
         try (Model model = new OnnxImporter().device(Device.cpu()).importModel(dir.resolve("model.onnx"))) {
