@@ -64,6 +64,24 @@ final class AttentionPattern {
         this.consumers = consumers;
     }
 
+    /** Why the last search for attention around a Softmax came to nothing, where a check could say; else null. */
+    private String reason;
+
+    /** Why the searches since {@link #forget} found no attention, where a check could say; else null. */
+    String reason() {
+        return reason;
+    }
+
+    /** Starts the searches around another Softmax. */
+    void forget() {
+        reason = null;
+    }
+
+    private Match miss(String why) {
+        reason = why;
+        return null;
+    }
+
     /** The attention around this Softmax, or null where the ops around it are not attention's. */
     Match find(NodeProto softmax) {
         List<NodeProto> parts = new ArrayList<>();
@@ -88,7 +106,8 @@ final class AttentionPattern {
         }
         double expected = scaling.getOpType().equals("Mul") ? 1 / Math.sqrt(query.dim()) : Math.sqrt(query.dim());
         if (Math.abs(scale - expected) > 1e-5 * expected) {
-            return null;
+            return miss("its query is " + (scaling.getOpType().equals("Mul") ? "multiplied" : "divided") + " by "
+                    + scale + ", where heads of " + query.dim() + " values take " + (float) expected);
         }
         NodeProto context = onlyConsumer(softmax.getOutput(0), "MatMul");
         if (context == null || !context.getInput(0).equals(softmax.getOutput(0))) {
@@ -190,7 +209,9 @@ final class AttentionPattern {
         double dim = scaling.getOpType().equals("Div") ? scale * (double) scale : 1 / (scale * (double) scale);
         int dk = (int) Math.round(dim);
         if (dk < 1 || Math.abs(dim - dk) > 1e-3 * dk || width % dk != 0) {
-            return null;
+            return miss("its query is " + (scaling.getOpType().equals("Mul") ? "multiplied" : "divided") + " by "
+                    + scale + ", which makes heads of " + (float) dim + " values: not a whole number dividing its width "
+                    + width);
         }
         NodeProto rows = onlyNonShapeReader(context.getOutput(0), "Transpose");
         NodeProto joined = rows == null || !perm(rows, 1, 0, 2) ? null : onlyNonShapeReader(rows.getOutput(0), "Reshape");

@@ -82,6 +82,9 @@ final class GraphImporter {
      * (a Concat's first input) or a position embedding (an Add's input), by value name.
      */
     private final Map<String, TensorData> perSampleConstants = new HashMap<>();
+    /** Why the first Softmax over a product of two computed tensors was not read as attention, or null. */
+    private String attentionMiss;
+
     /** Finds attention written out in ops, and splits PyTorch's packed projections once shapes are known. */
     private AttentionPattern attention;
     /** The last node of a multi-head attention written out in ops -> what it computes. */
@@ -143,10 +146,11 @@ final class GraphImporter {
             } catch (OnnxImportException e) { // with the graph's other unmapped ops, where the refusal has not named them
                 String others = e.getMessage().contains("which Osprey does not map either") ? ""
                         : othersUnmapped(n.getOpType());
-                if (others.isEmpty()) {
+                String why = attentionMiss == null ? "" : "; " + attentionMiss;
+                if (others.isEmpty() && why.isEmpty()) {
                     throw e;
                 }
-                throw new OnnxImportException(e.getMessage() + others, e);
+                throw new OnnxImportException(e.getMessage() + others + why, e);
             }
         }
         List<SymbolicTensor> outs = new ArrayList<>();
@@ -190,11 +194,18 @@ final class GraphImporter {
                 this::consumers, opset, modelDir);
         for (NodeProto n : graph.getNodeList()) {
             if (n.getOpType().equals("Softmax")) {
+                attention.forget();
                 AttentionPattern.Match found = attention.find(n);
                 AttentionPattern.Match m = found != null ? found : attention.findSequenceFirst(n);
                 if (m != null && m.parts().stream().noneMatch(attentionParts::contains)) {
                     attentionParts.addAll(m.parts());
                     attentionEnds.put(m.last(), m);
+                } else if (m == null && attentionMiss == null && productOfComputedTensors(n.getInput(0))) {
+                    attentionMiss = "the Softmax '" + n.getName() + "' reads a product of two computed tensors, as "
+                            + "attention's does, but was not read as attention: " + (attention.reason() != null
+                            ? attention.reason() : "the ops around it differ from the forms Osprey reads (its own "
+                            + "export, batch first; torch 1.13's nn.MultiheadAttention, sequence first with a packed "
+                            + "in_proj)");
                 }
             }
             if (n.getOpType().equals("Add") && n.getInputCount() == 2) {
@@ -228,6 +239,13 @@ final class GraphImporter {
         if (!attentionEnds.isEmpty()) {
             skipShapeArithmeticOfAttention();
         }
+    }
+
+    /** Whether value is a MatMul of two tensors the model computes (attention's scores are). */
+    private boolean productOfComputedTensors(String value) {
+        NodeProto p = producers.get(value);
+        return p != null && p.getOpType().equals("MatMul") && p.getInputCount() == 2
+                && !isConstantName(p.getInput(0)) && !isConstantName(p.getInput(1));
     }
 
     /**
