@@ -90,8 +90,9 @@ final class BenchCommand implements Callable<Integer> {
         for (Device device : devices) {
             System.out.println("measuring " + device + " ...");
             try (Model model = model(device)) {
-                ModelBenchmark.Batches batches = ModelBenchmark.Batches.forInput(model.inputShape());
-                NDArray[] data = data(model, batches);
+                ModelBenchmark.Batches sizes = ModelBenchmark.Batches.forInput(model.inputShape());
+                NDArray[] data = data(model, sizes);
+                ModelBenchmark.Batches batches = fitting(model, data, sizes);
                 results.add(ModelBenchmark.run(model, data[0], data[1], seconds, batches));
                 for (dev.osprey.Precision precision : extra) {
                     precisionRows.add(inferenceRow(model, data[0], device, precision, batches.inference()));
@@ -138,6 +139,24 @@ final class BenchCommand implements Callable<Integer> {
     private LayerProfile forAboutSeconds(java.util.function.IntFunction<LayerProfile> profile) {
         LayerProfile probe = profile.apply(1);
         return profile.apply((int) Math.max(2, Math.min(10_000, seconds * 1000 / Math.max(probe.wallMs(), 1e-3))));
+    }
+
+    /**
+     * The batch sizes whose training plans fit a third of this machine's memory (ViT-Tiny at 32x32 holds about 18 MB an
+     * image: batch 1024 would take 18 GB), saying which were left out and why.
+     */
+    private static ModelBenchmark.Batches fitting(Model model, NDArray[] data, ModelBenchmark.Batches sizes) {
+        long perImage = ModelBenchmark.trainingBytesPerImage(model, data[0], data[1], sizes);
+        long budget = ModelBenchmark.memoryBudget();
+        ModelBenchmark.Batches kept = sizes.within(perImage, budget);
+        for (int b : sizes.training()) {
+            if (!kept.training().contains(b)) {
+                System.out.printf(Locale.ROOT, "training batch %d left out: its plan would hold about %.1f GB "
+                        + "(%.1f MB an image), over %.1f GB (a third of this machine's memory)%n", b,
+                        b * (double) perImage / 1e9, perImage / 1e6, budget / 1e9);
+            }
+        }
+        return kept;
     }
 
     /** Inference images/s at this batch size and batch-1 latency in another precision, as one printed line. */

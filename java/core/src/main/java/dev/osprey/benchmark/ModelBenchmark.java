@@ -51,6 +51,20 @@ public final class ModelBenchmark {
             return pixels <= 64 * 64 ? SMALL_IMAGES : LARGE_IMAGES;
         }
 
+        /**
+         * These batch sizes without the training sizes whose plans would hold more than budget bytes at bytesPerImage
+         * (a transformer's activations take far more memory an image than a CNN's); the smallest is always kept.
+         */
+        public Batches within(long bytesPerImage, long budget) {
+            List<Integer> kept = new java.util.ArrayList<>();
+            for (int b : training) {
+                if (kept.isEmpty() || (double) b * bytesPerImage <= budget) {
+                    kept.add(b);
+                }
+            }
+            return new Batches(kept, inference);
+        }
+
         /** The largest batch measured: data for a benchmark needs at least this many images. */
         public int largest() {
             return Math.max(training.get(training.size() - 1), inference);
@@ -121,6 +135,27 @@ public final class ModelBenchmark {
     }
 
     private ModelBenchmark() {
+    }
+
+    /**
+     * Bytes a training plan of this compiled model holds per image of batch: one step at the smallest training batch
+     * size, its plans' memory over that size (fixed costs included, so an overestimate). The plans are released after.
+     */
+    public static long trainingBytesPerImage(Model model, NDArray x, NDArray y, Batches batches) {
+        int batch = Math.min(batches.training().get(0), x.rows());
+        model.releasePlans();
+        model.trainOnBatch(x.slice(0, batch), y.slice(0, batch));
+        long bytes = model.planBytes();
+        model.releasePlans();
+        return (bytes + batch - 1) / batch;
+    }
+
+    /** A third of this machine's memory: what a benchmark's training plans may hold. */
+    public static long memoryBudget() {
+        java.lang.management.OperatingSystemMXBean os = java.lang.management.ManagementFactory
+                .getOperatingSystemMXBean();
+        long total = os instanceof com.sun.management.OperatingSystemMXBean sun ? sun.getTotalMemorySize() : 0;
+        return total > 0 ? total / 3 : 4L << 30;
     }
 
     /** Measures a compiled model at its input shape's batch sizes, on data of that shape (labels as class numbers). */

@@ -2,6 +2,7 @@ package dev.osprey.benchmark;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.osprey.Shape;
 import java.util.List;
@@ -24,6 +25,20 @@ class ModelBenchmarkBatchesTest {
         assertThrows(IllegalArgumentException.class, () -> new ModelBenchmark.Batches(List.of(), 8));
         assertThrows(IllegalArgumentException.class, () -> new ModelBenchmark.Batches(List.of(16, 8), 8));
         assertThrows(IllegalArgumentException.class, () -> new ModelBenchmark.Batches(List.of(8), 0));
+    }
+
+    /**
+     * Training sizes whose plans would pass the memory budget are left out (ViT-Tiny at 32x32 holds about 18 MB an
+     * image: at 1024 its plan took 18 GB and osprey bench was killed on a 24 GB machine); the smallest stays.
+     */
+    @Test
+    void trainingSizesOverTheMemoryBudgetAreLeftOut() {
+        ModelBenchmark.Batches small = ModelBenchmark.Batches.SMALL_IMAGES;
+        long vitTiny = 18_100_000L, budget = 8L << 30;
+        assertEquals(new ModelBenchmark.Batches(List.of(32, 256), 256), small.within(vitTiny, budget));
+        assertEquals(small, small.within(200_000L, budget), "a CNN's 0.2 MB an image keeps every size");
+        assertEquals(List.of(32), small.within(1L << 30, budget).training(), "the smallest is always measured");
+        assertTrue(ModelBenchmark.memoryBudget() > 0);
     }
 
     @Test
