@@ -217,12 +217,21 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
             int outputUnits = outputFeatures(ctx.inputShapes().get(0));
             // the projections' rows and the heads' context before it is joined live only during the forward pass:
             // memory every layer of the plan shares; so do the rest where no backward reads them (inference)
+            // (the backward's own temporaries too: a layer's backward runs alone, after every forward)
             int projectedRows = Math.max(batch * tq * h * keyDim, batch * tv * h * Math.max(keyDim, valueDim));
             boolean keeps = ctx.backward();
             int[][] shapes = {{projectedRows}, {items, tq, valueDim}, {items, tq, keyDim}, {items, tv, keyDim},
                     {items, tv, valueDim}, {items * tq, tv}, {batch * tq, h * valueDim}};
-            List<Tensor> scratch = ctx.scratch(keeps ? java.util.Arrays.copyOf(shapes, 2) : shapes);
+            int[][] backwardShapes = {{projectedRows}, {batch * tq, h * valueDim}, {items, tq, valueDim},
+                    {items * tq, tv}, {items, tq, keyDim}, {items, tv, keyDim}, {items, tv, valueDim},
+                    {batch * tv, features(ctx.inputShapes().get(1))}};
+            int[][] request = keeps ? new int[][] {shapes[0], shapes[1], backwardShapes[0], backwardShapes[1],
+                    backwardShapes[2], backwardShapes[3], backwardShapes[4], backwardShapes[5], backwardShapes[6],
+                    backwardShapes[7]} : shapes;
+            List<Tensor> scratch = ctx.scratch(request);
             Tensor rows = scratch.get(0), contextHeads = scratch.get(1);
+            // the backward's: the projections' row gradients (one at a time), then as named below
+            Tensor dProjectedRows = keeps ? scratch.get(2) : null;
             Tensor qh = keeps ? ctx.allocate(shapes[2]) : scratch.get(2);
             Tensor kh = keeps ? ctx.allocate(shapes[3]) : scratch.get(3);
             Tensor vh = keeps ? ctx.allocate(shapes[4]) : scratch.get(4);
@@ -233,10 +242,12 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
             PermuteSpec keyHeads = PermuteSpec.of(batch, new int[] {tv, h, keyDim}, new int[] {1, 0, 2});
             PermuteSpec valueHeads = PermuteSpec.of(batch, new int[] {tv, h, valueDim}, new int[] {1, 0, 2});
             PermuteSpec contextRows = PermuteSpec.of(batch, new int[] {h, tq, valueDim}, new int[] {1, 0, 2});
-            Projection query = new Projection("query", 0, tq, h * keyDim, rows, queryHeads, null);
-            Projection key = new Projection("key", keyIsValue ? 1 : 2, tv, h * keyDim, rows, keyHeads, null);
-            Projection value = new Projection("value", 1, tv, h * valueDim, rows, valueHeads, null);
-            Projection output = new Projection("attention_output", -1, tq, outputUnits, null, null, ctx.residual());
+            Projection query = new Projection("query", 0, tq, h * keyDim, rows, dProjectedRows, queryHeads, null);
+            Projection key = new Projection("key", keyIsValue ? 1 : 2, tv, h * keyDim, rows, dProjectedRows, keyHeads,
+                    null);
+            Projection value = new Projection("value", 1, tv, h * valueDim, rows, dProjectedRows, valueHeads, null);
+            Projection output = new Projection("attention_output", -1, tq, outputUnits, null, null, null,
+                    ctx.residual());
             BatchMatMulSpec scores = new BatchMatMulSpec(items, tq, tv, keyDim, false, true);   // Q . K^T
             BatchMatMulSpec mix = new BatchMatMulSpec(items, tq, valueDim, tv, false, false);  // W . V
             float scale = (float) (1 / Math.sqrt(keyDim));
@@ -273,11 +284,8 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
                 }, LayerRun.gradients(new Tensor[ctx.inputShapes().size()]));
             }
 
-            Tensor dContext = ctx.allocate(batch * tq, h * valueDim);
-            Tensor dContextHeads = ctx.allocate(items, tq, valueDim);
-            Tensor dWeights = ctx.allocate(items * tq, tv);
-            Tensor dqh = ctx.allocate(items, tq, keyDim), dkh = ctx.allocate(items, tv, keyDim);
-            Tensor dvh = ctx.allocate(items, tv, valueDim);
+            Tensor dContext = scratch.get(3), dContextHeads = scratch.get(4), dWeights = scratch.get(5);
+            Tensor dqh = scratch.get(6), dkh = scratch.get(7), dvh = scratch.get(8);
             ReshapedGradient dOutRows = new ReshapedGradient(backend, batch * tq, output.spec.units());
             BatchMatMulSpec dWeightsSpec = new BatchMatMulSpec(items, tq, tv, valueDim, false, true); // dC . V^T
             BatchMatMulSpec dValueSpec = new BatchMatMulSpec(items, tv, valueDim, tq, true, false);   // W^T . dC
@@ -287,8 +295,7 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
             for (int i = 0; i < inputGradients.length; i++) {
                 inputGradients[i] = ctx.needsInputGradient(i) ? ctx.allocateInputGradient(i) : null;
             }
-            Tensor keyIntoValue = keyIsValue && inputGradients[1] != null ? ctx.allocate(batch * tv,
-                    features(ctx.inputShapes().get(1))) : null;
+            Tensor keyIntoValue = keyIsValue && inputGradients[1] != null ? scratch.get(9) : null;
             PermuteSpec contextHeadsBack = contextRows.inverse();
 
             LayerRun.Backward backward = dOut -> {
@@ -343,12 +350,13 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
             final Tensor pointwiseInput;
 
             /**
-             * input -1 is the output projection, which reads the heads' concatenated context (and then rows and
-             * toHeads are null); rows: the memory its output rows go to (a view of it is taken); toHeads: how they are
-             * laid out per head; residual: what the output projection adds (an Add the plan folded into it), or null.
+             * input -1 is the output projection, which reads the heads' concatenated context (and then rows, dRows and
+             * toHeads are null); rows and dRows: the memory its output rows and (in training) their gradient go to
+             * (views of them are taken); toHeads: how they are laid out per head; residual: what the output
+             * projection adds (an Add the plan folded into it), or null.
              */
-            Projection(String name, int input, int positions, int units, Tensor rows, PermuteSpec toHeads,
-                       Tensor residual) {
+            Projection(String name, int input, int positions, int units, Tensor rows, Tensor dRows,
+                       PermuteSpec toHeads, Tensor residual) {
                 int in = input < 0 ? numHeads * valueDim : features(ctx.inputShapes().get(input));
                 int rowCount = Math.multiplyExact(batch, positions);
                 this.residual = residual == null ? null : backend.view(residual, 0, rowCount, units);
@@ -370,7 +378,7 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
                 this.rows = rows == null ? null : backend.view(rows, 0, rowCount, units);
                 this.toHeads = toHeads;
                 this.fromHeads = toHeads == null ? null : toHeads.inverse();
-                dRows = input < 0 || !backward ? null : ctx.allocate(rowCount, units);
+                this.dRows = dRows == null ? null : backend.view(dRows, 0, rowCount, units);
                 dInputRows = new ReshapedGradient(backend, rowCount, in);
                 // the kernel (in, units) is a 1x1 convolution's as it lies in memory; oneDNN runs a (positions, in)
                 // map through its convolution faster than through its inner product (see Dense)

@@ -191,6 +191,12 @@ class GraphGradientTest {
                     SymbolicTensor middle = new Flatten().apply(new dev.osprey.layers.Cropping1D(2, 1).apply(x));
                     return new SymbolicTensor[] {in, new Dense(CLASSES).apply(new Concatenate().apply(token, middle))};
                 })),
+                Arguments.of(new Case("two Vision Transformer blocks, their attention's temporaries in one scratch "
+                        + "arena", () -> {
+                    dev.osprey.Model vit = dev.osprey.Models.visionTransformer("ViT", dev.osprey.Shape.of(4, 4, 2),
+                            CLASSES, 2, 6, 2, 3, 8);
+                    return new SymbolicTensor[] {vit.inputs().get(0), vit.outputs().get(0)};
+                })),
                 Arguments.of(new Case("ShuffleNet's unit: channel split, a branch, concatenate, channel shuffle",
                         () -> {
                     Input in = Input.shape(3, 3, 4);
