@@ -51,7 +51,12 @@ public final class ClassToken extends Layer implements dev.osprey.engine.Fusion.
         int rest = ctx.inputShape().size();
         Tensor gradient = ctx.backward() ? ctx.gradient("class_token") : null;
         RowBroadcast token = new RowBroadcast(ctx, ctx.param("class_token"), gradient, features);
-        Tensor tokenRows = ctx.allocate(batch, features);
+        Tensor dInput = ctx.backward() && ctx.needsInputGradient(0) ? ctx.allocateInputGradient(0) : null;
+        // the token's rows, their gradient and (where the input's gradient is not wanted) the rest of the gradient the
+        // split writes live only within this layer's run: memory the plan's layers share
+        List<Tensor> scratch = ctx.scratch(new int[] {batch, features}, new int[] {batch, features},
+                new int[] {batch, ctx.backward() && dInput == null ? rest : 1});
+        Tensor tokenRows = scratch.get(0);
         Tensor output = ctx.allocateOutput();
         List<Tensor> parts = List.of(tokenRows, backend.view(ctx.input(), 0, batch, rest));
         Tensor whole = backend.view(output, 0, batch, features + rest);
@@ -63,10 +68,8 @@ public final class ClassToken extends Layer implements dev.osprey.engine.Fusion.
                 throw new IllegalStateException(describe() + ": an inference plan has no backward pass");
             }, LayerRun.gradients((Tensor) null));
         }
-        Tensor dInput = ctx.needsInputGradient(0) ? ctx.allocateInputGradient(0) : null;
-        Tensor dTokenRows = ctx.allocate(batch, features);
-        // the split writes every part: where the input's gradient is not wanted, scratch takes it
-        Tensor dRest = dInput != null ? backend.view(dInput, 0, batch, rest) : ctx.allocate(batch, rest);
+        Tensor dTokenRows = scratch.get(1);
+        Tensor dRest = dInput != null ? backend.view(dInput, 0, batch, rest) : scratch.get(2);
         List<Tensor> dParts = List.of(dTokenRows, dRest);
         ReshapedGradient dWhole = new ReshapedGradient(backend, batch, features + rest);
         return LayerRun.of(output, seed -> {

@@ -49,9 +49,12 @@ public final class Cropping1D extends Layer implements dev.osprey.engine.Fusion.
         int kept = ctx.outputShape().size();
         Tensor output = ctx.allocateOutput();
         Tensor whole = backend.view(ctx.input(), 0, batch, ctx.inputShape().size());
-        // the dropped rows: scratch the forward's split writes, zeros the backward's concatenation reads
-        Tensor before = start == 0 ? null : ctx.allocate(batch, start * features);
-        Tensor after = end == 0 ? null : ctx.allocate(batch, end * features);
+        // the dropped rows live only within this layer's run (the forward's split writes them, the backward zeroes them
+        // for its concatenation): memory the plan's layers share
+        List<Tensor> dropped = ctx.scratch(new int[] {batch, Math.max(1, start) * features},
+                new int[] {batch, Math.max(1, end) * features});
+        Tensor before = start == 0 ? null : dropped.get(0);
+        Tensor after = end == 0 ? null : dropped.get(1);
         List<Tensor> parts = parts(before, backend.view(output, 0, batch, kept), after);
         Tensor dInput = ctx.backward() && ctx.needsInputGradient(0) ? ctx.allocateInputGradient(0) : null;
         Tensor dWhole = dInput == null ? null : backend.view(dInput, 0, batch, ctx.inputShape().size());

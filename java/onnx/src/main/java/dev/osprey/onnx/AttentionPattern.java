@@ -34,11 +34,12 @@ final class AttentionPattern {
     }
 
     /**
-     * PyTorch's packed in_proj: input (N, T, E) transposed to (T, N, E), one MatMul by kernel (E, 3E) and bias (3E),
+     * PyTorch's packed in_proj: input (N, T, E) transposed to (T, N, E), one MatMul by kernel (E, 3E) and bias (3E) (E is
+     * the width),
      * then three Slices of the last axis (query, key, value) whose bounds the graph computes from shapes.
      */
     record Packed(String input, String transposed, String projected, float[] kernel, float[] bias, List<NodeProto> slices,
-                  int heads, int dim, NodeProto joined, NodeProto back) {
+                  int width, int heads, int dim, NodeProto joined, NodeProto back) {
     }
 
     private final Function<String, NodeProto> producer;
@@ -257,7 +258,7 @@ final class AttentionPattern {
         last = batchFirst;
         parts.remove(last);
         Packed packed = new Packed(transposed.getInput(0), transposed.getOutput(0), projected, kernel.asFloats(), bias,
-                List.of(q, k, v), width / dk, dk, joined, back);
+                List.of(q, k, v), width, width / dk, dk, joined, back);
         return new Match(null, null, null, outKernel, outBias, out, null, parts, last, packed);
     }
 
@@ -269,7 +270,7 @@ final class AttentionPattern {
      */
     Match resolve(Match m, int positions, long fixedBatch) throws OnnxImportException {
         Packed p = m.packed();
-        int width = width(p);
+        int width = p.width();
         java.util.Map<String, long[]> shapes = java.util.Map.of(p.input(), new long[] {TensorData.BATCH, positions,
                 width}, p.transposed(), new long[] {positions, TensorData.BATCH, width}, p.projected(),
                 new long[] {positions, TensorData.BATCH, 3L * width});
@@ -352,10 +353,6 @@ final class AttentionPattern {
                     + ", received " + (target == null ? "a shape Osprey cannot compute"
                     : java.util.Arrays.toString(resolved)));
         }
-    }
-
-    private static int width(Packed p) {
-        return (int) Math.round(Math.sqrt(p.kernel().length / 3.0));
     }
 
     /** A value's integers, folding the shape arithmetic that computes it from the given values' shapes; or null. */

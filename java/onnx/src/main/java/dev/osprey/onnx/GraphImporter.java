@@ -58,6 +58,8 @@ final class GraphImporter {
     private final Map<String, Input> inputs = new HashMap<>();
     private final Map<String, Integer> uses = new HashMap<>();
     private final Map<String, NodeProto> producers = new HashMap<>();
+    /** The nodes reading each value, each once, in graph order. */
+    private final Map<String, List<NodeProto>> readers = new HashMap<>();
     private final Set<String> layerNames = new HashSet<>();
     /** The batch size graph inputs fix (0: dynamic): a Reshape target may name it instead of 0 or -1. */
     private long fixedBatch;
@@ -131,6 +133,10 @@ final class GraphImporter {
         for (NodeProto n : graph.getNodeList()) {
             for (String in : n.getInputList()) {
                 uses.merge(in, 1, Integer::sum);
+                List<NodeProto> r = readers.computeIfAbsent(in, k -> new ArrayList<>());
+                if (r.isEmpty() || r.get(r.size() - 1) != n) { // a node reading a value twice is listed once
+                    r.add(n);
+                }
             }
             for (String out : n.getOutputList()) {
                 producers.put(out, n);
@@ -264,12 +270,6 @@ final class GraphImporter {
         }
         Set<String> graphOutputs = new HashSet<>();
         graph.getOutputList().forEach(o -> graphOutputs.add(o.getName()));
-        Map<String, List<NodeProto>> readers = new HashMap<>();
-        for (NodeProto n : graph.getNodeList()) {
-            for (String in : n.getInputList()) {
-                readers.computeIfAbsent(in, k -> new ArrayList<>()).add(n);
-            }
-        }
         boolean grew = true;
         while (grew) {
             grew = false;
@@ -438,13 +438,7 @@ final class GraphImporter {
 
     /** The nodes that read value, each once. */
     private List<NodeProto> consumers(String value) {
-        List<NodeProto> readers = new ArrayList<>();
-        for (NodeProto node : graph.getNodeList()) {
-            if (node.getInputList().contains(value)) {
-                readers.add(node);
-            }
-        }
-        return readers;
+        return readers.getOrDefault(value, List.of());
     }
 
     /** The one node that reads value, where it is a two-input op of this type; else null. */
@@ -1859,15 +1853,8 @@ final class GraphImporter {
 
     /** The one node that reads value (and nothing else does, the graph's outputs included), or null. */
     private NodeProto onlyConsumer(String value) {
-        if (uses.getOrDefault(value, 0) != 1) {
-            return null;
-        }
-        for (NodeProto node : graph.getNodeList()) {
-            if (node.getInputList().contains(value)) {
-                return node;
-            }
-        }
-        return null;
+        List<NodeProto> r = consumers(value);
+        return uses.getOrDefault(value, 0) == 1 && r.size() == 1 ? r.get(0) : null;
     }
 
     private final Set<NodeProto> shuffleParts = new HashSet<>();
