@@ -229,14 +229,28 @@ public final class Checks {
         }
     }
 
-    /** Backend.batchMatMul's arguments: a, b and c each of its size, c neither a nor b. */
+    /**
+     * Backend.batchMatMul's arguments: a, b and c each of its size where its items are packed, else holding at least
+     * what its layout reaches; c neither a nor b.
+     */
     public static void batchMatMul(BatchMatMulSpec s, Tensor a, Tensor b, Tensor c) {
-        expect("batchMatMul a", a, s.aShape());
-        expect("batchMatMul b", b, s.bShape());
-        expect("batchMatMul c", c, s.cShape());
+        matMulOperand("batchMatMul a", a, s.aLayout(), s.aShape(), s.aExtent(), s.heads());
+        matMulOperand("batchMatMul b", b, s.bLayout(), s.bShape(), s.bExtent(), s.heads());
+        matMulOperand("batchMatMul c", c, s.cLayout(), s.cShape(), s.cExtent(), s.heads());
         if (c == a || c == b) {
             throw new IllegalArgumentException("batchMatMul: expected c to be a tensor of its own, received c the same "
                     + "tensor as " + (c == a ? "a" : "b"));
+        }
+    }
+
+    private static void matMulOperand(String what, Tensor t, BatchMatMulSpec.Layout layout, int[] packedShape,
+                                      long extent, int heads) {
+        if (layout.isPacked(heads, packedShape[1], packedShape[2])) {
+            expect(what, t, packedShape);
+        } else if (t == null || t.size() < extent) {
+            throw new IllegalArgumentException(what + ": expected at least " + extent + " values for " + packedShape[0]
+                    + " matrices of " + packedShape[1] + "x" + packedShape[2] + " laid out as " + layout + ", received "
+                    + (t == null ? "null" : Tensor.describe(t.shape())));
         }
     }
 

@@ -769,6 +769,65 @@ abstract class BackendContractTest {
         assertClose("batched matmul " + s, ReferenceOps.batchMatMul(s, a, b), download(c), tolerance);
     }
 
+    /**
+     * Attention's products as its layer runs them, each head's matrix read and written inside (positions, heads, dim)
+     * rows (BatchMatMulSpec.Layout.interleaved); the last reads the key from the same packed rows as the query, at a
+     * later column (a view). {sample, heads, query positions, key positions, key dim, value dim}.
+     */
+    Stream<BatchMatMulSpec> headLayoutSpecs() {
+        int b = 3, h = 2, tq = 5, tv = 7, dk = 4, dv = 3;
+        BatchMatMulSpec.Layout q = BatchMatMulSpec.Layout.interleaved(tq, dk, h * dk);
+        BatchMatMulSpec.Layout k = BatchMatMulSpec.Layout.interleaved(tv, dk, h * dk);
+        BatchMatMulSpec.Layout v = BatchMatMulSpec.Layout.interleaved(tv, dv, h * dv);
+        BatchMatMulSpec.Layout context = BatchMatMulSpec.Layout.interleaved(tq, dv, h * dv);
+        BatchMatMulSpec.Layout scores = BatchMatMulSpec.Layout.packed(h, tq, tv);
+        BatchMatMulSpec.Layout packedRows = BatchMatMulSpec.Layout.interleaved(tq, dk, 2 * h * dk + h * dv);
+        return Stream.of(
+                BatchMatMulSpec.ofHeads(b, h, tq, tv, dk, false, true, q, k, scores),          // Q . K^T
+                BatchMatMulSpec.ofHeads(b, h, tq, dv, tv, false, false, scores, v, context),   // W . V
+                BatchMatMulSpec.ofHeads(b, h, tv, dv, tq, true, false, scores, context, v),    // W^T . dC
+                BatchMatMulSpec.ofHeads(b, h, tq, tv, dv, false, true, context, v, scores),    // dC . V^T
+                BatchMatMulSpec.ofHeads(b, h, tv, dk, tq, true, false, scores, q, k),          // dS^T . Q
+                BatchMatMulSpec.ofHeads(b, h, tq, tq, dk, false, true, packedRows, packedRows, // Q . K^T, packed rows
+                        BatchMatMulSpec.Layout.packed(h, tq, tq)));
+    }
+
+    /**
+     * Products whose operands lie inside wider rows: against the reference, which reads and writes through the same
+     * layouts; C's tensor starts full of a marker, and the values between its heads' columns must keep it.
+     */
+    @ParameterizedTest
+    @MethodSource("headLayoutSpecs")
+    void batchMatMulReadsAndWritesHeadsWhereTheyLie(BatchMatMulSpec s) {
+        Random r = new Random(s.toString().hashCode());
+        boolean sharedRows = s.aLayout().equals(s.bLayout()) && s.aLayout().rowStride() > s.k() * s.heads();
+        int aFloats = Math.toIntExact(s.aExtent()), bFloats = Math.toIntExact(s.bExtent());
+        int bOffset = sharedRows ? s.heads() * s.k() : 0; // the key's columns follow the query's in each row
+        float[] rows = random(r, Math.max(aFloats, bOffset + bFloats));
+        float[] a = sharedRows ? rows : random(r, aFloats);
+        float[] b = sharedRows ? java.util.Arrays.copyOfRange(rows, bOffset, bOffset + bFloats) : random(r, bFloats);
+        Tensor ta = upload(a, a.length);
+        Tensor tb = sharedRows ? backend.view(ta, bOffset, bFloats) : upload(b, b.length);
+        float[] expected = new float[Math.toIntExact(s.cExtent())];
+        java.util.Arrays.fill(expected, 7.5f);
+        Tensor c = upload(expected.clone(), expected.length);
+        ReferenceOps.batchMatMul(s, a, b, expected);
+        backend.batchMatMul(s, ta, tb, c);
+        assertClose("batched matmul over heads " + s, expected, download(c), tolerance);
+    }
+
+    @Test
+    void batchMatMulRefusesATensorShorterThanItsLayoutReaches() {
+        BatchMatMulSpec.Layout rows = BatchMatMulSpec.Layout.interleaved(5, 4, 8);
+        BatchMatMulSpec s = BatchMatMulSpec.ofHeads(3, 2, 5, 5, 4, false, true, rows, rows,
+                BatchMatMulSpec.Layout.packed(2, 5, 5));
+        Tensor q = memory.allocate(3 * 5 * 8);
+        IllegalArgumentException shortB = assertThrows(IllegalArgumentException.class,
+                () -> backend.batchMatMul(s, q, backend.view(q, 4, 3 * 5 * 8 - 5), memory.allocate(6, 5, 5)));
+        org.junit.jupiter.api.Assertions.assertTrue(shortB.getMessage().contains("batchMatMul b")
+                && shortB.getMessage().contains("at least 120"), shortB.getMessage());
+    }
+
     @Test
     void batchMatMulRefusesMismatchedTensorsNamingTheExpectedShape() {
         BatchMatMulSpec s = new BatchMatMulSpec(2, 3, 4, 5, false, true);

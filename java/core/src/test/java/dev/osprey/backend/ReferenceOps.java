@@ -353,25 +353,38 @@ public final class ReferenceOps {
         return new double[][] {mean, var};
     }
 
-    /** c = op(a) . op(b) for each batch item, summed in double (the layouts of {@link BatchMatMulSpec}). */
+    /** C = op(A) . op(B) for each item, summed in double; C's tensor as its layout lays it out (zeros elsewhere). */
     public static float[] batchMatMul(BatchMatMulSpec s, float[] a, float[] b) {
+        float[] c = new float[Math.toIntExact(s.cExtent())];
+        batchMatMul(s, a, b, c);
+        return c;
+    }
+
+    /**
+     * The same into c, every operand read and written through its layout (item (sample, head) at sample *
+     * sampleStride + head * headStride, rows rowStride apart): values of c outside C's layout are left as they are.
+     */
+    public static void batchMatMul(BatchMatMulSpec s, float[] a, float[] b, float[] c) {
         int m = s.m(), n = s.n(), k = s.k();
-        float[] c = new float[s.batch() * m * n];
-        for (int item = 0; item < s.batch(); item++) {
-            int ao = item * m * k, bo = item * k * n, co = item * m * n;
-            for (int i = 0; i < m; i++) {
-                for (int j = 0; j < n; j++) {
-                    double sum = 0;
-                    for (int p = 0; p < k; p++) {
-                        float av = s.transposeA() ? a[ao + p * m + i] : a[ao + i * k + p];
-                        float bv = s.transposeB() ? b[bo + j * k + p] : b[bo + p * n + j];
-                        sum += (double) av * bv;
+        BatchMatMulSpec.Layout la = s.aLayout(), lb = s.bLayout(), lc = s.cLayout();
+        for (int sample = 0; sample < s.batch(); sample++) {
+            for (int head = 0; head < s.heads(); head++) {
+                long ao = sample * la.sampleStride() + head * la.headStride();
+                long bo = sample * lb.sampleStride() + head * lb.headStride();
+                long co = sample * lc.sampleStride() + head * lc.headStride();
+                for (int i = 0; i < m; i++) {
+                    for (int j = 0; j < n; j++) {
+                        double sum = 0;
+                        for (int p = 0; p < k; p++) {
+                            float av = a[(int) (ao + (s.transposeA() ? p * la.rowStride() + i : i * la.rowStride() + p))];
+                            float bv = b[(int) (bo + (s.transposeB() ? j * lb.rowStride() + p : p * lb.rowStride() + j))];
+                            sum += (double) av * bv;
+                        }
+                        c[(int) (co + i * lc.rowStride() + j)] = (float) sum;
                     }
-                    c[co + i * n + j] = (float) sum;
                 }
             }
         }
-        return c;
     }
 
     /** y = gamma (x - mean) / sqrt(var + eps) + beta, each row by its own statistics. */

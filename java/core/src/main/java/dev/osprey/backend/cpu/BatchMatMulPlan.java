@@ -11,8 +11,9 @@ import org.bytedeco.dnnl.matmul;
 import org.bytedeco.dnnl.memory;
 
 /**
- * oneDNN's matmul for one {@link BatchMatMulSpec}: a transposed operand is described by its strides (format tag acb
- * for a (batch, rows, columns) matrix stored (batch, columns, rows)), so no operand is ever copied.
+ * oneDNN's matmul for one {@link BatchMatMulSpec}: every operand is described by its strides over (sample, head, row,
+ * column), so a transposed operand (its row and column strides swapped) or a head's columns inside (positions, heads,
+ * dim) rows are read and written where they lie, and no operand is ever copied.
  */
 final class BatchMatMulPlan implements AutoCloseable {
     private final DnnlContext context;
@@ -23,11 +24,9 @@ final class BatchMatMulPlan implements AutoCloseable {
         this.context = context;
         this.owned = new DnnlContext.Owned(context);
         try {
-            memory.desc a = owned.md(spec.transposeA() ? memory.format_tag.acb : memory.format_tag.abc, spec.batch(),
-                    spec.m(), spec.k());
-            memory.desc b = owned.md(spec.transposeB() ? memory.format_tag.acb : memory.format_tag.abc, spec.batch(),
-                    spec.k(), spec.n());
-            memory.desc c = owned.md(memory.format_tag.abc, spec.batch(), spec.m(), spec.n());
+            memory.desc a = operand(spec, spec.aLayout(), spec.m(), spec.k(), spec.transposeA());
+            memory.desc b = operand(spec, spec.bLayout(), spec.k(), spec.n(), spec.transposeB());
+            memory.desc c = operand(spec, spec.cLayout(), spec.m(), spec.n(), false);
             matmul.primitive_desc d = owned.own(new matmul.primitive_desc(context.engine, a, b, c,
                     owned.attributes(Activation.LINEAR), false));
             context.reserveScratchpad(d.scratchpad_desc());
@@ -40,6 +39,19 @@ final class BatchMatMulPlan implements AutoCloseable {
             close();
             throw e;
         }
+    }
+
+    /**
+     * A (sample, head, rows, columns) operand as the product reads it; stored transposed, its row and column strides
+     * trade places.
+     */
+    private memory.desc operand(BatchMatMulSpec spec, BatchMatMulSpec.Layout layout, int rows, int columns,
+                                boolean transposed) {
+        long[] dims = {spec.batch(), spec.heads(), rows, columns};
+        long[] strides = transposed
+                ? new long[] {layout.sampleStride(), layout.headStride(), 1, layout.rowStride()}
+                : new long[] {layout.sampleStride(), layout.headStride(), layout.rowStride(), 1};
+        return owned.own(new memory.desc(dims, memory.data_type.f32, strides));
     }
 
     void run(CpuTensor a, CpuTensor b, CpuTensor c) {

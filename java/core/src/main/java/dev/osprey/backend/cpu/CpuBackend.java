@@ -882,9 +882,9 @@ public final class CpuBackend implements Backend {
     public synchronized void batchMatMul(BatchMatMulSpec spec, Tensor a, Tensor b, Tensor c) {
         Checks.batchMatMul(spec, a, b, c);
         checkOpen();
-        batchMatMulPlans.get(spec, s -> OpenMpTeam.sized(teams.of((double) s.batch() * s.m() * s.n() * s.k(),
-                        ((double) s.batch() * s.m() * s.k() + (double) s.batch() * s.k() * s.n()
-                                + (double) s.batch() * s.m() * s.n()) * Float.BYTES),
+        batchMatMulPlans.get(spec, s -> OpenMpTeam.sized(teams.of((double) s.items() * s.m() * s.n() * s.k(),
+                        ((double) s.items() * s.m() * s.k() + (double) s.items() * s.k() * s.n()
+                                + (double) s.items() * s.m() * s.n()) * Float.BYTES),
                 () -> new BatchMatMulPlan(context, s))).run(cpu(a), cpu(b), cpu(c));
     }
 

@@ -513,19 +513,28 @@ public final class CudaBackend implements Backend {
 
     /**
      * C = op(A) . op(B) per batch item as cuBLAS sees it: a row-major array read column-major is its transpose, so
-     * C^T (n x m) = op(B)^T . op(A)^T, one cublasSgemmStridedBatched (in the context's math: fp32, or TF32 where
-     * allowed) over contiguous items.
+     * C^T (n x m) = op(B)^T . op(A)^T, in the context's math (fp32, or TF32 where allowed). Packed items are one
+     * cublasSgemmStridedBatched; items laid out per sample and head (attention's rows) are one such call per sample,
+     * over its heads, each operand's row stride its leading dimension.
      */
     @Override
     public synchronized void batchMatMul(BatchMatMulSpec s, Tensor a, Tensor b, Tensor cOut) {
         Checks.batchMatMul(s, a, b, cOut);
         int opB = s.transposeB() ? cublas.CUBLAS_OP_T : cublas.CUBLAS_OP_N;
-        int ldb = s.transposeB() ? s.k() : s.n();
         int opA = s.transposeA() ? cublas.CUBLAS_OP_T : cublas.CUBLAS_OP_N;
-        int lda = s.transposeA() ? s.m() : s.k();
-        Status.cublas(cublas.cublasSgemmStridedBatched(c.cublasHandle, opB, opA, s.n(), s.m(), s.k(), c.one,
-                cuda(b).pointer(), ldb, (long) s.k() * s.n(), cuda(a).pointer(), lda, (long) s.m() * s.k(), c.zero,
-                cuda(cOut).pointer(), s.n(), (long) s.m() * s.n(), s.batch()), "cublasSgemmStridedBatched " + s);
+        BatchMatMulSpec.Layout la = s.aLayout(), lb = s.bLayout(), lc = s.cLayout();
+        boolean packed = s.packed();
+        int calls = packed ? 1 : s.batch();
+        int itemsPerCall = packed ? Math.toIntExact(s.items()) : s.heads();
+        for (int sample = 0; sample < calls; sample++) {
+            Status.cublas(cublas.cublasSgemmStridedBatched(c.cublasHandle, opB, opA, s.n(), s.m(), s.k(), c.one,
+                    cuda(b).pointer().getPointer(sample * lb.sampleStride()), Math.toIntExact(lb.rowStride()),
+                    lb.headStride(),
+                    cuda(a).pointer().getPointer(sample * la.sampleStride()), Math.toIntExact(la.rowStride()),
+                    la.headStride(), c.zero,
+                    cuda(cOut).pointer().getPointer(sample * lc.sampleStride()), Math.toIntExact(lc.rowStride()),
+                    lc.headStride(), itemsPerCall), "cublasSgemmStridedBatched " + s);
+        }
     }
 
     // ---- normalization -----------------------------------------------------------------------------------
