@@ -11,7 +11,6 @@ import dev.osprey.backend.BatchMatMulSpec;
 import dev.osprey.backend.Conv2dSpec;
 import dev.osprey.backend.ConvInference;
 import dev.osprey.backend.DenseSpec;
-import dev.osprey.backend.PermuteSpec;
 import dev.osprey.backend.Tensor;
 import dev.osprey.engine.LayerRun;
 import dev.osprey.engine.ParamSpec;
@@ -215,64 +214,90 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
             int h = numHeads;
             int items = batch * h;
             int outputUnits = outputFeatures(ctx.inputShapes().get(0));
-            // the projections' rows and the heads' context before it is joined live only during the forward pass:
-            // memory every layer of the plan shares; so do the rest where no backward reads them (inference)
-            // (the backward's own temporaries too: a layer's backward runs alone, after every forward)
-            int projectedRows = Math.max(batch * tq * h * keyDim, batch * tv * h * Math.max(keyDim, valueDim));
+            // the projections leave (positions, heads, dim) rows, and the heads' products read and write each head's
+            // columns where they lie (BatchMatMulSpec.Layout.interleaved): no permute on either side
+            int[] queryRows = {batch * tq, h * keyDim};
+            int[] keyRows = {batch * tv, h * keyDim};
+            int[] valueRows = {batch * tv, h * valueDim};
+            int[] scoreRows = {items * tq, tv};
+            int[] contextRows = {batch * tq, h * valueDim};
+            // training keeps what the backward reads; inference plans share all of it between layers, as the backward
+            // shares its temporaries (a layer's backward runs alone, after every forward)
             boolean keeps = ctx.backward();
-            int[][] shapes = {{projectedRows}, {items, tq, valueDim}, {items, tq, keyDim}, {items, tv, keyDim},
-                    {items, tv, valueDim}, {items * tq, tv}, {batch * tq, h * valueDim}};
-            int[][] backwardShapes = {{projectedRows}, {batch * tq, h * valueDim}, {items, tq, valueDim},
-                    {items * tq, tv}, {items, tq, keyDim}, {items, tv, keyDim}, {items, tv, valueDim},
-                    {batch * tv, features(ctx.inputShapes().get(1))}};
-            int[][] request = keeps ? new int[][] {shapes[0], shapes[1], backwardShapes[0], backwardShapes[1],
-                    backwardShapes[2], backwardShapes[3], backwardShapes[4], backwardShapes[5], backwardShapes[6],
-                    backwardShapes[7]} : shapes;
+            // optimized fp32 or bf16 inference of self-attention projects the query, key and value in one op, into rows
+            // of all three side by side (PackedProjection)
+            boolean packs = !keeps && pointwiseInference() && keyIsValue
+                    && ctx.inputs().get(0) == ctx.inputs().get(1);
+            int packedWidth = 2 * h * keyDim + h * valueDim;
+            int[][] request = keeps
+                    ? new int[][] {contextRows, scoreRows, queryRows, keyRows, valueRows,
+                            {batch * tv, features(ctx.inputShapes().get(1))}}
+                    : packs ? new int[][] {scoreRows, contextRows, {batch * tq, packedWidth}}
+                    : new int[][] {scoreRows, contextRows, queryRows, keyRows, valueRows};
             List<Tensor> scratch = ctx.scratch(request);
-            Tensor rows = scratch.get(0), contextHeads = scratch.get(1);
-            // the backward's: the projections' row gradients (one at a time), then as named below
-            Tensor dProjectedRows = keeps ? scratch.get(2) : null;
-            Tensor qh = keeps ? ctx.allocate(shapes[2]) : scratch.get(2);
-            Tensor kh = keeps ? ctx.allocate(shapes[3]) : scratch.get(3);
-            Tensor vh = keeps ? ctx.allocate(shapes[4]) : scratch.get(4);
-            Tensor weights = keeps ? ctx.allocate(shapes[5]) : scratch.get(5); // scores, then softmax in place
-            Tensor context = keeps ? ctx.allocate(shapes[6]) : scratch.get(6);
-            // each sample's (positions, heads, dim) rows as (heads, positions, dim), and back
-            PermuteSpec queryHeads = PermuteSpec.of(batch, new int[] {tq, h, keyDim}, new int[] {1, 0, 2});
-            PermuteSpec keyHeads = PermuteSpec.of(batch, new int[] {tv, h, keyDim}, new int[] {1, 0, 2});
-            PermuteSpec valueHeads = PermuteSpec.of(batch, new int[] {tv, h, valueDim}, new int[] {1, 0, 2});
-            PermuteSpec contextRows = PermuteSpec.of(batch, new int[] {h, tq, valueDim}, new int[] {1, 0, 2});
-            Projection query = new Projection("query", 0, tq, h * keyDim, rows, dProjectedRows, queryHeads, null);
-            Projection key = new Projection("key", keyIsValue ? 1 : 2, tv, h * keyDim, rows, dProjectedRows, keyHeads,
-                    null);
-            Projection value = new Projection("value", 1, tv, h * valueDim, rows, dProjectedRows, valueHeads, null);
-            Projection output = new Projection("attention_output", -1, tq, outputUnits, null, null, null,
-                    ctx.residual());
-            BatchMatMulSpec scores = new BatchMatMulSpec(items, tq, tv, keyDim, false, true);   // Q . K^T
-            BatchMatMulSpec mix = new BatchMatMulSpec(items, tq, valueDim, tv, false, false);  // W . V
+            Tensor weights = keeps ? ctx.allocate(scoreRows) : scratch.get(0); // scores, then softmax in place
+            Tensor context = keeps ? ctx.allocate(contextRows) : scratch.get(1);
             float scale = (float) (1 / Math.sqrt(keyDim));
+            Tensor q, k, v;
+            BatchMatMulSpec.Layout queryHeads, keyHeads, valueHeads;
+            Projection query = null, key = null, value = null;
+            Runnable projectInputs;
+            if (packs) {
+                Tensor rows = scratch.get(2);
+                int total = batch * tq * packedWidth;
+                q = rows;
+                k = backend.view(rows, h * keyDim, total - h * keyDim);
+                v = backend.view(rows, 2 * h * keyDim, total - 2 * h * keyDim);
+                queryHeads = BatchMatMulSpec.Layout.interleaved(tq, keyDim, packedWidth);
+                keyHeads = queryHeads;
+                valueHeads = BatchMatMulSpec.Layout.interleaved(tv, valueDim, packedWidth);
+                projectInputs = new PackedProjection(packedWidth, rows, scale)::forward;
+            } else {
+                q = keeps ? ctx.allocate(queryRows) : scratch.get(2);
+                k = keeps ? ctx.allocate(keyRows) : scratch.get(3);
+                v = keeps ? ctx.allocate(valueRows) : scratch.get(4);
+                queryHeads = BatchMatMulSpec.Layout.interleaved(tq, keyDim, h * keyDim);
+                keyHeads = BatchMatMulSpec.Layout.interleaved(tv, keyDim, h * keyDim);
+                valueHeads = BatchMatMulSpec.Layout.interleaved(tv, valueDim, h * valueDim);
+                Projection qp = new Projection("query", 0, tq, h * keyDim, q, null);
+                Projection kp = new Projection("key", keyIsValue ? 1 : 2, tv, h * keyDim, k, null);
+                Projection vp = new Projection("value", 1, tv, h * valueDim, v, null);
+                Tensor scaled = q;
+                projectInputs = () -> {
+                    qp.forward();
+                    backend.scale(scaled, scale, 0f, scaled);
+                    kp.forward();
+                    vp.forward();
+                };
+                query = qp;
+                key = kp;
+                value = vp;
+            }
+            Tensor out = ctx.allocateOutput();
+            Tensor outRows = backend.view(out, 0, batch * tq, outputUnits);
+            Projection output = new Projection("attention_output", -1, tq, outputUnits, outRows, ctx.residual());
+            BatchMatMulSpec.Layout contextHeads = BatchMatMulSpec.Layout.interleaved(tq, valueDim, h * valueDim);
+            BatchMatMulSpec.Layout scoreHeads = BatchMatMulSpec.Layout.packed(h, tq, tv);
+            BatchMatMulSpec scores = BatchMatMulSpec.ofHeads(batch, h, tq, tv, keyDim, false, true, queryHeads,
+                    keyHeads, scoreHeads); // Q . K^T
+            BatchMatMulSpec mix = BatchMatMulSpec.ofHeads(batch, h, tq, valueDim, tv, false, false, scoreHeads,
+                    valueHeads, contextHeads); // W . V
             // an activation the plan folded in after the residual sum this layer takes (inference), else linear
             Activation after = ctx.activation(Activation.LINEAR);
 
             boolean drops = ctx.training() && dropout > 0;
-            Tensor mask = drops ? ctx.allocate(items * tq, tv) : null;
-            Tensor dropped = drops ? ctx.allocate(items * tq, tv) : weights;
-            Tensor out = ctx.allocateOutput();
-            Tensor outRows = backend.view(out, 0, batch * tq, output.spec.units());
+            Tensor mask = drops ? ctx.allocate(scoreRows) : null;
+            Tensor dropped = drops ? ctx.allocate(scoreRows) : weights;
             float rate = (float) dropout;
 
             LayerRun.Forward forward = seed -> {
-                query.forward(qh);
-                backend.scale(qh, scale, 0f, qh);
-                key.forward(kh);
-                value.forward(vh);
-                backend.batchMatMul(scores, qh, kh, weights);
+                projectInputs.run();
+                backend.batchMatMul(scores, q, k, weights);
                 backend.activationForward(Activation.SOFTMAX, weights, weights);
                 if (drops) {
                     backend.dropoutForward(rate, seed, weights, mask, dropped);
                 }
-                backend.batchMatMul(mix, dropped, vh, contextHeads);
-                backend.permute(contextRows, contextHeads, context);
+                backend.batchMatMul(mix, dropped, v, context);
                 output.forwardRows(context, outRows);
                 if (after.kind() != Activation.Kind.LINEAR) {
                     backend.activationForward(after, outRows, outRows);
@@ -284,52 +309,122 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
                 }, LayerRun.gradients(new Tensor[ctx.inputShapes().size()]));
             }
 
-            Tensor dContext = scratch.get(3), dContextHeads = scratch.get(4), dWeights = scratch.get(5);
-            Tensor dqh = scratch.get(6), dkh = scratch.get(7), dvh = scratch.get(8);
-            ReshapedGradient dOutRows = new ReshapedGradient(backend, batch * tq, output.spec.units());
-            BatchMatMulSpec dWeightsSpec = new BatchMatMulSpec(items, tq, tv, valueDim, false, true); // dC . V^T
-            BatchMatMulSpec dValueSpec = new BatchMatMulSpec(items, tv, valueDim, tq, true, false);   // W^T . dC
-            BatchMatMulSpec dQuerySpec = new BatchMatMulSpec(items, tq, keyDim, tv, false, false);    // dS . K
-            BatchMatMulSpec dKeySpec = new BatchMatMulSpec(items, tv, keyDim, tq, true, false);       // dS^T . Q
+            Tensor dContext = scratch.get(0), dWeights = scratch.get(1);
+            Tensor dq = scratch.get(2), dk = scratch.get(3), dv = scratch.get(4);
+            ReshapedGradient dOutRows = new ReshapedGradient(backend, batch * tq, outputUnits);
+            BatchMatMulSpec dValueSpec = BatchMatMulSpec.ofHeads(batch, h, tv, valueDim, tq, true, false, scoreHeads,
+                    contextHeads, valueHeads);   // W^T . dC
+            BatchMatMulSpec dWeightsSpec = BatchMatMulSpec.ofHeads(batch, h, tq, tv, valueDim, false, true,
+                    contextHeads, valueHeads, scoreHeads); // dC . V^T
+            BatchMatMulSpec dQuerySpec = BatchMatMulSpec.ofHeads(batch, h, tq, keyDim, tv, false, false, scoreHeads,
+                    keyHeads, queryHeads);  // dS . K
+            BatchMatMulSpec dKeySpec = BatchMatMulSpec.ofHeads(batch, h, tv, keyDim, tq, true, false, scoreHeads,
+                    queryHeads, keyHeads);  // dS^T . Q
             Tensor[] inputGradients = new Tensor[ctx.inputShapes().size()];
             for (int i = 0; i < inputGradients.length; i++) {
                 inputGradients[i] = ctx.needsInputGradient(i) ? ctx.allocateInputGradient(i) : null;
             }
-            Tensor keyIntoValue = keyIsValue && inputGradients[1] != null ? scratch.get(9) : null;
-            PermuteSpec contextHeadsBack = contextRows.inverse();
+            Tensor keyIntoValue = keyIsValue && inputGradients[1] != null ? scratch.get(5) : null;
+            Projection queryProjection = query, keyProjection = key, valueProjection = value;
 
             LayerRun.Backward backward = dOut -> {
                 Tensor dy = dOutRows.of(dOut);
                 output.backwardWeights(context, dy);
                 output.backwardData(dy, dContext);
-                backend.permute(contextHeadsBack, dContext, dContextHeads);
-                backend.batchMatMul(dValueSpec, dropped, dContextHeads, dvh);
-                backend.batchMatMul(dWeightsSpec, dContextHeads, vh, dWeights);
+                backend.batchMatMul(dValueSpec, dropped, dContext, dv);
+                backend.batchMatMul(dWeightsSpec, dContext, v, dWeights);
                 if (drops) {
                     backend.multiply(dWeights, mask, dWeights);
                 }
                 backend.activationBackward(Activation.SOFTMAX, weights, weights, dWeights, dWeights); // now dScores
-                backend.batchMatMul(dQuerySpec, dWeights, kh, dqh);
-                backend.scale(dqh, scale, 0f, dqh);
-                backend.batchMatMul(dKeySpec, dWeights, qh, dkh); // qh is already scaled
-                query.backward(dqh, inputGradients[0]);
-                value.backward(dvh, inputGradients[1]);
+                backend.batchMatMul(dQuerySpec, dWeights, k, dq);
+                backend.scale(dq, scale, 0f, dq);
+                backend.batchMatMul(dKeySpec, dWeights, q, dk); // q is already scaled
+                queryProjection.backward(dq, inputGradients[0]);
+                valueProjection.backward(dv, inputGradients[1]);
                 if (keyIsValue) {
-                    key.backward(dkh, keyIntoValue);
+                    keyProjection.backward(dk, keyIntoValue);
                     if (keyIntoValue != null) {
                         backend.add(inputGradients[1], keyIntoValue, inputGradients[1]);
                     }
                 } else {
-                    key.backward(dkh, inputGradients[2]);
+                    keyProjection.backward(dk, inputGradients[2]);
                 }
             };
             return LayerRun.of(out, forward, backward, LayerRun.gradients(inputGradients));
         }
 
+        /** Optimized fp32 or bf16 inference, where projections run as 1x1 convolutions over the positions. */
+        boolean pointwiseInference() {
+            Precision precision = ctx.precision();
+            return ctx.optimizedInference() && (precision == Precision.FP32 || precision == Precision.BF16);
+        }
+
+        /** A projection of in to units features at every one of positions, as a 1x1 convolution runs it. */
+        ConvInference pointwise(int positions, int in, int units, boolean addsResidual) {
+            Conv2dSpec conv = new Conv2dSpec(batch, 1, positions, in, units, 1, 1, 1, 1, 0, 0, 0, 0,
+                    Activation.LINEAR).withBias(true);
+            return new ConvInference(conv, addsResidual, ctx.precision(), null, false, null, null, null, null);
+        }
+
+        /** The kernel (in, units) as the op reads it: in place where that is its own layout, else prepared. */
+        Tensor pointwiseKernel(ConvInference op, Tensor kernel, int in, int units) {
+            Tensor keras = backend.view(kernel, 0, 1, 1, in, units);
+            long floats = backend.conv2dInferenceKernelSize(op);
+            return floats == 0 ? keras : ctx.preparedWeight(keras, floats,
+                    (weights, prepared) -> backend.conv2dPrepareInferenceKernel(op, weights, prepared));
+        }
+
+        /**
+         * Self-attention in optimized fp32 or bf16 inference: the query, key and value projections as one 1x1
+         * convolution, whose kernel (in, query | key | value units) and bias the plan packs from the three whenever
+         * the weights change. The query's share is scaled by 1 / sqrt(keyDim) there, so that no pass over the queries
+         * scales them. Its output rows hold each position's query, key and value side by side.
+         */
+        private final class PackedProjection {
+            private final ConvInference op;
+            private final Tensor input;
+            private final Tensor kernel;
+            private final Tensor bias;
+            private final Tensor rows;
+
+            PackedProjection(int width, Tensor rows, float scale) {
+                int in = features(ctx.inputShapes().get(0));
+                int queryUnits = numHeads * keyDim;
+                Tensor packedKernel = packed(in, width, scale, queryUnits, "kernel");
+                Tensor packedBias = useBias ? packed(1, width, scale, queryUnits, "bias") : zeros(width);
+                this.op = pointwise(tq, in, width, false);
+                this.kernel = pointwiseKernel(op, packedKernel, in, width);
+                this.bias = packedBias;
+                this.input = backend.view(ctx.inputs().get(0), 0, batch, 1, tq, in);
+                this.rows = rows;
+            }
+
+            /** The three weights of this name side by side in each of rows, the query's scaled, prepared by the plan. */
+            private Tensor packed(int rows, int width, float scale, int queryUnits, String name) {
+                Tensor query = ctx.param("query/" + name), key = ctx.param("key/" + name);
+                Tensor value = ctx.param("value/" + name);
+                Tensor scaledQuery = ctx.preparedWeight(query, (long) rows * queryUnits,
+                        (weights, prepared) -> backend.scale(weights, scale, 0f, prepared));
+                return ctx.preparedWeight(query, (long) rows * width, (weights, prepared) -> backend.concat(rows,
+                        List.of(scaledQuery, key, value), prepared));
+            }
+
+            private Tensor zeros(int width) {
+                Tensor zeros = ctx.allocate(width);
+                backend.fill(zeros, 0f);
+                return zeros;
+            }
+
+            void forward() {
+                backend.conv2dInference(op, input, kernel, bias, null, rows);
+            }
+        }
+
         /**
          * One of the four projections, a dense op over every position's features: its kernel (in, heads * dim) as
-         * Keras' (in, heads, dim) lies in memory, its bias (or zeros), their gradients, and the (rows, heads, dim)
-         * buffer between the op and the per-head layout.
+         * Keras' (in, heads, dim) lies in memory, its bias (or zeros), their gradients, and the (rows, heads * dim)
+         * tensor it writes.
          */
         private final class Projection {
             final DenseSpec spec;
@@ -339,9 +434,6 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
             final Tensor dKernel;
             final Tensor dBias;
             final Tensor rows;
-            final Tensor dRows;
-            final PermuteSpec toHeads;
-            final PermuteSpec fromHeads;
             final ReshapedGradient dInputRows;
             final Tensor residual;
             /** Optimized fp32 or bf16 inference: the projection as a 1x1 convolution over the positions, else null. */
@@ -350,13 +442,11 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
             final Tensor pointwiseInput;
 
             /**
-             * input -1 is the output projection, which reads the heads' concatenated context (and then rows, dRows and
-             * toHeads are null); rows and dRows: the memory its output rows and (in training) their gradient go to
-             * (views of them are taken); toHeads: how they are laid out per head; residual: what the output
-             * projection adds (an Add the plan folded into it), or null.
+             * input -1 is the output projection, which reads the heads' concatenated context; rows: the (batch *
+             * positions, units) tensor its output goes to; residual: what the output projection adds (an Add the plan
+             * folded into it), or null.
              */
-            Projection(String name, int input, int positions, int units, Tensor rows, Tensor dRows,
-                       PermuteSpec toHeads, Tensor residual) {
+            Projection(String name, int input, int positions, int units, Tensor rows, Tensor residual) {
                 int in = input < 0 ? numHeads * valueDim : features(ctx.inputShapes().get(input));
                 int rowCount = Math.multiplyExact(batch, positions);
                 this.residual = residual == null ? null : backend.view(residual, 0, rowCount, units);
@@ -375,23 +465,13 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
                 dKernel = k == null ? null : backend.view(k, 0, in, units);
                 Tensor b = backward ? ctx.gradient(name + "/bias") : null;
                 dBias = b != null ? backend.view(b, 0, units) : dKernel != null ? ctx.allocate(units) : null;
-                this.rows = rows == null ? null : backend.view(rows, 0, rowCount, units);
-                this.toHeads = toHeads;
-                this.fromHeads = toHeads == null ? null : toHeads.inverse();
-                this.dRows = dRows == null ? null : backend.view(dRows, 0, rowCount, units);
+                this.rows = rows;
                 dInputRows = new ReshapedGradient(backend, rowCount, in);
                 // the kernel (in, units) is a 1x1 convolution's as it lies in memory; oneDNN runs a (positions, in)
                 // map through its convolution faster than through its inner product (see Dense)
-                Precision precision = ctx.precision();
-                if (ctx.optimizedInference() && (precision == Precision.FP32 || precision == Precision.BF16)) {
-                    Conv2dSpec conv = new Conv2dSpec(batch, 1, positions, in, units, 1, 1, 1, 1, 0, 0, 0, 0,
-                            Activation.LINEAR).withBias(true);
-                    pointwise = new ConvInference(conv, residual != null, precision, null, false, null, null, null,
-                            null);
-                    Tensor keras = backend.view(kernel, 0, 1, 1, in, units);
-                    long floats = backend.conv2dInferenceKernelSize(pointwise);
-                    pointwiseKernel = floats == 0 ? keras : ctx.preparedWeight(keras, floats,
-                            (weights, prepared) -> backend.conv2dPrepareInferenceKernel(pointwise, weights, prepared));
+                if (pointwiseInference()) {
+                    pointwise = pointwise(positions, in, units, residual != null);
+                    pointwiseKernel = pointwiseKernel(pointwise, kernel, in, units);
                     pointwiseInput = this.input == null ? null : backend.view(this.input, 0, batch, 1, positions, in);
                 } else {
                     pointwise = null;
@@ -400,14 +480,13 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
                 }
             }
 
-            /** Projects this input and lays its rows out per head. */
-            void forward(Tensor heads) {
+            /** Projects this input into its rows. */
+            void forward() {
                 if (pointwise != null) {
                     backend.conv2dInference(pointwise, pointwiseInput, pointwiseKernel, bias, null, rows);
                 } else {
                     backend.denseForward(spec, input, kernel, bias, rows);
                 }
-                backend.permute(toHeads, rows, heads);
             }
 
             /** The output projection: from given rows into given rows (views of the plan's, made once). */
@@ -422,12 +501,11 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
                 }
             }
 
-            /** From the per-head gradient: this projection's weight gradients, and its input's into dInput if given. */
-            void backward(Tensor dHeads, Tensor dInput) {
+            /** From its rows' gradient: this projection's weight gradients, and its input's into dInput if given. */
+            void backward(Tensor dRows, Tensor dInput) {
                 if (dKernel == null && dInput == null) {
                     return;
                 }
-                backend.permute(fromHeads, dHeads, dRows);
                 backwardWeights(input, dRows);
                 if (dInput != null) {
                     backwardData(dRows, dInputRows.of(dInput));

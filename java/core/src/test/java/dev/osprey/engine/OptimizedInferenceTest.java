@@ -138,7 +138,8 @@ class OptimizedInferenceTest {
 
     /**
      * Attention takes the residual sum after it and the activation after that sum (folded in by the plan), on the 1x1
-     * convolution path and, in a cross-attention with a key of its own, without a bias; the plain plan's outputs.
+     * convolution path and, in a cross-attention with a key of its own, without a bias; self-attention's packed
+     * projection with and without biases; the plain plan's outputs.
      */
     @Test
     void attentionTakesTheSumAndTheActivationAfterIt() {
@@ -148,7 +149,9 @@ class OptimizedInferenceTest {
         SymbolicTensor key = new dev.osprey.layers.Dense(5, Activation.TANH).apply(in);
         SymbolicTensor y = new dev.osprey.layers.MultiHeadAttention(1, 3).useBias(false).apply(x, in, key);
         y = new dev.osprey.layers.Activation("gelu").apply(new Add().apply(in, y));
-        SymbolicTensor out = new dev.osprey.layers.Dense(4).apply(new dev.osprey.layers.Flatten().apply(y));
+        // self-attention projects the query, key and value in one op: here without biases, values wider than keys
+        SymbolicTensor z = new dev.osprey.layers.MultiHeadAttention(3, 2).valueDim(5).useBias(false).apply(y, y);
+        SymbolicTensor out = new dev.osprey.layers.Dense(4).apply(new dev.osprey.layers.Flatten().apply(z));
         assertEquals(2, compare("attention, sum, activation", new Graph(List.of(in), List.of(out)), Shape.of(6, 8)),
                 "both sums (and the ReLU and GELU after them) run in the attention's output projection");
     }
