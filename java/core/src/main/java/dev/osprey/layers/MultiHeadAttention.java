@@ -224,8 +224,8 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
             // training keeps what the backward reads; inference plans share all of it between layers, as the backward
             // shares its temporaries (a layer's backward runs alone, after every forward)
             boolean keeps = ctx.backward();
-            // optimized fp32 or bf16 inference of self-attention projects the query, key and value in one op, into rows
-            // of all three side by side (PackedProjection)
+            // optimized inference of self-attention projects the query, key and value in one op, into rows of all
+            // three side by side (PackedProjection)
             boolean packs = !keeps && pointwiseInference() && keyIsValue
                     && ctx.inputs().get(0) == ctx.inputs().get(1);
             int packedWidth = 2 * h * keyDim + h * valueDim;
@@ -354,17 +354,20 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
             return LayerRun.of(out, forward, backward, LayerRun.gradients(inputGradients));
         }
 
-        /** Optimized fp32 or bf16 inference, where projections run as 1x1 convolutions over the positions. */
+        /**
+         * Optimized inference, where projections run as 1x1 convolutions over the positions: in bf16 in bf16 plans,
+         * else in fp32 (int8 plans too: attention has no int8 form, and the convolution outruns the inner product).
+         */
         boolean pointwiseInference() {
-            Precision precision = ctx.precision();
-            return ctx.optimizedInference() && (precision == Precision.FP32 || precision == Precision.BF16);
+            return ctx.optimizedInference();
         }
 
         /** A projection of in to units features at every one of positions, as a 1x1 convolution runs it. */
         ConvInference pointwise(int positions, int in, int units, boolean addsResidual) {
             Conv2dSpec conv = new Conv2dSpec(batch, 1, positions, in, units, 1, 1, 1, 1, 0, 0, 0, 0,
                     Activation.LINEAR).withBias(true);
-            return new ConvInference(conv, addsResidual, ctx.precision(), null, false, null, null, null, null);
+            Precision precision = ctx.precision() == Precision.BF16 ? Precision.BF16 : Precision.FP32;
+            return new ConvInference(conv, addsResidual, precision, null, false, null, null, null, null);
         }
 
         /** The kernel (in, units) as the op reads it: in place where that is its own layout, else prepared. */
@@ -376,7 +379,7 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
         }
 
         /**
-         * Self-attention in optimized fp32 or bf16 inference: the query, key and value projections as one 1x1
+         * Self-attention in optimized inference: the query, key and value projections as one 1x1
          * convolution, whose kernel (in, query | key | value units) and bias the plan packs from the three whenever
          * the weights change. The query's share is scaled by 1 / sqrt(keyDim) there, so that no pass over the queries
          * scales them. Its output rows hold each position's query, key and value side by side.
@@ -436,7 +439,7 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
             final Tensor rows;
             final ReshapedGradient dInputRows;
             final Tensor residual;
-            /** Optimized fp32 or bf16 inference: the projection as a 1x1 convolution over the positions, else null. */
+            /** Optimized inference: the projection as a 1x1 convolution over the positions, else null. */
             final ConvInference pointwise;
             final Tensor pointwiseKernel;
             final Tensor pointwiseInput;

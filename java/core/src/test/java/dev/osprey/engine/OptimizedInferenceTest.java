@@ -335,6 +335,29 @@ class OptimizedInferenceTest {
         }
     }
 
+    /**
+     * A transformer in int8: its MLP's dense layers quantized, its attention on the fp32 1x1 path (self-attention's
+     * packed projection too); close to fp32, not equal to it; and steady-state calls allocate nothing.
+     */
+    @Test
+    void aTransformerInfersInInt8WithItsAttentionInFp32() {
+        try (Model model = Models.visionTransformer("vit", Shape.of(32, 32, 3), 10, 8, 48, 2, 3, 96)) {
+            NDArray one = smallImages(1, 4);
+            NDArray many = smallImages(256, 5);
+            float[] fp32 = model.predict(many.slice(0, 32), 32).data();
+            model.quantize(many.slice(0, 64));
+            org.junit.jupiter.api.Assumptions.assumeTrue(model.inferencePrecision() == dev.osprey.Precision.INT8,
+                    () -> model.backend().unavailable(dev.osprey.Precision.INT8));
+            float[] int8 = model.predict(many.slice(0, 32), 32).data();
+            double largest = 0;
+            for (int i = 0; i < fp32.length; i++) {
+                largest = Math.max(largest, Math.abs(fp32[i] - int8[i]));
+            }
+            assertTrue(largest > 0 && largest < 0.02, "int8 probabilities near fp32's, not equal: " + largest);
+            assertSteadyStateAllocatesNothing(model, one, many, "steady-state int8 transformer allocated native memory");
+        }
+    }
+
     /** The same where plans run pointwise and depthwise convolutions as one op (MobileNetV2's 16x16 maps at 256). */
     @Test
     void steadyStateInferenceWithDepthwiseFusionsAllocatesNoNativeMemoryEither() {
