@@ -20,14 +20,15 @@
 # definition of the model (needs the osprey-onnx module, built where libonnx-dev is installed).
 # COMPUTE=device: Osprey hands each call to its device thread (a library's default) instead of computing on the caller.
 # Usage: benchmarks/run-inference-vs-peers.sh [seconds-per-figure=5] [rounds=3] [models...]
-#        models: any of tutorial resnet20 mobilenetv2 resnet18 mobilenetv2_224 (default: the first four;
-#        mobilenetv2_224 is MobileNetV2 at 224x224x3, batch 32)
+#        models: any of tutorial resnet20 mobilenetv2 resnet18 mobilenetv2_224 vittiny vittiny_224 (default: the
+#        first four; mobilenetv2_224 is MobileNetV2 at 224x224x3, batch 32; vittiny is ViT-Tiny on 4x4 patches of
+#        32x32x3, vittiny_224 DeiT-Tiny on 16x16 patches of 224x224x3, batch 32)
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/machine-name.sh"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 seconds="${1:-5}"
 rounds="${2:-3}"
-all_models=(tutorial resnet20 mobilenetv2 resnet18 mobilenetv2_224)
+all_models=(tutorial resnet20 mobilenetv2 resnet18 mobilenetv2_224 vittiny vittiny_224)
 if [ "$#" -gt 2 ]; then
   models=("${@:3}")
 else
@@ -53,7 +54,7 @@ for model in "${models[@]}"; do
 done
 
 batch_of() {  # the large batch of a model's inference figure: 256, or 32 at 224x224x3
-  case "$1" in resnet18|mobilenetv2_224) echo 32 ;; *) echo 256 ;; esac
+  case "$1" in resnet18|mobilenetv2_224|vittiny_224) echo 32 ;; *) echo 256 ;; esac
 }
 
 if ! "$python" -c 'import torch, torchvision, onnx' 2>/dev/null || ! dpkg -s libopenblas0-openmp >/dev/null 2>&1; then
@@ -276,7 +277,7 @@ def cpu_flag(flag):
 amx = [fl for fl in ("amx_tile", "amx_bf16", "amx_int8") if fl in flags.split()]
 nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
 shapes = {"tutorial": "28x28x1", "resnet20": "32x32x3", "mobilenetv2": "32x32x3", "resnet18": "224x224x3",
-          "mobilenetv2_224": "224x224x3"}
+          "mobilenetv2_224": "224x224x3", "vittiny": "32x32x3", "vittiny_224": "224x224x3"}
 md = [f"# Inference on the CPU: Osprey vs ONNX Runtime vs PyTorch, best of {rounds} interleaved round(s)",
       "",
       f"- machine: {cpu}, {nproc} vCPU; avx512f: {cpu_flag('avx512f')}, avx512_vnni: {cpu_flag('avx512_vnni')}, "

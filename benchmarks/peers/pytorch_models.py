@@ -5,7 +5,8 @@ benchmarks/run-graph-models-vs-peers.sh and benchmarks/run-inference-vs-peers.sh
   tutorial               28x28x1, the tutorial CNN (tutorial_cnn() of pytorch_cnn.py, 93,322 parameters);
   resnet18               224x224x3, torchvision's ResNet-18 as is;
   efficientnetb0, mobilenetv3small, convnexttiny, vittiny   32x32x3, torchvision's definitions (vittiny:
-                         its VisionTransformer with DeiT-Tiny's widths on 4x4 patches).
+                         its VisionTransformer with DeiT-Tiny's widths on 4x4 patches);
+  vittiny_224            224x224x3, DeiT-Tiny: the same VisionTransformer on 16x16 patches.
 
   pytorch_models.py MODEL SECONDS THREADS
       On seeded random normal images with random labels: training images/s at batch 64 and 128 (Adam lr 1e-3
@@ -41,12 +42,14 @@ BN_EPS, BN_MOMENTUM = 1e-3, 0.01
 EXPECTED = {"resnet20": (272_474, 1_568), "mobilenetv2": (2_236_682, 34_112), "tutorial": (93_322, 0),
             "resnet18": (11_181_642, 9_600), "mobilenetv2_224": (2_236_682, 34_112),
             "efficientnetb0": (4_020_358, 42_016), "mobilenetv3small": (1_528_106, 12_112),
-            "convnexttiny": (27_827_818, 0), "vittiny": (5_362_762, 0)}
+            "convnexttiny": (27_827_818, 0), "vittiny": (5_362_762, 0),
+            "vittiny_224": (5_526_346, 0)}
 # Each model's input (C, H, W) and the batch of its inference figure.
 INPUT_SHAPE = {"resnet20": (3, 32, 32), "mobilenetv2": (3, 32, 32), "tutorial": (1, 28, 28),
                "resnet18": (3, 224, 224), "mobilenetv2_224": (3, 224, 224), "efficientnetb0": (3, 32, 32),
-               "mobilenetv3small": (3, 32, 32), "convnexttiny": (3, 32, 32), "vittiny": (3, 32, 32)}
-INFER_BATCH = {"resnet18": 32, "mobilenetv2_224": 32}
+               "mobilenetv3small": (3, 32, 32), "convnexttiny": (3, 32, 32), "vittiny": (3, 32, 32),
+               "vittiny_224": (3, 224, 224)}
+INFER_BATCH = {"resnet18": 32, "mobilenetv2_224": 32, "vittiny_224": 32}
 FORMATS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
 
 
@@ -142,6 +145,14 @@ def vittiny(num_classes=10):
                              num_classes=num_classes)
 
 
+def vittiny_224(num_classes=10):
+    """DeiT-Tiny: torchvision's VisionTransformer on 16x16 patches of 224x224 images (196 tokens and the class
+    token), as Osprey's Models.vitTiny takes them at that size; no dropout."""
+    from torchvision.models.vision_transformer import VisionTransformer
+    return VisionTransformer(image_size=224, patch_size=16, num_layers=12, num_heads=3, hidden_dim=192, mlp_dim=768,
+                             num_classes=num_classes)
+
+
 def infer_batch(name):
     return INFER_BATCH.get(name, 256)
 
@@ -153,7 +164,8 @@ def infer_figure(name):
 def build(name):
     model = {"resnet20": resnet20, "mobilenetv2": mobilenetv2, "tutorial": tutorial, "resnet18": resnet18,
              "mobilenetv2_224": mobilenetv2, "efficientnetb0": efficientnetb0,
-             "mobilenetv3small": mobilenetv3small, "convnexttiny": convnexttiny, "vittiny": vittiny}[name]()
+             "mobilenetv3small": mobilenetv3small, "convnexttiny": convnexttiny, "vittiny": vittiny,
+             "vittiny_224": vittiny_224}[name]()
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     running = sum(m.running_mean.numel() + m.running_var.numel()
                   for m in model.modules() if isinstance(m, nn.BatchNorm2d))

@@ -13,7 +13,8 @@ import java.util.Random;
  * peers are: inference images/s at a large batch (256; 32 for resnet18 at 224x224x3) and batch-1 latency (median,
  * p99), each with the softmax, on seeded random normal images. Prints "RESULT osprey MODEL FIGURE VALUE" lines.
  *
- * <p>Usage: InferenceThroughput tutorial|resnet20|mobilenetv2|resnet18[=FILE.onnx] SECONDS [fp32|bf16|int8]. With
+ * <p>Usage: InferenceThroughput MODEL[=FILE.onnx] SECONDS [fp32|bf16|int8], MODEL one of tutorial, resnet20,
+ * mobilenetv2, resnet18, mobilenetv2_224, vittiny (32x32x3) and vittiny_224. With
  * {@code =FILE.onnx} the model is that ONNX file imported ({@link Model#importOnnx}) instead of Osprey's own
  * definition, so that Osprey runs the very file ONNX Runtime runs. In another precision than
  * fp32 the framework is named with it ({@code RESULT osprey-bf16 ...}); where the CPU has no bf16 kernels the model
@@ -31,7 +32,7 @@ public final class InferenceThroughput {
     static Shape inputOf(String model) {
         return switch (model) {
             case "tutorial" -> Shape.of(28, 28, 1);
-            case "resnet18", "mobilenetv2_224" -> Shape.of(224, 224, 3);
+            case "resnet18", "mobilenetv2_224", "vittiny_224" -> Shape.of(224, 224, 3);
             default -> Shape.of(32, 32, 3);
         };
     }
@@ -41,15 +42,18 @@ public final class InferenceThroughput {
         return inputOf(model).dim(0) == 224 ? 32 : 256;
     }
 
-    /** The built-in architecture a benchmark name stands for (mobilenetv2_224: MobileNetV2, at 224x224x3). */
+    /**
+     * The built-in architecture a benchmark name stands for (mobilenetv2_224: MobileNetV2, at 224x224x3; vittiny_224:
+     * ViT-Tiny on 16x16 patches of 224x224x3, DeiT-Tiny).
+     */
     static String architectureOf(String model) {
-        return model.equals("mobilenetv2_224") ? "mobilenetv2" : model;
+        return model.endsWith("_224") ? model.substring(0, model.length() - 4) : model;
     }
 
     public static void main(String[] args) {
         if (args.length < 2 || args.length > 3) {
-            System.err.println("usage: InferenceThroughput tutorial|resnet20|mobilenetv2|resnet18|mobilenetv2_224 SECONDS "
-                    + "[fp32|bf16|int8]");
+            System.err.println("usage: InferenceThroughput tutorial|resnet20|mobilenetv2|resnet18|mobilenetv2_224|"
+                    + "vittiny|vittiny_224 SECONDS [fp32|bf16|int8]");
             System.exit(2);
         }
         dev.osprey.Precision precision = args.length == 3 ? dev.osprey.Precision.parse(args[2])
