@@ -52,7 +52,8 @@ public record BatchMatMulSpec(int batch, int heads, int m, int n, int k, boolean
 
         /** Whether this is {@link #packed} for these sizes. */
         boolean isPacked(int heads, int rows, int columns) {
-            return equals(packed(heads, rows, columns));
+            long item = (long) rows * columns;
+            return sampleStride == item * heads && headStride == item && rowStride == columns;
         }
     }
 

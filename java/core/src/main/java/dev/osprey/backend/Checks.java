@@ -231,7 +231,8 @@ public final class Checks {
 
     /**
      * Backend.batchMatMul's arguments: a, b and c each of its size where its items are packed, else holding at least
-     * what its layout reaches; c neither a nor b.
+     * what its layout reaches, with rows no closer than their length; c neither a nor b (as objects: views over the
+     * same memory are not caught).
      */
     public static void batchMatMul(BatchMatMulSpec s, Tensor a, Tensor b, Tensor c) {
         matMulOperand("batchMatMul a", a, s.aLayout(), s.aShape(), s.aExtent(), s.heads());
@@ -245,6 +246,10 @@ public final class Checks {
 
     private static void matMulOperand(String what, Tensor t, BatchMatMulSpec.Layout layout, int[] packedShape,
                                       long extent, int heads) {
+        if (layout.rowStride() < packedShape[2]) {
+            throw new IllegalArgumentException(what + ": expected rows at least " + packedShape[2] + " values apart, "
+                    + "received a layout of " + layout);
+        }
         if (layout.isPacked(heads, packedShape[1], packedShape[2])) {
             expect(what, t, packedShape);
         } else if (t == null || t.size() < extent) {

@@ -244,7 +244,7 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
             Runnable projectInputs;
             if (packs) {
                 Tensor rows = scratch.get(2);
-                int total = batch * tq * packedWidth;
+                int total = Math.toIntExact(rows.size());
                 q = rows;
                 k = backend.view(rows, h * keyDim, total - h * keyDim);
                 v = backend.view(rows, 2 * h * keyDim, total - 2 * h * keyDim);
@@ -403,14 +403,18 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
                 this.rows = rows;
             }
 
-            /** The three weights of this name side by side in each of rows, the query's scaled, prepared by the plan. */
+            /**
+             * The three weights of this name side by side in each of rows, the query's scaled: prepared by the plan
+             * whenever any weight of the model changes (so also when only the key's or the value's did).
+             */
             private Tensor packed(int rows, int width, float scale, int queryUnits, String name) {
                 Tensor query = ctx.param("query/" + name), key = ctx.param("key/" + name);
                 Tensor value = ctx.param("value/" + name);
-                Tensor scaledQuery = ctx.preparedWeight(query, (long) rows * queryUnits,
-                        (weights, prepared) -> backend.scale(weights, scale, 0f, prepared));
-                return ctx.preparedWeight(query, (long) rows * width, (weights, prepared) -> backend.concat(rows,
-                        List.of(scaledQuery, key, value), prepared));
+                Tensor scaledQuery = ctx.allocate(rows * queryUnits); // read only while packing
+                return ctx.preparedWeight(query, (long) rows * width, (weights, prepared) -> {
+                    backend.scale(weights, scale, 0f, scaledQuery);
+                    backend.concat(rows, List.of(scaledQuery, key, value), prepared);
+                });
             }
 
             private Tensor zeros(int width) {

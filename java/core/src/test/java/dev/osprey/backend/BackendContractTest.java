@@ -771,8 +771,8 @@ abstract class BackendContractTest {
 
     /**
      * Attention's products as its layer runs them, each head's matrix read and written inside (positions, heads, dim)
-     * rows (BatchMatMulSpec.Layout.interleaved); the last reads the key from the same packed rows as the query, at a
-     * later column (a view). {sample, heads, query positions, key positions, key dim, value dim}.
+     * rows (BatchMatMulSpec.Layout.interleaved); one reads the key from the same packed rows as the query, at a later
+     * column (a view), and the last writes its products into rows wider than its heads' columns.
      */
     Stream<BatchMatMulSpec> headLayoutSpecs() {
         int b = 3, h = 2, tq = 5, tv = 7, dk = 4, dv = 3;
@@ -789,7 +789,9 @@ abstract class BackendContractTest {
                 BatchMatMulSpec.ofHeads(b, h, tq, tv, dv, false, true, context, v, scores),    // dC . V^T
                 BatchMatMulSpec.ofHeads(b, h, tv, dk, tq, true, false, scores, q, k),          // dS^T . Q
                 BatchMatMulSpec.ofHeads(b, h, tq, tq, dk, false, true, packedRows, packedRows, // Q . K^T, packed rows
-                        BatchMatMulSpec.Layout.packed(h, tq, tq)));
+                        BatchMatMulSpec.Layout.packed(h, tq, tq)),
+                BatchMatMulSpec.ofHeads(b, h, tq, dk, tv, false, false, scores, k,              // dS . K, written
+                        BatchMatMulSpec.Layout.interleaved(tq, dk, 2 * h * dk + h * dv)));      // into wider rows
     }
 
     /**

@@ -34,8 +34,8 @@ class LayerScratchTest {
     @Test
     void attentionIntermediatesAreHeldOncePerPlan() {
         int batch = 8, tokens = 65, width = 48, heads = 3;
-        // one block's: the projection rows, the heads' q, k, v and context (before and after joining), the weights
-        long perBlock = 4L * (6L * batch * tokens * width + (long) batch * heads * tokens * tokens);
+        // one block's: the packed query, key and value rows, the context rows and the attention weights
+        long perBlock = 4L * (4L * batch * tokens * width + (long) batch * heads * tokens * tokens);
         long one = inferencePlanBytes(1, batch);
         long four = inferencePlanBytes(4, batch);
         assertTrue(four - one < perBlock, "three more blocks added " + (four - one) + " bytes; their attention "

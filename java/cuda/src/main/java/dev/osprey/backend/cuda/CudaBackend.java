@@ -514,8 +514,9 @@ public final class CudaBackend implements Backend {
     /**
      * C = op(A) . op(B) per batch item as cuBLAS sees it: a row-major array read column-major is its transpose, so
      * C^T (n x m) = op(B)^T . op(A)^T, in the context's math (fp32, or TF32 where allowed). Packed items are one
-     * cublasSgemmStridedBatched; items laid out per sample and head (attention's rows) are one such call per sample,
-     * over its heads, each operand's row stride its leading dimension.
+     * cublasSgemmStridedBatched; items laid out per sample and head (attention's rows) are one such call per head over
+     * the samples, or per sample over the heads where there are fewer samples, each operand's row stride its leading
+     * dimension.
      */
     @Override
     public synchronized void batchMatMul(BatchMatMulSpec s, Tensor a, Tensor b, Tensor cOut) {
@@ -524,16 +525,20 @@ public final class CudaBackend implements Backend {
         int opA = s.transposeA() ? cublas.CUBLAS_OP_T : cublas.CUBLAS_OP_N;
         BatchMatMulSpec.Layout la = s.aLayout(), lb = s.bLayout(), lc = s.cLayout();
         boolean packed = s.packed();
-        int calls = packed ? 1 : s.batch();
-        int itemsPerCall = packed ? Math.toIntExact(s.items()) : s.heads();
-        for (int sample = 0; sample < calls; sample++) {
+        boolean perHead = !packed && s.heads() <= s.batch(); // loop over the shorter of the two
+        int calls = packed ? 1 : perHead ? s.heads() : s.batch();
+        int itemsPerCall = packed ? Math.toIntExact(s.items()) : perHead ? s.batch() : s.heads();
+        for (int i = 0; i < calls; i++) {
+            long aAt = perHead ? i * la.headStride() : i * la.sampleStride();
+            long bAt = perHead ? i * lb.headStride() : i * lb.sampleStride();
+            long cAt = perHead ? i * lc.headStride() : i * lc.sampleStride();
             Status.cublas(cublas.cublasSgemmStridedBatched(c.cublasHandle, opB, opA, s.n(), s.m(), s.k(), c.one,
-                    cuda(b).pointer().getPointer(sample * lb.sampleStride()), Math.toIntExact(lb.rowStride()),
-                    lb.headStride(),
-                    cuda(a).pointer().getPointer(sample * la.sampleStride()), Math.toIntExact(la.rowStride()),
-                    la.headStride(), c.zero,
-                    cuda(cOut).pointer().getPointer(sample * lc.sampleStride()), Math.toIntExact(lc.rowStride()),
-                    lc.headStride(), itemsPerCall), "cublasSgemmStridedBatched " + s);
+                    cuda(b).pointer().getPointer(bAt), Math.toIntExact(lb.rowStride()),
+                    perHead ? lb.sampleStride() : lb.headStride(),
+                    cuda(a).pointer().getPointer(aAt), Math.toIntExact(la.rowStride()),
+                    perHead ? la.sampleStride() : la.headStride(), c.zero,
+                    cuda(cOut).pointer().getPointer(cAt), Math.toIntExact(lc.rowStride()),
+                    perHead ? lc.sampleStride() : lc.headStride(), itemsPerCall), "cublasSgemmStridedBatched " + s);
         }
     }
 
