@@ -281,13 +281,24 @@ abstract class BackendContractTest {
     @org.junit.jupiter.params.provider.ValueSource(strings = {"2,0,1", "0,2,1", "1,0,2", "2,1,0", "0,1,2", "1,2,0"})
     void permuteMatchesTheReferenceAndItsInverseUndoesIt(String axes) {
         int[] perm = java.util.Arrays.stream(axes.split(",")).mapToInt(Integer::parseInt).toArray();
-        PermuteSpec s = new PermuteSpec(3, new int[] {2, 5, 4}, perm);
-        Random r = new Random(axes.hashCode());
+        checkPermute(new PermuteSpec(3, new int[] {2, 5, 4}, perm), axes.hashCode());
+    }
+
+    /** Samples of rank 2 (a leading axis of 1), one sample, and rows longer than a vector register. */
+    @Test
+    void permuteOfLowerRankSamplesMatchesTheReference() {
+        checkPermute(PermuteSpec.of(1, new int[] {17, 33}, new int[] {1, 0}), 1);
+        checkPermute(PermuteSpec.of(4, new int[] {65, 3, 64}, new int[] {1, 0, 2}), 2);
+    }
+
+    private void checkPermute(PermuteSpec s, long seed) {
+        int[] perm = s.perm();
+        Random r = new Random(seed);
         float[] x = random(r, (int) s.size());
         float[] expected = new float[x.length];
         int[] d = s.dims();
         int[] out = s.outputShape();
-        for (int b = 0; b < 3; b++) {
+        for (int b = 0; b < s.batch(); b++) {
             for (int i = 0; i < out[1]; i++) {
                 for (int j = 0; j < out[2]; j++) {
                     for (int k = 0; k < out[3]; k++) {

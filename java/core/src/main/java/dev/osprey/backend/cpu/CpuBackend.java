@@ -72,6 +72,8 @@ public final class CpuBackend implements Backend {
     private final PlanCache<BinaryPlan.Key, BinaryPlan> binaryPlans = new PlanCache<>("oneDNN", PLANS_PER_KIND);
     private final PlanCache<BatchMatMulSpec, BatchMatMulPlan> batchMatMulPlans =
             new PlanCache<>("oneDNN", PLANS_PER_KIND);
+    private final PlanCache<dev.osprey.backend.PermuteSpec, PermutePlan> permutePlans =
+            new PlanCache<>("oneDNN", PLANS_PER_KIND);
     private final String description;
     /** The OpenMP team each inference, pooling and element-wise plan is made for and runs on (see OpenMpTeam). */
     private final TeamSize teams;
@@ -1160,9 +1162,14 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void permute(dev.osprey.backend.PermuteSpec spec, Tensor x, Tensor y) {
+    public synchronized void permute(dev.osprey.backend.PermuteSpec spec, Tensor x, Tensor y) {
         Checks.permute("permute", spec, x, y);
-        HostOps.permute(spec, cpu(x).buffer(), cpu(y).buffer());
+        checkOpen();
+        if (spec.size() == 0) {
+            return;
+        }
+        permutePlans.get(spec, s -> OpenMpTeam.sized(teams.elementwise(s.size(), 2), () -> new PermutePlan(context, s)))
+                .run(cpu(x), cpu(y));
     }
 
     @Override
@@ -1273,7 +1280,7 @@ public final class CpuBackend implements Backend {
                 + denseInferencePlans.created()
                 + batchNormPlans.created() + batchNormKernels.created() + eltwisePlans.created()
                 + softmaxPlans.created() + layerNormPlans.created() + binaryPlans.created()
-                + batchMatMulPlans.created();
+                + batchMatMulPlans.created() + permutePlans.created();
     }
 
     // ---- plumbing ----------------------------------------------------------------------------------------
@@ -1308,7 +1315,7 @@ public final class CpuBackend implements Backend {
         for (PlanCache<?, ?> cache : List.of(convPlans, convInferencePlans, winogradPlans, winogradTrainingPlans,
                 pooledPlans, int8ConvPlans, pointwisePlans, depthwisePlans, poolPlans, int8PoolPlans, densePlans,
                 denseInferencePlans, batchNormPlans, batchNormKernels, eltwisePlans, softmaxPlans, layerNormPlans, binaryPlans,
-                batchMatMulPlans)) {
+                batchMatMulPlans, permutePlans)) {
             cache.close();
         }
         context.close();

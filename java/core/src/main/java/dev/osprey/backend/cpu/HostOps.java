@@ -397,32 +397,6 @@ final class HostOps {
     }
 
     /** y = x framed by zeros, NHWC, one bulk copy per image row. */
-    /** y[b, i0, i1, i2] = x[b, ...] with x's axis perm[k] at index ik. */
-    static void permute(dev.osprey.backend.PermuteSpec s, FloatBuffer x, FloatBuffer y) {
-        int[] d = s.dims();
-        int[] p = s.perm();
-        int[] stride = {d[1] * d[2], d[2], 1};
-        int s0 = stride[p[0]];
-        int s1 = stride[p[1]];
-        int s2 = stride[p[2]];
-        int n0 = d[p[0]];
-        int n1 = d[p[1]];
-        int n2 = d[p[2]];
-        int sample = d[0] * d[1] * d[2];
-        int o = 0;
-        for (int b = 0; b < s.batch(); b++) {
-            int base = b * sample;
-            for (int i0 = 0; i0 < n0; i0++) {
-                for (int i1 = 0; i1 < n1; i1++) {
-                    int from = base + i0 * s0 + i1 * s1;
-                    for (int i2 = 0; i2 < n2; i2++) {
-                        y.put(o++, x.get(from + i2 * s2));
-                    }
-                }
-            }
-        }
-    }
-
     static void pad(Pad2dSpec s, FloatBuffer x, FloatBuffer y) {
         fill(y, 0f, s.batch() * s.outH() * s.outW() * s.channels());
         int row = s.inW() * s.channels();
