@@ -119,25 +119,20 @@ public final class Dense extends Layer implements Fusion.LinearOp, Fusion.OwnInp
     public LayerRun plan(PlanContext ctx) {
         Backend backend = ctx.backend();
         int features = features(ctx.inputShape());
-        boolean flat = ctx.inputShape().rank() == 1;
-        if (!flat && ctx.optimizedInference()) {
-            return asPointwiseConvolution(ctx, features, ctx.param("kernel"), ctx.param("bias"));
+        if (ctx.inputShape().rank() > 1) {
+            return asPointwiseConvolution(ctx, features);
         }
+        // a vector per sample: the backend's inner product over the batch's rows
         OutputActivation out = new OutputActivation(ctx, activation);
-        // rows: the batch's samples, or every position of them where the input is larger than a vector (Keras' Dense
-        // on the last axis); the op sees (rows, features) views of the same memory
-        int rows = Math.toIntExact((long) ctx.batch() * (ctx.inputShape().size() / features));
-        DenseSpec spec = new DenseSpec(rows, features, units, out.fusedIntoOp(), ctx.trainingMath());
-        Tensor input = flat ? ctx.input() : backend.view(ctx.input(), 0, rows, features);
-        Tensor raw = flat ? out.raw() : backend.view(out.raw(), 0, rows, units);
+        DenseSpec spec = new DenseSpec(ctx.batch(), features, units, out.fusedIntoOp(), ctx.trainingMath());
+        Tensor input = ctx.input();
+        Tensor raw = out.raw();
         Tensor kernel = ctx.param("kernel"), given = ctx.param("bias"); // a folded BatchNorm's, without one of its own
         Tensor bias = given != null ? given : zeros(ctx, backend);
         Tensor dKernel = ctx.gradient("kernel");
         Tensor dBias = ctx.gradient("bias") != null || dKernel == null ? ctx.gradient("bias") : ctx.allocate(units);
-        Tensor dInputFull = ctx.needsInputGradient(0) ? ctx.allocateInputGradient(0) : null;
-        Tensor dInput = flat || dInputFull == null ? dInputFull : backend.view(dInputFull, 0, rows, features);
-        List<Tensor> inputGradients = LayerRun.gradients(dInputFull);
-        ReshapedGradient asRows = flat ? null : new ReshapedGradient(backend, rows, units);
+        Tensor dInput = ctx.needsInputGradient(0) ? ctx.allocateInputGradient(0) : null;
+        List<Tensor> inputGradients = LayerRun.gradients(dInput);
         if (ctx.optimizedInference()) { // the kernel in the layout the backend's inference op reads, made once
             DenseInference op = new DenseInference(spec, ctx.precision(), ctx.inputRange());
             long floats = backend.denseInferenceKernelSize(op);
@@ -154,7 +149,7 @@ public final class Dense extends Layer implements Fusion.LinearOp, Fusion.OwnInp
             backend.denseForward(spec, input, kernel, bias, raw);
             out.forward(backend);
         }, dOutput -> {
-            Tensor g = flat ? out.backward(backend, dOutput) : asRows.of(out.backward(backend, dOutput));
+            Tensor g = out.backward(backend, dOutput);
             if (dKernel != null) {
                 backend.denseBackwardWeights(spec, input, g, dKernel, dBias);
             }
@@ -165,20 +160,25 @@ public final class Dense extends Layer implements Fusion.LinearOp, Fusion.OwnInp
     }
 
     /**
-     * Inference on the last axis of a larger input: each position's features times the kernel is a 1x1 convolution's
-     * work, and Keras' Dense kernel (in, units) is a 1x1 Conv2D's (1, 1, in, units) as it lies in memory. The backends'
-     * convolutions run it near their peak where their inner products do not: on ConvNeXt's (56, 56, 384) maps oneDNN's
-     * inner product took twice the time of its 1x1 convolution (benchmarks/results/convnext-tiny-imported-*.md).
-     * (H, W, C) inputs are the convolution's image; others, (T, C) or deeper, one row of positions.
+     * The last axis of a larger input, in training and inference: each position's features times the kernel is a 1x1
+     * convolution's work, and Keras' Dense kernel (in, units) is a 1x1 Conv2D's (1, 1, in, units) as it lies in memory
+     * (its gradient likewise). The backends' convolutions run it near their peak where their inner products do not: on
+     * ConvNeXt's (56, 56, 384) maps oneDNN's inner product took twice the time of its 1x1 convolution in inference
+     * (benchmarks/results/convnext-tiny-imported-*.md), and a ViT MLP's training step about 1.1x its time
+     * (benchmarks/results/dense-rows-training-*.md). (H, W, C) inputs are the convolution's image; others, (T, C) or
+     * deeper, one row of positions.
      */
-    private LayerRun asPointwiseConvolution(PlanContext ctx, int features, Tensor kernel, Tensor bias) {
+    private LayerRun asPointwiseConvolution(PlanContext ctx, int features) {
+        Backend backend = ctx.backend();
         Shape in = ctx.inputShape();
         int height = in.rank() == 3 ? in.dim(0) : 1;
         int width = in.size() / features / height;
         dev.osprey.backend.Conv2dSpec spec = new dev.osprey.backend.Conv2dSpec(ctx.batch(), height, width, features,
                 units, 1, 1, 1, 1, 0, 0, 0, 0, Activation.LINEAR);
-        return new ConvRun(ctx, spec, ctx.backend().view(kernel, 0, 1, 1, features, units), bias, null, null,
-                activation);
+        Tensor dKernel = ctx.optimizedInference() ? null : ctx.gradient("kernel");
+        Tensor dBias = ctx.optimizedInference() ? null : ctx.gradient("bias");
+        return new ConvRun(ctx, spec, backend.view(ctx.param("kernel"), 0, 1, 1, features, units), ctx.param("bias"),
+                dKernel == null ? null : backend.view(dKernel, 0, 1, 1, features, units), dBias, activation);
     }
 
     /** The zero bias a layer without one adds (the ops take a bias), made once for the plan. */
