@@ -10,7 +10,6 @@ import dev.osprey.backend.Backend;
 import dev.osprey.backend.BatchMatMulSpec;
 import dev.osprey.backend.Conv2dSpec;
 import dev.osprey.backend.ConvInference;
-import dev.osprey.backend.DenseSpec;
 import dev.osprey.backend.Tensor;
 import dev.osprey.engine.LayerRun;
 import dev.osprey.engine.ParamSpec;
@@ -276,6 +275,7 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
             Tensor out = ctx.allocateOutput();
             Tensor outRows = backend.view(out, 0, batch * tq, outputUnits);
             Projection output = new Projection("attention_output", -1, tq, outputUnits, outRows, ctx.residual());
+            Tensor contextMap = output.map(context, h * valueDim);
             BatchMatMulSpec.Layout contextHeads = BatchMatMulSpec.Layout.interleaved(tq, valueDim, h * valueDim);
             BatchMatMulSpec.Layout scoreHeads = BatchMatMulSpec.Layout.packed(h, tq, tv);
             BatchMatMulSpec scores = BatchMatMulSpec.ofHeads(batch, h, tq, tv, keyDim, false, true, queryHeads,
@@ -298,7 +298,7 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
                     backend.dropoutForward(rate, seed, weights, mask, dropped);
                 }
                 backend.batchMatMul(mix, dropped, v, context);
-                output.forwardRows(context, outRows);
+                output.forwardRows(contextMap, output.rows);
                 if (after.kind() != Activation.Kind.LINEAR) {
                     backend.activationForward(after, outRows, outRows);
                 }
@@ -311,7 +311,8 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
 
             Tensor dContext = scratch.get(0), dWeights = scratch.get(1);
             Tensor dq = scratch.get(2), dk = scratch.get(3), dv = scratch.get(4);
-            ReshapedGradient dOutRows = new ReshapedGradient(backend, batch * tq, outputUnits);
+            ReshapedGradient dOutMap = new ReshapedGradient(backend, batch, 1, tq, outputUnits);
+            Tensor dContextMap = output.map(dContext, h * valueDim);
             BatchMatMulSpec dValueSpec = BatchMatMulSpec.ofHeads(batch, h, tv, valueDim, tq, true, false, scoreHeads,
                     contextHeads, valueHeads);   // W^T . dC
             BatchMatMulSpec dWeightsSpec = BatchMatMulSpec.ofHeads(batch, h, tq, tv, valueDim, false, true,
@@ -328,9 +329,7 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
             Projection queryProjection = query, keyProjection = key, valueProjection = value;
 
             LayerRun.Backward backward = dOut -> {
-                Tensor dy = dOutRows.of(dOut);
-                output.backwardWeights(context, dy);
-                output.backwardData(dy, dContext);
+                output.backward(contextMap, dOutMap.of(dOut), dContextMap);
                 backend.batchMatMul(dValueSpec, dropped, dContext, dv);
                 backend.batchMatMul(dWeightsSpec, dContext, v, dWeights);
                 if (drops) {
@@ -429,24 +428,26 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
         }
 
         /**
-         * One of the four projections, a dense op over every position's features: its kernel (in, heads * dim) as
-         * Keras' (in, heads, dim) lies in memory, its bias (or zeros), their gradients, and the (rows, heads * dim)
-         * tensor it writes.
+         * One of the four projections, a dense op over every position's features, run as a 1x1 convolution over the
+         * positions (Keras' kernel (in, heads, dim) is its (1, 1, in, heads * dim) as it lies in memory; oneDNN runs it
+         * nearer its peak as a convolution than as an inner product, see Dense): its bias (or zeros), their gradients,
+         * and the (rows, heads * dim) tensor it writes.
          */
         private final class Projection {
-            final DenseSpec spec;
+            final Conv2dSpec spec;
             final Tensor input;
             final Tensor kernel;
             final Tensor bias;
             final Tensor dKernel;
             final Tensor dBias;
             final Tensor rows;
-            final ReshapedGradient dInputRows;
+            final ReshapedGradient dInputMap;
             final Tensor residual;
-            /** Optimized inference: the projection as a 1x1 convolution over the positions, else null. */
+            final int positions;
+            final int units;
+            /** Optimized inference: the convolution as the plan's inference op runs it, else null. */
             final ConvInference pointwise;
             final Tensor pointwiseKernel;
-            final Tensor pointwiseInput;
 
             /**
              * input -1 is the output projection, which reads the heads' concatenated context; rows: the (batch *
@@ -455,11 +456,13 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
              */
             Projection(String name, int input, int positions, int units, Tensor rows, Tensor residual) {
                 int in = input < 0 ? numHeads * valueDim : features(ctx.inputShapes().get(input));
-                int rowCount = Math.multiplyExact(batch, positions);
-                this.residual = residual == null ? null : backend.view(residual, 0, rowCount, units);
-                spec = new DenseSpec(rowCount, in, units, Activation.LINEAR, ctx.trainingMath());
-                this.input = input < 0 ? null : backend.view(ctx.inputs().get(input), 0, rowCount, in);
-                kernel = backend.view(ctx.param(name + "/kernel"), 0, in, units);
+                this.positions = positions;
+                this.units = units;
+                this.residual = residual == null ? null : map(residual, units);
+                spec = new Conv2dSpec(batch, 1, positions, in, units, 1, 1, 1, 1, 0, 0, 0, 0, Activation.LINEAR)
+                        .withBias(true).withMath(ctx.trainingMath());
+                this.input = input < 0 ? null : map(ctx.inputs().get(input), in);
+                kernel = backend.view(ctx.param(name + "/kernel"), 0, 1, 1, in, units);
                 Tensor given = ctx.param(name + "/bias");
                 if (given != null) {
                     bias = backend.view(given, 0, units);
@@ -469,39 +472,40 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
                 }
                 boolean backward = ctx.backward();
                 Tensor k = backward ? ctx.gradient(name + "/kernel") : null;
-                dKernel = k == null ? null : backend.view(k, 0, in, units);
+                dKernel = k == null ? null : backend.view(k, 0, 1, 1, in, units);
                 Tensor b = backward ? ctx.gradient(name + "/bias") : null;
                 dBias = b != null ? backend.view(b, 0, units) : dKernel != null ? ctx.allocate(units) : null;
-                this.rows = rows;
-                dInputRows = new ReshapedGradient(backend, rowCount, in);
-                // the kernel (in, units) is a 1x1 convolution's as it lies in memory; oneDNN runs a (positions, in)
-                // map through its convolution faster than through its inner product (see Dense)
+                this.rows = rows == null ? null : map(rows, units);
+                dInputMap = new ReshapedGradient(backend, batch, 1, positions, in);
                 if (pointwiseInference()) {
                     pointwise = pointwise(positions, in, units, residual != null);
-                    pointwiseKernel = pointwiseKernel(pointwise, kernel, in, units);
-                    pointwiseInput = this.input == null ? null : backend.view(this.input, 0, batch, 1, positions, in);
+                    pointwiseKernel = pointwiseKernel(pointwise, ctx.param(name + "/kernel"), in, units);
                 } else {
                     pointwise = null;
                     pointwiseKernel = null;
-                    pointwiseInput = null;
                 }
+            }
+
+            /** A tensor of this projection's positions as the convolution's (batch, 1, positions, width) map. */
+            Tensor map(Tensor t, int width) {
+                return backend.view(t, 0, batch, 1, positions, width);
             }
 
             /** Projects this input into its rows. */
             void forward() {
                 if (pointwise != null) {
-                    backend.conv2dInference(pointwise, pointwiseInput, pointwiseKernel, bias, null, rows);
+                    backend.conv2dInference(pointwise, input, pointwiseKernel, bias, null, rows);
                 } else {
-                    backend.denseForward(spec, input, kernel, bias, rows);
+                    backend.conv2dForward(spec, input, kernel, bias, rows);
                 }
             }
 
-            /** The output projection: from given rows into given rows (views of the plan's, made once). */
+            /** The output projection: from given rows into given rows (maps of the plan's, made once). */
             void forwardRows(Tensor x, Tensor y) {
                 if (pointwise != null) {
                     backend.conv2dInference(pointwise, x, pointwiseKernel, bias, residual, y);
                 } else {
-                    backend.denseForward(spec, x, kernel, bias, y);
+                    backend.conv2dForward(spec, x, kernel, bias, y);
                     if (residual != null) {
                         backend.add(y, residual, y);
                     }
@@ -510,23 +514,15 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
 
             /** From its rows' gradient: this projection's weight gradients, and its input's into dInput if given. */
             void backward(Tensor dRows, Tensor dInput) {
-                if (dKernel == null && dInput == null) {
+                backward(input, dRows, dInput == null ? null : dInputMap.of(dInput));
+            }
+
+            /** The weight gradients from x and dy, and x's gradient into dx if not null (maps, all three). */
+            void backward(Tensor x, Tensor dy, Tensor dx) {
+                if (dKernel == null && dx == null) {
                     return;
                 }
-                backwardWeights(input, dRows);
-                if (dInput != null) {
-                    backwardData(dRows, dInputRows.of(dInput));
-                }
-            }
-
-            void backwardWeights(Tensor x, Tensor dy) {
-                if (dKernel != null) {
-                    backend.denseBackwardWeights(spec, x, dy, dKernel, dBias);
-                }
-            }
-
-            void backwardData(Tensor dy, Tensor dx) {
-                backend.denseBackwardData(spec, dy, kernel, dx);
+                backend.conv2dBackward(spec, x, dy, kernel, dKernel, dKernel == null ? null : dBias, null, dx);
             }
         }
     }
