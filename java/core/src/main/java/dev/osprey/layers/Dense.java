@@ -175,10 +175,10 @@ public final class Dense extends Layer implements Fusion.LinearOp, Fusion.OwnInp
         int width = in.size() / features / height;
         dev.osprey.backend.Conv2dSpec spec = new dev.osprey.backend.Conv2dSpec(ctx.batch(), height, width, features,
                 units, 1, 1, 1, 1, 0, 0, 0, 0, Activation.LINEAR);
-        Tensor dKernel = ctx.optimizedInference() ? null : ctx.gradient("kernel");
-        Tensor dBias = ctx.optimizedInference() ? null : ctx.gradient("bias");
+        Tensor dKernel = ctx.gradient("kernel"); // null in inference plans
         return new ConvRun(ctx, spec, backend.view(ctx.param("kernel"), 0, 1, 1, features, units), ctx.param("bias"),
-                dKernel == null ? null : backend.view(dKernel, 0, 1, 1, features, units), dBias, activation);
+                dKernel == null ? null : backend.view(dKernel, 0, 1, 1, features, units), ctx.gradient("bias"),
+                activation);
     }
 
     /** The zero bias a layer without one adds (the ops take a bias), made once for the plan. */

@@ -225,7 +225,7 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
             boolean keeps = ctx.backward();
             // optimized inference of self-attention projects the query, key and value in one op, into rows of all
             // three side by side (PackedProjection)
-            boolean packs = !keeps && pointwiseInference() && keyIsValue
+            boolean packs = !keeps && ctx.optimizedInference() && keyIsValue
                     && ctx.inputs().get(0) == ctx.inputs().get(1);
             int packedWidth = 2 * h * keyDim + h * valueDim;
             int[][] request = keeps
@@ -273,8 +273,7 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
                 value = vp;
             }
             Tensor out = ctx.allocateOutput();
-            Tensor outRows = backend.view(out, 0, batch * tq, outputUnits);
-            Projection output = new Projection("attention_output", -1, tq, outputUnits, outRows, ctx.residual());
+            Projection output = new Projection("attention_output", -1, tq, outputUnits, out, ctx.residual());
             Tensor contextMap = output.map(context, h * valueDim);
             BatchMatMulSpec.Layout contextHeads = BatchMatMulSpec.Layout.interleaved(tq, valueDim, h * valueDim);
             BatchMatMulSpec.Layout scoreHeads = BatchMatMulSpec.Layout.packed(h, tq, tv);
@@ -300,7 +299,7 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
                 backend.batchMatMul(mix, dropped, v, context);
                 output.forwardRows(contextMap, output.rows);
                 if (after.kind() != Activation.Kind.LINEAR) {
-                    backend.activationForward(after, outRows, outRows);
+                    backend.activationForward(after, output.rows, output.rows);
                 }
             };
             if (!ctx.backward()) {
@@ -354,14 +353,9 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
         }
 
         /**
-         * Optimized inference, where projections run as 1x1 convolutions over the positions: in bf16 in bf16 plans,
-         * else in fp32 (int8 plans too: attention has no int8 form, and the convolution outruns the inner product).
+         * A projection of in to units features at every one of positions, as an optimized inference plan's 1x1
+         * convolution runs it: in bf16 in bf16 plans, else in fp32 (int8 plans too: attention has no int8 form).
          */
-        boolean pointwiseInference() {
-            return ctx.optimizedInference();
-        }
-
-        /** A projection of in to units features at every one of positions, as a 1x1 convolution runs it. */
         ConvInference pointwise(int positions, int in, int units, boolean addsResidual) {
             Conv2dSpec conv = new Conv2dSpec(batch, 1, positions, in, units, 1, 1, 1, 1, 0, 0, 0, 0,
                     Activation.LINEAR).withBias(true);
@@ -450,8 +444,8 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
             final Tensor pointwiseKernel;
 
             /**
-             * input -1 is the output projection, which reads the heads' concatenated context; rows: the (batch *
-             * positions, units) tensor its output goes to; residual: what the output projection adds (an Add the plan
+             * input -1 is the output projection, which reads the heads' concatenated context; rows: the tensor of
+             * batch * positions * units values its output goes to; residual: what the output projection adds (an Add the plan
              * folded into it), or null.
              */
             Projection(String name, int input, int positions, int units, Tensor rows, Tensor residual) {
@@ -470,14 +464,13 @@ public final class MultiHeadAttention extends Layer implements dev.osprey.engine
                     bias = ctx.allocate(units);
                     backend.fill(bias, 0f);
                 }
-                boolean backward = ctx.backward();
-                Tensor k = backward ? ctx.gradient(name + "/kernel") : null;
+                Tensor k = ctx.gradient(name + "/kernel"); // null where the plan doesn't train it
                 dKernel = k == null ? null : backend.view(k, 0, 1, 1, in, units);
-                Tensor b = backward ? ctx.gradient(name + "/bias") : null;
+                Tensor b = ctx.gradient(name + "/bias");
                 dBias = b != null ? backend.view(b, 0, units) : dKernel != null ? ctx.allocate(units) : null;
                 this.rows = rows == null ? null : map(rows, units);
                 dInputMap = new ReshapedGradient(backend, batch, 1, positions, in);
-                if (pointwiseInference()) {
+                if (ctx.optimizedInference()) {
                     pointwise = pointwise(positions, in, units, residual != null);
                     pointwiseKernel = pointwiseKernel(pointwise, ctx.param(name + "/kernel"), in, units);
                 } else {
