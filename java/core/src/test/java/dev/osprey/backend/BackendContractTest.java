@@ -1232,6 +1232,81 @@ abstract class BackendContractTest {
         assertClose("sgd with weight decay, 2 steps", toFloat(w), download(tp), 1e-6);
     }
 
+    /** Each optimizer variant the ops take, by name; the reference steps its doubles as Keras' formulas do. */
+    enum ArenaOptimizer { SGD, SGD_MOMENTUM, SGD_NESTEROV, ADAMW, AMSGRAD, RMSPROP, RMSPROP_CENTERED_MOMENTUM }
+
+    /**
+     * A parameter arena of 10,001 values (longer than the host loops' chunks and not a multiple of any vector or chunk
+     * width), half of it masked out of weight decay, three steps with a different gradient each (the last one zero at
+     * every fourth value, where second moments then fall): every optimizer's
+     * values against Keras' formulas in double, at every index, so a value that a chunk or vector boundary drops or
+     * updates twice fails.
+     */
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(ArenaOptimizer.class)
+    void everyOptimizerUpdatesALongArenaAsKerasFormulasDo(ArenaOptimizer kind) {
+        int n = 10_001;
+        Random random = new Random(7 + kind.ordinal());
+        float[] p = random(random, n);
+        float[] mask = new float[n];
+        for (int i = 0; i < n; i++) {
+            mask[i] = (i / 3) % 2; // runs of three in and out of the decay
+        }
+        double lr = 0.01, wd = 0.05, b1 = 0.9, b2 = 0.9, eps = 1e-7, mu = 0.9, rho = 0.9;
+        Tensor tp = upload(p, n), tmask = upload(mask, n);
+        Tensor s1 = memory.allocate(n), s2 = memory.allocate(n), s3 = memory.allocate(n);
+        double[] w = toDouble(p), a = new double[n], b = new double[n], c = new double[n];
+        for (int t = 1; t <= 3; t++) {
+            float[] g = random(random, n);
+            for (int i = 0; t == 3 && i < n; i += 4) {
+                g[i] = 0f; // second moments fall here, so AMSGrad's running maximum differs from Adam's moment
+            }
+            Tensor tg = upload(g, n);
+            switch (kind) {
+                case SGD, SGD_MOMENTUM, SGD_NESTEROV -> backend.sgdUpdate(new SgdSpec((float) lr,
+                        kind == ArenaOptimizer.SGD ? 0f : (float) mu, kind == ArenaOptimizer.SGD_NESTEROV, (float) wd),
+                        tp, tg, s1, tmask);
+                case ADAMW -> backend.adamUpdate(new AdamSpec((float) lr, (float) b1, (float) b2, (float) eps,
+                        (float) wd), t, tp, tg, s1, s2, tmask);
+                case AMSGRAD -> backend.adamAmsgradUpdate(new AdamSpec((float) lr, (float) b1, (float) b2,
+                        (float) eps, (float) wd), t, tp, tg, s1, s2, s3, tmask);
+                case RMSPROP -> backend.rmspropUpdate(new RmspropSpec((float) lr, (float) rho, 0f, (float) eps,
+                        false, (float) wd), tp, tg, s1, null, null, tmask);
+                case RMSPROP_CENTERED_MOMENTUM -> backend.rmspropUpdate(new RmspropSpec((float) lr, (float) rho,
+                        (float) mu, (float) eps, true, (float) wd), tp, tg, s1, s2, s3, tmask);
+            }
+            double alpha = lr * Math.sqrt(1 - Math.pow(b2, t)) / (1 - Math.pow(b1, t));
+            for (int i = 0; i < n; i++) {
+                w[i] -= lr * wd * mask[i] * w[i];
+                double gi = g[i];
+                switch (kind) {
+                    case SGD -> w[i] -= lr * gi;
+                    case SGD_MOMENTUM, SGD_NESTEROV -> {
+                        a[i] = mu * a[i] - lr * gi;
+                        w[i] += kind == ArenaOptimizer.SGD_NESTEROV ? mu * a[i] - lr * gi : a[i];
+                    }
+                    case ADAMW, AMSGRAD -> {
+                        a[i] += (gi - a[i]) * (1 - b1);
+                        b[i] += (gi * gi - b[i]) * (1 - b2);
+                        c[i] = Math.max(c[i], b[i]);
+                        w[i] -= alpha * a[i] / (Math.sqrt(kind == ArenaOptimizer.AMSGRAD ? c[i] : b[i]) + eps);
+                    }
+                    case RMSPROP -> {
+                        a[i] = rho * a[i] + (1 - rho) * gi * gi;
+                        w[i] -= lr * gi / Math.sqrt(a[i] + eps);
+                    }
+                    case RMSPROP_CENTERED_MOMENTUM -> {
+                        a[i] = rho * a[i] + (1 - rho) * gi * gi;
+                        c[i] = rho * c[i] + (1 - rho) * gi;
+                        b[i] = mu * b[i] + lr * gi / Math.sqrt(a[i] + eps - c[i] * c[i]);
+                        w[i] -= b[i];
+                    }
+                }
+            }
+        }
+        assertClose(kind + " over " + n + " values, 3 steps", toFloat(w), download(tp), 1e-5);
+    }
+
     @Test
     void aWrongShapeIsRejectedBeforeAnyNativeCall() {
         Conv2dSpec s = new Conv2dSpec(2, 8, 8, 1, 4, 3, 3, 1, 1, 0, 0, 0, 0, Activation.LINEAR);

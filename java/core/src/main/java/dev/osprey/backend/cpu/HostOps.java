@@ -229,8 +229,8 @@ final class HostOps {
 
     /** Floats per bulk copy of the optimizer loops: plain arrays let the JIT vectorize the arithmetic. */
     private static final int CHUNK = 4096;
-    /** Per thread: {params, grads, first moments, second moments} chunks, reused by every step. */
-    private static final ThreadLocal<float[][]> CHUNKS = ThreadLocal.withInitial(() -> new float[5][CHUNK]);
+    /** Per thread: chunks of the parameters, gradients, up to three slots and the decay mask, reused by every step. */
+    private static final ThreadLocal<float[][]> CHUNKS = ThreadLocal.withInitial(() -> new float[6][CHUNK]);
 
     /** Adam; decayMask null decays every weight (when the spec has weight decay). */
     static void adam(AdamSpec s, long step, FloatBuffer p, FloatBuffer g, FloatBuffer m, FloatBuffer v,
@@ -284,7 +284,10 @@ final class HostOps {
         }
     }
 
-    /** SGD; decayMask null decays every weight (when the spec has weight decay). */
+    /**
+     * SGD; decayMask null decays every weight (when the spec has weight decay). Element by element: the JIT
+     * vectorizes this loop over the buffers as it is, and copying chunks into arrays, as Adam does, made it slower.
+     */
     static void sgd(SgdSpec s, FloatBuffer p, FloatBuffer g, FloatBuffer velocity, FloatBuffer decayMask, int n) {
         float lr = s.learningRate();
         float mu = s.momentum();
@@ -308,19 +311,34 @@ final class HostOps {
                             FloatBuffer vhat, FloatBuffer decayMask, int n) {
         float a = (float) (s.learningRate() * Math.sqrt(1 - Math.pow(s.beta2(), step))
                 / (1 - Math.pow(s.beta1(), step)));
+        float oneMinusB1 = 1f - s.beta1();
+        float oneMinusB2 = 1f - s.beta2();
+        float eps = s.epsilon();
         float decay = s.learningRate() * s.weightDecay();
-        for (int i = 0; i < n; i++) {
-            if (decay != 0f) {
-                p.put(i, p.get(i) - decay * (decayMask == null ? 1f : decayMask.get(i)) * p.get(i));
+        float[][] chunks = CHUNKS.get();
+        float[] pc = chunks[0], gc = chunks[1], mc = chunks[2], vc = chunks[3], dc = chunks[4], hc = chunks[5];
+        for (int start = 0; start < n; start += CHUNK) {
+            int len = Math.min(CHUNK, n - start);
+            p.get(start, pc, 0, len);
+            g.get(start, gc, 0, len);
+            m.get(start, mc, 0, len);
+            v.get(start, vc, 0, len);
+            vhat.get(start, hc, 0, len);
+            decay(pc, decay, decayMask, start, dc, len);
+            for (int i = 0; i < len; i++) {
+                float grad = gc[i];
+                float mi = mc[i] + (grad - mc[i]) * oneMinusB1;
+                float vi = vc[i] + (grad * grad - vc[i]) * oneMinusB2;
+                float hi = Math.max(hc[i], vi);
+                mc[i] = mi;
+                vc[i] = vi;
+                hc[i] = hi;
+                pc[i] -= mi * a / ((float) Math.sqrt(hi) + eps);
             }
-            float grad = g.get(i);
-            float mi = m.get(i) + (grad - m.get(i)) * (1f - s.beta1());
-            float vi = v.get(i) + (grad * grad - v.get(i)) * (1f - s.beta2());
-            float hi = Math.max(vhat.get(i), vi);
-            m.put(i, mi);
-            v.put(i, vi);
-            vhat.put(i, hi);
-            p.put(i, p.get(i) - mi * a / ((float) Math.sqrt(hi) + s.epsilon()));
+            p.put(start, pc, 0, len);
+            m.put(start, mc, 0, len);
+            v.put(start, vc, 0, len);
+            vhat.put(start, hc, 0, len);
         }
     }
 
@@ -328,27 +346,59 @@ final class HostOps {
                         FloatBuffer momentum, FloatBuffer mean, FloatBuffer decayMask, int n) {
         float lr = s.learningRate();
         float rho = s.rho();
+        float oneMinusRho = 1 - rho;
+        float mu = s.momentum();
+        float eps = s.epsilon();
         float decay = lr * s.weightDecay();
-        for (int i = 0; i < n; i++) {
-            if (decay != 0f) {
-                p.put(i, p.get(i) - decay * (decayMask == null ? 1f : decayMask.get(i)) * p.get(i));
-            }
-            float grad = g.get(i);
-            float vi = rho * velocity.get(i) + (1 - rho) * grad * grad;
-            velocity.put(i, vi);
-            float denominator = vi + s.epsilon();
-            if (mean != null) {
-                float mi = rho * mean.get(i) + (1 - rho) * grad;
-                mean.put(i, mi);
-                denominator -= mi * mi;
-            }
-            float increment = lr * grad / (float) Math.sqrt(denominator);
+        float[][] chunks = CHUNKS.get();
+        float[] pc = chunks[0], gc = chunks[1], vc = chunks[2], mo = chunks[3], dc = chunks[4], ac = chunks[5];
+        for (int start = 0; start < n; start += CHUNK) {
+            int len = Math.min(CHUNK, n - start);
+            p.get(start, pc, 0, len);
+            g.get(start, gc, 0, len);
+            velocity.get(start, vc, 0, len);
             if (momentum != null) {
-                float mo = s.momentum() * momentum.get(i) + increment;
-                momentum.put(i, mo);
-                increment = mo;
+                momentum.get(start, mo, 0, len);
             }
-            p.put(i, p.get(i) - increment);
+            if (mean != null) {
+                mean.get(start, ac, 0, len);
+            }
+            decay(pc, decay, decayMask, start, dc, len);
+            float[] increment = dc; // the mask's chunk is free once the decay is done
+            // in phases without branches, loops the JIT vectorizes; per value the same operations in the same order
+            for (int i = 0; i < len; i++) {
+                vc[i] = rho * vc[i] + oneMinusRho * gc[i] * gc[i];
+            }
+            if (mean != null) {
+                for (int i = 0; i < len; i++) {
+                    float mi = rho * ac[i] + oneMinusRho * gc[i];
+                    ac[i] = mi;
+                    increment[i] = lr * gc[i] / (float) Math.sqrt(vc[i] + eps - mi * mi);
+                }
+            } else {
+                for (int i = 0; i < len; i++) {
+                    increment[i] = lr * gc[i] / (float) Math.sqrt(vc[i] + eps);
+                }
+            }
+            if (momentum != null) {
+                for (int i = 0; i < len; i++) {
+                    float m = mu * mo[i] + increment[i];
+                    mo[i] = m;
+                    pc[i] -= m;
+                }
+            } else {
+                for (int i = 0; i < len; i++) {
+                    pc[i] -= increment[i];
+                }
+            }
+            p.put(start, pc, 0, len);
+            velocity.put(start, vc, 0, len);
+            if (momentum != null) {
+                momentum.put(start, mo, 0, len);
+            }
+            if (mean != null) {
+                mean.put(start, ac, 0, len);
+            }
         }
     }
 
