@@ -9,6 +9,7 @@ public final class FitOptions {
     int epochs = 1;
     int batchSize = 32;
     NDArray validationX;
+    java.util.List<NDArray> validationInputs; // validation data of a model of several inputs, one array each
     NDArray validationY;
     double validationSplit;
     boolean shuffle = true;
@@ -54,6 +55,21 @@ public final class FitOptions {
      */
     public FitOptions validationData(NDArray x, NDArray y) {
         this.validationX = x;
+        this.validationInputs = null;
+        this.validationY = y;
+        return this;
+    }
+
+    /**
+     * {@link #validationData(NDArray, NDArray)} for a model of several inputs ({@code validation_data=([xa, xb], y)}):
+     * one array per model input, in the model's input order.
+     */
+    public FitOptions validationData(java.util.List<NDArray> inputs, NDArray y) {
+        if (inputs == null) {
+            throw new IllegalArgumentException("fit: expected validation input arrays, received null");
+        }
+        this.validationInputs = java.util.Collections.unmodifiableList(new java.util.ArrayList<>(inputs));
+        this.validationX = null;
         this.validationY = y;
         return this;
     }

@@ -433,9 +433,9 @@ public class Model implements AutoCloseable {
     }
 
     private void checkOutputMatchesLoss() {
-        if (graph.inputs().size() != 1 || graph.outputs().size() != 1) {
-            throw new IllegalArgumentException("compile: training takes a model of one input and one output, received "
-                    + graph.inputs().size() + " inputs and " + graph.outputs().size() + " outputs");
+        if (graph.outputs().size() != 1) {
+            throw new IllegalArgumentException("compile: training takes a model of one output, received "
+                    + graph.outputs().size() + " outputs");
         }
         SymbolicTensor out = graph.outputs().get(0);
         Activation last = out.layer() == null ? Activation.LINEAR : out.layer().activation();
@@ -455,7 +455,7 @@ public class Model implements AutoCloseable {
     private void ensureBuilt(Shape sample, String what) {
         graphFor(sample);
         build();
-        Shape expected = graph.inputShape(0);
+        Shape expected = rowShape();
         if (!compatible(sample, expected)) {
             throw new IllegalArgumentException(what + ": expected input of shape (N, " + expected.toString().substring(1)
                     + ", received (N, " + sample.toString().substring(1));
@@ -469,11 +469,88 @@ public class Model implements AutoCloseable {
         }
         graphFor(x.sampleShape());
         build();
-        Shape expected = graph.inputShape(0);
+        Shape expected = rowShape();
         if (x.rowSize() != expected.size() || !compatible(x.sampleShape(), expected)) {
             throw new IllegalArgumentException(what + ": expected input of shape (N, " + expected.toString().substring(1)
                     + ", received " + x.shapeString());
         }
+    }
+
+    /**
+     * One sample's row of training and evaluation data as the engine takes it: the input's shape, or for a model of
+     * several inputs their values side by side ({@link #packRows}).
+     */
+    private Shape rowShape() {
+        return graph.inputs().size() == 1 ? graph.inputShape(0) : Shape.of(graph.packedRowSize());
+    }
+
+    /** Refuses a single array of samples for a model of several inputs, naming the overload that takes them. */
+    private void requireOneInput(String what) {
+        Graph g = graphOrNull();
+        if (g != null && g.inputs().size() != 1) {
+            throw new IllegalArgumentException(what + ": this model has " + g.inputs().size() + " inputs ("
+                    + g.inputs().stream().map(i -> i.name() + " " + i.shape()).collect(java.util.stream.Collectors
+                    .joining(", ")) + "); expected one array per input, in that order: pass a List<NDArray>");
+        }
+    }
+
+    /**
+     * One array per model input, in the model's input order, checked (as many arrays as inputs, each of the input's
+     * shape, all of the same number of samples) and laid side by side into one array of rows, which is what the
+     * engine trains and evaluates on (see {@link dev.osprey.engine.ExecutionPlan#packedInput}). A model of one input
+     * takes its array as it is; otherwise this holds a copy of the data.
+     */
+    private NDArray packRows(String what, List<NDArray> inputs) {
+        Graph g = graphOrNull();
+        if (g == null) { // a Sequential not built yet: one input
+            graphFor(inputs != null && inputs.size() == 1 && inputs.get(0) != null ? inputs.get(0).sampleShape()
+                    : null);
+            g = graphOrNull();
+        }
+        int count = g == null ? 1 : g.inputs().size();
+        boolean hasNull = inputs != null && inputs.stream().anyMatch(java.util.Objects::isNull); // List.of: no contains(null)
+        if (inputs == null || inputs.size() != count || hasNull) {
+            throw new IllegalArgumentException(what + ": expected " + count + " input array" + (count == 1 ? "" : "s")
+                    + " (one per model input, in order), received " + (inputs == null ? "null"
+                    : hasNull ? "a null array among " + inputs.size() : inputs.size()));
+        }
+        if (count == 1) {
+            return inputs.get(0);
+        }
+        int rows = inputs.get(0).rows();
+        long rowSize = 0;
+        for (int i = 0; i < count; i++) {
+            NDArray x = inputs.get(i);
+            Shape expected = g.inputShape(i);
+            if (x.rows() != rows) {
+                throw new IllegalArgumentException(what + ": expected every input array to hold the same samples; "
+                        + "input 1 has " + rows + ", input " + (i + 1) + " has " + x.rows());
+            }
+            if (x.rowSize() != expected.size() || !compatible(x.sampleShape(), expected)) {
+                throw new IllegalArgumentException(what + ": expected input " + (i + 1) + " ('"
+                        + g.inputs().get(i).name() + "') of shape " + batchOf(expected)
+                        + ", received " + x.shapeString());
+            }
+            rowSize += x.rowSize();
+        }
+        int width = Math.toIntExact(rowSize);
+        float[] packed = new float[Math.multiplyExact(rows, width)];
+        int at = 0;
+        for (NDArray x : inputs) {
+            float[] d = x.data();
+            int size = x.rowSize();
+            for (int r = 0; r < rows; r++) {
+                System.arraycopy(d, r * size, packed, r * width + at, size);
+            }
+            at += size;
+        }
+        return new NDArray(packed, rows, width);
+    }
+
+    /** A sample's shape with the batch axis before it, as error messages write it: (N, 28, 28, 1), or (N, 3). */
+    private static String batchOf(Shape sample) {
+        return "(N" + Arrays.stream(sample.dims()).mapToObj(d -> ", " + d).collect(java.util.stream.Collectors.joining())
+                + ")";
     }
 
     /** Equal shapes, or equal but for a trailing channel of 1, e.g. (28, 28) for (28, 28, 1). */
@@ -548,6 +625,22 @@ public class Model implements AutoCloseable {
 
     /** Keras' fit on in-memory arrays: samples x (N, ...) and labels y (N) or (N, classes); needs compile first. */
     public History fit(NDArray x, NDArray y, FitOptions options) {
+        requireOneInput("fit");
+        return fitRows(x, y, options);
+    }
+
+    /**
+     * Keras' fit with several inputs, {@code model.fit([xa, xb], y)}: one array of samples per model input, in the
+     * model's input order, all of the same N (a model of one input takes a list of one). Shuffling, validation (with
+     * {@link FitOptions#validationData(List, NDArray)} or a split), sample and class weights and several devices work
+     * as with one input. The arrays are copied side by side into one array of rows for the epochs.
+     */
+    public History fit(List<NDArray> inputs, NDArray y, FitOptions options) {
+        return fitRows(packRows("fit", inputs), y, options);
+    }
+
+    /** fit on rows as the engine takes them (see {@link #rowShape}). */
+    private History fitRows(NDArray x, NDArray y, FitOptions options) {
         boolean outermost = beginTraining();
         try {
             synchronized (this) {
@@ -556,7 +649,9 @@ public class Model implements AutoCloseable {
                 ensureBuilt(x, "fit");
                 requireTrainabilityCompiled();
                 int classes = outputShape().size();
-                NDArray trainX = x, trainY = y, valX = options.validationX, valY = options.validationY;
+                NDArray trainX = x, trainY = y, valY = options.validationY;
+                NDArray valX = options.validationInputs != null
+                        ? packRows("fit validation data", options.validationInputs) : options.validationX;
                 if (options.validationSplit > 0 && valX == null) {
                     int split = (int) Math.round(x.rows() * (1 - options.validationSplit));
                     if (split <= 0 || split >= x.rows()) {
@@ -609,7 +704,16 @@ public class Model implements AutoCloseable {
      * (null: all 1), multiplying each sample's loss and gradient.
      */
     public Map<String, Double> trainOnBatch(NDArray x, NDArray y, float[] sampleWeight) {
+        requireOneInput("trainOnBatch");
         return trainOnBatch(x, y, sampleWeight, null);
+    }
+
+    /**
+     * {@link #trainOnBatch(NDArray, NDArray, float[])} for a model of several inputs: one array per input, in the
+     * model's input order (Keras' {@code train_on_batch([xa, xb], y)}); sampleWeight may be null.
+     */
+    public Map<String, Double> trainOnBatch(List<NDArray> inputs, NDArray y, float[] sampleWeight) {
+        return trainOnBatch(packRows("trainOnBatch", inputs), y, sampleWeight, null);
     }
 
     /**
@@ -619,6 +723,7 @@ public class Model implements AutoCloseable {
      * the rest of a step (loss, optimizer update, copies) shows as one figure. See {@link LayerProfile}.
      */
     public LayerProfile profileTraining(NDArray x, NDArray y, int steps) {
+        requireOneInput("profileTraining");
         if (steps < 1) {
             throw new IllegalArgumentException("profileTraining: expected steps >= 1, received " + steps);
         }
@@ -669,7 +774,7 @@ public class Model implements AutoCloseable {
                 }
                 ensureBuilt(x.sampleShape(), "trainOnBatch");
                 requireTrainabilityCompiled();
-                Shape expected = graph.inputShape(0);
+                Shape expected = rowShape();
                 if (x.sampleShape().size() != expected.size() || !compatible(x.sampleShape(), expected)) {
                     throw new IllegalArgumentException("trainOnBatch: expected samples of shape " + expected
                             + ", received " + x.sampleShape());
@@ -699,13 +804,26 @@ public class Model implements AutoCloseable {
         return evaluate(x, y, Math.max(1, x.rows()));
     }
 
+    /** {@link #testOnBatch(NDArray, NDArray)} for a model of several inputs: one array per input, in order. */
+    public Map<String, Double> testOnBatch(List<NDArray> inputs, NDArray y) {
+        NDArray x = packRows("testOnBatch", inputs);
+        return evaluateRows(x, y, Math.max(1, x.rows()));
+    }
+
     /** Predictions for one batch (Keras' predict_on_batch): predict with the batch as one. */
     public NDArray predictOnBatch(NDArray x) {
         return predict(x, Math.max(1, x.rows()));
     }
 
+    /** Predictions for one batch of a model of several inputs: {@link #predict(List, int)} with the batch as one. */
+    public List<NDArray> predictOnBatch(List<NDArray> inputs) {
+        return predict(inputs, inputs == null || inputs.isEmpty() || inputs.get(0) == null ? 1
+                : Math.max(1, inputs.get(0).rows()));
+    }
+
     /** Trains from batch sources: in-memory arrays, or an image pipeline that prefetches on worker threads. */
     public History fit(BatchSource train, BatchSource validation, FitOptions options) {
+        requireOneInput("fit");
         if (options.sampleWeight() != null) {
             throw new IllegalArgumentException("fit: sampleWeight applies to fit(x, y, options) on arrays; received it "
                     + "with a batch source");
@@ -727,7 +845,7 @@ public class Model implements AutoCloseable {
                 requireTrainabilityCompiled();
                 for (BatchSource s : new BatchSource[] {train, validation}) {
                     if (s != null) {
-                        Shape expected = graph.inputShape(0);
+                        Shape expected = rowShape();
                         if (s.sampleShape().size() != expected.size() || !compatible(s.sampleShape(), expected)) {
                             throw new IllegalArgumentException("fit: expected samples of shape " + expected + ", received "
                                     + s.sampleShape());
@@ -773,6 +891,17 @@ public class Model implements AutoCloseable {
 
     /** {@link #evaluate(NDArray, NDArray)} in batches of this size. */
     public Map<String, Double> evaluate(NDArray x, NDArray y, int batchSize) {
+        requireOneInput("evaluate");
+        return evaluateRows(x, y, batchSize);
+    }
+
+    /** {@link #evaluate(NDArray, NDArray, int)} for a model of several inputs: one array per input, in order. */
+    public Map<String, Double> evaluate(List<NDArray> inputs, NDArray y, int batchSize) {
+        return evaluateRows(packRows("evaluate", inputs), y, batchSize);
+    }
+
+    /** evaluate on rows as the engine takes them (see {@link #rowShape}). */
+    private Map<String, Double> evaluateRows(NDArray x, NDArray y, int batchSize) {
         refuseWhileTraining("evaluate");
         synchronized (this) {
             checkOpen();
@@ -880,8 +1009,8 @@ public class Model implements AutoCloseable {
                 NDArray x = inputs.get(i);
                 Shape expected = g.inputShape(i);
                 if (x.rows() != inputs.get(0).rows() || x.rows() == 0 || x.rowSize() != expected.size()) {
-                    throw new IllegalArgumentException("predict: expected input " + (i + 1) + " of shape (N, "
-                            + expected.toString().substring(1) + " with the same N as the first, received " + x.shapeString());
+                    throw new IllegalArgumentException("predict: expected input " + (i + 1) + " of shape "
+                            + batchOf(expected) + " with the same N as the first, received " + x.shapeString());
                 }
             }
             return network.predict(inputs, batchSize, null, !acceptNonFiniteInputs);
@@ -952,6 +1081,7 @@ public class Model implements AutoCloseable {
      */
     public Model quantize(NDArray calibration) {
         refuseWhileTraining("quantize");
+        requireOneInput("quantize");
         synchronized (this) {
             checkOpen();
             ensureBuilt(calibration, "quantize");

@@ -84,7 +84,8 @@ public final class Calibration {
 
     private static void observe(ExecutionPlan plan, NDArray x, int first, Backend backend,
                                 ExecutionPlan.Observer observer) {
-        backend.copyIn(x.data(), first * x.rowSize(), plan.input(0));
+        backend.copyIn(x.data(), first * x.rowSize(), plan.packedInput());
+        plan.unpackInputs();
         plan.forward(0, observer);
     }
 

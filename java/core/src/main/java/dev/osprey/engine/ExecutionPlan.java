@@ -32,6 +32,7 @@ public final class ExecutionPlan implements AutoCloseable {
     private final boolean training;
     private final Activation.Kind leftOut;  // the last activation the plan leaves to the loss or predict, or null
     private final List<Tensor> inputs = new ArrayList<>();
+    private Tensor packedInput;               // models of several inputs: their packed rows (packedInput())
     private final Map<SymbolicTensor, Integer> ids = new IdentityHashMap<>();
     private final Tensor[] values;            // per tensor id: (batch, shape...)
     private final LayerRun[] runs;            // per node
@@ -1118,6 +1119,36 @@ public final class ExecutionPlan implements AutoCloseable {
     /** Model input i: (batch, input shape...), for the caller to fill. */
     public Tensor input(int i) {
         return inputs.get(i);
+    }
+
+    /**
+     * The model's inputs as one tensor of (batch, sum of the inputs' sizes) rows, each sample's inputs side by side in
+     * the graph's order ({@link Graph#packedRowSize}), for the callers that feed data a sample a row (training,
+     * evaluation): they fill it, then call {@link #unpackInputs} before the forward pass. A model of one input has its
+     * input here; a model of several gets a tensor of its own, made on first use and kept.
+     */
+    public Tensor packedInput() {
+        if (inputs.size() == 1) {
+            return inputs.get(0);
+        }
+        if (packedInput == null) {
+            packedInput = memory.allocate(batch, graph.packedRowSize());
+        }
+        return packedInput;
+    }
+
+    /**
+     * Copies {@link #packedInput}'s columns into each input (one backend op; nothing for a model of one input).
+     * Call it on the backend's thread, after filling packedInput and before the forward pass.
+     */
+    public void unpackInputs() {
+        if (inputs.size() == 1) {
+            return;
+        }
+        if (packedInput == null) {
+            throw new IllegalStateException("unpackInputs: packedInput() was never filled");
+        }
+        backend.split(batch, packedInput, inputs);
     }
 
     /** Output i after {@link #forward}: (batch, output shape...); logits when the plan leaves out the softmax. */

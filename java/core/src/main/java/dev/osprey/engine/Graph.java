@@ -223,6 +223,18 @@ public final class Graph {
         return inputs.get(i).shape();
     }
 
+    /**
+     * Values of one sample's inputs side by side, in the inputs' order: the row of training and evaluation data (see
+     * {@link ExecutionPlan#packedInput}); for a model of one input, its input's size.
+     */
+    public int packedRowSize() {
+        long size = 0;
+        for (Input in : inputs) {
+            size += in.shape().size();
+        }
+        return Math.toIntExact(size);
+    }
+
     /** The layer of this name, or null. */
     public Layer layer(String name) {
         for (Layer l : layers) {

@@ -314,7 +314,7 @@ public final class Network implements AutoCloseable {
         // Inference plans leave out a last softmax or sigmoid: the loss applies it, or it is applied here.
         Activation apply = outputActivation != null && outputActivation.kind() != loss.fusedActivation()
                 ? outputActivation : null;
-        int rowSize = graph.inputShape(0).size();
+        int rowSize = graph.packedRowSize();
         // every batch sliced alike: at most 3 plan sizes (slice, full batch's remainder, last batch's remainder)
         int rows = inferenceRows(batchSize);
         for (BatchSource.Batch b = data.next(); b != null; b = data.next()) {
@@ -343,9 +343,10 @@ public final class Network implements AutoCloseable {
                               Loss loss, Activation apply, Tensor countsTensor) {
         ExecutionPlan plan = inferencePlan(count);
         Tensor targets = plan.targets(targetWidth);
-        backend.copyIn(x, first * rowSize, plan.input(0));
+        backend.copyIn(x, first * rowSize, plan.packedInput());
         backend.copyIn(hostTargets, first * targetWidth, targets);
         backend.execute(() -> {
+            plan.unpackInputs();
             plan.forward(0);
             if (apply != null) {
                 backend.activationForward(apply, plan.output(0), plan.output(0));

@@ -170,7 +170,7 @@ public final class Trainer implements Training {
     public Map<String, Double> trainOnBatch(dev.osprey.NDArray x, float[] labels, long seed, CallClock clock) {
         int rows = x.rows();
         ExecutionPlan plan = network.trainingPlan(rows);
-        backend.copyIn(x.data(), 0, plan.input(0));
+        backend.copyIn(x.data(), 0, plan.packedInput());
         float[] targets = new float[rows * targetRows.width()];
         targetRows.write(labels, rows, targets);
         backend.copyIn(targets, 0, plan.targets(targetRows.width()));
@@ -192,6 +192,7 @@ public final class Trainer implements Training {
     /** One step on the batch already in the plan's input and target tensors, its calls timed on clock if not null. */
     private void trainStep(ExecutionPlan plan, long seed, CallClock clock) {
         backend.execute(() -> {
+            plan.unpackInputs();
             plan.forward(seed, clock);
             Tensor targets = plan.targets(targetRows.width());
             backend.loss(loss.kind(), plan.output(0), targets, plan.outputGradient(), network.trainStats());
@@ -286,7 +287,7 @@ public final class Trainer implements Training {
                 return b.count();
             }
             ExecutionPlan plan = network.trainingPlan(b.count());
-            backend.copyIn(b.x(), 0, plan.input(0));
+            backend.copyIn(b.x(), 0, plan.packedInput());
             backend.copyIn(hostTargets, 0, plan.targets(width));
             current = plan;
             return b.count();
@@ -332,7 +333,7 @@ public final class Trainer implements Training {
             }
             int count = Math.min(batch, samples - position);
             ExecutionPlan plan = network.trainingPlan(count);
-            data.gather(position, count, plan.input(0), plan.targets(targetRows.width()));
+            data.gather(position, count, plan.packedInput(), plan.targets(targetRows.width()));
             position += count;
             current = plan;
             return count;

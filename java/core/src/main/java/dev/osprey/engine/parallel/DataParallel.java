@@ -214,7 +214,7 @@ public final class DataParallel implements AutoCloseable {
         if (replicas.size() < worldSize) { // one rank of many: all rows are this rank's part of the global batch
             Network network = replicas.get(0).network();
             ExecutionPlan plan = network.trainingPlan(count);
-            network.backend().copyIn(x, 0, plan.input(0));
+            network.backend().copyIn(x, 0, plan.packedInput());
             network.backend().copyIn(targets, 0, plan.targets(targetWidth));
             plans[0] = plan;
             rows[0] = count;
@@ -233,8 +233,8 @@ public final class DataParallel implements AutoCloseable {
                 Network network = replicas.get(i).network();
                 ExecutionPlan plan = network.trainingPlan(n);
                 Backend backend = network.backend();
-                long sampleSize = plan.input(0).size() / n;
-                backend.copyIn(x, Math.toIntExact(first * sampleSize), plan.input(0));
+                long sampleSize = plan.packedInput().size() / n;
+                backend.copyIn(x, Math.toIntExact(first * sampleSize), plan.packedInput());
                 backend.copyIn(targets, first * targetWidth, plan.targets(targetWidth));
                 plans[i] = plan;
             }
@@ -332,6 +332,7 @@ public final class DataParallel implements AutoCloseable {
             if (plan == null) { // fewer rows than replicas: this one adds nothing
                 backend.fill(network.parameters().gradientArena(), 0f);
             } else {
+                plan.unpackInputs();
                 plan.forward(seed, firstRows[local]);
                 Tensor targets = plan.targets(targetWidth);
                 backend.loss(loss.kind(), plan.output(0), targets, plan.outputGradient(), network.trainStats());
