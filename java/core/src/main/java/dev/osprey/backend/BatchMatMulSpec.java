@@ -45,9 +45,20 @@ public record BatchMatMulSpec(int batch, int heads, int m, int n, int k, boolean
             return new Layout((long) rows * rowWidth, columns, rowWidth);
         }
 
-        /** The floats from the first item's start to the last item's last value, plus one. */
+        /**
+         * The floats from the first item's start to the last item's last value, plus one. Throws
+         * IllegalArgumentException where that passes a long (strides no tensor could hold).
+         */
         long extent(int samples, int heads, int rows, int columns) {
-            return (samples - 1) * sampleStride + (heads - 1) * headStride + (rows - 1) * rowStride + columns;
+            try {
+                return Math.addExact(Math.addExact(Math.multiplyExact(samples - 1L, sampleStride),
+                        Math.multiplyExact(heads - 1L, headStride)),
+                        Math.addExact(Math.multiplyExact(rows - 1L, rowStride), columns));
+            } catch (ArithmeticException e) {
+                throw new IllegalArgumentException("BatchMatMulSpec.Layout: expected strides whose extent fits a long, "
+                        + "received " + this + " over " + samples + " samples, " + heads + " heads and " + rows
+                        + " rows");
+            }
         }
 
         /** Whether this is {@link #packed} for these sizes. */
@@ -67,6 +78,10 @@ public record BatchMatMulSpec(int batch, int heads, int m, int n, int k, boolean
             throw new IllegalArgumentException("BatchMatMulSpec: expected a layout for a, b and c, received "
                     + aLayout + ", " + bLayout + ", " + cLayout);
         }
+        // each operand's extent, computed once here, so a layout reaching past a long is refused on construction
+        aLayout.extent(batch, heads, transposeA ? k : m, transposeA ? m : k);
+        bLayout.extent(batch, heads, transposeB ? n : k, transposeB ? k : n);
+        cLayout.extent(batch, heads, m, n);
     }
 
     /** batch items, each matrix dense and following the one before. */

@@ -9,39 +9,43 @@ import java.util.List;
 
 /**
  * Memory a plan's layers share for values that live only while one layer runs (an attention's heads and weights in an
- * inference plan): each layer's request is laid out from the start of one arena, which grows to the largest request.
- * Layers run one after another under the plan's lock, and a backend runs their ops in order, so no layer reads what
- * another wrote here. Owned by the plan's memory and freed with it.
+ * inference plan): the i-th tensor of each layer's request is a view at the start of the i-th arena, which grows to
+ * the largest i-th tensor requested. Layers run one after another under the plan's lock, and a backend runs their ops
+ * in order, so no layer reads what another wrote here. Each tensor keeps a backend's limit on one tensor's size (an
+ * arena for the whole request would have to hold their sum). Owned by the plan's memory and freed with it.
  */
 final class LayerScratch {
-    /** Each tensor starts on a 64-byte boundary. */
-    private static final long ALIGN_FLOATS = 16;
-
     private final Backend backend;
     private final Memory memory;
-    private Tensor arena;
+    private final List<Tensor> arenas = new ArrayList<>();
 
     LayerScratch(Backend backend, Memory memory) {
         this.backend = backend;
         this.memory = memory;
     }
 
-    /** Tensors of these shapes, side by side at the start of the arena (made larger first where they don't fit). */
+    /** Tensors of these shapes, each at the start of its arena (made larger first where it doesn't fit). */
     List<Tensor> take(int[]... shapes) {
-        long total = 0;
-        long[] offsets = new long[shapes.length];
-        for (int i = 0; i < shapes.length; i++) {
-            offsets[i] = total;
-            total += (Checks.elements(shapes[i]) + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
-        }
-        if (arena == null || arena.size() < total) {
-            // the last arena stays with the plan's memory until the plan closes: a later, larger request makes a new
-            // one (requests of one size, a transformer's layers, make exactly one)
-            arena = memory.allocate(Math.toIntExact(total));
+        for (int[] shape : shapes) { // all checked before any is allocated
+            if (Checks.elements(shape) > Integer.MAX_VALUE) {
+                throw new IllegalArgumentException("layer scratch: expected a tensor of at most " + Integer.MAX_VALUE
+                        + " values, received shape " + Tensor.describe(shape) + "; use a smaller batch");
+            }
         }
         List<Tensor> views = new ArrayList<>(shapes.length);
         for (int i = 0; i < shapes.length; i++) {
-            views.add(backend.view(arena, offsets[i], shapes[i]));
+            long elements = Checks.elements(shapes[i]);
+            if (arenas.size() == i) {
+                arenas.add(null);
+            }
+            Tensor arena = arenas.get(i);
+            if (arena == null || arena.size() < elements) {
+                // the last arena stays with the plan's memory until the plan closes: a later, larger request makes a
+                // new one (requests of one size, a transformer's layers, make exactly one per position)
+                arena = memory.allocate((int) Math.max(elements, 1));
+                arenas.set(i, arena);
+            }
+            views.add(backend.view(arena, 0, shapes[i]));
         }
         return views;
     }

@@ -786,7 +786,13 @@ abstract class BackendContractTest {
      * column (a view), and the last writes its products into rows wider than its heads' columns.
      */
     Stream<BatchMatMulSpec> headLayoutSpecs() {
-        int b = 3, h = 2, tq = 5, tv = 7, dk = 4, dv = 3;
+        // more samples than heads, and fewer (batch-1 inference): a backend may loop over either (CUDA does)
+        return Stream.of(headLayoutSpecs(3, 2), headLayoutSpecs(1, 3), headLayoutSpecs(2, 3)).flatMap(x -> x);
+    }
+
+    /** Attention's products for b samples of h heads, over the layouts of its projection rows. */
+    static Stream<BatchMatMulSpec> headLayoutSpecs(int b, int h) {
+        int tq = 5, tv = 7, dk = 4, dv = 3;
         BatchMatMulSpec.Layout q = BatchMatMulSpec.Layout.interleaved(tq, dk, h * dk);
         BatchMatMulSpec.Layout k = BatchMatMulSpec.Layout.interleaved(tv, dk, h * dk);
         BatchMatMulSpec.Layout v = BatchMatMulSpec.Layout.interleaved(tv, dv, h * dv);
@@ -827,6 +833,16 @@ abstract class BackendContractTest {
         ReferenceOps.batchMatMul(s, a, b, expected);
         backend.batchMatMul(s, ta, tb, c);
         assertClose("batched matmul over heads " + s, expected, download(c), tolerance);
+    }
+
+    /** Strides whose extent passes a long would wrap negative and pass the size check: refused on construction. */
+    @Test
+    void aLayoutReachingPastALongIsRefused() {
+        BatchMatMulSpec.Layout huge = new BatchMatMulSpec.Layout(1L << 62, 0, 2);
+        BatchMatMulSpec.Layout small = BatchMatMulSpec.Layout.packed(1, 2, 2);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> BatchMatMulSpec.ofHeads(3, 1, 2, 2, 2, false, false, huge, small, small));
+        org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("extent fits a long"), e.getMessage());
     }
 
     @Test

@@ -42,6 +42,38 @@ class LayerScratchTest {
                 + "intermediates alone would be " + 3 * perBlock + " (" + perBlock + " a block)");
     }
 
+    /**
+     * Each tensor of a request gets an arena of its own, so a request's tensors never overlap, whatever the sizes of
+     * earlier requests; and a tensor past a backend's limit on one tensor is refused with its shape before anything
+     * is allocated (an arena for the whole request would have refused sums of tensors that each fit).
+     */
+    @Test
+    void aRequestsTensorsNeverOverlapAndAnOversizedOneIsRefused() {
+        Backend backend = Device.cpu().backend();
+        try (dev.osprey.backend.Memory memory = backend.newMemory()) {
+            LayerScratch scratch = new LayerScratch(backend, memory);
+            scratch.take(new int[] {10}, new int[] {20});
+            List<dev.osprey.backend.Tensor> views = scratch.take(new int[] {30}, new int[] {5});
+            backend.fill(views.get(0), 1f);
+            backend.fill(views.get(1), 2f);
+            float[] first = new float[30];
+            float[] second = new float[5];
+            backend.copyOut(views.get(0), first, 0);
+            backend.copyOut(views.get(1), second, 0);
+            for (float v : first) {
+                assertTrue(v == 1f, "the first tensor was overwritten by the second");
+            }
+            for (float v : second) {
+                assertTrue(v == 2f, "the second tensor lost its values");
+            }
+            long before = memory.bytes();
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> scratch.take(new int[] {4}, new int[] {65536, 32768}));
+            assertTrue(e.getMessage().contains("received shape (65536, 32768)"), e.getMessage());
+            assertTrue(memory.bytes() == before, "nothing allocated for a refused request");
+        }
+    }
+
     /** A layer that asks for scratch twice. */
     static final class Greedy extends Layer {
         @Override
