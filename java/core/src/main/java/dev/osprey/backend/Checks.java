@@ -231,17 +231,42 @@ public final class Checks {
 
     /**
      * Backend.batchMatMul's arguments: a, b and c each of its size where its items are packed, else holding at least
-     * what its layout reaches, with rows no closer than their length; c neither a nor b (as objects: views over the
-     * same memory are not caught).
+     * what its layout reaches, with rows no closer than their length; c's products apart from each other; c neither a
+     * nor b (as objects: views over the same memory are not caught).
      */
     public static void batchMatMul(BatchMatMulSpec s, Tensor a, Tensor b, Tensor c) {
         matMulOperand("batchMatMul a", a, s.aLayout(), s.aShape(), s.aExtent(), s.heads());
         matMulOperand("batchMatMul b", b, s.bLayout(), s.bShape(), s.bExtent(), s.heads());
         matMulOperand("batchMatMul c", c, s.cLayout(), s.cShape(), s.cExtent(), s.heads());
+        if (!nonOverlapping(s.cLayout(), s.batch(), s.heads(), s.m(), s.n())) {
+            throw new IllegalArgumentException("batchMatMul c: expected a layout giving each sample's and head's "
+                    + s.m() + "x" + s.n() + " product values of its own, received " + s.cLayout() + " for "
+                    + s.batch() + " samples of " + s.heads() + " heads, whose products would overlap");
+        }
         if (c == a || c == b) {
             throw new IllegalArgumentException("batchMatMul: expected c to be a tensor of its own, received c the same "
                     + "tensor as " + (c == a ? "a" : "b"));
         }
+    }
+
+    /**
+     * Whether samples x heads x rows x columns of a strided layout (columns adjacent) reach distinct values: taken by
+     * stride from the smallest, each axis of more than one index must step past everything the smaller ones reach.
+     */
+    static boolean nonOverlapping(BatchMatMulSpec.Layout layout, int samples, int heads, int rows, int columns) {
+        long[][] axes = {{layout.sampleStride(), samples}, {layout.headStride(), heads}, {layout.rowStride(), rows}};
+        java.util.Arrays.sort(axes, java.util.Comparator.comparingLong(axis -> axis[0]));
+        long reached = columns; // one past the last value the axes taken so far reach from a start
+        for (long[] axis : axes) {
+            if (axis[1] == 1) {
+                continue;
+            }
+            if (axis[0] < reached) {
+                return false;
+            }
+            reached = axis[0] * (axis[1] - 1) + reached; // no overflow: the spec's extent fits a long
+        }
+        return true;
     }
 
     private static void matMulOperand(String what, Tensor t, BatchMatMulSpec.Layout layout, int[] packedShape,

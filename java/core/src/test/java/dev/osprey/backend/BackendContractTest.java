@@ -835,6 +835,26 @@ abstract class BackendContractTest {
         assertClose("batched matmul over heads " + s, expected, download(c), tolerance);
     }
 
+    /**
+     * A product layout whose samples or heads would write the same values (a sample stride of 0, heads' columns closer
+     * than their width) is refused, not left to threads writing at once.
+     */
+    @Test
+    void batchMatMulRefusesAProductLayoutWhoseItemsOverlap() {
+        BatchMatMulSpec.Layout operand = BatchMatMulSpec.Layout.packed(2, 3, 3);
+        Tensor a = memory.allocate(2 * 2 * 9), b = memory.allocate(2 * 2 * 9), c = memory.allocate(2 * 2 * 9);
+        for (BatchMatMulSpec.Layout overlapping : List.of(new BatchMatMulSpec.Layout(0, 9, 3),
+                new BatchMatMulSpec.Layout(18, 2, 6), new BatchMatMulSpec.Layout(9, 9, 3))) {
+            BatchMatMulSpec s = BatchMatMulSpec.ofHeads(2, 2, 3, 3, 3, false, false, operand, operand, overlapping);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> backend.batchMatMul(s, a, b, c), overlapping::toString);
+            org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("would overlap"), e.getMessage());
+        }
+        // the same products side by side in rows (heads' columns next to each other): accepted
+        backend.batchMatMul(BatchMatMulSpec.ofHeads(2, 2, 3, 3, 3, false, false, operand, operand,
+                BatchMatMulSpec.Layout.interleaved(3, 3, 6)), a, b, c);
+    }
+
     /** Strides whose extent passes a long would wrap negative and pass the size check: refused on construction. */
     @Test
     void aLayoutReachingPastALongIsRefused() {
