@@ -69,7 +69,7 @@ public class Model implements AutoCloseable {
         this(List.of(input), List.of(output));
     }
 
-    /** A model of several inputs and outputs (training takes one of each; predict takes any). */
+    /** A model of several inputs and outputs (training takes one output and any inputs; predict takes any). */
     public Model(List<Input> inputs, List<SymbolicTensor> outputs) {
         this.graph = new Graph(inputs, outputs);
     }
@@ -486,13 +486,21 @@ public class Model implements AutoCloseable {
 
     /** Refuses a single array of samples for a model of several inputs, naming the overload that takes them. */
     private void requireOneInput(String what) {
+        requireOneInput(what, "expected one array per input, in that order: pass a List<NDArray>");
+    }
+
+    /** Refuses a model of several inputs where the call takes one array of samples; instead: what to do. */
+    private void requireOneInput(String what, String instead) {
         Graph g = graphOrNull();
         if (g != null && g.inputs().size() != 1) {
             throw new IllegalArgumentException(what + ": this model has " + g.inputs().size() + " inputs ("
                     + g.inputs().stream().map(i -> i.name() + " " + i.shape()).collect(java.util.stream.Collectors
-                    .joining(", ")) + "); expected one array per input, in that order: pass a List<NDArray>");
+                    .joining(", ")) + "); " + instead);
         }
     }
+
+    /** What the calls that take models of one input only say to a model of several. */
+    private static final String ONE_INPUT_ONLY = "this call takes models of one input";
 
     /**
      * One array per model input, in the model's input order, checked (as many arrays as inputs, each of the input's
@@ -518,6 +526,9 @@ public class Model implements AutoCloseable {
             return inputs.get(0);
         }
         int rows = inputs.get(0).rows();
+        if (rows == 0) {
+            throw new IllegalArgumentException(what + ": expected at least one sample, received 0");
+        }
         long rowSize = 0;
         for (int i = 0; i < count; i++) {
             NDArray x = inputs.get(i);
@@ -532,6 +543,9 @@ public class Model implements AutoCloseable {
                         + ", received " + x.shapeString());
             }
             rowSize += x.rowSize();
+        }
+        for (int i = 0; i < count; i++) {
+            checkFinite(what + " input " + (i + 1), inputs.get(i));
         }
         int width = Math.toIntExact(rowSize);
         float[] packed = new float[Math.multiplyExact(rows, width)];
@@ -636,7 +650,14 @@ public class Model implements AutoCloseable {
      * as with one input. The arrays are copied side by side into one array of rows for the epochs.
      */
     public History fit(List<NDArray> inputs, NDArray y, FitOptions options) {
-        return fitRows(packRows("fit", inputs), y, options);
+        boolean outermost = beginTraining(); // refused before copying the data, where another thread trains
+        try {
+            return fitRows(packRows("fit", inputs), y, options);
+        } finally {
+            if (outermost) {
+                trainer.set(null);
+            }
+        }
     }
 
     /** fit on rows as the engine takes them (see {@link #rowShape}). */
@@ -650,6 +671,10 @@ public class Model implements AutoCloseable {
                 requireTrainabilityCompiled();
                 int classes = outputShape().size();
                 NDArray trainX = x, trainY = y, valY = options.validationY;
+                if (options.validationX != null && graph.inputs().size() != 1) {
+                    throw new IllegalArgumentException("fit validation data: this model has " + graph.inputs().size()
+                            + " inputs; expected one array per input: validationData(List<NDArray>, y)");
+                }
                 NDArray valX = options.validationInputs != null
                         ? packRows("fit validation data", options.validationInputs) : options.validationX;
                 if (options.validationSplit > 0 && valX == null) {
@@ -713,7 +738,14 @@ public class Model implements AutoCloseable {
      * model's input order (Keras' {@code train_on_batch([xa, xb], y)}); sampleWeight may be null.
      */
     public Map<String, Double> trainOnBatch(List<NDArray> inputs, NDArray y, float[] sampleWeight) {
-        return trainOnBatch(packRows("trainOnBatch", inputs), y, sampleWeight, null);
+        boolean outermost = beginTraining(); // refused before copying the batch, where another thread trains
+        try {
+            return trainOnBatch(packRows("trainOnBatch", inputs), y, sampleWeight, null);
+        } finally {
+            if (outermost) {
+                trainer.set(null);
+            }
+        }
     }
 
     /**
@@ -723,7 +755,7 @@ public class Model implements AutoCloseable {
      * the rest of a step (loss, optimizer update, copies) shows as one figure. See {@link LayerProfile}.
      */
     public LayerProfile profileTraining(NDArray x, NDArray y, int steps) {
-        requireOneInput("profileTraining");
+        requireOneInput("profileTraining", ONE_INPUT_ONLY);
         if (steps < 1) {
             throw new IllegalArgumentException("profileTraining: expected steps >= 1, received " + steps);
         }
@@ -737,6 +769,7 @@ public class Model implements AutoCloseable {
      * See {@link LayerProfile}.
      */
     public LayerProfile profileInference(NDArray x, int calls) {
+        requireOneInput("profileInference", ONE_INPUT_ONLY);
         if (calls < 1) {
             throw new IllegalArgumentException("profileInference: expected calls >= 1, received " + calls);
         }
@@ -806,6 +839,7 @@ public class Model implements AutoCloseable {
 
     /** {@link #testOnBatch(NDArray, NDArray)} for a model of several inputs: one array per input, in order. */
     public Map<String, Double> testOnBatch(List<NDArray> inputs, NDArray y) {
+        refuseWhileTraining("testOnBatch");
         NDArray x = packRows("testOnBatch", inputs);
         return evaluateRows(x, y, Math.max(1, x.rows()));
     }
@@ -823,7 +857,8 @@ public class Model implements AutoCloseable {
 
     /** Trains from batch sources: in-memory arrays, or an image pipeline that prefetches on worker threads. */
     public History fit(BatchSource train, BatchSource validation, FitOptions options) {
-        requireOneInput("fit");
+        requireOneInput("fit", "training from a BatchSource takes models of one input; pass arrays, one per input, to "
+                + "fit(List<NDArray>, y, options)");
         if (options.sampleWeight() != null) {
             throw new IllegalArgumentException("fit: sampleWeight applies to fit(x, y, options) on arrays; received it "
                     + "with a batch source");
@@ -897,6 +932,7 @@ public class Model implements AutoCloseable {
 
     /** {@link #evaluate(NDArray, NDArray, int)} for a model of several inputs: one array per input, in order. */
     public Map<String, Double> evaluate(List<NDArray> inputs, NDArray y, int batchSize) {
+        refuseWhileTraining("evaluate");
         return evaluateRows(packRows("evaluate", inputs), y, batchSize);
     }
 
@@ -936,6 +972,7 @@ public class Model implements AutoCloseable {
      */
     public dev.osprey.metrics.ClassificationReport classificationReport(NDArray x, NDArray y, int batchSize) {
         refuseWhileTraining("classificationReport");
+        requireOneInput("classificationReport", ONE_INPUT_ONLY);
         synchronized (this) {
             checkFinite("classificationReport", x);
         }
@@ -983,11 +1020,12 @@ public class Model implements AutoCloseable {
         synchronized (this) {
             checkOpen();
             positiveBatch("predict", batchSize);
-            ensureBuilt(x, "predict");
-            if (graph.inputs().size() != 1 || graph.outputs().size() != 1) {
-                throw new IllegalArgumentException("predict: this model has " + graph.inputs().size() + " inputs and "
-                        + graph.outputs().size() + " outputs; use predict(List<NDArray>, batchSize)");
+            Graph g = graphOrNull(); // checked before the shapes, which a model of several inputs would misname
+            if (g != null && (g.inputs().size() != 1 || g.outputs().size() != 1)) {
+                throw new IllegalArgumentException("predict: this model has " + g.inputs().size() + " inputs and "
+                        + g.outputs().size() + " outputs; use predict(List<NDArray>, batchSize)");
             }
+            ensureBuilt(x, "predict");
             // non-finite inputs are refused as each slice is copied in (a native scan of the copy)
             return network.predict(List.of(x), batchSize, clock, !acceptNonFiniteInputs).get(0);
         }
@@ -1081,7 +1119,7 @@ public class Model implements AutoCloseable {
      */
     public Model quantize(NDArray calibration) {
         refuseWhileTraining("quantize");
-        requireOneInput("quantize");
+        requireOneInput("quantize", ONE_INPUT_ONLY);
         synchronized (this) {
             checkOpen();
             ensureBuilt(calibration, "quantize");

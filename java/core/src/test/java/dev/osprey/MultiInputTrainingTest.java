@@ -76,16 +76,22 @@ class MultiInputTrainingTest {
 
     /**
      * A model of inputs a and b concatenated trains exactly as the same layers on one input of a's and b's values
-     * side by side, from the same weights: shuffled batches, validation data given per input, and a split across two
-     * CPU replicas, bit for bit. Inputs swapped in the packing, or rows of one input shuffled apart from the other's,
-     * would change every figure.
+     * side by side, from the same weights, bit for bit: shuffled batches with validation data given per input, on one
+     * CPU and split across two replicas; and with a validation split and sample weights. Inputs swapped in the
+     * packing, or rows of one input shuffled apart from the other's, would change every figure.
      */
     @Test
     void twoInputsTrainExactlyAsTheirValuesSideBySideInOneInput() {
         Random r = new Random(11);
         NDArray a = random(r, N, 4), b = random(r, N, 3), va = random(r, 16, 4), vb = random(r, 16, 3);
         NDArray y = labels(a, b), vy = labels(va, vb);
-        for (String[] devices : new String[][] {{"cpu"}, {"cpu", "cpu"}}) {
+        float[] weights = new float[N];
+        for (int i = 0; i < N; i++) {
+            weights[i] = 0.5f + (i % 3);
+        }
+        for (String setting : new String[] {"validation data", "validation data, two replicas", "split, weights"}) {
+            String[] devices = setting.contains("two replicas") ? new String[] {"cpu", "cpu"} : new String[] {"cpu"};
+            boolean split = setting.startsWith("split");
             try (Model two = twoInputs().device(Device.cpu()).seed(3);
                  Model one = oneInput().device(Device.cpu()).seed(4)) {
                 two.compile(new Adam(0.01), Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY);
@@ -93,26 +99,34 @@ class MultiInputTrainingTest {
                 two.build();
                 one.build();
                 one.setWeights(two.getWeights());
-                FitOptions common = FitOptions.defaults().epochs(3).batchSize(16).seed(5).verbose(false)
+                FitOptions forTwo = FitOptions.defaults().epochs(3).batchSize(16).seed(5).verbose(false)
                         .devices(devices);
-                History h2 = two.fit(List.of(a, b), y, common.validationData(List.of(va, vb), vy));
-                History h1 = one.fit(sideBySide(a, b), y, FitOptions.defaults().epochs(3).batchSize(16).seed(5)
-                        .verbose(false).devices(devices).validationData(sideBySide(va, vb), vy));
-                String on = " on " + String.join(",", devices);
+                FitOptions forOne = FitOptions.defaults().epochs(3).batchSize(16).seed(5).verbose(false)
+                        .devices(devices);
+                if (split) {
+                    forTwo.validationSplit(0.25).sampleWeight(weights);
+                    forOne.validationSplit(0.25).sampleWeight(weights);
+                } else {
+                    forTwo.validationData(List.of(va, vb), vy);
+                    forOne.validationData(sideBySide(va, vb), vy);
+                }
+                History h2 = two.fit(List.of(a, b), y, forTwo);
+                History h1 = one.fit(sideBySide(a, b), y, forOne);
                 for (String figure : new String[] {"loss", "accuracy", "val_loss", "val_accuracy"}) {
-                    assertEquals(h1.get(figure), h2.get(figure), figure + on);
+                    assertEquals(h1.get(figure), h2.get(figure), figure + " with " + setting);
                 }
                 List<NDArray> w1 = one.getWeights(), w2 = two.getWeights();
                 for (int i = 0; i < w1.size(); i++) {
-                    assertArrayEquals(w1.get(i).data(), w2.get(i).data(), 0f, "weight " + i + on);
+                    assertArrayEquals(w1.get(i).data(), w2.get(i).data(), 0f, "weight " + i + " with " + setting);
                 }
-                assertEquals(one.evaluate(sideBySide(va, vb), vy, 5), two.evaluate(List.of(va, vb), vy, 5), on);
+                assertEquals(one.evaluate(sideBySide(va, vb), vy, 5), two.evaluate(List.of(va, vb), vy, 5), setting);
             }
         }
     }
 
     /**
-     * An image and a vector: trainOnBatch lowers the loss; evaluate and testOnBatch give the cross-entropy of
+     * An image (given without its channel of 1) and a vector: trainOnBatch lowers the loss; evaluate and testOnBatch
+     * give the cross-entropy of
      * predict's own outputs (the inputs of rank 3 and 1 split out of the rows correctly in the inference plans too).
      */
     @Test
@@ -122,7 +136,7 @@ class MultiInputTrainingTest {
         SymbolicTensor features = new Flatten().apply(new Conv2D(2, 3, Activation.RELU).apply(image));
         SymbolicTensor out = new Dense(3, Activation.SOFTMAX).apply(new Concatenate().apply(features, extra));
         Random r = new Random(12);
-        NDArray x1 = random(r, 24, 4, 4, 1), x2 = random(r, 24, 3);
+        NDArray x1 = random(r, 24, 4, 4), x2 = random(r, 24, 3); // (4, 4) for the (4, 4, 1) input, as Keras allows
         float[] classes = new float[24];
         for (int i = 0; i < 24; i++) {
             classes[i] = (x1.data()[i * 16 + 5] > 0 ? 1 : 0) + (x2.data()[i * 3] > 0 ? 1 : 0);
@@ -170,6 +184,21 @@ class MultiInputTrainingTest {
             assertEquals("evaluate: expected input 2 ('b') of shape (N, 3), received (64, 4)",
                     assertThrows(IllegalArgumentException.class,
                             () -> two.evaluate(List.of(a, random(r, N, 4)), y, 8)).getMessage());
+            assertEquals("fit validation data: this model has 2 inputs; expected one array per input: "
+                    + "validationData(List<NDArray>, y)", assertThrows(IllegalArgumentException.class, () -> two.fit(
+                    List.of(a, b), y, FitOptions.defaults().verbose(false).validationData(sideBySide(a, b), y)))
+                    .getMessage());
+            assertEquals("predict: this model has 2 inputs and 1 outputs; use predict(List<NDArray>, batchSize)",
+                    assertThrows(IllegalArgumentException.class, () -> two.predict(sideBySide(a, b))).getMessage());
+            float[] nan = b.data().clone();
+            nan[3 * 5 + 1] = Float.NaN;
+            assertEquals("evaluate input 2: expected finite inputs, received NaN in sample 5",
+                    assertThrows(IllegalArgumentException.class,
+                            () -> two.evaluate(List.of(a, new NDArray(nan, N, 3)), y, 8)).getMessage());
+            assertEquals("trainOnBatch: expected at least one sample, received 0",
+                    assertThrows(IllegalArgumentException.class, () -> two.trainOnBatch(
+                            List.of(new NDArray(new float[0], 0, 4), new NDArray(new float[0], 0, 3)), y, null))
+                            .getMessage());
             assertEquals("fit validation data: expected input 1 ('a') of shape (N, 4), received (8, 3)",
                     assertThrows(IllegalArgumentException.class, () -> two.fit(List.of(a, b), y, FitOptions.defaults()
                             .verbose(false).validationData(List.of(random(r, 8, 3), random(r, 8, 3)), y)))
