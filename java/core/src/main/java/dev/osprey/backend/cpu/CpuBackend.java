@@ -1230,7 +1230,7 @@ public final class CpuBackend implements Backend {
         if (decayMask != null) {
             sameSize("adamUpdate decayMask", params, decayMask);
         }
-        HostOps.adam(spec, step, cpu(params).buffer(), cpu(grads).buffer(), cpu(m).buffer(), cpu(v).buffer(),
+        HostOps.adam(spec, step, cpu(params).buffer(), cpu(grads).buffer(), cpu(m).buffer(), cpu(v).buffer(), null,
                 decayMask == null ? null : cpu(decayMask).buffer(), (int) params.size());
     }
 
@@ -1251,7 +1251,7 @@ public final class CpuBackend implements Backend {
         if (decayMask != null) {
             sameSize("adamAmsgradUpdate decayMask", params, decayMask);
         }
-        HostOps.adamAmsgrad(spec, step, cpu(params).buffer(), cpu(grads).buffer(), cpu(m).buffer(), cpu(v).buffer(),
+        HostOps.adam(spec, step, cpu(params).buffer(), cpu(grads).buffer(), cpu(m).buffer(), cpu(v).buffer(),
                 cpu(vhat).buffer(), decayMask == null ? null : cpu(decayMask).buffer(), (int) params.size());
     }
 

@@ -232,9 +232,12 @@ final class HostOps {
     /** Per thread: chunks of the parameters, gradients, up to three slots and the decay mask, reused by every step. */
     private static final ThreadLocal<float[][]> CHUNKS = ThreadLocal.withInitial(() -> new float[6][CHUNK]);
 
-    /** Adam; decayMask null decays every weight (when the spec has weight decay). */
+    /**
+     * Adam, or with vhat (not null) AMSGrad, which divides by the running maximum of the second moments instead;
+     * decayMask null decays every weight (when the spec has weight decay).
+     */
     static void adam(AdamSpec s, long step, FloatBuffer p, FloatBuffer g, FloatBuffer m, FloatBuffer v,
-                     FloatBuffer decayMask, int n) {
+                     FloatBuffer vhat, FloatBuffer decayMask, int n) {
         double alpha = s.learningRate() * Math.sqrt(1 - Math.pow(s.beta2(), step)) / (1 - Math.pow(s.beta1(), step));
         float a = (float) alpha;
         float oneMinusB1 = 1f - s.beta1();
@@ -242,7 +245,7 @@ final class HostOps {
         float eps = s.epsilon();
         float decay = s.learningRate() * s.weightDecay();
         float[][] chunks = CHUNKS.get();
-        float[] pc = chunks[0], gc = chunks[1], mc = chunks[2], vc = chunks[3], dc = chunks[4];
+        float[] pc = chunks[0], gc = chunks[1], mc = chunks[2], vc = chunks[3], dc = chunks[4], hc = chunks[5];
         for (int start = 0; start < n; start += CHUNK) {
             int len = Math.min(CHUNK, n - start);
             p.get(start, pc, 0, len);
@@ -250,13 +253,22 @@ final class HostOps {
             m.get(start, mc, 0, len);
             v.get(start, vc, 0, len);
             decay(pc, decay, decayMask, start, dc, len);
-            for (int i = 0; i < len; i++) {
-                float grad = gc[i];
-                float mi = mc[i] + (grad - mc[i]) * oneMinusB1;
-                float vi = vc[i] + (grad * grad - vc[i]) * oneMinusB2;
-                mc[i] = mi;
-                vc[i] = vi;
-                pc[i] -= mi * a / ((float) Math.sqrt(vi) + eps);
+            if (vhat == null) { // one loop a variant: split into passes, Adam ran slower
+                for (int i = 0; i < len; i++) {
+                    float grad = gc[i];
+                    float mi = mc[i] += (grad - mc[i]) * oneMinusB1;
+                    float vi = vc[i] += (grad * grad - vc[i]) * oneMinusB2;
+                    pc[i] -= mi * a / ((float) Math.sqrt(vi) + eps);
+                }
+            } else {
+                vhat.get(start, hc, 0, len);
+                for (int i = 0; i < len; i++) {
+                    float grad = gc[i];
+                    float mi = mc[i] += (grad - mc[i]) * oneMinusB1;
+                    float hi = hc[i] = Math.max(hc[i], vc[i] += (grad * grad - vc[i]) * oneMinusB2);
+                    pc[i] -= mi * a / ((float) Math.sqrt(hi) + eps);
+                }
+                vhat.put(start, hc, 0, len);
             }
             p.put(start, pc, 0, len);
             m.put(start, mc, 0, len);
@@ -304,41 +316,6 @@ final class HostOps {
             float vi = mu * velocity.get(i) - lr * grad;
             velocity.put(i, vi);
             p.put(i, p.get(i) + (s.nesterov() ? mu * vi - lr * grad : vi));
-        }
-    }
-
-    static void adamAmsgrad(AdamSpec s, long step, FloatBuffer p, FloatBuffer g, FloatBuffer m, FloatBuffer v,
-                            FloatBuffer vhat, FloatBuffer decayMask, int n) {
-        float a = (float) (s.learningRate() * Math.sqrt(1 - Math.pow(s.beta2(), step))
-                / (1 - Math.pow(s.beta1(), step)));
-        float oneMinusB1 = 1f - s.beta1();
-        float oneMinusB2 = 1f - s.beta2();
-        float eps = s.epsilon();
-        float decay = s.learningRate() * s.weightDecay();
-        float[][] chunks = CHUNKS.get();
-        float[] pc = chunks[0], gc = chunks[1], mc = chunks[2], vc = chunks[3], dc = chunks[4], hc = chunks[5];
-        for (int start = 0; start < n; start += CHUNK) {
-            int len = Math.min(CHUNK, n - start);
-            p.get(start, pc, 0, len);
-            g.get(start, gc, 0, len);
-            m.get(start, mc, 0, len);
-            v.get(start, vc, 0, len);
-            vhat.get(start, hc, 0, len);
-            decay(pc, decay, decayMask, start, dc, len);
-            for (int i = 0; i < len; i++) {
-                float grad = gc[i];
-                float mi = mc[i] + (grad - mc[i]) * oneMinusB1;
-                float vi = vc[i] + (grad * grad - vc[i]) * oneMinusB2;
-                float hi = Math.max(hc[i], vi);
-                mc[i] = mi;
-                vc[i] = vi;
-                hc[i] = hi;
-                pc[i] -= mi * a / ((float) Math.sqrt(hi) + eps);
-            }
-            p.put(start, pc, 0, len);
-            m.put(start, mc, 0, len);
-            v.put(start, vc, 0, len);
-            vhat.put(start, hc, 0, len);
         }
     }
 
