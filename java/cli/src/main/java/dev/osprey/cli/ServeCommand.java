@@ -78,15 +78,42 @@ final class ServeCommand implements Callable<Integer> {
             predictor.close();
             throw e;
         }
-        CountDownLatch stopped = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            System.out.println("osprey: stopping: finishing accepted requests");
-            server.close();
-            stopped.countDown();
-        }));
+        CountDownLatch stop = new CountDownLatch(1);
+        stopOn(stop, "TERM");
+        stopOn(stop, "INT");
+        // where the signals can't be taken (java -Xrs) or the JVM ends another way: drain in a shutdown hook, and the
+        // process exits with 128 + the signal's number, as the JVM's own handling makes it
+        Thread hook = new Thread(() -> {
+            stopping(server);
+            stop.countDown();
+        }, "osprey-serve-shutdown");
+        Runtime.getRuntime().addShutdownHook(hook);
         System.out.printf("osprey: serving %s on http://%s:%d (POST /v1/predict, GET /health, GET /metrics); Ctrl-C stops%n",
                 modelFile, host, server.port());
-        stopped.await();
-        return 0;
+        stop.await();
+        try {
+            Runtime.getRuntime().removeShutdownHook(hook);
+        } catch (IllegalStateException exiting) {
+            return 0; // the JVM is exiting (the hook counted down): the hook drains, and the JVM sets the exit code
+        }
+        stopping(server);
+        return 0; // SIGTERM and Ctrl-C are how a service is stopped: a clean exit, not 143 (systemd, containers)
+    }
+
+    private static void stopping(InferenceServer server) {
+        System.out.println("osprey: stopping: finishing accepted requests");
+        server.close();
+    }
+
+    /**
+     * Turns the signal (TERM, INT) into a request to stop that serve's main thread carries out, draining and exiting 0;
+     * where the JVM won't hand the signal over (-Xrs, or the signal is reserved), the JVM's handling stays.
+     */
+    private static void stopOn(CountDownLatch stop, String signal) {
+        try {
+            sun.misc.Signal.handle(new sun.misc.Signal(signal), s -> stop.countDown());
+        } catch (IllegalArgumentException | UnsupportedOperationException e) {
+            // the JVM keeps the signal: its shutdown hook drains instead
+        }
     }
 }

@@ -241,6 +241,51 @@ class OspreyCommandTest {
         }
     }
 
+    /**
+     * serve in a process of its own: it answers /health, then SIGTERM (what systemd and container runtimes send) makes it
+     * finish the requests it accepted and exit 0, not the JVM's 143.
+     */
+    @Test
+    void serveStopsOnSigtermDrainingAndExitsZero() throws Exception {
+        Path model = dir.resolve("tiny.osprey");
+        try (dev.osprey.Sequential m = new dev.osprey.Sequential(
+                new dev.osprey.layers.Dense(3, dev.osprey.Activation.SOFTMAX).inputShape(4))) {
+            m.seed(1).save(model);
+        }
+        Path javaCommand = Path.of(System.getProperty("java.home"), "bin", "java");
+        Process serve = new ProcessBuilder(javaCommand.toString(), "--enable-native-access=ALL-UNNAMED", "-cp",
+                System.getProperty("java.class.path"), OspreyCommand.class.getName(), "serve", model.toString(),
+                "--port", "0").redirectErrorStream(true).start();
+        try (var lines = new java.io.BufferedReader(new java.io.InputStreamReader(serve.getInputStream(),
+                StandardCharsets.UTF_8))) {
+            StringBuilder seen = new StringBuilder();
+            String line;
+            int port = -1;
+            while (port < 0 && (line = lines.readLine()) != null) { // blocks until serve prints its address
+                seen.append(line).append('\n');
+                java.util.regex.Matcher at = java.util.regex.Pattern.compile("serving .* on http://127\\.0\\.0\\.1:(\\d+)")
+                        .matcher(line);
+                if (at.find()) {
+                    port = Integer.parseInt(at.group(1));
+                }
+            }
+            assertTrue(port > 0, "serve did not start:\n" + seen);
+            var health = (java.net.HttpURLConnection) java.net.URI.create("http://127.0.0.1:" + port + "/health")
+                    .toURL().openConnection();
+            assertEquals(200, health.getResponseCode());
+            health.disconnect();
+            assertTrue(serve.toHandle().destroy(), "SIGTERM not sent"); // (Process.destroy would close the output)
+            while ((line = lines.readLine()) != null) { // to the end of its output: the process has ended
+                seen.append(line).append('\n');
+            }
+            assertTrue(serve.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), "serve did not stop after SIGTERM");
+            assertEquals(0, serve.exitValue(), seen.toString());
+            assertTrue(seen.toString().contains("osprey: stopping: finishing accepted requests"), seen.toString());
+        } finally {
+            serve.destroyForcibly();
+        }
+    }
+
     /** Each line of predict --top-k 10 shows 10 probabilities (not logits) that sum to 1. */
     private static void assertProbabilitiesOfTenClasses(Run predict) {
         for (String line : predict.out().strip().split("\n")) {
