@@ -755,7 +755,16 @@ public class Model implements AutoCloseable {
      * the rest of a step (loss, optimizer update, copies) shows as one figure. See {@link LayerProfile}.
      */
     public LayerProfile profileTraining(NDArray x, NDArray y, int steps) {
-        requireOneInput("profileTraining", ONE_INPUT_ONLY);
+        requireOneInput("profileTraining");
+        return profileTrainingRows(x, y, steps);
+    }
+
+    /** {@link #profileTraining(NDArray, NDArray, int)} for a model of several inputs: one array per input, in order. */
+    public LayerProfile profileTraining(List<NDArray> inputs, NDArray y, int steps) {
+        return profileTrainingRows(packRows("profileTraining", inputs), y, steps);
+    }
+
+    private LayerProfile profileTrainingRows(NDArray x, NDArray y, int steps) {
         if (steps < 1) {
             throw new IllegalArgumentException("profileTraining: expected steps >= 1, received " + steps);
         }
