@@ -509,14 +509,18 @@ public class Model implements AutoCloseable {
      * takes its array as it is; otherwise this holds a copy of the data.
      */
     private NDArray packRows(String what, List<NDArray> inputs) {
-        Graph g = graphOrNull();
-        if (g == null) { // a Sequential not built yet: one input
-            graphFor(inputs != null && inputs.size() == 1 && inputs.get(0) != null ? inputs.get(0).sampleShape()
-                    : null);
+        Graph g;
+        synchronized (this) { // a Sequential makes its graph on first use
             g = graphOrNull();
+            if (g == null) { // a Sequential not built yet: one input
+                graphFor(inputs != null && inputs.size() == 1 && inputs.get(0) != null ? inputs.get(0).sampleShape()
+                        : null);
+                g = graphOrNull();
+            }
         }
         int count = g == null ? 1 : g.inputs().size();
-        boolean hasNull = inputs != null && inputs.stream().anyMatch(java.util.Objects::isNull); // List.of: no contains(null)
+        // (List.of's contains(null) throws)
+        boolean hasNull = inputs != null && inputs.stream().anyMatch(java.util.Objects::isNull);
         if (inputs == null || inputs.size() != count || hasNull) {
             throw new IllegalArgumentException(what + ": expected " + count + " input array" + (count == 1 ? "" : "s")
                     + " (one per model input, in order), received " + (inputs == null ? "null"
@@ -563,8 +567,8 @@ public class Model implements AutoCloseable {
 
     /** A sample's shape with the batch axis before it, as error messages write it: (N, 28, 28, 1), or (N, 3). */
     private static String batchOf(Shape sample) {
-        return "(N" + Arrays.stream(sample.dims()).mapToObj(d -> ", " + d).collect(java.util.stream.Collectors.joining())
-                + ")";
+        return "(N" + Arrays.stream(sample.dims()).mapToObj(d -> ", " + d)
+                .collect(java.util.stream.Collectors.joining()) + ")";
     }
 
     /** Equal shapes, or equal but for a trailing channel of 1, e.g. (28, 28) for (28, 28, 1). */

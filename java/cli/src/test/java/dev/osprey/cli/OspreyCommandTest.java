@@ -242,8 +242,8 @@ class OspreyCommandTest {
     }
 
     /**
-     * serve in a process of its own: it answers /health, then SIGTERM (what systemd and container runtimes send) makes it
-     * finish the requests it accepted and exit 0, not the JVM's 143.
+     * serve in a process of its own: it answers /health, then SIGTERM (what systemd and container runtimes send)
+     * makes it finish the requests it accepted and exit 0, not the JVM's 143.
      */
     @Test
     void serveStopsOnSigtermDrainingAndExitsZero() throws Exception {
@@ -263,8 +263,8 @@ class OspreyCommandTest {
             int port = -1;
             while (port < 0 && (line = lines.readLine()) != null) { // blocks until serve prints its address
                 seen.append(line).append('\n');
-                java.util.regex.Matcher at = java.util.regex.Pattern.compile("serving .* on http://127\\.0\\.0\\.1:(\\d+)")
-                        .matcher(line);
+                java.util.regex.Matcher at = java.util.regex.Pattern
+                        .compile("serving .* on http://127\\.0\\.0\\.1:(\\d+)").matcher(line);
                 if (at.find()) {
                     port = Integer.parseInt(at.group(1));
                 }
