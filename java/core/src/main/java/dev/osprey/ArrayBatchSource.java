@@ -67,8 +67,9 @@ public final class ArrayBatchSource implements BatchSource {
             System.arraycopy(x.data(), row * xs, xBuffer, i * xs, xs);
             System.arraycopy(y.data(), row * ys, yBuffer, i * ys, ys);
         }
+        int[] samples = java.util.Arrays.copyOfRange(order, position, position + count);
         position += count;
-        return new Batch(xBuffer, yBuffer, count);
+        return new Batch(xBuffer, yBuffer, count, samples);
     }
 
     @Override

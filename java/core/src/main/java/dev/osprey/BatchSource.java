@@ -5,8 +5,26 @@ package dev.osprey;
  * Batches come in a fixed order per epoch (seeded), so a run repeats exactly.
  */
 public interface BatchSource extends AutoCloseable {
-    /** One batch: count samples of x (row-major, batch first) and their labels (rows of labelRowSize floats). */
-    record Batch(float[] x, float[] labels, int count) {
+    /**
+     * One batch: count samples of x (row-major, batch first), their labels (rows of labelRowSize floats), and which
+     * samples of the source they are (each row's index, 0 to size() - 1; null where a source does not say), which
+     * lets {@link #sideBySide} add other inputs' rows of the same samples.
+     */
+    record Batch(float[] x, float[] labels, int count, int[] samples) {
+        /** A batch that does not say which samples it holds. */
+        public Batch(float[] x, float[] labels, int count) {
+            this(x, labels, count, null);
+        }
+    }
+
+    /**
+     * Batches for a model of several inputs: each sample of {@code first} (an image pipeline, say) with the same
+     * sample's rows of {@code more} (one array per further input, in the model's input order, row i for sample i)
+     * side by side, as {@link Model#fit(BatchSource, BatchSource, FitOptions)} takes them for such a model. first's
+     * batches must say which samples they hold ({@link Batch#samples}), as Osprey's sources do.
+     */
+    static BatchSource sideBySide(BatchSource first, NDArray... more) {
+        return new InputsSideBySide(first, java.util.List.of(more));
     }
 
     /** Samples per epoch. */

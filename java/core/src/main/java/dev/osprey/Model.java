@@ -499,6 +499,34 @@ public class Model implements AutoCloseable {
         }
     }
 
+    /**
+     * A model of several inputs trains from a {@link BatchSource#sideBySide} source, whose parts are checked against the
+     * inputs here, one by one (the rows they make are checked as any source's are); a model of one input from any.
+     */
+    private void checkPartsPerInput(BatchSource source, String what) {
+        Graph g = graphOrNull();
+        if (source == null || g == null || g.inputs().size() == 1) {
+            return;
+        }
+        if (!(source instanceof InputsSideBySide parts)) {
+            requireOneInput(what, "expected a source of every input's rows: BatchSource.sideBySide(source, arrays...)");
+            return;
+        }
+        List<Shape> shapes = parts.partShapes();
+        if (shapes.size() != g.inputs().size()) {
+            throw new IllegalArgumentException(what + ": expected a part for each of the model's " + g.inputs().size()
+                    + " inputs, received a source of " + shapes.size() + " parts");
+        }
+        for (int i = 0; i < shapes.size(); i++) {
+            Shape expected = g.inputShape(i);
+            if (shapes.get(i).size() != expected.size() || !compatible(shapes.get(i), expected)) {
+                throw new IllegalArgumentException(what + ": expected part " + (i + 1) + " ('"
+                        + g.inputs().get(i).name() + "') of shape " + batchOf(expected) + ", received samples of "
+                        + shapes.get(i));
+            }
+        }
+    }
+
     /** What the calls that take models of one input only say to a model of several. */
     private static final String ONE_INPUT_ONLY = "this call takes models of one input";
 
@@ -870,8 +898,8 @@ public class Model implements AutoCloseable {
 
     /** Trains from batch sources: in-memory arrays, or an image pipeline that prefetches on worker threads. */
     public History fit(BatchSource train, BatchSource validation, FitOptions options) {
-        requireOneInput("fit", "training from a BatchSource takes models of one input; pass arrays, one per input, to "
-                + "fit(List<NDArray>, y, options)");
+        checkPartsPerInput(train, "fit");
+        checkPartsPerInput(validation, "fit validation data");
         if (options.sampleWeight() != null) {
             throw new IllegalArgumentException("fit: sampleWeight applies to fit(x, y, options) on arrays; received it "
                     + "with a batch source");

@@ -125,6 +125,44 @@ class MultiInputTrainingTest {
     }
 
     /**
+     * A source of every input's rows (BatchSource.sideBySide of an array source and an array) trains as the arrays
+     * do through fit(List): the same losses, validation figures and weights, bit for bit; a source of one input's rows
+     * is refused for a model of two.
+     */
+    @Test
+    void aSourceOfEveryInputsRowsTrainsAsTheArraysDo() {
+        Random r = new Random(14);
+        NDArray a = random(r, N, 4), b = random(r, N, 3), va = random(r, 16, 4), vb = random(r, 16, 3);
+        NDArray y = labels(a, b), vy = labels(va, vb);
+        try (Model arrays = twoInputs().device(Device.cpu()).seed(3);
+             Model source = twoInputs().device(Device.cpu()).seed(4)) {
+            arrays.compile(new Adam(0.01), Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY);
+            source.compile(new Adam(0.01), Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY);
+            arrays.build();
+            source.build();
+            source.setWeights(arrays.getWeights());
+            History h1 = arrays.fit(List.of(a, b), y, FitOptions.defaults().epochs(2).batchSize(16).seed(5)
+                    .verbose(false).validationData(List.of(va, vb), vy));
+            History h2 = source.fit(BatchSource.sideBySide(new ArrayBatchSource(a, y), b),
+                    BatchSource.sideBySide(new ArrayBatchSource(va, vy), vb),
+                    FitOptions.defaults().epochs(2).batchSize(16).seed(5).verbose(false));
+            for (String figure : new String[] {"loss", "accuracy", "val_loss", "val_accuracy"}) {
+                assertEquals(h1.get(figure), h2.get(figure), figure);
+            }
+            for (int i = 0; i < arrays.getWeights().size(); i++) {
+                assertArrayEquals(arrays.getWeights().get(i).data(), source.getWeights().get(i).data(), 0f);
+            }
+            IllegalArgumentException one = assertThrows(IllegalArgumentException.class, () -> source.fit(
+                    new ArrayBatchSource(sideBySide(a, b), y), null, FitOptions.defaults().verbose(false)));
+            assertTrue(one.getMessage().endsWith("expected a source of every input's rows: "
+                    + "BatchSource.sideBySide(source, arrays...)"), one.getMessage());
+            IllegalArgumentException swapped = assertThrows(IllegalArgumentException.class, () -> source.fit(
+                    BatchSource.sideBySide(new ArrayBatchSource(b, y), a), null, FitOptions.defaults().verbose(false)));
+            assertEquals("fit: expected part 1 ('a') of shape (N, 4), received samples of (3,)", swapped.getMessage());
+        }
+    }
+
+    /**
      * An image (given without its channel of 1) and a vector: trainOnBatch lowers the loss; evaluate and testOnBatch
      * give the cross-entropy of
      * predict's own outputs (the inputs of rank 3 and 1 split out of the rows correctly in the inference plans too).

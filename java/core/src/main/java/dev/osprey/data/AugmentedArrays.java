@@ -93,8 +93,9 @@ public final class AugmentedArrays implements BatchSource {
             transform(x.data(), row * xs, xBuffer, i * xs, p);
             System.arraycopy(y.data(), row * ys, yBuffer, i * ys, ys);
         }
+        int[] samples = java.util.Arrays.copyOfRange(order, position, position + count);
         position += count;
-        return new Batch(xBuffer, yBuffer, count);
+        return new Batch(xBuffer, yBuffer, count, samples);
     }
 
     /** One image, flipped and shifted by whole pixels. */

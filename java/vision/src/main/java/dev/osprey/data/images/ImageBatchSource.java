@@ -48,6 +48,7 @@ public final class ImageBatchSource implements BatchSource {
     private static final class Buffer {
         float[] x = new float[0];
         float[] labels = new float[0];
+        int[] samples = new int[0];
         int count;
     }
 
@@ -163,7 +164,7 @@ public final class ImageBatchSource implements BatchSource {
             submit();
         }
         current = b;
-        return new Batch(b.x, b.labels, b.count);
+        return new Batch(b.x, b.labels, b.count, b.samples);
     }
 
     /** Decodes batch k of an epoch into the buffer (runs on a worker). */
@@ -175,6 +176,7 @@ public final class ImageBatchSource implements BatchSource {
             buffer.x = new float[size * sampleSize];
             buffer.labels = new float[size];
         }
+        buffer.samples = java.util.Arrays.copyOfRange(epochOrder, start, start + count); // a batch's own: handed out
         ImageDecoder decoder = decoders.get();
         List<Integer> good = new ArrayList<>();
         List<Integer> bad = new ArrayList<>();
@@ -203,6 +205,7 @@ public final class ImageBatchSource implements BatchSource {
                 int from = good.get(j % good.size()), to = bad.get(j);
                 System.arraycopy(buffer.x, from * sampleSize, buffer.x, to * sampleSize, sampleSize);
                 buffer.labels[to] = buffer.labels[from];
+                buffer.samples[to] = buffer.samples[from];
             }
         }
         buffer.count = count;

@@ -185,6 +185,47 @@ class ImageFilesTest {
         }
     }
 
+    /**
+     * BatchSource.sideBySide: another input's rows follow each image through shuffled batches (the side row of sample
+     * i holds i and its label, which must match the batch's label for that row), each sample once an epoch, also where
+     * a file that fails to decode is replaced by another image of its batch.
+     */
+    @Test
+    void aSideInputFollowsEachImageThroughShuffledBatches() throws Exception {
+        LabeledData d = Datasets.fashionMnistSample();
+        ImageTestFiles.classFolders(dir, d.trainX().slice(0, 60), d.trainY().slice(0, 60));
+        Files.writeString(dir.resolve("class3/broken.png"), "not an image");
+        ImageFolder folder = ImageFolder.scan(dir);
+        int n = folder.size();
+        float[] side = new float[n * 2];
+        for (int i = 0; i < n; i++) {
+            side[2 * i] = i;
+            side[2 * i + 1] = folder.label(i);
+        }
+        try (ImageBatchSource images = new ImageBatchSource(folder, GREY28, Augmentation.NONE, 1, 2, 2, true);
+             BatchSource both = BatchSource.sideBySide(images, new NDArray(side, n, 2))) {
+            assertEquals(Arrays.asList(dev.osprey.Shape.of(28, 28, 1), dev.osprey.Shape.of(2)),
+                    ((dev.osprey.InputsSideBySide) both).partShapes());
+            both.startEpoch(1, 7, true, 9);
+            boolean[] seen = new boolean[n];
+            int rows = 0;
+            for (BatchSource.Batch b = both.next(); b != null; b = both.next()) {
+                for (int i = 0; i < b.count(); i++) {
+                    int sample = (int) b.x()[i * 786 + 784];
+                    assertEquals(b.labels()[i], b.x()[i * 786 + 785], "label of the side row of sample " + sample);
+                    seen[sample] = true;
+                    rows++;
+                }
+            }
+            assertEquals(n, rows);
+            int missing = 0;
+            for (boolean s : seen) {
+                missing += s ? 0 : 1;
+            }
+            assertEquals(1, missing, "every sample once but the broken file, whose slot another image takes");
+        }
+    }
+
     @Test
     void residentMemoryStaysFlatOverTenThousandDecodes() throws Exception {
         Path status = Path.of("/proc/self/status");
