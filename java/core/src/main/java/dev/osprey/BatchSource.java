@@ -21,10 +21,11 @@ public interface BatchSource extends AutoCloseable {
      * Batches for a model of several inputs: each sample of {@code first} (an image pipeline, say) with the same
      * sample's rows of {@code more} (one array per further input, in the model's input order, row i for sample i)
      * side by side, as {@link Model#fit(BatchSource, BatchSource, FitOptions)} takes them for such a model. first's
-     * batches must say which samples they hold ({@link Batch#samples}), as Osprey's sources do.
+     * batches must say which samples they hold ({@link Batch#samples}), as Osprey's sources do. The source returned
+     * owns first: closing it closes first.
      */
     static BatchSource sideBySide(BatchSource first, NDArray... more) {
-        return new InputsSideBySide(first, java.util.List.of(more));
+        return new InputsSideBySide(first, java.util.Arrays.asList(more));
     }
 
     /** Samples per epoch. */

@@ -6,6 +6,7 @@ import java.util.List;
 /**
  * {@link BatchSource#sideBySide}: a source's samples with the same samples' rows of further arrays, each row the
  * model's inputs side by side (the first source's sample, then each array's row), as the engine trains on them.
+ * It owns the first source: closing it closes that one.
  */
 public final class InputsSideBySide implements BatchSource {
     private final BatchSource first;
@@ -14,7 +15,7 @@ public final class InputsSideBySide implements BatchSource {
     private final int rowSize;
     private float[] rows = new float[0];
 
-    InputsSideBySide(BatchSource first, List<NDArray> more) {
+    InputsSideBySide(BatchSource first, List<NDArray> more) { // more: may hold nulls (refused below)
         if (first == null) {
             throw new IllegalArgumentException("sideBySide: expected a source for the first input, received null");
         }
@@ -27,9 +28,10 @@ public final class InputsSideBySide implements BatchSource {
         long size = first.sampleShape().size();
         for (int i = 0; i < more.size(); i++) {
             NDArray a = more.get(i);
-            if (a.rows() != first.size()) {
-                throw new IllegalArgumentException("sideBySide: expected array " + (i + 1) + " to hold a row for each "
-                        + "of the source's " + first.size() + " samples, received " + a.shapeString());
+            if (a == null || a.rows() != first.size()) {
+                throw new IllegalArgumentException("sideBySide: expected the array of input " + (i + 2) + " to hold a "
+                        + "row for each of the source's " + first.size() + " samples, received "
+                        + (a == null ? "null" : a.shapeString()));
             }
             shapes.add(a.sampleShape());
             size += a.rowSize();
@@ -38,6 +40,11 @@ public final class InputsSideBySide implements BatchSource {
         this.more = List.copyOf(more);
         this.parts = List.copyOf(shapes);
         this.rowSize = Math.toIntExact(size);
+    }
+
+    /** The arrays of the inputs after the first, in order. */
+    List<NDArray> arrays() {
+        return more;
     }
 
     /** One sample's shape per model input: the first source's, then each array's. */
@@ -77,7 +84,11 @@ public final class InputsSideBySide implements BatchSource {
             throw new IllegalStateException("sideBySide: the first source's batches do not say which samples they "
                     + "hold (Batch.samples), so the other inputs' rows can't be matched to them");
         }
-        if (rows.length < b.count() * rowSize) {
+        if (samples.length < b.count()) {
+            throw new IllegalStateException("sideBySide: expected the first source's batch to name its " + b.count()
+                    + " samples, received " + samples.length);
+        }
+        if (rows.length < (long) b.count() * rowSize) {
             rows = new float[Math.multiplyExact(b.count(), rowSize)];
         }
         int firstSize = parts.get(0).size();
@@ -85,6 +96,10 @@ public final class InputsSideBySide implements BatchSource {
             int at = i * rowSize;
             System.arraycopy(b.x(), i * firstSize, rows, at, firstSize);
             at += firstSize;
+            if (samples[i] < 0 || samples[i] >= first.size()) {
+                throw new IllegalStateException("sideBySide: expected sample indices from 0 to " + (first.size() - 1)
+                        + " in the first source's batch, received " + samples[i]);
+            }
             for (NDArray a : more) {
                 int size = a.rowSize();
                 System.arraycopy(a.data(), samples[i] * size, rows, at, size);

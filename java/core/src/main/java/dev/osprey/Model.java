@@ -505,7 +505,8 @@ public class Model implements AutoCloseable {
      */
     private void checkPartsPerInput(BatchSource source, String what) {
         Graph g = graphOrNull();
-        if (source == null || g == null || g.inputs().size() == 1) {
+        int inputs = g == null ? 1 : g.inputs().size(); // a Sequential not built yet: one input
+        if (source == null || inputs == 1 && !(source instanceof InputsSideBySide)) {
             return;
         }
         if (!(source instanceof InputsSideBySide parts)) {
@@ -513,9 +514,12 @@ public class Model implements AutoCloseable {
             return;
         }
         List<Shape> shapes = parts.partShapes();
-        if (shapes.size() != g.inputs().size()) {
-            throw new IllegalArgumentException(what + ": expected a part for each of the model's " + g.inputs().size()
-                    + " inputs, received a source of " + shapes.size() + " parts");
+        if (shapes.size() != inputs) {
+            throw new IllegalArgumentException(what + ": expected a part for each of the model's " + inputs
+                    + " input" + (inputs == 1 ? "" : "s") + ", received a source of " + shapes.size() + " parts");
+        }
+        for (int i = 0; i < parts.arrays().size(); i++) {
+            checkFinite(what + " input " + (i + 2), parts.arrays().get(i));
         }
         for (int i = 0; i < shapes.size(); i++) {
             Shape expected = g.inputShape(i);

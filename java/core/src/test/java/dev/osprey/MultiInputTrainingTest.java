@@ -159,6 +159,19 @@ class MultiInputTrainingTest {
             IllegalArgumentException swapped = assertThrows(IllegalArgumentException.class, () -> source.fit(
                     BatchSource.sideBySide(new ArrayBatchSource(b, y), a), null, FitOptions.defaults().verbose(false)));
             assertEquals("fit: expected part 1 ('a') of shape (N, 4), received samples of (3,)", swapped.getMessage());
+            float[] nan = b.data().clone();
+            nan[7] = Float.NaN;
+            IllegalArgumentException notFinite = assertThrows(IllegalArgumentException.class, () -> source.fit(
+                    BatchSource.sideBySide(new ArrayBatchSource(a, y), new NDArray(nan, N, 3)), null,
+                    FitOptions.defaults().verbose(false)));
+            assertEquals("fit input 2: expected finite inputs, received NaN in sample 2", notFinite.getMessage());
+        }
+        try (Model one = oneInput().device(Device.cpu())) { // a source of two parts is not one input's rows
+            one.compile(new Adam(), Loss.sparseCategoricalCrossentropy());
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> one.fit(
+                    BatchSource.sideBySide(new ArrayBatchSource(a, y), b), null, FitOptions.defaults().verbose(false)));
+            assertEquals("fit: expected a part for each of the model's 1 input, received a source of 2 parts",
+                    e.getMessage());
         }
     }
 
