@@ -5,6 +5,7 @@ import dev.osprey.FitOptions;
 import dev.osprey.Input;
 import dev.osprey.Model;
 import dev.osprey.NDArray;
+import dev.osprey.Shape;
 import dev.osprey.SymbolicTensor;
 import dev.osprey.backend.Device;
 import dev.osprey.layers.Concatenate;
@@ -16,7 +17,6 @@ import dev.osprey.loss.Loss;
 import dev.osprey.optim.Adam;
 import java.util.List;
 import java.util.Locale;
-import java.util.Random;
 
 /**
  * What training a model of two inputs costs over one input: a 28x28x1 image and a vector of 16 values, the image
@@ -34,14 +34,10 @@ public final class MultiInputThroughput {
         int samples = args.length > 0 ? Integer.parseInt(args[0]) : 8192;
         int batch = args.length > 1 ? Integer.parseInt(args[1]) : 64;
         int rounds = args.length > 2 ? Integer.parseInt(args[2]) : 3;
-        Random r = new Random(42);
-        NDArray images = random(r, samples, 28, 28, 1);
-        NDArray vectors = random(r, samples, 16);
-        float[] labels = new float[samples];
-        for (int i = 0; i < samples; i++) {
-            labels[i] = r.nextInt(10);
-        }
-        NDArray y = new NDArray(labels, samples);
+        SeededBatch data = SeededBatch.of(Shape.of(28, 28, 1), samples);
+        NDArray images = data.images();
+        NDArray y = data.labels();
+        NDArray vectors = SeededBatch.of(Shape.of(16), samples).images();
         try (Model two = network(true); Model one = network(false)) {
             for (Model m : List.of(two, one)) {
                 m.compile(new Adam(1e-3), Loss.sparseCategoricalCrossentropy());
@@ -77,20 +73,5 @@ public final class MultiInputThroughput {
         }
         SymbolicTensor out = new Dense(10, Activation.SOFTMAX).apply(new Dense(64, Activation.RELU).apply(x));
         return new Model(inputs, List.of(out)).device(Device.cpu()).seed(3);
-    }
-
-    private static NDArray random(Random r, int rows, int... sample) {
-        int size = 1;
-        for (int d : sample) {
-            size *= d;
-        }
-        float[] v = new float[rows * size];
-        for (int i = 0; i < v.length; i++) {
-            v[i] = (float) r.nextGaussian();
-        }
-        int[] shape = new int[sample.length + 1];
-        shape[0] = rows;
-        System.arraycopy(sample, 0, shape, 1, sample.length);
-        return new NDArray(v, shape);
     }
 }

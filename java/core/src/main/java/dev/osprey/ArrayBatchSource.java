@@ -7,6 +7,7 @@ public final class ArrayBatchSource implements BatchSource {
     private int[] order = new int[0];
     private float[] xBuffer = new float[0];
     private float[] yBuffer = new float[0];
+    private int[] sampleBuffer = new int[0];
     private int batchSize;
     private int position;
 
@@ -53,6 +54,9 @@ public final class ArrayBatchSource implements BatchSource {
             xBuffer = new float[batchSize * x.rowSize()];
             yBuffer = new float[batchSize * y.rowSize()];
         }
+        if (sampleBuffer.length < batchSize) {
+            sampleBuffer = new int[batchSize];
+        }
     }
 
     @Override
@@ -67,9 +71,9 @@ public final class ArrayBatchSource implements BatchSource {
             System.arraycopy(x.data(), row * xs, xBuffer, i * xs, xs);
             System.arraycopy(y.data(), row * ys, yBuffer, i * ys, ys);
         }
-        int[] samples = java.util.Arrays.copyOfRange(order, position, position + count);
+        System.arraycopy(order, position, sampleBuffer, 0, count);
         position += count;
-        return new Batch(xBuffer, yBuffer, count, samples);
+        return new Batch(xBuffer, yBuffer, count, sampleBuffer);
     }
 
     @Override

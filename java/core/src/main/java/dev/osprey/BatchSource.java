@@ -7,8 +7,9 @@ package dev.osprey;
 public interface BatchSource extends AutoCloseable {
     /**
      * One batch: count samples of x (row-major, batch first), their labels (rows of labelRowSize floats), and which
-     * samples of the source they are (each row's index, 0 to size() - 1; null where a source does not say), which
-     * lets {@link #sideBySide} add other inputs' rows of the same samples.
+     * samples of the source they are (the first count entries: each row's index, 0 to size() - 1; null where a source
+     * does not say), which lets {@link #sideBySide} add other inputs' rows of the same samples. Like x and labels, the
+     * array is valid until the next call (sources reuse it).
      */
     record Batch(float[] x, float[] labels, int count, int[] samples) {
         /** A batch that does not say which samples it holds. */

@@ -113,7 +113,9 @@ final class ServeCommand implements Callable<Integer> {
         try {
             sun.misc.Signal.handle(new sun.misc.Signal(signal), s -> stop.countDown());
         } catch (IllegalArgumentException | UnsupportedOperationException e) {
-            // the JVM keeps the signal: its shutdown hook drains instead
+            // the JVM keeps the signal: its shutdown hook drains instead, and the exit status is the JVM's
+            System.err.println("osprey: SIG" + signal + " stays with the JVM (" + e.getMessage() + "): serve drains on it, "
+                    + "then exits with status " + (128 + new sun.misc.Signal(signal).getNumber()));
         }
     }
 }

@@ -254,19 +254,33 @@ public final class Checks {
      * stride from the smallest, each axis of more than one index must step past everything the smaller ones reach.
      */
     static boolean nonOverlapping(BatchMatMulSpec.Layout layout, int samples, int heads, int rows, int columns) {
-        long[][] axes = {{layout.sampleStride(), samples}, {layout.headStride(), heads}, {layout.rowStride(), rows}};
-        java.util.Arrays.sort(axes, java.util.Comparator.comparingLong(axis -> axis[0]));
-        long reached = columns; // one past the last value the axes taken so far reach from a start
-        for (long[] axis : axes) {
-            if (axis[1] == 1) {
-                continue;
-            }
-            if (axis[0] < reached) {
-                return false;
-            }
-            reached = axis[0] * (axis[1] - 1) + reached; // no overflow: the spec's extent fits a long
+        // the three axes by stride, smallest first, in locals: batchMatMul checks this on every call
+        long s0 = layout.sampleStride(), s1 = layout.headStride(), s2 = layout.rowStride();
+        long n0 = samples, n1 = heads, n2 = rows;
+        if (s0 > s1) {
+            long t = s0; s0 = s1; s1 = t;
+            t = n0; n0 = n1; n1 = t;
         }
-        return true;
+        if (s1 > s2) {
+            long t = s1; s1 = s2; s2 = t;
+            t = n1; n1 = n2; n2 = t;
+        }
+        if (s0 > s1) {
+            long t = s0; s0 = s1; s1 = t;
+            t = n0; n0 = n1; n1 = t;
+        }
+        long reached = columns; // one past the last value the axes taken so far reach from a start
+        reached = step(s0, n0, reached);
+        reached = step(s1, n1, reached);
+        return step(s2, n2, reached) >= 0;
+    }
+
+    /** An axis of count indices stride apart after axes reaching `reached`: what they reach together, or -1 (overlap). */
+    private static long step(long stride, long count, long reached) {
+        if (reached < 0 || count == 1) {
+            return reached;
+        }
+        return stride < reached ? -1 : stride * (count - 1) + reached; // no overflow: the spec's extent fits a long
     }
 
     private static void matMulOperand(String what, Tensor t, BatchMatMulSpec.Layout layout, int[] packedShape,

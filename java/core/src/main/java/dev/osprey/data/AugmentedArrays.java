@@ -22,6 +22,7 @@ public final class AugmentedArrays implements BatchSource {
     private int[] order = new int[0];
     private float[] xBuffer = new float[0];
     private float[] yBuffer = new float[0];
+    private int[] sampleBuffer = new int[0];
     private int epoch;
     private int batchSize;
     private int position;
@@ -78,6 +79,9 @@ public final class AugmentedArrays implements BatchSource {
             xBuffer = new float[batchSize * x.rowSize()];
             yBuffer = new float[batchSize * y.rowSize()];
         }
+        if (sampleBuffer.length < batchSize) {
+            sampleBuffer = new int[batchSize];
+        }
     }
 
     @Override
@@ -93,9 +97,9 @@ public final class AugmentedArrays implements BatchSource {
             transform(x.data(), row * xs, xBuffer, i * xs, p);
             System.arraycopy(y.data(), row * ys, yBuffer, i * ys, ys);
         }
-        int[] samples = java.util.Arrays.copyOfRange(order, position, position + count);
+        System.arraycopy(order, position, sampleBuffer, 0, count);
         position += count;
-        return new Batch(xBuffer, yBuffer, count, samples);
+        return new Batch(xBuffer, yBuffer, count, sampleBuffer);
     }
 
     /** One image, flipped and shifted by whole pixels. */

@@ -176,7 +176,10 @@ public final class ImageBatchSource implements BatchSource {
             buffer.x = new float[size * sampleSize];
             buffer.labels = new float[size];
         }
-        buffer.samples = java.util.Arrays.copyOfRange(epochOrder, start, start + count); // a batch's own: handed out
+        if (buffer.samples.length < size) {
+            buffer.samples = new int[size];
+        }
+        System.arraycopy(epochOrder, start, buffer.samples, 0, count);
         ImageDecoder decoder = decoders.get();
         List<Integer> good = new ArrayList<>();
         List<Integer> bad = new ArrayList<>();
