@@ -11,6 +11,7 @@ public final class FitOptions {
     NDArray validationX;
     java.util.List<NDArray> validationInputs; // validation data of a model of several inputs, one array each
     NDArray validationY;
+    java.util.List<NDArray> validationLabels; // validation labels of a model of several outputs, one array each
     double validationSplit;
     boolean shuffle = true;
     Long seed;
@@ -57,6 +58,7 @@ public final class FitOptions {
         this.validationX = x;
         this.validationInputs = null;
         this.validationY = y;
+        this.validationLabels = null;
         return this;
     }
 
@@ -71,6 +73,20 @@ public final class FitOptions {
         this.validationInputs = java.util.Collections.unmodifiableList(new java.util.ArrayList<>(inputs));
         this.validationX = null;
         this.validationY = y;
+        this.validationLabels = null;
+        return this;
+    }
+
+    /**
+     * Validation data of a model of several outputs ({@code validation_data=([xa, xb], [ya, yb])}): one array per model
+     * input and one label array per output, each in the model's order (a model of one input takes a list of one).
+     */
+    public FitOptions validationData(java.util.List<NDArray> inputs, java.util.List<NDArray> labels) {
+        if (labels == null) {
+            throw new IllegalArgumentException("fit: expected validation label arrays, received null");
+        }
+        validationData(inputs, (NDArray) null);
+        this.validationLabels = java.util.Collections.unmodifiableList(new java.util.ArrayList<>(labels));
         return this;
     }
 

@@ -50,7 +50,9 @@ public class Model implements AutoCloseable {
     private Device device;
     private long seed = DEFAULT_SEED;
     private Optimizer optimizer;
-    private Loss loss;
+    private Loss loss;                  // the loss; for several outputs, the first output's
+    private List<Loss> outputLosses;    // a model of several outputs: its losses, one per output; else null
+    private double[] lossWeights;       // with outputLosses: their weights
     private Set<Metric> metrics = EnumSet.noneOf(Metric.class);
     private List<String> classNames = List.of();
     private Preprocessing preprocessing;
@@ -138,6 +140,48 @@ public class Model implements AutoCloseable {
 
     /** Keras' compile(optimizer, loss, metrics); builds the model when its input shape is known. */
     public Model compile(Optimizer optimizer, Loss loss, Metric... metrics) {
+        return compile(optimizer, loss, null, null, metrics);
+    }
+
+    /**
+     * Keras' compile for a model of several outputs, {@code compile(optimizer, loss=[la, lb], metrics)}: one loss per
+     * output, in the model's output order, each of weight 1. fit, evaluate and trainOnBatch then take one label array
+     * per output, and report the total loss ("loss") and each output's ("name_loss", by the output layer's name; with
+     * accuracy, each classifying output's "name_accuracy"). A model of one output takes a list of one.
+     */
+    public Model compile(Optimizer optimizer, List<Loss> losses, Metric... metrics) {
+        return compile(optimizer, losses, losses == null ? null : java.util.Collections.nCopies(losses.size(), 1.0),
+                metrics);
+    }
+
+    /**
+     * {@link #compile(Optimizer, List, Metric...)} with Keras' loss_weights: the loss minimized is the sum of each
+     * output's mean loss times its weight (finite, >= 0), plus the weight penalties.
+     */
+    public Model compile(Optimizer optimizer, List<Loss> losses, List<Double> lossWeights, Metric... metrics) {
+        if (losses == null || losses.isEmpty() || losses.stream().anyMatch(java.util.Objects::isNull)) {
+            throw new IllegalArgumentException("compile: expected one loss per model output, received " + losses);
+        }
+        if (lossWeights == null || lossWeights.size() != losses.size()
+                || lossWeights.stream().anyMatch(java.util.Objects::isNull)) {
+            throw new IllegalArgumentException("compile: expected one loss weight for each of the " + losses.size()
+                    + " losses, received " + lossWeights);
+        }
+        double[] weights = lossWeights.stream().mapToDouble(Double::doubleValue).toArray();
+        for (double w : weights) {
+            if (!(w >= 0) || Double.isInfinite(w)) {
+                throw new IllegalArgumentException("compile: expected finite loss weights >= 0, received "
+                        + lossWeights);
+            }
+        }
+        if (losses.size() == 1 && weights[0] == 1) {
+            return compile(optimizer, losses.get(0), null, null, metrics);
+        }
+        return compile(optimizer, losses.get(0), List.copyOf(losses), weights, metrics);
+    }
+
+    private Model compile(Optimizer optimizer, Loss loss, List<Loss> outputLosses, double[] lossWeights,
+                          Metric... metrics) {
         refuseWhileTraining("compile");
         refuseInsideFit("compile", "a callback changes the rate with training.learningRate(rate); to train with other "
                 + "settings, stop (training.stopTraining()), compile after fit returns, and fit again");
@@ -149,10 +193,14 @@ public class Model implements AutoCloseable {
             }
             Optimizer previousOptimizer = this.optimizer;
             Loss previousLoss = this.loss;
+            List<Loss> previousOutputLosses = this.outputLosses;
+            double[] previousWeights = this.lossWeights;
             Set<Metric> previousMetrics = this.metrics;
             Optimizer.Updater previousUpdater = this.updater;
             this.optimizer = optimizer;
             this.loss = loss;
+            this.outputLosses = outputLosses;
+            this.lossWeights = lossWeights;
             this.metrics = metrics.length == 0 ? EnumSet.noneOf(Metric.class) : EnumSet.copyOf(Arrays.asList(metrics));
             this.updater = null;
             Network previousNetwork = network;
@@ -166,6 +214,8 @@ public class Model implements AutoCloseable {
             } catch (RuntimeException e) { // a model that can't take this compile keeps the one it had
                 this.optimizer = previousOptimizer;
                 this.loss = previousLoss;
+                this.outputLosses = previousOutputLosses;
+                this.lossWeights = previousWeights;
                 this.metrics = previousMetrics;
                 // An updater bound to the weights before a relayout can't be kept; the next build binds a fresh one.
                 this.updater = network == previousNetwork ? previousUpdater : null;
@@ -341,7 +391,7 @@ public class Model implements AutoCloseable {
             }
             return dev.osprey.engine.parallel.DataParallel.ofRank(
                     new dev.osprey.engine.parallel.DataParallel.Replica(network, updater), options.rank(),
-                    options.communicator(), loss, metrics.stream().anyMatch(Metric::fromCounts));
+                    options.communicator(), modelLoss(), metrics.stream().anyMatch(Metric::fromCounts));
         }
         List<Device> devices = resolveDevices(options.deviceNames());
         if (devices.size() <= 1) {
@@ -380,7 +430,7 @@ public class Model implements AutoCloseable {
         }
         try {
             return new dev.osprey.engine.parallel.DataParallel(replicas,
-                    dev.osprey.engine.parallel.CollectiveProvider.best(backends), loss,
+                    dev.osprey.engine.parallel.CollectiveProvider.best(backends), modelLoss(),
                     metrics.stream().anyMatch(Metric::fromCounts));
         } catch (RuntimeException e) {
             replicas.subList(1, replicas.size()).forEach(r -> r.network().close());
@@ -433,21 +483,119 @@ public class Model implements AutoCloseable {
     }
 
     private void checkOutputMatchesLoss() {
-        if (graph.outputs().size() != 1) {
-            throw new IllegalArgumentException("compile: training takes a model of one output, received "
-                    + graph.outputs().size() + " outputs");
+        int outputs = graph.outputs().size();
+        if (outputLosses == null && outputs != 1) {
+            throw new IllegalArgumentException("compile: this model has " + outputs + " outputs; expected one loss per "
+                    + "output: compile(optimizer, List.of(loss1, loss2, ...), metrics)");
         }
-        SymbolicTensor out = graph.outputs().get(0);
-        Activation last = out.layer() == null ? Activation.LINEAR : out.layer().activation();
-        if (out.shape().rank() != 1) {
-            throw new IllegalArgumentException("compile: expected the last layer to output (classes,), received "
-                    + out.shape() + (out.layer() instanceof dev.osprey.layers.Dense
-                    ? " (a Dense layer applies to the last axis of a larger input, as in Keras: add a Flatten or a "
-                    + "GlobalAveragePooling2D before it)" : ""));
+        dev.osprey.engine.ModelLoss losses = modelLoss();
+        if (outputs > 1) {
+            List<Metric> counted = metrics.stream().filter(Metric::fromCounts).sorted().toList();
+            if (!counted.isEmpty()) {
+                throw new IllegalArgumentException("compile: the metrics " + counted + " take a model of one output, "
+                        + "received " + outputs + " outputs (accuracy and each output's loss are reported)");
+            }
         }
-        String mismatch = loss.mismatch(last, out.shape().size());
-        if (mismatch != null) {
-            throw new IllegalArgumentException("compile: " + mismatch);
+        for (int o = 0; o < outputs; o++) {
+            SymbolicTensor out = graph.outputs().get(o);
+            String which = outputs == 1 ? "" : "output " + (o + 1) + " (" + losses.name(o) + "): ";
+            Activation last = out.layer() == null ? Activation.LINEAR : out.layer().activation();
+            if (out.shape().rank() != 1) {
+                throw new IllegalArgumentException("compile: " + which + "expected the last layer to output (classes,), "
+                        + "received " + out.shape() + (out.layer() instanceof dev.osprey.layers.Dense
+                        ? " (a Dense layer applies to the last axis of a larger input, as in Keras: add a Flatten or a "
+                        + "GlobalAveragePooling2D before it)" : ""));
+            }
+            String mismatch = losses.loss(o).mismatch(last, out.shape().size());
+            if (mismatch != null) {
+                throw new IllegalArgumentException("compile: " + which + mismatch);
+            }
+        }
+    }
+
+    /** The compiled losses of the built model's outputs, as the engine takes them. */
+    private dev.osprey.engine.ModelLoss modelLoss() {
+        return outputLosses == null ? dev.osprey.engine.ModelLoss.of(graph, loss)
+                : dev.osprey.engine.ModelLoss.of(graph, outputLosses, lossWeights);
+    }
+
+    /**
+     * Refuses a model of several outputs where the call takes one array of labels (or a model compiled with one loss
+     * per output where it takes one).
+     */
+    private void requireOneOutput(String what) {
+        Graph g = graphOrNull();
+        if (g != null && g.outputs().size() != 1 || outputLosses != null) {
+            throw new IllegalArgumentException(what + ": this model has " + (g == null ? outputLosses.size()
+                    : g.outputs().size()) + " outputs; expected one label array per output, in that order: pass a "
+                    + "List<NDArray> of labels");
+        }
+    }
+
+    /**
+     * One label array per model output, each checked against its output's loss (as many samples as rows), laid side
+     * by side into one array of label rows, which is what the engine's target rows take (see
+     * {@link dev.osprey.engine.TargetRows}). A model of one output takes its array as it is.
+     */
+    private NDArray packLabels(String what, List<NDArray> labels, int rows) {
+        synchronized (this) {
+            checkOpen();
+            requireCompiled(what);
+            Graph g = requireGraph(what);
+            dev.osprey.engine.ModelLoss losses = modelLoss();
+            int count = losses.outputs();
+            boolean hasNull = labels != null && labels.stream().anyMatch(java.util.Objects::isNull);
+            if (labels == null || labels.size() != count || hasNull) {
+                throw new IllegalArgumentException(what + ": expected " + count + " label array"
+                        + (count == 1 ? "" : "s") + " (one per model output, in order), received " + (labels == null
+                        ? "null" : hasNull ? "a null array among " + labels.size() : labels.size()));
+            }
+            for (int o = 0; o < count; o++) {
+                losses.loss(o).validate(count == 1 ? what : what + ", labels of output " + (o + 1) + " ("
+                        + losses.name(o) + ")", labels.get(o), rows, g.outputs().get(o).shape().size());
+            }
+            if (count == 1) {
+                return labels.get(0);
+            }
+            int width = losses.labelWidth();
+            float[] packed = new float[Math.multiplyExact(rows, width)];
+            int offset = 0;
+            for (NDArray y : labels) {
+                int w = y.rowSize();
+                float[] data = y.data();
+                for (int i = 0; i < rows; i++) {
+                    System.arraycopy(data, i * w, packed, i * width + offset, w);
+                }
+                offset += w;
+            }
+            return new NDArray(packed, rows, width);
+        }
+    }
+
+    /** Checks labels given as one array: the loss's checks, or, for several outputs, rows packed by packLabels. */
+    private void validateLabels(String what, NDArray y, int rows) {
+        if (outputLosses == null) {
+            loss.validate(what, y, rows, outputShape().size());
+            return;
+        }
+        int width = modelLoss().labelWidth();
+        if (y == null || y.rows() != rows || y.rowSize() != width) {
+            throw new IllegalArgumentException(what + ": expected " + rows + " label rows of " + width + " values, "
+                    + "every output's labels side by side, received " + (y == null ? "null" : y.rows() + " rows of "
+                    + y.rowSize()));
+        }
+    }
+
+    /** Checks that a source's label rows fit the losses (for several outputs: every output's labels side by side). */
+    private void validateLabelRow(String what, int labelRowSize) {
+        if (outputLosses == null) {
+            loss.validate(what, labelRowSize, outputShape().size());
+            return;
+        }
+        int width = modelLoss().labelWidth();
+        if (labelRowSize != width) {
+            throw new IllegalArgumentException(what + ": expected label rows of " + width + " values (every output's "
+                    + "labels side by side, in output order), received rows of " + labelRowSize);
         }
     }
 
@@ -676,6 +824,7 @@ public class Model implements AutoCloseable {
     /** Keras' fit on in-memory arrays: samples x (N, ...) and labels y (N) or (N, classes); needs compile first. */
     public History fit(NDArray x, NDArray y, FitOptions options) {
         requireOneInput("fit");
+        requireOneOutput("fit");
         return fitRows(x, y, options);
     }
 
@@ -686,9 +835,29 @@ public class Model implements AutoCloseable {
      * as with one input. The arrays are copied side by side into one array of rows for the epochs.
      */
     public History fit(List<NDArray> inputs, NDArray y, FitOptions options) {
+        requireOneOutput("fit");
         boolean outermost = beginTraining(); // refused before copying the data, where another thread trains
         try {
             return fitRows(packRows("fit", inputs), y, options);
+        } finally {
+            if (outermost) {
+                trainer.set(null);
+            }
+        }
+    }
+
+    /**
+     * Keras' fit for a model of several outputs (and any number of inputs), {@code model.fit([xa, xb], [ya, yb])}:
+     * one array of samples per input and one array of labels per output, each as that output's loss takes them,
+     * all of the same N. Validation ({@link FitOptions#validationData(List, List)} or a split), sample weights (one per
+     * sample, applied to every output's loss) and several devices work as with one output; class weights take a model
+     * of one output, as in Keras. Needs {@link #compile(Optimizer, List, List, Metric...)}.
+     */
+    public History fit(List<NDArray> inputs, List<NDArray> labels, FitOptions options) {
+        boolean outermost = beginTraining(); // refused before copying the data, where another thread trains
+        try {
+            NDArray x = packRows("fit", inputs);
+            return fitRows(x, packLabels("fit", labels, x.rows()), options);
         } finally {
             if (outermost) {
                 trainer.set(null);
@@ -705,7 +874,6 @@ public class Model implements AutoCloseable {
                 requireCompiled("fit");
                 ensureBuilt(x, "fit");
                 requireTrainabilityCompiled();
-                int classes = outputShape().size();
                 NDArray trainX = x, trainY = y, valY = options.validationY;
                 if (options.validationX != null && graph.inputs().size() != 1) {
                     throw new IllegalArgumentException("fit validation data: this model has " + graph.inputs().size()
@@ -713,6 +881,11 @@ public class Model implements AutoCloseable {
                 }
                 NDArray valX = options.validationInputs != null
                         ? packRows("fit validation data", options.validationInputs) : options.validationX;
+                if (options.validationLabels != null) {
+                    valY = packLabels("fit validation data", options.validationLabels, valX.rows());
+                } else if (valX != null) {
+                    requireOneOutput("fit validation data");
+                }
                 if (options.validationSplit > 0 && valX == null) {
                     int split = (int) Math.round(x.rows() * (1 - options.validationSplit));
                     if (split <= 0 || split >= x.rows()) {
@@ -724,12 +897,12 @@ public class Model implements AutoCloseable {
                     valX = x.slice(split, x.rows());
                     valY = y.slice(split, y.rows());
                 }
-                loss.validate("fit", trainY, trainX.rows(), classes);
+                validateLabels("fit", trainY, trainX.rows());
                 checkFinite("fit", trainX);
                 if (valX != null) {
                     ensureBuilt(valX, "fit validation data");
                     checkFinite("fit validation data", valX); // a NaN val_loss would steer the callbacks
-                    loss.validate("fit validation data", valY, valX.rows(), classes);
+                    validateLabels("fit validation data", valY, valX.rows());
                 }
                 float[] weights = options.sampleWeight();
                 if (weights != null) {
@@ -766,6 +939,7 @@ public class Model implements AutoCloseable {
      */
     public Map<String, Double> trainOnBatch(NDArray x, NDArray y, float[] sampleWeight) {
         requireOneInput("trainOnBatch");
+        requireOneOutput("trainOnBatch");
         return trainOnBatch(x, y, sampleWeight, null);
     }
 
@@ -774,9 +948,27 @@ public class Model implements AutoCloseable {
      * model's input order (Keras' {@code train_on_batch([xa, xb], y)}); sampleWeight may be null.
      */
     public Map<String, Double> trainOnBatch(List<NDArray> inputs, NDArray y, float[] sampleWeight) {
+        requireOneOutput("trainOnBatch");
         boolean outermost = beginTraining(); // refused before copying the batch, where another thread trains
         try {
             return trainOnBatch(packRows("trainOnBatch", inputs), y, sampleWeight, null);
+        } finally {
+            if (outermost) {
+                trainer.set(null);
+            }
+        }
+    }
+
+    /**
+     * {@link #trainOnBatch(List, NDArray, float[])} for a model of several outputs: one label array per output, in the
+     * model's output order (Keras' {@code train_on_batch([xa, xb], [ya, yb])}); sampleWeight may be null. Returns the
+     * total loss and each output's, named as fit names them.
+     */
+    public Map<String, Double> trainOnBatch(List<NDArray> inputs, List<NDArray> labels, float[] sampleWeight) {
+        boolean outermost = beginTraining(); // refused before copying the batch, where another thread trains
+        try {
+            NDArray x = packRows("trainOnBatch", inputs);
+            return trainOnBatch(x, packLabels("trainOnBatch", labels, x.rows()), sampleWeight, null);
         } finally {
             if (outermost) {
                 trainer.set(null);
@@ -792,11 +984,13 @@ public class Model implements AutoCloseable {
      */
     public LayerProfile profileTraining(NDArray x, NDArray y, int steps) {
         requireOneInput("profileTraining");
+        requireOneOutput("profileTraining");
         return profileTrainingRows(x, y, steps);
     }
 
     /** {@link #profileTraining(NDArray, NDArray, int)} for a model of several inputs: one array per input, in order. */
     public LayerProfile profileTraining(List<NDArray> inputs, NDArray y, int steps) {
+        requireOneOutput("profileTraining");
         return profileTrainingRows(packRows("profileTraining", inputs), y, steps);
     }
 
@@ -857,7 +1051,7 @@ public class Model implements AutoCloseable {
                     throw new IllegalArgumentException("trainOnBatch: expected samples of shape " + expected
                             + ", received " + x.sampleShape());
                 }
-                loss.validate("trainOnBatch", y, x.rows(), outputShape().size());
+                validateLabels("trainOnBatch", y, x.rows());
                 checkFinite("trainOnBatch", x);
                 NDArray labels = y;
                 if (sampleWeight != null) {
@@ -867,7 +1061,7 @@ public class Model implements AutoCloseable {
                     }
                     labels = withWeights(y, sampleWeight);
                 }
-                return new Trainer(this, network, loss, optimizer, updater, options, metrics)
+                return new Trainer(this, network, modelLoss(), optimizer, updater, options, metrics)
                         .trainOnBatch(x, labels.data(), seed, clock);
             }
         } finally {
@@ -882,9 +1076,17 @@ public class Model implements AutoCloseable {
         return evaluate(x, y, Math.max(1, x.rows()));
     }
 
+    /** {@link #testOnBatch(NDArray, NDArray)} for a model of several outputs: one array per input and per output. */
+    public Map<String, Double> testOnBatch(List<NDArray> inputs, List<NDArray> labels) {
+        refuseWhileTraining("testOnBatch");
+        NDArray x = packRows("testOnBatch", inputs);
+        return evaluateRows(x, packLabels("testOnBatch", labels, x.rows()), Math.max(1, x.rows()));
+    }
+
     /** {@link #testOnBatch(NDArray, NDArray)} for a model of several inputs: one array per input, in order. */
     public Map<String, Double> testOnBatch(List<NDArray> inputs, NDArray y) {
         refuseWhileTraining("testOnBatch");
+        requireOneOutput("testOnBatch");
         NDArray x = packRows("testOnBatch", inputs);
         return evaluateRows(x, y, Math.max(1, x.rows()));
     }
@@ -931,12 +1133,12 @@ public class Model implements AutoCloseable {
                                     + s.sampleShape());
                         }
                         int labelRow = s.labelRowSize() - (weightedLabels && s == train ? 1 : 0);
-                        loss.validate("fit", labelRow, outputShape().size());
+                        validateLabelRow("fit", labelRow);
                     }
                 }
                 long fitSeed = options.seed == null ? seed : options.seed;
                 try (dev.osprey.engine.parallel.DataParallel parallel = replicas(options)) {
-                    return new Trainer(this, network, loss, optimizer, updater, options, metrics, parallel)
+                    return new Trainer(this, network, modelLoss(), optimizer, updater, options, metrics, parallel)
                             .fit(train, validation, fitSeed);
                 }
             }
@@ -972,13 +1174,26 @@ public class Model implements AutoCloseable {
     /** {@link #evaluate(NDArray, NDArray)} in batches of this size. */
     public Map<String, Double> evaluate(NDArray x, NDArray y, int batchSize) {
         requireOneInput("evaluate");
+        requireOneOutput("evaluate");
         return evaluateRows(x, y, batchSize);
     }
 
     /** {@link #evaluate(NDArray, NDArray, int)} for a model of several inputs: one array per input, in order. */
     public Map<String, Double> evaluate(List<NDArray> inputs, NDArray y, int batchSize) {
         refuseWhileTraining("evaluate");
+        requireOneOutput("evaluate");
         return evaluateRows(packRows("evaluate", inputs), y, batchSize);
+    }
+
+    /**
+     * Keras' evaluate for a model of several outputs: one array per input and one label array per output, in order.
+     * Returns the total loss ("loss"), each output's ("name_loss") and, when compiled with accuracy, each classifying
+     * output's "name_accuracy".
+     */
+    public Map<String, Double> evaluate(List<NDArray> inputs, List<NDArray> labels, int batchSize) {
+        refuseWhileTraining("evaluate");
+        NDArray x = packRows("evaluate", inputs);
+        return evaluateRows(x, packLabels("evaluate", labels, x.rows()), batchSize);
     }
 
     /** evaluate on rows as the engine takes them (see {@link #rowShape}). */
@@ -990,17 +1205,15 @@ public class Model implements AutoCloseable {
             positiveBatch("evaluate", batchSize);
             ensureBuilt(x, "evaluate");
             checkFinite("evaluate", x);
-            loss.validate("evaluate", y, x.rows(), outputShape().size());
+            validateLabels("evaluate", y, x.rows());
             int outputs = outputShape().size();
+            dev.osprey.engine.ModelLoss losses = modelLoss();
             List<Metric> counted = metrics.stream().filter(Metric::fromCounts).sorted().toList();
             float[] counts = counted.isEmpty() ? null : new float[dev.osprey.metrics.ClassificationCounts.size(outputs)];
-            double[] r = network.evaluate(new ArrayBatchSource(x, y), batchSize, loss,
-                    dev.osprey.engine.TargetRows.unweighted(loss, outputs), counts);
+            double[] r = network.evaluate(new ArrayBatchSource(x, y), batchSize, losses, losses.unweightedRows(),
+                    counts);
             Map<String, Double> out = new LinkedHashMap<>();
-            out.put("loss", r[0]);
-            if (reportsAccuracy()) {
-                out.put("accuracy", r[1]);
-            }
+            losses.putLogs(r, reportsAccuracy(), "", out);
             if (counts != null) {
                 var c = new dev.osprey.metrics.ClassificationCounts(counts, outputs);
                 counted.forEach(m -> out.put(m.kerasName(), c.value(m)));
@@ -1662,7 +1875,7 @@ public class Model implements AutoCloseable {
             copy.device(target == null ? device : target).seed(seed).classNames(classNames).preprocessing(preprocessing);
             try {
                 if (optimizer != null) {
-                    copy.compile(optimizer, loss, metrics.toArray(Metric[]::new));
+                    copy.compile(optimizer, loss, outputLosses, lossWeights, metrics.toArray(Metric[]::new));
                 }
                 copy.build();
                 copy.setWeights(getWeights());
@@ -1761,11 +1974,31 @@ public class Model implements AutoCloseable {
         }
     }
 
-    /** The compiled loss, or null before compile. */
+    /** The compiled loss, or null before compile; for a model compiled with one loss per output, the first's. */
     public Loss loss() {
         refuseWhileTraining("loss");
         synchronized (this) {
             return loss;
+        }
+    }
+
+    /**
+     * The compiled loss of each output, in output order (a list of one for a model compiled with one loss), or an empty
+     * list before compile.
+     */
+    public List<Loss> losses() {
+        refuseWhileTraining("losses");
+        synchronized (this) {
+            return outputLosses != null ? outputLosses : loss == null ? List.of() : List.of(loss);
+        }
+    }
+
+    /** The weight of each output's loss, as {@link #losses()} lists them (1 for a model compiled with one loss). */
+    public List<Double> lossWeights() {
+        refuseWhileTraining("lossWeights");
+        synchronized (this) {
+            return lossWeights != null ? Arrays.stream(lossWeights).boxed().toList()
+                    : loss == null ? List.of() : List.of(1.0);
         }
     }
 

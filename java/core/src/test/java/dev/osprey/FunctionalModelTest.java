@@ -162,7 +162,7 @@ class FunctionalModelTest {
             assertArrayEquals(new int[] {5, 1}, before.get(1).shape());
             IllegalArgumentException train = assertThrows(IllegalArgumentException.class, () -> model.compile(new Adam(),
                     Loss.sparseCategoricalCrossentropy()));
-            assertTrue(train.getMessage().contains("a model of one output"), train.getMessage());
+            assertTrue(train.getMessage().contains("expected one loss per output"), train.getMessage());
             float[] nan = x2.data().clone();
             nan[13] = Float.NaN; // sample 4 of the second input, in the last slice
             IllegalArgumentException refused = assertThrows(IllegalArgumentException.class,

@@ -50,8 +50,10 @@ public final class ProgressBar implements Callback {
         int total = training.stepsPerEpoch();
         double seconds = training.epochSeconds();
         double eta = seconds / done * (total - done);
+        double accuracy = training.accuracy(); // NaN for a model of several outputs none of which classifies
         out.print("\r" + counter(done, total) + " " + bar(done, total) + " - ETA: " + duration(eta)
-                + String.format(Locale.ROOT, " - loss: %.4f - accuracy: %.4f", training.loss(), training.accuracy()));
+                + String.format(Locale.ROOT, " - loss: %.4f", training.loss())
+                + (Double.isNaN(accuracy) ? "" : String.format(Locale.ROOT, " - accuracy: %.4f", accuracy)));
         out.flush();
     }
 

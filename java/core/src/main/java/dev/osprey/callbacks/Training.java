@@ -16,10 +16,16 @@ public interface Training {
     /** Asks fit to stop after the current epoch. */
     void stopTraining();
 
-    /** Mean loss over the current epoch so far (reads the device's running sums: call it only when needed). */
+    /**
+     * Mean loss over the current epoch so far (reads the device's running sums: call it only when needed); for a model
+     * of several outputs, the weighted sum of theirs.
+     */
     double loss();
 
-    /** Accuracy over the current epoch so far. */
+    /**
+     * Accuracy over the current epoch so far; for a model of several outputs, the first output's whose loss classifies
+     * (NaN when none does).
+     */
     double accuracy();
 
     /** Share of the finished epoch's time the trainer spent waiting for data (0 for in-memory arrays). */

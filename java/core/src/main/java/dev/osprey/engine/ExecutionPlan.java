@@ -30,7 +30,8 @@ public final class ExecutionPlan implements AutoCloseable {
     private final LayerScratch scratch;
     private final int batch;
     private final boolean training;
-    private final Activation.Kind leftOut;  // the last activation the plan leaves to the loss or predict, or null
+    // per output: the last activation the plan leaves to the loss or predict, or null
+    private final Activation.Kind[] leftOut;
     private final List<Tensor> inputs = new ArrayList<>();
     private Tensor packedInput;               // models of several inputs: their packed rows (packedInput())
     private final Map<SymbolicTensor, Integer> ids = new IdentityHashMap<>();
@@ -58,7 +59,11 @@ public final class ExecutionPlan implements AutoCloseable {
     private final int[] received;
     private final Tensor targets;             // (batch, classes) for the single-output loss, or null
     private Tensor weightedTargets;           // (batch, classes + 1), rows ending in their weight, made on first use
-    private final Tensor dLogits;             // training only
+    private final Tensor dLogits;             // training only, single output
+    private final Tensor[] outputGradients;   // training only, per output (dLogits for a single output)
+    private Tensor packedTargets;             // several outputs: every output's target rows side by side (first use)
+    private int[] partWidths;                 // several outputs: the widths targetParts were made for
+    private List<Tensor> targetParts;         // several outputs: each output's target rows (first use)
     private final List<Fold> folds = new ArrayList<>();
     /** Optimized inference plans: weights kept in the layouts the backend's inference ops read, refreshed with folds. */
     private final boolean prepareWeights;
@@ -137,7 +142,8 @@ public final class ExecutionPlan implements AutoCloseable {
      */
     public ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, boolean training,
                          boolean logitsOutput) {
-        this(graph, parameters, backend, batch, training, softmaxIf(logitsOutput), true, dev.osprey.Precision.FP32);
+        this(graph, parameters, backend, batch, training, perOutput(graph, softmaxIf(logitsOutput)), true,
+                dev.osprey.Precision.FP32);
     }
 
     /**
@@ -146,7 +152,7 @@ public final class ExecutionPlan implements AutoCloseable {
      */
     public ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, boolean training,
                          Activation.Kind leftOut) {
-        this(graph, parameters, backend, batch, training, leftOut, true, dev.osprey.Precision.FP32);
+        this(graph, parameters, backend, batch, training, perOutput(graph, leftOut), true, dev.osprey.Precision.FP32);
     }
 
     /**
@@ -155,19 +161,28 @@ public final class ExecutionPlan implements AutoCloseable {
      */
     public static ExecutionPlan training(Graph graph, Parameters parameters, Backend backend, int batch,
                                          Activation.Kind leftOut, dev.osprey.Precision math) {
+        return training(graph, parameters, backend, batch, perOutput(graph, leftOut), math);
+    }
+
+    /**
+     * A training plan of a model of several outputs: leftOut holds, per output, the last activation its loss applies
+     * itself (null: none), which the plan leaves out of that output.
+     */
+    public static ExecutionPlan training(Graph graph, Parameters parameters, Backend backend, int batch,
+                                         Activation.Kind[] leftOut, dev.osprey.Precision math) {
         return new ExecutionPlan(graph, parameters, backend, batch, true, leftOut, true, math);
     }
 
     /** An inference plan whose convolutions and dense layers compute in this precision (optimized). */
     public ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, boolean logitsOutput,
                          dev.osprey.Precision precision) {
-        this(graph, parameters, backend, batch, false, softmaxIf(logitsOutput), true, precision);
+        this(graph, parameters, backend, batch, false, perOutput(graph, softmaxIf(logitsOutput)), true, precision);
     }
 
     /** An inference plan in this precision that leaves out a last activation of kind leftOut (null: none). */
     public ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, Activation.Kind leftOut,
                          dev.osprey.Precision precision) {
-        this(graph, parameters, backend, batch, false, leftOut, true, precision, Map.of());
+        this(graph, parameters, backend, batch, false, perOutput(graph, leftOut), true, precision, Map.of());
     }
 
     /**
@@ -176,16 +191,32 @@ public final class ExecutionPlan implements AutoCloseable {
      */
     public ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, Activation.Kind leftOut,
                          dev.osprey.Precision precision, Map<String, dev.osprey.backend.InputRange> inputRanges) {
+        this(graph, parameters, backend, batch, false, perOutput(graph, leftOut), true, precision, inputRanges);
+    }
+
+    /** The same for a model of several outputs: per output, the last activation to leave out of it (null: none). */
+    public ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, Activation.Kind[] leftOut,
+                         dev.osprey.Precision precision, Map<String, dev.osprey.backend.InputRange> inputRanges) {
         this(graph, parameters, backend, batch, false, leftOut, true, precision, inputRanges);
     }
 
     ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, boolean training, boolean logitsOutput,
                   boolean optimize) {
-        this(graph, parameters, backend, batch, training, softmaxIf(logitsOutput), optimize, dev.osprey.Precision.FP32);
+        this(graph, parameters, backend, batch, training, perOutput(graph, softmaxIf(logitsOutput)), optimize,
+                dev.osprey.Precision.FP32);
     }
 
     private static Activation.Kind softmaxIf(boolean logitsOutput) {
         return logitsOutput ? Activation.Kind.SOFTMAX : null;
+    }
+
+    /** leftOut for the output of a model of one output; a model of several leaves nothing out of any. */
+    private static Activation.Kind[] perOutput(Graph graph, Activation.Kind leftOut) {
+        Activation.Kind[] kinds = new Activation.Kind[graph.outputs().size()];
+        if (kinds.length == 1) {
+            kinds[0] = leftOut;
+        }
+        return kinds;
     }
 
     /**
@@ -193,12 +224,12 @@ public final class ExecutionPlan implements AutoCloseable {
      * and keeps weights in the backend's own layouts (tests compare both).
      */
     private ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, boolean training,
-                          Activation.Kind leftOut, boolean optimize, dev.osprey.Precision precision) {
+                          Activation.Kind[] leftOut, boolean optimize, dev.osprey.Precision precision) {
         this(graph, parameters, backend, batch, training, leftOut, optimize, precision, Map.of());
     }
 
     private ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, boolean training,
-                          Activation.Kind leftOut, boolean optimize, dev.osprey.Precision precision,
+                          Activation.Kind[] leftOut, boolean optimize, dev.osprey.Precision precision,
                           Map<String, dev.osprey.backend.InputRange> inputRanges) {
         this(graph, parameters, backend, batch, training, leftOut, optimize, precision, inputRanges, true,
                 INT8_RESIDUALS);
@@ -211,12 +242,12 @@ public final class ExecutionPlan implements AutoCloseable {
     ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, Activation.Kind leftOut,
                   Map<String, dev.osprey.backend.InputRange> inputRanges, boolean int8HandOvers,
                   boolean int8Residuals) {
-        this(graph, parameters, backend, batch, false, leftOut, true, dev.osprey.Precision.INT8, inputRanges,
-                int8HandOvers, int8Residuals);
+        this(graph, parameters, backend, batch, false, perOutput(graph, leftOut), true, dev.osprey.Precision.INT8,
+                inputRanges, int8HandOvers, int8Residuals);
     }
 
     private ExecutionPlan(Graph graph, Parameters parameters, Backend backend, int batch, boolean training,
-                          Activation.Kind leftOut, boolean optimize, dev.osprey.Precision precision,
+                          Activation.Kind[] leftOut, boolean optimize, dev.osprey.Precision precision,
                           Map<String, dev.osprey.backend.InputRange> inputRanges, boolean int8HandOvers,
                           boolean int8Residuals) {
         boolean narrowFloat = precision == dev.osprey.Precision.BF16 || precision == dev.osprey.Precision.FP16;
@@ -232,7 +263,11 @@ public final class ExecutionPlan implements AutoCloseable {
         this.backend = backend;
         this.batch = batch;
         this.training = training;
-        this.leftOut = leftOut;
+        if (leftOut.length != graph.outputs().size()) {
+            throw new IllegalArgumentException("expected an activation to leave out (or null) for each of the "
+                    + graph.outputs().size() + " outputs, received " + leftOut.length);
+        }
+        this.leftOut = leftOut.clone();
         this.prepareWeights = optimize && !training;
         List<Node> nodes = graph.nodes();
         int tensorCount = graph.inputs().size() + nodes.size();
@@ -301,6 +336,13 @@ public final class ExecutionPlan implements AutoCloseable {
             int classes = loss ? graph.outputs().get(0).shape().size() : 0;
             targets = loss ? memory.allocate(batch, classes) : null;
             dLogits = training && loss ? memory.allocate(batch, classes) : null;
+            outputGradients = new Tensor[graph.outputs().size()];
+            if (training) {
+                for (int o = 0; o < outputGradients.length; o++) {
+                    outputGradients[o] = loss ? dLogits
+                            : memory.allocate(graph.outputs().get(o).shape().withBatch(batch));
+                }
+            }
         } catch (RuntimeException e) {
             memory.close();
             throw e;
@@ -602,7 +644,7 @@ public final class ExecutionPlan implements AutoCloseable {
             }
             Node activation = graph.consumers(producer.output()).get(0);
             Activation a = ((Fusion.ActivationOnly) activation.layer()).elementwiseActivation();
-            if (a.kind() == leftOut && graph.outputs().contains(activation.output())) {
+            if (a.kind() == leftOutOf(activation.output())) {
                 continue; // the model's last activation, which this plan leaves to the loss or to predict
             }
             if (absorber.canAbsorbActivation(a, training)) {
@@ -953,7 +995,7 @@ public final class ExecutionPlan implements AutoCloseable {
         }
         boolean backward = training && (trains(layer) || any(inputNeedsGradient[n]));
         runsBackward[n] = backward;
-        Activation.Kind leaves = graph.outputs().size() == 1 && graph.outputs().get(0) == node.output() ? leftOut : null;
+        Activation.Kind leaves = leftOutOf(node.output());
         Buffer[] taken = new Buffer[1];
         Node padding = paddedBy.get(node);
         int[] extraPadding = padding == null ? NO_PADDING : ((Fusion.PaddingOnly) padding.layer()).padding();
@@ -1166,6 +1208,17 @@ public final class ExecutionPlan implements AutoCloseable {
      * outputs + 1) rows that end in the row's weight (made on first use and kept).
      */
     public Tensor targets(int width) {
+        if (targets == null) { // several outputs: their target rows side by side, split by targetParts
+            if (width < graph.outputs().size()) {
+                throw new IllegalArgumentException("expected target rows of at least one value per output ("
+                        + graph.outputs().size() + "), received " + width);
+            }
+            if (packedTargets == null || packedTargets.shape()[1] != width) {
+                packedTargets = memory.allocate(batch, width);
+                targetParts = null;
+            }
+            return packedTargets;
+        }
         int outputs = targets.shape()[1];
         if (width == outputs) {
             return targets;
@@ -1180,9 +1233,51 @@ public final class ExecutionPlan implements AutoCloseable {
         return weightedTargets;
     }
 
-    /** The loss gradient of the output, for the caller's loss op to write (training plans). */
+    /** The loss gradient of the output, for the caller's loss op to write (training plans of one output). */
     public Tensor outputGradient() {
         return dLogits;
+    }
+
+    /** The loss gradient of output o, for the caller's loss op to write (training plans). */
+    public Tensor outputGradient(int o) {
+        return outputGradients[o];
+    }
+
+    /**
+     * A model of several outputs: splits the target rows last filled through {@link #targets(int)} (their width the
+     * sum of widths) into one tensor per output, (batch, widths[o]) each, and returns them. One backend op; call it on
+     * the backend's thread. The tensors are made at the first call and kept while the widths stay the same.
+     */
+    public List<Tensor> targetParts(int[] widths) {
+        if (targets != null) {
+            throw new IllegalStateException("targetParts: a model of one output reads targets() whole");
+        }
+        int width = 0;
+        for (int w : widths) {
+            width += w;
+        }
+        if (widths.length != graph.outputs().size() || packedTargets == null || packedTargets.shape()[1] != width) {
+            throw new IllegalArgumentException("targetParts: expected one width per output (" + graph.outputs().size()
+                    + ") adding up to the target rows filled ("
+                    + (packedTargets == null ? "none yet" : packedTargets.shape()[1] + " values") + "), received "
+                    + java.util.Arrays.toString(widths));
+        }
+        if (targetParts == null || !java.util.Arrays.equals(widths, partWidths)) {
+            List<Tensor> parts = new ArrayList<>();
+            for (int w : widths) {
+                parts.add(memory.allocate(batch, w));
+            }
+            targetParts = List.copyOf(parts);
+            partWidths = widths.clone();
+        }
+        backend.split(batch, packedTargets, targetParts);
+        return targetParts;
+    }
+
+    /** The activation this plan leaves out of t when t is one of the model's outputs, else null. */
+    private Activation.Kind leftOutOf(SymbolicTensor t) {
+        int o = graph.outputs().indexOf(t);
+        return o < 0 ? null : leftOut[o];
     }
 
     /**
@@ -1379,7 +1474,9 @@ public final class ExecutionPlan implements AutoCloseable {
         }
         java.util.Arrays.fill(gatedByReader, false);
         gradientSumsFused = 0;
-        gradients[ids.get(graph.outputs().get(0))] = dLogits;
+        for (int o = 0; o < outputGradients.length; o++) {
+            gradients[ids.get(graph.outputs().get(o))] = outputGradients[o];
+        }
         for (int n = runs.length - 1; n >= 0; n--) {
             poisonEndedAt(n + 1); // tests only
             if (!runsBackward[n]) {

@@ -4,6 +4,7 @@ import dev.osprey.Activation;
 import dev.osprey.BatchSource;
 import dev.osprey.NDArray;
 import dev.osprey.Shape;
+import dev.osprey.SymbolicTensor;
 import dev.osprey.backend.Backend;
 import dev.osprey.backend.Memory;
 import dev.osprey.backend.Tensor;
@@ -27,11 +28,16 @@ public final class Network implements AutoCloseable {
     private final Graph graph;
     private final Backend backend;
     private final Parameters parameters;
-    private final Activation outputActivation; // a last softmax or sigmoid: inference plans leave it to predict
-    private Activation.Kind trainingLeftOut;    // the last activation training plans leave to the loss, or null
+    // per output, a last softmax or sigmoid (else null): inference plans leave it to predict
+    private final Activation[] outputActivations;
+    private Activation.Kind[] trainingLeftOut;  // per output, the last activation training plans leave to the loss
     private final Memory memory;
-    private final Tensor trainStats;   // [loss sum, correct] of the epoch so far
+    private final Tensor trainStats;   // [loss sum, correct] of the epoch so far, per output (see statsSize)
     private final Tensor evalStats;    // the same for evaluate / validation
+    private final Tensor[] trainOutputStats; // per output, its [loss sum, correct] (trainStats itself for one output)
+    private final Tensor[] evalOutputStats;
+    private final Tensor trainPenalties;     // where weight penalties add up: trainStats for one output, else a slot
+    private final Tensor evalPenalties;
     private Tensor trainCounts;        // classification counts (see ClassificationCounts), made on first use
     private Tensor evalCounts;
     private int inferenceCapacity = INFERENCE_PLANS;
@@ -51,16 +57,26 @@ public final class Network implements AutoCloseable {
         this.graph = graph;
         this.backend = backend;
         this.parameters = new Parameters(graph, backend);
-        Activation last = graph.outputs().size() == 1 && graph.outputs().get(0).node() != null
-                ? graph.outputs().get(0).node().layer().activation() : Activation.LINEAR;
-        this.outputActivation = last.kind() == Activation.Kind.SOFTMAX || last.kind() == Activation.Kind.SIGMOID
-                ? last : null;
-        this.trainingLeftOut = last.kind() == Activation.Kind.SOFTMAX ? Activation.Kind.SOFTMAX : null;
+        int outputs = graph.outputs().size();
+        this.outputActivations = new Activation[outputs];
+        this.trainingLeftOut = new Activation.Kind[outputs];
+        for (int o = 0; o < outputs; o++) {
+            SymbolicTensor out = graph.outputs().get(o);
+            Activation last = out.node() != null ? out.node().layer().activation() : Activation.LINEAR;
+            outputActivations[o] = last.kind() == Activation.Kind.SOFTMAX || last.kind() == Activation.Kind.SIGMOID
+                    ? last : null;
+            trainingLeftOut[o] = last.kind() == Activation.Kind.SOFTMAX && outputs == 1 ? Activation.Kind.SOFTMAX
+                    : null;
+        }
         Memory m = null;
         try {
             m = backend.newMemory();
-            trainStats = m.allocate(2);
-            evalStats = m.allocate(2);
+            trainStats = m.allocate(statsSize(outputs));
+            evalStats = m.allocate(statsSize(outputs));
+            trainOutputStats = outputStats(backend, trainStats, outputs);
+            evalOutputStats = outputStats(backend, evalStats, outputs);
+            trainPenalties = outputs == 1 ? trainStats : backend.view(trainStats, 2L * outputs, 2);
+            evalPenalties = outputs == 1 ? evalStats : backend.view(evalStats, 2L * outputs, 2);
         } catch (RuntimeException e) {
             if (m != null) {
                 m.close();
@@ -69,6 +85,22 @@ public final class Network implements AutoCloseable {
             throw e;
         }
         this.memory = m;
+    }
+
+    /**
+     * Floats of a network's loss statistics: [loss sum, correct] for a model of one output (weight penalties add to
+     * its loss sum); for several, [loss sum, correct] per output, then the penalties' sum and a spare value.
+     */
+    public static int statsSize(int outputs) {
+        return outputs == 1 ? 2 : 2 * outputs + 2;
+    }
+
+    private static Tensor[] outputStats(Backend backend, Tensor stats, int outputs) {
+        Tensor[] views = new Tensor[outputs];
+        for (int o = 0; o < outputs; o++) {
+            views[o] = outputs == 1 ? stats : backend.view(stats, 2L * o, 2);
+        }
+        return views;
     }
 
     private static LinkedHashMap<Integer, ExecutionPlan> lru(java.util.function.IntSupplier capacity) {
@@ -137,6 +169,16 @@ public final class Network implements AutoCloseable {
         return trainStats;
     }
 
+    /** Where weight penalties add up ({@link #addPenalties}): in training (true) or in evaluation's statistics. */
+    public Tensor penaltyStats(boolean training) {
+        return training ? trainPenalties : evalPenalties;
+    }
+
+    /** Per output, the two floats of {@link #trainStats} (training) or of evaluation's statistics its loss adds to. */
+    public Tensor[] outputStats(boolean training) {
+        return training ? trainOutputStats : evalOutputStats;
+    }
+
     /**
      * The classification counts of training (true) or of evaluation (false), on the backend, laid out as
      * {@link dev.osprey.metrics.ClassificationCounts} says; made on first use, only for models with metrics that
@@ -161,8 +203,20 @@ public final class Network implements AutoCloseable {
      * (softmax, sigmoid; see {@link Loss#fusedActivation}). Plans made for another loss are dropped.
      */
     public void trainWith(Loss loss) {
-        Activation.Kind leftOut = loss.fusedActivation();
-        if (leftOut != trainingLeftOut) {
+        trainWith(ModelLoss.of(graph, loss));
+    }
+
+    /**
+     * Trains with this loss from now on: training plans leave out of each output the last activation its loss applies
+     * itself. Plans made for other losses are dropped.
+     */
+    public void trainWith(ModelLoss loss) {
+        Activation.Kind[] leftOut = loss.fusedActivations();
+        if (leftOut.length != graph.outputs().size()) {
+            throw new IllegalArgumentException("trainWith: expected a loss for each of the " + graph.outputs().size()
+                    + " outputs, received " + leftOut.length);
+        }
+        if (!java.util.Arrays.equals(leftOut, trainingLeftOut)) {
             trainingPlans.values().forEach(ExecutionPlan::close);
             trainingPlans.clear();
             trainingLeftOut = leftOut;
@@ -247,12 +301,19 @@ public final class Network implements AutoCloseable {
         if (plan == null) {
             plan = backend.execute(() -> training
                     ? ExecutionPlan.training(graph, parameters, backend, batch, trainingLeftOut, trainingMath)
-                    : new ExecutionPlan(graph, parameters, backend, batch,
-                            outputActivation == null ? null : outputActivation.kind(), inferencePrecision,
+                    : new ExecutionPlan(graph, parameters, backend, batch, inferenceLeftOut(), inferencePrecision,
                             inputRanges));
             plans.put(batch, plan);
         }
         return plan;
+    }
+
+    private Activation.Kind[] inferenceLeftOut() {
+        Activation.Kind[] kinds = new Activation.Kind[outputActivations.length];
+        for (int o = 0; o < kinds.length; o++) {
+            kinds[o] = outputActivations[o] == null ? null : outputActivations[o].kind();
+        }
+        return kinds;
     }
 
     /** Bytes held by plans now (the weights excluded). */
@@ -303,6 +364,17 @@ public final class Network implements AutoCloseable {
      * backend and reading them once into counts (when not null; sized by ClassificationCounts.size).
      */
     public double[] evaluate(BatchSource data, int batchSize, Loss loss, TargetRows targetRows, float[] counts) {
+        return evaluate(data, batchSize, ModelLoss.of(graph, loss), targetRows, counts);
+    }
+
+    /**
+     * The loss statistics over a source, each divided by its samples, in order: evaluate, and fit's validation. For a
+     * model of one output {mean loss (penalties included), accuracy}; for several, laid out as {@link #statsSize}
+     * says ({@link ModelLoss#putLogs} reads them). Labels are as the losses take them; targetRows writes them as the
+     * loss ops' target rows. With counts (not null; sized by ClassificationCounts.size), the classification counts of
+     * a model of one output accumulate on the backend and are read once into it.
+     */
+    public double[] evaluate(BatchSource data, int batchSize, ModelLoss loss, TargetRows targetRows, float[] counts) {
         backend.fill(evalStats, 0f);
         Tensor countsTensor = counts == null ? null : counts(false);
         if (countsTensor != null) {
@@ -312,35 +384,44 @@ public final class Network implements AutoCloseable {
         data.startEpoch(0, batchSize, false, 0);
         float[] hostTargets = new float[batchSize * targetRows.width()];
         // Inference plans leave out a last softmax or sigmoid: the loss applies it, or it is applied here.
-        Activation apply = outputActivation != null && outputActivation.kind() != loss.fusedActivation()
-                ? outputActivation : null;
+        Activation[] apply = new Activation[outputActivations.length];
+        for (int o = 0; o < apply.length; o++) {
+            Activation last = outputActivations[o];
+            apply[o] = last != null && last.kind() != loss.loss(o).fusedActivation() ? last : null;
+        }
         int rowSize = graph.packedRowSize();
+        int[] parts = targetRows.partWidths();
         // every batch sliced alike: at most 3 plan sizes (slice, full batch's remainder, last batch's remainder)
         int rows = inferenceRows(batchSize);
         for (BatchSource.Batch b = data.next(); b != null; b = data.next()) {
             targetRows.write(b.labels(), b.count(), hostTargets);
             for (int first = 0; first < b.count(); first += rows) {
-                evaluateRows(b.x(), hostTargets, first, Math.min(rows, b.count() - first), targetRows.width(), rowSize,
-                        loss, apply, countsTensor);
+                evaluateRows(b.x(), hostTargets, first, Math.min(rows, b.count() - first), parts,
+                        targetRows.width(), rowSize, loss, apply, countsTensor);
             }
             n += b.count();
         }
         int samples = n;
         backend.execute(() -> {
-            addPenalties(samples, evalStats, false);
+            addPenalties(samples, evalPenalties, false);
             return null;
         });
-        float[] stats = new float[2];
+        float[] stats = new float[statsSize(graph.outputs().size())];
         backend.copyOut(evalStats, stats, 0);
         if (countsTensor != null) {
             backend.copyOut(countsTensor, counts, 0);
         }
-        return new double[] {stats[0] / n, stats[1] / (double) n};
+        double[] means = new double[stats.length];
+        for (int i = 0; i < stats.length; i++) {
+            // losses divided in float and accuracies in double, as evaluate's figures always were
+            means[i] = i % 2 == 0 ? stats[i] / n : stats[i] / (double) n;
+        }
+        return means;
     }
 
     /** One inference call of evaluate: rows count from first of a batch's inputs and target rows, into the stats. */
-    private void evaluateRows(float[] x, float[] hostTargets, int first, int count, int targetWidth, int rowSize,
-                              Loss loss, Activation apply, Tensor countsTensor) {
+    private void evaluateRows(float[] x, float[] hostTargets, int first, int count, int[] parts, int targetWidth,
+                              int rowSize, ModelLoss loss, Activation[] apply, Tensor countsTensor) {
         ExecutionPlan plan = inferencePlan(count);
         Tensor targets = plan.targets(targetWidth);
         backend.copyIn(x, first * rowSize, plan.packedInput());
@@ -348,14 +429,12 @@ public final class Network implements AutoCloseable {
         backend.execute(() -> {
             plan.unpackInputs();
             plan.forward(0);
-            if (apply != null) {
-                backend.activationForward(apply, plan.output(0), plan.output(0));
+            for (int o = 0; o < apply.length; o++) {
+                if (apply[o] != null) {
+                    backend.activationForward(apply[o], plan.output(o), plan.output(o));
+                }
             }
-            backend.loss(loss.kind(), plan.output(0), targets, null, evalStats);
-            if (countsTensor != null) {
-                backend.classificationCounts(plan.output(0), apply != null ? null : loss.appliedActivation(),
-                        targets, dev.osprey.metrics.Metric.TOP_K, countsTensor);
-            }
+            loss.evaluate(backend, plan, parts, apply, evalOutputStats, countsTensor);
             return null;
         });
     }
@@ -401,8 +480,8 @@ public final class Network implements AutoCloseable {
                 plan.forward(0, clock);
                 for (int o = 0; o < out.size(); o++) {
                     Tensor result = plan.output(o);
-                    if (outputActivation != null) {
-                        backend.activationForward(outputActivation, result, result);
+                    if (outputActivations[o] != null) {
+                        backend.activationForward(outputActivations[o], result, result);
                     }
                     backend.copyOut(result, out.get(o), first * graph.outputs().get(o).shape().size());
                 }

@@ -1,17 +1,23 @@
 package dev.osprey.engine;
 
 import dev.osprey.loss.Loss;
+import java.util.List;
 
 /**
  * How label rows become the loss op's target rows for one fit or evaluation: the loss's targets (one-hot, smoothed),
  * and, when samples are weighted, one more value per row holding the row's weight: its sample weight (Keras'
  * sample_weight, carried as the last value of each label row) times its class's weight (class_weight). Unweighted
  * rows are exactly the output's width, so unweighted training costs nothing extra.
+ *
+ * <p>A model of several outputs has one loss per output. Its label rows hold each output's labels side by side, in the
+ * model's output order (and then the sample weight); its target rows hold each output's target rows side by side, each
+ * ending in the weight when weighted: the parts {@link ExecutionPlan#targetParts} splits them into.
  */
 public final class TargetRows {
-    private final Loss loss;
-    private final int outputs;
-    private final int labelWidth;
+    private final List<Loss> losses;
+    private final int[] outputs;      // per output: its width
+    private final int[] labelWidths;  // per output: its labels' values per row
+    private final int labelWidth;     // all outputs' labels
     private final boolean sampleWeights;
     private final float[] classWeights;
 
@@ -20,12 +26,34 @@ public final class TargetRows {
      * @param classWeights  one weight per class (for one output: classes 0 and 1), or null
      */
     public TargetRows(Loss loss, int outputs, boolean sampleWeights, double[] classWeights) {
-        this.loss = loss;
-        this.outputs = outputs;
-        this.labelWidth = loss.labelWidth(outputs);
+        this(List.of(loss), new int[] {outputs}, sampleWeights, classWeights);
+    }
+
+    /**
+     * Target rows of a model of several outputs: losses and widths per output, in the model's output order. Class
+     * weights take a model of one output (as in Keras).
+     */
+    public TargetRows(List<Loss> losses, int[] outputs, boolean sampleWeights, double[] classWeights) {
+        if (losses.isEmpty() || losses.size() != outputs.length) {
+            throw new IllegalArgumentException("target rows: expected one loss per output (" + outputs.length
+                    + "), received " + losses.size());
+        }
+        this.losses = List.copyOf(losses);
+        this.outputs = outputs.clone();
+        this.labelWidths = new int[outputs.length];
+        int labels = 0;
+        for (int i = 0; i < outputs.length; i++) {
+            labelWidths[i] = losses.get(i).labelWidth(outputs[i]);
+            labels += labelWidths[i];
+        }
+        this.labelWidth = labels;
         this.sampleWeights = sampleWeights;
         if (classWeights != null) {
-            int classes = outputs == 1 ? 2 : outputs;
+            if (outputs.length != 1) {
+                throw new IllegalArgumentException("fit: class weights take a model of one output, received a model of "
+                        + outputs.length + " outputs (weight samples with sampleWeight instead)");
+            }
+            int classes = outputs[0] == 1 ? 2 : outputs[0];
             if (classWeights.length != classes) {
                 throw new IllegalArgumentException("fit: expected one class weight for each of the " + classes
                         + " classes, received " + classWeights.length);
@@ -49,12 +77,27 @@ public final class TargetRows {
         return sampleWeights || classWeights != null;
     }
 
-    /** Values per target row: the output's width, plus one when weighted. */
+    /** Values per target row: the outputs' widths, plus one per output when weighted. */
     public int width() {
-        return weighted() ? outputs + 1 : outputs;
+        int width = 0;
+        for (int w : partWidths()) {
+            width += w;
+        }
+        return width;
     }
 
-    /** Values per label row as sources hand them over: the loss's label width, plus one for a sample weight. */
+    /** Per output, the values of its part of a target row: its width, plus one when weighted. */
+    public int[] partWidths() {
+        int[] parts = outputs.clone();
+        if (weighted()) {
+            for (int i = 0; i < parts.length; i++) {
+                parts[i]++;
+            }
+        }
+        return parts;
+    }
+
+    /** Values per label row as sources hand them over: the losses' label widths, plus one for a sample weight. */
     public int labelRowSize() {
         return labelWidth + (sampleWeights ? 1 : 0);
     }
@@ -63,21 +106,33 @@ public final class TargetRows {
     public void write(float[] labels, int count, float[] out) {
         int stride = labelRowSize();
         int width = width();
-        loss.targets(labels, stride, count, outputs, out, width);
-        if (!weighted()) {
-            return;
+        boolean weighted = weighted();
+        int labelOffset = 0;
+        int outOffset = 0;
+        for (int o = 0; o < outputs.length; o++) {
+            losses.get(o).targets(labels, labelOffset, stride, count, outputs[o], out, outOffset, width);
+            if (weighted) {
+                writeWeights(labels, count, stride, labelOffset, out, outOffset + outputs[o], width, o);
+            }
+            labelOffset += labelWidths[o];
+            outOffset += outputs[o] + (weighted ? 1 : 0);
         }
+    }
+
+    /** Output o's weight column: each row's sample weight, times its class's weight. */
+    private void writeWeights(float[] labels, int count, int stride, int labelOffset, float[] out, int column,
+                              int width, int o) {
         for (int i = 0; i < count; i++) {
             float weight = sampleWeights ? labels[i * stride + labelWidth] : 1f;
             if (classWeights != null) {
-                int c = loss.classOf(labels, i * stride, outputs);
+                int c = losses.get(o).classOf(labels, i * stride + labelOffset, outputs[o]);
                 if (c < 0 || c >= classWeights.length) {
                     throw new IllegalArgumentException("class weight: expected labels of the classes 0 to "
                             + (classWeights.length - 1) + ", received class " + c);
                 }
                 weight *= classWeights[c];
             }
-            out[i * width + outputs] = weight;
+            out[i * width + column] = weight;
         }
     }
 }

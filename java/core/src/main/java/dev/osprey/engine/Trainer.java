@@ -14,7 +14,6 @@ import dev.osprey.backend.Tensor;
 import dev.osprey.callbacks.Callback;
 import dev.osprey.callbacks.ProgressBar;
 import dev.osprey.callbacks.Training;
-import dev.osprey.loss.Loss;
 import dev.osprey.metrics.ClassificationCounts;
 import dev.osprey.metrics.Metric;
 import dev.osprey.optim.Optimizer;
@@ -36,20 +35,21 @@ public final class Trainer implements Training {
     private final Model model;
     private final Network network;
     private final Backend backend;
-    private final Loss loss;
+    private final ModelLoss loss;
     private final Optimizer optimizer;
     private final Optimizer.Updater updater;
     private final FitOptions options;
     private final boolean reportsAccuracy;
     private final List<Metric> counted; // metrics read from the classification counts, once per epoch
     private final List<Callback> callbacks = new ArrayList<>();
-    private final float[] stats = new float[2];
+    private final float[] stats;
     private int stepsPerEpoch;
     private int seenThisEpoch;
     private long epochStart;
     private double epochDataWait;
     private boolean stopRequested;
     private final TargetRows targetRows; // labels to the loss op's target rows, weighted or not
+    private final int[] targetParts;     // per output, the values of its part of a target row
     private final dev.osprey.engine.parallel.DataParallel parallel; // null: one device
     private ExecutionPlan current; // single device: the plan holding the batch loaded last
 
@@ -57,7 +57,7 @@ public final class Trainer implements Training {
      * A trainer for one fit: updater steps the network's trainable weights; each metric adds its Keras name (and
      * "val_" + name) to the logs. With verbose options a progress bar on standard output runs before their callbacks.
      */
-    public Trainer(Model model, Network network, Loss loss, Optimizer optimizer, Optimizer.Updater updater,
+    public Trainer(Model model, Network network, ModelLoss loss, Optimizer optimizer, Optimizer.Updater updater,
                    FitOptions options, java.util.Set<Metric> metrics) {
         this(model, network, loss, optimizer, updater, options, metrics, null);
     }
@@ -66,7 +66,7 @@ public final class Trainer implements Training {
      * A trainer whose steps run data-parallel on parallel's replicas (replica 0 being network), or on network alone
      * when parallel is null. Batches are then always copied in from the host, split across the replicas.
      */
-    public Trainer(Model model, Network network, Loss loss, Optimizer optimizer, Optimizer.Updater updater,
+    public Trainer(Model model, Network network, ModelLoss loss, Optimizer optimizer, Optimizer.Updater updater,
                    FitOptions options, java.util.Set<Metric> metrics,
                    dev.osprey.engine.parallel.DataParallel parallel) {
         this.model = model;
@@ -75,11 +75,17 @@ public final class Trainer implements Training {
         this.backend = network.backend();
         this.reportsAccuracy = metrics.contains(Metric.ACCURACY);
         this.counted = metrics.stream().filter(Metric::fromCounts).sorted().toList();
+        if (!counted.isEmpty() && loss.outputs() != 1) {
+            throw new IllegalArgumentException("fit: the metrics " + counted + " take a model of one output, received "
+                    + loss.outputs() + " outputs (accuracy and each output's loss are reported)");
+        }
+        this.stats = new float[Network.statsSize(loss.outputs())];
         this.loss = loss;
         this.optimizer = optimizer;
         this.updater = updater;
         this.options = options;
-        this.targetRows = new TargetRows(loss, classes(), options.sampleWeight() != null, options.classWeight());
+        this.targetRows = loss.targetRows(options.sampleWeight() != null, options.classWeight());
+        this.targetParts = targetRows.partWidths();
         network.trainWith(loss);
         if (options.verbose()) {
             callbacks.add(ProgressBar.toStandardOutput());
@@ -129,19 +135,13 @@ public final class Trainer implements Training {
             }
             epochDataWait = feed.waitSeconds();
             Map<String, Double> logs = new LinkedHashMap<>();
-            logs.put("loss", loss());
+            loss.putLogs(means(), reportsAccuracy, "", logs);
             checkFinite(logs.get("loss"), epoch, stepsPerEpoch - 1);
-            if (reportsAccuracy) {
-                logs.put("accuracy", accuracy());
-            }
             putCounted(logs);
             if (validation != null) {
                 float[] counts = counted.isEmpty() ? null : new float[ClassificationCounts.size(classes())];
-                double[] val = network.evaluate(validation, batch, loss, TargetRows.unweighted(loss, classes()), counts);
-                logs.put("val_loss", val[0]);
-                if (reportsAccuracy) {
-                    logs.put("val_accuracy", val[1]);
-                }
+                double[] val = network.evaluate(validation, batch, loss, loss.unweightedRows(), counts);
+                loss.putLogs(val, reportsAccuracy, "val_", logs);
                 if (counts != null) {
                     ClassificationCounts c = new ClassificationCounts(counts, classes());
                     counted.forEach(m -> logs.put("val_" + m.kerasName(), c.value(m)));
@@ -160,7 +160,7 @@ public final class Trainer implements Training {
     /**
      * One optimizer step on one batch (Keras' train_on_batch): no epochs, shuffling, callbacks or History; the plan
      * for the batch size is the network's cached one. Returns the batch's loss (and accuracy), read back once.
-     * x holds rows samples; labels their targets as {@link Loss#targets} takes them.
+     * x holds rows samples; labels their targets as {@link dev.osprey.loss.Loss#targets} takes them.
      */
     public Map<String, Double> trainOnBatch(dev.osprey.NDArray x, float[] labels, long seed) {
         return trainOnBatch(x, labels, seed, null);
@@ -181,10 +181,7 @@ public final class Trainer implements Training {
         trainStep(plan, seed ^ stepNumber() * 0x9E3779B97F4A7C15L, clock);
         seenThisEpoch = rows;
         Map<String, Double> logs = new LinkedHashMap<>();
-        logs.put("loss", loss());
-        if (reportsAccuracy) {
-            logs.put("accuracy", accuracy());
-        }
+        loss.putLogs(means(), reportsAccuracy, "", logs);
         putCounted(logs);
         return logs;
     }
@@ -194,16 +191,11 @@ public final class Trainer implements Training {
         backend.execute(() -> {
             plan.unpackInputs();
             plan.forward(seed, clock);
-            Tensor targets = plan.targets(targetRows.width());
-            backend.loss(loss.kind(), plan.output(0), targets, plan.outputGradient(), network.trainStats());
-            scaleLossGradient(backend, updater, plan.outputGradient());
-            if (!counted.isEmpty()) {
-                backend.classificationCounts(plan.output(0), loss.appliedActivation(), targets, Metric.TOP_K,
-                        network.counts(true));
-            }
+            loss.train(backend, plan, targetParts, network.outputStats(true), updater.lossScale(),
+                    counted.isEmpty() ? null : network.counts(true));
             plan.backward(null, clock);
             boolean finite = updater.unscaleGradients();
-            network.addPenalties(plan.batch(), network.trainStats(), true);
+            network.addPenalties(plan.batch(), network.penaltyStats(true), true);
             if (finite) { // else dynamic loss scaling skips this step
                 updater.step();
             }
@@ -283,7 +275,7 @@ public final class Trainer implements Training {
             }
             targetRows.write(b.labels(), b.count(), hostTargets);
             if (parallel != null) {
-                parallel.load(b.x(), hostTargets, width, b.count());
+                parallel.load(b.x(), hostTargets, targetParts, b.count());
                 return b.count();
             }
             ExecutionPlan plan = network.trainingPlan(b.count());
@@ -406,14 +398,23 @@ public final class Trainer implements Training {
 
     @Override
     public double loss() {
-        readStats();
-        return seenThisEpoch == 0 ? 0 : stats[0] / seenThisEpoch;
+        return loss.total(means());
     }
 
+    /** The accuracy so far this epoch; for several outputs, the first classifying output's (see ModelLoss). */
     @Override
     public double accuracy() {
+        return loss.accuracy(means());
+    }
+
+    /** The epoch's statistics so far, each divided by the samples seen (all 0 before the first step). */
+    private double[] means() {
         readStats();
-        return seenThisEpoch == 0 ? 0 : stats[1] / seenThisEpoch;
+        double[] means = new double[stats.length];
+        for (int i = 0; seenThisEpoch > 0 && i < stats.length; i++) {
+            means[i] = stats[i] / seenThisEpoch; // in float, as the figures always were
+        }
+        return means;
     }
 
     private void readStats() {

@@ -103,10 +103,18 @@ public final class ModelFile {
             Map<String, Object> compile = new LinkedHashMap<>();
             compile.put("optimizer", model.optimizer().name());
             compile.put("optimizer_config", model.optimizer().config());
-            compile.put("loss", model.loss().name());
-            compile.put("from_logits", model.loss().fromLogits());
-            if (model.loss().labelSmoothing() > 0) {
-                compile.put("label_smoothing", model.loss().labelSmoothing());
+            List<Loss> losses = model.losses();
+            if (losses.size() == 1) {
+                putLoss(compile, losses.get(0));
+            } else { // one per output, as Keras' compile(loss=[...], loss_weights=[...])
+                List<Map<String, Object>> each = new ArrayList<>();
+                for (Loss l : losses) {
+                    Map<String, Object> entry = new LinkedHashMap<>();
+                    putLoss(entry, l);
+                    each.add(entry);
+                }
+                compile.put("losses", each);
+                compile.put("loss_weights", model.lossWeights());
             }
             compile.put("metrics", model.metrics().stream().map(Metric::kerasName).toList());
             doc.put("compile", compile);
@@ -266,14 +274,16 @@ public final class ModelFile {
             List<String> names = version == 1 ? versionOneNames(model) : model.weightPaths();
             model.buildWith(SafeTensors.read(weightBytes, names, path));
             if (compile != null) {
-                Object smoothing = compile.get("label_smoothing");
-                Loss loss = Loss.of((String) compile.get("loss"))
-                        .fromLogits(Boolean.TRUE.equals(compile.get("from_logits")))
-                        .labelSmoothing(smoothing == null ? 0 : dbl(smoothing));
                 Metric[] metrics = ((List<?>) compile.get("metrics")).stream().map(m -> Metric.of((String) m))
                         .toArray(Metric[]::new);
-                model.compile(optimizer((String) compile.get("optimizer"), asMap(compile.get("optimizer_config"),
-                        "optimizer config")), loss, metrics);
+                dev.osprey.optim.Optimizer optimizer = optimizer((String) compile.get("optimizer"),
+                        asMap(compile.get("optimizer_config"), "optimizer config"));
+                if (compile.containsKey("losses")) {
+                    model.compile(optimizer, savedLosses(compile.get("losses")),
+                            savedWeights(compile.get("loss_weights")), metrics);
+                } else {
+                    model.compile(optimizer, savedLoss(compile), metrics);
+                }
             }
             if (compile != null && compile.get("optimizer_iterations") instanceof Number iterations) {
                 List<String> slotNames = new ArrayList<>(model.optimizerSlotNames());
@@ -342,6 +352,44 @@ public final class ModelFile {
             }
         }
         return names;
+    }
+
+    private static void putLoss(Map<String, Object> into, Loss loss) {
+        into.put("loss", loss.name());
+        into.put("from_logits", loss.fromLogits());
+        if (loss.labelSmoothing() > 0) {
+            into.put("label_smoothing", loss.labelSmoothing());
+        }
+    }
+
+    private static Loss savedLoss(Map<String, Object> saved) {
+        if (!(saved.get("loss") instanceof String name)) {
+            throw new IllegalArgumentException("expected the compile settings to name a loss, received "
+                    + saved.get("loss"));
+        }
+        Object smoothing = saved.get("label_smoothing");
+        return Loss.of(name).fromLogits(Boolean.TRUE.equals(saved.get("from_logits")))
+                .labelSmoothing(smoothing == null ? 0 : dbl(smoothing));
+    }
+
+    /** losses: a list of one loss's settings per output. */
+    private static List<Loss> savedLosses(Object saved) {
+        if (!(saved instanceof List<?> each) || each.isEmpty()) {
+            throw new IllegalArgumentException("expected losses to be a list of each output's loss, received " + saved);
+        }
+        List<Loss> losses = new ArrayList<>();
+        for (Object entry : each) {
+            losses.add(savedLoss(asMap(entry, "loss")));
+        }
+        return losses;
+    }
+
+    /** loss_weights: a list of numbers, one per output. */
+    private static List<Double> savedWeights(Object saved) {
+        if (!(saved instanceof List<?> each) || !each.stream().allMatch(w -> w instanceof Number)) {
+            throw new IllegalArgumentException("expected loss_weights to be a list of numbers, received " + saved);
+        }
+        return each.stream().map(w -> ((Number) w).doubleValue()).toList();
     }
 
     /** optimizer_loss_scale: absent, or [scale, good steps] (checked again when restored). */

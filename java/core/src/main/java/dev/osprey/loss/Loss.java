@@ -277,12 +277,22 @@ public final class Loss {
      * anything after the first outputs values of each).
      */
     public void targets(float[] labels, int labelStride, int count, int outputs, float[] out, int outStride) {
+        targets(labels, 0, labelStride, count, outputs, out, 0, outStride);
+    }
+
+    /**
+     * {@link #targets(float[], int, int, int, float[], int)} with each label row starting labelOffset values into its
+     * stride and each target row outOffset values into its: how one output's rows sit among a model's several.
+     */
+    public void targets(float[] labels, int labelOffset, int labelStride, int count, int outputs, float[] out,
+                        int outOffset, int outStride) {
         float keep = (float) (1 - labelSmoothing);
         float spread = (float) (labelSmoothing / (categorical() ? outputs : 2));
         for (int i = 0; i < count; i++) {
-            int o = i * outStride;
+            int o = i * outStride + outOffset;
+            int l = i * labelStride + labelOffset;
             if (sparse()) {
-                float label = labels[i * labelStride];
+                float label = labels[l];
                 int c = (int) label;
                 if (c < 0 || c >= outputs || c != label) {
                     throw new IllegalArgumentException("expected integer labels in [0, " + outputs + "), received "
@@ -291,7 +301,7 @@ public final class Loss {
                 java.util.Arrays.fill(out, o, o + outputs, 0f);
                 out[o + c] = 1f;
             } else {
-                System.arraycopy(labels, i * labelStride, out, o, outputs);
+                System.arraycopy(labels, l, out, o, outputs);
             }
             if (labelSmoothing > 0) {
                 for (int c = 0; c < outputs; c++) {

@@ -37,7 +37,7 @@ public final class DataParallel implements AutoCloseable {
     private final int worldSize;              // ranks in all, here and elsewhere
     private final boolean ownsCommunicator;
     private final Communicator communicator;
-    private final Loss loss;
+    private final dev.osprey.engine.ModelLoss loss;
     private final boolean counts;
     private final ExecutorService threads;
     private final ExecutorService[] links; // per replica, its collectives in launch order (NCCL's stream, here)
@@ -48,6 +48,7 @@ public final class DataParallel implements AutoCloseable {
     private final ExecutionPlan[] plans;
     private int total;
     private int targetWidth;
+    private int[] targetParts;  // per output, the values of its part of a target row
     private boolean failed;
     /** Replica 0's parameter version that every other replica here holds (see {@link #followLead}). */
     private long leadVersion;
@@ -57,7 +58,17 @@ public final class DataParallel implements AutoCloseable {
      * communicator, for loss; with counts, each step adds to every replica's classification counts.
      */
     public DataParallel(List<Replica> replicas, Communicator communicator, Loss loss, boolean counts) {
+        this(replicas, communicator, lossOf(replicas, loss), counts, DEFAULT_BUCKET_FLOATS);
+    }
+
+    /** {@link #DataParallel(List, Communicator, Loss, boolean)} for a model's losses, one per output. */
+    public DataParallel(List<Replica> replicas, Communicator communicator, dev.osprey.engine.ModelLoss loss,
+                        boolean counts) {
         this(replicas, communicator, loss, counts, DEFAULT_BUCKET_FLOATS);
+    }
+
+    private static dev.osprey.engine.ModelLoss lossOf(List<Replica> replicas, Loss loss) {
+        return dev.osprey.engine.ModelLoss.of(replicas.get(0).network().graph(), loss);
     }
 
     /** Gradients are summed in buckets of about this many values (DDP's default, 25 MB, in floats). */
@@ -66,6 +77,12 @@ public final class DataParallel implements AutoCloseable {
     /** {@link #DataParallel(List, Communicator, Loss, boolean)} with buckets of about bucketFloats values. */
     public DataParallel(List<Replica> replicas, Communicator communicator, Loss loss, boolean counts,
                         long bucketFloats) {
+        this(replicas, communicator, lossOf(replicas, loss), counts, bucketFloats);
+    }
+
+    /** {@link #DataParallel(List, Communicator, dev.osprey.engine.ModelLoss, boolean)} with buckets of this size. */
+    public DataParallel(List<Replica> replicas, Communicator communicator, dev.osprey.engine.ModelLoss loss,
+                        boolean counts, long bucketFloats) {
         this(oneRankEach(replicas, communicator), 0, communicator, true, loss, counts, bucketFloats);
     }
 
@@ -84,6 +101,12 @@ public final class DataParallel implements AutoCloseable {
      * communicator (it is not closed here).
      */
     public static DataParallel ofRank(Replica replica, int rank, Communicator communicator, Loss loss, boolean counts) {
+        return ofRank(replica, rank, communicator, lossOf(List.of(replica), loss), counts);
+    }
+
+    /** {@link #ofRank(Replica, int, Communicator, Loss, boolean)} for a model's losses, one per output. */
+    public static DataParallel ofRank(Replica replica, int rank, Communicator communicator,
+                                      dev.osprey.engine.ModelLoss loss, boolean counts) {
         if (rank < 0 || rank >= communicator.size()) {
             throw new IllegalArgumentException("data parallel: expected a rank in [0, " + communicator.size()
                     + "), received " + rank);
@@ -134,7 +157,7 @@ public final class DataParallel implements AutoCloseable {
     }
 
     private DataParallel(List<Replica> replicas, int firstRank, Communicator communicator, boolean ownsCommunicator,
-                         Loss loss, boolean counts, long bucketFloats) {
+                         dev.osprey.engine.ModelLoss loss, boolean counts, long bucketFloats) {
         this.replicas = List.copyOf(replicas);
         this.firstRank = firstRank;
         this.worldSize = communicator.size();
@@ -211,6 +234,16 @@ public final class DataParallel implements AutoCloseable {
      * targetWidth values (as the loss op reads them).
      */
     public void load(float[] x, float[] targets, int targetWidth, int count) {
+        load(x, targets, new int[] {targetWidth}, count);
+    }
+
+    /**
+     * Copies a batch in, split across the replicas, for a model of several outputs: target rows hold each output's
+     * part side by side, parts[o] values for output o (see {@link dev.osprey.engine.TargetRows#partWidths}).
+     */
+    public void load(float[] x, float[] targets, int[] parts, int count) {
+        int targetWidth = java.util.Arrays.stream(parts).sum();
+        this.targetParts = parts.clone();
         if (replicas.size() < worldSize) { // one rank of many: all rows are this rank's part of the global batch
             Network network = replicas.get(0).network();
             ExecutionPlan plan = network.trainingPlan(count);
@@ -334,13 +367,8 @@ public final class DataParallel implements AutoCloseable {
             } else {
                 plan.unpackInputs();
                 plan.forward(seed, firstRows[local]);
-                Tensor targets = plan.targets(targetWidth);
-                backend.loss(loss.kind(), plan.output(0), targets, plan.outputGradient(), network.trainStats());
-                dev.osprey.engine.Trainer.scaleLossGradient(backend, replica.updater(), plan.outputGradient());
-                if (counts) {
-                    backend.classificationCounts(plan.output(0), loss.appliedActivation(), targets, Metric.TOP_K,
-                            network.counts(true));
-                }
+                loss.train(backend, plan, targetParts, network.outputStats(true), replica.updater().lossScale(),
+                        counts ? network.counts(true) : null);
                 plan.backward(call -> progress.afterCall(call).forEach(launch::accept));
             }
             progress.rest().forEach(launch::accept);
@@ -366,7 +394,7 @@ public final class DataParallel implements AutoCloseable {
         backend.execute(() -> {
             // the gradients are the same on every replica now, so each makes the same choice to skip or not
             boolean finite = replica.updater().unscaleGradients();
-            network.addPenalties(rows[local], network.trainStats(), true);
+            network.addPenalties(rows[local], network.penaltyStats(true), true);
             if (finite) {
                 replica.updater().step();
             }

@@ -1,0 +1,248 @@
+package dev.osprey.engine;
+
+import dev.osprey.Activation;
+import dev.osprey.SymbolicTensor;
+import dev.osprey.backend.Backend;
+import dev.osprey.backend.Tensor;
+import dev.osprey.loss.Loss;
+import dev.osprey.metrics.Metric;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * What a model trains to minimize: one {@link Loss} per output, each weighted (Keras' {@code loss_weights}); the total
+ * is the weighted sum of the outputs' mean losses, plus the weight penalties. A model of one output has one loss of
+ * weight 1, and its steps run exactly the ops they ran before models of several outputs could train.
+ *
+ * <p>Each output's loss op writes that output's gradient and adds to that output's statistics; a weight other than 1
+ * scales the output's gradient (one op), and the totals are weighted on the host when read, so nothing is read back
+ * per step.
+ */
+public final class ModelLoss {
+    private final List<Loss> losses;
+    private final float[] weights;
+    private final int[] widths;
+    private final List<String> names;
+
+    private ModelLoss(List<Loss> losses, float[] weights, int[] widths, List<String> names) {
+        this.losses = List.copyOf(losses);
+        this.weights = weights;
+        this.widths = widths;
+        this.names = List.copyOf(names);
+    }
+
+    /** The loss of a model of one output. */
+    public static ModelLoss of(Graph graph, Loss loss) {
+        return of(graph, List.of(loss), new double[] {1});
+    }
+
+    /**
+     * One loss per output of graph, in its output order, each with its weight (finite, >= 0). Each output must be a
+     * vector per sample that no layer of the model reads, so that its gradient comes from its loss alone.
+     */
+    public static ModelLoss of(Graph graph, List<Loss> losses, double[] weights) {
+        List<SymbolicTensor> outputs = graph.outputs();
+        if (losses == null || losses.size() != outputs.size() || losses.stream().anyMatch(java.util.Objects::isNull)) {
+            throw new IllegalArgumentException("compile: expected one loss for each of the model's " + outputs.size()
+                    + " outputs, received " + losses);
+        }
+        if (weights == null || weights.length != outputs.size()) {
+            throw new IllegalArgumentException("compile: expected one loss weight for each of the model's "
+                    + outputs.size() + " outputs, received " + (weights == null ? "none" : weights.length));
+        }
+        float[] w = new float[weights.length];
+        int[] widths = new int[outputs.size()];
+        List<String> names = new ArrayList<>();
+        Set<String> seen = new HashSet<>();
+        for (int o = 0; o < outputs.size(); o++) {
+            if (!(weights[o] >= 0) || Double.isInfinite(weights[o])) {
+                throw new IllegalArgumentException("compile: expected finite loss weights >= 0, received " + weights[o]
+                        + " for output " + (o + 1));
+            }
+            w[o] = (float) weights[o];
+            SymbolicTensor out = outputs.get(o);
+            widths[o] = out.shape().size();
+            String name = out.layer() == null ? "output_" + (o + 1) : out.layer().name();
+            names.add(seen.add(name) ? name : name + "_" + (o + 1));
+            if (outputs.size() > 1) {
+                if (!graph.consumers(out).isEmpty() || outputs.indexOf(out) != o) {
+                    throw new IllegalArgumentException("compile: output " + (o + 1) + " (" + name + ") is also read by "
+                            + (outputs.indexOf(out) != o ? "another output" : "a layer of the model")
+                            + "; training takes outputs that nothing else reads");
+                }
+            }
+        }
+        return new ModelLoss(losses, w, widths, names);
+    }
+
+    /** The number of outputs, one loss each. */
+    public int outputs() {
+        return losses.size();
+    }
+
+    /** Output o's loss. */
+    public Loss loss(int o) {
+        return losses.get(o);
+    }
+
+    /** Output o's weight in the total. */
+    public double weight(int o) {
+        return weights[o];
+    }
+
+    /** Output o's name in the logs: its layer's name (Keras' "name_loss", "name_accuracy"). */
+    public String name(int o) {
+        return names.get(o);
+    }
+
+    /** Per output, the last activation its loss applies itself, which training plans leave out (null: none). */
+    public Activation.Kind[] fusedActivations() {
+        Activation.Kind[] kinds = new Activation.Kind[losses.size()];
+        for (int o = 0; o < kinds.length; o++) {
+            kinds[o] = losses.get(o).fusedActivation();
+        }
+        return kinds;
+    }
+
+    /** Values per label row, all outputs' labels side by side (no sample weight). */
+    public int labelWidth() {
+        int width = 0;
+        for (int o = 0; o < losses.size(); o++) {
+            width += losses.get(o).labelWidth(widths[o]);
+        }
+        return width;
+    }
+
+    /** Output o's width: the values of one sample of it. */
+    public int width(int o) {
+        return widths[o];
+    }
+
+    /** The target rows of these losses; class weights take a model of one output. */
+    public TargetRows targetRows(boolean sampleWeights, double[] classWeights) {
+        return new TargetRows(losses, widths, sampleWeights, classWeights);
+    }
+
+    /** Unweighted target rows of these losses (evaluation and validation). */
+    public TargetRows unweightedRows() {
+        return targetRows(false, null);
+    }
+
+    /**
+     * A training step's losses, on the backend's thread after the forward pass: each output's loss op against its
+     * target rows (filled into plan.targets(width), width the sum of parts: per output, the values of its target rows;
+     * see {@link TargetRows#partWidths}), writing its gradient, times its weight and the
+     * loss scale, and adding to its statistics (stats: per output). With counts (a model of one output), adds to the
+     * classification counts.
+     */
+    public void train(Backend backend, ExecutionPlan plan, int[] parts, Tensor[] stats, float lossScale,
+                      Tensor counts) {
+        if (losses.size() == 1) {
+            Tensor targets = plan.targets(parts[0]);
+            backend.loss(losses.get(0).kind(), plan.output(0), targets, plan.outputGradient(0), stats[0]);
+            scale(backend, plan.outputGradient(0), weights[0] * lossScale);
+            if (counts != null) {
+                backend.classificationCounts(plan.output(0), losses.get(0).appliedActivation(), targets, Metric.TOP_K,
+                        counts);
+            }
+            return;
+        }
+        List<Tensor> targets = plan.targetParts(parts);
+        for (int o = 0; o < losses.size(); o++) {
+            backend.loss(losses.get(o).kind(), plan.output(o), targets.get(o), plan.outputGradient(o), stats[o]);
+            scale(backend, plan.outputGradient(o), weights[o] * lossScale);
+        }
+    }
+
+    /**
+     * evaluate's losses, on the backend's thread after an inference plan's forward pass (targets as for
+     * {@link #train}): each output's loss op into its statistics, the outputs in apply (per output, not null) having had that activation applied already. With counts
+     * (a model of one output), adds to the classification counts.
+     */
+    public void evaluate(Backend backend, ExecutionPlan plan, int[] parts, Activation[] apply, Tensor[] stats,
+                         Tensor counts) {
+        if (losses.size() == 1) {
+            Tensor targets = plan.targets(parts[0]);
+            backend.loss(losses.get(0).kind(), plan.output(0), targets, null, stats[0]);
+            if (counts != null) {
+                backend.classificationCounts(plan.output(0), apply[0] != null ? null : losses.get(0).appliedActivation(),
+                        targets, Metric.TOP_K, counts);
+            }
+            return;
+        }
+        List<Tensor> targets = plan.targetParts(parts);
+        for (int o = 0; o < losses.size(); o++) {
+            backend.loss(losses.get(o).kind(), plan.output(o), targets.get(o), null, stats[o]);
+        }
+    }
+
+    private static void scale(Backend backend, Tensor gradient, float factor) {
+        if (factor != 1f) {
+            backend.scale(gradient, factor, 0f, gradient);
+        }
+    }
+
+    /**
+     * The loss of a network's statistics, each already divided by the samples (laid out as Network.statsSize says):
+     * for one output its loss, for several the weighted sum of theirs plus the penalties.
+     */
+    public double total(double[] means) {
+        if (losses.size() == 1) {
+            return means[0];
+        }
+        double total = means[2 * losses.size()];
+        for (int o = 0; o < losses.size(); o++) {
+            total += weights[o] * means[2 * o];
+        }
+        return total;
+    }
+
+    /**
+     * The accuracy of the statistics: the output's for one output; for several, the first output's whose loss
+     * classifies (NaN when none does).
+     */
+    public double accuracy(double[] means) {
+        if (losses.size() == 1) {
+            return means[1];
+        }
+        for (int o = 0; o < losses.size(); o++) {
+            if (classifies(o)) {
+                return means[2 * o + 1];
+            }
+        }
+        return Double.NaN;
+    }
+
+    /** Whether output o's loss counts correct predictions: a cross-entropy's does, an error's does not. */
+    public boolean classifies(int o) {
+        return losses.get(o).appliedActivation() != null;
+    }
+
+    /**
+     * Puts the statistics in the logs under Keras' names, each prefixed (fit's validation: "val_"): "loss" (the total),
+     * and with accuracy "accuracy"; for several outputs also each output's "name_loss" and, with accuracy, each
+     * classifying output's "name_accuracy" (then there is no plain "accuracy", as in Keras).
+     */
+    public void putLogs(double[] means, boolean accuracy, String prefix, Map<String, Double> logs) {
+        logs.put(prefix + "loss", total(means));
+        if (losses.size() == 1) {
+            if (accuracy) {
+                logs.put(prefix + "accuracy", means[1]);
+            }
+            return;
+        }
+        for (int o = 0; o < losses.size(); o++) {
+            logs.put(prefix + names.get(o) + "_loss", means[2 * o]);
+        }
+        if (accuracy) {
+            for (int o = 0; o < losses.size(); o++) {
+                if (classifies(o)) {
+                    logs.put(prefix + names.get(o) + "_accuracy", means[2 * o + 1]);
+                }
+            }
+        }
+    }
+}

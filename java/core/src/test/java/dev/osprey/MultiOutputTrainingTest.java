@@ -1,0 +1,337 @@
+package dev.osprey;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.osprey.backend.Device;
+import dev.osprey.layers.Add;
+import dev.osprey.layers.Dense;
+import dev.osprey.loss.Loss;
+import dev.osprey.metrics.Metric;
+import dev.osprey.optim.Adam;
+import dev.osprey.optim.SGD;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Training, evaluation and step-level calls of models of several outputs (Keras' {@code compile(loss=[la, lb],
+ * loss_weights=[...])} and {@code fit(x, [ya, yb])}): one loss per output, each output's gradient seeded by its own
+ * loss op and scaled by its weight, the total and each output's loss reported.
+ */
+class MultiOutputTrainingTest {
+    private static final int N = 64;
+    private static final int FEATURES = 6;
+
+    /** Two towers on one input: "kind" classifies into 3 classes, "box" regresses 2 values. */
+    private static Model twoTowers() {
+        Input x = Input.shape(FEATURES).name("x");
+        SymbolicTensor kind = new Dense(3, Activation.SOFTMAX).name("kind")
+                .apply(new Dense(8, Activation.RELU).name("kind_hidden").apply(x));
+        SymbolicTensor box = new Dense(2).name("box").apply(new Dense(5, Activation.RELU).name("box_hidden").apply(x));
+        return new Model(List.of(x), List.of(kind, box));
+    }
+
+    /** The classifying tower alone, its layers named as in twoTowers. */
+    private static Model kindTower() {
+        Input x = Input.shape(FEATURES).name("x");
+        return new Model(x, new Dense(3, Activation.SOFTMAX).name("kind")
+                .apply(new Dense(8, Activation.RELU).name("kind_hidden").apply(x)));
+    }
+
+    /** The regressing tower alone, its layers named as in twoTowers. */
+    private static Model boxTower() {
+        Input x = Input.shape(FEATURES).name("x");
+        return new Model(x, new Dense(2).name("box").apply(new Dense(5, Activation.RELU).name("box_hidden").apply(x)));
+    }
+
+    /** One shared hidden layer and both heads on it. */
+    private static Model sharedTrunk() {
+        Input x = Input.shape(FEATURES).name("x");
+        SymbolicTensor hidden = new Dense(8, Activation.RELU).name("trunk").apply(x);
+        return new Model(List.of(x), List.of(new Dense(3, Activation.SOFTMAX).name("kind").apply(hidden),
+                new Dense(2).name("box").apply(hidden)));
+    }
+
+    /** The shared trunk with the classifying head alone. */
+    private static Model trunkAndKind() {
+        Input x = Input.shape(FEATURES).name("x");
+        SymbolicTensor hidden = new Dense(8, Activation.RELU).name("trunk").apply(x);
+        return new Model(x, new Dense(3, Activation.SOFTMAX).name("kind").apply(hidden));
+    }
+
+    private static NDArray random(Random r, int rows, int width) {
+        float[] v = new float[rows * width];
+        for (int i = 0; i < v.length; i++) {
+            v[i] = (float) r.nextGaussian();
+        }
+        return new NDArray(v, rows, width);
+    }
+
+    /** A class per sample from its features. */
+    private static NDArray classes(NDArray x) {
+        float[] y = new float[x.rows()];
+        for (int i = 0; i < y.length; i++) {
+            float s = x.data()[i * FEATURES] - x.data()[i * FEATURES + 3];
+            y[i] = s < -0.5f ? 0 : s < 0.5f ? 1 : 2;
+        }
+        return new NDArray(y, y.length);
+    }
+
+    /** Two regression targets per sample from its features. */
+    private static NDArray boxes(NDArray x) {
+        float[] y = new float[x.rows() * 2];
+        for (int i = 0; i < x.rows(); i++) {
+            y[i * 2] = x.data()[i * FEATURES + 1] * 0.5f + 0.25f;
+            y[i * 2 + 1] = x.data()[i * FEATURES + 2] - x.data()[i * FEATURES + 4];
+        }
+        return new NDArray(y, x.rows(), 2);
+    }
+
+    /** Copies the weights of from's layers into the layers of the same name in to. */
+    private static void copyWeightsByName(Model from, Model to) {
+        Map<String, NDArray> byPath = new HashMap<>();
+        List<String> paths = from.weightPaths();
+        List<NDArray> values = from.getWeights();
+        for (int i = 0; i < paths.size(); i++) {
+            byPath.put(paths.get(i), values.get(i));
+        }
+        to.setWeights(to.weightPaths().stream().map(byPath::get).toList());
+    }
+
+    private static void assertSameWeights(Model whole, Model part, String setting) {
+        Map<String, NDArray> byPath = new HashMap<>();
+        for (int i = 0; i < whole.weightPaths().size(); i++) {
+            byPath.put(whole.weightPaths().get(i), whole.getWeights().get(i));
+        }
+        List<NDArray> partWeights = part.getWeights();
+        for (int i = 0; i < partWeights.size(); i++) {
+            String path = part.weightPaths().get(i);
+            assertArrayEquals(partWeights.get(i).data(), byPath.get(path).data(), 0f, path + " with " + setting);
+        }
+    }
+
+    /**
+     * Two independent towers trained as one model of two outputs, losses weighted 1 and 0.5, train exactly as each
+     * tower alone with plain SGD, the regressing one at half the rate (a weight of 0.5 halves its gradient exactly),
+     * bit for bit: weights, each output's loss and accuracy, and their validation figures; on one CPU, on two CPU
+     * replicas, and with a validation split and sample weights. The total loss is the weighted sum. Targets of one
+     * output fed to the other, a weight not applied or applied to the wrong output would change the figures.
+     */
+    @Test
+    void independentTowersTrainExactlyAsEachTowerAlone() {
+        Random r = new Random(21);
+        NDArray x = random(r, N, FEATURES), vx = random(r, 16, FEATURES);
+        NDArray kinds = classes(x), boxes = boxes(x), vKinds = classes(vx), vBoxes = boxes(vx);
+        float[] sampleWeights = new float[N];
+        for (int i = 0; i < N; i++) {
+            sampleWeights[i] = 0.5f + (i % 3);
+        }
+        for (String setting : new String[] {"validation data", "validation data, two replicas", "split, weights"}) {
+            String[] devices = setting.contains("two replicas") ? new String[] {"cpu", "cpu"} : new String[] {"cpu"};
+            boolean split = setting.startsWith("split");
+            try (Model both = twoTowers().device(Device.cpu()).seed(3);
+                 Model kind = kindTower().device(Device.cpu()).seed(4);
+                 Model box = boxTower().device(Device.cpu()).seed(5)) {
+                both.compile(new SGD(0.1), List.of(Loss.sparseCategoricalCrossentropy(), Loss.meanSquaredError()),
+                        List.of(1.0, 0.5), Metric.ACCURACY);
+                kind.compile(new SGD(0.1), Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY);
+                box.compile(new SGD(0.05), Loss.meanSquaredError());
+                both.build();
+                kind.build();
+                box.build();
+                copyWeightsByName(both, kind);
+                copyWeightsByName(both, box);
+                FitOptions forBoth = options(devices), forKind = options(devices), forBox = options(devices);
+                if (split) {
+                    forBoth.validationSplit(0.25).sampleWeight(sampleWeights);
+                    forKind.validationSplit(0.25).sampleWeight(sampleWeights);
+                    forBox.validationSplit(0.25).sampleWeight(sampleWeights);
+                } else {
+                    forBoth.validationData(List.of(vx), List.of(vKinds, vBoxes));
+                    forKind.validationData(vx, vKinds);
+                    forBox.validationData(vx, vBoxes);
+                }
+                History hBoth = both.fit(List.of(x), List.of(kinds, boxes), forBoth);
+                History hKind = kind.fit(x, kinds, forKind);
+                History hBox = box.fit(x, boxes, forBox);
+                for (String prefix : new String[] {"", "val_"}) {
+                    assertEquals(hKind.get(prefix + "loss"), hBoth.get(prefix + "kind_loss"), prefix + "kind_loss, "
+                            + setting);
+                    assertEquals(hKind.get(prefix + "accuracy"), hBoth.get(prefix + "kind_accuracy"), prefix
+                            + "kind_accuracy, " + setting);
+                    assertEquals(hBox.get(prefix + "loss"), hBoth.get(prefix + "box_loss"), prefix + "box_loss, "
+                            + setting);
+                    for (int e = 0; e < 3; e++) {
+                        double total = hKind.get(prefix + "loss").get(e) + 0.5 * hBox.get(prefix + "loss").get(e);
+                        assertEquals(total, hBoth.get(prefix + "loss").get(e), 1e-6, prefix + "loss, " + setting);
+                    }
+                    assertFalse(hBoth.history().containsKey(prefix + "box_accuracy"), "an error has no accuracy");
+                    assertFalse(hBoth.history().containsKey(prefix + "accuracy"), "Keras names each output's");
+                }
+                assertSameWeights(both, kind, setting);
+                assertSameWeights(both, box, setting);
+            }
+        }
+    }
+
+    private static FitOptions options(String[] devices) {
+        return FitOptions.defaults().epochs(3).batchSize(16).seed(7).verbose(false).devices(devices);
+    }
+
+    /**
+     * A shared trunk with a head whose loss weighs 0 trains exactly as the trunk with the other head alone (the
+     * zero-weighted head's gradient adds exact zeros to the trunk's, and Adam leaves its weights as they were): the
+     * gradients of both heads meet in the trunk's, so a head's gradient dropped or summed twice would show.
+     */
+    @Test
+    void aHeadWeightedZeroLeavesTheSharedTrunkTrainingAsTheOtherHeadAlone() {
+        Random r = new Random(22);
+        NDArray x = random(r, N, FEATURES);
+        NDArray kinds = classes(x), boxes = boxes(x);
+        try (Model both = sharedTrunk().device(Device.cpu()).seed(3);
+             Model kind = trunkAndKind().device(Device.cpu()).seed(4)) {
+            both.compile(new Adam(0.01), List.of(Loss.sparseCategoricalCrossentropy(), Loss.meanSquaredError()),
+                    List.of(1.0, 0.0));
+            kind.compile(new Adam(0.01), Loss.sparseCategoricalCrossentropy());
+            both.build();
+            kind.build();
+            copyWeightsByName(both, kind);
+            int boxKernel = both.weightPaths().indexOf("box/kernel");
+            float[] boxBefore = both.getWeights().get(boxKernel).data();
+            History hBoth = both.fit(List.of(x), List.of(kinds, boxes), options(new String[] {"cpu"}));
+            History hKind = kind.fit(x, kinds, options(new String[] {"cpu"}));
+            assertEquals(hKind.get("loss"), hBoth.get("kind_loss"));
+            assertEquals(hKind.get("loss"), hBoth.get("loss"), "a zero weight leaves the box loss out of the total");
+            assertTrue(hBoth.get("box_loss").get(2) > 0, "the box loss is still reported");
+            assertSameWeights(both, kind, "a zero weight");
+            assertArrayEquals(boxBefore, both.getWeights().get(boxKernel).data(), 0f, "the box head stays");
+        }
+    }
+
+    /**
+     * Both heads weighted 1 on a shared trunk: the trunk learns from both, and evaluate's figures are those computed
+     * from predict's outputs (the mean cross-entropy of one, the mean squared error of the other, and their sum);
+     * testOnBatch and trainOnBatch report the same names.
+     */
+    @Test
+    void evaluateReportsEachOutputsLossAsComputedFromPredict() {
+        Random r = new Random(23);
+        NDArray x = random(r, 40, FEATURES);
+        NDArray kinds = classes(x), boxes = boxes(x);
+        try (Model m = sharedTrunk().device(Device.cpu()).seed(3)) {
+            m.compile(new Adam(0.01), List.of(Loss.sparseCategoricalCrossentropy(), Loss.meanSquaredError()),
+                    List.of(1.0, 2.0), Metric.ACCURACY);
+            History h = m.fit(List.of(x), List.of(kinds, boxes),
+                    FitOptions.defaults().epochs(4).batchSize(8).seed(1).verbose(false));
+            assertTrue(h.get("box_loss").get(3) < h.get("box_loss").get(0), "the box head learns: " + h.get("box_loss"));
+            assertTrue(h.get("kind_loss").get(3) < h.get("kind_loss").get(0), "the kind head learns: "
+                    + h.get("kind_loss"));
+            Map<String, Double> e = m.evaluate(List.of(x), List.of(kinds, boxes), 16);
+            assertEquals(List.of("loss", "kind_loss", "box_loss", "kind_accuracy"), List.copyOf(e.keySet()));
+            List<NDArray> p = m.predict(List.of(x), 16);
+            double crossEntropy = 0, squared = 0;
+            int correct = 0;
+            for (int i = 0; i < x.rows(); i++) {
+                int c = (int) kinds.data()[i];
+                crossEntropy -= Math.log(p.get(0).data()[i * 3 + c]);
+                int best = 0;
+                for (int k = 1; k < 3; k++) {
+                    best = p.get(0).data()[i * 3 + k] > p.get(0).data()[i * 3 + best] ? k : best;
+                }
+                correct += best == c ? 1 : 0;
+                for (int k = 0; k < 2; k++) {
+                    double d = p.get(1).data()[i * 2 + k] - boxes.data()[i * 2 + k];
+                    squared += d * d / 2;
+                }
+            }
+            assertEquals(crossEntropy / x.rows(), e.get("kind_loss"), 1e-5);
+            assertEquals(squared / x.rows(), e.get("box_loss"), 1e-5);
+            assertEquals(crossEntropy / x.rows() + 2 * squared / x.rows(), e.get("loss"), 1e-5);
+            assertEquals(correct / (double) x.rows(), e.get("kind_accuracy"), 1e-9);
+            assertEquals(e, m.testOnBatch(List.of(x), List.of(kinds, boxes)));
+            Map<String, Double> step = m.trainOnBatch(List.of(x), List.of(kinds, boxes), null);
+            assertEquals(e.keySet(), step.keySet());
+            assertEquals(e.get("loss"), step.get("loss"), 1e-5, "trainOnBatch reports the loss before its update");
+        }
+    }
+
+    /** A model of several outputs saved and loaded keeps its losses and their weights, and trains on. */
+    @Test
+    void savedAndLoadedKeepsEachOutputsLossAndWeight(@TempDir Path dir) throws java.io.IOException {
+        Random r = new Random(24);
+        NDArray x = random(r, 16, FEATURES);
+        try (Model m = sharedTrunk().device(Device.cpu()).seed(3)) {
+            List<Loss> losses = List.of(Loss.sparseCategoricalCrossentropy().labelSmoothing(0.1),
+                    Loss.meanAbsoluteError());
+            m.compile(new Adam(0.01), losses, List.of(0.25, 3.0), Metric.ACCURACY);
+            m.fit(List.of(x), List.of(classes(x), boxes(x)), FitOptions.defaults().epochs(1).verbose(false));
+            Path file = dir.resolve("two-heads.osprey");
+            m.save(file);
+            try (Model loaded = Model.load(file, Device.cpu())) {
+                assertEquals(m.losses().toString(), loaded.losses().toString());
+                assertEquals(List.of(0.25, 3.0), loaded.lossWeights());
+                assertEquals(m.evaluate(List.of(x), List.of(classes(x), boxes(x)), 16),
+                        loaded.evaluate(List.of(x), List.of(classes(x), boxes(x)), 16));
+            }
+        }
+    }
+
+    /** Wrong settings and wrong arrays get messages that say what was expected. */
+    @Test
+    void wrongLossesAndLabelsAreRefusedWithWhatWasExpected() {
+        Random r = new Random(25);
+        NDArray x = random(r, 8, FEATURES);
+        try (Model m = sharedTrunk().device(Device.cpu())) {
+            String one = assertThrows(IllegalArgumentException.class,
+                    () -> m.compile(new Adam(), Loss.sparseCategoricalCrossentropy())).getMessage();
+            assertTrue(one.contains("2 outputs") && one.contains("one loss per output"), one);
+            String count = assertThrows(IllegalArgumentException.class,
+                    () -> m.compile(new Adam(), List.of(Loss.meanSquaredError()))).getMessage();
+            assertTrue(count.contains("2 outputs"), count);
+            String weights = assertThrows(IllegalArgumentException.class, () -> m.compile(new Adam(),
+                    List.of(Loss.meanSquaredError(), Loss.meanSquaredError()), List.of(1.0, -1.0))).getMessage();
+            assertTrue(weights.contains(">= 0"), weights);
+            String mismatch = assertThrows(IllegalArgumentException.class, () -> m.compile(new Adam(),
+                    List.of(Loss.meanSquaredError(), Loss.sparseCategoricalCrossentropy()))).getMessage();
+            assertTrue(mismatch.contains("output 2 (box)") && mismatch.contains("softmax"), mismatch);
+            String counted = assertThrows(IllegalArgumentException.class, () -> m.compile(new Adam(),
+                    List.of(Loss.sparseCategoricalCrossentropy(), Loss.meanSquaredError()), Metric.PRECISION))
+                    .getMessage();
+            assertTrue(counted.contains("one output"), counted);
+
+            m.compile(new Adam(), List.of(Loss.sparseCategoricalCrossentropy(), Loss.meanSquaredError()));
+            String single = assertThrows(IllegalArgumentException.class, () -> m.fit(x, classes(x))).getMessage();
+            assertTrue(single.contains("2 outputs") && single.contains("one label array per output"), single);
+            String labels = assertThrows(IllegalArgumentException.class,
+                    () -> m.fit(List.of(x), List.of(classes(x)), FitOptions.defaults())).getMessage();
+            assertTrue(labels.contains("expected 2 label arrays"), labels);
+            String width = assertThrows(IllegalArgumentException.class,
+                    () -> m.fit(List.of(x), List.of(classes(x), classes(x)), FitOptions.defaults())).getMessage();
+            assertTrue(width.contains("output 2 (box)") && width.contains("rows of 1"), width);
+            String classWeights = assertThrows(IllegalArgumentException.class, () -> m.fit(List.of(x),
+                    List.of(classes(x), boxes(x)), FitOptions.defaults().verbose(false).classWeight(1, 1, 1)))
+                    .getMessage();
+            assertTrue(classWeights.contains("one output"), classWeights);
+            String evaluate = assertThrows(IllegalArgumentException.class, () -> m.evaluate(x, classes(x)))
+                    .getMessage();
+            assertTrue(evaluate.contains("one label array per output"), evaluate);
+        }
+        Input in = Input.shape(FEATURES);
+        SymbolicTensor a = new Dense(2).name("a").apply(in);
+        SymbolicTensor b = new Dense(2).name("b").apply(in);
+        SymbolicTensor sum = new Add().apply(a, b);
+        try (Model readOutput = new Model(List.of(in), List.of(a, sum)).device(Device.cpu())) {
+            String read = assertThrows(IllegalArgumentException.class, () -> readOutput.compile(new Adam(),
+                    List.of(Loss.meanSquaredError(), Loss.meanSquaredError()))).getMessage();
+            assertTrue(read.contains("output 1 (a) is also read by a layer"), read);
+        }
+    }
+}
