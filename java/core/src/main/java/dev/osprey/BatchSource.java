@@ -29,6 +29,17 @@ public interface BatchSource extends AutoCloseable {
         return new InputsSideBySide(first, java.util.Arrays.asList(more));
     }
 
+    /**
+     * Batches for a model of several outputs: each sample of {@code first} with its label row (the first output's
+     * labels) followed by the same sample's rows of {@code more} (one label array per further output, in the model's
+     * output order, row i for sample i), as {@link Model#fit(BatchSource, BatchSource, FitOptions)} takes them for
+     * such a model. Wrap a {@link #sideBySide} source for a model of several inputs and outputs. first's batches must
+     * say which samples they hold ({@link Batch#samples}), as Osprey's sources do. The source returned owns first.
+     */
+    static BatchSource labelsSideBySide(BatchSource first, NDArray... more) {
+        return new LabelsSideBySide(first, java.util.Arrays.asList(more));
+    }
+
     /** Samples per epoch. */
     int size();
 

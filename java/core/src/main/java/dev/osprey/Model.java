@@ -652,6 +652,9 @@ public class Model implements AutoCloseable {
      * inputs here, one by one (the rows they make are checked as any source's are); a model of one input from any.
      */
     private void checkPartsPerInput(BatchSource source, String what) {
+        if (source instanceof LabelsSideBySide labels) {
+            source = labels.first();
+        }
         Graph g = graphOrNull();
         int inputs = g == null ? 1 : g.inputs().size(); // a Sequential not built yet: one input
         if (source == null || inputs == 1 && !(source instanceof InputsSideBySide)) {
@@ -675,6 +678,43 @@ public class Model implements AutoCloseable {
                 throw new IllegalArgumentException(what + ": expected part " + (i + 1) + " ('"
                         + g.inputs().get(i).name() + "') of shape " + batchOf(expected) + ", received samples of "
                         + shapes.get(i));
+            }
+        }
+    }
+
+    /**
+     * A model compiled with a loss per output trains from a source whose label rows hold every output's labels: a
+     * {@link BatchSource#labelsSideBySide} source, whose label arrays are checked against their outputs' losses here,
+     * or any source of rows that wide; a model of one output refuses a source of several outputs' labels.
+     */
+    private void checkLabelsPerOutput(BatchSource source, String what) {
+        synchronized (this) {
+            if (source == null) {
+                return;
+            }
+            if (outputLosses == null) {
+                if (source instanceof LabelsSideBySide labels) {
+                    throw new IllegalArgumentException(what + ": expected one output's labels, as the model is "
+                            + "compiled with one loss, received a source of " + (labels.arrays().size() + 1)
+                            + " outputs' labels");
+                }
+                return;
+            }
+            if (!(source instanceof LabelsSideBySide labels)) {
+                return; // its label rows are checked as any source's are
+            }
+            Graph g = requireGraph(what);
+            dev.osprey.engine.ModelLoss losses = modelLoss();
+            if (labels.arrays().size() + 1 != losses.outputs()) {
+                throw new IllegalArgumentException(what + ": expected labels for each of the model's "
+                        + losses.outputs() + " outputs, received a source of " + (labels.arrays().size() + 1));
+            }
+            losses.loss(0).validate(what + ", labels of output 1 (" + losses.name(0) + ")",
+                    labels.first().labelRowSize(), g.outputs().get(0).shape().size());
+            for (int o = 1; o < losses.outputs(); o++) {
+                NDArray y = labels.arrays().get(o - 1);
+                losses.loss(o).validate(what + ", labels of output " + (o + 1) + " (" + losses.name(o) + ")", y,
+                        y.rows(), g.outputs().get(o).shape().size());
             }
         }
     }
@@ -1102,10 +1142,16 @@ public class Model implements AutoCloseable {
                 : Math.max(1, inputs.get(0).rows()));
     }
 
-    /** Trains from batch sources: in-memory arrays, or an image pipeline that prefetches on worker threads. */
+    /**
+     * Trains from batch sources: in-memory arrays, or an image pipeline that prefetches on worker threads. A model of
+     * several inputs takes a {@link BatchSource#sideBySide} source; one compiled with a loss per output, a
+     * {@link BatchSource#labelsSideBySide} source (or any source whose label rows hold every output's labels).
+     */
     public History fit(BatchSource train, BatchSource validation, FitOptions options) {
         checkPartsPerInput(train, "fit");
         checkPartsPerInput(validation, "fit validation data");
+        checkLabelsPerOutput(train, "fit");
+        checkLabelsPerOutput(validation, "fit validation data");
         if (options.sampleWeight() != null) {
             throw new IllegalArgumentException("fit: sampleWeight applies to fit(x, y, options) on arrays; received it "
                     + "with a batch source");

@@ -263,6 +263,47 @@ class MultiOutputTrainingTest {
         }
     }
 
+    /**
+     * A source whose labels are the first output's, with the other outputs' label arrays beside them
+     * ({@link BatchSource#labelsSideBySide}), trains bit for bit as the arrays do; the samples' rows of the other
+     * labels follow the shuffled batches (rows taken in order instead would change every figure).
+     */
+    @Test
+    void aSourceOfEveryOutputsLabelsTrainsAsTheArraysDo() {
+        Random r = new Random(26);
+        NDArray x = random(r, N, FEATURES), vx = random(r, 16, FEATURES);
+        try (Model arrays = sharedTrunk().device(Device.cpu()).seed(3);
+             Model source = sharedTrunk().device(Device.cpu()).seed(3)) {
+            for (Model m : List.of(arrays, source)) {
+                m.compile(new Adam(0.01), List.of(Loss.sparseCategoricalCrossentropy(), Loss.meanSquaredError()),
+                        List.of(1.0, 0.5), Metric.ACCURACY);
+            }
+            History h1 = arrays.fit(List.of(x), List.of(classes(x), boxes(x)), options(new String[] {"cpu"})
+                    .validationData(List.of(vx), List.of(classes(vx), boxes(vx))));
+            History h2 = source.fit(BatchSource.labelsSideBySide(new ArrayBatchSource(x, classes(x)), boxes(x)),
+                    BatchSource.labelsSideBySide(new ArrayBatchSource(vx, classes(vx)), boxes(vx)),
+                    options(new String[] {"cpu"}));
+            assertEquals(h1.history(), h2.history());
+            for (int i = 0; i < arrays.getWeights().size(); i++) {
+                assertArrayEquals(arrays.getWeights().get(i).data(), source.getWeights().get(i).data(), 0f);
+            }
+            String few = assertThrows(IllegalArgumentException.class, () -> source.fit(
+                    new ArrayBatchSource(x, classes(x)), null, FitOptions.defaults().verbose(false))).getMessage();
+            assertTrue(few.contains("label rows of 3 values") && few.contains("received rows of 1"), few);
+            String box = assertThrows(IllegalArgumentException.class, () -> source.fit(BatchSource.labelsSideBySide(
+                    new ArrayBatchSource(x, classes(x)), classes(x)), null, FitOptions.defaults().verbose(false)))
+                    .getMessage();
+            assertTrue(box.contains("labels of output 2 (box)"), box);
+        }
+        try (Model one = trunkAndKind().device(Device.cpu())) {
+            one.compile(new Adam(), Loss.sparseCategoricalCrossentropy());
+            String e = assertThrows(IllegalArgumentException.class, () -> one.fit(BatchSource.labelsSideBySide(
+                    new ArrayBatchSource(x, classes(x)), boxes(x)), null, FitOptions.defaults().verbose(false)))
+                    .getMessage();
+            assertTrue(e.contains("received a source of 2 outputs' labels"), e);
+        }
+    }
+
     /** A model of several outputs saved and loaded keeps its losses and their weights, and trains on. */
     @Test
     void savedAndLoadedKeepsEachOutputsLossAndWeight(@TempDir Path dir) throws java.io.IOException {
