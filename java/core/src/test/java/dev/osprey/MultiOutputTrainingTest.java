@@ -304,6 +304,36 @@ class MultiOutputTrainingTest {
         }
     }
 
+    /**
+     * bf16 mixed precision (where the CPU has bf16 kernels) trains a model of several outputs as fp32 does, within
+     * bf16's rounding: each output's loss after the same epochs within 5% of fp32's.
+     */
+    @Test
+    void bf16TrainsEachOutputAsFp32Does() {
+        try (Model probe = sharedTrunk().device(Device.cpu())) {
+            org.junit.jupiter.api.Assumptions.assumeTrue(
+                    probe.backend().trainingUnavailable(dev.osprey.Precision.BF16) == null,
+                    () -> probe.backend().trainingUnavailable(dev.osprey.Precision.BF16));
+        }
+        Random r = new Random(27);
+        NDArray x = random(r, N, FEATURES);
+        Map<MixedPrecision, History> runs = new HashMap<>();
+        for (MixedPrecision policy : new MixedPrecision[] {MixedPrecision.FLOAT32, MixedPrecision.BFLOAT16}) {
+            try (Model m = sharedTrunk().device(Device.cpu()).seed(3)) {
+                m.mixedPrecision(policy);
+                m.compile(new Adam(0.01), List.of(Loss.sparseCategoricalCrossentropy(), Loss.meanSquaredError()),
+                        List.of(1.0, 0.5), Metric.ACCURACY);
+                assertEquals(policy, m.mixedPrecision());
+                runs.put(policy, m.fit(List.of(x), List.of(classes(x), boxes(x)), options(new String[] {"cpu"})));
+            }
+        }
+        for (String figure : new String[] {"kind_loss", "box_loss", "loss"}) {
+            double fp32 = runs.get(MixedPrecision.FLOAT32).get(figure).get(2);
+            double bf16 = runs.get(MixedPrecision.BFLOAT16).get(figure).get(2);
+            assertEquals(fp32, bf16, 0.05 * fp32, figure);
+        }
+    }
+
     /** A model of several outputs saved and loaded keeps its losses and their weights, and trains on. */
     @Test
     void savedAndLoadedKeepsEachOutputsLossAndWeight(@TempDir Path dir) throws java.io.IOException {
