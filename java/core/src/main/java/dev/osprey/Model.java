@@ -51,7 +51,9 @@ public class Model implements AutoCloseable {
     private long seed = DEFAULT_SEED;
     private Optimizer optimizer;
     private Loss loss;                  // the loss; for several outputs, the first output's
-    private List<Loss> outputLosses;    // a model of several outputs: its losses, one per output; else null
+    // a model of several outputs: its losses, one per output; else null. Volatile: read without the lock by the checks
+    // that must answer at once while another thread trains (which holds it)
+    private volatile List<Loss> outputLosses;
     private double[] lossWeights;       // with outputLosses: their weights
     private Set<Metric> metrics = EnumSet.noneOf(Metric.class);
     private List<String> classNames = List.of();
@@ -71,7 +73,10 @@ public class Model implements AutoCloseable {
         this(List.of(input), List.of(output));
     }
 
-    /** A model of several inputs and outputs (training takes one output and any inputs; predict takes any). */
+    /**
+     * A model of several inputs and outputs. Training takes one loss per output
+     * ({@link #compile(Optimizer, List, List, Metric...)}) and one array per input and per output.
+     */
     public Model(List<Input> inputs, List<SymbolicTensor> outputs) {
         this.graph = new Graph(inputs, outputs);
     }
@@ -160,7 +165,9 @@ public class Model implements AutoCloseable {
      */
     public Model compile(Optimizer optimizer, List<Loss> losses, List<Double> lossWeights, Metric... metrics) {
         if (losses == null || losses.isEmpty() || losses.stream().anyMatch(java.util.Objects::isNull)) {
-            throw new IllegalArgumentException("compile: expected one loss per model output, received " + losses);
+            Graph g = graphOrNull();
+            throw new IllegalArgumentException("compile: expected one loss per model output"
+                    + (g == null ? "" : " (" + g.outputs().size() + ")") + ", received " + losses);
         }
         if (lossWeights == null || lossWeights.size() != losses.size()
                 || lossWeights.stream().anyMatch(java.util.Objects::isNull)) {
@@ -174,7 +181,11 @@ public class Model implements AutoCloseable {
                         + lossWeights);
             }
         }
-        if (losses.size() == 1 && weights[0] == 1) {
+        if (losses.size() == 1) {
+            if (weights[0] != 1) {
+                throw new IllegalArgumentException("compile: expected a loss weight of 1 for a model of one loss, "
+                        + "received " + weights[0] + " (scale the learning rate instead)");
+            }
             return compile(optimizer, losses.get(0), null, null, metrics);
         }
         return compile(optimizer, losses.get(0), List.copyOf(losses), weights, metrics);
@@ -488,7 +499,12 @@ public class Model implements AutoCloseable {
             throw new IllegalArgumentException("compile: this model has " + outputs + " outputs; expected one loss per "
                     + "output: compile(optimizer, List.of(loss1, loss2, ...), metrics)");
         }
-        dev.osprey.engine.ModelLoss losses = modelLoss();
+        dev.osprey.engine.ModelLoss losses;
+        try {
+            losses = modelLoss();
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("compile: " + e.getMessage(), e);
+        }
         if (outputs > 1) {
             List<Metric> counted = metrics.stream().filter(Metric::fromCounts).sorted().toList();
             if (!counted.isEmpty()) {
@@ -520,17 +536,21 @@ public class Model implements AutoCloseable {
     }
 
     /**
-     * Refuses a model of several outputs where the call takes one array of labels (or a model compiled with one loss
-     * per output where it takes one).
+     * Refuses a model of several outputs (or one compiled with a loss per output) where the call takes one array of
+     * labels; instead: the call that takes one array per output.
      */
-    private void requireOneOutput(String what) {
+    private void requireOneOutput(String what, String instead) {
+        // no lock: a call refused here must not wait for another thread's fit to end (refuseWhileTraining comes after)
         Graph g = graphOrNull();
-        if (g != null && g.outputs().size() != 1 || outputLosses != null) {
-            throw new IllegalArgumentException(what + ": this model has " + (g == null ? outputLosses.size()
-                    : g.outputs().size()) + " outputs; expected one label array per output, in that order: pass a "
-                    + "List<NDArray> of labels");
+        List<Loss> perOutput = outputLosses;
+        int outputs = g != null ? g.outputs().size() : perOutput != null ? perOutput.size() : 1;
+        if (outputs != 1 || perOutput != null) {
+            throw new IllegalArgumentException(what + ": this model has " + outputs + " outputs; expected one "
+                    + "label array per output, in the model's output order: " + instead);
         }
     }
+
+    private static final String FIT_PER_OUTPUT = "fit(List.of(x, ...), List.of(y1, y2, ...), options)";
 
     /**
      * One label array per model output, each checked against its output's loss (as many samples as rows), laid side
@@ -864,7 +884,7 @@ public class Model implements AutoCloseable {
     /** Keras' fit on in-memory arrays: samples x (N, ...) and labels y (N) or (N, classes); needs compile first. */
     public History fit(NDArray x, NDArray y, FitOptions options) {
         requireOneInput("fit");
-        requireOneOutput("fit");
+        requireOneOutput("fit", FIT_PER_OUTPUT);
         return fitRows(x, y, options);
     }
 
@@ -875,7 +895,7 @@ public class Model implements AutoCloseable {
      * as with one input. The arrays are copied side by side into one array of rows for the epochs.
      */
     public History fit(List<NDArray> inputs, NDArray y, FitOptions options) {
-        requireOneOutput("fit");
+        requireOneOutput("fit", FIT_PER_OUTPUT);
         boolean outermost = beginTraining(); // refused before copying the data, where another thread trains
         try {
             return fitRows(packRows("fit", inputs), y, options);
@@ -924,7 +944,8 @@ public class Model implements AutoCloseable {
                 if (options.validationLabels != null) {
                     valY = packLabels("fit validation data", options.validationLabels, valX.rows());
                 } else if (valX != null) {
-                    requireOneOutput("fit validation data");
+                    requireOneOutput("fit validation data",
+                            "FitOptions.validationData(List.of(x, ...), List.of(y1, y2, ...))");
                 }
                 if (options.validationSplit > 0 && valX == null) {
                     int split = (int) Math.round(x.rows() * (1 - options.validationSplit));
@@ -979,7 +1000,7 @@ public class Model implements AutoCloseable {
      */
     public Map<String, Double> trainOnBatch(NDArray x, NDArray y, float[] sampleWeight) {
         requireOneInput("trainOnBatch");
-        requireOneOutput("trainOnBatch");
+        requireOneOutput("trainOnBatch", "trainOnBatch(List.of(x, ...), List.of(y1, y2, ...), sampleWeight)");
         return trainOnBatch(x, y, sampleWeight, null);
     }
 
@@ -988,7 +1009,7 @@ public class Model implements AutoCloseable {
      * model's input order (Keras' {@code train_on_batch([xa, xb], y)}); sampleWeight may be null.
      */
     public Map<String, Double> trainOnBatch(List<NDArray> inputs, NDArray y, float[] sampleWeight) {
-        requireOneOutput("trainOnBatch");
+        requireOneOutput("trainOnBatch", "trainOnBatch(List.of(x, ...), List.of(y1, y2, ...), sampleWeight)");
         boolean outermost = beginTraining(); // refused before copying the batch, where another thread trains
         try {
             return trainOnBatch(packRows("trainOnBatch", inputs), y, sampleWeight, null);
@@ -1024,13 +1045,13 @@ public class Model implements AutoCloseable {
      */
     public LayerProfile profileTraining(NDArray x, NDArray y, int steps) {
         requireOneInput("profileTraining");
-        requireOneOutput("profileTraining");
+        requireOneOutput("profileTraining", "profileTraining takes models of one output (time trainOnBatch(List, List, null) for several)");
         return profileTrainingRows(x, y, steps);
     }
 
     /** {@link #profileTraining(NDArray, NDArray, int)} for a model of several inputs: one array per input, in order. */
     public LayerProfile profileTraining(List<NDArray> inputs, NDArray y, int steps) {
-        requireOneOutput("profileTraining");
+        requireOneOutput("profileTraining", "profileTraining takes models of one output (time trainOnBatch(List, List, null) for several)");
         return profileTrainingRows(packRows("profileTraining", inputs), y, steps);
     }
 
@@ -1119,14 +1140,16 @@ public class Model implements AutoCloseable {
     /** {@link #testOnBatch(NDArray, NDArray)} for a model of several outputs: one array per input and per output. */
     public Map<String, Double> testOnBatch(List<NDArray> inputs, List<NDArray> labels) {
         refuseWhileTraining("testOnBatch");
-        NDArray x = packRows("testOnBatch", inputs);
-        return evaluateRows(x, packLabels("testOnBatch", labels, x.rows()), Math.max(1, x.rows()));
+        synchronized (this) { // the labels are checked against the losses they are evaluated with
+            NDArray x = packRows("testOnBatch", inputs);
+            return evaluateRows(x, packLabels("testOnBatch", labels, x.rows()), Math.max(1, x.rows()));
+        }
     }
 
     /** {@link #testOnBatch(NDArray, NDArray)} for a model of several inputs: one array per input, in order. */
     public Map<String, Double> testOnBatch(List<NDArray> inputs, NDArray y) {
         refuseWhileTraining("testOnBatch");
-        requireOneOutput("testOnBatch");
+        requireOneOutput("testOnBatch", "testOnBatch(List.of(x, ...), List.of(y1, y2, ...))");
         NDArray x = packRows("testOnBatch", inputs);
         return evaluateRows(x, y, Math.max(1, x.rows()));
     }
@@ -1150,13 +1173,20 @@ public class Model implements AutoCloseable {
     public History fit(BatchSource train, BatchSource validation, FitOptions options) {
         checkPartsPerInput(train, "fit");
         checkPartsPerInput(validation, "fit validation data");
-        checkLabelsPerOutput(train, "fit");
-        checkLabelsPerOutput(validation, "fit validation data");
         if (options.sampleWeight() != null) {
             throw new IllegalArgumentException("fit: sampleWeight applies to fit(x, y, options) on arrays; received it "
                     + "with a batch source");
         }
-        return fitSources(train, validation, options, false);
+        boolean outermost = beginTraining(); // refused at once where another thread trains (it holds the lock)
+        try {
+            checkLabelsPerOutput(train, "fit");
+            checkLabelsPerOutput(validation, "fit validation data");
+            return fitSources(train, validation, options, false);
+        } finally {
+            if (outermost) {
+                trainer.set(null);
+            }
+        }
     }
 
     /** fit from sources; weightedLabels: train's label rows end in the sample's weight (validation's never do). */
@@ -1220,14 +1250,14 @@ public class Model implements AutoCloseable {
     /** {@link #evaluate(NDArray, NDArray)} in batches of this size. */
     public Map<String, Double> evaluate(NDArray x, NDArray y, int batchSize) {
         requireOneInput("evaluate");
-        requireOneOutput("evaluate");
+        requireOneOutput("evaluate", "evaluate(List.of(x, ...), List.of(y1, y2, ...), batchSize)");
         return evaluateRows(x, y, batchSize);
     }
 
     /** {@link #evaluate(NDArray, NDArray, int)} for a model of several inputs: one array per input, in order. */
     public Map<String, Double> evaluate(List<NDArray> inputs, NDArray y, int batchSize) {
         refuseWhileTraining("evaluate");
-        requireOneOutput("evaluate");
+        requireOneOutput("evaluate", "evaluate(List.of(x, ...), List.of(y1, y2, ...), batchSize)");
         return evaluateRows(packRows("evaluate", inputs), y, batchSize);
     }
 
@@ -1238,8 +1268,10 @@ public class Model implements AutoCloseable {
      */
     public Map<String, Double> evaluate(List<NDArray> inputs, List<NDArray> labels, int batchSize) {
         refuseWhileTraining("evaluate");
-        NDArray x = packRows("evaluate", inputs);
-        return evaluateRows(x, packLabels("evaluate", labels, x.rows()), batchSize);
+        synchronized (this) { // the labels are checked against the losses they are evaluated with
+            NDArray x = packRows("evaluate", inputs);
+            return evaluateRows(x, packLabels("evaluate", labels, x.rows()), batchSize);
+        }
     }
 
     /** evaluate on rows as the engine takes them (see {@link #rowShape}). */

@@ -60,6 +60,29 @@ class MultiOutputTrainingTest {
                 new Dense(2).name("box").apply(hidden)));
     }
 
+    /**
+     * Three heads on a regularized trunk, listed out of their creation order: "box" regresses 2 values, "kind"
+     * classifies into 3 classes, "flag" answers yes or no through a sigmoid.
+     */
+    private static Model threeHeads() {
+        Input x = Input.shape(FEATURES).name("x");
+        SymbolicTensor hidden = new Dense(8, Activation.RELU).name("trunk").kernelRegularizer(Regularizer.l2(0.01))
+                .apply(x);
+        SymbolicTensor kind = new Dense(3, Activation.SOFTMAX).name("kind").apply(hidden);
+        SymbolicTensor flag = new Dense(1, Activation.SIGMOID).name("flag").apply(hidden);
+        SymbolicTensor box = new Dense(2).name("box").apply(hidden);
+        return new Model(List.of(x), List.of(box, kind, flag));
+    }
+
+    /** Whether each sample's first feature is positive. */
+    private static NDArray flags(NDArray x) {
+        float[] y = new float[x.rows()];
+        for (int i = 0; i < y.length; i++) {
+            y[i] = x.data()[i * FEATURES] > 0 ? 1 : 0;
+        }
+        return new NDArray(y, x.rows(), 1);
+    }
+
     /** The shared trunk with the classifying head alone. */
     private static Model trunkAndKind() {
         Input x = Input.shape(FEATURES).name("x");
@@ -134,7 +157,8 @@ class MultiOutputTrainingTest {
         for (int i = 0; i < N; i++) {
             sampleWeights[i] = 0.5f + (i % 3);
         }
-        for (String setting : new String[] {"validation data", "validation data, two replicas", "split, weights"}) {
+        for (String setting : new String[] {"validation data", "validation data, two replicas", "split, weights",
+                "split, weights, two replicas"}) {
             String[] devices = setting.contains("two replicas") ? new String[] {"cpu", "cpu"} : new String[] {"cpu"};
             boolean split = setting.startsWith("split");
             try (Model both = twoTowers().device(Device.cpu()).seed(3);
@@ -217,49 +241,136 @@ class MultiOutputTrainingTest {
     }
 
     /**
-     * Both heads weighted 1 on a shared trunk: the trunk learns from both, and evaluate's figures are those computed
-     * from predict's outputs (the mean cross-entropy of one, the mean squared error of the other, and their sum);
-     * testOnBatch and trainOnBatch report the same names.
+     * Three heads (a regression, a softmax classifier, a sigmoid yes/no) on a regularized trunk, listed out of their
+     * creation order and weighted 0.3, 2 and 0.7: the heads learn, and evaluate's figures are those computed from
+     * predict's outputs (the mean squared error, the mean cross-entropy, the mean binary cross-entropy), the total
+     * their weighted sum plus the trunk's L2 penalty, and each classifying head's accuracy; testOnBatch and
+     * trainOnBatch report the same names, and the progress figures' accuracy is the first classifying output's.
      */
     @Test
     void evaluateReportsEachOutputsLossAsComputedFromPredict() {
         Random r = new Random(23);
         NDArray x = random(r, 40, FEATURES);
-        NDArray kinds = classes(x), boxes = boxes(x);
-        try (Model m = sharedTrunk().device(Device.cpu()).seed(3)) {
-            m.compile(new Adam(0.01), List.of(Loss.sparseCategoricalCrossentropy(), Loss.meanSquaredError()),
-                    List.of(1.0, 2.0), Metric.ACCURACY);
-            History h = m.fit(List.of(x), List.of(kinds, boxes),
-                    FitOptions.defaults().epochs(4).batchSize(8).seed(1).verbose(false));
-            assertTrue(h.get("box_loss").get(3) < h.get("box_loss").get(0), "the box head learns: " + h.get("box_loss"));
-            assertTrue(h.get("kind_loss").get(3) < h.get("kind_loss").get(0), "the kind head learns: "
-                    + h.get("kind_loss"));
-            Map<String, Double> e = m.evaluate(List.of(x), List.of(kinds, boxes), 16);
-            assertEquals(List.of("loss", "kind_loss", "box_loss", "kind_accuracy"), List.copyOf(e.keySet()));
+        List<NDArray> labels = List.of(boxes(x), classes(x), flags(x));
+        try (Model m = threeHeads().device(Device.cpu()).seed(3)) {
+            m.compile(new Adam(0.01), List.of(Loss.meanSquaredError(), Loss.sparseCategoricalCrossentropy(),
+                    Loss.binaryCrossentropy()), List.of(0.3, 2.0, 0.7), Metric.ACCURACY);
+            double[] firstAccuracy = new double[1];
+            History h = m.fit(List.of(x), labels, FitOptions.defaults().epochs(4).batchSize(8).seed(1).verbose(false)
+                    .callbacks(new dev.osprey.callbacks.Callback() {
+                        @Override
+                        public void onEpochEnd(int epoch, Map<String, Double> logs,
+                                               dev.osprey.callbacks.Training training) {
+                            if (epoch == 0) {
+                                firstAccuracy[0] = training.accuracy();
+                            }
+                        }
+                    }));
+            assertEquals(h.get("kind_accuracy").get(0), firstAccuracy[0], 1e-6, "the first classifying output's");
+            for (String head : new String[] {"box", "kind", "flag"}) {
+                List<Double> loss = h.get(head + "_loss");
+                assertTrue(loss.get(3) < loss.get(0), head + " learns: " + loss);
+            }
+            Map<String, Double> e = m.evaluate(List.of(x), labels, 16);
+            assertEquals(List.of("loss", "box_loss", "kind_loss", "flag_loss", "kind_accuracy", "flag_accuracy"),
+                    List.copyOf(e.keySet()));
             List<NDArray> p = m.predict(List.of(x), 16);
-            double crossEntropy = 0, squared = 0;
-            int correct = 0;
+            double squared = 0, crossEntropy = 0, binary = 0;
+            int kindRight = 0, flagRight = 0;
             for (int i = 0; i < x.rows(); i++) {
-                int c = (int) kinds.data()[i];
-                crossEntropy -= Math.log(p.get(0).data()[i * 3 + c]);
-                int best = 0;
-                for (int k = 1; k < 3; k++) {
-                    best = p.get(0).data()[i * 3 + k] > p.get(0).data()[i * 3 + best] ? k : best;
-                }
-                correct += best == c ? 1 : 0;
                 for (int k = 0; k < 2; k++) {
-                    double d = p.get(1).data()[i * 2 + k] - boxes.data()[i * 2 + k];
+                    double d = p.get(0).data()[i * 2 + k] - labels.get(0).data()[i * 2 + k];
                     squared += d * d / 2;
                 }
+                int c = (int) labels.get(1).data()[i];
+                crossEntropy -= Math.log(p.get(1).data()[i * 3 + c]);
+                int best = 0;
+                for (int k = 1; k < 3; k++) {
+                    best = p.get(1).data()[i * 3 + k] > p.get(1).data()[i * 3 + best] ? k : best;
+                }
+                kindRight += best == c ? 1 : 0;
+                double q = p.get(2).data()[i];
+                float yes = labels.get(2).data()[i];
+                binary -= yes * Math.log(q) + (1 - yes) * Math.log(1 - q);
+                flagRight += (q > 0.5) == (yes > 0.5) ? 1 : 0;
             }
-            assertEquals(crossEntropy / x.rows(), e.get("kind_loss"), 1e-5);
-            assertEquals(squared / x.rows(), e.get("box_loss"), 1e-5);
-            assertEquals(crossEntropy / x.rows() + 2 * squared / x.rows(), e.get("loss"), 1e-5);
-            assertEquals(correct / (double) x.rows(), e.get("kind_accuracy"), 1e-9);
-            assertEquals(e, m.testOnBatch(List.of(x), List.of(kinds, boxes)));
-            Map<String, Double> step = m.trainOnBatch(List.of(x), List.of(kinds, boxes), null);
+            int n = x.rows();
+            double penalty = 0;
+            for (float w : m.getWeights().get(m.weightPaths().indexOf("trunk/kernel")).data()) {
+                penalty += 0.01 * w * w;
+            }
+            assertEquals(squared / n, e.get("box_loss"), 1e-5);
+            assertEquals(crossEntropy / n, e.get("kind_loss"), 1e-5);
+            assertEquals(binary / n, e.get("flag_loss"), 1e-5);
+            assertEquals(0.3 * squared / n + 2 * crossEntropy / n + 0.7 * binary / n + penalty, e.get("loss"), 1e-5);
+            assertTrue(penalty > 1e-3, "the penalty shows in the total: " + penalty);
+            assertEquals(kindRight / (double) n, e.get("kind_accuracy"), 1e-9);
+            assertEquals(flagRight / (double) n, e.get("flag_accuracy"), 1e-9);
+            Map<String, Double> test = m.testOnBatch(List.of(x), labels); // one batch of 40, not batches of 16
+            assertEquals(e.keySet(), test.keySet());
+            e.forEach((k, v) -> assertEquals(v, test.get(k), 1e-6, k));
+            Map<String, Double> step = m.trainOnBatch(List.of(x), labels, null);
             assertEquals(e.keySet(), step.keySet());
             assertEquals(e.get("loss"), step.get("loss"), 1e-5, "trainOnBatch reports the loss before its update");
+        }
+    }
+
+    /**
+     * Steps with and without sample weights, in turn, on the same batch size reuse the plan's target rows of each
+     * kind: the plan's memory stays as it was after the first of each.
+     */
+    @Test
+    void weightedAndUnweightedStepsInTurnKeepThePlansMemory() {
+        Random r = new Random(28);
+        NDArray x = random(r, 16, FEATURES);
+        float[] weights = new float[16];
+        java.util.Arrays.fill(weights, 2f);
+        try (Model m = sharedTrunk().device(Device.cpu()).seed(3)) {
+            m.compile(new Adam(0.01), List.of(Loss.sparseCategoricalCrossentropy(), Loss.meanSquaredError()));
+            m.trainOnBatch(List.of(x), List.of(classes(x), boxes(x)), null);
+            m.trainOnBatch(List.of(x), List.of(classes(x), boxes(x)), weights);
+            long bytes = m.planBytes();
+            for (int i = 0; i < 4; i++) {
+                Map<String, Double> unweighted = m.trainOnBatch(List.of(x), List.of(classes(x), boxes(x)), null);
+                Map<String, Double> weighted = m.trainOnBatch(List.of(x), List.of(classes(x), boxes(x)), weights);
+                assertTrue(weighted.get("loss") > unweighted.get("loss"), "weights of 2 about double the loss: "
+                        + weighted + " after " + unweighted);
+            }
+            assertEquals(bytes, m.planBytes());
+        }
+    }
+
+    /**
+     * predict on models of several outputs whose outputs are read by a layer, are the same tensor as another, or are
+     * an activation's input and output: every output is what the model computes (its last softmax applied once, a
+     * reader given the probabilities), as a model of that output alone predicts it.
+     */
+    @Test
+    void outputsThatOtherLayersOrOutputsShareAreAllPredictedRight() {
+        Random r = new Random(29);
+        NDArray x = random(r, 5, FEATURES);
+        Input in = Input.shape(FEATURES);
+        SymbolicTensor probs = new Dense(3, Activation.SOFTMAX).apply(in);
+        SymbolicTensor confidence = new Dense(1).apply(probs);
+        SymbolicTensor logits = new Dense(3).apply(in);
+        SymbolicTensor softmax = new dev.osprey.layers.Softmax().apply(logits);
+        try (Model all = new Model(List.of(in), List.of(probs, confidence, probs, logits, softmax)).device(Device.cpu())
+                .seed(3)) {
+            List<NDArray> p = all.predict(List.of(x), 5);
+            int output = 0;
+            for (SymbolicTensor t : List.of(probs, confidence, probs, logits, softmax)) {
+                try (Model alone = new Model(in, t).device(Device.cpu())) {
+                    alone.build();
+                    copyWeightsByName(all, alone);
+                    assertArrayEquals(alone.predict(x).data(), p.get(output).data(), 1e-6f, "output " + output);
+                }
+                output++;
+            }
+            float sum = 0;
+            for (int k = 0; k < 3; k++) {
+                sum += p.get(3).data()[k];
+            }
+            assertTrue(Math.abs(sum - 1) > 1e-3, "logits are not probabilities: " + sum);
         }
     }
 
@@ -334,7 +445,10 @@ class MultiOutputTrainingTest {
         }
     }
 
-    /** A model of several outputs saved and loaded keeps its losses and their weights, and trains on. */
+    /**
+     * A model of several outputs saved and loaded keeps its losses and their weights, and trains on as the model it was
+     * saved from does.
+     */
     @Test
     void savedAndLoadedKeepsEachOutputsLossAndWeight(@TempDir Path dir) throws java.io.IOException {
         Random r = new Random(24);
@@ -342,15 +456,17 @@ class MultiOutputTrainingTest {
         try (Model m = sharedTrunk().device(Device.cpu()).seed(3)) {
             List<Loss> losses = List.of(Loss.sparseCategoricalCrossentropy().labelSmoothing(0.1),
                     Loss.meanAbsoluteError());
-            m.compile(new Adam(0.01), losses, List.of(0.25, 3.0), Metric.ACCURACY);
-            m.fit(List.of(x), List.of(classes(x), boxes(x)), FitOptions.defaults().epochs(1).verbose(false));
+            m.compile(new Adam(0.01), losses, List.of(0.3, 3.0), Metric.ACCURACY);
+            List<NDArray> labels = List.of(classes(x), boxes(x));
+            m.fit(List.of(x), labels, FitOptions.defaults().epochs(1).verbose(false));
             Path file = dir.resolve("two-heads.osprey");
             m.save(file);
             try (Model loaded = Model.load(file, Device.cpu())) {
                 assertEquals(m.losses().toString(), loaded.losses().toString());
-                assertEquals(List.of(0.25, 3.0), loaded.lossWeights());
-                assertEquals(m.evaluate(List.of(x), List.of(classes(x), boxes(x)), 16),
-                        loaded.evaluate(List.of(x), List.of(classes(x), boxes(x)), 16));
+                assertEquals(List.of(0.3, 3.0), loaded.lossWeights());
+                assertEquals(m.evaluate(List.of(x), labels, 16), loaded.evaluate(List.of(x), labels, 16));
+                FitOptions more = FitOptions.defaults().epochs(2).batchSize(4).seed(9).verbose(false);
+                assertEquals(m.fit(List.of(x), labels, more).history(), loaded.fit(List.of(x), labels, more).history());
             }
         }
     }
@@ -402,7 +518,7 @@ class MultiOutputTrainingTest {
         try (Model readOutput = new Model(List.of(in), List.of(a, sum)).device(Device.cpu())) {
             String read = assertThrows(IllegalArgumentException.class, () -> readOutput.compile(new Adam(),
                     List.of(Loss.meanSquaredError(), Loss.meanSquaredError()))).getMessage();
-            assertTrue(read.contains("output 1 (a) is also read by a layer"), read);
+            assertTrue(read.contains("output 1 (a) is also read by [add]"), read);
         }
     }
 }

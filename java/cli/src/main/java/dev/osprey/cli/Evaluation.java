@@ -33,9 +33,15 @@ final class Evaluation {
 
     /**
      * Throws IllegalArgumentException, naming the data set, where its images are not of the model's input shape (a
-     * model trained on a folder of 64x64 RGB images, evaluated on the default Fashion-MNIST sample, say).
+     * model trained on a folder of 64x64 RGB images, evaluated on the default Fashion-MNIST sample, say), or where the
+     * model is not a classifier of one output.
      */
     static void requireInputShape(Model model, dev.osprey.data.LabeledData data, String command) {
+        if (model.outputs().size() != 1) {
+            throw new IllegalArgumentException(command + ": expected a classifier of one output, received a model of "
+                    + model.outputs().size() + " outputs (evaluate it from Java: model.evaluate(List.of(x), "
+                    + "List.of(y1, y2, ...), batchSize))");
+        }
         dev.osprey.Shape takes = model.inputShape();
         dev.osprey.Shape has = data.testX().sampleShape();
         boolean same = has.equals(takes) || takes.rank() == 3 && takes.dim(2) == 1 && has.rank() == 2

@@ -61,9 +61,11 @@ public final class ExecutionPlan implements AutoCloseable {
     private Tensor weightedTargets;           // (batch, classes + 1), rows ending in their weight, made on first use
     private final Tensor dLogits;             // training only, single output
     private final Tensor[] outputGradients;   // training only, per output (dLogits for a single output)
-    private Tensor packedTargets;             // several outputs: every output's target rows side by side (first use)
-    private int[] partWidths;                 // several outputs: the widths targetParts were made for
-    private List<Tensor> targetParts;         // several outputs: each output's target rows (first use)
+    // several outputs: every output's target rows side by side, unweighted [0] and weighted [1] (made on first use),
+    // the variant filled last, and each variant's per-output target rows (made on its first split)
+    private final Tensor[] packedTargets = new Tensor[2];
+    private int packedFilled = -1;
+    private final List<List<Tensor>> targetParts = new ArrayList<>(java.util.Arrays.asList(null, null));
     private final List<Fold> folds = new ArrayList<>();
     /** Optimized inference plans: weights kept in the layouts the backend's inference ops read, refreshed with folds. */
     private final boolean prepareWeights;
@@ -544,11 +546,8 @@ public final class ExecutionPlan implements AutoCloseable {
      * Returns per call and input the view, or null where none (the call allocates its own, as before).
      */
     private Tensor[][] planGradientArena(List<Node> nodes, boolean[] needsGradient) {
-        if (graph.outputs().size() != 1) {
-            // the lives assume every gradient contribution a value counts arrives, which holds where the one loss
-            // reaches every call; with several outputs a reader could get no gradient, and keep its own tensors
-            return null;
-        }
+        // the lives assume every gradient contribution a value counts arrives: backward seeds every output's gradient
+        // (each output has its loss), so from the outputs back a gradient reaches every call that needs one
         int calls = nodes.size();
         int[][] reads = new int[calls][];
         int[] producer = new int[values.length];
@@ -1205,19 +1204,18 @@ public final class ExecutionPlan implements AutoCloseable {
 
     /**
      * Targets of width values a row for the caller to fill: {@link #targets()} for the output's width, or (batch,
-     * outputs + 1) rows that end in the row's weight (made on first use and kept).
+     * outputs + 1) rows that end in the row's weight (made on first use and kept). For a model of several outputs:
+     * every output's target rows side by side (see {@link TargetRows}), each of the output's width or, weighted, one
+     * more; {@link #targetParts} then splits them.
      */
     public Tensor targets(int width) {
         if (targets == null) { // several outputs: their target rows side by side, split by targetParts
-            if (width < graph.outputs().size()) {
-                throw new IllegalArgumentException("expected target rows of at least one value per output ("
-                        + graph.outputs().size() + "), received " + width);
+            int variant = packedVariant(width);
+            if (packedTargets[variant] == null) {
+                packedTargets[variant] = memory.allocate(batch, width);
             }
-            if (packedTargets == null || packedTargets.shape()[1] != width) {
-                packedTargets = memory.allocate(batch, width);
-                targetParts = null;
-            }
-            return packedTargets;
+            packedFilled = variant;
+            return packedTargets[variant];
         }
         int outputs = targets.shape()[1];
         if (width == outputs) {
@@ -1252,26 +1250,45 @@ public final class ExecutionPlan implements AutoCloseable {
         if (targets != null) {
             throw new IllegalStateException("targetParts: a model of one output reads targets() whole");
         }
-        int width = 0;
-        for (int w : widths) {
-            width += w;
+        if (packedFilled < 0) {
+            throw new IllegalStateException("targetParts: expected target rows filled through targets(width) first");
         }
-        if (widths.length != graph.outputs().size() || packedTargets == null || packedTargets.shape()[1] != width) {
-            throw new IllegalArgumentException("targetParts: expected one width per output (" + graph.outputs().size()
-                    + ") adding up to the target rows filled ("
-                    + (packedTargets == null ? "none yet" : packedTargets.shape()[1] + " values") + "), received "
-                    + java.util.Arrays.toString(widths));
+        boolean weighted = packedFilled == 1;
+        boolean fits = widths.length == graph.outputs().size();
+        for (int o = 0; fits && o < widths.length; o++) {
+            fits = widths[o] == graph.outputs().get(o).shape().size() + (weighted ? 1 : 0);
         }
-        if (targetParts == null || !java.util.Arrays.equals(widths, partWidths)) {
+        if (!fits) {
+            throw new IllegalArgumentException("targetParts: expected per output its width" + (weighted
+                    ? " plus its weight column" : "") + " as filled, received " + java.util.Arrays.toString(widths));
+        }
+        if (targetParts.get(packedFilled) == null) {
             List<Tensor> parts = new ArrayList<>();
             for (int w : widths) {
                 parts.add(memory.allocate(batch, w));
             }
-            targetParts = List.copyOf(parts);
-            partWidths = widths.clone();
+            targetParts.set(packedFilled, List.copyOf(parts));
         }
-        backend.split(batch, packedTargets, targetParts);
-        return targetParts;
+        List<Tensor> parts = targetParts.get(packedFilled);
+        backend.split(batch, packedTargets[packedFilled], parts);
+        return parts;
+    }
+
+    /**
+     * Which packed target rows width is for a model of several outputs: 0 for the outputs' widths added up (unweighted),
+     * 1 for that plus one weight column per output.
+     */
+    private int packedVariant(int width) {
+        int unweighted = 0;
+        for (SymbolicTensor out : graph.outputs()) {
+            unweighted += out.shape().size();
+        }
+        if (width == unweighted || width == unweighted + graph.outputs().size()) {
+            return width == unweighted ? 0 : 1;
+        }
+        throw new IllegalArgumentException("expected target rows of " + unweighted + " values (every output's, side by "
+                + "side) or " + (unweighted + graph.outputs().size()) + " (each output's ending in its weight), "
+                + "received " + width);
     }
 
     /** The activation this plan leaves out of t when t is one of the model's outputs, else null. */

@@ -46,11 +46,11 @@ public final class ModelLoss {
     public static ModelLoss of(Graph graph, List<Loss> losses, double[] weights) {
         List<SymbolicTensor> outputs = graph.outputs();
         if (losses == null || losses.size() != outputs.size() || losses.stream().anyMatch(java.util.Objects::isNull)) {
-            throw new IllegalArgumentException("compile: expected one loss for each of the model's " + outputs.size()
+            throw new IllegalArgumentException("expected one loss for each of the model's " + outputs.size()
                     + " outputs, received " + losses);
         }
         if (weights == null || weights.length != outputs.size()) {
-            throw new IllegalArgumentException("compile: expected one loss weight for each of the model's "
+            throw new IllegalArgumentException("expected one loss weight for each of the model's "
                     + outputs.size() + " outputs, received " + (weights == null ? "none" : weights.length));
         }
         float[] w = new float[weights.length];
@@ -59,7 +59,7 @@ public final class ModelLoss {
         Set<String> seen = new HashSet<>();
         for (int o = 0; o < outputs.size(); o++) {
             if (!(weights[o] >= 0) || Double.isInfinite(weights[o])) {
-                throw new IllegalArgumentException("compile: expected finite loss weights >= 0, received " + weights[o]
+                throw new IllegalArgumentException("expected finite loss weights >= 0, received " + weights[o]
                         + " for output " + (o + 1));
             }
             w[o] = (float) weights[o];
@@ -68,10 +68,15 @@ public final class ModelLoss {
             String name = out.layer() == null ? "output_" + (o + 1) : out.layer().name();
             names.add(seen.add(name) ? name : name + "_" + (o + 1));
             if (outputs.size() > 1) {
-                if (!graph.consumers(out).isEmpty() || outputs.indexOf(out) != o) {
-                    throw new IllegalArgumentException("compile: output " + (o + 1) + " (" + name + ") is also read by "
-                            + (outputs.indexOf(out) != o ? "another output" : "a layer of the model")
-                            + "; training takes outputs that nothing else reads");
+                if (outputs.indexOf(out) != o) {
+                    throw new IllegalArgumentException("output " + (o + 1) + " (" + name + ") is the same tensor as "
+                            + "output " + (outputs.indexOf(out) + 1) + "; training takes each output once");
+                }
+                if (!graph.consumers(out).isEmpty()) {
+                    throw new IllegalArgumentException("output " + (o + 1) + " (" + name + ") is also read by "
+                            + graph.consumers(out).stream().map(n -> n.layer().name()).distinct().toList()
+                            + "; training takes outputs that no layer reads (its gradient would come from its loss "
+                            + "alone)");
                 }
             }
         }

@@ -62,7 +62,8 @@ public final class Network implements AutoCloseable {
         this.trainingLeftOut = new Activation.Kind[outputs];
         for (int o = 0; o < outputs; o++) {
             SymbolicTensor out = graph.outputs().get(o);
-            Activation last = out.node() != null ? out.node().layer().activation() : Activation.LINEAR;
+            Activation last = out.node() != null && canLeaveOut(graph, o) ? out.node().layer().activation()
+                    : Activation.LINEAR;
             outputActivations[o] = last.kind() == Activation.Kind.SOFTMAX || last.kind() == Activation.Kind.SIGMOID
                     ? last : null;
             trainingLeftOut[o] = last.kind() == Activation.Kind.SOFTMAX && outputs == 1 ? Activation.Kind.SOFTMAX
@@ -85,6 +86,24 @@ public final class Network implements AutoCloseable {
             throw e;
         }
         this.memory = m;
+    }
+
+    /**
+     * Whether plans may leave output o's last activation to the loss or to predict, which applies it in place after the
+     * forward pass: always for a model of one output; for several, only where no layer reads the output (it would read
+     * the values without the activation), it is listed once, and its layer's inputs are no outputs (an activation layer
+     * left out passes its input through, so both would be the same values).
+     */
+    private static boolean canLeaveOut(Graph graph, int o) {
+        List<SymbolicTensor> outputs = graph.outputs();
+        if (outputs.size() == 1) {
+            return true;
+        }
+        SymbolicTensor out = outputs.get(o);
+        if (outputs.indexOf(out) != outputs.lastIndexOf(out) || !graph.consumers(out).isEmpty()) {
+            return false;
+        }
+        return out.node().inputs().stream().noneMatch(outputs::contains);
     }
 
     /**

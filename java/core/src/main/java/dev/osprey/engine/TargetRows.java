@@ -110,7 +110,14 @@ public final class TargetRows {
         int labelOffset = 0;
         int outOffset = 0;
         for (int o = 0; o < outputs.length; o++) {
-            losses.get(o).targets(labels, labelOffset, stride, count, outputs[o], out, outOffset, width);
+            try {
+                losses.get(o).targets(labels, labelOffset, stride, count, outputs[o], out, outOffset, width);
+            } catch (IllegalArgumentException e) {
+                if (outputs.length == 1) {
+                    throw e;
+                }
+                throw new IllegalArgumentException("labels of output " + (o + 1) + ": " + e.getMessage(), e);
+            }
             if (weighted) {
                 writeWeights(labels, count, stride, labelOffset, out, outOffset + outputs[o], width, o);
             }

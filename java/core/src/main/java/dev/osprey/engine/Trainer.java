@@ -212,14 +212,6 @@ public final class Trainer implements Training {
         return updater.iterations() + (updater instanceof LossScaler scaler ? scaler.skippedSteps() : 0);
     }
 
-    /** Multiplies the loss gradient by the updater's loss scale, when it has one (dynamic loss scaling). */
-    public static void scaleLossGradient(Backend backend, Optimizer.Updater updater, Tensor outputGradient) {
-        float scale = updater.lossScale();
-        if (scale != 1f) {
-            backend.scale(outputGradient, scale, 0f, outputGradient);
-        }
-    }
-
     // ---- where batches come from -------------------------------------------------------------------------
 
     /** Fills each batch's plan with inputs and targets. */

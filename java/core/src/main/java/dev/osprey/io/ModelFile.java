@@ -43,8 +43,14 @@ import java.util.zip.ZipOutputStream;
 public final class ModelFile {
     /** The "format" field of every model.json: what marks a zip as an Osprey model. */
     public static final String FORMAT = "osprey-model";
-    /** The format version written; versions 1 and 2 are read. */
-    public static final int VERSION = 2;
+    /**
+     * The newest format version, read with 1 and 2: version 3 adds a loss per output (compile's "losses" and
+     * "loss_weights"), and only files of such models are written as 3, so that older readers refuse them by version
+     * while they still read every other file.
+     */
+    public static final int VERSION = 3;
+    /** The version written for a model compiled with one loss (or not compiled). */
+    static final int ONE_LOSS_VERSION = 2;
     private static final String MODEL_JSON = "model.json";
     private static final String WEIGHTS = "weights.safetensors";
     private static final long MAX_ENTRY_BYTES = Integer.MAX_VALUE - 8; // the largest Java array
@@ -87,7 +93,7 @@ public final class ModelFile {
     private static Entries entries(Model model) {
         Map<String, Object> doc = new LinkedHashMap<>();
         doc.put("format", FORMAT);
-        doc.put("version", VERSION);
+        doc.put("version", model.losses().size() > 1 ? VERSION : ONE_LOSS_VERSION);
         doc.put("model", GraphConfig.write(model));
         doc.put("class_names", model.classNames());
         if (model.preprocessing() != null) {
@@ -252,8 +258,8 @@ public final class ModelFile {
             throw new ModelFormatException(path + ": expected a format version, received " + doc.get("version"));
         }
         long version = v.longValue();
-        if (version != 1 && version != VERSION) {
-            throw new ModelFormatException(path + ": expected model format version 1 or " + VERSION + ", received "
+        if (version < 1 || version > VERSION) {
+            throw new ModelFormatException(path + ": expected model format version 1 to " + VERSION + ", received "
                     + version + " (written by a newer Osprey?)");
         }
         Model model = version == 1 ? versionOneModel(doc) : GraphConfig.read(asMap(doc.get("model"), "model"));

@@ -126,13 +126,15 @@ class GradientArenaTest {
             for (int pass = 0; pass < 2; pass++) {
                 backend.copyIn(Seeded.images(batch, input, 7 + pass), 0, plan.input(0));
                 plan.forward(1 + pass);
-                Tensor dLogits = plan.outputGradient();
-                float[] g = new float[(int) dLogits.size()];
                 java.util.Random r = new java.util.Random(3 + pass);
-                for (int i = 0; i < g.length; i++) {
-                    g[i] = (float) r.nextGaussian() / batch;
+                for (int o = 0; o < network.graph().outputs().size(); o++) { // each output's loss gradient
+                    Tensor dOutput = plan.outputGradient(o);
+                    float[] g = new float[(int) dOutput.size()];
+                    for (int i = 0; i < g.length; i++) {
+                        g[i] = (float) r.nextGaussian() / batch;
+                    }
+                    backend.copyIn(g, 0, dOutput);
                 }
-                backend.copyIn(g, 0, dLogits);
                 plan.backward();
             }
             bytes[0] = plan.bytes();
@@ -175,6 +177,25 @@ class GradientArenaTest {
         return new Model(in, logits);
     }
 
+    /**
+     * A model of three outputs on a shared trunk: a convolution tower's output, a classifier head and a head on a
+     * shortcut, so that trunk values get gradients from several outputs, summed where their readers meet.
+     */
+    private static Model threeOutputs(Shape input) {
+        Input in = Input.shape(input.dim(0), input.dim(1), input.dim(2));
+        SymbolicTensor a = new Conv2D(8, 3).padding(dev.osprey.Padding.SAME).apply(in);
+        SymbolicTensor b = new Conv2D(8, 3, dev.osprey.Activation.RELU).padding(dev.osprey.Padding.SAME).apply(a);
+        SymbolicTensor c = new Conv2D(8, 3).padding(dev.osprey.Padding.SAME).apply(b);
+        SymbolicTensor d = new Conv2D(8, 3).padding(dev.osprey.Padding.SAME).apply(c);
+        SymbolicTensor e = new Conv2D(8, 3).padding(dev.osprey.Padding.SAME).apply(d);
+        SymbolicTensor sum = new ReLU().apply(new Add().apply(a, e));
+        SymbolicTensor pooled = new dev.osprey.layers.GlobalAveragePooling2D().apply(sum);
+        SymbolicTensor classes = new Dense(10).apply(new Dense(16, dev.osprey.Activation.RELU).apply(pooled));
+        SymbolicTensor box = new Dense(4).apply(pooled);
+        SymbolicTensor shortcut = new Dense(3).apply(new Flatten().apply(new MaxPooling2D(2, 2).apply(b)));
+        return new Model(List.of(in), List.of(classes, box, shortcut));
+    }
+
     @Test
     void trainingPassesWithTheArenaGiveTheGradientsOfATensorPerGradient() {
         compareOn(cpu(), dev.osprey.Precision.FP32);
@@ -195,12 +216,14 @@ class GradientArenaTest {
         models.put("mobilenetv2", Shape.of(32, 32, 3));
         models.put("tutorial", Shape.of(28, 28, 1));
         models.put("functional", Shape.of(32, 30, 3));
+        models.put("three outputs", Shape.of(12, 12, 3));
         for (Map.Entry<String, Shape> e : models.entrySet()) {
             Shape input = e.getValue();
             Model model = switch (e.getKey()) {
                 case "resnet14" -> Models.resNet(14, input, 10);
                 case "mobilenetv2" -> Models.mobileNetV2(0.35, input, 10);
                 case "tutorial" -> Models.tutorialCnn();
+                case "three outputs" -> threeOutputs(input);
                 default -> functional(input);
             };
             Graph graph = new Graph(model.inputs(), model.outputs());
