@@ -42,6 +42,11 @@ public final class InputsSideBySide implements BatchSource {
         this.rowSize = Math.toIntExact(size);
     }
 
+    /** The source of the first input's rows and of the labels. */
+    BatchSource first() {
+        return first;
+    }
+
     /** The arrays of the inputs after the first, in order. */
     List<NDArray> arrays() {
         return more;

@@ -496,8 +496,9 @@ public class Model implements AutoCloseable {
     private void checkOutputMatchesLoss() {
         int outputs = graph.outputs().size();
         if (outputLosses == null && outputs != 1) {
-            throw new IllegalArgumentException("compile: this model has " + outputs + " outputs; expected one loss per "
-                    + "output: compile(optimizer, List.of(loss1, loss2, ...), metrics)");
+            throw new IllegalArgumentException("compile: expected one loss per output (the model has " + outputs
+                    + " outputs), received one loss (" + loss + "): compile(optimizer, List.of(loss1, loss2, ...), "
+                    + "metrics)");
         }
         dev.osprey.engine.ModelLoss losses;
         try {
@@ -545,12 +546,14 @@ public class Model implements AutoCloseable {
         List<Loss> perOutput = outputLosses;
         int outputs = g != null ? g.outputs().size() : perOutput != null ? perOutput.size() : 1;
         if (outputs != 1 || perOutput != null) {
-            throw new IllegalArgumentException(what + ": this model has " + outputs + " outputs; expected one "
-                    + "label array per output, in the model's output order: " + instead);
+            throw new IllegalArgumentException(what + ": expected a model of one output for one array of labels, "
+                    + "received a model " + (g != null ? "of " + outputs + " outputs" : "compiled with "
+                    + outputs + " losses") + " (" + instead + ")");
         }
     }
 
-    private static final String FIT_PER_OUTPUT = "fit(List.of(x, ...), List.of(y1, y2, ...), options)";
+    private static final String FIT_PER_OUTPUT = "pass one label array per output, in the model's output order: "
+            + "fit(List.of(x, ...), List.of(y1, y2, ...), options)";
 
     /**
      * One label array per model output, each checked against its output's loss (as many samples as rows), laid side
@@ -709,6 +712,9 @@ public class Model implements AutoCloseable {
      */
     private void checkLabelsPerOutput(BatchSource source, String what) {
         synchronized (this) {
+            if (source instanceof InputsSideBySide inputs) { // several inputs' rows beside the labels' source
+                source = inputs.first();
+            }
             if (source == null) {
                 return;
             }
@@ -944,8 +950,8 @@ public class Model implements AutoCloseable {
                 if (options.validationLabels != null) {
                     valY = packLabels("fit validation data", options.validationLabels, valX.rows());
                 } else if (valX != null) {
-                    requireOneOutput("fit validation data",
-                            "FitOptions.validationData(List.of(x, ...), List.of(y1, y2, ...))");
+                    requireOneOutput("fit validation data", "pass one label array per output: "
+                            + "FitOptions.validationData(List.of(x, ...), List.of(y1, y2, ...))");
                 }
                 if (options.validationSplit > 0 && valX == null) {
                     int split = (int) Math.round(x.rows() * (1 - options.validationSplit));
@@ -1000,7 +1006,8 @@ public class Model implements AutoCloseable {
      */
     public Map<String, Double> trainOnBatch(NDArray x, NDArray y, float[] sampleWeight) {
         requireOneInput("trainOnBatch");
-        requireOneOutput("trainOnBatch", "trainOnBatch(List.of(x, ...), List.of(y1, y2, ...), sampleWeight)");
+        requireOneOutput("trainOnBatch", "pass one label array per output: "
+                + "trainOnBatch(List.of(x, ...), List.of(y1, y2, ...), sampleWeight)");
         return trainOnBatch(x, y, sampleWeight, null);
     }
 
@@ -1009,7 +1016,8 @@ public class Model implements AutoCloseable {
      * model's input order (Keras' {@code train_on_batch([xa, xb], y)}); sampleWeight may be null.
      */
     public Map<String, Double> trainOnBatch(List<NDArray> inputs, NDArray y, float[] sampleWeight) {
-        requireOneOutput("trainOnBatch", "trainOnBatch(List.of(x, ...), List.of(y1, y2, ...), sampleWeight)");
+        requireOneOutput("trainOnBatch", "pass one label array per output: "
+                + "trainOnBatch(List.of(x, ...), List.of(y1, y2, ...), sampleWeight)");
         boolean outermost = beginTraining(); // refused before copying the batch, where another thread trains
         try {
             return trainOnBatch(packRows("trainOnBatch", inputs), y, sampleWeight, null);
@@ -1045,13 +1053,16 @@ public class Model implements AutoCloseable {
      */
     public LayerProfile profileTraining(NDArray x, NDArray y, int steps) {
         requireOneInput("profileTraining");
-        requireOneOutput("profileTraining", "profileTraining takes models of one output (time trainOnBatch(List, List, null) for several)");
+        requireOneOutput("profileTraining", "profileTraining takes models of one output; time "
+                + "trainOnBatch(List, List, null) for several");
         return profileTrainingRows(x, y, steps);
     }
 
     /** {@link #profileTraining(NDArray, NDArray, int)} for a model of several inputs: one array per input, in order. */
     public LayerProfile profileTraining(List<NDArray> inputs, NDArray y, int steps) {
-        requireOneOutput("profileTraining", "profileTraining takes models of one output (time trainOnBatch(List, List, null) for several)");
+        refuseWhileTraining("profileTraining"); // before packRows, which would wait for another thread's fit
+        requireOneOutput("profileTraining", "profileTraining takes models of one output; time "
+                + "trainOnBatch(List, List, null) for several");
         return profileTrainingRows(packRows("profileTraining", inputs), y, steps);
     }
 
@@ -1140,8 +1151,8 @@ public class Model implements AutoCloseable {
     /** {@link #testOnBatch(NDArray, NDArray)} for a model of several outputs: one array per input and per output. */
     public Map<String, Double> testOnBatch(List<NDArray> inputs, List<NDArray> labels) {
         refuseWhileTraining("testOnBatch");
+        NDArray x = packRows("testOnBatch", inputs);
         synchronized (this) { // the labels are checked against the losses they are evaluated with
-            NDArray x = packRows("testOnBatch", inputs);
             return evaluateRows(x, packLabels("testOnBatch", labels, x.rows()), Math.max(1, x.rows()));
         }
     }
@@ -1149,7 +1160,8 @@ public class Model implements AutoCloseable {
     /** {@link #testOnBatch(NDArray, NDArray)} for a model of several inputs: one array per input, in order. */
     public Map<String, Double> testOnBatch(List<NDArray> inputs, NDArray y) {
         refuseWhileTraining("testOnBatch");
-        requireOneOutput("testOnBatch", "testOnBatch(List.of(x, ...), List.of(y1, y2, ...))");
+        requireOneOutput("testOnBatch", "pass one label array per output: "
+                + "testOnBatch(List.of(x, ...), List.of(y1, y2, ...))");
         NDArray x = packRows("testOnBatch", inputs);
         return evaluateRows(x, y, Math.max(1, x.rows()));
     }
@@ -1250,14 +1262,16 @@ public class Model implements AutoCloseable {
     /** {@link #evaluate(NDArray, NDArray)} in batches of this size. */
     public Map<String, Double> evaluate(NDArray x, NDArray y, int batchSize) {
         requireOneInput("evaluate");
-        requireOneOutput("evaluate", "evaluate(List.of(x, ...), List.of(y1, y2, ...), batchSize)");
+        requireOneOutput("evaluate", "pass one label array per output: "
+                + "evaluate(List.of(x, ...), List.of(y1, y2, ...), batchSize)");
         return evaluateRows(x, y, batchSize);
     }
 
     /** {@link #evaluate(NDArray, NDArray, int)} for a model of several inputs: one array per input, in order. */
     public Map<String, Double> evaluate(List<NDArray> inputs, NDArray y, int batchSize) {
         refuseWhileTraining("evaluate");
-        requireOneOutput("evaluate", "evaluate(List.of(x, ...), List.of(y1, y2, ...), batchSize)");
+        requireOneOutput("evaluate", "pass one label array per output: "
+                + "evaluate(List.of(x, ...), List.of(y1, y2, ...), batchSize)");
         return evaluateRows(packRows("evaluate", inputs), y, batchSize);
     }
 
@@ -1268,8 +1282,8 @@ public class Model implements AutoCloseable {
      */
     public Map<String, Double> evaluate(List<NDArray> inputs, List<NDArray> labels, int batchSize) {
         refuseWhileTraining("evaluate");
+        NDArray x = packRows("evaluate", inputs);
         synchronized (this) { // the labels are checked against the losses they are evaluated with
-            NDArray x = packRows("evaluate", inputs);
             return evaluateRows(x, packLabels("evaluate", labels, x.rows()), batchSize);
         }
     }

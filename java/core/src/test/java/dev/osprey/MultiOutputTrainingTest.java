@@ -341,9 +341,10 @@ class MultiOutputTrainingTest {
     }
 
     /**
-     * predict on models of several outputs whose outputs are read by a layer, are the same tensor as another, or are
-     * an activation's input and output: every output is what the model computes (its last softmax applied once, a
-     * reader given the probabilities), as a model of that output alone predicts it.
+     * predict on models of several outputs whose outputs are read by a layer, are the same tensor as another, are an
+     * activation's input and output, or are two activations and a view of one tensor (an activation left out passes
+     * its input on): every output is what the model computes (its last softmax applied once, a reader given the
+     * probabilities), as a model of that output alone predicts it.
      */
     @Test
     void outputsThatOtherLayersOrOutputsShareAreAllPredictedRight() {
@@ -354,11 +355,16 @@ class MultiOutputTrainingTest {
         SymbolicTensor confidence = new Dense(1).apply(probs);
         SymbolicTensor logits = new Dense(3).apply(in);
         SymbolicTensor softmax = new dev.osprey.layers.Softmax().apply(logits);
-        try (Model all = new Model(List.of(in), List.of(probs, confidence, probs, logits, softmax)).device(Device.cpu())
-                .seed(3)) {
+        SymbolicTensor shared = new Dense(3).apply(in);
+        SymbolicTensor sharedSoftmax = new dev.osprey.layers.Softmax().apply(shared);
+        SymbolicTensor sharedSigmoid = new dev.osprey.layers.Activation(Activation.SIGMOID).apply(shared);
+        SymbolicTensor sharedView = new dev.osprey.layers.Reshape(3, 1).apply(shared);
+        List<SymbolicTensor> outputs = List.of(probs, confidence, probs, logits, softmax, sharedSoftmax, sharedSigmoid,
+                sharedView);
+        try (Model all = new Model(List.of(in), outputs).device(Device.cpu()).seed(3)) {
             List<NDArray> p = all.predict(List.of(x), 5);
             int output = 0;
-            for (SymbolicTensor t : List.of(probs, confidence, probs, logits, softmax)) {
+            for (SymbolicTensor t : outputs) {
                 try (Model alone = new Model(in, t).device(Device.cpu())) {
                     alone.build();
                     copyWeightsByName(all, alone);
@@ -446,6 +452,40 @@ class MultiOutputTrainingTest {
     }
 
     /**
+     * Two heads on one tensor, a softmax layer trained with the cross-entropy (which applies the softmax itself) and a
+     * sigmoid layer trained with the squared error (which takes the sigmoid's output): evaluate's figures are those of
+     * predict's outputs, though the softmax layer passes the shared tensor on in its plans.
+     */
+    @Test
+    void headsOnOneTensorEvaluateAsPredictSaysTheyShould() {
+        Random r = new Random(30);
+        NDArray x = random(r, 12, FEATURES);
+        Input in = Input.shape(FEATURES);
+        SymbolicTensor shared = new Dense(3).apply(in);
+        SymbolicTensor kind = new dev.osprey.layers.Softmax().name("kind").apply(shared);
+        SymbolicTensor gate = new dev.osprey.layers.Activation(Activation.SIGMOID).name("gate").apply(shared);
+        NDArray gates = new NDArray(new float[12 * 3], 12, 3);
+        for (int i = 0; i < gates.data().length; i++) {
+            gates.data()[i] = (i % 3) * 0.4f;
+        }
+        try (Model m = new Model(List.of(in), List.of(kind, gate)).device(Device.cpu()).seed(3)) {
+            m.compile(new Adam(), List.of(Loss.sparseCategoricalCrossentropy(), Loss.meanSquaredError()));
+            Map<String, Double> e = m.evaluate(List.of(x), List.of(classes(x), gates), 12);
+            List<NDArray> p = m.predict(List.of(x), 12);
+            double crossEntropy = 0, squared = 0;
+            for (int i = 0; i < 12; i++) {
+                crossEntropy -= Math.log(p.get(0).data()[i * 3 + (int) classes(x).data()[i]]);
+                for (int k = 0; k < 3; k++) {
+                    double d = p.get(1).data()[i * 3 + k] - gates.data()[i * 3 + k];
+                    squared += d * d / 3;
+                }
+            }
+            assertEquals(crossEntropy / 12, e.get("kind_loss"), 1e-5);
+            assertEquals(squared / 12, e.get("gate_loss"), 1e-5);
+        }
+    }
+
+    /**
      * A model of several outputs saved and loaded keeps its losses and their weights, and trains on as the model it was
      * saved from does.
      */
@@ -471,6 +511,148 @@ class MultiOutputTrainingTest {
         }
     }
 
+    /**
+     * A model of one output compiled with a list of one loss trains exactly as with the loss itself, reports one loss
+     * of weight 1, refuses another weight, and is saved in the format of one loss (version 2); a model of several
+     * losses is saved as version 3.
+     */
+    @Test
+    void aListOfOneLossIsTheLossItself(@TempDir Path dir) throws java.io.IOException {
+        Random r = new Random(31);
+        NDArray x = random(r, N, FEATURES);
+        Map<String, History> runs = new HashMap<>();
+        for (String how : new String[] {"loss", "list"}) {
+            try (Model m = trunkAndKind().device(Device.cpu()).seed(3)) {
+                if (how.equals("loss")) {
+                    m.compile(new Adam(0.01), Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY);
+                } else {
+                    m.compile(new Adam(0.01), List.of(Loss.sparseCategoricalCrossentropy()), Metric.ACCURACY);
+                }
+                assertEquals(List.of(Loss.sparseCategoricalCrossentropy().toString()),
+                        m.losses().stream().map(Loss::toString).toList());
+                assertEquals(List.of(1.0), m.lossWeights());
+                runs.put(how, m.fit(x, classes(x), options(new String[] {"cpu"})));
+                String weighted = assertThrows(IllegalArgumentException.class, () -> m.compile(new Adam(),
+                        List.of(Loss.sparseCategoricalCrossentropy()), List.of(0.5))).getMessage();
+                assertTrue(weighted.contains("expected a loss weight of 1") && weighted.contains("received 0.5"),
+                        weighted);
+                m.save(dir.resolve(how + ".osprey"));
+                assertEquals(2, savedVersion(dir.resolve(how + ".osprey")));
+            }
+        }
+        assertEquals(runs.get("loss").history(), runs.get("list").history());
+        try (Model two = sharedTrunk().device(Device.cpu())) {
+            two.compile(new Adam(), List.of(Loss.sparseCategoricalCrossentropy(), Loss.meanSquaredError()));
+            two.build();
+            two.save(dir.resolve("two.osprey"));
+            assertEquals(3, savedVersion(dir.resolve("two.osprey")));
+        }
+    }
+
+    /** The format version in a model file's model.json. */
+    private static int savedVersion(Path file) throws java.io.IOException {
+        try (java.util.zip.ZipFile zip = new java.util.zip.ZipFile(file.toFile())) {
+            String json = new String(zip.getInputStream(zip.getEntry("model.json")).readAllBytes(),
+                    java.nio.charset.StandardCharsets.UTF_8);
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"version\"\\s*:\\s*(\\d+)").matcher(json);
+            assertTrue(m.find(), json);
+            return Integer.parseInt(m.group(1));
+        }
+    }
+
+    /**
+     * A model of two inputs and two outputs trains from a source of both inputs' rows and both outputs' labels
+     * ({@link BatchSource#labelsSideBySide} around {@link BatchSource#sideBySide}, or the other way round) as from the
+     * arrays, bit for bit.
+     */
+    @Test
+    void aSourceOfSeveralInputsAndOutputsTrainsAsTheArraysDo() {
+        Random r = new Random(32);
+        NDArray x = random(r, N, FEATURES), extra = random(r, N, 2);
+        Input in = Input.shape(FEATURES).name("x");
+        Input side = Input.shape(2).name("side");
+        SymbolicTensor hidden = new Dense(8, Activation.RELU).name("trunk").apply(
+                new dev.osprey.layers.Concatenate().apply(in, side));
+        java.util.function.Supplier<Model> model = () -> new Model(List.of(in, side), List.of(
+                new Dense(3, Activation.SOFTMAX).name("kind").apply(hidden), new Dense(2).name("box").apply(hidden)));
+        Map<String, History> runs = new java.util.LinkedHashMap<>();
+        for (String how : new String[] {"arrays", "labels around inputs", "inputs around labels"}) {
+            try (Model m = model.get().device(Device.cpu()).seed(3)) {
+                m.compile(new Adam(0.01), List.of(Loss.sparseCategoricalCrossentropy(), Loss.meanSquaredError()),
+                        List.of(1.0, 0.5), Metric.ACCURACY);
+                FitOptions options = options(new String[] {"cpu"});
+                runs.put(how, switch (how) {
+                    case "arrays" -> m.fit(List.of(x, extra), List.of(classes(x), boxes(x)), options);
+                    case "labels around inputs" -> m.fit(BatchSource.labelsSideBySide(BatchSource.sideBySide(
+                            new ArrayBatchSource(x, classes(x)), extra), boxes(x)), null, options);
+                    default -> m.fit(BatchSource.sideBySide(BatchSource.labelsSideBySide(
+                            new ArrayBatchSource(x, classes(x)), boxes(x)), extra), null, options);
+                });
+            }
+        }
+        assertEquals(runs.get("arrays").history(), runs.get("labels around inputs").history());
+        assertEquals(runs.get("arrays").history(), runs.get("inputs around labels").history());
+    }
+
+    /**
+     * While one thread fits a model of several outputs, the calls of several outputs from another thread are refused at
+     * once with the reason (none waits for the fit to end).
+     */
+    @Test
+    void callsOfSeveralOutputsFromAnotherThreadDuringFitAreRefusedAtOnce() throws Exception {
+        Random r = new Random(33);
+        NDArray x = random(r, N, FEATURES);
+        List<NDArray> labels = List.of(classes(x), boxes(x));
+        try (Model m = sharedTrunk().device(Device.cpu()).seed(3)) {
+            m.compile(new Adam(), List.of(Loss.sparseCategoricalCrossentropy(), Loss.meanSquaredError()));
+            java.util.concurrent.CountDownLatch inFit = new java.util.concurrent.CountDownLatch(1);
+            java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+            dev.osprey.callbacks.Callback hold = new dev.osprey.callbacks.Callback() {
+                @Override
+                public void onBatchEnd(int batch, dev.osprey.callbacks.Training training) {
+                    if (batch == 0) {
+                        inFit.countDown();
+                        try {
+                            release.await();
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                        }
+                    }
+                }
+            };
+            java.util.concurrent.CompletableFuture<History> fit = java.util.concurrent.CompletableFuture.supplyAsync(
+                    () -> m.fit(List.of(x), labels, FitOptions.defaults().epochs(1).batchSize(16).verbose(false)
+                            .callbacks(hold)));
+            try {
+                assertTrue(inFit.await(60, java.util.concurrent.TimeUnit.SECONDS));
+                List<org.junit.jupiter.api.function.Executable> calls = List.of(
+                        () -> m.fit(List.of(x), labels, FitOptions.defaults().verbose(false)),
+                        () -> m.trainOnBatch(List.of(x), labels, null),
+                        () -> m.evaluate(List.of(x), labels, 16),
+                        () -> m.testOnBatch(List.of(x), labels),
+                        () -> m.fit(BatchSource.labelsSideBySide(new ArrayBatchSource(x, classes(x)), boxes(x)), null,
+                                FitOptions.defaults().verbose(false)),
+                        () -> m.profileTraining(List.of(x), classes(x), 1));
+                // each on a thread of its own, so that one that waited for the fit would show as a timeout here
+                for (org.junit.jupiter.api.function.Executable call : calls) {
+                    Throwable thrown = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                        try {
+                            call.execute();
+                            return null;
+                        } catch (Throwable t) {
+                            return t;
+                        }
+                    }).get(60, java.util.concurrent.TimeUnit.SECONDS);
+                    assertTrue(thrown instanceof IllegalStateException
+                            && thrown.getMessage().contains("the model is training"), String.valueOf(thrown));
+                }
+            } finally {
+                release.countDown();
+            }
+            assertEquals(1, fit.get(60, java.util.concurrent.TimeUnit.SECONDS).epochs());
+        }
+    }
+
     /** Wrong settings and wrong arrays get messages that say what was expected. */
     @Test
     void wrongLossesAndLabelsAreRefusedWithWhatWasExpected() {
@@ -479,7 +661,8 @@ class MultiOutputTrainingTest {
         try (Model m = sharedTrunk().device(Device.cpu())) {
             String one = assertThrows(IllegalArgumentException.class,
                     () -> m.compile(new Adam(), Loss.sparseCategoricalCrossentropy())).getMessage();
-            assertTrue(one.contains("2 outputs") && one.contains("one loss per output"), one);
+            assertTrue(one.contains("2 outputs") && one.contains("one loss per output")
+                    && one.contains("received one loss"), one);
             String count = assertThrows(IllegalArgumentException.class,
                     () -> m.compile(new Adam(), List.of(Loss.meanSquaredError()))).getMessage();
             assertTrue(count.contains("2 outputs"), count);
@@ -496,10 +679,11 @@ class MultiOutputTrainingTest {
 
             m.compile(new Adam(), List.of(Loss.sparseCategoricalCrossentropy(), Loss.meanSquaredError()));
             String single = assertThrows(IllegalArgumentException.class, () -> m.fit(x, classes(x))).getMessage();
-            assertTrue(single.contains("2 outputs") && single.contains("one label array per output"), single);
+            assertTrue(single.contains("received a model of 2 outputs") && single.contains("one label array per output"),
+                    single);
             String labels = assertThrows(IllegalArgumentException.class,
                     () -> m.fit(List.of(x), List.of(classes(x)), FitOptions.defaults())).getMessage();
-            assertTrue(labels.contains("expected 2 label arrays"), labels);
+            assertTrue(labels.contains("expected 2 label arrays") && labels.contains("received 1"), labels);
             String width = assertThrows(IllegalArgumentException.class,
                     () -> m.fit(List.of(x), List.of(classes(x), classes(x)), FitOptions.defaults())).getMessage();
             assertTrue(width.contains("output 2 (box)") && width.contains("rows of 1"), width);
@@ -518,7 +702,8 @@ class MultiOutputTrainingTest {
         try (Model readOutput = new Model(List.of(in), List.of(a, sum)).device(Device.cpu())) {
             String read = assertThrows(IllegalArgumentException.class, () -> readOutput.compile(new Adam(),
                     List.of(Loss.meanSquaredError(), Loss.meanSquaredError()))).getMessage();
-            assertTrue(read.contains("output 1 (a) is also read by [add]"), read);
+            assertTrue(read.contains("expected outputs that no layer reads") && read.contains("received output 1 (a) "
+                    + "read by [add]"), read);
         }
     }
 }

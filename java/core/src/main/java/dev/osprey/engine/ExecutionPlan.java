@@ -66,6 +66,7 @@ public final class ExecutionPlan implements AutoCloseable {
     private final Tensor[] packedTargets = new Tensor[2];
     private int packedFilled = -1;
     private final List<List<Tensor>> targetParts = new ArrayList<>(java.util.Arrays.asList(null, null));
+    private Tensor[] activatedOutputs;        // several outputs: where an activation left out is applied (first use)
     private final List<Fold> folds = new ArrayList<>();
     /** Optimized inference plans: weights kept in the layouts the backend's inference ops read, refreshed with folds. */
     private final boolean prepareWeights;
@@ -1195,6 +1196,24 @@ public final class ExecutionPlan implements AutoCloseable {
     /** Output i after {@link #forward}: (batch, output shape...); logits when the plan leaves out the softmax. */
     public Tensor output(int i) {
         return values[ids.get(graph.outputs().get(i))];
+    }
+
+    /**
+     * Where the caller applies an activation this plan left out of output o, after the forward pass: the output itself
+     * for a model of one output; for several, a tensor of the output's shape of its own (made on first use), since
+     * outputs may share storage (an activation layer left out passes its input on, which may be another output).
+     */
+    public Tensor activatedOutput(int o) {
+        if (graph.outputs().size() == 1) {
+            return output(0);
+        }
+        if (activatedOutputs == null) {
+            activatedOutputs = new Tensor[graph.outputs().size()];
+        }
+        if (activatedOutputs[o] == null) {
+            activatedOutputs[o] = memory.allocate(graph.outputs().get(o).shape().withBatch(batch));
+        }
+        return activatedOutputs[o];
     }
 
     /** (batch, outputs) targets of the single-output loss, for the caller to fill. */

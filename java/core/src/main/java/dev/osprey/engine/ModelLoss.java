@@ -23,11 +23,11 @@ import java.util.Set;
  */
 public final class ModelLoss {
     private final List<Loss> losses;
-    private final float[] weights;
+    private final double[] weights;
     private final int[] widths;
     private final List<String> names;
 
-    private ModelLoss(List<Loss> losses, float[] weights, int[] widths, List<String> names) {
+    private ModelLoss(List<Loss> losses, double[] weights, int[] widths, List<String> names) {
         this.losses = List.copyOf(losses);
         this.weights = weights;
         this.widths = widths;
@@ -53,7 +53,7 @@ public final class ModelLoss {
             throw new IllegalArgumentException("expected one loss weight for each of the model's "
                     + outputs.size() + " outputs, received " + (weights == null ? "none" : weights.length));
         }
-        float[] w = new float[weights.length];
+        double[] w = weights.clone();
         int[] widths = new int[outputs.size()];
         List<String> names = new ArrayList<>();
         Set<String> seen = new HashSet<>();
@@ -62,21 +62,24 @@ public final class ModelLoss {
                 throw new IllegalArgumentException("expected finite loss weights >= 0, received " + weights[o]
                         + " for output " + (o + 1));
             }
-            w[o] = (float) weights[o];
             SymbolicTensor out = outputs.get(o);
             widths[o] = out.shape().size();
             String name = out.layer() == null ? "output_" + (o + 1) : out.layer().name();
-            names.add(seen.add(name) ? name : name + "_" + (o + 1));
+            String unique = name;
+            for (int k = o + 1; !seen.add(unique); k++) { // an output of a layer called twice: name_2, ...
+                unique = name + "_" + k;
+            }
+            names.add(unique);
             if (outputs.size() > 1) {
                 if (outputs.indexOf(out) != o) {
-                    throw new IllegalArgumentException("output " + (o + 1) + " (" + name + ") is the same tensor as "
-                            + "output " + (outputs.indexOf(out) + 1) + "; training takes each output once");
+                    throw new IllegalArgumentException("expected each output once for training, received output "
+                            + (o + 1) + " (" + name + ") the same tensor as output " + (outputs.indexOf(out) + 1));
                 }
                 if (!graph.consumers(out).isEmpty()) {
-                    throw new IllegalArgumentException("output " + (o + 1) + " (" + name + ") is also read by "
-                            + graph.consumers(out).stream().map(n -> n.layer().name()).distinct().toList()
-                            + "; training takes outputs that no layer reads (its gradient would come from its loss "
-                            + "alone)");
+                    throw new IllegalArgumentException("expected outputs that no layer reads for training (each "
+                            + "output's gradient comes from its loss alone), received output " + (o + 1) + " (" + name
+                            + ") read by " + graph.consumers(out).stream().map(n -> n.layer().name()).distinct()
+                            .toList());
                 }
             }
         }
@@ -148,7 +151,7 @@ public final class ModelLoss {
         if (losses.size() == 1) {
             Tensor targets = plan.targets(parts[0]);
             backend.loss(losses.get(0).kind(), plan.output(0), targets, plan.outputGradient(0), stats[0]);
-            scale(backend, plan.outputGradient(0), weights[0] * lossScale);
+            scale(backend, plan.outputGradient(0), (float) weights[0] * lossScale);
             if (counts != null) {
                 backend.classificationCounts(plan.output(0), losses.get(0).appliedActivation(), targets, Metric.TOP_K,
                         counts);
@@ -158,29 +161,29 @@ public final class ModelLoss {
         List<Tensor> targets = plan.targetParts(parts);
         for (int o = 0; o < losses.size(); o++) {
             backend.loss(losses.get(o).kind(), plan.output(o), targets.get(o), plan.outputGradient(o), stats[o]);
-            scale(backend, plan.outputGradient(o), weights[o] * lossScale);
+            scale(backend, plan.outputGradient(o), (float) weights[o] * lossScale);
         }
     }
 
     /**
      * evaluate's losses, on the backend's thread after an inference plan's forward pass (targets as for
-     * {@link #train}): each output's loss op into its statistics, the outputs in apply (per output, not null) having had that activation applied already. With counts
-     * (a model of one output), adds to the classification counts.
+     * {@link #train}): each output's loss op on outputs[o] (the plan's output, or where apply[o], not null, was
+     * applied to it) into its statistics. With counts (a model of one output), adds to the classification counts.
      */
-    public void evaluate(Backend backend, ExecutionPlan plan, int[] parts, Activation[] apply, Tensor[] stats,
-                         Tensor counts) {
+    public void evaluate(Backend backend, ExecutionPlan plan, int[] parts, Tensor[] outputs, Activation[] apply,
+                         Tensor[] stats, Tensor counts) {
         if (losses.size() == 1) {
             Tensor targets = plan.targets(parts[0]);
-            backend.loss(losses.get(0).kind(), plan.output(0), targets, null, stats[0]);
+            backend.loss(losses.get(0).kind(), outputs[0], targets, null, stats[0]);
             if (counts != null) {
-                backend.classificationCounts(plan.output(0), apply[0] != null ? null : losses.get(0).appliedActivation(),
+                backend.classificationCounts(outputs[0], apply[0] != null ? null : losses.get(0).appliedActivation(),
                         targets, Metric.TOP_K, counts);
             }
             return;
         }
         List<Tensor> targets = plan.targetParts(parts);
         for (int o = 0; o < losses.size(); o++) {
-            backend.loss(losses.get(o).kind(), plan.output(o), targets.get(o), null, stats[o]);
+            backend.loss(losses.get(o).kind(), outputs[o], targets.get(o), null, stats[o]);
         }
     }
 

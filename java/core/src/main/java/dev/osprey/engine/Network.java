@@ -89,21 +89,12 @@ public final class Network implements AutoCloseable {
     }
 
     /**
-     * Whether plans may leave output o's last activation to the loss or to predict, which applies it in place after the
-     * forward pass: always for a model of one output; for several, only where no layer reads the output (it would read
-     * the values without the activation), it is listed once, and its layer's inputs are no outputs (an activation layer
-     * left out passes its input through, so both would be the same values).
+     * Whether plans may leave output o's last activation to the loss or to predict, which applies it after the forward
+     * pass (for several outputs, into a tensor of its own: ExecutionPlan.activatedOutput): always for a model of one
+     * output; for several, where no layer reads the output (it would read the values without the activation).
      */
     private static boolean canLeaveOut(Graph graph, int o) {
-        List<SymbolicTensor> outputs = graph.outputs();
-        if (outputs.size() == 1) {
-            return true;
-        }
-        SymbolicTensor out = outputs.get(o);
-        if (outputs.indexOf(out) != outputs.lastIndexOf(out) || !graph.consumers(out).isEmpty()) {
-            return false;
-        }
-        return out.node().inputs().stream().noneMatch(outputs::contains);
+        return graph.outputs().size() == 1 || graph.consumers(graph.outputs().get(o)).isEmpty();
     }
 
     /**
@@ -448,12 +439,15 @@ public final class Network implements AutoCloseable {
         backend.execute(() -> {
             plan.unpackInputs();
             plan.forward(0);
+            Tensor[] outputs = new Tensor[apply.length];
             for (int o = 0; o < apply.length; o++) {
+                outputs[o] = plan.output(o);
                 if (apply[o] != null) {
-                    backend.activationForward(apply[o], plan.output(o), plan.output(o));
+                    outputs[o] = plan.activatedOutput(o);
+                    backend.activationForward(apply[o], plan.output(o), outputs[o]);
                 }
             }
-            loss.evaluate(backend, plan, parts, apply, evalOutputStats, countsTensor);
+            loss.evaluate(backend, plan, parts, outputs, apply, evalOutputStats, countsTensor);
             return null;
         });
     }
@@ -500,7 +494,9 @@ public final class Network implements AutoCloseable {
                 for (int o = 0; o < out.size(); o++) {
                     Tensor result = plan.output(o);
                     if (outputActivations[o] != null) {
-                        backend.activationForward(outputActivations[o], result, result);
+                        Tensor activated = plan.activatedOutput(o);
+                        backend.activationForward(outputActivations[o], result, activated);
+                        result = activated;
                     }
                     backend.copyOut(result, out.get(o), first * graph.outputs().get(o).shape().size());
                 }

@@ -234,6 +234,10 @@ public final class DataParallel implements AutoCloseable {
      * targetWidth values (as the loss op reads them).
      */
     public void load(float[] x, float[] targets, int targetWidth, int count) {
+        if (loss.outputs() != 1) {
+            throw new IllegalArgumentException("data parallel: expected each output's target width for a model of "
+                    + loss.outputs() + " outputs (load(x, targets, parts, count)), received one width " + targetWidth);
+        }
         load(x, targets, new int[] {targetWidth}, count);
     }
 
