@@ -12,8 +12,7 @@ public final class InputsSideBySide implements BatchSource {
     private final BatchSource first;
     private final List<NDArray> more;
     private final List<Shape> parts;
-    private final int rowSize;
-    private float[] rows = new float[0];
+    private final RowsBySample rows;
 
     InputsSideBySide(BatchSource first, List<NDArray> more) { // more: may hold nulls (refused below)
         if (first == null) {
@@ -25,7 +24,6 @@ public final class InputsSideBySide implements BatchSource {
         }
         List<Shape> shapes = new ArrayList<>();
         shapes.add(first.sampleShape());
-        long size = first.sampleShape().size();
         for (int i = 0; i < more.size(); i++) {
             NDArray a = more.get(i);
             if (a == null || a.rows() != first.size()) {
@@ -34,12 +32,11 @@ public final class InputsSideBySide implements BatchSource {
                         + (a == null ? "null" : a.shapeString()));
             }
             shapes.add(a.sampleShape());
-            size += a.rowSize();
         }
         this.first = first;
         this.more = List.copyOf(more);
         this.parts = List.copyOf(shapes);
-        this.rowSize = Math.toIntExact(size);
+        this.rows = new RowsBySample("sideBySide", first.sampleShape().size(), more, first.size());
     }
 
     /** The source of the first input's rows and of the labels. */
@@ -65,7 +62,7 @@ public final class InputsSideBySide implements BatchSource {
     /** The values of one row, the parts side by side: (sum of the parts' sizes). */
     @Override
     public Shape sampleShape() {
-        return Shape.of(rowSize);
+        return Shape.of(rows.rowSize());
     }
 
     @Override
@@ -84,34 +81,7 @@ public final class InputsSideBySide implements BatchSource {
         if (b == null) {
             return null;
         }
-        int[] samples = b.samples();
-        if (samples == null) {
-            throw new IllegalStateException("sideBySide: the first source's batches do not say which samples they "
-                    + "hold (Batch.samples), so the other inputs' rows can't be matched to them");
-        }
-        if (samples.length < b.count()) {
-            throw new IllegalStateException("sideBySide: expected the first source's batch to name its " + b.count()
-                    + " samples, received " + samples.length);
-        }
-        if (rows.length < (long) b.count() * rowSize) {
-            rows = new float[Math.multiplyExact(b.count(), rowSize)];
-        }
-        int firstSize = parts.get(0).size();
-        for (int i = 0; i < b.count(); i++) {
-            int at = i * rowSize;
-            System.arraycopy(b.x(), i * firstSize, rows, at, firstSize);
-            at += firstSize;
-            if (samples[i] < 0 || samples[i] >= first.size()) {
-                throw new IllegalStateException("sideBySide: expected sample indices from 0 to " + (first.size() - 1)
-                        + " in the first source's batch, received " + samples[i]);
-            }
-            for (NDArray a : more) {
-                int size = a.rowSize();
-                System.arraycopy(a.data(), samples[i] * size, rows, at, size);
-                at += size;
-            }
-        }
-        return new Batch(rows, b.labels(), b.count(), samples);
+        return new Batch(rows.join(b.x(), b.count(), b.samples()), b.labels(), b.count(), b.samples());
     }
 
     @Override

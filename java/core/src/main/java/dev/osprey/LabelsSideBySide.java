@@ -10,8 +10,7 @@ import java.util.List;
 public final class LabelsSideBySide implements BatchSource {
     private final BatchSource first;
     private final List<NDArray> more;
-    private final int labelRowSize;
-    private float[] labels = new float[0];
+    private final RowsBySample labels;
 
     LabelsSideBySide(BatchSource first, List<NDArray> more) { // more: may hold nulls (refused below)
         if (first == null) {
@@ -22,7 +21,6 @@ public final class LabelsSideBySide implements BatchSource {
             throw new IllegalArgumentException("labelsSideBySide: expected at least one label array for a further "
                     + "output, received none");
         }
-        long size = first.labelRowSize();
         for (int i = 0; i < more.size(); i++) {
             NDArray a = more.get(i);
             if (a == null || a.rows() != first.size()) {
@@ -30,11 +28,10 @@ public final class LabelsSideBySide implements BatchSource {
                         + " to hold a row for each of the source's " + first.size() + " samples, received "
                         + (a == null ? "null" : a.shapeString()));
             }
-            size += a.rowSize();
         }
         this.first = first;
         this.more = List.copyOf(more);
-        this.labelRowSize = Math.toIntExact(size);
+        this.labels = new RowsBySample("labelsSideBySide", first.labelRowSize(), more, first.size());
     }
 
     /** The source of the samples and of the first output's labels. */
@@ -60,7 +57,7 @@ public final class LabelsSideBySide implements BatchSource {
     /** Every output's label values side by side: the source's, then each array's. */
     @Override
     public int labelRowSize() {
-        return labelRowSize;
+        return labels.rowSize();
     }
 
     @Override
@@ -74,31 +71,7 @@ public final class LabelsSideBySide implements BatchSource {
         if (b == null) {
             return null;
         }
-        int[] samples = b.samples();
-        if (samples == null || samples.length < b.count()) {
-            throw new IllegalStateException("labelsSideBySide: expected the source's batch to name its " + b.count()
-                    + " samples (Batch.samples), so that the other outputs' labels can be matched to them, received "
-                    + (samples == null ? "none" : samples.length));
-        }
-        if (labels.length < (long) b.count() * labelRowSize) {
-            labels = new float[Math.multiplyExact(b.count(), labelRowSize)];
-        }
-        int firstSize = first.labelRowSize();
-        for (int i = 0; i < b.count(); i++) {
-            int at = i * labelRowSize;
-            System.arraycopy(b.labels(), i * firstSize, labels, at, firstSize);
-            at += firstSize;
-            if (samples[i] < 0 || samples[i] >= first.size()) {
-                throw new IllegalStateException("labelsSideBySide: expected sample indices from 0 to "
-                        + (first.size() - 1) + " in the source's batch, received " + samples[i]);
-            }
-            for (NDArray a : more) {
-                int size = a.rowSize();
-                System.arraycopy(a.data(), samples[i] * size, labels, at, size);
-                at += size;
-            }
-        }
-        return new Batch(b.x(), labels, b.count(), samples);
+        return new Batch(b.x(), labels.join(b.labels(), b.count(), b.samples()), b.count(), b.samples());
     }
 
     @Override
