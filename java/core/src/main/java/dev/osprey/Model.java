@@ -191,6 +191,47 @@ public class Model implements AutoCloseable {
         return compile(optimizer, losses.get(0), List.copyOf(losses), weights, metrics);
     }
 
+    /**
+     * Keras' compile with losses and loss weights by output name, {@code compile(loss={"kind": ..., "box": ...},
+     * loss_weights={"box": 0.5})}: an output's name is its layer's name; every output needs a loss, and an output
+     * without a weight weighs 1. lossWeights may be null.
+     */
+    public Model compile(Optimizer optimizer, Map<String, Loss> losses, Map<String, Double> lossWeights,
+                         Metric... metrics) {
+        List<String> names = new ArrayList<>();
+        synchronized (this) {
+            List<SymbolicTensor> outputs = requireGraph("compile").outputs();
+            for (int o = 0; o < outputs.size(); o++) {
+                names.add(outputs.get(o).layer() == null ? "output_" + (o + 1) : outputs.get(o).layer().name());
+            }
+        }
+        if (new java.util.HashSet<>(names).size() != names.size()) {
+            throw new IllegalArgumentException("compile: expected outputs of distinct names for losses by name, "
+                    + "received " + names + " (use compile(optimizer, List, List, metrics))");
+        }
+        Map<String, Double> weights = lossWeights == null ? Map.of() : lossWeights;
+        for (Map<String, ?> byName : List.of(losses == null ? Map.<String, Loss>of() : losses, weights)) {
+            for (String key : byName.keySet()) {
+                if (!names.contains(key)) {
+                    throw new IllegalArgumentException("compile: expected losses and loss weights by the outputs' "
+                            + "names " + names + ", received '" + key + "'");
+                }
+            }
+        }
+        List<Loss> ordered = new ArrayList<>();
+        List<Double> orderedWeights = new ArrayList<>();
+        for (String name : names) {
+            Loss l = losses == null ? null : losses.get(name);
+            if (l == null) {
+                throw new IllegalArgumentException("compile: expected a loss for each of the outputs " + names
+                        + ", received none for '" + name + "'");
+            }
+            ordered.add(l);
+            orderedWeights.add(weights.getOrDefault(name, 1.0));
+        }
+        return compile(optimizer, ordered, orderedWeights, metrics);
+    }
+
     private Model compile(Optimizer optimizer, Loss loss, List<Loss> outputLosses, double[] lossWeights,
                           Metric... metrics) {
         refuseWhileTraining("compile");
@@ -920,6 +961,17 @@ public class Model implements AutoCloseable {
      * of one output, as in Keras. Needs {@link #compile(Optimizer, List, List, Metric...)}.
      */
     public History fit(List<NDArray> inputs, List<NDArray> labels, FitOptions options) {
+        return fitInputsAndLabels(inputs, labels, options);
+    }
+
+    /**
+     * {@link #fit(List, List, FitOptions)} for a model of one input and several outputs, {@code model.fit(x, [ya, yb])}.
+     */
+    public History fit(NDArray x, List<NDArray> labels, FitOptions options) {
+        return fitInputsAndLabels(java.util.Collections.singletonList(x), labels, options);
+    }
+
+    private History fitInputsAndLabels(List<NDArray> inputs, List<NDArray> labels, FitOptions options) {
         boolean outermost = beginTraining(); // refused before copying the data, where another thread trains
         try {
             NDArray x = packRows("fit", inputs);
@@ -1026,6 +1078,11 @@ public class Model implements AutoCloseable {
                 trainer.set(null);
             }
         }
+    }
+
+    /** {@link #trainOnBatch(List, List, float[])} for a model of one input and several outputs. */
+    public Map<String, Double> trainOnBatch(NDArray x, List<NDArray> labels, float[] sampleWeight) {
+        return trainOnBatch(java.util.Collections.singletonList(x), labels, sampleWeight);
     }
 
     /**
@@ -1146,6 +1203,11 @@ public class Model implements AutoCloseable {
     /** Loss and accuracy on one batch, without training (Keras' test_on_batch): evaluate with the batch as one. */
     public Map<String, Double> testOnBatch(NDArray x, NDArray y) {
         return evaluate(x, y, Math.max(1, x.rows()));
+    }
+
+    /** {@link #testOnBatch(List, List)} for a model of one input and several outputs. */
+    public Map<String, Double> testOnBatch(NDArray x, List<NDArray> labels) {
+        return testOnBatch(java.util.Collections.singletonList(x), labels);
     }
 
     /** {@link #testOnBatch(NDArray, NDArray)} for a model of several outputs: one array per input and per output. */
@@ -1273,6 +1335,11 @@ public class Model implements AutoCloseable {
         requireOneOutput("evaluate", "pass one label array per output: "
                 + "evaluate(List.of(x, ...), List.of(y1, y2, ...), batchSize)");
         return evaluateRows(packRows("evaluate", inputs), y, batchSize);
+    }
+
+    /** {@link #evaluate(List, List, int)} for a model of one input and several outputs. */
+    public Map<String, Double> evaluate(NDArray x, List<NDArray> labels, int batchSize) {
+        return evaluate(java.util.Collections.singletonList(x), labels, batchSize);
     }
 
     /**

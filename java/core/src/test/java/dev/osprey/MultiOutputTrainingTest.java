@@ -653,6 +653,46 @@ class MultiOutputTrainingTest {
         }
     }
 
+    /**
+     * Losses and weights by output name (Keras' dicts) train as the lists in output order do, an output without a
+     * weight weighing 1; and a model of one input takes its array without a list (Keras' {@code fit(x, [ya, yb])}).
+     */
+    @Test
+    void lossesByNameAndOneInputWithoutAListTrainAsTheLists() {
+        Random r = new Random(34);
+        NDArray x = random(r, N, FEATURES);
+        List<NDArray> labels = List.of(classes(x), boxes(x));
+        Map<String, History> runs = new HashMap<>();
+        Map<String, Map<String, Double>> evaluated = new HashMap<>();
+        for (String how : new String[] {"lists", "names"}) {
+            try (Model m = sharedTrunk().device(Device.cpu()).seed(3)) {
+                if (how.equals("lists")) {
+                    m.compile(new Adam(0.01), List.of(Loss.sparseCategoricalCrossentropy(), Loss.meanSquaredError()),
+                            List.of(1.0, 0.5), Metric.ACCURACY);
+                    runs.put(how, m.fit(List.of(x), labels, options(new String[] {"cpu"})));
+                    evaluated.put(how, m.evaluate(List.of(x), labels, 16));
+                } else {
+                    m.compile(new Adam(0.01), Map.of("box", Loss.meanSquaredError(), "kind",
+                            Loss.sparseCategoricalCrossentropy()), Map.of("box", 0.5), Metric.ACCURACY);
+                    assertEquals(List.of(1.0, 0.5), m.lossWeights());
+                    runs.put(how, m.fit(x, labels, options(new String[] {"cpu"})));
+                    evaluated.put(how, m.evaluate(x, labels, 16));
+                    assertEquals(evaluated.get(how).keySet(), m.testOnBatch(x, labels).keySet());
+                    assertEquals(evaluated.get(how).keySet(), m.trainOnBatch(x, labels, null).keySet());
+                    String unknown = assertThrows(IllegalArgumentException.class, () -> m.compile(new Adam(),
+                            Map.of("kind", Loss.sparseCategoricalCrossentropy(), "boxes", Loss.meanSquaredError()),
+                            null)).getMessage();
+                    assertTrue(unknown.contains("[kind, box]") && unknown.contains("received 'boxes'"), unknown);
+                    String missing = assertThrows(IllegalArgumentException.class, () -> m.compile(new Adam(),
+                            Map.of("kind", Loss.sparseCategoricalCrossentropy()), null)).getMessage();
+                    assertTrue(missing.contains("received none for 'box'"), missing);
+                }
+            }
+        }
+        assertEquals(runs.get("lists").history(), runs.get("names").history());
+        assertEquals(evaluated.get("lists"), evaluated.get("names"));
+    }
+
     /** Wrong settings and wrong arrays get messages that say what was expected. */
     @Test
     void wrongLossesAndLabelsAreRefusedWithWhatWasExpected() {
