@@ -547,13 +547,6 @@ public class Model implements AutoCloseable {
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("compile: " + e.getMessage(), e);
         }
-        if (outputs > 1) {
-            List<Metric> counted = metrics.stream().filter(Metric::fromCounts).sorted().toList();
-            if (!counted.isEmpty()) {
-                throw new IllegalArgumentException("compile: the metrics " + counted + " take a model of one output, "
-                        + "received " + outputs + " outputs (accuracy and each output's loss are reported)");
-            }
-        }
         for (int o = 0; o < outputs; o++) {
             SymbolicTensor out = graph.outputs().get(o);
             String which = outputs == 1 ? "" : "output " + (o + 1) + " (" + losses.name(o) + "): ";
@@ -1365,17 +1358,15 @@ public class Model implements AutoCloseable {
             ensureBuilt(x, "evaluate");
             checkFinite("evaluate", x);
             validateLabels("evaluate", y, x.rows());
-            int outputs = outputShape().size();
             dev.osprey.engine.ModelLoss losses = modelLoss();
             List<Metric> counted = metrics.stream().filter(Metric::fromCounts).sorted().toList();
-            float[] counts = counted.isEmpty() ? null : new float[dev.osprey.metrics.ClassificationCounts.size(outputs)];
+            float[][] counts = counted.isEmpty() ? null : losses.newCounts();
             double[] r = network.evaluate(new ArrayBatchSource(x, y), batchSize, losses, losses.unweightedRows(),
                     counts);
             Map<String, Double> out = new LinkedHashMap<>();
             losses.putLogs(r, reportsAccuracy(), "", out);
             if (counts != null) {
-                var c = new dev.osprey.metrics.ClassificationCounts(counts, outputs);
-                counted.forEach(m -> out.put(m.kerasName(), c.value(m)));
+                losses.putCounted(counts, counted, "", out);
             }
             return out;
         }

@@ -38,8 +38,9 @@ public final class Network implements AutoCloseable {
     private final Tensor[] evalOutputStats;
     private final Tensor trainPenalties;     // where weight penalties add up: trainStats for one output, else a slot
     private final Tensor evalPenalties;
-    private Tensor trainCounts;        // classification counts (see ClassificationCounts), made on first use
-    private Tensor evalCounts;
+    // per output, its classification counts (see ClassificationCounts) of training and of evaluation, made on first use
+    private final Tensor[] trainCounts;
+    private final Tensor[] evalCounts;
     private int inferenceCapacity = INFERENCE_PLANS;
     private final LinkedHashMap<Integer, ExecutionPlan> trainingPlans = lru(() -> TRAINING_PLANS);
     private final LinkedHashMap<Integer, ExecutionPlan> inferencePlans = lru(() -> this.inferenceCapacity);
@@ -58,6 +59,8 @@ public final class Network implements AutoCloseable {
         this.backend = backend;
         this.parameters = new Parameters(graph, backend);
         int outputs = graph.outputs().size();
+        this.trainCounts = new Tensor[outputs];
+        this.evalCounts = new Tensor[outputs];
         this.outputActivations = new Activation[outputs];
         this.trainingLeftOut = new Activation.Kind[outputs];
         for (int o = 0; o < outputs; o++) {
@@ -195,17 +198,32 @@ public final class Network implements AutoCloseable {
      * need them.
      */
     public Tensor counts(boolean training) {
-        int size = dev.osprey.metrics.ClassificationCounts.size(graph.outputs().get(0).shape().size());
-        if (training) {
-            if (trainCounts == null) {
-                trainCounts = memory.allocate(size);
+        return counts(training, 0);
+    }
+
+    /** {@link #counts(boolean)} of output o. */
+    public Tensor counts(boolean training, int o) {
+        Tensor[] counts = training ? trainCounts : evalCounts;
+        if (counts[o] == null) {
+            counts[o] = memory.allocate(dev.osprey.metrics.ClassificationCounts.size(graph.outputs().get(o).shape()
+                    .size()));
+        }
+        return counts[o];
+    }
+
+    /**
+     * The classification counts each output's loss adds to, of training or of evaluation: for a model of one output,
+     * its counts; for several, those of each output whose loss classifies ({@link ModelLoss#classifies}), null for
+     * the others.
+     */
+    public Tensor[] countsOf(boolean training, ModelLoss loss) {
+        Tensor[] counts = new Tensor[graph.outputs().size()];
+        for (int o = 0; o < counts.length; o++) {
+            if (loss.counted(o)) {
+                counts[o] = counts(training, o);
             }
-            return trainCounts;
         }
-        if (evalCounts == null) {
-            evalCounts = memory.allocate(size);
-        }
-        return evalCounts;
+        return counts;
     }
 
     /**
@@ -385,10 +403,22 @@ public final class Network implements AutoCloseable {
      * a model of one output accumulate on the backend and are read once into it.
      */
     public double[] evaluate(BatchSource data, int batchSize, ModelLoss loss, TargetRows targetRows, float[] counts) {
+        return evaluate(data, batchSize, loss, targetRows, counts == null ? null : new float[][] {counts});
+    }
+
+    /**
+     * As {@link #evaluate(BatchSource, int, ModelLoss, TargetRows, float[])}, with the classification counts of every
+     * output whose loss classifies (see {@link #countsOf}) read into counts[o] (when counts is not null; each sized by
+     * ClassificationCounts.size of its output, null for an output not counted).
+     */
+    public double[] evaluate(BatchSource data, int batchSize, ModelLoss loss, TargetRows targetRows,
+                             float[][] counts) {
         backend.fill(evalStats, 0f);
-        Tensor countsTensor = counts == null ? null : counts(false);
-        if (countsTensor != null) {
-            backend.fill(countsTensor, 0f);
+        Tensor[] countsTensor = counts == null ? null : countsOf(false, loss);
+        for (int o = 0; countsTensor != null && o < countsTensor.length; o++) {
+            if (countsTensor[o] != null) {
+                backend.fill(countsTensor[o], 0f);
+            }
         }
         int n = 0;
         data.startEpoch(0, batchSize, false, 0);
@@ -418,8 +448,10 @@ public final class Network implements AutoCloseable {
         });
         float[] stats = new float[statsSize(graph.outputs().size())];
         backend.copyOut(evalStats, stats, 0);
-        if (countsTensor != null) {
-            backend.copyOut(countsTensor, counts, 0);
+        for (int o = 0; countsTensor != null && o < countsTensor.length; o++) {
+            if (countsTensor[o] != null) {
+                backend.copyOut(countsTensor[o], counts[o], 0);
+            }
         }
         double[] means = new double[stats.length];
         for (int i = 0; i < stats.length; i++) {
@@ -431,7 +463,7 @@ public final class Network implements AutoCloseable {
 
     /** One inference call of evaluate: rows count from first of a batch's inputs and target rows, into the stats. */
     private void evaluateRows(float[] x, float[] hostTargets, int first, int count, int[] parts, int targetWidth,
-                              int rowSize, ModelLoss loss, Activation[] apply, Tensor countsTensor) {
+                              int rowSize, ModelLoss loss, Activation[] apply, Tensor[] countsTensor) {
         ExecutionPlan plan = inferencePlan(count);
         Tensor targets = plan.targets(targetWidth);
         backend.copyIn(x, first * rowSize, plan.packedInput());

@@ -14,7 +14,6 @@ import dev.osprey.backend.Tensor;
 import dev.osprey.callbacks.Callback;
 import dev.osprey.callbacks.ProgressBar;
 import dev.osprey.callbacks.Training;
-import dev.osprey.metrics.ClassificationCounts;
 import dev.osprey.metrics.Metric;
 import dev.osprey.optim.Optimizer;
 import java.util.ArrayList;
@@ -75,10 +74,6 @@ public final class Trainer implements Training {
         this.backend = network.backend();
         this.reportsAccuracy = metrics.contains(Metric.ACCURACY);
         this.counted = metrics.stream().filter(Metric::fromCounts).sorted().toList();
-        if (!counted.isEmpty() && loss.outputs() != 1) {
-            throw new IllegalArgumentException("fit: the metrics " + counted + " take a model of one output, received "
-                    + loss.outputs() + " outputs (accuracy and each output's loss are reported)");
-        }
         this.stats = new float[Network.statsSize(loss.outputs())];
         this.loss = loss;
         this.optimizer = optimizer;
@@ -139,13 +134,10 @@ public final class Trainer implements Training {
             checkFinite(logs.get("loss"), epoch, stepsPerEpoch - 1);
             putCounted(logs);
             if (validation != null) {
-                float[] counts = counted.isEmpty() ? null : new float[ClassificationCounts.size(classes())];
+                float[][] counts = counted.isEmpty() ? null : loss.newCounts();
                 double[] val = network.evaluate(validation, batch, loss, loss.unweightedRows(), counts);
                 loss.putLogs(val, reportsAccuracy, "val_", logs);
-                if (counts != null) {
-                    ClassificationCounts c = new ClassificationCounts(counts, classes());
-                    counted.forEach(m -> logs.put("val_" + m.kerasName(), c.value(m)));
-                }
+                putCounted(counts, "val_", logs);
             }
             logs.put("learning_rate", updater.learningRate());
             history.record(logs);
@@ -175,9 +167,7 @@ public final class Trainer implements Training {
         targetRows.write(labels, rows, targets);
         backend.copyIn(targets, 0, plan.targets(targetRows.width()));
         backend.fill(network.trainStats(), 0f);
-        if (!counted.isEmpty()) {
-            backend.fill(network.counts(true), 0f);
-        }
+        fillCounts();
         trainStep(plan, seed ^ stepNumber() * 0x9E3779B97F4A7C15L, clock);
         seenThisEpoch = rows;
         Map<String, Double> logs = new LinkedHashMap<>();
@@ -192,7 +182,7 @@ public final class Trainer implements Training {
             plan.unpackInputs();
             plan.forward(seed, clock);
             loss.train(backend, plan, targetParts, network.outputStats(true), updater.lossScale(),
-                    counted.isEmpty() ? null : network.counts(true));
+                    counted.isEmpty() ? null : network.countsOf(true, loss));
             plan.backward(null, clock);
             boolean finite = updater.unscaleGradients();
             network.addPenalties(plan.batch(), network.penaltyStats(true), true);
@@ -342,14 +332,36 @@ public final class Trainer implements Training {
         if (counted.isEmpty()) {
             return;
         }
-        float[] counts = new float[ClassificationCounts.size(classes())];
-        if (parallel != null) {
-            parallel.readCounts(counts);
-        } else {
-            backend.copyOut(network.counts(true), counts, 0);
+        float[][] counts = loss.newCounts();
+        for (int o = 0; o < counts.length; o++) {
+            if (counts[o] == null) {
+                continue;
+            }
+            if (parallel != null) {
+                parallel.readCounts(o, counts[o]);
+            } else {
+                backend.copyOut(network.counts(true, o), counts[o], 0);
+            }
         }
-        ClassificationCounts c = new ClassificationCounts(counts, classes());
-        counted.forEach(m -> logs.put(m.kerasName(), c.value(m)));
+        putCounted(counts, "", logs);
+    }
+
+    private void putCounted(float[][] counts, String prefix, Map<String, Double> logs) {
+        if (counts != null) {
+            loss.putCounted(counts, counted, prefix, logs);
+        }
+    }
+
+    /** Zeroes the training counts of every counted output, when counted. */
+    private void fillCounts() {
+        if (counted.isEmpty()) {
+            return;
+        }
+        for (Tensor t : network.countsOf(true, loss)) {
+            if (t != null) {
+                backend.fill(t, 0f);
+            }
+        }
     }
 
     private void checkFinite(double value, int epoch, int step) {
@@ -360,10 +372,6 @@ public final class Trainer implements Training {
                             + "learning rate, or check the inputs for NaN or infinite values.",
                     Double.isNaN(value) ? "NaN" : "infinite", epoch + 1, step + 1, optimizer.name(), optimizer.config()));
         }
-    }
-
-    private int classes() {
-        return network.graph().outputs().get(0).shape().size();
     }
 
     // ---- Training ----------------------------------------------------------------------------------------
@@ -423,9 +431,7 @@ public final class Trainer implements Training {
             return;
         }
         backend.fill(network.trainStats(), 0f);
-        if (!counted.isEmpty()) {
-            backend.fill(network.counts(true), 0f);
-        }
+        fillCounts();
     }
 
     @Override

@@ -5,7 +5,6 @@ import dev.osprey.backend.Tensor;
 import dev.osprey.engine.ExecutionPlan;
 import dev.osprey.engine.Network;
 import dev.osprey.loss.Loss;
-import dev.osprey.metrics.Metric;
 import dev.osprey.optim.Optimizer;
 import java.util.ArrayList;
 import java.util.List;
@@ -372,7 +371,7 @@ public final class DataParallel implements AutoCloseable {
                 plan.unpackInputs();
                 plan.forward(seed, firstRows[local]);
                 loss.train(backend, plan, targetParts, network.outputStats(true), replica.updater().lossScale(),
-                        counts ? network.counts(true) : null);
+                        counts ? network.countsOf(true, loss) : null);
                 plan.backward(call -> progress.afterCall(call).forEach(launch::accept));
             }
             progress.rest().forEach(launch::accept);
@@ -433,7 +432,11 @@ public final class DataParallel implements AutoCloseable {
         for (Replica r : replicas) {
             r.network().backend().fill(r.network().trainStats(), 0f);
             if (counts) {
-                r.network().backend().fill(r.network().counts(true), 0f);
+                for (Tensor t : r.network().countsOf(true, loss)) {
+                    if (t != null) {
+                        r.network().backend().fill(t, 0f);
+                    }
+                }
             }
         }
     }
@@ -445,7 +448,12 @@ public final class DataParallel implements AutoCloseable {
 
     /** The classification counts of all replicas added up, into out. */
     public void readCounts(float[] out) {
-        sum(out, r -> r.network().counts(true));
+        readCounts(0, out);
+    }
+
+    /** The classification counts of output o of all replicas added up, into out. */
+    public void readCounts(int o, float[] out) {
+        sum(out, r -> r.network().counts(true, o));
     }
 
     private void sum(float[] out, java.util.function.Function<Replica, Tensor> tensor) {
