@@ -198,16 +198,11 @@ public class Model implements AutoCloseable {
      */
     public Model compile(Optimizer optimizer, Map<String, Loss> losses, Map<String, Double> lossWeights,
                          Metric... metrics) {
-        List<String> names = new ArrayList<>();
+        refuseWhileTraining("compile"); // before the lock, which another thread's fit holds
+        refuseInsideFit("compile", COMPILE_INSIDE_FIT);
+        List<String> names;
         synchronized (this) {
-            List<SymbolicTensor> outputs = requireGraph("compile").outputs();
-            for (int o = 0; o < outputs.size(); o++) {
-                names.add(outputs.get(o).layer() == null ? "output_" + (o + 1) : outputs.get(o).layer().name());
-            }
-        }
-        if (new java.util.HashSet<>(names).size() != names.size()) {
-            throw new IllegalArgumentException("compile: expected outputs of distinct names for losses by name, "
-                    + "received " + names + " (use compile(optimizer, List, List, metrics))");
+            names = dev.osprey.engine.ModelLoss.outputNames(requireGraph("compile"));
         }
         Map<String, Double> weights = lossWeights == null ? Map.of() : lossWeights;
         for (Map<String, ?> byName : List.of(losses == null ? Map.<String, Loss>of() : losses, weights)) {
@@ -232,11 +227,13 @@ public class Model implements AutoCloseable {
         return compile(optimizer, ordered, orderedWeights, metrics);
     }
 
+    private static final String COMPILE_INSIDE_FIT = "a callback changes the rate with training.learningRate(rate); "
+            + "to train with other settings, stop (training.stopTraining()), compile after fit returns, and fit again";
+
     private Model compile(Optimizer optimizer, Loss loss, List<Loss> outputLosses, double[] lossWeights,
                           Metric... metrics) {
         refuseWhileTraining("compile");
-        refuseInsideFit("compile", "a callback changes the rate with training.learningRate(rate); to train with other "
-                + "settings, stop (training.stopTraining()), compile after fit returns, and fit again");
+        refuseInsideFit("compile", COMPILE_INSIDE_FIT);
         synchronized (this) {
             checkOpen();
             if (optimizer == null || loss == null) {
@@ -546,6 +543,11 @@ public class Model implements AutoCloseable {
             losses = modelLoss();
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("compile: " + e.getMessage(), e);
+        }
+        List<Metric> counted = metrics.stream().filter(Metric::fromCounts).sorted().toList();
+        if (!counted.isEmpty() && java.util.stream.IntStream.range(0, outputs).noneMatch(losses::counted)) {
+            throw new IllegalArgumentException("compile: expected an output whose loss classifies for the metrics "
+                    + counted + ", received the losses " + losses() + " (the errors count no classes)");
         }
         for (int o = 0; o < outputs; o++) {
             SymbolicTensor out = graph.outputs().get(o);

@@ -657,7 +657,9 @@ class MultiOutputTrainingTest {
                         () -> m.testOnBatch(List.of(x), labels),
                         () -> m.fit(BatchSource.labelsSideBySide(new ArrayBatchSource(x, classes(x)), boxes(x)), null,
                                 FitOptions.defaults().verbose(false)),
-                        () -> m.profileTraining(List.of(x), classes(x), 1));
+                        () -> m.profileTraining(List.of(x), classes(x), 1),
+                        () -> m.compile(new Adam(), Map.of("kind", Loss.sparseCategoricalCrossentropy(), "box",
+                                Loss.meanSquaredError()), null));
                 // each on a thread of its own, so that one that waited for the fit would show as a timeout here
                 for (org.junit.jupiter.api.function.Executable call : calls) {
                     Throwable thrown = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
@@ -716,6 +718,19 @@ class MultiOutputTrainingTest {
         }
         assertEquals(runs.get("lists").history(), runs.get("names").history());
         assertEquals(evaluated.get("lists"), evaluated.get("names"));
+        Input in = Input.shape(FEATURES);
+        Dense head = new Dense(2).name("head");
+        try (Model twice = new Model(List.of(in), List.of(head.apply(in), head.apply(
+                new Dense(FEATURES).name("other").apply(in)))).device(Device.cpu())) { // one layer, two outputs
+            twice.compile(new Adam(), Map.of("head", Loss.meanSquaredError(), "head_2", Loss.meanAbsoluteError()),
+                    Map.of("head_2", 0.25));
+            assertEquals(List.of("mean_squared_error", "mean_absolute_error"),
+                    twice.losses().stream().map(Loss::name).toList());
+            assertEquals(List.of(1.0, 0.25), twice.lossWeights());
+            String counted = assertThrows(IllegalArgumentException.class, () -> twice.compile(new Adam(),
+                    List.of(Loss.meanSquaredError(), Loss.meanSquaredError()), Metric.PRECISION)).getMessage();
+            assertTrue(counted.contains("expected an output whose loss classifies"), counted);
+        }
     }
 
     /** Wrong settings and wrong arrays get messages that say what was expected. */

@@ -55,8 +55,7 @@ public final class ModelLoss {
         }
         double[] w = weights.clone();
         int[] widths = new int[outputs.size()];
-        List<String> names = new ArrayList<>();
-        Set<String> seen = new HashSet<>();
+        List<String> names = outputNames(graph);
         for (int o = 0; o < outputs.size(); o++) {
             if (!(weights[o] >= 0) || Double.isInfinite(weights[o])) {
                 throw new IllegalArgumentException("expected finite loss weights >= 0, received " + weights[o]
@@ -64,12 +63,7 @@ public final class ModelLoss {
             }
             SymbolicTensor out = outputs.get(o);
             widths[o] = out.shape().size();
-            String name = out.layer() == null ? "output_" + (o + 1) : out.layer().name();
-            String unique = name;
-            for (int k = o + 1; !seen.add(unique); k++) { // an output of a layer called twice: name_2, ...
-                unique = name + "_" + k;
-            }
-            names.add(unique);
+            String name = names.get(o);
             if (outputs.size() > 1) {
                 if (outputs.indexOf(out) != o) {
                     throw new IllegalArgumentException("expected each output once for training, received output "
@@ -84,6 +78,26 @@ public final class ModelLoss {
             }
         }
         return new ModelLoss(losses, w, widths, names);
+    }
+
+    /**
+     * Each output's name in the logs and in compile's losses by name: its layer's name, or for a later output of the
+     * same layer (a layer called twice) that name with the output's number ("head_2"); "output_1"... for an input
+     * that is an output.
+     */
+    public static List<String> outputNames(Graph graph) {
+        List<String> names = new ArrayList<>();
+        Set<String> seen = new HashSet<>();
+        List<SymbolicTensor> outputs = graph.outputs();
+        for (int o = 0; o < outputs.size(); o++) {
+            String name = outputs.get(o).layer() == null ? "output_" + (o + 1) : outputs.get(o).layer().name();
+            String unique = name;
+            for (int k = o + 1; !seen.add(unique); k++) {
+                unique = name + "_" + k;
+            }
+            names.add(unique);
+        }
+        return names;
     }
 
     /** The number of outputs, one loss each. */

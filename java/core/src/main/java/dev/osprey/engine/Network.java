@@ -403,6 +403,10 @@ public final class Network implements AutoCloseable {
      * a model of one output accumulate on the backend and are read once into it.
      */
     public double[] evaluate(BatchSource data, int batchSize, ModelLoss loss, TargetRows targetRows, float[] counts) {
+        if (counts != null && loss.outputs() != 1) {
+            throw new IllegalArgumentException("evaluate: expected counts per output (float[][]) for a model of "
+                    + loss.outputs() + " outputs, received one array");
+        }
         return evaluate(data, batchSize, loss, targetRows, counts == null ? null : new float[][] {counts});
     }
 
