@@ -59,8 +59,7 @@ public final class ExecutionPlan implements AutoCloseable {
     private final int[] received;
     private final Tensor targets;             // (batch, classes) for the single-output loss, or null
     private Tensor weightedTargets;           // (batch, classes + 1), rows ending in their weight, made on first use
-    private final Tensor dLogits;             // training only, single output
-    private final Tensor[] outputGradients;   // training only, per output (dLogits for a single output)
+    private final Tensor[] outputGradients;   // training only: per output, its loss gradient
     // several outputs: every output's target rows side by side, unweighted [0] and weighted [1] (made on first use),
     // the variant filled last, and each variant's per-output target rows (made on its first split)
     private final Tensor[] packedTargets = new Tensor[2];
@@ -338,13 +337,10 @@ public final class ExecutionPlan implements AutoCloseable {
             boolean loss = graph.outputs().size() == 1;
             int classes = loss ? graph.outputs().get(0).shape().size() : 0;
             targets = loss ? memory.allocate(batch, classes) : null;
-            dLogits = training && loss ? memory.allocate(batch, classes) : null;
             outputGradients = new Tensor[graph.outputs().size()];
-            if (training) {
-                for (int o = 0; o < outputGradients.length; o++) {
-                    outputGradients[o] = loss ? dLogits
-                            : memory.allocate(graph.outputs().get(o).shape().withBatch(batch));
-                }
+            for (int o = 0; training && o < outputGradients.length; o++) {
+                outputGradients[o] = loss ? memory.allocate(batch, classes)
+                        : memory.allocate(graph.outputs().get(o).shape().withBatch(batch));
             }
         } catch (RuntimeException e) {
             memory.close();
@@ -1252,7 +1248,7 @@ public final class ExecutionPlan implements AutoCloseable {
 
     /** The loss gradient of the output, for the caller's loss op to write (training plans of one output). */
     public Tensor outputGradient() {
-        return dLogits;
+        return outputGradients.length == 1 ? outputGradients[0] : null;
     }
 
     /** The loss gradient of output o, for the caller's loss op to write (training plans). */

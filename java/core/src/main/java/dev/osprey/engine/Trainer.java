@@ -40,6 +40,7 @@ public final class Trainer implements Training {
     private final FitOptions options;
     private final boolean reportsAccuracy;
     private final List<Metric> counted; // metrics read from the classification counts, once per epoch
+    private final Tensor[] counts;      // with counted metrics: per output, the counts its loss adds to (or null)
     private final List<Callback> callbacks = new ArrayList<>();
     private final float[] stats;
     private int stepsPerEpoch;
@@ -75,6 +76,7 @@ public final class Trainer implements Training {
         this.reportsAccuracy = metrics.contains(Metric.ACCURACY);
         this.counted = metrics.stream().filter(Metric::fromCounts).sorted().toList();
         this.stats = new float[Network.statsSize(loss.outputs())];
+        this.counts = counted.isEmpty() ? null : network.countsOf(true, loss);
         this.loss = loss;
         this.optimizer = optimizer;
         this.updater = updater;
@@ -182,7 +184,7 @@ public final class Trainer implements Training {
             plan.unpackInputs();
             plan.forward(seed, clock);
             loss.train(backend, plan, targetParts, network.outputStats(true), updater.lossScale(),
-                    counted.isEmpty() ? null : network.countsOf(true, loss));
+                    counts);
             plan.backward(null, clock);
             boolean finite = updater.unscaleGradients();
             network.addPenalties(plan.batch(), network.penaltyStats(true), true);
@@ -357,7 +359,7 @@ public final class Trainer implements Training {
         if (counted.isEmpty()) {
             return;
         }
-        for (Tensor t : network.countsOf(true, loss)) {
+        for (Tensor t : counts) {
             if (t != null) {
                 backend.fill(t, 0f);
             }

@@ -38,6 +38,7 @@ public final class DataParallel implements AutoCloseable {
     private final Communicator communicator;
     private final dev.osprey.engine.ModelLoss loss;
     private final boolean counts;
+    private final Tensor[][] replicaCounts; // with counts: per replica, per output, the counts its loss adds to
     private final ExecutorService threads;
     private final ExecutorService[] links; // per replica, its collectives in launch order (NCCL's stream, here)
     private final GradientBuckets buckets;
@@ -167,6 +168,10 @@ public final class DataParallel implements AutoCloseable {
         this.rows = new int[replicas.size()];
         this.firstRows = new int[replicas.size()];
         this.plans = new ExecutionPlan[replicas.size()];
+        this.replicaCounts = new Tensor[replicas.size()][];
+        for (int i = 0; counts && i < replicas.size(); i++) {
+            replicaCounts[i] = replicas.get(i).network().countsOf(true, loss);
+        }
         AtomicInteger number = new AtomicInteger();
         this.threads = Executors.newFixedThreadPool(replicas.size(), work -> {
             Thread t = new Thread(work, "osprey-replica-" + number.getAndIncrement());
@@ -371,7 +376,7 @@ public final class DataParallel implements AutoCloseable {
                 plan.unpackInputs();
                 plan.forward(seed, firstRows[local]);
                 loss.train(backend, plan, targetParts, network.outputStats(true), replica.updater().lossScale(),
-                        counts ? network.countsOf(true, loss) : null);
+                        replicaCounts[local]);
                 plan.backward(call -> progress.afterCall(call).forEach(launch::accept));
             }
             progress.rest().forEach(launch::accept);
@@ -429,13 +434,12 @@ public final class DataParallel implements AutoCloseable {
 
     /** Zeroes every replica's running loss sums (and classification counts, when counted). */
     public void resetStats() {
-        for (Replica r : replicas) {
-            r.network().backend().fill(r.network().trainStats(), 0f);
-            if (counts) {
-                for (Tensor t : r.network().countsOf(true, loss)) {
-                    if (t != null) {
-                        r.network().backend().fill(t, 0f);
-                    }
+        for (int i = 0; i < replicas.size(); i++) {
+            Network network = replicas.get(i).network();
+            network.backend().fill(network.trainStats(), 0f);
+            for (int o = 0; counts && o < replicaCounts[i].length; o++) {
+                if (replicaCounts[i][o] != null) {
+                    network.backend().fill(replicaCounts[i][o], 0f);
                 }
             }
         }
