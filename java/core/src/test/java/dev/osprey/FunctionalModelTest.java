@@ -143,6 +143,29 @@ class FunctionalModelTest {
         }
     }
 
+    /**
+     * An output listed after an output whose layers read it ("feat", read by "head") is computed once: the graph orders
+     * each call once (it had ordered feat's call twice, as though the layer were shared, doubling its weight gradient in
+     * training), and predict gives what the layers compute.
+     */
+    @Test
+    void anOutputThatAnEarlierOutputReadsIsOrderedOnce() {
+        Input in = Input.shape(4).name("x");
+        SymbolicTensor feat = new Dense(3).name("feat").apply(in);
+        SymbolicTensor head = new Dense(2).name("head").apply(feat);
+        dev.osprey.engine.Graph graph = new dev.osprey.engine.Graph(List.of(in), List.of(head, feat));
+        assertEquals(List.of("feat", "head"), graph.nodes().stream().map(n -> n.layer().name()).toList());
+        assertEquals(1, graph.consumers(in).size(), "x is read by feat's one call");
+        NDArray x = new NDArray(new float[] {1, -2, 3, 0.5f, 0, 1, -1, 2}, 2, 4);
+        try (Model both = new Model(List.of(in), List.of(head, feat)).device(Device.cpu());
+             Model featOnly = new Model(in, feat).device(Device.cpu())) {
+            both.build();
+            featOnly.copyWeightsFrom(both);
+            List<NDArray> out = both.predict(List.of(x), 2);
+            assertArrayEquals(featOnly.predict(x, 2).data(), out.get(1).data(), 0f);
+        }
+    }
+
     @Test
     void severalInputsAndOutputsPredictTogether() throws IOException {
         Input image = Input.shape(4, 4, 1);

@@ -83,6 +83,9 @@ public final class Graph {
                 requireDeclared(out, declared);
                 continue;
             }
+            if (state.containsKey(out.node())) {
+                continue; // an earlier output's walk reached it: an output that another output's layers read
+            }
             push(out.node(), stack, state);
             while (!stack.isEmpty()) {
                 Object[] top = stack.peek();
