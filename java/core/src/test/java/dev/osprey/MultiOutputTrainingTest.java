@@ -772,14 +772,67 @@ class MultiOutputTrainingTest {
             assertTrue(evaluate.contains("one label array per output"), evaluate);
         }
         Input in = Input.shape(FEATURES);
-        SymbolicTensor a = new Dense(2).name("a").apply(in);
+        SymbolicTensor a = new Dense(2, Activation.SOFTMAX).name("a").apply(in);
         SymbolicTensor b = new Dense(2).name("b").apply(in);
         SymbolicTensor sum = new Add().apply(a, b);
         try (Model readOutput = new Model(List.of(in), List.of(a, sum)).device(Device.cpu())) {
             String read = assertThrows(IllegalArgumentException.class, () -> readOutput.compile(new Adam(),
-                    List.of(Loss.meanSquaredError(), Loss.meanSquaredError()))).getMessage();
-            assertTrue(read.contains("expected outputs that no layer reads") && read.contains("received output 1 (a) "
-                    + "read by [add]"), read);
+                    List.of(Loss.sparseCategoricalCrossentropy(), Loss.meanSquaredError()))).getMessage();
+            assertTrue(read.contains("expected an output that other layers read to keep its activation")
+                    && read.contains("received output 1 (a) read by [add]") && read.contains("Activation(\"softmax\")"),
+                    read);
+            readOutput.compile(new Adam(), List.of(Loss.meanSquaredError(), Loss.meanSquaredError()));
         }
     }
+
+    /**
+     * A hidden layer's output trained toward targets of its own while two heads read it (feature distillation: "feat"
+     * matched to a teacher's features, weighted 0.7), trains exactly as the same layers where a linear activation
+     * layer passes "feat" on as the output: its gradient is its loss's plus the heads', on one CPU and on two
+     * replicas. Without its loss's share (the readers' gradients alone) or without theirs (the loss's alone), the
+     * weights differ.
+     */
+    @Test
+    void anOutputThatLayersReadTrainsOnItsLossAndTheirGradients() {
+        Random r = new Random(27);
+        NDArray x = random(r, N, FEATURES);
+        NDArray teacher = random(r, N, 5);
+        List<NDArray> labels = List.of(classes(x), boxes(x), teacher);
+        List<Loss> losses = List.of(Loss.sparseCategoricalCrossentropy(), Loss.meanSquaredError(),
+                Loss.meanSquaredError());
+        List<Double> weights = List.of(1.0, 0.5, 0.7);
+        for (String[] devices : new String[][] {{"cpu"}, {"cpu", "cpu"}}) {
+            try (Model read = distilled(false).device(Device.cpu()).seed(3);
+                 Model passedOn = distilled(true).device(Device.cpu()).seed(4)) {
+                read.compile(new SGD(0.1), losses, weights, Metric.ACCURACY);
+                passedOn.compile(new SGD(0.1), losses, weights, Metric.ACCURACY);
+                read.build();
+                passedOn.build();
+                copyWeightsByName(read, passedOn);
+                History hRead = read.fit(List.of(x), labels, options(devices));
+                History hPassedOn = passedOn.fit(List.of(x), labels, options(devices));
+                String setting = devices.length + " device(s)";
+                assertEquals(hPassedOn.get("feat_out_loss"), hRead.get("feat_loss"), setting);
+                assertEquals(hPassedOn.get("kind_loss"), hRead.get("kind_loss"), setting);
+                assertEquals(hPassedOn.get("loss"), hRead.get("loss"), setting);
+                assertSameWeights(read, passedOn, setting);
+            }
+        }
+    }
+
+    /**
+     * "feat" (5 linear features) read by two heads, "kind" (3 classes) and "aux" (2 values); the outputs are kind, aux
+     * and feat (or, passedOn, a linear activation layer "feat_out" after it). Listed last, feat_out is the last call,
+     * so its gradient is the first of feat's three, as feat's loss's is in the other model: the sums match bit for bit.
+     */
+    private static Model distilled(boolean passedOn) {
+        Input x = Input.shape(FEATURES).name("x");
+        SymbolicTensor feat = new Dense(5).name("feat").apply(new Dense(8, Activation.RELU).name("trunk").apply(x));
+        SymbolicTensor kind = new Dense(3, Activation.SOFTMAX).name("kind").apply(feat);
+        SymbolicTensor aux = new Dense(2).name("aux").apply(feat);
+        SymbolicTensor first = passedOn
+                ? new dev.osprey.layers.Activation(Activation.LINEAR).name("feat_out").apply(feat) : feat;
+        return new Model(List.of(x), List.of(kind, aux, first));
+    }
+
 }

@@ -332,6 +332,12 @@ public final class ExecutionPlan implements AutoCloseable {
             for (int n = 0; n < nodes.size(); n++) {
                 planNode(n, nodes.get(n), needsGradient, foldedInto);
             }
+            for (SymbolicTensor out : graph.outputs()) {
+                int id = ids.get(out);
+                if (training && contributions[id] > 0) { // read by later calls: its loss's gradient is one more
+                    contributions[id]++;
+                }
+            }
             // accumulators (tensors with several gradient contributions) are made at their first use: where the last
             // contributor adds the sum itself (offeredAddends) none is ever needed
             boolean loss = graph.outputs().size() == 1;
@@ -1507,7 +1513,11 @@ public final class ExecutionPlan implements AutoCloseable {
         java.util.Arrays.fill(gatedByReader, false);
         gradientSumsFused = 0;
         for (int o = 0; o < outputGradients.length; o++) {
-            gradients[ids.get(graph.outputs().get(o))] = outputGradients[o];
+            int id = ids.get(graph.outputs().get(o));
+            gradients[id] = outputGradients[o];
+            if (contributions[id] > 1) { // an output later calls read: their gradients add to its loss's
+                received[id] = 1;
+            }
         }
         for (int n = runs.length - 1; n >= 0; n--) {
             poisonEndedAt(n + 1); // tests only

@@ -40,8 +40,10 @@ public final class ModelLoss {
     }
 
     /**
-     * One loss per output of graph, in its output order, each with its weight (finite, >= 0). Each output must be a
-     * vector per sample that no layer of the model reads, so that its gradient comes from its loss alone.
+     * One loss per output of graph, in its output order, each with its weight (finite, >= 0). An output that layers of
+     * the model read trains on the sum of its loss's gradient and theirs (feature distillation: a hidden layer matched
+     * to a teacher's); its loss must take the output as the readers see it, so a cross-entropy that applies the
+     * output's softmax or sigmoid itself is refused there.
      */
     public static ModelLoss of(Graph graph, List<Loss> losses, double[] weights) {
         List<SymbolicTensor> outputs = graph.outputs();
@@ -69,11 +71,15 @@ public final class ModelLoss {
                     throw new IllegalArgumentException("expected each output once for training, received output "
                             + (o + 1) + " (" + name + ") the same tensor as output " + (outputs.indexOf(out) + 1));
                 }
-                if (!graph.consumers(out).isEmpty()) {
-                    throw new IllegalArgumentException("expected outputs that no layer reads for training (each "
-                            + "output's gradient comes from its loss alone), received output " + (o + 1) + " (" + name
-                            + ") read by " + graph.consumers(out).stream().map(n -> n.layer().name()).distinct()
-                            .toList());
+                Activation.Kind fused = losses.get(o).fusedActivation();
+                if (fused != null && !graph.consumers(out).isEmpty()) {
+                    String activation = fused.name().toLowerCase(java.util.Locale.ROOT);
+                    throw new IllegalArgumentException("expected an output that other layers read to keep its "
+                            + "activation in training, received output " + (o + 1) + " (" + name + ") read by "
+                            + graph.consumers(out).stream().map(n -> n.layer().name()).distinct().toList()
+                            + " with " + losses.get(o).name() + ", which applies the " + activation + " itself: give "
+                            + "the readers an Activation(\"" + activation + "\") layer of their own, or end the "
+                            + "output linear and train it from logits");
                 }
             }
         }

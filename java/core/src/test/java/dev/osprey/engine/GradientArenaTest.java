@@ -196,6 +196,27 @@ class GradientArenaTest {
         return new Model(List.of(in), List.of(classes, box, shortcut));
     }
 
+    /**
+     * threeOutputs' layers with two hidden tensors as outputs too, each listed after the outputs whose layers read it:
+     * the residual sum (read by the pooling) and a ReLU convolution's output (read by the next convolution and by a
+     * pooling, whose last reader may apply the ReLU gradient to the sum its gradients and the loss's make).
+     */
+    private static Model readOutputs(Shape input) {
+        Model three = threeOutputs(input);
+        Graph graph = new Graph(three.inputs(), three.outputs());
+        List<SymbolicTensor> outputs = new java.util.ArrayList<>(three.outputs());
+        for (Node node : graph.nodes()) {
+            boolean addSum = node.layer() instanceof ReLU;
+            boolean reluConv = node.layer() instanceof Conv2D conv
+                    && conv.activation().kind() == dev.osprey.Activation.Kind.RELU;
+            if (addSum || reluConv) {
+                outputs.add(node.output());
+            }
+        }
+        assertEquals(5, outputs.size(), "the sum and the ReLU convolution's output added");
+        return new Model(three.inputs(), outputs);
+    }
+
     @Test
     void trainingPassesWithTheArenaGiveTheGradientsOfATensorPerGradient() {
         compareOn(cpu(), dev.osprey.Precision.FP32);
@@ -209,7 +230,7 @@ class GradientArenaTest {
         compareOn(cpu(), dev.osprey.Precision.BF16);
     }
 
-    /** The four models' weight gradients with and without the arena on backend, bit for bit (see above). */
+    /** The models' weight gradients with and without the arena on backend, bit for bit (see above). */
     static void compareOn(Backend backend, dev.osprey.Precision math) {
         Map<String, Shape> models = new java.util.LinkedHashMap<>();
         models.put("resnet14", Shape.of(16, 16, 3));
@@ -217,6 +238,7 @@ class GradientArenaTest {
         models.put("tutorial", Shape.of(28, 28, 1));
         models.put("functional", Shape.of(32, 30, 3));
         models.put("three outputs", Shape.of(12, 12, 3));
+        models.put("outputs read by layers", Shape.of(12, 12, 3));
         for (Map.Entry<String, Shape> e : models.entrySet()) {
             Shape input = e.getValue();
             Model model = switch (e.getKey()) {
@@ -224,6 +246,7 @@ class GradientArenaTest {
                 case "mobilenetv2" -> Models.mobileNetV2(0.35, input, 10);
                 case "tutorial" -> Models.tutorialCnn();
                 case "three outputs" -> threeOutputs(input);
+                case "outputs read by layers" -> readOutputs(input);
                 default -> functional(input);
             };
             Graph graph = new Graph(model.inputs(), model.outputs());
