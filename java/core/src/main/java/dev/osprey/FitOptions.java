@@ -20,6 +20,7 @@ public final class FitOptions {
     final List<Callback> callbacks = new ArrayList<>();
     private double[] classWeight;
     private float[] sampleWeight;
+    private float[][] sampleWeights; // per output (Keras' sample_weight as a list)
     private List<String> devices = List.of();
     private dev.osprey.engine.parallel.Communicator communicator;
     private int rank;
@@ -165,6 +166,42 @@ public final class FitOptions {
     }
 
     /**
+     * Keras' sample_weight as a list, for a model of several outputs trained by fit on arrays: per output, in the
+     * model's output order, one weight >= 0 per sample of x, weighting that output's loss alone; a null entry leaves
+     * its output unweighted (weights of 1). A weight of 0 leaves a sample out of one output's loss and gradient, as for
+     * samples whose label for that output is missing (a placeholder in its label array: a valid class, any finite
+     * value). Replaces
+     * {@link #sampleWeight}, which weights every output alike; give one or the other. With validationSplit the weights
+     * are split like the samples; validation figures stay unweighted.
+     */
+    public FitOptions sampleWeights(List<float[]> perOutput) {
+        if (perOutput == null) {
+            this.sampleWeights = null;
+            return this;
+        }
+        if (perOutput.isEmpty()) {
+            throw new IllegalArgumentException("sampleWeights: expected one weight array (or null) per output, "
+                    + "received an empty list");
+        }
+        float[][] copy = new float[perOutput.size()][];
+        for (int o = 0; o < copy.length; o++) {
+            float[] weights = perOutput.get(o);
+            if (weights == null) {
+                continue;
+            }
+            for (int i = 0; i < weights.length; i++) {
+                if (!(weights[i] >= 0) || Float.isInfinite(weights[i])) {
+                    throw new IllegalArgumentException("sampleWeights: expected finite weights >= 0, received "
+                            + weights[i] + " for sample " + i + " of output " + (o + 1));
+                }
+            }
+            copy[o] = weights.clone();
+        }
+        this.sampleWeights = copy;
+        return this;
+    }
+
+    /**
      * scikit-learn's and Keras users' "balanced" weights for labels (class indices, or one-hot rows) of this many
      * classes: samples / (classes * samples of the class); a class with no sample gets 0.
      */
@@ -265,6 +302,26 @@ public final class FitOptions {
     /** The sample weights, or null for none (see {@link #sampleWeight}). */
     public float[] sampleWeight() {
         return sampleWeight == null ? null : sampleWeight.clone();
+    }
+
+    /** The sample weights per output, or null for none (see {@link #sampleWeights}); an entry is null for 1s. */
+    public List<float[]> sampleWeights() {
+        if (sampleWeights == null) {
+            return null;
+        }
+        List<float[]> copy = new ArrayList<>(sampleWeights.length);
+        for (float[] w : sampleWeights) {
+            copy.add(w == null ? null : w.clone());
+        }
+        return java.util.Collections.unmodifiableList(copy);
+    }
+
+    /**
+     * Sample weight values at the end of each label row fit hands the trainer: 0 (unweighted), 1 ({@link #sampleWeight},
+     * for every output) or one per output ({@link #sampleWeights}).
+     */
+    public int sampleWeightColumns() {
+        return sampleWeight != null ? 1 : sampleWeights != null ? sampleWeights.length : 0;
     }
 
     /** The devices named by {@link #devices(String...)}, or none. */

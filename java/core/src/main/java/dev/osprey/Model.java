@@ -1018,16 +1018,13 @@ public class Model implements AutoCloseable {
                     checkFinite("fit validation data", valX); // a NaN val_loss would steer the callbacks
                     validateLabels("fit validation data", valY, valX.rows());
                 }
-                float[] weights = options.sampleWeight();
+                float[][] weights = sampleWeightColumns(options, x.rows());
                 if (weights != null) {
-                    if (weights.length != x.rows()) {
-                        throw new IllegalArgumentException("fit: expected one sample weight for each of the " + x.rows()
-                                + " samples, received " + weights.length);
-                    }
-                    trainY = withWeights(trainY, Arrays.copyOf(weights, trainX.rows()));
+                    trainY = withWeights(trainY, weights, trainX.rows());
                 }
                 return fitSources(new ArrayBatchSource(trainX, trainY),
-                        valX == null ? null : new ArrayBatchSource(valX, valY), options, weights != null);
+                        valX == null ? null : new ArrayBatchSource(valX, valY), options,
+                        weights == null ? 0 : weights.length);
             }
         } finally {
             if (outermost) {
@@ -1183,7 +1180,7 @@ public class Model implements AutoCloseable {
                         throw new IllegalArgumentException("trainOnBatch: expected one sample weight for each of the "
                                 + x.rows() + " samples, received " + sampleWeight.length);
                     }
-                    labels = withWeights(y, sampleWeight);
+                    labels = withWeights(y, new float[][] {sampleWeight}, x.rows());
                 }
                 return new Trainer(this, network, modelLoss(), optimizer, updater, options, metrics)
                         .trainOnBatch(x, labels.data(), seed, clock);
@@ -1242,15 +1239,15 @@ public class Model implements AutoCloseable {
     public History fit(BatchSource train, BatchSource validation, FitOptions options) {
         checkPartsPerInput(train, "fit");
         checkPartsPerInput(validation, "fit validation data");
-        if (options.sampleWeight() != null) {
-            throw new IllegalArgumentException("fit: sampleWeight applies to fit(x, y, options) on arrays; received it "
-                    + "with a batch source");
+        if (options.sampleWeightColumns() > 0) {
+            throw new IllegalArgumentException("fit: sampleWeight and sampleWeights apply to fit on arrays; received "
+                    + "them with a batch source");
         }
         boolean outermost = beginTraining(); // refused at once where another thread trains (it holds the lock)
         try {
             checkLabelsPerOutput(train, "fit");
             checkLabelsPerOutput(validation, "fit validation data");
-            return fitSources(train, validation, options, false);
+            return fitSources(train, validation, options, 0);
         } finally {
             if (outermost) {
                 trainer.set(null);
@@ -1259,7 +1256,8 @@ public class Model implements AutoCloseable {
     }
 
     /** fit from sources; weightedLabels: train's label rows end in the sample's weight (validation's never do). */
-    private History fitSources(BatchSource train, BatchSource validation, FitOptions options, boolean weightedLabels) {
+    /** fit from sources; the training source's label rows end in weightColumns sample weights (0: none). */
+    private History fitSources(BatchSource train, BatchSource validation, FitOptions options, int weightColumns) {
         boolean outermost = beginTraining();
         try {
             synchronized (this) {
@@ -1277,7 +1275,7 @@ public class Model implements AutoCloseable {
                             throw new IllegalArgumentException("fit: expected samples of shape " + expected + ", received "
                                     + s.sampleShape());
                         }
-                        int labelRow = s.labelRowSize() - (weightedLabels && s == train ? 1 : 0);
+                        int labelRow = s.labelRowSize() - (s == train ? weightColumns : 0);
                         validateLabelRow("fit", labelRow);
                     }
                 }
@@ -1294,16 +1292,60 @@ public class Model implements AutoCloseable {
         }
     }
 
-    /** Label rows with each sample's weight appended, as the trainer's TargetRows reads them. */
-    private static NDArray withWeights(NDArray y, float[] weights) {
-        int width = y.rowSize();
-        float[] labels = y.data();
-        float[] rows = new float[Math.multiplyExact(y.rows(), width + 1)];
-        for (int i = 0; i < y.rows(); i++) {
-            System.arraycopy(labels, i * width, rows, i * (width + 1), width);
-            rows[i * (width + 1) + width] = weights[i];
+    /**
+     * fit's sample weights on arrays of this many samples, as columns: null for none, one column (sampleWeight, for
+     * every output) or one per output (sampleWeights, 1s for a null entry).
+     */
+    private float[][] sampleWeightColumns(FitOptions options, int samples) {
+        float[] every = options.sampleWeight();
+        List<float[]> perOutput = options.sampleWeights();
+        if (every != null && perOutput != null) {
+            throw new IllegalArgumentException("fit: expected sampleWeight (for every output) or sampleWeights (per "
+                    + "output), received both");
         }
-        return new NDArray(rows, y.rows(), width + 1);
+        if (every != null) {
+            if (every.length != samples) {
+                throw new IllegalArgumentException("fit: expected one sample weight for each of the " + samples
+                        + " samples, received " + every.length);
+            }
+            return new float[][] {every};
+        }
+        if (perOutput == null) {
+            return null;
+        }
+        List<String> names = dev.osprey.engine.ModelLoss.outputNames(graph);
+        if (perOutput.size() != names.size()) {
+            throw new IllegalArgumentException("fit: expected one sample weight array (or null) for each of the model's "
+                    + names.size() + " outputs " + names + ", received " + perOutput.size());
+        }
+        float[][] columns = new float[perOutput.size()][];
+        for (int o = 0; o < columns.length; o++) {
+            float[] w = perOutput.get(o);
+            if (w == null) {
+                w = new float[samples];
+                Arrays.fill(w, 1f);
+            } else if (w.length != samples) {
+                throw new IllegalArgumentException("fit: expected one sample weight for each of the " + samples
+                        + " samples of output " + (o + 1) + " (" + names.get(o) + "), received " + w.length);
+            }
+            columns[o] = w;
+        }
+        return columns;
+    }
+
+    /** The first rows label rows, each with its sample's weights appended, as the trainer's TargetRows reads them. */
+    private static NDArray withWeights(NDArray y, float[][] weights, int rows) {
+        int width = y.rowSize();
+        int row = width + weights.length;
+        float[] labels = y.data();
+        float[] out = new float[Math.multiplyExact(rows, row)];
+        for (int i = 0; i < rows; i++) {
+            System.arraycopy(labels, i * width, out, i * row, width);
+            for (int c = 0; c < weights.length; c++) {
+                out[i * row + width + c] = weights[c][i];
+            }
+        }
+        return new NDArray(out, rows, row);
     }
 
     /** fit(x, y, epochs, batchSize, validationData) in one line. */

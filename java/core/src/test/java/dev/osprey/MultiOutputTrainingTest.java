@@ -211,6 +211,100 @@ class MultiOutputTrainingTest {
         }
     }
 
+    /**
+     * Sample weights per output (Keras' sample_weight as a list): the two towers, the classifier's samples weighted and
+     * the regressor's left unweighted (a null entry), train exactly as the classifying tower with those weights and the
+     * regressing tower without any, on one CPU and on two replicas, with a validation split. Weights applied to the
+     * wrong output, or to both, would change the figures. A weight of 0 leaves a sample's label out of its output's
+     * loss: a missing regression target (filled with a placeholder) changes nothing.
+     */
+    @Test
+    void sampleWeightsPerOutputWeightEachOutputsLossAlone() {
+        Random r = new Random(28);
+        NDArray x = random(r, N, FEATURES);
+        NDArray kinds = classes(x), boxes = boxes(x);
+        float[] kindWeights = new float[N];
+        float[] present = new float[N];
+        float[] placeheld = boxes.data().clone();
+        for (int i = 0; i < N; i++) {
+            kindWeights[i] = 0.25f + (i % 4);
+            present[i] = i % 5 == 0 ? 0 : 1; // every fifth sample's box is missing
+            if (present[i] == 0) {
+                placeheld[i * 2] = 7;
+                placeheld[i * 2 + 1] = -7;
+            }
+        }
+        NDArray missingBoxes = new NDArray(placeheld, N, 2);
+        for (String[] devices : new String[][] {{"cpu"}, {"cpu", "cpu"}}) {
+            String setting = devices.length + " device(s)";
+            try (Model both = twoTowers().device(Device.cpu()).seed(3);
+                 Model kind = kindTower().device(Device.cpu()).seed(4);
+                 Model box = boxTower().device(Device.cpu()).seed(5)) {
+                both.compile(new SGD(0.1), List.of(Loss.sparseCategoricalCrossentropy(), Loss.meanSquaredError()),
+                        List.of(1.0, 0.5), Metric.ACCURACY);
+                kind.compile(new SGD(0.1), Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY);
+                box.compile(new SGD(0.05), Loss.meanSquaredError());
+                both.build();
+                kind.build();
+                box.build();
+                copyWeightsByName(both, kind);
+                copyWeightsByName(both, box);
+                java.util.ArrayList<float[]> weights = new java.util.ArrayList<>();
+                weights.add(kindWeights);
+                weights.add(null);
+                History hBoth = both.fit(List.of(x), List.of(kinds, boxes),
+                        options(devices).validationSplit(0.25).sampleWeights(weights));
+                History hKind = kind.fit(x, kinds, options(devices).validationSplit(0.25).sampleWeight(kindWeights));
+                History hBox = box.fit(x, boxes, options(devices).validationSplit(0.25));
+                for (String prefix : new String[] {"", "val_"}) {
+                    assertEquals(hKind.get(prefix + "loss"), hBoth.get(prefix + "kind_loss"), prefix + setting);
+                    assertEquals(hKind.get(prefix + "accuracy"), hBoth.get(prefix + "kind_accuracy"), prefix + setting);
+                    assertEquals(hBox.get(prefix + "loss"), hBoth.get(prefix + "box_loss"), prefix + setting);
+                }
+                assertSameWeights(both, kind, setting);
+                assertSameWeights(both, box, setting);
+            }
+            try (Model placeholders = twoTowers().device(Device.cpu()).seed(3);
+                 Model truth = twoTowers().device(Device.cpu()).seed(3)) {
+                for (Model m : new Model[] {placeholders, truth}) {
+                    m.compile(new Adam(0.01), List.of(Loss.sparseCategoricalCrossentropy(), Loss.meanSquaredError()));
+                }
+                placeholders.fit(List.of(x), List.of(kinds, missingBoxes),
+                        options(devices).sampleWeights(java.util.Arrays.asList(null, present)));
+                truth.fit(List.of(x), List.of(kinds, boxes),
+                        options(devices).sampleWeights(java.util.Arrays.asList(null, present)));
+                assertSameWeights(placeholders, truth, "placeholders weighted 0, " + setting);
+            }
+        }
+    }
+
+    /** What sampleWeights refuses: both forms at once, a weight array per output miscounted or of the wrong length. */
+    @Test
+    void sampleWeightsPerOutputAreCheckedAgainstTheModel() {
+        Random r = new Random(29);
+        NDArray x = random(r, 8, FEATURES);
+        List<NDArray> labels = List.of(classes(x), boxes(x));
+        float[] eight = new float[8];
+        java.util.Arrays.fill(eight, 1f);
+        try (Model m = twoTowers().device(Device.cpu())) {
+            m.compile(new Adam(), List.of(Loss.sparseCategoricalCrossentropy(), Loss.meanSquaredError()));
+            String both = assertThrows(IllegalArgumentException.class, () -> m.fit(List.of(x), labels,
+                    FitOptions.defaults().verbose(false).sampleWeight(eight).sampleWeights(List.of(eight, eight))))
+                    .getMessage();
+            assertTrue(both.contains("received both"), both);
+            String count = assertThrows(IllegalArgumentException.class, () -> m.fit(List.of(x), labels,
+                    FitOptions.defaults().verbose(false).sampleWeights(List.of(eight)))).getMessage();
+            assertTrue(count.contains("each of the model's 2 outputs [kind, box]") && count.contains("received 1"),
+                    count);
+            String length = assertThrows(IllegalArgumentException.class, () -> m.fit(List.of(x), labels,
+                    FitOptions.defaults().verbose(false).sampleWeights(List.of(eight, new float[7])))).getMessage();
+            assertTrue(length.contains("8 samples of output 2 (box), received 7"), length);
+            String negative = assertThrows(IllegalArgumentException.class, () -> FitOptions.defaults()
+                    .sampleWeights(List.of(eight, new float[] {1, -1}))).getMessage();
+            assertTrue(negative.contains("received -1.0 for sample 1 of output 2"), negative);
+        }
+    }
+
     private static FitOptions options(String[] devices) {
         return FitOptions.defaults().epochs(3).batchSize(16).seed(7).verbose(false).devices(devices);
     }

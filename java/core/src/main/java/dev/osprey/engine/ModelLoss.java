@@ -149,14 +149,17 @@ public final class ModelLoss {
         return widths[o];
     }
 
-    /** The target rows of these losses; class weights take a model of one output. */
-    public TargetRows targetRows(boolean sampleWeights, double[] classWeights) {
-        return new TargetRows(losses, widths, sampleWeights, classWeights);
+    /**
+     * The target rows of these losses, label rows ending in weightColumns sample weights (0, 1 for every output, or
+     * one per output); class weights take a model of one output.
+     */
+    public TargetRows targetRows(int weightColumns, double[] classWeights) {
+        return new TargetRows(losses, widths, weightColumns, classWeights);
     }
 
     /** Unweighted target rows of these losses (evaluation and validation). */
     public TargetRows unweightedRows() {
-        return targetRows(false, null);
+        return targetRows(0, null);
     }
 
     /**

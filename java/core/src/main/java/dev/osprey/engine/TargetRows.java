@@ -10,15 +10,16 @@ import java.util.List;
  * rows are exactly the output's width, so unweighted training costs nothing extra.
  *
  * <p>A model of several outputs has one loss per output. Its label rows hold each output's labels side by side, in the
- * model's output order (and then the sample weight); its target rows hold each output's target rows side by side, each
- * ending in the weight when weighted: the parts {@link ExecutionPlan#targetParts} splits them into.
+ * model's output order, and then the sample weight (one for every output, or one per output); its target rows hold
+ * each output's target rows side by side, each ending in its weight when weighted: the parts
+ * {@link ExecutionPlan#targetParts} splits them into.
  */
 public final class TargetRows {
     private final List<Loss> losses;
     private final int[] outputs;      // per output: its width
     private final int[] labelWidths;  // per output: its labels' values per row
     private final int labelWidth;     // all outputs' labels
-    private final boolean sampleWeights;
+    private final int weightColumns;  // sample weights ending each label row: 0, 1 (every output's) or one per output
     private final float[] classWeights;
 
     /**
@@ -26,17 +27,22 @@ public final class TargetRows {
      * @param classWeights  one weight per class (for one output: classes 0 and 1), or null
      */
     public TargetRows(Loss loss, int outputs, boolean sampleWeights, double[] classWeights) {
-        this(List.of(loss), new int[] {outputs}, sampleWeights, classWeights);
+        this(List.of(loss), new int[] {outputs}, sampleWeights ? 1 : 0, classWeights);
     }
 
     /**
-     * Target rows of a model of several outputs: losses and widths per output, in the model's output order. Class
-     * weights take a model of one output (as in Keras).
+     * Target rows of a model of several outputs: losses and widths per output, in the model's output order; each label
+     * row ends in weightColumns sample weights: none, one applied to every output, or one per output. Class weights
+     * take a model of one output (as in Keras).
      */
-    public TargetRows(List<Loss> losses, int[] outputs, boolean sampleWeights, double[] classWeights) {
+    public TargetRows(List<Loss> losses, int[] outputs, int weightColumns, double[] classWeights) {
         if (losses.isEmpty() || losses.size() != outputs.length) {
             throw new IllegalArgumentException("target rows: expected one loss per output (" + outputs.length
                     + "), received " + losses.size());
+        }
+        if (weightColumns != 0 && weightColumns != 1 && weightColumns != outputs.length) {
+            throw new IllegalArgumentException("sample weights: expected one weight array for every output or one per "
+                    + "output (" + outputs.length + "), received " + weightColumns);
         }
         this.losses = List.copyOf(losses);
         this.outputs = outputs.clone();
@@ -47,7 +53,7 @@ public final class TargetRows {
             labels += labelWidths[i];
         }
         this.labelWidth = labels;
-        this.sampleWeights = sampleWeights;
+        this.weightColumns = weightColumns;
         if (classWeights != null) {
             if (outputs.length != 1) {
                 throw new IllegalArgumentException("fit: class weights take a model of one output, received a model of "
@@ -74,7 +80,7 @@ public final class TargetRows {
 
     /** Whether each target row ends in a weight. */
     public boolean weighted() {
-        return sampleWeights || classWeights != null;
+        return weightColumns > 0 || classWeights != null;
     }
 
     /** Values per target row: the outputs' widths, plus one per output when weighted. */
@@ -97,9 +103,9 @@ public final class TargetRows {
         return parts;
     }
 
-    /** Values per label row as sources hand them over: the losses' label widths, plus one for a sample weight. */
+    /** Values per label row as sources hand them over: the losses' label widths, plus the sample weights. */
     public int labelRowSize() {
-        return labelWidth + (sampleWeights ? 1 : 0);
+        return labelWidth + weightColumns;
     }
 
     /** Writes count label rows (labelRowSize() values each) as count target rows (width() values each) into out. */
@@ -126,11 +132,12 @@ public final class TargetRows {
         }
     }
 
-    /** Output o's weight column: each row's sample weight, times its class's weight. */
+    /** Output o's weight column: each row's sample weight (its own, or every output's), times its class's weight. */
     private void writeWeights(float[] labels, int count, int stride, int labelOffset, float[] out, int column,
                               int width, int o) {
+        int sampleWeight = labelWidth + (weightColumns > 1 ? o : 0);
         for (int i = 0; i < count; i++) {
-            float weight = sampleWeights ? labels[i * stride + labelWidth] : 1f;
+            float weight = weightColumns > 0 ? labels[i * stride + sampleWeight] : 1f;
             if (classWeights != null) {
                 int c = losses.get(o).classOf(labels, i * stride + labelOffset, outputs[o]);
                 if (c < 0 || c >= classWeights.length) {

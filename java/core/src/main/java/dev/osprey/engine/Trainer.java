@@ -81,7 +81,7 @@ public final class Trainer implements Training {
         this.optimizer = optimizer;
         this.updater = updater;
         this.options = options;
-        this.targetRows = loss.targetRows(options.sampleWeight() != null, options.classWeight());
+        this.targetRows = loss.targetRows(options.sampleWeightColumns(), options.classWeight());
         this.targetParts = targetRows.partWidths();
         network.trainWith(loss);
         if (options.verbose()) {
