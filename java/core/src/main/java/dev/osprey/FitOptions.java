@@ -16,6 +16,7 @@ public final class FitOptions {
     boolean shuffle = true;
     Long seed;
     boolean verbose = true;
+    private int initialEpoch;
     boolean keepDataResident = true;
     final List<Callback> callbacks = new ArrayList<>();
     private double[] classWeight;
@@ -40,6 +41,26 @@ public final class FitOptions {
         }
         this.epochs = epochs;
         return this;
+    }
+
+    /**
+     * Keras' initial_epoch: the epoch (counted from 0) at which to start, to go on with a run that stopped; fit then
+     * runs epochs initialEpoch to epochs - 1 (so {@link #epochs} stays the run's total), shuffling and seeding each as
+     * the whole run would. The model's weights and optimizer state must be where that run left them: a model saved by
+     * {@link dev.osprey.callbacks.ModelCheckpoint}, or see {@link dev.osprey.callbacks.BackupAndRestore}, which does
+     * all of it. Default 0.
+     */
+    public FitOptions initialEpoch(int epoch) {
+        if (epoch < 0) {
+            throw new IllegalArgumentException("fit: expected initialEpoch >= 0, received " + epoch);
+        }
+        this.initialEpoch = epoch;
+        return this;
+    }
+
+    /** The epoch fit starts at (see {@link #initialEpoch(int)}). */
+    public int initialEpoch() {
+        return initialEpoch;
     }
 
     /** Samples per training step (default 32). */

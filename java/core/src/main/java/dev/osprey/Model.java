@@ -1280,9 +1280,10 @@ public class Model implements AutoCloseable {
                     }
                 }
                 long fitSeed = options.seed == null ? seed : options.seed;
+                int initialEpoch = initialEpoch(options); // restores a backup first: before replicas copy weights
                 try (dev.osprey.engine.parallel.DataParallel parallel = replicas(options)) {
                     return new Trainer(this, network, modelLoss(), optimizer, updater, options, metrics, parallel)
-                            .fit(train, validation, fitSeed);
+                            .fit(train, validation, fitSeed, initialEpoch);
                 }
             }
         } finally {
@@ -1290,6 +1291,30 @@ public class Model implements AutoCloseable {
                 trainer.set(null);
             }
         }
+    }
+
+    /**
+     * The epoch fit starts at: where a {@link dev.osprey.callbacks.BackupAndRestore} callback finds a backup, the epochs
+     * it had completed, with its weights and optimizer state restored into this model; else the options' initialEpoch,
+     * which must be below their epochs.
+     */
+    private int initialEpoch(FitOptions options) {
+        List<dev.osprey.callbacks.BackupAndRestore> backups = options.callbacks().stream()
+                .filter(c -> c instanceof dev.osprey.callbacks.BackupAndRestore)
+                .map(c -> (dev.osprey.callbacks.BackupAndRestore) c).toList();
+        if (backups.size() > 1) {
+            throw new IllegalArgumentException("fit: expected at most one BackupAndRestore callback, received "
+                    + backups.size());
+        }
+        int restored = backups.isEmpty() ? -1 : backups.get(0).restore(this);
+        if (restored >= 0) {
+            return restored;
+        }
+        if (options.initialEpoch() >= options.epochs()) {
+            throw new IllegalArgumentException("fit: expected initialEpoch below epochs (" + options.epochs()
+                    + ", the run's total), received initialEpoch " + options.initialEpoch());
+        }
+        return options.initialEpoch();
     }
 
     /**

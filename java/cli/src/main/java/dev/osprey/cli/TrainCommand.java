@@ -162,6 +162,11 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = {"-o", "--output"}, defaultValue = "model.osprey", description = "Model file to write. Default: ${DEFAULT-VALUE}.")
     Path output;
 
+    @Option(names = "--backup", description = "A folder to back training up into after each epoch (Keras' "
+            + "BackupAndRestore): after an interruption, the same command goes on after the last finished epoch, as "
+            + "the whole run would have. The backup is deleted when training ends. Default: none.")
+    Path backup;
+
     @Option(names = "--seed", defaultValue = "42", description = "Seed of initialisation and shuffling. Default: ${DEFAULT-VALUE}.")
     long seed;
 
@@ -256,6 +261,14 @@ final class TrainCommand implements Callable<Integer> {
     /** fit's options; labels and classes give --class-weight auto its weights. */
     FitOptions fitOptions(NDArray labels, int classes) {
         FitOptions options = FitOptions.defaults().epochs(epochs).batchSize(batchSize).seed(seed).verbose(!quiet);
+        if (backup != null) {
+            dev.osprey.callbacks.BackupAndRestore backups = new dev.osprey.callbacks.BackupAndRestore(backup);
+            int done = backups.backedUpEpochs();
+            if (done > 0) {
+                System.out.println("Resuming after epoch " + done + " of " + epochs + " from the backup in " + backup);
+            }
+            options.callbacks(backups);
+        }
         if (devices != null && !devices.isEmpty()) {
             options.devices(devices.toArray(String[]::new));
         }

@@ -327,6 +327,27 @@ class OspreyCommandTest {
         assertEquals(1, batch.exitCode());
         assertTrue(batch.err().contains("expected batch size > 0, received batch_size=0"), batch.err());
 
+        Path backups = dir.resolve("backups");
+        dev.osprey.NDArray bx = new dev.osprey.NDArray(new float[8 * 4], 8, 4);
+        dev.osprey.NDArray by = new dev.osprey.NDArray(new float[8], 8);
+        try (dev.osprey.Sequential other = new dev.osprey.Sequential(new dev.osprey.layers.Dense(2,
+                dev.osprey.Activation.SOFTMAX).inputShape(4)).device(dev.osprey.backend.Device.cpu())
+                .compile(new dev.osprey.optim.Adam(), dev.osprey.loss.Loss.sparseCategoricalCrossentropy())) {
+            dev.osprey.callbacks.Callback crash = new dev.osprey.callbacks.Callback() {
+                @Override
+                public void onEpochEnd(int epoch, java.util.Map<String, Double> logs,
+                                       dev.osprey.callbacks.Training training) {
+                    throw new IllegalStateException("stop");
+                }
+            };
+            org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, () -> other.fit(bx, by, dev.osprey.FitOptions.defaults()
+                    .epochs(3).verbose(false).callbacks(new dev.osprey.callbacks.BackupAndRestore(backups), crash)));
+        }
+        Run resumed = run("train", "--epochs", "2", "--quiet", "--backup", backups.toString(), "-o",
+                dir.resolve("x.osprey").toString());
+        assertEquals(1, resumed.exitCode());
+        assertTrue(resumed.out().contains("Resuming after epoch 1 of 2 from the backup in " + backups), resumed.out());
+        assertTrue(resumed.err().contains("is of another model"), resumed.err());
         Run device = run("train", "--device", "tpu");
         assertEquals(1, device.exitCode());
         assertTrue(device.err().contains("expected device auto, cpu, cuda or cuda:N, received 'tpu'"), device.err());

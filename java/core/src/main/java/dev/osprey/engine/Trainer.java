@@ -96,17 +96,26 @@ public final class Trainer implements Training {
      * when the running loss becomes NaN or infinite (checked every 50 steps and at each epoch's end).
      */
     public History fit(BatchSource train, BatchSource validation, long seed) {
+        return fit(train, validation, seed, options.initialEpoch());
+    }
+
+    /**
+     * {@link #fit(BatchSource, BatchSource, long)} from epoch initialEpoch (counted from 0) to the options' epochs - 1,
+     * each epoch shuffled and seeded as in a run from 0: a run that stopped goes on exactly, its weights and optimizer
+     * state restored.
+     */
+    public History fit(BatchSource train, BatchSource validation, long seed, int initialEpoch) {
         try (Feed feed = feed(train)) {
-            return fitWith(feed, train.size(), validation, seed);
+            return fitWith(feed, train.size(), validation, seed, initialEpoch);
         }
     }
 
-    private History fitWith(Feed feed, int n, BatchSource validation, long seed) {
+    private History fitWith(Feed feed, int n, BatchSource validation, long seed, int initialEpoch) {
         int batch = Math.min(options.batchSize(), n);
         stepsPerEpoch = (n + batch - 1) / batch;
         History history = new History();
         callbacks.forEach(c -> c.onTrainBegin(this));
-        for (int epoch = 0; epoch < options.epochs() && !stopRequested; epoch++) {
+        for (int epoch = initialEpoch; epoch < options.epochs() && !stopRequested; epoch++) {
             feed.startEpoch(epoch, batch, seed);
             resetStats();
             seenThisEpoch = 0;

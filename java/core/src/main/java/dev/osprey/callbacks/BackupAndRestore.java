@@ -1,0 +1,166 @@
+package dev.osprey.callbacks;
+
+import dev.osprey.Model;
+import dev.osprey.NDArray;
+import dev.osprey.backend.Device;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+
+/**
+ * Keras' BackupAndRestore: training that is interrupted (a crash, a killed process, a preempted machine) goes on where
+ * it stopped when the same fit is run again. After each epoch the model, with its optimizer state, is saved in the
+ * backup folder; a fit that finds a backup there first restores the weights and optimizer state (steps taken,
+ * moments, the rate a schedule reached) and starts at the next epoch, shuffled and seeded as in the uninterrupted run,
+ * so that with a fixed {@code FitOptions.seed} the resumed run ends with the same weights. When fit ends normally
+ * (also by early stopping) the backup is deleted, so the next fit starts afresh.
+ *
+ * <p>What is not restored, as in Keras: other callbacks' state (EarlyStopping's patience, ReduceLROnPlateau's wait)
+ * and the History of the epochs before the interruption. Saves are atomic (a file is complete or absent), and the
+ * previous epoch's file is deleted only once the new one is in place.
+ */
+public final class BackupAndRestore implements Callback {
+    private static final Pattern FILE = Pattern.compile("epoch-(\\d{5})\\.osprey");
+
+    private final Path folder;
+    private final boolean deleteOnEnd;
+
+    /** Backs up into folder (made when missing), deleting the backup when fit ends normally. */
+    public BackupAndRestore(Path folder) {
+        this(folder, true);
+    }
+
+    /**
+     * Backs up into folder (made when missing); deleteCheckpoint (Keras' delete_checkpoint) false keeps the last epoch's
+     * backup when fit ends.
+     */
+    public BackupAndRestore(Path folder, boolean deleteCheckpoint) {
+        if (folder == null) {
+            throw new IllegalArgumentException("BackupAndRestore: expected a backup folder, received null");
+        }
+        if (Files.exists(folder) && !Files.isDirectory(folder)) {
+            throw new IllegalArgumentException("BackupAndRestore: expected a folder for the backup, received the file "
+                    + folder);
+        }
+        this.folder = folder;
+        this.deleteOnEnd = deleteCheckpoint;
+    }
+
+    /** The backup folder. */
+    public Path folder() {
+        return folder;
+    }
+
+    /** The epochs the folder's backup had completed, or -1 where it holds none. */
+    public int backedUpEpochs() {
+        Path latest = latest();
+        return latest == null ? -1 : epochOf(latest);
+    }
+
+    /**
+     * Called by fit before it trains (not a callback method): where the folder holds a backup, puts its weights and
+     * optimizer state into model and returns the epochs it had completed, which fit starts at; -1 where there is none.
+     * Throws IllegalArgumentException when the backup is of another model or optimizer, naming what differs.
+     */
+    public int restore(Model model) {
+        Path latest = latest();
+        if (latest == null) {
+            return -1;
+        }
+        int completed = epochOf(latest);
+        try (Model saved = Model.load(latest, Device.cpu())) {
+            List<String> expected = model.weightPaths();
+            if (!expected.equals(saved.weightPaths())) {
+                throw new IllegalArgumentException("BackupAndRestore: the backup " + latest + " is of another model: "
+                        + "expected the weights " + expected + ", received " + saved.weightPaths() + " (delete the "
+                        + "folder's backup to start afresh)");
+            }
+            List<NDArray> weights = saved.getWeights();
+            Model.OptimizerState state = saved.optimizerState();
+            model.setWeights(weights);
+            if (state != null) {
+                try {
+                    model.restoreOptimizerState(state);
+                } catch (IllegalArgumentException e) {
+                    throw new IllegalArgumentException("BackupAndRestore: the backup " + latest + " was trained with "
+                            + "another optimizer: " + e.getMessage() + " (delete the folder's backup to start afresh)",
+                            e);
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("BackupAndRestore: could not read the backup " + latest + " (delete it to "
+                    + "start afresh)", e);
+        }
+        return completed;
+    }
+
+    @Override
+    public void onEpochEnd(int epoch, Map<String, Double> logs, Training training) {
+        Path file = folder.resolve(String.format(java.util.Locale.ROOT, "epoch-%05d.osprey", epoch + 1));
+        try {
+            Files.createDirectories(folder);
+            training.model().save(file);
+            for (Path old : backups()) {
+                if (!old.equals(file)) {
+                    Files.deleteIfExists(old);
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("BackupAndRestore: could not back up epoch " + (epoch + 1) + " to " + file,
+                    e);
+        }
+    }
+
+    @Override
+    public void onTrainEnd(Training training) {
+        if (!deleteOnEnd) {
+            return;
+        }
+        try {
+            for (Path old : backups()) {
+                Files.deleteIfExists(old);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("BackupAndRestore: could not delete the backup in " + folder, e);
+        }
+    }
+
+    /** The backup of the most epochs in the folder, or null. */
+    private Path latest() {
+        Path best = null;
+        for (Path p : backups()) {
+            if (best == null || epochOf(p) > epochOf(best)) {
+                best = p;
+            }
+        }
+        return best;
+    }
+
+    private List<Path> backups() {
+        if (!Files.isDirectory(folder)) {
+            return List.of();
+        }
+        try (Stream<Path> files = Files.list(folder)) {
+            List<Path> found = new ArrayList<>();
+            files.filter(p -> FILE.matcher(p.getFileName().toString()).matches()).forEach(found::add);
+            return found;
+        } catch (IOException e) {
+            throw new UncheckedIOException("BackupAndRestore: could not list the backup folder " + folder, e);
+        }
+    }
+
+    private static int epochOf(Path file) {
+        Matcher m = FILE.matcher(file.getFileName().toString());
+        if (!m.matches()) {
+            throw new IllegalStateException("not a backup file: " + file);
+        }
+        return Integer.parseInt(m.group(1));
+    }
+}

@@ -1,0 +1,206 @@
+package dev.osprey.callbacks;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.osprey.Activation;
+import dev.osprey.FitOptions;
+import dev.osprey.History;
+import dev.osprey.NDArray;
+import dev.osprey.Sequential;
+import dev.osprey.backend.Device;
+import dev.osprey.layers.BatchNormalization;
+import dev.osprey.layers.Conv2D;
+import dev.osprey.layers.Dense;
+import dev.osprey.layers.Dropout;
+import dev.osprey.layers.Flatten;
+import dev.osprey.loss.Loss;
+import dev.osprey.metrics.Metric;
+import dev.osprey.optim.Adam;
+import dev.osprey.optim.SGD;
+import dev.osprey.optim.schedules.ExponentialDecay;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Training that stops part way (an exception at an epoch's end, as a crash would) and is run again with the same
+ * BackupAndRestore folder ends exactly where the uninterrupted run ends: weights, BatchNormalization's statistics,
+ * Adam's moments and step count, a decaying rate, dropout masks and shuffling all go on as they would have.
+ */
+class BackupAndRestoreTest {
+    private static final int N = 40;
+    private static final int EPOCHS = 4;
+
+    @TempDir
+    Path dir;
+
+    private static Sequential model(long seed) {
+        return new Sequential(
+                new Conv2D(4, 3).inputShape(6, 6, 1),
+                new BatchNormalization(),
+                new dev.osprey.layers.ReLU(),
+                new Flatten(),
+                new Dropout(0.3),
+                new Dense(3, Activation.SOFTMAX))
+                .device(Device.cpu()).seed(seed)
+                .compile(new Adam().learningRate(new ExponentialDecay(0.02, 3, 0.7)),
+                        Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY);
+    }
+
+    private static NDArray[] data() {
+        Random r = new Random(9);
+        float[] x = new float[N * 36];
+        float[] y = new float[N];
+        for (int i = 0; i < N; i++) {
+            y[i] = i % 3;
+            for (int j = 0; j < 36; j++) {
+                x[i * 36 + j] = (float) r.nextGaussian() + (j % 3 == y[i] ? 0.8f : 0f);
+            }
+        }
+        return new NDArray[] {new NDArray(x, N, 6, 6, 1), new NDArray(y, N)};
+    }
+
+    private static FitOptions options(String... devices) {
+        FitOptions options = FitOptions.defaults().epochs(EPOCHS).batchSize(8).seed(17).verbose(false)
+                .validationSplit(0.2);
+        return devices.length == 0 ? options : options.devices(devices);
+    }
+
+    /** Throws at the end of one epoch, after the callbacks before it ran: a crash between epochs. */
+    private static Callback crashAfter(int epoch) {
+        return new Callback() {
+            @Override
+            public void onEpochEnd(int e, Map<String, Double> logs, Training training) {
+                if (e == epoch) {
+                    throw new IllegalStateException("crash after epoch " + (e + 1));
+                }
+            }
+        };
+    }
+
+    private List<Path> files(Path folder) throws IOException {
+        if (!Files.isDirectory(folder)) {
+            return List.of();
+        }
+        try (Stream<Path> s = Files.list(folder)) {
+            return s.toList();
+        }
+    }
+
+    @Test
+    void aRunInterruptedAndRunAgainEndsAsTheUninterruptedRun() throws IOException {
+        NDArray[] d = data();
+        for (String[] devices : new String[][] {{"cpu"}, {"cpu", "cpu"}}) {
+            Path folder = dir.resolve("backup-" + devices.length);
+            String setting = devices.length + " device(s)";
+            History whole;
+            List<NDArray> expected;
+            try (Sequential uninterrupted = model(1)) {
+                whole = uninterrupted.fit(d[0], d[1], options(devices));
+                expected = uninterrupted.getWeights();
+            }
+            try (Sequential first = model(1)) {
+                IllegalStateException crash = assertThrows(IllegalStateException.class, () -> first.fit(d[0], d[1],
+                        options(devices).callbacks(new BackupAndRestore(folder), crashAfter(1))));
+                assertEquals("crash after epoch 2", crash.getMessage());
+            }
+            assertEquals(List.of(folder.resolve("epoch-00002.osprey")), files(folder),
+                    "one backup, the last epoch's, " + setting);
+            List<Integer> epochsRun = new ArrayList<>();
+            Callback epochs = new Callback() {
+                @Override
+                public void onEpochBegin(int epoch, Training training) {
+                    epochsRun.add(epoch);
+                }
+            };
+            try (Sequential again = model(99)) { // other initial weights: the backup's replace them
+                History rest = again.fit(d[0], d[1], options(devices).callbacks(new BackupAndRestore(folder), epochs));
+                assertEquals(List.of(2, 3), epochsRun, setting);
+                assertEquals(whole.get("loss").subList(2, EPOCHS), rest.get("loss"), setting);
+                assertEquals(whole.get("val_accuracy").subList(2, EPOCHS), rest.get("val_accuracy"), setting);
+                assertEquals(whole.get("learning_rate").subList(2, EPOCHS), rest.get("learning_rate"), setting);
+                List<NDArray> actual = again.getWeights();
+                for (int w = 0; w < expected.size(); w++) {
+                    assertArrayEquals(expected.get(w).data(), actual.get(w).data(), 0f,
+                            again.weightPaths().get(w) + ", " + setting);
+                }
+            }
+            assertEquals(List.of(), files(folder), "a run that ends deletes its backup, " + setting);
+        }
+    }
+
+    /** initialEpoch alone: the epochs from it to the total run, numbered as in the whole run; at or past it, refused. */
+    @Test
+    void initialEpochRunsTheRestOfTheRun() {
+        NDArray[] d = data();
+        List<Integer> epochsRun = new ArrayList<>();
+        Callback epochs = new Callback() {
+            @Override
+            public void onEpochBegin(int epoch, Training training) {
+                epochsRun.add(epoch);
+            }
+        };
+        try (Sequential m = model(1)) {
+            History h = m.fit(d[0], d[1], options().initialEpoch(1).callbacks(epochs));
+            assertEquals(List.of(1, 2, 3), epochsRun);
+            assertEquals(3, h.get("loss").size());
+            String past = assertThrows(IllegalArgumentException.class,
+                    () -> m.fit(d[0], d[1], options().initialEpoch(EPOCHS))).getMessage();
+            assertTrue(past.contains("expected initialEpoch below epochs (4") && past.contains("received initialEpoch 4"),
+                    past);
+        }
+        String negative = assertThrows(IllegalArgumentException.class, () -> FitOptions.defaults().initialEpoch(-1))
+                .getMessage();
+        assertTrue(negative.contains("initialEpoch >= 0"), negative);
+    }
+
+    /**
+     * A backup of another model, or of the same layers trained with another optimizer, is refused before any training,
+     * saying what differs; the backup stays. A backup whose run had finished its epochs trains nothing more.
+     */
+    @Test
+    void aBackupOfAnotherModelIsRefusedAndKept() throws IOException {
+        NDArray[] d = data();
+        Path folder = dir.resolve("other");
+        try (Sequential first = model(1)) {
+            assertThrows(IllegalStateException.class, () -> first.fit(d[0], d[1],
+                    options().callbacks(new BackupAndRestore(folder), crashAfter(0))));
+        }
+        try (Sequential wider = new Sequential(new Flatten().inputShape(6, 6, 1), new Dense(3, Activation.SOFTMAX))
+                .device(Device.cpu()).compile(new Adam(), Loss.sparseCategoricalCrossentropy())) {
+            String other = assertThrows(IllegalArgumentException.class, () -> wider.fit(d[0], d[1],
+                    options().callbacks(new BackupAndRestore(folder)))).getMessage();
+            assertTrue(other.contains("is of another model") && other.contains("expected the weights [dense"), other);
+        }
+        try (Sequential sgd = model(1)) {
+            sgd.compile(new SGD(0.1), Loss.sparseCategoricalCrossentropy());
+            String optimizer = assertThrows(IllegalArgumentException.class, () -> sgd.fit(d[0], d[1],
+                    options().callbacks(new BackupAndRestore(folder)))).getMessage();
+            assertTrue(optimizer.contains("another optimizer"), optimizer);
+        }
+        assertEquals(List.of(folder.resolve("epoch-00001.osprey")), files(folder), "the backup is kept");
+        Path done = dir.resolve("done");
+        try (Sequential m = model(1)) {
+            assertThrows(IllegalStateException.class, () -> m.fit(d[0], d[1],
+                    options().callbacks(new BackupAndRestore(done), crashAfter(EPOCHS - 1))));
+        }
+        try (Sequential m = model(1)) {
+            History none = m.fit(d[0], d[1], options().callbacks(new BackupAndRestore(done)));
+            assertEquals(0, none.epochs(), "every epoch had run");
+        }
+        assertEquals(List.of(), files(done));
+        Path file = Files.writeString(dir.resolve("a-file"), "x");
+        String notFolder = assertThrows(IllegalArgumentException.class, () -> new BackupAndRestore(file)).getMessage();
+        assertTrue(notFolder.contains("expected a folder"), notFolder);
+    }
+}
