@@ -31,6 +31,13 @@ OSPREY_KERNEL void osprey_scale(const float* x, float* y, long long n, float sca
     }
 }
 
+// An exponential moving average of weights (Keras' use_ema): average = momentum * average + (1 - momentum) * value.
+OSPREY_KERNEL void osprey_moving_average(float* average, const float* values, long long n, float momentum) {
+    FOR_EACH(i, n) {
+        average[i] = momentum * average[i] + (1.0f - momentum) * values[i];
+    }
+}
+
 OSPREY_KERNEL void osprey_fill(float* t, long long n, float value) {
     FOR_EACH(i, n) {
         t[i] = value;

@@ -48,6 +48,7 @@ OSPREY_KERNEL void osprey_multiply(const float* a, const float* b, float* out, l
 OSPREY_KERNEL void osprey_multiply_channels(const float* x, const float* gate, float* out, long long n, int pixels, int channels);
 OSPREY_KERNEL void osprey_scale(const float* x, float* y, long long n, float scale, float offset);
 OSPREY_KERNEL void osprey_fill(float* t, long long n, float value);
+OSPREY_KERNEL void osprey_moving_average(float* average, const float* values, long long n, float momentum);
 OSPREY_KERNEL void osprey_dropout_forward(const float* x, float* mask, float* y, long long n, float rate, long long seed);
 
 // batch normalization (batch_norm.cu), NHWC as (rows, channels)

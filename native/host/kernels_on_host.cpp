@@ -253,6 +253,9 @@ int main() {
         print("scale", out.data(), 9);
         OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_fill, out.data(), 9LL, 2.5f);
         print("fill", out.data(), 9);
+        std::vector<float> average = input(9, 5);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_moving_average, average.data(), (const float*)b.data(), 9LL, 0.9f);
+        print("moving_average", average.data(), 9);
         // channel gates: 2 samples of 3 pixels x 4 channels, each sample's 4 gates
         std::vector<float> x = input(24, 7), gate = input(8, 8), gated(24);
         OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_multiply_channels, x.data(), gate.data(), gated.data(), 24LL, 3, 4);

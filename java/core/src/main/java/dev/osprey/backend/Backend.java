@@ -295,6 +295,12 @@ public interface Backend extends AutoCloseable {
     /** Each value of x clipped into [-limit, limit]. */
     void clipByValue(Tensor x, float limit);
 
+    /**
+     * average = momentum * average + (1 - momentum) * values, element-wise (Keras' use_ema: a moving average of the
+     * weights after each step); momentum in [0, 1], 0 copying the values.
+     */
+    void movingAverage(Tensor average, Tensor values, float momentum);
+
     /** y = x with each sample's axes transposed (its own gradient is the inverse transposition). */
     void permute(PermuteSpec spec, Tensor x, Tensor y);
 

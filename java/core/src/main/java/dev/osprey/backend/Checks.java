@@ -53,6 +53,13 @@ public final class Checks {
         return shape;
     }
 
+    /** A moving average's momentum: in [0, 1]. */
+    public static void movingAverageMomentum(float momentum) {
+        if (!(momentum >= 0 && momentum <= 1)) {
+            throw new IllegalArgumentException("movingAverage: expected a momentum in [0, 1], received " + momentum);
+        }
+    }
+
     /** A view of [offset, offset + elements(viewShape)) must lie inside a tensor of this size. */
     public static void viewInside(long size, long offset, int[] viewShape) {
         if (offset < 0 || offset + elements(viewShape) > size) {

@@ -427,6 +427,15 @@ public final class ModelFile {
                 o = o.clipping(new dev.osprey.optim.GradientClipping(kind, v.doubleValue()));
             }
         }
+        if (Boolean.TRUE.equals(config.get("use_ema"))) {
+            Object frequency = config.get("ema_overwrite_frequency");
+            if (frequency != null && !(frequency instanceof Number)) {
+                throw new IllegalArgumentException("expected ema_overwrite_frequency to be a number or null, received "
+                        + frequency);
+            }
+            o = o.useEma(dbl(config.get("ema_momentum")), frequency == null ? 0 : intOf(frequency,
+                    "ema_overwrite_frequency"));
+        }
         if (config.get("loss_scale") != null) {
             if (!(config.get("loss_scale") instanceof Map<?, ?> lossScale)) {
                 throw new IllegalArgumentException("expected the optimizer's loss_scale to be a map, received "
@@ -552,6 +561,15 @@ public final class ModelFile {
 
     private static double dbl(Object o) {
         return ((Number) o).doubleValue();
+    }
+
+    /** A whole number of the config, named in the error when it is none (or out of int's range). */
+    private static int intOf(Object o, String name) {
+        double d = dbl(o);
+        if (d != Math.rint(d) || d < Integer.MIN_VALUE || d > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("expected " + name + " to be a whole number, received " + o);
+        }
+        return (int) d;
     }
 
     /** SafeTensors: 8-byte little-endian header length, a JSON header, then the raw little-endian tensors. */

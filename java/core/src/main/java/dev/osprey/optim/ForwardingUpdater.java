@@ -57,4 +57,9 @@ public abstract class ForwardingUpdater implements Optimizer.Updater {
     public boolean unscaleGradients() {
         return inner.unscaleGradients();
     }
+
+    @Override
+    public void finishTraining() {
+        inner.finishTraining();
+    }
 }

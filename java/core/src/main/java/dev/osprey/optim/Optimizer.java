@@ -37,12 +37,33 @@ public interface Optimizer {
      * rate is computed on the host before each step; callbacks that set the rate are refused with such an optimizer.
      */
     default Optimizer learningRate(dev.osprey.optim.schedules.LearningRateSchedule schedule) {
-        return new ScheduledOptimizer(this, java.util.Objects.requireNonNull(schedule, "schedule"), null);
+        return new ScheduledOptimizer(this, java.util.Objects.requireNonNull(schedule, "schedule"), null, null);
     }
 
     /** This optimizer with gradient clipping (Keras allows one kind at a time; this one replaces any other). */
     default Optimizer clipping(GradientClipping clipping) {
-        return new ScheduledOptimizer(this, null, clipping);
+        return new ScheduledOptimizer(this, null, clipping, null);
+    }
+
+    /**
+     * This optimizer keeping a moving average of the weights (Keras' use_ema=True): see {@link Ema}. momentum in
+     * [0, 1) (Keras' default 0.99); the weights become their average at the end of fit.
+     */
+    default Optimizer useEma(double momentum) {
+        return useEma(momentum, 0);
+    }
+
+    /**
+     * {@link #useEma(double)}, the weights also replaced by their average every overwriteFrequency steps during
+     * training (Keras' ema_overwrite_frequency; 0: only at the end of fit).
+     */
+    default Optimizer useEma(double momentum, int overwriteFrequency) {
+        return new ScheduledOptimizer(this, null, null, new Ema(momentum, overwriteFrequency));
+    }
+
+    /** The moving average of the weights this optimizer keeps, or null for none. */
+    default Ema ema() {
+        return null;
     }
 
     /** Keras' clipnorm: each weight's gradient scaled to an L2 norm of at most this (> 0). */
@@ -119,6 +140,14 @@ public interface Optimizer {
          */
         default boolean unscaleGradients() {
             return true;
+        }
+
+        /**
+         * Called once when fit ends after at least one epoch (also after an early stop), before the callbacks'
+         * onTrainEnd: an optimizer that keeps a moving average of the weights puts it in their place (Keras'
+         * finalize_variable_values). The default does nothing.
+         */
+        default void finishTraining() {
         }
     }
 }

@@ -10,20 +10,22 @@ import java.util.Objects;
 
 /**
  * An optimizer with the settings every Keras optimizer shares on top: a learning-rate schedule
- * ({@link Optimizer#learningRate(LearningRateSchedule)}) and gradient clipping ({@link Optimizer#clipnorm} and
- * the others). With a schedule, each step's rate is computed on the host and handed to the same fused update, so
- * no step waits for the device. Saved as Keras saves them: the schedule in place of the learning rate, the clipping
- * under its Keras name.
+ * ({@link Optimizer#learningRate(LearningRateSchedule)}), gradient clipping ({@link Optimizer#clipnorm} and
+ * the others) and a moving average of the weights ({@link Optimizer#useEma}). With a schedule, each step's rate is
+ * computed on the host and handed to the same fused update, so no step waits for the device. Saved as Keras saves
+ * them: the schedule in place of the learning rate, the clipping under its Keras name, use_ema and its settings.
  */
 final class ScheduledOptimizer implements Optimizer {
     private final Optimizer optimizer;
     private final LearningRateSchedule schedule; // or null
     private final GradientClipping clipping;      // or null
+    private final Ema ema;                        // or null
 
-    ScheduledOptimizer(Optimizer optimizer, LearningRateSchedule schedule, GradientClipping clipping) {
+    ScheduledOptimizer(Optimizer optimizer, LearningRateSchedule schedule, GradientClipping clipping, Ema ema) {
         this.optimizer = Objects.requireNonNull(optimizer, "optimizer");
         this.schedule = schedule;
         this.clipping = clipping;
+        this.ema = ema;
     }
 
     @Override
@@ -40,6 +42,11 @@ final class ScheduledOptimizer implements Optimizer {
         if (clipping != null) {
             c.put(clipping.kind().kerasName(), clipping.value());
         }
+        if (ema != null) {
+            c.put("use_ema", true);
+            c.put("ema_momentum", ema.momentum());
+            c.put("ema_overwrite_frequency", ema.overwriteFrequency() == 0 ? null : ema.overwriteFrequency());
+        }
         return c;
     }
 
@@ -55,12 +62,22 @@ final class ScheduledOptimizer implements Optimizer {
 
     @Override
     public Optimizer learningRate(LearningRateSchedule next) {
-        return new ScheduledOptimizer(optimizer, Objects.requireNonNull(next, "schedule"), clipping);
+        return new ScheduledOptimizer(optimizer, Objects.requireNonNull(next, "schedule"), clipping, ema);
     }
 
     @Override
     public Optimizer clipping(GradientClipping next) {
-        return new ScheduledOptimizer(optimizer, schedule, next);
+        return new ScheduledOptimizer(optimizer, schedule, next, ema);
+    }
+
+    @Override
+    public Optimizer useEma(double momentum, int overwriteFrequency) {
+        return new ScheduledOptimizer(optimizer, schedule, clipping, new Ema(momentum, overwriteFrequency));
+    }
+
+    @Override
+    public Ema ema() {
+        return ema;
     }
 
     @Override
@@ -80,7 +97,12 @@ final class ScheduledOptimizer implements Optimizer {
 
     @Override
     public Updater bind(Backend backend, Memory memory, Tensor params, Tensor grads, Tensor decayMask) {
-        Updater inner = optimizer.bind(backend, memory, params, grads, decayMask);
+        Updater scheduled = scheduled(optimizer.bind(backend, memory, params, grads, decayMask));
+        return ema == null ? scheduled : new EmaUpdater(scheduled, backend, memory, params, ema);
+    }
+
+    /** inner, its rate set by the schedule before each step (inner itself without a schedule). */
+    private Updater scheduled(Updater inner) {
         if (schedule == null) {
             return inner;
         }

@@ -332,6 +332,19 @@ class KernelsOnHostTest {
         assertArrayEquals(product, out.get("multiply"));
         close(scaled, out.get("scale"), 1e-6, "scale");
         assertArrayEquals(new float[] {2.5f, 2.5f, 2.5f, 2.5f, 2.5f, 2.5f, 2.5f, 2.5f, 2.5f}, out.get("fill"));
+        try (Memory m = CPU.newMemory()) { // the CPU backend's moving average, the CUDA kernel's on the host
+            Tensor average = m.allocate(9);
+            Tensor values = m.allocate(9);
+            CPU.copyIn(a, 0, average);
+            CPU.copyIn(bb, 0, values);
+            CPU.movingAverage(average, values, 0.9f);
+            float[] expected = new float[9];
+            for (int i = 0; i < 9; i++) {
+                expected[i] = 0.9f * a[i] + 0.1f * bb[i];
+            }
+            close(expected, cpu(average), 1e-6, "moving average, CPU backend");
+            close(expected, out.get("moving_average"), 1e-6, "moving average kernel");
+        }
         float[] x = input(24, 7);
         float[] gate = input(8, 8);
         float[] gated = new float[24];

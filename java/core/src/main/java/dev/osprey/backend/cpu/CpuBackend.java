@@ -1162,6 +1162,18 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void movingAverage(Tensor average, Tensor values, float momentum) {
+        sameSize("movingAverage", average, values);
+        Checks.movingAverageMomentum(momentum);
+        java.nio.FloatBuffer a = cpu(average).buffer();
+        java.nio.FloatBuffer v = cpu(values).buffer();
+        float rest = 1f - momentum;
+        for (int i = 0, n = (int) average.size(); i < n; i++) {
+            a.put(i, momentum * a.get(i) + rest * v.get(i));
+        }
+    }
+
+    @Override
     public synchronized void permute(dev.osprey.backend.PermuteSpec spec, Tensor x, Tensor y) {
         Checks.permute("permute", spec, x, y);
         checkOpen();

@@ -61,6 +61,7 @@ public final class CudaBackend implements Backend {
     private final Kernels.Launch multiplyChannels;
     private final Kernels.Launch scale;
     private final Kernels.Launch fill;
+    private final Kernels.Launch movingAverage;
     private final Kernels.Launch averagePoolForward;
     private final Kernels.Launch averagePoolBackward;
     private final Kernels.Launch pad;
@@ -127,6 +128,7 @@ public final class CudaBackend implements Backend {
             multiplyChannels = c.kernels.launch("osprey_multiply_channels", "ppplii");
             scale = c.kernels.launch("osprey_scale", "pplff");
             fill = c.kernels.launch("osprey_fill", "plf");
+            movingAverage = c.kernels.launch("osprey_moving_average", "pplf");
             averagePoolForward = c.kernels.launch("osprey_average_pool_forward", "ppiiiiiiiiiiii");
             averagePoolBackward = c.kernels.launch("osprey_average_pool_backward", "ppiiiiiiiiiiii");
             pad = c.kernels.launch("osprey_pad_nhwc", "ppiiiiiiiif");
@@ -237,6 +239,14 @@ public final class CudaBackend implements Backend {
     public synchronized void fill(Tensor tensor, float value) {
         CudaTensor t = cuda(tensor);
         fill.pointer(0, t).longValue(1, t.size()).floatValue(2, value).run(t.size(), c.stream);
+    }
+
+    @Override
+    public synchronized void movingAverage(Tensor average, Tensor values, float momentum) {
+        sameSize("movingAverage", average, values);
+        Checks.movingAverageMomentum(momentum);
+        movingAverage.pointer(0, cuda(average)).pointer(1, cuda(values)).longValue(2, average.size())
+                .floatValue(3, momentum).run(average.size(), c.stream);
     }
 
     // ---- convolution and pooling -------------------------------------------------------------------------
