@@ -191,9 +191,9 @@ public final class FitOptions {
      * model's output order, one weight >= 0 per sample of x, weighting that output's loss alone; a null entry leaves
      * its output unweighted (weights of 1). A weight of 0 leaves a sample out of one output's loss and gradient, as for
      * samples whose label for that output is missing (a placeholder in its label array: a valid class, any finite
-     * value). Replaces
-     * {@link #sampleWeight}, which weights every output alike; give one or the other. With validationSplit the weights
-     * are split like the samples; validation figures stay unweighted.
+     * value); metrics stay unweighted, as Keras' metrics (not weighted_metrics) do, so a placeholder still counts in an
+     * output's accuracy. {@link #sampleWeight} weights every output alike instead: fit refuses both at once. With
+     * validationSplit the weights are split like the samples; validation figures stay unweighted.
      */
     public FitOptions sampleWeights(List<float[]> perOutput) {
         if (perOutput == null) {

@@ -951,9 +951,9 @@ public class Model implements AutoCloseable {
     /**
      * Keras' fit for a model of several outputs (and any number of inputs), {@code model.fit([xa, xb], [ya, yb])}:
      * one array of samples per input and one array of labels per output, each as that output's loss takes them,
-     * all of the same N. Validation ({@link FitOptions#validationData(List, List)} or a split), sample weights (one per
-     * sample, applied to every output's loss) and several devices work as with one output; class weights take a model
-     * of one output, as in Keras. Needs {@link #compile(Optimizer, List, List, Metric...)}.
+     * all of the same N. Validation ({@link FitOptions#validationData(List, List)} or a split), sample weights (one array
+     * for every output, {@link FitOptions#sampleWeight}, or one per output, {@link FitOptions#sampleWeights}) and
+     * several devices work as with one output; class weights take a model of one output, as in Keras. Needs {@link #compile(Optimizer, List, List, Metric...)}.
      */
     public History fit(List<NDArray> inputs, List<NDArray> labels, FitOptions options) {
         return fitInputsAndLabels(inputs, labels, options);
@@ -1255,7 +1255,6 @@ public class Model implements AutoCloseable {
         }
     }
 
-    /** fit from sources; weightedLabels: train's label rows end in the sample's weight (validation's never do). */
     /** fit from sources; the training source's label rows end in weightColumns sample weights (0: none). */
     private History fitSources(BatchSource train, BatchSource validation, FitOptions options, int weightColumns) {
         boolean outermost = beginTraining();
@@ -1307,6 +1306,11 @@ public class Model implements AutoCloseable {
                     + backups.size());
         }
         int restored = backups.isEmpty() ? -1 : backups.get(0).restore(this);
+        if (restored >= options.epochs()) {
+            org.slf4j.LoggerFactory.getLogger(Model.class).warn("fit: the backup in {} had finished {} epochs of {}: "
+                    + "nothing left to train", backups.get(0).folder(), restored,
+                    options.epochs());
+        }
         if (restored >= 0) {
             return restored;
         }
@@ -2012,14 +2016,23 @@ public class Model implements AutoCloseable {
         }
     }
 
-    /** Dynamic loss scaling's progress: the current scale and the steps in a row without overflow since it changed. */
-    public record LossScaleState(double scale, int goodSteps) {
-        /** Checks a scale that is a power of two from 1 to 2^64, and a count >= 0. */
+    /**
+     * Dynamic loss scaling's progress: the current scale, the steps in a row without overflow since it changed, and the
+     * steps skipped so far for overflowing (they count in each step's dropout seed, so a resumed run draws the masks the
+     * whole run would have).
+     */
+    public record LossScaleState(double scale, int goodSteps, long skippedSteps) {
+        /** Checks a scale that is a power of two from 1 to 2^64, and counts >= 0. */
         public LossScaleState {
-            if (!dev.osprey.optim.DynamicLossScale.isScale(scale) || goodSteps < 0) {
-                throw new IllegalArgumentException("loss scale: expected a power of two from 1 to 2^64 and a count "
-                        + ">= 0, received " + scale + " and " + goodSteps);
+            if (!dev.osprey.optim.DynamicLossScale.isScale(scale) || goodSteps < 0 || skippedSteps < 0) {
+                throw new IllegalArgumentException("loss scale: expected a power of two from 1 to 2^64 and counts "
+                        + ">= 0, received " + scale + ", " + goodSteps + " and " + skippedSteps);
             }
+        }
+
+        /** A state without skipped steps (files written before they were saved). */
+        public LossScaleState(double scale, int goodSteps) {
+            this(scale, goodSteps, 0);
         }
     }
 
@@ -2027,7 +2040,8 @@ public class Model implements AutoCloseable {
     public OptimizerState optimizerState() {
         refuseWhileTraining("optimizerState");
         synchronized (this) {
-            if (updater == null || updater.iterations() == 0) {
+            boolean skippedOnly = updater instanceof dev.osprey.engine.LossScaler s && s.skippedSteps() > 0;
+            if (updater == null || updater.iterations() == 0 && !skippedOnly) {
                 return null;
             }
             Map<String, NDArray> slots = new TreeMap<>();
@@ -2037,7 +2051,7 @@ public class Model implements AutoCloseable {
                 slots.put(name, new NDArray(values, values.length));
             });
             LossScaleState lossScale = updater instanceof dev.osprey.engine.LossScaler scaler && scaler.inEffect()
-                    ? new LossScaleState(scaler.currentScale(), scaler.goodSteps()) : null;
+                    ? new LossScaleState(scaler.currentScale(), scaler.goodSteps(), scaler.skippedSteps()) : null;
             return new OptimizerState(updater.iterations(), slots, updater.learningRate(), lossScale);
         }
     }
@@ -2073,6 +2087,7 @@ public class Model implements AutoCloseable {
             }
             if (state.lossScale() != null && updater instanceof dev.osprey.engine.LossScaler scaler) {
                 scaler.restore(state.lossScale().scale(), state.lossScale().goodSteps()); // checks before any change
+                scaler.restoreSkippedSteps(state.lossScale().skippedSteps());
             }
             updater.restoreIterations(state.iterations());
             if (!Double.isNaN(state.learningRate()) && !updater.followsSchedule()) {

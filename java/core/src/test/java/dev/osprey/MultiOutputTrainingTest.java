@@ -895,9 +895,13 @@ class MultiOutputTrainingTest {
         List<Loss> losses = List.of(Loss.sparseCategoricalCrossentropy(), Loss.meanSquaredError(),
                 Loss.meanSquaredError());
         List<Double> weights = List.of(1.0, 0.5, 0.7);
-        for (String[] devices : new String[][] {{"cpu"}, {"cpu", "cpu"}}) {
-            try (Model read = distilled(false).device(Device.cpu()).seed(3);
-                 Model passedOn = distilled(true).device(Device.cpu()).seed(4)) {
+        for (String[] devices : new String[][] {{"cpu"}, {"cpu", "cpu"}, {"relu"}}) {
+            boolean relu = devices[0].equals("relu");
+            if (relu) {
+                devices = new String[] {"cpu"};
+            }
+            try (Model read = distilled(false, relu).device(Device.cpu()).seed(3);
+                 Model passedOn = distilled(true, relu).device(Device.cpu()).seed(4)) {
                 read.compile(new SGD(0.1), losses, weights, Metric.ACCURACY);
                 passedOn.compile(new SGD(0.1), losses, weights, Metric.ACCURACY);
                 read.build();
@@ -905,7 +909,7 @@ class MultiOutputTrainingTest {
                 copyWeightsByName(read, passedOn);
                 History hRead = read.fit(List.of(x), labels, options(devices));
                 History hPassedOn = passedOn.fit(List.of(x), labels, options(devices));
-                String setting = devices.length + " device(s)";
+                String setting = devices.length + " device(s)" + (relu ? ", ReLU features" : "");
                 assertEquals(hPassedOn.get("feat_out_loss"), hRead.get("feat_loss"), setting);
                 assertEquals(hPassedOn.get("kind_loss"), hRead.get("kind_loss"), setting);
                 assertEquals(hPassedOn.get("loss"), hRead.get("loss"), setting);
@@ -918,10 +922,12 @@ class MultiOutputTrainingTest {
      * "feat" (5 linear features) read by two heads, "kind" (3 classes) and "aux" (2 values); the outputs are kind, aux
      * and feat (or, passedOn, a linear activation layer "feat_out" after it). Listed last, feat_out is the last call,
      * so its gradient is the first of feat's three, as feat's loss's is in the other model: the sums match bit for bit.
+     * With relu, feat ends in a ReLU, whose gradient its last reader applies to the sum of feat's gradients.
      */
-    private static Model distilled(boolean passedOn) {
+    private static Model distilled(boolean passedOn, boolean relu) {
         Input x = Input.shape(FEATURES).name("x");
-        SymbolicTensor feat = new Dense(5).name("feat").apply(new Dense(8, Activation.RELU).name("trunk").apply(x));
+        SymbolicTensor feat = new Dense(5, relu ? Activation.RELU : Activation.LINEAR).name("feat")
+                .apply(new Dense(8, Activation.RELU).name("trunk").apply(x));
         SymbolicTensor kind = new Dense(3, Activation.SOFTMAX).name("kind").apply(feat);
         SymbolicTensor aux = new Dense(2).name("aux").apply(feat);
         SymbolicTensor first = passedOn

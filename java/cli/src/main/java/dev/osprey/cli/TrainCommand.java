@@ -231,13 +231,18 @@ final class TrainCommand implements Callable<Integer> {
                     classes.size()));
             double seconds = (System.nanoTime() - start) / 1e9;
             model.save(output);
-            history.writeJson(sibling(output, ".history.json"));
-            writeCurves(history, sibling(output, ".curves.png"));
-            System.out.printf(Locale.ROOT, "Trained %d epochs in %.1f s (%,.0f images/s); waited for data %.1f%% of the last epoch.%n",
-                    history.epochs(), seconds, (double) history.epochs() * split[0].size() / seconds,
-                    100 * train.waitSeconds() / Math.max(1e-9, seconds / history.epochs()));
-            System.out.printf(Locale.ROOT, "Validation accuracy: %.4f (loss %.4f) on %,d images%n",
-                    history.last("val_accuracy"), history.last("val_loss"), split[1].size());
+            if (history.epochs() == 0) {
+                System.out.println("No epoch left to train: the backup had finished all " + epochs);
+            } else {
+                history.writeJson(sibling(output, ".history.json"));
+                writeCurves(history, sibling(output, ".curves.png"));
+                System.out.printf(Locale.ROOT, "Trained %d epochs in %.1f s (%,.0f images/s); waited for data %.1f%% "
+                        + "of the last epoch.%n", history.epochs(), seconds,
+                        (double) history.epochs() * split[0].size() / seconds,
+                        100 * train.waitSeconds() / Math.max(1e-9, seconds / history.epochs()));
+                System.out.printf(Locale.ROOT, "Validation accuracy: %.4f (loss %.4f) on %,d images%n",
+                        history.last("val_accuracy"), history.last("val_loss"), split[1].size());
+            }
             List<String> skipped = new ArrayList<>(train.skippedFiles());
             skipped.addAll(validation.skippedFiles());
             if (!skipped.isEmpty()) {
@@ -355,14 +360,21 @@ final class TrainCommand implements Callable<Integer> {
             model.save(output);
             Path curvesJson = sibling(output, ".history.json");
             Path curvesPng = sibling(output, ".curves.png");
-            history.writeJson(curvesJson);
-            String curves = writeCurves(history, curvesPng);
-            System.out.printf(Locale.ROOT, "Trained %d epochs in %.1f s (%,.0f images/s).%n", history.epochs(), seconds,
-                    (double) history.epochs() * d.trainX().rows() / seconds);
+            String curves = null;
+            if (history.epochs() == 0) {
+                System.out.println("No epoch left to train: the backup had finished all " + epochs);
+            } else {
+                history.writeJson(curvesJson);
+                curves = writeCurves(history, curvesPng);
+                System.out.printf(Locale.ROOT, "Trained %d epochs in %.1f s (%,.0f images/s).%n", history.epochs(),
+                        seconds, (double) history.epochs() * d.trainX().rows() / seconds);
+            }
             System.out.printf(Locale.ROOT, "Test accuracy: %.4f (loss %.4f) on %,d images%n", test.get("accuracy"),
                     test.get("loss"), d.testX().rows());
             System.out.println("Saved model to " + output.toAbsolutePath());
-            System.out.println("Training curves: " + curves + " (figures: " + curvesJson.toAbsolutePath() + ")");
+            if (curves != null) {
+                System.out.println("Training curves: " + curves + " (figures: " + curvesJson.toAbsolutePath() + ")");
+            }
         }
         return 0;
     }

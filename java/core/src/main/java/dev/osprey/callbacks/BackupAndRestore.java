@@ -22,12 +22,16 @@ import java.util.stream.Stream;
  * so that with a fixed {@code FitOptions.seed} the resumed run ends with the same weights. When fit ends normally
  * (also by early stopping) the backup is deleted, so the next fit starts afresh.
  *
- * <p>What is not restored, as in Keras: other callbacks' state (EarlyStopping's patience, ReduceLROnPlateau's wait)
- * and the History of the epochs before the interruption. Saves are atomic (a file is complete or absent), and the
- * previous epoch's file is deleted only once the new one is in place.
+ * <p>fit runs this callback's epoch end after every other callback's, so the backup holds what they changed (a rate
+ * ReduceLROnPlateau lowered). What is not restored, as in Keras: other callbacks' own state (EarlyStopping's patience,
+ * ReduceLROnPlateau's wait, ModelCheckpoint's best figure, so a best-only checkpoint may be overwritten by the first
+ * resumed epoch) and the History of the epochs before the interruption. Saves are atomic (a file is complete or
+ * absent), and the previous epoch's file is deleted only once the new one is in place. In distributed training every
+ * process restores from and saves to its own view of the folder: give them one shared folder.
  */
 public final class BackupAndRestore implements Callback {
     private static final Pattern FILE = Pattern.compile("epoch-(\\d{5})\\.osprey");
+    private static final Pattern TEMPORARY = Pattern.compile("\\.epoch-\\d{5}\\.osprey\\..+");
 
     private final Path folder;
     private final boolean deleteOnEnd;
@@ -70,35 +74,77 @@ public final class BackupAndRestore implements Callback {
      * Throws IllegalArgumentException when the backup is of another model or optimizer, naming what differs.
      */
     public int restore(Model model) {
+        deleteTemporaries();
         Path latest = latest();
         if (latest == null) {
             return -1;
         }
-        int completed = epochOf(latest);
-        try (Model saved = Model.load(latest, Device.cpu())) {
-            List<String> expected = model.weightPaths();
-            if (!expected.equals(saved.weightPaths())) {
-                throw new IllegalArgumentException("BackupAndRestore: the backup " + latest + " is of another model: "
-                        + "expected the weights " + expected + ", received " + saved.weightPaths() + " (delete the "
-                        + "folder's backup to start afresh)");
-            }
+        Model saved;
+        try {
+            saved = Model.load(latest, Device.cpu());
+        } catch (IOException | RuntimeException e) {
+            throw new IllegalArgumentException("BackupAndRestore: could not read the backup " + latest + ": " + e
+                    + " (delete it to start afresh)", e);
+        }
+        try (saved) {
             List<NDArray> weights = saved.getWeights();
             Model.OptimizerState state = saved.optimizerState();
+            requireSameModel(model, saved, weights, state, latest);
             model.setWeights(weights);
             if (state != null) {
-                try {
-                    model.restoreOptimizerState(state);
-                } catch (IllegalArgumentException e) {
-                    throw new IllegalArgumentException("BackupAndRestore: the backup " + latest + " was trained with "
-                            + "another optimizer: " + e.getMessage() + " (delete the folder's backup to start afresh)",
-                            e);
+                model.restoreOptimizerState(state);
+            }
+        }
+        return epochOf(latest);
+    }
+
+    /**
+     * Refuses, before anything of model changes, a backup of other weights (names or shapes) or of another optimizer
+     * (name or state).
+     */
+    private static void requireSameModel(Model model, Model saved, List<NDArray> weights, Model.OptimizerState state,
+                                         Path file) {
+        List<String> expected = model.weightPaths();
+        List<String> shapes = new ArrayList<>();
+        List<String> savedShapes = new ArrayList<>();
+        List<NDArray> current = model.getWeights();
+        for (int i = 0; i < current.size(); i++) {
+            shapes.add(expected.get(i) + java.util.Arrays.toString(current.get(i).shape()));
+        }
+        for (int i = 0; i < weights.size(); i++) {
+            savedShapes.add(saved.weightPaths().get(i) + java.util.Arrays.toString(weights.get(i).shape()));
+        }
+        if (!shapes.equals(savedShapes)) {
+            throw new IllegalArgumentException("BackupAndRestore: the backup " + file + " is of another model: expected "
+                    + "the weights " + shapes + ", received " + savedShapes + " (delete the folder's backup to start "
+                    + "afresh)");
+        }
+        String optimizer = model.optimizer() == null ? null : model.optimizer().name();
+        String savedOptimizer = saved.optimizer() == null ? null : saved.optimizer().name();
+        java.util.Set<String> slots = model.optimizerSlotNames();
+        if (!java.util.Objects.equals(optimizer, savedOptimizer)
+                || state != null && !state.slots().keySet().equals(slots)) {
+            throw new IllegalArgumentException("BackupAndRestore: the backup " + file + " was trained with another "
+                    + "optimizer: expected " + optimizer + " with the state " + slots + ", received " + savedOptimizer
+                    + (state == null ? "" : " with the state " + state.slots().keySet()) + " (delete the folder's "
+                    + "backup to start afresh)");
+        }
+    }
+
+    /** Deletes what an interrupted save left (the atomic writes' hidden temporary files). */
+    private void deleteTemporaries() {
+        if (!Files.isDirectory(folder)) {
+            return;
+        }
+        try (Stream<Path> files = Files.list(folder)) {
+            for (Path p : files.toList()) {
+                if (TEMPORARY.matcher(p.getFileName().toString()).matches()) {
+                    Files.deleteIfExists(p);
                 }
             }
         } catch (IOException e) {
-            throw new UncheckedIOException("BackupAndRestore: could not read the backup " + latest + " (delete it to "
-                    + "start afresh)", e);
+            throw new UncheckedIOException("BackupAndRestore: could not clean the backup folder " + folder, e);
         }
-        return completed;
     }
 
     @Override

@@ -112,6 +112,14 @@ public final class LossScaler extends ForwardingUpdater {
         return scale;
     }
 
+    /** Continues from a saved count of skipped steps (>= 0). */
+    public void restoreSkippedSteps(long skipped) {
+        if (skipped < 0) {
+            throw new IllegalArgumentException("loss scale: expected skipped steps >= 0, received " + skipped);
+        }
+        this.skippedSteps = skipped;
+    }
+
     /** Steps skipped so far because their gradients overflowed. */
     public long skippedSteps() {
         return skippedSteps;

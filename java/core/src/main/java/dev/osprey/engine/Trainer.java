@@ -88,6 +88,11 @@ public final class Trainer implements Training {
             callbacks.add(ProgressBar.toStandardOutput());
         }
         callbacks.addAll(options.callbacks());
+        // a backup holds what the other callbacks changed at an epoch's end (a rate ReduceLROnPlateau lowered)
+        List<Callback> backups = callbacks.stream()
+                .filter(c -> c instanceof dev.osprey.callbacks.BackupAndRestore).toList();
+        callbacks.removeAll(backups);
+        callbacks.addAll(backups);
     }
 
     /**

@@ -134,7 +134,8 @@ public final class ModelFile {
             ((Map<String, Object>) doc.get("compile")).put("optimizer_learning_rate", state.learningRate());
             if (state.lossScale() != null) { // dynamic loss scaling's progress, as Keras keeps dynamic_scale
                 ((Map<String, Object>) doc.get("compile")).put("optimizer_loss_scale",
-                        List.of(state.lossScale().scale(), state.lossScale().goodSteps()));
+                        List.of(state.lossScale().scale(), state.lossScale().goodSteps(),
+                                state.lossScale().skippedSteps()));
             }
             state.slots().forEach((slot, values) -> {
                 names.add("optimizer/" + slot);
@@ -398,18 +399,27 @@ public final class ModelFile {
         return each.stream().map(w -> ((Number) w).doubleValue()).toList();
     }
 
-    /** optimizer_loss_scale: absent, or [scale, good steps] (checked again when restored). */
+    /**
+     * optimizer_loss_scale: absent, or [scale, good steps, skipped steps] ([scale, good steps] in files written before
+     * skipped steps were saved); checked again when restored.
+     */
     private static Model.LossScaleState lossScaleState(Object saved) {
         if (saved == null) {
             return null;
         }
-        if (!(saved instanceof List<?> l) || l.size() != 2 || !(l.get(0) instanceof Number scale)
-                || !(l.get(1) instanceof Number steps) || steps.doubleValue() != Math.rint(steps.doubleValue())
-                || !(steps.doubleValue() >= 0 && steps.doubleValue() <= Integer.MAX_VALUE)) {
-            throw new IllegalArgumentException("expected optimizer_loss_scale to be [scale, good steps], received "
-                    + saved);
+        if (!(saved instanceof List<?> l) || (l.size() != 2 && l.size() != 3) || !(l.get(0) instanceof Number scale)
+                || !count(l.get(1), Integer.MAX_VALUE) || (l.size() == 3 && !count(l.get(2), Long.MAX_VALUE))) {
+            throw new IllegalArgumentException("expected optimizer_loss_scale to be [scale, good steps, skipped "
+                    + "steps], received " + saved);
         }
-        return new Model.LossScaleState(scale.doubleValue(), steps.intValue());
+        long skipped = l.size() == 3 ? ((Number) l.get(2)).longValue() : 0;
+        return new Model.LossScaleState(scale.doubleValue(), ((Number) l.get(1)).intValue(), skipped);
+    }
+
+    /** Whether o is a whole number from 0 to max. */
+    private static boolean count(Object o, double max) {
+        return o instanceof Number n && n.doubleValue() == Math.rint(n.doubleValue()) && n.doubleValue() >= 0
+                && n.doubleValue() <= max;
     }
 
     private static Optimizer optimizer(String name, Map<String, Object> config) {

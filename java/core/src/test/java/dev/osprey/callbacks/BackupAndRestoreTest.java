@@ -76,7 +76,10 @@ class BackupAndRestoreTest {
         return devices.length == 0 ? options : options.devices(devices);
     }
 
-    /** Throws at the end of one epoch, after the callbacks before it ran: a crash between epochs. */
+    /**
+     * Throws at the end of one epoch (counted from 0), before the backup of that epoch (fit runs it last): a crash
+     * between epochs, after the backup of the one before.
+     */
     private static Callback crashAfter(int epoch) {
         return new Callback() {
             @Override
@@ -111,8 +114,8 @@ class BackupAndRestoreTest {
             }
             try (Sequential first = model(1)) {
                 IllegalStateException crash = assertThrows(IllegalStateException.class, () -> first.fit(d[0], d[1],
-                        options(devices).callbacks(new BackupAndRestore(folder), crashAfter(1))));
-                assertEquals("crash after epoch 2", crash.getMessage());
+                        options(devices).callbacks(new BackupAndRestore(folder), crashAfter(2))));
+                assertEquals("crash after epoch 3", crash.getMessage());
             }
             assertEquals(List.of(folder.resolve("epoch-00002.osprey")), files(folder),
                     "one backup, the last epoch's, " + setting);
@@ -136,6 +139,34 @@ class BackupAndRestoreTest {
                 }
             }
             assertEquals(List.of(), files(folder), "a run that ends deletes its backup, " + setting);
+        }
+    }
+
+    /**
+     * The backup is taken after the other callbacks' epoch ends, whatever their order: it holds the rate
+     * ReduceLROnPlateau (listed after it) lowered at that epoch's end.
+     */
+    @Test
+    void theBackupHoldsWhatCallbacksListedAfterItChanged() throws IOException {
+        NDArray[] d = data();
+        Path folder = dir.resolve("plateau");
+        List<Double> rates = new ArrayList<>();
+        Callback recorder = new Callback() {
+            @Override
+            public void onEpochEnd(int epoch, Map<String, Double> logs, Training training) {
+                rates.add(training.learningRate());
+            }
+        };
+        try (Sequential m = model(1)) {
+            m.compile(new Adam(0.01), Loss.sparseCategoricalCrossentropy());
+            // after the first epoch none improves by 100: the rate halves at each epoch's end from the second on
+            assertThrows(IllegalStateException.class, () -> m.fit(d[0], d[1], options().callbacks(
+                    new BackupAndRestore(folder), new ReduceLROnPlateau("loss").factor(0.5).patience(0).minDelta(100),
+                    recorder, crashAfter(2))));
+        }
+        assertEquals(0.005, rates.get(1), 1e-9, "halved at the end of epoch 2");
+        try (dev.osprey.Model saved = dev.osprey.Model.load(folder.resolve("epoch-00002.osprey"), Device.cpu())) {
+            assertEquals(rates.get(1), saved.optimizerState().learningRate(), 1e-9, "the backup of epoch 2");
         }
     }
 
@@ -174,7 +205,7 @@ class BackupAndRestoreTest {
         Path folder = dir.resolve("other");
         try (Sequential first = model(1)) {
             assertThrows(IllegalStateException.class, () -> first.fit(d[0], d[1],
-                    options().callbacks(new BackupAndRestore(folder), crashAfter(0))));
+                    options().callbacks(new BackupAndRestore(folder), crashAfter(1))));
         }
         try (Sequential wider = new Sequential(new Flatten().inputShape(6, 6, 1), new Dense(3, Activation.SOFTMAX))
                 .device(Device.cpu()).compile(new Adam(), Loss.sparseCategoricalCrossentropy())) {
@@ -184,16 +215,23 @@ class BackupAndRestoreTest {
         }
         try (Sequential sgd = model(1)) {
             sgd.compile(new SGD(0.1), Loss.sparseCategoricalCrossentropy());
+            sgd.build();
+            List<NDArray> before = sgd.getWeights();
             String optimizer = assertThrows(IllegalArgumentException.class, () -> sgd.fit(d[0], d[1],
                     options().callbacks(new BackupAndRestore(folder)))).getMessage();
-            assertTrue(optimizer.contains("another optimizer"), optimizer);
+            assertTrue(optimizer.contains("another optimizer: expected sgd") && optimizer.contains("received adam"),
+                    optimizer);
+            for (int w = 0; w < before.size(); w++) {
+                assertArrayEquals(before.get(w).data(), sgd.getWeights().get(w).data(), 0f,
+                        "a refused backup leaves the weights as they were");
+            }
         }
         assertEquals(List.of(folder.resolve("epoch-00001.osprey")), files(folder), "the backup is kept");
         Path done = dir.resolve("done");
-        try (Sequential m = model(1)) {
-            assertThrows(IllegalStateException.class, () -> m.fit(d[0], d[1],
-                    options().callbacks(new BackupAndRestore(done), crashAfter(EPOCHS - 1))));
+        try (Sequential m = model(1)) { // a run that keeps its backup when it ends
+            m.fit(d[0], d[1], options().callbacks(new BackupAndRestore(done, false)));
         }
+        assertEquals(List.of(done.resolve("epoch-00004.osprey")), files(done));
         try (Sequential m = model(1)) {
             History none = m.fit(d[0], d[1], options().callbacks(new BackupAndRestore(done)));
             assertEquals(0, none.epochs(), "every epoch had run");
