@@ -133,8 +133,20 @@ final class TrainCommand implements Callable<Integer> {
         }
     }
 
-    /** The optimizer the options name, with weight decay kept off biases and BatchNorm's gamma and beta. */
+    @Option(names = "--ema", description = "Keeps a moving average of the weights with this momentum (Keras' "
+            + "use_ema, e.g. 0.999), which becomes the saved model's weights when training ends. Default: none.")
+    Double ema;
+
+    /**
+     * The optimizer the options name, with weight decay kept off biases and BatchNorm's gamma and beta, and the moving
+     * average of --ema.
+     */
     dev.osprey.optim.Optimizer optimizer() {
+        dev.osprey.optim.Optimizer o = plainOptimizer();
+        return ema == null ? o : o.useEma(ema);
+    }
+
+    private dev.osprey.optim.Optimizer plainOptimizer() {
         String[] excluded = {"/(bias|gamma|beta)$"};
         return switch (optimizerName.trim().toLowerCase(java.util.Locale.ROOT)) {
             case "adam" -> new Adam(learningRate).weightDecay(weightDecay == null ? 0 : weightDecay)

@@ -39,13 +39,14 @@ class OspreyCommandTest {
     void trainEvaluatePredictOnTheBundledSample() throws Exception {
         Path model = dir.resolve("m.osprey");
         Run train = run("train", "--epochs", "1", "--quiet", "--optimizer", "adamw", "--weight-decay", "0.001",
-                "--metrics", "auc,f1_score", "--precision", "bf16", "-o", model.toString());
+                "--metrics", "auc,f1_score", "--precision", "bf16", "--ema", "0.99", "-o", model.toString());
         assertEquals(0, train.exitCode(), train.err());
         // bf16 where the device has the kernels, else fp32 (with the reason logged)
         assertTrue(train.out().matches("(?s).*Device: .*, training in (bf16|fp32)\\R.*"), train.out());
         try (dev.osprey.Model saved = dev.osprey.Model.load(model)) {
             assertEquals("adamw", saved.optimizer().name());
             assertEquals(0.001, saved.optimizer().weightDecay());
+            assertEquals(new dev.osprey.optim.Ema(0.99, 0), saved.optimizer().ema());
             assertTrue(!saved.optimizer().decays("dense_1/bias") && saved.optimizer().decays("dense_1/kernel"));
         }
         assertTrue(train.out().contains("Total params: 93,322"), train.out());

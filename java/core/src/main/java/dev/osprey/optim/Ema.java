@@ -4,7 +4,9 @@ package dev.osprey.optim;
  * Keras' use_ema: an exponential moving average of the trained weights, kept beside them and updated after every step
  * (average = momentum * average + (1 - momentum) * weights; the first step copies the weights). At the end of fit the
  * weights are replaced by their average (Keras' finalize_variable_values), and with an overwrite frequency also every
- * so many steps during training.
+ * so many steps during training. The end-of-fit replacement comes before the callbacks' onTrainEnd, so that
+ * EarlyStopping with restoreBestWeights still puts back the best epoch's weights. Validation during fit sees the
+ * trained weights, as in Keras.
  *
  * @param momentum           the average's momentum, in [0, 1) (Keras' ema_momentum, default 0.99)
  * @param overwriteFrequency every how many steps the weights are replaced by their average during training, or 0 for
