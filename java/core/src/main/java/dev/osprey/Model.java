@@ -2036,7 +2036,10 @@ public class Model implements AutoCloseable {
         }
     }
 
-    /** The optimizer's state, or null before compile/build or before the first step. */
+    /**
+     * The optimizer's state, or null before compile/build or before the first step (a step skipped by loss scaling
+     * counts: its state has 0 iterations and the skipped step).
+     */
     public OptimizerState optimizerState() {
         refuseWhileTraining("optimizerState");
         synchronized (this) {

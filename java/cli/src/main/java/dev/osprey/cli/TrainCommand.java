@@ -326,6 +326,9 @@ final class TrainCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Threads.check(threads);
         FitOptions.defaults().epochs(epochs).batchSize(batchSize); // refuses bad values now, before any data loads
+        if (ema != null && !(ema >= 0 && ema <= 1)) {
+            throw new IllegalArgumentException("expected --ema in [0, 1] (e.g. 0.999), received " + ema);
+        }
         BuiltInModelOptions.requireKnown(modelName); // and a mistyped --model
         if (dropPathRate != 0) { // and stochastic depth a model lacks, or an impossible rate
             Models.byName(modelName, Shape.of(224, 224, 3), 10, dropPathRate).close();

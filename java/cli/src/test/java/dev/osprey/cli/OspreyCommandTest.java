@@ -351,6 +351,9 @@ class OspreyCommandTest {
         assertEquals(1, resumed.exitCode());
         assertTrue(resumed.out().contains("Resuming after epoch 1 of 2 from the backup in " + backups), resumed.out());
         assertTrue(resumed.err().contains("is of another model"), resumed.err());
+        Run ema = run("train", "--ema", "1.5", "--epochs", "1", "--quiet", "-o", dir.resolve("x.osprey").toString());
+        assertEquals(1, ema.exitCode());
+        assertTrue(ema.err().contains("expected --ema in [0, 1] (e.g. 0.999), received 1.5"), ema.err());
         Run device = run("train", "--device", "tpu");
         assertEquals(1, device.exitCode());
         assertTrue(device.err().contains("expected device auto, cpu, cuda or cuda:N, received 'tpu'"), device.err());

@@ -161,13 +161,13 @@ public final class Trainer implements Training {
                 c.onEpochEnd(epoch, logs, this);
             }
         }
-        if (history.epochs() > 0) { // a moving average of the weights takes their place (Keras' finalize)
-            backend.execute(() -> {
-                updater.finishTraining();
-                return null;
-            });
-            network.parameters().changed();
-        }
+        // a moving average of the weights takes their place (Keras' finalize), also where a backup had finished every
+        // epoch (the run it resumes stopped before this)
+        backend.execute(() -> {
+            updater.finishTraining();
+            return null;
+        });
+        network.parameters().changed();
         callbacks.forEach(c -> c.onTrainEnd(this));
         return history;
     }

@@ -134,8 +134,11 @@ public final class ModelFile {
             ((Map<String, Object>) doc.get("compile")).put("optimizer_learning_rate", state.learningRate());
             if (state.lossScale() != null) { // dynamic loss scaling's progress, as Keras keeps dynamic_scale
                 ((Map<String, Object>) doc.get("compile")).put("optimizer_loss_scale",
-                        List.of(state.lossScale().scale(), state.lossScale().goodSteps(),
-                                state.lossScale().skippedSteps()));
+                        List.of(state.lossScale().scale(), state.lossScale().goodSteps()));
+                if (state.lossScale().skippedSteps() > 0) { // a key of its own: older readers ignore it
+                    ((Map<String, Object>) doc.get("compile")).put("optimizer_skipped_steps",
+                            state.lossScale().skippedSteps());
+                }
             }
             state.slots().forEach((slot, values) -> {
                 names.add("optimizer/" + slot);
@@ -303,7 +306,8 @@ public final class ModelFile {
                 double learningRate = compile.get("optimizer_learning_rate") instanceof Number rate
                         ? rate.doubleValue() : Double.NaN;
                 model.restoreOptimizerState(new Model.OptimizerState(iterations.longValue(), state, learningRate,
-                        lossScaleState(compile.get("optimizer_loss_scale"))));
+                        lossScaleState(compile.get("optimizer_loss_scale"),
+                        compile.get("optimizer_skipped_steps"))));
             }
             if (doc.get("class_names") instanceof List<?> names2) {
                 model.classNames(names2.stream().map(String::valueOf).toList());
@@ -400,19 +404,23 @@ public final class ModelFile {
     }
 
     /**
-     * optimizer_loss_scale: absent, or [scale, good steps, skipped steps] ([scale, good steps] in files written before
-     * skipped steps were saved); checked again when restored.
+     * optimizer_loss_scale: absent, or [scale, good steps]; with optimizer_skipped_steps (absent: 0), the steps skipped
+     * for overflowing. Checked again when restored.
      */
-    private static Model.LossScaleState lossScaleState(Object saved) {
+    private static Model.LossScaleState lossScaleState(Object saved, Object skippedSteps) {
         if (saved == null) {
             return null;
         }
-        if (!(saved instanceof List<?> l) || (l.size() != 2 && l.size() != 3) || !(l.get(0) instanceof Number scale)
-                || !count(l.get(1), Integer.MAX_VALUE) || (l.size() == 3 && !count(l.get(2), Long.MAX_VALUE))) {
-            throw new IllegalArgumentException("expected optimizer_loss_scale to be [scale, good steps, skipped "
-                    + "steps], received " + saved);
+        if (!(saved instanceof List<?> l) || l.size() != 2 || !(l.get(0) instanceof Number scale)
+                || !count(l.get(1), Integer.MAX_VALUE)) {
+            throw new IllegalArgumentException("expected optimizer_loss_scale to be [scale, good steps], received "
+                    + saved);
         }
-        long skipped = l.size() == 3 ? ((Number) l.get(2)).longValue() : 0;
+        if (skippedSteps != null && !count(skippedSteps, Long.MAX_VALUE)) {
+            throw new IllegalArgumentException("expected optimizer_skipped_steps to be a whole number >= 0, received "
+                    + skippedSteps);
+        }
+        long skipped = skippedSteps == null ? 0 : ((Number) skippedSteps).longValue();
         return new Model.LossScaleState(scale.doubleValue(), ((Number) l.get(1)).intValue(), skipped);
     }
 
@@ -443,8 +451,11 @@ public final class ModelFile {
                 throw new IllegalArgumentException("expected ema_overwrite_frequency to be a number or null, received "
                         + frequency);
             }
-            o = o.useEma(dbl(config.get("ema_momentum")), frequency == null ? 0 : intOf(frequency,
-                    "ema_overwrite_frequency"));
+            Object momentum = config.getOrDefault("ema_momentum", 0.99); // Keras' default where absent
+            if (!(momentum instanceof Number)) {
+                throw new IllegalArgumentException("expected ema_momentum to be a number, received " + momentum);
+            }
+            o = o.useEma(dbl(momentum), frequency == null ? 0 : intOf(frequency, "ema_overwrite_frequency"));
         }
         if (config.get("loss_scale") != null) {
             if (!(config.get("loss_scale") instanceof Map<?, ?> lossScale)) {

@@ -8,15 +8,15 @@ package dev.osprey.optim;
  * EarlyStopping with restoreBestWeights still puts back the best epoch's weights. Validation during fit sees the
  * trained weights, as in Keras.
  *
- * @param momentum           the average's momentum, in [0, 1) (Keras' ema_momentum, default 0.99)
+ * @param momentum           the average's momentum, in [0, 1] (Keras' ema_momentum, default 0.99)
  * @param overwriteFrequency every how many steps the weights are replaced by their average during training, or 0 for
  *                           only at the end of fit (Keras' ema_overwrite_frequency, default None)
  */
 public record Ema(double momentum, int overwriteFrequency) {
     /** Checks the settings. */
     public Ema {
-        if (!(momentum >= 0 && momentum < 1)) {
-            throw new IllegalArgumentException("useEma: expected a momentum in [0, 1), received " + momentum);
+        if (!(momentum >= 0 && momentum <= 1)) {
+            throw new IllegalArgumentException("useEma: expected a momentum in [0, 1], received " + momentum);
         }
         if (overwriteFrequency < 0) {
             throw new IllegalArgumentException("useEma: expected an overwrite frequency >= 0 (0: at the end of fit "

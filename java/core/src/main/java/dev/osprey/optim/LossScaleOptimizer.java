@@ -107,6 +107,16 @@ public final class LossScaleOptimizer implements Optimizer {
     }
 
     @Override
+    public Optimizer useEma(double momentum, int overwriteFrequency) {
+        return new LossScaleOptimizer(inner.useEma(momentum, overwriteFrequency), lossScale);
+    }
+
+    @Override
+    public Ema ema() {
+        return inner.ema();
+    }
+
+    @Override
     public String toString() {
         return "LossScaleOptimizer(" + inner.name() + ", " + lossScale + ")";
     }

@@ -143,6 +143,39 @@ class BackupAndRestoreTest {
     }
 
     /**
+     * Dynamic loss scaling that skipped steps (gradients scaled by 2^64 overflow until the scale comes down): the skipped
+     * steps seed dropout, so the backup keeps their count, and the resumed run still ends as the uninterrupted one.
+     */
+    @Test
+    void aRunWhoseLossScalingSkippedStepsResumesExactly() {
+        NDArray[] d = data();
+        Path folder = dir.resolve("scaled");
+        java.util.function.Supplier<dev.osprey.optim.Optimizer> scaled =
+                () -> new dev.osprey.optim.LossScaleOptimizer(new Adam(0.01), 0x1p64, 3);
+        List<NDArray> expected;
+        try (Sequential whole = model(1)) {
+            whole.compile(scaled.get(), Loss.sparseCategoricalCrossentropy());
+            whole.fit(d[0], d[1], options());
+            dev.osprey.Model.OptimizerState state = whole.optimizerState();
+            assertTrue(state.lossScale().skippedSteps() > 0 && state.iterations() > 0, state.toString());
+            expected = whole.getWeights();
+        }
+        try (Sequential first = model(1)) {
+            first.compile(scaled.get(), Loss.sparseCategoricalCrossentropy());
+            assertThrows(IllegalStateException.class, () -> first.fit(d[0], d[1],
+                    options().callbacks(new BackupAndRestore(folder), crashAfter(2))));
+        }
+        try (Sequential again = model(99)) {
+            again.compile(scaled.get(), Loss.sparseCategoricalCrossentropy());
+            again.fit(d[0], d[1], options().callbacks(new BackupAndRestore(folder)));
+            for (int w = 0; w < expected.size(); w++) {
+                assertArrayEquals(expected.get(w).data(), again.getWeights().get(w).data(), 0f,
+                        again.weightPaths().get(w));
+            }
+        }
+    }
+
+    /**
      * The backup is taken after the other callbacks' epoch ends, whatever their order: it holds the rate
      * ReduceLROnPlateau (listed after it) lowered at that epoch's end.
      */

@@ -148,7 +148,9 @@ class EmaTest {
                     lastSeen.add(training.model().getWeights());
                 }
             }));
-            assertWeights(plain, dummy(lastSeen.get(1)), "the weights the last epoch ended with");
+            try (Model seen = dummy(lastSeen.get(1))) {
+                assertWeights(plain, seen, "the weights the last epoch ended with");
+            }
             float[] averaged = m.getWeights().get(0).data();
             boolean differs = false;
             for (int i = 0; i < averaged.length; i++) {
@@ -197,14 +199,24 @@ class EmaTest {
 
     @Test
     void badSettingsAreRefused() {
-        String momentum = assertThrows(IllegalArgumentException.class, () -> new SGD(0.1).useEma(1.0)).getMessage();
-        assertTrue(momentum.contains("momentum in [0, 1), received 1.0"), momentum);
+        String momentum = assertThrows(IllegalArgumentException.class, () -> new SGD(0.1).useEma(1.5)).getMessage();
+        assertTrue(momentum.contains("momentum in [0, 1], received 1.5"), momentum);
         String frequency = assertThrows(IllegalArgumentException.class, () -> new Adam().useEma(0.99, -2))
                 .getMessage();
         assertTrue(frequency.contains("overwrite frequency >= 0") && frequency.contains("received -2"), frequency);
-        Optimizer kept = new Adam().useEma(0.9).clipnorm(1).learningRate(new dev.osprey.optim.schedules.ExponentialDecay(0.1, 5, 0.5));
-        assertEquals(new Ema(0.9, 0), kept.ema(), "clipping and a schedule keep the average");
-        assertEquals(Boolean.TRUE, kept.config().get("use_ema"));
-        assertEquals(0.9, kept.config().get("ema_momentum"));
+        dev.osprey.optim.schedules.ExponentialDecay decay = new dev.osprey.optim.schedules.ExponentialDecay(0.1, 5, 0.5);
+        GradientClipping norm = new GradientClipping(GradientClipping.Kind.NORM, 1);
+        List<Optimizer> chains = List.of(
+                new Adam().useEma(0.9).clipnorm(1).learningRate(decay),
+                new Adam().clipnorm(1).learningRate(decay).useEma(0.9),
+                new LossScaleOptimizer(new Adam().clipnorm(1).learningRate(decay)).useEma(0.9),
+                new LossScaleOptimizer(new Adam().useEma(0.9)).clipnorm(1).learningRate(decay));
+        for (Optimizer o : chains) { // every setting kept, whichever comes first
+            assertEquals(new Ema(0.9, 0), o.ema(), o.toString());
+            assertEquals(norm, o.clipping(), o.toString());
+            assertEquals(decay, o.schedule(), o.toString());
+            assertEquals(Boolean.TRUE, o.config().get("use_ema"));
+            assertEquals(0.9, o.config().get("ema_momentum"));
+        }
     }
 }
