@@ -14,6 +14,7 @@ public final class ProgressBar implements Callback {
 
     private final PrintStream out;
     private final boolean interactive;
+    private final long refreshNanos;
     private long lastRefresh;
 
     /**
@@ -21,8 +22,14 @@ public final class ProgressBar implements Callback {
      * epoch is printed.
      */
     public ProgressBar(PrintStream out, boolean interactive) {
+        this(out, interactive, REFRESH_NANOS);
+    }
+
+    /** Tests: redraws the interactive line at most every refreshNanos (0: after every batch). */
+    ProgressBar(PrintStream out, boolean interactive, long refreshNanos) {
         this.out = out;
         this.interactive = interactive;
+        this.refreshNanos = refreshNanos;
     }
 
     /** Prints to standard output, in place when it is a terminal. */
@@ -42,7 +49,7 @@ public final class ProgressBar implements Callback {
             return;
         }
         long now = System.nanoTime();
-        if (now - lastRefresh < REFRESH_NANOS) {
+        if (now - lastRefresh < refreshNanos) {
             return;
         }
         lastRefresh = now;
@@ -53,7 +60,8 @@ public final class ProgressBar implements Callback {
         double accuracy = training.accuracy(); // NaN for a model of several outputs none of which classifies
         out.print("\r" + counter(done, total) + " " + bar(done, total) + " - ETA: " + duration(eta)
                 + String.format(Locale.ROOT, " - loss: %.4f", training.loss())
-                + (Double.isNaN(accuracy) ? "" : String.format(Locale.ROOT, " - accuracy: %.4f", accuracy)));
+                + (Double.isNaN(accuracy) ? "" : String.format(Locale.ROOT, " - %s: %.4f", training.accuracyName(),
+                accuracy)));
         out.flush();
     }
 

@@ -28,6 +28,14 @@ public interface Training {
      */
     double accuracy();
 
+    /**
+     * The name of {@link #accuracy()} in the logs: "accuracy", or for a model of several outputs that output's
+     * ("kind_accuracy").
+     */
+    default String accuracyName() {
+        return "accuracy";
+    }
+
     /** Share of the finished epoch's time the trainer spent waiting for data (0 for in-memory arrays). */
     double dataWaitShare();
 

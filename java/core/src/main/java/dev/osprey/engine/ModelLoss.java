@@ -247,6 +247,16 @@ public final class ModelLoss {
         return Double.NaN;
     }
 
+    /** The name of {@link #accuracy}'s figure in the logs: "accuracy", or the classifying output's ("kind_accuracy"). */
+    public String accuracyName() {
+        for (int o = 0; losses.size() > 1 && o < losses.size(); o++) {
+            if (classifies(o)) {
+                return names.get(o) + "_accuracy";
+            }
+        }
+        return "accuracy";
+    }
+
     /** Whether output o's loss counts correct predictions: a cross-entropy's does, an error's does not. */
     public boolean classifies(int o) {
         return losses.get(o).appliedActivation() != null;

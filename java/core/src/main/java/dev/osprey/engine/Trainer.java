@@ -430,6 +430,11 @@ public final class Trainer implements Training {
         return loss.accuracy(means());
     }
 
+    @Override
+    public String accuracyName() {
+        return loss.accuracyName();
+    }
+
     /** The epoch's statistics so far, each divided by the samples seen (all 0 before the first step). */
     private double[] means() {
         readStats();

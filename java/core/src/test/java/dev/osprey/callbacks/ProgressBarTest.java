@@ -1,0 +1,55 @@
+package dev.osprey.callbacks;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.osprey.Activation;
+import dev.osprey.FitOptions;
+import dev.osprey.Input;
+import dev.osprey.Model;
+import dev.osprey.NDArray;
+import dev.osprey.SymbolicTensor;
+import dev.osprey.backend.Device;
+import dev.osprey.layers.Dense;
+import dev.osprey.loss.Loss;
+import dev.osprey.optim.SGD;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** The progress line names its figures as the epoch's logs do. */
+class ProgressBarTest {
+    private static String progress(Model m, List<NDArray> labels, NDArray x) {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        PrintStream out = new PrintStream(bytes, true, StandardCharsets.UTF_8);
+        ProgressBar bar = new ProgressBar(out, true, 0); // redrawn after every batch
+        m.fit(List.of(x), labels, FitOptions.defaults().epochs(1).batchSize(4).verbose(false).callbacks(bar));
+        return bytes.toString(StandardCharsets.UTF_8);
+    }
+
+    /**
+     * A model of several outputs shows the classifying output's accuracy under its name (kind_accuracy), as the epoch
+     * line does, never a bare "accuracy" that would read as the whole model's.
+     */
+    @Test
+    void theInteractiveLineNamesTheOutputWhoseAccuracyItShows() {
+        Input in = Input.shape(3).name("x");
+        SymbolicTensor hidden = new Dense(4, Activation.RELU).name("trunk").apply(in);
+        SymbolicTensor box = new Dense(2).name("box").apply(hidden);
+        SymbolicTensor kind = new Dense(3, Activation.SOFTMAX).name("kind").apply(hidden);
+        float[] xs = new float[12 * 3];
+        float[] classes = new float[12];
+        for (int i = 0; i < 12; i++) {
+            classes[i] = i % 3;
+            xs[i * 3 + i % 3] = 1;
+        }
+        NDArray x = new NDArray(xs, 12, 3);
+        try (Model m = new Model(List.of(in), List.of(box, kind)).device(Device.cpu())) {
+            m.compile(new SGD(0.1), List.of(Loss.meanSquaredError(), Loss.sparseCategoricalCrossentropy()));
+            String shown = progress(m, List.of(new NDArray(new float[24], 12, 2), new NDArray(classes, 12)), x);
+            assertTrue(shown.contains("3/3 [") && shown.contains(" - kind_accuracy: "), shown);
+            assertTrue(!shown.replace("kind_accuracy", "").contains("accuracy"), shown);
+        }
+    }
+}
