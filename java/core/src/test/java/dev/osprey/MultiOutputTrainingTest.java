@@ -170,11 +170,7 @@ class MultiOutputTrainingTest {
                 kind.compile(new SGD(0.1), Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY, Metric.PRECISION,
                         Metric.AUC);
                 box.compile(new SGD(0.05), Loss.meanSquaredError());
-                both.build();
-                kind.build();
-                box.build();
-                copyWeightsByName(both, kind);
-                copyWeightsByName(both, box);
+                startTowersAlike(both, kind, box);
                 FitOptions forBoth = options(devices), forKind = options(devices), forBox = options(devices);
                 if (split) {
                     forBoth.validationSplit(0.25).sampleWeight(sampleWeights);
@@ -244,11 +240,7 @@ class MultiOutputTrainingTest {
                         List.of(1.0, 0.5), Metric.ACCURACY);
                 kind.compile(new SGD(0.1), Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY);
                 box.compile(new SGD(0.05), Loss.meanSquaredError());
-                both.build();
-                kind.build();
-                box.build();
-                copyWeightsByName(both, kind);
-                copyWeightsByName(both, box);
+                startTowersAlike(both, kind, box);
                 java.util.ArrayList<float[]> weights = new java.util.ArrayList<>();
                 weights.add(kindWeights);
                 weights.add(null);
@@ -303,6 +295,15 @@ class MultiOutputTrainingTest {
                     .sampleWeights(List.of(eight, new float[] {1, -1}))).getMessage();
             assertTrue(negative.contains("received -1.0 for sample 1 of output 2"), negative);
         }
+    }
+
+    /** Builds the three models and gives each tower alone the two-tower model's weights. */
+    private static void startTowersAlike(Model both, Model kind, Model box) {
+        both.build();
+        kind.build();
+        box.build();
+        copyWeightsByName(both, kind);
+        copyWeightsByName(both, box);
     }
 
     private static FitOptions options(String[] devices) {
