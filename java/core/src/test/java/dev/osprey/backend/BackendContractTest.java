@@ -4,6 +4,7 @@ import static dev.osprey.backend.Close.assertClose;
 import static dev.osprey.backend.Close.random;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.osprey.Activation;
 import dev.osprey.Precision;
@@ -725,6 +726,29 @@ abstract class BackendContractTest {
         assertClose("add then ReLU", rectified, download(out), 0);
         backend.add(ta, tb, ta); // in place
         assertClose("add in place", sum, download(ta), 0);
+    }
+
+    /**
+     * The moving average of weights (Keras' use_ema): momentum * average + (1 - momentum) * values, in place in the
+     * average; momentum 0 copies the values; a momentum outside [0, 1] or tensors of two sizes are refused.
+     */
+    @Test
+    void movingAverageBlendsTheValuesIntoTheAverage() {
+        Random r = new Random(9);
+        float[] average = random(r, 333), values = random(r, 333);
+        Tensor ta = upload(average, 333), tv = upload(values, 333);
+        float[] expected = new float[333];
+        for (int i = 0; i < 333; i++) {
+            expected[i] = 0.9f * average[i] + (1f - 0.9f) * values[i];
+        }
+        backend.movingAverage(ta, tv, 0.9f);
+        assertClose("moving average", expected, download(ta), 1e-6);
+        backend.movingAverage(ta, tv, 0f);
+        assertClose("momentum 0 copies", values, download(ta), 0);
+        IllegalArgumentException momentum = assertThrows(IllegalArgumentException.class,
+                () -> backend.movingAverage(ta, tv, 1.5f));
+        assertTrue(momentum.getMessage().contains("momentum in [0, 1], received 1.5"), momentum.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> backend.movingAverage(ta, memory.allocate(332), 0.5f));
     }
 
     /**
