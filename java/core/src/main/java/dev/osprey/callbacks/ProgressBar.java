@@ -57,11 +57,11 @@ public final class ProgressBar implements Callback {
         int total = training.stepsPerEpoch();
         double seconds = training.epochSeconds();
         double eta = seconds / done * (total - done);
-        double accuracy = training.accuracy(); // NaN for a model of several outputs none of which classifies
+        String accuracyName = training.accuracyName(); // null where accuracy was not compiled
+        double accuracy = accuracyName == null ? Double.NaN : training.accuracy(); // NaN where no output classifies
         out.print("\r" + counter(done, total) + " " + bar(done, total) + " - ETA: " + duration(eta)
                 + String.format(Locale.ROOT, " - loss: %.4f", training.loss())
-                + (Double.isNaN(accuracy) ? "" : String.format(Locale.ROOT, " - %s: %.4f", training.accuracyName(),
-                accuracy)));
+                + (Double.isNaN(accuracy) ? "" : String.format(Locale.ROOT, " - %s: %.4f", accuracyName, accuracy)));
         out.flush();
     }
 

@@ -30,7 +30,7 @@ public interface Training {
 
     /**
      * The name of {@link #accuracy()} in the logs: "accuracy", or for a model of several outputs that output's
-     * ("kind_accuracy").
+     * ("kind_accuracy"); null where the logs have none (accuracy not compiled).
      */
     default String accuracyName() {
         return "accuracy";

@@ -249,7 +249,10 @@ public final class ModelLoss {
 
     /** The name of {@link #accuracy}'s figure in the logs: "accuracy", or the classifying output's ("kind_accuracy"). */
     public String accuracyName() {
-        for (int o = 0; losses.size() > 1 && o < losses.size(); o++) {
+        if (losses.size() == 1) {
+            return "accuracy";
+        }
+        for (int o = 0; o < losses.size(); o++) {
             if (classifies(o)) {
                 return names.get(o) + "_accuracy";
             }

@@ -432,7 +432,7 @@ public final class Trainer implements Training {
 
     @Override
     public String accuracyName() {
-        return loss.accuracyName();
+        return reportsAccuracy ? loss.accuracyName() : null;
     }
 
     /** The epoch's statistics so far, each divided by the samples seen (all 0 before the first step). */

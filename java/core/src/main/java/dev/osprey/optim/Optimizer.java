@@ -144,9 +144,9 @@ public interface Optimizer {
         }
 
         /**
-         * Called once when fit ends after at least one epoch (also after an early stop), before the callbacks'
-         * onTrainEnd: an optimizer that keeps a moving average of the weights puts it in their place (Keras'
-         * finalize_variable_values). The default does nothing.
+         * Called once when fit returns normally (also after an early stop, or with no epoch left after a complete
+         * backup), before the callbacks' onTrainEnd: an optimizer that keeps a moving average of the weights puts it
+         * in their place (Keras' finalize_variable_values). The default does nothing.
          */
         default void finishTraining() {
         }

@@ -748,7 +748,9 @@ abstract class BackendContractTest {
         IllegalArgumentException momentum = assertThrows(IllegalArgumentException.class,
                 () -> backend.movingAverage(ta, tv, 1.5f));
         assertTrue(momentum.getMessage().contains("momentum in [0, 1], received 1.5"), momentum.getMessage());
-        assertThrows(IllegalArgumentException.class, () -> backend.movingAverage(ta, memory.allocate(332), 0.5f));
+        IllegalArgumentException size = assertThrows(IllegalArgumentException.class,
+                () -> backend.movingAverage(ta, memory.allocate(332), 0.5f));
+        assertTrue(size.getMessage().contains("movingAverage") && size.getMessage().contains("332"), size.getMessage());
     }
 
     /**

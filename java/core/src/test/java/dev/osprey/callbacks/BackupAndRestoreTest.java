@@ -143,6 +143,41 @@ class BackupAndRestoreTest {
     }
 
     /**
+     * A moving average of the weights (useEma) is part of the backup: the resumed run ends with the uninterrupted run's
+     * averaged weights, bit for bit; and a backup kept after the last epoch, run again, trains nothing and still ends
+     * with the average in place of the weights (the backup holds the weights before the average replaced them).
+     */
+    @Test
+    void aMovingAverageOfTheWeightsResumesToo() {
+        NDArray[] d = data();
+        java.util.function.Supplier<dev.osprey.optim.Optimizer> averaged = () -> new Adam(0.01).useEma(0.9);
+        List<NDArray> expected;
+        Path kept = dir.resolve("kept");
+        try (Sequential whole = model(1)) {
+            whole.compile(averaged.get(), Loss.sparseCategoricalCrossentropy());
+            whole.fit(d[0], d[1], options().callbacks(new BackupAndRestore(kept, false)));
+            expected = whole.getWeights();
+        }
+        Path folder = dir.resolve("ema");
+        try (Sequential first = model(1)) {
+            first.compile(averaged.get(), Loss.sparseCategoricalCrossentropy());
+            assertThrows(IllegalStateException.class, () -> first.fit(d[0], d[1],
+                    options().callbacks(new BackupAndRestore(folder), crashAfter(2))));
+        }
+        for (Path backup : new Path[] {folder, kept}) {
+            try (Sequential again = model(99)) {
+                again.compile(averaged.get(), Loss.sparseCategoricalCrossentropy());
+                History rest = again.fit(d[0], d[1], options().callbacks(new BackupAndRestore(backup)));
+                assertEquals(backup == kept ? 0 : 2, rest.epochs(), backup.toString());
+                for (int w = 0; w < expected.size(); w++) {
+                    assertArrayEquals(expected.get(w).data(), again.getWeights().get(w).data(), 0f,
+                            again.weightPaths().get(w) + " from " + backup);
+                }
+            }
+        }
+    }
+
+    /**
      * Dynamic loss scaling that skipped steps (gradients scaled by 2^64 overflow until the scale comes down): the skipped
      * steps seed dropout, so the backup keeps their count, and the resumed run still ends as the uninterrupted one.
      */
