@@ -2201,6 +2201,28 @@ public class Model implements AutoCloseable {
         }
     }
 
+    /**
+     * Keras' {@code optimizer.finalize_variable_values(model.trainable_variables)}: where the optimizer keeps a moving
+     * average of the weights ({@link Optimizer#useEma}), puts it in their place, as fit does when it returns; for
+     * loops of {@link #trainOnBatch} calls, which never do. Does nothing for other optimizers or before the first step.
+     * Refused before compile and while another thread trains; from inside fit, refused (fit does it at its end).
+     */
+    public Model finalizeWeights() {
+        refuseWhileTraining("finalizeWeights");
+        refuseInsideFit("finalizeWeights", "fit puts the average in place when it returns");
+        synchronized (this) {
+            requireCompiled("finalizeWeights");
+            build();
+            Optimizer.Updater u = updater;
+            network.backend().execute(() -> {
+                u.finishTraining();
+                return null;
+            });
+            network.parameters().changed();
+            return this;
+        }
+    }
+
     /** The compiled optimizer's learning rate for the next step (its schedule's, where it follows one). */
     public double learningRate() {
         refuseWhileTraining("learningRate");

@@ -48,7 +48,7 @@ public interface Optimizer {
     /**
      * This optimizer keeping a moving average of the weights (Keras' use_ema=True): see {@link Ema}. momentum in
      * [0, 1] (Keras' default 0.99); the weights become their average at the end of fit (trainOnBatch alone never
-     * puts it in place: fit does, or an overwrite frequency).
+     * puts it in place: fit does, an overwrite frequency, or {@link dev.osprey.Model#finalizeWeights()}).
      */
     default Optimizer useEma(double momentum) {
         return useEma(momentum, 0);

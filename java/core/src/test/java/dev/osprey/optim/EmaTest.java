@@ -123,6 +123,34 @@ class EmaTest {
     }
 
     /**
+     * A loop of trainOnBatch calls (no fit) leaves the trained weights in place until finalizeWeights (Keras'
+     * finalize_variable_values) puts the average there; a model without the average keeps its weights.
+     */
+    @Test
+    void finalizeWeightsPutsTheAverageInPlaceAfterTrainOnBatchLoops() {
+        NDArray[] d = data();
+        try (Sequential m = model(); Sequential plain = model()) {
+            m.compile(new SGD(0.1).useEma(MOMENTUM), Loss.sparseCategoricalCrossentropy());
+            plain.compile(new SGD(0.1), Loss.sparseCategoricalCrossentropy());
+            for (int e = 0; e < 2; e++) {
+                for (int start = 0; start < N; start += BATCH) {
+                    m.trainOnBatch(d[0].slice(start, start + BATCH), d[1].slice(start, start + BATCH));
+                    plain.trainOnBatch(d[0].slice(start, start + BATCH), d[1].slice(start, start + BATCH));
+                }
+            }
+            List<float[]> trained = new ArrayList<>();
+            for (NDArray w : plain.getWeights()) {
+                trained.add(w.data());
+            }
+            assertWeights(trained, m, "before finalizeWeights");
+            m.finalizeWeights();
+            assertWeights(reference(d, 2, 0), m, "after finalizeWeights");
+            plain.finalizeWeights();
+            assertWeights(trained, plain, "no average: unchanged");
+        }
+    }
+
+    /**
      * Without an overwrite, the weights during fit are the trained ones (the average stays beside them), and a model
      * trained without EMA differs from the averaged one.
      */
