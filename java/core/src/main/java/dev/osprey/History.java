@@ -9,10 +9,28 @@ import java.util.Map;
 /** Per-epoch figures from fit, as Keras' History: "loss", "accuracy", "val_loss", "val_accuracy". */
 public final class History {
     private final Map<String, List<Double>> values = new LinkedHashMap<>();
+    private final List<Integer> epochs = new ArrayList<>();
 
-    /** Appends one epoch's figures (the trainer calls this). */
+    /** Appends the figures of the epoch after the last one recorded (0 first). */
     public void record(Map<String, Double> logs) {
+        record(epochs.isEmpty() ? 0 : epochs.get(epochs.size() - 1) + 1, logs);
+    }
+
+    /**
+     * Appends one epoch's figures, that epoch counted from 0 in the whole run (the trainer calls this; a run resumed
+     * at epoch 2 records 2, 3, ...).
+     */
+    public void record(int epoch, Map<String, Double> logs) {
+        epochs.add(epoch);
         logs.forEach((k, v) -> values.computeIfAbsent(k, x -> new ArrayList<>()).add(v));
+    }
+
+    /**
+     * Keras' history.epoch: each recorded epoch's number in the run, counted from 0 (0, 1, 2... for a run from the
+     * start; 2, 3... for one resumed after two epochs).
+     */
+    public List<Integer> epochIndices() {
+        return Collections.unmodifiableList(new ArrayList<>(epochs));
     }
 
     /** Keras' history.history. */

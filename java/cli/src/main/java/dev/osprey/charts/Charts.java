@@ -29,10 +29,11 @@ public final class Charts {
     /** Loss (left) and accuracy (right) per epoch, training and validation, side by side in one PNG. */
     public static void trainingCurves(History history, Path png) throws IOException {
         Map<String, List<Double>> h = history.history();
+        List<Integer> epochs = history.epochIndices().stream().map(e -> e + 1).toList(); // a resumed run's own numbers
         List<BufferedImage> panels = new ArrayList<>();
-        panels.add(curves("Loss", "loss", h.get("loss"), h.get("val_loss")));
+        panels.add(curves("Loss", "loss", epochs, h.get("loss"), h.get("val_loss")));
         if (h.containsKey("accuracy")) {
-            panels.add(curves("Accuracy", "accuracy", h.get("accuracy"), h.get("val_accuracy")));
+            panels.add(curves("Accuracy", "accuracy", epochs, h.get("accuracy"), h.get("val_accuracy")));
         }
         BufferedImage out = new BufferedImage(WIDTH * panels.size(), HEIGHT, BufferedImage.TYPE_INT_RGB);
         Graphics2D g = out.createGraphics();
@@ -100,25 +101,18 @@ public final class Charts {
         write(out, png);
     }
 
-    private static BufferedImage curves(String title, String metric, List<Double> train, List<Double> validation) {
+    private static BufferedImage curves(String title, String metric, List<Integer> epochs, List<Double> train,
+                                        List<Double> validation) {
         XYChart chart = new XYChartBuilder().width(WIDTH).height(HEIGHT).title(title).xAxisTitle("epoch")
                 .yAxisTitle(metric).build();
         chart.getStyler().setLegendPosition(metric.equals("loss") ? Styler.LegendPosition.InsideNE
                 : Styler.LegendPosition.InsideSE).setMarkerSize(6)
                 .setChartBackgroundColor(Color.WHITE);
-        chart.addSeries("training", epochs(train.size()), train);
+        chart.addSeries("training", epochs, train);
         if (validation != null) {
-            chart.addSeries("validation", epochs(validation.size()), validation);
+            chart.addSeries("validation", epochs, validation);
         }
         return BitmapEncoder.getBufferedImage(chart);
-    }
-
-    private static List<Integer> epochs(int n) {
-        List<Integer> e = new ArrayList<>();
-        for (int i = 1; i <= n; i++) {
-            e.add(i);
-        }
-        return e;
     }
 
     /**

@@ -156,7 +156,7 @@ public final class Trainer implements Training {
                 putCounted(counts, "val_", logs);
             }
             logs.put("learning_rate", updater.learningRate());
-            history.record(logs);
+            history.record(epoch, logs);
             for (Callback c : callbacks) {
                 c.onEpochEnd(epoch, logs, this);
             }

@@ -129,6 +129,8 @@ class BackupAndRestoreTest {
             try (Sequential again = model(99)) { // other initial weights: the backup's replace them
                 History rest = again.fit(d[0], d[1], options(devices).callbacks(new BackupAndRestore(folder), epochs));
                 assertEquals(List.of(2, 3), epochsRun, setting);
+                assertEquals(List.of(2, 3), rest.epochIndices(), "History numbers the epochs as the run does");
+                assertEquals(List.of(0, 1, 2, 3), whole.epochIndices());
                 assertEquals(whole.get("loss").subList(2, EPOCHS), rest.get("loss"), setting);
                 assertEquals(whole.get("val_accuracy").subList(2, EPOCHS), rest.get("val_accuracy"), setting);
                 assertEquals(whole.get("learning_rate").subList(2, EPOCHS), rest.get("learning_rate"), setting);
