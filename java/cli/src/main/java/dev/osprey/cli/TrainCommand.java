@@ -283,6 +283,9 @@ final class TrainCommand implements Callable<Integer> {
             int done = backups.backedUpEpochs();
             if (done > 0) {
                 System.out.println("Resuming after epoch " + done + " of " + epochs + " from the backup in " + backup);
+            } else {
+                System.out.println("Backing up after each epoch into " + backup + " (run the same command again to "
+                        + "go on after an interruption)");
             }
             options.callbacks(backups);
         }
