@@ -421,10 +421,13 @@ public class Model implements AutoCloseable {
         dev.osprey.optim.DynamicLossScale asked = o.lossScale();
         java.util.function.BooleanSupplier inEffect = asked != null ? () -> true
                 : () -> n.trainingMath() == Precision.FP16;
-        return n.bindOptimizer(memory -> new dev.osprey.engine.LossScaler(dev.osprey.engine.GradientClipper.wrap(
-                o.bind(n.backend(), memory, n.parameters().trainableArena(), n.parameters().gradientArena(),
-                        o.weightDecay() > 0 ? n.parameters().decayMask(memory, o::decays) : null),
-                o.clipping(), n.backend(), memory, n.parameters()),
+        // loss scaling outermost, then gradient accumulation (the mean is clipped), clipping, the optimizer's update
+        return n.bindOptimizer(memory -> new dev.osprey.engine.LossScaler(dev.osprey.engine.GradientAccumulator.wrap(
+                dev.osprey.engine.GradientClipper.wrap(
+                        o.bind(n.backend(), memory, n.parameters().trainableArena(), n.parameters().gradientArena(),
+                                o.weightDecay() > 0 ? n.parameters().decayMask(memory, o::decays) : null),
+                        o.clipping(), n.backend(), memory, n.parameters()),
+                o.gradientAccumulationSteps(), n.backend(), memory, n.parameters().gradientArena()),
                 asked == null ? dev.osprey.optim.DynamicLossScale.KERAS_DEFAULTS : asked, inEffect, n.backend(), memory,
                 n.parameters().gradientArena()));
     }

@@ -457,6 +457,14 @@ public final class ModelFile {
             }
             o = o.useEma(dbl(momentum), frequency == null ? 0 : intOf(frequency, "ema_overwrite_frequency"));
         }
+        Object accumulation = config.get("gradient_accumulation_steps");
+        if (accumulation != null) {
+            if (!(accumulation instanceof Number)) {
+                throw new IllegalArgumentException("expected gradient_accumulation_steps to be a number or null, "
+                        + "received " + accumulation);
+            }
+            o = o.gradientAccumulationSteps(intOf(accumulation, "gradient_accumulation_steps"));
+        }
         if (config.get("loss_scale") != null) {
             if (!(config.get("loss_scale") instanceof Map<?, ?> lossScale)) {
                 throw new IllegalArgumentException("expected the optimizer's loss_scale to be a map, received "

@@ -117,6 +117,16 @@ public final class LossScaleOptimizer implements Optimizer {
     }
 
     @Override
+    public Optimizer gradientAccumulationSteps(int steps) {
+        return new LossScaleOptimizer(inner.gradientAccumulationSteps(steps), lossScale);
+    }
+
+    @Override
+    public int gradientAccumulationSteps() {
+        return inner.gradientAccumulationSteps();
+    }
+
+    @Override
     public String toString() {
         return "LossScaleOptimizer(" + inner.name() + ", " + lossScale + ")";
     }

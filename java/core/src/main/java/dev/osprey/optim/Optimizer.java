@@ -37,12 +37,12 @@ public interface Optimizer {
      * rate is computed on the host before each step; callbacks that set the rate are refused with such an optimizer.
      */
     default Optimizer learningRate(dev.osprey.optim.schedules.LearningRateSchedule schedule) {
-        return new ScheduledOptimizer(this, java.util.Objects.requireNonNull(schedule, "schedule"), null, null);
+        return new ScheduledOptimizer(this, java.util.Objects.requireNonNull(schedule, "schedule"), null, null, 1);
     }
 
     /** This optimizer with gradient clipping (Keras allows one kind at a time; this one replaces any other). */
     default Optimizer clipping(GradientClipping clipping) {
-        return new ScheduledOptimizer(this, null, clipping, null);
+        return new ScheduledOptimizer(this, null, clipping, null, 1);
     }
 
     /**
@@ -59,7 +59,25 @@ public interface Optimizer {
      * training (Keras' ema_overwrite_frequency; 0: only at the end of fit).
      */
     default Optimizer useEma(double momentum, int overwriteFrequency) {
-        return new ScheduledOptimizer(this, null, null, new Ema(momentum, overwriteFrequency));
+        return new ScheduledOptimizer(this, null, null, new Ema(momentum, overwriteFrequency), 1);
+    }
+
+    /**
+     * Keras' gradient_accumulation_steps: the weights are updated every {@code steps} batches, from the mean of their
+     * gradients (clipped, then applied with weight decay, as one batch's would be), so that a batch of steps x the
+     * batch size fits the memory of one. Between updates the gradients are summed into one more state tensor. The
+     * step count that seeds dropout counts every batch; the optimizer's own count (Adam's bias correction, schedules)
+     * counts updates, as PyTorch's accumulation does (Keras counts batches there), and a moving average of the weights
+     * ({@link #useEma}) moves at updates. BatchNormalization's statistics still come from each batch alone. 1 (the
+     * default): every batch.
+     */
+    default Optimizer gradientAccumulationSteps(int steps) {
+        return new ScheduledOptimizer(this, null, null, null, steps);
+    }
+
+    /** Batches per weight update (see {@link #gradientAccumulationSteps(int)}); 1 for every batch. */
+    default int gradientAccumulationSteps() {
+        return 1;
     }
 
     /** The moving average of the weights this optimizer keeps, or null for none. */

@@ -20,12 +20,19 @@ final class ScheduledOptimizer implements Optimizer {
     private final LearningRateSchedule schedule; // or null
     private final GradientClipping clipping;      // or null
     private final Ema ema;                        // or null
+    private final int accumulation;               // batches per update: 1 for every batch
 
-    ScheduledOptimizer(Optimizer optimizer, LearningRateSchedule schedule, GradientClipping clipping, Ema ema) {
+    ScheduledOptimizer(Optimizer optimizer, LearningRateSchedule schedule, GradientClipping clipping, Ema ema,
+                       int accumulation) {
+        if (accumulation < 1) {
+            throw new IllegalArgumentException("gradientAccumulationSteps: expected 1 or more batches per update, "
+                    + "received " + accumulation);
+        }
         this.optimizer = Objects.requireNonNull(optimizer, "optimizer");
         this.schedule = schedule;
         this.clipping = clipping;
         this.ema = ema;
+        this.accumulation = accumulation;
     }
 
     @Override
@@ -47,6 +54,9 @@ final class ScheduledOptimizer implements Optimizer {
             c.put("ema_momentum", ema.momentum());
             c.put("ema_overwrite_frequency", ema.overwriteFrequency() == 0 ? null : ema.overwriteFrequency());
         }
+        if (accumulation > 1) {
+            c.put("gradient_accumulation_steps", accumulation);
+        }
         return c;
     }
 
@@ -62,22 +72,33 @@ final class ScheduledOptimizer implements Optimizer {
 
     @Override
     public Optimizer learningRate(LearningRateSchedule next) {
-        return new ScheduledOptimizer(optimizer, Objects.requireNonNull(next, "schedule"), clipping, ema);
+        return new ScheduledOptimizer(optimizer, Objects.requireNonNull(next, "schedule"), clipping, ema, accumulation);
     }
 
     @Override
     public Optimizer clipping(GradientClipping next) {
-        return new ScheduledOptimizer(optimizer, schedule, next, ema);
+        return new ScheduledOptimizer(optimizer, schedule, next, ema, accumulation);
     }
 
     @Override
     public Optimizer useEma(double momentum, int overwriteFrequency) {
-        return new ScheduledOptimizer(optimizer, schedule, clipping, new Ema(momentum, overwriteFrequency));
+        return new ScheduledOptimizer(optimizer, schedule, clipping, new Ema(momentum, overwriteFrequency),
+                accumulation);
     }
 
     @Override
     public Ema ema() {
         return ema;
+    }
+
+    @Override
+    public Optimizer gradientAccumulationSteps(int steps) {
+        return new ScheduledOptimizer(optimizer, schedule, clipping, ema, steps);
+    }
+
+    @Override
+    public int gradientAccumulationSteps() {
+        return accumulation;
     }
 
     @Override
