@@ -119,6 +119,13 @@ public final class BackupAndRestore implements Callback {
                     + "the weights " + shapes + ", received " + savedShapes + " (delete the folder's backup to start "
                     + "afresh)");
         }
+        int steps = model.optimizer() == null ? 1 : model.optimizer().gradientAccumulationSteps();
+        int savedSteps = saved.optimizer() == null ? 1 : saved.optimizer().gradientAccumulationSteps();
+        if (steps != savedSteps) { // its step counts and pending gradient sum mean another grouping
+            throw new IllegalArgumentException("BackupAndRestore: the backup " + file + " accumulated gradients over "
+                    + savedSteps + " batches per update; expected " + steps + " as this model's optimizer does "
+                    + "(delete the folder's backup to start afresh)");
+        }
         String optimizer = model.optimizer() == null ? null : model.optimizer().name();
         String savedOptimizer = saved.optimizer() == null ? null : saved.optimizer().name();
         java.util.Set<String> slots = model.optimizerSlotNames();

@@ -10,7 +10,8 @@ package dev.osprey.optim;
  *
  * @param momentum           the average's momentum, in [0, 1] (Keras' ema_momentum, default 0.99)
  * @param overwriteFrequency every how many steps the weights are replaced by their average during training, or 0 for
- *                           only at the end of fit (Keras' ema_overwrite_frequency, default None)
+ *                           only at the end of fit (Keras' ema_overwrite_frequency, default None); with gradient
+ *                           accumulation, the average moves and this counts at weight updates, not batches
  */
 public record Ema(double momentum, int overwriteFrequency) {
     /** Checks the settings. */

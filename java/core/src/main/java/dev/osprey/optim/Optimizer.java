@@ -68,8 +68,9 @@ public interface Optimizer {
      * batch size fits the memory of one. Between updates the gradients are summed into one more state tensor. The
      * step count that seeds dropout counts every batch; the optimizer's own count (Adam's bias correction, schedules)
      * counts updates, as PyTorch's accumulation does (Keras counts batches there), and a moving average of the weights
-     * ({@link #useEma}) moves at updates. BatchNormalization's statistics still come from each batch alone. 1 (the
-     * default): every batch.
+     * ({@link #useEma}) moves at updates. BatchNormalization's statistics still come from each batch alone. Every
+     * batch weighs the same in the mean (a short last batch too); groups run on across epochs and fits, and a sum
+     * pending when fit returns is kept (and saved) for the next. 1 (the default): every batch.
      */
     default Optimizer gradientAccumulationSteps(int steps) {
         return new ScheduledOptimizer(this, null, null, null, steps);

@@ -296,6 +296,13 @@ class BackupAndRestoreTest {
                         "a refused backup leaves the weights as they were");
             }
         }
+        try (Sequential grouped = model(1)) {
+            grouped.compile(new Adam().learningRate(new ExponentialDecay(0.02, 3, 0.7)).gradientAccumulationSteps(2),
+                    Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY);
+            String steps = assertThrows(IllegalArgumentException.class, () -> grouped.fit(d[0], d[1],
+                    options().callbacks(new BackupAndRestore(folder)))).getMessage();
+            assertTrue(steps.contains("over 1 batches per update; expected 2"), steps);
+        }
         assertEquals(List.of(folder.resolve("epoch-00001.osprey")), files(folder), "the backup is kept");
         Path done = dir.resolve("done");
         try (Sequential m = model(1)) { // a run that keeps its backup when it ends
