@@ -137,12 +137,18 @@ final class TrainCommand implements Callable<Integer> {
             + "use_ema, e.g. 0.999), which becomes the saved model's weights when training ends. Default: none.")
     Double ema;
 
+    @Option(names = "--gradient-accumulation-steps", defaultValue = "1", description = "Updates the weights every N "
+            + "batches from the mean of their gradients (Keras' gradient_accumulation_steps): batches N times "
+            + "--batch-size in the memory of one. Default: ${DEFAULT-VALUE} (every batch).")
+    int accumulationSteps;
+
     /**
      * The optimizer the options name, with weight decay kept off biases and BatchNorm's gamma and beta, and the moving
      * average of --ema.
      */
     dev.osprey.optim.Optimizer optimizer() {
         dev.osprey.optim.Optimizer o = plainOptimizer();
+        o = accumulationSteps == 1 ? o : o.gradientAccumulationSteps(accumulationSteps);
         return ema == null ? o : o.useEma(ema);
     }
 
@@ -331,6 +337,10 @@ final class TrainCommand implements Callable<Integer> {
         FitOptions.defaults().epochs(epochs).batchSize(batchSize); // refuses bad values now, before any data loads
         if (ema != null && !(ema >= 0 && ema <= 1)) {
             throw new IllegalArgumentException("expected --ema in [0, 1] (e.g. 0.999), received " + ema);
+        }
+        if (accumulationSteps < 1) {
+            throw new IllegalArgumentException("expected --gradient-accumulation-steps of 1 or more, received "
+                    + accumulationSteps);
         }
         BuiltInModelOptions.requireKnown(modelName); // and a mistyped --model
         if (dropPathRate != 0) { // and stochastic depth a model lacks, or an impossible rate

@@ -39,7 +39,8 @@ class OspreyCommandTest {
     void trainEvaluatePredictOnTheBundledSample() throws Exception {
         Path model = dir.resolve("m.osprey");
         Run train = run("train", "--epochs", "1", "--quiet", "--optimizer", "adamw", "--weight-decay", "0.001",
-                "--metrics", "auc,f1_score", "--precision", "bf16", "--ema", "0.99", "-o", model.toString());
+                "--metrics", "auc,f1_score", "--precision", "bf16", "--ema", "0.99", "--gradient-accumulation-steps", "2",
+                "-o", model.toString());
         assertEquals(0, train.exitCode(), train.err());
         // bf16 where the device has the kernels, else fp32 (with the reason logged)
         assertTrue(train.out().matches("(?s).*Device: .*, training in (bf16|fp32)\\R.*"), train.out());
@@ -47,6 +48,7 @@ class OspreyCommandTest {
             assertEquals("adamw", saved.optimizer().name());
             assertEquals(0.001, saved.optimizer().weightDecay());
             assertEquals(new dev.osprey.optim.Ema(0.99, 0), saved.optimizer().ema());
+            assertEquals(2, saved.optimizer().gradientAccumulationSteps());
             assertTrue(!saved.optimizer().decays("dense_1/bias") && saved.optimizer().decays("dense_1/kernel"));
         }
         assertTrue(train.out().contains("Total params: 93,322"), train.out());
@@ -351,6 +353,10 @@ class OspreyCommandTest {
         assertEquals(1, resumed.exitCode());
         assertTrue(resumed.out().contains("Resuming after epoch 1 of 2 from the backup in " + backups), resumed.out());
         assertTrue(resumed.err().contains("is of another model"), resumed.err());
+        Run steps = run("train", "--gradient-accumulation-steps", "0", "--epochs", "1", "--quiet", "-o",
+                dir.resolve("x.osprey").toString());
+        assertEquals(1, steps.exitCode());
+        assertTrue(steps.err().contains("expected --gradient-accumulation-steps of 1 or more, received 0"), steps.err());
         Run ema = run("train", "--ema", "1.5", "--epochs", "1", "--quiet", "-o", dir.resolve("x.osprey").toString());
         assertEquals(1, ema.exitCode());
         assertTrue(ema.err().contains("expected --ema in [0, 1] (e.g. 0.999), received 1.5"), ema.err());
