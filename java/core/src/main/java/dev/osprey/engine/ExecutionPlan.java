@@ -65,6 +65,7 @@ public final class ExecutionPlan implements AutoCloseable {
     private final Tensor[] packedTargets = new Tensor[2];
     private int packedFilled = -1;
     private final List<List<Tensor>> targetParts = new ArrayList<>(java.util.Arrays.asList(null, null));
+    private final int outputsWidth;           // every output's values per sample, added up (unweighted target rows)
     private Tensor[] activatedOutputs;        // several outputs: where an activation left out is applied (first use)
     private final List<Fold> folds = new ArrayList<>();
     /** Optimized inference plans: weights kept in the layouts the backend's inference ops read, refreshed with folds. */
@@ -343,6 +344,11 @@ public final class ExecutionPlan implements AutoCloseable {
             boolean loss = graph.outputs().size() == 1;
             int classes = loss ? graph.outputs().get(0).shape().size() : 0;
             targets = loss ? memory.allocate(batch, classes) : null;
+            int width = 0;
+            for (SymbolicTensor out : graph.outputs()) {
+                width += out.shape().size();
+            }
+            outputsWidth = width;
             outputGradients = new Tensor[graph.outputs().size()];
             for (int o = 0; training && o < outputGradients.length; o++) {
                 outputGradients[o] = loss ? memory.allocate(batch, classes)
@@ -1300,10 +1306,7 @@ public final class ExecutionPlan implements AutoCloseable {
      * 1 for that plus one weight column per output.
      */
     private int packedVariant(int width) {
-        int unweighted = 0;
-        for (SymbolicTensor out : graph.outputs()) {
-            unweighted += out.shape().size();
-        }
+        int unweighted = outputsWidth;
         if (width == unweighted || width == unweighted + graph.outputs().size()) {
             return width == unweighted ? 0 : 1;
         }

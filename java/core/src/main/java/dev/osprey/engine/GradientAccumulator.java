@@ -5,7 +5,6 @@ import dev.osprey.backend.Memory;
 import dev.osprey.backend.Tensor;
 import dev.osprey.optim.ForwardingUpdater;
 import dev.osprey.optim.Optimizer;
-import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
@@ -26,18 +25,11 @@ public final class GradientAccumulator extends ForwardingUpdater {
 
     private GradientAccumulator(Optimizer.Updater inner, int steps, Backend backend, Memory memory, Tensor grads) {
         super(inner);
-        if (inner.slots().containsKey(SLOT)) {
-            throw new IllegalArgumentException("gradientAccumulationSteps: the optimizer already keeps a state named '"
-                    + SLOT + "'");
-        }
         this.backend = backend;
         this.grads = grads;
         this.sum = memory.allocate(grads.shape());
         this.steps = steps;
-        Map<String, Tensor> all = new LinkedHashMap<>(inner.slots());
-        all.put(SLOT, sum);
-        this.slots = java.util.Collections.unmodifiableMap(all);
-        this.batches = inner.iterations() * (long) steps;
+        this.slots = withSlot(inner, SLOT, sum, "gradientAccumulationSteps");
     }
 
     /** inner accumulating the gradients of this many batches per update; inner itself for 1. */

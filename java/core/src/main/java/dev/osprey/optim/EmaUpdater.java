@@ -3,7 +3,6 @@ package dev.osprey.optim;
 import dev.osprey.backend.Backend;
 import dev.osprey.backend.Memory;
 import dev.osprey.backend.Tensor;
-import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
@@ -22,16 +21,11 @@ final class EmaUpdater extends ForwardingUpdater {
 
     EmaUpdater(Optimizer.Updater inner, Backend backend, Memory memory, Tensor params, Ema ema) {
         super(inner);
-        if (inner.slots().containsKey(SLOT)) {
-            throw new IllegalArgumentException("useEma: the optimizer already keeps a state named '" + SLOT + "'");
-        }
         this.backend = backend;
         this.params = params;
         this.average = memory.allocate(params.shape());
         this.ema = ema;
-        Map<String, Tensor> all = new LinkedHashMap<>(inner.slots());
-        all.put(SLOT, average);
-        this.slots = java.util.Collections.unmodifiableMap(all);
+        this.slots = withSlot(inner, SLOT, average, "useEma");
     }
 
     @Override

@@ -13,6 +13,20 @@ public abstract class ForwardingUpdater implements Optimizer.Updater {
         this.inner = inner;
     }
 
+    /**
+     * For a decorator that keeps a state tensor of its own: inner's state tensors and this one under name, as
+     * {@link #slots()} returns them (saved with the model). Refuses a name inner already uses, naming who asks.
+     */
+    protected static Map<String, Tensor> withSlot(Optimizer.Updater inner, String name, Tensor slot, String who) {
+        if (inner.slots().containsKey(name)) {
+            throw new IllegalArgumentException(who + ": expected an optimizer without a state named '" + name
+                    + "', received one with " + inner.slots().keySet());
+        }
+        Map<String, Tensor> all = new java.util.LinkedHashMap<>(inner.slots());
+        all.put(name, slot);
+        return java.util.Collections.unmodifiableMap(all);
+    }
+
     @Override
     public void step() {
         inner.step();
