@@ -26,7 +26,10 @@ final class Monitor {
         }
     }
 
-    /** Accuracies, AUC, precision, recall and F1 (Keras' metrics that rise as a model gets better). */
+    /**
+     * Accuracies, AUC, precision, recall and F1 (Keras' metrics that rise as a model gets better), also under an
+     * output's name ("kind_precision") or with Keras' number of a second instance ("auc_1").
+     */
     static boolean isScore(String monitor) {
         String name = monitor.toLowerCase(Locale.ROOT);
         if (name.startsWith("val_")) {
@@ -35,7 +38,10 @@ final class Monitor {
         if (name.endsWith("loss") || name.endsWith("error")) {
             return false;
         }
-        return name.contains("acc") || name.equals("auc") || name.startsWith("auc_") || name.startsWith("precision")
-                || name.startsWith("recall") || name.startsWith("f1") || name.startsWith("fbeta");
+        return name.contains("acc") || SCORE.matcher(name).find();
     }
+
+    /** A score's name at the end of a figure's name, after an output's name and before an instance's number. */
+    private static final java.util.regex.Pattern SCORE =
+            java.util.regex.Pattern.compile("(^|_)(auc|precision|recall|f1|f1_score|fbeta|fbeta_score)(_\\d+)?$");
 }
