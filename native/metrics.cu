@@ -1,6 +1,6 @@
 // Classification counts (dev.osprey.backend.Backend#classificationCounts), one thread per row: the confusion matrix,
 // top-k hits and per-class score histograms that the metrics read once per epoch, laid out as
-// dev.osprey.metrics.ClassificationCounts says. activation is an osprey_activation_kind: OSPREY_SOFTMAX,
+// dev.osprey.metrics.ClassificationCounts says, then the sums of absolute and squared errors of the scores. activation is an osprey_activation_kind: OSPREY_SOFTMAX,
 // OSPREY_SIGMOID, or anything else for scores as they are. One output counts as two classes, scores 1 - s and s.
 #include "common.cuh"
 
@@ -47,5 +47,15 @@ OSPREY_KERNEL void osprey_classification_counts(const float* outputs, const floa
         }
         atomicAdd(&counts[truth * classes + predicted], 1.0f);
         if (higher < k) atomicAdd(&counts[classes * classes], 1.0f);
+        float absolute = 0.0f;
+        float squared = 0.0f;
+        for (int c = 0; c < width; c++) { // one output: its score s, class 1's
+            const float d = osprey_score(y, width, activation, max, sum, width == 1 ? 1 : c) - t[c];
+            absolute += fabsf(d);
+            squared += d * d;
+        }
+        const int errors = histograms + classes * 2 * OSPREY_METRIC_BINS;
+        atomicAdd(&counts[errors], absolute);
+        atomicAdd(&counts[errors + 1], squared);
     }
 }

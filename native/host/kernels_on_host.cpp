@@ -123,13 +123,13 @@ int main() {
     // classification counts of 7 rows: 4 classes through softmax (targets with a weight column), then one output
     // through sigmoid; names end in the activation's kind
     {
-        const int rows = 7, classes = 4, size = classes * classes + 1 + classes * 2 * 200;
+        const int rows = 7, classes = 4, size = classes * classes + 1 + classes * 2 * 200 + 2;
         std::vector<float> y = input(rows * classes, 24), t(rows * (classes + 1), 0.0f), counts(size, 0.0f);
         for (int r = 0; r < rows; r++) { t[r * (classes + 1) + (r * 3) % classes] = 1.0f; t[r * (classes + 1) + classes] = 2.0f; }
         OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_classification_counts, y.data(), t.data(), counts.data(), rows, classes,
                            classes + 1, (int)OSPREY_SOFTMAX, 2);
         print("classification_counts_softmax", counts.data(), size);
-        const int binarySize = 2 * 2 + 1 + 2 * 2 * 200;
+        const int binarySize = 2 * 2 + 1 + 2 * 2 * 200 + 2;
         std::vector<float> z = input(rows, 25), b(rows), binary(binarySize, 0.0f);
         for (int r = 0; r < rows; r++) b[r] = (float)(r % 2);
         OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_classification_counts, z.data(), b.data(), binary.data(), rows, 1, 1,

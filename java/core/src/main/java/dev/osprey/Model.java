@@ -547,10 +547,12 @@ public class Model implements AutoCloseable {
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("compile: " + e.getMessage(), e);
         }
-        List<Metric> counted = metrics.stream().filter(Metric::fromCounts).sorted().toList();
-        if (!counted.isEmpty() && java.util.stream.IntStream.range(0, outputs).noneMatch(losses::counted)) {
+        List<String> classifying = metrics.stream().filter(m -> m.fromCounts() && m.classifies())
+                .map(Metric::kerasName).sorted().toList();
+        if (!classifying.isEmpty() && java.util.stream.IntStream.range(0, outputs).noneMatch(losses::classified)) {
             throw new IllegalArgumentException("compile: expected an output whose loss classifies for the metrics "
-                    + counted + ", received the losses " + losses() + " (the errors count no classes)");
+                    + classifying + ", received the losses " + losses() + " (the errors count no classes; mae, mse "
+                    + "and root_mean_squared_error measure them)");
         }
         for (int o = 0; o < outputs; o++) {
             SymbolicTensor out = graph.outputs().get(o);

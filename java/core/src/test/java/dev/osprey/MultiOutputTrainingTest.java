@@ -354,7 +354,8 @@ class MultiOutputTrainingTest {
         List<NDArray> labels = List.of(boxes(x), classes(x), flags(x));
         try (Model m = threeHeads().device(Device.cpu()).seed(3)) {
             m.compile(new Adam(0.01), List.of(Loss.meanSquaredError(), Loss.sparseCategoricalCrossentropy(),
-                    Loss.binaryCrossentropy()), List.of(0.3, 2.0, 0.7), Metric.ACCURACY, Metric.RECALL);
+                    Loss.binaryCrossentropy()), List.of(0.3, 2.0, 0.7), Metric.ACCURACY, Metric.RECALL,
+                    Metric.MEAN_ABSOLUTE_ERROR, Metric.ROOT_MEAN_SQUARED_ERROR);
             double[] firstAccuracy = new double[1];
             History h = m.fit(List.of(x), labels, FitOptions.defaults().epochs(4).batchSize(8).seed(1).verbose(false)
                     .callbacks(new dev.osprey.callbacks.Callback() {
@@ -373,17 +374,31 @@ class MultiOutputTrainingTest {
             }
             Map<String, Double> e = m.evaluate(List.of(x), labels, 16);
             assertEquals(List.of("loss", "box_loss", "kind_loss", "flag_loss", "kind_accuracy", "flag_accuracy",
-                    "kind_recall", "flag_recall"), List.copyOf(e.keySet()));
+                    "box_mae", "box_root_mean_squared_error", "kind_recall", "kind_mae",
+                    "kind_root_mean_squared_error", "flag_recall", "flag_mae", "flag_root_mean_squared_error"),
+                    List.copyOf(e.keySet()));
             List<NDArray> p = m.predict(List.of(x), 16);
             double squared = 0, crossEntropy = 0, binary = 0;
+            double[] absolute = new double[3]; // per head, of what predict returns against one-hot or plain targets
+            double[] squares = new double[3];
             int kindRight = 0, flagRight = 0;
             int[][] kindHits = new int[3][2], flagHits = new int[2][2]; // per true class: {right, samples}
             for (int i = 0; i < x.rows(); i++) {
                 for (int k = 0; k < 2; k++) {
                     double d = p.get(0).data()[i * 2 + k] - labels.get(0).data()[i * 2 + k];
                     squared += d * d / 2;
+                    absolute[0] += Math.abs(d);
+                    squares[0] += d * d;
                 }
                 int c = (int) labels.get(1).data()[i];
+                for (int k = 0; k < 3; k++) {
+                    double d = p.get(1).data()[i * 3 + k] - (k == c ? 1 : 0);
+                    absolute[1] += Math.abs(d);
+                    squares[1] += d * d;
+                }
+                double flagError = p.get(2).data()[i] - labels.get(2).data()[i];
+                absolute[2] += Math.abs(flagError);
+                squares[2] += flagError * flagError;
                 crossEntropy -= Math.log(p.get(1).data()[i * 3 + c]);
                 int best = 0;
                 for (int k = 1; k < 3; k++) {
@@ -413,6 +428,16 @@ class MultiOutputTrainingTest {
             assertEquals(flagRight / (double) n, e.get("flag_accuracy"), 1e-9);
             assertEquals(macroRecall(kindHits), e.get("kind_recall"), 1e-9);
             assertEquals(macroRecall(flagHits), e.get("flag_recall"), 1e-9);
+            int[] widths = {2, 3, 1};
+            String[] heads = {"box", "kind", "flag"};
+            for (int o = 0; o < 3; o++) {
+                double values = (double) n * widths[o];
+                assertEquals(absolute[o] / values, e.get(heads[o] + "_mae"), 1e-5, heads[o] + " mae");
+                assertEquals(Math.sqrt(squares[o] / values), e.get(heads[o] + "_root_mean_squared_error"), 1e-5,
+                        heads[o] + " rmse");
+            }
+            assertEquals(e.get("box_loss"), Math.pow(e.get("box_root_mean_squared_error"), 2), 1e-5,
+                    "a squared-error loss is the squared error's mean");
             Map<String, Double> test = m.testOnBatch(List.of(x), labels); // one batch of 40, not batches of 16
             assertEquals(e.keySet(), test.keySet());
             e.forEach((k, v) -> assertEquals(v, test.get(k), 1e-6, k));
@@ -825,6 +850,9 @@ class MultiOutputTrainingTest {
             String counted = assertThrows(IllegalArgumentException.class, () -> twice.compile(new Adam(),
                     List.of(Loss.meanSquaredError(), Loss.meanSquaredError()), Metric.PRECISION)).getMessage();
             assertTrue(counted.contains("expected an output whose loss classifies"), counted);
+            twice.compile(new Adam(), List.of(Loss.meanSquaredError(), Loss.meanAbsoluteError()),
+                    Metric.MEAN_ABSOLUTE_ERROR, Metric.MEAN_SQUARED_ERROR); // errors need no classes
+            assertEquals(java.util.Set.of(Metric.MEAN_ABSOLUTE_ERROR, Metric.MEAN_SQUARED_ERROR), twice.metrics());
         }
     }
 

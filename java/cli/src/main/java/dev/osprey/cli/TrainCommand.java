@@ -88,7 +88,8 @@ final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--metrics", defaultValue = "accuracy", split = ",", description = "Metrics to report each "
             + "epoch beside the loss, for the training and the validation data: accuracy, top_k_categorical_accuracy, "
-            + "precision, recall, f1_score, auc (accuracy is always on). Default: ${DEFAULT-VALUE}.")
+            + "precision, recall, f1_score, auc, mae, mse, root_mean_squared_error (accuracy is always on). "
+            + "Default: ${DEFAULT-VALUE}.")
     List<String> metricNames;
 
     /** accuracy, then the metrics asked for. */

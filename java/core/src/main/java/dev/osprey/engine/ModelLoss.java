@@ -166,8 +166,8 @@ public final class ModelLoss {
      * A training step's losses, on the backend's thread after the forward pass: each output's loss op against its
      * target rows (filled into plan.targets(width), width the sum of parts: per output, the values of its target rows;
      * see {@link TargetRows#partWidths}), writing its gradient, times its weight and the
-     * loss scale, and adding to its statistics (stats: per output). With counts (not null), adds to the
-     * classification counts of each output whose counts[o] is not null.
+     * loss scale, and adding to its statistics (stats: per output). With counts (not null), adds to each output's
+     * classification counts.
      */
     public void train(Backend backend, ExecutionPlan plan, int[] parts, Tensor[] stats, float lossScale,
                       Tensor[] counts) {
@@ -175,7 +175,7 @@ public final class ModelLoss {
             Tensor targets = plan.targets(parts[0]);
             backend.loss(losses.get(0).kind(), plan.output(0), targets, plan.outputGradient(0), stats[0]);
             scale(backend, plan.outputGradient(0), (float) weights[0] * lossScale);
-            if (counts != null && counts[0] != null) {
+            if (counts != null) {
                 backend.classificationCounts(plan.output(0), losses.get(0).appliedActivation(), targets, Metric.TOP_K,
                         counts[0]);
             }
@@ -185,7 +185,7 @@ public final class ModelLoss {
         for (int o = 0; o < losses.size(); o++) {
             backend.loss(losses.get(o).kind(), plan.output(o), targets.get(o), plan.outputGradient(o), stats[o]);
             scale(backend, plan.outputGradient(o), (float) weights[o] * lossScale);
-            if (counts != null && counts[o] != null) {
+            if (counts != null) {
                 backend.classificationCounts(plan.output(o), losses.get(o).appliedActivation(), targets.get(o),
                         Metric.TOP_K, counts[o]);
             }
@@ -195,15 +195,14 @@ public final class ModelLoss {
     /**
      * evaluate's losses, on the backend's thread after an inference plan's forward pass (targets as for
      * {@link #train}): each output's loss op on outputs[o] (the plan's output, or where apply[o], not null, was
-     * applied to it) into its statistics. With counts (not null), adds to the classification counts of each output
-     * whose counts[o] is not null.
+     * applied to it) into its statistics. With counts (not null), adds to each output's classification counts.
      */
     public void evaluate(Backend backend, ExecutionPlan plan, int[] parts, Tensor[] outputs, Activation[] apply,
                          Tensor[] stats, Tensor[] counts) {
         List<Tensor> targets = losses.size() == 1 ? List.of(plan.targets(parts[0])) : plan.targetParts(parts);
         for (int o = 0; o < losses.size(); o++) {
             backend.loss(losses.get(o).kind(), outputs[o], targets.get(o), null, stats[o]);
-            if (counts != null && counts[o] != null) {
+            if (counts != null) {
                 backend.classificationCounts(outputs[o], apply[o] != null ? null : losses.get(o).appliedActivation(),
                         targets.get(o), Metric.TOP_K, counts[o]);
             }
@@ -266,37 +265,38 @@ public final class ModelLoss {
     }
 
     /**
-     * Whether output o's classification counts are kept for the metrics counted per class (precision, recall, AUC...):
-     * a model of one output's always; for several, those of outputs whose loss classifies.
+     * Whether the metrics counted per class (precision, recall, AUC...; {@link Metric#classifies}) are reported for
+     * output o: a model of one output's always; for several, those of outputs whose loss classifies. The errors (mae,
+     * mse) are reported for every output.
      */
-    public boolean counted(int o) {
+    public boolean classified(int o) {
         return losses.size() == 1 || classifies(o);
     }
 
-    /** Per counted output, an array for its classification counts (ClassificationCounts.size); null for the others. */
+    /** Per output, an array for its classification counts (ClassificationCounts.size). */
     public float[][] newCounts() {
         float[][] counts = new float[losses.size()][];
         for (int o = 0; o < counts.length; o++) {
-            if (counted(o)) {
-                counts[o] = new float[dev.osprey.metrics.ClassificationCounts.size(widths[o])];
-            }
+            counts[o] = new float[dev.osprey.metrics.ClassificationCounts.size(widths[o])];
         }
         return counts;
     }
 
     /**
-     * Each metric of each counted output from its counts, under Keras' names: "precision" for a model of one output,
-     * "name_precision" per output for several; prefixed (validation: "val_").
+     * Each metric of each output from its counts, under Keras' names: "precision" for a model of one output,
+     * "name_precision" per output for several (the classification metrics only for the outputs
+     * {@link #classified}); prefixed (validation: "val_").
      */
     public void putCounted(float[][] counts, List<Metric> metrics, String prefix, Map<String, Double> logs) {
         for (int o = 0; o < counts.length; o++) {
-            if (counts[o] == null) {
-                continue;
-            }
             dev.osprey.metrics.ClassificationCounts c = new dev.osprey.metrics.ClassificationCounts(counts[o],
                     widths[o]);
             String name = prefix + (losses.size() == 1 ? "" : names.get(o) + "_");
-            metrics.forEach(m -> logs.put(name + m.kerasName(), c.value(m)));
+            for (Metric m : metrics) {
+                if (!m.classifies() || classified(o)) {
+                    logs.put(name + m.kerasName(), c.value(m));
+                }
+            }
         }
     }
 

@@ -211,17 +211,11 @@ public final class Network implements AutoCloseable {
         return counts[o];
     }
 
-    /**
-     * The classification counts each output's loss adds to, of training or of evaluation: for a model of one output,
-     * its counts; for several, those of each output whose loss classifies ({@link ModelLoss#classifies}), null for
-     * the others.
-     */
+    /** The classification counts each output's loss adds to, of training or of evaluation. */
     public Tensor[] countsOf(boolean training, ModelLoss loss) {
         Tensor[] counts = new Tensor[graph.outputs().size()];
         for (int o = 0; o < counts.length; o++) {
-            if (loss.counted(o)) {
-                counts[o] = counts(training, o);
-            }
+            counts[o] = counts(training, o);
         }
         return counts;
     }
@@ -412,17 +406,15 @@ public final class Network implements AutoCloseable {
 
     /**
      * As {@link #evaluate(BatchSource, int, ModelLoss, TargetRows, float[])}, with the classification counts of every
-     * output whose loss classifies (see {@link #countsOf}) read into counts[o] (when counts is not null; each sized by
-     * ClassificationCounts.size of its output, null for an output not counted).
+     * output (see {@link #countsOf}) read into counts[o] (when counts is not null; each sized by
+     * ClassificationCounts.size of its output).
      */
     public double[] evaluate(BatchSource data, int batchSize, ModelLoss loss, TargetRows targetRows,
                              float[][] counts) {
         backend.fill(evalStats, 0f);
         Tensor[] countsTensor = counts == null ? null : countsOf(false, loss);
         for (int o = 0; countsTensor != null && o < countsTensor.length; o++) {
-            if (countsTensor[o] != null) {
-                backend.fill(countsTensor[o], 0f);
-            }
+            backend.fill(countsTensor[o], 0f);
         }
         int n = 0;
         data.startEpoch(0, batchSize, false, 0);
@@ -453,9 +445,7 @@ public final class Network implements AutoCloseable {
         float[] stats = new float[statsSize(graph.outputs().size())];
         backend.copyOut(evalStats, stats, 0);
         for (int o = 0; countsTensor != null && o < countsTensor.length; o++) {
-            if (countsTensor[o] != null) {
-                backend.copyOut(countsTensor[o], counts[o], 0);
-            }
+            backend.copyOut(countsTensor[o], counts[o], 0);
         }
         double[] means = new double[stats.length];
         for (int i = 0; i < stats.length; i++) {

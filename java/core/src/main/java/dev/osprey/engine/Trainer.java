@@ -40,7 +40,7 @@ public final class Trainer implements Training {
     private final FitOptions options;
     private final boolean reportsAccuracy;
     private final List<Metric> counted; // metrics read from the classification counts, once per epoch
-    private final Tensor[] counts;      // with counted metrics: per output, the counts its loss adds to (or null)
+    private final Tensor[] counts;      // with counted metrics: per output, the counts its loss adds to
     private final List<Callback> callbacks = new ArrayList<>();
     private final float[] stats;
     private int stepsPerEpoch;
@@ -357,9 +357,6 @@ public final class Trainer implements Training {
         }
         float[][] counts = loss.newCounts();
         for (int o = 0; o < counts.length; o++) {
-            if (counts[o] == null) {
-                continue;
-            }
             if (parallel != null) {
                 parallel.readCounts(o, counts[o]);
             } else {
@@ -375,15 +372,13 @@ public final class Trainer implements Training {
         }
     }
 
-    /** Zeroes the training counts of every counted output, when counted. */
+    /** Zeroes the training counts of every output, when counted. */
     private void fillCounts() {
         if (counted.isEmpty()) {
             return;
         }
         for (Tensor t : counts) {
-            if (t != null) {
-                backend.fill(t, 0f);
-            }
+            backend.fill(t, 0f);
         }
     }
 

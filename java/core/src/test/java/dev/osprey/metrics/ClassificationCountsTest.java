@@ -143,6 +143,34 @@ class ClassificationCountsTest {
     }
 
     @Test
+    void errorsAreTakenOverEveryValueOfTheScoresAgainstTheTargets() {
+        // 2 rows of 3 regression values, as they are; the weight column is not a target
+        float[] y = {1f, 2f, 3f, -1f, 0.5f, 0f};
+        float[] t = {1.5f, 2f, 1f, 9f, 1f, 0.5f, -3f, 9f};
+        ClassificationCounts c = new ClassificationCounts(count(y, null, t, 2, 3, 4, 1), 3);
+        // errors -0.5, 0, 2, -2, 0, 3: |.| sums to 7.5, squares to 0.25 + 4 + 4 + 9 = 17.25, over 6 values
+        assertEquals(7.5 / 6, c.value(Metric.MEAN_ABSOLUTE_ERROR), 1e-7);
+        assertEquals(17.25 / 6, c.value(Metric.MEAN_SQUARED_ERROR), 1e-7);
+        assertEquals(Math.sqrt(17.25 / 6), c.value(Metric.ROOT_MEAN_SQUARED_ERROR), 1e-7);
+        // softmax scores of logits ln 1, ln 3 (0.25, 0.75) against one-hot [0, 1]: errors 0.25, 0.25
+        float ln3 = (float) Math.log(3);
+        ClassificationCounts softmax = new ClassificationCounts(
+                count(new float[] {0f, ln3}, Activation.Kind.SOFTMAX, new float[] {0f, 1f}, 1, 2, 2, 1), 2);
+        assertEquals(0.25, softmax.value(Metric.MEAN_ABSOLUTE_ERROR), 1e-6);
+        assertEquals(0.0625, softmax.value(Metric.MEAN_SQUARED_ERROR), 1e-6);
+        // one sigmoid output: its score s = sigmoid(ln 3) = 0.75 against its target, not the two classes' scores
+        ClassificationCounts binary = new ClassificationCounts(
+                count(new float[] {ln3, -ln3}, Activation.Kind.SIGMOID, new float[] {1f, 1f}, 2, 1, 1, 1), 1);
+        assertEquals((0.25 + 0.75) / 2, binary.value(Metric.MEAN_ABSOLUTE_ERROR), 1e-6);
+        assertEquals((0.0625 + 0.5625) / 2, binary.value(Metric.MEAN_SQUARED_ERROR), 1e-6);
+        assertTrue(Metric.MEAN_ABSOLUTE_ERROR.fromCounts() && !Metric.MEAN_ABSOLUTE_ERROR.classifies());
+        assertEquals(Metric.MEAN_ABSOLUTE_ERROR, Metric.of("mean_absolute_error"));
+        assertEquals(Metric.MEAN_SQUARED_ERROR, Metric.of("MeanSquaredError"));
+        assertEquals(Metric.ROOT_MEAN_SQUARED_ERROR, Metric.of("RootMeanSquaredError"));
+        assertEquals(Metric.ROOT_MEAN_SQUARED_ERROR, Metric.of("rmse"));
+    }
+
+    @Test
     void noSamplesGiveNaNAndBadCallsSayWhatWasExpected() {
         ClassificationCounts empty = new ClassificationCounts(new float[ClassificationCounts.size(3)], 3);
         for (Metric m : Metric.values()) {

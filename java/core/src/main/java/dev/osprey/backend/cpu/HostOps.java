@@ -138,6 +138,7 @@ final class HostOps {
         int classes = width == 1 ? 2 : width;
         int bins = dev.osprey.metrics.ClassificationCounts.BINS;
         int histograms = classes * classes + 1;
+        int errors = histograms + classes * 2 * bins;
         float[] p = new float[classes];
         for (int r = 0; r < rows; r++) {
             int truth = 0;
@@ -187,6 +188,15 @@ final class HostOps {
                 int bin = Math.min(Math.max((int) (p[c] * bins), 0), bins - 1);
                 add(counts, histograms + (c * 2 + (c == truth ? 0 : 1)) * bins + bin, 1f);
             }
+            float absolute = 0f;
+            float squared = 0f;
+            for (int c = 0; c < width; c++) { // one output: its score s, which is p[1]
+                float d = p[width == 1 ? 1 : c] - targets.get(r * stride + c);
+                absolute += Math.abs(d);
+                squared += d * d;
+            }
+            add(counts, errors, absolute);
+            add(counts, errors + 1, squared);
         }
     }
 

@@ -438,9 +438,7 @@ public final class DataParallel implements AutoCloseable {
             Network network = replicas.get(i).network();
             network.backend().fill(network.trainStats(), 0f);
             for (int o = 0; counts && o < replicaCounts[i].length; o++) {
-                if (replicaCounts[i][o] != null) {
-                    network.backend().fill(replicaCounts[i][o], 0f);
-                }
+                network.backend().fill(replicaCounts[i][o], 0f);
             }
         }
     }

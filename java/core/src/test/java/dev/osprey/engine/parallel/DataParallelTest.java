@@ -56,7 +56,8 @@ class DataParallelTest {
                 new Dropout(0.3),
                 new Dense(3, Activation.SOFTMAX).kernelRegularizer(Regularizer.l2(0.01)))
                 .device(Device.cpu())
-                .compile(optimizer.get(), Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY, Metric.PRECISION);
+                .compile(optimizer.get(), Loss.sparseCategoricalCrossentropy(), Metric.ACCURACY, Metric.PRECISION,
+                        Metric.MEAN_ABSOLUTE_ERROR);
     }
 
     @ParameterizedTest
@@ -72,7 +73,7 @@ class DataParallelTest {
                 History expected = one.fit(d[0], d[1], options.get());
                 History actual = many.fit(d[0], d[1], options.get().devices(cpus(replicas)));
                 assertClose(one.getWeights(), many.getWeights(), 2e-5, replicas + " replicas");
-                for (String log : List.of("loss", "accuracy", "precision")) {
+                for (String log : List.of("loss", "accuracy", "precision", "mae")) {
                     List<Double> e = expected.get(log);
                     List<Double> a = actual.get(log);
                     for (int i = 0; i < e.size(); i++) {
