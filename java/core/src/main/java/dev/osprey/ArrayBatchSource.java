@@ -77,6 +77,11 @@ public final class ArrayBatchSource implements BatchSource {
     }
 
     @Override
+    public void skip(int batches) {
+        position = (int) Math.min(order.length, position + (long) batches * batchSize);
+    }
+
+    @Override
     public double waitSeconds() {
         return 0;
     }

@@ -55,6 +55,17 @@ public interface BatchSource extends AutoCloseable {
     /** The next batch of the epoch, or null at its end. Valid until the next call. */
     Batch next();
 
+    /**
+     * Passes over the epoch's next batches (at most to its end), so that the next call of {@link #next} gives the batch
+     * after them, as it would have had they been read. The default reads and drops them, which keeps a source that draws
+     * random augmentation per batch in step; a source that can jump, jumps.
+     */
+    default void skip(int batches) {
+        for (int i = 0; i < batches && next() != null; i++) {
+            // read and dropped
+        }
+    }
+
     /** Seconds the caller spent blocked in {@link #next} this epoch, waiting for data. */
     double waitSeconds();
 

@@ -3,6 +3,7 @@ package dev.osprey;
 import dev.osprey.backend.Backend;
 import dev.osprey.backend.Device;
 import dev.osprey.backend.Tensor;
+import dev.osprey.callbacks.BackupAndRestore;
 import dev.osprey.data.images.Preprocessing;
 import dev.osprey.engine.Graph;
 import dev.osprey.engine.Network;
@@ -1284,10 +1285,11 @@ public class Model implements AutoCloseable {
                     }
                 }
                 long fitSeed = options.seed == null ? seed : options.seed;
-                int initialEpoch = initialEpoch(options); // restores a backup first: before replicas copy weights
+                // restores a backup first: before replicas copy weights
+                BackupAndRestore.Progress start = startingPoint(options, train.size());
                 try (dev.osprey.engine.parallel.DataParallel parallel = replicas(options)) {
                     return new Trainer(this, network, modelLoss(), optimizer, updater, options, metrics, parallel)
-                            .fit(train, validation, fitSeed, initialEpoch);
+                            .fit(train, validation, fitSeed, start.epochs(), start.batches());
                 }
             }
         } finally {
@@ -1298,32 +1300,41 @@ public class Model implements AutoCloseable {
     }
 
     /**
-     * The epoch fit starts at: where a {@link dev.osprey.callbacks.BackupAndRestore} callback finds a backup, the epochs
-     * it had completed, with its weights and optimizer state restored into this model; else the options' initialEpoch,
-     * which must be below their epochs.
+     * Where fit starts (samples: the training samples of an epoch): where a {@link BackupAndRestore} callback finds a
+     * backup, where it left training, with its weights and optimizer state restored into this model; else the
+     * options' initialEpoch, which must be below their epochs. A backup taken within an epoch of more batches than
+     * this data gives is refused before anything changes.
      */
-    private int initialEpoch(FitOptions options) {
-        List<dev.osprey.callbacks.BackupAndRestore> backups = options.callbacks().stream()
-                .filter(c -> c instanceof dev.osprey.callbacks.BackupAndRestore)
-                .map(c -> (dev.osprey.callbacks.BackupAndRestore) c).toList();
+    private BackupAndRestore.Progress startingPoint(FitOptions options, int samples) {
+        List<BackupAndRestore> backups = options.callbacks().stream()
+                .filter(c -> c instanceof BackupAndRestore).map(c -> (BackupAndRestore) c).toList();
         if (backups.size() > 1) {
             throw new IllegalArgumentException("fit: expected at most one BackupAndRestore callback, received "
                     + backups.size());
         }
-        int restored = backups.isEmpty() ? -1 : backups.get(0).restore(this);
-        if (restored >= options.epochs()) {
-            org.slf4j.LoggerFactory.getLogger(Model.class).warn("fit: the backup in {} had finished {} epochs of {}: "
-                    + "nothing left to train", backups.get(0).folder(), restored,
-                    options.epochs());
+        BackupAndRestore.Progress found = backups.isEmpty() ? null : backups.get(0).backedUp();
+        if (found != null && found.batches() > 0) {
+            int batch = Math.min(options.batchSize(), samples);
+            int steps = (samples + batch - 1) / batch;
+            if (found.batches() >= steps) {
+                throw new IllegalArgumentException("fit: the backup in " + backups.get(0).folder() + " was taken "
+                        + found + ", but this data gives " + steps + " batches an epoch: expected the data and batch "
+                        + "size of the run it backs up (delete the folder's backup to start afresh)");
+            }
         }
-        if (restored >= 0) {
+        BackupAndRestore.Progress restored = backups.isEmpty() ? null : backups.get(0).restore(this);
+        if (restored != null && restored.epochs() >= options.epochs()) {
+            org.slf4j.LoggerFactory.getLogger(Model.class).warn("fit: the backup in {} had finished {} epochs of {}: "
+                    + "nothing left to train", backups.get(0).folder(), restored.epochs(), options.epochs());
+        }
+        if (restored != null) {
             return restored;
         }
         if (options.initialEpoch() >= options.epochs()) {
             throw new IllegalArgumentException("fit: expected initialEpoch below epochs (" + options.epochs()
                     + ", the run's total), received initialEpoch " + options.initialEpoch());
         }
-        return options.initialEpoch();
+        return new BackupAndRestore.Progress(options.initialEpoch(), 0);
     }
 
     /**

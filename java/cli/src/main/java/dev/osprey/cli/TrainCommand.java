@@ -186,6 +186,12 @@ final class TrainCommand implements Callable<Integer> {
             + "the whole run would have. The backup is deleted when training ends. Default: none.")
     Path backup;
 
+    @Option(names = "--backup-every", description = "With --backup, also back up after every N batches of an epoch "
+            + "(Keras' save_freq), so an interruption loses at most N batches; an interrupted epoch goes on from the "
+            + "batch after the last backup. Each backup writes the model with its optimizer state. Default: 0, at "
+            + "epochs' ends only.")
+    int backupEvery;
+
     @Option(names = "--seed", defaultValue = "42", description = "Seed of initialisation and shuffling. Default: ${DEFAULT-VALUE}.")
     long seed;
 
@@ -286,13 +292,16 @@ final class TrainCommand implements Callable<Integer> {
     FitOptions fitOptions(NDArray labels, int classes) {
         FitOptions options = FitOptions.defaults().epochs(epochs).batchSize(batchSize).seed(seed).verbose(!quiet);
         if (backup != null) {
-            dev.osprey.callbacks.BackupAndRestore backups = new dev.osprey.callbacks.BackupAndRestore(backup);
-            int done = backups.backedUpEpochs();
-            if (done > 0) {
-                System.out.println("Resuming after epoch " + done + " of " + epochs + " from the backup in " + backup);
+            dev.osprey.callbacks.BackupAndRestore backups = new dev.osprey.callbacks.BackupAndRestore(backup,
+                    backupEvery, true);
+            dev.osprey.callbacks.BackupAndRestore.Progress done = backups.backedUp();
+            if (done != null && (done.epochs() > 0 || done.batches() > 0)) {
+                System.out.println("Resuming " + done + (done.batches() > 0 ? " (" + epochs + " epochs in all)"
+                        : " of " + epochs) + " from the backup in " + backup);
             } else {
-                System.out.println("Backing up after each epoch into " + backup + " (run the same command again to "
-                        + "go on after an interruption)");
+                System.out.println("Backing up after each epoch" + (backupEvery > 0 ? " and every " + backupEvery
+                        + " batches" : "") + " into " + backup + " (run the same command again to go on after an "
+                        + "interruption)");
             }
             options.callbacks(backups);
         }
@@ -342,6 +351,10 @@ final class TrainCommand implements Callable<Integer> {
         if (accumulationSteps < 1) {
             throw new IllegalArgumentException("expected --gradient-accumulation-steps of 1 or more, received "
                     + accumulationSteps);
+        }
+        if (backupEvery < 0 || backupEvery > 0 && backup == null) {
+            throw new IllegalArgumentException("expected --backup-every N (batches, 1 or more) with a --backup folder, "
+                    + "received --backup-every " + backupEvery + (backup == null ? " without --backup" : ""));
         }
         BuiltInModelOptions.requireKnown(modelName); // and a mistyped --model
         if (dropPathRate != 0) { // and stochastic depth a model lacks, or an impossible rate

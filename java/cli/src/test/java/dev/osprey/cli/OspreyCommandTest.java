@@ -38,10 +38,15 @@ class OspreyCommandTest {
     @Test
     void trainEvaluatePredictOnTheBundledSample() throws Exception {
         Path model = dir.resolve("m.osprey");
+        Path during = dir.resolve("during");
         Run train = run("train", "--epochs", "1", "--quiet", "--optimizer", "adamw", "--weight-decay", "0.001",
-                "--metrics", "auc,f1_score", "--precision", "bf16", "--ema", "0.99", "--gradient-accumulation-steps", "2",
-                "-o", model.toString());
+                "--metrics", "auc,f1_score,mae", "--precision", "bf16", "--ema", "0.99", "--gradient-accumulation-steps",
+                "2", "--backup", during.toString(), "--backup-every", "100", "-o", model.toString());
         assertEquals(0, train.exitCode(), train.err());
+        assertTrue(train.out().contains("Backing up after each epoch and every 100 batches into " + during), train.out());
+        try (java.util.stream.Stream<Path> left = Files.list(during)) {
+            assertEquals(0, left.count(), "the backups are deleted when training ends");
+        }
         // bf16 where the device has the kernels, else fp32 (with the reason logged)
         assertTrue(train.out().matches("(?s).*Device: .*, training in (bf16|fp32)\\R.*"), train.out());
         try (dev.osprey.Model saved = dev.osprey.Model.load(model)) {
@@ -58,13 +63,14 @@ class OspreyCommandTest {
         assertTrue(curves.getWidth() > 1000 && curves.getHeight() > 300, "a two-panel chart");
         String history = Files.readString(dir.resolve("m.history.json"));
         assertTrue(history.matches("\\{\"loss\":\\[[0-9.]+\\],\"accuracy\".*"), history);
-        assertTrue(history.matches(".*\"f1_score\":\\[0\\.[0-9]+\\],\"auc\":\\[0\\.[0-9]+\\].*"), history);
+        assertTrue(history.matches(".*\"f1_score\":\\[0\\.[0-9]+\\],\"auc\":\\[0\\.[0-9]+\\],\"mae\":\\[0\\.[0-9]+\\].*"),
+                history);
 
         Run evaluate = run("evaluate", model.toString(), "--report", "--top-k", "2");
         assertEquals(0, evaluate.exitCode(), evaluate.err());
         assertTrue(evaluate.out().startsWith("loss: "), evaluate.out());
         assertTrue(evaluate.out().matches("(?s)loss: \\d\\.\\d{4} - accuracy: 0\\.\\d{4} - f1_score: 0\\.\\d{4} - auc: "
-                + "0\\.\\d{4} \\(2,000 images.*"), evaluate.out());
+                + "0\\.\\d{4} - mae: 0\\.\\d{4} \\(2,000 images.*"), evaluate.out());
         assertTrue(evaluate.out().matches("(?s).*\\nTrouser +0\\.\\d{4} +0\\.\\d{4} +0\\.\\d{4} +0\\.\\d{4} +\\d+\\n.*"
                 + "\\nmacro .*top-2 accuracy 0\\.\\d{4}.*"), evaluate.out());
         java.awt.image.BufferedImage confusion = javax.imageio.ImageIO.read(dir.resolve("m.confusion.png").toFile());
@@ -353,6 +359,11 @@ class OspreyCommandTest {
         assertEquals(1, resumed.exitCode());
         assertTrue(resumed.out().contains("Resuming after epoch 1 of 2 from the backup in " + backups), resumed.out());
         assertTrue(resumed.err().contains("is of another model"), resumed.err());
+        Run every = run("train", "--backup-every", "5", "--epochs", "1", "--quiet", "-o",
+                dir.resolve("x.osprey").toString());
+        assertEquals(1, every.exitCode());
+        assertTrue(every.err().contains("expected --backup-every N (batches, 1 or more) with a --backup folder, "
+                + "received --backup-every 5 without --backup"), every.err());
         Run steps = run("train", "--gradient-accumulation-steps", "0", "--epochs", "1", "--quiet", "-o",
                 dir.resolve("x.osprey").toString());
         assertEquals(1, steps.exitCode());

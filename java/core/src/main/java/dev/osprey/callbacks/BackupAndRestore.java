@@ -16,11 +16,16 @@ import java.util.stream.Stream;
 
 /**
  * Keras' BackupAndRestore: training that is interrupted (a crash, a killed process, a preempted machine) goes on where
- * it stopped when the same fit is run again. After each epoch the model, with its optimizer state, is saved in the
- * backup folder; a fit that finds a backup there first restores the weights and optimizer state (steps taken,
- * moments, the rate a schedule reached) and starts at the next epoch, shuffled and seeded as in the uninterrupted run,
- * so that with a fixed {@code FitOptions.seed} the resumed run ends with the same weights. When fit ends normally
- * (also by early stopping) the backup is deleted, so the next fit starts afresh.
+ * it stopped when the same fit is run again. After each epoch (and, with a save frequency, every that many batches
+ * within an epoch) the model, with its optimizer state, is saved in the backup folder; a fit that finds a backup there
+ * first restores the weights and optimizer state (steps taken, moments, the rate a schedule reached) and starts where
+ * the backup was taken: at the next epoch, or within an epoch after the batches it had trained (read and skipped), each
+ * epoch shuffled and seeded as in the uninterrupted run, so that with a fixed {@code FitOptions.seed} the resumed run
+ * ends with the same weights. When fit ends normally (also by early stopping) the backup is deleted, so the next fit
+ * starts afresh.
+ *
+ * <p>An epoch resumed part way logs the loss and training metrics of the batches it trained after the resume (its
+ * validation figures are whole). A backup taken within an epoch needs the same data and batch size to be resumed.
  *
  * <p>fit runs this callback's epoch end after every other callback's, so the backup holds what they changed (a rate
  * ReduceLROnPlateau lowered). What is not restored, as in Keras: other callbacks' own state (EarlyStopping's patience,
@@ -30,11 +35,26 @@ import java.util.stream.Stream;
  * process restores from and saves to its own view of the folder: give them one shared folder.
  */
 public final class BackupAndRestore implements Callback {
-    private static final Pattern FILE = Pattern.compile("epoch-(\\d{5})\\.osprey");
-    private static final Pattern TEMPORARY = Pattern.compile("\\.epoch-\\d{5}\\.osprey\\..+");
+    /** epoch-E.osprey: E epochs done; epoch-E-batch-B.osprey: E epochs and B batches of the next done. */
+    private static final Pattern FILE = Pattern.compile("epoch-(\\d{5})(?:-batch-(\\d{7}))?\\.osprey");
+    private static final Pattern TEMPORARY = Pattern.compile("\\.epoch-\\d{5}(?:-batch-\\d{7})?\\.osprey\\..+");
 
     private final Path folder;
     private final boolean deleteOnEnd;
+    private final int saveFrequency; // batches between backups within an epoch; 0: at epochs' ends only
+    private int epoch;               // the epoch running (onEpochBegin)
+
+    /**
+     * Where a backup leaves training: epochs finished, and batches of the next epoch trained (0 for a backup taken at
+     * an epoch's end).
+     */
+    public record Progress(int epochs, int batches) {
+        /** "after epoch 2" or "at batch 30 of epoch 3" (epochs counted from 1). */
+        @Override
+        public String toString() {
+            return batches == 0 ? "after epoch " + epochs : "after batch " + batches + " of epoch " + (epochs + 1);
+        }
+    }
 
     /** Backs up into folder (made when missing), deleting the backup when fit ends normally. */
     public BackupAndRestore(Path folder) {
@@ -46,6 +66,20 @@ public final class BackupAndRestore implements Callback {
      * backup when fit ends.
      */
     public BackupAndRestore(Path folder, boolean deleteCheckpoint) {
+        this(folder, 0, deleteCheckpoint);
+    }
+
+    /**
+     * Backs up into folder (made when missing) after each epoch and, with saveFrequency above 0 (Keras' integer
+     * save_freq), also after every saveFrequency batches of an epoch, counted from the epoch's first; each backup
+     * writes the whole model with its optimizer state, so take a frequency whose batches take much longer than that.
+     * deleteCheckpoint false keeps the last backup when fit ends.
+     */
+    public BackupAndRestore(Path folder, int saveFrequency, boolean deleteCheckpoint) {
+        if (saveFrequency < 0) {
+            throw new IllegalArgumentException("BackupAndRestore: expected a save frequency of 1 batch or more, or 0 "
+                    + "for each epoch's end only, received " + saveFrequency);
+        }
         if (folder == null) {
             throw new IllegalArgumentException("BackupAndRestore: expected a backup folder, received null");
         }
@@ -55,6 +89,7 @@ public final class BackupAndRestore implements Callback {
         }
         this.folder = folder;
         this.deleteOnEnd = deleteCheckpoint;
+        this.saveFrequency = saveFrequency;
     }
 
     /** The backup folder. */
@@ -62,22 +97,33 @@ public final class BackupAndRestore implements Callback {
         return folder;
     }
 
+    /** Batches between backups within an epoch; 0 where it backs up at epochs' ends only. */
+    public int saveFrequency() {
+        return saveFrequency;
+    }
+
     /** The epochs the folder's backup had completed, or -1 where it holds none. */
     public int backedUpEpochs() {
+        Progress p = backedUp();
+        return p == null ? -1 : p.epochs();
+    }
+
+    /** Where the folder's backup leaves training, or null where it holds none. */
+    public Progress backedUp() {
         Path latest = latest();
-        return latest == null ? -1 : epochOf(latest);
+        return latest == null ? null : progressOf(latest);
     }
 
     /**
      * Called by fit before it trains (not a callback method): where the folder holds a backup, puts its weights and
-     * optimizer state into model and returns the epochs it had completed, which fit starts at; -1 where there is none.
+     * optimizer state into model and returns where it leaves training, which fit starts at; null where there is none.
      * Throws IllegalArgumentException when the backup is of another model or optimizer, naming what differs.
      */
-    public int restore(Model model) {
+    public Progress restore(Model model) {
         deleteTemporaries();
         Path latest = latest();
         if (latest == null) {
-            return -1;
+            return null;
         }
         Model saved;
         try {
@@ -95,7 +141,7 @@ public final class BackupAndRestore implements Callback {
                 model.restoreOptimizerState(state);
             }
         }
-        return epochOf(latest);
+        return progressOf(latest);
     }
 
     /**
@@ -155,8 +201,30 @@ public final class BackupAndRestore implements Callback {
     }
 
     @Override
+    public void onEpochBegin(int epoch, Training training) {
+        this.epoch = epoch;
+    }
+
+    @Override
+    public void onBatchEnd(int batch, Training training) {
+        int done = batch + 1;
+        if (saveFrequency > 0 && done % saveFrequency == 0 && done < training.stepsPerEpoch()) {
+            save(new Progress(epoch, done), training);
+        }
+    }
+
+    @Override
     public void onEpochEnd(int epoch, Map<String, Double> logs, Training training) {
-        Path file = folder.resolve(String.format(java.util.Locale.ROOT, "epoch-%05d.osprey", epoch + 1));
+        save(new Progress(epoch + 1, 0), training);
+    }
+
+    /** Saves the model as the backup of progress, then deletes the older backups. */
+    private void save(Progress progress, Training training) {
+        String name = progress.batches() == 0
+                ? String.format(java.util.Locale.ROOT, "epoch-%05d.osprey", progress.epochs())
+                : String.format(java.util.Locale.ROOT, "epoch-%05d-batch-%07d.osprey", progress.epochs(),
+                        progress.batches());
+        Path file = folder.resolve(name);
         try {
             Files.createDirectories(folder);
             training.model().save(file);
@@ -166,8 +234,7 @@ public final class BackupAndRestore implements Callback {
                 }
             }
         } catch (IOException e) {
-            throw new UncheckedIOException("BackupAndRestore: could not back up epoch " + (epoch + 1) + " to " + file,
-                    e);
+            throw new UncheckedIOException("BackupAndRestore: could not back up " + progress + " to " + file, e);
         }
     }
 
@@ -185,11 +252,13 @@ public final class BackupAndRestore implements Callback {
         }
     }
 
-    /** The backup of the most epochs in the folder, or null. */
+    /** The backup of the most progress in the folder, or null. */
     private Path latest() {
+        java.util.Comparator<Progress> order = java.util.Comparator.comparingInt(Progress::epochs)
+                .thenComparingInt(Progress::batches);
         Path best = null;
         for (Path p : backups()) {
-            if (best == null || epochOf(p) > epochOf(best)) {
+            if (best == null || order.compare(progressOf(p), progressOf(best)) > 0) {
                 best = p;
             }
         }
@@ -209,11 +278,11 @@ public final class BackupAndRestore implements Callback {
         }
     }
 
-    private static int epochOf(Path file) {
+    private static Progress progressOf(Path file) {
         Matcher m = FILE.matcher(file.getFileName().toString());
         if (!m.matches()) {
             throw new IllegalStateException("not a backup file: " + file);
         }
-        return Integer.parseInt(m.group(1));
+        return new Progress(Integer.parseInt(m.group(1)), m.group(2) == null ? 0 : Integer.parseInt(m.group(2)));
     }
 }

@@ -101,23 +101,29 @@ public final class Trainer implements Training {
      * when the running loss becomes NaN or infinite (checked every 50 steps and at each epoch's end).
      */
     public History fit(BatchSource train, BatchSource validation, long seed) {
-        return fit(train, validation, seed, options.initialEpoch());
+        return fit(train, validation, seed, options.initialEpoch(), 0);
     }
 
     /**
      * {@link #fit(BatchSource, BatchSource, long)} from epoch initialEpoch (counted from 0) to the options' epochs - 1,
-     * each epoch shuffled and seeded as in a run from 0: a run that stopped goes on exactly, its weights and optimizer
-     * state restored.
+     * each epoch shuffled and seeded as in a run from 0, the first epoch's first initialBatches batches read and
+     * skipped: a run that stopped goes on exactly, its weights and optimizer state restored. The first epoch's loss and
+     * training metrics are those of the batches it trains.
      */
-    public History fit(BatchSource train, BatchSource validation, long seed, int initialEpoch) {
+    public History fit(BatchSource train, BatchSource validation, long seed, int initialEpoch, int initialBatches) {
         try (Feed feed = feed(train)) {
-            return fitWith(feed, train.size(), validation, seed, initialEpoch);
+            return fitWith(feed, train.size(), validation, seed, initialEpoch, initialBatches);
         }
     }
 
-    private History fitWith(Feed feed, int n, BatchSource validation, long seed, int initialEpoch) {
+    private History fitWith(Feed feed, int n, BatchSource validation, long seed, int initialEpoch,
+                            int initialBatches) {
         int batch = Math.min(options.batchSize(), n);
         stepsPerEpoch = (n + batch - 1) / batch;
+        if (initialBatches < 0 || initialBatches >= stepsPerEpoch) {
+            throw new IllegalArgumentException("fit: expected to skip 0 to " + (stepsPerEpoch - 1) + " batches of the "
+                    + "first epoch (" + stepsPerEpoch + " batches an epoch), received " + initialBatches);
+        }
         History history = new History();
         callbacks.forEach(c -> c.onTrainBegin(this));
         for (int epoch = initialEpoch; epoch < options.epochs() && !stopRequested; epoch++) {
@@ -129,6 +135,10 @@ public final class Trainer implements Training {
                 c.onEpochBegin(epoch, this);
             }
             int step = 0;
+            if (epoch == initialEpoch && initialBatches > 0) { // resumed part way: batches as the whole run has them
+                feed.skip(initialBatches);
+                step = initialBatches;
+            }
             for (int rows = feed.next(); rows > 0; rows = feed.next(), step++) {
                 long stepSeed = seed ^ stepNumber() * 0x9E3779B97F4A7C15L;
                 if (parallel != null) {
@@ -234,6 +244,9 @@ public final class Trainer implements Training {
         /** Loads the next batch (into {@link #current}, or split across the replicas); its rows, 0 at the epoch's end. */
         int next();
 
+        /** Passes over the epoch's next batches as next would give them, loading none into a plan. */
+        void skip(int batches);
+
         double waitSeconds();
 
         @Override
@@ -291,6 +304,11 @@ public final class Trainer implements Training {
         }
 
         @Override
+        public void skip(int batches) {
+            source.skip(batches);
+        }
+
+        @Override
         public double waitSeconds() {
             return source.waitSeconds();
         }
@@ -334,6 +352,11 @@ public final class Trainer implements Training {
             position += count;
             current = plan;
             return count;
+        }
+
+        @Override
+        public void skip(int batches) {
+            position = (int) Math.min(samples, position + (long) batches * batch);
         }
 
         @Override

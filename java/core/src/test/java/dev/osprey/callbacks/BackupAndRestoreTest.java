@@ -91,6 +91,24 @@ class BackupAndRestoreTest {
         };
     }
 
+    /** Throws at the end of one batch (counted from 0) of one epoch, before the backup fit would take after it. */
+    private static Callback crashAt(int epoch, int batch) {
+        int[] running = new int[1];
+        return new Callback() {
+            @Override
+            public void onEpochBegin(int e, Training training) {
+                running[0] = e;
+            }
+
+            @Override
+            public void onBatchEnd(int b, Training training) {
+                if (running[0] == epoch && b == batch) {
+                    throw new IllegalStateException("crash at batch " + (b + 1) + " of epoch " + (epoch + 1));
+                }
+            }
+        };
+    }
+
     private List<Path> files(Path folder) throws IOException {
         if (!Files.isDirectory(folder)) {
             return List.of();
@@ -141,6 +159,135 @@ class BackupAndRestoreTest {
                 }
             }
             assertEquals(List.of(), files(folder), "a run that ends deletes its backup, " + setting);
+        }
+    }
+
+    /**
+     * Backups every batch (a save frequency of 1): a run that crashes in the middle of epoch 3 goes on from the batch
+     * after the last one backed up, its batches read and skipped, and ends bit for bit as the uninterrupted run, on one
+     * CPU (batches gathered from the data kept on the device), on two replicas (batches read from the arrays), and
+     * with gradients accumulated over 3 batches (the backup taken part way through a group).
+     */
+    @Test
+    void aRunInterruptedWithinAnEpochGoesOnFromTheBatchBackedUp() throws IOException {
+        NDArray[] d = data();
+        for (int setting = 0; setting < 3; setting++) {
+            String[] devices = setting == 1 ? new String[] {"cpu", "cpu"} : new String[] {"cpu"};
+            boolean accumulated = setting == 2;
+            String name = devices.length + " device(s)" + (accumulated ? ", 3 batches an update" : "");
+            Path folder = dir.resolve("within-" + setting);
+            java.util.function.Function<Long, Sequential> make = seed -> {
+                Sequential m = model(seed);
+                if (accumulated) {
+                    m.compile(new Adam(0.01).gradientAccumulationSteps(3), Loss.sparseCategoricalCrossentropy(),
+                            Metric.ACCURACY);
+                }
+                return m;
+            };
+            History whole;
+            List<NDArray> expected;
+            try (Sequential uninterrupted = make.apply(1L)) {
+                whole = uninterrupted.fit(d[0], d[1], options(devices));
+                expected = uninterrupted.getWeights();
+            }
+            try (Sequential first = make.apply(1L)) {
+                IllegalStateException crash = assertThrows(IllegalStateException.class, () -> first.fit(d[0], d[1],
+                        options(devices).callbacks(new BackupAndRestore(folder, 1, true), crashAt(2, 2))));
+                assertEquals("crash at batch 3 of epoch 3", crash.getMessage());
+            }
+            assertEquals(List.of(folder.resolve("epoch-00002-batch-0000002.osprey")), files(folder),
+                    "the backup after 2 batches of epoch 3, " + name);
+            BackupAndRestore backup = new BackupAndRestore(folder, 1, true);
+            assertEquals(new BackupAndRestore.Progress(2, 2), backup.backedUp());
+            assertEquals("after batch 2 of epoch 3", backup.backedUp().toString());
+            List<Integer> batchesRun = new ArrayList<>();
+            Callback batches = new Callback() {
+                @Override
+                public void onBatchEnd(int batch, Training training) {
+                    batchesRun.add(batch);
+                }
+            };
+            try (Sequential again = make.apply(99L)) {
+                History rest = again.fit(d[0], d[1], options(devices).callbacks(backup, batches));
+                assertEquals(List.of(2, 3, 0, 1, 2, 3), batchesRun, "epoch 3 from its third batch, then epoch 4");
+                assertEquals(List.of(2, 3), rest.epochIndices());
+                assertEquals(whole.get("val_loss").subList(2, EPOCHS), rest.get("val_loss"), name);
+                assertEquals(whole.get("loss").get(3), rest.get("loss").get(1), name);
+                for (int w = 0; w < expected.size(); w++) {
+                    assertArrayEquals(expected.get(w).data(), again.getWeights().get(w).data(), 0f,
+                            again.weightPaths().get(w) + ", " + name);
+                }
+            }
+            assertEquals(List.of(), files(folder), name);
+        }
+    }
+
+    /**
+     * A backup taken within an epoch needs as many batches an epoch: with a larger batch size (fewer batches) it is
+     * refused before the weights change; a negative frequency is refused; a source that cannot jump reads and drops the
+     * batches it skips, arriving at the same batch as one that jumps.
+     */
+    @Test
+    void aBackupWithinAnEpochNeedsTheSameBatchesAndSkippingReadsAsAJump() throws IOException {
+        NDArray[] d = data();
+        Path folder = dir.resolve("batches");
+        try (Sequential first = model(1)) {
+            assertThrows(IllegalStateException.class, () -> first.fit(d[0], d[1],
+                    options().callbacks(new BackupAndRestore(folder, 2, true), crashAt(1, 2))));
+        }
+        assertEquals(List.of(folder.resolve("epoch-00001-batch-0000002.osprey")), files(folder));
+        try (Sequential larger = model(1)) {
+            larger.build();
+            List<NDArray> before = larger.getWeights();
+            String refused = assertThrows(IllegalArgumentException.class, () -> larger.fit(d[0], d[1],
+                    options().batchSize(16).callbacks(new BackupAndRestore(folder, 2, true)))).getMessage();
+            assertTrue(refused.contains("was taken after batch 2 of epoch 2, but this data gives 2 batches an epoch"),
+                    refused);
+            for (int w = 0; w < before.size(); w++) {
+                assertArrayEquals(before.get(w).data(), larger.getWeights().get(w).data(), 0f);
+            }
+        }
+        String negative = assertThrows(IllegalArgumentException.class,
+                () -> new BackupAndRestore(folder, -1, true)).getMessage();
+        assertTrue(negative.contains("expected a save frequency of 1 batch or more, or 0"), negative);
+        dev.osprey.ArrayBatchSource jumps = new dev.osprey.ArrayBatchSource(d[0], d[1]);
+        dev.osprey.ArrayBatchSource inner = new dev.osprey.ArrayBatchSource(d[0], d[1]);
+        dev.osprey.BatchSource reads = new dev.osprey.BatchSource() { // skip as the interface's default does it
+            public int size() {
+                return inner.size();
+            }
+
+            public dev.osprey.Shape sampleShape() {
+                return inner.sampleShape();
+            }
+
+            public int labelRowSize() {
+                return inner.labelRowSize();
+            }
+
+            public void startEpoch(int epoch, int batchSize, boolean shuffle, long seed) {
+                inner.startEpoch(epoch, batchSize, shuffle, seed);
+            }
+
+            public Batch next() {
+                return inner.next();
+            }
+
+            public double waitSeconds() {
+                return 0;
+            }
+        };
+        for (dev.osprey.BatchSource s : new dev.osprey.BatchSource[] {jumps, reads}) {
+            s.startEpoch(3, 7, true, 5);
+            s.skip(2);
+        }
+        dev.osprey.BatchSource.Batch a = jumps.next();
+        dev.osprey.BatchSource.Batch b = reads.next();
+        assertArrayEquals(java.util.Arrays.copyOf(a.samples(), a.count()), java.util.Arrays.copyOf(b.samples(), b.count()));
+        assertArrayEquals(java.util.Arrays.copyOf(a.x(), a.count() * 36), java.util.Arrays.copyOf(b.x(), b.count() * 36));
+        for (dev.osprey.BatchSource s : new dev.osprey.BatchSource[] {jumps, reads}) {
+            s.skip(100);
+            assertEquals(null, s.next(), "past the epoch's end: none left");
         }
     }
 
