@@ -192,6 +192,9 @@ final class TrainCommand implements Callable<Integer> {
             + "epochs' ends only.")
     int backupEvery;
 
+    /** Batches of the first epoch a backup had trained, which fit skips (set by fitOptions). */
+    private int resumedBatches;
+
     @Option(names = "--seed", defaultValue = "42", description = "Seed of initialisation and shuffling. Default: ${DEFAULT-VALUE}.")
     long seed;
 
@@ -261,9 +264,9 @@ final class TrainCommand implements Callable<Integer> {
             } else {
                 history.writeJson(sibling(output, ".history.json"));
                 writeCurves(history, sibling(output, ".curves.png"));
-                System.out.printf(Locale.ROOT, "Trained %d epochs in %.1f s (%,.0f images/s); waited for data %.1f%% "
-                        + "of the last epoch.%n", history.epochs(), seconds,
-                        (double) history.epochs() * split[0].size() / seconds,
+                System.out.printf(Locale.ROOT, "Trained %d epochs%s in %.1f s (%,.0f images/s); waited for data %.1f%% "
+                        + "of the last epoch.%n", history.epochs(), resumedPartWay(), seconds,
+                        trainedImages(history, split[0].size()) / seconds,
                         100 * train.waitSeconds() / Math.max(1e-9, seconds / history.epochs()));
                 System.out.printf(Locale.ROOT, "Validation accuracy: %.4f (loss %.4f) on %,d images%n",
                         history.last("val_accuracy"), history.last("val_loss"), split[1].size());
@@ -288,6 +291,16 @@ final class TrainCommand implements Callable<Integer> {
         return first.equalsIgnoreCase(FitOptions.ALL_DEVICES) ? Device.parse("auto") : Device.parse(first);
     }
 
+    /** The images fit trained: its epochs of n, less the batches a backup taken part way through the first had done. */
+    private double trainedImages(History history, int n) {
+        return (double) history.epochs() * n - Math.min(n, (long) resumedBatches * Math.min(batchSize, n));
+    }
+
+    /** " (the first from batch B)" where fit resumed a backup taken part way through an epoch, else "". */
+    private String resumedPartWay() {
+        return resumedBatches > 0 ? " (the first from batch " + (resumedBatches + 1) + ")" : "";
+    }
+
     /** fit's options; labels and classes give --class-weight auto its weights. */
     FitOptions fitOptions(NDArray labels, int classes) {
         FitOptions options = FitOptions.defaults().epochs(epochs).batchSize(batchSize).seed(seed).verbose(!quiet);
@@ -295,6 +308,7 @@ final class TrainCommand implements Callable<Integer> {
             dev.osprey.callbacks.BackupAndRestore backups = new dev.osprey.callbacks.BackupAndRestore(backup,
                     backupEvery, true);
             dev.osprey.callbacks.BackupAndRestore.Progress done = backups.backedUp();
+            resumedBatches = done == null ? 0 : done.batches();
             if (done != null && (done.epochs() > 0 || done.batches() > 0)) {
                 System.out.println("Resuming " + done + (done.batches() > 0 ? " (" + epochs + " epochs in all)"
                         : " of " + epochs) + " from the backup in " + backup);
@@ -408,8 +422,8 @@ final class TrainCommand implements Callable<Integer> {
             } else {
                 history.writeJson(curvesJson);
                 curves = writeCurves(history, curvesPng);
-                System.out.printf(Locale.ROOT, "Trained %d epochs in %.1f s (%,.0f images/s).%n", history.epochs(),
-                        seconds, (double) history.epochs() * d.trainX().rows() / seconds);
+                System.out.printf(Locale.ROOT, "Trained %d epochs%s in %.1f s (%,.0f images/s).%n", history.epochs(),
+                        resumedPartWay(), seconds, trainedImages(history, d.trainX().rows()) / seconds);
             }
             System.out.printf(Locale.ROOT, "Test accuracy: %.4f (loss %.4f) on %,d images%n", test.get("accuracy"),
                     test.get("loss"), d.testX().rows());
