@@ -38,10 +38,14 @@ final class Monitor {
         if (name.endsWith("loss") || name.endsWith("error")) {
             return false;
         }
-        return name.contains("acc") || SCORE.matcher(name).find();
+        return SCORE.matcher(name).find();
     }
 
-    /** A score's name at the end of a figure's name, after an output's name and before an instance's number. */
-    private static final java.util.regex.Pattern SCORE =
-            java.util.regex.Pattern.compile("(^|_)(auc|precision|recall|f1|f1_score|fbeta|fbeta_score)(_\\d+)?$");
+    /**
+     * A score's name at the end of a figure's name, after an output's name and before an instance's number: an
+     * accuracy of any kind ("acc", "top_k_categorical_accuracy"), AUC, precision, recall, F1 or F-beta. An output named
+     * "accel" does not make "accel_mae" a score.
+     */
+    private static final java.util.regex.Pattern SCORE = java.util.regex.Pattern.compile(
+            "(^|_)(acc|accuracy|auc|precision|recall|f1|f1_score|fbeta|fbeta_score)(_\\d+)?$");
 }

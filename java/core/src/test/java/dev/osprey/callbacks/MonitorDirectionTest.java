@@ -19,11 +19,12 @@ class MonitorDirectionTest {
     void scoresRiseAndLossesFall() {
         for (String score : new String[] {"accuracy", "val_accuracy", "top_k_categorical_accuracy", "auc", "val_auc",
                 "precision", "val_recall", "f1_score", "val_f1_score", "auc_1", "kind_precision", "val_kind_auc",
-                "kind_f1_score", "val_kind_recall_2", "kind_accuracy"}) {
+                "kind_f1_score", "val_kind_recall_2", "kind_accuracy", "val_acc", "binary_accuracy", "accuracy_1"}) {
             assertTrue(Monitor.higherIsBetter(score, "auto", "t"), score);
         }
         for (String loss : new String[] {"loss", "val_loss", "mean_squared_error", "val_mae",
-                "accuracy_loss", "box_mae", "val_box_mse", "root_mean_squared_error", "kind_loss", "precision_loss"}) {
+                "accuracy_loss", "box_mae", "val_box_mse", "root_mean_squared_error", "kind_loss", "precision_loss",
+                "accel_mae", "val_vaccine_mse", "tobacco_root_mean_squared_error"}) {
             assertFalse(Monitor.higherIsBetter(loss, "auto", "t"), loss);
         }
         assertFalse(Monitor.higherIsBetter("val_auc", "min", "t"));
