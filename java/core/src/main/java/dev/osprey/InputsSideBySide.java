@@ -76,6 +76,11 @@ public final class InputsSideBySide implements BatchSource {
     }
 
     @Override
+    public void skip(int batches) {
+        first.skip(batches); // the other parts are looked up by the first's samples
+    }
+
+    @Override
     public Batch next() {
         Batch b = first.next();
         if (b == null) {

@@ -66,6 +66,11 @@ public final class LabelsSideBySide implements BatchSource {
     }
 
     @Override
+    public void skip(int batches) {
+        first.skip(batches); // the other parts are looked up by the first's samples
+    }
+
+    @Override
     public Batch next() {
         Batch b = first.next();
         if (b == null) {

@@ -84,6 +84,12 @@ public final class AugmentedArrays implements BatchSource {
         }
     }
 
+    /** Jumps: each sample's augmentation is drawn from (seed, epoch, sample), whatever was read before. */
+    @Override
+    public void skip(int batches) {
+        position = (int) Math.min(order.length, position + (long) batches * batchSize);
+    }
+
     @Override
     public Batch next() {
         if (position >= order.length) {

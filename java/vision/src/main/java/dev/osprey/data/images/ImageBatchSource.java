@@ -167,6 +167,23 @@ public final class ImageBatchSource implements BatchSource {
         return new Batch(b.x, b.labels, b.count, b.samples);
     }
 
+    /**
+     * Jumps: the batches in flight are dropped and decoding goes on from the batch after the skipped ones (each image's
+     * augmentation is drawn from (seed, epoch, sample), whatever was decoded before).
+     */
+    @Override
+    public void skip(int batches) {
+        if (order == null || batches <= 0) {
+            return;
+        }
+        int nextToRead = nextToSubmit - pending.size();
+        drain();
+        nextToSubmit = (int) Math.min(this.batches, nextToRead + (long) batches);
+        while (nextToSubmit < this.batches && pending.size() < window) {
+            submit();
+        }
+    }
+
     /** Decodes batch k of an epoch into the buffer (runs on a worker). */
     private Buffer fill(Buffer buffer, int[] epochOrder, int e, int k, int size) {
         int start = k * size;

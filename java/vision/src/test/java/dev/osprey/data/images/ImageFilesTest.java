@@ -46,6 +46,45 @@ class ImageFilesTest {
         }
     }
 
+    /**
+     * Skipping batches (a resume within an epoch) jumps to the batch that reading them would reach: same samples, same
+     * augmented pixels, from the start of an epoch and part way, with prefetching in flight; past the end, none left.
+     */
+    @Test
+    void skippingBatchesLandsWhereReadingThemWould() throws Exception {
+        LabeledData d = Datasets.fashionMnistSample();
+        ImageTestFiles.classFolders(dir, d.trainX().slice(0, 90), d.trainY().slice(0, 90));
+        ImageFolder folder = ImageFolder.scan(dir);
+        Augmentation augmentation = new Augmentation().shift(0.1, 0.1).horizontalFlip(true);
+        try (ImageBatchSource read = new ImageBatchSource(folder, GREY28, augmentation, 3, 2, 2, false);
+             ImageBatchSource jump = new ImageBatchSource(folder, GREY28, augmentation, 3, 2, 2, false)) {
+            for (ImageBatchSource s : new ImageBatchSource[] {read, jump}) {
+                s.startEpoch(1, 8, true, 11);
+            }
+            for (int i = 0; i < 3; i++) {
+                read.next();
+            }
+            jump.skip(3);
+            assertSameBatch(read.next(), jump.next());
+            read.next();
+            read.next();
+            jump.skip(2); // part way, after a batch was read
+            assertSameBatch(read.next(), jump.next());
+            jump.skip(100);
+            assertEquals(null, jump.next(), "past the epoch's end");
+        }
+    }
+
+    private static void assertSameBatch(dev.osprey.BatchSource.Batch expected, dev.osprey.BatchSource.Batch actual) {
+        assertEquals(expected.count(), actual.count());
+        assertEquals(Arrays.toString(Arrays.copyOf(expected.samples(), expected.count())),
+                Arrays.toString(Arrays.copyOf(actual.samples(), actual.count())));
+        assertEquals(Arrays.toString(Arrays.copyOf(expected.x(), expected.count() * 784)),
+                Arrays.toString(Arrays.copyOf(actual.x(), actual.count() * 784)));
+        assertEquals(Arrays.toString(Arrays.copyOf(expected.labels(), expected.count())),
+                Arrays.toString(Arrays.copyOf(actual.labels(), actual.count())));
+    }
+
     @Test
     void pngAndJpegDecodeToTheSamePixelsAsTheIdxData() throws Exception {
         NDArray x = Datasets.fashionMnistSample().testX().slice(0, 1);
