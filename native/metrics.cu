@@ -1,10 +1,13 @@
 // Classification counts (dev.osprey.backend.Backend#classificationCounts), one thread per row: the confusion matrix,
 // top-k hits and per-class score histograms that the metrics read once per epoch, laid out as
-// dev.osprey.metrics.ClassificationCounts says, then the sums of absolute and squared errors of the scores. activation is an osprey_activation_kind: OSPREY_SOFTMAX,
-// OSPREY_SIGMOID, or anything else for scores as they are. One output counts as two classes, scores 1 - s and s.
+// dev.osprey.metrics.ClassificationCounts says, ending with the scores' error sums (dev.osprey.metrics.ErrorSums:
+// row r adds to lane r % OSPREY_ERROR_LANES). The error-sum kernel adds those sums alone. activation is an
+// osprey_activation_kind: OSPREY_SOFTMAX, OSPREY_SIGMOID, or anything else for scores as they are. One output counts
+// as two classes, scores 1 - s and s.
 #include "common.cuh"
 
 #define OSPREY_METRIC_BINS 200
+#define OSPREY_ERROR_LANES 256
 
 __device__ static float osprey_score(const float* y, int width, int activation, float max, float sum, int c) {
     if (width == 1) {
@@ -14,6 +17,22 @@ __device__ static float osprey_score(const float* y, int width, int activation, 
     if (activation == OSPREY_SOFTMAX) return expf(y[c] - max) / sum;
     if (activation == OSPREY_SIGMOID) return 1.0f / (1.0f + expf(-y[c]));
     return y[c];
+}
+
+// Adds row r's absolute and squared errors (scores against targets t) and the row itself to lane r % LANES of errors.
+__device__ static void osprey_add_errors(const float* y, const float* t, int width, int activation, float max,
+                                         float sum, int r, float* errors) {
+    float absolute = 0.0f;
+    float squared = 0.0f;
+    for (int c = 0; c < width; c++) { // one output: its score s, class 1's
+        const float d = osprey_score(y, width, activation, max, sum, width == 1 ? 1 : c) - t[c];
+        absolute += fabsf(d);
+        squared += d * d;
+    }
+    const int lane = r % OSPREY_ERROR_LANES;
+    atomicAdd(&errors[lane], absolute);
+    atomicAdd(&errors[OSPREY_ERROR_LANES + lane], squared);
+    atomicAdd(&errors[2 * OSPREY_ERROR_LANES + lane], 1.0f);
 }
 
 OSPREY_KERNEL void osprey_classification_counts(const float* outputs, const float* targets, float* counts, int rows,
@@ -47,15 +66,20 @@ OSPREY_KERNEL void osprey_classification_counts(const float* outputs, const floa
         }
         atomicAdd(&counts[truth * classes + predicted], 1.0f);
         if (higher < k) atomicAdd(&counts[classes * classes], 1.0f);
-        float absolute = 0.0f;
-        float squared = 0.0f;
-        for (int c = 0; c < width; c++) { // one output: its score s, class 1's
-            const float d = osprey_score(y, width, activation, max, sum, width == 1 ? 1 : c) - t[c];
-            absolute += fabsf(d);
-            squared += d * d;
-        }
-        const int errors = histograms + classes * 2 * OSPREY_METRIC_BINS;
-        atomicAdd(&counts[errors], absolute);
-        atomicAdd(&counts[errors + 1], squared);
+        float* errors = counts + histograms + classes * 2 * OSPREY_METRIC_BINS;
+        osprey_add_errors(y, t, width, activation, max, sum, r, errors);
+    }
+}
+
+// The error sums alone (dev.osprey.backend.Backend#errorSums), one thread per row.
+OSPREY_KERNEL void osprey_error_sums(const float* outputs, const float* targets, float* sums, int rows, int width,
+                                     int stride, int activation) {
+    FOR_EACH(r, rows) {
+        const float* y = outputs + r * width;
+        float max = y[0];
+        for (int c = 1; c < width; c++) max = fmaxf(max, y[c]);
+        float sum = 0.0f;
+        for (int c = 0; c < width; c++) sum += expf(y[c] - max);
+        osprey_add_errors(y, targets + r * stride, width, activation, max, sum, r, sums);
     }
 }

@@ -123,18 +123,32 @@ int main() {
     // classification counts of 7 rows: 4 classes through softmax (targets with a weight column), then one output
     // through sigmoid; names end in the activation's kind
     {
-        const int rows = 7, classes = 4, size = classes * classes + 1 + classes * 2 * 200 + 2;
+        const int rows = 7, classes = 4, size = classes * classes + 1 + classes * 2 * 200 + 3 * 256;
         std::vector<float> y = input(rows * classes, 24), t(rows * (classes + 1), 0.0f), counts(size, 0.0f);
         for (int r = 0; r < rows; r++) { t[r * (classes + 1) + (r * 3) % classes] = 1.0f; t[r * (classes + 1) + classes] = 2.0f; }
         OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_classification_counts, y.data(), t.data(), counts.data(), rows, classes,
                            classes + 1, (int)OSPREY_SOFTMAX, 2);
         print("classification_counts_softmax", counts.data(), size);
-        const int binarySize = 2 * 2 + 1 + 2 * 2 * 200 + 2;
+        const int binarySize = 2 * 2 + 1 + 2 * 2 * 200 + 3 * 256;
         std::vector<float> z = input(rows, 25), b(rows), binary(binarySize, 0.0f);
         for (int r = 0; r < rows; r++) b[r] = (float)(r % 2);
         OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_classification_counts, z.data(), b.data(), binary.data(), rows, 1, 1,
                            (int)OSPREY_SIGMOID, 1);
         print("classification_counts_sigmoid", binary.data(), binarySize);
+        // error sums alone (3 x 256 lanes) of 600 rows, so that lanes take two or three rows: 3 values through softmax
+        // with a weight column, then as they are, then one value through sigmoid
+        const int errorRows = 600;
+        std::vector<float> e = input(errorRows * 3, 26), et = input(errorRows * 4, 27), softmaxSums(3 * 256, 0.0f),
+            plainSums(3 * 256, 0.0f), sigmoidSums(3 * 256, 0.0f);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_error_sums, e.data(), et.data(), softmaxSums.data(), errorRows, 3, 4,
+                           (int)OSPREY_SOFTMAX);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_error_sums, e.data(), et.data(), plainSums.data(), errorRows, 3, 4,
+                           (int)OSPREY_LINEAR);
+        OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_error_sums, e.data(), et.data(), sigmoidSums.data(), errorRows, 1, 1,
+                           (int)OSPREY_SIGMOID);
+        print("error_sums_softmax", softmaxSums.data(), 3 * 256);
+        print("error_sums_plain", plainSums.data(), 3 * 256);
+        print("error_sums_sigmoid", sigmoidSums.data(), 3 * 256);
     }
     { // weight penalties on 30 weights: L1 0.01 and L2 0.05, the loss scaled by 8 (a batch of 8)
         std::vector<float> w = input(30, 22), g = input(30, 23), stats(2, 0.0f);

@@ -574,8 +574,10 @@ public class Model implements AutoCloseable {
 
     /** The compiled losses of the built model's outputs, as the engine takes them. */
     private dev.osprey.engine.ModelLoss modelLoss() {
-        return outputLosses == null ? dev.osprey.engine.ModelLoss.of(graph, loss)
+        dev.osprey.engine.ModelLoss losses = outputLosses == null ? dev.osprey.engine.ModelLoss.of(graph, loss)
                 : dev.osprey.engine.ModelLoss.of(graph, outputLosses, lossWeights);
+        // with errors alone (mae, mse), no output needs classification counts, which grow with its width squared
+        return losses.countingClasses(metrics.stream().anyMatch(m -> m.fromCounts() && m.classifies()));
     }
 
     /**

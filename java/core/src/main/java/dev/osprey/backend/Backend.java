@@ -540,9 +540,18 @@ public interface Backend extends AutoCloseable {
      * Adds a batch to the classification counts of an epoch or evaluation (laid out as
      * {@link dev.osprey.metrics.ClassificationCounts} says), on the backend: outputs (N, width) become scores through
      * the activation of kind scores (SOFTMAX, SIGMOID; null: as they are), true classes come from targets (arg-max;
-     * for one output, target > 0.5; a weight column is ignored), top-k hits with this k.
+     * for one output, target > 0.5; a weight column is ignored), top-k hits with this k; the counts end with the
+     * scores' error sums, as {@link #errorSums} adds them.
      */
     void classificationCounts(Tensor outputs, Activation.Kind scores, Tensor targets, int k, Tensor counts);
+
+    /**
+     * Adds a batch to the error sums of an epoch or evaluation ({@link dev.osprey.metrics.ErrorSums#SIZE} floats, laid
+     * out as that class says), on the backend: outputs (N, width) become scores through the activation of kind scores
+     * (SOFTMAX for more than one value, SIGMOID; null: as they are), each row's absolute and squared errors against
+     * its targets (a weight column is ignored) and the row itself added to lane row % LANES.
+     */
+    void errorSums(Tensor outputs, Activation.Kind scores, Tensor targets, Tensor sums);
 
     /**
      * A weight penalty (Keras' kernel regularizers): adds l1 * sign(w) + 2 * l2 * w to gradient (when not null) and

@@ -442,25 +442,42 @@ public final class Checks {
     /** Returns (rows, width, target stride); checks the scores' kind, k and the counts' size. */
     public static int[] classificationCounts(Tensor outputs, dev.osprey.Activation.Kind scores, Tensor targets, int k,
                                              Tensor counts) {
-        int[] shape = rows("classificationCounts", outputs);
+        int[] shape = scored("classificationCounts", outputs, scores, targets);
+        int width = shape[1];
+        if (k < 1) {
+            throw new IllegalArgumentException("classificationCounts: expected k >= 1, received " + k);
+        }
+        expect("classificationCounts counts", counts, dev.osprey.metrics.ClassificationCounts.size(width));
+        return shape;
+    }
+
+    /** As {@link #classificationCounts}, into sums of ErrorSums.SIZE floats; returns {rows, width, target stride}. */
+    public static int[] errorSums(Tensor outputs, dev.osprey.Activation.Kind scores, Tensor targets, Tensor sums) {
+        int[] shape = scored("errorSums", outputs, scores, targets);
+        expect("errorSums sums", sums, dev.osprey.metrics.ErrorSums.SIZE);
+        return shape;
+    }
+
+    /**
+     * outputs (rows, width), targets (rows, width) or (rows, width + 1), scores through softmax, sigmoid or as they
+     * are; returns {rows, width, target stride}.
+     */
+    private static int[] scored(String op, Tensor outputs, dev.osprey.Activation.Kind scores, Tensor targets) {
+        int[] shape = rows(op, outputs);
         int rows = shape[0];
         int width = shape[1];
         int[] t = targets == null ? null : targets.shape();
         long stride = t != null && t.length == 2 && t[0] == rows ? t[1] : -1;
         if (stride != width && stride != width + 1) {
-            throw new IllegalArgumentException("classificationCounts targets: expected shape "
+            throw new IllegalArgumentException(op + " targets: expected shape "
                     + Tensor.describe(new int[] {rows, width}) + " or " + Tensor.describe(new int[] {rows, width + 1})
                     + ", received " + (targets == null ? "null" : Tensor.describe(targets.shape())));
         }
         if (scores != null && scores != dev.osprey.Activation.Kind.SOFTMAX
                 && scores != dev.osprey.Activation.Kind.SIGMOID) {
-            throw new IllegalArgumentException("classificationCounts: expected scores through softmax, sigmoid or as "
-                    + "they are, received " + scores);
+            throw new IllegalArgumentException(op + ": expected scores through softmax, sigmoid or as they are, "
+                    + "received " + scores);
         }
-        if (k < 1) {
-            throw new IllegalArgumentException("classificationCounts: expected k >= 1, received " + k);
-        }
-        expect("classificationCounts counts", counts, dev.osprey.metrics.ClassificationCounts.size(width));
         return new int[] {rows, width, (int) stride};
     }
 

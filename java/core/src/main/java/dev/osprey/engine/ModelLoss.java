@@ -26,12 +26,23 @@ public final class ModelLoss {
     private final double[] weights;
     private final int[] widths;
     private final List<String> names;
+    private final boolean countsClasses; // classification metrics are compiled: outputs classified keep full counts
 
-    private ModelLoss(List<Loss> losses, double[] weights, int[] widths, List<String> names) {
+    private ModelLoss(List<Loss> losses, double[] weights, int[] widths, List<String> names, boolean countsClasses) {
         this.losses = List.copyOf(losses);
         this.weights = weights;
         this.widths = widths;
         this.names = List.copyOf(names);
+        this.countsClasses = countsClasses;
+    }
+
+    /**
+     * These losses for a model whose compiled metrics include classification metrics (precision, recall, AUC...:
+     * true, the default) or only errors (false), which needs no classification counts: then every output keeps its
+     * {@link dev.osprey.metrics.ErrorSums} alone, whatever its width.
+     */
+    public ModelLoss countingClasses(boolean classes) {
+        return new ModelLoss(losses, weights, widths, names, classes);
     }
 
     /** The loss of a model of one output. */
@@ -83,7 +94,7 @@ public final class ModelLoss {
                 }
             }
         }
-        return new ModelLoss(losses, w, widths, names);
+        return new ModelLoss(losses, w, widths, names, true);
     }
 
     /**
@@ -176,8 +187,7 @@ public final class ModelLoss {
             backend.loss(losses.get(0).kind(), plan.output(0), targets, plan.outputGradient(0), stats[0]);
             scale(backend, plan.outputGradient(0), (float) weights[0] * lossScale);
             if (counts != null) {
-                backend.classificationCounts(plan.output(0), losses.get(0).appliedActivation(), targets, Metric.TOP_K,
-                        counts[0]);
+                count(backend, 0, plan.output(0), losses.get(0).appliedActivation(), targets, counts[0]);
             }
             return;
         }
@@ -186,8 +196,7 @@ public final class ModelLoss {
             backend.loss(losses.get(o).kind(), plan.output(o), targets.get(o), plan.outputGradient(o), stats[o]);
             scale(backend, plan.outputGradient(o), (float) weights[o] * lossScale);
             if (counts != null) {
-                backend.classificationCounts(plan.output(o), losses.get(o).appliedActivation(), targets.get(o),
-                        Metric.TOP_K, counts[o]);
+                count(backend, o, plan.output(o), losses.get(o).appliedActivation(), targets.get(o), counts[o]);
             }
         }
     }
@@ -203,9 +212,18 @@ public final class ModelLoss {
         for (int o = 0; o < losses.size(); o++) {
             backend.loss(losses.get(o).kind(), outputs[o], targets.get(o), null, stats[o]);
             if (counts != null) {
-                backend.classificationCounts(outputs[o], apply[o] != null ? null : losses.get(o).appliedActivation(),
-                        targets.get(o), Metric.TOP_K, counts[o]);
+                count(backend, o, outputs[o], apply[o] != null ? null : losses.get(o).appliedActivation(),
+                        targets.get(o), counts[o]);
             }
+        }
+    }
+
+    /** Adds a batch of output o to its counts: all of them ({@link #countsClassesOf}), or its error sums alone. */
+    private void count(Backend backend, int o, Tensor outputs, Activation.Kind scores, Tensor targets, Tensor counts) {
+        if (countsClassesOf(o)) {
+            backend.classificationCounts(outputs, scores, targets, Metric.TOP_K, counts);
+        } else {
+            backend.errorSums(outputs, scores, targets, counts);
         }
     }
 
@@ -273,11 +291,25 @@ public final class ModelLoss {
         return losses.size() == 1 || classifies(o);
     }
 
-    /** Per output, an array for its classification counts (ClassificationCounts.size). */
+    /**
+     * Whether output o keeps the whole classification counts (classification metrics compiled, and the output
+     * {@link #classified}), which end with its error sums; else it keeps its error sums alone.
+     */
+    public boolean countsClassesOf(int o) {
+        return countsClasses && classified(o);
+    }
+
+    /** Floats of output o's counts: ClassificationCounts.size of its width, or ErrorSums.SIZE (errors alone). */
+    public int countsSize(int o) {
+        return countsClassesOf(o) ? dev.osprey.metrics.ClassificationCounts.size(widths[o])
+                : dev.osprey.metrics.ErrorSums.SIZE;
+    }
+
+    /** Per output, an array for its counts ({@link #countsSize}). */
     public float[][] newCounts() {
         float[][] counts = new float[losses.size()][];
         for (int o = 0; o < counts.length; o++) {
-            counts[o] = new float[dev.osprey.metrics.ClassificationCounts.size(widths[o])];
+            counts[o] = new float[countsSize(o)];
         }
         return counts;
     }
@@ -285,17 +317,20 @@ public final class ModelLoss {
     /**
      * Each metric of each output from its counts, under Keras' names: "precision" for a model of one output,
      * "name_precision" per output for several (the classification metrics only for the outputs
-     * {@link #classified}); prefixed (validation: "val_").
+     * {@link #countsClassesOf}, the errors for all); prefixed (validation: "val_").
      */
     public void putCounted(float[][] counts, List<Metric> metrics, String prefix, Map<String, Double> logs) {
         for (int o = 0; o < counts.length; o++) {
-            dev.osprey.metrics.ClassificationCounts c = new dev.osprey.metrics.ClassificationCounts(counts[o],
-                    widths[o]);
             String name = prefix + (losses.size() == 1 ? "" : names.get(o) + "_");
-            for (Metric m : metrics) {
-                if (!m.classifies() || classified(o)) {
-                    logs.put(name + m.kerasName(), c.value(m));
-                }
+            if (countsClassesOf(o)) {
+                dev.osprey.metrics.ClassificationCounts c = new dev.osprey.metrics.ClassificationCounts(counts[o],
+                        widths[o]);
+                metrics.forEach(m -> logs.put(name + m.kerasName(), c.value(m)));
+            } else {
+                dev.osprey.metrics.ErrorSums e = dev.osprey.metrics.ErrorSums.read(counts[o], 0);
+                int width = widths[o];
+                metrics.stream().filter(m -> !m.classifies())
+                        .forEach(m -> logs.put(name + m.kerasName(), e.value(m, width)));
             }
         }
     }

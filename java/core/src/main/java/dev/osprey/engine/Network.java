@@ -201,21 +201,34 @@ public final class Network implements AutoCloseable {
         return counts(training, 0);
     }
 
-    /** {@link #counts(boolean)} of output o. */
+    /** {@link #counts(boolean)} of output o: those {@link #countsOf} made, else the whole classification counts. */
     public Tensor counts(boolean training, int o) {
         Tensor[] counts = training ? trainCounts : evalCounts;
-        if (counts[o] == null) {
-            counts[o] = memory.allocate(dev.osprey.metrics.ClassificationCounts.size(graph.outputs().get(o).shape()
-                    .size()));
+        return counts[o] != null ? counts[o]
+                : counts(training, o, dev.osprey.metrics.ClassificationCounts.size(graph.outputs().get(o).shape()
+                        .size()));
+    }
+
+    /**
+     * Output o's counts of this many floats, made on first use (and again when a loss needs another layout; the
+     * tensor made before stays until the network closes).
+     */
+    private Tensor counts(boolean training, int o, int size) {
+        Tensor[] counts = training ? trainCounts : evalCounts;
+        if (counts[o] == null || counts[o].size() != size) {
+            counts[o] = memory.allocate(size);
         }
         return counts[o];
     }
 
-    /** The classification counts each output's loss adds to, of training or of evaluation. */
+    /**
+     * The counts each output's loss adds to, of training or of evaluation, as the loss lays them out
+     * ({@link ModelLoss#countsSize}: the classification counts, or the error sums alone).
+     */
     public Tensor[] countsOf(boolean training, ModelLoss loss) {
         Tensor[] counts = new Tensor[graph.outputs().size()];
         for (int o = 0; o < counts.length; o++) {
-            counts[o] = counts(training, o);
+            counts[o] = counts(training, o, loss.countsSize(o));
         }
         return counts;
     }

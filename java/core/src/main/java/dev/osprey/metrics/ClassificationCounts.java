@@ -9,11 +9,9 @@ package dev.osprey.metrics;
  *       strictly higher),</li>
  *   <li>per class c, two histograms of {@link #BINS} bins over [0, 1] of the score of c: over samples of class c,
  *       then over the others; a score s lands in bin min(floor(s * BINS), BINS - 1), below 0 in bin 0.</li>
- *   <li>two sums over every value of every sample: of |score - target|, then of (score - target)^2 (one output: its
- *       score s against its target).</li>
+ *   <li>the output's {@link ErrorSums} (one output: its score s against its target).</li>
  * </ol>
- * One output counts as two classes (scores 1 - s and s). Counts stay exact up to 2^24 samples; the error sums are
- * float sums, good to about 4 significant digits over millions of values.
+ * One output counts as two classes (scores 1 - s and s). Counts stay exact up to 2^24 samples.
  */
 public final class ClassificationCounts {
     /** Score bins of the AUC histograms: Keras' AUC uses 200 thresholds. */
@@ -25,9 +23,8 @@ public final class ClassificationCounts {
     private final long[][] positives; // [class][bin]
     private final long[][] negatives;
     private final long samples;
-    private final long values;     // samples x outputs: the values the error sums are over
-    private final double absoluteErrors;
-    private final double squaredErrors;
+    private final int outputs;
+    private final ErrorSums errors;
 
     /** Reads counts laid out as the class comment says, for a model of this many outputs. */
     public ClassificationCounts(float[] counts, int outputs) {
@@ -55,10 +52,8 @@ public final class ClassificationCounts {
                 negatives[c][b] = (long) counts[base + (c * 2 + 1) * BINS + b];
             }
         }
-        int errors = base + classes * 2 * BINS;
-        values = samples * outputs;
-        absoluteErrors = counts[errors];
-        squaredErrors = counts[errors + 1];
+        this.outputs = outputs;
+        errors = ErrorSums.read(counts, base + classes * 2 * BINS);
     }
 
     /** Classes counted for a model of this many outputs: the outputs, or 2 for one output. */
@@ -69,7 +64,7 @@ public final class ClassificationCounts {
     /** Floats the counts take for a model of this many outputs. */
     public static int size(int outputs) {
         long c = classes(outputs);
-        long size = c * c + 1 + c * 2 * BINS + 2;
+        long size = c * c + 1 + c * 2 * BINS + ErrorSums.SIZE;
         if (size > Integer.MAX_VALUE - 8) {
             throw new IllegalArgumentException("classification metrics: " + outputs + " classes need " + size
                     + " counts, more than one tensor holds");
@@ -101,9 +96,7 @@ public final class ClassificationCounts {
             case RECALL -> ClassificationReport.macro(f.recall());
             case F1_SCORE -> ClassificationReport.macro(f.f1());
             case AUC -> ClassificationReport.macro(auc());
-            case MEAN_ABSOLUTE_ERROR -> values == 0 ? Double.NaN : absoluteErrors / values;
-            case MEAN_SQUARED_ERROR -> values == 0 ? Double.NaN : squaredErrors / values;
-            case ROOT_MEAN_SQUARED_ERROR -> values == 0 ? Double.NaN : Math.sqrt(squaredErrors / values);
+            case MEAN_ABSOLUTE_ERROR, MEAN_SQUARED_ERROR, ROOT_MEAN_SQUARED_ERROR -> errors.value(metric, outputs);
         };
     }
 

@@ -754,6 +754,49 @@ abstract class BackendContractTest {
     }
 
     /**
+     * Error sums (the metrics mae and mse) of 600 rows of 3 scores through softmax, and as they are, against targets
+     * with a weight column, in double on the host: every lane's rows added up; a fourth activation is refused.
+     */
+    @Test
+    void errorSumsAddEachRowsErrorsToItsLane() {
+        Random r = new Random(10);
+        int rows = 600;
+        float[] y = random(r, rows * 3), t = random(r, rows * 4);
+        for (Activation.Kind kind : new Activation.Kind[] {Activation.Kind.SOFTMAX, null}) {
+            Tensor sums = memory.allocate(dev.osprey.metrics.ErrorSums.SIZE);
+            backend.fill(sums, 0f);
+            backend.errorSums(upload(y, rows, 3), kind, upload(t, rows, 4), sums);
+            backend.errorSums(upload(y, rows, 3), kind, upload(t, rows, 4), sums); // sums accumulate
+            float[] lanes = download(sums);
+            int width = dev.osprey.metrics.ErrorSums.LANES;
+            double absolute = 0, squared = 0;
+            for (int i = 0; i < rows; i++) {
+                double max = Math.max(y[i * 3], Math.max(y[i * 3 + 1], y[i * 3 + 2]));
+                double total = 0;
+                for (int c = 0; c < 3; c++) {
+                    total += Math.exp(y[i * 3 + c] - max);
+                }
+                for (int c = 0; c < 3; c++) {
+                    double p = kind == null ? y[i * 3 + c] : Math.exp(y[i * 3 + c] - max) / total;
+                    double d = p - t[i * 4 + c];
+                    absolute += 2 * Math.abs(d);
+                    squared += 2 * d * d;
+                }
+            }
+            dev.osprey.metrics.ErrorSums e = dev.osprey.metrics.ErrorSums.read(lanes, 0);
+            assertEquals(2L * rows, e.rows(), kind + " rows");
+            assertEquals(absolute, e.absolute(), 1e-5 * absolute, kind + " absolute errors");
+            assertEquals(squared, e.squared(), 1e-5 * squared, kind + " squared errors");
+            assertEquals(6f, lanes[2 * width + 7], 0f, "lane 7 holds rows 7, 263 and 519 of each call: " + kind);
+        }
+        IllegalArgumentException kind = assertThrows(IllegalArgumentException.class, () -> backend.errorSums(
+                upload(y, rows, 3), Activation.Kind.RELU, upload(t, rows, 4),
+                memory.allocate(dev.osprey.metrics.ErrorSums.SIZE)));
+        assertTrue(kind.getMessage().contains("errorSums: expected scores through softmax, sigmoid or as they are"),
+                kind.getMessage());
+    }
+
+    /**
      * Multiply's channel gates: each (batch, H, W, C) value times its sample's gate for its channel, exactly; in place
      * too. Shapes chosen so that rows span the native loop's blocks unevenly (channels 3 and 300), and a gate of the
      * wrong shape is refused naming both.

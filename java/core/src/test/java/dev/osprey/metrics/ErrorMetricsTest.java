@@ -90,4 +90,69 @@ class ErrorMetricsTest {
             }
         }
     }
+
+    /**
+     * Errors need no classification counts, which grow with an output's width squared: a regression output of 50,000
+     * values (50,000^2 counts would not fit one tensor) reports mae alone, or beside a classifier's precision in a
+     * model of two outputs, where only the classifier keeps classification counts.
+     */
+    @Test
+    void aWideRegressionOutputKeepsItsErrorSumsAlone() {
+        int wide = 50_000;
+        Random r = new Random(8);
+        float[] x = new float[4 * FEATURES];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) r.nextGaussian();
+        }
+        NDArray inputs = new NDArray(x, 4, FEATURES);
+        NDArray targets = new NDArray(new float[4 * wide], 4, wide);
+        try (Sequential m = new Sequential(new Dense(wide).inputShape(FEATURES))) {
+            m.device(Device.cpu()).compile(new Adam(), Loss.meanSquaredError(), Metric.MEAN_ABSOLUTE_ERROR);
+            Map<String, Double> e = m.evaluate(inputs, targets, 4);
+            double absolute = 0;
+            for (float v : m.predict(inputs, 4).data()) {
+                absolute += Math.abs(v);
+            }
+            assertEquals(absolute / (4.0 * wide), e.get("mae"), 1e-6);
+        }
+        dev.osprey.Input in = dev.osprey.Input.shape(FEATURES);
+        try (Model two = new Model(List.of(in), List.of(new Dense(3, Activation.SOFTMAX).name("kind").apply(in),
+                new Dense(wide).name("box").apply(in)))) {
+            two.device(Device.cpu()).compile(new Adam(), List.of(Loss.sparseCategoricalCrossentropy(),
+                    Loss.meanSquaredError()), Metric.PRECISION, Metric.MEAN_ABSOLUTE_ERROR);
+            Map<String, Double> e = two.evaluate(List.of(inputs), List.of(new NDArray(new float[] {0, 1, 2, 1}, 4),
+                    targets), 4);
+            assertTrue(e.containsKey("kind_precision") && e.containsKey("kind_mae") && e.containsKey("box_mae"),
+                    e.toString());
+            History h = two.fit(List.of(inputs), List.of(new NDArray(new float[] {0, 1, 2, 1}, 4), targets),
+                    FitOptions.defaults().epochs(1).batchSize(2).verbose(false));
+            assertTrue(h.get("box_mae").get(0) > 0, h.history().toString());
+        }
+    }
+
+    /**
+     * A million rows of the same small error (1e-4): added into one float the sum would drift by several percent as it
+     * grows; spread over the lanes it stays within 0.1% of the exact mean.
+     */
+    @Test
+    void errorSumsStayCloseOverAMillionRows() {
+        dev.osprey.backend.Backend cpu = Device.cpu().backend();
+        int rows = 1 << 16;
+        try (dev.osprey.backend.Memory m = cpu.newMemory()) {
+            dev.osprey.backend.Tensor out = m.allocate(rows, 1);
+            dev.osprey.backend.Tensor t = m.allocate(rows, 1);
+            cpu.fill(out, 1e-4f);
+            cpu.fill(t, 0f);
+            dev.osprey.backend.Tensor sums = m.allocate(ErrorSums.SIZE);
+            for (int call = 0; call < 16; call++) {
+                cpu.errorSums(out, null, t, sums);
+            }
+            float[] v = new float[ErrorSums.SIZE];
+            cpu.copyOut(sums, v, 0);
+            ErrorSums e = ErrorSums.read(v, 0);
+            assertEquals(16L * rows, e.rows());
+            assertEquals(1e-4f, e.value(Metric.MEAN_ABSOLUTE_ERROR, 1), 1e-7);
+            assertEquals((double) 1e-4f * 1e-4f, e.value(Metric.MEAN_SQUARED_ERROR, 1), 1e-11);
+        }
+    }
 }

@@ -281,7 +281,7 @@ class KernelsOnHostTest {
             Tensor counts = m.allocate(dev.osprey.metrics.ClassificationCounts.size(classes));
             CPU.classificationCounts(cpu(m, input(rows * classes, 24), rows, classes), Activation.Kind.SOFTMAX,
                     cpu(m, t, rows, classes + 1), 2, counts);
-            assertArrayEquals(cpu(counts), out.get("classification_counts_softmax"), "softmax counts");
+            assertCounts(cpu(counts), out.get("classification_counts_softmax"), "softmax counts");
             float[] b = new float[rows];
             for (int r = 0; r < rows; r++) {
                 b[r] = r % 2;
@@ -289,7 +289,36 @@ class KernelsOnHostTest {
             Tensor binary = m.allocate(dev.osprey.metrics.ClassificationCounts.size(1));
             CPU.classificationCounts(cpu(m, input(rows, 25), rows, 1), Activation.Kind.SIGMOID, cpu(m, b, rows, 1), 1,
                     binary);
-            assertArrayEquals(cpu(binary), out.get("classification_counts_sigmoid"), "sigmoid counts");
+            assertCounts(cpu(binary), out.get("classification_counts_sigmoid"), "sigmoid counts");
+        }
+    }
+
+    /** Counts exactly; the error sums they end with to float rounding (expf and Math.exp may differ in the last bit). */
+    private static void assertCounts(float[] expected, float[] actual, String what) {
+        int counted = expected.length - dev.osprey.metrics.ErrorSums.SIZE;
+        assertArrayEquals(java.util.Arrays.copyOf(expected, counted), java.util.Arrays.copyOf(actual, counted), what);
+        close(java.util.Arrays.copyOfRange(expected, counted, expected.length),
+                java.util.Arrays.copyOfRange(actual, counted, actual.length), 1e-5, what + ", error sums");
+    }
+
+    @Test
+    void errorSumsMatchTheCpuBackend() {
+        try (Memory m = CPU.newMemory()) {
+            int rows = 600;
+            float[] y = input(rows * 3, 26);
+            float[] t = input(rows * 4, 27);
+            Activation.Kind[] kinds = {Activation.Kind.SOFTMAX, null};
+            String[] names = {"error_sums_softmax", "error_sums_plain"};
+            for (int i = 0; i < kinds.length; i++) {
+                Tensor sums = m.allocate(dev.osprey.metrics.ErrorSums.SIZE);
+                CPU.errorSums(cpu(m, y, rows, 3), kinds[i], cpu(m, t, rows, 4), sums);
+                close(cpu(sums), out.get(names[i]), 1e-5, names[i]); // expf and Math.exp may differ in the last bit
+            }
+            Tensor sums = m.allocate(dev.osprey.metrics.ErrorSums.SIZE);
+            CPU.errorSums(cpu(m, java.util.Arrays.copyOf(y, rows), rows, 1), Activation.Kind.SIGMOID,
+                    cpu(m, java.util.Arrays.copyOf(t, rows), rows, 1),
+                    sums);
+            close(cpu(sums), out.get("error_sums_sigmoid"), 1e-5, "sigmoid");
         }
     }
 

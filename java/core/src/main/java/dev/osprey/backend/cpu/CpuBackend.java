@@ -1221,6 +1221,13 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void errorSums(Tensor outputs, Activation.Kind scores, Tensor targets, Tensor sums) {
+        int[] shape = Checks.errorSums(outputs, scores, targets, sums);
+        HostOps.errorSums(cpu(outputs).buffer(), scores == null ? 0 : scores.ordinal(), cpu(targets).buffer(),
+                cpu(sums).buffer(), shape[0], shape[1], shape[2]);
+    }
+
+    @Override
     public void regularize(Tensor weights, Tensor gradient, float l1, float l2, float lossScale, Tensor stats) {
         Checks.regularize(weights, gradient, l1, l2, stats);
         HostOps.regularize(cpu(weights).buffer(), gradient == null ? null : cpu(gradient).buffer(), l1, l2, lossScale,

@@ -188,16 +188,53 @@ final class HostOps {
                 int bin = Math.min(Math.max((int) (p[c] * bins), 0), bins - 1);
                 add(counts, histograms + (c * 2 + (c == truth ? 0 : 1)) * bins + bin, 1f);
             }
-            float absolute = 0f;
-            float squared = 0f;
-            for (int c = 0; c < width; c++) { // one output: its score s, which is p[1]
-                float d = p[width == 1 ? 1 : c] - targets.get(r * stride + c);
-                absolute += Math.abs(d);
-                squared += d * d;
+            if (width == 1) {
+                p[0] = p[1]; // one output: its score s against its target
             }
-            add(counts, errors, absolute);
-            add(counts, errors + 1, squared);
+            addErrors(p, targets, r, width, stride, counts, errors);
         }
+    }
+
+    /**
+     * Backend.errorSums row by row: each row's scores (through softmax or sigmoid, or as they are) against its targets,
+     * added to lane r % LANES of the {@link dev.osprey.metrics.ErrorSums}, in float as the kernel (metrics.cu) adds.
+     */
+    static void errorSums(FloatBuffer outputs, int activation, FloatBuffer targets, FloatBuffer sums, int rows,
+                          int width, int stride) {
+        float[] p = new float[width];
+        for (int r = 0; r < rows; r++) {
+            float max = outputs.get(r * width);
+            for (int c = 1; c < width; c++) {
+                max = Math.max(max, outputs.get(r * width + c));
+            }
+            float sum = 0f;
+            for (int c = 0; c < width; c++) {
+                sum += (float) Math.exp(outputs.get(r * width + c) - max);
+            }
+            for (int c = 0; c < width; c++) {
+                float y = outputs.get(r * width + c);
+                p[c] = activation == SOFTMAX && width > 1 ? (float) Math.exp(y - max) / sum
+                        : activation == SIGMOID ? sigmoid(y) : y;
+            }
+            addErrors(p, targets, r, width, stride, sums, 0);
+        }
+    }
+
+    /** Adds row r's errors (scores p[0..width) against its targets) to lane r % LANES of the error sums at offset. */
+    private static void addErrors(float[] p, FloatBuffer targets, int r, int width, int stride, FloatBuffer sums,
+                                  int offset) {
+        float absolute = 0f;
+        float squared = 0f;
+        for (int c = 0; c < width; c++) {
+            float d = p[c] - targets.get(r * stride + c);
+            absolute += Math.abs(d);
+            squared += d * d;
+        }
+        int lanes = dev.osprey.metrics.ErrorSums.LANES;
+        int lane = offset + r % lanes;
+        add(sums, lane, absolute);
+        add(sums, lane + lanes, squared);
+        add(sums, lane + 2 * lanes, 1f);
     }
 
     /** The kinds classificationCounts takes, as Activation.Kind ordinals (what the kernel receives). */

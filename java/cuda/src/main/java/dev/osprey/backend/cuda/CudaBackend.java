@@ -55,6 +55,7 @@ public final class CudaBackend implements Backend {
     /** Threads of the penalty kernel at most: each sums a grid-stride share and adds it with one atomic. */
     private static final long REGULARIZE_THREADS = 32L * 256;
     private final Kernels.Launch classificationCounts;
+    private final Kernels.Launch errorSums;
     private final Kernels.Launch dropout;
     private final Kernels.Launch add;
     private final Kernels.Launch multiply;
@@ -122,6 +123,7 @@ public final class CudaBackend implements Backend {
             loss = c.kernels.launch("osprey_loss", "ppppiiii");
             regularize = c.kernels.launch("osprey_regularize", "pplfffp");
             classificationCounts = c.kernels.launch("osprey_classification_counts", "pppiiiii");
+            errorSums = c.kernels.launch("osprey_error_sums", "pppiiii");
             dropout = c.kernels.launch("osprey_dropout_forward", "ppplfl");
             add = c.kernels.launch("osprey_add", "pppl");
             multiply = c.kernels.launch("osprey_multiply", "pppl");
@@ -759,6 +761,14 @@ public final class CudaBackend implements Backend {
         classificationCounts.pointer(0, cuda(outputs)).pointer(1, cuda(targets)).pointer(2, cuda(counts))
                 .intValue(3, shape[0]).intValue(4, shape[1]).intValue(5, shape[2])
                 .intValue(6, scores == null ? 0 : scores.ordinal()).intValue(7, k).run(shape[0], c.stream);
+    }
+
+    @Override
+    public synchronized void errorSums(Tensor outputs, Activation.Kind scores, Tensor targets, Tensor sums) {
+        int[] shape = Checks.errorSums(outputs, scores, targets, sums);
+        errorSums.pointer(0, cuda(outputs)).pointer(1, cuda(targets)).pointer(2, cuda(sums))
+                .intValue(3, shape[0]).intValue(4, shape[1]).intValue(5, shape[2])
+                .intValue(6, scores == null ? 0 : scores.ordinal()).run(shape[0], c.stream);
     }
 
     @Override
