@@ -1318,16 +1318,17 @@ public class Model implements AutoCloseable {
         if (found != null && found.batches() > 0) {
             int batch = Math.min(options.batchSize(), samples);
             int steps = (samples + batch - 1) / batch;
-            if (found.batches() >= steps) {
+            if (found.batchesPerEpoch() != steps) {
                 throw new IllegalArgumentException("fit: the backup in " + backups.get(0).folder() + " was taken "
-                        + found + ", but this data gives " + steps + " batches an epoch: expected the data and batch "
-                        + "size of the run it backs up (delete the folder's backup to start afresh)");
+                        + found + " of " + found.batchesPerEpoch() + " batches an epoch, but this data and batch size "
+                        + "give " + steps + ": expected those of the run it backs up (delete the folder's backup to "
+                        + "start afresh)");
             }
         }
         BackupAndRestore.Progress restored = backups.isEmpty() ? null : backups.get(0).restore(this);
         if (restored != null && restored.epochs() >= options.epochs()) {
-            org.slf4j.LoggerFactory.getLogger(Model.class).warn("fit: the backup in {} had finished {} epochs of {}: "
-                    + "nothing left to train", backups.get(0).folder(), restored.epochs(), options.epochs());
+            org.slf4j.LoggerFactory.getLogger(Model.class).warn("fit: the backup in {} was taken {}, and the run has "
+                    + "{} epochs: nothing left to train", backups.get(0).folder(), restored, options.epochs());
         }
         if (restored != null) {
             return restored;
@@ -1336,7 +1337,7 @@ public class Model implements AutoCloseable {
             throw new IllegalArgumentException("fit: expected initialEpoch below epochs (" + options.epochs()
                     + ", the run's total), received initialEpoch " + options.initialEpoch());
         }
-        return new BackupAndRestore.Progress(options.initialEpoch(), 0);
+        return BackupAndRestore.Progress.afterEpochs(options.initialEpoch());
     }
 
     /**

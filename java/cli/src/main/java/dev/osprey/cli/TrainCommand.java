@@ -182,14 +182,15 @@ final class TrainCommand implements Callable<Integer> {
     Path output;
 
     @Option(names = "--backup", description = "A folder to back training up into after each epoch (Keras' "
-            + "BackupAndRestore): after an interruption, the same command goes on after the last finished epoch, as "
-            + "the whole run would have. The backup is deleted when training ends. Default: none.")
+            + "BackupAndRestore): after an interruption, the same command goes on after the last backup (the last "
+            + "finished epoch, or with --backup-every the last backed-up batch), as the whole run would have. The "
+            + "backup is deleted when training ends. Default: none.")
     Path backup;
 
     @Option(names = "--backup-every", description = "With --backup, also back up after every N batches of an epoch "
-            + "(Keras' save_freq), so an interruption loses at most N batches; an interrupted epoch goes on from the "
-            + "batch after the last backup. Each backup writes the model with its optimizer state. Default: 0, at "
-            + "epochs' ends only.")
+            + "(Keras' save_freq, counted from each epoch's first batch), so an interruption loses at most N batches; "
+            + "an interrupted epoch goes on from the batch after the last backup. Each backup writes the model with its "
+            + "optimizer state. Default: 0, at epochs' ends only.")
     int backupEvery;
 
     /** Batches of the first epoch a backup had trained, which fit skips (set by fitOptions). */

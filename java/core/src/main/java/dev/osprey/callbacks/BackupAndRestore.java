@@ -35,9 +35,13 @@ import java.util.stream.Stream;
  * process restores from and saves to its own view of the folder: give them one shared folder.
  */
 public final class BackupAndRestore implements Callback {
-    /** epoch-E.osprey: E epochs done; epoch-E-batch-B.osprey: E epochs and B batches of the next done. */
-    private static final Pattern FILE = Pattern.compile("epoch-(\\d{5})(?:-batch-(\\d{7}))?\\.osprey");
-    private static final Pattern TEMPORARY = Pattern.compile("\\.epoch-\\d{5}(?:-batch-\\d{7})?\\.osprey\\..+");
+    /**
+     * epoch-E.osprey: E epochs done; epoch-E-batch-B-of-S.osprey: E epochs and B batches of the next, of S batches an
+     * epoch, done. Numbers take 5 and 7 digits, more when they grow past them.
+     */
+    private static final Pattern FILE = Pattern.compile("epoch-(\\d{5,})(?:-batch-(\\d{7,})-of-(\\d{7,}))?\\.osprey");
+    private static final Pattern TEMPORARY = Pattern.compile(
+            "\\.epoch-\\d{5,}(?:-batch-\\d{7,}-of-\\d{7,})?\\.osprey\\..+");
 
     private final Path folder;
     private final boolean deleteOnEnd;
@@ -45,11 +49,16 @@ public final class BackupAndRestore implements Callback {
     private int epoch;               // the epoch running (onEpochBegin)
 
     /**
-     * Where a backup leaves training: epochs finished, and batches of the next epoch trained (0 for a backup taken at
-     * an epoch's end).
+     * Where a backup leaves training: epochs finished, and batches of the next epoch trained, of batchesPerEpoch (both
+     * 0 for a backup taken at an epoch's end).
      */
-    public record Progress(int epochs, int batches) {
-        /** "after epoch 2" or "at batch 30 of epoch 3" (epochs counted from 1). */
+    public record Progress(int epochs, int batches, int batchesPerEpoch) {
+        /** At the end of this many epochs. */
+        public static Progress afterEpochs(int epochs) {
+            return new Progress(epochs, 0, 0);
+        }
+
+        /** "after epoch 2" or "after batch 30 of epoch 3" (epochs counted from 1). */
         @Override
         public String toString() {
             return batches == 0 ? "after epoch " + epochs : "after batch " + batches + " of epoch " + (epochs + 1);
@@ -71,9 +80,11 @@ public final class BackupAndRestore implements Callback {
 
     /**
      * Backs up into folder (made when missing) after each epoch and, with saveFrequency above 0 (Keras' integer
-     * save_freq), also after every saveFrequency batches of an epoch, counted from the epoch's first; each backup
-     * writes the whole model with its optimizer state, so take a frequency whose batches take much longer than that.
-     * deleteCheckpoint false keeps the last backup when fit ends.
+     * save_freq), also after every saveFrequency batches of an epoch. Unlike Keras', which counts batches across
+     * epochs, the count starts again with each epoch, whose last batch is backed up as the epoch's end. A backup within
+     * an epoch is left out while the epoch's loss is NaN or infinite, so a run that diverges keeps its last good backup.
+     * Each backup writes the whole model with its optimizer state: take a frequency whose batches take much longer than
+     * that. deleteCheckpoint false keeps the last backup when fit ends.
      */
     public BackupAndRestore(Path folder, int saveFrequency, boolean deleteCheckpoint) {
         if (saveFrequency < 0) {
@@ -209,21 +220,24 @@ public final class BackupAndRestore implements Callback {
     public void onBatchEnd(int batch, Training training) {
         int done = batch + 1;
         if (saveFrequency > 0 && done % saveFrequency == 0 && done < training.stepsPerEpoch()) {
-            save(new Progress(epoch, done), training);
+            if (!Double.isFinite(training.loss())) { // diverged: keep the last good backup (fit stops soon)
+                return;
+            }
+            save(new Progress(epoch, done, training.stepsPerEpoch()), training);
         }
     }
 
     @Override
     public void onEpochEnd(int epoch, Map<String, Double> logs, Training training) {
-        save(new Progress(epoch + 1, 0), training);
+        save(Progress.afterEpochs(epoch + 1), training);
     }
 
     /** Saves the model as the backup of progress, then deletes the older backups. */
     private void save(Progress progress, Training training) {
         String name = progress.batches() == 0
                 ? String.format(java.util.Locale.ROOT, "epoch-%05d.osprey", progress.epochs())
-                : String.format(java.util.Locale.ROOT, "epoch-%05d-batch-%07d.osprey", progress.epochs(),
-                        progress.batches());
+                : String.format(java.util.Locale.ROOT, "epoch-%05d-batch-%07d-of-%07d.osprey", progress.epochs(),
+                        progress.batches(), progress.batchesPerEpoch());
         Path file = folder.resolve(name);
         try {
             Files.createDirectories(folder);
@@ -283,6 +297,7 @@ public final class BackupAndRestore implements Callback {
         if (!m.matches()) {
             throw new IllegalStateException("not a backup file: " + file);
         }
-        return new Progress(Integer.parseInt(m.group(1)), m.group(2) == null ? 0 : Integer.parseInt(m.group(2)));
+        return m.group(2) == null ? Progress.afterEpochs(Integer.parseInt(m.group(1)))
+                : new Progress(Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2)), Integer.parseInt(m.group(3)));
     }
 }

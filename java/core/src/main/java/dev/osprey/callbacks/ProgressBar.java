@@ -16,6 +16,7 @@ public final class ProgressBar implements Callback {
     private final boolean interactive;
     private final long refreshNanos;
     private long lastRefresh;
+    private int firstBatch = -1; // the epoch's first batch seen: above 0 where fit resumed part way
 
     /**
      * Prints to {@code out}; {@code interactive} redraws the line in place during each epoch, otherwise one line per
@@ -41,10 +42,14 @@ public final class ProgressBar implements Callback {
     public void onEpochBegin(int epoch, Training training) {
         out.println("Epoch " + (epoch + 1) + "/" + training.epochs());
         lastRefresh = System.nanoTime();
+        firstBatch = -1;
     }
 
     @Override
     public void onBatchEnd(int batch, Training training) {
+        if (firstBatch < 0) { // an epoch resumed from a backup starts part way
+            firstBatch = batch;
+        }
         if (!interactive) {
             return;
         }
@@ -56,7 +61,7 @@ public final class ProgressBar implements Callback {
         int done = batch + 1;
         int total = training.stepsPerEpoch();
         double seconds = training.epochSeconds();
-        double eta = seconds / done * (total - done);
+        double eta = seconds / (done - firstBatch) * (total - done);
         String accuracyName = training.accuracyName(); // null where accuracy was not compiled
         double accuracy = accuracyName == null ? Double.NaN : training.accuracy(); // NaN where no output classifies
         out.print("\r" + counter(done, total) + " " + bar(done, total) + " - ETA: " + duration(eta)
@@ -70,8 +75,9 @@ public final class ProgressBar implements Callback {
         int total = training.stepsPerEpoch();
         double seconds = training.epochSeconds();
         StringBuilder line = new StringBuilder();
+        int trained = total - Math.max(firstBatch, 0);
         line.append(counter(total, total)).append(' ').append(bar(total, total)).append(" - ")
-                .append(duration(seconds)).append(' ').append(perStep(seconds / total));
+                .append(duration(seconds)).append(' ').append(perStep(seconds / trained));
         logs.forEach((k, v) -> line.append(String.format(Locale.ROOT, " - %s: %.4f", k, v)));
         double wait = training.dataWaitShare();
         if (wait > 0) {

@@ -195,10 +195,10 @@ class BackupAndRestoreTest {
                         options(devices).callbacks(new BackupAndRestore(folder, 1, true), crashAt(2, 2))));
                 assertEquals("crash at batch 3 of epoch 3", crash.getMessage());
             }
-            assertEquals(List.of(folder.resolve("epoch-00002-batch-0000002.osprey")), files(folder),
+            assertEquals(List.of(folder.resolve("epoch-00002-batch-0000002-of-0000004.osprey")), files(folder),
                     "the backup after 2 batches of epoch 3, " + name);
             BackupAndRestore backup = new BackupAndRestore(folder, 1, true);
-            assertEquals(new BackupAndRestore.Progress(2, 2), backup.backedUp());
+            assertEquals(new BackupAndRestore.Progress(2, 2, 4), backup.backedUp());
             assertEquals("after batch 2 of epoch 3", backup.backedUp().toString());
             List<Integer> batchesRun = new ArrayList<>();
             Callback batches = new Callback() {
@@ -223,9 +223,9 @@ class BackupAndRestoreTest {
     }
 
     /**
-     * A backup taken within an epoch needs as many batches an epoch: with a larger batch size (fewer batches) it is
-     * refused before the weights change; a negative frequency is refused; a source that cannot jump reads and drops the
-     * batches it skips, arriving at the same batch as one that jumps.
+     * A backup taken within an epoch needs as many batches an epoch: with a larger or a smaller batch size (fewer or
+     * more batches) it is refused before the weights change; a negative frequency is refused; a source that cannot jump
+     * reads and drops the batches it skips, arriving at the same batch as one that jumps.
      */
     @Test
     void aBackupWithinAnEpochNeedsTheSameBatchesAndSkippingReadsAsAJump() throws IOException {
@@ -235,16 +235,18 @@ class BackupAndRestoreTest {
             assertThrows(IllegalStateException.class, () -> first.fit(d[0], d[1],
                     options().callbacks(new BackupAndRestore(folder, 2, true), crashAt(1, 2))));
         }
-        assertEquals(List.of(folder.resolve("epoch-00001-batch-0000002.osprey")), files(folder));
-        try (Sequential larger = model(1)) {
-            larger.build();
-            List<NDArray> before = larger.getWeights();
-            String refused = assertThrows(IllegalArgumentException.class, () -> larger.fit(d[0], d[1],
-                    options().batchSize(16).callbacks(new BackupAndRestore(folder, 2, true)))).getMessage();
-            assertTrue(refused.contains("was taken after batch 2 of epoch 2, but this data gives 2 batches an epoch"),
-                    refused);
-            for (int w = 0; w < before.size(); w++) {
-                assertArrayEquals(before.get(w).data(), larger.getWeights().get(w).data(), 0f);
+        assertEquals(List.of(folder.resolve("epoch-00001-batch-0000002-of-0000004.osprey")), files(folder));
+        for (int batchSize : new int[] {16, 4}) { // 2 and 8 batches an epoch
+            try (Sequential other = model(1)) {
+                other.build();
+                List<NDArray> before = other.getWeights();
+                String refused = assertThrows(IllegalArgumentException.class, () -> other.fit(d[0], d[1],
+                        options().batchSize(batchSize).callbacks(new BackupAndRestore(folder, 2, true)))).getMessage();
+                assertTrue(refused.contains("was taken after batch 2 of epoch 2 of 4 batches an epoch, but this data "
+                        + "and batch size give " + (32 / batchSize)), refused);
+                for (int w = 0; w < before.size(); w++) {
+                    assertArrayEquals(before.get(w).data(), other.getWeights().get(w).data(), 0f);
+                }
             }
         }
         String negative = assertThrows(IllegalArgumentException.class,
@@ -289,6 +291,24 @@ class BackupAndRestoreTest {
             s.skip(100);
             assertEquals(null, s.next(), "past the epoch's end: none left");
         }
+    }
+
+    /**
+     * A run that diverges within an epoch keeps the backup taken while its loss was finite: the backups due after
+     * the loss became NaN or infinite are left out, and fit stops with its divergence error.
+     */
+    @Test
+    void aRunThatDivergesKeepsItsLastFiniteBackup() throws IOException {
+        NDArray[] d = data();
+        Path folder = dir.resolve("diverged");
+        // squared errors with a rate of 1e30: the weights reach 1e30 at the first step, the loss overflows at the second
+        try (Sequential m = new Sequential(new Flatten().inputShape(6, 6, 1), new Dense(1))) {
+            m.device(Device.cpu()).seed(1).compile(new SGD(1e30), Loss.meanSquaredError());
+            assertThrows(dev.osprey.TrainingDivergedException.class, () -> m.fit(d[0], d[1],
+                    options().callbacks(new BackupAndRestore(folder, 1, true))));
+        }
+        assertEquals(List.of(folder.resolve("epoch-00000-batch-0000001-of-0000004.osprey")), files(folder),
+                "the backup after the first batch, whose loss was finite");
     }
 
     /**

@@ -61,4 +61,66 @@ class ProgressBarTest {
             assertFalse(without.contains("accuracy"), without);
         }
     }
+
+    /**
+     * An epoch resumed from a backup after 6 of its 10 batches: the time per step and the ETA are those of the
+     * batches trained since (2 seconds for 2 batches: 2 more to go take 2 seconds), not spread over the skipped ones.
+     */
+    @Test
+    void anEpochResumedPartWayTimesOnlyTheBatchesItTrained() {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        PrintStream out = new PrintStream(bytes, true, StandardCharsets.UTF_8);
+        ProgressBar bar = new ProgressBar(out, true, 0);
+        double[] seconds = {0};
+        Training training = new Training() {
+            public Model model() {
+                return null;
+            }
+
+            public int epochs() {
+                return 3;
+            }
+
+            public int stepsPerEpoch() {
+                return 10;
+            }
+
+            public void stopTraining() {
+            }
+
+            public double loss() {
+                return 0.5;
+            }
+
+            public double accuracy() {
+                return 0.75;
+            }
+
+            public double dataWaitShare() {
+                return 0;
+            }
+
+            public double epochSeconds() {
+                return seconds[0];
+            }
+
+            public double learningRate() {
+                return 0.01;
+            }
+
+            public void learningRate(double rate) {
+            }
+        };
+        bar.onEpochBegin(2, training);
+        seconds[0] = 1;
+        bar.onBatchEnd(6, training); // the first batch after the 6 skipped
+        seconds[0] = 2;
+        bar.onBatchEnd(7, training);
+        String line = bytes.toString(StandardCharsets.UTF_8);
+        assertTrue(line.contains(" 8/10 [") && line.contains("ETA: 2s"), line);
+        bytes.reset();
+        seconds[0] = 4;
+        bar.onEpochEnd(2, new java.util.LinkedHashMap<>(java.util.Map.of("loss", 0.5)), training);
+        assertTrue(bytes.toString(StandardCharsets.UTF_8).contains("1s/step"), bytes.toString(StandardCharsets.UTF_8));
+    }
 }
