@@ -12,7 +12,7 @@ train() { "$root/osprey" train --dataset fashion-mnist --epochs 3 --seed 7 "$@";
 train -o "$work/whole.osprey" > "$work/whole.log" 2>&1 || { cat "$work/whole.log"; exit 1; }
 train --backup "$work/bk" --backup-every 400 -o "$work/resumed.osprey" > "$work/first.log" 2>&1 &
 pid=$!
-until [ -f "$work/bk/epoch-00001-batch-0001200.osprey" ]; do
+until [ -f "$work/bk/epoch-00001-batch-0001200-of-0001875.osprey" ]; do
   if ! kill -0 "$pid" 2>/dev/null; then echo "the run ended before the backup appeared" >&2; exit 1; fi
   sleep 0.2
 done
