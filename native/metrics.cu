@@ -77,9 +77,12 @@ OSPREY_KERNEL void osprey_error_sums(const float* outputs, const float* targets,
     FOR_EACH(r, rows) {
         const float* y = outputs + r * width;
         float max = y[0];
-        for (int c = 1; c < width; c++) max = fmaxf(max, y[c]);
-        float sum = 0.0f;
-        for (int c = 0; c < width; c++) sum += expf(y[c] - max);
+        float sum = 1.0f;
+        if (activation == OSPREY_SOFTMAX && width > 1) { // only a softmax needs the row's max and sum
+            for (int c = 1; c < width; c++) max = fmaxf(max, y[c]);
+            sum = 0.0f;
+            for (int c = 0; c < width; c++) sum += expf(y[c] - max);
+        }
         osprey_add_errors(y, targets + r * stride, width, activation, max, sum, r, sums);
     }
 }

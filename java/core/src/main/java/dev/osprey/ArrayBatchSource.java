@@ -78,7 +78,7 @@ public final class ArrayBatchSource implements BatchSource {
 
     @Override
     public void skip(int batches) {
-        position = (int) Math.min(order.length, position + (long) batches * batchSize);
+        position = (int) Math.min(order.length, position + (long) Math.max(batches, 0) * batchSize);
     }
 
     @Override

@@ -1304,8 +1304,8 @@ public class Model implements AutoCloseable {
     /**
      * Where fit starts (samples: the training samples of an epoch): where a {@link BackupAndRestore} callback finds a
      * backup, where it left training, with its weights and optimizer state restored into this model; else the
-     * options' initialEpoch, which must be below their epochs. A backup taken within an epoch of more batches than
-     * this data gives is refused before anything changes.
+     * options' initialEpoch, which must be below their epochs. A backup taken within an epoch of another number of
+     * batches an epoch than this data and batch size give is refused before anything changes.
      */
     private BackupAndRestore.Progress startingPoint(FitOptions options, int samples) {
         List<BackupAndRestore> backups = options.callbacks().stream()
@@ -1320,9 +1320,9 @@ public class Model implements AutoCloseable {
             int steps = (samples + batch - 1) / batch;
             if (found.batchesPerEpoch() != steps) {
                 throw new IllegalArgumentException("fit: the backup in " + backups.get(0).folder() + " was taken "
-                        + found + " of " + found.batchesPerEpoch() + " batches an epoch, but this data and batch size "
-                        + "give " + steps + ": expected those of the run it backs up (delete the folder's backup to "
-                        + "start afresh)");
+                        + found + " (an epoch of " + found.batchesPerEpoch() + " batches), but this data and batch "
+                        + "size give " + steps + " batches an epoch: expected those of the run it backs up (delete "
+                        + "the folder's backup to start afresh)");
             }
         }
         BackupAndRestore.Progress restored = backups.isEmpty() ? null : backups.get(0).restore(this);

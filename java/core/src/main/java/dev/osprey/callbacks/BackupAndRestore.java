@@ -19,7 +19,7 @@ import java.util.stream.Stream;
  * it stopped when the same fit is run again. After each epoch (and, with a save frequency, every that many batches
  * within an epoch) the model, with its optimizer state, is saved in the backup folder; a fit that finds a backup there
  * first restores the weights and optimizer state (steps taken, moments, the rate a schedule reached) and starts where
- * the backup was taken: at the next epoch, or within an epoch after the batches it had trained (read and skipped), each
+ * the backup was taken: at the next epoch, or within an epoch after the batches it had trained (skipped), each
  * epoch shuffled and seeded as in the uninterrupted run, so that with a fixed {@code FitOptions.seed} the resumed run
  * ends with the same weights. When fit ends normally (also by early stopping) the backup is deleted, so the next fit
  * starts afresh.
@@ -82,7 +82,9 @@ public final class BackupAndRestore implements Callback {
      * Backs up into folder (made when missing) after each epoch and, with saveFrequency above 0 (Keras' integer
      * save_freq), also after every saveFrequency batches of an epoch. Unlike Keras', which counts batches across
      * epochs, the count starts again with each epoch, whose last batch is backed up as the epoch's end. A backup within
-     * an epoch is left out while the epoch's loss is NaN or infinite, so a run that diverges keeps its last good backup.
+     * an epoch is left out while the epoch's loss is NaN or infinite, so a run that diverges keeps its last good backup
+     * (the loss, not the weights, is checked: an update that spoils the weights shows in the next batch's loss; in
+     * multi-process training each process checks the loss of its own share).
      * Each backup writes the whole model with its optimizer state: take a frequency whose batches take much longer than
      * that. deleteCheckpoint false keeps the last backup when fit ends.
      */
@@ -285,11 +287,23 @@ public final class BackupAndRestore implements Callback {
         }
         try (Stream<Path> files = Files.list(folder)) {
             List<Path> found = new ArrayList<>();
-            files.filter(p -> FILE.matcher(p.getFileName().toString()).matches()).forEach(found::add);
+            files.filter(p -> FILE.matcher(p.getFileName().toString()).matches() && fitsInt(p)).forEach(found::add);
             return found;
         } catch (IOException e) {
             throw new UncheckedIOException("BackupAndRestore: could not list the backup folder " + folder, e);
         }
+    }
+
+    /** Whether the numbers of a file that FILE matches fit an int (longer ones are no backup of ours). */
+    private static boolean fitsInt(Path file) {
+        Matcher m = FILE.matcher(file.getFileName().toString());
+        m.matches();
+        for (int g = 1; g <= m.groupCount(); g++) {
+            if (m.group(g) != null && m.group(g).length() > 9) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static Progress progressOf(Path file) {

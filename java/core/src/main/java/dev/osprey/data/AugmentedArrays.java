@@ -87,7 +87,9 @@ public final class AugmentedArrays implements BatchSource {
     /** Jumps: each sample's augmentation is drawn from (seed, epoch, sample), whatever was read before. */
     @Override
     public void skip(int batches) {
-        position = (int) Math.min(order.length, position + (long) batches * batchSize);
+        if (order != null && batches > 0) {
+            position = (int) Math.min(order.length, position + (long) batches * batchSize);
+        }
     }
 
     @Override

@@ -396,7 +396,7 @@ public final class Network implements AutoCloseable {
 
     /**
      * As {@link #evaluate(BatchSource, int, Loss, TargetRows)}, also accumulating the classification counts on the
-     * backend and reading them once into counts (when not null; sized by ClassificationCounts.size).
+     * backend and reading them once into counts (when not null; sized by the loss's countsSize).
      */
     public double[] evaluate(BatchSource data, int batchSize, Loss loss, TargetRows targetRows, float[] counts) {
         return evaluate(data, batchSize, ModelLoss.of(graph, loss), targetRows, counts);
@@ -406,7 +406,7 @@ public final class Network implements AutoCloseable {
      * The loss statistics over a source, each divided by its samples, in order: evaluate, and fit's validation. For a
      * model of one output {mean loss (penalties included), accuracy}; for several, laid out as {@link #statsSize}
      * says ({@link ModelLoss#putLogs} reads them). Labels are as the losses take them; targetRows writes them as the
-     * loss ops' target rows. With counts (not null; sized by ClassificationCounts.size), the classification counts of
+     * loss ops' target rows. With counts (not null; sized by the loss's countsSize), the classification counts of
      * a model of one output accumulate on the backend and are read once into it.
      */
     public double[] evaluate(BatchSource data, int batchSize, ModelLoss loss, TargetRows targetRows, float[] counts) {
@@ -420,7 +420,7 @@ public final class Network implements AutoCloseable {
     /**
      * As {@link #evaluate(BatchSource, int, ModelLoss, TargetRows, float[])}, with the classification counts of every
      * output (see {@link #countsOf}) read into counts[o] (when counts is not null; each sized by
-     * ClassificationCounts.size of its output).
+     * the loss's countsSize of its output).
      */
     public double[] evaluate(BatchSource data, int batchSize, ModelLoss loss, TargetRows targetRows,
                              float[][] counts) {

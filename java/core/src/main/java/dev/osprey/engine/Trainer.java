@@ -106,8 +106,8 @@ public final class Trainer implements Training {
 
     /**
      * {@link #fit(BatchSource, BatchSource, long)} from epoch initialEpoch (counted from 0) to the options' epochs - 1,
-     * each epoch shuffled and seeded as in a run from 0, the first epoch's first initialBatches batches read and
-     * skipped: a run that stopped goes on exactly, its weights and optimizer state restored. The first epoch's loss and
+     * each epoch shuffled and seeded as in a run from 0, the first epoch's first initialBatches batches skipped
+     * ({@link BatchSource#skip}): a run that stopped goes on exactly, its weights and optimizer state restored. The first epoch's loss and
      * training metrics are those of the batches it trains.
      */
     public History fit(BatchSource train, BatchSource validation, long seed, int initialEpoch, int initialBatches) {
@@ -138,6 +138,7 @@ public final class Trainer implements Training {
             if (epoch == initialEpoch && initialBatches > 0) { // resumed part way: batches as the whole run has them
                 feed.skip(initialBatches);
                 step = initialBatches;
+                epochStart = System.nanoTime(); // the epoch's time is that of the batches it trains
             }
             for (int rows = feed.next(); rows > 0; rows = feed.next(), step++) {
                 long stepSeed = seed ^ stepNumber() * 0x9E3779B97F4A7C15L;
@@ -383,7 +384,7 @@ public final class Trainer implements Training {
             if (parallel != null) {
                 parallel.readCounts(o, counts[o]);
             } else {
-                backend.copyOut(network.counts(true, o), counts[o], 0);
+                backend.copyOut(this.counts[o], counts[o], 0);
             }
         }
         putCounted(counts, "", logs);

@@ -242,8 +242,8 @@ class BackupAndRestoreTest {
                 List<NDArray> before = other.getWeights();
                 String refused = assertThrows(IllegalArgumentException.class, () -> other.fit(d[0], d[1],
                         options().batchSize(batchSize).callbacks(new BackupAndRestore(folder, 2, true)))).getMessage();
-                assertTrue(refused.contains("was taken after batch 2 of epoch 2 of 4 batches an epoch, but this data "
-                        + "and batch size give " + (32 / batchSize)), refused);
+                assertTrue(refused.contains("was taken after batch 2 of epoch 2 (an epoch of 4 batches), but this "
+                        + "data and batch size give " + (32 / batchSize) + " batches an epoch"), refused);
                 for (int w = 0; w < before.size(); w++) {
                     assertArrayEquals(before.get(w).data(), other.getWeights().get(w).data(), 0f);
                 }

@@ -202,19 +202,21 @@ final class HostOps {
     static void errorSums(FloatBuffer outputs, int activation, FloatBuffer targets, FloatBuffer sums, int rows,
                           int width, int stride) {
         float[] p = new float[width];
+        boolean softmax = activation == SOFTMAX && width > 1;
         for (int r = 0; r < rows; r++) {
             float max = outputs.get(r * width);
-            for (int c = 1; c < width; c++) {
-                max = Math.max(max, outputs.get(r * width + c));
-            }
             float sum = 0f;
-            for (int c = 0; c < width; c++) {
-                sum += (float) Math.exp(outputs.get(r * width + c) - max);
+            if (softmax) { // only a softmax needs the row's max and sum
+                for (int c = 1; c < width; c++) {
+                    max = Math.max(max, outputs.get(r * width + c));
+                }
+                for (int c = 0; c < width; c++) {
+                    sum += (float) Math.exp(outputs.get(r * width + c) - max);
+                }
             }
             for (int c = 0; c < width; c++) {
                 float y = outputs.get(r * width + c);
-                p[c] = activation == SOFTMAX && width > 1 ? (float) Math.exp(y - max) / sum
-                        : activation == SIGMOID ? sigmoid(y) : y;
+                p[c] = softmax ? (float) Math.exp(y - max) / sum : activation == SIGMOID ? sigmoid(y) : y;
             }
             addErrors(p, targets, r, width, stride, sums, 0);
         }

@@ -178,6 +178,9 @@ public final class ImageBatchSource implements BatchSource {
         }
         int nextToRead = nextToSubmit - pending.size();
         drain();
+        if (!pending.isEmpty()) { // interrupted while batches were in flight: they would come out after the skip
+            throw new IllegalStateException("interrupted while skipping batches");
+        }
         nextToSubmit = (int) Math.min(this.batches, nextToRead + (long) batches);
         while (nextToSubmit < this.batches && pending.size() < window) {
             submit();
