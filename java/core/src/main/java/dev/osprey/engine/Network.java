@@ -41,6 +41,8 @@ public final class Network implements AutoCloseable {
     // per output, its classification counts (see ClassificationCounts) of training and of evaluation, made on first use
     private final Tensor[] trainCounts;
     private final Tensor[] evalCounts;
+    private final Tensor[] trainErrors; // per output, its error sums alone (see ErrorSums), likewise
+    private final Tensor[] evalErrors;
     private int inferenceCapacity = INFERENCE_PLANS;
     private final LinkedHashMap<Integer, ExecutionPlan> trainingPlans = lru(() -> TRAINING_PLANS);
     private final LinkedHashMap<Integer, ExecutionPlan> inferencePlans = lru(() -> this.inferenceCapacity);
@@ -61,6 +63,8 @@ public final class Network implements AutoCloseable {
         int outputs = graph.outputs().size();
         this.trainCounts = new Tensor[outputs];
         this.evalCounts = new Tensor[outputs];
+        this.trainErrors = new Tensor[outputs];
+        this.evalErrors = new Tensor[outputs];
         this.outputActivations = new Activation[outputs];
         this.trainingLeftOut = new Activation.Kind[outputs];
         for (int o = 0; o < outputs; o++) {
@@ -193,29 +197,14 @@ public final class Network implements AutoCloseable {
     }
 
     /**
-     * The classification counts of training (true) or of evaluation (false), on the backend, laid out as
-     * {@link dev.osprey.metrics.ClassificationCounts} says; made on first use, only for models with metrics that
-     * need them.
-     */
-    public Tensor counts(boolean training) {
-        return counts(training, 0);
-    }
-
-    /** {@link #counts(boolean)} of output o: those {@link #countsOf} made, else the whole classification counts. */
-    public Tensor counts(boolean training, int o) {
-        Tensor[] counts = training ? trainCounts : evalCounts;
-        return counts[o] != null ? counts[o]
-                : counts(training, o, dev.osprey.metrics.ClassificationCounts.size(graph.outputs().get(o).shape()
-                        .size()));
-    }
-
-    /**
-     * Output o's counts of this many floats, made on first use (and again when a loss needs another layout; the
-     * tensor made before stays until the network closes).
+     * Output o's counts of training (true) or of evaluation (false) of this many floats: the whole classification
+     * counts, or the error sums alone (ErrorSums.SIZE); each made on first use, only for models with metrics that need
+     * them, and kept, so a model compiled with other metrics and back again reuses them.
      */
     private Tensor counts(boolean training, int o, int size) {
-        Tensor[] counts = training ? trainCounts : evalCounts;
-        if (counts[o] == null || counts[o].size() != size) {
+        boolean errorsAlone = size == dev.osprey.metrics.ErrorSums.SIZE; // classification counts are always larger
+        Tensor[] counts = errorsAlone ? (training ? trainErrors : evalErrors) : (training ? trainCounts : evalCounts);
+        if (counts[o] == null) {
             counts[o] = memory.allocate(size);
         }
         return counts[o];

@@ -131,6 +131,25 @@ class ErrorMetricsTest {
     }
 
     /**
+     * Compiled with errors alone, then with a classification metric, then errors alone again: each evaluate reports the
+     * same mae (the counts of each layout are kept and zeroed, not mixed).
+     */
+    @Test
+    void recompilingWithOtherMetricsKeepsTheFiguresRight() {
+        NDArray[] d = data(20, 6);
+        try (Sequential m = regression()) {
+            double mae = m.evaluate(d[0], d[1], 8).get("mae");
+            m.compile(new Adam(0.01), Loss.meanSquaredError(), Metric.MEAN_ABSOLUTE_ERROR, Metric.PRECISION);
+            Map<String, Double> both = m.evaluate(d[0], d[1], 8);
+            assertEquals(mae, both.get("mae"), 1e-6);
+            assertTrue(both.containsKey("precision"), both.toString());
+            m.compile(new Adam(0.01), Loss.meanSquaredError(), Metric.MEAN_ABSOLUTE_ERROR);
+            assertEquals(mae, m.evaluate(d[0], d[1], 8).get("mae"), 1e-6);
+            assertEquals(mae, m.evaluate(d[0], d[1], 8).get("mae"), 1e-6, "evaluated twice: zeroed in between");
+        }
+    }
+
+    /**
      * A million rows of the same small error (1e-4): added into one float the sum would drift by several percent as it
      * grows; spread over the lanes it stays within 0.1% of the exact mean.
      */
