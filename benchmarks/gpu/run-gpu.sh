@@ -55,6 +55,7 @@ if runs tests; then
     --select-class dev.osprey.backend.CudaBackendContractTest \
     --select-class dev.osprey.backend.DeviceChoiceTest \
     --select-class dev.osprey.GpuTrainingTest \
+    --select-class dev.osprey.GpuOptimizerFeaturesTest \
     --select-class dev.osprey.CpuGpuAgreementTest \
     --select-class dev.osprey.GpuBatchInvarianceTest \
     --select-class dev.osprey.engine.GpuGradientArenaTest \

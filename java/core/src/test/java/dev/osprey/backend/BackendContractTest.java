@@ -754,6 +754,73 @@ abstract class BackendContractTest {
     }
 
     /**
+     * Classification counts of 600 rows of 3 logits through softmax (targets one-hot with a weight column), against
+     * counts made here in double: the confusion matrix and top-2 hits exactly; each class's score histograms alike up
+     * to a score or two on a bin's edge; the error sums at the end as the error-sum op gives them.
+     */
+    @Test
+    void classificationCountsMatchCountsMadeInDouble() {
+        Random r = new Random(11);
+        int rows = 600, classes = 3, bins = dev.osprey.metrics.ClassificationCounts.BINS;
+        float[] y = random(r, rows * classes);
+        float[] t = new float[rows * (classes + 1)];
+        long[] confusion = new long[classes * classes];
+        long topTwo = 0;
+        long[][] histograms = new long[classes * 2][bins];
+        for (int i = 0; i < rows; i++) {
+            int truth = r.nextInt(classes);
+            t[i * (classes + 1) + truth] = 1f;
+            t[i * (classes + 1) + classes] = 0.5f;
+            double max = Math.max(y[i * 3], Math.max(y[i * 3 + 1], y[i * 3 + 2]));
+            double total = 0;
+            double[] p = new double[classes];
+            for (int c = 0; c < classes; c++) {
+                p[c] = Math.exp(y[i * 3 + c] - max);
+                total += p[c];
+            }
+            int predicted = 0, higher = 0;
+            for (int c = 0; c < classes; c++) {
+                p[c] /= total;
+                predicted = p[c] > p[predicted] ? c : predicted;
+            }
+            for (int c = 0; c < classes; c++) {
+                higher += p[c] > p[truth] ? 1 : 0;
+                histograms[c * 2 + (c == truth ? 0 : 1)][Math.min((int) (p[c] * bins), bins - 1)]++;
+            }
+            confusion[truth * classes + predicted]++;
+            topTwo += higher < 2 ? 1 : 0;
+        }
+        Tensor counts = memory.allocate(dev.osprey.metrics.ClassificationCounts.size(classes));
+        backend.fill(counts, 0f);
+        backend.classificationCounts(upload(y, rows, classes), Activation.Kind.SOFTMAX, upload(t, rows, classes + 1), 2,
+                counts);
+        float[] c = download(counts);
+        for (int i = 0; i < classes * classes; i++) {
+            assertEquals(confusion[i], c[i], 0f, "confusion matrix [" + i / classes + "][" + i % classes + "]");
+        }
+        assertEquals(topTwo, c[classes * classes], 0f, "top-2 hits");
+        int base = classes * classes + 1;
+        for (int h = 0; h < classes * 2; h++) {
+            long total = 0, apart = 0;
+            for (int b = 0; b < bins; b++) {
+                total += (long) c[base + h * bins + b] - histograms[h][b];
+                apart += Math.abs((long) c[base + h * bins + b] - histograms[h][b]);
+            }
+            assertEquals(0, total, "histogram " + h + " counts every score once");
+            assertTrue(apart <= 4, "histogram " + h + " differs by " + apart + " scores moved between bins");
+        }
+        Tensor sums = memory.allocate(dev.osprey.metrics.ErrorSums.SIZE);
+        backend.fill(sums, 0f);
+        backend.errorSums(upload(y, rows, classes), Activation.Kind.SOFTMAX, upload(t, rows, classes + 1), sums);
+        int errors = base + classes * 2 * bins;
+        dev.osprey.metrics.ErrorSums tail = dev.osprey.metrics.ErrorSums.read(c, errors);
+        dev.osprey.metrics.ErrorSums alone = dev.osprey.metrics.ErrorSums.read(download(sums), 0);
+        assertEquals(alone.rows(), tail.rows());
+        assertEquals(alone.absolute(), tail.absolute(), 1e-5 * alone.absolute(), "the counts' error sums");
+        assertEquals(alone.squared(), tail.squared(), 1e-5 * alone.squared(), "the counts' squared errors");
+    }
+
+    /**
      * Error sums (the metrics mae and mse) of 600 rows of 3 scores through softmax, and as they are, against targets
      * with a weight column, in double on the host: every lane's rows added up; a fourth activation is refused.
      */
