@@ -47,6 +47,12 @@ else
 fi
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv >> "$results/environment.txt" 2>&1 || true
 
+if [ ! -x "$here/runtime/bin/java" ]; then # the bundle carries the Java runtime packed (make-bundle.sh)
+  if ! tar -C "$here" -xzf "$here/runtime.tar.gz"; then
+    echo "run-gpu.sh: could not unpack the Java runtime from $here/runtime.tar.gz" >&2
+    exit 2
+  fi
+fi
 java=("$here/runtime/bin/java" --enable-native-access=ALL-UNNAMED -Dosprey.test.requireGpu=true)
 tests=0
 if runs tests; then
