@@ -107,8 +107,8 @@ public final class Trainer implements Training {
     /**
      * {@link #fit(BatchSource, BatchSource, long)} from epoch initialEpoch (counted from 0) to the options' epochs - 1,
      * each epoch shuffled and seeded as in a run from 0, the first epoch's first initialBatches batches skipped
-     * ({@link BatchSource#skip}): a run that stopped goes on exactly, its weights and optimizer state restored. The first epoch's loss and
-     * training metrics are those of the batches it trains.
+     * ({@link BatchSource#skip}): a run that stopped goes on exactly, its weights and optimizer state restored. The
+     * first epoch's loss and training metrics are those of the batches it trains.
      */
     public History fit(BatchSource train, BatchSource validation, long seed, int initialEpoch, int initialBatches) {
         try (Feed feed = feed(train)) {
