@@ -27,8 +27,8 @@ enum osprey_loss_kind {
     OSPREY_SOFTMAX_CROSS_ENTROPY, OSPREY_SIGMOID_BINARY_CROSS_ENTROPY, OSPREY_MEAN_SQUARED_ERROR,
     OSPREY_MEAN_ABSOLUTE_ERROR
 };
-OSPREY_KERNEL void osprey_classification_counts(const float* outputs, const float* targets, float* counts, int rows, int width, int stride, int activation, int k);
-OSPREY_KERNEL void osprey_error_sums(const float* outputs, const float* targets, float* sums, int rows, int width, int stride, int activation);
+OSPREY_KERNEL void osprey_classification_counts(const float* outputs, const float* targets, float* counts, int rows, int width, int stride, int activation, int k, int firstLane);
+OSPREY_KERNEL void osprey_error_sums(const float* outputs, const float* targets, float* sums, int rows, int width, int stride, int activation, int firstLane);
 OSPREY_KERNEL void osprey_regularize(const float* w, float* g, long long n, float l1, float l2, float lossScale, float* stats);
 OSPREY_KERNEL void osprey_loss(const float* outputs, const float* targets, float* dOutputs, float* stats, int rows, int width, int weighted, int kind);
 

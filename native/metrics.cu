@@ -1,7 +1,7 @@
 // Classification counts (dev.osprey.backend.Backend#classificationCounts), one thread per row: the confusion matrix,
 // top-k hits and per-class score histograms that the metrics read once per epoch, laid out as
 // dev.osprey.metrics.ClassificationCounts says, ending with the scores' error sums (dev.osprey.metrics.ErrorSums:
-// row r adds to lane r % OSPREY_ERROR_LANES). The error-sum kernel adds those sums alone. activation is an
+// row r adds to lane (firstLane + r) % OSPREY_ERROR_LANES). The error-sum kernel adds those sums alone. activation is an
 // osprey_activation_kind: OSPREY_SOFTMAX, OSPREY_SIGMOID, or anything else for scores as they are. One output counts
 // as two classes, scores 1 - s and s.
 #include "common.cuh"
@@ -19,9 +19,10 @@ __device__ static float osprey_score(const float* y, int width, int activation, 
     return y[c];
 }
 
-// Adds row r's absolute and squared errors (scores against targets t) and the row itself to lane r % LANES of errors.
+// Adds row r's absolute and squared errors (scores against targets t) and the row itself to lane
+// (firstLane + r) % LANES of errors: the lane of the row's place in the epoch.
 __device__ static void osprey_add_errors(const float* y, const float* t, int width, int activation, float max,
-                                         float sum, int r, float* errors) {
+                                         float sum, int r, int firstLane, float* errors) {
     float absolute = 0.0f;
     float squared = 0.0f;
     for (int c = 0; c < width; c++) { // one output: its score s, class 1's
@@ -29,14 +30,14 @@ __device__ static void osprey_add_errors(const float* y, const float* t, int wid
         absolute += fabsf(d);
         squared += d * d;
     }
-    const int lane = r % OSPREY_ERROR_LANES;
+    const int lane = (int)(((long long)firstLane + r) % OSPREY_ERROR_LANES);
     atomicAdd(&errors[lane], absolute);
     atomicAdd(&errors[OSPREY_ERROR_LANES + lane], squared);
     atomicAdd(&errors[2 * OSPREY_ERROR_LANES + lane], 1.0f);
 }
 
 OSPREY_KERNEL void osprey_classification_counts(const float* outputs, const float* targets, float* counts, int rows,
-                                                int width, int stride, int activation, int k) {
+                                                int width, int stride, int activation, int k, int firstLane) {
     const int classes = width == 1 ? 2 : width;
     const int histograms = classes * classes + 1;
     FOR_EACH(r, rows) {
@@ -67,13 +68,13 @@ OSPREY_KERNEL void osprey_classification_counts(const float* outputs, const floa
         atomicAdd(&counts[truth * classes + predicted], 1.0f);
         if (higher < k) atomicAdd(&counts[classes * classes], 1.0f);
         float* errors = counts + histograms + classes * 2 * OSPREY_METRIC_BINS;
-        osprey_add_errors(y, t, width, activation, max, sum, r, errors);
+        osprey_add_errors(y, t, width, activation, max, sum, r, firstLane, errors);
     }
 }
 
 // The error sums alone (dev.osprey.backend.Backend#errorSums), one thread per row.
 OSPREY_KERNEL void osprey_error_sums(const float* outputs, const float* targets, float* sums, int rows, int width,
-                                     int stride, int activation) {
+                                     int stride, int activation, int firstLane) {
     FOR_EACH(r, rows) {
         const float* y = outputs + r * width;
         float max = y[0];
@@ -83,6 +84,6 @@ OSPREY_KERNEL void osprey_error_sums(const float* outputs, const float* targets,
             sum = 0.0f;
             for (int c = 0; c < width; c++) sum += expf(y[c] - max);
         }
-        osprey_add_errors(y, targets + r * stride, width, activation, max, sum, r, sums);
+        osprey_add_errors(y, targets + r * stride, width, activation, max, sum, r, firstLane, sums);
     }
 }

@@ -127,25 +127,26 @@ int main() {
         std::vector<float> y = input(rows * classes, 24), t(rows * (classes + 1), 0.0f), counts(size, 0.0f);
         for (int r = 0; r < rows; r++) { t[r * (classes + 1) + (r * 3) % classes] = 1.0f; t[r * (classes + 1) + classes] = 2.0f; }
         OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_classification_counts, y.data(), t.data(), counts.data(), rows, classes,
-                           classes + 1, (int)OSPREY_SOFTMAX, 2);
+                           classes + 1, (int)OSPREY_SOFTMAX, 2, 0);
         print("classification_counts_softmax", counts.data(), size);
         const int binarySize = 2 * 2 + 1 + 2 * 2 * 200 + 3 * 256;
         std::vector<float> z = input(rows, 25), b(rows), binary(binarySize, 0.0f);
         for (int r = 0; r < rows; r++) b[r] = (float)(r % 2);
         OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_classification_counts, z.data(), b.data(), binary.data(), rows, 1, 1,
-                           (int)OSPREY_SIGMOID, 1);
+                           (int)OSPREY_SIGMOID, 1, 250); // rows 250... of an epoch: lanes 250 to 255, then 0
         print("classification_counts_sigmoid", binary.data(), binarySize);
         // error sums alone (3 x 256 lanes) of 600 rows, so that lanes take two or three rows: 3 values through softmax
-        // with a weight column, then as they are, then one value through sigmoid
+        // with a weight column, then as they are (rows 356... of an epoch: from lane 100), then one value through
+        // sigmoid (from lane 255)
         const int errorRows = 600;
         std::vector<float> e = input(errorRows * 3, 26), et = input(errorRows * 4, 27), softmaxSums(3 * 256, 0.0f),
             plainSums(3 * 256, 0.0f), sigmoidSums(3 * 256, 0.0f);
         OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_error_sums, e.data(), et.data(), softmaxSums.data(), errorRows, 3, 4,
-                           (int)OSPREY_SOFTMAX);
+                           (int)OSPREY_SOFTMAX, 0);
         OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_error_sums, e.data(), et.data(), plainSums.data(), errorRows, 3, 4,
-                           (int)OSPREY_LINEAR);
+                           (int)OSPREY_LINEAR, 100);
         OSPREY_HOST_LAUNCH(BLOCKS, THREADS, osprey_error_sums, e.data(), et.data(), sigmoidSums.data(), errorRows, 1, 1,
-                           (int)OSPREY_SIGMOID);
+                           (int)OSPREY_SIGMOID, 255);
         print("error_sums_softmax", softmaxSums.data(), 3 * 256);
         print("error_sums_plain", plainSums.data(), 3 * 256);
         print("error_sums_sigmoid", sigmoidSums.data(), 3 * 256);

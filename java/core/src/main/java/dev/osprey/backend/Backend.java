@@ -541,17 +541,29 @@ public interface Backend extends AutoCloseable {
      * {@link dev.osprey.metrics.ClassificationCounts} says), on the backend: outputs (N, width) become scores through
      * the activation of kind scores (SOFTMAX, SIGMOID; null: as they are), true classes come from targets (arg-max;
      * for one output, target > 0.5; a weight column is ignored), top-k hits with this k; the counts end with the
-     * scores' error sums, as {@link #errorSums} adds them.
+     * scores' error sums, as {@link #errorSums} adds them. The batch's rows are rows firstRow... of the epoch.
      */
-    void classificationCounts(Tensor outputs, Activation.Kind scores, Tensor targets, int k, Tensor counts);
+    void classificationCounts(Tensor outputs, Activation.Kind scores, Tensor targets, int k, Tensor counts,
+                              long firstRow);
+
+    /** {@link #classificationCounts(Tensor, Activation.Kind, Tensor, int, Tensor, long)} of rows counted from 0. */
+    default void classificationCounts(Tensor outputs, Activation.Kind scores, Tensor targets, int k, Tensor counts) {
+        classificationCounts(outputs, scores, targets, k, counts, 0);
+    }
 
     /**
      * Adds a batch to the error sums of an epoch or evaluation ({@link dev.osprey.metrics.ErrorSums#SIZE} floats, laid
      * out as that class says), on the backend: outputs (N, width) become scores through the activation of kind scores
      * (SOFTMAX for more than one value, SIGMOID; null: as they are), each row's absolute and squared errors against
-     * its targets (a weight column is ignored) and the row itself added to lane row % LANES.
+     * its targets (a weight column is ignored) and the row itself added to the lane of its row in the epoch: row r of
+     * the batch, which is row firstRow + r of the epoch, to lane (firstRow + r) % LANES.
      */
-    void errorSums(Tensor outputs, Activation.Kind scores, Tensor targets, Tensor sums);
+    void errorSums(Tensor outputs, Activation.Kind scores, Tensor targets, Tensor sums, long firstRow);
+
+    /** {@link #errorSums(Tensor, Activation.Kind, Tensor, Tensor, long)} of rows counted from 0. */
+    default void errorSums(Tensor outputs, Activation.Kind scores, Tensor targets, Tensor sums) {
+        errorSums(outputs, scores, targets, sums, 0);
+    }
 
     /**
      * A weight penalty (Keras' kernel regularizers): adds l1 * sign(w) + 2 * l2 * w to gradient (when not null) and

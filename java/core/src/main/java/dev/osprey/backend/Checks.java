@@ -441,7 +441,8 @@ public final class Checks {
 
     /** Returns (rows, width, target stride); checks the scores' kind, k and the counts' size. */
     public static int[] classificationCounts(Tensor outputs, dev.osprey.Activation.Kind scores, Tensor targets, int k,
-                                             Tensor counts) {
+                                             Tensor counts, long firstRow) {
+        firstRow("classificationCounts", firstRow);
         int[] shape = scored("classificationCounts", outputs, scores, targets);
         int width = shape[1];
         if (k < 1) {
@@ -452,10 +453,18 @@ public final class Checks {
     }
 
     /** As {@link #classificationCounts}, into sums of ErrorSums.SIZE floats; returns {rows, width, target stride}. */
-    public static int[] errorSums(Tensor outputs, dev.osprey.Activation.Kind scores, Tensor targets, Tensor sums) {
+    public static int[] errorSums(Tensor outputs, dev.osprey.Activation.Kind scores, Tensor targets, Tensor sums,
+                                  long firstRow) {
+        firstRow("errorSums", firstRow);
         int[] shape = scored("errorSums", outputs, scores, targets);
         expect("errorSums sums", sums, dev.osprey.metrics.ErrorSums.SIZE);
         return shape;
+    }
+
+    private static void firstRow(String op, long firstRow) {
+        if (firstRow < 0) {
+            throw new IllegalArgumentException(op + ": expected a first row >= 0, received " + firstRow);
+        }
     }
 
     /**

@@ -178,16 +178,16 @@ public final class ModelLoss {
      * target rows (filled into plan.targets(width), width the sum of parts: per output, the values of its target rows;
      * see {@link TargetRows#partWidths}), writing its gradient, times its weight and the
      * loss scale, and adding to its statistics (stats: per output). With counts (not null), adds to each output's
-     * classification counts.
+     * classification counts, the batch's rows being rows firstRow... of the epoch.
      */
     public void train(Backend backend, ExecutionPlan plan, int[] parts, Tensor[] stats, float lossScale,
-                      Tensor[] counts) {
+                      Tensor[] counts, long firstRow) {
         if (losses.size() == 1) {
             Tensor targets = plan.targets(parts[0]);
             backend.loss(losses.get(0).kind(), plan.output(0), targets, plan.outputGradient(0), stats[0]);
             scale(backend, plan.outputGradient(0), (float) weights[0] * lossScale);
             if (counts != null) {
-                count(backend, 0, plan.output(0), losses.get(0).appliedActivation(), targets, counts[0]);
+                count(backend, 0, plan.output(0), losses.get(0).appliedActivation(), targets, counts[0], firstRow);
             }
             return;
         }
@@ -196,7 +196,8 @@ public final class ModelLoss {
             backend.loss(losses.get(o).kind(), plan.output(o), targets.get(o), plan.outputGradient(o), stats[o]);
             scale(backend, plan.outputGradient(o), (float) weights[o] * lossScale);
             if (counts != null) {
-                count(backend, o, plan.output(o), losses.get(o).appliedActivation(), targets.get(o), counts[o]);
+                count(backend, o, plan.output(o), losses.get(o).appliedActivation(), targets.get(o), counts[o],
+                        firstRow);
             }
         }
     }
@@ -204,26 +205,28 @@ public final class ModelLoss {
     /**
      * evaluate's losses, on the backend's thread after an inference plan's forward pass (targets as for
      * {@link #train}): each output's loss op on outputs[o] (the plan's output, or where apply[o], not null, was
-     * applied to it) into its statistics. With counts (not null), adds to each output's classification counts.
+     * applied to it) into its statistics. With counts (not null), adds to each output's classification counts, the
+     * batch's rows being rows firstRow... of the evaluation.
      */
     public void evaluate(Backend backend, ExecutionPlan plan, int[] parts, Tensor[] outputs, Activation[] apply,
-                         Tensor[] stats, Tensor[] counts) {
+                         Tensor[] stats, Tensor[] counts, long firstRow) {
         List<Tensor> targets = losses.size() == 1 ? List.of(plan.targets(parts[0])) : plan.targetParts(parts);
         for (int o = 0; o < losses.size(); o++) {
             backend.loss(losses.get(o).kind(), outputs[o], targets.get(o), null, stats[o]);
             if (counts != null) {
                 count(backend, o, outputs[o], apply[o] != null ? null : losses.get(o).appliedActivation(),
-                        targets.get(o), counts[o]);
+                        targets.get(o), counts[o], firstRow);
             }
         }
     }
 
     /** Adds a batch of output o to its counts: all of them ({@link #countsClassesOf}), or its error sums alone. */
-    private void count(Backend backend, int o, Tensor outputs, Activation.Kind scores, Tensor targets, Tensor counts) {
+    private void count(Backend backend, int o, Tensor outputs, Activation.Kind scores, Tensor targets, Tensor counts,
+                       long firstRow) {
         if (countsClassesOf(o)) {
-            backend.classificationCounts(outputs, scores, targets, Metric.TOP_K, counts);
+            backend.classificationCounts(outputs, scores, targets, Metric.TOP_K, counts, firstRow);
         } else {
-            backend.errorSums(outputs, scores, targets, counts);
+            backend.errorSums(outputs, scores, targets, counts, firstRow);
         }
     }
 

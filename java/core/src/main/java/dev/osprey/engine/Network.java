@@ -435,7 +435,7 @@ public final class Network implements AutoCloseable {
             targetRows.write(b.labels(), b.count(), hostTargets);
             for (int first = 0; first < b.count(); first += rows) {
                 evaluateRows(b.x(), hostTargets, first, Math.min(rows, b.count() - first), parts,
-                        targetRows.width(), rowSize, loss, apply, countsTensor);
+                        targetRows.width(), rowSize, loss, apply, countsTensor, n + first);
             }
             n += b.count();
         }
@@ -457,9 +457,12 @@ public final class Network implements AutoCloseable {
         return means;
     }
 
-    /** One inference call of evaluate: rows count from first of a batch's inputs and target rows, into the stats. */
+    /**
+     * One inference call of evaluate: rows count from first of a batch's inputs and target rows, into the stats; they
+     * are rows firstRow... of the evaluation.
+     */
     private void evaluateRows(float[] x, float[] hostTargets, int first, int count, int[] parts, int targetWidth,
-                              int rowSize, ModelLoss loss, Activation[] apply, Tensor[] countsTensor) {
+                              int rowSize, ModelLoss loss, Activation[] apply, Tensor[] countsTensor, long firstRow) {
         ExecutionPlan plan = inferencePlan(count);
         Tensor targets = plan.targets(targetWidth);
         backend.copyIn(x, first * rowSize, plan.packedInput());
@@ -475,7 +478,7 @@ public final class Network implements AutoCloseable {
                     backend.activationForward(apply[o], plan.output(o), outputs[o]);
                 }
             }
-            loss.evaluate(backend, plan, parts, outputs, apply, evalOutputStats, countsTensor);
+            loss.evaluate(backend, plan, parts, outputs, apply, evalOutputStats, countsTensor, firstRow);
             return null;
         });
     }

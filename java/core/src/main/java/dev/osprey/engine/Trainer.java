@@ -202,6 +202,7 @@ public final class Trainer implements Training {
         backend.copyIn(targets, 0, plan.targets(targetRows.width()));
         backend.fill(network.trainStats(), 0f);
         fillCounts();
+        seenThisEpoch = 0; // the batch's rows count from 0 (its counts were just zeroed)
         trainStep(plan, seed ^ stepNumber() * 0x9E3779B97F4A7C15L, clock);
         seenThisEpoch = rows;
         Map<String, Double> logs = new LinkedHashMap<>();
@@ -216,7 +217,7 @@ public final class Trainer implements Training {
             plan.unpackInputs();
             plan.forward(seed, clock);
             loss.train(backend, plan, targetParts, network.outputStats(true), updater.lossScale(),
-                    counts);
+                    counts, seenThisEpoch);
             plan.backward(null, clock);
             boolean finite = updater.unscaleGradients();
             network.addPenalties(plan.batch(), network.penaltyStats(true), true);

@@ -3,11 +3,11 @@ package dev.osprey.metrics;
 /**
  * The sums behind the errors (mae, mse, root_mean_squared_error) of one output over an epoch or an evaluation, as the
  * backend's error-sum op and the tail of its classification counts accumulate them: per row, the sum of |score -
- * target| and of (score - target)^2 over the row's values, and the row itself (1). Row r of a batch adds to lane
- * r % {@link #LANES} of each, so each float sum holds a share of the rows (a 32nd for batches of 32, a 256th for
- * batches of 256 or more) and stays close to the exact sum: the lanes are added up in double when read. A million rows
- * of equal errors in 256 lanes stay within 0.1%; one float drifts 0.7%. Laid out as {@link #LANES} absolute sums, then
- * as many squared sums, then as many row counts ({@link #SIZE} floats); row counts stay exact up to 2^24 rows a lane.
+ * target| and of (score - target)^2 over the row's values, and the row itself (1). The epoch's row i adds to lane
+ * i % {@link #LANES} of each, whatever the batches, so each float sum holds a 256th of the rows and stays close to
+ * the exact sum: the lanes are added up in double when read. A million rows of equal errors stay within 0.1%; one
+ * float drifts 0.7%. Laid out as {@link #LANES} absolute sums, then as many squared sums, then as many row counts
+ * ({@link #SIZE} floats); row counts stay exact up to 2^24 rows a lane (4 billion rows).
  */
 public record ErrorSums(double absolute, double squared, long rows) {
     /** Lanes of each sum: rows r and r + LANES add to the same float. */

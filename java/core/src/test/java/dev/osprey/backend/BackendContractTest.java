@@ -855,6 +855,12 @@ abstract class BackendContractTest {
             assertEquals(absolute, e.absolute(), 1e-5 * absolute, kind + " absolute errors");
             assertEquals(squared, e.squared(), 1e-5 * squared, kind + " squared errors");
             assertEquals(6f, lanes[2 * width + 7], 0f, "lane 7 holds rows 7, 263 and 519 of each call: " + kind);
+            Tensor later = memory.allocate(dev.osprey.metrics.ErrorSums.SIZE);
+            backend.fill(later, 0f);
+            backend.errorSums(upload(y, rows, 3), kind, upload(t, rows, 4), later, 300); // rows 300 to 899 of an epoch
+            float[] shifted = download(later);
+            assertEquals(3f, shifted[2 * width + 44], 0f, "lane 44 holds rows 300, 556 and 812: " + kind);
+            assertEquals(2f, shifted[2 * width + 43], 0f, "lane 43 holds rows 555 and 811: " + kind);
         }
         IllegalArgumentException kind = assertThrows(IllegalArgumentException.class, () -> backend.errorSums(
                 upload(y, rows, 3), Activation.Kind.RELU, upload(t, rows, 4),

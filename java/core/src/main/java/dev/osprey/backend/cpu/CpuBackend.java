@@ -1214,17 +1214,23 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void classificationCounts(Tensor outputs, Activation.Kind scores, Tensor targets, int k, Tensor counts) {
-        int[] shape = Checks.classificationCounts(outputs, scores, targets, k, counts);
+    public void classificationCounts(Tensor outputs, Activation.Kind scores, Tensor targets, int k, Tensor counts,
+                                     long firstRow) {
+        int[] shape = Checks.classificationCounts(outputs, scores, targets, k, counts, firstRow);
         HostOps.classificationCounts(cpu(outputs).buffer(), scores == null ? 0 : scores.ordinal(), cpu(targets).buffer(),
-                k, cpu(counts).buffer(), shape[0], shape[1], shape[2]);
+                k, cpu(counts).buffer(), shape[0], shape[1], shape[2], firstLane(firstRow));
     }
 
     @Override
-    public void errorSums(Tensor outputs, Activation.Kind scores, Tensor targets, Tensor sums) {
-        int[] shape = Checks.errorSums(outputs, scores, targets, sums);
+    public void errorSums(Tensor outputs, Activation.Kind scores, Tensor targets, Tensor sums, long firstRow) {
+        int[] shape = Checks.errorSums(outputs, scores, targets, sums, firstRow);
         HostOps.errorSums(cpu(outputs).buffer(), scores == null ? 0 : scores.ordinal(), cpu(targets).buffer(),
-                cpu(sums).buffer(), shape[0], shape[1], shape[2]);
+                cpu(sums).buffer(), shape[0], shape[1], shape[2], firstLane(firstRow));
+    }
+
+    /** The error-sum lane of a batch's first row (the ops take it, not the row, so it fits an int). */
+    private static int firstLane(long firstRow) {
+        return (int) (firstRow % dev.osprey.metrics.ErrorSums.LANES);
     }
 
     @Override

@@ -134,7 +134,7 @@ final class HostOps {
      * differ in the last bit, so a score exactly at a bin edge could land in the next bin on the other backend).
      */
     static void classificationCounts(FloatBuffer outputs, int activation, FloatBuffer targets, int k, FloatBuffer counts,
-                                     int rows, int width, int stride) {
+                                     int rows, int width, int stride, int firstLane) {
         int classes = width == 1 ? 2 : width;
         int bins = dev.osprey.metrics.ClassificationCounts.BINS;
         int histograms = classes * classes + 1;
@@ -191,16 +191,17 @@ final class HostOps {
             if (width == 1) {
                 p[0] = p[1]; // one output: its score s against its target
             }
-            addErrors(p, targets, r, width, stride, counts, errors);
+            addErrors(p, targets, r, width, stride, firstLane, counts, errors);
         }
     }
 
     /**
      * Backend.errorSums row by row: each row's scores (through softmax or sigmoid, or as they are) against its targets,
-     * added to lane r % LANES of the {@link dev.osprey.metrics.ErrorSums}, in float as the kernel (metrics.cu) adds.
+     * added to lane (firstLane + r) % LANES of the {@link dev.osprey.metrics.ErrorSums}, in float as the kernel
+     * (metrics.cu) adds.
      */
     static void errorSums(FloatBuffer outputs, int activation, FloatBuffer targets, FloatBuffer sums, int rows,
-                          int width, int stride) {
+                          int width, int stride, int firstLane) {
         float[] p = new float[width];
         boolean softmax = activation == SOFTMAX && width > 1;
         for (int r = 0; r < rows; r++) {
@@ -218,13 +219,16 @@ final class HostOps {
                 float y = outputs.get(r * width + c);
                 p[c] = softmax ? (float) Math.exp(y - max) / sum : activation == SIGMOID ? sigmoid(y) : y;
             }
-            addErrors(p, targets, r, width, stride, sums, 0);
+            addErrors(p, targets, r, width, stride, firstLane, sums, 0);
         }
     }
 
-    /** Adds row r's errors (scores p[0..width) against its targets) to lane r % LANES of the error sums at offset. */
-    private static void addErrors(float[] p, FloatBuffer targets, int r, int width, int stride, FloatBuffer sums,
-                                  int offset) {
+    /**
+     * Adds row r's errors (scores p[0..width) against its targets) to lane (firstLane + r) % LANES of the error sums
+     * at offset.
+     */
+    private static void addErrors(float[] p, FloatBuffer targets, int r, int width, int stride, int firstLane,
+                                  FloatBuffer sums, int offset) {
         float absolute = 0f;
         float squared = 0f;
         for (int c = 0; c < width; c++) {
@@ -233,7 +237,7 @@ final class HostOps {
             squared += d * d;
         }
         int lanes = dev.osprey.metrics.ErrorSums.LANES;
-        int lane = offset + r % lanes;
+        int lane = offset + (int) ((firstLane + (long) r) % lanes);
         add(sums, lane, absolute);
         add(sums, lane + lanes, squared);
         add(sums, lane + 2 * lanes, 1f);

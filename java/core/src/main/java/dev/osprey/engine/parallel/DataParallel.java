@@ -45,6 +45,7 @@ public final class DataParallel implements AutoCloseable {
     private final Tensor[][] bucketViews; // per replica, per bucket: its range of the gradient arena
     private final int[] rows;
     private final int[] firstRows;
+    private long rowsStepped; // rows of the global batches stepped since the stats were reset: where the next begins
     private final ExecutionPlan[] plans;
     private int total;
     private int targetWidth;
@@ -338,6 +339,7 @@ public final class DataParallel implements AutoCloseable {
             throw new ReplicaFailedException(failedRank, worldSize, first);
         }
         leadVersion = replicas.get(0).network().parameters().version();
+        rowsStepped += total;
     }
 
     /**
@@ -376,7 +378,7 @@ public final class DataParallel implements AutoCloseable {
                 plan.unpackInputs();
                 plan.forward(seed, firstRows[local]);
                 loss.train(backend, plan, targetParts, network.outputStats(true), replica.updater().lossScale(),
-                        replicaCounts[local]);
+                        replicaCounts[local], rowsStepped + firstRows[local]);
                 plan.backward(call -> progress.afterCall(call).forEach(launch::accept));
             }
             progress.rest().forEach(launch::accept);
@@ -434,6 +436,7 @@ public final class DataParallel implements AutoCloseable {
 
     /** Zeroes every replica's running loss sums (and classification counts, when counted). */
     public void resetStats() {
+        rowsStepped = 0;
         for (int i = 0; i < replicas.size(); i++) {
             Network network = replicas.get(i).network();
             network.backend().fill(network.trainStats(), 0f);

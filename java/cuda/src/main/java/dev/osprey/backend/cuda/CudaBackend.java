@@ -122,8 +122,8 @@ public final class CudaBackend implements Backend {
             softmaxBackward = c.kernels.launch("osprey_softmax_backward", "pppii");
             loss = c.kernels.launch("osprey_loss", "ppppiiii");
             regularize = c.kernels.launch("osprey_regularize", "pplfffp");
-            classificationCounts = c.kernels.launch("osprey_classification_counts", "pppiiiii");
-            errorSums = c.kernels.launch("osprey_error_sums", "pppiiii");
+            classificationCounts = c.kernels.launch("osprey_classification_counts", "pppiiiiii");
+            errorSums = c.kernels.launch("osprey_error_sums", "pppiiiii");
             dropout = c.kernels.launch("osprey_dropout_forward", "ppplfl");
             add = c.kernels.launch("osprey_add", "pppl");
             multiply = c.kernels.launch("osprey_multiply", "pppl");
@@ -756,19 +756,22 @@ public final class CudaBackend implements Backend {
 
     @Override
     public synchronized void classificationCounts(Tensor outputs, Activation.Kind scores, Tensor targets, int k,
-                                                  Tensor counts) {
-        int[] shape = Checks.classificationCounts(outputs, scores, targets, k, counts);
+                                                  Tensor counts, long firstRow) {
+        int[] shape = Checks.classificationCounts(outputs, scores, targets, k, counts, firstRow);
         classificationCounts.pointer(0, cuda(outputs)).pointer(1, cuda(targets)).pointer(2, cuda(counts))
                 .intValue(3, shape[0]).intValue(4, shape[1]).intValue(5, shape[2])
-                .intValue(6, scores == null ? 0 : scores.ordinal()).intValue(7, k).run(shape[0], c.stream);
+                .intValue(6, scores == null ? 0 : scores.ordinal()).intValue(7, k)
+                .intValue(8, (int) (firstRow % dev.osprey.metrics.ErrorSums.LANES)).run(shape[0], c.stream);
     }
 
     @Override
-    public synchronized void errorSums(Tensor outputs, Activation.Kind scores, Tensor targets, Tensor sums) {
-        int[] shape = Checks.errorSums(outputs, scores, targets, sums);
+    public synchronized void errorSums(Tensor outputs, Activation.Kind scores, Tensor targets, Tensor sums,
+                                       long firstRow) {
+        int[] shape = Checks.errorSums(outputs, scores, targets, sums, firstRow);
         errorSums.pointer(0, cuda(outputs)).pointer(1, cuda(targets)).pointer(2, cuda(sums))
                 .intValue(3, shape[0]).intValue(4, shape[1]).intValue(5, shape[2])
-                .intValue(6, scores == null ? 0 : scores.ordinal()).run(shape[0], c.stream);
+                .intValue(6, scores == null ? 0 : scores.ordinal())
+                .intValue(7, (int) (firstRow % dev.osprey.metrics.ErrorSums.LANES)).run(shape[0], c.stream);
     }
 
     @Override
