@@ -54,6 +54,12 @@ import org.slf4j.LoggerFactory;
  * (new ones on open connections get 503), then stops the predictor.
  */
 public final class InferenceServer implements AutoCloseable {
+    /**
+     * The one answer to a request that arrives while the server stops, whichever part of it refuses the request (Jetty's
+     * graceful stop, or the handler once close() has begun): 503 with Retry-After.
+     */
+    static final String STOPPING = "the server is stopping: retry elsewhere or later";
+
     private static final Logger LOG = LoggerFactory.getLogger(InferenceServer.class);
     private static final Pattern SANE_ID = Pattern.compile("[A-Za-z0-9._:-]{1,64}");
     private static final long DISCARD_LIMIT = 256L << 20; // dropping bytes costs no memory; resetting loses the 413
@@ -272,7 +278,7 @@ public final class InferenceServer implements AutoCloseable {
         }
         if (closed) {
             exchange.response.getHeaders().put(HttpHeader.RETRY_AFTER, "1");
-            exchange.respond(503, error("the server is shutting down"));
+            exchange.respond(503, error(STOPPING));
             return;
         }
         admittedPredictions.incrementAndGet(); // past the shutdown check: close() will wait for this one
@@ -332,7 +338,7 @@ public final class InferenceServer implements AutoCloseable {
             return;
         } catch (IllegalStateException e) {
             exchange.response.getHeaders().put(HttpHeader.RETRY_AFTER, "1");
-            exchange.respond(503, error("the server is shutting down"));
+            exchange.respond(503, error(STOPPING));
             return;
         }
         CompletableFuture.allOf(results.toArray(CompletableFuture[]::new)).whenCompleteAsync((ignored, failure) -> {
@@ -508,7 +514,7 @@ public final class InferenceServer implements AutoCloseable {
                     ? m : org.eclipse.jetty.http.HttpStatus.getMessage(status);
             if (status == 503) {
                 if (stopping.getAsBoolean()) {
-                    message = "the server is stopping: retry elsewhere or later";
+                    message = STOPPING;
                 }
                 response.getHeaders().put("Retry-After", "1");
             }
