@@ -57,6 +57,7 @@ public class Model implements AutoCloseable {
     private volatile List<Loss> outputLosses;
     private double[] lossWeights;       // with outputLosses: their weights
     private Set<Metric> metrics = EnumSet.noneOf(Metric.class);
+    private List<Set<Metric>> outputMetrics; // compiled by output: per output, its metrics; null: every output, all
     private List<String> classNames = List.of();
     private Preprocessing preprocessing;
     private Network network;
@@ -146,7 +147,7 @@ public class Model implements AutoCloseable {
 
     /** Keras' compile(optimizer, loss, metrics); builds the model when its input shape is known. */
     public Model compile(Optimizer optimizer, Loss loss, Metric... metrics) {
-        return compile(optimizer, loss, null, null, metrics);
+        return compile(optimizer, loss, null, null, null, metrics);
     }
 
     /**
@@ -165,6 +166,12 @@ public class Model implements AutoCloseable {
      * output's mean loss times its weight (finite, >= 0), plus the weight penalties.
      */
     public Model compile(Optimizer optimizer, List<Loss> losses, List<Double> lossWeights, Metric... metrics) {
+        return compileLists(optimizer, losses, lossWeights, null, metrics);
+    }
+
+    /** The list forms of compile: metrics for every output, or with perOutput (not null) each output's own. */
+    private Model compileLists(Optimizer optimizer, List<Loss> losses, List<Double> lossWeights,
+                               List<Set<Metric>> perOutput, Metric... metrics) {
         if (losses == null || losses.isEmpty() || losses.stream().anyMatch(java.util.Objects::isNull)) {
             Graph g = graphOrNull();
             throw new IllegalArgumentException("compile: expected one loss per model output"
@@ -187,9 +194,9 @@ public class Model implements AutoCloseable {
                 throw new IllegalArgumentException("compile: expected a loss weight of 1 for a model of one loss, "
                         + "received " + weights[0] + " (scale the learning rate instead)");
             }
-            return compile(optimizer, losses.get(0), null, null, metrics);
+            return compile(optimizer, losses.get(0), null, null, null, metrics); // one output: its metrics
         }
-        return compile(optimizer, losses.get(0), List.copyOf(losses), weights, metrics);
+        return compile(optimizer, losses.get(0), List.copyOf(losses), weights, perOutput, metrics);
     }
 
     /**
@@ -228,11 +235,70 @@ public class Model implements AutoCloseable {
         return compile(optimizer, ordered, orderedWeights, metrics);
     }
 
+    /**
+     * Keras' compile with metrics by output name, {@code compile(loss={...}, loss_weights={...}, metrics={"kind":
+     * ["accuracy", "precision"], "box": ["mae"]})}: each output reports its own metrics alone, under its name
+     * ("kind_precision", "box_mae"), and an output not named reports none. Accuracy and the classification metrics
+     * need an output whose loss classifies. lossWeights may be null.
+     */
+    public Model compile(Optimizer optimizer, Map<String, Loss> losses, Map<String, Double> lossWeights,
+                         Map<String, List<Metric>> metrics) {
+        List<String> names;
+        synchronized (this) {
+            names = dev.osprey.engine.ModelLoss.outputNames(requireGraph("compile"));
+        }
+        Map<String, List<Metric>> byName = metrics == null ? Map.of() : metrics;
+        Map<String, Double> weights = lossWeights == null ? Map.of() : lossWeights;
+        for (Map<String, ?> given : List.of(losses == null ? Map.<String, Loss>of() : losses, weights, byName)) {
+            for (String key : given.keySet()) {
+                if (!names.contains(key)) {
+                    throw new IllegalArgumentException("compile: expected losses, loss weights and metrics by the "
+                            + "outputs' names " + names + ", received '" + key + "'");
+                }
+            }
+        }
+        List<Loss> orderedLosses = new ArrayList<>();
+        List<Double> orderedWeights = new ArrayList<>();
+        List<List<Metric>> orderedMetrics = new ArrayList<>();
+        for (String name : names) {
+            Loss l = losses == null ? null : losses.get(name);
+            if (l == null) {
+                throw new IllegalArgumentException("compile: expected a loss for each of the outputs " + names
+                        + ", received none for '" + name + "'");
+            }
+            orderedLosses.add(l);
+            orderedWeights.add(weights.getOrDefault(name, 1.0));
+            orderedMetrics.add(byName.getOrDefault(name, List.of()));
+        }
+        return compile(optimizer, orderedLosses, orderedWeights, orderedMetrics);
+    }
+
+    /**
+     * Keras' compile with a list of metrics per output, {@code compile(loss=[...], loss_weights=[...], metrics=[["accuracy"],
+     * ["mae"]])}, in the model's output order: as {@link #compile(Optimizer, Map, Map, Map)}.
+     */
+    public Model compile(Optimizer optimizer, List<Loss> losses, List<Double> lossWeights,
+                         List<List<Metric>> metrics) {
+        if (losses == null || metrics == null || metrics.size() != losses.size()
+                || metrics.stream().anyMatch(java.util.Objects::isNull)) {
+            throw new IllegalArgumentException("compile: expected a list of metrics for each of the "
+                    + (losses == null ? "?" : losses.size()) + " outputs, received " + metrics);
+        }
+        List<Set<Metric>> perOutput = new ArrayList<>();
+        Set<Metric> union = EnumSet.noneOf(Metric.class);
+        for (List<Metric> each : metrics) {
+            Set<Metric> set = each.isEmpty() ? EnumSet.noneOf(Metric.class) : EnumSet.copyOf(each);
+            perOutput.add(Collections.unmodifiableSet(set));
+            union.addAll(set);
+        }
+        return compileLists(optimizer, losses, lossWeights, perOutput, union.toArray(Metric[]::new));
+    }
+
     private static final String COMPILE_INSIDE_FIT = "a callback changes the rate with training.learningRate(rate); "
             + "to train with other settings, stop (training.stopTraining()), compile after fit returns, and fit again";
 
     private Model compile(Optimizer optimizer, Loss loss, List<Loss> outputLosses, double[] lossWeights,
-                          Metric... metrics) {
+                          List<Set<Metric>> perOutput, Metric... metrics) {
         refuseWhileTraining("compile");
         refuseInsideFit("compile", COMPILE_INSIDE_FIT);
         synchronized (this) {
@@ -246,12 +312,14 @@ public class Model implements AutoCloseable {
             List<Loss> previousOutputLosses = this.outputLosses;
             double[] previousWeights = this.lossWeights;
             Set<Metric> previousMetrics = this.metrics;
+            List<Set<Metric>> previousOutputMetrics = this.outputMetrics;
             Optimizer.Updater previousUpdater = this.updater;
             this.optimizer = optimizer;
             this.loss = loss;
             this.outputLosses = outputLosses;
             this.lossWeights = lossWeights;
             this.metrics = metrics.length == 0 ? EnumSet.noneOf(Metric.class) : EnumSet.copyOf(Arrays.asList(metrics));
+            this.outputMetrics = perOutput == null ? null : List.copyOf(perOutput);
             this.updater = null;
             Network previousNetwork = network;
             try {
@@ -267,6 +335,7 @@ public class Model implements AutoCloseable {
                 this.outputLosses = previousOutputLosses;
                 this.lossWeights = previousWeights;
                 this.metrics = previousMetrics;
+                this.outputMetrics = previousOutputMetrics;
                 // An updater bound to the weights before a relayout can't be kept; the next build binds a fresh one.
                 this.updater = network == previousNetwork ? previousUpdater : null;
                 throw e;
@@ -548,6 +617,15 @@ public class Model implements AutoCloseable {
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("compile: " + e.getMessage(), e);
         }
+        for (int o = 0; outputMetrics != null && o < outputs; o++) {
+            List<String> asked = outputMetrics.get(o).stream().filter(Metric::classifies).map(Metric::kerasName)
+                    .toList();
+            if (!asked.isEmpty() && !losses.classifies(o)) {
+                throw new IllegalArgumentException("compile: expected a loss that classifies for output '"
+                        + losses.name(o) + "' to report " + asked + ", received " + losses.loss(o).name()
+                        + " (its errors count no classes; mae, mse and root_mean_squared_error measure them)");
+            }
+        }
         List<String> classifying = metrics.stream().filter(m -> m.fromCounts() && m.classifies())
                 .map(Metric::kerasName).sorted().toList();
         if (!classifying.isEmpty() && java.util.stream.IntStream.range(0, outputs).noneMatch(losses::classified)) {
@@ -577,7 +655,8 @@ public class Model implements AutoCloseable {
         dev.osprey.engine.ModelLoss losses = outputLosses == null ? dev.osprey.engine.ModelLoss.of(graph, loss)
                 : dev.osprey.engine.ModelLoss.of(graph, outputLosses, lossWeights);
         // with errors alone (mae, mse), no output needs classification counts, which grow with its width squared
-        return losses.countingClasses(metrics.stream().anyMatch(m -> m.fromCounts() && m.classifies()));
+        return losses.countingClasses(metrics.stream().anyMatch(m -> m.fromCounts() && m.classifies()))
+                .withOutputMetrics(outputMetrics);
     }
 
     /**
@@ -2131,7 +2210,8 @@ public class Model implements AutoCloseable {
             copy.device(target == null ? device : target).seed(seed).classNames(classNames).preprocessing(preprocessing);
             try {
                 if (optimizer != null) {
-                    copy.compile(optimizer, loss, outputLosses, lossWeights, metrics.toArray(Metric[]::new));
+                    copy.compile(optimizer, loss, outputLosses, lossWeights, outputMetrics,
+                            metrics.toArray(Metric[]::new));
                 }
                 copy.build();
                 copy.setWeights(getWeights());
@@ -2280,7 +2360,26 @@ public class Model implements AutoCloseable {
         }
     }
 
-    /** The compiled metrics; empty before compile or when none were given. */
+    /**
+     * The metrics compiled by output ({@link #compile(Optimizer, Map, Map, Map)}), by output name in output order; null
+     * when the model was compiled with one list of metrics for all its outputs.
+     */
+    public Map<String, Set<Metric>> metricsByOutput() {
+        refuseWhileTraining("metricsByOutput");
+        synchronized (this) {
+            if (outputMetrics == null) {
+                return null;
+            }
+            List<String> names = dev.osprey.engine.ModelLoss.outputNames(graph);
+            Map<String, Set<Metric>> byName = new LinkedHashMap<>();
+            for (int o = 0; o < names.size(); o++) {
+                byName.put(names.get(o), outputMetrics.get(o));
+            }
+            return Collections.unmodifiableMap(byName);
+        }
+    }
+
+    /** The compiled metrics (of every output, with metrics by output); empty before compile or when none were given. */
     public Set<Metric> metrics() {
         refuseWhileTraining("metrics");
         synchronized (this) {

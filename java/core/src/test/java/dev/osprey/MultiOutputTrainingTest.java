@@ -447,6 +447,71 @@ class MultiOutputTrainingTest {
         }
     }
 
+    /**
+     * Metrics by output (Keras' {@code metrics={"kind": ["accuracy", "precision"], "box": ["mae"]}}): each output
+     * reports its own alone, with the figures the same metrics give compiled for every output; the list form is the
+     * same; a saved model and a copy keep them; a classification metric or accuracy asked of an error's output, and
+     * an unknown output, are refused, naming what was expected.
+     */
+    @Test
+    void metricsByOutputReportEachOutputsOwn(@TempDir Path dir) throws java.io.IOException {
+        Random r = new Random(29);
+        NDArray x = random(r, 40, FEATURES);
+        List<NDArray> labels = List.of(boxes(x), classes(x), flags(x));
+        Map<String, Loss> losses = Map.of("box", Loss.meanSquaredError(), "kind",
+                Loss.sparseCategoricalCrossentropy(), "flag", Loss.binaryCrossentropy());
+        Map<String, List<Metric>> byOutput = Map.of("kind", List.of(Metric.ACCURACY, Metric.PRECISION),
+                "box", List.of(Metric.MEAN_ABSOLUTE_ERROR));
+        try (Model m = threeHeads().device(Device.cpu()).seed(3)) {
+            m.compile(new Adam(0.01), losses, Map.of("box", 0.5), byOutput);
+            assertEquals(Map.of("box", java.util.Set.of(Metric.MEAN_ABSOLUTE_ERROR), "kind",
+                    java.util.Set.of(Metric.ACCURACY, Metric.PRECISION), "flag", java.util.Set.of()),
+                    m.metricsByOutput());
+            History h = m.fit(List.of(x), labels, FitOptions.defaults().epochs(2).batchSize(8).seed(1).verbose(false)
+                    .validationSplit(0.25));
+            assertTrue(h.history().keySet().containsAll(List.of("kind_accuracy", "box_mae", "kind_precision",
+                    "val_kind_accuracy", "val_box_mae", "val_kind_precision")), h.history().keySet().toString());
+            assertFalse(h.history().containsKey("flag_accuracy") || h.history().containsKey("kind_mae"),
+                    h.history().keySet().toString());
+            Map<String, Double> e = m.evaluate(List.of(x), labels, 16);
+            assertEquals(List.of("loss", "box_loss", "kind_loss", "flag_loss", "kind_accuracy", "box_mae",
+                    "kind_precision"), List.copyOf(e.keySet()));
+            Model all = m.copy(Device.cpu()); // the same weights, compiled with the metrics for every output
+            try (all) {
+                assertEquals(m.metricsByOutput(), all.metricsByOutput(), "a copy keeps them");
+                all.compile(new Adam(0.01), losses, Map.of("box", 0.5), Metric.ACCURACY, Metric.PRECISION,
+                        Metric.MEAN_ABSOLUTE_ERROR);
+                assertEquals(null, all.metricsByOutput());
+                Map<String, Double> every = all.evaluate(List.of(x), labels, 16);
+                e.forEach((k, v) -> assertEquals(every.get(k), v, 1e-9, k));
+                assertTrue(every.containsKey("flag_accuracy") && every.containsKey("kind_mae"), every.toString());
+                all.compile(new Adam(0.01), List.of(Loss.meanSquaredError(), Loss.sparseCategoricalCrossentropy(),
+                        Loss.binaryCrossentropy()), List.of(0.5, 1.0, 1.0), List.of(List.of(Metric.MEAN_ABSOLUTE_ERROR),
+                        List.of(Metric.ACCURACY, Metric.PRECISION), List.of()));
+                assertEquals(e, all.evaluate(List.of(x), labels, 16), "the list form");
+            }
+            Path file = dir.resolve("by-output.osprey");
+            m.save(file);
+            try (Model loaded = Model.load(file, Device.cpu())) {
+                assertEquals(m.metricsByOutput(), loaded.metricsByOutput());
+                assertEquals(e, loaded.evaluate(List.of(x), labels, 16));
+            }
+            String precision = assertThrows(IllegalArgumentException.class, () -> m.compile(new Adam(), losses, null,
+                    Map.of("box", List.of(Metric.PRECISION)))).getMessage();
+            assertTrue(precision.contains("expected a loss that classifies for output 'box' to report [precision], "
+                    + "received mean_squared_error"), precision);
+            String accuracy = assertThrows(IllegalArgumentException.class, () -> m.compile(new Adam(), losses, null,
+                    Map.of("box", List.of(Metric.ACCURACY)))).getMessage();
+            assertTrue(accuracy.contains("for output 'box' to report [accuracy]"), accuracy);
+            String unknown = assertThrows(IllegalArgumentException.class, () -> m.compile(new Adam(), losses, null,
+                    Map.of("boxes", List.of(Metric.MEAN_ABSOLUTE_ERROR)))).getMessage();
+            assertTrue(unknown.contains("by the outputs' names [box, kind, flag], received 'boxes'"), unknown);
+            assertEquals(Map.of("box", java.util.Set.of(Metric.MEAN_ABSOLUTE_ERROR), "kind",
+                    java.util.Set.of(Metric.ACCURACY, Metric.PRECISION), "flag", java.util.Set.of()),
+                    m.metricsByOutput(), "a refused compile keeps the model's metrics");
+        }
+    }
+
     /** The mean over classes with samples of each class's share of its samples predicted right. */
     private static double macroRecall(int[][] hits) {
         double sum = 0;

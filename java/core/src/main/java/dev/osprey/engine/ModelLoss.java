@@ -27,13 +27,16 @@ public final class ModelLoss {
     private final int[] widths;
     private final List<String> names;
     private final boolean countsClasses; // classification metrics are compiled: outputs classified keep full counts
+    private final List<Set<Metric>> outputMetrics; // per output, the metrics it reports; null: all it can
 
-    private ModelLoss(List<Loss> losses, double[] weights, int[] widths, List<String> names, boolean countsClasses) {
+    private ModelLoss(List<Loss> losses, double[] weights, int[] widths, List<String> names, boolean countsClasses,
+                      List<Set<Metric>> outputMetrics) {
         this.losses = List.copyOf(losses);
         this.weights = weights;
         this.widths = widths;
         this.names = List.copyOf(names);
         this.countsClasses = countsClasses;
+        this.outputMetrics = outputMetrics == null ? null : List.copyOf(outputMetrics);
     }
 
     /**
@@ -42,7 +45,25 @@ public final class ModelLoss {
      * {@link dev.osprey.metrics.ErrorSums} alone, whatever its width.
      */
     public ModelLoss countingClasses(boolean classes) {
-        return new ModelLoss(losses, weights, widths, names, classes);
+        return new ModelLoss(losses, weights, widths, names, classes, outputMetrics);
+    }
+
+    /**
+     * These losses for a model compiled with metrics by output (Keras' {@code metrics={"kind": [...]}}): output o
+     * reports perOutput.get(o) alone (accuracy and the counted metrics), one set per output in output order. Without
+     * it, every output reports every compiled metric it can.
+     */
+    public ModelLoss withOutputMetrics(List<Set<Metric>> perOutput) {
+        if (perOutput != null && perOutput.size() != losses.size()) {
+            throw new IllegalArgumentException("expected metrics for each of the " + losses.size() + " outputs, "
+                    + "received " + perOutput.size() + " sets");
+        }
+        return new ModelLoss(losses, weights, widths, names, countsClasses, perOutput);
+    }
+
+    /** Whether output o reports metric m: with metrics by output, when its set holds m; else always. */
+    private boolean reports(int o, Metric m) {
+        return outputMetrics == null || outputMetrics.get(o).contains(m);
     }
 
     /** The loss of a model of one output. */
@@ -94,7 +115,7 @@ public final class ModelLoss {
                 }
             }
         }
-        return new ModelLoss(losses, w, widths, names, true);
+        return new ModelLoss(losses, w, widths, names, true, null);
     }
 
     /**
@@ -260,11 +281,16 @@ public final class ModelLoss {
             return means[1];
         }
         for (int o = 0; o < losses.size(); o++) {
-            if (classifies(o)) {
+            if (showsAccuracy(o)) {
                 return means[2 * o + 1];
             }
         }
         return Double.NaN;
+    }
+
+    /** Whether output o of several shows its accuracy (when accuracy is compiled): its loss classifies, and it asks. */
+    private boolean showsAccuracy(int o) {
+        return classifies(o) && reports(o, Metric.ACCURACY);
     }
 
     /** The name of {@link #accuracy}'s figure in the logs: "accuracy", or the classifying output's ("kind_accuracy"). */
@@ -273,7 +299,7 @@ public final class ModelLoss {
             return "accuracy";
         }
         for (int o = 0; o < losses.size(); o++) {
-            if (classifies(o)) {
+            if (showsAccuracy(o)) {
                 return names.get(o) + "_accuracy";
             }
         }
@@ -299,7 +325,8 @@ public final class ModelLoss {
      * {@link #classified}), which end with its error sums; else it keeps its error sums alone.
      */
     public boolean countsClassesOf(int o) {
-        return countsClasses && classified(o);
+        return countsClasses && classified(o) && (outputMetrics == null
+                || outputMetrics.get(o).stream().anyMatch(m -> m.fromCounts() && m.classifies()));
     }
 
     /** Floats of output o's counts: ClassificationCounts.size of its width, or ErrorSums.SIZE (errors alone). */
@@ -325,14 +352,16 @@ public final class ModelLoss {
     public void putCounted(float[][] counts, List<Metric> metrics, String prefix, Map<String, Double> logs) {
         for (int o = 0; o < counts.length; o++) {
             String name = prefix + (losses.size() == 1 ? "" : names.get(o) + "_");
+            int output = o;
             if (countsClassesOf(o)) {
                 dev.osprey.metrics.ClassificationCounts c = new dev.osprey.metrics.ClassificationCounts(counts[o],
                         widths[o]);
-                metrics.forEach(m -> logs.put(name + m.kerasName(), c.value(m)));
+                metrics.stream().filter(m -> reports(output, m))
+                        .forEach(m -> logs.put(name + m.kerasName(), c.value(m)));
             } else {
                 dev.osprey.metrics.ErrorSums e = dev.osprey.metrics.ErrorSums.read(counts[o], 0);
                 int width = widths[o];
-                metrics.stream().filter(m -> !m.classifies())
+                metrics.stream().filter(m -> !m.classifies() && reports(output, m))
                         .forEach(m -> logs.put(name + m.kerasName(), e.value(m, width)));
             }
         }
@@ -356,7 +385,7 @@ public final class ModelLoss {
         }
         if (accuracy) {
             for (int o = 0; o < losses.size(); o++) {
-                if (classifies(o)) {
+                if (showsAccuracy(o)) {
                     logs.put(prefix + names.get(o) + "_accuracy", means[2 * o + 1]);
                 }
             }

@@ -122,7 +122,14 @@ public final class ModelFile {
                 compile.put("losses", each);
                 compile.put("loss_weights", model.lossWeights());
             }
-            compile.put("metrics", model.metrics().stream().map(Metric::kerasName).toList());
+            Map<String, java.util.Set<Metric>> byOutput = model.metricsByOutput();
+            if (byOutput == null) {
+                compile.put("metrics", model.metrics().stream().map(Metric::kerasName).toList());
+            } else { // Keras' metrics={"kind": [...], "box": [...]}, in output order
+                Map<String, Object> each = new LinkedHashMap<>();
+                byOutput.forEach((name, set) -> each.put(name, set.stream().map(Metric::kerasName).toList()));
+                compile.put("metrics", each);
+            }
             doc.put("compile", compile);
         }
         List<String> names = new ArrayList<>(model.weightPaths());
@@ -284,15 +291,22 @@ public final class ModelFile {
             List<String> names = version == 1 ? versionOneNames(model) : model.weightPaths();
             model.buildWith(SafeTensors.read(weightBytes, names, path));
             if (compile != null) {
-                Metric[] metrics = ((List<?>) compile.get("metrics")).stream().map(m -> Metric.of((String) m))
-                        .toArray(Metric[]::new);
                 dev.osprey.optim.Optimizer optimizer = optimizer((String) compile.get("optimizer"),
                         asMap(compile.get("optimizer_config"), "optimizer config"));
-                if (compile.containsKey("losses")) {
+                if (compile.get("metrics") instanceof Map<?, ?> byOutput && compile.containsKey("losses")) {
+                    List<List<Metric>> perOutput = new ArrayList<>(); // saved in output order
+                    for (Object each : byOutput.values()) {
+                        perOutput.add(metricNames(each));
+                    }
+                    model.compile(optimizer, savedLosses(compile.get("losses")),
+                            savedWeights(compile.get("loss_weights")), perOutput);
+                } else if (compile.containsKey("losses")) {
+                    Metric[] metrics = metricNames(compile.get("metrics")).toArray(Metric[]::new);
                     model.compile(optimizer, savedLosses(compile.get("losses")),
                             savedWeights(compile.get("loss_weights")), metrics);
                 } else {
-                    model.compile(optimizer, savedLoss(compile), metrics);
+                    model.compile(optimizer, savedLoss(compile), metricNames(compile.get("metrics"))
+                            .toArray(Metric[]::new));
                 }
             }
             if (compile != null && compile.get("optimizer_iterations") instanceof Number iterations) {
@@ -393,6 +407,14 @@ public final class ModelFile {
             losses.add(savedLoss(asMap(entry, "loss")));
         }
         return losses;
+    }
+
+    /** metrics, or one output's in metrics by output: a list of Keras' metric names. */
+    private static List<Metric> metricNames(Object saved) {
+        if (!(saved instanceof List<?> each) || !each.stream().allMatch(m -> m instanceof String)) {
+            throw new IllegalArgumentException("expected metrics to be a list of names, received " + saved);
+        }
+        return each.stream().map(m -> Metric.of((String) m)).toList();
     }
 
     /** loss_weights: a list of numbers, one per output. */
