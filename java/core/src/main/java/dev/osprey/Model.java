@@ -243,6 +243,8 @@ public class Model implements AutoCloseable {
      */
     public Model compile(Optimizer optimizer, Map<String, Loss> losses, Map<String, Double> lossWeights,
                          Map<String, List<Metric>> metrics) {
+        refuseWhileTraining("compile"); // before the lock, which another thread's fit holds
+        refuseInsideFit("compile", COMPILE_INSIDE_FIT);
         List<String> names;
         synchronized (this) {
             names = dev.osprey.engine.ModelLoss.outputNames(requireGraph("compile"));
@@ -274,15 +276,23 @@ public class Model implements AutoCloseable {
     }
 
     /**
-     * Keras' compile with a list of metrics per output, {@code compile(loss=[...], loss_weights=[...], metrics=[["accuracy"],
-     * ["mae"]])}, in the model's output order: as {@link #compile(Optimizer, Map, Map, Map)}.
+     * Keras' compile with a list of metrics per output, {@code compile(loss=[...], loss_weights=[...],
+     * metrics=[["accuracy"], ["mae"]])}, in the model's output order: as {@link #compile(Optimizer, Map, Map, Map)};
+     * lossWeights null weighs every output 1. (Pass {@code List.of()}, not a bare null, for no metrics: null would fit
+     * this form and the one of {@code Metric...} alike.)
      */
     public Model compile(Optimizer optimizer, List<Loss> losses, List<Double> lossWeights,
                          List<List<Metric>> metrics) {
-        if (losses == null || metrics == null || metrics.size() != losses.size()
-                || metrics.stream().anyMatch(java.util.Objects::isNull)) {
-            throw new IllegalArgumentException("compile: expected a list of metrics for each of the "
-                    + (losses == null ? "?" : losses.size()) + " outputs, received " + metrics);
+        if (losses == null || losses.isEmpty()) {
+            throw new IllegalArgumentException("compile: expected one loss per model output, received " + losses);
+        }
+        if (metrics == null || metrics.size() != losses.size() || metrics.stream().anyMatch(
+                each -> each == null || each.stream().anyMatch(java.util.Objects::isNull))) {
+            throw new IllegalArgumentException("compile: expected a list of metrics (none null) for each of the "
+                    + losses.size() + " outputs, received " + metrics);
+        }
+        if (lossWeights == null) {
+            lossWeights = java.util.Collections.nCopies(losses.size(), 1.0);
         }
         List<Set<Metric>> perOutput = new ArrayList<>();
         Set<Metric> union = EnumSet.noneOf(Metric.class);
@@ -1921,6 +1931,17 @@ public class Model implements AutoCloseable {
         refuseWhileTraining("inputs");
         synchronized (this) {
             return requireGraph("inputs").inputs();
+        }
+    }
+
+    /**
+     * Each output's name in the logs and in compile's losses, loss weights and metrics by name: its layer's name
+     * ("kind"), in output order.
+     */
+    public List<String> outputNames() {
+        refuseWhileTraining("outputNames");
+        synchronized (this) {
+            return dev.osprey.engine.ModelLoss.outputNames(requireGraph("outputNames"));
         }
     }
 

@@ -496,6 +496,28 @@ class MultiOutputTrainingTest {
                 assertEquals(m.metricsByOutput(), loaded.metricsByOutput());
                 assertEquals(e, loaded.evaluate(List.of(x), labels, 16));
             }
+            assertEquals(List.of("box", "kind", "flag"), m.outputNames());
+            String json;
+            byte[] weights;
+            try (java.util.zip.ZipFile zip = new java.util.zip.ZipFile(file.toFile())) {
+                json = new String(zip.getInputStream(zip.getEntry("model.json")).readAllBytes(),
+                        java.nio.charset.StandardCharsets.UTF_8);
+                weights = zip.getInputStream(zip.getEntry("weights.safetensors")).readAllBytes();
+            }
+            // readers from before metrics by output find every output's metrics where they always were
+            assertTrue(json.contains("\"metrics\":[\"accuracy\",\"precision\",\"mae\"]"), json);
+            Path hostile = dir.resolve("hostile.osprey");
+            try (java.util.zip.ZipOutputStream zip = new java.util.zip.ZipOutputStream(java.nio.file.Files
+                    .newOutputStream(hostile))) {
+                zip.putNextEntry(new java.util.zip.ZipEntry("model.json"));
+                zip.write(json.replace("\"metrics_by_output\":{\"box\"", "\"metrics_by_output\":{\"boxes\"")
+                        .getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                zip.putNextEntry(new java.util.zip.ZipEntry("weights.safetensors"));
+                zip.write(weights);
+            }
+            Exception refused = assertThrows(Exception.class, () -> Model.load(hostile, Device.cpu()).close());
+            assertTrue(String.valueOf(refused.getMessage()).contains("expected metrics_by_output to map the outputs' "
+                    + "names [box, kind, flag]"), String.valueOf(refused.getMessage()));
             String precision = assertThrows(IllegalArgumentException.class, () -> m.compile(new Adam(), losses, null,
                     Map.of("box", List.of(Metric.PRECISION)))).getMessage();
             assertTrue(precision.contains("expected a loss that classifies for output 'box' to report [precision], "

@@ -24,7 +24,7 @@ public interface Training {
 
     /**
      * Accuracy over the current epoch so far; for a model of several outputs, the first output's whose loss classifies
-     * (NaN when none does).
+     * and that reports accuracy (NaN when none does).
      */
     double accuracy();
 

@@ -274,7 +274,7 @@ public final class ModelLoss {
 
     /**
      * The accuracy of the statistics: the output's for one output; for several, the first output's whose loss
-     * classifies (NaN when none does).
+     * classifies and that reports accuracy (NaN when none does).
      */
     public double accuracy(double[] means) {
         if (losses.size() == 1) {
@@ -314,7 +314,7 @@ public final class ModelLoss {
     /**
      * Whether the metrics counted per class (precision, recall, AUC...; {@link Metric#classifies}) are reported for
      * output o: a model of one output's always; for several, those of outputs whose loss classifies. The errors (mae,
-     * mse) are reported for every output.
+     * mse) are reported for every output (with metrics by output, each output reports only those it asked for).
      */
     public boolean classified(int o) {
         return losses.size() == 1 || classifies(o);
@@ -347,7 +347,8 @@ public final class ModelLoss {
     /**
      * Each metric of each output from its counts, under Keras' names: "precision" for a model of one output,
      * "name_precision" per output for several (the classification metrics only for the outputs
-     * {@link #countsClassesOf}, the errors for all); prefixed (validation: "val_").
+     * {@link #countsClassesOf}, the errors for all; with metrics by output, each output's own alone); prefixed
+     * (validation: "val_").
      */
     public void putCounted(float[][] counts, List<Metric> metrics, String prefix, Map<String, Double> logs) {
         for (int o = 0; o < counts.length; o++) {
@@ -370,7 +371,7 @@ public final class ModelLoss {
     /**
      * Puts the statistics in the logs under Keras' names, each prefixed (fit's validation: "val_"): "loss" (the total),
      * and with accuracy "accuracy"; for several outputs also each output's "name_loss" and, with accuracy, each
-     * classifying output's "name_accuracy" (then there is no plain "accuracy", as in Keras).
+     * classifying output's "name_accuracy" that reports accuracy (then there is no plain "accuracy", as in Keras).
      */
     public void putLogs(double[] means, boolean accuracy, String prefix, Map<String, Double> logs) {
         logs.put(prefix + "loss", total(means));

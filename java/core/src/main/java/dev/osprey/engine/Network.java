@@ -435,7 +435,7 @@ public final class Network implements AutoCloseable {
             targetRows.write(b.labels(), b.count(), hostTargets);
             for (int first = 0; first < b.count(); first += rows) {
                 evaluateRows(b.x(), hostTargets, first, Math.min(rows, b.count() - first), parts,
-                        targetRows.width(), rowSize, loss, apply, countsTensor, n + first);
+                        targetRows.width(), rowSize, loss, apply, countsTensor, (long) n + first);
             }
             n += b.count();
         }

@@ -444,7 +444,7 @@ public final class Trainer implements Training {
         return loss.total(means());
     }
 
-    /** The accuracy so far this epoch; for several outputs, the first classifying output's (see ModelLoss). */
+    /** The accuracy so far this epoch; for several outputs, the first classifying output's that reports it. */
     @Override
     public double accuracy() {
         return loss.accuracy(means());

@@ -122,13 +122,12 @@ public final class ModelFile {
                 compile.put("losses", each);
                 compile.put("loss_weights", model.lossWeights());
             }
+            compile.put("metrics", model.metrics().stream().map(Metric::kerasName).toList());
             Map<String, java.util.Set<Metric>> byOutput = model.metricsByOutput();
-            if (byOutput == null) {
-                compile.put("metrics", model.metrics().stream().map(Metric::kerasName).toList());
-            } else { // Keras' metrics={"kind": [...], "box": [...]}, in output order
+            if (byOutput != null) { // Keras' metrics={"kind": [...], "box": [...]}; readers before it use "metrics"
                 Map<String, Object> each = new LinkedHashMap<>();
                 byOutput.forEach((name, set) -> each.put(name, set.stream().map(Metric::kerasName).toList()));
-                compile.put("metrics", each);
+                compile.put("metrics_by_output", each);
             }
             doc.put("compile", compile);
         }
@@ -293,13 +292,10 @@ public final class ModelFile {
             if (compile != null) {
                 dev.osprey.optim.Optimizer optimizer = optimizer((String) compile.get("optimizer"),
                         asMap(compile.get("optimizer_config"), "optimizer config"));
-                if (compile.get("metrics") instanceof Map<?, ?> byOutput && compile.containsKey("losses")) {
-                    List<List<Metric>> perOutput = new ArrayList<>(); // saved in output order
-                    for (Object each : byOutput.values()) {
-                        perOutput.add(metricNames(each));
-                    }
+                if (compile.containsKey("metrics_by_output") && compile.containsKey("losses")) {
                     model.compile(optimizer, savedLosses(compile.get("losses")),
-                            savedWeights(compile.get("loss_weights")), perOutput);
+                            savedWeights(compile.get("loss_weights")),
+                            metricsByOutput(compile.get("metrics_by_output"), model.outputNames()));
                 } else if (compile.containsKey("losses")) {
                     Metric[] metrics = metricNames(compile.get("metrics")).toArray(Metric[]::new);
                     model.compile(optimizer, savedLosses(compile.get("losses")),
@@ -409,7 +405,20 @@ public final class ModelFile {
         return losses;
     }
 
-    /** metrics, or one output's in metrics by output: a list of Keras' metric names. */
+    /** metrics_by_output: each output's metric names under its name (every name one of the model's outputs). */
+    private static List<List<Metric>> metricsByOutput(Object saved, List<String> outputs) {
+        if (!(saved instanceof Map<?, ?> byName) || !outputs.containsAll(byName.keySet())) {
+            throw new IllegalArgumentException("expected metrics_by_output to map the outputs' names " + outputs
+                    + " to lists of metric names, received " + saved);
+        }
+        List<List<Metric>> perOutput = new ArrayList<>();
+        for (String name : outputs) {
+            perOutput.add(byName.containsKey(name) ? metricNames(byName.get(name)) : List.of());
+        }
+        return perOutput;
+    }
+
+    /** metrics, or one output's in metrics_by_output: a list of Keras' metric names. */
     private static List<Metric> metricNames(Object saved) {
         if (!(saved instanceof List<?> each) || !each.stream().allMatch(m -> m instanceof String)) {
             throw new IllegalArgumentException("expected metrics to be a list of names, received " + saved);
