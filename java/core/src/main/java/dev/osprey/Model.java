@@ -206,33 +206,8 @@ public class Model implements AutoCloseable {
      */
     public Model compile(Optimizer optimizer, Map<String, Loss> losses, Map<String, Double> lossWeights,
                          Metric... metrics) {
-        refuseWhileTraining("compile"); // before the lock, which another thread's fit holds
-        refuseInsideFit("compile", COMPILE_INSIDE_FIT);
-        List<String> names;
-        synchronized (this) {
-            names = dev.osprey.engine.ModelLoss.outputNames(requireGraph("compile"));
-        }
-        Map<String, Double> weights = lossWeights == null ? Map.of() : lossWeights;
-        for (Map<String, ?> byName : List.of(losses == null ? Map.<String, Loss>of() : losses, weights)) {
-            for (String key : byName.keySet()) {
-                if (!names.contains(key)) {
-                    throw new IllegalArgumentException("compile: expected losses and loss weights by the outputs' "
-                            + "names " + names + ", received '" + key + "'");
-                }
-            }
-        }
-        List<Loss> ordered = new ArrayList<>();
-        List<Double> orderedWeights = new ArrayList<>();
-        for (String name : names) {
-            Loss l = losses == null ? null : losses.get(name);
-            if (l == null) {
-                throw new IllegalArgumentException("compile: expected a loss for each of the outputs " + names
-                        + ", received none for '" + name + "'");
-            }
-            ordered.add(l);
-            orderedWeights.add(weights.getOrDefault(name, 1.0));
-        }
-        return compile(optimizer, ordered, orderedWeights, metrics);
+        ByOutputName ordered = inOutputOrder(losses, lossWeights, null);
+        return compile(optimizer, ordered.losses(), ordered.weights(), metrics);
     }
 
     /**
@@ -243,19 +218,35 @@ public class Model implements AutoCloseable {
      */
     public Model compile(Optimizer optimizer, Map<String, Loss> losses, Map<String, Double> lossWeights,
                          Map<String, List<Metric>> metrics) {
+        ByOutputName ordered = inOutputOrder(losses, lossWeights, metrics == null ? Map.of() : metrics);
+        return compile(optimizer, ordered.losses(), ordered.weights(), ordered.metrics());
+    }
+
+    /** compile's settings by output name, put in output order. */
+    private record ByOutputName(List<Loss> losses, List<Double> weights, List<List<Metric>> metrics) {
+    }
+
+    /**
+     * Checks losses, loss weights and metrics (null: not given) by output name against the outputs' names (every
+     * output needs a loss; one without a weight weighs 1, one without metrics reports none) and puts them in output
+     * order. Refuses at once while another thread's fit holds the lock.
+     */
+    private ByOutputName inOutputOrder(Map<String, Loss> losses, Map<String, Double> lossWeights,
+                                       Map<String, List<Metric>> metrics) {
         refuseWhileTraining("compile"); // before the lock, which another thread's fit holds
         refuseInsideFit("compile", COMPILE_INSIDE_FIT);
         List<String> names;
         synchronized (this) {
             names = dev.osprey.engine.ModelLoss.outputNames(requireGraph("compile"));
         }
-        Map<String, List<Metric>> byName = metrics == null ? Map.of() : metrics;
         Map<String, Double> weights = lossWeights == null ? Map.of() : lossWeights;
+        Map<String, List<Metric>> byName = metrics == null ? Map.of() : metrics;
         for (Map<String, ?> given : List.of(losses == null ? Map.<String, Loss>of() : losses, weights, byName)) {
             for (String key : given.keySet()) {
                 if (!names.contains(key)) {
-                    throw new IllegalArgumentException("compile: expected losses, loss weights and metrics by the "
-                            + "outputs' names " + names + ", received '" + key + "'");
+                    throw new IllegalArgumentException("compile: expected losses" + (metrics == null ? " and loss "
+                            + "weights" : ", loss weights and metrics") + " by the outputs' names " + names
+                            + ", received '" + key + "'");
                 }
             }
         }
@@ -272,7 +263,7 @@ public class Model implements AutoCloseable {
             orderedWeights.add(weights.getOrDefault(name, 1.0));
             orderedMetrics.add(byName.getOrDefault(name, List.of()));
         }
-        return compile(optimizer, orderedLosses, orderedWeights, orderedMetrics);
+        return new ByOutputName(orderedLosses, orderedWeights, orderedMetrics);
     }
 
     /**
