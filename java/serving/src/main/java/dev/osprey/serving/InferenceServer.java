@@ -44,6 +44,8 @@ import org.slf4j.LoggerFactory;
 /**
  * HTTP inference over a {@link Predictor}, on Jetty's non-blocking server: POST /v1/predict (JSON, float32 bytes or
  * an image file, decoded with the model's own preprocessing; ?top_k=N), GET /health and GET /metrics (Prometheus).
+ * A model of several inputs takes JSON samples of its inputs by name ({"instances": [{"image": [...], "meta":
+ * [...]}]}); a model of several outputs answers each sample with its outputs' values by name.
  *
  * <p>What a hostile or unlucky client can cost is bounded: connections are parsed by selectors, so a slow client
  * holds a socket, not a thread; idle connections close after {@code idleTimeout}; at most {@code maxConnections}
@@ -88,7 +90,7 @@ public final class InferenceServer implements AutoCloseable {
 
     private InferenceServer(Builder b) throws IOException {
         this.predictor = b.predictor;
-        this.decoder = new RequestDecoder(predictor.inputShape(), predictor.preprocessing(),
+        this.decoder = new RequestDecoder(predictor.inputNames(), predictor.inputShapes(), predictor.preprocessing(),
                 predictor.acceptsNonFiniteInputs());
         this.maxBodyBytes = b.maxBodyBytes;
 
@@ -265,8 +267,22 @@ public final class InferenceServer implements AutoCloseable {
         body.put("status", closed ? "stopping" : "ok");
         body.put("input_shape", java.util.Arrays.stream(predictor.inputShape().dims()).boxed().toList());
         body.put("classes", predictor.classes());
+        body.put("inputs", tensors(predictor.inputNames(), predictor.inputShapes()));
+        body.put("outputs", tensors(predictor.outputNames(), predictor.outputShapes()));
         body.put("queue_depth", predictor.queueDepth());
         return body;
+    }
+
+    /** [{"name": ..., "shape": [...]}, ...] for the model's inputs or outputs. */
+    private static List<Object> tensors(List<String> names, List<dev.osprey.Shape> shapes) {
+        List<Object> out = new ArrayList<>();
+        for (int i = 0; i < names.size(); i++) {
+            Map<String, Object> one = new LinkedHashMap<>();
+            one.put("name", names.get(i));
+            one.put("shape", java.util.Arrays.stream(shapes.get(i).dims()).boxed().toList());
+            out.add(one);
+        }
+        return out;
     }
 
     private void predict(Exchange exchange) {
@@ -315,7 +331,7 @@ public final class InferenceServer implements AutoCloseable {
 
     /** Decodes, queues and answers when the predictions arrive (on the server's pool, not the predictor's thread). */
     private void answer(Exchange exchange, byte[] body, int topK) {
-        List<float[]> samples;
+        List<float[][]> samples;
         try {
             samples = decoder.decode(exchange.request.getHeaders().get(HttpHeader.CONTENT_TYPE), body);
         } catch (RequestDecoder.BadRequest e) {
@@ -327,10 +343,10 @@ public final class InferenceServer implements AutoCloseable {
                     + predictor.queueCapacity() + " at once: send them in smaller requests"));
             return;
         }
-        List<CompletableFuture<float[]>> results = new ArrayList<>();
+        List<CompletableFuture<float[][]>> results = new ArrayList<>();
         try {
-            for (float[] s : samples) {
-                results.add(predictor.submit(s));
+            for (float[][] s : samples) {
+                results.add(predictor.submitInputs(s));
             }
         } catch (QueueFullException e) {
             exchange.response.getHeaders().put(HttpHeader.RETRY_AFTER, "1");
@@ -418,11 +434,30 @@ public final class InferenceServer implements AutoCloseable {
         }
     }
 
-    private Map<String, Object> predictions(List<CompletableFuture<float[]>> results, int topK) {
+    /**
+     * A model of one output: each sample's class, top classes and probabilities. Several outputs: each output's values
+     * by its name.
+     */
+    private Map<String, Object> predictions(List<CompletableFuture<float[][]>> results, int topK) {
+        List<String> outputs = predictor.outputNames();
+        if (outputs.size() > 1) {
+            List<Object> out = new ArrayList<>();
+            for (CompletableFuture<float[][]> f : results) {
+                float[][] values = f.join();
+                Map<String, Object> one = new LinkedHashMap<>();
+                for (int o = 0; o < values.length; o++) {
+                    one.put(outputs.get(o), jsonNumbers(values[o]));
+                }
+                out.add(one);
+            }
+            Map<String, Object> body = new LinkedHashMap<>();
+            body.put("predictions", out);
+            return body;
+        }
         List<String> names = predictor.classNames();
         List<Object> out = new ArrayList<>();
-        for (CompletableFuture<float[]> f : results) {
-            float[] p = f.join();
+        for (CompletableFuture<float[][]> f : results) {
+            float[] p = f.join()[0];
             Map<String, Object> one = new LinkedHashMap<>();
             int best = IntStream.range(0, p.length).reduce((a, b) -> p[b] > p[a] ? b : a).orElse(0);
             one.put("class", best);
@@ -440,11 +475,7 @@ public final class InferenceServer implements AutoCloseable {
                 top.add(entry);
             });
             one.put("top", top);
-            List<Object> probabilities = new ArrayList<>();
-            for (float v : p) {
-                probabilities.add(jsonNumber(v));
-            }
-            one.put("probabilities", probabilities);
+            one.put("probabilities", jsonNumbers(p));
             out.add(one);
         }
         Map<String, Object> body = new LinkedHashMap<>();
@@ -455,6 +486,14 @@ public final class InferenceServer implements AutoCloseable {
     /** JSON has no NaN or infinity: those (possible only when non-finite inputs are allowed) are written as null. */
     private static Double jsonNumber(float v) {
         return Float.isFinite(v) ? (double) v : null;
+    }
+
+    private static List<Object> jsonNumbers(float[] values) {
+        List<Object> out = new ArrayList<>(values.length);
+        for (float v : values) {
+            out.add(jsonNumber(v));
+        }
+        return out;
     }
 
     private static int topK(String query) throws RequestDecoder.BadRequest {

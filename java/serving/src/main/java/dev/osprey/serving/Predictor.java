@@ -31,6 +31,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * model plan is made once and a request's result does not depend on what it was batched with. Answers are class
  * probabilities: a model that outputs logits ({@link Model#outputsLogits}, as most classifiers imported from PyTorch do)
  * has their softmax returned.
+ * A model of several inputs or outputs is served by name: {@link #predict(Map)} takes one sample's values for each
+ * input and answers each output's values (as they are: softmax is for a classifier's one output), batched alike.
  * {@link #close()} stops intake, finishes every accepted request, then frees the predictor's model.
  */
 public final class Predictor implements AutoCloseable {
@@ -40,27 +42,32 @@ public final class Predictor implements AutoCloseable {
     private final long maxDelayNanos;
     private final CountDownLatch started = new CountDownLatch(1);
     private Model model;          // created, used and closed by the worker thread only
-    private Shape inputShape;          // written by the worker before `started` opens
+    // written by the worker before `started` opens
+    private List<String> inputNames;
+    private List<Shape> inputShapes;
+    private int[] inputSizes;
+    private List<String> outputNames;
+    private List<Shape> outputShapes;
     private List<String> classNames;
     private dev.osprey.data.images.Preprocessing preprocessing;
     private int classes;
     /** The model outputs logits ({@link Model#outputsLogits}): answers are their softmax, as class probabilities. */
     private boolean softmaxLogits;
-    private int sampleSize;
-    private int[] sampleDims;
     private Throwable startFailure;
     private final BlockingQueue<Request> queue;
     /** The queue's capacity, kept apart: size() + remainingCapacity() is not one atomic read while others queue. */
     private final int queueCapacity;
     private final Thread worker;
-    private final Map<Integer, float[]> inputBuffers = new HashMap<>();
+    /** Per batch shape, a buffer for each input (the worker's only). */
+    private final Map<Integer, float[][]> inputBuffers = new HashMap<>();
     private final AtomicInteger maxQueueDepth = new AtomicInteger();
     private final List<java.util.function.IntConsumer> batchListeners = new java.util.concurrent.CopyOnWriteArrayList<>();
     private volatile boolean accepting = true;
     private volatile boolean running = true;
     private volatile Throwable workerFailure;
 
-    private record Request(float[] input, CompletableFuture<float[]> result) {
+    /** One sample: its values for each input in the model's order; answered with each output's values. */
+    private record Request(float[][] inputs, CompletableFuture<float[][]> result) {
     }
 
     private Predictor(Builder b) {
@@ -98,16 +105,18 @@ public final class Predictor implements AutoCloseable {
             // one plan per bucket, or two where the backend runs a bucket in slices (the slice and what remains);
             // plans are made only for sizes that run, so the room costs nothing where a model runs whole
             model.keepInferencePlans(2 * (Integer.numberOfTrailingZeros(Integer.highestOneBit(maxBatchSize)) + 2));
-            inputShape = model.inputShape();
+            inputNames = model.inputs().stream().map(dev.osprey.Input::name).toList();
+            inputShapes = model.inputs().stream().map(dev.osprey.SymbolicTensor::shape).toList();
+            inputSizes = inputShapes.stream().mapToInt(Shape::size).toArray();
+            outputNames = model.outputNames();
+            outputShapes = model.outputs().stream().map(dev.osprey.SymbolicTensor::shape).toList();
             classNames = model.classNames();
             preprocessing = model.preprocessing();
-            classes = model.outputShape().size();
+            classes = outputShapes.get(0).size();
             softmaxLogits = model.outputsLogits();
-            sampleSize = inputShape.size();
-            sampleDims = inputShape.dims();
             // Plan every batch shape before the first request, so no request pays for planning.
             for (int bucket = bucket(1); ; bucket = bucket(bucket + 1)) {
-                model.predict(NDArray.zeros(withBatch(bucket)), bucket);
+                predict(inputBuffers(bucket), bucket);
                 if (bucket == maxBatchSize) {
                     break;
                 }
@@ -207,9 +216,29 @@ public final class Predictor implements AutoCloseable {
         }
     }
 
-    /** The model's input shape for one sample, e.g. (28, 28, 1). */
+    /** The shape of one sample of the model's (first) input, e.g. (28, 28, 1). */
     public Shape inputShape() {
-        return inputShape;
+        return inputShapes.get(0);
+    }
+
+    /** The model's input names, in its order: the keys {@link #predict(Map)} takes. */
+    public List<String> inputNames() {
+        return inputNames;
+    }
+
+    /** The shape of one sample of each input, in the model's order. */
+    public List<Shape> inputShapes() {
+        return inputShapes;
+    }
+
+    /** The model's output names, in its order: the keys {@link #predict(Map)} answers with. */
+    public List<String> outputNames() {
+        return outputNames;
+    }
+
+    /** The shape of one sample of each output, in the model's order. */
+    public List<Shape> outputShapes() {
+        return outputShapes;
     }
 
     /** The class names saved with the model, in output order; empty when it has none. */
@@ -222,57 +251,136 @@ public final class Predictor implements AutoCloseable {
         return preprocessing;
     }
 
-    /** Number of output classes (the length of each result). */
+    /** Number of output classes: the length of each result (of the first output's, for a model of several). */
     public int classes() {
         return classes;
     }
 
-    /** Probabilities for one sample of the model's input size; waits for room in the queue if it is full. */
+    /**
+     * Probabilities for one sample of the model's input size; waits for room in the queue if it is full. For a model of
+     * one input and one output; others are served by {@link #predict(Map)}.
+     */
     public float[] predict(float[] sample) {
-        checkSample(sample);
-        return await(enqueue(sample, true));
+        requireOneInputAndOutput("predict(float[])");
+        float[][] inputs = {sample};
+        checkSample(inputs);
+        return await(enqueue(inputs, true))[0];
     }
 
-    /** Probabilities (N, classes) for a batch; its rows join whatever else is being batched. */
+    /** Probabilities (N, classes) for a batch; its rows join whatever else is being batched. One input and output. */
     public NDArray predict(NDArray batch) {
+        requireOneInputAndOutput("predict(NDArray)");
+        int sampleSize = inputSizes[0];
         if (batch.rowSize() != sampleSize) {
-            throw new IllegalArgumentException("Predictor: expected samples of shape " + inputShape
+            throw new IllegalArgumentException("Predictor: expected samples of shape " + inputShape()
                     + ", received a batch of shape " + batch.shapeString());
         }
-        List<CompletableFuture<float[]>> futures = new ArrayList<>();
+        List<CompletableFuture<float[][]>> futures = new ArrayList<>();
         for (int i = 0; i < batch.rows(); i++) {
             float[] row = new float[sampleSize];
             System.arraycopy(batch.data(), i * sampleSize, row, 0, sampleSize);
-            checkSample(row);
-            futures.add(enqueue(row, true));
+            float[][] inputs = {row};
+            checkSample(inputs);
+            futures.add(enqueue(inputs, true));
         }
         float[] out = new float[batch.rows() * classes];
         for (int i = 0; i < futures.size(); i++) {
-            System.arraycopy(await(futures.get(i)), 0, out, i * classes, classes);
+            System.arraycopy(await(futures.get(i))[0], 0, out, i * classes, classes);
         }
         return new NDArray(out, batch.rows(), classes);
     }
 
-    /** Queues one sample without waiting for room: a full queue is a {@link QueueFullException}. */
+    /** Queues one sample without waiting for room: a full queue is a {@link QueueFullException}. One input and output. */
     public CompletableFuture<float[]> submit(float[] sample) {
-        checkSample(sample);
-        return enqueue(sample, false);
+        requireOneInputAndOutput("submit(float[])");
+        float[][] inputs = {sample};
+        checkSample(inputs);
+        return enqueue(inputs, false).thenApply(outputs -> outputs[0]);
     }
 
-    /** Checked here, per sample, so that one bad sample fails its own request and not the batch it would join. */
-    private void checkSample(float[] sample) {
-        if (sample == null || sample.length != sampleSize) {
-            throw new IllegalArgumentException("Predictor: expected " + sampleSize + " values (one sample of shape "
-                    + inputShape + "), received " + (sample == null ? "null" : sample.length));
+    /**
+     * One sample of a model of any number of inputs and outputs: each input's values by its name ({@link #inputNames},
+     * every one of them, nothing else), answered with each output's values by its name, in the model's output order.
+     * Waits for room in the queue if it is full. A model of one output of logits is answered with their softmax, as
+     * {@link #predict(float[])}; several outputs are answered as they are.
+     */
+    public Map<String, float[]> predict(Map<String, float[]> sample) {
+        return named(await(enqueue(checkSample(inOrder(sample)), true)));
+    }
+
+    /** {@link #predict(Map)} without waiting for room: a full queue is a {@link QueueFullException}. */
+    public CompletableFuture<Map<String, float[]>> submit(Map<String, float[]> sample) {
+        return enqueue(checkSample(inOrder(sample)), false).thenApply(this::named);
+    }
+
+    /**
+     * For the server: one sample's values for each input, in the model's order, already checked by the caller's own
+     * rules (sizes; finite values unless accepted); answered with each output's values in order.
+     */
+    CompletableFuture<float[][]> submitInputs(float[][] inputs) {
+        return enqueue(checkSample(inputs), false);
+    }
+
+    private void requireOneInputAndOutput(String method) {
+        if (inputNames.size() != 1 || outputNames.size() != 1) {
+            throw new IllegalStateException("Predictor: " + method + " serves a model of one input and one output; this "
+                    + "one has " + inputNames.size() + " inputs " + inputNames + " and " + outputNames.size()
+                    + " outputs " + outputNames + ": use predict(Map<String, float[]>) with a value for each input");
         }
-        if (!acceptNonFinite) {
-            for (int i = 0; i < sample.length; i++) {
-                if (!Float.isFinite(sample[i])) {
-                    throw new IllegalArgumentException("Predictor: expected finite inputs, received " + sample[i]
-                            + " at index " + i);
+    }
+
+    /** The sample's arrays in the model's input order, or a clear error naming what is missing or unknown. */
+    private float[][] inOrder(Map<String, float[]> sample) {
+        java.util.Objects.requireNonNull(sample, "sample");
+        for (String name : sample.keySet()) {
+            if (!inputNames.contains(name)) {
+                throw new IllegalArgumentException("Predictor: expected values for the inputs " + inputNames
+                        + ", received an input named '" + name + "' this model lacks");
+            }
+        }
+        float[][] inputs = new float[inputNames.size()][];
+        for (int i = 0; i < inputs.length; i++) {
+            inputs[i] = sample.get(inputNames.get(i));
+            if (inputs[i] == null) {
+                throw new IllegalArgumentException("Predictor: expected values for the inputs " + inputNames
+                        + ", received none for '" + inputNames.get(i) + "' (shape " + inputShapes.get(i) + ")");
+            }
+        }
+        return inputs;
+    }
+
+    /** Each output's values by name, in the model's output order. */
+    private Map<String, float[]> named(float[][] outputs) {
+        Map<String, float[]> byName = new java.util.LinkedHashMap<>();
+        for (int o = 0; o < outputs.length; o++) {
+            byName.put(outputNames.get(o), outputs[o]);
+        }
+        return java.util.Collections.unmodifiableMap(byName);
+    }
+
+    /**
+     * Checked here, per sample, so that one bad sample fails its own request and not the batch it would join. Returns
+     * inputs.
+     */
+    private float[][] checkSample(float[][] inputs) {
+        for (int in = 0; in < inputs.length; in++) {
+            float[] sample = inputs[in];
+            String which = inputs.length == 1 ? "" : "input '" + inputNames.get(in) + "': ";
+            if (sample == null || sample.length != inputSizes[in]) {
+                throw new IllegalArgumentException("Predictor: " + which + "expected " + inputSizes[in]
+                        + " values (one sample of shape " + inputShapes.get(in) + "), received "
+                        + (sample == null ? "null" : sample.length));
+            }
+            if (!acceptNonFinite) {
+                for (int i = 0; i < sample.length; i++) {
+                    if (!Float.isFinite(sample[i])) {
+                        throw new IllegalArgumentException("Predictor: " + which + "expected finite inputs, received "
+                                + sample[i] + " at index " + i);
+                    }
                 }
             }
         }
+        return inputs;
     }
 
     /** Whether NaN and infinite inputs are accepted (see {@link Builder#acceptNonFiniteInputs}). */
@@ -280,7 +388,7 @@ public final class Predictor implements AutoCloseable {
         return acceptNonFinite;
     }
 
-    private CompletableFuture<float[]> enqueue(float[] sample, boolean wait) {
+    private CompletableFuture<float[][]> enqueue(float[][] sample, boolean wait) {
         if (!accepting) {
             throw new IllegalStateException("Predictor: closed, no new requests are accepted");
         }
@@ -303,7 +411,7 @@ public final class Predictor implements AutoCloseable {
         return r.result();
     }
 
-    private static float[] await(CompletableFuture<float[]> f) {
+    private static <T> T await(CompletableFuture<T> f) {
         try {
             return f.get();
         } catch (InterruptedException e) {
@@ -381,30 +489,59 @@ public final class Predictor implements AutoCloseable {
     private void run(List<Request> batch) {
         int n = batch.size();
         int bucket = bucket(n);
-        float[] input = inputBuffers.computeIfAbsent(bucket, b -> new float[b * sampleSize]);
+        float[][] inputs = inputBuffers(bucket);
         for (int i = 0; i < n; i++) {
-            System.arraycopy(batch.get(i).input(), 0, input, i * sampleSize, sampleSize);
+            for (int in = 0; in < inputs.length; in++) {
+                System.arraycopy(batch.get(i).inputs()[in], 0, inputs[in], i * inputSizes[in], inputSizes[in]);
+            }
         }
         // Rows n..bucket keep whatever they held: rows are computed independently and their results are dropped.
-        NDArray out;
+        List<NDArray> outputs;
         try {
-            out = model.predict(new NDArray(input, withBatch(bucket)), bucket);
+            outputs = predict(inputs, bucket);
         } catch (RuntimeException e) {
             batch.forEach(r -> r.result().completeExceptionally(e));
             return;
         }
-        int classes = out.rowSize();
         for (int i = 0; i < n; i++) {
-            float[] p = new float[classes];
-            System.arraycopy(out.data(), i * classes, p, 0, classes);
-            if (softmaxLogits) {
-                Model.softmaxRows(p, classes);
+            float[][] answer = new float[outputs.size()][];
+            for (int o = 0; o < answer.length; o++) {
+                NDArray out = outputs.get(o);
+                int width = out.rowSize();
+                answer[o] = new float[width];
+                System.arraycopy(out.data(), i * width, answer[o], 0, width);
             }
-            batch.get(i).result().complete(p);
+            if (softmaxLogits) {
+                Model.softmaxRows(answer[0], answer[0].length);
+            }
+            batch.get(i).result().complete(answer);
         }
         for (java.util.function.IntConsumer listener : batchListeners) {
             listener.accept(n);
         }
+    }
+
+    /** The worker's input buffers for a batch shape, made once. */
+    private float[][] inputBuffers(int bucket) {
+        return inputBuffers.computeIfAbsent(bucket, b -> {
+            float[][] buffers = new float[inputSizes.length][];
+            for (int in = 0; in < buffers.length; in++) {
+                buffers[in] = new float[b * inputSizes[in]];
+            }
+            return buffers;
+        });
+    }
+
+    /** Every output for a batch of this shape held in the input buffers. */
+    private List<NDArray> predict(float[][] inputs, int bucket) {
+        if (inputs.length == 1 && outputNames.size() == 1) {
+            return List.of(model.predict(new NDArray(inputs[0], withBatch(bucket, 0)), bucket));
+        }
+        List<NDArray> arrays = new ArrayList<>(inputs.length);
+        for (int in = 0; in < inputs.length; in++) {
+            arrays.add(new NDArray(inputs[in], withBatch(bucket, in)));
+        }
+        return model.predict(arrays, bucket);
     }
 
     /** The batch shape for n requests: the next power of two, at least 2, at most maxBatchSize. */
@@ -416,7 +553,8 @@ public final class Predictor implements AutoCloseable {
         return Math.min(b, maxBatchSize);
     }
 
-    private int[] withBatch(int batch) {
+    private int[] withBatch(int batch, int input) {
+        int[] sampleDims = inputShapes.get(input).dims();
         int[] s = new int[sampleDims.length + 1];
         s[0] = batch;
         System.arraycopy(sampleDims, 0, s, 1, sampleDims.length);

@@ -18,6 +18,9 @@ import java.util.Map;
  * nested any way, one sample each), raw little-endian float32 (application/octet-stream), or an image file
  * (image/png, image/jpeg, image/bmp) decoded exactly as the model's training data was (its saved preprocessing;
  * for models trained on arrays: grey or colour to match the channels, resized, scaled to [0, 1]).
+ * A sample may also be a JSON object of the model's inputs by name ({"image": [...], "meta": [...]}, as TensorFlow
+ * Serving's rows), which a model of several inputs requires: it takes JSON only.
+ * Each sample decodes to its values for every input, in the model's order.
  * Bad input is a {@link BadRequest} with a message.
  */
 final class RequestDecoder {
@@ -42,24 +45,39 @@ final class RequestDecoder {
 
     private static final String NON_FINITE_HINT = " (a server started with --allow-non-finite accepts them)";
 
-    private final Shape input;
-    private final int sampleSize;
+    private final List<String> names;
+    private final List<Shape> shapes;
+    private final Shape input; // the first input's shape
+    private final int sampleSize; // the first input's size
     private final Preprocessing preprocessing; // null when the model takes no images
     private final boolean allowNonFinite;
     private final ThreadLocal<ImageDecoder> decoders = ThreadLocal.withInitial(ImageDecoder::new);
 
+    /** For a model of one input, named "input". */
     RequestDecoder(Shape input, Preprocessing saved, boolean allowNonFinite) {
-        this.input = input;
+        this(List.of("input"), List.of(input), saved, allowNonFinite);
+    }
+
+    /** For a model of these inputs (names and sample shapes in the model's order). */
+    RequestDecoder(List<String> names, List<Shape> shapes, Preprocessing saved, boolean allowNonFinite) {
+        if (names.isEmpty() || names.size() != shapes.size()) {
+            throw new IllegalArgumentException("RequestDecoder: expected a shape for each of one or more inputs, received "
+                    + names.size() + " names and " + shapes.size() + " shapes");
+        }
+        this.names = List.copyOf(names);
+        this.shapes = List.copyOf(shapes);
+        this.input = shapes.get(0);
         this.allowNonFinite = allowNonFinite;
         this.sampleSize = input.size();
-        this.preprocessing = saved != null ? saved
+        this.preprocessing = shapes.size() > 1 ? null : saved != null ? saved
                 : input.rank() == 3 && (input.dim(2) == 1 || input.dim(2) == 3)
                 ? Preprocessing.scaled(input.dim(0), input.dim(1),
                         input.dim(2) == 3 ? Preprocessing.ColorMode.RGB : Preprocessing.ColorMode.GRAYSCALE)
                 : null;
     }
 
-    List<float[]> decode(String contentType, byte[] body) throws BadRequest {
+    /** Each sample's values for every input, in the model's input order. */
+    List<float[][]> decode(String contentType, byte[] body) throws BadRequest {
         if (body.length == 0) {
             throw new BadRequest("expected a request body (JSON, float32 bytes or an image), received an empty one");
         }
@@ -67,17 +85,21 @@ final class RequestDecoder {
         if (type.equals("application/json")) {
             return json(body);
         }
+        if (names.size() > 1) {
+            throw new BadRequest(415, "this model takes " + names.size() + " inputs " + names + ": expected Content-Type "
+                    + "application/json with each sample an object of them by name, received '" + contentType + "'");
+        }
         if (type.equals("application/octet-stream")) {
             return float32(body);
         }
         if (type.startsWith("image/")) {
-            return List.of(image(body));
+            return List.<float[][]>of(new float[][] {image(body)});
         }
         throw new BadRequest(415, "expected Content-Type application/json, application/octet-stream or image/*, received '"
                 + (contentType == null ? "" : contentType) + "'");
     }
 
-    private List<float[]> json(byte[] body) throws BadRequest {
+    private List<float[][]> json(byte[] body) throws BadRequest {
         Object doc;
         try {
             doc = Json.parse(body, 0, body.length, allowNonFinite);
@@ -98,16 +120,53 @@ final class RequestDecoder {
         if (samples.isEmpty()) {
             throw new BadRequest("expected at least one sample, received none");
         }
-        List<float[]> out = new ArrayList<>();
+        List<float[][]> out = new ArrayList<>();
         for (int i = 0; i < samples.size(); i++) {
-            float[] values = new float[sampleSize];
-            int n = flatten(samples.get(i), values, 0, i);
-            if (n != sampleSize) {
-                throw new BadRequest("sample " + i + ": expected " + sampleSize + " numbers (shape " + input + "), received " + n);
-            }
-            out.add(values);
+            Object sample = samples.get(i);
+            out.add(sample instanceof Map<?, ?> inputs ? byName(inputs, i) : new float[][] {unnamed(sample, i)});
         }
         return out;
+    }
+
+    /** A sample given as numbers: the values of a model of one input. */
+    private float[] unnamed(Object sample, int i) throws BadRequest {
+        if (names.size() > 1) {
+            throw new BadRequest("sample " + i + ": this model takes " + names.size() + " inputs " + names
+                    + ": expected an object of them by name, received " + (sample instanceof List ? "a list" : "'" + sample + "'"));
+        }
+        return values(sample, 0, i);
+    }
+
+    /** A sample given as an object of the inputs by name: every input, nothing else. */
+    private float[][] byName(Map<?, ?> sample, int i) throws BadRequest {
+        for (Object key : sample.keySet()) {
+            if (!names.contains(key)) {
+                throw new BadRequest("sample " + i + ": expected the inputs " + names + ", received an input named '"
+                        + key + "' this model lacks");
+            }
+        }
+        float[][] inputs = new float[names.size()][];
+        for (int in = 0; in < inputs.length; in++) {
+            Object values = sample.get(names.get(in));
+            if (values == null) {
+                throw new BadRequest("sample " + i + ": expected the inputs " + names + ", received none for '"
+                        + names.get(in) + "' (shape " + shapes.get(in) + ")");
+            }
+            inputs[in] = values(values, in, i);
+        }
+        return inputs;
+    }
+
+    /** One input's values for a sample, flattened from numbers nested any way. */
+    private float[] values(Object node, int in, int i) throws BadRequest {
+        int size = shapes.get(in).size();
+        float[] values = new float[size];
+        int n = flatten(node, values, 0, i);
+        if (n != size) {
+            throw new BadRequest("sample " + i + ": expected " + size + " numbers " + (names.size() > 1 ? "for input '"
+                    + names.get(in) + "' " : "") + "(shape " + shapes.get(in) + "), received " + n);
+        }
+        return values;
     }
 
     private int flatten(Object node, float[] into, int at, int sample) throws BadRequest {
@@ -133,14 +192,14 @@ final class RequestDecoder {
         throw new BadRequest("sample " + sample + ": expected numbers, received " + (node == null ? "null" : "'" + node + "'"));
     }
 
-    private List<float[]> float32(byte[] body) throws BadRequest {
+    private List<float[][]> float32(byte[] body) throws BadRequest {
         int bytesPerSample = sampleSize * Float.BYTES;
         if (body.length % bytesPerSample != 0) {
             throw new BadRequest("expected float32 data in whole samples of " + bytesPerSample + " bytes (shape " + input
                     + "), received " + body.length + " bytes");
         }
         ByteBuffer b = ByteBuffer.wrap(body).order(ByteOrder.LITTLE_ENDIAN);
-        List<float[]> out = new ArrayList<>();
+        List<float[][]> out = new ArrayList<>();
         for (int s = 0; s < body.length / bytesPerSample; s++) {
             float[] values = new float[sampleSize];
             b.asFloatBuffer().position(s * sampleSize).get(values);
@@ -152,7 +211,7 @@ final class RequestDecoder {
                     }
                 }
             }
-            out.add(values);
+            out.add(new float[][] {values});
         }
         return out;
     }

@@ -29,11 +29,12 @@ class NonFiniteJsonTest {
     @Test
     void acceptedByAServerThatAllowsThem() throws Exception {
         RequestDecoder lenient = new RequestDecoder(Shape.of(2, 2, 1), null, true);
-        List<float[]> samples = lenient.decode("application/json", BODY);
+        List<float[][]> samples = lenient.decode("application/json", BODY);
         assertEquals(1, samples.size());
-        assertEquals(1f, samples.get(0)[0]);
-        assertTrue(Float.isNaN(samples.get(0)[1]));
-        assertEquals(Float.NEGATIVE_INFINITY, samples.get(0)[2]);
-        assertEquals(2f, samples.get(0)[3]);
+        float[] values = samples.get(0)[0];
+        assertEquals(1f, values[0]);
+        assertTrue(Float.isNaN(values[1]));
+        assertEquals(Float.NEGATIVE_INFINITY, values[2]);
+        assertEquals(2f, values[3]);
     }
 }
