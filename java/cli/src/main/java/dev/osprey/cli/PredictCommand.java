@@ -22,7 +22,8 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 @Command(name = "predict", mixinStandardHelpOptions = true,
-        description = "Top-k classes for each image of an IDX file, an image file, or a folder of images, batched.")
+        description = "Top-k classes for each image of an IDX file, an image file, or a folder of images, batched. "
+                + "A model of several outputs shows each output: top-k where it is a distribution, else its values.")
 final class PredictCommand implements Callable<Integer> {
     @Parameters(index = "0", description = "Model file written by train.")
     Path modelFile;
@@ -69,9 +70,22 @@ final class PredictCommand implements Callable<Integer> {
         dev.osprey.Precision inferIn = dev.osprey.Precision.parse(precision);
         try (Model model = Model.load(modelFile, Device.parse(device))) {
             model.inferencePrecision(inferIn);
+            List<dev.osprey.Input> inputs = model.inputs();
+            if (inputs.size() != 1) {
+                throw new IllegalArgumentException("osprey predict feeds images to a model of one input; this one has "
+                        + inputs.size() + " " + inputs.stream().map(dev.osprey.Input::name).toList() + ": serve it "
+                        + "(osprey serve) and send JSON samples of its inputs by name, or use Predictor.predict(Map)");
+            }
             List<String> labels = new ArrayList<>();
             NDArray x = imageFiles(images) ? decodeImages(model, labels) : idx(images);
             int n = limit > 0 ? Math.min(limit, x.rows()) : x.rows();
+            List<String> outputNames = model.outputNames();
+            if (outputNames.size() > 1) {
+                printEachOutput(model.predict(List.of(x.slice(0, n)), batchSize), outputNames, model.classNames(),
+                        labels, n);
+                footnotes(labels, x, n);
+                return 0;
+            }
             NDArray p = model.predict(x.slice(0, n), batchSize);
             int classes = p.rowSize();
             if (model.outputsLogits()) { // an imported classifier, say: show probabilities, as the header says
@@ -92,16 +106,55 @@ final class PredictCommand implements Callable<Integer> {
                                 c < names.size() ? names.get(c) : "class " + c, p.data()[row * classes + c])));
                 System.out.println(line);
             }
-            int total = labels.isEmpty() ? x.rows() : found - skipped.size(); // images read or left unread
-            if (limit > 0 && n < total) {
-                System.err.printf(Locale.ROOT, "(%,d of %,d images shown; --limit 0 shows all)%n", n, total);
-            }
-            if (!skipped.isEmpty()) {
-                System.err.println("Skipped " + skipped.size() + " unreadable file(s):");
-                skipped.forEach(f -> System.err.println("  " + f));
-            }
+            footnotes(labels, x, n);
         }
         return 0;
+    }
+
+    /** How many images were shown of how many, and the files skipped. */
+    private void footnotes(List<String> labels, NDArray x, int n) {
+        int total = labels.isEmpty() ? x.rows() : found - skipped.size(); // images read or left unread
+        if (limit > 0 && n < total) {
+            System.err.printf(Locale.ROOT, "(%,d of %,d images shown; --limit 0 shows all)%n", n, total);
+        }
+        if (!skipped.isEmpty()) {
+            System.err.println("Skipped " + skipped.size() + " unreadable file(s):");
+            skipped.forEach(f -> System.err.println("  " + f));
+        }
+    }
+
+    /** Most values of an output that is not a distribution shown on an image's line. */
+    static final int VALUES_SHOWN = 8;
+
+    /**
+     * A line per image, each output by name: its top-k where the image's row is a distribution (class names where
+     * the model's are as many), else its first values as they are.
+     */
+    private void printEachOutput(List<NDArray> outputs, List<String> outputNames, List<String> classNames,
+                                 List<String> labels, int n) {
+        for (int i = 0; i < n; i++) {
+            StringBuilder line = new StringBuilder(labels.isEmpty() ? String.format(Locale.ROOT, "%6d:", i)
+                    : labels.get(i) + ":");
+            for (int o = 0; o < outputs.size(); o++) {
+                int width = outputs.get(o).rowSize();
+                float[] row = java.util.Arrays.copyOfRange(outputs.get(o).data(), i * width, (i + 1) * width);
+                line.append("  ").append(outputNames.get(o)).append(':');
+                if (width >= 2 && probabilities(row, width)) {
+                    List<String> names = classNames.size() == width ? classNames : List.of();
+                    IntStream.range(0, width).boxed().sorted(Comparator.comparingDouble(c -> -row[c]))
+                            .limit(Math.min(topK, width))
+                            .forEach(c -> line.append(String.format(Locale.ROOT, " %s %.3f",
+                                    c < names.size() ? names.get(c) : "class " + c, row[c])));
+                } else {
+                    line.append(" [");
+                    for (int k = 0; k < Math.min(width, VALUES_SHOWN); k++) {
+                        line.append(k == 0 ? "" : ", ").append(String.format(Locale.ROOT, "%.4g", row[k]));
+                    }
+                    line.append(width > VALUES_SHOWN ? ", ... " + width + " values]" : "]");
+                }
+            }
+            System.out.println(line);
+        }
     }
 
     /** Whether the first row of width values is a distribution: each in [0, 1], summing to 1 (to 1e-3). */

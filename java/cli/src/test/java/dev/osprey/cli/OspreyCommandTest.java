@@ -583,6 +583,48 @@ class OspreyCommandTest {
         }
     }
 
+    /**
+     * A model of one image input and two outputs (10 class probabilities and a 2-value box): predict shows each output
+     * on the image's line, the classes as top-k with their names and the box as values. A model of two inputs is
+     * refused with a message that says how to serve it instead.
+     */
+    @Test
+    void predictShowsEachOutputOfAModelOfSeveral() throws Exception {
+        Path model = dir.resolve("two-heads.osprey");
+        dev.osprey.Input image = dev.osprey.Input.shape(28, 28, 1).name("image");
+        dev.osprey.SymbolicTensor flat = new dev.osprey.layers.Flatten().apply(image);
+        try (dev.osprey.Model m = new dev.osprey.Model(List.of(image), List.of(
+                new dev.osprey.layers.Dense(10, dev.osprey.Activation.SOFTMAX).name("kind").apply(flat),
+                new dev.osprey.layers.Dense(2).name("box").apply(flat)))) {
+            m.seed(3).classNames(dev.osprey.data.Datasets.FASHION_MNIST_CLASSES).save(model);
+        }
+        Path images = dir.resolve("images.gz");
+        try (InputStream in = getClass().getResourceAsStream("/dev/osprey/data/fashion-mnist-sample/t10k-images-idx3-ubyte.gz")) {
+            Files.copy(in, images);
+        }
+        Run predict = run("predict", model.toString(), images.toString(), "--top-k", "2", "--limit", "3");
+        assertEquals(0, predict.exitCode(), predict.err());
+        String[] lines = predict.out().split("\\R");
+        assertEquals(3, lines.length, predict.out());
+        String names = String.join("|", dev.osprey.data.Datasets.FASHION_MNIST_CLASSES);
+        for (int i = 0; i < 3; i++) {
+            assertTrue(lines[i].matches(" +" + i + ":  kind: (" + names + ") 0\\.\\d{3} (" + names + ") 0\\.\\d{3}  "
+                    + "box: \\[-?[0-9.e+-]+, -?[0-9.e+-]+\\]"), lines[i]);
+        }
+
+        Path twoInputs = dir.resolve("two-inputs.osprey");
+        dev.osprey.Input a = dev.osprey.Input.shape(28, 28, 1).name("pixels");
+        dev.osprey.Input b = dev.osprey.Input.shape(3).name("meta");
+        try (dev.osprey.Model m = new dev.osprey.Model(List.of(a, b), List.of(new dev.osprey.layers.Dense(2).apply(
+                new dev.osprey.layers.Concatenate().apply(new dev.osprey.layers.Flatten().apply(a), b))))) {
+            m.seed(3).save(twoInputs);
+        }
+        Run refused = run("predict", twoInputs.toString(), images.toString());
+        assertEquals(1, refused.exitCode());
+        assertTrue(refused.err().contains("osprey predict feeds images to a model of one input; this one has 2 "
+                + "[pixels, meta]: serve it (osprey serve)"), refused.err());
+    }
+
     @Test
     void summaryWithoutAFileShowsTheTutorialModel() {
         Run summary = run("summary");
