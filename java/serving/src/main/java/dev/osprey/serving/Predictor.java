@@ -108,7 +108,7 @@ public final class Predictor implements AutoCloseable {
             inputNames = model.inputs().stream().map(dev.osprey.Input::name).toList();
             inputShapes = model.inputs().stream().map(dev.osprey.SymbolicTensor::shape).toList();
             inputSizes = inputShapes.stream().mapToInt(Shape::size).toArray();
-            outputNames = model.outputNames();
+            outputNames = List.copyOf(model.outputNames());
             outputShapes = model.outputs().stream().map(dev.osprey.SymbolicTensor::shape).toList();
             classNames = model.classNames();
             preprocessing = model.preprocessing();
@@ -116,7 +116,11 @@ public final class Predictor implements AutoCloseable {
             softmaxLogits = model.outputsLogits();
             // Plan every batch shape before the first request, so no request pays for planning.
             for (int bucket = bucket(1); ; bucket = bucket(bucket + 1)) {
-                predict(inputBuffers(bucket), bucket);
+                float[][] zeros = new float[inputSizes.length][];
+                for (int in = 0; in < zeros.length; in++) {
+                    zeros[in] = new float[bucket * inputSizes[in]];
+                }
+                predict(zeros, bucket); // the buffers for requests are made when a batch of this shape first runs
                 if (bucket == maxBatchSize) {
                     break;
                 }
@@ -290,12 +294,15 @@ public final class Predictor implements AutoCloseable {
         return new NDArray(out, batch.rows(), classes);
     }
 
-    /** Queues one sample without waiting for room: a full queue is a {@link QueueFullException}. One input and output. */
+    /**
+     * Queues one sample without waiting for room: a full queue is a {@link QueueFullException}. For a model of one
+     * input and one output.
+     */
     public CompletableFuture<float[]> submit(float[] sample) {
         requireOneInputAndOutput("submit(float[])");
-        float[][] inputs = {sample};
+        float[][] inputs = {sample == null ? null : sample.clone()}; // reusing the array can't change a queued sample
         checkSample(inputs);
-        return enqueue(inputs, false).thenApply(outputs -> outputs[0]);
+        return answerWith(enqueue(inputs, false), outputs -> outputs[0]);
     }
 
     /**
@@ -310,12 +317,33 @@ public final class Predictor implements AutoCloseable {
 
     /** {@link #predict(Map)} without waiting for room: a full queue is a {@link QueueFullException}. */
     public CompletableFuture<Map<String, float[]>> submit(Map<String, float[]> sample) {
-        return enqueue(checkSample(inOrder(sample)), false).thenApply(this::named);
+        float[][] inputs = inOrder(sample);
+        for (int in = 0; in < inputs.length; in++) {
+            inputs[in] = inputs[in].clone(); // a caller reusing its arrays can't change a queued sample
+        }
+        return answerWith(enqueue(checkSample(inputs), false), this::named);
     }
 
     /**
-     * For the server: one sample's values for each input, in the model's order, already checked by the caller's own
-     * rules (sizes; finite values unless accepted); answered with each output's values in order.
+     * A future of the worker's answer made into what the caller asked for; a failure reaches the caller's callbacks
+     * as it was raised (thenApply would wrap it in a CompletionException).
+     */
+    private static <T> CompletableFuture<T> answerWith(CompletableFuture<float[][]> answer,
+                                                       java.util.function.Function<float[][], T> shape) {
+        CompletableFuture<T> out = new CompletableFuture<>();
+        answer.whenComplete((outputs, failure) -> {
+            if (failure != null) {
+                out.completeExceptionally(failure);
+            } else {
+                out.complete(shape.apply(outputs));
+            }
+        });
+        return out;
+    }
+
+    /**
+     * For the server: one sample's values for each input, in the model's order (checked here as any sample is), queued
+     * without waiting for room; answered with each output's values in order.
      */
     CompletableFuture<float[][]> submitInputs(float[][] inputs) {
         return enqueue(checkSample(inputs), false);
@@ -323,8 +351,8 @@ public final class Predictor implements AutoCloseable {
 
     private void requireOneInputAndOutput(String method) {
         if (inputNames.size() != 1 || outputNames.size() != 1) {
-            throw new IllegalStateException("Predictor: " + method + " serves a model of one input and one output; this "
-                    + "one has " + inputNames.size() + " inputs " + inputNames + " and " + outputNames.size()
+            throw new UnsupportedOperationException("Predictor: " + method + " serves a model of one input and one "
+                    + "output; this one has " + inputNames.size() + " inputs " + inputNames + " and " + outputNames.size()
                     + " outputs " + outputNames + ": use predict(Map<String, float[]>) with a value for each input");
         }
     }
@@ -363,6 +391,10 @@ public final class Predictor implements AutoCloseable {
      * inputs.
      */
     private float[][] checkSample(float[][] inputs) {
+        if (inputs.length != inputSizes.length) { // the worker copies one array per input: never fewer
+            throw new IllegalArgumentException("Predictor: expected values for " + inputSizes.length + " inputs "
+                    + inputNames + ", received " + inputs.length);
+        }
         for (int in = 0; in < inputs.length; in++) {
             float[] sample = inputs[in];
             String which = inputs.length == 1 ? "" : "input '" + inputNames.get(in) + "': ";

@@ -61,8 +61,8 @@ final class RequestDecoder {
     /** For a model of these inputs (names and sample shapes in the model's order). */
     RequestDecoder(List<String> names, List<Shape> shapes, Preprocessing saved, boolean allowNonFinite) {
         if (names.isEmpty() || names.size() != shapes.size()) {
-            throw new IllegalArgumentException("RequestDecoder: expected a shape for each of one or more inputs, received "
-                    + names.size() + " names and " + shapes.size() + " shapes");
+            throw new IllegalArgumentException("RequestDecoder: expected a shape for each of one or more inputs, "
+                    + "received " + names.size() + " names and " + shapes.size() + " shapes");
         }
         this.names = List.copyOf(names);
         this.shapes = List.copyOf(shapes);
@@ -86,8 +86,9 @@ final class RequestDecoder {
             return json(body);
         }
         if (names.size() > 1) {
-            throw new BadRequest(415, "this model takes " + names.size() + " inputs " + names + ": expected Content-Type "
-                    + "application/json with each sample an object of them by name, received '" + contentType + "'");
+            throw new BadRequest(415, "this model takes " + names.size() + " inputs " + names
+                    + ": expected Content-Type application/json with each sample an object of them by name, received '"
+                    + (contentType == null ? "" : shortened(contentType)) + "'");
         }
         if (type.equals("application/octet-stream")) {
             return float32(body);
@@ -96,7 +97,7 @@ final class RequestDecoder {
             return List.<float[][]>of(new float[][] {image(body)});
         }
         throw new BadRequest(415, "expected Content-Type application/json, application/octet-stream or image/*, received '"
-                + (contentType == null ? "" : contentType) + "'");
+                + (contentType == null ? "" : shortened(contentType)) + "'");
     }
 
     private List<float[][]> json(byte[] body) throws BadRequest {
@@ -132,7 +133,8 @@ final class RequestDecoder {
     private float[] unnamed(Object sample, int i) throws BadRequest {
         if (names.size() > 1) {
             throw new BadRequest("sample " + i + ": this model takes " + names.size() + " inputs " + names
-                    + ": expected an object of them by name, received " + (sample instanceof List ? "a list" : "'" + sample + "'"));
+                    + ": expected an object of them by name, received " + (sample instanceof List ? "a list"
+                    : sample == null ? "null" : "'" + shortened(sample) + "'"));
         }
         return values(sample, 0, i);
     }
@@ -142,15 +144,16 @@ final class RequestDecoder {
         for (Object key : sample.keySet()) {
             if (!names.contains(key)) {
                 throw new BadRequest("sample " + i + ": expected the inputs " + names + ", received an input named '"
-                        + key + "' this model lacks");
+                        + shortened(key) + "' this model lacks");
             }
         }
         float[][] inputs = new float[names.size()][];
         for (int in = 0; in < inputs.length; in++) {
             Object values = sample.get(names.get(in));
             if (values == null) {
-                throw new BadRequest("sample " + i + ": expected the inputs " + names + ", received none for '"
-                        + names.get(in) + "' (shape " + shapes.get(in) + ")");
+                throw new BadRequest("sample " + i + ": expected the inputs " + names + ", received "
+                        + (sample.containsKey(names.get(in)) ? "null" : "none") + " for '" + names.get(in) + "' (shape "
+                        + shapes.get(in) + ")");
             }
             inputs[in] = values(values, in, i);
         }
@@ -161,7 +164,8 @@ final class RequestDecoder {
     private float[] values(Object node, int in, int i) throws BadRequest {
         int size = shapes.get(in).size();
         float[] values = new float[size];
-        int n = flatten(node, values, 0, i);
+        String sample = names.size() > 1 ? i + " (input '" + names.get(in) + "')" : String.valueOf(i);
+        int n = flatten(node, values, 0, sample);
         if (n != size) {
             throw new BadRequest("sample " + i + ": expected " + size + " numbers " + (names.size() > 1 ? "for input '"
                     + names.get(in) + "' " : "") + "(shape " + shapes.get(in) + "), received " + n);
@@ -169,7 +173,8 @@ final class RequestDecoder {
         return values;
     }
 
-    private int flatten(Object node, float[] into, int at, int sample) throws BadRequest {
+    /** Flattens numbers nested any way into into from at; sample names the sample (and input) in errors. */
+    private int flatten(Object node, float[] into, int at, String sample) throws BadRequest {
         if (node instanceof Number number) {
             double v = number.doubleValue();
             float f = (float) v; // 1e39 is a finite double but an infinite float32
@@ -189,7 +194,14 @@ final class RequestDecoder {
             }
             return n;
         }
-        throw new BadRequest("sample " + sample + ": expected numbers, received " + (node == null ? "null" : "'" + node + "'"));
+        throw new BadRequest("sample " + sample + ": expected numbers, received "
+                + (node == null ? "null" : "'" + shortened(node) + "'"));
+    }
+
+    /** What a client sent, echoed in an error: at most 100 characters of it. */
+    private static String shortened(Object sent) {
+        String text = String.valueOf(sent);
+        return text.length() <= 100 ? text : text.substring(0, 100) + "... (" + text.length() + " characters)";
     }
 
     private List<float[][]> float32(byte[] body) throws BadRequest {

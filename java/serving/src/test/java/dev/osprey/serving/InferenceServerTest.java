@@ -102,6 +102,14 @@ class InferenceServerTest {
             assertArrayEquals(expected0, probabilities(json.body(), 0), 0f);
             assertArrayEquals(expected1, probabilities(json.body(), 1), 0f);
             assertTrue(json.body().contains("\"label\":"), json.body());
+            List<Object> values = new ArrayList<>();
+            for (float v : sample(1)) {
+                values.add((double) v);
+            }
+            HttpResponse<String> byName = post(s, "application/json", Json.write(Map.of("instances",
+                    List.of(Map.of(p.inputNames().get(0), values)))).getBytes());
+            assertEquals(200, byName.statusCode(), byName.body());
+            assertArrayEquals(expected1, probabilities(byName.body(), 0), 0f, "a sample of the one input by its name");
 
             ByteBuffer raw = ByteBuffer.allocate(784 * 4).order(ByteOrder.LITTLE_ENDIAN);
             for (float v : sample(0)) {

@@ -143,7 +143,8 @@ class MultiInputPredictorTest {
     void aSavedModelIsServedByTheSameNames(@TempDir Path dir) throws Exception {
         Path file = dir.resolve("two.osprey");
         model.save(file);
-        try (Predictor fromFile = Predictor.builder(file).build(); Predictor fromModel = Predictor.builder(model).build()) {
+        try (Predictor fromFile = Predictor.builder(file).build();
+             Predictor fromModel = Predictor.builder(model).build()) {
             assertEquals(List.of("image", "meta"), fromFile.inputNames());
             assertEquals(List.of("kind", "box"), fromFile.outputNames());
             Map<String, float[]> a = fromFile.predict(sample(3));
@@ -173,26 +174,72 @@ class MultiInputPredictorTest {
             m = assertThrows(IllegalArgumentException.class, () -> p.predict(nan)).getMessage();
             assertTrue(m.contains("input 'meta': expected finite inputs, received NaN at index 1"), m);
 
-            m = assertThrows(IllegalStateException.class, () -> p.predict(images[0])).getMessage();
+            m = assertThrows(UnsupportedOperationException.class, () -> p.predict(images[0])).getMessage();
             assertTrue(m.contains("2 inputs [image, meta] and 2 outputs [kind, box]")
                     && m.contains("use predict(Map<String, float[]>)"), m);
-            assertThrows(IllegalStateException.class, () -> p.submit(images[0]));
-            assertThrows(IllegalStateException.class, () -> p.predict(new NDArray(images[0], 1, 6, 6, 1)));
+            assertThrows(UnsupportedOperationException.class, () -> p.submit(images[0]));
+            assertThrows(UnsupportedOperationException.class, () -> p.predict(new NDArray(images[0], 1, 6, 6, 1)));
 
             // the predictor still serves after refusing them
             assertArrayEquals(expected(model, 0).get(1).data(), p.predict(sample(0)).get("box"), 1e-6f);
         }
     }
 
+    /**
+     * Two inputs of the same shape whose names sort against the model's order: the answer is the model's for the
+     * values given by name, not by position or by sorted name.
+     */
     @Test
-    void aModelOfOneInputAndOutputAlsoTakesItsInputByName() {
+    void inputsOfTheSameShapeAreTakenByNameNotPosition() {
+        Input zeta = Input.shape(3).name("zeta");
+        Input alpha = Input.shape(3).name("alpha");
+        SymbolicTensor out = new Dense(2).name("out").apply(new Concatenate().apply(zeta, alpha));
+        try (Model m = new Model(List.of(zeta, alpha), List.of(out)).device(Device.cpu()).seed(9);
+             Predictor p = Predictor.builder(m).build()) {
+            float[] z = {1, 2, 3};
+            float[] a = {-4, 0.5f, 7};
+            float[] expected = m.predict(List.of(new NDArray(z, 1, 3), new NDArray(a, 1, 3)), 1).get(0).data();
+            float[] swapped = m.predict(List.of(new NDArray(a, 1, 3), new NDArray(z, 1, 3)), 1).get(0).data();
+            float[] answer = p.predict(Map.of("alpha", a, "zeta", z)).get("out");
+            assertArrayEquals(expected, answer, 1e-6f);
+            assertTrue(Math.abs(expected[0] - swapped[0]) > 1e-3 || Math.abs(expected[1] - swapped[1]) > 1e-3,
+                    "the test tells the two orders apart");
+        }
+    }
+
+    /** One input, two outputs: by name, each output as it is (no softmax of a box). */
+    @Test
+    void aModelOfOneInputAndSeveralOutputsIsServedByName() {
         Input x = Input.shape(3).name("x");
-        try (Model one = new Model(x, new Dense(2).name("y").apply(x)).device(Device.cpu()).seed(3);
-             Predictor p = Predictor.builder(one).build()) {
-            float[] byValue = p.predict(metas[1]);
-            Map<String, float[]> byName = p.predict(Map.of("x", metas[1]));
-            assertEquals(List.of("y"), List.copyOf(byName.keySet()));
-            assertArrayEquals(byValue, byName.get("y"), 0f);
+        SymbolicTensor hidden = new Dense(5, Activation.RELU).apply(x);
+        try (Model m = new Model(List.of(x), List.of(new Dense(3).name("logits").apply(hidden),
+                new Dense(1).name("score").apply(hidden))).device(Device.cpu()).seed(4)
+                .classNames(List.of("a", "b", "c"));
+             Predictor p = Predictor.builder(m).build()) {
+            List<NDArray> own = m.predict(List.of(new NDArray(metas[2], 1, 3)), 1);
+            Map<String, float[]> answer = p.predict(Map.of("x", metas[2]));
+            assertArrayEquals(own.get(0).data(), answer.get("logits"), 1e-6f, "several outputs: values as they are");
+            assertArrayEquals(own.get(1).data(), answer.get("score"), 1e-6f);
+        }
+    }
+
+    /** One input and one output of logits (class names, no loss): by name too, answered with their softmax. */
+    @Test
+    void aModelOfOneInputAndOutputAlsoTakesItsInputByName() throws Exception {
+        Input x = Input.shape(3).name("x");
+        try (Model one = new Model(x, new Dense(3).name("y").apply(x)).device(Device.cpu()).seed(3)) {
+            one.classNames(List.of("a", "b", "c"));
+            float[] logits = one.predict(new NDArray(metas[1], 1, 3), 1).data();
+            try (Predictor p = Predictor.builder(one).build()) {
+                float[] byValue = p.predict(metas[1]);
+                Map<String, float[]> byName = p.predict(Map.of("x", metas[1]));
+                assertEquals(List.of("y"), List.copyOf(byName.keySet()));
+                float[] probabilities = logits.clone();
+                Model.softmaxRows(probabilities, 3);
+                assertArrayEquals(probabilities, byName.get("y"), 1e-6f);
+                assertArrayEquals(byValue, byName.get("y"), 0f);
+                assertArrayEquals(byValue, p.submit(Map.of("x", metas[1])).get().get("y"), 0f);
+            }
         }
     }
 }

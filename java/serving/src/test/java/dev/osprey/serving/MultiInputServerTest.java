@@ -65,7 +65,8 @@ class MultiInputServerTest {
     @Test
     @SuppressWarnings("unchecked")
     void samplesOfNamedInputsAreAnsweredWithEveryOutputByName() throws Exception {
-        try (Predictor p = Predictor.builder(modelFile).build(); InferenceServer s = InferenceServerTest.start(p, 1 << 20)) {
+        try (Predictor p = Predictor.builder(modelFile).build();
+             InferenceServer s = InferenceServerTest.start(p, 1 << 20)) {
             String body = Json.write(Map.of("instances", List.of(instance(0), instance(1), instance(2))));
             HttpResponse<String> r = InferenceServerTest.post(s, "application/json", body.getBytes());
             assertEquals(200, r.statusCode(), r.body());
@@ -82,8 +83,8 @@ class MultiInputServerTest {
                     Json.write(Map.of("instance", instance(4))).getBytes());
             assertEquals(200, single.statusCode(), single.body());
 
-            HttpResponse<String> health = InferenceServerTest.client.send(HttpRequest.newBuilder(
-                    URI.create("http://127.0.0.1:" + s.port() + "/health")).build(), HttpResponse.BodyHandlers.ofString());
+            HttpResponse<String> health = InferenceServerTest.client.send(HttpRequest.newBuilder(URI.create(
+                    "http://127.0.0.1:" + s.port() + "/health")).build(), HttpResponse.BodyHandlers.ofString());
             assertTrue(health.body().contains("\"inputs\":[{\"name\":\"image\",\"shape\":[6,6,1]},{\"name\":\"meta\","
                     + "\"shape\":[3]}]") && health.body().contains("\"outputs\":[{\"name\":\"kind\",\"shape\":[4]},"
                     + "{\"name\":\"box\",\"shape\":[2]}]"), health.body());
@@ -92,7 +93,8 @@ class MultiInputServerTest {
 
     @Test
     void whatTheModelCannotTakeGetsAMessage() throws Exception {
-        try (Predictor p = Predictor.builder(modelFile).build(); InferenceServer s = InferenceServerTest.start(p, 1 << 20)) {
+        try (Predictor p = Predictor.builder(modelFile).build();
+             InferenceServer s = InferenceServerTest.start(p, 1 << 20)) {
             HttpResponse<String> list = InferenceServerTest.post(s, "application/json",
                     "{\"instances\": [[1, 2, 3]]}".getBytes());
             assertEquals(400, list.statusCode());
@@ -121,6 +123,18 @@ class MultiInputServerTest {
             assertEquals(400, size.statusCode());
             assertTrue(size.body().contains("sample 0: expected 3 numbers for input 'meta' (shape (3,)), received 2"),
                     size.body());
+
+            String image = Json.write(numbers(MultiInputPredictorTest.images[0]));
+            HttpResponse<String> explicitNull = InferenceServerTest.post(s, "application/json",
+                    ("{\"instance\": {\"image\": " + image + ", \"meta\": null}}").getBytes());
+            assertEquals(400, explicitNull.statusCode());
+            assertTrue(explicitNull.body().contains("received null for 'meta'"), explicitNull.body());
+            HttpResponse<String> nested = InferenceServerTest.post(s, "application/json", ("{\"instance\": {\"image\": "
+                    + image + ", \"meta\": [1, {\"x\": \"" + "y".repeat(5000) + "\"}, 3]}}").getBytes());
+            assertEquals(400, nested.statusCode());
+            assertTrue(nested.body().contains("sample 0 (input 'meta'): expected numbers, received '{x=yyy"),
+                    nested.body());
+            assertTrue(nested.body().length() < 400, "what the client sent is echoed shortened: " + nested.body());
 
             for (String type : List.of("application/octet-stream", "image/png")) {
                 HttpResponse<String> r = InferenceServerTest.post(s, type, new byte[4 * 39]);
