@@ -2,7 +2,7 @@
 # Builds a self-contained folder for a Linux x86-64 GPU host with no Java and no network: a jlink'd Java 17
 # runtime, Osprey's jar (kernels inside), the CUDA binding jars, the GPU tests and the GPU benchmark. It uses
 # the host's CUDA 13 runtime, cuBLAS 13 and cuDNN 9. The Java runtime travels packed (runtime.tar.gz, 39 MiB
-# unpacked; run-gpu.sh unpacks it), so that the bundle, about 41 MiB, and the tracked tree (14.5 MiB) fit the device
+# unpacked; run-gpu.sh unpacks it), so that the bundle, about 39 MiB, and the tracked tree (14.5 MiB) fit the device
 # tool's 64 MiB a call. Must stay under 48 MiB (checked at the end; lower it if the tree grows).
 # Usage: benchmarks/gpu/make-bundle.sh OUT_DIR        then on the GPU host: OUT_DIR/run-gpu.sh RESULTS_DIR
 set -euo pipefail

@@ -1143,6 +1143,21 @@ public class Model implements AutoCloseable {
         return trainOnBatch(x, y, sampleWeight, null);
     }
 
+    /** {@link #trainOnBatch(List, NDArray, float[])} with every sample weighing 1. */
+    public Map<String, Double> trainOnBatch(List<NDArray> inputs, NDArray y) {
+        return trainOnBatch(inputs, y, null);
+    }
+
+    /** {@link #trainOnBatch(NDArray, List, float[])} with every sample weighing 1. */
+    public Map<String, Double> trainOnBatch(NDArray x, List<NDArray> labels) {
+        return trainOnBatch(x, labels, null);
+    }
+
+    /** {@link #trainOnBatch(List, List, float[])} with every sample weighing 1. */
+    public Map<String, Double> trainOnBatch(List<NDArray> inputs, List<NDArray> labels) {
+        return trainOnBatch(inputs, labels, null);
+    }
+
     /**
      * {@link #trainOnBatch(NDArray, NDArray, float[])} for a model of several inputs: one array per input, in the
      * model's input order (Keras' {@code train_on_batch([xa, xb], y)}); sampleWeight may be null.
@@ -1492,6 +1507,21 @@ public class Model implements AutoCloseable {
         requireOneOutput("evaluate", "pass one label array per output: "
                 + "evaluate(List.of(x, ...), List.of(y1, y2, ...), batchSize)");
         return evaluateRows(x, y, batchSize);
+    }
+
+    /** {@link #evaluate(List, NDArray, int)} in batches of 32. */
+    public Map<String, Double> evaluate(List<NDArray> inputs, NDArray y) {
+        return evaluate(inputs, y, 32);
+    }
+
+    /** {@link #evaluate(NDArray, List, int)} in batches of 32. */
+    public Map<String, Double> evaluate(NDArray x, List<NDArray> labels) {
+        return evaluate(x, labels, 32);
+    }
+
+    /** {@link #evaluate(List, List, int)} in batches of 32. */
+    public Map<String, Double> evaluate(List<NDArray> inputs, List<NDArray> labels) {
+        return evaluate(inputs, labels, 32);
     }
 
     /** {@link #evaluate(NDArray, NDArray, int)} for a model of several inputs: one array per input, in order. */

@@ -81,6 +81,12 @@ class WeightDecayTest {
         assertEquals(0.001, c.get("learning_rate"));
         assertEquals(0.004, c.get("weight_decay"));
         assertEquals(0.9, c.get("beta_1"));
+        AdamW changed = new AdamW(0.002, 0.01).excludeFromWeightDecay("bias").weightDecay(0.03);
+        assertEquals(0.03, changed.weightDecay(), "weightDecay(w) sets AdamW's rate, as the other optimizers'");
+        assertTrue(!changed.decays("dense/bias"), "and keeps the exclusions");
+        assertEquals(0.002, changed.config().get("learning_rate"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> new AdamW().weightDecay(-1)).getMessage()
+                .startsWith("AdamW: "));
         Path file = dir.resolve("m.osprey");
         try (Model model = dense(new AdamW(0.002, 0.01).excludeFromWeightDecay("bias", "gamma"))) {
             model.save(file);

@@ -40,6 +40,11 @@ public final class AdamW implements Optimizer {
         }
     }
 
+    /** This AdamW with another weight decay (>= 0; 0 turns it off), as the other optimizers take it. */
+    public AdamW weightDecay(double rate) {
+        return new AdamW(renamed(() -> adam.weightDecay(rate)));
+    }
+
     /**
      * This AdamW leaving alone the weights whose path ("dense/bias", "batch_normalization/gamma") matches any of these
      * regular expressions anywhere, as Keras' exclude_from_weight_decay(var_names=...).
