@@ -7,7 +7,8 @@
 # round at SECONDS=3.
 # Usage: benchmarks/run-regression-check.sh BASE [ROUNDS=3] [SECONDS=3]
 # TUTORIAL_ONLY=1 measures the tutorial CNN alone (about a minute a round). GRAPH_MODELS="resnet20 mobilenetv2" (default
-# resnet20) names the graph models measured after it.
+# resnet20) names the graph models measured after it. SERVING=1 adds the serving benchmark (ServingBenchmark: Predictor
+# in process and the HTTP server, 1 and 64 callers, batched and not; requests/s), about 40 s a round more.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/machine-name.sh"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,6 +35,10 @@ run_side() { # side classpath
   local side="$1" cp="$2"
   java --enable-native-access=ALL-UNNAMED -cp "$cp" dev.osprey.bench.ModelThroughput "$seconds" 2>/dev/null \
     | sed -n "s/^{/$side tutorial {/p" | tee -a "$log" >&2
+  if [ "${SERVING:-0}" = 1 ]; then
+    java --enable-native-access=ALL-UNNAMED -cp "$cp" dev.osprey.bench.ServingBenchmark "$seconds" 1 64 2>/dev/null \
+      | sed -n "s/^{/$side serving {/p" | tee -a "$log" >&2
+  fi
   [ "${TUTORIAL_ONLY:-0}" = 1 ] && return
   local model
   for model in ${GRAPH_MODELS:-resnet20}; do
@@ -60,7 +65,12 @@ log, base, head, rounds, seconds, cpu = sys.argv[1:]
 figures = {}  # (side, figure) -> [values]
 for line in open(log):
     side, model, rest = line.split(" ", 2)
-    if model == "tutorial":
+    if model == "serving":
+        r = json.loads(rest)
+        mode = "locked" if r["max_batch"] == 0 else f"max_batch_{r['max_batch']}"
+        figures.setdefault((side, f"serving {r['transport']} {r['callers']} callers {mode} req_s"), []).append(
+            float(r["requests_per_s"]))
+    elif model == "tutorial":
         for k, v in json.loads(rest).items():
             if k.endswith("_img_s") or k.endswith("_ms"):
                 figures.setdefault((side, "tutorial " + k), []).append(float(v))
@@ -72,6 +82,7 @@ print(f"# fp32 CPU speed: {head} against {base}, alternating, same machine, same
 print(f"- machine: {cpu}; OMP_NUM_THREADS=2; {rounds} rounds of {seconds} s per figure, the sides alternating")
 models = os.environ.get("GRAPH_MODELS", "")
 prefix = f"GRAPH_MODELS=\"{models}\" " if models else ""
+prefix = ("SERVING=1 " if os.environ.get("SERVING") == "1" else "") + prefix
 print(f"- command: `{prefix}benchmarks/run-regression-check.sh {base} {rounds} {seconds}`\n")
 print("| figure | base median | head median | ratio | base range | head range |")
 print("|---|---:|---:|---:|---|---|")
@@ -84,7 +95,7 @@ for f in names:
     ratio = bm / hm if f.endswith("_ms") else hm / bm
     fmt = lambda v: f"{v:,.0f}" if v >= 100 else f"{v:.4f}"
     print(f"| {f} | {fmt(bm)} | {fmt(hm)} | {ratio:.2f}x | {fmt(min(b))}–{fmt(max(b))} | {fmt(min(h))}–{fmt(max(h))} |")
-print("\nRatio > 1: head ahead (images/s: head/base; latency: base/head).\n\nRaw lines:\n\n```")
+print("\nRatio > 1: head ahead (images/s and requests/s: head/base; latency: base/head).\n\nRaw lines:\n\n```")
 print(open(log).read().rstrip())
 print("```")
 PY
