@@ -12,6 +12,8 @@ public final class FitOptions {
     java.util.List<NDArray> validationInputs; // validation data of a model of several inputs, one array each
     NDArray validationY;
     java.util.List<NDArray> validationLabels; // validation labels of a model of several outputs, one array each
+    java.util.Map<String, NDArray> validationInputsByName; // or each input's validation array by its name
+    java.util.Map<String, NDArray> validationLabelsByName; // and each output's labels by its name
     double validationSplit;
     boolean shuffle = true;
     Long seed;
@@ -81,6 +83,8 @@ public final class FitOptions {
         this.validationInputs = null;
         this.validationY = y;
         this.validationLabels = null;
+        this.validationInputsByName = null;
+        this.validationLabelsByName = null;
         return this;
     }
 
@@ -96,6 +100,8 @@ public final class FitOptions {
         this.validationX = null;
         this.validationY = y;
         this.validationLabels = null;
+        this.validationInputsByName = null;
+        this.validationLabelsByName = null;
         return this;
     }
 
@@ -109,6 +115,22 @@ public final class FitOptions {
         }
         validationData(inputs, (NDArray) null);
         this.validationLabels = java.util.Collections.unmodifiableList(new java.util.ArrayList<>(labels));
+        return this;
+    }
+
+    /**
+     * Validation data by name ({@code validation_data=({"image": va, "meta": vb}, {"kind": vy, "box": vz})}): each
+     * input's array by the input's name and each output's labels by the output's name, as
+     * {@link Model#fit(java.util.Map, java.util.Map, FitOptions)} takes the training data.
+     */
+    public FitOptions validationData(java.util.Map<String, NDArray> inputs, java.util.Map<String, NDArray> labels) {
+        if (inputs == null || labels == null) {
+            throw new IllegalArgumentException("fit: expected validation " + (inputs == null ? "inputs" : "labels")
+                    + " by name, received null");
+        }
+        validationData((NDArray) null, (NDArray) null);
+        this.validationInputsByName = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(inputs));
+        this.validationLabelsByName = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(labels));
         return this;
     }
 

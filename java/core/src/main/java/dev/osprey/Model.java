@@ -1054,6 +1054,58 @@ public class Model implements AutoCloseable {
         return fitInputsAndLabels(java.util.Collections.singletonList(x), labels, options);
     }
 
+    /**
+     * Keras' fit with inputs and labels by name, {@code model.fit({"image": xa, "meta": xb}, {"kind": ya, "box": yb})}:
+     * each input's array by the input's name ({@link #inputs}) and each output's labels by the output's name
+     * ({@link #outputNames}), every one of them and nothing else; otherwise as {@link #fit(List, List, FitOptions)}.
+     * Validation data by name: {@link FitOptions#validationData(Map, Map)}.
+     */
+    public History fit(Map<String, NDArray> inputs, Map<String, NDArray> labels, FitOptions options) {
+        refuseWhileTraining("fit"); // before the names are read under the lock another thread's fit holds
+        return fitInputsAndLabels(byInputName("fit", inputs), byOutputName("fit", labels), options);
+    }
+
+    /** Every input's array from a map by input name, in the model's input order; an error for one missing or unknown. */
+    private List<NDArray> byInputName(String what, Map<String, NDArray> given) {
+        List<String> names;
+        synchronized (this) {
+            names = requireGraph(what).inputs().stream().map(Input::name).toList();
+        }
+        return inOrder(what, "input", names, given);
+    }
+
+    /** Every output's labels from a map by output name, in the model's output order. */
+    private List<NDArray> byOutputName(String what, Map<String, NDArray> given) {
+        List<String> names;
+        synchronized (this) {
+            names = dev.osprey.engine.ModelLoss.outputNames(requireGraph(what));
+        }
+        return inOrder(what, "output", names, given);
+    }
+
+    private static List<NDArray> inOrder(String what, String kind, List<String> names, Map<String, NDArray> given) {
+        if (given == null) {
+            throw new IllegalArgumentException(what + ": expected an array for each " + kind + " by name " + names
+                    + ", received null");
+        }
+        for (String key : given.keySet()) {
+            if (!names.contains(key)) {
+                throw new IllegalArgumentException(what + ": expected an array for each " + kind + " by name " + names
+                        + ", received '" + key + "', which names no " + kind + " of this model");
+            }
+        }
+        List<NDArray> ordered = new ArrayList<>(names.size());
+        for (String name : names) {
+            NDArray array = given.get(name);
+            if (array == null) {
+                throw new IllegalArgumentException(what + ": expected an array for each " + kind + " by name " + names
+                        + ", received none for '" + name + "'");
+            }
+            ordered.add(array);
+        }
+        return ordered;
+    }
+
     private History fitInputsAndLabels(List<NDArray> inputs, List<NDArray> labels, FitOptions options) {
         boolean outermost = beginTraining(); // refused before copying the data, where another thread trains
         try {
@@ -1080,10 +1132,14 @@ public class Model implements AutoCloseable {
                     throw new IllegalArgumentException("fit validation data: this model has " + graph.inputs().size()
                             + " inputs; expected one array per input: validationData(List<NDArray>, y)");
                 }
-                NDArray valX = options.validationInputs != null
-                        ? packRows("fit validation data", options.validationInputs) : options.validationX;
-                if (options.validationLabels != null) {
-                    valY = packLabels("fit validation data", options.validationLabels, valX.rows());
+                List<NDArray> valInputs = options.validationInputsByName != null
+                        ? byInputName("fit validation data", options.validationInputsByName) : options.validationInputs;
+                List<NDArray> valLabels = options.validationLabelsByName != null
+                        ? byOutputName("fit validation data", options.validationLabelsByName)
+                        : options.validationLabels;
+                NDArray valX = valInputs != null ? packRows("fit validation data", valInputs) : options.validationX;
+                if (valLabels != null) {
+                    valY = packLabels("fit validation data", valLabels, valX.rows());
                 } else if (valX != null) {
                     requireOneOutput("fit validation data", "pass one label array per output: "
                             + "FitOptions.validationData(List.of(x, ...), List.of(y1, y2, ...))");
@@ -1509,6 +1565,15 @@ public class Model implements AutoCloseable {
         return evaluateRows(x, y, batchSize);
     }
 
+    /**
+     * Keras' evaluate with inputs and labels by name, as {@link #fit(Map, Map, FitOptions)} takes them; otherwise as
+     * {@link #evaluate(List, List, int)}.
+     */
+    public Map<String, Double> evaluate(Map<String, NDArray> inputs, Map<String, NDArray> labels, int batchSize) {
+        refuseWhileTraining("evaluate");
+        return evaluate(byInputName("evaluate", inputs), byOutputName("evaluate", labels), batchSize);
+    }
+
     /** {@link #evaluate(List, NDArray, int)} in batches of 32. */
     public Map<String, Double> evaluate(List<NDArray> inputs, NDArray y) {
         return evaluate(inputs, y, 32);
@@ -1663,6 +1728,21 @@ public class Model implements AutoCloseable {
             }
             return network.predict(inputs, batchSize, null, !acceptNonFiniteInputs);
         }
+    }
+
+    /**
+     * Every output by its name ({@link #outputNames}), in the model's output order, for inputs by their names (every
+     * input of the model, nothing else): Keras' {@code model.predict({"image": xa, "meta": xb})}.
+     */
+    public Map<String, NDArray> predict(Map<String, NDArray> inputs, int batchSize) {
+        refuseWhileTraining("predict");
+        List<NDArray> outputs = predict(byInputName("predict", inputs), batchSize);
+        List<String> names = outputNames();
+        Map<String, NDArray> byName = new java.util.LinkedHashMap<>();
+        for (int o = 0; o < names.size(); o++) {
+            byName.put(names.get(o), outputs.get(o));
+        }
+        return java.util.Collections.unmodifiableMap(byName);
     }
 
     private static void positiveBatch(String what, int batchSize) {
