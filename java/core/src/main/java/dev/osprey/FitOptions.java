@@ -134,6 +134,11 @@ public final class FitOptions {
         return this;
     }
 
+    /** Whether validation arrays were given (in any of validationData's forms). */
+    boolean hasValidationArrays() {
+        return validationX != null || validationInputs != null || validationInputsByName != null || validationY != null;
+    }
+
     /** Holds out the last share of the samples (before shuffling), as Keras does. */
     public FitOptions validationSplit(double split) {
         if (!(split >= 0 && split < 1)) {

@@ -1061,8 +1061,14 @@ public class Model implements AutoCloseable {
      * Validation data by name: {@link FitOptions#validationData(Map, Map)}.
      */
     public History fit(Map<String, NDArray> inputs, Map<String, NDArray> labels, FitOptions options) {
-        refuseWhileTraining("fit"); // before the names are read under the lock another thread's fit holds
-        return fitInputsAndLabels(byInputName("fit", inputs), byOutputName("fit", labels), options);
+        boolean outermost = beginTraining(); // refused at once where another thread trains (it holds the lock)
+        try {
+            return fitInputsAndLabels(byInputName("fit", inputs), byOutputName("fit", labels), options);
+        } finally {
+            if (outermost) {
+                trainer.set(null);
+            }
+        }
     }
 
     /** Every input's array from a map by input name, in the model's input order; an error for one missing or unknown. */
@@ -1099,7 +1105,7 @@ public class Model implements AutoCloseable {
             NDArray array = given.get(name);
             if (array == null) {
                 throw new IllegalArgumentException(what + ": expected an array for each " + kind + " by name " + names
-                        + ", received none for '" + name + "'");
+                        + ", received " + (given.containsKey(name) ? "null" : "none") + " for '" + name + "'");
             }
             ordered.add(array);
         }
@@ -1130,7 +1136,8 @@ public class Model implements AutoCloseable {
                 NDArray trainX = x, trainY = y, valY = options.validationY;
                 if (options.validationX != null && graph.inputs().size() != 1) {
                     throw new IllegalArgumentException("fit validation data: this model has " + graph.inputs().size()
-                            + " inputs; expected one array per input: validationData(List<NDArray>, y)");
+                            + " inputs; expected one array per input: validationData(List<NDArray>, y), or each "
+                            + "by name: validationData(Map, Map)");
                 }
                 List<NDArray> valInputs = options.validationInputsByName != null
                         ? byInputName("fit validation data", options.validationInputsByName) : options.validationInputs;
@@ -1402,6 +1409,12 @@ public class Model implements AutoCloseable {
             throw new IllegalArgumentException("fit: sampleWeight and sampleWeights apply to fit on arrays; received "
                     + "them with a batch source");
         }
+        if (options.hasValidationArrays() || options.validationSplit > 0) {
+            throw new IllegalArgumentException("fit: FitOptions.validationData and validationSplit apply to fit on "
+                    + "arrays; with batch sources, expected the validation data as fit's second source, received "
+                    + (options.validationSplit > 0 ? "a validation split of " + options.validationSplit
+                    : "validation arrays"));
+        }
         boolean outermost = beginTraining(); // refused at once where another thread trains (it holds the lock)
         try {
             checkLabelsPerOutput(train, "fit");
@@ -1574,6 +1587,11 @@ public class Model implements AutoCloseable {
         return evaluate(byInputName("evaluate", inputs), byOutputName("evaluate", labels), batchSize);
     }
 
+    /** {@link #evaluate(Map, Map, int)} in batches of 32. */
+    public Map<String, Double> evaluate(Map<String, NDArray> inputs, Map<String, NDArray> labels) {
+        return evaluate(inputs, labels, 32);
+    }
+
     /** {@link #evaluate(List, NDArray, int)} in batches of 32. */
     public Map<String, Double> evaluate(List<NDArray> inputs, NDArray y) {
         return evaluate(inputs, y, 32);
@@ -1734,6 +1752,11 @@ public class Model implements AutoCloseable {
      * Every output by its name ({@link #outputNames}), in the model's output order, for inputs by their names (every
      * input of the model, nothing else): Keras' {@code model.predict({"image": xa, "meta": xb})}.
      */
+    public Map<String, NDArray> predict(Map<String, NDArray> inputs) {
+        return predict(inputs, 32);
+    }
+
+    /** {@link #predict(Map)} in batches of this size. */
     public Map<String, NDArray> predict(Map<String, NDArray> inputs, int batchSize) {
         refuseWhileTraining("predict");
         List<NDArray> outputs = predict(byInputName("predict", inputs), batchSize);

@@ -866,7 +866,11 @@ class MultiOutputTrainingTest {
                                 FitOptions.defaults().verbose(false)),
                         () -> m.profileTraining(List.of(x), classes(x), 1),
                         () -> m.compile(new Adam(), Map.of("kind", Loss.sparseCategoricalCrossentropy(), "box",
-                                Loss.meanSquaredError()), null));
+                                Loss.meanSquaredError()), null),
+                        () -> m.fit(Map.of("x", x), Map.of("kind", classes(x), "box", boxes(x)),
+                                FitOptions.defaults().verbose(false)),
+                        () -> m.evaluate(Map.of("x", x), Map.of("kind", classes(x), "box", boxes(x)), 16),
+                        () -> m.predict(Map.of("x", x), 16));
                 // each on a thread of its own, so that one that waited for the fit would show as a timeout here
                 for (org.junit.jupiter.api.function.Executable call : calls) {
                     Throwable thrown = java.util.concurrent.CompletableFuture.supplyAsync(() -> {

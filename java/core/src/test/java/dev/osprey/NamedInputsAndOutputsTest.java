@@ -126,12 +126,53 @@ class NamedInputsAndOutputsTest {
             assertTrue(e.startsWith("fit validation data: expected an array for each output by name [kind, box], "
                     + "received none for 'box'"), e);
 
+            Map<String, NDArray> nullInput = new java.util.HashMap<>(inputs(0, N));
+            nullInput.put("alpha", null);
+            e = assertThrows(IllegalArgumentException.class, () -> m.predict(nullInput)).getMessage();
+            assertTrue(e.endsWith("received null for 'alpha'"), e);
+
+            // validation arrays and splits are refused with batch sources, which take their own validation source
+            e = assertThrows(IllegalArgumentException.class, () -> m.fit(
+                    BatchSource.labelsSideBySide(BatchSource.sideBySide(
+                            new ArrayBatchSource(ZETA, KIND), ALPHA), BOX), null,
+                    FitOptions.defaults().verbose(false).validationData(inputs(0, 8), labels(0, 8)))).getMessage();
+            assertTrue(e.contains("with batch sources, expected the validation data as fit's second source, received "
+                    + "validation arrays"), e);
+
             // another validationData form replaces the named one
             FitOptions replaced = FitOptions.defaults().verbose(false).epochs(1)
                     .validationData(inputs(0, 8), Map.of("kind", KIND.slice(0, 8)))
                     .validationData(List.of(ZETA.slice(0, 8), ALPHA.slice(0, 8)), List.of(KIND.slice(0, 8),
                             BOX.slice(0, 8)));
             assertTrue(m.fit(inputs(0, N), labels(0, N), replaced).history().containsKey("val_loss"));
+            // and the named one replaces another
+            FitOptions named = FitOptions.defaults().verbose(false).epochs(1)
+                    .validationData(List.of(ZETA.slice(0, 8)), List.of(KIND.slice(0, 8))) // wrong: one input, one output
+                    .validationData(inputs(0, 8), labels(0, 8));
+            assertTrue(m.fit(inputs(0, N), labels(0, N), named).history().containsKey("val_box_mae"));
+            FitOptions arrays = FitOptions.defaults().verbose(false).epochs(1)
+                    .validationData(inputs(0, 8), labels(0, 8)).validationData(ZETA, KIND);
+            e = assertThrows(IllegalArgumentException.class, () -> m.fit(inputs(0, N), labels(0, N), arrays))
+                    .getMessage();
+            assertTrue(e.contains("this model has 2 inputs; expected one array per input"), "the arrays replaced the "
+                    + "named data, and are refused for what they are: " + e);
+        }
+    }
+
+    /** A model of one input and one output takes its input and labels by name too; predict answers by the output's. */
+    @Test
+    void aModelOfOneInputAndOutputTakesThemByName() {
+        Input x = Input.shape(3).name("features");
+        try (Model m = new Model(x, new Dense(3, Activation.SOFTMAX).name("kind").apply(x))) {
+            m.device(Device.cpu()).seed(5).compile(new Adam(0.01), Loss.sparseCategoricalCrossentropy(),
+                    Metric.ACCURACY);
+            History h = m.fit(Map.of("features", ZETA), Map.of("kind", KIND), FitOptions.defaults().epochs(2)
+                    .batchSize(8).verbose(false).validationData(Map.of("features", ALPHA), Map.of("kind", KIND)));
+            assertTrue(h.history().containsKey("val_accuracy"), h.history().keySet().toString());
+            Map<String, NDArray> p = m.predict(Map.of("features", ZETA));
+            assertEquals(List.of("kind"), List.copyOf(p.keySet()));
+            assertArrayEquals(m.predict(ZETA).data(), p.get("kind").data(), 0f);
+            assertEquals(m.evaluate(ZETA, KIND), m.evaluate(Map.of("features", ZETA), Map.of("kind", KIND)));
         }
     }
 }

@@ -85,6 +85,9 @@ class WeightDecayTest {
         assertEquals(0.03, changed.weightDecay(), "weightDecay(w) sets AdamW's rate, as the other optimizers'");
         assertTrue(!changed.decays("dense/bias"), "and keeps the exclusions");
         assertEquals(0.002, changed.config().get("learning_rate"));
+        Map<String, Object> kept = new AdamW(0.003, 0.01, 0.8, 0.99, 1e-6).amsgrad(true).weightDecay(0.05).config();
+        assertEquals(List.of(0.003, 0.8, 0.99, 1e-6, true, 0.05), List.of(kept.get("learning_rate"), kept.get("beta_1"),
+                kept.get("beta_2"), kept.get("epsilon"), kept.get("amsgrad"), kept.get("weight_decay")), kept.toString());
         assertTrue(assertThrows(IllegalArgumentException.class, () -> new AdamW().weightDecay(-1)).getMessage()
                 .startsWith("AdamW: "));
         Path file = dir.resolve("m.osprey");

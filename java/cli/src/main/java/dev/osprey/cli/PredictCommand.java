@@ -74,7 +74,8 @@ final class PredictCommand implements Callable<Integer> {
             if (inputs.size() != 1) {
                 throw new IllegalArgumentException("osprey predict feeds images to a model of one input; this one has "
                         + inputs.size() + " " + inputs.stream().map(dev.osprey.Input::name).toList() + ": serve it "
-                        + "(osprey serve) and send JSON samples of its inputs by name, or use Predictor.predict(Map)");
+                        + "(osprey serve) and send JSON samples of its inputs by name, or from Java use "
+                        + "Model.predict(Map) or Predictor.predict(Map)");
             }
             List<String> labels = new ArrayList<>();
             NDArray x = imageFiles(images) ? decodeImages(model, labels) : idx(images);
@@ -127,11 +128,20 @@ final class PredictCommand implements Callable<Integer> {
     static final int VALUES_SHOWN = 8;
 
     /**
-     * A line per image, each output by name: its top-k where the image's row is a distribution (class names where
-     * the model's are as many), else its first values as they are.
+     * A line per image, each output by name: its top-k where the output is a distribution (every image's row of it;
+     * class names where the model's are as many), else its first values as they are.
      */
     private void printEachOutput(List<NDArray> outputs, List<String> outputNames, List<String> classNames,
                                  List<String> labels, int n) {
+        boolean[] distribution = new boolean[outputs.size()];
+        for (int o = 0; o < outputs.size(); o++) {
+            int width = outputs.get(o).rowSize();
+            distribution[o] = width >= 2 && n > 0;
+            for (int i = 0; i < n && distribution[o]; i++) {
+                distribution[o] = probabilities(java.util.Arrays.copyOfRange(outputs.get(o).data(), i * width,
+                        (i + 1) * width), width);
+            }
+        }
         for (int i = 0; i < n; i++) {
             StringBuilder line = new StringBuilder(labels.isEmpty() ? String.format(Locale.ROOT, "%6d:", i)
                     : labels.get(i) + ":");
@@ -139,7 +149,7 @@ final class PredictCommand implements Callable<Integer> {
                 int width = outputs.get(o).rowSize();
                 float[] row = java.util.Arrays.copyOfRange(outputs.get(o).data(), i * width, (i + 1) * width);
                 line.append("  ").append(outputNames.get(o)).append(':');
-                if (width >= 2 && probabilities(row, width)) {
+                if (distribution[o]) {
                     List<String> names = classNames.size() == width ? classNames : List.of();
                     IntStream.range(0, width).boxed().sorted(Comparator.comparingDouble(c -> -row[c]))
                             .limit(Math.min(topK, width))
