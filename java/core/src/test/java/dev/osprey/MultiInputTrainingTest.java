@@ -238,7 +238,8 @@ class MultiInputTrainingTest {
                     assertThrows(IllegalArgumentException.class,
                             () -> two.evaluate(List.of(a, random(r, N, 4)), y, 8)).getMessage());
             assertEquals("fit validation data: this model has 2 inputs; expected one array per input: "
-                    + "validationData(List<NDArray>, y)", assertThrows(IllegalArgumentException.class, () -> two.fit(
+                    + "validationData(List<NDArray>, y), or each by name: validationData(Map, Map)",
+                    assertThrows(IllegalArgumentException.class, () -> two.fit(
                     List.of(a, b), y, FitOptions.defaults().verbose(false).validationData(sideBySide(a, b), y)))
                     .getMessage());
             assertEquals("predict: this model has 2 inputs and 1 outputs; use predict(List<NDArray>, batchSize)",
