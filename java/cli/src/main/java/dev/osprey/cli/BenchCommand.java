@@ -188,13 +188,14 @@ final class BenchCommand implements Callable<Integer> {
             return Models.compiledTutorialCnn(device);
         }
         Model m = Model.load(modelFile, device);
-        if (m.optimizer() == null) { // an imported model: trained, for the figures, as a classifier with Adam
-            try {
+        try {
+            Evaluation.requireOneInputAndOutput(m, "bench"); // it trains and infers on images with class labels
+            if (m.optimizer() == null) { // an imported model: trained, for the figures, as a classifier with Adam
                 Evaluation.compiled(m, "bench");
-            } catch (RuntimeException e) {
-                m.close();
-                throw e;
             }
+        } catch (RuntimeException e) {
+            m.close();
+            throw e;
         }
         return m;
     }

@@ -1,10 +1,12 @@
 package dev.osprey.cli;
 
+
 import dev.osprey.Model;
 import dev.osprey.NDArray;
 import dev.osprey.loss.Loss;
 import dev.osprey.metrics.Metric;
 import dev.osprey.optim.Adam;
+import java.util.List;
 
 /** Evaluating a model file that may have been saved without a loss: a classifier imported from ONNX, say. */
 final class Evaluation {
@@ -36,12 +38,24 @@ final class Evaluation {
      * model trained on a folder of 64x64 RGB images, evaluated on the default Fashion-MNIST sample, say), or where the
      * model is not a classifier of one output.
      */
-    static void requireInputShape(Model model, dev.osprey.data.LabeledData data, String command) {
-        if (model.outputs().size() != 1) {
-            throw new IllegalArgumentException(command + ": expected a classifier of one output, received a model of "
-                    + model.outputs().size() + " outputs (evaluate it from Java: model.evaluate(List.of(x), "
-                    + "List.of(y1, y2, ...), batchSize))");
+    /**
+     * The commands that feed a data set's images to a classifier take a model of one input and one output; others are
+     * evaluated from Java, by name.
+     */
+    static void requireOneInputAndOutput(Model model, String command) {
+        List<String> inputs = model.inputs().stream().map(dev.osprey.Input::name).toList();
+        List<String> outputs = model.outputNames();
+        if (inputs.size() != 1 || outputs.size() != 1) {
+            throw new IllegalArgumentException(command + ": expected a classifier of one input and one output, "
+                    + "received a model of " + inputs.size() + " input" + (inputs.size() == 1 ? " " : "s ") + inputs
+                    + " and " + outputs.size() + " output" + (outputs.size() == 1 ? " " : "s ") + outputs
+                    + " (evaluate it from Java, by name: model.evaluate(Map.of(\"" + inputs.get(0) + "\", x, ...), "
+                    + "Map.of(\"" + outputs.get(0) + "\", y, ...), batchSize))");
         }
+    }
+
+    static void requireInputShape(Model model, dev.osprey.data.LabeledData data, String command) {
+        requireOneInputAndOutput(model, command);
         dev.osprey.Shape takes = model.inputShape();
         dev.osprey.Shape has = data.testX().sampleShape();
         boolean same = has.equals(takes) || takes.rank() == 3 && takes.dim(2) == 1 && has.rank() == 2

@@ -623,6 +623,19 @@ class OspreyCommandTest {
         assertEquals(1, refused.exitCode());
         assertTrue(refused.err().contains("osprey predict feeds images to a model of one input; this one has 2 "
                 + "[pixels, meta]: serve it (osprey serve)"), refused.err());
+        // evaluate, quantize and bench feed a data set to a classifier: both models are refused, saying how instead
+        for (String[] args : List.of(new String[] {"evaluate", twoInputs.toString()},
+                new String[] {"quantize", twoInputs.toString(), "-o", dir.resolve("q.osprey").toString()},
+                new String[] {"bench", twoInputs.toString(), "--seconds", "0.1"})) {
+            Run r = run(args);
+            assertEquals(1, r.exitCode(), args[0]);
+            assertTrue(r.err().contains(args[0] + ": expected a classifier of one input and one output, received a "
+                    + "model of 2 inputs [pixels, meta] and 1 output [dense] (evaluate it from Java, by name: "
+                    + "model.evaluate(Map.of(\"pixels\", x, ...), Map.of(\"dense\", y, ...), batchSize))"), r.err());
+        }
+        Run heads = run("evaluate", model.toString());
+        assertEquals(1, heads.exitCode());
+        assertTrue(heads.err().contains("received a model of 1 input [image] and 2 outputs [kind, box]"), heads.err());
     }
 
     @Test
