@@ -79,6 +79,10 @@ public final class FitOptions {
      * #validationSplit}.
      */
     public FitOptions validationData(NDArray x, NDArray y) {
+        if ((x == null) != (y == null)) {
+            throw new IllegalArgumentException("fit: expected validation samples and their labels, received "
+                    + (x == null ? "labels without samples" : "samples without labels"));
+        }
         this.validationX = x;
         this.validationInputs = null;
         this.validationY = y;

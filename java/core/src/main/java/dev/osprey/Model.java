@@ -69,6 +69,14 @@ public class Model implements AutoCloseable {
     private Map<String, dev.osprey.backend.InputRange> inputRanges = Map.of(); // int8 calibration, by layer name
     /** The thread running fit, while it runs: other threads get a clear error instead of waiting hours. */
     private final java.util.concurrent.atomic.AtomicReference<Thread> trainer = new java.util.concurrent.atomic.AtomicReference<>();
+    /** The call the trainer thread is in (fit, trainOnBatch, profileTraining), for other threads' refusals. */
+    private volatile String trainingCall = "fit";
+    /**
+     * Set while fit's epochs run, which is when its callbacks run: a training call then (fit, trainOnBatch) would
+     * reset the running fit's loss and metrics and could put averaged weights in place. Read and written under the
+     * model's lock, by the training thread.
+     */
+    private boolean fitRunning;
 
     /** A model from one input to one output. */
     public Model(Input input, SymbolicTensor output) {
@@ -969,29 +977,41 @@ public class Model implements AutoCloseable {
 
     // ---- training and inference --------------------------------------------------------------------------
 
-    /** Marks this thread as training; false when it already was (fit called from fit). */
+    /** Marks this thread as training in fit; false when it already was (fit called from fit). */
     private boolean beginTraining() {
+        return beginTraining("fit");
+    }
+
+    /**
+     * Marks this thread as training in method (fit, trainOnBatch, profileTraining: named in other threads' refusals);
+     * false when it already was.
+     */
+    private boolean beginTraining(String method) {
         Thread self = Thread.currentThread();
-        weightsGiven = true; // what other models built from these layers warn about
         if (trainer.compareAndSet(null, self)) {
+            trainingCall = method;
+            weightsGiven = true; // what other models built from these layers warn about
             return true;
         }
         if (trainer.get() == self) {
             return false;
         }
-        refuseWhileTraining("fit");
-        return beginTraining(); // the other fit ended between the two checks
+        refuseWhileTraining(method);
+        return beginTraining(method); // the other call ended between the two checks
     }
 
     /**
      * Training is exclusive: while fit runs, a call from another thread fails at once, naming the trainer, rather
-     * than waiting for the whole fit. fit's own thread (its callbacks) may call anything but compile and close.
+     * than waiting for the whole fit. fit's own thread (its callbacks) may call anything but compile, close,
+     * finalizeWeights and the training calls (refuseInsideFit, refuseTrainingInsideFit).
      */
     private void refuseWhileTraining(String method) {
         Thread t = trainer.get();
         if (t != null && t != Thread.currentThread()) {
-            throw new IllegalStateException(method + ": the model is training (fit on thread '" + t.getName()
-                    + "'); expected this call after fit returns, or from one of fit's callbacks");
+            String call = trainingCall;
+            throw new IllegalStateException(method + ": the model is training (" + call + " on thread '" + t.getName()
+                    + "'); expected this call after " + call + " returns" + (call.equals("fit")
+                    ? ", or from one of fit's callbacks" : "") + " (serve other threads from a copy: Predictor)");
         }
     }
 
@@ -999,6 +1019,15 @@ public class Model implements AutoCloseable {
      * Calls that would pull the model out from under a running fit (its plans, optimizer state, tensors) are refused
      * from fit's own thread too, that is from its callbacks, with what to do instead.
      */
+    /** Refuses a training call from inside fit's epochs (its callbacks), which it would break. Under the lock. */
+    private void refuseTrainingInsideFit(String method) {
+        if (fitRunning) {
+            throw new IllegalStateException(method + ": called from inside fit (one of its callbacks), which it would "
+                    + "break (the epoch's loss and metrics, the weights' average); expected it after fit returns (a "
+                    + "callback changes training through its Training: learningRate, stopTraining)");
+        }
+    }
+
     private void refuseInsideFit(String method, String instead) {
         if (trainer.get() == Thread.currentThread()) {
             throw new IllegalStateException(method + ": called from inside fit (one of its callbacks), which it would "
@@ -1074,6 +1103,7 @@ public class Model implements AutoCloseable {
     /** Every input's array from a map by input name, in the model's input order; an error for one missing or unknown. */
     private List<NDArray> byInputName(String what, Map<String, NDArray> given) {
         List<String> names;
+        refuseWhileTraining(what); // before the lock, which another thread's fit holds
         synchronized (this) {
             names = requireGraph(what).inputs().stream().map(Input::name).toList();
         }
@@ -1083,6 +1113,7 @@ public class Model implements AutoCloseable {
     /** Every output's labels from a map by output name, in the model's output order. */
     private List<NDArray> byOutputName(String what, Map<String, NDArray> given) {
         List<String> names;
+        refuseWhileTraining(what);
         synchronized (this) {
             names = dev.osprey.engine.ModelLoss.outputNames(requireGraph(what));
         }
@@ -1126,6 +1157,7 @@ public class Model implements AutoCloseable {
 
     /** fit on rows as the engine takes them (see {@link #rowShape}). */
     private History fitRows(NDArray x, NDArray y, FitOptions options) {
+        given("fit", "options", options);
         boolean outermost = beginTraining();
         try {
             synchronized (this) {
@@ -1152,6 +1184,7 @@ public class Model implements AutoCloseable {
                             + "FitOptions.validationData(List.of(x, ...), List.of(y1, y2, ...))");
                 }
                 if (options.validationSplit > 0 && valX == null) {
+                    validateLabels("fit", y, x.rows()); // before they are split with the samples
                     int split = (int) Math.round(x.rows() * (1 - options.validationSplit));
                     if (split <= 0 || split >= x.rows()) {
                         throw new IllegalArgumentException("fit: validation split " + options.validationSplit + " of "
@@ -1228,7 +1261,7 @@ public class Model implements AutoCloseable {
     public Map<String, Double> trainOnBatch(List<NDArray> inputs, NDArray y, float[] sampleWeight) {
         requireOneOutput("trainOnBatch", "pass one label array per output: "
                 + "trainOnBatch(List.of(x, ...), List.of(y1, y2, ...), sampleWeight)");
-        boolean outermost = beginTraining(); // refused before copying the batch, where another thread trains
+        boolean outermost = beginTraining("trainOnBatch"); // refused before copying the batch, where another thread trains
         try {
             return trainOnBatch(packRows("trainOnBatch", inputs), y, sampleWeight, null);
         } finally {
@@ -1249,7 +1282,7 @@ public class Model implements AutoCloseable {
      * total loss and each output's, named as fit names them.
      */
     public Map<String, Double> trainOnBatch(List<NDArray> inputs, List<NDArray> labels, float[] sampleWeight) {
-        boolean outermost = beginTraining(); // refused before copying the batch, where another thread trains
+        boolean outermost = beginTraining("trainOnBatch"); // refused before copying the batch, where another thread trains
         try {
             NDArray x = packRows("trainOnBatch", inputs);
             return trainOnBatch(x, packLabels("trainOnBatch", labels, x.rows()), sampleWeight, null);
@@ -1285,8 +1318,15 @@ public class Model implements AutoCloseable {
         if (steps < 1) {
             throw new IllegalArgumentException("profileTraining: expected steps >= 1, received " + steps);
         }
-        trainOnBatch(x, y, null, null); // builds the plan; its first run is slower
-        return profile("profileTraining", true, x.rows(), steps, clock -> trainOnBatch(x, y, null, clock));
+        boolean outermost = beginTraining("profileTraining"); // the whole profile, not only each step
+        try {
+            trainOnBatch(x, y, null, null); // builds the plan; its first run is slower
+            return profile("profileTraining", true, x.rows(), steps, clock -> trainOnBatch(x, y, null, clock));
+        } finally {
+            if (outermost) {
+                trainer.set(null);
+            }
+        }
     }
 
     /**
@@ -1295,6 +1335,7 @@ public class Model implements AutoCloseable {
      * See {@link LayerProfile}.
      */
     public LayerProfile profileInference(NDArray x, int calls) {
+        given("profileInference", "a batch of samples", x);
         requireOneInput("profileInference", ONE_INPUT_ONLY);
         if (calls < 1) {
             throw new IllegalArgumentException("profileInference: expected calls >= 1, received " + calls);
@@ -1322,10 +1363,12 @@ public class Model implements AutoCloseable {
     /** trainOnBatch, each layer call timed on clock where it is not null. */
     private Map<String, Double> trainOnBatch(NDArray x, NDArray y, float[] sampleWeight,
                                              dev.osprey.engine.CallClock clock) {
+        given("trainOnBatch", "a batch of samples", x);
         FitOptions options = FitOptions.defaults().verbose(false).sampleWeight(sampleWeight);
-        boolean outermost = beginTraining();
+        boolean outermost = beginTraining("trainOnBatch");
         try {
             synchronized (this) {
+                refuseTrainingInsideFit("trainOnBatch");
                 checkOpen();
                 requireCompiled("trainOnBatch");
                 if (x.rows() == 0) {
@@ -1360,6 +1403,7 @@ public class Model implements AutoCloseable {
 
     /** Loss and accuracy on one batch, without training (Keras' test_on_batch): evaluate with the batch as one. */
     public Map<String, Double> testOnBatch(NDArray x, NDArray y) {
+        given("testOnBatch", "a batch of samples", x);
         return evaluate(x, y, Math.max(1, x.rows()));
     }
 
@@ -1372,6 +1416,7 @@ public class Model implements AutoCloseable {
     public Map<String, Double> testOnBatch(List<NDArray> inputs, List<NDArray> labels) {
         refuseWhileTraining("testOnBatch");
         NDArray x = packRows("testOnBatch", inputs);
+        refuseWhileTraining("testOnBatch"); // again after the copy: a fit may have begun meanwhile
         synchronized (this) { // the labels are checked against the losses they are evaluated with
             return evaluateRows(x, packLabels("testOnBatch", labels, x.rows()), Math.max(1, x.rows()));
         }
@@ -1388,6 +1433,7 @@ public class Model implements AutoCloseable {
 
     /** Predictions for one batch (Keras' predict_on_batch): predict with the batch as one. */
     public NDArray predictOnBatch(NDArray x) {
+        given("predictOnBatch", "a batch of samples", x);
         return predict(x, Math.max(1, x.rows()));
     }
 
@@ -1403,6 +1449,8 @@ public class Model implements AutoCloseable {
      * {@link BatchSource#labelsSideBySide} source (or any source whose label rows hold every output's labels).
      */
     public History fit(BatchSource train, BatchSource validation, FitOptions options) {
+        given("fit", "a training source", train);
+        given("fit", "options", options);
         checkPartsPerInput(train, "fit");
         checkPartsPerInput(validation, "fit validation data");
         if (options.sampleWeightColumns() > 0) {
@@ -1429,9 +1477,12 @@ public class Model implements AutoCloseable {
 
     /** fit from sources; the training source's label rows end in weightColumns sample weights (0: none). */
     private History fitSources(BatchSource train, BatchSource validation, FitOptions options, int weightColumns) {
+        given("fit", "options", options);
+        given("fit", "a training source", train);
         boolean outermost = beginTraining();
         try {
             synchronized (this) {
+                refuseTrainingInsideFit("fit");
                 checkOpen();
                 requireCompiled("fit");
                 if (train.size() == 0) {
@@ -1454,8 +1505,11 @@ public class Model implements AutoCloseable {
                 // restores a backup first: before replicas copy weights
                 BackupAndRestore.Progress start = startingPoint(options, train.size());
                 try (dev.osprey.engine.parallel.DataParallel parallel = replicas(options)) {
+                    fitRunning = true;
                     return new Trainer(this, network, modelLoss(), optimizer, updater, options, metrics, parallel)
                             .fit(train, validation, fitSeed, start.epochs(), start.batches());
+                } finally {
+                    fitRunning = false;
                 }
             }
         } finally {
@@ -1628,6 +1682,7 @@ public class Model implements AutoCloseable {
     public Map<String, Double> evaluate(List<NDArray> inputs, List<NDArray> labels, int batchSize) {
         refuseWhileTraining("evaluate");
         NDArray x = packRows("evaluate", inputs);
+        refuseWhileTraining("evaluate"); // again after the copy: a fit may have begun meanwhile
         synchronized (this) { // the labels are checked against the losses they are evaluated with
             return evaluateRows(x, packLabels("evaluate", labels, x.rows()), batchSize);
         }
@@ -1665,6 +1720,8 @@ public class Model implements AutoCloseable {
      */
     public dev.osprey.metrics.ClassificationReport classificationReport(NDArray x, NDArray y, int batchSize) {
         refuseWhileTraining("classificationReport");
+        given("classificationReport", "samples", x);
+        given("classificationReport", "labels", y);
         requireOneInput("classificationReport", ONE_INPUT_ONLY);
         synchronized (this) {
             checkFinite("classificationReport", x);
@@ -1727,6 +1784,10 @@ public class Model implements AutoCloseable {
     /** Every output of a model of several inputs (one array per input, in the model's input order). */
     public List<NDArray> predict(List<NDArray> inputs, int batchSize) {
         refuseWhileTraining("predict");
+        given("predict", "one array per input", inputs);
+        for (int i = 0; i < inputs.size(); i++) {
+            given("predict", "an array for input " + (i + 1), inputs.get(i));
+        }
         synchronized (this) {
             checkOpen();
             positiveBatch("predict", batchSize);
@@ -1766,6 +1827,14 @@ public class Model implements AutoCloseable {
             byName.put(names.get(o), outputs.get(o));
         }
         return java.util.Collections.unmodifiableMap(byName);
+    }
+
+    /** value, or an IllegalArgumentException saying what was expected: "what: expected name, received null". */
+    private static <T> T given(String what, String name, T value) {
+        if (value == null) {
+            throw new IllegalArgumentException(what + ": expected " + name + ", received null");
+        }
+        return value;
     }
 
     private static void positiveBatch(String what, int batchSize) {
@@ -1846,6 +1915,7 @@ public class Model implements AutoCloseable {
 
     /** The calibrated input ranges by layer name (empty before {@link #quantize}); for model files. */
     public Map<String, dev.osprey.backend.InputRange> inputRanges() {
+        refuseWhileTraining("inputRanges");
         synchronized (this) {
             return inputRanges;
         }
@@ -2024,7 +2094,11 @@ public class Model implements AutoCloseable {
      */
     public int copyWeightsFrom(Model source) {
         refuseWhileTraining("copyWeightsFrom");
+        if (source == null) {
+            throw new IllegalArgumentException("copyWeightsFrom: expected a model to copy from, received null");
+        }
         Map<String, NDArray> given = source.namedWeights();
+        refuseWhileTraining("copyWeightsFrom"); // again after reading the source: a fit may have begun meanwhile
         synchronized (this) {
             build();
             Parameters p = built("copyWeightsFrom").parameters();

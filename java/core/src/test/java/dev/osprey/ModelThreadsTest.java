@@ -117,6 +117,80 @@ class ModelThreadsTest {
         }
     }
 
+    /**
+     * fit's callbacks may predict and evaluate, but a training call from one (fit, trainOnBatch, profileTraining) would
+     * reset the running epoch's loss and metrics: it is refused with what to do instead, and the fit goes on to give
+     * the figures of the same fit without the attempts, bit for bit.
+     */
+    @Test
+    void trainingCallsFromInsideFitAreRefusedAndTheFitGoesOnUndisturbed() throws Exception {
+        NDArray x = randomImages(64, 2);
+        float[] labels = new float[64];
+        for (int i = 0; i < labels.length; i++) {
+            labels[i] = (i * 7) % 10;
+        }
+        NDArray y = new NDArray(labels, 64);
+        List<String> refusals = new ArrayList<>();
+        Callback nested = new Callback() {
+            @Override
+            public void onBatchEnd(int batch, Training training) {
+                if (batch == 1) {
+                    Sequential self = (Sequential) training.model();
+                    for (Runnable call : List.<Runnable>of(
+                            () -> self.fit(x, y, FitOptions.defaults().verbose(false)),
+                            () -> self.trainOnBatch(x.slice(0, 8), y.slice(0, 8)),
+                            () -> self.profileTraining(x.slice(0, 8), y.slice(0, 8), 1))) {
+                        try {
+                            call.run();
+                            refusals.add("accepted");
+                        } catch (IllegalStateException e) {
+                            refusals.add(e.getMessage());
+                        }
+                    }
+                }
+            }
+        };
+        History alone;
+        try (Sequential model = Models.compiledTutorialCnn(Device.cpu())) {
+            alone = model.fit(x, y, FitOptions.defaults().epochs(1).batchSize(16).shuffle(false).verbose(false));
+        }
+        try (Sequential model = Models.compiledTutorialCnn(Device.cpu())) {
+            History h = model.fit(x, y, FitOptions.defaults().epochs(1).batchSize(16).shuffle(false).verbose(false)
+                    .callbacks(nested));
+            assertEquals(3, refusals.size(), refusals.toString());
+            for (String refusal : refusals) {
+                assertTrue(refusal.contains(": called from inside fit (one of its callbacks), which it would break"),
+                        refusal);
+            }
+            assertEquals(alone.history(), h.history(), "the refused calls changed nothing");
+        }
+    }
+
+    /** Another thread's call during a trainOnBatch names that call, not fit. */
+    @Test
+    void aRefusalDuringTrainOnBatchNamesIt() throws Exception {
+        NDArray x = randomImages(16, 3);
+        NDArray y = new NDArray(new float[16], 16);
+        try (Sequential model = Models.compiledTutorialCnn(Device.cpu())) {
+            CountDownLatch inStep = new CountDownLatch(1);
+            CountDownLatch release = new CountDownLatch(1);
+            // a profile runs its steps as trainOnBatch does, under its own name; a callback-free way to hold a step:
+            // the profile's clock is not reachable, so hold the model from a second model's fit callback instead
+            CompletableFuture<Void> profile = CompletableFuture.runAsync(() -> {
+                model.profileTraining(x, y, 1); // builds the plan and warms up, unheld
+                inStep.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            assertTrue(inStep.await(60, TimeUnit.SECONDS));
+            release.countDown();
+            profile.get(60, TimeUnit.SECONDS);
+        }
+    }
+
     /** CPU compute runs on the backend's own thread, whichever thread asks; results and errors come back. */
     @Test
     void cpuComputeRunsOnTheDeviceThread() throws Exception {
