@@ -170,7 +170,9 @@ final class GraphConfig {
 
     /**
      * Applies every layer's calls in an order where their inputs exist (a layer's calls in their own order): returns
-     * each layer's outputs by call.
+     * each layer's outputs by call. A layer whose next call reads a tensor not made yet waits on that tensor's layer
+     * and is taken up again when that layer makes a call, so the work grows with the calls, not with their square
+     * (a file listing a long chain backwards costs one pass).
      */
     private static Map<String, List<SymbolicTensor>> replay(Map<String, Input> inputs, Map<String, Layer> layers,
                                                            Map<String, List<?>> calls) {
@@ -182,41 +184,46 @@ final class GraphConfig {
             next.put(e.getKey(), 0);
             total += e.getValue() == null ? 0 : e.getValue().size();
         }
+        Map<String, List<String>> waiting = new HashMap<>(); // by the layer whose next call they wait for
+        java.util.ArrayDeque<String> work = new java.util.ArrayDeque<>(calls.keySet()); // in the file's order first
+        String[] missing = new String[1];
         int done = 0;
-        while (done < total) {
-            int before = done;
-            for (Map.Entry<String, List<?>> e : calls.entrySet()) {
-                String name = e.getKey();
-                List<?> layerCalls = e.getValue();
-                while (layerCalls != null && next.get(name) < layerCalls.size()) {
-                    List<SymbolicTensor> args = ready((List<?>) layerCalls.get(next.get(name)), inputs, outputs);
-                    if (args == null) {
-                        break;
-                    }
-                    outputs.get(name).add(layers.get(name).apply(args.toArray(SymbolicTensor[]::new)));
-                    next.put(name, next.get(name) + 1);
-                    done++;
+        while (!work.isEmpty()) {
+            String name = work.poll();
+            List<?> layerCalls = calls.get(name);
+            while (layerCalls != null && next.get(name) < layerCalls.size()) {
+                List<SymbolicTensor> args = ready((List<?>) layerCalls.get(next.get(name)), inputs, outputs, missing);
+                if (args == null) {
+                    waiting.computeIfAbsent(missing[0], k -> new ArrayList<>()).add(name);
+                    break;
+                }
+                outputs.get(name).add(layers.get(name).apply(args.toArray(SymbolicTensor[]::new)));
+                next.put(name, next.get(name) + 1);
+                done++;
+                List<String> woken = waiting.remove(name);
+                if (woken != null) {
+                    work.addAll(woken);
                 }
             }
-            if (done == before) {
-                List<String> stuck = calls.keySet().stream()
-                        .filter(n -> calls.get(n) != null && next.get(n) < calls.get(n).size()).toList();
-                throw new IllegalArgumentException("the layers " + stuck + " read tensors that no layer makes before "
-                        + "them (a missing layer, or a cycle)");
-            }
+        }
+        if (done < total) {
+            List<String> stuck = calls.keySet().stream()
+                    .filter(n -> calls.get(n) != null && next.get(n) < calls.get(n).size()).toList();
+            throw new IllegalArgumentException("the layers " + stuck + " read tensors that no layer makes before "
+                    + "them (a missing layer, or a cycle)");
         }
         return outputs;
     }
 
-    /** The call's input tensors, or null when one isn't made yet. */
+    /** The call's input tensors, or null when one isn't made yet (its layer's name then in missing[0]). */
     private static List<SymbolicTensor> ready(List<?> refs, Map<String, Input> inputs,
-                                              Map<String, List<SymbolicTensor>> outputs) {
+                                              Map<String, List<SymbolicTensor>> outputs, String[] missing) {
         List<SymbolicTensor> args = new ArrayList<>();
         for (Object r : refs) {
-            List<?> ref = (List<?>) r;
-            if (ref.size() < 2) {
-                throw new IllegalArgumentException("expected an input reference [layer, call, tensor], received "
-                        + ref);
+            if (!(r instanceof List<?> ref) || ref.size() < 2 || !(ref.get(0) instanceof String)
+                    || !(ref.get(1) instanceof Number)) {
+                throw new IllegalArgumentException("expected an input reference [layer name, call index, tensor "
+                        + "index], received " + r);
             }
             String producer = (String) ref.get(0);
             if (!inputs.containsKey(producer) && !outputs.containsKey(producer)) {
@@ -231,6 +238,7 @@ final class GraphConfig {
             } else if (call < outputs.get(producer).size()) {
                 args.add(outputs.get(producer).get(call));
             } else {
+                missing[0] = producer;
                 return null;
             }
         }

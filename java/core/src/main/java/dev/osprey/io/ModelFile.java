@@ -199,7 +199,8 @@ public final class ModelFile {
                 if (e.getName().equals(MODEL_JSON)) {
                     json = readBounded(zip, MODEL_JSON, Limits.current().maxJsonBytes(), jsonLimit(), Path.of("(model bytes)"));
                 } else if (e.getName().equals(WEIGHTS)) {
-                    weights = readBounded(zip, WEIGHTS, weightsLimit(), weightsLimitText(), Path.of("(model bytes)"));
+                    weights = readBounded(zip, WEIGHTS, weightsLimit(bytes.length), weightsLimitText(bytes.length),
+                            Path.of("(model bytes)"));
                 }
             }
         } catch (ZipException | java.io.EOFException | IllegalArgumentException e) { // the last: bad entry names
@@ -231,7 +232,8 @@ public final class ModelFile {
                 }
             }
             json = readEntry(zip, MODEL_JSON, Limits.current().maxJsonBytes(), jsonLimit(), path);
-            weights = readEntry(zip, WEIGHTS, weightsLimit(), weightsLimitText(), path);
+            long fileBytes = Files.size(path);
+            weights = readEntry(zip, WEIGHTS, weightsLimit(fileBytes), weightsLimitText(fileBytes), path);
         } catch (ZipException | java.io.EOFException | IllegalArgumentException e) {
             throw new ModelFormatException(path + " is not an Osprey model file, or is truncated (expected a zip with "
                     + MODEL_JSON + " and " + WEIGHTS + "): " + e.getMessage(), e);
@@ -566,12 +568,25 @@ public final class ModelFile {
         return Limits.describe("maxJsonBytes", Limits.current().maxJsonBytes());
     }
 
-    private static String weightsLimitText() {
-        return "room for the weights of " + Limits.describe("maxParameters", Limits.current().maxParameters())
-                + " with their optimizer state";
+    private static String weightsLimitText(long fileBytes) {
+        return weightsLimit(fileBytes) < weightsLimit() ? "the larger of 64 MiB and " + INFLATION + " times the file's "
+                + fileBytes + " bytes (Osprey stores the weights uncompressed; a zip bomb?)" : "room for the weights of "
+                + Limits.describe("maxParameters", Limits.current().maxParameters()) + " with their optimizer state";
     }
 
     /** The weights entry holds at most maxParameters weights and two optimizer slots for each, plus a header. */
+    /**
+     * How much a weights entry may inflate beyond the file holding it: Osprey stores weights uncompressed, and even a
+     * re-zipped model's floats compress a few times at most, while a zip bomb of zeros inflates a thousandfold.
+     */
+    private static final long INFLATION = 32;
+
+    /** The weights' limit for a file of this size: the parameter limit's room, and at most 32 times the file. */
+    private static long weightsLimit(long fileBytes) {
+        long inflated = fileBytes > (Long.MAX_VALUE >> 6) ? Long.MAX_VALUE : Math.max(64L << 20, INFLATION * fileBytes);
+        return Math.min(weightsLimit(), inflated);
+    }
+
     private static long weightsLimit() {
         long parameters = Limits.current().maxParameters();
         return parameters > (MAX_ENTRY_BYTES - (1 << 20)) / 12 ? MAX_ENTRY_BYTES : parameters * 12 + (1 << 20);

@@ -34,11 +34,12 @@ public final class Cropping1D extends Layer implements dev.osprey.engine.Fusion.
     @Override
     public Shape outputShape(List<Shape> inputs) {
         Shape in = single(inputs);
-        if (in.rank() != 2 || in.dim(0) - start - end < 1) {
+        long kept = in.rank() != 2 ? 0 : (long) in.dim(0) - start - end; // in long: a file's cropping may be huge
+        if (kept < 1) {
             throw new IllegalArgumentException("Cropping1D: expected an input of shape (positions, features) with more "
-                    + "than " + (start + end) + " positions, received " + in);
+                    + "than " + ((long) start + end) + " positions, received " + in);
         }
-        return Shape.of(in.dim(0) - start - end, in.dim(1));
+        return Shape.of((int) kept, in.dim(1));
     }
 
     @Override
@@ -96,14 +97,23 @@ public final class Cropping1D extends Layer implements dev.osprey.engine.Fusion.
     }
 
     /** Reads the layer from a model file's config (Keras' from_config). */
+    /** A config's cropping as an int: refused unless a whole number in int's range (1.5 or 1e10 are not). */
+    private static int whole(Number n) {
+        double v = n.doubleValue();
+        if (v != Math.rint(v) || v < Integer.MIN_VALUE || v > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("Cropping1D config: expected cropping of whole numbers, received " + n);
+        }
+        return (int) v;
+    }
+
     public static Cropping1D fromConfig(Config c) {
         Object cropping = c.raw("cropping");
         if (cropping instanceof Number n) {
-            return withCommonConfig(new Cropping1D(n.intValue(), n.intValue()), c);
+            return withCommonConfig(new Cropping1D(whole(n), whole(n)), c);
         }
         if (cropping instanceof List<?> l && l.size() == 2 && l.get(0) instanceof Number a
                 && l.get(1) instanceof Number b) {
-            return withCommonConfig(new Cropping1D(a.intValue(), b.intValue()), c);
+            return withCommonConfig(new Cropping1D(whole(a), whole(b)), c);
         }
         throw new IllegalArgumentException("Cropping1D config: expected cropping as a number or [start, end], received "
                 + cropping);

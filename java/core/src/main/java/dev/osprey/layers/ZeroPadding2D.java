@@ -54,7 +54,12 @@ public final class ZeroPadding2D extends Layer implements Fusion.PaddingOnly, Fu
     @Override
     public Shape outputShape(List<Shape> inputs) {
         Shape in = image(inputs);
-        return Shape.of(in.dim(0) + top + bottom, in.dim(1) + left + right, in.dim(2));
+        long height = (long) in.dim(0) + top + bottom, width = (long) in.dim(1) + left + right; // a file's may be huge
+        if (height > Integer.MAX_VALUE || width > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("ZeroPadding2D: expected a padded image of at most " + Integer.MAX_VALUE
+                    + " rows and columns, received " + in + " padded to " + height + " x " + width);
+        }
+        return Shape.of((int) height, (int) width, in.dim(2));
     }
 
     @Override

@@ -17,6 +17,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipOutputStream;
@@ -279,6 +280,40 @@ class ModelFileTest {
         assertTrue(e.getMessage().contains("expected dimensions from 0"), e.getMessage());
     }
 
+    /**
+     * The layers may be listed in any order: a chain of 2,000 layers listed backwards loads as saved (each layer waits
+     * for the one it reads, so the order costs one pass, where it cost a pass per layer: 4 million layer visits), and
+     * predicts the same.
+     */
+    @Test
+    @SuppressWarnings("unchecked")
+    void aChainListedBackwardsLoadsAsSaved() throws IOException {
+        Path file = dir.resolve("chain.osprey");
+        dev.osprey.Input in = dev.osprey.Input.shape(3);
+        dev.osprey.SymbolicTensor t = in;
+        for (int i = 0; i < 2000; i++) {
+            t = new dev.osprey.layers.ReLU().apply(t);
+        }
+        t = new dev.osprey.layers.Dense(2).apply(t);
+        NDArray x = new NDArray(new float[] {0.5f, -1, 2}, 1, 3);
+        float[] expected;
+        try (dev.osprey.Model m = new dev.osprey.Model(in, t)) {
+            m.device(Device.cpu()).seed(4).build();
+            expected = m.predict(x, 1).data();
+            m.save(file);
+        }
+        Map<String, Object> doc = (Map<String, Object>) dev.osprey.io.Json.parse(entry(file, "model.json"));
+        List<Object> layers = (List<Object>) ((Map<String, Object>) ((Map<String, Object>) doc.get("model"))
+                .get("config")).get("layers");
+        java.util.Collections.reverse(layers);
+        Path backwards = dir.resolve("chain-backwards.osprey");
+        writeZip(backwards, "model.json", dev.osprey.io.Json.write(doc), "weights.safetensors",
+                entry(file, "weights.safetensors"));
+        try (dev.osprey.Model loaded = dev.osprey.Model.load(backwards, Device.cpu())) {
+            assertArrayEquals(expected, loaded.predict(x, 1).data(), 0f);
+        }
+    }
+
     /** Finding 3 of the hardening issue: 100,000 nested brackets overflowed the stack of the old JSON parser. */
     @Test
     void deeplyNestedJsonIsRefusedByTheDepthLimit() throws IOException {
@@ -313,6 +348,17 @@ class ModelFileTest {
     void anEntryInflatingPastItsLimitIsRefused() throws IOException {
         ModelFormatException e = loadFails("bomb.osprey", " ".repeat(65 << 20) + "{}", entry("weights.safetensors"));
         assertTrue(e.getMessage().contains("osprey.limits.maxJsonBytes"), e.getMessage());
+    }
+
+    /**
+     * A small file whose weights inflate a thousandfold (80 MB of zeros in a file of about 80 KB) is refused once the
+     * inflation passes 64 MiB, long before the parameter limit's 6 GB of room, and before model.json is read.
+     */
+    @Test
+    void weightsInflatingFarBeyondTheFileAreRefused() throws IOException {
+        ModelFormatException e = loadFails("weights-bomb.osprey", entry("model.json"), "\0".repeat(80 << 20));
+        assertTrue(e.getMessage().contains("entry weights.safetensors inflates to more than 67108864 bytes, the larger "
+                + "of 64 MiB and 32 times the file's"), e.getMessage());
     }
 
     /** Finding 5 of the hardening issue: NaN weights loaded and predicted. */

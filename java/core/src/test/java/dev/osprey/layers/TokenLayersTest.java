@@ -86,5 +86,17 @@ class TokenLayersTest {
                 () -> new Cropping1D(3, 2).apply(Input.shape(POSITIONS, FEATURES)));
         assertTrue(all.getMessage().contains("more than 5 positions"), all.getMessage());
         assertThrows(IllegalArgumentException.class, () -> new Cropping1D(-1, 0));
+        // a file's cropping that would wrap int around (10 - 2 x (2^31 - 1) is 12 in int) is refused, not planned
+        IllegalArgumentException wraps = assertThrows(IllegalArgumentException.class,
+                () -> new Cropping1D(Integer.MAX_VALUE, Integer.MAX_VALUE).apply(Input.shape(10, 1)));
+        assertTrue(wraps.getMessage().contains("more than 4294967294 positions, received (10, 1)"), wraps.getMessage());
+        for (Object bad : List.<Object>of(1.5, 1e10, List.of(1, 2.5))) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Cropping1D.fromConfig(
+                    new dev.osprey.Config("Cropping1D", java.util.Map.of("cropping", bad))));
+            assertTrue(e.getMessage().contains("expected cropping of whole numbers"), e.getMessage());
+        }
+        IllegalArgumentException padded = assertThrows(IllegalArgumentException.class,
+                () -> new ZeroPadding2D(Integer.MAX_VALUE, Integer.MAX_VALUE, 0, 0).apply(Input.shape(4, 4, 1)));
+        assertTrue(padded.getMessage().contains("padded to 4294967298 x 4"), padded.getMessage());
     }
 }

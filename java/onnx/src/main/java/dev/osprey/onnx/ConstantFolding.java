@@ -25,6 +25,21 @@ final class ConstantFolding {
         return OPS.contains(op);
     }
 
+    /**
+     * The values a fold makes, a * b * c, checked before anything is allocated: at most
+     * {@link dev.osprey.Limits#maxTensorElements()} (a Gather or Concat grows its inputs; a file decides by how much).
+     */
+    private static int foldedSize(NodeView n, long a, long b, long c) throws OnnxImportException {
+        long limit = Math.min(Integer.MAX_VALUE - 8, dev.osprey.Limits.current().maxTensorElements());
+        long ab = Math.multiplyHigh(a, b) != 0 ? Long.MAX_VALUE : a * b;
+        long size = ab == Long.MAX_VALUE || Math.multiplyHigh(ab, c) != 0 ? Long.MAX_VALUE : ab * c;
+        if (size > limit) {
+            throw n.error("folding it on constants would make " + (size == Long.MAX_VALUE ? "more than 2^63"
+                    : String.valueOf(size)) + " values; expected at most " + limit + " (Limits.maxTensorElements)");
+        }
+        return (int) size;
+    }
+
     static TensorData evaluate(NodeView n, List<TensorData> in, Path modelDir) throws OnnxImportException {
         return switch (n.op) {
             case "Constant" -> constant(n, modelDir);
@@ -82,7 +97,7 @@ final class ConstantFolding {
                 throw n.error("expected a shape of sizes >= 0 (the batch size stays dynamic), received "
                         + Arrays.toString(dims));
             }
-            size *= d;
+            size = Math.multiplyHigh(size, d) != 0 ? Long.MAX_VALUE : size * d; // no wrap to a small size
             if (size > 1 << 20) {
                 throw n.error("expected at most 1,048,576 elements, received shape " + Arrays.toString(dims));
             }
@@ -191,7 +206,7 @@ final class ConstantFolding {
         System.arraycopy(data.dims, 0, dims, 0, ax);
         System.arraycopy(indices.dims, 0, dims, ax, indices.rank());
         System.arraycopy(data.dims, ax + 1, dims, ax + indices.rank(), data.rank() - ax - 1);
-        int size = Math.toIntExact(outer * idx.length * inner);
+        int size = foldedSize(n, outer, idx.length, inner);
         float[] f = data.floats != null ? new float[size] : null;
         long[] l = data.ints != null ? new long[size] : null;
         int o = 0;
@@ -286,7 +301,7 @@ final class ConstantFolding {
             }
             dims[ax] += t.dims[ax];
         }
-        int size = in.stream().mapToInt(TensorData::size).sum();
+        int size = foldedSize(n, in.stream().mapToLong(TensorData::size).sum(), 1, 1);
         float[] f = ints ? null : new float[size];
         long[] l = ints ? new long[size] : null;
         int o = 0;

@@ -53,6 +53,8 @@ final class GraphImporter {
     private final Map<String, TensorProto> boundInputs;
 
     private final Map<String, TensorData> constants = new HashMap<>();
+    /** Values made by folding ops on constants so far, held in constants: bounded as a file's weights are. */
+    private long foldedValues;
     private final Map<String, Value> values = new HashMap<>();
     private final Map<String, ValueInfoProto> graphInputs = new LinkedHashMap<>();
     private final Map<String, Input> inputs = new HashMap<>();
@@ -515,7 +517,19 @@ final class GraphImporter {
             for (int i = 0; i < n.inputCount(); i++) {
                 in.add(n.input(i).isEmpty() ? null : constants.get(n.input(i)));
             }
-            constants.put(n.output(0), ConstantFolding.evaluate(n, in, modelDir));
+            TensorData folded;
+            try {
+                folded = ConstantFolding.evaluate(n, in, modelDir);
+            } catch (RuntimeException e) { // an overflow or a bad index in a file's arithmetic: the file's error
+                throw n.error("cannot fold it on constants: " + e);
+            }
+            foldedValues += in.contains(folded) ? 0 : folded.size(); // Identity passes its input on: no new values
+            long budget = dev.osprey.Limits.current().maxParameters();
+            if (foldedValues > budget) {
+                throw n.error("the constants folded so far hold " + foldedValues + " values; expected at most "
+                        + budget + " (Limits.maxParameters)");
+            }
+            constants.put(n.output(0), folded);
             return;
         }
         if (n.op.equals("Shape")) {

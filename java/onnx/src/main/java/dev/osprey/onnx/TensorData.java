@@ -6,7 +6,6 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
@@ -123,6 +122,11 @@ final class TensorData {
             raw = bytes.asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
         }
         boolean floating = type == TensorProto.DataType.FLOAT_VALUE || type == TensorProto.DataType.DOUBLE_VALUE;
+        // the values given are counted before the array they fill is made: a tensor's dims are only its file's claim
+        if (raw == null) {
+            requireCount(what, t, floating ? (width == 4 ? t.getFloatDataCount() : t.getDoubleDataCount())
+                    : type == TensorProto.DataType.INT64_VALUE ? t.getInt64DataCount() : t.getInt32DataCount(), n);
+        }
         if (floating) {
             float[] v = new float[n];
             if (raw != null) {
@@ -130,8 +134,6 @@ final class TensorData {
                     v[i] = width == 4 ? raw.getFloat() : (float) raw.getDouble();
                 }
             } else {
-                int given = width == 4 ? t.getFloatDataCount() : t.getDoubleDataCount();
-                requireCount(what, t, given, n);
                 for (int i = 0; i < n; i++) {
                     v[i] = width == 4 ? t.getFloatData(i) : (float) t.getDoubleData(i);
                 }
@@ -148,12 +150,10 @@ final class TensorData {
                 };
             }
         } else if (type == TensorProto.DataType.INT64_VALUE) {
-            requireCount(what, t, t.getInt64DataCount(), n);
             for (int i = 0; i < n; i++) {
                 v[i] = t.getInt64Data(i);
             }
         } else {
-            requireCount(what, t, t.getInt32DataCount(), n);
             for (int i = 0; i < n; i++) {
                 v[i] = t.getInt32Data(i);
             }
@@ -198,9 +198,14 @@ final class TensorData {
                 throw new OnnxImportException(what + ": external data location '" + location
                         + "' is outside the model's folder " + dir + "; expected a file inside it");
             }
-            if (!Files.isRegularFile(file, LinkOption.NOFOLLOW_LINKS) && !file.toRealPath().startsWith(dir)) {
+            // resolved whole: a link anywhere on the way (a linked folder too, not only the file) must stay inside
+            if (!file.toRealPath().startsWith(dir)) {
                 throw new OnnxImportException(what + ": external data location '" + location
                         + "' links outside the model's folder " + dir);
+            }
+            if (bytes > Integer.MAX_VALUE - 8) {
+                throw new OnnxImportException(what + ": dims " + t.getDimsList() + " need " + bytes + " bytes of "
+                        + "external data; expected at most " + (Integer.MAX_VALUE - 8) + " for one tensor");
             }
             try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
                 if (offset < 0 || offset > ch.size() || ch.size() - offset < bytes) {

@@ -179,6 +179,56 @@ class OnnxBadInputTest {
         Path p = modelDir.resolve("link.onnx");
         Files.write(p, conv(linked, input("x", "N", 2, 4, 4), "Conv").build().toByteArray());
         assertMentions(refused(p), "outside the model's folder");
+        // a linked folder on the way, not the file itself, is followed too
+        Path secrets = Files.createDirectory(dir.resolve("secrets"));
+        Files.write(secrets.resolve("key.bin"), new byte[24]);
+        Files.createSymbolicLink(modelDir.resolve("data"), secrets);
+        TensorProto throughFolder = linked.toBuilder().clearExternalData().addExternalData(
+                StringStringEntryProto.newBuilder().setKey("location").setValue("data/key.bin")).build();
+        Path q = modelDir.resolve("folder-link.onnx");
+        Files.write(q, conv(throughFolder, input("x", "N", 2, 4, 4), "Conv").build().toByteArray());
+        assertMentions(refused(q), "'data/key.bin'", "outside the model's folder");
+    }
+
+    /**
+     * Folding ops on constants can grow them (a Gather of 2,047 rows of a million values is a few hundred bytes of file):
+     * the fold is refused before it allocates, with the limit it would pass.
+     */
+    @Test
+    void aFoldThatWouldGrowPastTheLimitsIsRefusedBeforeAllocating() throws Exception {
+        TensorProto rowShape = TensorProto.newBuilder().setDataType(TensorProto.DataType.INT64_VALUE).addDims(2)
+                .addInt64Data(1).addInt64Data(1 << 20).build();
+        TensorProto indexShape = TensorProto.newBuilder().setDataType(TensorProto.DataType.INT64_VALUE).addDims(1)
+                .addInt64Data(2047).build();
+        TensorProto zeroIndex = TensorProto.newBuilder().setDataType(TensorProto.DataType.INT64_VALUE).addDims(1)
+                .addInt64Data(0).build();
+        ModelProto.Builder m = conv(floats("w", new float[6], 3, 2, 1, 1), input("x", "N", 2, 4, 4), "Conv");
+        GraphProto.Builder g = m.getGraph().toBuilder();
+        g.addNode(0, NodeProto.newBuilder().setOpType("Constant").addOutput("s1").addAttribute(AttributeProto
+                .newBuilder().setName("value").setType(AttributeProto.AttributeType.TENSOR).setT(rowShape)));
+        g.addNode(1, NodeProto.newBuilder().setOpType("ConstantOfShape").addInput("s1").addOutput("data"));
+        g.addNode(2, NodeProto.newBuilder().setOpType("Constant").addOutput("s2").addAttribute(AttributeProto
+                .newBuilder().setName("value").setType(AttributeProto.AttributeType.TENSOR).setT(indexShape)));
+        g.addNode(3, NodeProto.newBuilder().setOpType("ConstantOfShape").addInput("s2").addOutput("idx")
+                .addAttribute(AttributeProto.newBuilder().setName("value").setType(AttributeProto.AttributeType.TENSOR)
+                        .setT(zeroIndex)));
+        g.addNode(4, NodeProto.newBuilder().setName("grow").setOpType("Gather").addInput("data").addInput("idx")
+                .addOutput("big"));
+        g.addNode(NodeProto.newBuilder().setOpType("Add").addInput("y").addInput("big").addOutput("z"));
+        g.setOutput(0, ValueInfoProto.newBuilder().setName("z"));
+        assertMentions(refused(write("grow.onnx", m.setGraph(g).build())), "grow", "2146435072 values",
+                "expected at most 268435456 (Limits.maxTensorElements)");
+    }
+
+    /** dims are only the file's claim: a tensor declaring 2 billion values and holding none costs nothing to refuse. */
+    @Test
+    void anInitializerDeclaringBillionsOfValuesItLacksIsRefusedBeforeAnyAllocation() throws Exception {
+        for (int type : new int[] {TensorProto.DataType.FLOAT_VALUE, TensorProto.DataType.INT64_VALUE}) {
+            TensorProto claim = TensorProto.newBuilder().setName("w").setDataType(type)
+                    .addDims(Integer.MAX_VALUE - 8).build();
+            assertMentions(refused(write("claim-" + type + ".onnx", conv(claim, input("x", "N", 2, 4, 4), "Conv")
+                    .build())), "initializer 'w'", "2147483639");
+        }
     }
 
     @Test
