@@ -197,7 +197,8 @@ public final class ModelFile {
                     throw duplicateEntry(Path.of("(model bytes)"), e.getName());
                 }
                 if (e.getName().equals(MODEL_JSON)) {
-                    json = readBounded(zip, MODEL_JSON, Limits.current().maxJsonBytes(), jsonLimit(), Path.of("(model bytes)"));
+                    json = readBounded(zip, MODEL_JSON, jsonBytes(bytes.length), jsonLimit(bytes.length),
+                            Path.of("(model bytes)"));
                 } else if (e.getName().equals(WEIGHTS)) {
                     weights = readBounded(zip, WEIGHTS, weightsLimit(bytes.length), weightsLimitText(bytes.length),
                             Path.of("(model bytes)"));
@@ -231,8 +232,8 @@ public final class ModelFile {
                     throw duplicateEntry(path, name);
                 }
             }
-            json = readEntry(zip, MODEL_JSON, Limits.current().maxJsonBytes(), jsonLimit(), path);
             long fileBytes = Files.size(path);
+            json = readEntry(zip, MODEL_JSON, jsonBytes(fileBytes), jsonLimit(fileBytes), path);
             weights = readEntry(zip, WEIGHTS, weightsLimit(fileBytes), weightsLimitText(fileBytes), path);
         } catch (ZipException | java.io.EOFException | IllegalArgumentException e) {
             throw new ModelFormatException(path + " is not an Osprey model file, or is truncated (expected a zip with "
@@ -564,8 +565,19 @@ public final class ModelFile {
         return bytes;
     }
 
-    private static String jsonLimit() {
-        return Limits.describe("maxJsonBytes", Limits.current().maxJsonBytes());
+    /**
+     * How far model.json may inflate from a file of this size: maxJsonBytes, and at most the larger of 8 MiB and 32
+     * times the file (parsed JSON takes 5 to 30 times its bytes in memory; a real model.json is well under 8 MiB).
+     */
+    private static long jsonBytes(long fileBytes) {
+        long inflated = fileBytes > (Long.MAX_VALUE >> 6) ? Long.MAX_VALUE : Math.max(8L << 20, INFLATION * fileBytes);
+        return Math.min(Limits.current().maxJsonBytes(), inflated);
+    }
+
+    private static String jsonLimit(long fileBytes) {
+        return jsonBytes(fileBytes) < Limits.current().maxJsonBytes() ? "the larger of 8 MiB and " + INFLATION
+                + " times the file's " + fileBytes + " bytes (a zip bomb?)"
+                : Limits.describe("maxJsonBytes", Limits.current().maxJsonBytes());
     }
 
     private static String weightsLimitText(long fileBytes) {
@@ -600,7 +612,10 @@ public final class ModelFile {
     @SuppressWarnings("unchecked")
     static Map<String, Object> asMap(Object o, String what) {
         if (!(o instanceof Map)) {
-            throw new IllegalArgumentException("expected " + what + " to be a JSON object, received " + o);
+            String received = String.valueOf(o);
+            throw new IllegalArgumentException("expected " + what + " to be a JSON object, received "
+                    + (received.length() <= 100 ? received : received.substring(0, 100) + "... (" + received.length()
+                    + " characters)"));
         }
         return (Map<String, Object>) o;
     }

@@ -343,11 +343,28 @@ class ModelFileTest {
         assertTrue(e.getMessage().contains("osprey.limits.maxTensorElements"), e.getMessage());
     }
 
-    /** A model.json that inflates past the JSON size limit stops there, whatever the zip claims. */
+    /**
+     * A model.json that inflates past the JSON size limit stops there, whatever the zip claims; and a small file's
+     * model.json stops at 8 MiB (a few kilobytes of {} inflating to 60 MiB would parse into gigabytes of maps).
+     */
     @Test
     void anEntryInflatingPastItsLimitIsRefused() throws IOException {
         ModelFormatException e = loadFails("bomb.osprey", " ".repeat(65 << 20) + "{}", entry("weights.safetensors"));
-        assertTrue(e.getMessage().contains("osprey.limits.maxJsonBytes"), e.getMessage());
+        assertTrue(e.getMessage().contains("the larger of 8 MiB and 32 times the file's"), e.getMessage());
+        dev.osprey.Limits before = dev.osprey.Limits.current();
+        try {
+            dev.osprey.Limits.set(before.withMaxJsonBytes(4 << 20)); // below the 8 MiB floor: the limit named
+            e = loadFails("bomb-small-limit.osprey", " ".repeat(5 << 20) + "{}", entry("weights.safetensors"));
+            assertTrue(e.getMessage().contains("osprey.limits.maxJsonBytes"), e.getMessage());
+        } finally {
+            dev.osprey.Limits.set(before);
+        }
+        // 15 MiB of {} in a file of a few kilobytes: past 8 MiB (the weights, read after it, don't matter here)
+        e = loadFails("json-bomb.osprey", "[" + "{},".repeat(5 << 20) + "{}]", "x");
+        assertTrue(e.getMessage().contains("model.json inflates to more than")
+                && e.getMessage().contains("32 times the file's"), e.getMessage());
+        e = loadFails("json-list.osprey", "[" + "{},".repeat(1000) + "{}]", entry("weights.safetensors"));
+        assertTrue(e.getMessage().length() < 400, "what the file holds is echoed shortened: " + e.getMessage());
     }
 
     /**
