@@ -1015,10 +1015,6 @@ public class Model implements AutoCloseable {
         }
     }
 
-    /**
-     * Calls that would pull the model out from under a running fit (its plans, optimizer state, tensors) are refused
-     * from fit's own thread too, that is from its callbacks, with what to do instead.
-     */
     /** Refuses a training call from inside fit's epochs (its callbacks), which it would break. Under the lock. */
     private void refuseTrainingInsideFit(String method) {
         if (fitRunning) {
@@ -1028,6 +1024,10 @@ public class Model implements AutoCloseable {
         }
     }
 
+    /**
+     * Calls that would pull the model out from under a running fit (its plans, optimizer state, tensors) are refused
+     * from fit's own thread too, that is from its callbacks, with what to do instead.
+     */
     private void refuseInsideFit(String method, String instead) {
         if (trainer.get() == Thread.currentThread()) {
             throw new IllegalStateException(method + ": called from inside fit (one of its callbacks), which it would "

@@ -166,31 +166,6 @@ class ModelThreadsTest {
         }
     }
 
-    /** Another thread's call during a trainOnBatch names that call, not fit. */
-    @Test
-    void aRefusalDuringTrainOnBatchNamesIt() throws Exception {
-        NDArray x = randomImages(16, 3);
-        NDArray y = new NDArray(new float[16], 16);
-        try (Sequential model = Models.compiledTutorialCnn(Device.cpu())) {
-            CountDownLatch inStep = new CountDownLatch(1);
-            CountDownLatch release = new CountDownLatch(1);
-            // a profile runs its steps as trainOnBatch does, under its own name; a callback-free way to hold a step:
-            // the profile's clock is not reachable, so hold the model from a second model's fit callback instead
-            CompletableFuture<Void> profile = CompletableFuture.runAsync(() -> {
-                model.profileTraining(x, y, 1); // builds the plan and warms up, unheld
-                inStep.countDown();
-                try {
-                    release.await();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            });
-            assertTrue(inStep.await(60, TimeUnit.SECONDS));
-            release.countDown();
-            profile.get(60, TimeUnit.SECONDS);
-        }
-    }
-
     /** CPU compute runs on the backend's own thread, whichever thread asks; results and errors come back. */
     @Test
     void cpuComputeRunsOnTheDeviceThread() throws Exception {

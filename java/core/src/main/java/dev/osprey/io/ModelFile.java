@@ -582,11 +582,11 @@ public final class ModelFile {
 
     private static String weightsLimitText(long fileBytes) {
         return weightsLimit(fileBytes) < weightsLimit() ? "the larger of 64 MiB and " + INFLATION + " times the file's "
-                + fileBytes + " bytes (Osprey stores the weights uncompressed; a zip bomb?)" : "room for the weights of "
+                + fileBytes + " bytes (Osprey stores the weights uncompressed; a zip bomb? A model re-zipped with "
+                + "compression loads once zipped again stored: zip -0)" : "room for the weights of "
                 + Limits.describe("maxParameters", Limits.current().maxParameters()) + " with their optimizer state";
     }
 
-    /** The weights entry holds at most maxParameters weights and two optimizer slots for each, plus a header. */
     /**
      * How much a weights entry may inflate beyond the file holding it: Osprey stores weights uncompressed, and even a
      * re-zipped model's floats compress a few times at most, while a zip bomb of zeros inflates a thousandfold.
@@ -599,6 +599,7 @@ public final class ModelFile {
         return Math.min(weightsLimit(), inflated);
     }
 
+    /** The weights entry holds at most maxParameters weights and two optimizer slots for each, plus a header. */
     private static long weightsLimit() {
         long parameters = Limits.current().maxParameters();
         return parameters > (MAX_ENTRY_BYTES - (1 << 20)) / 12 ? MAX_ENTRY_BYTES : parameters * 12 + (1 << 20);

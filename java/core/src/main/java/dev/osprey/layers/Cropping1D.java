@@ -96,7 +96,6 @@ public final class Cropping1D extends Layer implements dev.osprey.engine.Fusion.
         return c;
     }
 
-    /** Reads the layer from a model file's config (Keras' from_config). */
     /** A config's cropping as an int: refused unless a whole number in int's range (1.5 or 1e10 are not). */
     private static int whole(Number n) {
         double v = n.doubleValue();
@@ -106,6 +105,7 @@ public final class Cropping1D extends Layer implements dev.osprey.engine.Fusion.
         return (int) v;
     }
 
+    /** Reads the layer from a model file's config (Keras' from_config). */
     public static Cropping1D fromConfig(Config c) {
         Object cropping = c.raw("cropping");
         if (cropping instanceof Number n) {

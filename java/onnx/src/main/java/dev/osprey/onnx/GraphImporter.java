@@ -53,6 +53,17 @@ final class GraphImporter {
     private final Map<String, TensorProto> boundInputs;
 
     private final Map<String, TensorData> constants = new HashMap<>();
+
+    /** Whether a folded result holds an input's own array (Identity, Reshape, Squeeze...): it costs no new memory. */
+    private static boolean sharesAnInputsValues(TensorData folded, List<TensorData> in) {
+        for (TensorData t : in) {
+            if (t != null && (folded.floats != null && folded.floats == t.floats
+                    || folded.ints != null && folded.ints == t.ints)) {
+                return true;
+            }
+        }
+        return false;
+    }
     /** Values made by folding ops on constants so far, held in constants: bounded as a file's weights are. */
     private long foldedValues;
     private final Map<String, Value> values = new HashMap<>();
@@ -521,9 +532,11 @@ final class GraphImporter {
             try {
                 folded = ConstantFolding.evaluate(n, in, modelDir);
             } catch (RuntimeException e) { // an overflow or a bad index in a file's arithmetic: the file's error
-                throw n.error("cannot fold it on constants: " + e);
+                OnnxImportException wrapped = n.error("cannot fold it on constants: " + e);
+                wrapped.initCause(e);
+                throw wrapped;
             }
-            foldedValues += in.contains(folded) ? 0 : folded.size(); // Identity passes its input on: no new values
+            foldedValues += sharesAnInputsValues(folded, in) ? 0 : folded.size(); // Identity, Reshape: no new values
             long budget = dev.osprey.Limits.current().maxParameters();
             if (foldedValues > budget) {
                 throw n.error("the constants folded so far hold " + foldedValues + " values; expected at most "

@@ -94,7 +94,7 @@ final class TensorData {
             if (dims[i] < 0) {
                 throw new OnnxImportException(what + ": expected dims >= 0, received " + t.getDimsList());
             }
-            count = count == 0 || dims[i] == 0 ? 0 : Math.multiplyHigh(count, dims[i]) != 0
+            count = count == 0 || dims[i] == 0 ? 0 : Math.multiplyHigh(count, dims[i]) != 0 || count * dims[i] < 0
                     || count * dims[i] > MAX_VALUES ? MAX_VALUES + 1 : count * dims[i];
             if (count > MAX_VALUES) {
                 throw new OnnxImportException(what + ": dims " + t.getDimsList() + " hold more than " + MAX_VALUES

@@ -155,6 +155,10 @@ class OnnxBadInputTest {
                 .addDims(1L << 40).addDims(1L << 40).build();
         assertMentions(refused(write("huge.onnx", conv(huge, input("x", "N", 2, 4, 4), "Conv").build())),
                 "initializer 'w'", "more than");
+        // 3 x 3074457345618258603 is 2^63 + 1: a product whose high word is 0 but which wraps negative
+        TensorProto wraps = huge.toBuilder().clearDims().addDims(3).addDims(3074457345618258603L).build();
+        assertMentions(refused(write("wraps.onnx", conv(wraps, input("x", "N", 2, 4, 4), "Conv").build())),
+                "initializer 'w'", "more than");
     }
 
     @Test
