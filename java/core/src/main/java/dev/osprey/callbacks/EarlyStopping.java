@@ -21,8 +21,9 @@ public final class EarlyStopping implements Callback {
     private int stoppedEpoch = -1;
 
     /**
-     * Watches {@code monitor} (e.g. "val_loss") and stops once it has gone more than {@code patience} epochs without
-     * improving.
+     * Watches {@code monitor} (e.g. "val_loss") and stops once it has gone {@code patience} epochs without improving,
+     * as Keras counts them: with patience 3 and no improvement after the first epoch, training ends after the fourth
+     * (patience 0: after the first epoch that doesn't improve).
      */
     public EarlyStopping(String monitor, int patience) {
         this(monitor, patience, 0, false);
@@ -71,7 +72,7 @@ public final class EarlyStopping implements Callback {
             if (restoreBestWeights) {
                 bestWeights = training.model().getWeights();
             }
-        } else if (++wait > patience) {
+        } else if (++wait >= patience && epoch > 0) { // Keras: a NaN first epoch is not yet a reason to stop
             stoppedEpoch = epoch;
             training.stopTraining();
         }

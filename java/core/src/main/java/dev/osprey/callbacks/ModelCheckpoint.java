@@ -29,17 +29,22 @@ public final class ModelCheckpoint implements Callback {
         this.monitor = monitor;
         this.maximize = Monitor.isScore(monitor);
         this.saveBestOnly = saveBestOnly;
+        this.best = maximize ? Double.NEGATIVE_INFINITY : Double.POSITIVE_INFINITY;
     }
 
     /** Keras' mode: "auto" (the default: by the figure's name), "min" or "max". */
     public ModelCheckpoint mode(String mode) {
         this.maximize = Monitor.higherIsBetter(monitor, mode, "ModelCheckpoint");
+        this.best = maximize ? Double.NEGATIVE_INFINITY : Double.POSITIVE_INFINITY;
         return this;
     }
 
-    @Override
-    public void onTrainBegin(Training training) {
-        best = maximize ? Double.NEGATIVE_INFINITY : Double.POSITIVE_INFINITY;
+    /**
+     * The best figure saved so far. It carries over from one fit to the next, as Keras' does: a fine-tuning fit after
+     * a first one with the same checkpoint overwrites the best file only with a better model.
+     */
+    public double best() {
+        return best;
     }
 
     @Override

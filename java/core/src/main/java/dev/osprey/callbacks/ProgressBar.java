@@ -65,8 +65,8 @@ public final class ProgressBar implements Callback {
         String accuracyName = training.accuracyName(); // null where accuracy was not compiled
         double accuracy = accuracyName == null ? Double.NaN : training.accuracy(); // NaN where no output classifies
         out.print("\r" + counter(done, total) + " " + bar(done, total) + " - ETA: " + duration(eta)
-                + String.format(Locale.ROOT, " - loss: %.4f", training.loss())
-                + (Double.isNaN(accuracy) ? "" : String.format(Locale.ROOT, " - %s: %.4f", accuracyName, accuracy)));
+                + " - loss: " + figure(training.loss())
+                + (Double.isNaN(accuracy) ? "" : " - " + accuracyName + ": " + figure(accuracy)));
         out.flush();
     }
 
@@ -78,13 +78,18 @@ public final class ProgressBar implements Callback {
         int trained = total - Math.max(firstBatch, 0);
         line.append(counter(total, total)).append(' ').append(bar(total, total)).append(" - ")
                 .append(duration(seconds)).append(' ').append(perStep(seconds / trained));
-        logs.forEach((k, v) -> line.append(String.format(Locale.ROOT, " - %s: %.4f", k, v)));
+        logs.forEach((k, v) -> line.append(" - ").append(k).append(": ").append(figure(v)));
         double wait = training.dataWaitShare();
         if (wait > 0) {
             line.append(String.format(Locale.ROOT, " - data wait: %.1f%%", 100 * wait));
         }
         out.print((interactive ? "\r" : "") + line + (interactive ? "\033[K" : "") + System.lineSeparator());
         out.flush();
+    }
+
+    /** A figure as Keras' progress bar shows it: 4 decimals, or 4 significant digits (1.0000e-05) at 0.001 and below. */
+    static String figure(double v) {
+        return String.format(Locale.ROOT, Math.abs(v) > 1e-3 || Double.isNaN(v) ? "%.4f" : "%.4e", v);
     }
 
     static String counter(int done, int total) {

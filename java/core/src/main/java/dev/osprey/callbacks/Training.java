@@ -13,7 +13,10 @@ public interface Training {
     /** Batches per epoch. */
     int stepsPerEpoch();
 
-    /** Asks fit to stop after the current epoch. */
+    /**
+     * Asks fit to stop, as Keras' model.stop_training: from onBatchEnd, after that batch (the epoch ends with the
+     * batches it trained: its logs, validation and onEpochEnd); from onEpochEnd, after that epoch.
+     */
     void stopTraining();
 
     /**

@@ -154,6 +154,9 @@ public final class Trainer implements Training {
                 for (Callback c : callbacks) {
                     c.onBatchEnd(step, this);
                 }
+                if (stopRequested) { // a callback stopped training within the epoch: it ends with these batches
+                    break;
+                }
             }
             epochDataWait = feed.waitSeconds();
             Map<String, Double> logs = new LinkedHashMap<>();

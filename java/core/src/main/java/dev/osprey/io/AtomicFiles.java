@@ -55,10 +55,25 @@ public final class AtomicFiles {
         if (kept != null) { // exactly: createSibling's were narrowed by the umask
             Files.setPosixFilePermissions(temporary, kept);
         }
+        // on the disk before the rename, and the rename on the disk after it: a host that stops (power, preemption)
+        // leaves the old file or the new one, never an empty new one (backups delete the previous one right after)
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(temporary,
+                java.nio.file.StandardOpenOption.WRITE)) {
+            ch.force(true);
+        }
         try {
             Files.move(temporary, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         } catch (AtomicMoveNotSupportedException e) {
             Files.move(temporary, target, StandardCopyOption.REPLACE_EXISTING);
+        }
+        Path folder = target.toAbsolutePath().getParent();
+        if (folder != null) {
+            try (java.nio.channels.FileChannel dir = java.nio.channels.FileChannel.open(folder,
+                    java.nio.file.StandardOpenOption.READ)) {
+                dir.force(true);
+            } catch (IOException | UnsupportedOperationException e) {
+                // a file system or OS that can't sync a folder (Windows): the rename stands as the OS keeps it
+            }
         }
     }
 

@@ -123,4 +123,13 @@ class ProgressBarTest {
         bar.onEpochEnd(2, new java.util.LinkedHashMap<>(java.util.Map.of("loss", 0.5)), training);
         assertTrue(bytes.toString(StandardCharsets.UTF_8).contains("1s/step"), bytes.toString(StandardCharsets.UTF_8));
     }
+
+    /** Figures as Keras' progress bar shows them: 4 decimals above 0.001, else 4 significant digits. */
+    @org.junit.jupiter.api.Test
+    void smallFiguresKeepTheirDigits() {
+        org.junit.jupiter.api.Assertions.assertEquals("0.2500", ProgressBar.figure(0.25));
+        org.junit.jupiter.api.Assertions.assertEquals("1.0000e-05", ProgressBar.figure(1e-5));
+        org.junit.jupiter.api.Assertions.assertEquals("-3.5000e-04", ProgressBar.figure(-3.5e-4));
+        org.junit.jupiter.api.Assertions.assertEquals("NaN", ProgressBar.figure(Double.NaN));
+    }
 }

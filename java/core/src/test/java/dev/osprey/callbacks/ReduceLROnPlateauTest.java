@@ -10,7 +10,7 @@ import org.junit.jupiter.api.Test;
 /** ReduceLROnPlateau on scripted loss sequences, against Keras' rules worked by hand. */
 class ReduceLROnPlateauTest {
     /** A training whose only state is its learning rate. */
-    static final class Rate implements Training {
+    static class Rate implements Training {
         double rate;
 
         Rate(double rate) {
