@@ -13,7 +13,8 @@ import java.util.SplittableRandom;
 public final class Augmentation {
     /**
      * How pixels shifted in from outside the image are filled: CONSTANT with zeros, NEAREST with the nearest edge
-     * pixel, REFLECT mirrored about the edge pixel (which is not repeated: dcb|abcd|cba), WRAP with the image tiled.
+     * pixel, REFLECT mirrored about the edge (the edge pixel repeated, as Keras' "reflect": dcba|abcd|dcba), WRAP with
+     * the image tiled.
      */
     public enum FillMode { CONSTANT, NEAREST, REFLECT, WRAP }
 
@@ -130,18 +131,14 @@ public final class Augmentation {
         return rotationDegrees != 0 || zoomRange != 0;
     }
 
-    /** Where an index outside [0, size) reads from, for the nearest, reflect (101) and wrap fill modes. */
+    /** Where an index outside [0, size) reads from, for the nearest, reflect (edge repeated) and wrap fill modes. */
     public static int fillIndex(FillMode mode, int index, int size) {
         return switch (mode) {
             case NEAREST -> Math.min(Math.max(index, 0), size - 1);
             case WRAP -> Math.floorMod(index, size);
             case REFLECT -> {
-                if (size == 1) {
-                    yield 0;
-                }
-                int period = 2 * (size - 1);
-                int m = Math.floorMod(index, period);
-                yield m < size ? m : period - m;
+                int m = Math.floorMod(index, 2 * size); // abcd dcba abcd ...
+                yield m < size ? m : 2 * size - 1 - m;
             }
             case CONSTANT -> throw new IllegalArgumentException("constant fill reads no pixel");
         };

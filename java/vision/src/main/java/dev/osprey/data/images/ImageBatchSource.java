@@ -112,6 +112,9 @@ public final class ImageBatchSource implements BatchSource {
     @Override
     public void startEpoch(int epoch, int batchSize, boolean shuffle, long seed) {
         drain();
+        if (!pending.isEmpty()) { // interrupted while batches were in flight: they would come out as this epoch's
+            throw new IllegalStateException("interrupted while finishing the previous epoch's batches");
+        }
         this.epoch = epoch;
         this.batchSize = batchSize;
         this.waitNanos = 0;
@@ -147,11 +150,14 @@ public final class ImageBatchSource implements BatchSource {
         long t0 = System.nanoTime();
         Buffer b;
         try {
-            b = pending.poll().get();
+            b = pending.peek().get(); // taken off pending once it came: interrupted, it stays there for drain
+            pending.poll();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted while waiting for a batch", e);
         } catch (ExecutionException e) {
+            pending.poll();
+            free.add(new Buffer()); // the failed task's buffer is gone with it: the source stays usable
             drain();
             Throwable cause = e.getCause();
             if (cause instanceof UncheckedIOException u) {
@@ -206,7 +212,7 @@ public final class ImageBatchSource implements BatchSource {
         for (int i = 0; i < count; i++) {
             int index = epochOrder[start + i];
             try {
-                byte[] bytes = Files.readAllBytes(data.file(index));
+                byte[] bytes = readImageFile(data.file(index));
                 decoder.decode(bytes, data.file(index).toString(), preprocessing,
                         augmentation.draw(augmentationSeed, e, index), augmentation.fillMode(), buffer.x, i * sampleSize);
                 buffer.labels[i] = data.label(index);
@@ -233,6 +239,18 @@ public final class ImageBatchSource implements BatchSource {
         }
         buffer.count = count;
         return buffer;
+    }
+
+    /** The largest image file read: a file beyond it is a bad file (skippable), not an OutOfMemoryError. */
+    static final long MAX_FILE_BYTES = 1L << 30;
+
+    private static byte[] readImageFile(java.nio.file.Path file) throws IOException {
+        long size = Files.size(file);
+        if (size > MAX_FILE_BYTES) {
+            throw new ImageDecodeException(file + ": expected an image file of at most " + MAX_FILE_BYTES
+                    + " bytes, received " + size);
+        }
+        return Files.readAllBytes(file);
     }
 
     /** Waits for batches in flight (e.g. after an early stop) and returns their buffers. */

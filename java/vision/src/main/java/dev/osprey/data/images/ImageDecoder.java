@@ -1,7 +1,7 @@
 package dev.osprey.data.images;
 
 import static org.bytedeco.opencv.global.opencv_core.BORDER_CONSTANT;
-import static org.bytedeco.opencv.global.opencv_core.BORDER_REFLECT_101;
+import static org.bytedeco.opencv.global.opencv_core.BORDER_REFLECT;
 import static org.bytedeco.opencv.global.opencv_core.BORDER_REPLICATE;
 import static org.bytedeco.opencv.global.opencv_core.BORDER_WRAP;
 import static org.bytedeco.opencv.global.opencv_core.CV_8U;
@@ -200,7 +200,7 @@ public final class ImageDecoder {
         return switch (f) {
             case CONSTANT -> BORDER_CONSTANT;
             case NEAREST -> BORDER_REPLICATE;
-            case REFLECT -> BORDER_REFLECT_101;
+            case REFLECT -> BORDER_REFLECT; // dcba|abcd|dcba, as Keras' "reflect"
             case WRAP -> BORDER_WRAP;
         };
     }

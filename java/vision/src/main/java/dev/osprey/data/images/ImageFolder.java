@@ -44,7 +44,8 @@ public final class ImageFolder {
         }
         List<Path> classDirs;
         try (Stream<Path> s = Files.list(root)) {
-            classDirs = s.filter(p -> !hidden(p)).filter(Files::isDirectory).sorted().toList();
+            classDirs = s.filter(p -> !hidden(p)).filter(Files::isDirectory)
+                    .sorted(java.util.Comparator.comparing(p -> p.getFileName().toString(), CODE_POINT_ORDER)).toList();
         }
         if (classDirs.isEmpty()) {
             throw new IOException(root + ": expected one sub-folder per class, found none");
@@ -100,9 +101,27 @@ public final class ImageFolder {
                         return java.nio.file.FileVisitResult.CONTINUE; // unreadable, or a link back up the tree
                     }
                 });
-        images.sort(null);
+        images.sort(java.util.Comparator.comparing(
+                p -> dir.relativize(p).toString().replace(java.io.File.separatorChar, '/'), CODE_POINT_ORDER));
         return images;
     }
+
+    /**
+     * Names in Unicode code-point order, as Python's sorted() and Linux's byte order give them: the same classes and
+     * files in the same order on every platform (Windows' paths compare without case, String's by UTF-16 unit).
+     */
+    static final java.util.Comparator<String> CODE_POINT_ORDER = (a, b) -> {
+        int i = 0, j = 0;
+        while (i < a.length() && j < b.length()) {
+            int ca = a.codePointAt(i), cb = b.codePointAt(j);
+            if (ca != cb) {
+                return Integer.compare(ca, cb);
+            }
+            i += Character.charCount(ca);
+            j += Character.charCount(cb);
+        }
+        return Integer.compare(a.length() - i, b.length() - j);
+    };
 
     private static boolean isImage(Path p) {
         String n = p.getFileName().toString().toLowerCase(Locale.ROOT);

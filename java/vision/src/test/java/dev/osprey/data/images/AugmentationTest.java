@@ -53,6 +53,31 @@ class AugmentationTest {
         }
     }
 
+    /**
+     * Keras' fill modes on a shift of 4 pixels: the pixels shifted in are read where {@link Augmentation#fillIndex}
+     * says, so OpenCV's decoder and the array pipeline agree; "reflect" repeats the edge pixel (dcba|abcd), as Keras'.
+     */
+    @Test
+    void shiftedInPixelsAreFilledAsKerasFillModesSay() throws Exception {
+        assertEquals(java.util.List.of(1, 0, 0, 1, 2, 3, 3, 2), java.util.stream.IntStream.range(-2, 6)
+                .map(i -> Augmentation.fillIndex(Augmentation.FillMode.REFLECT, i, 4)).boxed().toList());
+        assertEquals(0, Augmentation.fillIndex(Augmentation.FillMode.REFLECT, -3, 1));
+        byte[] png = randomPng(3);
+        float[] original = decode(png, Augmentation.Params.IDENTITY);
+        Augmentation.Params shift = new Augmentation.Params(0, 1, 0.25, 0, false, false); // 4 of 16 columns
+        for (Augmentation.FillMode mode : new Augmentation.FillMode[] {Augmentation.FillMode.REFLECT,
+                Augmentation.FillMode.WRAP, Augmentation.FillMode.NEAREST}) {
+            float[] out = new float[N * N];
+            decoder.decode(png, "test.png", GREY, shift, mode, out, 0);
+            for (int row = 0; row < N; row++) {
+                for (int col = 0; col < N; col++) {
+                    int from = col - 4 < 0 ? Augmentation.fillIndex(mode, col - 4, N) : col - 4;
+                    assertEquals(original[row * N + from], out[row * N + col], 0f, mode + " at " + row + ", " + col);
+                }
+            }
+        }
+    }
+
     @Test
     void aQuarterTurnIsExactlyATransposeAndAFlip() throws Exception {
         byte[] png = randomPng(1);

@@ -199,6 +199,28 @@ class ImageFilesTest {
         assertTrue(e.getMessage().startsWith("huge.png: declares 30000x30000 = 900000000 pixels"), e.getMessage());
     }
 
+    /**
+     * Classes in code-point order, as Python's sorted() gives Keras: upper case first, accents after, everywhere. The
+     * names beyond ASCII need a JVM whose file names are UTF-8 (not one started in the POSIX locale).
+     */
+    @Test
+    void classesAreInCodePointOrderOnEveryPlatform() throws Exception {
+        boolean unicodeNames = "UTF-8".equalsIgnoreCase(System.getProperty("sun.jnu.encoding"));
+        java.util.List<String> names = new java.util.ArrayList<>(java.util.List.of("b", "B", "a_z", "a"));
+        if (unicodeNames) {
+            names.addAll(java.util.List.of("\u00e9t\u00e9", "\uD83D\uDE00", "\uFF41"));
+        }
+        for (String name : names) {
+            Files.createDirectories(dir.resolve(name));
+            Files.write(dir.resolve(name + "/1.png"), ImageTestFiles.grey(new float[784], 0, 28, 28, "png"));
+        }
+        java.util.List<String> expected = new java.util.ArrayList<>(java.util.List.of("B", "a", "a_z", "b"));
+        if (unicodeNames) {
+            expected.addAll(java.util.List.of("\u00e9t\u00e9", "\uFF41", "\uD83D\uDE00"));
+        }
+        assertEquals(expected, ImageFolder.scan(dir).classNames());
+    }
+
     @Test
     void badFilesFailTrainingWithTheirNameOrAreSkippedAndReported() throws Exception {
         for (int c = 0; c < 2; c++) {
@@ -214,7 +236,18 @@ class ImageFilesTest {
             strict.startEpoch(0, 17, false, 0);
             UncheckedIOException e = assertThrows(UncheckedIOException.class, strict::next);
             assertTrue(e.getMessage().contains(broken.toString()), e.getMessage());
+            // the file mended, the same source serves the next epoch whole (a failed batch's buffer is replaced)
+            Files.write(broken, ImageTestFiles.grey(new float[784], 0, 28, 28, "png"));
+            for (int epoch = 1; epoch <= 2; epoch++) {
+                strict.startEpoch(epoch, 4, false, 0);
+                int rows = 0;
+                for (BatchSource.Batch b = strict.next(); b != null; b = strict.next()) {
+                    rows += b.count();
+                }
+                assertEquals(17, rows, "epoch " + epoch);
+            }
         }
+        Files.writeString(broken, "not an image");
         try (ImageBatchSource lenient = new ImageBatchSource(folder, GREY28, Augmentation.NONE, 1, 2, 1, true)) {
             lenient.startEpoch(0, 17, false, 0);
             BatchSource.Batch b = lenient.next();
