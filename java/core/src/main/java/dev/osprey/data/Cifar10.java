@@ -6,16 +6,12 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.DigestInputStream;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
@@ -156,37 +152,15 @@ public final class Cifar10 {
         Files.createDirectories(target);
         Path tmp = Files.createTempFile(target, ".cifar-10", ".part");
         try {
-            HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(20))
-                    .followRedirects(HttpClient.Redirect.NORMAL).build();
-            HttpResponse<InputStream> response;
-            try {
-                response = client.send(HttpRequest.newBuilder(source).timeout(Duration.ofMinutes(30)).GET().build(),
-                        HttpResponse.BodyHandlers.ofInputStream());
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IOException("download of " + source + " was interrupted", e);
-            }
+            Download.to(source, tmp, MAX_ARCHIVE_BYTES);
             MessageDigest digest;
             try {
                 digest = MessageDigest.getInstance("MD5");
             } catch (NoSuchAlgorithmException e) {
                 throw new IllegalStateException("every Java has MD5", e);
             }
-            try (InputStream body = response.body()) {
-                if (response.statusCode() != 200) {
-                    throw new IOException("download of " + source + " failed: HTTP " + response.statusCode());
-                }
-                try (InputStream in = new DigestInputStream(body, digest); OutputStream out = Files.newOutputStream(tmp)) {
-                    byte[] buf = new byte[1 << 16];
-                    long total = 0;
-                    for (int k; (k = in.read(buf)) > 0; ) {
-                        total += k;
-                        if (total > MAX_ARCHIVE_BYTES) {
-                            throw new IOException("download of " + source + " exceeds " + MAX_ARCHIVE_BYTES + " bytes");
-                        }
-                        out.write(buf, 0, k);
-                    }
-                }
+            try (InputStream in = new DigestInputStream(Files.newInputStream(tmp), digest)) {
+                in.transferTo(OutputStream.nullOutputStream());
             }
             String actual = HexFormat.of().formatHex(digest.digest());
             if (!actual.equalsIgnoreCase(md5)) {

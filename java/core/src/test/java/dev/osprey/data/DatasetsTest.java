@@ -89,6 +89,71 @@ class DatasetsTest {
         assertTrue(labels.length > 0);
     }
 
+    /**
+     * A server that sends part of a file and then nothing more: the download gives up once no byte has come for the
+     * stall time (shortened here to 1 s), leaves nothing behind, and says so; it never hangs.
+     */
+    @Test
+    void aStalledDownloadIsGivenUpAndLeavesNothing() throws IOException {
+        java.util.concurrent.CountDownLatch end = new java.util.concurrent.CountDownLatch(1);
+        server.createContext("/stalls.gz", exchange -> {
+            exchange.sendResponseHeaders(200, 1_000_000);
+            OutputStream out = exchange.getResponseBody();
+            out.write(new byte[1000]);
+            out.flush();
+            try {
+                end.await(); // until the test ends: the rest never comes
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            exchange.close();
+        });
+        java.time.Duration before = Download.stall;
+        Download.stall = java.time.Duration.ofSeconds(1);
+        try {
+            Path target = dir.resolve("cache/stalls.gz");
+            IOException e = assertThrows(IOException.class,
+                    () -> VerifiedDownload.fetch(base().resolve("stalls.gz"), target, "00"));
+            assertTrue(e.getMessage().contains("stalled: no data for 1 s after "), e.getMessage());
+            try (var files = Files.list(target.getParent())) {
+                assertEquals(0, files.count(), "no partial file may stay behind");
+            }
+        } finally {
+            Download.stall = before;
+            end.countDown();
+        }
+    }
+
+    /** A mirror sending more than any data set file holds is cut off as the body grows. */
+    @Test
+    void anEndlessDownloadIsCutOffAtTheLimit() throws IOException {
+        server.createContext("/endless.gz", exchange -> {
+            exchange.sendResponseHeaders(200, 0); // chunked: no length promised
+            try (OutputStream out = exchange.getResponseBody()) {
+                byte[] chunk = new byte[1 << 20];
+                for (long sent = 0; sent <= (12 << 20); sent += chunk.length) {
+                    out.write(chunk);
+                }
+            } catch (IOException clientGone) {
+                // the download gave up: expected
+            }
+            exchange.close();
+        });
+        Path target = dir.resolve("cache/endless.gz");
+        long before = VerifiedDownload.maxBytes;
+        VerifiedDownload.maxBytes = 8 << 20; // 8 MiB here, 256 MiB in use
+        try {
+            IOException e = assertThrows(IOException.class,
+                    () -> VerifiedDownload.fetch(base().resolve("endless.gz"), target, "00"));
+            assertTrue(e.getMessage().contains("exceeds " + (8 << 20) + " bytes"), e.getMessage());
+        } finally {
+            VerifiedDownload.maxBytes = before;
+        }
+        try (var files = Files.list(target.getParent())) {
+            assertEquals(0, files.count(), "no partial file may stay behind");
+        }
+    }
+
     @Test
     void aMissingFileOnTheMirrorIsAClearError() {
         Path target = dir.resolve("cache/x.gz");
