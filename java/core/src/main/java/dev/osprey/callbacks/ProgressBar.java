@@ -17,6 +17,7 @@ public final class ProgressBar implements Callback {
     private final long refreshNanos;
     private long lastRefresh;
     private int firstBatch = -1; // the epoch's first batch seen: above 0 where fit resumed part way
+    private int lastBatch = -1; // the epoch's last batch trained (-1: none yet)
 
     /**
      * Prints to {@code out}; {@code interactive} redraws the line in place during each epoch, otherwise one line per
@@ -43,6 +44,7 @@ public final class ProgressBar implements Callback {
         out.println("Epoch " + (epoch + 1) + "/" + training.epochs());
         lastRefresh = System.nanoTime();
         firstBatch = -1;
+        lastBatch = -1;
     }
 
     @Override
@@ -50,6 +52,7 @@ public final class ProgressBar implements Callback {
         if (firstBatch < 0) { // an epoch resumed from a backup starts part way
             firstBatch = batch;
         }
+        lastBatch = batch;
         if (!interactive) {
             return;
         }
@@ -73,10 +76,11 @@ public final class ProgressBar implements Callback {
     @Override
     public void onEpochEnd(int epoch, Map<String, Double> logs, Training training) {
         int total = training.stepsPerEpoch();
+        int done = lastBatch < 0 ? total : lastBatch + 1; // fewer where a callback stopped training within the epoch
         double seconds = training.epochSeconds();
         StringBuilder line = new StringBuilder();
-        int trained = total - Math.max(firstBatch, 0);
-        line.append(counter(total, total)).append(' ').append(bar(total, total)).append(" - ")
+        int trained = Math.max(1, done - Math.max(firstBatch, 0));
+        line.append(counter(done, total)).append(' ').append(bar(done, total)).append(" - ")
                 .append(duration(seconds)).append(' ').append(perStep(seconds / trained));
         logs.forEach((k, v) -> line.append(" - ").append(k).append(": ").append(figure(v)));
         double wait = training.dataWaitShare();

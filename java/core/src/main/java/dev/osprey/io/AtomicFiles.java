@@ -51,15 +51,16 @@ public final class AtomicFiles {
      * read it.
      */
     public static void moveIntoPlace(Path temporary, Path target) throws IOException {
-        Set<PosixFilePermission> kept = existingPermissions(target);
-        if (kept != null) { // exactly: createSibling's were narrowed by the umask
-            Files.setPosixFilePermissions(temporary, kept);
-        }
         // on the disk before the rename, and the rename on the disk after it: a host that stops (power, preemption)
-        // leaves the old file or the new one, never an empty new one (backups delete the previous one right after)
+        // leaves the old file or the new one, never an empty new one (backups delete the previous one right after);
+        // synced before its permissions change, which may make it read-only
         try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(temporary,
                 java.nio.file.StandardOpenOption.WRITE)) {
             ch.force(true);
+        }
+        Set<PosixFilePermission> kept = existingPermissions(target);
+        if (kept != null) { // exactly: createSibling's were narrowed by the umask
+            Files.setPosixFilePermissions(temporary, kept);
         }
         try {
             Files.move(temporary, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);

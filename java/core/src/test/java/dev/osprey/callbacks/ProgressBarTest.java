@@ -118,6 +118,8 @@ class ProgressBarTest {
         bar.onBatchEnd(7, training);
         String line = bytes.toString(StandardCharsets.UTF_8);
         assertTrue(line.contains(" 8/10 [") && line.contains("ETA: 2s"), line);
+        bar.onBatchEnd(8, training);
+        bar.onBatchEnd(9, training);
         bytes.reset();
         seconds[0] = 4;
         bar.onEpochEnd(2, new java.util.LinkedHashMap<>(java.util.Map.of("loss", 0.5)), training);

@@ -41,10 +41,16 @@ class StopTrainingTest {
                 events.add("epoch " + epoch + (logs.containsKey("val_loss") ? " validated" : ""));
             }
         };
+        java.io.ByteArrayOutputStream printed = new java.io.ByteArrayOutputStream();
+        ProgressBar progress = new ProgressBar(new java.io.PrintStream(printed, true,
+                java.nio.charset.StandardCharsets.UTF_8), false);
         try (Sequential model = Models.compiledTutorialCnn(Device.cpu())) {
             History h = model.fit(x, y, FitOptions.defaults().epochs(3).batchSize(8).verbose(false)
-                    .validationData(d.testX().slice(0, 16), d.testY().slice(0, 16)).callbacks(stopAtThirdBatch));
+                    .validationData(d.testX().slice(0, 16), d.testY().slice(0, 16))
+                    .callbacks(stopAtThirdBatch, progress));
             assertEquals(List.of("batch 0", "batch 1", "batch 2", "epoch 0 validated"), events);
+            String line = printed.toString(java.nio.charset.StandardCharsets.UTF_8);
+            assertTrue(line.contains("3/8 "), "the epoch's line counts the batches trained: " + line);
             assertEquals(1, h.epochs());
             assertTrue(Double.isFinite(h.get("loss").get(0)));
         }

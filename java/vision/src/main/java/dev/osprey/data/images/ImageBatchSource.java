@@ -257,11 +257,13 @@ public final class ImageBatchSource implements BatchSource {
     private void drain() {
         while (!pending.isEmpty()) {
             try {
-                free.add(pending.poll().get());
+                free.add(pending.peek().get()); // off pending once it came: interrupted, it stays for the next drain
+                pending.poll();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 return;
             } catch (ExecutionException e) {
+                pending.poll();
                 free.add(new Buffer()); // the failed task's buffer is gone with it
             }
         }
