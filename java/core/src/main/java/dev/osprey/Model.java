@@ -1100,7 +1100,7 @@ public class Model implements AutoCloseable {
         }
     }
 
-    /** Every input's array from a map by input name, in the model's input order; an error for one missing or unknown. */
+    /** Every input's array from a map by input name, in the model's input order; an error for one missing, unknown. */
     private List<NDArray> byInputName(String what, Map<String, NDArray> given) {
         List<String> names;
         refuseWhileTraining(what); // before the lock, which another thread's fit holds
@@ -1261,7 +1261,8 @@ public class Model implements AutoCloseable {
     public Map<String, Double> trainOnBatch(List<NDArray> inputs, NDArray y, float[] sampleWeight) {
         requireOneOutput("trainOnBatch", "pass one label array per output: "
                 + "trainOnBatch(List.of(x, ...), List.of(y1, y2, ...), sampleWeight)");
-        boolean outermost = beginTraining("trainOnBatch"); // refused before copying the batch, where another thread trains
+        // refused before copying the batch, where another thread trains
+        boolean outermost = beginTraining("trainOnBatch");
         try {
             return trainOnBatch(packRows("trainOnBatch", inputs), y, sampleWeight, null);
         } finally {
@@ -1282,7 +1283,8 @@ public class Model implements AutoCloseable {
      * total loss and each output's, named as fit names them.
      */
     public Map<String, Double> trainOnBatch(List<NDArray> inputs, List<NDArray> labels, float[] sampleWeight) {
-        boolean outermost = beginTraining("trainOnBatch"); // refused before copying the batch, where another thread trains
+        // refused before copying the batch, where another thread trains
+        boolean outermost = beginTraining("trainOnBatch");
         try {
             NDArray x = packRows("trainOnBatch", inputs);
             return trainOnBatch(x, packLabels("trainOnBatch", labels, x.rows()), sampleWeight, null);

@@ -19,6 +19,8 @@ public final class EarlyStopping implements Callback {
     private int wait;
     private List<NDArray> bestWeights;
     private int stoppedEpoch = -1;
+    private double baseline = Double.NaN; // none
+    private int startFromEpoch;
 
     /**
      * Watches {@code monitor} (e.g. "val_loss") and stops once it has gone {@code patience} epochs without improving,
@@ -50,6 +52,27 @@ public final class EarlyStopping implements Callback {
         return this;
     }
 
+    /**
+     * Keras' baseline: training stops after patience epochs unless the figure improves on this value too (an
+     * improvement that stays on the wrong side of it doesn't start the count again).
+     */
+    public EarlyStopping baseline(double value) {
+        if (!Double.isFinite(value)) {
+            throw new IllegalArgumentException("EarlyStopping: expected a finite baseline, received " + value);
+        }
+        this.baseline = value;
+        return this;
+    }
+
+    /** Keras' start_from_epoch: epochs before this one (counted from 0) are a warm-up, neither counted nor kept. */
+    public EarlyStopping startFromEpoch(int epoch) {
+        if (epoch < 0) {
+            throw new IllegalArgumentException("EarlyStopping: expected a start epoch >= 0, received " + epoch);
+        }
+        this.startFromEpoch = epoch;
+        return this;
+    }
+
     @Override
     public void onTrainBegin(Training training) {
         best = maximize ? Double.NEGATIVE_INFINITY : Double.POSITIVE_INFINITY;
@@ -65,10 +88,17 @@ public final class EarlyStopping implements Callback {
             throw new IllegalArgumentException("EarlyStopping: expected to monitor one of " + logs.keySet()
                     + ", received '" + monitor + "'");
         }
+        if (epoch < startFromEpoch) {
+            return;
+        }
         boolean improved = maximize ? value > best + minDelta : value < best - minDelta;
         if (improved) {
             best = value;
-            wait = 0;
+            if (Double.isNaN(baseline) || (maximize ? value > baseline + minDelta : value < baseline - minDelta)) {
+                wait = 0;
+            } else {
+                wait++; // better than before, not yet than the baseline: the count goes on
+            }
             if (restoreBestWeights) {
                 bestWeights = training.model().getWeights();
             }

@@ -91,7 +91,7 @@ public final class ProgressBar implements Callback {
         out.flush();
     }
 
-    /** A figure as Keras' progress bar shows it: 4 decimals, or 4 significant digits (1.0000e-05) at 0.001 and below. */
+    /** A figure as Keras' progress bar shows it: 4 decimals, or 4 significant digits (1.0000e-05) at 0.001 or less. */
     static String figure(double v) {
         return String.format(Locale.ROOT, Math.abs(v) > 1e-3 || Double.isNaN(v) ? "%.4f" : "%.4e", v);
     }

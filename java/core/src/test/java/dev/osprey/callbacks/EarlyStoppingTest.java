@@ -43,4 +43,19 @@ class EarlyStoppingTest {
         // a NaN first epoch is not yet a reason to stop (Keras waits for epoch > 0), a NaN later is no improvement
         assertEquals(1, stopsAfter(new EarlyStopping("loss", 0), "loss", Double.NaN, Double.NaN, 1.0));
     }
+
+    /**
+     * Keras' baseline: improvements that stay above a loss baseline don't restart the count (stopping at the first
+     * epoch without improvement once patience is spent); one below it does. start_from_epoch: the warm-up epochs are
+     * neither counted nor kept as the best.
+     */
+    @Test
+    void baselineAndStartFromEpochAsKerasHasThem() {
+        // improvements 1.0 > 0.9 > 0.8 all above the baseline 0.5: the count runs 1, 2, 3; 0.85 is no improvement: 4
+        assertEquals(3, stopsAfter(new EarlyStopping("loss", 3).baseline(0.5), "loss", 1.0, 0.9, 0.8, 0.85, 0.7));
+        assertEquals(-1, stopsAfter(new EarlyStopping("loss", 3).baseline(0.5), "loss", 1.0, 0.9, 0.4, 0.45, 0.44));
+        // epochs 0 and 1 are warm-up: their figures are ignored, so 5.0 at epoch 2 is the first best
+        assertEquals(4, stopsAfter(new EarlyStopping("loss", 2).startFromEpoch(2), "loss", 0.1, 0.2, 5.0, 6.0, 7.0));
+        assertEquals(-1, stopsAfter(new EarlyStopping("loss", 2).startFromEpoch(2), "loss", 9.0, 9.0, 5.0, 4.0, 3.0));
+    }
 }

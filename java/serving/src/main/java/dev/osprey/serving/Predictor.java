@@ -352,8 +352,8 @@ public final class Predictor implements AutoCloseable {
     private void requireOneInputAndOutput(String method) {
         if (inputNames.size() != 1 || outputNames.size() != 1) {
             throw new UnsupportedOperationException("Predictor: " + method + " serves a model of one input and one "
-                    + "output; this one has " + inputNames.size() + " inputs " + inputNames + " and " + outputNames.size()
-                    + " outputs " + outputNames + ": use predict(Map<String, float[]>) with a value for each input");
+                    + "output; this one has " + inputNames.size() + " inputs " + inputNames + " and "
+                    + outputNames.size() + " outputs " + outputNames + ": use predict(Map<String, float[]>) with a value for each input");
         }
     }
 
