@@ -23,4 +23,12 @@ public interface Callback {
     /** Called once, after the last epoch (also after an early stop). */
     default void onTrainEnd(Training training) {
     }
+
+    /**
+     * Called once, in place of onTrainEnd, when fit stops because the loss or the gradients became NaN or infinite,
+     * before the exception reaches fit's caller (Keras has no such hook: it trains on). EarlyStopping puts back the
+     * best epoch's weights here when asked to restore them, so that a diverged run keeps its best model.
+     */
+    default void onTrainDiverged(Training training, dev.osprey.TrainingDivergedException divergence) {
+    }
 }

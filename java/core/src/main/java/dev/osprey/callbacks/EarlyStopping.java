@@ -115,6 +115,12 @@ public final class EarlyStopping implements Callback {
         }
     }
 
+    /** A diverged run keeps its best epoch's weights too, where restoreBestWeights asks for them. */
+    @Override
+    public void onTrainDiverged(Training training, dev.osprey.TrainingDivergedException divergence) {
+        onTrainEnd(training);
+    }
+
     /** The 0-based epoch training stopped after, or -1 if it ran to the end. */
     public int stoppedEpoch() {
         return stoppedEpoch;

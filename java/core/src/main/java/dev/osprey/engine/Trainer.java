@@ -126,54 +126,66 @@ public final class Trainer implements Training {
         }
         History history = new History();
         callbacks.forEach(c -> c.onTrainBegin(this));
-        for (int epoch = initialEpoch; epoch < options.epochs() && !stopRequested; epoch++) {
-            feed.startEpoch(epoch, batch, seed);
-            resetStats();
-            seenThisEpoch = 0;
-            epochStart = System.nanoTime();
-            for (Callback c : callbacks) {
-                c.onEpochBegin(epoch, this);
-            }
-            int step = 0;
-            if (epoch == initialEpoch && initialBatches > 0) { // resumed part way: batches as the whole run has them
-                feed.skip(initialBatches);
-                step = initialBatches;
-                epochStart = System.nanoTime(); // the epoch's time is that of the batches it trains
-            }
-            for (int rows = feed.next(); rows > 0; rows = feed.next(), step++) {
-                long stepSeed = seed ^ stepNumber() * 0x9E3779B97F4A7C15L;
-                if (parallel != null) {
-                    parallel.step(stepSeed);
-                } else {
-                    trainStep(current, stepSeed, null);
-                }
-                seenThisEpoch += rows;
-                if ((step + 1) % NAN_CHECK_INTERVAL == 0) {
-                    checkFinite(loss(), epoch, step);
-                }
+        try {
+            for (int epoch = initialEpoch; epoch < options.epochs() && !stopRequested; epoch++) {
+                feed.startEpoch(epoch, batch, seed);
+                resetStats();
+                seenThisEpoch = 0;
+                epochStart = System.nanoTime();
                 for (Callback c : callbacks) {
-                    c.onBatchEnd(step, this);
+                    c.onEpochBegin(epoch, this);
                 }
-                if (stopRequested) { // a callback stopped training within the epoch: it ends with these batches
-                    break;
+                int step = 0;
+                // resumed part way: batches as the whole run has them
+                if (epoch == initialEpoch && initialBatches > 0) {
+                    feed.skip(initialBatches);
+                    step = initialBatches;
+                    epochStart = System.nanoTime(); // the epoch's time is that of the batches it trains
+                }
+                for (int rows = feed.next(); rows > 0; rows = feed.next(), step++) {
+                    long stepSeed = seed ^ stepNumber() * 0x9E3779B97F4A7C15L;
+                    if (parallel != null) {
+                        parallel.step(stepSeed);
+                    } else {
+                        trainStep(current, stepSeed, null);
+                    }
+                    seenThisEpoch += rows;
+                    if ((step + 1) % NAN_CHECK_INTERVAL == 0) {
+                        checkFinite(loss(), epoch, step);
+                    }
+                    for (Callback c : callbacks) {
+                        c.onBatchEnd(step, this);
+                    }
+                    if (stopRequested) { // a callback stopped training within the epoch: it ends with these batches
+                        break;
+                    }
+                }
+                epochDataWait = feed.waitSeconds();
+                Map<String, Double> logs = new LinkedHashMap<>();
+                loss.putLogs(means(), reportsAccuracy, "", logs);
+                checkFinite(logs.get("loss"), epoch, stepsPerEpoch - 1);
+                putCounted(logs);
+                if (validation != null) {
+                    float[][] counts = counted.isEmpty() ? null : loss.newCounts();
+                    double[] val = network.evaluate(validation, batch, loss, loss.unweightedRows(), counts);
+                    loss.putLogs(val, reportsAccuracy, "val_", logs);
+                    putCounted(counts, "val_", logs);
+                }
+                logs.put("learning_rate", updater.learningRate());
+                history.record(epoch, logs);
+                for (Callback c : callbacks) {
+                    c.onEpochEnd(epoch, logs, this);
                 }
             }
-            epochDataWait = feed.waitSeconds();
-            Map<String, Double> logs = new LinkedHashMap<>();
-            loss.putLogs(means(), reportsAccuracy, "", logs);
-            checkFinite(logs.get("loss"), epoch, stepsPerEpoch - 1);
-            putCounted(logs);
-            if (validation != null) {
-                float[][] counts = counted.isEmpty() ? null : loss.newCounts();
-                double[] val = network.evaluate(validation, batch, loss, loss.unweightedRows(), counts);
-                loss.putLogs(val, reportsAccuracy, "val_", logs);
-                putCounted(counts, "val_", logs);
-            }
-            logs.put("learning_rate", updater.learningRate());
-            history.record(epoch, logs);
+        } catch (TrainingDivergedException e) { // the callbacks hear of it (EarlyStopping puts its best weights back)
             for (Callback c : callbacks) {
-                c.onEpochEnd(epoch, logs, this);
+                try {
+                    c.onTrainDiverged(this, e);
+                } catch (RuntimeException also) {
+                    e.addSuppressed(also);
+                }
             }
+            throw e;
         }
         // a moving average of the weights takes their place (Keras' finalize), also where a backup had finished every
         // epoch (the run it resumes stopped before this)
