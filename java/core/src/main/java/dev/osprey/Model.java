@@ -1510,6 +1510,11 @@ public class Model implements AutoCloseable {
                     fitRunning = true;
                     return new Trainer(this, network, modelLoss(), optimizer, updater, options, metrics, parallel)
                             .fit(train, validation, fitSeed, start.epochs(), start.batches());
+                } catch (dev.osprey.TrainingDivergedException e) {
+                    // its moments, averages and pending sums hold NaN now: the next fit (or a save) starts the
+                    // optimizer afresh, from the weights EarlyStopping(restoreBestWeights) may have put back
+                    updater = null;
+                    throw e;
                 } finally {
                     fitRunning = false;
                 }

@@ -336,6 +336,9 @@ public final class DataParallel implements AutoCloseable {
         }
         if (first != null) {
             failed = true;
+            if (first instanceof dev.osprey.TrainingDivergedException diverged) { // as one device reports it
+                throw diverged;
+            }
             throw new ReplicaFailedException(failedRank, worldSize, first);
         }
         leadVersion = replicas.get(0).network().parameters().version();
