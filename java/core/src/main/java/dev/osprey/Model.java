@@ -1322,6 +1322,9 @@ public class Model implements AutoCloseable {
         }
         boolean outermost = beginTraining("profileTraining"); // the whole profile, not only each step
         try {
+            synchronized (this) {
+                refuseTrainingInsideFit("profileTraining");
+            }
             trainOnBatch(x, y, null, null); // builds the plan; its first run is slower
             return profile("profileTraining", true, x.rows(), steps, clock -> trainOnBatch(x, y, null, clock));
         } finally {

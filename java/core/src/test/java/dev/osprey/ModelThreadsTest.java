@@ -158,6 +158,8 @@ class ModelThreadsTest {
             History h = model.fit(x, y, FitOptions.defaults().epochs(1).batchSize(16).shuffle(false).verbose(false)
                     .callbacks(nested));
             assertEquals(3, refusals.size(), refusals.toString());
+            assertTrue(refusals.get(0).startsWith("fit:") && refusals.get(1).startsWith("trainOnBatch:")
+                    && refusals.get(2).startsWith("profileTraining:"), refusals.toString());
             for (String refusal : refusals) {
                 assertTrue(refusal.contains(": called from inside fit (one of its callbacks), which it would break"),
                         refusal);
