@@ -570,8 +570,12 @@ public final class ModelFile {
      * times the file (parsed JSON takes 5 to 30 times its bytes in memory; a real model.json is well under 8 MiB).
      */
     private static long jsonBytes(long fileBytes) {
-        long inflated = fileBytes > (Long.MAX_VALUE >> 6) ? Long.MAX_VALUE : Math.max(8L << 20, INFLATION * fileBytes);
-        return Math.min(Limits.current().maxJsonBytes(), inflated);
+        return Math.min(Limits.current().maxJsonBytes(), inflationBound(fileBytes, 8L << 20));
+    }
+
+    /** The larger of floor and INFLATION times the file's bytes: what an entry may inflate to beside the others. */
+    private static long inflationBound(long fileBytes, long floor) {
+        return fileBytes > Long.MAX_VALUE / INFLATION ? Long.MAX_VALUE : Math.max(floor, INFLATION * fileBytes);
     }
 
     private static String jsonLimit(long fileBytes) {
@@ -595,8 +599,7 @@ public final class ModelFile {
 
     /** The weights' limit for a file of this size: the parameter limit's room, and at most 32 times the file. */
     private static long weightsLimit(long fileBytes) {
-        long inflated = fileBytes > (Long.MAX_VALUE >> 6) ? Long.MAX_VALUE : Math.max(64L << 20, INFLATION * fileBytes);
-        return Math.min(weightsLimit(), inflated);
+        return Math.min(weightsLimit(), inflationBound(fileBytes, 64L << 20));
     }
 
     /** The weights entry holds at most maxParameters weights and two optimizer slots for each, plus a header. */

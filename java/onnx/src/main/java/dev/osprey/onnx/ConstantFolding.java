@@ -31,8 +31,7 @@ final class ConstantFolding {
      */
     private static int foldedSize(NodeView n, long a, long b, long c) throws OnnxImportException {
         long limit = Math.min(Integer.MAX_VALUE - 8, dev.osprey.Limits.current().maxTensorElements());
-        long ab = Math.multiplyHigh(a, b) != 0 || a * b < 0 ? Long.MAX_VALUE : a * b; // sizes are >= 0
-        long size = ab == Long.MAX_VALUE || Math.multiplyHigh(ab, c) != 0 || ab * c < 0 ? Long.MAX_VALUE : ab * c;
+        long size = TensorData.product(TensorData.product(a, b), c);
         if (size > limit) {
             throw n.error("folding it on constants would make " + (size == Long.MAX_VALUE ? "more than 2^63"
                     : String.valueOf(size)) + " values; expected at most " + limit + " (Limits.maxTensorElements)");
@@ -97,8 +96,7 @@ final class ConstantFolding {
                 throw n.error("expected a shape of sizes >= 0 (the batch size stays dynamic), received "
                         + Arrays.toString(dims));
             }
-            long product = size * d;
-            size = Math.multiplyHigh(size, d) != 0 || product < 0 ? Long.MAX_VALUE : product; // no wrap to a small size
+            size = TensorData.product(size, d);
             if (size > 1 << 20) {
                 throw n.error("expected at most 1,048,576 elements, received shape " + Arrays.toString(dims));
             }

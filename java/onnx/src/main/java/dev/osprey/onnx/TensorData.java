@@ -78,6 +78,12 @@ final class TensorData {
         return l;
     }
 
+    /** a * b for sizes >= 0, or Long.MAX_VALUE where it would pass 2^63 - 1 (never a wrapped, smaller figure). */
+    static long product(long a, long b) {
+        long p = a * b;
+        return Math.multiplyHigh(a, b) != 0 || p < 0 ? Long.MAX_VALUE : p;
+    }
+
     String shapeString() {
         return Arrays.toString(dims);
     }
@@ -94,8 +100,7 @@ final class TensorData {
             if (dims[i] < 0) {
                 throw new OnnxImportException(what + ": expected dims >= 0, received " + t.getDimsList());
             }
-            count = count == 0 || dims[i] == 0 ? 0 : Math.multiplyHigh(count, dims[i]) != 0 || count * dims[i] < 0
-                    || count * dims[i] > MAX_VALUES ? MAX_VALUES + 1 : count * dims[i];
+            count = product(count, dims[i]);
             if (count > MAX_VALUES) {
                 throw new OnnxImportException(what + ": dims " + t.getDimsList() + " hold more than " + MAX_VALUES
                         + " values");
